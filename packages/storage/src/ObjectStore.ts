@@ -1,0 +1,100 @@
+/**
+ * Bytes in keyed objects with a version token, and writes that land only if the version still
+ * matches: the one primitive osqueue needs from storage. Every backend (memory, file, S3, GCS)
+ * is a layer of this service; `Cas` in @osqueue/core builds the typed state cell on top.
+ */
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+
+/** The write's condition did not hold: someone else wrote (or deleted) the object first. */
+export class PreconditionFailed extends Data.TaggedError("PreconditionFailed")<{
+  readonly key: string
+  readonly expected: string
+}> {
+  override get message() {
+    return `object ${this.key} is no longer at ${this.expected}: another writer changed it`
+  }
+}
+
+/** The store refused or timed out before anything could have happened; retry with backoff. */
+export class StoreUnavailable extends Data.TaggedError("StoreUnavailable")<{
+  readonly operation: string
+  readonly key: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `storage unavailable during ${this.operation} of ${this.key}; retry later`
+  }
+}
+
+/** A conditional write may or may not have landed (timeout, 5xx, lost response): read back to know. */
+export class OutcomeUnknown extends Data.TaggedError("OutcomeUnknown")<{
+  readonly key: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `the write of ${this.key} may or may not have landed; read the object back to find out`
+  }
+}
+
+/** Anything else: misconfiguration, permissions, a bug. Not worth retrying as is. */
+export class StoreFailure extends Data.TaggedError("StoreFailure")<{
+  readonly operation: string
+  readonly key: string
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `storage failed during ${this.operation} of ${this.key}: ${this.reason}`
+  }
+}
+
+export type StoreError = PreconditionFailed | StoreUnavailable | OutcomeUnknown | StoreFailure
+export type ReadError = StoreUnavailable | StoreFailure
+
+export type Metadata = Readonly<Record<string, string>>
+
+export interface StoredObject {
+  readonly bytes: Uint8Array
+  /** Opaque: ETag, generation, file generation… Changes on every write. */
+  readonly version: string
+  readonly metadata: Metadata
+}
+
+export interface ObjectHead {
+  readonly version: string
+  readonly metadata: Metadata
+}
+
+/** Every write is conditional: on the version read (`ifMatch`) or on the key being absent. */
+export type WriteCondition = { readonly ifMatch: string } | { readonly ifAbsent: true }
+
+export interface PutOptions {
+  /** Small string pairs stored beside the object (S3 user metadata, GCS metadata). */
+  readonly metadata?: Metadata
+}
+
+export interface ObjectStoreShape {
+  /** For logs and metrics: "memory", "file", "s3", "gcs". */
+  readonly backend: string
+  /** The store's own limit on writes to one object (GCS: one per second). Zero when none. */
+  readonly minWriteInterval: Duration.Duration
+  readonly get: (key: string) => Effect.Effect<Option.Option<StoredObject>, ReadError>
+  readonly head: (key: string) => Effect.Effect<Option.Option<ObjectHead>, ReadError>
+  /** Writes the bytes if the condition holds and returns the new version. */
+  readonly put: (
+    key: string,
+    bytes: Uint8Array,
+    condition: WriteCondition,
+    options?: PutOptions
+  ) => Effect.Effect<string, StoreError>
+  /** Deletes the object (if `ifMatch` is given, only at that version). Absent keys are fine. */
+  readonly delete: (key: string, ifMatch?: string) => Effect.Effect<void, StoreError>
+  /** Keys under a prefix, sorted. */
+  readonly list: (prefix: string) => Effect.Effect<ReadonlyArray<string>, ReadError>
+}
+
+export class ObjectStore extends Context.Tag("@osqueue/storage/ObjectStore")<ObjectStore, ObjectStoreShape>() {}

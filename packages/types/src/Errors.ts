@@ -1,0 +1,151 @@
+/**
+ * Every error that crosses the wire. Each names what was wrong and what to do; the broker maps
+ * them to HTTP status codes for REST (see `httpStatus`).
+ */
+import * as Schema from "effect/Schema"
+
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
+  message: Schema.String
+}) {}
+
+export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound", {
+  id: Schema.String
+}) {
+  override get message() {
+    return `no job with id ${this.id} (it may have finished and left the retention window)`
+  }
+}
+
+export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
+  jobId: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `the lease on job ${this.jobId} is no longer valid: ${this.reason}; stop working on it`
+  }
+}
+
+export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("InvalidTransition", {
+  jobId: Schema.String,
+  state: Schema.String,
+  action: Schema.String
+}) {
+  override get message() {
+    return `cannot ${this.action} job ${this.jobId}: it is ${this.state}`
+  }
+}
+
+export class NotLeader extends Schema.TaggedError<NotLeader>()("NotLeader", {
+  /** Where the leader is, when known: retry there. */
+  leaderUrl: Schema.NullOr(Schema.String)
+}) {
+  override get message() {
+    return this.leaderUrl === null
+      ? "this broker is not the leader and no leader is known yet; retry shortly"
+      : `this broker is not the leader; send the request to ${this.leaderUrl}`
+  }
+}
+
+export class Overloaded extends Schema.TaggedError<Overloaded>()("Overloaded", {
+  reason: Schema.String,
+  retryAfterMs: Schema.Int
+}) {
+  override get message() {
+    return `the broker is overloaded (${this.reason}); retry after ${this.retryAfterMs} ms`
+  }
+}
+
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
+  what: Schema.String,
+  bytes: Schema.Int,
+  limit: Schema.Int
+}) {
+  override get message() {
+    return `${this.what} is ${this.bytes} bytes, over the limit of ${this.limit}; store large data elsewhere and pass a reference`
+  }
+}
+
+export class QueueFull extends Schema.TaggedError<QueueFull>()("QueueFull", {
+  bytes: Schema.Int,
+  limit: Schema.Int
+}) {
+  override get message() {
+    return `queue.json would be ${this.bytes} bytes, over the limit of ${this.limit}; drain jobs or raise the limit`
+  }
+}
+
+/** The write that carried the request failed; nothing of it is in the queue. Safe to retry. */
+export class CommitFailed extends Schema.TaggedError<CommitFailed>()("CommitFailed", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return `the queue could not be written (${this.reason}); the request was not applied, retry it`
+  }
+}
+
+/** queue.json cannot be read back: the broker refuses to touch it. */
+export class StateCorrupt extends Schema.TaggedError<StateCorrupt>()("StateCorrupt", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return `queue.json is unreadable (${this.reason}); the broker will not overwrite it: restore it from a backup or move it aside`
+  }
+}
+
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return `unauthorized: ${this.reason}; send "Authorization: Bearer <OSQUEUE_TOKEN>"`
+  }
+}
+
+export const OsqueueError = Schema.Union(
+  InvalidRequest,
+  JobNotFound,
+  LeaseLost,
+  InvalidTransition,
+  NotLeader,
+  Overloaded,
+  PayloadTooLarge,
+  QueueFull,
+  CommitFailed,
+  StateCorrupt,
+  Unauthorized
+)
+export type OsqueueError = typeof OsqueueError.Type
+
+const tags: ReadonlySet<string> = new Set(OsqueueError.members.map((member) => member.identifier))
+
+export const isOsqueueError = (u: unknown): u is OsqueueError =>
+  typeof u === "object" && u !== null && "_tag" in u && typeof u._tag === "string" && tags.has(u._tag)
+
+/** Errors after which the same request may succeed if sent again (possibly elsewhere). */
+export const isRetryable = (error: OsqueueError): boolean =>
+  error._tag === "NotLeader" || error._tag === "Overloaded" || error._tag === "CommitFailed"
+
+/** The REST status for each error (DESIGN: 400 input, 401 auth, 404 unknown, 409 lease, 421 leader, 429/503 load). */
+export const httpStatus = (error: OsqueueError): number => {
+  switch (error._tag) {
+    case "InvalidRequest":
+      return 400
+    case "Unauthorized":
+      return 401
+    case "JobNotFound":
+      return 404
+    case "LeaseLost":
+    case "InvalidTransition":
+      return 409
+    case "PayloadTooLarge":
+      return 413
+    case "NotLeader":
+      return 421
+    case "Overloaded":
+      return 429
+    case "QueueFull":
+    case "CommitFailed":
+      return 503
+    case "StateCorrupt":
+      return 500
+  }
+}

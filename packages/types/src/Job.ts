@@ -1,0 +1,173 @@
+/**
+ * The job as producers, workers and dashboards see it, and the options that create one.
+ * Times are milliseconds since the Unix epoch, on the leader's clock.
+ */
+import * as Schema from "effect/Schema"
+
+export const JobId = Schema.String.pipe(
+  Schema.minLength(1),
+  Schema.maxLength(128),
+  Schema.brand("JobId"),
+  Schema.annotations({ description: "A job's id, assigned by the broker (e.g. `job-42`)" })
+)
+export type JobId = typeof JobId.Type
+
+export const JobType = Schema.String.pipe(
+  Schema.minLength(1, { message: () => "a job type must not be empty" }),
+  Schema.maxLength(200, { message: () => "a job type has at most 200 characters" }),
+  Schema.annotations({ description: "What kind of work a job is; workers claim by type" })
+)
+
+export const JobState = Schema.Literal(
+  "queued",
+  "delayed",
+  "running",
+  "completed",
+  "failed-waiting-retry",
+  "dead",
+  "cancelled"
+)
+export type JobState = typeof JobState.Type
+export const jobStates: ReadonlyArray<JobState> = JobState.literals
+
+/** Whole milliseconds, not negative. */
+export const Millis = Schema.Int.pipe(Schema.nonNegative())
+
+/** How long a failed job waits before its next attempt. */
+export const Backoff = Schema.Union(
+  Schema.TaggedStruct("fixed", { delayMs: Millis }),
+  Schema.TaggedStruct("exponential", {
+    /** Wait after the first failure; doubles after each further one. */
+    baseMs: Millis,
+    /** Upper bound on the wait. */
+    maxMs: Millis,
+    /** Spread each wait uniformly over [wait * (1 - jitter), wait]: 0 = none, 1 = full jitter. */
+    jitter: Schema.Number.pipe(Schema.between(0, 1))
+  })
+)
+export type Backoff = typeof Backoff.Type
+
+export const defaultBackoff: Backoff = { _tag: "exponential", baseMs: 1_000, maxMs: 300_000, jitter: 0.5 }
+
+export const Priority = Schema.Int.pipe(
+  Schema.between(-1_000_000, 1_000_000),
+  Schema.annotations({ description: "Lower runs first; jobs of one priority run in enqueue order" })
+)
+
+const IdempotencyKey = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(512))
+
+export class EnqueueOptions extends Schema.Class<EnqueueOptions>("EnqueueOptions")({
+  type: JobType,
+  payload: Schema.optionalWith(Schema.Unknown, { exact: true }),
+  priority: Schema.optionalWith(Priority, { exact: true }),
+  /** Claimable this long after the enqueue is committed. */
+  delayMs: Schema.optionalWith(Millis, { exact: true }),
+  /** Claimable from this instant (ms since epoch); wins over `delayMs`. */
+  runAt: Schema.optionalWith(Millis, { exact: true }),
+  maxAttempts: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000)), { exact: true }),
+  backoff: Schema.optionalWith(Backoff, { exact: true }),
+  /** Enqueueing a key that exists returns the existing job instead of a new one. */
+  idempotencyKey: Schema.optionalWith(IdempotencyKey, { exact: true })
+}) {}
+
+/** One past attempt, newest last; the job keeps the last few. */
+export const Attempt = Schema.Struct({
+  attempt: Schema.Int,
+  workerId: Schema.String,
+  startedAt: Millis,
+  endedAt: Schema.optionalWith(Millis, { exact: true }),
+  outcome: Schema.Literal("running", "completed", "failed", "expired", "released", "cancelled"),
+  error: Schema.optionalWith(Schema.String, { exact: true })
+})
+export type Attempt = typeof Attempt.Type
+
+/** The lease a running job is held under: its token is `jobId/attempt/epoch`. */
+export const Lease = Schema.Struct({
+  workerId: Schema.String,
+  epoch: Schema.Int,
+  expiresAt: Millis
+})
+export type Lease = typeof Lease.Type
+
+export const Job = Schema.Struct({
+  id: JobId,
+  type: Schema.String,
+  payload: Schema.Unknown,
+  state: JobState,
+  priority: Schema.Int,
+  /** Attempts started so far (a release gives one back). */
+  attempts: Schema.Int,
+  maxAttempts: Schema.Int,
+  backoff: Backoff,
+  /** Enqueue order: FIFO within a priority, kept across redeliveries. */
+  seq: Schema.Int,
+  createdAt: Millis,
+  /** When the job becomes (or became) claimable. */
+  runAt: Millis,
+  startedAt: Schema.optionalWith(Millis, { exact: true }),
+  finishedAt: Schema.optionalWith(Millis, { exact: true }),
+  idempotencyKey: Schema.optionalWith(Schema.String, { exact: true }),
+  lease: Schema.optionalWith(Lease, { exact: true }),
+  lastError: Schema.optionalWith(Schema.String, { exact: true }),
+  result: Schema.optionalWith(Schema.Unknown, { exact: true }),
+  progress: Schema.optionalWith(Schema.Unknown, { exact: true }),
+  history: Schema.Array(Attempt)
+})
+export type Job = typeof Job.Type
+
+export const LeaseToken = Schema.String.pipe(
+  Schema.pattern(/^[^/]+\/\d+\/\d+$/, { message: () => "a lease token looks like `jobId/attempt/epoch`, as returned by claim" }),
+  Schema.brand("LeaseToken")
+)
+export type LeaseToken = typeof LeaseToken.Type
+
+export const ClaimedJob = Schema.Struct({ job: Job, token: LeaseToken })
+export type ClaimedJob = typeof ClaimedJob.Type
+
+export const StateCounts = Schema.Struct({
+  queued: Schema.Int,
+  delayed: Schema.Int,
+  running: Schema.Int,
+  completed: Schema.Int,
+  "failed-waiting-retry": Schema.Int,
+  dead: Schema.Int,
+  cancelled: Schema.Int
+})
+export type StateCounts = typeof StateCounts.Type
+
+export const Paused = Schema.Struct({
+  all: Schema.Boolean,
+  types: Schema.Array(Schema.String)
+})
+export type Paused = typeof Paused.Type
+
+export const Stats = Schema.Struct({
+  counts: StateCounts,
+  /** Queued jobs by type. */
+  queuedByType: Schema.Record({ key: Schema.String, value: Schema.Int }),
+  paused: Paused,
+  epoch: Schema.Int,
+  seq: Schema.Int,
+  /** Bytes of the last committed queue.json. */
+  stateBytes: Schema.Int,
+  completedTotal: Schema.Int,
+  deadTotal: Schema.Int,
+  enqueuedTotal: Schema.Int
+})
+export type Stats = typeof Stats.Type
+
+export const ListQuery = Schema.Struct({
+  state: Schema.optionalWith(JobState, { exact: true }),
+  type: Schema.optionalWith(Schema.String, { exact: true }),
+  /** Return jobs whose `seq` is greater than this (from the previous page's `next`). */
+  after: Schema.optionalWith(Schema.Int, { exact: true }),
+  limit: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000)), { exact: true })
+})
+export type ListQuery = typeof ListQuery.Type
+
+export const JobPage = Schema.Struct({
+  jobs: Schema.Array(Job),
+  /** Pass as `after` for the next page; absent on the last page. */
+  next: Schema.optionalWith(Schema.Int, { exact: true })
+})
+export type JobPage = typeof JobPage.Type

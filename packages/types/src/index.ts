@@ -1,0 +1,3 @@
+export * from "./Errors.js"
+export * from "./Job.js"
+export * from "./QueueFile.js"

@@ -1,0 +1,2 @@
+// Every package and app with a test/ folder is a vitest project; each has its own vitest.config.ts.
+export default ["packages/*", "apps/*"]
