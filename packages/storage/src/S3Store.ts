@@ -165,7 +165,6 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
       requestHandler: { requestTimeout: Duration.toMillis(timeout) + 1000, connectionTimeout: 5000 }
     })
     yield* Effect.addFinalizer(() => Effect.sync(() => client.destroy()))
-    yield* Effect.annotateLogsScoped({ backend: "s3", bucket, prefix })
 
     const objectKey = (key: string) => `${prefix}${key}`
     const ifMatchValue = (version: string) => (quoting === "quoted" ? `"${version}"` : version)
@@ -311,7 +310,7 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
           Effect.mapError((raw) => writeError("put", key, expected, raw)),
           Effect.tapError((e) =>
             e._tag === "OutcomeUnknown"
-              ? Effect.logWarning("conditional put of unknown outcome").pipe(Effect.annotateLogs({ key, cause: String(e.cause) }))
+              ? Effect.logWarning("conditional put of unknown outcome").pipe(Effect.annotateLogs({ backend: "s3", bucket, key: objectKey(key), cause: String(e.cause) }))
               : Effect.void
           )
         )
