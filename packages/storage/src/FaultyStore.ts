@@ -1,0 +1,202 @@
+/**
+ * Fault injection for any `ObjectStore`: latency, refused reads and writes, and the two kinds of
+ * unknown outcome a real network produces (the write landed but the answer was lost; the write
+ * never arrived). Faults come from a seeded generator, so a failing run can be repeated, and can
+ * be changed while running through the `Control` service.
+ *
+ * ```ts
+ * const layer = FaultyStore.layer({ seed: 42, ambiguousWriteRate: 0.1 }).pipe(Layer.provide(MemoryStore.layer))
+ * ```
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import {
+  ObjectStore,
+  type ObjectStoreShape,
+  OutcomeUnknown,
+  type StoreError,
+  StoreUnavailable
+} from "./ObjectStore.js"
+
+export interface FaultOptions {
+  /** Seed of the generator that decides every fault and every jitter (default 1). */
+  readonly seed?: number
+  /** Added to every call, in milliseconds (Effect.sleep, so TestClock drives it). */
+  readonly latencyMs?: number
+  /** Up to this many more milliseconds, uniformly distributed, per call. */
+  readonly jitterMs?: number
+  /** Share of get/head/list that fail with StoreUnavailable without reaching the store. */
+  readonly readFailureRate?: number
+  /** Share of put/delete that fail with StoreUnavailable before anything is written. */
+  readonly writeFailureRate?: number
+  /** Share of put/delete that are performed but answer OutcomeUnknown (a lost response). */
+  readonly ambiguousWriteRate?: number
+  /** Share of put/delete that are not performed but answer OutcomeUnknown (a lost request). */
+  readonly lostWriteRate?: number
+}
+
+export interface FaultCounts {
+  readonly reads: number
+  readonly writes: number
+  readonly readFailures: number
+  readonly writeFailures: number
+  readonly ambiguousWrites: number
+  readonly lostWrites: number
+}
+
+/** Changes the faults of a running `FaultyStore` and reports what it has injected so far. */
+export class Control extends Context.Tag("@osqueue/storage/FaultyStore/Control")<Control, {
+  /** Replaces all options (unset ones go back to "no fault"). A given `seed` restarts the generator. */
+  readonly set: (options: FaultOptions) => Effect.Effect<void>
+  /** Changes only the given options (a given `seed` restarts the generator). */
+  readonly update: (options: FaultOptions) => Effect.Effect<void>
+  readonly options: Effect.Effect<FaultOptions>
+  readonly counts: Effect.Effect<FaultCounts>
+  readonly resetCounts: Effect.Effect<void>
+}>() {}
+
+/** mulberry32: tiny, fast and good enough to spread faults evenly; the same seed, the same run. */
+const mulberry32 = (seed: number) => {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const rateNames = ["readFailureRate", "writeFailureRate", "ambiguousWriteRate", "lostWriteRate"] as const
+
+const validate = (options: FaultOptions): Effect.Effect<FaultOptions> => {
+  for (const name of rateNames) {
+    const rate = options[name] ?? 0
+    if (!(rate >= 0 && rate <= 1)) return Effect.dieMessage(`FaultyStore: ${name} must be within [0, 1], got ${rate}`)
+  }
+  const writeRates = (options.writeFailureRate ?? 0) + (options.ambiguousWriteRate ?? 0) + (options.lostWriteRate ?? 0)
+  if (writeRates > 1) return Effect.dieMessage(`FaultyStore: the write fault rates add up to ${writeRates}, more than 1`)
+  if (!((options.latencyMs ?? 0) >= 0 && (options.jitterMs ?? 0) >= 0)) {
+    return Effect.dieMessage("FaultyStore: latencyMs and jitterMs must not be negative")
+  }
+  return Effect.succeed(options)
+}
+
+const zeroCounts: FaultCounts = {
+  reads: 0,
+  writes: 0,
+  readFailures: 0,
+  writeFailures: 0,
+  ambiguousWrites: 0,
+  lostWrites: 0
+}
+
+/** Wraps `underlying`; returns the faulty store and its control handle. */
+export const wrap = (
+  underlying: ObjectStoreShape,
+  initial: FaultOptions
+): Effect.Effect<{ readonly store: ObjectStoreShape; readonly control: Context.Tag.Service<Control> }> =>
+  Effect.gen(function* () {
+    let options = yield* validate(initial)
+    let random = mulberry32(options.seed ?? 1)
+    let counts = zeroCounts
+    const count = (field: keyof FaultCounts) => {
+      counts = { ...counts, [field]: counts[field] + 1 }
+    }
+
+    const delay = Effect.suspend(() => {
+      const latency = options.latencyMs ?? 0
+      const jitter = options.jitterMs ?? 0
+      const ms = latency + (jitter > 0 ? random() * jitter : 0)
+      return ms > 0 ? Effect.sleep(Duration.millis(ms)) : Effect.void
+    })
+
+    const read = <A, E>(operation: string, key: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | StoreUnavailable> =>
+      Effect.zipRight(
+        delay,
+        Effect.suspend((): Effect.Effect<A, E | StoreUnavailable> => {
+          count("reads")
+          const rate = options.readFailureRate ?? 0
+          if (rate > 0 && random() < rate) {
+            count("readFailures")
+            return Effect.fail(new StoreUnavailable({ operation, key, cause: "injected by FaultyStore" }))
+          }
+          return effect
+        })
+      )
+
+    const write = <A>(operation: string, key: string, effect: Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> =>
+      Effect.zipRight(
+        delay,
+        Effect.suspend(() => {
+          count("writes")
+          const failure = options.writeFailureRate ?? 0
+          const ambiguous = options.ambiguousWriteRate ?? 0
+          const lost = options.lostWriteRate ?? 0
+          if (failure + ambiguous + lost === 0) return effect
+          // One draw per write, so each kind happens at exactly its configured share.
+          const draw = random()
+          if (draw < failure) {
+            count("writeFailures")
+            return Effect.fail(new StoreUnavailable({ operation, key, cause: "injected by FaultyStore" }))
+          }
+          if (draw < failure + ambiguous) {
+            count("ambiguousWrites")
+            // The write happens (or fails on its condition), but the caller never hears which.
+            return Effect.flatMap(
+              Effect.either(effect),
+              () => Effect.fail(new OutcomeUnknown({ key, cause: "response lost (injected by FaultyStore)" }))
+            )
+          }
+          if (draw < failure + ambiguous + lost) {
+            count("lostWrites")
+            return Effect.fail(new OutcomeUnknown({ key, cause: "request lost (injected by FaultyStore)" }))
+          }
+          return effect
+        })
+      )
+
+    const store: ObjectStoreShape = {
+      backend: underlying.backend,
+      minWriteInterval: underlying.minWriteInterval,
+      get: (key) => read("get", key, underlying.get(key)).pipe(Effect.withSpan("FaultyStore.get")),
+      head: (key) => read("head", key, underlying.head(key)).pipe(Effect.withSpan("FaultyStore.head")),
+      list: (prefix) => read("list", prefix, underlying.list(prefix)).pipe(Effect.withSpan("FaultyStore.list")),
+      put: (key, bytes, condition, putOptions) =>
+        write("put", key, underlying.put(key, bytes, condition, putOptions)).pipe(Effect.withSpan("FaultyStore.put")),
+      delete: (key, ifMatch) =>
+        write("delete", key, underlying.delete(key, ifMatch)).pipe(Effect.withSpan("FaultyStore.delete"))
+    }
+
+    const apply = (next: FaultOptions, reseed: boolean) =>
+      Effect.map(validate(next), (valid) => {
+        if (reseed && valid.seed !== undefined) random = mulberry32(valid.seed)
+        options = valid
+      })
+
+    const control: Context.Tag.Service<Control> = {
+      set: (next) => apply(next, true),
+      update: (changes) => Effect.suspend(() => apply({ ...options, ...changes }, changes.seed !== undefined)),
+      options: Effect.sync(() => options),
+      counts: Effect.sync(() => counts),
+      resetCounts: Effect.sync(() => {
+        counts = zeroCounts
+      })
+    }
+    return { store, control }
+  })
+
+/**
+ * Decorates the `ObjectStore` below it and provides the decorated one, plus `Control`. With all
+ * rates and latencies at zero it passes every call straight through.
+ */
+export const layer = (options: FaultOptions = {}): Layer.Layer<ObjectStore | Control, never, ObjectStore> =>
+  Layer.effectContext(
+    Effect.gen(function* () {
+      const underlying = yield* ObjectStore
+      const { control, store } = yield* wrap(underlying, options)
+      return Context.make(ObjectStore, store).pipe(Context.add(Control, control))
+    })
+  )

@@ -1,0 +1,721 @@
+/**
+ * The embedded default `ObjectStore`: objects in a local directory, safe for several processes
+ * on one host and for a crash (or SIGKILL) at any instant.
+ *
+ * Each key is a folder of immutable generation files. A write prepares the complete file under
+ * `tmp/`, fsyncs it and then publishes it with `link(tmp, <key>/@/<n+1>)`, which the kernel
+ * performs atomically and refuses with EEXIST when another writer published generation n+1
+ * first: that refusal *is* the compare-and-swap. Readers take the newest generation. See the
+ * package README for the layout and the argument for why garbage collection of old generations
+ * can never let a stale writer "re-create" a collected generation and win (no lost update).
+ */
+import * as NodeCrypto from "node:crypto"
+import * as NodeFs from "node:fs/promises"
+import * as NodePath from "node:path"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import {
+  type Metadata,
+  type ObjectHead,
+  ObjectStore,
+  type ObjectStoreShape,
+  OutcomeUnknown,
+  PreconditionFailed,
+  StoreFailure,
+  type StoredObject,
+  StoreUnavailable,
+  type WriteCondition
+} from "./ObjectStore.js"
+
+export interface FileStoreOptions {
+  /** Root of the store; created if missing. Must be empty or an existing file store. */
+  readonly directory: string
+  /**
+   * Generations kept per key (at least 2, default 8). Older ones are deleted. A larger number
+   * only widens the window in which a very slow writer still gets a clean PreconditionFailed
+   * instead of OutcomeUnknown; correctness does not depend on it.
+   */
+  readonly keepGenerations?: number
+  /**
+   * fsync files and directories before answering (default true). Without it the store still
+   * survives process crashes (the page cache outlives the process) but not power loss.
+   */
+  readonly fsync?: boolean
+}
+
+/** `FILE_STORE_DIR` (default `./.osqueue-data`) and `FILE_STORE_FSYNC` (default true). */
+export const config: Config.Config<FileStoreOptions> = Config.all({
+  directory: Config.string("FILE_STORE_DIR").pipe(
+    Config.withDefault("./.osqueue-data"),
+    Config.withDescription("directory of the embedded file store")
+  ),
+  fsync: Config.boolean("FILE_STORE_FSYNC").pipe(
+    Config.withDefault(true),
+    Config.withDescription("fsync every write (turn off only for throwaway data)")
+  )
+})
+
+// ---------------------------------------------------------------------------------------------
+// On-disk format
+
+const FORMAT_FILE = "osqueue-store.json"
+const FORMAT = { format: "osqueue-file-store", version: 1 } as const
+/** Name of the folder of generations inside a key's folder. Encoded key segments never contain a raw "@". */
+const GENERATIONS = "@"
+const NEWLINE = 0x0a
+
+/** First line of every generation file; the object's bytes follow the newline. */
+const Header = Schema.Struct({
+  v: Schema.Literal(1),
+  key: Schema.String,
+  gen: Schema.Number,
+  /** Random per file: tells two files that ever held the same generation number apart. */
+  nonce: Schema.String,
+  /** Nonce of the generation this one was written on top of; null for generation 0. */
+  parent: Schema.NullOr(Schema.String),
+  deleted: Schema.Boolean,
+  size: Schema.Number,
+  metadata: Schema.Record({ key: Schema.String, value: Schema.String })
+})
+type Header = typeof Header.Type
+const decodeHeader = Schema.decodeUnknownEither(Schema.parseJson(Header))
+
+const genName = (gen: number) => String(gen).padStart(12, "0")
+const parseGenName = (name: string): number | undefined => (/^\d+$/.test(name) ? Number(name) : undefined)
+
+const versionOf = (gen: number, nonce: string) => `${gen}.${nonce}`
+const parseVersion = (version: string): { readonly gen: number; readonly nonce: string } | undefined => {
+  const match = /^(\d+)\.([0-9a-f]{16})$/.exec(version)
+  return match?.[1] === undefined || match[2] === undefined ? undefined : { gen: Number(match[1]), nonce: match[2] }
+}
+const newNonce = () => NodeCrypto.randomBytes(8).toString("hex")
+
+// encodeURIComponent leaves [A-Za-z0-9-_.!~*'()] alone and escapes "@", so a key segment never
+// collides with the GENERATIONS folder; "*" is escaped too because some file systems reject it.
+const encodeSegment = (segment: string) => encodeURIComponent(segment).replace(/\*/g, "%2A")
+const decodeSegment = (name: string): string | undefined => {
+  try {
+    return decodeURIComponent(name)
+  } catch {
+    return undefined
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internal errors of the file layer, mapped to the ObjectStore errors at the service boundary
+
+class FsError extends Data.TaggedError("FsError")<{
+  readonly op: string
+  readonly path: string
+  readonly code: string | undefined
+  readonly cause: unknown
+}> {}
+
+class Corrupt extends Data.TaggedError("Corrupt")<{ readonly path: string; readonly reason: string }> {}
+
+class BadKey extends Data.TaggedError("BadKey")<{ readonly reason: string }> {}
+
+const errnoOf = (cause: unknown): string | undefined =>
+  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
+    ? cause.code
+    : undefined
+
+const fsOp = <A>(op: string, path: string, run: () => Promise<A>): Effect.Effect<A, FsError> =>
+  Effect.tryPromise({ try: run, catch: (cause) => new FsError({ op, path, code: errnoOf(cause), cause }) })
+
+/** ENOENT becomes None: "not there" is an answer, not an error, for most lookups here. */
+const optional = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<Option.Option<A>, E> =>
+  effect.pipe(
+    Effect.map(Option.some),
+    Effect.catchIf(
+      (e) => e instanceof FsError && e.code === "ENOENT",
+      () => Effect.succeed(Option.none<A>())
+    )
+  )
+
+// ---------------------------------------------------------------------------------------------
+// Raw file primitives
+
+interface GenFile {
+  readonly header: Header
+  /** Present when the body was read. */
+  readonly body: Uint8Array | undefined
+}
+
+const parseGenFile = (path: string, buffer: Buffer, withBody: boolean): Either.Either<GenFile, Corrupt> => {
+  const newline = buffer.indexOf(NEWLINE)
+  if (newline < 0) return Either.left(new Corrupt({ path, reason: "no header line" }))
+  const header = decodeHeader(buffer.subarray(0, newline).toString("utf8"))
+  if (Either.isLeft(header)) return Either.left(new Corrupt({ path, reason: "unreadable header" }))
+  if (!withBody) return Either.right({ header: header.right, body: undefined })
+  const size = buffer.length - newline - 1
+  if (size !== header.right.size) {
+    return Either.left(new Corrupt({ path, reason: `body is ${size} bytes, header says ${header.right.size}` }))
+  }
+  // A plain Uint8Array view (not a Buffer) so callers see exactly the type the interface names.
+  return Either.right({ header: header.right, body: new Uint8Array(buffer.buffer, buffer.byteOffset + newline + 1, size) })
+}
+
+const readWhole = (path: string) => fsOp("read", path, () => NodeFs.readFile(path))
+
+/** Reads only up to the end of the header line. */
+const readHead = (path: string): Effect.Effect<Buffer, FsError> =>
+  fsOp("read", path, async () => {
+    const handle = await NodeFs.open(path, "r")
+    try {
+      const chunks: Array<Buffer> = []
+      let position = 0
+      for (;;) {
+        const chunk = Buffer.alloc(position === 0 ? 4096 : 65536)
+        const { bytesRead } = await handle.read(chunk, 0, chunk.length, position)
+        if (bytesRead === 0) break
+        const piece = chunk.subarray(0, bytesRead)
+        chunks.push(piece)
+        position += bytesRead
+        if (piece.includes(NEWLINE)) break
+      }
+      return Buffer.concat(chunks)
+    } finally {
+      await handle.close()
+    }
+  })
+
+const writeDurable = (path: string, data: Buffer, sync: boolean) =>
+  fsOp("write", path, async () => {
+    const handle = await NodeFs.open(path, "wx")
+    try {
+      await handle.writeFile(data)
+      if (sync) await handle.sync()
+    } finally {
+      await handle.close()
+    }
+  })
+
+const syncDirectory = (path: string, sync: boolean) =>
+  sync
+    ? fsOp("fsync", path, async () => {
+      const handle = await NodeFs.open(path, "r")
+      try {
+        await handle.sync()
+      } catch (cause) {
+        // Some platforms cannot fsync a directory; the data itself was already synced.
+        if (!["EINVAL", "EISDIR", "EPERM", "EBADF"].includes(errnoOf(cause) ?? "")) throw cause
+      } finally {
+        await handle.close()
+      }
+    })
+    : Effect.void
+
+const unlinkQuietly = (path: string) => fsOp("unlink", path, () => NodeFs.unlink(path)).pipe(Effect.ignore)
+
+// ---------------------------------------------------------------------------------------------
+// The store
+
+/** A generation that a reader has confirmed as the newest, written by a writer that won its race. */
+interface Top {
+  readonly gen: number
+  readonly header: Header
+  readonly body: Uint8Array | undefined
+}
+
+const MAX_LOOKUP_ATTEMPTS = 25
+const MAX_UNCONDITIONAL_DELETE_ATTEMPTS = 50
+const STALE_TMP_MS = 60 * 60 * 1000
+
+/**
+ * Opens (creating if needed) a store in `options.directory`. Several stores — in this process or
+ * in others — may use one directory at the same time.
+ */
+export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape, StoreFailure | StoreUnavailable> =>
+  Effect.gen(function* () {
+    const root = NodePath.resolve(options.directory)
+    const objectsDir = NodePath.join(root, "objects")
+    const tmpDir = NodePath.join(root, "tmp")
+    const keep = Math.max(2, Math.floor(options.keepGenerations ?? 8))
+    const gcEvery = Math.max(1, Math.ceil(keep / 2))
+    const sync = options.fsync ?? true
+
+    // Only ever moves forward; every use re-validates it against the disk, so a stale or wrong
+    // entry costs a retry, never a wrong answer.
+    const cache = new Map<string, { readonly gen: number; readonly nonce: string }>()
+    const remember = (key: string, gen: number, nonce: string) => {
+      const known = cache.get(key)
+      if (known === undefined || known.gen < gen) cache.set(key, { gen, nonce })
+    }
+
+    const toStoreError = (operation: string, key: string) => (
+      e: FsError | Corrupt | BadKey | StoreUnavailable | StoreFailure
+    ): StoreUnavailable | StoreFailure => {
+      switch (e._tag) {
+        case "StoreUnavailable":
+        case "StoreFailure":
+          return e
+        case "BadKey":
+          return new StoreFailure({ operation, key, reason: e.reason })
+        case "Corrupt":
+          return new StoreFailure({
+            operation,
+            key,
+            reason: `corrupt file ${e.path} (${e.reason}); it was changed outside osqueue or the disk is failing`
+          })
+        case "FsError":
+          return fsErrorToStoreError(operation, key, e)
+      }
+    }
+    const fsErrorToStoreError = (operation: string, key: string, e: FsError): StoreUnavailable | StoreFailure => {
+      const failure = (reason: string) => new StoreFailure({ operation, key, reason, cause: e.cause })
+      switch (e.code) {
+        case "ENOSPC":
+        case "EDQUOT":
+        case "EIO":
+        case "EMFILE":
+        case "ENFILE":
+        case "EAGAIN":
+        case "EBUSY":
+        case "EINTR":
+        case "ETIMEDOUT":
+          return new StoreUnavailable({ operation, key, cause: e.cause })
+        case "EACCES":
+        case "EPERM":
+          return failure(
+            e.op === "link"
+              ? `cannot create a hard link at ${e.path} (${e.code}): give this user write access to ${root}, and keep it on a local file system with hard links (ext4, xfs, btrfs, apfs)`
+              : `permission denied on ${e.path} (${e.code}): give the user running osqueue read and write access to ${root} (owner or mode)`
+          )
+        case "EROFS":
+          return failure(`${root} is on a read-only file system; point the file store at a writable directory`)
+        case "ENOTSUP":
+        case "EOPNOTSUPP":
+        case "EXDEV":
+          return failure(
+            `the file system at ${root} cannot ${e.op} here (${e.code}); the file store needs hard links within one local file system`
+          )
+        case "ENAMETOOLONG":
+          return failure(`key too long for the file system (${e.path}); use shorter key segments`)
+        case "ENOTDIR":
+        case "EISDIR":
+          return failure(`unexpected file type at ${e.path}: something other than osqueue wrote into ${root}`)
+        default:
+          return failure(`${e.op} of ${e.path} failed: ${e.code ?? String(e.cause)}`)
+      }
+    }
+
+    /** Folder of a key's generations; rejects keys that could escape the store's directory. */
+    const generationsDir = (key: string): Either.Either<string, BadKey> => {
+      if (key.length === 0) return Either.left(new BadKey({ reason: "the key is empty" }))
+      const segments = key.split("/")
+      const encoded: Array<string> = []
+      for (const segment of segments) {
+        if (segment === "." || segment === "..") {
+          return Either.left(new BadKey({ reason: `"${segment}" segments are not allowed in keys (path traversal)` }))
+        }
+        if (segment.length === 0) {
+          return Either.left(new BadKey({ reason: "empty path segment (leading, trailing or double \"/\")" }))
+        }
+        try {
+          encoded.push(encodeSegment(segment))
+        } catch {
+          return Either.left(new BadKey({ reason: "the key is not valid Unicode" }))
+        }
+      }
+      return Either.right(NodePath.join(objectsDir, ...encoded, GENERATIONS))
+    }
+    const genPath = (dir: string, gen: number) => NodePath.join(dir, genName(gen))
+    const tmpPath = (suffix: string) => NodePath.join(tmpDir, `${process.pid}-${newNonce()}${suffix}`)
+
+    const readGen = (dir: string, gen: number, withBody: boolean): Effect.Effect<Option.Option<GenFile>, FsError | Corrupt> => {
+      const path = genPath(dir, gen)
+      return optional(
+        (withBody ? readWhole(path) : readHead(path)).pipe(
+          Effect.flatMap((buffer) => parseGenFile(path, buffer, withBody))
+        )
+      )
+    }
+    /** Whether the file with this nonce is still published at this generation. */
+    const stillThere = (dir: string, gen: number, nonce: string) =>
+      readGen(dir, gen, false).pipe(Effect.map(Option.exists((file) => file.header.nonce === nonce)))
+
+    /** The highest generation number on disk, by listing the folder (only when the cache cannot help). */
+    const newestListed = (dir: string): Effect.Effect<Option.Option<number>, FsError> =>
+      optional(fsOp("readdir", dir, () => NodeFs.readdir(dir))).pipe(
+        Effect.map(Option.flatMap((names) => {
+          let max: number | undefined
+          for (const name of names) {
+            const gen = parseGenName(name)
+            if (gen !== undefined && (max === undefined || gen > max)) max = gen
+          }
+          return Option.fromNullable(max)
+        }))
+      )
+
+    /**
+     * Finds the newest generation of a key. Correct against concurrent writers and garbage
+     * collection: the answer was the newest generation at some instant during the call, and it
+     * was written by a writer that won its race (see README, "Why no lost update").
+     */
+    const lookup = (key: string, dir: string, withBody: boolean): Effect.Effect<Option.Option<Top>, FsError | Corrupt | StoreUnavailable> =>
+      Effect.gen(function* () {
+        let start = cache.get(key)
+        for (let attempt = 0; attempt < MAX_LOOKUP_ATTEMPTS; attempt++) {
+          let current: { readonly gen: number; readonly nonce: string }
+          if (start !== undefined) {
+            current = start
+          } else {
+            const newest = yield* newestListed(dir)
+            if (Option.isNone(newest)) return Option.none()
+            const file = yield* readGen(dir, newest.value, false)
+            if (Option.isNone(file)) continue
+            current = { gen: newest.value, nonce: file.value.header.nonce }
+          }
+          start = undefined
+          // Walk up while the next generation exists and was written on top of the current one.
+          let broken = false
+          for (;;) {
+            const next = yield* readGen(dir, current.gen + 1, false)
+            if (Option.isNone(next)) break
+            if (next.value.header.parent !== current.nonce) {
+              broken = true
+              break
+            }
+            current = { gen: current.gen + 1, nonce: next.value.header.nonce }
+          }
+          if (broken) continue
+          // Re-read the top after seeing no successor: then it was the newest at that instant.
+          const top = yield* readGen(dir, current.gen, withBody)
+          if (Option.isNone(top) || top.value.header.nonce !== current.nonce) continue
+          const known = cache.get(key)
+          const alreadyConfirmed = known !== undefined && known.gen === current.gen && known.nonce === current.nonce
+          // Its parent still being there proves the top's writer did not publish into a
+          // generation number that garbage collection had already freed.
+          if (!alreadyConfirmed && current.gen > 0) {
+            const parent = top.value.header.parent
+            if (parent === null || !(yield* stillThere(dir, current.gen - 1, parent))) continue
+          }
+          remember(key, current.gen, current.nonce)
+          return Option.some({ gen: current.gen, header: top.value.header, body: top.value.body })
+        }
+        return yield* new StoreUnavailable({
+          operation: "lookup",
+          key,
+          cause: `lost ${MAX_LOOKUP_ATTEMPTS} races with concurrent writers and garbage collection in a row`
+        })
+      })
+
+    /** Creates a key's generations folder together with generation 0 (a tombstone), atomically. */
+    const initKey = (key: string, dir: string) =>
+      Effect.gen(function* () {
+        const parentDir = NodePath.dirname(dir)
+        yield* fsOp("mkdir", parentDir, () => NodeFs.mkdir(parentDir, { recursive: true }))
+        const staging = tmpPath(".d")
+        yield* fsOp("mkdir", staging, () => NodeFs.mkdir(staging))
+        yield* Effect.gen(function* () {
+          const header: Header = { v: 1, key, gen: 0, nonce: newNonce(), parent: null, deleted: true, size: 0, metadata: {} }
+          yield* writeDurable(genPath(staging, 0), Buffer.from(JSON.stringify(header) + "\n"), sync)
+          yield* syncDirectory(staging, sync)
+          // rename() onto an existing, non-empty folder fails: whoever initialised first wins,
+          // and a generations folder is never empty, so it can never be initialised twice.
+          const renamed = yield* fsOp("rename", dir, () => NodeFs.rename(staging, dir)).pipe(
+            Effect.as(true),
+            Effect.catchIf((e) => e.code === "EEXIST" || e.code === "ENOTEMPTY", () => Effect.succeed(false))
+          )
+          if (renamed) yield* syncDirectory(parentDir, sync)
+        }).pipe(
+          Effect.ensuring(fsOp("rm", staging, () => NodeFs.rm(staging, { recursive: true, force: true })).pipe(Effect.ignore))
+        )
+      })
+
+    /** Deletes old generations, lowest first (the order the no-lost-update argument relies on). */
+    const collect = (key: string, dir: string, newest: number) =>
+      Effect.gen(function* () {
+        const names = yield* fsOp("readdir", dir, () => NodeFs.readdir(dir))
+        const old = names
+          .map(parseGenName)
+          .filter((gen): gen is number => gen !== undefined && gen <= newest - keep)
+          .sort((a, b) => a - b)
+        if (old.length === 0) return
+        for (const gen of old) {
+          yield* fsOp("unlink", genPath(dir, gen), () => NodeFs.unlink(genPath(dir, gen))).pipe(
+            Effect.catchIf((e) => e.code === "ENOENT", () => Effect.void)
+          )
+        }
+        yield* syncDirectory(dir, sync)
+      }).pipe(
+        Effect.catchAll((e) => Effect.logDebug("FileStore: garbage collection skipped", e)),
+        Effect.annotateLogs({ key })
+      )
+
+    /**
+     * Publishes generation `base.gen + 1` on top of `base`. Fails with PreconditionFailed when
+     * another writer published that generation first.
+     */
+    const publish = (
+      key: string,
+      dir: string,
+      base: { readonly gen: number; readonly nonce: string },
+      bytes: Uint8Array,
+      deleted: boolean,
+      metadata: Metadata,
+      expected: string
+    ): Effect.Effect<string, StoreFailure | StoreUnavailable | PreconditionFailed | OutcomeUnknown> =>
+      Effect.gen(function* () {
+        const gen = base.gen + 1
+        const nonce = newNonce()
+        const header: Header = { v: 1, key, gen, nonce, parent: base.nonce, deleted, size: bytes.length, metadata: { ...metadata } }
+        const target = genPath(dir, gen)
+        const staged = tmpPath("")
+        const precondition = new PreconditionFailed({ key, expected })
+
+        yield* writeDurable(staged, Buffer.concat([Buffer.from(JSON.stringify(header) + "\n"), bytes]), sync).pipe(
+          Effect.mapError(toStoreError("put", key))
+        )
+        yield* Effect.gen(function* () {
+          // The compare-and-swap: the kernel creates the name only if nobody else did.
+          yield* fsOp("link", target, () => NodeFs.link(staged, target)).pipe(
+            Effect.catchIf(
+              (e) => e.code === "EEXIST" || e.code === "ENOENT",
+              () => Effect.fail(precondition)
+            ),
+            Effect.mapError((e) =>
+              e._tag === "PreconditionFailed"
+                ? e
+                : ["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EMLINK", "ENOTSUP", "EOPNOTSUPP", "EXDEV", "ENAMETOOLONG"].includes(e.code ?? "")
+                ? toStoreError("put", key)(e)
+                : new OutcomeUnknown({ key, cause: e })
+            )
+          )
+        }).pipe(Effect.ensuring(unlinkQuietly(staged)))
+
+        // From here on the write may have landed: anything that goes wrong is OutcomeUnknown.
+        const unknown = (cause: unknown) => new OutcomeUnknown({ key, cause })
+        yield* syncDirectory(dir, sync).pipe(Effect.mapError(unknown))
+        // The base still being there proves that generation `gen` had never existed before our
+        // link, so we are its one and only writer (README, "Why no lost update").
+        const confirmed = yield* stillThere(dir, base.gen, base.nonce).pipe(Effect.mapError(unknown))
+        if (!confirmed) {
+          // The base was collected meanwhile. If the next generation was written on top of ours,
+          // someone read ours as the newest, which readers only do for a writer that won.
+          const successor = yield* readGen(dir, gen + 1, false).pipe(Effect.mapError(unknown))
+          if (Option.isNone(successor) || successor.value.header.parent !== nonce) {
+            // Either we published into a generation number that garbage collection had freed
+            // (our file is garbage that readers skip) or we won and were outpaced by `keep`
+            // newer writes. Removing our own file is safe in both cases: all below it is gone.
+            const ours = yield* stillThere(dir, gen, nonce).pipe(Effect.orElseSucceed(() => false))
+            if (ours) yield* unlinkQuietly(target)
+            return yield* unknown("the generation this write was based on was garbage-collected concurrently")
+          }
+        }
+        remember(key, gen, nonce)
+        if (gen % gcEvery === 0 && gen >= keep) yield* collect(key, dir, gen)
+        return versionOf(gen, nonce)
+      })
+
+    /** Conditional write (or tombstone) of a key: the shared path of put and delete. */
+    const write = (
+      operation: string,
+      key: string,
+      bytes: Uint8Array,
+      condition: WriteCondition,
+      deleted: boolean,
+      metadata: Metadata
+    ): Effect.Effect<string, StoreFailure | StoreUnavailable | PreconditionFailed | OutcomeUnknown> =>
+      Effect.gen(function* () {
+        const dir = yield* generationsDir(key).pipe(Effect.mapError(toStoreError(operation, key)))
+        if ("ifMatch" in condition) {
+          const expected = condition.ifMatch
+          const base = parseVersion(expected)
+          // A version this store never issued (another backend's ETag, garbage) cannot match.
+          if (base === undefined) return yield* new PreconditionFailed({ key, expected })
+          // The newest generation only grows: if we already know a newer one, fail fast.
+          const known = cache.get(key)
+          if (known !== undefined && known.gen > base.gen) return yield* new PreconditionFailed({ key, expected })
+          const current = yield* readGen(dir, base.gen, false).pipe(Effect.mapError(toStoreError(operation, key)))
+          if (Option.isNone(current) || current.value.header.nonce !== base.nonce || current.value.header.deleted) {
+            return yield* new PreconditionFailed({ key, expected })
+          }
+          return yield* publish(key, dir, base, bytes, deleted, metadata, expected)
+        }
+        let top = yield* lookup(key, dir, false).pipe(Effect.mapError(toStoreError(operation, key)))
+        if (Option.isNone(top)) {
+          yield* initKey(key, dir).pipe(Effect.mapError(toStoreError(operation, key)))
+          top = yield* lookup(key, dir, false).pipe(Effect.mapError(toStoreError(operation, key)))
+        }
+        if (Option.isNone(top)) {
+          return yield* new StoreFailure({ operation, key, reason: `generations folder ${dir} vanished right after it was created` })
+        }
+        if (!top.value.header.deleted) return yield* new PreconditionFailed({ key, expected: "absent" })
+        return yield* publish(key, dir, { gen: top.value.gen, nonce: top.value.header.nonce }, bytes, deleted, metadata, "absent")
+      })
+
+    const readLive = (operation: string, key: string, withBody: boolean) =>
+      Effect.gen(function* () {
+        const dir = yield* generationsDir(key)
+        const top = yield* lookup(key, dir, withBody)
+        return Option.filter(top, (t) => !t.header.deleted)
+      }).pipe(Effect.mapError(toStoreError(operation, key)))
+
+    const get = Effect.fn("FileStore.get")(function* (key: string) {
+      const top = yield* readLive("get", key, true)
+      return Option.map(top, (t): StoredObject => ({
+        bytes: t.body ?? new Uint8Array(0),
+        version: versionOf(t.gen, t.header.nonce),
+        metadata: t.header.metadata
+      }))
+    })
+
+    const head = Effect.fn("FileStore.head")(function* (key: string) {
+      const top = yield* readLive("head", key, false)
+      return Option.map(top, (t): ObjectHead => ({ version: versionOf(t.gen, t.header.nonce), metadata: t.header.metadata }))
+    })
+
+    const put = Effect.fn("FileStore.put")(function* (
+      key: string,
+      bytes: Uint8Array,
+      condition: WriteCondition,
+      putOptions?: { readonly metadata?: Metadata }
+    ) {
+      return yield* write("put", key, bytes, condition, false, putOptions?.metadata ?? {})
+    })
+
+    const del = Effect.fn("FileStore.delete")(function* (key: string, ifMatch?: string) {
+      if (ifMatch !== undefined) {
+        yield* write("delete", key, new Uint8Array(0), { ifMatch }, true, {})
+        return
+      }
+      // Unconditional: tombstone whatever is newest, retrying when a writer gets in between.
+      for (let attempt = 0; attempt < MAX_UNCONDITIONAL_DELETE_ATTEMPTS; attempt++) {
+        const top = yield* head(key)
+        if (Option.isNone(top)) return
+        const outcome = yield* write("delete", key, new Uint8Array(0), { ifMatch: top.value.version }, true, {}).pipe(
+          Effect.as(true),
+          Effect.catchTags({
+            PreconditionFailed: () => Effect.succeed(false),
+            OutcomeUnknown: () => Effect.succeed(false)
+          })
+        )
+        if (outcome) return
+      }
+      return yield* new StoreUnavailable({ operation: "delete", key, cause: "kept losing races with concurrent writers" })
+    })
+
+    const list = Effect.fn("FileStore.list")(function* (prefix: string) {
+      const parts = prefix.split("/")
+      const partial = parts[parts.length - 1] ?? ""
+      const folders = parts.slice(0, -1)
+      if (folders.some((segment) => segment === "." || segment === "..")) {
+        return yield* new StoreFailure({ operation: "list", key: prefix, reason: "\".\" and \"..\" segments are not allowed (path traversal)" })
+      }
+      // No key has an empty segment, so such a prefix matches nothing.
+      if (folders.some((segment) => segment.length === 0)) return []
+      const startDir = NodePath.join(objectsDir, ...folders.map(encodeSegment))
+      const candidates: Array<string> = []
+      const walk = (dir: string, segments: ReadonlyArray<string>, top: boolean): Effect.Effect<void, FsError> =>
+        Effect.gen(function* () {
+          const entries = yield* optional(fsOp("readdir", dir, () => NodeFs.readdir(dir, { withFileTypes: true })))
+          if (Option.isNone(entries)) return
+          for (const entry of entries.value) {
+            if (!entry.isDirectory()) continue
+            if (entry.name === GENERATIONS) {
+              candidates.push(segments.join("/"))
+              continue
+            }
+            const segment = decodeSegment(entry.name)
+            if (segment === undefined || (top && !segment.startsWith(partial))) continue
+            yield* walk(NodePath.join(dir, entry.name), [...segments, segment], false)
+          }
+        })
+      yield* walk(startDir, folders, true).pipe(Effect.mapError(toStoreError("list", prefix)))
+      const live = yield* Effect.forEach(
+        candidates.filter((key) => key.startsWith(prefix)),
+        (key) => readLive("list", key, false).pipe(Effect.map((top) => (Option.isSome(top) ? [key] : []))),
+        { concurrency: 8 }
+      )
+      return live.flat().sort()
+    })
+
+    // --- opening the directory ----------------------------------------------------------------
+    const openError = (e: FsError | Corrupt | BadKey) => toStoreError("open", root)(e)
+    yield* fsOp("mkdir", root, () => NodeFs.mkdir(root, { recursive: true })).pipe(Effect.mapError(openError))
+    const formatPath = NodePath.join(root, FORMAT_FILE)
+    const existing = yield* optional(readWhole(formatPath)).pipe(Effect.mapError(openError))
+    if (Option.isNone(existing)) {
+      const entries = yield* fsOp("readdir", root, () => NodeFs.readdir(root)).pipe(Effect.mapError(openError))
+      if (entries.some((name) => name !== "objects" && name !== "tmp" && name !== FORMAT_FILE)) {
+        return yield* new StoreFailure({
+          operation: "open",
+          key: root,
+          reason: `${root} is not empty and holds no ${FORMAT_FILE}: point the file store at an empty or new directory`
+        })
+      }
+      yield* fsOp("mkdir", tmpDir, () => NodeFs.mkdir(tmpDir, { recursive: true })).pipe(Effect.mapError(openError))
+      const staged = tmpPath("")
+      yield* writeDurable(staged, Buffer.from(JSON.stringify(FORMAT) + "\n"), sync).pipe(
+        Effect.zipRight(fsOp("link", formatPath, () => NodeFs.link(staged, formatPath))),
+        Effect.catchIf((e) => e.code === "EEXIST", () => Effect.void),
+        Effect.ensuring(unlinkQuietly(staged)),
+        Effect.zipRight(syncDirectory(root, sync)),
+        Effect.mapError(openError)
+      )
+    }
+    const format = yield* readWhole(formatPath).pipe(Effect.mapError(openError))
+    const parsed = Either.try(() => JSON.parse(format.toString("utf8")) as unknown)
+    if (
+      Either.isLeft(parsed) ||
+      typeof parsed.right !== "object" ||
+      parsed.right === null ||
+      !("format" in parsed.right) ||
+      !("version" in parsed.right) ||
+      parsed.right.format !== FORMAT.format ||
+      parsed.right.version !== FORMAT.version
+    ) {
+      return yield* new StoreFailure({
+        operation: "open",
+        key: root,
+        reason: `${formatPath} does not describe a version ${FORMAT.version} osqueue file store; refusing to guess its layout`
+      })
+    }
+    yield* fsOp("mkdir", objectsDir, () => NodeFs.mkdir(objectsDir, { recursive: true })).pipe(Effect.mapError(openError))
+    yield* fsOp("mkdir", tmpDir, () => NodeFs.mkdir(tmpDir, { recursive: true })).pipe(Effect.mapError(openError))
+    yield* removeStaleTemporaries(tmpDir)
+    yield* Effect.logDebug("FileStore opened").pipe(Effect.annotateLogs({ directory: root, keepGenerations: keep }))
+
+    const store: ObjectStoreShape = {
+      backend: "file",
+      minWriteInterval: Duration.zero,
+      get,
+      head,
+      put,
+      delete: del,
+      list
+    }
+    return store
+  })
+
+/** Leftovers of writers that crashed between writing and publishing; young ones may be in use. */
+const removeStaleTemporaries = (tmpDir: string) =>
+  Effect.gen(function* () {
+    const names = yield* fsOp("readdir", tmpDir, () => NodeFs.readdir(tmpDir))
+    const now = yield* Clock.currentTimeMillis
+    for (const name of names) {
+      const path = NodePath.join(tmpDir, name)
+      const stat = yield* optional(fsOp("stat", path, () => NodeFs.stat(path)))
+      if (Option.isSome(stat) && now - stat.value.mtimeMs > STALE_TMP_MS) {
+        yield* fsOp("rm", path, () => NodeFs.rm(path, { recursive: true, force: true }))
+      }
+    }
+  }).pipe(Effect.catchAll((e) => Effect.logDebug("FileStore: could not clean temporary files", e)))
+
+/** The file store as the `ObjectStore`. Each build opens the directory (cheap); all builds share the disk. */
+export const layer = (options: FileStoreOptions): Layer.Layer<ObjectStore, StoreFailure | StoreUnavailable> =>
+  Layer.effect(ObjectStore, make(options))
+
+/** The file store configured from the environment (see `config`). */
+export const layerConfig: Layer.Layer<ObjectStore, StoreFailure | StoreUnavailable | ConfigError.ConfigError> =
+  Layer.effect(ObjectStore, Effect.flatMap(config, make))

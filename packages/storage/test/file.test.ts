@@ -1,0 +1,264 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { createHash } from "node:crypto"
+import * as NodeFs from "node:fs"
+import { createRequire } from "node:module"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Effect, Option } from "effect"
+import * as FileStore from "../src/FileStore.js"
+import { contractSuite } from "./contract.js"
+
+const root = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "osqueue-filestore-"))
+afterAll(() => NodeFs.rmSync(root, { recursive: true, force: true }))
+let dirs = 0
+const freshDir = () => NodePath.join(root, `store-${++dirs}`)
+
+const encode = (text: string) => new TextEncoder().encode(text)
+const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
+
+contractSuite("file", () => FileStore.layer({ directory: freshDir() }))
+// A tiny generation window exercises garbage collection on every few writes.
+contractSuite("file (keepGenerations: 2)", () => FileStore.layer({ directory: freshDir(), keepGenerations: 2 }))
+
+describe("FileStore", () => {
+  it.live("keys cannot escape the directory", () =>
+    Effect.gen(function* () {
+      const store = yield* FileStore.make({ directory: freshDir() })
+      for (const key of ["../escape", "a/../../b", "a/./b", "..", "", "/abs", "a//b", "a/"]) {
+        const error = yield* store.put(key, encode("x"), { ifAbsent: true }).pipe(Effect.flip)
+        expect(error._tag, key).toBe("StoreFailure")
+        expect((yield* store.get(key).pipe(Effect.flip))._tag, key).toBe("StoreFailure")
+      }
+      expect((yield* store.list("../").pipe(Effect.flip))._tag).toBe("StoreFailure")
+    }))
+
+  it.live("odd but valid keys map to safe file names and list back unchanged", () =>
+    Effect.gen(function* () {
+      const directory = freshDir()
+      const store = yield* FileStore.make({ directory })
+      const keys = ["with space", "percent%2F", "star*", "@", "%40", "ünï/cødé", "dot.", ".hidden", "..."].map((k) => `odd/${k}`)
+      for (const key of keys) yield* store.put(key, encode(key), { ifAbsent: true })
+      expect(yield* store.list("odd/")).toEqual([...keys].sort())
+      for (const key of keys) {
+        const stored = yield* store.get(key).pipe(Effect.map(Option.getOrThrow))
+        expect(decode(stored.bytes)).toBe(key)
+      }
+      // Nothing was created outside the store's own folders.
+      expect(NodeFs.readdirSync(directory).sort()).toEqual(["objects", "osqueue-store.json", "tmp"])
+    }))
+
+  it.live("two stores on one directory see each other's writes and race safely", () =>
+    Effect.gen(function* () {
+      const directory = freshDir()
+      const a = yield* FileStore.make({ directory })
+      const b = yield* FileStore.make({ directory })
+      const v1 = yield* a.put("k", encode("from a"), { ifAbsent: true })
+      const seen = yield* b.get("k").pipe(Effect.map(Option.getOrThrow))
+      expect(seen.version).toBe(v1)
+      const v2 = yield* b.put("k", encode("from b"), { ifMatch: v1 })
+      expect((yield* a.put("k", encode("late a"), { ifMatch: v1 }).pipe(Effect.flip))._tag).toBe("PreconditionFailed")
+      const latest = yield* a.get("k").pipe(Effect.map(Option.getOrThrow))
+      expect(latest.version).toBe(v2)
+      expect(decode(latest.bytes)).toBe("from b")
+    }))
+
+  it.live("old generations are collected; stale versions and stale readers stay correct", () =>
+    Effect.gen(function* () {
+      const directory = freshDir()
+      const writer = yield* FileStore.make({ directory, keepGenerations: 2 })
+      const reader = yield* FileStore.make({ directory, keepGenerations: 2 })
+      const first = yield* writer.put("gc", encode("0"), { ifAbsent: true })
+      yield* reader.get("gc") // the reader now caches generation 1
+      let version = first
+      for (let i = 1; i <= 40; i++) version = yield* writer.put("gc", encode(String(i)), { ifMatch: version })
+      const generations = NodeFs.readdirSync(NodePath.join(directory, "objects", "gc", "@"))
+      expect(generations.length).toBeLessThanOrEqual(4)
+      // The reader's cached generation is long gone: it must still find the newest one.
+      const latest = yield* reader.get("gc").pipe(Effect.map(Option.getOrThrow))
+      expect(decode(latest.bytes)).toBe("40")
+      expect(latest.version).toBe(version)
+      // A writer holding the very first version must not win, though its generation number is free.
+      const stale = yield* reader.put("gc", encode("stale"), { ifMatch: first }).pipe(Effect.flip)
+      expect(["PreconditionFailed", "OutcomeUnknown"]).toContain(stale._tag)
+      const fresh = yield* FileStore.make({ directory })
+      const after = yield* fresh.get("gc").pipe(Effect.map(Option.getOrThrow))
+      expect(decode(after.bytes)).toBe("40")
+      expect(after.version).toBe(version)
+    }))
+
+  it.live("a writer whose base generation was collected fails without writing", () =>
+    Effect.gen(function* () {
+      const directory = freshDir()
+      const store = yield* FileStore.make({ directory, keepGenerations: 2 })
+      const v1 = yield* store.put("k", encode("v1"), { ifAbsent: true })
+      let version = v1
+      for (let i = 2; i <= 10; i++) version = yield* store.put("k", encode(`v${i}`), { ifMatch: version })
+      // Generation 2 is free again: a plain "link next number" scheme would let this write win.
+      const gens = NodePath.join(directory, "objects", "k", "@")
+      expect(NodeFs.readdirSync(gens)).not.toContain("000000000002")
+      const other = yield* FileStore.make({ directory, keepGenerations: 2 })
+      const stale = yield* other.put("k", encode("stale"), { ifMatch: v1 }).pipe(Effect.flip)
+      expect(stale._tag).toBe("PreconditionFailed")
+      expect(NodeFs.readdirSync(gens)).not.toContain("000000000002")
+      const latest = yield* other.get("k").pipe(Effect.map(Option.getOrThrow))
+      expect(decode(latest.bytes)).toBe("v10")
+      expect(latest.version).toBe(version)
+    }))
+
+  it.live("a generation re-created in a collected slot is never read as the newest", () =>
+    Effect.gen(function* () {
+      const directory = freshDir()
+      const writer = yield* FileStore.make({ directory, keepGenerations: 2 })
+      const staleReader = yield* FileStore.make({ directory, keepGenerations: 2 })
+      const v1 = yield* writer.put("k", encode("v1"), { ifAbsent: true })
+      yield* staleReader.get("k") // caches generation 1
+      let version = v1
+      for (let i = 2; i <= 10; i++) version = yield* writer.put("k", encode(`v${i}`), { ifMatch: version })
+      // What a stale writer that lost the race against garbage collection leaves behind if it
+      // is killed before cleaning up: a file in slot 2, written on top of generation 1.
+      const gens = NodePath.join(directory, "objects", "k", "@")
+      const nonce1 = v1.split(".")[1]!
+      const body = encode("garbage")
+      const header = { v: 1, key: "k", gen: 2, nonce: "00000000deadbeef", parent: nonce1, deleted: false, size: body.length, metadata: {} }
+      NodeFs.writeFileSync(NodePath.join(gens, "000000000002"), Buffer.concat([Buffer.from(JSON.stringify(header) + "\n"), body]))
+      for (const store of [staleReader, yield* FileStore.make({ directory })]) {
+        const latest = yield* store.get("k").pipe(Effect.map(Option.getOrThrow))
+        expect(decode(latest.bytes)).toBe("v10")
+        expect(latest.version).toBe(version)
+      }
+      // The garbage's own version is no base for a write either.
+      const onGarbage = yield* writer.put("k", encode("x"), { ifMatch: "2.00000000deadbeef" }).pipe(Effect.flip)
+      expect(onGarbage._tag).toBe("PreconditionFailed")
+      // And the next write on the real newest version still wins.
+      yield* writer.put("k", encode("v11"), { ifMatch: version })
+    }))
+
+  it.live("refuses a non-empty directory that is not a file store, and an unknown format", () =>
+    Effect.gen(function* () {
+      const foreign = freshDir()
+      NodeFs.mkdirSync(foreign, { recursive: true })
+      NodeFs.writeFileSync(NodePath.join(foreign, "notes.txt"), "hello")
+      const error = yield* FileStore.make({ directory: foreign }).pipe(Effect.flip)
+      expect(error._tag).toBe("StoreFailure")
+      expect(error.message).toContain("empty")
+
+      const future = freshDir()
+      yield* FileStore.make({ directory: future })
+      NodeFs.writeFileSync(NodePath.join(future, "osqueue-store.json"), JSON.stringify({ format: "osqueue-file-store", version: 99 }))
+      const refused = yield* FileStore.make({ directory: future }).pipe(Effect.flip)
+      expect(refused._tag).toBe("StoreFailure")
+    }))
+
+  it.live("a read-only directory is a StoreFailure that says what to fix", () =>
+    Effect.gen(function* () {
+      // root ignores file modes, so this check only means something for other users.
+      if (process.getuid?.() === 0) return
+      const directory = freshDir()
+      const store = yield* FileStore.make({ directory })
+      NodeFs.chmodSync(NodePath.join(directory, "tmp"), 0o500)
+      const error = yield* store.put("k", encode("x"), { ifAbsent: true }).pipe(Effect.flip)
+      NodeFs.chmodSync(NodePath.join(directory, "tmp"), 0o700)
+      expect(error._tag).toBe("StoreFailure")
+      expect(error.message).toContain("access")
+    }))
+})
+
+// --- real OS processes ------------------------------------------------------------------------
+
+const fixtures = NodePath.join(NodePath.dirname(fileURLToPath(import.meta.url)), "fixtures")
+// Load TypeScript through tsx's loader inside the child itself (not the tsx CLI, which would
+// put a second process in between and let SIGKILL miss the writer).
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
+
+const runFixture = (script: string, args: ReadonlyArray<string>): ChildProcess =>
+  spawn(process.execPath, ["--import", tsxLoader, NodePath.join(fixtures, script), ...args], {
+    stdio: ["pipe", "pipe", "pipe"]
+  })
+
+const outputOf = (child: ChildProcess) => {
+  let stdout = ""
+  let stderr = ""
+  child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+  return { stdout: () => stdout, stderr: () => stderr }
+}
+
+const until = (condition: () => boolean, child: ChildProcess) =>
+  new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (condition()) {
+        clearInterval(timer)
+        resolve()
+      }
+    }, 2)
+    child.once("exit", () => {
+      clearInterval(timer)
+      if (condition()) resolve()
+      else reject(new Error("child exited early"))
+    })
+  })
+
+const exited = (child: ChildProcess) =>
+  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal }))
+  )
+
+const checksum = (seq: number, filler: string) => createHash("sha256").update(`${seq}:${filler}`).digest("hex")
+
+describe("FileStore across OS processes", () => {
+  it("processes racing read-modify-write on one key lose no update", { timeout: 30_000 }, async () => {
+    const directory = freshDir()
+    const processes = 3
+    const increments = 40
+    const children = Array.from({ length: processes }, () => runFixture("file-racer.ts", [directory, "counter", String(increments)]))
+    const outputs = children.map(outputOf)
+    const results = Promise.all(children.map(exited))
+    // Start them together, or the first one may finish before the last has loaded.
+    await Promise.all(children.map((child, i) => until(() => outputs[i]!.stdout().includes("ready"), child)))
+    for (const child of children) child.stdin?.end("go\n")
+    await results
+    ;(await results).forEach((result, i) => expect(result, outputs[i]!.stderr()).toEqual({ code: 0, signal: null }))
+    const retries = outputs.map((o) => Number(/done (\d+) \d+/.exec(o.stdout())?.[1]))
+    const stored = await Effect.runPromise(
+      FileStore.make({ directory }).pipe(Effect.flatMap((store) => store.get("counter")), Effect.map(Option.getOrThrow))
+    )
+    expect((JSON.parse(decode(stored.bytes)) as { count: number }).count).toBe(processes * increments)
+    // The race was real: they had to retry each other's wins.
+    expect(retries.reduce((a, b) => a + b, 0)).toBeGreaterThan(0)
+  })
+
+  it("a writer killed mid-write leaves the last good state, readable and writable", { timeout: 30_000 }, async () => {
+    const directory = freshDir()
+    let lastSeen = 0
+    for (let round = 0; round < 3; round++) {
+      const child = runFixture("file-crasher.ts", [directory, "doc"])
+      const output = outputOf(child)
+      const done = exited(child)
+      // Let it write a few documents, then kill it at an arbitrary point of the next one.
+      const target = lastSeen + 3
+      const wrote = () => Math.max(0, ...[...output.stdout().matchAll(/wrote (\d+)/g)].map((m) => Number(m[1])))
+      await until(() => wrote() >= target, child).catch(() => {
+        throw new Error(`writer exited early: ${output.stderr()}`)
+      })
+      await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 15)))
+      child.kill("SIGKILL")
+      expect((await done).signal).toBe("SIGKILL")
+
+      const check = Effect.gen(function* () {
+        const store = yield* FileStore.make({ directory, keepGenerations: 2 })
+        const stored = yield* store.get("doc").pipe(Effect.map(Option.getOrThrow))
+        const doc = JSON.parse(decode(stored.bytes)) as { seq: number; filler: string; checksum: string }
+        expect(doc.checksum).toBe(checksum(doc.seq, doc.filler))
+        // Every acknowledged write is there (the kill may have come after one more landed).
+        expect(doc.seq).toBeGreaterThanOrEqual(target)
+        // And the state is writable: a fresh CAS on it wins.
+        const next = { seq: doc.seq + 1, filler: "after crash", checksum: checksum(doc.seq + 1, "after crash") }
+        yield* store.put("doc", encode(JSON.stringify(next)), { ifMatch: stored.version })
+        return next.seq
+      })
+      lastSeen = await Effect.runPromise(check)
+    }
+  })
+})
