@@ -457,6 +457,7 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
      * another writer published that generation first.
      */
     const publish = (
+      operation: string,
       key: string,
       dir: string,
       base: { readonly gen: number; readonly nonce: string },
@@ -473,10 +474,10 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         const staged = tmpPath("")
         const precondition = new PreconditionFailed({ key, expected })
 
-        yield* writeDurable(staged, Buffer.concat([Buffer.from(JSON.stringify(header) + "\n"), bytes]), sync).pipe(
-          Effect.mapError(toStoreError("put", key))
-        )
         yield* Effect.gen(function* () {
+          yield* writeDurable(staged, Buffer.concat([Buffer.from(JSON.stringify(header) + "\n"), bytes]), sync).pipe(
+            Effect.mapError(toStoreError(operation, key))
+          )
           // The compare-and-swap: the kernel creates the name only if nobody else did.
           yield* fsOp("link", target, () => NodeFs.link(staged, target)).pipe(
             Effect.catchIf(
@@ -487,7 +488,7 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
               e._tag === "PreconditionFailed"
                 ? e
                 : ["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EMLINK", "ENOTSUP", "EOPNOTSUPP", "EXDEV", "ENAMETOOLONG"].includes(e.code ?? "")
-                ? toStoreError("put", key)(e)
+                ? toStoreError(operation, key)(e)
                 : new OutcomeUnknown({ key, cause: e })
             )
           )
@@ -509,6 +510,9 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
             // newer writes. Removing our own file is safe in both cases: all below it is gone.
             const ours = yield* stillThere(dir, gen, nonce).pipe(Effect.orElseSucceed(() => false))
             if (ours) yield* unlinkQuietly(target)
+            yield* Effect.logWarning("FileStore: write of unknown outcome, its base generation was collected meanwhile").pipe(
+              Effect.annotateLogs({ key, generation: gen, keepGenerations: keep })
+            )
             return yield* unknown("the generation this write was based on was garbage-collected concurrently")
           }
         }
@@ -540,7 +544,7 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
           if (Option.isNone(current) || current.value.header.nonce !== base.nonce || current.value.header.deleted) {
             return yield* new PreconditionFailed({ key, expected })
           }
-          return yield* publish(key, dir, base, bytes, deleted, metadata, expected)
+          return yield* publish(operation, key, dir, base, bytes, deleted, metadata, expected)
         }
         let top = yield* lookup(key, dir, false).pipe(Effect.mapError(toStoreError(operation, key)))
         if (Option.isNone(top)) {
@@ -551,7 +555,7 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
           return yield* new StoreFailure({ operation, key, reason: `generations folder ${dir} vanished right after it was created` })
         }
         if (!top.value.header.deleted) return yield* new PreconditionFailed({ key, expected: "absent" })
-        return yield* publish(key, dir, { gen: top.value.gen, nonce: top.value.header.nonce }, bytes, deleted, metadata, "absent")
+        return yield* publish(operation, key, dir, { gen: top.value.gen, nonce: top.value.header.nonce }, bytes, deleted, metadata, "absent")
       })
 
     const readLive = (operation: string, key: string, withBody: boolean) =>

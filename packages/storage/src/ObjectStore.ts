@@ -59,7 +59,11 @@ export type Metadata = Readonly<Record<string, string>>
 
 export interface StoredObject {
   readonly bytes: Uint8Array
-  /** Opaque: ETag, generation, file generation… Changes on every write. */
+  /**
+   * Opaque: ETag, generation, file generation… Changes on every write that changes the bytes
+   * (memory, file and GCS: on every write; S3's ETag is the MD5 of the bytes, so rewriting
+   * identical bytes keeps it — osqueue's commits always differ by their `seq`).
+   */
   readonly version: string
   readonly metadata: Metadata
 }

@@ -84,17 +84,36 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
         expect(stored.version).toBe(v2)
       }))
 
-    it.effect("the version changes on every write, even of identical bytes", () =>
+    it.effect("the version changes on every write of new bytes; old versions stop matching", () =>
       Effect.gen(function* () {
         const store = yield* ObjectStore
-        const key = `${freshPrefix()}same-bytes`
-        const versions = [yield* store.put(key, encode("same"), { ifAbsent: true })]
-        for (let i = 0; i < 4; i++) {
-          versions.push(yield* store.put(key, encode("same"), { ifMatch: versions[versions.length - 1]! }))
+        const key = `${freshPrefix()}versions`
+        const versions = [yield* store.put(key, encode("write 0"), { ifAbsent: true })]
+        for (let i = 1; i < 5; i++) {
+          versions.push(yield* store.put(key, encode(`write ${i}`), { ifMatch: versions[versions.length - 1]! }))
         }
         expect(new Set(versions).size).toBe(versions.length)
-        // The first version must not match any more, even though the bytes are the same.
-        expect(yield* tagOf(store.put(key, encode("same"), { ifMatch: versions[0]! }))).toBe("PreconditionFailed")
+        for (const stale of versions.slice(0, -1)) {
+          expect(yield* tagOf(store.put(key, encode("late"), { ifMatch: stale }))).toBe("PreconditionFailed")
+        }
+      }))
+
+    it.effect("rewriting identical bytes succeeds and get reports the version the write returned", () =>
+      Effect.gen(function* () {
+        // Memory and file stores issue a new version even here; S3's ETag is the MD5 of the
+        // bytes and stays the same (osqueue puts a new seq in every commit for that reason), so
+        // the suite only asserts what holds for both.
+        const store = yield* ObjectStore
+        const key = `${freshPrefix()}same-bytes`
+        const v1 = yield* store.put(key, encode("same"), { ifAbsent: true })
+        const v2 = yield* store.put(key, encode("same"), { ifMatch: v1 })
+        const stored = yield* store.get(key).pipe(Effect.map(Option.getOrThrow))
+        expect(stored.version).toBe(v2)
+        if (v2 !== v1) {
+          expect(yield* tagOf(store.put(key, encode("late"), { ifMatch: v1 }))).toBe("PreconditionFailed")
+        }
+        const v3 = yield* store.put(key, encode("different"), { ifMatch: v2 })
+        expect(v3).not.toBe(v2)
       }))
 
     it.effect("10 concurrent writers on one version: exactly one wins and its bytes are stored", () =>
@@ -109,8 +128,10 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
         )
         const winners = results.flatMap((result, i) => (Either.isRight(result) ? [{ i, version: result.right }] : []))
         expect(winners).toHaveLength(1)
+        // Some servers answer a lost race with an error of unknown outcome (radosgw: a 500) rather
+        // than a 412; reading back below shows that none of those landed.
         for (const result of results) {
-          if (Either.isLeft(result)) expect(result.left._tag).toBe("PreconditionFailed")
+          if (Either.isLeft(result)) expect(["PreconditionFailed", "OutcomeUnknown"]).toContain(result.left._tag)
         }
         const stored = yield* store.get(key).pipe(Effect.map(Option.getOrThrow))
         expect(decode(stored.bytes)).toBe(`writer-${winners[0]!.i}`)

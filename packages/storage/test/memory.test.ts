@@ -25,6 +25,15 @@ describe("MemoryStore", () => {
       expect(Option.isNone(yield* read.pipe(Effect.provide(MemoryStore.layer)))).toBe(true)
     }))
 
+  it.effect("every write gets a new version, even of identical bytes", () =>
+    Effect.gen(function* () {
+      const store = yield* MemoryStore.make
+      const v1 = yield* store.put("k", new Uint8Array([1]), { ifAbsent: true })
+      const v2 = yield* store.put("k", new Uint8Array([1]), { ifMatch: v1 })
+      expect(v2).not.toBe(v1)
+      expect((yield* store.put("k", new Uint8Array([1]), { ifMatch: v1 }).pipe(Effect.flip))._tag).toBe("PreconditionFailed")
+    }))
+
   it.effect("a version is never reused, even after delete and re-create", () =>
     Effect.gen(function* () {
       const store = yield* MemoryStore.make
