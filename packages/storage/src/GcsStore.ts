@@ -85,6 +85,14 @@ const describe = (error: unknown): Described => {
   return { status: undefined, code: undefined, text: String(error) }
 }
 
+// Errors from the network path (sockets, timeouts) as opposed to ones raised before anything
+// was sent (no credentials found, bad options), which are configuration errors.
+const networkNames = new Set(["TimeoutError", "AbortError", "FetchError", "RequestError"])
+const isNetworkError = (d: Described, error: unknown) =>
+  d.status === undefined &&
+  ((d.code !== undefined && (/^E[A-Z]+$/.test(d.code) || networkNames.has(d.code))) ||
+    (error instanceof Error && /socket|network|timed? ?out/i.test(error.message)))
+
 const normalizePrefix = (prefix: string | undefined): string =>
   prefix === undefined || prefix === "" ? "" : prefix.endsWith("/") ? prefix : `${prefix}/`
 
@@ -137,6 +145,7 @@ export const make = (config: GcsStoreConfig): Effect.Effect<ObjectStoreShape> =>
         return new StoreUnavailable({ operation, key, cause: `no answer within ${Duration.format(timeout)}` })
       }
       const d = describe(raw.error)
+      if (d.status === undefined && !isNetworkError(d, raw.error)) return failure(operation, key, d.text, raw.error)
       if (d.status === undefined || d.status === 408 || d.status === 429 || d.status >= 500) {
         return new StoreUnavailable({ operation, key, cause: raw.error })
       }
@@ -160,6 +169,7 @@ export const make = (config: GcsStoreConfig): Effect.Effect<ObjectStoreShape> =>
       }
       if (d.status !== undefined && d.status >= 500) return new OutcomeUnknown({ key, cause: raw.error })
       if (d.status === undefined) {
+        if (!isNetworkError(d, raw.error)) return failure(operation, key, d.text, raw.error)
         return d.code !== undefined && notSentCodes.has(d.code)
           ? new StoreUnavailable({ operation, key, cause: raw.error })
           : new OutcomeUnknown({ key, cause: raw.error })

@@ -106,6 +106,14 @@ const describe = (error: unknown): Described => {
   return { status: undefined, code: undefined, text: String(error) }
 }
 
+// Errors from the network path (sockets, timeouts) as opposed to ones the SDK raises before
+// sending anything (no region, bad credentials configuration), which are configuration errors.
+const isNetworkError = (d: Described, error: unknown) =>
+  d.status === undefined &&
+  ((d.code !== undefined && (/^E[A-Z]+$/.test(d.code) || networkNames.has(d.code))) ||
+    (error instanceof Error && /socket|network|timed? ?out/i.test(error.message)))
+const networkNames = new Set(["TimeoutError", "AbortError", "RequestTimeout", "NetworkingError"])
+
 const unquote = (etag: string): string =>
   etag.length >= 2 && etag.startsWith("\"") && etag.endsWith("\"") ? etag.slice(1, -1) : etag
 
@@ -190,9 +198,7 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
         return new StoreUnavailable({ operation, key, cause: `no answer within ${Duration.format(timeout)}` })
       }
       const d = describe(raw.error)
-      if (d.status === undefined && d.code !== undefined && d.code.startsWith("Credentials")) {
-        return failure(operation, key, d.text, raw.error)
-      }
+      if (d.status === undefined && !isNetworkError(d, raw.error)) return failure(operation, key, d.text, raw.error)
       if (
         d.status === undefined || d.status === 429 || d.status >= 500 ||
         (d.code !== undefined && throttledCodes.has(d.code))
@@ -224,7 +230,7 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
       }
       if (d.status !== undefined && d.status >= 500) return new OutcomeUnknown({ key, cause: raw.error })
       if (d.status === undefined) {
-        if (d.code !== undefined && d.code.startsWith("Credentials")) return failure(operation, key, d.text, raw.error)
+        if (!isNetworkError(d, raw.error)) return failure(operation, key, d.text, raw.error)
         return d.code !== undefined && notSentCodes.has(d.code)
           ? new StoreUnavailable({ operation, key, cause: raw.error })
           : new OutcomeUnknown({ key, cause: raw.error })

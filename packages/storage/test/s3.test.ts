@@ -3,7 +3,7 @@
 // so an "ambiguous" write really did land (or really did not) on the server.
 import { expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Either, Layer, Option } from "effect"
-import { afterAll, beforeAll } from "vitest"
+import { afterAll, beforeAll, describe } from "vitest"
 import { ObjectStore, type StoreError } from "../src/ObjectStore.js"
 import * as S3Store from "../src/S3Store.js"
 import { type FaultProxy, s3ErrorXml, startFaultProxy } from "./support/fault-proxy.js"
@@ -341,4 +341,28 @@ describeS3(`S3Store on ${s3Endpoint} (bucket ${s3Bucket}, ETag ${s3Quoting})`, (
       expect(exit._tag).toBe("Failure")
       expect(String(exit)).toContain("S3_ETAG_QUOTING")
     }))
+})
+
+// No server needed: the SDK refuses before sending anything.
+describe("S3Store configuration errors", () => {
+  it.live("no region anywhere is a StoreFailure that says so, not an outage to retry", () => {
+    const saved = { region: process.env.AWS_REGION, fallback: process.env.AWS_DEFAULT_REGION }
+    delete process.env.AWS_REGION
+    delete process.env.AWS_DEFAULT_REGION
+    const { endpoint: _endpoint, region: _region, ...rest } = s3Config()
+    return withStore(
+      Effect.gen(function*() {
+        const s = yield* store
+        const read = yield* Effect.flip(s.get("q"))
+        expect(read._tag).toBe("StoreFailure")
+        expect(read.message.toLowerCase()).toContain("region")
+        const write = yield* Effect.flip(s.put("q", bytes("a"), { ifAbsent: true }))
+        expect(write._tag).toBe("StoreFailure")
+      }),
+      rest
+    ).pipe(Effect.ensuring(Effect.sync(() => {
+      if (saved.region !== undefined) process.env.AWS_REGION = saved.region
+      if (saved.fallback !== undefined) process.env.AWS_DEFAULT_REGION = saved.fallback
+    })))
+  })
 })
