@@ -1,0 +1,968 @@
+/**
+ * Example-based tests of the queue's rules (DESIGN.md §3.6–3.10) on the pure state machine, with
+ * explicit `now` values. Tests marked KNOWN BUG use `it.fails`: they state the rule, fail today,
+ * and make vitest complain once the bug is fixed (then turn `it.fails` into `it`).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import {
+  type EnqueueOptions,
+  type Job,
+  type JobId,
+  type LeaseToken,
+  type OsqueueError,
+  QueueFile
+} from "@osqueue/types"
+import { Either, Schema } from "effect"
+import type { ClaimResult, Command } from "../src/Command.js"
+import { backoffDelay, defaultLimits, type Limits, QueueState } from "../src/QueueState.js"
+
+const T0 = 1_700_000_000_000
+
+const limitsWith = (overrides: Partial<Limits> = {}): Limits => ({ ...defaultLimits, ...overrides })
+const fresh = (overrides: Partial<Limits> = {}) => QueueState.empty(limitsWith(overrides))
+
+const right = <A>(result: Either.Either<A, OsqueueError>): A => {
+  if (Either.isLeft(result)) throw new Error(`expected success, got ${result.left._tag}: ${result.left.message}`)
+  return result.right
+}
+
+const left = <A>(result: Either.Either<A, OsqueueError>): OsqueueError => {
+  if (Either.isRight(result)) throw new Error(`expected an error, got ${JSON.stringify(result.right)}`)
+  return result.left
+}
+
+const tagOf = <A>(result: Either.Either<A, OsqueueError>) => left(result)._tag
+
+const enqueue = (s: QueueState, now: number, ...jobs: Array<EnqueueOptions>) =>
+  right(s.apply({ _tag: "Enqueue", jobs }, now))
+
+const enqueueIds = (s: QueueState, now: number, ...jobs: Array<EnqueueOptions>) => enqueue(s, now, ...jobs).map((j) => j.id)
+
+interface ClaimOptions {
+  readonly max?: number
+  readonly types?: ReadonlyArray<string>
+  readonly leaseMs?: number
+  readonly workerId?: string
+}
+
+const claim = (s: QueueState, now: number, options: ClaimOptions = {}): ReadonlyArray<ClaimResult> =>
+  right(s.apply({
+    _tag: "Claim",
+    workerId: options.workerId ?? "w1",
+    max: options.max ?? 1,
+    ...(options.types === undefined ? {} : { types: options.types }),
+    ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs })
+  }, now))
+
+const claimIds = (s: QueueState, now: number, options: ClaimOptions = {}) => claim(s, now, options).map((c) => c.job.id)
+
+const claimOne = (s: QueueState, now: number, options: ClaimOptions = {}): ClaimResult => {
+  const claimed = claim(s, now, { ...options, max: 1 })
+  expect(claimed).toHaveLength(1)
+  return claimed[0]!
+}
+
+const fail = (s: QueueState, now: number, token: LeaseToken, error: string, more: Partial<Command & { _tag: "Fail" }> = {}) =>
+  s.apply({ _tag: "Fail", token, error, ...more }, now)
+
+const complete = (s: QueueState, now: number, token: LeaseToken, result?: unknown) =>
+  s.apply({ _tag: "Complete", token, ...(result === undefined ? {} : { result }) }, now)
+
+const heartbeat = (s: QueueState, now: number, token: LeaseToken, more: { progress?: unknown; leaseMs?: number } = {}) =>
+  s.apply({ _tag: "Heartbeat", token, ...more }, now)
+
+const release = (s: QueueState, now: number, token: LeaseToken) => s.apply({ _tag: "Release", token }, now)
+const cancel = (s: QueueState, now: number, id: string) => s.apply({ _tag: "Cancel", id: id as JobId }, now)
+const retry = (s: QueueState, now: number, id: string) => s.apply({ _tag: "Retry", id: id as JobId }, now)
+
+const job = (s: QueueState, id: string): Job => {
+  const found = s.get(id)
+  if (found === undefined) throw new Error(`${id} is not in the state`)
+  return found
+}
+
+const snapshot = (s: QueueState) => ({ text: s.encode(s.seq, s.commitId), stats: s.stats() })
+
+/** queue.json with its jobs in seq order: equal states give equal canonical forms. */
+const canonical = (text: string) => {
+  const file = JSON.parse(text) as { jobs: Array<{ seq: number }> }
+  file.jobs.sort((a, b) => a.seq - b.seq)
+  return file
+}
+
+/** Ends a batch as a durable commit would. */
+const commit = (s: QueueState) => {
+  const seq = s.seq + 1
+  const commitId = `leader-1:${seq}`
+  const text = s.encode(seq, commitId)
+  s.committed(seq, commitId, Buffer.byteLength(text))
+  return text
+}
+
+const decodeFile = Schema.decodeUnknownSync(QueueFile)
+
+const reload = (s: QueueState, limits: Limits = s.limits) => {
+  const text = s.encode(s.seq, s.commitId)
+  return QueueState.fromFile(decodeFile(JSON.parse(text)), Buffer.byteLength(text), limits)
+}
+
+const fixed = (delayMs: number) => ({ _tag: "fixed" as const, delayMs })
+
+// ------------------------------------------------------------------------------------------
+
+describe("claim order", () => {
+  it("is FIFO within a priority, across batches", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "a" })
+    enqueue(s, T0 + 1, { type: "a" })
+    expect(claimIds(s, T0 + 2, { max: 10 })).toEqual(["job-1", "job-2", "job-3"])
+  })
+
+  it("runs a lower priority number first, FIFO within each priority", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a", priority: 5 }, { type: "a" }, { type: "a", priority: -1 }, { type: "a", priority: 0 })
+    enqueue(s, T0, { type: "a", priority: 5 })
+    expect(claimIds(s, T0, { max: 2 })).toEqual(["job-3", "job-2"])
+    expect(claimIds(s, T0, { max: 10 })).toEqual(["job-4", "job-1", "job-5"])
+  })
+
+  it("orders across types, and a type filter claims only those types", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "b" }, { type: "a", priority: -1 }, { type: "c" })
+    expect(claimIds(s, T0, { types: ["a", "b"], max: 10 })).toEqual(["job-3", "job-1", "job-2"])
+    expect(claimIds(s, T0, { types: ["a", "b"], max: 10 })).toEqual([])
+    expect(claimIds(s, T0, { max: 10 })).toEqual(["job-4"])
+  })
+
+  it("claims at most `max` and nothing from an empty queue", () => {
+    const s = fresh()
+    expect(claimIds(s, T0, { max: 5 })).toEqual([])
+    enqueue(s, T0, { type: "a" }, { type: "a" }, { type: "a" })
+    expect(claimIds(s, T0, { max: 2 })).toHaveLength(2)
+    expect(claimIds(s, T0, { max: 0 })).toEqual([])
+  })
+
+  it("refuses a lease length outside 1..maxLeaseMs", () => {
+    const s = fresh({ maxLeaseMs: 10_000 })
+    enqueue(s, T0, { type: "a" })
+    expect(tagOf(s.apply({ _tag: "Claim", workerId: "w", max: 1, leaseMs: 0 }, T0))).toBe("InvalidRequest")
+    expect(tagOf(s.apply({ _tag: "Claim", workerId: "w", max: 1, leaseMs: 10_001 }, T0))).toBe("InvalidRequest")
+    expect(job(s, "job-1").state).toBe("queued")
+  })
+})
+
+describe("delayed jobs", () => {
+  it("a delayMs job is claimable only from its runAt, after a tick", () => {
+    const s = fresh()
+    const [delayed] = enqueue(s, T0, { type: "a", delayMs: 1_000 })
+    expect(delayed).toMatchObject({ state: "delayed", runAt: T0 + 1_000 })
+    expect(claimIds(s, T0)).toEqual([])
+    s.tick(T0 + 999)
+    expect(claimIds(s, T0 + 999)).toEqual([])
+    expect(s.nextWakeup()).toBe(T0 + 1_000)
+    // runAt has come, but only a tick promotes the job (every batch starts with one)
+    expect(claimIds(s, T0 + 1_000)).toEqual([])
+    expect(s.hasClaimable()).toBe(false)
+    s.tick(T0 + 1_000)
+    expect(job(s, "job-1").state).toBe("queued")
+    expect(s.hasClaimable()).toBe(true)
+    expect(claimIds(s, T0 + 1_000)).toEqual(["job-1"])
+  })
+
+  it("runAt wins over delayMs; a runAt in the past is queued at once", () => {
+    const s = fresh()
+    const [later, past, now] = enqueue(
+      s,
+      T0,
+      { type: "a", runAt: T0 + 5_000, delayMs: 10 },
+      { type: "a", runAt: T0 - 5_000, delayMs: 10_000 },
+      { type: "a", delayMs: 0 }
+    )
+    expect(later).toMatchObject({ state: "delayed", runAt: T0 + 5_000 })
+    expect(past).toMatchObject({ state: "queued", runAt: T0 - 5_000 })
+    expect(now).toMatchObject({ state: "queued", runAt: T0 })
+    s.tick(T0 + 4_999)
+    expect(claimIds(s, T0 + 4_999, { max: 10 })).toEqual(["job-2", "job-3"])
+    s.tick(T0 + 5_000)
+    expect(claimIds(s, T0 + 5_000, { max: 10 })).toEqual(["job-1"])
+  })
+
+  it("a promoted delayed job takes its place by seq, ahead of later jobs", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a", delayMs: 100 })
+    enqueue(s, T0 + 50, { type: "a" })
+    s.tick(T0 + 100)
+    expect(claimIds(s, T0 + 100, { max: 10 })).toEqual(["job-1", "job-2"])
+  })
+})
+
+describe("failures, backoff and the dead-letter list", () => {
+  it("a retryable failure waits a fixed backoff, then is claimable again", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a", maxAttempts: 3, backoff: fixed(500) })
+    const { token } = claimOne(s, T0)
+    const failed = right(fail(s, T0 + 10, token, "boom"))
+    expect(failed).toMatchObject({ state: "failed-waiting-retry", attempts: 1, runAt: T0 + 510, lastError: "boom" })
+    expect(failed.lease).toBeUndefined()
+    s.tick(T0 + 509)
+    expect(claimIds(s, T0 + 509)).toEqual([])
+    s.tick(T0 + 510)
+    const again = claimOne(s, T0 + 510)
+    expect(again.job).toMatchObject({ id: "job-1", attempts: 2 })
+    expect(again.job.history.map((h) => h.outcome)).toEqual(["failed", "running"])
+    expect(again.job.history[0]).toMatchObject({ attempt: 1, error: "boom", endedAt: T0 + 10 })
+  })
+
+  it("exponential backoff doubles per failure and is capped (no jitter)", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a", maxAttempts: 5, backoff: { _tag: "exponential", baseMs: 100, maxMs: 350, jitter: 0 } })
+    const delays: Array<number> = []
+    let now = T0
+    for (let i = 0; i < 4; i++) {
+      const { token } = claimOne(s, now)
+      const failed = right(fail(s, now, token, `e${i}`))
+      delays.push(failed.runAt - now)
+      now = failed.runAt
+      s.tick(now)
+    }
+    expect(delays).toEqual([100, 200, 350, 350])
+  })
+
+  it("exponential backoff with jitter stays in [wait * (1 - jitter), wait] and is deterministic", () => {
+    const backoff = { _tag: "exponential" as const, baseMs: 1_000, maxMs: 1_000_000, jitter: 0.5 }
+    const firstDelays = (s: QueueState) => {
+      enqueue(s, T0, ...Array.from({ length: 40 }, () => ({ type: "a", backoff })))
+      return claim(s, T0, { max: 40 }).map(({ token }) => right(fail(s, T0, token, "x")).runAt - T0)
+    }
+    const delays = firstDelays(fresh())
+    for (const d of delays) {
+      expect(d).toBeGreaterThanOrEqual(500)
+      expect(d).toBeLessThanOrEqual(1_000)
+    }
+    expect(new Set(delays).size).toBeGreaterThan(10)
+    // the same jobs failing the same way wait the same: the state machine stays deterministic
+    expect(firstDelays(fresh())).toEqual(delays)
+    // after the third failure the wait is 4 s, jittered into [2 s, 4 s]
+    for (let i = 0; i < 20; i++) {
+      const d = backoffDelay(backoff, 3, `job-${i}/3`)
+      expect(d).toBeGreaterThanOrEqual(2_000)
+      expect(d).toBeLessThanOrEqual(4_000)
+    }
+    expect(backoffDelay({ ...backoff, jitter: 1 }, 1, "s")).toBeGreaterThanOrEqual(0)
+  })
+
+  it("the default backoff applies when none is given", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" })
+    const failed = right(fail(s, T0, claimOne(s, T0).token, "x"))
+    // defaultBackoff: 1 s base, jitter 0.5
+    expect(failed.runAt - T0).toBeGreaterThanOrEqual(500)
+    expect(failed.runAt - T0).toBeLessThanOrEqual(1_000)
+  })
+
+  it("a retried job keeps its place (seq) ahead of jobs enqueued later", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a", backoff: fixed(100) }, { type: "a" })
+    const { token } = claimOne(s, T0)
+    right(fail(s, T0, token, "x"))
+    enqueue(s, T0 + 1, { type: "a" })
+    s.tick(T0 + 100)
+    expect(claimIds(s, T0 + 100, { max: 10 })).toEqual(["job-1", "job-2", "job-3"])
+  })
+
+  it("retryDelayMs overrides the backoff; 0 requeues at once", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a", backoff: fixed(10_000), maxAttempts: 5 })
+    const waited = right(fail(s, T0, claimOne(s, T0).token, "x", { retryDelayMs: 42 }))
+    expect(waited).toMatchObject({ state: "failed-waiting-retry", runAt: T0 + 42 })
+    s.tick(T0 + 42)
+    const now = right(fail(s, T0 + 42, claimOne(s, T0 + 42).token, "y", { retryDelayMs: 0 }))
+    expect(now).toMatchObject({ state: "queued", runAt: T0 + 42, attempts: 2 })
+    expect(claimIds(s, T0 + 42)).toEqual(["job-1"])
+  })
+
+  it("exhausted attempts go to the dead-letter list with the last error, and stay there", () => {
+    const s = fresh({ keepFinished: 0, keepFinishedMs: 0 })
+    enqueue(s, T0, { type: "a", maxAttempts: 2, backoff: fixed(0) })
+    right(fail(s, T0, claimOne(s, T0).token, "first"))
+    const dead = right(fail(s, T0 + 1, claimOne(s, T0 + 1).token, "second"))
+    expect(dead).toMatchObject({ state: "dead", attempts: 2, lastError: "second", finishedAt: T0 + 1 })
+    expect(dead.history.map((h) => [h.outcome, h.error])).toEqual([["failed", "first"], ["failed", "second"]])
+    expect(s.stats()).toMatchObject({ deadTotal: 1, counts: { dead: 1 } })
+    // retention never removes dead jobs, however old, however many
+    s.tick(T0 + 365 * 24 * 3_600_000)
+    expect(s.list({ state: "dead" }).jobs.map((j) => j.id)).toEqual(["job-1"])
+    expect(job(s, "job-1").lastError).toBe("second")
+    expect(claimIds(s, T0 + 365 * 24 * 3_600_000)).toEqual([])
+  })
+
+  it("a non-retryable failure is dead at once, whatever attempts are left", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a", maxAttempts: 5 })
+    const dead = right(fail(s, T0, claimOne(s, T0).token, "bad input", { retryable: false }))
+    expect(dead).toMatchObject({ state: "dead", attempts: 1, lastError: "bad input" })
+  })
+
+  it("lease expiry counts as a failed attempt", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a", maxAttempts: 2, backoff: fixed(0) })
+    claimOne(s, T0, { leaseMs: 1_000, workerId: "slow" })
+    s.tick(T0 + 999)
+    expect(job(s, "job-1").state).toBe("running")
+    s.tick(T0 + 1_000)
+    expect(job(s, "job-1")).toMatchObject({ state: "queued", attempts: 1 })
+    expect(job(s, "job-1").lastError).toMatch(/lease expired.*slow/)
+    expect(job(s, "job-1").history.at(-1)).toMatchObject({ outcome: "expired", endedAt: T0 + 1_000 })
+    expect(claimOne(s, T0 + 1_000, { leaseMs: 1_000 }).job.attempts).toBe(2)
+    s.tick(T0 + 2_000)
+    expect(job(s, "job-1")).toMatchObject({ state: "dead", attempts: 2 })
+    expect(job(s, "job-1").lastError).toMatch(/lease expired/)
+  })
+})
+
+describe("leases", () => {
+  it("a token from an older attempt gets LeaseLost; the current one works", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a", backoff: fixed(0) })
+    const first = claimOne(s, T0, { leaseMs: 100 })
+    s.tick(T0 + 100)
+    const second = claimOne(s, T0 + 100)
+    expect(second.token).not.toBe(first.token)
+    expect(tagOf(heartbeat(s, T0 + 101, first.token))).toBe("LeaseLost")
+    expect(tagOf(complete(s, T0 + 101, first.token))).toBe("LeaseLost")
+    expect(tagOf(fail(s, T0 + 101, first.token, "x"))).toBe("LeaseLost")
+    expect(tagOf(release(s, T0 + 101, first.token))).toBe("LeaseLost")
+    expect(job(s, "job-1")).toMatchObject({ state: "running", attempts: 2 })
+    expect(right(complete(s, T0 + 102, second.token)).state).toBe("completed")
+  })
+
+  it("a token after complete gets LeaseLost, never a second success", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" })
+    const { token } = claimOne(s, T0)
+    expect(right(complete(s, T0 + 1, token, { ok: 1 }))).toMatchObject({ state: "completed", result: { ok: 1 } })
+    expect(tagOf(complete(s, T0 + 2, token))).toBe("LeaseLost")
+    expect(tagOf(heartbeat(s, T0 + 2, token))).toBe("LeaseLost")
+    expect(tagOf(fail(s, T0 + 2, token, "x"))).toBe("LeaseLost")
+    expect(s.stats().completedTotal).toBe(1)
+  })
+
+  it("unknown jobs are JobNotFound; a malformed token is InvalidRequest", () => {
+    const s = fresh()
+    const token = "job-404/1/0" as LeaseToken
+    expect(tagOf(heartbeat(s, T0, token))).toBe("JobNotFound")
+    expect(tagOf(complete(s, T0, token))).toBe("JobNotFound")
+    expect(tagOf(fail(s, T0, token, "x"))).toBe("JobNotFound")
+    expect(tagOf(release(s, T0, token))).toBe("JobNotFound")
+    expect(tagOf(cancel(s, T0, "job-404"))).toBe("JobNotFound")
+    expect(tagOf(retry(s, T0, "job-404"))).toBe("JobNotFound")
+    expect(tagOf(heartbeat(s, T0, "nonsense" as LeaseToken))).toBe("InvalidRequest")
+  })
+
+  it("a heartbeat extends the lease, may change its length, and stores progress", () => {
+    const s = fresh({ maxLeaseMs: 60_000 })
+    enqueue(s, T0, { type: "a" })
+    const { token } = claimOne(s, T0, { leaseMs: 1_000 })
+    expect(right(heartbeat(s, T0 + 800, token, { progress: { pct: 50 } }))).toEqual({ jobId: "job-1", expiresAt: T0 + 1_800 })
+    expect(job(s, "job-1").progress).toEqual({ pct: 50 })
+    s.tick(T0 + 1_500)
+    expect(job(s, "job-1").state).toBe("running")
+    expect(right(heartbeat(s, T0 + 1_700, token, { leaseMs: 5_000 })).expiresAt).toBe(T0 + 6_700)
+    expect(job(s, "job-1").lease).toMatchObject({ expiresAt: T0 + 6_700, ttlMs: 5_000 })
+    expect(job(s, "job-1").progress).toEqual({ pct: 50 })
+    s.tick(T0 + 6_699)
+    expect(job(s, "job-1").state).toBe("running")
+    expect(tagOf(heartbeat(s, T0 + 6_699, token, { leaseMs: 60_001 }))).toBe("InvalidRequest")
+    s.tick(T0 + 6_700)
+    expect(job(s, "job-1").state).not.toBe("running")
+  })
+
+  it("release gives the attempt back and keeps the job's place", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a", maxAttempts: 1 }, { type: "a" })
+    const { token } = claimOne(s, T0)
+    const released = right(release(s, T0 + 5, token))
+    expect(released).toMatchObject({ state: "queued", attempts: 0, runAt: T0 + 5 })
+    expect(released.lease).toBeUndefined()
+    expect(released.history.at(-1)).toMatchObject({ outcome: "released", endedAt: T0 + 5 })
+    expect(tagOf(heartbeat(s, T0 + 6, token))).toBe("LeaseLost")
+    const again = claimOne(s, T0 + 6)
+    expect(again.job).toMatchObject({ id: "job-1", attempts: 1 })
+    // a release is not a failure: with maxAttempts 1, a failure now is the first and last
+    expect(right(fail(s, T0 + 7, again.token, "x")).state).toBe("dead")
+  })
+
+  // KNOWN BUG: the token is `jobId/attempt/epoch` and a release gives the attempt back, so the
+  // next claim in the same epoch issues the very same token: the releasing worker's token
+  // (stale) works again and can complete or fail the new worker's attempt.
+  it.fails("a released token does not work on the job's next claim", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" })
+    const a = claimOne(s, T0, { workerId: "A" })
+    right(release(s, T0 + 1, a.token))
+    const b = claimOne(s, T0 + 2, { workerId: "B" })
+    expect(tagOf(complete(s, T0 + 3, a.token))).toBe("LeaseLost") // today: Right (completes B's attempt)
+    expect(right(complete(s, T0 + 4, b.token)).state).toBe("completed")
+  })
+
+  // KNOWN BUG, same cause: a redrive (retry of a dead or cancelled job) resets attempts to 0, so
+  // the first claim after it issues the token of the job's very first claim.
+  it.fails("a cancelled job's old token stays invalid after retry and a new claim", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" })
+    const a = claimOne(s, T0, { workerId: "A" })
+    right(cancel(s, T0 + 1, "job-1"))
+    expect(tagOf(heartbeat(s, T0 + 2, a.token))).toBe("LeaseLost")
+    right(retry(s, T0 + 3, "job-1"))
+    const b = claimOne(s, T0 + 4, { workerId: "B" })
+    expect(tagOf(complete(s, T0 + 5, a.token))).toBe("LeaseLost") // today: Right
+    expect(right(complete(s, T0 + 6, b.token)).state).toBe("completed")
+  })
+
+  it.fails("a token whose lease expired into the dead-letter list stays invalid after a redrive", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a", maxAttempts: 1 })
+    const a = claimOne(s, T0, { workerId: "A", leaseMs: 1_000 })
+    s.tick(T0 + 1_000)
+    expect(job(s, "job-1").state).toBe("dead")
+    expect(right(s.apply({ _tag: "RetryDead" }, T0 + 2_000))).toBe(1)
+    const b = claimOne(s, T0 + 2_001, { workerId: "B" })
+    expect(tagOf(heartbeat(s, T0 + 2_002, a.token))).toBe("LeaseLost") // today: Right
+    expect(right(complete(s, T0 + 2_003, b.token)).state).toBe("completed")
+  })
+})
+
+describe("cancel and retry", () => {
+  it("cancels a queued, delayed or waiting job: it is never claimed", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "a", delayMs: 100 }, { type: "a", backoff: fixed(100) })
+    right(fail(s, T0, claim(s, T0, { max: 2 })[1]!.token, "x"))
+    expect(job(s, "job-3").state).toBe("failed-waiting-retry")
+    for (const id of ["job-1", "job-2", "job-3"]) {
+      expect(right(cancel(s, T0 + 1, id))).toMatchObject({ state: "cancelled", finishedAt: T0 + 1 })
+    }
+    s.tick(T0 + 1_000)
+    expect(claimIds(s, T0 + 1_000, { max: 10 })).toEqual([])
+    expect(s.stats().counts.cancelled).toBe(3)
+  })
+
+  it("cancels a running job: its token then gets LeaseLost", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" })
+    const { token } = claimOne(s, T0)
+    const cancelled = right(cancel(s, T0 + 1, "job-1"))
+    expect(cancelled.lease).toBeUndefined()
+    expect(cancelled.history.at(-1)).toMatchObject({ outcome: "cancelled", endedAt: T0 + 1 })
+    expect(tagOf(heartbeat(s, T0 + 2, token))).toBe("LeaseLost")
+    expect(tagOf(complete(s, T0 + 2, token))).toBe("LeaseLost")
+    s.tick(T0 + 10_000_000)
+    expect(s.stats().counts.running).toBe(0)
+  })
+
+  it("cancel of a completed, dead or cancelled job is InvalidTransition", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "a" }, { type: "a" })
+    const [c1, c2] = claim(s, T0, { max: 2 })
+    right(complete(s, T0, c1!.token))
+    right(fail(s, T0, c2!.token, "x", { retryable: false }))
+    right(cancel(s, T0, "job-3"))
+    for (const [id, state] of [["job-1", "completed"], ["job-2", "dead"], ["job-3", "cancelled"]] as const) {
+      const error = left(cancel(s, T0 + 1, id))
+      expect(error).toMatchObject({ _tag: "InvalidTransition", jobId: id, state, action: "cancel" })
+      expect(job(s, id).state).toBe(state)
+    }
+  })
+
+  it("retry of a dead job: fresh attempts, back in its place, last error kept", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a", maxAttempts: 2 })
+    right(fail(s, T0, claimOne(s, T0).token, "fatal", { retryable: false }))
+    enqueue(s, T0 + 1, { type: "a" })
+    const redriven = right(retry(s, T0 + 2, "job-1"))
+    expect(redriven).toMatchObject({ state: "queued", attempts: 0, runAt: T0 + 2, lastError: "fatal" })
+    expect(redriven.finishedAt).toBeUndefined()
+    expect(claimIds(s, T0 + 2, { max: 10 })).toEqual(["job-1", "job-2"])
+    expect(job(s, "job-1").attempts).toBe(1)
+  })
+
+  it("retry of a waiting job requeues it now and keeps its attempts; of a cancelled job too", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a", backoff: fixed(60_000) }, { type: "a" })
+    right(fail(s, T0, claimOne(s, T0).token, "x"))
+    expect(right(retry(s, T0 + 1, "job-1"))).toMatchObject({ state: "queued", attempts: 1, runAt: T0 + 1 })
+    right(cancel(s, T0 + 1, "job-2"))
+    expect(right(retry(s, T0 + 2, "job-2"))).toMatchObject({ state: "queued", attempts: 0 })
+    expect(claimIds(s, T0 + 2, { max: 10 })).toEqual(["job-1", "job-2"])
+  })
+
+  it("retry of a queued, running or completed job is InvalidTransition", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "a" }, { type: "a" })
+    const [c1] = claim(s, T0, { max: 2 })
+    right(complete(s, T0, c1!.token))
+    expect(left(retry(s, T0, "job-1"))).toMatchObject({ _tag: "InvalidTransition", state: "completed" })
+    expect(left(retry(s, T0, "job-2"))).toMatchObject({ _tag: "InvalidTransition", state: "running" })
+    expect(left(retry(s, T0, "job-3"))).toMatchObject({ _tag: "InvalidTransition", state: "queued" })
+  })
+
+  it("RetryDead redrives every dead job, or those of one type", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "b" }, { type: "a" })
+    for (const { token } of claim(s, T0, { max: 3 })) right(fail(s, T0, token, "x", { retryable: false }))
+    expect(right(s.apply({ _tag: "RetryDead", type: "b" }, T0 + 1))).toBe(1)
+    expect(job(s, "job-2").state).toBe("queued")
+    expect(right(s.apply({ _tag: "RetryDead" }, T0 + 2))).toBe(2)
+    expect(right(s.apply({ _tag: "RetryDead" }, T0 + 3))).toBe(0)
+    expect(claimIds(s, T0 + 3, { max: 10 })).toEqual(["job-1", "job-2", "job-3"])
+  })
+})
+
+describe("pause and resume", () => {
+  it("pausing everything stops claims until resumed", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "b" })
+    expect(right(s.apply({ _tag: "Pause" }, T0))).toEqual({ all: true, types: [] })
+    expect(claimIds(s, T0, { max: 10 })).toEqual([])
+    expect(claimIds(s, T0, { max: 10, types: ["a"] })).toEqual([])
+    expect(s.hasClaimable()).toBe(false)
+    expect(job(s, "job-1").state).toBe("queued")
+    expect(right(s.apply({ _tag: "Resume" }, T0))).toEqual({ all: false, types: [] })
+    expect(claimIds(s, T0, { max: 10 })).toEqual(["job-1", "job-2"])
+  })
+
+  it("pausing a type hides only that type", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "b" }, { type: "a" }, { type: "b" })
+    expect(right(s.apply({ _tag: "Pause", type: "a" }, T0))).toEqual({ all: false, types: ["a"] })
+    expect(s.stats().paused).toEqual({ all: false, types: ["a"] })
+    expect(claimIds(s, T0, { types: ["a"], max: 10 })).toEqual([])
+    expect(s.hasClaimable(["a"])).toBe(false)
+    expect(claimIds(s, T0)).toEqual(["job-2"])
+    expect(right(s.apply({ _tag: "Resume", type: "a" }, T0))).toEqual({ all: false, types: [] })
+    expect(claimIds(s, T0, { max: 10 })).toEqual(["job-1", "job-3", "job-4"])
+  })
+
+  it("a paused type's running jobs still expire and their tokens still work", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "a" })
+    const [c1, c2] = claim(s, T0, { max: 2, leaseMs: 100 })
+    right(s.apply({ _tag: "Pause", type: "a" }, T0))
+    right(complete(s, T0 + 1, c1!.token))
+    s.tick(T0 + 100)
+    expect(job(s, "job-2").state).not.toBe("running")
+    expect(tagOf(complete(s, T0 + 101, c2!.token))).toBe("LeaseLost")
+  })
+})
+
+describe("idempotent enqueue", () => {
+  it("a key that exists returns the existing job and adds nothing", () => {
+    const s = fresh()
+    const [first] = enqueue(s, T0, { type: "a", payload: { v: 1 }, idempotencyKey: "k" })
+    const [second] = enqueue(s, T0 + 1, { type: "b", payload: { v: 2 }, idempotencyKey: "k", priority: 9 })
+    expect(second).toEqual(first)
+    expect(s.size).toBe(1)
+    expect(s.stats().enqueuedTotal).toBe(1)
+    expect(job(s, "job-1")).toMatchObject({ type: "a", payload: { v: 1 }, priority: 0 })
+  })
+
+  it("also within one enqueue batch", () => {
+    const s = fresh()
+    const jobs = enqueue(s, T0, { type: "a", idempotencyKey: "k" }, { type: "a" }, { type: "a", idempotencyKey: "k" })
+    expect(jobs.map((j) => j.id)).toEqual(["job-1", "job-2", "job-1"])
+    expect(s.size).toBe(2)
+    expect(s.stats().enqueuedTotal).toBe(2)
+  })
+
+  it("returns the job in whatever state it is, until retention removes it", () => {
+    const s = fresh({ keepFinished: 10, keepFinishedMs: 1_000 })
+    enqueue(s, T0, { type: "a", idempotencyKey: "k" })
+    right(complete(s, T0, claimOne(s, T0).token))
+    expect(enqueue(s, T0 + 1, { type: "a", idempotencyKey: "k" })[0]).toMatchObject({ id: "job-1", state: "completed" })
+    s.tick(T0 + 1_000)
+    expect(s.get("job-1")).toBeUndefined()
+    expect(enqueueIds(s, T0 + 1_000, { type: "a", idempotencyKey: "k" })).toEqual(["job-2"])
+  })
+
+  // KNOWN ISSUE: the size check runs before the keys are looked up, so near the state cap a
+  // producer's retry of an enqueue that already landed gets QueueFull instead of its job.
+  it.fails("a key that exists returns its job even when the state is full", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a", payload: "x".repeat(500), idempotencyKey: "k" })
+    commit(s)
+    // the same state under a cap that leaves room for 100 more bytes
+    const full = reload(s, limitsWith({ maxStateBytes: s.bytes + 100 }))
+    full.begin()
+    expect(enqueueIds(full, T0 + 1, { type: "a", payload: "x".repeat(500), idempotencyKey: "k" })).toEqual(["job-1"])
+  })
+})
+
+describe("retention", () => {
+  it("keeps at most keepFinished completed/cancelled jobs, newest; dead jobs do not count and stay", () => {
+    const s = fresh({ keepFinished: 2, keepFinishedMs: 3_600_000 })
+    enqueue(s, T0, { type: "a" }, { type: "a" }, { type: "a" }, { type: "a" }, { type: "a" })
+    const claimed = claim(s, T0, { max: 4 })
+    right(complete(s, T0 + 1, claimed[0]!.token))
+    right(complete(s, T0 + 2, claimed[1]!.token))
+    right(fail(s, T0 + 3, claimed[2]!.token, "x", { retryable: false }))
+    right(complete(s, T0 + 4, claimed[3]!.token))
+    right(cancel(s, T0 + 5, "job-5"))
+    s.tick(T0 + 6)
+    expect(s.list({}).jobs.map((j) => [j.id, j.state])).toEqual([
+      ["job-3", "dead"],
+      ["job-4", "completed"],
+      ["job-5", "cancelled"]
+    ])
+    expect(tagOf(cancel(s, T0 + 7, "job-1"))).toBe("JobNotFound")
+    expect(s.stats()).toMatchObject({ completedTotal: 3, enqueuedTotal: 5, counts: { completed: 1, cancelled: 1, dead: 1 } })
+  })
+
+  it("removes completed/cancelled jobs keepFinishedMs after they finished; dead jobs stay", () => {
+    const s = fresh({ keepFinished: 100, keepFinishedMs: 1_000 })
+    enqueue(s, T0, { type: "a" }, { type: "a" }, { type: "a" })
+    const [c1, c2] = claim(s, T0, { max: 2 })
+    right(complete(s, T0 + 10, c1!.token))
+    right(fail(s, T0 + 10, c2!.token, "x", { retryable: false }))
+    right(cancel(s, T0 + 500, "job-3"))
+    s.tick(T0 + 1_009)
+    expect(s.size).toBe(3)
+    s.tick(T0 + 1_010)
+    expect(s.get("job-1")).toBeUndefined()
+    expect(s.size).toBe(2)
+    s.tick(T0 + 1_500)
+    expect(s.get("job-3")).toBeUndefined()
+    s.tick(T0 + 1_000_000_000)
+    expect(s.list({}).jobs.map((j) => j.id)).toEqual(["job-2"])
+  })
+})
+
+describe("limits", () => {
+  it("a payload over maxPayloadBytes is PayloadTooLarge and the batch changes nothing", () => {
+    const s = fresh({ maxPayloadBytes: 100 })
+    // "x" * 98 is 100 bytes of JSON: at the limit, accepted
+    enqueue(s, T0, { type: "a", payload: "x".repeat(98) })
+    const before = snapshot(s)
+    const error = left(s.apply({ _tag: "Enqueue", jobs: [{ type: "a" }, { type: "a", payload: "x".repeat(99) }] }, T0))
+    expect(error).toMatchObject({ _tag: "PayloadTooLarge", bytes: 101, limit: 100 })
+    expect(snapshot(s)).toEqual(before)
+    expect(enqueueIds(s, T0, { type: "a" })).toEqual(["job-2"])
+  })
+
+  it("a result or progress over the limit is PayloadTooLarge and the job keeps running", () => {
+    const s = fresh({ maxPayloadBytes: 100 })
+    enqueue(s, T0, { type: "a" })
+    const { token } = claimOne(s, T0)
+    const before = snapshot(s)
+    expect(tagOf(complete(s, T0 + 1, token, "x".repeat(200)))).toBe("PayloadTooLarge")
+    expect(tagOf(heartbeat(s, T0 + 1, token, { progress: "x".repeat(200) }))).toBe("PayloadTooLarge")
+    expect(snapshot(s)).toEqual(before)
+    expect(right(complete(s, T0 + 2, token, "ok")).state).toBe("completed")
+  })
+
+  it("an enqueue that would take the state over maxStateBytes is QueueFull and changes nothing", () => {
+    const s = fresh({ maxStateBytes: 20_000 })
+    commit(s)
+    s.begin()
+    let full: OsqueueError | undefined
+    for (let i = 0; i < 100 && full === undefined; i++) {
+      const before = snapshot(s)
+      const result = s.apply({ _tag: "Enqueue", jobs: [{ type: "a", payload: "x".repeat(1_000) }] }, T0)
+      if (Either.isLeft(result)) {
+        full = result.left
+        expect(snapshot(s)).toEqual(before)
+      }
+    }
+    expect(full).toMatchObject({ _tag: "QueueFull", limit: 20_000 })
+    // what was accepted really fits
+    const text = commit(s)
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(20_000)
+    expect(s.size).toBeGreaterThan(5)
+    // a batch that does not fit as a whole is refused as a whole
+    s.begin()
+    const size = s.size
+    expect(tagOf(s.apply({ _tag: "Enqueue", jobs: [{ type: "a" }, { type: "a", payload: "x".repeat(20_000) }] }, T0)))
+      .toBe("QueueFull")
+    expect(s.size).toBe(size)
+  })
+})
+
+describe("takeover", () => {
+  it("bumps the epoch, keeps running leases valid, and grants each at least its TTL from now", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "a" }, { type: "a" })
+    const short = claimOne(s, T0, { leaseMs: 1_000 })
+    const long = claimOne(s, T0, { leaseMs: 60_000 })
+    commit(s)
+    s.begin()
+    s.takeover({ id: "leader-2", url: "http://b:2", since: T0 + 900 }, T0 + 900)
+    commit(s)
+    expect(s.epoch).toBe(1)
+    expect(s.leader).toEqual({ id: "leader-2", url: "http://b:2", since: T0 + 900 })
+    expect(job(s, "job-1").lease).toMatchObject({ expiresAt: T0 + 1_900, epoch: 0 })
+    expect(job(s, "job-2").lease).toMatchObject({ expiresAt: T0 + 60_900, epoch: 0 })
+    // old tokens still work
+    expect(right(heartbeat(s, T0 + 1_000, long.token)).expiresAt).toBe(T0 + 61_000)
+    s.tick(T0 + 1_899)
+    expect(job(s, "job-1").state).toBe("running")
+    s.tick(T0 + 1_900)
+    expect(job(s, "job-1").state).not.toBe("running")
+    expect(tagOf(complete(s, T0 + 1_900, short.token))).toBe("LeaseLost")
+    // new claims carry the new epoch
+    const fresh3 = claimOne(s, T0 + 2_000)
+    expect(fresh3.token).toMatch(/\/1$/)
+    expect(right(complete(s, T0 + 2_001, fresh3.token)).state).toBe("completed")
+  })
+
+  it("a lease that expired before the takeover (not yet ticked) gets the grace too", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" })
+    const { token } = claimOne(s, T0, { leaseMs: 1_000 })
+    s.takeover({ id: "leader-2", url: "http://b:2", since: T0 + 5_000 }, T0 + 5_000)
+    s.tick(T0 + 5_999)
+    expect(right(heartbeat(s, T0 + 5_999, token)).expiresAt).toBe(T0 + 6_999)
+  })
+})
+
+describe("rollback", () => {
+  /** A state with a job in every state, committed. */
+  const busy = () => {
+    const s = fresh({ keepFinished: 100 })
+    enqueue(s, T0, ...Array.from({ length: 8 }, (_, i) => ({ type: i % 2 ? "a" : "b", backoff: fixed(1_000) })))
+    enqueue(s, T0, { type: "a", delayMs: 5_000 })
+    const claimed = claim(s, T0, { max: 5, leaseMs: 2_000 })
+    right(complete(s, T0 + 1, claimed[0]!.token, { r: 1 }))
+    right(fail(s, T0 + 1, claimed[1]!.token, "x"))
+    right(fail(s, T0 + 1, claimed[2]!.token, "y", { retryable: false }))
+    right(cancel(s, T0 + 1, "job-6"))
+    commit(s)
+    return { s, running: claimed.slice(3) }
+  }
+
+  it("a whole-batch rollback restores exactly the previous state", () => {
+    const { s, running } = busy()
+    const before = snapshot(s)
+    s.begin()
+    s.tick(T0 + 1_500)
+    enqueue(s, T0 + 1_500, { type: "a", idempotencyKey: "new" })
+    claim(s, T0 + 1_500, { max: 2 })
+    right(heartbeat(s, T0 + 1_500, running[0]!.token, { progress: 1 }))
+    right(complete(s, T0 + 1_500, running[1]!.token))
+    right(retry(s, T0 + 1_500, "job-3"))
+    right(cancel(s, T0 + 1_500, "job-2"))
+    right(s.apply({ _tag: "Pause", type: "a" }, T0 + 1_500))
+    right(s.apply({ _tag: "RetryDead" }, T0 + 1_500))
+    s.takeover({ id: "other", url: "http://o", since: T0 + 1_500 }, T0 + 1_500)
+    s.tick(T0 + 10_000)
+    expect(snapshot(s).text).not.toBe(before.text)
+    s.rollback()
+    expect(snapshot(s)).toEqual(before)
+    expect(s.committed(s.seq + 1, "x", 1)).toEqual([])
+  })
+
+  it("a rolled-back claim's job is claimable again, exactly once", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "a" })
+    commit(s)
+    s.begin()
+    expect(claimIds(s, T0, { max: 1 })).toEqual(["job-1"])
+    s.rollback()
+    s.begin()
+    expect(claimIds(s, T0, { max: 10 })).toEqual(["job-1", "job-2"])
+    expect(claimIds(s, T0, { max: 10 })).toEqual([])
+    commit(s)
+    expect(s.stats().counts.running).toBe(2)
+  })
+
+  it("a rolled-back claim, cancel or requeue never duplicates a job in the claim order", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "a" })
+    commit(s)
+    for (let i = 0; i < 3; i++) {
+      s.begin()
+      const { token } = claimOne(s, T0)
+      right(release(s, T0, token))
+      right(cancel(s, T0, "job-2"))
+      right(retry(s, T0, "job-2"))
+      s.rollback()
+    }
+    s.begin()
+    expect(claimIds(s, T0, { max: 10 })).toEqual(["job-1", "job-2"])
+    expect(claimIds(s, T0, { max: 10 })).toEqual([])
+  })
+
+  it("rolling back to a savepoint keeps what came before it", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" })
+    commit(s)
+    s.begin()
+    enqueue(s, T0 + 1, { type: "b" })
+    const afterEnqueue = snapshot(s)
+    const savepoint = s.savepoint()
+    const { token } = claimOne(s, T0 + 2)
+    right(complete(s, T0 + 2, token))
+    enqueue(s, T0 + 2, { type: "c" })
+    s.rollback(savepoint)
+    expect(snapshot(s)).toEqual(afterEnqueue)
+    // only the events of what was kept are reported
+    const events = s.committed(s.seq + 1, "leader-1:2", 1)
+    expect(events.map((e) => [e.kind, e.jobId])).toEqual([["enqueued", "job-2"]])
+    expect(claimIds(s, T0 + 3, { max: 10 })).toEqual(["job-1", "job-2"])
+  })
+
+  it("a rollback after retention removed jobs restores them (same content)", () => {
+    const s = fresh({ keepFinished: 0 })
+    enqueue(s, T0, { type: "a" }, { type: "a" })
+    right(complete(s, T0, claimOne(s, T0).token))
+    commit(s)
+    const before = snapshot(s)
+    s.begin()
+    s.tick(T0 + 1)
+    expect(s.get("job-1")).toBeUndefined()
+    s.rollback()
+    expect(job(s, "job-1").state).toBe("completed")
+    expect(canonical(snapshot(s).text)).toEqual(canonical(before.text))
+    expect(s.stats()).toEqual(before.stats)
+  })
+
+  // KNOWN ISSUE (cosmetic): a job that retention removed comes back at the end of the entry Map,
+  // so after the rollback queue.json lists the jobs in another order (same content).
+  it.fails("a rollback after retention restores queue.json byte for byte", () => {
+    const s = fresh({ keepFinished: 0 })
+    enqueue(s, T0, { type: "a" }, { type: "a" })
+    right(complete(s, T0, claimOne(s, T0).token))
+    commit(s)
+    const before = snapshot(s)
+    s.begin()
+    s.tick(T0 + 1)
+    s.rollback()
+    expect(snapshot(s).text).toBe(before.text)
+  })
+
+  it("a failed command rolled back to its savepoint leaves no trace (as GroupCommit does)", () => {
+    const s = fresh({ maxPayloadBytes: 10 })
+    enqueue(s, T0, { type: "a" })
+    commit(s)
+    const before = snapshot(s)
+    s.begin()
+    s.tick(T0)
+    const savepoint = s.savepoint()
+    expect(tagOf(s.apply({ _tag: "Enqueue", jobs: [{ type: "a", payload: "x".repeat(50) }] }, T0))).toBe("PayloadTooLarge")
+    s.rollback(savepoint)
+    expect(s.committed(s.seq, s.commitId, s.bytes)).toEqual([])
+    expect(snapshot(s)).toEqual(before)
+  })
+})
+
+describe("encoding", () => {
+  /** A state with a job in every state, a leader, pauses and a heartbeat with progress. */
+  const everything = () => {
+    const s = fresh()
+    s.takeover({ id: "leader-1", url: "http://a:1", since: T0 }, T0)
+    enqueue(s, T0, ...Array.from({ length: 7 }, (_, i) => ({ type: i % 2 ? "a" : "b", payload: { i }, backoff: fixed(1_000) })))
+    enqueue(s, T0, { type: "a", delayMs: 5_000, idempotencyKey: "k", priority: -3 })
+    const claimed = claim(s, T0, { max: 5 })
+    right(complete(s, T0 + 1, claimed[0]!.token, { r: [1, 2] }))
+    right(fail(s, T0 + 1, claimed[1]!.token, "x"))
+    right(fail(s, T0 + 1, claimed[2]!.token, "y", { retryable: false }))
+    right(heartbeat(s, T0 + 1, claimed[3]!.token, { progress: { pct: 10 } }))
+    right(cancel(s, T0 + 1, "job-6"))
+    right(s.apply({ _tag: "Pause", type: "b" }, T0 + 1))
+    commit(s)
+    return s
+  }
+
+  it("encode → JSON.parse → Schema decode → fromFile → encode keeps every field", () => {
+    const s = everything()
+    const text = s.encode(s.seq, s.commitId)
+    const back = reload(s)
+    expect(canonical(back.encode(back.seq, back.commitId))).toEqual(canonical(text))
+    expect(back.stats()).toEqual({ ...s.stats(), stateBytes: Buffer.byteLength(text) })
+    expect(back.epoch).toBe(1)
+    expect(back.leader).toEqual(s.leader)
+    // and it behaves the same: claim order, tokens, idempotency keys, timers
+    for (const state of [s, back]) {
+      state.begin()
+      state.tick(T0 + 5_000)
+      // job-8 (priority -3, delayed until now), job-2 (its retry wait is over); job-7 is of paused type b
+      expect(claimIds(state, T0 + 5_000, { max: 10 })).toEqual(["job-8", "job-2"])
+      expect(enqueueIds(state, T0 + 5_000, { type: "a", idempotencyKey: "k" })).toEqual(["job-8"])
+      expect(enqueueIds(state, T0 + 5_000, { type: "a" })).toEqual(["job-9"])
+    }
+    expect(canonical(back.encode(9, "z"))).toEqual(canonical(s.encode(9, "z")))
+  })
+
+  it("a state of queued jobs survives the round trip byte for byte", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a", payload: { z: 1, a: [1, "two"] } }, { type: "b", delayMs: 10, idempotencyKey: "k" })
+    commit(s)
+    const text = s.encode(s.seq, s.commitId)
+    expect(reload(s).encode(s.seq, s.commitId)).toBe(text)
+  })
+
+  it("after one decode, the encoding is a fixed point", () => {
+    const once = reload(everything())
+    const text = once.encode(once.seq, once.commitId)
+    expect(reload(once).encode(once.seq, once.commitId)).toBe(text)
+  })
+
+  // KNOWN ISSUE (cosmetic): jobs built by spreading (`{ ...job, lease, startedAt }`) put new keys
+  // after `history`, while Schema decode emits them in schema order, so the first round trip of
+  // a state with claimed/finished jobs gives the same JSON value but different text.
+  it.fails("encode → decode → fromFile → encode gives the same text for any state", () => {
+    const s = everything()
+    expect(reload(s).encode(s.seq, s.commitId)).toBe(s.encode(s.seq, s.commitId))
+  })
+
+  it("the header carries format, epoch, seq and commitId; an unknown format is refused", () => {
+    const s = everything()
+    const file = JSON.parse(s.encode(7, "leader-1:7")) as Record<string, unknown>
+    expect(file).toMatchObject({ format: 1, epoch: 1, seq: 7, commitId: "leader-1:7", nextJobSeq: 9 })
+    expect(Either.isLeft(Schema.decodeUnknownEither(QueueFile)({ ...file, format: 2 }))).toBe(true)
+  })
+
+  it("cached job JSON is refreshed when a job changes", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "a" })
+    const first = s.encode(1, "c")
+    expect(s.encode(1, "c")).toBe(first)
+    const { token } = claimOne(s, T0)
+    const second = JSON.parse(s.encode(1, "c")) as { jobs: Array<Job> }
+    expect(second.jobs.map((j) => j.state)).toEqual(["running", "queued"])
+    expect(second.jobs).toEqual(s.list({}).jobs)
+    right(complete(s, T0 + 1, token))
+    expect((JSON.parse(s.encode(1, "c")) as { jobs: Array<Job> }).jobs[0]!.state).toBe("completed")
+  })
+})
+
+describe("stats and list", () => {
+  it("stats counts equal a recount from list; list pages by seq and filters", () => {
+    const s = fresh()
+    enqueue(s, T0, ...Array.from({ length: 25 }, (_, i) => ({ type: ["a", "b", "c"][i % 3]!, ...(i % 5 === 0 ? { delayMs: 1 } : {}) })))
+    const claimed = claim(s, T0, { max: 6 })
+    right(complete(s, T0, claimed[0]!.token))
+    right(fail(s, T0, claimed[1]!.token, "x", { retryable: false }))
+    right(cancel(s, T0, "job-25"))
+    const all: Array<Job> = []
+    let after: number | undefined
+    for (;;) {
+      const page = s.list({ limit: 4, ...(after === undefined ? {} : { after }) })
+      expect(page.jobs.length).toBeLessThanOrEqual(4)
+      all.push(...page.jobs)
+      if (page.next === undefined) break
+      after = page.next
+    }
+    expect(all.map((j) => j.seq)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1))
+    const stats = s.stats()
+    for (const state of Object.keys(stats.counts) as Array<keyof typeof stats.counts>) {
+      expect(stats.counts[state]).toBe(all.filter((j) => j.state === state).length)
+      expect(s.list({ state, limit: 1_000 }).jobs.length).toBe(stats.counts[state])
+    }
+    const queued = all.filter((j) => j.state === "queued")
+    expect(stats.queuedByType).toEqual({
+      a: queued.filter((j) => j.type === "a").length,
+      b: queued.filter((j) => j.type === "b").length,
+      c: queued.filter((j) => j.type === "c").length
+    })
+    expect(s.list({ type: "b", state: "queued", limit: 1_000 }).jobs.every((j) => j.type === "b" && j.state === "queued"))
+      .toBe(true)
+  })
+})
