@@ -425,6 +425,7 @@ const realView = (job: Job) =>
   priority: job.priority,
   attempts: job.attempts,
   maxAttempts: job.maxAttempts,
+  claims: job.claims,
   backoff: job.backoff,
   seq: job.seq,
   createdAt: job.createdAt,
@@ -675,12 +676,8 @@ describe("QueueState against the reference model", () => {
     fc.assert(fc.property(arbSteps, (steps) => run(steps, false)), { seed, numRuns })
   }, 120_000)
 
-  // KNOWN BUG (reported): a lease token is `jobId/attempt/epoch`, and a release gives the attempt
-  // back while a redrive (retry of a dead or cancelled job) resets attempts to 0, so a later claim
-  // in the same epoch hands out a token equal to an earlier, stale one, which then works again.
-  // With the strict model ("only the token of the latest claim works") the property fails.
-  // When the bug is fixed this test starts failing: turn `it.fails` into `it`.
-  it.fails("only the latest claim's token is valid (strict tokens)", () => {
+  // The strict model: only the token of the latest claim works, across releases and redrives.
+  it("only the latest claim's token is valid (strict tokens)", () => {
     fc.assert(fc.property(arbSteps, (steps) => run(steps, true)), { seed, numRuns, endOnFailure: true })
   }, 120_000)
 })

@@ -392,22 +392,20 @@ describe("leases", () => {
     expect(right(fail(s, T0 + 7, again.token, "x")).state).toBe("dead")
   })
 
-  // KNOWN BUG: the token is `jobId/attempt/epoch` and a release gives the attempt back, so the
-  // next claim in the same epoch issues the very same token: the releasing worker's token
-  // (stale) works again and can complete or fail the new worker's attempt.
-  it.fails("a released token does not work on the job's next claim", () => {
+  // Tokens carry the job's claim count, not its attempt: a release gives the attempt back, yet the
+  // releasing worker's token must not work on the next claim.
+  it("a released token does not work on the job's next claim", () => {
     const s = fresh()
     enqueue(s, T0, { type: "a" })
     const a = claimOne(s, T0, { workerId: "A" })
     right(release(s, T0 + 1, a.token))
     const b = claimOne(s, T0 + 2, { workerId: "B" })
-    expect(tagOf(complete(s, T0 + 3, a.token))).toBe("LeaseLost") // today: Right (completes B's attempt)
+    expect(tagOf(complete(s, T0 + 3, a.token))).toBe("LeaseLost")
     expect(right(complete(s, T0 + 4, b.token)).state).toBe("completed")
   })
 
-  // KNOWN BUG, same cause: a redrive (retry of a dead or cancelled job) resets attempts to 0, so
-  // the first claim after it issues the token of the job's very first claim.
-  it.fails("a cancelled job's old token stays invalid after retry and a new claim", () => {
+  // A redrive resets attempts to 0; the claim count goes on, so old tokens stay dead.
+  it("a cancelled job's old token stays invalid after retry and a new claim", () => {
     const s = fresh()
     enqueue(s, T0, { type: "a" })
     const a = claimOne(s, T0, { workerId: "A" })
@@ -415,11 +413,11 @@ describe("leases", () => {
     expect(tagOf(heartbeat(s, T0 + 2, a.token))).toBe("LeaseLost")
     right(retry(s, T0 + 3, "job-1"))
     const b = claimOne(s, T0 + 4, { workerId: "B" })
-    expect(tagOf(complete(s, T0 + 5, a.token))).toBe("LeaseLost") // today: Right
+    expect(tagOf(complete(s, T0 + 5, a.token))).toBe("LeaseLost")
     expect(right(complete(s, T0 + 6, b.token)).state).toBe("completed")
   })
 
-  it.fails("a token whose lease expired into the dead-letter list stays invalid after a redrive", () => {
+  it("a token whose lease expired into the dead-letter list stays invalid after a redrive", () => {
     const s = fresh()
     enqueue(s, T0, { type: "a", maxAttempts: 1 })
     const a = claimOne(s, T0, { workerId: "A", leaseMs: 1_000 })
@@ -427,7 +425,7 @@ describe("leases", () => {
     expect(job(s, "job-1").state).toBe("dead")
     expect(right(s.apply({ _tag: "RetryDead" }, T0 + 2_000))).toBe(1)
     const b = claimOne(s, T0 + 2_001, { workerId: "B" })
-    expect(tagOf(heartbeat(s, T0 + 2_002, a.token))).toBe("LeaseLost") // today: Right
+    expect(tagOf(heartbeat(s, T0 + 2_002, a.token))).toBe("LeaseLost")
     expect(right(complete(s, T0 + 2_003, b.token)).state).toBe("completed")
   })
 })
@@ -583,9 +581,8 @@ describe("idempotent enqueue", () => {
     expect(enqueueIds(s, T0 + 1_000, { type: "a", idempotencyKey: "k" })).toEqual(["job-2"])
   })
 
-  // KNOWN ISSUE: the size check runs before the keys are looked up, so near the state cap a
-  // producer's retry of an enqueue that already landed gets QueueFull instead of its job.
-  it.fails("a key that exists returns its job even when the state is full", () => {
+  // Near the state cap, a producer's retry of an enqueue that already landed still gets its job.
+  it("a key that exists returns its job even when the state is full", () => {
     const s = fresh()
     enqueue(s, T0, { type: "a", payload: "x".repeat(500), idempotencyKey: "k" })
     commit(s)

@@ -81,11 +81,13 @@ export const Attempt = Schema.Struct({
 })
 export type Attempt = typeof Attempt.Type
 
-/** The lease a running job is held under: its token is `jobId/attempt/epoch`. */
+/** The lease a running job is held under: its token is `jobId/claims/epoch`. */
 export const Lease = Schema.Struct({
   workerId: Schema.String,
   epoch: Schema.Int,
-  expiresAt: Millis
+  expiresAt: Millis,
+  /** The lease's length: a heartbeat extends it by this much; a takeover grants it again as grace. */
+  ttlMs: Millis
 })
 export type Lease = typeof Lease.Type
 
@@ -98,6 +100,8 @@ export const Job = Schema.Struct({
   /** Attempts started so far (a release gives one back). */
   attempts: Schema.Int,
   maxAttempts: Schema.Int,
+  /** Times the job was ever claimed: lease tokens carry it, so no token is ever issued twice. */
+  claims: Schema.Int,
   backoff: Backoff,
   /** Enqueue order: FIFO within a priority, kept across redeliveries. */
   seq: Schema.Int,
@@ -116,7 +120,7 @@ export const Job = Schema.Struct({
 export type Job = typeof Job.Type
 
 export const LeaseToken = Schema.String.pipe(
-  Schema.pattern(/^[^/]+\/\d+\/\d+$/, { message: () => "a lease token looks like `jobId/attempt/epoch`, as returned by claim" }),
+  Schema.pattern(/^[^/]+\/\d+\/\d+$/, { message: () => "a lease token looks like `jobId/claim/epoch`, as returned by claim" }),
   Schema.brand("LeaseToken")
 )
 export type LeaseToken = typeof LeaseToken.Type

@@ -1,0 +1,146 @@
+/**
+ * The typed state cell: queue.json with its version. Loads and decodes it (refusing a format or
+ * content it does not understand), and commits new bytes only if the version still matches.
+ * A write whose outcome is unknown is resolved by reading the object back: our `commitId`
+ * there means it landed.
+ */
+import {
+  ObjectStore,
+  type Metadata,
+  type PreconditionFailed,
+  type StoreFailure,
+  StoreUnavailable
+} from "@osqueue/storage"
+import { currentFormat, QueueFile, StateCorrupt } from "@osqueue/types"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+
+/** The version moved: another commit (maybe another leader's) got there first. */
+export class CasConflict extends Data.TaggedError("CasConflict")<{ readonly expected: string }> {}
+
+export interface Loaded {
+  readonly file: QueueFile
+  readonly version: string
+  readonly bytes: number
+}
+
+export type CommitError = CasConflict | StoreUnavailable | StoreFailure
+export type LoadError = StateCorrupt | StoreUnavailable | StoreFailure
+
+export interface CasShape {
+  readonly key: string
+  /** The store's own least gap between writes to one object. */
+  readonly minWriteInterval: Duration.Duration
+  /** The state and its version; None when the object does not exist yet. */
+  readonly load: Effect.Effect<Option.Option<Loaded>, LoadError>
+  /** The version only (a HEAD): cheap change detection for followers. */
+  readonly version: Effect.Effect<Option.Option<string>, StoreUnavailable | StoreFailure>
+  /**
+   * Writes `bytes` (which carry `commitId`) if the object is still at `expected` (absent when
+   * undefined). Returns the new version. Never answers with an unknown outcome.
+   */
+  readonly commit: (
+    bytes: Uint8Array,
+    expected: string | undefined,
+    commitId: string,
+    metadata?: Metadata
+  ) => Effect.Effect<string, CommitError>
+}
+
+export class Cas extends Context.Tag("@osqueue/core/Cas")<Cas, CasShape>() {}
+
+const decodeFile = Schema.decodeUnknownEither(QueueFile)
+const textDecoder = new TextDecoder()
+
+export const decode = (bytes: Uint8Array): Either.Either<QueueFile, StateCorrupt> => {
+  let json: unknown
+  try {
+    json = JSON.parse(textDecoder.decode(bytes))
+  } catch (e) {
+    return Either.left(new StateCorrupt({ reason: `not JSON (${(e as Error).message})` }))
+  }
+  const format = typeof json === "object" && json !== null && "format" in json ? json.format : undefined
+  if (format !== currentFormat) {
+    return Either.left(
+      new StateCorrupt({
+        reason:
+          typeof format === "number"
+            ? `format ${format} is not known to this broker, which reads format ${currentFormat}: run a matching osqueue version`
+            : "no format number: this is not an osqueue queue.json"
+      })
+    )
+  }
+  return Either.mapLeft(
+    decodeFile(json),
+    (error) => new StateCorrupt({ reason: ParseResult.TreeFormatter.formatErrorSync(error) })
+  )
+}
+
+/** The commitId from the start of an encoded state, without decoding the jobs. */
+const commitIdOf = (bytes: Uint8Array): string | undefined => {
+  const head = textDecoder.decode(bytes.subarray(0, 4096))
+  const match = /"commitId":("(?:[^"\\]|\\.)*")/.exec(head)
+  return match?.[1] === undefined ? undefined : (JSON.parse(match[1]) as string)
+}
+
+export interface CasOptions {
+  /** The object's key: `queue.json` under the store's prefix by default. */
+  readonly key?: string
+}
+
+export const make = (options: CasOptions = {}) =>
+  Effect.gen(function*() {
+    const store = yield* ObjectStore
+    const key = options.key ?? "queue.json"
+
+    const load = Effect.gen(function*() {
+      const stored = yield* store.get(key)
+      if (Option.isNone(stored)) return Option.none()
+      const file = yield* decode(stored.value.bytes)
+      return Option.some({ file, version: stored.value.version, bytes: stored.value.bytes.length })
+    }).pipe(Effect.withSpan("Cas.load"))
+
+    const version = store.head(key).pipe(Effect.map(Option.map((head) => head.version)))
+
+    // An unknown outcome: read back until the store answers, then decide by the commitId there.
+    const resolve = (expected: string | undefined, commitId: string) =>
+      store.get(key).pipe(
+        Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 8, while: (e) => e._tag === "StoreUnavailable" }),
+        Effect.flatMap((stored): Effect.Effect<string, CommitError> => {
+          if (Option.isSome(stored) && commitIdOf(stored.value.bytes) === commitId) {
+            return Effect.succeed(stored.value.version)
+          }
+          const unchanged = Option.isNone(stored) ? expected === undefined : stored.value.version === expected
+          // Not landed and nothing else landed either: a plain failed write, safe to retry.
+          return unchanged
+            ? Effect.fail(new StoreUnavailable({ operation: "put", key, cause: "write did not land" }))
+            : Effect.fail(new CasConflict({ expected: expected ?? "(absent)" }))
+        }),
+        Effect.tap(() => Effect.logInfo("resolved an unknown write outcome by reading back")),
+        Effect.withSpan("Cas.resolve")
+      )
+
+    const commit = (bytes: Uint8Array, expected: string | undefined, commitId: string, metadata?: Metadata) =>
+      store
+        .put(key, bytes, expected === undefined ? { ifAbsent: true } : { ifMatch: expected }, metadata ? { metadata } : {})
+        .pipe(
+          Effect.catchTags({
+            PreconditionFailed: (e: PreconditionFailed) => Effect.fail(new CasConflict({ expected: e.expected })),
+            OutcomeUnknown: () => resolve(expected, commitId)
+          }),
+          Effect.withSpan("Cas.commit", { attributes: { commitId, bytes: bytes.length } })
+        )
+
+    return Cas.of({ key, minWriteInterval: store.minWriteInterval, load, version, commit })
+  })
+
+export const layer = (options: CasOptions = {}): Layer.Layer<Cas, never, ObjectStore> =>
+  Layer.effect(Cas, make(options))

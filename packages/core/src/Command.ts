@@ -1,0 +1,62 @@
+/**
+ * The commands that change the queue. The state machine applies them one by one; the group
+ * commit batches them into one write. Inputs arrive already decoded by Schema (RPC/REST), so
+ * only rules that depend on the state are checked here.
+ */
+import type { EnqueueOptions, Job, JobId, LeaseToken, Paused } from "@osqueue/types"
+
+export type Command =
+  | { readonly _tag: "Enqueue"; readonly jobs: ReadonlyArray<EnqueueOptions> }
+  | {
+    readonly _tag: "Claim"
+    readonly workerId: string
+    /** Only these types; all (unpaused) types when absent. */
+    readonly types?: ReadonlyArray<string>
+    readonly max: number
+    readonly leaseMs?: number
+  }
+  | { readonly _tag: "Heartbeat"; readonly token: LeaseToken; readonly progress?: unknown; readonly leaseMs?: number }
+  | { readonly _tag: "Complete"; readonly token: LeaseToken; readonly result?: unknown }
+  | {
+    readonly _tag: "Fail"
+    readonly token: LeaseToken
+    readonly error: string
+    /** False sends the job to the dead-letter list at once. Default true. */
+    readonly retryable?: boolean
+    /** Overrides the job's backoff for this retry. */
+    readonly retryDelayMs?: number
+  }
+  | { readonly _tag: "Release"; readonly token: LeaseToken }
+  | { readonly _tag: "Cancel"; readonly id: JobId }
+  | { readonly _tag: "Retry"; readonly id: JobId }
+  | { readonly _tag: "RetryDead"; readonly type?: string }
+  | { readonly _tag: "Pause"; readonly type?: string }
+  | { readonly _tag: "Resume"; readonly type?: string }
+
+export interface HeartbeatResult {
+  readonly jobId: JobId
+  readonly expiresAt: number
+}
+
+export interface ClaimResult {
+  readonly job: Job
+  readonly token: LeaseToken
+}
+
+export interface CommandResults {
+  readonly Enqueue: ReadonlyArray<Job>
+  readonly Claim: ReadonlyArray<ClaimResult>
+  readonly Heartbeat: HeartbeatResult
+  readonly Complete: Job
+  readonly Fail: Job
+  readonly Release: Job
+  readonly Cancel: Job
+  readonly Retry: Job
+  /** How many dead jobs went back to the queue. */
+  readonly RetryDead: number
+  readonly Pause: Paused
+  readonly Resume: Paused
+}
+
+export type ResultOf<C extends Command> = CommandResults[C["_tag"]]
+

@@ -1,0 +1,93 @@
+/**
+ * Settings of one broker's engine. `layer` takes plain values (tests); `layerConfig` reads the
+ * environment (the `osqueue` command).
+ */
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Layer from "effect/Layer"
+import { defaultLimits, type Limits } from "./QueueState.js"
+
+export interface EngineSettings {
+  /** Where clients reach this broker when it leads (never the bind address). */
+  readonly advertisedUrl: string
+  /**
+   * A follower takes over after seeing no new commit for this long (on its own clock); the
+   * leader commits at least every third of it.
+   */
+  readonly electionTtl: Duration.Duration
+  /** How often a follower looks at the object. Default: a fifth of the TTL. */
+  readonly pollInterval: Duration.Duration
+  /** Most commands in one commit. */
+  readonly maxBatch: number
+  /** Most commands waiting for a commit; more are refused with `Overloaded`. */
+  readonly maxPending: number
+  /** Least time between two commits; the store's own limit applies when larger (GCS: 1 s). */
+  readonly minCommitInterval: Duration.Duration
+  readonly limits: Limits
+}
+
+export class EngineConfig extends Context.Tag("@osqueue/core/EngineConfig")<EngineConfig, EngineSettings>() {}
+
+export const defaults: EngineSettings = {
+  advertisedUrl: "http://localhost:8080",
+  electionTtl: Duration.seconds(10),
+  pollInterval: Duration.seconds(2),
+  maxBatch: 10_000,
+  maxPending: 100_000,
+  minCommitInterval: Duration.zero,
+  limits: defaultLimits
+}
+
+export const make = (settings: Partial<EngineSettings> = {}): EngineSettings => {
+  const electionTtl = settings.electionTtl ?? defaults.electionTtl
+  return {
+    ...defaults,
+    pollInterval: Duration.divide(electionTtl, 5).pipe((d) => (d._tag === "Some" ? d.value : defaults.pollInterval)),
+    ...settings,
+    electionTtl
+  }
+}
+
+export const layer = (settings: Partial<EngineSettings> = {}): Layer.Layer<EngineConfig> =>
+  Layer.succeed(EngineConfig, make(settings))
+
+export const config: Config.Config<EngineSettings> = Config.all({
+  advertisedUrl: Config.string("BROKER_URL").pipe(
+    Config.orElse(() =>
+      Config.all([
+        Config.string("BROKER_HOST").pipe(Config.withDefault("localhost")),
+        Config.port("BROKER_PORT").pipe(Config.withDefault(8080))
+      ]).pipe(Config.map(([host, port]) => `http://${host === "0.0.0.0" ? "localhost" : host}:${port}`))
+    ),
+    Config.withDescription("The URL clients use to reach this broker")
+  ),
+  electionTtl: Config.duration("OSQUEUE_ELECTION_TTL").pipe(Config.withDefault(defaults.electionTtl)),
+  maxBatch: Config.integer("OSQUEUE_MAX_BATCH").pipe(Config.withDefault(defaults.maxBatch)),
+  maxPending: Config.integer("OSQUEUE_MAX_PENDING").pipe(Config.withDefault(defaults.maxPending)),
+  minCommitInterval: Config.duration("OSQUEUE_MIN_COMMIT_INTERVAL").pipe(Config.withDefault(Duration.zero)),
+  maxPayloadBytes: Config.integer("OSQUEUE_MAX_PAYLOAD_BYTES").pipe(Config.withDefault(defaultLimits.maxPayloadBytes)),
+  maxStateBytes: Config.integer("OSQUEUE_MAX_STATE_BYTES").pipe(Config.withDefault(defaultLimits.maxStateBytes)),
+  keepFinished: Config.integer("OSQUEUE_KEEP_FINISHED").pipe(Config.withDefault(defaultLimits.keepFinished)),
+  keepFinishedFor: Config.duration("OSQUEUE_KEEP_FINISHED_FOR").pipe(
+    Config.withDefault(Duration.millis(defaultLimits.keepFinishedMs))
+  ),
+  defaultLeaseTtl: Config.duration("OSQUEUE_LEASE_TTL").pipe(Config.withDefault(Duration.millis(defaultLimits.defaultLeaseMs)))
+}).pipe(
+  Config.map(({ maxPayloadBytes, maxStateBytes, keepFinished, keepFinishedFor, defaultLeaseTtl, ...rest }) =>
+    make({
+      ...rest,
+      limits: {
+        ...defaultLimits,
+        maxPayloadBytes,
+        maxStateBytes,
+        keepFinished,
+        keepFinishedMs: Duration.toMillis(keepFinishedFor),
+        defaultLeaseMs: Duration.toMillis(defaultLeaseTtl)
+      }
+    })
+  )
+)
+
+export const layerConfig: Layer.Layer<EngineConfig, ConfigError.ConfigError> = Layer.effect(EngineConfig, config)

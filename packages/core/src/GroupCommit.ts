@@ -1,0 +1,195 @@
+/**
+ * Turns commands into durable commits (DESIGN.md §3.1–3.3). Commands queue up while a write is
+ * in flight and form the next batch; each is answered only after the write that carries it has
+ * succeeded. One write at a time; an idle leader still commits every TTL/3 (its renewal). A
+ * conflicting write re-reads the object: a newer epoch means this broker was deposed, so it steps
+ * down and answers `NotLeader`; otherwise the batch is re-applied to what was read.
+ */
+import { CommitFailed, type JobEvent, NotLeader, Overloaded, type OsqueueError, StateCorrupt } from "@osqueue/types"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { Cas } from "./Cas.js"
+import type { Command, ResultOf } from "./Command.js"
+import { Election } from "./Election.js"
+import { EngineConfig } from "./EngineConfig.js"
+import * as Metrics from "./Metrics.js"
+import { QueueState } from "./QueueState.js"
+
+export interface GroupCommitShape {
+  /** Applies the command in the next commit; answers once that commit is durable. */
+  readonly submit: <C extends Command>(command: C) => Effect.Effect<ResultOf<C>, OsqueueError>
+  /** Reads committed state (never a batch still in flight). Followers read their latest view. */
+  readonly read: <A>(f: (state: QueueState) => A) => Effect.Effect<A>
+  /** What happened in each durable commit, in order. */
+  readonly events: Effect.Effect<Queue.Dequeue<JobEvent>, never, Scope.Scope>
+  /** Completes after the next durable commit: long-polling claims wait on it. */
+  readonly nextCommit: Effect.Effect<void>
+}
+
+export class GroupCommit extends Context.Tag("@osqueue/core/GroupCommit")<GroupCommit, GroupCommitShape>() {}
+
+interface Pending {
+  readonly command: Command
+  readonly done: Deferred.Deferred<unknown, OsqueueError>
+}
+
+/** Re-applications of one batch after conflicts that did not depose us, before giving up. */
+const maxReapply = 3
+
+export const make = Effect.gen(function*() {
+  const config = yield* EngineConfig
+  const election = yield* Election
+  const cas = yield* Cas
+  const replica = election.replica
+  const pendingQueue = yield* Queue.dropping<Pending>(config.maxPending)
+  const events = yield* PubSub.sliding<JobEvent>(16_384)
+  const renewEvery = Duration.divide(config.electionTtl, 3).pipe(Option.getOrElse(() => Duration.seconds(1)))
+  const minGap = Math.max(Duration.toMillis(config.minCommitInterval), Duration.toMillis(cas.minWriteInterval))
+  let commitSignal = yield* Deferred.make<void>()
+  let lastWrite = 0
+  let accepting = true
+
+  const notLeader = Effect.map(election.leaderUrl, (leaderUrl) => new NotLeader({ leaderUrl }))
+
+  const answer = (batch: ReadonlyArray<Pending>, outcome: (p: Pending, i: number) => Exit.Exit<unknown, OsqueueError>) =>
+    Effect.forEach(batch, (p, i) => Deferred.done(p.done, outcome(p, i)), { discard: true })
+
+  const failAll = (batch: ReadonlyArray<Pending>, error: OsqueueError) => answer(batch, () => Exit.fail(error))
+
+  /** Writes one batch; returns false when this broker no longer leads. */
+  const commitBatch = (batch: ReadonlyArray<Pending>, attempt = 0): Effect.Effect<boolean> =>
+    Effect.gen(function*() {
+      const wait = lastWrite + minGap - (yield* Clock.currentTimeMillis)
+      if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+      const started = yield* Clock.currentTimeMillis
+      lastWrite = started
+      const written = yield* replica
+        .write(election.id, election.metadata, (state) => {
+          state.tick(started)
+          return batch.map((p) => {
+            const savepoint = state.savepoint()
+            const result = state.apply(p.command, started)
+            if (Either.isLeft(result)) state.rollback(savepoint)
+            return result
+          })
+        })
+        .pipe(Effect.either)
+
+      if (Either.isRight(written)) {
+        const { result, events: happened, bytes } = written.right
+        yield* answer(batch, (_, i) => Either.match(result[i]!, { onLeft: Exit.fail, onRight: Exit.succeed }))
+        yield* PubSub.publishAll(events, happened)
+        const signal = commitSignal
+        commitSignal = yield* Deferred.make<void>()
+        yield* Deferred.succeed(signal, undefined)
+        const elapsed = (yield* Clock.currentTimeMillis) - started
+        yield* Metric.increment(Metrics.commits)
+        yield* Metric.update(Metrics.batchSize, batch.length)
+        yield* Metric.update(Metrics.commitLatency, elapsed)
+        yield* Metric.set(Metrics.stateBytes, bytes)
+        return true
+      }
+
+      yield* Metric.increment(Metrics.commitFailures)
+      const error = written.left
+      if (error._tag !== "CasConflict") {
+        yield* Effect.logWarning("commit failed", error)
+        yield* failAll(batch, new CommitFailed({ reason: error.message }))
+        return true
+      }
+      // Someone else wrote: were we deposed, or is it our own write we could not recognise?
+      const loaded = yield* cas.load.pipe(Effect.either)
+      if (Either.isLeft(loaded) || Option.isNone(loaded.right)) {
+        const reason = Either.isLeft(loaded) ? loaded.left : new StateCorrupt({ reason: "queue.json disappeared" })
+        yield* Effect.logError("queue.json could not be read back after a conflict", reason)
+        yield* failAll(batch, reason._tag === "StateCorrupt" ? reason : new CommitFailed({ reason: reason.message }))
+        return true
+      }
+      const current = loaded.right.value
+      if (current.file.epoch !== replica.state.epoch || current.file.leader?.id !== election.id) {
+        yield* election.stepDown(current)
+        yield* failAll(batch, new NotLeader({ leaderUrl: current.file.leader?.url ?? null }))
+        return false
+      }
+      if (attempt >= maxReapply) {
+        yield* failAll(batch, new CommitFailed({ reason: "the write kept conflicting" }))
+        return true
+      }
+      replica.replace(QueueState.fromFile(current.file, current.bytes, config.limits), current.version)
+      return yield* commitBatch(batch, attempt + 1)
+    }).pipe(Effect.withSpan("GroupCommit.commit", { attributes: { size: batch.length } }))
+
+  const loop = Effect.gen(function*() {
+    const role = yield* election.role
+    if (role._tag !== "Leader") {
+      // Followers answer at once; anything that raced into the queue is refused.
+      const stray = yield* Queue.takeAll(pendingQueue)
+      if (stray.length > 0) yield* failAll(Array.from(stray), yield* notLeader)
+      yield* election.roleChanges.pipe(Stream.filter((r) => r._tag === "Leader"), Stream.take(1), Stream.runDrain)
+      return
+    }
+    const batch = yield* Queue.takeBetween(pendingQueue, 1, config.maxBatch).pipe(
+      Effect.timeout(renewEvery),
+      Effect.orElseSucceed(() => [] as Iterable<Pending>),
+      Effect.map((chunk) => Array.from(chunk))
+    )
+    yield* Metric.set(Metrics.pending, yield* Queue.size(pendingQueue))
+    yield* commitBatch(batch).pipe(replica.lock.withPermits(1))
+  })
+
+  yield* loop.pipe(
+    Effect.forever,
+    Effect.annotateLogs({ module: "GroupCommit", broker: election.url }),
+    Effect.forkScoped,
+    Effect.interruptible
+  )
+
+  // Clean handoff: refuse new work, commit what is queued, then write the release.
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function*() {
+      accepting = false
+      if ((yield* election.role)._tag !== "Leader") return
+      const rest = Array.from(yield* Queue.takeAll(pendingQueue))
+      yield* replica.lock.withPermits(1)(
+        Effect.gen(function*() {
+          if (rest.length > 0) yield* commitBatch(rest)
+          yield* replica.write(election.id, election.metadata, (state) => state.release())
+          yield* election.resigned
+          yield* Effect.logInfo("released leadership")
+        })
+      ).pipe(Effect.catchAll((e) => Effect.logWarning("could not release leadership; followers will wait for the TTL", e)))
+    })
+  )
+
+  const submit = <C extends Command>(command: C): Effect.Effect<ResultOf<C>, OsqueueError> =>
+    Effect.gen(function*() {
+      if (!accepting) return yield* Effect.fail(new NotLeader({ leaderUrl: null }))
+      if ((yield* election.role)._tag !== "Leader") return yield* Effect.fail(yield* notLeader)
+      const done = yield* Deferred.make<unknown, OsqueueError>()
+      if (!(yield* Queue.offer(pendingQueue, { command, done }))) {
+        return yield* Effect.fail(new Overloaded({ reason: `${config.maxPending} commands are waiting`, retryAfterMs: 100 }))
+      }
+      return (yield* Deferred.await(done)) as ResultOf<C>
+    })
+
+  return GroupCommit.of({
+    submit,
+    read: (f) => replica.read(f),
+    events: PubSub.subscribe(events),
+    nextCommit: Effect.suspend(() => Deferred.await(commitSignal))
+  })
+})
+
+export const layer: Layer.Layer<GroupCommit, never, Cas | Election | EngineConfig> = Layer.scoped(GroupCommit, make)

@@ -1,0 +1,775 @@
+/**
+ * The queue's state machine: pure and deterministic given (state, command, now), mutated in
+ * place with an undo journal so that a batch whose write fails can be rolled back without
+ * copying the state. Every command is O(log n) (claims add O(types)); indexes are heaps with
+ * lazy deletion. Each job's JSON is cached, so a commit encodes only the jobs that changed.
+ */
+import {
+  type Backoff,
+  currentFormat,
+  type EnqueueOptions,
+  InvalidRequest,
+  InvalidTransition,
+  type Job,
+  type JobEvent,
+  type JobEventKind,
+  type JobId,
+  type JobPage,
+  JobNotFound,
+  type JobState,
+  jobStates,
+  type Leader,
+  LeaseLost,
+  type LeaseToken,
+  type ListQuery,
+  type OsqueueError,
+  type Paused,
+  PayloadTooLarge,
+  type QueueFile,
+  QueueFull,
+  type Stats,
+  type Totals,
+  defaultBackoff
+} from "@osqueue/types"
+import * as Either from "effect/Either"
+import type { ClaimResult, Command, HeartbeatResult, ResultOf } from "./Command.js"
+import { Heap } from "./Heap.js"
+
+export interface Limits {
+  /** Largest JSON payload (and result) of one job, in bytes. */
+  readonly maxPayloadBytes: number
+  /** Largest queue.json, in bytes: enqueues past it fail with `QueueFull`. */
+  readonly maxStateBytes: number
+  /** Completed and cancelled jobs kept for reading, newest first. */
+  readonly keepFinished: number
+  /** …and for at most this long after they finished. */
+  readonly keepFinishedMs: number
+  readonly defaultMaxAttempts: number
+  readonly defaultLeaseMs: number
+  readonly maxLeaseMs: number
+  /** Past attempts kept per job. */
+  readonly maxHistory: number
+}
+
+export const defaultLimits: Limits = {
+  maxPayloadBytes: 256 * 1024,
+  maxStateBytes: 256 * 1024 * 1024,
+  keepFinished: 1_000,
+  keepFinishedMs: 60 * 60 * 1000,
+  defaultMaxAttempts: 3,
+  defaultLeaseMs: 30_000,
+  maxLeaseMs: 60 * 60 * 1000,
+  maxHistory: 10
+}
+
+/** A rough size of a job's JSON beyond its payload, to check the state cap before encoding. */
+const jobOverheadBytes = 400
+
+interface Entry {
+  readonly job: Job
+  /** The job's JSON, filled in at the first encode after it changed. */
+  json: string | undefined
+  /** Changes whenever the job does: heap items carrying an older stamp are stale. */
+  readonly stamp: number
+}
+
+interface Meta {
+  readonly epoch: number
+  readonly leader: Leader | null
+  readonly nextJobSeq: number
+  readonly paused: Paused
+  readonly totals: Totals
+}
+
+type Undo = { readonly id: JobId; readonly prev: Entry | undefined } | { readonly meta: Meta }
+
+interface Item {
+  /** Priority for the ready heaps, a time for the others. */
+  readonly key: number
+  readonly seq: number
+  readonly id: JobId
+  readonly stamp: number
+}
+
+const itemLess = (a: Item, b: Item) => a.key < b.key || (a.key === b.key && a.seq < b.seq)
+const newHeap = () => new Heap<Item>(itemLess)
+
+export interface Savepoint {
+  readonly journal: number
+  readonly events: number
+  readonly pendingBytes: number
+}
+
+// Hot paths build branded values with casts: the format is ours, Schema checks add nothing here.
+export const tokenOf = (job: Job): LeaseToken => `${job.id}/${job.claims}/${job.lease?.epoch ?? 0}` as LeaseToken
+
+const parseToken = (token: string): { id: JobId; claim: number; epoch: number } | undefined => {
+  const second = token.lastIndexOf("/")
+  const first = token.lastIndexOf("/", second - 1)
+  if (first <= 0) return undefined
+  const claim = Number(token.slice(first + 1, second))
+  const epoch = Number(token.slice(second + 1))
+  if (!Number.isSafeInteger(claim) || !Number.isSafeInteger(epoch)) return undefined
+  return { id: token.slice(0, first) as JobId, claim, epoch }
+}
+
+/** A number in [0, 1) fixed by the job and attempt, so jitter keeps the state machine deterministic. */
+const unitHash = (text: string): number => {
+  let h = 2166136261
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 16777619)
+  }
+  return (h >>> 0) / 4294967296
+}
+
+export const backoffDelay = (backoff: Backoff, failures: number, salt: string): number => {
+  if (backoff._tag === "fixed") return backoff.delayMs
+  const raw = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.max(0, failures - 1))
+  return Math.round(raw * (1 - backoff.jitter * unitHash(salt)))
+}
+
+const finalStates: ReadonlySet<JobState> = new Set(["completed", "dead", "cancelled"])
+
+export class QueueState {
+  private readonly entries = new Map<JobId, Entry>()
+  private readonly byState = Object.fromEntries(jobStates.map((s) => [s, new Set<JobId>()])) as Record<
+    JobState,
+    Set<JobId>
+  >
+  private readonly ready = new Map<string, Heap<Item>>()
+  private readonly queuedByType = new Map<string, number>()
+  private readonly scheduled = newHeap()
+  private readonly leases = newHeap()
+  private readonly finished = newHeap()
+  private readonly byKey = new Map<string, JobId>()
+  private meta: Meta
+  private stamps = 0
+  private journal: Array<Undo> | undefined
+  private events: Array<JobEvent> = []
+  /** Estimated bytes added since the last commit. */
+  private pendingBytes = 0
+
+  /** Of the last durable commit. */
+  seq: number
+  commitId: string
+  bytes: number
+
+  private constructor(
+    meta: Meta,
+    seq: number,
+    commitId: string,
+    readonly limits: Limits
+  ) {
+    this.meta = meta
+    this.seq = seq
+    this.commitId = commitId
+    this.bytes = 0
+  }
+
+  static empty(limits: Limits = defaultLimits): QueueState {
+    return new QueueState(
+      {
+        epoch: 0,
+        leader: null,
+        nextJobSeq: 1,
+        paused: { all: false, types: [] },
+        totals: { enqueued: 0, completed: 0, dead: 0 }
+      },
+      0,
+      "",
+      limits
+    )
+  }
+
+  static fromFile(file: QueueFile, bytes: number, limits: Limits = defaultLimits): QueueState {
+    const state = new QueueState(
+      { epoch: file.epoch, leader: file.leader, nextJobSeq: file.nextJobSeq, paused: file.paused, totals: file.totals },
+      file.seq,
+      file.commitId,
+      limits
+    )
+    for (const job of file.jobs) state.install(job.id, undefined, { job, json: undefined, stamp: ++state.stamps })
+    state.bytes = bytes
+    return state
+  }
+
+  get epoch(): number {
+    return this.meta.epoch
+  }
+
+  get leader(): Leader | null {
+    return this.meta.leader
+  }
+
+  get paused(): Paused {
+    return this.meta.paused
+  }
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  // ---------------------------------------------------------------- batches and rollback
+
+  /** Starts recording undo information for a batch. */
+  begin(): void {
+    this.journal = []
+    this.events = []
+    this.pendingBytes = 0
+  }
+
+  savepoint(): Savepoint {
+    return { journal: this.journal?.length ?? 0, events: this.events.length, pendingBytes: this.pendingBytes }
+  }
+
+  /** Undoes everything since the savepoint (the start of the batch when omitted). */
+  rollback(to: Savepoint = { journal: 0, events: 0, pendingBytes: 0 }): void {
+    const journal = this.journal
+    if (journal === undefined) return
+    while (journal.length > to.journal) {
+      const undo = journal.pop()!
+      if ("meta" in undo) {
+        this.meta = undo.meta
+      } else {
+        const prev = undo.prev
+        this.install(
+          undo.id,
+          this.entries.get(undo.id),
+          prev === undefined ? undefined : { job: prev.job, json: prev.json, stamp: ++this.stamps }
+        )
+      }
+    }
+    this.events.length = to.events
+    this.pendingBytes = to.pendingBytes
+  }
+
+  /** Ends the batch after its write is durable; returns what happened in it. */
+  committed(seq: number, commitId: string, bytes: number): ReadonlyArray<JobEvent> {
+    this.journal = undefined
+    this.seq = seq
+    this.commitId = commitId
+    this.bytes = bytes
+    this.pendingBytes = 0
+    const events = this.events
+    this.events = []
+    return events
+  }
+
+  // ---------------------------------------------------------------- encoding
+
+  /** queue.json for the next commit. Only jobs changed since their last encode are stringified. */
+  encode(seq: number, commitId: string): string {
+    const { epoch, leader, nextJobSeq, paused, totals } = this.meta
+    const header = JSON.stringify({ format: currentFormat, epoch, seq, commitId, leader, nextJobSeq, paused, totals })
+    const jobs: Array<string> = new Array(this.entries.size)
+    let i = 0
+    for (const entry of this.entries.values()) jobs[i++] = entry.json ??= JSON.stringify(entry.job)
+    return `${header.slice(0, -1)},"jobs":[${jobs.join(",")}]}`
+  }
+
+  // ---------------------------------------------------------------- leadership
+
+  /** A new leader takes the queue: a new epoch, and every running lease gets a full TTL of grace. */
+  takeover(leader: Leader, now: number): void {
+    this.setMeta({ ...this.meta, epoch: this.meta.epoch + 1, leader })
+    for (const id of [...this.byState.running]) {
+      const job = this.entries.get(id)!.job
+      const lease = job.lease!
+      const expiresAt = Math.max(lease.expiresAt, now + lease.ttlMs)
+      if (expiresAt !== lease.expiresAt) this.put({ ...job, lease: { ...lease, expiresAt } })
+    }
+  }
+
+  /** The leader steps down cleanly: followers may take over without waiting for the TTL. */
+  release(): void {
+    if (this.meta.leader !== null) this.setMeta({ ...this.meta, leader: { ...this.meta.leader, released: true } })
+  }
+
+  // ---------------------------------------------------------------- time
+
+  /** Lease expiry, delayed and retry promotion, and retention, as of `now`. Runs first in every batch. */
+  tick(now: number): void {
+    for (let item = this.leases.peek(); item !== undefined && item.key <= now; item = this.leases.peek()) {
+      this.leases.pop()
+      const job = this.live(item, "running")
+      if (job === undefined) continue
+      const error = `lease expired: worker ${job.lease!.workerId} stopped heartbeating`
+      this.emit("expired", job, now, error)
+      this.failAttempt(job, error, "expired", true, undefined, now)
+    }
+    for (let item = this.scheduled.peek(); item !== undefined && item.key <= now; item = this.scheduled.peek()) {
+      this.scheduled.pop()
+      const job = this.live(item)
+      if (job === undefined || (job.state !== "delayed" && job.state !== "failed-waiting-retry")) continue
+      this.put({ ...job, state: "queued" })
+    }
+    const { keepFinished, keepFinishedMs } = this.limits
+    for (let item = this.finished.peek(); item !== undefined; item = this.finished.peek()) {
+      const job = this.live(item)
+      if (job === undefined || (job.state !== "completed" && job.state !== "cancelled")) {
+        this.finished.pop()
+        continue
+      }
+      const kept = this.byState.completed.size + this.byState.cancelled.size
+      if (kept <= keepFinished && item.key + keepFinishedMs > now) break
+      this.finished.pop()
+      this.remove(job.id)
+    }
+  }
+
+  // ---------------------------------------------------------------- commands
+
+  apply<C extends Command>(command: C, now: number): Either.Either<ResultOf<C>, OsqueueError> {
+    return this.dispatch(command, now) as Either.Either<ResultOf<C>, OsqueueError>
+  }
+
+  private dispatch(command: Command, now: number): Either.Either<unknown, OsqueueError> {
+    switch (command._tag) {
+      case "Enqueue":
+        return this.enqueue(command.jobs, now)
+      case "Claim":
+        return this.claim(command.workerId, command.types, command.max, command.leaseMs, now)
+      case "Heartbeat":
+        return this.heartbeat(command.token, command.progress, command.leaseMs, now)
+      case "Complete":
+        return Either.flatMap(this.leased(command.token), (job) => this.complete(job, command.result, now))
+      case "Fail":
+        return Either.map(this.leased(command.token), (job) => {
+          this.emit("failed", job, now, command.error)
+          return this.failAttempt(job, command.error, "failed", command.retryable ?? true, command.retryDelayMs, now)
+        })
+      case "Release":
+        return Either.map(this.leased(command.token), (job) => {
+          this.emit("released", job, now)
+          return this.put({
+            ...withoutLease(job),
+            state: "queued",
+            attempts: job.attempts - 1,
+            runAt: now,
+            history: this.endAttempt(job, "released", now)
+          })
+        })
+      case "Cancel":
+        return this.cancel(command.id, now)
+      case "Retry":
+        return this.retry(command.id, now)
+      case "RetryDead": {
+        let count = 0
+        for (const id of [...this.byState.dead]) {
+          const job = this.entries.get(id)!.job
+          if (command.type !== undefined && job.type !== command.type) continue
+          this.redrive(job, now)
+          count++
+        }
+        return Either.right(count)
+      }
+      case "Pause":
+      case "Resume":
+        return Either.right(this.setPaused(command._tag === "Pause", command.type))
+    }
+  }
+
+  private enqueue(options: ReadonlyArray<EnqueueOptions>, now: number): Either.Either<ReadonlyArray<Job>, OsqueueError> {
+    const { maxPayloadBytes, maxStateBytes, defaultMaxAttempts } = this.limits
+    let added = 0
+    for (const option of options) {
+      if (option.idempotencyKey !== undefined && this.byKey.has(option.idempotencyKey)) continue
+      const json = JSON.stringify(option.payload ?? null)
+      if (json === undefined) return Either.left(new InvalidRequest({ message: "the payload is not JSON" }))
+      const bytes = Buffer.byteLength(json)
+      if (bytes > maxPayloadBytes) {
+        return Either.left(new PayloadTooLarge({ what: `the payload of a ${option.type} job`, bytes, limit: maxPayloadBytes }))
+      }
+      added += bytes + jobOverheadBytes
+    }
+    const projected = this.bytes + this.pendingBytes + added
+    if (projected > maxStateBytes) return Either.left(new QueueFull({ bytes: projected, limit: maxStateBytes }))
+    this.pendingBytes += added
+
+    const jobs = options.map((option) => {
+      const existing = option.idempotencyKey === undefined ? undefined : this.byKey.get(option.idempotencyKey)
+      if (existing !== undefined) return this.entries.get(existing)!.job
+      const seq = this.meta.nextJobSeq
+      const runAt = option.runAt ?? now + (option.delayMs ?? 0)
+      const job: Job = {
+        id: `job-${seq}` as JobId,
+        type: option.type,
+        payload: option.payload ?? null,
+        state: runAt > now ? "delayed" : "queued",
+        priority: option.priority ?? 0,
+        attempts: 0,
+        maxAttempts: option.maxAttempts ?? defaultMaxAttempts,
+        claims: 0,
+        backoff: option.backoff ?? defaultBackoff,
+        seq,
+        createdAt: now,
+        runAt,
+        ...(option.idempotencyKey === undefined ? {} : { idempotencyKey: option.idempotencyKey }),
+        history: []
+      }
+      const totals = { ...this.meta.totals, enqueued: this.meta.totals.enqueued + 1 }
+      this.setMeta({ ...this.meta, nextJobSeq: seq + 1, totals })
+      this.emit("enqueued", this.put(job), now)
+      return job
+    })
+    return Either.right(jobs)
+  }
+
+  private claim(
+    workerId: string,
+    types: ReadonlyArray<string> | undefined,
+    max: number,
+    leaseMs: number | undefined,
+    now: number
+  ): Either.Either<ReadonlyArray<ClaimResult>, OsqueueError> {
+    const ttlMs = leaseMs ?? this.limits.defaultLeaseMs
+    if (ttlMs <= 0 || ttlMs > this.limits.maxLeaseMs) {
+      return Either.left(new InvalidRequest({ message: `leaseMs must be between 1 and ${this.limits.maxLeaseMs}` }))
+    }
+    const { all, types: pausedTypes } = this.meta.paused
+    if (all) return Either.right([])
+    const heaps: Array<Heap<Item>> = []
+    for (const type of types ?? this.ready.keys()) {
+      const heap = this.ready.get(type)
+      if (heap !== undefined && !pausedTypes.includes(type)) heaps.push(heap)
+    }
+    const claimed: Array<ClaimResult> = []
+    while (claimed.length < max) {
+      let best: Heap<Item> | undefined
+      for (const heap of heaps) {
+        const top = this.validTop(heap)
+        if (top !== undefined && (best === undefined || itemLess(top, best.peek()!))) best = heap
+      }
+      if (best === undefined) break
+      const job = this.entries.get(best.pop()!.id)!.job
+      const attempt = job.attempts + 1
+      const running = this.put({
+        ...job,
+        state: "running",
+        attempts: attempt,
+        claims: job.claims + 1,
+        startedAt: now,
+        lease: { workerId, epoch: this.meta.epoch, expiresAt: now + ttlMs, ttlMs },
+        history: this.appendHistory(job.history, { attempt, workerId, startedAt: now, outcome: "running" })
+      })
+      this.emit("claimed", running, now)
+      claimed.push({ job: running, token: tokenOf(running) })
+    }
+    return Either.right(claimed)
+  }
+
+  private heartbeat(
+    token: LeaseToken,
+    progress: unknown,
+    leaseMs: number | undefined,
+    now: number
+  ): Either.Either<HeartbeatResult, OsqueueError> {
+    return Either.flatMap(this.leased(token), (job) => {
+      const lease = job.lease!
+      const ttlMs = leaseMs ?? lease.ttlMs
+      if (ttlMs <= 0 || ttlMs > this.limits.maxLeaseMs) {
+        return Either.left(new InvalidRequest({ message: `leaseMs must be between 1 and ${this.limits.maxLeaseMs}` }))
+      }
+      const tooLarge = progress === undefined ? undefined : this.checkSize("the progress", progress)
+      if (tooLarge !== undefined) return Either.left(tooLarge)
+      const expiresAt = now + ttlMs
+      this.put({ ...job, lease: { ...lease, expiresAt, ttlMs }, ...(progress === undefined ? {} : { progress }) })
+      return Either.right({ jobId: job.id, expiresAt })
+    })
+  }
+
+  private complete(job: Job, result: unknown, now: number): Either.Either<Job, OsqueueError> {
+    const tooLarge = result === undefined ? undefined : this.checkSize("the result", result)
+    if (tooLarge !== undefined) return Either.left(tooLarge)
+    const totals = { ...this.meta.totals, completed: this.meta.totals.completed + 1 }
+    this.setMeta({ ...this.meta, totals })
+    const done = this.put({
+      ...withoutLease(job),
+      state: "completed",
+      finishedAt: now,
+      ...(result === undefined ? {} : { result }),
+      history: this.endAttempt(job, "completed", now)
+    })
+    this.emit("completed", done, now)
+    return Either.right(done)
+  }
+
+  private cancel(id: JobId, now: number): Either.Either<Job, OsqueueError> {
+    const job = this.entries.get(id)?.job
+    if (job === undefined) return Either.left(new JobNotFound({ id }))
+    if (finalStates.has(job.state)) {
+      return Either.left(new InvalidTransition({ jobId: id, state: job.state, action: "cancel" }))
+    }
+    const cancelled = this.put({
+      ...withoutLease(job),
+      state: "cancelled",
+      finishedAt: now,
+      history: job.state === "running" ? this.endAttempt(job, "cancelled", now) : job.history
+    })
+    this.emit("cancelled", cancelled, now)
+    return Either.right(cancelled)
+  }
+
+  private retry(id: JobId, now: number): Either.Either<Job, OsqueueError> {
+    const job = this.entries.get(id)?.job
+    if (job === undefined) return Either.left(new JobNotFound({ id }))
+    if (job.state !== "dead" && job.state !== "cancelled" && job.state !== "failed-waiting-retry") {
+      return Either.left(new InvalidTransition({ jobId: id, state: job.state, action: "retry" }))
+    }
+    return Either.right(this.redrive(job, now))
+  }
+
+  /** Back to the queue now. A finished job gets a fresh set of attempts; its place (seq) is kept. */
+  private redrive(job: Job, now: number): Job {
+    const { finishedAt: _, ...rest } = job
+    const queued = this.put({
+      ...rest,
+      state: "queued",
+      runAt: now,
+      attempts: job.state === "failed-waiting-retry" ? job.attempts : 0
+    })
+    this.emit("redriven", queued, now)
+    return queued
+  }
+
+  /** A failed or expired attempt: retry after the backoff, or dead-letter when none are left. */
+  private failAttempt(
+    job: Job,
+    error: string,
+    outcome: "failed" | "expired",
+    retryable: boolean,
+    retryDelayMs: number | undefined,
+    now: number
+  ): Job {
+    const history = this.endAttempt(job, outcome, now, error)
+    const base = { ...withoutLease(job), lastError: error, history }
+    if (!retryable || job.attempts >= job.maxAttempts) {
+      const totals = { ...this.meta.totals, dead: this.meta.totals.dead + 1 }
+      this.setMeta({ ...this.meta, totals })
+      const dead = this.put({ ...base, state: "dead", finishedAt: now })
+      this.emit("dead", dead, now, error)
+      return dead
+    }
+    const delay = retryDelayMs ?? backoffDelay(job.backoff, job.attempts, `${job.id}/${job.attempts}`)
+    const waiting = this.put({ ...base, state: delay > 0 ? "failed-waiting-retry" : "queued", runAt: now + delay })
+    this.emit("retrying", waiting, now, error)
+    return waiting
+  }
+
+  private setPaused(pause: boolean, type: string | undefined): Paused {
+    const { all, types } = this.meta.paused
+    const paused: Paused =
+      type === undefined
+        ? pause
+          ? { all: true, types }
+          : { all: false, types: [] }
+        : { all, types: pause ? (types.includes(type) ? types : [...types, type]) : types.filter((t) => t !== type) }
+    this.setMeta({ ...this.meta, paused })
+    return paused
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  get(id: string): Job | undefined {
+    return this.entries.get(id as JobId)?.job
+  }
+
+  list(query: ListQuery): JobPage {
+    const limit = query.limit ?? 100
+    const after = query.after ?? 0
+    const ids: Iterable<JobId> = query.state === undefined ? this.entries.keys() : this.byState[query.state]
+    // The smallest `limit` seqs above `after`, kept in a max-heap: O(n log limit), no full sort.
+    const page = new Heap<Job>((a, b) => a.seq > b.seq)
+    let more = false
+    for (const id of ids) {
+      const job = this.entries.get(id)!.job
+      if (job.seq <= after || (query.type !== undefined && job.type !== query.type)) continue
+      if (page.size < limit) page.push(job)
+      else {
+        more = true
+        if (job.seq < page.peek()!.seq) {
+          page.pop()
+          page.push(job)
+        }
+      }
+    }
+    const jobs: Array<Job> = []
+    for (let job = page.pop(); job !== undefined; job = page.pop()) jobs.push(job)
+    jobs.reverse()
+    return more ? { jobs, next: jobs[jobs.length - 1]!.seq } : { jobs }
+  }
+
+  stats(): Stats {
+    const counts = Object.fromEntries(jobStates.map((s) => [s, this.byState[s].size])) as Stats["counts"]
+    return {
+      counts,
+      queuedByType: Object.fromEntries(this.queuedByType),
+      paused: this.meta.paused,
+      epoch: this.meta.epoch,
+      seq: this.seq,
+      stateBytes: this.bytes,
+      completedTotal: this.meta.totals.completed,
+      deadTotal: this.meta.totals.dead,
+      enqueuedTotal: this.meta.totals.enqueued
+    }
+  }
+
+  /** True when a claim could return a job now (not paused, something queued). */
+  hasClaimable(types?: ReadonlyArray<string>): boolean {
+    if (this.meta.paused.all) return false
+    for (const type of types ?? this.queuedByType.keys()) {
+      if ((this.queuedByType.get(type) ?? 0) > 0 && !this.meta.paused.types.includes(type)) return true
+    }
+    return false
+  }
+
+  /** When the next delayed or retrying job becomes claimable, or lease expires. */
+  nextWakeup(): number | undefined {
+    const a = this.scheduled.peek()?.key
+    const b = this.leases.peek()?.key
+    return a === undefined ? b : b === undefined ? a : Math.min(a, b)
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /** The job holding this lease token, or why it does not. */
+  private leased(token: LeaseToken): Either.Either<Job, OsqueueError> {
+    const parsed = parseToken(token)
+    if (parsed === undefined) {
+      return Either.left(new InvalidRequest({ message: `"${token}" is not a lease token (jobId/attempt/epoch)` }))
+    }
+    const job = this.entries.get(parsed.id)?.job
+    if (job === undefined) return Either.left(new JobNotFound({ id: parsed.id }))
+    if (job.state !== "running") {
+      return Either.left(new LeaseLost({ jobId: job.id, reason: `the job is ${job.state}` }))
+    }
+    if (job.claims !== parsed.claim || job.lease?.epoch !== parsed.epoch) {
+      return Either.left(
+        new LeaseLost({ jobId: job.id, reason: `the job was claimed again since (attempt ${job.attempts} holds it)` })
+      )
+    }
+    return Either.right(job)
+  }
+
+  private checkSize(what: string, value: unknown): PayloadTooLarge | InvalidRequest | undefined {
+    const json = JSON.stringify(value)
+    if (json === undefined) return new InvalidRequest({ message: `${what} is not JSON` })
+    const bytes = Buffer.byteLength(json)
+    const limit = this.limits.maxPayloadBytes
+    return bytes > limit ? new PayloadTooLarge({ what, bytes, limit }) : undefined
+  }
+
+  private appendHistory(history: Job["history"], attempt: Job["history"][number]): Job["history"] {
+    const next = [...history, attempt]
+    return next.length > this.limits.maxHistory ? next.slice(next.length - this.limits.maxHistory) : next
+  }
+
+  private endAttempt(
+    job: Job,
+    outcome: Job["history"][number]["outcome"],
+    now: number,
+    error?: string
+  ): Job["history"] {
+    const last = job.history[job.history.length - 1]
+    if (last === undefined || last.attempt !== job.attempts || last.outcome !== "running") return job.history
+    const ended = { ...last, endedAt: now, outcome, ...(error === undefined ? {} : { error }) }
+    return [...job.history.slice(0, -1), ended]
+  }
+
+  private emit(kind: JobEventKind, job: Job, at: number, error?: string): void {
+    this.events.push({
+      kind,
+      jobId: job.id,
+      type: job.type,
+      at,
+      attempt: job.attempts,
+      ...(job.lease === undefined ? {} : { workerId: job.lease.workerId }),
+      ...(error === undefined ? {} : { error })
+    })
+  }
+
+  /** The job behind a heap item, if the item is still current (and the job in `state`). */
+  private live(item: Item, state?: JobState): Job | undefined {
+    const entry = this.entries.get(item.id)
+    if (entry === undefined || entry.stamp !== item.stamp) return undefined
+    return state === undefined || entry.job.state === state ? entry.job : undefined
+  }
+
+  private validTop(heap: Heap<Item>): Item | undefined {
+    for (let top = heap.peek(); top !== undefined; top = heap.peek()) {
+      if (this.live(top, "queued") !== undefined) return top
+      heap.pop()
+    }
+    return undefined
+  }
+
+  private setMeta(meta: Meta): void {
+    this.journal?.push({ meta: this.meta })
+    this.meta = meta
+  }
+
+  private put(job: Job): Job {
+    const prev = this.entries.get(job.id)
+    this.journal?.push({ id: job.id, prev })
+    this.install(job.id, prev, { job, json: undefined, stamp: ++this.stamps })
+    return job
+  }
+
+  private remove(id: JobId): void {
+    const prev = this.entries.get(id)
+    this.journal?.push({ id, prev })
+    this.install(id, prev, undefined)
+  }
+
+  /** Replaces a job's entry and keeps every index in step. */
+  private install(id: JobId, prev: Entry | undefined, next: Entry | undefined): void {
+    if (prev !== undefined) {
+      const job = prev.job
+      this.byState[job.state].delete(id)
+      if (job.state === "queued") {
+        const left = (this.queuedByType.get(job.type) ?? 1) - 1
+        if (left === 0) this.queuedByType.delete(job.type)
+        else this.queuedByType.set(job.type, left)
+      }
+      if (job.idempotencyKey !== undefined && this.byKey.get(job.idempotencyKey) === id) this.byKey.delete(job.idempotencyKey)
+    }
+    if (next === undefined) {
+      this.entries.delete(id)
+      return
+    }
+    this.entries.set(id, next)
+    const job = next.job
+    this.byState[job.state].add(id)
+    if (job.idempotencyKey !== undefined) this.byKey.set(job.idempotencyKey, id)
+    const stamp = next.stamp
+    switch (job.state) {
+      case "queued": {
+        this.queuedByType.set(job.type, (this.queuedByType.get(job.type) ?? 0) + 1)
+        let heap = this.ready.get(job.type)
+        if (heap === undefined) this.ready.set(job.type, (heap = newHeap()))
+        heap.push({ key: job.priority, seq: job.seq, id, stamp })
+        break
+      }
+      case "delayed":
+      case "failed-waiting-retry":
+        this.scheduled.push({ key: job.runAt, seq: job.seq, id, stamp })
+        break
+      case "running":
+        this.leases.push({ key: job.lease!.expiresAt, seq: job.seq, id, stamp })
+        break
+      case "completed":
+      case "cancelled":
+        this.finished.push({ key: job.finishedAt ?? 0, seq: job.seq, id, stamp })
+        break
+      case "dead":
+        break
+    }
+  }
+}
+
+const withoutLease = (job: Job): Job => {
+  if (job.lease === undefined) return job
+  const { lease: _, ...rest } = job
+  return rest
+}

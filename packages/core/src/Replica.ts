@@ -1,0 +1,96 @@
+/**
+ * This broker's copy of the queue: the decoded state, the version it was read or written at,
+ * and the one path by which a change becomes durable (apply → encode → CAS write → keep or
+ * undo). Shared by Election (takeover) and GroupCommit (every other commit); only one of them
+ * writes at a time, under `lock`.
+ */
+import type { JobEvent } from "@osqueue/types"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type { CasShape, CommitError } from "./Cas.js"
+import type { QueueState } from "./QueueState.js"
+
+const encoder = new TextEncoder()
+
+export interface Written<A> {
+  readonly result: A
+  readonly events: ReadonlyArray<JobEvent>
+  readonly bytes: number
+}
+
+export class Replica {
+  /** True while a batch is applied in memory but not yet durable: reads wait. */
+  private dirty = false
+  private readonly waiters: Array<() => void> = []
+
+  constructor(
+    public state: QueueState,
+    /** undefined when the object does not exist yet. */
+    public version: string | undefined,
+    readonly lock: Effect.Semaphore,
+    private readonly cas: CasShape
+  ) {}
+
+  /** Runs `f` on committed state only: at once, or right after the write in flight settles. */
+  read<A>(f: (state: QueueState) => A): Effect.Effect<A> {
+    if (!this.dirty) return Effect.sync(() => f(this.state))
+    return Effect.async<A>((resume) => {
+      this.waiters.push(() => resume(Effect.succeed(f(this.state))))
+    })
+  }
+
+  replace(state: QueueState, version: string | undefined): void {
+    this.state = state
+    this.version = version
+  }
+
+  /**
+   * Applies `mutate`, writes the result if the object is still at our version, and keeps the
+   * change only if the write succeeded. Callers hold `lock`.
+   */
+  write<A>(
+    leaderId: string,
+    metadata: (state: QueueState) => Record<string, string>,
+    mutate: (state: QueueState) => A
+  ): Effect.Effect<Written<A>, CommitError> {
+    return Effect.suspend(() => {
+      const cas = this.cas
+      const state = this.state
+      this.dirty = true
+      state.begin()
+      let result: A
+      let bytes: Uint8Array
+      const seq = state.seq + 1
+      const commitId = `${leaderId}:${seq}`
+      try {
+        result = mutate(state)
+        bytes = encoder.encode(state.encode(seq, commitId))
+      } catch (defect) {
+        state.rollback()
+        this.settle()
+        return Effect.die(defect)
+      }
+      return cas.commit(bytes, this.version, commitId, metadata(state)).pipe(
+        Effect.map((version) => {
+          this.version = version
+          const events = state.committed(seq, commitId, bytes.length)
+          return { result, events, bytes: bytes.length }
+        }),
+        Effect.onExit((exit) =>
+          Effect.sync(() => {
+            if (Exit.isFailure(exit)) state.rollback()
+            this.settle()
+          })
+        ),
+        // Once sent, a write's outcome must be learnt: an interrupted one would leave us unsure.
+        Effect.uninterruptible
+      )
+    })
+  }
+
+  private settle(): void {
+    this.dirty = false
+    const waiters = this.waiters.splice(0)
+    for (const wake of waiters) wake()
+  }
+}

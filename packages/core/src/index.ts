@@ -1,0 +1,8 @@
+export * as Cas from "./Cas.js"
+export * from "./Command.js"
+export * as Election from "./Election.js"
+export * as EngineConfig from "./EngineConfig.js"
+export * as GroupCommit from "./GroupCommit.js"
+export * as Metrics from "./Metrics.js"
+export * from "./QueueState.js"
+export { Replica } from "./Replica.js"

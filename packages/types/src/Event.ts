@@ -1,0 +1,27 @@
+/** What happened to a job (or the queue), as the `watch` stream and the activity log show it. */
+import * as Schema from "effect/Schema"
+
+export const JobEventKind = Schema.Literal(
+  "enqueued",
+  "claimed",
+  "completed",
+  "failed",
+  "retrying",
+  "expired",
+  "released",
+  "dead",
+  "cancelled",
+  "redriven"
+)
+export type JobEventKind = typeof JobEventKind.Type
+
+export const JobEvent = Schema.Struct({
+  kind: JobEventKind,
+  jobId: Schema.String,
+  type: Schema.String,
+  at: Schema.Int,
+  attempt: Schema.Int,
+  workerId: Schema.optionalWith(Schema.String, { exact: true }),
+  error: Schema.optionalWith(Schema.String, { exact: true })
+})
+export type JobEvent = typeof JobEvent.Type
