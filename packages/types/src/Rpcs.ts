@@ -1,0 +1,98 @@
+/**
+ * The broker's RPC contract, shared by the broker (handlers) and every client (HTTP, WebSocket).
+ * REST (`Api.ts`) exposes the same operations; both are served by one handler set.
+ */
+import * as Rpc from "@effect/rpc/Rpc"
+import * as RpcGroup from "@effect/rpc/RpcGroup"
+import * as Schema from "effect/Schema"
+import { OsqueueError } from "./Errors.js"
+import { JobEvent } from "./Event.js"
+import { ClaimedJob, EnqueueOptions, Job, JobId, JobPage, LeaseToken, ListQuery, Millis, Paused, Stats } from "./Job.js"
+
+export const WorkerId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
+
+export const ClaimRequest = Schema.Struct({
+  workerId: WorkerId,
+  /** Only these job types; every unpaused type when absent. */
+  types: Schema.optionalWith(Schema.Array(Schema.String), { exact: true }),
+  /** Most jobs to return (one lease each). */
+  max: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000)), { exact: true }),
+  /** Lease length; the broker's default when absent. */
+  leaseMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 3_600_000)), { exact: true }),
+  /** Long poll: wait up to this long for a job when none is ready. */
+  waitMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 60_000)), { exact: true })
+})
+export type ClaimRequest = typeof ClaimRequest.Type
+
+export const HeartbeatRequest = Schema.Struct({
+  token: LeaseToken,
+  progress: Schema.optionalWith(Schema.Unknown, { exact: true }),
+  leaseMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 3_600_000)), { exact: true })
+})
+
+export const HeartbeatResult = Schema.Struct({ jobId: JobId, expiresAt: Millis })
+export type HeartbeatResult = typeof HeartbeatResult.Type
+
+export const CompleteRequest = Schema.Struct({
+  token: LeaseToken,
+  result: Schema.optionalWith(Schema.Unknown, { exact: true })
+})
+
+export const FailRequest = Schema.Struct({
+  token: LeaseToken,
+  error: Schema.String.pipe(Schema.maxLength(10_000)),
+  /** False sends the job to the dead-letter list at once. Default true. */
+  retryable: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  retryDelayMs: Schema.optionalWith(Millis, { exact: true })
+})
+
+export const TokenRequest = Schema.Struct({ token: LeaseToken })
+export const IdRequest = Schema.Struct({ id: JobId })
+export const TypeRequest = Schema.Struct({ type: Schema.optionalWith(Schema.String, { exact: true }) })
+
+export const LeaderInfo = Schema.Struct({
+  /** This broker's advertised URL. */
+  self: Schema.String,
+  role: Schema.Literal("leader", "follower"),
+  leaderUrl: Schema.NullOr(Schema.String),
+  epoch: Schema.Int,
+  /** The leader's clock when it took over. */
+  since: Schema.NullOr(Schema.Int)
+})
+export type LeaderInfo = typeof LeaderInfo.Type
+
+export const WatchEvent = Schema.Union(
+  Schema.Struct({ _tag: Schema.Literal("Job"), event: JobEvent }),
+  Schema.Struct({ _tag: Schema.Literal("Leader"), leader: LeaderInfo }),
+  Schema.Struct({ _tag: Schema.Literal("Stats"), stats: Stats })
+)
+export type WatchEvent = typeof WatchEvent.Type
+
+export const WatchRequest = Schema.Struct({
+  /** Send a `Stats` event this often (none when absent). */
+  statsEveryMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(100, 3_600_000)), { exact: true })
+})
+
+export class OsqueueRpcs extends RpcGroup.make(
+  Rpc.make("Enqueue", { payload: EnqueueOptions, success: Job, error: OsqueueError }),
+  Rpc.make("EnqueueMany", {
+    payload: { jobs: Schema.Array(EnqueueOptions).pipe(Schema.maxItems(10_000)) },
+    success: Schema.Array(Job),
+    error: OsqueueError
+  }),
+  Rpc.make("Claim", { payload: ClaimRequest, success: Schema.Array(ClaimedJob), error: OsqueueError }),
+  Rpc.make("Heartbeat", { payload: HeartbeatRequest, success: HeartbeatResult, error: OsqueueError }),
+  Rpc.make("Complete", { payload: CompleteRequest, success: Job, error: OsqueueError }),
+  Rpc.make("Fail", { payload: FailRequest, success: Job, error: OsqueueError }),
+  Rpc.make("Release", { payload: TokenRequest, success: Job, error: OsqueueError }),
+  Rpc.make("Cancel", { payload: IdRequest, success: Job, error: OsqueueError }),
+  Rpc.make("Retry", { payload: IdRequest, success: Job, error: OsqueueError }),
+  Rpc.make("RetryDead", { payload: TypeRequest, success: Schema.Struct({ count: Schema.Int }), error: OsqueueError }),
+  Rpc.make("Pause", { payload: TypeRequest, success: Paused, error: OsqueueError }),
+  Rpc.make("Resume", { payload: TypeRequest, success: Paused, error: OsqueueError }),
+  Rpc.make("Get", { payload: IdRequest, success: Job, error: OsqueueError }),
+  Rpc.make("List", { payload: ListQuery, success: JobPage, error: OsqueueError }),
+  Rpc.make("Stats", { success: Stats, error: OsqueueError }),
+  Rpc.make("Leader", { success: LeaderInfo, error: OsqueueError }),
+  Rpc.make("Watch", { payload: WatchRequest, success: WatchEvent, error: OsqueueError, stream: true })
+) {}
