@@ -1,0 +1,238 @@
+/**
+ * The engine (Cas + Election + GroupCommit) over a real in-memory store, with TestClock driving
+ * every time rule: lease expiry, delay, backoff, takeover and the grace leases get after it.
+ * Two engines share one store to play two brokers.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Cas, Election, EngineConfig, GroupCommit } from "@osqueue/core"
+import { FaultyStore, MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
+import type { EnqueueOptions, OsqueueError } from "@osqueue/types"
+import { Context, Duration, Effect, Either, Exit, Layer, Option, Scope, TestClock } from "effect"
+
+const ttl = Duration.seconds(3)
+
+const engineLayer = (store: ObjectStoreShape, url: string) =>
+  GroupCommit.layer.pipe(
+    Layer.provideMerge(Election.layer),
+    Layer.provideMerge(Cas.layer()),
+    Layer.provide(Layer.succeed(ObjectStore, store)),
+    Layer.provide(EngineConfig.layer({ advertisedUrl: url, electionTtl: ttl }))
+  )
+
+/** Starts an engine in its own scope, so a test can stop one broker and keep the other. */
+const startEngine = (store: ObjectStoreShape, url: string) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const context = yield* Layer.buildWithScope(engineLayer(store, url), scope)
+    return {
+      scope,
+      commit: Context.get(context, GroupCommit.GroupCommit),
+      election: Context.get(context, Election.Election)
+    }
+  })
+
+type Engine = Effect.Effect.Success<ReturnType<typeof startEngine>>
+
+/** Lets forked loops run and moves the test clock on. */
+const advance = (ms: number) => TestClock.adjust(Duration.millis(ms)).pipe(Effect.zipRight(Effect.yieldNow()))
+
+const job = (type: string, extra: Partial<EnqueueOptions> = {}): EnqueueOptions => ({ type, ...extra }) as EnqueueOptions
+
+const enqueue = (engine: Engine, options: EnqueueOptions) =>
+  engine.commit.submit({ _tag: "Enqueue", jobs: [options] }).pipe(Effect.map((jobs) => jobs[0]!))
+
+const claim = (engine: Engine, extra: { types?: Array<string>; leaseMs?: number } = {}) =>
+  engine.commit.submit({ _tag: "Claim", workerId: "w1", max: 1, ...extra })
+
+const errorTag = <A>(effect: Effect.Effect<A, OsqueueError>) =>
+  effect.pipe(Effect.flip, Effect.map((e) => e._tag))
+
+/** Runs a submit to completion while the clock moves (a commit may wait on TestClock). */
+const settle = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(effect)
+    for (let i = 0; i < 20; i++) {
+      const done = yield* fiber.poll
+      if (Option.isSome(done)) break
+      yield* advance(0)
+    }
+    return yield* fiber.await.pipe(Effect.flatMap((exit) => exit))
+  })
+
+const single = Effect.gen(function*() {
+  const store = yield* MemoryStore.make
+  const engine = yield* startEngine(store, "http://a:8080")
+  yield* advance(0)
+  return engine
+})
+
+describe("engine", () => {
+  it.scoped("a lone broker takes the empty queue and commits what it answers", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const engine = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      expect((yield* engine.election.role)._tag).toBe("Leader")
+      const created = yield* settle(enqueue(engine, job("email", { payload: { to: "x" } })))
+      // acknowledged means durable: a fresh read of the object has it
+      const cas = yield* Cas.make().pipe(Effect.provideService(ObjectStore, store))
+      const loaded = Option.getOrThrow(yield* cas.load)
+      expect(loaded.file.jobs.map((j) => j.id)).toEqual([created.id])
+      expect(loaded.file.epoch).toBe(1)
+      expect(loaded.file.leader?.url).toBe("http://a:8080")
+    }))
+
+  it.scoped("a lease that is not renewed expires and counts as a failed attempt", () =>
+    Effect.gen(function*() {
+      const engine = yield* single
+      const created = yield* settle(enqueue(engine, job("t", { maxAttempts: 2, backoff: { _tag: "fixed", delayMs: 60_000 } })))
+      const [claimed] = yield* settle(claim(engine, { leaseMs: 5_000 }))
+      expect(claimed!.job.id).toBe(created.id)
+      yield* advance(4_000)
+      expect((yield* engine.commit.read((s) => s.get(created.id)))?.state).toBe("running")
+      // the idle leader's renewal commits run the tick: the lease expires without any request
+      yield* advance(2_000)
+      const after = yield* engine.commit.read((s) => s.get(created.id))
+      expect(after?.state).toBe("failed-waiting-retry")
+      expect(after?.lastError).toMatch(/lease expired/)
+      expect(yield* errorTag(settle(engine.commit.submit({ _tag: "Complete", token: claimed!.token })))).toBe("LeaseLost")
+    }))
+
+  it.scoped("a delayed job is claimable from its runAt, not before", () =>
+    Effect.gen(function*() {
+      const engine = yield* single
+      yield* settle(enqueue(engine, job("later", { delayMs: 10_000 })))
+      expect(yield* settle(claim(engine))).toEqual([])
+      yield* advance(9_000)
+      expect(yield* settle(claim(engine))).toEqual([])
+      yield* advance(1_000)
+      expect((yield* settle(claim(engine))).length).toBe(1)
+    }))
+
+  it.scoped("a failed job waits its backoff, then runs again, then goes to the dead-letter list", () =>
+    Effect.gen(function*() {
+      const engine = yield* single
+      const backoff = { _tag: "fixed", delayMs: 2_000 } as const
+      const created = yield* settle(enqueue(engine, job("flaky", { maxAttempts: 2, backoff })))
+      const [first] = yield* settle(claim(engine))
+      yield* settle(engine.commit.submit({ _tag: "Fail", token: first!.token, error: "boom" }))
+      expect(yield* settle(claim(engine))).toEqual([])
+      yield* advance(2_000)
+      const [second] = yield* settle(claim(engine))
+      expect(second!.job.attempts).toBe(2)
+      const dead = yield* settle(engine.commit.submit({ _tag: "Fail", token: second!.token, error: "boom again" }))
+      expect(dead.state).toBe("dead")
+      expect(dead.lastError).toBe("boom again")
+      expect((yield* engine.commit.read((s) => s.get(created.id)))?.state).toBe("dead")
+    }))
+
+  it.scoped("reads never see a batch whose write is still in flight", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryStore.make
+      const { control, store } = yield* FaultyStore.wrap(memory, {})
+      const engine = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      yield* control.set({ latencyMs: 1_000 })
+      const pending = yield* Effect.fork(enqueue(engine, job("slow")))
+      yield* advance(10)
+      // the enqueue is applied in memory and its write is in flight: a read waits for the outcome
+      const read = yield* Effect.fork(engine.commit.read((s) => s.stats().counts.queued))
+      yield* advance(10)
+      expect(Option.isNone(yield* read.poll)).toBe(true)
+      yield* advance(1_000)
+      expect(yield* read.await.pipe(Effect.flatMap((e) => e))).toBe(1)
+      expect((yield* pending.await)._tag).toBe("Success")
+    }))
+
+  it.scoped("a failed write fails its whole batch with a retryable error and changes nothing", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryStore.make
+      const { control, store } = yield* FaultyStore.wrap(memory, {})
+      const engine = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      yield* control.set({ writeFailureRate: 1 })
+      const results = yield* Effect.all(
+        [enqueue(engine, job("a")), enqueue(engine, job("b"))].map((e) => settle(Effect.either(e))),
+        { concurrency: "unbounded" }
+      )
+      for (const r of results) expect(Either.isLeft(r) && r.left._tag).toBe("CommitFailed")
+      yield* control.set({})
+      expect((yield* engine.commit.read((s) => s.stats())).counts.queued).toBe(0)
+      const ok = yield* settle(enqueue(engine, job("c")))
+      expect(ok.type).toBe("c")
+    }))
+})
+
+describe("two brokers on one store", () => {
+  it.scoped("a follower redirects writes to the leader and serves reads", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const a = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      const b = yield* startEngine(store, "http://b:8080")
+      yield* advance(0)
+      expect((yield* b.election.role)._tag).toBe("Follower")
+      const error = yield* settle(enqueue(b, job("x"))).pipe(Effect.flip)
+      expect(error).toMatchObject({ _tag: "NotLeader", leaderUrl: "http://a:8080" })
+      const created = yield* settle(enqueue(a, job("x")))
+      yield* advance(1_000) // a follower poll
+      expect((yield* b.commit.read((s) => s.get(created.id)))?.id).toBe(created.id)
+    }))
+
+  it.scoped("a silent leader is replaced after the TTL; its next write fails with NotLeader; nothing acknowledged is lost", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryStore.make
+      const faultyA = yield* FaultyStore.wrap(memory, {})
+      const a = yield* startEngine(faultyA.store, "http://a:8080")
+      yield* advance(0)
+      const b = yield* startEngine(memory, "http://b:8080")
+      yield* advance(0)
+
+      const acknowledged = yield* settle(
+        Effect.forEach(["1", "2", "3"], (n) => enqueue(a, job("t", { idempotencyKey: n })))
+      )
+      const [held] = yield* settle(claim(a, { leaseMs: 10_000 }))
+      const claimedAt = yield* TestClock.currentTimeMillis
+
+      // A can no longer reach the store (a pause, a partition): B sees no new seq for the TTL.
+      yield* faultyA.control.set({ writeFailureRate: 1, readFailureRate: 1 })
+      yield* advance(2_000)
+      expect((yield* b.election.role)._tag).toBe("Follower")
+      yield* advance(2_000)
+      const roleB = yield* b.election.role
+      expect(roleB._tag).toBe("Leader")
+      expect(roleB.epoch).toBe(2)
+
+      // A comes back still believing it leads: its first commit fails on the CAS and it steps down.
+      yield* faultyA.control.set({})
+      const zombie = yield* settle(enqueue(a, job("late"))).pipe(Effect.flip)
+      expect(zombie).toMatchObject({ _tag: "NotLeader", leaderUrl: "http://b:8080" })
+      expect((yield* a.election.role)._tag).toBe("Follower")
+
+      // Every acknowledged job is there; the running lease survived with a grace of one TTL.
+      const states = yield* b.commit.read((s) => acknowledged.map((j) => s.get(j.id)?.state))
+      expect(states).toEqual(["running", "queued", "queued"])
+      const lease = yield* b.commit.read((s) => s.get(held!.job.id)?.lease)
+      expect(lease!.expiresAt).toBeGreaterThanOrEqual(claimedAt + 4_000 + 10_000 - 1_000)
+      const beat = yield* settle(b.commit.submit({ _tag: "Heartbeat", token: held!.token }))
+      expect(beat.jobId).toBe(held!.job.id)
+
+      // A producer retrying at the new leader with its key gets the same job, not a duplicate.
+      const again = yield* settle(enqueue(b, job("t", { idempotencyKey: "2" })))
+      expect(again.id).toBe(acknowledged[1]!.id)
+    }))
+
+  it.scoped("a clean shutdown hands over at once, well under the TTL", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const a = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      const b = yield* startEngine(store, "http://b:8080")
+      yield* advance(0)
+      const queued = yield* settle(enqueue(a, job("t")))
+      yield* Scope.close(a.scope, Exit.void)
+      yield* advance(700) // one follower poll (TTL / 5 = 600 ms), far less than the 3 s TTL
+      expect((yield* b.election.role)._tag).toBe("Leader")
+      expect((yield* b.commit.read((s) => s.get(queued.id)))?.state).toBe("queued")
+    }))
+})
