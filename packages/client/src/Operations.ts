@@ -1,0 +1,222 @@
+/**
+ * The operations of the `OsqueueClient` service over a `Router` (leader discovery + retries).
+ * Inputs are validated here so that a bad call fails with `InvalidRequest` before it is sent.
+ */
+import {
+  type Backoff,
+  type ClaimedJob,
+  type ClaimRequest,
+  EnqueueOptions,
+  type HeartbeatResult,
+  InvalidRequest,
+  type Job,
+  JobId,
+  type JobPage,
+  type LeaderInfo,
+  LeaseToken,
+  type ListQuery,
+  NotLeader,
+  type Paused,
+  type Stats,
+  type WatchEvent
+} from "@osqueue/types"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import type { ClientError } from "./Errors.js"
+import * as JobDefinition from "./JobDefinition.js"
+import { trimUrl } from "./Protocols.js"
+import type { Router } from "./Router.js"
+import type { BrokerApi } from "./Transport.js"
+
+/** Per-enqueue settings; a definition's defaults apply under them. */
+export interface EnqueueSettings {
+  readonly priority?: number
+  /** Claimable this long after the enqueue commits. */
+  readonly delayMs?: number
+  /** Claimable from this instant (ms since epoch). */
+  readonly runAt?: number
+  readonly maxAttempts?: number
+  readonly backoff?: Backoff
+  /**
+   * Enqueueing a key that exists returns the existing job. When absent the client generates
+   * one before the first attempt, so its own retries never create duplicates.
+   */
+  readonly idempotencyKey?: string
+}
+
+/** One job of an untyped `enqueueMany`. */
+export interface JobInput extends EnqueueSettings {
+  readonly type: string
+  readonly payload?: unknown
+}
+
+export interface OsqueueClientShape {
+  readonly enqueue: {
+    <D extends JobDefinition.Any>(
+      definition: D,
+      payload: JobDefinition.Payload<D>,
+      options?: EnqueueSettings
+    ): Effect.Effect<Job, ClientError>
+    (type: string, payload?: unknown, options?: EnqueueSettings): Effect.Effect<Job, ClientError>
+  }
+  readonly enqueueMany: {
+    <D extends JobDefinition.Any>(
+      definition: D,
+      payloads: ReadonlyArray<JobDefinition.Payload<D>>,
+      options?: Omit<EnqueueSettings, "idempotencyKey">
+    ): Effect.Effect<ReadonlyArray<Job>, ClientError>
+    (jobs: ReadonlyArray<JobInput>): Effect.Effect<ReadonlyArray<Job>, ClientError>
+  }
+  /** Leases up to `max` jobs (default 1); with `waitMs` the broker holds the call until one is ready. */
+  readonly claim: (request: ClaimRequest) => Effect.Effect<ReadonlyArray<ClaimedJob>, ClientError>
+  readonly heartbeat: (
+    token: string,
+    options?: { readonly progress?: unknown; readonly leaseMs?: number }
+  ) => Effect.Effect<HeartbeatResult, ClientError>
+  readonly complete: (token: string, result?: unknown) => Effect.Effect<Job, ClientError>
+  readonly fail: (
+    token: string,
+    error: string,
+    options?: { readonly retryable?: boolean; readonly retryDelayMs?: number }
+  ) => Effect.Effect<Job, ClientError>
+  /** Gives a leased job back to the queue without counting an attempt. */
+  readonly release: (token: string) => Effect.Effect<Job, ClientError>
+  readonly cancel: (id: string) => Effect.Effect<Job, ClientError>
+  readonly retry: (id: string) => Effect.Effect<Job, ClientError>
+  /** Sends dead jobs (of one type, or all) back to the queue; answers how many. */
+  readonly retryDead: (type?: string) => Effect.Effect<number, ClientError>
+  readonly pause: (type?: string) => Effect.Effect<Paused, ClientError>
+  readonly resume: (type?: string) => Effect.Effect<Paused, ClientError>
+  readonly get: (id: string) => Effect.Effect<Job, ClientError>
+  readonly list: (query?: ListQuery) => Effect.Effect<JobPage, ClientError>
+  readonly stats: Effect.Effect<Stats, ClientError>
+  readonly leader: Effect.Effect<LeaderInfo, ClientError>
+  /** Queue events from the leader; reconnects (events in the gap are not replayed). */
+  readonly watch: (options?: { readonly statsEveryMs?: number }) => Stream.Stream<WatchEvent, ClientError>
+  /** The broker requests go to now. */
+  readonly currentBroker: Effect.Effect<string>
+}
+
+const invalid = (what: string) => (error: ParseResult.ParseError) =>
+  new InvalidRequest({ message: `${what}: ${ParseResult.TreeFormatter.formatErrorSync(error)}` })
+
+const decodeToken = (token: string) =>
+  Schema.decodeUnknown(LeaseToken)(token).pipe(Effect.mapError(invalid("invalid lease token")))
+const decodeId = (id: string) => Schema.decodeUnknown(JobId)(id).pipe(Effect.mapError(invalid("invalid job id")))
+
+const enqueueOptions = (input: JobInput): Effect.Effect<EnqueueOptions, InvalidRequest> =>
+  Effect.try({
+    try: () =>
+      new EnqueueOptions({ ...input, idempotencyKey: input.idempotencyKey ?? crypto.randomUUID() }),
+    catch: (error) =>
+      ParseResult.isParseError(error)
+        ? invalid(`invalid job of type ${input.type}`)(error)
+        : new InvalidRequest({ message: String(error) })
+  })
+
+const encodePayload = (definition: JobDefinition.Any, payload: unknown): Effect.Effect<unknown, InvalidRequest> =>
+  Schema.encode(definition.payload)(payload).pipe(
+    Effect.mapError(invalid(`invalid payload for job type ${definition.type}`))
+  )
+
+const typedInput = (
+  definition: JobDefinition.Any,
+  payload: unknown,
+  options: EnqueueSettings | undefined
+): Effect.Effect<JobInput, InvalidRequest> =>
+  Effect.map(encodePayload(definition, payload), (encoded) => ({
+    ...definition.defaults,
+    ...options,
+    type: definition.type,
+    payload: encoded
+  }))
+
+/** The service over a router; every transport layer ends here. */
+export const make = (router: Router): OsqueueClientShape => {
+  const enqueue = (
+    typeOrDefinition: string | JobDefinition.Any,
+    payload?: unknown,
+    options?: EnqueueSettings
+  ): Effect.Effect<Job, ClientError> =>
+    Effect.gen(function*() {
+      const input: JobInput = JobDefinition.isJobDefinition(typeOrDefinition)
+        ? yield* typedInput(typeOrDefinition, payload, options)
+        : payload === undefined
+        ? { ...options, type: typeOrDefinition }
+        : { ...options, type: typeOrDefinition, payload }
+      const job = yield* enqueueOptions(input)
+      yield* Effect.annotateCurrentSpan({ "job.type": job.type })
+      return yield* router.call("enqueue", (api) => api.Enqueue(job))
+    })
+
+  const enqueueMany = (
+    first: ReadonlyArray<JobInput> | JobDefinition.Any,
+    payloads?: ReadonlyArray<unknown>,
+    options?: EnqueueSettings
+  ): Effect.Effect<ReadonlyArray<Job>, ClientError> =>
+    Effect.gen(function*() {
+      const inputs: ReadonlyArray<JobInput> = JobDefinition.isJobDefinition(first)
+        ? yield* Effect.forEach(payloads ?? [], (payload) => typedInput(first, payload, options))
+        : first
+      const jobs = yield* Effect.forEach(inputs, enqueueOptions)
+      return yield* router.call("enqueueMany", (api) => api.EnqueueMany({ jobs }))
+    })
+
+  const byToken = <A>(
+    operation: string,
+    token: string,
+    f: (token: LeaseToken) => (api: BrokerApi) => Effect.Effect<A, ClientError>
+  ) => Effect.flatMap(decodeToken(token), (decoded) => router.call(operation, f(decoded)))
+
+  const byId = <A>(
+    operation: string,
+    id: string,
+    f: (id: JobId) => (api: BrokerApi) => Effect.Effect<A, ClientError>
+  ) => Effect.flatMap(decodeId(id), (decoded) => router.call(operation, f(decoded)))
+
+  const typeRequest = (type: string | undefined) => (type === undefined ? {} : { type })
+
+  return {
+    enqueue: enqueue as OsqueueClientShape["enqueue"],
+    enqueueMany: enqueueMany as OsqueueClientShape["enqueueMany"],
+    claim: (request) =>
+      router.call("claim", (api) => api.Claim(request), {
+        extraTime: Duration.millis(request.waitMs ?? 0)
+      }),
+    heartbeat: (token, options) =>
+      byToken("heartbeat", token, (t) => (api) =>
+        api.Heartbeat({
+          token: t,
+          ...(options?.progress === undefined ? {} : { progress: options.progress }),
+          ...(options?.leaseMs === undefined ? {} : { leaseMs: options.leaseMs })
+        })),
+    complete: (token, result) =>
+      byToken("complete", token, (t) => (api) => api.Complete(result === undefined ? { token: t } : { token: t, result })),
+    fail: (token, error, options) => byToken("fail", token, (t) => (api) => api.Fail({ ...options, token: t, error })),
+    release: (token) => byToken("release", token, (t) => (api) => api.Release({ token: t })),
+    cancel: (id) => byId("cancel", id, (i) => (api) => api.Cancel({ id: i })),
+    retry: (id) => byId("retry", id, (i) => (api) => api.Retry({ id: i })),
+    retryDead: (type) =>
+      router.call("retryDead", (api) => Effect.map(api.RetryDead(typeRequest(type)), (r) => r.count)),
+    pause: (type) => router.call("pause", (api) => api.Pause(typeRequest(type))),
+    resume: (type) => router.call("resume", (api) => api.Resume(typeRequest(type))),
+    get: (id) => byId("get", id, (i) => (api) => api.Get({ id: i })),
+    list: (query) => router.call("list", (api) => api.List(query ?? {})),
+    stats: router.call("stats", (api) => api.Stats),
+    leader: router.call("leader", (api) => api.Leader),
+    watch: (options) =>
+      router.stream((api) =>
+        Stream.unwrap(
+          Effect.map(api.Leader, (info) =>
+            // Only the leader sees every commit: a follower's watch would miss job events.
+            info.role === "follower" && info.leaderUrl !== null && trimUrl(info.leaderUrl) !== api.url
+              ? Stream.fail(new NotLeader({ leaderUrl: info.leaderUrl }))
+              : api.Watch(options ?? {}))
+        )
+      ),
+    currentBroker: router.current
+  }
+}

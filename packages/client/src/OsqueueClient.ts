@@ -1,0 +1,96 @@
+/**
+ * The `OsqueueClient` service tag and its layers, one per transport. Each layer only picks how
+ * one broker URL is reached; leader discovery, retries and validation are shared.
+ */
+import * as RpcClient from "@effect/rpc/RpcClient"
+import { OsqueueRpcs } from "@osqueue/types"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type { ClientError } from "./Errors.js"
+import { make, type OsqueueClientShape } from "./Operations.js"
+import { type Connect, httpProtocol, rpcConnect, type Serialization, webSocketProtocol } from "./Protocols.js"
+import * as Router from "./Router.js"
+import { fromRpcClient } from "./Transport.js"
+
+/** Where and how to reach the brokers. */
+export interface ConnectionOptions {
+  /** Every broker's base URL (e.g. `http://localhost:8080`); the client finds the leader. */
+  readonly urls: ReadonlyArray<string> | string
+  /** Sent as `Authorization: Bearer <token>` (`?token=` on WebSockets). */
+  readonly token?: string | undefined
+  /** Waits between attempts of one call (default: exponential from 100 ms, capped at 2 s, jittered, 30 s in all). */
+  readonly retry?: Schedule.Schedule<unknown, ClientError> | undefined
+  /** One attempt's deadline (default 30 s; a long-poll claim adds its `waitMs`). */
+  readonly requestTimeout?: Duration.DurationInput | undefined
+}
+
+export interface WebSocketOptions extends ConnectionOptions {
+  /** Must match the broker's WebSocket serialization (default json). */
+  readonly serialization?: Serialization | undefined
+}
+
+export interface ProtocolOptions {
+  /** Names the broker in logs and errors. */
+  readonly label?: string | undefined
+  readonly retry?: Schedule.Schedule<unknown, ClientError> | undefined
+  readonly requestTimeout?: Duration.DurationInput | undefined
+}
+
+const urlList = (urls: ReadonlyArray<string> | string): ReadonlyArray<string> =>
+  typeof urls === "string" ? urls.split(",").map((u) => u.trim()).filter((u) => u.length > 0) : urls
+
+const fromConnect = (options: ConnectionOptions, connect: Connect) =>
+  Effect.map(
+    Router.make({
+      urls: urlList(options.urls),
+      connect,
+      retry: options.retry,
+      requestTimeout: options.requestTimeout
+    }),
+    make
+  )
+
+export class OsqueueClient extends Context.Tag("@osqueue/client/OsqueueClient")<OsqueueClient, OsqueueClientShape>() {
+  /** RPC over HTTP (`POST <url>/rpc`, ndjson). */
+  static layerHttp = (options: ConnectionOptions): Layer.Layer<OsqueueClient> =>
+    Layer.scoped(
+      OsqueueClient,
+      fromConnect(options, rpcConnect((url) => httpProtocol(url, { token: options.token })))
+    )
+
+  /** RPC over one WebSocket per broker (`<url>/rpc/ws`). */
+  static layerWebSocket = (options: WebSocketOptions): Layer.Layer<OsqueueClient> =>
+    Layer.scoped(
+      OsqueueClient,
+      fromConnect(
+        options,
+        rpcConnect((url) => webSocketProtocol(url, { token: options.token, serialization: options.serialization }))
+      )
+    )
+
+  /**
+   * A custom transport: any RPC client protocol layer. It reaches one broker, so `NotLeader`
+   * and other retryable errors are retried there on the schedule.
+   */
+  static layerProtocol = <E, R>(
+    protocol: Layer.Layer<RpcClient.Protocol, E, R>,
+    options: ProtocolOptions = {}
+  ): Layer.Layer<OsqueueClient, E, Exclude<R, Scope.Scope>> =>
+    Layer.scoped(
+      OsqueueClient,
+      Effect.gen(function*() {
+        const label = options.label ?? "custom"
+        const context = yield* Layer.build(protocol)
+        const rpc = yield* RpcClient.make(OsqueueRpcs).pipe(Effect.provide(context))
+        const api = fromRpcClient(label, rpc)
+        return yield* fromConnect(
+          { urls: [label], retry: options.retry, requestTimeout: options.requestTimeout },
+          () => Effect.succeed(api)
+        )
+      })
+    )
+}

@@ -1,0 +1,80 @@
+/**
+ * How the client reaches one broker URL over RPC. A connection is built in the scope the
+ * caller gives it (pitfall: providing a protocol layer straight to `RpcClient.make` closes it
+ * as soon as `make` returns, and a socket client then hangs).
+ */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as RpcClient from "@effect/rpc/RpcClient"
+import * as RpcSerialization from "@effect/rpc/RpcSerialization"
+import { OsqueueRpcs } from "@osqueue/types"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import { type BrokerApi, fromRpcClient } from "./Transport.js"
+
+/** Opens a client to one broker, living as long as the scope. */
+export type Connect = (url: string) => Effect.Effect<BrokerApi, never, Scope.Scope>
+
+export type Serialization = "json" | "ndjson" | "msgpack"
+
+export const serializationLayer = (kind: Serialization): Layer.Layer<RpcSerialization.RpcSerialization> => {
+  switch (kind) {
+    case "json":
+      return RpcSerialization.layerJson
+    case "ndjson":
+      return RpcSerialization.layerNdjson
+    case "msgpack":
+      return RpcSerialization.layerMsgPack
+  }
+}
+
+export const trimUrl = (url: string): string => url.replace(/\/+$/, "")
+
+/** RPC over HTTP POST `<url>/rpc`, ndjson, bearer token in the Authorization header. */
+export const httpProtocol = (
+  url: string,
+  options: { readonly token?: string | undefined; readonly path?: string | undefined } = {}
+): Layer.Layer<RpcClient.Protocol> =>
+  RpcClient.layerProtocolHttp({
+    url: `${trimUrl(url)}${options.path ?? "/rpc"}`,
+    transformClient: (client) =>
+      options.token === undefined
+        ? client
+        : HttpClient.mapRequest(client, HttpClientRequest.bearerToken(options.token))
+  }).pipe(Layer.provide([FetchHttpClient.layer, RpcSerialization.layerNdjson]))
+
+/** The WebSocket URL for a broker's base URL: `ws(s)://…/rpc/ws?token=…` (browsers cannot set headers on a WebSocket). */
+export const webSocketUrl = (
+  url: string,
+  options: { readonly token?: string | undefined; readonly path?: string | undefined } = {}
+): string => {
+  const ws = new URL(`${trimUrl(url).replace(/^http/, "ws")}${options.path ?? "/rpc/ws"}`)
+  if (options.token !== undefined) ws.searchParams.set("token", options.token)
+  return ws.toString()
+}
+
+/** RPC over a WebSocket to `<url>/rpc/ws`; one socket per broker, reconnected by the RPC client. */
+export const webSocketProtocol = (
+  url: string,
+  options: {
+    readonly token?: string | undefined
+    readonly path?: string | undefined
+    readonly serialization?: Serialization | undefined
+  } = {}
+): Layer.Layer<RpcClient.Protocol> =>
+  RpcClient.layerProtocolSocket().pipe(
+    Layer.provide([
+      NodeSocket.layerWebSocket(webSocketUrl(url, options)),
+      serializationLayer(options.serialization ?? "json")
+    ])
+  )
+
+/** A `Connect` from any RPC protocol layer per URL. */
+export const rpcConnect = (protocol: (url: string) => Layer.Layer<RpcClient.Protocol>): Connect => (url) =>
+  Layer.build(protocol(url)).pipe(
+    Effect.flatMap((context) => RpcClient.make(OsqueueRpcs).pipe(Effect.provide(context))),
+    Effect.map((client) => fromRpcClient(url, client))
+  )

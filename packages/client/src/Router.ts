@@ -1,0 +1,140 @@
+/**
+ * Leader discovery: which broker gets the next request. Starts with the first URL; a
+ * `NotLeader` hint moves to the leader at once; an unreachable broker (or a follower that knows
+ * no leader) moves to the next URL; retryable errors wait on the retry schedule between
+ * attempts. One client per URL, opened on first use and kept for the router's life.
+ */
+import { isRetryable } from "@osqueue/types"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { BrokerUnreachable, type ClientError } from "./Errors.js"
+import { type Connect, trimUrl } from "./Protocols.js"
+import type { BrokerApi } from "./Transport.js"
+
+export interface RouterOptions {
+  readonly urls: ReadonlyArray<string>
+  readonly connect: Connect
+  /** Waits between attempts of one call; the call fails with the last error when it ends. */
+  readonly retry?: Schedule.Schedule<unknown, ClientError> | undefined
+  /** How long one attempt may take before it counts as unreachable (a claim's `waitMs` is added). */
+  readonly requestTimeout?: Duration.DurationInput | undefined
+}
+
+export interface Router {
+  /** The broker requests go to now. */
+  readonly current: Effect.Effect<string>
+  readonly call: <A>(
+    operation: string,
+    f: (api: BrokerApi) => Effect.Effect<A, ClientError>,
+    options?: { readonly extraTime?: Duration.DurationInput | undefined }
+  ) => Effect.Effect<A, ClientError>
+  readonly stream: <A>(f: (api: BrokerApi) => Stream.Stream<A, ClientError>) => Stream.Stream<A, ClientError>
+}
+
+/** Exponential from 100 ms, each wait capped at 2 s, jittered; gives up after 30 s. */
+export const defaultRetry: Schedule.Schedule<unknown, ClientError> = Schedule.exponential("100 millis", 2).pipe(
+  Schedule.union(Schedule.spaced("2 seconds")),
+  Schedule.jittered,
+  Schedule.upTo("30 seconds")
+)
+
+export const isRetryableClientError = (error: ClientError): boolean =>
+  error._tag === "BrokerUnreachable" || isRetryable(error)
+
+export const make = (options: RouterOptions): Effect.Effect<Router, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (options.urls.length === 0) return yield* Effect.dieMessage("OsqueueClient needs at least one broker URL")
+    const urls = options.urls.map(trimUrl)
+    let current = urls[0]!
+    const retry = options.retry ?? defaultRetry
+    const timeout = Duration.decode(options.requestTimeout ?? "30 seconds")
+    const scope = yield* Effect.scope
+    const lock = yield* Effect.makeSemaphore(1)
+    const clients = new Map<string, BrokerApi>()
+
+    const clientFor = (url: string): Effect.Effect<BrokerApi> =>
+      lock.withPermits(1)(
+        Effect.suspend(() => {
+          const known = clients.get(url)
+          if (known !== undefined) return Effect.succeed(known)
+          return options.connect(url).pipe(
+            Scope.extend(scope),
+            Effect.tap((api) => Effect.sync(() => clients.set(url, api)))
+          )
+        })
+      )
+
+    const moveTo = (url: string) =>
+      Effect.suspend(() => {
+        if (!urls.includes(url)) urls.push(url)
+        if (current === url) return Effect.void
+        const from = current
+        current = url
+        return Effect.logInfo("switched broker").pipe(Effect.annotateLogs({ from, to: url }))
+      })
+
+    // Only when the failed broker is still the current one: a concurrent call may have moved on.
+    const rotateFrom = (url: string) =>
+      Effect.suspend(() => (current === url ? moveTo(urls[(urls.indexOf(url) + 1) % urls.length]!) : Effect.void))
+
+    /** Decides what to do after a failed attempt at `url`: "now", "wait" or give up. */
+    const onFailure = (url: string, error: ClientError, followed: Set<string>) =>
+      Effect.gen(function*() {
+        if (!isRetryableClientError(error)) return "fail" as const
+        if (error._tag === "NotLeader" && error.leaderUrl !== null) {
+          const leader = trimUrl(error.leaderUrl)
+          // Follow each hint once per call without waiting; a repeated hint is stale and waits.
+          if (leader !== url && !followed.has(leader)) {
+            followed.add(leader)
+            yield* moveTo(leader)
+            return "now" as const
+          }
+        }
+        if (error._tag === "BrokerUnreachable" || error._tag === "NotLeader") yield* rotateFrom(url)
+        return "wait" as const
+      })
+
+    const call: Router["call"] = (operation, f, callOptions) =>
+      Effect.gen(function*() {
+        const driver = yield* Schedule.driver(retry)
+        const followed = new Set<string>()
+        const limit = Duration.sum(timeout, callOptions?.extraTime ?? Duration.zero)
+        for (;;) {
+          const url = current
+          const api = yield* clientFor(url)
+          const result = yield* f(api).pipe(
+            Effect.timeoutFail({
+              duration: limit,
+              onTimeout: () => new BrokerUnreachable({ url, reason: `no answer within ${Duration.format(limit)}` })
+            }),
+            Effect.either
+          )
+          if (Either.isRight(result)) return result.right
+          const error = result.left
+          const next = yield* onFailure(url, error, followed)
+          if (next === "fail") return yield* Effect.fail(error)
+          if (next === "wait") {
+            const waited = yield* Effect.either(driver.next(error))
+            if (Either.isLeft(waited)) return yield* Effect.fail(error)
+          }
+          yield* Effect.logDebug("retrying").pipe(
+            Effect.annotateLogs({ operation, url, error: error._tag, next: current })
+          )
+        }
+      }).pipe(Effect.withSpan(`OsqueueClient.${operation}`))
+
+    const stream: Router["stream"] = (f) =>
+      Stream.suspend(() => {
+        const followed = new Set<string>()
+        return Stream.unwrap(Effect.map(clientFor(current), (api) =>
+          f(api).pipe(
+            Stream.tapError((error) => onFailure(api.url, error, followed))
+          )))
+      }).pipe(Stream.retry(Schedule.whileInput(retry, isRetryableClientError)))
+
+    return { current: Effect.sync(() => current), call, stream }
+  })

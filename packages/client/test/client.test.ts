@@ -1,0 +1,182 @@
+import { describe, expect, it } from "@effect/vitest"
+import { JobDefinition, OsqueueClient } from "@osqueue/client"
+import { Chunk, Context, Effect, ExecutionStrategy, Exit, Fiber, Layer, Schedule, Schema, Scope, Stream } from "effect"
+import { memoryStore, startBroker } from "./fixtures/TestBroker.js"
+
+const Email = JobDefinition.make({
+  type: "email",
+  payload: Schema.Struct({ to: Schema.String, at: Schema.DateFromString })
+})
+
+const transports = {
+  http: (url: string) => OsqueueClient.layerHttp({ urls: [url] }),
+  ws: (url: string) => OsqueueClient.layerWebSocket({ urls: [url] })
+} as const
+
+/** Builds the client into the test's scope (providing it would close it when `provide` returns). */
+const clientIn = <E>(layer: Layer.Layer<OsqueueClient, E>) => Effect.map(Layer.build(layer), Context.get(OsqueueClient))
+
+/** A broker on a fresh store and a client to it over `transport`. */
+const withClient = <A, E>(
+  transport: keyof typeof transports,
+  body: (client: OsqueueClient["Type"]) => Effect.Effect<A, E>
+) =>
+  Effect.gen(function*() {
+    const url = yield* startBroker({ store: yield* memoryStore })
+    const client = yield* clientIn(transports[transport](url))
+    return yield* body(client)
+  })
+
+for (const transport of ["http", "ws"] as const) {
+  describe(`OsqueueClient over ${transport}`, () => {
+    it.scopedLive("enqueue, get, list, stats, idempotency", () =>
+      withClient(transport, (client) =>
+        Effect.gen(function*() {
+          const job = yield* client.enqueue("plain", { n: 1 }, { priority: 3 })
+          expect(job.state).toBe("queued")
+          expect(job.idempotencyKey).toBeDefined()
+          const again = yield* client.get(job.id)
+          expect(again.payload).toEqual({ n: 1 })
+          const same = yield* client.enqueue("plain", { n: 2 }, { idempotencyKey: job.idempotencyKey! })
+          expect(same.id).toBe(job.id)
+          const many = yield* client.enqueueMany([{ type: "plain", payload: 1 }, { type: "other" }])
+          expect(many).toHaveLength(2)
+          const page = yield* client.list({ type: "plain" })
+          expect(page.jobs.map((j) => j.id)).toEqual([job.id, many[0]!.id])
+          const stats = yield* client.stats
+          expect(stats.counts.queued).toBe(3)
+          const missing = yield* Effect.flip(client.get("job-nope"))
+          expect(missing._tag).toBe("JobNotFound")
+        })))
+
+    it.scopedLive("typed definitions encode and validate before sending", () =>
+      withClient(transport, (client) =>
+        Effect.gen(function*() {
+          const job = yield* client.enqueue(Email, { to: "a@b.c", at: new Date(0) })
+          expect(job.payload).toEqual({ to: "a@b.c", at: "1970-01-01T00:00:00.000Z" })
+          const bad = yield* Effect.flip(client.enqueue(Email, { to: 1 } as never))
+          expect(bad._tag).toBe("InvalidRequest")
+          expect(bad.message).toContain("email")
+          const empty = yield* Effect.flip(client.enqueue(""))
+          expect(empty._tag).toBe("InvalidRequest")
+          const many = yield* client.enqueueMany(Email, [{ to: "x", at: new Date(1) }, { to: "y", at: new Date(2) }])
+          expect(many.map((j) => j.type)).toEqual(["email", "email"])
+          expect((yield* client.stats).counts.queued).toBe(3)
+        })))
+
+    it.scopedLive("claim, heartbeat, complete, fail, release, stale tokens", () =>
+      withClient(transport, (client) =>
+        Effect.gen(function*() {
+          const a = yield* client.enqueue("work", { i: 1 }, { maxAttempts: 2 })
+          const b = yield* client.enqueue("work", { i: 2 })
+          const claimed = yield* client.claim({ workerId: "w1", max: 5, leaseMs: 5_000 })
+          expect(claimed.map((c) => c.job.id)).toEqual([a.id, b.id])
+          const [ca, cb] = [claimed[0]!, claimed[1]!]
+          const beat = yield* client.heartbeat(ca.token, { progress: { pct: 50 } })
+          expect(beat.jobId).toBe(a.id)
+          expect((yield* client.get(a.id)).progress).toEqual({ pct: 50 })
+          const done = yield* client.complete(ca.token, { ok: true })
+          expect(done.state).toBe("completed")
+          expect(done.result).toEqual({ ok: true })
+          const stale = yield* Effect.flip(client.complete(ca.token))
+          expect(stale._tag).toBe("LeaseLost")
+          const released = yield* client.release(cb.token)
+          expect(released.state).toBe("queued")
+          const [again] = yield* client.claim({ workerId: "w1" })
+          const dead = yield* client.fail(again!.token, "boom", { retryable: false })
+          expect(dead.state).toBe("dead")
+          expect(dead.lastError).toBe("boom")
+          expect(yield* client.retryDead()).toBe(1)
+          expect((yield* client.get(b.id)).state).toBe("queued")
+          const badToken = yield* Effect.flip(client.heartbeat("not-a-token"))
+          expect(badToken._tag).toBe("InvalidRequest")
+        })))
+
+    it.scopedLive("long-poll claim wakes on enqueue", () =>
+      withClient(transport, (client) =>
+        Effect.gen(function*() {
+          const waiting = yield* Effect.fork(client.claim({ workerId: "w", waitMs: 5_000 }))
+          yield* Effect.sleep("200 millis")
+          const job = yield* client.enqueue("late")
+          const claimed = yield* Fiber.join(waiting)
+          expect(claimed.map((c) => c.job.id)).toEqual([job.id])
+          const none = yield* client.claim({ workerId: "w", waitMs: 100 })
+          expect(none).toEqual([])
+        })))
+
+    it.scopedLive("cancel, retry, pause, resume, leader", () =>
+      withClient(transport, (client) =>
+        Effect.gen(function*() {
+          const job = yield* client.enqueue("c")
+          expect((yield* client.cancel(job.id)).state).toBe("cancelled")
+          expect((yield* client.retry(job.id)).state).toBe("queued")
+          expect(yield* client.pause("c")).toEqual({ all: false, types: ["c"] })
+          expect(yield* client.claim({ workerId: "w" })).toEqual([])
+          expect(yield* client.resume("c")).toEqual({ all: false, types: [] })
+          expect(yield* client.claim({ workerId: "w" })).toHaveLength(1)
+          const leader = yield* client.leader
+          expect(leader.role).toBe("leader")
+          expect(leader.leaderUrl).toBe(leader.self)
+        })))
+
+    it.scopedLive("watch streams job events", () =>
+      withClient(transport, (client) =>
+        Effect.gen(function*() {
+          const events = yield* client.watch().pipe(
+            Stream.filter((e) => e._tag === "Job"),
+            Stream.take(2),
+            Stream.runCollect,
+            Effect.fork
+          )
+          yield* Effect.sleep("200 millis")
+          const job = yield* client.enqueue("watched")
+          yield* client.cancel(job.id)
+          const seen = Chunk.toReadonlyArray(yield* Fiber.join(events))
+          expect(seen.map((e) => (e._tag === "Job" ? `${e.event.kind}:${e.event.jobId}` : e._tag))).toEqual([
+            `enqueued:${job.id}`,
+            `cancelled:${job.id}`
+          ])
+        })))
+  })
+}
+
+describe("leader discovery", () => {
+  for (const transport of ["http", "ws"] as const) {
+    it.scopedLive(`follows NotLeader and skips dead URLs (${transport})`, () =>
+      Effect.gen(function*() {
+        const store = yield* memoryStore
+        const leader = yield* startBroker({ store })
+        const follower = yield* startBroker({ store })
+        const layer = transport === "http"
+          ? OsqueueClient.layerHttp({ urls: ["http://127.0.0.1:1", follower, leader] })
+          : OsqueueClient.layerWebSocket({ urls: ["http://127.0.0.1:1", follower, leader] })
+        const client = yield* clientIn(layer)
+        const job = yield* client.enqueue("x")
+        expect(yield* client.currentBroker).toBe(leader)
+        expect((yield* client.get(job.id)).id).toBe(job.id)
+      }))
+  }
+
+  it.scopedLive("keeps working when the leader hands over", () =>
+    Effect.gen(function*() {
+      const store = yield* memoryStore
+      const leaderScope = yield* Effect.flatMap(Effect.scope, (s) => Scope.fork(s, ExecutionStrategy.sequential))
+      const first = yield* startBroker({ store, electionTtl: "1 second" }).pipe(Scope.extend(leaderScope))
+      const second = yield* startBroker({ store, electionTtl: "1 second" })
+      const client = yield* clientIn(OsqueueClient.layerHttp({ urls: [first, second] }))
+      const before = yield* client.enqueue("x")
+      expect(yield* client.currentBroker).toBe(first)
+      yield* Scope.close(leaderScope, Exit.void)
+      const after = yield* client.enqueue("x")
+      expect(yield* client.currentBroker).toBe(second)
+      const page = yield* client.list()
+      expect(page.jobs.map((j) => j.id)).toEqual([before.id, after.id])
+    }))
+
+  it.scopedLive("gives up with BrokerUnreachable when nothing answers", () =>
+    Effect.gen(function*() {
+      const client = yield* clientIn(OsqueueClient.layerHttp({ urls: ["http://127.0.0.1:1"], retry: Schedule.recurs(2) }))
+      const error = yield* Effect.flip(client.stats)
+      expect(error._tag).toBe("BrokerUnreachable")
+    }))
+})
