@@ -1,0 +1,71 @@
+/**
+ * The broker: RPC over HTTP and WebSocket, REST, docs and operator routes on one port, over one
+ * handler set. `layer` needs the engine (GroupCommit + Election) and an HttpServer; `serve` adds
+ * a Node HTTP server; `engine` composes the engine over any ObjectStore.
+ */
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import type * as HttpServer from "@effect/platform/HttpServer"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { Cas, Election, EngineConfig, GroupCommit } from "@osqueue/core"
+import type { ObjectStore } from "@osqueue/storage"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { createServer } from "node:http"
+import { BrokerConfig, config as brokerConfig } from "./BrokerConfig.js"
+import * as Handlers from "./Handlers.js"
+import * as HttpGate from "./HttpGate.js"
+import * as Ops from "./Ops.js"
+import * as Rest from "./Rest.js"
+import * as Rpc from "./Rpc.js"
+
+/** Every route, sharing one `Handlers`. */
+export const routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | GroupCommit.GroupCommit | Election.Election> =
+  Layer.mergeAll(Rpc.layer, Rest.layer, Ops.layer, HttpGate.layer).pipe(
+    Layer.provide(Handlers.layer),
+    // HttpApi wants the platform's file, path and etag services even though no route serves files.
+    Layer.provide(NodeHttpServer.layerContext)
+  )
+
+/** The routes served on an `HttpServer`. Settings come from `BrokerConfig` (defaults when absent). */
+export const layer: Layer.Layer<never, never, GroupCommit.GroupCommit | Election.Election | HttpServer.HttpServer> =
+  HttpLayerRouter.serve(routes, { disableLogger: true, disableListenLog: true })
+
+/** `layer` on a Node HTTP server bound to `port` (0 picks one) and `host`. */
+export const serve = (options: { readonly port: number; readonly host?: string }): Layer.Layer<
+  never,
+  ServeError,
+  GroupCommit.GroupCommit | Election.Election
+> =>
+  layer.pipe(
+    Layer.provide(
+      NodeHttpServer.layer(createServer, {
+        port: options.port,
+        ...(options.host !== undefined ? { host: options.host } : {})
+      })
+    )
+  )
+
+/** `serve` with the bind address, token and limits read from the environment (BROKER_HOST, BROKER_PORT, OSQUEUE_TOKEN, OSQUEUE_MAX_BODY_BYTES). */
+export const layerConfig: Layer.Layer<never, ServeError | ConfigError.ConfigError, GroupCommit.GroupCommit | Election.Election> =
+  Layer.unwrapEffect(
+    Effect.map(brokerConfig, (settings) =>
+      serve(settings).pipe(
+        Layer.provide(Layer.succeed(BrokerConfig, settings)),
+        Layer.tap(() => Effect.logInfo("broker listening").pipe(Effect.annotateLogs({ host: settings.host, port: settings.port })))
+      ))
+  )
+
+/**
+ * The engine over whatever ObjectStore is provided: GroupCommit and Election (both exposed, as
+ * `layer` needs them), with Cas and the engine settings inside.
+ */
+export const engine = (
+  settings: Partial<EngineConfig.EngineSettings> = {}
+): Layer.Layer<GroupCommit.GroupCommit | Election.Election, Layer.Layer.Error<typeof Election.layer>, ObjectStore> =>
+  GroupCommit.layer.pipe(
+    Layer.provideMerge(Election.layer),
+    Layer.provide(Cas.layer()),
+    Layer.provide(EngineConfig.layer(settings))
+  )

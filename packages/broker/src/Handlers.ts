@@ -1,0 +1,243 @@
+/**
+ * Every broker operation, once. RPC (HTTP and WebSocket) and REST are thin adapters over this
+ * service, so no operation's logic is written twice. Mutations go through `GroupCommit.submit`
+ * (answered after the durable commit; `NotLeader` on a follower); reads come from the latest
+ * committed view, so followers serve them too.
+ */
+import { Election, GroupCommit } from "@osqueue/core"
+import type {
+  ClaimedJob,
+  ClaimRequest,
+  EnqueueOptions,
+  HeartbeatResult,
+  Job,
+  JobId,
+  JobPage,
+  LeaderInfo,
+  LeaseToken,
+  ListQuery,
+  OsqueueError,
+  Paused,
+  Stats,
+  WatchEvent
+} from "@osqueue/types"
+import { JobNotFound } from "@osqueue/types"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as BrokerMetrics from "./BrokerMetrics.js"
+
+export interface HeartbeatInput {
+  readonly token: LeaseToken
+  readonly progress?: unknown
+  readonly leaseMs?: number
+}
+export interface CompleteInput {
+  readonly token: LeaseToken
+  readonly result?: unknown
+}
+export interface FailInput {
+  readonly token: LeaseToken
+  readonly error: string
+  readonly retryable?: boolean
+  readonly retryDelayMs?: number
+}
+export interface WatchInput {
+  readonly statsEveryMs?: number
+}
+
+export interface HandlersShape {
+  readonly enqueue: (options: EnqueueOptions) => Effect.Effect<Job, OsqueueError>
+  readonly enqueueMany: (jobs: ReadonlyArray<EnqueueOptions>) => Effect.Effect<ReadonlyArray<Job>, OsqueueError>
+  /** Waits up to `waitMs` for a job when none is ready (long poll); `[]` when none came. */
+  readonly claim: (request: ClaimRequest) => Effect.Effect<ReadonlyArray<ClaimedJob>, OsqueueError>
+  readonly heartbeat: (input: HeartbeatInput) => Effect.Effect<HeartbeatResult, OsqueueError>
+  readonly complete: (input: CompleteInput) => Effect.Effect<Job, OsqueueError>
+  readonly fail: (input: FailInput) => Effect.Effect<Job, OsqueueError>
+  readonly release: (token: LeaseToken) => Effect.Effect<Job, OsqueueError>
+  readonly cancel: (id: JobId) => Effect.Effect<Job, OsqueueError>
+  readonly retry: (id: JobId) => Effect.Effect<Job, OsqueueError>
+  readonly retryDead: (type: string | undefined) => Effect.Effect<{ readonly count: number }, OsqueueError>
+  readonly pause: (type: string | undefined) => Effect.Effect<Paused, OsqueueError>
+  readonly resume: (type: string | undefined) => Effect.Effect<Paused, OsqueueError>
+  readonly get: (id: JobId) => Effect.Effect<Job, OsqueueError>
+  readonly list: (query: ListQuery) => Effect.Effect<JobPage, OsqueueError>
+  readonly stats: Effect.Effect<Stats, OsqueueError>
+  readonly leader: Effect.Effect<LeaderInfo, OsqueueError>
+  /** Job events as they commit, leader changes (the current leader first), and stats if asked. */
+  readonly watch: (input: WatchInput) => Stream.Stream<WatchEvent, OsqueueError>
+}
+
+export class Handlers extends Context.Tag("@osqueue/broker/Handlers")<Handlers, HandlersShape>() {}
+
+/** Counts every call by operation and outcome (`ok`, the error's tag, or `defect`). */
+const instrument = (operation: string) => <A, R>(effect: Effect.Effect<A, OsqueueError, R>) =>
+  effect.pipe(
+    Effect.onExit((exit) =>
+      Metric.increment(Metric.tagged(Metric.tagged(BrokerMetrics.requests, "operation", operation), "outcome", outcomeOf(exit)))
+    ),
+    Effect.withSpan(`Broker.${operation}`)
+  )
+
+const outcomeOf = (exit: Exit.Exit<unknown, OsqueueError>): string => {
+  if (Exit.isSuccess(exit)) return "ok"
+  const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+  if (failure !== undefined) return failure._tag
+  return Exit.isInterrupted(exit) ? "interrupted" : "defect"
+}
+
+/** A claim whose wake-up time came but found nothing waits at least this long before trying again. */
+const minRecheckMs = 25
+
+export const make = Effect.gen(function*() {
+  const commit = yield* GroupCommit.GroupCommit
+  const election = yield* Election.Election
+
+  const leaderInfo: Effect.Effect<LeaderInfo> = Effect.map(election.role, (role): LeaderInfo =>
+    role._tag === "Leader"
+      ? { self: election.url, role: "leader", leaderUrl: election.url, epoch: role.epoch, since: role.since }
+      : {
+        self: election.url,
+        role: "follower",
+        leaderUrl: role.leader?.url ?? null,
+        epoch: role.epoch,
+        since: role.leader?.since ?? null
+      })
+
+  const claimNow = (request: ClaimRequest) =>
+    commit.submit({
+      _tag: "Claim",
+      workerId: request.workerId,
+      max: request.max ?? 1,
+      ...(request.types !== undefined ? { types: request.types } : {}),
+      ...(request.leaseMs !== undefined ? { leaseMs: request.leaseMs } : {})
+    })
+
+  /**
+   * Waiting claimers look at committed state and sleep on the next commit (or the next time a
+   * delayed job or lease comes due); only when a job may be there do they submit a claim. So a
+   * thousand idle workers cost no commits, and an enqueue wakes them all into one batch.
+   */
+  const claim = (request: ClaimRequest) =>
+    Effect.gen(function*() {
+      const waitMs = request.waitMs ?? 0
+      const deadline = (yield* Clock.currentTimeMillis) + waitMs
+      let triedWake: number | undefined
+      while (true) {
+        const now = yield* Clock.currentTimeMillis
+        const { claimable, wake } = yield* commit.read((state) => ({
+          claimable: state.hasClaimable(request.types),
+          wake: state.nextWakeup()
+        }))
+        const leading = (yield* election.role)._tag === "Leader"
+        const wakeDue = wake !== undefined && wake <= now && wake !== triedWake
+        // A follower submits at once: it answers NotLeader, which the client must hear now.
+        if (waitMs === 0 || !leading || claimable || wakeDue) {
+          if (wakeDue) triedWake = wake
+          const claimed = yield* claimNow(request)
+          if (claimed.length > 0 || now >= deadline) return claimed
+        }
+        const after = yield* Clock.currentTimeMillis
+        if (after >= deadline) return []
+        const until = wake !== undefined && wake > after ? Math.min(wake, deadline) : deadline
+        yield* Effect.raceFirst(commit.nextCommit, Effect.sleep(Duration.millis(Math.max(until - after, minRecheckMs))))
+      }
+    })
+
+  const watch = (input: WatchInput): Stream.Stream<WatchEvent, OsqueueError> =>
+    Stream.unwrapScoped(
+      Effect.gen(function*() {
+        yield* Effect.acquireRelease(
+          Metric.increment(BrokerMetrics.watchers),
+          () => Metric.incrementBy(BrokerMetrics.watchers, -1)
+        )
+        const events = yield* commit.events
+        const jobs = Stream.fromQueue(events).pipe(Stream.map((event): WatchEvent => ({ _tag: "Job", event })))
+        const leaders = election.roleChanges.pipe(
+          Stream.mapEffect(() => leaderInfo),
+          Stream.changesWith((a, b) => a.role === b.role && a.leaderUrl === b.leaderUrl && a.epoch === b.epoch),
+          Stream.map((leader): WatchEvent => ({ _tag: "Leader", leader }))
+        )
+        const stats = input.statsEveryMs === undefined
+          ? Stream.empty
+          : Stream.repeatEffectWithSchedule(
+            commit.read((state): WatchEvent => ({ _tag: "Stats", stats: state.stats() })),
+            Schedule.spaced(Duration.millis(input.statsEveryMs))
+          )
+        return Stream.mergeAll([jobs, leaders, stats], { concurrency: "unbounded" })
+      })
+    )
+
+  const get = (id: JobId) =>
+    commit.read((state) => state.get(id)).pipe(
+      Effect.flatMap((job) => job === undefined ? Effect.fail(new JobNotFound({ id })) : Effect.succeed(job))
+    )
+
+  return Handlers.of({
+    enqueue: (options) =>
+      commit.submit({ _tag: "Enqueue", jobs: [options] }).pipe(
+        Effect.map((jobs) => jobs[0]!),
+        instrument("enqueue")
+      ),
+    enqueueMany: (jobs) =>
+      jobs.length === 0
+        ? instrument("enqueueMany")(Effect.succeed([]))
+        : commit.submit({ _tag: "Enqueue", jobs }).pipe(instrument("enqueueMany")),
+    claim: (request) =>
+      claim(request).pipe(
+        Effect.timed,
+        Effect.flatMap(([took, claimed]) =>
+          Effect.as(Metric.update(BrokerMetrics.claimWait, Duration.toMillis(took)), claimed)
+        ),
+        instrument("claim")
+      ),
+    heartbeat: (input) =>
+      commit.submit({
+        _tag: "Heartbeat",
+        token: input.token,
+        ...("progress" in input ? { progress: input.progress } : {}),
+        ...(input.leaseMs !== undefined ? { leaseMs: input.leaseMs } : {})
+      }).pipe(instrument("heartbeat")),
+    complete: (input) =>
+      commit.submit({
+        _tag: "Complete",
+        token: input.token,
+        ...("result" in input ? { result: input.result } : {})
+      }).pipe(instrument("complete")),
+    fail: (input) =>
+      commit.submit({
+        _tag: "Fail",
+        token: input.token,
+        error: input.error,
+        ...(input.retryable !== undefined ? { retryable: input.retryable } : {}),
+        ...(input.retryDelayMs !== undefined ? { retryDelayMs: input.retryDelayMs } : {})
+      }).pipe(instrument("fail")),
+    release: (token) => commit.submit({ _tag: "Release", token }).pipe(instrument("release")),
+    cancel: (id) => commit.submit({ _tag: "Cancel", id }).pipe(instrument("cancel")),
+    retry: (id) => commit.submit({ _tag: "Retry", id }).pipe(instrument("retry")),
+    retryDead: (type) =>
+      commit.submit({ _tag: "RetryDead", ...(type !== undefined ? { type } : {}) }).pipe(
+        Effect.map((count) => ({ count })),
+        instrument("retryDead")
+      ),
+    pause: (type) => commit.submit({ _tag: "Pause", ...(type !== undefined ? { type } : {}) }).pipe(instrument("pause")),
+    resume: (type) =>
+      commit.submit({ _tag: "Resume", ...(type !== undefined ? { type } : {}) }).pipe(instrument("resume")),
+    get: (id) => get(id).pipe(instrument("get")),
+    list: (query) => commit.read((state) => state.list(query)).pipe(instrument("list")),
+    stats: commit.read((state) => state.stats()).pipe(instrument("stats")),
+    leader: leaderInfo.pipe(instrument("leader")),
+    watch
+  })
+})
+
+export const layer: Layer.Layer<Handlers, never, GroupCommit.GroupCommit | Election.Election> = Layer.effect(
+  Handlers,
+  make
+)

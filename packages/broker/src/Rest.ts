@@ -1,0 +1,85 @@
+/**
+ * REST: `OsqueueApi` (`/v1/…`, defined in `@osqueue/types`) over `Handlers`, its OpenAPI document
+ * at `/v1/openapi.json` and a docs page at `/docs` (Swagger UI, bundled: no CDN).
+ */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { InvalidRequest, type JobId, type LeaseToken, OsqueueApi, type OsqueueError } from "@osqueue/types"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { Handlers } from "./Handlers.js"
+
+export const restPaths = { openapi: "/v1/openapi.json", docs: "/docs" } as const
+
+/** Seconds a client should wait before retrying, for the errors that say "later". */
+const retryAfterSeconds = (error: OsqueueError): number | undefined => {
+  switch (error._tag) {
+    case "Overloaded":
+      return Math.max(1, Math.ceil(error.retryAfterMs / 1000))
+    case "CommitFailed":
+    case "QueueFull":
+      return 1
+    default:
+      return undefined
+  }
+}
+
+/** 429/503 answers carry `Retry-After`; HttpApi encodes only the body, so add the header here. */
+const withRetryAfter = <A, R>(effect: Effect.Effect<A, OsqueueError, R>): Effect.Effect<A, OsqueueError, R> =>
+  Effect.tapError(effect, (error) => {
+    const seconds = retryAfterSeconds(error)
+    return seconds === undefined
+      ? Effect.void
+      : HttpApp.appendPreResponseHandler((_request, response) =>
+        Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", String(seconds)))
+      )
+  })
+
+/** The path names the job; the token must be for that job, or the request is confused. */
+const checkToken = (id: JobId, token: LeaseToken): Effect.Effect<void, InvalidRequest> =>
+  token.startsWith(`${id}/`)
+    ? Effect.void
+    : Effect.fail(new InvalidRequest({ message: `the lease token ${token} is not for job ${id}` }))
+
+const JobsLive = HttpApiBuilder.group(OsqueueApi, "jobs", (handlers) =>
+  Effect.gen(function*() {
+    const h = yield* Handlers
+    return handlers
+      .handle("enqueue", ({ payload }) => withRetryAfter(h.enqueue(payload)))
+      .handle("enqueueMany", ({ payload }) => withRetryAfter(h.enqueueMany(payload.jobs)))
+      .handle("claim", ({ payload }) => withRetryAfter(h.claim(payload)))
+      .handle("heartbeat", ({ path, payload }) =>
+        withRetryAfter(Effect.zipRight(checkToken(path.id, payload.token), h.heartbeat(payload))))
+      .handle("complete", ({ path, payload }) =>
+        withRetryAfter(Effect.zipRight(checkToken(path.id, payload.token), h.complete(payload))))
+      .handle("fail", ({ path, payload }) =>
+        withRetryAfter(Effect.zipRight(checkToken(path.id, payload.token), h.fail(payload))))
+      .handle("release", ({ path, payload }) =>
+        withRetryAfter(Effect.zipRight(checkToken(path.id, payload.token), h.release(payload.token))))
+      .handle("cancel", ({ path }) => withRetryAfter(h.cancel(path.id)))
+      .handle("retry", ({ path }) => withRetryAfter(h.retry(path.id)))
+      .handle("get", ({ path }) => h.get(path.id))
+      .handle("list", ({ urlParams }) => h.list(urlParams))
+  }))
+
+const QueueLive = HttpApiBuilder.group(OsqueueApi, "queue", (handlers) =>
+  Effect.gen(function*() {
+    const h = yield* Handlers
+    return handlers
+      .handle("retryDead", ({ payload }) => withRetryAfter(h.retryDead(payload?.type)))
+      .handle("pause", ({ payload }) => withRetryAfter(h.pause(payload?.type)))
+      .handle("resume", ({ payload }) => withRetryAfter(h.resume(payload?.type)))
+      .handle("stats", () => h.stats)
+      .handle("leader", () => h.leader)
+  }))
+
+const ApiRoutes = HttpLayerRouter.addHttpApi(OsqueueApi, { openapiPath: restPaths.openapi }).pipe(
+  Layer.provide([JobsLive, QueueLive])
+)
+
+const DocsRoute = HttpApiSwagger.layerHttpLayerRouter({ api: OsqueueApi, path: restPaths.docs })
+
+export const layer = Layer.mergeAll(ApiRoutes, DocsRoute)

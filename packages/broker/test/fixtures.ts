@@ -1,0 +1,122 @@
+/**
+ * A real broker on an ephemeral port over a MemoryStore, and clients for it: plain fetch (REST),
+ * RPC over HTTP (ndjson) and RPC over WebSocket (JSON), as the README tells clients to connect.
+ */
+import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "@effect/platform"
+import { NodeHttpServer, NodeSocket } from "@effect/platform-node"
+import { RpcClient, RpcSerialization } from "@effect/rpc"
+import { Broker, BrokerConfig, rpcPaths } from "@osqueue/broker"
+import { defaultLimits, Election, GroupCommit } from "@osqueue/core"
+import { MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
+import { OsqueueRpcs } from "@osqueue/types"
+import { Context, Duration, Effect, Layer, Option, Redacted, Schedule, Scope } from "effect"
+import { createServer } from "node:http"
+
+export const electionTtl = Duration.seconds(1)
+
+export interface StartOptions {
+  readonly store?: ObjectStoreShape
+  readonly url?: string
+  readonly token?: string
+  readonly maxBodyBytes?: number
+  readonly maxPayloadBytes?: number
+}
+
+/** Starts a broker in its own scope (so a test can stop one and keep another). */
+export const startBroker = (options: StartOptions = {}) =>
+  Effect.gen(function*() {
+    const store = options.store ?? (yield* MemoryStore.make)
+    const scope = yield* Scope.make()
+    const engine = Broker.engine({
+      advertisedUrl: options.url ?? "http://broker.test",
+      electionTtl,
+      ...(options.maxPayloadBytes === undefined ? {} : {
+        limits: { ...defaultLimits, maxPayloadBytes: options.maxPayloadBytes }
+      })
+    })
+    const layer = Broker.layer.pipe(
+      Layer.provideMerge(engine),
+      Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
+      Layer.provide(Layer.succeed(ObjectStore, store)),
+      Layer.provide(BrokerConfig.layer({
+        token: options.token === undefined ? Option.none() : Option.some(Redacted.make(options.token)),
+        ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes })
+      }))
+    )
+    const context = yield* Layer.buildWithScope(layer, scope)
+    const server = Context.get(context, HttpServer.HttpServer)
+    const address = server.address
+    if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
+    const base = `http://127.0.0.1:${address.port}`
+    yield* Effect.addFinalizer(() => Scope.close(scope, Effect.void as never).pipe(Effect.ignore))
+    return {
+      base,
+      store,
+      scope,
+      commit: Context.get(context, GroupCommit.GroupCommit),
+      election: Context.get(context, Election.Election)
+    }
+  })
+
+export type Started = Effect.Effect.Success<ReturnType<typeof startBroker>>
+
+/** Waits until the broker leads (a fresh store: the first poll takes over). */
+export const awaitLeader = (broker: Started) =>
+  broker.election.role.pipe(
+    Effect.filterOrFail((role) => role._tag === "Leader"),
+    Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds"))),
+    Effect.orDieWith(() => new Error("the broker never became leader"))
+  )
+
+/** An RPC client over HTTP (ndjson), living in the caller's scope. */
+export const rpcHttp = (base: string, token?: string) =>
+  Effect.gen(function*() {
+    const protocol = yield* Layer.build(
+      RpcClient.layerProtocolHttp({
+        url: `${base}${rpcPaths.http}`,
+        ...(token === undefined ? {} : {
+          transformClient: HttpClient.mapRequest(HttpClientRequest.bearerToken(token))
+        })
+      }).pipe(Layer.provide([RpcSerialization.layerNdjson, FetchHttpClient.layer]))
+    )
+    return yield* RpcClient.make(OsqueueRpcs).pipe(Effect.provide(protocol))
+  })
+
+/** An RPC client over WebSocket (JSON frames), living in the caller's scope. */
+export const rpcWs = (base: string, query = "") =>
+  Effect.gen(function*() {
+    const protocol = yield* Layer.build(
+      RpcClient.layerProtocolSocket().pipe(
+        Layer.provide([
+          NodeSocket.layerWebSocket(`${base.replace(/^http/, "ws")}${rpcPaths.websocket}${query}`),
+          RpcSerialization.layerJson
+        ])
+      )
+    )
+    return yield* RpcClient.make(OsqueueRpcs).pipe(Effect.provide(protocol))
+  })
+
+export interface Reply {
+  readonly status: number
+  readonly headers: Headers
+  readonly body: unknown
+}
+
+/** Plain fetch, as any HTTP client would do it. */
+export const rest = (base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  Effect.promise(async (): Promise<Reply> => {
+    const init: RequestInit = { method, headers: { ...headers } }
+    if (body !== undefined) {
+      init.body = typeof body === "string" ? body : JSON.stringify(body)
+      init.headers = { "content-type": "application/json", ...headers }
+    }
+    const response = await fetch(`${base}${path}`, init)
+    const text = await response.text()
+    let parsed: unknown = text
+    try {
+      parsed = text === "" ? null : JSON.parse(text)
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.status, headers: response.headers, body: parsed }
+  })

@@ -1,0 +1,168 @@
+/**
+ * The broker's REST contract (`/v1/…`), shared by the broker (handlers, OpenAPI) and by REST
+ * clients (`HttpApiClient.make(OsqueueApi)`). The operations are those of `OsqueueRpcs`; the
+ * broker serves both from one handler set. Every `OsqueueError` answers with the status
+ * `httpStatus` gives it and its tagged JSON body.
+ */
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as OpenApi from "@effect/platform/OpenApi"
+import * as Schema from "effect/Schema"
+import {
+  CommitFailed,
+  InvalidRequest,
+  InvalidTransition,
+  JobNotFound,
+  LeaseLost,
+  NotLeader,
+  Overloaded,
+  PayloadTooLarge,
+  QueueFull,
+  StateCorrupt,
+  Unauthorized
+} from "./Errors.js"
+import { ClaimedJob, EnqueueOptions, Job, JobId, JobPage, JobState, Paused, Stats } from "./Job.js"
+import {
+  ClaimRequest,
+  CompleteRequest,
+  FailRequest,
+  HeartbeatRequest,
+  HeartbeatResult,
+  LeaderInfo,
+  TokenRequest,
+  TypeRequest
+} from "./Rpcs.js"
+
+const id = HttpApiSchema.param("id", JobId)
+
+/** `POST` bodies that may be left out (`curl -X POST …/v1/pause`): an empty body reads as null. */
+const OptionalTypeBody = Schema.NullOr(TypeRequest)
+
+/** Query strings carry text: numbers are parsed from it. */
+const IntFromString = Schema.NumberFromString.pipe(Schema.int())
+
+export const ListParams = Schema.Struct({
+  state: Schema.optionalWith(JobState, { exact: true }),
+  type: Schema.optionalWith(Schema.String, { exact: true }),
+  after: Schema.optionalWith(IntFromString, { exact: true }),
+  limit: Schema.optionalWith(IntFromString.pipe(Schema.between(1, 1_000)), { exact: true })
+})
+
+export class JobsApi extends HttpApiGroup.make("jobs")
+  .add(
+    HttpApiEndpoint.post("enqueue", "/jobs")
+      .setPayload(EnqueueOptions)
+      .addSuccess(Job, { status: 201 })
+      .annotate(OpenApi.Summary, "Enqueue a job (an existing idempotency key returns the existing job)")
+  )
+  .add(
+    HttpApiEndpoint.post("enqueueMany", "/jobs/batch")
+      .setPayload(Schema.Struct({ jobs: Schema.Array(EnqueueOptions).pipe(Schema.maxItems(10_000)) }))
+      .addSuccess(Schema.Array(Job), { status: 201 })
+      .annotate(OpenApi.Summary, "Enqueue several jobs in one commit")
+  )
+  .add(
+    HttpApiEndpoint.post("claim", "/jobs/claim")
+      .setPayload(ClaimRequest)
+      .addSuccess(Schema.Array(ClaimedJob))
+      .annotate(OpenApi.Summary, "Claim up to `max` jobs, waiting up to `waitMs` for one (long poll)")
+  )
+  .add(
+    HttpApiEndpoint.post("heartbeat")`/jobs/${id}/heartbeat`
+      .setPayload(HeartbeatRequest)
+      .addSuccess(HeartbeatResult)
+      .annotate(OpenApi.Summary, "Extend a lease (and report progress)")
+  )
+  .add(
+    HttpApiEndpoint.post("complete")`/jobs/${id}/complete`
+      .setPayload(CompleteRequest)
+      .addSuccess(Job)
+      .annotate(OpenApi.Summary, "Complete a claimed job")
+  )
+  .add(
+    HttpApiEndpoint.post("fail")`/jobs/${id}/fail`
+      .setPayload(FailRequest)
+      .addSuccess(Job)
+      .annotate(OpenApi.Summary, "Fail a claimed job (retried with backoff unless retryable is false)")
+  )
+  .add(
+    HttpApiEndpoint.post("release")`/jobs/${id}/release`
+      .setPayload(TokenRequest)
+      .addSuccess(Job)
+      .annotate(OpenApi.Summary, "Give a claimed job back without counting an attempt")
+  )
+  .add(
+    HttpApiEndpoint.post("cancel")`/jobs/${id}/cancel`
+      .addSuccess(Job)
+      .annotate(OpenApi.Summary, "Cancel a job that has not finished")
+  )
+  .add(
+    HttpApiEndpoint.post("retry")`/jobs/${id}/retry`
+      .addSuccess(Job)
+      .annotate(OpenApi.Summary, "Run a dead, cancelled or failed job again")
+  )
+  .add(
+    HttpApiEndpoint.get("get")`/jobs/${id}`
+      .addSuccess(Job)
+      .annotate(OpenApi.Summary, "One job")
+  )
+  .add(
+    HttpApiEndpoint.get("list", "/jobs")
+      .setUrlParams(ListParams)
+      .addSuccess(JobPage)
+      .annotate(OpenApi.Summary, "Jobs in enqueue order, paged by `after`")
+  )
+  .prefix("/v1")
+{}
+
+export class QueueApi extends HttpApiGroup.make("queue")
+  .add(
+    HttpApiEndpoint.post("retryDead", "/dead/retry")
+      .setPayload(OptionalTypeBody)
+      .addSuccess(Schema.Struct({ count: Schema.Int }))
+      .annotate(OpenApi.Summary, "Send dead jobs (of one type, or all) back to the queue")
+  )
+  .add(
+    HttpApiEndpoint.post("pause", "/pause")
+      .setPayload(OptionalTypeBody)
+      .addSuccess(Paused)
+      .annotate(OpenApi.Summary, "Stop claims (of one type, or all)")
+  )
+  .add(
+    HttpApiEndpoint.post("resume", "/resume")
+      .setPayload(OptionalTypeBody)
+      .addSuccess(Paused)
+      .annotate(OpenApi.Summary, "Undo a pause")
+  )
+  .add(HttpApiEndpoint.get("stats", "/stats").addSuccess(Stats).annotate(OpenApi.Summary, "Counts by state and type"))
+  .add(
+    HttpApiEndpoint.get("leader", "/leader")
+      .addSuccess(LeaderInfo)
+      .annotate(OpenApi.Summary, "This broker's role and where the leader is")
+  )
+  .prefix("/v1")
+{}
+
+export class OsqueueApi extends HttpApi.make("osqueue")
+  .add(JobsApi)
+  .add(QueueApi)
+  .addError(InvalidRequest, { status: 400 })
+  .addError(Unauthorized, { status: 401 })
+  .addError(JobNotFound, { status: 404 })
+  .addError(LeaseLost, { status: 409 })
+  .addError(InvalidTransition, { status: 409 })
+  .addError(PayloadTooLarge, { status: 413 })
+  .addError(NotLeader, { status: 421 })
+  .addError(Overloaded, { status: 429 })
+  .addError(QueueFull, { status: 503 })
+  .addError(CommitFailed, { status: 503 })
+  .addError(StateCorrupt, { status: 500 })
+  .annotate(OpenApi.Title, "osqueue")
+  .annotate(OpenApi.Version, "0.1.0")
+  .annotate(
+    OpenApi.Description,
+    "A job queue whose only infrastructure is object storage. Send `Authorization: Bearer <token>` when the broker has OSQUEUE_TOKEN set."
+  )
+{}
