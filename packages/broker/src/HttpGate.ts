@@ -1,20 +1,24 @@
 /**
  * What every HTTP request passes before it reaches a route: the bearer token (when
  * OSQUEUE_TOKEN is set) and the body limits. It runs for RPC over HTTP, the WebSocket upgrade
- * and REST alike, so a transport cannot skip it. Refusals are JSON bodies of the wire errors.
+ * and REST alike, so a transport cannot skip it. Refusals carry the wire errors: a JSON body for
+ * REST, and for `POST /rpc` an ndjson RPC answer failing each request with that error, so typed
+ * RPC clients get `Unauthorized` / `PayloadTooLarge` instead of waiting on an answer that never
+ * comes (they read the body whatever the status).
  */
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpMethod from "@effect/platform/HttpMethod"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { InvalidRequest, PayloadTooLarge, Unauthorized } from "@osqueue/types"
+import { httpStatus, InvalidRequest, OsqueueError, PayloadTooLarge, Unauthorized } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { BrokerConfig } from "./BrokerConfig.js"
 import * as BrokerMetrics from "./BrokerMetrics.js"
@@ -25,11 +29,81 @@ export const publicPaths: ReadonlySet<string> = new Set(["/healthz", "/readyz", 
 
 const digest = (token: string): Buffer => createHash("sha256").update(token).digest()
 
-const errorResponse = <A, I>(schema: Schema.Schema<A, I>, error: A, status: number, headers: Record<string, string> = {}) =>
-  HttpServerResponse.unsafeJson(Schema.encodeSync(schema)(error), { status, headers })
+const encodeError = Schema.encodeSync(OsqueueError)
 
-const refused = (reason: string, response: HttpServerResponse.HttpServerResponse) =>
-  Effect.as(Metric.increment(Metric.tagged(BrokerMetrics.httpRequests, "refused", reason)), response)
+/** Bytes of a refused RPC body kept to find its request ids; the rest is read and dropped. */
+const rpcPrefixBytes = 4096
+
+/** Reads the body to its end, keeping at most `keep` bytes: the rest is dropped, not buffered. */
+const drain = (request: HttpServerRequest.HttpServerRequest, keep: number) =>
+  request.stream.pipe(
+    Stream.runFold({ kept: [] as Array<Uint8Array>, keptBytes: 0, total: 0 }, (acc, chunk) => {
+      if (acc.keptBytes < keep) {
+        const part = chunk.subarray(0, keep - acc.keptBytes)
+        acc.kept.push(part)
+        acc.keptBytes += part.length
+      }
+      acc.total += chunk.length
+      return acc
+    }),
+    Effect.map(({ kept, total }) => ({ text: Buffer.concat(kept).toString("utf8"), total })),
+    Effect.orElseSucceed(() => ({ text: "", total: 0 }))
+  )
+
+/** The ids of the RPC requests in an ndjson body (or in the start of one, cut short). */
+const rpcRequestIds = (text: string, complete: boolean): Array<string> => {
+  if (complete) {
+    const ids: Array<string> = []
+    for (const line of text.split("\n")) {
+      try {
+        const message: unknown = JSON.parse(line)
+        if (typeof message === "object" && message !== null && "_tag" in message && message._tag === "Request" && "id" in message) {
+          ids.push(String(message.id))
+        }
+      } catch {
+        // not a message: nothing to answer
+      }
+    }
+    return ids
+  }
+  const match = /"id"\s*:\s*"([^"]+)"/.exec(text)
+  return match?.[1] === undefined ? [] : [match[1]]
+}
+
+const rpcRefusal = (request: HttpServerRequest.HttpServerRequest, status: number, error: OsqueueError, bodyRead: boolean) =>
+  Effect.gen(function*() {
+    // A body already read is cached (or failed: then there is nothing to parse).
+    const body = bodyRead
+      ? { text: yield* Effect.orElseSucceed(request.text, () => ""), total: 0 }
+      : yield* drain(request, rpcPrefixBytes)
+    const ids = rpcRequestIds(body.text, body.total <= rpcPrefixBytes)
+    const encoded = encodeError(error)
+    const lines = ids.length > 0
+      ? ids.map((requestId) =>
+        JSON.stringify({ _tag: "Exit", requestId, exit: { _tag: "Failure", cause: { _tag: "Fail", error: encoded } } })
+      )
+      // No request to answer: a protocol-level defect fails whatever the client has in flight.
+      : [JSON.stringify({ _tag: "Defect", defect: error.message })]
+    return HttpServerResponse.text(lines.join("\n") + "\n", { status, contentType: "application/ndjson" })
+  })
+
+const refuse = (
+  reason: string,
+  request: HttpServerRequest.HttpServerRequest,
+  url: URL,
+  error: OsqueueError,
+  options: { readonly bodyRead: boolean; readonly headers?: Record<string, string> }
+) =>
+  Effect.gen(function*() {
+    yield* Metric.increment(Metric.tagged(BrokerMetrics.httpRequests, "refused", reason))
+    const status = httpStatus(error)
+    const response = url.pathname === rpcPaths.http && request.method === "POST"
+      ? yield* rpcRefusal(request, status, error, options.bodyRead)
+      : HttpServerResponse.unsafeJson(encodeError(error), { status })
+    // A refused WebSocket upgrade leaves the socket unusable for another request: say so.
+    const close: Record<string, string> = request.headers["upgrade"] !== undefined ? { connection: "close" } : {}
+    return HttpServerResponse.setHeaders(response, { ...options.headers, ...close })
+  })
 
 const presentedToken = (request: HttpServerRequest.HttpServerRequest, url: URL): string | undefined => {
   const header = request.headers["authorization"]
@@ -47,11 +121,8 @@ const isJson = (request: HttpServerRequest.HttpServerRequest): boolean => {
   return type === undefined || type.includes("application/json")
 }
 
-const tooLarge = (bytes: number, limit: number) =>
-  refused(
-    "too_large",
-    errorResponse(PayloadTooLarge, new PayloadTooLarge({ what: "the request body", bytes, limit }), 413)
-  )
+const tooLarge = (request: HttpServerRequest.HttpServerRequest, url: URL, bytes: number, limit: number, bodyRead: boolean) =>
+  refuse("too_large", request, url, new PayloadTooLarge({ what: "the request body", bytes, limit }), { bodyRead })
 
 export const layer = HttpLayerRouter.middleware(
   Effect.gen(function*() {
@@ -68,17 +139,17 @@ export const layer = HttpLayerRouter.middleware(
           const token = presentedToken(request, url)
           if (token === undefined || !timingSafeEqual(digest(token), expected.value)) {
             const reason = token === undefined ? "no bearer token was sent" : "the bearer token is wrong"
-            return yield* refused(
-              "unauthorized",
-              errorResponse(Unauthorized, new Unauthorized({ reason }), 401, { "www-authenticate": "Bearer" })
-            )
+            return yield* refuse("unauthorized", request, url, new Unauthorized({ reason }), {
+              bodyRead: !HttpMethod.hasBody(request.method),
+              headers: { "www-authenticate": "Bearer" }
+            })
           }
         }
 
         if (HttpMethod.hasBody(request.method) && url.pathname !== rpcPaths.websocket) {
           const declared = Number(request.headers["content-length"] ?? Number.NaN)
           // Refuse a declared oversize body before reading a byte of it.
-          if (declared > limit) return yield* tooLarge(declared, limit)
+          if (declared > limit) return yield* tooLarge(request, url, declared, limit, false)
           // Routes read the body later from this cached copy, so it is read (and bounded) once.
           const body = yield* request.text.pipe(
             HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
@@ -86,18 +157,24 @@ export const layer = HttpLayerRouter.middleware(
           )
           if (Either.isLeft(body)) {
             // Only the limit fails a read we started; a chunked body has no declared size.
-            if (String(body.left.cause).includes("maxBytes")) return yield* tooLarge(limit + 1, limit)
-            return yield* refused(
+            if (String(body.left.cause).includes("maxBytes")) return yield* tooLarge(request, url, limit + 1, limit, true)
+            return yield* refuse(
               "unreadable",
-              errorResponse(InvalidRequest, new InvalidRequest({ message: "the request body could not be read" }), 400)
+              request,
+              url,
+              new InvalidRequest({ message: "the request body could not be read" }),
+              { bodyRead: true }
             )
           }
           if (url.pathname.startsWith("/v1/") && isJson(request) && body.right.trim() !== "") {
             const problem = jsonProblem(body.right)
             if (problem !== undefined) {
-              return yield* refused(
+              return yield* refuse(
                 "malformed_json",
-                errorResponse(InvalidRequest, new InvalidRequest({ message: `the body is not valid JSON: ${problem}` }), 400)
+                request,
+                url,
+                new InvalidRequest({ message: `the body is not valid JSON: ${problem}` }),
+                { bodyRead: true }
               )
             }
           }

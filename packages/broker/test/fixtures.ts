@@ -9,7 +9,7 @@ import { Broker, BrokerConfig, rpcPaths } from "@osqueue/broker"
 import { defaultLimits, Election, GroupCommit } from "@osqueue/core"
 import { MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
 import { OsqueueRpcs } from "@osqueue/types"
-import { Context, Duration, Effect, Layer, Option, Redacted, Schedule, Scope } from "effect"
+import { Context, Duration, Effect, Layer, Logger, LogLevel, Option, Redacted, Schedule, Scope } from "effect"
 import { createServer } from "node:http"
 
 export const electionTtl = Duration.seconds(1)
@@ -38,6 +38,8 @@ export const startBroker = (options: StartOptions = {}) =>
       Layer.provideMerge(engine),
       Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
       Layer.provide(Layer.succeed(ObjectStore, store)),
+      // the engine's info logs (takeover, handoff) would drown the test output
+      Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)),
       Layer.provide(BrokerConfig.layer({
         token: options.token === undefined ? Option.none() : Option.some(Redacted.make(options.token)),
         ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes })

@@ -1,0 +1,194 @@
+/**
+ * Bad input over REST and RPC gets the documented status and tagged error, the broker keeps
+ * serving, and the queue is unchanged (compared through /state before and after).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { EnqueueOptions, type JobId, type LeaseToken } from "@osqueue/types"
+import { Effect } from "effect"
+import { request as httpRequest } from "node:http"
+import { awaitLeader, rest, rpcHttp, rpcWs, type Started, startBroker } from "./fixtures.js"
+
+/** The queue's content, without what renewals change (seq, commitId, leader timestamps). */
+const content = (broker: Started) =>
+  rest(broker.base, "GET", "/state", undefined, { authorization: "Bearer secret" }).pipe(
+    Effect.map((reply) => {
+      const { state } = reply.body as { state: { jobs: unknown; totals: unknown; paused: unknown; nextJobSeq: number } }
+      return { jobs: state.jobs, totals: state.totals, paused: state.paused, nextJobSeq: state.nextJobSeq }
+    })
+  )
+
+const rawRpc = (base: string, line: string, headers: Record<string, string> = {}) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${base}/rpc`, {
+      method: "POST",
+      headers: { "content-type": "application/ndjson", ...headers },
+      body: line
+    })
+    return { status: response.status, text: await response.text() }
+  })
+
+/** The status a WebSocket upgrade gets (fetch cannot upgrade; a bare HTTP request can ask). */
+const upgradeStatus = (base: string, path: string, headers: Record<string, string> = {}) =>
+  Effect.async<number>((resume) => {
+    const url = new URL(path, base)
+    const req = httpRequest(url, {
+      headers: {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        ...headers
+      }
+    })
+    req.on("upgrade", (res, socket) => {
+      socket.destroy()
+      resume(Effect.succeed(res.statusCode ?? 0))
+    })
+    req.on("response", (res) => {
+      res.resume()
+      resume(Effect.succeed(res.statusCode ?? 0))
+    })
+    req.on("error", (e) => resume(Effect.die(e)))
+    req.end()
+  })
+
+describe("bad input", () => {
+  it.scopedLive("REST: malformed JSON, wrong types, oversize, unknown id, stale lease → 400/400/413/404/409, nothing changes", () =>
+    Effect.gen(function*() {
+      const broker = yield* startBroker({ maxBodyBytes: 4_096, maxPayloadBytes: 1_024 })
+      yield* awaitLeader(broker)
+      const call = (method: string, path: string, body?: unknown) => rest(broker.base, method, path, body)
+      const job = (yield* call("POST", "/v1/jobs", { type: "t" })).body as { id: string }
+      const [first] = (yield* call("POST", "/v1/jobs/claim", { workerId: "w", leaseMs: 60_000 })).body as Array<{ token: string }>
+      yield* call("POST", `/v1/jobs/${job.id}/release`, { token: first!.token })
+      const [current] = (yield* call("POST", "/v1/jobs/claim", { workerId: "w", leaseMs: 60_000 })).body as Array<{ token: string }>
+      const before = yield* content(broker)
+
+      const malformed = yield* call("POST", "/v1/jobs", "{\"type\": \"t\",")
+      expect(malformed.status).toBe(400)
+      expect(malformed.body).toMatchObject({ _tag: "InvalidRequest", message: expect.stringContaining("not valid JSON") })
+
+      const wrongType = yield* call("POST", "/v1/jobs", { type: 42 })
+      expect(wrongType.status).toBe(400)
+      expect(wrongType.body).toMatchObject({ _tag: "HttpApiDecodeError", issues: [{ path: ["type"] }] })
+      const missing = yield* call("POST", "/v1/jobs/claim", {})
+      expect(missing.status).toBe(400)
+      expect(missing.body).toMatchObject({ _tag: "HttpApiDecodeError" })
+      const badQuery = yield* call("GET", "/v1/jobs?limit=lots")
+      expect(badQuery.status).toBe(400)
+      const badToken = yield* call("POST", `/v1/jobs/${job.id}/complete`, { token: "not-a-token" })
+      expect(badToken.status).toBe(400)
+      const otherJobsToken = yield* call("POST", "/v1/jobs/job-999/complete", { token: current!.token })
+      expect(otherJobsToken.status).toBe(400)
+      expect(otherJobsToken.body).toMatchObject({ _tag: "InvalidRequest" })
+
+      const hugeBody = yield* call("POST", "/v1/jobs", { type: "t", payload: "x".repeat(10_000) })
+      expect(hugeBody.status).toBe(413)
+      expect(hugeBody.body).toMatchObject({ _tag: "PayloadTooLarge", limit: 4_096 })
+      const bigPayload = yield* call("POST", "/v1/jobs", { type: "t", payload: "x".repeat(2_000) })
+      expect(bigPayload.status).toBe(413)
+      expect(bigPayload.body).toMatchObject({ _tag: "PayloadTooLarge", limit: 1_024 })
+
+      const unknown = yield* call("GET", "/v1/jobs/job-999")
+      expect(unknown.status).toBe(404)
+      expect(unknown.body).toEqual({ _tag: "JobNotFound", id: "job-999" })
+      expect((yield* call("POST", "/v1/jobs/job-999/cancel")).status).toBe(404)
+
+      const stale = yield* call("POST", `/v1/jobs/${job.id}/complete`, { token: first!.token })
+      expect(stale.status).toBe(409)
+      expect(stale.body).toMatchObject({ _tag: "LeaseLost", jobId: job.id })
+      const staleBeat = yield* call("POST", `/v1/jobs/${job.id}/heartbeat`, { token: first!.token })
+      expect(staleBeat.status).toBe(409)
+
+      expect(yield* content(broker)).toEqual(before)
+      // still serving: the current lease completes
+      const done = yield* call("POST", `/v1/jobs/${job.id}/complete`, { token: current!.token })
+      expect(done.status).toBe(200)
+    }))
+
+  it.scopedLive("RPC: wrong types, oversize, unknown id, stale lease → defect/PayloadTooLarge/JobNotFound/LeaseLost, nothing changes", () =>
+    Effect.gen(function*() {
+      const broker = yield* startBroker({ maxBodyBytes: 4_096, maxPayloadBytes: 1_024 })
+      yield* awaitLeader(broker)
+      const http = yield* rpcHttp(broker.base)
+      const ws = yield* rpcWs(broker.base)
+      const job = yield* http.Enqueue(new EnqueueOptions({ type: "t" }))
+      const [first] = yield* http.Claim({ workerId: "w", leaseMs: 60_000 })
+      yield* http.Release({ token: first!.token })
+      const [current] = yield* http.Claim({ workerId: "w", leaseMs: 60_000 })
+      const before = yield* content(broker)
+
+      for (const client of [http, ws]) {
+        expect(yield* client.Get({ id: "job-999" as JobId }).pipe(Effect.flip)).toMatchObject({ _tag: "JobNotFound", id: "job-999" })
+        expect(yield* client.Complete({ token: first!.token }).pipe(Effect.flip)).toMatchObject({ _tag: "LeaseLost" })
+        expect(yield* client.Enqueue(new EnqueueOptions({ type: "t", payload: "x".repeat(2_000) })).pipe(Effect.flip))
+          .toMatchObject({ _tag: "PayloadTooLarge", limit: 1_024 })
+        expect(yield* client.Heartbeat({ token: `${job.id}/9/9` as LeaseToken }).pipe(Effect.flip))
+          .toMatchObject({ _tag: "LeaseLost" })
+      }
+      // over the body limit on HTTP: the gate answers the request itself, typed
+      expect(yield* http.Enqueue(new EnqueueOptions({ type: "t", payload: "x".repeat(10_000) })).pipe(Effect.flip))
+        .toMatchObject({ _tag: "PayloadTooLarge", limit: 4_096 })
+
+      // a payload of the wrong type (only an untyped client can send one) dies with the schema's message
+      const wrong = yield* rawRpc(
+        broker.base,
+        JSON.stringify({ _tag: "Request", id: "7", tag: "Get", payload: { id: 5 }, headers: [] }) + "\n"
+      )
+      expect(wrong.status).toBe(200)
+      expect(JSON.parse(wrong.text)).toMatchObject({ _tag: "Exit", requestId: "7", exit: { _tag: "Failure", cause: { _tag: "Die" } } })
+      expect(wrong.text).toContain("Expected string, actual 5")
+      const garbage = yield* rawRpc(broker.base, "{oops\n")
+      expect(garbage.text).toContain("Defect")
+
+      expect(yield* content(broker)).toEqual(before)
+      expect((yield* ws.Complete({ token: current!.token })).state).toBe("completed")
+    }))
+})
+
+describe("auth", () => {
+  it.scopedLive("with OSQUEUE_TOKEN set, calls without it get 401 / Unauthorized on every transport", () =>
+    Effect.gen(function*() {
+      const broker = yield* startBroker({ token: "secret" })
+      yield* awaitLeader(broker)
+      const before = yield* content(broker)
+
+      const none = yield* rest(broker.base, "POST", "/v1/jobs", { type: "t" })
+      expect(none.status).toBe(401)
+      expect(none.body).toEqual({ _tag: "Unauthorized", reason: "no bearer token was sent" })
+      expect(none.headers.get("www-authenticate")).toBe("Bearer")
+      const wrong = yield* rest(broker.base, "GET", "/v1/stats", undefined, { authorization: "Bearer nope" })
+      expect(wrong.status).toBe(401)
+      expect(wrong.body).toMatchObject({ reason: "the bearer token is wrong" })
+      for (const path of ["/metrics", "/state", "/v1/jobs"]) {
+        expect((yield* rest(broker.base, "GET", path)).status).toBe(401)
+      }
+      // probes and the API description stay open
+      for (const path of ["/healthz", "/readyz", "/v1/openapi.json"]) {
+        expect((yield* rest(broker.base, "GET", path)).status).toBe(200)
+      }
+
+      // RPC over HTTP: a typed client gets the tagged error (not a hang)
+      const anonymous = yield* rpcHttp(broker.base)
+      expect(yield* anonymous.Stats().pipe(Effect.flip)).toMatchObject({ _tag: "Unauthorized" })
+      expect(yield* anonymous.Enqueue(new EnqueueOptions({ type: "t" })).pipe(Effect.flip)).toMatchObject({ _tag: "Unauthorized" })
+      const raw = yield* rawRpc(broker.base, JSON.stringify({ _tag: "Request", id: "1", tag: "Stats", payload: {}, headers: [] }) + "\n")
+      expect(raw.status).toBe(401)
+
+      // WebSocket: the upgrade is refused without the token, accepted with it (header or ?token=)
+      expect(yield* upgradeStatus(broker.base, "/rpc/ws")).toBe(401)
+      expect(yield* upgradeStatus(broker.base, "/rpc/ws?token=nope")).toBe(401)
+      expect(yield* upgradeStatus(broker.base, "/rpc/ws?token=secret")).toBe(101)
+      expect(yield* upgradeStatus(broker.base, "/rpc/ws", { authorization: "Bearer secret" })).toBe(101)
+
+      expect(yield* content(broker)).toEqual(before)
+
+      // with the token, all three transports work
+      const ok = yield* rest(broker.base, "POST", "/v1/jobs", { type: "t" }, { authorization: "Bearer secret" })
+      expect(ok.status).toBe(201)
+      const http = yield* rpcHttp(broker.base, "secret")
+      expect((yield* http.Stats()).counts.queued).toBe(1)
+      const ws = yield* rpcWs(broker.base, "?token=secret")
+      expect((yield* ws.Stats()).counts.queued).toBe(1)
+    }))
+})

@@ -1,0 +1,67 @@
+/**
+ * Two brokers on one store: the follower answers mutations with 421 / NotLeader carrying the
+ * leader's URL, serves reads from its latest view, and serves writes once it takes over.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { MemoryStore } from "@osqueue/storage"
+import { EnqueueOptions, type JobId } from "@osqueue/types"
+import { Chunk, Effect, Exit, Fiber, Schedule, Scope, Stream } from "effect"
+import { awaitLeader, rest, rpcHttp, rpcWs, startBroker } from "./fixtures.js"
+
+describe("follower", () => {
+  it.scopedLive("redirects writes with the leader's URL, serves reads, takes over when the leader stops", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const a = yield* startBroker({ store, url: "http://a.test" })
+      yield* awaitLeader(a)
+      const b = yield* startBroker({ store, url: "http://b.test" })
+      expect((yield* b.election.role)._tag).toBe("Follower")
+
+      const created = (yield* rest(a.base, "POST", "/v1/jobs", { type: "t" })).body as { id: JobId }
+
+      // writes: 421 over REST, NotLeader over RPC, with where to go
+      const refused = yield* rest(b.base, "POST", "/v1/jobs", { type: "t" })
+      expect(refused.status).toBe(421)
+      expect(refused.body).toEqual({ _tag: "NotLeader", leaderUrl: "http://a.test" })
+      expect((yield* rest(b.base, "POST", "/v1/pause")).status).toBe(421)
+      const httpB = yield* rpcHttp(b.base)
+      const wsB = yield* rpcWs(b.base)
+      expect(yield* httpB.Enqueue(new EnqueueOptions({ type: "t" })).pipe(Effect.flip))
+        .toMatchObject({ _tag: "NotLeader", leaderUrl: "http://a.test" })
+      // a long-poll claim on a follower answers at once rather than waiting
+      const start = Date.now()
+      expect(yield* wsB.Claim({ workerId: "w", waitMs: 5_000 }).pipe(Effect.flip)).toMatchObject({ _tag: "NotLeader" })
+      expect(Date.now() - start).toBeLessThan(1_000)
+
+      // reads: the follower's view catches up within its poll interval
+      const seen = yield* rest(b.base, "GET", `/v1/jobs/${created.id}`).pipe(
+        Effect.filterOrFail((reply) => reply.status === 200),
+        Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("3 seconds")))
+      )
+      expect(seen.body).toMatchObject({ id: created.id, state: "queued" })
+      expect((yield* wsB.Stats()).counts.queued).toBe(1)
+      expect((yield* httpB.List({})).jobs.map((j) => j.id)).toEqual([created.id])
+      expect(yield* httpB.Leader()).toMatchObject({ self: "http://b.test", role: "follower", leaderUrl: "http://a.test" })
+      const ready = yield* rest(b.base, "GET", "/readyz")
+      expect(ready.status).toBe(200)
+      expect(ready.body).toMatchObject({ ready: true, role: "follower", leaderUrl: "http://a.test" })
+      expect((yield* rest(b.base, "GET", "/metrics")).body).toContain("osqueue_leader 0")
+
+      // the leader stops (clean handoff): the follower leads and serves writes, and says so on watch
+      const watching = yield* wsB.Watch({}).pipe(
+        Stream.filter((e) => e._tag === "Leader"),
+        Stream.take(2),
+        Stream.runCollect,
+        Effect.fork
+      )
+      yield* Effect.sleep("100 millis")
+      yield* Scope.close(a.scope, Exit.void)
+      yield* awaitLeader(b)
+      const leaders = Chunk.toReadonlyArray(yield* Fiber.join(watching).pipe(Effect.timeout("5 seconds")))
+      expect(leaders.map((e) => e._tag === "Leader" ? e.leader.role : "")).toEqual(["follower", "leader"])
+      const job = yield* httpB.Enqueue(new EnqueueOptions({ type: "t" }))
+      expect(job.state).toBe("queued")
+      expect((yield* httpB.Stats()).counts.queued).toBe(2)
+      expect((yield* rest(b.base, "GET", "/v1/leader")).body).toMatchObject({ role: "leader", leaderUrl: "http://b.test", epoch: 2 })
+    }))
+})

@@ -1,0 +1,177 @@
+/** Every REST operation with plain fetch, against a real broker on an ephemeral port. */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { awaitLeader, rest, startBroker } from "./fixtures.js"
+
+interface JobBody {
+  readonly id: string
+  readonly state: string
+  readonly type: string
+  readonly result?: unknown
+  readonly progress?: unknown
+}
+interface Claimed {
+  readonly job: JobBody
+  readonly token: string
+}
+
+const broker = Effect.gen(function*() {
+  const started = yield* startBroker()
+  yield* awaitLeader(started)
+  const call = (method: string, path: string, body?: unknown) => rest(started.base, method, path, body)
+  return { ...started, call }
+})
+
+describe("REST /v1", () => {
+  it.scopedLive("enqueue, batch, get, list, claim, heartbeat, complete", () =>
+    Effect.gen(function*() {
+      const { call } = yield* broker
+      const one = yield* call("POST", "/v1/jobs", { type: "email", payload: { to: "a@b.c" }, priority: 1 })
+      expect(one.status).toBe(201)
+      const job = one.body as JobBody
+      expect(job).toMatchObject({ type: "email", state: "queued" })
+
+      const again = yield* call("POST", "/v1/jobs", { type: "email", idempotencyKey: "k1" })
+      const same = yield* call("POST", "/v1/jobs", { type: "email", idempotencyKey: "k1" })
+      expect((same.body as JobBody).id).toBe((again.body as JobBody).id)
+
+      const batch = yield* call("POST", "/v1/jobs/batch", { jobs: [{ type: "sms" }, { type: "sms", delayMs: 60_000 }] })
+      expect(batch.status).toBe(201)
+      expect((batch.body as Array<JobBody>).map((j) => j.state)).toEqual(["queued", "delayed"])
+
+      const got = yield* call("GET", `/v1/jobs/${job.id}`)
+      expect(got.status).toBe(200)
+      expect((got.body as JobBody).id).toBe(job.id)
+
+      const listed = yield* call("GET", "/v1/jobs?type=sms&limit=1")
+      const page = listed.body as { jobs: Array<JobBody>; next?: number }
+      expect(page.jobs.length).toBe(1)
+      expect(page.next).toBeDefined()
+      const second = yield* call("GET", `/v1/jobs?type=sms&after=${page.next}`)
+      expect((second.body as { jobs: Array<JobBody> }).jobs.map((j) => j.state)).toEqual(["delayed"])
+      const delayed = yield* call("GET", "/v1/jobs?state=delayed")
+      expect((delayed.body as { jobs: Array<JobBody> }).jobs.length).toBe(1)
+
+      const claim = yield* call("POST", "/v1/jobs/claim", { workerId: "w1", types: ["email"], max: 10 })
+      expect(claim.status).toBe(200)
+      const claimed = claim.body as Array<Claimed>
+      expect(claimed.length).toBe(2)
+      const first = claimed[0]!
+      expect(first.job.state).toBe("running")
+
+      const beat = yield* call("POST", `/v1/jobs/${first.job.id}/heartbeat`, { token: first.token, progress: 50 })
+      expect(beat.status).toBe(200)
+      expect(beat.body).toMatchObject({ jobId: first.job.id })
+      expect((yield* call("GET", `/v1/jobs/${first.job.id}`)).body).toMatchObject({ progress: 50 })
+
+      const done = yield* call("POST", `/v1/jobs/${first.job.id}/complete`, { token: first.token, result: { ok: 1 } })
+      expect(done.status).toBe(200)
+      expect(done.body).toMatchObject({ state: "completed", result: { ok: 1 } })
+    }))
+
+  it.scopedLive("fail, release, cancel, retry, dead-letter redrive, pause and resume", () =>
+    Effect.gen(function*() {
+      const { call } = yield* broker
+      const job = (yield* call("POST", "/v1/jobs", { type: "t", maxAttempts: 1 })).body as JobBody
+      const [held] = (yield* call("POST", "/v1/jobs/claim", { workerId: "w" })).body as Array<Claimed>
+      const released = yield* call("POST", `/v1/jobs/${job.id}/release`, { token: held!.token })
+      expect(released.status).toBe(200)
+      expect(released.body).toMatchObject({ state: "queued" })
+
+      const [again] = (yield* call("POST", "/v1/jobs/claim", { workerId: "w" })).body as Array<Claimed>
+      const failed = yield* call("POST", `/v1/jobs/${job.id}/fail`, { token: again!.token, error: "boom", retryable: false })
+      expect(failed.status).toBe(200)
+      expect(failed.body).toMatchObject({ state: "dead" })
+
+      const redriven = yield* call("POST", "/v1/dead/retry", { type: "t" })
+      expect(redriven.body).toEqual({ count: 1 })
+      expect((yield* call("GET", `/v1/jobs/${job.id}`)).body).toMatchObject({ state: "queued" })
+
+      const cancelled = yield* call("POST", `/v1/jobs/${job.id}/cancel`)
+      expect(cancelled.status).toBe(200)
+      expect(cancelled.body).toMatchObject({ state: "cancelled" })
+      const retried = yield* call("POST", `/v1/jobs/${job.id}/retry`)
+      expect(retried.body).toMatchObject({ state: "queued" })
+
+      // an empty body pauses everything; a type pauses that type
+      const paused = yield* call("POST", "/v1/pause")
+      expect(paused.status).toBe(200)
+      expect(paused.body).toMatchObject({ all: true })
+      expect((yield* call("POST", "/v1/jobs/claim", { workerId: "w" })).body).toEqual([])
+      expect((yield* call("POST", "/v1/resume")).body).toMatchObject({ all: false })
+      expect((yield* call("POST", "/v1/pause", { type: "t" })).body).toEqual({ all: false, types: ["t"] })
+      expect((yield* call("POST", "/v1/jobs/claim", { workerId: "w" })).body).toEqual([])
+      expect((yield* call("POST", "/v1/resume", { type: "t" })).body).toEqual({ all: false, types: [] })
+      expect(((yield* call("POST", "/v1/jobs/claim", { workerId: "w" })).body as Array<Claimed>).length).toBe(1)
+    }))
+
+  it.scopedLive("stats, leader, health, readiness, state, metrics, OpenAPI and docs", () =>
+    Effect.gen(function*() {
+      const { call } = yield* broker
+      yield* call("POST", "/v1/jobs", { type: "x" })
+      const stats = yield* call("GET", "/v1/stats")
+      expect(stats.body).toMatchObject({ counts: { queued: 1 }, queuedByType: { x: 1 }, epoch: 1 })
+      expect((yield* call("GET", "/v1/leader")).body).toMatchObject({
+        self: "http://broker.test",
+        role: "leader",
+        leaderUrl: "http://broker.test",
+        epoch: 1
+      })
+      expect((yield* call("GET", "/healthz")).status).toBe(200)
+      const ready = yield* call("GET", "/readyz")
+      expect(ready.status).toBe(200)
+      expect(ready.body).toMatchObject({ ready: true, role: "leader" })
+
+      const state = (yield* call("GET", "/state")).body as {
+        version: string
+        epoch: number
+        seq: number
+        state: { format: number; seq: number; jobs: Array<JobBody> }
+      }
+      expect(state.epoch).toBe(1)
+      expect(state.state.format).toBe(1)
+      expect(state.state.seq).toBe(state.seq)
+      expect(state.state.jobs.map((j) => j.type)).toEqual(["x"])
+      expect(typeof state.version).toBe("string")
+
+      const metrics = yield* call("GET", "/metrics")
+      expect(metrics.headers.get("content-type")).toContain("text/plain")
+      const text = metrics.body as string
+      expect(text).toContain("# TYPE osqueue_requests_total counter")
+      expect(text).toMatch(/osqueue_requests_total\{operation="enqueue",outcome="ok"\} \d+/)
+      expect(text).toMatch(/osqueue_commits_total \d+/)
+      expect(text).toContain("# TYPE osqueue_commit_batch_size histogram")
+      expect(text).toMatch(/osqueue_commit_latency_ms_bucket\{le="\+Inf"\} \d+/)
+      expect(text).toContain('osqueue_jobs{state="queued"} 1')
+      expect(text).toContain("osqueue_leader 1")
+
+      const openapi = yield* call("GET", "/v1/openapi.json")
+      const spec = openapi.body as { openapi: string; paths: Record<string, unknown> }
+      expect(spec.openapi).toMatch(/^3\./)
+      expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining([
+        "/v1/jobs",
+        "/v1/jobs/batch",
+        "/v1/jobs/claim",
+        "/v1/jobs/{id}",
+        "/v1/jobs/{id}/heartbeat",
+        "/v1/jobs/{id}/complete",
+        "/v1/jobs/{id}/fail",
+        "/v1/jobs/{id}/release",
+        "/v1/jobs/{id}/cancel",
+        "/v1/jobs/{id}/retry",
+        "/v1/dead/retry",
+        "/v1/pause",
+        "/v1/resume",
+        "/v1/stats",
+        "/v1/leader"
+      ]))
+
+      const docs = yield* call("GET", "/docs")
+      expect(docs.status).toBe(200)
+      const html = docs.body as string
+      expect(html).toContain("swagger-ui")
+      // offline: no script or stylesheet from elsewhere
+      expect(html).not.toMatch(/<script[^>]+src=["']?https?:/i)
+      expect(html).not.toMatch(/<link[^>]+href=["']?https?:/i)
+    }))
+})
