@@ -19,6 +19,7 @@ import * as HttpGate from "./HttpGate.js"
 import * as Ops from "./Ops.js"
 import * as Rest from "./Rest.js"
 import * as Rpc from "./Rpc.js"
+import * as StoreMetrics from "./StoreMetrics.js"
 
 /** Every route, sharing one `Handlers`. */
 export const routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | GroupCommit.GroupCommit | Election.Election> =
@@ -58,14 +59,21 @@ export const layerConfig: Layer.Layer<never, ServeError | ConfigError.ConfigErro
   )
 
 /**
- * The engine over whatever ObjectStore is provided: GroupCommit and Election (both exposed, as
- * `layer` needs them), with Cas and the engine settings inside.
+ * The engine over whatever ObjectStore and EngineConfig are provided: GroupCommit and Election
+ * (both exposed, as `layer` needs them), with Cas and storage metrics inside.
  */
+export const engineLayer: Layer.Layer<
+  GroupCommit.GroupCommit | Election.Election,
+  Layer.Layer.Error<typeof Election.layer>,
+  ObjectStore | EngineConfig.EngineConfig
+> = GroupCommit.layer.pipe(
+  Layer.provideMerge(Election.layer),
+  Layer.provide(Cas.layer()),
+  Layer.provide(StoreMetrics.layer)
+)
+
+/** `engineLayer` with these settings (the rest default; `EngineConfig.layerConfig` reads the environment). */
 export const engine = (
   settings: Partial<EngineConfig.EngineSettings> = {}
 ): Layer.Layer<GroupCommit.GroupCommit | Election.Election, Layer.Layer.Error<typeof Election.layer>, ObjectStore> =>
-  GroupCommit.layer.pipe(
-    Layer.provideMerge(Election.layer),
-    Layer.provide(Cas.layer()),
-    Layer.provide(EngineConfig.layer(settings))
-  )
+  engineLayer.pipe(Layer.provide(EngineConfig.layer(settings)))

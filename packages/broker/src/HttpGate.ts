@@ -166,6 +166,18 @@ export const layer = HttpLayerRouter.middleware(
               { bodyRead: true }
             )
           }
+          if (url.pathname.startsWith("/v1/") && body.right.trim() !== "" && !isJson(request)) {
+            // HttpApi would read a form body as fields and report them missing: name the real problem.
+            return yield* refuse(
+              "not_json",
+              request,
+              url,
+              new InvalidRequest({
+                message: `the body must be JSON sent as content-type: application/json, not ${request.headers["content-type"]}`
+              }),
+              { bodyRead: true }
+            )
+          }
           if (url.pathname.startsWith("/v1/") && isJson(request) && body.right.trim() !== "") {
             const problem = jsonProblem(body.right)
             if (problem !== undefined) {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { EnqueueOptions, type JobId, type LeaseToken } from "@osqueue/types"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { request as httpRequest } from "node:http"
 import { awaitLeader, rest, rpcHttp, rpcWs, type Started, startBroker } from "./fixtures.js"
 
@@ -67,6 +67,17 @@ describe("bad input", () => {
       const malformed = yield* call("POST", "/v1/jobs", "{\"type\": \"t\",")
       expect(malformed.status).toBe(400)
       expect(malformed.body).toMatchObject({ _tag: "InvalidRequest", message: expect.stringContaining("not valid JSON") })
+
+      // curl -d without -H: a form content type
+      const form = yield* Effect.promise(() =>
+        fetch(`${broker.base}/v1/jobs/claim`, {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: "{\"workerId\":\"w\"}"
+        }).then(async (r) => ({ status: r.status, body: await r.json() }))
+      )
+      expect(form.status).toBe(400)
+      expect(form.body).toMatchObject({ _tag: "InvalidRequest", message: expect.stringContaining("application/json") })
 
       const wrongType = yield* call("POST", "/v1/jobs", { type: 42 })
       expect(wrongType.status).toBe(400)
@@ -143,6 +154,29 @@ describe("bad input", () => {
 
       expect(yield* content(broker)).toEqual(before)
       expect((yield* ws.Complete({ token: current!.token })).state).toBe("completed")
+    }))
+})
+
+describe("overload", () => {
+  it.scopedLive("past the pending cap: 429 Overloaded with Retry-After, never a 500, and the broker recovers", () =>
+    Effect.gen(function*() {
+      // a slow store keeps a write in flight while the burst piles up behind it
+      const broker = yield* startBroker({ engine: { maxPending: 2, minCommitInterval: Duration.millis(200) } })
+      yield* awaitLeader(broker)
+      const replies = yield* Effect.all(
+        Array.from({ length: 40 }, (_, i) => rest(broker.base, "POST", "/v1/jobs", { type: "burst", payload: i })),
+        { concurrency: "unbounded" }
+      )
+      const statuses = replies.map((r) => r.status)
+      expect(statuses.every((s) => s === 201 || s === 429)).toBe(true)
+      const overloaded = replies.filter((r) => r.status === 429)
+      expect(overloaded.length).toBeGreaterThan(0)
+      expect(overloaded[0]!.headers.get("retry-after")).toMatch(/^\d+$/)
+      expect(overloaded[0]!.body).toMatchObject({ _tag: "Overloaded", retryAfterMs: expect.any(Number) })
+      const accepted = statuses.filter((s) => s === 201).length
+      const stats = (yield* rest(broker.base, "GET", "/v1/stats")).body as { counts: { queued: number } }
+      expect(stats.counts.queued).toBe(accepted)
+      expect((yield* rest(broker.base, "POST", "/v1/jobs", { type: "after" })).status).toBe(201)
     }))
 })
 

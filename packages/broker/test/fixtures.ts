@@ -6,7 +6,7 @@ import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "@eff
 import { NodeHttpServer, NodeSocket } from "@effect/platform-node"
 import { RpcClient, RpcSerialization } from "@effect/rpc"
 import { Broker, BrokerConfig, rpcPaths } from "@osqueue/broker"
-import { defaultLimits, Election, GroupCommit } from "@osqueue/core"
+import { defaultLimits, Election, type EngineConfig, GroupCommit } from "@osqueue/core"
 import { MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
 import { OsqueueRpcs } from "@osqueue/types"
 import { Context, Duration, Effect, Layer, Logger, LogLevel, Option, Redacted, Schedule, Scope } from "effect"
@@ -20,6 +20,7 @@ export interface StartOptions {
   readonly token?: string
   readonly maxBodyBytes?: number
   readonly maxPayloadBytes?: number
+  readonly engine?: Partial<EngineConfig.EngineSettings>
 }
 
 /** Starts a broker in its own scope (so a test can stop one and keep another). */
@@ -30,6 +31,7 @@ export const startBroker = (options: StartOptions = {}) =>
     const engine = Broker.engine({
       advertisedUrl: options.url ?? "http://broker.test",
       electionTtl,
+      ...options.engine,
       ...(options.maxPayloadBytes === undefined ? {} : {
         limits: { ...defaultLimits, maxPayloadBytes: options.maxPayloadBytes }
       })

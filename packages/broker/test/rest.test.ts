@@ -144,6 +144,8 @@ describe("REST /v1", () => {
       expect(text).toMatch(/osqueue_commit_latency_ms_bucket\{le="\+Inf"\} \d+/)
       expect(text).toContain('osqueue_jobs{state="queued"} 1')
       expect(text).toContain("osqueue_leader 1")
+      expect(text).toMatch(/osqueue_storage_requests_total\{backend="memory",kind="put",outcome="ok"\} \d+/)
+      expect(text).toMatch(/osqueue_storage_latency_ms_count\{kind="get"\} \d+/)
 
       const openapi = yield* call("GET", "/v1/openapi.json")
       const spec = openapi.body as { openapi: string; paths: Record<string, unknown> }

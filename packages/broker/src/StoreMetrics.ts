@@ -1,0 +1,48 @@
+/**
+ * Counts and times every storage request by kind (get, head, put, delete, list) and outcome, by
+ * decorating the ObjectStore the engine uses: the stores themselves stay free of metrics.
+ */
+import { ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+
+export const requests = Metric.counter("osqueue_storage_requests_total", {
+  description: "Object storage requests by backend, kind and outcome"
+})
+
+export const latency = Metric.histogram(
+  "osqueue_storage_latency_ms",
+  MetricBoundaries.exponential({ start: 0.25, factor: 2, count: 16 }),
+  "Object storage request latency by kind, in ms"
+)
+
+const outcomeOf = (exit: Exit.Exit<unknown, { readonly _tag: string }>): string =>
+  Exit.isSuccess(exit) ? "ok" : exit.cause._tag === "Fail" ? exit.cause.error._tag : "defect"
+
+export const instrument = (store: ObjectStoreShape): ObjectStoreShape => {
+  const track = (kind: string) => <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) =>
+    Effect.suspend(() => {
+      const started = performance.now()
+      return Effect.onExit(effect, (exit) =>
+        Effect.zipRight(
+          Metric.increment(
+            Metric.tagged(Metric.tagged(Metric.tagged(requests, "backend", store.backend), "kind", kind), "outcome", outcomeOf(exit))
+          ),
+          Metric.update(Metric.tagged(latency, "kind", kind), performance.now() - started)
+        ))
+    })
+  return {
+    ...store,
+    get: (key) => track("get")(store.get(key)),
+    head: (key) => track("head")(store.head(key)),
+    put: (key, bytes, condition, options) => track("put")(store.put(key, bytes, condition, options)),
+    delete: (key, ifMatch) => track("delete")(store.delete(key, ifMatch)),
+    list: (prefix) => track("list")(store.list(prefix))
+  }
+}
+
+/** Replaces the ObjectStore below it with the instrumented one. */
+export const layer: Layer.Layer<ObjectStore, never, ObjectStore> = Layer.effect(ObjectStore, Effect.map(ObjectStore, instrument))
