@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+/**
+ * Entry point of the `osqueue` command. Exit codes: 0 done; 1 the operation failed (the
+ * broker's tagged error is printed); 2 bad usage; 3 no broker reachable.
+ */
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { isOsqueueError } from "@osqueue/types"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { run } from "./Cli.js"
+
+const exitCode = (error: unknown): number => {
+  if (isOsqueueError(error)) return 1
+  if (typeof error === "object" && error !== null && "_tag" in error) {
+    if (error._tag === "BrokerUnreachable") return 3
+    if (error._tag === "ValidationError" || String(error._tag).startsWith("Missing") || String(error._tag).startsWith("Invalid")) return 2
+  }
+  return 1
+}
+
+run(process.argv).pipe(
+  Effect.catchAllCause((cause) => {
+    if (Cause.isInterruptedOnly(cause)) return Effect.void
+    const failure = Cause.failureOption(cause)
+    const error = Option.getOrUndefined(failure)
+    // @effect/cli has already printed its own usage errors
+    const printed = typeof error === "object" && error !== null && "_tag" in error && error._tag === "ValidationError"
+    const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "Error"
+    const text = error instanceof Error ? `${tag}: ${error.message}` : Cause.pretty(cause)
+    return (printed ? Effect.void : Console.error(`osqueue: ${text}`)).pipe(
+      Effect.zipRight(Effect.sync(() => {
+        process.exitCode = Option.isSome(failure) ? exitCode(error) : 1
+      }))
+    )
+  }),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)

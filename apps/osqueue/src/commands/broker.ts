@@ -1,0 +1,82 @@
+/** `osqueue broker`: one broker on the chosen store; it leads or stands by through queue.json. */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { Broker, BrokerConfig } from "@osqueue/broker"
+import { EngineConfig } from "@osqueue/core"
+import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { type Backend, backends, storageLayer } from "../Storage.js"
+
+export const brokerOptions = {
+  storage: Options.choice("storage", backends).pipe(
+    Options.withDescription("Where queue.json lives (env STORAGE_BACKEND); s3 and gcs read S3_* / GCS_* variables"),
+    Options.withFallbackConfig(Config.literal(...backends)("STORAGE_BACKEND")),
+    Options.withDefault("file" as Backend)
+  ),
+  dir: Options.directory("dir").pipe(
+    Options.withDescription("The file store's directory (env OSQUEUE_DIR)"),
+    Options.withFallbackConfig(Config.string("OSQUEUE_DIR")),
+    Options.withDefault(".osqueue")
+  ),
+  host: Options.text("host").pipe(
+    Options.withDescription("Bind address (env BROKER_HOST)"),
+    Options.withFallbackConfig(Config.string("BROKER_HOST")),
+    Options.withDefault("0.0.0.0")
+  ),
+  port: Options.integer("port").pipe(
+    Options.withAlias("p"),
+    Options.withDescription("Bind port (env BROKER_PORT)"),
+    Options.withFallbackConfig(Config.integer("BROKER_PORT")),
+    Options.withDefault(8080)
+  ),
+  url: Options.text("url").pipe(
+    Options.withDescription("The URL clients reach this broker at, when it leads (env BROKER_URL; default http://localhost:<port>)"),
+    Options.withFallbackConfig(Config.string("BROKER_URL")),
+    Options.optional
+  ),
+  electionTtl: Options.integer("election-ttl-ms").pipe(
+    Options.withDescription("A standby takes over after this long without a commit (env OSQUEUE_ELECTION_TTL_MS)"),
+    Options.withFallbackConfig(Config.integer("OSQUEUE_ELECTION_TTL_MS")),
+    Options.withDefault(10_000)
+  )
+}
+
+export interface BrokerArgs {
+  readonly storage: Backend
+  readonly dir: string
+  readonly host: string
+  readonly port: number
+  readonly url: Option.Option<string>
+  readonly electionTtl: number
+}
+
+/** The broker with its engine and store, as a layer that runs until interrupted. */
+export const brokerLayer = (args: BrokerArgs) =>
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const engineSettings = yield* EngineConfig.config
+      const brokerSettings = yield* BrokerConfig.config
+      const advertisedUrl = Option.getOrElse(args.url, () => `http://localhost:${args.port}`)
+      const engine = Broker.engine({
+        ...engineSettings,
+        advertisedUrl,
+        electionTtl: Duration.millis(args.electionTtl),
+        pollInterval: Duration.millis(Math.max(100, Math.floor(args.electionTtl / 5)))
+      })
+      yield* Effect.logInfo("starting broker").pipe(
+        Effect.annotateLogs({ storage: args.storage, url: advertisedUrl, bind: `${args.host}:${args.port}` })
+      )
+      return Broker.serve({ port: args.port, host: args.host }).pipe(
+        Layer.provide(Layer.succeed(BrokerConfig.BrokerConfig, { ...brokerSettings, host: args.host, port: args.port })),
+        Layer.provide(engine),
+        Layer.provide(storageLayer(args.storage, args.dir))
+      )
+    })
+  )
+
+export const broker = Command.make("broker", brokerOptions, (args) => Layer.launch(brokerLayer(args))).pipe(
+  Command.withDescription("Run a broker: it leads, or stands by and takes over when the leader goes")
+)

@@ -1,0 +1,159 @@
+/** Commands that talk to the brokers as a client: enqueue, jobs, stats, pause/resume, watch. */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { OsqueueClient } from "@osqueue/client"
+import { JobState } from "@osqueue/types"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { clientLayer, connection, type Connection, json } from "../Connection.js"
+import { jobLine, printJob, printJson } from "../Output.js"
+
+/** Runs `body` with a client for the command's connection options. */
+const withClient = <A, E>(conn: Connection, body: (client: OsqueueClient["Type"]) => Effect.Effect<A, E>) =>
+  Effect.flatMap(OsqueueClient, body).pipe(Effect.provide(clientLayer(conn)))
+
+const payload = Options.text("payload").pipe(
+  Options.withAlias("p"),
+  Options.withDescription("The job's payload, as JSON"),
+  Options.withSchema(Schema.parseJson()),
+  Options.optional
+)
+
+export const enqueue = Command.make(
+  "enqueue",
+  {
+    ...connection,
+    json,
+    type: Args.text({ name: "type" }).pipe(Args.withDescription("The job type")),
+    payload,
+    priority: Options.integer("priority").pipe(Options.withDescription("Lower runs first (default 0)"), Options.optional),
+    delay: Options.integer("delay-ms").pipe(Options.withDescription("Claimable this many ms from now"), Options.optional),
+    maxAttempts: Options.integer("max-attempts").pipe(Options.optional),
+    key: Options.text("key").pipe(Options.withDescription("Idempotency key: an existing key returns its job"), Options.optional)
+  },
+  (args) =>
+    withClient(args, (client) =>
+      client.enqueue(args.type, Option.getOrUndefined(args.payload), {
+        ...Option.match(args.priority, { onNone: () => ({}), onSome: (priority) => ({ priority }) }),
+        ...Option.match(args.delay, { onNone: () => ({}), onSome: (delayMs) => ({ delayMs }) }),
+        ...Option.match(args.maxAttempts, { onNone: () => ({}), onSome: (maxAttempts) => ({ maxAttempts }) }),
+        ...Option.match(args.key, { onNone: () => ({}), onSome: (idempotencyKey) => ({ idempotencyKey }) })
+      }).pipe(Effect.flatMap((job) => printJob(job, args.json)))
+    )
+).pipe(Command.withDescription("Enqueue one job"))
+
+const jobId = Args.text({ name: "id" }).pipe(Args.withDescription("A job id, e.g. job-42"))
+
+const list = Command.make(
+  "list",
+  {
+    ...connection,
+    json,
+    state: Options.choice("state", JobState.literals).pipe(Options.optional),
+    type: Options.text("type").pipe(Options.optional),
+    limit: Options.integer("limit").pipe(Options.withDefault(50)),
+    after: Options.integer("after").pipe(Options.withDescription("Jobs after this seq (the last page's `next`)"), Options.optional)
+  },
+  (args) =>
+    withClient(args, (client) =>
+      client.list({
+        limit: args.limit,
+        ...Option.match(args.state, { onNone: () => ({}), onSome: (state) => ({ state }) }),
+        ...Option.match(args.type, { onNone: () => ({}), onSome: (type) => ({ type }) }),
+        ...Option.match(args.after, { onNone: () => ({}), onSome: (after) => ({ after }) })
+      }).pipe(
+        Effect.flatMap((page) =>
+          args.json
+            ? printJson(page)
+            : Effect.gen(function*() {
+              if (page.jobs.length === 0) yield* Console.log("no jobs")
+              for (const job of page.jobs) yield* Console.log(jobLine(job))
+              if (page.next !== undefined) yield* Console.log(`more: --after ${page.next}`)
+            })
+        )
+      )
+    )
+).pipe(Command.withDescription("List jobs, oldest first"))
+
+const byId = (name: string, description: string, run: (client: OsqueueClient["Type"], id: string) => ReturnType<OsqueueClient["Type"]["get"]>) =>
+  Command.make(name, { ...connection, json, id: jobId }, (args) =>
+    withClient(args, (client) => run(client, args.id).pipe(Effect.flatMap((job) => printJob(job, args.json))))
+  ).pipe(Command.withDescription(description))
+
+const retryDead = Command.make(
+  "retry-dead",
+  { ...connection, type: Options.text("type").pipe(Options.optional) },
+  (args) =>
+    withClient(args, (client) =>
+      client.retryDead(Option.getOrUndefined(args.type)).pipe(
+        Effect.flatMap((count) => Console.log(`${count} dead job(s) back in the queue`))
+      )
+    )
+).pipe(Command.withDescription("Send dead-lettered jobs (all, or of one type) back to the queue"))
+
+export const jobs = Command.make("jobs").pipe(
+  Command.withDescription("Inspect and steer jobs"),
+  Command.withSubcommands([
+    list,
+    byId("get", "Show one job", (client, id) => client.get(id)),
+    byId("cancel", "Cancel a queued, delayed or running job", (client, id) => client.cancel(id)),
+    byId("retry", "Run a dead, cancelled or retry-waiting job again now", (client, id) => client.retry(id)),
+    retryDead
+  ])
+)
+
+export const stats = Command.make("stats", { ...connection, json }, (args) =>
+  withClient(args, (client) =>
+    Effect.all([client.stats, client.leader]).pipe(
+      Effect.flatMap(([stats, leader]) =>
+        args.json
+          ? printJson({ ...stats, leader })
+          : Effect.gen(function*() {
+            yield* Console.log(`leader   ${leader.leaderUrl ?? "none"} (epoch ${leader.epoch})`)
+            for (const [state, count] of Object.entries(stats.counts)) yield* Console.log(`${state.padEnd(21)}${count}`)
+            yield* Console.log(`paused   ${stats.paused.all ? "all" : stats.paused.types.join(", ") || "no"}`)
+            yield* Console.log(`totals   enqueued ${stats.enqueuedTotal}, completed ${stats.completedTotal}, dead ${stats.deadTotal}`)
+            yield* Console.log(`state    ${stats.stateBytes} bytes at seq ${stats.seq}`)
+          })
+      )
+    )
+  )
+).pipe(Command.withDescription("Counts by state, totals and the leader"))
+
+const pauseOrResume = (name: "pause" | "resume") =>
+  Command.make(name, { ...connection, type: Options.text("type").pipe(Options.optional) }, (args) =>
+    withClient(args, (client) =>
+      client[name](Option.getOrUndefined(args.type)).pipe(
+        Effect.flatMap((paused) =>
+          Console.log(paused.all ? "claiming is paused for all types" : paused.types.length > 0 ? `paused: ${paused.types.join(", ")}` : "claiming is not paused")
+        )
+      )
+    )
+  ).pipe(Command.withDescription(name === "pause" ? "Stop claims (of one type, or all)" : "Let claims go on"))
+
+export const pause = pauseOrResume("pause")
+export const resume = pauseOrResume("resume")
+
+export const watch = Command.make("watch", { ...connection, json }, (args) =>
+  withClient(args, (client) =>
+    client.watch({ statsEveryMs: 5_000 }).pipe(
+      Stream.runForEach((event) => {
+        if (args.json) return Console.log(JSON.stringify(event))
+        switch (event._tag) {
+          case "Job": {
+            const e = event.event
+            return Console.log(`${new Date(e.at).toISOString()} ${e.kind.padEnd(9)} ${e.jobId} ${e.type}${e.error ? ` (${e.error})` : ""}`)
+          }
+          case "Leader":
+            return Console.log(`leader ${event.leader.leaderUrl ?? "none"} (epoch ${event.leader.epoch})`)
+          case "Stats":
+            return Console.log(`stats ${JSON.stringify(event.stats.counts)}`)
+        }
+      })
+    )
+  )
+).pipe(Command.withDescription("Follow queue events live"))
