@@ -1,0 +1,374 @@
+/**
+ * A pool of supervised fibers over `OsqueueClient`. One claim loop leases at most as many jobs
+ * as there are free slots (so never more than `concurrency` are in hand); each job runs in its
+ * own fiber next to a renewal fiber that heartbeats every third of the lease and interrupts
+ * the handler when the lease is gone (expired, cancelled, taken over). Shutdown stops claiming,
+ * lets running jobs finish for a while, then interrupts and releases the rest.
+ */
+import { type ClientError, OsqueueClient } from "@osqueue/client"
+import type { ClaimedJob, Job } from "@osqueue/types"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import { hostname } from "node:os"
+import { type Handlers, type HandlersContext, type HandlerSpec, type JobContext, JobTimeout, toSpec } from "./Handler.js"
+import * as Metrics from "./Metrics.js"
+
+export interface WorkerOptions<H extends Handlers> {
+  /** One handler per job type; the worker claims only these types. */
+  readonly handlers: H
+  /** Most jobs in hand at once (default 1). */
+  readonly concurrency?: number | undefined
+  /** Names this worker on leases (default `host:pid:random`). */
+  readonly workerId?: string | undefined
+  /** Lease length asked for on each claim (the broker's default when absent). */
+  readonly leaseMs?: number | undefined
+  /** Long poll: a claim waits up to this long for a job (default 5000). */
+  readonly pollWaitMs?: number | undefined
+  /** Pause after a claim that found nothing, reset by a claim that found some (default: 10 ms doubling to 500 ms, jittered). */
+  readonly idleSchedule?: Schedule.Schedule<unknown, void> | undefined
+  /** Pause after a failed claim, reset by a successful one (default: 200 ms doubling to 5 s, jittered). */
+  readonly errorSchedule?: Schedule.Schedule<unknown, ClientError> | undefined
+  /** Every handler's timeout unless its own is set (default none). */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** How long shutdown lets running jobs finish before it interrupts and releases them (default 30 s). */
+  readonly shutdownTimeout?: Duration.DurationInput | undefined
+}
+
+export interface Worker {
+  readonly workerId: string
+  /** Jobs leased and being handled now. */
+  readonly inHand: Effect.Effect<number>
+  /** Stops claiming, drains, then releases what is left. Runs when the worker's scope closes. */
+  readonly shutdown: Effect.Effect<void>
+}
+
+export const defaultIdleSchedule: Schedule.Schedule<unknown, void> = Schedule.exponential("10 millis").pipe(
+  Schedule.union(Schedule.spaced("500 millis")),
+  Schedule.jittered
+)
+
+export const defaultErrorSchedule: Schedule.Schedule<unknown, ClientError> = Schedule.exponential("200 millis").pipe(
+  Schedule.union(Schedule.spaced("5 seconds")),
+  Schedule.jittered
+)
+
+/** The broker no longer lets us hold the job: stop working on it. */
+const leaseGone = (error: ClientError): boolean =>
+  error._tag === "LeaseLost" || error._tag === "JobNotFound" || error._tag === "InvalidTransition"
+
+/** The broker caps an error at 10 000 characters. */
+const maxErrorLength = 4_000
+
+const describe = (error: unknown): string => {
+  const text = typeof error === "string"
+    ? error
+    : typeof error === "object" && error !== null && "_tag" in error && "message" in error
+    ? `${String(error._tag)}: ${String(error.message)}`
+    : error instanceof Error
+    ? `${error.name}: ${error.message}`
+    : JSON.stringify(error) ?? String(error)
+  return text.length > maxErrorLength ? `${text.slice(0, maxErrorLength)}…` : text
+}
+
+type Outcome =
+  | { readonly _tag: "Handled"; readonly exit: Exit.Exit<unknown, unknown> }
+  | { readonly _tag: "Lost"; readonly error: ClientError }
+  | { readonly _tag: "Stopped" }
+
+export const make = <const H extends Handlers>(
+  options: WorkerOptions<H>
+): Effect.Effect<Worker, never, OsqueueClient | Scope.Scope | HandlersContext<H>> =>
+  Effect.gen(function*() {
+    const client = yield* OsqueueClient
+    const concurrency = options.concurrency ?? 1
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      return yield* Effect.dieMessage(`concurrency must be a positive integer, got ${concurrency}`)
+    }
+    const specs = new Map<string, HandlerSpec<HandlersContext<H>>>()
+    for (const [type, entry] of Object.entries(options.handlers)) {
+      const spec = toSpec(entry)
+      if (spec.definition !== undefined && spec.definition.type !== type) {
+        return yield* Effect.dieMessage(`handler for "${type}" is given the definition of "${spec.definition.type}"`)
+      }
+      specs.set(type, spec)
+    }
+    const types = Array.from(specs.keys())
+    if (types.length === 0) return yield* Effect.dieMessage("a worker needs at least one handler")
+    const workerId = options.workerId ?? `${hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`
+    const pollWaitMs = options.pollWaitMs ?? 5_000
+    const defaultTimeout = options.timeout === undefined ? undefined : Duration.decode(options.timeout)
+    const shutdownTimeout = Duration.decode(options.shutdownTimeout ?? "30 seconds")
+
+    const inHand = yield* SubscriptionRef.make(0)
+    const stopping = yield* Deferred.make<void>()
+    /** Stop signals of the running jobs: shutdown uses them to make the jobs release their lease. */
+    const running = new Set<Deferred.Deferred<void>>()
+    const scope = yield* Effect.scope
+    // Created before the shutdown finalizer, so it closes after the drain (finalizers run LIFO).
+    const jobsScope = yield* Scope.fork(scope, ExecutionStrategy.parallel)
+
+    const waitUntil = (predicate: (n: number) => boolean) =>
+      inHand.changes.pipe(Stream.filter(predicate), Stream.take(1), Stream.runDrain)
+
+    const release = (claimed: ClaimedJob) =>
+      client.release(claimed.token).pipe(
+        Effect.timeout("10 seconds"),
+        Effect.tapError((error) => Effect.logWarning("could not release a job; its lease will expire", error)),
+        Effect.ignore
+      )
+
+    const finish = (outcome: Metrics.Outcome, started: number) =>
+      Effect.gen(function*() {
+        yield* Metric.increment(Metrics.processed(outcome))
+        yield* Metric.update(Metrics.jobDuration, (yield* Clock.currentTimeMillis) - started)
+        yield* Effect.annotateCurrentSpan("outcome", outcome)
+      })
+
+    /** Acknowledges a failure; the outcome follows what the broker did with the job. */
+    const failJob = (claimed: ClaimedJob, message: string, retryable: boolean, outcome?: Metrics.Outcome) =>
+      client.fail(claimed.token, message, { retryable }).pipe(
+        Effect.map((job: Job): Metrics.Outcome => outcome ?? (job.state === "dead" ? "dead" : "failed")),
+        Effect.tap((o) => Effect.logWarning("job failed").pipe(Effect.annotateLogs({ error: message, outcome: o }))),
+        Effect.catchAll((error) => acknowledgeFailed(error))
+      )
+
+    const acknowledgeFailed = (error: ClientError): Effect.Effect<Metrics.Outcome> =>
+      leaseGone(error)
+        ? Effect.as(Effect.logWarning("lease lost before the outcome was acknowledged", error), "lease_lost" as const)
+        : Effect.as(
+          Effect.logError("could not acknowledge the outcome; the job will run again after its lease expires", error),
+          "unacknowledged" as const
+        )
+
+    const settle = (
+      claimed: ClaimedJob,
+      spec: HandlerSpec<HandlersContext<H>>,
+      outcome: Outcome
+    ): Effect.Effect<Metrics.Outcome> => {
+      switch (outcome._tag) {
+        case "Lost":
+          return Effect.as(
+            Effect.logWarning("lease lost: handler interrupted").pipe(Effect.annotateLogs("reason", outcome.error.message)),
+            "lease_lost"
+          )
+        case "Stopped":
+          return Effect.as(
+            Effect.zipRight(Effect.logInfo("released at shutdown"), release(claimed)),
+            "released"
+          )
+        case "Handled": {
+          const exit = outcome.exit
+          if (Exit.isSuccess(exit)) {
+            const encoded = spec.definition === undefined
+              ? Effect.succeed(exit.value)
+              : Schema.encode(spec.definition.result)(exit.value)
+            return encoded.pipe(
+              Effect.matchEffect({
+                onFailure: (error) =>
+                  failJob(
+                    claimed,
+                    `the handler's result does not match the ${claimed.job.type} result schema: ${
+                      ParseResult.TreeFormatter.formatErrorSync(error)
+                    }`,
+                    false
+                  ),
+                onSuccess: (result) =>
+                  client.complete(claimed.token, result).pipe(
+                    Effect.as("completed" as const),
+                    Effect.catchAll(acknowledgeFailed)
+                  )
+              })
+            )
+          }
+          const failure = Cause.failureOption(exit.cause)
+          if (Option.isSome(failure)) {
+            const error = failure.value
+            if (error instanceof JobTimeout) return failJob(claimed, error.message, true, "timeout")
+            const nonRetryable = typeof error === "object" && error !== null && "_tag" in error &&
+              error._tag === "NonRetryable"
+            return failJob(claimed, describe(error), !nonRetryable)
+          }
+          const message = Cause.isInterruptedOnly(exit.cause)
+            ? "the handler was interrupted"
+            : `the handler died: ${describe(Cause.squash(exit.cause))}`
+          return failJob(claimed, message, true)
+        }
+      }
+    }
+
+    const runJob = (claimed: ClaimedJob, stop: Deferred.Deferred<void>) =>
+      Effect.gen(function*() {
+        const { job, token } = claimed
+        const started = yield* Clock.currentTimeMillis
+        const spec = specs.get(job.type)
+        if (spec === undefined) {
+          // Only our types are claimed; a broker that sent another is answered with a release.
+          yield* Effect.logWarning("claimed a job type this worker has no handler for")
+          yield* release(claimed)
+          return yield* finish("released", started)
+        }
+        const payload = spec.definition === undefined
+          ? Either.right(job.payload)
+          : yield* Effect.either(Schema.decodeUnknown(spec.definition.payload)(job.payload))
+        if (Either.isLeft(payload)) {
+          const reason = `payload does not match the ${job.type} schema: ${
+            ParseResult.TreeFormatter.formatErrorSync(payload.left)
+          }`
+          return yield* finish(yield* failJob(claimed, reason, false, "invalid_payload"), started)
+        }
+
+        const lost = yield* Deferred.make<ClientError>()
+        const heartbeat = (progress: unknown) =>
+          client.heartbeat(token, progress === undefined ? {} : { progress }).pipe(
+            Effect.asVoid,
+            Effect.catchAll((error) =>
+              leaseGone(error)
+                ? Deferred.succeed(lost, error)
+                : Effect.logWarning("heartbeat failed; retrying at the next renewal", error)
+            )
+          )
+        const ttl = job.lease?.ttlMs ?? options.leaseMs ?? 30_000
+        yield* heartbeat(undefined).pipe(
+          Effect.delay(Duration.millis(Math.max(10, Math.floor(ttl / 3)))),
+          Effect.forever,
+          Effect.forkScoped
+        )
+
+        const ctx: JobContext = { job, token, workerId, attempt: job.attempts, progress: heartbeat }
+        const timeout = spec.timeout ?? defaultTimeout
+        const handled = timeout === undefined
+          ? spec.handle(payload.right, ctx)
+          : Effect.timeoutFail(spec.handle(payload.right, ctx), {
+            duration: timeout,
+            onTimeout: () => new JobTimeout({ type: job.type, timeout })
+          })
+        // The first of: the handler ends, the lease is gone, shutdown asks for the job back.
+        // The losers are interrupted, the handler included.
+        const outcome = yield* Effect.raceAll<Effect.Effect<Outcome, never, HandlersContext<H>>>([
+          Effect.map(Effect.exit(handled), (exit) => ({ _tag: "Handled", exit })),
+          Effect.map(Deferred.await(lost), (error) => ({ _tag: "Lost", error })),
+          Effect.as(Deferred.await(stop), { _tag: "Stopped" })
+        ])
+        yield* finish(yield* settle(claimed, spec, outcome), started)
+      }).pipe(
+        Effect.scoped,
+        Effect.onInterrupt(() => release(claimed)),
+        Effect.annotateLogs({ jobId: claimed.job.id, type: claimed.job.type, attempt: claimed.job.attempts, workerId }),
+        Effect.withSpan("Worker.job", { attributes: { "job.id": claimed.job.id, "job.type": claimed.job.type } })
+      )
+
+    const start = (claimed: ClaimedJob) =>
+      Effect.gen(function*() {
+        const stop = yield* Deferred.make<void>()
+        running.add(stop)
+        yield* SubscriptionRef.update(inHand, (n) => n + 1)
+        yield* Metric.incrementBy(Metrics.inHand, 1)
+        // Forked from inside the uninterruptible claim: the job's fiber must be interruptible again,
+        // or its race losers (and its renewal fiber) could never be interrupted.
+        yield* runJob(claimed, stop).pipe(
+          Effect.interruptible,
+          Effect.ensuring(
+            Effect.suspend(() => {
+              running.delete(stop)
+              return Effect.zipRight(
+                SubscriptionRef.update(inHand, (n) => n - 1),
+                Metric.incrementBy(Metrics.inHand, -1)
+              )
+            })
+          ),
+          Effect.forkIn(jobsScope)
+        )
+      })
+
+    const idle = yield* Schedule.driver(options.idleSchedule ?? defaultIdleSchedule)
+    const backoff = yield* Schedule.driver(options.errorSchedule ?? defaultErrorSchedule)
+    const pause = <In>(driver: Schedule.ScheduleDriver<unknown, In>, input: In) =>
+      Effect.catchAll(driver.next(input), () => driver.reset) // a schedule that ends starts over
+
+    // The claim itself is uninterruptible: an interrupted claim may still have leased jobs that
+    // nobody would then work on until their leases expire. Shutdown waits for it instead.
+    const claimOnce = Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        yield* restore(waitUntil((n) => n < concurrency))
+        const free = concurrency - (yield* SubscriptionRef.get(inHand))
+        const result = yield* Effect.either(client.claim({
+          workerId,
+          types,
+          max: free,
+          waitMs: pollWaitMs,
+          ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs })
+        }))
+        if (Either.isLeft(result)) {
+          yield* Metric.increment(Metrics.claimErrors)
+          yield* Effect.logWarning("claim failed; backing off", result.left)
+          return yield* restore(pause(backoff, result.left))
+        }
+        yield* backoff.reset
+        const claimed = result.right
+        if (yield* Deferred.isDone(stopping)) {
+          return yield* Effect.forEach(claimed, release, { concurrency: "unbounded", discard: true })
+        }
+        yield* Effect.forEach(claimed, start, { discard: true })
+        if (claimed.length === 0) yield* restore(pause(idle, undefined))
+        else yield* idle.reset
+      })
+    )
+
+    const claimFiber = yield* Effect.forever(claimOnce).pipe(
+      Effect.raceFirst(Deferred.await(stopping)),
+      Effect.annotateLogs({ module: "Worker", workerId }),
+      Effect.forkIn(scope)
+    )
+
+    const shutdown = yield* Effect.cached(
+      Effect.gen(function*() {
+        yield* Deferred.succeed(stopping, undefined)
+        yield* Effect.logInfo("worker stopping: draining").pipe(Effect.annotateLogs("inHand", running.size))
+        const drained = yield* Effect.all([Fiber.await(claimFiber), waitUntil((n) => n === 0)], {
+          concurrency: "unbounded"
+        }).pipe(Effect.timeout(shutdownTimeout), Effect.option)
+        if (Option.isNone(drained)) {
+          yield* Effect.logWarning("drain timed out: interrupting and releasing running jobs").pipe(
+            Effect.annotateLogs("inHand", running.size)
+          )
+          for (const stop of running) yield* Deferred.succeed(stop, undefined)
+          yield* waitUntil((n) => n === 0).pipe(Effect.timeout("15 seconds"), Effect.ignore)
+          yield* Fiber.interruptFork(claimFiber)
+        }
+        yield* Effect.logInfo("worker stopped")
+      }).pipe(Effect.annotateLogs({ module: "Worker", workerId }), Effect.interruptible)
+    )
+    yield* Effect.addFinalizer(() => shutdown)
+    yield* Effect.logInfo("worker started").pipe(
+      Effect.annotateLogs({ module: "Worker", workerId, concurrency, types: types.join(",") })
+    )
+
+    return { workerId, inHand: SubscriptionRef.get(inHand), shutdown }
+  })
+
+/** Runs a worker until interrupted; interruption (e.g. SIGINT under `runMain`) shuts it down gracefully. */
+export const run = <const H extends Handlers>(
+  options: WorkerOptions<H>
+): Effect.Effect<never, never, OsqueueClient | HandlersContext<H>> =>
+  Effect.scoped(Effect.zipRight(make(options), Effect.never))
+
+/** A worker for the life of the layer. */
+export const layer = <const H extends Handlers>(
+  options: WorkerOptions<H>
+): Layer.Layer<never, never, OsqueueClient | HandlersContext<H>> => Layer.scopedDiscard(make(options))

@@ -1,0 +1,221 @@
+import { describe, expect, it } from "@effect/vitest"
+import { JobDefinition, OsqueueClient } from "@osqueue/client"
+import { handler, NonRetryable, Worker } from "@osqueue/worker"
+import type { Job } from "@osqueue/types"
+import { Context, Deferred, Effect, ExecutionStrategy, Exit, Layer, Ref, Schema, Scope } from "effect"
+// Until @osqueue/broker lands, the client package's stand-in broker (engine over MemoryStore).
+import { memoryStore, startBroker } from "../../client/test/fixtures/TestBroker.js"
+
+const transports = {
+  http: (url: string) => OsqueueClient.layerHttp({ urls: [url] }),
+  ws: (url: string) => OsqueueClient.layerWebSocket({ urls: [url] })
+} as const
+
+/** A broker on a fresh store and a client built into the test's scope. */
+const setup = (transport: keyof typeof transports = "http") =>
+  Effect.gen(function*() {
+    const url = yield* startBroker({ store: yield* memoryStore })
+    const context = yield* Layer.build(transports[transport](url))
+    return { client: Context.get(context, OsqueueClient), context }
+  })
+
+/** Polls until `f` holds of the job (real time). */
+const eventually = (client: OsqueueClient["Type"], id: string, f: (job: Job) => boolean, ms = 5_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + ms
+    for (;;) {
+      const job = yield* client.get(id)
+      if (f(job)) return job
+      if (Date.now() > deadline) return yield* Effect.dieMessage(`job ${id} still ${job.state}: ${JSON.stringify(job)}`)
+      yield* Effect.sleep("25 millis")
+    }
+  })
+
+const Resize = JobDefinition.make({
+  type: "resize",
+  payload: Schema.Struct({ width: Schema.Int.pipe(Schema.positive()), at: Schema.DateFromString }),
+  result: Schema.Struct({ pixels: Schema.Int })
+})
+
+const fast = { pollWaitMs: 200, shutdownTimeout: "2 seconds" } as const
+
+for (const transport of ["http", "ws"] as const) {
+  it.scopedLive(`processes typed and untyped jobs (${transport})`, () =>
+    Effect.gen(function*() {
+      const { client, context } = yield* setup(transport)
+      const seen = yield* Ref.make<ReadonlyArray<unknown>>([])
+      yield* Worker.make({
+        ...fast,
+        handlers: {
+          resize: handler(Resize, (payload) =>
+            Effect.gen(function*() {
+              yield* Ref.update(seen, (s) => [...s, payload.at instanceof Date])
+              return { pixels: payload.width * 2 }
+            })),
+          echo: (payload: unknown) => Effect.succeed({ echoed: payload })
+        }
+      }).pipe(Effect.provide(context))
+      const a = yield* client.enqueue(Resize, { width: 21, at: new Date(5) })
+      const b = yield* client.enqueue("echo", "hi")
+      const doneA = yield* eventually(client, a.id, (j) => j.state === "completed")
+      const doneB = yield* eventually(client, b.id, (j) => j.state === "completed")
+      expect(doneA.result).toEqual({ pixels: 42 })
+      expect(doneB.result).toEqual({ echoed: "hi" })
+      expect(yield* Ref.get(seen)).toEqual([true])
+    }))
+}
+
+describe("Worker", () => {
+  it.scopedLive("never holds more than `concurrency` jobs", () =>
+    Effect.gen(function*() {
+      const { client, context } = yield* setup()
+      const current = yield* Ref.make(0)
+      const peak = yield* Ref.make(0)
+      const worker = yield* Worker.make({
+        ...fast,
+        concurrency: 4,
+        handlers: {
+          load: () =>
+            Effect.gen(function*() {
+              const n = yield* Ref.updateAndGet(current, (x) => x + 1)
+              yield* Ref.update(peak, (p) => Math.max(p, n))
+              yield* Effect.sleep(`${10 + Math.floor(Math.random() * 40)} millis`)
+              yield* Ref.update(current, (x) => x - 1)
+            })
+        }
+      }).pipe(Effect.provide(context))
+      const jobs = yield* client.enqueueMany(Array.from({ length: 40 }, (_, i) => ({ type: "load", payload: i })))
+      for (const job of jobs) yield* eventually(client, job.id, (j) => j.state === "completed", 15_000)
+      expect(yield* Ref.get(peak)).toBe(4)
+      const stats = yield* client.stats
+      expect(stats.counts.running).toBe(0)
+      expect(yield* worker.inHand).toBe(0)
+    }))
+
+  it.scopedLive("a cancelled job's handler is interrupted at the next heartbeat", () =>
+    Effect.gen(function*() {
+      const { client, context } = yield* setup()
+      const startedJob = yield* Deferred.make<void>()
+      const interrupted = yield* Deferred.make<void>()
+      yield* Worker.make({
+        ...fast,
+        leaseMs: 600,
+        handlers: {
+          slow: () =>
+            Deferred.succeed(startedJob, undefined).pipe(
+              Effect.zipRight(Effect.never),
+              Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+            )
+        }
+      }).pipe(Effect.provide(context))
+      const job = yield* client.enqueue("slow")
+      yield* Deferred.await(startedJob)
+      yield* client.cancel(job.id)
+      yield* Deferred.await(interrupted).pipe(Effect.timeout("3 seconds"))
+      expect((yield* client.get(job.id)).state).toBe("cancelled")
+    }))
+
+  it.scopedLive("a payload that does not decode is failed as non-retryable, never run", () =>
+    Effect.gen(function*() {
+      const { client, context } = yield* setup()
+      const ran = yield* Ref.make(false)
+      yield* Worker.make({
+        ...fast,
+        handlers: { resize: handler(Resize, () => Effect.as(Ref.set(ran, true), { pixels: 1 })) }
+      }).pipe(Effect.provide(context))
+      const job = yield* client.enqueue("resize", { width: -1, at: "not a date" }, { maxAttempts: 5 })
+      const dead = yield* eventually(client, job.id, (j) => j.state === "dead")
+      expect(dead.lastError).toContain("payload does not match the resize schema")
+      expect(dead.attempts).toBe(1)
+      expect(yield* Ref.get(ran)).toBe(false)
+    }))
+
+  it.scopedLive("a failing handler is retried, then dead; NonRetryable goes dead at once", () =>
+    Effect.gen(function*() {
+      const { client, context } = yield* setup()
+      const runs = yield* Ref.make(0)
+      yield* Worker.make({
+        ...fast,
+        handlers: {
+          flaky: () => Effect.zipRight(Ref.update(runs, (n) => n + 1), Effect.fail(new Error("boom"))),
+          fatal: () => Effect.fail(new NonRetryable({ message: "bad input" }))
+        }
+      }).pipe(Effect.provide(context))
+      const backoff = { _tag: "fixed", delayMs: 0 } as const
+      const flaky = yield* client.enqueue("flaky", null, { maxAttempts: 3, backoff })
+      const fatal = yield* client.enqueue("fatal", null, { maxAttempts: 3, backoff })
+      const deadFlaky = yield* eventually(client, flaky.id, (j) => j.state === "dead")
+      expect(deadFlaky.attempts).toBe(3)
+      expect(deadFlaky.lastError).toBe("Error: boom")
+      expect(yield* Ref.get(runs)).toBe(3)
+      const deadFatal = yield* eventually(client, fatal.id, (j) => j.state === "dead")
+      expect(deadFatal.attempts).toBe(1)
+      expect(deadFatal.lastError).toBe("NonRetryable: bad input")
+    }))
+
+  it.scopedLive("a handler over its timeout fails the job", () =>
+    Effect.gen(function*() {
+      const { client, context } = yield* setup()
+      yield* Worker.make({
+        ...fast,
+        handlers: { stuck: handler(() => Effect.never, { timeout: "200 millis" }) }
+      }).pipe(Effect.provide(context))
+      const job = yield* client.enqueue("stuck", null, { maxAttempts: 1 })
+      const dead = yield* eventually(client, job.id, (j) => j.state === "dead")
+      expect(dead.lastError).toContain("did not finish within")
+    }))
+
+  it.scopedLive("progress is reported through heartbeats", () =>
+    Effect.gen(function*() {
+      const { client, context } = yield* setup()
+      const gate = yield* Deferred.make<void>()
+      yield* Worker.make({
+        ...fast,
+        handlers: {
+          long: (_payload: unknown, ctx) =>
+            Effect.zipRight(ctx.progress({ step: 1, of: 2 }), Deferred.await(gate))
+        }
+      }).pipe(Effect.provide(context))
+      const job = yield* client.enqueue("long")
+      const running = yield* eventually(client, job.id, (j) => j.progress !== undefined)
+      expect(running.progress).toEqual({ step: 1, of: 2 })
+      expect(running.state).toBe("running")
+      yield* Deferred.succeed(gate, undefined)
+      yield* eventually(client, job.id, (j) => j.state === "completed")
+    }))
+
+  it.scopedLive("shutdown drains short jobs and releases the ones left after the timeout", () =>
+    Effect.gen(function*() {
+      const { client, context } = yield* setup()
+      const workerScope = yield* Effect.flatMap(Effect.scope, (s) => Scope.fork(s, ExecutionStrategy.sequential))
+      const interrupted = yield* Deferred.make<void>()
+      const started = yield* Ref.make(0)
+      yield* Worker.make({
+        pollWaitMs: 200,
+        concurrency: 2,
+        shutdownTimeout: "500 millis",
+        handlers: {
+          short: () => Effect.zipRight(Ref.update(started, (n) => n + 1), Effect.sleep("200 millis")),
+          long: () =>
+            Ref.update(started, (n) => n + 1).pipe(
+              Effect.zipRight(Effect.never),
+              Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+            )
+        }
+      }).pipe(Effect.provide(context), Scope.extend(workerScope))
+      const short = yield* client.enqueue("short")
+      const long = yield* client.enqueue("long")
+      yield* eventually(client, long.id, (j) => j.state === "running")
+      yield* eventually(client, short.id, (j) => j.state === "running" || j.state === "completed")
+      const before = Date.now()
+      yield* Scope.close(workerScope, Exit.void)
+      const took = Date.now() - before
+      expect(yield* Deferred.isDone(interrupted)).toBe(true)
+      expect((yield* client.get(short.id)).state).toBe("completed")
+      const released = yield* client.get(long.id)
+      expect(released.state).toBe("queued")
+      expect(released.attempts).toBe(0)
+      expect(took).toBeGreaterThanOrEqual(400)
+      expect(took).toBeLessThan(3_000)
+    }))
+})
