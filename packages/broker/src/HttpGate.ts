@@ -34,8 +34,15 @@ const encodeError = Schema.encodeSync(OsqueueError)
 /** Bytes of a refused RPC body kept to find its request ids; the rest is read and dropped. */
 const rpcPrefixBytes = 4096
 
+interface Body {
+  /** The body, or its first bytes when it was longer than what was kept. */
+  readonly text: string
+  readonly total: number
+  readonly complete: boolean
+}
+
 /** Reads the body to its end, keeping at most `keep` bytes: the rest is dropped, not buffered. */
-const drain = (request: HttpServerRequest.HttpServerRequest, keep: number) =>
+const drain = (request: HttpServerRequest.HttpServerRequest, keep: number): Effect.Effect<Body> =>
   request.stream.pipe(
     Stream.runFold({ kept: [] as Array<Uint8Array>, keptBytes: 0, total: 0 }, (acc, chunk) => {
       if (acc.keptBytes < keep) {
@@ -46,8 +53,12 @@ const drain = (request: HttpServerRequest.HttpServerRequest, keep: number) =>
       acc.total += chunk.length
       return acc
     }),
-    Effect.map(({ kept, total }) => ({ text: Buffer.concat(kept).toString("utf8"), total })),
-    Effect.orElseSucceed(() => ({ text: "", total: 0 }))
+    Effect.map(({ kept, keptBytes, total }) => ({
+      text: Buffer.concat(kept).toString("utf8"),
+      total,
+      complete: keptBytes === total
+    })),
+    Effect.orElseSucceed(() => ({ text: "", total: 0, complete: false }))
   )
 
 /** The ids of the RPC requests in an ndjson body (or in the start of one, cut short). */
@@ -70,13 +81,10 @@ const rpcRequestIds = (text: string, complete: boolean): Array<string> => {
   return match?.[1] === undefined ? [] : [match[1]]
 }
 
-const rpcRefusal = (request: HttpServerRequest.HttpServerRequest, status: number, error: OsqueueError, bodyRead: boolean) =>
+const rpcRefusal = (request: HttpServerRequest.HttpServerRequest, status: number, error: OsqueueError, read: Body | undefined) =>
   Effect.gen(function*() {
-    // A body already read is cached (or failed: then there is nothing to parse).
-    const body = bodyRead
-      ? { text: yield* Effect.orElseSucceed(request.text, () => ""), total: 0 }
-      : yield* drain(request, rpcPrefixBytes)
-    const ids = rpcRequestIds(body.text, body.total <= rpcPrefixBytes)
+    const body = read ?? (yield* drain(request, rpcPrefixBytes))
+    const ids = rpcRequestIds(body.text, body.complete)
     const encoded = encodeError(error)
     const lines = ids.length > 0
       ? ids.map((requestId) =>
@@ -92,13 +100,13 @@ const refuse = (
   request: HttpServerRequest.HttpServerRequest,
   url: URL,
   error: OsqueueError,
-  options: { readonly bodyRead: boolean; readonly headers?: Record<string, string> }
+  options: { readonly body: Body | undefined; readonly headers?: Record<string, string> }
 ) =>
   Effect.gen(function*() {
     yield* Metric.increment(Metric.tagged(BrokerMetrics.httpRequests, "refused", reason))
     const status = httpStatus(error)
     const response = url.pathname === rpcPaths.http && request.method === "POST"
-      ? yield* rpcRefusal(request, status, error, options.bodyRead)
+      ? yield* rpcRefusal(request, status, error, options.body)
       : HttpServerResponse.unsafeJson(encodeError(error), { status })
     // A refused WebSocket upgrade leaves the socket unusable for another request: say so.
     const close: Record<string, string> = request.headers["upgrade"] !== undefined ? { connection: "close" } : {}
@@ -121,8 +129,18 @@ const isJson = (request: HttpServerRequest.HttpServerRequest): boolean => {
   return type === undefined || type.includes("application/json")
 }
 
-const tooLarge = (request: HttpServerRequest.HttpServerRequest, url: URL, bytes: number, limit: number, bodyRead: boolean) =>
-  refuse("too_large", request, url, new PayloadTooLarge({ what: "the request body", bytes, limit }), { bodyRead })
+const tooLarge = (request: HttpServerRequest.HttpServerRequest, url: URL, bytes: number, limit: number, body: Body | undefined) =>
+  refuse("too_large", request, url, new PayloadTooLarge({ what: "the request body", bytes, limit }), { body })
+
+/** A request like `request` whose body is the buffered `text`. */
+const rebuilt = (request: HttpServerRequest.HttpServerRequest, url: URL, text: string) => {
+  const headers = new globalThis.Headers()
+  for (const [name, value] of Object.entries(request.headers)) {
+    // Hop-by-hop framing described the original transfer, not this buffered copy.
+    if (name !== "transfer-encoding" && name !== "content-length" && name !== "connection") headers.set(name, value)
+  }
+  return HttpServerRequest.fromWeb(new Request(url, { method: request.method, headers, body: text }))
+}
 
 export const layer = HttpLayerRouter.middleware(
   Effect.gen(function*() {
@@ -140,58 +158,57 @@ export const layer = HttpLayerRouter.middleware(
           if (token === undefined || !timingSafeEqual(digest(token), expected.value)) {
             const reason = token === undefined ? "no bearer token was sent" : "the bearer token is wrong"
             return yield* refuse("unauthorized", request, url, new Unauthorized({ reason }), {
-              bodyRead: !HttpMethod.hasBody(request.method),
+              body: HttpMethod.hasBody(request.method) ? undefined : { text: "", total: 0, complete: true },
               headers: { "www-authenticate": "Bearer" }
             })
           }
         }
 
-        if (HttpMethod.hasBody(request.method) && url.pathname !== rpcPaths.websocket) {
-          const declared = Number(request.headers["content-length"] ?? Number.NaN)
-          // Refuse a declared oversize body before reading a byte of it.
-          if (declared > limit) return yield* tooLarge(request, url, declared, limit, false)
-          // Routes read the body later from this cached copy, so it is read (and bounded) once.
-          const body = yield* request.text.pipe(
-            HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
-            Effect.either
-          )
+        if (!HttpMethod.hasBody(request.method) || url.pathname === rpcPaths.websocket) return yield* httpApp
+
+        const declared = Number(request.headers["content-length"] ?? Number.NaN)
+        // Refuse a declared oversize body before reading a byte of it.
+        if (declared > limit) return yield* tooLarge(request, url, declared, limit, undefined)
+
+        let text: string
+        let replacement: HttpServerRequest.HttpServerRequest | undefined
+        if (Number.isNaN(declared)) {
+          // Chunked: read it ourselves, dropping what is past the limit, so the connection
+          // survives to carry the 413 (a bounded platform read would destroy it). The routes
+          // then get a request over the buffered copy.
+          const body = yield* drain(request, limit)
+          if (!body.complete) return yield* tooLarge(request, url, body.total, limit, body)
+          text = body.text
+          replacement = rebuilt(request, url, text)
+        } else {
+          // Routes read the body later from this cached copy, so it is read once.
+          const body = yield* request.text.pipe(HttpIncomingMessage.withMaxBodySize(Option.some(limit)), Effect.either)
           if (Either.isLeft(body)) {
-            // Only the limit fails a read we started; a chunked body has no declared size.
-            if (String(body.left.cause).includes("maxBytes")) return yield* tooLarge(request, url, limit + 1, limit, true)
             return yield* refuse(
               "unreadable",
               request,
               url,
               new InvalidRequest({ message: "the request body could not be read" }),
-              { bodyRead: true }
+              { body: { text: "", total: 0, complete: true } }
             )
           }
-          if (url.pathname.startsWith("/v1/") && body.right.trim() !== "" && !isJson(request)) {
+          text = body.right
+        }
+
+        if (url.pathname.startsWith("/v1/") && text.trim() !== "") {
+          const problem = isJson(request)
+            ? jsonProblem(text)?.replace(/^/, "the body is not valid JSON: ")
             // HttpApi would read a form body as fields and report them missing: name the real problem.
-            return yield* refuse(
-              "not_json",
-              request,
-              url,
-              new InvalidRequest({
-                message: `the body must be JSON sent as content-type: application/json, not ${request.headers["content-type"]}`
-              }),
-              { bodyRead: true }
-            )
-          }
-          if (url.pathname.startsWith("/v1/") && isJson(request) && body.right.trim() !== "") {
-            const problem = jsonProblem(body.right)
-            if (problem !== undefined) {
-              return yield* refuse(
-                "malformed_json",
-                request,
-                url,
-                new InvalidRequest({ message: `the body is not valid JSON: ${problem}` }),
-                { bodyRead: true }
-              )
-            }
+            : `the body must be JSON sent as content-type: application/json, not ${request.headers["content-type"]}`
+          if (problem !== undefined) {
+            return yield* refuse("malformed_json", request, url, new InvalidRequest({ message: problem }), {
+              body: { text, total: text.length, complete: true }
+            })
           }
         }
-        return yield* httpApp
+        return yield* replacement === undefined
+          ? httpApp
+          : Effect.provideService(httpApp, HttpServerRequest.HttpServerRequest, replacement)
       })
   }),
   { global: true }

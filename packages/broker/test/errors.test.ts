@@ -96,6 +96,25 @@ describe("bad input", () => {
       const hugeBody = yield* call("POST", "/v1/jobs", { type: "t", payload: "x".repeat(10_000) })
       expect(hugeBody.status).toBe(413)
       expect(hugeBody.body).toMatchObject({ _tag: "PayloadTooLarge", limit: 4_096 })
+      // no declared length (chunked): cut off at the limit
+      const chunked = yield* Effect.promise(() => {
+        const text = JSON.stringify({ type: "t", payload: "x".repeat(10_000) })
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            const bytes = new TextEncoder().encode(text)
+            for (let i = 0; i < bytes.length; i += 1_000) controller.enqueue(bytes.subarray(i, i + 1_000))
+            controller.close()
+          }
+        })
+        return fetch(`${broker.base}/v1/jobs`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+          duplex: "half"
+        } as RequestInit).then(async (r) => ({ status: r.status, body: await r.json() }))
+      })
+      expect(chunked.status).toBe(413)
+      expect(chunked.body).toMatchObject({ _tag: "PayloadTooLarge", limit: 4_096, bytes: expect.any(Number) })
       const bigPayload = yield* call("POST", "/v1/jobs", { type: "t", payload: "x".repeat(2_000) })
       expect(bigPayload.status).toBe(413)
       expect(bigPayload.body).toMatchObject({ _tag: "PayloadTooLarge", limit: 1_024 })
@@ -115,6 +134,9 @@ describe("bad input", () => {
       // still serving: the current lease completes
       const done = yield* call("POST", `/v1/jobs/${job.id}/complete`, { token: current!.token })
       expect(done.status).toBe(200)
+      const cancelDone = yield* call("POST", `/v1/jobs/${job.id}/cancel`)
+      expect(cancelDone.status).toBe(409)
+      expect(cancelDone.body).toMatchObject({ _tag: "InvalidTransition", jobId: job.id, state: "completed" })
     }))
 
   it.scopedLive("RPC: wrong types, oversize, unknown id, stale lease → defect/PayloadTooLarge/JobNotFound/LeaseLost, nothing changes", () =>

@@ -25,11 +25,29 @@ const broker = Effect.gen(function*() {
 describe("REST /v1", () => {
   it.scopedLive("enqueue, batch, get, list, claim, heartbeat, complete", () =>
     Effect.gen(function*() {
-      const { call } = yield* broker
+      const { base, call } = yield* broker
       const one = yield* call("POST", "/v1/jobs", { type: "email", payload: { to: "a@b.c" }, priority: 1 })
       expect(one.status).toBe(201)
       const job = one.body as JobBody
       expect(job).toMatchObject({ type: "email", state: "queued" })
+
+      // a chunked body (no content-length) under the limit goes through
+      const streamed = yield* Effect.promise(() =>
+        fetch(`${base}/v1/jobs`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode("{\"type\":\"stre"))
+              controller.enqueue(new TextEncoder().encode("amed\"}"))
+              controller.close()
+            }
+          }),
+          duplex: "half"
+        } as RequestInit).then(async (r) => ({ status: r.status, body: await r.json() }))
+      )
+      expect(streamed.status).toBe(201)
+      expect(streamed.body).toMatchObject({ type: "streamed" })
 
       const again = yield* call("POST", "/v1/jobs", { type: "email", idempotencyKey: "k1" })
       const same = yield* call("POST", "/v1/jobs", { type: "email", idempotencyKey: "k1" })
@@ -53,6 +71,7 @@ describe("REST /v1", () => {
       expect((delayed.body as { jobs: Array<JobBody> }).jobs.length).toBe(1)
 
       const claim = yield* call("POST", "/v1/jobs/claim", { workerId: "w1", types: ["email"], max: 10 })
+      expect((claim.body as Array<Claimed>).every((c) => c.job.type === "email")).toBe(true)
       expect(claim.status).toBe(200)
       const claimed = claim.body as Array<Claimed>
       expect(claimed.length).toBe(2)
