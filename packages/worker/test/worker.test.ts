@@ -3,8 +3,7 @@ import { JobDefinition, OsqueueClient } from "@osqueue/client"
 import { handler, NonRetryable, Worker } from "@osqueue/worker"
 import type { Job } from "@osqueue/types"
 import { Context, Deferred, Effect, ExecutionStrategy, Exit, Layer, Ref, Schema, Scope } from "effect"
-// Until @osqueue/broker lands, the client package's stand-in broker (engine over MemoryStore).
-import { memoryStore, startBroker } from "../../client/test/fixtures/TestBroker.js"
+import { memoryStore, startBroker } from "./fixtures/TestBroker.js"
 
 const transports = {
   http: (url: string) => OsqueueClient.layerHttp({ urls: [url] }),
