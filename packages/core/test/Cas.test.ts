@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cas, Election, EngineConfig, QueueState } from "@osqueue/core"
-import { FaultyStore, MemoryStore, ObjectStore, type ObjectStoreShape, S3Store } from "@osqueue/storage"
+import { FaultyStore, MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
+import * as S3Store from "@osqueue/storage/s3"
 import { Effect, Exit, Layer, Option, Redacted } from "effect"
 import { randomUUID } from "node:crypto"
 import * as http from "node:http"

@@ -10,7 +10,5 @@ export * as MemoryStore from "./MemoryStore.js"
 export * as FileStore from "./FileStore.js"
 /** Fault injection over any other layer: latency, refused and ambiguous writes. */
 export * as FaultyStore from "./FaultyStore.js"
-/** Amazon S3 and S3-compatible servers (conditional PutObject). */
-export * as S3Store from "./S3Store.js"
-/** Google Cloud Storage (ifGenerationMatch). */
-export * as GcsStore from "./GcsStore.js"
+// S3 and GCS are subpaths (`@osqueue/storage/s3`, `@osqueue/storage/gcs`) so that their SDKs
+// load only where they are used: importing them here would add a second to every start.
