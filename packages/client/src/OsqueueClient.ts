@@ -13,6 +13,7 @@ import type * as Scope from "effect/Scope"
 import type { ClientError } from "./Errors.js"
 import { make, type OsqueueClientShape } from "./Operations.js"
 import { type Connect, httpProtocol, rpcConnect, type Serialization, webSocketProtocol } from "./Protocols.js"
+import { restConnect } from "./Rest.js"
 import * as Router from "./Router.js"
 import { fromRpcClient } from "./Transport.js"
 
@@ -71,6 +72,10 @@ export class OsqueueClient extends Context.Tag("@osqueue/client/OsqueueClient")<
         rpcConnect((url) => webSocketProtocol(url, { token: options.token, serialization: options.serialization }))
       )
     )
+
+  /** REST (`/v1/…`) through `HttpApiClient`; `watch` is not available over REST. */
+  static layerRest = (options: ConnectionOptions): Layer.Layer<OsqueueClient> =>
+    Layer.scoped(OsqueueClient, fromConnect(options, restConnect({ token: options.token })))
 
   /**
    * A custom transport: any RPC client protocol layer. It reaches one broker, so `NotLeader`

@@ -5,27 +5,28 @@
  */
 import type * as RpcClient from "@effect/rpc/RpcClient"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
-import type {
-  ClaimedJob,
-  ClaimRequest,
-  CompleteRequest,
-  EnqueueOptions,
-  FailRequest,
-  HeartbeatRequest,
-  HeartbeatResult,
-  IdRequest,
-  Job,
-  JobPage,
-  LeaderInfo,
-  ListQuery,
-  OsqueueError,
-  OsqueueRpcs,
-  Paused,
-  Stats,
-  TokenRequest,
-  TypeRequest,
-  WatchEvent,
-  WatchRequest
+import {
+  type ClaimedJob,
+  type ClaimRequest,
+  type CompleteRequest,
+  type EnqueueOptions,
+  type FailRequest,
+  type HeartbeatRequest,
+  type HeartbeatResult,
+  type IdRequest,
+  type Job,
+  type JobPage,
+  type LeaderInfo,
+  type ListQuery,
+  type OsqueueError,
+  type OsqueueRpcs,
+  type Paused,
+  type Stats,
+  type TokenRequest,
+  type TypeRequest,
+  Unauthorized,
+  type WatchEvent,
+  type WatchRequest,
 } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -57,10 +58,30 @@ export interface BrokerApi {
 
 export type OsqueueRpcClient = RpcClient.FromGroup<typeof OsqueueRpcs, RpcClientError>
 
-/** Adapts a typed RPC client; protocol failures become `BrokerUnreachable`. */
+/**
+ * The HTTP status of a refused WebSocket upgrade, found in the error chain: the socket only
+ * reports it as the text of its open error (`ws`: "Unexpected server response: 401").
+ */
+const refusedUpgrade = (cause: unknown): number | undefined => {
+  for (let depth = 0; depth < 5 && typeof cause === "object" && cause !== null; depth++) {
+    const message = "message" in cause ? String(cause.message) : ""
+    const status = /Unexpected server response: (\d{3})/.exec(message)?.[1]
+    if (status !== undefined) return Number(status)
+    cause = "cause" in cause ? cause.cause : undefined
+  }
+  return undefined
+}
+
+/** Adapts a typed RPC client; protocol failures become `BrokerUnreachable` (or `Unauthorized` for a refused token). */
 export const fromRpcClient = (url: string, client: OsqueueRpcClient): BrokerApi => {
-  const unreachable = (error: OsqueueError | RpcClientError): ClientError =>
-    error._tag === "RpcClientError" ? new BrokerUnreachable({ url, reason: error.message, cause: error.cause }) : error
+  const unreachable = (error: OsqueueError | RpcClientError): ClientError => {
+    if (error._tag !== "RpcClientError") return error
+    // Retrying a wrong token cannot help: say so at once.
+    if (refusedUpgrade(error.cause) === 401) {
+      return new Unauthorized({ reason: "the broker refused the WebSocket connection (401): check the token" })
+    }
+    return new BrokerUnreachable({ url, reason: error.message, cause: error.cause })
+  }
   const lift = <P, A>(f: (payload: P) => Effect.Effect<A, OsqueueError | RpcClientError>): Call<P, A> => (payload) =>
     Effect.mapError(f(payload), unreachable)
   return {

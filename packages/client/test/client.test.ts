@@ -10,7 +10,8 @@ const Email = JobDefinition.make({
 
 const transports = {
   http: (url: string) => OsqueueClient.layerHttp({ urls: [url] }),
-  ws: (url: string) => OsqueueClient.layerWebSocket({ urls: [url] })
+  ws: (url: string) => OsqueueClient.layerWebSocket({ urls: [url] }),
+  rest: (url: string) => OsqueueClient.layerRest({ urls: [url] })
 } as const
 
 /** Builds the client into the test's scope (providing it would close it when `provide` returns). */
@@ -27,7 +28,7 @@ const withClient = <A, E>(
     return yield* body(client)
   })
 
-for (const transport of ["http", "ws"] as const) {
+for (const transport of ["http", "ws", "rest"] as const) {
   describe(`OsqueueClient over ${transport}`, () => {
     it.scopedLive("enqueue, get, list, stats, idempotency", () =>
       withClient(transport, (client) =>
@@ -119,37 +120,43 @@ for (const transport of ["http", "ws"] as const) {
           expect(leader.leaderUrl).toBe(leader.self)
         })))
 
-    it.scopedLive("watch streams job events", () =>
-      withClient(transport, (client) =>
-        Effect.gen(function*() {
-          const events = yield* client.watch().pipe(
-            Stream.filter((e) => e._tag === "Job"),
-            Stream.take(2),
-            Stream.runCollect,
-            Effect.fork
-          )
-          yield* Effect.sleep("200 millis")
-          const job = yield* client.enqueue("watched")
-          yield* client.cancel(job.id)
-          const seen = Chunk.toReadonlyArray(yield* Fiber.join(events))
-          expect(seen.map((e) => (e._tag === "Job" ? `${e.event.kind}:${e.event.jobId}` : e._tag))).toEqual([
-            `enqueued:${job.id}`,
-            `cancelled:${job.id}`
-          ])
-        })))
+    // REST has no streaming endpoint (see the "auth" suite for its refusal)
+    if (transport !== "rest") {
+      it.scopedLive("watch streams job events", () =>
+        withClient(transport, (client) =>
+          Effect.gen(function*() {
+            const events = yield* client.watch().pipe(
+              Stream.filter((e) => e._tag === "Job"),
+              Stream.take(2),
+              Stream.runCollect,
+              Effect.fork
+            )
+            yield* Effect.sleep("200 millis")
+            const job = yield* client.enqueue("watched")
+            yield* client.cancel(job.id)
+            const seen = Chunk.toReadonlyArray(yield* Fiber.join(events))
+            expect(seen.map((e) => (e._tag === "Job" ? `${e.event.kind}:${e.event.jobId}` : e._tag))).toEqual([
+              `enqueued:${job.id}`,
+              `cancelled:${job.id}`
+            ])
+          })))
+    }
   })
 }
 
 describe("leader discovery", () => {
-  for (const transport of ["http", "ws"] as const) {
+  for (const transport of ["http", "ws", "rest"] as const) {
     it.scopedLive(`follows NotLeader and skips dead URLs (${transport})`, () =>
       Effect.gen(function*() {
         const store = yield* memoryStore
         const leader = yield* startBroker({ store })
         const follower = yield* startBroker({ store })
+        const urls = ["http://127.0.0.1:1", follower, leader]
         const layer = transport === "http"
-          ? OsqueueClient.layerHttp({ urls: ["http://127.0.0.1:1", follower, leader] })
-          : OsqueueClient.layerWebSocket({ urls: ["http://127.0.0.1:1", follower, leader] })
+          ? OsqueueClient.layerHttp({ urls })
+          : transport === "ws"
+          ? OsqueueClient.layerWebSocket({ urls })
+          : OsqueueClient.layerRest({ urls })
         const client = yield* clientIn(layer)
         const job = yield* client.enqueue("x")
         expect(yield* client.currentBroker).toBe(leader)
@@ -179,4 +186,32 @@ describe("leader discovery", () => {
       const error = yield* Effect.flip(client.stats)
       expect(error._tag).toBe("BrokerUnreachable")
     }))
+})
+
+describe("auth", () => {
+  const layers = {
+    http: OsqueueClient.layerHttp,
+    ws: OsqueueClient.layerWebSocket,
+    rest: OsqueueClient.layerRest
+  } as const
+  for (const transport of ["http", "ws", "rest"] as const) {
+    it.scopedLive(`sends the token, and without it fails with Unauthorized (${transport})`, () =>
+      Effect.gen(function*() {
+        const url = yield* startBroker({ store: yield* memoryStore, token: "s3cret" })
+        const good = yield* clientIn(layers[transport]({ urls: url, token: "s3cret" }))
+        const job = yield* good.enqueue("x")
+        expect((yield* good.get(job.id)).id).toBe(job.id)
+        const bad = yield* clientIn(layers[transport]({ urls: url, token: "wrong", retry: Schedule.recurs(1) }))
+        const error = yield* Effect.flip(bad.stats)
+        expect(error._tag).toBe("Unauthorized")
+      }))
+  }
+
+  it.scopedLive("watch is refused over REST with a clear error", () =>
+    withClient("rest", (client) =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(Stream.runDrain(client.watch()))
+        expect(error._tag).toBe("InvalidRequest")
+        expect(error.message).toContain("RPC")
+      })))
 })

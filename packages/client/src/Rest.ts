@@ -1,0 +1,73 @@
+/**
+ * The REST transport: `OsqueueApi` (`/v1/…`) through a typed `HttpApiClient`, adapted to the
+ * same `BrokerApi` as RPC so that leader discovery and retries do not care which is used.
+ * REST has no streaming endpoint, so `watch` needs an RPC transport.
+ */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpApiClient from "@effect/platform/HttpApiClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { InvalidRequest, isOsqueueError, type JobId, type LeaseToken, OsqueueApi } from "@osqueue/types"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { BrokerUnreachable, type ClientError } from "./Errors.js"
+import { type Connect, trimUrl } from "./Protocols.js"
+import type { BrokerApi } from "./Transport.js"
+
+/** A lease token is `jobId/claim/epoch`, and REST routes name the job. */
+const jobOf = (token: LeaseToken): JobId => token.slice(0, token.indexOf("/")) as JobId
+
+const describe = (error: unknown): string =>
+  typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
+
+/** Maps whatever the HTTP client failed with onto the client's errors. */
+const toClientError = (url: string) => (error: unknown): Effect.Effect<never, ClientError> => {
+  if (isOsqueueError(error)) return Effect.fail(error)
+  if (typeof error === "object" && error !== null && "_tag" in error) {
+    switch (error._tag) {
+      case "HttpApiDecodeError":
+        return Effect.fail(new InvalidRequest({ message: describe(error) }))
+      case "RequestError":
+      case "ResponseError":
+        // No connection, or an answer that is not the broker's (a proxy's 502, a closed socket).
+        return Effect.fail(new BrokerUnreachable({ url, reason: describe(error), cause: error }))
+    }
+  }
+  // A body that does not decode: client and broker disagree on the contract; retrying cannot help.
+  return Effect.die(error)
+}
+
+export const restConnect = (options: { readonly token?: string | undefined } = {}): Connect => (url) =>
+  HttpApiClient.make(OsqueueApi, {
+    baseUrl: trimUrl(url),
+    transformClient: (client) =>
+      options.token === undefined ? client : HttpClient.mapRequest(client, HttpClientRequest.bearerToken(options.token))
+  }).pipe(
+    Effect.provide(FetchHttpClient.layer),
+    Effect.map((api): BrokerApi => {
+      const lift = <A>(effect: Effect.Effect<A, unknown>): Effect.Effect<A, ClientError> =>
+        Effect.catchAll(effect, toClientError(url))
+      const typeBody = (request: { readonly type?: string }) => (request.type === undefined ? null : { type: request.type })
+      return {
+        url,
+        Enqueue: (payload) => lift(api.jobs.enqueue({ payload })),
+        EnqueueMany: (payload) => lift(api.jobs.enqueueMany({ payload })),
+        Claim: (payload) => lift(api.jobs.claim({ payload })),
+        Heartbeat: (payload) => lift(api.jobs.heartbeat({ path: { id: jobOf(payload.token) }, payload })),
+        Complete: (payload) => lift(api.jobs.complete({ path: { id: jobOf(payload.token) }, payload })),
+        Fail: (payload) => lift(api.jobs.fail({ path: { id: jobOf(payload.token) }, payload })),
+        Release: (payload) => lift(api.jobs.release({ path: { id: jobOf(payload.token) }, payload })),
+        Cancel: ({ id }) => lift(api.jobs.cancel({ path: { id } })),
+        Retry: ({ id }) => lift(api.jobs.retry({ path: { id } })),
+        RetryDead: (request) => lift(api.queue.retryDead({ payload: typeBody(request) })),
+        Pause: (request) => lift(api.queue.pause({ payload: typeBody(request) })),
+        Resume: (request) => lift(api.queue.resume({ payload: typeBody(request) })),
+        Get: ({ id }) => lift(api.jobs.get({ path: { id } })),
+        List: (query) => lift(api.jobs.list({ urlParams: query })),
+        Stats: lift(api.queue.stats()),
+        Leader: lift(api.queue.leader()),
+        Watch: () =>
+          Stream.fail(new InvalidRequest({ message: "watch streams over RPC only: use the http or ws transport" }))
+      }
+    })
+  )
