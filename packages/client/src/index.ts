@@ -5,3 +5,4 @@ export { type ConnectionOptions, OsqueueClient, type ProtocolOptions, type WebSo
 export * as Protocols from "./Protocols.js"
 export { defaultRetry, isRetryableClientError } from "./Router.js"
 export type { BrokerApi } from "./Transport.js"
+export { createClient, type PromiseClientOptions, type Transport as PromiseTransport } from "./promise.js"

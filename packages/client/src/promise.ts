@@ -1,0 +1,216 @@
+/**
+ * The Promise facade for code that does not use Effect. Each method runs one operation of the
+ * `OsqueueClient` service (leader discovery and retries included) and rejects with the tagged
+ * error object itself (`err._tag === "JobNotFound"`, `err instanceof Error`), never a wrapper.
+ *
+ *   import { OsqueueClient } from "@osqueue/client/promise"
+ *   const client = new OsqueueClient({ brokerUrl: "http://localhost:8080", transport: { kind: "http" } })
+ */
+import type * as RpcClient from "@effect/rpc/RpcClient"
+import type {
+  ClaimedJob,
+  HeartbeatResult,
+  Job,
+  JobPage,
+  LeaderInfo,
+  ListQuery,
+  Paused,
+  Stats,
+  WatchEvent
+} from "@osqueue/types"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import type { ClientError } from "./Errors.js"
+import type * as JobDefinition from "./JobDefinition.js"
+import type { EnqueueSettings, JobInput, OsqueueClientShape } from "./Operations.js"
+import { OsqueueClient as ClientTag } from "./OsqueueClient.js"
+import type { Serialization } from "./Protocols.js"
+import { defaultRetry } from "./Router.js"
+
+export type { ClientError } from "./Errors.js"
+export type { EnqueueSettings, JobInput } from "./Operations.js"
+
+export type Transport =
+  | { readonly kind: "http" }
+  | { readonly kind: "ws"; readonly serialization?: Serialization }
+  | { readonly kind: "rest" }
+  /** Any RPC client protocol layer (one broker). */
+  | { readonly kind: "custom"; readonly protocol: Layer.Layer<RpcClient.Protocol> }
+
+export interface PromiseClientOptions {
+  /** One broker's base URL, e.g. `http://localhost:8080`. */
+  readonly brokerUrl?: string
+  /** Several brokers: the client finds the leader and fails over. */
+  readonly brokerUrls?: ReadonlyArray<string>
+  /** Default `{ kind: "http" }` (RPC over HTTP). */
+  readonly transport?: Transport
+  readonly token?: string
+  /** One attempt's deadline in ms (default 30 000; a long-poll claim adds its `waitMs`). */
+  readonly requestTimeoutMs?: number
+  /** Give up retrying one call after this long in ms (default 30 000). */
+  readonly retryForMs?: number
+}
+
+export interface ClaimOptions {
+  readonly types?: ReadonlyArray<string>
+  readonly leaseMs?: number
+  /** Long poll: wait up to this long for a job. */
+  readonly waitMs?: number
+}
+
+const layerFor = (options: PromiseClientOptions): Layer.Layer<ClientTag> => {
+  const urls = options.brokerUrls ?? (options.brokerUrl === undefined ? [] : [options.brokerUrl])
+  const transport = options.transport ?? { kind: "http" }
+  const retry = options.retryForMs === undefined
+    ? defaultRetry
+    : Schedule.exponential("100 millis", 2).pipe(
+      Schedule.union(Schedule.spaced("2 seconds")),
+      Schedule.jittered,
+      Schedule.upTo(options.retryForMs)
+    )
+  const common = {
+    retry,
+    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeout: options.requestTimeoutMs })
+  }
+  if (transport.kind === "custom") return ClientTag.layerProtocol(transport.protocol, common)
+  if (urls.length === 0) throw new TypeError("OsqueueClient needs brokerUrl or brokerUrls")
+  const connection = { ...common, urls, token: options.token }
+  switch (transport.kind) {
+    case "http":
+      return ClientTag.layerHttp(connection)
+    case "ws":
+      return ClientTag.layerWebSocket({ ...connection, serialization: transport.serialization })
+    case "rest":
+      return ClientTag.layerRest(connection)
+  }
+}
+
+/** The error itself for a failure; the squashed cause (an Error) for a defect or interruption. */
+const unwrap = <A>(exit: Exit.Exit<A, ClientError>): A => {
+  if (Exit.isSuccess(exit)) return exit.value
+  const failure = Cause.failureOption(exit.cause)
+  throw Option.isSome(failure) ? failure.value : Cause.squash(exit.cause)
+}
+
+export class OsqueueClient {
+  private readonly runtime: ManagedRuntime.ManagedRuntime<ClientTag, never>
+
+  constructor(options: PromiseClientOptions) {
+    this.runtime = ManagedRuntime.make(layerFor(options))
+  }
+
+  private run<A>(f: (client: OsqueueClientShape) => Effect.Effect<A, ClientError>): Promise<A> {
+    return this.runtime.runPromiseExit(Effect.flatMap(ClientTag, f)).then(unwrap)
+  }
+
+  /** Enqueues a job; with a `JobDefinition` the payload is type-checked and encoded by its schema. */
+  submitJob<D extends JobDefinition.Any>(
+    definition: D,
+    payload: JobDefinition.Payload<D>,
+    options?: EnqueueSettings
+  ): Promise<Job>
+  submitJob(type: string, payload?: unknown, options?: EnqueueSettings): Promise<Job>
+  submitJob(typeOrDefinition: string | JobDefinition.Any, payload?: unknown, options?: EnqueueSettings): Promise<Job> {
+    return this.run((c) =>
+      typeof typeOrDefinition === "string"
+        ? c.enqueue(typeOrDefinition, payload, options)
+        : c.enqueue(typeOrDefinition, payload, options)
+    )
+  }
+
+  /** Enqueues several jobs in one commit. */
+  submitJobs(jobs: ReadonlyArray<JobInput>): Promise<ReadonlyArray<Job>> {
+    return this.run((c) => c.enqueueMany(jobs))
+  }
+
+  /** Leases one job, or answers null when none is ready (within `waitMs`). */
+  claimJob(workerId: string, options: ClaimOptions = {}): Promise<ClaimedJob | null> {
+    return this.claimJobs(workerId, { ...options, max: 1 }).then((jobs) => jobs[0] ?? null)
+  }
+
+  claimJobs(workerId: string, options: ClaimOptions & { readonly max?: number } = {}): Promise<ReadonlyArray<ClaimedJob>> {
+    return this.run((c) => c.claim({ ...options, workerId }))
+  }
+
+  /** Extends the lease (rejects with `LeaseLost` when it is gone: stop working on the job). */
+  heartbeat(token: string, progress?: unknown): Promise<HeartbeatResult> {
+    return this.run((c) => c.heartbeat(token, progress === undefined ? {} : { progress }))
+  }
+
+  completeJob(token: string, result?: unknown): Promise<Job> {
+    return this.run((c) => c.complete(token, result))
+  }
+
+  /** Fails the job: retried with its backoff unless `retryable` is false (then dead at once). */
+  failJob(
+    token: string,
+    error: string | Error,
+    options?: { readonly retryable?: boolean; readonly retryDelayMs?: number }
+  ): Promise<Job> {
+    const message = typeof error === "string" ? error : `${error.name}: ${error.message}`
+    return this.run((c) => c.fail(token, message, options))
+  }
+
+  /** Gives a leased job back without counting an attempt. */
+  releaseJob(token: string): Promise<Job> {
+    return this.run((c) => c.release(token))
+  }
+
+  cancelJob(id: string): Promise<Job> {
+    return this.run((c) => c.cancel(id))
+  }
+
+  retryJob(id: string): Promise<Job> {
+    return this.run((c) => c.retry(id))
+  }
+
+  /** Sends dead jobs (of one type, or all) back to the queue; answers how many. */
+  retryDeadJobs(type?: string): Promise<number> {
+    return this.run((c) => c.retryDead(type))
+  }
+
+  pause(type?: string): Promise<Paused> {
+    return this.run((c) => c.pause(type))
+  }
+
+  resume(type?: string): Promise<Paused> {
+    return this.run((c) => c.resume(type))
+  }
+
+  getJob(id: string): Promise<Job> {
+    return this.run((c) => c.get(id))
+  }
+
+  listJobs(query?: ListQuery): Promise<JobPage> {
+    return this.run((c) => c.list(query))
+  }
+
+  getStats(): Promise<Stats> {
+    return this.run((c) => c.stats)
+  }
+
+  getLeader(): Promise<LeaderInfo> {
+    return this.run((c) => c.leader)
+  }
+
+  /** Queue events as an async iterable (RPC transports only); `break` out of the loop to stop. */
+  async *watch(options?: { readonly statsEveryMs?: number }): AsyncIterable<WatchEvent> {
+    const runtime = await this.runtime.runtime()
+    const events = Stream.unwrap(Effect.map(ClientTag, (c) => c.watch(options)))
+    yield* Stream.toAsyncIterableRuntime(events, runtime)
+  }
+
+  /** Closes connections; the client cannot be used afterwards. */
+  close(): Promise<void> {
+    return this.runtime.dispose()
+  }
+}
+
+/** The same as `new OsqueueClient(options)`. */
+export const createClient = (options: PromiseClientOptions): OsqueueClient => new OsqueueClient(options)

@@ -1,0 +1,88 @@
+import { describe, expect, it } from "@effect/vitest"
+import { JobDefinition } from "@osqueue/client"
+import { OsqueueClient } from "@osqueue/client/promise"
+import { Effect, Schema } from "effect"
+import { memoryStore, startBroker } from "./fixtures/TestBroker.js"
+
+const Email = JobDefinition.make({ type: "email", payload: Schema.Struct({ to: Schema.String }) })
+
+/** Runs `body` with a facade client on a fresh broker, closing the client afterwards. */
+const withFacade = (kind: "http" | "ws" | "rest", body: (client: OsqueueClient) => Promise<void>) =>
+  Effect.gen(function*() {
+    const url = yield* startBroker({ store: yield* memoryStore })
+    const client = new OsqueueClient({ brokerUrl: url, transport: { kind } })
+    yield* Effect.promise(() => body(client).finally(() => client.close()))
+  })
+
+const rejection = (promise: Promise<unknown>) =>
+  promise.then(
+    () => {
+      throw new Error("expected a rejection")
+    },
+    (error: unknown) => error as { readonly _tag: string; readonly message: string }
+  )
+
+describe("Promise facade", () => {
+  for (const kind of ["http", "ws", "rest"] as const) {
+    it.scopedLive(`submit, claim, heartbeat, complete, fail, cancel, retry (${kind})`, () =>
+      withFacade(kind, async (client) => {
+        const job = await client.submitJob("email", { to: "a@b.c" }, { maxAttempts: 2 })
+        expect(job.state).toBe("queued")
+        const typed = await client.submitJob(Email, { to: "x@y.z" })
+        expect(typed.payload).toEqual({ to: "x@y.z" })
+        const claimed = await client.claimJob("w1", { leaseMs: 5_000 })
+        expect(claimed?.job.id).toBe(job.id)
+        const beat = await client.heartbeat(claimed!.token, { pct: 10 })
+        expect(beat.jobId).toBe(job.id)
+        const done = await client.completeJob(claimed!.token, { sent: true })
+        expect(done.state).toBe("completed")
+        const stale = await rejection(client.completeJob(claimed!.token))
+        expect(stale._tag).toBe("LeaseLost")
+        expect(stale).toBeInstanceOf(Error)
+        const second = await client.claimJob("w1")
+        const failed = await client.failJob(second!.token, new Error("smtp down"), { retryable: false })
+        expect(failed.state).toBe("dead")
+        expect(failed.lastError).toBe("Error: smtp down")
+        expect(await client.retryDeadJobs()).toBe(1)
+        expect((await client.cancelJob(typed.id)).state).toBe("cancelled")
+        expect((await client.retryJob(typed.id)).state).toBe("queued")
+        expect((await client.getJob(typed.id)).id).toBe(typed.id)
+        expect((await client.listJobs({ state: "queued" })).jobs).toHaveLength(1)
+        expect((await client.getStats()).counts.completed).toBe(1)
+        expect((await client.getLeader()).role).toBe("leader")
+        expect(await client.claimJob("w2", { types: ["nothing"], waitMs: 50 })).toBeNull()
+        const missing = await rejection(client.getJob("job-404"))
+        expect(missing._tag).toBe("JobNotFound")
+        const invalid = await rejection(client.submitJob(Email, { to: 5 } as never))
+        expect(invalid._tag).toBe("InvalidRequest")
+      }))
+  }
+
+  it.scopedLive("watch is an async iterable", () =>
+    withFacade("ws", async (client) => {
+      const seen: Array<string> = []
+      const watching = (async () => {
+        for await (const event of client.watch()) {
+          if (event._tag === "Job") seen.push(event.event.kind)
+          if (seen.length === 2) break
+        }
+      })()
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      const job = await client.submitJob("w")
+      await client.cancelJob(job.id)
+      await watching
+      expect(seen).toEqual(["enqueued", "cancelled"])
+    }))
+
+  it.scopedLive("watch over REST rejects with InvalidRequest", () =>
+    withFacade("rest", async (client) => {
+      const error = await rejection((async () => {
+        for await (const _ of client.watch()) break
+      })())
+      expect(error._tag).toBe("InvalidRequest")
+    }))
+
+  it("needs a broker URL", () => {
+    expect(() => new OsqueueClient({})).toThrow(/brokerUrl/)
+  })
+})
