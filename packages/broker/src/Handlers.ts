@@ -131,9 +131,10 @@ export const make = Effect.gen(function*() {
       let triedWake: number | undefined
       while (true) {
         const now = yield* Clock.currentTimeMillis
-        const { claimable, wake } = yield* commit.read((state) => ({
+        const { claimable, wake, seq } = yield* commit.read((state) => ({
           claimable: state.hasClaimable(request.types),
-          wake: state.nextWakeup()
+          wake: state.nextWakeup(),
+          seq: state.seq
         }))
         const leading = (yield* election.role)._tag === "Leader"
         const wakeDue = wake !== undefined && wake <= now && wake !== triedWake
@@ -146,7 +147,7 @@ export const make = Effect.gen(function*() {
         const after = yield* Clock.currentTimeMillis
         if (after >= deadline) return []
         const until = wake !== undefined && wake > after ? Math.min(wake, deadline) : deadline
-        yield* Effect.raceFirst(commit.nextCommit, Effect.sleep(Duration.millis(Math.max(until - after, minRecheckMs))))
+        yield* Effect.raceFirst(commit.commitAfter(seq), Effect.sleep(Duration.millis(Math.max(until - after, minRecheckMs))))
       }
     })
 

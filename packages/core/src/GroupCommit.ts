@@ -34,8 +34,11 @@ export interface GroupCommitShape {
   readonly read: <A>(f: (state: QueueState) => A) => Effect.Effect<A>
   /** What happened in each durable commit, in order. */
   readonly events: Effect.Effect<Queue.Dequeue<JobEvent>, never, Scope.Scope>
-  /** Completes after the next durable commit: long-polling claims wait on it. */
-  readonly nextCommit: Effect.Effect<void>
+  /**
+   * Completes once a commit after `seq` is durable (at once if one already is): long-polling
+   * claims read `state.seq` with what they checked, then wait here, so no commit slips between.
+   */
+  readonly commitAfter: (seq: number) => Effect.Effect<void>
 }
 
 export class GroupCommit extends Context.Tag("@osqueue/core/GroupCommit")<GroupCommit, GroupCommitShape>() {}
@@ -184,11 +187,17 @@ export const make = Effect.gen(function*() {
       return (yield* Deferred.await(done)) as ResultOf<C>
     })
 
+  // The check and the capture of the signal happen in one synchronous step: no commit between.
+  const commitAfter = (seq: number): Effect.Effect<void> =>
+    Effect.suspend(() =>
+      replica.state.seq > seq ? Effect.void : Effect.zipRight(Deferred.await(commitSignal), commitAfter(seq))
+    )
+
   return GroupCommit.of({
     submit,
     read: (f) => replica.read(f),
     events: PubSub.subscribe(events),
-    nextCommit: Effect.suspend(() => Deferred.await(commitSignal))
+    commitAfter
   })
 })
 
