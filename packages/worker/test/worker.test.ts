@@ -1,13 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { JobDefinition, OsqueueClient } from "@osqueue/client"
-import { handler, NonRetryable, Worker } from "@osqueue/worker"
+import { handler, NonRetryable, Worker, WorkerMetrics } from "@osqueue/worker"
 import type { Job } from "@osqueue/types"
-import { Context, Deferred, Effect, ExecutionStrategy, Exit, Layer, Ref, Schema, Scope } from "effect"
+import { Context, Deferred, Effect, ExecutionStrategy, Exit, Fiber, Layer, Metric, Ref, Schema, Scope } from "effect"
 import { memoryStore, startBroker } from "./fixtures/TestBroker.js"
 
 const transports = {
   http: (url: string) => OsqueueClient.layerHttp({ urls: [url] }),
-  ws: (url: string) => OsqueueClient.layerWebSocket({ urls: [url] })
+  ws: (url: string) => OsqueueClient.layerWebSocket({ urls: [url] }),
+  rest: (url: string) => OsqueueClient.layerRest({ urls: [url] })
 } as const
 
 /** A broker on a fresh store and a client built into the test's scope. */
@@ -38,7 +39,7 @@ const Resize = JobDefinition.make({
 
 const fast = { pollWaitMs: 200, shutdownTimeout: "2 seconds" } as const
 
-for (const transport of ["http", "ws"] as const) {
+for (const transport of ["http", "ws", "rest"] as const) {
   it.scopedLive(`processes typed and untyped jobs (${transport})`, () =>
     Effect.gen(function*() {
       const { client, context } = yield* setup(transport)
@@ -83,9 +84,12 @@ describe("Worker", () => {
             })
         }
       }).pipe(Effect.provide(context))
+      const completedBefore = (yield* Metric.value(WorkerMetrics.processed("completed"))).count
       const jobs = yield* client.enqueueMany(Array.from({ length: 40 }, (_, i) => ({ type: "load", payload: i })))
       for (const job of jobs) yield* eventually(client, job.id, (j) => j.state === "completed", 15_000)
       expect(yield* Ref.get(peak)).toBe(4)
+      yield* Effect.sleep("50 millis") // the last outcome is counted right after its ack
+      expect((yield* Metric.value(WorkerMetrics.processed("completed"))).count - completedBefore).toBe(40)
       const stats = yield* client.stats
       expect(stats.counts.running).toBe(0)
       expect(yield* worker.inHand).toBe(0)
@@ -216,5 +220,53 @@ describe("Worker", () => {
       expect(released.attempts).toBe(0)
       expect(took).toBeGreaterThanOrEqual(400)
       expect(took).toBeLessThan(3_000)
+    }))
+
+  it.scopedLive("keeps processing across a leader handover (client given both brokers)", () =>
+    Effect.gen(function*() {
+      const store = yield* memoryStore
+      const leaderScope = yield* Effect.flatMap(Effect.scope, (s) => Scope.fork(s, ExecutionStrategy.sequential))
+      const first = yield* startBroker({ store }).pipe(Scope.extend(leaderScope))
+      const second = yield* startBroker({ store })
+      const context = yield* Layer.build(OsqueueClient.layerHttp({ urls: [first, second] }))
+      const client = Context.get(context, OsqueueClient)
+      yield* Worker.make({
+        ...fast,
+        concurrency: 3,
+        leaseMs: 2_000,
+        handlers: { step: () => Effect.sleep("80 millis") }
+      }).pipe(Effect.provide(context))
+      const before = yield* client.enqueueMany(Array.from({ length: 10 }, (_, i) => ({ type: "step", payload: i })))
+      yield* Effect.sleep("150 millis")
+      yield* Scope.close(leaderScope, Exit.void)
+      const after = yield* client.enqueueMany(Array.from({ length: 10 }, (_, i) => ({ type: "step", payload: 10 + i })))
+      for (const job of [...before, ...after]) {
+        yield* eventually(client, job.id, (j) => j.state === "completed", 15_000)
+      }
+      expect(yield* client.currentBroker).toBe(second)
+    }))
+
+  it.scopedLive("Worker.run shuts down gracefully when interrupted; Worker.layer runs for the layer's life", () =>
+    Effect.gen(function*() {
+      const { client, context } = yield* setup()
+      const started = yield* Deferred.make<void>()
+      const fiber = yield* Worker.run({
+        pollWaitMs: 200,
+        shutdownTimeout: "100 millis",
+        handlers: { hold: () => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never) }
+      }).pipe(Effect.provide(context), Effect.fork)
+      const held = yield* client.enqueue("hold")
+      yield* Deferred.await(started)
+      yield* Fiber.interrupt(fiber)
+      expect((yield* client.get(held.id)).state).toBe("queued")
+
+      const layered = yield* client.enqueue("quick")
+      yield* Effect.scoped(
+        Effect.gen(function*() {
+          yield* Layer.build(Worker.layer({ ...fast, handlers: { quick: () => Effect.succeed("ok") } }))
+          yield* eventually(client, layered.id, (j) => j.state === "completed")
+        })
+      ).pipe(Effect.provide(context))
+      expect((yield* client.get(held.id)).state).toBe("queued") // the layered worker does not handle "hold"
     }))
 })
