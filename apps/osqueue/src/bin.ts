@@ -3,6 +3,7 @@
  * Entry point of the `osqueue` command. Exit codes: 0 done; 1 the operation failed (the
  * broker's tagged error is printed); 2 bad usage; 3 no broker reachable.
  */
+import * as ValidationError from "@effect/cli/ValidationError"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { isOsqueueError } from "@osqueue/types"
 import * as Cause from "effect/Cause"
@@ -13,10 +14,8 @@ import { run } from "./Cli.js"
 
 const exitCode = (error: unknown): number => {
   if (isOsqueueError(error)) return 1
-  if (typeof error === "object" && error !== null && "_tag" in error) {
-    if (error._tag === "BrokerUnreachable") return 3
-    if (error._tag === "ValidationError" || String(error._tag).startsWith("Missing") || String(error._tag).startsWith("Invalid")) return 2
-  }
+  if (ValidationError.isValidationError(error)) return 2
+  if (typeof error === "object" && error !== null && "_tag" in error && error._tag === "BrokerUnreachable") return 3
   return 1
 }
 
@@ -26,7 +25,7 @@ run(process.argv).pipe(
     const failure = Cause.failureOption(cause)
     const error = Option.getOrUndefined(failure)
     // @effect/cli has already printed its own usage errors
-    const printed = typeof error === "object" && error !== null && "_tag" in error && error._tag === "ValidationError"
+    const printed = ValidationError.isValidationError(error)
     const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "Error"
     const text = error instanceof Error ? `${tag}: ${error.message}` : Cause.pretty(cause)
     return (printed ? Effect.void : Console.error(`osqueue: ${text}`)).pipe(
