@@ -16,7 +16,7 @@ export default tseslint.config(
     }
   },
   {
-    files: ["scripts/**", "**/test/**", "apps/**/src/bin.ts"],
+    files: ["scripts/**", "**/test/**", "**/examples/**", "**/bench/**", "apps/**/src/bin.ts"],
     rules: { "no-console": "off" }
   }
 )
