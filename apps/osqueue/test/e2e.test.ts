@@ -33,6 +33,8 @@ describe("osqueue end to end", () => {
     const { url, proc: broker } = await startBroker(await tempDir())
     await leading(url)
     const watch = osqueue(["watch", "-b", url, "--json"])
+    // the stream opens with the leader: from then on, every event reaches it
+    await eventually("watch to connect", async () => (watch.output().includes('"_tag":"Leader"') ? true : undefined))
 
     const cli = await osqueueRun(["enqueue", "email", "-b", url, "-p", '{"to":"a@example.com"}', "--json"])
     expect(cli.code).toBe(0)
