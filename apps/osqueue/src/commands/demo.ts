@@ -26,13 +26,17 @@ export const demo = Command.make(
     const client = OsqueueClient.layerHttp({ urls: url })
     const worker = Worker.layer({
       handlers: demoHandlers({ workMs: args.workMs, failRate: args.failRate }),
-      concurrency: args.concurrency
+      concurrency: args.concurrency,
+      // A claim in flight finishes before shutdown does: keep Ctrl-C quick.
+      pollWaitMs: 1_000
     }).pipe(Layer.provide(client))
     const producer = Layer.scopedDiscard(
       Effect.forkScoped(produceLoop({ intervalMs: args.interval, types: ["email", "thumbnail", "report"] }))
     ).pipe(Layer.provide(client))
     return Effect.logInfo(`osqueue demo: broker at ${url} (dashboard and API), a worker pool and a producer; Ctrl-C stops`).pipe(
-      Effect.zipRight(Layer.launch(Layer.mergeAll(brokerLayer(args), worker, producer)))
+      // The broker starts first and stops last, so that at Ctrl-C the worker can still hand its
+      // jobs back (complete, or release) before the broker writes its clean handoff.
+      Effect.zipRight(Layer.launch(Layer.mergeAll(worker, producer).pipe(Layer.provide(brokerLayer(args)))))
     )
   }
 ).pipe(Command.withDescription("A broker, a demo worker and a demo producer in one process"))
