@@ -5,7 +5,7 @@
  * the handler when the lease is gone (expired, cancelled, taken over). Shutdown stops claiming,
  * lets running jobs finish for a while, then interrupts and releases the rest.
  */
-import { type ClientError, OsqueueClient } from "@osqueue/client"
+import { BrokerUnreachable, type ClientError, OsqueueClient } from "@osqueue/client"
 import type { ClaimedJob, Job } from "@osqueue/types"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -279,7 +279,7 @@ export const make = <const H extends Handlers>(
         running.add(stop)
         yield* SubscriptionRef.update(inHand, (n) => n + 1)
         yield* Metric.incrementBy(Metrics.inHand, 1)
-        // Forked from inside the uninterruptible claim: the job's fiber must be interruptible again,
+        // Forked from the claim loop's uninterruptible section: the job's fiber must be interruptible again,
         // or its race losers (and its renewal fiber) could never be interrupted.
         yield* runJob(claimed, stop).pipe(
           Effect.interruptible,
@@ -301,34 +301,59 @@ export const make = <const H extends Handlers>(
     const pause = <In>(driver: Schedule.ScheduleDriver<unknown, In>, input: In) =>
       Effect.catchAll(driver.next(input), () => driver.reset) // a schedule that ends starts over
 
-    // The claim itself is uninterruptible: an interrupted claim may still have leased jobs that
-    // nobody would then work on until their leases expire. Shutdown waits for it instead.
-    const claimOnce = Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function*() {
-        yield* restore(waitUntil((n) => n < concurrency))
-        const free = concurrency - (yield* SubscriptionRef.get(inHand))
-        const result = yield* Effect.either(client.claim({
-          workerId,
-          types,
-          max: free,
-          waitMs: pollWaitMs,
-          ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs })
-        }))
-        if (Either.isLeft(result)) {
+    /**
+     * A claim runs in a fiber of its own. Stopping the claim loop must not wait for a long poll
+     * (or for the client's retries while no broker answers), yet jobs that a claim leased must
+     * not be dropped: whoever takes the claim's result first — the loop, or shutdown when the
+     * loop was stopped — starts or releases them.
+     */
+    interface PendingClaim {
+      readonly fiber: Fiber.RuntimeFiber<ReadonlyArray<ClaimedJob>, ClientError>
+      taken: boolean
+    }
+    let pendingClaim: PendingClaim | undefined
+    const take = (pending: PendingClaim) =>
+      Effect.sync(() => {
+        if (pending.taken) return false
+        pending.taken = true
+        return true
+      })
+
+    const claimOnce = Effect.gen(function*() {
+      yield* waitUntil((n) => n < concurrency)
+      const free = concurrency - (yield* SubscriptionRef.get(inHand))
+      const fiber = yield* Effect.forkDaemon(client.claim({
+        workerId,
+        types,
+        max: free,
+        waitMs: pollWaitMs,
+        ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs })
+      }))
+      const pending: PendingClaim = { fiber, taken: false }
+      pendingClaim = pending
+      const exit = yield* Fiber.await(fiber)
+      // From here on the result is ours: starting its jobs must not be cut short.
+      yield* Effect.uninterruptible(Effect.gen(function*() {
+        if (!(yield* take(pending))) return
+        if (Exit.isFailure(exit)) {
+          const error = Option.getOrElse(
+            Cause.failureOption(exit.cause),
+            () => new BrokerUnreachable({ url: "(claim)", reason: Cause.pretty(exit.cause) })
+          )
           yield* Metric.increment(Metrics.claimErrors)
-          yield* Effect.logWarning("claim failed; backing off", result.left)
-          return yield* restore(pause(backoff, result.left))
+          yield* Effect.logWarning("claim failed; backing off", error)
+          return yield* Effect.interruptible(pause(backoff, error))
         }
         yield* backoff.reset
-        const claimed = result.right
+        const claimed = exit.value
         if (yield* Deferred.isDone(stopping)) {
           return yield* Effect.forEach(claimed, release, { concurrency: "unbounded", discard: true })
         }
         yield* Effect.forEach(claimed, start, { discard: true })
-        if (claimed.length === 0) yield* restore(pause(idle, undefined))
+        if (claimed.length === 0) yield* Effect.interruptible(pause(idle, undefined))
         else yield* idle.reset
-      })
-    )
+      }))
+    })
 
     const claimFiber = yield* Effect.forever(claimOnce).pipe(
       Effect.raceFirst(Deferred.await(stopping)),
@@ -336,23 +361,45 @@ export const make = <const H extends Handlers>(
       Effect.forkIn(scope)
     )
 
+    /**
+     * At shutdown: the claim the loop was waiting on, if any. Waiting for a long poll would hold
+     * shutdown for up to `pollWaitMs`, so it is interrupted (the broker drops a claim still
+     * waiting); jobs it had already leased are given back.
+     */
+    const settlePendingClaim = Effect.suspend(() => {
+      const pending = pendingClaim
+      if (pending === undefined) return Effect.void
+      return Fiber.interrupt(pending.fiber).pipe(
+        Effect.flatMap((exit) =>
+          Effect.flatMap(take(pending), (ours) =>
+            ours && Exit.isSuccess(exit)
+              ? Effect.forEach(exit.value, release, { concurrency: "unbounded", discard: true })
+              : Effect.void)
+        )
+      )
+    })
+
+    const drainThenRelease = Effect.gen(function*() {
+      yield* Deferred.succeed(stopping, undefined)
+      yield* Fiber.await(claimFiber)
+      yield* Effect.logInfo("worker stopping: draining").pipe(Effect.annotateLogs("inHand", running.size))
+      const drained = yield* Effect.all([settlePendingClaim, waitUntil((n) => n === 0)], {
+        concurrency: "unbounded"
+      }).pipe(Effect.timeout(shutdownTimeout), Effect.option)
+      if (Option.isNone(drained)) {
+        yield* Effect.logWarning("drain timed out: interrupting and releasing running jobs").pipe(
+          Effect.annotateLogs("inHand", running.size)
+        )
+        for (const stop of running) yield* Deferred.succeed(stop, undefined)
+        yield* waitUntil((n) => n === 0).pipe(Effect.timeout("15 seconds"), Effect.ignore)
+      }
+      yield* Effect.logInfo("worker stopped")
+    }).pipe(Effect.annotateLogs({ module: "Worker", workerId }))
+
+    // Shutdown usually runs as a finalizer of an interrupted fiber, where nothing can be
+    // interrupted (so no timeout could fire): it runs in a fiber of its own, which it awaits.
     const shutdown = yield* Effect.cached(
-      Effect.gen(function*() {
-        yield* Deferred.succeed(stopping, undefined)
-        yield* Effect.logInfo("worker stopping: draining").pipe(Effect.annotateLogs("inHand", running.size))
-        const drained = yield* Effect.all([Fiber.await(claimFiber), waitUntil((n) => n === 0)], {
-          concurrency: "unbounded"
-        }).pipe(Effect.timeout(shutdownTimeout), Effect.option)
-        if (Option.isNone(drained)) {
-          yield* Effect.logWarning("drain timed out: interrupting and releasing running jobs").pipe(
-            Effect.annotateLogs("inHand", running.size)
-          )
-          for (const stop of running) yield* Deferred.succeed(stop, undefined)
-          yield* waitUntil((n) => n === 0).pipe(Effect.timeout("15 seconds"), Effect.ignore)
-          yield* Fiber.interruptFork(claimFiber)
-        }
-        yield* Effect.logInfo("worker stopped")
-      }).pipe(Effect.annotateLogs({ module: "Worker", workerId }), Effect.interruptible)
+      Effect.forkDaemon(Effect.interruptible(drainThenRelease)).pipe(Effect.flatMap(Fiber.join))
     )
     yield* Effect.addFinalizer(() => shutdown)
     yield* Effect.logInfo("worker started").pipe(

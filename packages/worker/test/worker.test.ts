@@ -246,20 +246,58 @@ describe("Worker", () => {
       expect(yield* client.currentBroker).toBe(second)
     }))
 
-  it.scopedLive("Worker.run shuts down gracefully when interrupted; Worker.layer runs for the layer's life", () =>
+  it.scopedLive("interrupting Worker.run drains running jobs, then releases what is left", () =>
     Effect.gen(function*() {
       const { client, context } = yield* setup()
+      const running = yield* Deferred.make<void>()
+      const drainable = yield* Worker.run({
+        pollWaitMs: 5_000,
+        shutdownTimeout: "3 seconds",
+        handlers: { brief: () => Effect.zipRight(Deferred.succeed(running, undefined), Effect.sleep("300 millis")) }
+      }).pipe(Effect.provide(context), Effect.fork)
+      const brief = yield* client.enqueue("brief")
+      yield* Deferred.await(running)
+      yield* Fiber.interrupt(drainable)
+      expect((yield* client.get(brief.id)).state).toBe("completed")
+
       const started = yield* Deferred.make<void>()
-      const fiber = yield* Worker.run({
-        pollWaitMs: 200,
+      const stuck = yield* Worker.run({
+        pollWaitMs: 5_000,
         shutdownTimeout: "100 millis",
         handlers: { hold: () => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never) }
       }).pipe(Effect.provide(context), Effect.fork)
       const held = yield* client.enqueue("hold")
       yield* Deferred.await(started)
-      yield* Fiber.interrupt(fiber)
+      yield* Fiber.interrupt(stuck)
       expect((yield* client.get(held.id)).state).toBe("queued")
+    }))
 
+  it.scopedLive("an idle worker stops without waiting for its long poll, or for a broker that is gone", () =>
+    Effect.gen(function*() {
+      const { context } = yield* setup()
+      const idle = yield* Worker.run({ pollWaitMs: 10_000, handlers: { none: () => Effect.void } }).pipe(
+        Effect.provide(context),
+        Effect.fork
+      )
+      yield* Effect.sleep("300 millis")
+      const t0 = Date.now()
+      yield* Fiber.interrupt(idle)
+      expect(Date.now() - t0).toBeLessThan(1_000)
+
+      const orphan = yield* Layer.build(OsqueueClient.layerHttp({ urls: "http://127.0.0.1:1" }))
+      const lonely = yield* Worker.run({ handlers: { none: () => Effect.void } }).pipe(
+        Effect.provide(orphan),
+        Effect.fork
+      )
+      yield* Effect.sleep("300 millis")
+      const t1 = Date.now()
+      yield* Fiber.interrupt(lonely)
+      expect(Date.now() - t1).toBeLessThan(1_000)
+    }))
+
+  it.scopedLive("Worker.layer runs for the layer's life", () =>
+    Effect.gen(function*() {
+      const { client, context } = yield* setup()
       const layered = yield* client.enqueue("quick")
       yield* Effect.scoped(
         Effect.gen(function*() {
@@ -267,6 +305,5 @@ describe("Worker", () => {
           yield* eventually(client, layered.id, (j) => j.state === "completed")
         })
       ).pipe(Effect.provide(context))
-      expect((yield* client.get(held.id)).state).toBe("queued") // the layered worker does not handle "hold"
     }))
 })
