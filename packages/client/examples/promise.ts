@@ -2,7 +2,6 @@
  * The Promise facade, for code without Effect. Start a broker first, then:
  *   pnpm exec tsx --conditions=source packages/client/examples/promise.ts
  */
-/* eslint-disable no-console -- an example shows its results */
 import { OsqueueClient } from "@osqueue/client/promise"
 
 const client = new OsqueueClient({
