@@ -7,7 +7,7 @@ import { OsqueueClient } from "@osqueue/client/promise"
 const client = new OsqueueClient({
   brokerUrls: (process.env.OSQUEUE_BROKERS ?? "http://localhost:8080").split(","),
   transport: { kind: "http" }, // or { kind: "ws" } / { kind: "rest" }
-  ...(process.env.OSQUEUE_TOKEN === undefined ? {} : { token: process.env.OSQUEUE_TOKEN })
+  token: process.env.OSQUEUE_TOKEN // optional
 })
 
 try {

@@ -45,16 +45,16 @@ export type Transport =
 
 export interface PromiseClientOptions {
   /** One broker's base URL, e.g. `http://localhost:8080`. */
-  readonly brokerUrl?: string
+  readonly brokerUrl?: string | undefined
   /** Several brokers: the client finds the leader and fails over. */
-  readonly brokerUrls?: ReadonlyArray<string>
+  readonly brokerUrls?: ReadonlyArray<string> | undefined
   /** Default `{ kind: "http" }` (RPC over HTTP). */
-  readonly transport?: Transport
-  readonly token?: string
+  readonly transport?: Transport | undefined
+  readonly token?: string | undefined
   /** One attempt's deadline in ms (default 30 000; a long-poll claim adds its `waitMs`). */
-  readonly requestTimeoutMs?: number
+  readonly requestTimeoutMs?: number | undefined
   /** Give up retrying one call after this long in ms (default 30 000). */
-  readonly retryForMs?: number
+  readonly retryForMs?: number | undefined
 }
 
 export interface ClaimOptions {
