@@ -5,8 +5,10 @@
 import {
   type Backoff,
   type ClaimedJob,
-  type ClaimRequest,
+  ClaimRequest,
   EnqueueOptions,
+  FailRequest,
+  HeartbeatRequest,
   type HeartbeatResult,
   InvalidRequest,
   type Job,
@@ -14,11 +16,12 @@ import {
   type JobPage,
   type LeaderInfo,
   LeaseToken,
-  type ListQuery,
+  ListQuery,
   NotLeader,
   type Paused,
   type Stats,
-  type WatchEvent
+  type WatchEvent,
+  WatchRequest
 } from "@osqueue/types"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -107,6 +110,13 @@ const decodeToken = (token: string) =>
   Schema.decodeUnknown(LeaseToken)(token).pipe(Effect.mapError(invalid("invalid lease token")))
 const decodeId = (id: string) => Schema.decodeUnknown(JobId)(id).pipe(Effect.mapError(invalid("invalid job id")))
 
+/** The contract's cap on one `EnqueueMany`. */
+const maxBatch = 10_000
+
+/** Checks a request against the contract's schema, so a bad one fails here instead of as a defect. */
+const validated = <A, I>(schema: Schema.Schema<A, I>, what: string) => (value: A): Effect.Effect<A, InvalidRequest> =>
+  Effect.as(Effect.mapError(Schema.validate(schema)(value), invalid(`invalid ${what}`)), value)
+
 const enqueueOptions = (input: JobInput): Effect.Effect<EnqueueOptions, InvalidRequest> =>
   Effect.try({
     try: () =>
@@ -133,6 +143,15 @@ const typedInput = (
     type: definition.type,
     payload: encoded
   }))
+
+/** Streams from the leader only: a follower's watch would miss job events, so it is redirected. */
+const watchLeader = (api: BrokerApi, request: typeof WatchRequest.Type): Stream.Stream<WatchEvent, ClientError> =>
+  Stream.unwrap(
+    Effect.map(api.Leader, (info) =>
+      info.role === "follower" && info.leaderUrl !== null && trimUrl(info.leaderUrl) !== api.url
+        ? Stream.fail(new NotLeader({ leaderUrl: info.leaderUrl }))
+        : api.Watch(request))
+  )
 
 /** The service over a router; every transport layer ends here. */
 export const make = (router: Router): OsqueueClientShape => {
@@ -161,6 +180,9 @@ export const make = (router: Router): OsqueueClientShape => {
       const inputs: ReadonlyArray<JobInput> = JobDefinition.isJobDefinition(first)
         ? yield* Effect.forEach(payloads ?? [], (payload) => typedInput(first, payload, options))
         : first
+      if (inputs.length > maxBatch) {
+        return yield* new InvalidRequest({ message: `at most ${maxBatch} jobs per enqueueMany, got ${inputs.length}` })
+      }
       const jobs = yield* Effect.forEach(inputs, enqueueOptions)
       return yield* router.call("enqueueMany", (api) => api.EnqueueMany({ jobs }))
     })
@@ -183,19 +205,24 @@ export const make = (router: Router): OsqueueClientShape => {
     enqueue: enqueue as OsqueueClientShape["enqueue"],
     enqueueMany: enqueueMany as OsqueueClientShape["enqueueMany"],
     claim: (request) =>
-      router.call("claim", (api) => api.Claim(request), {
-        extraTime: Duration.millis(request.waitMs ?? 0)
-      }),
+      Effect.flatMap(validated(ClaimRequest, "claim request")(request), () =>
+        router.call("claim", (api) => api.Claim(request), {
+          extraTime: Duration.millis(request.waitMs ?? 0)
+        })),
     heartbeat: (token, options) =>
-      byToken("heartbeat", token, (t) => (api) =>
-        api.Heartbeat({
+      byToken("heartbeat", token, (t) => {
+        const request = {
           token: t,
           ...(options?.progress === undefined ? {} : { progress: options.progress }),
           ...(options?.leaseMs === undefined ? {} : { leaseMs: options.leaseMs })
-        })),
+        }
+        return (api) => Effect.flatMap(validated(HeartbeatRequest, "heartbeat")(request), api.Heartbeat)
+      }),
     complete: (token, result) =>
       byToken("complete", token, (t) => (api) => api.Complete(result === undefined ? { token: t } : { token: t, result })),
-    fail: (token, error, options) => byToken("fail", token, (t) => (api) => api.Fail({ ...options, token: t, error })),
+    fail: (token, error, options) =>
+      byToken("fail", token, (t) => (api) =>
+        Effect.flatMap(validated(FailRequest, "fail request")({ ...options, token: t, error }), api.Fail)),
     release: (token) => byToken("release", token, (t) => (api) => api.Release({ token: t })),
     cancel: (id) => byId("cancel", id, (i) => (api) => api.Cancel({ id: i })),
     retry: (id) => byId("retry", id, (i) => (api) => api.Retry({ id: i })),
@@ -204,18 +231,14 @@ export const make = (router: Router): OsqueueClientShape => {
     pause: (type) => router.call("pause", (api) => api.Pause(typeRequest(type))),
     resume: (type) => router.call("resume", (api) => api.Resume(typeRequest(type))),
     get: (id) => byId("get", id, (i) => (api) => api.Get({ id: i })),
-    list: (query) => router.call("list", (api) => api.List(query ?? {})),
+    list: (query) =>
+      Effect.flatMap(validated(ListQuery, "list query")(query ?? {}), (q) => router.call("list", (api) => api.List(q))),
     stats: router.call("stats", (api) => api.Stats),
     leader: router.call("leader", (api) => api.Leader),
     watch: (options) =>
-      router.stream((api) =>
-        Stream.unwrap(
-          Effect.map(api.Leader, (info) =>
-            // Only the leader sees every commit: a follower's watch would miss job events.
-            info.role === "follower" && info.leaderUrl !== null && trimUrl(info.leaderUrl) !== api.url
-              ? Stream.fail(new NotLeader({ leaderUrl: info.leaderUrl }))
-              : api.Watch(options ?? {}))
-        )
+      Stream.unwrap(
+        Effect.map(validated(WatchRequest, "watch request")(options ?? {}), (request) =>
+          router.stream((api) => watchLeader(api, request)))
       ),
     currentBroker: router.current
   }

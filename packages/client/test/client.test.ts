@@ -91,6 +91,13 @@ for (const transport of ["http", "ws", "rest"] as const) {
           expect((yield* client.get(b.id)).state).toBe("queued")
           const badToken = yield* Effect.flip(client.heartbeat("not-a-token"))
           expect(badToken._tag).toBe("InvalidRequest")
+          // Caught before sending, as typed errors (not defects)
+          expect((yield* Effect.flip(client.claim({ workerId: "w1", max: 5_000 })))._tag).toBe("InvalidRequest")
+          expect((yield* Effect.flip(client.claim({ workerId: "" })))._tag).toBe("InvalidRequest")
+          expect((yield* Effect.flip(client.fail(cb.token, "x".repeat(10_001))))._tag).toBe("InvalidRequest")
+          expect((yield* Effect.flip(client.list({ limit: 0 })))._tag).toBe("InvalidRequest")
+          const tooMany = Array.from({ length: 10_001 }, () => ({ type: "t" }))
+          expect((yield* Effect.flip(client.enqueueMany(tooMany)))._tag).toBe("InvalidRequest")
         })))
 
     it.scopedLive("long-poll claim wakes on enqueue", () =>
