@@ -6,7 +6,7 @@
  * lets running jobs finish for a while, then interrupts and releases the rest.
  */
 import { BrokerUnreachable, type ClientError, OsqueueClient } from "@osqueue/client"
-import type { ClaimedJob, Job } from "@osqueue/types"
+import type { ClaimedJob, InvalidRequest, Job, Unauthorized } from "@osqueue/types"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -56,7 +56,18 @@ export interface Worker {
   readonly inHand: Effect.Effect<number>
   /** Stops claiming, drains, then releases what is left. Runs when the worker's scope closes. */
   readonly shutdown: Effect.Effect<void>
+  /**
+   * Completes when the worker stops claiming: after `shutdown`, or failing when the broker
+   * refuses its claims for good (`Unauthorized`: a wrong token; `InvalidRequest`: bad options).
+   */
+  readonly join: Effect.Effect<void, WorkerRefused>
 }
+
+/** Claim errors that retrying cannot fix: the worker stops claiming. */
+export type WorkerRefused = Unauthorized | InvalidRequest
+
+const refused = (error: ClientError): error is WorkerRefused =>
+  error._tag === "Unauthorized" || error._tag === "InvalidRequest"
 
 export const defaultIdleSchedule: Schedule.Schedule<unknown, void> = Schedule.exponential("10 millis").pipe(
   Schedule.union(Schedule.spaced("500 millis")),
@@ -341,6 +352,10 @@ export const make = <const H extends Handlers>(
             () => new BrokerUnreachable({ url: "(claim)", reason: Cause.pretty(exit.cause) })
           )
           yield* Metric.increment(Metrics.claimErrors)
+          if (refused(error)) {
+            yield* Effect.logError("the broker refuses this worker's claims: it stops claiming", error)
+            return yield* Effect.fail(error)
+          }
           yield* Effect.logWarning("claim failed; backing off", error)
           return yield* Effect.interruptible(pause(backoff, error))
         }
@@ -406,16 +421,19 @@ export const make = <const H extends Handlers>(
       Effect.annotateLogs({ module: "Worker", workerId, concurrency, types: types.join(",") })
     )
 
-    return { workerId, inHand: SubscriptionRef.get(inHand), shutdown }
+    return { workerId, inHand: SubscriptionRef.get(inHand), shutdown, join: Fiber.join(claimFiber) }
   })
 
-/** Runs a worker until interrupted; interruption (e.g. SIGINT under `runMain`) shuts it down gracefully. */
+/**
+ * Runs a worker until interrupted; interruption (e.g. SIGINT under `runMain`) shuts it down
+ * gracefully. Fails (after draining) when the broker refuses its claims for good.
+ */
 export const run = <const H extends Handlers>(
   options: WorkerOptions<H>
-): Effect.Effect<never, never, OsqueueClient | HandlersContext<H>> =>
-  Effect.scoped(Effect.zipRight(make(options), Effect.never))
+): Effect.Effect<never, WorkerRefused, OsqueueClient | HandlersContext<H>> =>
+  Effect.scoped(Effect.flatMap(make(options), (worker) => Effect.zipRight(worker.join, Effect.never)))
 
-/** A worker for the life of the layer. */
+/** A worker for the life of the layer (a refused claim is logged; the layer cannot fail once built). */
 export const layer = <const H extends Handlers>(
   options: WorkerOptions<H>
 ): Layer.Layer<never, never, OsqueueClient | HandlersContext<H>> => Layer.scopedDiscard(make(options))

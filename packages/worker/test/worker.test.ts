@@ -306,4 +306,16 @@ describe("Worker", () => {
         })
       ).pipe(Effect.provide(context))
     }))
+
+  it.scopedLive("a worker whose claims are refused (wrong token) stops with the error", () =>
+    Effect.gen(function*() {
+      const url = yield* startBroker({ store: yield* memoryStore, token: "right" })
+      const context = yield* Layer.build(OsqueueClient.layerHttp({ urls: url, token: "wrong" }))
+      const error = yield* Worker.run({ handlers: { x: () => Effect.void } }).pipe(
+        Effect.provide(context),
+        Effect.flip,
+        Effect.timeout("5 seconds")
+      )
+      expect(error._tag).toBe("Unauthorized")
+    }))
 })
