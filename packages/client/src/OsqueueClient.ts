@@ -4,10 +4,14 @@
  */
 import * as RpcClient from "@effect/rpc/RpcClient"
 import { OsqueueRpcs } from "@osqueue/types"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { ClientError } from "./Errors.js"
@@ -76,6 +80,28 @@ export class OsqueueClient extends Context.Tag("@osqueue/client/OsqueueClient")<
   /** REST (`/v1/…`) through `HttpApiClient`; `watch` is not available over REST. */
   static layerRest = (options: ConnectionOptions): Layer.Layer<OsqueueClient> =>
     Layer.scoped(OsqueueClient, fromConnect(options, restConnect({ token: options.token })))
+
+  /**
+   * From the environment: `OSQUEUE_BROKERS` (comma-separated, default `http://localhost:8080`),
+   * `OSQUEUE_TOKEN` (optional), `OSQUEUE_TRANSPORT` (`http` | `ws` | `rest`, default `http`).
+   */
+  static layerConfig: Layer.Layer<OsqueueClient, ConfigError.ConfigError> = Layer.unwrapEffect(
+    Effect.map(
+      Config.all({
+        urls: Config.string("OSQUEUE_BROKERS").pipe(Config.withDefault("http://localhost:8080")),
+        token: Config.option(Config.redacted("OSQUEUE_TOKEN")),
+        transport: Config.literal("http", "ws", "rest")("OSQUEUE_TRANSPORT").pipe(Config.withDefault("http" as const))
+      }),
+      ({ transport, token, urls }) => {
+        const options = { urls, token: Option.getOrUndefined(Option.map(token, Redacted.value)) }
+        return transport === "ws"
+          ? OsqueueClient.layerWebSocket(options)
+          : transport === "rest"
+          ? OsqueueClient.layerRest(options)
+          : OsqueueClient.layerHttp(options)
+      }
+    )
+  )
 
   /**
    * A custom transport: any RPC client protocol layer. It reaches one broker, so `NotLeader`

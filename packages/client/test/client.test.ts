@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { JobDefinition, OsqueueClient } from "@osqueue/client"
-import { Chunk, Context, Effect, ExecutionStrategy, Exit, Fiber, Layer, Schedule, Schema, Scope, Stream } from "effect"
+import { Chunk, ConfigProvider, Context, Effect, ExecutionStrategy, Exit, Fiber, Layer, Schedule, Schema, Scope, Stream } from "effect"
 import { memoryStore, startBroker } from "./fixtures/TestBroker.js"
 
 const Email = JobDefinition.make({
@@ -221,4 +221,16 @@ describe("auth", () => {
         expect(error._tag).toBe("InvalidRequest")
         expect(error.message).toContain("RPC")
       })))
+
+  it.scopedLive("layerConfig reads OSQUEUE_BROKERS, OSQUEUE_TOKEN and OSQUEUE_TRANSPORT", () =>
+    Effect.gen(function*() {
+      const url = yield* startBroker({ store: yield* memoryStore, token: "t0k" })
+      const env = new Map([["OSQUEUE_BROKERS", `http://127.0.0.1:1,${url}`], ["OSQUEUE_TOKEN", "t0k"], ["OSQUEUE_TRANSPORT", "rest"]])
+      const client = yield* clientIn(
+        OsqueueClient.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env))))
+      )
+      const job = yield* client.enqueue("configured")
+      expect((yield* client.get(job.id)).type).toBe("configured")
+      expect(yield* client.currentBroker).toBe(url)
+    }))
 })
