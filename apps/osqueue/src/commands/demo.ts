@@ -27,7 +27,7 @@ export const demo = Command.make(
     const worker = Worker.layer({
       handlers: demoHandlers({ workMs: args.workMs, failRate: args.failRate }),
       concurrency: args.concurrency,
-      // A claim in flight finishes before shutdown does: keep Ctrl-C quick.
+      // At Ctrl-C the broker's server waits for a long poll in flight before it closes.
       pollWaitMs: 1_000
     }).pipe(Layer.provide(client))
     const producer = Layer.scopedDiscard(
