@@ -19,18 +19,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
+import * as Remote from "./internal/remote.js"
 import {
   type Metadata,
   type ObjectHead,
   ObjectStore,
   type ObjectStoreShape,
   OutcomeUnknown,
-  PreconditionFailed,
   type PutOptions,
-  type ReadError,
-  type StoreError,
-  StoreFailure,
   type StoredObject,
   StoreUnavailable,
   type WriteCondition
@@ -58,45 +54,45 @@ export interface GcsStoreConfig {
   readonly minWriteInterval?: Duration.DurationInput
 }
 
-const defaultRequestTimeout = Duration.seconds(10)
-const notSentCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"])
 // A generation read by metadata can be replaced before its bytes are fetched; a few retries
 // settle it unless the object is rewritten faster than it can be read.
 const consistentReadAttempts = 5
 
-type CallFailure = { readonly _tag: "Timeout" } | { readonly _tag: "Error"; readonly error: unknown }
+const noSuchBucket = (text: string) => /bucket does not exist/i.test(text)
 
-interface Described {
-  readonly status: number | undefined
-  readonly code: string | undefined
-  readonly text: string
-}
-
-// ApiError (HTTP answers) carries a numeric `code`; socket errors carry a string one.
-const describe = (error: unknown): Described => {
-  if (error instanceof Error) {
-    const code: unknown = (error as { code?: unknown }).code
-    if (typeof code === "number") {
-      return { status: code, code: undefined, text: `HTTP ${code}: ${error.message.slice(0, 300)}` }
+const backend: Remote.Backend = {
+  name: "gcs",
+  // ApiError (HTTP answers) carries a numeric `code`; socket errors carry a string one.
+  describe: (error) => {
+    if (error instanceof Error) {
+      const code: unknown = (error as { code?: unknown }).code
+      if (typeof code === "number") {
+        return { status: code, code: undefined, text: `HTTP ${code}: ${error.message.slice(0, 300)}` }
+      }
+      const name = typeof code === "string" ? code : error.name
+      return { status: undefined, code: name, text: `${name}: ${error.message.slice(0, 300)}` }
     }
-    const name = typeof code === "string" ? code : error.name
-    return { status: undefined, code: name, text: `${name}: ${error.message.slice(0, 300)}` }
+    return { status: undefined, code: undefined, text: String(error) }
+  },
+  networkNames: new Set(["TimeoutError", "AbortError", "FetchError", "RequestError"]),
+  hint: (reason, bucket) =>
+    noSuchBucket(reason)
+      ? ` (bucket "${bucket}" does not exist)`
+      : /HTTP 40[13]/.test(reason)
+      ? " (access denied: the credentials need storage.objects.get, storage.objects.create, storage.objects.delete and storage.objects.list on the bucket)"
+      : "",
+  isMissing: (d) => d.status === 404,
+  readUnavailable: (status) => status === 408 || status === 429 || status >= 500,
+  writeRule: (d, expected) => {
+    // 409: another request was changing the object at the same moment; ours did not happen.
+    if (d.status === 412 || d.status === 409) return "PreconditionFailed"
+    // GCS answers 412 for a missing object too; 404 here can only be the bucket, unless the
+    // object vanished under a delete, which is a failed precondition all the same.
+    if (d.status === 404 && expected !== undefined && !noSuchBucket(d.text)) return "PreconditionFailed"
+    if (d.status === 408 || d.status === 429 || d.status === 503) return "StoreUnavailable"
+    return undefined
   }
-  return { status: undefined, code: undefined, text: String(error) }
 }
-
-// Errors from the network path (sockets, timeouts) as opposed to ones raised before anything
-// was sent (no credentials found, bad options), which are configuration errors.
-const networkNames = new Set(["TimeoutError", "AbortError", "FetchError", "RequestError"])
-const isNetworkError = (d: Described, error: unknown) =>
-  d.status === undefined &&
-  ((d.code !== undefined && (/^E[A-Z]+$/.test(d.code) || networkNames.has(d.code))) ||
-    (error instanceof Error && /socket|network|timed? ?out/i.test(error.message)))
-
-const normalizePrefix = (prefix: string | undefined): string =>
-  prefix === undefined || prefix === "" ? "" : prefix.endsWith("/") ? prefix : `${prefix}/`
-
-const contentTypeOf = (key: string) => (key.endsWith(".json") ? "application/json" : "application/octet-stream")
 
 const toMetadata = (raw: FileMetadata["metadata"]): Metadata => {
   const out: Record<string, string> = {}
@@ -106,10 +102,9 @@ const toMetadata = (raw: FileMetadata["metadata"]): Metadata => {
 
 export const make = (config: GcsStoreConfig): Effect.Effect<ObjectStoreShape> =>
   Effect.sync(() => {
-    const prefix = normalizePrefix(config.prefix)
-    const timeout = Duration.decode(config.requestTimeout ?? defaultRequestTimeout)
+    const prefix = Remote.normalizePrefix(config.prefix)
+    const timeout = Duration.decode(config.requestTimeout ?? Remote.defaultRequestTimeout)
     const timeoutMs = Duration.toMillis(timeout)
-    const readRetries = config.readRetries ?? 2
     const storage = new Storage({
       ...(config.apiEndpoint !== undefined ? { apiEndpoint: config.apiEndpoint } : {}),
       ...(config.authWithCustomEndpoint !== undefined ? { useAuthWithCustomEndpoint: config.authWithCustomEndpoint } : {}),
@@ -124,73 +119,13 @@ export const make = (config: GcsStoreConfig): Effect.Effect<ObjectStoreShape> =>
 
     const objectName = (key: string) => `${prefix}${key}`
 
-    const call = <A>(f: () => Promise<A>): Effect.Effect<A, CallFailure> =>
-      Effect.tryPromise({ try: f, catch: (error): CallFailure => ({ _tag: "Error", error }) }).pipe(
-        Effect.timeoutFail({ duration: timeout, onTimeout: (): CallFailure => ({ _tag: "Timeout" }) })
-      )
-
-    const failure = (operation: string, key: string, reason: string, cause: unknown) => {
-      const hint = /bucket does not exist/i.test(reason)
-        ? ` (bucket "${config.bucket}" does not exist)`
-        : /HTTP 40[13]/.test(reason)
-        ? " (access denied: the credentials need storage.objects.get, storage.objects.create, storage.objects.delete and storage.objects.list on the bucket)"
-        : ""
-      return new StoreFailure({ operation, key, reason: `${reason}${hint}`, cause })
-    }
-
-    const isNotFound = (raw: CallFailure) => raw._tag === "Error" && describe(raw.error).status === 404
-
-    const readError = (operation: string, key: string, raw: CallFailure): ReadError => {
-      if (raw._tag === "Timeout") {
-        return new StoreUnavailable({ operation, key, cause: `no answer within ${Duration.format(timeout)}` })
-      }
-      const d = describe(raw.error)
-      if (d.status === undefined && !isNetworkError(d, raw.error)) return failure(operation, key, d.text, raw.error)
-      if (d.status === undefined || d.status === 408 || d.status === 429 || d.status >= 500) {
-        return new StoreUnavailable({ operation, key, cause: raw.error })
-      }
-      return failure(operation, key, d.text, raw.error)
-    }
-
-    const writeError = (operation: string, key: string, expected: string | undefined, raw: CallFailure): StoreError => {
-      if (raw._tag === "Timeout") {
-        return new OutcomeUnknown({ key, cause: `no answer within ${Duration.format(timeout)}` })
-      }
-      const d = describe(raw.error)
-      // 409: another request was changing the object at the same moment; ours did not happen.
-      if (d.status === 412 || d.status === 409) return new PreconditionFailed({ key, expected: expected ?? "(absent)" })
-      // GCS answers 412 for a missing object too; 404 here can only be the bucket, unless the
-      // object vanished under a delete, which is a failed precondition all the same.
-      if (d.status === 404 && expected !== undefined && !/bucket does not exist/i.test(d.text)) {
-        return new PreconditionFailed({ key, expected })
-      }
-      if (d.status === 408 || d.status === 429 || d.status === 503) {
-        return new StoreUnavailable({ operation, key, cause: raw.error })
-      }
-      if (d.status !== undefined && d.status >= 500) return new OutcomeUnknown({ key, cause: raw.error })
-      if (d.status === undefined) {
-        if (!isNetworkError(d, raw.error)) return failure(operation, key, d.text, raw.error)
-        return d.code !== undefined && notSentCodes.has(d.code)
-          ? new StoreUnavailable({ operation, key, cause: raw.error })
-          : new OutcomeUnknown({ key, cause: raw.error })
-      }
-      return failure(operation, key, d.text, raw.error)
-    }
-
-    const retryReads = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) =>
-      Effect.retry(effect, {
-        schedule: Schedule.jittered(Schedule.exponential("100 millis")),
-        times: readRetries,
-        while: (e) => e._tag === "StoreUnavailable"
-      })
+    const { asDelete, asOptionalRead, asPut, asRead, call, failure } = Remote.make(
+      backend,
+      { bucket: config.bucket, timeout, readRetries: config.readRetries ?? 2 }
+    )
 
     const readMetadata = (operation: string, key: string) =>
-      call(() => bucket.file(objectName(key)).getMetadata().then(([m]) => m)).pipe(
-        Effect.map(Option.some),
-        Effect.catchIf(isNotFound, () => Effect.succeed(Option.none<FileMetadata>())),
-        Effect.mapError((raw) => readError(operation, key, raw)),
-        retryReads
-      )
+      call(() => bucket.file(objectName(key)).getMetadata().then(([m]) => m)).pipe(asOptionalRead(operation, key))
 
     const generationOf = (operation: string, key: string, metadata: FileMetadata) =>
       metadata.generation === undefined
@@ -205,12 +140,7 @@ export const make = (config: GcsStoreConfig): Effect.Effect<ObjectStoreShape> =>
         const generation = yield* generationOf("get", key, metadata.value)
         // Pinned to the generation just read, so bytes, version and metadata belong together.
         const pinned: File = bucket.file(objectName(key), { generation })
-        const bytes = yield* call(() => pinned.download().then(([data]) => data)).pipe(
-          Effect.map(Option.some),
-          Effect.catchIf(isNotFound, () => Effect.succeed(Option.none<Buffer>())),
-          Effect.mapError((raw) => readError("get", key, raw)),
-          retryReads
-        )
+        const bytes = yield* call(() => pinned.download().then(([data]) => data)).pipe(asOptionalRead("get", key))
         if (Option.isSome(bytes)) {
           return Option.some<StoredObject>({
             bytes: new Uint8Array(bytes.value.buffer, bytes.value.byteOffset, bytes.value.byteLength),
@@ -253,21 +183,14 @@ export const make = (config: GcsStoreConfig): Effect.Effect<ObjectStoreShape> =>
             timeout: timeoutMs + 1000,
             preconditionOpts: { ifGenerationMatch: expected ?? 0 },
             metadata: {
-              contentType: contentTypeOf(key),
+              contentType: Remote.contentTypeOf(key),
               md5Hash: createHash("md5").update(bytes).digest("base64"),
               metadata: { ...options?.metadata }
             }
           })
           // save() leaves the upload's response on the File: the generation that was written
           return file.metadata.generation
-        }).pipe(
-          Effect.mapError((raw) => writeError("put", key, expected, raw)),
-          Effect.tapError((e) =>
-            e._tag === "OutcomeUnknown"
-              ? Effect.logWarning("conditional put of unknown outcome").pipe(Effect.annotateLogs({ backend: "gcs", bucket: config.bucket, key: objectName(key), cause: String(e.cause) }))
-              : Effect.void
-          )
-        )
+        }).pipe(asPut(key, expected, objectName(key)))
         if (written === undefined) {
           // It landed, but without its generation the caller has no version: read back to find it.
           return yield* new OutcomeUnknown({ key, cause: "the upload's response carried no generation" })
@@ -283,23 +206,14 @@ export const make = (config: GcsStoreConfig): Effect.Effect<ObjectStoreShape> =>
           ignoreNotFound: true,
           ...(ifMatch !== undefined ? { ifGenerationMatch: ifMatch } : {})
         })
-      ).pipe(
-        Effect.asVoid,
-        Effect.catchIf(isNotFound, () => Effect.void),
-        Effect.mapError((raw) => writeError("delete", key, ifMatch, raw)),
-        Effect.retry({
-          schedule: Schedule.jittered(Schedule.exponential("100 millis")),
-          times: readRetries,
-          while: (e) => e._tag === "StoreUnavailable" || (ifMatch === undefined && e._tag === "OutcomeUnknown")
-        })
-      )
+      ).pipe(asDelete(key, ifMatch))
     })
 
     const list = Effect.fn("GcsStore.list")(function*(listPrefix: string) {
       yield* Effect.annotateCurrentSpan("prefix", listPrefix)
       const names = yield* call(() =>
         bucket.getFiles({ prefix: objectName(listPrefix), autoPaginate: true }).then(([files]) => files.map((f) => f.name))
-      ).pipe(Effect.mapError((raw) => readError("list", listPrefix, raw)), retryReads)
+      ).pipe(asRead("list", listPrefix))
       return names.filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length)).sort()
     })
 
@@ -333,7 +247,7 @@ export const config: Config.Config<GcsStoreConfig> = Config.all({
     )
   ),
   projectId: Config.option(Config.string("GCS_PROJECT_ID")),
-  requestTimeout: Config.duration("GCS_REQUEST_TIMEOUT").pipe(Config.withDefault(defaultRequestTimeout))
+  requestTimeout: Config.duration("GCS_REQUEST_TIMEOUT").pipe(Config.withDefault(Remote.defaultRequestTimeout))
 }).pipe(
   Config.map(({ apiEndpoint, projectId, ...rest }): GcsStoreConfig => ({
     ...rest,

@@ -3,7 +3,8 @@
  * one the tests run against). Versions are ETags without quotes; writes are `PutObject` with
  * `If-Match` or `If-None-Match: *`.
  *
- * What a conditional write's failure means is the point of this module, see `writeError`:
+ * What a conditional write's failure means is the point of this module (`backend` here, the rules
+ * S3 shares with GCS in internal/remote.ts):
  * - 412, 409 ConditionalRequestConflict, 404 on If-Match → PreconditionFailed
  * - 429, 503, SlowDown, refused connections → StoreUnavailable (nothing was written)
  * - timeouts, other 5xx, broken connections → OutcomeUnknown (it may have landed: read back)
@@ -30,21 +31,16 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as Remote from "./internal/remote.js"
 import {
   type Metadata,
   type ObjectHead,
   ObjectStore,
   type ObjectStoreShape,
-  OutcomeUnknown,
   PreconditionFailed,
   type PutOptions,
-  type ReadError,
-  type StoreError,
-  StoreFailure,
   type StoredObject,
-  StoreUnavailable,
   type WriteCondition
 } from "./ObjectStore.js"
 
@@ -77,22 +73,10 @@ export interface S3StoreConfig {
   readonly credentials?: S3Credentials
 }
 
-const defaultRequestTimeout = Duration.seconds(10)
-
-// Connection errors raised before a byte of the request left: the write cannot have landed.
-const notSentCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"])
 const throttledCodes = new Set(["SlowDown", "Throttling", "ThrottlingException", "TooManyRequests", "RequestLimitExceeded"])
+const isThrottled = (code: string | undefined) => code !== undefined && throttledCodes.has(code)
 
-/** Raw outcome of one SDK call, before it is given a meaning for the operation at hand. */
-type CallFailure = { readonly _tag: "Timeout" } | { readonly _tag: "Error"; readonly error: unknown }
-
-interface Described {
-  readonly status: number | undefined
-  readonly code: string | undefined
-  readonly text: string
-}
-
-const describe = (error: unknown): Described => {
+const describe = (error: unknown): Remote.Described => {
   if (error instanceof S3ServiceException) {
     const status = error.$metadata.httpStatusCode
     // radosgw sends no message for some errors, and the SDK then says "UnknownError"
@@ -106,21 +90,34 @@ const describe = (error: unknown): Described => {
   return { status: undefined, code: undefined, text: String(error) }
 }
 
-// Errors from the network path (sockets, timeouts) as opposed to ones the SDK raises before
-// sending anything (no region, bad credentials configuration), which are configuration errors.
-const isNetworkError = (d: Described, error: unknown) =>
-  d.status === undefined &&
-  ((d.code !== undefined && (/^E[A-Z]+$/.test(d.code) || networkNames.has(d.code))) ||
-    (error instanceof Error && /socket|network|timed? ?out/i.test(error.message)))
-const networkNames = new Set(["TimeoutError", "AbortError", "RequestTimeout", "NetworkingError"])
+const backend: Remote.Backend = {
+  name: "s3",
+  describe,
+  networkNames: new Set(["TimeoutError", "AbortError", "RequestTimeout", "NetworkingError"]),
+  hint: (reason, bucket) =>
+    reason.includes("NoSuchBucket")
+      ? ` (bucket "${bucket}" does not exist)`
+      : reason.includes("HTTP 403")
+      ? " (access denied: the credentials need s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on the bucket)"
+      : reason.includes("HTTP 301") || reason.includes("PermanentRedirect")
+      ? " (the bucket is in another region: set S3_REGION)"
+      : "",
+  isMissing: (d) => d.status === 404 && d.code !== "NoSuchBucket",
+  readUnavailable: (status, code) => status === 429 || status >= 500 || isThrottled(code),
+  writeRule: (d, expected) => {
+    if (d.status === 412 || (d.status === 409 && d.code === "ConditionalRequestConflict")) return "PreconditionFailed"
+    // AWS answers 404 to If-Match on a missing key (radosgw: 412). The object is gone, which is
+    // a failed precondition, never a reason to create it again.
+    if (d.status === 404 && expected !== undefined && d.code !== "NoSuchBucket") return "PreconditionFailed"
+    if (d.status === 429 || d.status === 503 || isThrottled(d.code)) return "StoreUnavailable"
+    // 409 OperationAborted and 400 RequestTimeout are refusals: nothing was written.
+    if ((d.status === 409 && d.code === "OperationAborted") || d.code === "RequestTimeout") return "StoreUnavailable"
+    return undefined
+  }
+}
 
 const unquote = (etag: string): string =>
   etag.length >= 2 && etag.startsWith("\"") && etag.endsWith("\"") ? etag.slice(1, -1) : etag
-
-const normalizePrefix = (prefix: string | undefined): string =>
-  prefix === undefined || prefix === "" ? "" : prefix.endsWith("/") ? prefix : `${prefix}/`
-
-const contentTypeOf = (key: string) => (key.endsWith(".json") ? "application/json" : "application/octet-stream")
 
 // S3 sends user metadata as x-amz-meta-* headers: names come back lowercased and values must
 // survive HTTP unchanged, so anything else is refused up front instead of read back altered.
@@ -142,10 +139,9 @@ export const checkMetadata = (metadata: Metadata): string | undefined => {
 export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, never, Scope.Scope> =>
   Effect.gen(function*() {
     const bucket = config.bucket
-    const prefix = normalizePrefix(config.prefix)
+    const prefix = Remote.normalizePrefix(config.prefix)
     const quoting = config.etagQuoting ?? "quoted"
-    const timeout = Duration.decode(config.requestTimeout ?? defaultRequestTimeout)
-    const readRetries = config.readRetries ?? 2
+    const timeout = Duration.decode(config.requestTimeout ?? Remote.defaultRequestTimeout)
     const region = config.region ?? (config.endpoint !== undefined ? "us-east-1" : undefined)
 
     const client = new S3Client({
@@ -177,79 +173,10 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
     const objectKey = (key: string) => `${prefix}${key}`
     const ifMatchValue = (version: string) => (quoting === "quoted" ? `"${version}"` : version)
 
-    const call = <A>(f: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, CallFailure> =>
-      Effect.tryPromise({ try: f, catch: (error): CallFailure => ({ _tag: "Error", error }) }).pipe(
-        Effect.timeoutFail({ duration: timeout, onTimeout: (): CallFailure => ({ _tag: "Timeout" }) })
-      )
-
-    const failure = (operation: string, key: string, reason: string, cause: unknown) => {
-      const hint = reason.includes("NoSuchBucket")
-        ? ` (bucket "${bucket}" does not exist)`
-        : reason.includes("HTTP 403")
-        ? " (access denied: the credentials need s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on the bucket)"
-        : reason.includes("HTTP 301") || reason.includes("PermanentRedirect")
-        ? " (the bucket is in another region: set S3_REGION)"
-        : ""
-      return new StoreFailure({ operation, key, reason: `${reason}${hint}`, cause })
-    }
-
-    const readError = (operation: string, key: string, raw: CallFailure): ReadError => {
-      if (raw._tag === "Timeout") {
-        return new StoreUnavailable({ operation, key, cause: `no answer within ${Duration.format(timeout)}` })
-      }
-      const d = describe(raw.error)
-      if (d.status === undefined && !isNetworkError(d, raw.error)) return failure(operation, key, d.text, raw.error)
-      if (
-        d.status === undefined || d.status === 429 || d.status >= 500 ||
-        (d.code !== undefined && throttledCodes.has(d.code))
-      ) {
-        return new StoreUnavailable({ operation, key, cause: raw.error })
-      }
-      return failure(operation, key, d.text, raw.error)
-    }
-
-    const writeError = (operation: string, key: string, expected: string | undefined, raw: CallFailure): StoreError => {
-      if (raw._tag === "Timeout") {
-        return new OutcomeUnknown({ key, cause: `no answer within ${Duration.format(timeout)}` })
-      }
-      const d = describe(raw.error)
-      if (d.status === 412 || (d.status === 409 && d.code === "ConditionalRequestConflict")) {
-        return new PreconditionFailed({ key, expected: expected ?? "(absent)" })
-      }
-      // AWS answers 404 to If-Match on a missing key (radosgw: 412). The object is gone, which is
-      // a failed precondition, never a reason to create it again.
-      if (d.status === 404 && expected !== undefined && d.code !== "NoSuchBucket") {
-        return new PreconditionFailed({ key, expected })
-      }
-      if (d.status === 429 || d.status === 503 || (d.code !== undefined && throttledCodes.has(d.code))) {
-        return new StoreUnavailable({ operation, key, cause: raw.error })
-      }
-      // 409 OperationAborted and 400 RequestTimeout are refusals: nothing was written.
-      if ((d.status === 409 && d.code === "OperationAborted") || d.code === "RequestTimeout") {
-        return new StoreUnavailable({ operation, key, cause: raw.error })
-      }
-      if (d.status !== undefined && d.status >= 500) return new OutcomeUnknown({ key, cause: raw.error })
-      if (d.status === undefined) {
-        if (!isNetworkError(d, raw.error)) return failure(operation, key, d.text, raw.error)
-        return d.code !== undefined && notSentCodes.has(d.code)
-          ? new StoreUnavailable({ operation, key, cause: raw.error })
-          : new OutcomeUnknown({ key, cause: raw.error })
-      }
-      return failure(operation, key, d.text, raw.error)
-    }
-
-    const retryReads = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) =>
-      Effect.retry(effect, {
-        schedule: Schedule.jittered(Schedule.exponential("100 millis")),
-        times: readRetries,
-        while: (e) => e._tag === "StoreUnavailable"
-      })
-
-    const isNotFound = (raw: CallFailure) => {
-      if (raw._tag !== "Error") return false
-      const d = describe(raw.error)
-      return d.status === 404 && d.code !== "NoSuchBucket"
-    }
+    const { asDelete, asOptionalRead, asPut, asRead, call, failure } = Remote.make(
+      backend,
+      { bucket, timeout, readRetries: config.readRetries ?? 2 }
+    )
 
     const get = Effect.fn("S3Store.get")(function*(key: string) {
       yield* Effect.annotateCurrentSpan("key", key)
@@ -258,12 +185,7 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
         // Body, ETag and metadata come from one response, so they belong to the same write.
         const bytes = out.Body === undefined ? new Uint8Array(0) : await out.Body.transformToByteArray()
         return { bytes, etag: out.ETag, metadata: out.Metadata ?? {} }
-      }).pipe(
-        Effect.map(Option.some),
-        Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
-        Effect.mapError((raw) => readError("get", key, raw)),
-        retryReads
-      )
+      }).pipe(asOptionalRead("get", key))
       if (Option.isNone(found)) return Option.none<StoredObject>()
       const { bytes, etag, metadata } = found.value
       if (etag === undefined) {
@@ -276,12 +198,7 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
       yield* Effect.annotateCurrentSpan("key", key)
       const found = yield* call((abortSignal) =>
         client.send(new HeadObjectCommand({ Bucket: bucket, Key: objectKey(key) }), { abortSignal })
-      ).pipe(
-        Effect.map(Option.some),
-        Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
-        Effect.mapError((raw) => readError("head", key, raw)),
-        retryReads
-      )
+      ).pipe(asOptionalRead("head", key))
       if (Option.isNone(found)) return Option.none<ObjectHead>()
       const etag = found.value.ETag
       if (etag === undefined) {
@@ -305,21 +222,14 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
               Key: objectKey(key),
               Body: bytes,
               ContentLength: bytes.length,
-              ContentType: contentTypeOf(key),
+              ContentType: Remote.contentTypeOf(key),
               ContentMD5: md5.toString("base64"),
               Metadata: { ...metadata },
               ...(expected !== undefined ? { IfMatch: ifMatchValue(expected) } : { IfNoneMatch: "*" })
             }),
             { abortSignal }
           )
-        ).pipe(
-          Effect.mapError((raw) => writeError("put", key, expected, raw)),
-          Effect.tapError((e) =>
-            e._tag === "OutcomeUnknown"
-              ? Effect.logWarning("conditional put of unknown outcome").pipe(Effect.annotateLogs({ backend: "s3", bucket, key: objectKey(key), cause: String(e.cause) }))
-              : Effect.void
-          )
-        )
+        ).pipe(asPut(key, expected, objectKey(key)))
         // A plain PUT's ETag is the MD5 of the bytes; servers that leave it out still mean that.
         return out.ETag !== undefined ? unquote(out.ETag) : md5.toString("hex")
       }
@@ -344,17 +254,7 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
           }),
           { abortSignal }
         )
-      ).pipe(
-        Effect.asVoid,
-        Effect.catchIf(isNotFound, () => Effect.void),
-        Effect.mapError((raw) => writeError("delete", key, ifMatch, raw)),
-        // A DELETE can be repeated safely, so an unavailable store is worth another try.
-        Effect.retry({
-          schedule: Schedule.jittered(Schedule.exponential("100 millis")),
-          times: readRetries,
-          while: (e) => e._tag === "StoreUnavailable" || (ifMatch === undefined && e._tag === "OutcomeUnknown")
-        })
-      )
+      ).pipe(asDelete(key, ifMatch))
     })
 
     const list = Effect.fn("S3Store.list")(function*(listPrefix: string) {
@@ -372,7 +272,7 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
             }),
             { abortSignal }
           )
-        ).pipe(Effect.mapError((raw) => readError("list", listPrefix, raw)), retryReads)
+        ).pipe(asRead("list", listPrefix))
         for (const object of page.Contents ?? []) {
           if (object.Key !== undefined && object.Key.startsWith(prefix)) keys.push(object.Key.slice(prefix.length))
         }
@@ -413,7 +313,7 @@ export const config: Config.Config<S3StoreConfig> = Config.all({
     Config.withDefault("quoted" as const),
     Config.withDescription("how If-Match carries the ETag: radosgw needs unquoted")
   ),
-  requestTimeout: Config.duration("S3_REQUEST_TIMEOUT").pipe(Config.withDefault(defaultRequestTimeout))
+  requestTimeout: Config.duration("S3_REQUEST_TIMEOUT").pipe(Config.withDefault(Remote.defaultRequestTimeout))
 }).pipe(
   Config.map(({ endpoint, region, ...rest }): S3StoreConfig => ({
     ...rest,

@@ -12,37 +12,35 @@ import { describeS3, s3Config } from "./support/s3.js"
 const bytes = (text: string) => new TextEncoder().encode(text)
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
 
+/** "commit 1" straight to S3, "commit 2" over it through the faults, then what S3 holds. */
+const secondCommitThrough = (faults: FaultyStore.FaultOptions) => {
+  const direct = S3Store.layer(s3Config())
+  const faulty = FaultyStore.layer(faults).pipe(Layer.provide(direct))
+  return Effect.gen(function*() {
+    const v1 = yield* Effect.flatMap(ObjectStore, (s) => s.put("queue.json", bytes("commit 1"), { ifAbsent: true })).pipe(
+      Effect.provide(direct)
+    )
+    const error = yield* Effect.flatMap(ObjectStore, (s) => Effect.flip(s.put("queue.json", bytes("commit 2"), { ifMatch: v1 }))).pipe(
+      Effect.provide(faulty)
+    )
+    const back = yield* Effect.flatMap(ObjectStore, (s) => s.get("queue.json")).pipe(Effect.provide(direct))
+    return { v1, error, back }
+  })
+}
+
 describeS3("FaultyStore over S3Store", () => {
-  it.live("an ambiguous write lands on S3 and reports OutcomeUnknown; reading back shows it landed", () => {
-    const config = s3Config()
-    const faulty = FaultyStore.layer({ ambiguousWriteRate: 1 }).pipe(Layer.provide(S3Store.layer(config)))
-    return Effect.gen(function*() {
-      const v1 = yield* Effect.flatMap(ObjectStore, (s) => s.put("queue.json", bytes("commit 1"), { ifAbsent: true })).pipe(
-        Effect.provide(S3Store.layer(config))
-      )
-      const error = yield* Effect.flatMap(ObjectStore, (s) => Effect.flip(s.put("queue.json", bytes("commit 2"), { ifMatch: v1 }))).pipe(
-        Effect.provide(faulty)
-      )
+  it.live("an ambiguous write lands on S3 and reports OutcomeUnknown; reading back shows it landed", () =>
+    Effect.gen(function*() {
+      const { back, error, v1 } = yield* secondCommitThrough({ ambiguousWriteRate: 1 })
       expect(error._tag).toBe("OutcomeUnknown")
-      const back = yield* Effect.flatMap(ObjectStore, (s) => s.get("queue.json")).pipe(Effect.provide(S3Store.layer(config)))
       expect(back.pipe(Option.map((o) => text(o.bytes)))).toEqual(Option.some("commit 2"))
       expect(back.pipe(Option.map((o) => o.version))).not.toEqual(Option.some(v1))
-    })
-  })
+    }))
 
-  it.live("a lost write does not reach S3 and reports OutcomeUnknown; reading back shows the old state", () => {
-    const config = s3Config()
-    const faulty = FaultyStore.layer({ lostWriteRate: 1 }).pipe(Layer.provide(S3Store.layer(config)))
-    return Effect.gen(function*() {
-      const v1 = yield* Effect.flatMap(ObjectStore, (s) => s.put("queue.json", bytes("commit 1"), { ifAbsent: true })).pipe(
-        Effect.provide(S3Store.layer(config))
-      )
-      const error = yield* Effect.flatMap(ObjectStore, (s) => Effect.flip(s.put("queue.json", bytes("commit 2"), { ifMatch: v1 }))).pipe(
-        Effect.provide(faulty)
-      )
+  it.live("a lost write does not reach S3 and reports OutcomeUnknown; reading back shows the old state", () =>
+    Effect.gen(function*() {
+      const { back, error, v1 } = yield* secondCommitThrough({ lostWriteRate: 1 })
       expect(error._tag).toBe("OutcomeUnknown")
-      const back = yield* Effect.flatMap(ObjectStore, (s) => s.get("queue.json")).pipe(Effect.provide(S3Store.layer(config)))
       expect(back.pipe(Option.map((o) => [text(o.bytes), o.version]))).toEqual(Option.some(["commit 1", v1]))
-    })
-  })
+    }))
 })
