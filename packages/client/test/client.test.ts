@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { JobDefinition, OsqueueClient } from "@osqueue/client"
 import { Chunk, ConfigProvider, Context, Effect, ExecutionStrategy, Exit, Fiber, Layer, Schedule, Schema, Scope, Stream } from "effect"
-import { memoryStore, startBroker } from "./fixtures/TestBroker.js"
+import { startBroker } from "@osqueue/broker/testing"
+import { MemoryStore } from "@osqueue/storage"
 
 const Email = JobDefinition.make({
   type: "email",
@@ -23,7 +24,7 @@ const withClient = <A, E>(
   body: (client: OsqueueClient["Type"]) => Effect.Effect<A, E>
 ) =>
   Effect.gen(function*() {
-    const url = yield* startBroker({ store: yield* memoryStore })
+    const url = yield* startBroker({ store: yield* MemoryStore.make })
     const client = yield* clientIn(transports[transport](url))
     return yield* body(client)
   })
@@ -155,7 +156,7 @@ describe("leader discovery", () => {
   for (const transport of ["http", "ws", "rest"] as const) {
     it.scopedLive(`follows NotLeader and skips dead URLs (${transport})`, () =>
       Effect.gen(function*() {
-        const store = yield* memoryStore
+        const store = yield* MemoryStore.make
         const leader = yield* startBroker({ store })
         const follower = yield* startBroker({ store })
         const urls = ["http://127.0.0.1:1", follower, leader]
@@ -173,7 +174,7 @@ describe("leader discovery", () => {
 
   it.scopedLive("keeps working when the leader hands over", () =>
     Effect.gen(function*() {
-      const store = yield* memoryStore
+      const store = yield* MemoryStore.make
       const leaderScope = yield* Effect.flatMap(Effect.scope, (s) => Scope.fork(s, ExecutionStrategy.sequential))
       const first = yield* startBroker({ store, electionTtl: "1 second" }).pipe(Scope.extend(leaderScope))
       const second = yield* startBroker({ store, electionTtl: "1 second" })
@@ -204,7 +205,7 @@ describe("auth", () => {
   for (const transport of ["http", "ws", "rest"] as const) {
     it.scopedLive(`sends the token, and without it fails with Unauthorized (${transport})`, () =>
       Effect.gen(function*() {
-        const url = yield* startBroker({ store: yield* memoryStore, token: "s3cret" })
+        const url = yield* startBroker({ store: yield* MemoryStore.make, token: "s3cret" })
         const good = yield* clientIn(layers[transport]({ urls: url, token: "s3cret" }))
         const job = yield* good.enqueue("x")
         expect((yield* good.get(job.id)).id).toBe(job.id)
@@ -224,7 +225,7 @@ describe("auth", () => {
 
   it.scopedLive("layerConfig reads OSQUEUE_BROKERS, OSQUEUE_TOKEN and OSQUEUE_TRANSPORT", () =>
     Effect.gen(function*() {
-      const url = yield* startBroker({ store: yield* memoryStore, token: "t0k" })
+      const url = yield* startBroker({ store: yield* MemoryStore.make, token: "t0k" })
       const env = new Map([["OSQUEUE_BROKERS", `http://127.0.0.1:1,${url}`], ["OSQUEUE_TOKEN", "t0k"], ["OSQUEUE_TRANSPORT", "rest"]])
       const client = yield* clientIn(
         OsqueueClient.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env))))

@@ -2,14 +2,15 @@ import { describe, expect, it } from "@effect/vitest"
 import { JobDefinition } from "@osqueue/client"
 import { OsqueueClient } from "@osqueue/client/promise"
 import { Effect, Schema } from "effect"
-import { memoryStore, startBroker } from "./fixtures/TestBroker.js"
+import { startBroker } from "@osqueue/broker/testing"
+import { MemoryStore } from "@osqueue/storage"
 
 const Email = JobDefinition.make({ type: "email", payload: Schema.Struct({ to: Schema.String }) })
 
 /** Runs `body` with a facade client on a fresh broker, closing the client afterwards. */
 const withFacade = (kind: "http" | "ws" | "rest", body: (client: OsqueueClient) => Promise<void>) =>
   Effect.gen(function*() {
-    const url = yield* startBroker({ store: yield* memoryStore })
+    const url = yield* startBroker({ store: yield* MemoryStore.make })
     const client = new OsqueueClient({ brokerUrl: url, transport: { kind } })
     yield* Effect.promise(() => body(client).finally(() => client.close()))
   })

@@ -3,7 +3,8 @@ import { JobDefinition, OsqueueClient } from "@osqueue/client"
 import { handler, NonRetryable, Worker, WorkerMetrics } from "@osqueue/worker"
 import type { Job } from "@osqueue/types"
 import { Context, Deferred, Effect, ExecutionStrategy, Exit, Fiber, Layer, Metric, Ref, Schema, Scope } from "effect"
-import { memoryStore, startBroker } from "./fixtures/TestBroker.js"
+import { startBroker } from "@osqueue/broker/testing"
+import { MemoryStore } from "@osqueue/storage"
 
 const transports = {
   http: (url: string) => OsqueueClient.layerHttp({ urls: [url] }),
@@ -14,7 +15,7 @@ const transports = {
 /** A broker on a fresh store and a client built into the test's scope. */
 const setup = (transport: keyof typeof transports = "http") =>
   Effect.gen(function*() {
-    const url = yield* startBroker({ store: yield* memoryStore })
+    const url = yield* startBroker({ store: yield* MemoryStore.make })
     const context = yield* Layer.build(transports[transport](url))
     return { client: Context.get(context, OsqueueClient), context }
   })
@@ -224,7 +225,7 @@ describe("Worker", () => {
 
   it.scopedLive("keeps processing across a leader handover (client given both brokers)", () =>
     Effect.gen(function*() {
-      const store = yield* memoryStore
+      const store = yield* MemoryStore.make
       const leaderScope = yield* Effect.flatMap(Effect.scope, (s) => Scope.fork(s, ExecutionStrategy.sequential))
       const first = yield* startBroker({ store }).pipe(Scope.extend(leaderScope))
       const second = yield* startBroker({ store })
@@ -309,7 +310,7 @@ describe("Worker", () => {
 
   it.scopedLive("a worker whose claims are refused (wrong token) stops with the error", () =>
     Effect.gen(function*() {
-      const url = yield* startBroker({ store: yield* memoryStore, token: "right" })
+      const url = yield* startBroker({ store: yield* MemoryStore.make, token: "right" })
       const context = yield* Layer.build(OsqueueClient.layerHttp({ urls: url, token: "wrong" }))
       const error = yield* Worker.run({ handlers: { x: () => Effect.void } }).pipe(
         Effect.provide(context),
