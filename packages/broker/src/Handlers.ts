@@ -24,6 +24,7 @@ import type {
 import { JobNotFound } from "@osqueue/types"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -98,6 +99,10 @@ const minRecheckMs = 25
 export const make = Effect.gen(function*() {
   const commit = yield* GroupCommit.GroupCommit
   const election = yield* Election.Election
+  // Completed when the broker shuts down (before its HTTP server closes, as this layer is built
+  // after it): long polls answer at once instead of holding the server open for their wait.
+  const closing = yield* Deferred.make<void>()
+  yield* Effect.addFinalizer(() => Deferred.succeed(closing, undefined))
 
   const leaderInfo: Effect.Effect<LeaderInfo> = Effect.map(election.role, (role): LeaderInfo =>
     role._tag === "Leader"
@@ -145,9 +150,13 @@ export const make = Effect.gen(function*() {
           if (claimed.length > 0 || now >= deadline) return claimed
         }
         const after = yield* Clock.currentTimeMillis
-        if (after >= deadline) return []
+        if (after >= deadline || (yield* Deferred.isDone(closing))) return []
         const until = wake !== undefined && wake > after ? Math.min(wake, deadline) : deadline
-        yield* Effect.raceFirst(commit.commitAfter(seq), Effect.sleep(Duration.millis(Math.max(until - after, minRecheckMs))))
+        yield* Effect.raceAll([
+          commit.commitAfter(seq),
+          Effect.sleep(Duration.millis(Math.max(until - after, minRecheckMs))),
+          Deferred.await(closing)
+        ])
       }
     })
 
@@ -238,7 +247,7 @@ export const make = Effect.gen(function*() {
   })
 })
 
-export const layer: Layer.Layer<Handlers, never, GroupCommit.GroupCommit | Election.Election> = Layer.effect(
+export const layer: Layer.Layer<Handlers, never, GroupCommit.GroupCommit | Election.Election> = Layer.scoped(
   Handlers,
   make
 )

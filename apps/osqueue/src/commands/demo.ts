@@ -26,9 +26,7 @@ export const demo = Command.make(
     const client = OsqueueClient.layerHttp({ urls: url })
     const worker = Worker.layer({
       handlers: demoHandlers({ workMs: args.workMs, failRate: args.failRate }),
-      concurrency: args.concurrency,
-      // At Ctrl-C the broker's server waits for a long poll in flight before it closes.
-      pollWaitMs: 1_000
+      concurrency: args.concurrency
     }).pipe(Layer.provide(client))
     const producer = Layer.scopedDiscard(
       Effect.forkScoped(produceLoop({ intervalMs: args.interval, types: ["email", "thumbnail", "report"] }))
