@@ -91,7 +91,7 @@ export const make = Effect.gen(function*() {
         .pipe(Effect.either)
 
       if (Either.isRight(written)) {
-        const { result, events: happened, bytes } = written.right
+        const { result, events: happened, bytes, encodeMs } = written.right
         yield* answer(batch, (_, i) => Either.match(result[i]!, { onLeft: Exit.fail, onRight: Exit.succeed }))
         yield* PubSub.publishAll(events, happened)
         const signal = commitSignal
@@ -101,6 +101,8 @@ export const make = Effect.gen(function*() {
         yield* Metric.increment(Metrics.commits)
         yield* Metric.update(Metrics.batchSize, batch.length)
         yield* Metric.update(Metrics.commitLatency, elapsed)
+        yield* Metric.update(Metrics.encodeLatency, encodeMs)
+        yield* Metric.incrementBy(Metrics.bytesWritten, bytes)
         yield* Metric.set(Metrics.stateBytes, bytes)
         return true
       }

@@ -16,5 +16,13 @@ export const commitLatency = Metric.histogram(
   MetricBoundaries.exponential({ start: 0.5, factor: 2, count: 16 }),
   "Time from a batch's start to its durable write, in ms"
 )
+export const encodeLatency = Metric.histogram(
+  "osqueue_commit_encode_ms",
+  MetricBoundaries.exponential({ start: 0.25, factor: 2, count: 16 }),
+  "CPU time of a commit before its write: applying the batch and encoding queue.json, in ms"
+)
+export const bytesWritten = Metric.counter("osqueue_commit_bytes_total", {
+  description: "Bytes of queue.json written by successful commits"
+})
 export const stateBytes = Metric.gauge("osqueue_state_bytes", { description: "Size of the last committed queue.json" })
 export const pending = Metric.gauge("osqueue_pending_commands", { description: "Commands waiting for a commit" })

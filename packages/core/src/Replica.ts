@@ -16,6 +16,8 @@ export interface Written<A> {
   readonly result: A
   readonly events: ReadonlyArray<JobEvent>
   readonly bytes: number
+  /** Time spent applying the change and encoding the state, in ms. */
+  readonly encodeMs: number
 }
 
 export class Replica {
@@ -62,6 +64,7 @@ export class Replica {
       let bytes: Uint8Array
       const seq = state.seq + 1
       const commitId = `${leaderId}:${seq}`
+      const started = performance.now()
       try {
         result = mutate(state)
         bytes = encoder.encode(state.encode(seq, commitId))
@@ -70,11 +73,12 @@ export class Replica {
         this.settle()
         return Effect.die(defect)
       }
+      const encodeMs = performance.now() - started
       return cas.commit(bytes, this.version, commitId, metadata(state)).pipe(
         Effect.map((version) => {
           this.version = version
           const events = state.committed(seq, commitId, bytes.length)
-          return { result, events, bytes: bytes.length }
+          return { result, events, bytes: bytes.length, encodeMs }
         }),
         Effect.onExit((exit) =>
           Effect.sync(() => {

@@ -1,0 +1,294 @@
+/**
+ * The load of one `pnpm bench` run, in a process of its own: P producers and a worker pool of
+ * concurrency W against one server, phase after phase, printing one `result <json>` line per
+ * phase. `tsx scripts/bench/load.ts '<LoadSpec as JSON>'`.
+ *
+ * osqueue goes through `@osqueue/client` and `@osqueue/worker` (the REST enqueue through
+ * plain keep-alive HTTP requests, one job each); BullMQ through its own Queue and Worker.
+ */
+import { OsqueueClient } from "@osqueue/client"
+import { Worker } from "@osqueue/worker"
+import { Queue, Worker as BullWorker } from "bullmq"
+import { Deferred, Effect, Layer, Logger, LogLevel } from "effect"
+import http from "node:http"
+import { now, type PhaseResult, Samples } from "./stats.js"
+
+export type Phase = "enqueue" | "drain" | "mixed"
+
+export interface LoadSpec {
+  readonly label: string
+  readonly system: "osqueue" | "bullmq"
+  /** osqueue: rest | http | ws; bullmq: redis. */
+  readonly transport: "rest" | "http" | "ws" | "redis"
+  readonly phases: ReadonlyArray<Phase>
+  readonly jobs: number
+  readonly producers: number
+  readonly workers: number
+  /** Jobs per enqueue call (1: single enqueues). */
+  readonly batch: number
+  readonly payloadBytes: number
+  /** The broker's URL, or redis-server's port. */
+  readonly target: string
+  /** Jobs enqueued (in batches, untimed) of another type before the phases: a big queue. */
+  readonly backlog?: number
+}
+
+const spec = JSON.parse(process.argv[2]!) as LoadSpec
+const pad = "x".repeat(spec.payloadBytes)
+const payload = () => ({ t: now(), pad })
+
+const emit = (result: PhaseResult) => process.stdout.write(`result ${JSON.stringify(result)}\n`)
+
+/** Hands out job numbers to producers until `jobs` are taken; one per call, or a batch. */
+const counter = (jobs: number) => {
+  let next = 0
+  return (n: number) => {
+    const take = Math.min(n, jobs - next)
+    next += take
+    return take
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// osqueue
+
+/** Sums a Prometheus counter's samples whose labels include every given `name="value"`. */
+const metric = async (name: string, ...labels: ReadonlyArray<string>): Promise<number> => {
+  const text = await (await fetch(`${spec.target}/metrics`)).text()
+  let sum = 0
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name)) continue
+    const rest = line.slice(name.length)
+    if (!(rest.startsWith("{") || rest.startsWith(" "))) continue
+    if (labels.every((l) => rest.includes(l))) sum += Number(line.slice(line.lastIndexOf(" ") + 1))
+  }
+  return sum
+}
+
+const storeCounters = async () => ({
+  writes: await metric("osqueue_storage_requests_total", `kind="put"`),
+  bytes: await metric("osqueue_commit_bytes_total"),
+  encodeSum: await metric("osqueue_commit_encode_ms_sum"),
+  encodeCount: await metric("osqueue_commit_encode_ms_count")
+})
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 })
+
+/** One REST enqueue with Node's own HTTP client: what any HTTP client would send. */
+const restEnqueue = (type: string) =>
+  new Promise<void>((resolve, reject) => {
+    const body = JSON.stringify({ type, payload: payload() })
+    const request = http.request(`${spec.target}/v1/jobs`, {
+      method: "POST",
+      agent,
+      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) }
+    }, (response) => {
+      response.resume()
+      response.on("end", () =>
+        response.statusCode === 201 || response.statusCode === 200
+          ? resolve()
+          : reject(new Error(`REST enqueue answered ${response.statusCode}`)))
+    })
+    request.on("error", reject)
+    request.end(body)
+  })
+
+const osqueue = Effect.gen(function*() {
+  const client = yield* OsqueueClient
+  const claimLatency = new Samples()
+  const completeLatency = new Samples()
+  let completed = 0
+  let target = Infinity
+  let allDone = yield* Deferred.make<void>()
+
+  // The worker pool's client, timed: claim and complete latency as the pool sees them.
+  const timedClient = OsqueueClient.of({
+    ...client,
+    claim: (request) =>
+      Effect.suspend(() => {
+        const started = now()
+        return Effect.tap(client.claim(request), (jobs) =>
+          Effect.sync(() => {
+            if (jobs.length > 0) claimLatency.add(now() - started)
+          }))
+      }),
+    complete: (token, result) =>
+      Effect.suspend(() => {
+        const started = now()
+        return Effect.tap(client.complete(token, result), () =>
+          Effect.suspend(() => {
+            completeLatency.add(now() - started)
+            completed++
+            return completed === target ? Deferred.succeed(allDone, undefined) : Effect.void
+          }))
+      })
+  })
+
+  if (spec.backlog !== undefined && spec.backlog > 0) {
+    const take = counter(spec.backlog)
+    yield* Effect.forEach(Array.from({ length: 4 }), () =>
+      Effect.gen(function*() {
+        for (let n = take(1000); n > 0; n = take(1000)) {
+          yield* client.enqueueMany(Array.from({ length: n }, () => ({ type: "backlog", payload: payload() })))
+        }
+      }), { concurrency: "unbounded", discard: true })
+  }
+
+  const produce = (type: string, enqueueLatency: Samples, errors: { n: number }) => {
+    const take = counter(spec.jobs)
+    const enqueue = (n: number): Effect.Effect<unknown, unknown> =>
+      spec.transport === "rest" && spec.batch === 1
+        ? Effect.tryPromise(() => restEnqueue(type))
+        : spec.batch === 1
+        ? Effect.suspend(() => client.enqueue(type, payload()))
+        : Effect.suspend(() => client.enqueueMany(Array.from({ length: n }, () => ({ type, payload: payload() }))))
+    return Effect.forEach(Array.from({ length: spec.producers }), () =>
+      Effect.gen(function*() {
+        for (let n = take(spec.batch); n > 0; n = take(spec.batch)) {
+          const started = now()
+          const ok = yield* Effect.match(enqueue(n), { onFailure: () => false, onSuccess: () => true })
+          if (ok) enqueueLatency.add(now() - started)
+          else errors.n++
+        }
+      }), { concurrency: "unbounded", discard: true })
+  }
+
+  const work = (type: string, endToEnd: Samples) =>
+    Worker.make({
+      handlers: { [type]: (p: unknown) => Effect.sync(() => endToEnd.add(now() - (p as { t: number }).t)) },
+      concurrency: spec.workers,
+      pollWaitMs: 1_000
+    }).pipe(Effect.provideService(OsqueueClient, timedClient))
+
+  const runPhase = (phase: Phase, type: string) =>
+    Effect.gen(function*() {
+      const enqueueLatency = new Samples()
+      const endToEnd = new Samples()
+      const errors = { n: 0 }
+      completed = 0
+      target = spec.jobs
+      allDone = yield* Deferred.make<void>()
+      claimLatency.reset()
+      completeLatency.reset()
+      const before = yield* Effect.promise(storeCounters)
+      const started = now()
+      if (phase === "enqueue") {
+        yield* produce(type, enqueueLatency, errors)
+      } else {
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* work(type, endToEnd)
+          if (phase === "mixed") yield* produce(type, enqueueLatency, errors)
+          yield* Deferred.await(allDone)
+        }))
+      }
+      const seconds = (now() - started) / 1000
+      const after = yield* Effect.promise(storeCounters)
+      const jobs = spec.jobs
+      emit({
+        label: spec.label,
+        phase,
+        jobs,
+        seconds,
+        rate: jobs / seconds,
+        enqueue: enqueueLatency.summary(),
+        claim: phase === "enqueue" ? null : claimLatency.summary(),
+        complete: phase === "enqueue" ? null : completeLatency.summary(),
+        endToEnd: phase === "mixed" ? endToEnd.summary() : null,
+        errors: errors.n,
+        writesPerJob: (after.writes - before.writes) / jobs,
+        bytesPerJob: (after.bytes - before.bytes) / jobs,
+        encodeMs: after.encodeCount > before.encodeCount
+          ? (after.encodeSum - before.encodeSum) / (after.encodeCount - before.encodeCount)
+          : null
+      })
+    })
+
+  for (const phase of spec.phases) {
+    // drain takes what enqueue left; mixed starts from an empty type.
+    yield* runPhase(phase, phase === "mixed" ? "mixed" : "bench")
+  }
+})
+
+const osqueueClient = () => {
+  const options = { urls: spec.target, requestTimeout: "60 seconds" }
+  return spec.transport === "ws"
+    ? OsqueueClient.layerWebSocket(options)
+    : spec.transport === "http"
+    ? OsqueueClient.layerHttp(options)
+    : OsqueueClient.layerRest(options)
+}
+
+// ---------------------------------------------------------------------------------------------
+// BullMQ: the same phases with its Queue and Worker, a no-op processor.
+
+const bullmq = async () => {
+  const connection = { host: "127.0.0.1", port: Number(spec.target), maxRetriesPerRequest: null }
+  for (const phase of spec.phases) {
+    const name = phase === "mixed" ? "mixed" : "bench"
+    const queue = new Queue(name, { connection })
+    const enqueueLatency = new Samples()
+    const endToEnd = new Samples()
+    let errors = 0
+    const produce = () => {
+      const take = counter(spec.jobs)
+      return Promise.all(Array.from({ length: spec.producers }, async () => {
+        for (let n = take(spec.batch); n > 0; n = take(spec.batch)) {
+          const started = now()
+          try {
+            if (spec.batch === 1) await queue.add("bench", payload())
+            else await queue.addBulk(Array.from({ length: n }, () => ({ name: "bench", data: payload() })))
+            enqueueLatency.add(now() - started)
+          } catch {
+            errors++
+          }
+        }
+      }))
+    }
+    const started = now()
+    if (phase === "enqueue") {
+      await produce()
+    } else {
+      let completed = 0
+      let finish!: () => void
+      const done = new Promise<void>((resolve) => (finish = resolve))
+      const worker = new BullWorker(name, async (job) => {
+        endToEnd.add(now() - (job.data as { t: number }).t)
+      }, { connection, concurrency: spec.workers })
+      worker.on("completed", () => {
+        if (++completed === spec.jobs) finish()
+      })
+      if (phase === "mixed") await produce()
+      await done
+      await worker.close()
+    }
+    const seconds = (now() - started) / 1000
+    await queue.close()
+    emit({
+      label: spec.label,
+      phase,
+      jobs: spec.jobs,
+      seconds,
+      rate: spec.jobs / seconds,
+      enqueue: enqueueLatency.summary(),
+      claim: null,
+      complete: null,
+      endToEnd: phase === "mixed" ? endToEnd.summary() : null,
+      errors,
+      writesPerJob: null,
+      bytesPerJob: null,
+      encodeMs: null
+    })
+  }
+}
+
+const main = spec.system === "bullmq"
+  ? bullmq()
+  : osqueue.pipe(
+    Effect.provide(Layer.merge(osqueueClient(), Logger.minimumLogLevel(LogLevel.Error))),
+    Effect.runPromise
+  )
+
+main.then(() => process.exit(0), (error) => {
+  process.stderr.write(`load failed: ${error instanceof Error ? error.stack : String(error)}\n`)
+  process.exit(1)
+})

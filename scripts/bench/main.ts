@@ -1,0 +1,352 @@
+/**
+ * `pnpm bench`: osqueue against BullMQ on Redis, on this machine, in one run.
+ *
+ * Each run starts a fresh server process (an osqueue broker, or a redis-server with no
+ * persistence) and a load process (P producers and a worker pool of concurrency W), runs its
+ * phases (enqueue only; drain = claim + complete; mixed = both at once) and prints a line per
+ * phase; at the end, the table and the ratios behind the goals of docs/performance.md.
+ *
+ *   pnpm bench [--quick] [--jobs N] [--producers P] [--workers W] [--payload BYTES]
+ *              [--transport rest,http,ws] [--store memory,file,latency] [--latency-ms 50]
+ *              [--backlog N] [--no-bullmq]
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { cpus, totalmem } from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import type { LoadSpec, Phase } from "./load.js"
+import { fmt, fmtLatency, type PhaseResult } from "./stats.js"
+
+const here = dirname(fileURLToPath(import.meta.url))
+
+// ---------------------------------------------------------------------------------------------
+// Flags
+
+const argv = process.argv.slice(2)
+const flag = (name: string): string | undefined => {
+  const i = argv.indexOf(`--${name}`)
+  return i === -1 ? undefined : argv[i + 1]
+}
+const has = (name: string) => argv.includes(`--${name}`)
+const known = new Set(["quick", "jobs", "producers", "workers", "payload", "transport", "store", "latency-ms", "backlog", "no-bullmq", "help"])
+for (const arg of argv) {
+  if (arg.startsWith("--") && !known.has(arg.slice(2))) {
+    process.stderr.write(`unknown flag ${arg}: see the usage at the top of scripts/bench/main.ts\n`)
+    process.exit(2)
+  }
+}
+if (has("help")) {
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("*/")[0]!.replace("/**", "") + "\n")
+  process.exit(0)
+}
+const quick = has("quick")
+const int = (name: string, fallback: number) => {
+  const raw = flag(name)
+  if (raw === undefined) return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`--${name} must be a positive integer, got ${raw}\n`)
+    process.exit(2)
+  }
+  return n
+}
+const list = <A extends string>(name: string, allowed: ReadonlyArray<A>, fallback: ReadonlyArray<A>) => {
+  const raw = flag(name)
+  if (raw === undefined) return fallback
+  const values = raw.split(",") as Array<A>
+  for (const v of values) {
+    if (!allowed.includes(v)) {
+      process.stderr.write(`--${name} takes ${allowed.join(", ")}; got ${v}\n`)
+      process.exit(2)
+    }
+  }
+  return values
+}
+
+const jobs = int("jobs", quick ? 2_000 : 20_000)
+const producers = int("producers", 16)
+const workers = int("workers", 16)
+const payloadBytes = int("payload", 200)
+const latencyMs = int("latency-ms", 50)
+const backlog = int("backlog", quick ? 10_000 : 100_000)
+const transports = list("transport", ["rest", "http", "ws"] as const, ["rest", "http", "ws"])
+const stores = list("store", ["memory", "file", "latency"] as const, quick ? ["file", "latency"] : ["memory", "file", "latency"])
+const withBullmq = !has("no-bullmq")
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+const children = new Set<ChildProcess>()
+const stopAll = () => {
+  for (const child of children) child.kill("SIGKILL")
+}
+process.on("exit", stopAll)
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(130))
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+const tsx = (file: string, args: ReadonlyArray<string>) =>
+  spawn(process.execPath, ["--conditions=source", "--import", "tsx", join(here, file), ...args], {
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+
+/** Resolves once `child` prints a line that `ready` accepts; fails if it exits first. */
+const waitFor = (child: ChildProcess, ready: (line: string) => boolean, what: string) =>
+  new Promise<void>((resolve, reject) => {
+    let buffered = ""
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString()
+      if (buffered.split("\n").some(ready)) {
+        child.stdout!.off("data", onData)
+        child.stdout!.resume()
+        resolve()
+      }
+    }
+    child.stdout!.on("data", onData)
+    child.once("exit", (code) => reject(new Error(`${what} exited (${code}) before it was ready`)))
+  })
+
+/** Peak resident memory of a live process, in MB (VmHWM). */
+const peakRssMb = (pid: number): number => {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8")
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0)
+  return kb / 1024
+}
+
+const stop = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null) return resolve()
+    child.once("exit", () => resolve())
+    child.kill("SIGKILL")
+  }).then(() => void children.delete(child))
+
+const redisServer = (): string => {
+  try {
+    return execFileSync("sh", ["-c", "command -v redis-server"]).toString().trim()
+  } catch {
+    if (process.getuid?.() === 0) {
+      process.stdout.write("redis-server is missing: installing it with apt (Debian's redis-server)\n")
+      execFileSync("sh", ["-c", "apt-get install -y --no-install-recommends redis-server || (apt-get update && apt-get install -y --no-install-recommends redis-server)"], { stdio: "inherit" })
+      return execFileSync("sh", ["-c", "command -v redis-server"]).toString().trim()
+    }
+    process.stderr.write("redis-server is missing: install it (apt-get install redis-server) or run with --no-bullmq\n")
+    process.exit(2)
+  }
+}
+
+interface Server {
+  readonly target: string
+  readonly child: ChildProcess
+}
+
+const startOsqueue = async (store: string): Promise<Server> => {
+  const port = await freePort()
+  const child = tsx("server.ts", [String(port), store, String(latencyMs)])
+  children.add(child)
+  await waitFor(child, (line) => line === "ready", "the broker")
+  return { target: `http://127.0.0.1:${port}`, child }
+}
+
+const startRedis = async (): Promise<Server> => {
+  const port = await freePort()
+  const child = spawn(redisServer(), ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+  children.add(child)
+  await waitFor(child, (line) => line.includes("Ready to accept connections"), "redis-server")
+  return { target: String(port), child }
+}
+
+const runLoad = (spec: LoadSpec) =>
+  new Promise<Array<PhaseResult>>((resolve, reject) => {
+    const child = tsx("load.ts", [JSON.stringify(spec)])
+    children.add(child)
+    const results: Array<PhaseResult> = []
+    let buffered = ""
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString()
+      const lines = buffered.split("\n")
+      buffered = lines.pop()!
+      for (const line of lines) {
+        if (!line.startsWith("result ")) continue
+        const result = JSON.parse(line.slice(7)) as PhaseResult
+        results.push(result)
+        print(result)
+      }
+    })
+    child.once("exit", (code) => {
+      children.delete(child)
+      if (code === 0) resolve(results)
+      else reject(new Error(`the load of "${spec.label}" failed (exit ${code})`))
+    })
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+interface Run {
+  readonly label: string
+  readonly system: "osqueue" | "bullmq"
+  readonly store?: "memory" | "file" | "latency"
+  readonly transport: LoadSpec["transport"]
+  readonly phases: ReadonlyArray<Phase>
+  readonly batch?: number
+  readonly producers?: number
+  readonly jobs?: number
+  readonly backlog?: number
+}
+
+const runs: Array<Run> = []
+if (withBullmq) {
+  runs.push({ label: "bullmq", system: "bullmq", transport: "redis", phases: ["enqueue", "drain", "mixed"] })
+  runs.push({ label: "bullmq addBulk×100", system: "bullmq", transport: "redis", phases: ["enqueue"], batch: 100 })
+}
+for (const store of stores) {
+  if (store === "latency") continue
+  for (const transport of transports) {
+    const full = store === "file" || transport === "ws"
+    if (!full) continue
+    runs.push({ label: `osqueue ${store} ${transport}`, system: "osqueue", store, transport, phases: ["enqueue", "drain", "mixed"] })
+  }
+}
+if (stores.includes("file") && transports.includes("ws")) {
+  runs.push({ label: "osqueue file ws batch×100", system: "osqueue", store: "file", transport: "ws", phases: ["enqueue", "drain"], batch: 100 })
+  runs.push({
+    label: `osqueue file ws backlog ${backlog.toLocaleString("en-US")}`,
+    system: "osqueue",
+    store: "file",
+    transport: "ws",
+    phases: ["enqueue", "drain"],
+    backlog
+  })
+}
+if (stores.includes("latency")) {
+  const transport = transports.includes("ws") ? "ws" : transports[0]!
+  runs.push({
+    label: `osqueue latency ${latencyMs}ms ${transport} P=256`,
+    system: "osqueue",
+    store: "latency",
+    transport,
+    phases: ["enqueue"],
+    producers: 256,
+    jobs: Math.max(jobs, quick ? 2_000 : 20_000)
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+const columns = ["run", "phase", "jobs/s", "enqueue p50/p99 ms", "claim p50/p99", "complete p50/p99", "end-to-end p50/p99", "writes/job", "bytes/job", "encode ms", "peak RSS MB", "errors"]
+const row = (r: PhaseResult) => [
+  r.label,
+  r.phase,
+  fmt(r.rate, 0),
+  fmtLatency(r.enqueue),
+  fmtLatency(r.claim),
+  fmtLatency(r.complete),
+  fmtLatency(r.endToEnd),
+  r.writesPerJob === null ? "–" : r.writesPerJob.toFixed(4),
+  fmt(r.bytesPerJob, 0),
+  fmt(r.encodeMs),
+  fmt(r.peakRssMb, 0),
+  String(r.errors)
+]
+const print = (r: PhaseResult) =>
+  process.stdout.write(`  ${r.phase.padEnd(8)} ${fmt(r.rate, 0).padStart(7)} jobs/s  enqueue ${fmtLatency(r.enqueue)}  claim ${fmtLatency(r.claim)}  complete ${fmtLatency(r.complete)}  e2e ${fmtLatency(r.endToEnd)}  writes/job ${r.writesPerJob === null ? "–" : r.writesPerJob.toFixed(4)}  errors ${r.errors}\n`)
+
+const table = (results: ReadonlyArray<PhaseResult>) => {
+  const lines = [columns, ...results.map(row)]
+  return [
+    `| ${columns.join(" | ")} |`,
+    `|${columns.map(() => "---").join("|")}|`,
+    ...lines.slice(1).map((cells) => `| ${cells.join(" | ")} |`)
+  ].join("\n")
+}
+
+const find = (results: ReadonlyArray<PhaseResult>, label: string, phase: Phase) =>
+  results.find((r) => r.label === label && r.phase === phase)
+
+const goals = (results: ReadonlyArray<PhaseResult>) => {
+  const lines: Array<string> = []
+  const verdict = (ok: boolean | undefined) => (ok === undefined ? "not measured" : ok ? "met" : "MISSED")
+  const bullMixed = find(results, "bullmq", "mixed")
+  const wsMixed = find(results, "osqueue file ws", "mixed")
+  if (bullMixed && wsMixed) {
+    const ratio = wsMixed.rate / bullMixed.rate
+    const e2e = wsMixed.endToEnd && bullMixed.endToEnd ? wsMixed.endToEnd.p50 <= bullMixed.endToEnd.p50 : undefined
+    lines.push(`1. mixed, RPC-WS, file store: ${fmt(wsMixed.rate, 0)} vs BullMQ ${fmt(bullMixed.rate, 0)} jobs/s = ${ratio.toFixed(2)}× (goal ≥ 1.0×: ${verdict(ratio >= 1)}); end-to-end p50 ${fmt(wsMixed.endToEnd?.p50)} vs ${fmt(bullMixed.endToEnd?.p50)} ms (${verdict(e2e)})`)
+  }
+  const bulk = find(results, "bullmq addBulk×100", "enqueue")
+  const batch = find(results, "osqueue file ws batch×100", "enqueue")
+  if (bulk && batch) {
+    const ratio = batch.rate / bulk.rate
+    lines.push(`2. enqueue in batches of 100: ${fmt(batch.rate, 0)} vs addBulk ${fmt(bulk.rate, 0)} jobs/s = ${ratio.toFixed(2)}× (goal ≥ 1.5×: ${verdict(ratio >= 1.5)})`)
+  }
+  const rest = find(results, "osqueue file rest", "enqueue")
+  if (rest) lines.push(`3. REST single enqueue: ${fmt(rest.rate, 0)} jobs/s (goal ≥ 5,000: ${verdict(rest.rate >= 5_000)})`)
+  const slow = results.find((r) => r.label.startsWith("osqueue latency") && r.phase === "enqueue")
+  if (slow) {
+    const ok = slow.enqueue !== null && slow.enqueue.p50 <= 90 && (slow.writesPerJob ?? 1) <= 0.01 && slow.rate >= 1_000
+    lines.push(`4. ${latencyMs} ms storage, 256 producers: ack p50 ${fmt(slow.enqueue?.p50)} ms, ${slow.writesPerJob?.toFixed(4)} writes/job at ${fmt(slow.rate, 0)} jobs/s (goal p50 ≤ 90 ms, ≤ 0.01 writes/job at ≥ 1,000 jobs/s: ${verdict(ok)})`)
+  }
+  const big = results.find((r) => r.label.startsWith("osqueue file ws backlog") && r.phase === "drain")
+  const small = find(results, "osqueue file ws", "drain")
+  if (big) {
+    const claimRatio = big.claim && small?.claim ? big.claim.p50 / small.claim.p50 : undefined
+    lines.push(`5. ${backlog.toLocaleString("en-US")} queued jobs: encode ${fmt(big.encodeMs)} ms per commit (goal ≤ 60: ${verdict(big.encodeMs === null ? undefined : big.encodeMs <= 60)}), broker peak RSS ${fmt(big.peakRssMb, 0)} MB (goal ≤ 300: ${verdict(big.peakRssMb === undefined ? undefined : big.peakRssMb <= 300)}), claim p50 ${fmt(big.claim?.p50)} vs ${fmt(small?.claim?.p50)} ms on a small queue = ${claimRatio?.toFixed(2) ?? "–"}× (goal ≤ 2×: ${verdict(claimRatio === undefined ? undefined : claimRatio <= 2)})`)
+  }
+  return lines.join("\n")
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const main = async () => {
+  process.stdout.write(`pnpm bench: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}\n`)
+  process.stdout.write(`P = ${producers} producers, W = ${workers} worker concurrency, ${jobs.toLocaleString("en-US")} jobs per phase, ${payloadBytes}-byte payloads\n`)
+  const results: Array<PhaseResult> = []
+  for (const run of runs) {
+    process.stdout.write(`\n${run.label}\n`)
+    const server = run.system === "bullmq" ? await startRedis() : await startOsqueue(run.store!)
+    try {
+      const phases = await runLoad({
+        label: run.label,
+        system: run.system,
+        transport: run.transport,
+        phases: run.phases,
+        jobs: run.jobs ?? jobs,
+        producers: run.producers ?? producers,
+        workers,
+        batch: run.batch ?? 1,
+        payloadBytes,
+        target: server.target,
+        ...(run.backlog === undefined ? {} : { backlog: run.backlog })
+      })
+      const rss = peakRssMb(server.child.pid!)
+      for (const phase of phases) results.push({ ...phase, peakRssMb: rss })
+      process.stdout.write(`  server peak RSS ${fmt(rss, 0)} MB\n`)
+    } finally {
+      await stop(server.child)
+    }
+  }
+  process.stdout.write(`\n${table(results)}\n\nGoals (docs/performance.md):\n${goals(results)}\n`)
+  const failed = results.filter((r) => r.errors > 0)
+  if (failed.length > 0) {
+    process.stderr.write(`requests failed in: ${failed.map((r) => `${r.label} ${r.phase}`).join(", ")}\n`)
+    process.exit(1)
+  }
+}
+
+main().then(() => process.exit(0), (error) => {
+  process.stderr.write(`pnpm bench failed: ${error instanceof Error ? error.message : String(error)}\n`)
+  process.exit(1)
+})

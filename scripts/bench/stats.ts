@@ -1,0 +1,51 @@
+/** Latency samples and the figures `pnpm bench` prints. */
+
+export interface Latency {
+  readonly p50: number
+  readonly p99: number
+  readonly count: number
+}
+
+export class Samples {
+  private values: Array<number> = []
+  reset(): void {
+    this.values = []
+  }
+  add(ms: number): void {
+    this.values.push(ms)
+  }
+  summary(): Latency | null {
+    if (this.values.length === 0) return null
+    const sorted = Float64Array.from(this.values).sort()
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+    return { p50: at(0.5), p99: at(0.99), count: sorted.length }
+  }
+}
+
+/** Milliseconds on a clock shared by every fiber of one process (enqueue → handler start). */
+export const now = (): number => performance.timeOrigin + performance.now()
+
+export interface PhaseResult {
+  readonly label: string
+  readonly phase: "enqueue" | "drain" | "mixed"
+  readonly jobs: number
+  readonly seconds: number
+  readonly rate: number
+  readonly enqueue: Latency | null
+  readonly claim: Latency | null
+  readonly complete: Latency | null
+  readonly endToEnd: Latency | null
+  readonly errors: number
+  /** osqueue only: conditional writes of queue.json and bytes written, per job. */
+  readonly writesPerJob: number | null
+  readonly bytesPerJob: number | null
+  /** osqueue only: mean time to apply a batch and encode the state, per commit. */
+  readonly encodeMs: number | null
+  /** Peak resident memory of the server process (broker or redis-server), in MB. */
+  peakRssMb?: number
+}
+
+export const fmt = (n: number | null | undefined, digits = 1): string =>
+  n === null || n === undefined ? "–" : n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(digits)
+
+export const fmtLatency = (l: Latency | null): string => (l === null ? "–" : `${fmt(l.p50)} / ${fmt(l.p99)}`)
