@@ -210,7 +210,7 @@ const osqueue = Effect.gen(function*() {
 })
 
 const osqueueClient = () => {
-  const options = { urls: spec.target, requestTimeout: "60 seconds" }
+  const options = { urls: spec.target, requestTimeout: "60 seconds" as const }
   return spec.transport === "ws"
     ? OsqueueClient.layerWebSocket(options)
     : spec.transport === "http"

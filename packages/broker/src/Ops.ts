@@ -66,7 +66,7 @@ export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Group
               commitId: state.commitId,
               role: role._tag === "Leader" ? "leader" : "follower"
             })
-            return `${header.slice(0, -1)},"state":${state.encode(state.seq, state.commitId)}}`
+            return `${header.slice(0, -1)},"state":${state.toJson(state.seq, state.commitId)}}`
           })
           return HttpServerResponse.text(body, { contentType: "application/json" })
         })

@@ -62,13 +62,19 @@ export const defaultLimits: Limits = {
   maxHistory: 10
 }
 
+const jobsEnd = Buffer.from("]}")
+const textDecoder = new TextDecoder()
+
 /** A rough size of a job's JSON beyond its payload, to check the state cap before encoding. */
 const jobOverheadBytes = 400
 
 interface Entry {
   readonly job: Job
-  /** The job's JSON, filled in at the first encode after it changed. */
-  json: string | undefined
+  /**
+   * `,` and the job's JSON as UTF-8, filled in at the first encode after the job changed: a
+   * commit then copies bytes instead of stringifying and re-encoding the whole queue.
+   */
+  json: Uint8Array | undefined
   /** Changes whenever the job does: heap items carrying an older stamp are stale. */
   readonly stamp: number
 }
@@ -258,14 +264,27 @@ export class QueueState {
 
   // ---------------------------------------------------------------- encoding
 
-  /** queue.json for the next commit. Only jobs changed since their last encode are stringified. */
-  encode(seq: number, commitId: string): string {
+  /** queue.json for the next commit, as UTF-8. Only jobs changed since their last encode are stringified. */
+  encode(seq: number, commitId: string): Uint8Array {
     const { epoch, leader, nextJobSeq, paused, totals } = this.meta
     const header = JSON.stringify({ format: currentFormat, epoch, seq, commitId, leader, nextJobSeq, paused, totals })
-    const jobs: Array<string> = new Array(this.entries.size)
-    let i = 0
-    for (const entry of this.entries.values()) jobs[i++] = entry.json ??= JSON.stringify(entry.job)
-    return `${header.slice(0, -1)},"jobs":[${jobs.join(",")}]}`
+    const parts: Array<Uint8Array> = new Array(this.entries.size + 2)
+    parts[0] = Buffer.from(`${header.slice(0, -1)},"jobs":[`)
+    let length = parts[0].length + jobsEnd.length
+    let i = 1
+    for (const entry of this.entries.values()) {
+      const json = entry.json ??= Buffer.from(`,${JSON.stringify(entry.job)}`)
+      // The first job goes without its leading comma.
+      parts[i] = i === 1 ? json.subarray(1) : json
+      length += parts[i++]!.length
+    }
+    parts[i] = jobsEnd
+    return Buffer.concat(parts, length)
+  }
+
+  /** `encode` as text: for the operator's view of the state and for tests. */
+  toJson(seq: number, commitId: string): string {
+    return textDecoder.decode(this.encode(seq, commitId))
   }
 
   // ---------------------------------------------------------------- leadership

@@ -10,8 +10,6 @@ import * as Exit from "effect/Exit"
 import type { CasShape, CommitError } from "./Cas.js"
 import type { QueueState } from "./QueueState.js"
 
-const encoder = new TextEncoder()
-
 export interface Written<A> {
   readonly result: A
   readonly events: ReadonlyArray<JobEvent>
@@ -67,7 +65,7 @@ export class Replica {
       const started = performance.now()
       try {
         result = mutate(state)
-        bytes = encoder.encode(state.encode(seq, commitId))
+        bytes = state.encode(seq, commitId)
       } catch (defect) {
         state.rollback()
         this.settle()

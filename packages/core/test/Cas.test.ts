@@ -12,7 +12,7 @@ import { randomUUID } from "node:crypto"
 import * as http from "node:http"
 
 const encoder = new TextEncoder()
-const stateBytes = (seq: number, commitId: string) => encoder.encode(QueueState.empty().encode(seq, commitId))
+const stateBytes = (seq: number, commitId: string) => QueueState.empty().encode(seq, commitId)
 const casOver = (store: ObjectStoreShape) => Cas.make().pipe(Effect.provideService(ObjectStore, store))
 
 const resolution = (underlying: ObjectStoreShape) =>

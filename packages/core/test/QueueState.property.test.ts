@@ -550,7 +550,7 @@ const check = (w: World, label: string) => {
 
 const runBatch = (w: World, step: Extract<Step, { _tag: "Batch" }>, label: string) => {
   const { state } = w
-  const before = step.end === "rollback" ? state.encode(state.seq, state.commitId) : undefined
+  const before = step.end === "rollback" ? state.toJson(state.seq, state.commitId) : undefined
   const beforeStats = step.end === "rollback" ? state.stats() : undefined
   const modelBefore = step.end === "rollback" ? w.model.clone() : undefined
   const handlesBefore = w.handles.length
@@ -584,7 +584,7 @@ const runBatch = (w: World, step: Extract<Step, { _tag: "Batch" }>, label: strin
     w.model = modelBefore!
     w.handles.length = handlesBefore
     w.known.length = knownBefore
-    same(canonical(state.encode(state.seq, state.commitId)), canonical(before!), `${label}: rollback restores`)
+    same(canonical(state.toJson(state.seq, state.commitId)), canonical(before!), `${label}: rollback restores`)
     same(state.stats(), beforeStats, `${label}: rollback restores stats`)
   }
 }
@@ -593,7 +593,7 @@ const commit = (w: World, label: string) => {
   const { state } = w
   const seq = state.seq + 1
   const commitId = `leader:${seq}`
-  const text = state.encode(seq, commitId)
+  const text = state.toJson(seq, commitId)
   state.committed(seq, commitId, Buffer.byteLength(text))
   // per-job JSON caching never serves a stale job
   same((JSON.parse(text) as { jobs: Array<Job> }).jobs.sort((a, b) => a.seq - b.seq), listAll(state), `${label}: encode`)
@@ -616,13 +616,13 @@ const runStep = (w: World, step: Step, label: string) => {
       return
     }
     case "RoundTrip": {
-      const text = w.state.encode(w.state.seq, w.state.commitId)
+      const text = w.state.toJson(w.state.seq, w.state.commitId)
       const next = QueueState.fromFile(decodeFile(JSON.parse(text)), Buffer.byteLength(text), limits)
-      const again = next.encode(next.seq, next.commitId)
+      const again = next.toJson(next.seq, next.commitId)
       same(canonical(again), canonical(text), `${label}: round trip`)
       // after one decode the encoding is a fixed point, byte for byte
       const third = QueueState.fromFile(decodeFile(JSON.parse(again)), Buffer.byteLength(again), limits)
-      holds(third.encode(next.seq, next.commitId) === again, `${label}: encoding is a fixed point after one decode`)
+      holds(third.toJson(next.seq, next.commitId) === again, `${label}: encoding is a fixed point after one decode`)
       w.state = next
       return
     }

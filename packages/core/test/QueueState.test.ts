@@ -81,7 +81,7 @@ const job = (s: QueueState, id: string): Job => {
   return found
 }
 
-const snapshot = (s: QueueState) => ({ text: s.encode(s.seq, s.commitId), stats: s.stats() })
+const snapshot = (s: QueueState) => ({ text: s.toJson(s.seq, s.commitId), stats: s.stats() })
 
 /** queue.json with its jobs in seq order: equal states give equal canonical forms. */
 const canonical = (text: string) => {
@@ -94,7 +94,7 @@ const canonical = (text: string) => {
 const commit = (s: QueueState) => {
   const seq = s.seq + 1
   const commitId = `leader-1:${seq}`
-  const text = s.encode(seq, commitId)
+  const text = s.toJson(seq, commitId)
   s.committed(seq, commitId, Buffer.byteLength(text))
   return text
 }
@@ -102,7 +102,7 @@ const commit = (s: QueueState) => {
 const decodeFile = Schema.decodeUnknownSync(QueueFile)
 
 const reload = (s: QueueState, limits: Limits = s.limits) => {
-  const text = s.encode(s.seq, s.commitId)
+  const text = s.toJson(s.seq, s.commitId)
   return QueueState.fromFile(decodeFile(JSON.parse(text)), Buffer.byteLength(text), limits)
 }
 
@@ -855,9 +855,9 @@ describe("encoding", () => {
 
   it("encode → JSON.parse → Schema decode → fromFile → encode keeps every field", () => {
     const s = everything()
-    const text = s.encode(s.seq, s.commitId)
+    const text = s.toJson(s.seq, s.commitId)
     const back = reload(s)
-    expect(canonical(back.encode(back.seq, back.commitId))).toEqual(canonical(text))
+    expect(canonical(back.toJson(back.seq, back.commitId))).toEqual(canonical(text))
     expect(back.stats()).toEqual({ ...s.stats(), stateBytes: Buffer.byteLength(text) })
     expect(back.epoch).toBe(1)
     expect(back.leader).toEqual(s.leader)
@@ -870,26 +870,26 @@ describe("encoding", () => {
       expect(enqueueIds(state, T0 + 5_000, { type: "a", idempotencyKey: "k" })).toEqual(["job-8"])
       expect(enqueueIds(state, T0 + 5_000, { type: "a" })).toEqual(["job-9"])
     }
-    expect(canonical(back.encode(9, "z"))).toEqual(canonical(s.encode(9, "z")))
+    expect(canonical(back.toJson(9, "z"))).toEqual(canonical(s.toJson(9, "z")))
   })
 
   it("a state of queued jobs survives the round trip byte for byte", () => {
     const s = fresh()
     enqueue(s, T0, { type: "a", payload: { z: 1, a: [1, "two"] } }, { type: "b", delayMs: 10, idempotencyKey: "k" })
     commit(s)
-    const text = s.encode(s.seq, s.commitId)
-    expect(reload(s).encode(s.seq, s.commitId)).toBe(text)
+    const text = s.toJson(s.seq, s.commitId)
+    expect(reload(s).toJson(s.seq, s.commitId)).toBe(text)
   })
 
   it("after one decode, the encoding is a fixed point", () => {
     const once = reload(everything())
-    const text = once.encode(once.seq, once.commitId)
-    expect(reload(once).encode(once.seq, once.commitId)).toBe(text)
+    const text = once.toJson(once.seq, once.commitId)
+    expect(reload(once).toJson(once.seq, once.commitId)).toBe(text)
   })
 
   it("the header carries format, epoch, seq and commitId; an unknown format is refused", () => {
     const s = everything()
-    const file = JSON.parse(s.encode(7, "leader-1:7")) as Record<string, unknown>
+    const file = JSON.parse(s.toJson(7, "leader-1:7")) as Record<string, unknown>
     expect(file).toMatchObject({ format: 1, epoch: 1, seq: 7, commitId: "leader-1:7", nextJobSeq: 9 })
     expect(Either.isLeft(Schema.decodeUnknownEither(QueueFile)({ ...file, format: 2 }))).toBe(true)
   })
@@ -897,14 +897,14 @@ describe("encoding", () => {
   it("cached job JSON is refreshed when a job changes", () => {
     const s = fresh()
     enqueue(s, T0, { type: "a" }, { type: "a" })
-    const first = s.encode(1, "c")
-    expect(s.encode(1, "c")).toBe(first)
+    const first = s.toJson(1, "c")
+    expect(s.toJson(1, "c")).toBe(first)
     const { token } = claimOne(s, T0)
-    const second = JSON.parse(s.encode(1, "c")) as { jobs: Array<Job> }
+    const second = JSON.parse(s.toJson(1, "c")) as { jobs: Array<Job> }
     expect(second.jobs.map((j) => j.state)).toEqual(["running", "queued"])
     expect(second.jobs).toEqual(s.list({}).jobs)
     right(complete(s, T0 + 1, token))
-    expect((JSON.parse(s.encode(1, "c")) as { jobs: Array<Job> }).jobs[0]!.state).toBe("completed")
+    expect((JSON.parse(s.toJson(1, "c")) as { jobs: Array<Job> }).jobs[0]!.state).toBe("completed")
   })
 })
 

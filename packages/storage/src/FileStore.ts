@@ -10,7 +10,7 @@
  * can never let a stale writer "re-create" a collected generation and win (no lost update).
  */
 import * as NodeCrypto from "node:crypto"
-import * as NodeFs from "node:fs/promises"
+import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -128,8 +128,13 @@ const errnoOf = (cause: unknown): string | undefined =>
     ? cause.code
     : undefined
 
-const fsOp = <A>(op: string, path: string, run: () => Promise<A>): Effect.Effect<A, FsError> =>
-  Effect.tryPromise({ try: run, catch: (cause) => new FsError({ op, path, code: errnoOf(cause), cause }) })
+/**
+ * One file-system step, done synchronously. A commit is a dozen small syscalls on a local disk:
+ * each takes microseconds (an fsync, about a millisecond), while the async API would send each
+ * through the thread pool and back, which cost several milliseconds per write on a busy broker.
+ */
+const fsOp = <A>(op: string, path: string, run: () => A): Effect.Effect<A, FsError> =>
+  Effect.try({ try: run, catch: (cause) => new FsError({ op, path, code: errnoOf(cause), cause }) })
 
 /** ENOENT becomes None: "not there" is an answer, not an error, for most lookups here. */
 const optional = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<Option.Option<A>, E> =>
@@ -164,57 +169,60 @@ const parseGenFile = (path: string, buffer: Buffer, withBody: boolean): Either.E
   return Either.right({ header: header.right, body: new Uint8Array(buffer.buffer, buffer.byteOffset + newline + 1, size) })
 }
 
-const readWhole = (path: string) => fsOp("read", path, () => NodeFs.readFile(path))
+const readWhole = (path: string) => fsOp("read", path, () => NodeFs.readFileSync(path))
 
 /** Reads only up to the end of the header line. */
 const readHead = (path: string): Effect.Effect<Buffer, FsError> =>
-  fsOp("read", path, async () => {
-    const handle = await NodeFs.open(path, "r")
+  fsOp("read", path, () => {
+    const fd = NodeFs.openSync(path, "r")
     try {
       const chunks: Array<Buffer> = []
       let position = 0
       for (;;) {
-        const chunk = Buffer.alloc(position === 0 ? 4096 : 65536)
-        const { bytesRead } = await handle.read(chunk, 0, chunk.length, position)
+        const chunk = Buffer.allocUnsafe(position === 0 ? 4096 : 65536)
+        const bytesRead = NodeFs.readSync(fd, chunk, 0, chunk.length, position)
         if (bytesRead === 0) break
         const piece = chunk.subarray(0, bytesRead)
         chunks.push(piece)
         position += bytesRead
         if (piece.includes(NEWLINE)) break
       }
-      return Buffer.concat(chunks)
+      return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
     } finally {
-      await handle.close()
+      NodeFs.closeSync(fd)
     }
   })
 
-const writeDurable = (path: string, data: Buffer, sync: boolean) =>
-  fsOp("write", path, async () => {
-    const handle = await NodeFs.open(path, "wx")
+/** Creates `path` (failing if it exists) with `parts` written one after another, then fsyncs it. */
+const writeDurable = (path: string, parts: ReadonlyArray<Uint8Array>, sync: boolean) =>
+  fsOp("write", path, () => {
+    const fd = NodeFs.openSync(path, "wx")
     try {
-      await handle.writeFile(data)
-      if (sync) await handle.sync()
+      for (const part of parts) {
+        for (let offset = 0; offset < part.length;) offset += NodeFs.writeSync(fd, part, offset, part.length - offset)
+      }
+      if (sync) NodeFs.fsyncSync(fd)
     } finally {
-      await handle.close()
+      NodeFs.closeSync(fd)
     }
   })
 
 const syncDirectory = (path: string, sync: boolean) =>
   sync
-    ? fsOp("fsync", path, async () => {
-      const handle = await NodeFs.open(path, "r")
+    ? fsOp("fsync", path, () => {
+      const fd = NodeFs.openSync(path, "r")
       try {
-        await handle.sync()
+        NodeFs.fsyncSync(fd)
       } catch (cause) {
         // Some platforms cannot fsync a directory; the data itself was already synced.
         if (!["EINVAL", "EISDIR", "EPERM", "EBADF"].includes(errnoOf(cause) ?? "")) throw cause
       } finally {
-        await handle.close()
+        NodeFs.closeSync(fd)
       }
     })
     : Effect.void
 
-const unlinkQuietly = (path: string) => fsOp("unlink", path, () => NodeFs.unlink(path)).pipe(Effect.ignore)
+const unlinkQuietly = (path: string) => fsOp("unlink", path, () => NodeFs.unlinkSync(path)).pipe(Effect.ignore)
 
 // ---------------------------------------------------------------------------------------------
 // The store
@@ -345,7 +353,7 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
 
     /** The highest generation number on disk, by listing the folder (only when the cache cannot help). */
     const newestListed = (dir: string): Effect.Effect<Option.Option<number>, FsError> =>
-      optional(fsOp("readdir", dir, () => NodeFs.readdir(dir))).pipe(
+      optional(fsOp("readdir", dir, () => NodeFs.readdirSync(dir))).pipe(
         Effect.map(Option.flatMap((names) => {
           let max: number | undefined
           for (const name of names) {
@@ -413,36 +421,36 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
     const initKey = (key: string, dir: string) =>
       Effect.gen(function* () {
         const parentDir = NodePath.dirname(dir)
-        yield* fsOp("mkdir", parentDir, () => NodeFs.mkdir(parentDir, { recursive: true }))
+        yield* fsOp("mkdir", parentDir, () => NodeFs.mkdirSync(parentDir, { recursive: true }))
         const staging = tmpPath(".d")
-        yield* fsOp("mkdir", staging, () => NodeFs.mkdir(staging))
+        yield* fsOp("mkdir", staging, () => NodeFs.mkdirSync(staging))
         yield* Effect.gen(function* () {
           const header: Header = { v: 1, key, gen: 0, nonce: newNonce(), parent: null, deleted: true, size: 0, metadata: {} }
-          yield* writeDurable(genPath(staging, 0), Buffer.from(JSON.stringify(header) + "\n"), sync)
+          yield* writeDurable(genPath(staging, 0), [Buffer.from(JSON.stringify(header) + "\n")], sync)
           yield* syncDirectory(staging, sync)
           // rename() onto an existing, non-empty folder fails: whoever initialised first wins,
           // and a generations folder is never empty, so it can never be initialised twice.
-          const renamed = yield* fsOp("rename", dir, () => NodeFs.rename(staging, dir)).pipe(
+          const renamed = yield* fsOp("rename", dir, () => NodeFs.renameSync(staging, dir)).pipe(
             Effect.as(true),
             Effect.catchIf((e) => e.code === "EEXIST" || e.code === "ENOTEMPTY", () => Effect.succeed(false))
           )
           if (renamed) yield* syncDirectory(parentDir, sync)
         }).pipe(
-          Effect.ensuring(fsOp("rm", staging, () => NodeFs.rm(staging, { recursive: true, force: true })).pipe(Effect.ignore))
+          Effect.ensuring(fsOp("rm", staging, () => NodeFs.rmSync(staging, { recursive: true, force: true })).pipe(Effect.ignore))
         )
       })
 
     /** Deletes old generations, lowest first (the order the no-lost-update argument relies on). */
     const collect = (key: string, dir: string, newest: number) =>
       Effect.gen(function* () {
-        const names = yield* fsOp("readdir", dir, () => NodeFs.readdir(dir))
+        const names = yield* fsOp("readdir", dir, () => NodeFs.readdirSync(dir))
         const old = names
           .map(parseGenName)
           .filter((gen): gen is number => gen !== undefined && gen <= newest - keep)
           .sort((a, b) => a - b)
         if (old.length === 0) return
         for (const gen of old) {
-          yield* fsOp("unlink", genPath(dir, gen), () => NodeFs.unlink(genPath(dir, gen))).pipe(
+          yield* fsOp("unlink", genPath(dir, gen), () => NodeFs.unlinkSync(genPath(dir, gen))).pipe(
             Effect.catchIf((e) => e.code === "ENOENT", () => Effect.void)
           )
         }
@@ -475,11 +483,11 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         const precondition = new PreconditionFailed({ key, expected })
 
         yield* Effect.gen(function* () {
-          yield* writeDurable(staged, Buffer.concat([Buffer.from(JSON.stringify(header) + "\n"), bytes]), sync).pipe(
+          yield* writeDurable(staged, [Buffer.from(JSON.stringify(header) + "\n"), bytes], sync).pipe(
             Effect.mapError(toStoreError(operation, key))
           )
           // The compare-and-swap: the kernel creates the name only if nobody else did.
-          yield* fsOp("link", target, () => NodeFs.link(staged, target)).pipe(
+          yield* fsOp("link", target, () => NodeFs.linkSync(staged, target)).pipe(
             Effect.catchIf(
               (e) => e.code === "EEXIST" || e.code === "ENOENT",
               () => Effect.fail(precondition)
@@ -622,7 +630,7 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
       const candidates: Array<string> = []
       const walk = (dir: string, segments: ReadonlyArray<string>, top: boolean): Effect.Effect<void, FsError> =>
         Effect.gen(function* () {
-          const entries = yield* optional(fsOp("readdir", dir, () => NodeFs.readdir(dir, { withFileTypes: true })))
+          const entries = yield* optional(fsOp("readdir", dir, () => NodeFs.readdirSync(dir, { withFileTypes: true })))
           if (Option.isNone(entries)) return
           for (const entry of entries.value) {
             if (!entry.isDirectory()) continue
@@ -646,11 +654,11 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
 
     // --- opening the directory ----------------------------------------------------------------
     const openError = (e: FsError | Corrupt | BadKey) => toStoreError("open", root)(e)
-    yield* fsOp("mkdir", root, () => NodeFs.mkdir(root, { recursive: true })).pipe(Effect.mapError(openError))
+    yield* fsOp("mkdir", root, () => NodeFs.mkdirSync(root, { recursive: true })).pipe(Effect.mapError(openError))
     const formatPath = NodePath.join(root, FORMAT_FILE)
     const existing = yield* optional(readWhole(formatPath)).pipe(Effect.mapError(openError))
     if (Option.isNone(existing)) {
-      const entries = yield* fsOp("readdir", root, () => NodeFs.readdir(root)).pipe(Effect.mapError(openError))
+      const entries = yield* fsOp("readdir", root, () => NodeFs.readdirSync(root)).pipe(Effect.mapError(openError))
       if (entries.some((name) => name !== "objects" && name !== "tmp" && name !== FORMAT_FILE)) {
         return yield* new StoreFailure({
           operation: "open",
@@ -658,10 +666,10 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
           reason: `${root} is not empty and holds no ${FORMAT_FILE}: point the file store at an empty or new directory`
         })
       }
-      yield* fsOp("mkdir", tmpDir, () => NodeFs.mkdir(tmpDir, { recursive: true })).pipe(Effect.mapError(openError))
+      yield* fsOp("mkdir", tmpDir, () => NodeFs.mkdirSync(tmpDir, { recursive: true })).pipe(Effect.mapError(openError))
       const staged = tmpPath("")
-      yield* writeDurable(staged, Buffer.from(JSON.stringify(FORMAT) + "\n"), sync).pipe(
-        Effect.zipRight(fsOp("link", formatPath, () => NodeFs.link(staged, formatPath))),
+      yield* writeDurable(staged, [Buffer.from(JSON.stringify(FORMAT) + "\n")], sync).pipe(
+        Effect.zipRight(fsOp("link", formatPath, () => NodeFs.linkSync(staged, formatPath))),
         Effect.catchIf((e) => e.code === "EEXIST", () => Effect.void),
         Effect.ensuring(unlinkQuietly(staged)),
         Effect.zipRight(syncDirectory(root, sync)),
@@ -685,8 +693,8 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         reason: `${formatPath} does not describe a version ${FORMAT.version} osqueue file store; refusing to guess its layout`
       })
     }
-    yield* fsOp("mkdir", objectsDir, () => NodeFs.mkdir(objectsDir, { recursive: true })).pipe(Effect.mapError(openError))
-    yield* fsOp("mkdir", tmpDir, () => NodeFs.mkdir(tmpDir, { recursive: true })).pipe(Effect.mapError(openError))
+    yield* fsOp("mkdir", objectsDir, () => NodeFs.mkdirSync(objectsDir, { recursive: true })).pipe(Effect.mapError(openError))
+    yield* fsOp("mkdir", tmpDir, () => NodeFs.mkdirSync(tmpDir, { recursive: true })).pipe(Effect.mapError(openError))
     yield* removeStaleTemporaries(tmpDir)
     yield* Effect.logDebug("FileStore opened").pipe(Effect.annotateLogs({ directory: root, keepGenerations: keep }))
 
@@ -705,13 +713,13 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
 /** Leftovers of writers that crashed between writing and publishing; young ones may be in use. */
 const removeStaleTemporaries = (tmpDir: string) =>
   Effect.gen(function* () {
-    const names = yield* fsOp("readdir", tmpDir, () => NodeFs.readdir(tmpDir))
+    const names = yield* fsOp("readdir", tmpDir, () => NodeFs.readdirSync(tmpDir))
     const now = yield* Clock.currentTimeMillis
     for (const name of names) {
       const path = NodePath.join(tmpDir, name)
-      const stat = yield* optional(fsOp("stat", path, () => NodeFs.stat(path)))
+      const stat = yield* optional(fsOp("stat", path, () => NodeFs.statSync(path)))
       if (Option.isSome(stat) && now - stat.value.mtimeMs > STALE_TMP_MS) {
-        yield* fsOp("rm", path, () => NodeFs.rm(path, { recursive: true, force: true }))
+        yield* fsOp("rm", path, () => NodeFs.rmSync(path, { recursive: true, force: true }))
       }
     }
   }).pipe(Effect.catchAll((e) => Effect.logDebug("FileStore: could not clean temporary files", e)))
