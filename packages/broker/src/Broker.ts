@@ -1,5 +1,5 @@
 /**
- * The broker: RPC over HTTP and WebSocket, REST, docs and operator routes on one port, over one
+ * The broker: RPC over HTTP and WebSocket, REST, docs, operator routes and the dashboard on one port, over one
  * handler set. `layer` needs the engine (GroupCommit + Election) and an HttpServer; `serve` adds
  * a Node HTTP server; `engine` composes the engine over any ObjectStore.
  */
@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { createServer } from "node:http"
 import { BrokerConfig, config as brokerConfig } from "./BrokerConfig.js"
+import * as Dashboard from "./Dashboard.js"
 import * as Handlers from "./Handlers.js"
 import * as HttpGate from "./HttpGate.js"
 import * as Ops from "./Ops.js"
@@ -23,9 +24,9 @@ import * as StoreMetrics from "./StoreMetrics.js"
 
 /** Every route, sharing one `Handlers`. */
 export const routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | GroupCommit.GroupCommit | Election.Election> =
-  Layer.mergeAll(Rpc.layer, Rest.layer, Ops.layer, HttpGate.layer).pipe(
+  Layer.mergeAll(Rpc.layer, Rest.layer, Ops.layer, Dashboard.layer, HttpGate.layer).pipe(
     Layer.provide(Handlers.layer),
-    // HttpApi wants the platform's file, path and etag services even though no route serves files.
+    // The platform's file, path and etag services: the dashboard's files, and HttpApi wants them too.
     Layer.provide(NodeHttpServer.layerContext)
   )
 

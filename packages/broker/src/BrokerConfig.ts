@@ -18,13 +18,16 @@ export interface BrokerSettings {
   readonly token: Option.Option<Redacted.Redacted>
   /** Largest request body, in bytes: larger ones get 413 before they are read in full. */
   readonly maxBodyBytes: number
+  /** The built dashboard (`apps/web/dist`) served at `/`; none: `/` says there is no dashboard. */
+  readonly dashboardDir: Option.Option<string>
 }
 
 export const defaults: BrokerSettings = {
   host: "0.0.0.0",
   port: 8080,
   token: Option.none(),
-  maxBodyBytes: 8 * 1024 * 1024
+  maxBodyBytes: 8 * 1024 * 1024,
+  dashboardDir: Option.none()
 }
 
 /** A reference with defaults, so `Broker.layer` runs without it (no auth, 8 MiB bodies). */
@@ -47,7 +50,8 @@ export const config: Config.Config<BrokerSettings> = Config.all({
   maxBodyBytes: Config.integer("OSQUEUE_MAX_BODY_BYTES").pipe(
     Config.withDefault(defaults.maxBodyBytes),
     Config.validate({ message: "OSQUEUE_MAX_BODY_BYTES must be positive", validation: (n) => n > 0 })
-  )
+  ),
+  dashboardDir: Config.option(Config.nonEmptyString("OSQUEUE_DASHBOARD_DIR"))
 })
 
 export const layerConfig: Layer.Layer<BrokerConfig, ConfigError.ConfigError> = Layer.effect(BrokerConfig, config)

@@ -18,6 +18,7 @@ import type {
   ListQuery,
   OsqueueError,
   Paused,
+  RawState,
   Stats,
   WatchEvent
 } from "@osqueue/types"
@@ -71,6 +72,7 @@ export interface HandlersShape {
   readonly list: (query: ListQuery) => Effect.Effect<JobPage, OsqueueError>
   readonly stats: Effect.Effect<Stats, OsqueueError>
   readonly leader: Effect.Effect<LeaderInfo, OsqueueError>
+  readonly state: Effect.Effect<RawState, OsqueueError>
   /** Job events as they commit, leader changes (the current leader first), and stats if asked. */
   readonly watch: (input: WatchInput) => Stream.Stream<WatchEvent, OsqueueError>
 }
@@ -243,6 +245,15 @@ export const make = Effect.gen(function*() {
     list: (query) => commit.read((state) => state.list(query)).pipe(instrument("list")),
     stats: commit.read((state) => state.stats()).pipe(instrument("stats")),
     leader: leaderInfo.pipe(instrument("leader")),
+    state: Effect.flatMap(election.role, (role) =>
+      commit.read((state): RawState => ({
+        version: election.replica.version ?? null,
+        epoch: state.epoch,
+        seq: state.seq,
+        commitId: state.commitId,
+        role: role._tag === "Leader" ? "leader" : "follower",
+        state: JSON.parse(state.encode(state.seq, state.commitId))
+      }))).pipe(instrument("state")),
     watch
   })
 })

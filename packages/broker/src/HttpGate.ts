@@ -22,9 +22,10 @@ import * as Stream from "effect/Stream"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { BrokerConfig } from "./BrokerConfig.js"
 import * as BrokerMetrics from "./BrokerMetrics.js"
+import { isDashboardPath } from "./Dashboard.js"
 import { rpcPaths } from "./Rpc.js"
 
-/** Reachable without the token: probes, and the API's description (it holds no data). */
+/** Reachable without the token: probes, the API's description and the dashboard's files (they hold no data). */
 export const publicPaths: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/docs", "/v1/openapi.json"])
 
 const digest = (token: string): Buffer => createHash("sha256").update(token).digest()
@@ -153,7 +154,7 @@ export const layer = HttpLayerRouter.middleware(
         const request = yield* HttpServerRequest.HttpServerRequest
         const url = new URL(request.url, "http://broker")
 
-        if (Option.isSome(expected) && !publicPaths.has(url.pathname)) {
+        if (Option.isSome(expected) && !publicPaths.has(url.pathname) && !isDashboardPath(url.pathname)) {
           const token = presentedToken(request, url)
           if (token === undefined || !timingSafeEqual(digest(token), expected.value)) {
             const reason = token === undefined ? "no bearer token was sent" : "the bearer token is wrong"

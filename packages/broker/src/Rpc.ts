@@ -41,6 +41,7 @@ export const RpcHandlers = OsqueueRpcs.toLayer(
       List: (query) => h.list(query),
       Stats: () => h.stats,
       Leader: () => h.leader,
+      State: () => h.state,
       Watch: (input) => h.watch(input)
     }
   })

@@ -19,6 +19,7 @@ import {
   ListQuery,
   NotLeader,
   type Paused,
+  type RawState,
   type Stats,
   type WatchEvent,
   WatchRequest
@@ -97,6 +98,8 @@ export interface OsqueueClientShape {
   readonly list: (query?: ListQuery) => Effect.Effect<JobPage, ClientError>
   readonly stats: Effect.Effect<Stats, ClientError>
   readonly leader: Effect.Effect<LeaderInfo, ClientError>
+  /** The committed `queue.json` as the broker holds it (a follower's view may lag). */
+  readonly state: Effect.Effect<RawState, ClientError>
   /** Queue events from the leader; reconnects (events in the gap are not replayed). */
   readonly watch: (options?: { readonly statsEveryMs?: number }) => Stream.Stream<WatchEvent, ClientError>
   /** The broker requests go to now. */
@@ -235,6 +238,7 @@ export const make = (router: Router): OsqueueClientShape => {
       Effect.flatMap(validated(ListQuery, "list query")(query ?? {}), (q) => router.call("list", (api) => api.List(q))),
     stats: router.call("stats", (api) => api.Stats),
     leader: router.call("leader", (api) => api.Leader),
+    state: router.call("state", (api) => api.State),
     watch: (options) =>
       Stream.unwrap(
         Effect.map(validated(WatchRequest, "watch request")(options ?? {}), (request) =>

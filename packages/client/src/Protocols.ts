@@ -6,10 +6,11 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as Socket from "@effect/platform/Socket"
 import * as RpcClient from "@effect/rpc/RpcClient"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import { OsqueueRpcs } from "@osqueue/types"
+import * as WebSocketConstructor from "#webSocketConstructor"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -67,7 +68,7 @@ export const webSocketProtocol = (
 ): Layer.Layer<RpcClient.Protocol> =>
   RpcClient.layerProtocolSocket().pipe(
     Layer.provide([
-      NodeSocket.layerWebSocket(webSocketUrl(url, options)),
+      Socket.layerWebSocket(webSocketUrl(url, options)).pipe(Layer.provide(WebSocketConstructor.layer)),
       serializationLayer(options.serialization ?? "json")
     ])
   )

@@ -1,7 +1,7 @@
 /**
  * The REST transport: `OsqueueApi` (`/v1/…`) through a typed `HttpApiClient`, adapted to the
  * same `BrokerApi` as RPC so that leader discovery and retries do not care which is used.
- * REST has no streaming endpoint, so `watch` needs an RPC transport.
+ * REST has no streaming endpoint, so `watch` needs an RPC transport, as does the raw state.
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpApiClient from "@effect/platform/HttpApiClient"
@@ -66,6 +66,7 @@ export const restConnect = (options: { readonly token?: string | undefined } = {
         List: (query) => lift(api.jobs.list({ urlParams: query })),
         Stats: lift(api.queue.stats()),
         Leader: lift(api.queue.leader()),
+        State: Effect.fail(new InvalidRequest({ message: "the raw state is read over RPC (or GET /state): use the http or ws transport" })),
         Watch: () =>
           Stream.fail(new InvalidRequest({ message: "watch streams over RPC only: use the http or ws transport" }))
       }

@@ -21,6 +21,7 @@ import {
   type OsqueueError,
   type OsqueueRpcs,
   type Paused,
+  type RawState,
   type Stats,
   type TokenRequest,
   type TypeRequest,
@@ -53,6 +54,7 @@ export interface BrokerApi {
   readonly List: Call<ListQuery, JobPage>
   readonly Stats: Effect.Effect<Stats, ClientError>
   readonly Leader: Effect.Effect<LeaderInfo, ClientError>
+  readonly State: Effect.Effect<RawState, ClientError>
   readonly Watch: (request: typeof WatchRequest.Type) => Stream.Stream<WatchEvent, ClientError>
 }
 
@@ -102,6 +104,7 @@ export const fromRpcClient = (url: string, client: OsqueueRpcClient): BrokerApi 
     List: lift((p) => client.List(p)),
     Stats: Effect.mapError(client.Stats(), unreachable),
     Leader: Effect.mapError(client.Leader(), unreachable),
+    State: Effect.mapError(client.State(), unreachable),
     Watch: (p) => Stream.mapError(client.Watch(p), unreachable)
   }
 }

@@ -15,6 +15,7 @@ import type {
   LeaderInfo,
   ListQuery,
   Paused,
+  RawState,
   Stats,
   WatchEvent
 } from "@osqueue/types"
@@ -197,6 +198,11 @@ export class OsqueueClient {
 
   getLeader(): Promise<LeaderInfo> {
     return this.run((c) => c.leader)
+  }
+
+  /** The committed `queue.json` with its version, epoch and seq (RPC transports only). */
+  getState(): Promise<RawState> {
+    return this.run((c) => c.state)
   }
 
   /** Queue events as an async iterable (RPC transports only); `break` out of the loop to stop. */

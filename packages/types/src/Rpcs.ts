@@ -61,6 +61,20 @@ export const LeaderInfo = Schema.Struct({
 })
 export type LeaderInfo = typeof LeaderInfo.Type
 
+/** The committed `queue.json` as this broker holds it, with the object version it was read at. */
+export const RawState = Schema.Struct({
+  /** The store's version token (ETag, generation, file generation); null before the first load. */
+  version: Schema.NullOr(Schema.String),
+  epoch: Schema.Int,
+  seq: Schema.Int,
+  commitId: Schema.String,
+  /** Whether this broker leads (its view is the latest) or follows (its view may lag). */
+  role: Schema.Literal("leader", "follower"),
+  /** The decoded `queue.json`. */
+  state: Schema.Unknown
+})
+export type RawState = typeof RawState.Type
+
 export const WatchEvent = Schema.Union(
   Schema.Struct({ _tag: Schema.Literal("Job"), event: JobEvent }),
   Schema.Struct({ _tag: Schema.Literal("Leader"), leader: LeaderInfo }),
@@ -94,5 +108,6 @@ export class OsqueueRpcs extends RpcGroup.make(
   Rpc.make("List", { payload: ListQuery, success: JobPage, error: OsqueueError }),
   Rpc.make("Stats", { success: Stats, error: OsqueueError }),
   Rpc.make("Leader", { success: LeaderInfo, error: OsqueueError }),
+  Rpc.make("State", { success: RawState, error: OsqueueError }),
   Rpc.make("Watch", { payload: WatchRequest, success: WatchEvent, error: OsqueueError, stream: true })
 ) {}

@@ -25,7 +25,7 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import { hostname } from "node:os"
+import { processName } from "#processName"
 import { type Handlers, type HandlersContext, type HandlerSpec, type JobContext, JobTimeout, toSpec } from "./Handler.js"
 import * as Metrics from "./Metrics.js"
 
@@ -121,7 +121,7 @@ export const make = <const H extends Handlers>(
     }
     const types = Array.from(specs.keys())
     if (types.length === 0) return yield* Effect.dieMessage("a worker needs at least one handler")
-    const workerId = options.workerId ?? `${hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`
+    const workerId = options.workerId ?? `${processName()}:${crypto.randomUUID().slice(0, 8)}`
     const pollWaitMs = options.pollWaitMs ?? 5_000
     const defaultTimeout = options.timeout === undefined ? undefined : Duration.decode(options.timeout)
     const shutdownTimeout = Duration.decode(options.shutdownTimeout ?? "30 seconds")

@@ -8,6 +8,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import { createRequire } from "node:module"
+import { dirname, join } from "node:path"
 import { type Backend, backends, storageLayer } from "../Storage.js"
 
 export const brokerOptions = {
@@ -53,6 +55,18 @@ export interface BrokerArgs {
   readonly electionTtl: number
 }
 
+/**
+ * The dashboard the broker serves at `/`: OSQUEUE_DASHBOARD_DIR, else the build of
+ * `@osqueue/web` installed next to this command (none when it is not installed).
+ */
+const defaultDashboardDir = (): Option.Option<string> => {
+  try {
+    return Option.some(join(dirname(createRequire(import.meta.url).resolve("@osqueue/web/package.json")), "dist"))
+  } catch {
+    return Option.none()
+  }
+}
+
 /** The broker with its engine and store, as a layer that runs until interrupted. */
 export const brokerLayer = (args: BrokerArgs) =>
   Layer.unwrapEffect(
@@ -70,7 +84,12 @@ export const brokerLayer = (args: BrokerArgs) =>
         Effect.annotateLogs({ storage: args.storage, url: advertisedUrl, bind: `${args.host}:${args.port}` })
       )
       return Broker.serve({ port: args.port, host: args.host }).pipe(
-        Layer.provide(Layer.succeed(BrokerConfig.BrokerConfig, { ...brokerSettings, host: args.host, port: args.port })),
+        Layer.provide(Layer.succeed(BrokerConfig.BrokerConfig, {
+          ...brokerSettings,
+          host: args.host,
+          port: args.port,
+          dashboardDir: Option.orElse(brokerSettings.dashboardDir, defaultDashboardDir)
+        })),
         Layer.provide(engine),
         Layer.provide(storageLayer(args.storage, args.dir))
       )

@@ -1,0 +1,24 @@
+/**
+ * Where the dashboard's broker is and how to reach it. The page talks to the broker that served
+ * it (its own origin); the Vite dev server proxies that origin to `VITE_BROKER_URL`. The
+ * transport is `VITE_OSQUEUE_TRANSPORT` (`ws`, the default, or `http`), or `?transport=` in the
+ * page's URL. The token lives in this tab's session storage only.
+ */
+import type { Transport } from "./connection.js"
+
+const transports: ReadonlyArray<Transport> = ["ws", "http"]
+
+const asTransport = (value: string | null | undefined): Transport | undefined =>
+  transports.find((transport) => transport === value?.trim().toLowerCase())
+
+export const brokerUrl: string = window.location.origin
+
+export const transport: Transport = asTransport(new URLSearchParams(window.location.search).get("transport")) ??
+  asTransport(import.meta.env.VITE_OSQUEUE_TRANSPORT) ?? "ws"
+
+const tokenKey = "osqueue.token"
+
+export const savedToken = (): string | undefined => sessionStorage.getItem(tokenKey) ?? undefined
+
+export const saveToken = (token: string | undefined): void =>
+  token === undefined || token === "" ? sessionStorage.removeItem(tokenKey) : sessionStorage.setItem(tokenKey, token)

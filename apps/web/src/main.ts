@@ -1,0 +1,179 @@
+/**
+ * The dashboard: a header (connection, leader, pause, token), one view per route
+ * (`#/`, `#/jobs`, `#/jobs/<id>`, `#/activity`, `#/produce`, `#/work`, `#/state`), and a
+ * banner that says what is wrong when the broker cannot be used. Views are built once and
+ * kept, so a running worker or auto-submit goes on while another view is shown.
+ */
+import "./style.css"
+import type { Stats } from "@osqueue/types"
+import { type App, describeError, type View } from "./app.js"
+import { brokerUrl, saveToken, savedToken, transport } from "./config.js"
+import { Connection, type Status } from "./connection.js"
+import { h, relative, replace } from "./dom.js"
+import { Model } from "./model.js"
+import { activityView } from "./views/activity.js"
+import { jobsView, jobView } from "./views/jobs.js"
+import { overviewView } from "./views/overview.js"
+import { producerView } from "./views/producer.js"
+import { stateView } from "./views/state.js"
+import { workerView } from "./views/worker.js"
+
+const model = new Model()
+const connection = new Connection({ url: brokerUrl, transport, token: savedToken, onEvent: model.onEvent })
+
+const toasts = h("div", { class: "toasts", role: "status", "aria-live": "polite" })
+const toast: App["toast"] = (message, kind = "ok") => {
+  const item = h("div", { class: `toast toast-${kind}` }, message)
+  toasts.appendChild(item)
+  setTimeout(() => item.remove(), kind === "error" ? 8_000 : 3_000)
+}
+
+const app: App = {
+  connection,
+  model,
+  toast,
+  act: async (f) => {
+    try {
+      return await connection.run(f)
+    } catch (error) {
+      // While disconnected the banner already says why; a toast per refused load would be noise.
+      if (connection.status.value._tag === "Connected") toast(describeError(error), "error")
+      return undefined
+    }
+  }
+}
+
+const routes: ReadonlyArray<{ readonly path: string; readonly label: string; readonly view: View }> = [
+  { path: "", label: "Overview", view: overviewView(app) },
+  { path: "jobs", label: "Jobs", view: jobsView(app) },
+  { path: "activity", label: "Activity", view: activityView(app) },
+  { path: "produce", label: "Producer", view: producerView(app) },
+  { path: "work", label: "Worker", view: workerView(app) },
+  { path: "state", label: "Raw state", view: stateView(app) }
+]
+const detail = jobView(app)
+
+// The header.
+const pill = h("span", { class: "pill", "data-status": "Connecting" }, "connecting…")
+const leaderText = h("span", { class: "leader muted" })
+const pauseButton = h("button", { type: "button", class: "small", disabled: true }, "Pause all")
+const tokenButton = h("button", { type: "button", class: "small" }, "Token")
+const nav = h("nav", { class: "tabs", "aria-label": "Views" }, routes.map((r) => h("a", { href: `#/${r.path}`, "data-route": r.path }, r.label)))
+const banner = h("div", { class: "banner", role: "alert", hidden: true })
+const main = h("main", { id: "main", tabindex: -1 }, routes.map((r) => r.view.element), detail.element)
+
+document.body.append(
+  h("a", { href: "#main", class: "skip" }, "Skip to content"),
+  h(
+    "header",
+    { class: "top" },
+    h("h1", {}, h("a", { href: "#/" }, "osqueue")),
+    nav,
+    h("div", { class: "status" }, pill, leaderText, pauseButton, tokenButton)
+  ),
+  banner,
+  main,
+  toasts
+)
+
+// The token form: shown in the banner when the broker asks for one, or from the header.
+const tokenForm = (reason: string | undefined) => {
+  const input = h("input", { type: "password", name: "token", autocomplete: "off", placeholder: "OSQUEUE_TOKEN", "aria-label": "Broker token", value: savedToken() ?? "" })
+  return h(
+    "form",
+    {
+      class: "token-form",
+      onsubmit: (event: Event) => {
+        event.preventDefault()
+        saveToken(input.value.trim())
+        void connection.connect()
+      }
+    },
+    h("p", {}, reason === undefined
+      ? "The token is sent as a bearer token and kept in this tab only."
+      : ["The broker refused this page: ", h("strong", {}, reason), ". Enter the broker's token (its OSQUEUE_TOKEN); it is kept in this tab only."]),
+    input,
+    h("button", { type: "submit", class: "primary" }, "Connect"),
+    savedToken() === undefined ? null : h("button", { type: "button", onclick: () => { saveToken(undefined); void connection.connect() } }, "Forget the token")
+  )
+}
+
+tokenButton.addEventListener("click", () => {
+  banner.hidden = false
+  replace(banner, tokenForm(undefined))
+  banner.querySelector("input")?.focus()
+})
+
+const renderStatus = (status: Status) => {
+  pill.dataset["status"] = status._tag
+  switch (status._tag) {
+    case "Connecting":
+      pill.textContent = "connecting…"
+      break
+    case "Connected":
+      pill.textContent = status.transport === "ws" ? "live · WebSocket" : "live · HTTP"
+      banner.hidden = !status.fellBack
+      if (status.fellBack) replace(banner, "The WebSocket did not open (a proxy may block it): the dashboard uses RPC over HTTP instead.")
+      break
+    case "Unreachable":
+      pill.textContent = "broker unreachable"
+      banner.hidden = false
+      replace(banner, h("p", {}, h("strong", {}, "Cannot reach the broker. "), `${status.reason}. Trying again ${relative(status.retryAt)}; is it running at ${brokerUrl}?`, " ", h("button", { type: "button", class: "small", onclick: () => void connection.connect() }, "Retry now")))
+      break
+    case "Unauthorized":
+      pill.textContent = "token needed"
+      banner.hidden = false
+      replace(banner, tokenForm(status.reason))
+      banner.querySelector("input")?.focus()
+      break
+    case "NoLeader":
+      pill.textContent = "no leader"
+      banner.hidden = false
+      replace(banner, h("p", {}, h("strong", {}, "No leader yet. "), `This broker follows, and no broker leads the queue right now (one takes over within the election TTL). Trying again ${relative(status.retryAt)}.`))
+  }
+  pauseButton.disabled = status._tag !== "Connected"
+}
+connection.status.subscribe(renderStatus)
+
+connection.leader.subscribe((leader) => {
+  if (leader === undefined) return void (leaderText.textContent = "")
+  leaderText.textContent = leader.role === "leader" ? `leader · epoch ${leader.epoch}` : `follower of ${leader.leaderUrl ?? "nobody yet"} · epoch ${leader.epoch}`
+})
+
+const renderPause = (stats: Stats | undefined) => {
+  const paused = stats?.paused.all === true
+  pauseButton.textContent = paused ? "Resume all" : "Pause all"
+  pauseButton.setAttribute("aria-pressed", String(paused))
+  pauseButton.classList.toggle("paused", paused)
+  document.body.classList.toggle("queue-paused", paused)
+}
+model.stats.subscribe(renderPause)
+pauseButton.addEventListener("click", () => {
+  const paused = model.stats.value?.paused.all === true
+  void app.act((c) => (paused ? c.resume() : c.pause())).then((result) => {
+    if (result === undefined) return
+    toast(result.all ? "Claiming is paused: workers get no jobs until you resume" : "Claiming resumed", "ok")
+    if (model.stats.value !== undefined) renderPause({ ...model.stats.value, paused: result })
+  })
+})
+
+// Routing: `#/jobs/job-3?x=y` → route "jobs", params ["job-3"], query x=y.
+let shown: View | undefined
+const route = () => {
+  const [path = "", search = ""] = window.location.hash.replace(/^#\/?/, "").split("?")
+  const [name = "", ...params] = path.split("/").filter((part) => part !== "")
+  const target = name === "jobs" && params.length > 0 ? detail : (routes.find((r) => r.path === name) ?? routes[0]!).view
+  if (shown !== target) shown?.hide?.()
+  for (const view of [...routes.map((r) => r.view), detail]) view.element.hidden = view !== target
+  for (const link of nav.querySelectorAll("a")) {
+    if (link.dataset["route"] === (target === detail ? "jobs" : name)) link.setAttribute("aria-current", "page")
+    else link.removeAttribute("aria-current")
+  }
+  shown = target
+  target.show(params, new URLSearchParams(search))
+}
+window.addEventListener("hashchange", route)
+route()
+// What the shown view loaded before the connection was up failed: load it again.
+connection.status.subscribe((status) => status._tag === "Connected" && route())
+void connection.connect()

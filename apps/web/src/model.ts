@@ -1,0 +1,67 @@
+/**
+ * What the dashboard knows, fed by the `watch` stream: the latest stats, a sample of them per
+ * second for the charts, the activity log, and a notice to the views when jobs changed (they
+ * reload what they show; nothing polls the job list).
+ */
+import type { JobEvent, LeaderInfo, Stats, WatchEvent } from "@osqueue/types"
+import { Signal } from "./signal.js"
+
+export interface Sample {
+  readonly at: number
+  readonly stats: Stats
+  /** Job events seen so far (for events per commit). */
+  readonly events: number
+}
+
+export type Activity =
+  | { readonly _tag: "Job"; readonly event: JobEvent }
+  | { readonly _tag: "Leader"; readonly at: number; readonly leader: LeaderInfo }
+
+/** Five minutes of one-second samples. */
+const maxSamples = 300
+const maxActivity = 1_000
+
+export class Model {
+  readonly stats = new Signal<Stats | undefined>(undefined)
+  readonly samples = new Signal<ReadonlyArray<Sample>>([])
+  /** Newest first. */
+  readonly activity = new Signal<ReadonlyArray<Activity>>([])
+  /** Job types seen in stats or events, for the filters and the worker. */
+  readonly types = new Signal<ReadonlyArray<string>>([])
+  /** The ids of jobs that changed since the views last looked, emitted in bursts. */
+  readonly changed = new Signal<ReadonlySet<string>>(new Set())
+  private events = 0
+
+  readonly onEvent = (event: WatchEvent): void => {
+    switch (event._tag) {
+      case "Stats": {
+        this.stats.set(event.stats)
+        this.samples.update((samples) => [...samples.slice(-(maxSamples - 1)), { at: Date.now(), stats: event.stats, events: this.events }])
+        this.learnTypes(Object.keys(event.stats.queuedByType))
+        return
+      }
+      case "Leader":
+        return this.log({ _tag: "Leader", at: Date.now(), leader: event.leader })
+      case "Job": {
+        this.events++
+        this.log({ _tag: "Job", event: event.event })
+        this.learnTypes([event.event.type])
+        this.changed.set(new Set([event.event.jobId]))
+      }
+    }
+  }
+
+  clearActivity(): void {
+    this.activity.set([])
+  }
+
+  private log(entry: Activity): void {
+    this.activity.update((entries) => [entry, ...entries.slice(0, maxActivity - 1)])
+  }
+
+  private learnTypes(types: ReadonlyArray<string>): void {
+    const known = this.types.value
+    const fresh = types.filter((type) => !known.includes(type))
+    if (fresh.length > 0) this.types.set([...known, ...fresh].sort())
+  }
+}

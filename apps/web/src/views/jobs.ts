@@ -1,0 +1,302 @@
+/**
+ * The jobs table (filter by state and type, paging by `seq` cursor) and a job's detail page,
+ * with the actions its state allows. Both reload when the `watch` stream says jobs changed.
+ */
+import type { Job, JobPage, JobState, ListQuery } from "@osqueue/types"
+import { jobStates } from "@osqueue/types"
+import { type App, describeError, type View } from "../app.js"
+import { badge, dateTime, field, h, json, relative, replace } from "../dom.js"
+import { throttle } from "../signal.js"
+
+export const stateLabel: Record<JobState, string> = {
+  queued: "queued",
+  delayed: "delayed",
+  running: "running",
+  "failed-waiting-retry": "retry-waiting",
+  dead: "dead",
+  completed: "completed",
+  cancelled: "cancelled"
+}
+
+const isState = (value: string | null): value is JobState => jobStates.some((state) => state === value)
+
+/** The buttons a job's state allows (the broker enforces the same rules). */
+export const jobActions = (app: App, job: Job, after: () => void): Array<HTMLButtonElement> => {
+  const button = (label: string, title: string, run: () => Promise<unknown>) =>
+    h("button", {
+      type: "button",
+      class: "small",
+      title,
+      "aria-label": `${label} ${job.id}`,
+      onclick: async (event: Event) => {
+        const target = event.currentTarget as HTMLButtonElement
+        target.disabled = true
+        const done = await run()
+        target.disabled = false
+        if (done !== undefined) after()
+      }
+    }, label)
+  const actions: Array<HTMLButtonElement> = []
+  if (job.state !== "completed" && job.state !== "dead" && job.state !== "cancelled") {
+    actions.push(button("Cancel", "Cancel the job (a running one loses its lease)", () =>
+      app.act((c) => c.cancel(job.id)).then((j) => j && app.toast(`${j.id} cancelled`, "ok"))))
+  }
+  if (job.state === "dead") {
+    actions.push(button("Redrive", "Back to the queue from the dead-letter list, with fresh attempts", () =>
+      app.act((c) => c.retry(job.id)).then((j) => j && app.toast(`${j.id} redriven`, "ok"))))
+  }
+  if (job.state === "cancelled") {
+    actions.push(button("Requeue", "Back to the queue, with fresh attempts", () =>
+      app.act((c) => c.retry(job.id)).then((j) => j && app.toast(`${j.id} requeued`, "ok"))))
+  }
+  if (job.state === "failed-waiting-retry") {
+    actions.push(button("Retry now", "Skip the rest of the backoff", () =>
+      app.act((c) => c.retry(job.id)).then((j) => j && app.toast(`${j.id} queued again`, "ok"))))
+  }
+  return actions
+}
+
+/** The worker that holds the job, or that last ran it. */
+const workerOf = (job: Job): string => job.lease?.workerId ?? job.history.at(-1)?.workerId ?? ""
+
+export const jobLink = (id: string): HTMLAnchorElement => h("a", { href: `#/jobs/${encodeURIComponent(id)}` }, id)
+
+export const jobsView = (app: App): View => {
+  const state = h("select", { name: "state" }, h("option", { value: "" }, "any state"), jobStates.map((s) => h("option", { value: s }, stateLabel[s])))
+  const type = h("input", { name: "type", list: "job-types", placeholder: "any type", autocomplete: "off", size: 12 })
+  const limit = h("select", { name: "limit" }, [25, 50, 100].map((n) => h("option", { value: n }, String(n))))
+  const types = h("datalist", { id: "job-types" })
+  const redriveAll = h("button", { type: "button", onclick: () => void redrive() }, "Redrive all dead")
+  const body = h("tbody")
+  const summary = h("p", { class: "muted", "aria-live": "polite" })
+  const previous = h("button", { type: "button", onclick: () => page(cursors.pop()) }, "← Previous")
+  const next = h("button", { type: "button" }, "Next →")
+  const table = h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "jobs" },
+      h("thead", {}, h("tr", {}, ["Job", "Type", "State", "Priority", "Attempts", "Worker", "Age", "Runs", ""].map((c) => h("th", { scope: "col" }, c)))),
+      body
+    )
+  )
+  const element = h(
+    "section",
+    { "aria-labelledby": "jobs-title" },
+    h("h2", { id: "jobs-title" }, "Jobs"),
+    h(
+      "form",
+      { class: "toolbar", onsubmit: (e: Event) => { e.preventDefault(); filter() } },
+      field("State", state),
+      field("Type", type),
+      types,
+      field("Per page", limit),
+      h("button", { type: "submit" }, "Filter"),
+      redriveAll
+    ),
+    summary,
+    table,
+    h("nav", { class: "pager", "aria-label": "Pages" }, previous, next)
+  )
+
+  let visible = false
+  let after: number | undefined
+  const cursors: Array<number | undefined> = []
+  let current: JobPage | undefined
+
+  const query = (): ListQuery => ({
+    ...(isState(state.value) ? { state: state.value } : {}),
+    ...(type.value.trim() === "" ? {} : { type: type.value.trim() }),
+    ...(after === undefined ? {} : { after }),
+    limit: Number(limit.value)
+  })
+
+  const render = () => {
+    const jobs = current?.jobs ?? []
+    const now = Date.now()
+    if (jobs.length === 0) {
+      const filtered = state.value !== "" || type.value.trim() !== ""
+      replace(body, h("tr", {}, h("td", { colspan: 9, class: "empty" }, filtered
+        ? "No jobs match these filters."
+        : ["No jobs in the hot state yet. Submit some from the ", h("a", { href: "#/produce" }, "Producer"), "."])))
+    } else {
+      replace(
+        body,
+        jobs.map((job) =>
+          h(
+            "tr",
+            { "data-job-id": job.id, "data-state": job.state },
+            h("td", {}, jobLink(job.id)),
+            h("td", {}, job.type),
+            h("td", {}, badge(stateLabel[job.state], job.state)),
+            h("td", { class: "num" }, job.priority),
+            h("td", { class: "num" }, `${job.attempts}/${job.maxAttempts}`),
+            h("td", { class: "mono" }, workerOf(job)),
+            h("td", { title: dateTime(job.createdAt) }, relative(job.createdAt, now)),
+            h("td", { title: dateTime(job.runAt) }, job.state === "delayed" || job.state === "failed-waiting-retry" ? relative(job.runAt, now) : ""),
+            h("td", { class: "actions" }, jobActions(app, job, reload))
+          )
+        )
+      )
+    }
+    summary.textContent = jobs.length === 0 ? "" : `${jobs.length} job${jobs.length === 1 ? "" : "s"} on this page, oldest first`
+    previous.disabled = cursors.length === 0
+    next.disabled = current?.next === undefined
+    const dead = app.model.stats.value?.counts.dead ?? 0
+    redriveAll.disabled = dead === 0
+    redriveAll.textContent = type.value.trim() === "" ? `Redrive all dead (${dead})` : `Redrive dead ${type.value.trim()} jobs`
+  }
+
+  const load = async () => {
+    const result = await app.act((c) => c.list(query()))
+    if (result !== undefined) current = result
+    render()
+  }
+  const reload = throttle(300, () => void (visible && load()))
+
+  const page = (cursor: number | undefined) => {
+    after = cursor
+    void load()
+  }
+  next.addEventListener("click", () => {
+    if (current?.next === undefined) return
+    cursors.push(after)
+    page(current.next)
+  })
+
+  const filter = () => {
+    const params = new URLSearchParams()
+    if (state.value !== "") params.set("state", state.value)
+    if (type.value.trim() !== "") params.set("type", type.value.trim())
+    window.location.hash = `#/jobs${params.size > 0 ? `?${params}` : ""}`
+  }
+
+  const redrive = async () => {
+    const only = type.value.trim()
+    const count = await app.act((c) => c.retryDead(only === "" ? undefined : only))
+    if (count !== undefined) app.toast(`${count} dead job${count === 1 ? "" : "s"} back in the queue`, "ok")
+    reload()
+  }
+
+  app.model.changed.subscribe(() => reload())
+  app.model.types.subscribe((known) => replace(types, known.map((t) => h("option", { value: t }))))
+  app.model.stats.subscribe(() => visible && render())
+
+  return {
+    element,
+    show: (_params, q) => {
+      visible = true
+      state.value = isState(q.get("state")) ? q.get("state")! : ""
+      type.value = q.get("type") ?? ""
+      after = undefined
+      cursors.length = 0
+      void load()
+    },
+    hide: () => {
+      visible = false
+    }
+  }
+}
+
+const progressOf = (progress: unknown): HTMLElement => {
+  const percent = typeof progress === "object" && progress !== null && "percent" in progress && typeof progress.percent === "number"
+    ? progress.percent
+    : undefined
+  return percent === undefined
+    ? h("pre", {}, json(progress))
+    : h("span", {}, h("progress", { max: 100, value: percent }), ` ${percent}%`)
+}
+
+export const jobView = (app: App): View => {
+  const content = h("div")
+  const element = h("section", { "aria-labelledby": "job-title" }, h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")), content)
+  let id: string | undefined
+
+  const render = (job: Job) => {
+    const row = (label: string, value: string | Node | undefined) =>
+      value === undefined || value === "" ? null : [h("dt", {}, label), h("dd", {}, value)]
+    const time = (at: number | undefined) => (at === undefined ? undefined : `${dateTime(at)} (${relative(at)})`)
+    replace(
+      content,
+      h("h2", { id: "job-title" }, job.id, " ", badge(stateLabel[job.state], job.state)),
+      h("div", { class: "toolbar" }, jobActions(app, job, () => void load())),
+      h(
+        "dl",
+        { class: "facts" },
+        row("Type", job.type),
+        row("Priority", String(job.priority)),
+        row("Attempts", `${job.attempts} of ${job.maxAttempts} (claimed ${job.claims} times)`),
+        row("Queue position", `seq ${job.seq}`),
+        row("Created", time(job.createdAt)),
+        row(job.state === "delayed" || job.state === "failed-waiting-retry" ? "Runs at" : "Runnable since", time(job.runAt)),
+        row("Started", time(job.startedAt)),
+        row("Finished", time(job.finishedAt)),
+        row("Idempotency key", job.idempotencyKey),
+        row("Lease", job.lease === undefined ? undefined : `${job.lease.workerId}, expires ${relative(job.lease.expiresAt)} (epoch ${job.lease.epoch})`),
+        row("Backoff", job.backoff._tag === "fixed" ? `fixed ${job.backoff.delayMs} ms` : `exponential from ${job.backoff.baseMs} ms to ${job.backoff.maxMs} ms, jitter ${job.backoff.jitter}`),
+        row("Progress", job.progress === undefined ? undefined : progressOf(job.progress))
+      ),
+      job.lastError === undefined ? null : [h("h3", {}, "Last error"), h("pre", { class: "error-text" }, job.lastError)],
+      h("h3", {}, "Payload"),
+      h("pre", {}, json(job.payload)),
+      job.result === undefined ? null : [h("h3", {}, "Result"), h("pre", {}, json(job.result))],
+      h("h3", {}, "Attempts"),
+      job.history.length === 0
+        ? h("p", { class: "muted" }, "Not run yet.")
+        : h(
+          "div",
+          { class: "table-wrap" },
+          h(
+            "table",
+            { class: "history" },
+            h("thead", {}, h("tr", {}, ["#", "Worker", "Started", "Ended", "Outcome", "Error"].map((c) => h("th", { scope: "col" }, c)))),
+            h("tbody", {}, job.history.map((a) =>
+              h(
+                "tr",
+                {},
+                h("td", { class: "num" }, a.attempt),
+                h("td", { class: "mono" }, a.workerId),
+                h("td", {}, dateTime(a.startedAt)),
+                h("td", {}, a.endedAt === undefined ? "" : dateTime(a.endedAt)),
+                h("td", {}, badge(a.outcome)),
+                h("td", { class: "error-text" }, a.error ?? "")
+              )))
+          )
+        )
+    )
+  }
+
+  const load = async () => {
+    if (id === undefined) return
+    const wanted = id
+    try {
+      const job = await app.connection.run((c) => c.get(wanted))
+      if (wanted === id) render(job)
+    } catch (error) {
+      if (wanted !== id) return
+      const gone = typeof error === "object" && error !== null && "_tag" in error && error._tag === "JobNotFound"
+      replace(
+        content,
+        h("h2", { id: "job-title" }, wanted),
+        h("p", { class: gone ? "empty" : "error-text" }, gone
+          ? "This job is not in the queue's hot state: it never existed, or it finished and left the retention window."
+          : describeError(error))
+      )
+    }
+  }
+  const reload = throttle(300, () => void load())
+  app.model.changed.subscribe((ids) => id !== undefined && ids.has(id) && reload())
+
+  return {
+    element,
+    show: ([jobId]) => {
+      id = jobId === undefined ? undefined : decodeURIComponent(jobId)
+      replace(content, h("p", { class: "muted" }, "Loading…"))
+      void load()
+    },
+    hide: () => {
+      id = undefined
+    }
+  }
+}

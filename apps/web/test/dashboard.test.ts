@@ -1,0 +1,215 @@
+/**
+ * The dashboard in a real browser: Debian's chromium driven by playwright-core, against a real
+ * broker serving a fresh build. It submits jobs from the producer panel, runs the in-page
+ * worker until they complete, fails one into the dead-letter list and redrives it, cancels a
+ * queued job, pauses and resumes, reads the raw state, and checks what the page shows at each
+ * step; then the error states (token needed, broker gone). Screenshots go to a temp folder.
+ */
+import { startBroker } from "@osqueue/broker/testing"
+import { MemoryStore } from "@osqueue/storage"
+import { Effect, Exit, Scope } from "effect"
+import { existsSync } from "node:fs"
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { type BrowserContext, chromium, type Page } from "playwright-core"
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+
+const executablePath = "/usr/bin/chromium"
+const haveChromium = existsSync(executablePath)
+if (!haveChromium && process.env["CI"] === "true") {
+  throw new Error(`${executablePath} is missing: install Debian's chromium (apt-get install chromium); .ci/run does`)
+}
+if (!haveChromium) console.warn(`skipping the dashboard browser test: ${executablePath} is missing (apt-get install chromium)`)
+
+const shots = await mkdtemp(join(tmpdir(), "osqueue-dashboard-shots-"))
+
+/** A broker on a free port for the life of the returned scope. */
+const broker = async (options: { readonly token?: string } = {}) => {
+  const scope = await Effect.runPromise(Scope.make())
+  const url = await Effect.runPromise(
+    Effect.flatMap(MemoryStore.make, (store) => startBroker({ store, dashboardDir: inject("dashboardDir"), ...options })).pipe(Scope.extend(scope))
+  )
+  return { url, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+const launch = async (): Promise<{ context: BrowserContext; close: () => Promise<void> }> => {
+  const profile = await mkdtemp(join(tmpdir(), "osqueue-chromium-"))
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+  })
+  return {
+    context,
+    close: async () => {
+      await context.close()
+      await rm(profile, { recursive: true, force: true })
+    }
+  }
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true })
+
+const tab = (page: Page, name: string) => page.getByRole("navigation", { name: "Views" }).getByRole("link", { name, exact: true }).click()
+
+/** The view on screen (the others stay in the page, hidden, with their state). */
+const view = (page: Page) => page.locator("main > section:not([hidden])")
+
+/** The number on an overview card. */
+const count = (page: Page, state: string) => page.locator(`[data-count="${state}"] .card-value`)
+
+describe.skipIf(!haveChromium)("dashboard in chromium", () => {
+  let browser: Awaited<ReturnType<typeof launch>>
+  const errors: Array<string> = []
+
+  beforeAll(async () => {
+    browser = await launch()
+  })
+  afterAll(async () => {
+    await browser?.close()
+    console.log(`dashboard screenshots: ${shots}`)
+  })
+
+  it("produces, works, dead-letters, redrives, cancels, pauses and shows the raw state", async () => {
+    const server = await broker()
+    const page = await browser.context.newPage()
+    page.on("pageerror", (error) => errors.push(error.message))
+    try {
+      await page.goto(server.url)
+      await expect.poll(() => page.locator(".pill").textContent()).toBe("live · WebSocket")
+      await expect.poll(() => count(page, "queued").textContent()).toBe("0")
+      await expect.poll(() => page.locator(".leader").textContent()).toBe("leader · epoch 1")
+      await shot(page, "01-overview-empty")
+
+      await tab(page, "Jobs")
+      await expect.poll(() => page.locator("table.jobs tbody").textContent()).toContain("No jobs in the hot state yet")
+
+      // Three jobs from the producer panel, in one commit.
+      await tab(page, "Producer")
+      await view(page).getByLabel("Job type").fill("email")
+      await view(page).getByLabel("Payload (JSON)").fill("{ not json")
+      await view(page).getByLabel("How many").fill("3")
+      await page.getByRole("button", { name: "Submit", exact: true }).click()
+      await expect.poll(() => page.getByRole("alert").filter({ hasText: "payload" }).textContent()).toContain("The payload is not valid JSON")
+      await view(page).getByLabel("Payload (JSON)").fill('{ "to": "a@example.com" }')
+      await page.getByRole("button", { name: "Submit", exact: true }).click()
+      await expect.poll(() => page.locator("section[aria-labelledby=producer-title] .feed li").count()).toBe(3)
+      await shot(page, "02-producer")
+
+      await tab(page, "Overview")
+      await expect.poll(() => count(page, "queued").textContent()).toBe("3")
+      await tab(page, "Activity")
+      await expect.poll(() => page.locator('table.activity tr[data-kind="enqueued"]').count()).toBe(3)
+      await tab(page, "Jobs")
+      await expect.poll(() => page.locator('table.jobs tr[data-state="queued"]').count()).toBe(3)
+
+      // The in-page worker runs them.
+      await tab(page, "Worker")
+      await view(page).getByLabel("Concurrency").fill("2")
+      await view(page).getByLabel("Work time (ms)").fill("300")
+      await page.getByRole("button", { name: "Start worker" }).click()
+      await expect.poll(() => page.locator(".worker-status").textContent(), { timeout: 20_000 }).toMatch(/3 handled, 0 of them failed/)
+      await shot(page, "03-worker")
+      await tab(page, "Overview")
+      await expect.poll(() => count(page, "completed").textContent()).toBe("3")
+      await page.locator('[data-count="completed"]').click()
+      await expect.poll(() => page.locator('table.jobs tr[data-state="completed"]').count()).toBe(3)
+      await page.locator('table.jobs tr[data-state="completed"] a').first().click()
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain("completed")
+      expect(await page.locator("main").textContent()).toContain('"tookMs": 300')
+      expect(await page.locator("table.history").textContent()).toContain("completed")
+      await shot(page, "04-job-completed")
+
+      // One job that fails for good: dead-lettered, shown with its error.
+      await tab(page, "Producer")
+      await view(page).getByLabel("Payload (JSON)").fill('{ "fail": true }')
+      await view(page).getByLabel("Max attempts").fill("1")
+      await view(page).getByLabel("How many").fill("1")
+      await page.getByRole("button", { name: "Submit", exact: true }).click()
+      await tab(page, "Worker")
+      await expect.poll(() => page.locator(".worker-status").textContent(), { timeout: 20_000 }).toMatch(/4 handled, 1 of them failed/)
+      await page.getByRole("button", { name: "Stop worker" }).click()
+      await expect.poll(() => page.locator(".worker-status").textContent()).toBe("Stopped.")
+      await tab(page, "Overview")
+      await expect.poll(() => count(page, "dead").textContent()).toBe("1")
+      await page.locator('[data-count="dead"]').click()
+      await expect.poll(() => page.locator('table.jobs tr[data-state="dead"]').count()).toBe(1)
+      const dead = await page.locator('table.jobs tr[data-state="dead"]').getAttribute("data-job-id")
+      await page.locator('table.jobs tr[data-state="dead"] a').click()
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain("dead")
+      expect(await page.locator("pre.error-text").textContent()).toContain("failed on purpose")
+      await shot(page, "05-job-dead")
+
+      // Redriven from the dead-letter list: queued again with fresh attempts.
+      await page.getByRole("button", { name: `Redrive ${dead}` }).click()
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain("queued")
+      await tab(page, "Activity")
+      await expect.poll(() => page.locator(`table.activity tr[data-kind="redriven"][data-job-id="${dead}"]`).count()).toBe(1)
+      expect(await page.locator(`table.activity tr[data-kind="dead"][data-job-id="${dead}"]`).count()).toBe(1)
+
+      // And cancelled while it waits in the queue (the worker is stopped).
+      await tab(page, "Jobs")
+      await view(page).getByLabel("State").selectOption("queued")
+      await page.getByRole("button", { name: "Filter" }).click()
+      await expect.poll(() => page.locator('table.jobs tr[data-state="queued"]').count()).toBe(1)
+      await page.getByRole("button", { name: `Cancel ${dead}` }).click()
+      await expect.poll(() => page.locator("table.jobs tbody").textContent()).toContain("No jobs match these filters")
+      await view(page).getByLabel("State").selectOption("cancelled")
+      await page.getByRole("button", { name: "Filter" }).click()
+      await expect.poll(() => page.locator(`table.jobs tr[data-state="cancelled"][data-job-id="${dead}"]`).count()).toBe(1)
+      await shot(page, "06-cancelled")
+
+      // Pause and resume claiming.
+      await page.getByRole("button", { name: "Pause all" }).click()
+      await expect.poll(() => page.getByRole("button", { name: "Resume all" }).count()).toBe(1)
+      await tab(page, "Overview")
+      await expect.poll(() => page.locator('tr[data-type="email"]').textContent()).toContain("paused")
+      await shot(page, "07-paused")
+      await page.getByRole("button", { name: "Resume all" }).click()
+      await expect.poll(() => page.locator('tr[data-type="email"]').textContent()).toContain("on")
+
+      // The raw state: queue.json with its version, epoch and seq.
+      await tab(page, "Raw state")
+      await expect.poll(() => page.locator("pre.raw-state").textContent()).toContain(`"${dead}"`)
+      expect(await page.locator("section[aria-labelledby=state-title] .facts").textContent()).toMatch(/Epoch1Seq\d+/)
+      await shot(page, "08-raw-state")
+
+      // Phone width: nothing wider than the screen but the scrolling tables.
+      await page.setViewportSize({ width: 390, height: 844 })
+      await tab(page, "Overview")
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+      await shot(page, "09-phone")
+      expect(errors).toEqual([])
+    } finally {
+      await page.close()
+      await server.close()
+    }
+  })
+
+  it("asks for the token, and says when the broker is gone", async () => {
+    const server = await broker({ token: "s3cret" })
+    const page = await browser.context.newPage()
+    try {
+      await page.goto(server.url)
+      await expect.poll(() => page.locator(".pill").textContent()).toBe("token needed")
+      await page.getByLabel("Broker token").fill("wrong")
+      await page.getByRole("button", { name: "Connect" }).click()
+      await expect.poll(() => page.getByRole("alert").first().textContent()).toContain("the bearer token is wrong")
+      await shot(page, "10-unauthorized")
+      await page.getByLabel("Broker token").fill("s3cret")
+      await page.getByRole("button", { name: "Connect" }).click()
+      await expect.poll(() => page.locator(".pill").textContent()).toBe("live · WebSocket")
+      await expect.poll(() => count(page, "queued").textContent()).toBe("0")
+
+      await server.close()
+      await expect.poll(() => page.locator(".pill").textContent(), { timeout: 20_000 }).toBe("broker unreachable")
+      expect(await page.locator(".banner").textContent()).toContain("Cannot reach the broker")
+      await shot(page, "11-unreachable")
+    } finally {
+      await page.close()
+      await server.close()
+    }
+  })
+})
