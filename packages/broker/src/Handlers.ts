@@ -252,7 +252,7 @@ export const make = Effect.gen(function*() {
         seq: state.seq,
         commitId: state.commitId,
         role: role._tag === "Leader" ? "leader" : "follower",
-        state: JSON.parse(state.encode(state.seq, state.commitId))
+        state: JSON.parse(state.toJson(state.seq, state.commitId))
       }))).pipe(instrument("state")),
     watch
   })
