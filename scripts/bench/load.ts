@@ -11,7 +11,7 @@ import { Worker } from "@osqueue/worker"
 import { Queue, Worker as BullWorker } from "bullmq"
 import { Deferred, Effect, Layer, Logger, LogLevel } from "effect"
 import http from "node:http"
-import { now, type PhaseResult, Samples } from "./stats.js"
+import { cpuMs, now, type PhaseResult, Samples } from "./stats.js"
 
 export type Phase = "enqueue" | "drain" | "mixed"
 
@@ -29,6 +29,8 @@ export interface LoadSpec {
   readonly payloadBytes: number
   /** The broker's URL, or redis-server's port. */
   readonly target: string
+  /** The server process, whose CPU time each phase reports. */
+  readonly serverPid: number
   /** Jobs enqueued (in batches, untimed) of another type before the phases: a big queue. */
   readonly backlog?: number
 }
@@ -171,6 +173,7 @@ const osqueue = Effect.gen(function*() {
       claimLatency.reset()
       completeLatency.reset()
       const before = yield* Effect.promise(storeCounters)
+      const cpuBefore = cpuMs(spec.serverPid)
       const started = now()
       if (phase === "enqueue") {
         yield* produce(type, enqueueLatency, errors)
@@ -182,6 +185,7 @@ const osqueue = Effect.gen(function*() {
         }))
       }
       const seconds = (now() - started) / 1000
+      const serverCpuUs = (cpuMs(spec.serverPid) - cpuBefore) * 1000 / spec.jobs
       const after = yield* Effect.promise(storeCounters)
       const jobs = spec.jobs
       emit({
@@ -195,6 +199,7 @@ const osqueue = Effect.gen(function*() {
         complete: phase === "enqueue" ? null : completeLatency.summary(),
         endToEnd: phase === "mixed" ? endToEnd.summary() : null,
         errors: errors.n,
+        serverCpuUs,
         writesPerJob: (after.writes - before.writes) / jobs,
         bytesPerJob: (after.bytes - before.bytes) / jobs,
         encodeMs: after.encodeCount > before.encodeCount
@@ -244,6 +249,7 @@ const bullmq = async () => {
         }
       }))
     }
+    const cpuBefore = cpuMs(spec.serverPid)
     const started = now()
     if (phase === "enqueue") {
       await produce()
@@ -262,6 +268,7 @@ const bullmq = async () => {
       await worker.close()
     }
     const seconds = (now() - started) / 1000
+    const serverCpuUs = (cpuMs(spec.serverPid) - cpuBefore) * 1000 / spec.jobs
     await queue.close()
     emit({
       label: spec.label,
@@ -274,6 +281,7 @@ const bullmq = async () => {
       complete: null,
       endToEnd: phase === "mixed" ? endToEnd.summary() : null,
       errors,
+      serverCpuUs,
       writesPerJob: null,
       bytesPerJob: null,
       encodeMs: null

@@ -95,10 +95,9 @@ const freePort = () =>
     })
   })
 
+/** Both processes load the workspace packages from their build (dist/), as users run them. */
 const tsx = (file: string, args: ReadonlyArray<string>) =>
-  spawn(process.execPath, ["--conditions=source", "--import", "tsx", join(here, file), ...args], {
-    stdio: ["ignore", "pipe", "inherit"]
-  })
+  spawn(process.execPath, ["--import", "tsx", join(here, file), ...args], { stdio: ["ignore", "pipe", "inherit"] })
 
 /** Resolves once `child` prints a line that `ready` accepts; fails if it exits first. */
 const waitFor = (child: ChildProcess, ready: (line: string) => boolean, what: string) =>
@@ -246,11 +245,12 @@ if (stores.includes("latency")) {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-const columns = ["run", "phase", "jobs/s", "enqueue p50/p99 ms", "claim p50/p99", "complete p50/p99", "end-to-end p50/p99", "writes/job", "bytes/job", "encode ms", "peak RSS MB", "errors"]
+const columns = ["run", "phase", "jobs/s", "server CPU µs/job", "enqueue p50/p99 ms", "claim p50/p99", "complete p50/p99", "end-to-end p50/p99", "writes/job", "bytes/job", "encode ms", "peak RSS MB", "errors"]
 const row = (r: PhaseResult) => [
   r.label,
   r.phase,
   fmt(r.rate, 0),
+  fmt(r.serverCpuUs, 0),
   fmtLatency(r.enqueue),
   fmtLatency(r.claim),
   fmtLatency(r.complete),
@@ -262,7 +262,7 @@ const row = (r: PhaseResult) => [
   String(r.errors)
 ]
 const print = (r: PhaseResult) =>
-  process.stdout.write(`  ${r.phase.padEnd(8)} ${fmt(r.rate, 0).padStart(7)} jobs/s  enqueue ${fmtLatency(r.enqueue)}  claim ${fmtLatency(r.claim)}  complete ${fmtLatency(r.complete)}  e2e ${fmtLatency(r.endToEnd)}  writes/job ${r.writesPerJob === null ? "–" : r.writesPerJob.toFixed(4)}  errors ${r.errors}\n`)
+  process.stdout.write(`  ${r.phase.padEnd(8)} ${fmt(r.rate, 0).padStart(7)} jobs/s  server CPU ${fmt(r.serverCpuUs, 0)} µs/job  enqueue ${fmtLatency(r.enqueue)}  claim ${fmtLatency(r.claim)}  complete ${fmtLatency(r.complete)}  e2e ${fmtLatency(r.endToEnd)}  writes/job ${r.writesPerJob === null ? "–" : r.writesPerJob.toFixed(4)}  errors ${r.errors}\n`)
 
 const table = (results: ReadonlyArray<PhaseResult>) => {
   const lines = [columns, ...results.map(row)]
@@ -311,6 +311,8 @@ const goals = (results: ReadonlyArray<PhaseResult>) => {
 // ---------------------------------------------------------------------------------------------
 
 const main = async () => {
+  process.stdout.write("building the workspace (tsc -b)\n")
+  execFileSync(process.execPath, [join(here, "../../node_modules/typescript/bin/tsc"), "-b"], { stdio: "inherit", cwd: join(here, "../..") })
   process.stdout.write(`pnpm bench: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}\n`)
   process.stdout.write(`P = ${producers} producers, W = ${workers} worker concurrency, ${jobs.toLocaleString("en-US")} jobs per phase, ${payloadBytes}-byte payloads\n`)
   const results: Array<PhaseResult> = []
@@ -329,6 +331,7 @@ const main = async () => {
         batch: run.batch ?? 1,
         payloadBytes,
         target: server.target,
+        serverPid: server.child.pid!,
         ...(run.backlog === undefined ? {} : { backlog: run.backlog })
       })
       const rss = peakRssMb(server.child.pid!)

@@ -1,4 +1,5 @@
 /** Latency samples and the figures `pnpm bench` prints. */
+import { readFileSync } from "node:fs"
 
 export interface Latency {
   readonly p50: number
@@ -36,6 +37,8 @@ export interface PhaseResult {
   readonly complete: Latency | null
   readonly endToEnd: Latency | null
   readonly errors: number
+  /** CPU time of the server process (broker or redis-server) per job, in µs: robust to a busy machine. */
+  readonly serverCpuUs: number
   /** osqueue only: conditional writes of queue.json and bytes written, per job. */
   readonly writesPerJob: number | null
   readonly bytesPerJob: number | null
@@ -43,6 +46,14 @@ export interface PhaseResult {
   readonly encodeMs: number | null
   /** Peak resident memory of the server process (broker or redis-server), in MB. */
   peakRssMb?: number
+}
+
+/** CPU time (user + system) a live process has used so far, in ms (Linux /proc). */
+export const cpuMs = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
 export const fmt = (n: number | null | undefined, digits = 1): string =>

@@ -129,9 +129,10 @@ const errnoOf = (cause: unknown): string | undefined =>
     : undefined
 
 /**
- * One file-system step, done synchronously. A commit is a dozen small syscalls on a local disk:
- * each takes microseconds (an fsync, about a millisecond), while the async API would send each
- * through the thread pool and back, which cost several milliseconds per write on a busy broker.
+ * One file-system step, done synchronously. A write is a dozen small syscalls on a local disk,
+ * each a few microseconds; the async API would send each through the thread pool and back,
+ * which cost several milliseconds per write on a busy broker. Only the steps that wait for the
+ * disk (fsync, and unlinking old generations) go to the thread pool.
  */
 const fsOp = <A>(op: string, path: string, run: () => A): Effect.Effect<A, FsError> =>
   Effect.try({ try: run, catch: (cause) => new FsError({ op, path, code: errnoOf(cause), cause }) })
@@ -193,33 +194,41 @@ const readHead = (path: string): Effect.Effect<Buffer, FsError> =>
     }
   })
 
+/**
+ * fsync on the thread pool: the one slow step of a write, which the broker spends serving
+ * requests instead of blocking on the disk.
+ */
+const fsyncOnPool = (path: string, fd: number): Effect.Effect<void, FsError> =>
+  Effect.async((resume) =>
+    NodeFs.fsync(fd, (cause) =>
+      resume(cause === null ? Effect.void : Effect.fail(new FsError({ op: "fsync", path, code: errnoOf(cause), cause }))))
+  )
+
+const withFd = <A>(path: string, flags: string, use: (fd: number) => Effect.Effect<A, FsError>) =>
+  Effect.acquireUseRelease(
+    fsOp("open", path, () => NodeFs.openSync(path, flags)),
+    use,
+    (fd) => Effect.sync(() => NodeFs.closeSync(fd))
+  )
+
 /** Creates `path` (failing if it exists) with `parts` written one after another, then fsyncs it. */
 const writeDurable = (path: string, parts: ReadonlyArray<Uint8Array>, sync: boolean) =>
-  fsOp("write", path, () => {
-    const fd = NodeFs.openSync(path, "wx")
-    try {
-      for (const part of parts) {
-        for (let offset = 0; offset < part.length;) offset += NodeFs.writeSync(fd, part, offset, part.length - offset)
-      }
-      if (sync) NodeFs.fsyncSync(fd)
-    } finally {
-      NodeFs.closeSync(fd)
-    }
-  })
+  withFd(path, "wx", (fd) =>
+    Effect.zipRight(
+      fsOp("write", path, () => {
+        for (const part of parts) {
+          for (let offset = 0; offset < part.length;) offset += NodeFs.writeSync(fd, part, offset, part.length - offset)
+        }
+      }),
+      sync ? fsyncOnPool(path, fd) : Effect.void
+    ))
 
 const syncDirectory = (path: string, sync: boolean) =>
   sync
-    ? fsOp("fsync", path, () => {
-      const fd = NodeFs.openSync(path, "r")
-      try {
-        NodeFs.fsyncSync(fd)
-      } catch (cause) {
-        // Some platforms cannot fsync a directory; the data itself was already synced.
-        if (!["EINVAL", "EISDIR", "EPERM", "EBADF"].includes(errnoOf(cause) ?? "")) throw cause
-      } finally {
-        NodeFs.closeSync(fd)
-      }
-    })
+    ? withFd(path, "r", (fd) => fsyncOnPool(path, fd)).pipe(
+      // Some platforms cannot fsync a directory; the data itself was already synced.
+      Effect.catchIf((e) => ["EINVAL", "EISDIR", "EPERM", "EBADF"].includes(e.code ?? ""), () => Effect.void)
+    )
     : Effect.void
 
 const unlinkQuietly = (path: string) => fsOp("unlink", path, () => NodeFs.unlinkSync(path)).pipe(Effect.ignore)
@@ -450,7 +459,11 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
           .sort((a, b) => a - b)
         if (old.length === 0) return
         for (const gen of old) {
-          yield* fsOp("unlink", genPath(dir, gen), () => NodeFs.unlinkSync(genPath(dir, gen))).pipe(
+          // On the thread pool: freeing a large file's pages takes a while.
+          yield* Effect.tryPromise({
+            try: () => NodeFs.promises.unlink(genPath(dir, gen)),
+            catch: (cause) => new FsError({ op: "unlink", path: genPath(dir, gen), code: errnoOf(cause), cause })
+          }).pipe(
             Effect.catchIf((e) => e.code === "ENOENT", () => Effect.void)
           )
         }
