@@ -188,6 +188,24 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
     }
   })
 
+  it("works over RPC over HTTP too (?transport=http): live activity streams as ndjson", async () => {
+    const server = await broker()
+    const page = await browser.context.newPage()
+    try {
+      await page.goto(`${server.url}/?transport=http#/produce`)
+      await expect.poll(() => page.locator(".pill").textContent()).toBe("live · HTTP")
+      await view(page).getByLabel("Job type").fill("report")
+      await page.getByRole("button", { name: "Submit", exact: true }).click()
+      await tab(page, "Activity")
+      await expect.poll(() => page.locator('table.activity tr[data-kind="enqueued"]').textContent()).toContain("report")
+      await tab(page, "Overview")
+      await expect.poll(() => page.locator('tr[data-type="report"]').textContent()).toContain("1")
+    } finally {
+      await page.close()
+      await server.close()
+    }
+  })
+
   it("asks for the token, and says when the broker is gone", async () => {
     const server = await broker({ token: "s3cret" })
     const page = await browser.context.newPage()
