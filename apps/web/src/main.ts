@@ -25,6 +25,8 @@ const toasts = h("div", { class: "toasts", role: "status", "aria-live": "polite"
 const toast: App["toast"] = (message, kind = "ok") => {
   const item = h("div", { class: `toast toast-${kind}` }, message)
   toasts.appendChild(item)
+  // A burst of actions shows its latest few, not a wall over the page.
+  while (toasts.childElementCount > 3) toasts.firstElementChild?.remove()
   setTimeout(() => item.remove(), kind === "error" ? 8_000 : 3_000)
 }
 
@@ -63,7 +65,8 @@ const banner = h("div", { class: "banner", role: "alert", hidden: true })
 const main = h("main", { id: "main", tabindex: -1 }, routes.map((r) => r.view.element), detail.element)
 
 document.body.append(
-  h("a", { href: "#main", class: "skip" }, "Skip to content"),
+  // Not a #main link: the hash is the route.
+  h("a", { href: "#/", class: "skip", onclick: (event: Event) => { event.preventDefault(); main.focus() } }, "Skip to content"),
   h(
     "header",
     { class: "top" },

@@ -226,7 +226,7 @@ export const jobView = (app: App): View => {
         { class: "facts" },
         row("Type", job.type),
         row("Priority", String(job.priority)),
-        row("Attempts", `${job.attempts} of ${job.maxAttempts} (claimed ${job.claims} times)`),
+        row("Attempts", `${job.attempts} of ${job.maxAttempts} (claimed ${job.claims === 1 ? "once" : `${job.claims} times`})`),
         row("Queue position", `seq ${job.seq}`),
         row("Created", time(job.createdAt)),
         row(job.state === "delayed" || job.state === "failed-waiting-retry" ? "Runs at" : "Runnable since", time(job.runAt)),
