@@ -29,7 +29,8 @@ const storeLayer = store === "memory"
 const BrokerLive = Broker.serve({ port, host: "127.0.0.1" }).pipe(
   Layer.provideMerge(Broker.engine({ advertisedUrl: url })),
   Layer.provide(storeLayer),
-  Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
+  Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)),
+  Layer.provide(process.env.NO_TRACE ? Layer.setTracerEnabled(false) : Layer.empty)
 )
 
 Layer.launch(BrokerLive.pipe(Layer.tap(() => Effect.sync(() => process.stdout.write("ready\n"))))).pipe(

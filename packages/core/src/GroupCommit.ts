@@ -48,6 +48,12 @@ interface Pending {
   readonly done: Deferred.Deferred<unknown, OsqueueError>
 }
 
+/** Resumes after the event loop has handled the I/O that is ready now (setImmediate). */
+const nextTurn: Effect.Effect<void> = Effect.async((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
 /** Re-applications of one batch after conflicts that did not depose us, before giving up. */
 const maxReapply = 3
 
@@ -150,6 +156,12 @@ export const make = Effect.gen(function*() {
       Effect.orElseSucceed(() => [] as Iterable<Pending>),
       Effect.map((chunk) => Array.from(chunk))
     )
+    // An idle loop wakes on the first request; others whose bytes have already arrived wait in
+    // the event loop. Letting it turn once puts them in this batch instead of one commit each.
+    if (batch.length > 0 && batch.length < config.maxBatch) {
+      yield* nextTurn
+      for (const p of yield* Queue.takeUpTo(pendingQueue, config.maxBatch - batch.length)) batch.push(p)
+    }
     yield* Metric.set(Metrics.pending, yield* Queue.size(pendingQueue))
     yield* commitBatch(batch).pipe(replica.lock.withPermits(1))
   })
