@@ -39,6 +39,12 @@ const spec = JSON.parse(process.argv[2]!) as LoadSpec
 const pad = "x".repeat(spec.payloadBytes)
 const payload = () => ({ t: now(), pad })
 
+/** CPU time this process used since `before`, in µs. */
+const ownCpuUs = (before: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(before)
+  return used.user + used.system
+}
+
 const emit = (result: PhaseResult) => process.stdout.write(`result ${JSON.stringify(result)}\n`)
 
 /** Hands out job numbers to producers until `jobs` are taken; one per call, or a batch. */
@@ -174,6 +180,7 @@ const osqueue = Effect.gen(function*() {
       completeLatency.reset()
       const before = yield* Effect.promise(storeCounters)
       const cpuBefore = cpuMs(spec.serverPid)
+      const ownBefore = process.cpuUsage()
       const started = now()
       if (phase === "enqueue") {
         yield* produce(type, enqueueLatency, errors)
@@ -186,6 +193,7 @@ const osqueue = Effect.gen(function*() {
       }
       const seconds = (now() - started) / 1000
       const serverCpuUs = (cpuMs(spec.serverPid) - cpuBefore) * 1000 / spec.jobs
+      const loadCpuUs = ownCpuUs(ownBefore) / spec.jobs
       const after = yield* Effect.promise(storeCounters)
       const jobs = spec.jobs
       emit({
@@ -200,6 +208,7 @@ const osqueue = Effect.gen(function*() {
         endToEnd: phase === "mixed" ? endToEnd.summary() : null,
         errors: errors.n,
         serverCpuUs,
+        loadCpuUs,
         writesPerJob: (after.writes - before.writes) / jobs,
         bytesPerJob: (after.bytes - before.bytes) / jobs,
         encodeMs: after.encodeCount > before.encodeCount
@@ -250,6 +259,7 @@ const bullmq = async () => {
       }))
     }
     const cpuBefore = cpuMs(spec.serverPid)
+    const ownBefore = process.cpuUsage()
     const started = now()
     if (phase === "enqueue") {
       await produce()
@@ -269,6 +279,7 @@ const bullmq = async () => {
     }
     const seconds = (now() - started) / 1000
     const serverCpuUs = (cpuMs(spec.serverPid) - cpuBefore) * 1000 / spec.jobs
+    const loadCpuUs = ownCpuUs(ownBefore) / spec.jobs
     await queue.close()
     emit({
       label: spec.label,
@@ -282,6 +293,7 @@ const bullmq = async () => {
       endToEnd: phase === "mixed" ? endToEnd.summary() : null,
       errors,
       serverCpuUs,
+      loadCpuUs,
       writesPerJob: null,
       bytesPerJob: null,
       encodeMs: null

@@ -65,13 +65,13 @@ const list = <A extends string>(name: string, allowed: ReadonlyArray<A>, fallbac
   return values
 }
 
-const jobs = int("jobs", quick ? 2_000 : 20_000)
+const jobs = int("jobs", quick ? 1_000 : 10_000)
 const producers = int("producers", 16)
 const workers = int("workers", 16)
 const payloadBytes = int("payload", 200)
 const latencyMs = int("latency-ms", 50)
-const backlog = int("backlog", quick ? 10_000 : 100_000)
-const transports = list("transport", ["rest", "http", "ws"] as const, ["rest", "http", "ws"])
+const backlog = int("backlog", quick ? 5_000 : 100_000)
+const transports = list("transport", ["rest", "http", "ws"] as const, quick ? ["rest", "ws"] : ["rest", "http", "ws"])
 const stores = list("store", ["memory", "file", "latency"] as const, quick ? ["file", "latency"] : ["memory", "file", "latency"])
 const withBullmq = !has("no-bullmq")
 
@@ -238,19 +238,20 @@ if (stores.includes("latency")) {
     transport,
     phases: ["enqueue"],
     producers: 256,
-    jobs: Math.max(jobs, quick ? 2_000 : 20_000)
+    jobs: Math.max(jobs, quick ? 2_000 : 10_000)
   })
 }
 
 // ---------------------------------------------------------------------------------------------
 // Output
 
-const columns = ["run", "phase", "jobs/s", "server CPU µs/job", "enqueue p50/p99 ms", "claim p50/p99", "complete p50/p99", "end-to-end p50/p99", "writes/job", "bytes/job", "encode ms", "peak RSS MB", "errors"]
+const columns = ["run", "phase", "jobs/s", "server CPU µs/job", "client CPU µs/job", "enqueue p50/p99 ms", "claim p50/p99", "complete p50/p99", "end-to-end p50/p99", "writes/job", "bytes/job", "encode ms", "peak RSS MB", "errors"]
 const row = (r: PhaseResult) => [
   r.label,
   r.phase,
   fmt(r.rate, 0),
   fmt(r.serverCpuUs, 0),
+  fmt(r.loadCpuUs, 0),
   fmtLatency(r.enqueue),
   fmtLatency(r.claim),
   fmtLatency(r.complete),
@@ -262,7 +263,7 @@ const row = (r: PhaseResult) => [
   String(r.errors)
 ]
 const print = (r: PhaseResult) =>
-  process.stdout.write(`  ${r.phase.padEnd(8)} ${fmt(r.rate, 0).padStart(7)} jobs/s  server CPU ${fmt(r.serverCpuUs, 0)} µs/job  enqueue ${fmtLatency(r.enqueue)}  claim ${fmtLatency(r.claim)}  complete ${fmtLatency(r.complete)}  e2e ${fmtLatency(r.endToEnd)}  writes/job ${r.writesPerJob === null ? "–" : r.writesPerJob.toFixed(4)}  errors ${r.errors}\n`)
+  process.stdout.write(`  ${r.phase.padEnd(8)} ${fmt(r.rate, 0).padStart(7)} jobs/s  CPU µs/job server ${fmt(r.serverCpuUs, 0)} client ${fmt(r.loadCpuUs, 0)}  enqueue ${fmtLatency(r.enqueue)}  claim ${fmtLatency(r.claim)}  complete ${fmtLatency(r.complete)}  e2e ${fmtLatency(r.endToEnd)}  writes/job ${r.writesPerJob === null ? "–" : r.writesPerJob.toFixed(4)}  errors ${r.errors}\n`)
 
 const table = (results: ReadonlyArray<PhaseResult>) => {
   const lines = [columns, ...results.map(row)]

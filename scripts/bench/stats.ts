@@ -39,6 +39,8 @@ export interface PhaseResult {
   readonly errors: number
   /** CPU time of the server process (broker or redis-server) per job, in µs: robust to a busy machine. */
   readonly serverCpuUs: number
+  /** CPU time of the load process (producers and workers, through the client library) per job, in µs. */
+  readonly loadCpuUs: number
   /** osqueue only: conditional writes of queue.json and bytes written, per job. */
   readonly writesPerJob: number | null
   readonly bytesPerJob: number | null
