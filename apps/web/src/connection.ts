@@ -51,11 +51,14 @@ export class Connection {
 
   constructor(private readonly options: ConnectionOptions) {}
 
-  /** The client layer for the current transport and token (the in-page worker uses its own). */
-  layer(retry?: Schedule.Schedule<unknown, ClientError>): Layer.Layer<OsqueueClient> {
+  /**
+   * A client layer of its own over the transport in use, with the client's default retries
+   * (the in-page worker's: it should ride out a failover, not give up after the page's 5 s).
+   */
+  layer(): Layer.Layer<OsqueueClient> {
     const status = this.status.value
     const transport = status._tag === "Connected" ? status.transport : this.options.transport
-    const connection = { urls: [this.options.url], token: this.options.token(), retry }
+    const connection = { urls: [this.options.url], token: this.options.token() }
     return transport === "ws" ? OsqueueClient.layerWebSocket(connection) : OsqueueClient.layerHttp(connection)
   }
 

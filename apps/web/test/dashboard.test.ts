@@ -159,6 +159,10 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await view(page).getByLabel("State").selectOption("cancelled")
       await page.getByRole("button", { name: "Filter" }).click()
       await expect.poll(() => page.locator(`table.jobs tr[data-state="cancelled"][data-job-id="${dead}"]`).count()).toBe(1)
+      await view(page).getByLabel("Open a job by id").fill(dead!)
+      await page.getByRole("button", { name: "Open", exact: true }).click()
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain("cancelled")
+      expect(await page.locator("table.history").textContent()).toContain("failed on purpose")
       await shot(page, "06-cancelled")
 
       // Pause and resume claiming.

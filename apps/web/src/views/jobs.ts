@@ -67,6 +67,20 @@ export const jobsView = (app: App): View => {
   const limit = h("select", { name: "limit" }, [25, 50, 100].map((n) => h("option", { value: n }, String(n))))
   const types = h("datalist", { id: "job-types" })
   const redriveAll = h("button", { type: "button", onclick: () => void redrive() }, "Redrive all dead")
+  const goTo = h("input", { name: "id", placeholder: "job-42", autocomplete: "off", size: 10 })
+  const open = h(
+    "form",
+    {
+      class: "toolbar go-to",
+      onsubmit: (event: Event) => {
+        event.preventDefault()
+        const id = goTo.value.trim()
+        if (id !== "") window.location.hash = `#/jobs/${encodeURIComponent(id)}`
+      }
+    },
+    field("Open a job by id", goTo),
+    h("button", { type: "submit" }, "Open")
+  )
   const body = h("tbody")
   const summary = h("p", { class: "muted", "aria-live": "polite" })
   const previous = h("button", { type: "button", onclick: () => page(cursors.pop()) }, "← Previous")
@@ -84,7 +98,7 @@ export const jobsView = (app: App): View => {
   const element = h(
     "section",
     { "aria-labelledby": "jobs-title" },
-    h("h2", { id: "jobs-title" }, "Jobs"),
+    h("div", { class: "heading" }, h("h2", { id: "jobs-title" }, "Jobs"), open),
     h(
       "form",
       { class: "toolbar", onsubmit: (e: Event) => { e.preventDefault(); filter() } },

@@ -102,6 +102,7 @@ export const overviewView = (app: App): View => {
       row("Leading since", info.since === null ? "–" : `${dateTime(info.since)} (${relative(info.since)})`),
       row("This page's broker", info.self, " ", badge(info.role)),
       row("Commit seq", stats === undefined ? "–" : stats.seq.toLocaleString()),
+      row("All time", stats === undefined ? "–" : `${stats.enqueuedTotal.toLocaleString()} enqueued, ${stats.completedTotal.toLocaleString()} completed, ${stats.deadTotal.toLocaleString()} dead-lettered`),
       row("queue.json", stats === undefined ? "–" : `${(stats.stateBytes / 1024).toFixed(1)} KiB`),
       row("Transport", status._tag === "Connected" ? (status.transport === "ws" ? "RPC over WebSocket" : "RPC over HTTP") : status._tag)
     )

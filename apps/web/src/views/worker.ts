@@ -129,7 +129,6 @@ export const workerView = (app: App): View => {
     const options = read()
     settings = options.settings
     const handlers = Object.fromEntries(options.types.map((type) => [type, handle]))
-    // Its own connection, with the client's default retries: a worker rides out a failover.
     const runtime = ManagedRuntime.make(app.connection.layer())
     const fiber = runtime.runFork(
       Effect.scoped(Effect.flatMap(
