@@ -42,6 +42,9 @@ const backoff = (failures: number) => Math.min(15_000, 1_000 * 2 ** Math.max(0, 
 
 export class Connection {
   readonly status = new Signal<Status>({ _tag: "Connecting" })
+  /** The broker that serves the page, as it answered when the page connected (its role may be follower). */
+  readonly broker = new Signal<LeaderInfo | undefined>(undefined)
+  /** The leader, kept current by the `watch` stream (which always streams from the leader). */
   readonly leader = new Signal<LeaderInfo | undefined>(undefined)
   private runtime: ClientRuntime | undefined
   private watcher: Fiber.RuntimeFiber<void, ClientError> | undefined
@@ -73,11 +76,9 @@ export class Connection {
     await probe.dispose()
     if (generation !== this.generation) return
     if (Exit.isFailure(leader)) return this.failed(failureOf(leader.cause))
-    if (leader.value.role === "follower" && leader.value.leaderUrl === null) {
-      this.leader.set(leader.value)
-      return this.retryLater({ _tag: "NoLeader", retryAt: 0 })
-    }
+    this.broker.set(leader.value)
     this.leader.set(leader.value)
+    if (leader.value.role === "follower" && leader.value.leaderUrl === null) return this.retryLater({ _tag: "NoLeader", retryAt: 0 })
 
     let transport = this.options.transport
     let runtime = this.makeRuntime(transport)

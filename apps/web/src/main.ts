@@ -138,10 +138,16 @@ const renderStatus = (status: Status) => {
 }
 connection.status.subscribe(renderStatus)
 
-connection.leader.subscribe((leader) => {
-  if (leader === undefined) return void (leaderText.textContent = "")
-  leaderText.textContent = leader.role === "leader" ? `leader · epoch ${leader.epoch}` : `follower of ${leader.leaderUrl ?? "nobody yet"} · epoch ${leader.epoch}`
-})
+const renderLeader = () => {
+  const broker = connection.broker.value
+  const leader = connection.leader.value
+  if (broker === undefined || leader === undefined) return void (leaderText.textContent = "")
+  leaderText.textContent = broker.role === "leader"
+    ? `leader · epoch ${leader.epoch}`
+    : `follower of ${leader.leaderUrl ?? "nobody yet"} · epoch ${leader.epoch}`
+}
+connection.broker.subscribe(renderLeader)
+connection.leader.subscribe(renderLeader)
 
 const renderPause = (stats: Stats | undefined) => {
   const paused = stats?.paused.all === true

@@ -6,7 +6,7 @@
  * step; then the error states (token needed, broker gone). Screenshots go to a temp folder.
  */
 import { startBroker } from "@osqueue/broker/testing"
-import { MemoryStore } from "@osqueue/storage"
+import { MemoryStore, type ObjectStoreShape } from "@osqueue/storage"
 import { Effect, Exit, Scope } from "effect"
 import { existsSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
@@ -24,13 +24,14 @@ if (!haveChromium) console.warn(`skipping the dashboard browser test: ${executab
 
 const shots = await mkdtemp(join(tmpdir(), "osqueue-dashboard-shots-"))
 
-/** A broker on a free port for the life of the returned scope. */
-const broker = async (options: { readonly token?: string } = {}) => {
+/** A broker on a free port for the life of the returned scope; brokers given one store elect one leader. */
+const broker = async (options: { readonly token?: string; readonly store?: ObjectStoreShape } = {}) => {
   const scope = await Effect.runPromise(Scope.make())
+  const store = options.store ?? (await Effect.runPromise(MemoryStore.make))
   const url = await Effect.runPromise(
-    Effect.flatMap(MemoryStore.make, (store) => startBroker({ store, dashboardDir: inject("dashboardDir"), ...options })).pipe(Scope.extend(scope))
+    startBroker({ dashboardDir: inject("dashboardDir"), ...options, store }).pipe(Scope.extend(scope))
   )
-  return { url, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+  return { url, store, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }
 
 const launch = async (): Promise<{ context: BrowserContext; close: () => Promise<void> }> => {
@@ -210,6 +211,37 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
     }
   })
 
+  it("served by a follower: says so, and its actions and live events go to the leader", async () => {
+    const leader = await broker()
+    const page = await browser.context.newPage()
+    let follower: Awaited<ReturnType<typeof broker>> | undefined
+    try {
+      // The first broker takes the empty store; one more on the same store follows it.
+      const probe = await browser.context.newPage()
+      await probe.goto(leader.url)
+      await expect.poll(() => probe.locator(".leader").textContent()).toBe("leader · epoch 1")
+      await probe.close()
+      follower = await broker({ store: leader.store })
+      await page.goto(follower.url)
+      await expect.poll(() => page.locator(".leader").textContent()).toBe(`follower of ${leader.url} · epoch 1`)
+      // Counts come from the watch stream, which the client moved to the leader.
+      await expect.poll(() => count(page, "queued").textContent()).toBe("0")
+      await tab(page, "Producer")
+      await view(page).getByLabel("Job type").fill("thumbnail")
+      await page.getByRole("button", { name: "Submit", exact: true }).click()
+      await expect.poll(() => page.locator("section[aria-labelledby=producer-title] .feed li").count()).toBe(1)
+      await tab(page, "Activity")
+      await expect.poll(() => page.locator('table.activity tr[data-kind="enqueued"]').textContent()).toContain("thumbnail")
+      await tab(page, "Overview")
+      expect(await page.locator("section[aria-labelledby=leader-title]").textContent()).toContain("follower")
+      await shot(page, "10-follower")
+    } finally {
+      await page.close()
+      await follower?.close()
+      await leader.close()
+    }
+  })
+
   it("asks for the token, and says when the broker is gone", async () => {
     const server = await broker({ token: "s3cret" })
     const page = await browser.context.newPage()
@@ -219,7 +251,7 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await page.getByLabel("Broker token").fill("wrong")
       await page.getByRole("button", { name: "Connect" }).click()
       await expect.poll(() => page.getByRole("alert").first().textContent()).toContain("the bearer token is wrong")
-      await shot(page, "10-unauthorized")
+      await shot(page, "11-unauthorized")
       await page.getByLabel("Broker token").fill("s3cret")
       await page.getByRole("button", { name: "Connect" }).click()
       await expect.poll(() => page.locator(".pill").textContent()).toBe("live · WebSocket")
@@ -228,7 +260,7 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await server.close()
       await expect.poll(() => page.locator(".pill").textContent(), { timeout: 20_000 }).toBe("broker unreachable")
       expect(await page.locator(".banner").textContent()).toContain("Cannot reach the broker")
-      await shot(page, "11-unreachable")
+      await shot(page, "12-unreachable")
     } finally {
       await page.close()
       await server.close()

@@ -91,16 +91,17 @@ export const overviewView = (app: App): View => {
 
   const renderLeader = () => {
     const info = app.connection.leader.value
+    const broker = app.connection.broker.value
     const stats = app.model.stats.value
     const status = app.connection.status.value
-    if (info === undefined) return replace(leader, h("dd", { class: "muted" }, "Not connected yet."))
+    if (info === undefined || broker === undefined) return replace(leader, h("dd", { class: "muted" }, "Not connected yet."))
     const row = (label: string, ...value: Array<string | Node>) => [h("dt", {}, label), h("dd", {}, value)]
     replace(
       leader,
       row("Leader", info.leaderUrl === null ? h("span", { class: "error-text" }, "none known (an election is under way)") : info.leaderUrl),
       row("Epoch", String(info.epoch)),
       row("Leading since", info.since === null ? "–" : `${dateTime(info.since)} (${relative(info.since)})`),
-      row("This page's broker", info.self, " ", badge(info.role)),
+      row("This page's broker", broker.self, " ", badge(broker.role)),
       row("Commit seq", stats === undefined ? "–" : stats.seq.toLocaleString()),
       row("All time", stats === undefined ? "–" : `${stats.enqueuedTotal.toLocaleString()} enqueued, ${stats.completedTotal.toLocaleString()} completed, ${stats.deadTotal.toLocaleString()} dead-lettered`),
       row("queue.json", stats === undefined ? "–" : `${(stats.stateBytes / 1024).toFixed(1)} KiB`),
@@ -141,6 +142,7 @@ export const overviewView = (app: App): View => {
   })
   app.model.samples.subscribe(renderCharts)
   app.connection.leader.subscribe(renderLeader)
+  app.connection.broker.subscribe(renderLeader)
   app.connection.status.subscribe(renderLeader)
   app.model.activity.subscribe((entries) =>
     replace(recent, entries.length === 0 ? h("li", { class: "empty" }, "Nothing has happened since this page opened.") : entries.slice(0, 8).map((entry) => activityRow(entry, "li")))
