@@ -157,6 +157,11 @@ const renderPause = (stats: Stats | undefined) => {
   document.body.classList.toggle("queue-paused", paused)
 }
 model.stats.subscribe(renderPause)
+model.stats.subscribe((stats) => {
+  document.title = stats === undefined
+    ? "osqueue dashboard"
+    : `${stats.paused.all ? "paused · " : ""}${stats.counts.queued} queued · ${stats.counts.running} running · osqueue`
+})
 pauseButton.addEventListener("click", () => {
   const paused = model.stats.value?.paused.all === true
   void app.act((c) => (paused ? c.resume() : c.pause())).then((result) => {

@@ -200,7 +200,8 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await page.goto(`${server.url}/?transport=http#/produce`)
       await expect.poll(() => page.locator(".pill").textContent()).toBe("live · HTTP")
       await view(page).getByLabel("Job type").fill("report")
-      await page.getByRole("button", { name: "Submit", exact: true }).click()
+      // From the keyboard: Enter in the form submits it.
+      await view(page).getByLabel("Job type").press("Enter")
       await tab(page, "Activity")
       await expect.poll(() => page.locator('table.activity tr[data-kind="enqueued"]').textContent()).toContain("report")
       await tab(page, "Overview")

@@ -149,7 +149,7 @@ export const jobsView = (app: App): View => {
             h("td", { class: "mono" }, workerOf(job)),
             h("td", { title: dateTime(job.createdAt) }, relative(job.createdAt, now)),
             h("td", { title: dateTime(job.runAt) }, job.state === "delayed" || job.state === "failed-waiting-retry" ? relative(job.runAt, now) : ""),
-            h("td", { class: "actions" }, jobActions(app, job, reload))
+            h("td", { class: "actions" }, jobActions(app, job, () => void load()))
           )
         )
       )
@@ -165,9 +165,27 @@ export const jobsView = (app: App): View => {
   const load = async () => {
     const result = await app.act((c) => c.list(query()))
     if (result !== undefined) current = result
+    // Keep the keyboard where it was: on the same job's row when it is still listed.
+    const focused = document.activeElement instanceof HTMLElement && body.contains(document.activeElement)
+      ? document.activeElement.closest("tr")?.dataset["jobId"]
+      : undefined
     render()
+    if (focused !== undefined) body.querySelector<HTMLElement>(`tr[data-job-id="${CSS.escape(focused)}"] a`)?.focus()
   }
-  const reload = throttle(300, () => void (visible && load()))
+  // A refresh replaces the rows: while a row's button has the keyboard focus it waits, so a
+  // busy queue does not pull the focus away; it runs when the focus leaves the table.
+  let waiting = false
+  const reload = throttle(300, () => {
+    if (!visible) return
+    if (body.contains(document.activeElement)) waiting = true
+    else void load()
+  })
+  body.addEventListener("focusout", (event) => {
+    if (waiting && !body.contains(event.relatedTarget as Node | null)) {
+      waiting = false
+      void load()
+    }
+  })
 
   const page = (cursor: number | undefined) => {
     after = cursor
