@@ -31,7 +31,10 @@ export interface LoadSpec {
   readonly target: string
   /** The server process, whose CPU time each phase reports. */
   readonly serverPid: number
-  /** Jobs enqueued (in batches, untimed) of another type before the phases: a big queue. */
+  /**
+   * Jobs of another type enqueued (in batches, untimed) before the phases, which stay queued: a
+   * big queue. (A first phase of drain always starts from `jobs` jobs enqueued that way.)
+   */
   readonly backlog?: number
 }
 
@@ -132,15 +135,19 @@ const osqueue = Effect.gen(function*() {
       })
   })
 
-  if (spec.backlog !== undefined && spec.backlog > 0) {
-    const take = counter(spec.backlog)
-    yield* Effect.forEach(Array.from({ length: 4 }), () =>
+  /** Enqueues jobs in batches of 1,000, untimed. */
+  const fill = (type: string, jobs: number) => {
+    const take = counter(jobs)
+    return Effect.forEach(Array.from({ length: 4 }), () =>
       Effect.gen(function*() {
         for (let n = take(1000); n > 0; n = take(1000)) {
-          yield* client.enqueueMany(Array.from({ length: n }, () => ({ type: "backlog", payload: payload() })))
+          yield* client.enqueueMany(Array.from({ length: n }, () => ({ type, payload: payload() })))
         }
       }), { concurrency: "unbounded", discard: true })
   }
+  if (spec.backlog !== undefined) yield* fill("backlog", spec.backlog)
+  // A drain with no enqueue phase before it drains jobs enqueued here.
+  if (spec.phases[0] === "drain") yield* fill("bench", spec.jobs)
 
   const produce = (type: string, enqueueLatency: Samples, errors: { n: number }) => {
     const take = counter(spec.jobs)
