@@ -206,6 +206,18 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await expect.poll(() => page.locator('table.activity tr[data-kind="enqueued"]').textContent()).toContain("report")
       await tab(page, "Overview")
       await expect.poll(() => page.locator('tr[data-type="report"]').textContent()).toContain("1")
+
+      // A slow job in the page's worker: its page shows the progress as the heartbeats bring it.
+      await tab(page, "Worker")
+      await view(page).getByLabel("Work time (ms)").fill("6000")
+      await page.getByRole("button", { name: "Start worker" }).click()
+      await page.goto(`${server.url}/?transport=http#/jobs/job-1`)
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain("running")
+      const percent = async () => Number((await view(page).locator("dl.facts progress").getAttribute("value", { timeout: 500 }).catch(() => null)) ?? 0)
+      await expect.poll(percent, { timeout: 10_000 }).toBeGreaterThan(0)
+      const first = await percent()
+      await expect.poll(percent, { timeout: 10_000 }).toBeGreaterThan(first)
+      await shot(page, "09-job-running")
     } finally {
       await page.close()
       await server.close()

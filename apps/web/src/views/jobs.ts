@@ -299,12 +299,17 @@ export const jobView = (app: App): View => {
     )
   }
 
+  let progressTimer: ReturnType<typeof setTimeout> | undefined
   const load = async () => {
     if (id === undefined) return
     const wanted = id
     try {
       const job = await app.connection.run((c) => c.get(wanted))
-      if (wanted === id) render(job)
+      if (wanted !== id) return
+      render(job)
+      // Progress comes with heartbeats, which are not events: while the job runs, look again.
+      clearTimeout(progressTimer)
+      if (job.state === "running") progressTimer = setTimeout(reload, 1_000)
     } catch (error) {
       if (wanted !== id) return
       const gone = typeof error === "object" && error !== null && "_tag" in error && error._tag === "JobNotFound"
@@ -329,6 +334,7 @@ export const jobView = (app: App): View => {
     },
     hide: () => {
       id = undefined
+      clearTimeout(progressTimer)
     }
   }
 }
