@@ -1,7 +1,8 @@
-/** The store a broker runs on, chosen by `--storage` / STORAGE_BACKEND. */
-import { FileStore, MemoryStore, type ObjectStore } from "@osqueue/storage"
+/** The store a broker runs on, chosen by `--storage` / STORAGE_BACKEND, optionally with injected faults. */
+import { FaultyStore, FileStore, MemoryStore, ObjectStore } from "@osqueue/storage"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 
 export const backends = ["file", "memory", "s3", "gcs"] as const
 export type Backend = (typeof backends)[number]
@@ -18,4 +19,38 @@ export const storageLayer = (backend: Backend, directory: string): Layer.Layer<O
     case "gcs":
       return Layer.unwrapEffect(Effect.promise(() => import("@osqueue/storage/gcs")).pipe(Effect.map((m) => m.layerConfig)))
   }
+}
+
+/**
+ * A test facility (`osqueue broker --store-faults`, used by `scripts/chaos`): the store behind
+ * the FaultyStore decorator. The counts of injected faults are logged every second while they
+ * change and once more at shutdown, so a harness can total them from the log.
+ */
+export const withFaults = (
+  store: Layer.Layer<ObjectStore, unknown>,
+  options: FaultyStore.FaultOptions
+): Layer.Layer<ObjectStore, unknown> => {
+  const report = (control: FaultyStore.Control["Type"]) =>
+    Effect.flatMap(control.counts, (counts) => Effect.logInfo("store faults injected so far").pipe(Effect.annotateLogs({ ...counts })))
+  const reporter = Layer.scopedDiscard(
+    Effect.gen(function*() {
+      const control = yield* FaultyStore.Control
+      yield* Effect.logWarning("store fault injection is on: a test facility, never for production").pipe(
+        Effect.annotateLogs({ faults: JSON.stringify(options) })
+      )
+      let last = ""
+      const reportIfChanged = Effect.flatMap(control.counts, (counts) => {
+        const now = JSON.stringify(counts)
+        if (now === last) return Effect.void
+        last = now
+        return report(control)
+      })
+      yield* Effect.addFinalizer(() => report(control))
+      yield* reportIfChanged.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
+    })
+  )
+  return Layer.merge(Layer.service(ObjectStore), reporter).pipe(
+    Layer.provide(FaultyStore.layer(options)),
+    Layer.provide(store)
+  )
 }

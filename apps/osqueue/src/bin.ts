@@ -1,14 +1,19 @@
 #!/usr/bin/env node
 /**
  * Entry point of the `osqueue` command. Exit codes: 0 done; 1 the operation failed (the
- * broker's tagged error is printed); 2 bad usage; 3 no broker reachable.
+ * broker's tagged error is printed); 2 bad usage; 3 no broker reachable. Logs are pretty by
+ * default; OSQUEUE_LOG_FORMAT=json prints one JSON object per line (for log shippers and
+ * scripts/chaos), logfmt one logfmt line.
  */
 import * as ValidationError from "@effect/cli/ValidationError"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { isOsqueueError } from "@osqueue/types"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
+import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import { run } from "./Cli.js"
 
@@ -18,6 +23,13 @@ const exitCode = (error: unknown): number => {
   if (typeof error === "object" && error !== null && "_tag" in error && error._tag === "BrokerUnreachable") return 3
   return 1
 }
+
+const logger = Layer.unwrapEffect(
+  Config.literal("pretty", "json", "logfmt")("OSQUEUE_LOG_FORMAT").pipe(
+    Config.withDefault("pretty" as const),
+    Effect.map((format) => (format === "json" ? Logger.json : format === "logfmt" ? Logger.logFmt : Logger.pretty))
+  )
+)
 
 run(process.argv).pipe(
   Effect.catchAllCause((cause) => {
@@ -35,5 +47,7 @@ run(process.argv).pipe(
     )
   }),
   Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+  Effect.provide(logger),
+  // The logger above replaces the default one; runMain's own pretty logger would print every line twice.
+  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
 )

@@ -12,6 +12,7 @@ import type { ObjectStore } from "@osqueue/storage"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Http from "node:http"
 import { createServer } from "node:http"
 import { BrokerConfig, config as brokerConfig } from "./BrokerConfig.js"
 import * as Dashboard from "./Dashboard.js"
@@ -34,6 +35,38 @@ export const routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Grou
 export const layer: Layer.Layer<never, never, GroupCommit.GroupCommit | Election.Election | HttpServer.HttpServer> =
   HttpLayerRouter.serve(routes, { disableLogger: true, disableListenLog: true })
 
+/**
+ * A Node HTTP server that always answers and whose `close` ends. The routes' request handler is
+ * registered after the server listens and removed before it closes; a request that comes in
+ * outside that window (on a kept-alive connection, typically) would wait forever, and Node's
+ * `close` waits for every connection to end: a broker told to stop would never exit. Such a
+ * request is answered 503 (clients retry elsewhere); once closing, every response closes its
+ * connection and idle connections are closed as they appear.
+ */
+export const createClosableServer = (): Http.Server => {
+  const server = createServer()
+  let closing = false
+  const own = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
+    if (closing) response.setHeader("connection", "close")
+    if (server.listenerCount("request") > 1) return
+    request.resume()
+    response.writeHead(503, { "content-type": "application/json", "retry-after": "1", connection: "close" })
+    response.end(JSON.stringify({ error: "the broker is starting or stopping: retry, or ask another broker" }))
+  }
+  server.on("request", own)
+  const close = server.close.bind(server)
+  server.close = (callback) => {
+    closing = true
+    server.closeIdleConnections()
+    const sweep = setInterval(() => server.closeIdleConnections(), 50)
+    return close((error) => {
+      clearInterval(sweep)
+      callback?.(error)
+    })
+  }
+  return server
+}
+
 /** `layer` on a Node HTTP server bound to `port` (0 picks one) and `host`. */
 export const serve = (options: { readonly port: number; readonly host?: string }): Layer.Layer<
   never,
@@ -42,7 +75,7 @@ export const serve = (options: { readonly port: number; readonly host?: string }
 > =>
   layer.pipe(
     Layer.provide(
-      NodeHttpServer.layer(createServer, {
+      NodeHttpServer.layer(createClosableServer, {
         port: options.port,
         ...(options.host !== undefined ? { host: options.host } : {})
       })

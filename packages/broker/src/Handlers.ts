@@ -103,8 +103,10 @@ export const make = Effect.gen(function*() {
   const election = yield* Election.Election
   // Completed when the broker shuts down (before its HTTP server closes, as this layer is built
   // after it): long polls answer at once instead of holding the server open for their wait.
+  // The leader hands over first, while the server still answers: a follower takes over at its
+  // next poll, however long the HTTP connections take to close.
   const closing = yield* Deferred.make<void>()
-  yield* Effect.addFinalizer(() => Deferred.succeed(closing, undefined))
+  yield* Effect.addFinalizer(() => Effect.zipRight(Deferred.succeed(closing, undefined), commit.handoff))
 
   const leaderInfo: Effect.Effect<LeaderInfo> = Effect.map(election.role, (role): LeaderInfo =>
     role._tag === "Leader"

@@ -25,6 +25,12 @@ import { fromRpcClient } from "./Transport.js"
 export interface ConnectionOptions {
   /** Every broker's base URL (e.g. `http://localhost:8080`); the client finds the leader. */
   readonly urls: ReadonlyArray<string> | string
+  /**
+   * Finds the leader from outside the brokers, when none of them can say: typically
+   * `Election.leaderFromStore` of `@osqueue/core` over the queue's store (a HEAD of queue.json,
+   * whose metadata names the leader). With it, `urls` may be empty.
+   */
+  readonly discover?: Effect.Effect<string | null, unknown> | undefined
   /** Sent as `Authorization: Bearer <token>` (`?token=` on WebSockets). */
   readonly token?: string | undefined
   /** Waits between attempts of one call (default: exponential from 100 ms, capped at 2 s, jittered, 30 s in all). */
@@ -53,6 +59,7 @@ const fromConnect = (options: ConnectionOptions, connect: Connect) =>
     Router.make({
       urls: urlList(options.urls),
       connect,
+      discover: options.discover,
       retry: options.retry,
       requestTimeout: options.requestTimeout
     }),

@@ -1,8 +1,9 @@
 /**
  * Leader discovery: which broker gets the next request. Starts with the first URL; a
  * `NotLeader` hint moves to the leader at once; an unreachable broker (or a follower that knows
- * no leader) moves to the next URL; retryable errors wait on the retry schedule between
- * attempts. One client per URL, opened on first use and kept for the router's life.
+ * no leader) moves to the next URL — or, when a `discover` source is given (the leader's URL in
+ * the store's metadata), to the broker it names; retryable errors wait on the retry schedule
+ * between attempts. One client per URL, opened on first use and kept for the router's life.
  */
 import { isRetryable } from "@osqueue/types"
 import * as Duration from "effect/Duration"
@@ -16,8 +17,15 @@ import { type Connect, trimUrl } from "./Protocols.js"
 import type { BrokerApi } from "./Transport.js"
 
 export interface RouterOptions {
+  /** Broker URLs to try in turn; may be empty when `discover` is given. */
   readonly urls: ReadonlyArray<string>
   readonly connect: Connect
+  /**
+   * Where the leader is, from outside the brokers (e.g. `Election.leaderFromStore`: the URL in
+   * queue.json's metadata): asked first when there is no URL yet, and whenever the broker asked
+   * is unreachable or knows no leader. `null` (or a failure) when it cannot say.
+   */
+  readonly discover?: Effect.Effect<string | null, unknown> | undefined
   /** Waits between attempts of one call; the call fails with the last error when it ends. */
   readonly retry?: Schedule.Schedule<unknown, ClientError> | undefined
   /** How long one attempt may take before it counts as unreachable (a claim's `waitMs` is added). */
@@ -25,7 +33,7 @@ export interface RouterOptions {
 }
 
 export interface Router {
-  /** The broker requests go to now. */
+  /** The broker requests go to now ("" before one is known). */
   readonly current: Effect.Effect<string>
   readonly call: <A>(
     operation: string,
@@ -47,9 +55,13 @@ export const isRetryableClientError = (error: ClientError): boolean =>
 
 export const make = (options: RouterOptions): Effect.Effect<Router, never, Scope.Scope> =>
   Effect.gen(function*() {
-    if (options.urls.length === 0) return yield* Effect.dieMessage("OsqueueClient needs at least one broker URL")
+    const discoverSource = options.discover
+    if (options.urls.length === 0 && discoverSource === undefined) {
+      return yield* Effect.dieMessage("OsqueueClient needs at least one broker URL, or a discover source")
+    }
     const urls = options.urls.map(trimUrl)
-    let current = urls[0]!
+    /** undefined until a URL is known (no URLs given, and discovery has not answered yet). */
+    let current: string | undefined = urls[0]
     const retry = options.retry ?? defaultRetry
     const timeout = Duration.decode(options.requestTimeout ?? "30 seconds")
     const scope = yield* Effect.scope
@@ -72,7 +84,7 @@ export const make = (options: RouterOptions): Effect.Effect<Router, never, Scope
       Effect.suspend(() => {
         if (!urls.includes(url)) urls.push(url)
         if (current === url) return Effect.void
-        const from = current
+        const from = current ?? "(none)"
         current = url
         return Effect.logInfo("switched broker").pipe(Effect.annotateLogs({ from, to: url }))
       })
@@ -80,6 +92,15 @@ export const make = (options: RouterOptions): Effect.Effect<Router, never, Scope
     // Only when the failed broker is still the current one: a concurrent call may have moved on.
     const rotateFrom = (url: string) =>
       Effect.suspend(() => (current === url ? moveTo(urls[(urls.indexOf(url) + 1) % urls.length]!) : Effect.void))
+
+    /** The leader's URL from the discover source, trimmed; null when there is none or it fails. */
+    const discovered: Effect.Effect<string | null> = discoverSource === undefined
+      ? Effect.succeed(null)
+      : discoverSource.pipe(
+        Effect.map((url) => (url === null || url === "" ? null : trimUrl(url))),
+        Effect.tapError((error) => Effect.logDebug("leader discovery failed", error)),
+        Effect.orElseSucceed(() => null)
+      )
 
     /** Decides what to do after a failed attempt at `url`: "now", "wait" or give up. */
     const onFailure = (url: string, error: ClientError, followed: Set<string>) =>
@@ -94,7 +115,16 @@ export const make = (options: RouterOptions): Effect.Effect<Router, never, Scope
             return "now" as const
           }
         }
-        if (error._tag === "BrokerUnreachable" || error._tag === "NotLeader") yield* rotateFrom(url)
+        if (error._tag === "BrokerUnreachable" || error._tag === "NotLeader") {
+          const leader = yield* discovered
+          // A leader the store names that this call has not tried yet: go there now.
+          if (leader !== null && leader !== url && !followed.has(leader)) {
+            followed.add(leader)
+            yield* moveTo(leader)
+            return "now" as const
+          }
+          yield* rotateFrom(url)
+        }
         return "wait" as const
       })
 
@@ -104,7 +134,17 @@ export const make = (options: RouterOptions): Effect.Effect<Router, never, Scope
         const followed = new Set<string>()
         const limit = Duration.sum(timeout, callOptions?.extraTime ?? Duration.zero)
         for (;;) {
+          if (current === undefined) {
+            const leader = yield* discovered
+            if (leader !== null) yield* moveTo(leader)
+          }
           const url = current
+          if (url === undefined) {
+            const error = new BrokerUnreachable({ url: "(discovery)", reason: "the store names no leader yet" })
+            const waited = yield* Effect.either(driver.next(error))
+            if (Either.isLeft(waited)) return yield* Effect.fail(error)
+            continue
+          }
           const api = yield* clientFor(url)
           const result = yield* f(api).pipe(
             Effect.timeoutFail({
@@ -130,11 +170,18 @@ export const make = (options: RouterOptions): Effect.Effect<Router, never, Scope
     const stream: Router["stream"] = (f) =>
       Stream.suspend(() => {
         const followed = new Set<string>()
-        return Stream.unwrap(Effect.map(clientFor(current), (api) =>
+        const url = current
+        if (url === undefined) {
+          return Stream.unwrap(Effect.map(discovered, (leader) => {
+            if (leader !== null) current = leader
+            return Stream.fail(new BrokerUnreachable({ url: "(discovery)", reason: "no broker known yet" }))
+          }))
+        }
+        return Stream.unwrap(Effect.map(clientFor(url), (api) =>
           f(api).pipe(
             Stream.tapError((error) => onFailure(api.url, error, followed))
           )))
       }).pipe(Stream.retry(Schedule.whileInput(retry, isRetryableClientError)))
 
-    return { current: Effect.sync(() => current), call, stream }
+    return { current: Effect.sync(() => current ?? ""), call, stream }
   })

@@ -2,7 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { JobDefinition, OsqueueClient } from "@osqueue/client"
 import { Chunk, ConfigProvider, Context, Effect, ExecutionStrategy, Exit, Fiber, Layer, Schedule, Schema, Scope, Stream } from "effect"
 import { startBroker } from "@osqueue/broker/testing"
-import { MemoryStore } from "@osqueue/storage"
+import { Election } from "@osqueue/core"
+import { MemoryStore, ObjectStore } from "@osqueue/storage"
 
 const Email = JobDefinition.make({
   type: "email",
@@ -186,6 +187,42 @@ describe("leader discovery", () => {
       expect(yield* client.currentBroker).toBe(second)
       const page = yield* client.list()
       expect(page.jobs.map((j) => j.id)).toEqual([before.id, after.id])
+    }))
+
+  it.scopedLive("given only the store, finds the leader from queue.json's metadata", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const leader = yield* startBroker({ store })
+      yield* startBroker({ store })
+      const discover = Election.leaderFromStore().pipe(Effect.provideService(ObjectStore, store))
+      expect(yield* discover).toBe(leader)
+      const client = yield* clientIn(OsqueueClient.layerHttp({ urls: [], discover }))
+      yield* client.enqueue("x")
+      expect(yield* client.currentBroker).toBe(leader)
+    }))
+
+  it.scopedLive("with a dead URL and the store, goes to the leader the store names", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const leader = yield* startBroker({ store })
+      const discover = Election.leaderFromStore().pipe(Effect.provideService(ObjectStore, store))
+      // Without discovery the client would wait on its retry schedule before trying the next URL.
+      const client = yield* clientIn(
+        OsqueueClient.layerHttp({ urls: ["http://127.0.0.1:1"], discover, retry: Schedule.spaced("1 minute") })
+      )
+      yield* client.enqueue("x").pipe(Effect.timeout("10 seconds"))
+      expect(yield* client.currentBroker).toBe(leader)
+    }))
+
+  it.scopedLive("a released leader is named by no one in the metadata", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const scope = yield* Effect.flatMap(Effect.scope, (s) => Scope.fork(s, ExecutionStrategy.sequential))
+      const leader = yield* startBroker({ store }).pipe(Scope.extend(scope))
+      const discover = Election.leaderFromStore().pipe(Effect.provideService(ObjectStore, store))
+      expect(yield* discover).toBe(leader)
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* discover).toBeNull()
     }))
 
   it.scopedLive("gives up with BrokerUnreachable when nothing answers", () =>

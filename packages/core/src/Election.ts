@@ -5,6 +5,7 @@
  * bumps the epoch, so at most one of several racing followers wins, and a deposed leader's next
  * write fails. The leader's renewals are GroupCommit's (it commits at least every TTL/3).
  */
+import { ObjectStore, type ReadError } from "@osqueue/storage"
 import type { Leader } from "@osqueue/types"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -43,6 +44,23 @@ export interface ElectionShape {
 
 export class Election extends Context.Tag("@osqueue/core/Election")<Election, ElectionShape>() {}
 
+/** Metadata keys written with every commit: a HEAD of queue.json names the leader. */
+export const leaderUrlKey = "osqueue-leader-url"
+export const epochKey = "osqueue-epoch"
+
+/**
+ * The leader's URL as queue.json's metadata names it (null when none leads, or it released the
+ * queue): how a client given the store location finds the leader without asking a broker.
+ */
+export const leaderFromStore = (key = "queue.json"): Effect.Effect<string | null, ReadError, ObjectStore> =>
+  Effect.flatMap(ObjectStore, (store) => store.head(key)).pipe(
+    Effect.map((head) => {
+      const url = Option.isSome(head) ? head.value.metadata[leaderUrlKey] : undefined
+      return url === undefined || url === "" ? null : url
+    }),
+    Effect.withSpan("Election.leaderFromStore")
+  )
+
 const followerOf = (state: QueueState): Role => ({ _tag: "Follower", leader: state.leader, epoch: state.epoch })
 
 export const make = Effect.gen(function*() {
@@ -52,9 +70,10 @@ export const make = Effect.gen(function*() {
   const url = config.advertisedUrl
   const ttlNanos = BigInt(Duration.toMillis(config.electionTtl)) * 1_000_000n
 
+  // A released leader is named by no one: its URL would send clients to a broker that is going.
   const metadata = (state: QueueState): Record<string, string> => ({
-    "osqueue-leader-url": state.leader?.url ?? "",
-    "osqueue-epoch": String(state.epoch)
+    [leaderUrlKey]: state.leader !== null && state.leader.released !== true ? state.leader.url : "",
+    [epochKey]: String(state.epoch)
   })
 
   // The object must exist before anyone leads it; creating it is a create-only write.
@@ -120,7 +139,10 @@ export const make = Effect.gen(function*() {
     const silentFor = (yield* Clock.currentTimeNanos) - lastChange
     // Our own release means we are shutting down: leave it to the others.
     const released = leader?.released === true && leader.id !== id
-    if (leader === null || released || silentFor >= ttlNanos) yield* takeover
+    // The object names us, yet we follow: a takeover whose answer was lost and judged failed.
+    // Nobody else will take over for a TTL, so take it (again, with a new epoch) now.
+    const ours = leader !== null && leader.id === id && leader.released !== true
+    if (leader === null || released || ours || silentFor >= ttlNanos) yield* takeover
   }).pipe(
     replica.lock.withPermits(1),
     Effect.catchAllCause((cause) => Effect.logWarning("follower could not read queue.json", cause))

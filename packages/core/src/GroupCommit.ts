@@ -18,6 +18,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Cas } from "./Cas.js"
@@ -39,6 +40,12 @@ export interface GroupCommitShape {
    * claims read `state.seq` with what they checked, then wait here, so no commit slips between.
    */
   readonly commitAfter: (seq: number) => Effect.Effect<void>
+  /**
+   * Clean handoff, once: refuse new work, commit what is queued, write the release so a
+   * follower takes over at its next poll. Runs at the latest when the layer closes; the broker
+   * runs it before its HTTP server closes, so requests still get answers meanwhile.
+   */
+  readonly handoff: Effect.Effect<void>
 }
 
 export class GroupCommit extends Context.Tag("@osqueue/core/GroupCommit")<GroupCommit, GroupCommitShape>() {}
@@ -53,6 +60,9 @@ const nextTurn: Effect.Effect<void> = Effect.async((resume) => {
   const handle = setImmediate(() => resume(Effect.void))
   return Effect.sync(() => clearImmediate(handle))
 })
+
+/** Retries of the release write at shutdown: about a second in all. */
+const releaseRetry = Schedule.exponential("50 millis").pipe(Schedule.intersect(Schedule.recurs(4)))
 
 /** Re-applications of one batch after conflicts that did not depose us, before giving up. */
 const maxReapply = 3
@@ -174,21 +184,26 @@ export const make = Effect.gen(function*() {
   )
 
   // Clean handoff: refuse new work, commit what is queued, then write the release.
-  yield* Effect.addFinalizer(() =>
+  const handoff = yield* Effect.once(
     Effect.gen(function*() {
       accepting = false
       if ((yield* election.role)._tag !== "Leader") return
+      yield* Effect.logInfo("handing over leadership")
       const rest = Array.from(yield* Queue.takeAll(pendingQueue))
       yield* replica.lock.withPermits(1)(
         Effect.gen(function*() {
           if (rest.length > 0) yield* commitBatch(rest)
-          yield* replica.write(election.id, election.metadata, (state) => state.release())
+          // A refused write is retried a few times: a lost release costs every client a full TTL.
+          yield* replica.write(election.id, election.metadata, (state) => state.release()).pipe(
+            Effect.retry({ schedule: releaseRetry, while: (error) => error._tag !== "CasConflict" })
+          )
           yield* election.resigned
           yield* Effect.logInfo("released leadership")
         })
       ).pipe(Effect.catchAll((e) => Effect.logWarning("could not release leadership; followers will wait for the TTL", e)))
     })
   )
+  yield* Effect.addFinalizer(() => handoff)
 
   const submit = <C extends Command>(command: C): Effect.Effect<ResultOf<C>, OsqueueError> =>
     Effect.gen(function*() {
@@ -211,7 +226,8 @@ export const make = Effect.gen(function*() {
     submit,
     read: (f) => replica.read(f),
     events: PubSub.subscribe(events),
-    commitAfter
+    commitAfter,
+    handoff
   })
 })
 

@@ -12,6 +12,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import {
   ObjectStore,
   type ObjectStoreShape,
@@ -27,6 +28,10 @@ export interface FaultOptions {
   readonly latencyMs?: number
   /** Up to this many more milliseconds, uniformly distributed, per call. */
   readonly jitterMs?: number
+  /** Share of calls that stall for `spikeMs` more (a slow request, a stalled connection). */
+  readonly spikeRate?: number
+  /** Length of a latency spike, in milliseconds. */
+  readonly spikeMs?: number
   /** Share of get/head/list that fail with StoreUnavailable without reaching the store. */
   readonly readFailureRate?: number
   /** Share of put/delete that fail with StoreUnavailable before anything is written. */
@@ -37,6 +42,27 @@ export interface FaultOptions {
   readonly lostWriteRate?: number
 }
 
+const share = Schema.Number.pipe(Schema.between(0, 1))
+const millis = Schema.Number.pipe(Schema.nonNegative())
+
+/**
+ * `FaultOptions` as JSON text, e.g. `{"seed":7,"readFailureRate":0.05,"spikeRate":0.01,"spikeMs":3000}`:
+ * how a process is told its faults (`osqueue broker --store-faults`). Unknown keys are refused.
+ */
+export const FaultOptionsFromJson = Schema.parseJson(
+  Schema.Struct({
+    seed: Schema.optionalWith(Schema.Int, { exact: true }),
+    latencyMs: Schema.optionalWith(millis, { exact: true }),
+    jitterMs: Schema.optionalWith(millis, { exact: true }),
+    spikeRate: Schema.optionalWith(share, { exact: true }),
+    spikeMs: Schema.optionalWith(millis, { exact: true }),
+    readFailureRate: Schema.optionalWith(share, { exact: true }),
+    writeFailureRate: Schema.optionalWith(share, { exact: true }),
+    ambiguousWriteRate: Schema.optionalWith(share, { exact: true }),
+    lostWriteRate: Schema.optionalWith(share, { exact: true })
+  }).annotations({ parseOptions: { onExcessProperty: "error" } })
+)
+
 export interface FaultCounts {
   readonly reads: number
   readonly writes: number
@@ -44,6 +70,7 @@ export interface FaultCounts {
   readonly writeFailures: number
   readonly ambiguousWrites: number
   readonly lostWrites: number
+  readonly spikes: number
 }
 
 /** Changes the faults of a running `FaultyStore` and reports what it has injected so far. */
@@ -69,7 +96,7 @@ const mulberry32 = (seed: number) => {
   }
 }
 
-const rateNames = ["readFailureRate", "writeFailureRate", "ambiguousWriteRate", "lostWriteRate"] as const
+const rateNames = ["readFailureRate", "writeFailureRate", "ambiguousWriteRate", "lostWriteRate", "spikeRate"] as const
 
 const validate = (options: FaultOptions): Effect.Effect<FaultOptions> => {
   for (const name of rateNames) {
@@ -78,8 +105,8 @@ const validate = (options: FaultOptions): Effect.Effect<FaultOptions> => {
   }
   const writeRates = (options.writeFailureRate ?? 0) + (options.ambiguousWriteRate ?? 0) + (options.lostWriteRate ?? 0)
   if (writeRates > 1) return Effect.dieMessage(`FaultyStore: the write fault rates add up to ${writeRates}, more than 1`)
-  if (!((options.latencyMs ?? 0) >= 0 && (options.jitterMs ?? 0) >= 0)) {
-    return Effect.dieMessage("FaultyStore: latencyMs and jitterMs must not be negative")
+  if (!((options.latencyMs ?? 0) >= 0 && (options.jitterMs ?? 0) >= 0 && (options.spikeMs ?? 0) >= 0)) {
+    return Effect.dieMessage("FaultyStore: latencyMs, jitterMs and spikeMs must not be negative")
   }
   return Effect.succeed(options)
 }
@@ -90,7 +117,8 @@ const zeroCounts: FaultCounts = {
   readFailures: 0,
   writeFailures: 0,
   ambiguousWrites: 0,
-  lostWrites: 0
+  lostWrites: 0,
+  spikes: 0
 }
 
 /** Wraps `underlying`; returns the faulty store and its control handle. */
@@ -109,7 +137,10 @@ export const wrap = (
     const delay = Effect.suspend(() => {
       const latency = options.latencyMs ?? 0
       const jitter = options.jitterMs ?? 0
-      const ms = latency + (jitter > 0 ? random() * jitter : 0)
+      const spikeRate = options.spikeRate ?? 0
+      const spike = spikeRate > 0 && random() < spikeRate
+      if (spike) count("spikes")
+      const ms = latency + (jitter > 0 ? random() * jitter : 0) + (spike ? options.spikeMs ?? 0 : 0)
       return ms > 0 ? Effect.sleep(Duration.millis(ms)) : Effect.void
     })
 

@@ -102,7 +102,7 @@ describe("FaultyStore", () => {
       expect(Option.isNone(yield* store.get("k"))).toBe(true)
       expect((yield* store.put("k", bytes("x"), { ifAbsent: true }).pipe(Effect.flip))._tag).toBe("StoreUnavailable")
       yield* control.resetCounts
-      expect(yield* control.counts).toEqual({ reads: 0, writes: 0, readFailures: 0, writeFailures: 0, ambiguousWrites: 0, lostWrites: 0 })
+      expect(yield* control.counts).toEqual({ reads: 0, writes: 0, readFailures: 0, writeFailures: 0, ambiguousWrites: 0, lostWrites: 0, spikes: 0 })
     }))
 
   it.effect("latency goes through Effect.sleep, so the TestClock drives it", () =>
@@ -114,6 +114,20 @@ describe("FaultyStore", () => {
       yield* TestClock.adjust("501 millis")
       const exit = yield* Fiber.await(fiber)
       expect(Exit.isSuccess(exit)).toBe(true)
+    }))
+
+  it.effect("latency spikes: a share of calls stall for spikeMs more", () =>
+    Effect.gen(function* () {
+      const { control, store } = yield* setup({ seed: 3, spikeRate: 0.1, spikeMs: 5000 })
+      const fibers = yield* Effect.forEach(Array.from({ length: 1000 }), () => Effect.fork(store.head("k")))
+      yield* TestClock.adjust("1 millis")
+      const quick = (yield* Effect.forEach(fibers, Fiber.poll)).filter(Option.isSome).length
+      const { spikes } = yield* control.counts
+      expect(spikes).toBeGreaterThan(70)
+      expect(spikes).toBeLessThan(130)
+      expect(quick).toBe(1000 - spikes)
+      yield* TestClock.adjust("5000 millis")
+      expect((yield* Effect.forEach(fibers, Fiber.poll)).every(Option.isSome)).toBe(true)
     }))
 
   it.effect("the layer provides the decorated store and its Control", () =>

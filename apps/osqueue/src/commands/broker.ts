@@ -3,14 +3,19 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Broker, BrokerConfig } from "@osqueue/broker"
 import { EngineConfig } from "@osqueue/core"
+import { FaultyStore } from "@osqueue/storage"
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
-import { type Backend, backends, storageLayer } from "../Storage.js"
+import { type Backend, backends, storageLayer, withFaults } from "../Storage.js"
 
 export const brokerOptions = {
   storage: Options.choice("storage", backends).pipe(
@@ -43,6 +48,24 @@ export const brokerOptions = {
     Options.withDescription("A standby takes over after this long without a commit (env OSQUEUE_ELECTION_TTL_MS)"),
     Options.withFallbackConfig(Config.integer("OSQUEUE_ELECTION_TTL_MS")),
     Options.withDefault(10_000)
+  ),
+  storeFaults: Options.text("store-faults").pipe(
+    Options.withDescription(
+      "TEST FACILITY, never for production: inject storage faults, as FaultyStore options in JSON, e.g. " +
+        `'{"seed":7,"readFailureRate":0.05,"writeFailureRate":0.05,"ambiguousWriteRate":0.02,"spikeRate":0.01,"spikeMs":3000}' ` +
+        "(env OSQUEUE_STORE_FAULTS; used by scripts/chaos)"
+    ),
+    Options.withSchema(FaultyStore.FaultOptionsFromJson),
+    Options.withFallbackConfig(Config.string("OSQUEUE_STORE_FAULTS").pipe(
+      Config.mapOrFail((text) =>
+        Schema.decodeEither(FaultyStore.FaultOptionsFromJson)(text).pipe(
+          Either.mapLeft((error) =>
+            ConfigError.InvalidData(["OSQUEUE_STORE_FAULTS"], ParseResult.TreeFormatter.formatErrorSync(error))
+          )
+        )
+      )
+    )),
+    Options.optional
   )
 }
 
@@ -53,6 +76,7 @@ export interface BrokerArgs {
   readonly port: number
   readonly url: Option.Option<string>
   readonly electionTtl: number
+  readonly storeFaults: Option.Option<FaultyStore.FaultOptions>
 }
 
 /**
@@ -91,7 +115,10 @@ export const brokerLayer = (args: BrokerArgs) =>
           dashboardDir: Option.orElse(brokerSettings.dashboardDir, defaultDashboardDir)
         })),
         Layer.provide(engine),
-        Layer.provide(storageLayer(args.storage, args.dir))
+        Layer.provide(Option.match(args.storeFaults, {
+          onNone: () => storageLayer(args.storage, args.dir),
+          onSome: (faults) => withFaults(storageLayer(args.storage, args.dir), faults)
+        }))
       )
     })
   )

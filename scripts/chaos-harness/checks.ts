@@ -1,0 +1,153 @@
+/**
+ * What a chaos run must prove, checked from the fleets' records and the final queue.json (read
+ * straight from the store and decoded with the broker's own Schema). Every check returns the
+ * violations it found, with enough detail to start an investigation.
+ */
+import type { Job, QueueFile } from "../../packages/types/src/index.js"
+import type { Journal, LeaseRecord } from "./fleet.js"
+
+export interface Check {
+  readonly name: string
+  readonly ok: boolean
+  readonly detail: string
+  readonly violations: ReadonlyArray<string>
+}
+
+const check = (name: string, violations: ReadonlyArray<string>, detail: string): Check => ({
+  name,
+  ok: violations.length === 0,
+  detail,
+  violations: violations.slice(0, 20)
+})
+
+const settled = new Set(["completed", "queued", "running", "delayed", "failed-waiting-retry"])
+
+export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Check> => {
+  const jobs = new Map<string, Job>(file.jobs.map((job) => [job.id, job]))
+  const checks: Array<Check> = []
+
+  // 1. Every acknowledged enqueue is completed, or still in the queue (at least once).
+  {
+    const violations: Array<string> = []
+    const idByKey = new Map<string, string>()
+    let completed = 0
+    for (const { key, id } of journal.enqueued) {
+      const known = idByKey.get(key)
+      if (known !== undefined && known !== id) violations.push(`key ${key} acknowledged as ${known} and as ${id}`)
+      idByKey.set(key, id)
+      const job = jobs.get(id)
+      if (job === undefined) violations.push(`${id} (key ${key}) was acknowledged but is not in the final state`)
+      else if (!settled.has(job.state)) violations.push(`${id} (key ${key}) ended ${job.state}`)
+      else if (job.state === "completed") completed++
+    }
+    const pending = idByKey.size - completed
+    checks.push(check("every acknowledged enqueue completed or is still queued/running", violations,
+      `${idByKey.size} acknowledged: ${completed} completed, ${pending} still queued/running, ${violations.length} lost`))
+  }
+
+  // 2. No duplicates and no phantom jobs: one job per key, every key one a producer sent.
+  {
+    const violations: Array<string> = []
+    const byKey = new Map<string, string>()
+    for (const job of file.jobs) {
+      if (job.idempotencyKey === undefined) {
+        violations.push(`${job.id} has no idempotency key: nobody in this run enqueued it`)
+        continue
+      }
+      const other = byKey.get(job.idempotencyKey)
+      if (other !== undefined) violations.push(`key ${job.idempotencyKey} made two jobs: ${other} and ${job.id}`)
+      byKey.set(job.idempotencyKey, job.id)
+      if (!journal.keysSent.has(job.idempotencyKey)) violations.push(`${job.id} has key ${job.idempotencyKey}, never sent`)
+    }
+    checks.push(check("one job per idempotency key, none unaccounted for", violations,
+      `${file.jobs.length} jobs for ${journal.keysSent.size} keys sent`))
+  }
+
+  const byJob = new Map<string, Array<LeaseRecord>>()
+  for (const record of journal.leases) {
+    const list = byJob.get(record.jobId)
+    if (list === undefined) byJob.set(record.jobId, [record])
+    else list.push(record)
+  }
+
+  // 3. No completion accepted from a stale lease: an acknowledged completion's token is the one
+  //    the job finished with, and a job is acknowledged complete at most once.
+  {
+    const violations: Array<string> = []
+    let acked = 0
+    for (const [jobId, records] of byJob) {
+      const completions = records.filter((r) => r.op === "complete" && r.outcome === "ok")
+      acked += completions.length
+      if (completions.length > 1) {
+        violations.push(`${jobId}: ${completions.length} completions acknowledged (${completions.map((c) => c.token).join(", ")})`)
+      }
+      const job = jobs.get(jobId)
+      for (const c of completions) {
+        if (job === undefined) violations.push(`${jobId}: completion of ${c.token} acknowledged, job not in the final state`)
+        else if (job.state !== "completed") violations.push(`${jobId}: completion of ${c.token} acknowledged, job ended ${job.state}`)
+        else if (job.claims !== c.claim) {
+          violations.push(`${jobId}: completion acknowledged for claim ${c.claim}, the job's last claim is ${job.claims}`)
+        }
+      }
+    }
+    const refused = journal.leases.filter((r) => r.op === "complete" && r.outcome === "LeaseLost").length
+    checks.push(check("no completion accepted from a stale lease", violations,
+      `${acked} completions acknowledged; ${refused} refused with LeaseLost`))
+  }
+
+  // 4. No job ever held two valid leases: each claim number is granted once, and no operation
+  //    on a lease was accepted after it was certainly sent after a later claim was granted.
+  {
+    const violations: Array<string> = []
+    for (const [jobId, records] of byJob) {
+      const claims = records.filter((r) => r.op === "claim").sort((a, b) => a.claim - b.claim)
+      for (let i = 1; i < claims.length; i++) {
+        if (claims[i]!.claim === claims[i - 1]!.claim) {
+          violations.push(`${jobId}: claim ${claims[i]!.claim} granted twice (${claims[i - 1]!.token}, ${claims[i]!.token})`)
+        }
+      }
+      for (const op of records) {
+        if (op.op === "claim" || op.outcome !== "ok") continue
+        const later = claims.find((c) => c.claim > op.claim && c.ackAt < op.sentAt)
+        if (later !== undefined) {
+          violations.push(
+            `${jobId}: ${op.op} on ${op.token} accepted, sent ${op.sentAt - later.ackAt} ms after ${later.token} was granted`
+          )
+        }
+      }
+    }
+    const granted = journal.leases.filter((r) => r.op === "claim").length
+    checks.push(check("no job ever held two valid leases", violations, `${granted} leases granted`))
+  }
+
+  // 5. The final state's own counts agree with itself and with the records.
+  {
+    const violations: Array<string> = []
+    const completed = file.jobs.filter((j) => j.state === "completed")
+    const dead = file.jobs.filter((j) => j.state === "dead").length
+    if (file.totals.enqueued !== file.jobs.length) {
+      violations.push(`totals.enqueued is ${file.totals.enqueued}, the state holds ${file.jobs.length} jobs (none may leave it in a run)`)
+    }
+    if (file.totals.completed !== completed.length) {
+      violations.push(`totals.completed is ${file.totals.completed}, ${completed.length} jobs are completed`)
+    }
+    if (file.totals.dead !== dead) violations.push(`totals.dead is ${file.totals.dead}, ${dead} jobs are dead`)
+    const ackedIds = new Set(journal.enqueued.map((e) => e.id))
+    const unacked = file.jobs.filter((j) => !ackedIds.has(j.id)).length
+    // A completion can land and its answer be lost (a kill between commit and reply): the
+    // worker then saw an error. A completed job no worker tried to complete is a violation.
+    const tried = new Set(journal.leases.filter((r) => r.op === "complete").map((r) => r.jobId))
+    const ackedDone = new Set(journal.leases.filter((r) => r.op === "complete" && r.outcome === "ok").map((r) => r.jobId))
+    let unackedDone = 0
+    for (const job of completed) {
+      if (ackedDone.has(job.id)) continue
+      unackedDone++
+      if (!tried.has(job.id)) violations.push(`${job.id} is completed but no worker ever sent its completion`)
+    }
+    checks.push(check("the final state decodes and its counts match the logs", violations,
+      `format ${file.format}, epoch ${file.epoch}, seq ${file.seq}: ${file.jobs.length} jobs ` +
+        `(${completed.length} completed, ${dead} dead); ${unacked} enqueued without an acknowledgement ` +
+        `(in flight when the producers stopped), ${unackedDone} completed whose acknowledgement was lost`))
+  }
+  return checks
+}

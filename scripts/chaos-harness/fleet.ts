@@ -1,0 +1,177 @@
+/**
+ * The producer and worker fleets of a chaos run, and what they record. Producers enqueue with
+ * idempotency keys and record every acknowledged id; workers are real `Worker` pools whose
+ * client is wrapped to record every lease operation (claim, heartbeat, complete, fail,
+ * release) with its token, when it was sent and when (and how) it was answered. Times are this
+ * process's `Date.now()`, the only clock the checks compare.
+ */
+import { Cause, Context, Duration, Effect, Exit, Layer, Option, Scope } from "effect"
+import type { ClientError } from "../../packages/client/src/index.js"
+import { OsqueueClient } from "../../packages/client/src/index.js"
+import type { ClaimedJob } from "../../packages/types/src/index.js"
+import * as Worker from "../../packages/worker/src/Worker.js"
+
+export interface EnqueueRecord {
+  readonly key: string
+  readonly id: string
+  readonly sentAt: number
+  readonly ackAt: number
+}
+
+export type LeaseOp = "claim" | "heartbeat" | "complete" | "fail" | "release"
+
+export interface LeaseRecord {
+  readonly op: LeaseOp
+  readonly token: string
+  readonly jobId: string
+  readonly claim: number
+  readonly epoch: number
+  readonly workerId: string
+  readonly sentAt: number
+  readonly ackAt: number
+  /** "ok" or the error's tag. */
+  readonly outcome: string
+}
+
+export class Journal {
+  readonly enqueued: Array<EnqueueRecord> = []
+  /** Keys a producer sent at least once (acknowledged or not). */
+  readonly keysSent = new Set<string>()
+  /** Calls that failed after the client's own retries, by operation and error tag. */
+  readonly gaveUp = new Map<string, number>()
+  readonly leases: Array<LeaseRecord> = []
+
+  count(map: Map<string, number>, key: string): void {
+    map.set(key, (map.get(key) ?? 0) + 1)
+  }
+}
+
+export const parseToken = (token: string) => {
+  const [jobId, claim, epoch] = token.split("/")
+  return { jobId: jobId ?? token, claim: Number(claim), epoch: Number(epoch) }
+}
+
+const tagOf = (error: ClientError): string => error._tag
+
+/** The real client, with every lease operation recorded in `journal`. */
+const recording = (client: OsqueueClient["Type"], journal: Journal, workerId: () => string): OsqueueClient["Type"] => {
+  const record = <A>(op: LeaseOp, token: string, call: Effect.Effect<A, ClientError>) =>
+    Effect.suspend(() => {
+      const sentAt = Date.now()
+      return Effect.onExit(call, (exit) =>
+        Effect.sync(() => {
+          const outcome = Exit.isSuccess(exit)
+            ? "ok"
+            : Option.match(Cause.failureOption(exit.cause), { onNone: () => "interrupted", onSome: tagOf })
+          if (outcome === "interrupted") return
+          if (outcome !== "ok") journal.count(journal.gaveUp, `${op}:${outcome}`)
+          journal.leases.push({ op, token, ...parseToken(token), workerId: workerId(), sentAt, ackAt: Date.now(), outcome })
+        }))
+    })
+  return {
+    ...client,
+    claim: (request) =>
+      Effect.suspend(() => {
+        const sentAt = Date.now()
+        return client.claim(request).pipe(
+          Effect.tap((claimed: ReadonlyArray<ClaimedJob>) =>
+            Effect.sync(() => {
+              const ackAt = Date.now()
+              for (const { token } of claimed) {
+                journal.leases.push({ op: "claim", token, ...parseToken(token), workerId: request.workerId, sentAt, ackAt, outcome: "ok" })
+              }
+            })
+          ),
+          Effect.tapError((error) => Effect.sync(() => journal.count(journal.gaveUp, `claim:${error._tag}`)))
+        )
+      }),
+    heartbeat: (token, options) => record("heartbeat", token, client.heartbeat(token, options)),
+    complete: (token, result) => record("complete", token, client.complete(token, result)),
+    fail: (token, error, options) => record("fail", token, client.fail(token, error, options)),
+    release: (token) => record("release", token, client.release(token))
+  }
+}
+
+export interface FleetOptions {
+  readonly urls: ReadonlyArray<string>
+  /** Finds the leader from the store's metadata; given to every other client. */
+  readonly discover: Effect.Effect<string | null, unknown>
+  readonly producers: number
+  /** Enqueues per second, all producers together. */
+  readonly rate: number
+  readonly workers: number
+  readonly concurrency: number
+  readonly leaseMs: number
+  readonly requestTimeoutMs: number
+  readonly random: () => number
+}
+
+/** Client i: the URLs in a rotated order, and every other one also finds the leader in the store. */
+const clientLayer = (options: FleetOptions, i: number) => {
+  const urls = options.urls.map((_, k) => options.urls[(k + i) % options.urls.length]!)
+  return OsqueueClient.layerHttp({
+    urls,
+    requestTimeout: Duration.millis(options.requestTimeoutMs),
+    ...(i % 2 === 1 ? { discover: options.discover } : {})
+  })
+}
+
+/**
+ * Starts the producers; each enqueues `chaos` jobs with keys `p<i>-<n>` until the returned
+ * fiber is interrupted. A key whose call gave up (after the client's own retries) is sent
+ * again, so every key a producer moved past was acknowledged.
+ */
+export const startProducers = (options: FleetOptions, journal: Journal) =>
+  Effect.gen(function*() {
+    const perProducerGap = Duration.millis((1000 * options.producers) / options.rate)
+    const producer = (i: number) =>
+      Effect.gen(function*() {
+        const client = yield* OsqueueClient
+        for (let n = 0; ; n++) {
+          const key = `p${i}-${n}`
+          // Some jobs run long, past their lease TTL: only heartbeats keep them.
+          const workMs = options.random() < 0.05
+            ? Math.round(options.leaseMs * (1 + options.random()))
+            : Math.round(50 + options.random() * 600)
+          for (;;) {
+            journal.keysSent.add(key)
+            const sentAt = Date.now()
+            const result = yield* Effect.either(
+              client.enqueue("chaos", { workMs }, { idempotencyKey: key, maxAttempts: 100 })
+            )
+            if (result._tag === "Right") {
+              journal.enqueued.push({ key, id: result.right.id, sentAt, ackAt: Date.now() })
+              break
+            }
+            journal.count(journal.gaveUp, `enqueue:${result.left._tag}`)
+          }
+          yield* Effect.sleep(perProducerGap)
+        }
+      }).pipe(Effect.provide(clientLayer(options, i)))
+    return yield* Effect.forkDaemon(
+      Effect.all(Array.from({ length: options.producers }, (_, i) => producer(i)), { concurrency: "unbounded", discard: true })
+    )
+  })
+
+/** Starts the worker pools in `scope`; closing it shuts them down (drain, then release). */
+export const startWorkers = (options: FleetOptions, journal: Journal, scope: Scope.Scope) =>
+  Effect.forEach(Array.from({ length: options.workers }, (_, i) => i), (i) =>
+    Effect.gen(function*() {
+      const workerId = `chaos-worker-${i + 1}`
+      // Built into the run's scope before the worker, so it closes after the worker has drained.
+      const context = yield* Layer.buildWithScope(clientLayer(options, i + options.producers), scope)
+      const client = recording(Context.get(context, OsqueueClient), journal, () => workerId)
+      return yield* Worker.make({
+        handlers: { chaos: (payload: unknown) => Effect.sleep(Duration.millis(workMsOf(payload))) },
+        concurrency: options.concurrency,
+        workerId,
+        leaseMs: options.leaseMs,
+        pollWaitMs: 1_000,
+        shutdownTimeout: "10 seconds"
+      }).pipe(Effect.provideService(OsqueueClient, client), Scope.extend(scope))
+    }), { discard: true })
+
+const workMsOf = (payload: unknown): number =>
+  typeof payload === "object" && payload !== null && "workMs" in payload && typeof payload.workMs === "number"
+    ? payload.workMs
+    : 100
