@@ -36,6 +36,15 @@ export interface LeaderInfo {
   readonly epoch: number
 }
 
+/** Every process this run started and that has not exited: killed when this process exits, however it exits. */
+const children = new Set<ChildProcess>()
+process.on("exit", () => {
+  for (const child of children) {
+    child.kill("SIGCONT")
+    child.kill("SIGKILL")
+  }
+})
+
 /** One broker slot: a fixed port and URL; the process in it is restarted after each kill. */
 export class BrokerSlot {
   child: ChildProcess | undefined
@@ -77,12 +86,14 @@ export class BrokerSlot {
       }
     )
     this.child = child
+    children.add(child)
     this.status = "starting"
     const log = this.log
     child.stdout!.pipe(log, { end: false })
     child.stderr!.pipe(log, { end: false })
     this.exited = new Promise((resolve) =>
       child.on("exit", () => {
+        children.delete(child)
         if (this.child === child) {
           this.child = undefined
           this.status = "dead"

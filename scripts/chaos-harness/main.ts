@@ -338,7 +338,12 @@ const program = Effect.gen(function*() {
       }
     }).pipe(Effect.timeout("90 seconds"), Effect.option, Effect.map(Option.isSome))
   say(`queue drained: ${drained ? "yes" : "no (the checks allow jobs still queued or running)"}; stopping the workers`)
-  const workersStopped = yield* Scope.close(workerScope, Exit.void).pipe(Effect.timeout("45 seconds"), Effect.option)
+  // Finalizers cannot be interrupted: disconnected, a worker that hangs on stopping is reported, not waited for.
+  const workersStopped = yield* Scope.close(workerScope, Exit.void).pipe(
+    Effect.disconnect,
+    Effect.timeout("45 seconds"),
+    Effect.option
+  )
   if (Option.isNone(workersStopped)) failures.push("the workers did not stop within 45 s")
   yield* Fiber.interrupt(monitor)
   say("stopping the brokers (SIGTERM)")
@@ -445,6 +450,11 @@ const countingLogger = Logger.make(({ annotations, logLevel, message }) => {
   })
 
 const bound = Duration.millis(minutes * 60_000 + 6 * 60_000)
+// The last resort, should the run hang where interruption cannot reach: exiting kills the brokers.
+setTimeout(() => {
+  console.error(`chaos: the run did not end within ${Duration.format(bound)} and a minute: giving up`)
+  process.exit(1)
+}, Duration.toMillis(bound) + 60_000).unref()
 const run = program.pipe(
   Effect.timeoutFail({ duration: bound, onTimeout: () => `the run did not end within ${Duration.format(bound)}` }),
   Effect.provide(Logger.replace(Logger.defaultLogger, countingLogger)),
