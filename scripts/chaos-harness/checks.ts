@@ -136,7 +136,7 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
     const unacked = file.jobs.filter((j) => !ackedIds.has(j.id)).length
     // A completion can land and its answer be lost (a kill between commit and reply): the
     // worker then saw an error. A completed job no worker tried to complete is a violation.
-    const tried = new Set(journal.leases.filter((r) => r.op === "complete").map((r) => r.jobId))
+    const tried = journal.completeSent
     const ackedDone = new Set(journal.leases.filter((r) => r.op === "complete" && r.outcome === "ok").map((r) => r.jobId))
     let unackedDone = 0
     for (const job of completed) {

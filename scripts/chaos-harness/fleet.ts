@@ -37,6 +37,10 @@ export class Journal {
   readonly enqueued: Array<EnqueueRecord> = []
   /** Keys a producer sent at least once (acknowledged or not). */
   readonly keysSent = new Set<string>()
+  /** Jobs whose completion a worker sent (whether or not an answer came). */
+  readonly completeSent = new Set<string>()
+  /** Lease calls sent and not answered yet: at the end, calls that never returned. */
+  readonly inFlight = new Map<number, { readonly op: LeaseOp; readonly token: string; readonly sentAt: number }>()
   /** Calls that failed after the client's own retries, by operation and error tag. */
   readonly gaveUp = new Map<string, number>()
   readonly leases: Array<LeaseRecord> = []
@@ -52,14 +56,19 @@ export const parseToken = (token: string) => {
 }
 
 const tagOf = (error: ClientError): string => error._tag
+let nextCall = 0
 
 /** The real client, with every lease operation recorded in `journal`. */
 const recording = (client: OsqueueClient["Type"], journal: Journal, workerId: () => string): OsqueueClient["Type"] => {
   const record = <A>(op: LeaseOp, token: string, call: Effect.Effect<A, ClientError>) =>
     Effect.suspend(() => {
       const sentAt = Date.now()
+      const id = nextCall++
+      journal.inFlight.set(id, { op, token, sentAt })
+      if (op === "complete") journal.completeSent.add(parseToken(token).jobId)
       return Effect.onExit(call, (exit) =>
         Effect.sync(() => {
+          journal.inFlight.delete(id)
           const outcome = Exit.isSuccess(exit)
             ? "ok"
             : Option.match(Cause.failureOption(exit.cause), { onNone: () => "interrupted", onSome: tagOf })

@@ -421,6 +421,9 @@ const program = Effect.gen(function*() {
     `brokers: ${["took over as leader", "stepped down: another broker leads", "released leadership", "resolved an unknown write outcome by reading back", "commit failed"].map((m) => `"${m}" ${brokerLog.get(m) ?? 0}`).join(", ")}`,
     `requests retried by the clients: ${[...retries.entries()].map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`,
     `requests failed after the client's retries: ${[...journal.gaveUp.entries()].map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`,
+    `lease calls that never returned: ${
+      [...journal.inFlight.values()].map((c) => `${c.op} ${c.token} sent ${new Date(c.sentAt).toISOString().slice(11, 23)}`).join(", ") || "none"
+    }`,
     `lease operations accepted by a later leader than the one that granted the lease (workers re-attached): ` +
     `${reattached("heartbeat")} heartbeats, ${reattached("complete")} completions`,
     "",

@@ -146,7 +146,10 @@ export const make = (options: RouterOptions): Effect.Effect<Router, never, Scope
             continue
           }
           const api = yield* clientFor(url)
+          // Disconnected: an attempt is abandoned at its deadline even when its transport is slow
+          // to let go (interrupting an HTTP RPC awaits the cancelled request's own teardown).
           const result = yield* f(api).pipe(
+            Effect.disconnect,
             Effect.timeoutFail({
               duration: limit,
               onTimeout: () => new BrokerUnreachable({ url, reason: `no answer within ${Duration.format(limit)}` })
