@@ -18,3 +18,21 @@ export const claimWait = Metric.histogram(
   MetricBoundaries.exponential({ start: 1, factor: 2, count: 17 }),
   "How long claims waited (long poll), in ms"
 )
+
+/**
+ * `Metric.tagged` builds and hashes a new key on every call, which costs more than the count
+ * itself; hot paths take their tagged instrument from here, built once per set of tag values
+ * (a small set: operations × outcomes, storage kinds × outcomes).
+ */
+export const cachedTags = <Values extends ReadonlyArray<string>, M>(build: (...values: Values) => M) => {
+  const cache = new Map<string, M>()
+  return (...values: Values): M => {
+    const key = values.join("\u0000")
+    let metric = cache.get(key)
+    if (metric === undefined) {
+      metric = build(...values)
+      cache.set(key, metric)
+    }
+    return metric
+  }
+}

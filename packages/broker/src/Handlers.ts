@@ -80,12 +80,14 @@ export interface HandlersShape {
 export class Handlers extends Context.Tag("@osqueue/broker/Handlers")<Handlers, HandlersShape>() {}
 
 /** Counts every call by operation and outcome (`ok`, the error's tag, or `defect`). */
+const requestCounter = BrokerMetrics.cachedTags((operation: string, outcome: string) =>
+  Metric.tagged(Metric.tagged(BrokerMetrics.requests, "operation", operation), "outcome", outcome)
+)
+
 const instrument = (operation: string) => <A, R>(effect: Effect.Effect<A, OsqueueError, R>) =>
   effect.pipe(
-    Effect.onExit((exit) =>
-      Metric.increment(Metric.tagged(Metric.tagged(BrokerMetrics.requests, "operation", operation), "outcome", outcomeOf(exit)))
-    ),
-    Effect.withSpan(`Broker.${operation}`)
+    Effect.onExit((exit) => Metric.increment(requestCounter(operation, outcomeOf(exit)))),
+    Effect.withSpan(`Broker.${operation}`, { captureStackTrace: false })
   )
 
 const outcomeOf = (exit: Exit.Exit<unknown, OsqueueError>): string => {

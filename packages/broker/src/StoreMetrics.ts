@@ -8,6 +8,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+import { cachedTags } from "./BrokerMetrics.js"
 
 export const requests = Metric.counter("osqueue_storage_requests_total", {
   description: "Object storage requests by backend, kind and outcome"
@@ -23,15 +24,17 @@ const outcomeOf = (exit: Exit.Exit<unknown, { readonly _tag: string }>): string 
   Exit.isSuccess(exit) ? "ok" : exit.cause._tag === "Fail" ? exit.cause.error._tag : "defect"
 
 export const instrument = (store: ObjectStoreShape): ObjectStoreShape => {
+  const counter = cachedTags((kind: string, outcome: string) =>
+    Metric.tagged(Metric.tagged(Metric.tagged(requests, "backend", store.backend), "kind", kind), "outcome", outcome)
+  )
+  const timer = cachedTags((kind: string) => Metric.tagged(latency, "kind", kind))
   const track = (kind: string) => <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) =>
     Effect.suspend(() => {
       const started = performance.now()
       return Effect.onExit(effect, (exit) =>
         Effect.zipRight(
-          Metric.increment(
-            Metric.tagged(Metric.tagged(Metric.tagged(requests, "backend", store.backend), "kind", kind), "outcome", outcomeOf(exit))
-          ),
-          Metric.update(Metric.tagged(latency, "kind", kind), performance.now() - started)
+          Metric.increment(counter(kind, outcomeOf(exit))),
+          Metric.update(timer(kind), performance.now() - started)
         ))
     })
   return {

@@ -168,7 +168,7 @@ export const make = (options: RouterOptions): Effect.Effect<Router, never, Scope
             Effect.annotateLogs({ operation, url, error: error._tag, next: current })
           )
         }
-      }).pipe(Effect.withSpan(`OsqueueClient.${operation}`))
+      }).pipe(Effect.withSpan(`OsqueueClient.${operation}`, { captureStackTrace: false }))
 
     const stream: Router["stream"] = (f) =>
       Stream.suspend(() => {

@@ -136,7 +136,7 @@ export const make = (options: CasOptions = {}) =>
             PreconditionFailed: (e: PreconditionFailed) => Effect.fail(new CasConflict({ expected: e.expected })),
             OutcomeUnknown: () => resolve(expected, commitId)
           }),
-          Effect.withSpan("Cas.commit", { attributes: { commitId, bytes: bytes.length } })
+          Effect.withSpan("Cas.commit", { attributes: { commitId, bytes: bytes.length }, captureStackTrace: false })
         )
 
     return Cas.of({ key, minWriteInterval: store.minWriteInterval, load, version, commit })

@@ -150,7 +150,7 @@ export const make = Effect.gen(function*() {
       }
       replica.replace(QueueState.fromFile(current.file, current.bytes, config.limits), current.version)
       return yield* commitBatch(batch, attempt + 1)
-    }).pipe(Effect.withSpan("GroupCommit.commit", { attributes: { size: batch.length } }))
+    }).pipe(Effect.withSpan("GroupCommit.commit", { attributes: { size: batch.length }, captureStackTrace: false }))
 
   const loop = Effect.gen(function*() {
     const role = yield* election.role

@@ -96,6 +96,9 @@ const mulberry32 = (seed: number) => {
   }
 }
 
+/** Hot paths: a span's stack trace costs more than the call it describes. */
+const noStack = { captureStackTrace: false } as const
+
 const rateNames = ["readFailureRate", "writeFailureRate", "ambiguousWriteRate", "lostWriteRate", "spikeRate"] as const
 
 const validate = (options: FaultOptions): Effect.Effect<FaultOptions> => {
@@ -192,11 +195,11 @@ export const wrap = (
     const store: ObjectStoreShape = {
       backend: underlying.backend,
       minWriteInterval: underlying.minWriteInterval,
-      get: (key) => read("get", key, underlying.get(key)).pipe(Effect.withSpan("FaultyStore.get")),
-      head: (key) => read("head", key, underlying.head(key)).pipe(Effect.withSpan("FaultyStore.head")),
+      get: (key) => read("get", key, underlying.get(key)).pipe(Effect.withSpan("FaultyStore.get", noStack)),
+      head: (key) => read("head", key, underlying.head(key)).pipe(Effect.withSpan("FaultyStore.head", noStack)),
       list: (prefix) => read("list", prefix, underlying.list(prefix)).pipe(Effect.withSpan("FaultyStore.list")),
       put: (key, bytes, condition, putOptions) =>
-        write("put", key, underlying.put(key, bytes, condition, putOptions)).pipe(Effect.withSpan("FaultyStore.put")),
+        write("put", key, underlying.put(key, bytes, condition, putOptions)).pipe(Effect.withSpan("FaultyStore.put", noStack)),
       delete: (key, ifMatch) =>
         write("delete", key, underlying.delete(key, ifMatch)).pipe(Effect.withSpan("FaultyStore.delete"))
     }

@@ -586,7 +586,7 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         return Option.filter(top, (t) => !t.header.deleted)
       }).pipe(Effect.mapError(toStoreError(operation, key)))
 
-    const get = Effect.fn("FileStore.get")(function* (key: string) {
+    const get = Effect.fn("FileStore.get", { captureStackTrace: false })(function* (key: string) {
       const top = yield* readLive("get", key, true)
       return Option.map(top, (t): StoredObject => ({
         bytes: t.body ?? new Uint8Array(0),
@@ -595,12 +595,12 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
       }))
     })
 
-    const head = Effect.fn("FileStore.head")(function* (key: string) {
+    const head = Effect.fn("FileStore.head", { captureStackTrace: false })(function* (key: string) {
       const top = yield* readLive("head", key, false)
       return Option.map(top, (t): ObjectHead => ({ version: versionOf(t.gen, t.header.nonce), metadata: t.header.metadata }))
     })
 
-    const put = Effect.fn("FileStore.put")(function* (
+    const put = Effect.fn("FileStore.put", { captureStackTrace: false })(function* (
       key: string,
       bytes: Uint8Array,
       condition: WriteCondition,

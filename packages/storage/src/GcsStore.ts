@@ -132,7 +132,7 @@ export const make = (config: GcsStoreConfig): Effect.Effect<ObjectStoreShape> =>
         ? Effect.fail(failure(operation, key, "the object's metadata carried no generation", undefined))
         : Effect.succeed(String(metadata.generation))
 
-    const get = Effect.fn("GcsStore.get")(function*(key: string) {
+    const get = Effect.fn("GcsStore.get", { captureStackTrace: false })(function*(key: string) {
       yield* Effect.annotateCurrentSpan("key", key)
       for (let attempt = 1; attempt <= consistentReadAttempts; attempt++) {
         const metadata = yield* readMetadata("get", key)
@@ -159,7 +159,7 @@ export const make = (config: GcsStoreConfig): Effect.Effect<ObjectStoreShape> =>
       })
     })
 
-    const head = Effect.fn("GcsStore.head")(function*(key: string) {
+    const head = Effect.fn("GcsStore.head", { captureStackTrace: false })(function*(key: string) {
       yield* Effect.annotateCurrentSpan("key", key)
       const metadata = yield* readMetadata("head", key)
       if (Option.isNone(metadata)) return Option.none<ObjectHead>()
@@ -167,7 +167,7 @@ export const make = (config: GcsStoreConfig): Effect.Effect<ObjectStoreShape> =>
       return Option.some<ObjectHead>({ version, metadata: toMetadata(metadata.value.metadata) })
     })
 
-    const put = Effect.fn("GcsStore.put")(
+    const put = Effect.fn("GcsStore.put", { captureStackTrace: false })(
       function*(key: string, bytes: Uint8Array, condition: WriteCondition, options?: PutOptions) {
         const expected = "ifMatch" in condition ? condition.ifMatch : undefined
         yield* Effect.annotateCurrentSpan({ key, bytes: bytes.length, expected: expected ?? "(absent)" })

@@ -178,7 +178,7 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
       { bucket, timeout, readRetries: config.readRetries ?? 2 }
     )
 
-    const get = Effect.fn("S3Store.get")(function*(key: string) {
+    const get = Effect.fn("S3Store.get", { captureStackTrace: false })(function*(key: string) {
       yield* Effect.annotateCurrentSpan("key", key)
       const found = yield* call(async (abortSignal) => {
         const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: objectKey(key) }), { abortSignal })
@@ -194,7 +194,7 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
       return Option.some<StoredObject>({ bytes, version: unquote(etag), metadata })
     })
 
-    const head = Effect.fn("S3Store.head")(function*(key: string) {
+    const head = Effect.fn("S3Store.head", { captureStackTrace: false })(function*(key: string) {
       yield* Effect.annotateCurrentSpan("key", key)
       const found = yield* call((abortSignal) =>
         client.send(new HeadObjectCommand({ Bucket: bucket, Key: objectKey(key) }), { abortSignal })
@@ -207,7 +207,7 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
       return Option.some<ObjectHead>({ version: unquote(etag), metadata: found.value.Metadata ?? {} })
     })
 
-    const put = Effect.fn("S3Store.put")(
+    const put = Effect.fn("S3Store.put", { captureStackTrace: false })(
       function*(key: string, bytes: Uint8Array, condition: WriteCondition, options?: PutOptions) {
         const expected = "ifMatch" in condition ? condition.ifMatch : undefined
         yield* Effect.annotateCurrentSpan({ key, bytes: bytes.length, expected: expected ?? "(absent)" })

@@ -281,7 +281,10 @@ export const make = <const H extends Handlers>(
         Effect.scoped,
         Effect.onInterrupt(() => release(claimed)),
         Effect.annotateLogs({ jobId: claimed.job.id, type: claimed.job.type, attempt: claimed.job.attempts, workerId }),
-        Effect.withSpan("Worker.job", { attributes: { "job.id": claimed.job.id, "job.type": claimed.job.type } })
+        Effect.withSpan("Worker.job", {
+          attributes: { "job.id": claimed.job.id, "job.type": claimed.job.type },
+          captureStackTrace: false
+        })
       )
 
     const start = (claimed: ClaimedJob) =>
