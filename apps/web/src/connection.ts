@@ -60,9 +60,7 @@ export class Connection {
    */
   layer(): Layer.Layer<OsqueueClient> {
     const status = this.status.value
-    const transport = status._tag === "Connected" ? status.transport : this.options.transport
-    const connection = { urls: [this.options.url], token: this.options.token() }
-    return transport === "ws" ? OsqueueClient.layerWebSocket(connection) : OsqueueClient.layerHttp(connection)
+    return this.clientLayer(status._tag === "Connected" ? status.transport : this.options.transport)
   }
 
   /** (Re)connects from scratch: after a token change, or when the broker went away. */
@@ -71,7 +69,7 @@ export class Connection {
     clearTimeout(this.retryTimer)
     await this.close()
     this.status.set({ _tag: "Connecting" })
-    const probe = ManagedRuntime.make(OsqueueClient.layerHttp({ urls: [this.options.url], token: this.options.token(), retry: noRetry }))
+    const probe = ManagedRuntime.make(this.clientLayer("http", noRetry))
     const leader = await probe.runPromiseExit(Effect.flatMap(OsqueueClient, (client) => client.leader))
     await probe.dispose()
     if (generation !== this.generation) return
@@ -119,10 +117,12 @@ export class Connection {
   }
 
   private makeRuntime(transport: Transport): ClientRuntime {
-    const connection = { urls: [this.options.url], token: this.options.token(), retry: pageRetry }
-    return ManagedRuntime.make(
-      transport === "ws" ? OsqueueClient.layerWebSocket(connection) : OsqueueClient.layerHttp(connection)
-    )
+    return ManagedRuntime.make(this.clientLayer(transport, pageRetry))
+  }
+
+  private clientLayer(transport: Transport, retry?: Schedule.Schedule<unknown, ClientError>): Layer.Layer<OsqueueClient> {
+    const connection = { urls: [this.options.url], token: this.options.token(), retry }
+    return transport === "ws" ? OsqueueClient.layerWebSocket(connection) : OsqueueClient.layerHttp(connection)
   }
 
   private watch(runtime: ClientRuntime, generation: number): void {
