@@ -11,15 +11,16 @@
  *              [--backlog N] [--no-bullmq]
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
-import { cpus, totalmem } from "node:os"
+import { cpus, tmpdir, totalmem } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { LoadSpec, Phase } from "./load.js"
 import { fmt, fmtLatency, type PhaseResult } from "./stats.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, "../..")
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -79,8 +80,10 @@ const withBullmq = !has("no-bullmq")
 // Processes
 
 const children = new Set<ChildProcess>()
+const cleanups: Array<() => void> = []
 const stopAll = () => {
   for (const child of children) child.kill("SIGKILL")
+  for (const cleanup of cleanups) cleanup()
 }
 process.on("exit", stopAll)
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(130))
@@ -95,7 +98,7 @@ const freePort = () =>
     })
   })
 
-/** Both processes load the workspace packages from their build (dist/), as users run them. */
+/** The load loads the workspace packages from their build (dist/), as users run them. */
 const tsx = (file: string, args: ReadonlyArray<string>) =>
   spawn(process.execPath, ["--import", "tsx", join(here, file), ...args], { stdio: ["ignore", "pipe", "inherit"] })
 
@@ -148,12 +151,47 @@ interface Server {
   readonly child: ChildProcess
 }
 
-const startOsqueue = async (store: string): Promise<Server> => {
+/** Resolves once `url` answers 200, polling; fails if `child` exits first or after 60 s. */
+const waitReady = async (child: ChildProcess, url: string, what: string) => {
+  const deadline = Date.now() + 60_000
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited (${child.exitCode}) before it was ready`)
+    const ok = await fetch(url).then((r) => r.ok, () => false)
+    if (ok) return
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(`${what} was not ready within 60 s`)
+}
+
+/**
+ * The `osqueue broker` command from its build, as users run it. `latency` is the file store
+ * behind the fault decorator adding a fixed delay to every storage call (a stand-in for S3).
+ */
+const startOsqueue = async (store: "memory" | "file" | "latency"): Promise<Server> => {
   const port = await freePort()
-  const child = tsx("server.ts", [String(port), store, String(latencyMs)])
+  const url = `http://127.0.0.1:${port}`
+  const dir = mkdtempSync(join(tmpdir(), "osqueue-bench-"))
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+  const child = spawn(process.execPath, [
+    join(root, "apps/osqueue/dist/bin.js"),
+    "broker",
+    "--log-level",
+    "error",
+    "--storage",
+    store === "memory" ? "memory" : "file",
+    "--dir",
+    dir,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--url",
+    url,
+    ...(store === "latency" ? ["--store-faults", JSON.stringify({ latencyMs })] : [])
+  ], { stdio: ["ignore", "ignore", "inherit"] })
   children.add(child)
-  await waitFor(child, (line) => line === "ready", "the broker")
-  return { target: `http://127.0.0.1:${port}`, child }
+  await waitReady(child, `${url}/readyz`, "the broker")
+  return { target: url, child }
 }
 
 const startRedis = async (): Promise<Server> => {
@@ -318,7 +356,7 @@ const goals = (results: ReadonlyArray<PhaseResult>) => {
 
 const main = async () => {
   process.stdout.write("building the workspace (tsc -b)\n")
-  execFileSync(process.execPath, [join(here, "../../node_modules/typescript/bin/tsc"), "-b"], { stdio: "inherit", cwd: join(here, "../..") })
+  execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-b"], { stdio: "inherit", cwd: root })
   process.stdout.write(`pnpm bench: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}\n`)
   process.stdout.write(`P = ${producers} producers, W = ${workers} worker concurrency, ${jobs.toLocaleString("en-US")} jobs per phase, ${payloadBytes}-byte payloads\n`)
   const results: Array<PhaseResult> = []
