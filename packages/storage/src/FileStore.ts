@@ -493,7 +493,6 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         const header: Header = { v: 1, key, gen, nonce, parent: base.nonce, deleted, size: bytes.length, metadata: { ...metadata } }
         const target = genPath(dir, gen)
         const staged = tmpPath("")
-        const precondition = new PreconditionFailed({ key, expected })
 
         yield* Effect.gen(function* () {
           yield* writeDurable(staged, [Buffer.from(JSON.stringify(header) + "\n"), bytes], sync).pipe(
@@ -503,7 +502,7 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
           yield* fsOp("link", target, () => NodeFs.linkSync(staged, target)).pipe(
             Effect.catchIf(
               (e) => e.code === "EEXIST" || e.code === "ENOENT",
-              () => Effect.fail(precondition)
+              () => Effect.fail(new PreconditionFailed({ key, expected }))
             ),
             Effect.mapError((e) =>
               e._tag === "PreconditionFailed"
