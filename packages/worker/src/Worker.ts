@@ -1,6 +1,6 @@
 /**
  * A pool of supervised fibers over `OsqueueClient`. One claim loop leases at most as many jobs
- * as there are free slots (so never more than `concurrency` are in hand); each job runs in its
+ * as there are free slots (so never more than `concurrency` handlers run at once); each job runs in its
  * own fiber next to a renewal fiber that heartbeats every third of the lease and interrupts
  * the handler when the lease is gone (expired, cancelled, taken over). Shutdown stops claiming,
  * lets running jobs finish for a while, then interrupts and releases the rest.
@@ -32,7 +32,10 @@ import * as Metrics from "./Metrics.js"
 export interface WorkerOptions<H extends Handlers> {
   /** One handler per job type; the worker claims only these types. */
   readonly handlers: H
-  /** Most jobs in hand at once (default 1). */
+  /**
+   * Most handlers running at once (default 1). A slot frees when its handler ends, while the
+   * outcome is still being acknowledged, so up to as many more jobs may be leased meanwhile.
+   */
   readonly concurrency?: number | undefined
   /** Names this worker on leases (default `host:pid:random`). */
   readonly workerId?: string | undefined
@@ -52,7 +55,7 @@ export interface WorkerOptions<H extends Handlers> {
 
 export interface Worker {
   readonly workerId: string
-  /** Jobs leased and being handled now. */
+  /** Jobs leased now: being handled, or handled and waiting for the broker to acknowledge the outcome. */
   readonly inHand: Effect.Effect<number>
   /** Stops claiming, drains, then releases what is left. Runs when the worker's scope closes. */
   readonly shutdown: Effect.Effect<void>
@@ -126,7 +129,13 @@ export const make = <const H extends Handlers>(
     const defaultTimeout = options.timeout === undefined ? undefined : Duration.decode(options.timeout)
     const shutdownTimeout = Duration.decode(options.shutdownTimeout ?? "30 seconds")
 
-    const inHand = yield* SubscriptionRef.make(0)
+    /**
+     * `handling`: handlers running, at most `concurrency`. `inHand`: jobs leased, which also counts
+     * jobs whose handler has ended while their outcome is still being acknowledged; a slot is
+     * free again when the handler ends, so the next claim overlaps that acknowledgement. At most
+     * `concurrency` acknowledgements wait at once (`inHand` ≤ 2 × `concurrency`).
+     */
+    const slots = yield* SubscriptionRef.make({ handling: 0, inHand: 0 })
     const stopping = yield* Deferred.make<void>()
     /** Stop signals of the running jobs: shutdown uses them to make the jobs release their lease. */
     const running = new Set<Deferred.Deferred<void>>()
@@ -134,8 +143,10 @@ export const make = <const H extends Handlers>(
     // Created before the shutdown finalizer, so it closes after the drain (finalizers run LIFO).
     const jobsScope = yield* Scope.fork(scope, ExecutionStrategy.parallel)
 
-    const waitUntil = (predicate: (n: number) => boolean) =>
-      inHand.changes.pipe(Stream.filter(predicate), Stream.take(1), Stream.runDrain)
+    const waitUntil = (predicate: (slots: { readonly handling: number; readonly inHand: number }) => boolean) =>
+      slots.changes.pipe(Stream.filter(predicate), Stream.take(1), Stream.runDrain)
+    const freeSlots = ({ handling, inHand }: { readonly handling: number; readonly inHand: number }) =>
+      Math.min(concurrency - handling, 2 * concurrency - inHand)
 
     const release = (claimed: ClaimedJob) =>
       client.release(claimed.token).pipe(
@@ -223,7 +234,7 @@ export const make = <const H extends Handlers>(
       }
     }
 
-    const runJob = (claimed: ClaimedJob, stop: Deferred.Deferred<void>) =>
+    const runJob = (claimed: ClaimedJob, stop: Deferred.Deferred<void>, handlerEnded: Effect.Effect<void>) =>
       Effect.gen(function*() {
         const { job, token } = claimed
         const started = yield* Clock.currentTimeMillis
@@ -276,6 +287,7 @@ export const make = <const H extends Handlers>(
           Effect.map(Deferred.await(lost), (error) => ({ _tag: "Lost", error })),
           Effect.as(Deferred.await(stop), { _tag: "Stopped" })
         ])
+        yield* handlerEnded
         yield* finish(yield* settle(claimed, spec, outcome), started)
       }).pipe(
         Effect.scoped,
@@ -291,19 +303,26 @@ export const make = <const H extends Handlers>(
       Effect.gen(function*() {
         const stop = yield* Deferred.make<void>()
         running.add(stop)
-        yield* SubscriptionRef.update(inHand, (n) => n + 1)
+        let handling = true
+        const handlerEnded = Effect.suspend(() => {
+          if (!handling) return Effect.void
+          handling = false
+          return SubscriptionRef.update(slots, (n) => ({ ...n, handling: n.handling - 1 }))
+        })
+        yield* SubscriptionRef.update(slots, (n) => ({ handling: n.handling + 1, inHand: n.inHand + 1 }))
         yield* Metric.incrementBy(Metrics.inHand, 1)
         // Forked from the claim loop's uninterruptible section: the job's fiber must be interruptible again,
         // or its race losers (and its renewal fiber) could never be interrupted.
-        yield* runJob(claimed, stop).pipe(
+        yield* runJob(claimed, stop, handlerEnded).pipe(
           Effect.interruptible,
           Effect.ensuring(
             Effect.suspend(() => {
               running.delete(stop)
-              return Effect.zipRight(
-                SubscriptionRef.update(inHand, (n) => n - 1),
+              return Effect.all([
+                handlerEnded,
+                SubscriptionRef.update(slots, (n) => ({ ...n, inHand: n.inHand - 1 })),
                 Metric.incrementBy(Metrics.inHand, -1)
-              )
+              ])
             })
           ),
           Effect.forkIn(jobsScope)
@@ -334,8 +353,8 @@ export const make = <const H extends Handlers>(
       })
 
     const claimOnce = Effect.gen(function*() {
-      yield* waitUntil((n) => n < concurrency)
-      const free = concurrency - (yield* SubscriptionRef.get(inHand))
+      yield* waitUntil((n) => freeSlots(n) > 0)
+      const free = freeSlots(yield* SubscriptionRef.get(slots))
       const fiber = yield* Effect.forkDaemon(client.claim({
         workerId,
         types,
@@ -401,7 +420,7 @@ export const make = <const H extends Handlers>(
       yield* Deferred.succeed(stopping, undefined)
       yield* Fiber.await(claimFiber)
       yield* Effect.logInfo("worker stopping: draining").pipe(Effect.annotateLogs("inHand", running.size))
-      const drained = yield* Effect.all([settlePendingClaim, waitUntil((n) => n === 0)], {
+      const drained = yield* Effect.all([settlePendingClaim, waitUntil((n) => n.inHand === 0)], {
         concurrency: "unbounded"
       }).pipe(Effect.timeout(shutdownTimeout), Effect.option)
       if (Option.isNone(drained)) {
@@ -409,7 +428,7 @@ export const make = <const H extends Handlers>(
           Effect.annotateLogs("inHand", running.size)
         )
         for (const stop of running) yield* Deferred.succeed(stop, undefined)
-        yield* waitUntil((n) => n === 0).pipe(Effect.timeout("15 seconds"), Effect.ignore)
+        yield* waitUntil((n) => n.inHand === 0).pipe(Effect.timeout("15 seconds"), Effect.ignore)
       }
       yield* Effect.logInfo("worker stopped")
     }).pipe(Effect.annotateLogs({ module: "Worker", workerId }))
@@ -424,7 +443,12 @@ export const make = <const H extends Handlers>(
       Effect.annotateLogs({ module: "Worker", workerId, concurrency, types: types.join(",") })
     )
 
-    return { workerId, inHand: SubscriptionRef.get(inHand), shutdown, join: Fiber.join(claimFiber) }
+    return {
+      workerId,
+      inHand: Effect.map(SubscriptionRef.get(slots), (n) => n.inHand),
+      shutdown,
+      join: Fiber.join(claimFiber)
+    }
   })
 
 /**
