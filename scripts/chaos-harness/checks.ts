@@ -3,8 +3,9 @@
  * straight from the store and decoded with the broker's own Schema). Every check returns the
  * violations it found, with enough detail to start an investigation.
  */
-import type { Job, QueueFile } from "../../packages/types/src/index.js"
-import type { Journal, LeaseRecord } from "./fleet.js"
+import { Schema } from "effect"
+import { type Job, QueueFile } from "../../packages/types/src/index.js"
+import { Journal, type LeaseOp, type LeaseRecord, parseToken } from "./fleet.js"
 
 export interface Check {
   readonly name: string
@@ -150,4 +151,53 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
         `(in flight when the producers stopped), ${unackedDone} completed whose acknowledgement was lost`))
   }
   return checks
+}
+
+/**
+ * The checks must be able to fail: each run first feeds them records and a state with one
+ * planted violation per check, and a clean pair, and refuses to start if any verdict is wrong.
+ * Answers what went wrong (empty when the checks caught every plant and passed the clean pair).
+ */
+export const selfTest = (): ReadonlyArray<string> => {
+  const job = (n: number, state: string, claims: number, key = `k${n}`) => ({
+    id: `job-${n}`, type: "chaos", payload: {}, state, priority: 0, attempts: claims, maxAttempts: 100, claims,
+    backoff: { _tag: "fixed", delayMs: 0 }, seq: n, createdAt: 0, runAt: 0, idempotencyKey: key, history: []
+  })
+  const file = (jobs: ReadonlyArray<ReturnType<typeof job>>, completed = jobs.filter((j) => j.state === "completed").length) =>
+    Schema.decodeUnknownSync(QueueFile)({
+      format: 1, epoch: 2, seq: 10, commitId: "a:10", leader: null, nextJobSeq: 10,
+      paused: { all: false, types: [] }, totals: { enqueued: jobs.length, completed, dead: 0 }, jobs
+    })
+  const lease = (op: LeaseOp, token: string, sentAt: number, ackAt: number, outcome = "ok"): LeaseRecord => ({
+    op, token, ...parseToken(token), workerId: "w", sentAt, ackAt, outcome
+  })
+  const journal = (keys: number, leases: ReadonlyArray<LeaseRecord>) => {
+    const j = new Journal()
+    for (let n = 1; n <= keys; n++) {
+      j.keysSent.add(`k${n}`)
+      j.enqueued.push({ key: `k${n}`, id: `job-${n}`, sentAt: 0, ackAt: 1 })
+    }
+    for (const l of leases) {
+      j.leases.push(l)
+      if (l.op === "complete") j.completeSent.add(l.jobId)
+    }
+    return j
+  }
+  const clean = journal(1, [lease("claim", "job-1/1/1", 0, 1), lease("complete", "job-1/1/1", 2, 3)])
+  const cases: ReadonlyArray<readonly [string, Journal, QueueFile]> = [
+    ["every acknowledged enqueue completed or is still queued/running", journal(2, []), file([job(1, "queued", 0)])],
+    ["one job per idempotency key, none unaccounted for", journal(1, []), file([job(1, "queued", 0), job(2, "queued", 0, "k1")])],
+    ["no completion accepted from a stale lease", journal(1, [lease("complete", "job-1/1/1", 5, 6)]), file([job(1, "completed", 2)])],
+    ["no job ever held two valid leases", journal(1, [lease("claim", "job-1/1/1", 0, 1), lease("claim", "job-1/2/2", 2, 3), lease("heartbeat", "job-1/1/1", 4, 5)]), file([job(1, "running", 2)])],
+    ["the final state decodes and its counts match the logs", journal(1, []), file([job(1, "completed", 1)])]
+  ]
+  const problems: Array<string> = []
+  for (const c of runChecks(clean, file([job(1, "completed", 1)]))) {
+    if (!c.ok) problems.push(`a clean run fails "${c.name}": ${c.violations.join("; ")}`)
+  }
+  for (const [name, j, f] of cases) {
+    const verdict = runChecks(j, f).find((c) => c.name === name)
+    if (verdict === undefined || verdict.ok) problems.push(`"${name}" does not catch its planted violation`)
+  }
+  return problems
 }

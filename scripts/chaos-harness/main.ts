@@ -18,7 +18,7 @@ import * as Cas from "../../packages/core/src/Cas.js"
 import * as Election from "../../packages/core/src/Election.js"
 import { FileStore, ObjectStore } from "../../packages/storage/src/index.js"
 import { type BrokerSlot, leaderInfo, startBrokers } from "./brokers.js"
-import { type Check, runChecks } from "./checks.js"
+import { type Check, runChecks, selfTest } from "./checks.js"
 import { Journal, startProducers, startWorkers } from "./fleet.js"
 
 const usage = `usage: scripts/chaos [--minutes N] [--store file|s3] [--seed N] [--election-ttl-ms N] [--lease-ms N]
@@ -132,6 +132,9 @@ let fleetLog: string | undefined
 const bump = (map: Map<string, number>, key: string, by = 1) => map.set(key, (map.get(key) ?? 0) + by)
 
 const program = Effect.gen(function*() {
+  const blind = selfTest()
+  if (blind.length > 0) return yield* Effect.fail(`the checks are blind: ${blind.join("; ")}`)
+
   const workDir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "osqueue-chaos-")))
   const logDir = join(workDir, "logs")
   mkdirSync(logDir, { recursive: true })
