@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cas, Election, EngineConfig, GroupCommit } from "@osqueue/core"
-import { FaultyStore, MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
+import { FaultyStore, MemoryStore, ObjectStore, type ObjectStoreShape, OutcomeUnknown, StoreUnavailable } from "@osqueue/storage"
 import type { EnqueueOptions, OsqueueError } from "@osqueue/types"
 import { Context, Duration, Effect, Either, Exit, Layer, Option, Scope, TestClock } from "effect"
 
@@ -234,5 +234,63 @@ describe("two brokers on one store", () => {
       yield* advance(700) // one follower poll (TTL / 5 = 600 ms), far less than the 3 s TTL
       expect((yield* b.election.role)._tag).toBe("Leader")
       expect((yield* b.commit.read((s) => s.get(queued.id)))?.state).toBe("queued")
+    }))
+
+  it.scoped("a release the store refuses is retried, so the handoff stays quick", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryStore.make
+      const { control, store } = yield* FaultyStore.wrap(memory, {})
+      const a = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      const b = yield* startEngine(memory, "http://b:8080")
+      yield* advance(0)
+      // The next two writes are refused: the release's first attempt and its first retry.
+      yield* control.set({ writeFailureRate: 1 })
+      const closing = yield* Effect.fork(Scope.close(a.scope, Exit.void))
+      yield* advance(60)
+      yield* control.set({})
+      yield* advance(200)
+      yield* closing.await
+      expect(Option.getOrUndefined(yield* Effect.map(memory.head("queue.json"), Option.map((h) => h.metadata)))).toMatchObject({
+        "osqueue-leader-url": ""
+      })
+      yield* advance(700)
+      expect((yield* b.election.role)._tag).toBe("Leader")
+    }))
+
+  it.scoped("a follower that finds itself named (a takeover whose answer was lost) leads at once", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryStore.make
+      // b's store: while `lossy`, a write lands but answers OutcomeUnknown and reads fail, so the
+      // read-back cannot tell that the takeover landed.
+      let lossy = false
+      let loseNextAnswer = true
+      const store: ObjectStoreShape = {
+        ...memory,
+        get: (key) => (lossy ? Effect.fail(new StoreUnavailable({ operation: "get", key })) : memory.get(key)),
+        head: (key) => (lossy ? Effect.fail(new StoreUnavailable({ operation: "head", key })) : memory.head(key)),
+        put: (key, bytes, condition, options) =>
+          Effect.flatMap(memory.put(key, bytes, condition, options), (version) =>
+            Effect.suspend(() => {
+              if (!loseNextAnswer) return Effect.succeed(version)
+              loseNextAnswer = false
+              lossy = true
+              return Effect.fail(new OutcomeUnknown({ key }))
+            }))
+      }
+      const a = yield* startEngine(memory, "http://a:8080")
+      yield* advance(0)
+      const b = yield* startEngine(store, "http://b:8080")
+      yield* advance(0)
+      yield* Scope.close(a.scope, Exit.void)
+      for (let i = 0; i < 30 && !lossy; i++) yield* advance(200)
+      for (let i = 0; i < 30; i++) yield* advance(500)
+      expect((yield* b.election.role)._tag).toBe("Follower")
+      const named = yield* memory.head("queue.json").pipe(Effect.map((o) => Option.getOrThrow(o).metadata["osqueue-leader-url"]))
+      expect(named).toBe("http://b:8080")
+      // The store answers again: at its next poll b sees itself named and takes over, not a TTL later.
+      lossy = false
+      yield* advance(600)
+      expect((yield* b.election.role)._tag).toBe("Leader")
     }))
 })
