@@ -1,13 +1,18 @@
 /**
  * How the client commands reach the brokers: `--brokers` (a comma-separated list; the client
- * finds the leader), `--token`, `--transport`. Each falls back to an environment variable.
+ * finds the leader), `--token`, `--transport`; with `--leader-from-store`, the leader is also
+ * found in queue.json's metadata in the store `--storage`/`--dir` name. Each falls back to an
+ * environment variable.
  */
 import * as Options from "@effect/cli/Options"
 import { OsqueueClient } from "@osqueue/client"
+import { Election } from "@osqueue/core"
 import * as Config from "effect/Config"
-import type * as Layer from "effect/Layer"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { type Backend, storageLayer, storeOptions } from "./Storage.js"
 
 export const brokers = Options.text("brokers").pipe(
   Options.withAlias("b"),
@@ -30,18 +35,36 @@ export const transport = Options.choice("transport", ["http", "ws"]).pipe(
 
 export const json = Options.boolean("json").pipe(Options.withDescription("Print JSON, for scripts"))
 
-export const connection = { brokers, token, transport }
+export const leaderFromStore = Options.boolean("leader-from-store").pipe(
+  Options.withDescription(
+    "Also find the leader in queue.json's metadata (one HEAD), in the store --storage and --dir name: needs read access to it"
+  )
+)
+
+export const connection = { brokers, token, transport, leaderFromStore, ...storeOptions }
 
 export interface Connection {
   readonly brokers: string
   readonly token: Option.Option<Redacted.Redacted>
   readonly transport: "http" | "ws"
+  readonly leaderFromStore: boolean
+  readonly storage: Backend
+  readonly dir: string
 }
 
-export const clientLayer = (connection: Connection): Layer.Layer<OsqueueClient> => {
-  const options = {
-    urls: connection.brokers,
-    token: Option.getOrUndefined(Option.map(connection.token, Redacted.value))
+export const clientLayer = (connection: Connection): Layer.Layer<OsqueueClient, unknown> => {
+  const layer = (discover: Effect.Effect<string | null, unknown> | undefined) => {
+    const options = {
+      urls: connection.brokers,
+      token: Option.getOrUndefined(Option.map(connection.token, Redacted.value)),
+      discover
+    }
+    return connection.transport === "ws" ? OsqueueClient.layerWebSocket(options) : OsqueueClient.layerHttp(options)
   }
-  return connection.transport === "ws" ? OsqueueClient.layerWebSocket(options) : OsqueueClient.layerHttp(options)
+  if (!connection.leaderFromStore) return layer(undefined)
+  // The store is opened once, for the client's life.
+  return Layer.unwrapScoped(
+    Effect.map(Layer.build(storageLayer(connection.storage, connection.dir)), (store) =>
+      layer(Election.leaderFromStore().pipe(Effect.provide(store))))
+  )
 }

@@ -1,11 +1,27 @@
 /** The store a broker runs on, chosen by `--storage` / STORAGE_BACKEND, optionally with injected faults. */
+import * as Options from "@effect/cli/Options"
 import { FaultyStore, FileStore, MemoryStore, ObjectStore } from "@osqueue/storage"
+import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 
 export const backends = ["file", "memory", "s3", "gcs"] as const
 export type Backend = (typeof backends)[number]
+
+/** Which store: `--storage` and `--dir` (the broker's, and a client's that finds the leader there). */
+export const storeOptions = {
+  storage: Options.choice("storage", backends).pipe(
+    Options.withDescription("Where queue.json lives (env STORAGE_BACKEND); s3 and gcs read S3_* / GCS_* variables"),
+    Options.withFallbackConfig(Config.literal(...backends)("STORAGE_BACKEND")),
+    Options.withDefault("file" as Backend)
+  ),
+  dir: Options.directory("dir").pipe(
+    Options.withDescription("The file store's directory (env OSQUEUE_DIR)"),
+    Options.withFallbackConfig(Config.string("OSQUEUE_DIR")),
+    Options.withDefault(".osqueue")
+  )
+}
 
 export const storageLayer = (backend: Backend, directory: string): Layer.Layer<ObjectStore, unknown> => {
   switch (backend) {

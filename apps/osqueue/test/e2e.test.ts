@@ -96,6 +96,11 @@ describe("osqueue end to end", () => {
     const takeoverMs = Date.now() - killedAt
     expect(takeoverMs).toBeLessThanOrEqual(ttlMs + 1_000)
 
+    // given only the dead broker's URL and the store, a command finds the leader in the metadata
+    const found = await osqueueRun(["stats", "-b", a.url, "--leader-from-store", "--dir", dir, "--json"])
+    expect(found.code).toBe(0)
+    expect(found.output).toContain(`"leaderUrl": "${b.url}"`)
+
     // the client, given both URLs, keeps working: it finds the new leader
     const after = await withClient(client, (c) => Effect.forEach([11, 12, 13, 14, 15], (n) => c.enqueue("email", { n })))
     const worker = osqueue(["worker", "-b", `${a.url},${b.url}`, "-c", "4", "--fail-rate", "0", "--work-ms", "20"])

@@ -15,19 +15,10 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
-import { type Backend, backends, storageLayer, withFaults } from "../Storage.js"
+import { type Backend, storageLayer, storeOptions, withFaults } from "../Storage.js"
 
 export const brokerOptions = {
-  storage: Options.choice("storage", backends).pipe(
-    Options.withDescription("Where queue.json lives (env STORAGE_BACKEND); s3 and gcs read S3_* / GCS_* variables"),
-    Options.withFallbackConfig(Config.literal(...backends)("STORAGE_BACKEND")),
-    Options.withDefault("file" as Backend)
-  ),
-  dir: Options.directory("dir").pipe(
-    Options.withDescription("The file store's directory (env OSQUEUE_DIR)"),
-    Options.withFallbackConfig(Config.string("OSQUEUE_DIR")),
-    Options.withDefault(".osqueue")
-  ),
+  ...storeOptions,
   host: Options.text("host").pipe(
     Options.withDescription("Bind address (env BROKER_HOST)"),
     Options.withFallbackConfig(Config.string("BROKER_HOST")),
