@@ -41,6 +41,8 @@ export class Journal {
   readonly completeSent = new Set<string>()
   /** Lease calls sent and not answered yet: at the end, calls that never returned. */
   readonly inFlight = new Map<number, { readonly op: LeaseOp; readonly token: string; readonly sentAt: number }>()
+  /** Calls that died with a defect (a bug: the client must fail with a typed error): what and why. */
+  readonly defects: Array<string> = []
   /** Calls that failed after the client's own retries, by operation and error tag. */
   readonly gaveUp = new Map<string, number>()
   readonly leases: Array<LeaseRecord> = []
@@ -71,8 +73,12 @@ const recording = (client: OsqueueClient["Type"], journal: Journal, workerId: ()
           journal.inFlight.delete(id)
           const outcome = Exit.isSuccess(exit)
             ? "ok"
-            : Option.match(Cause.failureOption(exit.cause), { onNone: () => "interrupted", onSome: tagOf })
+            : Option.match(Cause.failureOption(exit.cause), {
+              onNone: () => (Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "defect"),
+              onSome: tagOf
+            })
           if (outcome === "interrupted") return
+          if (outcome === "defect" && Exit.isFailure(exit)) journal.defects.push(`${op} ${token}: ${Cause.pretty(exit.cause)}`)
           if (outcome !== "ok") journal.count(journal.gaveUp, `${op}:${outcome}`)
           journal.leases.push({ op, token, ...parseToken(token), workerId: workerId(), sentAt, ackAt: Date.now(), outcome })
         }))
@@ -126,18 +132,24 @@ const clientLayer = (options: FleetOptions, i: number) => {
 }
 
 /**
- * Starts the producers; each enqueues `chaos` jobs with keys `p<i>-<n>` until the returned
+ * Starts the producers; each enqueues `chaos` jobs with keys `p<i>-<lane>-<n>` until the returned
  * fiber is interrupted. A key whose call gave up (after the client's own retries) is sent
  * again, so every key a producer moved past was acknowledged.
  */
 export const startProducers = (options: FleetOptions, journal: Journal) =>
   Effect.gen(function*() {
-    const perProducerGap = Duration.millis((1000 * options.producers) / options.rate)
-    const producer = (i: number) =>
+    // Each producer sends on a few lanes at once, so that a slow call (a failover) does not stall it.
+    const lanes = 4
+    const gapMs = (1000 * options.producers * lanes) / options.rate
+    const lane = (i: number, l: number) =>
       Effect.gen(function*() {
         const client = yield* OsqueueClient
+        const started = Date.now() + (l * gapMs) / lanes
         for (let n = 0; ; n++) {
-          const key = `p${i}-${n}`
+          // Paced on the clock, not after each answer: a slow stretch (a failover) is caught up.
+          const due = started + n * gapMs - Date.now()
+          if (due > 0) yield* Effect.sleep(Duration.millis(due))
+          const key = `p${i}-${l}-${n}`
           // Some jobs run long, past their lease TTL: only heartbeats keep them.
           const workMs = options.random() < 0.05
             ? Math.round(options.leaseMs * (1 + options.random()))
@@ -145,18 +157,28 @@ export const startProducers = (options: FleetOptions, journal: Journal) =>
           for (;;) {
             journal.keysSent.add(key)
             const sentAt = Date.now()
-            const result = yield* Effect.either(
+            const exit = yield* Effect.exit(
               client.enqueue("chaos", { workMs }, { idempotencyKey: key, maxAttempts: 100 })
             )
-            if (result._tag === "Right") {
-              journal.enqueued.push({ key, id: result.right.id, sentAt, ackAt: Date.now() })
+            if (Exit.isSuccess(exit)) {
+              journal.enqueued.push({ key, id: exit.value.id, sentAt, ackAt: Date.now() })
               break
             }
-            journal.count(journal.gaveUp, `enqueue:${result.left._tag}`)
+            const failure = Cause.failureOption(exit.cause)
+            if (Option.isSome(failure)) journal.count(journal.gaveUp, `enqueue:${failure.value._tag}`)
+            else if (Cause.isInterruptedOnly(exit.cause)) return
+            else {
+              // Recorded, and the producer goes on: one bad call must not silence the fleet.
+              journal.defects.push(`enqueue ${key}: ${Cause.pretty(exit.cause)}`)
+              yield* Effect.sleep("100 millis")
+            }
           }
-          yield* Effect.sleep(perProducerGap)
         }
-      }).pipe(Effect.provide(clientLayer(options, i)))
+      })
+    const producer = (i: number) =>
+      Effect.all(Array.from({ length: lanes }, (_, l) => lane(i, l)), { concurrency: "unbounded", discard: true }).pipe(
+        Effect.provide(clientLayer(options, i))
+      )
     return yield* Effect.forkDaemon(
       Effect.all(Array.from({ length: options.producers }, (_, i) => producer(i)), { concurrency: "unbounded", discard: true })
     )

@@ -372,6 +372,17 @@ const program = Effect.gen(function*() {
   } else {
     checks.push(...runChecks(journal, loaded.right.value.file))
   }
+  // A fleet that stalls proves nothing: at least half the planned enqueues must be acknowledged.
+  const planned = Math.floor(rate * minutes * 60)
+  checks.push({
+    name: "the fleets kept working: no client call died with a defect, enqueues kept flowing",
+    ok: journal.defects.length === 0 && journal.enqueued.length >= planned / 2,
+    detail: `${journal.enqueued.length} enqueues acknowledged of ${planned} planned (${rate}/s); ${journal.defects.length} defects`,
+    violations: [
+      ...journal.defects.map((d) => d.split("\n").slice(0, 3).join(" | ")),
+      ...(journal.enqueued.length >= planned / 2 ? [] : ["fewer than half the planned enqueues were acknowledged: the producers stalled"])
+    ]
+  })
   checks.push({
     name: "every fault was followed by a new leader, every zombie stepped down",
     ok: failures.length === 0,

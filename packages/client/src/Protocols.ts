@@ -5,6 +5,7 @@
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Socket from "@effect/platform/Socket"
 import * as RpcClient from "@effect/rpc/RpcClient"
@@ -34,6 +35,27 @@ export const serializationLayer = (kind: Serialization): Layer.Layer<RpcSerializ
 
 export const trimUrl = (url: string): string => url.replace(/\/+$/, "")
 
+/**
+ * Only RPC answers go on to the RPC client: an error status whose body is not ndjson (a broker
+ * starting or stopping answers 503, a proxy 502) fails as a transport error, which the router
+ * retries elsewhere. Read as ndjson, such a body would kill the call with a defect. (The broker's
+ * own refusals — 401, 413 — are ndjson RPC answers and pass.)
+ */
+const rpcAnswersOnly = <E, R>(client: HttpClient.HttpClient.With<E, R>): HttpClient.HttpClient.With<E, R> =>
+  // The cast widens nothing the caller sees: the RPC protocol maps every failure of its HTTP
+  // client, whatever its type, to an RpcClientError; `transformClient` only cannot say so.
+  HttpClient.filterOrFail(
+    client,
+    (response) => response.status < 400 || (response.headers["content-type"] ?? "").includes("ndjson"),
+    (response) =>
+      new HttpClientError.ResponseError({
+        request: response.request,
+        response,
+        reason: "StatusCode",
+        description: `status ${response.status} without an RPC answer`
+      })
+  ) as unknown as HttpClient.HttpClient.With<E, R>
+
 /** RPC over HTTP POST `<url>/rpc`, ndjson, bearer token in the Authorization header. */
 export const httpProtocol = (
   url: string,
@@ -42,9 +64,9 @@ export const httpProtocol = (
   RpcClient.layerProtocolHttp({
     url: `${trimUrl(url)}${options.path ?? "/rpc"}`,
     transformClient: (client) =>
-      options.token === undefined
-        ? client
-        : HttpClient.mapRequest(client, HttpClientRequest.bearerToken(options.token))
+      rpcAnswersOnly(
+        options.token === undefined ? client : HttpClient.mapRequest(client, HttpClientRequest.bearerToken(options.token))
+      )
   }).pipe(Layer.provide([FetchHttpClient.layer, RpcSerialization.layerNdjson]))
 
 /** The WebSocket URL for a broker's base URL: `ws(s)://…/rpc/ws?token=…` (browsers cannot set headers on a WebSocket). */

@@ -4,6 +4,7 @@ import { Chunk, ConfigProvider, Context, Effect, ExecutionStrategy, Exit, Fiber,
 import { startBroker } from "@osqueue/broker/testing"
 import { Election } from "@osqueue/core"
 import { MemoryStore, ObjectStore } from "@osqueue/storage"
+import * as Http from "node:http"
 
 const Email = JobDefinition.make({
   type: "email",
@@ -223,6 +224,26 @@ describe("leader discovery", () => {
       expect(yield* discover).toBe(leader)
       yield* Scope.close(scope, Exit.void)
       expect(yield* discover).toBeNull()
+    }))
+
+  it.scopedLive("a broker that is starting or stopping (503, not an RPC answer) is skipped, not a defect", () =>
+    Effect.gen(function*() {
+      const stopping = yield* Effect.acquireRelease(
+        Effect.async<Http.Server>((resume) => {
+          const server = Http.createServer((_request, response) => {
+            response.writeHead(503, { "content-type": "application/json" })
+            response.end(JSON.stringify({ error: "the broker is starting or stopping" }))
+          })
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+      )
+      const address = stopping.address()
+      const url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`
+      const leader = yield* startBroker({ store: yield* MemoryStore.make })
+      const client = yield* clientIn(OsqueueClient.layerHttp({ urls: [url, leader], retry: Schedule.spaced("10 millis") }))
+      yield* client.enqueue("x")
+      expect(yield* client.currentBroker).toBe(leader)
     }))
 
   it.scopedLive("gives up with BrokerUnreachable when nothing answers", () =>
