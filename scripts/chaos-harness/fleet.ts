@@ -166,9 +166,9 @@ export const startProducers = (options: FleetOptions, journal: Journal) =>
             }
             const failure = Cause.failureOption(exit.cause)
             if (Option.isSome(failure)) journal.count(journal.gaveUp, `enqueue:${failure.value._tag}`)
-            else if (Cause.isInterruptedOnly(exit.cause)) return
             else {
-              // Recorded, and the producer goes on: one bad call must not silence the fleet.
+              // A defect, or an interruption this lane did not ask for (its own stop never gets
+              // here): recorded, and the lane goes on, since one bad call must not silence it.
               journal.defects.push(`enqueue ${key}: ${Cause.pretty(exit.cause)}`)
               yield* Effect.sleep("100 millis")
             }

@@ -375,7 +375,7 @@ const program = Effect.gen(function*() {
   // A fleet that stalls proves nothing: at least half the planned enqueues must be acknowledged.
   const planned = Math.floor(rate * minutes * 60)
   checks.push({
-    name: "the fleets kept working: no client call died with a defect, enqueues kept flowing",
+    name: "the fleets kept working: no client call died of a defect or a stray interruption, enqueues kept flowing",
     ok: journal.defects.length === 0 && journal.enqueued.length >= planned / 2,
     detail: `${journal.enqueued.length} enqueues acknowledged of ${planned} planned (${rate}/s); ${journal.defects.length} defects`,
     violations: [

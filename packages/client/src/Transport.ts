@@ -29,7 +29,10 @@ import {
   type WatchEvent,
   type WatchRequest,
 } from "@osqueue/types"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
+import * as HashSet from "effect/HashSet"
 import * as Stream from "effect/Stream"
 import { BrokerUnreachable, type ClientError } from "./Errors.js"
 
@@ -74,6 +77,26 @@ const refusedUpgrade = (cause: unknown): number | undefined => {
   return undefined
 }
 
+/**
+ * The id a stopping RPC server (or client) interrupts its requests with. The call then ends as an
+ * interruption, which no retry rule sees: the caller would be interrupted by someone else's
+ * shutdown (found by the chaos run: a leader's SIGTERM silently ended every producer that had a
+ * request in flight).
+ */
+const transientInterrupt = -503
+
+/**
+ * A call ended by the broker stopping: `BrokerUnreachable`, retryable like a dropped connection
+ * (the request may or may not have been committed). Any other cause passes unchanged.
+ */
+const stoppedWhileAnswering = (url: string) => <A>(cause: Cause.Cause<A>): Effect.Effect<never, A | BrokerUnreachable> => {
+  const byServer = Cause.isInterruptedOnly(cause) &&
+    Array.from(Cause.interruptors(cause)).some((id) => HashSet.has(FiberId.ids(id), transientInterrupt))
+  return byServer
+    ? Effect.fail(new BrokerUnreachable({ url, reason: "the broker stopped while answering" }))
+    : Effect.failCause(cause)
+}
+
 /** Adapts a typed RPC client; protocol failures become `BrokerUnreachable` (or `Unauthorized` for a refused token). */
 export const fromRpcClient = (url: string, client: OsqueueRpcClient): BrokerApi => {
   const unreachable = (error: OsqueueError | RpcClientError): ClientError => {
@@ -85,7 +108,7 @@ export const fromRpcClient = (url: string, client: OsqueueRpcClient): BrokerApi 
     return new BrokerUnreachable({ url, reason: error.message, cause: error.cause })
   }
   const lift = <P, A>(f: (payload: P) => Effect.Effect<A, OsqueueError | RpcClientError>): Call<P, A> => (payload) =>
-    Effect.mapError(f(payload), unreachable)
+    Effect.mapError(f(payload), unreachable).pipe(Effect.catchAllCause(stoppedWhileAnswering(url)))
   return {
     url,
     Enqueue: lift((p) => client.Enqueue(p)),
@@ -102,8 +125,8 @@ export const fromRpcClient = (url: string, client: OsqueueRpcClient): BrokerApi 
     Resume: lift((p) => client.Resume(p)),
     Get: lift((p) => client.Get(p)),
     List: lift((p) => client.List(p)),
-    Stats: Effect.mapError(client.Stats(), unreachable),
-    Leader: Effect.mapError(client.Leader(), unreachable),
+    Stats: lift(() => client.Stats())(undefined),
+    Leader: lift(() => client.Leader())(undefined),
     State: Effect.mapError(client.State(), unreachable),
     Watch: (p) => Stream.mapError(client.Watch(p), unreachable)
   }

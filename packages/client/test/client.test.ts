@@ -246,6 +246,22 @@ describe("leader discovery", () => {
       expect(yield* client.currentBroker).toBe(leader)
     }))
 
+  it.scopedLive("a call in flight when its broker stops is retried elsewhere, not ended as an interruption", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const leaderScope = yield* Effect.flatMap(Effect.scope, (s) => Scope.fork(s, ExecutionStrategy.sequential))
+      const first = yield* startBroker({ store, electionTtl: "1 second" }).pipe(Scope.extend(leaderScope))
+      const second = yield* startBroker({ store, electionTtl: "1 second" })
+      const client = yield* clientIn(OsqueueClient.layerHttp({ urls: [first, second], retry: Schedule.spaced("50 millis") }))
+      // A long poll is in flight at the leader when it stops.
+      const claim = yield* Effect.fork(client.claim({ workerId: "w", waitMs: 3_000 }))
+      yield* Effect.sleep("300 millis")
+      yield* Scope.close(leaderScope, Exit.void)
+      const exit = yield* Fiber.await(claim)
+      expect(Exit.isInterrupted(exit)).toBe(false)
+      expect(yield* client.currentBroker).toBe(second)
+    }))
+
   it.scopedLive("gives up with BrokerUnreachable when nothing answers", () =>
     Effect.gen(function*() {
       const client = yield* clientIn(OsqueueClient.layerHttp({ urls: ["http://127.0.0.1:1"], retry: Schedule.recurs(2) }))
