@@ -24,7 +24,9 @@ export interface BrokerOptions {
   readonly electionTtlMs: number
   readonly storeArgs: ReadonlyArray<string>
   readonly env: Readonly<Record<string, string>>
-  readonly faults: string
+  /** FaultyStore options; each process gets its own seed, derived from `seed`. */
+  readonly faults: Readonly<Record<string, number>>
+  readonly seed: number
   readonly logDir: string
 }
 
@@ -53,7 +55,7 @@ export class BrokerSlot {
   private log: WriteStream | undefined
   exited: Promise<void> = Promise.resolve()
 
-  constructor(readonly spec: BrokerSpec, private readonly options: BrokerOptions) {}
+  constructor(readonly spec: BrokerSpec, readonly index: number, private readonly options: BrokerOptions) {}
 
   start(): void {
     this.starts++
@@ -76,7 +78,8 @@ export class BrokerSlot {
         "--election-ttl-ms",
         String(this.options.electionTtlMs),
         "--store-faults",
-        this.options.faults,
+        // Its own seed per process: with one seed, every broker would draw the same faults.
+        JSON.stringify({ ...this.options.faults, seed: this.options.seed + this.index * 1_000 + this.starts }),
         ...this.options.storeArgs
       ],
       {
@@ -142,7 +145,7 @@ export const startBrokers = (count: number, options: BrokerOptions): Effect.Effe
     const slots: Array<BrokerSlot> = []
     for (let i = 0; i < count; i++) {
       const port = yield* Effect.promise(freePort)
-      slots.push(new BrokerSlot({ name: `broker-${i + 1}`, port, url: `http://127.0.0.1:${port}` }, options))
+      slots.push(new BrokerSlot({ name: `broker-${i + 1}`, port, url: `http://127.0.0.1:${port}` }, i, options))
     }
     yield* Effect.addFinalizer(() =>
       Effect.promise(async () => {

@@ -169,7 +169,8 @@ const program = Effect.gen(function*() {
     electionTtlMs: ttlMs,
     storeArgs,
     env: { ...env, OSQUEUE_KEEP_FINISHED: "10000000", OSQUEUE_KEEP_FINISHED_FOR: "7 days" },
-    faults: JSON.stringify({ ...faults, seed }),
+    faults,
+    seed,
     logDir
   })
 
@@ -250,7 +251,8 @@ const program = Effect.gen(function*() {
     Effect.gen(function*() {
       yield* Effect.promise(() => slot.exited)
       slot.start()
-      yield* waitFor(`${slot.spec.name} to restart`, 60_000, () => (slot.status === "running" ? true : undefined))
+      const up = yield* waitFor(`${slot.spec.name} to restart`, 60_000, () => (slot.status === "running" ? true : undefined))
+      if (Option.isNone(up)) failures.push(`${slot.spec.name} did not come back within 60 s of its restart`)
     })
 
   const injectOne = Effect.gen(function*() {

@@ -61,6 +61,12 @@ export const leaderFromStore = (key = "queue.json"): Effect.Effect<string | null
     Effect.withSpan("Election.leaderFromStore")
   )
 
+/** Retries of the first read at start: exponential from 100 ms, each wait at most 2 s, for about 30 s. */
+const startRetry = Schedule.exponential("100 millis").pipe(
+  Schedule.union(Schedule.spaced("2 seconds")),
+  Schedule.upTo("30 seconds")
+)
+
 const followerOf = (state: QueueState): Role => ({ _tag: "Follower", leader: state.leader, epoch: state.epoch })
 
 export const make = Effect.gen(function*() {
@@ -77,7 +83,12 @@ export const make = Effect.gen(function*() {
   })
 
   // The object must exist before anyone leads it; creating it is a create-only write.
-  const initial = yield* cas.load
+  // A store that refuses a read for a moment must not stop the broker from starting (found by
+  // the chaos run: every broker of a run died on one refused first read).
+  const initial = yield* cas.load.pipe(
+    Effect.tapError((error) => Effect.logWarning("could not read queue.json at start; retrying", error)),
+    Effect.retry({ schedule: startRetry, while: (error) => error._tag === "StoreUnavailable" })
+  )
   const replica = new Replica(
     Option.match(initial, {
       onNone: () => QueueState.empty(config.limits),
