@@ -16,7 +16,7 @@ import { join } from "node:path"
 import { parseArgs } from "node:util"
 import * as Cas from "../../packages/core/src/Cas.js"
 import * as Election from "../../packages/core/src/Election.js"
-import { FileStore, ObjectStore } from "../../packages/storage/src/index.js"
+import { FaultyStore, FileStore, ObjectStore } from "../../packages/storage/src/index.js"
 import { type BrokerSlot, leaderInfo, startBrokers } from "./brokers.js"
 import { type Check, runChecks, selfTest } from "./checks.js"
 import { Journal, startProducers, startWorkers } from "./fleet.js"
@@ -74,18 +74,8 @@ if (only !== undefined && only !== "kill" && only !== "term" && only !== "pause"
 /** Console lines carry the time, to line them up with the brokers' logs. */
 const say = (text: string) => console.log(`${new Date().toISOString().slice(11, 23)} chaos: ${text}`)
 
-/** mulberry32: the fault schedule repeats for a given seed. */
-const generator = (s: number) => {
-  let state = s >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-const random = generator(seed)
+// mulberry32, as the fault decorator uses: the fault schedule repeats for a given seed.
+const random = FaultyStore.mulberry32(seed)
 const between = (lo: number, hi: number) => lo + random() * (hi - lo)
 
 // Store faults inside each broker: the issue's list — latency spikes, 5% errors, ambiguous puts.

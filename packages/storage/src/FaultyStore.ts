@@ -85,7 +85,7 @@ export class Control extends Context.Tag("@osqueue/storage/FaultyStore/Control")
 }>() {}
 
 /** mulberry32: tiny, fast and good enough to spread faults evenly; the same seed, the same run. */
-const mulberry32 = (seed: number) => {
+export const mulberry32 = (seed: number): (() => number) => {
   let state = seed >>> 0
   return () => {
     state = (state + 0x6d2b79f5) >>> 0
