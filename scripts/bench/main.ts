@@ -8,7 +8,11 @@
  *
  *   pnpm bench [--quick] [--jobs N] [--producers P] [--workers W] [--payload BYTES]
  *              [--transport rest,http,ws] [--store memory,file,latency] [--latency-ms 50]
- *              [--backlog N] [--no-bullmq]
+ *              [--backlog N] [--no-bullmq] [--profile DIR]
+ *
+ * `--profile DIR` runs the broker and the load process under `node --cpu-prof`, writing their
+ * `.cpuprofile` files into DIR (open them in Chrome's DevTools, Performance tab); the broker is
+ * then stopped with SIGTERM so that it writes its profile.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -31,7 +35,7 @@ const flag = (name: string): string | undefined => {
   return i === -1 ? undefined : argv[i + 1]
 }
 const has = (name: string) => argv.includes(`--${name}`)
-const known = new Set(["quick", "jobs", "producers", "workers", "payload", "transport", "store", "latency-ms", "backlog", "no-bullmq", "help"])
+const known = new Set(["quick", "jobs", "producers", "workers", "payload", "transport", "store", "latency-ms", "backlog", "no-bullmq", "profile", "help"])
 for (const arg of argv) {
   if (arg.startsWith("--") && !known.has(arg.slice(2))) {
     process.stderr.write(`unknown flag ${arg}: see the usage at the top of scripts/bench/main.ts\n`)
@@ -75,6 +79,8 @@ const backlog = int("backlog", quick ? 5_000 : 100_000)
 const transports = list("transport", ["rest", "http", "ws"] as const, quick ? ["rest", "ws"] : ["rest", "http", "ws"])
 const stores = list("store", ["memory", "file", "latency"] as const, quick ? ["file", "latency"] : ["memory", "file", "latency"])
 const withBullmq = !has("no-bullmq")
+const profileDir = flag("profile")
+const profiling = profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir]
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -100,7 +106,9 @@ const freePort = () =>
 
 /** The load loads the workspace packages from their build (dist/), as users run them. */
 const tsx = (file: string, args: ReadonlyArray<string>) =>
-  spawn(process.execPath, ["--import", "tsx", join(here, file), ...args], { stdio: ["ignore", "pipe", "inherit"] })
+  spawn(process.execPath, [...profiling, "--import", "tsx", join(here, file), ...args], {
+    stdio: ["ignore", "pipe", "inherit"]
+  })
 
 /** Resolves once `child` prints a line that `ready` accepts; fails if it exits first. */
 const waitFor = (child: ChildProcess, ready: (line: string) => boolean, what: string) =>
@@ -129,7 +137,8 @@ const stop = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
     if (child.exitCode !== null) return resolve()
     child.once("exit", () => resolve())
-    child.kill("SIGKILL")
+    // A profiled broker writes its profile only when it exits on its own.
+    child.kill(profileDir === undefined ? "SIGKILL" : "SIGTERM")
   }).then(() => void children.delete(child))
 
 const redisServer = (): string => {
@@ -173,6 +182,7 @@ const startOsqueue = async (store: "memory" | "file" | "latency"): Promise<Serve
   const dir = mkdtempSync(join(tmpdir(), "osqueue-bench-"))
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
   const child = spawn(process.execPath, [
+    ...profiling,
     join(root, "apps/osqueue/dist/bin.js"),
     "broker",
     "--log-level",

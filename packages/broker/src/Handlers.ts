@@ -8,6 +8,7 @@ import { Election, GroupCommit } from "@osqueue/core"
 import type {
   ClaimedJob,
   ClaimRequest,
+  CompleteOutcomes,
   EnqueueOptions,
   HeartbeatResult,
   Job,
@@ -61,6 +62,8 @@ export interface HandlersShape {
   readonly claim: (request: ClaimRequest) => Effect.Effect<ReadonlyArray<ClaimedJob>, OsqueueError>
   readonly heartbeat: (input: HeartbeatInput) => Effect.Effect<HeartbeatResult, OsqueueError>
   readonly complete: (input: CompleteInput) => Effect.Effect<Job, OsqueueError>
+  /** Each completion on its own (all in the next commit): one item's error fails only that item. */
+  readonly completeMany: (inputs: ReadonlyArray<CompleteInput>) => Effect.Effect<CompleteOutcomes, OsqueueError>
   readonly fail: (input: FailInput) => Effect.Effect<Job, OsqueueError>
   readonly release: (token: LeaseToken) => Effect.Effect<Job, OsqueueError>
   readonly cancel: (id: JobId) => Effect.Effect<Job, OsqueueError>
@@ -195,6 +198,13 @@ export const make = Effect.gen(function*() {
       Effect.flatMap((job) => job === undefined ? Effect.fail(new JobNotFound({ id })) : Effect.succeed(job))
     )
 
+  const complete = (input: CompleteInput) =>
+    commit.submit({
+      _tag: "Complete",
+      token: input.token,
+      ...("result" in input ? { result: input.result } : {})
+    }).pipe(instrument("complete"))
+
   return Handlers.of({
     enqueue: (options) =>
       commit.submit({ _tag: "Enqueue", jobs: [options] }).pipe(
@@ -220,12 +230,11 @@ export const make = Effect.gen(function*() {
         ...("progress" in input ? { progress: input.progress } : {}),
         ...(input.leaseMs !== undefined ? { leaseMs: input.leaseMs } : {})
       }).pipe(instrument("heartbeat")),
-    complete: (input) =>
-      commit.submit({
-        _tag: "Complete",
-        token: input.token,
-        ...("result" in input ? { result: input.result } : {})
-      }).pipe(instrument("complete")),
+    complete,
+    completeMany: (inputs) =>
+      Effect.forEach(inputs, (input) => Effect.either(complete(input)), { concurrency: "unbounded" }).pipe(
+        instrument("completeMany")
+      ),
     fail: (input) =>
       commit.submit({
         _tag: "Fail",

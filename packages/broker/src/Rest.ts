@@ -55,6 +55,7 @@ const JobsLive = HttpApiBuilder.group(OsqueueApi, "jobs", (handlers) =>
         withRetryAfter(Effect.zipRight(checkToken(path.id, payload.token), h.heartbeat(payload))))
       .handle("complete", ({ path, payload }) =>
         withRetryAfter(Effect.zipRight(checkToken(path.id, payload.token), h.complete(payload))))
+      .handle("completeMany", ({ payload }) => h.completeMany(payload.items))
       .handle("fail", ({ path, payload }) =>
         withRetryAfter(Effect.zipRight(checkToken(path.id, payload.token), h.fail(payload))))
       .handle("release", ({ path, payload }) =>

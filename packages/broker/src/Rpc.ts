@@ -30,6 +30,7 @@ export const RpcHandlers = OsqueueRpcs.toLayer(
       Claim: (request) => h.claim(request),
       Heartbeat: (input) => h.heartbeat(input),
       Complete: (input) => h.complete(input),
+      CompleteMany: ({ items }) => h.completeMany(items),
       Fail: (input) => h.fail(input),
       Release: ({ token }) => h.release(token),
       Cancel: ({ id }) => h.cancel(id),

@@ -6,6 +6,7 @@ import {
   type Backoff,
   type ClaimedJob,
   ClaimRequest,
+  type CompleteRequest,
   EnqueueOptions,
   FailRequest,
   HeartbeatRequest,
@@ -26,10 +27,14 @@ import {
 } from "@osqueue/types"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ClientError } from "./Errors.js"
+import * as Coalesce from "./internal/coalesce.js"
 import * as JobDefinition from "./JobDefinition.js"
 import { trimUrl } from "./Protocols.js"
 import type { Router } from "./Router.js"
@@ -116,6 +121,16 @@ const decodeId = (id: string) => Schema.decodeUnknown(JobId)(id).pipe(Effect.map
 /** The contract's cap on one `EnqueueMany`. */
 const maxBatch = 10_000
 
+/** Most single calls merged into one batch call. */
+const maxCoalesced = 1_000
+
+/**
+ * A merged batch refused as a whole for something one item may have caused (a job too large, a
+ * body past the broker's limit, a queue too full for all of them): each item is sent alone.
+ */
+const mayBeOneItem = (error: ClientError): boolean =>
+  error._tag === "InvalidRequest" || error._tag === "PayloadTooLarge" || error._tag === "QueueFull"
+
 /** Checks a request against the contract's schema, so a bad one fails here instead of as a defect. */
 const validated = <A, I>(schema: Schema.Schema<A, I>, what: string) => (value: A): Effect.Effect<A, InvalidRequest> =>
   Effect.as(Effect.mapError(Schema.validate(schema)(value), invalid(`invalid ${what}`)), value)
@@ -156,94 +171,114 @@ const watchLeader = (api: BrokerApi, request: typeof WatchRequest.Type): Stream.
         : api.Watch(request))
   )
 
-/** The service over a router; every transport layer ends here. */
-export const make = (router: Router): OsqueueClientShape => {
-  const enqueue = (
-    typeOrDefinition: string | JobDefinition.Any,
-    payload?: unknown,
-    options?: EnqueueSettings
-  ): Effect.Effect<Job, ClientError> =>
-    Effect.gen(function*() {
-      const input: JobInput = JobDefinition.isJobDefinition(typeOrDefinition)
-        ? yield* typedInput(typeOrDefinition, payload, options)
-        : payload === undefined
-        ? { ...options, type: typeOrDefinition }
-        : { ...options, type: typeOrDefinition, payload }
-      const job = yield* enqueueOptions(input)
-      yield* Effect.annotateCurrentSpan({ "job.type": job.type })
-      return yield* router.call("enqueue", (api) => api.Enqueue(job))
+/**
+ * The service over a router; every transport layer ends here. Single enqueues and completions
+ * made in the same turn of the event loop go out as one `EnqueueMany` / `CompleteMany`.
+ */
+export const make = (router: Router): Effect.Effect<OsqueueClientShape, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const sendEnqueue = yield* Coalesce.make<EnqueueOptions, Job, ClientError>({
+      maxItems: maxCoalesced,
+      single: (job) => router.call("enqueue", (api) => api.Enqueue(job)),
+      batch: (jobs) =>
+        router.call("enqueueMany", (api) => Effect.map(api.EnqueueMany({ jobs }), Coalesce.succeedEach<Job, ClientError>)),
+      retryAlone: mayBeOneItem
     })
 
-  const enqueueMany = (
-    first: ReadonlyArray<JobInput> | JobDefinition.Any,
-    payloads?: ReadonlyArray<unknown>,
-    options?: EnqueueSettings
-  ): Effect.Effect<ReadonlyArray<Job>, ClientError> =>
-    Effect.gen(function*() {
-      const inputs: ReadonlyArray<JobInput> = JobDefinition.isJobDefinition(first)
-        ? yield* Effect.forEach(payloads ?? [], (payload) => typedInput(first, payload, options))
-        : first
-      if (inputs.length > maxBatch) {
-        return yield* new InvalidRequest({ message: `at most ${maxBatch} jobs per enqueueMany, got ${inputs.length}` })
-      }
-      const jobs = yield* Effect.forEach(inputs, enqueueOptions)
-      return yield* router.call("enqueueMany", (api) => api.EnqueueMany({ jobs }))
+    const sendComplete = yield* Coalesce.make<typeof CompleteRequest.Type, Job, ClientError>({
+      maxItems: maxCoalesced,
+      single: (request) => router.call("complete", (api) => api.Complete(request)),
+      batch: (items) =>
+        router.call("completeMany", (api) =>
+          Effect.map(api.CompleteMany({ items }), (outcomes) =>
+            outcomes.map(Either.match({ onLeft: Exit.fail, onRight: Exit.succeed })))),
+      retryAlone: mayBeOneItem
     })
 
-  const byToken = <A>(
-    operation: string,
-    token: string,
-    f: (token: LeaseToken) => (api: BrokerApi) => Effect.Effect<A, ClientError>
-  ) => Effect.flatMap(decodeToken(token), (decoded) => router.call(operation, f(decoded)))
+    const enqueue = (
+      typeOrDefinition: string | JobDefinition.Any,
+      payload?: unknown,
+      options?: EnqueueSettings
+    ): Effect.Effect<Job, ClientError> =>
+      Effect.gen(function*() {
+        const input: JobInput = JobDefinition.isJobDefinition(typeOrDefinition)
+          ? yield* typedInput(typeOrDefinition, payload, options)
+          : payload === undefined
+          ? { ...options, type: typeOrDefinition }
+          : { ...options, type: typeOrDefinition, payload }
+        return yield* sendEnqueue(yield* enqueueOptions(input))
+      })
 
-  const byId = <A>(
-    operation: string,
-    id: string,
-    f: (id: JobId) => (api: BrokerApi) => Effect.Effect<A, ClientError>
-  ) => Effect.flatMap(decodeId(id), (decoded) => router.call(operation, f(decoded)))
-
-  const typeRequest = (type: string | undefined) => (type === undefined ? {} : { type })
-
-  return {
-    enqueue: enqueue as OsqueueClientShape["enqueue"],
-    enqueueMany: enqueueMany as OsqueueClientShape["enqueueMany"],
-    claim: (request) =>
-      Effect.flatMap(validated(ClaimRequest, "claim request")(request), () =>
-        router.call("claim", (api) => api.Claim(request), {
-          extraTime: Duration.millis(request.waitMs ?? 0)
-        })),
-    heartbeat: (token, options) =>
-      byToken("heartbeat", token, (t) => {
-        const request = {
-          token: t,
-          ...(options?.progress === undefined ? {} : { progress: options.progress }),
-          ...(options?.leaseMs === undefined ? {} : { leaseMs: options.leaseMs })
+    const enqueueMany = (
+      first: ReadonlyArray<JobInput> | JobDefinition.Any,
+      payloads?: ReadonlyArray<unknown>,
+      options?: EnqueueSettings
+    ): Effect.Effect<ReadonlyArray<Job>, ClientError> =>
+      Effect.gen(function*() {
+        const inputs: ReadonlyArray<JobInput> = JobDefinition.isJobDefinition(first)
+          ? yield* Effect.forEach(payloads ?? [], (payload) => typedInput(first, payload, options))
+          : first
+        if (inputs.length > maxBatch) {
+          return yield* new InvalidRequest({ message: `at most ${maxBatch} jobs per enqueueMany, got ${inputs.length}` })
         }
-        return (api) => Effect.flatMap(validated(HeartbeatRequest, "heartbeat")(request), api.Heartbeat)
-      }),
-    complete: (token, result) =>
-      byToken("complete", token, (t) => (api) => api.Complete(result === undefined ? { token: t } : { token: t, result })),
-    fail: (token, error, options) =>
-      byToken("fail", token, (t) => (api) =>
-        Effect.flatMap(validated(FailRequest, "fail request")({ ...options, token: t, error }), api.Fail)),
-    release: (token) => byToken("release", token, (t) => (api) => api.Release({ token: t })),
-    cancel: (id) => byId("cancel", id, (i) => (api) => api.Cancel({ id: i })),
-    retry: (id) => byId("retry", id, (i) => (api) => api.Retry({ id: i })),
-    retryDead: (type) =>
-      router.call("retryDead", (api) => Effect.map(api.RetryDead(typeRequest(type)), (r) => r.count)),
-    pause: (type) => router.call("pause", (api) => api.Pause(typeRequest(type))),
-    resume: (type) => router.call("resume", (api) => api.Resume(typeRequest(type))),
-    get: (id) => byId("get", id, (i) => (api) => api.Get({ id: i })),
-    list: (query) =>
-      Effect.flatMap(validated(ListQuery, "list query")(query ?? {}), (q) => router.call("list", (api) => api.List(q))),
-    stats: router.call("stats", (api) => api.Stats),
-    leader: router.call("leader", (api) => api.Leader),
-    state: router.call("state", (api) => api.State),
-    watch: (options) =>
-      Stream.unwrap(
-        Effect.map(validated(WatchRequest, "watch request")(options ?? {}), (request) =>
-          router.stream((api) => watchLeader(api, request)))
-      ),
-    currentBroker: router.current
-  }
-}
+        const jobs = yield* Effect.forEach(inputs, enqueueOptions)
+        return yield* router.call("enqueueMany", (api) => api.EnqueueMany({ jobs }))
+      })
+
+    const byToken = <A>(
+      operation: string,
+      token: string,
+      f: (token: LeaseToken) => (api: BrokerApi) => Effect.Effect<A, ClientError>
+    ) => Effect.flatMap(decodeToken(token), (decoded) => router.call(operation, f(decoded)))
+
+    const byId = <A>(
+      operation: string,
+      id: string,
+      f: (id: JobId) => (api: BrokerApi) => Effect.Effect<A, ClientError>
+    ) => Effect.flatMap(decodeId(id), (decoded) => router.call(operation, f(decoded)))
+
+    const typeRequest = (type: string | undefined) => (type === undefined ? {} : { type })
+
+    return {
+      enqueue: enqueue as OsqueueClientShape["enqueue"],
+      enqueueMany: enqueueMany as OsqueueClientShape["enqueueMany"],
+      claim: (request) =>
+        Effect.flatMap(validated(ClaimRequest, "claim request")(request), () =>
+          router.call("claim", (api) => api.Claim(request), {
+            extraTime: Duration.millis(request.waitMs ?? 0)
+          })),
+      heartbeat: (token, options) =>
+        byToken("heartbeat", token, (t) => {
+          const request = {
+            token: t,
+            ...(options?.progress === undefined ? {} : { progress: options.progress }),
+            ...(options?.leaseMs === undefined ? {} : { leaseMs: options.leaseMs })
+          }
+          return (api) => Effect.flatMap(validated(HeartbeatRequest, "heartbeat")(request), api.Heartbeat)
+        }),
+      complete: (token, result) =>
+        Effect.flatMap(decodeToken(token), (t) => sendComplete(result === undefined ? { token: t } : { token: t, result })),
+      fail: (token, error, options) =>
+        byToken("fail", token, (t) => (api) =>
+          Effect.flatMap(validated(FailRequest, "fail request")({ ...options, token: t, error }), api.Fail)),
+      release: (token) => byToken("release", token, (t) => (api) => api.Release({ token: t })),
+      cancel: (id) => byId("cancel", id, (i) => (api) => api.Cancel({ id: i })),
+      retry: (id) => byId("retry", id, (i) => (api) => api.Retry({ id: i })),
+      retryDead: (type) =>
+        router.call("retryDead", (api) => Effect.map(api.RetryDead(typeRequest(type)), (r) => r.count)),
+      pause: (type) => router.call("pause", (api) => api.Pause(typeRequest(type))),
+      resume: (type) => router.call("resume", (api) => api.Resume(typeRequest(type))),
+      get: (id) => byId("get", id, (i) => (api) => api.Get({ id: i })),
+      list: (query) =>
+        Effect.flatMap(validated(ListQuery, "list query")(query ?? {}), (q) => router.call("list", (api) => api.List(q))),
+      stats: router.call("stats", (api) => api.Stats),
+      leader: router.call("leader", (api) => api.Leader),
+      state: router.call("state", (api) => api.State),
+      watch: (options) =>
+        Stream.unwrap(
+          Effect.map(validated(WatchRequest, "watch request")(options ?? {}), (request) =>
+            router.stream((api) => watchLeader(api, request)))
+        ),
+      currentBroker: router.current
+    }
+  })

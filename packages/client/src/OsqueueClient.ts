@@ -55,7 +55,7 @@ const urlList = (urls: ReadonlyArray<string> | string): ReadonlyArray<string> =>
   typeof urls === "string" ? urls.split(",").map((u) => u.trim()).filter((u) => u.length > 0) : urls
 
 const fromConnect = (options: ConnectionOptions, connect: Connect) =>
-  Effect.map(
+  Effect.flatMap(
     Router.make({
       urls: urlList(options.urls),
       connect,

@@ -55,6 +55,7 @@ export const restConnect = (options: { readonly token?: string | undefined } = {
         Claim: (payload) => lift(api.jobs.claim({ payload })),
         Heartbeat: (payload) => lift(api.jobs.heartbeat({ path: { id: jobOf(payload.token) }, payload })),
         Complete: (payload) => lift(api.jobs.complete({ path: { id: jobOf(payload.token) }, payload })),
+        CompleteMany: (payload) => lift(api.jobs.completeMany({ payload })),
         Fail: (payload) => lift(api.jobs.fail({ path: { id: jobOf(payload.token) }, payload })),
         Release: (payload) => lift(api.jobs.release({ path: { id: jobOf(payload.token) }, payload })),
         Cancel: ({ id }) => lift(api.jobs.cancel({ path: { id } })),

@@ -8,6 +8,8 @@ import type { RpcClientError } from "@effect/rpc/RpcClientError"
 import {
   type ClaimedJob,
   type ClaimRequest,
+  type CompleteManyRequest,
+  type CompleteOutcomes,
   type CompleteRequest,
   type EnqueueOptions,
   type FailRequest,
@@ -46,6 +48,7 @@ export interface BrokerApi {
   readonly Claim: Call<ClaimRequest, ReadonlyArray<ClaimedJob>>
   readonly Heartbeat: Call<typeof HeartbeatRequest.Type, HeartbeatResult>
   readonly Complete: Call<typeof CompleteRequest.Type, Job>
+  readonly CompleteMany: Call<typeof CompleteManyRequest.Type, CompleteOutcomes>
   readonly Fail: Call<typeof FailRequest.Type, Job>
   readonly Release: Call<typeof TokenRequest.Type, Job>
   readonly Cancel: Call<typeof IdRequest.Type, Job>
@@ -116,6 +119,7 @@ export const fromRpcClient = (url: string, client: OsqueueRpcClient): BrokerApi 
     Claim: lift((p) => client.Claim(p)),
     Heartbeat: lift((p) => client.Heartbeat(p)),
     Complete: lift((p) => client.Complete(p)),
+    CompleteMany: lift((p) => client.CompleteMany(p)),
     Fail: lift((p) => client.Fail(p)),
     Release: lift((p) => client.Release(p)),
     Cancel: lift((p) => client.Cancel(p)),

@@ -26,6 +26,8 @@ import {
 import { ClaimedJob, EnqueueOptions, Job, JobId, JobPage, JobState, Paused, Stats } from "./Job.js"
 import {
   ClaimRequest,
+  CompleteManyRequest,
+  CompleteOutcomes,
   CompleteRequest,
   FailRequest,
   HeartbeatRequest,
@@ -80,6 +82,15 @@ export class JobsApi extends HttpApiGroup.make("jobs")
       .setPayload(CompleteRequest)
       .addSuccess(Job)
       .annotate(OpenApi.Summary, "Complete a claimed job")
+  )
+  .add(
+    HttpApiEndpoint.post("completeMany", "/jobs/batch/complete")
+      .setPayload(CompleteManyRequest)
+      .addSuccess(CompleteOutcomes)
+      .annotate(
+        OpenApi.Summary,
+        "Complete several claimed jobs in one request; each item answers on its own (`Right` with the job, or `Left` with its error)"
+      )
   )
   .add(
     HttpApiEndpoint.post("fail")`/jobs/${id}/fail`

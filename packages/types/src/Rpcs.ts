@@ -46,6 +46,15 @@ export const FailRequest = Schema.Struct({
   retryDelayMs: Schema.optionalWith(Millis, { exact: true })
 })
 
+/** Many completions in one call; each succeeds or fails on its own (one lost lease fails only its item). */
+export const CompleteManyRequest = Schema.Struct({
+  items: Schema.Array(CompleteRequest).pipe(Schema.minItems(1), Schema.maxItems(10_000))
+})
+
+/** One answer per item of a `CompleteMany`, in order. */
+export const CompleteOutcomes = Schema.Array(Schema.Either({ right: Job, left: OsqueueError }))
+export type CompleteOutcomes = typeof CompleteOutcomes.Type
+
 export const TokenRequest = Schema.Struct({ token: LeaseToken })
 export const IdRequest = Schema.Struct({ id: JobId })
 export const TypeRequest = Schema.Struct({ type: Schema.optionalWith(Schema.String, { exact: true }) })
@@ -97,6 +106,7 @@ export class OsqueueRpcs extends RpcGroup.make(
   Rpc.make("Claim", { payload: ClaimRequest, success: Schema.Array(ClaimedJob), error: OsqueueError }),
   Rpc.make("Heartbeat", { payload: HeartbeatRequest, success: HeartbeatResult, error: OsqueueError }),
   Rpc.make("Complete", { payload: CompleteRequest, success: Job, error: OsqueueError }),
+  Rpc.make("CompleteMany", { payload: CompleteManyRequest, success: CompleteOutcomes, error: OsqueueError }),
   Rpc.make("Fail", { payload: FailRequest, success: Job, error: OsqueueError }),
   Rpc.make("Release", { payload: TokenRequest, success: Job, error: OsqueueError }),
   Rpc.make("Cancel", { payload: IdRequest, success: Job, error: OsqueueError }),

@@ -23,10 +23,11 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import { processName } from "#processName"
 import { type Handlers, type HandlersContext, type HandlerSpec, type JobContext, JobTimeout, toSpec } from "./Handler.js"
+import { firstOf } from "./internal/firstOf.js"
+import { Renewals } from "./internal/renewals.js"
+import { type Counts, Slots } from "./internal/slots.js"
 import * as Metrics from "./Metrics.js"
 
 export interface WorkerOptions<H extends Handlers> {
@@ -130,23 +131,31 @@ export const make = <const H extends Handlers>(
     const shutdownTimeout = Duration.decode(options.shutdownTimeout ?? "30 seconds")
 
     /**
-     * `handling`: handlers running, at most `concurrency`. `inHand`: jobs leased, which also counts
-     * jobs whose handler has ended while their outcome is still being acknowledged; a slot is
-     * free again when the handler ends, so the next claim overlaps that acknowledgement. At most
-     * `concurrency` acknowledgements wait at once (`inHand` ≤ 2 × `concurrency`).
+     * `handling` is at most `concurrency`; a slot is free again when the handler ends, so the next
+     * claim overlaps the acknowledgement of the outcome. At most `concurrency` acknowledgements
+     * wait at once (`inHand` ≤ 2 × `concurrency`).
      */
-    const slots = yield* SubscriptionRef.make({ handling: 0, inHand: 0 })
+    const slots = new Slots()
     const stopping = yield* Deferred.make<void>()
-    /** Stop signals of the running jobs: shutdown uses them to make the jobs release their lease. */
-    const running = new Set<Deferred.Deferred<void>>()
+    /** How to end each job in hand, by lease token: shutdown and lost leases decide its outcome. */
+    const running = new Map<string, (outcome: Outcome) => void>()
     const scope = yield* Effect.scope
-    // Created before the shutdown finalizer, so it closes after the drain (finalizers run LIFO).
+    // Created before the shutdown finalizer, so they close after the drain (finalizers run LIFO).
     const jobsScope = yield* Scope.fork(scope, ExecutionStrategy.parallel)
+    const renewals = new Renewals()
+    yield* renewals.run((lease) =>
+      client.heartbeat(lease.token).pipe(
+        Effect.asVoid,
+        Effect.catchAll((error) => {
+          if (leaseGone(error)) return Effect.sync(() => running.get(lease.token)?.({ _tag: "Lost", error }))
+          return Effect.logWarning("heartbeat failed; retrying at the next renewal", error).pipe(
+            Effect.annotateLogs({ jobId: lease.token.slice(0, lease.token.indexOf("/")), workerId })
+          )
+        })
+      )
+    ).pipe(Effect.forkIn(scope))
 
-    const waitUntil = (predicate: (slots: { readonly handling: number; readonly inHand: number }) => boolean) =>
-      slots.changes.pipe(Stream.filter(predicate), Stream.take(1), Stream.runDrain)
-    const freeSlots = ({ handling, inHand }: { readonly handling: number; readonly inHand: number }) =>
-      Math.min(concurrency - handling, 2 * concurrency - inHand)
+    const freeSlots = ({ handling, inHand }: Counts) => Math.min(concurrency - handling, 2 * concurrency - inHand)
 
     const release = (claimed: ClaimedJob) =>
       client.release(claimed.token).pipe(
@@ -234,7 +243,7 @@ export const make = <const H extends Handlers>(
       }
     }
 
-    const runJob = (claimed: ClaimedJob, stop: Deferred.Deferred<void>, handlerEnded: Effect.Effect<void>) =>
+    const runJob = (claimed: ClaimedJob, handlerEnded: Effect.Effect<void>) =>
       Effect.gen(function*() {
         const { job, token } = claimed
         const started = yield* Clock.currentTimeMillis
@@ -255,24 +264,19 @@ export const make = <const H extends Handlers>(
           return yield* finish(yield* failJob(claimed, reason, false, "invalid_payload"), started)
         }
 
-        const lost = yield* Deferred.make<ClientError>()
-        const heartbeat = (progress: unknown) =>
-          client.heartbeat(token, progress === undefined ? {} : { progress }).pipe(
+        const outcome = firstOf<Outcome>()
+        running.set(token, outcome.decide)
+        const lease = renewals.add(token, job.lease?.ttlMs ?? options.leaseMs ?? 30_000, started)
+        const progress = (value: unknown) =>
+          client.heartbeat(token, value === undefined ? {} : { progress: value }).pipe(
             Effect.asVoid,
             Effect.catchAll((error) =>
               leaseGone(error)
-                ? Deferred.succeed(lost, error)
-                : Effect.logWarning("heartbeat failed; retrying at the next renewal", error)
+                ? Effect.sync(() => outcome.decide({ _tag: "Lost", error }))
+                : Effect.logWarning("progress report failed", error)
             )
           )
-        const ttl = job.lease?.ttlMs ?? options.leaseMs ?? 30_000
-        yield* heartbeat(undefined).pipe(
-          Effect.delay(Duration.millis(Math.max(10, Math.floor(ttl / 3)))),
-          Effect.forever,
-          Effect.forkScoped
-        )
-
-        const ctx: JobContext = { job, token, workerId, attempt: job.attempts, progress: heartbeat }
+        const ctx: JobContext = { job, token, workerId, attempt: job.attempts, progress }
         const timeout = spec.timeout ?? defaultTimeout
         const handled = timeout === undefined
           ? spec.handle(payload.right, ctx)
@@ -280,17 +284,23 @@ export const make = <const H extends Handlers>(
             duration: timeout,
             onTimeout: () => new JobTimeout({ type: job.type, timeout })
           })
-        // The first of: the handler ends, the lease is gone, shutdown asks for the job back.
-        // The losers are interrupted, the handler included.
-        const outcome = yield* Effect.raceAll<Effect.Effect<Outcome, never, HandlersContext<H>>>([
-          Effect.map(Effect.exit(handled), (exit) => ({ _tag: "Handled", exit })),
-          Effect.map(Deferred.await(lost), (error) => ({ _tag: "Lost", error })),
-          Effect.as(Deferred.await(stop), { _tag: "Stopped" })
-        ])
-        yield* handlerEnded
-        yield* finish(yield* settle(claimed, spec, outcome), started)
+        // The first of: the handler ends, the lease is gone, shutdown asks for the job back. One
+        // fiber for the handler (interrupted when it loses) and one signal, instead of a race of
+        // three fibers: per-job fibers were most of the worker's CPU.
+        yield* Effect.gen(function*() {
+          const handler = yield* Effect.fork(handled)
+          handler.addObserver((exit) => outcome.decide({ _tag: "Handled", exit }))
+          const decided = yield* outcome.await
+          if (decided._tag !== "Handled") yield* Fiber.interrupt(handler)
+          yield* handlerEnded
+          yield* finish(yield* settle(claimed, spec, decided), started)
+        }).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            running.delete(token)
+            renewals.remove(lease)
+          }))
+        )
       }).pipe(
-        Effect.scoped,
         Effect.onInterrupt(() => release(claimed)),
         Effect.annotateLogs({ jobId: claimed.job.id, type: claimed.job.type, attempt: claimed.job.attempts, workerId }),
         Effect.withSpan("Worker.job", {
@@ -300,32 +310,33 @@ export const make = <const H extends Handlers>(
       )
 
     const start = (claimed: ClaimedJob) =>
-      Effect.gen(function*() {
-        const stop = yield* Deferred.make<void>()
-        running.add(stop)
+      Effect.suspend(() => {
         let handling = true
-        const handlerEnded = Effect.suspend(() => {
-          if (!handling) return Effect.void
+        const handlerEnded = Effect.sync(() => {
+          if (!handling) return
           handling = false
-          return SubscriptionRef.update(slots, (n) => ({ ...n, handling: n.handling - 1 }))
+          slots.add(-1, 0)
         })
-        yield* SubscriptionRef.update(slots, (n) => ({ handling: n.handling + 1, inHand: n.inHand + 1 }))
-        yield* Metric.incrementBy(Metrics.inHand, 1)
-        // Forked from the claim loop's uninterruptible section: the job's fiber must be interruptible again,
-        // or its race losers (and its renewal fiber) could never be interrupted.
-        yield* runJob(claimed, stop, handlerEnded).pipe(
-          Effect.interruptible,
-          Effect.ensuring(
-            Effect.suspend(() => {
-              running.delete(stop)
-              return Effect.all([
-                handlerEnded,
-                SubscriptionRef.update(slots, (n) => ({ ...n, inHand: n.inHand - 1 })),
-                Metric.incrementBy(Metrics.inHand, -1)
-              ])
-            })
-          ),
-          Effect.forkIn(jobsScope)
+        slots.add(1, 1)
+        return Metric.incrementBy(Metrics.inHand, 1).pipe(
+          // Forked from the claim loop's uninterruptible section: the job's fiber must be
+          // interruptible again, or its handler could never be interrupted.
+          Effect.zipRight(
+            runJob(claimed, handlerEnded).pipe(
+              Effect.interruptible,
+              Effect.ensuring(
+                Effect.zipRight(
+                  Effect.sync(() => {
+                    if (handling) slots.add(-1, -1)
+                    else slots.add(0, -1)
+                    handling = false
+                  }),
+                  Metric.incrementBy(Metrics.inHand, -1)
+                )
+              ),
+              Effect.forkIn(jobsScope)
+            )
+          )
         )
       })
 
@@ -353,8 +364,8 @@ export const make = <const H extends Handlers>(
       })
 
     const claimOnce = Effect.gen(function*() {
-      yield* waitUntil((n) => freeSlots(n) > 0)
-      const free = freeSlots(yield* SubscriptionRef.get(slots))
+      yield* slots.waitUntil((n) => freeSlots(n) > 0)
+      const free = freeSlots(slots.current)
       const fiber = yield* Effect.forkDaemon(client.claim({
         workerId,
         types,
@@ -420,15 +431,15 @@ export const make = <const H extends Handlers>(
       yield* Deferred.succeed(stopping, undefined)
       yield* Fiber.await(claimFiber)
       yield* Effect.logInfo("worker stopping: draining").pipe(Effect.annotateLogs("inHand", running.size))
-      const drained = yield* Effect.all([settlePendingClaim, waitUntil((n) => n.inHand === 0)], {
+      const drained = yield* Effect.all([settlePendingClaim, slots.waitUntil((n) => n.inHand === 0)], {
         concurrency: "unbounded"
       }).pipe(Effect.timeout(shutdownTimeout), Effect.option)
       if (Option.isNone(drained)) {
         yield* Effect.logWarning("drain timed out: interrupting and releasing running jobs").pipe(
           Effect.annotateLogs("inHand", running.size)
         )
-        for (const stop of running) yield* Deferred.succeed(stop, undefined)
-        yield* waitUntil((n) => n.inHand === 0).pipe(Effect.timeout("15 seconds"), Effect.ignore)
+        for (const decide of running.values()) decide({ _tag: "Stopped" })
+        yield* slots.waitUntil((n) => n.inHand === 0).pipe(Effect.timeout("15 seconds"), Effect.ignore)
       }
       yield* Effect.logInfo("worker stopped")
     }).pipe(Effect.annotateLogs({ module: "Worker", workerId }))
@@ -445,7 +456,7 @@ export const make = <const H extends Handlers>(
 
     return {
       workerId,
-      inHand: Effect.map(SubscriptionRef.get(slots), (n) => n.inHand),
+      inHand: Effect.sync(() => slots.current.inHand),
       shutdown,
       join: Fiber.join(claimFiber)
     }
