@@ -29,6 +29,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
@@ -198,12 +199,12 @@ export const make = Effect.gen(function*() {
       Effect.flatMap((job) => job === undefined ? Effect.fail(new JobNotFound({ id })) : Effect.succeed(job))
     )
 
-  const complete = (input: CompleteInput) =>
-    commit.submit({
-      _tag: "Complete",
-      token: input.token,
-      ...("result" in input ? { result: input.result } : {})
-    }).pipe(instrument("complete"))
+  const completeCommand = (input: CompleteInput) => ({
+    _tag: "Complete" as const,
+    token: input.token,
+    ...("result" in input ? { result: input.result } : {})
+  })
+  const complete = (input: CompleteInput) => commit.submit(completeCommand(input)).pipe(instrument("complete"))
 
   return Handlers.of({
     enqueue: (options) =>
@@ -232,7 +233,11 @@ export const make = Effect.gen(function*() {
       }).pipe(instrument("heartbeat")),
     complete,
     completeMany: (inputs) =>
-      Effect.forEach(inputs, (input) => Effect.either(complete(input)), { concurrency: "unbounded" }).pipe(
+      commit.submitAll(inputs.map(completeCommand)).pipe(
+        Effect.tap((outcomes) =>
+          Effect.forEach(outcomes, (outcome) =>
+            Metric.increment(requestCounter("complete", Either.isRight(outcome) ? "ok" : outcome.left._tag)), { discard: true })
+        ),
         instrument("completeMany")
       ),
     fail: (input) =>

@@ -37,7 +37,7 @@ import type { ClientError } from "./Errors.js"
 import * as Coalesce from "./internal/coalesce.js"
 import * as JobDefinition from "./JobDefinition.js"
 import { trimUrl } from "./Protocols.js"
-import type { Router } from "./Router.js"
+import { isRetryableClientError, type Router } from "./Router.js"
 import type { BrokerApi } from "./Transport.js"
 
 /** Per-enqueue settings; a definition's defaults apply under them. */
@@ -192,7 +192,8 @@ export const make = (router: Router): Effect.Effect<OsqueueClientShape, never, S
         router.call("completeMany", (api) =>
           Effect.map(api.CompleteMany({ items }), (outcomes) =>
             outcomes.map(Either.match({ onLeft: Exit.fail, onRight: Exit.succeed })))),
-      retryAlone: mayBeOneItem
+      retryAlone: mayBeOneItem,
+      retryItem: isRetryableClientError
     })
 
     const enqueue = (

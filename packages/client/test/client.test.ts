@@ -1,6 +1,20 @@
 import { describe, expect, it } from "@effect/vitest"
 import { JobDefinition, OsqueueClient } from "@osqueue/client"
-import { Chunk, ConfigProvider, Context, Effect, ExecutionStrategy, Exit, Fiber, Layer, Schedule, Schema, Scope, Stream } from "effect"
+import {
+  Chunk,
+  ConfigProvider,
+  Context,
+  Effect,
+  Either,
+  ExecutionStrategy,
+  Exit,
+  Fiber,
+  Layer,
+  Schedule,
+  Schema,
+  Scope,
+  Stream
+} from "effect"
 import { startBroker } from "@osqueue/broker/testing"
 import { Election } from "@osqueue/core"
 import { MemoryStore, ObjectStore } from "@osqueue/storage"
@@ -19,6 +33,17 @@ const transports = {
 
 /** Builds the client into the test's scope (providing it would close it when `provide` returns). */
 const clientIn = <E>(layer: Layer.Layer<OsqueueClient, E>) => Effect.map(Layer.build(layer), Context.get(OsqueueClient))
+
+/** The broker's request counters by operation (all outcomes), from its Prometheus page. */
+const requestCounts = (url: string) =>
+  Effect.promise(async () => {
+    const text = await (await fetch(`${url}/metrics`)).text()
+    const count = (operation: string) =>
+      text.split("\n")
+        .filter((line) => line.startsWith(`osqueue_requests_total{operation="${operation}",`))
+        .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0)
+    return { enqueue: count("enqueue"), enqueueMany: count("enqueueMany"), completeMany: count("completeMany") }
+  })
 
 /** A broker on a fresh store and a client to it over `transport`. */
 const withClient = <A, E>(
@@ -114,6 +139,53 @@ for (const transport of ["http", "ws", "rest"] as const) {
           const none = yield* client.claim({ workerId: "w", waitMs: 100 })
           expect(none).toEqual([])
         })))
+
+    it.scopedLive("single calls made together share one batch call, and each caller gets its own answer", () =>
+      Effect.gen(function*() {
+        const url = yield* startBroker({ store: yield* MemoryStore.make })
+        const client = yield* clientIn(transports[transport](url))
+        const before = yield* requestCounts(url)
+        const jobs = yield* Effect.all(Array.from({ length: 40 }, (_, i) => client.enqueue("together", { i })), {
+          concurrency: "unbounded"
+        })
+        expect(new Set(jobs.map((job) => job.id)).size).toBe(40)
+        expect(jobs.map((job) => job.payload)).toEqual(Array.from({ length: 40 }, (_, i) => ({ i })))
+        const afterEnqueues = yield* requestCounts(url)
+        expect(afterEnqueues.enqueue - before.enqueue).toBe(0)
+        expect(afterEnqueues.enqueueMany - before.enqueueMany).toBeGreaterThan(0)
+        expect(afterEnqueues.enqueueMany - before.enqueueMany).toBeLessThanOrEqual(4)
+
+        // The broker refuses the batch for one job: that caller alone gets the error.
+        const mixed = yield* Effect.all(
+          [
+            ...Array.from({ length: 5 }, (_, i) => client.enqueue("together", { late: i })),
+            client.enqueue("together", "x".repeat(300 * 1024))
+          ].map(Effect.either),
+          { concurrency: "unbounded" }
+        )
+        expect(mixed.slice(0, 5).every(Either.isRight)).toBe(true)
+        expect(Either.isLeft(mixed[5]!) && mixed[5].left._tag).toBe("PayloadTooLarge")
+        expect((yield* client.stats).counts.queued).toBe(45)
+
+        const claimed = yield* client.claim({ workerId: "w", types: ["together"], max: 20 })
+        expect(claimed).toHaveLength(20)
+        yield* client.complete(claimed[0]!.token)
+        const beforeCompletes = yield* requestCounts(url)
+        // One of them was completed already: only that one fails.
+        const outcomes = yield* Effect.all(
+          claimed.map((c) => Effect.either(client.complete(c.token, { done: c.job.id }))),
+          { concurrency: "unbounded" }
+        )
+        expect(Either.isLeft(outcomes[0]!) && outcomes[0].left._tag).toMatch(/InvalidTransition|LeaseLost/)
+        for (const [i, outcome] of outcomes.slice(1).entries()) {
+          expect(Either.isRight(outcome) && outcome.right.state).toBe("completed")
+          expect(Either.isRight(outcome) && outcome.right.result).toEqual({ done: claimed[i + 1]!.job.id })
+        }
+        const afterCompletes = yield* requestCounts(url)
+        expect(afterCompletes.completeMany - beforeCompletes.completeMany).toBeGreaterThan(0)
+        expect(afterCompletes.completeMany - beforeCompletes.completeMany).toBeLessThanOrEqual(2)
+        expect((yield* client.stats).counts.completed).toBe(20)
+      }))
 
     it.scopedLive("cancel, retry, pause, resume, leader", () =>
       withClient(transport, (client) =>

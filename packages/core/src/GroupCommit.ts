@@ -6,6 +6,7 @@
  * down and answers `NotLeader`; otherwise the batch is re-applied to what was read.
  */
 import { CommitFailed, type JobEvent, NotLeader, Overloaded, type OsqueueError, StateCorrupt } from "@osqueue/types"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -31,6 +32,14 @@ import { QueueState } from "./QueueState.js"
 export interface GroupCommitShape {
   /** Applies the command in the next commit; answers once that commit is durable. */
   readonly submit: <C extends Command>(command: C) => Effect.Effect<ResultOf<C>, OsqueueError>
+  /**
+   * `submit` for each command, answering each on its own once all are durable (one call, no
+   * fiber per command). Fails as a whole, submitting nothing, when `submit` would fail before
+   * applying (`NotLeader`, `Overloaded`).
+   */
+  readonly submitAll: <C extends Command>(
+    commands: ReadonlyArray<C>
+  ) => Effect.Effect<Array<Either.Either<ResultOf<C>, OsqueueError>>, OsqueueError>
   /** Reads committed state (never a batch still in flight). Followers read their latest view. */
   readonly read: <A>(f: (state: QueueState) => A) => Effect.Effect<A>
   /** What happened in each durable commit, in order. */
@@ -50,9 +59,10 @@ export interface GroupCommitShape {
 
 export class GroupCommit extends Context.Tag("@osqueue/core/GroupCommit")<GroupCommit, GroupCommitShape>() {}
 
+/** A command and how to answer it (a callback: a `Deferred` per command cost more than applying it). */
 interface Pending {
   readonly command: Command
-  readonly done: Deferred.Deferred<unknown, OsqueueError>
+  readonly answer: (exit: Exit.Exit<unknown, OsqueueError>) => void
 }
 
 /** Resumes after the event loop has handled the I/O that is ready now (setImmediate). */
@@ -83,7 +93,7 @@ export const make = Effect.gen(function*() {
   const notLeader = Effect.map(election.leaderUrl, (leaderUrl) => new NotLeader({ leaderUrl }))
 
   const answer = (batch: ReadonlyArray<Pending>, outcome: (p: Pending, i: number) => Exit.Exit<unknown, OsqueueError>) =>
-    Effect.forEach(batch, (p, i) => Deferred.done(p.done, outcome(p, i)), { discard: true })
+    Effect.sync(() => batch.forEach((p, i) => p.answer(outcome(p, i))))
 
   const failAll = (batch: ReadonlyArray<Pending>, error: OsqueueError) => answer(batch, () => Exit.fail(error))
 
@@ -205,16 +215,48 @@ export const make = Effect.gen(function*() {
   )
   yield* Effect.addFinalizer(() => handoff)
 
+  /** Why this broker takes no commands now, if it does not. */
+  const refusal: Effect.Effect<OsqueueError | undefined> = Effect.suspend(() =>
+    accepting
+      ? Effect.flatMap(election.role, (role) => (role._tag === "Leader" ? Effect.succeed(undefined) : notLeader))
+      : Effect.succeed(new NotLeader({ leaderUrl: null }))
+  )
+
+  const overloaded = () => new Overloaded({ reason: `${config.maxPending} commands are waiting`, retryAfterMs: 100 })
+
+  /** Queues a command; false when the queue is full. */
+  const offer = (command: Command, answer: Pending["answer"]): boolean => pendingQueue.unsafeOffer({ command, answer })
+
   const submit = <C extends Command>(command: C): Effect.Effect<ResultOf<C>, OsqueueError> =>
-    Effect.gen(function*() {
-      if (!accepting) return yield* Effect.fail(new NotLeader({ leaderUrl: null }))
-      if ((yield* election.role)._tag !== "Leader") return yield* Effect.fail(yield* notLeader)
-      const done = yield* Deferred.make<unknown, OsqueueError>()
-      if (!(yield* Queue.offer(pendingQueue, { command, done }))) {
-        return yield* Effect.fail(new Overloaded({ reason: `${config.maxPending} commands are waiting`, retryAfterMs: 100 }))
-      }
-      return (yield* Deferred.await(done)) as ResultOf<C>
-    })
+    Effect.flatMap(refusal, (refused) =>
+      refused !== undefined
+        ? Effect.fail(refused)
+        : Effect.async<ResultOf<C>, OsqueueError>((resume) => {
+          if (!offer(command, resume as Pending["answer"])) resume(Effect.fail(overloaded()))
+        }))
+
+  const submitAll = <C extends Command>(
+    commands: ReadonlyArray<C>
+  ): Effect.Effect<Array<Either.Either<ResultOf<C>, OsqueueError>>, OsqueueError> =>
+    Effect.flatMap(refusal, (refused) =>
+      refused !== undefined
+        ? Effect.fail(refused)
+        : Option.getOrElse(pendingQueue.unsafeSize(), () => 0) + commands.length > config.maxPending
+        ? Effect.fail(overloaded())
+        : Effect.async<Array<Either.Either<ResultOf<C>, OsqueueError>>>((resume) => {
+          const results = new Array<Either.Either<ResultOf<C>, OsqueueError>>(commands.length)
+          let left = commands.length
+          if (left === 0) return resume(Effect.succeed(results))
+          commands.forEach((command, i) => {
+            const answer = (exit: Exit.Exit<unknown, OsqueueError>) => {
+              results[i] = Exit.isSuccess(exit)
+                ? Either.right(exit.value as ResultOf<C>)
+                : Either.left(Option.getOrElse(Cause.failureOption(exit.cause), () => new CommitFailed({ reason: Cause.pretty(exit.cause) })))
+              if (--left === 0) resume(Effect.succeed(results))
+            }
+            if (!offer(command, answer)) answer(Exit.fail(overloaded()))
+          })
+        }))
 
   // The check and the capture of the signal happen in one synchronous step: no commit between.
   const commitAfter = (seq: number): Effect.Effect<void> =>
@@ -224,6 +266,7 @@ export const make = Effect.gen(function*() {
 
   return GroupCommit.of({
     submit,
+    submitAll,
     read: (f) => replica.read(f),
     events: PubSub.subscribe(events),
     commitAfter,

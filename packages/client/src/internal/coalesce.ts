@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 
 export interface CoalesceOptions<A, B, E> {
@@ -25,6 +26,12 @@ export interface CoalesceOptions<A, B, E> {
    * caller gets its own answer. Only for batches that are all-or-nothing on the broker.
    */
   readonly retryAlone: (error: E) => boolean
+  /**
+   * Whether an item that failed inside a batch that succeeded is sent again alone, through
+   * `single` and its retries (a batch answers per item, so an item's retryable error would
+   * otherwise end that call without the retry a single call gets).
+   */
+  readonly retryItem?: ((error: E) => boolean) | undefined
 }
 
 /** A caller waiting for its answer (its fiber's resume: a `Deferred` per call cost more than the call). */
@@ -52,7 +59,17 @@ export const make = <A, B, E>(
         ? alone(entries[0]!)
         : options.batch(entries.map((entry) => entry.item)).pipe(
           Effect.matchCauseEffect({
-            onSuccess: (exits) => answer(entries, (i) => exits[i]!),
+            onSuccess: (exits) => {
+              const again: Array<Waiting<A, B, E>> = []
+              entries.forEach((entry, i) => {
+                const exit = exits[i]!
+                const retry = options.retryItem !== undefined && Exit.isFailure(exit) &&
+                  Option.exists(Cause.failureOption(exit.cause), options.retryItem)
+                if (retry) again.push(entry)
+                else entry.resume(exit)
+              })
+              return Effect.forEach(again, alone, { concurrency: "unbounded", discard: true })
+            },
             onFailure: (cause) => {
               const error = Cause.failureOption(cause)
               return error._tag === "Some" && options.retryAlone(error.value)
