@@ -74,6 +74,9 @@ const nextTurn: Effect.Effect<void> = Effect.async((resume) => {
 /** Retries of the release write at shutdown: about a second in all. */
 const releaseRetry = Schedule.exponential("50 millis").pipe(Schedule.intersect(Schedule.recurs(4)))
 
+/** Most event-loop turns an idle loop waits for more requests before it commits. */
+const maxGatherTurns = 4
+
 /** Re-applications of one batch after conflicts that did not depose us, before giving up. */
 const maxReapply = 3
 
@@ -178,9 +181,13 @@ export const make = Effect.gen(function*() {
     )
     // An idle loop wakes on the first request; others whose bytes have already arrived wait in
     // the event loop. Letting it turn once puts them in this batch instead of one commit each.
-    if (batch.length > 0 && batch.length < config.maxBatch) {
+    // Requests still arriving (a worker's claim a moment after its completions) keep it waiting a
+    // few more turns, while each turn brings more.
+    for (let turn = 0; turn < maxGatherTurns && batch.length > 0 && batch.length < config.maxBatch; turn++) {
       yield* nextTurn
-      for (const p of yield* Queue.takeUpTo(pendingQueue, config.maxBatch - batch.length)) batch.push(p)
+      const more = yield* Queue.takeUpTo(pendingQueue, config.maxBatch - batch.length)
+      if (more.length === 0) break
+      for (const p of more) batch.push(p)
     }
     yield* Metric.set(Metrics.pending, yield* Queue.size(pendingQueue))
     yield* commitBatch(batch).pipe(replica.lock.withPermits(1))
