@@ -68,7 +68,7 @@ export const make = (options: RouterOptions): Effect.Effect<Router, never, Scope
     const lock = yield* Effect.makeSemaphore(1)
     const clients = new Map<string, BrokerApi>()
 
-    const clientFor = (url: string): Effect.Effect<BrokerApi> =>
+    const connect = (url: string): Effect.Effect<BrokerApi> =>
       lock.withPermits(1)(
         Effect.suspend(() => {
           const known = clients.get(url)
@@ -79,6 +79,12 @@ export const make = (options: RouterOptions): Effect.Effect<Router, never, Scope
           )
         })
       )
+    // Every call asks: the lock is only for the first, which opens the connection.
+    const clientFor = (url: string): Effect.Effect<BrokerApi> =>
+      Effect.suspend(() => {
+        const known = clients.get(url)
+        return known === undefined ? connect(url) : Effect.succeed(known)
+      })
 
     const moveTo = (url: string) =>
       Effect.suspend(() => {
