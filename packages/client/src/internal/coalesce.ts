@@ -2,7 +2,7 @@
  * Sends the calls made during one turn of the event loop as one batch call. Sixteen producers
  * that each enqueue one job, or a worker pool completing sixteen jobs, then cost one request
  * and one answer instead of sixteen: per-call CPU on both sides, not the queue's work, is what
- * bounds throughput. Latency grows by at most one `setImmediate`; a call alone in its turn is
+ * bounds throughput. Latency grows by at most one turn of the event loop; a call alone in its turn is
  * sent as it is.
  */
 import * as Cause from "effect/Cause"
@@ -33,6 +33,14 @@ export interface CoalesceOptions<A, B, E> {
    */
   readonly retryItem?: ((error: E) => boolean) | undefined
 }
+
+/**
+ * Runs `f` once the event loop has handled what is ready now. Browsers have no `setImmediate`
+ * (the dashboard's in-page worker runs this client), so there it is the next timer turn.
+ */
+const nextTurn: (f: () => void) => void = typeof setImmediate === "function"
+  ? (f) => setImmediate(f)
+  : (f) => setTimeout(f, 0)
 
 /** A caller waiting for its answer (its fiber's resume: a `Deferred` per call cost more than the call). */
 interface Waiting<A, B, E> {
@@ -93,7 +101,7 @@ export const make = <A, B, E>(
     return (item: A) =>
       Effect.async<B, E>((resume) => {
         // A caller interrupted meanwhile is not resumed (Effect.async ignores a late resume).
-        if (waiting.push({ item, resume }) === 1) setImmediate(flush)
+        if (waiting.push({ item, resume }) === 1) nextTurn(flush)
       })
   })
 
