@@ -26,6 +26,7 @@ import * as Scope from "effect/Scope"
 import { processName } from "#processName"
 import { type Handlers, type HandlersContext, type HandlerSpec, type JobContext, JobTimeout, toSpec } from "./Handler.js"
 import { firstOf } from "./internal/firstOf.js"
+import { nextTurn } from "./internal/nextTurn.js"
 import { Renewals } from "./internal/renewals.js"
 import { type Counts, Slots } from "./internal/slots.js"
 import * as Metrics from "./Metrics.js"
@@ -365,6 +366,11 @@ export const make = <const H extends Handlers>(
 
     const claimOnce = Effect.gen(function*() {
       yield* slots.waitUntil((n) => freeSlots(n) > 0)
+      // One turn of the event loop first: the outcomes of the jobs that just freed their slots
+      // leave in that turn (the client sends calls made together as one), so the broker gets
+      // them with this claim and commits both at once, and the claim asks for every slot they
+      // freed rather than the first one.
+      yield* nextTurn
       const free = freeSlots(slots.current)
       const fiber = yield* Effect.forkDaemon(client.claim({
         workerId,
