@@ -102,6 +102,19 @@ const describe = (error: unknown): string => {
   return text.length > maxErrorLength ? `${text.slice(0, maxErrorLength)}…` : text
 }
 
+/**
+ * Why a result cannot travel as JSON (a BigInt, a cycle), if it cannot: such a job would
+ * otherwise never be acknowledged and run again after every lease.
+ */
+const jsonProblem = (result: unknown): string | undefined => {
+  try {
+    JSON.stringify(result)
+    return undefined
+  } catch (error) {
+    return describe(error)
+  }
+}
+
 type Outcome =
   | { readonly _tag: "Handled"; readonly exit: Exit.Exit<unknown, unknown> }
   | { readonly _tag: "Lost"; readonly error: ClientError }
@@ -220,11 +233,15 @@ export const make = <const H extends Handlers>(
                     }`,
                     false
                   ),
-                onSuccess: (result) =>
-                  client.complete(claimed.token, result).pipe(
-                    Effect.as("completed" as const),
-                    Effect.catchAll(acknowledgeFailed)
-                  )
+                onSuccess: (result) => {
+                  const notJson = jsonProblem(result)
+                  return notJson === undefined
+                    ? client.complete(claimed.token, result).pipe(
+                      Effect.as("completed" as const),
+                      Effect.catchAll(acknowledgeFailed)
+                    )
+                    : failJob(claimed, `the handler's result cannot be sent as JSON: ${notJson}`, false)
+                }
               })
             )
           }
@@ -243,6 +260,17 @@ export const make = <const H extends Handlers>(
         }
       }
     }
+
+    /** A defect while acknowledging (a bug) is logged: the job runs again after its lease expires. */
+    const settleLogged = (claimed: ClaimedJob, spec: HandlerSpec<HandlersContext<H>>, outcome: Outcome) =>
+      Effect.catchAllDefect(settle(claimed, spec, outcome), (defect) =>
+        Effect.as(
+          Effect.logError(
+            "could not acknowledge the outcome (a defect); the job will run again after its lease expires",
+            Cause.die(defect)
+          ),
+          "unacknowledged" as const
+        ))
 
     const runJob = (claimed: ClaimedJob, handlerEnded: Effect.Effect<void>) =>
       Effect.gen(function*() {
@@ -294,7 +322,7 @@ export const make = <const H extends Handlers>(
           const decided = yield* outcome.await
           if (decided._tag !== "Handled") yield* Fiber.interrupt(handler)
           yield* handlerEnded
-          yield* finish(yield* settle(claimed, spec, decided), started)
+          yield* finish(yield* settleLogged(claimed, spec, decided), started)
         }).pipe(
           Effect.ensuring(Effect.sync(() => {
             running.delete(token)

@@ -134,6 +134,19 @@ describe("Worker", () => {
       expect(yield* Ref.get(ran)).toBe(false)
     }))
 
+  it.scopedLive("a result that cannot travel as JSON fails the job for good, saying why", () =>
+    Effect.gen(function*() {
+      const { client, context } = yield* setup("ws")
+      yield* Worker.make({ ...fast, handlers: { count: () => Effect.succeed({ total: 1n }) } }).pipe(
+        Effect.provide(context)
+      )
+      const job = yield* client.enqueue("count", null, { maxAttempts: 5 })
+      const dead = yield* eventually(client, job.id, (j) => j.state === "dead")
+      expect(dead.attempts).toBe(1)
+      expect(dead.lastError).toContain("the handler's result cannot be sent as JSON")
+      expect(dead.lastError).toContain("BigInt")
+    }))
+
   it.scopedLive("a failing handler is retried, then dead; NonRetryable goes dead at once", () =>
     Effect.gen(function*() {
       const { client, context } = yield* setup()
