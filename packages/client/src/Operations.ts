@@ -135,6 +135,22 @@ const mayBeOneItem = (error: ClientError): boolean =>
 const validated = <A, I>(schema: Schema.Schema<A, I>, what: string) => (value: A): Effect.Effect<A, InvalidRequest> =>
   Effect.as(Effect.mapError(Schema.validate(schema)(value), invalid(`invalid ${what}`)), value)
 
+/**
+ * Payloads, results and progress travel as JSON. One that cannot (a BigInt, a cycle) is refused
+ * here: past this point it would die in the transport's encoder, with every call merged with it.
+ */
+const sendable = <A>(what: string, value: unknown, then: Effect.Effect<A, ClientError>): Effect.Effect<A, ClientError> => {
+  try {
+    JSON.stringify(value)
+    return then
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error)
+    return Effect.fail(
+      new InvalidRequest({ message: `the ${what} cannot be sent as JSON (${reason}); use plain JSON values` })
+    )
+  }
+}
+
 const enqueueOptions = (input: JobInput): Effect.Effect<EnqueueOptions, InvalidRequest> =>
   Effect.try({
     try: () =>
@@ -207,7 +223,7 @@ export const make = (router: Router): Effect.Effect<OsqueueClientShape, never, S
           : payload === undefined
           ? { ...options, type: typeOrDefinition }
           : { ...options, type: typeOrDefinition, payload }
-        return yield* sendEnqueue(yield* enqueueOptions(input))
+        return yield* sendable(`payload of a ${input.type} job`, input.payload, sendEnqueue(yield* enqueueOptions(input)))
       })
 
     const enqueueMany = (
@@ -223,7 +239,7 @@ export const make = (router: Router): Effect.Effect<OsqueueClientShape, never, S
           return yield* new InvalidRequest({ message: `at most ${maxBatch} jobs per enqueueMany, got ${inputs.length}` })
         }
         const jobs = yield* Effect.forEach(inputs, enqueueOptions)
-        return yield* router.call("enqueueMany", (api) => api.EnqueueMany({ jobs }))
+        return yield* sendable("payload of a job in this batch", jobs.map((job) => job.payload), router.call("enqueueMany", (api) => api.EnqueueMany({ jobs })))
       })
 
     const byToken = <A>(
@@ -255,10 +271,12 @@ export const make = (router: Router): Effect.Effect<OsqueueClientShape, never, S
             ...(options?.progress === undefined ? {} : { progress: options.progress }),
             ...(options?.leaseMs === undefined ? {} : { leaseMs: options.leaseMs })
           }
-          return (api) => Effect.flatMap(validated(HeartbeatRequest, "heartbeat")(request), api.Heartbeat)
+          return (api) =>
+            sendable("progress", request.progress, Effect.flatMap(validated(HeartbeatRequest, "heartbeat")(request), api.Heartbeat))
         }),
       complete: (token, result) =>
-        Effect.flatMap(decodeToken(token), (t) => sendComplete(result === undefined ? { token: t } : { token: t, result })),
+        Effect.flatMap(decodeToken(token), (t) =>
+          sendable("result", result, sendComplete(result === undefined ? { token: t } : { token: t, result }))),
       fail: (token, error, options) =>
         byToken("fail", token, (t) => (api) =>
           Effect.flatMap(validated(FailRequest, "fail request")({ ...options, token: t, error }), api.Fail)),

@@ -187,6 +187,29 @@ for (const transport of ["http", "ws", "rest"] as const) {
         expect((yield* client.stats).counts.completed).toBe(20)
       }))
 
+    it.scopedLive("a value that cannot travel as JSON is refused as InvalidRequest, alone, before it is sent", () =>
+      withClient(transport, (client) =>
+        Effect.gen(function*() {
+          const [bad, good] = yield* Effect.all(
+            [client.enqueue("json", { n: 1n }), client.enqueue("json", { n: 1 })].map(Effect.either),
+            { concurrency: "unbounded" }
+          )
+          expect(Either.isLeft(bad!) && bad.left._tag).toBe("InvalidRequest")
+          expect(Either.isLeft(bad!) && bad.left.message).toContain("payload of a json job cannot be sent as JSON")
+          expect(Either.isRight(good!) && good.right.payload).toEqual({ n: 1 })
+          const many = yield* Effect.either(client.enqueueMany([{ type: "json", payload: 1n }]))
+          expect(Either.isLeft(many) && many.left._tag).toBe("InvalidRequest")
+          const [claimed] = yield* client.claim({ workerId: "w", types: ["json"] })
+          const cycle: Record<string, unknown> = {}
+          cycle.self = cycle
+          const progress = yield* Effect.either(client.heartbeat(claimed!.token, { progress: cycle }))
+          expect(Either.isLeft(progress) && progress.left.message).toContain("progress cannot be sent as JSON")
+          const result = yield* Effect.either(client.complete(claimed!.token, { total: 2n }))
+          expect(Either.isLeft(result) && result.left.message).toContain("result cannot be sent as JSON")
+          expect((yield* client.get(claimed!.job.id)).state).toBe("running")
+          expect((yield* client.stats).counts.queued + (yield* client.stats).counts.running).toBe(1)
+        })))
+
     it.scopedLive("cancel, retry, pause, resume, leader", () =>
       withClient(transport, (client) =>
         Effect.gen(function*() {

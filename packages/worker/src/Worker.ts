@@ -102,19 +102,6 @@ const describe = (error: unknown): string => {
   return text.length > maxErrorLength ? `${text.slice(0, maxErrorLength)}…` : text
 }
 
-/**
- * Why a result cannot travel as JSON (a BigInt, a cycle), if it cannot: such a job would
- * otherwise never be acknowledged and run again after every lease.
- */
-const jsonProblem = (result: unknown): string | undefined => {
-  try {
-    JSON.stringify(result)
-    return undefined
-  } catch (error) {
-    return describe(error)
-  }
-}
-
 type Outcome =
   | { readonly _tag: "Handled"; readonly exit: Exit.Exit<unknown, unknown> }
   | { readonly _tag: "Lost"; readonly error: ClientError }
@@ -233,15 +220,17 @@ export const make = <const H extends Handlers>(
                     }`,
                     false
                   ),
-                onSuccess: (result) => {
-                  const notJson = jsonProblem(result)
-                  return notJson === undefined
-                    ? client.complete(claimed.token, result).pipe(
-                      Effect.as("completed" as const),
-                      Effect.catchAll(acknowledgeFailed)
+                onSuccess: (result) =>
+                  client.complete(claimed.token, result).pipe(
+                    Effect.as("completed" as const),
+                    // A result the client or broker refuses (not JSON, too large) would be
+                    // refused again on every attempt.
+                    Effect.catchAll((error) =>
+                      error._tag === "InvalidRequest" || error._tag === "PayloadTooLarge"
+                        ? failJob(claimed, `the handler's result was refused: ${error.message}`, false)
+                        : acknowledgeFailed(error)
                     )
-                    : failJob(claimed, `the handler's result cannot be sent as JSON: ${notJson}`, false)
-                }
+                  )
               })
             )
           }

@@ -143,7 +143,7 @@ describe("Worker", () => {
       const job = yield* client.enqueue("count", null, { maxAttempts: 5 })
       const dead = yield* eventually(client, job.id, (j) => j.state === "dead")
       expect(dead.attempts).toBe(1)
-      expect(dead.lastError).toContain("the handler's result cannot be sent as JSON")
+      expect(dead.lastError).toContain("the handler's result was refused: the result cannot be sent as JSON")
       expect(dead.lastError).toContain("BigInt")
     }))
 
