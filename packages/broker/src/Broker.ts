@@ -16,6 +16,8 @@ import type * as Http from "node:http"
 import { createServer } from "node:http"
 import { BrokerConfig, config as brokerConfig } from "./BrokerConfig.js"
 import * as Dashboard from "./Dashboard.js"
+import * as FastRest from "./FastRest.js"
+import * as FrontDoor from "./FrontDoor.js"
 import * as Handlers from "./Handlers.js"
 import * as HttpGate from "./HttpGate.js"
 import * as Ops from "./Ops.js"
@@ -23,17 +25,25 @@ import * as Rest from "./Rest.js"
 import * as Rpc from "./Rpc.js"
 import * as StoreMetrics from "./StoreMetrics.js"
 
+const routesOverHandlers = Layer.mergeAll(Rpc.layer, Rest.layer, Ops.layer, Dashboard.layer, HttpGate.layer).pipe(
+  // The platform's file, path and etag services: the dashboard's files, and HttpApi wants them too.
+  Layer.provide(NodeHttpServer.layerContext)
+)
+
 /** Every route, sharing one `Handlers`. */
 export const routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | GroupCommit.GroupCommit | Election.Election> =
-  Layer.mergeAll(Rpc.layer, Rest.layer, Ops.layer, Dashboard.layer, HttpGate.layer).pipe(
-    Layer.provide(Handlers.layer),
-    // The platform's file, path and etag services: the dashboard's files, and HttpApi wants them too.
-    Layer.provide(NodeHttpServer.layerContext)
-  )
+  routesOverHandlers.pipe(Layer.provide(Handlers.layer))
 
-/** The routes served on an `HttpServer`. Settings come from `BrokerConfig` (defaults when absent). */
+/**
+ * The routes served on an `HttpServer`, and the REST fast path in front of them when the server
+ * has a `FrontDoor` (`nodeServer`), all over one `Handlers`. Settings come from `BrokerConfig`
+ * (defaults when absent).
+ */
 export const layer: Layer.Layer<never, never, GroupCommit.GroupCommit | Election.Election | HttpServer.HttpServer> =
-  HttpLayerRouter.serve(routes, { disableLogger: true, disableListenLog: true })
+  Layer.merge(
+    HttpLayerRouter.serve(routesOverHandlers, { disableLogger: true, disableListenLog: true }),
+    FastRest.layer
+  ).pipe(Layer.provide(Handlers.layer))
 
 /**
  * A Node HTTP server that always answers and whose `close` ends. The routes' request handler is
@@ -67,20 +77,33 @@ export const createClosableServer = (): Http.Server => {
   return server
 }
 
-/** `layer` on a Node HTTP server bound to `port` (0 picks one) and `host`. */
-export const serve = (options: { readonly port: number; readonly host?: string }): Layer.Layer<
-  never,
-  ServeError,
-  GroupCommit.GroupCommit | Election.Election
+export interface ListenOptions {
+  readonly port: number
+  readonly host?: string
+}
+
+/**
+ * A `createClosableServer` bound to `port` (0 picks one) and `host`, with a `FrontDoor` so that
+ * `layer` puts the REST fast path in front of its routes.
+ */
+export const nodeServer = (options: ListenOptions): Layer.Layer<
+  HttpServer.HttpServer | FrontDoor.FrontDoor,
+  ServeError
 > =>
-  layer.pipe(
-    Layer.provide(
-      NodeHttpServer.layer(createClosableServer, {
+  Layer.unwrapEffect(Effect.sync(() => {
+    const server = createClosableServer()
+    return Layer.merge(
+      NodeHttpServer.layer(() => server, {
         port: options.port,
         ...(options.host !== undefined ? { host: options.host } : {})
-      })
+      }),
+      Layer.succeed(FrontDoor.FrontDoor, FrontDoor.attach(server))
     )
-  )
+  }))
+
+/** `layer` on a `nodeServer`. */
+export const serve = (options: ListenOptions): Layer.Layer<never, ServeError, GroupCommit.GroupCommit | Election.Election> =>
+  layer.pipe(Layer.provide(nodeServer(options)))
 
 /** `serve` with the bind address, token and limits read from the environment (BROKER_HOST, BROKER_PORT, OSQUEUE_TOKEN, OSQUEUE_MAX_BODY_BYTES). */
 export const layerConfig: Layer.Layer<never, ServeError | ConfigError.ConfigError, GroupCommit.GroupCommit | Election.Election> =

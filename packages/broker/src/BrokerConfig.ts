@@ -20,6 +20,11 @@ export interface BrokerSettings {
   readonly maxBodyBytes: number
   /** The built dashboard (`apps/web/dist`) served at `/`; none: `/` says there is no dashboard. */
   readonly dashboardDir: Option.Option<string>
+  /**
+   * The hot REST routes answered by a plain Node listener in front of HttpApi (`FastRest`), on a
+   * server that has a `FrontDoor`; off, every request goes through HttpApi. The answers are the same.
+   */
+  readonly fastRest: boolean
 }
 
 export const defaults: BrokerSettings = {
@@ -27,7 +32,8 @@ export const defaults: BrokerSettings = {
   port: 8080,
   token: Option.none(),
   maxBodyBytes: 8 * 1024 * 1024,
-  dashboardDir: Option.none()
+  dashboardDir: Option.none(),
+  fastRest: true
 }
 
 /** A reference with defaults, so `Broker.layer` runs without it (no auth, 8 MiB bodies). */
@@ -51,7 +57,8 @@ export const config: Config.Config<BrokerSettings> = Config.all({
     Config.withDefault(defaults.maxBodyBytes),
     Config.validate({ message: "OSQUEUE_MAX_BODY_BYTES must be positive", validation: (n) => n > 0 })
   ),
-  dashboardDir: Config.option(Config.nonEmptyString("OSQUEUE_DASHBOARD_DIR"))
+  dashboardDir: Config.option(Config.nonEmptyString("OSQUEUE_DASHBOARD_DIR")),
+  fastRest: Config.boolean("OSQUEUE_FAST_REST").pipe(Config.withDefault(defaults.fastRest))
 })
 
 export const layerConfig: Layer.Layer<BrokerConfig, ConfigError.ConfigError> = Layer.effect(BrokerConfig, config)

@@ -11,24 +11,18 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpMethod from "@effect/platform/HttpMethod"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { httpStatus, InvalidRequest, OsqueueError, PayloadTooLarge, Unauthorized } from "@osqueue/types"
+import { httpStatus, OsqueueError } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { createHash, timingSafeEqual } from "node:crypto"
 import { BrokerConfig } from "./BrokerConfig.js"
-import * as BrokerMetrics from "./BrokerMetrics.js"
-import { isDashboardPath } from "./Dashboard.js"
+import * as HttpChecks from "./HttpChecks.js"
 import { rpcPaths } from "./Rpc.js"
 
-/** Reachable without the token: probes, the API's description and the dashboard's files (they hold no data). */
-export const publicPaths: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/docs", "/v1/openapi.json"])
-
-const digest = (token: string): Buffer => createHash("sha256").update(token).digest()
+export { publicPaths } from "./HttpChecks.js"
 
 const encodeError = Schema.encodeSync(OsqueueError)
 
@@ -104,7 +98,7 @@ const refuse = (
   options: { readonly body: Body | undefined; readonly headers?: Record<string, string> }
 ) =>
   Effect.gen(function*() {
-    yield* Metric.increment(Metric.tagged(BrokerMetrics.httpRequests, "refused", reason))
+    yield* Metric.increment(HttpChecks.refusedCounter(reason))
     const status = httpStatus(error)
     const response = url.pathname === rpcPaths.http && request.method === "POST"
       ? yield* rpcRefusal(request, status, error, options.body)
@@ -114,24 +108,12 @@ const refuse = (
     return HttpServerResponse.setHeaders(response, { ...options.headers, ...close })
   })
 
-const presentedToken = (request: HttpServerRequest.HttpServerRequest, url: URL): string | undefined => {
-  const header = request.headers["authorization"]
-  if (header !== undefined) {
-    const match = /^Bearer\s+(.+)$/i.exec(header.trim())
-    return match?.[1]
-  }
-  // Browsers cannot set headers on a WebSocket: the upgrade may carry the token in the query.
-  return url.pathname === rpcPaths.websocket ? (url.searchParams.get("token") ?? undefined) : undefined
-}
-
-const isJson = (request: HttpServerRequest.HttpServerRequest): boolean => {
-  // HttpApi reads a body without a content type as JSON, so check those too.
-  const type = request.headers["content-type"]?.toLowerCase()
-  return type === undefined || type.includes("application/json")
-}
+// Browsers cannot set headers on a WebSocket: the upgrade may carry the token in the query.
+const queryToken = (url: URL): string | undefined =>
+  url.pathname === rpcPaths.websocket ? (url.searchParams.get("token") ?? undefined) : undefined
 
 const tooLarge = (request: HttpServerRequest.HttpServerRequest, url: URL, bytes: number, limit: number, body: Body | undefined) =>
-  refuse("too_large", request, url, new PayloadTooLarge({ what: "the request body", bytes, limit }), { body })
+  refuse("too_large", request, url, HttpChecks.tooLarge(bytes, limit), { body })
 
 /** A request like `request` whose body is the buffered `text`. */
 const rebuilt = (request: HttpServerRequest.HttpServerRequest, url: URL, text: string) => {
@@ -146,7 +128,7 @@ const rebuilt = (request: HttpServerRequest.HttpServerRequest, url: URL, text: s
 export const layer = HttpLayerRouter.middleware(
   Effect.gen(function*() {
     const config = yield* BrokerConfig
-    const expected = Option.map(config.token, (token) => digest(Redacted.value(token)))
+    const authorize = HttpChecks.authorizer(config)
     const limit = config.maxBodyBytes
 
     return (httpApp) =>
@@ -154,15 +136,12 @@ export const layer = HttpLayerRouter.middleware(
         const request = yield* HttpServerRequest.HttpServerRequest
         const url = new URL(request.url, "http://broker")
 
-        if (Option.isSome(expected) && !publicPaths.has(url.pathname) && !isDashboardPath(url.pathname)) {
-          const token = presentedToken(request, url)
-          if (token === undefined || !timingSafeEqual(digest(token), expected.value)) {
-            const reason = token === undefined ? "no bearer token was sent" : "the bearer token is wrong"
-            return yield* refuse("unauthorized", request, url, new Unauthorized({ reason }), {
-              body: HttpMethod.hasBody(request.method) ? undefined : { text: "", total: 0, complete: true },
-              headers: { "www-authenticate": "Bearer" }
-            })
-          }
+        const unauthorized = authorize(url.pathname, request.headers["authorization"], queryToken(url))
+        if (unauthorized !== undefined) {
+          return yield* refuse("unauthorized", request, url, unauthorized, {
+            body: HttpMethod.hasBody(request.method) ? undefined : { text: "", total: 0, complete: true },
+            headers: HttpChecks.unauthorizedHeaders
+          })
         }
 
         if (!HttpMethod.hasBody(request.method) || url.pathname === rpcPaths.websocket) return yield* httpApp
@@ -185,24 +164,17 @@ export const layer = HttpLayerRouter.middleware(
           // Routes read the body later from this cached copy, so it is read once.
           const body = yield* request.text.pipe(HttpIncomingMessage.withMaxBodySize(Option.some(limit)), Effect.either)
           if (Either.isLeft(body)) {
-            return yield* refuse(
-              "unreadable",
-              request,
-              url,
-              new InvalidRequest({ message: "the request body could not be read" }),
-              { body: { text: "", total: 0, complete: true } }
-            )
+            return yield* refuse("unreadable", request, url, HttpChecks.unreadable(), {
+              body: { text: "", total: 0, complete: true }
+            })
           }
           text = body.right
         }
 
         if (url.pathname.startsWith("/v1/") && text.trim() !== "") {
-          const problem = isJson(request)
-            ? jsonProblem(text)?.replace(/^/, "the body is not valid JSON: ")
-            // HttpApi would read a form body as fields and report them missing: name the real problem.
-            : `the body must be JSON sent as content-type: application/json, not ${request.headers["content-type"]}`
-          if (problem !== undefined) {
-            return yield* refuse("malformed_json", request, url, new InvalidRequest({ message: problem }), {
+          const parsed = HttpChecks.parseJsonBody(text, request.headers["content-type"])
+          if ("problem" in parsed) {
+            return yield* refuse("malformed_json", request, url, parsed.problem, {
               body: { text, total: text.length, complete: true }
             })
           }
@@ -214,12 +186,3 @@ export const layer = HttpLayerRouter.middleware(
   }),
   { global: true }
 )
-
-const jsonProblem = (text: string): string | undefined => {
-  try {
-    JSON.parse(text)
-    return undefined
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error)
-  }
-}

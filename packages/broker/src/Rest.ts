@@ -7,30 +7,18 @@ import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { InvalidRequest, type JobId, type LeaseToken, OsqueueApi, type OsqueueError } from "@osqueue/types"
+import { type InvalidRequest, type JobId, type LeaseToken, OsqueueApi, type OsqueueError } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { Handlers } from "./Handlers.js"
+import * as HttpChecks from "./HttpChecks.js"
 
 export const restPaths = { openapi: "/v1/openapi.json", docs: "/docs" } as const
-
-/** Seconds a client should wait before retrying, for the errors that say "later". */
-const retryAfterSeconds = (error: OsqueueError): number | undefined => {
-  switch (error._tag) {
-    case "Overloaded":
-      return Math.max(1, Math.ceil(error.retryAfterMs / 1000))
-    case "CommitFailed":
-    case "QueueFull":
-      return 1
-    default:
-      return undefined
-  }
-}
 
 /** 429/503 answers carry `Retry-After`; HttpApi encodes only the body, so add the header here. */
 const withRetryAfter = <A, R>(effect: Effect.Effect<A, OsqueueError, R>): Effect.Effect<A, OsqueueError, R> =>
   Effect.tapError(effect, (error) => {
-    const seconds = retryAfterSeconds(error)
+    const seconds = HttpChecks.retryAfterSeconds(error)
     return seconds === undefined
       ? Effect.void
       : HttpApp.appendPreResponseHandler((_request, response) =>
@@ -38,11 +26,10 @@ const withRetryAfter = <A, R>(effect: Effect.Effect<A, OsqueueError, R>): Effect
       )
   })
 
-/** The path names the job; the token must be for that job, or the request is confused. */
-const checkToken = (id: JobId, token: LeaseToken): Effect.Effect<void, InvalidRequest> =>
-  token.startsWith(`${id}/`)
-    ? Effect.void
-    : Effect.fail(new InvalidRequest({ message: `the lease token ${token} is not for job ${id}` }))
+const checkToken = (id: JobId, token: LeaseToken): Effect.Effect<void, InvalidRequest> => {
+  const mismatch = HttpChecks.tokenMismatch(id, token)
+  return mismatch === undefined ? Effect.void : Effect.fail(mismatch)
+}
 
 const JobsLive = HttpApiBuilder.group(OsqueueApi, "jobs", (handlers) =>
   Effect.gen(function*() {
@@ -55,7 +42,7 @@ const JobsLive = HttpApiBuilder.group(OsqueueApi, "jobs", (handlers) =>
         withRetryAfter(Effect.zipRight(checkToken(path.id, payload.token), h.heartbeat(payload))))
       .handle("complete", ({ path, payload }) =>
         withRetryAfter(Effect.zipRight(checkToken(path.id, payload.token), h.complete(payload))))
-      .handle("completeMany", ({ payload }) => h.completeMany(payload.items))
+      .handle("completeMany", ({ payload }) => withRetryAfter(h.completeMany(payload.items)))
       .handle("fail", ({ path, payload }) =>
         withRetryAfter(Effect.zipRight(checkToken(path.id, payload.token), h.fail(payload))))
       .handle("release", ({ path, payload }) =>

@@ -3,14 +3,13 @@
  * RPC over HTTP (ndjson) and RPC over WebSocket (JSON), as the README tells clients to connect.
  */
 import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "@effect/platform"
-import { NodeHttpServer, NodeSocket } from "@effect/platform-node"
+import { NodeSocket } from "@effect/platform-node"
 import { RpcClient, RpcSerialization } from "@effect/rpc"
 import { Broker, BrokerConfig, rpcPaths } from "@osqueue/broker"
 import { defaultLimits, Election, type EngineConfig, GroupCommit } from "@osqueue/core"
 import { MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
 import { OsqueueRpcs } from "@osqueue/types"
 import { Context, Duration, Effect, Layer, Logger, LogLevel, Option, Redacted, Schedule, Scope } from "effect"
-import { createServer } from "node:http"
 
 export const electionTtl = Duration.seconds(1)
 
@@ -21,6 +20,8 @@ export interface StartOptions {
   readonly maxBodyBytes?: number
   readonly maxPayloadBytes?: number
   readonly engine?: Partial<EngineConfig.EngineSettings>
+  /** The REST fast path (on by default, as `Broker.serve` has it); off, HttpApi answers every route. */
+  readonly fastRest?: boolean
 }
 
 /** Starts a broker in its own scope (so a test can stop one and keep another). */
@@ -38,13 +39,14 @@ export const startBroker = (options: StartOptions = {}) =>
     })
     const layer = Broker.layer.pipe(
       Layer.provideMerge(engine),
-      Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
+      Layer.provideMerge(Broker.nodeServer({ port: 0, host: "127.0.0.1" })),
       Layer.provide(Layer.succeed(ObjectStore, store)),
       // the engine's info logs (takeover, handoff) would drown the test output
       Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)),
       Layer.provide(BrokerConfig.layer({
         token: options.token === undefined ? Option.none() : Option.some(Redacted.make(options.token)),
-        ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes })
+        ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+        ...(options.fastRest === undefined ? {} : { fastRest: options.fastRest })
       }))
     )
     const context = yield* Layer.buildWithScope(layer, scope)

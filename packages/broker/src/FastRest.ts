@@ -1,0 +1,242 @@
+/**
+ * The REST fast path: the hot routes (`POST /v1/jobs`, `/v1/jobs/batch`, `/v1/jobs/:id/complete`,
+ * `/v1/jobs/batch/complete`) answered by a plain Node listener in front of the HttpApi app, as the
+ * router, HttpApi and its per-request Schema work cost more broker CPU than the operation. It runs
+ * the same `Handlers`, the same checks (`HttpChecks`), the endpoints' own schemas (taken from
+ * `OsqueueApi`) and answers with the same status, headers and bytes. A request it does not take
+ * in one piece (chunked, not JSON, an upgrade, an escaped id…) goes on to the app untouched.
+ */
+import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import {
+  type EnqueueOptions,
+  httpStatus,
+  type JobId,
+  OsqueueApi,
+  OsqueueError
+} from "@osqueue/types"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Runtime from "effect/Runtime"
+import * as Schema from "effect/Schema"
+import type * as Http from "node:http"
+import { BrokerConfig } from "./BrokerConfig.js"
+import { FrontDoor, type Listener } from "./FrontDoor.js"
+import { type CompleteInput, Handlers, type HandlersShape } from "./Handlers.js"
+import * as HttpChecks from "./HttpChecks.js"
+
+type Operation = Effect.Effect<unknown, OsqueueError>
+
+interface Route {
+  readonly status: number
+  /** Decodes the path's `id` (if the route has one) and the body as HttpApi does, then names the operation. */
+  readonly prepare: (id: string | undefined, body: unknown) => Either.Either<Operation, ParseResult.ParseError>
+  readonly encode: (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
+}
+
+/**
+ * A route over endpoint `name` of `OsqueueApi`'s jobs group. `Path` and `Payload` restate what its
+ * schemas decode to (HttpApi's records are not typed per endpoint); the comparison tests hold them
+ * to the HttpApi route's answers.
+ */
+const route = <Path, Payload>(name: string, run: (path: Path, payload: Payload) => Operation): Route => {
+  const endpoint = OsqueueApi.groups["jobs"]?.endpoints[name]
+  // Through the schemas' ASTs: the record's union of every endpoint's types has no common schema type.
+  const payload = endpoint?.payloadSchema
+  if (endpoint === undefined || payload?._tag !== "Some") throw new Error(`OsqueueApi has no jobs.${name} endpoint with a payload`)
+  const path = endpoint.pathSchema
+  const decodePath = path._tag === "Some" ? Schema.decodeUnknownEither(Schema.make<unknown>(path.value.ast)) : undefined
+  const decodePayload = Schema.decodeUnknownEither(Schema.make<unknown>(payload.value.ast))
+  const success = Schema.make<unknown>(endpoint.successSchema.ast)
+  return {
+    status: HttpApiSchema.getStatusSuccess(success),
+    encode: Schema.encodeUnknownEither(success),
+    prepare: (id, body) => {
+      const params = decodePath === undefined ? Either.right(undefined) : decodePath({ id })
+      if (Either.isLeft(params)) return Either.left(params.left)
+      const decoded = decodePayload(body)
+      if (Either.isLeft(decoded)) return Either.left(decoded.left)
+      return Either.right(run(params.right as Path, decoded.right as Payload))
+    }
+  }
+}
+
+const routes = (h: HandlersShape) => ({
+  enqueue: route<void, EnqueueOptions>("enqueue", (_, payload) => h.enqueue(payload)),
+  enqueueMany: route<void, { readonly jobs: ReadonlyArray<EnqueueOptions> }>(
+    "enqueueMany",
+    (_, payload) => h.enqueueMany(payload.jobs)
+  ),
+  complete: route<{ readonly id: JobId }, CompleteInput>("complete", (path, payload) => {
+    const mismatch = HttpChecks.tokenMismatch(path.id, payload.token)
+    return mismatch === undefined ? h.complete(payload) : Effect.fail(mismatch)
+  }),
+  completeMany: route<void, { readonly items: ReadonlyArray<CompleteInput> }>(
+    "completeMany",
+    (_, payload) => h.completeMany(payload.items)
+  )
+})
+
+type Routes = ReturnType<typeof routes>
+
+/** The route of a request line, matched exactly: anything unusual is the router's to judge. */
+const match = (routes: Routes, url: string): { readonly route: Route; readonly id?: string } | undefined => {
+  switch (url) {
+    case "/v1/jobs":
+      return { route: routes.enqueue }
+    case "/v1/jobs/batch":
+      return { route: routes.enqueueMany }
+    case "/v1/jobs/batch/complete":
+      return { route: routes.completeMany }
+  }
+  const prefix = "/v1/jobs/"
+  const suffix = "/complete"
+  if (!url.startsWith(prefix) || !url.endsWith(suffix)) return undefined
+  const id = url.slice(prefix.length, url.length - suffix.length)
+  // The router would percent-decode the id or split it: leave those to it.
+  return id === "" || /[/%?#]/.test(id) ? undefined : { route: routes.complete, id }
+}
+
+const encodeError = Schema.encodeSync(OsqueueError)
+const encodeDecodeError = Schema.encodeSync(HttpApiDecodeError)
+
+const decodeError = (error: ParseResult.ParseError) =>
+  encodeDecodeError(
+    new HttpApiDecodeError({
+      issues: ParseResult.ArrayFormatter.formatErrorSync(error),
+      message: ParseResult.TreeFormatter.formatErrorSync(error)
+    })
+  )
+
+/** A JSON answer as HttpApi's `HttpServerResponse.json` writes it. */
+const json = (response: Http.ServerResponse, status: number, value: unknown, extra?: Readonly<Record<string, string>>) => {
+  const body = JSON.stringify(value)
+  response.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(body)),
+    ...extra
+  })
+  response.end(body)
+}
+
+/** What the platform answers for a request it could not decode or a defect: the status, no body. */
+const bare = (response: Http.ServerResponse, status: number) => {
+  response.writeHead(status)
+  response.end()
+}
+
+const failure = (response: Http.ServerResponse, error: OsqueueError) => {
+  const seconds = HttpChecks.retryAfterSeconds(error)
+  json(response, httpStatus(error), encodeError(error), seconds === undefined ? undefined : { "retry-after": String(seconds) })
+}
+
+const refuse = (
+  response: Http.ServerResponse,
+  reason: string,
+  error: OsqueueError,
+  headers?: Readonly<Record<string, string>>
+) => {
+  HttpChecks.refusedCounter(reason).unsafeUpdate(1, [])
+  json(response, httpStatus(error), encodeError(error), headers)
+}
+
+const readBody = (request: Http.IncomingMessage, onText: (text: string) => void, onError: () => void) => {
+  const chunks: Array<Buffer> = []
+  request.on("data", (chunk: Buffer) => chunks.push(chunk))
+  request.on("end", () => onText(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8")))
+  request.on("error", onError)
+}
+
+export const make: Effect.Effect<Listener, never, Handlers> = Effect.gen(function*() {
+  const table = routes(yield* Handlers)
+  const settings = yield* BrokerConfig
+  const authorize = HttpChecks.authorizer(settings)
+  const limit = settings.maxBodyBytes
+  const runCallback = Runtime.runCallback(yield* Effect.runtime<never>())
+
+  const answer = (response: Http.ServerResponse, route: Route, exit: Exit.Exit<unknown, OsqueueError>) => {
+    if (response.writableEnded || response.destroyed) return
+    if (Exit.isSuccess(exit)) {
+      const encoded = route.encode(exit.value)
+      return Either.isRight(encoded) ? json(response, route.status, encoded.right) : json(response, 400, decodeError(encoded.left))
+    }
+    const error = Cause.failureOption(exit.cause)
+    return Option.isSome(error) ? failure(response, error.value) : bare(response, 500)
+  }
+
+  const run = (response: Http.ServerResponse, url: string, route: Route, id: string | undefined, text: string) => {
+    let body: unknown = null
+    if (text.trim() !== "") {
+      const parsed = HttpChecks.parseJsonBody(text, undefined)
+      if ("problem" in parsed) return refuse(response, "malformed_json", parsed.problem)
+      body = parsed.value
+    } else if (text !== "") {
+      // Blank but not empty: the platform's JSON read fails, and it answers a bare 400.
+      return bare(response, 400)
+    }
+    const prepared = route.prepare(id, body)
+    if (Either.isLeft(prepared)) return json(response, 400, decodeError(prepared.left))
+    const operation = prepared.right.pipe(
+      Effect.withSpan("http.server POST", {
+        kind: "server",
+        captureStackTrace: false,
+        attributes: { "http.request.method": "POST", "url.path": url }
+      })
+    )
+    const cancel = runCallback(operation, { onExit: (exit) => answer(response, route, exit) })
+    // As the platform does: a client that hangs up interrupts its operation.
+    response.on("close", () => {
+      if (!response.writableEnded) cancel()
+    })
+  }
+
+  return (request, response) => {
+    const url = request.url
+    if (request.method !== "POST" || url === undefined) return false
+    const found = match(table, url)
+    const headers = request.headers
+    const declared = headers["content-length"]
+    if (
+      found === undefined || declared === undefined || headers["upgrade"] !== undefined ||
+      !HttpChecks.isJsonType(headers["content-type"])
+    ) return false
+
+    const unauthorized = authorize(url, headers["authorization"], undefined)
+    if (unauthorized !== undefined) {
+      refuse(response, "unauthorized", unauthorized, HttpChecks.unauthorizedHeaders)
+      return true
+    }
+    const bytes = Number(declared)
+    if (bytes > limit) {
+      refuse(response, "too_large", HttpChecks.tooLarge(bytes, limit))
+      return true
+    }
+    readBody(
+      request,
+      (text) => run(response, url, found.route, found.id, text),
+      () => refuse(response, "unreadable", HttpChecks.unreadable())
+    )
+    return true
+  }
+})
+
+/**
+ * Opens the fast path on the server's `FrontDoor` for the life of the layer, when the server has
+ * one (`Broker.nodeServer`) and `BrokerConfig.fastRest` is on; otherwise every request goes
+ * through HttpApi.
+ */
+export const layer: Layer.Layer<never, never, Handlers> = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const door = yield* Effect.serviceOption(FrontDoor)
+    const settings = yield* BrokerConfig
+    if (Option.isNone(door) || !settings.fastRest) return
+    const close = door.value.open(yield* make)
+    yield* Effect.addFinalizer(() => Effect.sync(close))
+  })
+)
+

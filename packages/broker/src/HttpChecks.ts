@@ -1,0 +1,97 @@
+/**
+ * The checks an HTTP request passes before and around an operation — the bearer token, the body
+ * limits and JSON, the job a lease token names, `Retry-After` — as plain functions, so that the
+ * Effect gate (`HttpGate`, `Rest`) and the REST fast path (`FastRest`) decide alike.
+ */
+import { InvalidRequest, type JobId, type LeaseToken, type OsqueueError, PayloadTooLarge, Unauthorized } from "@osqueue/types"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { createHash, timingSafeEqual } from "node:crypto"
+import type { BrokerSettings } from "./BrokerConfig.js"
+import * as BrokerMetrics from "./BrokerMetrics.js"
+import { isDashboardPath } from "./Dashboard.js"
+
+/** Reachable without the token: probes, the API's description and the dashboard's files (they hold no data). */
+export const publicPaths: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/docs", "/v1/openapi.json"])
+
+/** Headers of a 401: the scheme the client should use. */
+export const unauthorizedHeaders: Readonly<Record<string, string>> = { "www-authenticate": "Bearer" }
+
+const digest = (token: string): Buffer => createHash("sha256").update(token).digest()
+
+/**
+ * `Unauthorized` for a request to `pathname` that needs the token and did not present it (the
+ * `authorization` header, or `queryToken` where a browser cannot set headers); `undefined` when it
+ * may pass.
+ */
+export type Authorize = (
+  pathname: string,
+  authorization: string | undefined,
+  queryToken: string | undefined
+) => Unauthorized | undefined
+
+export const authorizer = (settings: BrokerSettings): Authorize => {
+  const expected = Option.map(settings.token, (token) => digest(Redacted.value(token)))
+  if (Option.isNone(expected)) return () => undefined
+  return (pathname, authorization, queryToken) => {
+    if (publicPaths.has(pathname) || isDashboardPath(pathname)) return undefined
+    const token = authorization === undefined ? queryToken : /^Bearer\s+(.+)$/i.exec(authorization.trim())?.[1]
+    if (token !== undefined && timingSafeEqual(digest(token), expected.value)) return undefined
+    return new Unauthorized({ reason: token === undefined ? "no bearer token was sent" : "the bearer token is wrong" })
+  }
+}
+
+export const tooLarge = (bytes: number, limit: number): PayloadTooLarge =>
+  new PayloadTooLarge({ what: "the request body", bytes, limit })
+
+export const unreadable = (): InvalidRequest => new InvalidRequest({ message: "the request body could not be read" })
+
+/** HttpApi reads a body without a content type as JSON, so those are checked as JSON too. */
+export const isJsonType = (contentType: string | undefined): boolean =>
+  contentType === undefined || contentType.toLowerCase().includes("application/json")
+
+/**
+ * Why a non-blank `/v1/` body cannot be read as JSON, or `undefined` with the parsed value. HttpApi
+ * would read a form body as fields and report them missing: this names the real problem.
+ */
+export const parseJsonBody = (
+  text: string,
+  contentType: string | undefined
+): { readonly problem: InvalidRequest } | { readonly value: unknown } => {
+  if (!isJsonType(contentType)) {
+    return {
+      problem: new InvalidRequest({ message: `the body must be JSON sent as content-type: application/json, not ${contentType}` })
+    }
+  }
+  try {
+    return { value: JSON.parse(text) }
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error)
+    return { problem: new InvalidRequest({ message: `the body is not valid JSON: ${reason}` }) }
+  }
+}
+
+/** The path names the job; the token must be for that job, or the request is confused. */
+export const tokenMismatch = (id: JobId, token: LeaseToken): InvalidRequest | undefined =>
+  token.startsWith(`${id}/`)
+    ? undefined
+    : new InvalidRequest({ message: `the lease token ${token} is not for job ${id}` })
+
+/** Seconds a client should wait before retrying, for the errors that say "later". */
+export const retryAfterSeconds = (error: OsqueueError): number | undefined => {
+  switch (error._tag) {
+    case "Overloaded":
+      return Math.max(1, Math.ceil(error.retryAfterMs / 1000))
+    case "CommitFailed":
+    case "QueueFull":
+      return 1
+    default:
+      return undefined
+  }
+}
+
+/** Requests answered before reaching an operation, by reason; one series per reason, built once. */
+export const refusedCounter = BrokerMetrics.cachedTags((reason: string) =>
+  Metric.tagged(BrokerMetrics.httpRequests, "refused", reason)
+)
