@@ -84,6 +84,8 @@ const routes = (h: HandlersShape) => ({
 
 type Routes = ReturnType<typeof routes>
 
+const maxParamLength = 100
+
 /** The route of a request line, matched exactly: anything unusual is the router's to judge. */
 const match = (routes: Routes, url: string): { readonly route: Route; readonly id?: string } | undefined => {
   switch (url) {
@@ -98,8 +100,9 @@ const match = (routes: Routes, url: string): { readonly route: Route; readonly i
   const suffix = "/complete"
   if (!url.startsWith(prefix) || !url.endsWith(suffix)) return undefined
   const id = url.slice(prefix.length, url.length - suffix.length)
-  // The router would percent-decode the id or split it: leave those to it.
-  return id === "" || /[/%?#]/.test(id) ? undefined : { route: routes.complete, id }
+  // The router would percent-decode the id, split it, or refuse a long one (find-my-way's
+  // maxParamLength): leave those to it.
+  return id === "" || id.length > maxParamLength || /[/%?#]/.test(id) ? undefined : { route: routes.complete, id }
 }
 
 const encodeError = Schema.encodeSync(OsqueueError)

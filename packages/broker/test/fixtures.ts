@@ -3,9 +3,9 @@
  * RPC over HTTP (ndjson) and RPC over WebSocket (JSON), as the README tells clients to connect.
  */
 import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "@effect/platform"
-import { NodeSocket } from "@effect/platform-node"
+import { NodeHttpServer, NodeSocket } from "@effect/platform-node"
 import { RpcClient, RpcSerialization } from "@effect/rpc"
-import { Broker, BrokerConfig, rpcPaths } from "@osqueue/broker"
+import { Broker, BrokerConfig, FrontDoor, rpcPaths } from "@osqueue/broker"
 import { defaultLimits, Election, type EngineConfig, GroupCommit } from "@osqueue/core"
 import { MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
 import { OsqueueRpcs } from "@osqueue/types"
@@ -24,11 +24,31 @@ export interface StartOptions {
   readonly fastRest?: boolean
 }
 
+/** `Broker.nodeServer` on a free loopback port, counting the requests its front door answers. */
+const countingServer = (answers: { count: number }) =>
+  Layer.unwrapEffect(Effect.sync(() => {
+    const server = Broker.createClosableServer()
+    const door = FrontDoor.attach(server)
+    const counting: FrontDoor.FrontDoorShape = {
+      open: (listener) =>
+        door.open((request, response) => {
+          const took = listener(request, response)
+          if (took) answers.count++
+          return took
+        })
+    }
+    return Layer.merge(
+      NodeHttpServer.layer(() => server, { port: 0, host: "127.0.0.1" }),
+      Layer.succeed(FrontDoor.FrontDoor, counting)
+    )
+  }))
+
 /** Starts a broker in its own scope (so a test can stop one and keep another). */
 export const startBroker = (options: StartOptions = {}) =>
   Effect.gen(function*() {
     const store = options.store ?? (yield* MemoryStore.make)
     const scope = yield* Scope.make()
+    const fastAnswers = { count: 0 }
     const engine = Broker.engine({
       advertisedUrl: options.url ?? "http://broker.test",
       electionTtl,
@@ -39,7 +59,7 @@ export const startBroker = (options: StartOptions = {}) =>
     })
     const layer = Broker.layer.pipe(
       Layer.provideMerge(engine),
-      Layer.provideMerge(Broker.nodeServer({ port: 0, host: "127.0.0.1" })),
+      Layer.provideMerge(countingServer(fastAnswers)),
       Layer.provide(Layer.succeed(ObjectStore, store)),
       // the engine's info logs (takeover, handoff) would drown the test output
       Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)),
@@ -59,6 +79,8 @@ export const startBroker = (options: StartOptions = {}) =>
       base,
       store,
       scope,
+      /** Requests the REST fast path answered (the others went through HttpApi). */
+      fastAnswers: () => fastAnswers.count,
       commit: Context.get(context, GroupCommit.GroupCommit),
       election: Context.get(context, Election.Election)
     }
