@@ -4,13 +4,14 @@
  * phase. `tsx scripts/bench/load.ts '<LoadSpec as JSON>'`.
  *
  * osqueue goes through `@osqueue/client` and `@osqueue/worker` (the REST enqueue through
- * plain keep-alive HTTP requests, one job each); BullMQ through its own Queue and Worker.
+ * plain keep-alive HTTP requests, one job each, a connection per producer: `rest.ts`); BullMQ
+ * through its own Queue and Worker.
  */
 import { OsqueueClient } from "@osqueue/client"
 import { Worker } from "@osqueue/worker"
 import { Queue, Worker as BullWorker } from "bullmq"
 import { Deferred, Effect, Layer, Logger, LogLevel } from "effect"
-import http from "node:http"
+import { RestConnection } from "./rest.js"
 import { cpuMs, now, type PhaseResult, Samples } from "./stats.js"
 
 export type Phase = "enqueue" | "drain" | "mixed"
@@ -83,25 +84,10 @@ const storeCounters = async () => ({
   encodeCount: await metric("osqueue_commit_encode_ms_count")
 })
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 })
-
-/** One REST enqueue with Node's own HTTP client: what any HTTP client would send. */
-const restEnqueue = (type: string) =>
-  new Promise<void>((resolve, reject) => {
-    const body = JSON.stringify({ type, payload: payload() })
-    const request = http.request(`${spec.target}/v1/jobs`, {
-      method: "POST",
-      agent,
-      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) }
-    }, (response) => {
-      response.resume()
-      response.on("end", () =>
-        response.statusCode === 201 || response.statusCode === 200
-          ? resolve()
-          : reject(new Error(`REST enqueue answered ${response.statusCode}`)))
-    })
-    request.on("error", reject)
-    request.end(body)
+/** One REST enqueue on the producer's own keep-alive connection: one job per HTTP request. */
+const restEnqueue = (connection: RestConnection, type: string) =>
+  connection.post("/v1/jobs", JSON.stringify({ type, payload: payload() })).then((status) => {
+    if (status !== 201 && status !== 200) throw new Error(`REST enqueue answered ${status}`)
   })
 
 const osqueue = Effect.gen(function*() {
@@ -135,6 +121,14 @@ const osqueue = Effect.gen(function*() {
       })
   })
 
+  /** REST single enqueues: each producer on a keep-alive connection of its own, for its life. */
+  const restConnection = spec.transport === "rest" && spec.batch === 1
+    ? Effect.acquireRelease(
+      Effect.sync(() => new RestConnection(new URL(spec.target))),
+      (connection) => Effect.sync(() => connection.close())
+    )
+    : Effect.succeed(undefined)
+
   /** Enqueues jobs in batches of 1,000, untimed. */
   const fill = (type: string, jobs: number) => {
     const take = counter(jobs)
@@ -151,21 +145,22 @@ const osqueue = Effect.gen(function*() {
 
   const produce = (type: string, enqueueLatency: Samples, errors: { n: number }) => {
     const take = counter(spec.jobs)
-    const enqueue = (n: number): Effect.Effect<unknown, unknown> =>
-      spec.transport === "rest" && spec.batch === 1
-        ? Effect.tryPromise(() => restEnqueue(type))
+    const enqueue = (n: number, connection: RestConnection | undefined): Effect.Effect<unknown, unknown> =>
+      connection !== undefined
+        ? Effect.tryPromise(() => restEnqueue(connection, type))
         : spec.batch === 1
         ? Effect.suspend(() => client.enqueue(type, payload()))
         : Effect.suspend(() => client.enqueueMany(Array.from({ length: n }, () => ({ type, payload: payload() }))))
     return Effect.forEach(Array.from({ length: spec.producers }), () =>
       Effect.gen(function*() {
+        const connection = yield* restConnection
         for (let n = take(spec.batch); n > 0; n = take(spec.batch)) {
           const started = now()
-          const ok = yield* Effect.match(enqueue(n), { onFailure: () => false, onSuccess: () => true })
+          const ok = yield* Effect.match(enqueue(n, connection), { onFailure: () => false, onSuccess: () => true })
           if (ok) enqueueLatency.add(now() - started)
           else errors.n++
         }
-      }), { concurrency: "unbounded", discard: true })
+      }).pipe(Effect.scoped), { concurrency: "unbounded", discard: true })
   }
 
   const work = (type: string, endToEnd: Samples) =>
