@@ -1,17 +1,23 @@
 /** The broker's own instruments; /metrics exports them with the engine's (`@osqueue/core` Metrics). */
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricKey from "effect/MetricKey"
+import * as MetricLabel from "effect/MetricLabel"
 
-/** Tagged per call with `operation` and `outcome` (`ok`, an error's tag, `defect`, `interrupted`). */
-export const requests = Metric.counter("osqueue_requests_total", {
+const requestsKey = MetricKey.counter("osqueue_requests_total", {
   description: "Broker operations by operation and outcome (all transports)"
 })
 
+/** Tagged per call with `operation` and `outcome` (`ok`, an error's tag, `defect`, `interrupted`). */
+export const requests = Metric.fromMetricKey(requestsKey)
+
 export const watchers = Metric.gauge("osqueue_watchers", { description: "Open watch streams" })
 
-export const httpRequests = Metric.counter("osqueue_http_requests_total", {
+const httpRequestsKey = MetricKey.counter("osqueue_http_requests_total", {
   description: "HTTP requests refused before reaching an operation, by reason"
 })
+
+export const httpRequests = Metric.fromMetricKey(httpRequestsKey)
 
 export const claimWait = Metric.histogram(
   "osqueue_claim_wait_ms",
@@ -36,3 +42,19 @@ export const cachedTags = <Values extends ReadonlyArray<string>, M>(build: (...v
     return metric
   }
 }
+
+/**
+ * One series of a counter, its key tagged once: a `Metric.tagged` metric still builds and hashes
+ * a key on every update (it merges its tags into the update's), one made from the tagged key
+ * does not.
+ */
+const series = (key: MetricKey.MetricKey.Counter<number>, labels: ReadonlyArray<readonly [string, string]>) =>
+  Metric.fromMetricKey(MetricKey.taggedWithLabels(key, labels.map(([name, value]) => MetricLabel.make(name, value))))
+
+/** `requests` for one operation and outcome. */
+export const requestSeries = cachedTags((operation: string, outcome: string) =>
+  series(requestsKey, [["operation", operation], ["outcome", outcome]])
+)
+
+/** `httpRequests` for one reason a request was refused. */
+export const refusedSeries = cachedTags((reason: string) => series(httpRequestsKey, [["refused", reason]]))

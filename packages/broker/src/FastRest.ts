@@ -2,19 +2,12 @@
  * The REST fast path: the hot routes (`POST /v1/jobs`, `/v1/jobs/batch`, `/v1/jobs/:id/complete`,
  * `/v1/jobs/batch/complete`) answered by a plain Node listener in front of the HttpApi app, as the
  * router, HttpApi and its per-request Schema work cost more broker CPU than the operation. It runs
- * the same `Handlers`, the same checks (`HttpChecks`), the endpoints' own schemas (taken from
- * `OsqueueApi`) and answers with the same status, headers and bytes. A request it does not take
- * in one piece (chunked, not JSON, an upgrade, an escaped id…) goes on to the app untouched.
+ * the same `Handlers` (`FastRoutes`), the same checks (`HttpChecks`), the endpoints' own schemas
+ * and answers with the same status, headers and bytes. A request it does not take in one piece
+ * (chunked, not JSON, an upgrade, an escaped id…) goes on to the app untouched.
  */
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
-import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
-import {
-  type EnqueueOptions,
-  httpStatus,
-  type JobId,
-  OsqueueApi,
-  OsqueueError
-} from "@osqueue/types"
+import { httpStatus, OsqueueError } from "@osqueue/types"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -22,72 +15,21 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
-import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import type * as Http from "node:http"
 import { BrokerConfig } from "./BrokerConfig.js"
+import * as FastRoutes from "./FastRoutes.js"
 import { FrontDoor, type Listener } from "./FrontDoor.js"
-import { type CompleteInput, Handlers, type HandlersShape } from "./Handlers.js"
+import type { Handlers } from "./Handlers.js"
 import * as HttpChecks from "./HttpChecks.js"
-
-type Operation = Effect.Effect<unknown, OsqueueError>
-
-interface Route {
-  readonly status: number
-  /** Decodes the path's `id` (if the route has one) and the body as HttpApi does, then names the operation. */
-  readonly prepare: (id: string | undefined, body: unknown) => Either.Either<Operation, ParseResult.ParseError>
-  readonly encode: (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
-}
-
-/**
- * A route over endpoint `name` of `OsqueueApi`'s jobs group. `Path` and `Payload` restate what its
- * schemas decode to (HttpApi's records are not typed per endpoint); the comparison tests hold them
- * to the HttpApi route's answers.
- */
-const route = <Path, Payload>(name: string, run: (path: Path, payload: Payload) => Operation): Route => {
-  const endpoint = OsqueueApi.groups["jobs"]?.endpoints[name]
-  // Through the schemas' ASTs: the record's union of every endpoint's types has no common schema type.
-  const payload = endpoint?.payloadSchema
-  if (endpoint === undefined || payload?._tag !== "Some") throw new Error(`OsqueueApi has no jobs.${name} endpoint with a payload`)
-  const path = endpoint.pathSchema
-  const decodePath = path._tag === "Some" ? Schema.decodeUnknownEither(Schema.make<unknown>(path.value.ast)) : undefined
-  const decodePayload = Schema.decodeUnknownEither(Schema.make<unknown>(payload.value.ast))
-  const success = Schema.make<unknown>(endpoint.successSchema.ast)
-  return {
-    status: HttpApiSchema.getStatusSuccess(success),
-    encode: Schema.encodeUnknownEither(success),
-    prepare: (id, body) => {
-      const params = decodePath === undefined ? Either.right(undefined) : decodePath({ id })
-      if (Either.isLeft(params)) return Either.left(params.left)
-      const decoded = decodePayload(body)
-      if (Either.isLeft(decoded)) return Either.left(decoded.left)
-      return Either.right(run(params.right as Path, decoded.right as Payload))
-    }
-  }
-}
-
-const routes = (h: HandlersShape) => ({
-  enqueue: route<void, EnqueueOptions>("enqueue", (_, payload) => h.enqueue(payload)),
-  enqueueMany: route<void, { readonly jobs: ReadonlyArray<EnqueueOptions> }>(
-    "enqueueMany",
-    (_, payload) => h.enqueueMany(payload.jobs)
-  ),
-  complete: route<{ readonly id: JobId }, CompleteInput>("complete", (path, payload) => {
-    const mismatch = HttpChecks.tokenMismatch(path.id, payload.token)
-    return mismatch === undefined ? h.complete(payload) : Effect.fail(mismatch)
-  }),
-  completeMany: route<void, { readonly items: ReadonlyArray<CompleteInput> }>(
-    "completeMany",
-    (_, payload) => h.completeMany(payload.items)
-  )
-})
-
-type Routes = ReturnType<typeof routes>
 
 const maxParamLength = 100
 
 /** The route of a request line, matched exactly: anything unusual is the router's to judge. */
-const match = (routes: Routes, url: string): { readonly route: Route; readonly id?: string } | undefined => {
+const match = (
+  routes: FastRoutes.Routes,
+  url: string
+): { readonly route: FastRoutes.Route; readonly id?: string } | undefined => {
   switch (url) {
     case "/v1/jobs":
       return { route: routes.enqueue }
@@ -156,13 +98,14 @@ const readBody = (request: Http.IncomingMessage, onText: (text: string) => void,
 }
 
 export const make: Effect.Effect<Listener, never, Handlers> = Effect.gen(function*() {
-  const table = routes(yield* Handlers)
+  const table = yield* FastRoutes.make
   const settings = yield* BrokerConfig
   const authorize = HttpChecks.authorizer(settings)
   const limit = settings.maxBodyBytes
-  const runCallback = Runtime.runCallback(yield* Effect.runtime<never>())
 
-  const answer = (response: Http.ServerResponse, route: Route, exit: Exit.Exit<unknown, OsqueueError>) => {
+  // A client that hung up gets no answer; what it asked for was submitted and commits anyway, as
+  // on the HttpApi path (whose interrupt only stops the wait).
+  const answer = (response: Http.ServerResponse, route: FastRoutes.Route, exit: Exit.Exit<unknown, OsqueueError>) => {
     if (response.writableEnded || response.destroyed) return
     if (Exit.isSuccess(exit)) {
       const encoded = route.encode(exit.value)
@@ -172,7 +115,7 @@ export const make: Effect.Effect<Listener, never, Handlers> = Effect.gen(functio
     return Option.isSome(error) ? failure(response, error.value) : bare(response, 500)
   }
 
-  const run = (response: Http.ServerResponse, url: string, route: Route, id: string | undefined, text: string) => {
+  const run = (response: Http.ServerResponse, route: FastRoutes.Route, id: string | undefined, text: string) => {
     let body: unknown = null
     if (text.trim() !== "") {
       const parsed = HttpChecks.parseJsonBody(text, undefined)
@@ -184,18 +127,7 @@ export const make: Effect.Effect<Listener, never, Handlers> = Effect.gen(functio
     }
     const prepared = route.prepare(id, body)
     if (Either.isLeft(prepared)) return json(response, 400, decodeError(prepared.left))
-    const operation = prepared.right.pipe(
-      Effect.withSpan("http.server POST", {
-        kind: "server",
-        captureStackTrace: false,
-        attributes: { "http.request.method": "POST", "url.path": url }
-      })
-    )
-    const cancel = runCallback(operation, { onExit: (exit) => answer(response, route, exit) })
-    // As the platform does: a client that hangs up interrupts its operation.
-    response.on("close", () => {
-      if (!response.writableEnded) cancel()
-    })
+    prepared.right((exit) => answer(response, route, exit))
   }
 
   return (request, response) => {
@@ -221,7 +153,7 @@ export const make: Effect.Effect<Listener, never, Handlers> = Effect.gen(functio
     }
     readBody(
       request,
-      (text) => run(response, url, found.route, found.id, text),
+      (text) => run(response, found.route, found.id, text),
       () => refuse(response, "unreadable", HttpChecks.unreadable())
     )
     return true

@@ -65,6 +65,16 @@ export interface HandlersShape {
   readonly complete: (input: CompleteInput) => Effect.Effect<Job, OsqueueError>
   /** Each completion on its own (all in the next commit): one item's error fails only that item. */
   readonly completeMany: (inputs: ReadonlyArray<CompleteInput>) => Effect.Effect<CompleteOutcomes, OsqueueError>
+  /**
+   * Single enqueues gathered by a transport (REST's fast path): each answered and counted as its
+   * own `enqueue`, all from one fiber. Fails as a whole only when the broker cannot take them
+   * (`NotLeader`, `Overloaded`).
+   */
+  readonly enqueueEach: (
+    jobs: ReadonlyArray<EnqueueOptions>
+  ) => Effect.Effect<ReadonlyArray<Either.Either<Job, OsqueueError>>, OsqueueError>
+  /** Single completions gathered by a transport, as `enqueueEach`: each counted as its own `complete`. */
+  readonly completeEach: (inputs: ReadonlyArray<CompleteInput>) => Effect.Effect<CompleteOutcomes, OsqueueError>
   readonly fail: (input: FailInput) => Effect.Effect<Job, OsqueueError>
   readonly release: (token: LeaseToken) => Effect.Effect<Job, OsqueueError>
   readonly cancel: (id: JobId) => Effect.Effect<Job, OsqueueError>
@@ -84,9 +94,7 @@ export interface HandlersShape {
 export class Handlers extends Context.Tag("@osqueue/broker/Handlers")<Handlers, HandlersShape>() {}
 
 /** Counts every call by operation and outcome (`ok`, the error's tag, or `defect`). */
-const requestCounter = BrokerMetrics.cachedTags((operation: string, outcome: string) =>
-  Metric.tagged(Metric.tagged(BrokerMetrics.requests, "operation", operation), "outcome", outcome)
-)
+const requestCounter = BrokerMetrics.requestSeries
 
 const instrument = (operation: string) => <A, R>(effect: Effect.Effect<A, OsqueueError, R>) =>
   effect.pipe(
@@ -206,6 +214,22 @@ export const make = Effect.gen(function*() {
   })
   const complete = (input: CompleteInput) => commit.submit(completeCommand(input)).pipe(instrument("complete"))
 
+  /** Counts each outcome as a call of `operation`. */
+  const countOutcomes = (operation: string) =>
+  <A>(effect: Effect.Effect<ReadonlyArray<Either.Either<A, OsqueueError>>, OsqueueError>) =>
+    Effect.tap(effect, (outcomes) =>
+      Effect.forEach(outcomes, (outcome) =>
+        Metric.increment(requestCounter(operation, Either.isRight(outcome) ? "ok" : outcome.left._tag)), { discard: true }))
+
+  /** Gathered single calls: each counted as its own call of `operation`, a refusal of all of them too. */
+  const countEach = (operation: string, items: number) =>
+  <A>(effect: Effect.Effect<ReadonlyArray<Either.Either<A, OsqueueError>>, OsqueueError>) =>
+    countOutcomes(operation)(effect).pipe(
+      Effect.tapError((error) => Metric.incrementBy(requestCounter(operation, error._tag), items))
+    )
+
+  const completeAll = (inputs: ReadonlyArray<CompleteInput>) => commit.submitAll(inputs.map(completeCommand))
+
   return Handlers.of({
     enqueue: (options) =>
       commit.submit({ _tag: "Enqueue", jobs: [options] }).pipe(
@@ -231,14 +255,18 @@ export const make = Effect.gen(function*() {
         ...("progress" in input ? { progress: input.progress } : {}),
         ...(input.leaseMs !== undefined ? { leaseMs: input.leaseMs } : {})
       }).pipe(instrument("heartbeat")),
+    enqueueEach: (jobs) =>
+      commit.submitAll(jobs.map((options) => ({ _tag: "Enqueue" as const, jobs: [options] }))).pipe(
+        Effect.map((outcomes) => outcomes.map(Either.map((created) => created[0]!))),
+        countEach("enqueue", jobs.length),
+        Effect.withSpan("Broker.enqueueEach", { captureStackTrace: false, attributes: { jobs: jobs.length } })
+      ),
     complete,
-    completeMany: (inputs) =>
-      commit.submitAll(inputs.map(completeCommand)).pipe(
-        Effect.tap((outcomes) =>
-          Effect.forEach(outcomes, (outcome) =>
-            Metric.increment(requestCounter("complete", Either.isRight(outcome) ? "ok" : outcome.left._tag)), { discard: true })
-        ),
-        instrument("completeMany")
+    completeMany: (inputs) => completeAll(inputs).pipe(countOutcomes("complete"), instrument("completeMany")),
+    completeEach: (inputs) =>
+      completeAll(inputs).pipe(
+        countEach("complete", inputs.length),
+        Effect.withSpan("Broker.completeEach", { captureStackTrace: false, attributes: { items: inputs.length } })
       ),
     fail: (input) =>
       commit.submit({

@@ -4,7 +4,6 @@
  * Effect gate (`HttpGate`, `Rest`) and the REST fast path (`FastRest`) decide alike.
  */
 import { InvalidRequest, type JobId, type LeaseToken, type OsqueueError, PayloadTooLarge, Unauthorized } from "@osqueue/types"
-import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHash, timingSafeEqual } from "node:crypto"
@@ -91,7 +90,5 @@ export const retryAfterSeconds = (error: OsqueueError): number | undefined => {
   }
 }
 
-/** Requests answered before reaching an operation, by reason; one series per reason, built once. */
-export const refusedCounter = BrokerMetrics.cachedTags((reason: string) =>
-  Metric.tagged(BrokerMetrics.httpRequests, "refused", reason)
-)
+/** Requests answered before reaching an operation, by reason. */
+export const refusedCounter = BrokerMetrics.refusedSeries

@@ -134,12 +134,23 @@ describe("REST fast path", () => {
       expect(json(yield* completeMany(JSON.stringify({ items: [] })))).toMatchObject({ _tag: "HttpApiDecodeError" })
       expect(json(yield* completeMany("{\"items\":"))).toMatchObject({ _tag: "InvalidRequest" })
 
+      // single calls made together are gathered into one submit, and each still answered on its own
+      const together = (base: string) =>
+        Effect.all(
+          Array.from({ length: 12 }, (_, i) =>
+            send(base, { path: "/v1/jobs", body: JSON.stringify({ type: "g", payload: i === 5 ? "x".repeat(2_000) : i }) })),
+          { concurrency: "unbounded" }
+        ).pipe(Effect.map((answers) => answers.map((answer) => [answer.status, (json(answer) as { payload?: unknown }).payload])))
+      const gathered = yield* together(fast.base)
+      expect(gathered).toEqual(yield* together(slow.base))
+      expect(gathered.map(([status]) => status)).toEqual(Array.from({ length: 12 }, (_, i) => i === 5 ? 413 : 201))
+
       // the other routes still answer on the fast broker
       expect((yield* send(fast.base, { path: "/v1/jobs/claim", body: JSON.stringify({ workerId: "w" }) })).status).toBe(200)
       const stats = yield* Effect.promise(() => fetch(`${fast.base}/v1/stats`).then((r) => r.json()))
       expect(stats).toMatchObject({ counts: { completed: 3 } })
       // every request to a hot route above but the chunked, form, 101-character and escaped ones
-      expect(fast.fastAnswers()).toBe(23)
+      expect(fast.fastAnswers()).toBe(23 + 12)
       expect(slow.fastAnswers()).toBe(0)
     }))
 
