@@ -84,11 +84,25 @@ const storeCounters = async () => ({
   encodeCount: await metric("osqueue_commit_encode_ms_count")
 })
 
-/** One REST enqueue on the producer's own keep-alive connection: one job per HTTP request. */
-const restEnqueue = (connection: RestConnection, type: string) =>
-  connection.post("/v1/jobs", JSON.stringify({ type, payload: payload() })).then((status) => {
-    if (status !== 201 && status !== 200) throw new Error(`REST enqueue answered ${status}`)
-  })
+/**
+ * REST single enqueues (one job per HTTP request) from P producers, each on a keep-alive
+ * connection of its own, as plain promise loops: Effect fibers per call would cost the load
+ * more CPU than the requests.
+ */
+const restProduce = (take: (n: number) => number, type: string, enqueueLatency: Samples, errors: { n: number }) =>
+  Promise.all(Array.from({ length: spec.producers }, async () => {
+    const connection = new RestConnection(new URL(spec.target))
+    try {
+      for (let n = take(1); n > 0; n = take(1)) {
+        const started = now()
+        const status = await connection.post("/v1/jobs", JSON.stringify({ type, payload: payload() })).catch(() => 0)
+        if (status === 201 || status === 200) enqueueLatency.add(now() - started)
+        else errors.n++
+      }
+    } finally {
+      connection.close()
+    }
+  }))
 
 const osqueue = Effect.gen(function*() {
   const client = yield* OsqueueClient
@@ -121,14 +135,6 @@ const osqueue = Effect.gen(function*() {
       })
   })
 
-  /** REST single enqueues: each producer on a keep-alive connection of its own, for its life. */
-  const restConnection = spec.transport === "rest" && spec.batch === 1
-    ? Effect.acquireRelease(
-      Effect.sync(() => new RestConnection(new URL(spec.target))),
-      (connection) => Effect.sync(() => connection.close())
-    )
-    : Effect.succeed(undefined)
-
   /** Enqueues jobs in batches of 1,000, untimed. */
   const fill = (type: string, jobs: number) => {
     const take = counter(jobs)
@@ -145,22 +151,20 @@ const osqueue = Effect.gen(function*() {
 
   const produce = (type: string, enqueueLatency: Samples, errors: { n: number }) => {
     const take = counter(spec.jobs)
-    const enqueue = (n: number, connection: RestConnection | undefined): Effect.Effect<unknown, unknown> =>
-      connection !== undefined
-        ? Effect.tryPromise(() => restEnqueue(connection, type))
-        : spec.batch === 1
+    if (spec.transport === "rest" && spec.batch === 1) return Effect.promise(() => restProduce(take, type, enqueueLatency, errors))
+    const enqueue = (n: number): Effect.Effect<unknown, unknown> =>
+      spec.batch === 1
         ? Effect.suspend(() => client.enqueue(type, payload()))
         : Effect.suspend(() => client.enqueueMany(Array.from({ length: n }, () => ({ type, payload: payload() }))))
     return Effect.forEach(Array.from({ length: spec.producers }), () =>
       Effect.gen(function*() {
-        const connection = yield* restConnection
         for (let n = take(spec.batch); n > 0; n = take(spec.batch)) {
           const started = now()
-          const ok = yield* Effect.match(enqueue(n, connection), { onFailure: () => false, onSuccess: () => true })
+          const ok = yield* Effect.match(enqueue(n), { onFailure: () => false, onSuccess: () => true })
           if (ok) enqueueLatency.add(now() - started)
           else errors.n++
         }
-      }).pipe(Effect.scoped), { concurrency: "unbounded", discard: true })
+      }), { concurrency: "unbounded", discard: true })
   }
 
   const work = (type: string, endToEnd: Samples) =>

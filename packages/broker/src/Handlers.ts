@@ -31,6 +31,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
@@ -214,12 +215,16 @@ export const make = Effect.gen(function*() {
   })
   const complete = (input: CompleteInput) => commit.submit(completeCommand(input)).pipe(instrument("complete"))
 
-  /** Counts each outcome as a call of `operation`. */
+  /** Counts each outcome as a call of `operation` (in one step: an effect per item costs more than its count). */
   const countOutcomes = (operation: string) =>
   <A>(effect: Effect.Effect<ReadonlyArray<Either.Either<A, OsqueueError>>, OsqueueError>) =>
     Effect.tap(effect, (outcomes) =>
-      Effect.forEach(outcomes, (outcome) =>
-        Metric.increment(requestCounter(operation, Either.isRight(outcome) ? "ok" : outcome.left._tag)), { discard: true }))
+      FiberRef.getWith(FiberRef.currentMetricLabels, (labels) =>
+        Effect.sync(() => {
+          for (const outcome of outcomes) {
+            requestCounter(operation, Either.isRight(outcome) ? "ok" : outcome.left._tag).unsafeUpdate(1, labels)
+          }
+        })))
 
   /** Gathered single calls: each counted as its own call of `operation`, a refusal of all of them too. */
   const countEach = (operation: string, items: number) =>
