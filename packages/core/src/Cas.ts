@@ -5,6 +5,8 @@
  * there means it landed.
  */
 import {
+  type Body,
+  bodyLength,
   ObjectStore,
   type Metadata,
   type PreconditionFailed,
@@ -44,11 +46,11 @@ export interface CasShape {
   /** The version only (a HEAD): cheap change detection for followers. */
   readonly version: Effect.Effect<Option.Option<string>, StoreUnavailable | StoreFailure>
   /**
-   * Writes `bytes` (which carry `commitId`) if the object is still at `expected` (absent when
+   * Writes `body` (which carries `commitId`) if the object is still at `expected` (absent when
    * undefined). Returns the new version. Never answers with an unknown outcome.
    */
   readonly commit: (
-    bytes: Uint8Array,
+    body: Body,
     expected: string | undefined,
     commitId: string,
     metadata?: Metadata
@@ -128,15 +130,15 @@ export const make = (options: CasOptions = {}) =>
         Effect.withSpan("Cas.resolve")
       )
 
-    const commit = (bytes: Uint8Array, expected: string | undefined, commitId: string, metadata?: Metadata) =>
+    const commit = (body: Body, expected: string | undefined, commitId: string, metadata?: Metadata) =>
       store
-        .put(key, bytes, expected === undefined ? { ifAbsent: true } : { ifMatch: expected }, metadata ? { metadata } : {})
+        .put(key, body, expected === undefined ? { ifAbsent: true } : { ifMatch: expected }, metadata ? { metadata } : {})
         .pipe(
           Effect.catchTags({
             PreconditionFailed: (e: PreconditionFailed) => Effect.fail(new CasConflict({ expected: e.expected })),
             OutcomeUnknown: () => resolve(expected, commitId)
           }),
-          Effect.withSpan("Cas.commit", { attributes: { commitId, bytes: bytes.length }, captureStackTrace: false })
+          Effect.withSpan("Cas.commit", { attributes: { commitId, bytes: bodyLength(body) }, captureStackTrace: false })
         )
 
     return Cas.of({ key, minWriteInterval: store.minWriteInterval, load, version, commit })

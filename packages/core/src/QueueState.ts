@@ -266,6 +266,16 @@ export class QueueState {
 
   /** queue.json for the next commit, as UTF-8. Only jobs changed since their last encode are stringified. */
   encode(seq: number, commitId: string): Uint8Array {
+    const { parts, length } = this.encodeParts(seq, commitId)
+    return Buffer.concat(parts, length)
+  }
+
+  /**
+   * `encode` as the parts a store writes in order: the header, each job's cached bytes, the
+   * closing bracket. Not joining them spares a commit a copy of the whole queue (and the garbage
+   * collector a buffer of its size).
+   */
+  encodeParts(seq: number, commitId: string): { readonly parts: ReadonlyArray<Uint8Array>; readonly length: number } {
     const { epoch, leader, nextJobSeq, paused, totals } = this.meta
     const header = JSON.stringify({ format: currentFormat, epoch, seq, commitId, leader, nextJobSeq, paused, totals })
     const parts: Array<Uint8Array> = new Array(this.entries.size + 2)
@@ -279,7 +289,7 @@ export class QueueState {
       length += parts[i++]!.length
     }
     parts[i] = jobsEnd
-    return Buffer.concat(parts, length)
+    return { parts, length }
   }
 
   /** `encode` as text: for the operator's view of the state and for tests. */

@@ -59,24 +59,24 @@ export class Replica {
       this.dirty = true
       state.begin()
       let result: A
-      let bytes: Uint8Array
+      let encoded: { readonly parts: ReadonlyArray<Uint8Array>; readonly length: number }
       const seq = state.seq + 1
       const commitId = `${leaderId}:${seq}`
       const started = performance.now()
       try {
         result = mutate(state)
-        bytes = state.encode(seq, commitId)
+        encoded = state.encodeParts(seq, commitId)
       } catch (defect) {
         state.rollback()
         this.settle()
         return Effect.die(defect)
       }
       const encodeMs = performance.now() - started
-      return cas.commit(bytes, this.version, commitId, metadata(state)).pipe(
+      return cas.commit(encoded.parts, this.version, commitId, metadata(state)).pipe(
         Effect.map((version) => {
           this.version = version
-          const events = state.committed(seq, commitId, bytes.length)
-          return { result, events, bytes: bytes.length, encodeMs }
+          const events = state.committed(seq, commitId, encoded.length)
+          return { result, events, bytes: encoded.length, encodeMs }
         }),
         Effect.onExit((exit) =>
           Effect.sync(() => {

@@ -21,6 +21,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Remote from "./internal/remote.js"
 import {
+  type Body,
+  bodyBytes,
   type Metadata,
   type ObjectHead,
   ObjectStore,
@@ -168,7 +170,8 @@ export const make = (config: GcsStoreConfig): Effect.Effect<ObjectStoreShape> =>
     })
 
     const put = Effect.fn("GcsStore.put", { captureStackTrace: false })(
-      function*(key: string, bytes: Uint8Array, condition: WriteCondition, options?: PutOptions) {
+      function*(key: string, body: Body, condition: WriteCondition, options?: PutOptions) {
+        const bytes = bodyBytes(body)
         const expected = "ifMatch" in condition ? condition.ifMatch : undefined
         yield* Effect.annotateCurrentSpan({ key, bytes: bytes.length, expected: expected ?? "(absent)" })
         const file = bucket.file(objectName(key))

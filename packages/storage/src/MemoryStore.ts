@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import {
+  type Body,
   type Metadata,
   ObjectStore,
   type ObjectStoreShape,
@@ -44,6 +45,7 @@ export const make: Effect.Effect<ObjectStoreShape> = Effect.sync(() => {
   // Callers may reuse or mutate their buffers; the store keeps and hands out its own copies,
   // like a real object store would.
   const copy = (bytes: Uint8Array) => Uint8Array.from(bytes)
+  const copyBody = (body: Body): Uint8Array => (body instanceof Uint8Array ? copy(body) : Buffer.concat(body))
 
   const conditionHolds = (key: string, condition: WriteCondition): boolean => {
     const current = objects.get(key)
@@ -73,7 +75,7 @@ export const make: Effect.Effect<ObjectStoreShape> = Effect.sync(() => {
           return Effect.fail(new PreconditionFailed({ key, expected: expectedOf(condition) }))
         }
         const version = nextVersion()
-        objects.set(key, { bytes: copy(bytes), version, metadata: { ...options?.metadata } })
+        objects.set(key, { bytes: copyBody(bytes), version, metadata: { ...options?.metadata } })
         return Effect.succeed(version)
       }),
     delete: (key, ifMatch) =>

@@ -57,6 +57,28 @@ export type ReadError = StoreUnavailable | StoreFailure
 
 export type Metadata = Readonly<Record<string, string>>
 
+/**
+ * What a put writes: bytes, or bytes in parts, written in order as one object. A commit of
+ * `queue.json` is the cached bytes of each job: the file store writes those parts as they are
+ * (`writev`), so a commit does not copy the whole queue into one buffer first.
+ */
+export type Body = Uint8Array | ReadonlyArray<Uint8Array>
+
+/** The parts of a body, in order. */
+export const bodyParts = (body: Body): ReadonlyArray<Uint8Array> => (body instanceof Uint8Array ? [body] : body)
+
+/** A body's size in bytes. */
+export const bodyLength = (body: Body): number => {
+  if (body instanceof Uint8Array) return body.length
+  let length = 0
+  for (const part of body) length += part.length
+  return length
+}
+
+/** A body as one buffer (no copy when it is one already). */
+export const bodyBytes = (body: Body): Uint8Array =>
+  body instanceof Uint8Array ? body : Buffer.concat(body, bodyLength(body))
+
 export interface StoredObject {
   readonly bytes: Uint8Array
   /**
@@ -88,10 +110,10 @@ export interface ObjectStoreShape {
   readonly minWriteInterval: Duration.Duration
   readonly get: (key: string) => Effect.Effect<Option.Option<StoredObject>, ReadError>
   readonly head: (key: string) => Effect.Effect<Option.Option<ObjectHead>, ReadError>
-  /** Writes the bytes if the condition holds and returns the new version. */
+  /** Writes the body if the condition holds and returns the new version. */
   readonly put: (
     key: string,
-    bytes: Uint8Array,
+    body: Body,
     condition: WriteCondition,
     options?: PutOptions
   ) => Effect.Effect<string, StoreError>

@@ -34,6 +34,8 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Remote from "./internal/remote.js"
 import {
+  type Body,
+  bodyBytes,
   type Metadata,
   type ObjectHead,
   ObjectStore,
@@ -208,7 +210,8 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
     })
 
     const put = Effect.fn("S3Store.put", { captureStackTrace: false })(
-      function*(key: string, bytes: Uint8Array, condition: WriteCondition, options?: PutOptions) {
+      function*(key: string, body: Body, condition: WriteCondition, options?: PutOptions) {
+        const bytes = bodyBytes(body)
         const expected = "ifMatch" in condition ? condition.ifMatch : undefined
         yield* Effect.annotateCurrentSpan({ key, bytes: bytes.length, expected: expected ?? "(absent)" })
         const metadata = options?.metadata ?? {}

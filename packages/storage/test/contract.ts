@@ -194,6 +194,21 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
         }
       }))
 
+    it.effect("a body in parts is stored as their concatenation (3,000 parts, empty parts among them)", () =>
+      Effect.gen(function* () {
+        const store = yield* ObjectStore
+        const key = `${freshPrefix()}parts`
+        // More parts than one writev takes (1,024), of uneven sizes, some empty.
+        const parts = Array.from({ length: 3000 }, (_, i) => Uint8Array.from({ length: i % 7 === 0 ? 0 : (i % 300) + 1 }, (_, j) => (i + j) % 256))
+        const whole = Buffer.concat(parts)
+        const v1 = yield* store.put(key, parts, { ifAbsent: true })
+        const stored = yield* store.get(key).pipe(Effect.map(Option.getOrThrow))
+        expect(stored.version).toBe(v1)
+        expect(Buffer.from(stored.bytes).equals(whole)).toBe(true)
+        yield* store.put(key, [encode("a"), encode(""), encode("bc")], { ifMatch: v1 })
+        expect(decode((yield* store.get(key).pipe(Effect.map(Option.getOrThrow))).bytes)).toBe("abc")
+      }))
+
     it.effect("the store keeps its own copy of the bytes", () =>
       Effect.gen(function* () {
         const store = yield* ObjectStore
