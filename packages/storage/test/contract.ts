@@ -194,12 +194,14 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
         }
       }))
 
-    it.effect("a body in parts is stored as their concatenation (3,000 parts, empty parts among them)", () =>
+    it.effect("a body in parts is stored as their concatenation (3,000 parts, empty and large ones among them)", () =>
       Effect.gen(function* () {
         const store = yield* ObjectStore
         const key = `${freshPrefix()}parts`
-        // More parts than one writev takes (1,024), of uneven sizes, some empty.
-        const parts = Array.from({ length: 3000 }, (_, i) => Uint8Array.from({ length: i % 7 === 0 ? 0 : (i % 300) + 1 }, (_, j) => (i + j) % 256))
+        // Uneven sizes, some empty, about 450 KiB of small parts and one of 300 KiB in the middle;
+        // more parts than the file store's one `writev` takes (1,024).
+        const parts = Array.from({ length: 3000 }, (_, i) =>
+          Uint8Array.from({ length: i === 1500 ? 300 * 1024 : i % 7 === 0 ? 0 : (i % 300) + 1 }, (_, j) => (i + j) % 256))
         const whole = Buffer.concat(parts)
         const v1 = yield* store.put(key, parts, { ifAbsent: true })
         const stored = yield* store.get(key).pipe(Effect.map(Option.getOrThrow))
