@@ -6,7 +6,7 @@
  * on its own, as a fiber per request costs more broker CPU than the operation.
  */
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
-import { type EnqueueOptions, type JobId, OsqueueApi, type OsqueueError } from "@osqueue/types"
+import { type EnqueueOptions, EventLoop, type JobId, OsqueueApi, type OsqueueError } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -61,7 +61,7 @@ type RunCallback = ReturnType<typeof Runtime.runCallback<never>>
 const maxGathered = 1_000
 
 /**
- * Gathers the calls made in one event-loop turn into one call of `all` on the next (setImmediate:
+ * Gathers the calls made in one event-loop turn into one call of `all` on the next (`afterIo`:
  * after the I/O that is ready now is read); each caller gets its own outcome.
  */
 const gather = <I>(
@@ -84,7 +84,7 @@ const gather = <I>(
     })
   }
   return (input: I): Start => (respond) => {
-    if (inputs.length === 0) setImmediate(flush)
+    if (inputs.length === 0) EventLoop.afterIo(flush)
     inputs.push(input)
     responders.push(respond)
     if (inputs.length >= maxGathered) flush()

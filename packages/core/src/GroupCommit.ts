@@ -5,7 +5,7 @@
  * conflicting write re-reads the object: a newer epoch means this broker was deposed, so it steps
  * down and answers `NotLeader`; otherwise the batch is re-applied to what was read.
  */
-import { CommitFailed, type JobEvent, NotLeader, Overloaded, type OsqueueError, StateCorrupt } from "@osqueue/types"
+import { CommitFailed, EventLoop, type JobEvent, NotLeader, Overloaded, type OsqueueError, StateCorrupt } from "@osqueue/types"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -64,12 +64,6 @@ interface Pending {
   readonly command: Command
   readonly answer: (exit: Exit.Exit<unknown, OsqueueError>) => void
 }
-
-/** Resumes after the event loop has handled the I/O that is ready now (setImmediate). */
-const nextTurn: Effect.Effect<void> = Effect.async((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
 
 /** Retries of the release write at shutdown: about a second in all. */
 const releaseRetry = Schedule.exponential("50 millis").pipe(Schedule.intersect(Schedule.recurs(4)))
@@ -184,7 +178,7 @@ export const make = Effect.gen(function*() {
     // Requests still arriving (a worker's claim a moment after its completions) keep it waiting a
     // few more turns, while each turn brings more.
     for (let turn = 0; turn < maxGatherTurns && batch.length > 0 && batch.length < config.maxBatch; turn++) {
-      yield* nextTurn
+      yield* EventLoop.nextTurn
       const more = yield* Queue.takeUpTo(pendingQueue, config.maxBatch - batch.length)
       if (more.length === 0) break
       for (const p of more) batch.push(p)

@@ -214,7 +214,6 @@ const withFd = <A>(path: string, flags: string, use: (fd: number) => Effect.Effe
     (fd) => Effect.sync(() => NodeFs.closeSync(fd))
   )
 
-/** Creates `path` (failing if it exists) with `parts` written one after another, then fsyncs it. */
 /** Buffers per `writev` call (the kernel's IOV_MAX). */
 const maxIovecs = 1024
 
@@ -235,6 +234,7 @@ const writeParts = (fd: number, parts: ReadonlyArray<Uint8Array>) => {
   }
 }
 
+/** Creates `path` (failing if it exists) with `parts` written one after another, then fsyncs it. */
 const writeDurable = (path: string, parts: ReadonlyArray<Uint8Array>, sync: boolean) =>
   withFd(path, "wx", (fd) =>
     Effect.zipRight(

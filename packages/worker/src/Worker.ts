@@ -6,7 +6,7 @@
  * lets running jobs finish for a while, then interrupts and releases the rest.
  */
 import { BrokerUnreachable, type ClientError, OsqueueClient } from "@osqueue/client"
-import type { ClaimedJob, InvalidRequest, Job, Unauthorized } from "@osqueue/types"
+import { type ClaimedJob, EventLoop, type InvalidRequest, type Job, type Unauthorized } from "@osqueue/types"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -26,7 +26,6 @@ import * as Scope from "effect/Scope"
 import { processName } from "#processName"
 import { type Handlers, type HandlersContext, type HandlerSpec, type JobContext, JobTimeout, toSpec } from "./Handler.js"
 import { firstOf } from "./internal/firstOf.js"
-import { nextTurn } from "./internal/nextTurn.js"
 import { Renewals } from "./internal/renewals.js"
 import { type Counts, Slots } from "./internal/slots.js"
 import * as Metrics from "./Metrics.js"
@@ -387,7 +386,7 @@ export const make = <const H extends Handlers>(
       // leave in that turn (the client sends calls made together as one), so the broker gets
       // them with this claim and commits both at once, and the claim asks for every slot they
       // freed rather than the first one.
-      yield* nextTurn
+      yield* EventLoop.nextTurn
       const free = freeSlots(slots.current)
       const fiber = yield* Effect.forkDaemon(client.claim({
         workerId,

@@ -5,6 +5,7 @@
  * bounds throughput. Latency grows by at most one turn of the event loop; a call alone in its turn is
  * sent as it is.
  */
+import { EventLoop } from "@osqueue/types"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -33,14 +34,6 @@ export interface CoalesceOptions<A, B, E> {
    */
   readonly retryItem?: ((error: E) => boolean) | undefined
 }
-
-/**
- * Runs `f` once the event loop has handled what is ready now. Browsers have no `setImmediate`
- * (the dashboard's in-page worker runs this client), so there it is the next timer turn.
- */
-const nextTurn: (f: () => void) => void = typeof setImmediate === "function"
-  ? (f) => setImmediate(f)
-  : (f) => setTimeout(f, 0)
 
 /** A caller waiting for its answer (its fiber's resume: a `Deferred` per call cost more than the call). */
 interface Waiting<A, B, E> {
@@ -101,7 +94,7 @@ export const make = <A, B, E>(
     return (item: A) =>
       Effect.async<B, E>((resume) => {
         // A caller interrupted meanwhile is not resumed (Effect.async ignores a late resume).
-        if (waiting.push({ item, resume }) === 1) nextTurn(flush)
+        if (waiting.push({ item, resume }) === 1) EventLoop.afterIo(flush)
       })
   })
 
