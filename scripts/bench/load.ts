@@ -51,6 +51,17 @@ const ownCpuUs = (before: NodeJS.CpuUsage) => {
 
 const emit = (result: PhaseResult) => process.stdout.write(`result ${JSON.stringify(result)}\n`)
 
+/**
+ * Jobs of an untimed warm-up (enqueue and drain at once, with the run's transport and batch
+ * size) before anything is measured, for osqueue and BullMQ alike: the figures are then a
+ * running server's and client's, not their first second of loading and JIT compilation.
+ */
+const warmUpJobs = Math.min(spec.jobs, 2_000)
+
+const warmedUp = (result: PhaseResult) => {
+  if (result.errors > 0) throw new Error(`${result.errors} requests of the warm-up failed`)
+}
+
 /** Hands out job numbers to producers until `jobs` are taken; one per call, or a batch. */
 const counter = (jobs: number) => {
   let next = 0
@@ -145,12 +156,8 @@ const osqueue = Effect.gen(function*() {
         }
       }), { concurrency: "unbounded", discard: true })
   }
-  if (spec.backlog !== undefined) yield* fill("backlog", spec.backlog)
-  // A drain with no enqueue phase before it drains jobs enqueued here.
-  if (spec.phases[0] === "drain") yield* fill("bench", spec.jobs)
-
-  const produce = (type: string, enqueueLatency: Samples, errors: { n: number }) => {
-    const take = counter(spec.jobs)
+  const produce = (type: string, jobs: number, enqueueLatency: Samples, errors: { n: number }) => {
+    const take = counter(jobs)
     if (spec.transport === "rest" && spec.batch === 1) return Effect.promise(() => restProduce(take, type, enqueueLatency, errors))
     const enqueue = (n: number): Effect.Effect<unknown, unknown> =>
       spec.batch === 1
@@ -174,13 +181,13 @@ const osqueue = Effect.gen(function*() {
       pollWaitMs: 1_000
     }).pipe(Effect.provideService(OsqueueClient, timedClient))
 
-  const runPhase = (phase: Phase, type: string) =>
+  const runPhase = (phase: Phase, type: string, jobs: number) =>
     Effect.gen(function*() {
       const enqueueLatency = new Samples()
       const endToEnd = new Samples()
       const errors = { n: 0 }
       completed = 0
-      target = spec.jobs
+      target = jobs
       allDone = yield* Deferred.make<void>()
       claimLatency.reset()
       completeLatency.reset()
@@ -189,20 +196,19 @@ const osqueue = Effect.gen(function*() {
       const ownBefore = process.cpuUsage()
       const started = now()
       if (phase === "enqueue") {
-        yield* produce(type, enqueueLatency, errors)
+        yield* produce(type, jobs, enqueueLatency, errors)
       } else {
         yield* Effect.scoped(Effect.gen(function*() {
           yield* work(type, endToEnd)
-          if (phase === "mixed") yield* produce(type, enqueueLatency, errors)
+          if (phase === "mixed") yield* produce(type, jobs, enqueueLatency, errors)
           yield* Deferred.await(allDone)
         }))
       }
       const seconds = (now() - started) / 1000
-      const serverCpuUs = (cpuMs(spec.serverPid) - cpuBefore) * 1000 / spec.jobs
-      const loadCpuUs = ownCpuUs(ownBefore) / spec.jobs
+      const serverCpuUs = (cpuMs(spec.serverPid) - cpuBefore) * 1000 / jobs
+      const loadCpuUs = ownCpuUs(ownBefore) / jobs
       const after = yield* Effect.promise(storeCounters)
-      const jobs = spec.jobs
-      emit({
+      return {
         label: spec.label,
         phase,
         jobs,
@@ -220,12 +226,16 @@ const osqueue = Effect.gen(function*() {
         encodeMs: after.encodeCount > before.encodeCount
           ? (after.encodeSum - before.encodeSum) / (after.encodeCount - before.encodeCount)
           : null
-      })
+      } satisfies PhaseResult
     })
 
+  warmedUp(yield* runPhase("mixed", "warm-up", warmUpJobs))
+  if (spec.backlog !== undefined) yield* fill("backlog", spec.backlog)
+  // A drain with no enqueue phase before it drains jobs enqueued here.
+  if (spec.phases[0] === "drain") yield* fill("bench", spec.jobs)
   for (const phase of spec.phases) {
     // drain takes what enqueue left; mixed starts from an empty type.
-    yield* runPhase(phase, phase === "mixed" ? "mixed" : "bench")
+    emit(yield* runPhase(phase, phase === "mixed" ? "mixed" : "bench", spec.jobs))
   }
 })
 
@@ -243,14 +253,13 @@ const osqueueClient = () => {
 
 const bullmq = async () => {
   const connection = { host: "127.0.0.1", port: Number(spec.target), maxRetriesPerRequest: null }
-  for (const phase of spec.phases) {
-    const name = phase === "mixed" ? "mixed" : "bench"
+  const runPhase = async (phase: Phase, name: string, jobs: number): Promise<PhaseResult> => {
     const queue = new Queue(name, { connection })
     const enqueueLatency = new Samples()
     const endToEnd = new Samples()
     let errors = 0
     const produce = () => {
-      const take = counter(spec.jobs)
+      const take = counter(jobs)
       return Promise.all(Array.from({ length: spec.producers }, async () => {
         for (let n = take(spec.batch); n > 0; n = take(spec.batch)) {
           const started = now()
@@ -277,22 +286,22 @@ const bullmq = async () => {
         endToEnd.add(now() - (job.data as { t: number }).t)
       }, { connection, concurrency: spec.workers })
       worker.on("completed", () => {
-        if (++completed === spec.jobs) finish()
+        if (++completed === jobs) finish()
       })
       if (phase === "mixed") await produce()
       await done
       await worker.close()
     }
     const seconds = (now() - started) / 1000
-    const serverCpuUs = (cpuMs(spec.serverPid) - cpuBefore) * 1000 / spec.jobs
-    const loadCpuUs = ownCpuUs(ownBefore) / spec.jobs
+    const serverCpuUs = (cpuMs(spec.serverPid) - cpuBefore) * 1000 / jobs
+    const loadCpuUs = ownCpuUs(ownBefore) / jobs
     await queue.close()
-    emit({
+    return {
       label: spec.label,
       phase,
-      jobs: spec.jobs,
+      jobs,
       seconds,
-      rate: spec.jobs / seconds,
+      rate: jobs / seconds,
       enqueue: enqueueLatency.summary(),
       claim: null,
       complete: null,
@@ -303,8 +312,10 @@ const bullmq = async () => {
       writesPerJob: null,
       bytesPerJob: null,
       encodeMs: null
-    })
+    }
   }
+  warmedUp(await runPhase("mixed", "warm-up", warmUpJobs))
+  for (const phase of spec.phases) emit(await runPhase(phase, phase === "mixed" ? "mixed" : "bench", spec.jobs))
 }
 
 const main = spec.system === "bullmq"

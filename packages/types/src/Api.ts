@@ -23,7 +23,7 @@ import {
   StateCorrupt,
   Unauthorized
 } from "./Errors.js"
-import { ClaimedJob, EnqueueOptions, Job, JobId, JobPage, JobState, Paused, Stats } from "./Job.js"
+import { ClaimedJob, EnqueueOptions, JobId, JobOnWire, JobPage, JobState, Paused, Stats } from "./Job.js"
 import {
   ClaimRequest,
   CompleteManyRequest,
@@ -56,13 +56,13 @@ export class JobsApi extends HttpApiGroup.make("jobs")
   .add(
     HttpApiEndpoint.post("enqueue", "/jobs")
       .setPayload(EnqueueOptions)
-      .addSuccess(Job, { status: 201 })
+      .addSuccess(JobOnWire, { status: 201 })
       .annotate(OpenApi.Summary, "Enqueue a job (an existing idempotency key returns the existing job)")
   )
   .add(
     HttpApiEndpoint.post("enqueueMany", "/jobs/batch")
       .setPayload(Schema.Struct({ jobs: Schema.Array(EnqueueOptions).pipe(Schema.maxItems(10_000)) }))
-      .addSuccess(Schema.Array(Job), { status: 201 })
+      .addSuccess(Schema.Array(JobOnWire), { status: 201 })
       .annotate(OpenApi.Summary, "Enqueue several jobs in one commit")
   )
   .add(
@@ -80,7 +80,7 @@ export class JobsApi extends HttpApiGroup.make("jobs")
   .add(
     HttpApiEndpoint.post("complete")`/jobs/${id}/complete`
       .setPayload(CompleteRequest)
-      .addSuccess(Job)
+      .addSuccess(JobOnWire)
       .annotate(OpenApi.Summary, "Complete a claimed job")
   )
   .add(
@@ -95,28 +95,28 @@ export class JobsApi extends HttpApiGroup.make("jobs")
   .add(
     HttpApiEndpoint.post("fail")`/jobs/${id}/fail`
       .setPayload(FailRequest)
-      .addSuccess(Job)
+      .addSuccess(JobOnWire)
       .annotate(OpenApi.Summary, "Fail a claimed job (retried with backoff unless retryable is false)")
   )
   .add(
     HttpApiEndpoint.post("release")`/jobs/${id}/release`
       .setPayload(TokenRequest)
-      .addSuccess(Job)
+      .addSuccess(JobOnWire)
       .annotate(OpenApi.Summary, "Give a claimed job back without counting an attempt")
   )
   .add(
     HttpApiEndpoint.post("cancel")`/jobs/${id}/cancel`
-      .addSuccess(Job)
+      .addSuccess(JobOnWire)
       .annotate(OpenApi.Summary, "Cancel a job that has not finished")
   )
   .add(
     HttpApiEndpoint.post("retry")`/jobs/${id}/retry`
-      .addSuccess(Job)
+      .addSuccess(JobOnWire)
       .annotate(OpenApi.Summary, "Run a dead, cancelled or failed job again")
   )
   .add(
     HttpApiEndpoint.get("get")`/jobs/${id}`
-      .addSuccess(Job)
+      .addSuccess(JobOnWire)
       .annotate(OpenApi.Summary, "One job")
   )
   .add(

@@ -7,7 +7,7 @@ import * as RpcGroup from "@effect/rpc/RpcGroup"
 import * as Schema from "effect/Schema"
 import { OsqueueError } from "./Errors.js"
 import { JobEvent } from "./Event.js"
-import { ClaimedJob, EnqueueOptions, Job, JobId, JobPage, LeaseToken, ListQuery, Millis, Paused, Stats } from "./Job.js"
+import { ClaimedJob, EnqueueOptions, JobId, JobOnWire, JobPage, LeaseToken, ListQuery, Millis, Paused, Stats } from "./Job.js"
 
 export const WorkerId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
 
@@ -52,7 +52,7 @@ export const CompleteManyRequest = Schema.Struct({
 })
 
 /** One answer per item of a `CompleteMany`, in order. */
-export const CompleteOutcomes = Schema.Array(Schema.Either({ right: Job, left: OsqueueError }))
+export const CompleteOutcomes = Schema.Array(Schema.Either({ right: JobOnWire, left: OsqueueError }))
 export type CompleteOutcomes = typeof CompleteOutcomes.Type
 
 export const TokenRequest = Schema.Struct({ token: LeaseToken })
@@ -97,24 +97,24 @@ export const WatchRequest = Schema.Struct({
 })
 
 export class OsqueueRpcs extends RpcGroup.make(
-  Rpc.make("Enqueue", { payload: EnqueueOptions, success: Job, error: OsqueueError }),
+  Rpc.make("Enqueue", { payload: EnqueueOptions, success: JobOnWire, error: OsqueueError }),
   Rpc.make("EnqueueMany", {
     payload: { jobs: Schema.Array(EnqueueOptions).pipe(Schema.maxItems(10_000)) },
-    success: Schema.Array(Job),
+    success: Schema.Array(JobOnWire),
     error: OsqueueError
   }),
   Rpc.make("Claim", { payload: ClaimRequest, success: Schema.Array(ClaimedJob), error: OsqueueError }),
   Rpc.make("Heartbeat", { payload: HeartbeatRequest, success: HeartbeatResult, error: OsqueueError }),
-  Rpc.make("Complete", { payload: CompleteRequest, success: Job, error: OsqueueError }),
+  Rpc.make("Complete", { payload: CompleteRequest, success: JobOnWire, error: OsqueueError }),
   Rpc.make("CompleteMany", { payload: CompleteManyRequest, success: CompleteOutcomes, error: OsqueueError }),
-  Rpc.make("Fail", { payload: FailRequest, success: Job, error: OsqueueError }),
-  Rpc.make("Release", { payload: TokenRequest, success: Job, error: OsqueueError }),
-  Rpc.make("Cancel", { payload: IdRequest, success: Job, error: OsqueueError }),
-  Rpc.make("Retry", { payload: IdRequest, success: Job, error: OsqueueError }),
+  Rpc.make("Fail", { payload: FailRequest, success: JobOnWire, error: OsqueueError }),
+  Rpc.make("Release", { payload: TokenRequest, success: JobOnWire, error: OsqueueError }),
+  Rpc.make("Cancel", { payload: IdRequest, success: JobOnWire, error: OsqueueError }),
+  Rpc.make("Retry", { payload: IdRequest, success: JobOnWire, error: OsqueueError }),
   Rpc.make("RetryDead", { payload: TypeRequest, success: Schema.Struct({ count: Schema.Int }), error: OsqueueError }),
   Rpc.make("Pause", { payload: TypeRequest, success: Paused, error: OsqueueError }),
   Rpc.make("Resume", { payload: TypeRequest, success: Paused, error: OsqueueError }),
-  Rpc.make("Get", { payload: IdRequest, success: Job, error: OsqueueError }),
+  Rpc.make("Get", { payload: IdRequest, success: JobOnWire, error: OsqueueError }),
   Rpc.make("List", { payload: ListQuery, success: JobPage, error: OsqueueError }),
   Rpc.make("Stats", { success: Stats, error: OsqueueError }),
   Rpc.make("Leader", { success: LeaderInfo, error: OsqueueError }),
