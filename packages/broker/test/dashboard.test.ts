@@ -6,7 +6,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { startBroker as startTestBroker } from "@osqueue/broker/testing"
 import { MemoryStore } from "@osqueue/storage"
-import { EnqueueOptions } from "@osqueue/types"
 import { Effect } from "effect"
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -67,7 +66,7 @@ describe("State RPC", () => {
       const broker = yield* startBroker()
       yield* awaitLeader(broker)
       const client = yield* rpcHttp(broker.base)
-      const job = yield* client.Enqueue(new EnqueueOptions({ type: "email" }))
+      const job = yield* client.Enqueue({ type: "email" })
       const raw = yield* client.State()
       expect(raw.role).toBe("leader")
       expect(raw.epoch).toBe(1)

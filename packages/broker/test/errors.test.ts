@@ -3,7 +3,7 @@
  * serving, and the queue is unchanged (compared through /state before and after).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { EnqueueOptions, type JobId, type LeaseToken } from "@osqueue/types"
+import type { JobId, LeaseToken } from "@osqueue/types"
 import { Duration, Effect } from "effect"
 import { request as httpRequest } from "node:http"
 import { awaitLeader, rest, rpcHttp, rpcWs, type Started, startBroker } from "./fixtures.js"
@@ -145,7 +145,7 @@ describe("bad input", () => {
       yield* awaitLeader(broker)
       const http = yield* rpcHttp(broker.base)
       const ws = yield* rpcWs(broker.base)
-      const job = yield* http.Enqueue(new EnqueueOptions({ type: "t" }))
+      const job = yield* http.Enqueue({ type: "t" })
       const [first] = yield* http.Claim({ workerId: "w", leaseMs: 60_000 })
       yield* http.Release({ token: first!.token })
       const [current] = yield* http.Claim({ workerId: "w", leaseMs: 60_000 })
@@ -154,13 +154,13 @@ describe("bad input", () => {
       for (const client of [http, ws]) {
         expect(yield* client.Get({ id: "job-999" as JobId }).pipe(Effect.flip)).toMatchObject({ _tag: "JobNotFound", id: "job-999" })
         expect(yield* client.Complete({ token: first!.token }).pipe(Effect.flip)).toMatchObject({ _tag: "LeaseLost" })
-        expect(yield* client.Enqueue(new EnqueueOptions({ type: "t", payload: "x".repeat(2_000) })).pipe(Effect.flip))
+        expect(yield* client.Enqueue({ type: "t", payload: "x".repeat(2_000) }).pipe(Effect.flip))
           .toMatchObject({ _tag: "PayloadTooLarge", limit: 1_024 })
         expect(yield* client.Heartbeat({ token: `${job.id}/9/9` as LeaseToken }).pipe(Effect.flip))
           .toMatchObject({ _tag: "LeaseLost" })
       }
       // over the body limit on HTTP: the gate answers the request itself, typed
-      expect(yield* http.Enqueue(new EnqueueOptions({ type: "t", payload: "x".repeat(10_000) })).pipe(Effect.flip))
+      expect(yield* http.Enqueue({ type: "t", payload: "x".repeat(10_000) }).pipe(Effect.flip))
         .toMatchObject({ _tag: "PayloadTooLarge", limit: 4_096 })
 
       // a payload of the wrong type (only an untyped client can send one) dies with the schema's message
@@ -227,7 +227,7 @@ describe("auth", () => {
       // RPC over HTTP: a typed client gets the tagged error (not a hang)
       const anonymous = yield* rpcHttp(broker.base)
       expect(yield* anonymous.Stats().pipe(Effect.flip)).toMatchObject({ _tag: "Unauthorized" })
-      expect(yield* anonymous.Enqueue(new EnqueueOptions({ type: "t" })).pipe(Effect.flip)).toMatchObject({ _tag: "Unauthorized" })
+      expect(yield* anonymous.Enqueue({ type: "t" }).pipe(Effect.flip)).toMatchObject({ _tag: "Unauthorized" })
       const raw = yield* rawRpc(broker.base, JSON.stringify({ _tag: "Request", id: "1", tag: "Stats", payload: {}, headers: [] }) + "\n")
       expect(raw.status).toBe(401)
 

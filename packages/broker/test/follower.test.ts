@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { MemoryStore } from "@osqueue/storage"
-import { EnqueueOptions, type JobId } from "@osqueue/types"
+import type { JobId } from "@osqueue/types"
 import { Chunk, Effect, Exit, Fiber, Schedule, Scope, Stream } from "effect"
 import { awaitLeader, rest, rpcHttp, rpcWs, startBroker } from "./fixtures.js"
 
@@ -26,7 +26,7 @@ describe("follower", () => {
       expect((yield* rest(b.base, "POST", "/v1/pause")).status).toBe(421)
       const httpB = yield* rpcHttp(b.base)
       const wsB = yield* rpcWs(b.base)
-      expect(yield* httpB.Enqueue(new EnqueueOptions({ type: "t" })).pipe(Effect.flip))
+      expect(yield* httpB.Enqueue({ type: "t" }).pipe(Effect.flip))
         .toMatchObject({ _tag: "NotLeader", leaderUrl: "http://a.test" })
       // a long-poll claim on a follower answers at once rather than waiting
       const start = Date.now()
@@ -59,7 +59,7 @@ describe("follower", () => {
       yield* awaitLeader(b)
       const leaders = Chunk.toReadonlyArray(yield* Fiber.join(watching).pipe(Effect.timeout("5 seconds")))
       expect(leaders.map((e) => e._tag === "Leader" ? e.leader.role : "")).toEqual(["follower", "leader"])
-      const job = yield* httpB.Enqueue(new EnqueueOptions({ type: "t" }))
+      const job = yield* httpB.Enqueue({ type: "t" })
       expect(job.state).toBe("queued")
       expect((yield* httpB.Stats()).counts.queued).toBe(2)
       expect((yield* rest(b.base, "GET", "/v1/leader")).body).toMatchObject({ role: "leader", leaderUrl: "http://b.test", epoch: 2 })

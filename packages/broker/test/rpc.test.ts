@@ -3,7 +3,6 @@
  * one suite, run once per transport. Also the watch stream and long-poll claims.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { EnqueueOptions } from "@osqueue/types"
 import { Chunk, Effect, Fiber, type Scope, Stream } from "effect"
 import { awaitLeader, rpcHttp, rpcWs, type Started, startBroker } from "./fixtures.js"
 
@@ -25,9 +24,9 @@ for (const [name, connect] of transports) {
     it.scopedLive("every operation", () =>
       Effect.gen(function*() {
         const { client } = yield* setup
-        const job = yield* client.Enqueue(new EnqueueOptions({ type: "email", payload: { n: 1 } }))
+        const job = yield* client.Enqueue({ type: "email", payload: { n: 1 } })
         expect(job.state).toBe("queued")
-        const many = yield* client.EnqueueMany({ jobs: [new EnqueueOptions({ type: "sms" }), new EnqueueOptions({ type: "sms", maxAttempts: 1 })] })
+        const many = yield* client.EnqueueMany({ jobs: [{ type: "sms" }, { type: "sms", maxAttempts: 1 }] })
         expect(many.length).toBe(2)
         expect((yield* client.Get({ id: job.id })).type).toBe("email")
         const page = yield* client.List({ type: "sms" })
@@ -67,7 +66,7 @@ for (const [name, connect] of transports) {
           Effect.fork
         )
         yield* Effect.sleep("200 millis")
-        const job = yield* client.Enqueue(new EnqueueOptions({ type: "w" }))
+        const job = yield* client.Enqueue({ type: "w" })
         const [held] = yield* client.Claim({ workerId: "w" })
         yield* client.Complete({ token: held!.token })
         const events = yield* Fiber.join(seen).pipe(Effect.timeout("5 seconds"))
@@ -83,7 +82,7 @@ for (const [name, connect] of transports) {
         const start = Date.now()
         const waiting = yield* client.Claim({ workerId: "w", waitMs: 5_000 }).pipe(Effect.fork)
         yield* Effect.sleep("300 millis")
-        const job = yield* client.Enqueue(new EnqueueOptions({ type: "late" }))
+        const job = yield* client.Enqueue({ type: "late" })
         const claimed = yield* Fiber.join(waiting)
         expect(claimed.map((c) => c.job.id)).toEqual([job.id])
         expect(Date.now() - start).toBeLessThan(2_000)
@@ -116,7 +115,7 @@ describe("long poll", () => {
       // only the leader's renewals (every TTL/3 = 333 ms) committed meanwhile, not 20 claims
       const seqWaiting = (yield* client.Stats()).seq
       expect(seqWaiting - seqBefore).toBeLessThanOrEqual(5)
-      yield* client.Enqueue(new EnqueueOptions({ type: "one" }))
+      yield* client.Enqueue({ type: "one" })
       const results = yield* Fiber.join(waiters)
       expect(results.flat().length).toBe(1)
     }))
@@ -126,7 +125,7 @@ describe("long poll", () => {
       const broker = yield* startBroker()
       yield* awaitLeader(broker)
       const client = yield* rpcHttp(broker.base)
-      const job = yield* client.Enqueue(new EnqueueOptions({ type: "later", delayMs: 400 }))
+      const job = yield* client.Enqueue({ type: "later", delayMs: 400 })
       const start = Date.now()
       const claimed = yield* client.Claim({ workerId: "w", waitMs: 3_000 })
       expect(claimed.map((c) => c.job.id)).toEqual([job.id])

@@ -151,14 +151,12 @@ const sendable = <A>(what: string, value: unknown, then: Effect.Effect<A, Client
   }
 }
 
+const validateEnqueueOptions = Schema.validateEither(EnqueueOptions)
+
 const enqueueOptions = (input: JobInput): Effect.Effect<EnqueueOptions, InvalidRequest> =>
-  Effect.try({
-    try: () =>
-      new EnqueueOptions({ ...input, idempotencyKey: input.idempotencyKey ?? crypto.randomUUID() }),
-    catch: (error) =>
-      ParseResult.isParseError(error)
-        ? invalid(`invalid job of type ${input.type}`)(error)
-        : new InvalidRequest({ message: String(error) })
+  Either.match(validateEnqueueOptions({ ...input, idempotencyKey: input.idempotencyKey ?? crypto.randomUUID() }), {
+    onLeft: (error) => Effect.fail(invalid(`invalid job of type ${input.type}`)(error)),
+    onRight: Effect.succeed
   })
 
 const encodePayload = (definition: JobDefinition.Any, payload: unknown): Effect.Effect<unknown, InvalidRequest> =>

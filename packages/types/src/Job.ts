@@ -57,7 +57,7 @@ export const Priority = Schema.Int.pipe(
 
 const IdempotencyKey = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(512))
 
-export class EnqueueOptions extends Schema.Class<EnqueueOptions>("EnqueueOptions")({
+export const EnqueueOptions = Schema.Struct({
   type: JobType,
   payload: Schema.optionalWith(Schema.Unknown, { exact: true }),
   priority: Schema.optionalWith(Priority, { exact: true }),
@@ -69,7 +69,8 @@ export class EnqueueOptions extends Schema.Class<EnqueueOptions>("EnqueueOptions
   backoff: Schema.optionalWith(Backoff, { exact: true }),
   /** Enqueueing a key that exists returns the existing job instead of a new one. */
   idempotencyKey: Schema.optionalWith(IdempotencyKey, { exact: true })
-}) {}
+}).annotations({ identifier: "EnqueueOptions" })
+export type EnqueueOptions = typeof EnqueueOptions.Type
 
 /** One past attempt, newest last; the job keeps the last few. */
 export const Attempt = Schema.Struct({
