@@ -13,7 +13,7 @@ import {
   type StoreFailure,
   StoreUnavailable
 } from "@osqueue/storage"
-import { currentFormat, QueueFile, StateCorrupt } from "@osqueue/types"
+import { QueueFile, readableFormats, StateCorrupt } from "@osqueue/types"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
@@ -70,12 +70,12 @@ export const decode = (bytes: Uint8Array): Either.Either<QueueFile, StateCorrupt
     return Either.left(new StateCorrupt({ reason: `not JSON (${(e as Error).message})` }))
   }
   const format = typeof json === "object" && json !== null && "format" in json ? json.format : undefined
-  if (format !== currentFormat) {
+  if (typeof format !== "number" || !readableFormats.includes(format)) {
     return Either.left(
       new StateCorrupt({
         reason:
           typeof format === "number"
-            ? `format ${format} is not known to this broker, which reads format ${currentFormat}: run a matching osqueue version`
+            ? `format ${format} is not known to this broker, which reads formats ${readableFormats.join(" and ")}: run a matching osqueue version`
             : "no format number: this is not an osqueue queue.json"
       })
     )

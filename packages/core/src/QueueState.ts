@@ -7,6 +7,7 @@
 import {
   type Backoff,
   currentFormat,
+  storedJob,
   type EnqueueOptions,
   InvalidRequest,
   InvalidTransition,
@@ -283,7 +284,7 @@ export class QueueState {
     let length = parts[0].length + jobsEnd.length
     let i = 1
     for (const entry of this.entries.values()) {
-      const json = entry.json ??= Buffer.from(`,${JSON.stringify(entry.job)}`)
+      const json = entry.json ??= Buffer.from(`,${JSON.stringify(storedJob(entry.job))}`)
       // The first job goes without its leading comma.
       parts[i] = i === 1 ? json.subarray(1) : json
       length += parts[i++]!.length

@@ -42,11 +42,11 @@ describe("Cas", () => {
   it.effect("refuses an unknown format, and a broker will not start on it nor overwrite it", () =>
     Effect.gen(function*() {
       const store = yield* MemoryStore.make
-      const future = encoder.encode(JSON.stringify({ format: 2, jobs: [] }))
+      const future = encoder.encode(JSON.stringify({ format: 3, jobs: [] }))
       yield* store.put("queue.json", future, { ifAbsent: true })
       const error = yield* (yield* casOver(store)).load.pipe(Effect.flip)
       expect(error._tag).toBe("StateCorrupt")
-      expect(error.message).toMatch(/format 2 is not known/)
+      expect(error.message).toMatch(/format 3 is not known to this broker, which reads formats 1 and 2/)
       const start = yield* Layer.build(
         Election.layer.pipe(
           Layer.provide(Cas.layer()),

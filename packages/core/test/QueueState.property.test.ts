@@ -596,7 +596,7 @@ const commit = (w: World, label: string) => {
   const text = state.toJson(seq, commitId)
   state.committed(seq, commitId, Buffer.byteLength(text))
   // per-job JSON caching never serves a stale job
-  same((JSON.parse(text) as { jobs: Array<Job> }).jobs.sort((a, b) => a.seq - b.seq), listAll(state), `${label}: encode`)
+  same([...decodeFile(JSON.parse(text)).jobs].sort((a, b) => a.seq - b.seq), listAll(state), `${label}: encode`)
 }
 
 const runStep = (w: World, step: Step, label: string) => {

@@ -887,11 +887,27 @@ describe("encoding", () => {
     expect(reload(once).toJson(once.seq, once.commitId)).toBe(text)
   })
 
+  it("format 2 leaves out the fields at their usual value; a format 1 file (every field) reads the same", () => {
+    const plain = fresh()
+    enqueue(plain, T0, { type: "a" })
+    commit(plain)
+    expect((JSON.parse(plain.toJson(plain.seq, plain.commitId)) as { jobs: Array<unknown> }).jobs).toEqual([
+      { id: "job-1", type: "a", payload: null, state: "queued", maxAttempts: 3, seq: 1, createdAt: T0 }
+    ])
+    const s = everything()
+    const text = s.toJson(s.seq, s.commitId)
+    // what a format 1 broker wrote: every job in full
+    const formatOne = { ...(JSON.parse(text) as object), format: 1, jobs: s.list({ limit: 1_000 }).jobs }
+    const fromOne = QueueState.fromFile(decodeFile(formatOne), Buffer.byteLength(text), s.limits)
+    expect(canonical(fromOne.toJson(s.seq, s.commitId))).toEqual(canonical(text))
+    expect(Buffer.byteLength(JSON.stringify(formatOne))).toBeGreaterThan(Buffer.byteLength(text))
+  })
+
   it("the header carries format, epoch, seq and commitId; an unknown format is refused", () => {
     const s = everything()
     const file = JSON.parse(s.toJson(7, "leader-1:7")) as Record<string, unknown>
-    expect(file).toMatchObject({ format: 1, epoch: 1, seq: 7, commitId: "leader-1:7", nextJobSeq: 9 })
-    expect(Either.isLeft(Schema.decodeUnknownEither(QueueFile)({ ...file, format: 2 }))).toBe(true)
+    expect(file).toMatchObject({ format: 2, epoch: 1, seq: 7, commitId: "leader-1:7", nextJobSeq: 9 })
+    expect(Either.isLeft(Schema.decodeUnknownEither(QueueFile)({ ...file, format: 3 }))).toBe(true)
   })
 
   it("cached job JSON is refreshed when a job changes", () => {
@@ -900,11 +916,11 @@ describe("encoding", () => {
     const first = s.toJson(1, "c")
     expect(s.toJson(1, "c")).toBe(first)
     const { token } = claimOne(s, T0)
-    const second = JSON.parse(s.toJson(1, "c")) as { jobs: Array<Job> }
+    const second = decodeFile(JSON.parse(s.toJson(1, "c")))
     expect(second.jobs.map((j) => j.state)).toEqual(["running", "queued"])
     expect(second.jobs).toEqual(s.list({}).jobs)
     right(complete(s, T0 + 1, token))
-    expect((JSON.parse(s.toJson(1, "c")) as { jobs: Array<Job> }).jobs[0]!.state).toBe("completed")
+    expect(decodeFile(JSON.parse(s.toJson(1, "c"))).jobs[0]!.state).toBe("completed")
   })
 })
 

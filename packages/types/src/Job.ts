@@ -48,7 +48,7 @@ export const Backoff = Schema.Union(
 )
 export type Backoff = typeof Backoff.Type
 
-export const defaultBackoff: Backoff = { _tag: "exponential", baseMs: 1_000, maxMs: 300_000, jitter: 0.5 }
+export const defaultBackoff: Extract<Backoff, { readonly _tag: "exponential" }> = { _tag: "exponential", baseMs: 1_000, maxMs: 300_000, jitter: 0.5 }
 
 export const Priority = Schema.Int.pipe(
   Schema.between(-1_000_000, 1_000_000),

@@ -5,9 +5,64 @@
  * (leader id + seq) so an ambiguous write can be recognised when read back.
  */
 import * as Schema from "effect/Schema"
-import { Job, Paused } from "./Job.js"
+import type * as Types from "effect/Types"
+import { type Attempt, type Backoff, defaultBackoff, Job, Paused } from "./Job.js"
 
-export const currentFormat = 1
+/**
+ * The format brokers write. Format 2 leaves out a job's fields that are at their usual value
+ * (`StoredJob`), about a third of a queued job's bytes; every format in `readableFormats` is read.
+ */
+export const currentFormat = 2
+export const readableFormats: ReadonlyArray<number> = [1, 2]
+
+const noHistory: ReadonlyArray<Attempt> = []
+
+const StoredFields = Schema.Struct({
+  ...Job.fields,
+  priority: Schema.optionalWith(Job.fields.priority, { exact: true }),
+  attempts: Schema.optionalWith(Job.fields.attempts, { exact: true }),
+  claims: Schema.optionalWith(Job.fields.claims, { exact: true }),
+  backoff: Schema.optionalWith(Job.fields.backoff, { exact: true }),
+  runAt: Schema.optionalWith(Job.fields.runAt, { exact: true }),
+  history: Schema.optionalWith(Job.fields.history, { exact: true })
+})
+
+const isDefaultBackoff = (backoff: Backoff) =>
+  backoff === defaultBackoff ||
+  (backoff._tag === "exponential" && backoff.baseMs === defaultBackoff.baseMs &&
+    backoff.maxMs === defaultBackoff.maxMs && backoff.jitter === defaultBackoff.jitter)
+
+/**
+ * A job as queue.json holds it: without `priority`, `attempts` and `claims` when 0, `backoff`
+ * when it is `defaultBackoff`, `runAt` when it equals `createdAt`, `history` when empty. Every
+ * commit rewrites the whole object, so each byte per job is paid on every write.
+ */
+export const storedJob = (job: Job): typeof StoredFields.Type => {
+  const { attempts, backoff, claims, history, priority, runAt, ...rest } = job
+  const stored: Types.Mutable<typeof StoredFields.Type> = rest
+  if (priority !== 0) stored.priority = priority
+  if (attempts !== 0) stored.attempts = attempts
+  if (claims !== 0) stored.claims = claims
+  if (!isDefaultBackoff(backoff)) stored.backoff = backoff
+  if (runAt !== job.createdAt) stored.runAt = runAt
+  if (history.length > 0) stored.history = history
+  return stored
+}
+
+/** `Job` in queue.json: `storedJob` one way; the other fills in what it left out (format 1 has it all). */
+export const StoredJob = Schema.transform(StoredFields, Schema.typeSchema(Job), {
+  strict: true,
+  decode: (stored) => ({
+    ...stored,
+    priority: stored.priority ?? 0,
+    attempts: stored.attempts ?? 0,
+    claims: stored.claims ?? 0,
+    backoff: stored.backoff ?? defaultBackoff,
+    runAt: stored.runAt ?? stored.createdAt,
+    history: stored.history ?? noHistory
+  }),
+  encode: storedJob
+})
 
 export const Leader = Schema.Struct({
   /** Fresh per process: two processes never share one. */
@@ -29,7 +84,7 @@ export const Totals = Schema.Struct({
 export type Totals = typeof Totals.Type
 
 export const QueueFile = Schema.Struct({
-  format: Schema.Literal(currentFormat),
+  format: Schema.Literal(1, 2),
   epoch: Schema.Int,
   seq: Schema.Int,
   commitId: Schema.String,
@@ -38,7 +93,7 @@ export const QueueFile = Schema.Struct({
   nextJobSeq: Schema.Int,
   paused: Paused,
   totals: Totals,
-  jobs: Schema.Array(Job)
+  jobs: Schema.Array(StoredJob)
 })
 export type QueueFile = typeof QueueFile.Type
 
