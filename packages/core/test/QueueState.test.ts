@@ -12,7 +12,7 @@ import {
   type OsqueueError,
   QueueFile
 } from "@osqueue/types"
-import { Either, Schema } from "effect"
+import { Either, ParseResult, Schema } from "effect"
 import type { ClaimResult, Command } from "../src/Command.js"
 import { backoffDelay, defaultLimits, type Limits, QueueState } from "../src/QueueState.js"
 
@@ -901,6 +901,20 @@ describe("encoding", () => {
     const fromOne = QueueState.fromFile(decodeFile(formatOne), Buffer.byteLength(text), s.limits)
     expect(canonical(fromOne.toJson(s.seq, s.commitId))).toEqual(canonical(text))
     expect(Buffer.byteLength(JSON.stringify(formatOne))).toBeGreaterThan(Buffer.byteLength(text))
+  })
+
+  it("a malformed job is refused with the field that is wrong", () => {
+    const file = JSON.parse(everything().toJson(1, "c")) as { jobs: Array<Record<string, unknown>> }
+    file.jobs[2] = { ...file.jobs[2], priority: "high" }
+    const result = Schema.decodeUnknownEither(QueueFile)(file)
+    expect(Either.isLeft(result)).toBe(true)
+    if (Either.isLeft(result)) {
+      const message = ParseResult.TreeFormatter.formatErrorSync(result.left)
+      expect(message).toContain(`["jobs"]`)
+      expect(message).toContain(`[2]`)
+      expect(message).toContain(`["priority"]`)
+      expect(message).toContain(`actual "high"`)
+    }
   })
 
   it("the header carries format, epoch, seq and commitId; an unknown format is refused", () => {
