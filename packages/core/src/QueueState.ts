@@ -7,6 +7,7 @@
 import {
   type Backoff,
   currentFormat,
+  fromStoredJob,
   storedJob,
   type EnqueueOptions,
   InvalidRequest,
@@ -69,15 +70,47 @@ const textDecoder = new TextDecoder()
 /** A rough size of a job's JSON beyond its payload, to check the state cap before encoding. */
 const jobOverheadBytes = 400
 
-interface Entry {
-  readonly job: Job
-  /**
-   * `,` and the job's JSON as UTF-8, filled in at the first encode after the job changed: a
-   * commit then copies bytes instead of stringifying and re-encoding the whole queue.
-   */
-  json: Uint8Array | undefined
-  /** Changes whenever the job does: heap items carrying an older stamp are stale. */
-  readonly stamp: number
+/**
+ * A job in the state. Once encoded, the job is kept only as its bytes (it is decoded again when
+ * read): a queued job's object, payload included, cost about three times its bytes, and a big
+ * queue is mostly jobs nobody reads until they are claimed. The fields the indexes need stay.
+ */
+class Entry {
+  private constructor(
+    readonly state: JobState,
+    readonly type: string,
+    readonly seq: number,
+    readonly idempotencyKey: string | undefined,
+    private decoded: Job | undefined,
+    /**
+     * `,` and the job's stored JSON as UTF-8, filled in at the first encode after the job
+     * changed: a commit then copies bytes instead of stringifying the whole queue.
+     */
+    private bytes: Uint8Array | undefined,
+    /** Changes whenever the job does: heap items carrying an older stamp are stale. */
+    readonly stamp: number
+  ) {}
+
+  static of(job: Job, stamp: number): Entry {
+    return new Entry(job.state, job.type, job.seq, job.idempotencyKey, job, undefined, stamp)
+  }
+
+  /** The same job under a new stamp (a rollback puts it back). */
+  restamped(stamp: number): Entry {
+    return new Entry(this.state, this.type, this.seq, this.idempotencyKey, this.decoded, this.bytes, stamp)
+  }
+
+  get job(): Job {
+    // Bytes this state wrote from a valid job: no need to check them again.
+    return this.decoded ??= fromStoredJob(JSON.parse(textDecoder.decode(this.bytes!.subarray(1))) as Record<string, unknown>)
+  }
+
+  /** The bytes a commit writes; from now on they stand for the job. */
+  encoded(): Uint8Array {
+    const bytes = this.bytes ??= Buffer.from(`,${JSON.stringify(storedJob(this.decoded!))}`)
+    this.decoded = undefined
+    return bytes
+  }
 }
 
 interface Meta {
@@ -140,6 +173,7 @@ const finalStates: ReadonlySet<JobState> = new Set(["completed", "dead", "cancel
 
 export class QueueState {
   private readonly entries = new Map<JobId, Entry>()
+  private readonly commitParts: Array<Uint8Array> = []
   private readonly byState = Object.fromEntries(jobStates.map((s) => [s, new Set<JobId>()])) as Record<
     JobState,
     Set<JobId>
@@ -196,7 +230,7 @@ export class QueueState {
       file.commitId,
       limits
     )
-    for (const job of file.jobs) state.install(job.id, undefined, { job, json: undefined, stamp: ++state.stamps })
+    for (const job of file.jobs) state.install(job.id, undefined, Entry.of(job, ++state.stamps))
     state.bytes = bytes
     return state
   }
@@ -243,7 +277,7 @@ export class QueueState {
         this.install(
           undo.id,
           this.entries.get(undo.id),
-          prev === undefined ? undefined : { job: prev.job, json: prev.json, stamp: ++this.stamps }
+          prev === undefined ? undefined : prev.restamped(++this.stamps)
         )
       }
     }
@@ -267,24 +301,31 @@ export class QueueState {
 
   /** queue.json for the next commit, as UTF-8. Only jobs changed since their last encode are stringified. */
   encode(seq: number, commitId: string): Uint8Array {
-    const { parts, length } = this.encodeParts(seq, commitId)
+    const { parts, length } = this.partsInto([], seq, commitId)
     return Buffer.concat(parts, length)
   }
 
   /**
    * `encode` as the parts a store writes in order: the header, each job's cached bytes, the
    * closing bracket. Not joining them spares a commit a copy of the whole queue (and the garbage
-   * collector a buffer of its size).
+   * collector a buffer of its size). The array is the state's own and the next commit's encode
+   * refills it: a fresh one per commit (800 KB at 100,000 jobs) would go to the heap's
+   * large-object space, which only a full collection frees, and made the heap grow by
+   * hundreds of MB between collections. Only the commit in flight may hold it.
    */
   encodeParts(seq: number, commitId: string): { readonly parts: ReadonlyArray<Uint8Array>; readonly length: number } {
+    return this.partsInto(this.commitParts, seq, commitId)
+  }
+
+  private partsInto(parts: Array<Uint8Array>, seq: number, commitId: string) {
     const { epoch, leader, nextJobSeq, paused, totals } = this.meta
     const header = JSON.stringify({ format: currentFormat, epoch, seq, commitId, leader, nextJobSeq, paused, totals })
-    const parts: Array<Uint8Array> = new Array(this.entries.size + 2)
+    parts.length = this.entries.size + 2
     parts[0] = Buffer.from(`${header.slice(0, -1)},"jobs":[`)
     let length = parts[0].length + jobsEnd.length
     let i = 1
     for (const entry of this.entries.values()) {
-      const json = entry.json ??= Buffer.from(`,${JSON.stringify(storedJob(entry.job))}`)
+      const json = entry.encoded()
       // The first job goes without its leading comma.
       parts[i] = i === 1 ? json.subarray(1) : json
       length += parts[i++]!.length
@@ -609,23 +650,24 @@ export class QueueState {
     const limit = query.limit ?? 100
     const after = query.after ?? 0
     const ids: Iterable<JobId> = query.state === undefined ? this.entries.keys() : this.byState[query.state]
-    // The smallest `limit` seqs above `after`, kept in a max-heap: O(n log limit), no full sort.
-    const page = new Heap<Job>((a, b) => a.seq > b.seq)
+    // The smallest `limit` seqs above `after`, kept in a max-heap: O(n log limit), no full sort,
+    // and only the page's jobs decoded.
+    const page = new Heap<Entry>((a, b) => a.seq > b.seq)
     let more = false
     for (const id of ids) {
-      const job = this.entries.get(id)!.job
-      if (job.seq <= after || (query.type !== undefined && job.type !== query.type)) continue
-      if (page.size < limit) page.push(job)
+      const entry = this.entries.get(id)!
+      if (entry.seq <= after || (query.type !== undefined && entry.type !== query.type)) continue
+      if (page.size < limit) page.push(entry)
       else {
         more = true
-        if (job.seq < page.peek()!.seq) {
+        if (entry.seq < page.peek()!.seq) {
           page.pop()
-          page.push(job)
+          page.push(entry)
         }
       }
     }
     const jobs: Array<Job> = []
-    for (let job = page.pop(); job !== undefined; job = page.pop()) jobs.push(job)
+    for (let entry = page.pop(); entry !== undefined; entry = page.pop()) jobs.push(entry.job)
     jobs.reverse()
     return more ? { jobs, next: jobs[jobs.length - 1]!.seq } : { jobs }
   }
@@ -723,7 +765,7 @@ export class QueueState {
   private live(item: Item, state?: JobState): Job | undefined {
     const entry = this.entries.get(item.id)
     if (entry === undefined || entry.stamp !== item.stamp) return undefined
-    return state === undefined || entry.job.state === state ? entry.job : undefined
+    return state === undefined || entry.state === state ? entry.job : undefined
   }
 
   private validTop(heap: Heap<Item>): Item | undefined {
@@ -742,7 +784,7 @@ export class QueueState {
   private put(job: Job): Job {
     const prev = this.entries.get(job.id)
     this.journal?.push({ id: job.id, prev })
-    this.install(job.id, prev, { job, json: undefined, stamp: ++this.stamps })
+    this.install(job.id, prev, Entry.of(job, ++this.stamps))
     return job
   }
 
@@ -755,14 +797,13 @@ export class QueueState {
   /** Replaces a job's entry and keeps every index in step. */
   private install(id: JobId, prev: Entry | undefined, next: Entry | undefined): void {
     if (prev !== undefined) {
-      const job = prev.job
-      this.byState[job.state].delete(id)
-      if (job.state === "queued") {
-        const left = (this.queuedByType.get(job.type) ?? 1) - 1
-        if (left === 0) this.queuedByType.delete(job.type)
-        else this.queuedByType.set(job.type, left)
+      this.byState[prev.state].delete(id)
+      if (prev.state === "queued") {
+        const left = (this.queuedByType.get(prev.type) ?? 1) - 1
+        if (left === 0) this.queuedByType.delete(prev.type)
+        else this.queuedByType.set(prev.type, left)
       }
-      if (job.idempotencyKey !== undefined && this.byKey.get(job.idempotencyKey) === id) this.byKey.delete(job.idempotencyKey)
+      if (prev.idempotencyKey !== undefined && this.byKey.get(prev.idempotencyKey) === id) this.byKey.delete(prev.idempotencyKey)
     }
     if (next === undefined) {
       this.entries.delete(id)

@@ -60,7 +60,8 @@ export type Metadata = Readonly<Record<string, string>>
 /**
  * What a put writes: bytes, or bytes in parts, written in order as one object. A commit of
  * `queue.json` is the cached bytes of each job: the file store writes those parts as they are
- * (`writev`), so a commit does not copy the whole queue into one buffer first.
+ * (`writev`), so a commit does not copy the whole queue into one buffer first. A store must not
+ * keep a body past its put: the broker refills the same array of parts for its next commit.
  */
 export type Body = Uint8Array | ReadonlyArray<Uint8Array>
 
