@@ -7,7 +7,8 @@ import {
   type ClaimedJob,
   ClaimRequest,
   type CompleteRequest,
-  EnqueueOptions,
+  type EnqueueOptions,
+  EnqueueOptionsOnWire,
   FailRequest,
   HeartbeatRequest,
   type HeartbeatResult,
@@ -151,7 +152,7 @@ const sendable = <A>(what: string, value: unknown, then: Effect.Effect<A, Client
   }
 }
 
-const validateEnqueueOptions = Schema.validateEither(EnqueueOptions)
+const validateEnqueueOptions = Schema.validateEither(EnqueueOptionsOnWire)
 
 const enqueueOptions = (input: JobInput): Effect.Effect<EnqueueOptions, InvalidRequest> =>
   Either.match(validateEnqueueOptions({ ...input, idempotencyKey: input.idempotencyKey ?? crypto.randomUUID() }), {

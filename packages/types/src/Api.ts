@@ -23,7 +23,7 @@ import {
   StateCorrupt,
   Unauthorized
 } from "./Errors.js"
-import { ClaimedJob, EnqueueOptions, JobId, JobOnWire, JobPage, JobState, Paused, Stats } from "./Job.js"
+import { ClaimedJob, EnqueueOptionsOnWire, JobId, JobOnWire, JobPage, JobState, Paused, Stats } from "./Job.js"
 import {
   ClaimRequest,
   CompleteManyRequest,
@@ -55,13 +55,13 @@ export const ListParams = Schema.Struct({
 export class JobsApi extends HttpApiGroup.make("jobs")
   .add(
     HttpApiEndpoint.post("enqueue", "/jobs")
-      .setPayload(EnqueueOptions)
+      .setPayload(EnqueueOptionsOnWire)
       .addSuccess(JobOnWire, { status: 201 })
       .annotate(OpenApi.Summary, "Enqueue a job (an existing idempotency key returns the existing job)")
   )
   .add(
     HttpApiEndpoint.post("enqueueMany", "/jobs/batch")
-      .setPayload(Schema.Struct({ jobs: Schema.Array(EnqueueOptions).pipe(Schema.maxItems(10_000)) }))
+      .setPayload(Schema.Struct({ jobs: Schema.Array(EnqueueOptionsOnWire).pipe(Schema.maxItems(10_000)) }))
       .addSuccess(Schema.Array(JobOnWire), { status: 201 })
       .annotate(OpenApi.Summary, "Enqueue several jobs in one commit")
   )

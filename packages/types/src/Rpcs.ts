@@ -7,7 +7,7 @@ import * as RpcGroup from "@effect/rpc/RpcGroup"
 import * as Schema from "effect/Schema"
 import { OsqueueError } from "./Errors.js"
 import { JobEvent } from "./Event.js"
-import { ClaimedJob, EnqueueOptions, JobId, JobOnWire, JobPage, LeaseToken, ListQuery, Millis, Paused, Stats } from "./Job.js"
+import { ClaimedJob, EnqueueOptionsOnWire, JobId, JobOnWire, JobPage, LeaseToken, ListQuery, Millis, Paused, Stats } from "./Job.js"
 
 export const WorkerId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
 
@@ -97,9 +97,9 @@ export const WatchRequest = Schema.Struct({
 })
 
 export class OsqueueRpcs extends RpcGroup.make(
-  Rpc.make("Enqueue", { payload: EnqueueOptions, success: JobOnWire, error: OsqueueError }),
+  Rpc.make("Enqueue", { payload: EnqueueOptionsOnWire, success: JobOnWire, error: OsqueueError }),
   Rpc.make("EnqueueMany", {
-    payload: { jobs: Schema.Array(EnqueueOptions).pipe(Schema.maxItems(10_000)) },
+    payload: { jobs: Schema.Array(EnqueueOptionsOnWire).pipe(Schema.maxItems(10_000)) },
     success: Schema.Array(JobOnWire),
     error: OsqueueError
   }),
