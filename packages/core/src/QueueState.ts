@@ -458,10 +458,10 @@ export class QueueState {
     if (projected > maxStateBytes) return Either.left(new QueueFull({ bytes: projected, limit: maxStateBytes }))
     this.pendingBytes += added
 
+    let seq = this.meta.nextJobSeq
     const jobs = options.map((option) => {
       const existing = option.idempotencyKey === undefined ? undefined : this.byKey.get(option.idempotencyKey)
       if (existing !== undefined) return this.entries.get(existing)!.job
-      const seq = this.meta.nextJobSeq
       const runAt = option.runAt ?? now + (option.delayMs ?? 0)
       const job: Job = {
         id: `job-${seq}` as JobId,
@@ -479,11 +479,15 @@ export class QueueState {
         ...(option.idempotencyKey === undefined ? {} : { idempotencyKey: option.idempotencyKey }),
         history: []
       }
-      const totals = { ...this.meta.totals, enqueued: this.meta.totals.enqueued + 1 }
-      this.setMeta({ ...this.meta, nextJobSeq: seq + 1, totals })
+      seq++
       this.emit("enqueued", this.put(job), now)
       return job
     })
+    const enqueued = seq - this.meta.nextJobSeq
+    if (enqueued > 0) {
+      const totals = { ...this.meta.totals, enqueued: this.meta.totals.enqueued + enqueued }
+      this.setMeta({ ...this.meta, nextJobSeq: seq, totals })
+    }
     return Either.right(jobs)
   }
 

@@ -172,14 +172,16 @@ const isJob = (u: unknown): u is Job =>
   optional(u, "idempotencyKey", isString) && optional(u, "lease", isLease) &&
   optional(u, "lastError", isString) && isArrayOf(u.history, isAttempt)
 
+const isPriority: Guard = (p) => isInt(p) && (p as number) >= -1_000_000 && (p as number) <= 1_000_000
+const isMaxAttempts: Guard = (m) => isInt(m) && (m as number) >= 1 && (m as number) <= 1_000
+const isIdempotencyKey: Guard = (k) => typeof k === "string" && k.length >= 1 && k.length <= 512
+
 const isEnqueueOptions = (u: unknown): u is EnqueueOptions =>
   isObject(u) &&
   typeof u.type === "string" && u.type.length >= 1 && u.type.length <= 200 &&
-  optional(u, "priority", (p) => isInt(p) && (p as number) >= -1_000_000 && (p as number) <= 1_000_000) &&
-  optional(u, "delayMs", isMillis) && optional(u, "runAt", isMillis) &&
-  optional(u, "maxAttempts", (m) => isInt(m) && (m as number) >= 1 && (m as number) <= 1_000) &&
-  optional(u, "backoff", isBackoff) &&
-  optional(u, "idempotencyKey", (k) => typeof k === "string" && k.length >= 1 && k.length <= 512)
+  optional(u, "priority", isPriority) && optional(u, "delayMs", isMillis) && optional(u, "runAt", isMillis) &&
+  optional(u, "maxAttempts", isMaxAttempts) && optional(u, "backoff", isBackoff) &&
+  optional(u, "idempotencyKey", isIdempotencyKey)
 
 /**
  * `schema`, checked first by `guard`, which must give the schema's verdicts (`Job.test.ts` holds
