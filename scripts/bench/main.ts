@@ -14,8 +14,9 @@
  * C producers, each on a keep-alive connection of its own.
  *
  * `--profile DIR` runs the broker and the load process under `node --cpu-prof`, writing their
- * `.cpuprofile` files into DIR (open them in Chrome's DevTools, Performance tab); the broker is
- * then stopped with SIGTERM so that it writes its profile.
+ * `.cpuprofile` files into DIR (open them in Chrome's DevTools, Performance tab, or summarise one
+ * with `npx tsx scripts/cpuprofile.ts FILE`); the broker is then stopped with SIGTERM so that it
+ * writes its profile.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
