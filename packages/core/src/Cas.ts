@@ -70,7 +70,7 @@ export const decode = (bytes: Uint8Array): Either.Either<QueueFile, StateCorrupt
     return Either.left(new StateCorrupt({ reason: `not JSON (${(e as Error).message})` }))
   }
   const format = typeof json === "object" && json !== null && "format" in json ? json.format : undefined
-  if (typeof format !== "number" || !readableFormats.includes(format)) {
+  if (typeof format !== "number" || !(readableFormats as ReadonlyArray<number>).includes(format)) {
     return Either.left(
       new StateCorrupt({
         reason:

@@ -7,27 +7,21 @@
 import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
-import type * as Types from "effect/Types"
-import { type Attempt, type Backoff, defaultBackoff, Job, JobOnWire, Paused } from "./Job.js"
+import { type Attempt, type Backoff, defaultBackoff, type Job, JobOnWire, Paused } from "./Job.js"
 
 /**
  * The format brokers write. Format 2 leaves out a job's fields that are at their usual value
  * (`StoredJob`), about a third of a queued job's bytes; every format in `readableFormats` is read.
  */
 export const currentFormat = 2
-export const readableFormats: ReadonlyArray<number> = [1, 2]
+export const readableFormats = [1, 2] as const
 
 const noHistory: ReadonlyArray<Attempt> = []
 
-const StoredFields = Schema.Struct({
-  ...Job.fields,
-  priority: Schema.optionalWith(Job.fields.priority, { exact: true }),
-  attempts: Schema.optionalWith(Job.fields.attempts, { exact: true }),
-  claims: Schema.optionalWith(Job.fields.claims, { exact: true }),
-  backoff: Schema.optionalWith(Job.fields.backoff, { exact: true }),
-  runAt: Schema.optionalWith(Job.fields.runAt, { exact: true }),
-  history: Schema.optionalWith(Job.fields.history, { exact: true })
-})
+type LeftOut = "priority" | "attempts" | "claims" | "backoff" | "runAt" | "history"
+
+/** A job as queue.json holds it: `Job` with the fields at their usual value left out. */
+export type StoredJobFields = Omit<Job, LeftOut> & { -readonly [K in LeftOut]?: Job[K] }
 
 const isDefaultBackoff = (backoff: Backoff) =>
   backoff === defaultBackoff ||
@@ -39,9 +33,9 @@ const isDefaultBackoff = (backoff: Backoff) =>
  * when it is `defaultBackoff`, `runAt` when it equals `createdAt`, `history` when empty. Every
  * commit rewrites the whole object, so each byte per job is paid on every write.
  */
-export const storedJob = (job: Job): typeof StoredFields.Type => {
+export const storedJob = (job: Job): StoredJobFields => {
   const { attempts, backoff, claims, history, priority, runAt, ...rest } = job
-  const stored: Types.Mutable<typeof StoredFields.Type> = rest
+  const stored: StoredJobFields = rest
   if (priority !== 0) stored.priority = priority
   if (attempts !== 0) stored.attempts = attempts
   if (claims !== 0) stored.claims = claims
@@ -80,24 +74,16 @@ export const fromStoredJob = (stored: { readonly [key: string]: unknown }): Job 
   return job as Job
 }
 
-const isJob = Schema.is(JobOnWire)
-const decodeStoredFields = ParseResult.decodeUnknown(StoredFields)
-
 /**
  * `Job` in queue.json: `storedJob` one way; the other puts back what it left out (format 1
- * has it all). A takeover decodes every job, so each is checked by `JobOnWire`'s guard (ten
- * times faster than walking the schema); only one that fails it is decoded field by field,
- * for an error that names the field.
+ * has it all). The result is checked as `JobOnWire`: a takeover decodes every job, and the
+ * guard is ten times faster than walking the schema, which only a job the guard refuses goes
+ * through, for an error that names the field.
  */
 export const StoredJob: Schema.Schema<Job, unknown> = Schema.transformOrFail(Schema.Unknown, JobOnWire, {
   strict: true,
-  decode: (input, options) => {
-    if (Predicate.isRecord(input)) {
-      const job = fromStoredJob(input)
-      if (isJob(job)) return ParseResult.succeed(job)
-    }
-    return ParseResult.map(decodeStoredFields(input, options), fromStoredJob)
-  },
+  decode: (input, _, ast) =>
+    Predicate.isRecord(input) ? ParseResult.succeed(fromStoredJob(input)) : ParseResult.fail(new ParseResult.Type(ast, input)),
   encode: (job) => ParseResult.succeed(storedJob(job))
 })
 
@@ -121,7 +107,7 @@ export const Totals = Schema.Struct({
 export type Totals = typeof Totals.Type
 
 export const QueueFile = Schema.Struct({
-  format: Schema.Literal(1, 2),
+  format: Schema.Literal(...readableFormats),
   epoch: Schema.Int,
   seq: Schema.Int,
   commitId: Schema.String,
