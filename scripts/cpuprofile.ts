@@ -3,9 +3,12 @@
  * the most inclusive time (self plus everything they called), as shares of the busy time.
  * Profiles come from `pnpm bench --profile DIR` or `node --cpu-prof`.
  *
- *   npx tsx scripts/cpuprofile.ts FILE [--top 30] [--match text]
+ *   npx tsx scripts/cpuprofile.ts FILE [--top 30] [--match text] [--from S] [--to S] [--timeline]
  *
  * `--match` keeps the rows whose function or file contains the text (e.g. `QueueState`).
+ * `--from` and `--to` keep the samples taken between those seconds after the profile started, so
+ * that a process's start and warm-up stay out of a phase's figures; `--timeline` prints the busy
+ * share of each second, to find the phase.
  */
 import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
@@ -24,7 +27,13 @@ interface Profile {
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { top: { type: "string", default: "30" }, match: { type: "string" } }
+  options: {
+    top: { type: "string", default: "30" },
+    match: { type: "string" },
+    from: { type: "string", default: "0" },
+    to: { type: "string", default: "Infinity" },
+    timeline: { type: "boolean", default: false }
+  }
 })
 const file = positionals[0]
 if (file === undefined) {
@@ -42,8 +51,19 @@ const name = (node: ProfileNode) => {
   return `${functionName || "(anonymous)"} ${url.split("/").slice(-2).join("/")}:${lineNumber + 1}`
 }
 
+const from = Number(values.from) * 1e6
+const to = Number(values.to) * 1e6
+const isIdle = (id: number) => byId.get(id)!.callFrame.functionName === "(idle)"
 const selfTime = new Map<number, number>()
-profile.samples.forEach((id, i) => selfTime.set(id, (selfTime.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
+/** Busy µs per whole second since the start. */
+const perSecond: Array<number> = []
+let at = 0
+profile.samples.forEach((id, i) => {
+  const delta = profile.timeDeltas[i] ?? 0
+  at += delta
+  if (!isIdle(id)) perSecond[Math.floor(at / 1e6)] = (perSecond[Math.floor(at / 1e6)] ?? 0) + delta
+  if (at >= from && at < to) selfTime.set(id, (selfTime.get(id) ?? 0) + delta)
+})
 
 let busy = 0
 let idle = 0
@@ -51,7 +71,7 @@ const self = new Map<string, number>()
 const inclusive = new Map<string, number>()
 for (const [id, time] of selfTime) {
   const node = byId.get(id)!
-  if (node.callFrame.functionName === "(idle)") {
+  if (isIdle(id)) {
     idle += time
     continue
   }
@@ -76,6 +96,12 @@ const table = (title: string, times: Map<string, number>) => {
   for (const [key, time] of rows) process.stdout.write(`${((time / busy) * 100).toFixed(1).padStart(6)}%  ${key}\n`)
 }
 
+if (values.timeline) {
+  process.stdout.write("busy share per second since the start\n")
+  for (let second = 0; second < perSecond.length; second++) {
+    process.stdout.write(`${String(second).padStart(4)}s ${(((perSecond[second] ?? 0) / 1e6) * 100).toFixed(0).padStart(4)}%\n`)
+  }
+}
 process.stdout.write(`${file}: busy ${(busy / 1000).toFixed(0)} ms, idle ${(idle / 1000).toFixed(0)} ms\n`)
 table("self time (share of busy time)", self)
 table("inclusive time (share of busy time)", inclusive)

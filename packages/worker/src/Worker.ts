@@ -1,9 +1,10 @@
 /**
  * A pool of supervised fibers over `OsqueueClient`. One claim loop leases at most as many jobs
- * as there are free slots (so never more than `concurrency` handlers run at once); each job runs in its
- * own fiber next to a renewal fiber that heartbeats every third of the lease and interrupts
- * the handler when the lease is gone (expired, cancelled, taken over). Shutdown stops claiming,
- * lets running jobs finish for a while, then interrupts and releases the rest.
+ * as there are free slots plus `prefetch` (never more than `concurrency` handlers run at once;
+ * prefetched jobs wait in line for a slot); one renewal fiber heartbeats every job in hand every
+ * third of its lease and interrupts the handler when the lease is gone (expired, cancelled,
+ * taken over). Shutdown stops claiming, gives back the jobs still in line, lets running jobs
+ * finish for a while, then interrupts and releases the rest.
  */
 import { BrokerUnreachable, type ClientError, OsqueueClient } from "@osqueue/client"
 import { type ClaimedJob, EventLoop, type InvalidRequest, type Job, type Unauthorized } from "@osqueue/types"
@@ -27,7 +28,7 @@ import { processName } from "#processName"
 import { type Handlers, type HandlersContext, type HandlerSpec, type JobContext, JobTimeout, toSpec } from "./Handler.js"
 import { firstOf } from "./internal/firstOf.js"
 import { Renewals } from "./internal/renewals.js"
-import { type Counts, Slots } from "./internal/slots.js"
+import { type Counts, Slots, type Turn } from "./internal/slots.js"
 import * as Metrics from "./Metrics.js"
 
 export interface WorkerOptions<H extends Handlers> {
@@ -38,6 +39,14 @@ export interface WorkerOptions<H extends Handlers> {
    * outcome is still being acknowledged, so up to as many more jobs may be leased meanwhile.
    */
   readonly concurrency?: number | undefined
+  /**
+   * Jobs leased ahead of a free slot, waiting in line for one (default: `concurrency`). With
+   * short jobs, a pool that claims only for free slots can take at most `concurrency` jobs per
+   * commit of the broker, and falls behind producers that add as many; the line lets it catch
+   * up. Set 0 for long jobs shared by several workers: a prefetched job waits for this pool's
+   * slots while another pool may be idle.
+   */
+  readonly prefetch?: number | undefined
   /** Names this worker on leases (default `host:pid:random`). */
   readonly workerId?: string | undefined
   /** Lease length asked for on each claim (the broker's default when absent). */
@@ -56,7 +65,7 @@ export interface WorkerOptions<H extends Handlers> {
 
 export interface Worker {
   readonly workerId: string
-  /** Jobs leased now: being handled, or handled and waiting for the broker to acknowledge the outcome. */
+  /** Jobs leased now: in line for a slot, being handled, or handled and waiting for the broker to acknowledge the outcome. */
   readonly inHand: Effect.Effect<number>
   /** Stops claiming, drains, then releases what is left. Runs when the worker's scope closes. */
   readonly shutdown: Effect.Effect<void>
@@ -115,6 +124,10 @@ export const make = <const H extends Handlers>(
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       return yield* Effect.dieMessage(`concurrency must be a positive integer, got ${concurrency}`)
     }
+    const prefetch = options.prefetch ?? concurrency
+    if (!Number.isInteger(prefetch) || prefetch < 0) {
+      return yield* Effect.dieMessage(`prefetch must be an integer of 0 or more, got ${prefetch}`)
+    }
     const specs = new Map<string, HandlerSpec<HandlersContext<H>>>()
     for (const [type, entry] of Object.entries(options.handlers)) {
       const spec = toSpec(entry)
@@ -131,11 +144,12 @@ export const make = <const H extends Handlers>(
     const shutdownTimeout = Duration.decode(options.shutdownTimeout ?? "30 seconds")
 
     /**
-     * `handling` is at most `concurrency`; a slot is free again when the handler ends, so the next
-     * claim overlaps the acknowledgement of the outcome. At most `concurrency` acknowledgements
-     * wait at once (`inHand` ≤ 2 × `concurrency`).
+     * `handling` is at most `concurrency`, `waiting` (prefetched) at most `prefetch` beyond the free
+     * slots; a slot is free again when the handler ends, so the next claim overlaps the
+     * acknowledgement of the outcome. At most `concurrency` acknowledgements wait at once
+     * (`inHand` ≤ 2 × `concurrency` + `prefetch`).
      */
-    const slots = new Slots()
+    const slots = new Slots(concurrency)
     const stopping = yield* Deferred.make<void>()
     /** How to end each job in hand, by lease token: shutdown and lost leases decide its outcome. */
     const running = new Map<string, (outcome: Outcome) => void>()
@@ -155,7 +169,8 @@ export const make = <const H extends Handlers>(
       )
     ).pipe(Effect.forkIn(scope))
 
-    const freeSlots = ({ handling, inHand }: Counts) => Math.min(concurrency - handling, 2 * concurrency - inHand)
+    const freeSlots = ({ handling, inHand, waiting }: Counts) =>
+      Math.min(concurrency + prefetch - handling - waiting, 2 * concurrency + prefetch - inHand)
 
     const release = (claimed: ClaimedJob) =>
       client.release(claimed.token).pipe(
@@ -260,16 +275,32 @@ export const make = <const H extends Handlers>(
           "unacknowledged" as const
         ))
 
-    const runJob = (claimed: ClaimedJob, handlerEnded: Effect.Effect<void>) =>
+    /** Where a job in hand is: in line for a handler slot, in one, or done with it. */
+    interface Hold {
+      at: "line" | "slot" | "out"
+      turn?: Turn
+    }
+
+    /** The job leaves its slot (to the next job in line) or its place in line. */
+    const leaveSlot = (hold: Hold) => {
+      if (hold.at === "slot") slots.release()
+      else if (hold.at === "line") {
+        hold.turn?.cancel()
+        slots.add(0, -1, 0)
+      }
+      hold.at = "out"
+    }
+
+    const runJob = (claimed: ClaimedJob, hold: Hold) =>
       Effect.gen(function*() {
         const { job, token } = claimed
-        const started = yield* Clock.currentTimeMillis
+        const claimedAt = yield* Clock.currentTimeMillis
         const spec = specs.get(job.type)
         if (spec === undefined) {
           // Only our types are claimed; a broker that sent another is answered with a release.
           yield* Effect.logWarning("claimed a job type this worker has no handler for")
           yield* release(claimed)
-          return yield* finish("released", started)
+          return yield* finish("released", claimedAt)
         }
         const payload = spec.definition === undefined
           ? Either.right(job.payload)
@@ -278,12 +309,20 @@ export const make = <const H extends Handlers>(
           const reason = `payload does not match the ${job.type} schema: ${
             ParseResult.TreeFormatter.formatErrorSync(payload.left)
           }`
-          return yield* finish(yield* failJob(claimed, reason, false, "invalid_payload"), started)
+          return yield* finish(yield* failJob(claimed, reason, false, "invalid_payload"), claimedAt)
         }
 
         const outcome = firstOf<Outcome>()
-        running.set(token, outcome.decide)
-        const lease = renewals.add(token, job.lease?.ttlMs ?? options.leaseMs ?? 30_000, started)
+        let started = claimedAt
+        const turn = hold.turn = slots.turn(() => {
+          hold.at = "slot"
+        })
+        // A lost lease or shutdown also takes the job out of line, if it is still there.
+        running.set(token, (decided) => {
+          outcome.decide(decided)
+          turn.cancel()
+        })
+        const lease = renewals.add(token, job.lease?.ttlMs ?? options.leaseMs ?? 30_000, claimedAt)
         const progress = (value: unknown) =>
           client.heartbeat(token, value === undefined ? {} : { progress: value }).pipe(
             Effect.asVoid,
@@ -305,11 +344,17 @@ export const make = <const H extends Handlers>(
         // fiber for the handler (interrupted when it loses) and one signal, instead of a race of
         // three fibers: per-job fibers were most of the worker's CPU.
         yield* Effect.gen(function*() {
-          const handler = yield* Effect.fork(handled)
-          handler.addObserver((exit) => outcome.decide({ _tag: "Handled", exit }))
+          if (yield* turn.granted) {
+            started = yield* Clock.currentTimeMillis
+            const handler = yield* Effect.fork(handled)
+            handler.addObserver((exit) => outcome.decide({ _tag: "Handled", exit }))
+            if ((yield* outcome.await)._tag !== "Handled") yield* Fiber.interrupt(handler)
+          } else {
+            // Out of line before its turn: the lease is gone, or shutdown gives the job back.
+            outcome.decide({ _tag: "Stopped" })
+          }
           const decided = yield* outcome.await
-          if (decided._tag !== "Handled") yield* Fiber.interrupt(handler)
-          yield* handlerEnded
+          leaveSlot(hold)
           yield* finish(yield* settleLogged(claimed, spec, decided), started)
         }).pipe(
           Effect.ensuring(Effect.sync(() => {
@@ -328,25 +373,19 @@ export const make = <const H extends Handlers>(
 
     const start = (claimed: ClaimedJob) =>
       Effect.suspend(() => {
-        let handling = true
-        const handlerEnded = Effect.sync(() => {
-          if (!handling) return
-          handling = false
-          slots.add(-1, 0)
-        })
-        slots.add(1, 1)
+        const hold: Hold = { at: "line" }
+        slots.add(0, 1, 1)
         return Metric.incrementBy(Metrics.inHand, 1).pipe(
           // Forked from the claim loop's uninterruptible section: the job's fiber must be
           // interruptible again, or its handler could never be interrupted.
           Effect.zipRight(
-            runJob(claimed, handlerEnded).pipe(
+            runJob(claimed, hold).pipe(
               Effect.interruptible,
               Effect.ensuring(
                 Effect.zipRight(
                   Effect.sync(() => {
-                    if (handling) slots.add(-1, -1)
-                    else slots.add(0, -1)
-                    handling = false
+                    leaveSlot(hold)
+                    slots.add(0, 0, -1)
                   }),
                   Metric.incrementBy(Metrics.inHand, -1)
                 )
@@ -452,6 +491,9 @@ export const make = <const H extends Handlers>(
     const drainThenRelease = Effect.gen(function*() {
       yield* Deferred.succeed(stopping, undefined)
       yield* Fiber.await(claimFiber)
+      // Prefetched jobs go back to the broker at once, for other workers: draining lets only
+      // running handlers finish.
+      slots.cancelLine()
       yield* Effect.logInfo("worker stopping: draining").pipe(Effect.annotateLogs("inHand", running.size))
       const drained = yield* Effect.all([settlePendingClaim, slots.waitUntil((n) => n.inHand === 0)], {
         concurrency: "unbounded"

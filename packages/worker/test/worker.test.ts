@@ -96,6 +96,77 @@ describe("Worker", () => {
       expect(yield* worker.inHand).toBe(0)
     }))
 
+  it.scopedLive("prefetch leases jobs ahead of free slots, runs them in claim order, and gives them back at shutdown", () =>
+    Effect.gen(function*() {
+      const { client, context } = yield* setup()
+      const workerScope = yield* Effect.flatMap(Effect.scope, (s) => Scope.fork(s, ExecutionStrategy.sequential))
+      const gate = yield* Deferred.make<void>()
+      const order = yield* Ref.make<ReadonlyArray<number>>([])
+      const worker = yield* Worker.make({
+        pollWaitMs: 200,
+        concurrency: 2,
+        prefetch: 3,
+        shutdownTimeout: "2 seconds",
+        handlers: {
+          held: (n: unknown) => Effect.zipRight(Ref.update(order, (o) => [...o, n as number]), Deferred.await(gate))
+        }
+      }).pipe(Effect.provide(context), Scope.extend(workerScope))
+      const jobs = yield* client.enqueueMany(Array.from({ length: 8 }, (_, i) => ({ type: "held", payload: i })))
+      // Two running and three in line: five leases, never a third handler.
+      for (const job of jobs.slice(0, 5)) yield* eventually(client, job.id, (j) => j.state === "running")
+      yield* Effect.sleep("300 millis")
+      expect(yield* worker.inHand).toBe(5)
+      expect(yield* Ref.get(order)).toEqual([0, 1])
+      for (const job of jobs.slice(5)) expect((yield* client.get(job.id)).state).toBe("queued")
+
+      // Shutdown: the three in line go back at once, untouched; the two running finish.
+      const closing = yield* Effect.fork(Scope.close(workerScope, Exit.void))
+      for (const job of jobs.slice(2, 5)) {
+        const back = yield* eventually(client, job.id, (j) => j.state === "queued")
+        expect(back.attempts).toBe(0)
+      }
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(closing)
+      for (const job of jobs.slice(0, 2)) expect((yield* client.get(job.id)).state).toBe("completed")
+      expect(yield* Ref.get(order)).toEqual([0, 1])
+    }))
+
+  it.scopedLive("without prefetch, a pool leases only for free slots", () =>
+    Effect.gen(function*() {
+      const { client, context } = yield* setup()
+      const gate = yield* Deferred.make<void>()
+      const order = yield* Ref.make<ReadonlyArray<number>>([])
+      const worker = yield* Worker.make({
+        ...fast,
+        concurrency: 2,
+        prefetch: 0,
+        handlers: {
+          held: (n: unknown) => Effect.zipRight(Ref.update(order, (o) => [...o, n as number]), Deferred.await(gate))
+        }
+      }).pipe(Effect.provide(context))
+      const jobs = yield* client.enqueueMany(Array.from({ length: 6 }, (_, i) => ({ type: "held", payload: i })))
+      for (const job of jobs.slice(0, 2)) yield* eventually(client, job.id, (j) => j.state === "running")
+      yield* Effect.sleep("300 millis")
+      expect(yield* worker.inHand).toBe(2)
+      expect((yield* client.stats).counts.running).toBe(2)
+      yield* Deferred.succeed(gate, undefined)
+      for (const job of jobs) yield* eventually(client, job.id, (j) => j.state === "completed")
+      // FIFO within a priority: later claims take later jobs.
+      expect(yield* Ref.get(order)).toEqual([0, 1, 2, 3, 4, 5])
+    }))
+
+  it.effect("refuses a negative or fractional prefetch", () =>
+    Effect.gen(function*() {
+      for (const prefetch of [-1, 1.5]) {
+        const exit = yield* Effect.exit(Effect.scoped(
+          Worker.make({ handlers: { x: () => Effect.void }, prefetch }).pipe(
+            Effect.provideService(OsqueueClient, {} as OsqueueClient["Type"])
+          )
+        ))
+        expect(Exit.isFailure(exit) && String(exit.cause)).toContain("prefetch must be an integer of 0 or more")
+      }
+    }))
+
   it.scopedLive("a cancelled job's handler is interrupted at the next heartbeat", () =>
     Effect.gen(function*() {
       const { client, context } = yield* setup()

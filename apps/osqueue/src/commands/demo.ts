@@ -26,7 +26,8 @@ export const demo = Command.make(
     const client = OsqueueClient.layerHttp({ urls: url })
     const worker = Worker.layer({
       handlers: demoHandlers({ workMs: args.workMs, failRate: args.failRate }),
-      concurrency: args.concurrency
+      concurrency: args.concurrency,
+      prefetch: Option.getOrUndefined(args.prefetch)
     }).pipe(Layer.provide(client))
     const producer = Layer.scopedDiscard(
       Effect.forkScoped(produceLoop({ intervalMs: args.interval, types: ["email", "thumbnail", "report"] }))

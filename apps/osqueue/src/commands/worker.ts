@@ -11,6 +11,10 @@ import { demoHandlers } from "../Demo.js"
 
 export const workerOptions = {
   concurrency: Options.integer("concurrency").pipe(Options.withAlias("c"), Options.withDefault(4)),
+  prefetch: Options.integer("prefetch").pipe(
+    Options.withDescription("Jobs leased ahead of a free slot (default: the concurrency; 0 for long jobs)"),
+    Options.optional
+  ),
   workMs: Options.integer("work-ms").pipe(Options.withDescription("Demo handlers: average work time"), Options.withDefault(300)),
   failRate: Options.float("fail-rate").pipe(Options.withDescription("Demo handlers: share of attempts that fail"), Options.withDefault(0.05))
 }
@@ -39,6 +43,6 @@ export const worker = Command.make("worker", { ...connection, ...workerOptions, 
     const handlers = Option.isSome(args.module)
       ? yield* loadHandlers(args.module.value)
       : demoHandlers({ workMs: args.workMs, failRate: args.failRate })
-    return yield* Worker.run({ handlers: handlers as Readonly<Record<string, (p: unknown) => Effect.Effect<unknown>>>, concurrency: args.concurrency })
+    return yield* Worker.run({ handlers: handlers as Readonly<Record<string, (p: unknown) => Effect.Effect<unknown>>>, concurrency: args.concurrency, prefetch: Option.getOrUndefined(args.prefetch) })
   }).pipe(Effect.provide(clientLayer(args)))
 ).pipe(Command.withDescription("Run a worker pool (demo handlers unless --module is given)"))

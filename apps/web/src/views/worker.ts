@@ -132,7 +132,16 @@ export const workerView = (app: App): View => {
     const runtime = ManagedRuntime.make(app.connection.layer())
     const fiber = runtime.runFork(
       Effect.scoped(Effect.flatMap(
-        Worker.make({ handlers, concurrency: options.concurrency, workerId, pollWaitMs: 2_000, shutdownTimeout: "3 seconds" }),
+        // No prefetch: a page can be closed at any time, and jobs held in line here would wait
+        // for their leases to expire; "in hand" then also means "running", as the form says.
+        Worker.make({
+          handlers,
+          concurrency: options.concurrency,
+          prefetch: 0,
+          workerId,
+          pollWaitMs: 2_000,
+          shutdownTimeout: "3 seconds"
+        }),
         (worker) => worker.join
       ))
     )

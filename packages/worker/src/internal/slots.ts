@@ -1,7 +1,7 @@
 /**
- * The pool's two counters and whoever waits on them (the claim loop for a free slot, shutdown
- * for an empty hand). Plain numbers with a short waiter list: a `SubscriptionRef` stream here
- * cost more CPU per job than the queue's own work.
+ * The pool's counters, its handler slots, and whoever waits on them (the claim loop for room to
+ * claim, shutdown for an empty hand, leased jobs for a handler slot). Plain numbers with short
+ * waiter lists: a `SubscriptionRef` stream here cost more CPU per job than the queue's own work.
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -10,7 +10,12 @@ import * as FiberId from "effect/FiberId"
 export interface Counts {
   /** Handlers running, at most `concurrency`. */
   readonly handling: number
-  /** Jobs leased: being handled, or handled and waiting for the broker to acknowledge the outcome. */
+  /** Jobs leased and waiting for a handler slot (prefetched). */
+  readonly waiting: number
+  /**
+   * Jobs leased: waiting for a slot, being handled, or handled and waiting for the broker to
+   * acknowledge the outcome.
+   */
   readonly inHand: number
 }
 
@@ -19,21 +24,38 @@ interface Waiter {
   readonly done: Deferred.Deferred<void>
 }
 
+/** A leased job's place in line for a handler slot. */
+export interface Turn {
+  /** Resolves true once the job holds a slot; false if `cancel` came first. */
+  readonly granted: Effect.Effect<boolean>
+  /** Gives up the place in line (no effect once the slot is granted). True if it was given up. */
+  readonly cancel: () => boolean
+}
+
 export class Slots {
-  private counts: Counts = { handling: 0, inHand: 0 }
+  private counts: Counts = { handling: 0, waiting: 0, inHand: 0 }
   private waiters: Array<Waiter> = []
+  /** Jobs waiting for a handler slot, first come first served. */
+  private readonly line: Array<(granted: boolean) => void> = []
+
+  constructor(readonly concurrency: number) {}
 
   get current(): Counts {
     return this.counts
   }
 
   /** Adds to the counters (negative to take away) and wakes the waiters whose condition now holds. */
-  add(handling: number, inHand: number): void {
-    this.counts = { handling: this.counts.handling + handling, inHand: this.counts.inHand + inHand }
+  add(handling: number, waiting: number, inHand: number): void {
+    const { counts } = this
+    this.counts = {
+      handling: counts.handling + handling,
+      waiting: counts.waiting + waiting,
+      inHand: counts.inHand + inHand
+    }
     if (this.waiters.length === 0) return
-    const counts = this.counts
+    const now = this.counts
     this.waiters = this.waiters.filter((waiter) => {
-      if (!waiter.until(counts)) return true
+      if (!waiter.until(now)) return true
       Deferred.unsafeDone(waiter.done, Effect.void)
       return false
     })
@@ -50,5 +72,53 @@ export class Slots {
           this.waiters = this.waiters.filter((waiter) => waiter.done !== done)
         }))
     })
+  }
+
+  /**
+   * A job counted as waiting takes a handler slot: at once when one is free and nobody is ahead
+   * of it, otherwise when a handler ends (`release`). Taking the slot moves the job from
+   * `waiting` to `handling` and calls `onGranted` in the same step, so that neither the claim
+   * loop nor the job's own bookkeeping ever sees it in both places.
+   */
+  turn(onGranted: () => void): Turn {
+    if (this.line.length === 0 && this.counts.handling < this.concurrency) {
+      this.add(1, -1, 0)
+      onGranted()
+      return { granted: Effect.succeed(true), cancel: () => false }
+    }
+    let settled: boolean | undefined
+    let resume: ((effect: Effect.Effect<boolean>) => void) | undefined
+    const decide = (granted: boolean) => {
+      if (granted) onGranted()
+      settled = granted
+      resume?.(Effect.succeed(granted))
+    }
+    this.line.push(decide)
+    return {
+      granted: Effect.async<boolean>((cb) => {
+        if (settled !== undefined) return cb(Effect.succeed(settled))
+        resume = cb
+      }),
+      cancel: () => {
+        const at = this.line.indexOf(decide)
+        if (at === -1) return false
+        this.line.splice(at, 1)
+        decide(false)
+        return true
+      }
+    }
+  }
+
+  /** A handler ended: its slot goes to the first job in line, or is free. */
+  release(): void {
+    const next = this.line.shift()
+    if (next === undefined) return this.add(-1, 0, 0)
+    this.add(0, -1, 0)
+    next(true)
+  }
+
+  /** Every job in line gives up its place (shutdown gives them back to the broker). */
+  cancelLine(): void {
+    for (const decide of this.line.splice(0)) decide(false)
   }
 }
