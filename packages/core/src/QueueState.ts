@@ -74,6 +74,8 @@ const jobOverheadBytes = 400
  * A job in the state. Once encoded, the job is kept only as its bytes (it is decoded again when
  * read): a queued job's object, payload included, cost about three times its bytes, and a big
  * queue is mostly jobs nobody reads until they are claimed. The fields the indexes need stay.
+ * A running job keeps its object too: its heartbeats and its outcome read it again soon, and
+ * running jobs are only as many as the leases workers hold.
  */
 class Entry {
   private constructor(
@@ -108,7 +110,7 @@ class Entry {
   /** The bytes a commit writes; from now on they stand for the job. */
   encoded(): Uint8Array {
     const bytes = this.bytes ??= Buffer.from(`,${JSON.stringify(storedJob(this.decoded!))}`)
-    this.decoded = undefined
+    if (this.state !== "running") this.decoded = undefined
     return bytes
   }
 }
