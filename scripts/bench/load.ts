@@ -92,7 +92,9 @@ const storeCounters = async () => ({
   writes: await metric("osqueue_storage_requests_total", `kind="put"`),
   bytes: await metric("osqueue_commit_bytes_total"),
   encodeSum: await metric("osqueue_commit_encode_ms_sum"),
-  encodeCount: await metric("osqueue_commit_encode_ms_count")
+  encodeCount: await metric("osqueue_commit_encode_ms_count"),
+  putSum: await metric("osqueue_storage_latency_ms_sum", `kind="put"`),
+  putCount: await metric("osqueue_storage_latency_ms_count", `kind="put"`)
 })
 
 /**
@@ -225,6 +227,9 @@ const osqueue = Effect.gen(function*() {
         bytesPerJob: (after.bytes - before.bytes) / jobs,
         encodeMs: after.encodeCount > before.encodeCount
           ? (after.encodeSum - before.encodeSum) / (after.encodeCount - before.encodeCount)
+          : null,
+        putMs: after.putCount > before.putCount
+          ? (after.putSum - before.putSum) / (after.putCount - before.putCount)
           : null
       } satisfies PhaseResult
     })
@@ -311,7 +316,8 @@ const bullmq = async () => {
       loadCpuUs,
       writesPerJob: null,
       bytesPerJob: null,
-      encodeMs: null
+      encodeMs: null,
+      putMs: null
     }
   }
   warmedUp(await runPhase("mixed", "warm-up", warmUpJobs))

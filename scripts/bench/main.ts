@@ -308,7 +308,7 @@ if (stores.includes("latency")) {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-const columns = ["run", "phase", "jobs/s", "server CPU µs/job", "client CPU µs/job", "enqueue p50/p99 ms", "claim p50/p99", "complete p50/p99", "end-to-end p50/p99", "writes/job", "bytes/job", "encode ms", "peak RSS MB", "errors"]
+const columns = ["run", "phase", "jobs/s", "server CPU µs/job", "client CPU µs/job", "enqueue p50/p99 ms", "claim p50/p99", "complete p50/p99", "end-to-end p50/p99", "writes/job", "bytes/job", "encode ms", "put ms", "peak RSS MB", "errors"]
 const row = (r: PhaseResult) => [
   r.label,
   r.phase,
@@ -322,6 +322,7 @@ const row = (r: PhaseResult) => [
   r.writesPerJob === null ? "–" : r.writesPerJob.toFixed(4),
   fmt(r.bytesPerJob, 0),
   fmt(r.encodeMs),
+  fmt(r.putMs, 2),
   fmt(r.peakRssMb, 0),
   String(r.errors)
 ]
@@ -349,6 +350,13 @@ const goals = (results: ReadonlyArray<PhaseResult>) => {
     const ratio = wsMixed.rate / bullMixed.rate
     const e2e = wsMixed.endToEnd && bullMixed.endToEnd ? wsMixed.endToEnd.p50 <= bullMixed.endToEnd.p50 : undefined
     lines.push(`1. mixed, RPC-WS, file store: ${fmt(wsMixed.rate, 0)} vs BullMQ ${fmt(bullMixed.rate, 0)} jobs/s = ${ratio.toFixed(2)}× (goal ≥ 1.0×: ${verdict(ratio >= 1)}); end-to-end p50 ${fmt(wsMixed.endToEnd?.p50)} vs ${fmt(bullMixed.endToEnd?.p50)} ms (${verdict(e2e)})`)
+    // Each producer has one enqueue in flight, and an enqueue is acknowledged only after a put
+    // that began after it arrived: P producers cannot enqueue faster than P puts' time allows,
+    // whatever the broker's CPU.
+    if (wsMixed.putMs !== null) {
+      const ceiling = (producers * 1000) / wsMixed.putMs
+      lines.push(`   storage ceiling of this phase: ${producers} producers / ${fmt(wsMixed.putMs, 2)} ms per put = ${fmt(ceiling, 0)} jobs/s = ${(ceiling / bullMixed.rate).toFixed(2)}× BullMQ, with no CPU spent at all`)
+    }
   }
   const bulk = find(results, "bullmq addBulk×100", "enqueue")
   const batch = find(results, "osqueue file ws batch×100", "enqueue")
@@ -370,6 +378,9 @@ const goals = (results: ReadonlyArray<PhaseResult>) => {
   if (big) {
     const claimRatio = big.claim && small?.claim ? big.claim.p50 / small.claim.p50 : undefined
     lines.push(`5. ${backlog.toLocaleString("en-US")} queued jobs: encode ${fmt(big.encodeMs)} ms per commit (goal ≤ 60: ${verdict(big.encodeMs === null ? undefined : big.encodeMs <= 60)}), broker peak RSS ${fmt(big.peakRssMb, 0)} MB (goal ≤ 300: ${verdict(big.peakRssMb === undefined ? undefined : big.peakRssMb <= 300)}), claim p50 ${fmt(big.claim?.p50)} vs ${fmt(small?.claim?.p50)} ms on a small queue = ${claimRatio?.toFixed(2) ?? "–"}× (goal ≤ 2×: ${verdict(claimRatio === undefined ? undefined : claimRatio <= 2)})`)
+    if (big.putMs !== null && small !== undefined && small.putMs !== null) {
+      lines.push(`   storage floor: one put takes ${fmt(big.putMs, 1)} ms behind the big queue, ${fmt(small.putMs, 1)} ms behind the small one`)
+    }
   }
   return lines.join("\n")
 }

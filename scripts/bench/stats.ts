@@ -46,6 +46,12 @@ export interface PhaseResult {
   readonly bytesPerJob: number | null
   /** osqueue only: mean time to apply a batch and encode the state, per commit. */
   readonly encodeMs: number | null
+  /**
+   * osqueue only: mean time of one conditional put of queue.json (write and fsync on the file
+   * store). An acknowledged request waited for at least one, so a producer with one request in
+   * flight is acknowledged at most 1,000 / putMs times a second.
+   */
+  readonly putMs: number | null
   /** Peak resident memory of the server process (broker or redis-server), in MB. */
   peakRssMb?: number
 }
