@@ -67,7 +67,7 @@ for (const transport of ["http", "ws", "rest"] as const) {
 }
 
 describe("Worker", () => {
-  it.scopedLive("never holds more than `concurrency` jobs", () =>
+  it.scopedLive("never runs more than `concurrency` handlers at once", () =>
     Effect.gen(function*() {
       const { client, context } = yield* setup()
       const current = yield* Ref.make(0)
