@@ -25,6 +25,8 @@ export interface LoadSpec {
   readonly jobs: number
   readonly producers: number
   readonly workers: number
+  /** osqueue: the pool's prefetch (its default when absent). */
+  readonly prefetch?: number
   /** Jobs per enqueue call (1: single enqueues). */
   readonly batch: number
   readonly payloadBytes: number
@@ -180,6 +182,7 @@ const osqueue = Effect.gen(function*() {
     Worker.make({
       handlers: { [type]: (p: unknown) => Effect.sync(() => endToEnd.add(now() - (p as { t: number }).t)) },
       concurrency: spec.workers,
+      ...(spec.prefetch === undefined ? {} : { prefetch: spec.prefetch }),
       pollWaitMs: 1_000
     }).pipe(Effect.provideService(OsqueueClient, timedClient))
 

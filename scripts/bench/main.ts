@@ -8,10 +8,12 @@
  *
  *   pnpm bench [--quick] [--jobs N] [--producers P] [--workers W] [--payload BYTES]
  *              [--transport rest,http,ws] [--store memory,file,latency] [--latency-ms 50]
- *              [--backlog N] [--connections C] [--no-bullmq] [--profile DIR]
+ *              [--backlog N] [--connections C] [--no-bullmq] [--profile DIR] [--prefetch N]
  *
  * `--connections C` (default 256): goal 3's run, REST single enqueue (one job per request) from
  * C producers, each on a keep-alive connection of its own.
+ *
+ * `--prefetch N` sets the osqueue pool's prefetch (default: the pool's own, its concurrency).
  *
  * `--profile DIR` runs the broker and the load process under `node --cpu-prof`, writing their
  * `.cpuprofile` files into DIR (open them in Chrome's DevTools, Performance tab, or summarise one
@@ -39,7 +41,7 @@ const flag = (name: string): string | undefined => {
   return i === -1 ? undefined : argv[i + 1]
 }
 const has = (name: string) => argv.includes(`--${name}`)
-const known = new Set(["quick", "jobs", "producers", "workers", "payload", "transport", "store", "latency-ms", "backlog", "connections", "no-bullmq", "profile", "help"])
+const known = new Set(["quick", "jobs", "producers", "workers", "payload", "transport", "store", "latency-ms", "backlog", "connections", "no-bullmq", "profile", "prefetch", "help"])
 for (const arg of argv) {
   if (arg.startsWith("--") && !known.has(arg.slice(2))) {
     process.stderr.write(`unknown flag ${arg}: see the usage at the top of scripts/bench/main.ts\n`)
@@ -77,6 +79,12 @@ const list = <A extends string>(name: string, allowed: ReadonlyArray<A>, fallbac
 const jobs = int("jobs", quick ? 1_000 : 10_000)
 const producers = int("producers", 16)
 const workers = int("workers", 16)
+const prefetchFlag = flag("prefetch")
+const prefetch = prefetchFlag === undefined ? undefined : Number(prefetchFlag)
+if (prefetch !== undefined && !(Number.isInteger(prefetch) && prefetch >= 0)) {
+  process.stderr.write(`--prefetch must be an integer of 0 or more, got ${prefetchFlag}\n`)
+  process.exit(2)
+}
 const payloadBytes = int("payload", 200)
 const latencyMs = int("latency-ms", 50)
 const backlog = int("backlog", quick ? 5_000 : 100_000)
@@ -405,6 +413,7 @@ const main = async () => {
         jobs: run.jobs ?? jobs,
         producers: run.producers ?? producers,
         workers,
+        ...(prefetch === undefined ? {} : { prefetch }),
         batch: run.batch ?? 1,
         payloadBytes,
         target: server.target,
