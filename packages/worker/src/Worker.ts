@@ -421,10 +421,14 @@ export const make = <const H extends Handlers>(
 
     const claimOnce = Effect.gen(function*() {
       yield* slots.waitUntil((n) => freeSlots(n) > 0)
-      // One turn of the event loop first: the outcomes of the jobs that just freed their slots
-      // leave in that turn (the client sends calls made together as one), so the broker gets
-      // them with this claim and commits both at once, and the claim asks for every slot they
-      // freed rather than the first one.
+      // Two turns of the event loop first. A slot frees just before its job's outcome is handed
+      // to the client, which sends the outcomes of one turn as one call at the end of that turn.
+      // After one turn the claim would leave ahead of that call, and an idle broker would commit
+      // it alone, the outcomes a commit later: with prefetch, 0.081 writes per job instead of
+      // 0.049, and behind 100,000 queued jobs 126 instead of 202 jobs/s. After two, the outcomes
+      // are on their way, the broker commits both at once, and the claim asks for every slot
+      // they freed rather than the first one.
+      yield* EventLoop.nextTurn
       yield* EventLoop.nextTurn
       const free = freeSlots(slots.current)
       const fiber = yield* Effect.forkDaemon(client.claim({
