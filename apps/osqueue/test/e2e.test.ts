@@ -77,6 +77,18 @@ describe("osqueue end to end", () => {
     expect(broker.output()).toContain("released leadership")
   }, 90_000)
 
+  it("a worker with a bad --concurrency or --prefetch is refused before it starts, saying which", async () => {
+    for (const [flag, value, message] of [
+      ["-c", "0", "--concurrency must be 1 or more"],
+      ["--prefetch", "-1", "--prefetch must be 0 or more"]
+    ] as const) {
+      const run = await osqueueRun(["worker", "-b", "http://127.0.0.1:1", flag, value])
+      expect(run.code).toBe(2)
+      expect(run.output).toContain(message)
+      expect(run.output).not.toContain("RuntimeException")
+    }
+  }, 30_000)
+
   it("two brokers on one directory: kill -9 the leader, the follower serves writes within TTL + 1 s, nothing acknowledged is lost", async () => {
     const dir = await tempDir()
     const ttlMs = 2_000

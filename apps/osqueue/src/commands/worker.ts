@@ -10,9 +10,14 @@ import { clientLayer, connection } from "../Connection.js"
 import { demoHandlers } from "../Demo.js"
 
 export const workerOptions = {
-  concurrency: Options.integer("concurrency").pipe(Options.withAlias("c"), Options.withDefault(4)),
+  concurrency: Options.integer("concurrency").pipe(
+    Options.withAlias("c"),
+    Options.filterMap((n) => (n >= 1 ? Option.some(n) : Option.none()), "--concurrency must be 1 or more"),
+    Options.withDefault(4)
+  ),
   prefetch: Options.integer("prefetch").pipe(
     Options.withDescription("Jobs leased ahead of a free slot (default: the concurrency; 0 for long jobs)"),
+    Options.filterMap((n) => (n >= 0 ? Option.some(n) : Option.none()), "--prefetch must be 0 or more"),
     Options.optional
   ),
   workMs: Options.integer("work-ms").pipe(Options.withDescription("Demo handlers: average work time"), Options.withDefault(300)),
