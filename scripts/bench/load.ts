@@ -26,7 +26,7 @@ export interface LoadSpec {
   readonly producers: number
   readonly workers: number
   /** osqueue: the pool's prefetch (its default when absent). */
-  readonly prefetch?: number
+  readonly prefetch?: number | undefined
   /** Jobs per enqueue call (1: single enqueues). */
   readonly batch: number
   readonly payloadBytes: number
@@ -182,7 +182,7 @@ const osqueue = Effect.gen(function*() {
     Worker.make({
       handlers: { [type]: (p: unknown) => Effect.sync(() => endToEnd.add(now() - (p as { t: number }).t)) },
       concurrency: spec.workers,
-      ...(spec.prefetch === undefined ? {} : { prefetch: spec.prefetch }),
+      prefetch: spec.prefetch,
       pollWaitMs: 1_000
     }).pipe(Effect.provideService(OsqueueClient, timedClient))
 

@@ -53,12 +53,12 @@ if (has("help")) {
   process.exit(0)
 }
 const quick = has("quick")
-const int = (name: string, fallback: number) => {
+const int = (name: string, fallback: number, min = 1) => {
   const raw = flag(name)
   if (raw === undefined) return fallback
   const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1) {
-    process.stderr.write(`--${name} must be a positive integer, got ${raw}\n`)
+  if (!Number.isInteger(n) || n < min) {
+    process.stderr.write(`--${name} must be an integer of ${min} or more, got ${raw}\n`)
     process.exit(2)
   }
   return n
@@ -79,12 +79,7 @@ const list = <A extends string>(name: string, allowed: ReadonlyArray<A>, fallbac
 const jobs = int("jobs", quick ? 1_000 : 10_000)
 const producers = int("producers", 16)
 const workers = int("workers", 16)
-const prefetchFlag = flag("prefetch")
-const prefetch = prefetchFlag === undefined ? undefined : Number(prefetchFlag)
-if (prefetch !== undefined && !(Number.isInteger(prefetch) && prefetch >= 0)) {
-  process.stderr.write(`--prefetch must be an integer of 0 or more, got ${prefetchFlag}\n`)
-  process.exit(2)
-}
+const prefetch = has("prefetch") ? int("prefetch", 0, 0) : undefined
 const payloadBytes = int("payload", 200)
 const latencyMs = int("latency-ms", 50)
 const backlog = int("backlog", quick ? 5_000 : 100_000)
@@ -413,7 +408,7 @@ const main = async () => {
         jobs: run.jobs ?? jobs,
         producers: run.producers ?? producers,
         workers,
-        ...(prefetch === undefined ? {} : { prefetch }),
+        prefetch,
         batch: run.batch ?? 1,
         payloadBytes,
         target: server.target,

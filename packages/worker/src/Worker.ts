@@ -344,16 +344,17 @@ export const make = <const H extends Handlers>(
         // fiber for the handler (interrupted when it loses) and one signal, instead of a race of
         // three fibers: per-job fibers were most of the worker's CPU.
         yield* Effect.gen(function*() {
+          let handler: Fiber.RuntimeFiber<unknown, unknown> | undefined
           if (yield* turn.granted) {
             started = yield* Clock.currentTimeMillis
-            const handler = yield* Effect.fork(handled)
+            handler = yield* Effect.fork(handled)
             handler.addObserver((exit) => outcome.decide({ _tag: "Handled", exit }))
-            if ((yield* outcome.await)._tag !== "Handled") yield* Fiber.interrupt(handler)
           } else {
             // Out of line before its turn: the lease is gone, or shutdown gives the job back.
             outcome.decide({ _tag: "Stopped" })
           }
           const decided = yield* outcome.await
+          if (decided._tag !== "Handled" && handler !== undefined) yield* Fiber.interrupt(handler)
           leaveSlot(hold)
           yield* finish(yield* settleLogged(claimed, spec, decided), started)
         }).pipe(

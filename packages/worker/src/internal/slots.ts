@@ -28,8 +28,8 @@ interface Waiter {
 export interface Turn {
   /** Resolves true once the job holds a slot; false if `cancel` came first. */
   readonly granted: Effect.Effect<boolean>
-  /** Gives up the place in line (no effect once the slot is granted). True if it was given up. */
-  readonly cancel: () => boolean
+  /** Gives up the place in line (no effect once the slot is granted). */
+  readonly cancel: () => void
 }
 
 export class Slots {
@@ -84,7 +84,7 @@ export class Slots {
     if (this.line.length === 0 && this.counts.handling < this.concurrency) {
       this.add(1, -1, 0)
       onGranted()
-      return { granted: Effect.succeed(true), cancel: () => false }
+      return { granted: Effect.succeed(true), cancel: () => {} }
     }
     let settled: boolean | undefined
     let resume: ((effect: Effect.Effect<boolean>) => void) | undefined
@@ -101,10 +101,9 @@ export class Slots {
       }),
       cancel: () => {
         const at = this.line.indexOf(decide)
-        if (at === -1) return false
+        if (at === -1) return
         this.line.splice(at, 1)
         decide(false)
-        return true
       }
     }
   }
