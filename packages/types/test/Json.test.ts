@@ -1,0 +1,41 @@
+import { describe, expect, it } from "@effect/vitest"
+import { FastCheck as fc } from "effect"
+import { Json } from "../src/index.js"
+
+/** Levels of arrays and objects in a value (recursive: only for the small values made here). */
+const depthOf = (value: unknown): number =>
+  typeof value !== "object" || value === null
+    ? 0
+    : 1 + Math.max(0, ...Object.values(value as Record<string, unknown>).map(depthOf))
+
+describe("Json.textNestsDeeperThan", () => {
+  it("agrees with the value's depth for any JSON, strings with brackets and escapes included", () => {
+    const text = fc.string({ unit: fc.constantFrom("[", "]", "{", "}", "\"", "\\", "a", "\u00e9") })
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: "small", withCrossShrink: true },
+        text,
+        fc.integer(),
+        fc.constant(null),
+        fc.array(tie("node"), { maxLength: 3 }),
+        fc.dictionary(text, tie("node"), { maxKeys: 3 })
+      )
+    })).node
+    fc.assert(
+      fc.property(value, fc.integer({ min: 0, max: 8 }), (v, limit) => {
+        expect(Json.textNestsDeeperThan(JSON.stringify(v), limit)).toBe(depthOf(v) > limit)
+      }),
+      { numRuns: 2_000 }
+    )
+  })
+
+  it("stops at the first level too many of 100,000 nested arrays, without recursing", () => {
+    const deep = "[".repeat(100_000) + "]".repeat(100_000)
+    expect(Json.textNestsDeeperThan(deep, Json.defaultMaxJsonDepth)).toBe(true)
+    expect(Json.textNestsDeeperThan(deep, 100_000)).toBe(false)
+  })
+
+  it("counts no bracket inside a string, however many", () => {
+    expect(Json.textNestsDeeperThan(JSON.stringify({ a: "[[[[{{{{\\\"[[[" }), 1)).toBe(false)
+  })
+})
