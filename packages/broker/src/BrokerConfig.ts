@@ -2,6 +2,7 @@
  * The broker's own settings (the engine's are `EngineConfig`'s). `layer` takes plain values
  * (tests, embedding); `layerConfig` reads the environment.
  */
+import { Json } from "@osqueue/types"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -18,6 +19,10 @@ export interface BrokerSettings {
   readonly token: Option.Option<Redacted.Redacted>
   /** Largest request body, in bytes: larger ones get 413 before they are read in full. */
   readonly maxBodyBytes: number
+  /** Most levels of arrays and objects in a request body, RPC line or frame: deeper ones are refused before parsing. */
+  readonly maxJsonDepth: number
+  /** Most bytes of RPC answers to one HTTP body, or of one WebSocket answer: past it the request fails with PayloadTooLarge. */
+  readonly maxAnswerBytes: number
   /** The built dashboard (`apps/web/dist`) served at `/`; none: `/` says there is no dashboard. */
   readonly dashboardDir: Option.Option<string>
   /**
@@ -32,6 +37,8 @@ export const defaults: BrokerSettings = {
   port: 8080,
   token: Option.none(),
   maxBodyBytes: 8 * 1024 * 1024,
+  maxJsonDepth: Json.defaultMaxJsonDepth,
+  maxAnswerBytes: 64 * 1024 * 1024,
   dashboardDir: Option.none(),
   fastRest: true
 }
@@ -56,6 +63,17 @@ export const config: Config.Config<BrokerSettings> = Config.all({
   maxBodyBytes: Config.integer("OSQUEUE_MAX_BODY_BYTES").pipe(
     Config.withDefault(defaults.maxBodyBytes),
     Config.validate({ message: "OSQUEUE_MAX_BODY_BYTES must be positive", validation: (n) => n > 0 })
+  ),
+  maxJsonDepth: Config.integer("OSQUEUE_MAX_JSON_DEPTH").pipe(
+    Config.withDefault(defaults.maxJsonDepth),
+    Config.validate({
+      message: `OSQUEUE_MAX_JSON_DEPTH must be between 1 and ${Json.maxJsonDepthLimit}`,
+      validation: (n) => n >= 1 && n <= Json.maxJsonDepthLimit
+    })
+  ),
+  maxAnswerBytes: Config.integer("OSQUEUE_MAX_ANSWER_BYTES").pipe(
+    Config.withDefault(defaults.maxAnswerBytes),
+    Config.validate({ message: "OSQUEUE_MAX_ANSWER_BYTES must be positive", validation: (n) => n > 0 })
   ),
   dashboardDir: Config.option(Config.nonEmptyString("OSQUEUE_DASHBOARD_DIR")),
   fastRest: Config.boolean("OSQUEUE_FAST_REST").pipe(Config.withDefault(defaults.fastRest))

@@ -118,7 +118,7 @@ export const make: Effect.Effect<Listener, never, Handlers> = Effect.gen(functio
   const run = (response: Http.ServerResponse, route: FastRoutes.Route, id: string | undefined, text: string) => {
     let body: unknown = null
     if (text.trim() !== "") {
-      const parsed = HttpChecks.parseJsonBody(text, undefined)
+      const parsed = HttpChecks.parseJsonBody(text, undefined, settings.maxJsonDepth)
       if ("problem" in parsed) return refuse(response, "malformed_json", parsed.problem)
       body = parsed.value
     } else if (text !== "") {

@@ -3,7 +3,7 @@
  * limits and JSON, the job a lease token names, `Retry-After` — as plain functions, so that the
  * Effect gate (`HttpGate`, `Rest`) and the REST fast path (`FastRest`) decide alike.
  */
-import { InvalidRequest, type JobId, type LeaseToken, type OsqueueError, PayloadTooLarge, Unauthorized } from "@osqueue/types"
+import { InvalidRequest, type JobId, Json, type LeaseToken, type OsqueueError, PayloadTooLarge, Unauthorized } from "@osqueue/types"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHash, timingSafeEqual } from "node:crypto"
@@ -52,16 +52,21 @@ export const isJsonType = (contentType: string | undefined): boolean =>
 
 /**
  * Why a non-blank `/v1/` body cannot be read as JSON, or `undefined` with the parsed value. HttpApi
- * would read a form body as fields and report them missing: this names the real problem.
+ * would read a form body as fields and report them missing: this names the real problem. The
+ * nesting is checked on the text, before anything parses or walks it (`Json`).
  */
 export const parseJsonBody = (
   text: string,
-  contentType: string | undefined
+  contentType: string | undefined,
+  maxDepth: number
 ): { readonly problem: InvalidRequest } | { readonly value: unknown } => {
   if (!isJsonType(contentType)) {
     return {
       problem: new InvalidRequest({ message: `the body must be JSON sent as content-type: application/json, not ${contentType}` })
     }
+  }
+  if (Json.textNestsDeeperThan(text, maxDepth)) {
+    return { problem: new InvalidRequest({ message: Json.tooDeepMessage("the body", maxDepth) }) }
   }
   try {
     return { value: JSON.parse(text) }

@@ -172,7 +172,7 @@ export const layer = HttpLayerRouter.middleware(
         }
 
         if (url.pathname.startsWith("/v1/") && text.trim() !== "") {
-          const parsed = HttpChecks.parseJsonBody(text, request.headers["content-type"])
+          const parsed = HttpChecks.parseJsonBody(text, request.headers["content-type"], config.maxJsonDepth)
           if ("problem" in parsed) {
             return yield* refuse("malformed_json", request, url, parsed.problem, {
               body: { text, total: text.length, complete: true }

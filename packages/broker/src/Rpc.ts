@@ -1,14 +1,17 @@
 /**
  * RPC: the `OsqueueRpcs` group over HTTP (`POST /rpc`, ndjson) and over WebSocket (`GET /rpc/ws`,
- * JSON text frames), both on the broker's one port. Each handler delegates to `Handlers`.
+ * JSON text frames), both on the broker's one port. Each handler delegates to `Handlers`; every
+ * message is checked by `RpcFrames` on its way in, so a malformed one is answered as a typed
+ * failure of its own request.
  */
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as RpcServer from "@effect/rpc/RpcServer"
-import { OsqueueRpcs } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { BrokerConfig, type BrokerSettings } from "./BrokerConfig.js"
 import { Handlers } from "./Handlers.js"
+import * as RpcFrames from "./RpcFrames.js"
 
 /** Where the RPC endpoints are: clients append these to the broker's URL. */
 export const rpcPaths = { http: "/rpc", websocket: "/rpc/ws" } as const
@@ -21,7 +24,7 @@ export const rpcPaths = { http: "/rpc", websocket: "/rpc/ws" } as const
  */
 export const rpcSerialization = { http: "ndjson", websocket: "json" } as const
 
-export const RpcHandlers = OsqueueRpcs.toLayer(
+export const RpcHandlers = RpcFrames.ServerRpcs.toLayer(
   Effect.gen(function*() {
     const h = yield* Handlers
     return {
@@ -43,24 +46,37 @@ export const RpcHandlers = OsqueueRpcs.toLayer(
       Stats: () => h.stats,
       Leader: () => h.leader,
       State: () => h.state,
-      Watch: (input) => h.watch(input)
+      Watch: (input) => h.watch(input),
+      "osqueue.Refused": ({ error }) => Effect.fail(error)
     }
   })
 )
 
+const frameLimits = (settings: BrokerSettings): RpcFrames.FrameLimits => ({
+  ...RpcFrames.defaultFrameLimits,
+  maxJsonDepth: settings.maxJsonDepth,
+  maxAnswerBytes: settings.maxAnswerBytes
+})
+
+const serialization = (make: (limits: RpcFrames.FrameLimits) => RpcSerialization.RpcSerialization["Type"]) =>
+  Layer.effect(RpcSerialization.RpcSerialization, Effect.map(BrokerConfig, (settings) => make(frameLimits(settings))))
+
+// A handler's defect fails its own request, not every request of its connection.
 const RpcOverHttp = RpcServer.layerHttpRouter({
-  group: OsqueueRpcs,
+  group: RpcFrames.ServerRpcs,
   path: rpcPaths.http,
   protocol: "http",
-  spanPrefix: "Rpc"
-}).pipe(Layer.provide(RpcSerialization.layerNdjson))
+  spanPrefix: "Rpc",
+  disableFatalDefects: true
+}).pipe(Layer.provide(serialization(RpcFrames.ndjson)))
 
 const RpcOverWebsocket = RpcServer.layerHttpRouter({
-  group: OsqueueRpcs,
+  group: RpcFrames.ServerRpcs,
   path: rpcPaths.websocket,
   protocol: "websocket",
-  spanPrefix: "Rpc"
-}).pipe(Layer.provide(RpcSerialization.layerJson))
+  spanPrefix: "Rpc",
+  disableFatalDefects: true
+}).pipe(Layer.provide(serialization(RpcFrames.json)))
 
 /** Both RPC routes; the handlers are built once and shared by the two. */
 export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Handlers> = Layer.mergeAll(

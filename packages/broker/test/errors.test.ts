@@ -139,7 +139,7 @@ describe("bad input", () => {
       expect(cancelDone.body).toMatchObject({ _tag: "InvalidTransition", jobId: job.id, state: "completed" })
     }))
 
-  it.scopedLive("RPC: wrong types, oversize, unknown id, stale lease → defect/PayloadTooLarge/JobNotFound/LeaseLost, nothing changes", () =>
+  it.scopedLive("RPC: wrong types, oversize, unknown id, stale lease → InvalidRequest/PayloadTooLarge/JobNotFound/LeaseLost, nothing changes", () =>
     Effect.gen(function*() {
       const broker = yield* startBroker({ maxBodyBytes: 4_096, maxPayloadBytes: 1_024 })
       yield* awaitLeader(broker)
@@ -163,19 +163,47 @@ describe("bad input", () => {
       expect(yield* http.Enqueue({ type: "t", payload: "x".repeat(10_000) }).pipe(Effect.flip))
         .toMatchObject({ _tag: "PayloadTooLarge", limit: 4_096 })
 
-      // a payload of the wrong type (only an untyped client can send one) dies with the schema's message
+      // a payload of the wrong type (only an untyped client can send one) fails with the schema's message
       const wrong = yield* rawRpc(
         broker.base,
         JSON.stringify({ _tag: "Request", id: "7", tag: "Get", payload: { id: 5 }, headers: [] }) + "\n"
       )
       expect(wrong.status).toBe(200)
-      expect(JSON.parse(wrong.text)).toMatchObject({ _tag: "Exit", requestId: "7", exit: { _tag: "Failure", cause: { _tag: "Die" } } })
+      expect(JSON.parse(wrong.text)).toMatchObject({
+        _tag: "Exit",
+        requestId: "7",
+        exit: { _tag: "Failure", cause: { _tag: "Fail", error: { _tag: "InvalidRequest" } } }
+      })
       expect(wrong.text).toContain("Expected string, actual 5")
       const garbage = yield* rawRpc(broker.base, "{oops\n")
-      expect(garbage.text).toContain("Defect")
+      expect(JSON.parse(garbage.text)).toMatchObject({ _tag: "Exit", requestId: "-1", exit: { cause: { error: { _tag: "InvalidRequest" } } } })
 
       expect(yield* content(broker)).toEqual(before)
       expect((yield* ws.Complete({ token: current!.token })).state).toBe("completed")
+    }))
+})
+
+describe("nesting", () => {
+  it.scopedLive("REST: a body nested past OSQUEUE_MAX_JSON_DEPTH is refused with 400 before it is parsed, on every route that takes one", () =>
+    Effect.gen(function*() {
+      for (const fastRest of [true, false]) {
+        const broker = yield* startBroker({ fastRest })
+        yield* awaitLeader(broker)
+        const before = yield* content(broker)
+        const deep = "[".repeat(100_000) + "]".repeat(100_000)
+        const paths = ["/v1/jobs", "/v1/jobs/batch", "/v1/jobs/job-1/complete", "/v1/jobs/batch/complete", "/v1/jobs/claim", "/v1/pause"]
+        for (const path of paths) {
+          const reply = yield* rest(broker.base, "POST", path, deep)
+          expect(reply.status, path).toBe(400)
+          expect(reply.body, path).toMatchObject({ _tag: "InvalidRequest" })
+          expect((reply.body as { message: string }).message, path).toContain("levels deep")
+        }
+        // a payload deep enough to pass the body's check is still bounded by it
+        const payload = JSON.parse("[".repeat(70) + "]".repeat(70)) as unknown
+        expect((yield* rest(broker.base, "POST", "/v1/jobs", { type: "t", payload })).status).toBe(400)
+        expect((yield* rest(broker.base, "POST", "/v1/jobs", { type: "t", payload: JSON.parse("[".repeat(40) + "]".repeat(40)) })).status).toBe(201)
+        expect((yield* content(broker)).jobs).toHaveLength((before.jobs as Array<unknown>).length + 1)
+      }
     }))
 })
 

@@ -22,6 +22,8 @@ export interface StartOptions {
   readonly engine?: Partial<EngineConfig.EngineSettings>
   /** The REST fast path (on by default, as `Broker.serve` has it); off, HttpApi answers every route. */
   readonly fastRest?: boolean
+  /** Any other broker settings. */
+  readonly config?: Partial<BrokerConfig.BrokerSettings>
 }
 
 /** `Broker.nodeServer` on a free loopback port, counting the requests its front door answers. */
@@ -66,7 +68,8 @@ export const startBroker = (options: StartOptions = {}) =>
       Layer.provide(BrokerConfig.layer({
         token: options.token === undefined ? Option.none() : Option.some(Redacted.make(options.token)),
         ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
-        ...(options.fastRest === undefined ? {} : { fastRest: options.fastRest })
+        ...(options.fastRest === undefined ? {} : { fastRest: options.fastRest }),
+        ...options.config
       }))
     )
     const context = yield* Layer.buildWithScope(layer, scope)

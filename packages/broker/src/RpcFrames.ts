@@ -1,0 +1,217 @@
+/**
+ * Every RPC message a client sends passes here before @effect/rpc's server sees it: the broker's
+ * own serializations (ndjson bodies over HTTP, JSON frames over WebSocket) check each line or
+ * frame — nesting depth before parsing, the message's shape, its id, its operation, its payload
+ * against that operation's schema — and turn a bad one into a request for `Refused`, an operation
+ * the server alone knows, which fails with the tagged error naming the problem. So a client's
+ * mistake is answered as a typed failure of its own request on both transports (never a Defect,
+ * which fails everything the connection has in flight), and only well-formed requests reach the
+ * handlers. A message whose request id cannot be read is answered for request id -1 (a client
+ * never uses it), as JSON-RPC answers a parse error for id null. Answers are capped in bytes: one
+ * HTTP body's answers together, and each WebSocket answer alone (docs/architecture.md,
+ * "Hostile input").
+ */
+import * as Rpc from "@effect/rpc/Rpc"
+import type * as RpcMessage from "@effect/rpc/RpcMessage"
+import * as RpcSerialization from "@effect/rpc/RpcSerialization"
+import { InvalidRequest, Json, OsqueueError, OsqueueRpcs, PayloadTooLarge } from "@osqueue/types"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+
+/** The operation a refused message becomes: it fails with the error it carries. */
+export const Refused = Rpc.make("osqueue.Refused", { payload: { error: OsqueueError }, error: OsqueueError })
+
+/** `OsqueueRpcs` and `Refused`: what the broker serves. Clients know only `OsqueueRpcs`. */
+export const ServerRpcs = OsqueueRpcs.add(Refused)
+
+export interface FrameLimits {
+  /** Most levels of arrays and objects in one line or frame. */
+  readonly maxJsonDepth: number
+  /** Most requests in one HTTP body; past it, each further one is refused. */
+  readonly maxRequestsPerBody: number
+  /** Most bytes of answers to one HTTP body, or of one WebSocket answer (stream chunks aside). */
+  readonly maxAnswerBytes: number
+}
+
+export const defaultFrameLimits: FrameLimits = {
+  maxJsonDepth: Json.defaultMaxJsonDepth,
+  maxRequestsPerBody: 1_000,
+  maxAnswerBytes: 64 * 1024 * 1024
+}
+
+/** The request id a refusal is sent under when the message's own cannot be read. */
+export const unreadableId = "-1"
+
+/** Longest error message sent back: a schema's account of a large value is cut here. */
+const maxMessageLength = 2_000
+
+const encodeError = Schema.encodeSync(OsqueueError)
+
+const refusal = (id: string, error: OsqueueError): RpcMessage.RequestEncoded => ({
+  _tag: "Request",
+  id,
+  tag: Refused._tag,
+  payload: { error: encodeError(error) },
+  headers: []
+})
+
+const invalid = (id: string, message: string) =>
+  refusal(id, new InvalidRequest({ message: message.length > maxMessageLength ? `${message.slice(0, maxMessageLength)}…` : message }))
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** Request ids are decimal integers (the server reads them as BigInt). */
+const isRequestId = (u: unknown): u is string => typeof u === "string" && /^\d{1,20}$/.test(u)
+
+const isHeaderPair = (u: unknown): u is [string, string] =>
+  Array.isArray(u) && u.length === 2 && typeof u[0] === "string" && typeof u[1] === "string"
+
+const decoders: ReadonlyMap<string, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>> = new Map(
+  Array.from(OsqueueRpcs.requests.values(), (rpc) => [rpc._tag, Schema.decodeUnknownEither(rpc.payloadSchema as Schema.Schema<unknown, unknown>)])
+)
+
+/**
+ * The message's own headers, checked; `authorization` is dropped: the server appends these to the
+ * HTTP request's headers, and a frame must not stand in for the credentials its connection was
+ * let in with.
+ */
+const checkHeaders = (headers: unknown): ReadonlyArray<[string, string]> | string => {
+  if (headers === undefined) return []
+  if (!Array.isArray(headers) || !headers.every(isHeaderPair)) return "`headers` must be an array of [name, value] string pairs"
+  return headers.filter(([name]) => name.toLowerCase() !== "authorization")
+}
+
+const checkRequest = (message: Record<string, unknown>): RpcMessage.FromClientEncoded => {
+  const id = message.id
+  if (!isRequestId(id)) return invalid(unreadableId, "a request's `id` must be a string of decimal digits")
+  const tag = message.tag
+  const decode = typeof tag === "string" ? decoders.get(tag) : undefined
+  if (decode === undefined) {
+    return invalid(id, `unknown operation ${JSON.stringify(tag)}; the operations are ${Array.from(decoders.keys()).join(", ")}`)
+  }
+  const headers = checkHeaders(message.headers)
+  if (typeof headers === "string") return invalid(id, headers)
+  const decoded = decode(message.payload)
+  if (Either.isLeft(decoded)) {
+    return invalid(id, `invalid ${tag} payload: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+  }
+  return {
+    _tag: "Request",
+    id,
+    tag: tag as string,
+    payload: message.payload,
+    headers,
+    ...(typeof message.traceId === "string" && typeof message.spanId === "string"
+      ? { traceId: message.traceId, spanId: message.spanId, sampled: message.sampled === true }
+      : {})
+  }
+}
+
+/** The message to hand to the server for one parsed line or frame. */
+export const check = (message: unknown): RpcMessage.FromClientEncoded => {
+  if (!isRecord(message)) return invalid(unreadableId, "an RPC message must be a JSON object with a `_tag`")
+  switch (message._tag) {
+    case "Request":
+      return checkRequest(message)
+    case "Ack":
+    case "Interrupt":
+      return isRequestId(message.requestId)
+        ? { _tag: message._tag, requestId: message.requestId }
+        : invalid(unreadableId, `an ${message._tag}'s \`requestId\` must be a string of decimal digits`)
+    case "Ping":
+    case "Eof":
+      return { _tag: message._tag }
+    default:
+      return invalid(unreadableId, `unknown message ${JSON.stringify(message._tag)}; expected Request, Ack, Interrupt, Ping or Eof`)
+  }
+}
+
+/** One line or frame of text: checked for depth before it is parsed, then `check`ed. */
+export const checkText = (text: string, limits: FrameLimits): RpcMessage.FromClientEncoded => {
+  if (Json.textNestsDeeperThan(text, limits.maxJsonDepth)) {
+    const id = /"id"\s*:\s*"(\d{1,20})"/.exec(text)?.[1] ?? unreadableId
+    return invalid(id, Json.tooDeepMessage("the message", limits.maxJsonDepth))
+  }
+  let message: unknown
+  try {
+    message = JSON.parse(text)
+  } catch (error) {
+    return invalid(unreadableId, `the message is not JSON: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  return check(message)
+}
+
+type Answer = Record<string, unknown>
+
+/** `answer`, or when its JSON is past `room` bytes, its request's failure with `PayloadTooLarge`. */
+const fit = (answer: Answer, json: string, room: number): string => {
+  // A UTF-16 unit is at most 3 bytes of UTF-8: most answers are known to fit without counting.
+  if (json.length * 3 <= room || answer._tag !== "Exit") return json
+  const bytes = Buffer.byteLength(json)
+  if (bytes <= room) return json
+  const error = new PayloadTooLarge({ what: "the answer (ask for less: a smaller `limit`, fewer requests per body)", bytes, limit: room })
+  return JSON.stringify({ _tag: "Exit", requestId: answer.requestId, exit: { _tag: "Failure", cause: { _tag: "Fail", error: encodeError(error) } } })
+}
+
+/**
+ * RPC over HTTP: ndjson, one body in one piece (the server reads it whole before decoding), so
+ * its last line counts without a newline after it.
+ */
+export const ndjson = (limits: FrameLimits): RpcSerialization.RpcSerialization["Type"] =>
+  RpcSerialization.RpcSerialization.of({
+    contentType: "application/ndjson",
+    includesFraming: true,
+    unsafeMake: () => {
+      const decoder = new TextDecoder()
+      let answered = 0
+      const encodeOne = (answer: Answer): string => {
+        const json = JSON.stringify(answer)
+        // A stream (Watch) runs as long as the client keeps it: its chunks do not use up the body's room.
+        if (answer._tag === "Chunk") return json + "\n"
+        const line = fit(answer, json, Math.max(0, limits.maxAnswerBytes - answered)) + "\n"
+        answered += Buffer.byteLength(line)
+        return line
+      }
+      return {
+        decode: (data) => {
+          const text = typeof data === "string" ? data : decoder.decode(data)
+          const messages: Array<RpcMessage.FromClientEncoded> = []
+          let requests = 0
+          for (const raw of text.split("\n")) {
+            const line = raw.trim()
+            if (line === "") continue
+            const message = checkText(line, limits)
+            if (message._tag === "Request" && ++requests > limits.maxRequestsPerBody) {
+              messages.push(invalid(message.id, `one body carries at most ${limits.maxRequestsPerBody} requests; send the rest in another`))
+            } else {
+              messages.push(message)
+            }
+          }
+          return messages
+        },
+        encode: (response) => {
+          if (!Array.isArray(response)) return encodeOne(response as Answer)
+          return response.length === 0 ? undefined : response.map((answer) => encodeOne(answer as Answer)).join("")
+        }
+      }
+    }
+  })
+
+/** RPC over WebSocket: one JSON message per frame. */
+export const json = (limits: FrameLimits): RpcSerialization.RpcSerialization["Type"] =>
+  RpcSerialization.RpcSerialization.of({
+    contentType: "application/json",
+    includesFraming: false,
+    unsafeMake: () => {
+      const decoder = new TextDecoder()
+      return {
+        decode: (data) => [checkText(typeof data === "string" ? data : decoder.decode(data), limits)],
+        encode: (response) => {
+          const answer = response as Answer
+          const json = JSON.stringify(answer)
+          return answer._tag === "Chunk" ? json : fit(answer, json, limits.maxAnswerBytes)
+        }
+      }
+    }
+  })
