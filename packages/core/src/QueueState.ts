@@ -67,6 +67,9 @@ export const defaultLimits: Limits = {
 const jobsEnd = Buffer.from("]}")
 const textDecoder = new TextDecoder()
 
+/** Most bytes of jobs in one page of `list`: a page of 1,000 jobs with large payloads, results and progress could be most of a GB. */
+export const maxPageBytes = 8 * 1024 * 1024
+
 /** A rough size of a job's JSON beyond its payload, to check the state cap before encoding. */
 const jobOverheadBytes = 400
 
@@ -105,6 +108,11 @@ class Entry {
   get job(): Job {
     // Bytes this state wrote from a valid job: no need to check them again.
     return this.decoded ??= fromStoredJob(JSON.parse(textDecoder.decode(this.bytes!.subarray(1))) as Record<string, unknown>)
+  }
+
+  /** About how many bytes the job's JSON takes (its stored bytes once a commit wrote them). */
+  get size(): number {
+    return this.bytes?.length ?? JSON.stringify(this.decoded).length
   }
 
   /** The bytes a commit writes; from now on they stand for the job. */
@@ -672,9 +680,15 @@ export class QueueState {
         }
       }
     }
-    const jobs: Array<Job> = []
-    for (let entry = page.pop(); entry !== undefined; entry = page.pop()) jobs.push(entry.job)
-    jobs.reverse()
+    const entries: Array<Entry> = []
+    for (let entry = page.pop(); entry !== undefined; entry = page.pop()) entries.push(entry)
+    entries.reverse()
+    // A page of big jobs ends early (always with one job at least): its answer stays bounded.
+    let bytes = 0
+    let end = 0
+    while (end < entries.length && (end === 0 || bytes + entries[end]!.size <= maxPageBytes)) bytes += entries[end++]!.size
+    if (end < entries.length) more = true
+    const jobs = entries.slice(0, end).map((entry) => entry.job)
     return more ? { jobs, next: jobs[jobs.length - 1]!.seq } : { jobs }
   }
 

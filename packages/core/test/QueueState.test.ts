@@ -14,7 +14,7 @@ import {
 } from "@osqueue/types"
 import { Either, ParseResult, Schema } from "effect"
 import type { ClaimResult, Command } from "../src/Command.js"
-import { backoffDelay, defaultLimits, type Limits, QueueState } from "../src/QueueState.js"
+import { backoffDelay, defaultLimits, type Limits, maxPageBytes, QueueState } from "../src/QueueState.js"
 
 const T0 = 1_700_000_000_000
 
@@ -969,5 +969,22 @@ describe("stats and list", () => {
     })
     expect(s.list({ type: "b", state: "queued", limit: 1_000 }).jobs.every((j) => j.type === "b" && j.state === "queued"))
       .toBe(true)
+  })
+
+  it("a page of big jobs ends before maxPageBytes (with one job at least) and says where the next begins", () => {
+    const s = fresh({ maxPayloadBytes: 2 * 1024 * 1024 })
+    const payload = "x".repeat(1024 * 1024)
+    enqueue(s, T0, ...Array.from({ length: 20 }, () => ({ type: "big", payload })))
+    const first = s.list({ limit: 1_000 })
+    expect(first.jobs.length).toBeGreaterThan(1)
+    expect(first.jobs.length).toBeLessThan(maxPageBytes / (1024 * 1024))
+    expect(first.next).toBe(first.jobs[first.jobs.length - 1]!.seq)
+    const seen = [...first.jobs]
+    for (let after = first.next; after !== undefined;) {
+      const page = s.list({ limit: 1_000, after })
+      seen.push(...page.jobs)
+      after = page.next
+    }
+    expect(seen.map((j) => j.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
   })
 })
