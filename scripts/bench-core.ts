@@ -12,6 +12,7 @@
 import { Either, Schema } from "effect"
 import { parseArgs } from "node:util"
 import type { Command } from "../packages/core/src/Command.js"
+import * as LeaseSecret from "../packages/core/src/LeaseSecret.js"
 import { defaultLimits, QueueState } from "../packages/core/src/QueueState.js"
 import { type LeaseToken, QueueFile } from "../packages/types/src/index.js"
 
@@ -55,7 +56,7 @@ const [, buildMs] = time(() => {
     const n = Math.min(1_000, jobCount - done)
     const jobs = Array.from({ length: n }, (_, i) => ({ type: types[(done + i) % types.length]!, payload }))
     state.begin()
-    const result = state.apply({ _tag: "Enqueue", jobs }, now)
+    const result = state.apply({ _tag: "Enqueue", jobs }, now, LeaseSecret.random)
     if (Either.isLeft(result)) throw new Error(`could not build the state: ${result.left.message}`)
     state.committed(state.seq + 1, `bench:${state.seq + 1}`, 0)
   }
@@ -142,7 +143,7 @@ const runBatch = (commands: ReadonlyArray<Command>, breakdown = false) => {
     for (const command of commands) {
       const start = breakdown ? performance.now() : 0
       const savepoint = state.savepoint()
-      const result = state.apply(command, now)
+      const result = state.apply(command, now, LeaseSecret.random)
       if (breakdown) piece(command._tag, performance.now() - start)
       if (Either.isLeft(result)) {
         errors++

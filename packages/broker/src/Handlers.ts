@@ -303,7 +303,7 @@ export const make = Effect.gen(function*() {
         seq: state.seq,
         commitId: state.commitId,
         role: role._tag === "Leader" ? "leader" : "follower",
-        state: JSON.parse(state.toJson(state.seq, state.commitId))
+        state: JSON.parse(state.publicJson(state.seq, state.commitId))
       }))).pipe(instrument("state")),
     watch
   })

@@ -3,7 +3,16 @@
  * limits and JSON, the job a lease token names, `Retry-After` — as plain functions, so that the
  * Effect gate (`HttpGate`, `Rest`) and the REST fast path (`FastRest`) decide alike.
  */
-import { InvalidRequest, type JobId, Json, type LeaseToken, type OsqueueError, PayloadTooLarge, Unauthorized } from "@osqueue/types"
+import {
+  InvalidRequest,
+  type JobId,
+  Json,
+  type LeaseToken,
+  type OsqueueError,
+  parseLeaseToken,
+  PayloadTooLarge,
+  Unauthorized
+} from "@osqueue/types"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHash, timingSafeEqual } from "node:crypto"
@@ -76,11 +85,20 @@ export const parseJsonBody = (
   }
 }
 
-/** The path names the job; the token must be for that job, or the request is confused. */
-export const tokenMismatch = (id: JobId, token: LeaseToken): InvalidRequest | undefined =>
-  token.startsWith(`${id}/`)
+/**
+ * The path names the job; the token must be for that job, or the request is confused. The answer
+ * names the token's job, not the token: its secret has no business in an error (or a log).
+ */
+export const tokenMismatch = (id: JobId, token: LeaseToken): InvalidRequest | undefined => {
+  const tokenFor = parseLeaseToken(token)?.jobId
+  return tokenFor === id
     ? undefined
-    : new InvalidRequest({ message: `the lease token ${token} is not for job ${id}` })
+    : new InvalidRequest({
+      message: tokenFor === undefined
+        ? "the lease token is not one a claim returned"
+        : `the lease token is for job ${tokenFor}, not job ${id}`
+    })
+}
 
 /** Seconds a client should wait before retrying, for the errors that say "later". */
 export const retryAfterSeconds = (error: OsqueueError): number | undefined => {

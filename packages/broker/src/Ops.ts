@@ -1,6 +1,7 @@
 /**
  * Routes for operators: `/healthz` (the process answers), `/readyz` (leader, or a follower that
- * knows the leader), `/metrics` (Prometheus text) and `/state` (the committed queue.json).
+ * knows the leader), `/metrics` (Prometheus text) and `/state` (the committed queue.json, without
+ * the lease secrets).
  */
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -66,7 +67,7 @@ export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Group
               commitId: state.commitId,
               role: role._tag === "Leader" ? "leader" : "follower"
             })
-            return `${header.slice(0, -1)},"state":${state.toJson(state.seq, state.commitId)}}`
+            return `${header.slice(0, -1)},"state":${state.publicJson(state.seq, state.commitId)}}`
           })
           return HttpServerResponse.text(body, { contentType: "application/json" })
         })

@@ -7,15 +7,15 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpApiClient from "@effect/platform/HttpApiClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { InvalidRequest, isOsqueueError, type JobId, type LeaseToken, OsqueueApi } from "@osqueue/types"
+import { InvalidRequest, isOsqueueError, type JobId, type LeaseToken, OsqueueApi, parseLeaseToken } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { BrokerUnreachable, type ClientError } from "./Errors.js"
 import { type Connect, trimUrl } from "./Protocols.js"
 import type { BrokerApi } from "./Transport.js"
 
-/** A lease token is `jobId/claim/epoch`, and REST routes name the job. */
-const jobOf = (token: LeaseToken): JobId => token.slice(0, token.indexOf("/")) as JobId
+/** REST routes name the job a lease token is for (a malformed token goes as it is, for the broker to refuse). */
+const jobOf = (token: LeaseToken): JobId => parseLeaseToken(token)?.jobId ?? (token as string as JobId)
 
 const describe = (error: unknown): string =>
   typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)

@@ -26,6 +26,7 @@ import { Cas } from "./Cas.js"
 import type { Command, ResultOf } from "./Command.js"
 import { Election } from "./Election.js"
 import { EngineConfig } from "./EngineConfig.js"
+import * as LeaseSecret from "./LeaseSecret.js"
 import * as Metrics from "./Metrics.js"
 import { QueueState } from "./QueueState.js"
 
@@ -104,12 +105,8 @@ export const make = Effect.gen(function*() {
       const written = yield* replica
         .write(election.id, election.metadata, (state) => {
           state.tick(started)
-          return batch.map((p) => {
-            const savepoint = state.savepoint()
-            const result = state.apply(p.command, started)
-            if (Either.isLeft(result)) state.rollback(savepoint)
-            return result
-          })
+          // Each command alone: one that is refused or throws is undone and answered by itself.
+          return batch.map((p) => state.apply(p.command, started, LeaseSecret.random))
         })
         .pipe(Effect.either)
 

@@ -1,8 +1,8 @@
 /**
- * The queue's state machine: pure and deterministic given (state, command, now), mutated in
- * place with an undo journal so that a batch whose write fails can be rolled back without
- * copying the state. Every command is O(log n) (claims add O(types)); indexes are heaps with
- * lazy deletion. Each job's JSON is cached, so a commit encodes only the jobs that changed.
+ * The queue's state machine: pure and deterministic given (state, command, now, lease secrets),
+ * mutated in place with an undo journal so that a batch whose write fails can be rolled back
+ * without copying the state. Every command is O(log n) (claims add O(types)); indexes are heaps
+ * with lazy deletion. Each job's JSON is cached, so a commit encodes only the jobs that changed.
  */
 import {
   type Backoff,
@@ -10,9 +10,11 @@ import {
   fromStoredJob,
   storedJob,
   type EnqueueOptions,
+  type HeldLease,
   InvalidRequest,
   InvalidTransition,
-  type Job,
+  isJob,
+  Job,
   type JobEvent,
   type JobEventKind,
   type JobId,
@@ -22,11 +24,17 @@ import {
   jobStates,
   type Leader,
   LeaseLost,
+  leaseSecretOf,
   type LeaseToken,
   type ListQuery,
+  makeLeaseToken,
+  maxInstant,
+  maxPausedTypes,
   type OsqueueError,
   type Paused,
+  parseLeaseToken,
   PayloadTooLarge,
+  publicJob,
   type QueueFile,
   QueueFull,
   type Stats,
@@ -34,6 +42,8 @@ import {
   defaultBackoff
 } from "@osqueue/types"
 import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import type { ClaimResult, Command, HeartbeatResult, ResultOf } from "./Command.js"
 import { Heap } from "./Heap.js"
 
@@ -115,11 +125,28 @@ class Entry {
     return this.bytes?.length ?? JSON.stringify(this.decoded).length
   }
 
+  /**
+   * Encodes the job now, if it was not yet: the command that put it is refused (and undone) if
+   * that throws, instead of the commit that carries it (docs/architecture.md, "Hostile input").
+   */
+  prepare(): void {
+    this.bytes ??= Buffer.from(`,${JSON.stringify(storedJob(this.decoded!))}`)
+  }
+
+  get prepared(): boolean {
+    return this.bytes !== undefined
+  }
+
   /** The bytes a commit writes; from now on they stand for the job. */
   encoded(): Uint8Array {
-    const bytes = this.bytes ??= Buffer.from(`,${JSON.stringify(storedJob(this.decoded!))}`)
+    this.prepare()
     if (this.state !== "running") this.decoded = undefined
-    return bytes
+    return this.bytes!
+  }
+
+  /** `encoded` for the operator's view: a running job without its lease's secret. */
+  encodedPublic(): Uint8Array {
+    return this.state === "running" ? Buffer.from(`,${JSON.stringify(storedJob(publicJob(this.job)))}`) : this.encoded()
   }
 }
 
@@ -150,18 +177,36 @@ export interface Savepoint {
   readonly pendingBytes: number
 }
 
-// Hot paths build branded values with casts: the format is ours, Schema checks add nothing here.
-export const tokenOf = (job: Job): LeaseToken => `${job.id}/${job.claims}/${job.lease?.epoch ?? 0}` as LeaseToken
+/** The token of the job's lease (docs/architecture.md, "Lease tokens"). */
+export const tokenOf = (job: Job): LeaseToken =>
+  makeLeaseToken({ jobId: job.id, claims: job.claims, epoch: job.lease?.epoch ?? 0, secret: leaseSecretOf(job) })
 
-const parseToken = (token: string): { id: JobId; claim: number; epoch: number } | undefined => {
-  const second = token.lastIndexOf("/")
-  const first = token.lastIndexOf("/", second - 1)
-  if (first <= 0) return undefined
-  const claim = Number(token.slice(first + 1, second))
-  const epoch = Number(token.slice(second + 1))
-  if (!Number.isSafeInteger(claim) || !Number.isSafeInteger(epoch)) return undefined
-  return { id: token.slice(0, first) as JobId, claim, epoch }
+/**
+ * Where a claim's lease secrets come from: the leader's crypto-random source in a broker
+ * (`LeaseSecret.random`), anything repeatable in a test. An input like `now`, so the state
+ * machine stays deterministic given its inputs.
+ */
+export type SecretSource = () => string
+
+/** Compares two secrets in time that depends on their length only. */
+const sameSecret = (a: string, b: string): boolean => {
+  if (a.length !== b.length) return false
+  let difference = 0
+  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return difference === 0
 }
+
+/**
+ * `now + ms`, never past `maxInstant`: every time the state computes stays a safe integer that
+ * queue.json holds and reads back, whatever a job stored before requests were bounded says.
+ */
+const later = (now: number, ms: number): number => Math.min(now + ms, maxInstant)
+
+/** Why a command that threw was refused, without walking what it carried. */
+const reasonOf = (defect: unknown): string =>
+  defect instanceof Error ? `${defect.name}: ${defect.message}` : "it could not be applied"
+
+const decodeJob = Schema.decodeUnknownEither(Job)
 
 /** A number in [0, 1) fixed by the job and attempt, so jitter keeps the state machine deterministic. */
 const unitHash = (text: string): number => {
@@ -173,9 +218,12 @@ const unitHash = (text: string): number => {
   return (h >>> 0) / 4294967296
 }
 
+/** Doublings past which any exponential backoff is at its cap: keeps the power finite. */
+const maxDoublings = 64
+
 export const backoffDelay = (backoff: Backoff, failures: number, salt: string): number => {
   if (backoff._tag === "fixed") return backoff.delayMs
-  const raw = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.max(0, failures - 1))
+  const raw = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(maxDoublings, Math.max(0, failures - 1)))
   return Math.round(raw * (1 - backoff.jitter * unitHash(salt)))
 }
 
@@ -327,7 +375,7 @@ export class QueueState {
     return this.partsInto(this.commitParts, seq, commitId)
   }
 
-  private partsInto(parts: Array<Uint8Array>, seq: number, commitId: string) {
+  private partsInto(parts: Array<Uint8Array>, seq: number, commitId: string, secrets = true) {
     const { epoch, leader, nextJobSeq, paused, totals } = this.meta
     const header = JSON.stringify({ format: currentFormat, epoch, seq, commitId, leader, nextJobSeq, paused, totals })
     parts.length = this.entries.size + 2
@@ -335,7 +383,7 @@ export class QueueState {
     let length = parts[0].length + jobsEnd.length
     let i = 1
     for (const entry of this.entries.values()) {
-      const json = entry.encoded()
+      const json = secrets ? entry.encoded() : entry.encodedPublic()
       // The first job goes without its leading comma.
       parts[i] = i === 1 ? json.subarray(1) : json
       length += parts[i++]!.length
@@ -344,9 +392,15 @@ export class QueueState {
     return { parts, length }
   }
 
-  /** `encode` as text: for the operator's view of the state and for tests. */
+  /** `encode` as text, for tests. */
   toJson(seq: number, commitId: string): string {
     return textDecoder.decode(this.encode(seq, commitId))
+  }
+
+  /** `toJson` without the lease secrets: the operator's view of the state (`/state`, `State`). */
+  publicJson(seq: number, commitId: string): string {
+    const { length, parts } = this.partsInto([], seq, commitId, false)
+    return textDecoder.decode(Buffer.concat(parts, length))
   }
 
   // ---------------------------------------------------------------- leadership
@@ -357,7 +411,7 @@ export class QueueState {
     for (const id of [...this.byState.running]) {
       const job = this.entries.get(id)!.job
       const lease = job.lease!
-      const expiresAt = Math.max(lease.expiresAt, now + lease.ttlMs)
+      const expiresAt = Math.max(lease.expiresAt, later(now, lease.ttlMs))
       if (expiresAt !== lease.expiresAt) this.put({ ...job, lease: { ...lease, expiresAt } })
     }
   }
@@ -401,16 +455,63 @@ export class QueueState {
 
   // ---------------------------------------------------------------- commands
 
-  apply<C extends Command>(command: C, now: number): Either.Either<ResultOf<C>, OsqueueError> {
-    return this.dispatch(command, now) as Either.Either<ResultOf<C>, OsqueueError>
+  /**
+   * Applies one command under its own savepoint, and encodes every job it put. A command that is
+   * refused, throws (a value `JSON.stringify` cannot write, nested too deep for the stack) or
+   * would store a job that `Job` refuses is undone alone and answered with its error: nothing
+   * one command carries can fail the commit of the others (docs/architecture.md, "Hostile
+   * input"). `secrets` gives each lease a claim grants its secret.
+   */
+  apply<C extends Command>(command: C, now: number, secrets: SecretSource): Either.Either<ResultOf<C>, OsqueueError> {
+    const alone = this.journal === undefined
+    if (alone) this.journal = []
+    const savepoint = this.savepoint()
+    try {
+      const result = this.dispatch(command, now, secrets)
+      const refused = Either.isLeft(result) ? result.left : this.seal(savepoint)
+      if (refused === undefined) return result as Either.Either<ResultOf<C>, OsqueueError>
+      this.rollback(savepoint)
+      return Either.left(refused)
+    } catch (defect) {
+      this.rollback(savepoint)
+      return Either.left(new InvalidRequest({ message: `the ${command._tag} request was refused: ${reasonOf(defect)}` }))
+    } finally {
+      if (alone) this.journal = undefined
+    }
   }
 
-  private dispatch(command: Command, now: number): Either.Either<unknown, OsqueueError> {
+  /**
+   * Checks and encodes the jobs put since `savepoint`: each must be a `Job` (so that every answer
+   * carrying it encodes, and queue.json reads back) and its JSON must be writable. Throws what
+   * the encode throws.
+   */
+  private seal(savepoint: Savepoint): InvalidRequest | undefined {
+    const journal = this.journal!
+    for (let i = savepoint.journal; i < journal.length; i++) {
+      const undo = journal[i]!
+      if ("meta" in undo) continue
+      const entry = this.entries.get(undo.id)
+      if (entry === undefined || entry.prepared) continue
+      const job: unknown = entry.job
+      // The guard first (a fraction of a microsecond); the schema only for a job it refuses.
+      if (!isJob(job)) {
+        const decoded = decodeJob(job)
+        if (Either.isLeft(decoded)) {
+          const problem = ParseResult.TreeFormatter.formatErrorSync(decoded.left)
+          return new InvalidRequest({ message: `the request would leave job ${undo.id} unreadable: ${problem}` })
+        }
+      }
+      entry.prepare()
+    }
+    return undefined
+  }
+
+  private dispatch(command: Command, now: number, secrets: SecretSource): Either.Either<unknown, OsqueueError> {
     switch (command._tag) {
       case "Enqueue":
         return this.enqueue(command.jobs, now)
       case "Claim":
-        return this.claim(command.workerId, command.types, command.max, command.leaseMs, now)
+        return this.claim(command.workerId, command.types, command.max, command.leaseMs, now, secrets)
       case "Heartbeat":
         return this.heartbeat(command.token, command.progress, command.leaseMs, now)
       case "Complete":
@@ -447,7 +548,7 @@ export class QueueState {
       }
       case "Pause":
       case "Resume":
-        return Either.right(this.setPaused(command._tag === "Pause", command.type))
+        return this.setPaused(command._tag === "Pause", command.type)
     }
   }
 
@@ -472,7 +573,7 @@ export class QueueState {
     const jobs = options.map((option) => {
       const existing = option.idempotencyKey === undefined ? undefined : this.byKey.get(option.idempotencyKey)
       if (existing !== undefined) return this.entries.get(existing)!.job
-      const runAt = option.runAt ?? now + (option.delayMs ?? 0)
+      const runAt = option.runAt ?? later(now, option.delayMs ?? 0)
       const job: Job = {
         id: `job-${seq}` as JobId,
         type: option.type,
@@ -506,7 +607,8 @@ export class QueueState {
     types: ReadonlyArray<string> | undefined,
     max: number,
     leaseMs: number | undefined,
-    now: number
+    now: number,
+    secrets: SecretSource
   ): Either.Either<ReadonlyArray<ClaimResult>, OsqueueError> {
     const ttlMs = leaseMs ?? this.limits.defaultLeaseMs
     if (ttlMs <= 0 || ttlMs > this.limits.maxLeaseMs) {
@@ -529,13 +631,14 @@ export class QueueState {
       if (best === undefined) break
       const job = this.entries.get(best.pop()!.id)!.job
       const attempt = job.attempts + 1
+      const lease: HeldLease = { workerId, epoch: this.meta.epoch, expiresAt: later(now, ttlMs), ttlMs, secret: secrets() }
       const running = this.put({
         ...job,
         state: "running",
         attempts: attempt,
         claims: job.claims + 1,
         startedAt: now,
-        lease: { workerId, epoch: this.meta.epoch, expiresAt: now + ttlMs, ttlMs },
+        lease,
         history: this.appendHistory(job.history, { attempt, workerId, startedAt: now, outcome: "running" })
       })
       this.emit("claimed", running, now)
@@ -558,7 +661,7 @@ export class QueueState {
       }
       const tooLarge = progress === undefined ? undefined : this.checkSize("the progress", progress)
       if (tooLarge !== undefined) return Either.left(tooLarge)
-      const expiresAt = now + ttlMs
+      const expiresAt = later(now, ttlMs)
       this.put({ ...job, lease: { ...lease, expiresAt, ttlMs }, ...(progress === undefined ? {} : { progress }) })
       return Either.right({ jobId: job.id, expiresAt })
     })
@@ -637,13 +740,20 @@ export class QueueState {
       return dead
     }
     const delay = retryDelayMs ?? backoffDelay(job.backoff, job.attempts, `${job.id}/${job.attempts}`)
-    const waiting = this.put({ ...base, state: delay > 0 ? "failed-waiting-retry" : "queued", runAt: now + delay })
+    const waiting = this.put({ ...base, state: delay > 0 ? "failed-waiting-retry" : "queued", runAt: later(now, delay) })
     this.emit("retrying", waiting, now, error)
     return waiting
   }
 
-  private setPaused(pause: boolean, type: string | undefined): Paused {
+  private setPaused(pause: boolean, type: string | undefined): Either.Either<Paused, OsqueueError> {
     const { all, types } = this.meta.paused
+    if (pause && type !== undefined && !types.includes(type) && types.length >= maxPausedTypes) {
+      return Either.left(
+        new InvalidRequest({
+          message: `at most ${maxPausedTypes} types may be paused one by one; resume some, or pause every type`
+        })
+      )
+    }
     const paused: Paused =
       type === undefined
         ? pause
@@ -651,7 +761,7 @@ export class QueueState {
           : { all: false, types: [] }
         : { all, types: pause ? (types.includes(type) ? types : [...types, type]) : types.filter((t) => t !== type) }
     this.setMeta({ ...this.meta, paused })
-    return paused
+    return Either.right(paused)
   }
 
   // ---------------------------------------------------------------- reads
@@ -727,19 +837,27 @@ export class QueueState {
 
   /** The job holding this lease token, or why it does not. */
   private leased(token: LeaseToken): Either.Either<Job, OsqueueError> {
-    const parsed = parseToken(token)
+    const parsed = parseLeaseToken(token)
     if (parsed === undefined) {
-      return Either.left(new InvalidRequest({ message: `"${token}" is not a lease token (jobId/attempt/epoch)` }))
+      return Either.left(
+        new InvalidRequest({ message: `"${token}" is not a lease token (jobId/claims/epoch/secret, as claim returned it)` })
+      )
     }
-    const job = this.entries.get(parsed.id)?.job
-    if (job === undefined) return Either.left(new JobNotFound({ id: parsed.id }))
+    const job = this.entries.get(parsed.jobId)?.job
+    if (job === undefined) return Either.left(new JobNotFound({ id: parsed.jobId }))
     if (job.state !== "running") {
       return Either.left(new LeaseLost({ jobId: job.id, reason: `the job is ${job.state}` }))
     }
-    if (job.claims !== parsed.claim || job.lease?.epoch !== parsed.epoch) {
+    if (job.claims !== parsed.claims || job.lease?.epoch !== parsed.epoch) {
       return Either.left(
         new LeaseLost({ jobId: job.id, reason: `the job was claimed again since (attempt ${job.attempts} holds it)` })
       )
+    }
+    // A lease granted before leases had secrets has none: its three-part token still holds it.
+    const held = leaseSecretOf(job)
+    const presented = parsed.secret
+    if (held === undefined ? presented !== undefined : presented === undefined || !sameSecret(held, presented)) {
+      return Either.left(new LeaseLost({ jobId: job.id, reason: "the token's secret is not the lease's" }))
     }
     return Either.right(job)
   }

@@ -14,7 +14,7 @@ import { isDeepStrictEqual } from "node:util"
 import type { Command } from "../src/Command.js"
 import { Heap } from "../src/Heap.js"
 import { defaultLimits, type Limits, QueueState, tokenOf } from "../src/QueueState.js"
-import { type Handle, Model, type ModelEnqueue, type ModelJob, type Outcome } from "./fixtures/model.js"
+import { type Handle, Model, type ModelEnqueue, type ModelJob, type Outcome, testSecrets } from "./fixtures/model.js"
 
 const seed = Number(process.env["OSQ_FC_SEED"] ?? 20_240_601)
 const numRuns = Number(process.env["OSQ_FC_RUNS"] ?? 1_000)
@@ -53,11 +53,14 @@ const clean = <A extends object>(o: A): A => {
  * Calls the real state machine. Its errors are Schema.TaggedErrors, and capturing a stack trace
  * for each of the thousands of expected `LeaseLost`/`JobNotFound` answers dominated the runtime.
  */
+/** The state machine's lease secrets in the current run (the model draws the same from its own). */
+let secrets = testSecrets()
+
 const apply = <C extends Command>(state: QueueState, command: C, now: number) => {
   const limit = Error.stackTraceLimit
   Error.stackTraceLimit = 0
   try {
-    return state.apply(command, now)
+    return state.apply(command, now, secrets)
   } finally {
     Error.stackTraceLimit = limit
   }
@@ -630,9 +633,10 @@ const runStep = (w: World, step: Step, label: string) => {
 }
 
 const run = (steps: ReadonlyArray<Step>, strictTokens: boolean) => {
+  secrets = testSecrets()
   const w: World = {
     state: QueueState.empty(limits),
-    model: new Model(limits, strictTokens),
+    model: new Model(limits, strictTokens, testSecrets()),
     handles: [],
     known: [],
     now: T0

@@ -29,6 +29,7 @@ import {
   CompleteManyRequest,
   CompleteOutcomes,
   CompleteRequest,
+  EnqueueManyRequest,
   FailRequest,
   HeartbeatRequest,
   HeartbeatResult,
@@ -61,7 +62,7 @@ export class JobsApi extends HttpApiGroup.make("jobs")
   )
   .add(
     HttpApiEndpoint.post("enqueueMany", "/jobs/batch")
-      .setPayload(Schema.Struct({ jobs: Schema.Array(EnqueueOptionsOnWire).pipe(Schema.maxItems(10_000)) }))
+      .setPayload(EnqueueManyRequest)
       .addSuccess(Schema.Array(JobOnWire), { status: 201 })
       .annotate(OpenApi.Summary, "Enqueue several jobs in one commit")
   )

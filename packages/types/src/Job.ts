@@ -14,9 +14,12 @@ export const JobId = Schema.String.pipe(
 )
 export type JobId = typeof JobId.Type
 
+/** Longest job type (and type named by a pause, a claim, a redrive). */
+export const maxJobTypeLength = 200
+
 export const JobType = Schema.String.pipe(
   Schema.minLength(1, { message: () => "a job type must not be empty" }),
-  Schema.maxLength(200, { message: () => "a job type has at most 200 characters" }),
+  Schema.maxLength(maxJobTypeLength, { message: () => `a job type has at most ${maxJobTypeLength} characters` }),
   Schema.annotations({ description: "What kind of work a job is; workers claim by type" })
 )
 
@@ -32,22 +35,51 @@ export const JobState = Schema.Literal(
 export type JobState = typeof JobState.Type
 export const jobStates: ReadonlyArray<JobState> = JobState.literals
 
-/** Whole milliseconds, not negative. */
+/** Whole milliseconds, not negative: times and durations as the queue holds them. */
 export const Millis = Schema.Int.pipe(Schema.nonNegative())
 
-/** How long a failed job waits before its next attempt. */
-export const Backoff = Schema.Union(
-  Schema.TaggedStruct("fixed", { delayMs: Millis }),
-  Schema.TaggedStruct("exponential", {
-    /** Wait after the first failure; doubles after each further one. */
-    baseMs: Millis,
-    /** Upper bound on the wait. */
-    maxMs: Millis,
-    /** Spread each wait uniformly over [wait * (1 - jitter), wait]: 0 = none, 1 = full jitter. */
-    jitter: Schema.Number.pipe(Schema.between(0, 1))
-  })
+/**
+ * Longest delay a request may ask for (`delayMs`, `retryDelayMs`, a backoff's times): ten years.
+ * Requests are bounded so that every time the queue computes from them (`now + delay`) stays a
+ * safe integer that queue.json can hold and read back (docs/architecture.md, "Limits").
+ */
+export const maxDelayMs = 10 * 366 * 24 * 60 * 60 * 1000
+
+/** Latest instant a request may name (`runAt`): the last one a JavaScript `Date` can hold (year 275760). */
+export const maxInstant = 8_640_000_000_000_000
+
+/** A delay in a request: whole milliseconds, from 0 to `maxDelayMs`. */
+export const DelayMs = Schema.Int.pipe(
+  Schema.between(0, maxDelayMs, { message: () => `a delay is whole milliseconds from 0 to ${maxDelayMs} (ten years)` })
 )
+
+/** An instant in a request: milliseconds since the Unix epoch, from 0 to `maxInstant`. */
+export const Instant = Schema.Int.pipe(
+  Schema.between(0, maxInstant, { message: () => `an instant is whole milliseconds since 1970 from 0 to ${maxInstant}` })
+)
+
+const backoffOf = <S extends Schema.Schema<number>>(ms: S) =>
+  Schema.Union(
+    Schema.TaggedStruct("fixed", { delayMs: ms }),
+    Schema.TaggedStruct("exponential", {
+      /** Wait after the first failure; doubles after each further one. */
+      baseMs: ms,
+      /** Upper bound on the wait. */
+      maxMs: ms,
+      /** Spread each wait uniformly over [wait * (1 - jitter), wait]: 0 = none, 1 = full jitter. */
+      jitter: Schema.Number.pipe(Schema.between(0, 1))
+    })
+  )
+
+/** How long a failed job waits before its next attempt, as a request gives it (times up to `maxDelayMs`). */
+export const Backoff = backoffOf(DelayMs)
 export type Backoff = typeof Backoff.Type
+
+/**
+ * `Backoff` as a job holds it: any safe integer, so that a queue.json written before requests
+ * were bounded still reads back (the state machine bounds what it computes from it).
+ */
+export const JobBackoff = backoffOf(Millis)
 
 export const defaultBackoff: Extract<Backoff, { readonly _tag: "exponential" }> = { _tag: "exponential", baseMs: 1_000, maxMs: 300_000, jitter: 0.5 }
 
@@ -56,21 +88,35 @@ export const Priority = Schema.Int.pipe(
   Schema.annotations({ description: "Lower runs first; jobs of one priority run in enqueue order" })
 )
 
-const IdempotencyKey = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(512))
+/** Longest idempotency key. */
+export const maxIdempotencyKeyLength = 512
+
+const IdempotencyKey = Schema.String.pipe(
+  Schema.minLength(1, { message: () => "an idempotency key must not be empty" }),
+  Schema.maxLength(maxIdempotencyKeyLength, {
+    message: () => `an idempotency key has at most ${maxIdempotencyKeyLength} characters`
+  })
+)
+
+/**
+ * Parse options of every request that changes the queue: a field the request does not know is
+ * refused (`{"typ":"email"}` must not pause every type). Reads stay lenient.
+ */
+export const strictFields = { parseOptions: { onExcessProperty: "error" } } as const
 
 export const EnqueueOptions = Schema.Struct({
   type: JobType,
   payload: Schema.optionalWith(Schema.Unknown, { exact: true }),
   priority: Schema.optionalWith(Priority, { exact: true }),
   /** Claimable this long after the enqueue is committed. */
-  delayMs: Schema.optionalWith(Millis, { exact: true }),
+  delayMs: Schema.optionalWith(DelayMs, { exact: true }),
   /** Claimable from this instant (ms since epoch); wins over `delayMs`. */
-  runAt: Schema.optionalWith(Millis, { exact: true }),
+  runAt: Schema.optionalWith(Instant, { exact: true }),
   maxAttempts: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000)), { exact: true }),
   backoff: Schema.optionalWith(Backoff, { exact: true }),
   /** Enqueueing a key that exists returns the existing job instead of a new one. */
   idempotencyKey: Schema.optionalWith(IdempotencyKey, { exact: true })
-}).annotations({ identifier: "EnqueueOptions" })
+}).annotations({ identifier: "EnqueueOptions", ...strictFields })
 export type EnqueueOptions = typeof EnqueueOptions.Type
 
 /** One past attempt, newest last; the job keeps the last few. */
@@ -84,7 +130,7 @@ export const Attempt = Schema.Struct({
 })
 export type Attempt = typeof Attempt.Type
 
-/** The lease a running job is held under: its token is `jobId/claims/epoch`. */
+/** The lease a running job is held under: its token is `jobId/claims/epoch/secret` (`LeaseToken`). */
 export const Lease = Schema.Struct({
   workerId: Schema.String,
   epoch: Schema.Int,
@@ -105,7 +151,7 @@ export const Job = Schema.Struct({
   maxAttempts: Schema.Int,
   /** Times the job was ever claimed: lease tokens carry it, so no token is ever issued twice. */
   claims: Schema.Int,
-  backoff: Backoff,
+  backoff: JobBackoff,
   /** Enqueue order: FIFO within a priority, kept across redeliveries. */
   seq: Schema.Int,
   createdAt: Millis,
@@ -122,11 +168,72 @@ export const Job = Schema.Struct({
 })
 export type Job = typeof Job.Type
 
+/** Characters of a lease token's secret: 16 random bytes in base64url (128 bits). */
+export const leaseSecretLength = 22
+
+const secretChars = `[A-Za-z0-9_-]{${leaseSecretLength}}`
+const leaseSecretPattern = new RegExp(`^${secretChars}$`)
+
+/**
+ * What a claim returns to present with the lease: `jobId/claims/epoch/secret`. `claims` counts
+ * every claim of the job (no token is issued twice), `epoch` is the leader's that granted it, and
+ * `secret` is random, kept by the broker with the lease and shown in no answer but the claim's:
+ * the other parts are public (`GET /v1/jobs/:id`), so without it a token could be forged. A lease
+ * granted by a broker that predates the secret has none, and its token is the first three parts
+ * (docs/architecture.md, "Lease tokens").
+ */
 export const LeaseToken = Schema.String.pipe(
-  Schema.pattern(/^[^/]+\/\d+\/\d+$/, { message: () => "a lease token looks like `jobId/claim/epoch`, as returned by claim" }),
+  Schema.maxLength(200, { message: () => "a lease token has at most 200 characters" }),
+  Schema.pattern(new RegExp(`^[^/]+/\\d+/\\d+(/${secretChars})?$`), {
+    message: () => "a lease token looks like `jobId/claims/epoch/secret`, as returned by claim"
+  }),
   Schema.brand("LeaseToken")
 )
 export type LeaseToken = typeof LeaseToken.Type
+
+export interface LeaseTokenParts {
+  readonly jobId: JobId
+  readonly claims: number
+  readonly epoch: number
+  /** Absent in the token of a lease that has none (granted before leases had secrets). */
+  readonly secret: string | undefined
+}
+
+// Branded values built with casts: the format is ours, and these run on every lease operation.
+export const makeLeaseToken = ({ claims, epoch, jobId, secret }: LeaseTokenParts): LeaseToken =>
+  (secret === undefined ? `${jobId}/${claims}/${epoch}` : `${jobId}/${claims}/${epoch}/${secret}`) as LeaseToken
+
+/** The parts of a lease token, or `undefined` when it is not one. */
+export const parseLeaseToken = (token: string): LeaseTokenParts | undefined => {
+  let end = token.length
+  let secret: string | undefined
+  const last = token.lastIndexOf("/")
+  if (last >= 0 && leaseSecretPattern.test(token.slice(last + 1))) {
+    secret = token.slice(last + 1)
+    end = last
+  }
+  const second = token.lastIndexOf("/", end - 1)
+  const first = second <= 0 ? -1 : token.lastIndexOf("/", second - 1)
+  if (first <= 0) return undefined
+  const claims = token.slice(first + 1, second)
+  const epoch = token.slice(second + 1, end)
+  if (!/^\d{1,15}$/.test(claims) || !/^\d{1,15}$/.test(epoch)) return undefined
+  return { jobId: token.slice(0, first) as JobId, claims: Number(claims), epoch: Number(epoch), secret }
+}
+
+/** A lease as the broker holds it: with its token's secret, which queue.json keeps and answers leave out. */
+export type HeldLease = Lease & { readonly secret?: string }
+
+/** The secret of the job's lease, if it is leased and the lease has one. */
+export const leaseSecretOf = (job: Job): string | undefined => (job.lease as HeldLease | undefined)?.secret
+
+/** `job` as an answer carries it: its lease without the secret (the same object when there is none). */
+export const publicJob = (job: Job): Job => {
+  const lease = job.lease as HeldLease | undefined
+  if (lease?.secret === undefined) return job
+  const { secret: _, ...rest } = lease
+  return { ...job, lease: rest }
+}
 
 // ---------------------------------------------------------------------------------------------
 // `Job` and `EnqueueOptions` checked by hand-written guards: their rules above, compiled by hand.
@@ -149,11 +256,28 @@ const optional = (o: Record<string, unknown>, key: string, is: Guard) => !(key i
 const jobStateSet: ReadonlySet<unknown> = new Set(JobState.literals)
 const outcomes: ReadonlySet<unknown> = new Set(Attempt.fields.outcome.literals)
 
-const isBackoff: Guard = (u) =>
-  isObject(u) &&
-  (u._tag === "fixed"
-    ? isMillis(u.delayMs)
-    : u._tag === "exponential" && isMillis(u.baseMs) && isMillis(u.maxMs) && isNumberIn(u.jitter, 0, 1))
+/** True when `o` has no key outside `keys` (`strictFields`). */
+const onlyKeys = (o: Record<string, unknown>, keys: ReadonlySet<string>) => {
+  for (const key in o) if (!keys.has(key)) return false
+  return true
+}
+
+const isDelayMs: Guard = (u) => isMillis(u) && (u as number) <= maxDelayMs
+const isInstant: Guard = (u) => isMillis(u) && (u as number) <= maxInstant
+
+const backoffGuard = (isTime: Guard, exact: boolean): Guard => {
+  const fixedKeys = new Set(["_tag", "delayMs"])
+  const exponentialKeys = new Set(["_tag", "baseMs", "maxMs", "jitter"])
+  return (u) =>
+    isObject(u) &&
+    (u._tag === "fixed"
+      ? isTime(u.delayMs) && (!exact || onlyKeys(u, fixedKeys))
+      : u._tag === "exponential" && isTime(u.baseMs) && isTime(u.maxMs) && isNumberIn(u.jitter, 0, 1) &&
+        (!exact || onlyKeys(u, exponentialKeys)))
+}
+
+const isJobBackoff = backoffGuard(isMillis, false)
+const isRequestBackoff = backoffGuard(isDelayMs, true)
 
 const isLease: Guard = (u) =>
   isObject(u) && isString(u.workerId) && isInt(u.epoch) && isMillis(u.expiresAt) && isMillis(u.ttlMs)
@@ -162,26 +286,28 @@ const isAttempt: Guard = (u) =>
   isObject(u) && isInt(u.attempt) && isString(u.workerId) && isMillis(u.startedAt) &&
   optional(u, "endedAt", isMillis) && outcomes.has(u.outcome) && optional(u, "error", isString)
 
-const isJob = (u: unknown): u is Job =>
+/** `Job`'s verdict, by hand (`guarded`): the broker also checks every job it is about to store with it. */
+export const isJob = (u: unknown): u is Job =>
   isObject(u) &&
   typeof u.id === "string" && u.id.length >= 1 && u.id.length <= 128 &&
   isString(u.type) && "payload" in u && jobStateSet.has(u.state) &&
   isInt(u.priority) && isInt(u.attempts) && isInt(u.maxAttempts) && isInt(u.claims) &&
-  isBackoff(u.backoff) && isInt(u.seq) && isMillis(u.createdAt) && isMillis(u.runAt) &&
+  isJobBackoff(u.backoff) && isInt(u.seq) && isMillis(u.createdAt) && isMillis(u.runAt) &&
   optional(u, "startedAt", isMillis) && optional(u, "finishedAt", isMillis) &&
   optional(u, "idempotencyKey", isString) && optional(u, "lease", isLease) &&
   optional(u, "lastError", isString) && isArrayOf(u.history, isAttempt)
 
 const isPriority: Guard = (p) => isInt(p) && (p as number) >= -1_000_000 && (p as number) <= 1_000_000
 const isMaxAttempts: Guard = (m) => isInt(m) && (m as number) >= 1 && (m as number) <= 1_000
-const isIdempotencyKey: Guard = (k) => typeof k === "string" && k.length >= 1 && k.length <= 512
+const isIdempotencyKey: Guard = (k) => typeof k === "string" && k.length >= 1 && k.length <= maxIdempotencyKeyLength
+const enqueueKeys: ReadonlySet<string> = new Set(Object.keys(EnqueueOptions.fields))
 
 const isEnqueueOptions = (u: unknown): u is EnqueueOptions =>
   isObject(u) &&
-  typeof u.type === "string" && u.type.length >= 1 && u.type.length <= 200 &&
-  optional(u, "priority", isPriority) && optional(u, "delayMs", isMillis) && optional(u, "runAt", isMillis) &&
-  optional(u, "maxAttempts", isMaxAttempts) && optional(u, "backoff", isBackoff) &&
-  optional(u, "idempotencyKey", isIdempotencyKey)
+  typeof u.type === "string" && u.type.length >= 1 && u.type.length <= maxJobTypeLength &&
+  optional(u, "priority", isPriority) && optional(u, "delayMs", isDelayMs) && optional(u, "runAt", isInstant) &&
+  optional(u, "maxAttempts", isMaxAttempts) && optional(u, "backoff", isRequestBackoff) &&
+  optional(u, "idempotencyKey", isIdempotencyKey) && onlyKeys(u, enqueueKeys)
 
 /**
  * `schema`, checked first by `guard`, which must give the schema's verdicts (`Job.test.ts` holds
@@ -190,19 +316,30 @@ const isEnqueueOptions = (u: unknown): u is EnqueueOptions =>
  * still names what is wrong. Walking a schema costs about 6 µs per job here, 25 times the
  * guard. JSON Schema and the OpenAPI document describe `schema` (the surrogate).
  */
-const guarded = <A, I>(schema: Schema.Schema<A, I>, guard: (u: unknown) => u is A): Schema.Schema<A> =>
+const guarded = <A, I>(
+  schema: Schema.Schema<A, I>,
+  guard: (u: unknown) => u is A,
+  /** What an encode sends of a value the guard accepts (the schema's own encode leaves out what it does not know). */
+  toWire: (a: A) => A = (a) => a
+): Schema.Schema<A> =>
   Schema.declare([], {
     decode: () => (input, options) =>
       guard(input) ? ParseResult.succeed(input) : ParseResult.decodeUnknown(schema)(input, options),
     // `I` is `A` without brands: the same JSON.
     encode: () => (input, options) =>
       guard(input)
-        ? ParseResult.succeed(input)
+        ? ParseResult.succeed(toWire(input))
         : ParseResult.map(ParseResult.encodeUnknown(schema)(input, options), (encoded) => encoded as unknown as A)
   }, { [SchemaAST.SurrogateAnnotationId]: schema.ast })
 
-/** `Job` as answers carry it (RPC and REST): every enqueue, claim and completion answers with jobs. */
-export const JobOnWire: Schema.Schema<Job> = guarded(Job, isJob)
+/**
+ * `Job` as answers carry it (RPC and REST): every enqueue, claim and completion answers with jobs.
+ * An encode leaves out the lease's secret (`publicJob`).
+ */
+export const JobOnWire: Schema.Schema<Job> = guarded(Job, isJob, publicJob)
+
+/** `Job` as queue.json holds it: `JobOnWire` that keeps the lease's secret. */
+export const HeldJob: Schema.Schema<Job> = guarded(Job, isJob)
 
 /** `EnqueueOptions` as requests carry them: every enqueued job is one. */
 export const EnqueueOptionsOnWire: Schema.Schema<EnqueueOptions> = guarded(EnqueueOptions, isEnqueueOptions)
@@ -220,6 +357,9 @@ export const StateCounts = Schema.Struct({
   cancelled: Schema.Int
 })
 export type StateCounts = typeof StateCounts.Type
+
+/** Most types paused one by one (pausing every type has no limit). */
+export const maxPausedTypes = 100
 
 export const Paused = Schema.Struct({
   all: Schema.Boolean,

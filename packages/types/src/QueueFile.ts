@@ -7,7 +7,7 @@
 import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
-import { type Attempt, type Backoff, defaultBackoff, type Job, JobOnWire, Paused } from "./Job.js"
+import { type Attempt, type Backoff, defaultBackoff, HeldJob, type Job, Paused } from "./Job.js"
 
 /**
  * The format brokers write. Format 2 leaves out a job's fields that are at their usual value
@@ -76,11 +76,11 @@ export const fromStoredJob = (stored: { readonly [key: string]: unknown }): Job 
 
 /**
  * `Job` in queue.json: `storedJob` one way; the other puts back what it left out (format 1
- * has it all). The result is checked as `JobOnWire`: a takeover decodes every job, and the
- * guard is ten times faster than walking the schema, which only a job the guard refuses goes
- * through, for an error that names the field.
+ * has it all). The result is checked as `HeldJob` (`JobOnWire` keeping a lease's secret): a
+ * takeover decodes every job, and the guard is ten times faster than walking the schema, which
+ * only a job the guard refuses goes through, for an error that names the field.
  */
-export const StoredJob: Schema.Schema<Job, unknown> = Schema.transformOrFail(Schema.Unknown, JobOnWire, {
+export const StoredJob: Schema.Schema<Job, unknown> = Schema.transformOrFail(Schema.Unknown, HeldJob, {
   strict: true,
   decode: (input, _, ast) =>
     Predicate.isRecord(input) ? ParseResult.succeed(fromStoredJob(input)) : ParseResult.fail(new ParseResult.Type(ast, input)),

@@ -7,28 +7,57 @@ import * as RpcGroup from "@effect/rpc/RpcGroup"
 import * as Schema from "effect/Schema"
 import { OsqueueError } from "./Errors.js"
 import { JobEvent } from "./Event.js"
-import { ClaimedJob, EnqueueOptionsOnWire, JobId, JobOnWire, JobPage, LeaseToken, ListQuery, Millis, Paused, Stats } from "./Job.js"
+import {
+  ClaimedJob,
+  DelayMs,
+  EnqueueOptionsOnWire,
+  JobId,
+  JobOnWire,
+  JobPage,
+  JobType,
+  LeaseToken,
+  ListQuery,
+  Millis,
+  Paused,
+  Stats,
+  strictFields
+} from "./Job.js"
 
-export const WorkerId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
+/** Longest worker id. */
+export const maxWorkerIdLength = 200
+
+export const WorkerId = Schema.String.pipe(
+  Schema.minLength(1, { message: () => "a worker id must not be empty" }),
+  Schema.maxLength(maxWorkerIdLength, { message: () => `a worker id has at most ${maxWorkerIdLength} characters` })
+)
+
+/** Most types one claim may name. */
+export const maxClaimTypes = 1_000
+
+/** Longest error a worker may report with `fail`. */
+export const maxErrorLength = 10_000
 
 export const ClaimRequest = Schema.Struct({
   workerId: WorkerId,
   /** Only these job types; every unpaused type when absent. */
-  types: Schema.optionalWith(Schema.Array(Schema.String), { exact: true }),
+  types: Schema.optionalWith(
+    Schema.Array(JobType).pipe(Schema.maxItems(maxClaimTypes, { message: () => `a claim names at most ${maxClaimTypes} types` })),
+    { exact: true }
+  ),
   /** Most jobs to return (one lease each). */
   max: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000)), { exact: true }),
   /** Lease length; the broker's default when absent. */
   leaseMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 3_600_000)), { exact: true }),
   /** Long poll: wait up to this long for a job when none is ready. */
   waitMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 60_000)), { exact: true })
-})
+}).annotations(strictFields)
 export type ClaimRequest = typeof ClaimRequest.Type
 
 export const HeartbeatRequest = Schema.Struct({
   token: LeaseToken,
   progress: Schema.optionalWith(Schema.Unknown, { exact: true }),
   leaseMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 3_600_000)), { exact: true })
-})
+}).annotations(strictFields)
 
 export const HeartbeatResult = Schema.Struct({ jobId: JobId, expiresAt: Millis })
 export type HeartbeatResult = typeof HeartbeatResult.Type
@@ -36,28 +65,39 @@ export type HeartbeatResult = typeof HeartbeatResult.Type
 export const CompleteRequest = Schema.Struct({
   token: LeaseToken,
   result: Schema.optionalWith(Schema.Unknown, { exact: true })
-})
+}).annotations(strictFields)
 
 export const FailRequest = Schema.Struct({
   token: LeaseToken,
-  error: Schema.String.pipe(Schema.maxLength(10_000)),
+  error: Schema.String.pipe(
+    Schema.maxLength(maxErrorLength, { message: () => `an error has at most ${maxErrorLength} characters` })
+  ),
   /** False sends the job to the dead-letter list at once. Default true. */
   retryable: Schema.optionalWith(Schema.Boolean, { exact: true }),
-  retryDelayMs: Schema.optionalWith(Millis, { exact: true })
-})
+  /** Overrides the job's backoff for this retry (at most `maxDelayMs`). */
+  retryDelayMs: Schema.optionalWith(DelayMs, { exact: true })
+}).annotations(strictFields)
 
 /** Many completions in one call; each succeeds or fails on its own (one lost lease fails only its item). */
 export const CompleteManyRequest = Schema.Struct({
   items: Schema.Array(CompleteRequest).pipe(Schema.minItems(1), Schema.maxItems(10_000))
-})
+}).annotations(strictFields)
 
 /** One answer per item of a `CompleteMany`, in order. */
 export const CompleteOutcomes = Schema.Array(Schema.Either({ right: JobOnWire, left: OsqueueError }))
 export type CompleteOutcomes = typeof CompleteOutcomes.Type
 
-export const TokenRequest = Schema.Struct({ token: LeaseToken })
-export const IdRequest = Schema.Struct({ id: JobId })
-export const TypeRequest = Schema.Struct({ type: Schema.optionalWith(Schema.String, { exact: true }) })
+export const TokenRequest = Schema.Struct({ token: LeaseToken }).annotations(strictFields)
+export const IdRequest = Schema.Struct({ id: JobId }).annotations(strictFields)
+/** Pause, resume or redrive one type; every type when absent. */
+export const TypeRequest = Schema.Struct({ type: Schema.optionalWith(JobType, { exact: true }) }).annotations(strictFields)
+
+/** Most jobs one `EnqueueMany` may carry. */
+export const maxEnqueueBatch = 10_000
+
+export const EnqueueManyRequest = Schema.Struct({
+  jobs: Schema.Array(EnqueueOptionsOnWire).pipe(Schema.maxItems(maxEnqueueBatch))
+}).annotations(strictFields)
 
 export const LeaderInfo = Schema.Struct({
   /** This broker's advertised URL. */
@@ -99,7 +139,7 @@ export const WatchRequest = Schema.Struct({
 export class OsqueueRpcs extends RpcGroup.make(
   Rpc.make("Enqueue", { payload: EnqueueOptionsOnWire, success: JobOnWire, error: OsqueueError }),
   Rpc.make("EnqueueMany", {
-    payload: { jobs: Schema.Array(EnqueueOptionsOnWire).pipe(Schema.maxItems(10_000)) },
+    payload: EnqueueManyRequest,
     success: Schema.Array(JobOnWire),
     error: OsqueueError
   }),

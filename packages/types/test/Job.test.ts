@@ -5,14 +5,24 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Arbitrary, FastCheck as fc, JSONSchema, ParseResult, Schema } from "effect"
-import { EnqueueOptions, EnqueueOptionsOnWire, Job, JobOnWire } from "../src/index.js"
+import { EnqueueOptions, EnqueueOptionsOnWire, Job, JobOnWire, maxDelayMs, maxInstant } from "../src/index.js"
 
 
 /** Wrong values of every JSON kind, and a few right-typed ones that break a rule. */
 const replacements: ReadonlyArray<unknown> = [
   undefined, null, true, "", "x", "queued", "fixed", "exponential", "completed", -1, 0, 1.5, 2, Number.NaN,
-  Number.MAX_SAFE_INTEGER + 2, "x".repeat(129), {}, [], [{}]
+  Number.MAX_SAFE_INTEGER + 2, Number.MAX_SAFE_INTEGER, maxDelayMs, maxDelayMs + 1, maxInstant, maxInstant + 1,
+  "x".repeat(129), "x".repeat(201), "x".repeat(513), {}, [], [{}]
 ]
+
+/** A deep copy of `value` with a key its schema does not know added to the object at `path`. */
+const withExtraKey = (value: unknown, path: ReadonlyArray<string | number>): unknown => {
+  const copy = structuredClone(value) as Record<string | number, unknown>
+  let target = copy
+  for (const key of path) target = target[key] as Record<string | number, unknown>
+  if (typeof target === "object" && target !== null && !Array.isArray(target)) target["typ"] = "extra"
+  return copy
+}
 
 /** Every path into `value` through objects and arrays (the root excluded). */
 const paths = (value: unknown, prefix: ReadonlyArray<string | number> = []): Array<ReadonlyArray<string | number>> => {
@@ -69,6 +79,13 @@ for (const { name, runs, schema, wire } of pairs) {
               }
             }
           }
+          // A key the schema does not know, at the top and in every nested object (`strictFields`).
+          for (const path of [[], ...paths(value)]) {
+            const mutant = withExtraKey(value, path)
+            if (guardSays(mutant) !== schemaSays(mutant)) {
+              throw new Error(`with an extra key at ${path.join(".")}: guard ${guardSays(mutant)}, schema ${schemaSays(mutant)}`)
+            }
+          }
         }),
         { numRuns: runs }
       )
@@ -83,6 +100,39 @@ for (const { name, runs, schema, wire } of pairs) {
     })
   })
 }
+
+describe("limits", () => {
+  it("a request with a key it does not know is refused, naming the key; a job read back is not", () => {
+    const options = Schema.decodeUnknownEither(EnqueueOptionsOnWire)({ type: "t", dleayMs: 5 })
+    expect(options._tag).toBe("Left")
+    if (options._tag === "Left") expect(ParseResult.TreeFormatter.formatErrorSync(options.left)).toContain("dleayMs")
+    const backoff = { _tag: "fixed", delayMs: 1, extra: true }
+    expect(Schema.is(EnqueueOptionsOnWire)({ type: "t", backoff })).toBe(false)
+  })
+
+  it("delays, instants and backoffs past their maxima are refused; a job holding one still reads", () => {
+    for (const options of [
+      { type: "t", delayMs: Number.MAX_SAFE_INTEGER },
+      { type: "t", delayMs: maxDelayMs + 1 },
+      { type: "t", runAt: maxInstant + 1 },
+      { type: "t", backoff: { _tag: "fixed", delayMs: maxDelayMs + 1 } },
+      { type: "t", backoff: { _tag: "exponential", baseMs: Number.MAX_SAFE_INTEGER, maxMs: 1, jitter: 0 } },
+      { type: "t", backoff: { _tag: "exponential", baseMs: 1, maxMs: Number.MAX_SAFE_INTEGER, jitter: 0 } }
+    ]) {
+      expect(Schema.is(EnqueueOptionsOnWire)(options)).toBe(false)
+      expect(Schema.is(EnqueueOptions)(options)).toBe(false)
+    }
+    for (const options of [{ type: "t", delayMs: maxDelayMs }, { type: "t", runAt: maxInstant }]) {
+      expect(Schema.is(EnqueueOptionsOnWire)(options)).toBe(true)
+    }
+    const held = {
+      id: "job-1", type: "t", payload: null, state: "delayed", priority: 0, attempts: 0, maxAttempts: 3, claims: 0,
+      backoff: { _tag: "exponential", baseMs: Number.MAX_SAFE_INTEGER, maxMs: Number.MAX_SAFE_INTEGER, jitter: 0 },
+      seq: 1, createdAt: 0, runAt: Number.MAX_SAFE_INTEGER, history: []
+    }
+    expect(Schema.is(JobOnWire)(held)).toBe(true)
+  })
+})
 
 describe("a value the guard refuses", () => {
   it("is refused with the schema's error, which names the field", () => {
