@@ -78,16 +78,19 @@ const pair = (options: Omit<StartOptions, "store" | "fastRest"> = {}, store?: re
     if (store === undefined) yield* awaitLeader(slow)
     /** The slow broker's token for each token the fast one gave for the same request. */
     const slowToken = new Map<string, string>()
-    const forSlow = (body: string | undefined) =>
-      body?.replace(/"token":"([^"]+)"/g, (whole, token: string) => {
-        const other = slowToken.get(token)
-        return other === undefined ? whole : `"token":"${other}"`
-      })
+    const forSlow = (request: Send): Send =>
+      request.body === undefined ? request : {
+        ...request,
+        body: request.body.replace(/"token":"([^"]+)"/g, (whole, token: string) => {
+          const other = slowToken.get(token)
+          return other === undefined ? whole : `"token":"${other}"`
+        })
+      }
     /** Sends to both (with each broker's own lease tokens); expects the same answer and returns the fast one's. */
     const both = (request: Send) =>
       Effect.gen(function*() {
         const a = yield* send(fast.base, request)
-        const b = yield* send(slow.base, { ...request, body: forSlow(request.body) })
+        const b = yield* send(slow.base, forSlow(request))
         const slowTokens = tokensIn(b.body)
         tokensIn(a.body).forEach((token, i) => slowToken.set(token, slowTokens[i]!))
         expect(secretless(timeless(a)), `${request.path} ${request.body ?? ""}`).toEqual(secretless(timeless(b)))
