@@ -8,7 +8,7 @@
 import { Cause, Context, Duration, Effect, Exit, Layer, Option, Scope } from "effect"
 import type { ClientError } from "../../packages/client/src/index.js"
 import { OsqueueClient } from "../../packages/client/src/index.js"
-import type { ClaimedJob } from "../../packages/types/src/index.js"
+import { type ClaimedJob, parseLeaseToken } from "../../packages/types/src/index.js"
 import * as Worker from "../../packages/worker/src/Worker.js"
 
 export interface EnqueueRecord {
@@ -52,9 +52,10 @@ export class Journal {
   }
 }
 
+/** A token's job, claim and epoch (`NaN` for a malformed one, which the checks then report). */
 export const parseToken = (token: string) => {
-  const [jobId, claim, epoch] = token.split("/")
-  return { jobId: jobId ?? token, claim: Number(claim), epoch: Number(epoch) }
+  const parts = parseLeaseToken(token)
+  return { jobId: parts?.jobId ?? token, claim: parts?.claims ?? Number.NaN, epoch: parts?.epoch ?? Number.NaN }
 }
 
 const tagOf = (error: ClientError): string => error._tag
