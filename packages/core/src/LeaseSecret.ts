@@ -3,10 +3,25 @@
  * per claim and the state machine keeps it with the lease, so a token cannot be made from what
  * a job's answers show.
  */
-import { randomBytes } from "node:crypto"
+import { randomFillSync } from "node:crypto"
 
 /** Bytes of randomness per secret: 128 bits, 22 characters of base64url. */
 const secretBytes = 16
 
+/**
+ * Random bytes drawn 256 secrets at a time: one `randomBytes` call per claimed job cost about
+ * 5 µs, a tenth of the claim.
+ */
+const pool = Buffer.alloc(secretBytes * 256)
+let used = pool.length
+
 /** A fresh secret from the system's cryptographic random source. */
-export const random = (): string => randomBytes(secretBytes).toString("base64url")
+export const random = (): string => {
+  if (used === pool.length) {
+    randomFillSync(pool)
+    used = 0
+  }
+  const secret = pool.toString("base64url", used, used + secretBytes)
+  used += secretBytes
+  return secret
+}
