@@ -840,7 +840,7 @@ export class QueueState {
     const parsed = parseLeaseToken(token)
     if (parsed === undefined) {
       return Either.left(
-        new InvalidRequest({ message: `"${token}" is not a lease token (jobId/claims/epoch/secret, as claim returned it)` })
+        new InvalidRequest({ message: "the lease token is not one a claim returned (jobId/claims/epoch/secret)" })
       )
     }
     const job = this.entries.get(parsed.jobId)?.job
