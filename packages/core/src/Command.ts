@@ -1,7 +1,9 @@
 /**
  * The commands that change the queue. The state machine applies them one by one; the group
  * commit batches them into one write. Inputs arrive already decoded by Schema (RPC/REST), so
- * only rules that depend on the state are checked here.
+ * only rules that depend on the state are checked here; whatever else a command carries (a value
+ * that cannot be written as JSON, a time past what queue.json holds) refuses that command alone
+ * (`QueueState.apply`).
  */
 import type { EnqueueOptions, Job, JobId, LeaseToken, Paused } from "@osqueue/types"
 
