@@ -12,14 +12,18 @@ import * as OpenApi from "@effect/platform/OpenApi"
 import * as Schema from "effect/Schema"
 import {
   CommitFailed,
+  Forbidden,
   InvalidRequest,
   InvalidTransition,
   JobNotFound,
   LeaseLost,
+  MethodNotAllowed,
+  NoSuchRoute,
   NotLeader,
   Overloaded,
   PayloadTooLarge,
   QueueFull,
+  RequestTimeout,
   StateCorrupt,
   Unauthorized
 } from "./Errors.js"
@@ -162,7 +166,11 @@ export class OsqueueApi extends HttpApi.make("osqueue")
   .add(QueueApi)
   .addError(InvalidRequest, { status: 400 })
   .addError(Unauthorized, { status: 401 })
+  .addError(Forbidden, { status: 403 })
   .addError(JobNotFound, { status: 404 })
+  .addError(NoSuchRoute, { status: 404 })
+  .addError(MethodNotAllowed, { status: 405 })
+  .addError(RequestTimeout, { status: 408 })
   .addError(LeaseLost, { status: 409 })
   .addError(InvalidTransition, { status: 409 })
   .addError(PayloadTooLarge, { status: 413 })

@@ -100,6 +100,45 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthoriz
   }
 }
 
+/** The request is well-formed and authenticated, but this broker does not let it through (its Origin, or the token's role). */
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return `forbidden: ${this.reason}`
+  }
+}
+
+/** Nothing is served at this path, by any method. */
+export class NoSuchRoute extends Schema.TaggedError<NoSuchRoute>()("NoSuchRoute", {
+  method: Schema.String,
+  path: Schema.String
+}) {
+  override get message() {
+    return `nothing is served at ${this.path}: REST is under /v1 (described at /docs and /v1/openapi.json), RPC at /rpc and /rpc/ws`
+  }
+}
+
+/** The path is served, but not by this method; `allowed` are the ones it answers (also in the `Allow` header). */
+export class MethodNotAllowed extends Schema.TaggedError<MethodNotAllowed>()("MethodNotAllowed", {
+  method: Schema.String,
+  path: Schema.String,
+  allowed: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `${this.method} is not allowed on ${this.path}; use ${this.allowed.join(" or ")}`
+  }
+}
+
+/** The request's headers or body did not arrive in time: the connection is closed. */
+export class RequestTimeout extends Schema.TaggedError<RequestTimeout>()("RequestTimeout", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return `the request did not arrive in time (${this.reason}); send it whole, without pauses`
+  }
+}
+
 export const OsqueueError = Schema.Union(
   InvalidRequest,
   JobNotFound,
@@ -111,7 +150,11 @@ export const OsqueueError = Schema.Union(
   QueueFull,
   CommitFailed,
   StateCorrupt,
-  Unauthorized
+  Unauthorized,
+  Forbidden,
+  NoSuchRoute,
+  MethodNotAllowed,
+  RequestTimeout
 )
 export type OsqueueError = typeof OsqueueError.Type
 
@@ -124,15 +167,22 @@ export const isOsqueueError = (u: unknown): u is OsqueueError =>
 export const isRetryable = (error: OsqueueError): boolean =>
   error._tag === "NotLeader" || error._tag === "Overloaded" || error._tag === "CommitFailed"
 
-/** The REST status for each error (DESIGN: 400 input, 401 auth, 404 unknown, 409 lease, 421 leader, 429/503 load). */
+/** The HTTP status for each error: 400 input, 401/403 auth, 404/405 unknown, 408 slow, 409 lease, 413 size, 421 leader, 429/503 load. */
 export const httpStatus = (error: OsqueueError): number => {
   switch (error._tag) {
     case "InvalidRequest":
       return 400
     case "Unauthorized":
       return 401
+    case "Forbidden":
+      return 403
     case "JobNotFound":
+    case "NoSuchRoute":
       return 404
+    case "MethodNotAllowed":
+      return 405
+    case "RequestTimeout":
+      return 408
     case "LeaseLost":
     case "InvalidTransition":
       return 409
