@@ -12,22 +12,24 @@ import type { ObjectStore } from "@osqueue/storage"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Http from "node:http"
-import { createServer } from "node:http"
 import { BrokerConfig, config as brokerConfig } from "./BrokerConfig.js"
 import * as Dashboard from "./Dashboard.js"
 import * as FastRest from "./FastRest.js"
 import * as FrontDoor from "./FrontDoor.js"
 import * as Handlers from "./Handlers.js"
 import * as HttpGate from "./HttpGate.js"
+import * as NodeServer from "./NodeServer.js"
 import * as Ops from "./Ops.js"
 import * as Rest from "./Rest.js"
+import * as RouteTable from "./RouteTable.js"
 import * as Rpc from "./Rpc.js"
 import * as StoreMetrics from "./StoreMetrics.js"
 
 const routesOverHandlers = Layer.mergeAll(Rpc.layer, Rest.layer, Ops.layer, Dashboard.layer, HttpGate.layer).pipe(
   // The platform's file, path and etag services: the dashboard's files, and HttpApi wants them too.
-  Layer.provide(NodeHttpServer.layerContext)
+  Layer.provide(NodeHttpServer.layerContext),
+  // Every route is added through it, so the gate knows each path's methods (404 / 405).
+  Layer.provide(RouteTable.layer)
 )
 
 /** Every route, sharing one `Handlers`. */
@@ -45,37 +47,7 @@ export const layer: Layer.Layer<never, never, GroupCommit.GroupCommit | Election
     FastRest.layer
   ).pipe(Layer.provide(Handlers.layer))
 
-/**
- * A Node HTTP server that always answers and whose `close` ends. The routes' request handler is
- * registered after the server listens and removed before it closes; a request that comes in
- * outside that window (on a kept-alive connection, typically) would wait forever, and Node's
- * `close` waits for every connection to end: a broker told to stop would never exit. Such a
- * request is answered 503 (clients retry elsewhere); once closing, every response closes its
- * connection and idle connections are closed as they appear.
- */
-export const createClosableServer = (): Http.Server => {
-  const server = createServer()
-  let closing = false
-  const own = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
-    if (closing) response.setHeader("connection", "close")
-    if (server.listenerCount("request") > 1) return
-    request.resume()
-    response.writeHead(503, { "content-type": "application/json", "retry-after": "1", connection: "close" })
-    response.end(JSON.stringify({ error: "the broker is starting or stopping: retry, or ask another broker" }))
-  }
-  server.on("request", own)
-  const close = server.close.bind(server)
-  server.close = (callback) => {
-    closing = true
-    server.closeIdleConnections()
-    const sweep = setInterval(() => server.closeIdleConnections(), 50)
-    return close((error) => {
-      clearInterval(sweep)
-      callback?.(error)
-    })
-  }
-  return server
-}
+export { createClosableServer } from "./NodeServer.js"
 
 export interface ListenOptions {
   readonly port: number
@@ -84,14 +56,15 @@ export interface ListenOptions {
 
 /**
  * A `createClosableServer` bound to `port` (0 picks one) and `host`, with a `FrontDoor` so that
- * `layer` puts the REST fast path in front of its routes.
+ * `layer` puts the REST fast path in front of its routes. Its timeouts and WebSocket message limit
+ * are `BrokerConfig`'s.
  */
 export const nodeServer = (options: ListenOptions): Layer.Layer<
   HttpServer.HttpServer | FrontDoor.FrontDoor,
   ServeError
 > =>
-  Layer.unwrapEffect(Effect.sync(() => {
-    const server = createClosableServer()
+  Layer.unwrapEffect(Effect.map(BrokerConfig, (settings) => {
+    const server = NodeServer.createClosableServer(settings)
     return Layer.merge(
       NodeHttpServer.layer(() => server, {
         port: options.port,
@@ -105,7 +78,7 @@ export const nodeServer = (options: ListenOptions): Layer.Layer<
 export const serve = (options: ListenOptions): Layer.Layer<never, ServeError, GroupCommit.GroupCommit | Election.Election> =>
   layer.pipe(Layer.provide(nodeServer(options)))
 
-/** `serve` with the bind address, token and limits read from the environment (BROKER_HOST, BROKER_PORT, OSQUEUE_TOKEN, OSQUEUE_MAX_BODY_BYTES). */
+/** `serve` with the bind address, token, limits and timeouts read from the environment (`BrokerConfig.config`). */
 export const layerConfig: Layer.Layer<never, ServeError | ConfigError.ConfigError, GroupCommit.GroupCommit | Election.Election> =
   Layer.unwrapEffect(
     Effect.map(brokerConfig, (settings) =>

@@ -4,8 +4,9 @@
  */
 import { Json } from "@osqueue/types"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -30,6 +31,18 @@ export interface BrokerSettings {
    * server that has a `FrontDoor`; off, every request goes through HttpApi. The answers are the same.
    */
   readonly fastRest: boolean
+  /** Time for a request's headers to arrive (from its first byte, or the connection's): past it, 408 and the connection closes. */
+  readonly headersTimeoutMs: number
+  /** Time for a whole request, headers and body, to arrive: past it, 408 and the connection closes. An answer may take longer (long-poll claims, Watch). */
+  readonly requestTimeoutMs: number
+  /** How long a kept-alive connection may sit idle between requests before the broker closes it. */
+  readonly keepAliveTimeoutMs: number
+  /**
+   * Browser origins (`scheme://host[:port]`) besides the broker's own that may send mutations and
+   * open WebSockets, and get CORS answers; `*` allows any. Requests without an `Origin` header
+   * (non-browser clients) are not concerned.
+   */
+  readonly allowedOrigins: ReadonlyArray<string>
 }
 
 export const defaults: BrokerSettings = {
@@ -40,7 +53,12 @@ export const defaults: BrokerSettings = {
   maxJsonDepth: Json.defaultMaxJsonDepth,
   maxAnswerBytes: 64 * 1024 * 1024,
   dashboardDir: Option.none(),
-  fastRest: true
+  fastRest: true,
+  headersTimeoutMs: 5_000,
+  // An 8 MiB body (the default limit) at 10 Mbit/s takes about 7 s.
+  requestTimeoutMs: 8_000,
+  keepAliveTimeoutMs: 5_000,
+  allowedOrigins: []
 }
 
 /** A reference with defaults, so `Broker.layer` runs without it (no auth, 8 MiB bodies). */
@@ -52,6 +70,39 @@ export const make = (settings: Partial<BrokerSettings> = {}): BrokerSettings => 
 
 export const layer = (settings: Partial<BrokerSettings> = {}): Layer.Layer<BrokerConfig> =>
   Layer.succeed(BrokerConfig, make(settings))
+
+const milliseconds = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: `${name} must be a positive number of milliseconds`, validation: (n) => n > 0 })
+  )
+
+/**
+ * `OSQUEUE_ALLOWED_ORIGINS`: comma-separated origins, each as a browser sends it in `Origin`
+ * (`https://app.example.com`, `http://localhost:5173`), or `*`; the problem when one is not.
+ */
+export const parseOrigins = (text: string): ReadonlyArray<string> | string => {
+  const origins: Array<string> = []
+  for (const entry of text.split(",").map((part) => part.trim()).filter((part) => part !== "")) {
+    if (entry === "*") {
+      origins.push(entry)
+      continue
+    }
+    let url: URL | undefined
+    try {
+      url = new URL(entry)
+    } catch {
+      url = undefined
+    }
+    const bare = url !== undefined && (url.protocol === "http:" || url.protocol === "https:") &&
+      url.pathname === "/" && url.search === "" && url.hash === "" && url.username === "" && url.password === ""
+    if (url === undefined || !bare) {
+      return `${JSON.stringify(entry)} is not an origin: write http(s)://host[:port] with nothing after it, or * for any`
+    }
+    origins.push(url.origin)
+  }
+  return origins
+}
 
 export const config: Config.Config<BrokerSettings> = Config.all({
   host: Config.string("BROKER_HOST").pipe(Config.withDefault(defaults.host)),
@@ -76,7 +127,24 @@ export const config: Config.Config<BrokerSettings> = Config.all({
     Config.validate({ message: "OSQUEUE_MAX_ANSWER_BYTES must be positive", validation: (n) => n > 0 })
   ),
   dashboardDir: Config.option(Config.nonEmptyString("OSQUEUE_DASHBOARD_DIR")),
-  fastRest: Config.boolean("OSQUEUE_FAST_REST").pipe(Config.withDefault(defaults.fastRest))
-})
+  fastRest: Config.boolean("OSQUEUE_FAST_REST").pipe(Config.withDefault(defaults.fastRest)),
+  headersTimeoutMs: milliseconds("OSQUEUE_HEADERS_TIMEOUT_MS", defaults.headersTimeoutMs),
+  requestTimeoutMs: milliseconds("OSQUEUE_REQUEST_TIMEOUT_MS", defaults.requestTimeoutMs),
+  keepAliveTimeoutMs: milliseconds("OSQUEUE_KEEP_ALIVE_TIMEOUT_MS", defaults.keepAliveTimeoutMs),
+  allowedOrigins: Config.string("OSQUEUE_ALLOWED_ORIGINS").pipe(
+    Config.withDefault(""),
+    Config.mapOrFail((text) => {
+      const origins = parseOrigins(text)
+      return typeof origins === "string"
+        ? Either.left(ConfigError.InvalidData(["OSQUEUE_ALLOWED_ORIGINS"], origins))
+        : Either.right(origins)
+    })
+  )
+}).pipe(
+  Config.validate({
+    message: "OSQUEUE_HEADERS_TIMEOUT_MS must not be longer than OSQUEUE_REQUEST_TIMEOUT_MS (the headers are part of the request)",
+    validation: (settings) => settings.headersTimeoutMs <= settings.requestTimeoutMs
+  })
+)
 
 export const layerConfig: Layer.Layer<BrokerConfig, ConfigError.ConfigError> = Layer.effect(BrokerConfig, config)

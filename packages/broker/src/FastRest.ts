@@ -4,7 +4,7 @@
  * router, HttpApi and its per-request Schema work cost more broker CPU than the operation. It runs
  * the same `Handlers` (`FastRoutes`), the same checks (`HttpChecks`), the endpoints' own schemas
  * and answers with the same status, headers and bytes. A request it does not take in one piece
- * (chunked, not JSON, an upgrade, an escaped id…) goes on to the app untouched.
+ * (chunked, not JSON, an upgrade, from a browser page, an escaped id…) goes on to the app untouched.
  */
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import { httpStatus, OsqueueError } from "@osqueue/types"
@@ -117,13 +117,10 @@ export const make: Effect.Effect<Listener, never, Handlers> = Effect.gen(functio
 
   const run = (response: Http.ServerResponse, route: FastRoutes.Route, id: string | undefined, text: string) => {
     let body: unknown = null
-    if (text.trim() !== "") {
-      const parsed = HttpChecks.parseJsonBody(text, undefined, settings.maxJsonDepth)
+    if (text !== "") {
+      const parsed = HttpChecks.parseJsonBody(text, settings.maxJsonDepth)
       if ("problem" in parsed) return refuse(response, "malformed_json", parsed.problem)
       body = parsed.value
-    } else if (text !== "") {
-      // Blank but not empty: the platform's JSON read fails, and it answers a bare 400.
-      return bare(response, 400)
     }
     const prepared = route.prepare(id, body)
     if (Either.isLeft(prepared)) return json(response, 400, decodeError(prepared.left))
@@ -136,9 +133,10 @@ export const make: Effect.Effect<Listener, never, Handlers> = Effect.gen(functio
     const found = match(table, url)
     const headers = request.headers
     const declared = headers["content-length"]
+    // A browser's request (it has an Origin) goes to the gate, which checks it and answers CORS.
     if (
       found === undefined || declared === undefined || headers["upgrade"] !== undefined ||
-      !HttpChecks.isJsonType(headers["content-type"])
+      headers["origin"] !== undefined || !HttpChecks.isJsonType(headers["content-type"])
     ) return false
 
     const unauthorized = authorize(url, headers["authorization"], undefined)

@@ -19,6 +19,7 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import type { BrokerSettings } from "./BrokerConfig.js"
 import * as BrokerMetrics from "./BrokerMetrics.js"
 import { isDashboardPath } from "./Dashboard.js"
+import { rpcPaths } from "./Rpc.js"
 
 /** Reachable without the token: probes, the API's description and the dashboard's files (they hold no data). */
 export const publicPaths: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/docs", "/v1/openapi.json"])
@@ -55,25 +56,41 @@ export const tooLarge = (bytes: number, limit: number): PayloadTooLarge =>
 
 export const unreadable = (): InvalidRequest => new InvalidRequest({ message: "the request body could not be read" })
 
-/** HttpApi reads a body without a content type as JSON, so those are checked as JSON too. */
-export const isJsonType = (contentType: string | undefined): boolean =>
-  contentType === undefined || contentType.toLowerCase().includes("application/json")
+/** The media type of a `content-type` header, without its parameters (`application/json; charset=utf-8` → `application/json`). */
+const mediaType = (contentType: string | undefined): string | undefined => contentType?.split(";", 1)[0]?.trim().toLowerCase()
+
+/** The body types each transport reads: REST reads JSON; RPC over HTTP reads ndjson (JSON, one message per line). */
+const bodyTypes = (pathname: string): ReadonlyArray<string> =>
+  pathname === rpcPaths.http ? ["application/ndjson", "application/json"] : ["application/json"]
+
+/** Whether `contentType` is JSON's (the REST fast path takes only those and leaves the rest to the gate). */
+export const isJsonType = (contentType: string | undefined): boolean => mediaType(contentType) === "application/json"
 
 /**
- * Why a non-blank `/v1/` body cannot be read as JSON, or `undefined` with the parsed value. HttpApi
- * would read a form body as fields and report them missing: this names the real problem. The
- * nesting is checked on the text, before anything parses or walks it (`Json`).
+ * Why a non-empty body sent to `pathname` with `contentType` is refused, or `undefined`. Bodies
+ * must say they are JSON: no other type would be read right, and none a plain HTML form or a
+ * cross-site "simple" request can send, so a page of another site cannot slip a mutation past
+ * the browser's CORS checks (`CrossSite`). An empty body may go without a type.
+ */
+export const bodyTypeProblem = (pathname: string, contentType: string | undefined): InvalidRequest | undefined => {
+  const accepted = bodyTypes(pathname)
+  const type = mediaType(contentType)
+  if (type !== undefined && accepted.includes(type)) return undefined
+  return new InvalidRequest({
+    message: `the body must be sent as content-type: ${accepted.join(" or ")}, not ${
+      contentType === undefined ? "without a content type" : contentType.slice(0, 100)
+    }`
+  })
+}
+
+/**
+ * Why a non-empty `/v1/` body cannot be read as JSON, or the parsed value. The nesting is checked
+ * on the text, before anything parses or walks it (`Json`).
  */
 export const parseJsonBody = (
   text: string,
-  contentType: string | undefined,
   maxDepth: number
 ): { readonly problem: InvalidRequest } | { readonly value: unknown } => {
-  if (!isJsonType(contentType)) {
-    return {
-      problem: new InvalidRequest({ message: `the body must be JSON sent as content-type: application/json, not ${contentType}` })
-    }
-  }
   if (Json.textNestsDeeperThan(text, maxDepth)) {
     return { problem: new InvalidRequest({ message: Json.tooDeepMessage("the body", maxDepth) }) }
   }

@@ -1,17 +1,21 @@
 /**
- * What every HTTP request passes before it reaches a route: the bearer token (when
- * OSQUEUE_TOKEN is set) and the body limits. It runs for RPC over HTTP, the WebSocket upgrade
+ * What every HTTP request passes before it reaches a route, in this order: a route for its path
+ * (404 `NoSuchRoute`) and method (405 `MethodNotAllowed` with `Allow`; OPTIONS answers the
+ * methods, and CORS preflights), its `Origin` for mutations and WebSocket upgrades (403
+ * `Forbidden`, `CrossSite`), the bearer token (when OSQUEUE_TOKEN is set), the body limits and a
+ * JSON content type and body. It runs for RPC over HTTP, the WebSocket upgrade
  * and REST alike, so a transport cannot skip it. Refusals carry the wire errors: a JSON body for
  * REST, and for `POST /rpc` an ndjson RPC answer failing each request with that error, so typed
  * RPC clients get `Unauthorized` / `PayloadTooLarge` instead of waiting on an answer that never
  * comes (they read the body whatever the status).
  */
+import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpMethod from "@effect/platform/HttpMethod"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { httpStatus, OsqueueError } from "@osqueue/types"
+import { httpStatus, MethodNotAllowed, NoSuchRoute, OsqueueError } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
@@ -19,7 +23,9 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { BrokerConfig } from "./BrokerConfig.js"
+import * as CrossSite from "./CrossSite.js"
 import * as HttpChecks from "./HttpChecks.js"
+import { RouteTable } from "./RouteTable.js"
 import { rpcPaths } from "./Rpc.js"
 
 export { publicPaths } from "./HttpChecks.js"
@@ -125,21 +131,64 @@ const rebuilt = (request: HttpServerRequest.HttpServerRequest, url: URL, text: s
   return HttpServerRequest.fromWeb(new Request(url, { method: request.method, headers, body: text }))
 }
 
+/** Longest method or path repeated in an error: the rest is cut. */
+const shown = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text)
+
+const noBody: Body = { text: "", total: 0, complete: true }
+
 export const layer = HttpLayerRouter.middleware(
   Effect.gen(function*() {
     const config = yield* BrokerConfig
+    const routes = yield* RouteTable
     const authorize = HttpChecks.authorizer(config)
+    const crossSite = CrossSite.judge(config.allowedOrigins)
     const limit = config.maxBodyBytes
 
     return (httpApp) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
         const url = new URL(request.url, "http://broker")
+        const method = request.method as string
+
+        const methods = routes.allowed(request.url)
+        if (methods.length === 0) {
+          const error = new NoSuchRoute({ method: shown(method, 20), path: shown(url.pathname, 200) })
+          return yield* refuse("no_route", request, url, error, { body: noBody })
+        }
+
+        const site = crossSite(request.headers["origin"], request.headers["host"])
+        if (site._tag === "Allowed") {
+          const cors = CrossSite.corsHeaders(site.origin)
+          yield* HttpApp.appendPreResponseHandler((_request, response) => Effect.succeed(HttpServerResponse.setHeaders(response, cors)))
+        }
+        const allow = { allow: methods.join(", ") }
+
+        if (method === "OPTIONS" && !methods.includes("OPTIONS")) {
+          // A CORS preflight, or a client asking what the path takes.
+          if (site._tag === "Refused") return yield* refuse("origin", request, url, site.error, { body: noBody })
+          const headers = site._tag === "Allowed"
+            ? { ...allow, ...CrossSite.preflightHeaders(site.origin, methods, request.headers["access-control-request-headers"]) }
+            : allow
+          return HttpServerResponse.empty({ status: 204, headers })
+        }
+        if (!methods.includes(method)) {
+          const error = new MethodNotAllowed({ method: shown(method, 20), path: shown(url.pathname, 200), allowed: methods })
+          return yield* refuse("method", request, url, error, { body: noBody, headers: allow })
+        }
+
+        // Reads from another site are the browser's to keep from its page (no CORS headers);
+        // what changes something, or opens a WebSocket, is refused here.
+        const upgrade = request.headers["upgrade"] !== undefined
+        if (site._tag === "Refused" && (HttpMethod.hasBody(request.method) || upgrade)) {
+          return yield* refuse("origin", request, url, site.error, {
+            body: HttpMethod.hasBody(request.method) ? undefined : noBody
+          })
+        }
 
         const unauthorized = authorize(url.pathname, request.headers["authorization"], queryToken(url))
         if (unauthorized !== undefined) {
           return yield* refuse("unauthorized", request, url, unauthorized, {
-            body: HttpMethod.hasBody(request.method) ? undefined : { text: "", total: 0, complete: true },
+            body: HttpMethod.hasBody(request.method) ? undefined : noBody,
             headers: HttpChecks.unauthorizedHeaders
           })
         }
@@ -163,20 +212,17 @@ export const layer = HttpLayerRouter.middleware(
         } else {
           // Routes read the body later from this cached copy, so it is read once.
           const body = yield* request.text.pipe(HttpIncomingMessage.withMaxBodySize(Option.some(limit)), Effect.either)
-          if (Either.isLeft(body)) {
-            return yield* refuse("unreadable", request, url, HttpChecks.unreadable(), {
-              body: { text: "", total: 0, complete: true }
-            })
-          }
+          if (Either.isLeft(body)) return yield* refuse("unreadable", request, url, HttpChecks.unreadable(), { body: noBody })
           text = body.right
         }
 
-        if (url.pathname.startsWith("/v1/") && text.trim() !== "") {
-          const parsed = HttpChecks.parseJsonBody(text, request.headers["content-type"], config.maxJsonDepth)
-          if ("problem" in parsed) {
-            return yield* refuse("malformed_json", request, url, parsed.problem, {
-              body: { text, total: text.length, complete: true }
-            })
+        if (text !== "") {
+          const read: Body = { text, total: text.length, complete: true }
+          const wrongType = HttpChecks.bodyTypeProblem(url.pathname, request.headers["content-type"])
+          if (wrongType !== undefined) return yield* refuse("content_type", request, url, wrongType, { body: read })
+          if (url.pathname.startsWith("/v1/")) {
+            const parsed = HttpChecks.parseJsonBody(text, config.maxJsonDepth)
+            if ("problem" in parsed) return yield* refuse("malformed_json", request, url, parsed.problem, { body: read })
           }
         }
         return yield* replacement === undefined

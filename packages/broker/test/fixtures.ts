@@ -28,8 +28,8 @@ export interface StartOptions {
 
 /** `Broker.nodeServer` on a free loopback port, counting the requests its front door answers. */
 const countingServer = (answers: { count: number }) =>
-  Layer.unwrapEffect(Effect.sync(() => {
-    const server = Broker.createClosableServer()
+  Layer.unwrapEffect(Effect.map(BrokerConfig.BrokerConfig, (settings) => {
+    const server = Broker.createClosableServer(settings)
     const door = FrontDoor.attach(server)
     const counting: FrontDoor.FrontDoorShape = {
       open: (listener) =>
