@@ -38,9 +38,9 @@ export interface BrokerSettings {
   /** How long a kept-alive connection may sit idle between requests before the broker closes it. */
   readonly keepAliveTimeoutMs: number
   /**
-   * Browser origins (`scheme://host[:port]`) besides the broker's own that may send mutations and
-   * open WebSockets, and get CORS answers; `*` allows any. Requests without an `Origin` header
-   * (non-browser clients) are not concerned.
+   * Browser origins (`scheme://host[:port]`) besides those of the broker's host that may send
+   * mutations and open WebSockets, and get CORS answers; `*` allows any. Requests without an
+   * `Origin` header (non-browser clients) are not concerned (`CrossSite`).
    */
   readonly allowedOrigins: ReadonlyArray<string>
 }

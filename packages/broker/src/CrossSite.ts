@@ -3,27 +3,30 @@
  * WebSocket to the broker, or send it a POST that needs no CORS preflight (a form's content
  * types); the browser adds an `Origin` header naming the page's site. The broker lets through
  * requests without `Origin` (non-browser clients), from its own origin (the dashboard it serves,
- * or a dev server proxying to it under the same `Host`) and from the origins of
- * `BrokerConfig.allowedOrigins` (`*`: any), which also get CORS answers so their pages may read
- * them; mutations and WebSocket upgrades from any other origin are refused (403 `Forbidden`).
- * Bodies must also be sent as JSON (`HttpChecks.bodyTypeProblem`), which no form can do.
+ * or a dev server proxying to it under the same `Host`), from its host's other ports (another
+ * broker on the same machine: a dashboard opened on a follower sends its mutations and its watch
+ * to the leader) and from the origins of `BrokerConfig.allowedOrigins` (`*`: any; brokers on other
+ * machines list each other there for the same reason). All but its own origin get CORS answers,
+ * so their pages may read them. Mutations and WebSocket upgrades from any other origin are
+ * refused (403 `Forbidden`). Bodies must also be sent as JSON (`HttpChecks.bodyTypeProblem`),
+ * which no form can do.
  */
 import { Forbidden } from "@osqueue/types"
 
 export type Verdict =
   /** No `Origin`, or the broker's own. */
   | { readonly _tag: "Own" }
-  /** An origin the settings allow: the answer carries CORS headers for it. */
+  /** Another origin of the broker's host, or one the settings allow: the answer carries CORS headers for it. */
   | { readonly _tag: "Allowed"; readonly origin: string }
   | { readonly _tag: "Refused"; readonly error: Forbidden }
 
 const own: Verdict = { _tag: "Own" }
 
-/** The host (and port, when not the default) `origin` names, or undefined when it is not an http(s) origin. */
-const hostOf = (origin: string): string | undefined => {
+/** An http(s) URL, or undefined when `text` is not one. */
+const httpUrl = (text: string): URL | undefined => {
   try {
-    const url = new URL(origin)
-    return url.protocol === "http:" || url.protocol === "https:" ? url.host : undefined
+    const url = new URL(text)
+    return url.protocol === "http:" || url.protocol === "https:" ? url : undefined
   } catch {
     return undefined
   }
@@ -35,8 +38,11 @@ export const judge = (allowedOrigins: ReadonlyArray<string>) => {
   const listed = new Set(allowedOrigins)
   return (origin: string | undefined, host: string | undefined): Verdict => {
     if (origin === undefined) return own
-    if (host !== undefined && hostOf(origin) === host.toLowerCase()) return own
-    if (any || listed.has(origin)) return { _tag: "Allowed", origin }
+    const from = httpUrl(origin)
+    const to = host === undefined ? undefined : httpUrl(`http://${host}`)
+    if (from !== undefined && to !== undefined && from.host === to.host) return own
+    // Another port of the broker's host is another origin to the browser: it gets CORS answers.
+    if (any || listed.has(origin) || (from !== undefined && from.hostname === to?.hostname)) return { _tag: "Allowed", origin }
     return {
       _tag: "Refused",
       error: new Forbidden({
