@@ -8,9 +8,11 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpPlatform from "@effect/platform/HttpPlatform"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { NoSuchRoute } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { BrokerConfig } from "./BrokerConfig.js"
@@ -48,7 +50,11 @@ const notBuilt = (directory: string) =>
       "Build it with <code>pnpm --filter @osqueue/web build</code> (<code>npm start</code> does), then reload.</p>"
   )
 
-const notFound = HttpServerResponse.text("not found", { status: 404 })
+/** A file the dashboard does not have: the same answer as any path nothing serves. */
+const notFound = (path: string) =>
+  HttpServerResponse.unsafeJson(Schema.encodeSync(NoSuchRoute)(new NoSuchRoute({ method: "GET", path: path.slice(0, 200) })), {
+    status: 404
+  })
 
 export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | HttpPlatform.HttpPlatform> = HttpLayerRouter.use((router) =>
   Effect.gen(function*() {
@@ -61,10 +67,10 @@ export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | HttpP
         onNone: () => Effect.succeed(notConfigured),
         onSome: (dir) => {
           const path = join(dir, file)
-          if (!existsSync(path)) return Effect.succeed(file === "index.html" ? notBuilt(dir) : notFound)
+          if (!existsSync(path)) return Effect.succeed(file === "index.html" ? notBuilt(dir) : notFound(`/${file}`))
           return HttpServerResponse.file(path, { headers: { "cache-control": cacheControl } }).pipe(
             Effect.provideService(HttpPlatform.HttpPlatform, platform),
-            Effect.orElseSucceed(() => notFound)
+            Effect.orElseSucceed(() => notFound(`/${file}`))
           )
         }
       })
@@ -77,7 +83,7 @@ export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | HttpP
         const name = new URL(request.url, "http://broker").pathname.slice(dashboardPaths.assets.length)
         return assetName.test(name)
           ? serve(join("assets", name), "public, max-age=31536000, immutable")
-          : Effect.succeed(notFound)
+          : Effect.succeed(notFound(`${dashboardPaths.assets}${name}`))
       })
     )
   })

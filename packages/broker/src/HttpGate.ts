@@ -15,7 +15,7 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpMethod from "@effect/platform/HttpMethod"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { httpStatus, MethodNotAllowed, NoSuchRoute, OsqueueError } from "@osqueue/types"
+import { httpStatus, InvalidRequest, MethodNotAllowed, NoSuchRoute, OsqueueError } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
@@ -150,9 +150,11 @@ export const layer = HttpLayerRouter.middleware(
         const url = new URL(request.url, "http://broker")
         const method = request.method as string
 
+        // As sent (before URL normalization), so the client recognizes it.
+        const path = shown(request.url.split("?", 1)[0] ?? "", 200)
         const methods = routes.allowed(request.url)
         if (methods.length === 0) {
-          const error = new NoSuchRoute({ method: shown(method, 20), path: shown(url.pathname, 200) })
+          const error = new NoSuchRoute({ method: shown(method, 20), path })
           return yield* refuse("no_route", request, url, error, { body: noBody })
         }
 
@@ -172,7 +174,7 @@ export const layer = HttpLayerRouter.middleware(
           return HttpServerResponse.empty({ status: 204, headers })
         }
         if (!methods.includes(method)) {
-          const error = new MethodNotAllowed({ method: shown(method, 20), path: shown(url.pathname, 200), allowed: methods })
+          const error = new MethodNotAllowed({ method: shown(method, 20), path, allowed: methods })
           return yield* refuse("method", request, url, error, { body: noBody, headers: allow })
         }
 
@@ -193,6 +195,12 @@ export const layer = HttpLayerRouter.middleware(
           })
         }
 
+        if (url.pathname === rpcPaths.websocket && !upgrade) {
+          const error = new InvalidRequest({
+            message: `${rpcPaths.websocket} speaks RPC over WebSocket only: open a WebSocket (Connection: Upgrade, Upgrade: websocket), or POST ndjson to ${rpcPaths.http}`
+          })
+          return yield* refuse("not_websocket", request, url, error, { body: noBody })
+        }
         if (!HttpMethod.hasBody(request.method) || url.pathname === rpcPaths.websocket) return yield* httpApp
 
         const declared = Number(request.headers["content-length"] ?? Number.NaN)

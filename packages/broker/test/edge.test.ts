@@ -138,9 +138,27 @@ describe("methods and routes", () => {
         expect(answer.status, path).toBe(404)
         expect(json(answer), path).toMatchObject({ _tag: "NoSuchRoute", method: "GET", path })
       }
+      // named as sent, before any normalization
+      expect(json(yield* exchange(broker, get("/%2e%2e/state")))).toMatchObject({ _tag: "NoSuchRoute", path: "/%2e%2e/state" })
+      // the WebSocket path without an upgrade says what it takes
+      const plain = yield* exchange(broker, get("/rpc/ws?token=secret"))
+      expect(plain.status).toBe(400)
+      expect(json(plain)).toMatchObject({ _tag: "InvalidRequest", message: expect.stringContaining("WebSocket") })
       const long = yield* exchange(broker, get(`/${"x".repeat(5_000)}`))
       expect(long.status).toBe(404)
       expect((json(long) as { path: string }).path.length).toBeLessThan(300)
+
+      // what Node's parser refuses is answered by the server, tagged, and the connection closed
+      const overflow = yield* exchange(broker, get("/v1/stats", `x-big: ${"x".repeat(20_000)}\r\n`), { untilClosed: true })
+      expect(overflow).toMatchObject({ status: 431, closed: true })
+      expect(json(overflow)).toMatchObject({ _tag: "InvalidRequest" })
+      const badChunk = yield* exchange(
+        broker,
+        "POST /v1/jobs HTTP/1.1\r\nHost: broker\r\nauthorization: Bearer secret\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        { untilClosed: true }
+      )
+      expect(badChunk).toMatchObject({ status: 400, closed: true })
+      expect(json(badChunk)).toMatchObject({ _tag: "InvalidRequest", message: expect.stringContaining("not valid HTTP/1.1") })
 
       // OPTIONS says what a path takes
       const options = yield* exchange(broker, `OPTIONS /v1/jobs HTTP/1.1\r\nHost: broker\r\n\r\n`)
