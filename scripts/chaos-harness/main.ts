@@ -395,8 +395,11 @@ const program = Effect.gen(function*() {
   /** Takeovers as the brokers logged them: when, and at which epoch. */
   const tookOver: Array<{ readonly at: number; readonly epoch: number }> = []
   const injected = new Map<string, number>()
+  /** A broker that took the queue again after its own clean handoff (each process logs to its own file). */
+  const retaken: Array<string> = []
   for (const file of readdirSync(logDir).filter((f) => f.startsWith("broker-"))) {
     let last: Record<string, unknown> | undefined
+    let released = false
     for (const line of readFileSync(join(logDir, file), "utf8").split("\n")) {
       if (!line.startsWith("{")) continue
       try {
@@ -404,6 +407,8 @@ const program = Effect.gen(function*() {
         const message = String(Array.isArray(entry.message) ? entry.message[0] : entry.message)
         if (message === "store faults injected so far") last = entry.annotations
         else bump(brokerLog, message)
+        if (message === "released leadership") released = true
+        if (message === "took over as leader" && released) retaken.push(`${file}: took over at ${String(entry.timestamp)} after releasing the queue`)
         if (message === "took over as leader" && typeof entry.annotations?.["epoch"] === "number") {
           tookOver.push({ at: Date.parse(String(entry.timestamp)), epoch: entry.annotations["epoch"] })
         }
@@ -413,6 +418,13 @@ const program = Effect.gen(function*() {
     }
     for (const [k, v] of Object.entries(last ?? {})) if (typeof v === "number") bump(injected, k, v)
   }
+
+  checks.push({
+    name: "a broker that handed over never took the queue back",
+    ok: retaken.length === 0,
+    detail: `${brokerLog.get("released leadership") ?? 0} clean handoffs, ${retaken.length} taken back`,
+    violations: retaken.slice(0, 20)
+  })
 
   // ---- report
   const ms = (v: number | null) => (v === null ? "-" : `${v} ms`)

@@ -114,6 +114,10 @@ export const make = Effect.gen(function*() {
 
   const role = yield* SubscriptionRef.make<Role>(followerOf(replica.state))
   let lastChange = yield* Clock.currentTimeNanos
+  // Set by a clean handoff, which only a broker that is stopping makes: from then on it never
+  // leads again. (Its silence clock had not moved while it led, so its next poll used to judge
+  // the queue silent for a TTL and take it back: docs/ha.md, "Clean handoff".)
+  let resigned = false
 
   const takeover = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
@@ -133,7 +137,7 @@ export const make = Effect.gen(function*() {
   )
 
   const watch = Effect.gen(function*() {
-    if ((yield* SubscriptionRef.get(role))._tag === "Leader") return
+    if (resigned || (yield* SubscriptionRef.get(role))._tag === "Leader") return
     const version = yield* cas.version
     if (Option.isNone(version)) {
       return yield* Effect.logError("queue.json is gone: refusing to recreate it; restore it or start a fresh store")
@@ -183,7 +187,10 @@ export const make = Effect.gen(function*() {
           Effect.annotateLogs({ epoch: replica.state.epoch, leader: replica.state.leader?.url ?? "none" })
         )
       }),
-    resigned: SubscriptionRef.set(role, followerOf(replica.state))
+    resigned: Effect.suspend(() => {
+      resigned = true
+      return SubscriptionRef.set(role, followerOf(replica.state))
+    })
   })
 })
 

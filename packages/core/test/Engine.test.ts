@@ -236,6 +236,24 @@ describe("two brokers on one store", () => {
       expect((yield* b.commit.read((s) => s.get(queued.id)))?.state).toBe("queued")
     }))
 
+  it.scoped("a broker that handed over never takes the queue back, however long it led", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const engine = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      // lead for several TTLs (renewals every TTL / 3), then hand over while the poll keeps running
+      for (let i = 0; i < 10; i++) yield* advance(1_000)
+      expect((yield* engine.election.role)._tag).toBe("Leader")
+      const epoch = (yield* engine.election.role).epoch
+      yield* settle(engine.commit.handoff)
+      expect((yield* engine.election.role)._tag).toBe("Follower")
+      for (let i = 0; i < 10; i++) yield* advance(600)
+      expect((yield* engine.election.role)._tag).toBe("Follower")
+      const stored = Option.getOrThrow(yield* store.head("queue.json")).metadata
+      expect(stored["osqueue-epoch"]).toBe(String(epoch))
+      expect(stored["osqueue-leader-url"]).toBe("")
+    }))
+
   it.scoped("a release the store refuses is retried, so the handoff stays quick", () =>
     Effect.gen(function*() {
       const memory = yield* MemoryStore.make
