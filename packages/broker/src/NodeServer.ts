@@ -67,7 +67,10 @@ const clientErrorAnswer = (error: ParserError, settings: ServerSettings): string
   }
 }
 
-/** The response Node is writing on `socket`, if any (the request was parsed and handed over). */
+/**
+ * The response Node is writing on `socket`, if any (the request was parsed and handed over): the
+ * field Node's own `clientError` handling reads to decide whether an answer may still be written.
+ */
 const inFlight = (socket: Duplex): Http.ServerResponse | undefined =>
   (socket as Duplex & { readonly _httpMessage?: Http.ServerResponse | null })._httpMessage ?? undefined
 
