@@ -33,9 +33,14 @@ export class Replica {
 
   /** Runs `f` on committed state only: at once, or right after the write in flight settles. */
   read<A>(f: (state: QueueState) => A): Effect.Effect<A> {
-    if (!this.dirty) return Effect.sync(() => f(this.state))
-    return Effect.async<A>((resume) => {
-      this.waiters.push(() => resume(Effect.succeed(f(this.state))))
+    // Decided when it runs, not when it is built: a read built once and run many times (the
+    // broker's stats) once waited, every time, for the commit after the one in flight when it was
+    // built (up to TTL/3 on an idle broker).
+    return Effect.suspend(() => {
+      if (!this.dirty) return Effect.succeed(f(this.state))
+      return Effect.async<A>((resume) => {
+        this.waiters.push(() => resume(Effect.succeed(f(this.state))))
+      })
     })
   }
 

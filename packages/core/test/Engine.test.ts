@@ -144,6 +144,24 @@ describe("engine", () => {
       expect((yield* pending.await)._tag).toBe("Success")
     }))
 
+  it.scoped("a read built while a write was in flight answers at once when run after it settled", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryStore.make
+      const { control, store } = yield* FaultyStore.wrap(memory, {})
+      const engine = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      yield* control.set({ latencyMs: 1_000 })
+      const pending = yield* Effect.fork(enqueue(engine, job("slow")))
+      yield* advance(10)
+      // built (not run) while the write is in flight, as the broker builds its stats read once
+      const queued = engine.commit.read((s) => s.stats().counts.queued)
+      yield* advance(1_000)
+      expect((yield* pending.await)._tag).toBe("Success")
+      const read = yield* Effect.fork(queued)
+      yield* Effect.yieldNow()
+      expect(yield* read.poll).toEqual(Option.some(Exit.succeed(1)))
+    }))
+
   it.scoped("a failed write fails its whole batch with a retryable error and changes nothing", () =>
     Effect.gen(function*() {
       const memory = yield* MemoryStore.make
