@@ -1,6 +1,6 @@
 /**
- * Routes for operators: `/healthz` (the process answers), `/readyz` (leader, or a follower that
- * knows the leader), `/metrics` (Prometheus text) and `/state` (the committed queue.json, without
+ * Routes for operators: `/healthz` (the process answers), `/readyz` (a leader whose commits go
+ * through, or a follower that knows the leader), `/metrics` (Prometheus text) and `/state` (the committed queue.json, without
  * the lease secrets).
  */
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
@@ -31,9 +31,12 @@ export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Group
       yield* router.add(
         "GET",
         opsPaths.ready,
-        Effect.map(handlers.leader.pipe(Effect.orDie), (leader) => {
-          const ready = leader.role === "leader" || leader.leaderUrl !== null
-          return HttpServerResponse.unsafeJson({ ready, ...leader }, { status: ready ? 200 : 503 })
+        Effect.gen(function*() {
+          const leader = yield* handlers.leader.pipe(Effect.orDie)
+          const { progressing, sinceCommitMs } = yield* commit.health
+          // A leader is ready while its commits go through; a follower while it knows where to send clients.
+          const ready = leader.role === "leader" ? progressing : leader.leaderUrl !== null
+          return HttpServerResponse.unsafeJson({ ready, ...leader, sinceCommitMs }, { status: ready ? 200 : 503 })
         })
       )
 

@@ -3,7 +3,7 @@
  * leader's URL, serves reads from its latest view, and serves writes once it takes over.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { MemoryStore } from "@osqueue/storage"
+import { FaultyStore, MemoryStore } from "@osqueue/storage"
 import type { JobId } from "@osqueue/types"
 import { Chunk, Effect, Exit, Fiber, Schedule, Scope, Stream } from "effect"
 import { awaitLeader, rest, rpcHttp, rpcWs, startBroker } from "./fixtures.js"
@@ -64,4 +64,33 @@ describe("follower", () => {
       expect((yield* httpB.Stats()).counts.queued).toBe(2)
       expect((yield* rest(b.base, "GET", "/v1/leader")).body).toMatchObject({ role: "leader", leaderUrl: "http://b.test", epoch: 2 })
     }))
+
+  it.scopedLive("a leader whose writes hang is not ready, steps down within the TTL, and leads again once it can", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryStore.make
+      const { control, store } = yield* FaultyStore.wrap(memory, {})
+      const broker = yield* startBroker({ store })
+      yield* awaitLeader(broker)
+      const ready = rest(broker.base, "GET", "/readyz")
+      expect((yield* ready).status).toBe(200)
+      // every store call now takes 2.5 s: the next commit is in flight for more than the TTL (1 s)
+      yield* control.set({ latencyMs: 2_500 })
+      yield* Effect.fork(rest(broker.base, "POST", "/v1/jobs", { type: "t" }))
+      yield* Effect.sleep("800 millis")
+      const stalled = yield* ready
+      expect(stalled.status).toBe(503)
+      expect(stalled.body).toMatchObject({ ready: false, role: "leader" })
+      yield* Effect.sleep("600 millis")
+      const stepped = yield* ready
+      expect(stepped.body).toMatchObject({ ready: false, role: "follower", leaderUrl: null })
+      expect((yield* rest(broker.base, "POST", "/v1/jobs", { type: "t" })).status).toBe(421)
+      yield* control.set({})
+      // nobody else took the queue: after the write in flight ends and a TTL passes, it leads again
+      yield* ready.pipe(
+        Effect.filterOrFail((reply) => reply.status === 200),
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("8 seconds")))
+      )
+      expect((yield* broker.election.role)._tag).toBe("Leader")
+    }))
 })
+

@@ -40,6 +40,11 @@ export interface ElectionShape {
   readonly stepDown: (loaded: Loaded) => Effect.Effect<void>
   /** A clean handoff was written: stop leading without waiting to be deposed. */
   readonly resigned: Effect.Effect<void>
+  /**
+   * Stop leading without a write (this broker cannot commit): name no leader, and take the
+   * queue again only by the followers' rules, after a TTL in which another broker may take it.
+   */
+  readonly abdicate: Effect.Effect<void>
 }
 
 export class Election extends Context.Tag("@osqueue/core/Election")<Election, ElectionShape>() {}
@@ -118,6 +123,8 @@ export const make = Effect.gen(function*() {
   // leads again. (Its silence clock had not moved while it led, so its next poll used to judge
   // the queue silent for a TTL and take it back: docs/ha.md, "Clean handoff".)
   let resigned = false
+  /** After an abdication: no takeover before this (monotonic ns), whatever the object says. */
+  let quietUntil = 0n
 
   const takeover = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
@@ -151,7 +158,9 @@ export const make = Effect.gen(function*() {
       }
     }
     const leader = replica.state.leader
-    const silentFor = (yield* Clock.currentTimeNanos) - lastChange
+    const now = yield* Clock.currentTimeNanos
+    if (now < quietUntil) return
+    const silentFor = now - lastChange
     // Our own release means we are shutting down: leave it to the others.
     const released = leader?.released === true && leader.id !== id
     // The object names us, yet we follow: a takeover whose answer was lost and judged failed.
@@ -176,7 +185,12 @@ export const make = Effect.gen(function*() {
     replica,
     role: SubscriptionRef.get(role),
     roleChanges: role.changes,
-    leaderUrl: Effect.sync(() => replica.state.leader?.url ?? null),
+    leaderUrl: Effect.map(SubscriptionRef.get(role), (current) => {
+      if (current._tag === "Leader") return url
+      // Named but not leading (released, abdicated, or a takeover whose answer was lost): nobody to send clients to yet.
+      const leader = current.leader
+      return leader === null || leader.released === true || leader.id === id ? null : leader.url
+    }),
     metadata,
     stepDown: (loaded) =>
       Effect.gen(function*() {
@@ -187,6 +201,11 @@ export const make = Effect.gen(function*() {
           Effect.annotateLogs({ epoch: replica.state.epoch, leader: replica.state.leader?.url ?? "none" })
         )
       }),
+    abdicate: Effect.gen(function*() {
+      lastChange = yield* Clock.currentTimeNanos
+      quietUntil = lastChange + ttlNanos
+      yield* SubscriptionRef.set(role, { _tag: "Follower", leader: null, epoch: replica.state.epoch })
+    }),
     resigned: Effect.suspend(() => {
       resigned = true
       return SubscriptionRef.set(role, followerOf(replica.state))

@@ -56,6 +56,18 @@ export interface GroupCommitShape {
    * runs it before its HTTP server closes, so requests still get answers meanwhile.
    */
   readonly handoff: Effect.Effect<void>
+  /** How the commit path is doing: for readiness probes. */
+  readonly health: Effect.Effect<CommitHealth>
+}
+
+export interface CommitHealth {
+  /** Milliseconds since this broker's last durable commit (or its takeover, if later). */
+  readonly sinceCommitMs: number
+  /**
+   * False once a leader has gone two renewal periods (2/3 of the election TTL) without a durable
+   * commit: its commit path is stuck. At a whole TTL it steps down.
+   */
+  readonly progressing: boolean
 }
 
 export class GroupCommit extends Context.Tag("@osqueue/core/GroupCommit")<GroupCommit, GroupCommitShape>() {}
@@ -86,6 +98,8 @@ export const make = Effect.gen(function*() {
   const minGap = Math.max(Duration.toMillis(config.minCommitInterval), Duration.toMillis(cas.minWriteInterval))
   let commitSignal = yield* Deferred.make<void>()
   let lastWrite = 0
+  /** When the last commit became durable (the leader's clock, ms): the watchdog's and readiness's measure. */
+  let lastDurable = yield* Clock.currentTimeMillis
   let accepting = true
 
   const notLeader = Effect.map(election.leaderUrl, (leaderUrl) => new NotLeader({ leaderUrl }))
@@ -111,6 +125,7 @@ export const make = Effect.gen(function*() {
         .pipe(Effect.either)
 
       if (Either.isRight(written)) {
+        lastDurable = yield* Clock.currentTimeMillis
         const { result, events: happened, bytes, encodeMs } = written.right
         yield* answer(batch, (_, i) => Either.match(result[i]!, { onLeft: Exit.fail, onRight: Exit.succeed }))
         yield* PubSub.publishAll(events, happened)
@@ -181,8 +196,51 @@ export const make = Effect.gen(function*() {
       for (const p of more) batch.push(p)
     }
     yield* Metric.set(Metrics.pending, yield* Queue.size(pendingQueue))
-    yield* commitBatch(batch).pipe(replica.lock.withPermits(1))
+    yield* commitBatch(batch).pipe(
+      replica.lock.withPermits(1),
+      // A bug must not leave callers waiting forever, nor end the loop: the batch fails, the loop goes on.
+      Effect.catchAllDefect((defect) =>
+        Effect.zipRight(
+          Effect.logError("a commit died; its batch is refused", defect),
+          failAll(batch, new CommitFailed({ reason: "the broker hit an internal error; retry" }))
+        )
+      )
+    )
   })
+
+  /** Milliseconds since the last durable commit (or since this broker took over, if later). */
+  const sinceProgress: Effect.Effect<number> = Effect.gen(function*() {
+    const role = yield* election.role
+    const now = yield* Clock.currentTimeMillis
+    return now - (role._tag === "Leader" ? Math.max(lastDurable, role.since) : lastDurable)
+  })
+
+  const ttlMs = Duration.toMillis(config.electionTtl)
+
+  /**
+   * A leader that has not made a commit durable for a whole TTL (it commits at least every
+   * TTL/3) is wedged — a put that hangs, a loop that is stuck — and standbys are about to take
+   * over: it steps down at once, so it stops answering as leader and refusing nothing
+   * (docs/ha.md, "A leader that cannot commit").
+   */
+  const watchdog = Effect.gen(function*() {
+    if ((yield* election.role)._tag !== "Leader" || !accepting) return
+    const silent = yield* sinceProgress
+    if (silent <= ttlMs) return
+    yield* Effect.logError("no commit for longer than the election TTL: stepping down").pipe(
+      Effect.annotateLogs({ silentMs: silent })
+    )
+    yield* election.abdicate
+    const waiting = yield* Queue.takeAll(pendingQueue)
+    if (waiting.length > 0) yield* failAll(Array.from(waiting), yield* notLeader)
+  })
+
+  yield* watchdog.pipe(
+    Effect.repeat(Schedule.spaced(config.pollInterval)),
+    Effect.annotateLogs({ module: "GroupCommit", broker: election.url }),
+    Effect.forkScoped,
+    Effect.interruptible
+  )
 
   yield* loop.pipe(
     Effect.forever,
@@ -268,7 +326,8 @@ export const make = Effect.gen(function*() {
     read: (f) => replica.read(f),
     events: PubSub.subscribe(events),
     commitAfter,
-    handoff
+    handoff,
+    health: Effect.map(sinceProgress, (sinceCommitMs) => ({ sinceCommitMs, progressing: sinceCommitMs <= (2 * ttlMs) / 3 }))
   })
 })
 

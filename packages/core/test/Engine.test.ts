@@ -221,8 +221,11 @@ describe("two brokers on one store", () => {
       expect(roleB._tag).toBe("Leader")
       expect(roleB.epoch).toBe(2)
 
-      // A comes back still believing it leads: its first commit fails on the CAS and it steps down.
+      // A had not committed for a TTL either: it stepped down on its own (the watchdog), and once it
+      // reads the store again it sends clients to B.
+      expect((yield* a.election.role)._tag).toBe("Follower")
       yield* faultyA.control.set({})
+      yield* advance(700)
       const zombie = yield* settle(enqueue(a, job("late"))).pipe(Effect.flip)
       expect(zombie).toMatchObject({ _tag: "NotLeader", leaderUrl: "http://b:8080" })
       expect((yield* a.election.role)._tag).toBe("Follower")
@@ -270,6 +273,53 @@ describe("two brokers on one store", () => {
       const stored = Option.getOrThrow(yield* store.head("queue.json")).metadata
       expect(stored["osqueue-epoch"]).toBe(String(epoch))
       expect(stored["osqueue-leader-url"]).toBe("")
+    }))
+
+  it.scoped("a leader whose writes hang stops being ready, steps down after a TTL, refuses what waits; a standby takes over", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryStore.make
+      const { control, store } = yield* FaultyStore.wrap(memory, {})
+      const a = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      const b = yield* startEngine(memory, "http://b:8080")
+      yield* advance(0)
+      expect((yield* a.election.role)._tag).toBe("Leader")
+      expect((yield* a.commit.health).progressing).toBe(true)
+      // every store call of a's now takes ten minutes: its next write is in flight for good
+      yield* control.set({ latencyMs: 600_000 })
+      const stuck = yield* Effect.fork(enqueue(a, job("stuck")))
+      yield* advance(10)
+      const behind = yield* Effect.fork(enqueue(a, job("behind")))
+      yield* advance(2_100)
+      expect((yield* a.commit.health).progressing).toBe(false)
+      for (let i = 0; i < 10; i++) yield* advance(200)
+      expect((yield* a.election.role)._tag).toBe("Follower")
+      expect(yield* errorTag(Effect.flatten(behind.await))).toBe("NotLeader")
+      expect(yield* errorTag(enqueue(a, job("late")))).toBe("NotLeader")
+      expect(yield* a.election.leaderUrl).not.toBe("http://a:8080")
+      expect((yield* b.election.role)._tag).toBe("Leader")
+      // the write in flight ends at last, against b's epoch: refused, never acknowledged
+      yield* control.set({})
+      yield* advance(600_000)
+      expect(yield* errorTag(Effect.flatten(stuck.await))).toBe("NotLeader")
+    }))
+
+  it.scoped("a defect in a commit fails its batch alone; the loop goes on committing", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryStore.make
+      let explode = false
+      const store: ObjectStoreShape = {
+        ...memory,
+        put: (key, body, condition, options) => explode ? Effect.dieMessage("a bug in the store") : memory.put(key, body, condition, options)
+      }
+      const engine = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      explode = true
+      expect(yield* errorTag(settle(enqueue(engine, job("one"))))).toBe("CommitFailed")
+      explode = false
+      const next = yield* settle(enqueue(engine, job("two")))
+      expect(next.type).toBe("two")
+      expect((yield* engine.commit.read((s) => s.stats().counts.queued))).toBe(1)
     }))
 
   it.scoped("a release the store refuses is retried, so the handoff stays quick", () =>
