@@ -196,7 +196,7 @@ export const make = Effect.gen(function*() {
         const stats = input.statsEveryMs === undefined
           ? Stream.empty
           : Stream.repeatEffectWithSchedule(
-            commit.read((state): WatchEvent => ({ _tag: "Stats", stats: state.stats() })),
+            Effect.map(commit.stats, (stats): WatchEvent => ({ _tag: "Stats", stats })),
             Schedule.spaced(Duration.millis(input.statsEveryMs))
           )
         return Stream.mergeAll([jobs, leaders, stats], { concurrency: "unbounded" })
@@ -294,7 +294,7 @@ export const make = Effect.gen(function*() {
       commit.submit({ _tag: "Resume", ...(type !== undefined ? { type } : {}) }).pipe(instrument("resume")),
     get: (id) => get(id).pipe(instrument("get")),
     list: (query) => commit.read((state) => state.list(query)).pipe(instrument("list")),
-    stats: commit.read((state) => state.stats()).pipe(instrument("stats")),
+    stats: commit.stats.pipe(instrument("stats")),
     leader: leaderInfo.pipe(instrument("leader")),
     state: Effect.flatMap(election.role, (role) =>
       commit.read((state): RawState => ({

@@ -45,7 +45,7 @@ export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Group
         opsPaths.metrics,
         Effect.gen(function*() {
           // Depth and role are read at scrape time: nothing to keep up to date in between.
-          const stats = yield* commit.read((state) => state.stats())
+          const stats = yield* commit.stats
           for (const state of jobStates) yield* Metric.set(Metric.tagged(jobs, "state", state), stats.counts[state])
           const role = yield* election.role
           yield* Metric.set(leading, role._tag === "Leader" ? 1 : 0)

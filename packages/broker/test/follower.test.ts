@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FaultyStore, MemoryStore } from "@osqueue/storage"
 import type { JobId } from "@osqueue/types"
-import { Chunk, Effect, Exit, Fiber, Schedule, Scope, Stream } from "effect"
+import { Chunk, Effect, Exit, Fiber, Option, Schedule, Scope, Stream } from "effect"
 import { awaitLeader, rest, rpcHttp, rpcWs, startBroker } from "./fixtures.js"
 
 describe("follower", () => {
@@ -92,5 +92,22 @@ describe("follower", () => {
       )
       expect((yield* broker.election.role)._tag).toBe("Leader")
     }))
-})
 
+  it.scopedLive("stats answer from the last durable state while a write is held in flight", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryStore.make
+      const { control, store } = yield* FaultyStore.wrap(memory, {})
+      const broker = yield* startBroker({ store })
+      yield* awaitLeader(broker)
+      // every store call now takes 3 s: the enqueue's write (or a renewal) is in flight meanwhile
+      yield* control.set({ latencyMs: 3_000 })
+      const held = yield* Effect.fork(rest(broker.base, "POST", "/v1/jobs", { type: "t" }))
+      yield* Effect.sleep("500 millis")
+      const stats = yield* rest(broker.base, "GET", "/v1/stats")
+      // answered before the write settled (it used to wait for it), and without the job it carries
+      expect(Option.isNone(yield* held.poll)).toBe(true)
+      expect(stats.status).toBe(200)
+      expect(stats.body).toMatchObject({ counts: { queued: 0 } })
+      yield* control.set({})
+    }))
+})

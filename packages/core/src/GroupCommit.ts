@@ -5,7 +5,7 @@
  * conflicting write re-reads the object: a newer epoch means this broker was deposed, so it steps
  * down and answers `NotLeader`; otherwise the batch is re-applied to what was read.
  */
-import { CommitFailed, EventLoop, type JobEvent, NotLeader, Overloaded, type OsqueueError, StateCorrupt } from "@osqueue/types"
+import { CommitFailed, EventLoop, type JobEvent, NotLeader, Overloaded, type OsqueueError, StateCorrupt, type Stats } from "@osqueue/types"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -43,6 +43,8 @@ export interface GroupCommitShape {
   ) => Effect.Effect<Array<Either.Either<ResultOf<C>, OsqueueError>>, OsqueueError>
   /** Reads committed state (never a batch still in flight). Followers read their latest view. */
   readonly read: <A>(f: (state: QueueState) => A) => Effect.Effect<A>
+  /** The last durable state's counts, at once: never waits for a write in flight (docs/ha.md, "A leader that cannot commit"). */
+  readonly stats: Effect.Effect<Stats>
   /** What happened in each durable commit, in order. */
   readonly events: Effect.Effect<Queue.Dequeue<JobEvent>, never, Scope.Scope>
   /**
@@ -76,6 +78,8 @@ export class GroupCommit extends Context.Tag("@osqueue/core/GroupCommit")<GroupC
 interface Pending {
   readonly command: Command
   readonly answer: (exit: Exit.Exit<unknown, OsqueueError>) => void
+  /** Set once answered: a batch failed after a defect is never answered twice. */
+  answered?: true
 }
 
 /** Retries of the release write at shutdown: about a second in all. */
@@ -105,7 +109,13 @@ export const make = Effect.gen(function*() {
   const notLeader = Effect.map(election.leaderUrl, (leaderUrl) => new NotLeader({ leaderUrl }))
 
   const answer = (batch: ReadonlyArray<Pending>, outcome: (p: Pending, i: number) => Exit.Exit<unknown, OsqueueError>) =>
-    Effect.sync(() => batch.forEach((p, i) => p.answer(outcome(p, i))))
+    Effect.sync(() =>
+      batch.forEach((p, i) => {
+        if (p.answered) return
+        p.answered = true
+        p.answer(outcome(p, i))
+      })
+    )
 
   const failAll = (batch: ReadonlyArray<Pending>, error: OsqueueError) => answer(batch, () => Exit.fail(error))
 
@@ -185,20 +195,8 @@ export const make = Effect.gen(function*() {
       Effect.orElseSucceed(() => [] as Iterable<Pending>),
       Effect.map((chunk) => Array.from(chunk))
     )
-    // An idle loop wakes on the first request; others whose bytes have already arrived wait in
-    // the event loop. Letting it turn once puts them in this batch instead of one commit each.
-    // Requests still arriving (a worker's claim a moment after its completions) keep it waiting a
-    // few more turns, while each turn brings more.
-    for (let turn = 0; turn < maxGatherTurns && batch.length > 0 && batch.length < config.maxBatch; turn++) {
-      yield* EventLoop.nextTurn
-      const more = yield* Queue.takeUpTo(pendingQueue, config.maxBatch - batch.length)
-      if (more.length === 0) break
-      for (const p of more) batch.push(p)
-    }
-    yield* Metric.set(Metrics.pending, yield* Queue.size(pendingQueue))
-    yield* commitBatch(batch).pipe(
-      replica.lock.withPermits(1),
-      // A bug must not leave callers waiting forever, nor end the loop: the batch fails, the loop goes on.
+    // A bug must not leave callers waiting forever, nor end the loop: the batch fails, the loop goes on.
+    yield* gatherAndCommit(batch).pipe(
       Effect.catchAllDefect((defect) =>
         Effect.zipRight(
           Effect.logError("a commit died; its batch is refused", defect),
@@ -207,6 +205,22 @@ export const make = Effect.gen(function*() {
       )
     )
   })
+
+  const gatherAndCommit = (batch: Array<Pending>) =>
+    Effect.gen(function*() {
+      // An idle loop wakes on the first request; others whose bytes have already arrived wait in
+      // the event loop. Letting it turn once puts them in this batch instead of one commit each.
+      // Requests still arriving (a worker's claim a moment after its completions) keep it waiting a
+      // few more turns, while each turn brings more.
+      for (let turn = 0; turn < maxGatherTurns && batch.length > 0 && batch.length < config.maxBatch; turn++) {
+        yield* EventLoop.nextTurn
+        const more = yield* Queue.takeUpTo(pendingQueue, config.maxBatch - batch.length)
+        if (more.length === 0) break
+        for (const p of more) batch.push(p)
+      }
+      yield* Metric.set(Metrics.pending, yield* Queue.size(pendingQueue))
+      yield* commitBatch(batch).pipe(replica.lock.withPermits(1))
+    })
 
   /** Milliseconds since the last durable commit (or since this broker took over, if later). */
   const sinceProgress: Effect.Effect<number> = Effect.gen(function*() {
@@ -242,7 +256,10 @@ export const make = Effect.gen(function*() {
     Effect.interruptible
   )
 
+  // The loop answers every request: nothing but the scope closing may end it. A defect outside a
+  // batch (a follower waiting to lead) is logged and the loop goes on.
   yield* loop.pipe(
+    Effect.catchAllDefect((defect) => Effect.logError("the commit loop hit an internal error; it goes on", defect)),
     Effect.forever,
     Effect.annotateLogs({ module: "GroupCommit", broker: election.url }),
     Effect.forkScoped,
@@ -324,6 +341,7 @@ export const make = Effect.gen(function*() {
     submit,
     submitAll,
     read: (f) => replica.read(f),
+    stats: Effect.sync(() => replica.stats()),
     events: PubSub.subscribe(events),
     commitAfter,
     handoff,

@@ -4,7 +4,7 @@
  * undo). Shared by Election (takeover) and GroupCommit (every other commit); only one of them
  * writes at a time, under `lock`.
  */
-import type { JobEvent } from "@osqueue/types"
+import type { JobEvent, Stats } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type { CasShape, CommitError } from "./Cas.js"
@@ -22,6 +22,8 @@ export class Replica {
   /** True while a batch is applied in memory but not yet durable: reads wait. */
   private dirty = false
   private readonly waiters: Array<() => void> = []
+  /** The counts of the last durable state, taken as each write begins (the state is then changed in place). */
+  private durableStats: Stats | undefined
 
   constructor(
     public state: QueueState,
@@ -44,6 +46,14 @@ export class Replica {
     })
   }
 
+  /**
+   * The counts of the last durable state, at once: while a write is in flight, those from before
+   * it. Stats and metrics never wait on the store (a put that hangs would hold them with it).
+   */
+  stats(): Stats {
+    return this.dirty && this.durableStats !== undefined ? this.durableStats : this.state.stats()
+  }
+
   replace(state: QueueState, version: string | undefined): void {
     this.state = state
     this.version = version
@@ -61,6 +71,7 @@ export class Replica {
     return Effect.suspend(() => {
       const cas = this.cas
       const state = this.state
+      this.durableStats = state.stats()
       this.dirty = true
       state.begin()
       let result: A

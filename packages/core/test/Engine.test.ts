@@ -150,6 +150,28 @@ describe("engine", () => {
       expect(yield* again.poll).toEqual(Option.some(Exit.succeed(1)))
     }))
 
+  it.scoped("stats answer at once from the last durable state while a write hangs", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryStore.make
+      const { control, store } = yield* FaultyStore.wrap(memory, {})
+      const engine = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      yield* settle(enqueue(engine, job("done")))
+      // every store call now takes ten minutes: the next write stays in flight
+      yield* control.set({ latencyMs: 600_000 })
+      const pending = yield* Effect.fork(enqueue(engine, job("held")))
+      yield* advance(10)
+      const during = yield* Effect.fork(engine.commit.stats)
+      yield* Effect.yieldNow()
+      const answered = Option.getOrThrow(yield* during.poll)
+      // the held enqueue is applied in memory but not durable: the answer is the state before it
+      expect(Exit.map(answered, (stats) => stats.counts.queued)).toEqual(Exit.succeed(1))
+      yield* control.set({})
+      yield* advance(600_000)
+      expect((yield* pending.await)._tag).toBe("Success")
+      expect((yield* engine.commit.stats).counts.queued).toBe(2)
+    }))
+
   it.scoped("a failed write fails its whole batch with a retryable error and changes nothing", () =>
     Effect.gen(function*() {
       const memory = yield* MemoryStore.make
