@@ -3,6 +3,8 @@
  * (tests, embedding); `layerConfig` reads the environment.
  */
 import { Json } from "@osqueue/types"
+import { readFileSync } from "node:fs"
+import * as Access from "./Access.js"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -18,6 +20,8 @@ export interface BrokerSettings {
   readonly port: number
   /** When set, every route but /healthz, /readyz, /docs and /v1/openapi.json needs `Authorization: Bearer <token>`. */
   readonly token: Option.Option<Redacted.Redacted>
+  /** More tokens, each with a role (`Access`); `token` is an admin one. With any token set, a token is needed. */
+  readonly tokens: ReadonlyArray<Access.RoleToken>
   /** Largest request body, in bytes: larger ones get 413 before they are read in full. */
   readonly maxBodyBytes: number
   /** Most levels of arrays and objects in a request body, RPC line or frame: deeper ones are refused before parsing. */
@@ -49,6 +53,7 @@ export const defaults: BrokerSettings = {
   host: "0.0.0.0",
   port: 8080,
   token: Option.none(),
+  tokens: [],
   maxBodyBytes: 8 * 1024 * 1024,
   maxJsonDepth: Json.defaultMaxJsonDepth,
   maxAnswerBytes: 64 * 1024 * 1024,
@@ -104,6 +109,32 @@ export const parseOrigins = (text: string): ReadonlyArray<string> | string => {
   return origins
 }
 
+const invalid = (name: string, message: string) => Either.left(ConfigError.InvalidData([name], message))
+
+/** `OSQUEUE_TOKENS` (`role:token,…`) and the lines of `OSQUEUE_TOKENS_FILE` (`role token`), together. */
+const roleTokens: Config.Config<ReadonlyArray<Access.RoleToken>> = Config.all({
+  list: Config.string("OSQUEUE_TOKENS").pipe(
+    Config.withDefault(""),
+    Config.mapOrFail((text) => {
+      const tokens = Access.parseTokens(text, "list", "OSQUEUE_TOKENS")
+      return typeof tokens === "string" ? invalid("OSQUEUE_TOKENS", tokens) : Either.right(tokens)
+    })
+  ),
+  file: Config.option(Config.nonEmptyString("OSQUEUE_TOKENS_FILE")).pipe(
+    Config.mapOrFail((path) => {
+      if (Option.isNone(path)) return Either.right([])
+      let text: string
+      try {
+        text = readFileSync(path.value, "utf8")
+      } catch (error) {
+        return invalid("OSQUEUE_TOKENS_FILE", `cannot read ${path.value}: ${error instanceof Error ? error.message : String(error)}`)
+      }
+      const tokens = Access.parseTokens(text, "file", "OSQUEUE_TOKENS_FILE")
+      return typeof tokens === "string" ? invalid("OSQUEUE_TOKENS_FILE", tokens) : Either.right(tokens)
+    })
+  )
+}).pipe(Config.map(({ file, list }) => [...list, ...file]))
+
 export const config: Config.Config<BrokerSettings> = Config.all({
   host: Config.string("BROKER_HOST").pipe(Config.withDefault(defaults.host)),
   port: Config.port("BROKER_PORT").pipe(Config.withDefault(defaults.port)),
@@ -111,6 +142,7 @@ export const config: Config.Config<BrokerSettings> = Config.all({
   token: Config.option(Config.redacted("OSQUEUE_TOKEN")).pipe(
     Config.map(Option.filter((token) => Redacted.value(token).length > 0))
   ),
+  tokens: roleTokens,
   maxBodyBytes: Config.integer("OSQUEUE_MAX_BODY_BYTES").pipe(
     Config.withDefault(defaults.maxBodyBytes),
     Config.validate({ message: "OSQUEUE_MAX_BODY_BYTES must be positive", validation: (n) => n > 0 })
@@ -141,6 +173,10 @@ export const config: Config.Config<BrokerSettings> = Config.all({
     })
   )
 }).pipe(
+  Config.mapOrFail((settings) => {
+    const problem = Access.conflict(Access.tokensOf(settings))
+    return problem === undefined ? Either.right(settings) : invalid("OSQUEUE_TOKENS", `${problem} (OSQUEUE_TOKEN is admin)`)
+  }),
   Config.validate({
     message: "OSQUEUE_HEADERS_TIMEOUT_MS must not be longer than OSQUEUE_REQUEST_TIMEOUT_MS (the headers are part of the request)",
     validation: (settings) => settings.headersTimeoutMs <= settings.requestTimeoutMs

@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Http from "node:http"
+import * as Access from "./Access.js"
 import { BrokerConfig } from "./BrokerConfig.js"
 import * as FastRoutes from "./FastRoutes.js"
 import { FrontDoor, type Listener } from "./FrontDoor.js"
@@ -139,9 +140,14 @@ export const make: Effect.Effect<Listener, never, Handlers> = Effect.gen(functio
       headers["origin"] !== undefined || !HttpChecks.isJsonType(headers["content-type"])
     ) return false
 
-    const unauthorized = authorize(url, headers["authorization"], undefined)
-    if (unauthorized !== undefined) {
-      refuse(response, "unauthorized", unauthorized, HttpChecks.unauthorizedHeaders)
+    const role = authorize(url, headers["authorization"], undefined)
+    if (typeof role === "object") {
+      refuse(response, "unauthorized", role, HttpChecks.unauthorizedHeaders)
+      return true
+    }
+    const forbidden = Access.permit(role, found.route.operation)
+    if (forbidden !== undefined) {
+      refuse(response, "forbidden", forbidden)
       return true
     }
     const bytes = Number(declared)

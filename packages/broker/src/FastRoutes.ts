@@ -13,6 +13,7 @@ import * as Exit from "effect/Exit"
 import type * as ParseResult from "effect/ParseResult"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
+import * as Access from "./Access.js"
 import { type CompleteInput, Handlers } from "./Handlers.js"
 import * as HttpChecks from "./HttpChecks.js"
 
@@ -22,6 +23,8 @@ export type Respond = (exit: Exit.Exit<unknown, OsqueueError>) => void
 type Start = (respond: Respond) => void
 
 export interface Route {
+  /** What a token's role must allow (`Access`), as for the HttpApi route. */
+  readonly operation: Access.Operation
   readonly status: number
   /** Decodes the path's `id` (if the route has one) and the body as HttpApi does: the operation, ready to start. */
   readonly prepare: (id: string | undefined, body: unknown) => Either.Either<Start, ParseResult.ParseError>
@@ -38,11 +41,14 @@ const route = <Path, Payload>(name: string, start: (path: Path, payload: Payload
   // Through the schemas' ASTs: the record's union of every endpoint's types has no common schema type.
   const payload = endpoint?.payloadSchema
   if (endpoint === undefined || payload?._tag !== "Some") throw new Error(`OsqueueApi has no jobs.${name} endpoint with a payload`)
+  const operation = Access.ofEndpoint(name)
+  if (operation === undefined) throw new Error(`jobs.${name} is no operation Access knows`)
   const path = endpoint.pathSchema
   const decodePath = path._tag === "Some" ? Schema.decodeUnknownEither(Schema.make<unknown>(path.value.ast)) : undefined
   const decodePayload = Schema.decodeUnknownEither(Schema.make<unknown>(payload.value.ast))
   const success = Schema.make<unknown>(endpoint.successSchema.ast)
   return {
+    operation,
     status: HttpApiSchema.getStatusSuccess(success),
     encode: Schema.encodeUnknownEither(success),
     prepare: (id, body) => {

@@ -11,11 +11,10 @@ import {
   type OsqueueError,
   parseLeaseToken,
   PayloadTooLarge,
-  Unauthorized
+  type Role,
+  type Unauthorized
 } from "@osqueue/types"
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
-import { createHash, timingSafeEqual } from "node:crypto"
+import * as Access from "./Access.js"
 import type { BrokerSettings } from "./BrokerConfig.js"
 import * as BrokerMetrics from "./BrokerMetrics.js"
 import { isDashboardPath } from "./Dashboard.js"
@@ -27,28 +26,22 @@ export const publicPaths: ReadonlySet<string> = new Set(["/healthz", "/readyz", 
 /** Headers of a 401: the scheme the client should use. */
 export const unauthorizedHeaders: Readonly<Record<string, string>> = { "www-authenticate": "Bearer" }
 
-const digest = (token: string): Buffer => createHash("sha256").update(token).digest()
-
 /**
- * `Unauthorized` for a request to `pathname` that needs the token and did not present it (the
- * `authorization` header, or `queryToken` where a browser cannot set headers); `undefined` when it
- * may pass.
+ * For a request to `pathname`: `undefined` when the path is public (no token needed, no role),
+ * else the role of the token it presented (the `authorization` header, or `queryToken` where a
+ * browser cannot set headers), or `Unauthorized` when it presented none or an unknown one. What
+ * the role may run is `Access.permit`'s to say.
  */
 export type Authorize = (
   pathname: string,
   authorization: string | undefined,
   queryToken: string | undefined
-) => Unauthorized | undefined
+) => Role | Unauthorized | undefined
 
 export const authorizer = (settings: BrokerSettings): Authorize => {
-  const expected = Option.map(settings.token, (token) => digest(Redacted.value(token)))
-  if (Option.isNone(expected)) return () => undefined
-  return (pathname, authorization, queryToken) => {
-    if (publicPaths.has(pathname) || isDashboardPath(pathname)) return undefined
-    const token = authorization === undefined ? queryToken : /^Bearer\s+(.+)$/i.exec(authorization.trim())?.[1]
-    if (token !== undefined && timingSafeEqual(digest(token), expected.value)) return undefined
-    return new Unauthorized({ reason: token === undefined ? "no bearer token was sent" : "the bearer token is wrong" })
-  }
+  const authenticate = Access.authenticator(Access.tokensOf(settings))
+  return (pathname, authorization, queryToken) =>
+    publicPaths.has(pathname) || isDashboardPath(pathname) ? undefined : authenticate(authorization, queryToken)
 }
 
 export const tooLarge = (bytes: number, limit: number): PayloadTooLarge =>

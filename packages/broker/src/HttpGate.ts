@@ -2,13 +2,15 @@
  * What every HTTP request passes before it reaches a route, in this order: a route for its path
  * (404 `NoSuchRoute`) and method (405 `MethodNotAllowed` with `Allow`; OPTIONS answers the
  * methods, and CORS preflights), its `Origin` for mutations and WebSocket upgrades (403
- * `Forbidden`, `CrossSite`), the bearer token (when OSQUEUE_TOKEN is set), the body limits and a
+ * `Forbidden`, `CrossSite`), the bearer token (401; when a token is set) and what its role may run
+ * (403 `Forbidden`, `Access`; RPC is checked per message), the body limits and a
  * JSON content type and body. It runs for RPC over HTTP, the WebSocket upgrade
  * and REST alike, so a transport cannot skip it. Refusals carry the wire errors: a JSON body for
  * REST, and for `POST /rpc` an ndjson RPC answer failing each request with that error, so typed
  * RPC clients get `Unauthorized` / `PayloadTooLarge` instead of waiting on an answer that never
  * comes (they read the body whatever the status).
  */
+import * as Headers from "@effect/platform/Headers"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
@@ -22,9 +24,11 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Access from "./Access.js"
 import { BrokerConfig } from "./BrokerConfig.js"
 import * as CrossSite from "./CrossSite.js"
 import * as HttpChecks from "./HttpChecks.js"
+import * as RestOperations from "./RestOperations.js"
 import { RouteTable } from "./RouteTable.js"
 import { rpcPaths } from "./Rpc.js"
 
@@ -141,6 +145,7 @@ export const layer = HttpLayerRouter.middleware(
     const config = yield* BrokerConfig
     const routes = yield* RouteTable
     const authorize = HttpChecks.authorizer(config)
+    const operationOf = RestOperations.make()
     const crossSite = CrossSite.judge(config.allowedOrigins)
     const limit = config.maxBodyBytes
 
@@ -187,13 +192,23 @@ export const layer = HttpLayerRouter.middleware(
           })
         }
 
-        const unauthorized = authorize(url.pathname, request.headers["authorization"], queryToken(url))
-        if (unauthorized !== undefined) {
-          return yield* refuse("unauthorized", request, url, unauthorized, {
-            body: HttpMethod.hasBody(request.method) ? undefined : noBody,
-            headers: HttpChecks.unauthorizedHeaders
-          })
+        const role = authorize(url.pathname, request.headers["authorization"], queryToken(url))
+        const unread = HttpMethod.hasBody(request.method) ? undefined : noBody
+        if (typeof role === "object") {
+          return yield* refuse("unauthorized", request, url, role, { body: unread, headers: HttpChecks.unauthorizedHeaders })
         }
+        // A REST or operator route is one operation, checked here; an RPC body or socket carries
+        // several, each checked by its handler against the role set below.
+        const operation = operationOf(method, request.url)
+        const forbidden = operation === undefined ? undefined : Access.permit(role, operation)
+        if (forbidden !== undefined) return yield* refuse("forbidden", request, url, forbidden, { body: unread })
+        // The routes behind learn the role from the broker alone: a client's header is replaced.
+        const passed = request.modify({
+          headers: role === undefined
+            ? Headers.remove(request.headers, Access.roleHeader)
+            : Headers.set(request.headers, Access.roleHeader, role)
+        })
+        const pass = Effect.provideService(httpApp, HttpServerRequest.HttpServerRequest, passed)
 
         if (url.pathname === rpcPaths.websocket && !upgrade) {
           const error = new InvalidRequest({
@@ -201,11 +216,11 @@ export const layer = HttpLayerRouter.middleware(
           })
           return yield* refuse("not_websocket", request, url, error, { body: noBody })
         }
-        if (!HttpMethod.hasBody(request.method) || url.pathname === rpcPaths.websocket) return yield* httpApp
+        if (!HttpMethod.hasBody(request.method) || url.pathname === rpcPaths.websocket) return yield* pass
 
         const declared = Number(request.headers["content-length"] ?? Number.NaN)
         // Refuse a declared oversize body before reading a byte of it.
-        if (declared > limit) return yield* tooLarge(request, url, declared, limit, undefined)
+        if (declared > limit) return yield* tooLarge(passed, url, declared, limit, undefined)
 
         let text: string
         let replacement: HttpServerRequest.HttpServerRequest | undefined
@@ -213,13 +228,13 @@ export const layer = HttpLayerRouter.middleware(
           // Chunked: read it ourselves, dropping what is past the limit, so the connection
           // survives to carry the 413 (a bounded platform read would destroy it). The routes
           // then get a request over the buffered copy.
-          const body = yield* drain(request, limit)
-          if (!body.complete) return yield* tooLarge(request, url, body.total, limit, body)
+          const body = yield* drain(passed, limit)
+          if (!body.complete) return yield* tooLarge(passed, url, body.total, limit, body)
           text = body.text
-          replacement = rebuilt(request, url, text)
+          replacement = rebuilt(passed, url, text)
         } else {
           // Routes read the body later from this cached copy, so it is read once.
-          const body = yield* request.text.pipe(HttpIncomingMessage.withMaxBodySize(Option.some(limit)), Effect.either)
+          const body = yield* passed.text.pipe(HttpIncomingMessage.withMaxBodySize(Option.some(limit)), Effect.either)
           if (Either.isLeft(body)) return yield* refuse("unreadable", request, url, HttpChecks.unreadable(), { body: noBody })
           text = body.right
         }
@@ -234,7 +249,7 @@ export const layer = HttpLayerRouter.middleware(
           }
         }
         return yield* replacement === undefined
-          ? httpApp
+          ? pass
           : Effect.provideService(httpApp, HttpServerRequest.HttpServerRequest, replacement)
       })
   }),

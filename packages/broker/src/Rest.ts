@@ -6,10 +6,12 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { type InvalidRequest, type JobId, type LeaseToken, OsqueueApi, type OsqueueError } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Access from "./Access.js"
 import { Handlers } from "./Handlers.js"
 import * as HttpChecks from "./HttpChecks.js"
 
@@ -30,6 +32,12 @@ const checkToken = (id: JobId, token: LeaseToken): Effect.Effect<void, InvalidRe
   const mismatch = HttpChecks.tokenMismatch(id, token)
   return mismatch === undefined ? Effect.void : Effect.fail(mismatch)
 }
+
+/** The role `HttpGate` found for the request's token (`admin` when the broker has none). */
+const whoami = Effect.map(HttpServerRequest.HttpServerRequest, (request) => ({
+  // The gate lets no request to this route through without a role.
+  role: Access.roleOf(request.headers) ?? "read"
+}))
 
 const JobsLive = HttpApiBuilder.group(OsqueueApi, "jobs", (handlers) =>
   Effect.gen(function*() {
@@ -62,6 +70,7 @@ const QueueLive = HttpApiBuilder.group(OsqueueApi, "queue", (handlers) =>
       .handle("resume", ({ payload }) => withRetryAfter(h.resume(payload?.type)))
       .handle("stats", () => h.stats)
       .handle("leader", () => h.leader)
+      .handle("whoami", () => whoami)
   }))
 
 const ApiRoutes = HttpLayerRouter.addHttpApi(OsqueueApi, { openapiPath: restPaths.openapi }).pipe(

@@ -1,14 +1,18 @@
 /**
  * RPC: the `OsqueueRpcs` group over HTTP (`POST /rpc`, ndjson) and over WebSocket (`GET /rpc/ws`,
- * JSON text frames), both on the broker's one port. Each handler delegates to `Handlers`; every
- * message is checked by `RpcFrames` on its way in, so a malformed one is answered as a typed
- * failure of its own request.
+ * JSON text frames), both on the broker's one port. Each handler delegates to `Handlers` once the
+ * token's role may run it (`Access`; 403 `Forbidden` otherwise); every message is checked by
+ * `RpcFrames` on its way in, so a malformed one is answered as a typed failure of its own request.
  */
+import type * as Headers from "@effect/platform/Headers"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as RpcServer from "@effect/rpc/RpcServer"
+import type { Forbidden } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as Access from "./Access.js"
 import { BrokerConfig, type BrokerSettings } from "./BrokerConfig.js"
 import { Handlers } from "./Handlers.js"
 import * as RpcFrames from "./RpcFrames.js"
@@ -24,29 +28,38 @@ export const rpcPaths = { http: "/rpc", websocket: "/rpc/ws" } as const
  */
 export const rpcSerialization = { http: "ndjson", websocket: "json" } as const
 
+/**
+ * What refuses `operation` to the role `HttpGate` set on the request (the upgrade's, over
+ * WebSocket): `RpcFrames` drops a frame's own role header, so only the gate's is read.
+ */
+const may = (operation: Access.Operation, headers: Headers.Headers): Effect.Effect<void, Forbidden> => {
+  const forbidden = Access.permit(Access.roleOf(headers), operation)
+  return forbidden === undefined ? Effect.void : Effect.fail(forbidden)
+}
+
 export const RpcHandlers = RpcFrames.ServerRpcs.toLayer(
   Effect.gen(function*() {
     const h = yield* Handlers
     return {
-      Enqueue: (options) => h.enqueue(options),
-      EnqueueMany: ({ jobs }) => h.enqueueMany(jobs),
-      Claim: (request) => h.claim(request),
-      Heartbeat: (input) => h.heartbeat(input),
-      Complete: (input) => h.complete(input),
-      CompleteMany: ({ items }) => h.completeMany(items),
-      Fail: (input) => h.fail(input),
-      Release: ({ token }) => h.release(token),
-      Cancel: ({ id }) => h.cancel(id),
-      Retry: ({ id }) => h.retry(id),
-      RetryDead: ({ type }) => h.retryDead(type),
-      Pause: ({ type }) => h.pause(type),
-      Resume: ({ type }) => h.resume(type),
-      Get: ({ id }) => h.get(id),
-      List: (query) => h.list(query),
-      Stats: () => h.stats,
-      Leader: () => h.leader,
-      State: () => h.state,
-      Watch: (input) => h.watch(input),
+      Enqueue: (options, { headers }) => Effect.zipRight(may("Enqueue", headers), h.enqueue(options)),
+      EnqueueMany: ({ jobs }, { headers }) => Effect.zipRight(may("EnqueueMany", headers), h.enqueueMany(jobs)),
+      Claim: (request, { headers }) => Effect.zipRight(may("Claim", headers), h.claim(request)),
+      Heartbeat: (input, { headers }) => Effect.zipRight(may("Heartbeat", headers), h.heartbeat(input)),
+      Complete: (input, { headers }) => Effect.zipRight(may("Complete", headers), h.complete(input)),
+      CompleteMany: ({ items }, { headers }) => Effect.zipRight(may("CompleteMany", headers), h.completeMany(items)),
+      Fail: (input, { headers }) => Effect.zipRight(may("Fail", headers), h.fail(input)),
+      Release: ({ token }, { headers }) => Effect.zipRight(may("Release", headers), h.release(token)),
+      Cancel: ({ id }, { headers }) => Effect.zipRight(may("Cancel", headers), h.cancel(id)),
+      Retry: ({ id }, { headers }) => Effect.zipRight(may("Retry", headers), h.retry(id)),
+      RetryDead: ({ type }, { headers }) => Effect.zipRight(may("RetryDead", headers), h.retryDead(type)),
+      Pause: ({ type }, { headers }) => Effect.zipRight(may("Pause", headers), h.pause(type)),
+      Resume: ({ type }, { headers }) => Effect.zipRight(may("Resume", headers), h.resume(type)),
+      Get: ({ id }, { headers }) => Effect.zipRight(may("Get", headers), h.get(id)),
+      List: (query, { headers }) => Effect.zipRight(may("List", headers), h.list(query)),
+      Stats: (_, { headers }) => Effect.zipRight(may("Stats", headers), h.stats),
+      Leader: (_, { headers }) => Effect.zipRight(may("Leader", headers), h.leader),
+      State: (_, { headers }) => Effect.zipRight(may("State", headers), h.state),
+      Watch: (input, { headers }) => Stream.unwrap(Effect.as(may("Watch", headers), h.watch(input))),
       "osqueue.Refused": ({ error }) => Effect.fail(error)
     }
   })

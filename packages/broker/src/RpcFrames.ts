@@ -18,6 +18,7 @@ import { InvalidRequest, Json, OsqueueError, OsqueueRpcs, PayloadTooLarge } from
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as Access from "./Access.js"
 
 /** The operation a refused message becomes: it fails with the error it carries. */
 export const Refused = Rpc.make("osqueue.Refused", { payload: { error: OsqueueError }, error: OsqueueError })
@@ -72,14 +73,17 @@ const decoders: ReadonlyMap<string, (u: unknown) => Either.Either<unknown, Parse
 )
 
 /**
- * The message's own headers, checked; `authorization` is dropped: the server appends these to the
- * HTTP request's headers, and a frame must not stand in for the credentials its connection was
- * let in with.
+ * The message's own headers, checked; `authorization` and the role header (`Access.roleHeader`)
+ * are dropped: the server appends these to the HTTP request's headers, and a frame must not stand
+ * in for the credentials its connection was let in with, nor claim a role.
  */
 const checkHeaders = (headers: unknown): ReadonlyArray<[string, string]> | string => {
   if (headers === undefined) return []
   if (!Array.isArray(headers) || !headers.every(isHeaderPair)) return "`headers` must be an array of [name, value] string pairs"
-  return headers.filter(([name]) => name.toLowerCase() !== "authorization")
+  return headers.filter(([name]) => {
+    const lower = name.toLowerCase()
+    return lower !== "authorization" && lower !== Access.roleHeader
+  })
 }
 
 const checkRequest = (message: Record<string, unknown>): RpcMessage.FromClientEncoded => {

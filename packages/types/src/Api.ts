@@ -44,6 +44,15 @@ import {
 
 const id = HttpApiSchema.param("id", JobId)
 
+/**
+ * What a token may do on a broker: `admin` everything, `producer` enqueue and read, `worker` work
+ * on claimed jobs and read, `read` only read (packages/broker/README.md, "Tokens and roles").
+ */
+export const Role = Schema.Literal("admin", "producer", "worker", "read")
+export type Role = typeof Role.Type
+
+export const WhoAmI = Schema.Struct({ role: Role })
+
 /** `POST` bodies that may be left out (`curl -X POST …/v1/pause`): an empty body reads as null. */
 const OptionalTypeBody = Schema.NullOr(TypeRequest)
 
@@ -158,6 +167,11 @@ export class QueueApi extends HttpApiGroup.make("queue")
       .addSuccess(LeaderInfo)
       .annotate(OpenApi.Summary, "This broker's role and where the leader is")
   )
+  .add(
+    HttpApiEndpoint.get("whoami", "/whoami")
+      .addSuccess(WhoAmI)
+      .annotate(OpenApi.Summary, "The role of the token sent (`admin` when the broker has no token)")
+  )
   .prefix("/v1")
 {}
 
@@ -183,6 +197,6 @@ export class OsqueueApi extends HttpApi.make("osqueue")
   .annotate(OpenApi.Version, "0.1.0")
   .annotate(
     OpenApi.Description,
-    "A job queue whose only infrastructure is object storage. Send `Authorization: Bearer <token>` when the broker has OSQUEUE_TOKEN set."
+    "A job queue whose only infrastructure is object storage. Send `Authorization: Bearer <token>` when the broker has tokens (OSQUEUE_TOKEN, OSQUEUE_TOKENS); a token's role decides which operations it may run (403 `Forbidden` otherwise), and `GET /v1/whoami` tells it."
   )
 {}

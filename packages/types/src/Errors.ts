@@ -102,7 +102,11 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthoriz
 
 /** The request is well-formed and authenticated, but this broker does not let it through (its Origin, or the token's role). */
 export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", {
-  reason: Schema.String
+  reason: Schema.String,
+  /** When the token's role is what refused: that role, the operation asked for, and the roles that may run it. */
+  role: Schema.optional(Schema.String),
+  operation: Schema.optional(Schema.String),
+  needs: Schema.optional(Schema.Array(Schema.String))
 }) {
   override get message() {
     return `forbidden: ${this.reason}`
