@@ -1,0 +1,286 @@
+/**
+ * Tokens with roles: every operation, with a token of every role, over REST (the fast path and
+ * HttpApi), RPC over HTTP and RPC over WebSocket, is run or refused with 403 `Forbidden` as the
+ * roles say; an unknown token is 401; a refusal changes nothing; no client can claim a role.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { BrokerConfig } from "@osqueue/broker"
+import { ClaimedJob, type Role } from "@osqueue/types"
+import { ConfigProvider, Effect, Option, Redacted, Schema, Stream } from "effect"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { awaitLeader, rest, rpcHttp, rpcWs, type Started, startBroker } from "./fixtures.js"
+
+const tokens: Record<Role, string> = { admin: "t-admin", producer: "t-producer", worker: "t-worker", read: "t-read" }
+const roles = Object.keys(tokens) as ReadonlyArray<Role>
+
+// The roles as the issue states them, written out here rather than read from the broker's table.
+const reads = ["Get", "List", "Stats", "Leader", "Watch", "State", "Metrics", "Whoami"]
+const allowed: Record<Role, ReadonlyArray<string>> = {
+  admin: [
+    "Enqueue",
+    "EnqueueMany",
+    "Claim",
+    "Heartbeat",
+    "Complete",
+    "CompleteMany",
+    "Fail",
+    "Release",
+    "Cancel",
+    "Retry",
+    "RetryDead",
+    "Pause",
+    "Resume",
+    ...reads
+  ],
+  producer: ["Enqueue", "EnqueueMany", ...reads],
+  worker: ["Claim", "Heartbeat", "Complete", "CompleteMany", "Fail", "Release", ...reads],
+  read: reads
+}
+
+const startWithRoles = (fastRest: boolean) =>
+  startBroker({
+    token: tokens.admin,
+    fastRest,
+    config: {
+      tokens: (["producer", "worker", "read"] as const).map((role) => ({ role, token: Redacted.make(tokens[role]) }))
+    }
+  })
+
+const bearer = (role: Role) => ({ authorization: `Bearer ${tokens[role]}` })
+
+/** The queue's content, without what renewals change (seq, commitId, leader timestamps). */
+const content = (broker: Started) =>
+  rest(broker.base, "GET", "/state", undefined, bearer("admin")).pipe(
+    Effect.map((reply) => {
+      const { state } = reply.body as { state: { jobs: unknown; totals: unknown; paused: unknown; nextJobSeq: number } }
+      return { jobs: state.jobs, totals: state.totals, paused: state.paused, nextJobSeq: state.nextJobSeq }
+    })
+  )
+
+/** A job claimed by the admin, whose id and lease the operations on claimed jobs name. */
+const seed = (broker: Started) =>
+  Effect.gen(function*() {
+    yield* rest(broker.base, "POST", "/v1/jobs", { type: "seed" }, bearer("admin"))
+    const claimed = yield* rest(broker.base, "POST", "/v1/jobs/claim", { workerId: "w", types: ["seed"] }, bearer("admin"))
+    const [job] = Schema.decodeUnknownSync(Schema.Array(ClaimedJob))(claimed.body)
+    if (job === undefined) return yield* Effect.dieMessage("the seed job was not claimed")
+    return { id: job.job.id, token: job.token }
+  })
+
+type Seed = Effect.Effect.Success<ReturnType<typeof seed>>
+
+/** Each REST operation: method, path and body. */
+const restCalls = (s: Seed): Record<string, readonly [string, string, unknown?]> => ({
+  Enqueue: ["POST", "/v1/jobs", { type: "t" }],
+  EnqueueMany: ["POST", "/v1/jobs/batch", { jobs: [{ type: "t" }] }],
+  Claim: ["POST", "/v1/jobs/claim", { workerId: "w", types: ["none"] }],
+  Heartbeat: ["POST", `/v1/jobs/${s.id}/heartbeat`, { token: s.token }],
+  Complete: ["POST", `/v1/jobs/${s.id}/complete`, { token: s.token }],
+  CompleteMany: ["POST", "/v1/jobs/batch/complete", { items: [{ token: s.token }] }],
+  Fail: ["POST", `/v1/jobs/${s.id}/fail`, { token: s.token, error: "e" }],
+  Release: ["POST", `/v1/jobs/${s.id}/release`, { token: s.token }],
+  Cancel: ["POST", `/v1/jobs/${s.id}/cancel`],
+  Retry: ["POST", `/v1/jobs/${s.id}/retry`],
+  RetryDead: ["POST", "/v1/dead/retry", { type: "none" }],
+  Pause: ["POST", "/v1/pause", { type: "none" }],
+  Resume: ["POST", "/v1/resume", { type: "none" }],
+  Get: ["GET", `/v1/jobs/${s.id}`],
+  List: ["GET", "/v1/jobs"],
+  Stats: ["GET", "/v1/stats"],
+  Leader: ["GET", "/v1/leader"],
+  State: ["GET", "/state"],
+  Metrics: ["GET", "/metrics"],
+  Whoami: ["GET", "/v1/whoami"]
+})
+
+type Client = Effect.Effect.Success<ReturnType<typeof rpcHttp>>
+
+/** Each RPC operation: what it failed with, or "ok" (a Watch that streams is "ok"). */
+const rpcCalls = (client: Client, s: Seed): Record<string, Effect.Effect<unknown, { readonly _tag: string }>> => ({
+  Enqueue: client.Enqueue({ type: "t" }),
+  EnqueueMany: client.EnqueueMany({ jobs: [{ type: "t" }] }),
+  Claim: client.Claim({ workerId: "w", types: ["none"] }),
+  Heartbeat: client.Heartbeat({ token: s.token }),
+  Complete: client.Complete({ token: s.token }),
+  CompleteMany: client.CompleteMany({ items: [{ token: s.token }] }),
+  Fail: client.Fail({ token: s.token, error: "e" }),
+  Release: client.Release({ token: s.token }),
+  Cancel: client.Cancel({ id: s.id }),
+  Retry: client.Retry({ id: s.id }),
+  RetryDead: client.RetryDead({ type: "none" }),
+  Pause: client.Pause({ type: "none" }),
+  Resume: client.Resume({ type: "none" }),
+  Get: client.Get({ id: s.id }),
+  List: client.List({}),
+  Stats: client.Stats(),
+  Leader: client.Leader(),
+  State: client.State(),
+  Watch: client.Watch({}).pipe(Stream.runHead, Effect.timeoutOption("300 millis"))
+})
+
+const rpcOutcome = (call: Effect.Effect<unknown, { readonly _tag: string }>) =>
+  call.pipe(
+    Effect.as({ _tag: "ok" } as { readonly _tag: string }),
+    Effect.catchAll((error) => Effect.succeed(error))
+  )
+
+const expectRefusal = (body: unknown, role: Role, operation: string) => {
+  expect(body).toMatchObject({ _tag: "Forbidden", role, operation })
+  const { reason, needs } = body as { reason: string; needs: ReadonlyArray<string> }
+  expect(reason).toContain(role)
+  expect(reason).toContain(operation)
+  expect(needs).toEqual(roles.filter((r) => allowed[r].includes(operation)).reverse())
+  for (const may of needs) expect(reason).toContain(may)
+}
+
+/**
+ * Runs the refused operations of `role` (the queue must not change), then the allowed ones (none
+ * may be refused).
+ */
+const matrix = (
+  broker: Started,
+  role: Role,
+  operations: ReadonlyArray<string>,
+  run: (operation: string) => Effect.Effect<{ readonly refused: boolean; readonly body: unknown }>
+) =>
+  Effect.gen(function*() {
+    const refused = operations.filter((operation) => !allowed[role].includes(operation))
+    const before = yield* content(broker)
+    for (const operation of refused) {
+      const outcome = yield* run(operation)
+      expect(outcome.refused, `${role} ${operation}`).toBe(true)
+      expectRefusal(outcome.body, role, operation)
+    }
+    expect(yield* content(broker)).toEqual(before)
+    for (const operation of operations.filter((operation) => allowed[role].includes(operation))) {
+      const outcome = yield* run(operation)
+      expect(outcome.refused, `${role} ${operation}: ${JSON.stringify(outcome.body)}`).toBe(false)
+    }
+  })
+
+describe("tokens with roles", () => {
+  for (const fastRest of [true, false]) {
+    it.scopedLive(`REST (${fastRest ? "with" : "without"} the fast path): every operation × every role`, () =>
+      Effect.gen(function*() {
+        const broker = yield* startWithRoles(fastRest)
+        yield* awaitLeader(broker)
+        const s = yield* seed(broker)
+        const calls = restCalls(s)
+        const fastBefore = broker.fastAnswers()
+        for (const role of roles) {
+          yield* matrix(broker, role, Object.keys(calls), (operation) => {
+            const [method, path, body] = calls[operation]!
+            return rest(broker.base, method, path, body, bearer(role)).pipe(
+              Effect.map((reply) => {
+                if (reply.status === 403) return { refused: true, body: reply.body }
+                expect(reply.status, `${role} ${operation}`).not.toBe(401)
+                return { refused: false, body: reply.body }
+              })
+            )
+          })
+          const whoami = yield* rest(broker.base, "GET", "/v1/whoami", undefined, bearer(role))
+          expect(whoami).toMatchObject({ status: 200, body: { role } })
+        }
+        // The hot routes went the way this test says they did.
+        expect(broker.fastAnswers() > fastBefore).toBe(fastRest)
+      }))
+  }
+
+  for (const transport of ["RPC over HTTP", "RPC over WebSocket"] as const) {
+    it.scopedLive(`${transport}: every operation × every role`, () =>
+      Effect.gen(function*() {
+        const broker = yield* startWithRoles(true)
+        yield* awaitLeader(broker)
+        const s = yield* seed(broker)
+        for (const role of roles) {
+          const client = transport === "RPC over HTTP"
+            ? yield* rpcHttp(broker.base, tokens[role])
+            : yield* rpcWs(broker.base, `?token=${tokens[role]}`)
+          const calls = rpcCalls(client, s)
+          yield* matrix(broker, role, Object.keys(calls), (operation) =>
+            rpcOutcome(calls[operation]!).pipe(
+              Effect.map((outcome) => {
+                expect(outcome._tag, `${role} ${operation}`).not.toBe("Unauthorized")
+                return { refused: outcome._tag === "Forbidden", body: outcome }
+              })
+            ))
+        }
+      }))
+  }
+
+  it.scopedLive("an unknown token is 401 on every transport; no client can claim a role", () =>
+    Effect.gen(function*() {
+      const broker = yield* startWithRoles(true)
+      yield* awaitLeader(broker)
+      const before = yield* content(broker)
+      const wrong = { authorization: "Bearer t-nobody" }
+      for (const [method, path, body] of [["POST", "/v1/jobs", { type: "t" }], ["GET", "/v1/whoami"], ["GET", "/state"]] as const) {
+        const reply = yield* rest(broker.base, method, path, body, wrong)
+        expect(reply).toMatchObject({ status: 401, body: { _tag: "Unauthorized", reason: "the bearer token is wrong" } })
+      }
+      const anonymous = yield* rpcHttp(broker.base, "t-nobody")
+      expect(yield* anonymous.Enqueue({ type: "t" }).pipe(Effect.flip)).toMatchObject({ _tag: "Unauthorized" })
+
+      // A role header from the client is replaced by the gate's, over REST and RPC alike.
+      const claimed = { ...bearer("read"), "x-osqueue-role": "admin" }
+      const restClaim = yield* rest(broker.base, "POST", "/v1/pause", {}, claimed)
+      expect(restClaim.status).toBe(403)
+      expect((yield* rest(broker.base, "GET", "/v1/whoami", undefined, claimed)).body).toEqual({ role: "read" })
+      const line = (headers: ReadonlyArray<readonly [string, string]>) =>
+        JSON.stringify({ _tag: "Request", id: "1", tag: "Pause", payload: {}, headers }) + "\n"
+      for (const [headers, frame] of [[claimed, []], [bearer("read"), [["X-Osqueue-Role", "admin"]]]] as const) {
+        const reply = yield* Effect.promise(() =>
+          fetch(`${broker.base}/rpc`, {
+            method: "POST",
+            headers: { "content-type": "application/ndjson", ...headers },
+            body: line(frame)
+          }).then((response) => response.text())
+        )
+        expect(reply).toContain("\"Forbidden\"")
+        expect(reply).toContain("a read token may not run Pause")
+      }
+      expect(yield* content(broker)).toEqual(before)
+    }))
+
+  it.scopedLive("without tokens every caller is admin", () =>
+    Effect.gen(function*() {
+      const broker = yield* startBroker()
+      yield* awaitLeader(broker)
+      expect(yield* rest(broker.base, "GET", "/v1/whoami")).toMatchObject({ status: 200, body: { role: "admin" } })
+      expect((yield* rest(broker.base, "POST", "/v1/pause", {})).status).toBe(200)
+      const client = yield* rpcWs(broker.base)
+      expect((yield* client.Resume({})).types).toBeDefined()
+    }))
+})
+
+describe("OSQUEUE_TOKENS and OSQUEUE_TOKENS_FILE", () => {
+  const read = (env: Record<string, string>) =>
+    BrokerConfig.config.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+  const shown = (settings: BrokerConfig.BrokerSettings) =>
+    settings.tokens.map(({ role, token }) => `${role} ${Redacted.value(token)}`)
+
+  it.effect("reads role:token pairs and role token lines, together with the admin OSQUEUE_TOKEN", () =>
+    Effect.gen(function*() {
+      const file = join(mkdtempSync(join(tmpdir(), "osqueue-tokens-")), "tokens")
+      writeFileSync(file, "# workers\nworker w1\n\nread r1\n")
+      const settings = yield* read({
+        OSQUEUE_TOKEN: "a1",
+        OSQUEUE_TOKENS: "producer:p1, worker:w2",
+        OSQUEUE_TOKENS_FILE: file
+      })
+      expect(shown(settings)).toEqual(["producer p1", "worker w2", "worker w1", "read r1"])
+      expect(Option.map(settings.token, Redacted.value)).toEqual(Option.some("a1"))
+      expect(String(settings.tokens[0]!.token)).not.toContain("p1")
+    }))
+
+  it.effect("a bad entry, an unknown role, an unreadable file or one token with two roles is refused, naming where", () =>
+    Effect.gen(function*() {
+      const problem = (env: Record<string, string>) => read(env).pipe(Effect.flip, Effect.map(String))
+      expect(yield* problem({ OSQUEUE_TOKENS: "producer:p1,oops" })).toContain("OSQUEUE_TOKENS entry 2 is not role:token")
+      expect(yield* problem({ OSQUEUE_TOKENS: "root:x" })).toContain("roles are admin, producer, worker, read")
+      expect(yield* problem({ OSQUEUE_TOKENS_FILE: "/nonexistent/tokens" })).toContain("cannot read /nonexistent/tokens")
+      expect(yield* problem({ OSQUEUE_TOKEN: "same", OSQUEUE_TOKENS: "read:same" })).toContain("one token is given two roles")
+    }))
+})
