@@ -108,6 +108,7 @@ export const conflict = (tokens: ReadonlyArray<RoleToken>): string | undefined =
   return undefined
 }
 
+/** `Forbidden` naming the role, the operation and the roles that may run it; `undefined` when `role` may run it (without a role, nothing is allowed). */
 export const permit = (role: Role | undefined, operation: Operation): Forbidden | undefined => {
   if (role !== undefined && grants[role].has(operation)) return undefined
   const needs = rolesFor(operation)
