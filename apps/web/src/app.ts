@@ -1,5 +1,6 @@
 /** What every view gets: the connection, the model, and the page's ways to report and move. */
 import type { ClientError, OsqueueClientShape } from "@osqueue/client"
+import type { Roles } from "@osqueue/types"
 import type { Effect } from "effect"
 import type { Connection } from "./connection.js"
 import type { Model } from "./model.js"
@@ -14,6 +15,8 @@ export interface App {
    * ("InvalidTransition: …"); resolves undefined then.
    */
   readonly act: <A>(f: (client: OsqueueClientShape) => Effect.Effect<A, ClientError>) => Promise<A | undefined>
+  /** Whether the token's role may run `operation` (true while the role is unknown): controls it may not use are not shown. */
+  readonly may: (operation: Roles.Operation) => boolean
 }
 
 export interface View {

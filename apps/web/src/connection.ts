@@ -3,11 +3,13 @@
  * the broker who leads over plain HTTP RPC, because that is where a refused token, a dead
  * broker or a broker without a leader can be told apart (a browser reports a refused WebSocket
  * upgrade as a bare close); then it opens the chosen transport, falling back from WebSocket to
- * HTTP when the socket does not come up, and follows the broker's `watch` stream.
+ * HTTP when the socket does not come up, and follows the broker's `watch` stream. It also asks
+ * the broker the token's role (`GET /v1/whoami`, plain REST: the client has no such operation), so
+ * the page offers only what the role may do.
  */
 import { BrokerUnreachable, type ClientError, OsqueueClient, type OsqueueClientShape } from "@osqueue/client"
-import type { LeaderInfo, WatchEvent } from "@osqueue/types"
-import { Cause, Effect, Exit, Fiber, type Layer, ManagedRuntime, Option, Schedule, Stream } from "effect"
+import { type LeaderInfo, type Role, type WatchEvent, WhoAmI } from "@osqueue/types"
+import { Cause, Effect, Exit, Fiber, type Layer, ManagedRuntime, Option, Schedule, Schema, Stream } from "effect"
 import { Signal } from "./signal.js"
 
 export type Transport = "ws" | "http"
@@ -46,6 +48,8 @@ export class Connection {
   readonly broker = new Signal<LeaderInfo | undefined>(undefined)
   /** The leader, kept current by the `watch` stream (which always streams from the leader). */
   readonly leader = new Signal<LeaderInfo | undefined>(undefined)
+  /** The role of the page's token; undefined while unknown (the broker refuses what it may not do anyway). */
+  readonly role = new Signal<Role | undefined>(undefined)
   private runtime: ClientRuntime | undefined
   private watcher: Fiber.RuntimeFiber<void, ClientError> | undefined
   private retryTimer: ReturnType<typeof setTimeout> | undefined
@@ -74,6 +78,9 @@ export class Connection {
     await probe.dispose()
     if (generation !== this.generation) return
     if (Exit.isFailure(leader)) return this.failed(failureOf(leader.cause))
+    const role = await whoami(this.options.url, this.options.token())
+    if (generation !== this.generation) return
+    this.role.set(role)
     this.broker.set(leader.value)
     this.leader.set(leader.value)
     if (leader.value.role === "follower" && leader.value.leaderUrl === null) return this.retryLater({ _tag: "NoLeader", retryAt: 0 })
@@ -150,6 +157,17 @@ export class Connection {
     const wait = backoff(++this.failures)
     this.status.set({ ...status, retryAt: Date.now() + wait })
     this.retryTimer = setTimeout(() => void this.connect(), wait)
+  }
+}
+
+/** The role the broker gives `token`; undefined when it does not say (an older broker, a network failure). */
+const whoami = async (url: string, token: string | undefined): Promise<Role | undefined> => {
+  try {
+    const response = await fetch(`${url}/v1/whoami`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } })
+    if (!response.ok) return undefined
+    return Option.getOrUndefined(Schema.decodeUnknownOption(WhoAmI)(await response.json()))?.role
+  } catch {
+    return undefined
   }
 }
 

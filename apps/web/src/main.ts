@@ -2,10 +2,11 @@
  * The dashboard: a header (connection, leader, pause, token), one view per route
  * (`#/`, `#/jobs`, `#/jobs/<id>`, `#/activity`, `#/produce`, `#/work`, `#/state`), and a
  * banner that says what is wrong when the broker cannot be used. Views are built once and
- * kept, so a running worker or auto-submit goes on while another view is shown.
+ * kept, so a running worker or auto-submit goes on while another view is shown. What the token's
+ * role may not do (`GET /v1/whoami`, `Roles`) is not offered: its tabs and buttons are hidden.
  */
 import "./style.css"
-import type { Stats } from "@osqueue/types"
+import { Roles, type Stats } from "@osqueue/types"
 import { type App, describeError, type View } from "./app.js"
 import { brokerUrl, saveToken, savedToken, transport } from "./config.js"
 import { Connection, type Status } from "./connection.js"
@@ -42,15 +43,20 @@ const app: App = {
       if (connection.status.value._tag === "Connected") toast(describeError(error), "error")
       return undefined
     }
+  },
+  may: (operation) => {
+    const role = connection.role.value
+    return role === undefined || Roles.may(role, operation)
   }
 }
 
-const routes: ReadonlyArray<{ readonly path: string; readonly label: string; readonly view: View }> = [
+/** A route whose `needs` the role may not run is hidden, and its path shows the overview. */
+const routes: ReadonlyArray<{ readonly path: string; readonly label: string; readonly view: View; readonly needs?: Roles.Operation }> = [
   { path: "", label: "Overview", view: overviewView(app) },
   { path: "jobs", label: "Jobs", view: jobsView(app) },
   { path: "activity", label: "Activity", view: activityView(app) },
-  { path: "produce", label: "Producer", view: producerView(app) },
-  { path: "work", label: "Worker", view: workerView(app) },
+  { path: "produce", label: "Producer", view: producerView(app), needs: "EnqueueMany" },
+  { path: "work", label: "Worker", view: workerView(app), needs: "Claim" },
   { path: "state", label: "Raw state", view: stateView(app) }
 ]
 const detail = jobView(app)
@@ -58,6 +64,7 @@ const detail = jobView(app)
 // The header.
 const pill = h("span", { class: "pill", "data-status": "Connecting" }, "connecting…")
 const leaderText = h("span", { class: "leader muted" })
+const roleText = h("span", { class: "role muted", hidden: true })
 const pauseButton = h("button", { type: "button", class: "small", disabled: true }, "Pause all")
 const tokenButton = h("button", { type: "button", class: "small" }, "Token")
 const nav = h("nav", { class: "tabs", "aria-label": "Views" }, routes.map((r) => h("a", { href: `#/${r.path}`, "data-route": r.path }, r.label)))
@@ -72,7 +79,7 @@ document.body.append(
     { class: "top" },
     h("h1", {}, h("a", { href: "#/" }, "osqueue")),
     nav,
-    h("div", { class: "status" }, pill, leaderText, pauseButton, tokenButton)
+    h("div", { class: "status" }, pill, leaderText, roleText, pauseButton, tokenButton)
   ),
   banner,
   main,
@@ -171,12 +178,24 @@ pauseButton.addEventListener("click", () => {
   })
 })
 
+const allowed = (r: (typeof routes)[number]) => r.needs === undefined || app.may(r.needs)
+
+connection.role.subscribe((role) => {
+  roleText.hidden = role === undefined || role === "admin"
+  roleText.textContent = role === "read" ? "read-only token" : `${role ?? ""} token`
+  pauseButton.hidden = !app.may("Pause")
+  for (const r of routes) {
+    const link = nav.querySelector(`a[data-route="${r.path}"]`)
+    if (link instanceof HTMLElement) link.hidden = !allowed(r)
+  }
+})
+
 // Routing: `#/jobs/job-3?x=y` → route "jobs", params ["job-3"], query x=y.
 let shown: View | undefined
 const route = () => {
   const [path = "", search = ""] = window.location.hash.replace(/^#\/?/, "").split("?")
   const [name = "", ...params] = path.split("/").filter((part) => part !== "")
-  const target = name === "jobs" && params.length > 0 ? detail : (routes.find((r) => r.path === name) ?? routes[0]!).view
+  const target = name === "jobs" && params.length > 0 ? detail : (routes.find((r) => r.path === name && allowed(r)) ?? routes[0]!).view
   if (shown !== target) shown?.hide?.()
   for (const view of [...routes.map((r) => r.view), detail]) view.element.hidden = view !== target
   for (const link of nav.querySelectorAll("a")) {

@@ -1,52 +1,16 @@
 /**
- * Who may do what: the broker's tokens, each with a role, and the operations each role may run.
+ * The broker's tokens, each with a role, and the refusal of what a role may not run (the table is
+ * `Roles` in @osqueue/types).
  * `OSQUEUE_TOKEN` is an admin token; `OSQUEUE_TOKENS` and `OSQUEUE_TOKENS_FILE` add tokens with
  * roles (packages/broker/README.md, "Tokens and roles"). Every transport asks the same `Access`:
  * the gate for the token (401), and each operation where it is handled for the role (403), so
  * REST, the REST fast path, RPC over HTTP and RPC over WebSocket decide alike.
  */
-import { Forbidden, Role, Unauthorized } from "@osqueue/types"
+import { Forbidden, type Role, Roles, Unauthorized } from "@osqueue/types"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHash } from "node:crypto"
 import type { BrokerSettings } from "./BrokerConfig.js"
-
-export const roles: ReadonlyArray<Role> = Role.literals
-
-export const isRole = (text: string): text is Role => (roles as ReadonlyArray<string>).includes(text)
-
-/**
- * The operations a role is checked for: the RPC operations by name (a REST route is its RPC
- * twin: `enqueueMany` is `EnqueueMany`), the operator routes `/metrics` (`Metrics`) and `/state`
- * (`State`), and `Whoami`, which any token may ask.
- */
-const readOperations = ["Get", "List", "Stats", "Leader", "Watch", "State", "Metrics", "Whoami"] as const
-const produceOperations = ["Enqueue", "EnqueueMany"] as const
-const workOperations = ["Claim", "Heartbeat", "Complete", "CompleteMany", "Fail", "Release"] as const
-const adminOperations = ["Cancel", "Retry", "RetryDead", "Pause", "Resume"] as const
-
-export const operations = [...produceOperations, ...workOperations, ...adminOperations, ...readOperations] as const
-export type Operation = (typeof operations)[number]
-
-/** The one table of who may do what. `read` is what changes nothing; heartbeats (progress) are work. */
-export const grants: { readonly [R in Role]: ReadonlySet<Operation> } = {
-  admin: new Set(operations),
-  producer: new Set([...produceOperations, ...readOperations]),
-  worker: new Set([...workOperations, ...readOperations]),
-  read: new Set(readOperations)
-}
-
-export const isOperation = (text: string): text is Operation => (operations as ReadonlyArray<string>).includes(text)
-
-/** The operation of a REST endpoint (`OsqueueApi`), by its name: `completeMany` is `CompleteMany`. */
-export const ofEndpoint = (name: string): Operation | undefined => {
-  const operation = name.charAt(0).toUpperCase() + name.slice(1)
-  return isOperation(operation) ? operation : undefined
-}
-
-/** The roles that may run `operation`, most specific first. */
-export const rolesFor = (operation: Operation): ReadonlyArray<Role> =>
-  [...roles].reverse().filter((role) => grants[role].has(operation))
 
 /**
  * The header in which `HttpGate` hands the role of a request's token to the routes behind it (RPC
@@ -58,7 +22,7 @@ export const roleHeader = "x-osqueue-role"
 /** The role `HttpGate` recorded in `headers`; none when it did not (a route it did not pass). */
 export const roleOf = (headers: Readonly<Record<string, string | undefined>>): Role | undefined => {
   const role = headers[roleHeader]
-  return role !== undefined && isRole(role) ? role : undefined
+  return role !== undefined && Roles.isRole(role) ? role : undefined
 }
 
 export interface RoleToken {
@@ -88,7 +52,7 @@ export const parseTokens = (
       return `${where} is not ${format === "list" ? "role:token" : "\"role token\""} (a role, then a token without spaces)`
     }
     const [, role = "", token = ""] = match
-    if (!isRole(role)) return `${where} names the role ${JSON.stringify(role.slice(0, 20))}: roles are ${roles.join(", ")}`
+    if (!Roles.isRole(role)) return `${where} names the role ${JSON.stringify(role.slice(0, 20))}: roles are ${Roles.roles.join(", ")}`
     tokens.push({ role, token: Redacted.make(token) })
   }
   return tokens
@@ -109,9 +73,9 @@ export const conflict = (tokens: ReadonlyArray<RoleToken>): string | undefined =
 }
 
 /** `Forbidden` naming the role, the operation and the roles that may run it; `undefined` when `role` may run it (without a role, nothing is allowed). */
-export const permit = (role: Role | undefined, operation: Operation): Forbidden | undefined => {
-  if (role !== undefined && grants[role].has(operation)) return undefined
-  const needs = rolesFor(operation)
+export const permit = (role: Role | undefined, operation: Roles.Operation): Forbidden | undefined => {
+  if (role !== undefined && Roles.may(role, operation)) return undefined
+  const needs = Roles.rolesFor(operation)
   const who = role === undefined ? "a request without a role" : `a ${role} token`
   return new Forbidden({
     reason: `${who} may not run ${operation}: it needs a token with the role ${needs.join(" or ")}`,

@@ -6,14 +6,13 @@
  * on its own, as a fiber per request costs more broker CPU than the operation.
  */
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
-import { type EnqueueOptions, EventLoop, type JobId, OsqueueApi, type OsqueueError } from "@osqueue/types"
+import { type EnqueueOptions, EventLoop, type JobId, OsqueueApi, type OsqueueError, Roles } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type * as ParseResult from "effect/ParseResult"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
-import * as Access from "./Access.js"
 import { type CompleteInput, Handlers } from "./Handlers.js"
 import * as HttpChecks from "./HttpChecks.js"
 
@@ -23,8 +22,8 @@ export type Respond = (exit: Exit.Exit<unknown, OsqueueError>) => void
 type Start = (respond: Respond) => void
 
 export interface Route {
-  /** What a token's role must allow (`Access`), as for the HttpApi route. */
-  readonly operation: Access.Operation
+  /** What a token's role must allow (`Roles`), as for the HttpApi route. */
+  readonly operation: Roles.Operation
   readonly status: number
   /** Decodes the path's `id` (if the route has one) and the body as HttpApi does: the operation, ready to start. */
   readonly prepare: (id: string | undefined, body: unknown) => Either.Either<Start, ParseResult.ParseError>
@@ -41,8 +40,8 @@ const route = <Path, Payload>(name: string, start: (path: Path, payload: Payload
   // Through the schemas' ASTs: the record's union of every endpoint's types has no common schema type.
   const payload = endpoint?.payloadSchema
   if (endpoint === undefined || payload?._tag !== "Some") throw new Error(`OsqueueApi has no jobs.${name} endpoint with a payload`)
-  const operation = Access.ofEndpoint(name)
-  if (operation === undefined) throw new Error(`jobs.${name} is no operation Access knows`)
+  const operation = Roles.ofEndpoint(name)
+  if (operation === undefined) throw new Error(`jobs.${name} is no operation Roles knows`)
   const path = endpoint.pathSchema
   const decodePath = path._tag === "Some" ? Schema.decodeUnknownEither(Schema.make<unknown>(path.value.ast)) : undefined
   const decodePayload = Schema.decodeUnknownEither(Schema.make<unknown>(payload.value.ast))

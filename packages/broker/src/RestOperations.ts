@@ -1,25 +1,24 @@
 /**
- * The operation (`Access`) of a REST request, by method and path: each `OsqueueApi` endpoint is
+ * The operation (`Roles.Operation`) of a REST request, by method and path: each `OsqueueApi` endpoint is
  * the operation of its name (`POST /v1/jobs/batch` is `EnqueueMany`), and the operator routes
- * `/metrics` and `/state` are `Metrics` and `State`. Read from the API itself, so a new endpoint
+ * `/metrics` and `/state` are `Metrics` and `State` (`Roles`). Read from the API itself, so a new endpoint
  * cannot go unchecked: one without an operation stops the broker at startup.
  */
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
-import { OsqueueApi } from "@osqueue/types"
-import * as Access from "./Access.js"
+import { OsqueueApi, Roles } from "@osqueue/types"
 import { opsPaths } from "./Ops.js"
 
 /** The operation of `method` on `url` (path and query, as in the request line); none for a path that is no operation. */
-export type OperationOf = (method: string, url: string) => Access.Operation | undefined
+export type OperationOf = (method: string, url: string) => Roles.Operation | undefined
 
 export const make = (): OperationOf => {
-  const table = HttpLayerRouter.FindMyWay.make<Access.Operation>({})
+  const table = HttpLayerRouter.FindMyWay.make<Roles.Operation>({})
   HttpApi.reflect(OsqueueApi, {
     onGroup: () => {},
     onEndpoint: ({ endpoint }) => {
-      const operation = Access.ofEndpoint(endpoint.name)
-      if (operation === undefined) throw new Error(`the endpoint ${endpoint.name} is no operation Access knows`)
+      const operation = Roles.ofEndpoint(endpoint.name)
+      if (operation === undefined) throw new Error(`the endpoint ${endpoint.name} is no operation Roles knows`)
       table.on(endpoint.method, endpoint.path, operation)
     }
   })

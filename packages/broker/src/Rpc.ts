@@ -8,7 +8,7 @@ import type * as Headers from "@effect/platform/Headers"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as RpcServer from "@effect/rpc/RpcServer"
-import type { Forbidden } from "@osqueue/types"
+import type { Forbidden, Roles } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
@@ -32,7 +32,7 @@ export const rpcSerialization = { http: "ndjson", websocket: "json" } as const
  * What refuses `operation` to the role `HttpGate` set on the request (the upgrade's, over
  * WebSocket): `RpcFrames` drops a frame's own role header, so only the gate's is read.
  */
-const may = (operation: Access.Operation, headers: Headers.Headers): Effect.Effect<void, Forbidden> => {
+const may = (operation: Roles.Operation, headers: Headers.Headers): Effect.Effect<void, Forbidden> => {
   const forbidden = Access.permit(Access.roleOf(headers), operation)
   return forbidden === undefined ? Effect.void : Effect.fail(forbidden)
 }

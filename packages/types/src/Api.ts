@@ -41,16 +41,11 @@ import {
   TokenRequest,
   TypeRequest
 } from "./Rpcs.js"
+import { Role } from "./Roles.js"
 
 const id = HttpApiSchema.param("id", JobId)
 
-/**
- * What a token may do on a broker: `admin` everything, `producer` enqueue and read, `worker` work
- * on claimed jobs and read, `read` only read (packages/broker/README.md, "Tokens and roles").
- */
-export const Role = Schema.Literal("admin", "producer", "worker", "read")
-export type Role = typeof Role.Type
-
+/** `GET /v1/whoami`: the role of the token sent. */
 export const WhoAmI = Schema.Struct({ role: Role })
 
 /** `POST` bodies that may be left out (`curl -X POST …/v1/pause`): an empty body reads as null. */

@@ -20,7 +20,7 @@ export const stateLabel: Record<JobState, string> = {
 
 const isState = (value: string | null): value is JobState => jobStates.some((state) => state === value)
 
-/** The buttons a job's state allows (the broker enforces the same rules). */
+/** The buttons a job's state and the token's role allow (the broker enforces the same rules). */
 export const jobActions = (app: App, job: Job, after: () => void): Array<HTMLButtonElement> => {
   const button = (label: string, title: string, run: () => Promise<unknown>) =>
     h("button", {
@@ -37,19 +37,19 @@ export const jobActions = (app: App, job: Job, after: () => void): Array<HTMLBut
       }
     }, label)
   const actions: Array<HTMLButtonElement> = []
-  if (job.state !== "completed" && job.state !== "dead" && job.state !== "cancelled") {
+  if (app.may("Cancel") && job.state !== "completed" && job.state !== "dead" && job.state !== "cancelled") {
     actions.push(button("Cancel", "Cancel the job (a running one loses its lease)", () =>
       app.act((c) => c.cancel(job.id)).then((j) => j && app.toast(`${j.id} cancelled`, "ok"))))
   }
-  if (job.state === "dead") {
+  if (app.may("Retry") && job.state === "dead") {
     actions.push(button("Redrive", "Back to the queue from the dead-letter list, with fresh attempts", () =>
       app.act((c) => c.retry(job.id)).then((j) => j && app.toast(`${j.id} redriven`, "ok"))))
   }
-  if (job.state === "cancelled") {
+  if (app.may("Retry") && job.state === "cancelled") {
     actions.push(button("Requeue", "Back to the queue, with fresh attempts", () =>
       app.act((c) => c.retry(job.id)).then((j) => j && app.toast(`${j.id} requeued`, "ok"))))
   }
-  if (job.state === "failed-waiting-retry") {
+  if (app.may("Retry") && job.state === "failed-waiting-retry") {
     actions.push(button("Retry now", "Skip the rest of the backoff", () =>
       app.act((c) => c.retry(job.id)).then((j) => j && app.toast(`${j.id} queued again`, "ok"))))
   }
@@ -211,6 +211,7 @@ export const jobsView = (app: App): View => {
     reload()
   }
 
+  app.connection.role.subscribe(() => void (redriveAll.hidden = !app.may("RetryDead")))
   app.model.changed.subscribe(() => reload())
   app.model.types.subscribe((known) => replace(types, known.map((t) => h("option", { value: t }))))
   app.model.stats.subscribe(() => visible && render())

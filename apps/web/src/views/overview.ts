@@ -129,7 +129,7 @@ export const overviewView = (app: App): View => {
           { "data-type": type },
           h("td", {}, h("a", { href: `#/jobs?type=${encodeURIComponent(type)}` }, type)),
           h("td", { class: "num" }, (stats?.queuedByType[type] ?? 0).toLocaleString()),
-          h("td", {}, paused ? badge("paused", "dead") : badge("on", "completed"), " ", toggle)
+          h("td", {}, paused ? badge("paused", "dead") : badge("on", "completed"), " ", app.may(paused ? "Resume" : "Pause") ? toggle : null)
         )
       })
     )
