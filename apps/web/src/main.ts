@@ -195,11 +195,12 @@ let shown: View | undefined
 const route = () => {
   const [path = "", search = ""] = window.location.hash.replace(/^#\/?/, "").split("?")
   const [name = "", ...params] = path.split("/").filter((part) => part !== "")
-  const target = name === "jobs" && params.length > 0 ? detail : (routes.find((r) => r.path === name && allowed(r)) ?? routes[0]!).view
+  const found = routes.find((r) => r.path === name && allowed(r)) ?? routes[0]!
+  const target = name === "jobs" && params.length > 0 ? detail : found.view
   if (shown !== target) shown?.hide?.()
   for (const view of [...routes.map((r) => r.view), detail]) view.element.hidden = view !== target
   for (const link of nav.querySelectorAll("a")) {
-    if (link.dataset["route"] === (target === detail ? "jobs" : name)) link.setAttribute("aria-current", "page")
+    if (link.dataset["route"] === (target === detail ? "jobs" : found.path)) link.setAttribute("aria-current", "page")
     else link.removeAttribute("aria-current")
   }
   shown = target

@@ -3,10 +3,11 @@
  * broker serving a fresh build. It submits jobs from the producer panel, runs the in-page
  * worker until they complete, fails one into the dead-letter list and redrives it, cancels a
  * queued job, pauses and resumes, reads the raw state, and checks what the page shows at each
- * step; then the error states (token needed, broker gone). Screenshots go to a temp folder.
+ * step; then the error states (token needed, broker gone), and what a read-only token is offered. Screenshots go to a temp folder.
  */
 import { startBroker } from "@osqueue/broker/testing"
 import { MemoryStore, type ObjectStoreShape } from "@osqueue/storage"
+import type { Role } from "@osqueue/types"
 import { Effect, Exit, Scope } from "effect"
 import { existsSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
@@ -25,7 +26,13 @@ if (!haveChromium) console.warn(`skipping the dashboard browser test: ${executab
 const shots = await mkdtemp(join(tmpdir(), "osqueue-dashboard-shots-"))
 
 /** A broker on a free port for the life of the returned scope; brokers given one store elect one leader. */
-const broker = async (options: { readonly token?: string; readonly store?: ObjectStoreShape } = {}) => {
+const broker = async (
+  options: {
+    readonly token?: string
+    readonly tokens?: ReadonlyArray<{ readonly role: Role; readonly token: string }>
+    readonly store?: ObjectStoreShape
+  } = {}
+) => {
   const scope = await Effect.runPromise(Scope.make())
   const store = options.store ?? (await Effect.runPromise(MemoryStore.make))
   const url = await Effect.runPromise(
@@ -274,6 +281,55 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await expect.poll(() => page.locator(".pill").textContent(), { timeout: 20_000 }).toBe("broker unreachable")
       expect(await page.locator(".banner").textContent()).toContain("Cannot reach the broker")
       await shot(page, "12-unreachable")
+    } finally {
+      await page.close()
+      await server.close()
+    }
+  })
+
+  it("with a read-only token, offers only what it may do; with the admin token, everything", async () => {
+    const server = await broker({ token: "s3cret", tokens: [{ role: "read", token: "r3ad" }] })
+    const page = await browser.context.newPage()
+    page.on("pageerror", (error) => errors.push(error.message))
+    const admin = { authorization: "Bearer s3cret", "content-type": "application/json" }
+    try {
+      const enqueued = await fetch(`${server.url}/v1/jobs`, { method: "POST", headers: admin, body: JSON.stringify({ type: "email" }) })
+      const job = (await enqueued.json()) as { id: string }
+      const links = page.getByRole("navigation", { name: "Views" }).getByRole("link")
+      const connect = async (token: string) => {
+        await page.getByLabel("Broker token").fill(token)
+        await page.getByRole("button", { name: "Connect" }).click()
+        await expect.poll(() => page.locator(".pill").textContent()).toBe("live · WebSocket")
+      }
+
+      await page.goto(server.url)
+      await expect.poll(() => page.locator(".pill").textContent()).toBe("token needed")
+      await connect("r3ad")
+      await expect.poll(() => page.locator(".role").textContent()).toBe("read-only token")
+      await expect.poll(() => links.allTextContents()).toEqual(["Overview", "Jobs", "Activity", "Raw state"])
+      expect(await page.getByRole("button", { name: "Pause all" }).count()).toBe(0)
+      await expect.poll(() => count(page, "queued").textContent()).toBe("1")
+      await expect.poll(() => page.locator('tr[data-type="email"]').count()).toBe(1)
+      expect(await page.locator('tr[data-type="email"] button').count()).toBe(0)
+      await tab(page, "Jobs")
+      await expect.poll(() => page.locator('table.jobs tr[data-state="queued"]').count()).toBe(1)
+      expect(await view(page).getByRole("button", { name: /Cancel|Redrive/ }).count()).toBe(0)
+      await page.goto(`${server.url}/#/jobs/${job.id}`)
+      await expect.poll(() => view(page).textContent()).toContain(job.id)
+      expect(await view(page).getByRole("button", { name: /Cancel/ }).count()).toBe(0)
+      // The producer's route shows the overview instead.
+      await page.goto(`${server.url}/#/produce`)
+      await expect.poll(() => view(page).getByLabel("Job type").count()).toBe(0)
+      await shot(page, "13-read-only")
+
+      // The admin token brings every control back.
+      await page.getByRole("button", { name: "Token" }).click()
+      await connect("s3cret")
+      await expect.poll(() => links.allTextContents()).toEqual(["Overview", "Jobs", "Activity", "Producer", "Worker", "Raw state"])
+      expect(await page.locator(".role").isHidden()).toBe(true)
+      await expect.poll(() => page.getByRole("button", { name: "Pause all" }).count()).toBe(1)
+      await page.goto(`${server.url}/#/jobs/${job.id}`)
+      await expect.poll(() => view(page).getByRole("button", { name: `Cancel ${job.id}` }).count()).toBe(1)
     } finally {
       await page.close()
       await server.close()
