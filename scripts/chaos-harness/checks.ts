@@ -153,6 +153,29 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
   return checks
 }
 
+/** What one broker process logged, in order: each start logs to its own file. */
+export interface ProcessLog {
+  readonly name: string
+  readonly lines: ReadonlyArray<{ readonly message: string; readonly timestamp: string }>
+}
+
+/** A broker that handed over must never take the queue again: it is about to exit (docs/ha.md, "Clean handoff"). */
+export const handoffCheck = (processes: ReadonlyArray<ProcessLog>): Check => {
+  const violations: Array<string> = []
+  let handoffs = 0
+  for (const { lines, name } of processes) {
+    let released = false
+    for (const { message, timestamp } of lines) {
+      if (message === "released leadership") {
+        released = true
+        handoffs++
+      }
+      if (message === "took over as leader" && released) violations.push(`${name}: took over at ${timestamp} after releasing the queue`)
+    }
+  }
+  return check("a broker that handed over never took the queue back", violations, `${handoffs} clean handoffs, ${violations.length} taken back`)
+}
+
 /**
  * The checks must be able to fail: each run first feeds them records and a state with one
  * planted violation per check, and a clean pair, and refuses to start if any verdict is wrong.
@@ -199,5 +222,13 @@ export const selfTest = (): ReadonlyArray<string> => {
     const verdict = runChecks(j, f).find((c) => c.name === name)
     if (verdict === undefined || verdict.ok) problems.push(`"${name}" does not catch its planted violation`)
   }
+  const logged = (...messages: ReadonlyArray<string>): ProcessLog => ({
+    name: "broker-1.0.log",
+    lines: messages.map((message, i) => ({ message, timestamp: new Date(i).toISOString() }))
+  })
+  const handoffClean = handoffCheck([logged("took over as leader", "released leadership"), logged("took over as leader")])
+  if (!handoffClean.ok) problems.push(`a clean run fails "${handoffClean.name}": ${handoffClean.violations.join("; ")}`)
+  const handoffPlanted = handoffCheck([logged("took over as leader", "released leadership", "took over as leader")])
+  if (handoffPlanted.ok) problems.push(`"${handoffPlanted.name}" does not catch its planted violation`)
   return problems
 }

@@ -18,7 +18,7 @@ import * as Cas from "../../packages/core/src/Cas.js"
 import * as Election from "../../packages/core/src/Election.js"
 import { FaultyStore, FileStore, ObjectStore } from "../../packages/storage/src/index.js"
 import { type BrokerSlot, leaderInfo, startBrokers } from "./brokers.js"
-import { type Check, runChecks, selfTest } from "./checks.js"
+import { type Check, handoffCheck, type ProcessLog, runChecks, selfTest } from "./checks.js"
 import { Journal, startProducers, startWorkers } from "./fleet.js"
 
 const usage = `usage: scripts/chaos [--minutes N] [--store file|s3] [--seed N] [--election-ttl-ms N] [--lease-ms N]
@@ -395,11 +395,11 @@ const program = Effect.gen(function*() {
   /** Takeovers as the brokers logged them: when, and at which epoch. */
   const tookOver: Array<{ readonly at: number; readonly epoch: number }> = []
   const injected = new Map<string, number>()
-  /** A broker that took the queue again after its own clean handoff (each process logs to its own file). */
-  const retaken: Array<string> = []
+  const processes: Array<ProcessLog> = []
   for (const file of readdirSync(logDir).filter((f) => f.startsWith("broker-"))) {
     let last: Record<string, unknown> | undefined
-    let released = false
+    const lines: Array<ProcessLog["lines"][number]> = []
+    processes.push({ name: file, lines })
     for (const line of readFileSync(join(logDir, file), "utf8").split("\n")) {
       if (!line.startsWith("{")) continue
       try {
@@ -407,8 +407,7 @@ const program = Effect.gen(function*() {
         const message = String(Array.isArray(entry.message) ? entry.message[0] : entry.message)
         if (message === "store faults injected so far") last = entry.annotations
         else bump(brokerLog, message)
-        if (message === "released leadership") released = true
-        if (message === "took over as leader" && released) retaken.push(`${file}: took over at ${String(entry.timestamp)} after releasing the queue`)
+        lines.push({ message, timestamp: String(entry.timestamp) })
         if (message === "took over as leader" && typeof entry.annotations?.["epoch"] === "number") {
           tookOver.push({ at: Date.parse(String(entry.timestamp)), epoch: entry.annotations["epoch"] })
         }
@@ -419,12 +418,7 @@ const program = Effect.gen(function*() {
     for (const [k, v] of Object.entries(last ?? {})) if (typeof v === "number") bump(injected, k, v)
   }
 
-  checks.push({
-    name: "a broker that handed over never took the queue back",
-    ok: retaken.length === 0,
-    detail: `${brokerLog.get("released leadership") ?? 0} clean handoffs, ${retaken.length} taken back`,
-    violations: retaken.slice(0, 20)
-  })
+  checks.push(handoffCheck(processes))
 
   // ---- report
   const ms = (v: number | null) => (v === null ? "-" : `${v} ms`)
