@@ -31,6 +31,7 @@ import * as HttpChecks from "./HttpChecks.js"
 import * as RestOperations from "./RestOperations.js"
 import { RouteTable } from "./RouteTable.js"
 import { rpcPaths } from "./Rpc.js"
+import * as RpcFrames from "./RpcFrames.js"
 
 export { publicPaths } from "./HttpChecks.js"
 
@@ -140,6 +141,17 @@ const shown = (text: string, max: number) => (text.length > max ? `${text.slice(
 
 const noBody: Body = { text: "", total: 0, complete: true }
 
+const base = "http://broker"
+
+/** The request target as a URL; `undefined` when it is none (`///` is no path: `new URL` throws on it). */
+const parseTarget = (target: string): URL | undefined => {
+  try {
+    return new URL(target, base)
+  } catch {
+    return undefined
+  }
+}
+
 export const layer = HttpLayerRouter.middleware(
   Effect.gen(function*() {
     const config = yield* BrokerConfig
@@ -152,12 +164,13 @@ export const layer = HttpLayerRouter.middleware(
     return (httpApp) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
-        const url = new URL(request.url, "http://broker")
+        const target = parseTarget(request.url)
+        const url = target ?? new URL(base)
         const method = request.method as string
 
         // As sent (before URL normalization), so the client recognizes it.
         const path = shown(request.url.split("?", 1)[0] ?? "", 200)
-        const methods = routes.allowed(request.url)
+        const methods = target === undefined ? [] : routes.allowed(request.url)
         if (methods.length === 0) {
           const error = new NoSuchRoute({ method: shown(method, 20), path })
           return yield* refuse("no_route", request, url, error, { body: noBody })
@@ -239,13 +252,26 @@ export const layer = HttpLayerRouter.middleware(
           text = body.right
         }
 
-        if (text !== "") {
+        // An empty body may come without a type (`curl -X POST …/v1/pause`); one typed as something
+        // else is refused too: HttpApi would wait for a multipart body that never comes.
+        const contentType = request.headers["content-type"]
+        if (text !== "" || contentType !== undefined) {
           const read: Body = { text, total: text.length, complete: true }
-          const wrongType = HttpChecks.bodyTypeProblem(url.pathname, request.headers["content-type"])
+          const wrongType = HttpChecks.bodyTypeProblem(url.pathname, contentType)
           if (wrongType !== undefined) return yield* refuse("content_type", request, url, wrongType, { body: read })
-          if (url.pathname.startsWith("/v1/")) {
+          if (url.pathname.startsWith("/v1/") && text !== "") {
             const parsed = HttpChecks.parseJsonBody(text, config.maxJsonDepth)
             if ("problem" in parsed) return yield* refuse("malformed_json", request, url, parsed.problem, { body: read })
+          }
+          if (url.pathname === rpcPaths.http) {
+            // Refused whole and cheaply: past the cap, each request would cost a fiber to refuse.
+            const requests = RpcFrames.countLines(text)
+            if (requests > RpcFrames.maxRequestsPerBody) {
+              const error = new InvalidRequest({
+                message: `one body carries at most ${RpcFrames.maxRequestsPerBody} requests, this one ${requests}: send them in several; none was run`
+              })
+              return yield* refuse("too_many_requests", request, url, error, { body: read })
+            }
           }
         }
         return yield* replacement === undefined

@@ -66,7 +66,6 @@ export const RpcHandlers = RpcFrames.ServerRpcs.toLayer(
 )
 
 const frameLimits = (settings: BrokerSettings): RpcFrames.FrameLimits => ({
-  ...RpcFrames.defaultFrameLimits,
   maxJsonDepth: settings.maxJsonDepth,
   maxAnswerBytes: settings.maxAnswerBytes
 })

@@ -29,16 +29,27 @@ export const ServerRpcs = OsqueueRpcs.add(Refused)
 export interface FrameLimits {
   /** Most levels of arrays and objects in one line or frame. */
   readonly maxJsonDepth: number
-  /** Most requests in one HTTP body; past it, each further one is refused. */
-  readonly maxRequestsPerBody: number
   /** Most bytes of answers to one HTTP body, or of one WebSocket answer (stream chunks aside). */
   readonly maxAnswerBytes: number
 }
 
-export const defaultFrameLimits: FrameLimits = {
-  maxJsonDepth: Json.defaultMaxJsonDepth,
-  maxRequestsPerBody: 1_000,
-  maxAnswerBytes: 64 * 1024 * 1024
+/** Most lines (requests) in one HTTP body: the gate refuses a longer body whole (`countLines`). */
+export const maxRequestsPerBody = 1_000
+
+/** Non-blank lines of an ndjson body, counted without parsing them. */
+export const countLines = (text: string): number => {
+  let lines = 0
+  let blank = true
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 10) {
+      if (!blank) lines++
+      blank = true
+    } else if (c !== 32 && c !== 13 && c !== 9) {
+      blank = false
+    }
+  }
+  return blank ? lines : lines + 1
 }
 
 /** The request id a refusal is sent under when the message's own cannot be read. */
@@ -112,6 +123,8 @@ const checkRequest = (message: Record<string, unknown>): RpcMessage.FromClientEn
   }
 }
 
+const refusedEof = invalid(unreadableId, "a client does not send Eof: the end of the body (or the socket's close) ends it")
+
 /** The message to hand to the server for one parsed line or frame. */
 export const check = (message: unknown): RpcMessage.FromClientEncoded => {
   if (!isRecord(message)) return invalid(unreadableId, "an RPC message must be a JSON object with a `_tag`")
@@ -124,8 +137,11 @@ export const check = (message: unknown): RpcMessage.FromClientEncoded => {
         ? { _tag: message._tag, requestId: message.requestId }
         : invalid(unreadableId, `an ${message._tag}'s \`requestId\` must be a string of decimal digits`)
     case "Ping":
+      return { _tag: "Ping" }
     case "Eof":
-      return { _tag: message._tag }
+      // Only the server ends a client: over HTTP its body's end does, over WebSocket the close.
+      // A client's own Eof ended its HTTP answer before the requests beside it were answered.
+      return refusedEof
     default:
       return invalid(unreadableId, `unknown message ${JSON.stringify(message._tag)}; expected Request, Ack, Interrupt, Ping or Eof`)
   }
@@ -181,16 +197,9 @@ export const ndjson = (limits: FrameLimits): RpcSerialization.RpcSerialization["
         decode: (data) => {
           const text = typeof data === "string" ? data : decoder.decode(data)
           const messages: Array<RpcMessage.FromClientEncoded> = []
-          let requests = 0
           for (const raw of text.split("\n")) {
             const line = raw.trim()
-            if (line === "") continue
-            const message = checkText(line, limits)
-            if (message._tag === "Request" && ++requests > limits.maxRequestsPerBody) {
-              messages.push(invalid(message.id, `one body carries at most ${limits.maxRequestsPerBody} requests; send the rest in another`))
-            } else {
-              messages.push(message)
-            }
+            if (line !== "") messages.push(checkText(line, limits))
           }
           return messages
         },

@@ -207,6 +207,27 @@ describe("nesting", () => {
     }))
 })
 
+describe("odd requests", () => {
+  it.scopedLive("a target that is no path (///) is 404, an empty body typed as something else 400, both at once", () =>
+    Effect.gen(function*() {
+      const broker = yield* startBroker()
+      yield* awaitLeader(broker)
+      for (const method of ["GET", "POST", "PUT", "DELETE"]) {
+        const reply = yield* rest(broker.base, method, "///", method === "GET" || method === "DELETE" ? undefined : "{}")
+        expect(reply.status, method).toBe(404)
+        expect(reply.body, method).toMatchObject({ _tag: "NoSuchRoute" })
+      }
+      for (const type of ["multipart/form-data; boundary=x", "application/ndjson", "text/plain"]) {
+        const reply = yield* rest(broker.base, "POST", "/v1/pause", undefined, { "content-type": type }).pipe(
+          Effect.timeout("2 seconds")
+        )
+        expect(reply.status, type).toBe(400)
+        expect(reply.body, type).toMatchObject({ _tag: "InvalidRequest" })
+      }
+      expect((yield* rest(broker.base, "GET", "/v1/stats")).body).toMatchObject({ paused: { all: false } })
+    }))
+})
+
 describe("overload", () => {
   it.scopedLive("past the pending cap: 429 Overloaded with Retry-After, never a 500, and the broker recovers", () =>
     Effect.gen(function*() {

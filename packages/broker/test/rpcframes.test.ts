@@ -129,16 +129,34 @@ describe("RPC over HTTP: malformed lines", () => {
       expect(yield* jobsInState(broker)).toHaveLength(0)
     }))
 
-  it.scopedLive("past the requests one body may carry, each further one is refused, and none of them runs", () =>
+  it.scopedLive("a body of more requests than one body may carry is refused whole, and none of them runs", () =>
     Effect.gen(function*() {
       const broker = yield* startBroker()
       yield* awaitLeader(broker)
-      const lines = Array.from({ length: 1_005 }, (_, i) => request(String(i + 1), "Enqueue", { type: "bulk" }))
-      const { answers } = yield* post(broker, lines.join("\n"))
+      const lines = Array.from({ length: 20_000 }, (_, i) => request(String(i + 1), "Enqueue", { type: "bulk" }))
+      const started = Date.now()
+      const { status, answers } = yield* post(broker, lines.join("\n"))
+      expect(Date.now() - started).toBeLessThan(2_000)
+      expect(status).toBe(400)
       noDefect(answers)
-      expect(answers.filter((a) => a.exit?._tag === "Success")).toHaveLength(1_000)
-      expect(failure(answers, "1005").message).toContain("at most 1000 requests")
-      expect(yield* jobsInState(broker)).toHaveLength(1_000)
+      expect(answers).toHaveLength(20_000)
+      expect(failure(answers, "20000").message).toContain("at most 1000 requests")
+      expect(yield* jobsInState(broker)).toHaveLength(0)
+      // 1,000 is still one body
+      const fits = yield* post(broker, lines.slice(0, 1_000).join("\n"))
+      expect(fits.answers.filter((a) => a.exit?._tag === "Success")).toHaveLength(1_000)
+    }))
+
+  it.scopedLive("a client's Eof is refused; the requests beside it are answered, once each", () =>
+    Effect.gen(function*() {
+      const broker = yield* startBroker()
+      yield* awaitLeader(broker)
+      const { status, answers } = yield* post(broker, [request("1", "Enqueue", { type: "x" }), JSON.stringify({ _tag: "Eof" }), request("2", "Claim", { workerId: "w", waitMs: 200 })].join("\n"))
+      expect(status).toBe(200)
+      noDefect(answers)
+      expect((success(answers, "1") as { type: string }).type).toBe("x")
+      expect(success(answers, "2")).toHaveLength(1)
+      expect(failure(answers, "-1").message).toContain("Eof")
     }))
 
   it.scopedLive("answers to one body are capped in bytes: past the cap each request fails with PayloadTooLarge", () =>
