@@ -8,6 +8,8 @@ import { BrokerConfig } from "@osqueue/broker"
 import { ClaimedJob, type Role } from "@osqueue/types"
 import { ConfigProvider, Effect, Option, Redacted, Schema, Stream } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
+import { request } from "node:http"
+import type { Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { awaitLeader, rest, rpcHttp, rpcWs, type Started, startBroker } from "./fixtures.js"
@@ -244,6 +246,60 @@ describe("tokens with roles", () => {
       expect(yield* content(broker)).toEqual(before)
     }))
 
+  it.scopedLive("one RPC body of several operations: each message is judged alone by the body's token", () =>
+    Effect.gen(function*() {
+      const broker = yield* startWithRoles(true)
+      yield* awaitLeader(broker)
+      const before = yield* content(broker)
+      const lines = [
+        { id: "1", tag: "Stats", payload: {} },
+        { id: "2", tag: "Enqueue", payload: { type: "t" } },
+        { id: "3", tag: "Pause", payload: { type: "none" } },
+        { id: "4", tag: "Claim", payload: { workerId: "w", types: ["none"] } }
+      ].map((request) => JSON.stringify({ _tag: "Request", headers: [], ...request }) + "\n").join("")
+      const reply = yield* Effect.promise(() =>
+        fetch(`${broker.base}/rpc`, {
+          method: "POST",
+          headers: { "content-type": "application/ndjson", ...bearer("producer") },
+          body: lines
+        }).then((response) => response.text())
+      )
+      const exits = new Map(
+        reply.trim().split("\n").map((line) => JSON.parse(line) as { requestId: string; exit: { _tag: string } })
+          .filter((message) => message.exit !== undefined).map((message) => [message.requestId, message.exit])
+      )
+      expect(exits.get("1")?._tag).toBe("Success")
+      expect(exits.get("2")?._tag).toBe("Success")
+      expect(JSON.stringify(exits.get("3"))).toContain("a producer token may not run Pause")
+      expect(JSON.stringify(exits.get("4"))).toContain("a producer token may not run Claim")
+      // Only the allowed Enqueue changed the queue.
+      const after = yield* content(broker)
+      expect(after.nextJobSeq).toBe(before.nextJobSeq + 1)
+      expect(after.paused).toEqual(before.paused)
+    }))
+
+  it.scopedLive("RPC over WebSocket: the upgrade's Authorization header gives the role, a wrong token is 401", () =>
+    Effect.gen(function*() {
+      const broker = yield* startWithRoles(true)
+      yield* awaitLeader(broker)
+      const before = yield* content(broker)
+      for (const [headers, query] of [[{ authorization: "Bearer t-nobody" }, ""], [{}, "?token=t-nobody"], [{}, ""]] as const) {
+        const refused = yield* upgrade(broker.base, headers, query)
+        expect(refused, JSON.stringify({ headers, query })).toEqual({ status: 401 })
+      }
+      // A read token in the header, with a role header of the client's own: the gate's role wins.
+      const answer = yield* upgrade(broker.base, { ...bearer("read"), "x-osqueue-role": "admin" }, "", {
+        _tag: "Request",
+        id: "1",
+        tag: "Pause",
+        payload: { type: "none" },
+        headers: []
+      })
+      expect(answer.status).toBe(101)
+      expect(answer.frame).toContain("a read token may not run Pause")
+      expect(yield* content(broker)).toEqual(before)
+    }))
+
   it.scopedLive("without tokens every caller is admin", () =>
     Effect.gen(function*() {
       const broker = yield* startBroker()
@@ -284,3 +340,56 @@ describe("OSQUEUE_TOKENS and OSQUEUE_TOKENS_FILE", () => {
       expect(yield* problem({ OSQUEUE_TOKEN: "same", OSQUEUE_TOKENS: "read:same" })).toContain("one token is given two roles")
     }))
 })
+
+/**
+ * A WebSocket upgrade of `/rpc/ws` by hand (the test's WebSocket client cannot send headers): the
+ * refusal's status, or 101 and the text of the first frame the broker sends after `message`.
+ */
+const upgrade = (base: string, headers: Record<string, string>, query: string, message?: unknown) =>
+  Effect.async<{ readonly status: number; readonly frame?: string }>((resume) => {
+    const req = request(`${base}/rpc/ws${query}`, {
+      headers: {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": Buffer.from("osqueue-roles-16").toString("base64"),
+        ...headers
+      }
+    })
+    req.on("response", (response) => {
+      response.resume()
+      resume(Effect.succeed({ status: response.statusCode ?? 0 }))
+    })
+    req.on("upgrade", (_response, socket: Socket) => {
+      let received = Buffer.alloc(0)
+      socket.on("data", (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk])
+        const frame = serverFrame(received)
+        if (frame === undefined) return
+        socket.destroy()
+        resume(Effect.succeed({ status: 101, frame }))
+      })
+      socket.write(clientFrame(JSON.stringify(message)))
+    })
+    req.on("error", (error) => resume(Effect.die(error)))
+    req.end()
+    return Effect.sync(() => req.destroy())
+  })
+
+/** A masked text frame, as a client must send it (RFC 6455 §5.3). */
+const clientFrame = (text: string): Buffer => {
+  const payload = Buffer.from(text)
+  const mask = Buffer.from([1, 2, 3, 4])
+  const length = payload.length < 126
+    ? Buffer.from([0x80 | payload.length])
+    : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff])
+  return Buffer.concat([Buffer.from([0x81]), length, mask, payload.map((byte, i) => byte ^ mask[i % 4]!)])
+}
+
+/** The text of the first whole (unmasked, under 64 KiB) frame in `data`, if it has arrived. */
+const serverFrame = (data: Buffer): string | undefined => {
+  if (data.length < 2) return undefined
+  const short = data[1]! & 0x7f
+  const [start, length] = short === 126 ? [4, data.length >= 4 ? data.readUInt16BE(2) : Infinity] : [2, short]
+  return data.length >= start + length ? data.subarray(start, start + length).toString() : undefined
+}
