@@ -1,8 +1,9 @@
 /**
  * `pnpm bench`: osqueue against BullMQ on Redis, on this machine, in one run.
  *
- * Each run starts a fresh server process (an osqueue broker, or a redis-server with no
- * persistence) and a load process (P producers and a worker pool of concurrency W), runs its
+ * Each run starts a fresh server process (an osqueue broker, or a redis-server on its own port
+ * and temporary directory: append-only file fsynced on every write, which is the durability of an
+ * osqueue acknowledgement, fsynced every second, or no persistence) and a load process (P producers and a worker pool of concurrency W), runs its
  * phases (enqueue only; drain = claim + complete; mixed = both at once) and prints a line per
  * phase; at the end, the table and the ratios behind the goals of docs/performance.md.
  *
@@ -212,9 +213,20 @@ const startOsqueue = async (store: "memory" | "file" | "latency"): Promise<Serve
   return { target: url, child }
 }
 
-const startRedis = async (): Promise<Server> => {
+/**
+ * How Redis persists: `always` fsyncs the append-only file before it replies (the match for
+ * osqueue, whose acknowledgement means the commit is durable), `everysec` fsyncs once a second
+ * (a crash loses up to a second of acknowledged jobs), `none` keeps everything in memory.
+ */
+type RedisPersistence = "always" | "everysec" | "none"
+
+/** A fresh redis-server on its own port and temporary directory, so no run sees another's data. */
+const startRedis = async (persistence: RedisPersistence): Promise<Server> => {
   const port = await freePort()
-  const child = spawn(redisServer(), ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+  const dir = mkdtempSync(join(tmpdir(), "osqueue-bench-redis-"))
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+  const aof = persistence === "none" ? ["--appendonly", "no"] : ["--appendonly", "yes", "--appendfsync", persistence]
+  const child = spawn(redisServer(), ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", ...aof], {
     stdio: ["ignore", "pipe", "inherit"]
   })
   children.add(child)
@@ -253,6 +265,7 @@ interface Run {
   readonly label: string
   readonly system: "osqueue" | "bullmq"
   readonly store?: "memory" | "file" | "latency"
+  readonly redis?: RedisPersistence
   readonly transport: LoadSpec["transport"]
   readonly phases: ReadonlyArray<Phase>
   readonly batch?: number
@@ -261,10 +274,15 @@ interface Run {
   readonly backlog?: number
 }
 
+const bullmqLabel = (redis: RedisPersistence) => (redis === "none" ? "bullmq" : `bullmq aof ${redis}`)
+
 const runs: Array<Run> = []
 if (withBullmq) {
-  runs.push({ label: "bullmq", system: "bullmq", transport: "redis", phases: ["enqueue", "drain", "mixed"] })
-  runs.push({ label: "bullmq addBulk×100", system: "bullmq", transport: "redis", phases: ["enqueue"], batch: 100 })
+  // Persistence from the strongest (the match for osqueue's fsynced acknowledgement) to none.
+  for (const redis of ["always", "everysec", "none"] as const) {
+    runs.push({ label: bullmqLabel(redis), system: "bullmq", redis, transport: "redis", phases: ["enqueue", "drain", "mixed"] })
+  }
+  runs.push({ label: "bullmq addBulk×100", system: "bullmq", redis: "none", transport: "redis", phases: ["enqueue"], batch: 100 })
 }
 for (const store of stores) {
   if (store === "latency") continue
@@ -353,6 +371,10 @@ const goals = (results: ReadonlyArray<PhaseResult>) => {
     const ratio = wsMixed.rate / bullMixed.rate
     const e2e = wsMixed.endToEnd && bullMixed.endToEnd ? wsMixed.endToEnd.p50 <= bullMixed.endToEnd.p50 : undefined
     lines.push(`1. mixed, RPC-WS, file store: ${fmt(wsMixed.rate, 0)} vs BullMQ ${fmt(bullMixed.rate, 0)} jobs/s = ${ratio.toFixed(2)}× (goal ≥ 1.0×: ${verdict(ratio >= 1)}); end-to-end p50 ${fmt(wsMixed.endToEnd?.p50)} vs ${fmt(bullMixed.endToEnd?.p50)} ms (${verdict(e2e)})`)
+    const durable = find(results, bullmqLabel("always"), "mixed")
+    if (durable) {
+      lines.push(`   against BullMQ with appendfsync always (the same durability): ${fmt(durable.rate, 0)} jobs/s = ${(wsMixed.rate / durable.rate).toFixed(2)}×`)
+    }
     // Each producer has one enqueue in flight, and an enqueue is acknowledged only after a put
     // that began after it arrived: P producers cannot enqueue faster than P puts' time allows,
     // whatever the broker's CPU.
@@ -398,7 +420,7 @@ const main = async () => {
   const results: Array<PhaseResult> = []
   for (const run of runs) {
     process.stdout.write(`\n${run.label}\n`)
-    const server = run.system === "bullmq" ? await startRedis() : await startOsqueue(run.store!)
+    const server = run.system === "bullmq" ? await startRedis(run.redis ?? "none") : await startOsqueue(run.store!)
     try {
       const phases = await runLoad({
         label: run.label,
