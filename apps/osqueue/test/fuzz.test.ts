@@ -128,7 +128,8 @@ describe("fuzz: hostile and generated requests against a real broker", () => {
       console.log(
         `fuzz ${variant.name}: ${run.total} requests (REST ${run.counts.rest}, RPC-HTTP ${run.counts["rpc-http"]}, ` +
           `RPC-WS ${run.counts["rpc-ws"]}, raw ${run.counts.raw}) in ${fuzzSeconds.toFixed(1)} s, ` +
-          `${run.failures.length} failing, broker peak RSS ${Math.round(watch.peakRssBytes() / 1024 / 1024)} MB`
+          `${run.failures.length} failing, broker peak RSS ${Math.round(watch.peakRssBytes() / 1024 / 1024)} MB; ` +
+          `answers p50/p99/max: ${run.timing()}`
       )
       const message = [
         ...(problems.length > 0 ? ["", ...problems] : []),

@@ -51,11 +51,18 @@ const withSurrogates = (ast: SchemaAST.AST): SchemaAST.AST => {
   }
 }
 
-/** Values of `schema`, encoded as they travel (the JSON a client sends). */
+const drawn = new Map<Schema.Schema.Any, fc.Arbitrary<unknown>>()
+
+/** Values of `schema`, encoded as they travel (the JSON a client sends); made once per schema (it is slow). */
 const encodedValues = (schema: Schema.Schema.Any): fc.Arbitrary<unknown> => {
-  const drawable = Schema.make<unknown, unknown, never>(withSurrogates(schema.ast))
-  const encode = Schema.encodeSync(drawable)
-  return Arbitrary.make(drawable).map((value) => JSON.parse(JSON.stringify(encode(value) ?? null)) as unknown)
+  let values = drawn.get(schema)
+  if (values === undefined) {
+    const drawable = Schema.make<unknown, unknown, never>(withSurrogates(schema.ast))
+    const encode = Schema.encodeSync(drawable)
+    values = Arbitrary.make(drawable).map((value) => JSON.parse(JSON.stringify(encode(value) ?? null)) as unknown)
+    drawn.set(schema, values)
+  }
+  return values
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -498,7 +505,8 @@ const oddMethods = ["PUT", "PATCH", "DELETE", "TRACE", "FOO", "OPTIONS", "HEAD",
 const pathTricks: ReadonlyArray<(path: string) => string> = [
   (p) => `${p}/`,
   (p) => `/${p}`,
-  (p) => p.toUpperCase(),
+  // markers stay as they are: they are filled in when the request is sent
+  (p) => p.replace(/[^\u27e6\u27e7]+(?=\u27e6|$)/g, (part) => part.toUpperCase()),
   (p) => `${p}?x=${marker("huge", 1_000)}`,
   (p) => `${p}%00`,
   (p) => `${p}/..`,
@@ -689,10 +697,11 @@ const envelopeBreaks = [
   "not JSON"
 ] as const
 
-const rpcMessage = (pools: Pools, id: string): fc.Arbitrary<Message> =>
+/** A message, given its request id (made once: building arbitraries per message is slow). */
+const rpcMessage = (pools: Pools): fc.Arbitrary<(id: string) => Message> =>
   fc.record({ rpc: fc.constantFrom(...rpcs), aim: aimed(pools), style: fc.constantFrom("valid", "valid", "broken", "broken", "envelope"), mutation, pick: nat })
     .chain((r) =>
-      encodedValues(r.rpc.payloadSchema).map((payload) => {
+      encodedValues(r.rpc.payloadSchema).map((payload) => (id: string): Message => {
         const aimedPayload = aim(r.rpc._tag, payload, r.aim).payload
         const base = { _tag: "Request", id, tag: r.rpc._tag, payload: aimedPayload ?? {}, headers: [] as Array<unknown> }
         const waitMs = r.rpc._tag === "Claim" ? r.aim.waitMs : 0
@@ -749,13 +758,12 @@ const expectationOf = (text: string, id: string): { text: string; id?: string; u
   }
 }
 
-const ids = (n: number) => Array.from({ length: n }, (_, i) => String(i + 1))
-
 /** A body of ndjson lines for `POST /rpc`. */
-const rpcHttpProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
+const rpcHttpProbe = (messages: fc.Arbitrary<(id: string) => Message>, pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
   fc.record({ count: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 3 }) }, { weight: 1, arbitrary: fc.integer({ min: 4, max: 40 }) }), credentials: credentialsOf(pools.token), contentType: fc.constantFrom("application/ndjson", "application/ndjson", "application/ndjson", "application/json", "text/plain", undefined), ending: fc.constantFrom("\n", "\n", "\n", "\r\n", "", "\n\n") , extra: extraHeaders })
     .chain((r) =>
-      fc.tuple(...ids(r.count).map((id) => rpcMessage(pools, id))).map((messages) => {
+      fc.array(messages, { minLength: r.count, maxLength: r.count }).map((makers) => {
+        const messages = makers.map((make, i) => make(String(i + 1)))
         const body = messages.map((m) => m.text).join(r.ending === "" ? "\n" : r.ending) + r.ending
         const headers: Record<string, string> = { ...r.extra, ...r.credentials.headers }
         if (r.contentType !== undefined) headers["content-type"] = r.contentType
@@ -784,10 +792,11 @@ const rpcHttpProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
 const frameBreaks = ["none", "none", "none", "none", "none", "binary", "fragmented", "rsv", "unmasked", "invalid utf-8", "ping", "oversized ping", "reserved opcode", "empty", "close 1000 then more"] as const
 
 /** A WebSocket session on `/rpc/ws`: one to four messages, as frames. */
-const rpcWsProbe = (pools: Pools): fc.Arbitrary<Named<WsProbe>> =>
+const rpcWsProbe = (messages: fc.Arbitrary<(id: string) => Message>, pools: Pools): fc.Arbitrary<Named<WsProbe>> =>
   fc.record({ count: fc.integer({ min: 1, max: 4 }), credentials: credentialsOf(pools.token), how: fc.constantFrom(...frameBreaks), origin: fc.constantFrom(undefined, undefined, undefined, "http://evil.example") })
     .chain((r) =>
-      fc.tuple(...ids(r.count).map((id) => rpcMessage(pools, id))).map((messages) => {
+      fc.array(messages, { minLength: r.count, maxLength: r.count }).map((makers) => {
+        const messages = makers.map((make, i) => make(String(i + 1)))
         const text = (m: Message): WsFrameSpec => ({ opcode: opcodes.text, text: m.text, encoding: utf8 })
         let frames: Array<WsFrameSpec> = messages.map(text)
         let mayClose = true
@@ -833,14 +842,16 @@ const rpcWsProbe = (pools: Pools): fc.Arbitrary<Named<WsProbe>> =>
     )
 
 /** Any probe, in the suite's mix: REST most, both RPC transports, the other routes now and then. */
-export const probes = (pools: Pools): fc.Arbitrary<Named<Probe>> =>
-  fc.oneof(
+export const probes = (pools: Pools): fc.Arbitrary<Named<Probe>> => {
+  const messages = rpcMessage(pools)
+  return fc.oneof(
     { weight: 40, arbitrary: restProbe(pools) },
-    { weight: 25, arbitrary: rpcHttpProbe(pools) },
-    { weight: 25, arbitrary: rpcWsProbe(pools) },
+    { weight: 25, arbitrary: rpcHttpProbe(messages, pools) },
+    { weight: 25, arbitrary: rpcWsProbe(messages, pools) },
     { weight: 6, arbitrary: opsProbe(pools) },
     { weight: 4, arbitrary: unknownProbe(pools) }
   )
+}
 
 /** Probe `index` of `seed`: the same every time, whatever else runs. */
 export const probeAt = (arbitrary: fc.Arbitrary<Named<Probe>>, seed: number, index: number): Named<Probe> =>

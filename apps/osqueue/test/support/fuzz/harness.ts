@@ -6,6 +6,9 @@
  */
 import { parseLeaseToken } from "@osqueue/types"
 import { readFileSync } from "node:fs"
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { eventually, freePort, osqueue, type Running } from "../processes.js"
 import { httpProblems, type Judge, wsProblems } from "./checks.js"
 import type { HttpProbe, Named, Probe, WsProbe } from "./probes.js"
@@ -36,12 +39,25 @@ export const brokerEnv = {
   OSQUEUE_KEEP_FINISHED: "1000000"
 }
 
+/**
+ * A dashboard build of two files: the real one may not be built when the tests run, and without
+ * one `/` answers that there is none (a 503 that says nothing about hostile input).
+ */
+const dashboard = async (): Promise<string> => {
+  const dir = await mkdtemp(join(tmpdir(), "osqueue-fuzz-dashboard-"))
+  await mkdir(join(dir, "assets"))
+  await writeFile(join(dir, "index.html"), '<!doctype html><title>osqueue</title><script src="/assets/index.js"></script>')
+  await writeFile(join(dir, "assets", "index.js"), "document.title = 'osqueue'")
+  return dir
+}
+
 /** `osqueue broker` on `dir`, resolved once it leads. */
 export const startBroker = async (dir: string, token: string | undefined): Promise<Broker> => {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const proc = osqueue(["broker", "--port", String(port), "--host", "127.0.0.1", "--url", url, "--dir", dir], {
     ...brokerEnv,
+    OSQUEUE_DASHBOARD_DIR: await dashboard(),
     OSQUEUE_TOKEN: token ?? ""
   })
   const broker = { url, target: { host: "127.0.0.1", port }, proc, dir, token }
@@ -214,6 +230,8 @@ export interface WsOutcome {
 export class Run {
   readonly failures: Array<Failure> = []
   readonly counts = { rest: 0, "rpc-http": 0, "rpc-ws": 0, raw: 0 }
+  /** Answer times by transport, for the summary. */
+  readonly times: Record<"rest" | "rpc-http" | "rpc-ws", Array<number>> = { rest: [], "rpc-http": [], "rpc-ws": [] }
   readonly leases = new LeasePool()
   readonly judge: Judge
   /** Probes and cases being sent now: when the broker dies, one of them killed it. */
@@ -227,6 +245,15 @@ export class Run {
     return this.counts.rest + this.counts["rpc-http"] + this.counts["rpc-ws"] + this.counts.raw
   }
 
+  /** Answer times as `transport p50/p99/max`, for the summary. */
+  timing(): string {
+    return Object.entries(this.times).map(([transport, times]) => {
+      const sorted = [...times].sort((a, b) => a - b)
+      const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0)
+      return `${transport} ${at(0.5)}/${at(0.99)}/${at(1)} ms`
+    }).join(", ")
+  }
+
   fail(label: string, what: string, problems: ReadonlyArray<string>, request = "", answer = "") {
     this.failures.push({ label, what, problems, request, answer })
   }
@@ -238,6 +265,7 @@ export class Run {
     const request: HttpRequest = { method: probe.method, path: render(probe.path, this.leases), headers: probe.headers, ...(body !== undefined ? { body } : {}) }
     const answer = await sendHttp(this.broker.target, request)
     this.counts[probe.transport]++
+    this.times[probe.transport].push(answer.ms)
     harvest(answer.body.toString("utf8"), this.leases)
     const problems = [...httpProblems(this.judge, probe, answer, body?.length ?? 0), ...(extra?.(answer) ?? [])]
     if (problems.length > 0) this.fail(label, named.what, problems, printHttpRequest(request, probe.encoding._tag), printHttpAnswer(answer))
@@ -257,6 +285,7 @@ export class Run {
     const request: WsRequest = { path: render(probe.path, this.leases), headers: probe.headers, frames, expectIds: probe.expect.rpcIds }
     const answer = await sendWs(this.broker.target, request)
     this.counts["rpc-ws"]++
+    this.times["rpc-ws"].push(answer.ms)
     for (const message of answer.messages) harvest(message, this.leases)
     const problems = [...wsProblems(this.judge, probe, answer), ...(extra?.(answer) ?? [])]
     if (problems.length > 0) this.fail(label, named.what, problems, printWsRequest(request), printWsAnswer(answer))

@@ -102,12 +102,14 @@ const jobsOfType = async (run: Run, type: string): Promise<number> =>
 
 const unique = (what: string) => `hostile-${what}-${Math.random().toString(36).slice(2, 8)}`
 
-/** A job of its own type, claimed: its id and live token. */
+/** A job of its own type, claimed: its id and live token. A probe's claim (of any type) may take it first: then another. */
 const claimedJob = async (run: Run, type: string) => {
-  await must(run.broker, "POST", "/v1/jobs", { type })
-  const [claimed] = await must<Array<{ job: { id: string }; token: string }>>(run.broker, "POST", "/v1/jobs/claim", { workerId: "hostile", types: [type], leaseMs: 600_000 })
-  if (claimed === undefined) throw new Error(`no job of ${type} to claim`)
-  return { id: claimed.job.id, token: claimed.token }
+  for (let attempt = 0; attempt < 10; attempt++) {
+    await must(run.broker, "POST", "/v1/jobs", { type })
+    const [claimed] = await must<Array<{ job: { id: string }; token: string }>>(run.broker, "POST", "/v1/jobs/claim", { workerId: "hostile", types: [type], leaseMs: 600_000 })
+    if (claimed !== undefined) return { id: claimed.job.id, token: claimed.token }
+  }
+  throw new Error(`no job of ${type} to claim in 10 tries`)
 }
 
 /** The answer's status to raw bytes, or a problem if it held the connection past the budget. */
@@ -427,9 +429,9 @@ export const hostileCases: ReadonlyArray<HostileCase> = [
 export const idleStats = async (run: Run): Promise<void> => {
   const fast = 1_000
   const within = (ms: number) => (ms > fast ? [`answered after ${Math.round(ms)} ms on an idle broker (want under ${fast} ms)`] : [])
-  for (let i = 0; i < 3; i++) {
-    await run.http("#14", rest(run, "GET /v1/stats on an idle broker", "GET", "/v1/stats"), (a) => within(a.ms))
-    await run.http("#14", rpcHttp(run, "RPC-HTTP Stats on an idle broker", `${rpcLine("1", "Stats")}\n`, ["1"]), (a) => within(a.ms))
-    await run.ws("#14", rpcWs(run, "RPC-WS Stats on an idle broker", [text(rpcLine("1", "Stats"))], ["1"]), (a) => within(a.ms))
-  }
+  await Promise.all([
+    run.http("#14", rest(run, "GET /v1/stats on an idle broker", "GET", "/v1/stats"), (a) => within(a.ms)),
+    run.http("#14", rpcHttp(run, "RPC-HTTP Stats on an idle broker", `${rpcLine("1", "Stats")}\n`, ["1"]), (a) => within(a.ms)),
+    run.ws("#14", rpcWs(run, "RPC-WS Stats on an idle broker", [text(rpcLine("1", "Stats"))], ["1"]), (a) => within(a.ms))
+  ])
 }
