@@ -11,7 +11,7 @@
  * alone, e.g. `FUZZ_SEED=7 FUZZ_BROKER=open FUZZ_ONLY=1234 pnpm vitest run apps/osqueue/test/fuzz.test.ts`
  * (FUZZ_ONLY takes generated probes' numbers and hostile cases' labels such as `#8`, comma-separated).
  */
-import { mkdtemp } from "node:fs/promises"
+import { mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
@@ -72,6 +72,7 @@ describe("fuzz: hostile and generated requests against a real broker", () => {
       if (wanted("#14")) await idleStats(run)
       const setup = await setUp(broker, seed)
       for (const lease of setup.leases) run.leases.add(lease)
+      const setupSeconds = (performance.now() - startedAt) / 1000
       const arbitrary = probes({
         fuzzIds: setup.fuzzIds,
         isSentinel: (id) => setup.sentinels.has(id),
@@ -127,10 +128,12 @@ describe("fuzz: hostile and generated requests against a real broker", () => {
 
       console.log(
         `fuzz ${variant.name}: ${run.total} requests (REST ${run.counts.rest}, RPC-HTTP ${run.counts["rpc-http"]}, ` +
-          `RPC-WS ${run.counts["rpc-ws"]}, raw ${run.counts.raw}) in ${fuzzSeconds.toFixed(1)} s, ` +
+          `RPC-WS ${run.counts["rpc-ws"]}, raw ${run.counts.raw}) in ${fuzzSeconds.toFixed(1)} s (setup ${setupSeconds.toFixed(1)} s), ` +
           `${run.failures.length} failing, broker peak RSS ${Math.round(watch.peakRssBytes() / 1024 / 1024)} MB; ` +
           `answers p50/p99/max: ${run.timing()}`
       )
+      // every failure, whole, for tools and for reading at leisure (the message shows the first of each kind)
+      if (process.env.FUZZ_REPORT) await writeFile(`${process.env.FUZZ_REPORT}.${variant.name}.json`, JSON.stringify({ seed, problems, failures: run.failures }, null, 1))
       const message = [
         ...(problems.length > 0 ? ["", ...problems] : []),
         ...(run.failures.length > 0 ? ["", report(run.failures, replay)] : [])

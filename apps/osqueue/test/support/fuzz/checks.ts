@@ -59,7 +59,8 @@ export const rpcProblems = (
   messages: ReadonlyArray<string>,
   expectIds: ReadonlyArray<string>,
   unreadable: boolean,
-  excuseMissing: boolean
+  excuseMissing: boolean,
+  interrupted: ReadonlyArray<string> = []
 ): Array<string> => {
   const problems: Array<string> = []
   const answered = new Map<string, number>()
@@ -82,6 +83,7 @@ export const rpcProblems = (
       answered.set(id, (answered.get(id) ?? 0) + 1)
       const exit = message.exit
       if (!isRecord(exit)) problems.push(`request ${id}: an Exit without an exit`)
+      else if (exit._tag === "Failure" && interrupted.includes(id)) continue
       else if (exit._tag === "Failure") {
         const found: Array<string> = []
         causeProblems(exit.cause, found)
@@ -128,19 +130,19 @@ export const httpProblems = (judge: Judge, probe: HttpProbe, answer: HttpAnswer,
   const locked = judge.tokenSet && !expect.credentialsRight && !isPublic(probe.path)
   if (locked) {
     if (status < 400) problems.push(`status ${status} without the right credentials`)
-    else if (status === 401 && !isTagged(answer.body)) problems.push("a 401 without a tagged JSON error")
+    else if (status === 401 && probe.method !== "HEAD" && !isTagged(answer.body)) problems.push("a 401 without a tagged JSON error")
     return problems
   }
   if (expect.mustRefuse && (status < 400 || status >= 500)) problems.push(`status ${status}: this request must be refused with a 4xx`)
   switch (expect.route) {
     case "operation": {
-      if (status >= 400 && status < 500 && !isTagged(answer.body)) problems.push(`a ${status} without a tagged JSON error`)
+      if (status >= 400 && status < 500 && probe.method !== "HEAD" && !isTagged(answer.body)) problems.push(`a ${status} without a tagged JSON error`)
       if (status >= 200 && status < 300) {
         if (probe.transport === "rest" && probe.method !== "HEAD" && answer.body.length > 0 && parse(answer.body.toString("utf8")) === undefined) {
           problems.push("a success whose body is not JSON")
         }
         if (probe.transport === "rpc-http") {
-          problems.push(...rpcProblems(answer.body.toString("utf8").split("\n"), expect.rpcIds, expect.unreadable, false))
+          problems.push(...rpcProblems(answer.body.toString("utf8").split("\n"), expect.rpcIds, expect.unreadable, false, expect.interrupted))
         }
       }
       if (probe.transport === "rpc-http" && status >= 300 && status < 400) problems.push(`status ${status}`)
@@ -186,6 +188,6 @@ export const wsProblems = (judge: Judge, probe: WsProbe, answer: WsAnswer): Arra
   if (answer.closedByBroker && !expect.mayClose) {
     problems.push(`the broker closed the connection${answer.close ? ` (${answer.close.code} ${answer.close.reason})` : ""}`)
   }
-  problems.push(...rpcProblems(answer.messages, expect.rpcIds, expect.unreadable, answer.closedByBroker && expect.mayClose))
+  problems.push(...rpcProblems(answer.messages, expect.rpcIds, expect.unreadable, answer.closedByBroker && expect.mayClose, expect.interrupted))
   return problems
 }

@@ -758,12 +758,18 @@ const expectationOf = (text: string, id: string): { text: string; id?: string; u
   }
 }
 
+/** After an `Eof` the client has said it sends nothing more: what follows it is promised no answer. */
+const untilEof = (messages: ReadonlyArray<Message>): Array<Message> => {
+  const eof = messages.findIndex((m) => m.what === "Eof")
+  return eof < 0 ? [...messages] : messages.map((m, i) => (i > eof ? { text: m.text, unreadable: false, waitMs: m.waitMs, what: m.what } : m))
+}
+
 /** A body of ndjson lines for `POST /rpc`. */
 const rpcHttpProbe = (messages: fc.Arbitrary<(id: string) => Message>, pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
   fc.record({ count: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 3 }) }, { weight: 1, arbitrary: fc.integer({ min: 4, max: 40 }) }), credentials: credentialsOf(pools.token), contentType: fc.constantFrom("application/ndjson", "application/ndjson", "application/ndjson", "application/json", "text/plain", undefined), ending: fc.constantFrom("\n", "\n", "\n", "\r\n", "", "\n\n") , extra: extraHeaders })
     .chain((r) =>
       fc.array(messages, { minLength: r.count, maxLength: r.count }).map((makers) => {
-        const messages = makers.map((make, i) => make(String(i + 1)))
+        const messages = untilEof(makers.map((make, i) => make(String(i + 1))))
         const body = messages.map((m) => m.text).join(r.ending === "" ? "\n" : r.ending) + r.ending
         const headers: Record<string, string> = { ...r.extra, ...r.credentials.headers }
         if (r.contentType !== undefined) headers["content-type"] = r.contentType
@@ -796,7 +802,7 @@ const rpcWsProbe = (messages: fc.Arbitrary<(id: string) => Message>, pools: Pool
   fc.record({ count: fc.integer({ min: 1, max: 4 }), credentials: credentialsOf(pools.token), how: fc.constantFrom(...frameBreaks), origin: fc.constantFrom(undefined, undefined, undefined, "http://evil.example") })
     .chain((r) =>
       fc.array(messages, { minLength: r.count, maxLength: r.count }).map((makers) => {
-        const messages = makers.map((make, i) => make(String(i + 1)))
+        const messages = untilEof(makers.map((make, i) => make(String(i + 1))))
         const text = (m: Message): WsFrameSpec => ({ opcode: opcodes.text, text: m.text, encoding: utf8 })
         let frames: Array<WsFrameSpec> = messages.map(text)
         let mayClose = true

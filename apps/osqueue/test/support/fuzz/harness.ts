@@ -282,7 +282,9 @@ export class Run {
       ...(f.rsv !== undefined ? { rsv: f.rsv } : {}),
       ...(f.unmasked !== undefined ? { unmasked: f.unmasked } : {})
     }))
-    const request: WsRequest = { path: render(probe.path, this.leases), headers: probe.headers, frames, expectIds: probe.expect.rpcIds }
+    // a message whose id cannot be read is answered for -1: wait for that answer too
+    const expectIds = probe.expect.unreadable ? [...probe.expect.rpcIds, "-1"] : probe.expect.rpcIds
+    const request: WsRequest = { path: render(probe.path, this.leases), headers: probe.headers, frames, expectIds }
     const answer = await sendWs(this.broker.target, request)
     this.counts["rpc-ws"]++
     this.times["rpc-ws"].push(answer.ms)

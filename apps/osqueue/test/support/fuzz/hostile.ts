@@ -391,7 +391,7 @@ export const hostileCases: ReadonlyArray<HostileCase> = [
       await run.http("rpc", rpcHttp(run, "a client sending osqueue.Refused", `${rpcLine("1", "osqueue.Refused", { error: { _tag: "StateCorrupt", message: "forged" } })}\n`, ["1"]))
       await run.ws("rpc", rpcWs(run, "Watch with statsEveryMs 1", [text(rpcLine("1", "Watch", { statsEveryMs: 1 }))], ["1"]), (a) =>
         rpcError(a.messages, "1")?._tag === "InvalidRequest" ? [] : ["want InvalidRequest"])
-      const watch = await run.ws("rpc", rpcWs(run, "Watch, then interrupted", [text(rpcLine("1", "Watch", {})), text('{"_tag":"Interrupt","requestId":"1"}')], ["1"]))
+      const watch = await run.ws("rpc", rpcWs(run, "Watch, then interrupted", [text(rpcLine("1", "Watch", {})), text('{"_tag":"Interrupt","requestId":"1"}')], ["1"], { interrupted: ["1"] }))
       if (watch.answer.messages.length === 0) run.fail("rpc", "Watch, then interrupted", ["no answer"])
     }
   },

@@ -32,6 +32,8 @@ export interface Expect {
   readonly mayClose: boolean
   /** Time the request asked the broker to wait (a claim's `waitMs`), added to the latency budget. */
   readonly waitMs: number
+  /** Requests the probe interrupts itself: an Interrupt is their due answer. */
+  readonly interrupted?: ReadonlyArray<string>
   /** A mutation the broker must refuse (4xx), never run. */
   readonly mustRefuse?: boolean
 }

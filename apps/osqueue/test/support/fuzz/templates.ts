@@ -74,13 +74,18 @@ const expand = (kind: string, arg: string, leases: LeasePool, quoted: boolean): 
   }
 }
 
-const quotedMarker = new RegExp(`"${open}(\\w+):([^${close}]*)${close}"`, "g")
+const quotedMarker = new RegExp(`"${open}\\w+:[^${close}]*${close}"`, "g")
 const bareMarker = new RegExp(`${open}(\\w+):([^${close}]*)${close}`, "g")
 
 /** `template` with every marker filled in: quoted ones (in JSON) as JSON, bare ones (in paths) URL-encoded. */
 export const render = (template: string, leases: LeasePool): string =>
   template
-    .replace(quotedMarker, (_, kind: string, arg: string) => expand(kind, arg, leases, true))
+    .replace(quotedMarker, (quoted) => {
+      // the marker went through JSON.stringify: its argument (a raw `"\ud800"`) is escaped in the text
+      const inner = (JSON.parse(quoted) as string).slice(1, -1)
+      const colon = inner.indexOf(":")
+      return expand(inner.slice(0, colon), inner.slice(colon + 1), leases, true)
+    })
     .replace(bareMarker, (_, kind: string, arg: string) => expand(kind, arg, leases, false))
 
 /** How the rendered text becomes bytes: UTF-8 unless a mutation says otherwise. */

@@ -31,8 +31,11 @@ export interface HttpAnswer {
   readonly error?: string
 }
 
-/** Longest any one exchange may take before the suite gives up on it (the checks ask for far less). */
-export const hardTimeoutMs = 15_000
+/**
+ * Longest any one exchange may take before the suite gives up on it: the checks ask for far less
+ * (2 s beyond a claim's wait of at most 300 ms), and a hung request must not hold its slot long.
+ */
+export const hardTimeoutMs = 6_000
 
 const agents = new Map<string, http.Agent>()
 const agentFor = (target: Target) => {
@@ -302,7 +305,7 @@ export const sendWs = (target: Target, request: WsRequest, timeoutMs = hardTimeo
     const armQuiet = () => {
       if (request.expectIds.length > 0) return
       clearTimeout(quiet)
-      quiet = setTimeout(() => finish(false), request.quietMs ?? 300)
+      quiet = setTimeout(() => finish(false), request.quietMs ?? 150)
     }
     const answered = () => {
       if (request.expectIds.length === 0) return armQuiet()
