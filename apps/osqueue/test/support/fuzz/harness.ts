@@ -36,7 +36,10 @@ export interface Broker {
 /** The broker's settings the suite relies on (defaults otherwise, so that the defaults are what is fuzzed). */
 export const brokerEnv = {
   // the sentinels include finished jobs: the fuzz finishes many more, and must not push them out
-  OSQUEUE_KEEP_FINISHED: "1000000"
+  OSQUEUE_KEEP_FINISHED: "1000000",
+  // a client that sends too little is cut off after these (defaults 5 and 8 s): shorter, so the run is
+  OSQUEUE_HEADERS_TIMEOUT_MS: "2000",
+  OSQUEUE_REQUEST_TIMEOUT_MS: "3000"
 }
 
 /**

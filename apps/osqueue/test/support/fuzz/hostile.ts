@@ -6,7 +6,7 @@
  */
 import { Json, maxDelayMs, maxInstant, parseLeaseToken } from "@osqueue/types"
 import { budgetMs } from "./checks.js"
-import { authHeaders, call, must, type Run } from "./harness.js"
+import { authHeaders, brokerEnv, call, must, type Run } from "./harness.js"
 import { defaultExpect, type Expect, type HttpProbe, type Named, type WsFrameSpec, type WsProbe } from "./probes.js"
 import type { Setup } from "./sentinels.js"
 import { marker, utf8 } from "./templates.js"
@@ -21,9 +21,10 @@ export interface HostileCase {
 
 /**
  * Longest a connection may be held by a client that sends too little (a short body, a chunk that
- * never comes, headers a byte at a time) before the broker answers or hangs up.
+ * never comes, headers a byte at a time) before the broker answers or hangs up: the request
+ * timeout the suite gives the broker (`brokerEnv`) and 2 s.
  */
-export const slowClientBudgetMs = 10_000
+export const slowClientBudgetMs = Number(brokerEnv.OSQUEUE_REQUEST_TIMEOUT_MS) + 2_000
 
 const json = (text: string): unknown => {
   try {
