@@ -2,7 +2,7 @@
  * The fuzz suite (docs/architecture.md, "Hostile input"): a real `osqueue broker` on the file
  * store, without a token and with one, takes generated requests (from the request schemas, then
  * broken on purpose) and hand-written hostile ones over REST, RPC over HTTP and RPC over
- * WebSocket, FUZZ_RUNS in all (default 10,000), FUZZ_CONCURRENCY at once (default 8). Every
+ * WebSocket, FUZZ_RUNS in all (default 10,000), FUZZ_CONCURRENCY at once (default 12). Every
  * answer: no 5xx, no Defect, within 2 s; the process stays up and `/healthz` / `/readyz` answer
  * throughout; 200 jobs put in place before are exactly as they were after, and again on a broker
  * restarted on the same directory.
@@ -24,7 +24,7 @@ import { closeAgents, sendHttp } from "./support/fuzz/wire.js"
 
 const seed = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31)
 const runs = Number(process.env.FUZZ_RUNS ?? 10_000)
-const concurrency = Number(process.env.FUZZ_CONCURRENCY ?? 8)
+const concurrency = Number(process.env.FUZZ_CONCURRENCY ?? 12)
 const list = (value: string | undefined) => value?.split(",").map((s) => s.trim()).filter(Boolean)
 const only = list(process.env.FUZZ_ONLY)
 const skipped = new Set(list(process.env.FUZZ_SKIP) ?? [])
