@@ -139,7 +139,7 @@ export const httpProblems = (judge: Judge, probe: HttpProbe, answer: HttpAnswer,
       if (status >= 400 && status < 500 && probe.method !== "HEAD" && !isTagged(answer.body)) {
         // /rpc may refuse a whole body by failing each of its requests with a tagged error
         const refusedOneByOne = probe.transport === "rpc-http" && answer.body.length > 0 &&
-          rpcProblems(answer.body.toString("utf8").split("\n"), expect.rpcIds, expect.unreadable, false, expect.interrupted).length === 0
+          rpcProblems(answer.body.toString("utf8").split("\n"), expect.rpcIds, false, false, expect.interrupted).length === 0
         if (!refusedOneByOne) problems.push(`a ${status} without a tagged JSON error`)
       }
       if (status >= 200 && status < 300) {

@@ -656,8 +656,14 @@ const unknownProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
 
 const servedPatterns = [...routes.map((r) => r.path), ...opsPaths, "/rpc", "/rpc/ws"].map((p) => new RegExp(`^${p.replace(/:id/g, "[^/]+")}/?(\\?.*)?$`))
 
-/** Whether `path` might be served (the dashboard answers any path under `/assets/`). */
-const isServed = (path: string) => path === "" || path.startsWith("/assets") || servedPatterns.some((re) => re.test(path))
+/**
+ * Whether `path` might be served: the dashboard answers any path under `/assets/`, and the router
+ * reads `;…` in a segment as parameters of it (`/;x` is `/`).
+ */
+const isServed = (path: string) => {
+  const plain = path.replace(/;[^/?]*/g, "")
+  return plain === "" || plain.startsWith("/assets") || servedPatterns.some((re) => re.test(plain))
+}
 
 // ---------------------------------------------------------------------------------------------
 // RPC messages, for HTTP bodies and WebSocket frames
