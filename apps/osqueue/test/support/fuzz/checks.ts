@@ -107,6 +107,15 @@ export interface Judge {
   readonly maxBodyBytes: number
 }
 
+/**
+ * A refusal that says what was wrong: a tagged JSON error, or on `/rpc` each request of the body
+ * failed with one (the ids it could read, every one answered, nothing else in the answer).
+ */
+const isTaggedRefusal = (probe: HttpProbe, answer: HttpAnswer): boolean =>
+  isTagged(answer.body) ||
+  (probe.transport === "rpc-http" && answer.body.length > 0 &&
+    rpcProblems(answer.body.toString("utf8").split("\n"), probe.expect.rpcIds, false, false, probe.expect.interrupted).length === 0)
+
 const isPublic = (path: string) => {
   const pathname = path.split("?")[0]!
   return ["/healthz", "/readyz", "/docs", "/v1/openapi.json", "/"].includes(pathname) || pathname.startsWith("/assets/")
@@ -130,17 +139,14 @@ export const httpProblems = (judge: Judge, probe: HttpProbe, answer: HttpAnswer,
   const locked = judge.tokenSet && !expect.credentialsRight && !isPublic(probe.path)
   if (locked) {
     if (status < 400) problems.push(`status ${status} without the right credentials`)
-    else if (status === 401 && probe.method !== "HEAD" && !isTagged(answer.body)) problems.push("a 401 without a tagged JSON error")
+    else if (status === 401 && probe.method !== "HEAD" && !isTaggedRefusal(probe, answer)) problems.push("a 401 without a tagged JSON error")
     return problems
   }
   if (expect.mustRefuse && (status < 400 || status >= 500)) problems.push(`status ${status}: this request must be refused with a 4xx`)
   switch (expect.route) {
     case "operation": {
-      if (status >= 400 && status < 500 && probe.method !== "HEAD" && !isTagged(answer.body)) {
-        // /rpc may refuse a whole body by failing each of its requests with a tagged error
-        const refusedOneByOne = probe.transport === "rpc-http" && answer.body.length > 0 &&
-          rpcProblems(answer.body.toString("utf8").split("\n"), expect.rpcIds, false, false, expect.interrupted).length === 0
-        if (!refusedOneByOne) problems.push(`a ${status} without a tagged JSON error`)
+      if (status >= 400 && status < 500 && probe.method !== "HEAD" && !isTaggedRefusal(probe, answer)) {
+        problems.push(`a ${status} without a tagged JSON error`)
       }
       if (status >= 200 && status < 300) {
         if (probe.transport === "rest" && probe.method !== "HEAD" && answer.body.length > 0 && parse(answer.body.toString("utf8")) === undefined) {
