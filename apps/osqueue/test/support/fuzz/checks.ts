@@ -136,7 +136,8 @@ export const httpProblems = (judge: Judge, probe: HttpProbe, answer: HttpAnswer,
   if (status >= 500) problems.push(`status ${status}`)
   if (answer.ms > budgetMs + expect.waitMs) problems.push(`answered after ${Math.round(answer.ms)} ms (budget ${budgetMs + expect.waitMs} ms)`)
   if (status === 431 || status === 408) return problems // Node's own refusals, before any route: no body
-  const locked = judge.tokenSet && !expect.credentialsRight && !isPublic(probe.path)
+  // a CORS preflight carries no credentials (browsers send none): it may answer, as long as it runs nothing
+  const locked = judge.tokenSet && !expect.credentialsRight && !isPublic(probe.path) && probe.method !== "OPTIONS"
   if (locked) {
     if (status < 400) problems.push(`status ${status} without the right credentials`)
     else if (status === 401 && probe.method !== "HEAD" && !isTaggedRefusal(probe, answer)) problems.push("a 401 without a tagged JSON error")

@@ -115,6 +115,8 @@ export interface RawRequest {
   readonly gapMs?: number
   /** Stop once this many bytes came back (then hang up, as a client that read a little would). */
   readonly hangUpAfterBytes?: number
+  /** Stop once what came back is complete by this test (a pipeline's last answer). */
+  readonly complete?: (bytes: Buffer) => boolean
   /** Stop waiting after this long (the exchange then has `closedByBroker: false`). */
   readonly waitMs: number
 }
@@ -144,6 +146,7 @@ export const sendRaw = (target: Target, request: RawRequest): Promise<RawAnswer>
       chunks.push(chunk)
       received += chunk.length
       if (request.hangUpAfterBytes !== undefined && received >= request.hangUpAfterBytes) finish(false)
+      else if (request.complete?.(Buffer.concat(chunks))) finish(false)
     })
     socket.on("end", () => finish(true))
     socket.on("close", () => finish(true))
