@@ -361,7 +361,8 @@ export const hostileCases: ReadonlyArray<HostileCase> = [
     label: "raw",
     name: "raw HTTP: headers too large, a broken request line, smuggling, HTTP/2's preface, a pipeline, a slow client",
     run: async (run) => {
-      const r = (what: string, chunks: ReadonlyArray<string | Buffer>, budget = budgetMs, options = {}) => rawCase(run, "raw", what, chunks, budget, options)
+      const r = (what: string, chunks: ReadonlyArray<string | Buffer>, budget = budgetMs, options: Parameters<typeof rawCase>[5] = {}) =>
+        rawCase(run, "raw", what, chunks, budget, options)
       const big = await r("100 KB of headers", [`GET /v1/stats HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(100_000)}\r\n\r\n`])
       if (big.status !== 431 && big.status !== 400 && !big.answer.closedByBroker) run.fail("raw", "100 KB of headers", [`status ${big.status}`])
       await r("a request line of garbage", ["\u0000\u0001\u0002 garbage\r\n\r\n"])
