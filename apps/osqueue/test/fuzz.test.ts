@@ -16,7 +16,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
 import { killAll } from "./support/processes.js"
-import { probeAt, probes } from "./support/fuzz/generate.js"
+import { coverage, probeAt, probes } from "./support/fuzz/generate.js"
 import { type Broker, monitor, pool, report, Run, startBroker } from "./support/fuzz/harness.js"
 import { hostileCases, idleStats } from "./support/fuzz/hostile.js"
 import { changedSentinels, setUp } from "./support/fuzz/sentinels.js"
@@ -125,6 +125,9 @@ describe("fuzz: hostile and generated requests against a real broker", () => {
         again.proc.child.kill("SIGTERM")
         await again.proc.exited
       }
+
+      const uncovered = coverage.filter((what) => !run.covered.has(what))
+      if (only === undefined && !died() && uncovered.length > 0) problems.push(`no probe reached ${uncovered.join(", ")}`)
 
       console.log(
         `fuzz ${variant.name}: ${run.total} requests (REST ${run.counts.rest}, RPC-HTTP ${run.counts["rpc-http"]}, ` +

@@ -90,7 +90,7 @@ interface Route {
 }
 
 /** Every endpoint of `OsqueueApi`, read from the API itself. */
-export const routes: ReadonlyArray<Route> = Object.values(OsqueueApi.groups).flatMap((group) =>
+const routes: ReadonlyArray<Route> = Object.values(OsqueueApi.groups).flatMap((group) =>
   Object.values(group.endpoints).map((endpoint) => ({
     name: endpoint.name,
     method: endpoint.method,
@@ -105,7 +105,7 @@ const methodsByPath = new Map<string, Array<string>>()
 for (const route of routes) methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method])
 
 /** Routes outside the API: operators', public ones and the dashboard. */
-export const opsPaths: ReadonlyArray<string> = [
+const opsPaths: ReadonlyArray<string> = [
   "/healthz",
   "/readyz",
   "/metrics",
@@ -119,10 +119,10 @@ export const opsPaths: ReadonlyArray<string> = [
 ]
 
 /** Paths served without a token. */
-export const publicPaths: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/docs", "/v1/openapi.json"])
+const publicPaths: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/docs", "/v1/openapi.json"])
 
 /** RPC operations a probe may name (`Watch` streams forever; the hostile cases cover it). */
-export const rpcs = Array.from(OsqueueRpcs.requests.values()).filter((rpc) => rpc._tag !== "Watch")
+const rpcs = Array.from(OsqueueRpcs.requests.values()).filter((rpc) => rpc._tag !== "Watch")
 
 // ---------------------------------------------------------------------------------------------
 // Valid requests, with ids and tokens that reach real jobs
@@ -321,7 +321,7 @@ const mutationKinds = ["wrongType", "extremeNumber", "hugeString", "deep", "exce
 const mutation = fc.record({ kind: fc.constantFrom(...mutationKinds), pick: nat, variant: nat, at: fc.double({ min: 0, max: 1, noNaN: true }) })
 
 /** `value` broken one way; the result is a body template with its encoding and what was done. */
-export const mutate = (value: unknown, m: typeof mutation extends fc.Arbitrary<infer A> ? A : never): Mutation => {
+const mutate = (value: unknown, m: typeof mutation extends fc.Arbitrary<infer A> ? A : never): Mutation => {
   const all = nodes(value)
   const path = all[m.pick % all.length]!
   const at = path.length === 0 ? "the body" : path.join(".")
@@ -601,6 +601,7 @@ const restProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
         if (r.credentials.what !== "") what += ` (${r.credentials.what})`
         return {
           what: `REST ${what}`,
+          covers: [`REST ${r.route.name}`],
           probe: {
             transport: "rest" as const,
             method,
@@ -780,6 +781,7 @@ const rpcHttpProbe = (messages: fc.Arbitrary<(id: string) => Message>, pools: Po
         const headers: Record<string, string> = { ...r.extra, ...r.credentials.headers }
         if (r.contentType !== undefined) headers["content-type"] = r.contentType
         return {
+          covers: messages.map((m) => `RPC-HTTP ${m.what.split(":")[0]!.split(" ")[0]}`),
           what: `RPC-HTTP ${messages.map((m) => m.what).join(" | ")}${r.contentType === "application/ndjson" ? "" : ` as ${r.contentType ?? "no content type"}`}${r.credentials.what ? ` (${r.credentials.what})` : ""}`,
           probe: {
             transport: "rpc-http" as const,
@@ -834,6 +836,7 @@ const rpcWsProbe = (messages: fc.Arbitrary<(id: string) => Message>, pools: Pool
         const headers: Record<string, string> = { ...r.credentials.headers }
         if (r.origin !== undefined) headers.origin = r.origin
         return {
+          covers: messages.map((m) => `RPC-WS ${m.what.split(":")[0]!.split(" ")[0]}`),
           what: `RPC-WS ${messages.map((m) => m.what).join(" | ")}${r.how === "none" ? "" : ` [frames: ${r.how}]`}${r.origin ? ` from ${r.origin}` : ""}${r.credentials.what ? ` (${r.credentials.what})` : ""}`,
           probe: {
             transport: "rpc-ws" as const,
@@ -852,6 +855,12 @@ const rpcWsProbe = (messages: fc.Arbitrary<(id: string) => Message>, pools: Pool
         }
       })
     )
+
+/** What the probes must cover between them: every REST endpoint, every RPC operation on both transports. */
+export const coverage: ReadonlyArray<string> = [
+  ...routes.map((route) => `REST ${route.name}`),
+  ...rpcs.flatMap((rpc) => [`RPC-HTTP ${rpc._tag}`, `RPC-WS ${rpc._tag}`])
+]
 
 /** Any probe, in the suite's mix: REST most, both RPC transports, the other routes now and then. */
 export const probes = (pools: Pools): fc.Arbitrary<Named<Probe>> => {

@@ -14,7 +14,6 @@ import { httpProblems, type Judge, wsProblems } from "./checks.js"
 import type { HttpProbe, Named, Probe, WsProbe } from "./probes.js"
 import { encode, LeasePool, render, truncate } from "./templates.js"
 import {
-  encodeFrame,
   type HttpAnswer,
   type HttpRequest,
   sendHttp,
@@ -309,14 +308,15 @@ export class Run {
     }
   }
 
+  /** What the probes sent covered (`Named.covers`). */
+  readonly covered = new Set<string>()
+
   async probe(label: string, named: Named<Probe>): Promise<void> {
+    for (const what of named.covers ?? []) this.covered.add(what)
     if (named.probe.transport === "rpc-ws") await this.ws(label, named as Named<WsProbe>)
     else await this.http(label, named as Named<HttpProbe>)
   }
 }
-
-/** Raw frames (already encoded) are sent as they are; this helps hostile cases build them. */
-export const frame = encodeFrame
 
 /**
  * Runs `tasks` at most `concurrency` at a time, in order of index; stops taking new ones once

@@ -83,4 +83,6 @@ export type Probe = HttpProbe | WsProbe
 export interface Named<A> {
   readonly what: string
   readonly probe: A
+  /** The REST endpoints and RPC operations it names (for the coverage check). */
+  readonly covers?: ReadonlyArray<string>
 }

@@ -121,6 +121,3 @@ export const encode = (text: string, encoding: Encoding): Buffer => {
 /** `text` cut for printing: its start and end, with the length between. */
 export const truncate = (text: string, max = 600): string =>
   text.length <= max ? text : `${text.slice(0, max * 0.7)}…(${text.length} chars)…${text.slice(-max * 0.2)}`
-
-/** A template as printed: markers stay markers (short, and they say what was sent). */
-export const describeTemplate = (template: string): string => truncate(template)
