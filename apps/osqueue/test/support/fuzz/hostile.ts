@@ -24,6 +24,9 @@ export interface HostileCase {
  * never comes, headers a byte at a time) before the broker answers or hangs up: the request
  * timeout the suite gives the broker (`brokerEnv`) and 2 s.
  */
+/** The broker's body limit (BrokerConfig's default, which the suite keeps). */
+const maxBodyBytes = 8 * 1024 * 1024
+
 export const slowClientBudgetMs = Number(brokerEnv.OSQUEUE_REQUEST_TIMEOUT_MS) + 2_000
 
 const json = (text: string): unknown => {
@@ -301,6 +304,20 @@ export const hostileCases: ReadonlyArray<HostileCase> = [
         if (answer.ms > budgetMs) problems.push(`closed after ${Math.round(answer.ms)} ms`)
         if (problems.length > 0) run.fail("#10", `a ${megabytes} MB frame`, problems, `WebSocket text frame of ${payload.length} bytes`, `${answer.status} close ${JSON.stringify(answer.close)} messages ${answer.messages.map((m) => m.slice(0, 200)).join(" | ")}`)
       }
+      // just past the body limit: the connection is closed as too big (1009; the close frame may be
+      // lost to the reset when the broker hangs up while the client still writes), the broker goes on
+      const over = Buffer.alloc(maxBodyBytes + 1_024, 0x20)
+      over.write(rpcLine("1", "Stats").slice(0, -1) + ',"pad":"', 0)
+      over.write('"}', over.length - 2)
+      const answer = await sendWs(run.broker.target, { path: rpcWs(run, "", [], []).probe.path, headers: {}, frames: [encodeFrame({ opcode: opcodes.text, payload: over })], expectIds: ["1"] })
+      run.counts["rpc-ws"]++
+      const closed = answer.close === undefined ? answer.closedByBroker : answer.close.code === 1009
+      if (!closed || answer.ms > budgetMs) {
+        run.fail("#10", "a frame 1 KB over the body limit", [`want close 1009 within ${budgetMs} ms, got ${JSON.stringify(answer.close) ?? (answer.closedByBroker ? "a hang-up" : "nothing")} after ${Math.round(answer.ms)} ms`], `WebSocket text frame of ${over.length} bytes`, answer.messages.map((m) => m.slice(0, 200)).join(" | "))
+      }
+      // just under it, with a payload over the payload limit: a typed PayloadTooLarge for that request
+      await run.ws("#10", rpcWs(run, "an Enqueue of 300 KB in one frame", [text(rpcLine("1", "Enqueue", { type: "x", payload: "p".repeat(300_000) }))], ["1"]), (a) =>
+        rpcError(a.messages, "1")?._tag === "PayloadTooLarge" ? [] : [`want PayloadTooLarge, got ${JSON.stringify(rpcError(a.messages, "1"))}`])
     }
   },
   {
