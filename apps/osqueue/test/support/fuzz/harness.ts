@@ -337,7 +337,8 @@ export const pool = async (tasks: ReadonlyArray<() => Promise<void>>, concurrenc
 export const report = (failures: ReadonlyArray<Failure>, replay: (label: string) => string, limit = 25): string => {
   const groups = new Map<string, Array<Failure>>()
   for (const failure of failures) {
-    const key = `${failure.what.replace(/\(.*?\)|\d+/g, "").slice(0, 60)} :: ${failure.problems[0]!.replace(/\d+/g, "N").slice(0, 80)}`
+    // a kind: the transport or route family, and the first problem with its numbers left out
+    const key = `${failure.what.split(" ")[0]} :: ${failure.problems[0]!.replace(/\d+/g, "N").slice(0, 80)}`
     groups.set(key, [...(groups.get(key) ?? []), failure])
   }
   const sorted = [...groups.values()].sort((a, b) => a[0]!.request.length - b[0]!.request.length)
