@@ -14,13 +14,13 @@
 import { mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterAll, afterEach, describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
 import { killAll } from "./support/processes.js"
 import { coverage, probeAt, probes } from "./support/fuzz/generate.js"
 import { type Broker, monitor, pool, report, Run, startBroker } from "./support/fuzz/harness.js"
 import { hostileCases, idleStats } from "./support/fuzz/hostile.js"
 import { changedSentinels, setUp } from "./support/fuzz/sentinels.js"
-import { closeAgents, sendHttp } from "./support/fuzz/wire.js"
+import { sendHttp } from "./support/fuzz/wire.js"
 
 const seed = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31)
 const runs = Number(process.env.FUZZ_RUNS ?? 10_000)
@@ -34,7 +34,6 @@ const onlyBroker = process.env.FUZZ_BROKER
 const maxBodyBytes = 8 * 1024 * 1024
 
 afterEach(killAll)
-afterAll(closeAgents)
 
 const brokers = [
   { name: "open", token: undefined, share: 0.7 },

@@ -37,22 +37,6 @@ export interface HttpAnswer {
  */
 export const hardTimeoutMs = 6_000
 
-const agents = new Map<string, http.Agent>()
-const agentFor = (target: Target) => {
-  const key = `${target.host}:${target.port}`
-  let agent = agents.get(key)
-  if (agent === undefined) {
-    agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
-    agents.set(key, agent)
-  }
-  return agent
-}
-
-export const closeAgents = () => {
-  for (const agent of agents.values()) agent.destroy()
-  agents.clear()
-}
-
 /** Sends `request`; never rejects: a failure to get an answer is an answer with `error`. */
 export const sendHttp = (target: Target, request: HttpRequest, timeoutMs = hardTimeoutMs): Promise<HttpAnswer> =>
   new Promise((resolve) => {
@@ -78,7 +62,10 @@ export const sendHttp = (target: Target, request: HttpRequest, timeoutMs = hardT
         method: request.method,
         path: request.path,
         headers: framed,
-        agent: agentFor(target)
+        // a connection per request: on a kept-alive one, the broker closing it as idle just as a
+        // request goes out resets that request, a race of HTTP/1.1 and not the broker's fault
+        // (the pipeline case keeps a connection alive on purpose)
+        agent: false
       })
     } catch (error) {
       // the client refused to send it (a header Node will not write): not the broker's doing
