@@ -30,9 +30,6 @@ const only = list(process.env.FUZZ_ONLY)
 const skipped = new Set(list(process.env.FUZZ_SKIP) ?? [])
 const onlyBroker = process.env.FUZZ_BROKER
 
-/** The broker's default body limit (BrokerConfig): a larger body may be cut off by its hang-up. */
-const maxBodyBytes = 8 * 1024 * 1024
-
 afterEach(killAll)
 
 const brokers = [
@@ -62,7 +59,7 @@ describe("fuzz: hostile and generated requests against a real broker", () => {
       const dir = await mkdtemp(join(tmpdir(), "osqueue-fuzz-"))
       const broker = await startBroker(dir, variant.token)
       const startedAt = performance.now()
-      const run = new Run(broker, maxBodyBytes)
+      const run = new Run(broker)
       const watch = monitor(broker, startedAt)
       const died = () => broker.proc.child.exitCode !== null || broker.proc.child.signalCode !== null
       let inFlightAtDeath: Array<string> = []

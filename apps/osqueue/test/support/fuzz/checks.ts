@@ -103,9 +103,10 @@ export const rpcProblems = (
 export interface Judge {
   /** Whether the broker asks for a token. */
   readonly tokenSet: boolean
-  /** The broker's body limit: a larger body may be cut off by the broker's hang-up. */
-  readonly maxBodyBytes: number
 }
+
+/** A body this large may be cut off by the broker's hang-up after it answered (a refusal). */
+const largeBodyBytes = 1024 * 1024
 
 /**
  * A refusal that says what was wrong: a tagged JSON error, or on `/rpc` each request of the body
@@ -127,7 +128,9 @@ export const httpProblems = (judge: Judge, probe: HttpProbe, answer: HttpAnswer,
   const problems: Array<string> = []
   if (answer.error?.startsWith("client:")) return problems // Node would not send it: nothing reached the broker
   if (answer.status === undefined) {
-    const cutOff = bodyBytes > judge.maxBodyBytes && /ECONNRESET|EPIPE|socket hang up/.test(answer.error ?? "")
+    // a broker may answer a large body it refuses and hang up before the client has written it
+    // all: the client then sees the hang-up, not the answer
+    const cutOff = bodyBytes > largeBodyBytes && /ECONNRESET|EPIPE|socket hang up/.test(answer.error ?? "")
     if (!cutOff) problems.push(`no answer: ${answer.error}`)
     return problems
   }

@@ -715,8 +715,9 @@ const rpcMessage = (pools: Pools): fc.Arbitrary<(id: string) => Message> =>
         if (r.style === "valid") return { text: JSON.stringify(base), id, unreadable: false, waitMs, what: `${r.rpc._tag} (valid)` }
         if (r.style === "broken") {
           const broken = mutate(aimedPayload ?? {}, r.mutation)
-          // the payload's own text spliced into the envelope: the break stays textual (raw numbers, bad JSON)
-          const text = JSON.stringify({ ...base, payload: "\u0000PAYLOAD\u0000" }).replace('"\\u0000PAYLOAD\\u0000"', broken.body === "" ? '""' : broken.body)
+          // the payload's own text spliced into the envelope: the break stays textual (raw numbers, bad
+          // JSON); a function, so that `$'` in the payload is not read as a replacement pattern
+          const text = JSON.stringify({ ...base, payload: "\u0000PAYLOAD\u0000" }).replace('"\\u0000PAYLOAD\\u0000"', () => (broken.body === "" ? '""' : broken.body))
           return { ...expectationOf(text, id), waitMs: 0, what: `${r.rpc._tag}: payload ${broken.what}` }
         }
         const how = envelopeBreaks[r.pick % envelopeBreaks.length]!

@@ -239,8 +239,8 @@ export class Run {
   /** Probes and cases being sent now: when the broker dies, one of them killed it. */
   readonly inFlight = new Set<string>()
 
-  constructor(readonly broker: Broker, maxBodyBytes: number) {
-    this.judge = { tokenSet: broker.token !== undefined, maxBodyBytes }
+  constructor(readonly broker: Broker) {
+    this.judge = { tokenSet: broker.token !== undefined }
   }
 
   get total() {
