@@ -36,9 +36,10 @@ export interface Broker {
 export const brokerEnv = {
   // the sentinels include finished jobs: the fuzz finishes many more, and must not push them out
   OSQUEUE_KEEP_FINISHED: "1000000",
-  // a client that sends too little is cut off after these (defaults 5 and 8 s): shorter, so the run is
-  OSQUEUE_HEADERS_TIMEOUT_MS: "2000",
-  OSQUEUE_REQUEST_TIMEOUT_MS: "3000"
+  // a client that sends too little is cut off after these (defaults 5 and 8 s): shorter, so the run
+  // is; not under 3 s, as a request that waited out a busy event loop would count as slow
+  OSQUEUE_HEADERS_TIMEOUT_MS: "3000",
+  OSQUEUE_REQUEST_TIMEOUT_MS: "4000"
 }
 
 /**
