@@ -32,9 +32,15 @@ const onlyBroker = process.env.FUZZ_BROKER
 
 afterEach(killAll)
 
+/** The broker with a token also has a token for each other role (`OSQUEUE_TOKENS`): they reach it, refused (403) what their role may not do. */
 const brokers = [
-  { name: "open", token: undefined, share: 0.7 },
-  { name: "token", token: "fuzz-token-5a7d0c1e9b", share: 0.3 }
+  { name: "open", token: undefined, roleTokens: {}, share: 0.7 },
+  {
+    name: "token",
+    token: "fuzz-token-5a7d0c1e9b",
+    roleTokens: { producer: "fuzz-producer-3f8a61", worker: "fuzz-worker-c29e04", read: "fuzz-read-7b1d5e" },
+    share: 0.3
+  }
 ] as const
 
 const wanted = (label: string) => (only === undefined || only.includes(label)) && !skipped.has(label)
@@ -57,7 +63,7 @@ describe("fuzz: hostile and generated requests against a real broker", () => {
       console.log(`fuzz ${variant.name}: seed ${seed}, ${generated} generated probes, concurrency ${concurrency} (replay all: FUZZ_SEED=${seed})`)
 
       const dir = await mkdtemp(join(tmpdir(), "osqueue-fuzz-"))
-      const broker = await startBroker(dir, variant.token)
+      const broker = await startBroker(dir, variant.token, variant.roleTokens)
       const startedAt = performance.now()
       const run = new Run(broker)
       const watch = monitor(broker, startedAt)
@@ -72,7 +78,8 @@ describe("fuzz: hostile and generated requests against a real broker", () => {
       const arbitrary = probes({
         fuzzIds: setup.fuzzIds,
         isSentinel: (id) => setup.sentinels.has(id),
-        token: variant.token
+        token: variant.token,
+        roleTokens: variant.roleTokens
       })
 
       // Hostile cases spread evenly among the generated probes, all sent through one bounded pool.
@@ -113,7 +120,7 @@ describe("fuzz: hostile and generated requests against a real broker", () => {
         if (changed.length > 0) problems.push(`${changed.length} of 200 sentinel jobs changed:\n  ${changed.slice(0, 10).join("\n  ")}`)
         const stopped = await stop(broker)
         if (stopped !== undefined) problems.push(stopped)
-        const again = await startBroker(dir, variant.token)
+        const again = await startBroker(dir, variant.token, variant.roleTokens)
         const changedAfterRestart = await changedSentinels(again, setup, true)
         if (changedAfterRestart.length > 0) {
           problems.push(`after a restart on the same directory, ${changedAfterRestart.length} of 200 sentinel jobs changed:\n  ${changedAfterRestart.slice(0, 10).join("\n  ")}`)

@@ -75,6 +75,8 @@ export interface Pools {
   readonly isSentinel: (id: string) => boolean
   /** The broker's token, when it has one. */
   readonly token: string | undefined
+  /** Tokens with roles (`OSQUEUE_TOKENS`), by role: they are let in, and may be refused an operation (403). */
+  readonly roleTokens?: Readonly<Record<string, string>>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -406,7 +408,7 @@ interface Credentials {
   readonly what: string
 }
 
-const credentialsOf = (token: string | undefined): fc.Arbitrary<Credentials> => {
+const credentialsOf = (token: string | undefined, roleTokens: Readonly<Record<string, string>> = {}): fc.Arbitrary<Credentials> => {
   if (token === undefined) {
     return fc.constantFrom<Credentials>(
       { headers: {}, query: "", right: true, what: "" },
@@ -416,8 +418,10 @@ const credentialsOf = (token: string | undefined): fc.Arbitrary<Credentials> => 
   }
   const right = (headers: Record<string, string>, query: string, what: string): Credentials => ({ headers, query, right: true, what })
   const wrong = (headers: Record<string, string>, query: string, what: string): Credentials => ({ headers, query, right: false, what })
+  const roles = Object.entries(roleTokens).map(([role, roleToken]) => right({ authorization: `Bearer ${roleToken}` }, "", `the ${role} token`))
   return fc.oneof(
     { weight: 12, arbitrary: fc.constant(right({ authorization: `Bearer ${token}` }, "", "")) },
+    ...(roles.length > 0 ? [{ weight: 4, arbitrary: fc.constantFrom(...roles) }] : []),
     {
       weight: 2,
       arbitrary: fc.constantFrom(
@@ -525,7 +529,7 @@ const restProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
     .record({
       route: fc.constantFrom(...routes),
       aim: aimed(pools),
-      credentials: credentialsOf(pools.token),
+      credentials: credentialsOf(pools.token, pools.roleTokens),
       contentType: contentTypes,
       extra: extraHeaders,
       style: fc.oneof(
@@ -618,7 +622,7 @@ const restProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
 
 /** GETs (and odd methods) on the routes outside the API. */
 const opsProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
-  fc.record({ path: fc.constantFrom(...opsPaths), credentials: credentialsOf(pools.token), extra: extraHeaders, method: fc.constantFrom("GET", "GET", "GET", "HEAD", "POST", "DELETE", "TRACE", "OPTIONS") })
+  fc.record({ path: fc.constantFrom(...opsPaths), credentials: credentialsOf(pools.token, pools.roleTokens), extra: extraHeaders, method: fc.constantFrom("GET", "GET", "GET", "HEAD", "POST", "DELETE", "TRACE", "OPTIONS") })
     .map(({ credentials, extra, method, path }) => ({
       what: `ops ${method} ${path}${credentials.what ? ` (${credentials.what})` : ""}`,
       probe: {
@@ -640,7 +644,7 @@ const unknownProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
       fc.webPath().map((p) => (p.startsWith("/") ? p : `/${p}`))
     ),
     method: fc.constantFrom("GET", "POST", "PUT", "DELETE"),
-    credentials: credentialsOf(pools.token)
+    credentials: credentialsOf(pools.token, pools.roleTokens)
   }).filter(({ path }) => !isServed(path))
     .map(({ credentials, method, path }) => ({
       what: `unknown ${method} ${path}`,
@@ -774,7 +778,7 @@ const untilEof = (messages: ReadonlyArray<Message>): Array<Message> => {
 
 /** A body of ndjson lines for `POST /rpc`. */
 const rpcHttpProbe = (messages: fc.Arbitrary<(id: string) => Message>, pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
-  fc.record({ count: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 3 }) }, { weight: 1, arbitrary: fc.integer({ min: 4, max: 40 }) }), credentials: credentialsOf(pools.token), contentType: fc.constantFrom("application/ndjson", "application/ndjson", "application/ndjson", "application/json", "text/plain", undefined), ending: fc.constantFrom("\n", "\n", "\n", "\r\n", "", "\n\n") , extra: extraHeaders })
+  fc.record({ count: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 3 }) }, { weight: 1, arbitrary: fc.integer({ min: 4, max: 40 }) }), credentials: credentialsOf(pools.token, pools.roleTokens), contentType: fc.constantFrom("application/ndjson", "application/ndjson", "application/ndjson", "application/json", "text/plain", undefined), ending: fc.constantFrom("\n", "\n", "\n", "\r\n", "", "\n\n") , extra: extraHeaders })
     .chain((r) =>
       fc.array(messages, { minLength: r.count, maxLength: r.count }).map((makers) => {
         const messages = untilEof(makers.map((make, i) => make(String(i + 1))))
@@ -808,7 +812,7 @@ const frameBreaks = ["none", "none", "none", "none", "none", "binary", "fragment
 
 /** A WebSocket session on `/rpc/ws`: one to four messages, as frames. */
 const rpcWsProbe = (messages: fc.Arbitrary<(id: string) => Message>, pools: Pools): fc.Arbitrary<Named<WsProbe>> =>
-  fc.record({ count: fc.integer({ min: 1, max: 4 }), credentials: credentialsOf(pools.token), how: fc.constantFrom(...frameBreaks), origin: fc.constantFrom(undefined, undefined, undefined, "http://evil.example") })
+  fc.record({ count: fc.integer({ min: 1, max: 4 }), credentials: credentialsOf(pools.token, pools.roleTokens), how: fc.constantFrom(...frameBreaks), origin: fc.constantFrom(undefined, undefined, undefined, "http://evil.example") })
     .chain((r) =>
       fc.array(messages, { minLength: r.count, maxLength: r.count }).map((makers) => {
         const messages = untilEof(makers.map((make, i) => make(String(i + 1))))

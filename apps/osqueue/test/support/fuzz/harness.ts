@@ -55,13 +55,18 @@ const dashboard = async (): Promise<string> => {
 }
 
 /** `osqueue broker` on `dir`, resolved once it leads. */
-export const startBroker = async (dir: string, token: string | undefined): Promise<Broker> => {
+export const startBroker = async (
+  dir: string,
+  token: string | undefined,
+  roleTokens: Readonly<Record<string, string>> = {}
+): Promise<Broker> => {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const proc = osqueue(["broker", "--port", String(port), "--host", "127.0.0.1", "--url", url, "--dir", dir], {
     ...brokerEnv,
     OSQUEUE_DASHBOARD_DIR: await dashboard(),
-    OSQUEUE_TOKEN: token ?? ""
+    OSQUEUE_TOKEN: token ?? "",
+    OSQUEUE_TOKENS: Object.entries(roleTokens).map(([role, roleToken]) => `${role}:${roleToken}`).join(",")
   })
   const broker = { url, target: { host: "127.0.0.1", port }, proc, dir, token }
   await eventually(`${url} to lead`, async () => {
