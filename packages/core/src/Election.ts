@@ -1,5 +1,5 @@
 /**
- * Who leads (DESIGN.md §3.3–3.6). A follower watches queue.json and takes over when the leader
+ * Who leads (docs/ha.md; docs/architecture.md, "Election"). A follower watches queue.json and takes over when the leader
  * released it, or when it has seen no new commit for the TTL on its own monotonic clock — it
  * never compares another machine's timestamps with its own. A takeover is a CAS write that
  * bumps the epoch, so at most one of several racing followers wins, and a deposed leader's next

@@ -1,5 +1,5 @@
 /**
- * Turns commands into durable commits (DESIGN.md §3.1–3.3). Commands queue up while a write is
+ * Turns commands into durable commits (docs/architecture.md, "The commit path"). Commands queue up while a write is
  * in flight and form the next batch; each is answered only after the write that carries it has
  * succeeded. One write at a time; an idle leader still commits every TTL/3 (its renewal). A
  * conflicting write re-reads the object: a newer epoch means this broker was deposed, so it steps

@@ -1,5 +1,5 @@
 /**
- * Example-based tests of the queue's rules (DESIGN.md §3.6–3.10) on the pure state machine, with
+ * Example-based tests of the queue's rules (docs/architecture.md, "The state machine") on the pure state machine, with
  * explicit `now` values. Round trips and rollbacks are compared as JSON values: the order of
  * keys and jobs in queue.json's text carries no meaning, and is not kept byte for byte.
  */

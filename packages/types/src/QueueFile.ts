@@ -1,6 +1,6 @@
 /**
  * `queue.json`: the whole queue in one object. The broker decodes it with this schema and
- * refuses a `format` it does not know (never guesses). Fencing fields (DESIGN.md §3.3):
+ * refuses a `format` it does not know (never guesses). Fencing fields (docs/architecture.md, "queue.json"):
  * `epoch` is bumped on every takeover, `seq` on every commit, `commitId` names the commit
  * (leader id + seq) so an ambiguous write can be recognised when read back.
  */
