@@ -1,6 +1,6 @@
 /**
- * Turns commands into durable commits (docs/architecture.md, "The commit path"). Commands queue up while a write is
- * in flight and form the next batch; each is answered only after the write that carries it has
+ * Turns commands into durable commits (docs/architecture.md, "The commit path"). Commands queue
+ * up while a write is in flight and form the next batch; each is answered only after the write that carries it has
  * succeeded. One write at a time; an idle leader still commits every TTL/3 (its renewal). A
  * conflicting write re-reads the object: a newer epoch means this broker was deposed, so it steps
  * down and answers `NotLeader`; otherwise the batch is re-applied to what was read.
@@ -234,7 +234,7 @@ export const make = Effect.gen(function*() {
   /**
    * A leader that has not made a commit durable for a whole TTL (it commits at least every
    * TTL/3) is wedged — a put that hangs, a loop that is stuck — and standbys are about to take
-   * over: it steps down at once, so it stops answering as leader and refusing nothing
+   * over: it steps down at once, so clients stop waiting on a leader that can commit nothing
    * (docs/ha.md, "A leader that cannot commit").
    */
   const watchdog = Effect.gen(function*() {
