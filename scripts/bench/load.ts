@@ -93,10 +93,11 @@ const metric = async (name: string, ...labels: ReadonlyArray<string>): Promise<n
 const storeCounters = async () => ({
   writes: await metric("osqueue_storage_requests_total", `kind="put"`),
   bytes: await metric("osqueue_commit_bytes_total"),
-  encodeSum: await metric("osqueue_commit_encode_ms_sum"),
-  encodeCount: await metric("osqueue_commit_encode_ms_count"),
-  putSum: await metric("osqueue_storage_latency_ms_sum", `kind="put"`),
-  putCount: await metric("osqueue_storage_latency_ms_count", `kind="put"`)
+  // The histograms are in seconds; the report is in milliseconds.
+  encodeSum: 1000 * await metric("osqueue_commit_encode_seconds_sum"),
+  encodeCount: await metric("osqueue_commit_encode_seconds_count"),
+  putSum: 1000 * await metric("osqueue_storage_latency_seconds_sum", `kind="put"`),
+  putCount: await metric("osqueue_storage_latency_seconds_count", `kind="put"`)
 })
 
 /**

@@ -13,16 +13,18 @@ export const requests = Metric.fromMetricKey(requestsKey)
 
 export const watchers = Metric.gauge("osqueue_watchers", { description: "Open watch streams" })
 
-const httpRequestsKey = MetricKey.counter("osqueue_http_requests_total", {
+const refusalsKey = MetricKey.counter("osqueue_http_refusals_total", {
   description: "HTTP requests refused before reaching an operation, by reason"
 })
 
-export const httpRequests = Metric.fromMetricKey(httpRequestsKey)
+/** Tagged per refusal with its `reason` (`unauthorized`, `origin`, `too_large`, …). */
+export const refusals = Metric.fromMetricKey(refusalsKey)
 
+/** Updated with seconds, from 1 ms to 65 s (a long poll waits up to 60 s). */
 export const claimWait = Metric.histogram(
-  "osqueue_claim_wait_ms",
-  MetricBoundaries.exponential({ start: 1, factor: 2, count: 17 }),
-  "How long claims waited (long poll), in ms"
+  "osqueue_claim_wait_seconds",
+  MetricBoundaries.exponential({ start: 0.001, factor: 2, count: 17 }),
+  "How long claims took, waiting included (long poll), in seconds"
 )
 
 /**
@@ -56,5 +58,5 @@ export const requestSeries = cachedTags((operation: string, outcome: string) =>
   series(requestsKey, [["operation", operation], ["outcome", outcome]])
 )
 
-/** `httpRequests` for one reason a request was refused. */
-export const refusedSeries = cachedTags((reason: string) => series(httpRequestsKey, [["refused", reason]]))
+/** `refusals` for one reason a request was refused. */
+export const refusedSeries = cachedTags((reason: string) => series(refusalsKey, [["reason", reason]]))

@@ -249,7 +249,7 @@ export const make = Effect.gen(function*() {
       claim(request).pipe(
         Effect.timed,
         Effect.flatMap(([took, claimed]) =>
-          Effect.as(Metric.update(BrokerMetrics.claimWait, Duration.toMillis(took)), claimed)
+          Effect.as(Metric.update(BrokerMetrics.claimWait, Duration.toSeconds(took)), claimed)
         ),
         instrument("claim")
       ),

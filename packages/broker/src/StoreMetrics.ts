@@ -14,10 +14,11 @@ export const requests = Metric.counter("osqueue_storage_requests_total", {
   description: "Object storage requests by backend, kind and outcome"
 })
 
+/** Updated with seconds, from 0.25 ms to 8 s. */
 export const latency = Metric.histogram(
-  "osqueue_storage_latency_ms",
-  MetricBoundaries.exponential({ start: 0.25, factor: 2, count: 16 }),
-  "Object storage request latency by kind, in ms"
+  "osqueue_storage_latency_seconds",
+  MetricBoundaries.exponential({ start: 0.00025, factor: 2, count: 16 }),
+  "Object storage request latency by kind, in seconds"
 )
 
 const outcomeOf = (exit: Exit.Exit<unknown, { readonly _tag: string }>): string =>
@@ -34,7 +35,7 @@ export const instrument = (store: ObjectStoreShape): ObjectStoreShape => {
       return Effect.onExit(effect, (exit) =>
         Effect.zipRight(
           Metric.increment(counter(kind, outcomeOf(exit))),
-          Metric.update(timer(kind), performance.now() - started)
+          Metric.update(timer(kind), (performance.now() - started) / 1000)
         ))
     })
   return {

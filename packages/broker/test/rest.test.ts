@@ -160,11 +160,11 @@ describe("REST /v1", () => {
       expect(text).toMatch(/osqueue_requests_total\{operation="enqueue",outcome="ok"\} \d+/)
       expect(text).toMatch(/osqueue_commits_total \d+/)
       expect(text).toContain("# TYPE osqueue_commit_batch_size histogram")
-      expect(text).toMatch(/osqueue_commit_latency_ms_bucket\{le="\+Inf"\} \d+/)
+      expect(text).toMatch(/osqueue_commit_latency_seconds_bucket\{le="\+Inf"\} \d+/)
       expect(text).toContain('osqueue_jobs{state="queued"} 1')
       expect(text).toContain("osqueue_leader 1")
       expect(text).toMatch(/osqueue_storage_requests_total\{backend="memory",kind="put",outcome="ok"\} \d+/)
-      expect(text).toMatch(/osqueue_storage_latency_ms_count\{kind="get"\} \d+/)
+      expect(text).toMatch(/osqueue_storage_latency_seconds_count\{kind="get"\} \d+/)
 
       const openapi = yield* call("GET", "/v1/openapi.json")
       const spec = openapi.body as { openapi: string; paths: Record<string, unknown> }

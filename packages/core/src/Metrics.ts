@@ -1,6 +1,18 @@
-/** The engine's instruments; the broker exports them at /metrics. */
+/**
+ * The engine's instruments; the broker exports them at /metrics. Names follow Prometheus's
+ * conventions (base units, counters end in `_total`): see the broker's README, "Metrics".
+ */
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+
+/**
+ * A histogram in seconds that is fed milliseconds, the unit the engine's clocks measure in:
+ * callers pass milliseconds, the exposition shows seconds.
+ */
+const secondsFromMillis = (name: string, startSeconds: number, description: string): Metric.Metric.Histogram<number> =>
+  Metric.histogram(name, MetricBoundaries.exponential({ start: startSeconds, factor: 2, count: 16 }), description).pipe(
+    Metric.mapInput((millis: number) => millis / 1000)
+  )
 
 export const commits = Metric.counter("osqueue_commits_total", { description: "Successful commits of queue.json" })
 export const commitFailures = Metric.counter("osqueue_commit_failures_total", {
@@ -11,18 +23,20 @@ export const batchSize = Metric.histogram(
   MetricBoundaries.exponential({ start: 1, factor: 2, count: 14 }),
   "Commands per commit"
 )
-export const commitLatency = Metric.histogram(
-  "osqueue_commit_latency_ms",
-  MetricBoundaries.exponential({ start: 0.5, factor: 2, count: 16 }),
-  "Time from a batch's start to its durable write, in ms"
+/** Updated with milliseconds; exposed in seconds, from 0.5 ms to 16 s. */
+export const commitLatency = secondsFromMillis(
+  "osqueue_commit_latency_seconds",
+  0.0005,
+  "Time from a batch's start to its durable write, in seconds"
 )
-export const encodeLatency = Metric.histogram(
-  "osqueue_commit_encode_ms",
-  MetricBoundaries.exponential({ start: 0.25, factor: 2, count: 16 }),
-  "CPU time of a commit before its write: applying the batch and encoding queue.json, in ms"
+/** Updated with milliseconds; exposed in seconds, from 0.25 ms to 8 s. */
+export const encodeLatency = secondsFromMillis(
+  "osqueue_commit_encode_seconds",
+  0.00025,
+  "CPU time of a commit before its write (applying the batch and encoding queue.json), in seconds"
 )
 export const bytesWritten = Metric.counter("osqueue_commit_bytes_total", {
   description: "Bytes of queue.json written by successful commits"
 })
-export const stateBytes = Metric.gauge("osqueue_state_bytes", { description: "Size of the last committed queue.json" })
+export const stateBytes = Metric.gauge("osqueue_state_bytes", { description: "Size of the last committed queue.json, in bytes" })
 export const pending = Metric.gauge("osqueue_pending_commands", { description: "Commands waiting for a commit" })

@@ -182,7 +182,7 @@ export const make = <const H extends Handlers>(
     const finish = (outcome: Metrics.Outcome, started: number) =>
       Effect.gen(function*() {
         yield* Metric.increment(Metrics.processed(outcome))
-        yield* Metric.update(Metrics.jobDuration, (yield* Clock.currentTimeMillis) - started)
+        yield* Metric.update(Metrics.jobDuration, ((yield* Clock.currentTimeMillis) - started) / 1000)
         yield* Effect.annotateCurrentSpan("outcome", outcome)
       })
 
