@@ -7,13 +7,15 @@
  * the run instead of skipping it (.ci/run installs it).
  */
 import { execFile, spawn } from "node:child_process"
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { eventually, freePort, killAll, leading, osqueue } from "./support/processes.js"
 
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..")
 const promtool = "/usr/bin/promtool"
 const prometheus = "/usr/bin/prometheus"
 const haveTools = existsSync(promtool) && existsSync(prometheus)
@@ -52,6 +54,14 @@ const samples = (text: string): Array<Sample> =>
 
 const seriesKey = (name: string, labels: Map<string, string>, without?: string) =>
   `${name}{${[...labels].filter(([k]) => k !== without).map(([k, v]) => `${k}=${v}`).sort().join(",")}}`
+
+/** The queries of the Grafana dashboard that docs/monitoring.md offers. */
+const dashboardQueries: ReadonlyArray<string> = (() => {
+  const dashboard = JSON.parse(readFileSync(join(repoRoot, "docs", "grafana", "osqueue.json"), "utf8")) as {
+    panels: ReadonlyArray<{ targets?: ReadonlyArray<{ expr: string }> }>
+  }
+  return dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => target.expr))
+})()
 
 let demo: { url: string; port: number; metrics: string }
 
@@ -221,6 +231,9 @@ describe.skipIf(!haveTools)("/metrics in Prometheus's exposition format", () => 
         expect(Number(completed[0]!.value[1])).toBeGreaterThan(0)
         const buckets = await query("osqueue_commit_latency_seconds_bucket{le=\"+Inf\"}")
         expect(buckets).toHaveLength(1)
+
+        // The Grafana dashboard's queries parse and run (docs.test.ts holds its names to the code's).
+        for (const expression of dashboardQueries) await query(expression.replaceAll("$__rate_interval", "1m"))
       } finally {
         server.kill("SIGTERM")
         await new Promise((resolve) => server.once("exit", resolve))

@@ -76,10 +76,11 @@ export const make = (settings: Partial<BrokerSettings> = {}): BrokerSettings => 
 export const layer = (settings: Partial<BrokerSettings> = {}): Layer.Layer<BrokerConfig> =>
   Layer.succeed(BrokerConfig, make(settings))
 
-const milliseconds = (name: string, fallback: number) =>
-  Config.integer(name).pipe(
-    Config.withDefault(fallback),
-    Config.validate({ message: `${name} must be a positive number of milliseconds`, validation: (n) => n > 0 })
+/** A positive number of milliseconds, `fallback` when unset (the error names the variable). */
+const milliseconds = (fallback: number) => (config: Config.Config<number>) =>
+  config.pipe(
+    Config.validate({ message: "must be a positive number of milliseconds", validation: (n) => n > 0 }),
+    Config.withDefault(fallback)
   )
 
 /**
@@ -160,9 +161,9 @@ export const config: Config.Config<BrokerSettings> = Config.all({
   ),
   dashboardDir: Config.option(Config.nonEmptyString("OSQUEUE_DASHBOARD_DIR")),
   fastRest: Config.boolean("OSQUEUE_FAST_REST").pipe(Config.withDefault(defaults.fastRest)),
-  headersTimeoutMs: milliseconds("OSQUEUE_HEADERS_TIMEOUT_MS", defaults.headersTimeoutMs),
-  requestTimeoutMs: milliseconds("OSQUEUE_REQUEST_TIMEOUT_MS", defaults.requestTimeoutMs),
-  keepAliveTimeoutMs: milliseconds("OSQUEUE_KEEP_ALIVE_TIMEOUT_MS", defaults.keepAliveTimeoutMs),
+  headersTimeoutMs: Config.integer("OSQUEUE_HEADERS_TIMEOUT_MS").pipe(milliseconds(defaults.headersTimeoutMs)),
+  requestTimeoutMs: Config.integer("OSQUEUE_REQUEST_TIMEOUT_MS").pipe(milliseconds(defaults.requestTimeoutMs)),
+  keepAliveTimeoutMs: Config.integer("OSQUEUE_KEEP_ALIVE_TIMEOUT_MS").pipe(milliseconds(defaults.keepAliveTimeoutMs)),
   allowedOrigins: Config.string("OSQUEUE_ALLOWED_ORIGINS").pipe(
     Config.withDefault(""),
     Config.mapOrFail((text) => {

@@ -35,10 +35,13 @@ export const brokerOptions = {
     Options.withFallbackConfig(Config.string("BROKER_URL")),
     Options.optional
   ),
+  // The environment's setting is the engine's OSQUEUE_ELECTION_TTL (a duration, read with the
+  // other engine settings): one variable, whether or not the flag exists.
   electionTtl: Options.integer("election-ttl-ms").pipe(
-    Options.withDescription("A standby takes over after this long without a commit (env OSQUEUE_ELECTION_TTL_MS)"),
-    Options.withFallbackConfig(Config.integer("OSQUEUE_ELECTION_TTL_MS")),
-    Options.withDefault(10_000)
+    Options.withDescription(
+      "A standby takes over after this long without a commit, in ms (default: env OSQUEUE_ELECTION_TTL, e.g. \"10 seconds\", else 10 s)"
+    ),
+    Options.optional
   ),
   storeFaults: Options.text("store-faults").pipe(
     Options.withDescription(
@@ -66,7 +69,7 @@ export interface BrokerArgs {
   readonly host: string
   readonly port: number
   readonly url: Option.Option<string>
-  readonly electionTtl: number
+  readonly electionTtl: Option.Option<number>
   readonly storeFaults: Option.Option<FaultyStore.FaultOptions>
 }
 
@@ -89,11 +92,12 @@ export const brokerLayer = (args: BrokerArgs) =>
       const engineSettings = yield* EngineConfig.config
       const brokerSettings = yield* BrokerConfig.config
       const advertisedUrl = Option.getOrElse(args.url, () => `http://localhost:${args.port}`)
+      const electionTtlMs = Option.getOrElse(args.electionTtl, () => Duration.toMillis(engineSettings.electionTtl))
       const engine = Broker.engine({
         ...engineSettings,
         advertisedUrl,
-        electionTtl: Duration.millis(args.electionTtl),
-        pollInterval: Duration.millis(Math.max(100, Math.floor(args.electionTtl / 5)))
+        electionTtl: Duration.millis(electionTtlMs),
+        pollInterval: Duration.millis(Math.max(100, Math.floor(electionTtlMs / 5)))
       })
       yield* Effect.logInfo("starting broker").pipe(
         Effect.annotateLogs({ storage: args.storage, url: advertisedUrl, bind: `${args.host}:${args.port}` })
