@@ -126,14 +126,20 @@ const queryToken = (url: URL): string | undefined =>
 const tooLarge = (request: HttpServerRequest.HttpServerRequest, url: URL, bytes: number, limit: number, body: Body | undefined) =>
   refuse("too_large", request, url, HttpChecks.tooLarge(bytes, limit), { body })
 
-/** A request like `request` whose body is the buffered `text`. */
+/**
+ * A request like `request` whose body is the buffered `text`, read by the routes as the original
+ * would be: an empty REST body as JSON `null` (the Node request's `json` reads "" so; the web
+ * one's would fail), and given as bytes, since a string body would gain a `text/plain` type the
+ * client never sent.
+ */
 const rebuilt = (request: HttpServerRequest.HttpServerRequest, url: URL, text: string) => {
   const headers = new globalThis.Headers()
   for (const [name, value] of Object.entries(request.headers)) {
     // Hop-by-hop framing described the original transfer, not this buffered copy.
     if (name !== "transfer-encoding" && name !== "content-length" && name !== "connection") headers.set(name, value)
   }
-  return HttpServerRequest.fromWeb(new Request(url, { method: request.method, headers, body: text }))
+  const body = text === "" && url.pathname.startsWith("/v1/") ? "null" : text
+  return HttpServerRequest.fromWeb(new Request(url, { method: request.method, headers, body: Buffer.from(body, "utf8") }))
 }
 
 /** Longest method or path repeated in an error: the rest is cut. */
@@ -231,13 +237,17 @@ export const layer = HttpLayerRouter.middleware(
         }
         if (!HttpMethod.hasBody(request.method) || url.pathname === rpcPaths.websocket) return yield* pass
 
-        const declared = Number(request.headers["content-length"] ?? Number.NaN)
+        const length = request.headers["content-length"]
+        // Without Content-Length or Transfer-Encoding a request has no body (RFC 9112 §6.3), as
+        // `curl -X POST …/v1/pause` sends it: read it as the empty body it is.
+        const chunked = length === undefined && request.headers["transfer-encoding"] !== undefined
+        const declared = length === undefined ? 0 : Number(length)
         // Refuse a declared oversize body before reading a byte of it.
         if (declared > limit) return yield* tooLarge(passed, url, declared, limit, undefined)
 
         let text: string
         let replacement: HttpServerRequest.HttpServerRequest | undefined
-        if (Number.isNaN(declared)) {
+        if (chunked) {
           // Chunked: read it ourselves, dropping what is past the limit, so the connection
           // survives to carry the 413 (a bounded platform read would destroy it). The routes
           // then get a request over the buffered copy.

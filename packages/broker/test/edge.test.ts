@@ -567,3 +567,80 @@ describe("cross-site requests", () => {
       expect(anyone.headers["access-control-allow-origin"]).toBe("http://anyone.example")
     }))
 })
+
+describe("routes whose body is optional", () => {
+  /** A POST written as a client would frame it: no body at all, a length, or chunks. */
+  const framed = (path: string, framing: "none" | "length" | "chunked", body: string, type?: string) => {
+    const typeLine = type === undefined ? "" : `content-type: ${type}\r\n`
+    const head = `POST ${path} HTTP/1.1\r\nHost: broker\r\n${typeLine}`
+    switch (framing) {
+      case "none":
+        return `${head}\r\n`
+      case "length":
+        return `${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+      case "chunked":
+        return `${head}transfer-encoding: chunked\r\n\r\n` +
+          (body === "" ? "" : `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n`) + "0\r\n\r\n"
+    }
+  }
+
+  /** Every way to send nothing (or JSON null, or `{}`) that the optional-body routes take. */
+  const empties = [
+    { name: "no body, no content type (curl -X POST)", request: (path: string) => framed(path, "none", "") },
+    { name: "no body, typed as JSON", request: (path: string) => framed(path, "none", "", "application/json") },
+    { name: "content-length: 0", request: (path: string) => framed(path, "length", "") },
+    { name: "content-length: 0, typed as JSON", request: (path: string) => framed(path, "length", "", "application/json") },
+    { name: "chunked, no chunk", request: (path: string) => framed(path, "chunked", "") },
+    { name: "chunked, no chunk, typed as JSON", request: (path: string) => framed(path, "chunked", "", "application/json") },
+    { name: "null", request: (path: string) => framed(path, "length", "null", "application/json") },
+    { name: "{}", request: (path: string) => framed(path, "length", "{}", "application/json") },
+    { name: "{} chunked", request: (path: string) => framed(path, "chunked", "{}", "application/json") }
+  ]
+
+  it.scopedLive("pause, resume and dead/retry take no body, an empty one, null or {}, each sent with or without a length", () =>
+    Effect.gen(function*() {
+      const broker = yield* startBroker()
+      yield* awaitLeader(broker)
+      const paused = () => rest(broker.base, "GET", "/v1/stats").pipe(Effect.map((reply) => (reply.body as { paused: { all: boolean } }).paused.all))
+      for (const { name, request } of empties) {
+        const pause = yield* exchange(broker, request("/v1/pause"))
+        expect({ name, status: pause.status, body: json(pause) }).toEqual({ name, status: 200, body: { all: true, types: [] } })
+        expect(yield* paused(), name).toBe(true)
+        const resume = yield* exchange(broker, request("/v1/resume"))
+        expect({ name, status: resume.status, body: json(resume) }).toEqual({ name, status: 200, body: { all: false, types: [] } })
+        expect(yield* paused(), name).toBe(false)
+        const redrive = yield* exchange(broker, request("/v1/dead/retry"))
+        expect({ name, status: redrive.status, body: json(redrive) }).toEqual({ name, status: 200, body: { count: 0 } })
+      }
+      // A body that names a type still means that type, however it is framed.
+      const one = yield* exchange(broker, framed("/v1/pause", "chunked", "{\"type\":\"email\"}", "application/json"))
+      expect(json(one)).toEqual({ all: false, types: ["email"] })
+    }))
+
+  it.scopedLive("cancel and retry, which take no body, answer the same whatever empty body comes", () =>
+    Effect.gen(function*() {
+      const broker = yield* startBroker()
+      yield* awaitLeader(broker)
+      const job = (yield* rest(broker.base, "POST", "/v1/jobs", { type: "t", delayMs: 600_000 })).body as { id: string }
+      for (const { name, request } of empties.slice(0, 6)) {
+        const cancel = yield* exchange(broker, request(`/v1/jobs/${job.id}/cancel`))
+        expect({ name, status: cancel.status, state: (json(cancel) as { state: string }).state })
+          .toEqual({ name, status: 200, state: "cancelled" })
+        const retry = yield* exchange(broker, request(`/v1/jobs/${job.id}/retry`))
+        expect({ name, status: retry.status, state: (json(retry) as { state: string }).state })
+          .toEqual({ name, status: 200, state: "queued" })
+      }
+    }))
+
+  it.scopedLive("a route whose body is required answers a missing one with 400, and nothing changes", () =>
+    Effect.gen(function*() {
+      const broker = yield* startBroker()
+      yield* awaitLeader(broker)
+      for (const { name, request } of empties.slice(0, 7)) {
+        const answer = yield* exchange(broker, request("/v1/jobs"))
+        expect({ name, status: answer.status, tag: (json(answer) as { _tag: string })._tag })
+          .toEqual({ name, status: 400, tag: "HttpApiDecodeError" })
+      }
+      expect(yield* jobCount(broker)).toBe(0)
+    }))
+})
