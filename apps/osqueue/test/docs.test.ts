@@ -1,8 +1,10 @@
 /**
  * The docs say what the code does: the README's table of environment variables lists exactly the
- * variables the code reads (its `Config.*("NAME")` calls), and docs/monitoring.md's table of
- * metrics and the Grafana dashboard name exactly the metrics the code defines.
+ * variables the code reads (its `Config.*("NAME")` calls), docs/monitoring.md's table of metrics
+ * and the Grafana dashboard name exactly the metrics the code defines, and the examples in the
+ * package READMEs are the example files, which run and print what the READMEs say.
  */
+import { execFile } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -83,4 +85,41 @@ describe("docs/monitoring.md and the Grafana dashboard: metrics", () => {
     const unknown = named.filter((name) => !defined.has(name) && !defined.has(name.replace(/_(bucket|sum|count)$/, "")))
     expect(unknown).toEqual([])
   })
+})
+
+/** Runs an example from source, as its README says to; resolves with what it printed. */
+const runExample = (path: string) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+    execFile(process.execPath, ["--conditions=source", "--import", "tsx", path], { cwd: root }, (error, stdout, stderr) =>
+      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })))
+
+describe("package READMEs: their examples", () => {
+  const examples = [
+    {
+      readme: "packages/core/README.md",
+      file: "packages/core/examples/engine.ts",
+      prints: ["job-1 completed", "queued 1, completed 1"]
+    },
+    {
+      readme: "packages/types/README.md",
+      file: "packages/types/examples/wire.ts",
+      prints: [
+        "enqueue email at priority 5",
+        "refused: priorty is unexpected, expected: \"type\" | \"payload\" | \"priority\" | \"delayMs\" | \"runAt\" | \"maxAttempts\" | \"backoff\" | \"idempotencyKey\"",
+        "QueueFull (HTTP 503, retry: false): queue.json would be 300000000 bytes, over the limit of 268435456; drain jobs or raise the limit"
+      ]
+    }
+  ]
+
+  for (const { file, prints, readme } of examples) {
+    it(`${readme} shows ${file} as it is, which runs and prints what the README says`, async () => {
+      const text = readFileSync(join(root, readme), "utf8")
+      expect(text).toContain("```ts\n" + readFileSync(join(root, file), "utf8") + "```")
+      for (const line of prints) expect(text).toContain(line)
+      const run = await runExample(file)
+      expect(run.stderr).toBe("")
+      expect(run.code).toBe(0)
+      expect(run.stdout.split("\n").filter((line) => !line.startsWith("timestamp="))).toEqual([...prints, ""])
+    }, 30_000)
+  }
 })

@@ -1,6 +1,6 @@
 /**
  * The engine's instruments; the broker exports them at /metrics. Names follow Prometheus's
- * conventions (base units, counters end in `_total`): see the broker's README, "Metrics".
+ * conventions (base units, counters end in `_total`); docs/monitoring.md says what each means.
  */
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
