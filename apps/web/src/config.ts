@@ -2,9 +2,11 @@
  * Where the dashboard's broker is and how to reach it. The page talks to the broker that served
  * it (its own origin); the Vite dev server proxies that origin to `VITE_BROKER_URL`. The
  * transport is `VITE_OSQUEUE_TRANSPORT` (`ws`, the default, or `http`), or `?transport=` in the
- * page's URL. The token lives in this tab's session storage only.
+ * page's URL. The token lives in this tab's session storage only; the time zone the page shows
+ * times in (local or UTC) in local storage.
  */
 import type { Transport } from "./connection.js"
+import { Signal } from "./signal.js"
 
 const transports: ReadonlyArray<Transport> = ["ws", "http"]
 
@@ -22,3 +24,11 @@ export const savedToken = (): string | undefined => sessionStorage.getItem(token
 
 export const saveToken = (token: string | undefined): void =>
   token === undefined || token === "" ? sessionStorage.removeItem(tokenKey) : sessionStorage.setItem(tokenKey, token)
+
+export type TimeZone = "local" | "utc"
+
+const timeZoneKey = "osqueue.timeZone"
+
+/** The zone every time on the page is shown in (the header's toggle), kept across visits. */
+export const timeZone = new Signal<TimeZone>(localStorage.getItem(timeZoneKey) === "utc" ? "utc" : "local")
+timeZone.subscribe((zone) => localStorage.setItem(timeZoneKey, zone))

@@ -3,6 +3,8 @@
  * (`on…` functions become listeners) and children; views build their parts once and replace
  * only what changes.
  */
+import { timeZone } from "./config.js"
+
 type Child = Node | string | number | null | undefined | false
 type Attrs = Record<string, string | number | boolean | null | undefined | EventListener | ((event: never) => void)>
 
@@ -46,9 +48,25 @@ export const relative = (at: number, now = Date.now()): string => {
   return text === "now" ? text : seconds < 0 ? `${text} ago` : `in ${text}`
 }
 
-export const clock = (at: number): string => new Date(at).toLocaleTimeString([], { hour12: false })
+/** 850 ms, 4.2 s, 3 min 5 s, 2 h 10 min: how long something took. */
+export const duration = (ms: number): string => {
+  if (ms < 1_000) return `${Math.round(ms)} ms`
+  if (ms < 60_000) return `${(ms / 1_000).toFixed(ms < 10_000 ? 1 : 0)} s`
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1_000)} s`
+  return `${Math.floor(ms / 3_600_000)} h ${Math.round((ms % 3_600_000) / 60_000)} min`
+}
 
-export const dateTime = (at: number): string => new Date(at).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z")
+/** 13:05:09 in the page's time zone (`timeZone`): activity rows, submitted and handled jobs. */
+export const clock = (at: number): string => dateTime(at).slice(11, 19)
+
+const pad = (n: number) => String(n).padStart(2, "0")
+
+/** 2026-12-05 13:05:09Z (UTC) or 2026-12-05 14:05:09 (local): every time on every page, in one zone. */
+export const dateTime = (at: number): string => {
+  if (timeZone.value === "utc") return new Date(at).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z")
+  const d = new Date(at)
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+}
 
 export const json = (value: unknown): string => JSON.stringify(value, null, 2) ?? "undefined"
 

@@ -8,7 +8,7 @@
 import "./style.css"
 import { Roles, type Stats } from "@osqueue/types"
 import { type App, describeError, type View } from "./app.js"
-import { brokerUrl, saveToken, savedToken, transport } from "./config.js"
+import { brokerUrl, saveToken, savedToken, timeZone, transport } from "./config.js"
 import { Connection, type Status } from "./connection.js"
 import { h, relative, replace } from "./dom.js"
 import { Model } from "./model.js"
@@ -67,6 +67,16 @@ const leaderText = h("span", { class: "leader muted" })
 const roleText = h("span", { class: "role muted", hidden: true })
 const pauseButton = h("button", { type: "button", class: "small", disabled: true }, "Pause all")
 const tokenButton = h("button", { type: "button", class: "small" }, "Token")
+const zoneButton = h("button", {
+  type: "button",
+  class: "small",
+  title: "Show times in UTC or in this browser's time zone",
+  onclick: () => timeZone.update((zone) => (zone === "utc" ? "local" : "utc"))
+})
+timeZone.subscribe((zone) => {
+  zoneButton.textContent = zone === "utc" ? "UTC" : "local time"
+  zoneButton.setAttribute("aria-label", `Times in ${zone === "utc" ? "UTC" : "local time"}: switch`)
+})
 const nav = h("nav", { class: "tabs", "aria-label": "Views" }, routes.map((r) => h("a", { href: `#/${r.path}`, "data-route": r.path }, r.label)))
 const banner = h("div", { class: "banner", role: "alert", hidden: true })
 const main = h("main", { id: "main", tabindex: -1 }, routes.map((r) => r.view.element), detail.element)
@@ -79,7 +89,7 @@ document.body.append(
     { class: "top" },
     h("h1", {}, h("a", { href: "#/" }, "osqueue")),
     nav,
-    h("div", { class: "status" }, pill, leaderText, roleText, pauseButton, tokenButton)
+    h("div", { class: "status" }, pill, leaderText, roleText, pauseButton, zoneButton, tokenButton)
   ),
   banner,
   main,

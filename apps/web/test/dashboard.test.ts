@@ -47,6 +47,8 @@ const launch = async (): Promise<{ context: BrowserContext; close: () => Promise
     executablePath,
     headless: true,
     viewport: { width: 1280, height: 800 },
+    // Not UTC, so the page's time zone switch shows a difference.
+    timezoneId: "Asia/Kolkata",
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
   })
   return {
@@ -193,6 +195,68 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await tab(page, "Overview")
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
       await shot(page, "09-phone")
+      expect(errors).toEqual([])
+    } finally {
+      await page.close()
+      await server.close()
+    }
+  })
+
+  it("a job's page: progress only while it runs, a redrive marked, an earlier error as such, one time zone", async () => {
+    const server = await broker()
+    const page = await browser.context.newPage()
+    page.on("pageerror", (error) => errors.push(error.message))
+    const rest = async (path: string, body: unknown) => {
+      const response = await fetch(`${server.url}/v1${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+      expect(response.ok, `${path}: ${response.status}`).toBe(true)
+      return response.json() as Promise<any> // eslint-disable-line @typescript-eslint/no-explicit-any -- answers of several shapes, read field by field
+    }
+    const claim = async () => ((await rest("/jobs/claim", { workerId: "w-test" })) as Array<{ job: { id: string }; token: string }>)[0]!
+    try {
+      // Fails at 80% into the dead-letter list, is redriven, then completes at 75%.
+      const job = await rest("/jobs", { type: "email", maxAttempts: 1 })
+      const first = await claim()
+      await rest(`/jobs/${job.id}/heartbeat`, { token: first.token, progress: { percent: 80 } })
+      await rest(`/jobs/${job.id}/fail`, { token: first.token, error: "smtp down" })
+      await page.goto(`${server.url}/#/jobs/${job.id}`)
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain("dead")
+      expect(await view(page).locator("dl.facts progress").count()).toBe(0)
+      expect(await view(page).locator("[data-progress=last]").textContent()).toContain("last reported 80%")
+      expect(await page.locator("pre.error-text").textContent()).toBe("smtp down")
+
+      await rest(`/jobs/${job.id}/retry`, {})
+      const second = await claim()
+      await rest(`/jobs/${job.id}/heartbeat`, { token: second.token, progress: { percent: 75 } })
+      await expect.poll(() => view(page).locator("dl.facts progress").getAttribute("value")).toBe("75")
+      await rest(`/jobs/${job.id}/complete`, { token: second.token })
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain("completed")
+      expect(await view(page).locator("dl.facts progress").count()).toBe(0)
+      expect(await view(page).locator("[data-progress=last]").textContent()).toContain("last reported 75%")
+      // The redrive is a row between the attempts, and the counts say what they count.
+      expect(await page.locator("table.history tr.redriven").count()).toBe(1)
+      expect(await view(page).locator("dl.facts").textContent()).toContain("1 of 1 since it was put back in the queue by hand (redriven once; claimed 2 times in all)")
+      expect(await page.locator("pre.error-text").count()).toBe(0)
+      expect(await page.locator("pre.earlier-error").textContent()).toBe("smtp down")
+      await shot(page, "04b-job-redriven-completed")
+
+      // One time zone for every time, switched from the header and kept.
+      const created = () => view(page).locator("dl.facts dt:text-is('Created') + dd").textContent()
+      const zone = page.locator(".status button", { hasText: /UTC|local time/ })
+      if ((await zone.textContent()) === "UTC") await zone.click()
+      await expect.poll(created).not.toMatch(/Z \(/)
+      await zone.click()
+      await expect.poll(() => zone.textContent()).toBe("UTC")
+      await expect.poll(created).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ \(/)
+      // The browser runs at UTC+5:30: local and UTC times differ, and the activity log follows the switch.
+      const utcNow = () => new Date().toISOString().slice(11, 13)
+      await tab(page, "Activity")
+      const activityTime = () => page.locator('table.activity tr[data-kind="completed"] td').first().textContent()
+      await expect.poll(async () => (await activityTime())?.slice(0, 2)).toBe(utcNow())
+      await zone.click()
+      await expect.poll(async () => (await activityTime())?.slice(0, 2)).not.toBe(utcNow())
+      await zone.click()
+      await page.reload()
+      await expect.poll(() => zone.textContent()).toBe("UTC")
       expect(errors).toEqual([])
     } finally {
       await page.close()

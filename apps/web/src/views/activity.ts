@@ -3,6 +3,7 @@ import { JobEventKind } from "@osqueue/types"
 import type { App, View } from "../app.js"
 import { badge, clock, field, h, replace } from "../dom.js"
 import type { Activity } from "../model.js"
+import { timeZone } from "../config.js"
 import { throttle } from "../signal.js"
 import { jobLink } from "./jobs.js"
 
@@ -96,6 +97,7 @@ export const activityView = (app: App): View => {
   const rerender = throttle(200, render)
   for (const control of [kind, search, paused]) control.addEventListener("input", render)
   app.model.activity.subscribe(rerender)
+  timeZone.subscribe(rerender)
 
   return {
     element,

@@ -2,11 +2,12 @@
  * The jobs table (filter by state and type, paging by `seq` cursor) and a job's detail page,
  * with the actions its state allows. Both reload when the `watch` stream says jobs changed.
  */
-import type { Job, JobPage, JobState, ListQuery } from "@osqueue/types"
+import type { Attempt, Job, JobPage, JobState, ListQuery } from "@osqueue/types"
 import { jobStates } from "@osqueue/types"
 import { type App, describeError, type View } from "../app.js"
-import { badge, dateTime, field, h, json, relative, replace } from "../dom.js"
+import { badge, dateTime, duration, field, h, json, relative, replace } from "../dom.js"
 import { throttle } from "../signal.js"
+import { timeZone } from "../config.js"
 
 export const stateLabel: Record<JobState, string> = {
   queued: "queued",
@@ -215,6 +216,7 @@ export const jobsView = (app: App): View => {
   app.model.changed.subscribe(() => reload())
   app.model.types.subscribe((known) => replace(types, known.map((t) => h("option", { value: t }))))
   app.model.stats.subscribe(() => visible && render())
+  timeZone.subscribe(() => visible && render())
 
   return {
     element,
@@ -232,14 +234,40 @@ export const jobsView = (app: App): View => {
   }
 }
 
-const progressOf = (progress: unknown): HTMLElement => {
+/**
+ * A running job's progress as a bar (for `{ percent }`); a finished job keeps the last progress
+ * a heartbeat brought, which is history, not how far it got: shown as text, never as a bar.
+ */
+const progressOf = (job: Job): HTMLElement => {
+  const { progress } = job
   const percent = typeof progress === "object" && progress !== null && "percent" in progress && typeof progress.percent === "number"
     ? progress.percent
     : undefined
+  if (job.state !== "running") {
+    const last = percent === undefined ? JSON.stringify(progress) : `${percent}%`
+    return h("span", { class: "muted", "data-progress": "last" }, `last reported ${last} while it ran (not updated since)`)
+  }
   return percent === undefined
     ? h("pre", {}, json(progress))
     : h("span", {}, h("progress", { max: 100, value: percent }), ` ${percent}%`)
 }
+
+/**
+ * A job's attempts with where it was put back in the queue by hand: a redrive or requeue starts
+ * attempts from 1 again, so an attempt numbered no higher than the one before it (which was not
+ * released: a release gives its attempt back) follows one. The job keeps its last few attempts
+ * only, so earlier redrives may be out of sight.
+ */
+export type HistoryRow = { readonly _tag: "Attempt"; readonly attempt: Attempt } | { readonly _tag: "Redriven" }
+
+export const historyRows = (history: ReadonlyArray<Attempt>): Array<HistoryRow> =>
+  history.flatMap((attempt, i): Array<HistoryRow> => {
+    const before = history[i - 1]
+    const redriven = before !== undefined && before.outcome !== "released" && attempt.attempt <= before.attempt
+    return redriven ? [{ _tag: "Redriven" }, { _tag: "Attempt", attempt }] : [{ _tag: "Attempt", attempt }]
+  })
+
+const times = (n: number) => (n === 1 ? "once" : `${n} times`)
 
 export const jobView = (app: App): View => {
   const content = h("div")
@@ -250,6 +278,10 @@ export const jobView = (app: App): View => {
     const row = (label: string, value: string | Node | undefined) =>
       value === undefined || value === "" ? null : [h("dt", {}, label), h("dd", {}, value)]
     const time = (at: number | undefined) => (at === undefined ? undefined : `${dateTime(at)} (${relative(at)})`)
+    const rows = historyRows(job.history)
+    const redrives = rows.filter((r) => r._tag === "Redriven").length
+    // The last error of a job that went on (redriven, then completed) is an earlier attempt's.
+    const errorIsCurrent = job.state === "dead" || job.state === "failed-waiting-retry"
     replace(
       content,
       h("h2", { id: "job-title" }, job.id, " ", badge(stateLabel[job.state], job.state)),
@@ -259,18 +291,32 @@ export const jobView = (app: App): View => {
         { class: "facts" },
         row("Type", job.type),
         row("Priority", String(job.priority)),
-        row("Attempts", `${job.attempts} of ${job.maxAttempts} (claimed ${job.claims === 1 ? "once" : `${job.claims} times`})`),
+        row(
+          "Attempts",
+          redrives === 0
+            ? `${job.attempts} of ${job.maxAttempts} (claimed ${times(job.claims)})`
+            : `${job.attempts} of ${job.maxAttempts} since it was put back in the queue by hand (redriven ${times(redrives)}; claimed ${times(job.claims)} in all)`
+        ),
         row("Queue position", `seq ${job.seq}`),
         row("Created", time(job.createdAt)),
         row(job.state === "delayed" || job.state === "failed-waiting-retry" ? "Runs at" : "Runnable since", time(job.runAt)),
         row("Started", time(job.startedAt)),
         row("Finished", time(job.finishedAt)),
+        row("Took", job.startedAt === undefined || job.finishedAt === undefined ? undefined : duration(job.finishedAt - job.startedAt)),
         row("Idempotency key", job.idempotencyKey),
         row("Lease", job.lease === undefined ? undefined : `${job.lease.workerId}, expires ${relative(job.lease.expiresAt)} (epoch ${job.lease.epoch})`),
         row("Backoff", job.backoff._tag === "fixed" ? `fixed ${job.backoff.delayMs} ms` : `exponential from ${job.backoff.baseMs} ms to ${job.backoff.maxMs} ms, jitter ${job.backoff.jitter}`),
-        row("Progress", job.progress === undefined ? undefined : progressOf(job.progress))
+        row("Progress", job.progress === undefined ? undefined : progressOf(job))
       ),
-      job.lastError === undefined ? null : [h("h3", {}, "Last error"), h("pre", { class: "error-text" }, job.lastError)],
+      job.lastError === undefined
+        ? null
+        : errorIsCurrent
+        ? [h("h3", {}, "Last error"), h("pre", { class: "error-text" }, job.lastError)]
+        : [
+          h("h3", {}, "Earlier error"),
+          h("p", { class: "muted" }, `From an earlier attempt: the job is ${stateLabel[job.state]} now.`),
+          h("pre", { class: "earlier-error" }, job.lastError)
+        ],
       h("h3", {}, "Payload"),
       h("pre", {}, json(job.payload)),
       job.result === undefined ? null : [h("h3", {}, "Result"), h("pre", {}, json(job.result))],
@@ -284,29 +330,33 @@ export const jobView = (app: App): View => {
             "table",
             { class: "history" },
             h("thead", {}, h("tr", {}, ["#", "Worker", "Started", "Ended", "Outcome", "Error"].map((c) => h("th", { scope: "col" }, c)))),
-            h("tbody", {}, job.history.map((a) =>
-              h(
-                "tr",
-                {},
-                h("td", { class: "num" }, a.attempt),
-                h("td", { class: "mono" }, a.workerId),
-                h("td", {}, dateTime(a.startedAt)),
-                h("td", {}, a.endedAt === undefined ? "" : dateTime(a.endedAt)),
-                h("td", {}, badge(a.outcome)),
-                h("td", { class: "error-text" }, a.error ?? "")
-              )))
+            h("tbody", {}, rows.map((r) =>
+              r._tag === "Redriven"
+                ? h("tr", { class: "redriven" }, h("td", { colspan: 6 }, badge("redriven", "redriven"), " put back in the queue by hand, with fresh attempts"))
+                : h(
+                  "tr",
+                  {},
+                  h("td", { class: "num" }, r.attempt.attempt),
+                  h("td", { class: "mono" }, r.attempt.workerId),
+                  h("td", {}, dateTime(r.attempt.startedAt)),
+                  h("td", {}, r.attempt.endedAt === undefined ? "" : dateTime(r.attempt.endedAt)),
+                  h("td", {}, badge(r.attempt.outcome)),
+                  h("td", { class: "error-text" }, r.attempt.error ?? "")
+                )))
           )
         )
     )
   }
 
   let progressTimer: ReturnType<typeof setTimeout> | undefined
+  let shownJob: Job | undefined
   const load = async () => {
     if (id === undefined) return
     const wanted = id
     try {
       const job = await app.connection.run((c) => c.get(wanted))
       if (wanted !== id) return
+      shownJob = job
       render(job)
       // Progress comes with heartbeats, which are not events: while the job runs, look again.
       clearTimeout(progressTimer)
@@ -325,6 +375,7 @@ export const jobView = (app: App): View => {
   }
   const reload = throttle(300, () => void load())
   app.model.changed.subscribe((ids) => id !== undefined && ids.has(id) && reload())
+  timeZone.subscribe(() => shownJob !== undefined && shownJob.id === id && render(shownJob))
 
   return {
     element,

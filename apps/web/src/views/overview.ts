@@ -6,6 +6,7 @@
 import type { JobState, Stats } from "@osqueue/types"
 import type { App, View } from "../app.js"
 import { lineChart, rate } from "../chart.js"
+import { timeZone } from "../config.js"
 import { badge, dateTime, h, relative, replace } from "../dom.js"
 import type { Sample } from "../model.js"
 import { activityRow } from "./activity.js"
@@ -144,6 +145,7 @@ export const overviewView = (app: App): View => {
   app.connection.leader.subscribe(renderLeader)
   app.connection.broker.subscribe(renderLeader)
   app.connection.status.subscribe(renderLeader)
+  timeZone.subscribe(renderLeader)
   app.model.activity.subscribe((entries) =>
     replace(recent, entries.length === 0 ? h("li", { class: "empty" }, "Nothing has happened since this page opened.") : entries.slice(0, 8).map((entry) => activityRow(entry, "li")))
   )
