@@ -79,6 +79,25 @@ timeZone.subscribe((zone) => {
 })
 const nav = h("nav", { class: "tabs", "aria-label": "Views" }, routes.map((r) => h("a", { href: `#/${r.path}`, "data-route": r.path }, r.label)))
 const banner = h("div", { class: "banner", role: "alert", hidden: true })
+
+/** The status whose banner the reader closed: it stays closed until the status changes, or they act. */
+let dismissed: Status["_tag"] | undefined
+
+/** Connects again at the reader's asking: what comes of it is shown even if they closed the banner before. */
+const reconnect = () => {
+  dismissed = undefined
+  void connection.connect()
+}
+
+/** Says what is wrong above the view; the reader may close it (the pill still says it, and Token reopens the form). */
+const showBanner = (...content: ReadonlyArray<Node | string>) => {
+  banner.hidden = false
+  replace(
+    banner,
+    h("div", { class: "banner-body" }, content),
+    h("button", { type: "button", class: "small dismiss", "aria-label": "Dismiss this message", title: "Dismiss", onclick: () => void (banner.hidden = true) }, "×")
+  )
+}
 const main = h("main", { id: "main", tabindex: -1 }, routes.map((r) => r.view.element), detail.element)
 
 document.body.append(
@@ -106,7 +125,7 @@ const tokenForm = (reason: string | undefined) => {
       onsubmit: (event: Event) => {
         event.preventDefault()
         saveToken(input.value.trim())
-        void connection.connect()
+        reconnect()
       }
     },
     h("p", {}, reason === undefined
@@ -114,42 +133,54 @@ const tokenForm = (reason: string | undefined) => {
       : ["The broker refused this page: ", h("strong", {}, reason), ". Enter the broker's token (its OSQUEUE_TOKEN); it is kept in this tab only."]),
     input,
     h("button", { type: "submit", class: "primary" }, "Connect"),
-    savedToken() === undefined ? null : h("button", { type: "button", onclick: () => { saveToken(undefined); void connection.connect() } }, "Forget the token")
+    savedToken() === undefined ? null : h("button", { type: "button", onclick: () => { saveToken(undefined); reconnect() } }, "Forget the token")
   )
 }
 
 tokenButton.addEventListener("click", () => {
-  banner.hidden = false
-  replace(banner, tokenForm(undefined))
+  showBanner(tokenForm(undefined))
   banner.querySelector("input")?.focus()
 })
 
+banner.addEventListener("click", (event) => {
+  if (event.target instanceof HTMLElement && event.target.classList.contains("dismiss")) dismissed = connection.status.value._tag
+})
+
+/** "in 3 s", counting down while the page waits to reconnect. */
+const countdown = (retryAt: number) => h("span", { class: "countdown", "data-at": retryAt }, retryIn(retryAt))
+const retryIn = (retryAt: number) => (retryAt - Date.now() < 1_000 ? "now" : relative(retryAt))
+setInterval(() => {
+  for (const element of banner.querySelectorAll<HTMLElement>(".countdown")) element.textContent = retryIn(Number(element.dataset["at"]))
+}, 1_000)
+
 const renderStatus = (status: Status) => {
   pill.dataset["status"] = status._tag
+  // What the page shows was true when it last heard from the broker: dimmed while it cannot hear.
+  document.body.classList.toggle("stale", status._tag === "Unreachable" || status._tag === "NoLeader")
+  // A retry passes through Connecting: that does not bring a closed banner back.
+  if (status._tag !== dismissed && status._tag !== "Connecting") dismissed = undefined
+  const show = (...content: ReadonlyArray<Node | string>) => dismissed === undefined && showBanner(...content)
   switch (status._tag) {
     case "Connecting":
       pill.textContent = "connecting…"
       break
     case "Connected":
       pill.textContent = status.transport === "ws" ? "live · WebSocket" : "live · HTTP"
-      banner.hidden = !status.fellBack
-      if (status.fellBack) replace(banner, "The WebSocket did not open (a proxy may block it): the dashboard uses RPC over HTTP instead.")
+      banner.hidden = true
+      if (status.fellBack) show("The WebSocket did not open (a proxy may block it): the dashboard uses RPC over HTTP instead.")
       break
     case "Unreachable":
       pill.textContent = "broker unreachable"
-      banner.hidden = false
-      replace(banner, h("p", {}, h("strong", {}, "Cannot reach the broker. "), `${status.reason}. Trying again ${relative(status.retryAt)}; is it running at ${brokerUrl}?`, " ", h("button", { type: "button", class: "small", onclick: () => void connection.connect() }, "Retry now")))
+      show(h("p", {}, h("strong", {}, "Cannot reach the broker. "), `${status.reason}. Trying again `, countdown(status.retryAt), `; is it running at ${brokerUrl}? The numbers below are from before, not live.`, " ", h("button", { type: "button", class: "small", onclick: reconnect }, "Retry now")))
       break
     case "Unauthorized":
       pill.textContent = "token needed"
-      banner.hidden = false
-      replace(banner, tokenForm(status.reason))
+      show(tokenForm(status.reason))
       banner.querySelector("input")?.focus()
       break
     case "NoLeader":
       pill.textContent = "no leader"
-      banner.hidden = false
-      replace(banner, h("p", {}, h("strong", {}, "No leader yet. "), `This broker follows, and no broker leads the queue right now (one takes over within the election TTL). Trying again ${relative(status.retryAt)}.`))
+      show(h("p", {}, h("strong", {}, "No leader yet. "), "This broker follows, and no broker leads the queue right now (one takes over within the election TTL). Trying again ", countdown(status.retryAt), "."))
   }
   pauseButton.disabled = status._tag !== "Connected"
 }

@@ -330,8 +330,15 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
     const server = await broker({ token: "s3cret" })
     const page = await browser.context.newPage()
     try {
+      // The token never travels in a URL: the WebSocket offers it as a subprotocol.
+      const sockets: Array<string> = []
+      page.on("websocket", (socket) => sockets.push(socket.url()))
       await page.goto(server.url)
       await expect.poll(() => page.locator(".pill").textContent()).toBe("token needed")
+      // The banner can be closed; the Token button opens the form again.
+      await page.getByRole("button", { name: "Dismiss this message" }).click()
+      expect(await page.locator(".banner").isHidden()).toBe(true)
+      await page.getByRole("button", { name: "Token", exact: true }).click()
       await page.getByLabel("Broker token").fill("wrong")
       await page.getByRole("button", { name: "Connect" }).click()
       await expect.poll(() => page.getByRole("alert").first().textContent()).toContain("the bearer token is wrong")
@@ -341,10 +348,25 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await expect.poll(() => page.locator(".pill").textContent()).toBe("live · WebSocket")
       await expect.poll(() => count(page, "queued").textContent()).toBe("0")
 
+      expect(sockets.length).toBeGreaterThan(0)
+      for (const url of sockets) expect(url).not.toContain("s3cret")
+      expect(sockets.every((url) => new URL(url).search === "")).toBe(true)
+
       await server.close()
       await expect.poll(() => page.locator(".pill").textContent(), { timeout: 20_000 }).toBe("broker unreachable")
       expect(await page.locator(".banner").textContent()).toContain("Cannot reach the broker")
+      // Old numbers are dimmed, and the wait before the next attempt counts down.
+      expect(await page.locator("body").getAttribute("class")).toContain("stale")
+      expect(await page.evaluate(() => getComputedStyle(document.querySelector("main .cards")!).opacity)).toBe("0.45")
+      await expect.poll(() => page.locator(".banner .countdown").textContent(), { timeout: 20_000 }).toMatch(/^in \d+ s$/)
+      const first = await page.locator(".banner .countdown").textContent()
+      await expect.poll(() => page.locator(".banner .countdown").textContent(), { timeout: 5_000 }).not.toBe(first)
       await shot(page, "12-unreachable")
+      await page.getByRole("button", { name: "Dismiss this message" }).click()
+      expect(await page.locator(".banner").isHidden()).toBe(true)
+      // Dismissed, it stays closed through the next failed attempts.
+      await page.waitForTimeout(2_500)
+      expect(await page.locator(".banner").isHidden()).toBe(true)
     } finally {
       await page.close()
       await server.close()

@@ -90,19 +90,19 @@ export const bearer = (authorization: string | undefined): string | undefined =>
   authorization === undefined ? undefined : /^Bearer\s+(.+)$/i.exec(authorization.trim())?.[1]
 
 /**
- * The role of the token in `authorization` (`Bearer <token>`), or of `queryToken` when there is
- * no such header; `Unauthorized` when there is none or it is unknown. `admin` for all when no
+ * The role of the token in `authorization` (`Bearer <token>`), or of `socketToken` (a WebSocket
+ * upgrade's, `WebSocketAuth`) when there is no such header; `Unauthorized` when there is none or it is unknown. `admin` for all when no
  * token is set.
  */
-export type Authenticate = (authorization: string | undefined, queryToken?: string) => Role | Unauthorized
+export type Authenticate = (authorization: string | undefined, socketToken?: string) => Role | Unauthorized
 
 export const authenticator = (tokens: ReadonlyArray<RoleToken>): Authenticate => {
   if (tokens.length === 0) return () => "admin"
   // Keyed by the SHA-256 of each token: the lookup hashes what was presented first, so its time
   // depends on the digest, which tells nothing of how close a guess was.
   const known = new Map(tokens.map(({ role, token }) => [digest(Redacted.value(token)).toString("hex"), role]))
-  return (authorization, queryToken) => {
-    const token = authorization === undefined ? queryToken : bearer(authorization)
+  return (authorization, socketToken) => {
+    const token = authorization === undefined ? socketToken : bearer(authorization)
     if (token === undefined) return new Unauthorized({ reason: "no bearer token was sent" })
     return known.get(digest(token).toString("hex")) ?? new Unauthorized({ reason: "the bearer token is wrong" })
   }

@@ -28,20 +28,20 @@ export const unauthorizedHeaders: Readonly<Record<string, string>> = { "www-auth
 
 /**
  * For a request to `pathname`: `undefined` when the path is public (no token needed, no role),
- * else the role of the token it presented (the `authorization` header, or `queryToken` where a
+ * else the role of the token it presented (the `authorization` header, or `socketToken`, the token a WebSocket upgrade offers, where a
  * browser cannot set headers), or `Unauthorized` when it presented none or an unknown one. What
  * the role may run is `Access.permit`'s to say.
  */
 export type Authorize = (
   pathname: string,
   authorization: string | undefined,
-  queryToken: string | undefined
+  socketToken: string | undefined
 ) => Role | Unauthorized | undefined
 
 export const authorizer = (settings: BrokerSettings): Authorize => {
   const authenticate = Access.authenticator(Access.tokensOf(settings))
-  return (pathname, authorization, queryToken) =>
-    publicPaths.has(pathname) || isDashboardPath(pathname) ? undefined : authenticate(authorization, queryToken)
+  return (pathname, authorization, socketToken) =>
+    publicPaths.has(pathname) || isDashboardPath(pathname) ? undefined : authenticate(authorization, socketToken)
 }
 
 export const tooLarge = (bytes: number, limit: number): PayloadTooLarge =>

@@ -17,7 +17,7 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpMethod from "@effect/platform/HttpMethod"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { httpStatus, InvalidRequest, MethodNotAllowed, NoSuchRoute, OsqueueError } from "@osqueue/types"
+import { httpStatus, InvalidRequest, MethodNotAllowed, NoSuchRoute, OsqueueError, WebSocketAuth } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
@@ -119,9 +119,14 @@ const refuse = (
     return HttpServerResponse.setHeaders(response, { ...options.headers, ...close })
   })
 
-// Browsers cannot set headers on a WebSocket: the upgrade may carry the token in the query.
-const queryToken = (url: URL): string | undefined =>
-  url.pathname === rpcPaths.websocket ? (url.searchParams.get("token") ?? undefined) : undefined
+/**
+ * Browsers cannot set headers on a WebSocket: the upgrade carries the token as a subprotocol
+ * (`WebSocketAuth`), or, from clients older than that, in the query (`?token=`, which proxies log).
+ */
+const socketToken = (url: URL, request: HttpServerRequest.HttpServerRequest): string | undefined =>
+  url.pathname === rpcPaths.websocket
+    ? (WebSocketAuth.tokenOf(request.headers["sec-websocket-protocol"]) ?? url.searchParams.get("token") ?? undefined)
+    : undefined
 
 const tooLarge = (request: HttpServerRequest.HttpServerRequest, url: URL, bytes: number, limit: number, body: Body | undefined) =>
   refuse("too_large", request, url, HttpChecks.tooLarge(bytes, limit), { body })
@@ -211,7 +216,7 @@ export const layer = HttpLayerRouter.middleware(
           })
         }
 
-        const role = authorize(url.pathname, request.headers["authorization"], queryToken(url))
+        const role = authorize(url.pathname, request.headers["authorization"], socketToken(url, request))
         const unread = HttpMethod.hasBody(request.method) ? undefined : noBody
         if (typeof role === "object") {
           return yield* refuse("unauthorized", request, url, role, { body: unread, headers: HttpChecks.unauthorizedHeaders })

@@ -3,9 +3,9 @@
  * serving, and the queue is unchanged (compared through /state before and after).
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { JobId, LeaseToken } from "@osqueue/types"
+import { type JobId, type LeaseToken, WebSocketAuth } from "@osqueue/types"
 import { Duration, Effect } from "effect"
-import { request as httpRequest } from "node:http"
+import { type IncomingMessage, request as httpRequest } from "node:http"
 import { awaitLeader, rest, rpcHttp, rpcWs, type Started, startBroker } from "./fixtures.js"
 
 /** The queue's content, without what renewals change (seq, commitId, leader timestamps). */
@@ -29,7 +29,11 @@ const rawRpc = (base: string, line: string, headers: Record<string, string> = {}
 
 /** The status a WebSocket upgrade gets (fetch cannot upgrade; a bare HTTP request can ask). */
 const upgradeStatus = (base: string, path: string, headers: Record<string, string> = {}) =>
-  Effect.async<number>((resume) => {
+  Effect.map(upgrade(base, path, headers), (answer) => answer.status)
+
+/** The status of a WebSocket upgrade, and the subprotocol the broker selected. */
+const upgrade = (base: string, path: string, headers: Record<string, string> = {}) =>
+  Effect.async<{ readonly status: number; readonly protocol: string | undefined }>((resume) => {
     const url = new URL(path, base)
     const req = httpRequest(url, {
       headers: {
@@ -40,13 +44,14 @@ const upgradeStatus = (base: string, path: string, headers: Record<string, strin
         ...headers
       }
     })
+    const answer = (res: IncomingMessage) => ({ status: res.statusCode ?? 0, protocol: res.headers["sec-websocket-protocol"] })
     req.on("upgrade", (res, socket) => {
       socket.destroy()
-      resume(Effect.succeed(res.statusCode ?? 0))
+      resume(Effect.succeed(answer(res)))
     })
     req.on("response", (res) => {
       res.resume()
-      resume(Effect.succeed(res.statusCode ?? 0))
+      resume(Effect.succeed(answer(res)))
     })
     req.on("error", (e) => resume(Effect.die(e)))
     req.end()
@@ -280,8 +285,13 @@ describe("auth", () => {
       const raw = yield* rawRpc(broker.base, JSON.stringify({ _tag: "Request", id: "1", tag: "Stats", payload: {}, headers: [] }) + "\n")
       expect(raw.status).toBe(401)
 
-      // WebSocket: the upgrade is refused without the token, accepted with it (header or ?token=)
+      // WebSocket: the upgrade is refused without the token, accepted with it (header, subprotocol, or
+      // ?token= from older clients); the broker selects the plain protocol, never echoing the token
       expect(yield* upgradeStatus(broker.base, "/rpc/ws")).toBe(401)
+      const offered = (token: string) => ({ "sec-websocket-protocol": WebSocketAuth.protocols(token).join(", ") })
+      expect(yield* upgrade(broker.base, "/rpc/ws", offered("secret"))).toEqual({ status: 101, protocol: "osqueue" })
+      expect(yield* upgradeStatus(broker.base, "/rpc/ws", offered("nope"))).toBe(401)
+      expect(yield* upgradeStatus(broker.base, "/rpc/ws", { "sec-websocket-protocol": "osqueue, osqueue.bearer.%%%" })).toBe(401)
       expect(yield* upgradeStatus(broker.base, "/rpc/ws?token=nope")).toBe(401)
       expect(yield* upgradeStatus(broker.base, "/rpc/ws?token=secret")).toBe(101)
       expect(yield* upgradeStatus(broker.base, "/rpc/ws", { authorization: "Bearer secret" })).toBe(101)

@@ -31,7 +31,7 @@ export interface ConnectionOptions {
    * whose metadata names the leader). With it, `urls` may be empty.
    */
   readonly discover?: Effect.Effect<string | null, unknown> | undefined
-  /** Sent as `Authorization: Bearer <token>` (`?token=` on WebSockets). */
+  /** Sent as `Authorization: Bearer <token>` (on WebSockets, as a subprotocol: `WebSocketAuth`). */
   readonly token?: string | undefined
   /** Waits between attempts of one call (default: exponential from 100 ms, capped at 2 s, jittered, 30 s in all). */
   readonly retry?: Schedule.Schedule<unknown, ClientError> | undefined

@@ -10,7 +10,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Socket from "@effect/platform/Socket"
 import * as RpcClient from "@effect/rpc/RpcClient"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
-import { OsqueueRpcs } from "@osqueue/types"
+import { OsqueueRpcs, WebSocketAuth } from "@osqueue/types"
 import * as WebSocketConstructor from "#webSocketConstructor"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -69,17 +69,14 @@ export const httpProtocol = (
       )
   }).pipe(Layer.provide([FetchHttpClient.layer, RpcSerialization.layerNdjson]))
 
-/** The WebSocket URL for a broker's base URL: `ws(s)://…/rpc/ws?token=…` (browsers cannot set headers on a WebSocket). */
-export const webSocketUrl = (
-  url: string,
-  options: { readonly token?: string | undefined; readonly path?: string | undefined } = {}
-): string => {
-  const ws = new URL(`${trimUrl(url).replace(/^http/, "ws")}${options.path ?? "/rpc/ws"}`)
-  if (options.token !== undefined) ws.searchParams.set("token", options.token)
-  return ws.toString()
-}
+/** The WebSocket URL for a broker's base URL: `ws(s)://…/rpc/ws` (the token goes in a subprotocol, `WebSocketAuth`). */
+export const webSocketUrl = (url: string, options: { readonly path?: string | undefined } = {}): string =>
+  `${trimUrl(url).replace(/^http/, "ws")}${options.path ?? "/rpc/ws"}`
 
-/** RPC over a WebSocket to `<url>/rpc/ws`; one socket per broker, reconnected by the RPC client. */
+/**
+ * RPC over a WebSocket to `<url>/rpc/ws`; one socket per broker, reconnected by the RPC client.
+ * The token is offered as a subprotocol, never in the URL (which proxies and access logs keep).
+ */
 export const webSocketProtocol = (
   url: string,
   options: {
@@ -90,7 +87,9 @@ export const webSocketProtocol = (
 ): Layer.Layer<RpcClient.Protocol> =>
   RpcClient.layerProtocolSocket().pipe(
     Layer.provide([
-      Socket.layerWebSocket(webSocketUrl(url, options)).pipe(Layer.provide(WebSocketConstructor.layer)),
+      Layer.scoped(Socket.Socket, Socket.makeWebSocket(webSocketUrl(url, options), { protocols: WebSocketAuth.protocols(options.token) })).pipe(
+        Layer.provide(WebSocketConstructor.layer)
+      ),
       serializationLayer(options.serialization ?? "json")
     ])
   )
