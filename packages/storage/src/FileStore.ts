@@ -8,6 +8,20 @@
  * first: that refusal *is* the compare-and-swap. Readers take the newest generation. See the
  * package README for the layout and the argument for why garbage collection of old generations
  * can never let a stale writer "re-create" a collected generation and win (no lost update).
+ *
+ * An unconditional delete removes the key's folder for good, so a log that creates and deletes
+ * keys all day keeps no trace of them: one `rename` of the generations folder into `tmp/` (the
+ * instant the key becomes absent, for every reader at once), then its removal there. A crash
+ * leaves the key absent and at worst a leftover in `tmp/` that the next store to open removes.
+ * A conditional delete (`ifMatch`) writes a tombstone generation as before.
+ *
+ * What this gives up: a conditional (`ifMatch`) write that races a delete *and* a re-creation of
+ * the same key is not fenced. The re-created key numbers its generations from 0 again, so the
+ * stale write can land in the new folder; it is then never confirmed or read (its parent is not
+ * there) and its writer removes it and answers OutcomeUnknown, but until then it may make a
+ * write to the new key fail, and a writer killed in between leaves a file that blocks the key.
+ * osqueue never deletes a key that it writes with `ifMatch` (its log entries are created with
+ * `ifAbsent` and deleted; queue.json is written with `ifMatch` and never deleted).
  */
 import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
@@ -270,8 +284,16 @@ interface Top {
 }
 
 const MAX_LOOKUP_ATTEMPTS = 25
-const MAX_UNCONDITIONAL_DELETE_ATTEMPTS = 50
+const MAX_CREATE_ATTEMPTS = 25
 const STALE_TMP_MS = 60 * 60 * 1000
+/** Suffix of a deleted key's generations folder while it is removed from `tmp/`. */
+const REMOVED_SUFFIX = ".deleted"
+
+/**
+ * A write's own generation file turned out to be unconfirmed (its base was gone after the link,
+ * and nothing was written on top of it), and the writer removed it: nobody ever read it.
+ */
+class Discarded extends Data.TaggedError("Discarded")<{ readonly gen: number }> {}
 
 /**
  * Opens (creating if needed) a store in `options.directory`. Several stores — in this process or
@@ -286,13 +308,11 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
     const gcEvery = Math.max(1, Math.ceil(keep / 2))
     const sync = options.fsync ?? true
 
-    // Only ever moves forward; every use re-validates it against the disk, so a stale or wrong
-    // entry costs a retry, never a wrong answer.
+    // The newest generation this process last confirmed, only a place to start looking: every use
+    // re-validates it against the disk, so a stale or wrong entry costs a retry, never a wrong
+    // answer. It is replaced, not only raised: a deleted and re-created key starts again at 0.
     const cache = new Map<string, { readonly gen: number; readonly nonce: string }>()
-    const remember = (key: string, gen: number, nonce: string) => {
-      const known = cache.get(key)
-      if (known === undefined || known.gen < gen) cache.set(key, { gen, nonce })
-    }
+    const remember = (key: string, gen: number, nonce: string) => void cache.set(key, { gen, nonce })
 
     const toStoreError = (operation: string, key: string) => (
       e: FsError | Corrupt | BadKey | StoreUnavailable | StoreFailure
@@ -452,17 +472,20 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         })
       })
 
-    /** Creates a key's generations folder together with generation 0 (a tombstone), atomically. */
-    const initKey = (key: string, dir: string) =>
-      Effect.gen(function* () {
-        const parentDir = NodePath.dirname(dir)
-        yield* fsOp("mkdir", parentDir, () => NodeFs.mkdirSync(parentDir, { recursive: true }))
+    /**
+     * Creates a key's generations folder together with generation 0 (a tombstone), atomically.
+     * Does nothing when a delete removes the key's folder meanwhile: the caller looks again.
+     */
+    const initKey = (key: string, dir: string) => {
+      const parentDir = NodePath.dirname(dir)
+      return Effect.gen(function* () {
         const staging = tmpPath(".d")
         yield* fsOp("mkdir", staging, () => NodeFs.mkdirSync(staging))
         yield* Effect.gen(function* () {
           const header: Header = { v: 1, key, gen: 0, nonce: newNonce(), parent: null, deleted: true, size: 0, metadata: {} }
           yield* writeDurable(genPath(staging, 0), Buffer.from(JSON.stringify(header) + "\n"), undefined, sync)
           yield* syncDirectory(staging, sync)
+          yield* fsOp("mkdir", parentDir, () => NodeFs.mkdirSync(parentDir, { recursive: true }))
           // rename() onto an existing, non-empty folder fails: whoever initialised first wins,
           // and a generations folder is never empty, so it can never be initialised twice.
           const renamed = yield* fsOp("rename", dir, () => NodeFs.renameSync(staging, dir)).pipe(
@@ -473,7 +496,15 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         }).pipe(
           Effect.ensuring(fsOp("rm", staging, () => NodeFs.rmSync(staging, { recursive: true, force: true })).pipe(Effect.ignore))
         )
-      })
+      }).pipe(
+        // A delete of this key (or of the key whose folder holds it) removed its folder between
+        // the mkdir and the rename, or right after: the caller looks again.
+        Effect.catchIf(
+          (e) => e._tag === "FsError" && e.code === "ENOENT" && (e.path === parentDir || e.path === dir),
+          () => Effect.void
+        )
+      )
+    }
 
     /** Deletes old generations, lowest first (the order the no-lost-update argument relies on). */
     const collect = (key: string, dir: string, newest: number) =>
@@ -499,9 +530,18 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         Effect.annotateLogs({ key })
       )
 
+    const baseCollected = (key: string, gen: number) =>
+      Effect.logWarning("FileStore: write of unknown outcome, its base generation was collected meanwhile").pipe(
+        Effect.annotateLogs({ key, generation: gen, keepGenerations: keep }),
+        Effect.zipRight(
+          Effect.fail(new OutcomeUnknown({ key, cause: "the generation this write was based on was garbage-collected concurrently" }))
+        )
+      )
+
     /**
      * Publishes generation `base.gen + 1` on top of `base`. Fails with PreconditionFailed when
-     * another writer published that generation first.
+     * another writer published that generation first (or the key's folder is gone), and with
+     * Discarded when it removed its own unconfirmed file.
      */
     const publish = (
       operation: string,
@@ -512,7 +552,7 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
       deleted: boolean,
       metadata: Metadata,
       expected: string
-    ): Effect.Effect<string, StoreFailure | StoreUnavailable | PreconditionFailed | OutcomeUnknown> =>
+    ): Effect.Effect<string, StoreFailure | StoreUnavailable | PreconditionFailed | OutcomeUnknown | Discarded> =>
       Effect.gen(function* () {
         const gen = base.gen + 1
         const nonce = newNonce()
@@ -551,15 +591,16 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
           // someone read ours as the newest, which readers only do for a writer that won.
           const successor = yield* readGen(dir, gen + 1, false).pipe(Effect.mapError(unknown))
           if (Option.isNone(successor) || successor.value.header.parent !== nonce) {
-            // Either we published into a generation number that garbage collection had freed
-            // (our file is garbage that readers skip) or we won and were outpaced by `keep`
-            // newer writes. Removing our own file is safe in both cases: all below it is gone.
+            // Our file is still there with nothing on top: we published into a generation number
+            // that garbage collection had freed, or into the folder of a key deleted and created
+            // again. Readers skip such a file (its parent is gone), so nobody read it: remove it.
             const ours = yield* stillThere(dir, gen, nonce).pipe(Effect.orElseSucceed(() => false))
-            if (ours) yield* unlinkQuietly(target)
-            yield* Effect.logWarning("FileStore: write of unknown outcome, its base generation was collected meanwhile").pipe(
-              Effect.annotateLogs({ key, generation: gen, keepGenerations: keep })
-            )
-            return yield* unknown("the generation this write was based on was garbage-collected concurrently")
+            if (ours) {
+              yield* unlinkQuietly(target)
+              return yield* new Discarded({ gen })
+            }
+            // Gone already: we may have won and been outpaced by `keep` newer writes.
+            return yield* baseCollected(key, gen)
           }
         }
         remember(key, gen, nonce)
@@ -567,7 +608,7 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         return versionOf(gen, nonce)
       })
 
-    /** Conditional write (or tombstone) of a key: the shared path of put and delete. */
+    /** Conditional write (or tombstone) of a key: the shared path of put and conditional delete. */
     const write = (
       operation: string,
       key: string,
@@ -583,26 +624,68 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
           const base = parseVersion(expected)
           // A version this store never issued (another backend's ETag, garbage) cannot match.
           if (base === undefined) return yield* new PreconditionFailed({ key, expected })
-          // The newest generation only grows: if we already know a newer one, fail fast.
+          // Generations only grow while a key's folder lives: if we know a newer one, fail fast.
           const known = cache.get(key)
           if (known !== undefined && known.gen > base.gen) return yield* new PreconditionFailed({ key, expected })
           const current = yield* readGen(dir, base.gen, false).pipe(Effect.mapError(toStoreError(operation, key)))
           if (Option.isNone(current) || current.value.header.nonce !== base.nonce || current.value.header.deleted) {
             return yield* new PreconditionFailed({ key, expected })
           }
-          return yield* publish(operation, key, dir, base, body, deleted, metadata, expected)
+          return yield* publish(operation, key, dir, base, body, deleted, metadata, expected).pipe(
+            Effect.catchTag("Discarded", (e) => baseCollected(key, e.gen))
+          )
         }
-        let top = yield* lookup(key, dir, false).pipe(Effect.mapError(toStoreError(operation, key)))
-        if (Option.isNone(top)) {
-          yield* initKey(key, dir).pipe(Effect.mapError(toStoreError(operation, key)))
-          top = yield* lookup(key, dir, false).pipe(Effect.mapError(toStoreError(operation, key)))
+        // Create on top of the newest generation if it is a tombstone. A lost link race or a
+        // discarded file looks again: the key may be absent still, its folder removed by a
+        // delete meanwhile (the link then finds no folder) or created anew.
+        for (let attempt = 0; attempt < MAX_CREATE_ATTEMPTS; attempt++) {
+          const top = yield* lookup(key, dir, false).pipe(Effect.mapError(toStoreError(operation, key)))
+          if (Option.isNone(top)) {
+            yield* initKey(key, dir).pipe(Effect.mapError(toStoreError(operation, key)))
+            continue
+          }
+          if (!top.value.header.deleted) return yield* new PreconditionFailed({ key, expected: "absent" })
+          const base = { gen: top.value.gen, nonce: top.value.header.nonce }
+          const created = yield* publish(operation, key, dir, base, body, deleted, metadata, "absent").pipe(
+            Effect.map(Option.some),
+            Effect.catchTags({
+              PreconditionFailed: () => Effect.succeedNone,
+              Discarded: () => Effect.succeedNone
+            })
+          )
+          if (Option.isSome(created)) return created.value
         }
-        if (Option.isNone(top)) {
-          return yield* new StoreFailure({ operation, key, reason: `generations folder ${dir} vanished right after it was created` })
-        }
-        if (!top.value.header.deleted) return yield* new PreconditionFailed({ key, expected: "absent" })
-        return yield* publish(operation, key, dir, { gen: top.value.gen, nonce: top.value.header.nonce }, body, deleted, metadata, "absent")
+        return yield* new StoreUnavailable({
+          operation,
+          key,
+          cause: `lost ${MAX_CREATE_ATTEMPTS} races in a row with concurrent creators and deletes`
+        })
       })
+
+    /**
+     * Removes a key for good: its generations folder is renamed into tmp/ (the one step that
+     * makes the key absent, atomically, for readers and writers in every process), then removed
+     * there, and the key's own folder goes too when it holds no other key. A crash in between
+     * leaves the folder under tmp/, removed by the next store that opens the directory.
+     */
+    const removeKey = (key: string) =>
+      Effect.gen(function* () {
+        const dir = yield* generationsDir(key)
+        const keyDir = NodePath.dirname(dir)
+        const removed = tmpPath(REMOVED_SUFFIX)
+        const moved = yield* optional(fsOp("rename", dir, () => NodeFs.renameSync(dir, removed)))
+        cache.delete(key)
+        if (Option.isSome(moved)) {
+          // Durable before the answer; ENOENT: another delete already removed the key's folder.
+          yield* optional(syncDirectory(keyDir, sync))
+          yield* Effect.tryPromise({
+            try: () => NodeFs.promises.rm(removed, { recursive: true, force: true }),
+            catch: (cause) => new FsError({ op: "rm", path: removed, code: errnoOf(cause), cause })
+          }).pipe(Effect.catchAll((e) => Effect.logDebug("FileStore: a deleted key's folder stays in tmp/ until the next open", e)))
+        }
+        // Fails harmlessly when the folder holds a key below this one, or was created again.
+        yield* fsOp("rmdir", keyDir, () => NodeFs.rmdirSync(keyDir)).pipe(Effect.ignore)
+      }).pipe(Effect.mapError(toStoreError("delete", key)))
 
     const readLive = (operation: string, key: string, withBody: boolean) =>
       Effect.gen(function* () {
@@ -635,24 +718,8 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
     })
 
     const del = Effect.fn("FileStore.delete")(function* (key: string, ifMatch?: string) {
-      if (ifMatch !== undefined) {
-        yield* write("delete", key, new Uint8Array(0), { ifMatch }, true, {})
-        return
-      }
-      // Unconditional: tombstone whatever is newest, retrying when a writer gets in between.
-      for (let attempt = 0; attempt < MAX_UNCONDITIONAL_DELETE_ATTEMPTS; attempt++) {
-        const top = yield* head(key)
-        if (Option.isNone(top)) return
-        const outcome = yield* write("delete", key, new Uint8Array(0), { ifMatch: top.value.version }, true, {}).pipe(
-          Effect.as(true),
-          Effect.catchTags({
-            PreconditionFailed: () => Effect.succeed(false),
-            OutcomeUnknown: () => Effect.succeed(false)
-          })
-        )
-        if (outcome) return
-      }
-      return yield* new StoreUnavailable({ operation: "delete", key, cause: "kept losing races with concurrent writers" })
+      if (ifMatch === undefined) return yield* removeKey(key)
+      yield* write("delete", key, new Uint8Array(0), { ifMatch }, true, {})
     })
 
     const list = Effect.fn("FileStore.list")(function* (prefix: string) {
@@ -748,17 +815,23 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
     return store
   })
 
-/** Leftovers of writers that crashed between writing and publishing; young ones may be in use. */
+/**
+ * Leftovers of writers that crashed between writing and publishing (young ones may be in use),
+ * and folders of deleted keys whose removal a crash cut short (nobody uses those: any age).
+ */
 const removeStaleTemporaries = (tmpDir: string) =>
   Effect.gen(function* () {
     const names = yield* fsOp("readdir", tmpDir, () => NodeFs.readdirSync(tmpDir))
     const now = yield* Clock.currentTimeMillis
     for (const name of names) {
       const path = NodePath.join(tmpDir, name)
-      const stat = yield* optional(fsOp("stat", path, () => NodeFs.statSync(path)))
-      if (Option.isSome(stat) && now - stat.value.mtimeMs > STALE_TMP_MS) {
+      yield* Effect.gen(function* () {
+        if (!name.endsWith(REMOVED_SUFFIX)) {
+          const stat = yield* optional(fsOp("stat", path, () => NodeFs.statSync(path)))
+          if (Option.isNone(stat) || now - stat.value.mtimeMs <= STALE_TMP_MS) return
+        }
         yield* fsOp("rm", path, () => NodeFs.rmSync(path, { recursive: true, force: true }))
-      }
+      }).pipe(Effect.catchAll((e) => Effect.logDebug("FileStore: could not remove a temporary file", e)))
     }
   }).pipe(Effect.catchAll((e) => Effect.logDebug("FileStore: could not clean temporary files", e)))
 
