@@ -665,8 +665,9 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
     /**
      * Removes a key for good: its generations folder is renamed into tmp/ (the one step that
      * makes the key absent, atomically, for readers and writers in every process), then removed
-     * there, and the key's own folder goes too when it holds no other key. A crash in between
-     * leaves the folder under tmp/, removed by the next store that opens the directory.
+     * there; the key's own folder and the ones above it go too when they hold no other key. A
+     * crash in between leaves the folder under tmp/, removed by the next store that opens the
+     * directory, or empty folders, which cost `list` a readdir each and nothing else.
      */
     const removeKey = (key: string) =>
       Effect.gen(function* () {
@@ -683,8 +684,15 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
             catch: (cause) => new FsError({ op: "rm", path: removed, code: errnoOf(cause), cause })
           }).pipe(Effect.catchAll((e) => Effect.logDebug("FileStore: a deleted key's folder stays in tmp/ until the next open", e)))
         }
-        // Fails harmlessly when the folder holds a key below this one, or was created again.
-        yield* fsOp("rmdir", keyDir, () => NodeFs.rmdirSync(keyDir)).pipe(Effect.ignore)
+        // Then the folders above it that are left empty, up to objects/: rmdir fails (harmlessly)
+        // at the first one that holds another key, or that a create has just made again.
+        for (let folder = keyDir; folder !== objectsDir; folder = NodePath.dirname(folder)) {
+          const removedFolder = yield* fsOp("rmdir", folder, () => NodeFs.rmdirSync(folder)).pipe(
+            Effect.as(true),
+            Effect.orElseSucceed(() => false)
+          )
+          if (!removedFolder) break
+        }
       }).pipe(Effect.mapError(toStoreError("delete", key)))
 
     const readLive = (operation: string, key: string, withBody: boolean) =>

@@ -238,6 +238,59 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
         expect(decode(stored.bytes)).toBe("again")
       }))
 
+    it.effect("delete of a key that was never written succeeds and creates nothing", () =>
+      Effect.gen(function* () {
+        const store = yield* ObjectStore
+        const prefix = freshPrefix()
+        yield* store.delete(`${prefix}never-written`)
+        yield* store.delete(`${prefix}log/0000000000000007`)
+        expect(Option.isNone(yield* store.head(`${prefix}log/0000000000000007`))).toBe(true)
+        expect(yield* store.list(prefix)).toEqual([])
+      }))
+
+    it.effect("a deleted log entry is gone from get, head and list, and one of 10 racing creators makes it again", () =>
+      Effect.gen(function* () {
+        const store = yield* ObjectStore
+        const prefix = `${freshPrefix()}log/`
+        const keys = [1, 2, 3].map((position) => `${prefix}${String(position).padStart(16, "0")}`)
+        for (const key of keys) yield* store.put(key, encode(`entry ${key}`), { ifAbsent: true })
+        const [first, second, third] = keys as [string, string, string]
+        yield* store.delete(second)
+        expect(Option.isNone(yield* store.get(second))).toBe(true)
+        expect(Option.isNone(yield* store.head(second))).toBe(true)
+        expect(yield* store.list(prefix)).toEqual([first, third])
+        const results = yield* Effect.all(
+          Array.from({ length: 10 }, (_, i) => Effect.either(store.put(second, encode(`again ${i}`), { ifAbsent: true }))),
+          { concurrency: "unbounded" }
+        )
+        const winners = results.flatMap((result, i) => (Either.isRight(result) ? [i] : []))
+        expect(winners).toHaveLength(1)
+        for (const result of results) {
+          if (Either.isLeft(result)) expect(result.left._tag).toBe("PreconditionFailed")
+        }
+        const stored = yield* store.get(second).pipe(Effect.map(Option.getOrThrow))
+        expect(decode(stored.bytes)).toBe(`again ${winners[0]!}`)
+        expect(yield* store.list(prefix)).toEqual(keys)
+      }))
+
+    it.effect("list of a prefix with 1,000 log entries returns them all, sorted; deleting them empties it", () =>
+      Effect.gen(function* () {
+        const store = yield* ObjectStore
+        const prefix = `${freshPrefix()}log/`
+        const keys = Array.from({ length: 1000 }, (_, i) => `${prefix}${String(i + 1).padStart(16, "0")}`)
+        // Written out of order, so a store that lists in creation order fails.
+        const shuffled = keys.map((key, i) => ({ key, rank: (i * 7919) % 1000 })).sort((a, b) => a.rank - b.rank)
+        yield* Effect.forEach(shuffled, ({ key }) => store.put(key, encode(key), { ifAbsent: true }), {
+          concurrency: 32,
+          discard: true
+        })
+        expect(yield* store.list(prefix)).toEqual(keys)
+        // The prefix of one page of positions, as a reader that replays from a position asks.
+        expect(yield* store.list(`${prefix}00000000000009`)).toEqual(keys.slice(899, 999))
+        yield* Effect.forEach(keys.slice(0, 990), (key) => store.delete(key), { concurrency: 32, discard: true })
+        expect(yield* store.list(prefix)).toEqual(keys.slice(990))
+      }), 180_000) // 2,000 requests: radosgw answers about 100 a second
+
     it.effect("conditional delete: the current version deletes, a stale one fails", () =>
       Effect.gen(function* () {
         const store = yield* ObjectStore

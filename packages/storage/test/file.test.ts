@@ -190,6 +190,58 @@ describe("FileStore", () => {
       expect(NodeFs.readdirSync(NodePath.join(directory, "tmp"))).toEqual(["12345-young"])
     }))
 
+  it.live("an unconditional delete removes the key's folder: 500 log entries created and deleted leave none", () =>
+    Effect.gen(function* () {
+      const directory = freshDir()
+      // Layout only: fsync changes nothing here, and 1,000 writes go faster without it.
+      const store = yield* FileStore.make({ directory, fsync: false })
+      const keys = Array.from({ length: 500 }, (_, i) => `log/${String(i + 1).padStart(16, "0")}`)
+      yield* Effect.forEach(keys, (key) => store.put(key, encode(key), { ifAbsent: true }), { concurrency: 16, discard: true })
+      // A key below a log entry keeps its folder (and so the entry's) alive, but not the entry.
+      yield* store.put(`${keys[0]}/note`, encode("note"), { ifAbsent: true })
+      const logDir = NodePath.join(directory, "objects", "log")
+      expect(NodeFs.readdirSync(logDir)).toHaveLength(500)
+      yield* Effect.forEach(keys, (key) => store.delete(key), { concurrency: 16, discard: true })
+      expect(yield* store.list("log/")).toEqual([`${keys[0]}/note`])
+      expect(NodeFs.readdirSync(logDir)).toEqual([keys[0]!.slice("log/".length)])
+      expect(NodeFs.readdirSync(NodePath.join(logDir, keys[0]!.slice("log/".length)))).toEqual(["note"])
+      yield* store.delete(`${keys[0]}/note`)
+      // Folders left empty go too, and nothing is left in tmp/.
+      expect(NodeFs.readdirSync(NodePath.join(directory, "objects"))).toEqual([])
+      expect(NodeFs.readdirSync(NodePath.join(directory, "tmp"))).toEqual([])
+      // A removed key is created again from scratch, and reads back.
+      yield* store.put(keys[7]!, encode("again"), { ifAbsent: true })
+      expect(decode((yield* store.get(keys[7]!).pipe(Effect.map(Option.getOrThrow))).bytes)).toBe("again")
+    }))
+
+  it.live("a conditional delete keeps its tombstone; an unconditional one then removes the folder", () =>
+    Effect.gen(function* () {
+      const directory = freshDir()
+      const store = yield* FileStore.make({ directory })
+      const v1 = yield* store.put("k", encode("one"), { ifAbsent: true })
+      yield* store.delete("k", v1)
+      expect(NodeFs.readdirSync(NodePath.join(directory, "objects"))).toEqual(["k"])
+      expect(Option.isNone(yield* store.get("k"))).toBe(true)
+      yield* store.delete("k")
+      expect(NodeFs.readdirSync(NodePath.join(directory, "objects"))).toEqual([])
+    }))
+
+  it.live("a delete cut short after its rename leaves the key absent; the next open removes the leftover", () =>
+    Effect.gen(function* () {
+      const directory = freshDir()
+      const store = yield* FileStore.make({ directory })
+      yield* store.put("log/0000000000000001", encode("entry"), { ifAbsent: true })
+      // What a process killed between the delete's rename and its removal leaves on disk.
+      const leftover = NodePath.join(directory, "tmp", "12345-0123456789abcdef.deleted")
+      NodeFs.renameSync(NodePath.join(directory, "objects", "log", "0000000000000001", "@"), leftover)
+      expect(Option.isNone(yield* store.get("log/0000000000000001"))).toBe(true)
+      expect(yield* store.list("log/")).toEqual([])
+      yield* FileStore.make({ directory })
+      expect(NodeFs.readdirSync(NodePath.join(directory, "tmp"))).toEqual([])
+      yield* store.put("log/0000000000000001", encode("again"), { ifAbsent: true })
+      expect(yield* store.list("log/")).toEqual(["log/0000000000000001"])
+    }))
+
   it.live("a read-only directory is a StoreFailure that says what to fix", () =>
     Effect.gen(function* () {
       // root ignores file modes, so this check only means something for other users.
@@ -244,6 +296,37 @@ const exited = (child: ChildProcess) =>
     child.once("exit", (code, signal) => resolve({ code, signal }))
   )
 
+/** A file-log.ts child: `send` writes one command line and resolves with its JSON answer. */
+const logChild = (directory: string) => {
+  const child = runFixture("file-log.ts", [directory])
+  const output = outputOf(child)
+  const waiting: Array<{ resolve: (answer: unknown) => void; reject: (error: Error) => void }> = []
+  let buffered = ""
+  child.stdout?.on("data", (chunk: Buffer) => {
+    buffered += chunk.toString()
+    for (let newline = buffered.indexOf("\n"); newline >= 0; newline = buffered.indexOf("\n")) {
+      const line = buffered.slice(0, newline)
+      buffered = buffered.slice(newline + 1)
+      if (line.startsWith("{")) waiting.shift()?.resolve(JSON.parse(line))
+    }
+  })
+  child.once("exit", () => {
+    for (const { reject } of waiting.splice(0)) reject(new Error(`file-log.ts exited: ${output.stderr()}`))
+  })
+  return {
+    process: child,
+    pid: child.pid,
+    ready: until(() => output.stdout().includes("ready"), child).catch(() => {
+      throw new Error(`file-log.ts exited early: ${output.stderr()}`)
+    }),
+    send: (command: string) =>
+      new Promise<unknown>((resolve, reject) => {
+        waiting.push({ resolve, reject })
+        child.stdin?.write(`${command}\n`)
+      })
+  }
+}
+
 const checksum = (seq: number, filler: string) => createHash("sha256").update(`${seq}:${filler}`).digest("hex")
 
 describe("FileStore across OS processes", () => {
@@ -266,6 +349,58 @@ describe("FileStore across OS processes", () => {
     expect((JSON.parse(decode(stored.bytes)) as { count: number }).count).toBe(processes * increments)
     // The race was real: they had to retry each other's wins.
     expect(retries.reduce((a, b) => a + b, 0)).toBeGreaterThan(0)
+  })
+
+  it("10 creators of one key in two processes: exactly one wins, for new keys and for deleted ones", { timeout: 60_000 }, async () => {
+    const directory = freshDir()
+    const children = [0, 1].map(() => logChild(directory))
+    try {
+      await Promise.all(children.map((child) => child.ready))
+      const keys = Array.from({ length: 20 }, (_, i) => `log/${String(i + 1).padStart(16, "0")}`)
+      const store = await Effect.runPromise(FileStore.make({ directory }))
+      for (const round of ["new keys", "deleted keys"]) {
+        for (const key of keys) {
+          // Both processes get the key at once; each runs 5 creators.
+          const answers = await Promise.all(children.map((child) => child.send(`create ${key} 5`)))
+          const results = answers.flatMap((answer, p) =>
+            (answer as { results: Array<string> }).results.map((result, i) => ({ result, body: `${children[p]!.pid}-${i}` }))
+          )
+          const winners = results.filter((r) => r.result === "won")
+          expect(winners, `${round}: ${key}`).toHaveLength(1)
+          expect(results.filter((r) => r.result === "PreconditionFailed"), `${round}: ${key}`).toHaveLength(9)
+          const stored = await Effect.runPromise(store.get(key).pipe(Effect.map(Option.getOrThrow)))
+          expect(decode(stored.bytes)).toBe(winners[0]!.body)
+        }
+        await Effect.runPromise(Effect.forEach(keys, (key) => store.delete(key), { discard: true }))
+        expect(NodeFs.readdirSync(NodePath.join(directory, "objects"))).toEqual([])
+      }
+    } finally {
+      for (const child of children) child.process.kill()
+    }
+  })
+
+  it("a reader in another process sees each log entry whole or not at all while entries are created and deleted", { timeout: 60_000 }, async () => {
+    const directory = freshDir()
+    const reader = logChild(directory)
+    try {
+      await reader.ready
+      const store = await Effect.runPromise(FileStore.make({ directory }))
+      const key = (n: number) => `log/${String(n).padStart(16, "0")}`
+      const answer = reader.send("read log/ 2000")
+      let done = false
+      answer.then(() => (done = true), () => (done = true))
+      // Append entries and delete all but the newest five, as the log's garbage collection does.
+      for (let n = 1; !done; n++) {
+        await Effect.runPromise(store.put(key(n), encode(key(n)), { ifAbsent: true }))
+        if (n > 5) await Effect.runPromise(store.delete(key(n - 5)))
+      }
+      const { found, passes, problems } = (await answer) as { passes: number; found: number; problems: Array<string> }
+      expect(problems).toEqual([])
+      expect(passes).toBeGreaterThan(10)
+      expect(found).toBeGreaterThan(10)
+    } finally {
+      reader.process.kill()
+    }
   })
 
   it("a writer killed mid-write leaves the last good state, readable and writable", { timeout: 30_000 }, async () => {
