@@ -13,15 +13,17 @@
  * keys all day keeps no trace of them: one `rename` of the generations folder into `tmp/` (the
  * instant the key becomes absent, for every reader at once), then its removal there. A crash
  * leaves the key absent and at worst a leftover in `tmp/` that the next store to open removes.
- * A conditional delete (`ifMatch`) writes a tombstone generation as before.
+ * A conditional delete (`ifMatch`) writes a tombstone generation and keeps the folder.
  *
- * What this gives up: a conditional (`ifMatch`) write that races a delete *and* a re-creation of
- * the same key is not fenced. The re-created key numbers its generations from 0 again, so the
- * stale write can land in the new folder; it is then never confirmed or read (its parent is not
- * there) and its writer removes it and answers OutcomeUnknown, but until then it may make a
- * write to the new key fail, and a writer killed in between leaves a file that blocks the key.
- * osqueue never deletes a key that it writes with `ifMatch` (its log entries are created with
- * `ifAbsent` and deleted; queue.json is written with `ifMatch` and never deleted).
+ * What this gives up: a conditional (`ifMatch`) write that races a delete *and* a re-creation
+ * of the same key is not fenced by the folder. The new folder numbers its generations from 0
+ * again, so a write based on the old one can land in it. Such a file is never confirmed or read
+ * (its parent is not there) and its writer removes it and answers OutcomeUnknown, but until then
+ * it can make a write to the new key fail, and a writer killed in that instant leaves a file that
+ * blocks the key (reads answer StoreUnavailable). osqueue never deletes a key it writes with
+ * `ifMatch`: queue.json is never deleted, log entries are created with `ifAbsent` and deleted.
+ * A create meets the same only if two creates of an absent key race a delete of it and one is
+ * killed in that instant; without a kill, racing creates still have exactly one winner.
  */
 import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
