@@ -276,8 +276,13 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
     it.effect("list of a prefix with 1,000 log entries returns them all, sorted; deleting them empties it", () =>
       Effect.gen(function* () {
         const store = yield* ObjectStore
-        const prefix = `${freshPrefix()}log/`
+        const base = freshPrefix()
+        const prefix = `${base}log/`
         const keys = Array.from({ length: 1000 }, (_, i) => `${prefix}${String(i + 1).padStart(16, "0")}`)
+        // Beside the log, outside its prefix: listing all of `base` (1,002 keys) takes two pages
+        // of S3 and GCS (1,000 keys each).
+        const beside = [`${base}logbook`, `${base}queue.json`]
+        for (const key of beside) yield* store.put(key, encode(key), { ifAbsent: true })
         // Written out of order, so a store that lists in creation order fails.
         const shuffled = keys.map((key, i) => ({ key, rank: (i * 7919) % 1000 })).sort((a, b) => a.rank - b.rank)
         yield* Effect.forEach(shuffled, ({ key }) => store.put(key, encode(key), { ifAbsent: true }), {
@@ -285,6 +290,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
           discard: true
         })
         expect(yield* store.list(prefix)).toEqual(keys)
+        expect(yield* store.list(base)).toEqual([...keys, ...beside])
         // The prefix of one page of positions, as a reader that replays from a position asks.
         expect(yield* store.list(`${prefix}00000000000009`)).toEqual(keys.slice(899, 999))
         yield* Effect.forEach(keys.slice(0, 990), (key) => store.delete(key), { concurrency: 32, discard: true })
