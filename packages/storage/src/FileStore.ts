@@ -9,21 +9,23 @@
  * package README for the layout and the argument for why garbage collection of old generations
  * can never let a stale writer "re-create" a collected generation and win (no lost update).
  *
- * An unconditional delete removes the key's folder for good, so a log that creates and deletes
- * keys all day keeps no trace of them: one `rename` of the generations folder into `tmp/` (the
- * instant the key becomes absent, for every reader at once), then its removal there. A crash
- * leaves the key absent and at worst a leftover in `tmp/` that the next store to open removes.
- * A conditional delete (`ifMatch`) writes a tombstone generation and keeps the folder.
+ * A create (`ifAbsent`) of a key without a folder prepares the folder, with the object as its
+ * generation 0, and renames it into place: exactly one of racing creators wins, and the key
+ * appears whole. An unconditional delete removes the key's folder for good, so a log that creates
+ * and deletes keys all day keeps no trace of them: one `rename` of the generations folder into
+ * `tmp/` (the instant the key becomes absent, for every reader at once), then its removal there.
+ * A crash leaves the key absent and at worst a leftover in `tmp/` that the next store to open
+ * removes. A conditional delete (`ifMatch`) writes a tombstone generation and keeps the folder.
  *
- * What this gives up: a conditional (`ifMatch`) write that races a delete *and* a re-creation
- * of the same key is not fenced by the folder. The new folder numbers its generations from 0
- * again, so a write based on the old one can land in it. Such a file is never confirmed or read
- * (its parent is not there) and its writer removes it and answers OutcomeUnknown, but until then
- * it can make a write to the new key fail, and a writer killed in that instant leaves a file that
- * blocks the key (reads answer StoreUnavailable). osqueue never deletes a key it writes with
- * `ifMatch`: queue.json is never deleted, log entries are created with `ifAbsent` and deleted.
- * A create meets the same only if two creates of an absent key race a delete of it and one is
- * killed in that instant; without a kill, racing creates still have exactly one winner.
+ * What this gives up: a write on top of an existing generation (`ifMatch`, or a create on a
+ * conditional delete's tombstone) that races a delete *and* a re-creation of the same key is not
+ * fenced by the folder. The new folder numbers its generations from 0 again, so the write can
+ * land in it. Such a file is never confirmed or read (its parent is not there) and its writer
+ * removes it and answers OutcomeUnknown (a create looks again), but until then it can make a
+ * write to the new key fail, and a writer killed in that instant leaves a file that blocks the
+ * key (reads answer StoreUnavailable). osqueue never deletes a key it writes with `ifMatch`
+ * (queue.json is never deleted), and deletes its log entries unconditionally only, so each
+ * create of one is the rename of a new folder.
  */
 import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
@@ -464,7 +466,8 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
           const known = cache.get(key)
           const alreadyConfirmed = known !== undefined && known.gen === current.gen && known.nonce === current.nonce
           // Its parent still being there proves the top's writer did not publish into a
-          // generation number that garbage collection had already freed.
+          // generation number that garbage collection had already freed. Generation 0 is never
+          // published into a folder: it comes with the folder.
           if (!alreadyConfirmed && current.gen > 0) {
             const parent = top.value.header.parent
             if (parent === null || !(yield* stillThere(dir, current.gen - 1, parent))) continue
@@ -480,36 +483,38 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
       })
 
     /**
-     * Creates a key's generations folder together with generation 0 (a tombstone), atomically.
-     * Does nothing when a delete removes the key's folder meanwhile: the caller looks again.
+     * Creates a key that has no folder: its folder is prepared under tmp/ with the object as
+     * generation 0 and renamed into place, which fails if the folder exists, so of racing
+     * creators exactly one wins and the key appears whole. None when it lost: the folder exists,
+     * or a delete removed the folder above it meanwhile; the caller looks again.
      */
-    const initKey = (key: string, dir: string) => {
+    const createFolder = (
+      key: string,
+      dir: string,
+      body: Body,
+      metadata: Metadata
+    ): Effect.Effect<Option.Option<string>, FsError | OutcomeUnknown> => {
       const parentDir = NodePath.dirname(dir)
+      const nonce = newNonce()
+      const staging = tmpPath(".d")
+      const lost = (e: FsError) =>
+        ["EEXIST", "ENOTEMPTY"].includes(e.code ?? "") ||
+        (e.code === "ENOENT" && (e.path === parentDir || e.path === dir))
       return Effect.gen(function* () {
-        const staging = tmpPath(".d")
         yield* fsOp("mkdir", staging, () => NodeFs.mkdirSync(staging))
-        yield* Effect.gen(function* () {
-          const header: Header = { v: 1, key, gen: 0, nonce: newNonce(), parent: null, deleted: true, size: 0, metadata: {} }
-          yield* writeDurable(genPath(staging, 0), Buffer.from(JSON.stringify(header) + "\n"), undefined, sync)
-          yield* syncDirectory(staging, sync)
-          yield* fsOp("mkdir", parentDir, () => NodeFs.mkdirSync(parentDir, { recursive: true }))
-          // rename() onto an existing, non-empty folder fails: whoever initialised first wins,
-          // and a generations folder is never empty, so it can never be initialised twice.
-          const renamed = yield* fsOp("rename", dir, () => NodeFs.renameSync(staging, dir)).pipe(
-            Effect.as(true),
-            Effect.catchIf((e) => e.code === "EEXIST" || e.code === "ENOTEMPTY", () => Effect.succeed(false))
-          )
-          if (renamed) yield* syncDirectory(parentDir, sync)
-        }).pipe(
-          Effect.ensuring(fsOp("rm", staging, () => NodeFs.rmSync(staging, { recursive: true, force: true })).pipe(Effect.ignore))
-        )
+        const header: Header = { v: 1, key, gen: 0, nonce, parent: null, deleted: false, size: bodyLength(body), metadata: { ...metadata } }
+        yield* writeDurable(genPath(staging, 0), Buffer.from(JSON.stringify(header) + "\n"), body, sync)
+        yield* syncDirectory(staging, sync)
+        yield* fsOp("mkdir", parentDir, () => NodeFs.mkdirSync(parentDir, { recursive: true }))
+        // rename() onto an existing folder fails (a generations folder is never empty).
+        yield* fsOp("rename", dir, () => NodeFs.renameSync(staging, dir))
+        // The key exists from here on; a delete may already have removed it (ENOENT) again.
+        yield* optional(syncDirectory(parentDir, sync)).pipe(Effect.mapError((cause) => new OutcomeUnknown({ key, cause })))
+        remember(key, 0, nonce)
+        return Option.some(versionOf(0, nonce))
       }).pipe(
-        // A delete of this key (or of the key whose folder holds it) removed its folder between
-        // the mkdir and the rename, or right after: the caller looks again.
-        Effect.catchIf(
-          (e) => e._tag === "FsError" && e.code === "ENOENT" && (e.path === parentDir || e.path === dir),
-          () => Effect.void
-        )
+        Effect.catchIf((e): e is FsError => e._tag === "FsError" && lost(e), () => Effect.succeedNone),
+        Effect.ensuring(fsOp("rm", staging, () => NodeFs.rmSync(staging, { recursive: true, force: true })).pipe(Effect.ignore))
       )
     }
 
@@ -642,13 +647,16 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
             Effect.catchTag("Discarded", (e) => baseCollected(key, e.gen))
           )
         }
-        // Create on top of the newest generation if it is a tombstone. A lost link race or a
-        // discarded file looks again: the key may be absent still, its folder removed by a
-        // delete meanwhile (the link then finds no folder) or created anew.
+        // A key without a folder is created with its folder; one whose newest generation is a
+        // tombstone (a conditional delete's) gets the object on top of it. A lost race looks
+        // again: the key may be absent still, its folder removed by a delete meanwhile.
         for (let attempt = 0; attempt < MAX_CREATE_ATTEMPTS; attempt++) {
           const top = yield* lookup(key, dir, false).pipe(Effect.mapError(toStoreError(operation, key)))
           if (Option.isNone(top)) {
-            yield* initKey(key, dir).pipe(Effect.mapError(toStoreError(operation, key)))
+            const created = yield* createFolder(key, dir, body, metadata).pipe(
+              Effect.catchTag("FsError", (e) => Effect.fail(toStoreError(operation, key)(e)))
+            )
+            if (Option.isSome(created)) return created.value
             continue
           }
           if (!top.value.header.deleted) return yield* new PreconditionFailed({ key, expected: "absent" })

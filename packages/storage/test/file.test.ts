@@ -379,6 +379,33 @@ describe("FileStore across OS processes", () => {
     }
   })
 
+  it("creates and deletes of one key racing in two processes: no error, and nothing left behind", { timeout: 60_000 }, async () => {
+    const directory = freshDir()
+    const children = [0, 1].map(() => logChild(directory))
+    try {
+      await Promise.all(children.map((child) => child.ready))
+      const answers = (await Promise.all(children.map((child) => child.send("churn log/0000000000000001 100")))) as Array<{
+        outcomes: Record<string, number>
+        problems: Array<string>
+      }>
+      for (const { problems } of answers) expect(problems).toEqual([])
+      const won = answers.reduce((sum, { outcomes }) => sum + (outcomes.won ?? 0), 0)
+      const lost = answers.reduce((sum, { outcomes }) => sum + (outcomes.PreconditionFailed ?? 0), 0)
+      // Both happened: creates on a deleted key won, and creates raced an existing one.
+      expect(won).toBeGreaterThan(0)
+      expect(lost).toBeGreaterThan(0)
+      const store = await Effect.runPromise(FileStore.make({ directory }))
+      await Effect.runPromise(store.delete("log/0000000000000001"))
+      // No file a racing create wrote into a removed or re-created folder stays behind.
+      expect(NodeFs.readdirSync(NodePath.join(directory, "objects"))).toEqual([])
+      expect(NodeFs.readdirSync(NodePath.join(directory, "tmp"))).toEqual([])
+      await Effect.runPromise(store.put("log/0000000000000001", encode("after"), { ifAbsent: true }))
+      expect(await Effect.runPromise(store.list("log/"))).toEqual(["log/0000000000000001"])
+    } finally {
+      for (const child of children) child.process.kill()
+    }
+  })
+
   it("a reader in another process sees each log entry whole or not at all while entries are created and deleted", { timeout: 60_000 }, async () => {
     const directory = freshDir()
     const reader = logChild(directory)
