@@ -356,7 +356,7 @@ describe("FileStore across OS processes", () => {
     const children = [0, 1].map(() => logChild(directory))
     try {
       await Promise.all(children.map((child) => child.ready))
-      const keys = Array.from({ length: 20 }, (_, i) => `log/${String(i + 1).padStart(16, "0")}`)
+      const keys = Array.from({ length: 10 }, (_, i) => `log/${String(i + 1).padStart(16, "0")}`)
       const store = await Effect.runPromise(FileStore.make({ directory }))
       for (const round of ["new keys", "deleted keys"]) {
         for (const key of keys) {
@@ -384,7 +384,7 @@ describe("FileStore across OS processes", () => {
     const children = [0, 1].map(() => logChild(directory))
     try {
       await Promise.all(children.map((child) => child.ready))
-      const answers = (await Promise.all(children.map((child) => child.send("churn log/0000000000000001 100")))) as Array<{
+      const answers = (await Promise.all(children.map((child) => child.send("churn log/0000000000000001 50")))) as Array<{
         outcomes: Record<string, number>
         problems: Array<string>
       }>
