@@ -1,6 +1,7 @@
 /**
  * Builds the dashboard into a temporary directory before the browser test runs, so the test
- * serves what the sources are now (and never overwrites `dist/` of a running `npm start`).
+ * serves what the sources are now (and never overwrites the `dashboard/` of the `osqueue`
+ * package that a running `npm start` serves).
  */
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -18,7 +19,7 @@ declare module "vitest" {
 export default async function setup(project: TestProject) {
   const root = fileURLToPath(new URL("..", import.meta.url))
   const outDir = await mkdtemp(join(tmpdir(), "osqueue-dashboard-"))
-  await build({ root, logLevel: "warn", build: { outDir, emptyOutDir: true, sourcemap: false } })
+  await build({ root, logLevel: "warn", build: { outDir, emptyOutDir: true } })
   project.provide("dashboardDir", outDir)
   return () => rm(outDir, { recursive: true, force: true })
 }

@@ -179,6 +179,9 @@ export const make = Effect.gen(function*() {
       }
     })
 
+  /** Most events in one watch message. */
+  const watchBatchMax = 1_000
+
   const watch = (input: WatchInput): Stream.Stream<WatchEvent, OsqueueError> =>
     Stream.unwrapScoped(
       Effect.gen(function*() {
@@ -199,7 +202,13 @@ export const make = Effect.gen(function*() {
             Effect.map(commit.stats, (stats): WatchEvent => ({ _tag: "Stats", stats })),
             Schedule.spaced(Duration.millis(input.statsEveryMs))
           )
-        return Stream.mergeAll([jobs, leaders, stats], { concurrency: "unbounded" })
+        // Sent in batches of what came within 100 ms (one RPC message each, one acknowledgement):
+        // on a busy queue every commit has events, and a message per commit costs a watching
+        // browser more than the events themselves.
+        return Stream.mergeAll([jobs, leaders, stats], { concurrency: "unbounded" }).pipe(
+          Stream.groupedWithin(watchBatchMax, Duration.millis(100)),
+          Stream.flattenChunks
+        )
       })
     )
 

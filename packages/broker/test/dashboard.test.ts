@@ -10,11 +10,13 @@ import { Effect } from "effect"
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { brotliCompressSync, gzipSync } from "node:zlib"
+import { acceptedEncodings } from "../src/Dashboard.js"
 import { awaitLeader, rpcHttp, startBroker } from "./fixtures.js"
 
-const get = (url: string) =>
+const get = (url: string, headers: Record<string, string> = {}) =>
   Effect.promise(async () => {
-    const response = await fetch(url)
+    const response = await fetch(url, { headers })
     return { status: response.status, headers: response.headers, body: await response.text() }
   })
 
@@ -26,7 +28,48 @@ const built = Effect.promise(async () => {
   return dir
 })
 
+const script = `console.log(${JSON.stringify("dashboard ".repeat(500))})`
+
+/** A build with compressed copies of its script (as `apps/web`'s build writes them) and a source map. */
+const compressedBuild = Effect.promise(async () => {
+  const dir = await mkdtemp(join(tmpdir(), "osqueue-dashboard-test-"))
+  await mkdir(join(dir, "assets"))
+  await writeFile(join(dir, "index.html"), "<!doctype html><title>osqueue dashboard</title>")
+  await writeFile(join(dir, "assets", "index-abc123.js"), script)
+  await writeFile(join(dir, "assets", "index-abc123.js.br"), brotliCompressSync(script))
+  await writeFile(join(dir, "assets", "index-abc123.js.gz"), gzipSync(script))
+  await writeFile(join(dir, "assets", "index-abc123.js.map"), "{\"sources\":[]}")
+  return dir
+})
+
 describe("dashboard routes", () => {
+  it.scopedLive("sends an asset compressed as the browser accepts (br, then gzip), never a source map", () =>
+    Effect.gen(function*() {
+      const dashboardDir = yield* compressedBuild
+      const url = yield* startTestBroker({ store: yield* MemoryStore.make, dashboardDir })
+      const asset = `${url}/assets/index-abc123.js`
+      const brotli = yield* get(asset, { "accept-encoding": "gzip, deflate, br" })
+      expect(brotli.headers.get("content-encoding")).toBe("br")
+      expect(brotli.headers.get("content-type")).toBe("text/javascript; charset=utf-8")
+      expect(brotli.headers.get("vary")).toBe("accept-encoding")
+      expect(brotli.body).toBe(script)
+      const gzip = yield* get(asset, { "accept-encoding": "gzip, br;q=0" })
+      expect(gzip.headers.get("content-encoding")).toBe("gzip")
+      expect(gzip.body).toBe(script)
+      const plain = yield* get(asset, { "accept-encoding": "identity" })
+      expect(plain.headers.get("content-encoding")).toBeNull()
+      expect(plain.body).toBe(script)
+      expect((yield* get(`${asset}.map`)).status).toBe(404)
+    }))
+
+  it("reads accept-encoding: the codings it takes, br first; q=0 refuses one", () => {
+    expect(acceptedEncodings("gzip, deflate, br")).toEqual(["br", "gzip"])
+    expect(acceptedEncodings("br;q=0, gzip;q=0.5")).toEqual(["gzip"])
+    expect(acceptedEncodings("GZIP")).toEqual(["gzip"])
+    expect(acceptedEncodings(undefined)).toEqual([])
+    expect(acceptedEncodings("*")).toEqual([])
+  })
+
   it.scopedLive("serves the build at / and its assets, without the token", () =>
     Effect.gen(function*() {
       const dashboardDir = yield* built

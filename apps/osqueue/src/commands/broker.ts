@@ -13,8 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { createRequire } from "node:module"
-import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { type Backend, storageLayer, storeOptions, withFaults } from "../Storage.js"
 
 export const brokerOptions = {
@@ -74,16 +73,12 @@ export interface BrokerArgs {
 }
 
 /**
- * The dashboard the broker serves at `/`: OSQUEUE_DASHBOARD_DIR, else the build of
- * `@osqueue/web` installed next to this command (none when it is not installed).
+ * The dashboard the broker serves at `/`: OSQUEUE_DASHBOARD_DIR, else the one this package ships
+ * in `dashboard/` (built from `apps/web`; from `src/commands/` and `dist/commands/` alike, it is
+ * two levels up). The broker says so at `/` when it is not built.
  */
-const defaultDashboardDir = (): Option.Option<string> => {
-  try {
-    return Option.some(join(dirname(createRequire(import.meta.url).resolve("@osqueue/web/package.json")), "dist"))
-  } catch {
-    return Option.none()
-  }
-}
+const defaultDashboardDir = (): Option.Option<string> =>
+  Option.some(fileURLToPath(new URL("../../dashboard", import.meta.url)))
 
 /** The broker with its engine and store, as a layer that runs until interrupted. */
 export const brokerLayer = (args: BrokerArgs) =>

@@ -1,4 +1,8 @@
-/** The live log of the `watch` stream: job events as they commit, and leader changes. */
+/**
+ * The live log of the `watch` stream: job events as they commit, and leader changes. The page
+ * keeps the last 1,000; the table is virtual (rows of one height, only those in view and a few
+ * around them are in the DOM), so a busy queue costs the page the same as a quiet one.
+ */
 import { JobEventKind } from "@osqueue/types"
 import type { App, View } from "../app.js"
 import { badge, clock, field, h, replace } from "../dom.js"
@@ -49,12 +53,20 @@ export const activityRow = (entry: Activity, tag: "tr" | "li"): HTMLElement => {
   )
 }
 
+/** Rows drawn above and below the visible ones, so a fast scroll shows no gap. */
+const overscan = 10
+
 export const activityView = (app: App): View => {
   const kind = h("select", { name: "kind" }, h("option", { value: "" }, "every event"), JobEventKind.literals.map((k) => h("option", { value: k }, k)), h("option", { value: "leader" }, "leader changes"))
   const search = h("input", { type: "search", name: "search", placeholder: "job id, type or worker", autocomplete: "off" })
   const paused = h("input", { type: "checkbox", name: "paused" })
   const body = h("tbody")
   const count = h("p", { class: "muted", "aria-live": "off" })
+  const scroller = h(
+    "div",
+    { class: "table-wrap activity-scroll" },
+    h("table", { class: "activity" }, h("thead", {}, h("tr", {}, ["Time", "Event", "Job", "Type", "Attempt", "Worker", "Error"].map((c) => h("th", { scope: "col" }, c)))), body)
+  )
   const element = h(
     "section",
     { "aria-labelledby": "activity-title" },
@@ -68,9 +80,12 @@ export const activityView = (app: App): View => {
       h("button", { type: "button", onclick: () => app.model.clearActivity() }, "Clear")
     ),
     count,
-    h("div", { class: "table-wrap" }, h("table", { class: "activity" }, h("thead", {}, h("tr", {}, ["Time", "Event", "Job", "Type", "Attempt", "Worker", "Error"].map((c) => h("th", { scope: "col" }, c)))), body))
+    scroller
   )
   let visible = false
+  /** The entries that match the filters, newest first, as last drawn. */
+  let shown: ReadonlyArray<Activity> = []
+  let rowHeight = 0
 
   const matches = (entry: Activity): boolean => {
     if (kind.value === "leader") return entry._tag === "Leader"
@@ -82,19 +97,46 @@ export const activityView = (app: App): View => {
     return [event.jobId, event.type, event.workerId ?? ""].some((text) => text.toLowerCase().includes(needle))
   }
 
+  const spacer = (rows: number) =>
+    rows <= 0 ? null : h("tr", { class: "spacer", "aria-hidden": "true" }, h("td", { colspan: 7, style: `height: ${rows * (rowHeight || 32)}px` }))
+
+  /** Draws the rows in view (and `overscan` around them) between two spacers as tall as the rest. */
+  const draw = () => {
+    if (shown.length === 0) return
+    const height = rowHeight || 32
+    const first = Math.max(0, Math.floor(scroller.scrollTop / height) - overscan)
+    const last = Math.min(shown.length, Math.ceil((scroller.scrollTop + scroller.clientHeight) / height) + overscan)
+    replace(body, spacer(first), shown.slice(first, last).map((entry) => activityRow(entry, "tr")), spacer(shown.length - last))
+    if (rowHeight === 0) {
+      // Measured once, from a drawn row: every row has one height (no wrapping in the log).
+      rowHeight = body.querySelector<HTMLElement>("tr:not(.spacer)")?.offsetHeight ?? 0
+      if (rowHeight > 0) draw()
+    }
+  }
+
   const render = () => {
     if (!visible || paused.checked) return
     const entries = app.model.activity.value
-    const shown = entries.filter(matches).slice(0, 300)
-    count.textContent = `${entries.length} events since this page opened; the newest first${shown.length < entries.length ? `, ${shown.length} shown` : ""}.`
-    replace(
-      body,
-      shown.length === 0
-        ? h("tr", {}, h("td", { colspan: 7, class: "empty" }, entries.length === 0 ? "Waiting for events: enqueue, claim or finish a job and it shows here." : "No event matches."))
-        : shown.map((entry) => activityRow(entry, "tr"))
-    )
+    const before = shown[0]
+    shown = entries.filter(matches)
+    count.textContent = `${entries.length} events since this page opened (the last 1,000 are kept); the newest first${shown.length < entries.length ? `, ${shown.length} match` : ""}.`
+    if (shown.length === 0) {
+      replace(body, h("tr", {}, h("td", { colspan: 7, class: "empty" }, entries.length === 0 ? "Waiting for events: enqueue, claim or finish a job and it shows here." : "No event matches.")))
+      return
+    }
+    // Scrolled down to read: new rows arrive above, so the rows being read stay where they are.
+    const added = before === undefined ? 0 : shown.indexOf(before)
+    if (scroller.scrollTop > 0 && added > 0) scroller.scrollTop += added * rowHeight
+    draw()
   }
-  const rerender = throttle(200, render)
+  const rerender = throttle(500, render)
+  let frame: number | undefined
+  scroller.addEventListener("scroll", () => {
+    frame ??= requestAnimationFrame(() => {
+      frame = undefined
+      draw()
+    })
+  })
   for (const control of [kind, search, paused]) control.addEventListener("input", render)
   app.model.activity.subscribe(rerender)
   timeZone.subscribe(rerender)

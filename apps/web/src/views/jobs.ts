@@ -176,7 +176,8 @@ export const jobsView = (app: App): View => {
   // A refresh replaces the rows: while a row's button has the keyboard focus it waits, so a
   // busy queue does not pull the focus away; it runs when the focus leaves the table.
   let waiting = false
-  const reload = throttle(300, () => {
+  // At most once a second: on a busy queue every commit names jobs.
+  const reload = throttle(1_000, () => {
     if (!visible) return
     if (body.contains(document.activeElement)) waiting = true
     else void load()

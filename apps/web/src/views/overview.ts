@@ -136,19 +136,43 @@ export const overviewView = (app: App): View => {
     )
   }
 
-  app.model.stats.subscribe((stats) => {
+  // Drawn only while shown (the page keeps every view): shown again, it draws what is current.
+  let visible = false
+  const renderAll = () => {
+    if (!visible) return
+    const stats = app.model.stats.value
     renderCounts(stats)
     renderTypes(stats)
     renderLeader()
-  })
-  app.model.samples.subscribe(renderCharts)
-  app.connection.leader.subscribe(renderLeader)
-  app.connection.broker.subscribe(renderLeader)
-  app.connection.status.subscribe(renderLeader)
-  timeZone.subscribe(renderLeader)
-  app.model.activity.subscribe((entries) =>
+    renderCharts(app.model.samples.value)
+    renderFeed()
+  }
+  const renderFeed = () => {
+    const entries = app.model.activity.value
     replace(recent, entries.length === 0 ? h("li", { class: "empty" }, "Nothing has happened since this page opened.") : entries.slice(0, 8).map((entry) => activityRow(entry, "li")))
-  )
+  }
+  const whenVisible = (f: () => void) => () => visible && f()
+  app.model.stats.subscribe(whenVisible(() => {
+    const stats = app.model.stats.value
+    renderCounts(stats)
+    renderTypes(stats)
+    renderLeader()
+  }))
+  app.model.samples.subscribe(whenVisible(() => renderCharts(app.model.samples.value)))
+  app.connection.leader.subscribe(whenVisible(renderLeader))
+  app.connection.broker.subscribe(whenVisible(renderLeader))
+  app.connection.status.subscribe(whenVisible(renderLeader))
+  timeZone.subscribe(whenVisible(renderAll))
+  app.model.activity.subscribe(whenVisible(renderFeed))
 
-  return { element, show: () => undefined }
+  return {
+    element,
+    show: () => {
+      visible = true
+      renderAll()
+    },
+    hide: () => {
+      visible = false
+    }
+  }
 }
