@@ -2,7 +2,7 @@ import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/node_modules/**", ".tools/**", "apps/web/dist/**"] },
+  { ignores: ["**/dist/**", "**/node_modules/**", ".tools/**", "apps/osqueue/dashboard/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
