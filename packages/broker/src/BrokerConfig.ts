@@ -28,7 +28,7 @@ export interface BrokerSettings {
   readonly maxJsonDepth: number
   /** Most bytes of RPC answers to one HTTP body, or of one WebSocket answer: past it the request fails with PayloadTooLarge. */
   readonly maxAnswerBytes: number
-  /** The built dashboard (`apps/web/dist`) served at `/`; none: `/` says there is no dashboard. */
+  /** The built dashboard (the `osqueue` package's `dashboard/`, built from `apps/web`) served at `/`; none: `/` says there is no dashboard. */
   readonly dashboardDir: Option.Option<string>
   /**
    * The hot REST routes answered by a plain Node listener in front of HttpApi (`FastRest`), on a
