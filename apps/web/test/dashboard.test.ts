@@ -36,7 +36,8 @@ const broker = async (
   const scope = await Effect.runPromise(Scope.make())
   const store = options.store ?? (await Effect.runPromise(MemoryStore.make))
   const url = await Effect.runPromise(
-    startBroker({ dashboardDir: inject("dashboardDir"), ...options, store }).pipe(Scope.extend(scope))
+    // A TTL of 5 s: on a loaded machine a 1 s one may lapse between two renewals and start epoch 2.
+    startBroker({ dashboardDir: inject("dashboardDir"), electionTtl: "5 seconds", ...options, store }).pipe(Scope.extend(scope))
   )
   return { url, store, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }
