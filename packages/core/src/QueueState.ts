@@ -355,6 +355,35 @@ export class QueueState {
     return events
   }
 
+  /**
+   * What the open batch changed, read from its undo journal: the header as it stands (when any
+   * header field changed), each touched job as it stands, and the ids of touched jobs now gone.
+   * The body of a log entry (docs/architecture.md, "The log"). Call before `committed`.
+   */
+  changes(): { readonly header: Meta | undefined; readonly put: ReadonlyArray<Job>; readonly removed: ReadonlyArray<JobId> } {
+    let header: Meta | undefined
+    const touched = new Set<JobId>()
+    for (const undo of this.journal ?? []) {
+      if ("meta" in undo) header = this.meta
+      else touched.add(undo.id)
+    }
+    const put: Array<Job> = []
+    const removed: Array<JobId> = []
+    for (const id of touched) {
+      const entry = this.entries.get(id)
+      if (entry === undefined) removed.push(id)
+      else put.push(entry.job)
+    }
+    return { header, put, removed }
+  }
+
+  /** Applies a log entry's changes, as a follower or a takeover replays the log. */
+  replay(changes: { readonly header?: Meta | undefined; readonly put: ReadonlyArray<Job>; readonly removed: ReadonlyArray<string> }): void {
+    if (changes.header !== undefined) this.setMeta(changes.header)
+    for (const job of changes.put) this.put(job)
+    for (const id of changes.removed) this.remove(id as JobId)
+  }
+
   // ---------------------------------------------------------------- encoding
 
   /** queue.json for the next commit, as UTF-8. Only jobs changed since their last encode are stringified. */
