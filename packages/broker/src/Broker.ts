@@ -7,7 +7,7 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Cas, Election, EngineConfig, GroupCommit } from "@osqueue/core"
+import { Cas, Election, EngineConfig, GroupCommit, Log, Replica } from "@osqueue/core"
 import type { ObjectStore } from "@osqueue/storage"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -90,20 +90,22 @@ export const layerConfig: Layer.Layer<never, ServeError | ConfigError.ConfigErro
 
 /**
  * The engine over whatever ObjectStore and EngineConfig are provided: GroupCommit and Election
- * (both exposed, as `layer` needs them), with Cas and storage metrics inside.
+ * (both exposed, as `layer` needs them), with the Replica over the checkpoint (Cas) and the Log,
+ * and storage metrics, inside.
  */
 export const engineLayer: Layer.Layer<
   GroupCommit.GroupCommit | Election.Election,
-  Layer.Layer.Error<typeof Election.layer>,
+  Layer.Layer.Error<typeof Replica.layer>,
   ObjectStore | EngineConfig.EngineConfig
 > = GroupCommit.layer.pipe(
   Layer.provideMerge(Election.layer),
-  Layer.provide(Cas.layer()),
+  Layer.provide(Replica.layer),
+  Layer.provide(Layer.merge(Cas.layer(), Log.layer)),
   Layer.provide(StoreMetrics.layer)
 )
 
 /** `engineLayer` with these settings (the rest default; `EngineConfig.layerConfig` reads the environment). */
 export const engine = (
   settings: Partial<EngineConfig.EngineSettings> = {}
-): Layer.Layer<GroupCommit.GroupCommit | Election.Election, Layer.Layer.Error<typeof Election.layer>, ObjectStore> =>
+): Layer.Layer<GroupCommit.GroupCommit | Election.Election, Layer.Layer.Error<typeof Replica.layer>, ObjectStore> =>
   engineLayer.pipe(Layer.provide(EngineConfig.layer(settings)))

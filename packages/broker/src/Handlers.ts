@@ -305,9 +305,9 @@ export const make = Effect.gen(function*() {
     list: (query) => commit.read((state) => state.list(query)).pipe(instrument("list")),
     stats: commit.stats.pipe(instrument("stats")),
     leader: leaderInfo.pipe(instrument("leader")),
-    state: Effect.flatMap(election.role, (role) =>
+    state: Effect.flatMap(Effect.zip(election.role, commit.checkpointVersion), ([role, version]) =>
       commit.read((state): RawState => ({
-        version: election.replica.version ?? null,
+        version,
         epoch: state.epoch,
         seq: state.seq,
         commitId: state.commitId,

@@ -61,10 +61,11 @@ export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Group
         opsPaths.state,
         Effect.gen(function*() {
           const role = yield* election.role
+          const version = yield* commit.checkpointVersion
           // The state is already JSON text; splice it in rather than parse and re-encode it.
           const body = yield* commit.read((state) => {
             const header = JSON.stringify({
-              version: election.replica.version ?? null,
+              version,
               epoch: state.epoch,
               seq: state.seq,
               commitId: state.commitId,

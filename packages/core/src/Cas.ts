@@ -1,8 +1,8 @@
 /**
- * The typed state cell: queue.json with its version. Loads and decodes it (refusing a format or
- * content it does not understand), and commits new bytes only if the version still matches.
- * A write whose outcome is unknown is resolved by reading the object back: our `commitId`
- * there means it landed.
+ * The typed state cell: queue.json, the checkpoint, with its version (docs/architecture.md,
+ * "The log"). Loads and decodes it (refusing a format or content it does not understand), and
+ * writes new bytes only if the version still matches. A write whose outcome is unknown is
+ * resolved by reading the object back: our `commitId` there means it landed.
  */
 import {
   type Body,
@@ -34,6 +34,17 @@ export interface Loaded {
   readonly bytes: number
 }
 
+export interface CheckpointHead {
+  readonly version: string
+  /** The position the checkpoint covers; undefined for a queue.json that predates the log. */
+  readonly position: number | undefined
+}
+
+/** Metadata written with every checkpoint: a HEAD of queue.json names the leader and the position. */
+export const leaderUrlKey = "osqueue-leader-url"
+export const epochKey = "osqueue-epoch"
+export const positionKey = "osqueue-position"
+
 export type CommitError = CasConflict | StoreUnavailable | StoreFailure
 export type LoadError = StateCorrupt | StoreUnavailable | StoreFailure
 
@@ -43,8 +54,8 @@ export interface CasShape {
   readonly minWriteInterval: Duration.Duration
   /** The state and its version; None when the object does not exist yet. */
   readonly load: Effect.Effect<Option.Option<Loaded>, LoadError>
-  /** The version only (a HEAD): cheap change detection for followers. */
-  readonly version: Effect.Effect<Option.Option<string>, StoreUnavailable | StoreFailure>
+  /** The version and the log position it covers, from a HEAD: cheap change detection. */
+  readonly head: Effect.Effect<Option.Option<CheckpointHead>, StoreUnavailable | StoreFailure>
   /**
    * Writes `body` (which carries `commitId`) if the object is still at `expected` (absent when
    * undefined). Returns the new version. Never answers with an unknown outcome.
@@ -75,7 +86,7 @@ export const decode = (bytes: Uint8Array): Either.Either<QueueFile, StateCorrupt
       new StateCorrupt({
         reason:
           typeof format === "number"
-            ? `format ${format} is not known to this broker, which reads formats ${readableFormats.join(" and ")}: run a matching osqueue version`
+            ? `format ${format} is not known to this broker, which reads formats ${readableFormats.slice(0, -1).join(", ")} and ${readableFormats.at(-1)}: run a matching osqueue version`
             : "no format number: this is not an osqueue queue.json"
       })
     )
@@ -110,7 +121,12 @@ export const make = (options: CasOptions = {}) =>
       return Option.some({ file, version: stored.value.version, bytes: stored.value.bytes.length })
     }).pipe(Effect.withSpan("Cas.load"))
 
-    const version = store.head(key).pipe(Effect.map(Option.map((head) => head.version)))
+    const head = store.head(key).pipe(
+      Effect.map(Option.map(({ metadata, version }): CheckpointHead => {
+        const position = Number(metadata[positionKey] ?? Number.NaN)
+        return { version, position: Number.isSafeInteger(position) ? position : undefined }
+      }))
+    )
 
     // An unknown outcome: read back until the store answers, then decide by the commitId there.
     const resolve = (expected: string | undefined, commitId: string) =>
@@ -141,7 +157,7 @@ export const make = (options: CasOptions = {}) =>
           Effect.withSpan("Cas.commit", { attributes: { commitId, bytes: bodyLength(body) }, captureStackTrace: false })
         )
 
-    return Cas.of({ key, minWriteInterval: store.minWriteInterval, load, version, commit })
+    return Cas.of({ key, minWriteInterval: store.minWriteInterval, load, head, commit })
   })
 
 export const layer = (options: CasOptions = {}): Layer.Layer<Cas, never, ObjectStore> =>

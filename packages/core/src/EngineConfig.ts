@@ -25,7 +25,23 @@ export interface EngineSettings {
   readonly maxPending: number
   /** Least time between two commits; the store's own limit applies when larger (GCS: 1 s). */
   readonly minCommitInterval: Duration.Duration
+  /** When the leader writes the whole state to queue.json (docs/architecture.md, "Checkpoints"). */
+  readonly checkpoint: CheckpointPolicy
   readonly limits: Limits
+}
+
+/**
+ * A checkpoint is due after whichever comes first. Entries bound a takeover's replay; bytes keep
+ * what checkpoints write at most what the log writes (a queue of 100 MB is not rewritten for a
+ * few KB of changes); the interval bounds how stale queue.json gets on a quiet queue.
+ */
+export interface CheckpointPolicy {
+  /** Entries appended since the last checkpoint. */
+  readonly entries: number
+  /** Bytes appended since the last checkpoint, when more than the last checkpoint's size. */
+  readonly minBytes: number
+  /** Time since the last checkpoint, if any job changed meanwhile. */
+  readonly interval: Duration.Duration
 }
 
 export class EngineConfig extends Context.Tag("@osqueue/core/EngineConfig")<EngineConfig, EngineSettings>() {}
@@ -37,6 +53,7 @@ export const defaults: EngineSettings = {
   maxBatch: 10_000,
   maxPending: 100_000,
   minCommitInterval: Duration.zero,
+  checkpoint: { entries: 10_000, minBytes: 4 * 1024 * 1024, interval: Duration.minutes(1) },
   limits: defaultLimits
 }
 
@@ -67,6 +84,11 @@ export const config: Config.Config<EngineSettings> = Config.all({
   maxBatch: Config.integer("OSQUEUE_MAX_BATCH").pipe(Config.withDefault(defaults.maxBatch)),
   maxPending: Config.integer("OSQUEUE_MAX_PENDING").pipe(Config.withDefault(defaults.maxPending)),
   minCommitInterval: Config.duration("OSQUEUE_MIN_COMMIT_INTERVAL").pipe(Config.withDefault(Duration.zero)),
+  checkpoint: Config.all({
+    entries: Config.integer("OSQUEUE_CHECKPOINT_ENTRIES").pipe(Config.withDefault(defaults.checkpoint.entries)),
+    minBytes: Config.integer("OSQUEUE_CHECKPOINT_MIN_BYTES").pipe(Config.withDefault(defaults.checkpoint.minBytes)),
+    interval: Config.duration("OSQUEUE_CHECKPOINT_INTERVAL").pipe(Config.withDefault(defaults.checkpoint.interval))
+  }),
   maxPayloadBytes: Config.integer("OSQUEUE_MAX_PAYLOAD_BYTES").pipe(Config.withDefault(defaultLimits.maxPayloadBytes)),
   maxStateBytes: Config.integer("OSQUEUE_MAX_STATE_BYTES").pipe(Config.withDefault(defaultLimits.maxStateBytes)),
   keepFinished: Config.integer("OSQUEUE_KEEP_FINISHED").pipe(Config.withDefault(defaultLimits.keepFinished)),

@@ -1,11 +1,12 @@
 /**
  * Turns commands into durable commits (docs/architecture.md, "The commit path"). Commands queue
- * up while a write is in flight and form the next batch; each is answered only after the write that carries it has
- * succeeded. One write at a time; an idle leader still commits every TTL/3 (its renewal). A
- * conflicting write re-reads the object: a newer epoch means this broker was deposed, so it steps
- * down and answers `NotLeader`; otherwise the batch is re-applied to what was read.
+ * up while an append is in flight and form the next batch; each is answered only after the log
+ * entry that carries it is durable. One append at a time; an idle leader still appends every
+ * TTL/3 (its renewal). An append that finds its position taken by another broker's entry means
+ * this broker was deposed: it steps down and answers `NotLeader`. One that finds its own earlier
+ * entry there (judged failed, landed after all) applies the batch again on top of it.
  */
-import { CommitFailed, EventLoop, type JobEvent, NotLeader, Overloaded, type OsqueueError, StateCorrupt, type Stats } from "@osqueue/types"
+import { CommitFailed, EventLoop, type JobEvent, NotLeader, Overloaded, type OsqueueError, type Stats } from "@osqueue/types"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -22,13 +23,13 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Cas } from "./Cas.js"
 import type { Command, ResultOf } from "./Command.js"
 import { Election } from "./Election.js"
 import { EngineConfig } from "./EngineConfig.js"
 import * as LeaseSecret from "./LeaseSecret.js"
 import * as Metrics from "./Metrics.js"
-import { QueueState } from "./QueueState.js"
+import type { QueueState } from "./QueueState.js"
+import { Replica } from "./Replica.js"
 
 export interface GroupCommitShape {
   /** Applies the command in the next commit; answers once that commit is durable. */
@@ -60,6 +61,8 @@ export interface GroupCommitShape {
   readonly handoff: Effect.Effect<void>
   /** How the commit path is doing: for readiness probes. */
   readonly health: Effect.Effect<CommitHealth>
+  /** queue.json's version as this broker last read or wrote it (null before it exists): for the operator's view. */
+  readonly checkpointVersion: Effect.Effect<string | null>
 }
 
 export interface CommitHealth {
@@ -94,12 +97,12 @@ const maxReapply = 3
 export const make = Effect.gen(function*() {
   const config = yield* EngineConfig
   const election = yield* Election
-  const cas = yield* Cas
-  const replica = election.replica
+  const replica = yield* Replica
   const pendingQueue = yield* Queue.dropping<Pending>(config.maxPending)
   const events = yield* PubSub.sliding<JobEvent>(16_384)
   const renewEvery = Duration.divide(config.electionTtl, 3).pipe(Option.getOrElse(() => Duration.seconds(1)))
-  const minGap = Math.max(Duration.toMillis(config.minCommitInterval), Duration.toMillis(cas.minWriteInterval))
+  // Each append creates a new object, so the store's limit on writes to one object does not apply.
+  const minGap = Duration.toMillis(config.minCommitInterval)
   let commitSignal = yield* Deferred.make<void>()
   let lastWrite = 0
   /** When the last commit became durable (the leader's clock, ms): the watchdog's and readiness's measure. */
@@ -127,7 +130,7 @@ export const make = Effect.gen(function*() {
       const started = yield* Clock.currentTimeMillis
       lastWrite = started
       const written = yield* replica
-        .write(election.id, election.metadata, (state) => {
+        .append(election.id, "batch", (state) => {
           state.tick(started)
           // Each command alone: one that is refused or throws is undone and answered by itself.
           return batch.map((p) => state.apply(p.command, started, LeaseSecret.random))
@@ -136,7 +139,7 @@ export const make = Effect.gen(function*() {
 
       if (Either.isRight(written)) {
         lastDurable = yield* Clock.currentTimeMillis
-        const { result, events: happened, bytes, encodeMs } = written.right
+        const { result, events: happened, encodeMs } = written.right
         yield* answer(batch, (_, i) => Either.match(result[i]!, { onLeft: Exit.fail, onRight: Exit.succeed }))
         yield* PubSub.publishAll(events, happened)
         const signal = commitSignal
@@ -147,38 +150,36 @@ export const make = Effect.gen(function*() {
         yield* Metric.update(Metrics.batchSize, batch.length)
         yield* Metric.update(Metrics.commitLatency, elapsed)
         yield* Metric.update(Metrics.encodeLatency, encodeMs)
-        yield* Metric.incrementBy(Metrics.bytesWritten, bytes)
-        yield* Metric.set(Metrics.stateBytes, bytes)
         return true
       }
 
       yield* Metric.increment(Metrics.commitFailures)
       const error = written.left
-      if (error._tag !== "CasConflict") {
-        yield* Effect.logWarning("commit failed", error)
-        yield* failAll(batch, new CommitFailed({ reason: error.message }))
-        return true
+      switch (error._tag) {
+        case "Deposed": {
+          yield* election.stepDown
+          const leader = error.leader
+          yield* failAll(batch, new NotLeader({ leaderUrl: leader === null || leader.released === true ? null : leader.url }))
+          return false
+        }
+        case "Reapply": {
+          if (attempt >= maxReapply) {
+            yield* failAll(batch, new CommitFailed({ reason: "the append kept finding earlier entries of ours" }))
+            return true
+          }
+          return yield* commitBatch(batch, attempt + 1)
+        }
+        case "StateCorrupt": {
+          yield* Effect.logError("the log could not be read back", error)
+          yield* failAll(batch, error)
+          return true
+        }
+        default: {
+          yield* Effect.logWarning("commit failed", error)
+          yield* failAll(batch, new CommitFailed({ reason: error.message }))
+          return true
+        }
       }
-      // Someone else wrote: were we deposed, or is it our own write we could not recognise?
-      const loaded = yield* cas.load.pipe(Effect.either)
-      if (Either.isLeft(loaded) || Option.isNone(loaded.right)) {
-        const reason = Either.isLeft(loaded) ? loaded.left : new StateCorrupt({ reason: "queue.json disappeared" })
-        yield* Effect.logError("queue.json could not be read back after a conflict", reason)
-        yield* failAll(batch, reason._tag === "StateCorrupt" ? reason : new CommitFailed({ reason: reason.message }))
-        return true
-      }
-      const current = loaded.right.value
-      if (current.file.epoch !== replica.state.epoch || current.file.leader?.id !== election.id) {
-        yield* election.stepDown(current)
-        yield* failAll(batch, new NotLeader({ leaderUrl: current.file.leader?.url ?? null }))
-        return false
-      }
-      if (attempt >= maxReapply) {
-        yield* failAll(batch, new CommitFailed({ reason: "the write kept conflicting" }))
-        return true
-      }
-      replica.replace(QueueState.fromFile(current.file, current.bytes, config.limits), current.version)
-      return yield* commitBatch(batch, attempt + 1)
     }).pipe(Effect.withSpan("GroupCommit.commit", { attributes: { size: batch.length }, captureStackTrace: false }))
 
   const loop = Effect.gen(function*() {
@@ -276,14 +277,18 @@ export const make = Effect.gen(function*() {
       yield* replica.lock.withPermits(1)(
         Effect.gen(function*() {
           if (rest.length > 0) yield* commitBatch(rest)
-          // A refused write is retried a few times: a lost release costs every client a full TTL.
-          yield* replica.write(election.id, election.metadata, (state) => state.release()).pipe(
-            Effect.retry({ schedule: releaseRetry, while: (error) => error._tag !== "CasConflict" })
+          // A refused append is retried a few times: a lost release costs every client a full TTL.
+          yield* replica.append(election.id, "release", (state) => state.release()).pipe(
+            Effect.retry({ schedule: releaseRetry, while: (error) => error._tag === "StoreUnavailable" || error._tag === "StoreFailure" })
           )
           yield* election.resigned
           yield* Effect.logInfo("released leadership")
         })
-      ).pipe(Effect.catchAll((e) => Effect.logWarning("could not release leadership; followers will wait for the TTL", e)))
+      ).pipe(
+        // The checkpoint stops naming this broker to clients that look the leader up in the store.
+        Effect.zipRight(replica.checkpoint),
+        Effect.catchAll((e) => Effect.logWarning("could not release leadership; followers will wait for the TTL", e))
+      )
     })
   )
   yield* Effect.addFinalizer(() => handoff)
@@ -334,19 +339,20 @@ export const make = Effect.gen(function*() {
   // The check and the capture of the signal happen in one synchronous step: no commit between.
   const commitAfter = (seq: number): Effect.Effect<void> =>
     Effect.suspend(() =>
-      replica.state.seq > seq ? Effect.void : Effect.zipRight(Deferred.await(commitSignal), commitAfter(seq))
+      replica.current().seq > seq ? Effect.void : Effect.zipRight(Deferred.await(commitSignal), commitAfter(seq))
     )
 
   return GroupCommit.of({
     submit,
     submitAll,
     read: (f) => replica.read(f),
-    stats: Effect.sync(() => replica.stats()),
+    stats: Effect.sync(replica.stats),
     events: PubSub.subscribe(events),
     commitAfter,
     handoff,
+    checkpointVersion: Effect.sync(() => replica.version() ?? null),
     health: Effect.map(sinceProgress, (sinceCommitMs) => ({ sinceCommitMs, progressing: sinceCommitMs <= (2 * ttlMs) / 3 }))
   })
 })
 
-export const layer: Layer.Layer<GroupCommit, never, Cas | Election | EngineConfig> = Layer.scoped(GroupCommit, make)
+export const layer: Layer.Layer<GroupCommit, never, Replica | Election | EngineConfig> = Layer.scoped(GroupCommit, make)

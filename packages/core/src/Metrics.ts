@@ -40,3 +40,14 @@ export const bytesWritten = Metric.counter("osqueue_commit_bytes_total", {
 })
 export const stateBytes = Metric.gauge("osqueue_state_bytes", { description: "Size of the last committed queue.json, in bytes" })
 export const pending = Metric.gauge("osqueue_pending_commands", { description: "Commands waiting for a commit" })
+export const checkpoints = Metric.counter("osqueue_checkpoints_total", {
+  description: "Checkpoints (the whole state, queue.json) written in the background"
+})
+export const checkpointLatency = Metric.histogram(
+  "osqueue_checkpoint_latency_ms",
+  MetricBoundaries.exponential({ start: 1, factor: 2, count: 16 }),
+  "Time to write one checkpoint"
+)
+export const logEntriesCollected = Metric.counter("osqueue_log_entries_collected_total", {
+  description: "Log entries deleted once a checkpoint had covered them for the grace"
+})

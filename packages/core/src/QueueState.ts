@@ -45,6 +45,7 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { ClaimResult, Command, HeartbeatResult, ResultOf } from "./Command.js"
+import { type EntryKind, entryFormat, type LogEntry } from "./LogEntry.js"
 import { Heap } from "./Heap.js"
 
 export interface Limits {
@@ -75,6 +76,12 @@ export const defaultLimits: Limits = {
 }
 
 const jobsEnd = Buffer.from("]}")
+
+/** An object's bytes as the parts a store writes in order (`ObjectStore.Body`), and their total. */
+export interface Encoded {
+  readonly parts: ReadonlyArray<Uint8Array>
+  readonly length: number
+}
 const textDecoder = new TextDecoder()
 
 /** Most bytes of jobs in one page of `list`: a page of 1,000 jobs with large payloads, results and progress could be most of a GB. */
@@ -231,7 +238,6 @@ const finalStates: ReadonlySet<JobState> = new Set(["completed", "dead", "cancel
 
 export class QueueState {
   private readonly entries = new Map<JobId, Entry>()
-  private readonly commitParts: Array<Uint8Array> = []
   private readonly byState = Object.fromEntries(jobStates.map((s) => [s, new Set<JobId>()])) as Record<
     JobState,
     Set<JobId>
@@ -343,50 +349,83 @@ export class QueueState {
     this.pendingBytes = to.pendingBytes
   }
 
-  /** Ends the batch after its write is durable; returns what happened in it. */
-  committed(seq: number, commitId: string, bytes: number): ReadonlyArray<JobEvent> {
+  /**
+   * Ends the batch after its write is durable; returns what happened in it. `bytes` is the size
+   * of the whole state when the write was one (a checkpoint); a log entry leaves it out, and the
+   * size moves by what the batch's jobs gained or lost.
+   */
+  committed(seq: number, commitId: string, bytes?: number): ReadonlyArray<JobEvent> {
+    this.bytes = bytes ?? this.bytes + this.journalGrowth()
     this.journal = undefined
     this.seq = seq
     this.commitId = commitId
-    this.bytes = bytes
     this.pendingBytes = 0
     const events = this.events
     this.events = []
     return events
   }
 
-  /**
-   * What the open batch changed, read from its undo journal: the header as it stands (when any
-   * header field changed), each touched job as it stands, and the ids of touched jobs now gone.
-   * The body of a log entry (docs/architecture.md, "The log"). Call before `committed`.
-   */
-  changes(): { readonly header: Meta | undefined; readonly put: ReadonlyArray<Job>; readonly removed: ReadonlyArray<JobId> } {
-    let header: Meta | undefined
-    const touched = new Set<JobId>()
+  /** How many bytes the open batch's jobs add to the encoded state (negative when it shrank). */
+  private journalGrowth(): number {
+    const before = new Map<JobId, Entry | undefined>()
     for (const undo of this.journal ?? []) {
-      if ("meta" in undo) header = this.meta
-      else touched.add(undo.id)
+      if (!("meta" in undo) && !before.has(undo.id)) before.set(undo.id, undo.prev)
     }
-    const put: Array<Job> = []
-    const removed: Array<JobId> = []
-    for (const id of touched) {
-      const entry = this.entries.get(id)
-      if (entry === undefined) removed.push(id)
-      else put.push(entry.job)
-    }
-    return { header, put, removed }
+    let growth = 0
+    for (const [id, prev] of before) growth += (this.entries.get(id)?.size ?? 0) - (prev?.size ?? 0)
+    return growth
   }
 
-  /** Applies a log entry's changes, as a follower or a takeover replays the log. */
-  replay(changes: { readonly header?: Meta | undefined; readonly put: ReadonlyArray<Job>; readonly removed: ReadonlyArray<string> }): void {
-    if (changes.header !== undefined) this.setMeta(changes.header)
-    for (const job of changes.put) this.put(job)
-    for (const id of changes.removed) this.remove(id as JobId)
+  /**
+   * The log entry of the open batch (docs/architecture.md, "The log"), as the parts a store
+   * writes in order: the header fields when any changed, each job the batch touched as it stands
+   * now (its cached bytes, the ones a checkpoint writes), and the ids of touched jobs now gone.
+   * Read from the undo journal, so it costs the batch, not the queue. Call before `committed`.
+   */
+  entryParts(kind: EntryKind, position: number, commitId: string): Encoded {
+    let headerChanged = false
+    const touched = new Set<JobId>()
+    for (const undo of this.journal ?? []) {
+      if ("meta" in undo) headerChanged = true
+      else touched.add(undo.id)
+    }
+    const removed: Array<JobId> = []
+    const parts: Array<Uint8Array> = [new Uint8Array(0)]
+    let length = 0
+    for (const id of touched) {
+      const entry = this.entries.get(id)
+      if (entry === undefined) {
+        removed.push(id)
+        continue
+      }
+      const json = entry.encoded()
+      parts.push(parts.length === 1 ? json.subarray(1) : json)
+      length += parts[parts.length - 1]!.length
+    }
+    const head = JSON.stringify({
+      format: entryFormat,
+      kind,
+      position,
+      epoch: this.meta.epoch,
+      commitId,
+      ...(headerChanged ? { header: this.meta } : {})
+    })
+    parts[0] = Buffer.from(`${head.slice(0, -1)},"put":[`)
+    const tail = Buffer.from(`],"removed":${JSON.stringify(removed)}}`)
+    parts.push(tail)
+    return { parts, length: length + parts[0].length + tail.length }
+  }
+
+  /** Applies a log entry someone else wrote, as a follower or a takeover replays the log. */
+  replay(entry: LogEntry): void {
+    if (entry.header !== undefined) this.setMeta(entry.header)
+    for (const job of entry.put) this.put(job)
+    for (const id of entry.removed) this.remove(id as JobId)
   }
 
   // ---------------------------------------------------------------- encoding
 
-  /** queue.json for the next commit, as UTF-8. Only jobs changed since their last encode are stringified. */
+  /** queue.json as of position `seq`, as UTF-8. Only jobs changed since their last encode are stringified. */
   encode(seq: number, commitId: string): Uint8Array {
     const { parts, length } = this.partsInto([], seq, commitId)
     return Buffer.concat(parts, length)
@@ -394,17 +433,15 @@ export class QueueState {
 
   /**
    * `encode` as the parts a store writes in order: the header, each job's cached bytes, the
-   * closing bracket. Not joining them spares a commit a copy of the whole queue (and the garbage
-   * collector a buffer of its size). The array is the state's own and the next commit's encode
-   * refills it: a fresh one per commit (800 KB at 100,000 jobs) would go to the heap's
-   * large-object space, which only a full collection frees, and made the heap grow by
-   * hundreds of MB between collections. Only the commit in flight may hold it.
+   * closing bracket — a checkpoint never builds one string or buffer of the whole queue. Jobs'
+   * bytes are immutable (a changed job gets new ones), so the parts stay a consistent snapshot
+   * while later commits change the state: a checkpoint is written from them in the background.
    */
-  encodeParts(seq: number, commitId: string): { readonly parts: ReadonlyArray<Uint8Array>; readonly length: number } {
-    return this.partsInto(this.commitParts, seq, commitId)
+  encodeParts(seq: number, commitId: string): Encoded {
+    return this.partsInto([], seq, commitId)
   }
 
-  private partsInto(parts: Array<Uint8Array>, seq: number, commitId: string, secrets = true) {
+  private partsInto(parts: Array<Uint8Array>, seq: number, commitId: string, secrets = true): Encoded {
     const { epoch, leader, nextJobSeq, paused, totals } = this.meta
     const header = JSON.stringify({ format: currentFormat, epoch, seq, commitId, leader, nextJobSeq, paused, totals })
     parts.length = this.entries.size + 2

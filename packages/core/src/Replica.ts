@@ -1,114 +1,460 @@
 /**
- * This broker's copy of the queue: the decoded state, the version it was read or written at,
- * and the one path by which a change becomes durable (apply → encode → CAS write → keep or
- * undo). Shared by Election (takeover) and GroupCommit (every other commit); only one of them
- * writes at a time, under `lock`.
+ * This broker's copy of the queue (docs/architecture.md, "The log"; docs/ha.md, "The log and
+ * the fence"): the state as of a log position, and the one path by which a change becomes
+ * durable — apply, encode what changed as entry n, create `log/<n>`, keep or undo. A leader
+ * appends; a follower catches up by replaying what the leader appended. The leader writes the
+ * whole state to queue.json (the checkpoint) in the background now and then, and deletes the
+ * entries a checkpoint has covered for longer than a grace.
+ *
+ * Election (takeover, release) and GroupCommit (every batch) both append through here, one at a
+ * time under `lock`.
  */
-import type { JobEvent, Stats } from "@osqueue/types"
+import { type StoreFailure, StoreUnavailable } from "@osqueue/storage"
+import { firstLogFormat, type JobEvent, type Leader, StateCorrupt, type Stats } from "@osqueue/types"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import type { CasShape, CommitError } from "./Cas.js"
-import type { QueueState } from "./QueueState.js"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import { Cas, type CommitError, epochKey, leaderUrlKey, type Loaded, type LoadError, positionKey } from "./Cas.js"
+import { EngineConfig } from "./EngineConfig.js"
+import { Log, type LogReadError } from "./Log.js"
+import type { EntryKind, LogEntry } from "./LogEntry.js"
+import * as Metrics from "./Metrics.js"
+import { defaultLimits, type Encoded, QueueState } from "./QueueState.js"
 
-export interface Written<A> {
+export interface Appended<A> {
   readonly result: A
   readonly events: ReadonlyArray<JobEvent>
+  /** Bytes of the entry (of the checkpoint, for the append that converts a queue from before the log). */
   readonly bytes: number
-  /** Time spent applying the change and encoding the state, in ms. */
+  /** Time spent applying the change and encoding the entry, in ms. */
   readonly encodeMs: number
 }
 
-export class Replica {
-  /** True while a batch is applied in memory but not yet durable: reads wait. */
-  private dirty = false
-  private readonly waiters: Array<() => void> = []
-  /** The counts of the last durable state, taken as each write begins (the state is then changed in place). */
-  private durableStats: Stats | undefined
+/** Another broker's entry holds the position this broker tried to append at: it no longer leads. */
+export class Deposed extends Data.TaggedError("Deposed")<{ readonly leader: Leader | null }> {}
 
-  constructor(
-    public state: QueueState,
-    /** undefined when the object does not exist yet. */
-    public version: string | undefined,
-    readonly lock: Effect.Semaphore,
-    private readonly cas: CasShape
-  ) {}
+/**
+ * An earlier append of ours, judged failed, landed after all: the replica now includes it, and
+ * the batch must be applied again on top of it.
+ */
+export class Reapply extends Data.TaggedError("Reapply") {}
 
-  /** Runs `f` on committed state only: at once, or right after the write in flight settles. */
-  read<A>(f: (state: QueueState) => A): Effect.Effect<A> {
-    // Decided when it runs, not when it is built: a read built once and run many times (the
-    // broker's stats) once waited, every time, for the commit after the one in flight when it was
-    // built (up to TTL/3 on an idle broker).
-    return Effect.suspend(() => {
-      if (!this.dirty) return Effect.succeed(f(this.state))
-      return Effect.async<A>((resume) => {
-        this.waiters.push(() => resume(Effect.succeed(f(this.state))))
-      })
-    })
-  }
+export type AppendError = Deposed | Reapply | StateCorrupt | StoreUnavailable | StoreFailure
+export type CatchUpError = LogReadError | LoadError
 
-  /**
-   * The counts of the last durable state, at once: while a write is in flight, those from before
-   * it. Stats and metrics never wait on the store (a put that hangs would hold them with it).
-   */
-  stats(): Stats {
-    return this.dirty && this.durableStats !== undefined ? this.durableStats : this.state.stats()
-  }
-
-  replace(state: QueueState, version: string | undefined): void {
-    this.state = state
-    this.version = version
-  }
-
-  /**
-   * Applies `mutate`, writes the result if the object is still at our version, and keeps the
-   * change only if the write succeeded. Callers hold `lock`.
-   */
-  write<A>(
+export interface ReplicaShape {
+  /** Held by whoever appends (and by a follower's catch-up): one change at a time. */
+  readonly lock: Effect.Semaphore
+  /** The state as it stands, for synchronous checks (a batch may be applied but not yet durable). */
+  readonly current: () => QueueState
+  /** The checkpoint's version (undefined before one exists). */
+  readonly version: () => string | undefined
+  /** Runs `f` on durable state only: at once, or right after the append in flight settles. */
+  readonly read: <A>(f: (state: QueueState) => A) => Effect.Effect<A>
+  /** The last durable state's counts, at once: never waits for an append in flight. */
+  readonly stats: () => Stats
+  /** Applies `mutate` and appends what it changed as the next entry; keeps the change only if that landed. */
+  readonly append: <A>(
     leaderId: string,
-    metadata: (state: QueueState) => Record<string, string>,
+    kind: EntryKind,
     mutate: (state: QueueState) => A
-  ): Effect.Effect<Written<A>, CommitError> {
-    return Effect.suspend(() => {
-      const cas = this.cas
-      const state = this.state
-      this.durableStats = state.stats()
-      this.dirty = true
-      state.begin()
-      let result: A
-      let encoded: { readonly parts: ReadonlyArray<Uint8Array>; readonly length: number }
-      const seq = state.seq + 1
-      const commitId = `${leaderId}:${seq}`
+  ) => Effect.Effect<Appended<A>, AppendError>
+  /** A follower's poll: replays new entries (reloading the checkpoint when they are gone). True when anything was new. */
+  readonly catchUp: Effect.Effect<boolean, CatchUpError>
+  /** Writes a checkpoint of the durable state now and waits for it (a takeover or a release names the leader in it). */
+  readonly checkpoint: Effect.Effect<void>
+}
+
+export class Replica extends Context.Tag("@osqueue/core/Replica")<Replica, ReplicaShape>() {}
+
+/** Retries of the first read at start: exponential from 100 ms, each wait at most 2 s, for about 30 s. */
+const startRetry = Schedule.exponential("100 millis").pipe(
+  Schedule.union(Schedule.spaced("2 seconds")),
+  Schedule.upTo("30 seconds")
+)
+
+/** Most entries one catch-up replays before it lets the commit path have the lock again. */
+const maxCatchUp = 10_000
+
+/** A snapshot of the durable state, ready to be written as the checkpoint. */
+interface Snapshot {
+  readonly body: Encoded
+  readonly position: number
+  readonly commitId: string
+  readonly metadata: Record<string, string>
+  /** The counters at the snapshot: a written checkpoint takes them off what has built up since. */
+  readonly entries: number
+  readonly logBytes: number
+}
+
+export const make = Effect.gen(function*() {
+  const cas = yield* Cas
+  const log = yield* Log
+  const config = yield* EngineConfig
+  const limits = config.limits
+  const ttlMs = Duration.toMillis(config.electionTtl)
+  const graceMs = 2 * ttlMs
+  const clock = yield* Effect.clock
+
+  const initial = yield* cas.load.pipe(
+    Effect.tapError((error) => Effect.logWarning("could not read queue.json at start; retrying", error)),
+    Effect.retry({ schedule: startRetry, while: (error) => error._tag === "StoreUnavailable" })
+  )
+
+  let state = Option.match(initial, {
+    onNone: () => QueueState.empty(limits),
+    onSome: (loaded) => QueueState.fromFile(loaded.file, loaded.bytes, limits)
+  })
+  /** queue.json as last read or written by this broker. */
+  let checkpoint = Option.match(initial, {
+    onNone: () => ({ version: undefined as string | undefined, position: 0, bytes: 0 }),
+    onSome: (loaded) => ({ version: loaded.version as string | undefined, position: loaded.file.seq, bytes: loaded.bytes })
+  })
+  /** True while queue.json predates the log: the next append converts it by writing a checkpoint. */
+  let legacy = Option.match(initial, { onNone: () => false, onSome: (loaded) => loaded.file.format < firstLogFormat })
+
+  let dirty = false
+  const latch = yield* Effect.makeLatch(true)
+  let durableStats: Stats | undefined
+  const lock = yield* Effect.makeSemaphore(1)
+
+  // What the log holds beyond the checkpoint, for the checkpoint policy.
+  let entriesSince = 0
+  let logBytesSince = 0
+  let jobsChangedSince = false
+  let lastCheckpointAt = yield* Clock.currentTimeMillis
+  let writing = false
+  /** Checkpoints this broker wrote or loaded, oldest first: entries they cover are collected after the grace. */
+  const covered: Array<{ readonly position: number; readonly at: number }> = [
+    { position: checkpoint.position, at: lastCheckpointAt }
+  ]
+  /** When the last durable append was sent (monotonic ms): the fence's clock (docs/ha.md). */
+  let lastSentAt = 0
+  let attempts = 0
+
+  const metadata = (s: QueueState, position: number): Record<string, string> => ({
+    // A released leader is named by no one: its URL would send clients to a broker that is going.
+    [leaderUrlKey]: s.leader !== null && s.leader.released !== true ? s.leader.url : "",
+    [epochKey]: String(s.epoch),
+    [positionKey]: String(position)
+  })
+
+  const replace = (loaded: Loaded) => {
+    state = QueueState.fromFile(loaded.file, loaded.bytes, limits)
+    checkpoint = { version: loaded.version, position: loaded.file.seq, bytes: loaded.bytes }
+    legacy = loaded.file.format < firstLogFormat
+  }
+
+  const reload = cas.load.pipe(
+    Effect.flatMap(Option.match({
+      onNone: () => Effect.fail(new StateCorrupt({ reason: "queue.json is gone: restore it or start a fresh store" })),
+      onSome: (loaded) => Effect.sync(() => replace(loaded))
+    }))
+  )
+
+  // A new queue: an empty checkpoint at position 0, created only if absent.
+  if (Option.isNone(initial)) {
+    const body = state.encodeParts(0, "")
+    yield* cas.commit(body.parts, undefined, "", metadata(state, 0)).pipe(
+      Effect.tap((version) => {
+        checkpoint = { version, position: 0, bytes: body.length }
+        return Effect.logInfo("created queue.json").pipe(Effect.annotateLogs("key", cas.key))
+      }),
+      // Another broker created it first: use theirs.
+      Effect.catchTag("CasConflict", () => reload)
+    )
+  }
+
+  /**
+   * Entries must follow one another: the same epoch, or one more in an epoch entry. Anything
+   * else is not the log this state came from — an entry a deposed leader re-created after it
+   * was collected (docs/ha.md, "The log and the fence") — and the checkpoint is read again.
+   */
+  const follows = (entry: LogEntry) =>
+    entry.epoch === state.epoch || (entry.kind === "epoch" && entry.epoch === state.epoch + 1)
+
+  const apply = (entry: LogEntry) => {
+    state.begin()
+    state.replay(entry)
+    state.committed(entry.position, entry.commitId)
+  }
+
+  /** Replays the entries after the state's position; reloads the checkpoint once if the log has moved past us. */
+  const replayLog: Effect.Effect<boolean, CatchUpError> = Effect.gen(function*() {
+    let progressed = false
+    for (let pass = 0; pass < 2; pass++) {
+      const entries = yield* log.readFrom(state.seq + 1, maxCatchUp)
+      let broken = false
+      for (const entry of entries) {
+        if (!follows(entry)) {
+          broken = true
+          break
+        }
+        apply(entry)
+        progressed = true
+      }
+      if (!broken && entries.length === maxCatchUp) return progressed
+      const head = yield* cas.head
+      if (Option.isNone(head)) return yield* new StateCorrupt({ reason: "queue.json is gone: restore it or start a fresh store" })
+      // The next entry is absent and the checkpoint is at or past it: it was collected.
+      const behind = head.value.position !== undefined
+        ? head.value.position > state.seq || (broken && head.value.version !== checkpoint.version)
+        : head.value.version !== checkpoint.version
+      if (!behind && !broken) return progressed
+      if (broken) yield* Effect.logWarning("the log does not follow this replica's state; reading the checkpoint again")
+      yield* reload
+      progressed = true
+      if (legacy) return progressed
+    }
+    return progressed
+  })
+
+  const catchUp: Effect.Effect<boolean, CatchUpError> = Effect.suspend(() => {
+    if (!legacy) return replayLog
+    // Before the log, queue.json is the whole state: a new version is a new commit.
+    return cas.head.pipe(
+      Effect.flatMap((head) =>
+        Option.isSome(head) && head.value.version !== checkpoint.version
+          ? Effect.zipRight(reload, Effect.suspend(() => (legacy ? Effect.succeed(true) : Effect.as(replayLog, true))))
+          : Effect.succeed(false)
+      )
+    )
+  }).pipe(Effect.withSpan("Replica.catchUp"))
+
+  // ------------------------------------------------------------------ checkpoints
+
+  const snapshots = yield* Queue.sliding<Snapshot>(1)
+
+  const takeSnapshot = (): Snapshot => ({
+    body: state.encodeParts(state.seq, state.commitId),
+    position: state.seq,
+    commitId: state.commitId,
+    metadata: metadata(state, state.seq),
+    entries: entriesSince,
+    logBytes: logBytesSince
+  })
+
+  /** After a durable append: hands a snapshot to the writer when a checkpoint is due. */
+  const maybeCheckpoint = (now: number, force: boolean) => {
+    if (writing) return
+    const due = force ||
+      entriesSince >= config.checkpoint.entries ||
+      logBytesSince >= Math.max(config.checkpoint.minBytes, checkpoint.bytes) ||
+      (jobsChangedSince && now - lastCheckpointAt >= Duration.toMillis(config.checkpoint.interval))
+    if (!due) return
+    writing = true
+    snapshots.unsafeOffer(takeSnapshot())
+  }
+
+  /** Deletes the entries covered by the newest checkpoint that has stood for the grace. */
+  const collect = (now: number) =>
+    Effect.suspend(() => {
+      let upTo: number | undefined
+      while (covered.length > 1 && covered[1]!.at <= now - graceMs) covered.shift()
+      if (covered[0]!.at <= now - graceMs) upTo = covered[0]!.position
+      if (upTo === undefined || upTo === 0) return Effect.void
+      return log.collect(upTo).pipe(
+        Effect.tap((deleted) => Metric.incrementBy(Metrics.logEntriesCollected, deleted)),
+        Effect.catchAll((error) => Effect.logWarning("could not collect old log entries; trying again later", error))
+      )
+    })
+
+  const writeCheckpoint = (snapshot: Snapshot) =>
+    Effect.gen(function*() {
+      const started = yield* Clock.currentTimeMillis
+      const version = yield* cas.commit(snapshot.body.parts, checkpoint.version, snapshot.commitId, snapshot.metadata)
+      const now = yield* Clock.currentTimeMillis
+      // A follower's reload may have moved it meanwhile; only a newer position replaces it.
+      if (snapshot.position >= checkpoint.position) {
+        checkpoint = { version, position: snapshot.position, bytes: snapshot.body.length }
+      }
+      entriesSince -= snapshot.entries
+      logBytesSince -= snapshot.logBytes
+      jobsChangedSince = entriesSince > 0 && jobsChangedSince
+      lastCheckpointAt = now
+      covered.push({ position: snapshot.position, at: now })
+      yield* Metric.increment(Metrics.checkpoints)
+      yield* Metric.incrementBy(Metrics.bytesWritten, snapshot.body.length)
+      yield* Metric.set(Metrics.stateBytes, snapshot.body.length)
+      yield* Metric.update(Metrics.checkpointLatency, now - started)
+      yield* collect(now)
+    }).pipe(
+      Effect.catchAll((error: CommitError) =>
+        error._tag === "CasConflict"
+          // Another broker wrote one: it leads now, and this broker learns so at its next append.
+          ? Effect.logWarning("another broker wrote the checkpoint; not overwriting it")
+          : Effect.logWarning("could not write the checkpoint; trying again after the next commit", error)
+      ),
+      Effect.ensuring(Effect.sync(() => void (writing = false))),
+      Effect.withSpan("Replica.checkpoint", { attributes: { position: snapshot.position }, captureStackTrace: false })
+    )
+
+  /** One checkpoint write at a time: the background writer's and `checkpoint`'s. */
+  const writer = yield* Effect.makeSemaphore(1)
+
+  yield* Queue.take(snapshots).pipe(
+    Effect.flatMap((snapshot) => writer.withPermits(1)(writeCheckpoint(snapshot))),
+    Effect.forever,
+    Effect.annotateLogs({ module: "Replica" }),
+    Effect.forkScoped,
+    Effect.interruptible
+  )
+
+  // After a checkpoint in flight, one of the durable state as it is now.
+  const checkpointNow: Effect.Effect<void> = writer.withPermits(1)(
+    lock.withPermits(1)(Effect.sync(takeSnapshot)).pipe(Effect.flatMap(writeCheckpoint))
+  )
+
+  // ------------------------------------------------------------------ appends
+
+  /**
+   * An entry this broker created can be one a deposed leader re-created after it was collected
+   * only if a checkpoint covers its position by now; that takes a takeover and a grace, more
+   * than a TTL after our last durable append was sent. So only a takeover's entry and an
+   * append that took that long are checked against the checkpoint (docs/ha.md).
+   */
+  const fenceHolds = (position: number) =>
+    cas.head.pipe(
+      Effect.map((head) => Option.isNone(head) || head.value.position === undefined || head.value.position < position)
+    )
+
+  /** Someone else's entry holds our position: was it our own late append, or another leader's? */
+  const taken = (leaderId: string, entry: LogEntry | undefined): Effect.Effect<never, AppendError> =>
+    Effect.gen(function*() {
+      if (entry !== undefined && entry.epoch === state.epoch && entry.commitId.startsWith(`${leaderId}:`)) {
+        apply(entry)
+        return yield* new Reapply()
+      }
+      yield* replayLog.pipe(Effect.catchAll((error) => Effect.logWarning("could not catch up after being deposed", error)))
+      return yield* new Deposed({ leader: state.leader })
+    })
+
+  const settle = () => {
+    dirty = false
+    latch.unsafeOpen()
+  }
+
+  const append = <A>(leaderId: string, kind: EntryKind, mutate: (state: QueueState) => A) =>
+    Effect.suspend((): Effect.Effect<Appended<A>, AppendError> => {
+      const s = state
+      durableStats = s.stats()
+      dirty = true
+      latch.unsafeClose()
+      s.begin()
+      const position = s.seq + 1
+      const commitId = `${leaderId}:${position}:${++attempts}`
       const started = performance.now()
+      let result: A
+      let body: Encoded
       try {
-        result = mutate(state)
-        encoded = state.encodeParts(seq, commitId)
+        result = mutate(s)
+        body = legacy ? s.encodeParts(position, commitId) : s.entryParts(kind, position, commitId)
       } catch (defect) {
-        state.rollback()
-        this.settle()
+        s.rollback()
+        settle()
         return Effect.die(defect)
       }
       const encodeMs = performance.now() - started
-      return cas.commit(encoded.parts, this.version, commitId, metadata(state)).pipe(
-        Effect.map((version) => {
-          this.version = version
-          const events = state.committed(seq, commitId, encoded.length)
-          return { result, events, bytes: encoded.length, encodeMs }
-        }),
-        Effect.onExit((exit) =>
-          Effect.sync(() => {
-            if (Exit.isFailure(exit)) state.rollback()
-            this.settle()
+      const sentAt = performance.now()
+      const write: Effect.Effect<void, AppendError> = legacy
+        ? cas.commit(body.parts, checkpoint.version, commitId, metadata(s, position)).pipe(
+          Effect.tap((version) => {
+            checkpoint = { version, position, bytes: body.length }
+            legacy = false
+            covered.push({ position, at: clock.unsafeCurrentTimeMillis() })
+          }),
+          Effect.asVoid,
+          Effect.catchTag("CasConflict", () =>
+            Effect.zipRight(
+              Effect.sync(() => s.rollback()),
+              reload.pipe(Effect.zipRight(Effect.suspend(() => Effect.fail(new Deposed({ leader: state.leader })))))
+            ))
+        )
+        : log.append(position, body.parts, commitId).pipe(
+          Effect.catchTag("PositionTaken", (e) =>
+            Effect.zipRight(Effect.sync(() => s.rollback()), taken(leaderId, e.entry))),
+          Effect.flatMap(() => {
+            const now = performance.now()
+            if (kind !== "epoch" && now - lastSentAt <= ttlMs) return Effect.void
+            return fenceHolds(position).pipe(
+              Effect.flatMap((holds) =>
+                holds ? Effect.void : Effect.zipRight(
+                  Effect.sync(() => s.rollback()),
+                  Effect.zipRight(Effect.logWarning("a checkpoint already covers the entry just created: deposed"), taken(leaderId, undefined))
+                )
+              )
+            )
           })
-        ),
-        // Once sent, a write's outcome must be learnt: an interrupted one would leave us unsure.
+        )
+      return write.pipe(
+        Effect.map((): Appended<A> => {
+          lastSentAt = sentAt
+          const events = legacy ? s.committed(position, commitId, body.length) : s.committed(position, commitId)
+          entriesSince++
+          logBytesSince += body.length
+          jobsChangedSince ||= events.length > 0
+          return { result, events, bytes: body.length, encodeMs }
+        }),
+        Effect.tap(({ bytes }) => Metric.incrementBy(Metrics.bytesWritten, bytes)),
+        Effect.tap(() => Effect.sync(() => maybeCheckpoint(clock.unsafeCurrentTimeMillis(), kind !== "batch"))),
+        Effect.onError(() => Effect.sync(() => s.rollback())),
+        Effect.ensuring(Effect.sync(settle)),
+        // Once sent, an append's outcome must be learnt: an interrupted one would leave us unsure.
         Effect.uninterruptible
       )
     })
-  }
 
-  private settle(): void {
-    this.dirty = false
-    const waiters = this.waiters.splice(0)
-    for (const wake of waiters) wake()
-  }
-}
+  const read = <A>(f: (state: QueueState) => A): Effect.Effect<A> =>
+    // Decided when it runs, not when it is built (a read built once and run many times).
+    Effect.suspend(() => (dirty ? Effect.zipRight(latch.await, read(f)) : Effect.succeed(f(state))))
+
+  return Replica.of({
+    lock,
+    current: () => state,
+    version: () => checkpoint.version,
+    read,
+    stats: () => (dirty && durableStats !== undefined ? durableStats : state.stats()),
+    append,
+    catchUp: lock.withPermits(1)(catchUp),
+    checkpoint: checkpointNow
+  })
+})
+
+export const layer: Layer.Layer<Replica, LoadError | CommitError, Cas | Log | EngineConfig> = Layer.scoped(Replica, make)
+
+/**
+ * The state the store holds now: the checkpoint with every entry after it replayed (None when
+ * there is no queue.json). Writes nothing: for tools, the chaos run's final check and tests.
+ */
+export const recover = (limits = defaultLimits): Effect.Effect<Option.Option<QueueState>, CatchUpError, Cas | Log> =>
+  Effect.gen(function*() {
+    const cas = yield* Cas
+    const log = yield* Log
+    for (;;) {
+      const loaded = yield* cas.load
+      if (Option.isNone(loaded)) return Option.none()
+      const state = QueueState.fromFile(loaded.value.file, loaded.value.bytes, limits)
+      if (loaded.value.file.format < firstLogFormat) return Option.some(state)
+      for (;;) {
+        const entries = yield* log.readFrom(state.seq + 1, maxCatchUp)
+        for (const entry of entries) {
+          state.begin()
+          state.replay(entry)
+          state.committed(entry.position, entry.commitId)
+        }
+        if (entries.length < maxCatchUp) break
+      }
+      // A newer checkpoint means the entries after ours may have been collected while we read: again.
+      const head = yield* cas.head
+      if (Option.isNone(head) || head.value.position === undefined || head.value.position <= state.seq) {
+        return Option.some(state)
+      }
+    }
+  })

@@ -4,7 +4,7 @@
  * fault decorator, on a real S3 server (radosgw; see docs/storage.md).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cas, Election, EngineConfig, QueueState } from "@osqueue/core"
+import { Cas, Election, EngineConfig, Log, QueueState, Replica } from "@osqueue/core"
 import { FaultyStore, MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
 import * as S3Store from "@osqueue/storage/s3"
 import { Effect, Exit, Layer, Option, Redacted } from "effect"
@@ -42,14 +42,15 @@ describe("Cas", () => {
   it.effect("refuses an unknown format, and a broker will not start on it nor overwrite it", () =>
     Effect.gen(function*() {
       const store = yield* MemoryStore.make
-      const future = encoder.encode(JSON.stringify({ format: 3, jobs: [] }))
+      const future = encoder.encode(JSON.stringify({ format: 4, jobs: [] }))
       yield* store.put("queue.json", future, { ifAbsent: true })
       const error = yield* (yield* casOver(store)).load.pipe(Effect.flip)
       expect(error._tag).toBe("StateCorrupt")
-      expect(error.message).toMatch(/format 3 is not known to this broker, which reads formats 1 and 2/)
+      expect(error.message).toMatch(/format 4 is not known to this broker, which reads formats 1, 2 and 3/)
       const start = yield* Layer.build(
         Election.layer.pipe(
-          Layer.provide(Cas.layer()),
+          Layer.provide(Replica.layer),
+          Layer.provide(Layer.merge(Cas.layer(), Log.layer)),
           Layer.provide(Layer.succeed(ObjectStore, store)),
           Layer.provide(EngineConfig.layer())
         )

@@ -4,9 +4,10 @@
  * Two engines share one store to play two brokers.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cas, Election, EngineConfig, GroupCommit } from "@osqueue/core"
+import { Cas, Election, EngineConfig, GroupCommit, Log, Replica } from "@osqueue/core"
 import { FaultyStore, MemoryStore, ObjectStore, type ObjectStoreShape, OutcomeUnknown, StoreUnavailable } from "@osqueue/storage"
 import type { EnqueueOptions, OsqueueError } from "@osqueue/types"
+import { durable } from "./fixtures/durable.js"
 import { Context, Duration, Effect, Either, Exit, Layer, Option, Scope, TestClock } from "effect"
 
 const ttl = Duration.seconds(3)
@@ -14,7 +15,8 @@ const ttl = Duration.seconds(3)
 const engineLayer = (store: ObjectStoreShape, url: string) =>
   GroupCommit.layer.pipe(
     Layer.provideMerge(Election.layer),
-    Layer.provideMerge(Cas.layer()),
+    Layer.provideMerge(Replica.layer),
+    Layer.provideMerge(Layer.merge(Cas.layer(), Log.layer)),
     Layer.provide(Layer.succeed(ObjectStore, store)),
     Layer.provide(EngineConfig.layer({ advertisedUrl: url, electionTtl: ttl }))
   )
@@ -75,8 +77,7 @@ describe("engine", () => {
       expect((yield* engine.election.role)._tag).toBe("Leader")
       const created = yield* settle(enqueue(engine, job("email", { payload: { to: "x" } })))
       // acknowledged means durable: a fresh read of the object has it
-      const cas = yield* Cas.make().pipe(Effect.provideService(ObjectStore, store))
-      const loaded = Option.getOrThrow(yield* cas.load)
+      const loaded = Option.getOrThrow(yield* durable(store))
       expect(loaded.file.jobs.map((j) => j.id)).toEqual([created.id])
       expect(loaded.file.epoch).toBe(1)
       expect(loaded.file.leader?.url).toBe("http://a:8080")
@@ -382,7 +383,7 @@ describe("two brokers on one store", () => {
       for (let i = 0; i < 30 && !lossy; i++) yield* advance(200)
       for (let i = 0; i < 30; i++) yield* advance(500)
       expect((yield* b.election.role)._tag).toBe("Follower")
-      const named = yield* memory.head("queue.json").pipe(Effect.map((o) => Option.getOrThrow(o).metadata["osqueue-leader-url"]))
+      const named = Option.getOrThrow(yield* durable(memory)).file.leader?.url
       expect(named).toBe("http://b:8080")
       // The store answers again: at its next poll b sees itself named and takes over, not a TTL later.
       lossy = false

@@ -6,7 +6,7 @@
  * job's answers show.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cas, Election, EngineConfig, GroupCommit, LeaseSecret, QueueState } from "@osqueue/core"
+import { Cas, Election, EngineConfig, GroupCommit, Log, Replica, LeaseSecret, QueueState } from "@osqueue/core"
 import { MemoryStore, ObjectStore } from "@osqueue/storage"
 import {
   EnqueueOptions,
@@ -22,6 +22,7 @@ import {
   parseLeaseToken,
   QueueFile
 } from "@osqueue/types"
+import { durable } from "./fixtures/durable.js"
 import { Arbitrary, Context, Duration, Effect, Either, FastCheck as fc, Layer, Option, Schema, Scope, TestClock } from "effect"
 import type { Command } from "../src/Command.js"
 import { testSecrets } from "./fixtures/model.js"
@@ -328,14 +329,14 @@ describe("through the engine", () => {
     const scope = yield* Scope.make()
     const layer = GroupCommit.layer.pipe(
       Layer.provideMerge(Election.layer),
-      Layer.provideMerge(Cas.layer()),
+      Layer.provideMerge(Replica.layer),
+      Layer.provideMerge(Layer.merge(Cas.layer(), Log.layer)),
       Layer.provide(Layer.succeed(ObjectStore, store)),
       Layer.provide(EngineConfig.layer({ advertisedUrl: "http://a:8080", electionTtl: Duration.seconds(3) }))
     )
     const context = yield* Layer.buildWithScope(layer, scope)
     yield* TestClock.adjust(Duration.millis(0))
-    const cas = yield* Cas.make().pipe(Effect.provideService(ObjectStore, store))
-    return { commit: Context.get(context, GroupCommit.GroupCommit), cas }
+    return { commit: Context.get(context, GroupCommit.GroupCommit), read: durable(store) }
   })
 
   /** Runs an effect to its end while the test clock moves (a commit may wait on it). */
@@ -348,7 +349,7 @@ describe("through the engine", () => {
 
   it.scoped("one batch: the good commands commit, each bad one is refused, queue.json reads back and the loop goes on", () =>
     Effect.gen(function*() {
-      const { cas, commit } = yield* engine
+      const { commit, read } = yield* engine
       const commands: Array<Command> = [
         { _tag: "Enqueue", jobs: [{ type: "good" }] },
         ...unwritable.map(([, make]): Command => ({ _tag: "Enqueue", jobs: [{ type: "bad", payload: make() }] })),
@@ -357,7 +358,7 @@ describe("through the engine", () => {
       ]
       const outcomes = yield* settle(commit.submitAll(commands))
       expect(outcomes.map(tagOf)).toEqual(["ok", "InvalidRequest", "InvalidRequest", "InvalidRequest", "InvalidRequest", "ok", "ok"])
-      const loaded = Option.getOrThrow(yield* cas.load)
+      const loaded = Option.getOrThrow(yield* read)
       expect(loaded.file.jobs.map((job) => [job.id, job.type])).toEqual([["job-1", "good"], ["job-2", "good"], ["job-3", "good"]])
       // Claims, outcomes with bad results beside good ones, and then more commits.
       const claimed = yield* settle(commit.submit({ _tag: "Claim", workerId: "w", max: 2 }))
@@ -372,7 +373,7 @@ describe("through the engine", () => {
       expect(after.map(tagOf)).toEqual(["InvalidRequest", "InvalidRequest", "ok", "ok"])
       const next = yield* settle(commit.submit({ _tag: "Enqueue", jobs: [{ type: "later" }] }))
       expect(next[0]!.id).toBe("job-4")
-      const final = Option.getOrThrow(yield* cas.load)
+      const final = Option.getOrThrow(yield* read)
       expect(final.file.jobs.map((job) => [job.id, job.state])).toEqual([
         ["job-1", "failed-waiting-retry"],
         ["job-2", "delayed"],

@@ -926,8 +926,8 @@ describe("encoding", () => {
   it("the header carries format, epoch, seq and commitId; an unknown format is refused", () => {
     const s = everything()
     const file = JSON.parse(s.toJson(7, "leader-1:7")) as Record<string, unknown>
-    expect(file).toMatchObject({ format: 2, epoch: 1, seq: 7, commitId: "leader-1:7", nextJobSeq: 9 })
-    expect(Either.isLeft(Schema.decodeUnknownEither(QueueFile)({ ...file, format: 3 }))).toBe(true)
+    expect(file).toMatchObject({ format: 3, epoch: 1, seq: 7, commitId: "leader-1:7", nextJobSeq: 9 })
+    expect(Either.isLeft(Schema.decodeUnknownEither(QueueFile)({ ...file, format: 4 }))).toBe(true)
   })
 
   it("cached job JSON is refreshed when a job changes", () => {

@@ -85,10 +85,12 @@ export class CommitFailed extends Schema.TaggedError<CommitFailed>()("CommitFail
 
 /** queue.json cannot be read back: the broker refuses to touch it. */
 export class StateCorrupt extends Schema.TaggedError<StateCorrupt>()("StateCorrupt", {
-  reason: Schema.String
+  reason: Schema.String,
+  /** The object that failed to decode: queue.json when absent, else a log entry (`log/<position>`). */
+  key: Schema.optionalWith(Schema.String, { exact: true })
 }) {
   override get message() {
-    return `queue.json is unreadable (${this.reason}); the broker will not overwrite it: restore it from a backup or move it aside`
+    return `${this.key ?? "queue.json"} is unreadable (${this.reason}); the broker will not overwrite it nor lead on it: restore it from a backup or move it aside`
   }
 }
 

@@ -11,10 +11,15 @@ import { type Attempt, type Backoff, defaultBackoff, HeldJob, type Job, Paused }
 
 /**
  * The format brokers write. Format 2 leaves out a job's fields that are at their usual value
- * (`StoredJob`), about a third of a queued job's bytes; every format in `readableFormats` is read.
+ * (`StoredJob`), about a third of a queued job's bytes. Format 3 is the same object as a
+ * checkpoint: the state as of log position `seq`, with the commits after it in `log/<position>`
+ * (docs/architecture.md, "The log"). Formats 1 and 2 have no log: a broker that takes over such
+ * a queue converts it by writing a format-3 checkpoint. Every format in `readableFormats` is read.
  */
-export const currentFormat = 2
-export const readableFormats = [1, 2] as const
+export const currentFormat = 3
+export const readableFormats = [1, 2, 3] as const
+/** The first format whose commits go to the log. */
+export const firstLogFormat = 3
 
 const noHistory: ReadonlyArray<Attempt> = []
 

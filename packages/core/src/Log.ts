@@ -1,0 +1,127 @@
+/**
+ * The commit log (docs/architecture.md, "The log"): one object per commit, `log/<position>`,
+ * created only if absent. The position is the fence: of all the writers that try to create
+ * entry n, exactly one succeeds, and every other reads what it wrote. An append whose outcome
+ * is unknown is resolved by reading entry n back: our `commitId` there means it landed.
+ */
+import { type Body, bodyLength, ObjectStore, type ReadError, type StoreFailure, StoreUnavailable } from "@osqueue/storage"
+import type { StateCorrupt } from "@osqueue/types"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import { decode, type LogEntry, logKey, logPrefix, positionOf } from "./LogEntry.js"
+
+/**
+ * Another writer created the entry first: here is what it wrote (undefined when it was already
+ * collected, which only happens once a checkpoint covers it: this writer is far behind).
+ */
+export class PositionTaken extends Data.TaggedError("PositionTaken")<{ readonly entry: LogEntry | undefined }> {}
+
+export type AppendError = PositionTaken | StateCorrupt | StoreUnavailable | StoreFailure
+export type LogReadError = StateCorrupt | ReadError
+
+export interface LogShape {
+  /** Creates entry `position` (which carries `commitId`) if no one has. Never answers with an unknown outcome. */
+  readonly append: (position: number, body: Body, commitId: string) => Effect.Effect<void, AppendError>
+  /** Entry `position`, or None when it does not exist (not yet, or collected). */
+  readonly read: (position: number) => Effect.Effect<Option.Option<LogEntry>, LogReadError>
+  /**
+   * The entries from `position` on, in order, up to the first absent one (at most `max`). Reads
+   * a window of them at once: a follower or a takeover catches up at the store's parallelism,
+   * not one round trip per entry.
+   */
+  readonly readFrom: (position: number, max: number) => Effect.Effect<ReadonlyArray<LogEntry>, LogReadError>
+  /** Deletes every entry at or below `position`; returns how many it deleted. */
+  readonly collect: (position: number) => Effect.Effect<number, ReadError | StoreFailure | StoreUnavailable>
+}
+
+export class Log extends Context.Tag("@osqueue/core/Log")<Log, LogShape>() {}
+
+/** Entries read at once when catching up. */
+const readWindow = 16
+
+/** Deletes in flight at once when collecting. */
+const deleteConcurrency = 8
+
+export const make = Effect.gen(function*() {
+  const store = yield* ObjectStore
+
+  const read = (position: number): Effect.Effect<Option.Option<LogEntry>, LogReadError> => {
+    const key = logKey(position)
+    return store.get(key).pipe(
+      Effect.flatMap(Option.match({
+        onNone: () => Effect.succeedNone,
+        onSome: (stored) => Effect.map(decode(key, stored.bytes), Option.some)
+      }))
+    )
+  }
+
+  // An unknown outcome: read back until the store answers, then decide by what is there.
+  const resolve = (position: number, body: Body, commitId: string): Effect.Effect<void, AppendError> =>
+    read(position).pipe(
+      Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 8, while: (e) => e._tag === "StoreUnavailable" }),
+      Effect.flatMap(Option.match({
+        // Not landed: the entry is still ours to create, with the same bytes.
+        onNone: () => create(position, body, commitId),
+        onSome: (entry) => entry.commitId === commitId ? Effect.void : Effect.fail(new PositionTaken({ entry }))
+      })),
+      Effect.tap(() => Effect.logInfo("resolved an unknown append outcome by reading back")),
+      Effect.withSpan("Log.resolve")
+    )
+
+  const create = (position: number, body: Body, commitId: string): Effect.Effect<void, AppendError> =>
+    store.put(logKey(position), body, { ifAbsent: true }).pipe(
+      Effect.asVoid,
+      Effect.catchTags({
+        PreconditionFailed: () =>
+          read(position).pipe(
+            Effect.flatMap(Option.match({
+              // Created and collected between our put and this read: someone else's, long gone.
+              onNone: () => Effect.fail(new PositionTaken({ entry: undefined })),
+              onSome: (entry) => entry.commitId === commitId ? Effect.void : Effect.fail(new PositionTaken({ entry }))
+            }))
+          ),
+        OutcomeUnknown: () => resolve(position, body, commitId)
+      })
+    )
+
+  const append = (position: number, body: Body, commitId: string) =>
+    create(position, body, commitId).pipe(
+      Effect.withSpan("Log.append", { attributes: { position, bytes: bodyLength(body) }, captureStackTrace: false })
+    )
+
+  const readFrom = (position: number, max: number): Effect.Effect<ReadonlyArray<LogEntry>, LogReadError> =>
+    Effect.gen(function*() {
+      const entries: Array<LogEntry> = []
+      while (entries.length < max) {
+        const from = position + entries.length
+        const window = Math.min(readWindow, max - entries.length)
+        const read_ = yield* Effect.forEach(Array.from({ length: window }, (_, i) => from + i), read, { concurrency: window })
+        for (const entry of read_) {
+          if (Option.isNone(entry)) return entries
+          entries.push(entry.value)
+        }
+      }
+      return entries
+    }).pipe(Effect.withSpan("Log.readFrom", { attributes: { position }, captureStackTrace: false }))
+
+  const collect = (position: number) =>
+    store.list(logPrefix).pipe(
+      Effect.flatMap((keys) => {
+        const doomed = keys.filter((key) => (positionOf(key) ?? Infinity) <= position)
+        return Effect.forEach(doomed, (key) => store.delete(key), { concurrency: deleteConcurrency, discard: true }).pipe(
+          Effect.as(doomed.length)
+        )
+      }),
+      Effect.catchTag("PreconditionFailed", () => Effect.succeed(0)),
+      Effect.catchTag("OutcomeUnknown", (e) => Effect.fail(new StoreUnavailable({ operation: "delete", key: e.key, cause: e }))),
+      Effect.withSpan("Log.collect", { attributes: { position } })
+    )
+
+  return Log.of({ append, read, readFrom, collect })
+})
+
+export const layer: Layer.Layer<Log, never, ObjectStore> = Layer.effect(Log, make)
