@@ -15,6 +15,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 import * as Cas from "../../packages/core/src/Cas.js"
+import * as Log from "../../packages/core/src/Log.js"
+import * as Replica from "../../packages/core/src/Replica.js"
 import * as Election from "../../packages/core/src/Election.js"
 import { FaultyStore, FileStore, ObjectStore } from "../../packages/storage/src/index.js"
 import { type BrokerSlot, leaderInfo, startBrokers } from "./brokers.js"
@@ -158,7 +160,8 @@ const program = Effect.gen(function*() {
   const brokers = yield* startBrokers(3, {
     electionTtlMs: ttlMs,
     storeArgs,
-    env: { ...env, OSQUEUE_KEEP_FINISHED: "10000000", OSQUEUE_KEEP_FINISHED_FOR: "7 days" },
+    // Checkpoints every 40 entries: kills and pauses land during checkpoints and collections too.
+    env: { ...env, OSQUEUE_KEEP_FINISHED: "10000000", OSQUEUE_KEEP_FINISHED_FOR: "7 days", OSQUEUE_CHECKPOINT_ENTRIES: "40" },
     faults,
     seed,
     logDir
@@ -355,9 +358,17 @@ const program = Effect.gen(function*() {
   }
   yield* Effect.promise(() => Promise.all(brokers.map((b) => b.exited))).pipe(Effect.timeout("20 seconds"), Effect.ignore)
 
-  // ---- final state, straight from the store, decoded with the broker's Schema
-  const cas = yield* Cas.make().pipe(Effect.provideService(ObjectStore, store))
-  const loaded = yield* cas.load.pipe(Effect.retry({ times: 5 }), Effect.either)
+  // ---- final state, straight from the store (checkpoint + log), decoded with the broker's Schema
+  const loaded = yield* Replica.recover().pipe(
+    Effect.flatMap(Option.match({
+      onNone: () => Effect.succeedNone,
+      onSome: (state) => Effect.map(Cas.decode(state.encode(state.seq, state.commitId)), (file) => Option.some({ file }))
+    })),
+    Effect.provide(Layer.merge(Cas.layer(), Log.layer)),
+    Effect.provideService(ObjectStore, store),
+    Effect.retry({ times: 5 }),
+    Effect.either
+  )
   const checks: Array<Check> = []
   if (loaded._tag === "Left" || Option.isNone(loaded.right)) {
     checks.push({
@@ -368,6 +379,15 @@ const program = Effect.gen(function*() {
     })
   } else {
     checks.push(...runChecks(journal, loaded.right.value.file))
+    // The log is collected behind checkpoints: what is left is about the last checkpoints' worth.
+    const position = loaded.right.value.file.seq
+    const entries = yield* ObjectStore.pipe(Effect.flatMap((s) => s.list("log/")), Effect.provideService(ObjectStore, store), Effect.orDie)
+    checks.push({
+      name: "checkpoints were written and the log behind them collected",
+      ok: position > 0 && entries.length < position,
+      detail: `${entries.length} log entries left of ${position} positions`,
+      violations: entries.length < position ? [] : ["no log entry was ever collected"]
+    })
   }
   // A fleet that stalls proves nothing: at least half the planned enqueues must be acknowledged.
   const planned = Math.floor(rate * minutes * 60)

@@ -322,7 +322,17 @@ export const make = Effect.gen(function*() {
    */
   const fenceHolds = (position: number) =>
     cas.head.pipe(
-      Effect.map((head) => Option.isNone(head) || head.value.position === undefined || head.value.position < position)
+      Effect.map((head) => {
+        const covers = Option.isSome(head) ? head.value.position : undefined
+        if (covers === undefined || covers < position) {
+          // What the checkpoint covers now is collectable after the grace, whoever wrote it.
+          if (covers !== undefined && covers > covered[covered.length - 1]!.position) {
+            covered.push({ position: covers, at: clock.unsafeCurrentTimeMillis() })
+          }
+          return true
+        }
+        return false
+      })
     )
 
   /** Someone else's entry holds our position: was it our own late append, or another leader's? */

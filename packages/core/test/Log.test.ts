@@ -1,0 +1,138 @@
+/**
+ * The log and its checkpoints through the engine (docs/architecture.md, "The log"), over a real
+ * in-memory store with TestClock: checkpoints every few entries, collection after the grace,
+ * conversion of a queue.json from before the log, and a log entry that does not decode.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Cas, Election, EngineConfig, GroupCommit, Log, LogEntry, QueueState, Replica } from "@osqueue/core"
+import { MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
+import { Context, Duration, Effect, Either, Exit, Layer, Option, Scope, TestClock } from "effect"
+import { durable } from "./fixtures/durable.js"
+
+const ttl = Duration.seconds(3)
+const encoder = new TextEncoder()
+
+const startEngine = (store: ObjectStoreShape, url: string, checkpointEntries = 5) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const layer = GroupCommit.layer.pipe(
+      Layer.provideMerge(Election.layer),
+      Layer.provideMerge(Replica.layer),
+      Layer.provide(Layer.merge(Cas.layer(), Log.layer)),
+      Layer.provide(Layer.succeed(ObjectStore, store)),
+      Layer.provide(EngineConfig.layer({
+        advertisedUrl: url,
+        electionTtl: ttl,
+        checkpoint: { entries: checkpointEntries, minBytes: 1 << 30, interval: Duration.hours(1) }
+      }))
+    )
+    const context = yield* Layer.buildWithScope(layer, scope)
+    return { scope, commit: Context.get(context, GroupCommit.GroupCommit), election: Context.get(context, Election.Election) }
+  })
+
+const advance = (ms: number) => TestClock.adjust(Duration.millis(ms)).pipe(Effect.zipRight(Effect.yieldNow()))
+
+const settle = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(effect)
+    for (let i = 0; i < 20 && Option.isNone(yield* fiber.poll); i++) yield* advance(0)
+    return yield* fiber.await.pipe(Effect.flatMap((exit) => exit))
+  })
+
+const enqueue = (commit: GroupCommit.GroupCommitShape, type: string) =>
+  settle(commit.submit({ _tag: "Enqueue", jobs: [{ type }] }))
+
+const positionOf = (store: ObjectStoreShape) =>
+  store.head("queue.json").pipe(Effect.map((head) => Number(Option.getOrThrow(head).metadata["osqueue-position"])))
+
+describe("the log", () => {
+  it.scoped("each commit is one small entry; checkpoints follow every K entries; covered entries go after the grace", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const a = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      for (let i = 0; i < 12; i++) yield* enqueue(a.commit, "t")
+      const seq = yield* a.commit.read((s) => s.seq)
+      // One entry per commit (the takeover's and each enqueue's), none collected yet.
+      expect((yield* store.list("log/")).length).toBe(seq)
+      const entry = Option.getOrThrow(yield* store.get(LogEntry.logKey(seq)))
+      expect(entry.bytes.length).toBeLessThan(1_000)
+      expect(yield* positionOf(store)).toBeGreaterThanOrEqual(10)
+      // Past the grace (2 TTLs) the next checkpoint collects what the earlier ones covered.
+      yield* advance(7_000)
+      for (let i = 0; i < 6; i++) yield* enqueue(a.commit, "t")
+      const left = yield* store.list("log/")
+      const checkpointed = yield* positionOf(store)
+      expect(left.length).toBeLessThan(checkpointed)
+      expect(left.every((key) => LogEntry.positionOf(key)! > 10)).toBe(true)
+      expect(checkpointed).toBeGreaterThan(15)
+      // What the store holds (checkpoint + what is left of the log) is the leader's state.
+      const leader = yield* a.commit.read((s) => JSON.parse(s.toJson(s.seq, s.commitId)))
+      const stored = Option.getOrThrow(yield* durable(store)).file
+      expect(stored.jobs.length).toBe(18)
+      expect(stored.seq).toBe(leader.seq)
+      expect(stored.totals).toEqual(leader.totals)
+    }))
+
+  it.scoped("a follower replays the log and takes over from checkpoint + log with nothing lost", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const a = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      const b = yield* startEngine(store, "http://b:8080")
+      yield* advance(0)
+      for (let i = 0; i < 13; i++) yield* enqueue(a.commit, `t${i % 3}`)
+      yield* advance(700)
+      // The follower serves reads from what it replayed.
+      expect(yield* b.commit.read((s) => s.stats().counts.queued)).toBe(13)
+      // a is killed (its scope is never closed: no release); b takes over after the TTL.
+      yield* a.election.abdicate
+      for (let i = 0; i < 10; i++) yield* advance(600)
+      expect((yield* b.election.role)._tag).toBe("Leader")
+      expect(yield* b.commit.read((s) => s.stats().counts.queued)).toBe(13)
+      expect((yield* enqueue(b.commit, "after"))[0]!.id).toBe("job-14")
+    }))
+
+  it.scoped("a queue.json from before the log (format 2) is converted by the broker that takes it over", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const old = QueueState.empty()
+      old.begin()
+      old.apply({ _tag: "Enqueue", jobs: [{ type: "kept" }] }, 1_700_000_000_000, () => "s")
+      const text = old.toJson(7, "old:7").replace('"format":3', '"format":2')
+      yield* store.put("queue.json", encoder.encode(text), { ifAbsent: true })
+      const a = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      expect((yield* a.election.role)._tag).toBe("Leader")
+      const converted = Option.getOrThrow(yield* store.get("queue.json"))
+      const file = Either.getOrThrow(Cas.decode(converted.bytes))
+      expect(file.format).toBe(3)
+      expect(file.seq).toBeGreaterThanOrEqual(8)
+      yield* enqueue(a.commit, "new")
+      const stored = Option.getOrThrow(yield* durable(store)).file
+      expect(stored.jobs.map((job) => job.type)).toEqual(["kept", "new"])
+    }))
+
+  it.scoped("a log entry that does not decode is StateCorrupt naming its key; no broker leads on it or overwrites it", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const a = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      yield* enqueue(a.commit, "t")
+      const next = (yield* a.commit.read((s) => s.seq)) + 1
+      yield* a.election.abdicate
+      yield* Scope.close(a.scope, Exit.void)
+      const garbage = encoder.encode("{\"format\":1,\"kind\":\"batch\"")
+      yield* store.put(LogEntry.logKey(next), garbage, { ifAbsent: true })
+      const error = yield* Replica.recover().pipe(
+        Effect.provide(Layer.merge(Cas.layer(), Log.layer).pipe(Layer.provide(Layer.succeed(ObjectStore, store)))),
+        Effect.flip
+      )
+      expect(error._tag).toBe("StateCorrupt")
+      expect(error.message).toMatch(new RegExp(`^${LogEntry.logKey(next)} is unreadable`))
+      const b = yield* startEngine(store, "http://b:8080")
+      for (let i = 0; i < 15; i++) yield* advance(600)
+      expect((yield* b.election.role)._tag).toBe("Follower")
+      expect(Option.getOrThrow(yield* store.get(LogEntry.logKey(next))).bytes).toEqual(garbage)
+    }))
+})
