@@ -7,7 +7,7 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Cas, Election, EngineConfig, GroupCommit, Log, Replica } from "@osqueue/core"
+import { Engine, type Election, EngineConfig, type GroupCommit, type Replica } from "@osqueue/core"
 import type { ObjectStore } from "@osqueue/storage"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -97,12 +97,7 @@ export const engineLayer: Layer.Layer<
   GroupCommit.GroupCommit | Election.Election,
   Layer.Layer.Error<typeof Replica.layer>,
   ObjectStore | EngineConfig.EngineConfig
-> = GroupCommit.layer.pipe(
-  Layer.provideMerge(Election.layer),
-  Layer.provide(Replica.layer),
-  Layer.provide(Layer.merge(Cas.layer(), Log.layer)),
-  Layer.provide(StoreMetrics.layer)
-)
+> = Engine.layer.pipe(Layer.provide(StoreMetrics.layer))
 
 /** `engineLayer` with these settings (the rest default; `EngineConfig.layerConfig` reads the environment). */
 export const engine = (

@@ -3,13 +3,11 @@
  * in-memory store. It takes the lead, enqueues two jobs, claims one and completes it, then
  * prints the counts. Run from the repo root: `pnpm exec tsx packages/core/examples/engine.ts`.
  */
-import { Cas, Election, EngineConfig, GroupCommit } from "@osqueue/core"
+import { Election, Engine, EngineConfig, GroupCommit } from "@osqueue/core"
 import { MemoryStore } from "@osqueue/storage"
 import { Console, Effect, Layer, Schedule } from "effect"
 
-const Engine = GroupCommit.layer.pipe(
-  Layer.provideMerge(Election.layer),
-  Layer.provide(Cas.layer()),
+const EngineLive = Engine.layer.pipe(
   Layer.provide(MemoryStore.layer),
   Layer.provide(EngineConfig.layer({ advertisedUrl: "http://localhost:8080" }))
 )
@@ -24,7 +22,7 @@ const program = Effect.gen(function*() {
     Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("5 seconds")))
   )
 
-  // Each submit is durable (written to queue.json) when it answers.
+  // Each submit is durable (its log entry written) when it answers.
   const [email] = yield* commit.submit({
     _tag: "Enqueue",
     jobs: [{ type: "email", payload: { to: "a@example.com" } }, { type: "report", payload: { day: 1 }, priority: 5 }]
@@ -38,4 +36,4 @@ const program = Effect.gen(function*() {
   yield* Console.log(`queued ${stats.counts.queued}, completed ${stats.counts.completed}`)
 })
 
-Effect.runPromise(program.pipe(Effect.provide(Engine)))
+Effect.runPromise(program.pipe(Effect.provide(EngineLive)))

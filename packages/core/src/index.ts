@@ -1,6 +1,7 @@
 export * as Cas from "./Cas.js"
 export * from "./Command.js"
 export * as Election from "./Election.js"
+export * as Engine from "./Engine.js"
 export * as EngineConfig from "./EngineConfig.js"
 export * as GroupCommit from "./GroupCommit.js"
 export * as LeaseSecret from "./LeaseSecret.js"

@@ -4,7 +4,7 @@
  * fault decorator, on a real S3 server (radosgw; see docs/storage.md).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cas, Election, EngineConfig, Log, QueueState, Replica } from "@osqueue/core"
+import { Cas, Engine, EngineConfig, QueueState } from "@osqueue/core"
 import { FaultyStore, MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
 import * as S3Store from "@osqueue/storage/s3"
 import { Effect, Exit, Layer, Option, Redacted } from "effect"
@@ -48,9 +48,7 @@ describe("Cas", () => {
       expect(error._tag).toBe("StateCorrupt")
       expect(error.message).toMatch(/format 4 is not known to this broker, which reads formats 1, 2 and 3/)
       const start = yield* Layer.build(
-        Election.layer.pipe(
-          Layer.provide(Replica.layer),
-          Layer.provide(Layer.merge(Cas.layer(), Log.layer)),
+        Engine.layer.pipe(
           Layer.provide(Layer.succeed(ObjectStore, store)),
           Layer.provide(EngineConfig.layer())
         )

@@ -4,7 +4,7 @@
  * Two engines share one store to play two brokers.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cas, Election, EngineConfig, GroupCommit, Log, Replica } from "@osqueue/core"
+import { Election, Engine, EngineConfig, GroupCommit } from "@osqueue/core"
 import { FaultyStore, MemoryStore, ObjectStore, type ObjectStoreShape, OutcomeUnknown, StoreUnavailable } from "@osqueue/storage"
 import type { EnqueueOptions, OsqueueError } from "@osqueue/types"
 import { durable } from "./fixtures/durable.js"
@@ -13,10 +13,7 @@ import { Context, Duration, Effect, Either, Exit, Layer, Option, Scope, TestCloc
 const ttl = Duration.seconds(3)
 
 const engineLayer = (store: ObjectStoreShape, url: string) =>
-  GroupCommit.layer.pipe(
-    Layer.provideMerge(Election.layer),
-    Layer.provideMerge(Replica.layer),
-    Layer.provideMerge(Layer.merge(Cas.layer(), Log.layer)),
+  Engine.layer.pipe(
     Layer.provide(Layer.succeed(ObjectStore, store)),
     Layer.provide(EngineConfig.layer({ advertisedUrl: url, electionTtl: ttl }))
   )

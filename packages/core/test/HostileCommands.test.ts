@@ -6,7 +6,7 @@
  * job's answers show.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cas, Election, EngineConfig, GroupCommit, Log, Replica, LeaseSecret, QueueState } from "@osqueue/core"
+import { Engine, EngineConfig, GroupCommit, LeaseSecret, QueueState } from "@osqueue/core"
 import { MemoryStore, ObjectStore } from "@osqueue/storage"
 import {
   EnqueueOptions,
@@ -327,10 +327,7 @@ describe("through the engine", () => {
   const engine = Effect.gen(function*() {
     const store = yield* MemoryStore.make
     const scope = yield* Scope.make()
-    const layer = GroupCommit.layer.pipe(
-      Layer.provideMerge(Election.layer),
-      Layer.provideMerge(Replica.layer),
-      Layer.provideMerge(Layer.merge(Cas.layer(), Log.layer)),
+    const layer = Engine.layer.pipe(
       Layer.provide(Layer.succeed(ObjectStore, store)),
       Layer.provide(EngineConfig.layer({ advertisedUrl: "http://a:8080", electionTtl: Duration.seconds(3) }))
     )

@@ -4,7 +4,7 @@
  * conversion of a queue.json from before the log, and a log entry that does not decode.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cas, Election, EngineConfig, GroupCommit, Log, LogEntry, QueueState, Replica } from "@osqueue/core"
+import { Cas, Election, Engine, EngineConfig, GroupCommit, Log, LogEntry, QueueState, Replica } from "@osqueue/core"
 import { MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
 import { Context, Duration, Effect, Either, Exit, Layer, Option, Scope, TestClock } from "effect"
 import { durable } from "./fixtures/durable.js"
@@ -15,10 +15,7 @@ const encoder = new TextEncoder()
 const startEngine = (store: ObjectStoreShape, url: string, checkpointEntries = 5) =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
-    const layer = GroupCommit.layer.pipe(
-      Layer.provideMerge(Election.layer),
-      Layer.provideMerge(Replica.layer),
-      Layer.provide(Layer.merge(Cas.layer(), Log.layer)),
+    const layer = Engine.layer.pipe(
       Layer.provide(Layer.succeed(ObjectStore, store)),
       Layer.provide(EngineConfig.layer({
         advertisedUrl: url,
