@@ -266,9 +266,16 @@ export const make = Effect.gen(function*() {
       )
     })
 
+  /** The store's least gap between writes to one object (GCS: 1 s) applies to queue.json alone now. */
+  const minGapMs = Duration.toMillis(cas.minWriteInterval)
+  let lastCheckpointWrite = 0
+
   const writeCheckpoint = (snapshot: Snapshot) =>
     Effect.gen(function*() {
+      const wait = lastCheckpointWrite + minGapMs - (yield* Clock.currentTimeMillis)
+      if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
       const started = yield* Clock.currentTimeMillis
+      lastCheckpointWrite = started
       const version = yield* cas.commit(snapshot.body.parts, checkpoint.version, snapshot.commitId, snapshot.metadata)
       const now = yield* Clock.currentTimeMillis
       // A follower's reload may have moved it meanwhile; only a newer position replaces it.
