@@ -23,7 +23,7 @@ export interface EngineSettings {
   readonly maxBatch: number
   /** Most commands waiting for a commit; more are refused with `Overloaded`. */
   readonly maxPending: number
-  /** Least time between two commits; the store's own limit applies when larger (GCS: 1 s). */
+  /** Least time between two commits (each creates a new object, so no store's per-object limit applies). */
   readonly minCommitInterval: Duration.Duration
   /** When the leader writes the whole state to queue.json (docs/architecture.md, "Checkpoints"). */
   readonly checkpoint: CheckpointPolicy
