@@ -43,6 +43,9 @@ export class Log extends Context.Tag("@osqueue/core/Log")<Log, LogShape>() {}
 /** Entries read at once when catching up. */
 const readWindow = 16
 
+/** Creates of one entry whose outcome stays unknown before the append fails as unavailable. */
+const maxCreates = 3
+
 /** Deletes in flight at once when collecting. */
 const deleteConcurrency = 8
 
@@ -60,19 +63,22 @@ export const make = Effect.gen(function*() {
   }
 
   // An unknown outcome: read back until the store answers, then decide by what is there.
-  const resolve = (position: number, body: Body, commitId: string): Effect.Effect<void, AppendError> =>
+  const resolve = (position: number, body: Body, commitId: string, tries: number): Effect.Effect<void, AppendError> =>
     read(position).pipe(
       Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 8, while: (e) => e._tag === "StoreUnavailable" }),
       Effect.flatMap(Option.match({
-        // Not landed: the entry is still ours to create, with the same bytes.
-        onNone: () => create(position, body, commitId),
+        // Not landed: the entry is still ours to create, with the same bytes (a few times at most).
+        onNone: () =>
+          tries < maxCreates
+            ? create(position, body, commitId, tries + 1)
+            : Effect.fail(new StoreUnavailable({ operation: "append", key: logKey(position), cause: "outcome unknown, every time" })),
         onSome: (entry) => entry.commitId === commitId ? Effect.void : Effect.fail(new PositionTaken({ entry }))
       })),
       Effect.tap(() => Effect.logInfo("resolved an unknown append outcome by reading back")),
       Effect.withSpan("Log.resolve")
     )
 
-  const create = (position: number, body: Body, commitId: string): Effect.Effect<void, AppendError> =>
+  const create = (position: number, body: Body, commitId: string, tries = 1): Effect.Effect<void, AppendError> =>
     store.put(logKey(position), body, { ifAbsent: true }).pipe(
       Effect.asVoid,
       Effect.catchTags({
@@ -84,7 +90,7 @@ export const make = Effect.gen(function*() {
               onSome: (entry) => entry.commitId === commitId ? Effect.void : Effect.fail(new PositionTaken({ entry }))
             }))
           ),
-        OutcomeUnknown: () => resolve(position, body, commitId)
+        OutcomeUnknown: () => resolve(position, body, commitId, tries)
       })
     )
 
