@@ -39,6 +39,8 @@ const pnpm = findPnpm()
 const marker = join(root, "node_modules", ".modules.yaml")
 const lock = join(root, "pnpm-lock.yaml")
 if (!existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs)) {
-  run(pnpm, ["install", ...(existsSync(lock) ? ["--frozen-lockfile"] : [])])
+  // The bench (BullMQ, ioredis) is its own package that the queue never needs: `pnpm install`
+  // installs it for `pnpm bench`.
+  run(pnpm, ["install", ...(existsSync(lock) ? ["--frozen-lockfile"] : []), "--filter", "!@osqueue/bench"])
 }
 run(pnpm, process.argv.slice(2))
