@@ -2,13 +2,22 @@
 import * as Command from "@effect/cli/Command"
 import { broker } from "./commands/broker.js"
 import { demo } from "./commands/demo.js"
-import { enqueue, jobs, pause, resume, stats, watch } from "./commands/jobs.js"
+import { enqueue, jobs, jobsSubcommands, pause, resume, stats, watch } from "./commands/jobs.js"
 import { produce } from "./commands/produce.js"
 import { worker } from "./commands/worker.js"
+import { node } from "./Help.js"
+
+const subcommands = [broker, worker, demo, enqueue, jobs, stats, pause, resume, watch, produce] as const
 
 export const osqueue = Command.make("osqueue").pipe(
   Command.withDescription("A job queue on object storage with compare-and-swap"),
-  Command.withSubcommands([broker, worker, demo, enqueue, jobs, stats, pause, resume, watch, produce])
+  Command.withSubcommands(subcommands)
+)
+
+/** The same tree for `--help` (Help.ts): @effect/cli's accessors see only one level of subcommands. */
+export const commandTree = node(
+  osqueue,
+  subcommands.map((command) => command === jobs ? node(jobs, jobsSubcommands.map((child) => node(child))) : node(command))
 )
 
 export const run = Command.run(osqueue, { name: "osqueue", version: "0.1.0" })

@@ -12,32 +12,36 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { withDefault } from "./Help.js"
 import { type Backend, storageLayer, storeOptions } from "./Storage.js"
 
 export const brokers = Options.text("brokers").pipe(
   Options.withAlias("b"),
-  Options.withDescription("Broker URLs, comma-separated; the leader is found among them (env OSQUEUE_BROKERS)"),
+  Options.withPseudoName("urls"),
+  Options.withDescription("The brokers' URLs, comma-separated; the leader is found among them. Env OSQUEUE_BROKERS."),
   Options.withFallbackConfig(Config.string("OSQUEUE_BROKERS")),
-  Options.withDefault("http://localhost:8080")
+  withDefault("http://localhost:8080")
 )
 
 export const token = Options.redacted("token").pipe(
-  Options.withDescription("Bearer token, when the broker requires one (env OSQUEUE_TOKEN)"),
+  // Kept redacted in memory; on the command line it is text like any other.
+  Options.withPseudoName("text"),
+  Options.withDescription("The bearer token, when the broker requires one. Env OSQUEUE_TOKEN."),
   Options.withFallbackConfig(Config.redacted("OSQUEUE_TOKEN")),
   Options.optional
 )
 
 export const transport = Options.choice("transport", ["http", "ws"]).pipe(
-  Options.withDescription("RPC over HTTP or over a WebSocket (env OSQUEUE_TRANSPORT)"),
+  Options.withDescription("RPC over HTTP requests, or over one WebSocket. Env OSQUEUE_TRANSPORT."),
   Options.withFallbackConfig(Config.literal("http", "ws")("OSQUEUE_TRANSPORT")),
-  Options.withDefault("http" as const)
+  withDefault("http" as const)
 )
 
-export const json = Options.boolean("json").pipe(Options.withDescription("Print JSON, for scripts"))
+export const json = Options.boolean("json").pipe(Options.withDescription("Print JSON, for scripts."))
 
 export const leaderFromStore = Options.boolean("leader-from-store").pipe(
   Options.withDescription(
-    "Also find the leader in queue.json's metadata (one HEAD), in the store --storage and --dir name: needs read access to it"
+    "Also find the leader in queue.json's metadata (one HEAD), in the store that --storage and --dir name: needs read access to it."
   )
 )
 

@@ -5,6 +5,7 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
+import { withDefault } from "./Help.js"
 
 export const backends = ["file", "memory", "s3", "gcs"] as const
 export type Backend = (typeof backends)[number]
@@ -12,14 +13,14 @@ export type Backend = (typeof backends)[number]
 /** Which store: `--storage` and `--dir` (the broker's, and a client's that finds the leader there). */
 export const storeOptions = {
   storage: Options.choice("storage", backends).pipe(
-    Options.withDescription("Where queue.json lives (env STORAGE_BACKEND); s3 and gcs read S3_* / GCS_* variables"),
+    Options.withDescription("Where queue.json lives; s3 and gcs are set up by the S3_* and GCS_* variables. Env STORAGE_BACKEND."),
     Options.withFallbackConfig(Config.literal(...backends)("STORAGE_BACKEND")),
-    Options.withDefault("file" as Backend)
+    withDefault("file" as Backend)
   ),
   dir: Options.directory("dir").pipe(
-    Options.withDescription("The file store's directory (env OSQUEUE_DIR)"),
+    Options.withDescription("The file store's directory. Env OSQUEUE_DIR."),
     Options.withFallbackConfig(Config.string("OSQUEUE_DIR")),
-    Options.withDefault(".osqueue")
+    withDefault(".osqueue")
   )
 }
 

@@ -15,7 +15,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
-import { run } from "./Cli.js"
+import { commandTree, run } from "./Cli.js"
+import * as Help from "./Help.js"
+import { colorFor, commandConsole } from "./Output.js"
 
 const exitCode = (error: unknown): number => {
   if (isOsqueueError(error)) return 1
@@ -31,7 +33,17 @@ const logger = Layer.unwrapEffect(
   )
 )
 
-run(process.argv).pipe(
+const args = process.argv.slice(2)
+const help = Help.requested(commandTree, args)
+const main = help === undefined
+  ? run(process.argv)
+  : Console.log(Help.render(help.node, help.path, {
+    color: colorFor(process.stdout),
+    // A terminal's width, within reason; 80 for a pipe (and a terminal that reports none).
+    width: Math.min(Math.max(process.stdout.columns || 80, 60), 100)
+  }))
+
+main.pipe(
   Effect.catchAllCause((cause) => {
     if (Cause.isInterruptedOnly(cause)) return Effect.void
     const failure = Cause.failureOption(cause)
@@ -46,6 +58,7 @@ run(process.argv).pipe(
       }))
     )
   }),
+  (program) => Effect.consoleWith((console) => Effect.withConsole(program, commandConsole(console))),
   Effect.provide(NodeContext.layer),
   Effect.provide(logger),
   // The logger above replaces the default one; runMain's own pretty logger would print every line twice.

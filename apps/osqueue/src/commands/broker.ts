@@ -11,26 +11,27 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { fileURLToPath } from "node:url"
+import { withDefault } from "../Help.js"
+import { jsonOption, oneLine } from "../JsonOption.js"
 import { type Backend, storageLayer, storeOptions, withFaults } from "../Storage.js"
 
 export const brokerOptions = {
   ...storeOptions,
   host: Options.text("host").pipe(
-    Options.withDescription("Bind address (env BROKER_HOST)"),
+    Options.withDescription("The address to listen on. Env BROKER_HOST."),
     Options.withFallbackConfig(Config.string("BROKER_HOST")),
-    Options.withDefault("0.0.0.0")
+    withDefault("0.0.0.0")
   ),
   port: Options.integer("port").pipe(
     Options.withAlias("p"),
-    Options.withDescription("Bind port (env BROKER_PORT)"),
+    Options.withDescription("The port to listen on. Env BROKER_PORT."),
     Options.withFallbackConfig(Config.integer("BROKER_PORT")),
-    Options.withDefault(8080)
+    withDefault(8080)
   ),
   url: Options.text("url").pipe(
-    Options.withDescription("The URL clients reach this broker at, when it leads (env BROKER_URL; default http://localhost:<port>)"),
+    Options.withDescription("The URL clients reach this broker at when it leads, never the bind address. Env BROKER_URL. Default: http://localhost:<port>."),
     Options.withFallbackConfig(Config.string("BROKER_URL")),
     Options.optional
   ),
@@ -38,22 +39,21 @@ export const brokerOptions = {
   // other engine settings): one variable, whether or not the flag exists.
   electionTtl: Options.integer("election-ttl-ms").pipe(
     Options.withDescription(
-      "A standby takes over after this long without a commit, in ms (default: env OSQUEUE_ELECTION_TTL, e.g. \"10 seconds\", else 10 s)"
+      "A standby takes over after this many milliseconds without a commit. Env OSQUEUE_ELECTION_TTL, a duration (\"10 seconds\"). Default: 10 seconds."
     ),
     Options.optional
   ),
-  storeFaults: Options.text("store-faults").pipe(
+  storeFaults: jsonOption("store-faults", FaultyStore.FaultOptionsFromJson).pipe(
     Options.withDescription(
       "TEST FACILITY, never for production: inject storage faults, as FaultyStore options in JSON, e.g. " +
-        `'{"seed":7,"readFailureRate":0.05,"writeFailureRate":0.05,"ambiguousWriteRate":0.02,"spikeRate":0.01,"spikeMs":3000}' ` +
-        "(env OSQUEUE_STORE_FAULTS; used by scripts/chaos)"
+        `'{"seed":7,"readFailureRate":0.05,"writeFailureRate":0.05,"ambiguousWriteRate":0.02,"spikeRate":0.01,"spikeMs":3000}'. ` +
+        "Env OSQUEUE_STORE_FAULTS (scripts/chaos sets it)."
     ),
-    Options.withSchema(FaultyStore.FaultOptionsFromJson),
     Options.withFallbackConfig(Config.string("OSQUEUE_STORE_FAULTS").pipe(
       Config.mapOrFail((text) =>
         Schema.decodeEither(FaultyStore.FaultOptionsFromJson)(text).pipe(
           Either.mapLeft((error) =>
-            ConfigError.InvalidData(["OSQUEUE_STORE_FAULTS"], ParseResult.TreeFormatter.formatErrorSync(error))
+            ConfigError.InvalidData(["OSQUEUE_STORE_FAULTS"], oneLine(error))
           )
         )
       )

@@ -11,6 +11,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { brokerLayer, brokerOptions } from "./broker.js"
 import { demoHandlers } from "../Demo.js"
+import { withDefault } from "../Help.js"
 import { produceLoop } from "./produce.js"
 import { workerOptions } from "./worker.js"
 
@@ -19,7 +20,7 @@ export const demo = Command.make(
   {
     ...brokerOptions,
     ...workerOptions,
-    interval: Options.integer("interval-ms").pipe(Options.withDescription("Producer: pause between jobs"), Options.withDefault(250))
+    interval: Options.integer("interval-ms").pipe(Options.withDescription("The demo producer's pause between two jobs, in milliseconds."), withDefault(250))
   },
   (args) => {
     const url = Option.getOrElse(args.url, () => `http://localhost:${args.port}`)

@@ -10,30 +10,36 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { clientLayer, connection, type Connection, json } from "../Connection.js"
+import { withDefault } from "../Help.js"
+import { jsonOption } from "../JsonOption.js"
 import { jobLine, printJob, printJson } from "../Output.js"
 
 /** Runs `body` with a client for the command's connection options. */
 const withClient = <A, E>(conn: Connection, body: (client: OsqueueClient["Type"]) => Effect.Effect<A, E>) =>
   Effect.flatMap(OsqueueClient, body).pipe(Effect.provide(clientLayer(conn)))
 
-const payload = Options.text("payload").pipe(
+const payload = jsonOption("payload", Schema.parseJson()).pipe(
   Options.withAlias("p"),
-  Options.withDescription("The job's payload, as JSON"),
-  Options.withSchema(Schema.parseJson()),
+  Options.withDescription(`The job's payload, as JSON: -p '{"to":"a@example.com"}'. Default: none.`),
   Options.optional
 )
+
+const typeFilter = (description: string) => Options.text("type").pipe(Options.withDescription(description), Options.optional)
 
 export const enqueue = Command.make(
   "enqueue",
   {
     ...connection,
     json,
-    type: Args.text({ name: "type" }).pipe(Args.withDescription("The job type")),
+    type: Args.text({ name: "type" }).pipe(Args.withDescription("The job's type: what its workers' handler is for, e.g. email.")),
     payload,
-    priority: Options.integer("priority").pipe(Options.withDescription("Lower runs first (default 0)"), Options.optional),
-    delay: Options.integer("delay-ms").pipe(Options.withDescription("Claimable this many ms from now"), Options.optional),
-    maxAttempts: Options.integer("max-attempts").pipe(Options.optional),
-    key: Options.text("key").pipe(Options.withDescription("Idempotency key: an existing key returns its job"), Options.optional)
+    priority: Options.integer("priority").pipe(Options.withDescription("Lower runs first; FIFO within a priority. Default: 0."), Options.optional),
+    delay: Options.integer("delay-ms").pipe(Options.withDescription("Claimable this many milliseconds from now. Default: at once."), Options.optional),
+    maxAttempts: Options.integer("max-attempts").pipe(
+      Options.withDescription("Attempts before the job goes to the dead-letter list (1 to 1,000). Default: the broker's, 3."),
+      Options.optional
+    ),
+    key: Options.text("key").pipe(Options.withDescription("An idempotency key: enqueueing a key that exists returns its job. Default: none."), Options.optional)
   },
   (args) =>
     withClient(args, (client) =>
@@ -53,10 +59,10 @@ const list = Command.make(
   {
     ...connection,
     json,
-    state: Options.choice("state", JobState.literals).pipe(Options.optional),
-    type: Options.text("type").pipe(Options.optional),
-    limit: Options.integer("limit").pipe(Options.withDefault(50)),
-    after: Options.integer("after").pipe(Options.withDescription("Jobs after this seq (the last page's `next`)"), Options.optional)
+    state: Options.choice("state", JobState.literals).pipe(Options.withDescription("Only jobs in this state. Default: any."), Options.optional),
+    type: typeFilter("Only jobs of this type. Default: any."),
+    limit: Options.integer("limit").pipe(Options.withDescription("The most jobs to print."), withDefault(50)),
+    after: Options.integer("after").pipe(Options.withDescription("Jobs after this seq: the previous page's `more: --after N`. Default: from the first."), Options.optional)
   },
   (args) =>
     withClient(args, (client) =>
@@ -86,7 +92,7 @@ const byId = (name: string, description: string, run: (client: OsqueueClient["Ty
 
 const retryDead = Command.make(
   "retry-dead",
-  { ...connection, type: Options.text("type").pipe(Options.optional) },
+  { ...connection, type: typeFilter("Only the dead jobs of this type. Default: every type.") },
   (args) =>
     withClient(args, (client) =>
       client.retryDead(Option.getOrUndefined(args.type)).pipe(
@@ -95,15 +101,17 @@ const retryDead = Command.make(
     )
 ).pipe(Command.withDescription("Send dead-lettered jobs (all, or of one type) back to the queue"))
 
+export const jobsSubcommands = [
+  list,
+  byId("get", "Show one job", (client, id) => client.get(id)),
+  byId("cancel", "Cancel a queued, delayed or running job", (client, id) => client.cancel(id)),
+  byId("retry", "Run a dead, cancelled or retry-waiting job again now", (client, id) => client.retry(id)),
+  retryDead
+] as const
+
 export const jobs = Command.make("jobs").pipe(
   Command.withDescription("Inspect and steer jobs"),
-  Command.withSubcommands([
-    list,
-    byId("get", "Show one job", (client, id) => client.get(id)),
-    byId("cancel", "Cancel a queued, delayed or running job", (client, id) => client.cancel(id)),
-    byId("retry", "Run a dead, cancelled or retry-waiting job again now", (client, id) => client.retry(id)),
-    retryDead
-  ])
+  Command.withSubcommands(jobsSubcommands)
 )
 
 export const stats = Command.make("stats", { ...connection, json }, (args) =>
@@ -125,7 +133,7 @@ export const stats = Command.make("stats", { ...connection, json }, (args) =>
 ).pipe(Command.withDescription("Counts by state, totals and the leader"))
 
 const pauseOrResume = (name: "pause" | "resume") =>
-  Command.make(name, { ...connection, type: Options.text("type").pipe(Options.optional) }, (args) =>
+  Command.make(name, { ...connection, type: typeFilter(`${name === "pause" ? "Pause" : "Resume"} the claims of this type only. Default: every type.`) }, (args) =>
     withClient(args, (client) =>
       client[name](Option.getOrUndefined(args.type)).pipe(
         Effect.flatMap((paused) =>

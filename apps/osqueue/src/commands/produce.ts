@@ -7,6 +7,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { clientLayer, connection } from "../Connection.js"
 import { demoPayload, demoTypes } from "../Demo.js"
+import { withDefault } from "../Help.js"
 
 export interface ProduceSettings {
   readonly intervalMs: number
@@ -38,9 +39,9 @@ export const produce = Command.make(
   "produce",
   {
     ...connection,
-    interval: Options.integer("interval-ms").pipe(Options.withDescription("Pause between two jobs"), Options.withDefault(500)),
-    count: Options.integer("count").pipe(Options.withDescription("Stop after this many jobs"), Options.optional),
-    types: Options.text("types").pipe(Options.withDescription("Comma-separated job types"), Options.withDefault(demoTypes.join(",")))
+    interval: Options.integer("interval-ms").pipe(Options.withDescription("The pause between two jobs, in milliseconds."), withDefault(500)),
+    count: Options.integer("count").pipe(Options.withDescription("Stop after this many jobs. Default: never stop."), Options.optional),
+    types: Options.text("types").pipe(Options.withDescription("The job types to take turns at, comma-separated."), withDefault(demoTypes.join(",")))
   },
   (args) =>
     produceLoop({

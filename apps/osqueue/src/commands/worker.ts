@@ -8,24 +8,26 @@ import { pathToFileURL } from "node:url"
 import { resolve } from "node:path"
 import { clientLayer, connection } from "../Connection.js"
 import { demoHandlers } from "../Demo.js"
+import { withDefault } from "../Help.js"
 
 export const workerOptions = {
   concurrency: Options.integer("concurrency").pipe(
     Options.withAlias("c"),
+    Options.withDescription("Jobs handled at once."),
     Options.filterMap((n) => (n >= 1 ? Option.some(n) : Option.none()), "--concurrency must be 1 or more"),
-    Options.withDefault(4)
+    withDefault(4)
   ),
   prefetch: Options.integer("prefetch").pipe(
-    Options.withDescription("Jobs leased ahead of a free slot (default: the concurrency; 0 for long jobs)"),
+    Options.withDescription("Jobs leased ahead of a free slot; 0 for long jobs. Default: the concurrency."),
     Options.filterMap((n) => (n >= 0 ? Option.some(n) : Option.none()), "--prefetch must be 0 or more"),
     Options.optional
   ),
-  workMs: Options.integer("work-ms").pipe(Options.withDescription("Demo handlers: average work time"), Options.withDefault(300)),
-  failRate: Options.float("fail-rate").pipe(Options.withDescription("Demo handlers: share of attempts that fail"), Options.withDefault(0.05))
+  workMs: Options.integer("work-ms").pipe(Options.withDescription("The demo handlers' average work time, in milliseconds."), withDefault(300)),
+  failRate: Options.float("fail-rate").pipe(Options.withDescription("The share of the demo handlers' attempts that fail."), withDefault(0.05))
 }
 
 const module = Options.file("module", { exists: "yes" }).pipe(
-  Options.withDescription("A module whose default export (or `handlers` export) maps job types to handlers"),
+  Options.withDescription("A module whose default export (or `handlers` export) maps job types to handlers: (payload, ctx) => Effect. Default: the demo handlers."),
   Options.optional
 )
 
