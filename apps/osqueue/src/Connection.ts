@@ -26,7 +26,7 @@ export const brokers = Options.text("brokers").pipe(
 export const token = Options.redacted("token").pipe(
   // Kept redacted in memory; on the command line it is text like any other.
   Options.withPseudoName("text"),
-  Options.withDescription("The bearer token, when the broker requires one. Env OSQUEUE_TOKEN."),
+  Options.withDescription("The bearer token, when the broker requires one. Env OSQUEUE_TOKEN. Default: none."),
   Options.withFallbackConfig(Config.redacted("OSQUEUE_TOKEN")),
   Options.optional
 )

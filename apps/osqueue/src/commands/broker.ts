@@ -47,7 +47,7 @@ export const brokerOptions = {
     Options.withDescription(
       "TEST FACILITY, never for production: inject storage faults, as FaultyStore options in JSON, e.g. " +
         `'{"seed":7,"readFailureRate":0.05,"writeFailureRate":0.05,"ambiguousWriteRate":0.02,"spikeRate":0.01,"spikeMs":3000}'. ` +
-        "Env OSQUEUE_STORE_FAULTS (scripts/chaos sets it)."
+        "Env OSQUEUE_STORE_FAULTS (scripts/chaos sets it). Default: none."
     ),
     Options.withFallbackConfig(Config.string("OSQUEUE_STORE_FAULTS").pipe(
       Config.mapOrFail((text) =>

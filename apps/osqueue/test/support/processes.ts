@@ -21,7 +21,10 @@ export const freePort = () =>
 
 export interface Running {
   readonly child: ChildProcess
+  /** stdout and stderr, interleaved as they came. */
   readonly output: () => string
+  readonly stdout: () => string
+  readonly stderr: () => string
   readonly exited: Promise<number | null>
 }
 
@@ -35,22 +38,53 @@ export const osqueue = (args: ReadonlyArray<string>, env: Record<string, string>
   })
   running.add(child)
   let output = ""
-  child.stdout!.on("data", (chunk) => (output += chunk))
-  child.stderr!.on("data", (chunk) => (output += chunk))
+  let stdout = ""
+  let stderr = ""
+  child.stdout!.on("data", (chunk) => {
+    output += chunk
+    stdout += chunk
+  })
+  child.stderr!.on("data", (chunk) => {
+    output += chunk
+    stderr += chunk
+  })
   const exited = new Promise<number | null>((resolve) =>
     child.on("exit", (code) => {
       running.delete(child)
       resolve(code)
     })
   )
-  return { child, output: () => output, exited }
+  return { child, output: () => output, stdout: () => stdout, stderr: () => stderr, exited }
 }
 
 /** Runs a command to its end; resolves with its exit code and output. */
 export const osqueueRun = async (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
   const proc = osqueue(args, env)
   const code = await proc.exited
-  return { code, output: proc.output() }
+  return { code, output: proc.output(), stdout: proc.stdout(), stderr: proc.stderr() }
+}
+
+/**
+ * Runs a command to its end in a pseudo-terminal, as someone at a terminal would (util-linux
+ * `script`); resolves with its exit code and what the terminal showed.
+ */
+export const osqueueInTerminal = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+  const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`
+  const line = [process.execPath, "--conditions=source", "--import", "tsx", bin, ...args].map(quote).join(" ")
+  const child = spawn("script", ["--quiet", "--return", "--command", line, "/dev/null"], {
+    cwd: appDir,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  running.add(child)
+  let output = ""
+  child.stdout!.on("data", (chunk) => (output += chunk))
+  return new Promise<{ code: number | null; output: string }>((resolve) =>
+    child.on("exit", (code) => {
+      running.delete(child)
+      resolve({ code, output })
+    })
+  )
 }
 
 export const killAll = () => {
