@@ -1,2 +1,0 @@
-// Every package and app with a test/ folder is a vitest project; each has its own vitest.config.ts.
-export default ["packages/*", "apps/*"]
