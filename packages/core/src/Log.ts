@@ -30,8 +30,8 @@ export interface LogShape {
   readonly read: (position: number) => Effect.Effect<Option.Option<LogEntry>, LogReadError>
   /**
    * The entries from `position` on, in order, up to the first absent one (at most `max`). Reads
-   * a window of them at once: a follower or a takeover catches up at the store's parallelism,
-   * not one round trip per entry.
+   * one, then windows of up to 16 at once: a caught-up follower's poll costs one read, and one
+   * that is behind catches up at the store's parallelism, not one round trip per entry.
    */
   readonly readFrom: (position: number, max: number) => Effect.Effect<ReadonlyArray<LogEntry>, LogReadError>
   /** Deletes every entry at or below `position`; returns how many it deleted. */
@@ -40,7 +40,7 @@ export interface LogShape {
 
 export class Log extends Context.Tag("@osqueue/core/Log")<Log, LogShape>() {}
 
-/** Entries read at once when catching up. */
+/** Most entries read at once when catching up. */
 const readWindow = 16
 
 /** Creates of one entry whose outcome stays unknown before the append fails as unavailable. */
@@ -102,14 +102,26 @@ export const make = Effect.gen(function*() {
   const readFrom = (position: number, max: number): Effect.Effect<ReadonlyArray<LogEntry>, LogReadError> =>
     Effect.gen(function*() {
       const entries: Array<LogEntry> = []
+      // One read when caught up (the usual poll); twice as many at once while every one is there.
+      let window = 1
       while (entries.length < max) {
         const from = position + entries.length
-        const window = Math.min(readWindow, max - entries.length)
-        const read_ = yield* Effect.forEach(Array.from({ length: window }, (_, i) => from + i), read, { concurrency: window })
-        for (const entry of read_) {
-          if (Option.isNone(entry)) return entries
-          entries.push(entry.value)
+        const size = Math.min(window, max - entries.length)
+        const reads = yield* Effect.forEach(
+          Array.from({ length: size }, (_, i) => from + i),
+          (p) => Effect.either(read(p)),
+          { concurrency: size }
+        )
+        for (const result of reads) {
+          // What was read before a refused read stands (the next catch-up goes on from there);
+          // anything else, or a refusal of the first read, fails the catch-up.
+          if (result._tag === "Left") {
+            return result.left._tag === "StoreUnavailable" && entries.length > 0 ? entries : yield* result.left
+          }
+          if (Option.isNone(result.right)) return entries
+          entries.push(result.right.value)
         }
+        window = Math.min(window * 2, readWindow)
       }
       return entries
     }).pipe(Effect.withSpan("Log.readFrom", { attributes: { position }, captureStackTrace: false }))

@@ -466,7 +466,8 @@ export const recover = (limits = defaultLimits): Effect.Effect<Option.Option<Que
           state.replay(entry)
           state.committed(entry.position, entry.commitId)
         }
-        if (entries.length < maxCatchUp) break
+        // Only an empty read means the next entry is absent (a refused read can cut one short).
+        if (entries.length === 0) break
       }
       // A newer checkpoint means the entries after ours may have been collected while we read: again.
       const head = yield* cas.head
