@@ -14,7 +14,7 @@ const secondsFromMillis = (name: string, startSeconds: number, description: stri
     Metric.mapInput((millis: number) => millis / 1000)
   )
 
-export const commits = Metric.counter("osqueue_commits_total", { description: "Successful commits of queue.json" })
+export const commits = Metric.counter("osqueue_commits_total", { description: "Successful commits (log entries appended)" })
 export const commitFailures = Metric.counter("osqueue_commit_failures_total", {
   description: "Commits that failed (conflict, storage error)"
 })
@@ -33,20 +33,21 @@ export const commitLatency = secondsFromMillis(
 export const encodeLatency = secondsFromMillis(
   "osqueue_commit_encode_seconds",
   0.00025,
-  "CPU time of a commit before its write (applying the batch and encoding queue.json), in seconds"
+  "CPU time of a commit before its append (applying the batch and encoding its log entry), in seconds"
 )
 export const bytesWritten = Metric.counter("osqueue_commit_bytes_total", {
-  description: "Bytes of queue.json written by successful commits"
+  description: "Bytes written to the store: log entries and checkpoints"
 })
-export const stateBytes = Metric.gauge("osqueue_state_bytes", { description: "Size of the last committed queue.json, in bytes" })
+export const stateBytes = Metric.gauge("osqueue_state_bytes", { description: "Size of the last checkpoint (queue.json), in bytes" })
 export const pending = Metric.gauge("osqueue_pending_commands", { description: "Commands waiting for a commit" })
 export const checkpoints = Metric.counter("osqueue_checkpoints_total", {
   description: "Checkpoints (the whole state, queue.json) written in the background"
 })
-export const checkpointLatency = Metric.histogram(
-  "osqueue_checkpoint_latency_ms",
-  MetricBoundaries.exponential({ start: 1, factor: 2, count: 16 }),
-  "Time to write one checkpoint"
+/** Updated with milliseconds; exposed in seconds, from 1 ms to 32 s. */
+export const checkpointLatency = secondsFromMillis(
+  "osqueue_checkpoint_latency_seconds",
+  0.001,
+  "Time to write one checkpoint (queue.json), in seconds"
 )
 export const logEntriesCollected = Metric.counter("osqueue_log_entries_collected_total", {
   description: "Log entries deleted once a checkpoint had covered them for the grace"
