@@ -69,6 +69,15 @@ describe("REST /v1", () => {
       expect((second.body as { jobs: Array<JobBody> }).jobs.map((j) => j.state)).toEqual(["delayed"])
       const delayed = yield* call("GET", "/v1/jobs?state=delayed")
       expect((delayed.body as { jobs: Array<JobBody> }).jobs.length).toBe(1)
+      // Newest first, and a search (over id, payload and error); an empty search is refused, naming it.
+      const newest = yield* call("GET", "/v1/jobs?order=desc&limit=1")
+      expect((newest.body as { jobs: Array<JobBody> }).jobs.map((j) => j.state)).toEqual(["delayed"])
+      const found = yield* call("GET", `/v1/jobs?search=${encodeURIComponent(job.id)}`)
+      expect((found.body as { jobs: Array<JobBody> }).jobs.map((j) => j.id)).toEqual([job.id])
+      const empty = yield* call("GET", "/v1/jobs?search=")
+      expect(empty.status).toBe(400)
+      expect(JSON.stringify(empty.body)).toContain("a search must not be empty")
+      expect((yield* call("GET", "/v1/jobs?order=sideways")).status).toBe(400)
 
       const claim = yield* call("POST", "/v1/jobs/claim", { workerId: "w1", types: ["email"], max: 10 })
       expect((claim.body as Array<Claimed>).every((c) => c.job.type === "email")).toBe(true)

@@ -87,6 +87,20 @@ const textDecoder = new TextDecoder()
 /** Most bytes of jobs in one page of `list`: a page of 1,000 jobs with large payloads, results and progress could be most of a GB. */
 export const maxPageBytes = 8 * 1024 * 1024
 
+/**
+ * A `list` search: the jobs whose id, payload or last error contains `text` (as the job's JSON
+ * writes it, case-sensitive). The stored bytes are scanned first (a native search, no decode);
+ * only a job they contain is decoded to check the fields, so a lease's secret is never searched.
+ */
+const searcher = (text: string) => {
+  const needle = Buffer.from(text)
+  return (entry: Entry): boolean => {
+    if (!entry.mayContain(needle)) return false
+    const job = entry.job
+    return job.id.includes(text) || (job.lastError?.includes(text) ?? false) || (JSON.stringify(job.payload) ?? "").includes(text)
+  }
+}
+
 /** A rough size of a job's JSON beyond its payload, to check the state cap before encoding. */
 const jobOverheadBytes = 400
 
@@ -142,6 +156,11 @@ class Entry {
 
   get prepared(): boolean {
     return this.bytes !== undefined
+  }
+
+  /** False only when the job's JSON surely does not contain `needle` (a `list` search's first pass). */
+  mayContain(needle: Uint8Array): boolean {
+    return this.bytes === undefined || Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).indexOf(needle) >= 0
   }
 
   /** The bytes a commit writes; from now on they stand for the job. */
@@ -838,22 +857,29 @@ export class QueueState {
 
   list(query: ListQuery): JobPage {
     const limit = query.limit ?? 100
-    const after = query.after ?? 0
+    const newestFirst = query.order === "desc"
+    // `after` is the cursor in the chosen order: past it is a greater seq, or newest first a smaller one.
+    const after = query.after ?? (newestFirst ? Number.MAX_SAFE_INTEGER : 0)
+    const ahead = newestFirst ? (a: number, b: number) => a > b : (a: number, b: number) => a < b
+    const matches = query.search === undefined ? undefined : searcher(query.search)
     const ids: Iterable<JobId> = query.state === undefined ? this.entries.keys() : this.byState[query.state]
-    // The smallest `limit` seqs above `after`, kept in a max-heap: O(n log limit), no full sort,
-    // and only the page's jobs decoded.
-    const page = new Heap<Entry>((a, b) => a.seq > b.seq)
+    // The first `limit` seqs past `after`, kept in a heap whose top is the last of them:
+    // O(n log limit), no full sort, and only the page's jobs (and a search's candidates) decoded.
+    const page = new Heap<Entry>((a, b) => ahead(b.seq, a.seq))
     let more = false
     for (const id of ids) {
       const entry = this.entries.get(id)!
-      if (entry.seq <= after || (query.type !== undefined && entry.type !== query.type)) continue
+      if (!ahead(after, entry.seq) || (query.type !== undefined && entry.type !== query.type)) continue
+      if (page.size >= limit && !ahead(entry.seq, page.peek()!.seq)) {
+        more = true
+        continue
+      }
+      if (matches !== undefined && !matches(entry)) continue
       if (page.size < limit) page.push(entry)
       else {
         more = true
-        if (entry.seq < page.peek()!.seq) {
-          page.pop()
-          page.push(entry)
-        }
+        page.pop()
+        page.push(entry)
       }
     }
     const entries: Array<Entry> = []

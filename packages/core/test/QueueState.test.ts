@@ -8,12 +8,13 @@ import {
   type EnqueueOptions,
   type Job,
   type JobId,
+  type JobState,
   type LeaseToken,
   type OsqueueError,
   parseLeaseToken,
   QueueFile
 } from "@osqueue/types"
-import { Either, ParseResult, Schema } from "effect"
+import { Either, FastCheck, ParseResult, Schema } from "effect"
 import type { ClaimResult, Command } from "../src/Command.js"
 import { backoffDelay, defaultLimits, type Limits, maxPageBytes, QueueState } from "../src/QueueState.js"
 import { testSecrets } from "./fixtures/model.js"
@@ -992,5 +993,57 @@ describe("stats and list", () => {
       after = page.next
     }
     expect(seen.map((j) => j.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
+  })
+
+  it.prop(
+    "every order, filter, search and page size pages through exactly the matching jobs, in order",
+    [
+      FastCheck.record({
+        order: FastCheck.constantFrom<"asc" | "desc" | undefined>("asc", "desc", undefined),
+        state: FastCheck.constantFrom<JobState | undefined>(undefined, "queued", "running", "completed", "dead"),
+        type: FastCheck.constantFrom<string | undefined>(undefined, "a", "b"),
+        search: FastCheck.constantFrom<string | undefined>(undefined, "apple", "pear", "job-1", "boom", "\"n\":3"),
+        limit: FastCheck.integer({ min: 1, max: 7 }),
+        committed: FastCheck.boolean()
+      })
+    ],
+    ([query]) => {
+      const s = fresh()
+      enqueue(s, T0, ...Array.from({ length: 30 }, (_, i) => ({ type: i % 3 === 0 ? "a" : "b", payload: { fruit: i % 2 === 0 ? "apple" : "pear", n: i % 5 } })))
+      const claimed = claim(s, T0, { max: 8 })
+      right(complete(s, T0, claimed[0]!.token))
+      right(fail(s, T0, claimed[1]!.token, "boom", { retryable: false }))
+      // A committed job is searched in its stored bytes first; one not yet encoded, as an object.
+      if (query.committed) commit(s)
+      const { committed: _, limit, ...filters } = query
+      const defined = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined))
+      const expected = s.list({ limit: 1_000 }).jobs
+        .filter((j) => (query.state === undefined || j.state === query.state) && (query.type === undefined || j.type === query.type))
+        .filter((j) => query.search === undefined || j.id.includes(query.search) || (j.lastError ?? "").includes(query.search) || JSON.stringify(j.payload).includes(query.search))
+        .map((j) => j.seq)
+      if (query.order === "desc") expected.reverse()
+      const seen: Array<number> = []
+      let after: number | undefined
+      for (let pages = 0; pages < 100; pages++) {
+        const page = s.list({ ...defined, limit, ...(after === undefined ? {} : { after }) })
+        expect(page.jobs.length).toBeLessThanOrEqual(limit)
+        seen.push(...page.jobs.map((j) => j.seq))
+        if (page.next === undefined) break
+        after = page.next
+      }
+      expect(seen).toEqual(expected)
+    },
+    { fastCheck: { numRuns: 200 } }
+  )
+
+  it("a search never finds a running job by its lease's secret", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" })
+    const { token } = claimOne(s, T0)
+    commit(s)
+    const secret = token.split("/")[3]!
+    expect(s.list({ search: secret }).jobs).toEqual([])
+    expect(s.list({ search: secret.slice(0, 4) }).jobs).toEqual([])
+    expect(s.list({ search: "job-1" }).jobs.map((j) => j.id)).toEqual(["job-1"])
   })
 })

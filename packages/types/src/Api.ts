@@ -27,7 +27,7 @@ import {
   StateCorrupt,
   Unauthorized
 } from "./Errors.js"
-import { ClaimedJob, EnqueueOptionsOnWire, JobId, JobOnWire, JobPage, JobState, Paused, Stats } from "./Job.js"
+import { ClaimedJob, EnqueueOptionsOnWire, JobId, JobOnWire, JobPage, JobState, ListOrder, ListSearch, Paused, Stats } from "./Job.js"
 import {
   ClaimRequest,
   CompleteManyRequest,
@@ -58,7 +58,9 @@ export const ListParams = Schema.Struct({
   state: Schema.optionalWith(JobState, { exact: true }),
   type: Schema.optionalWith(Schema.String, { exact: true }),
   after: Schema.optionalWith(IntFromString, { exact: true }),
-  limit: Schema.optionalWith(IntFromString.pipe(Schema.between(1, 1_000)), { exact: true })
+  limit: Schema.optionalWith(IntFromString.pipe(Schema.between(1, 1_000)), { exact: true }),
+  order: Schema.optionalWith(ListOrder, { exact: true }),
+  search: Schema.optionalWith(ListSearch, { exact: true })
 })
 
 export class JobsApi extends HttpApiGroup.make("jobs")
@@ -132,7 +134,7 @@ export class JobsApi extends HttpApiGroup.make("jobs")
     HttpApiEndpoint.get("list", "/jobs")
       .setUrlParams(ListParams)
       .addSuccess(JobPage)
-      .annotate(OpenApi.Summary, "Jobs in enqueue order, paged by `after`")
+      .annotate(OpenApi.Summary, "Jobs in enqueue order (oldest or newest first), by state, type and a text search, paged by `after`")
   )
   .prefix("/v1")
 {}

@@ -382,12 +382,26 @@ export const Stats = Schema.Struct({
 })
 export type Stats = typeof Stats.Type
 
+/** Longest text a `list` search looks for. */
+export const maxSearchLength = 200
+
+/** Enqueue order, oldest first (`asc`, the default) or newest first (`desc`). */
+export const ListOrder = Schema.Literal("asc", "desc")
+
+export const ListSearch = Schema.String.pipe(
+  Schema.minLength(1, { message: () => "a search must not be empty: leave it out to list every job" }),
+  Schema.maxLength(maxSearchLength, { message: () => `a search has at most ${maxSearchLength} characters` })
+)
+
 export const ListQuery = Schema.Struct({
   state: Schema.optionalWith(JobState, { exact: true }),
   type: Schema.optionalWith(Schema.String, { exact: true }),
-  /** Return jobs whose `seq` is greater than this (from the previous page's `next`). */
+  /** Return the jobs past this `seq` in the order asked (from the previous page's `next`). */
   after: Schema.optionalWith(Schema.Int, { exact: true }),
-  limit: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000)), { exact: true })
+  limit: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000)), { exact: true }),
+  order: Schema.optionalWith(ListOrder, { exact: true }),
+  /** Only jobs whose id, payload or last error contains this text (case-sensitive; payloads as JSON). */
+  search: Schema.optionalWith(ListSearch, { exact: true })
 })
 export type ListQuery = typeof ListQuery.Type
 

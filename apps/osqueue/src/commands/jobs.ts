@@ -3,7 +3,7 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { OsqueueClient } from "@osqueue/client"
-import { JobState } from "@osqueue/types"
+import { JobState, ListOrder } from "@osqueue/types"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -62,7 +62,12 @@ const list = Command.make(
     state: Options.choice("state", JobState.literals).pipe(Options.withDescription("Only jobs in this state. Default: any."), Options.optional),
     type: typeFilter("Only jobs of this type. Default: any."),
     limit: Options.integer("limit").pipe(Options.withDescription("The most jobs to print."), withDefault(50)),
-    after: Options.integer("after").pipe(Options.withDescription("Jobs after this seq: the previous page's `more: --after N`. Default: from the first."), Options.optional)
+    after: Options.integer("after").pipe(Options.withDescription("Jobs past this seq in the order asked: the previous page's `more: --after N`. Default: from the first."), Options.optional),
+    order: Options.choice("order", ListOrder.literals).pipe(
+      Options.withDescription("Enqueue order: asc (oldest first) or desc (newest first). Default: asc."),
+      Options.optional
+    ),
+    search: Options.text("search").pipe(Options.withDescription("Only jobs whose id, payload (as JSON) or last error contains this text. Default: every job."), Options.optional)
   },
   (args) =>
     withClient(args, (client) =>
@@ -70,7 +75,9 @@ const list = Command.make(
         limit: args.limit,
         ...Option.match(args.state, { onNone: () => ({}), onSome: (state) => ({ state }) }),
         ...Option.match(args.type, { onNone: () => ({}), onSome: (type) => ({ type }) }),
-        ...Option.match(args.after, { onNone: () => ({}), onSome: (after) => ({ after }) })
+        ...Option.match(args.after, { onNone: () => ({}), onSome: (after) => ({ after }) }),
+        ...Option.match(args.order, { onNone: () => ({}), onSome: (order) => ({ order }) }),
+        ...Option.match(args.search, { onNone: () => ({}), onSome: (search) => ({ search }) })
       }).pipe(
         Effect.flatMap((page) =>
           args.json
@@ -83,7 +90,7 @@ const list = Command.make(
         )
       )
     )
-).pipe(Command.withDescription("List jobs, oldest first"))
+).pipe(Command.withDescription("List jobs in enqueue order (oldest or newest first), by state, type or a search"))
 
 const byId = (name: string, description: string, run: (client: OsqueueClient["Type"], id: string) => ReturnType<OsqueueClient["Type"]["get"]>) =>
   Command.make(name, { ...connection, json, id: jobId }, (args) =>

@@ -3,7 +3,7 @@
  * with the actions its state allows. Both reload when the `watch` stream says jobs changed.
  */
 import type { Attempt, Job, JobPage, JobState, ListQuery } from "@osqueue/types"
-import { jobStates } from "@osqueue/types"
+import { jobStates, maxSearchLength } from "@osqueue/types"
 import { type App, describeError, type View } from "../app.js"
 import { badge, dateTime, duration, field, h, json, relative, replace } from "../dom.js"
 import { throttle } from "../signal.js"
@@ -62,9 +62,27 @@ const workerOf = (job: Job): string => job.lease?.workerId ?? job.history.at(-1)
 
 export const jobLink = (id: string): HTMLAnchorElement => h("a", { href: `#/jobs/${encodeURIComponent(id)}` }, id)
 
+/** How long the job ran (its last attempt): finished − started, or so far while it runs. */
+const tookOf = (job: Job, now: number): string =>
+  job.startedAt === undefined
+    ? ""
+    : job.finishedAt !== undefined && job.finishedAt >= job.startedAt
+    ? duration(job.finishedAt - job.startedAt)
+    : job.state === "running"
+    ? `${duration(now - job.startedAt)} so far`
+    : ""
+
+/** What can be done to several selected jobs at once, and the states each applies to. */
+const bulkActions = [
+  { label: "Cancel", operation: "Cancel", states: ["queued", "delayed", "running", "failed-waiting-retry"] },
+  { label: "Redrive", operation: "Retry", states: ["dead", "cancelled", "failed-waiting-retry"] }
+] as const satisfies ReadonlyArray<{ label: string; operation: "Cancel" | "Retry"; states: ReadonlyArray<JobState> }>
+
 export const jobsView = (app: App): View => {
   const state = h("select", { name: "state" }, h("option", { value: "" }, "any state"), jobStates.map((s) => h("option", { value: s }, stateLabel[s])))
   const type = h("input", { name: "type", list: "job-types", placeholder: "any type", autocomplete: "off", size: 12 })
+  const search = h("input", { type: "search", name: "search", placeholder: "id, payload or error", autocomplete: "off", size: 16, maxlength: maxSearchLength })
+  const order = h("select", { name: "order" }, h("option", { value: "desc" }, "newest first"), h("option", { value: "asc" }, "oldest first"))
   const limit = h("select", { name: "limit" }, [25, 50, 100].map((n) => h("option", { value: n }, String(n))))
   const types = h("datalist", { id: "job-types" })
   const redriveAll = h("button", { type: "button", onclick: () => void redrive() }, "Redrive all dead")
@@ -86,13 +104,19 @@ export const jobsView = (app: App): View => {
   const summary = h("p", { class: "muted", "aria-live": "polite" })
   const previous = h("button", { type: "button", onclick: () => page(cursors.pop()) }, "← Previous")
   const next = h("button", { type: "button" }, "Next →")
+  const selectAll = h("input", { type: "checkbox", "aria-label": "Select every job on this page" })
+  const selection = h("span", { class: "muted" })
+  const bulkButtons = bulkActions.map((action) =>
+    h("button", { type: "button", class: "small", "data-bulk": action.label, onclick: () => void bulk(action) }, `${action.label} selected`)
+  )
+  const bulkBar = h("div", { class: "toolbar bulk" }, selection, bulkButtons)
   const table = h(
     "div",
     { class: "table-wrap" },
     h(
       "table",
       { class: "jobs" },
-      h("thead", {}, h("tr", {}, ["Job", "Type", "State", "Priority", "Attempts", "Worker", "Age", "Runs", ""].map((c) => h("th", { scope: "col" }, c)))),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, selectAll), ["Job", "Type", "State", "Priority", "Attempts", "Worker", "Created", "Runs", "Finished", "Took", ""].map((c) => h("th", { scope: "col" }, c)))),
       body
     )
   )
@@ -105,12 +129,15 @@ export const jobsView = (app: App): View => {
       { class: "toolbar", onsubmit: (e: Event) => { e.preventDefault(); filter() } },
       field("State", state),
       field("Type", type),
+      field("Search", search),
+      field("Order", order),
       types,
       field("Per page", limit),
       h("button", { type: "submit" }, "Filter"),
       redriveAll
     ),
     summary,
+    bulkBar,
     table,
     h("nav", { class: "pager", "aria-label": "Pages" }, previous, next)
   )
@@ -119,20 +146,43 @@ export const jobsView = (app: App): View => {
   let after: number | undefined
   const cursors: Array<number | undefined> = []
   let current: JobPage | undefined
+  /** The jobs ticked on this page (kept across reloads while they are listed). */
+  const selected = new Set<string>()
 
   const query = (): ListQuery => ({
     ...(isState(state.value) ? { state: state.value } : {}),
     ...(type.value.trim() === "" ? {} : { type: type.value.trim() }),
+    ...(search.value === "" ? {} : { search: search.value }),
+    order: order.value === "asc" ? "asc" : "desc",
     ...(after === undefined ? {} : { after }),
     limit: Number(limit.value)
   })
 
+  const selectedJobs = () => (current?.jobs ?? []).filter((job) => selected.has(job.id))
+
+  const renderSelection = () => {
+    const jobs = selectedJobs()
+    selection.textContent = jobs.length === 0 ? "Tick jobs to act on several at once." : `${jobs.length} selected:`
+    bulkActions.forEach((action, i) => {
+      const button = bulkButtons[i]!
+      const applicable = jobs.filter((job) => (action.states as ReadonlyArray<JobState>).includes(job.state)).length
+      button.hidden = !app.may(action.operation)
+      button.disabled = applicable === 0
+      button.textContent = `${action.label} ${applicable === 0 ? "selected" : applicable}`
+    })
+    const listed = current?.jobs.length ?? 0
+    selectAll.checked = listed > 0 && jobs.length === listed
+    selectAll.indeterminate = jobs.length > 0 && jobs.length < listed
+    bulkBar.hidden = !bulkActions.some((action) => app.may(action.operation))
+  }
+
   const render = () => {
     const jobs = current?.jobs ?? []
     const now = Date.now()
+    for (const id of [...selected]) if (!jobs.some((job) => job.id === id)) selected.delete(id)
     if (jobs.length === 0) {
-      const filtered = state.value !== "" || type.value.trim() !== ""
-      replace(body, h("tr", {}, h("td", { colspan: 9, class: "empty" }, filtered
+      const filtered = state.value !== "" || type.value.trim() !== "" || search.value !== ""
+      replace(body, h("tr", {}, h("td", { colspan: 12, class: "empty" }, filtered
         ? "No jobs match these filters."
         : ["No jobs in the hot state yet. Submit some from the ", h("a", { href: "#/produce" }, "Producer"), "."])))
     } else {
@@ -142,6 +192,16 @@ export const jobsView = (app: App): View => {
           h(
             "tr",
             { "data-job-id": job.id, "data-state": job.state },
+            h("td", {}, h("input", {
+              type: "checkbox",
+              "aria-label": `Select ${job.id}`,
+              checked: selected.has(job.id),
+              onchange: (event: Event) => {
+                if ((event.currentTarget as HTMLInputElement).checked) selected.add(job.id)
+                else selected.delete(job.id)
+                renderSelection()
+              }
+            })),
             h("td", {}, jobLink(job.id)),
             h("td", {}, job.type),
             h("td", {}, badge(stateLabel[job.state], job.state)),
@@ -150,17 +210,52 @@ export const jobsView = (app: App): View => {
             h("td", { class: "mono" }, workerOf(job)),
             h("td", { title: dateTime(job.createdAt) }, relative(job.createdAt, now)),
             h("td", { title: dateTime(job.runAt) }, job.state === "delayed" || job.state === "failed-waiting-retry" ? relative(job.runAt, now) : ""),
+            h("td", { title: job.finishedAt === undefined ? "" : dateTime(job.finishedAt) }, job.finishedAt === undefined ? "" : relative(job.finishedAt, now)),
+            h("td", { class: "num" }, tookOf(job, now)),
             h("td", { class: "actions" }, jobActions(app, job, () => void load()))
           )
         )
       )
     }
-    summary.textContent = jobs.length === 0 ? "" : `${jobs.length} job${jobs.length === 1 ? "" : "s"} on this page, oldest first`
+    summary.textContent = jobs.length === 0 ? "" : `${jobs.length} job${jobs.length === 1 ? "" : "s"} on this page, ${order.value === "asc" ? "oldest" : "newest"} first`
     previous.disabled = cursors.length === 0
     next.disabled = current?.next === undefined
     const dead = app.model.stats.value?.counts.dead ?? 0
     redriveAll.disabled = dead === 0
     redriveAll.textContent = type.value.trim() === "" ? `Redrive all dead (${dead})` : `Redrive dead ${type.value.trim()} jobs`
+    renderSelection()
+  }
+
+  selectAll.addEventListener("change", () => {
+    for (const job of current?.jobs ?? []) {
+      if (selectAll.checked) selected.add(job.id)
+      else selected.delete(job.id)
+    }
+    render()
+  })
+
+  /** Runs the action on each selected job it applies to (one request each, a few at a time), then says how it went. */
+  const bulk = async (action: (typeof bulkActions)[number]) => {
+    const jobs = selectedJobs().filter((job) => (action.states as ReadonlyArray<JobState>).includes(job.state))
+    let done = 0
+    const failures: Array<string> = []
+    const queue = [...jobs]
+    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, async () => {
+      for (let job = queue.shift(); job !== undefined; job = queue.shift()) {
+        try {
+          const id = job.id
+          await app.connection.run((c) => (action.operation === "Cancel" ? c.cancel(id) : c.retry(id)))
+          done++
+        } catch (error) {
+          failures.push(`${job.id}: ${describeError(error)}`)
+        }
+      }
+    }))
+    selected.clear()
+    const verb = action.operation === "Cancel" ? "cancelled" : "redriven"
+    if (done > 0) app.toast(`${done} job${done === 1 ? "" : "s"} ${verb}`, "ok")
+    if (failures.length > 0) app.toast(`${failures.length} not ${verb}: ${failures.slice(0, 3).join("; ")}${failures.length > 3 ? "; …" : ""}`, "error")
+    void load()
   }
 
   const load = async () => {
@@ -203,6 +298,8 @@ export const jobsView = (app: App): View => {
     const params = new URLSearchParams()
     if (state.value !== "") params.set("state", state.value)
     if (type.value.trim() !== "") params.set("type", type.value.trim())
+    if (search.value !== "") params.set("search", search.value)
+    if (order.value === "asc") params.set("order", "asc")
     window.location.hash = `#/jobs${params.size > 0 ? `?${params}` : ""}`
   }
 
@@ -213,7 +310,10 @@ export const jobsView = (app: App): View => {
     reload()
   }
 
-  app.connection.role.subscribe(() => void (redriveAll.hidden = !app.may("RetryDead")))
+  app.connection.role.subscribe(() => {
+    redriveAll.hidden = !app.may("RetryDead")
+    renderSelection()
+  })
   app.model.changed.subscribe(() => reload())
   app.model.types.subscribe((known) => replace(types, known.map((t) => h("option", { value: t }))))
   app.model.stats.subscribe(() => visible && render())
@@ -225,6 +325,8 @@ export const jobsView = (app: App): View => {
       visible = true
       state.value = isState(q.get("state")) ? q.get("state")! : ""
       type.value = q.get("type") ?? ""
+      search.value = q.get("search") ?? ""
+      order.value = q.get("order") === "asc" ? "asc" : "desc"
       after = undefined
       cursors.length = 0
       void load()
