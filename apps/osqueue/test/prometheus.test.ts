@@ -95,9 +95,9 @@ beforeAll(async () => {
         /osqueue_worker_jobs_processed_total\{outcome="failed"\} [1-9]/.test(text)
       ? text
       : undefined
-  })
+  }, 45_000)
   demo = { url, port, metrics }
-}, 60_000)
+}, 90_000)
 
 // One demo for every test here: it is stopped once they are done.
 afterAll(killAll)
