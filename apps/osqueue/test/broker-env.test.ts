@@ -14,7 +14,7 @@ const idleCommits = async (args: ReadonlyArray<string>, env: Record<string, stri
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   osqueue(["broker", "--storage", "memory", "--port", String(port), "--host", "127.0.0.1", "--url", url, ...args], env)
-  await leading(url)
+  await leading(url, 60_000)
   const seq = async () => ((await getJson(`${url}/state`)) as { seq: number }).seq
   const before = await seq()
   await sleep(ms)
@@ -28,12 +28,12 @@ describe("osqueue broker: election TTL", () => {
     // The flag's 30 s: an idle commit every 10 s, none in 2 s (but perhaps the one due at start).
     expect(await idleCommits(["--election-ttl-ms", "30000"], { OSQUEUE_ELECTION_TTL: "900 millis" }, 2_000))
       .toBeLessThanOrEqual(1)
-  }, 60_000)
+  }, 150_000)
 
   it("a TTL that is no duration stops the broker with a message naming the variable", async () => {
     const port = await freePort()
     const broker = osqueue(["broker", "--storage", "memory", "--port", String(port)], { OSQUEUE_ELECTION_TTL: "10000" })
     expect(await broker.exited).not.toBe(0)
     expect(broker.output()).toContain("OSQUEUE_ELECTION_TTL")
-  }, 30_000)
+  }, 60_000)
 })

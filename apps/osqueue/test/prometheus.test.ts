@@ -86,7 +86,8 @@ beforeAll(async () => {
     "--fail-rate",
     "0.3"
   ])
-  await leading(url)
+  // A fresh process: on a loaded machine tsx alone can take many seconds to start it.
+  await leading(url, 60_000)
   // Every instrument has samples once the worker has finished jobs both ways and a request was refused.
   await fetch(`${url}/v1/nowhere`)
   const metrics = await eventually("the demo's worker to complete and fail jobs", async () => {
@@ -97,7 +98,7 @@ beforeAll(async () => {
       : undefined
   }, 45_000)
   demo = { url, port, metrics }
-}, 90_000)
+}, 120_000)
 
 // One demo for every test here: it is stopped once they are done.
 afterAll(killAll)

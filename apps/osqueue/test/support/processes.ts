@@ -111,8 +111,8 @@ export const getJson = async (url: string): Promise<unknown> => {
 }
 
 /** Resolves once the broker at `url` leads. */
-export const leading = (url: string) =>
+export const leading = (url: string, timeoutMs?: number) =>
   eventually(`${url} to lead`, async () => {
     const info = (await getJson(`${url}/v1/leader`)) as { role: string }
     return info.role === "leader" ? info : undefined
-  })
+  }, timeoutMs)
