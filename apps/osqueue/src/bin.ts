@@ -17,7 +17,7 @@ import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import { commandTree, run } from "./Cli.js"
 import * as Help from "./Help.js"
-import { colorFor, commandConsole } from "./Output.js"
+import { colorFor, commandConsole, noColor } from "./Output.js"
 
 const exitCode = (error: unknown): number => {
   if (isOsqueueError(error)) return 1
@@ -33,15 +33,18 @@ const logger = Layer.unwrapEffect(
   )
 )
 
-const args = process.argv.slice(2)
-const help = Help.requested(commandTree, args)
-const main = help === undefined
-  ? run(process.argv)
-  : Console.log(Help.render(help.node, help.path, {
-    color: colorFor(process.stdout),
-    // A terminal's width, within reason; 80 for a pipe (and a terminal that reports none).
-    width: Math.min(Math.max(process.stdout.columns || 80, 60), 100)
-  }))
+const main = Effect.gen(function*() {
+  const plain = yield* noColor
+  const help = Help.requested(commandTree, process.argv.slice(2))
+  const body = help === undefined
+    ? run(process.argv)
+    : Console.log(Help.render(help.node, help.path, {
+      color: colorFor(process.stdout, plain),
+      // A terminal's width, within reason; 80 for a pipe (and a terminal that reports none).
+      width: Math.min(Math.max(process.stdout.columns || 80, 60), 100)
+    }))
+  return yield* Effect.withConsole(body, commandConsole(yield* Effect.console, plain))
+})
 
 main.pipe(
   Effect.catchAllCause((cause) => {
@@ -58,7 +61,6 @@ main.pipe(
       }))
     )
   }),
-  (program) => Effect.consoleWith((console) => Effect.withConsole(program, commandConsole(console))),
   Effect.provide(NodeContext.layer),
   Effect.provide(logger),
   // The logger above replaces the default one; runMain's own pretty logger would print every line twice.
