@@ -37,6 +37,7 @@ import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as BrokerMetrics from "./BrokerMetrics.js"
+import * as ClaimWaiters from "./ClaimWaiters.js"
 
 export interface HeartbeatInput {
   readonly token: LeaseToken
@@ -121,7 +122,10 @@ export const make = Effect.gen(function*() {
   // The leader hands over first, while the server still answers: a follower takes over at its
   // next poll, however long the HTTP connections take to close.
   const closing = yield* Deferred.make<void>()
-  yield* Effect.addFinalizer(() => Effect.zipRight(Deferred.succeed(closing, undefined), commit.handoff))
+  const waiters = yield* ClaimWaiters.make(commit)
+  yield* Effect.addFinalizer(() =>
+    Deferred.succeed(closing, undefined).pipe(Effect.zipRight(waiters.wakeAll), Effect.zipRight(commit.handoff))
+  )
 
   const leaderInfo: Effect.Effect<LeaderInfo> = Effect.map(election.role, (role): LeaderInfo =>
     role._tag === "Leader"
@@ -144,9 +148,10 @@ export const make = Effect.gen(function*() {
     })
 
   /**
-   * Waiting claimers look at committed state and sleep on the next commit (or the next time a
-   * delayed job or lease comes due); only when a job may be there do they submit a claim. So a
-   * thousand idle workers cost no commits, and an enqueue wakes them all into one batch.
+   * Waiting claimers look at committed state and wait (`ClaimWaiters`) until a commit may have
+   * made a job claimable for them, or the next time a delayed job or lease comes due; only then
+   * do they submit a claim. So a thousand idle workers cost no commits and no work per commit,
+   * and an enqueue wakes those it concerns into one batch.
    */
   const claim = (request: ClaimRequest) =>
     Effect.gen(function*() {
@@ -171,11 +176,7 @@ export const make = Effect.gen(function*() {
         const after = yield* Clock.currentTimeMillis
         if (after >= deadline || (yield* Deferred.isDone(closing))) return []
         const until = wake !== undefined && wake > after ? Math.min(wake, deadline) : deadline
-        yield* Effect.raceAll([
-          commit.commitAfter(seq),
-          Effect.sleep(Duration.millis(Math.max(until - after, minRecheckMs))),
-          Deferred.await(closing)
-        ])
+        yield* waiters.wait(request.types, seq, Math.max(until - after, minRecheckMs))
       }
     })
 

@@ -4,6 +4,7 @@ import {
   Chunk,
   ConfigProvider,
   Context,
+  Deferred,
   Effect,
   Either,
   ExecutionStrategy,
@@ -230,13 +231,16 @@ for (const transport of ["http", "ws", "rest"] as const) {
       it.scopedLive("watch streams job events", () =>
         withClient(transport, (client) =>
           Effect.gen(function*() {
+            // The watch answers with the leader first: from then on it is subscribed to job events.
+            const subscribed = yield* Deferred.make<void>()
             const events = yield* client.watch().pipe(
+              Stream.tap(() => Deferred.succeed(subscribed, undefined)),
               Stream.filter((e) => e._tag === "Job"),
               Stream.take(2),
               Stream.runCollect,
               Effect.fork
             )
-            yield* Effect.sleep("200 millis")
+            yield* Deferred.await(subscribed)
             const job = yield* client.enqueue("watched")
             yield* client.cancel(job.id)
             const seen = Chunk.toReadonlyArray(yield* Fiber.join(events))

@@ -228,6 +228,14 @@ export const make = Effect.gen(function*() {
     )
   }).pipe(Effect.withSpan("Replica.catchUp"))
 
+  // Start from the log's end, not the checkpoint's: the queue as it is (who leads) from the
+  // first answer on. An entry that does not decode is left to the followers' polls, which keep
+  // failing on it: the broker runs, and never leads on it.
+  yield* catchUp.pipe(
+    Effect.retry({ schedule: startRetry, while: (error) => error._tag === "StoreUnavailable" }),
+    Effect.catchAll((error) => Effect.logError("could not replay the log at start", error))
+  )
+
   // ------------------------------------------------------------------ checkpoints
 
   const snapshots = yield* Queue.sliding<Snapshot>(1)
