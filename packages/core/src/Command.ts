@@ -5,7 +5,7 @@
  * that cannot be written as JSON, a time past what queue.json holds) refuses that command alone
  * (`QueueState.apply`).
  */
-import type { EnqueueOptions, Job, JobId, LeaseToken, Paused } from "@osqueue/types"
+import type { EnqueueOptions, Job, JobId, JobState, LeaseToken, Paused } from "@osqueue/types"
 
 export type Command =
   | { readonly _tag: "Enqueue"; readonly jobs: ReadonlyArray<EnqueueOptions> }
@@ -32,6 +32,14 @@ export type Command =
   | { readonly _tag: "Cancel"; readonly id: JobId }
   | { readonly _tag: "Retry"; readonly id: JobId }
   | { readonly _tag: "RetryDead"; readonly type?: string }
+  /** A delayed or retry-waiting job becomes claimable now. */
+  | { readonly _tag: "Promote"; readonly id: JobId }
+  /** A job that has not started (queued, delayed, waiting to retry) gets a new priority. */
+  | { readonly _tag: "SetPriority"; readonly id: JobId; readonly priority: number }
+  /** Removes a job in any state but running (cancel it first). */
+  | { readonly _tag: "Delete"; readonly id: JobId }
+  /** Removes every job in `state` (never running), of `type` only when given. */
+  | { readonly _tag: "Purge"; readonly state: JobState; readonly type?: string }
   | { readonly _tag: "Pause"; readonly type?: string }
   | { readonly _tag: "Resume"; readonly type?: string }
 
@@ -56,6 +64,12 @@ export interface CommandResults {
   readonly Retry: Job
   /** How many dead jobs went back to the queue. */
   readonly RetryDead: number
+  readonly Promote: Job
+  readonly SetPriority: Job
+  /** The job as it was. */
+  readonly Delete: Job
+  /** How many jobs left. */
+  readonly Purge: number
   readonly Pause: Paused
   readonly Resume: Paused
 }

@@ -95,9 +95,11 @@ export const config: Config.Config<EngineSettings> = Config.all({
   keepFinishedFor: Config.duration("OSQUEUE_KEEP_FINISHED_FOR").pipe(
     Config.withDefault(Duration.millis(defaultLimits.keepFinishedMs))
   ),
+  keepDead: Config.integer("OSQUEUE_KEEP_DEAD").pipe(Config.withDefault(defaultLimits.keepDead)),
+  keepDeadFor: Config.duration("OSQUEUE_KEEP_DEAD_FOR").pipe(Config.withDefault(Duration.millis(defaultLimits.keepDeadMs))),
   defaultLeaseTtl: Config.duration("OSQUEUE_LEASE_TTL").pipe(Config.withDefault(Duration.millis(defaultLimits.defaultLeaseMs)))
 }).pipe(
-  Config.map(({ maxPayloadBytes, maxStateBytes, keepFinished, keepFinishedFor, defaultLeaseTtl, ...rest }) =>
+  Config.map(({ defaultLeaseTtl, keepDead, keepDeadFor, keepFinished, keepFinishedFor, maxPayloadBytes, maxStateBytes, ...rest }) =>
     make({
       ...rest,
       limits: {
@@ -106,6 +108,8 @@ export const config: Config.Config<EngineSettings> = Config.all({
         maxStateBytes,
         keepFinished,
         keepFinishedMs: Duration.toMillis(keepFinishedFor),
+        keepDead,
+        keepDeadMs: Duration.toMillis(keepDeadFor),
         defaultLeaseMs: Duration.toMillis(defaultLeaseTtl)
       }
     })

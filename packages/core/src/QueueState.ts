@@ -57,6 +57,10 @@ export interface Limits {
   readonly keepFinished: number
   /** …and for at most this long after they finished. */
   readonly keepFinishedMs: number
+  /** Dead jobs kept for inspection and redrive, newest first… */
+  readonly keepDead: number
+  /** …and for at most this long after they died. */
+  readonly keepDeadMs: number
   readonly defaultMaxAttempts: number
   readonly defaultLeaseMs: number
   readonly maxLeaseMs: number
@@ -69,6 +73,8 @@ export const defaultLimits: Limits = {
   maxStateBytes: 256 * 1024 * 1024,
   keepFinished: 1_000,
   keepFinishedMs: 60 * 60 * 1000,
+  keepDead: 10_000,
+  keepDeadMs: 7 * 24 * 60 * 60 * 1000,
   defaultMaxAttempts: 3,
   defaultLeaseMs: 30_000,
   maxLeaseMs: 60 * 60 * 1000,
@@ -266,6 +272,7 @@ export class QueueState {
   private readonly scheduled = newHeap()
   private readonly leases = newHeap()
   private readonly finished = newHeap()
+  private readonly dead = newHeap()
   private readonly byKey = new Map<string, JobId>()
   private meta: Meta
   private stamps = 0
@@ -524,18 +531,63 @@ export class QueueState {
       if (job === undefined || (job.state !== "delayed" && job.state !== "failed-waiting-retry")) continue
       this.put({ ...job, state: "queued" })
     }
-    const { keepFinished, keepFinishedMs } = this.limits
-    for (let item = this.finished.peek(); item !== undefined; item = this.finished.peek()) {
-      const job = this.live(item)
-      if (job === undefined || (job.state !== "completed" && job.state !== "cancelled")) {
-        this.finished.pop()
-        continue
-      }
-      const kept = this.byState.completed.size + this.byState.cancelled.size
-      if (kept <= keepFinished && item.key + keepFinishedMs > now) break
-      this.finished.pop()
-      this.remove(job.id)
+    const { keepDead, keepDeadMs, keepFinished, keepFinishedMs, maxStateBytes } = this.limits
+    this.retain(this.finished, () => this.byState.completed.size + this.byState.cancelled.size, keepFinished, keepFinishedMs, now)
+    this.retain(this.dead, () => this.byState.dead.size, keepDead, keepDeadMs, now)
+    // Results, errors and progress grow the state past the cap without an enqueue: the batch after
+    // brings it back under by shedding finished jobs (docs/architecture.md, "Limits").
+    this.shed(this.bytes - maxStateBytes)
+  }
+
+  /** Removes the oldest jobs of a retention heap while more than `keep` are left or the oldest is older than `keepMs`. */
+  private retain(heap: Heap<Item>, kept: () => number, keep: number, keepMs: number, now: number): void {
+    for (let item = this.oldest(heap); item !== undefined; item = this.oldest(heap)) {
+      if (kept() <= keep && item.key + keepMs > now) break
+      heap.pop()
+      this.remove(item.id)
     }
+  }
+
+  /** The current top of a retention heap (finished or dead jobs): stale items are dropped on the way. */
+  private oldest(heap: Heap<Item>): Item | undefined {
+    for (let item = heap.peek(); item !== undefined; item = heap.peek()) {
+      const entry = this.entries.get(item.id)
+      // An unchanged entry (same stamp) is still in the state the heap holds it for.
+      if (entry !== undefined && entry.stamp === item.stamp) return item
+      heap.pop()
+    }
+    return undefined
+  }
+
+  /**
+   * Removes the oldest finished (completed, cancelled) jobs until `bytes` are freed or none is
+   * left; answers how many bytes it freed. What they took counts as freed at once (`pendingBytes`),
+   * as an enqueue's jobs count as added.
+   */
+  private shed(bytes: number): number {
+    let freed = 0
+    while (freed < bytes) {
+      const item = this.oldest(this.finished)
+      if (item === undefined) break
+      this.finished.pop()
+      freed += this.entries.get(item.id)!.size
+      this.remove(item.id)
+    }
+    this.pendingBytes -= freed
+    return freed
+  }
+
+  /**
+   * How long a client refused with `QueueFull` should wait: until the next lease ends (its job
+   * finishes, and can be shed, or expires), at least a second and at most a minute; a minute when
+   * no job runs, since then nothing frees space but workers claiming or an operator.
+   */
+  private fullFor(now: number): number {
+    for (let item = this.leases.peek(); item !== undefined; item = this.leases.peek()) {
+      if (this.live(item, "running") !== undefined) return Math.min(Math.max(item.key - now, 1_000), 60_000)
+      this.leases.pop()
+    }
+    return 60_000
   }
 
   // ---------------------------------------------------------------- commands
@@ -631,10 +683,79 @@ export class QueueState {
         }
         return Either.right(count)
       }
+      case "Promote":
+        return this.promote(command.id, now)
+      case "SetPriority":
+        return this.setPriority(command.id, command.priority)
+      case "Delete":
+        return this.delete(command.id, now)
+      case "Purge":
+        return this.purge(command.state, command.type)
       case "Pause":
       case "Resume":
         return this.setPaused(command._tag === "Pause", command.type)
     }
+  }
+
+  private promote(id: JobId, now: number): Either.Either<Job, OsqueueError> {
+    const job = this.entries.get(id)?.job
+    if (job === undefined) return Either.left(new JobNotFound({ id }))
+    if (job.state !== "delayed" && job.state !== "failed-waiting-retry") {
+      return Either.left(
+        new InvalidTransition({
+          jobId: id,
+          state: job.state,
+          action: "promote",
+          hint: job.state === "queued" ? "it is claimable already" : "only delayed and retry-waiting jobs can be promoted"
+        })
+      )
+    }
+    const queued = this.put({ ...job, state: "queued", runAt: now })
+    this.emit("promoted", queued, now)
+    return Either.right(queued)
+  }
+
+  private setPriority(id: JobId, priority: number): Either.Either<Job, OsqueueError> {
+    const job = this.entries.get(id)?.job
+    if (job === undefined) return Either.left(new JobNotFound({ id }))
+    if (job.state !== "queued" && job.state !== "delayed" && job.state !== "failed-waiting-retry") {
+      return Either.left(
+        new InvalidTransition({
+          jobId: id,
+          state: job.state,
+          action: "change the priority of",
+          hint: "only a job that has not started (queued, delayed, waiting to retry) has a priority to change"
+        })
+      )
+    }
+    return Either.right(job.priority === priority ? job : this.put({ ...job, priority }))
+  }
+
+  /** A running job is refused: its worker holds a lease, which a cancel revokes first. */
+  private delete(id: JobId, now: number): Either.Either<Job, OsqueueError> {
+    const job = this.entries.get(id)?.job
+    if (job === undefined) return Either.left(new JobNotFound({ id }))
+    if (job.state === "running") {
+      return Either.left(
+        new InvalidTransition({ jobId: id, state: job.state, action: "delete", hint: "cancel it first (that revokes its worker's lease), then delete it" })
+      )
+    }
+    this.remove(id)
+    this.emit("deleted", job, now)
+    return Either.right(job)
+  }
+
+  private purge(state: JobState, type: string | undefined): Either.Either<number, OsqueueError> {
+    if (state === "running") {
+      return Either.left(new InvalidRequest({ message: "running jobs cannot be purged: cancel them first (that revokes their leases)" }))
+    }
+    let count = 0
+    for (const id of [...this.byState[state]]) {
+      if (type !== undefined && this.entries.get(id)!.type !== type) continue
+      this.remove(id)
+      count++
+    }
+    return Either.right(count)
   }
 
   private enqueue(options: ReadonlyArray<EnqueueOptions>, now: number): Either.Either<ReadonlyArray<Job>, OsqueueError> {
@@ -650,8 +771,12 @@ export class QueueState {
       }
       added += bytes + jobOverheadBytes
     }
-    const projected = this.bytes + this.pendingBytes + added
-    if (projected > maxStateBytes) return Either.left(new QueueFull({ bytes: projected, limit: maxStateBytes }))
+    // Finished jobs are shed first (oldest first); if that is not enough, the refusal's rollback puts them back.
+    const over = this.bytes + this.pendingBytes + added - maxStateBytes
+    const projected = this.bytes + this.pendingBytes + added - (over > 0 ? this.shed(over) : 0)
+    if (projected > maxStateBytes) {
+      return Either.left(new QueueFull({ bytes: projected, limit: maxStateBytes, retryAfterMs: this.fullFor(now) }))
+    }
     this.pendingBytes += added
 
     let seq = this.meta.nextJobSeq
@@ -918,6 +1043,25 @@ export class QueueState {
     return false
   }
 
+  /**
+   * The workers holding leases: how many running jobs each holds, and its latest claim or
+   * heartbeat (the latest start of one of its leases; a takeover's grace restarts them too).
+   */
+  workers(): ReadonlyArray<{ readonly id: string; readonly jobs: number; readonly lastSeenAt: number }> {
+    const byWorker = new Map<string, { id: string; jobs: number; lastSeenAt: number }>()
+    for (const id of this.byState.running) {
+      const lease = this.entries.get(id)!.job.lease!
+      const renewed = lease.expiresAt - lease.ttlMs
+      const worker = byWorker.get(lease.workerId)
+      if (worker === undefined) byWorker.set(lease.workerId, { id: lease.workerId, jobs: 1, lastSeenAt: renewed })
+      else {
+        worker.jobs++
+        worker.lastSeenAt = Math.max(worker.lastSeenAt, renewed)
+      }
+    }
+    return [...byWorker.values()]
+  }
+
   /** When the next delayed or retrying job becomes claimable, or lease expires. */
   nextWakeup(): number | undefined {
     const a = this.scheduled.peek()?.key
@@ -1064,6 +1208,7 @@ export class QueueState {
         this.finished.push({ key: job.finishedAt ?? 0, seq: job.seq, id, stamp })
         break
       case "dead":
+        this.dead.push({ key: job.finishedAt ?? 0, seq: job.seq, id, stamp })
         break
     }
   }

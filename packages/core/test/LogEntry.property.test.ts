@@ -4,7 +4,7 @@
  * state that ran the commands.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { LeaseToken } from "@osqueue/types"
+import type { JobId, LeaseToken } from "@osqueue/types"
 import { Either, FastCheck as fc } from "effect"
 import type { Command } from "../src/Command.js"
 import { decode, logKey, positionOf } from "../src/LogEntry.js"
@@ -15,10 +15,17 @@ const T0 = 1_700_000_000_000
 const limits = { ...defaultLimits, keepFinished: 2, keepFinishedMs: 5_000, defaultMaxAttempts: 2, defaultLeaseMs: 1_000 }
 
 const step = fc.oneof(
-  fc.record({ kind: fc.constant("enqueue" as const), type: fc.constantFrom("a", "b"), n: fc.integer({ min: 1, max: 3 }) }),
+  fc.record({
+    kind: fc.constant("enqueue" as const),
+    type: fc.constantFrom("a", "b"),
+    n: fc.integer({ min: 1, max: 3 }),
+    delayMs: fc.constantFrom(0, 0, 2_000)
+  }),
   fc.record({ kind: fc.constant("claim" as const), max: fc.integer({ min: 1, max: 3 }) }),
   fc.record({ kind: fc.constantFrom("complete" as const, "fail" as const), pick: fc.nat() }),
-  fc.record({ kind: fc.constantFrom("pause" as const, "resume" as const) })
+  fc.record({ kind: fc.constantFrom("pause" as const, "resume" as const) }),
+  fc.record({ kind: fc.constantFrom("promote" as const, "delete" as const, "priority" as const), job: fc.integer({ min: 1, max: 20 }) }),
+  fc.record({ kind: fc.constant("purge" as const), state: fc.constantFrom("queued" as const, "completed" as const, "dead" as const) })
 )
 const batches = fc.array(fc.record({ advance: fc.integer({ min: 0, max: 3_000 }), steps: fc.array(step, { maxLength: 6 }) }), { maxLength: 12 })
 
@@ -55,9 +62,12 @@ describe("LogEntry", () => {
           leader.tick(now)
           for (const s of steps) {
             let command: Command
-            if (s.kind === "enqueue") command = { _tag: "Enqueue", jobs: Array.from({ length: s.n }, () => ({ type: s.type, payload: { i } })) }
+            if (s.kind === "enqueue") command = { _tag: "Enqueue", jobs: Array.from({ length: s.n }, () => ({ type: s.type, payload: { i }, delayMs: s.delayMs })) }
             else if (s.kind === "claim") command = { _tag: "Claim", workerId: "w", max: s.max }
             else if (s.kind === "pause" || s.kind === "resume") command = { _tag: s.kind === "pause" ? "Pause" : "Resume" }
+            else if (s.kind === "promote" || s.kind === "delete") command = { _tag: s.kind === "promote" ? "Promote" : "Delete", id: `job-${s.job}` as JobId }
+            else if (s.kind === "priority") command = { _tag: "SetPriority", id: `job-${s.job}` as JobId, priority: s.job % 3 }
+            else if (s.kind === "purge") command = { _tag: "Purge", state: s.state }
             else if (tokens.length === 0) continue
             else if (s.kind === "complete" || s.kind === "fail") {
               const token = tokens.splice(s.pick % tokens.length, 1)[0]!

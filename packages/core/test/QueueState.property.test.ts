@@ -8,7 +8,7 @@
  *   OSQ_FC_SEED=<seed> npx vitest run test/QueueState.property
  */
 import { describe, expect, it } from "@effect/vitest"
-import { type Backoff, type EnqueueOptions, type Job, jobStates, type LeaseToken, type OsqueueError, QueueFile } from "@osqueue/types"
+import { type Backoff, type EnqueueOptions, type Job, type JobState, jobStates, type LeaseToken, type OsqueueError, QueueFile } from "@osqueue/types"
 import { Either, FastCheck as fc, Schema } from "effect"
 import { isDeepStrictEqual } from "node:util"
 import type { Command } from "../src/Command.js"
@@ -25,6 +25,8 @@ const limits: Limits = {
   maxStateBytes: 1_000_000_000,
   keepFinished: 3,
   keepFinishedMs: 5_000,
+  keepDead: 2,
+  keepDeadMs: 8_000,
   defaultMaxAttempts: 2,
   defaultLeaseMs: 1_000,
   maxLeaseMs: 10_000,
@@ -108,6 +110,10 @@ type Op =
   | { readonly _tag: "Cancel"; readonly ref: number }
   | { readonly _tag: "Retry"; readonly ref: number }
   | { readonly _tag: "RetryDead"; readonly type?: string }
+  | { readonly _tag: "Promote"; readonly ref: number }
+  | { readonly _tag: "SetPriority"; readonly ref: number; readonly priority: number }
+  | { readonly _tag: "Delete"; readonly ref: number }
+  | { readonly _tag: "Purge"; readonly state: JobState; readonly type?: string }
   | { readonly _tag: "Pause"; readonly type?: string }
   | { readonly _tag: "Resume"; readonly type?: string }
 
@@ -203,6 +209,18 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("Cancel" as const), ref: fc.nat({ max: 12 }) }) },
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("Retry" as const), ref: fc.nat({ max: 12 }) }) },
   { weight: 1, arbitrary: fc.record({ _tag: fc.constant("RetryDead" as const), type: arbType }, { requiredKeys: ["_tag"] }) },
+  { weight: 2, arbitrary: fc.record({ _tag: fc.constant("Promote" as const), ref: fc.nat({ max: 12 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ _tag: fc.constant("SetPriority" as const), ref: fc.nat({ max: 12 }), priority: fc.constantFrom(-2, 0, 2) })
+  },
+  { weight: 2, arbitrary: fc.record({ _tag: fc.constant("Delete" as const), ref: fc.nat({ max: 12 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ _tag: fc.constant("Purge" as const), state: fc.constantFrom(...jobStates), type: arbType }, {
+      requiredKeys: ["_tag", "state"]
+    })
+  },
   { weight: 1, arbitrary: fc.record({ _tag: fc.constant("Pause" as const), type: arbType }, { requiredKeys: ["_tag"] }) },
   { weight: 3, arbitrary: fc.record({ _tag: fc.constant("Resume" as const), type: arbType }, { requiredKeys: ["_tag"] }) }
 )
@@ -395,6 +413,29 @@ const runOp = (w: World, op: Op, label: string): Either.Either<unknown, OsqueueE
       same(outcomeOf(real, (n) => n), model.retryDead(op.type, now), label)
       return real
     }
+    case "Promote": {
+      const id = pickId(w, op.ref)
+      const real = apply(state, { _tag: "Promote", id }, now)
+      same(outcomeOf(real, jobView), mapOutcome(model.promote(id, now), jobView), label)
+      return real
+    }
+    case "SetPriority": {
+      const id = pickId(w, op.ref)
+      const real = apply(state, { _tag: "SetPriority", id, priority: op.priority }, now)
+      same(outcomeOf(real, jobView), mapOutcome(model.setPriority(id, op.priority), jobView), label)
+      return real
+    }
+    case "Delete": {
+      const id = pickId(w, op.ref)
+      const real = apply(state, { _tag: "Delete", id }, now)
+      same(outcomeOf(real, jobView), mapOutcome(model.delete(id), jobView), label)
+      return real
+    }
+    case "Purge": {
+      const real = apply(state, { _tag: "Purge", state: op.state, ...(op.type === undefined ? {} : { type: op.type }) }, now)
+      same(outcomeOf(real, (n) => n), model.purge(op.state, op.type), label)
+      return real
+    }
     case "Pause":
     case "Resume": {
       const real = apply(state, { _tag: op._tag, ...(op.type === undefined ? {} : { type: op.type }) }, now)
@@ -506,6 +547,21 @@ const check = (w: World, label: string) => {
     const wakeup = state.nextWakeup()
     holds(wakeup !== undefined && wakeup <= Math.min(...due), `${label}: nextWakeup ${wakeup} after ${Math.min(...due)}`)
   }
+
+  // the workers holding leases: how many jobs each, and the latest start of one of its leases
+  const workers = new Map<string, { id: string; jobs: number; lastSeenAt: number }>()
+  for (const job of model.jobs) {
+    if (job.state !== "running") continue
+    const lease = job.lease!
+    const seen = workers.get(lease.workerId)
+    workers.set(lease.workerId, {
+      id: lease.workerId,
+      jobs: (seen?.jobs ?? 0) + 1,
+      lastSeenAt: Math.max(seen?.lastSeenAt ?? 0, lease.expiresAt - lease.ttlMs)
+    })
+  }
+  const byId = (a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id)
+  same([...state.workers()].sort(byId), [...workers.values()].sort(byId), `${label}: workers`)
 
   for (const job of all) {
     holds(job.attempts >= 0 && job.attempts <= job.maxAttempts, `${label}: attempts of ${job.id}`)

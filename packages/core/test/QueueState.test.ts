@@ -295,11 +295,12 @@ describe("failures, backoff and the dead-letter list", () => {
     expect(dead).toMatchObject({ state: "dead", attempts: 2, lastError: "second", finishedAt: T0 + 1 })
     expect(dead.history.map((h) => [h.outcome, h.error])).toEqual([["failed", "first"], ["failed", "second"]])
     expect(s.stats()).toMatchObject({ deadTotal: 1, counts: { dead: 1 } })
-    // retention never removes dead jobs, however old, however many
-    s.tick(T0 + 365 * 24 * 3_600_000)
+    // finished-job retention does not touch dead jobs: they have their own (keepDead, keepDeadMs)
+    const later = T0 + s.limits.keepDeadMs
+    s.tick(later)
     expect(s.list({ state: "dead" }).jobs.map((j) => j.id)).toEqual(["job-1"])
     expect(job(s, "job-1").lastError).toBe("second")
-    expect(claimIds(s, T0 + 365 * 24 * 3_600_000)).toEqual([])
+    expect(claimIds(s, later)).toEqual([])
   })
 
   it("a non-retryable failure is dead at once, whatever attempts are left", () => {
@@ -619,7 +620,7 @@ describe("retention", () => {
     expect(s.stats()).toMatchObject({ completedTotal: 3, enqueuedTotal: 5, counts: { completed: 1, cancelled: 1, dead: 1 } })
   })
 
-  it("removes completed/cancelled jobs keepFinishedMs after they finished; dead jobs stay", () => {
+  it("removes completed/cancelled jobs keepFinishedMs after they finished; dead jobs stay for keepDeadMs", () => {
     const s = fresh({ keepFinished: 100, keepFinishedMs: 1_000 })
     enqueue(s, T0, { type: "a" }, { type: "a" }, { type: "a" })
     const [c1, c2] = claim(s, T0, { max: 2 })
@@ -633,8 +634,10 @@ describe("retention", () => {
     expect(s.size).toBe(2)
     s.tick(T0 + 1_500)
     expect(s.get("job-3")).toBeUndefined()
-    s.tick(T0 + 1_000_000_000)
+    s.tick(T0 + 9 + s.limits.keepDeadMs)
     expect(s.list({}).jobs.map((j) => j.id)).toEqual(["job-2"])
+    s.tick(T0 + 10 + s.limits.keepDeadMs)
+    expect(s.size).toBe(0)
   })
 })
 
@@ -685,6 +688,191 @@ describe("limits", () => {
     expect(tagOf(s.apply({ _tag: "Enqueue", jobs: [{ type: "a" }, { type: "a", payload: "x".repeat(20_000) }] }, T0, secrets)))
       .toBe("QueueFull")
     expect(s.size).toBe(size)
+  })
+})
+
+describe("shedding at the state cap", () => {
+  const payload = "x".repeat(1_000)
+
+  /** A state whose cap fits about `jobs` jobs of 1 KB, filled with completed ones, committed. */
+  const fullOfCompleted = (jobs: number) => {
+    const s = fresh({ maxStateBytes: jobs * 1_300, keepFinished: 1_000_000, keepFinishedMs: 1e12 })
+    s.begin()
+    let done = 0
+    for (let i = 0; i < 1_000; i++) {
+      if (Either.isLeft(s.apply({ _tag: "Enqueue", jobs: [{ type: "a", payload }] }, T0 + i, secrets))) break
+      const { token } = claimOne(s, T0 + i)
+      right(complete(s, T0 + i, token))
+      done++
+    }
+    commit(s)
+    return { s, done }
+  }
+
+  it("an enqueue at the cap removes the oldest completed jobs it needs, and is accepted", () => {
+    const { s, done } = fullOfCompleted(10)
+    expect(done).toBeGreaterThan(3)
+    s.begin()
+    const [added] = enqueue(s, T0 + 5_000, { type: "a", payload })
+    expect(s.get("job-1")).toBeUndefined()
+    expect(s.get(`job-${done}`)?.state).toBe("completed")
+    expect(added!.state).toBe("queued")
+    expect(Buffer.byteLength(commit(s))).toBeLessThanOrEqual(s.limits.maxStateBytes)
+  })
+
+  it("with nothing finished left to shed, QueueFull changes nothing and says to come back when the next lease ends", () => {
+    const s = fresh({ maxStateBytes: 8_000 })
+    s.begin()
+    enqueue(s, T0, { type: "a", payload: "x".repeat(900) })
+    const { job: running } = claimOne(s, T0, { leaseMs: 20_000 })
+    right(cancel(s, T0, enqueue(s, T0, { type: "a", payload: "x".repeat(900) })[0]!.id))
+    commit(s)
+    s.begin()
+    let full: OsqueueError | undefined
+    for (let i = 0; i < 20 && full === undefined; i++) {
+      const before = snapshot(s)
+      const result = s.apply({ _tag: "Enqueue", jobs: [{ type: "b", payload: "x".repeat(900) }] }, T0 + 2_000, secrets)
+      if (Either.isLeft(result)) {
+        full = result.left
+        expect(snapshot(s)).toEqual(before)
+      }
+    }
+    // the cancelled job went first, then live jobs alone filled the state
+    expect(s.get("job-2")).toBeUndefined()
+    expect(full).toMatchObject({ _tag: "QueueFull", limit: 8_000, retryAfterMs: 18_000 })
+    expect(s.get(running.id)?.state).toBe("running")
+    // no job running: a minute
+    right(cancel(s, T0 + 2_000, running.id))
+    right(s.apply({ _tag: "Delete", id: running.id }, T0 + 2_000, secrets))
+    right(s.apply({ _tag: "Purge", state: "cancelled" }, T0 + 2_000, secrets))
+    const jobs = Array.from({ length: 20 }, () => ({ type: "b", payload: "x".repeat(900) }))
+    expect(left(s.apply({ _tag: "Enqueue", jobs }, T0 + 2_000, secrets))).toMatchObject({ _tag: "QueueFull", retryAfterMs: 60_000 })
+  })
+
+  it("results that take the state past the cap are shed by the next batch, completed jobs first", () => {
+    const s = fresh({ maxStateBytes: 12_000, maxPayloadBytes: 4_000, keepFinished: 1_000, keepFinishedMs: 1e12 })
+    s.begin()
+    enqueue(s, T0, ...Array.from({ length: 6 }, () => ({ type: "a" })))
+    const claimed = claim(s, T0, { max: 6 })
+    commit(s)
+    s.begin()
+    for (const { token } of claimed) right(complete(s, T0 + 1, token, "r".repeat(3_000)))
+    const over = Buffer.byteLength(commit(s))
+    expect(over).toBeGreaterThan(12_000)
+    s.begin()
+    s.tick(T0 + 2)
+    const under = Buffer.byteLength(commit(s))
+    expect(under).toBeLessThanOrEqual(12_000)
+    expect(s.get("job-1")).toBeUndefined()
+    expect(s.get("job-6")?.state).toBe("completed")
+  })
+})
+
+describe("dead-letter retention", () => {
+  const kill = (s: QueueState, now: number, count: number) => {
+    const ids = enqueueIds(s, now, ...Array.from({ length: count }, () => ({ type: "a", maxAttempts: 1 })))
+    for (const { token } of claim(s, now, { max: count })) right(fail(s, now, token, "poison"))
+    return ids
+  }
+
+  it("keeps at most keepDead dead jobs, the newest", () => {
+    const s = fresh({ keepDead: 3 })
+    s.begin()
+    const ids = kill(s, T0, 5)
+    s.tick(T0 + 1)
+    expect(ids.map((id) => s.get(id)?.state)).toEqual([undefined, undefined, "dead", "dead", "dead"])
+  })
+
+  it("drops dead jobs older than keepDeadMs, and no younger one", () => {
+    const s = fresh({ keepDeadMs: 10_000 })
+    s.begin()
+    const [old] = kill(s, T0, 1)
+    const [young] = kill(s, T0 + 5_000, 1)
+    s.tick(T0 + 9_999)
+    expect(s.get(old!)?.state).toBe("dead")
+    s.tick(T0 + 10_000)
+    expect(s.get(old!)).toBeUndefined()
+    expect(s.get(young!)?.state).toBe("dead")
+  })
+})
+
+describe("delete and purge", () => {
+  it("delete removes a job in any state but running, frees its idempotency key, and answers the job as it was", () => {
+    const s = fresh()
+    s.begin()
+    const [queued] = enqueue(s, T0, { type: "a", idempotencyKey: "k" })
+    const gone = right(s.apply({ _tag: "Delete", id: queued!.id }, T0, secrets))
+    expect(gone).toMatchObject({ id: queued!.id, state: "queued" })
+    expect(s.get(queued!.id)).toBeUndefined()
+    expect(enqueue(s, T0, { type: "a", idempotencyKey: "k" })[0]!.id).not.toBe(queued!.id)
+    expect(tagOf(s.apply({ _tag: "Delete", id: "job-404" as JobId }, T0, secrets))).toBe("JobNotFound")
+  })
+
+  it("delete refuses a running job, saying to cancel it first; after the cancel it goes", () => {
+    const s = fresh()
+    s.begin()
+    enqueue(s, T0, { type: "a" })
+    const { job: running } = claimOne(s, T0)
+    const before = snapshot(s)
+    const refused = left(s.apply({ _tag: "Delete", id: running.id }, T0, secrets))
+    expect(refused._tag).toBe("InvalidTransition")
+    expect(refused.message).toBe(`cannot delete job ${running.id}: it is running; cancel it first (that revokes its worker's lease), then delete it`)
+    expect(snapshot(s)).toEqual(before)
+    right(cancel(s, T0, running.id))
+    expect(right(s.apply({ _tag: "Delete", id: running.id }, T0, secrets)).state).toBe("cancelled")
+  })
+
+  it("purge removes every job of a state, of one type when given, answers how many, and refuses running", () => {
+    const s = fresh()
+    s.begin()
+    enqueue(s, T0, { type: "a" }, { type: "b" }, { type: "a" }, { type: "a", delayMs: 1_000 })
+    expect(right(s.apply({ _tag: "Purge", state: "queued", type: "a" }, T0, secrets))).toBe(2)
+    expect(s.stats().counts).toMatchObject({ queued: 1, delayed: 1 })
+    expect(right(s.apply({ _tag: "Purge", state: "queued" }, T0, secrets))).toBe(1)
+    expect(right(s.apply({ _tag: "Purge", state: "dead" }, T0, secrets))).toBe(0)
+    expect(tagOf(s.apply({ _tag: "Purge", state: "running" }, T0, secrets))).toBe("InvalidRequest")
+    expect(s.stats().counts).toMatchObject({ queued: 0, delayed: 1 })
+  })
+})
+
+describe("promote and priority", () => {
+  it("promote makes a delayed or retry-waiting job claimable now; a queued one is claimable already", () => {
+    const s = fresh()
+    s.begin()
+    const [delayed] = enqueue(s, T0, { type: "a", delayMs: 60_000 })
+    const promoted = right(s.apply({ _tag: "Promote", id: delayed!.id }, T0 + 1, secrets))
+    expect(promoted).toMatchObject({ state: "queued", runAt: T0 + 1 })
+    expect(claimOne(s, T0 + 1).job.id).toBe(delayed!.id)
+    const [waiting] = enqueue(s, T0, { type: "b", backoff: fixed(60_000) })
+    right(fail(s, T0 + 2, claimOne(s, T0 + 2, { types: ["b"] }).token, "oops"))
+    expect(job(s, waiting!.id).state).toBe("failed-waiting-retry")
+    expect(right(s.apply({ _tag: "Promote", id: waiting!.id }, T0 + 3, secrets))).toMatchObject({ state: "queued", attempts: 1 })
+    const refused = left(s.apply({ _tag: "Promote", id: waiting!.id }, T0 + 3, secrets))
+    expect(refused.message).toBe(`cannot promote job ${waiting!.id}: it is queued; it is claimable already`)
+  })
+
+  it("a new priority reorders the queue; a running job has none to change", () => {
+    const s = fresh()
+    s.begin()
+    const [first, second] = enqueue(s, T0, { type: "a" }, { type: "a" })
+    right(s.apply({ _tag: "SetPriority", id: second!.id, priority: -5 }, T0, secrets))
+    expect(claimOne(s, T0).job.id).toBe(second!.id)
+    expect(tagOf(s.apply({ _tag: "SetPriority", id: second!.id, priority: 1 }, T0, secrets))).toBe("InvalidTransition")
+    expect(right(s.apply({ _tag: "SetPriority", id: first!.id, priority: 3 }, T0, secrets)).priority).toBe(3)
+  })
+
+  it("workers: the jobs each holds and its latest claim or heartbeat", () => {
+    const s = fresh()
+    s.begin()
+    enqueue(s, T0, { type: "a" }, { type: "a" }, { type: "a" })
+    const first = claimOne(s, T0, { workerId: "w1", leaseMs: 5_000 })
+    claimOne(s, T0 + 100, { workerId: "w1" })
+    claimOne(s, T0 + 200, { workerId: "w2" })
+    right(heartbeat(s, T0 + 300, first.token))
+    expect([...s.workers()].sort((a, b) => a.id.localeCompare(b.id))).toEqual([
+      { id: "w1", jobs: 2, lastSeenAt: T0 + 300 },
+      { id: "w2", jobs: 1, lastSeenAt: T0 + 200 }
+    ])
   })
 })
 

@@ -27,10 +27,11 @@ import {
   StateCorrupt,
   Unauthorized
 } from "./Errors.js"
-import { ClaimedJob, EnqueueOptionsOnWire, JobId, JobOnWire, JobPage, JobState, ListOrder, ListSearch, Paused, Stats } from "./Job.js"
+import { ClaimedJob, EnqueueOptionsOnWire, JobId, JobOnWire, JobPage, JobState, ListOrder, ListSearch, Paused, Priority, Stats, strictFields } from "./Job.js"
 import {
   ClaimRequest,
   CompleteManyRequest,
+  Count,
   CompleteOutcomes,
   CompleteRequest,
   EnqueueManyRequest,
@@ -38,8 +39,10 @@ import {
   HeartbeatRequest,
   HeartbeatResult,
   LeaderInfo,
+  PurgeRequest,
   TokenRequest,
-  TypeRequest
+  TypeRequest,
+  WorkerInfo
 } from "./Rpcs.js"
 import { Role } from "./Roles.js"
 
@@ -50,6 +53,9 @@ export const WhoAmI = Schema.Struct({ role: Role })
 
 /** `POST` bodies that may be left out (`curl -X POST …/v1/pause`): an empty body reads as null. */
 const OptionalTypeBody = Schema.NullOr(TypeRequest)
+
+/** `POST /v1/jobs/:id/priority`: the id is the path's. */
+const PriorityBody = Schema.Struct({ priority: Priority }).annotations(strictFields)
 
 /** Query strings carry text: numbers are parsed from it. */
 const IntFromString = Schema.NumberFromString.pipe(Schema.int())
@@ -126,6 +132,28 @@ export class JobsApi extends HttpApiGroup.make("jobs")
       .annotate(OpenApi.Summary, "Run a dead, cancelled or failed job again")
   )
   .add(
+    HttpApiEndpoint.post("promote")`/jobs/${id}/promote`
+      .addSuccess(JobOnWire)
+      .annotate(OpenApi.Summary, "Make a delayed or retry-waiting job claimable now")
+  )
+  .add(
+    HttpApiEndpoint.post("setPriority")`/jobs/${id}/priority`
+      .setPayload(PriorityBody)
+      .addSuccess(JobOnWire)
+      .annotate(OpenApi.Summary, "Change the priority of a job that has not started (queued, delayed or waiting to retry)")
+  )
+  .add(
+    HttpApiEndpoint.del("delete")`/jobs/${id}`
+      .addSuccess(JobOnWire)
+      .annotate(OpenApi.Summary, "Remove a job for good (any state but running: cancel a running job first); answers the job as it was")
+  )
+  .add(
+    HttpApiEndpoint.post("purge", "/jobs/purge")
+      .setPayload(PurgeRequest)
+      .addSuccess(Count)
+      .annotate(OpenApi.Summary, "Remove every job in one state (not running), of one type or all, for good; answers how many")
+  )
+  .add(
     HttpApiEndpoint.get("get")`/jobs/${id}`
       .addSuccess(JobOnWire)
       .annotate(OpenApi.Summary, "One job")
@@ -143,7 +171,7 @@ export class QueueApi extends HttpApiGroup.make("queue")
   .add(
     HttpApiEndpoint.post("retryDead", "/dead/retry")
       .setPayload(OptionalTypeBody)
-      .addSuccess(Schema.Struct({ count: Schema.Int }))
+      .addSuccess(Count)
       .annotate(OpenApi.Summary, "Send dead jobs (of one type, or all) back to the queue")
   )
   .add(
@@ -159,6 +187,11 @@ export class QueueApi extends HttpApiGroup.make("queue")
       .annotate(OpenApi.Summary, "Undo a pause")
   )
   .add(HttpApiEndpoint.get("stats", "/stats").addSuccess(Stats).annotate(OpenApi.Summary, "Counts by state and type"))
+  .add(
+    HttpApiEndpoint.get("workers", "/workers")
+      .addSuccess(Schema.Array(WorkerInfo))
+      .annotate(OpenApi.Summary, "Workers seen in the last lease TTL: the jobs each holds and when it was last seen")
+  )
   .add(
     HttpApiEndpoint.get("leader", "/leader")
       .addSuccess(LeaderInfo)

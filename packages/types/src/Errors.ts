@@ -28,10 +28,12 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
 export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("InvalidTransition", {
   jobId: Schema.String,
   state: Schema.String,
-  action: Schema.String
+  action: Schema.String,
+  /** What to do instead, when there is something. */
+  hint: Schema.optionalWith(Schema.String, { exact: true })
 }) {
   override get message() {
-    return `cannot ${this.action} job ${this.jobId}: it is ${this.state}`
+    return `cannot ${this.action} job ${this.jobId}: it is ${this.state}${this.hint === undefined ? "" : `; ${this.hint}`}`
   }
 }
 
@@ -65,12 +67,20 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
   }
 }
 
+/**
+ * The state is at its cap with no finished job left to shed: only live and dead jobs fill it
+ * (docs/architecture.md, "Limits"). `retryAfterMs` is when space may have freed: the next lease
+ * to end, or longer when no job is running (then only workers or an operator free space).
+ */
 export class QueueFull extends Schema.TaggedError<QueueFull>()("QueueFull", {
   bytes: Schema.Int,
-  limit: Schema.Int
+  limit: Schema.Int,
+  retryAfterMs: Schema.optionalWith(Schema.Int, { exact: true })
 }) {
   override get message() {
-    return `queue.json would be ${this.bytes} bytes, over the limit of ${this.limit}; drain jobs or raise the limit`
+    return `queue.json would be ${this.bytes} bytes, over the limit of ${this.limit}, with no finished job left to shed; ${
+      this.retryAfterMs === undefined ? "" : `retry after ${this.retryAfterMs} ms, `
+    }let workers drain the queue, purge dead jobs, or raise the limit`
   }
 }
 

@@ -11,7 +11,11 @@ export const JobEventKind = Schema.Literal(
   "released",
   "dead",
   "cancelled",
-  "redriven"
+  "redriven",
+  /** A delayed or retry-waiting job made claimable now by hand. */
+  "promoted",
+  /** A job removed by hand (`Delete`; a purge's jobs leave without an event each, as retention's do). */
+  "deleted"
 )
 export type JobEventKind = typeof JobEventKind.Type
 

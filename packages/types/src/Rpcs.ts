@@ -14,11 +14,13 @@ import {
   JobId,
   JobOnWire,
   JobPage,
+  JobState,
   JobType,
   LeaseToken,
   ListQuery,
   Millis,
   Paused,
+  Priority,
   Stats,
   strictFields
 } from "./Job.js"
@@ -92,6 +94,32 @@ export const IdRequest = Schema.Struct({ id: JobId }).annotations(strictFields)
 /** Pause, resume or redrive one type; every type when absent. */
 export const TypeRequest = Schema.Struct({ type: Schema.optionalWith(JobType, { exact: true }) }).annotations(strictFields)
 
+/** A new priority for a job that has not started (queued, delayed or waiting to retry). */
+export const PriorityRequest = Schema.Struct({ id: JobId, priority: Priority }).annotations(strictFields)
+
+/** The states a purge may empty: every one but `running` (cancel running jobs first). */
+export const PurgeableState = JobState.pipe(
+  Schema.filter((state) => state !== "running" || "running jobs cannot be purged: cancel them first (that revokes their leases)")
+)
+
+/** Removes every job in `state` (of `type` only, when given), for good. */
+export const PurgeRequest = Schema.Struct({
+  state: PurgeableState,
+  type: Schema.optionalWith(JobType, { exact: true })
+}).annotations(strictFields)
+
+export const Count = Schema.Struct({ count: Schema.Int })
+
+/** A worker as the queue sees it: the jobs it holds now and when it last claimed, heartbeat or was seen polling. */
+export const WorkerInfo = Schema.Struct({
+  id: Schema.String,
+  /** Running jobs leased to it. */
+  jobs: Schema.Int,
+  /** Its latest claim or heartbeat, or its latest claim call on this broker (ms since epoch). */
+  lastSeenAt: Millis
+})
+export type WorkerInfo = typeof WorkerInfo.Type
+
 /** Most jobs one `EnqueueMany` may carry. */
 export const maxEnqueueBatch = 10_000
 
@@ -151,12 +179,17 @@ export class OsqueueRpcs extends RpcGroup.make(
   Rpc.make("Release", { payload: TokenRequest, success: JobOnWire, error: OsqueueError }),
   Rpc.make("Cancel", { payload: IdRequest, success: JobOnWire, error: OsqueueError }),
   Rpc.make("Retry", { payload: IdRequest, success: JobOnWire, error: OsqueueError }),
-  Rpc.make("RetryDead", { payload: TypeRequest, success: Schema.Struct({ count: Schema.Int }), error: OsqueueError }),
+  Rpc.make("RetryDead", { payload: TypeRequest, success: Count, error: OsqueueError }),
+  Rpc.make("Promote", { payload: IdRequest, success: JobOnWire, error: OsqueueError }),
+  Rpc.make("SetPriority", { payload: PriorityRequest, success: JobOnWire, error: OsqueueError }),
+  Rpc.make("Delete", { payload: IdRequest, success: JobOnWire, error: OsqueueError }),
+  Rpc.make("Purge", { payload: PurgeRequest, success: Count, error: OsqueueError }),
   Rpc.make("Pause", { payload: TypeRequest, success: Paused, error: OsqueueError }),
   Rpc.make("Resume", { payload: TypeRequest, success: Paused, error: OsqueueError }),
   Rpc.make("Get", { payload: IdRequest, success: JobOnWire, error: OsqueueError }),
   Rpc.make("List", { payload: ListQuery, success: JobPage, error: OsqueueError }),
   Rpc.make("Stats", { success: Stats, error: OsqueueError }),
+  Rpc.make("Workers", { success: Schema.Array(WorkerInfo), error: OsqueueError }),
   Rpc.make("Leader", { success: LeaderInfo, error: OsqueueError }),
   Rpc.make("State", { success: RawState, error: OsqueueError }),
   Rpc.make("Watch", { payload: WatchRequest, success: WatchEvent, error: OsqueueError, stream: true })
