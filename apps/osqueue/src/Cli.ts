@@ -2,12 +2,12 @@
 import * as Command from "@effect/cli/Command"
 import { broker } from "./commands/broker.js"
 import { demo } from "./commands/demo.js"
-import { enqueue, jobs, jobsSubcommands, pause, resume, stats, watch } from "./commands/jobs.js"
+import { enqueue, jobs, jobsSubcommands, pause, resume, stats, watch, workers } from "./commands/jobs.js"
 import { produce } from "./commands/produce.js"
 import { worker } from "./commands/worker.js"
 import { node } from "./Help.js"
 
-const subcommands = [broker, worker, demo, enqueue, jobs, stats, pause, resume, watch, produce] as const
+const subcommands = [broker, worker, demo, enqueue, jobs, stats, workers, pause, resume, watch, produce] as const
 
 export const osqueue = Command.make("osqueue").pipe(
   Command.withDescription("A job queue on object storage with compare-and-swap"),

@@ -14,6 +14,7 @@ import type {
   Job,
   JobId,
   JobPage,
+  JobState,
   LeaderInfo,
   LeaseToken,
   ListQuery,
@@ -21,7 +22,8 @@ import type {
   Paused,
   RawState,
   Stats,
-  WatchEvent
+  WatchEvent,
+  WorkerInfo
 } from "@osqueue/types"
 import { JobNotFound } from "@osqueue/types"
 import * as Clock from "effect/Clock"
@@ -82,11 +84,18 @@ export interface HandlersShape {
   readonly cancel: (id: JobId) => Effect.Effect<Job, OsqueueError>
   readonly retry: (id: JobId) => Effect.Effect<Job, OsqueueError>
   readonly retryDead: (type: string | undefined) => Effect.Effect<{ readonly count: number }, OsqueueError>
+  readonly promote: (id: JobId) => Effect.Effect<Job, OsqueueError>
+  readonly setPriority: (id: JobId, priority: number) => Effect.Effect<Job, OsqueueError>
+  /** Answers the job as it was. */
+  readonly delete: (id: JobId) => Effect.Effect<Job, OsqueueError>
+  readonly purge: (state: JobState, type: string | undefined) => Effect.Effect<{ readonly count: number }, OsqueueError>
   readonly pause: (type: string | undefined) => Effect.Effect<Paused, OsqueueError>
   readonly resume: (type: string | undefined) => Effect.Effect<Paused, OsqueueError>
   readonly get: (id: JobId) => Effect.Effect<Job, OsqueueError>
   readonly list: (query: ListQuery) => Effect.Effect<JobPage, OsqueueError>
   readonly stats: Effect.Effect<Stats, OsqueueError>
+  /** Workers holding leases, and those that called claim on this broker within a lease TTL. */
+  readonly workers: Effect.Effect<ReadonlyArray<WorkerInfo>, OsqueueError>
   readonly leader: Effect.Effect<LeaderInfo, OsqueueError>
   readonly state: Effect.Effect<RawState, OsqueueError>
   /** Job events as they commit, leader changes (the current leader first), and stats if asked. */
@@ -110,6 +119,9 @@ const outcomeOf = (exit: Exit.Exit<unknown, OsqueueError>): string => {
   if (failure !== undefined) return failure._tag
   return Exit.isInterrupted(exit) ? "interrupted" : "defect"
 }
+
+/** Past this many workers remembered, a claim forgets those not seen within a lease TTL. */
+const claimersSwept = 1_000
 
 /** A claim whose wake-up time came but found nothing waits at least this long before trying again. */
 const minRecheckMs = 25
@@ -179,6 +191,42 @@ export const make = Effect.gen(function*() {
         yield* waiters.wait(request.types, seq, Math.max(until - after, minRecheckMs))
       }
     })
+
+  /**
+   * Workers' claim calls on this broker, by worker id: an idle worker long-polling holds no lease,
+   * so the state does not know it (`state.workers()` knows those holding jobs). A broker's own
+   * memory: after a failover, workers reappear with their next claim.
+   */
+  const claimers = new Map<string, { at: number; polling: number }>()
+  const defaultLeaseMs = yield* commit.read((state) => state.limits.defaultLeaseMs)
+  const seenWithin = (now: number) => (seen: { at: number; polling: number }) => seen.polling > 0 || seen.at >= now - defaultLeaseMs
+
+  const claimCall = (workerId: string, polling: -1 | 1) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const seen = claimers.get(workerId) ?? { at: now, polling: 0 }
+      claimers.set(workerId, { at: now, polling: seen.polling + polling })
+      if (claimers.size > claimersSwept) {
+        const recent = seenWithin(now)
+        for (const [id, other] of claimers) if (!recent(other)) claimers.delete(id)
+      }
+    })
+
+  const tracked = (request: ClaimRequest) =>
+    Effect.acquireUseRelease(claimCall(request.workerId, 1), () => claim(request), () => claimCall(request.workerId, -1))
+
+  const workers = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const byId = new Map((yield* commit.read((state) => state.workers())).map((worker) => [worker.id, { ...worker }]))
+    const recent = seenWithin(now)
+    for (const [id, seen] of claimers) {
+      if (!recent(seen)) continue
+      const at = seen.polling > 0 ? now : seen.at
+      const worker = byId.get(id)
+      if (worker === undefined) byId.set(id, { id, jobs: 0, lastSeenAt: at })
+      else worker.lastSeenAt = Math.max(worker.lastSeenAt, at)
+    }
+    return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  })
 
   /** Most events in one watch message. */
   const watchBatchMax = 1_000
@@ -256,7 +304,7 @@ export const make = Effect.gen(function*() {
         ? instrument("enqueueMany")(Effect.succeed([]))
         : commit.submit({ _tag: "Enqueue", jobs }).pipe(instrument("enqueueMany")),
     claim: (request) =>
-      claim(request).pipe(
+      tracked(request).pipe(
         Effect.timed,
         Effect.flatMap(([took, claimed]) =>
           Effect.as(Metric.update(BrokerMetrics.claimWait, Duration.toSeconds(took)), claimed)
@@ -299,12 +347,21 @@ export const make = Effect.gen(function*() {
         Effect.map((count) => ({ count })),
         instrument("retryDead")
       ),
+    promote: (id) => commit.submit({ _tag: "Promote", id }).pipe(instrument("promote")),
+    setPriority: (id, priority) => commit.submit({ _tag: "SetPriority", id, priority }).pipe(instrument("setPriority")),
+    delete: (id) => commit.submit({ _tag: "Delete", id }).pipe(instrument("delete")),
+    purge: (state, type) =>
+      commit.submit({ _tag: "Purge", state, ...(type !== undefined ? { type } : {}) }).pipe(
+        Effect.map((count) => ({ count })),
+        instrument("purge")
+      ),
     pause: (type) => commit.submit({ _tag: "Pause", ...(type !== undefined ? { type } : {}) }).pipe(instrument("pause")),
     resume: (type) =>
       commit.submit({ _tag: "Resume", ...(type !== undefined ? { type } : {}) }).pipe(instrument("resume")),
     get: (id) => get(id).pipe(instrument("get")),
     list: (query) => commit.read((state) => state.list(query)).pipe(instrument("list")),
     stats: commit.stats.pipe(instrument("stats")),
+    workers: workers.pipe(instrument("workers")),
     leader: leaderInfo.pipe(instrument("leader")),
     state: Effect.flatMap(Effect.zip(election.role, commit.checkpointVersion), ([role, version]) =>
       commit.read((state): RawState => ({

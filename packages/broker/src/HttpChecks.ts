@@ -115,8 +115,10 @@ export const retryAfterSeconds = (error: OsqueueError): number | undefined => {
   switch (error._tag) {
     case "Overloaded":
       return Math.max(1, Math.ceil(error.retryAfterMs / 1000))
-    case "CommitFailed":
     case "QueueFull":
+      // How long until space may free (`QueueFull`); a broker that predates it sent none.
+      return Math.max(1, Math.ceil((error.retryAfterMs ?? 1000) / 1000))
+    case "CommitFailed":
       return 1
     default:
       return undefined

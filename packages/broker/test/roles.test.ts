@@ -18,7 +18,7 @@ const tokens: Record<Role, string> = { admin: "t-admin", producer: "t-producer",
 const roles = Object.keys(tokens) as ReadonlyArray<Role>
 
 // The roles as the issue states them, written out here rather than read from the broker's table.
-const reads = ["Get", "List", "Stats", "Leader", "Watch", "State", "Metrics", "Whoami"]
+const reads = ["Get", "List", "Stats", "Workers", "Leader", "Watch", "State", "Metrics", "Whoami"]
 const allowed: Record<Role, ReadonlyArray<string>> = {
   admin: [
     "Enqueue",
@@ -32,6 +32,10 @@ const allowed: Record<Role, ReadonlyArray<string>> = {
     "Cancel",
     "Retry",
     "RetryDead",
+    "Promote",
+    "SetPriority",
+    "Delete",
+    "Purge",
     "Pause",
     "Resume",
     ...reads
@@ -86,11 +90,16 @@ const restCalls = (s: Seed): Record<string, readonly [string, string, unknown?]>
   Cancel: ["POST", `/v1/jobs/${s.id}/cancel`],
   Retry: ["POST", `/v1/jobs/${s.id}/retry`],
   RetryDead: ["POST", "/v1/dead/retry", { type: "none" }],
+  Promote: ["POST", `/v1/jobs/${s.id}/promote`],
+  SetPriority: ["POST", `/v1/jobs/${s.id}/priority`, { priority: 1 }],
+  Delete: ["DELETE", `/v1/jobs/${s.id}`],
+  Purge: ["POST", "/v1/jobs/purge", { state: "dead", type: "none" }],
   Pause: ["POST", "/v1/pause", { type: "none" }],
   Resume: ["POST", "/v1/resume", { type: "none" }],
   Get: ["GET", `/v1/jobs/${s.id}`],
   List: ["GET", "/v1/jobs"],
   Stats: ["GET", "/v1/stats"],
+  Workers: ["GET", "/v1/workers"],
   Leader: ["GET", "/v1/leader"],
   State: ["GET", "/state"],
   Metrics: ["GET", "/metrics"],
@@ -112,11 +121,16 @@ const rpcCalls = (client: Client, s: Seed): Record<string, Effect.Effect<unknown
   Cancel: client.Cancel({ id: s.id }),
   Retry: client.Retry({ id: s.id }),
   RetryDead: client.RetryDead({ type: "none" }),
+  Promote: client.Promote({ id: s.id }),
+  SetPriority: client.SetPriority({ id: s.id, priority: 1 }),
+  Delete: client.Delete({ id: s.id }),
+  Purge: client.Purge({ state: "dead", type: "none" }),
   Pause: client.Pause({ type: "none" }),
   Resume: client.Resume({ type: "none" }),
   Get: client.Get({ id: s.id }),
   List: client.List({}),
   Stats: client.Stats(),
+  Workers: client.Workers(),
   Leader: client.Leader(),
   State: client.State(),
   Watch: client.Watch({}).pipe(Stream.runHead, Effect.timeoutOption("300 millis"))

@@ -16,15 +16,19 @@ import {
   type Job,
   JobId,
   type JobPage,
+  type JobState,
   type LeaderInfo,
   LeaseToken,
   ListQuery,
   NotLeader,
   type Paused,
+  PriorityRequest,
+  PurgeRequest,
   type RawState,
   type Stats,
   type WatchEvent,
-  WatchRequest
+  WatchRequest,
+  type WorkerInfo
 } from "@osqueue/types"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -98,11 +102,21 @@ export interface OsqueueClientShape {
   readonly retry: (id: string) => Effect.Effect<Job, ClientError>
   /** Sends dead jobs (of one type, or all) back to the queue; answers how many. */
   readonly retryDead: (type?: string) => Effect.Effect<number, ClientError>
+  /** Makes a delayed or retry-waiting job claimable now. */
+  readonly promote: (id: string) => Effect.Effect<Job, ClientError>
+  /** Changes the priority of a job that has not started (queued, delayed, waiting to retry). */
+  readonly setPriority: (id: string, priority: number) => Effect.Effect<Job, ClientError>
+  /** Removes a job for good, in any state but running (cancel it first); answers the job as it was. */
+  readonly delete: (id: string) => Effect.Effect<Job, ClientError>
+  /** Removes every job in `state` (not running), of `type` only when given, for good; answers how many. */
+  readonly purge: (state: JobState, type?: string) => Effect.Effect<number, ClientError>
   readonly pause: (type?: string) => Effect.Effect<Paused, ClientError>
   readonly resume: (type?: string) => Effect.Effect<Paused, ClientError>
   readonly get: (id: string) => Effect.Effect<Job, ClientError>
   readonly list: (query?: ListQuery) => Effect.Effect<JobPage, ClientError>
   readonly stats: Effect.Effect<Stats, ClientError>
+  /** Workers seen in the last lease TTL: the jobs each holds and when it was last seen. */
+  readonly workers: Effect.Effect<ReadonlyArray<WorkerInfo>, ClientError>
   readonly leader: Effect.Effect<LeaderInfo, ClientError>
   /** The committed `queue.json` as the broker holds it (a follower's view may lag). */
   readonly state: Effect.Effect<RawState, ClientError>
@@ -284,12 +298,21 @@ export const make = (router: Router): Effect.Effect<OsqueueClientShape, never, S
       retry: (id) => byId("retry", id, (i) => (api) => api.Retry({ id: i })),
       retryDead: (type) =>
         router.call("retryDead", (api) => Effect.map(api.RetryDead(typeRequest(type)), (r) => r.count)),
+      promote: (id) => byId("promote", id, (i) => (api) => api.Promote({ id: i })),
+      setPriority: (id, priority) =>
+        byId("setPriority", id, (i) => (api) =>
+          Effect.flatMap(validated(PriorityRequest, "priority request")({ id: i, priority }), api.SetPriority)),
+      delete: (id) => byId("delete", id, (i) => (api) => api.Delete({ id: i })),
+      purge: (state, type) =>
+        Effect.flatMap(validated(PurgeRequest, "purge request")({ state, ...typeRequest(type) }), (request) =>
+          router.call("purge", (api) => Effect.map(api.Purge(request), (r) => r.count))),
       pause: (type) => router.call("pause", (api) => api.Pause(typeRequest(type))),
       resume: (type) => router.call("resume", (api) => api.Resume(typeRequest(type))),
       get: (id) => byId("get", id, (i) => (api) => api.Get({ id: i })),
       list: (query) =>
         Effect.flatMap(validated(ListQuery, "list query")(query ?? {}), (q) => router.call("list", (api) => api.List(q))),
       stats: router.call("stats", (api) => api.Stats),
+      workers: router.call("workers", (api) => api.Workers),
       leader: router.call("leader", (api) => api.Leader),
       state: router.call("state", (api) => api.State),
       watch: (options) =>

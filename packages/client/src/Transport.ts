@@ -23,6 +23,8 @@ import {
   type OsqueueError,
   type OsqueueRpcs,
   type Paused,
+  type PriorityRequest,
+  type PurgeRequest,
   type RawState,
   type Stats,
   type TokenRequest,
@@ -30,6 +32,7 @@ import {
   Unauthorized,
   type WatchEvent,
   type WatchRequest,
+  type WorkerInfo
 } from "@osqueue/types"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -54,11 +57,16 @@ export interface BrokerApi {
   readonly Cancel: Call<typeof IdRequest.Type, Job>
   readonly Retry: Call<typeof IdRequest.Type, Job>
   readonly RetryDead: Call<typeof TypeRequest.Type, { readonly count: number }>
+  readonly Promote: Call<typeof IdRequest.Type, Job>
+  readonly SetPriority: Call<typeof PriorityRequest.Type, Job>
+  readonly Delete: Call<typeof IdRequest.Type, Job>
+  readonly Purge: Call<typeof PurgeRequest.Type, { readonly count: number }>
   readonly Pause: Call<typeof TypeRequest.Type, Paused>
   readonly Resume: Call<typeof TypeRequest.Type, Paused>
   readonly Get: Call<typeof IdRequest.Type, Job>
   readonly List: Call<ListQuery, JobPage>
   readonly Stats: Effect.Effect<Stats, ClientError>
+  readonly Workers: Effect.Effect<ReadonlyArray<WorkerInfo>, ClientError>
   readonly Leader: Effect.Effect<LeaderInfo, ClientError>
   readonly State: Effect.Effect<RawState, ClientError>
   readonly Watch: (request: typeof WatchRequest.Type) => Stream.Stream<WatchEvent, ClientError>
@@ -125,11 +133,16 @@ export const fromRpcClient = (url: string, client: OsqueueRpcClient): BrokerApi 
     Cancel: lift((p) => client.Cancel(p)),
     Retry: lift((p) => client.Retry(p)),
     RetryDead: lift((p) => client.RetryDead(p)),
+    Promote: lift((p) => client.Promote(p)),
+    SetPriority: lift((p) => client.SetPriority(p)),
+    Delete: lift((p) => client.Delete(p)),
+    Purge: lift((p) => client.Purge(p)),
     Pause: lift((p) => client.Pause(p)),
     Resume: lift((p) => client.Resume(p)),
     Get: lift((p) => client.Get(p)),
     List: lift((p) => client.List(p)),
     Stats: lift(() => client.Stats())(undefined),
+    Workers: lift(() => client.Workers())(undefined),
     Leader: lift(() => client.Leader())(undefined),
     State: Effect.mapError(client.State(), unreachable),
     Watch: (p) => Stream.mapError(client.Watch(p), unreachable)

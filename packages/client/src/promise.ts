@@ -12,12 +12,14 @@ import type {
   HeartbeatResult,
   Job,
   JobPage,
+  JobState,
   LeaderInfo,
   ListQuery,
   Paused,
   RawState,
   Stats,
-  WatchEvent
+  WatchEvent,
+  WorkerInfo
 } from "@osqueue/types"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -174,6 +176,31 @@ export class OsqueueClient {
   /** Sends dead jobs (of one type, or all) back to the queue; answers how many. */
   retryDeadJobs(type?: string): Promise<number> {
     return this.run((c) => c.retryDead(type))
+  }
+
+  /** Makes a delayed or retry-waiting job claimable now. */
+  promoteJob(id: string): Promise<Job> {
+    return this.run((c) => c.promote(id))
+  }
+
+  /** Changes the priority of a job that has not started. */
+  setJobPriority(id: string, priority: number): Promise<Job> {
+    return this.run((c) => c.setPriority(id, priority))
+  }
+
+  /** Removes a job for good, in any state but running (cancel it first); resolves to the job as it was. */
+  deleteJob(id: string): Promise<Job> {
+    return this.run((c) => c.delete(id))
+  }
+
+  /** Removes every job in `state` (not running), of `type` only when given; resolves to how many. */
+  purgeJobs(state: JobState, type?: string): Promise<number> {
+    return this.run((c) => c.purge(state, type))
+  }
+
+  /** Workers seen in the last lease TTL: the jobs each holds and when it was last seen. */
+  getWorkers(): Promise<ReadonlyArray<WorkerInfo>> {
+    return this.run((c) => c.workers)
   }
 
   pause(type?: string): Promise<Paused> {

@@ -1,7 +1,9 @@
-/** Commands that talk to the brokers as a client: enqueue, jobs, stats, pause/resume, watch. */
+/** Commands that talk to the brokers as a client: enqueue, jobs, stats, workers, pause/resume, watch. */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import { OsqueueClient } from "@osqueue/client"
 import { JobState, ListOrder } from "@osqueue/types"
 import * as Console from "effect/Console"
@@ -108,12 +110,51 @@ const retryDead = Command.make(
     )
 ).pipe(Command.withDescription("Send dead-lettered jobs (all, or of one type) back to the queue"))
 
+const priority = Command.make(
+  "priority",
+  {
+    ...connection,
+    json,
+    id: jobId,
+    priority: Args.integer({ name: "priority" }).pipe(Args.withDescription("The new priority: lower runs first (-1000000 to 1000000)."))
+  },
+  (args) => withClient(args, (client) => client.setPriority(args.id, args.priority).pipe(Effect.flatMap((job) => printJob(job, args.json))))
+).pipe(Command.withDescription("Change the priority of a job that has not started (queued, delayed or waiting to retry)"))
+
+/** The states a purge may empty: all but running. */
+const purgeable = JobState.literals.filter((state) => state !== "running")
+
+const purge = Command.make(
+  "purge",
+  {
+    ...connection,
+    state: Options.choice("state", purgeable).pipe(Options.withDescription("Remove the jobs in this state (running jobs cannot be purged: cancel them first). Required.")),
+    type: typeFilter("Only the jobs of this type. Default: every type."),
+    yes: Options.boolean("yes").pipe(Options.withDescription("Confirm: the jobs are removed for good. Without it nothing is removed. Default: false."))
+  },
+  (args) => {
+    const what = `every ${args.state} job${Option.match(args.type, { onNone: () => "", onSome: (type) => ` of type ${type}` })}`
+    if (!args.yes) {
+      const message = `purge removes ${what} for good: add --yes to confirm`
+      return Console.error(`osqueue: ${message}`).pipe(Effect.zipRight(Effect.fail(ValidationError.invalidValue(HelpDoc.p(message)))))
+    }
+    return withClient(args, (client) =>
+      client.purge(args.state, Option.getOrUndefined(args.type)).pipe(
+        Effect.flatMap((count) => Console.log(`${count} job(s) removed (${what})`))
+      ))
+  }
+).pipe(Command.withDescription("Remove every job in one state (of one type, or all) for good; needs --yes"))
+
 export const jobsSubcommands = [
   list,
   byId("get", "Show one job", (client, id) => client.get(id)),
   byId("cancel", "Cancel a queued, delayed or running job", (client, id) => client.cancel(id)),
   byId("retry", "Run a dead, cancelled or retry-waiting job again now", (client, id) => client.retry(id)),
-  retryDead
+  retryDead,
+  byId("promote", "Make a delayed or retry-waiting job claimable now", (client, id) => client.promote(id)),
+  priority,
+  byId("delete", "Remove a job for good, in any state but running (cancel it first); prints it as it was", (client, id) => client.delete(id)),
+  purge
 ] as const
 
 export const jobs = Command.make("jobs").pipe(
@@ -138,6 +179,23 @@ export const stats = Command.make("stats", { ...connection, json }, (args) =>
     )
   )
 ).pipe(Command.withDescription("Counts by state, totals and the leader"))
+
+export const workers = Command.make("workers", { ...connection, json }, (args) =>
+  withClient(args, (client) =>
+    client.workers.pipe(
+      Effect.flatMap((workers) =>
+        args.json
+          ? printJson(workers)
+          : Effect.gen(function*() {
+            if (workers.length === 0) yield* Console.log("no worker seen in the last lease TTL")
+            for (const worker of workers) {
+              yield* Console.log(`${worker.id.padEnd(24)} ${`jobs ${worker.jobs}`.padEnd(10)} last seen ${new Date(worker.lastSeenAt).toISOString()}`)
+            }
+          })
+      )
+    )
+  )
+).pipe(Command.withDescription("Workers seen in the last lease TTL: the jobs each holds and when it was last seen"))
 
 const pauseOrResume = (name: "pause" | "resume") =>
   Command.make(name, { ...connection, type: typeFilter(`${name === "pause" ? "Pause" : "Resume"} the claims of this type only. Default: every type.`) }, (args) =>
