@@ -1,39 +1,16 @@
 /**
- * The engine (Cas + Election + GroupCommit) over a real in-memory store, with TestClock driving
+ * The engine (GroupCommit + Election over Replica, Cas and Log) over a real in-memory store, with TestClock driving
  * every time rule: lease expiry, delay, backoff, takeover and the grace leases get after it.
  * Two engines share one store to play two brokers.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Election, Engine, EngineConfig, GroupCommit } from "@osqueue/core"
-import { FaultyStore, MemoryStore, ObjectStore, type ObjectStoreShape, OutcomeUnknown, StoreUnavailable } from "@osqueue/storage"
+import { FaultyStore, MemoryStore, type ObjectStoreShape, OutcomeUnknown, StoreUnavailable } from "@osqueue/storage"
 import type { EnqueueOptions, OsqueueError } from "@osqueue/types"
 import { durable } from "./fixtures/durable.js"
-import { Context, Duration, Effect, Either, Exit, Layer, Option, Scope, TestClock } from "effect"
+import { advance, settle, type StartedEngine, startEngine } from "./fixtures/engine.js"
+import { Effect, Either, Exit, Option, Scope, TestClock } from "effect"
 
-const ttl = Duration.seconds(3)
-
-const engineLayer = (store: ObjectStoreShape, url: string) =>
-  Engine.layer.pipe(
-    Layer.provide(Layer.succeed(ObjectStore, store)),
-    Layer.provide(EngineConfig.layer({ advertisedUrl: url, electionTtl: ttl }))
-  )
-
-/** Starts an engine in its own scope, so a test can stop one broker and keep the other. */
-const startEngine = (store: ObjectStoreShape, url: string) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const context = yield* Layer.buildWithScope(engineLayer(store, url), scope)
-    return {
-      scope,
-      commit: Context.get(context, GroupCommit.GroupCommit),
-      election: Context.get(context, Election.Election)
-    }
-  })
-
-type Engine = Effect.Effect.Success<ReturnType<typeof startEngine>>
-
-/** Lets forked loops run and moves the test clock on. */
-const advance = (ms: number) => TestClock.adjust(Duration.millis(ms)).pipe(Effect.zipRight(Effect.yieldNow()))
+type Engine = StartedEngine
 
 const job = (type: string, extra: Partial<EnqueueOptions> = {}): EnqueueOptions => ({ type, ...extra }) as EnqueueOptions
 
@@ -45,18 +22,6 @@ const claim = (engine: Engine, extra: { types?: Array<string>; leaseMs?: number 
 
 const errorTag = <A>(effect: Effect.Effect<A, OsqueueError>) =>
   effect.pipe(Effect.flip, Effect.map((e) => e._tag))
-
-/** Runs a submit to completion while the clock moves (a commit may wait on TestClock). */
-const settle = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(effect)
-    for (let i = 0; i < 20; i++) {
-      const done = yield* fiber.poll
-      if (Option.isSome(done)) break
-      yield* advance(0)
-    }
-    return yield* fiber.await.pipe(Effect.flatMap((exit) => exit))
-  })
 
 const single = Effect.gen(function*() {
   const store = yield* MemoryStore.make

@@ -4,37 +4,17 @@
  * conversion of a queue.json from before the log, and a log entry that does not decode.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cas, Election, Engine, EngineConfig, GroupCommit, Log, LogEntry, QueueState, Replica } from "@osqueue/core"
+import { Cas, type GroupCommit, Log, LogEntry, QueueState, Replica } from "@osqueue/core"
 import { MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
-import { Context, Duration, Effect, Either, Exit, Layer, Option, Scope, TestClock } from "effect"
+import { Duration, Effect, Either, Exit, Layer, Option, Scope } from "effect"
 import { durable } from "./fixtures/durable.js"
+import { advance, settle, startEngine as start } from "./fixtures/engine.js"
 
-const ttl = Duration.seconds(3)
 const encoder = new TextEncoder()
 
-const startEngine = (store: ObjectStoreShape, url: string, checkpointEntries = 5) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const layer = Engine.layer.pipe(
-      Layer.provide(Layer.succeed(ObjectStore, store)),
-      Layer.provide(EngineConfig.layer({
-        advertisedUrl: url,
-        electionTtl: ttl,
-        checkpoint: { entries: checkpointEntries, minBytes: 1 << 30, interval: Duration.hours(1) }
-      }))
-    )
-    const context = yield* Layer.buildWithScope(layer, scope)
-    return { scope, commit: Context.get(context, GroupCommit.GroupCommit), election: Context.get(context, Election.Election) }
-  })
-
-const advance = (ms: number) => TestClock.adjust(Duration.millis(ms)).pipe(Effect.zipRight(Effect.yieldNow()))
-
-const settle = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(effect)
-    for (let i = 0; i < 20 && Option.isNone(yield* fiber.poll); i++) yield* advance(0)
-    return yield* fiber.await.pipe(Effect.flatMap((exit) => exit))
-  })
+/** Small checkpoints, so that a few commits write several. */
+const startEngine = (store: ObjectStoreShape, url: string) =>
+  start(store, url, { checkpoint: { entries: 5, minBytes: 1 << 30, interval: Duration.hours(1) } })
 
 const enqueue = (commit: GroupCommit.GroupCommitShape, type: string) =>
   settle(commit.submit({ _tag: "Enqueue", jobs: [{ type }] }))
