@@ -35,12 +35,14 @@ const run = (pnpm, args) => {
   if (result.status !== 0) process.exit(result.status ?? 1)
 }
 
+// Workspace packages the queue never needs, each installed by the script that uses it: the bench
+// (BullMQ, ioredis) by `pnpm bench`, the release tooling (changesets) by `pnpm changeset`.
+const apart = ["@osqueue/bench", "@osqueue/release"]
+
 const pnpm = findPnpm()
 const marker = join(root, "node_modules", ".modules.yaml")
 const lock = join(root, "pnpm-lock.yaml")
 if (!existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs)) {
-  // The bench (BullMQ, ioredis) is its own package that the queue never needs: `pnpm install`
-  // installs it for `pnpm bench`.
-  run(pnpm, ["install", ...(existsSync(lock) ? ["--frozen-lockfile"] : []), "--filter", "!@osqueue/bench"])
+  run(pnpm, ["install", ...(existsSync(lock) ? ["--frozen-lockfile"] : []), ...apart.flatMap((name) => ["--filter", `!${name}`])])
 }
 run(pnpm, process.argv.slice(2))
