@@ -184,6 +184,12 @@ const aim = (tag: string, payload: unknown, a: Aim): { payload: unknown; pathId:
     if ("types" in p) p.types = a.types
   }
   if ((tag === "Enqueue" || tag === "enqueue") && "type" in p) p.type = a.type
+  // A purge empties a state of every type unless it names one: aimed at the states no sentinel
+  // is in, whatever a mutation then drops (a breakage cannot name another state).
+  if (tag === "Purge" || tag === "purge") {
+    p.state = a.type.length % 2 === 0 ? "queued" : "dead"
+    p.type = a.type
+  }
   if (Array.isArray(p.items)) p.items = a.items.map((lease) => ({ token: lease.token }))
   if (Array.isArray(p.jobs)) p.jobs = p.jobs.map((job: unknown) => (isFields(job) ? { ...job, type: a.type } : job))
   return { payload: p, pathId }
