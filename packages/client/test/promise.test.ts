@@ -59,6 +59,28 @@ describe("Promise facade", () => {
       }))
   }
 
+  for (const kind of ["http", "ws", "rest"] as const) {
+    it.scopedLive(`promote, priority, delete, purge, workers (${kind})`, () =>
+      withFacade(kind, async (client) => {
+        const later = await client.submitJob("report", {}, { delayMs: 3_600_000 })
+        const now = await client.submitJob("report", {})
+        expect((await client.promoteJob(later.id)).state).toBe("queued")
+        expect((await client.setJobPriority(later.id, -1)).priority).toBe(-1)
+        const claimed = await client.claimJob("facade-worker")
+        expect(claimed?.job.id).toBe(later.id)
+        expect((await client.getWorkers()).map((w) => [w.id, w.jobs])).toEqual([["facade-worker", 1]])
+        const running = await rejection(client.deleteJob(later.id))
+        expect(running._tag).toBe("InvalidTransition")
+        expect(running.message).toContain("cancel it first")
+        expect((await client.deleteJob(now.id)).id).toBe(now.id)
+        await client.submitJob("report", {})
+        expect(await client.purgeJobs("queued", "report")).toBe(1)
+        const refused = await rejection(client.purgeJobs("running"))
+        expect(refused._tag).toBe("InvalidRequest")
+        expect((await client.getStats()).counts).toMatchObject({ queued: 0, running: 1 })
+      }))
+  }
+
   it.scopedLive("watch is an async iterable", () =>
     withFacade("ws", async (client) => {
       const seen: Array<string> = []
