@@ -561,10 +561,10 @@ export class QueueState {
 
   /**
    * Removes the oldest finished (completed, cancelled) jobs until `bytes` are freed or none is
-   * left; answers how many bytes it freed. What they took counts as freed at once (`pendingBytes`),
-   * as an enqueue's jobs count as added.
+   * left. What they took counts as freed at once (off `pendingBytes`), as an enqueue's jobs count
+   * as added.
    */
-  private shed(bytes: number): number {
+  private shed(bytes: number): void {
     let freed = 0
     while (freed < bytes) {
       const item = this.oldest(this.finished)
@@ -574,7 +574,6 @@ export class QueueState {
       this.remove(item.id)
     }
     this.pendingBytes -= freed
-    return freed
   }
 
   /**
@@ -771,9 +770,11 @@ export class QueueState {
       }
       added += bytes + jobOverheadBytes
     }
-    // Finished jobs are shed first (oldest first); if that is not enough, the refusal's rollback puts them back.
+    // Finished jobs are shed first (oldest first; `shed` takes what they took off `pendingBytes`).
+    // If that is not enough, the refusal's rollback puts them back.
     const over = this.bytes + this.pendingBytes + added - maxStateBytes
-    const projected = this.bytes + this.pendingBytes + added - (over > 0 ? this.shed(over) : 0)
+    if (over > 0) this.shed(over)
+    const projected = this.bytes + this.pendingBytes + added
     if (projected > maxStateBytes) {
       return Either.left(new QueueFull({ bytes: projected, limit: maxStateBytes, retryAfterMs: this.fullFor(now) }))
     }
