@@ -2,7 +2,7 @@
  * Counts and times every storage request by kind (get, head, put, delete, list) and outcome, by
  * decorating the ObjectStore the engine uses: the stores themselves stay free of metrics.
  */
-import { ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
+import { bodyLength, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -12,6 +12,14 @@ import { cachedTags } from "./BrokerMetrics.js"
 
 export const requests = Metric.counter("osqueue_storage_requests_total", {
   description: "Object storage requests by backend, kind and outcome"
+})
+
+/**
+ * Bytes of every put that landed, whatever wrote it (log entries, checkpoints): the figure
+ * `osqueue_commit_bytes_total` should match, counted at the store instead of by the engine.
+ */
+export const bytesPut = Metric.counter("osqueue_storage_put_bytes_total", {
+  description: "Bytes written by successful object storage puts, by backend"
 })
 
 /** Updated with seconds, from 0.25 ms to 8 s. */
@@ -29,6 +37,7 @@ export const instrument = (store: ObjectStoreShape): ObjectStoreShape => {
     Metric.tagged(Metric.tagged(Metric.tagged(requests, "backend", store.backend), "kind", kind), "outcome", outcome)
   )
   const timer = cachedTags((kind: string) => Metric.tagged(latency, "kind", kind))
+  const written = Metric.tagged(bytesPut, "backend", store.backend)
   const track = (kind: string) => <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) =>
     Effect.suspend(() => {
       const started = performance.now()
@@ -42,7 +51,10 @@ export const instrument = (store: ObjectStoreShape): ObjectStoreShape => {
     ...store,
     get: (key) => track("get")(store.get(key)),
     head: (key) => track("head")(store.head(key)),
-    put: (key, bytes, condition, options) => track("put")(store.put(key, bytes, condition, options)),
+    put: (key, bytes, condition, options) =>
+      track("put")(store.put(key, bytes, condition, options)).pipe(
+        Effect.tap(() => Metric.incrementBy(written, bodyLength(bytes)))
+      ),
     delete: (key, ifMatch) => track("delete")(store.delete(key, ifMatch)),
     list: (prefix) => track("list")(store.list(prefix))
   }

@@ -174,6 +174,7 @@ describe("REST /v1", () => {
       expect(text).toContain("osqueue_leader 1")
       expect(text).toMatch(/osqueue_storage_requests_total\{backend="memory",kind="put",outcome="ok"\} \d+/)
       expect(text).toMatch(/osqueue_storage_latency_seconds_count\{kind="get"\} \d+/)
+      expect(text).toMatch(/osqueue_storage_put_bytes_total\{backend="memory"\} [1-9]\d*/)
 
       const openapi = yield* call("GET", "/v1/openapi.json")
       const spec = openapi.body as { openapi: string; paths: Record<string, unknown> }
