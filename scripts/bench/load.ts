@@ -92,7 +92,11 @@ const metric = async (name: string, ...labels: ReadonlyArray<string>): Promise<n
 
 const storeCounters = async () => ({
   writes: await metric("osqueue_storage_requests_total", `kind="put"`),
+  // Every put that landed, counted by the store decorator: log entries, checkpoints, anything else.
+  storeBytes: await metric("osqueue_storage_put_bytes_total"),
+  // What the engine says it wrote (log entries and checkpoints): the cross-check of storeBytes.
   bytes: await metric("osqueue_commit_bytes_total"),
+  checkpoints: await metric("osqueue_checkpoints_total"),
   // The histograms are in seconds; the report is in milliseconds.
   encodeSum: 1000 * await metric("osqueue_commit_encode_seconds_sum"),
   encodeCount: await metric("osqueue_commit_encode_seconds_count"),
@@ -228,7 +232,9 @@ const osqueue = Effect.gen(function*() {
         serverCpuUs,
         loadCpuUs,
         writesPerJob: (after.writes - before.writes) / jobs,
-        bytesPerJob: (after.bytes - before.bytes) / jobs,
+        bytesPerJob: (after.storeBytes - before.storeBytes) / jobs,
+        engineBytesPerJob: (after.bytes - before.bytes) / jobs,
+        checkpoints: after.checkpoints - before.checkpoints,
         encodeMs: after.encodeCount > before.encodeCount
           ? (after.encodeSum - before.encodeSum) / (after.encodeCount - before.encodeCount)
           : null,
@@ -320,6 +326,8 @@ const bullmq = async () => {
       loadCpuUs,
       writesPerJob: null,
       bytesPerJob: null,
+      engineBytesPerJob: null,
+      checkpoints: null,
       encodeMs: null,
       putMs: null
     }

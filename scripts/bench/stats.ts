@@ -41,13 +41,18 @@ export interface PhaseResult {
   readonly serverCpuUs: number
   /** CPU time of the load process (producers and workers, through the client library) per job, in µs. */
   readonly loadCpuUs: number
-  /** osqueue only: conditional writes of queue.json and bytes written, per job. */
+  /** osqueue only: puts (log entries and checkpoints) per job. */
   readonly writesPerJob: number | null
+  /** osqueue only: bytes of every put that landed, per job, as the store decorator counts them. */
   readonly bytesPerJob: number | null
-  /** osqueue only: mean time to apply a batch and encode the state, per commit. */
+  /** osqueue only: bytes the engine counts as written (log entries and checkpoints), per job: the check on bytesPerJob. */
+  readonly engineBytesPerJob: number | null
+  /** osqueue only: checkpoints written during the phase. */
+  readonly checkpoints: number | null
+  /** osqueue only: mean time to apply a batch and encode its log entry, per commit. */
   readonly encodeMs: number | null
   /**
-   * osqueue only: mean time of one conditional put of queue.json (write and fsync on the file
+   * osqueue only: mean time of one put, log entry or checkpoint (write and fsync on the file
    * store). An acknowledged request waited for at least one, so a producer with one request in
    * flight is acknowledged at most 1,000 / putMs times a second.
    */
