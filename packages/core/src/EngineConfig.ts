@@ -33,14 +33,15 @@ export interface EngineSettings {
 /**
  * A checkpoint is due after whichever comes first. Entries bound a takeover's replay; bytes keep
  * what checkpoints write at most what the log writes (a queue of 100 MB is not rewritten for a
- * few KB of changes); the interval bounds how stale queue.json gets on a quiet queue.
+ * few KB of changes); the interval bounds how stale queue.json gets on a quiet queue, while the
+ * checkpoint is at most minBytes (a bigger one is written only by the other two).
  */
 export interface CheckpointPolicy {
   /** Entries appended since the last checkpoint. */
   readonly entries: number
   /** Bytes appended since the last checkpoint, when more than the last checkpoint's size. */
   readonly minBytes: number
-  /** Time since the last checkpoint, if any job changed meanwhile. */
+  /** Time since the last checkpoint, if any job changed meanwhile and the last checkpoint is at most minBytes. */
   readonly interval: Duration.Duration
 }
 

@@ -70,6 +70,30 @@ describe("the log", () => {
       expect((yield* enqueue(b.commit, "after"))[0]!.id).toBe("job-14")
     }))
 
+  it.scoped("the interval checkpoints a small queue; one bigger than minBytes waits for the log to write as much", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const a = yield* start(store, "http://a:8080", {
+        checkpoint: { entries: 1_000, minBytes: 2_000, interval: Duration.seconds(1) }
+      })
+      yield* advance(0)
+      const tick = (type: string, payload?: unknown) =>
+        Effect.zipRight(advance(1_500), settle(a.commit.submit({ _tag: "Enqueue", jobs: [{ type, payload }] })))
+      // Small (under 2,000 bytes): a change after the interval brings a checkpoint.
+      yield* tick("small")
+      const small = yield* positionOf(store)
+      expect(small).toBe(yield* a.commit.read((s) => s.seq))
+      // A 3 KB job: its entry passes minBytes and is checkpointed; queue.json is now past minBytes.
+      yield* tick("big", { pad: "x".repeat(3_000) })
+      const big = yield* positionOf(store)
+      expect(big).toBe(yield* a.commit.read((s) => s.seq))
+      // Small changes after the interval no longer rewrite it, until the log has written as much.
+      for (let i = 0; i < 3; i++) yield* tick("small")
+      expect(yield* positionOf(store)).toBe(big)
+      yield* tick("big", { pad: "x".repeat(4_000) })
+      expect(yield* positionOf(store)).toBe(yield* a.commit.read((s) => s.seq))
+    }))
+
   it.scoped("a queue.json from before the log (format 2) is converted by the broker that takes it over", () =>
     Effect.gen(function*() {
       const store = yield* MemoryStore.make
