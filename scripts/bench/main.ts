@@ -252,6 +252,7 @@ interface Takeover {
   readonly loadMs: number
   readonly replayMs: number
   readonly totalMs: number
+  readonly cpuMs: number
   readonly checkpointBytes: number
   readonly checkpointPosition: number
   readonly entries: number
@@ -276,7 +277,7 @@ const measureTakeover = async (server: Server): Promise<Takeover> => {
   const line = out.split("\n").find((l) => l.startsWith("takeover "))
   if (code !== 0 || line === undefined) throw new Error(`the takeover measurement failed (exit ${code})`)
   const result = JSON.parse(line.slice(9)) as Takeover
-  process.stdout.write(`  takeover (SIGKILL, then load + replay in a new process): ${fmt(result.totalMs, 0)} ms = load ${fmt(result.loadMs, 0)} ms (${fmt(result.checkpointBytes / 2 ** 20)} MiB checkpoint at position ${result.checkpointPosition}) + replay ${fmt(result.replayMs, 0)} ms (${result.entries} entries); ${result.queued.toLocaleString("en-US")} jobs queued\n`)
+  process.stdout.write(`  takeover (SIGKILL, then load + replay in a new process): ${fmt(result.totalMs, 0)} ms (${fmt(result.cpuMs, 0)} ms of CPU) = load ${fmt(result.loadMs, 0)} ms (${fmt(result.checkpointBytes / 2 ** 20)} MiB checkpoint at position ${result.checkpointPosition}) + replay ${fmt(result.replayMs, 0)} ms (${result.entries} entries); ${result.queued.toLocaleString("en-US")} jobs queued\n`)
   return result
 }
 
@@ -509,7 +510,7 @@ const targets = (results: ReadonlyArray<PhaseResult>, takeover: Takeover | undef
   }
   lines.push(takeover === undefined
     ? "4. takeover: not measured"
-    : `4. takeover behind ${takeover.queued.toLocaleString("en-US")} queued jobs (SIGKILL, then load + replay): ${fmt(takeover.totalMs, 0)} ms = load ${fmt(takeover.loadMs, 0)} + replay of ${takeover.entries} entries ${fmt(takeover.replayMs, 0)} (goal ≤ 2 s: ${verdict(takeover.totalMs <= 2_000)})`)
+    : `4. takeover behind ${takeover.queued.toLocaleString("en-US")} queued jobs (SIGKILL, then load + replay): ${fmt(takeover.totalMs, 0)} ms (${fmt(takeover.cpuMs, 0)} ms of CPU) = load ${fmt(takeover.loadMs, 0)} + replay of ${takeover.entries} entries ${fmt(takeover.replayMs, 0)} (goal ≤ 2 s: ${verdict(takeover.totalMs <= 2_000)})`)
   const slow = results.find((r) => r.label.startsWith("osqueue latency") && r.phase === "enqueue")
   if (slow) {
     const p50 = slow.enqueue?.p50
