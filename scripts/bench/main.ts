@@ -156,7 +156,8 @@ const peakRssMb = (pid: number): number => {
 
 const stop = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
-    if (child.exitCode !== null) return resolve()
+    // A killed child has a signal and no exit code; either means it is gone.
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
     child.once("exit", () => resolve())
     // A profiled broker writes its profile only when it exits on its own.
     child.kill(profileDir === undefined ? "SIGKILL" : "SIGTERM")
