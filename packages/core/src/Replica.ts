@@ -21,7 +21,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
-import { Cas, type CommitError, epochKey, leaderUrlKey, type Loaded, type LoadError, positionKey } from "./Cas.js"
+import { Cas, type CasConflict, type CommitError, epochKey, leaderUrlKey, type Loaded, type LoadError, positionKey } from "./Cas.js"
 import { EngineConfig } from "./EngineConfig.js"
 import { Log, type LogReadError } from "./Log.js"
 import type { EntryKind, LogEntry } from "./LogEntry.js"
@@ -282,13 +282,31 @@ export const make = Effect.gen(function*() {
   const minGapMs = Duration.toMillis(cas.minWriteInterval)
   let lastCheckpointWrite = 0
 
+  /**
+   * queue.json is not at the version this broker last read or wrote. A follower replays the log
+   * without reading queue.json again, so after a takeover it still holds the version from before
+   * the earlier leader's last checkpoint. A checkpoint covering less than the snapshot is such an
+   * earlier one (a newer leader's covers its takeover entry, past every entry of ours): write
+   * over it. Anything else is another broker's, and stays.
+   */
+  const overOlder = (snapshot: Snapshot, conflict: CasConflict) =>
+    cas.head.pipe(
+      Effect.flatMap((head): Effect.Effect<string, CommitError> =>
+        Option.isSome(head) && head.value.position !== undefined && head.value.position < snapshot.position
+          ? cas.commit(snapshot.body.parts, head.value.version, snapshot.commitId, snapshot.metadata)
+          : Effect.fail(conflict)
+      )
+    )
+
   const writeCheckpoint = (snapshot: Snapshot) =>
     Effect.gen(function*() {
       const wait = lastCheckpointWrite + minGapMs - (yield* Clock.currentTimeMillis)
       if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
       const started = yield* Clock.currentTimeMillis
       lastCheckpointWrite = started
-      const version = yield* cas.commit(snapshot.body.parts, checkpoint.version, snapshot.commitId, snapshot.metadata)
+      const version = yield* cas.commit(snapshot.body.parts, checkpoint.version, snapshot.commitId, snapshot.metadata).pipe(
+        Effect.catchTag("CasConflict", (conflict) => overOlder(snapshot, conflict))
+      )
       const now = yield* Clock.currentTimeMillis
       // A follower's reload may have moved it meanwhile; only a newer position replaces it.
       if (snapshot.position >= checkpoint.position) {
