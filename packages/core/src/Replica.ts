@@ -135,8 +135,13 @@ export const make = Effect.gen(function*() {
   const covered: Array<{ readonly position: number; readonly at: number }> = [
     { position: checkpoint.position, at: lastCheckpointAt }
   ]
-  /** When the last durable append was sent (monotonic ms): the fence's clock (docs/ha.md). */
-  let lastSentAt = 0
+  /**
+   * When the last durable append was sent (monotonic ms on Effect's clock, as every other TTL
+   * rule, so TestClock drives it too): the fence's clock (docs/ha.md). None yet: the first
+   * append is checked.
+   */
+  let lastSentAt = Number.NEGATIVE_INFINITY
+  const monotonicMs = () => Number(clock.unsafeCurrentTimeNanos() / 1_000_000n)
   let attempts = 0
 
   const metadata = (s: QueueState, position: number): Record<string, string> => ({
@@ -409,7 +414,7 @@ export const make = Effect.gen(function*() {
         return Effect.die(defect)
       }
       const encodeMs = performance.now() - started
-      const sentAt = performance.now()
+      const sentAt = monotonicMs()
       const write: Effect.Effect<void, AppendError> = legacy
         ? cas.commit(body.parts, checkpoint.version, commitId, metadata(s, position)).pipe(
           Effect.tap((version) => {
@@ -428,8 +433,7 @@ export const make = Effect.gen(function*() {
           Effect.catchTag("PositionTaken", (e) =>
             Effect.zipRight(Effect.sync(() => s.rollback()), taken(leaderId, e.entry))),
           Effect.flatMap(() => {
-            const now = performance.now()
-            if (kind !== "epoch" && now - lastSentAt <= ttlMs) return Effect.void
+            if (kind !== "epoch" && monotonicMs() - lastSentAt <= ttlMs) return Effect.void
             return fenceHolds(position).pipe(
               Effect.flatMap((holds) =>
                 holds ? Effect.void : Effect.zipRight(
