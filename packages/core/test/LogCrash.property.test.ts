@@ -70,6 +70,8 @@ const modelLimits: ModelLimits = {
   maxPayloadBytes: 256 * 1024,
   keepFinished: 1_000_000,
   keepFinishedMs: 24 * 3_600_000,
+  keepDead: 1_000_000,
+  keepDeadMs: 24 * 3_600_000,
   defaultMaxAttempts: 3,
   defaultLeaseMs: leaseMs,
   maxLeaseMs: 60 * 60_000
@@ -255,7 +257,13 @@ const startBroker = (store: ObjectStoreShape, name: string, plan: Life) =>
         // Fewer wakeups per TTL than the default fifth: each costs the TestClock a few real milliseconds.
         pollInterval: Duration.millis(ttlMs / 2),
         checkpoint: { entries: plan.checkpointEntries, minBytes: 1 << 30, interval: Duration.millis(plan.checkpointIntervalMs) },
-        limits: { ...EngineConfig.defaults.limits, keepFinished: modelLimits.keepFinished, keepFinishedMs: modelLimits.keepFinishedMs }
+        limits: {
+          ...EngineConfig.defaults.limits,
+          keepFinished: modelLimits.keepFinished,
+          keepFinishedMs: modelLimits.keepFinishedMs,
+          keepDead: modelLimits.keepDead,
+          keepDeadMs: modelLimits.keepDeadMs
+        }
       }))
     )
     // Daemons, as everything a broker runs: a dead broker's fibers hang forever, and the program must not wait for them.
