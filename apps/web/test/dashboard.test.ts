@@ -207,7 +207,14 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await page.setViewportSize({ width: 390, height: 844 })
       await tab(page, "Overview")
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+      // The header takes two rows (name and status, then the tabs), not four.
+      const header = await page.locator("header.top").boundingBox()
+      expect(header!.height).toBeLessThan(100)
+      await expect.poll(() => page.locator(".pill").isVisible()).toBe(true)
+      expect(await page.getByRole("button", { name: "Pause all" }).isVisible()).toBe(true)
+      await page.emulateMedia({ colorScheme: "dark" })
       await shot(page, "09-phone")
+      await page.emulateMedia({ colorScheme: "light" })
       expect(errors).toEqual([])
     } finally {
       await page.close()
