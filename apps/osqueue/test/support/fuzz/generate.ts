@@ -103,8 +103,17 @@ const routes: ReadonlyArray<Route> = Object.values(OsqueueApi.groups).flatMap((g
 )
 
 /** The methods each REST path serves. */
+/** Whether a route's path (`/v1/jobs/:id`) names a concrete one (`/v1/jobs/claim` is also a job id). */
+const pathMatches = (template: string, path: string): boolean => {
+  const want = template.split("/")
+  const got = path.split("/")
+  return want.length === got.length && want.every((segment, i) => segment.startsWith(":") || segment === got[i])
+}
 const methodsByPath = new Map<string, Array<string>>()
-for (const route of routes) methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method])
+for (const route of routes) {
+  const served = routes.filter((other) => pathMatches(other.path, route.path)).map((other) => other.method)
+  methodsByPath.set(route.path, [...new Set(served)])
+}
 
 /** Routes outside the API: operators', public ones and the dashboard. */
 const opsPaths: ReadonlyArray<string> = [
