@@ -442,11 +442,13 @@ export class QueueState {
     return { parts, length: length + parts[0].length + tail.length }
   }
 
-  /** Applies a log entry someone else wrote, as a follower or a takeover replays the log. */
+  /** Applies a log entry someone else wrote, as one durable batch (a follower or a takeover replaying the log). */
   replay(entry: LogEntry): void {
+    this.begin()
     if (entry.header !== undefined) this.setMeta(entry.header)
     for (const job of entry.put) this.put(job)
     for (const id of entry.removed) this.remove(id as JobId)
+    this.committed(entry.position, entry.commitId)
   }
 
   // ---------------------------------------------------------------- encoding

@@ -185,11 +185,7 @@ export const make = Effect.gen(function*() {
   const follows = (entry: LogEntry) =>
     entry.epoch === state.epoch || (entry.kind === "epoch" && entry.epoch === state.epoch + 1)
 
-  const apply = (entry: LogEntry) => {
-    state.begin()
-    state.replay(entry)
-    state.committed(entry.position, entry.commitId)
-  }
+  const apply = (entry: LogEntry) => state.replay(entry)
 
   /** Replays the entries after the state's position; reloads the checkpoint once if the log has moved past us. */
   const replayLog: Effect.Effect<boolean, CatchUpError> = Effect.gen(function*() {
@@ -496,9 +492,7 @@ export const recover = (limits = defaultLimits): Effect.Effect<Option.Option<Que
       for (;;) {
         const entries = yield* log.readFrom(state.seq + 1, maxCatchUp)
         for (const entry of entries) {
-          state.begin()
           state.replay(entry)
-          state.committed(entry.position, entry.commitId)
         }
         // Only an empty read means the next entry is absent (a refused read can cut one short).
         if (entries.length === 0) break
