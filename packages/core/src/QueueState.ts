@@ -801,6 +801,7 @@ export class QueueState {
         createdAt: now,
         runAt,
         ...(option.idempotencyKey === undefined ? {} : { idempotencyKey: option.idempotencyKey }),
+        ...(option.traceparent === undefined ? {} : { traceparent: option.traceparent }),
         history: []
       }
       seq++

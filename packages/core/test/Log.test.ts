@@ -70,6 +70,31 @@ describe("the log", () => {
       expect((yield* enqueue(b.commit, "after"))[0]!.id).toBe("job-14")
     }))
 
+  it.scoped("a job's traceparent survives the log, the checkpoint and a takeover (docs/tracing.md)", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const a = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      const b = yield* startEngine(store, "http://b:8080")
+      yield* advance(0)
+      const traceparentOf = (i: number) => `00-${"ab".repeat(15)}${String(i).padStart(2, "0")}-${"12".repeat(8)}-01`
+      // Seven jobs: the first ones end up in a checkpoint (every 5 entries), the last only in the log.
+      for (let i = 0; i < 7; i++) {
+        yield* settle(a.commit.submit({ _tag: "Enqueue", jobs: [{ type: "t", traceparent: traceparentOf(i) }] }))
+      }
+      yield* settle(a.commit.submit({ _tag: "Enqueue", jobs: [{ type: "t" }] }))
+      expect(yield* positionOf(store)).toBeGreaterThanOrEqual(5)
+      yield* advance(700)
+      yield* a.election.abdicate
+      for (let i = 0; i < 10; i++) yield* advance(600)
+      expect((yield* b.election.role)._tag).toBe("Leader")
+      const jobs = yield* b.commit.read((s) => s.list({ limit: 100 }).jobs)
+      expect(jobs.map((job) => job.traceparent)).toEqual([...Array.from({ length: 7 }, (_, i) => traceparentOf(i)), undefined])
+      // The worker that claims a job gets it with its traceparent.
+      const claimed = yield* settle(b.commit.submit({ _tag: "Claim", workerId: "w", max: 1 }))
+      expect(claimed[0]!.job.traceparent).toBe(traceparentOf(0))
+    }))
+
   it.scoped("the interval checkpoints a small queue; one bigger than minBytes waits for the log to write as much", () =>
     Effect.gen(function*() {
       const store = yield* MemoryStore.make

@@ -98,6 +98,32 @@ const IdempotencyKey = Schema.String.pipe(
   })
 )
 
+/** A W3C `traceparent` is always this long (version 00). */
+export const traceparentLength = 55
+
+const traceparentPattern = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
+const zeroTraceId = "0".repeat(32)
+const zeroSpanId = "0".repeat(16)
+
+/**
+ * A W3C trace context `traceparent` (version 00): `00-<trace id>-<parent span id>-<flags>`, in
+ * lowercase hex, neither id all zeros. A job carries the span that enqueued it, so the span that
+ * handles it joins the same trace (docs/tracing.md). It comes from clients: only this exact
+ * shape, 55 characters, is taken.
+ */
+export const isTraceparent = (u: unknown): u is string =>
+  typeof u === "string" && u.length === traceparentLength && traceparentPattern.test(u) &&
+  u.slice(3, 35) !== zeroTraceId && u.slice(36, 52) !== zeroSpanId
+
+const traceparentMessage = () =>
+  "a traceparent is a W3C trace context header: `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`, lowercase, neither id all zeros"
+
+export const Traceparent = Schema.String.pipe(
+  Schema.pattern(traceparentPattern, { message: traceparentMessage }),
+  Schema.filter((s) => isTraceparent(s), { message: traceparentMessage }),
+  Schema.annotations({ description: "A W3C trace context `traceparent`: the span that enqueued the job (docs/tracing.md)" })
+)
+
 /**
  * Parse options of every request that changes the queue: a field the request does not know is
  * refused (`{"typ":"email"}` must not pause every type). Reads stay lenient.
@@ -115,7 +141,9 @@ export const EnqueueOptions = Schema.Struct({
   maxAttempts: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000)), { exact: true }),
   backoff: Schema.optionalWith(Backoff, { exact: true }),
   /** Enqueueing a key that exists returns the existing job instead of a new one. */
-  idempotencyKey: Schema.optionalWith(IdempotencyKey, { exact: true })
+  idempotencyKey: Schema.optionalWith(IdempotencyKey, { exact: true }),
+  /** The producer's span, which the job's trace continues from (docs/tracing.md). */
+  traceparent: Schema.optionalWith(Traceparent, { exact: true })
 }).annotations({ identifier: "EnqueueOptions", ...strictFields })
 export type EnqueueOptions = typeof EnqueueOptions.Type
 
@@ -160,6 +188,11 @@ export const Job = Schema.Struct({
   startedAt: Schema.optionalWith(Millis, { exact: true }),
   finishedAt: Schema.optionalWith(Millis, { exact: true }),
   idempotencyKey: Schema.optionalWith(Schema.String, { exact: true }),
+  /**
+   * The span its handling continues from (docs/tracing.md): the broker's enqueue span when the
+   * broker traces, else the producer's. Read leniently, as `idempotencyKey`: requests are checked.
+   */
+  traceparent: Schema.optionalWith(Schema.String, { exact: true }),
   lease: Schema.optionalWith(Lease, { exact: true }),
   lastError: Schema.optionalWith(Schema.String, { exact: true }),
   result: Schema.optionalWith(Schema.Unknown, { exact: true }),
@@ -294,7 +327,7 @@ export const isJob = (u: unknown): u is Job =>
   isInt(u.priority) && isInt(u.attempts) && isInt(u.maxAttempts) && isInt(u.claims) &&
   isJobBackoff(u.backoff) && isInt(u.seq) && isMillis(u.createdAt) && isMillis(u.runAt) &&
   optional(u, "startedAt", isMillis) && optional(u, "finishedAt", isMillis) &&
-  optional(u, "idempotencyKey", isString) && optional(u, "lease", isLease) &&
+  optional(u, "idempotencyKey", isString) && optional(u, "traceparent", isString) && optional(u, "lease", isLease) &&
   optional(u, "lastError", isString) && isArrayOf(u.history, isAttempt)
 
 const isPriority: Guard = (p) => isInt(p) && (p as number) >= -1_000_000 && (p as number) <= 1_000_000
@@ -307,7 +340,7 @@ const isEnqueueOptions = (u: unknown): u is EnqueueOptions =>
   typeof u.type === "string" && u.type.length >= 1 && u.type.length <= maxJobTypeLength &&
   optional(u, "priority", isPriority) && optional(u, "delayMs", isDelayMs) && optional(u, "runAt", isInstant) &&
   optional(u, "maxAttempts", isMaxAttempts) && optional(u, "backoff", isRequestBackoff) &&
-  optional(u, "idempotencyKey", isIdempotencyKey) && onlyKeys(u, enqueueKeys)
+  optional(u, "idempotencyKey", isIdempotencyKey) && optional(u, "traceparent", isTraceparent) && onlyKeys(u, enqueueKeys)
 
 /**
  * `schema`, checked first by `guard`, which must give the schema's verdicts (`Job.test.ts` holds

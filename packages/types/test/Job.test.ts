@@ -12,7 +12,10 @@ import { EnqueueOptions, EnqueueOptionsOnWire, Job, JobOnWire, maxDelayMs, maxIn
 const replacements: ReadonlyArray<unknown> = [
   undefined, null, true, "", "x", "queued", "fixed", "exponential", "completed", -1, 0, 1.5, 2, Number.NaN,
   Number.MAX_SAFE_INTEGER + 2, Number.MAX_SAFE_INTEGER, maxDelayMs, maxDelayMs + 1, maxInstant, maxInstant + 1,
-  "x".repeat(129), "x".repeat(201), "x".repeat(513), {}, [], [{}]
+  "x".repeat(129), "x".repeat(201), "x".repeat(513), {}, [], [{}],
+  // Near misses of a traceparent: uppercase, an all-zero trace id, another version, one character more.
+  `00-${"AB".repeat(16)}-${"12".repeat(8)}-01`, `00-${"0".repeat(32)}-${"12".repeat(8)}-01`,
+  `01-${"ab".repeat(16)}-${"12".repeat(8)}-01`, `00-${"ab".repeat(16)}-${"12".repeat(8)}-011`
 ]
 
 /** A deep copy of `value` with a key its schema does not know added to the object at `path`. */
@@ -131,6 +134,32 @@ describe("limits", () => {
       seq: 1, createdAt: 0, runAt: Number.MAX_SAFE_INTEGER, history: []
     }
     expect(Schema.is(JobOnWire)(held)).toBe(true)
+  })
+})
+
+describe("traceparent", () => {
+  const valid = `00-${"4bf92f3577b34da6a3ce929d0e0e4736"}-${"00f067aa0ba902b7"}-01`
+
+  it("a request takes only a W3C traceparent, and says what one looks like", () => {
+    expect(Schema.is(EnqueueOptionsOnWire)({ type: "t", traceparent: valid })).toBe(true)
+    for (const traceparent of [
+      "", valid.toUpperCase(), `${valid} `, `${valid}-extra`, valid.replace("00-", "ff-"), "x".repeat(100_000),
+      `00-${"0".repeat(32)}-00f067aa0ba902b7-01`, `00-4bf92f3577b34da6a3ce929d0e0e4736-${"0".repeat(16)}-01`
+    ]) {
+      const result = Schema.decodeUnknownEither(EnqueueOptionsOnWire)({ type: "t", traceparent })
+      expect(result._tag).toBe("Left")
+      if (result._tag === "Left") {
+        expect(ParseResult.TreeFormatter.formatErrorSync(result.left)).toContain("a traceparent is a W3C trace context header")
+      }
+    }
+  })
+
+  it("a job read back keeps any text there (reads are lenient)", () => {
+    const job = {
+      id: "job-1", type: "t", payload: null, state: "queued", priority: 0, attempts: 0, maxAttempts: 3, claims: 0,
+      backoff: { _tag: "fixed", delayMs: 1 }, seq: 1, createdAt: 0, runAt: 0, traceparent: "not one", history: []
+    }
+    expect(Schema.is(JobOnWire)(job)).toBe(true)
   })
 })
 
