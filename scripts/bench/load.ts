@@ -115,7 +115,7 @@ const restProduce = (take: (n: number) => number, type: string, enqueueLatency: 
     try {
       for (let n = take(1); n > 0; n = take(1)) {
         const started = now()
-        const status = await connection.post("/v1/jobs", JSON.stringify({ type, payload: payload() })).catch(() => 0)
+        const { status } = await connection.post("/v1/jobs", JSON.stringify({ type, payload: payload() })).catch(() => ({ status: 0 }))
         if (status === 201 || status === 200) enqueueLatency.add(now() - started)
         else errors.n++
       }

@@ -5,8 +5,13 @@
  */
 import { connect, type Socket } from "node:net"
 
+export interface Answer {
+  readonly status: number
+  readonly body: string
+}
+
 interface Waiting {
-  readonly resolve: (status: number) => void
+  readonly resolve: (answer: Answer) => void
   readonly reject: (error: Error) => void
 }
 
@@ -25,13 +30,13 @@ export class RestConnection {
     this.socket.on("close", () => this.fail(new Error("the broker closed the connection")))
   }
 
-  /** POSTs a JSON body; resolves with the status once the whole answer is read. */
-  post(path: string, body: string): Promise<number> {
+  /** POSTs a body (JSON unless `contentType` says otherwise); resolves with the status and body once the whole answer is read. */
+  post(path: string, body: string, contentType = "application/json"): Promise<Answer> {
     if (this.waiting !== undefined) return Promise.reject(new Error("one request at a time per connection"))
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<Answer>((resolve, reject) => {
       this.waiting = { resolve, reject }
       this.socket.write(
-        `POST ${path} HTTP/1.1\r\nhost: ${this.target.host}\r\ncontent-type: application/json\r\n` +
+        `POST ${path} HTTP/1.1\r\nhost: ${this.target.host}\r\ncontent-type: ${contentType}\r\n` +
           `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
       )
     })
@@ -49,19 +54,22 @@ export class RestConnection {
     const status = Number(head.slice(9, 12))
     const length = /\r\ncontent-length:\s*(\d+)/i.exec(head)
     let total: number
+    let body: string
     if (length !== null) {
       total = end + 4 + Number(length[1])
+      if (this.buffered.length < total) return
+      body = this.buffered.subarray(end + 4, total).toString("utf8")
     } else {
-      // chunked (only bodiless errors come so): the answer ends with the last, empty chunk
+      // chunked: the answer ends with the last, empty chunk
       const last = this.buffered.indexOf("0\r\n\r\n", end + 4)
       if (last === -1) return
       total = last + 5
+      body = dechunk(this.buffered.subarray(end + 4, last))
     }
-    if (this.buffered.length < total) return
     this.buffered = this.buffered.subarray(total)
     const waiting = this.waiting
     this.waiting = undefined
-    waiting?.resolve(status)
+    waiting?.resolve({ status, body })
   }
 
   private fail(error: Error) {
@@ -69,4 +77,17 @@ export class RestConnection {
     this.waiting = undefined
     waiting?.reject(error)
   }
+}
+
+/** The data of a chunked body (without its last, empty chunk). */
+const dechunk = (raw: Buffer): string => {
+  const parts: Array<Buffer> = []
+  let at = 0
+  while (at < raw.length) {
+    const line = raw.indexOf("\r\n", at)
+    const size = parseInt(raw.subarray(at, line).toString("latin1"), 16)
+    parts.push(raw.subarray(line + 2, line + 2 + size))
+    at = line + 2 + size + 2
+  }
+  return Buffer.concat(parts).toString("utf8")
 }

@@ -1,0 +1,274 @@
+/**
+ * Broker CPU per operation: single enqueues, then single claims (`max: 1`) of those jobs, then
+ * their single completions, each sent by plain clients (one request per operation, no batching,
+ * no prefetch, C keep-alive connections with one request in flight each) over REST, RPC over HTTP
+ * (one ndjson line per POST) and RPC over WebSocket (one frame per request). The broker is a
+ * fresh `osqueue broker` process per transport; its CPU time (user + system, from /proc) over
+ * each phase, divided by the phase's operations, is the figure of docs/performance.md's
+ * request-path table. Transports alternate `--rounds` times, so that a busy spell of the shared
+ * machine falls on all of them rather than on one.
+ *
+ *   pnpm --filter @osqueue/bench exec tsx ops.ts [--ops N] [--connections C] [--transport rest,http,ws]
+ *        [--store memory|file] [--rounds R] [--profile DIR]
+ *
+ * `--profile DIR` runs the broker under `node --cpu-prof` (one `.cpuprofile` per broker in DIR;
+ * summarise one with `npx tsx scripts/cpuprofile.ts FILE`).
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { createServer } from "node:net"
+import { loadavg, tmpdir } from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { RestConnection } from "./rest.js"
+import { SocketConnection } from "./socket.js"
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "../..")
+
+const { values } = parseArgs({
+  options: {
+    ops: { type: "string", default: "4000" },
+    connections: { type: "string", default: "16" },
+    transport: { type: "string", default: "rest,http,ws" },
+    store: { type: "string", default: "memory" },
+    rounds: { type: "string", default: "1" },
+    profile: { type: "string" }
+  }
+})
+const ops = Number(values.ops)
+const connections = Number(values.connections)
+const rounds = Number(values.rounds)
+const transports = values.transport.split(",") as Array<Transport>
+const store = values.store
+const profiling = values.profile === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", values.profile]
+
+type Transport = "rest" | "http" | "ws"
+type Operation = "enqueue" | "claim" | "complete"
+
+/** Seconds per clock tick of /proc's CPU times. */
+const tick = 1 / Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim())
+
+/** User + system CPU seconds of process `pid` so far. */
+const cpuSeconds = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+  return (Number(fields[11]) + Number(fields[12])) * tick
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+interface Broker {
+  readonly url: URL
+  readonly child: ChildProcess
+  readonly stop: () => Promise<void>
+}
+
+const startBroker = async (): Promise<Broker> => {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), "osqueue-ops-"))
+  const url = new URL(`http://127.0.0.1:${port}`)
+  const child = spawn(process.execPath, [
+    ...profiling,
+    join(root, "apps/osqueue/dist/bin.js"),
+    "broker",
+    "--log-level",
+    "error",
+    "--storage",
+    store,
+    "--dir",
+    dir,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--url",
+    url.origin
+  ], { stdio: ["ignore", "ignore", "inherit"] })
+  const deadline = Date.now() + 60_000
+  while (!(await fetch(new URL("/readyz", url)).then((r) => r.ok, () => false))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error("the broker did not start")
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      child.once("exit", () => resolve())
+      // A profiled broker writes its profile only when it exits on its own.
+      child.kill(values.profile === undefined ? "SIGKILL" : "SIGTERM")
+    }).then(() => rmSync(dir, { recursive: true, force: true }))
+  return { url, child, stop }
+}
+
+interface Claimed {
+  readonly id: string
+  readonly token: string
+}
+
+/** One connection of a transport: sends one operation and resolves with its answer's value. */
+interface Client {
+  readonly enqueue: () => Promise<unknown>
+  readonly claim: () => Promise<Claimed | undefined>
+  readonly complete: (job: Claimed) => Promise<unknown>
+  readonly close: () => void
+}
+
+const payload = JSON.stringify({ type: "ops", payload: { n: 1, text: "x".repeat(100) } })
+const claimBody = (worker: string) => JSON.stringify({ workerId: worker, max: 1 })
+
+const check = (ok: boolean, what: string, answer: string) => {
+  if (!ok) throw new Error(`${what} failed: ${answer.slice(0, 300)}`)
+}
+
+const restClient = (url: URL, worker: string): Client => {
+  const connection = new RestConnection(url)
+  return {
+    enqueue: async () => {
+      const { status, body } = await connection.post("/v1/jobs", payload)
+      check(status === 201, "enqueue", body)
+    },
+    claim: async () => {
+      const { status, body } = await connection.post("/v1/jobs/claim", claimBody(worker))
+      check(status === 200, "claim", body)
+      const [first] = JSON.parse(body) as Array<{ job: { id: string }; token: string }>
+      return first && { id: first.job.id, token: first.token }
+    },
+    complete: async (job) => {
+      const { status, body } = await connection.post(`/v1/jobs/${job.id}/complete`, JSON.stringify({ token: job.token }))
+      check(status === 200, "complete", body)
+    },
+    close: () => connection.close()
+  }
+}
+
+interface Exit {
+  readonly _tag: "Exit"
+  readonly exit: { readonly _tag: "Success" | "Failure"; readonly value?: unknown; readonly cause?: unknown }
+}
+
+const rpcClient = (worker: string, send: (line: string) => Promise<string>, close: () => void): Client => {
+  let id = 0
+  const call = async (tag: string, body: string) => {
+    const answer = await send(`{"_tag":"Request","id":"${++id}","tag":"${tag}","payload":${body},"headers":[]}`)
+    const exit = JSON.parse(answer.split("\n")[0]!) as Exit
+    check(exit._tag === "Exit" && exit.exit._tag === "Success", tag, answer)
+    return exit.exit.value
+  }
+  return {
+    enqueue: () => call("Enqueue", payload),
+    claim: async () => {
+      const [first] = (await call("Claim", claimBody(worker))) as Array<{ job: { id: string }; token: string }>
+      return first && { id: first.job.id, token: first.token }
+    },
+    complete: (job) => call("Complete", JSON.stringify({ token: job.token })),
+    close
+  }
+}
+
+const connect = async (transport: Transport, url: URL, worker: string): Promise<Client> => {
+  switch (transport) {
+    case "rest":
+      return restClient(url, worker)
+    case "http": {
+      const connection = new RestConnection(url)
+      return rpcClient(worker, async (line) => {
+        const { status, body } = await connection.post("/rpc", line, "application/ndjson")
+        check(status === 200, "RPC over HTTP", body)
+        return body
+      }, () => connection.close())
+    }
+    case "ws": {
+      const socket = await SocketConnection.open(new URL("/rpc/ws", url.href.replace("http", "ws")))
+      return rpcClient(worker, (line) => socket.request(line, (message) => message.startsWith(`{"_tag":"Exit"`)), () => socket.close())
+    }
+  }
+}
+
+/** Runs `count` calls of `one` spread over the clients, one in flight per client. */
+const spread = (clients: ReadonlyArray<Client>, count: number, one: (client: Client, n: number) => Promise<void>) => {
+  let next = 0
+  return Promise.all(clients.map(async (client) => {
+    for (let n = next++; n < count; n = next++) await one(client, n)
+  }))
+}
+
+type Figures = Record<Operation, { readonly cpuUs: number; readonly rate: number }>
+
+/** Enqueues, claims and completes `count` jobs; the broker's CPU and the rate of each phase. */
+const phases = async (broker: Broker, clients: ReadonlyArray<Client>, count: number): Promise<Figures> => {
+  const claimed: Array<Claimed> = []
+  const measure = async (run: () => Promise<unknown>) => {
+    const cpu = cpuSeconds(broker.child.pid!)
+    const started = performance.now()
+    await run()
+    const seconds = (performance.now() - started) / 1000
+    return { cpuUs: ((cpuSeconds(broker.child.pid!) - cpu) * 1e6) / count, rate: count / seconds }
+  }
+  const enqueue = await measure(() => spread(clients, count, async (client) => void (await client.enqueue())))
+  const claim = await measure(() =>
+    spread(clients, count, async (client) => {
+      const job = await client.claim()
+      if (job === undefined) throw new Error("a claim found no job")
+      claimed.push(job)
+    })
+  )
+  const complete = await measure(() => spread(clients, count, async (client, n) => void (await client.complete(claimed[n]!))))
+  return { enqueue, claim, complete }
+}
+
+const measureTransport = async (transport: Transport): Promise<Figures> => {
+  const broker = await startBroker()
+  try {
+    const clients = await Promise.all(Array.from({ length: connections }, (_, i) => connect(transport, broker.url, `w${i}`)))
+    // Warm-up: the JIT compiles the request path before anything is counted.
+    await phases(broker, clients, Math.min(ops, 2_000))
+    const figures = await phases(broker, clients, ops)
+    clients.forEach((client) => client.close())
+    return figures
+  } finally {
+    await broker.stop()
+  }
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US")
+
+const main = async () => {
+  process.stdout.write(`building the workspace (tsc -b)\n`)
+  execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-b"], { stdio: "inherit", cwd: root })
+  const load = loadavg().map((n) => n.toFixed(1)).join(" ")
+  process.stdout.write(`${ops} operations per phase, ${connections} connections, ${store} store, load average ${load}\n`)
+  const results = new Map<Transport, Array<Figures>>()
+  for (let round = 0; round < rounds; round++) {
+    for (const transport of transports) {
+      const figures = await measureTransport(transport)
+      results.set(transport, [...(results.get(transport) ?? []), figures])
+      process.stdout.write(
+        `${transport.padEnd(4)} ` +
+          (["enqueue", "claim", "complete"] as const).map((op) => `${op} ${fmt(figures[op].cpuUs)} µs (${fmt(figures[op].rate)}/s)`).join("  ") +
+          "\n"
+      )
+    }
+  }
+  const median = (xs: Array<number>) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+  process.stdout.write(`\n| transport | enqueue µs | claim µs | complete µs | job (3 calls) µs | enqueue/s | claim/s | complete/s |\n|---|---|---|---|---|---|---|---|\n`)
+  for (const [transport, all] of results) {
+    const cpu = (op: Operation) => median(all.map((f) => f[op].cpuUs))
+    const rate = (op: Operation) => median(all.map((f) => f[op].rate))
+    process.stdout.write(
+      `| ${transport} | ${fmt(cpu("enqueue"))} | ${fmt(cpu("claim"))} | ${fmt(cpu("complete"))} | ${fmt(cpu("enqueue") + cpu("claim") + cpu("complete"))} | ` +
+        `${fmt(rate("enqueue"))} | ${fmt(rate("claim"))} | ${fmt(rate("complete"))} |\n`
+    )
+  }
+  process.stdout.write(`load average at the end ${loadavg().map((n) => n.toFixed(1)).join(" ")}\n`)
+}
+
+main().then(() => process.exit(0), (error) => {
+  process.stderr.write(`ops failed: ${error instanceof Error ? error.stack : String(error)}\n`)
+  process.exit(1)
+})
