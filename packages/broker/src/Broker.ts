@@ -13,16 +13,16 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { BrokerConfig, config as brokerConfig } from "./BrokerConfig.js"
-import * as Dashboard from "./Dashboard.js"
-import * as FastRest from "./FastRest.js"
-import * as FrontDoor from "./FrontDoor.js"
+import * as Dashboard from "./http/Dashboard.js"
+import * as FastRest from "./http/FastRest.js"
+import * as FrontDoor from "./http/FrontDoor.js"
 import * as Handlers from "./Handlers.js"
-import * as HttpGate from "./HttpGate.js"
-import * as NodeServer from "./NodeServer.js"
-import * as Ops from "./Ops.js"
-import * as Rest from "./Rest.js"
-import * as RouteTable from "./RouteTable.js"
-import * as Rpc from "./Rpc.js"
+import * as HttpGate from "./http/HttpGate.js"
+import * as NodeServer from "./http/NodeServer.js"
+import * as Ops from "./http/Ops.js"
+import * as Rest from "./http/Rest.js"
+import * as RouteTable from "./http/RouteTable.js"
+import * as Rpc from "./http/Rpc.js"
 import * as StoreMetrics from "./StoreMetrics.js"
 
 const routesOverHandlers = Layer.mergeAll(Rpc.layer, Rest.layer, Ops.layer, Dashboard.layer, HttpGate.layer).pipe(
@@ -47,7 +47,7 @@ export const layer: Layer.Layer<never, never, GroupCommit.GroupCommit | Election
     FastRest.layer
   ).pipe(Layer.provide(Handlers.layer))
 
-export { createClosableServer } from "./NodeServer.js"
+export { createClosableServer } from "./http/NodeServer.js"
 
 export interface ListenOptions {
   readonly port: number

@@ -1,18 +1,12 @@
+/**
+ * What a deployment composes: `Broker` (the server layers and the engine), `BrokerConfig` (its
+ * settings), `Handlers` (every operation once, for a transport of your own) and the paths and
+ * serializations clients must match. The HTTP edge itself (`src/http/`) is internal.
+ */
 export * as Broker from "./Broker.js"
 export * as BrokerConfig from "./BrokerConfig.js"
-export * as BrokerMetrics from "./BrokerMetrics.js"
-export * as Dashboard from "./Dashboard.js"
-export * as FastRest from "./FastRest.js"
-export * as FrontDoor from "./FrontDoor.js"
 export * as Handlers from "./Handlers.js"
-export * as HttpChecks from "./HttpChecks.js"
-export * as HttpGate from "./HttpGate.js"
-export * as Ops from "./Ops.js"
-export * as Prometheus from "./Prometheus.js"
-export * as Rest from "./Rest.js"
-export * as Rpc from "./Rpc.js"
-export { rpcPaths, rpcSerialization } from "./Rpc.js"
-export { restPaths } from "./Rest.js"
-export { opsPaths } from "./Ops.js"
-export { dashboardPaths } from "./Dashboard.js"
-export * as StoreMetrics from "./StoreMetrics.js"
+export { dashboardPaths } from "./http/Dashboard.js"
+export { opsPaths } from "./http/Ops.js"
+export { restPaths } from "./http/Rest.js"
+export { rpcPaths, rpcSerialization } from "./http/Rpc.js"

@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { brotliCompressSync, gzipSync } from "node:zlib"
-import { acceptedEncodings } from "../src/Dashboard.js"
+import { acceptedEncodings } from "../src/http/Dashboard.js"
 import { awaitLeader, rpcHttp, startBroker } from "./fixtures.js"
 
 const get = (url: string, headers: Record<string, string> = {}) =>

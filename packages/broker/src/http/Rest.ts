@@ -11,8 +11,8 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { type InvalidRequest, type JobId, type LeaseToken, OsqueueApi, type OsqueueError } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Access from "./Access.js"
-import { Handlers } from "./Handlers.js"
+import * as Access from "../Access.js"
+import { Handlers } from "../Handlers.js"
 import * as HttpChecks from "./HttpChecks.js"
 
 export const restPaths = { openapi: "/v1/openapi.json", docs: "/docs" } as const

@@ -14,9 +14,9 @@ import {
   type Role,
   type Unauthorized
 } from "@osqueue/types"
-import * as Access from "./Access.js"
-import type { BrokerSettings } from "./BrokerConfig.js"
-import * as BrokerMetrics from "./BrokerMetrics.js"
+import * as Access from "../Access.js"
+import type { BrokerSettings } from "../BrokerConfig.js"
+import * as BrokerMetrics from "../BrokerMetrics.js"
 import { isDashboardPath } from "./Dashboard.js"
 import { rpcPaths } from "./Rpc.js"
 

@@ -13,7 +13,7 @@ import * as Exit from "effect/Exit"
 import type * as ParseResult from "effect/ParseResult"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
-import { type CompleteInput, Handlers } from "./Handlers.js"
+import { type CompleteInput, Handlers } from "../Handlers.js"
 import * as HttpChecks from "./HttpChecks.js"
 
 /** Called once with the outcome of a request's operation. */

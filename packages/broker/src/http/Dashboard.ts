@@ -17,7 +17,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { existsSync } from "node:fs"
 import { extname, join } from "node:path"
-import { BrokerConfig } from "./BrokerConfig.js"
+import { BrokerConfig } from "../BrokerConfig.js"
 
 export const dashboardPaths = { index: "/", assets: "/assets/" } as const
 

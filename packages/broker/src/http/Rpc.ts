@@ -12,9 +12,9 @@ import type { Forbidden, Roles } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as Access from "./Access.js"
-import { BrokerConfig, type BrokerSettings } from "./BrokerConfig.js"
-import { Handlers } from "./Handlers.js"
+import * as Access from "../Access.js"
+import { BrokerConfig, type BrokerSettings } from "../BrokerConfig.js"
+import { Handlers } from "../Handlers.js"
 import * as RpcFrames from "./RpcFrames.js"
 
 /** Where the RPC endpoints are: clients append these to the broker's URL. */

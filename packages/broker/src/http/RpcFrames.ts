@@ -18,7 +18,7 @@ import { InvalidRequest, Json, OsqueueError, OsqueueRpcs, PayloadTooLarge } from
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import * as Access from "./Access.js"
+import * as Access from "../Access.js"
 
 /** The operation a refused message becomes: it fails with the error it carries. */
 export const Refused = Rpc.make("osqueue.Refused", { payload: { error: OsqueueError }, error: OsqueueError })

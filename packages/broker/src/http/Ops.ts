@@ -10,8 +10,8 @@ import { jobStates } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
-import { Handlers } from "./Handlers.js"
-import * as Prometheus from "./Prometheus.js"
+import { Handlers } from "../Handlers.js"
+import * as Prometheus from "../Prometheus.js"
 
 export const opsPaths = { health: "/healthz", ready: "/readyz", metrics: "/metrics", state: "/state" } as const
 

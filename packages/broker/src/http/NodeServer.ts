@@ -8,7 +8,7 @@ import * as Schema from "effect/Schema"
 import type * as Http from "node:http"
 import { createServer, STATUS_CODES } from "node:http"
 import type { Duplex } from "node:stream"
-import { type BrokerSettings, defaults } from "./BrokerConfig.js"
+import { type BrokerSettings, defaults } from "../BrokerConfig.js"
 import * as HttpChecks from "./HttpChecks.js"
 import * as WebSocketLimit from "./WebSocketLimit.js"
 
