@@ -1,0 +1,334 @@
+/**
+ * `pnpm bundle-check`: the deploy guide (docs/deploy.md), run. Builds the single-file bundle
+ * (`pnpm bundle`), copies it alone into an empty folder with no node_modules above it, and from
+ * there, against the S3 server the S3 tests use (radosgw, `scripts/s3-server start`; the same
+ * OSQUEUE_TEST_S3_* variables, docs/storage.md "Testing"), under a fresh key prefix:
+ *
+ * - starts three brokers as the systemd unit does: `node osqueue.mjs broker`, the environment of
+ *   deploy/osqueue.env with the store pointed at radosgw, a tokens file, a short election TTL;
+ * - checks /healthz and /readyz (public) on each, that one leads and the others know it, that
+ *   other routes need a token, and that the dashboard shipped beside the bundle is served;
+ * - runs the container's HEALTHCHECK command (deploy/Dockerfile) against a broker;
+ * - enqueues a job and works it through the bundled CLI (`enqueue`, `worker`, `jobs get`);
+ * - kills the leader (SIGKILL), sees another broker take over, and a second job enqueued and
+ *   worked through the new leader by the same worker;
+ * - scrapes /metrics with a read token and checks every metric the alerts use is documented;
+ * - stops the rest with SIGTERM, as systemd does: each exits 0;
+ * - verifies the systemd unit with `systemd-analyze verify` where systemd is installed.
+ *
+ * There is no skip: without an S3 server it fails, saying how to start one. Exits 1 on the first
+ * failure, printing the brokers' logs; every process it started is killed however it ends.
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { dirname, join, parse } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, "..", "..")
+const deploy = join(root, "deploy")
+const started = Date.now()
+
+const step = (what: string) => console.log(`\n=== ${what} (${((Date.now() - started) / 1000).toFixed(1)}s)`)
+const children = new Set<ChildProcess>()
+const logs = new Map<string, () => string>()
+const fail = (message: string): never => {
+  for (const [name, output] of logs) console.error(`--- ${name}, last lines\n${output().split("\n").slice(-25).join("\n")}`)
+  console.error(`\nbundle-check: FAIL: ${message}`)
+  process.exit(1)
+}
+process.on("exit", () => {
+  for (const child of children) child.kill("SIGKILL")
+})
+// A hard bound: nothing here should take more than a few minutes, even on a loaded machine.
+setTimeout(() => fail("still running after 6 minutes"), 6 * 60_000).unref()
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const eventually = async <A>(what: string, check: () => Promise<A | undefined>, timeoutMs: number): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check().catch(() => undefined)
+    if (value !== undefined) return value
+    if (Date.now() > deadline) return fail(`timed out after ${timeoutMs / 1000} s waiting for ${what}`)
+    await sleep(100)
+  }
+}
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+/** A systemd / Docker env file: `KEY=value` lines, `#` comments; quotes are refused (Docker would keep them). */
+const envFile = (path: string): Record<string, string> => {
+  const env: Record<string, string> = {}
+  for (const [n, raw] of readFileSync(path, "utf8").split("\n").entries()) {
+    const line = raw.trim()
+    if (line === "" || line.startsWith("#")) continue
+    const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line)
+    if (match === null) fail(`${path}:${n + 1}: not a KEY=value line: ${line}`)
+    const [, key, value] = match!
+    if (/^["']/.test(value!)) fail(`${path}:${n + 1}: ${key} is quoted: Docker's --env-file would keep the quotes`)
+    env[key!] = value!
+  }
+  return env
+}
+
+// ------------------------------------------------------------------ the store
+const s3 = {
+  endpoint: process.env.OSQUEUE_TEST_S3_ENDPOINT ?? "http://127.0.0.1:7480",
+  bucket: process.env.OSQUEUE_TEST_S3_BUCKET ?? "osqueue-test",
+  accessKey: process.env.OSQUEUE_TEST_S3_ACCESS_KEY ?? "test",
+  secretKey: process.env.OSQUEUE_TEST_S3_SECRET_KEY ?? "test",
+  region: process.env.OSQUEUE_TEST_S3_REGION ?? "us-east-1",
+  etagQuoting: process.env.OSQUEUE_TEST_S3_ETAG_QUOTING ?? "unquoted"
+}
+step(`the S3 server at ${s3.endpoint}`)
+await fetch(s3.endpoint).catch(() =>
+  fail(`no S3 server answers at ${s3.endpoint}: start one with scripts/s3-server start (or set OSQUEUE_TEST_S3_ENDPOINT)`)
+)
+
+// ------------------------------------------------------------------ the bundle, alone in an empty folder
+step("the bundle (pnpm bundle)")
+const work = mkdtempSync(join(tmpdir(), "osqueue-bundle-"))
+const built = join(work, "built")
+execFileSync(process.execPath, ["--import", "tsx", join(here, "main.ts"), "--out", built], { cwd: root, stdio: "inherit" })
+const folder = join(work, "opt-osqueue")
+cpSync(built, folder, { recursive: true })
+for (let dir = folder; ; dir = dirname(dir)) {
+  if (existsSync(join(dir, "node_modules"))) fail(`${join(dir, "node_modules")} exists: the bundle would not be alone (set TMPDIR elsewhere)`)
+  if (dir === parse(dir).root) break
+}
+console.log(`${folder}: ${execFileSync("ls", ["-A", folder], { encoding: "utf8" }).trim().split("\n").join(", ")}`)
+
+// What systemd gives a service: no inherited environment (no NODE_PATH, no NODE_OPTIONS).
+const baseEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" }
+
+const start = (name: string, args: ReadonlyArray<string>, env: Record<string, string>) => {
+  const child = spawn(process.execPath, [join(folder, "osqueue.mjs"), ...args], {
+    cwd: folder,
+    env: { ...baseEnv, ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  children.add(child)
+  let output = ""
+  child.stdout!.on("data", (chunk) => (output += chunk))
+  child.stderr!.on("data", (chunk) => (output += chunk))
+  logs.set(name, () => output)
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("exit", (code, signal) => {
+      children.delete(child)
+      resolve(code ?? (signal === null ? null : -1))
+    })
+  )
+  return { child, exited, output: () => output }
+}
+
+/** A client command of the bundle, run to its end; its stdout, or a failure naming its output. */
+const cli = (args: ReadonlyArray<string>, env: Record<string, string>): string => {
+  const result = spawnSync(process.execPath, [join(folder, "osqueue.mjs"), ...args], {
+    cwd: folder,
+    env: { ...baseEnv, ...env },
+    encoding: "utf8",
+    timeout: 60_000
+  })
+  if (result.status !== 0) fail(`osqueue ${args.join(" ")} exited ${result.status}:\n${result.stdout}${result.stderr}`)
+  return result.stdout
+}
+
+step("osqueue --help from the empty folder")
+if (!cli(["--help"], {}).includes("broker")) fail("osqueue --help does not list the broker command")
+
+// ------------------------------------------------------------------ three brokers
+const tokens = { admin: "admin-token", producer: "producer-token", worker: "worker-token", read: "read-token" }
+const tokensFile = join(work, "tokens")
+writeFileSync(tokensFile, Object.entries(tokens).map(([role, token]) => `${role} ${token}\n`).join(""))
+
+const shared: Record<string, string> = {
+  ...envFile(join(deploy, "osqueue.env")),
+  // deploy/osqueue.env is for AWS; here the store is radosgw (docs/storage.md, "s3").
+  S3_BUCKET: s3.bucket,
+  S3_PREFIX: `bundle-check-${Date.now().toString(36)}/`,
+  S3_REGION: s3.region,
+  S3_ENDPOINT: s3.endpoint,
+  S3_FORCE_PATH_STYLE: "true",
+  S3_ETAG_QUOTING: s3.etagQuoting,
+  AWS_ACCESS_KEY_ID: s3.accessKey,
+  AWS_SECRET_ACCESS_KEY: s3.secretKey,
+  OSQUEUE_TOKENS_FILE: tokensFile,
+  // A takeover after the leader is killed waits a TTL: 3 s rather than 10 keeps the check short.
+  OSQUEUE_ELECTION_TTL: "3 seconds",
+  BROKER_HOST: "127.0.0.1"
+}
+if (shared.STORAGE_BACKEND !== "s3") fail(`deploy/osqueue.env sets STORAGE_BACKEND=${shared.STORAGE_BACKEND}, the guide's example is s3`)
+const perBroker = envFile(join(deploy, "broker-a.env"))
+if (Object.keys(perBroker).join() !== "BROKER_URL") fail("deploy/broker-a.env should set BROKER_URL alone")
+// The README's table of variables is the reference: the env files name none it does not, set or commented out.
+const readme = readFileSync(join(root, "README.md"), "utf8")
+const documentedVariables = new Set(readme.split("\n").filter((line) => line.startsWith("| `")).flatMap((line) => line.match(/`[A-Z][A-Z0-9_]+`/g) ?? []))
+for (const file of ["osqueue.env", "broker-a.env"]) {
+  for (const [, name] of readFileSync(join(deploy, file), "utf8").matchAll(/^#? ?([A-Z][A-Z0-9_]+)=/gm)) {
+    if (!documentedVariables.has(`\`${name}\``)) fail(`deploy/${file} names ${name}, which the README's table of variables does not`)
+  }
+}
+
+step("three brokers from the bundle")
+const brokers = await Promise.all(["a", "b", "c"].map(async (name) => {
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  return { name, url, ...start(`broker ${name}`, ["broker"], { ...shared, BROKER_PORT: String(port), BROKER_URL: url }) }
+}))
+const brokerUrls = brokers.map((b) => b.url).join(",")
+
+interface Readiness {
+  readonly ready: boolean
+  readonly role: "leader" | "follower"
+  readonly leaderUrl: string | null
+  readonly epoch: number
+}
+const readyz = async (url: string): Promise<Readiness> => {
+  const response = await fetch(`${url}/readyz`)
+  return (await response.json()) as Readiness
+}
+
+const leaderOf = (among: ReadonlyArray<{ readonly url: string }>) =>
+  eventually("one leader, and every other broker ready and naming it", async () => {
+    const views = await Promise.all(among.map(async (b) => ({ url: b.url, r: await readyz(b.url) })))
+    const leaders = views.filter((v) => v.r.role === "leader" && v.r.ready)
+    if (leaders.length !== 1) return undefined
+    const leader = leaders[0]!
+    return views.every((v) => v.r.ready && v.r.leaderUrl === leader.url) ? { url: leader.url, epoch: leader.r.epoch } : undefined
+  }, 60_000)
+
+const first = await leaderOf(brokers)
+console.log(`leader ${first.url} (epoch ${first.epoch}); followers ready`)
+
+step("health checks, tokens and the dashboard")
+for (const b of brokers) {
+  const health = await fetch(`${b.url}/healthz`)
+  const body = (await health.json()) as { ok?: boolean }
+  if (health.status !== 200 || body.ok !== true) fail(`${b.url}/healthz answered ${health.status} ${JSON.stringify(body)}`)
+}
+const unauthorized = await fetch(`${first.url}/v1/stats`)
+if (unauthorized.status !== 401) fail(`/v1/stats without a token answered ${unauthorized.status}, not 401`)
+const page = await fetch(`${first.url}/`)
+const html = await page.text()
+const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1]
+if (page.status !== 200 || asset === undefined) fail(`the dashboard at / answered ${page.status}: is dashboard/ beside the bundle?\n${html.slice(0, 300)}`)
+const script = await fetch(`${first.url}${asset}`)
+if (script.status !== 200) fail(`the dashboard's ${asset} answered ${script.status}`)
+console.log(`/healthz 200 on all three; /v1/stats 401 without a token; / and ${asset} served from dashboard/`)
+
+step("the container's HEALTHCHECK command (deploy/Dockerfile)")
+const dockerfile = readFileSync(join(deploy, "Dockerfile"), "utf8")
+const healthcheck = /^HEALTHCHECK .*CMD (\[.*\])\s*$/m.exec(dockerfile)?.[1]
+if (healthcheck === undefined) fail("deploy/Dockerfile has no HEALTHCHECK ... CMD [...] line")
+const [command, ...commandArgs] = JSON.parse(healthcheck!) as Array<string>
+if (command !== "node") fail(`the HEALTHCHECK runs ${command}: the image has node, and no curl`)
+const probe = (port: string) =>
+  spawnSync(process.execPath, commandArgs, { env: { ...baseEnv, BROKER_PORT: port }, encoding: "utf8", timeout: 10_000 }).status
+const leaderPort = new URL(first.url).port
+if (probe(leaderPort) !== 0) fail(`the HEALTHCHECK command failed against a running broker on port ${leaderPort}`)
+if (probe(String(await freePort())) === 0) fail("the HEALTHCHECK command succeeded against a port nothing listens on")
+console.log("exits 0 against a broker, non-zero against a closed port")
+
+// ------------------------------------------------------------------ a job, through the bundled CLI
+/**
+ * The JSON a `--json` command printed. The command's own log lines (a client's "switched broker"
+ * after a failover) go to stdout too, before it: the JSON starts at the first line that opens an object.
+ */
+const jsonOf = (stdout: string): unknown => JSON.parse(stdout.slice(stdout.search(/^\{/m)))
+
+const asProducer = { OSQUEUE_BROKERS: brokerUrls, OSQUEUE_TOKEN: tokens.producer }
+const asReader = { OSQUEUE_BROKERS: brokerUrls, OSQUEUE_TOKEN: tokens.read }
+const enqueue = (n: number) => {
+  const job = jsonOf(cli(["enqueue", "email", "-p", JSON.stringify({ to: `deploy-${n}@example.com` }), "--json"], asProducer)) as {
+    id?: string
+  }
+  if (typeof job.id !== "string") fail(`osqueue enqueue --json gave no id: ${JSON.stringify(job)}`)
+  return job.id!
+}
+const completed = (id: string) =>
+  eventually(`${id} to complete`, async () => {
+    const job = jsonOf(cli(["jobs", "get", id, "--json"], asReader)) as { state: string }
+    return job.state === "completed" ? job : undefined
+  }, 60_000)
+
+step("enqueue a job and work it (osqueue enqueue, osqueue worker, osqueue jobs get)")
+const firstJob = enqueue(1)
+const worker = start("worker", ["worker", "-c", "2", "--fail-rate", "0", "--work-ms", "10"], {
+  OSQUEUE_BROKERS: brokerUrls,
+  OSQUEUE_TOKEN: tokens.worker
+})
+await completed(firstJob)
+console.log(`${firstJob} completed`)
+
+// ------------------------------------------------------------------ failover
+step("kill the leader (SIGKILL); another broker takes over")
+const leader = brokers.find((b) => b.url === first.url)!
+const killedAt = Date.now()
+leader.child.kill("SIGKILL")
+await leader.exited
+const survivors = brokers.filter((b) => b !== leader)
+const second = await leaderOf(survivors)
+if (second.epoch <= first.epoch) fail(`the new leader's epoch ${second.epoch} is not past ${first.epoch}`)
+console.log(`${second.url} leads (epoch ${second.epoch}) ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`)
+
+step("a second job, through the new leader, worked by the same worker")
+const secondJob = enqueue(2)
+await completed(secondJob)
+console.log(`${secondJob} completed`)
+
+// ------------------------------------------------------------------ metrics and the alerts
+step("/metrics with a read token; the alerts' metrics")
+const metrics = await fetch(`${second.url}/metrics`, { headers: { authorization: `Bearer ${tokens.read}` } })
+const text = await metrics.text()
+if (metrics.status !== 200 || !/^osqueue_leader 1$/m.test(text)) fail(`/metrics on the leader answered ${metrics.status} without osqueue_leader 1`)
+const documented = readFileSync(join(root, "docs", "monitoring.md"), "utf8")
+const alertMetrics = new Set(readFileSync(join(deploy, "prometheus", "alerts.yml"), "utf8").match(/\bosqueue_[a-z_]+/g))
+for (const name of alertMetrics) {
+  const base = name.replace(/_(bucket|sum|count)$/, "")
+  if (!documented.includes(`\`${base}\``)) fail(`deploy/prometheus/alerts.yml uses ${name}, which docs/monitoring.md does not list`)
+}
+console.log(`osqueue_leader 1 on the new leader; ${alertMetrics.size} metrics in the alerts, all documented`)
+
+// ------------------------------------------------------------------ stopping, as systemd does
+step("SIGTERM the worker and the brokers: each exits 0")
+worker.child.kill("SIGTERM")
+const stopped = async (name: string, exited: Promise<number | null>) => {
+  const code = await Promise.race([exited, sleep(30_000).then(() => "still running after 30 s")])
+  if (code !== 0) fail(`${name} after SIGTERM: ${code === null ? "no exit code" : code}`)
+}
+await stopped("the worker", worker.exited)
+const [newLeader, standby] = [survivors.find((b) => b.url === second.url)!, survivors.find((b) => b.url !== second.url)!]
+newLeader.child.kill("SIGTERM")
+await stopped(`the leader ${newLeader.url}`, newLeader.exited)
+// The clean handoff: the last standby reads the release and takes over at its next poll.
+const third = await leaderOf([standby])
+standby.child.kill("SIGTERM")
+await stopped(`the last broker ${standby.url}`, standby.exited)
+console.log(`handoff to ${third.url} (epoch ${third.epoch}); all stopped with exit code 0`)
+
+// ------------------------------------------------------------------ the systemd unit
+step("systemd-analyze verify deploy/systemd/osqueue-broker@.service")
+const analyze = spawnSync("systemd-analyze", ["--version"], { encoding: "utf8" })
+if (analyze.error !== undefined) {
+  console.log("systemd-analyze is not installed here: the unit was not verified")
+} else {
+  // As installed: node where this machine has it, the bundle in this folder, as instance "a".
+  const unit = readFileSync(join(deploy, "systemd", "osqueue-broker@.service"), "utf8")
+  if (!unit.includes("ExecStart=/usr/bin/node /opt/osqueue/osqueue.mjs broker")) fail("the unit's ExecStart is not the guide's")
+  const installed = join(work, "osqueue-broker@a.service")
+  writeFileSync(installed, unit.replace("/usr/bin/node", process.execPath).replace("/opt/osqueue", folder))
+  const verify = spawnSync("systemd-analyze", ["verify", installed], { encoding: "utf8" })
+  const complaints = `${verify.stdout}${verify.stderr}`.trim()
+  if (verify.status !== 0 || complaints !== "") fail(`systemd-analyze verify: ${complaints}`)
+  console.log("no complaints")
+}
+
+rmSync(work, { recursive: true, force: true })
+console.log(`\nbundle-check: PASS in ${((Date.now() - started) / 1000).toFixed(0)} s`)
