@@ -3,7 +3,8 @@
  * Entry point of the `osqueue` command. Exit codes: 0 done; 1 the operation failed (the
  * broker's tagged error is printed); 2 bad usage; 3 no broker reachable. Logs are pretty by
  * default; OSQUEUE_LOG_FORMAT=json prints one JSON object per line (for log shippers and
- * scripts/chaos), logfmt one logfmt line.
+ * scripts/chaos), logfmt one logfmt line. With OTEL_EXPORTER_OTLP_ENDPOINT set, spans are exported
+ * over OTLP (docs/tracing.md).
  */
 import * as ValidationError from "@effect/cli/ValidationError"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
@@ -18,6 +19,7 @@ import * as Option from "effect/Option"
 import { commandTree, run } from "./Cli.js"
 import * as Help from "./Help.js"
 import { colorFor, commandConsole, noColor } from "./Output.js"
+import * as Tracing from "./Tracing.js"
 
 const exitCode = (error: unknown): number => {
   if (isOsqueueError(error)) return 1
@@ -46,7 +48,13 @@ const main = Effect.gen(function*() {
   return yield* Effect.withConsole(body, commandConsole(yield* Effect.console, plain))
 })
 
+/** `osqueue-broker`, `osqueue-worker`, ...: the service its spans are under unless OTEL_SERVICE_NAME names one. */
+const serviceName = (command: string | undefined) =>
+  command !== undefined && /^[a-z][a-z-]*$/.test(command) ? `osqueue-${command}` : "osqueue"
+
 main.pipe(
+  // Inside the error handling: a bad OTEL_* variable is printed as any other error.
+  Effect.provide(Tracing.layer(serviceName(process.argv[2]))),
   Effect.catchAllCause((cause) => {
     if (Cause.isInterruptedOnly(cause)) return Effect.void
     const failure = Cause.failureOption(cause)

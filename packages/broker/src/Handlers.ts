@@ -25,7 +25,7 @@ import type {
   WatchEvent,
   WorkerInfo
 } from "@osqueue/types"
-import { JobNotFound } from "@osqueue/types"
+import { JobNotFound, JobTrace } from "@osqueue/types"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -107,11 +107,45 @@ export class Handlers extends Context.Tag("@osqueue/broker/Handlers")<Handlers, 
 /** Counts every call by operation and outcome (`ok`, the error's tag, or `defect`). */
 const requestCounter = BrokerMetrics.requestSeries
 
+const counted = (operation: string) => <A, R>(effect: Effect.Effect<A, OsqueueError, R>) =>
+  Effect.onExit(effect, (exit) => Metric.increment(requestCounter(operation, outcomeOf(exit))))
+
 const instrument = (operation: string) => <A, R>(effect: Effect.Effect<A, OsqueueError, R>) =>
-  effect.pipe(
-    Effect.onExit((exit) => Metric.increment(requestCounter(operation, outcomeOf(exit)))),
-    Effect.withSpan(`Broker.${operation}`, { captureStackTrace: false })
-  )
+  counted(operation)(effect).pipe(Effect.withSpan(`Broker.${operation}`, { captureStackTrace: false }))
+
+/**
+ * With spans exported, each job an enqueue creates gets a `Broker.enqueue` span, from the request
+ * until the commit that holds the job is durable: a child of the producer's span that the job
+ * carried, and the span the job carries from then on, so that the worker's span for it is its
+ * child (docs/tracing.md). `enqueue` is given the jobs with their new traceparents and answers
+ * each job's outcome, in order.
+ */
+const withJobSpans = <E>(
+  jobs: ReadonlyArray<EnqueueOptions>,
+  enqueue: (jobs: ReadonlyArray<EnqueueOptions>) => Effect.Effect<ReadonlyArray<Either.Either<Job, OsqueueError>>, E>
+): Effect.Effect<ReadonlyArray<Either.Either<Job, OsqueueError>>, E> =>
+  Effect.gen(function*() {
+    const spans = yield* Effect.forEach(jobs, (options) => {
+      const parent = JobTrace.parentOf(options.traceparent)
+      return Effect.makeSpan("Broker.enqueue", {
+        kind: "server",
+        attributes: { "job.type": options.type },
+        captureStackTrace: false,
+        ...(parent === undefined ? {} : { parent })
+      })
+    })
+    const exit = yield* Effect.exit(enqueue(jobs.map((options, i) => {
+      const traceparent = JobTrace.traceparentOf(spans[i]!)
+      return traceparent === undefined ? options : { ...options, traceparent }
+    })))
+    const now = yield* Clock.currentTimeNanos
+    spans.forEach((span, i) => {
+      const outcome = Exit.isSuccess(exit) ? exit.value[i]! : undefined
+      if (outcome !== undefined && Either.isRight(outcome)) span.attribute("job.id", outcome.right.id)
+      span.end(now, outcome === undefined ? exit : Either.match(outcome, { onLeft: Exit.fail, onRight: Exit.succeed }))
+    })
+    return yield* exit
+  })
 
 const outcomeOf = (exit: Exit.Exit<unknown, OsqueueError>): string => {
   if (Exit.isSuccess(exit)) return "ok"
@@ -293,16 +327,30 @@ export const make = Effect.gen(function*() {
 
   const completeAll = (inputs: ReadonlyArray<CompleteInput>) => commit.submitAll(inputs.map(completeCommand))
 
+  /** Read once: with tracing off, enqueues take the paths below unchanged (no span per job). */
+  const tracing = yield* JobTrace.exporting
+
+  /** One command for all the jobs (all or nothing). */
+  const enqueueAll = (jobs: ReadonlyArray<EnqueueOptions>) => commit.submit({ _tag: "Enqueue", jobs })
+  /** A command per job, each answered on its own. */
+  const enqueueEach = (jobs: ReadonlyArray<EnqueueOptions>) =>
+    commit.submitAll(jobs.map((options) => ({ _tag: "Enqueue" as const, jobs: [options] }))).pipe(
+      Effect.map((outcomes) => outcomes.map(Either.map((created) => created[0]!)))
+    )
+  const tracedAll = (jobs: ReadonlyArray<EnqueueOptions>) =>
+    withJobSpans(jobs, (stamped) => Effect.map(enqueueAll(stamped), (created) => created.map(Either.right))).pipe(
+      Effect.flatMap((outcomes) => Effect.all(outcomes))
+    )
+
   return Handlers.of({
-    enqueue: (options) =>
-      commit.submit({ _tag: "Enqueue", jobs: [options] }).pipe(
-        Effect.map((jobs) => jobs[0]!),
-        instrument("enqueue")
-      ),
+    enqueue: tracing
+      // The job's own span stands for the call: one more for the request would start a trace of its own.
+      ? (options) => tracedAll([options]).pipe(Effect.map((jobs) => jobs[0]!), counted("enqueue"))
+      : (options) => enqueueAll([options]).pipe(Effect.map((jobs) => jobs[0]!), instrument("enqueue")),
     enqueueMany: (jobs) =>
       jobs.length === 0
         ? instrument("enqueueMany")(Effect.succeed([]))
-        : commit.submit({ _tag: "Enqueue", jobs }).pipe(instrument("enqueueMany")),
+        : (tracing ? tracedAll(jobs) : enqueueAll(jobs)).pipe(instrument("enqueueMany")),
     claim: (request) =>
       tracked(request).pipe(
         Effect.timed,
@@ -319,8 +367,7 @@ export const make = Effect.gen(function*() {
         ...(input.leaseMs !== undefined ? { leaseMs: input.leaseMs } : {})
       }).pipe(instrument("heartbeat")),
     enqueueEach: (jobs) =>
-      commit.submitAll(jobs.map((options) => ({ _tag: "Enqueue" as const, jobs: [options] }))).pipe(
-        Effect.map((outcomes) => outcomes.map(Either.map((created) => created[0]!))),
+      (tracing ? withJobSpans(jobs, enqueueEach) : enqueueEach(jobs)).pipe(
         countEach("enqueue", jobs.length),
         Effect.withSpan("Broker.enqueueEach", { captureStackTrace: false, attributes: { jobs: jobs.length } })
       ),

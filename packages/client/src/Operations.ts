@@ -17,6 +17,7 @@ import {
   JobId,
   type JobPage,
   type JobState,
+  JobTrace,
   type LeaderInfo,
   LeaseToken,
   ListQuery,
@@ -34,10 +35,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import { identity } from "effect/Function"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import type { ClientError } from "./Errors.js"
 import * as Coalesce from "./internal/coalesce.js"
 import * as JobDefinition from "./JobDefinition.js"
@@ -225,19 +228,48 @@ export const make = (router: Router): Effect.Effect<OsqueueClientShape, never, S
       retryItem: isRetryableClientError
     })
 
+    /**
+     * With spans exported, an enqueue is a `Producer.enqueue` span and each job carries it as its
+     * `traceparent`: the broker's and the worker's spans for the job join its trace
+     * (docs/tracing.md). Otherwise nothing is added.
+     */
+    const tracing = yield* JobTrace.exporting
+
+    const traced = <A>(
+      name: string,
+      attributes: Record<string, unknown>,
+      send: (stamp: (options: EnqueueOptions) => EnqueueOptions) => Effect.Effect<A, ClientError>,
+      annotate?: (sent: A, span: Tracer.Span) => void
+    ): Effect.Effect<A, ClientError> =>
+      !tracing
+        ? send(identity)
+        : Effect.useSpan(name, { kind: "producer", attributes, captureStackTrace: false }, (span) => {
+          const traceparent = JobTrace.traceparentOf(span)
+          return send(traceparent === undefined ? identity : (options) => ({ ...options, traceparent })).pipe(
+            Effect.tap((sent) => annotate?.(sent, span)),
+            Effect.withParentSpan(span)
+          )
+        })
+
     const enqueue = (
       typeOrDefinition: string | JobDefinition.Any,
       payload?: unknown,
       options?: EnqueueSettings
     ): Effect.Effect<Job, ClientError> =>
-      Effect.gen(function*() {
-        const input: JobInput = JobDefinition.isJobDefinition(typeOrDefinition)
-          ? yield* typedInput(typeOrDefinition, payload, options)
-          : payload === undefined
-          ? { ...options, type: typeOrDefinition }
-          : { ...options, type: typeOrDefinition, payload }
-        return yield* sendable(`payload of a ${input.type} job`, input.payload, sendEnqueue(yield* enqueueOptions(input)))
-      })
+      traced(
+        "Producer.enqueue",
+        { "job.type": JobDefinition.isJobDefinition(typeOrDefinition) ? typeOrDefinition.type : typeOrDefinition },
+        (stamp) =>
+          Effect.gen(function*() {
+            const input: JobInput = JobDefinition.isJobDefinition(typeOrDefinition)
+              ? yield* typedInput(typeOrDefinition, payload, options)
+              : payload === undefined
+              ? { ...options, type: typeOrDefinition }
+              : { ...options, type: typeOrDefinition, payload }
+            return yield* sendable(`payload of a ${input.type} job`, input.payload, sendEnqueue(stamp(yield* enqueueOptions(input))))
+          }),
+        (job, span) => span.attribute("job.id", job.id)
+      )
 
     const enqueueMany = (
       first: ReadonlyArray<JobInput> | JobDefinition.Any,
@@ -251,8 +283,13 @@ export const make = (router: Router): Effect.Effect<OsqueueClientShape, never, S
         if (inputs.length > maxBatch) {
           return yield* new InvalidRequest({ message: `at most ${maxBatch} jobs per enqueueMany, got ${inputs.length}` })
         }
-        const jobs = yield* Effect.forEach(inputs, enqueueOptions)
-        return yield* sendable("payload of a job in this batch", jobs.map((job) => job.payload), router.call("enqueueMany", (api) => api.EnqueueMany({ jobs })))
+        return yield* traced(
+          "Producer.enqueueMany",
+          { jobs: inputs.length },
+          (stamp) =>
+            Effect.flatMap(Effect.forEach(inputs, (input) => Effect.map(enqueueOptions(input), stamp)), (jobs) =>
+              sendable("payload of a job in this batch", jobs.map((job) => job.payload), router.call("enqueueMany", (api) => api.EnqueueMany({ jobs }))))
+        )
       })
 
     const byToken = <A>(

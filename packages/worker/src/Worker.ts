@@ -7,7 +7,7 @@
  * finish for a while, then interrupts and releases the rest.
  */
 import { BrokerUnreachable, type ClientError, OsqueueClient } from "@osqueue/client"
-import { type ClaimedJob, EventLoop, type InvalidRequest, type Job, type Unauthorized } from "@osqueue/types"
+import { type ClaimedJob, EventLoop, type InvalidRequest, type Job, JobTrace, type Unauthorized } from "@osqueue/types"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -24,6 +24,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import { processName } from "#processName"
 import { type Handlers, type HandlersContext, type HandlerSpec, type JobContext, JobTimeout, toSpec } from "./Handler.js"
 import { firstOf } from "./internal/firstOf.js"
@@ -142,6 +143,8 @@ export const make = <const H extends Handlers>(
     const pollWaitMs = options.pollWaitMs ?? 5_000
     const defaultTimeout = options.timeout === undefined ? undefined : Duration.decode(options.timeout)
     const shutdownTimeout = Duration.decode(options.shutdownTimeout ?? "30 seconds")
+    /** With spans exported, a job's span continues the trace its job carries (docs/tracing.md). */
+    const tracing = yield* JobTrace.exporting
 
     /**
      * `handling` is at most `concurrency`, `waiting` (prefetched) at most `prefetch` beyond the free
@@ -366,11 +369,20 @@ export const make = <const H extends Handlers>(
       }).pipe(
         Effect.onInterrupt(() => release(claimed)),
         Effect.annotateLogs({ jobId: claimed.job.id, type: claimed.job.type, attempt: claimed.job.attempts, workerId }),
-        Effect.withSpan("Worker.job", {
-          attributes: { "job.id": claimed.job.id, "job.type": claimed.job.type },
-          captureStackTrace: false
-        })
+        Effect.withSpan("Worker.job", jobSpan(claimed.job))
       )
+
+    const jobSpan = (job: Job): Tracer.SpanOptions => {
+      const attributes = { "job.id": job.id, "job.type": job.type }
+      if (!tracing) return { attributes, captureStackTrace: false }
+      const parent = JobTrace.parentOf(job.traceparent)
+      return {
+        attributes: { ...attributes, "job.attempt": job.attempts, "worker.id": workerId },
+        kind: "consumer",
+        captureStackTrace: false,
+        ...(parent === undefined ? {} : { parent })
+      }
+    }
 
     const start = (claimed: ClaimedJob) =>
       Effect.suspend(() => {
