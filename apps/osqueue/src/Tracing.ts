@@ -16,17 +16,16 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 
-/** An endpoint's URL, checked when the command starts: a typo should not silently export nothing. */
-const endpoint = (name: string) =>
-  Config.string(name).pipe(
-    Config.mapOrFail((text) => {
-      const url = URL.canParse(text) ? new URL(text) : undefined
-      return url !== undefined && (url.protocol === "http:" || url.protocol === "https:")
-        ? Either.right(text)
-        : Either.left(ConfigError.InvalidData([], `${name} must be an http(s) URL, such as http://localhost:4318; got ${JSON.stringify(text)}`))
-    }),
-    Config.option
-  )
+/**
+ * An endpoint's URL, checked when the command starts: a typo should not silently export nothing.
+ * Empty means unset, as the OpenTelemetry specification reads its variables.
+ */
+const httpUrl = (name: string) => (text: string): Either.Either<string, ConfigError.ConfigError> => {
+  const url = URL.canParse(text) ? new URL(text) : undefined
+  return text === "" || url?.protocol === "http:" || url?.protocol === "https:"
+    ? Either.right(text)
+    : Either.left(ConfigError.InvalidData([], `${name} must be an http(s) URL, such as http://localhost:4318; got ${JSON.stringify(text)}`))
+}
 
 /** `key=value,key=value`, values percent-encoded, as the OpenTelemetry specification writes OTLP headers. */
 const parseHeaders = (text: string): Either.Either<Record<string, string>, string> => {
@@ -47,9 +46,15 @@ const parseHeaders = (text: string): Either.Either<Record<string, string>, strin
 
 export const TracingConfig = Config.all({
   /** The collector's base URL: traces go to `<it>/v1/traces`. */
-  endpoint: endpoint("OTEL_EXPORTER_OTLP_ENDPOINT"),
+  endpoint: Config.string("OTEL_EXPORTER_OTLP_ENDPOINT").pipe(
+    Config.mapOrFail(httpUrl("OTEL_EXPORTER_OTLP_ENDPOINT")),
+    Config.option
+  ),
   /** The traces URL itself; wins over `endpoint`. */
-  tracesEndpoint: endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+  tracesEndpoint: Config.string("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").pipe(
+    Config.mapOrFail(httpUrl("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")),
+    Config.option
+  ),
   protocol: Config.literal("http/protobuf", "http/json")("OTEL_EXPORTER_OTLP_PROTOCOL").pipe(
     Config.withDefault("http/protobuf" as const)
   ),
