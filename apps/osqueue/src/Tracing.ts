@@ -14,17 +14,16 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 
 /**
  * An endpoint's URL, checked when the command starts: a typo should not silently export nothing.
  * Empty means unset, as the OpenTelemetry specification reads its variables.
  */
-const httpUrl = (name: string) => (text: string): Either.Either<string, ConfigError.ConfigError> => {
+const httpUrl = (text: string): Either.Either<string, ConfigError.ConfigError> => {
   const url = URL.canParse(text) ? new URL(text) : undefined
   return text === "" || url?.protocol === "http:" || url?.protocol === "https:"
     ? Either.right(text)
-    : Either.left(ConfigError.InvalidData([], `${name} must be an http(s) URL, such as http://localhost:4318; got ${JSON.stringify(text)}`))
+    : Either.left(ConfigError.InvalidData([], `it must be an http(s) URL, such as http://localhost:4318; got ${JSON.stringify(text)}`))
 }
 
 /** `key=value,key=value`, values percent-encoded, as the OpenTelemetry specification writes OTLP headers. */
@@ -47,23 +46,20 @@ const parseHeaders = (text: string): Either.Either<Record<string, string>, strin
 export const TracingConfig = Config.all({
   /** The collector's base URL: traces go to `<it>/v1/traces`. */
   endpoint: Config.string("OTEL_EXPORTER_OTLP_ENDPOINT").pipe(
-    Config.mapOrFail(httpUrl("OTEL_EXPORTER_OTLP_ENDPOINT")),
+    Config.mapOrFail(httpUrl),
     Config.option
   ),
   /** The traces URL itself; wins over `endpoint`. */
   tracesEndpoint: Config.string("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").pipe(
-    Config.mapOrFail(httpUrl("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")),
+    Config.mapOrFail(httpUrl),
     Config.option
   ),
   protocol: Config.literal("http/protobuf", "http/json")("OTEL_EXPORTER_OTLP_PROTOCOL").pipe(
     Config.withDefault("http/protobuf" as const)
   ),
-  /** Often an API key: redacted in logs and errors. */
-  headers: Config.redacted("OTEL_EXPORTER_OTLP_HEADERS").pipe(
-    Config.mapOrFail((text) =>
-      Either.mapLeft(parseHeaders(Redacted.value(text)), (reason) =>
-        ConfigError.InvalidData([], `OTEL_EXPORTER_OTLP_HEADERS: ${reason}`))
-    ),
+  /** Often an API key: the errors name the header, never its value. */
+  headers: Config.string("OTEL_EXPORTER_OTLP_HEADERS").pipe(
+    Config.mapOrFail((text) => Either.mapLeft(parseHeaders(text), (reason) => ConfigError.InvalidData([], reason))),
     Config.withDefault({})
   ),
   serviceName: Config.string("OTEL_SERVICE_NAME").pipe(Config.option)

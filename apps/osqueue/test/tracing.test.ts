@@ -144,12 +144,12 @@ describe("tracing", () => {
   it("a bad OTEL_* variable stops the command with one line naming it", async () => {
     const run = osqueue(["stats", "-b", "http://127.0.0.1:1"], { OTEL_EXPORTER_OTLP_ENDPOINT: "localhost:4318" })
     expect(await run.exited).toBe(1)
-    expect(run.stderr()).toContain("OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL")
+    expect(run.stderr()).toContain("OTEL_EXPORTER_OTLP_ENDPOINT: \"it must be an http(s) URL")
     const headers = osqueue(["stats", "-b", "http://127.0.0.1:1"], {
       OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1",
       OTEL_EXPORTER_OTLP_HEADERS: "api-key"
     })
     expect(await headers.exited).toBe(1)
-    expect(headers.stderr()).toContain("OTEL_EXPORTER_OTLP_HEADERS: each header is key=value")
+    expect(headers.stderr()).toContain("OTEL_EXPORTER_OTLP_HEADERS: \"each header is key=value")
   }, 60_000)
 })
