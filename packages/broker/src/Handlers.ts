@@ -40,6 +40,7 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as BrokerMetrics from "./BrokerMetrics.js"
 import * as ClaimWaiters from "./ClaimWaiters.js"
+import * as StatsHistory from "./StatsHistory.js"
 
 export interface HeartbeatInput {
   readonly token: LeaseToken
@@ -58,6 +59,7 @@ export interface FailInput {
 }
 export interface WatchInput {
   readonly statsEveryMs?: number
+  readonly history?: boolean
 }
 
 export interface HandlersShape {
@@ -163,6 +165,7 @@ const minRecheckMs = 25
 export const make = Effect.gen(function*() {
   const commit = yield* GroupCommit.GroupCommit
   const election = yield* Election.Election
+  const history = yield* StatsHistory.make
   // Completed when the broker shuts down (before its HTTP server closes, as this layer is built
   // after it): long polls answer at once instead of holding the server open for their wait.
   // The leader hands over first, while the server still answers: a follower takes over at its
@@ -288,7 +291,10 @@ export const make = Effect.gen(function*() {
         // Sent in batches of what came within 100 ms (one RPC message each, one acknowledgement):
         // on a busy queue every commit has events, and a message per commit costs a watching
         // browser more than the events themselves.
-        return Stream.mergeAll([jobs, leaders, stats], { concurrency: "unbounded" }).pipe(
+        const samples = input.history === true
+          ? history.stream.pipe(Stream.map((samples): WatchEvent => ({ _tag: "History", samples })))
+          : Stream.empty
+        return Stream.mergeAll([jobs, leaders, stats, samples], { concurrency: "unbounded" }).pipe(
           Stream.groupedWithin(watchBatchMax, Duration.millis(100)),
           Stream.flattenChunks
         )

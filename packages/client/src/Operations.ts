@@ -124,7 +124,7 @@ export interface OsqueueClientShape {
   /** The committed `queue.json` as the broker holds it (a follower's view may lag). */
   readonly state: Effect.Effect<RawState, ClientError>
   /** Queue events from the leader; reconnects (events in the gap are not replayed). */
-  readonly watch: (options?: { readonly statsEveryMs?: number }) => Stream.Stream<WatchEvent, ClientError>
+  readonly watch: (options?: { readonly statsEveryMs?: number; readonly history?: boolean }) => Stream.Stream<WatchEvent, ClientError>
   /** The broker requests go to now. */
   readonly currentBroker: Effect.Effect<string>
 }

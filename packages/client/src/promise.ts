@@ -233,7 +233,7 @@ export class OsqueueClient {
   }
 
   /** Queue events as an async iterable (RPC transports only); `break` out of the loop to stop. */
-  async *watch(options?: { readonly statsEveryMs?: number }): AsyncIterable<WatchEvent> {
+  async *watch(options?: { readonly statsEveryMs?: number; readonly history?: boolean }): AsyncIterable<WatchEvent> {
     const runtime = await this.runtime.runtime()
     const events = Stream.unwrap(Effect.map(ClientTag, (c) => c.watch(options)))
     yield* Stream.toAsyncIterableRuntime(events, runtime)

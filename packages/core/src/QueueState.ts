@@ -1023,6 +1023,17 @@ export class QueueState {
     return more ? { jobs, next: jobs[jobs.length - 1]!.seq } : { jobs }
   }
 
+  /** Jobs of each type in each state: one pass over every job (the dashboard's per-type table, every few seconds). */
+  countsByType(): Map<string, Record<JobState, number>> {
+    const counts = new Map<string, Record<JobState, number>>()
+    for (const entry of this.entries.values()) {
+      let row = counts.get(entry.type)
+      if (row === undefined) counts.set(entry.type, row = Object.fromEntries(jobStates.map((s) => [s, 0])) as Record<JobState, number>)
+      row[entry.state]++
+    }
+    return counts
+  }
+
   stats(): Stats {
     const counts = Object.fromEntries(jobStates.map((s) => [s, this.byState[s].size])) as Stats["counts"]
     return {

@@ -21,6 +21,7 @@ import {
   Millis,
   Paused,
   Priority,
+  StateCounts,
   Stats,
   strictFields
 } from "./Job.js"
@@ -152,16 +153,63 @@ export const RawState = Schema.Struct({
 })
 export type RawState = typeof RawState.Type
 
+/** Milliseconds at the 50th and 95th percentile of what was seen; null when nothing was. */
+export const Percentiles = Schema.Struct({ p50: Schema.NullOr(Schema.Number), p95: Schema.NullOr(Schema.Number) })
+export type Percentiles = typeof Percentiles.Type
+
+/** What one job type did within a sample's interval (the per-type table). */
+export const TypeSample = Schema.Struct({
+  /** Jobs of the type in each state at the sample's end. */
+  counts: StateCounts,
+  completed: Schema.Int,
+  /** Failed attempts (retried or dead-lettered). */
+  failed: Schema.Int,
+  /** From runnable to claimed. */
+  wait: Percentiles,
+  /** From claimed to completed. */
+  run: Percentiles
+})
+export type TypeSample = typeof TypeSample.Type
+
+/**
+ * The queue over one interval, as the broker samples it (a ring of the last half hour, kept by
+ * each broker): counts at its end, what happened during it, and how long jobs waited and ran.
+ */
+export const StatsSample = Schema.Struct({
+  /** The interval's end (the broker's clock). */
+  at: Schema.Int,
+  intervalMs: Schema.Int,
+  counts: StateCounts,
+  enqueued: Schema.Int,
+  completed: Schema.Int,
+  failed: Schema.Int,
+  dead: Schema.Int,
+  /** Durable commits (writes of queue.json). */
+  commits: Schema.Int,
+  /** Job events those commits carried. */
+  events: Schema.Int,
+  wait: Percentiles,
+  run: Percentiles,
+  paused: Paused,
+  /** By job type: in the last minute's samples only (older ones carry none). */
+  byType: Schema.Record({ key: Schema.String, value: TypeSample })
+})
+export type StatsSample = typeof StatsSample.Type
+
 export const WatchEvent = Schema.Union(
   Schema.Struct({ _tag: Schema.Literal("Job"), event: JobEvent }),
   Schema.Struct({ _tag: Schema.Literal("Leader"), leader: LeaderInfo }),
-  Schema.Struct({ _tag: Schema.Literal("Stats"), stats: Stats })
+  Schema.Struct({ _tag: Schema.Literal("Stats"), stats: Stats }),
+  /** With `history`: the broker's samples, oldest first, once at the start, then each new one as it is taken. */
+  Schema.Struct({ _tag: Schema.Literal("History"), samples: Schema.Array(StatsSample) })
 )
 export type WatchEvent = typeof WatchEvent.Type
 
 export const WatchRequest = Schema.Struct({
   /** Send a `Stats` event this often (none when absent). */
-  statsEveryMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(100, 3_600_000)), { exact: true })
+  statsEveryMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(100, 3_600_000)), { exact: true }),
+  /** Send the broker's stats samples (`History`): those it keeps, then each new one. */
+  history: Schema.optionalWith(Schema.Boolean, { exact: true })
 })
 
 export class OsqueueRpcs extends RpcGroup.make(

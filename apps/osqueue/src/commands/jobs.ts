@@ -225,6 +225,9 @@ export const watch = Command.make("watch", { ...connection, json }, (args) =>
             return Console.log(`leader ${event.leader.leaderUrl ?? "none"} (epoch ${event.leader.epoch})`)
           case "Stats":
             return Console.log(`stats ${JSON.stringify(event.stats.counts)}`)
+          case "History":
+            // Not asked for here.
+            return Effect.void
         }
       })
     )
