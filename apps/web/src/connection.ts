@@ -133,7 +133,7 @@ export class Connection {
   }
 
   private watch(runtime: ClientRuntime, generation: number): void {
-    const events = Stream.unwrap(Effect.map(OsqueueClient, (client) => client.watch({ statsEveryMs: 1_000 })))
+    const events = Stream.unwrap(Effect.map(OsqueueClient, (client) => client.watch({ statsEveryMs: 1_000, history: true })))
     this.watcher = runtime.runFork(
       Stream.runForEach(events, (event) =>
         Effect.sync(() => {

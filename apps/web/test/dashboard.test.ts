@@ -397,6 +397,27 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await expect.poll(() => page.locator("table.activity tbody tr:not(.spacer)").count()).toBeGreaterThan(10)
       await shot(page, "14-activity-busy")
       for (const [name, { cpu }] of Object.entries(figures)) expect(cpu, name).toBeLessThan(1_000)
+
+      // The charts: the broker's history, drawn at once after a reload, with a time axis, y ticks on
+      // their own axes, and a tooltip under the pointer.
+      await page.reload()
+      await tab(page, "Overview")
+      const throughput = page.locator("figure.chart", { hasText: "Throughput" })
+      await expect.poll(() => throughput.locator("path.series").count(), { timeout: 3_000 }).toBe(4)
+      expect(await throughput.locator("text.tick").allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^\d\d:\d\d(:\d\d)?$/)]))
+      expect(await throughput.locator("text.tick-right").count()).toBeGreaterThan(1)
+      expect(await page.locator("figure.chart", { hasText: "Wait and run times" }).locator("path.series").count()).toBeGreaterThan(0)
+      const box = (await throughput.locator("svg").boundingBox())!
+      await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2)
+      await expect.poll(() => throughput.locator(".chart-tip").textContent()).toMatch(/^\d\d:\d\d:\d\d.*enqueued: [\d.]+ jobs\/s.*failure rate/)
+      // Every type with its counts in each state, throughput, failures, wait and run times.
+      const email = page.locator('table.types tr[data-type="email"] td')
+      await expect.poll(async () => Number((await email.nth(6).textContent())!.replace(/,/g, ""))).toBeGreaterThan(100)
+      expect(Number(await email.nth(8).textContent())).toBeGreaterThan(10)
+      expect(await email.nth(9).textContent()).toBe("0%")
+      expect(await email.nth(10).textContent()).toMatch(/ms|s$/)
+      expect(await page.locator('table.types tr[data-type="report"]').count()).toBe(1)
+      await shot(page, "15-charts-types")
       expect(errors).toEqual([])
     } finally {
       flowing = false

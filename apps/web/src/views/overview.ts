@@ -1,14 +1,13 @@
 /**
- * Counts by state, charts over the last five minutes (throughput, depth, commits), the leader,
- * and the queued jobs by type with a pause switch per type. All from the `watch` stream's
- * stats, one sample a second.
+ * Counts by state (live, every second), charts over the broker's last half hour of 5 s samples
+ * (throughput and failure rate, depth, wait and run times, commits), the leader, and a table of
+ * every job type: counts in each state, throughput, failures, wait and run times, pause switch.
  */
-import type { JobState, Stats } from "@osqueue/types"
+import type { JobState, Stats, StatsSample } from "@osqueue/types"
 import type { App, View } from "../app.js"
-import { lineChart, rate } from "../chart.js"
+import { format, lineChart } from "../chart.js"
 import { timeZone } from "../config.js"
-import { badge, dateTime, h, relative, replace } from "../dom.js"
-import type { Sample } from "../model.js"
+import { badge, dateTime, duration, h, relative, replace } from "../dom.js"
 import { activityRow } from "./activity.js"
 import { stateLabel } from "./jobs.js"
 
@@ -35,15 +34,24 @@ export const overviewView = (app: App): View => {
     counts,
     charts,
     h(
+      "section",
+      { class: "panel types-panel", "aria-labelledby": "types-title" },
+      h("h3", { id: "types-title" }, "Job types ", h("small", { class: "muted" }, "counts now; throughput and failures over the last minute; wait and run times in the latest 5 s with any")),
+      h(
+        "div",
+        { class: "table-wrap" },
+        h(
+          "table",
+          { class: "types" },
+          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Type"), cards.map(({ state }) => h("th", { scope: "col", class: "num" }, stateLabel[state])), ["done/s", "failed", "wait p50 / p95", "run p50 / p95"].map((c) => h("th", { scope: "col", class: "num" }, c)), h("th", { scope: "col" }, "Claiming"))),
+          types
+        )
+      )
+    ),
+    h(
       "div",
       { class: "columns" },
       h("section", { class: "panel", "aria-labelledby": "leader-title" }, h("h3", { id: "leader-title" }, "Brokers"), leader),
-      h(
-        "section",
-        { class: "panel", "aria-labelledby": "types-title" },
-        h("h3", { id: "types-title" }, "Queued by type"),
-        h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Type"), h("th", { scope: "col", class: "num" }, "Queued"), h("th", { scope: "col" }, "Claiming"))), types))
-      ),
       h(
         "section",
         { class: "panel", "aria-labelledby": "recent-title" },
@@ -67,26 +75,37 @@ export const overviewView = (app: App): View => {
       )
     )
 
-  const renderCharts = (samples: ReadonlyArray<Sample>) => {
-    const commits = rate(samples, (s) => s.stats.seq)
-    const events = rate(samples, (s) => s.events)
+  const renderCharts = (samples: ReadonlyArray<StatsSample>) => {
+    const times = samples.map((s) => s.at)
+    const perSecond = (count: (s: StatsSample) => number) => samples.map((s) => (s.intervalMs > 0 ? count(s) / (s.intervalMs / 1000) : 0))
+    const ms = (pick: (s: StatsSample) => number | null) => samples.map(pick)
     replace(
       charts,
-      lineChart("Throughput", "jobs/s", [
-        { label: "enqueued", name: "enqueued", values: rate(samples, (s) => s.stats.enqueuedTotal) },
-        { label: "completed", name: "completed", values: rate(samples, (s) => s.stats.completedTotal) },
-        { label: "dead", name: "dead", values: rate(samples, (s) => s.stats.deadTotal) }
-      ]),
-      lineChart("Queue depth", "jobs", [
-        { label: "queued", name: "queued", values: samples.map((s) => s.stats.counts.queued) },
-        { label: "running", name: "running", values: samples.map((s) => s.stats.counts.running) },
-        { label: "waiting", name: "delayed", values: samples.map((s) => s.stats.counts.delayed + s.stats.counts["failed-waiting-retry"]) }
-      ]),
-      lineChart("Commits", "/s", [
-        { label: "commits/s", name: "commits", values: commits },
-        // Job changes per commit: how much each conditional write carried (idle renewals carry none).
-        { label: "job events per commit", name: "batch", values: commits.map((c, i) => (c > 0 ? (events[i] ?? 0) / c : 0)) }
-      ])
+      samples.length === 0 ? h("p", { class: "muted empty" }, "Charts appear with the broker's first sample (every 5 s).") : [
+        lineChart("Throughput", times, [
+          { label: "enqueued", name: "enqueued", values: perSecond((s) => s.enqueued) },
+          { label: "completed", name: "completed", values: perSecond((s) => s.completed) },
+          { label: "dead", name: "dead", values: perSecond((s) => s.dead) },
+          // Failed attempts among those that ended: a share, on its own axis.
+          { label: "failure rate", name: "failure", right: true, values: samples.map((s) => (s.completed + s.failed > 0 ? (100 * s.failed) / (s.completed + s.failed) : null)) }
+        ], { left: { unit: "jobs/s" }, right: { unit: "% failed" } }),
+        lineChart("Queue depth", times, [
+          { label: "queued", name: "queued", values: samples.map((s) => s.counts.queued) },
+          { label: "running", name: "running", values: samples.map((s) => s.counts.running) },
+          { label: "waiting", name: "delayed", values: samples.map((s) => s.counts.delayed + s.counts["failed-waiting-retry"]) }
+        ], { left: { unit: "jobs" } }),
+        lineChart("Wait and run times", times, [
+          { label: "wait p50", name: "wait", values: ms((s) => s.wait.p50) },
+          { label: "wait p95", name: "wait-p95", values: ms((s) => s.wait.p95) },
+          { label: "run p50", name: "run", values: ms((s) => s.run.p50) },
+          { label: "run p95", name: "run-p95", values: ms((s) => s.run.p95) }
+        ], { left: { unit: "ms" } }),
+        lineChart("Commits", times, [
+          { label: "commits", name: "commits", values: perSecond((s) => s.commits) },
+          // Job changes per commit: how much each conditional write carried (idle renewals carry none).
+          { label: "job events per commit", name: "batch", right: true, values: samples.map((s) => (s.commits > 0 ? s.events / s.commits : null)) }
+        ], { left: { unit: "/s" }, right: { unit: "events per commit" } })
+      ]
     )
   }
 
@@ -111,8 +130,15 @@ export const overviewView = (app: App): View => {
   }
 
   const renderTypes = (stats: Stats | undefined) => {
-    const known = [...new Set([...app.model.types.value, ...Object.keys(stats?.queuedByType ?? {}), ...(stats?.paused.types ?? [])])].sort()
-    if (known.length === 0) return replace(types, h("tr", {}, h("td", { colspan: 3, class: "empty" }, "No job types seen yet.")))
+    const samples = app.model.samples.value
+    const latest = samples.at(-1)
+    const minute = samples.slice(-12).filter((s) => Object.keys(s.byType).length > 0)
+    const known = [...new Set([...app.model.types.value, ...Object.keys(latest?.byType ?? {}), ...Object.keys(stats?.queuedByType ?? {}), ...(stats?.paused.types ?? [])])].sort()
+    const columns = cards.length + 6
+    if (known.length === 0) return replace(types, h("tr", {}, h("td", { colspan: columns, class: "empty" }, "No job types seen yet.")))
+    const seconds = minute.reduce((sum, s) => sum + s.intervalMs, 0) / 1000
+    const pair = (p: { p50: number | null; p95: number | null } | undefined) =>
+      p === undefined || p.p50 === null ? "–" : `${duration(p.p50)} / ${duration(p.p95 ?? p.p50)}`
     replace(
       types,
       known.map((type) => {
@@ -125,11 +151,25 @@ export const overviewView = (app: App): View => {
           title: stats?.paused.all === true ? "Every type is paused: resume all from the header" : "",
           onclick: () => void app.act((c) => (paused ? c.resume(type) : c.pause(type))).then((p) => p && app.toast(`${type} ${paused ? "resumed" : "paused"}`, "ok"))
         }, paused ? "Resume" : "Pause")
+        const now = latest?.byType[type]
+        const completed = minute.reduce((sum, s) => sum + (s.byType[type]?.completed ?? 0), 0)
+        const failed = minute.reduce((sum, s) => sum + (s.byType[type]?.failed ?? 0), 0)
+        const timed = [...minute].reverse()
+        const wait = timed.find((s) => s.byType[type]?.wait.p50 !== null && s.byType[type] !== undefined)?.byType[type]?.wait
+        const run = timed.find((s) => s.byType[type]?.run.p50 !== null && s.byType[type] !== undefined)?.byType[type]?.run
         return h(
           "tr",
           { "data-type": type },
           h("td", {}, h("a", { href: `#/jobs?type=${encodeURIComponent(type)}` }, type)),
-          h("td", { class: "num" }, (stats?.queuedByType[type] ?? 0).toLocaleString()),
+          cards.map(({ state }) => {
+            // Queued is live (every second); the other counts come with the 5 s samples.
+            const n = state === "queued" ? (stats?.queuedByType[type] ?? 0) : (now?.counts[state] ?? 0)
+            return h("td", { class: "num", "data-state": state }, n === 0 ? h("span", { class: "muted" }, "0") : h("a", { href: `#/jobs?type=${encodeURIComponent(type)}&state=${state}` }, n.toLocaleString()))
+          }),
+          h("td", { class: "num" }, seconds > 0 ? format(completed / seconds) : "–"),
+          h("td", { class: "num" }, completed + failed > 0 ? `${format((100 * failed) / (completed + failed))}%` : "–"),
+          h("td", { class: "num" }, pair(wait)),
+          h("td", { class: "num" }, pair(run)),
           h("td", {}, paused ? badge("paused", "dead") : badge("on", "completed"), " ", app.may(paused ? "Resume" : "Pause") ? toggle : null)
         )
       })
@@ -158,7 +198,10 @@ export const overviewView = (app: App): View => {
     renderTypes(stats)
     renderLeader()
   }))
-  app.model.samples.subscribe(whenVisible(() => renderCharts(app.model.samples.value)))
+  app.model.samples.subscribe(whenVisible(() => {
+    renderCharts(app.model.samples.value)
+    renderTypes(app.model.stats.value)
+  }))
   app.connection.leader.subscribe(whenVisible(renderLeader))
   app.connection.broker.subscribe(whenVisible(renderLeader))
   app.connection.status.subscribe(whenVisible(renderLeader))
