@@ -425,7 +425,7 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await page.close()
       await server.close()
     }
-  })
+  }, 300_000)
 
   it("works over RPC over HTTP too (?transport=http): live activity streams as ndjson", async () => {
     const server = await broker()

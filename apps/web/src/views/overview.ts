@@ -36,7 +36,7 @@ export const overviewView = (app: App): View => {
     h(
       "section",
       { class: "panel types-panel", "aria-labelledby": "types-title" },
-      h("h3", { id: "types-title" }, "Job types ", h("small", { class: "muted" }, "counts now; throughput and failures over the last minute; wait and run times in the latest 5 s with any")),
+      h("h3", { id: "types-title" }, "By type ", h("small", { class: "muted" }, "counts now; throughput and failures over the last minute; wait and run times in the latest 5 s with any")),
       h(
         "div",
         { class: "table-wrap" },
