@@ -7,6 +7,7 @@ import { httpStatus, InvalidRequest, MethodNotAllowed, type OsqueueError, Osqueu
 import * as Schema from "effect/Schema"
 import type * as Http from "node:http"
 import { createServer, STATUS_CODES } from "node:http"
+import type { Socket } from "node:net"
 import type { Duplex } from "node:stream"
 import { type BrokerSettings, defaults } from "../BrokerConfig.js"
 import * as HttpChecks from "./HttpChecks.js"
@@ -130,11 +131,25 @@ export const createClosableServer = (settings: ServerSettings = defaults): Http.
     response.end(JSON.stringify({ error: startingOrStopping }))
   }
   server.on("request", own)
+  // Connections that have not sent a byte: a browser opens one ahead of need (after a reload,
+  // say) and may leave it unused for minutes. Node's closeIdleConnections leaves them (they wait
+  // for a first request), and its close stops the headers timeout that would end them, so close
+  // would wait for the client to hang up; closing, they are ended with the idle ones.
+  const connections = new Set<Socket>()
+  server.on("connection", (socket: Socket) => {
+    connections.add(socket)
+    socket.once("close", () => connections.delete(socket))
+  })
+  const closeUnused = () => {
+    server.closeIdleConnections()
+    for (const socket of connections) if (socket.bytesRead === 0) socket.destroy()
+  }
+
   const close = server.close.bind(server)
   server.close = (callback) => {
     closing = true
-    server.closeIdleConnections()
-    const sweep = setInterval(() => server.closeIdleConnections(), 50)
+    closeUnused()
+    const sweep = setInterval(closeUnused, 50)
     return close((error) => {
       clearInterval(sweep)
       callback?.(error)
