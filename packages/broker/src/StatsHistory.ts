@@ -7,10 +7,9 @@
  * samples carry counts alone. Per-type figures are kept for the last minute's samples only, so
  * the ring stays small. It is served by `watch({ history: true })`.
  */
-import { GroupCommit, type QueueState } from "@osqueue/core"
+import { GroupCommit } from "@osqueue/core"
 import type { Job, JobEvent, Percentiles, StateCounts, StatsSample, TypeSample } from "@osqueue/types"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
@@ -79,26 +78,16 @@ export const make: Effect.Effect<StatsHistoryShape, never, GroupCommit.GroupComm
   let started = Date.now()
   let lastSeq = (yield* commit.stats).seq
 
-  /**
-   * A read of the committed state, given up after a second: a read waits while a write is in
-   * flight, and a write may hang on a failing store; the history then goes without (no run
-   * times, no per-type counts in that sample) rather than hold anything up.
-   */
-  const readSoon = <A>(f: (state: QueueState) => A) => commit.read(f).pipe(Effect.disconnect, Effect.timeoutOption("1 second"))
-
   /** Counts a batch of committed events; claims and completions are timed from the jobs they name. */
   const record = (events: ReadonlyArray<JobEvent>) =>
     Effect.gen(function*() {
       const timed = events.filter((event) => event.kind === "claimed" || event.kind === "completed")
       const jobs = timed.length === 0
         ? new Map<string, Job>()
-        : Option.getOrElse(
-          yield* readSoon((state) => new Map(timed.flatMap((event) => {
-            const job = state.get(event.jobId)
-            return job === undefined ? [] : [[event.jobId, job] as const]
-          }))),
-          () => new Map<string, Job>()
-        )
+        : yield* commit.read((state) => new Map(timed.flatMap((event) => {
+          const job = state.get(event.jobId)
+          return job === undefined ? [] : [[event.jobId, job] as const]
+        })))
       const interval = current
       for (const event of events) {
         interval.events++
@@ -141,7 +130,7 @@ export const make: Effect.Effect<StatsHistoryShape, never, GroupCommit.GroupComm
   /** Closes the interval: a sample with the counts now, into the ring and to every watcher. */
   const sample = Effect.gen(function*() {
     const stats = yield* commit.stats
-    const byTypeCounts = Option.getOrElse(yield* readSoon((state) => state.countsByType()), () => new Map<string, StateCounts>())
+    const byTypeCounts = yield* commit.read((state) => state.countsByType())
     const now = Date.now()
     const interval = current
     current = new Interval()
