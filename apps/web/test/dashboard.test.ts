@@ -425,7 +425,8 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await page.close()
       await server.close()
     }
-  }, 300_000)
+    // A minute of measuring (six tabs, 11 s each), then the checks: about 90 s on a busy machine.
+  }, 180_000)
 
   it("works over RPC over HTTP too (?transport=http): live activity streams as ndjson", async () => {
     const server = await broker()
