@@ -6,6 +6,7 @@
  *
  * - starts three brokers as the systemd unit does: `node osqueue.mjs broker`, the environment of
  *   deploy/osqueue.env with the store pointed at radosgw, a tokens file, a short election TTL;
+ *   then all of what follows again on GCS, against the storage tests' GCS stand-in;
  * - checks /healthz and /readyz (public) on each, that one leads and the others know it, that
  *   other routes need a token, and that the dashboard shipped beside the bundle is served;
  * - runs the container's HEALTHCHECK command (deploy/Dockerfile) against a broker;
@@ -25,6 +26,7 @@ import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { dirname, join, parse } from "node:path"
 import { fileURLToPath } from "node:url"
+import { startGcsServer } from "../../packages/storage/test/support/gcs-server.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, "..", "..")
@@ -128,43 +130,68 @@ const start = (name: string, args: ReadonlyArray<string>, env: Record<string, st
   return { child, exited, output: () => output }
 }
 
-/** A client command of the bundle, run to its end; its stdout, or a failure naming its output. */
-const cli = (args: ReadonlyArray<string>, env: Record<string, string>): string => {
-  const result = spawnSync(process.execPath, [join(folder, "osqueue.mjs"), ...args], {
-    cwd: folder,
-    env: { ...baseEnv, ...env },
-    encoding: "utf8",
-    timeout: 60_000
+/**
+ * A command of `program` run to its end: its exit code and output. Never `spawnSync`: the GCS
+ * stand-in runs in this process, and a blocked event loop would stall the brokers' store calls.
+ */
+const runToEnd = (program: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(program, args, { cwd: folder, env: { ...baseEnv, ...env }, stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk) => (stdout += chunk))
+    child.stderr.on("data", (chunk) => (stderr += chunk))
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
   })
-  if (result.status !== 0) fail(`osqueue ${args.join(" ")} exited ${result.status}:\n${result.stdout}${result.stderr}`)
+
+/** A client command of the bundle, run to its end; its stdout, or a failure naming its output. */
+const cli = async (args: ReadonlyArray<string>, env: Record<string, string>): Promise<string> => {
+  const result = await runToEnd(process.execPath, [join(folder, "osqueue.mjs"), ...args], env)
+  if (result.code !== 0) fail(`osqueue ${args.join(" ")} exited ${result.code}:\n${result.stdout}${result.stderr}`)
   return result.stdout
 }
 
 step("osqueue --help from the empty folder")
-if (!cli(["--help"], {}).includes("broker")) fail("osqueue --help does not list the broker command")
+if (!(await cli(["--help"], {})).includes("broker")) fail("osqueue --help does not list the broker command")
 
 // ------------------------------------------------------------------ three brokers
 const tokens = { admin: "admin-token", producer: "producer-token", worker: "worker-token", read: "read-token" }
 const tokensFile = join(work, "tokens")
 writeFileSync(tokensFile, Object.entries(tokens).map(([role, token]) => `${role} ${token}\n`).join(""))
 
+const fromFile = envFile(join(deploy, "osqueue.env"))
+if (fromFile.STORAGE_BACKEND !== "s3") fail(`deploy/osqueue.env sets STORAGE_BACKEND=${fromFile.STORAGE_BACKEND}, the guide's example is s3`)
 const shared: Record<string, string> = {
-  ...envFile(join(deploy, "osqueue.env")),
-  // deploy/osqueue.env is for AWS; here the store is radosgw (docs/storage.md, "s3").
-  S3_BUCKET: s3.bucket,
-  S3_PREFIX: `bundle-check-${Date.now().toString(36)}/`,
-  S3_REGION: s3.region,
-  S3_ENDPOINT: s3.endpoint,
-  S3_FORCE_PATH_STYLE: "true",
-  S3_ETAG_QUOTING: s3.etagQuoting,
-  AWS_ACCESS_KEY_ID: s3.accessKey,
-  AWS_SECRET_ACCESS_KEY: s3.secretKey,
+  ...fromFile,
   OSQUEUE_TOKENS_FILE: tokensFile,
   // A takeover after the leader is killed waits a TTL: 3 s rather than 10 keeps the check short.
   OSQUEUE_ELECTION_TTL: "3 seconds",
   BROKER_HOST: "127.0.0.1"
 }
-if (shared.STORAGE_BACKEND !== "s3") fail(`deploy/osqueue.env sets STORAGE_BACKEND=${shared.STORAGE_BACKEND}, the guide's example is s3`)
+const run = Date.now().toString(36)
+// The file's S3 settings are for AWS; here the store is radosgw (docs/storage.md, "s3").
+const onRadosgw = {
+  ...shared,
+  S3_BUCKET: s3.bucket,
+  S3_PREFIX: `bundle-check-${run}/`,
+  S3_REGION: s3.region,
+  S3_ENDPOINT: s3.endpoint,
+  S3_FORCE_PATH_STYLE: "true",
+  S3_ETAG_QUOTING: s3.etagQuoting,
+  AWS_ACCESS_KEY_ID: s3.accessKey,
+  AWS_SECRET_ACCESS_KEY: s3.secretKey
+}
+// The file's GCS lines instead, against the GCS JSON-API stand-in of the storage tests (no GCS
+// server installs here: docs/storage.md, "Testing"): the bundled Google SDK on the wire.
+const gcs = await startGcsServer({ buckets: ["osqueue-deploy"] })
+const onGcs = {
+  ...Object.fromEntries(Object.entries(shared).filter(([key]) => !key.startsWith("S3_"))),
+  STORAGE_BACKEND: "gcs",
+  GCS_BUCKET: "osqueue-deploy",
+  GCS_PREFIX: `bundle-check-${run}/`,
+  GCS_API_ENDPOINT: gcs.url,
+  GCS_PROJECT_ID: "test"
+}
 const perBroker = envFile(join(deploy, "broker-a.env"))
 if (Object.keys(perBroker).join() !== "BROKER_URL") fail("deploy/broker-a.env should set BROKER_URL alone")
 // The README's table of variables is the reference: the env files name none it does not, set or commented out.
@@ -176,142 +203,152 @@ for (const file of ["osqueue.env", "broker-a.env"]) {
   }
 }
 
-step("three brokers from the bundle")
-const brokers = await Promise.all(["a", "b", "c"].map(async (name) => {
-  const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
-  return { name, url, ...start(`broker ${name}`, ["broker"], { ...shared, BROKER_PORT: String(port), BROKER_URL: url }) }
-}))
-const brokerUrls = brokers.map((b) => b.url).join(",")
-
-interface Readiness {
-  readonly ready: boolean
-  readonly role: "leader" | "follower"
-  readonly leaderUrl: string | null
-  readonly epoch: number
-}
-const readyz = async (url: string): Promise<Readiness> => {
-  const response = await fetch(`${url}/readyz`)
-  return (await response.json()) as Readiness
-}
-
-const leaderOf = (among: ReadonlyArray<{ readonly url: string }>) =>
-  eventually("one leader, and every other broker ready and naming it", async () => {
-    const views = await Promise.all(among.map(async (b) => ({ url: b.url, r: await readyz(b.url) })))
-    const leaders = views.filter((v) => v.r.role === "leader" && v.r.ready)
-    if (leaders.length !== 1) return undefined
-    const leader = leaders[0]!
-    return views.every((v) => v.r.ready && v.r.leaderUrl === leader.url) ? { url: leader.url, epoch: leader.r.epoch } : undefined
-  }, 60_000)
-
-const first = await leaderOf(brokers)
-console.log(`leader ${first.url} (epoch ${first.epoch}); followers ready`)
-
-step("health checks, tokens and the dashboard")
-for (const b of brokers) {
-  const health = await fetch(`${b.url}/healthz`)
-  const body = (await health.json()) as { ok?: boolean }
-  if (health.status !== 200 || body.ok !== true) fail(`${b.url}/healthz answered ${health.status} ${JSON.stringify(body)}`)
-}
-const unauthorized = await fetch(`${first.url}/v1/stats`)
-if (unauthorized.status !== 401) fail(`/v1/stats without a token answered ${unauthorized.status}, not 401`)
-const page = await fetch(`${first.url}/`)
-const html = await page.text()
-const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1]
-if (page.status !== 200 || asset === undefined) fail(`the dashboard at / answered ${page.status}: is dashboard/ beside the bundle?\n${html.slice(0, 300)}`)
-const script = await fetch(`${first.url}${asset}`)
-if (script.status !== 200) fail(`the dashboard's ${asset} answered ${script.status}`)
-console.log(`/healthz 200 on all three; /v1/stats 401 without a token; / and ${asset} served from dashboard/`)
-
-step("the container's HEALTHCHECK command (deploy/Dockerfile)")
-const dockerfile = readFileSync(join(deploy, "Dockerfile"), "utf8")
-const healthcheck = /^HEALTHCHECK .*CMD (\[.*\])\s*$/m.exec(dockerfile)?.[1]
-if (healthcheck === undefined) fail("deploy/Dockerfile has no HEALTHCHECK ... CMD [...] line")
-const [command, ...commandArgs] = JSON.parse(healthcheck!) as Array<string>
-if (command !== "node") fail(`the HEALTHCHECK runs ${command}: the image has node, and no curl`)
-const probe = (port: string) =>
-  spawnSync(process.execPath, commandArgs, { env: { ...baseEnv, BROKER_PORT: port }, encoding: "utf8", timeout: 10_000 }).status
-const leaderPort = new URL(first.url).port
-if (probe(leaderPort) !== 0) fail(`the HEALTHCHECK command failed against a running broker on port ${leaderPort}`)
-if (probe(String(await freePort())) === 0) fail("the HEALTHCHECK command succeeded against a port nothing listens on")
-console.log("exits 0 against a broker, non-zero against a closed port")
-
-// ------------------------------------------------------------------ a job, through the bundled CLI
 /**
- * The JSON a `--json` command printed. The command's own log lines (a client's "switched broker"
- * after a failover) go to stdout too, before it: the JSON starts at the first line that opens an object.
+ * The guide on one store: three brokers from the bundle with `env`, health checks, a job through
+ * the bundled CLI, the leader killed and another taking over, a second job, metrics, SIGTERM.
  */
-const jsonOf = (stdout: string): unknown => JSON.parse(stdout.slice(stdout.search(/^\{/m)))
+const runQueue = async (store: string, env: Record<string, string>) => {
+  step(`${store}: three brokers from the bundle`)
+  const brokers = await Promise.all(["a", "b", "c"].map(async (name) => {
+    const port = await freePort()
+    const url = `http://127.0.0.1:${port}`
+    return { name, url, ...start(`${store}: broker ${name}`, ["broker"], { ...env, BROKER_PORT: String(port), BROKER_URL: url }) }
+  }))
+  const brokerUrls = brokers.map((b) => b.url).join(",")
 
-const asProducer = { OSQUEUE_BROKERS: brokerUrls, OSQUEUE_TOKEN: tokens.producer }
-const asReader = { OSQUEUE_BROKERS: brokerUrls, OSQUEUE_TOKEN: tokens.read }
-const enqueue = (n: number) => {
-  const job = jsonOf(cli(["enqueue", "email", "-p", JSON.stringify({ to: `deploy-${n}@example.com` }), "--json"], asProducer)) as {
-    id?: string
+  interface Readiness {
+    readonly ready: boolean
+    readonly role: "leader" | "follower"
+    readonly leaderUrl: string | null
+    readonly epoch: number
   }
-  if (typeof job.id !== "string") fail(`osqueue enqueue --json gave no id: ${JSON.stringify(job)}`)
-  return job.id!
+  const readyz = async (url: string): Promise<Readiness> => {
+    const response = await fetch(`${url}/readyz`)
+    return (await response.json()) as Readiness
+  }
+
+  const leaderOf = (among: ReadonlyArray<{ readonly url: string }>) =>
+    eventually("one leader, and every other broker ready and naming it", async () => {
+      const views = await Promise.all(among.map(async (b) => ({ url: b.url, r: await readyz(b.url) })))
+      const leaders = views.filter((v) => v.r.role === "leader" && v.r.ready)
+      if (leaders.length !== 1) return undefined
+      const leader = leaders[0]!
+      return views.every((v) => v.r.ready && v.r.leaderUrl === leader.url) ? { url: leader.url, epoch: leader.r.epoch } : undefined
+    }, 60_000)
+
+  const first = await leaderOf(brokers)
+  console.log(`leader ${first.url} (epoch ${first.epoch}); followers ready`)
+
+  step(`${store}: health checks, tokens and the dashboard`)
+  for (const b of brokers) {
+    const health = await fetch(`${b.url}/healthz`)
+    const body = (await health.json()) as { ok?: boolean }
+    if (health.status !== 200 || body.ok !== true) fail(`${b.url}/healthz answered ${health.status} ${JSON.stringify(body)}`)
+  }
+  const unauthorized = await fetch(`${first.url}/v1/stats`)
+  if (unauthorized.status !== 401) fail(`/v1/stats without a token answered ${unauthorized.status}, not 401`)
+  const page = await fetch(`${first.url}/`)
+  const html = await page.text()
+  const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1]
+  if (page.status !== 200 || asset === undefined) fail(`the dashboard at / answered ${page.status}: is dashboard/ beside the bundle?\n${html.slice(0, 300)}`)
+  const script = await fetch(`${first.url}${asset}`)
+  if (script.status !== 200) fail(`the dashboard's ${asset} answered ${script.status}`)
+  console.log(`/healthz 200 on all three; /v1/stats 401 without a token; / and ${asset} served from dashboard/`)
+
+  step(`${store}: the container's HEALTHCHECK command (deploy/Dockerfile)`)
+  const dockerfile = readFileSync(join(deploy, "Dockerfile"), "utf8")
+  const healthcheck = /^HEALTHCHECK .*CMD (\[.*\])\s*$/m.exec(dockerfile)?.[1]
+  if (healthcheck === undefined) fail("deploy/Dockerfile has no HEALTHCHECK ... CMD [...] line")
+  const [command, ...commandArgs] = JSON.parse(healthcheck!) as Array<string>
+  if (command !== "node") fail(`the HEALTHCHECK runs ${command}: the image has node, and no curl`)
+  const probe = (port: string) =>
+    runToEnd(process.execPath, commandArgs, { BROKER_PORT: port }).then((result) => result.code)
+  const leaderPort = new URL(first.url).port
+  if ((await probe(leaderPort)) !== 0) fail(`the HEALTHCHECK command failed against a running broker on port ${leaderPort}`)
+  if ((await probe(String(await freePort()))) === 0) fail("the HEALTHCHECK command succeeded against a port nothing listens on")
+  console.log("exits 0 against a broker, non-zero against a closed port")
+
+  // ------------------------------------------------------------------ a job, through the bundled CLI
+  /**
+   * The JSON a `--json` command printed. The command's own log lines (a client's "switched broker"
+   * after a failover) go to stdout too, before it: the JSON starts at the first line that opens an object.
+   */
+  const jsonOf = (stdout: string): unknown => JSON.parse(stdout.slice(stdout.search(/^\{/m)))
+
+  const asProducer = { OSQUEUE_BROKERS: brokerUrls, OSQUEUE_TOKEN: tokens.producer }
+  const asReader = { OSQUEUE_BROKERS: brokerUrls, OSQUEUE_TOKEN: tokens.read }
+  const enqueue = async (n: number) => {
+    const job = jsonOf(await cli(["enqueue", "email", "-p", JSON.stringify({ to: `deploy-${n}@example.com` }), "--json"], asProducer)) as {
+      id?: string
+    }
+    if (typeof job.id !== "string") fail(`osqueue enqueue --json gave no id: ${JSON.stringify(job)}`)
+    return job.id!
+  }
+  const completed = (id: string) =>
+    eventually(`${id} to complete`, async () => {
+      const job = jsonOf(await cli(["jobs", "get", id, "--json"], asReader)) as { state: string }
+      return job.state === "completed" ? job : undefined
+    }, 60_000)
+
+  step(`${store}: enqueue a job and work it (osqueue enqueue, osqueue worker, osqueue jobs get)`)
+  const firstJob = await enqueue(1)
+  const worker = start(`${store}: worker`, ["worker", "-c", "2", "--fail-rate", "0", "--work-ms", "10"], {
+    OSQUEUE_BROKERS: brokerUrls,
+    OSQUEUE_TOKEN: tokens.worker
+  })
+  await completed(firstJob)
+  console.log(`${firstJob} completed`)
+
+  // ------------------------------------------------------------------ failover
+  step(`${store}: kill the leader (SIGKILL); another broker takes over`)
+  const leader = brokers.find((b) => b.url === first.url)!
+  const killedAt = Date.now()
+  leader.child.kill("SIGKILL")
+  await leader.exited
+  const survivors = brokers.filter((b) => b !== leader)
+  const second = await leaderOf(survivors)
+  if (second.epoch <= first.epoch) fail(`the new leader's epoch ${second.epoch} is not past ${first.epoch}`)
+  console.log(`${second.url} leads (epoch ${second.epoch}) ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`)
+
+  step(`${store}: a second job, through the new leader, worked by the same worker`)
+  const secondJob = await enqueue(2)
+  await completed(secondJob)
+  console.log(`${secondJob} completed`)
+
+  // ------------------------------------------------------------------ metrics and the alerts
+  step(`${store}: /metrics with a read token; the alerts' metrics`)
+  const metrics = await fetch(`${second.url}/metrics`, { headers: { authorization: `Bearer ${tokens.read}` } })
+  const text = await metrics.text()
+  if (metrics.status !== 200 || !/^osqueue_leader 1$/m.test(text)) fail(`/metrics on the leader answered ${metrics.status} without osqueue_leader 1`)
+  const documented = readFileSync(join(root, "docs", "monitoring.md"), "utf8")
+  const alertMetrics = new Set(readFileSync(join(deploy, "prometheus", "alerts.yml"), "utf8").match(/\bosqueue_[a-z_]+/g))
+  for (const name of alertMetrics) {
+    const base = name.replace(/_(bucket|sum|count)$/, "")
+    if (!documented.includes(`\`${base}\``)) fail(`deploy/prometheus/alerts.yml uses ${name}, which docs/monitoring.md does not list`)
+  }
+  console.log(`osqueue_leader 1 on the new leader; ${alertMetrics.size} metrics in the alerts, all documented`)
+
+  // ------------------------------------------------------------------ stopping, as systemd does
+  step(`${store}: SIGTERM the worker and the brokers: each exits 0`)
+  worker.child.kill("SIGTERM")
+  const stopped = async (name: string, exited: Promise<number | null>) => {
+    const code = await Promise.race([exited, sleep(30_000).then(() => "still running after 30 s")])
+    if (code !== 0) fail(`${name} after SIGTERM: ${code === null ? "no exit code" : code}`)
+  }
+  await stopped("the worker", worker.exited)
+  const [newLeader, standby] = [survivors.find((b) => b.url === second.url)!, survivors.find((b) => b.url !== second.url)!]
+  newLeader.child.kill("SIGTERM")
+  await stopped(`the leader ${newLeader.url}`, newLeader.exited)
+  // The clean handoff: the last standby reads the release and takes over at its next poll.
+  const third = await leaderOf([standby])
+  standby.child.kill("SIGTERM")
+  await stopped(`the last broker ${standby.url}`, standby.exited)
+  console.log(`handoff to ${third.url} (epoch ${third.epoch}); all stopped with exit code 0`)
 }
-const completed = (id: string) =>
-  eventually(`${id} to complete`, async () => {
-    const job = jsonOf(cli(["jobs", "get", id, "--json"], asReader)) as { state: string }
-    return job.state === "completed" ? job : undefined
-  }, 60_000)
 
-step("enqueue a job and work it (osqueue enqueue, osqueue worker, osqueue jobs get)")
-const firstJob = enqueue(1)
-const worker = start("worker", ["worker", "-c", "2", "--fail-rate", "0", "--work-ms", "10"], {
-  OSQUEUE_BROKERS: brokerUrls,
-  OSQUEUE_TOKEN: tokens.worker
-})
-await completed(firstJob)
-console.log(`${firstJob} completed`)
-
-// ------------------------------------------------------------------ failover
-step("kill the leader (SIGKILL); another broker takes over")
-const leader = brokers.find((b) => b.url === first.url)!
-const killedAt = Date.now()
-leader.child.kill("SIGKILL")
-await leader.exited
-const survivors = brokers.filter((b) => b !== leader)
-const second = await leaderOf(survivors)
-if (second.epoch <= first.epoch) fail(`the new leader's epoch ${second.epoch} is not past ${first.epoch}`)
-console.log(`${second.url} leads (epoch ${second.epoch}) ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`)
-
-step("a second job, through the new leader, worked by the same worker")
-const secondJob = enqueue(2)
-await completed(secondJob)
-console.log(`${secondJob} completed`)
-
-// ------------------------------------------------------------------ metrics and the alerts
-step("/metrics with a read token; the alerts' metrics")
-const metrics = await fetch(`${second.url}/metrics`, { headers: { authorization: `Bearer ${tokens.read}` } })
-const text = await metrics.text()
-if (metrics.status !== 200 || !/^osqueue_leader 1$/m.test(text)) fail(`/metrics on the leader answered ${metrics.status} without osqueue_leader 1`)
-const documented = readFileSync(join(root, "docs", "monitoring.md"), "utf8")
-const alertMetrics = new Set(readFileSync(join(deploy, "prometheus", "alerts.yml"), "utf8").match(/\bosqueue_[a-z_]+/g))
-for (const name of alertMetrics) {
-  const base = name.replace(/_(bucket|sum|count)$/, "")
-  if (!documented.includes(`\`${base}\``)) fail(`deploy/prometheus/alerts.yml uses ${name}, which docs/monitoring.md does not list`)
-}
-console.log(`osqueue_leader 1 on the new leader; ${alertMetrics.size} metrics in the alerts, all documented`)
-
-// ------------------------------------------------------------------ stopping, as systemd does
-step("SIGTERM the worker and the brokers: each exits 0")
-worker.child.kill("SIGTERM")
-const stopped = async (name: string, exited: Promise<number | null>) => {
-  const code = await Promise.race([exited, sleep(30_000).then(() => "still running after 30 s")])
-  if (code !== 0) fail(`${name} after SIGTERM: ${code === null ? "no exit code" : code}`)
-}
-await stopped("the worker", worker.exited)
-const [newLeader, standby] = [survivors.find((b) => b.url === second.url)!, survivors.find((b) => b.url !== second.url)!]
-newLeader.child.kill("SIGTERM")
-await stopped(`the leader ${newLeader.url}`, newLeader.exited)
-// The clean handoff: the last standby reads the release and takes over at its next poll.
-const third = await leaderOf([standby])
-standby.child.kill("SIGTERM")
-await stopped(`the last broker ${standby.url}`, standby.exited)
-console.log(`handoff to ${third.url} (epoch ${third.epoch}); all stopped with exit code 0`)
+await runQueue("s3 (radosgw)", onRadosgw)
+await runQueue("gcs (the stand-in)", onGcs)
+await gcs.close()
 
 // ------------------------------------------------------------------ the systemd unit
 step("systemd-analyze verify deploy/systemd/osqueue-broker@.service")
