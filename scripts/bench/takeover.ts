@@ -28,16 +28,12 @@ const takeover = Effect.gen(function*() {
   const cpuBefore = process.cpuUsage()
   const loaded = yield* cas.load
   if (Option.isNone(loaded)) return yield* Effect.die(new Error(`no queue.json in ${directory}`))
-  const state = QueueState.fromFile(loaded.value.file, loaded.value.bytes)
+  const state = QueueState.fromFile(loaded.value.file, loaded.value.bytes, undefined, loaded.value.jobBytes)
   const loadedAt = performance.now()
   let entries = 0
   for (;;) {
     const batch = yield* log.readFrom(state.seq + 1, window)
-    for (const entry of batch) {
-      state.begin()
-      state.replay(entry)
-      state.committed(entry.position, entry.commitId)
-    }
+    for (const entry of batch) state.replay(entry)
     entries += batch.length
     if (batch.length < window) break
   }

@@ -24,12 +24,12 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import { decodeJobs, splitJobs } from "./StoredJobs.js"
 
 /** The version moved: another commit (maybe another leader's) got there first. */
 export class CasConflict extends Data.TaggedError("CasConflict")<{ readonly expected: string }> {}
 
-export interface Loaded {
-  readonly file: QueueFile
+export interface Loaded extends Decoded {
   readonly version: string
   readonly bytes: number
 }
@@ -71,35 +71,66 @@ export interface CasShape {
 export class Cas extends Context.Tag("@osqueue/core/Cas")<Cas, CasShape>() {}
 
 const decodeFile = Schema.decodeUnknownEither(QueueFile)
-const textDecoder = new TextDecoder()
 
-export const decode = (bytes: Uint8Array): Either.Either<QueueFile, StateCorrupt> => {
+/** A decoded checkpoint, and each job's bytes as it lay there when they could be kept. */
+export interface Decoded {
+  readonly file: QueueFile
+  /** Each job's bytes, in `file.jobs`' order, with a comma in front (`QueueState`'s cached bytes). */
+  readonly jobBytes?: ReadonlyArray<Uint8Array>
+}
+
+const formatProblem = (json: unknown): StateCorrupt | undefined => {
+  const format = typeof json === "object" && json !== null && "format" in json ? json.format : undefined
+  if (typeof format === "number" && (readableFormats as ReadonlyArray<number>).includes(format)) return undefined
+  return new StateCorrupt({
+    reason: typeof format === "number"
+      ? `format ${format} is not known to this broker, which reads formats ${readableFormats.slice(0, -1).join(", ")} and ${readableFormats.at(-1)}: run a matching osqueue version`
+      : "no format number: this is not an osqueue queue.json"
+  })
+}
+
+const schemaProblem = (error: ParseResult.ParseError) =>
+  new StateCorrupt({ reason: ParseResult.TreeFormatter.formatErrorSync(error) })
+
+/** The whole document parsed at once: bytes laid out some other way, and the errors' wording. */
+const decodeWhole = (bytes: Uint8Array): Either.Either<Decoded, StateCorrupt> => {
   let json: unknown
   try {
-    json = JSON.parse(textDecoder.decode(bytes))
+    json = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"))
   } catch (e) {
     return Either.left(new StateCorrupt({ reason: `not JSON (${(e as Error).message})` }))
   }
-  const format = typeof json === "object" && json !== null && "format" in json ? json.format : undefined
-  if (typeof format !== "number" || !(readableFormats as ReadonlyArray<number>).includes(format)) {
-    return Either.left(
-      new StateCorrupt({
-        reason:
-          typeof format === "number"
-            ? `format ${format} is not known to this broker, which reads formats ${readableFormats.slice(0, -1).join(", ")} and ${readableFormats.at(-1)}: run a matching osqueue version`
-            : "no format number: this is not an osqueue queue.json"
-      })
-    )
-  }
-  return Either.mapLeft(
-    decodeFile(json),
-    (error) => new StateCorrupt({ reason: ParseResult.TreeFormatter.formatErrorSync(error) })
-  )
+  const problem = formatProblem(json)
+  if (problem !== undefined) return Either.left(problem)
+  return Either.mapBoth(decodeFile(json), { onLeft: (error) => schemaProblem(error), onRight: (file) => ({ file }) })
 }
+
+/** The checkpoint with each job parsed from its own bytes, which the state keeps (`StoredJobs`). */
+const decodeSplit = (bytes: Uint8Array): Either.Either<Decoded, StateCorrupt> | undefined => {
+  const split = splitJobs(bytes, "jobs")
+  if (split === undefined) return undefined
+  const problem = formatProblem(split.header)
+  if (problem !== undefined) return Either.left(problem)
+  const file = decodeFile(split.header)
+  if (Either.isLeft(file)) return Either.left(schemaProblem(file.left))
+  // The array named twice: the parse of the whole decides which one counts.
+  if (file.right.jobs.length !== 0) return undefined
+  const jobBytes = split.jobBytes
+  return Either.mapBoth(decodeJobs(jobBytes, "jobs"), {
+    onLeft: (reason) => new StateCorrupt({ reason }),
+    onRight: (jobs) => ({ file: { ...file.right, jobs }, jobBytes })
+  })
+}
+
+export const decodeKeepingBytes = (bytes: Uint8Array): Either.Either<Decoded, StateCorrupt> =>
+  decodeSplit(bytes) ?? decodeWhole(bytes)
+
+export const decode = (bytes: Uint8Array): Either.Either<QueueFile, StateCorrupt> =>
+  Either.map(decodeKeepingBytes(bytes), (decoded) => decoded.file)
 
 /** The commitId from the start of an encoded state, without decoding the jobs. */
 const commitIdOf = (bytes: Uint8Array): string | undefined => {
-  const head = textDecoder.decode(bytes.subarray(0, 4096))
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 4096)).toString("utf8")
   const match = /"commitId":("(?:[^"\\]|\\.)*")/.exec(head)
   return match?.[1] === undefined ? undefined : (JSON.parse(match[1]) as string)
 }
@@ -117,8 +148,8 @@ export const make = (options: CasOptions = {}) =>
     const load = Effect.gen(function*() {
       const stored = yield* store.get(key)
       if (Option.isNone(stored)) return Option.none()
-      const file = yield* decode(stored.value.bytes)
-      return Option.some({ file, version: stored.value.version, bytes: stored.value.bytes.length })
+      const decoded = yield* decodeKeepingBytes(stored.value.bytes)
+      return Option.some<Loaded>({ ...decoded, version: stored.value.version, bytes: stored.value.bytes.length })
     }).pipe(Effect.withSpan("Cas.load"))
 
     const head = store.head(key).pipe(

@@ -8,6 +8,7 @@ import { Leader, Paused, StateCorrupt, StoredJob, Totals } from "@osqueue/types"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { decodeJobs, splitJobs } from "./StoredJobs.js"
 
 /** The entry format this code writes and reads; any other is refused. */
 export const entryFormat = 1
@@ -50,24 +51,45 @@ export const LogEntry = Schema.Struct({
   /** Ids of the jobs that left the state. */
   removed: Schema.Array(Schema.String)
 })
-export type LogEntry = typeof LogEntry.Type
+export type LogEntry = typeof LogEntry.Type & {
+  /** Each put job's bytes as the entry holds them (a comma in front), when the decode could keep them. */
+  readonly putBytes?: ReadonlyArray<Uint8Array>
+}
 
 const decodeEntry = Schema.decodeUnknownEither(LogEntry)
-const textDecoder = new TextDecoder()
 
-/** Decodes the entry stored at `key`; anything else is `StateCorrupt` naming the key. */
-export const decode = (key: string, bytes: Uint8Array): Either.Either<LogEntry, StateCorrupt> => {
+const corrupt = (key: string, reason: string) => new StateCorrupt({ key, reason })
+
+/** The whole entry parsed at once: bytes laid out some other way, and the errors' wording. */
+const decodeWhole = (key: string, bytes: Uint8Array): Either.Either<LogEntry, StateCorrupt> => {
   let json: unknown
   try {
-    json = JSON.parse(textDecoder.decode(bytes))
+    json = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"))
   } catch (e) {
-    return Either.left(new StateCorrupt({ key, reason: `not JSON (${(e as Error).message})` }))
+    return Either.left(corrupt(key, `not JSON (${(e as Error).message})`))
   }
-  return decodeEntry(json).pipe(
-    Either.mapLeft((error) => new StateCorrupt({ key, reason: ParseResult.TreeFormatter.formatErrorSync(error) })),
+  return Either.mapLeft(decodeEntry(json), (error) => corrupt(key, ParseResult.TreeFormatter.formatErrorSync(error)))
+}
+
+/** The entry with each put job parsed from its own bytes, which the state keeps (`StoredJobs`). */
+const decodeSplit = (key: string, bytes: Uint8Array): Either.Either<LogEntry, StateCorrupt> | undefined => {
+  const split = splitJobs(bytes, "put")
+  if (split === undefined) return undefined
+  const header = decodeEntry(split.header)
+  if (Either.isLeft(header)) return Either.left(corrupt(key, ParseResult.TreeFormatter.formatErrorSync(header.left)))
+  if (header.right.put.length !== 0) return undefined
+  const putBytes = split.jobBytes
+  return Either.mapBoth(decodeJobs(putBytes, "put"), {
+    onLeft: (reason) => corrupt(key, reason),
+    onRight: (put) => ({ ...header.right, put, putBytes })
+  })
+}
+
+/** Decodes the entry stored at `key`; anything else is `StateCorrupt` naming the key. */
+export const decode = (key: string, bytes: Uint8Array): Either.Either<LogEntry, StateCorrupt> =>
+  (decodeSplit(key, bytes) ?? decodeWhole(key, bytes)).pipe(
     Either.filterOrLeft(
       (entry) => key === logKey(entry.position),
-      (entry) => new StateCorrupt({ key, reason: `it says it is entry ${entry.position}` })
+      (entry) => corrupt(key, `it says it is entry ${entry.position}`)
     )
   )
-}

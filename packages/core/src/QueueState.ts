@@ -47,6 +47,7 @@ import * as Schema from "effect/Schema"
 import type { ClaimResult, Command, HeartbeatResult, ResultOf } from "./Command.js"
 import { type EntryKind, entryFormat, type LogEntry } from "./LogEntry.js"
 import { Heap } from "./Heap.js"
+import { elementText } from "./JsonElements.js"
 
 export interface Limits {
   /** Largest JSON payload (and result) of one job, in bytes. */
@@ -88,7 +89,6 @@ export interface Encoded {
   readonly parts: ReadonlyArray<Uint8Array>
   readonly length: number
 }
-const textDecoder = new TextDecoder()
 
 /** Most bytes of jobs in one page of `list`: a page of 1,000 jobs with large payloads, results and progress could be most of a GB. */
 export const maxPageBytes = 8 * 1024 * 1024
@@ -133,8 +133,9 @@ class Entry {
     readonly stamp: number
   ) {}
 
-  static of(job: Job, stamp: number): Entry {
-    return new Entry(job.state, job.type, job.seq, job.idempotencyKey, job, undefined, stamp)
+  /** `bytes`: the job's stored JSON with a comma in front, when it was read from them (a checkpoint, a log entry). */
+  static of(job: Job, stamp: number, bytes?: Uint8Array): Entry {
+    return new Entry(job.state, job.type, job.seq, job.idempotencyKey, job, bytes, stamp)
   }
 
   /** The same job under a new stamp (a rollback puts it back). */
@@ -144,7 +145,7 @@ class Entry {
 
   get job(): Job {
     // Bytes this state wrote from a valid job: no need to check them again.
-    return this.decoded ??= fromStoredJob(JSON.parse(textDecoder.decode(this.bytes!.subarray(1))) as Record<string, unknown>)
+    return this.decoded ??= fromStoredJob(JSON.parse(elementText(this.bytes!)) as Record<string, unknown>)
   }
 
   /** About how many bytes the job's JSON takes (its stored bytes once a commit wrote them). */
@@ -313,14 +314,23 @@ export class QueueState {
     )
   }
 
-  static fromFile(file: QueueFile, bytes: number, limits: Limits = defaultLimits): QueueState {
+  /**
+   * `jobBytes`: each job's bytes as the file held them (`Cas.Decoded`), kept as its cached bytes
+   * when the file is of the current format: no re-encode of every job for the next checkpoint.
+   */
+  static fromFile(file: QueueFile, bytes: number, limits: Limits = defaultLimits, jobBytes?: ReadonlyArray<Uint8Array>): QueueState {
     const state = new QueueState(
       { epoch: file.epoch, leader: file.leader, nextJobSeq: file.nextJobSeq, paused: file.paused, totals: file.totals },
       file.seq,
       file.commitId,
       limits
     )
-    for (const job of file.jobs) state.install(job.id, undefined, Entry.of(job, ++state.stamps))
+    const kept = file.format === currentFormat ? jobBytes : undefined
+    file.jobs.forEach((job, i) => {
+      const entry = Entry.of(job, ++state.stamps, kept?.[i])
+      state.install(job.id, undefined, entry)
+      if (kept !== undefined) entry.encoded()
+    })
     state.bytes = bytes
     return state
   }
@@ -446,7 +456,7 @@ export class QueueState {
   replay(entry: LogEntry): void {
     this.begin()
     if (entry.header !== undefined) this.setMeta(entry.header)
-    for (const job of entry.put) this.put(job)
+    entry.put.forEach((job, i) => this.put(job, entry.putBytes?.[i]))
     for (const id of entry.removed) this.remove(id as JobId)
     this.committed(entry.position, entry.commitId)
   }
@@ -488,13 +498,14 @@ export class QueueState {
 
   /** `encode` as text, for tests. */
   toJson(seq: number, commitId: string): string {
-    return textDecoder.decode(this.encode(seq, commitId))
+    const { length, parts } = this.partsInto([], seq, commitId)
+    return Buffer.concat(parts, length).toString("utf8")
   }
 
   /** `toJson` without the lease secrets: the operator's view of the state (`/state`, `State`). */
   publicJson(seq: number, commitId: string): string {
     const { length, parts } = this.partsInto([], seq, commitId, false)
-    return textDecoder.decode(Buffer.concat(parts, length))
+    return Buffer.concat(parts, length).toString("utf8")
   }
 
   // ---------------------------------------------------------------- leadership
@@ -1170,10 +1181,13 @@ export class QueueState {
     this.meta = meta
   }
 
-  private put(job: Job): Job {
+  private put(job: Job, bytes?: Uint8Array): Job {
     const prev = this.entries.get(job.id)
     this.journal?.push({ id: job.id, prev })
-    this.install(job.id, prev, Entry.of(job, ++this.stamps))
+    const entry = Entry.of(job, ++this.stamps, bytes)
+    this.install(job.id, prev, entry)
+    // Read from stored bytes: a queued job is kept as them alone, as after an encode.
+    if (bytes !== undefined) entry.encoded()
     return job
   }
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cas, Engine, EngineConfig, QueueState } from "@osqueue/core"
 import { FaultyStore, MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
 import * as S3Store from "@osqueue/storage/s3"
-import { Effect, Exit, Layer, Option, Redacted } from "effect"
+import { Effect, Either, Exit, Layer, Option, Redacted } from "effect"
 import { randomUUID } from "node:crypto"
 import * as http from "node:http"
 
@@ -65,6 +65,28 @@ describe("Cas", () => {
       const error = yield* (yield* casOver(store)).load.pipe(Effect.flip)
       expect(error._tag).toBe("StateCorrupt")
       expect(error.message).toMatch(/epoch/)
+    }))
+
+  it.effect("loads each job from its own bytes, keeps them for the next checkpoint, and names a bad job", () =>
+    Effect.gen(function*() {
+      const state = QueueState.empty()
+      state.begin()
+      const jobs = ["a", "b", "c"].map((type) => ({ type, payload: { text: `"[,]\\ ✓ ${type}` } }))
+      expect(Either.isRight(state.apply({ _tag: "Enqueue", jobs }, 1_000))).toBe(true)
+      state.committed(1, "a:1")
+      const text = state.toJson(1, "a:1")
+      // Spaced as a reformatted file would be: the jobs are read all the same.
+      const spaced = text.replace(/,\{"id"/g, ",\n  {\"id\"").replace('"jobs":[', '"jobs": [ ')
+      const decoded = Either.getOrThrow(Cas.decodeKeepingBytes(encoder.encode(spaced)))
+      expect(decoded.jobBytes?.length).toBe(3)
+      const back = QueueState.fromFile(decoded.file, spaced.length, undefined, decoded.jobBytes)
+      expect(JSON.parse(back.toJson(1, "a:1"))).toEqual(JSON.parse(text))
+
+      const bad = text.replace('"type":"b"', '"type":7')
+      const error = Either.flip(Cas.decodeKeepingBytes(encoder.encode(bad))).pipe(Either.getOrThrow)
+      expect(error._tag).toBe("StateCorrupt")
+      expect(error.message).toMatch(/\["jobs"\]\[1\]/)
+      expect(error.message).toMatch(/type/)
     }))
 })
 
