@@ -33,7 +33,10 @@ const takeover = Effect.gen(function*() {
   let entries = 0
   for (;;) {
     const batch = yield* log.readFrom(state.seq + 1, window)
-    for (const entry of batch) state.replay(entry)
+    for (const entry of batch) {
+      const problem = state.replay(entry)
+      if (problem !== undefined) return yield* Effect.die(new Error(`entry ${entry.position}: ${problem}`))
+    }
     entries += batch.length
     if (batch.length < window) break
   }

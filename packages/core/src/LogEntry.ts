@@ -10,8 +10,13 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { decodeJobs, splitJobs } from "./StoredJobs.js"
 
-/** The entry format this code writes and reads; any other is refused. */
-export const entryFormat = 1
+/**
+ * The entry format this code writes. Format 2 adds `patched` (a changed job as the fields that
+ * changed); format 1 entries, which carry every changed job whole, are read too. Any other is
+ * refused, naming the formats this code reads.
+ */
+export const entryFormat = 2
+export const readableEntryFormats = [1, 2] as const
 
 export const logPrefix = "log/"
 
@@ -37,8 +42,20 @@ export type LogHeader = typeof LogHeader.Type
 export const EntryKind = Schema.Literal("batch", "epoch", "release")
 export type EntryKind = typeof EntryKind.Type
 
+/**
+ * A job the commit changed, as what changed: the fields set to a new value (compared by
+ * reference with the job before the commit, so an unchanged payload is not written again) and
+ * the fields it no longer has. Replayed onto the job as the replica holds it.
+ */
+export const JobPatch = Schema.Struct({
+  id: Schema.String,
+  set: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  unset: Schema.optionalWith(Schema.Array(Schema.String), { exact: true })
+})
+export type JobPatch = typeof JobPatch.Type
+
 export const LogEntry = Schema.Struct({
-  format: Schema.Literal(entryFormat),
+  format: Schema.Literal(...readableEntryFormats),
   kind: EntryKind,
   position: Schema.Int,
   epoch: Schema.Int,
@@ -46,8 +63,10 @@ export const LogEntry = Schema.Struct({
   commitId: Schema.String,
   /** Present when the commit changed the header. */
   header: Schema.optionalWith(LogHeader, { exact: true }),
-  /** Every job the commit created or changed, as it stands after the commit. */
+  /** Every job the commit created (or changed, when a patch would not be smaller), as it stands after the commit. */
   put: Schema.Array(StoredJob),
+  /** Every other job the commit changed, as its changes. */
+  patched: Schema.optionalWith(Schema.Array(JobPatch), { exact: true }),
   /** Ids of the jobs that left the state. */
   removed: Schema.Array(Schema.String)
 })
@@ -60,6 +79,13 @@ const decodeEntry = Schema.decodeUnknownEither(LogEntry)
 
 const corrupt = (key: string, reason: string) => new StateCorrupt({ key, reason })
 
+/** A format this code does not read, named with the ones it does (a newer broker wrote the entry). */
+const formatProblem = (key: string, json: unknown): StateCorrupt | undefined => {
+  const format = typeof json === "object" && json !== null && "format" in json ? json.format : undefined
+  if (typeof format !== "number" || (readableEntryFormats as ReadonlyArray<number>).includes(format)) return undefined
+  return corrupt(key, `entry format ${format} is not known to this broker, which reads formats ${readableEntryFormats.join(" and ")}: run a matching osqueue version`)
+}
+
 /** The whole entry parsed at once: bytes laid out some other way, and the errors' wording. */
 const decodeWhole = (key: string, bytes: Uint8Array): Either.Either<LogEntry, StateCorrupt> => {
   let json: unknown
@@ -68,6 +94,8 @@ const decodeWhole = (key: string, bytes: Uint8Array): Either.Either<LogEntry, St
   } catch (e) {
     return Either.left(corrupt(key, `not JSON (${(e as Error).message})`))
   }
+  const problem = formatProblem(key, json)
+  if (problem !== undefined) return Either.left(problem)
   return Either.mapLeft(decodeEntry(json), (error) => corrupt(key, ParseResult.TreeFormatter.formatErrorSync(error)))
 }
 
@@ -75,6 +103,8 @@ const decodeWhole = (key: string, bytes: Uint8Array): Either.Either<LogEntry, St
 const decodeSplit = (key: string, bytes: Uint8Array): Either.Either<LogEntry, StateCorrupt> | undefined => {
   const split = splitJobs(bytes, "put")
   if (split === undefined) return undefined
+  const problem = formatProblem(key, split.header)
+  if (problem !== undefined) return Either.left(problem)
   const header = decodeEntry(split.header)
   if (Either.isLeft(header)) return Either.left(corrupt(key, ParseResult.TreeFormatter.formatErrorSync(header.left)))
   if (header.right.put.length !== 0) return undefined

@@ -45,7 +45,7 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { ClaimResult, Command, HeartbeatResult, ResultOf } from "./Command.js"
-import { type EntryKind, entryFormat, type LogEntry } from "./LogEntry.js"
+import { type EntryKind, entryFormat, type JobPatch, type LogEntry } from "./LogEntry.js"
 import { Heap } from "./Heap.js"
 import { elementText } from "./JsonElements.js"
 
@@ -148,9 +148,14 @@ class Entry {
     return this.decoded ??= fromStoredJob(JSON.parse(elementText(this.bytes!)) as Record<string, unknown>)
   }
 
+  /** The job's object if it is at hand (no decode). */
+  get decodedIfAny(): Job | undefined {
+    return this.decoded
+  }
+
   /** About how many bytes the job's JSON takes (its stored bytes once a commit wrote them). */
   get size(): number {
-    return this.bytes?.length ?? JSON.stringify(this.decoded).length
+    return this.bytes?.length ?? JSON.stringify(storedJob(this.decoded!)).length + 1
   }
 
   /**
@@ -414,27 +419,37 @@ export class QueueState {
 
   /**
    * The log entry of the open batch (docs/architecture.md, "The log"), as the parts a store
-   * writes in order: the header fields when any changed, each job the batch touched as it stands
-   * now (its cached bytes, the ones a checkpoint writes), and the ids of touched jobs now gone.
-   * Read from the undo journal, so it costs the batch, not the queue. Call before `committed`.
+   * writes in order: the header fields when any changed, each job the batch created as it stands
+   * now (its cached bytes, the ones a checkpoint writes), each job it changed as the fields that
+   * changed (`patchOf`: a claim or a completion does not write the payload again), and the ids of
+   * touched jobs now gone. Read from the undo journal, so it costs the batch, not the queue. Call
+   * before `committed`.
    */
   entryParts(kind: EntryKind, position: number, commitId: string): Encoded {
     let headerChanged = false
-    const touched = new Set<JobId>()
+    // Each touched job, with the entry it had before the batch.
+    const touched = new Map<JobId, Entry | undefined>()
     for (const undo of this.journal ?? []) {
       if ("meta" in undo) headerChanged = true
-      else touched.add(undo.id)
+      else if (!touched.has(undo.id)) touched.set(undo.id, undo.prev)
     }
     const removed: Array<JobId> = []
+    const patched: Array<string> = []
     const parts: Array<Uint8Array> = [new Uint8Array(0)]
     let length = 0
-    for (const id of touched) {
+    for (const [id, prev] of touched) {
       const entry = this.entries.get(id)
       if (entry === undefined) {
         removed.push(id)
         continue
       }
+      const patch = prev === undefined ? undefined : patchOf(prev, entry)
+      // The whole job's bytes are made either way: its size, and the next checkpoint's.
       const json = entry.encoded()
+      if (patch !== undefined && patch.length < json.length) {
+        patched.push(patch)
+        continue
+      }
       parts.push(parts.length === 1 ? json.subarray(1) : json)
       length += parts[parts.length - 1]!.length
     }
@@ -447,18 +462,38 @@ export class QueueState {
       ...(headerChanged ? { header: this.meta } : {})
     })
     parts[0] = Buffer.from(`${head.slice(0, -1)},"put":[`)
-    const tail = Buffer.from(`],"removed":${JSON.stringify(removed)}}`)
+    const tail = Buffer.from(`],${patched.length > 0 ? `"patched":[${patched.join(",")}],` : ""}"removed":${JSON.stringify(removed)}}`)
     parts.push(tail)
     return { parts, length: length + parts[0].length + tail.length }
   }
 
-  /** Applies a log entry someone else wrote, as one durable batch (a follower or a takeover replaying the log). */
-  replay(entry: LogEntry): void {
+  /**
+   * Applies a log entry someone else wrote, as one durable batch (a follower or a takeover
+   * replaying the log). Returns what is wrong when the entry does not apply to this state (a
+   * patch of a job it does not hold, or one that leaves no valid job): the batch is undone and
+   * the entry is corrupt.
+   */
+  replay(entry: LogEntry): string | undefined {
     this.begin()
     if (entry.header !== undefined) this.setMeta(entry.header)
     entry.put.forEach((job, i) => this.put(job, entry.putBytes?.[i]))
+    for (const patch of entry.patched ?? []) {
+      const prev = this.entries.get(patch.id as JobId)
+      const job = prev === undefined ? undefined : patched(prev.job, patch)
+      if (job === undefined) {
+        this.rollback()
+        this.journal = undefined
+        return prev === undefined
+          ? `it changes job ${JSON.stringify(patch.id)}, which the state does not hold`
+          : `its change of job ${JSON.stringify(patch.id)} leaves no valid job`
+      }
+      this.put(job)
+      // Its bytes now, as the leader made them: the state's size, and the next checkpoint's.
+      this.entries.get(job.id)!.encoded()
+    }
     for (const id of entry.removed) this.remove(id as JobId)
     this.committed(entry.position, entry.commitId)
+    return undefined
   }
 
   // ---------------------------------------------------------------- encoding
@@ -1241,6 +1276,46 @@ export class QueueState {
         break
     }
   }
+}
+
+/** The fields a log entry's patch may set or unset: `Job`'s own. */
+const jobFields: ReadonlySet<string> = new Set(Object.keys(Job.fields))
+
+/**
+ * A changed job as a patch's JSON: the fields whose value is not the very one the job had before
+ * the batch (jobs are changed by copying, so an untouched payload or history is the same object),
+ * and the fields it lost. Undefined when the job's object from before is not at hand.
+ */
+const patchOf = (prev: Entry, next: Entry): string | undefined => {
+  const before = prev.decodedIfAny as Record<string, unknown> | undefined
+  const after = next.decodedIfAny as Record<string, unknown> | undefined
+  if (before === undefined || after === undefined) return undefined
+  const set: Record<string, unknown> = {}
+  const unset: Array<string> = []
+  for (const key in after) {
+    const value = after[key]
+    if (value === undefined) {
+      if (before[key] !== undefined) unset.push(key)
+    } else if (value !== before[key]) set[key] = value
+  }
+  for (const key in before) if (before[key] !== undefined && !(key in after)) unset.push(key)
+  return JSON.stringify(unset.length > 0 ? { id: after.id, set, unset } : { id: after.id, set })
+}
+
+/** `job` with a patch's changes, checked as any stored job is; undefined when that is no valid job. */
+const patched = (job: Job, patch: JobPatch): Job | undefined => {
+  const fields: Record<string, unknown> = { ...job }
+  for (const key in patch.set) {
+    if (!jobFields.has(key)) return undefined
+    fields[key] = patch.set[key]
+  }
+  for (const key of patch.unset ?? []) {
+    if (!jobFields.has(key)) return undefined
+    delete fields[key]
+  }
+  // In `Job`'s field order, as a job read from stored bytes is.
+  const next = fromStoredJob(fields)
+  return next.id === job.id && isJob(next) ? next : undefined
 }
 
 const withoutLease = (job: Job): Job => {

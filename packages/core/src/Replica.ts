@@ -24,7 +24,7 @@ import * as Schedule from "effect/Schedule"
 import { Cas, type CasConflict, type CommitError, epochKey, leaderUrlKey, type Loaded, type LoadError, positionKey } from "./Cas.js"
 import { EngineConfig } from "./EngineConfig.js"
 import { Log, type LogReadError } from "./Log.js"
-import type { EntryKind, LogEntry } from "./LogEntry.js"
+import { type EntryKind, type LogEntry, logKey } from "./LogEntry.js"
 import * as Metrics from "./Metrics.js"
 import { defaultLimits, type Encoded, QueueState } from "./QueueState.js"
 
@@ -185,7 +185,11 @@ export const make = Effect.gen(function*() {
   const follows = (entry: LogEntry) =>
     entry.epoch === state.epoch || (entry.kind === "epoch" && entry.epoch === state.epoch + 1)
 
-  const apply = (entry: LogEntry) => state.replay(entry)
+  /** Replays `entry` onto the state; one that does not apply to it is corrupt (docs/ha.md). */
+  const apply = (entry: LogEntry): Effect.Effect<void, StateCorrupt> => {
+    const problem = state.replay(entry)
+    return problem === undefined ? Effect.void : Effect.fail(new StateCorrupt({ key: logKey(entry.position), reason: problem }))
+  }
 
   /** Replays the entries after the state's position; reloads the checkpoint once if the log has moved past us. */
   const replayLog: Effect.Effect<boolean, CatchUpError> = Effect.gen(function*() {
@@ -198,7 +202,7 @@ export const make = Effect.gen(function*() {
           broken = true
           break
         }
-        apply(entry)
+        yield* apply(entry)
         progressed = true
       }
       if (!broken && entries.length === maxCatchUp) return progressed
@@ -377,7 +381,7 @@ export const make = Effect.gen(function*() {
   const taken = (leaderId: string, entry: LogEntry | undefined): Effect.Effect<never, AppendError> =>
     Effect.gen(function*() {
       if (entry !== undefined && entry.epoch === state.epoch && entry.commitId.startsWith(`${leaderId}:`)) {
-        apply(entry)
+        yield* apply(entry)
         return yield* new Reapply()
       }
       yield* replayLog.pipe(Effect.catchAll((error) => Effect.logWarning("could not catch up after being deposed", error)))
@@ -492,7 +496,8 @@ export const recover = (limits = defaultLimits): Effect.Effect<Option.Option<Que
       for (;;) {
         const entries = yield* log.readFrom(state.seq + 1, maxCatchUp)
         for (const entry of entries) {
-          state.replay(entry)
+          const problem = state.replay(entry)
+          if (problem !== undefined) return yield* new StateCorrupt({ key: logKey(entry.position), reason: problem })
         }
         // Only an empty read means the next entry is absent (a refused read can cut one short).
         if (entries.length === 0) break

@@ -72,7 +72,7 @@ describe("Cas", () => {
       const state = QueueState.empty()
       state.begin()
       const jobs = ["a", "b", "c"].map((type) => ({ type, payload: { text: `"[,]\\ ✓ ${type}` } }))
-      expect(Either.isRight(state.apply({ _tag: "Enqueue", jobs }, 1_000))).toBe(true)
+      expect(Either.isRight(state.apply({ _tag: "Enqueue", jobs }, 1_000, () => "secret"))).toBe(true)
       state.committed(1, "a:1")
       const text = state.toJson(1, "a:1")
       // Spaced as a reformatted file would be: the jobs are read all the same.

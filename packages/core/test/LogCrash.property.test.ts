@@ -475,7 +475,14 @@ const check = (outcome: Effect.Effect.Success<ReturnType<typeof run>>, logged: R
       at.jobs.push(job)
       landed.set(k, at)
     }
-    for (const job of entry.put) {
+    // The jobs it changed as they stand after it: put whole, or patched onto what came before.
+    const changed: Array<Job> = [...entry.put]
+    for (const patch of entry.patched ?? []) {
+      const job: Record<string, unknown> = { ...seen.get(patch.id), ...patch.set }
+      for (const key of patch.unset ?? []) delete job[key]
+      changed.push(job as unknown as Job)
+    }
+    for (const job of changed) {
       const before = seen.get(job.id)
       if (before === undefined) add((job.payload as { k: number }).k, "enqueue", job)
       if (job.state === "running" && before?.state !== "running") add(Number(job.lease!.workerId.slice(1)), "claim", job)

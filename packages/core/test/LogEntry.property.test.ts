@@ -62,7 +62,7 @@ describe("LogEntry", () => {
           leader.tick(now)
           for (const s of steps) {
             let command: Command
-            if (s.kind === "enqueue") command = { _tag: "Enqueue", jobs: Array.from({ length: s.n }, () => ({ type: s.type, payload: { i }, delayMs: s.delayMs })) }
+            if (s.kind === "enqueue") command = { _tag: "Enqueue", jobs: Array.from({ length: s.n }, () => ({ type: s.type, payload: { i, pad: "p".repeat(40 * s.n) }, delayMs: s.delayMs })) }
             else if (s.kind === "claim") command = { _tag: "Claim", workerId: "w", max: s.max }
             else if (s.kind === "pause" || s.kind === "resume") command = { _tag: s.kind === "pause" ? "Pause" : "Resume" }
             else if (s.kind === "promote" || s.kind === "delete") command = { _tag: s.kind === "promote" ? "Promote" : "Delete", id: `job-${s.job}` as JobId }
@@ -82,7 +82,8 @@ describe("LogEntry", () => {
           const { parts } = leader.entryParts("batch", position, `L:${position}`)
           leader.committed(position, `L:${position}`)
           const entry = Either.getOrThrow(decode(logKey(position), Buffer.concat(parts)))
-          replica.replay(entry)
+          expect(replica.replay(entry)).toBeUndefined()
+          expect(replica.bytes, `replica ${replica.bytes} leader ${leader.bytes}`).toBe(leader.bytes)
           // The size the leader tracks by growth is a full encode's, but for the header (a few hundred bytes).
           expect(Math.abs(leader.bytes - leader.encode(position, "c").length)).toBeLessThan(512)
           // Compared as values: a replayed job has `Job`'s key order, a job a command built may not.
@@ -91,5 +92,42 @@ describe("LogEntry", () => {
       }),
       { seed: 20_261_205, numRuns: 300 }
     )
+  })
+
+  it("a claim's and a completion's entries carry what changed, not the payload; a patch that does not apply is refused", () => {
+    const leader = QueueState.empty(limits)
+    const replica = QueueState.empty(limits)
+    const payload = { text: "a payload written once ".repeat(20) }
+    let position = 0
+    const commit = (command: Command) => {
+      leader.begin()
+      const result = Either.getOrThrow(leader.apply(command, T0, testSecrets()))
+      position++
+      const bytes = Buffer.concat(leader.entryParts("batch", position, `L:${position}`).parts)
+      leader.committed(position, `L:${position}`)
+      const entry = Either.getOrThrow(decode(logKey(position), bytes))
+      expect(replica.replay(entry)).toBeUndefined()
+      return { result, text: bytes.toString("utf8"), entry }
+    }
+    const enqueued = commit({ _tag: "Enqueue", jobs: [{ type: "a", payload }] })
+    expect(enqueued.text).toContain(payload.text)
+    const claimed = commit({ _tag: "Claim", workerId: "w", max: 1 })
+    expect(claimed.text).not.toContain(payload.text)
+    expect(claimed.entry.patched?.length).toBe(1)
+    const token = (claimed.result as ReadonlyArray<{ token: LeaseToken }>)[0]!.token
+    const completed = commit({ _tag: "Complete", token, result: { ok: true } })
+    expect(completed.text).not.toContain(payload.text)
+    expect(completed.entry.patched?.[0]?.unset).toContain("lease")
+    expect(JSON.parse(replica.toJson(position, "c"))).toEqual(JSON.parse(leader.toJson(position, "c")))
+
+    const stray = { ...completed.entry, position: position + 1, patched: [{ id: "job-404", set: { state: "queued" } }] }
+    expect(replica.replay(stray)).toMatch(/job-404/)
+    const invalid = { ...completed.entry, position: position + 1, patched: [{ id: "job-1", set: { attempts: "many" } }] }
+    expect(replica.replay(invalid)).toMatch(/no valid job/)
+    const unknownField = { ...completed.entry, position: position + 1, patched: [{ id: "job-1", set: { isAdmin: true } }] }
+    expect(replica.replay(unknownField)).toMatch(/no valid job/)
+    // Refused entries change nothing.
+    expect(replica.seq).toBe(position)
+    expect(JSON.parse(replica.toJson(position, "c"))).toEqual(JSON.parse(leader.toJson(position, "c")))
   })
 })
