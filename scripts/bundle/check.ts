@@ -15,6 +15,7 @@
  *   worked through the new leader by the same worker;
  * - scrapes /metrics with a read token and checks every metric the alerts use is documented;
  * - stops the rest with SIGTERM, as systemd does: each exits 0;
+ * - receives the brokers' traces (OTEL_EXPORTER_OTLP_ENDPOINT) on a collector of its own;
  * - verifies the systemd unit with `systemd-analyze verify` where systemd is installed.
  *
  * There is no skip: without an S3 server it fails, saying how to start one. Exits 1 on the first
@@ -22,7 +23,8 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
+import * as http from "node:http"
+import { type AddressInfo, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { dirname, join, parse } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -159,6 +161,18 @@ const tokens = { admin: "admin-token", producer: "producer-token", worker: "work
 const tokensFile = join(work, "tokens")
 writeFileSync(tokensFile, Object.entries(tokens).map(([role, token]) => `${role} ${token}\n`).join(""))
 
+// A collector for the brokers' traces (docs/tracing.md): it counts the OTLP exports it receives.
+const exports: Array<string> = []
+const collector = http.createServer((request, response) => {
+  request.resume()
+  request.on("end", () => {
+    exports.push(`${request.method} ${request.url} ${request.headers["content-type"]}`)
+    response.writeHead(200, { "content-type": "application/x-protobuf" }).end()
+  })
+})
+await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve))
+const collectorUrl = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`
+
 const fromFile = envFile(join(deploy, "osqueue.env"))
 if (fromFile.STORAGE_BACKEND !== "s3") fail(`deploy/osqueue.env sets STORAGE_BACKEND=${fromFile.STORAGE_BACKEND}, the guide's example is s3`)
 const shared: Record<string, string> = {
@@ -166,7 +180,8 @@ const shared: Record<string, string> = {
   OSQUEUE_TOKENS_FILE: tokensFile,
   // A takeover after the leader is killed waits a TTL: 3 s rather than 10 keeps the check short.
   OSQUEUE_ELECTION_TTL: "3 seconds",
-  BROKER_HOST: "127.0.0.1"
+  BROKER_HOST: "127.0.0.1",
+  OTEL_EXPORTER_OTLP_ENDPOINT: collectorUrl
 }
 const run = Date.now().toString(36)
 // The file's S3 settings are for AWS; here the store is radosgw (docs/storage.md, "s3").
@@ -344,11 +359,17 @@ const runQueue = async (store: string, env: Record<string, string>) => {
   standby.child.kill("SIGTERM")
   await stopped(`the last broker ${standby.url}`, standby.exited)
   console.log(`handoff to ${third.url} (epoch ${third.epoch}); all stopped with exit code 0`)
+
+  // Spans are sent every 5 s and when a process stops cleanly: every run has sent some by now.
+  const traces = exports.splice(0).filter((line) => line === "POST /v1/traces application/x-protobuf")
+  if (traces.length === 0) fail("the brokers sent no traces to OTEL_EXPORTER_OTLP_ENDPOINT")
+  console.log(`${traces.length} OTLP exports received from the brokers`)
 }
 
 await runQueue("s3 (radosgw)", onRadosgw)
 await runQueue("gcs (the stand-in)", onGcs)
 await gcs.close()
+collector.close()
 
 // ------------------------------------------------------------------ the systemd unit
 step("systemd-analyze verify deploy/systemd/osqueue-broker@.service")
