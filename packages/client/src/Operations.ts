@@ -21,7 +21,6 @@ import {
   type LeaderInfo,
   LeaseToken,
   ListQuery,
-  NotLeader,
   type Paused,
   PriorityRequest,
   PurgeRequest,
@@ -31,20 +30,23 @@ import {
   WatchRequest,
   type WorkerInfo
 } from "@osqueue/types"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import { identity } from "effect/Function"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
-import type { ClientError } from "./Errors.js"
+import { outcome, resultWithin, waitLimit, type WaitSettings } from "./Awaiting.js"
+import type { ClientError, WaitError } from "./Errors.js"
 import * as Coalesce from "./internal/coalesce.js"
+import { watchLeader } from "./internal/watchLeader.js"
 import * as JobDefinition from "./JobDefinition.js"
-import { trimUrl } from "./Protocols.js"
 import { isRetryableClientError, type Router } from "./Router.js"
 import type { BrokerApi } from "./Transport.js"
 
@@ -63,6 +65,9 @@ export interface EnqueueSettings {
    */
   readonly idempotencyKey?: string
 }
+
+/** An enqueue's settings and how long to wait for the job to finish. */
+export interface EnqueueAndWaitSettings extends EnqueueSettings, WaitSettings {}
 
 /** One job of an untyped `enqueueMany`. */
 export interface JobInput extends EnqueueSettings {
@@ -86,6 +91,32 @@ export interface OsqueueClientShape {
       options?: Omit<EnqueueSettings, "idempotencyKey">
     ): Effect.Effect<ReadonlyArray<Job>, ClientError>
     (jobs: ReadonlyArray<JobInput>): Effect.Effect<ReadonlyArray<Job>, ClientError>
+  }
+  /**
+   * Enqueues a job and waits for it to finish, over the leader's event stream (RPC transports
+   * only): the events are subscribed to first. Succeeds with the job's result (decoded by the
+   * definition's `result` schema); fails with `JobFailed` when the job dies or is cancelled, and
+   * with `WaitTimeout` when it has not finished `waitMs` after it was enqueued (it goes on).
+   */
+  readonly enqueueAndWait: {
+    <D extends JobDefinition.Any>(
+      definition: D,
+      payload: JobDefinition.Payload<D>,
+      options?: EnqueueAndWaitSettings
+    ): Effect.Effect<JobDefinition.Result<D>, WaitError>
+    (type: string, payload?: unknown, options?: EnqueueAndWaitSettings): Effect.Effect<unknown, WaitError>
+  }
+  /**
+   * Waits for the job `id` to finish, as `enqueueAndWait` does; a job that has already finished
+   * answers at once. `waitMs` counts from the call.
+   */
+  readonly result: {
+    <D extends JobDefinition.Any>(
+      definition: D,
+      id: string,
+      options?: WaitSettings
+    ): Effect.Effect<JobDefinition.Result<D>, WaitError>
+    (id: string, options?: WaitSettings): Effect.Effect<unknown, WaitError>
   }
   /** Leases up to `max` jobs (default 1); with `waitMs` the broker holds the call until one is ready. */
   readonly claim: (request: ClaimRequest) => Effect.Effect<ReadonlyArray<ClaimedJob>, ClientError>
@@ -194,15 +225,6 @@ const typedInput = (
     payload: encoded
   }))
 
-/** Streams from the leader only: a follower's watch would miss job events, so it is redirected. */
-const watchLeader = (api: BrokerApi, request: typeof WatchRequest.Type): Stream.Stream<WatchEvent, ClientError> =>
-  Stream.unwrap(
-    Effect.map(api.Leader, (info) =>
-      info.role === "follower" && info.leaderUrl !== null && trimUrl(info.leaderUrl) !== api.url
-        ? Stream.fail(new NotLeader({ leaderUrl: info.leaderUrl }))
-        : api.Watch(request))
-  )
-
 /**
  * The service over a router; every transport layer ends here. Single enqueues and completions
  * made in the same turn of the event loop go out as one `EnqueueMany` / `CompleteMany`.
@@ -292,6 +314,43 @@ export const make = (router: Router): Effect.Effect<OsqueueClientShape, never, S
         )
       })
 
+    const enqueueAndWait = (
+      typeOrDefinition: string | JobDefinition.Any,
+      payload?: unknown,
+      options?: EnqueueAndWaitSettings
+    ): Effect.Effect<unknown, WaitError> =>
+      Effect.scoped(Effect.gen(function*() {
+        const { waitMs: _, ...settings } = options ?? {}
+        const waitMs = yield* waitLimit(options)
+        const id = yield* Deferred.make<JobId>()
+        const subscribed = yield* Deferred.make<void>()
+        const waiting = yield* Effect.forkScoped(outcome(router, Deferred.await(id), Deferred.succeed(subscribed, undefined)))
+        // Enqueue only once the broker sends events (or fail, e.g. over REST, with nothing sent).
+        yield* Effect.raceFirst(Deferred.await(subscribed), Effect.asVoid(Fiber.join(waiting)))
+        const job = yield* enqueue(typeOrDefinition, payload, settings)
+        yield* Deferred.succeed(id, job.id)
+        return yield* resultWithin(
+          Fiber.join(waiting),
+          job.id,
+          waitMs,
+          JobDefinition.isJobDefinition(typeOrDefinition) ? typeOrDefinition : undefined
+        )
+      }))
+
+    const result = (
+      idOrDefinition: string | JobDefinition.Any,
+      idOrOptions?: string | WaitSettings,
+      options?: WaitSettings
+    ): Effect.Effect<unknown, WaitError> => {
+      const [definition, id, settings] = JobDefinition.isJobDefinition(idOrDefinition)
+        ? [idOrDefinition, idOrOptions as string, options]
+        : [undefined, idOrDefinition, idOrOptions as WaitSettings | undefined]
+      return Effect.flatMap(
+        Effect.zip(decodeId(id), waitLimit(settings)),
+        ([jobId, waitMs]) => resultWithin(outcome(router, Effect.succeed(jobId), Effect.void), jobId, waitMs, definition)
+      )
+    }
+
     const byToken = <A>(
       operation: string,
       token: string,
@@ -309,6 +368,8 @@ export const make = (router: Router): Effect.Effect<OsqueueClientShape, never, S
     return {
       enqueue: enqueue as OsqueueClientShape["enqueue"],
       enqueueMany: enqueueMany as OsqueueClientShape["enqueueMany"],
+      enqueueAndWait: enqueueAndWait as OsqueueClientShape["enqueueAndWait"],
+      result: result as OsqueueClientShape["result"],
       claim: (request) =>
         Effect.flatMap(validated(ClaimRequest, "claim request")(request), () =>
           router.call("claim", (api) => api.Claim(request), {

@@ -1,6 +1,7 @@
 export * from "./Errors.js"
 export * as JobDefinition from "./JobDefinition.js"
-export type { EnqueueSettings, JobInput, OsqueueClientShape } from "./Operations.js"
+export type { WaitSettings } from "./Awaiting.js"
+export type { EnqueueAndWaitSettings, EnqueueSettings, JobInput, OsqueueClientShape } from "./Operations.js"
 export { type ConnectionOptions, OsqueueClient, type ProtocolOptions, type WebSocketOptions } from "./OsqueueClient.js"
 export * as Protocols from "./Protocols.js"
 export { defaultRetry, isRetryableClientError } from "./Router.js"

@@ -29,15 +29,17 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import type { ClientError } from "./Errors.js"
-import type * as JobDefinition from "./JobDefinition.js"
-import type { EnqueueSettings, JobInput, OsqueueClientShape } from "./Operations.js"
+import type { WaitSettings } from "./Awaiting.js"
+import type { WaitError } from "./Errors.js"
+import * as JobDefinition from "./JobDefinition.js"
+import type { EnqueueAndWaitSettings, EnqueueSettings, JobInput, OsqueueClientShape } from "./Operations.js"
 import { OsqueueClient as ClientTag } from "./OsqueueClient.js"
 import type { Serialization } from "./Protocols.js"
 import { defaultRetry } from "./Router.js"
 
-export type { ClientError } from "./Errors.js"
-export type { EnqueueSettings, JobInput } from "./Operations.js"
+export type { WaitSettings } from "./Awaiting.js"
+export type { ClientError, WaitError } from "./Errors.js"
+export type { EnqueueAndWaitSettings, EnqueueSettings, JobInput } from "./Operations.js"
 
 export type Transport =
   | { readonly kind: "http" }
@@ -95,7 +97,7 @@ const layerFor = (options: PromiseClientOptions): Layer.Layer<ClientTag> => {
 }
 
 /** The error itself for a failure; the squashed cause (an Error) for a defect or interruption. */
-const unwrap = <A>(exit: Exit.Exit<A, ClientError>): A => {
+const unwrap = <A, E>(exit: Exit.Exit<A, E>): A => {
   if (Exit.isSuccess(exit)) return exit.value
   const failure = Cause.failureOption(exit.cause)
   throw Option.isSome(failure) ? failure.value : Cause.squash(exit.cause)
@@ -108,7 +110,7 @@ export class OsqueueClient {
     this.runtime = ManagedRuntime.make(layerFor(options))
   }
 
-  private run<A>(f: (client: OsqueueClientShape) => Effect.Effect<A, ClientError>): Promise<A> {
+  private run<A, E extends WaitError>(f: (client: OsqueueClientShape) => Effect.Effect<A, E>): Promise<A> {
     return this.runtime.runPromiseExit(Effect.flatMap(ClientTag, f)).then(unwrap)
   }
 
@@ -124,6 +126,41 @@ export class OsqueueClient {
       typeof typeOrDefinition === "string"
         ? c.enqueue(typeOrDefinition, payload, options)
         : c.enqueue(typeOrDefinition, payload, options)
+    )
+  }
+
+  /**
+   * Enqueues a job and resolves with its result once it completes (decoded by the definition's
+   * `result` schema), over the event stream (RPC transports only). Rejects with `JobFailed` when
+   * the job dies or is cancelled, `WaitTimeout` when it has not finished `waitMs` after it was
+   * enqueued (it goes on, not cancelled).
+   */
+  submitJobAndWait<D extends JobDefinition.Any>(
+    definition: D,
+    payload: JobDefinition.Payload<D>,
+    options?: EnqueueAndWaitSettings
+  ): Promise<JobDefinition.Result<D>>
+  submitJobAndWait(type: string, payload?: unknown, options?: EnqueueAndWaitSettings): Promise<unknown>
+  submitJobAndWait(
+    typeOrDefinition: string | JobDefinition.Any,
+    payload?: unknown,
+    options?: EnqueueAndWaitSettings
+  ): Promise<unknown> {
+    return this.run((c) =>
+      typeof typeOrDefinition === "string"
+        ? c.enqueueAndWait(typeOrDefinition, payload, options)
+        : c.enqueueAndWait(typeOrDefinition, payload, options)
+    )
+  }
+
+  /** Resolves with the result of job `id` once it completes (at once if it has), as `submitJobAndWait` does. */
+  jobResult<D extends JobDefinition.Any>(definition: D, id: string, options?: WaitSettings): Promise<JobDefinition.Result<D>>
+  jobResult(id: string, options?: WaitSettings): Promise<unknown>
+  jobResult(idOrDefinition: string | JobDefinition.Any, idOrOptions?: string | WaitSettings, options?: WaitSettings): Promise<unknown> {
+    return this.run((c) =>
+      JobDefinition.isJobDefinition(idOrDefinition)
+        ? c.result(idOrDefinition, idOrOptions as string, options)
+        : c.result(idOrDefinition, idOrOptions as WaitSettings | undefined)
     )
   }
 
