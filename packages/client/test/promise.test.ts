@@ -84,13 +84,17 @@ describe("Promise facade", () => {
   it.scopedLive("watch is an async iterable", () =>
     withFacade("ws", async (client) => {
       const seen: Array<string> = []
+      // The broker's first event (its leader info) says the subscription is live.
+      let subscribed!: () => void
+      const live = new Promise<void>((resolve) => (subscribed = resolve))
       const watching = (async () => {
         for await (const event of client.watch()) {
+          subscribed()
           if (event._tag === "Job") seen.push(event.event.kind)
           if (seen.length === 2) break
         }
       })()
-      await new Promise((resolve) => setTimeout(resolve, 200))
+      await live
       const job = await client.submitJob("w")
       await client.cancelJob(job.id)
       await watching
