@@ -8,13 +8,13 @@ import { Cas, type GroupCommit, Log, LogEntry, QueueState, Replica } from "@osqu
 import { MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
 import { Duration, Effect, Either, Exit, Layer, Option, Scope } from "effect"
 import { durable } from "./fixtures/durable.js"
-import { advance, settle, startEngine as start } from "./fixtures/engine.js"
+import { advance, settle, startEngine as start, startLeaderAndFollower } from "./fixtures/engine.js"
 
 const encoder = new TextEncoder()
 
 /** Small checkpoints, so that a few commits write several. */
-const startEngine = (store: ObjectStoreShape, url: string) =>
-  start(store, url, { checkpoint: { entries: 5, minBytes: 1 << 30, interval: Duration.hours(1) } })
+const smallCheckpoints = { checkpoint: { entries: 5, minBytes: 1 << 30, interval: Duration.hours(1) } }
+const startEngine = (store: ObjectStoreShape, url: string) => start(store, url, smallCheckpoints)
 
 const enqueue = (commit: GroupCommit.GroupCommitShape, type: string) =>
   settle(commit.submit({ _tag: "Enqueue", jobs: [{ type }] }))
@@ -54,10 +54,7 @@ describe("the log", () => {
   it.scoped("a follower replays the log and takes over from checkpoint + log with nothing lost", () =>
     Effect.gen(function*() {
       const store = yield* MemoryStore.make
-      const a = yield* startEngine(store, "http://a:8080")
-      yield* advance(0)
-      const b = yield* startEngine(store, "http://b:8080")
-      yield* advance(0)
+      const [a, b] = yield* startLeaderAndFollower(store, smallCheckpoints)
       for (let i = 0; i < 13; i++) yield* enqueue(a.commit, `t${i % 3}`)
       yield* advance(700)
       // The follower serves reads from what it replayed.
@@ -73,10 +70,7 @@ describe("the log", () => {
   it.scoped("a job's traceparent survives the log, the checkpoint and a takeover (docs/tracing.md)", () =>
     Effect.gen(function*() {
       const store = yield* MemoryStore.make
-      const a = yield* startEngine(store, "http://a:8080")
-      yield* advance(0)
-      const b = yield* startEngine(store, "http://b:8080")
-      yield* advance(0)
+      const [a, b] = yield* startLeaderAndFollower(store, smallCheckpoints)
       const traceparentOf = (i: number) => `00-${"ab".repeat(15)}${String(i).padStart(2, "0")}-${"12".repeat(8)}-01`
       // Seven jobs: the first ones end up in a checkpoint (every 5 entries), the last only in the log.
       for (let i = 0; i < 7; i++) {
