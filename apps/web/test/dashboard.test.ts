@@ -347,6 +347,118 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
     }
   })
 
+  it("operator verbs: run now, a new priority, delete, bulk delete, purge naming its count, the workers", async () => {
+    const server = await broker()
+    const page = await browser.context.newPage()
+    page.on("pageerror", (error) => errors.push(error.message))
+    const call = async (method: string, path: string, body?: unknown) => {
+      const response = await fetch(`${server.url}/v1${path}`, {
+        method,
+        headers: { "content-type": "application/json" },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) })
+      })
+      return { status: response.status, body: (await response.json()) as any } // eslint-disable-line @typescript-eslint/no-explicit-any -- answers of several shapes, read field by field
+    }
+    const job = async (id: string) => call("GET", `/jobs/${id}`)
+    const dialog = page.getByRole("dialog")
+    try {
+      // job-1 delayed a minute; job-2 and job-3 queued; job-4 … job-7 dead (two email, two sms);
+      // job-8 running, held by w-ops; job-9 and job-10 queued, to go together.
+      await call("POST", "/jobs", { type: "email", delayMs: 60_000 })
+      await call("POST", "/jobs/batch", { jobs: [{ type: "report" }, { type: "report" }] })
+      await call("POST", "/jobs/batch", { jobs: ["email", "email", "sms", "sms"].map((type) => ({ type, maxAttempts: 1 })) })
+      const failing = (await call("POST", "/jobs/claim", { workerId: "w-fail", types: ["email", "sms"], max: 4 })).body as Array<{ job: { id: string }; token: string }>
+      expect(failing.map((claimed) => claimed.job.id)).toEqual(["job-4", "job-5", "job-6", "job-7"])
+      for (const { job, token } of failing) await call("POST", `/jobs/${job.id}/fail`, { token, error: "poison", retryable: false })
+      await call("POST", "/jobs", { type: "video" })
+      expect((await call("POST", "/jobs/claim", { workerId: "w-ops", types: ["video"] })).body[0].job.id).toBe("job-8")
+      await call("POST", "/jobs/batch", { jobs: [{ type: "tmp" }, { type: "tmp" }] })
+
+      // Run now: the delayed job is claimable at once.
+      await page.goto(`${server.url}/#/jobs/job-1`)
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain("delayed")
+      await page.getByRole("button", { name: "Run now job-1" }).click()
+      await expect.poll(async () => (await job("job-1")).body.state).toBe("queued")
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain("queued")
+      expect(await page.getByRole("button", { name: "Run now job-1" }).count()).toBe(0)
+
+      // A new priority: one out of range is refused in the page, a good one is set.
+      await page.goto(`${server.url}/#/jobs/job-2`)
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain("queued")
+      await view(page).getByLabel("New priority").fill("2000000")
+      await page.getByRole("button", { name: "Set priority" }).click()
+      await expect.poll(() => page.locator(".toast-error").last().textContent()).toContain("-1,000,000 to 1,000,000")
+      expect((await job("job-2")).body.priority).toBe(0)
+      await view(page).getByLabel("New priority").fill("-5")
+      await page.getByRole("button", { name: "Set priority" }).click()
+      await expect.poll(async () => (await job("job-2")).body.priority).toBe(-5)
+      await expect.poll(() => view(page).locator("dl.facts").textContent()).toContain("Priority-5")
+
+      // Delete from the job's page: the dialog asks first; kept, then deleted.
+      await page.goto(`${server.url}/#/jobs/job-3`)
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain("queued")
+      await page.getByRole("button", { name: "Delete job-3" }).click()
+      await expect.poll(() => dialog.textContent()).toContain("job-3 (report, queued) is removed from the queue for good")
+      await shot(page, "16-delete-dialog")
+      await dialog.getByRole("button", { name: "Keep it" }).click()
+      expect(await dialog.count()).toBe(0)
+      expect((await job("job-3")).status).toBe(200)
+      await page.getByRole("button", { name: "Delete job-3" }).click()
+      await dialog.getByRole("button", { name: "Delete job-3" }).click()
+      await expect.poll(() => page.url()).toMatch(/#\/jobs$/)
+      expect((await job("job-3")).status).toBe(404)
+      // A running job offers no delete (cancel it first).
+      await page.goto(`${server.url}/#/jobs/job-8`)
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain("running")
+      expect(await page.getByRole("button", { name: "Delete job-8" }).count()).toBe(0)
+
+      // Bulk delete: the running job among the ticked ones is left out, and the dialog names the rest.
+      await page.goto(`${server.url}/#/jobs`)
+      await expect.poll(() => page.locator("table.jobs tr[data-job-id=job-10]").count()).toBe(1)
+      for (const id of ["job-8", "job-9", "job-10"]) await page.getByLabel(`Select ${id}`, { exact: true }).check()
+      await page.getByRole("button", { name: "Delete 2" }).click()
+      await expect.poll(() => dialog.locator("h2").textContent()).toBe("Delete 2 jobs?")
+      expect(await dialog.textContent()).toContain("job-10, job-9 will be removed")
+      await dialog.getByRole("button", { name: "Delete 2 jobs" }).click()
+      await expect.poll(async () => [(await job("job-9")).status, (await job("job-10")).status]).toEqual([404, 404])
+      expect((await job("job-8")).body.state).toBe("running")
+      await expect.poll(() => page.locator("table.jobs tr[data-job-id=job-9]").count()).toBe(0)
+
+      // Purge: the dialog names the count; kept, nothing goes; confirmed, exactly those go.
+      await view(page).getByLabel("Purge jobs in state").selectOption("dead")
+      await view(page).getByLabel("of type").fill("email")
+      await page.getByRole("button", { name: "Purge…" }).click()
+      await expect.poll(() => dialog.locator("h2").textContent()).toBe("Purge 2 dead jobs of type email?")
+      await shot(page, "17-purge-dialog")
+      await dialog.getByRole("button", { name: "Keep them" }).click()
+      expect((await call("GET", "/stats")).body.counts.dead).toBe(4)
+      await page.getByRole("button", { name: "Purge…" }).click()
+      await dialog.getByRole("button", { name: "Purge 2 jobs" }).click()
+      await expect.poll(() => page.locator(".toast-ok").last().textContent()).toBe("2 jobs purged (dead jobs of type email)")
+      const dead = (await call("GET", "/jobs?state=dead")).body as { jobs: Array<{ id: string; type: string }> }
+      expect(dead.jobs.map((j) => `${j.id} ${j.type}`)).toEqual(["job-6 sms", "job-7 sms"])
+      // Every type: the count is the broker's live one.
+      await view(page).getByLabel("of type").fill("")
+      await page.getByRole("button", { name: "Purge…" }).click()
+      await expect.poll(() => dialog.locator("h2").textContent()).toBe("Purge 2 dead jobs?")
+      await dialog.getByRole("button", { name: "Purge 2 jobs" }).click()
+      await expect.poll(async () => (await call("GET", "/stats")).body.counts.dead).toBe(0)
+
+      // The workers: the one holding job-8, and the one that claimed the failed jobs; live.
+      await tab(page, "Workers")
+      const row = (id: string) => page.locator(`table.workers tr[data-worker-id="${id}"] td`)
+      await expect.poll(() => row("w-ops").allTextContents()).toEqual(["w-ops", "1", expect.stringMatching(/ago|now/)])
+      expect(await row("w-fail").nth(1).textContent()).toBe("0")
+      await shot(page, "18-workers")
+      await call("POST", "/jobs/job-8/cancel")
+      await expect.poll(() => row("w-ops").nth(1).textContent()).toBe("0")
+      expect(errors).toEqual([])
+    } finally {
+      await page.close()
+      await server.close()
+    }
+  })
+
   it("costs under 1 s of main thread per 10 s on every tab with 100 jobs/s flowing; the activity log stays small in the DOM", async () => {
     const server = await broker()
     const page = await browser.context.newPage()
@@ -380,7 +492,7 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
     try {
       await page.goto(server.url)
       await expect.poll(() => page.locator(".pill").textContent()).toBe("live · WebSocket")
-      for (const name of ["Overview", "Jobs", "Activity", "Producer", "Worker", "Raw state"]) {
+      for (const name of ["Overview", "Jobs", "Activity", "Workers", "Producer", "Worker", "Raw state"]) {
         await tab(page, name)
         await page.waitForTimeout(1_000)
         const before = await metrics()
@@ -545,6 +657,7 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
     try {
       const enqueued = await fetch(`${server.url}/v1/jobs`, { method: "POST", headers: admin, body: JSON.stringify({ type: "email" }) })
       const job = (await enqueued.json()) as { id: string }
+      const later = (await (await fetch(`${server.url}/v1/jobs`, { method: "POST", headers: admin, body: JSON.stringify({ type: "email", delayMs: 60_000 }) })).json()) as { id: string }
       const links = page.getByRole("navigation", { name: "Views" }).getByRole("link")
       const connect = async (token: string) => {
         await page.getByLabel("Broker token").fill(token)
@@ -556,17 +669,25 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await expect.poll(() => page.locator(".pill").textContent()).toBe("token needed")
       await connect("r3ad")
       await expect.poll(() => page.locator(".role").textContent()).toBe("read-only token")
-      await expect.poll(() => links.allTextContents()).toEqual(["Overview", "Jobs", "Activity", "Raw state"])
+      await expect.poll(() => links.allTextContents()).toEqual(["Overview", "Jobs", "Activity", "Workers", "Raw state"])
       expect(await page.getByRole("button", { name: "Pause all" }).count()).toBe(0)
       await expect.poll(() => count(page, "queued").textContent()).toBe("1")
       await expect.poll(() => page.locator('tr[data-type="email"]').count()).toBe(1)
       expect(await page.locator('tr[data-type="email"] button').count()).toBe(0)
       await tab(page, "Jobs")
       await expect.poll(() => page.locator('table.jobs tr[data-state="queued"]').count()).toBe(1)
-      expect(await view(page).getByRole("button", { name: /Cancel|Redrive/ }).count()).toBe(0)
+      expect(await view(page).getByRole("button", { name: /Cancel|Redrive|Delete|Purge/ }).count()).toBe(0)
+      expect(await view(page).getByLabel("Purge jobs in state").isVisible()).toBe(false)
       await page.goto(`${server.url}/#/jobs/${job.id}`)
       await expect.poll(() => view(page).textContent()).toContain(job.id)
-      expect(await view(page).getByRole("button", { name: /Cancel/ }).count()).toBe(0)
+      expect(await view(page).getByRole("button", { name: /Cancel|Delete|Set priority/ }).count()).toBe(0)
+      expect(await view(page).getByLabel("New priority").count()).toBe(0)
+      await page.goto(`${server.url}/#/jobs/${later.id}`)
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain("delayed")
+      expect(await view(page).getByRole("button", { name: /Run now|Cancel|Delete/ }).count()).toBe(0)
+      // The workers may be read.
+      await tab(page, "Workers")
+      await expect.poll(() => page.locator("table.workers tbody").textContent()).toContain("No worker seen in the last lease TTL")
       // The producer's route shows the overview instead.
       await page.goto(`${server.url}/#/produce`)
       await expect.poll(() => view(page).getByLabel("Job type").count()).toBe(0)
@@ -575,11 +696,17 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       // The admin token brings every control back.
       await page.getByRole("button", { name: "Token" }).click()
       await connect("s3cret")
-      await expect.poll(() => links.allTextContents()).toEqual(["Overview", "Jobs", "Activity", "Producer", "Worker", "Raw state"])
+      await expect.poll(() => links.allTextContents()).toEqual(["Overview", "Jobs", "Activity", "Workers", "Producer", "Worker", "Raw state"])
       expect(await page.locator(".role").isHidden()).toBe(true)
       await expect.poll(() => page.getByRole("button", { name: "Pause all" }).count()).toBe(1)
       await page.goto(`${server.url}/#/jobs/${job.id}`)
       await expect.poll(() => view(page).getByRole("button", { name: `Cancel ${job.id}` }).count()).toBe(1)
+      expect(await view(page).getByRole("button", { name: `Delete ${job.id}` }).count()).toBe(1)
+      expect(await view(page).getByRole("button", { name: "Set priority" }).count()).toBe(1)
+      await page.goto(`${server.url}/#/jobs/${later.id}`)
+      await expect.poll(() => view(page).getByRole("button", { name: `Run now ${later.id}` }).count()).toBe(1)
+      await tab(page, "Jobs")
+      await expect.poll(() => page.getByRole("button", { name: "Purge…" }).count()).toBe(1)
     } finally {
       await page.close()
       await server.close()

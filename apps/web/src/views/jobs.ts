@@ -1,10 +1,14 @@
 /**
- * The jobs table (filter by state and type, paging by `seq` cursor) and a job's detail page,
- * with the actions its state allows. Both reload when the `watch` stream says jobs changed.
+ * The jobs table (filter by state and type, paging by `seq` cursor, bulk actions on ticked rows,
+ * purge by state and type) and a job's detail page, with the actions its state allows (and, on
+ * the page, delete and a new priority). Both reload when the `watch` stream says jobs changed.
  */
+import type { OsqueueClientShape } from "@osqueue/client"
 import type { Attempt, Job, JobPage, JobState, ListQuery } from "@osqueue/types"
-import { jobStates, maxSearchLength } from "@osqueue/types"
+import { jobStates, maxSearchLength, Priority } from "@osqueue/types"
+import * as Schema from "effect/Schema"
 import { type App, describeError, type View } from "../app.js"
+import { confirmAction } from "../confirm.js"
 import { badge, dateTime, duration, field, h, json, relative, replace } from "../dom.js"
 import { throttle } from "../signal.js"
 import { timeZone } from "../config.js"
@@ -54,8 +58,21 @@ export const jobActions = (app: App, job: Job, after: () => void): Array<HTMLBut
     actions.push(button("Retry now", "Skip the rest of the backoff", () =>
       app.act((c) => c.retry(job.id)).then((j) => j && app.toast(`${j.id} queued again`, "ok"))))
   }
+  if (app.may("Promote") && job.state === "delayed") {
+    actions.push(button("Run now", "Make it claimable now instead of at its time", () =>
+      app.act((c) => c.promote(job.id)).then((j) => j && app.toast(`${j.id} runs now`, "ok"))))
+  }
   return actions
 }
+
+/** Every state but running: a running job's worker holds a lease, which a cancel revokes first. */
+const deletable: ReadonlyArray<JobState> = jobStates.filter((state) => state !== "running")
+
+/** "3 jobs", "1 job". */
+const jobsCount = (n: number) => `${n.toLocaleString()} job${n === 1 ? "" : "s"}`
+
+/** Up to five ids, then how many more: what a dialog names. */
+const someIds = (ids: ReadonlyArray<string>) => (ids.length <= 5 ? ids.join(", ") : `${ids.slice(0, 5).join(", ")} and ${ids.length - 5} more`)
 
 /** The worker that holds the job, or that last ran it. */
 const workerOf = (job: Job): string => job.lease?.workerId ?? job.history.at(-1)?.workerId ?? ""
@@ -72,11 +89,26 @@ const tookOf = (job: Job, now: number): string =>
     ? `${duration(now - job.startedAt)} so far`
     : ""
 
+interface BulkAction {
+  readonly label: string
+  readonly operation: "Cancel" | "Retry" | "Delete"
+  /** What the toast says of the jobs it went through for. */
+  readonly done: string
+  readonly states: ReadonlyArray<JobState>
+  readonly run: (client: OsqueueClientShape, id: string) => ReturnType<OsqueueClientShape["get"]>
+  /** Asked first: it cannot be undone. */
+  readonly confirm?: true
+}
+
 /** What can be done to several selected jobs at once, and the states each applies to. */
-const bulkActions = [
-  { label: "Cancel", operation: "Cancel", states: ["queued", "delayed", "running", "failed-waiting-retry"] },
-  { label: "Redrive", operation: "Retry", states: ["dead", "cancelled", "failed-waiting-retry"] }
-] as const satisfies ReadonlyArray<{ label: string; operation: "Cancel" | "Retry"; states: ReadonlyArray<JobState> }>
+const bulkActions: ReadonlyArray<BulkAction> = [
+  { label: "Cancel", operation: "Cancel", done: "cancelled", states: ["queued", "delayed", "running", "failed-waiting-retry"], run: (c, id) => c.cancel(id) },
+  { label: "Redrive", operation: "Retry", done: "redriven", states: ["dead", "cancelled", "failed-waiting-retry"], run: (c, id) => c.retry(id) },
+  { label: "Delete", operation: "Delete", done: "deleted", states: deletable, run: (c, id) => c.delete(id), confirm: true }
+]
+
+/** The states a purge may empty (not running: cancel those first). */
+const purgeable = deletable
 
 export const jobsView = (app: App): View => {
   const state = h("select", { name: "state" }, h("option", { value: "" }, "any state"), jobStates.map((s) => h("option", { value: s }, stateLabel[s])))
@@ -110,6 +142,15 @@ export const jobsView = (app: App): View => {
     h("button", { type: "button", class: "small", "data-bulk": action.label, onclick: () => void bulk(action) }, `${action.label} selected`)
   )
   const bulkBar = h("div", { class: "toolbar bulk" }, selection, bulkButtons)
+  const purgeState = h("select", { name: "purge-state" }, purgeable.map((s) => h("option", { value: s, selected: s === "dead" }, stateLabel[s])))
+  const purgeType = h("input", { name: "purge-type", list: "job-types", placeholder: "every type", autocomplete: "off", size: 12 })
+  const purgeForm = h(
+    "form",
+    { class: "toolbar purge", onsubmit: (e: Event) => { e.preventDefault(); void purge() } },
+    field("Purge jobs in state", purgeState),
+    field("of type", purgeType),
+    h("button", { type: "submit", class: "danger" }, "Purge…")
+  )
   const table = h(
     "div",
     { class: "table-wrap" },
@@ -139,7 +180,8 @@ export const jobsView = (app: App): View => {
     summary,
     bulkBar,
     table,
-    h("nav", { class: "pager", "aria-label": "Pages" }, previous, next)
+    h("nav", { class: "pager", "aria-label": "Pages" }, previous, next),
+    purgeForm
   )
 
   let visible = false
@@ -165,7 +207,7 @@ export const jobsView = (app: App): View => {
     selection.textContent = jobs.length === 0 ? "Tick jobs to act on several at once." : `${jobs.length} selected:`
     bulkActions.forEach((action, i) => {
       const button = bulkButtons[i]!
-      const applicable = jobs.filter((job) => (action.states as ReadonlyArray<JobState>).includes(job.state)).length
+      const applicable = jobs.filter((job) => action.states.includes(job.state)).length
       button.hidden = !app.may(action.operation)
       button.disabled = applicable === 0
       button.textContent = `${action.label} ${applicable === 0 ? "selected" : applicable}`
@@ -234,9 +276,22 @@ export const jobsView = (app: App): View => {
     render()
   })
 
-  /** Runs the action on each selected job it applies to (one request each, a few at a time), then says how it went. */
-  const bulk = async (action: (typeof bulkActions)[number]) => {
-    const jobs = selectedJobs().filter((job) => (action.states as ReadonlyArray<JobState>).includes(job.state))
+  /**
+   * Runs the action on each selected job it applies to (one request each, a few at a time), then
+   * says how it went; a delete asks first, naming the jobs.
+   */
+  const bulk = async (action: BulkAction) => {
+    const jobs = selectedJobs().filter((job) => action.states.includes(job.state))
+    if (jobs.length === 0) return
+    if (action.confirm === true) {
+      const ids = jobs.map((job) => job.id)
+      const sure = await confirmAction({
+        title: `${action.label} ${jobsCount(jobs.length)}?`,
+        body: [`${someIds(ids)} will be removed from the queue for good, with their payloads, results and history.`],
+        confirm: `${action.label} ${jobsCount(jobs.length)}`
+      })
+      if (!sure) return
+    }
     let done = 0
     const failures: Array<string> = []
     const queue = [...jobs]
@@ -244,7 +299,7 @@ export const jobsView = (app: App): View => {
       for (let job = queue.shift(); job !== undefined; job = queue.shift()) {
         try {
           const id = job.id
-          await app.connection.run((c) => (action.operation === "Cancel" ? c.cancel(id) : c.retry(id)))
+          await app.connection.run((c) => action.run(c, id))
           done++
         } catch (error) {
           failures.push(`${job.id}: ${describeError(error)}`)
@@ -252,9 +307,49 @@ export const jobsView = (app: App): View => {
       }
     }))
     selected.clear()
-    const verb = action.operation === "Cancel" ? "cancelled" : "redriven"
-    if (done > 0) app.toast(`${done} job${done === 1 ? "" : "s"} ${verb}`, "ok")
-    if (failures.length > 0) app.toast(`${failures.length} not ${verb}: ${failures.slice(0, 3).join("; ")}${failures.length > 3 ? "; …" : ""}`, "error")
+    if (done > 0) app.toast(`${jobsCount(done)} ${action.done}`, "ok")
+    if (failures.length > 0) app.toast(`${failures.length} not ${action.done}: ${failures.slice(0, 3).join("; ")}${failures.length > 3 ? "; …" : ""}`, "error")
+    void load()
+  }
+
+  /**
+   * How many jobs a purge would remove, as the broker counts them now: the live counts for every
+   * type; for one type, its jobs listed when they fit one page, else the per-type count of the
+   * broker's latest sample (at most 5 s old). Undefined when neither is known.
+   */
+  const purgeCount = async (target: JobState, only: string | undefined): Promise<{ count: number; exact: boolean } | undefined> => {
+    if (only === undefined) {
+      const stats = await app.act((c) => c.stats)
+      return stats === undefined ? undefined : { count: stats.counts[target], exact: true }
+    }
+    const listed = await app.act((c) => c.list({ state: target, type: only, limit: 1_000 }))
+    if (listed === undefined) return undefined
+    if (listed.next === undefined) return { count: listed.jobs.length, exact: true }
+    const sampled = app.model.samples.value.at(-1)?.byType[only]?.counts[target]
+    return sampled === undefined ? undefined : { count: Math.max(sampled, listed.jobs.length), exact: false }
+  }
+
+  /** Asks, naming the count, then removes every job in the chosen state (and type) for good. */
+  const purge = async () => {
+    const target = purgeable.find((s) => s === purgeState.value)
+    if (target === undefined) return
+    const only = purgeType.value.trim() === "" ? undefined : purgeType.value.trim()
+    const counted = await purgeCount(target, only)
+    if (counted === undefined) return
+    const what = `${stateLabel[target]} job${counted.count === 1 ? "" : "s"}${only === undefined ? "" : ` of type ${only}`}`
+    if (counted.count === 0) return app.toast(`No ${what} to purge`, "ok")
+    const sure = await confirmAction({
+      title: `Purge ${counted.exact ? "" : "about "}${counted.count.toLocaleString()} ${what}?`,
+      body: [
+        `Every ${stateLabel[target]} job${only === undefined ? "" : ` of type ${only}`} is removed from the queue for good, with its payload, result and history: ${counted.exact ? "" : "about "}${jobsCount(counted.count)} now.`,
+        "Jobs that reach this state before the purge runs go too; the answer says how many went."
+      ],
+      confirm: `Purge ${counted.exact ? "" : "about "}${jobsCount(counted.count)}`
+    })
+    if (!sure) return
+    const removed = await app.act((c) => c.purge(target, only))
+    if (removed !== undefined) app.toast(`${jobsCount(removed)} purged (${what})`, "ok")
+    // A purge's jobs leave without events: the list reloads itself.
     void load()
   }
 
@@ -312,6 +407,7 @@ export const jobsView = (app: App): View => {
 
   app.connection.role.subscribe(() => {
     redriveAll.hidden = !app.may("RetryDead")
+    purgeForm.hidden = !app.may("Purge")
     renderSelection()
   })
   app.model.changed.subscribe(() => reload())
@@ -372,10 +468,64 @@ export const historyRows = (history: ReadonlyArray<Attempt>): Array<HistoryRow> 
 
 const times = (n: number) => (n === 1 ? "once" : `${n} times`)
 
+/** A job that has not started has a priority to change. */
+const reprioritizable: ReadonlyArray<JobState> = ["queued", "delayed", "failed-waiting-retry"]
+
+const decodePriority = Schema.decodeUnknownEither(Priority)
+
 export const jobView = (app: App): View => {
   const content = h("div")
   const element = h("section", { "aria-labelledby": "job-title" }, h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")), content)
   let id: string | undefined
+
+  /** Asks, then removes the job for good and goes back to the list. */
+  const remove = async (job: Job) => {
+    const sure = await confirmAction({
+      title: `Delete ${job.id}?`,
+      body: [`${job.id} (${job.type}, ${stateLabel[job.state]}) is removed from the queue for good, with its payload, result and history.`],
+      confirm: `Delete ${job.id}`,
+      cancel: "Keep it"
+    })
+    if (!sure) return
+    const deleted = await app.act((c) => c.delete(job.id))
+    if (deleted === undefined) return
+    app.toast(`${deleted.id} deleted`, "ok")
+    window.location.hash = "#/jobs"
+  }
+
+  /** A new priority for a job that has not started: checked here as the broker would, then set. */
+  const priorityForm = (job: Job) => {
+    const input = h("input", { type: "number", name: "priority", value: job.priority, step: 1, size: 8, required: true, title: "Lower runs first" })
+    return h(
+      "form",
+      {
+        class: "priority-form",
+        onsubmit: async (event: Event) => {
+          event.preventDefault()
+          const decoded = decodePriority(input.valueAsNumber)
+          if (decoded._tag === "Left") {
+            input.setAttribute("aria-invalid", "true")
+            return app.toast("A priority is a whole number from -1,000,000 to 1,000,000 (lower runs first)", "error")
+          }
+          input.removeAttribute("aria-invalid")
+          const changed = await app.act((c) => c.setPriority(job.id, decoded.right))
+          if (changed === undefined) return
+          app.toast(`${changed.id} has priority ${changed.priority}`, "ok")
+          void load()
+        }
+      },
+      field("New priority", input),
+      h("button", { type: "submit", class: "small" }, "Set priority")
+    )
+  }
+
+  /** The page's own controls, after those the list rows have too. */
+  const pageControls = (job: Job): Array<HTMLElement> => [
+    ...(app.may("SetPriority") && reprioritizable.includes(job.state) ? [priorityForm(job)] : []),
+    ...(app.may("Delete") && job.state !== "running"
+      ? [h("button", { type: "button", class: "small danger", "aria-label": `Delete ${job.id}`, title: "Remove the job for good", onclick: () => void remove(job) }, "Delete")]
+      : [])
+  ]
 
   const render = (job: Job) => {
     const row = (label: string, value: string | Node | undefined) =>
@@ -388,7 +538,7 @@ export const jobView = (app: App): View => {
     replace(
       content,
       h("h2", { id: "job-title" }, job.id, " ", badge(stateLabel[job.state], job.state)),
-      h("div", { class: "toolbar" }, jobActions(app, job, () => void load())),
+      h("div", { class: "toolbar job-controls" }, jobActions(app, job, () => void load()), pageControls(job)),
       h(
         "dl",
         { class: "facts" },
