@@ -425,7 +425,7 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await expect.poll(() => page.locator("table.jobs tr[data-job-id=job-9]").count()).toBe(0)
 
       // Purge: the dialog names the count; kept, nothing goes; confirmed, exactly those go.
-      await view(page).getByLabel("Purge jobs in state").selectOption("dead")
+      await view(page).getByLabel("Purge").selectOption("dead")
       await view(page).getByLabel("of type").fill("email")
       await page.getByRole("button", { name: "Purge…" }).click()
       await expect.poll(() => dialog.locator("h2").textContent()).toBe("Purge 2 dead jobs of type email?")
@@ -677,7 +677,7 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await tab(page, "Jobs")
       await expect.poll(() => page.locator('table.jobs tr[data-state="queued"]').count()).toBe(1)
       expect(await view(page).getByRole("button", { name: /Cancel|Redrive|Delete|Purge/ }).count()).toBe(0)
-      expect(await view(page).getByLabel("Purge jobs in state").isVisible()).toBe(false)
+      expect(await view(page).getByLabel("Purge").isVisible()).toBe(false)
       await page.goto(`${server.url}/#/jobs/${job.id}`)
       await expect.poll(() => view(page).textContent()).toContain(job.id)
       expect(await view(page).getByRole("button", { name: /Cancel|Delete|Set priority/ }).count()).toBe(0)

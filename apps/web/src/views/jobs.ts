@@ -147,7 +147,7 @@ export const jobsView = (app: App): View => {
   const purgeForm = h(
     "form",
     { class: "toolbar purge", onsubmit: (e: Event) => { e.preventDefault(); void purge() } },
-    field("Purge jobs in state", purgeState),
+    field("Purge", purgeState),
     field("of type", purgeType),
     h("button", { type: "submit", class: "danger" }, "Purge…")
   )
