@@ -108,6 +108,10 @@ for (let dir = folder; ; dir = dirname(dir)) {
   if (dir === parse(dir).root) break
 }
 console.log(`${folder}: ${execFileSync("ls", ["-A", folder], { encoding: "utf8" }).trim().split("\n").join(", ")}`)
+const notices = readFileSync(join(folder, "THIRD-PARTY-LICENSES.txt"), "utf8")
+for (const name of ["effect@", "@aws-sdk/client-s3@", "@google-cloud/storage@"]) {
+  if (!notices.includes(`\n${name}`)) fail(`THIRD-PARTY-LICENSES.txt does not list ${name.slice(0, -1)}, which the bundle holds`)
+}
 
 // What systemd gives a service: no inherited environment (no NODE_PATH, no NODE_OPTIONS).
 const baseEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" }
