@@ -83,6 +83,19 @@ export const JobBackoff = backoffOf(Millis)
 
 export const defaultBackoff: Extract<Backoff, { readonly _tag: "exponential" }> = { _tag: "exponential", baseMs: 1_000, maxMs: 300_000, jitter: 0.5 }
 
+/**
+ * Longest handler time limit a job may ask for (`timeoutMs`): 24 days, under the longest wait a
+ * JavaScript timer takes (2^31 - 1 ms); a longer one would never fire.
+ */
+export const maxTimeoutMs = 24 * 24 * 60 * 60 * 1000
+
+/** A handler time limit in a request: whole milliseconds, from 1 to `maxTimeoutMs`. */
+export const TimeoutMs = Schema.Int.pipe(
+  Schema.between(1, maxTimeoutMs, {
+    message: () => `a handler time limit (timeoutMs) is whole milliseconds from 1 to ${maxTimeoutMs} (24 days)`
+  })
+)
+
 export const Priority = Schema.Int.pipe(
   Schema.between(-1_000_000, 1_000_000),
   Schema.annotations({ description: "Lower runs first; jobs of one priority run in enqueue order" })
@@ -143,7 +156,13 @@ export const EnqueueOptions = Schema.Struct({
   /** Enqueueing a key that exists returns the existing job instead of a new one. */
   idempotencyKey: Schema.optionalWith(IdempotencyKey, { exact: true }),
   /** The producer's span, which the job's trace continues from (docs/tracing.md). */
-  traceparent: Schema.optionalWith(Traceparent, { exact: true })
+  traceparent: Schema.optionalWith(Traceparent, { exact: true }),
+  /**
+   * How long one attempt's handler may run: past it the worker interrupts the handler and fails
+   * the attempt with `JobTimeout` (retried with the job's backoff). Wins over the worker's
+   * default for the type.
+   */
+  timeoutMs: Schema.optionalWith(TimeoutMs, { exact: true })
 }).annotations({ identifier: "EnqueueOptions", ...strictFields })
 export type EnqueueOptions = typeof EnqueueOptions.Type
 
@@ -193,6 +212,8 @@ export const Job = Schema.Struct({
    * broker traces, else the producer's. Read leniently, as `idempotencyKey`: requests are checked.
    */
   traceparent: Schema.optionalWith(Schema.String, { exact: true }),
+  /** The handler time limit the enqueue asked for (`EnqueueOptions.timeoutMs`). */
+  timeoutMs: Schema.optionalWith(Millis, { exact: true }),
   lease: Schema.optionalWith(Lease, { exact: true }),
   lastError: Schema.optionalWith(Schema.String, { exact: true }),
   result: Schema.optionalWith(Schema.Unknown, { exact: true }),
@@ -327,11 +348,13 @@ export const isJob = (u: unknown): u is Job =>
   isInt(u.priority) && isInt(u.attempts) && isInt(u.maxAttempts) && isInt(u.claims) &&
   isJobBackoff(u.backoff) && isInt(u.seq) && isMillis(u.createdAt) && isMillis(u.runAt) &&
   optional(u, "startedAt", isMillis) && optional(u, "finishedAt", isMillis) &&
-  optional(u, "idempotencyKey", isString) && optional(u, "traceparent", isString) && optional(u, "lease", isLease) &&
+  optional(u, "idempotencyKey", isString) && optional(u, "traceparent", isString) &&
+  optional(u, "timeoutMs", isMillis) && optional(u, "lease", isLease) &&
   optional(u, "lastError", isString) && isArrayOf(u.history, isAttempt)
 
 const isPriority: Guard = (p) => isInt(p) && (p as number) >= -1_000_000 && (p as number) <= 1_000_000
 const isMaxAttempts: Guard = (m) => isInt(m) && (m as number) >= 1 && (m as number) <= 1_000
+const isTimeoutMs: Guard = (t) => isInt(t) && (t as number) >= 1 && (t as number) <= maxTimeoutMs
 const isIdempotencyKey: Guard = (k) => typeof k === "string" && k.length >= 1 && k.length <= maxIdempotencyKeyLength
 const enqueueKeys: ReadonlySet<string> = new Set(Object.keys(EnqueueOptions.fields))
 
@@ -340,7 +363,8 @@ const isEnqueueOptions = (u: unknown): u is EnqueueOptions =>
   typeof u.type === "string" && u.type.length >= 1 && u.type.length <= maxJobTypeLength &&
   optional(u, "priority", isPriority) && optional(u, "delayMs", isDelayMs) && optional(u, "runAt", isInstant) &&
   optional(u, "maxAttempts", isMaxAttempts) && optional(u, "backoff", isRequestBackoff) &&
-  optional(u, "idempotencyKey", isIdempotencyKey) && optional(u, "traceparent", isTraceparent) && onlyKeys(u, enqueueKeys)
+  optional(u, "idempotencyKey", isIdempotencyKey) && optional(u, "traceparent", isTraceparent) &&
+  optional(u, "timeoutMs", isTimeoutMs) && onlyKeys(u, enqueueKeys)
 
 /**
  * `schema`, checked first by `guard`, which must give the schema's verdicts (`Job.test.ts` holds

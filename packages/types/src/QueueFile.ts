@@ -50,7 +50,7 @@ export const storedJob = (job: Job): StoredJobFields => {
   return stored
 }
 
-const optionalKeys = ["startedAt", "finishedAt", "idempotencyKey", "traceparent", "lease", "lastError", "result", "progress"] as const
+const optionalKeys = ["startedAt", "finishedAt", "idempotencyKey", "traceparent", "timeoutMs", "lease", "lastError", "result", "progress"] as const
 
 /**
  * What `storedJob` left out, put back, with the fields in `Job`'s order (as an enqueue creates

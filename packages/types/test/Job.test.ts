@@ -5,13 +5,14 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Arbitrary, FastCheck as fc, JSONSchema, ParseResult, Schema } from "effect"
-import { EnqueueOptions, EnqueueOptionsOnWire, Job, JobOnWire, maxDelayMs, maxInstant } from "../src/index.js"
+import { EnqueueOptions, EnqueueOptionsOnWire, Job, JobOnWire, maxDelayMs, maxInstant, maxTimeoutMs, StoredJob } from "../src/index.js"
 
 
 /** Wrong values of every JSON kind, and a few right-typed ones that break a rule. */
 const replacements: ReadonlyArray<unknown> = [
   undefined, null, true, "", "x", "queued", "fixed", "exponential", "completed", -1, 0, 1.5, 2, Number.NaN,
   Number.MAX_SAFE_INTEGER + 2, Number.MAX_SAFE_INTEGER, maxDelayMs, maxDelayMs + 1, maxInstant, maxInstant + 1,
+  maxTimeoutMs, maxTimeoutMs + 1,
   "x".repeat(129), "x".repeat(201), "x".repeat(513), {}, [], [{}],
   // Near misses of a traceparent: uppercase, an all-zero trace id, another version, one character more.
   `00-${"AB".repeat(16)}-${"12".repeat(8)}-01`, `00-${"0".repeat(32)}-${"12".repeat(8)}-01`,
@@ -134,6 +135,27 @@ describe("limits", () => {
       seq: 1, createdAt: 0, runAt: Number.MAX_SAFE_INTEGER, history: []
     }
     expect(Schema.is(JobOnWire)(held)).toBe(true)
+  })
+})
+
+describe("timeoutMs", () => {
+  it("a request's handler time limit is whole ms from 1 to 24 days, and the refusal says so", () => {
+    for (const timeoutMs of [1, maxTimeoutMs]) expect(Schema.is(EnqueueOptionsOnWire)({ type: "t", timeoutMs })).toBe(true)
+    for (const timeoutMs of [0, -1, 1.5, maxTimeoutMs + 1, Number.NaN, "5"]) {
+      const result = Schema.decodeUnknownEither(EnqueueOptionsOnWire)({ type: "t", timeoutMs })
+      expect(result._tag).toBe("Left")
+      if (result._tag === "Left") expect(ParseResult.TreeFormatter.formatErrorSync(result.left)).toContain("timeoutMs")
+    }
+  })
+
+  it("is kept when the job is stored in queue.json and read back", () => {
+    const job = Schema.decodeUnknownSync(Job)({
+      id: "job-1", type: "t", payload: null, state: "queued", priority: 0, attempts: 0, maxAttempts: 3, claims: 0,
+      backoff: { _tag: "fixed", delayMs: 1 }, seq: 1, createdAt: 0, runAt: 0, timeoutMs: 250, history: []
+    })
+    const stored = Schema.encodeSync(StoredJob)(job)
+    expect(stored).toMatchObject({ timeoutMs: 250 })
+    expect(Schema.decodeUnknownSync(StoredJob)(JSON.parse(JSON.stringify(stored)))).toEqual(job)
   })
 })
 
