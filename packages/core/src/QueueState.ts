@@ -848,6 +848,7 @@ export class QueueState {
         runAt,
         ...(option.idempotencyKey === undefined ? {} : { idempotencyKey: option.idempotencyKey }),
         ...(option.traceparent === undefined ? {} : { traceparent: option.traceparent }),
+        ...(option.timeoutMs === undefined ? {} : { timeoutMs: option.timeoutMs }),
         history: []
       }
       seq++
