@@ -11,6 +11,8 @@ export interface JobDefaults {
   readonly priority?: number
   readonly maxAttempts?: number
   readonly backoff?: Backoff
+  /** The handler time limit of each job (`timeoutMs` of the enqueue options). */
+  readonly timeoutMs?: number
 }
 
 export interface JobDefinition<Type extends string, P, PI, R = unknown, RI = unknown> {

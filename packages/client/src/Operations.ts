@@ -64,6 +64,12 @@ export interface EnqueueSettings {
    * one before the first attempt, so its own retries never create duplicates.
    */
   readonly idempotencyKey?: string
+  /**
+   * How long one attempt's handler may run (1 ms to 24 days): past it the worker interrupts the
+   * handler and fails the attempt with `JobTimeout`, retried with the backoff. Wins over the
+   * worker's default for the type. Not to be confused with `waitMs`, which bounds a wait for the result.
+   */
+  readonly timeoutMs?: number
 }
 
 /** An enqueue's settings and how long to wait for the job to finish. */

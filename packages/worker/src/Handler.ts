@@ -25,7 +25,10 @@ export class NonRetryable extends Data.TaggedError("NonRetryable")<{
   readonly cause?: unknown
 }> {}
 
-/** The handler ran longer than its type's timeout; the job is failed (and retried if attempts remain). */
+/**
+ * The handler ran longer than its time limit (the job's `timeoutMs`, else its type's timeout): it
+ * is interrupted, and the attempt failed (retried if attempts remain).
+ */
 export class JobTimeout extends Data.TaggedError("JobTimeout")<{
   readonly type: string
   readonly timeout: Duration.Duration
@@ -38,7 +41,7 @@ export class JobTimeout extends Data.TaggedError("JobTimeout")<{
 export type HandlerFunction<P, A, R> = (payload: P, ctx: JobContext) => Effect.Effect<A, unknown, R>
 
 export interface HandlerOptions {
-  /** Fail the job when the handler runs longer than this. */
+  /** Fail the attempt when the handler runs longer than this (a job's own `timeoutMs` wins). */
   readonly timeout?: Duration.DurationInput | undefined
 }
 

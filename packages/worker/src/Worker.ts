@@ -58,7 +58,7 @@ export interface WorkerOptions<H extends Handlers> {
   readonly idleSchedule?: Schedule.Schedule<unknown, void> | undefined
   /** Pause after a failed claim, reset by a successful one (default: 200 ms doubling to 5 s, jittered). */
   readonly errorSchedule?: Schedule.Schedule<unknown, ClientError> | undefined
-  /** Every handler's timeout unless its own is set (default none). */
+  /** Every handler's timeout unless its own is set (default none); a job's `timeoutMs` wins over both. */
   readonly timeout?: Duration.DurationInput | undefined
   /** How long shutdown lets running jobs finish before it interrupts and releases them (default 30 s). */
   readonly shutdownTimeout?: Duration.DurationInput | undefined
@@ -254,7 +254,7 @@ export const make = <const H extends Handlers>(
           const failure = Cause.failureOption(exit.cause)
           if (Option.isSome(failure)) {
             const error = failure.value
-            if (error instanceof JobTimeout) return failJob(claimed, error.message, true, "timeout")
+            if (error instanceof JobTimeout) return failJob(claimed, describe(error), true, "timeout")
             const nonRetryable = typeof error === "object" && error !== null && "_tag" in error &&
               error._tag === "NonRetryable"
             return failJob(claimed, describe(error), !nonRetryable)
@@ -336,7 +336,8 @@ export const make = <const H extends Handlers>(
             )
           )
         const ctx: JobContext = { job, token, workerId, attempt: job.attempts, progress }
-        const timeout = spec.timeout ?? defaultTimeout
+        // The job's own limit (its enqueue's `timeoutMs`) wins over the type's and the worker's.
+        const timeout = job.timeoutMs === undefined ? spec.timeout ?? defaultTimeout : Duration.millis(job.timeoutMs)
         const handled = timeout === undefined
           ? spec.handle(payload.right, ctx)
           : Effect.timeoutFail(spec.handle(payload.right, ctx), {
