@@ -2,10 +2,10 @@
  * A job's own handler time limit (`timeoutMs` at enqueue): a real broker, a real worker.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { OsqueueClient } from "@osqueue/client"
+import { JobDefinition, OsqueueClient } from "@osqueue/client"
 import { handler, Worker } from "@osqueue/worker"
 import { type Job, maxTimeoutMs } from "@osqueue/types"
-import { Context, Effect, ExecutionStrategy, Exit, Layer, Ref, Scope } from "effect"
+import { Context, Effect, ExecutionStrategy, Exit, Layer, Ref, Schema, Scope } from "effect"
 import { startBroker } from "@osqueue/broker/testing"
 import { MemoryStore } from "@osqueue/storage"
 
@@ -23,6 +23,8 @@ const eventually = (client: OsqueueClient["Type"], id: string, f: (job: Job) => 
     }
   })
 
+const Work = JobDefinition.make({ type: "work", payload: Schema.Struct({ ms: Schema.Int }) })
+
 const retryAtOnce = { _tag: "fixed", delayMs: 0 } as const
 
 describe("a job's timeoutMs", () => {
@@ -36,16 +38,16 @@ describe("a job's timeoutMs", () => {
         ...fast,
         handlers: {
           // The type allows 300 ms; each job says how long it takes.
-          work: handler((payload: { readonly ms: number }) =>
-            Effect.sleep(payload.ms).pipe(Effect.onInterrupt(() => Ref.update(interrupted, (n) => n + 1))), {
+          work: handler(Work, ({ ms }) =>
+            Effect.sleep(ms).pipe(Effect.onInterrupt(() => Ref.update(interrupted, (n) => n + 1))), {
             timeout: "300 millis"
           })
         }
       }).pipe(Effect.provide(context))
 
-      const short = yield* client.enqueue("work", { ms: 60_000 }, { timeoutMs: 150, maxAttempts: 2, backoff: retryAtOnce })
-      const long = yield* client.enqueue("work", { ms: 600 }, { timeoutMs: 5_000 })
-      const plain = yield* client.enqueue("work", { ms: 60_000 }, { maxAttempts: 1 })
+      const short = yield* client.enqueue(Work, { ms: 60_000 }, { timeoutMs: 150, maxAttempts: 2, backoff: retryAtOnce })
+      const long = yield* client.enqueue(Work, { ms: 600 }, { timeoutMs: 5_000 })
+      const plain = yield* client.enqueue(Work, { ms: 60_000 }, { maxAttempts: 1 })
       expect(short.timeoutMs).toBe(150)
 
       const dead = yield* eventually(client, short.id, (j) => j.state === "dead")
