@@ -113,7 +113,7 @@ describe("package READMEs: their examples", () => {
       file: "packages/types/examples/wire.ts",
       prints: [
         "enqueue email at priority 5",
-        "refused: priorty is unexpected, expected: \"type\" | \"payload\" | \"priority\" | \"delayMs\" | \"runAt\" | \"maxAttempts\" | \"backoff\" | \"idempotencyKey\" | \"traceparent\"",
+        "refused: priorty is unexpected, expected: \"type\" | \"payload\" | \"priority\" | \"delayMs\" | \"runAt\" | \"maxAttempts\" | \"backoff\" | \"idempotencyKey\" | \"traceparent\" | \"timeoutMs\"",
         "QueueFull (HTTP 503, retry: false): queue.json would be 300000000 bytes, over the limit of 268435456, with no finished job left to shed; let workers drain the queue, purge dead jobs, or raise the limit"
       ]
     }
