@@ -9,7 +9,11 @@
  * machine falls on all of them rather than on one.
  *
  *   pnpm --filter @osqueue/bench exec tsx ops.ts [--ops N] [--connections C] [--transport rest,http,ws]
- *        [--store memory|file] [--rounds R] [--profile DIR]
+ *        [--store memory|file] [--rounds R] [--profile DIR] [--compare DIR]
+ *
+ * `--compare DIR` runs the build of another checkout (DIR: its root, built) beside this one,
+ * alternating them, and prints each figure of this one as a ratio of the other's: on a shared,
+ * noisy machine an A/B in one run says more than two runs' absolute figures.
  *
  * `--profile DIR` runs the broker under `node --cpu-prof` (one `.cpuprofile` per broker in DIR;
  * summarise one with `npx tsx scripts/cpuprofile.ts FILE`).
@@ -33,7 +37,8 @@ const { values } = parseArgs({
     transport: { type: "string", default: "rest,http,ws" },
     store: { type: "string", default: "memory" },
     rounds: { type: "string", default: "1" },
-    profile: { type: "string" }
+    profile: { type: "string" },
+    compare: { type: "string" }
   }
 })
 const ops = Number(values.ops)
@@ -45,6 +50,7 @@ const profiling = values.profile === undefined ? [] : ["--cpu-prof", "--cpu-prof
 
 type Transport = "rest" | "http" | "ws"
 type Operation = "enqueue" | "claim" | "complete"
+const operations: ReadonlyArray<Operation> = ["enqueue", "claim", "complete"]
 
 /** Seconds per clock tick of /proc's CPU times. */
 const tick = 1 / Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim())
@@ -71,13 +77,13 @@ interface Broker {
   readonly stop: () => Promise<void>
 }
 
-const startBroker = async (): Promise<Broker> => {
+const startBroker = async (checkout: string): Promise<Broker> => {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), "osqueue-ops-"))
   const url = new URL(`http://127.0.0.1:${port}`)
   const child = spawn(process.execPath, [
     ...profiling,
-    join(root, "apps/osqueue/dist/bin.js"),
+    join(checkout, "apps/osqueue/dist/bin.js"),
     "broker",
     "--log-level",
     "error",
@@ -222,8 +228,8 @@ const phases = async (broker: Broker, clients: ReadonlyArray<Client>, count: num
   return { enqueue, claim, complete }
 }
 
-const measureTransport = async (transport: Transport): Promise<Figures> => {
-  const broker = await startBroker()
+const measureTransport = async (transport: Transport, checkout: string): Promise<Figures> => {
+  const broker = await startBroker(checkout)
   try {
     const clients = await Promise.all(Array.from({ length: connections }, (_, i) => connect(transport, broker.url, `w${i}`)))
     // Warm-up: the JIT compiles the request path before anything is counted.
@@ -243,27 +249,43 @@ const main = async () => {
   execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-b"], { stdio: "inherit", cwd: root })
   const load = loadavg().map((n) => n.toFixed(1)).join(" ")
   process.stdout.write(`${ops} operations per phase, ${connections} connections, ${store} store, load average ${load}\n`)
-  const results = new Map<Transport, Array<Figures>>()
+  const checkouts = values.compare === undefined ? [root] : [root, values.compare]
+  const results = new Map<string, Array<Figures>>()
+  const key = (transport: Transport, checkout: string) => `${transport}${checkout === root ? "" : " (compared)"}`
   for (let round = 0; round < rounds; round++) {
     for (const transport of transports) {
-      const figures = await measureTransport(transport)
-      results.set(transport, [...(results.get(transport) ?? []), figures])
-      process.stdout.write(
-        `${transport.padEnd(4)} ` +
-          (["enqueue", "claim", "complete"] as const).map((op) => `${op} ${fmt(figures[op].cpuUs)} µs (${fmt(figures[op].rate)}/s)`).join("  ") +
-          "\n"
-      )
+      for (const checkout of checkouts) {
+        const figures = await measureTransport(transport, checkout)
+        results.set(key(transport, checkout), [...(results.get(key(transport, checkout)) ?? []), figures])
+        process.stdout.write(
+          `${key(transport, checkout).padEnd(15)} ` +
+            operations.map((op) => `${op} ${fmt(figures[op].cpuUs)} µs (${fmt(figures[op].rate)}/s)`).join("  ") +
+            "\n"
+        )
+      }
     }
   }
-  const median = (xs: Array<number>) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-  process.stdout.write(`\n| transport | enqueue µs | claim µs | complete µs | job (3 calls) µs | enqueue/s | claim/s | complete/s |\n|---|---|---|---|---|---|---|---|\n`)
-  for (const [transport, all] of results) {
-    const cpu = (op: Operation) => median(all.map((f) => f[op].cpuUs))
-    const rate = (op: Operation) => median(all.map((f) => f[op].rate))
+  const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+  const cpu = (label: string, op: Operation) => median(results.get(label)!.map((f) => f[op].cpuUs))
+  const rate = (label: string, op: Operation) => median(results.get(label)!.map((f) => f[op].rate))
+  const job = (label: string) => operations.reduce((sum, op) => sum + cpu(label, op), 0)
+  process.stdout.write(`\nbroker CPU per operation, µs (median of ${rounds}), and the rate\n`)
+  process.stdout.write(`| run | enqueue | claim | complete | job (3 calls) | enqueue/s | claim/s | complete/s |\n|---|---|---|---|---|---|---|---|\n`)
+  for (const label of results.keys()) {
     process.stdout.write(
-      `| ${transport} | ${fmt(cpu("enqueue"))} | ${fmt(cpu("claim"))} | ${fmt(cpu("complete"))} | ${fmt(cpu("enqueue") + cpu("claim") + cpu("complete"))} | ` +
-        `${fmt(rate("enqueue"))} | ${fmt(rate("claim"))} | ${fmt(rate("complete"))} |\n`
+      `| ${label} | ${operations.map((op) => fmt(cpu(label, op))).join(" | ")} | ${fmt(job(label))} | ` +
+        `${operations.map((op) => fmt(rate(label, op))).join(" | ")} |\n`
     )
+  }
+  if (values.compare !== undefined) {
+    process.stdout.write(`\nthis checkout's broker CPU as a share of the compared one's\n| transport | enqueue | claim | complete | job |\n|---|---|---|---|---|\n`)
+    for (const transport of transports) {
+      const a = key(transport, root)
+      const b = key(transport, values.compare)
+      process.stdout.write(
+        `| ${transport} | ${operations.map((op) => (cpu(a, op) / cpu(b, op)).toFixed(2)).join(" | ")} | ${(job(a) / job(b)).toFixed(2)} |\n`
+      )
+    }
   }
   process.stdout.write(`load average at the end ${loadavg().map((n) => n.toFixed(1)).join(" ")}\n`)
 }

@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { BrokerConfig, config as brokerConfig } from "./BrokerConfig.js"
 import * as Dashboard from "./http/Dashboard.js"
-import * as FastRest from "./http/FastRest.js"
+import * as Edge from "./http/Edge.js"
 import * as FrontDoor from "./http/FrontDoor.js"
 import * as Handlers from "./Handlers.js"
 import * as HttpGate from "./http/HttpGate.js"
@@ -32,20 +32,19 @@ const routesOverHandlers = Layer.mergeAll(Rpc.layer, Rest.layer, Ops.layer, Dash
   Layer.provide(RouteTable.layer)
 )
 
-/** Every route, sharing one `Handlers`. */
-export const routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | GroupCommit.GroupCommit | Election.Election> =
-  routesOverHandlers.pipe(Layer.provide(Handlers.layer))
-
 /**
- * The routes served on an `HttpServer`, and the REST fast path in front of them when the server
- * has a `FrontDoor` (`nodeServer`), all over one `Handlers`. Settings come from `BrokerConfig`
- * (defaults when absent).
+ * The API's edge (`Edge`: REST) on the server's `FrontDoor`, and the Effect app behind it (RPC,
+ * operator routes, docs, dashboard, and the gate's answers to what no route serves), all over
+ * one `Handlers`. Settings come from `BrokerConfig` (defaults when absent).
  */
-export const layer: Layer.Layer<never, never, GroupCommit.GroupCommit | Election.Election | HttpServer.HttpServer> =
-  Layer.merge(
-    HttpLayerRouter.serve(routesOverHandlers, { disableLogger: true, disableListenLog: true }),
-    FastRest.layer
-  ).pipe(Layer.provide(Handlers.layer))
+export const layer: Layer.Layer<
+  never,
+  never,
+  GroupCommit.GroupCommit | Election.Election | HttpServer.HttpServer | FrontDoor.FrontDoor
+> = Layer.merge(
+  HttpLayerRouter.serve(routesOverHandlers, { disableLogger: true, disableListenLog: true }),
+  Edge.layer
+).pipe(Layer.provide(Handlers.layer))
 
 export { createClosableServer } from "./http/NodeServer.js"
 
@@ -55,8 +54,8 @@ export interface ListenOptions {
 }
 
 /**
- * A `createClosableServer` bound to `port` (0 picks one) and `host`, with a `FrontDoor` so that
- * `layer` puts the REST fast path in front of its routes. Its timeouts and WebSocket message limit
+ * A `createClosableServer` bound to `port` (0 picks one) and `host`, with the `FrontDoor` that
+ * `layer` opens its edge on. Its timeouts and WebSocket message limit
  * are `BrokerConfig`'s.
  */
 export const nodeServer = (options: ListenOptions): Layer.Layer<

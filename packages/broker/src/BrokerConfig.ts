@@ -30,11 +30,6 @@ export interface BrokerSettings {
   readonly maxAnswerBytes: number
   /** The built dashboard (the `osqueue` package's `dashboard/`, built from `apps/web`) served at `/`; none: `/` says there is no dashboard. */
   readonly dashboardDir: Option.Option<string>
-  /**
-   * The hot REST routes answered by a plain Node listener in front of HttpApi (`FastRest`), on a
-   * server that has a `FrontDoor`; off, every request goes through HttpApi. The answers are the same.
-   */
-  readonly fastRest: boolean
   /** Time for a request's headers to arrive (from its first byte, or the connection's): past it, 408 and the connection closes. */
   readonly headersTimeoutMs: number
   /** Time for a whole request, headers and body, to arrive: past it, 408 and the connection closes. An answer may take longer (long-poll claims, Watch). */
@@ -58,7 +53,6 @@ export const defaults: BrokerSettings = {
   maxJsonDepth: Json.defaultMaxJsonDepth,
   maxAnswerBytes: 64 * 1024 * 1024,
   dashboardDir: Option.none(),
-  fastRest: true,
   headersTimeoutMs: 5_000,
   // An 8 MiB body (the default limit) at 10 Mbit/s takes about 7 s.
   requestTimeoutMs: 8_000,
@@ -160,7 +154,6 @@ export const config: Config.Config<BrokerSettings> = Config.all({
     Config.validate({ message: "OSQUEUE_MAX_ANSWER_BYTES must be positive", validation: (n) => n > 0 })
   ),
   dashboardDir: Config.option(Config.nonEmptyString("OSQUEUE_DASHBOARD_DIR")),
-  fastRest: Config.boolean("OSQUEUE_FAST_REST").pipe(Config.withDefault(defaults.fastRest)),
   headersTimeoutMs: Config.integer("OSQUEUE_HEADERS_TIMEOUT_MS").pipe(milliseconds(defaults.headersTimeoutMs)),
   requestTimeoutMs: Config.integer("OSQUEUE_REQUEST_TIMEOUT_MS").pipe(milliseconds(defaults.requestTimeoutMs)),
   keepAliveTimeoutMs: Config.integer("OSQUEUE_KEEP_ALIVE_TIMEOUT_MS").pipe(milliseconds(defaults.keepAliveTimeoutMs)),

@@ -9,7 +9,7 @@ describe("BrokerConfig", () => {
   it.effect("defaults: all interfaces, port 8080, no token, 8 MiB bodies, the REST fast path on", () =>
     Effect.gen(function*() {
       const settings = yield* read({})
-      expect(settings).toMatchObject({ host: "0.0.0.0", port: 8080, maxBodyBytes: 8 * 1024 * 1024, fastRest: true })
+      expect(settings).toMatchObject({ host: "0.0.0.0", port: 8080, maxBodyBytes: 8 * 1024 * 1024 })
       expect(Option.isNone(settings.token)).toBe(true)
     }))
 
@@ -31,11 +31,6 @@ describe("BrokerConfig", () => {
       expect(Option.isNone((yield* read({ OSQUEUE_TOKEN: "" })).token)).toBe(true)
       const error = yield* read({ OSQUEUE_MAX_BODY_BYTES: "0" }).pipe(Effect.flip)
       expect(String(error)).toContain("OSQUEUE_MAX_BODY_BYTES must be positive")
-    }))
-
-  it.effect("OSQUEUE_FAST_REST=false sends every REST request through HttpApi", () =>
-    Effect.gen(function*() {
-      expect((yield* read({ OSQUEUE_FAST_REST: "false" })).fastRest).toBe(false)
     }))
 
   it.effect("timeouts: defaults that answer a stalled request within 10 s; OSQUEUE_*_TIMEOUT_MS set them, headers within the request's", () =>

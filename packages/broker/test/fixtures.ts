@@ -3,10 +3,9 @@
  * RPC over HTTP (ndjson) and RPC over WebSocket (JSON), as the README tells clients to connect.
  */
 import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "@effect/platform"
-import { NodeHttpServer, NodeSocket } from "@effect/platform-node"
+import { NodeSocket } from "@effect/platform-node"
 import { RpcClient, RpcSerialization } from "@effect/rpc"
 import { Broker, BrokerConfig, rpcPaths } from "@osqueue/broker"
-import * as FrontDoor from "../src/http/FrontDoor.js"
 import { defaultLimits, Election, type EngineConfig, GroupCommit } from "@osqueue/core"
 import { MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
 import { OsqueueRpcs } from "@osqueue/types"
@@ -21,37 +20,15 @@ export interface StartOptions {
   readonly maxBodyBytes?: number
   readonly maxPayloadBytes?: number
   readonly engine?: Partial<EngineConfig.EngineSettings>
-  /** The REST fast path (on by default, as `Broker.serve` has it); off, HttpApi answers every route. */
-  readonly fastRest?: boolean
   /** Any other broker settings. */
   readonly config?: Partial<BrokerConfig.BrokerSettings>
 }
-
-/** `Broker.nodeServer` on a free loopback port, counting the requests its front door answers. */
-const countingServer = (answers: { count: number }) =>
-  Layer.unwrapEffect(Effect.map(BrokerConfig.BrokerConfig, (settings) => {
-    const server = Broker.createClosableServer(settings)
-    const door = FrontDoor.attach(server)
-    const counting: FrontDoor.FrontDoorShape = {
-      open: (listener) =>
-        door.open((request, response) => {
-          const took = listener(request, response)
-          if (took) answers.count++
-          return took
-        })
-    }
-    return Layer.merge(
-      NodeHttpServer.layer(() => server, { port: 0, host: "127.0.0.1" }),
-      Layer.succeed(FrontDoor.FrontDoor, counting)
-    )
-  }))
 
 /** Starts a broker in its own scope (so a test can stop one and keep another). */
 export const startBroker = (options: StartOptions = {}) =>
   Effect.gen(function*() {
     const store = options.store ?? (yield* MemoryStore.make)
     const scope = yield* Scope.make()
-    const fastAnswers = { count: 0 }
     const engine = Broker.engine({
       advertisedUrl: options.url ?? "http://broker.test",
       electionTtl,
@@ -62,14 +39,13 @@ export const startBroker = (options: StartOptions = {}) =>
     })
     const layer = Broker.layer.pipe(
       Layer.provideMerge(engine),
-      Layer.provideMerge(countingServer(fastAnswers)),
+      Layer.provideMerge(Broker.nodeServer({ port: 0, host: "127.0.0.1" })),
       Layer.provide(Layer.succeed(ObjectStore, store)),
       // the engine's info logs (takeover, handoff) would drown the test output
       Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)),
       Layer.provide(BrokerConfig.layer({
         token: options.token === undefined ? Option.none() : Option.some(Redacted.make(options.token)),
         ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
-        ...(options.fastRest === undefined ? {} : { fastRest: options.fastRest }),
         ...options.config
       }))
     )
@@ -83,8 +59,6 @@ export const startBroker = (options: StartOptions = {}) =>
       base,
       store,
       scope,
-      /** Requests the REST fast path answered (the others went through HttpApi). */
-      fastAnswers: () => fastAnswers.count,
       commit: Context.get(context, GroupCommit.GroupCommit),
       election: Context.get(context, Election.Election)
     }

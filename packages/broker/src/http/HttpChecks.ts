@@ -12,9 +12,11 @@ import {
   parseLeaseToken,
   PayloadTooLarge,
   type Role,
+  type Roles,
   type Unauthorized
 } from "@osqueue/types"
 import * as Access from "../Access.js"
+import * as CrossSite from "./CrossSite.js"
 import type { BrokerSettings } from "../BrokerConfig.js"
 import * as BrokerMetrics from "../BrokerMetrics.js"
 import { isDashboardPath } from "./Dashboard.js"
@@ -42,6 +44,51 @@ export const authorizer = (settings: BrokerSettings): Authorize => {
   const authenticate = Access.authenticator(Access.tokensOf(settings))
   return (pathname, authorization, socketToken) =>
     publicPaths.has(pathname) || isDashboardPath(pathname) ? undefined : authenticate(authorization, socketToken)
+}
+
+/** Whether a request of `method` may carry a body (and so change something). */
+export const hasBody = (method: string): boolean => method !== "GET" && method !== "HEAD" && method !== "OPTIONS" && method !== "TRACE"
+
+export type Admission =
+  | { readonly _tag: "Admitted"; readonly role: Role | undefined }
+  | {
+    readonly _tag: "Refused"
+    /** The `reason` label of `osqueue_http_refused_total`. */
+    readonly reason: string
+    readonly error: OsqueueError
+    readonly headers?: Readonly<Record<string, string>>
+  }
+
+export interface Knock {
+  readonly method: string
+  readonly pathname: string
+  readonly upgrade: boolean
+  /** What `CrossSite.judge` made of its `Origin`. */
+  readonly site: CrossSite.Verdict
+  readonly authorization: string | undefined
+  readonly socketToken: string | undefined
+  /** The operation of a REST or operator route; none for RPC (each message is checked by its handler). */
+  readonly operation: Roles.Operation | undefined
+}
+
+/**
+ * What a request for a route it may use (path and method served) passes, in this order, on the
+ * edge and the gate alike: a mutation or WebSocket upgrade from a refused origin (403
+ * `Forbidden`, `CrossSite`), the bearer token (401 `Unauthorized`), what its role may run (403
+ * `Forbidden`, `Access`).
+ */
+export const admitter = (settings: BrokerSettings) => {
+  const authorize = authorizer(settings)
+  return (knock: Knock): Admission => {
+    if (knock.site._tag === "Refused" && (hasBody(knock.method) || knock.upgrade)) {
+      return { _tag: "Refused", reason: "origin", error: knock.site.error }
+    }
+    const role = authorize(knock.pathname, knock.authorization, knock.socketToken)
+    if (typeof role === "object") return { _tag: "Refused", reason: "unauthorized", error: role, headers: unauthorizedHeaders }
+    const forbidden = knock.operation === undefined ? undefined : Access.permit(role, knock.operation)
+    if (forbidden !== undefined) return { _tag: "Refused", reason: "forbidden", error: forbidden }
+    return { _tag: "Admitted", role }
+  }
 }
 
 export const tooLarge = (bytes: number, limit: number): PayloadTooLarge =>

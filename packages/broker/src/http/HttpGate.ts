@@ -167,7 +167,7 @@ export const layer = HttpLayerRouter.middleware(
   Effect.gen(function*() {
     const config = yield* BrokerConfig
     const routes = yield* RouteTable
-    const authorize = HttpChecks.authorizer(config)
+    const admit = HttpChecks.admitter(config)
     const operationOf = RestOperations.make()
     const crossSite = CrossSite.judge(config.allowedOrigins)
     const limit = config.maxBodyBytes
@@ -208,24 +208,25 @@ export const layer = HttpLayerRouter.middleware(
         }
 
         // Reads from another site are the browser's to keep from its page (no CORS headers);
-        // what changes something, or opens a WebSocket, is refused here.
+        // what changes something, or opens a WebSocket, is refused. A REST or operator route is
+        // one operation, checked here; an RPC body or socket carries several, each checked by its
+        // handler against the role set below.
         const upgrade = request.headers["upgrade"] !== undefined
-        if (site._tag === "Refused" && (HttpMethod.hasBody(request.method) || upgrade)) {
-          return yield* refuse("origin", request, url, site.error, {
-            body: HttpMethod.hasBody(request.method) ? undefined : noBody
-          })
+        const admission = admit({
+          method,
+          pathname: url.pathname,
+          upgrade,
+          site,
+          authorization: request.headers["authorization"],
+          socketToken: socketToken(url, request),
+          operation: operationOf(method, request.url)
+        })
+        if (admission._tag === "Refused") {
+          // A refused RPC body is read for its request ids (`rpcRefusal`).
+          const body = HttpMethod.hasBody(request.method) ? undefined : noBody
+          return yield* refuse(admission.reason, request, url, admission.error, { body, ...(admission.headers ? { headers: admission.headers } : {}) })
         }
-
-        const role = authorize(url.pathname, request.headers["authorization"], socketToken(url, request))
-        const unread = HttpMethod.hasBody(request.method) ? undefined : noBody
-        if (typeof role === "object") {
-          return yield* refuse("unauthorized", request, url, role, { body: unread, headers: HttpChecks.unauthorizedHeaders })
-        }
-        // A REST or operator route is one operation, checked here; an RPC body or socket carries
-        // several, each checked by its handler against the role set below.
-        const operation = operationOf(method, request.url)
-        const forbidden = operation === undefined ? undefined : Access.permit(role, operation)
-        if (forbidden !== undefined) return yield* refuse("forbidden", request, url, forbidden, { body: unread })
+        const role = admission.role
         // The routes behind learn the role from the broker alone: a client's header is replaced.
         const passed = request.modify({
           headers: role === undefined

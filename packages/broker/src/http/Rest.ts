@@ -1,87 +1,42 @@
 /**
- * REST: `OsqueueApi` (`/v1/…`, defined in `@osqueue/types`) over `Handlers`, its OpenAPI document
- * at `/v1/openapi.json` and a docs page at `/docs` (Swagger UI, bundled: no CDN).
+ * What of REST the Effect app serves: the OpenAPI document of `OsqueueApi` at `/v1/openapi.json`
+ * and a docs page at `/docs` (Swagger UI, bundled: no CDN). The API's routes themselves are the
+ * edge's (`Edge`, `RestRoutes`); they are added here too, so that `RouteTable` knows their
+ * methods (404, 405, OPTIONS), and answer what alone reaches the app on them: a WebSocket upgrade.
  */
-import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
-import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { type InvalidRequest, type JobId, type LeaseToken, OsqueueApi, type OsqueueError } from "@osqueue/types"
+import * as OpenApi from "@effect/platform/OpenApi"
+import { InvalidRequest, OsqueueApi, OsqueueError } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Access from "../Access.js"
-import { Handlers } from "../Handlers.js"
-import * as HttpChecks from "./HttpChecks.js"
+import * as Schema from "effect/Schema"
+import { rpcPaths } from "./Rpc.js"
 
 export const restPaths = { openapi: "/v1/openapi.json", docs: "/docs" } as const
 
-/** 429/503 answers carry `Retry-After`; HttpApi encodes only the body, so add the header here. */
-const withRetryAfter = <A, R>(effect: Effect.Effect<A, OsqueueError, R>): Effect.Effect<A, OsqueueError, R> =>
-  Effect.tapError(effect, (error) => {
-    const seconds = HttpChecks.retryAfterSeconds(error)
-    return seconds === undefined
-      ? Effect.void
-      : HttpApp.appendPreResponseHandler((_request, response) =>
-        Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", String(seconds)))
-      )
+const notAnUpgrade = new InvalidRequest({
+  message: `the REST routes take no Upgrade: send the request without it (WebSockets are at ${rpcPaths.websocket})`
+})
+
+const Routes = HttpLayerRouter.use((router) =>
+  Effect.gen(function*() {
+    const document = OpenApi.fromApi(OsqueueApi)
+    yield* router.add("GET", restPaths.openapi, Effect.sync(() => HttpServerResponse.unsafeJson(document)))
+    const refusal = HttpServerResponse.unsafeJson(Schema.encodeSync(OsqueueError)(notAnUpgrade), { status: 400 })
+    const endpoints: Array<{ readonly method: Exclude<HttpLayerRouter.Route["method"], "HEAD">; readonly path: string }> = []
+    HttpApi.reflect(OsqueueApi, {
+      onGroup: () => {},
+      onEndpoint: ({ endpoint }) => void endpoints.push({ method: endpoint.method as Exclude<HttpLayerRouter.Route["method"], "HEAD">, path: endpoint.path })
+    })
+    for (const { method, path } of endpoints) {
+      yield* router.add(method, path as HttpLayerRouter.PathInput, Effect.succeed(refusal))
+    }
   })
-
-const checkToken = (id: JobId, token: LeaseToken): Effect.Effect<void, InvalidRequest> => {
-  const mismatch = HttpChecks.tokenMismatch(id, token)
-  return mismatch === undefined ? Effect.void : Effect.fail(mismatch)
-}
-
-/** The role `HttpGate` found for the request's token (`admin` when the broker has none). */
-const whoami = Effect.map(HttpServerRequest.HttpServerRequest, (request) => ({
-  // The gate lets no request to this route through without a role.
-  role: Access.roleOf(request.headers) ?? "read"
-}))
-
-const JobsLive = HttpApiBuilder.group(OsqueueApi, "jobs", (handlers) =>
-  Effect.gen(function*() {
-    const h = yield* Handlers
-    return handlers
-      .handle("enqueue", ({ payload }) => withRetryAfter(h.enqueue(payload)))
-      .handle("enqueueMany", ({ payload }) => withRetryAfter(h.enqueueMany(payload.jobs)))
-      .handle("claim", ({ payload }) => withRetryAfter(h.claim(payload)))
-      .handle("heartbeat", ({ path, payload }) =>
-        withRetryAfter(Effect.zipRight(checkToken(path.id, payload.token), h.heartbeat(payload))))
-      .handle("complete", ({ path, payload }) =>
-        withRetryAfter(Effect.zipRight(checkToken(path.id, payload.token), h.complete(payload))))
-      .handle("completeMany", ({ payload }) => withRetryAfter(h.completeMany(payload.items)))
-      .handle("fail", ({ path, payload }) =>
-        withRetryAfter(Effect.zipRight(checkToken(path.id, payload.token), h.fail(payload))))
-      .handle("release", ({ path, payload }) =>
-        withRetryAfter(Effect.zipRight(checkToken(path.id, payload.token), h.release(payload.token))))
-      .handle("cancel", ({ path }) => withRetryAfter(h.cancel(path.id)))
-      .handle("retry", ({ path }) => withRetryAfter(h.retry(path.id)))
-      .handle("promote", ({ path }) => withRetryAfter(h.promote(path.id)))
-      .handle("setPriority", ({ path, payload }) => withRetryAfter(h.setPriority(path.id, payload.priority)))
-      .handle("delete", ({ path }) => withRetryAfter(h.delete(path.id)))
-      .handle("purge", ({ payload }) => withRetryAfter(h.purge(payload.state, payload.type)))
-      .handle("get", ({ path }) => h.get(path.id))
-      .handle("list", ({ urlParams }) => h.list(urlParams))
-  }))
-
-const QueueLive = HttpApiBuilder.group(OsqueueApi, "queue", (handlers) =>
-  Effect.gen(function*() {
-    const h = yield* Handlers
-    return handlers
-      .handle("retryDead", ({ payload }) => withRetryAfter(h.retryDead(payload?.type)))
-      .handle("pause", ({ payload }) => withRetryAfter(h.pause(payload?.type)))
-      .handle("resume", ({ payload }) => withRetryAfter(h.resume(payload?.type)))
-      .handle("stats", () => h.stats)
-      .handle("workers", () => h.workers)
-      .handle("leader", () => h.leader)
-      .handle("whoami", () => whoami)
-  }))
-
-const ApiRoutes = HttpLayerRouter.addHttpApi(OsqueueApi, { openapiPath: restPaths.openapi }).pipe(
-  Layer.provide([JobsLive, QueueLive])
 )
 
 const DocsRoute = HttpApiSwagger.layerHttpLayerRouter({ api: OsqueueApi, path: restPaths.docs })
 
-export const layer = Layer.mergeAll(ApiRoutes, DocsRoute)
+export const layer = Layer.mergeAll(Routes, DocsRoute)

@@ -1,0 +1,207 @@
+/**
+ * Every REST route of `OsqueueApi`, as the edge (`Edge`) serves it: matched by find-my-way (the
+ * router HttpApi itself uses, same configuration, so `RouteTable`'s 404/405 agree), its path,
+ * query and body decoded by the endpoint's own schemas (compiled once, here), handed to
+ * `Handlers`, its success encoded by the endpoint's schema with the endpoint's status. HttpApi's
+ * definition stays the one source of the routes and of the OpenAPI document; no HttpApi server
+ * runs (docs/architecture.md, "The request path"). Single enqueues and completions made in one
+ * event-loop turn go to `Handlers` together (`enqueueEach`, `completeEach`: one fiber, one
+ * submit), each answered on its own.
+ */
+import * as HttpApi from "@effect/platform/HttpApi"
+import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import {
+  type ClaimRequest,
+  type EnqueueOptions,
+  EventLoop,
+  type JobId,
+  type JobState,
+  type LeaseToken,
+  type ListQuery,
+  OsqueueApi,
+  type OsqueueError,
+  type Role,
+  Roles
+} from "@osqueue/types"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as ParseResult from "effect/ParseResult"
+import * as Runtime from "effect/Runtime"
+import * as Schema from "effect/Schema"
+import type { CompleteInput, FailInput, HeartbeatInput } from "../Handlers.js"
+import { Handlers } from "../Handlers.js"
+import * as HttpChecks from "./HttpChecks.js"
+
+/** Called once with the outcome of a request's operation. */
+export type Respond = (exit: Exit.Exit<unknown, OsqueueError>) => void
+
+/** Starts the operation; the returned function interrupts it (the client hung up). */
+export type Start = (respond: Respond) => () => void
+
+/** What a request brings to its operation, decoded. */
+interface Input {
+  readonly path: { readonly id: JobId }
+  readonly payload: never
+  readonly query: ListQuery
+  /** The role the edge found for the request's token. */
+  readonly role: Role | undefined
+}
+
+export interface Route {
+  readonly name: string
+  /** What a token's role must allow (`Roles`). */
+  readonly operation: Roles.Operation
+  readonly status: number
+  /** Decodes the path parameters, the query and the body as HttpApi does: the operation, ready to start. */
+  readonly prepare: (
+    params: Readonly<Record<string, string>>,
+    query: Readonly<Record<string, string | ReadonlyArray<string>>>,
+    body: unknown,
+    role: Role | undefined
+  ) => Either.Either<Start, ParseResult.ParseError>
+  readonly encode: (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
+}
+
+/** The body HttpApi answers a request it cannot decode with (400 `HttpApiDecodeError`). */
+export const decodeError = (error: ParseResult.ParseError): unknown =>
+  encodeDecodeError(
+    new HttpApiDecodeError({
+      issues: ParseResult.ArrayFormatter.formatErrorSync(error),
+      message: ParseResult.TreeFormatter.formatErrorSync(error)
+    })
+  )
+const encodeDecodeError = Schema.encodeSync(HttpApiDecodeError)
+
+type RunCallback = ReturnType<typeof Runtime.runCallback<never>>
+
+/** Most calls gathered into one: a burst past it goes in several, never refused whole for its size. */
+const maxGathered = 1_000
+
+/**
+ * Gathers the calls made in one event-loop turn into one call of `all` on the next (`afterIo`:
+ * after the I/O that is ready now is read); each caller gets its own outcome. A gathered call is
+ * submitted as it is: a client that hangs up meanwhile gets no answer.
+ */
+const gather = <I>(
+  runCallback: RunCallback,
+  all: (inputs: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<Either.Either<unknown, OsqueueError>>, OsqueueError>
+) => {
+  let inputs: Array<I> = []
+  let responders: Array<Respond> = []
+  const flush = () => {
+    if (inputs.length === 0) return
+    const respond = responders
+    const batch = inputs
+    inputs = []
+    responders = []
+    runCallback(all(batch), {
+      onExit: (exit) => {
+        if (Exit.isFailure(exit)) return respond.forEach((one) => one(exit))
+        exit.value.forEach((outcome, i) => respond[i]!(Either.isRight(outcome) ? Exit.succeed(outcome.right) : Exit.fail(outcome.left)))
+      }
+    })
+  }
+  return (input: I): Start => (respond) => {
+    if (inputs.length === 0) EventLoop.afterIo(flush)
+    inputs.push(input)
+    responders.push(respond)
+    if (inputs.length >= maxGathered) flush()
+    return () => {}
+  }
+}
+
+const checked = (id: JobId, token: LeaseToken, then: Start): Start => {
+  const mismatch = HttpChecks.tokenMismatch(id, token)
+  return mismatch === undefined ? then : (respond) => (respond(Exit.fail(mismatch)), () => {})
+}
+
+/** Endpoint name → its operation over `Handlers`. */
+const operations = (
+  h: Handlers["Type"],
+  alone: (operation: Effect.Effect<unknown, OsqueueError>) => Start,
+  enqueue: (options: EnqueueOptions) => Start,
+  complete: (input: CompleteInput) => Start
+): Record<string, (input: Input) => Start> => ({
+  enqueue: ({ payload }) => enqueue(payload),
+  enqueueMany: ({ payload }: { payload: { jobs: ReadonlyArray<EnqueueOptions> } }) => alone(h.enqueueMany(payload.jobs)),
+  claim: ({ payload }: { payload: ClaimRequest }) => alone(h.claim(payload)),
+  heartbeat: ({ path, payload }: { path: Input["path"]; payload: HeartbeatInput }) =>
+    checked(path.id, payload.token, alone(h.heartbeat(payload))),
+  complete: ({ path, payload }: { path: Input["path"]; payload: CompleteInput }) =>
+    checked(path.id, payload.token, complete(payload)),
+  completeMany: ({ payload }: { payload: { items: ReadonlyArray<CompleteInput> } }) => alone(h.completeMany(payload.items)),
+  fail: ({ path, payload }: { path: Input["path"]; payload: FailInput }) => checked(path.id, payload.token, alone(h.fail(payload))),
+  release: ({ path, payload }: { path: Input["path"]; payload: { token: LeaseToken } }) =>
+    checked(path.id, payload.token, alone(h.release(payload.token))),
+  cancel: ({ path }) => alone(h.cancel(path.id)),
+  retry: ({ path }) => alone(h.retry(path.id)),
+  promote: ({ path }) => alone(h.promote(path.id)),
+  setPriority: ({ path, payload }: { path: Input["path"]; payload: { priority: number } }) =>
+    alone(h.setPriority(path.id, payload.priority)),
+  delete: ({ path }) => alone(h.delete(path.id)),
+  purge: ({ payload }: { payload: { state: JobState; type?: string } }) => alone(h.purge(payload.state, payload.type)),
+  get: ({ path }) => alone(h.get(path.id)),
+  list: ({ query }) => alone(h.list(query)),
+  retryDead: ({ payload }: { payload: { type?: string } | null }) => alone(h.retryDead(payload?.type)),
+  pause: ({ payload }: { payload: { type?: string } | null }) => alone(h.pause(payload?.type)),
+  resume: ({ payload }: { payload: { type?: string } | null }) => alone(h.resume(payload?.type)),
+  stats: () => alone(h.stats),
+  workers: () => alone(h.workers),
+  leader: () => alone(h.leader),
+  // The edge lets no request to this route through without a role (`admin` when the broker has no token).
+  whoami: ({ role }) => alone(Effect.succeed({ role: role ?? "read" }))
+}) as Record<string, (input: Input) => Start>
+
+const decoder = (ast: { readonly ast: Schema.Schema.AnyNoContext["ast"] } | undefined) =>
+  ast === undefined ? undefined : Schema.decodeUnknownEither(Schema.make<unknown>(ast.ast))
+
+/** The routes, by method and path; `find` answers the route of a request line, with its decoded path parameters and query. */
+export const make = Effect.gen(function*() {
+  const h = yield* Handlers
+  const runCallback: RunCallback = Runtime.runCallback(yield* Effect.runtime<never>())
+  const alone = (operation: Effect.Effect<unknown, OsqueueError>): Start => (respond) => {
+    const cancel = runCallback(operation, { onExit: respond })
+    return () => cancel()
+  }
+  const byName = operations(h, alone, gather(runCallback, h.enqueueEach), gather(runCallback, h.completeEach))
+  const table = HttpLayerRouter.FindMyWay.make<Route>({})
+
+  HttpApi.reflect(OsqueueApi, {
+    onGroup: () => {},
+    onEndpoint: ({ endpoint }) => {
+      const name = endpoint.name
+      const operation = Roles.ofEndpoint(name)
+      const run = byName[name]
+      if (operation === undefined || run === undefined) throw new Error(`the endpoint ${name} has no operation here`)
+      const decodePath = decoder(endpoint.pathSchema._tag === "Some" ? endpoint.pathSchema.value : undefined)
+      const decodeQuery = decoder(endpoint.urlParamsSchema._tag === "Some" ? endpoint.urlParamsSchema.value : undefined)
+      const decodePayload = decoder(endpoint.payloadSchema._tag === "Some" ? endpoint.payloadSchema.value : undefined)
+      const success = Schema.make<unknown>(endpoint.successSchema.ast)
+      table.on(endpoint.method, endpoint.path, {
+        name,
+        operation,
+        status: HttpApiSchema.getStatusSuccess(success),
+        encode: Schema.encodeUnknownEither(success),
+        prepare: (params, query, body, role) => {
+          const path = decodePath === undefined ? Either.right(undefined) : decodePath(params)
+          if (Either.isLeft(path)) return Either.left(path.left)
+          const urlParams = decodeQuery === undefined ? Either.right(undefined) : decodeQuery(query)
+          if (Either.isLeft(urlParams)) return Either.left(urlParams.left)
+          const payload = decodePayload === undefined ? Either.right(undefined) : decodePayload(body)
+          if (Either.isLeft(payload)) return Either.left(payload.left)
+          return Either.right(run({ path: path.right, query: urlParams.right, payload: payload.right, role } as Input))
+        }
+      })
+    }
+  })
+
+  return {
+    /** The route of `method` on `url` (path and query, as in the request line); HEAD is served by the GET route. */
+    find: (method: string, url: string) => table.find(method === "HEAD" ? "GET" : method, url)
+  }
+})
+
+export type Routes = Effect.Effect.Success<typeof make>
