@@ -1,14 +1,14 @@
 /**
  * The request path of the API: a plain Node listener in the server's `FrontDoor` that serves every
- * REST route (`RestRoutes`) from the request line to the answer — the gate's checks of a served
- * route (`HttpChecks.admitter`: origin, token, role), the body (its limit, chunked or not, its
- * type, its JSON), the decode, the operation, the encode — with no router, HttpApi, fiber or span
- * of its own per request (the operation's fiber is `Handlers`'). What is not an API route (a path
- * or method nothing serves, OPTIONS and CORS preflights, WebSocket upgrades, the operator routes,
- * the dashboard, the docs) goes on to the Effect app and its gate (`HttpGate`).
- * docs/architecture.md, "The request path".
+ * REST route (`RestRoutes`) and RPC over HTTP (`POST /rpc`, `RpcOverHttp`) from the request line
+ * to the answer — the gate's checks of a served route (`HttpChecks.admitter`: origin, token,
+ * role), the body (its limit, chunked or not, its type, its JSON), the decode, the operation, the
+ * encode — with no router, HttpApi, RPC server, fiber or span of its own per request (the
+ * operation's fiber is the only one). What is not an API route (a path or method nothing serves,
+ * OPTIONS and CORS preflights, WebSocket upgrades, the operator routes, the dashboard, the docs)
+ * goes on to the Effect app and its gate (`HttpGate`). docs/architecture.md, "The request path".
  */
-import { httpStatus, OsqueueError, type Role } from "@osqueue/types"
+import { httpStatus, InvalidRequest, OsqueueError, type Role } from "@osqueue/types"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -23,6 +23,9 @@ import * as CrossSite from "./CrossSite.js"
 import { FrontDoor, type Listener } from "./FrontDoor.js"
 import * as HttpChecks from "./HttpChecks.js"
 import * as RestRoutes from "./RestRoutes.js"
+import { rpcPaths } from "./Rpc.js"
+import * as RpcFrames from "./RpcFrames.js"
+import * as RpcOverHttp from "./RpcOverHttp.js"
 
 type Headers = Readonly<Record<string, string>> | undefined
 
@@ -50,33 +53,92 @@ const refuse = (response: Http.ServerResponse, reason: string, error: OsqueueErr
   json(response, httpStatus(error), encodeError(error), headers)
 }
 
-interface Body {
-  readonly text: string
-  /** Bytes sent, all read; past the limit only counted. */
-  readonly total: number
+/** Bytes of an oversize RPC body kept to find its request ids; the rest is read and dropped. */
+const rpcPrefixBytes = 4096
+
+/** The ids of the RPC requests in an ndjson body (or in the start of one, cut short). */
+const rpcRequestIds = (body: Body): Array<string> => {
+  if (body.complete) {
+    const ids: Array<string> = []
+    for (const line of body.text.split("\n")) {
+      try {
+        const message: unknown = JSON.parse(line)
+        if (typeof message === "object" && message !== null && "_tag" in message && message._tag === "Request" && "id" in message) {
+          ids.push(String(message.id))
+        }
+      } catch {
+        // not a message: nothing to answer
+      }
+    }
+    return ids
+  }
+  const match = /"id"\s*:\s*"([^"]+)"/.exec(body.text)
+  return match?.[1] === undefined ? [] : [match[1]]
 }
 
 /**
- * Reads the body to its end, keeping at most `limit` bytes (the rest is counted and dropped, so
+ * A refused RPC body: an ndjson answer failing each of its requests with `error`, so that typed
+ * RPC clients get `Unauthorized` / `PayloadTooLarge` instead of waiting on an answer that never
+ * comes (they read the body whatever the status).
+ */
+const refuseRpc = (response: Http.ServerResponse, reason: string, error: OsqueueError, body: Body, headers: Headers) => {
+  HttpChecks.refusedCounter(reason).unsafeUpdate(1, [])
+  const encoded = encodeError(error)
+  const ids = rpcRequestIds(body)
+  const lines = ids.length > 0
+    ? ids.map((requestId) => JSON.stringify({ _tag: "Exit", requestId, exit: { _tag: "Failure", cause: { _tag: "Fail", error: encoded } } }))
+    // No request to answer: a protocol-level defect fails whatever the client has in flight.
+    : [JSON.stringify({ _tag: "Defect", defect: error.message })]
+  const text = lines.join("\n") + "\n"
+  response.writeHead(httpStatus(error), {
+    "content-type": "application/ndjson",
+    "content-length": String(Buffer.byteLength(text)),
+    ...headers
+  })
+  response.end(text)
+}
+
+interface Body {
+  /** The body, or its first bytes when it was longer than what was kept. */
+  readonly text: string
+  /** Bytes sent, all read; past what was kept only counted. */
+  readonly total: number
+  readonly complete: boolean
+}
+
+const noBody: Body = { text: "", total: 0, complete: true }
+
+/**
+ * Reads the body to its end, keeping at most `keep` bytes (the rest is counted and dropped, so
  * that the connection survives to carry the 413). Without Content-Length or Transfer-Encoding a
  * request has no body (RFC 9112 §6.3): Node ends its stream at once.
  */
-const readBody = (request: Http.IncomingMessage, limit: number, onBody: (body: Body) => void, onError: () => void) => {
+const readBody = (request: Http.IncomingMessage, keep: number, onBody: (body: Body) => void, onError: () => void) => {
   const chunks: Array<Buffer> = []
+  let kept = 0
   let total = 0
   request.on("data", (chunk: Buffer) => {
-    if (total + chunk.length <= limit) chunks.push(chunk)
+    if (kept < keep) {
+      const part = kept + chunk.length <= keep ? chunk : chunk.subarray(0, keep - kept)
+      chunks.push(part)
+      kept += part.length
+    }
     total += chunk.length
   })
   request.on("end", () => {
     const text = chunks.length === 0 ? "" : chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8")
-    onBody({ text, total })
+    onBody({ text, total, complete: kept === total })
   })
   request.on("error", onError)
 }
 
+/** Whether the request line is RPC over HTTP's (`POST /rpc`, a query aside). */
+const isRpc = (method: string, url: string) =>
+  method === "POST" && url.startsWith(rpcPaths.http) && (url.length === rpcPaths.http.length || url[rpcPaths.http.length] === "?")
+
 export const make: Effect.Effect<Listener, never, Handlers> = Effect.gen(function*() {
   const routes = yield* RestRoutes.make
+  const rpc = yield* RpcOverHttp.make
   const settings = yield* BrokerConfig
   const admit = HttpChecks.admitter(settings)
   const crossSite = CrossSite.judge(settings.allowedOrigins)
@@ -130,10 +192,52 @@ export const make: Effect.Effect<Listener, never, Handlers> = Effect.gen(functio
     })
   }
 
+  /** RPC over HTTP: the body is read before any refusal, whose answer names its requests. */
+  const serveRpc = (request: Http.IncomingMessage, response: Http.ServerResponse, url: string) => {
+    const requestHeaders = request.headers
+    const site = crossSite(requestHeaders["origin"], requestHeaders["host"])
+    const headers = site._tag === "Allowed" ? CrossSite.corsHeaders(site.origin) : undefined
+    const declared = Number(requestHeaders["content-length"] ?? 0)
+    const onBody = (body: Body) => {
+      const admission = admit({
+        method: "POST",
+        pathname: url,
+        upgrade: requestHeaders["upgrade"] !== undefined,
+        site,
+        authorization: requestHeaders["authorization"],
+        socketToken: undefined,
+        operation: undefined
+      })
+      if (admission._tag === "Refused") return refuseRpc(response, admission.reason, admission.error, body, { ...headers, ...admission.headers })
+      if (body.total > limit) return refuseRpc(response, "too_large", HttpChecks.tooLarge(body.total, limit), body, headers)
+      const contentType = requestHeaders["content-type"]
+      if (body.text !== "" || contentType !== undefined) {
+        const wrongType = HttpChecks.bodyTypeProblem(rpcPaths.http, contentType)
+        if (wrongType !== undefined) return refuseRpc(response, "content_type", wrongType, body, headers)
+      }
+      // Refused whole and cheaply: past the cap, each request would cost a fiber to refuse.
+      const requests = RpcFrames.countLines(body.text)
+      if (requests > RpcFrames.maxRequestsPerBody) {
+        const error = new InvalidRequest({
+          message: `one body carries at most ${RpcFrames.maxRequestsPerBody} requests, this one ${requests}: send them in several; none was run`
+        })
+        return refuseRpc(response, "too_many_requests", error, body, headers)
+      }
+      rpc(body.text, admission.role, response, headers)
+    }
+    // A declared oversize body is kept only as far as its first request ids.
+    readBody(request, declared > limit ? rpcPrefixBytes : limit, onBody, () =>
+      refuseRpc(response, "unreadable", HttpChecks.unreadable(), noBody, headers))
+  }
+
   return (request, response) => {
     const url = request.url
     const method = request.method
     if (url === undefined || method === undefined) return false
+    if (isRpc(method, url)) {
+      serveRpc(request, response, url)
+      return true
+    }
     const found = routes.find(method, url)
     if (found === undefined) return false
     const requestHeaders = request.headers
@@ -153,7 +257,7 @@ export const make: Effect.Effect<Listener, never, Handlers> = Effect.gen(functio
       return true
     }
     if (!HttpChecks.hasBody(method)) {
-      run(request, response, found, admission.role, { text: "", total: 0 }, headers)
+      run(request, response, found, admission.role, noBody, headers)
       return true
     }
     // Refuse a declared oversize body before reading a byte of it.

@@ -1,20 +1,23 @@
 /**
- * RPC: the `OsqueueRpcs` group over HTTP (`POST /rpc`, ndjson) and over WebSocket (`GET /rpc/ws`,
- * JSON text frames), both on the broker's one port. Each handler delegates to `Handlers` once the
- * token's role may run it (`Access`; 403 `Forbidden` otherwise); every message is checked by
- * `RpcFrames` on its way in, so a malformed one is answered as a typed failure of its own request.
+ * RPC: the `OsqueueRpcs` group over HTTP (`POST /rpc`, ndjson: the edge's, `RpcOverHttp`) and over
+ * WebSocket (`GET /rpc/ws`, JSON text frames: @effect/rpc's server), both on the broker's one
+ * port, both running `operations`, each once the token's role may run it (`Access`; 403
+ * `Forbidden` otherwise); every message is checked by `RpcFrames` on its way in, so a malformed
+ * one is answered as a typed failure of its own request.
  */
 import type * as Headers from "@effect/platform/Headers"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as RpcServer from "@effect/rpc/RpcServer"
-import type { Forbidden, Roles } from "@osqueue/types"
+import { InvalidRequest, OsqueueError, type Roles } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Access from "../Access.js"
 import { BrokerConfig, type BrokerSettings } from "../BrokerConfig.js"
-import { Handlers } from "../Handlers.js"
+import { Handlers, type HandlersShape } from "../Handlers.js"
 import * as RpcFrames from "./RpcFrames.js"
 
 /** Where the RPC endpoints are: clients append these to the broker's URL. */
@@ -28,75 +31,100 @@ export const rpcPaths = { http: "/rpc", websocket: "/rpc/ws" } as const
  */
 export const rpcSerialization = { http: "ndjson", websocket: "json" } as const
 
-/**
- * What refuses `operation` to the role `HttpGate` set on the request (the upgrade's, over
- * WebSocket): `RpcFrames` drops a frame's own role header, so only the gate's is read.
- */
-const may = (operation: Roles.Operation, headers: Headers.Headers): Effect.Effect<void, Forbidden> => {
-  const forbidden = Access.permit(Access.roleOf(headers), operation)
-  return forbidden === undefined ? Effect.void : Effect.fail(forbidden)
-}
+/** Each RPC's operation over `Handlers`, by tag: what RPC over HTTP (`RpcOverHttp`) and over WebSocket run. */
+export const operations = (h: HandlersShape) =>
+  RpcFrames.ServerRpcs.of({
+    Enqueue: (options) => h.enqueue(options),
+    EnqueueMany: ({ jobs }) => h.enqueueMany(jobs),
+    Claim: (request) => h.claim(request),
+    Heartbeat: (input) => h.heartbeat(input),
+    Complete: (input) => h.complete(input),
+    CompleteMany: ({ items }) => h.completeMany(items),
+    Fail: (input) => h.fail(input),
+    Release: ({ token }) => h.release(token),
+    Cancel: ({ id }) => h.cancel(id),
+    Retry: ({ id }) => h.retry(id),
+    RetryDead: ({ type }) => h.retryDead(type),
+    Promote: ({ id }) => h.promote(id),
+    SetPriority: ({ id, priority }) => h.setPriority(id, priority),
+    Delete: ({ id }) => h.delete(id),
+    Purge: ({ state, type }) => h.purge(state, type),
+    Pause: ({ type }) => h.pause(type),
+    Resume: ({ type }) => h.resume(type),
+    Get: ({ id }) => h.get(id),
+    List: (query) => h.list(query),
+    Stats: () => h.stats,
+    Workers: () => h.workers,
+    Leader: () => h.leader,
+    State: () => h.state,
+    Watch: (input) => h.watch(input),
+    "osqueue.Refused": ({ error }) => Effect.fail(error)
+  })
 
+export type Operations = ReturnType<typeof operations>
+
+/** One untyped operation: a payload decoded by its RPC's schema in, an effect or a stream out. */
+export type AnyOperation = (payload: unknown) => Effect.Effect<unknown, OsqueueError> | Stream.Stream<unknown, OsqueueError>
+
+/**
+ * The operations over WebSocket: each refused with 403 `Forbidden` unless the role `HttpGate` set
+ * on the upgrade may run it (`Access`); `RpcFrames` drops a frame's own role header, so only the
+ * gate's is read. `Refused` needs no role: it only fails.
+ */
 export const RpcHandlers = RpcFrames.ServerRpcs.toLayer(
-  Effect.gen(function*() {
-    const h = yield* Handlers
-    return {
-      Enqueue: (options, { headers }) => Effect.zipRight(may("Enqueue", headers), h.enqueue(options)),
-      EnqueueMany: ({ jobs }, { headers }) => Effect.zipRight(may("EnqueueMany", headers), h.enqueueMany(jobs)),
-      Claim: (request, { headers }) => Effect.zipRight(may("Claim", headers), h.claim(request)),
-      Heartbeat: (input, { headers }) => Effect.zipRight(may("Heartbeat", headers), h.heartbeat(input)),
-      Complete: (input, { headers }) => Effect.zipRight(may("Complete", headers), h.complete(input)),
-      CompleteMany: ({ items }, { headers }) => Effect.zipRight(may("CompleteMany", headers), h.completeMany(items)),
-      Fail: (input, { headers }) => Effect.zipRight(may("Fail", headers), h.fail(input)),
-      Release: ({ token }, { headers }) => Effect.zipRight(may("Release", headers), h.release(token)),
-      Cancel: ({ id }, { headers }) => Effect.zipRight(may("Cancel", headers), h.cancel(id)),
-      Retry: ({ id }, { headers }) => Effect.zipRight(may("Retry", headers), h.retry(id)),
-      RetryDead: ({ type }, { headers }) => Effect.zipRight(may("RetryDead", headers), h.retryDead(type)),
-      Promote: ({ id }, { headers }) => Effect.zipRight(may("Promote", headers), h.promote(id)),
-      SetPriority: ({ id, priority }, { headers }) => Effect.zipRight(may("SetPriority", headers), h.setPriority(id, priority)),
-      Delete: ({ id }, { headers }) => Effect.zipRight(may("Delete", headers), h.delete(id)),
-      Purge: ({ state, type }, { headers }) => Effect.zipRight(may("Purge", headers), h.purge(state, type)),
-      Pause: ({ type }, { headers }) => Effect.zipRight(may("Pause", headers), h.pause(type)),
-      Resume: ({ type }, { headers }) => Effect.zipRight(may("Resume", headers), h.resume(type)),
-      Get: ({ id }, { headers }) => Effect.zipRight(may("Get", headers), h.get(id)),
-      List: (query, { headers }) => Effect.zipRight(may("List", headers), h.list(query)),
-      Stats: (_, { headers }) => Effect.zipRight(may("Stats", headers), h.stats),
-      Workers: (_, { headers }) => Effect.zipRight(may("Workers", headers), h.workers),
-      Leader: (_, { headers }) => Effect.zipRight(may("Leader", headers), h.leader),
-      State: (_, { headers }) => Effect.zipRight(may("State", headers), h.state),
-      Watch: (input, { headers }) => Stream.unwrap(Effect.as(may("Watch", headers), h.watch(input))),
-      "osqueue.Refused": ({ error }) => Effect.fail(error)
-    }
+  Effect.map(Handlers, (h) => {
+    const all = operations(h) as unknown as Record<string, AnyOperation>
+    const guarded = Object.fromEntries(
+      Object.entries(all).map(([tag, operation]) => [
+        tag,
+        (payload: unknown, { headers }: { readonly headers: Headers.Headers }) => {
+          const forbidden = tag === RpcFrames.Refused._tag ? undefined : Access.permit(Access.roleOf(headers), tag as Roles.Operation)
+          if (forbidden === undefined) return operation(payload)
+          return tag === "Watch" ? Stream.fail(forbidden) : Effect.fail(forbidden)
+        }
+      ])
+    )
+    // The same keys and results as `operations`, each behind its check.
+    return guarded as unknown as Operations
   })
 )
 
-const frameLimits = (settings: BrokerSettings): RpcFrames.FrameLimits => ({
+/** The frame limits of the settings: every RPC message's nesting and the answers' bytes. */
+export const frameLimits = (settings: BrokerSettings): RpcFrames.FrameLimits => ({
   maxJsonDepth: settings.maxJsonDepth,
   maxAnswerBytes: settings.maxAnswerBytes
 })
 
-const serialization = (make: (limits: RpcFrames.FrameLimits) => RpcSerialization.RpcSerialization["Type"]) =>
-  Layer.effect(RpcSerialization.RpcSerialization, Effect.map(BrokerConfig, (settings) => make(frameLimits(settings))))
-
 // A handler's defect fails its own request, not every request of its connection.
-const RpcOverHttp = RpcServer.layerHttpRouter({
-  group: RpcFrames.ServerRpcs,
-  path: rpcPaths.http,
-  protocol: "http",
-  spanPrefix: "Rpc",
-  disableFatalDefects: true
-}).pipe(Layer.provide(serialization(RpcFrames.ndjson)))
-
 const RpcOverWebsocket = RpcServer.layerHttpRouter({
   group: RpcFrames.ServerRpcs,
   path: rpcPaths.websocket,
   protocol: "websocket",
   spanPrefix: "Rpc",
   disableFatalDefects: true
-}).pipe(Layer.provide(serialization(RpcFrames.json)))
+}).pipe(
+  Layer.provide(Layer.effect(RpcSerialization.RpcSerialization, Effect.map(BrokerConfig, (settings) => RpcFrames.json(frameLimits(settings))))),
+  Layer.provide(RpcHandlers)
+)
 
-/** Both RPC routes; the handlers are built once and shared by the two. */
+const notAnUpgrade = new InvalidRequest({
+  message: `${rpcPaths.http} takes no Upgrade: POST the ndjson body without it, or open the WebSocket at ${rpcPaths.websocket}`
+})
+
+/**
+ * `POST /rpc` is the edge's (`Edge`, `RpcOverHttp`); it is added here too, so that `RouteTable`
+ * knows it (404, 405, OPTIONS), and answers what alone reaches the app on it: an upgrade.
+ */
+const RpcOverHttpRoute = HttpLayerRouter.use((router) =>
+  router.add(
+    "POST",
+    rpcPaths.http,
+    Effect.succeed(HttpServerResponse.unsafeJson(Schema.encodeSync(OsqueueError)(notAnUpgrade), { status: 400 }))
+  )
+)
+
+/** The RPC routes of the Effect app: RPC over WebSocket, and `POST /rpc`'s place in the route table. */
 export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Handlers> = Layer.mergeAll(
-  RpcOverHttp,
-  RpcOverWebsocket
-).pipe(Layer.provide(RpcHandlers))
+  RpcOverWebsocket,
+  RpcOverHttpRoute
+)

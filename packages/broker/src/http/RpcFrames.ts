@@ -68,7 +68,7 @@ const refusal = (id: string, error: OsqueueError): RpcMessage.RequestEncoded => 
   headers: []
 })
 
-const invalid = (id: string, message: string) =>
+const invalid = (id: string, message: string): RpcMessage.RequestEncoded =>
   refusal(id, new InvalidRequest({ message: message.length > maxMessageLength ? `${message.slice(0, maxMessageLength)}…` : message }))
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
@@ -97,21 +97,31 @@ const checkHeaders = (headers: unknown): ReadonlyArray<[string, string]> | strin
   })
 }
 
-const checkRequest = (message: Record<string, unknown>): RpcMessage.FromClientEncoded => {
+/** A checked message, with a request's payload as its schema decoded it (the refusals' too). */
+export interface Checked {
+  readonly message: RpcMessage.FromClientEncoded
+  readonly payload?: unknown
+}
+
+const decodeRefusal = Schema.decodeUnknownSync(Refused.payloadSchema)
+
+const refused = (message: RpcMessage.RequestEncoded): Checked => ({ message, payload: decodeRefusal(message.payload) })
+
+const checkRequest = (message: Record<string, unknown>): Checked => {
   const id = message.id
-  if (!isRequestId(id)) return invalid(unreadableId, "a request's `id` must be a string of decimal digits")
+  if (!isRequestId(id)) return refused(invalid(unreadableId, "a request's `id` must be a string of decimal digits"))
   const tag = message.tag
   const decode = typeof tag === "string" ? decoders.get(tag) : undefined
   if (decode === undefined) {
-    return invalid(id, `unknown operation ${JSON.stringify(tag)}; the operations are ${Array.from(decoders.keys()).join(", ")}`)
+    return refused(invalid(id, `unknown operation ${JSON.stringify(tag)}; the operations are ${Array.from(decoders.keys()).join(", ")}`))
   }
   const headers = checkHeaders(message.headers)
-  if (typeof headers === "string") return invalid(id, headers)
+  if (typeof headers === "string") return refused(invalid(id, headers))
   const decoded = decode(message.payload)
   if (Either.isLeft(decoded)) {
-    return invalid(id, `invalid ${tag} payload: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+    return refused(invalid(id, `invalid ${tag} payload: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`))
   }
-  return {
+  const checked: RpcMessage.RequestEncoded = {
     _tag: "Request",
     id,
     tag: tag as string,
@@ -121,46 +131,50 @@ const checkRequest = (message: Record<string, unknown>): RpcMessage.FromClientEn
       ? { traceId: message.traceId, spanId: message.spanId, sampled: message.sampled === true }
       : {})
   }
+  return { message: checked, payload: decoded.right }
 }
 
 const refusedEof = invalid(unreadableId, "a client does not send Eof: the end of the body (or the socket's close) ends it")
 
 /** The message to hand to the server for one parsed line or frame. */
-export const check = (message: unknown): RpcMessage.FromClientEncoded => {
-  if (!isRecord(message)) return invalid(unreadableId, "an RPC message must be a JSON object with a `_tag`")
+export const check = (message: unknown): Checked => {
+  if (!isRecord(message)) return refused(invalid(unreadableId, "an RPC message must be a JSON object with a `_tag`"))
   switch (message._tag) {
     case "Request":
       return checkRequest(message)
     case "Ack":
     case "Interrupt":
       return isRequestId(message.requestId)
-        ? { _tag: message._tag, requestId: message.requestId }
-        : invalid(unreadableId, `an ${message._tag}'s \`requestId\` must be a string of decimal digits`)
+        ? { message: { _tag: message._tag, requestId: message.requestId } }
+        : refused(invalid(unreadableId, `an ${message._tag}'s \`requestId\` must be a string of decimal digits`))
     case "Ping":
-      return { _tag: "Ping" }
+      return { message: { _tag: "Ping" } }
     case "Eof":
       // Only the server ends a client: over HTTP its body's end does, over WebSocket the close.
       // A client's own Eof ended its HTTP answer before the requests beside it were answered.
-      return refusedEof
+      return refused(refusedEof)
     default:
-      return invalid(unreadableId, `unknown message ${JSON.stringify(message._tag)}; expected Request, Ack, Interrupt, Ping or Eof`)
+      return refused(invalid(unreadableId, `unknown message ${JSON.stringify(message._tag)}; expected Request, Ack, Interrupt, Ping or Eof`))
   }
 }
 
 /** One line or frame of text: checked for depth before it is parsed, then `check`ed. */
-export const checkText = (text: string, limits: FrameLimits): RpcMessage.FromClientEncoded => {
+export const checkLine = (text: string, limits: FrameLimits): Checked => {
   if (Json.textNestsDeeperThan(text, limits.maxJsonDepth)) {
     const id = /"id"\s*:\s*"(\d{1,20})"/.exec(text)?.[1] ?? unreadableId
-    return invalid(id, Json.tooDeepMessage("the message", limits.maxJsonDepth))
+    return refused(invalid(id, Json.tooDeepMessage("the message", limits.maxJsonDepth)))
   }
   let message: unknown
   try {
     message = JSON.parse(text)
   } catch (error) {
-    return invalid(unreadableId, `the message is not JSON: ${error instanceof Error ? error.message : String(error)}`)
+    return refused(invalid(unreadableId, `the message is not JSON: ${error instanceof Error ? error.message : String(error)}`))
   }
   return check(message)
 }
+
+/** `checkLine`'s message alone: what @effect/rpc's server decodes again. */
+export const checkText = (text: string, limits: FrameLimits): RpcMessage.FromClientEncoded => checkLine(text, limits).message
 
 type Answer = Record<string, unknown>
 
