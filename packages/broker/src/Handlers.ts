@@ -203,7 +203,8 @@ export const make = Effect.gen(function*() {
    * and an enqueue wakes those it concerns into one batch.
    */
   const claim = (request: ClaimRequest) =>
-    Effect.gen(function*() {
+    // Without a wait there is nothing to look at first: submit at once (a follower answers NotLeader).
+    (request.waitMs ?? 0) === 0 ? claimNow(request) : Effect.gen(function*() {
       const waitMs = request.waitMs ?? 0
       const deadline = (yield* Clock.currentTimeMillis) + waitMs
       let triedWake: number | undefined

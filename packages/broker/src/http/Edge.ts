@@ -187,9 +187,11 @@ export const make: Effect.Effect<Listener, never, Handlers> = Effect.gen(functio
     const prepared = route.prepare(found.params as Record<string, string>, found.searchParams, value, role)
     if (Either.isLeft(prepared)) return json(response, 400, RestRoutes.decodeError(prepared.left), headers)
     const interrupt = prepared.right((exit) => answer(response, route, exit, headers))
-    response.once("close", () => {
-      if (!response.writableFinished) interrupt()
-    })
+    if (interrupt !== undefined && !response.writableFinished) {
+      response.once("close", () => {
+        if (!response.writableFinished) interrupt()
+      })
+    }
   }
 
   /** RPC over HTTP: the body is read before any refusal, whose answer names its requests. */

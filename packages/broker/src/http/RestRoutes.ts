@@ -4,9 +4,8 @@
  * query and body decoded by the endpoint's own schemas (compiled once, here), handed to
  * `Handlers`, its success encoded by the endpoint's schema with the endpoint's status. HttpApi's
  * definition stays the one source of the routes and of the OpenAPI document; no HttpApi server
- * runs (docs/architecture.md, "The request path"). Single enqueues and completions made in one
- * event-loop turn go to `Handlers` together (`enqueueEach`, `completeEach`: one fiber, one
- * submit), each answered on its own.
+ * runs (docs/architecture.md, "The request path"). Single enqueues and completions are gathered
+ * (`Gather`).
  */
 import * as HttpApi from "@effect/platform/HttpApi"
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
@@ -15,7 +14,6 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import {
   type ClaimRequest,
   type EnqueueOptions,
-  EventLoop,
   type JobId,
   type JobState,
   type LeaseToken,
@@ -33,13 +31,12 @@ import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import type { CompleteInput, FailInput, HeartbeatInput } from "../Handlers.js"
 import { Handlers } from "../Handlers.js"
+import { gather, type Respond } from "./Gather.js"
 import * as HttpChecks from "./HttpChecks.js"
 
-/** Called once with the outcome of a request's operation. */
-export type Respond = (exit: Exit.Exit<unknown, OsqueueError>) => void
 
-/** Starts the operation; the returned function interrupts it (the client hung up). */
-export type Start = (respond: Respond) => () => void
+/** Starts the operation; the returned function, if any, interrupts it (the client hung up). */
+export type Start = (respond: Respond) => (() => void) | undefined
 
 /** What a request brings to its operation, decoded. */
 interface Input {
@@ -77,45 +74,15 @@ const encodeDecodeError = Schema.encodeSync(HttpApiDecodeError)
 
 type RunCallback = ReturnType<typeof Runtime.runCallback<never>>
 
-/** Most calls gathered into one: a burst past it goes in several, never refused whole for its size. */
-const maxGathered = 1_000
-
-/**
- * Gathers the calls made in one event-loop turn into one call of `all` on the next (`afterIo`:
- * after the I/O that is ready now is read); each caller gets its own outcome. A gathered call is
- * submitted as it is: a client that hangs up meanwhile gets no answer.
- */
-const gather = <I>(
-  runCallback: RunCallback,
-  all: (inputs: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<Either.Either<unknown, OsqueueError>>, OsqueueError>
-) => {
-  let inputs: Array<I> = []
-  let responders: Array<Respond> = []
-  const flush = () => {
-    if (inputs.length === 0) return
-    const respond = responders
-    const batch = inputs
-    inputs = []
-    responders = []
-    runCallback(all(batch), {
-      onExit: (exit) => {
-        if (Exit.isFailure(exit)) return respond.forEach((one) => one(exit))
-        exit.value.forEach((outcome, i) => respond[i]!(Either.isRight(outcome) ? Exit.succeed(outcome.right) : Exit.fail(outcome.left)))
-      }
-    })
-  }
-  return (input: I): Start => (respond) => {
-    if (inputs.length === 0) EventLoop.afterIo(flush)
-    inputs.push(input)
-    responders.push(respond)
-    if (inputs.length >= maxGathered) flush()
-    return () => {}
-  }
+/** A gathered call (`Gather`): answered on its own, never interrupted. */
+const gathered = <I>(call: (input: I, respond: Respond) => void) => (input: I): Start => (respond) => {
+  call(input, respond)
+  return undefined
 }
 
 const checked = (id: JobId, token: LeaseToken, then: Start): Start => {
   const mismatch = HttpChecks.tokenMismatch(id, token)
-  return mismatch === undefined ? then : (respond) => (respond(Exit.fail(mismatch)), () => {})
+  return mismatch === undefined ? then : (respond) => (respond(Exit.fail(mismatch)), undefined)
 }
 
 /** Endpoint name → its operation over `Handlers`. */
@@ -166,7 +133,7 @@ export const make = Effect.gen(function*() {
     const cancel = runCallback(operation, { onExit: respond })
     return () => cancel()
   }
-  const byName = operations(h, alone, gather(runCallback, h.enqueueEach), gather(runCallback, h.completeEach))
+  const byName = operations(h, alone, gathered(gather(runCallback, h.enqueueEach)), gathered(gather(runCallback, h.completeEach)))
   const table = HttpLayerRouter.FindMyWay.make<Route>({})
 
   HttpApi.reflect(OsqueueApi, {

@@ -25,6 +25,7 @@ import * as Access from "../Access.js"
 import { BrokerConfig } from "../BrokerConfig.js"
 import { Handlers } from "../Handlers.js"
 import { type AnyOperation, frameLimits, operations } from "./Rpc.js"
+import * as Gather from "./Gather.js"
 import * as RpcFrames from "./RpcFrames.js"
 
 interface Schemas {
@@ -55,15 +56,19 @@ export const make = Effect.gen(function*() {
   const settings = yield* BrokerConfig
   const limits = frameLimits(settings)
   const runCallback = Runtime.runCallback(yield* Effect.runtime<never>())
-  const all = operations(yield* Handlers) as unknown as Record<string, AnyOperation>
+  const h = yield* Handlers
+  const all = operations(h) as unknown as Record<string, AnyOperation>
+  // Single enqueues and completions are gathered (`Gather`), as on REST.
+  const gathered: Record<string, (payload: unknown, respond: Gather.Respond) => void> = {
+    Enqueue: Gather.gather(runCallback, h.enqueueEach) as (payload: unknown, respond: Gather.Respond) => void,
+    Complete: Gather.gather(runCallback, h.completeEach) as (payload: unknown, respond: Gather.Respond) => void
+  }
   const schemas = new Map<string, Schemas>(Array.from(RpcFrames.ServerRpcs.requests.values(), (rpc) => [rpc._tag, schemasOf(rpc)]))
   const serialization = RpcFrames.ndjson(limits)
 
   /** The operation of one checked request, refused when `role` may not run it; with the client's span as parent when it sent one. */
-  const operationOf = (request: RpcMessage, payload: unknown, role: Role | undefined) => {
-    const forbidden = request.tag === RpcFrames.Refused._tag ? undefined : Access.permit(role, request.tag as Roles.Operation)
-    return forbidden === undefined ? all[request.tag]!(payload) : Effect.fail(forbidden)
-  }
+  const forbiddenTo = (request: RpcMessage, role: Role | undefined) =>
+    request.tag === RpcFrames.Refused._tag ? undefined : Access.permit(role, request.tag as Roles.Operation)
 
   /** Runs a request's operation; `onExit` gets its outcome (a stream's chunks go to `onChunk`). Answers the interrupt. */
   const run = (
@@ -127,23 +132,30 @@ export const make = Effect.gen(function*() {
           const rpc = schemas.get(message.tag)!
           let answered = false
           pending++
+          const onExit = (exit: Exit.Exit<unknown, unknown>) => {
+            answered = true
+            pending--
+            running.delete(id)
+            if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) return finish()
+            const encoded = rpc.encodeExit(rpc.stream ? Exit.asVoid(exit) : exit)
+            send(Either.isRight(encoded) ? { _tag: "Exit", requestId: id, exit: encoded.right } : dieAnswer(id, String(encoded.left)))
+            finish()
+          }
+          const forbidden = forbiddenTo(message, role)
+          const gatheredCall = forbidden === undefined ? gathered[message.tag] : undefined
+          if (gatheredCall !== undefined) {
+            gatheredCall(payload, onExit)
+            break
+          }
           const cancel = run(
             message,
             rpc,
-            operationOf(message, payload, role),
+            forbidden === undefined ? all[message.tag]!(payload) : Effect.fail(forbidden),
             (chunk) => {
               const values = rpc.encodeChunk(chunk)
               if (Either.isRight(values)) send({ _tag: "Chunk", requestId: id, values: values.right })
             },
-            (exit) => {
-              answered = true
-              pending--
-              running.delete(id)
-              if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) return finish()
-              const encoded = rpc.encodeExit(rpc.stream ? Exit.asVoid(exit) : exit)
-              send(Either.isRight(encoded) ? { _tag: "Exit", requestId: id, exit: encoded.right } : dieAnswer(id, String(encoded.left)))
-              finish()
-            }
+            onExit
           )
           if (!answered) running.set(id, () => cancel())
           break
