@@ -4,7 +4,7 @@
  * `OSQUEUE_TOKEN` is an admin token; `OSQUEUE_TOKENS` and `OSQUEUE_TOKENS_FILE` add tokens with
  * roles (packages/broker/README.md, "Tokens and roles"). Every transport asks the same `Access`:
  * the gate for the token (401), and each operation where it is handled for the role (403), so
- * REST, the REST fast path, RPC over HTTP and RPC over WebSocket decide alike.
+ * REST, RPC over HTTP and RPC over WebSocket decide alike.
  */
 import { Forbidden, type Role, Roles, Unauthorized } from "@osqueue/types"
 import * as Option from "effect/Option"

@@ -72,7 +72,7 @@ export interface HandlersShape {
   /** Each completion on its own (all in the next commit): one item's error fails only that item. */
   readonly completeMany: (inputs: ReadonlyArray<CompleteInput>) => Effect.Effect<CompleteOutcomes, OsqueueError>
   /**
-   * Single enqueues gathered by a transport (REST's fast path): each answered and counted as its
+   * Single enqueues gathered by a transport (the edge's, `Gather`): each answered and counted as its
    * own `enqueue`, all from one fiber. Fails as a whole only when the broker cannot take them
    * (`NotLeader`, `Overloaded`).
    */

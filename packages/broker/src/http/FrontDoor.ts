@@ -1,6 +1,6 @@
 /**
  * A slot on a Node HTTP server for one listener that may answer a request before the Effect app
- * sees it (the REST fast path). Node calls every "request" listener in turn, so a request the
+ * sees it (the edge, `Edge`). Node calls every "request" listener in turn, so a request the
  * front answers must not reach the others: the slot sits in the server's `emit`.
  */
 import * as Context from "effect/Context"

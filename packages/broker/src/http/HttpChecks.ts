@@ -1,7 +1,7 @@
 /**
  * The checks an HTTP request passes before and around an operation — the bearer token, the body
  * limits and JSON, the job a lease token names, `Retry-After` — as plain functions, so that the
- * Effect gate (`HttpGate`, `Rest`) and the REST fast path (`FastRest`) decide alike.
+ * edge (`Edge`) and the Effect app's gate (`HttpGate`) decide alike.
  */
 import {
   InvalidRequest,
@@ -102,9 +102,6 @@ const mediaType = (contentType: string | undefined): string | undefined => conte
 /** The body types each transport reads: REST reads JSON; RPC over HTTP reads ndjson (JSON, one message per line). */
 const bodyTypes = (pathname: string): ReadonlyArray<string> =>
   pathname === rpcPaths.http ? ["application/ndjson", "application/json"] : ["application/json"]
-
-/** Whether `contentType` is JSON's (the REST fast path takes only those and leaves the rest to the gate). */
-export const isJsonType = (contentType: string | undefined): boolean => mediaType(contentType) === "application/json"
 
 /**
  * Why a non-empty body sent to `pathname` with `contentType` is refused, or `undefined`. Bodies
