@@ -17,7 +17,8 @@ const post = async (url: string, body: unknown): Promise<unknown> => {
   return response.json()
 }
 
-describe("osqueue operator commands", { timeout: 120_000 }, () => {
+// About nine commands, each a Node process running from source: 5–8 s apiece alone, 15 on a loaded machine.
+describe("osqueue operator commands", { timeout: 240_000 }, () => {
   it("purge without --yes removes nothing and exits 2 saying what it would remove; with --yes it answers the count", async () => {
     const port = await freePort()
     const url = `http://127.0.0.1:${port}`
