@@ -40,10 +40,13 @@ describe("tracing", () => {
       })
       await leading(url)
 
-      // A producer with tracing on, inside a span of its own program.
-      const produced = await Effect.runPromise(
-        Effect.flatMap(OsqueueClient, (client) => client.enqueue("email", { to: "a@example.com" })).pipe(
-          Effect.withSpan("checkout"),
+      // A producer with tracing on, inside a span of its own program; then a batch.
+      const [produced, batch] = await Effect.runPromise(
+        Effect.flatMap(OsqueueClient, (client) =>
+          Effect.zip(
+            client.enqueue("email", { to: "a@example.com" }).pipe(Effect.withSpan("checkout")),
+            client.enqueueMany([{ type: "email", payload: { to: "c@example.com" } }, { type: "email", payload: { to: "d@example.com" } }])
+          )).pipe(
           Effect.provide(OsqueueClient.layerHttp({ urls: url })),
           Effect.provide(tracingFrom("shop", { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }))
         )
@@ -79,7 +82,7 @@ describe("tracing", () => {
             handlers: { email: (_payload: unknown) => Effect.void.pipe(Effect.withSpan("send-email")) },
             pollWaitMs: 500
           })
-          for (const id of [produced.id, fromRest.id]) {
+          for (const id of [produced.id, fromRest.id, ...batch.map((job) => job.id)]) {
             yield* Effect.promise(() =>
               eventually(`${id} completed`, async () => ((await getJson(`${url}/v1/jobs/${id}`)) as Job).state === "completed" ? true : undefined))
           }
@@ -116,6 +119,16 @@ describe("tracing", () => {
 
       // The job carries the broker's span, which is how the worker found its parent.
       expect(stored.traceparent).toBe(`00-${committed.traceId}-${committed.spanId}-01`)
+
+      // The batch: one Producer.enqueueMany, and under it a Broker.enqueue and a Worker.job per job.
+      const many = only(spans, "Producer.enqueueMany", (s) => s.name === "Producer.enqueueMany")
+      expect(many.attributes).toMatchObject({ jobs: 2 })
+      for (const job of batch) {
+        const jobCommitted = only(spans, `Broker.enqueue of ${job.id}`, (s) => s.name === "Broker.enqueue" && s.attributes["job.id"] === job.id)
+        expect(jobCommitted).toMatchObject({ traceId: many.traceId, parentSpanId: many.spanId })
+        const jobHandled = only(spans, `Worker.job of ${job.id}`, (s) => s.name === "Worker.job" && s.attributes["job.id"] === job.id)
+        expect(jobHandled).toMatchObject({ traceId: many.traceId, parentSpanId: jobCommitted.spanId })
+      }
 
       // The REST producer's trace: its own span → Broker.enqueue → Worker.job.
       const restTrace = spans.filter((s) => s.traceId === external.traceId)

@@ -126,8 +126,8 @@ const withJobSpans = <E>(
   jobs: ReadonlyArray<EnqueueOptions>,
   enqueue: (jobs: ReadonlyArray<EnqueueOptions>) => Effect.Effect<ReadonlyArray<Either.Either<Job, OsqueueError>>, E>
 ): Effect.Effect<ReadonlyArray<Either.Either<Job, OsqueueError>>, E> =>
-  Effect.gen(function*() {
-    const spans = yield* Effect.forEach(jobs, (options) => {
+  Effect.flatMap(
+    Effect.forEach(jobs, (options) => {
       const parent = JobTrace.parentOf(options.traceparent)
       return Effect.makeSpan("Broker.enqueue", {
         kind: "server",
@@ -135,19 +135,23 @@ const withJobSpans = <E>(
         captureStackTrace: false,
         ...(parent === undefined ? {} : { parent })
       })
-    })
-    const exit = yield* Effect.exit(enqueue(jobs.map((options, i) => {
-      const traceparent = JobTrace.traceparentOf(spans[i]!)
-      return traceparent === undefined ? options : { ...options, traceparent }
-    })))
-    const now = yield* Clock.currentTimeNanos
-    spans.forEach((span, i) => {
-      const outcome = Exit.isSuccess(exit) ? exit.value[i]! : undefined
-      if (outcome !== undefined && Either.isRight(outcome)) span.attribute("job.id", outcome.right.id)
-      span.end(now, outcome === undefined ? exit : Either.match(outcome, { onLeft: Exit.fail, onRight: Exit.succeed }))
-    })
-    return yield* exit
-  })
+    }),
+    (spans) =>
+      enqueue(jobs.map((options, i) => {
+        const traceparent = JobTrace.traceparentOf(spans[i]!)
+        return traceparent === undefined ? options : { ...options, traceparent }
+      })).pipe(
+        // Ended however the enqueue ends (interrupted too), each with its job's own outcome.
+        Effect.onExit((exit) =>
+          Effect.map(Clock.currentTimeNanos, (now) =>
+            spans.forEach((span, i) => {
+              const outcome = Exit.isSuccess(exit) ? exit.value[i]! : undefined
+              if (outcome !== undefined && Either.isRight(outcome)) span.attribute("job.id", outcome.right.id)
+              span.end(now, outcome === undefined ? exit : Either.match(outcome, { onLeft: Exit.fail, onRight: Exit.succeed }))
+            }))
+        )
+      )
+  )
 
 const outcomeOf = (exit: Exit.Exit<unknown, OsqueueError>): string => {
   if (Exit.isSuccess(exit)) return "ok"
