@@ -12,7 +12,9 @@
  * - runs the container's HEALTHCHECK command (deploy/Dockerfile) against a broker;
  * - enqueues a job and works it through the bundled CLI (`enqueue`, `worker`, `jobs get`);
  * - kills the leader (SIGKILL), sees another broker take over, and a second job enqueued and
- *   worked through the new leader by the same worker;
+ *   worked through the new leader by the same worker; starts the killed broker again: it follows;
+ * - restarts the brokers in the upgrade's order (docs/deploy.md, "Upgrades"): each follower with
+ *   SIGTERM and a new start, the leader unchanged; then the leader, handing off; a third job;
  * - scrapes /metrics with a read token and checks every metric the alerts use is documented;
  * - stops the rest with SIGTERM, as systemd does: each exits 0;
  * - receives the brokers' traces (OTEL_EXPORTER_OTLP_ENDPOINT) on a collector of its own;
@@ -47,7 +49,7 @@ process.on("exit", () => {
   for (const child of children) child.kill("SIGKILL")
 })
 // A hard bound: nothing here should take more than a few minutes, even on a loaded machine.
-setTimeout(() => fail("still running after 6 minutes"), 6 * 60_000).unref()
+setTimeout(() => fail("still running after 10 minutes"), 10 * 60_000).unref()
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const eventually = async <A>(what: string, check: () => Promise<A | undefined>, timeoutMs: number): Promise<A> => {
@@ -224,16 +226,42 @@ for (const file of ["osqueue.env", "broker-a.env"]) {
 
 /**
  * The guide on one store: three brokers from the bundle with `env`, health checks, a job through
- * the bundled CLI, the leader killed and another taking over, a second job, metrics, SIGTERM.
+ * the bundled CLI, the leader killed and another taking over, a second job, the killed broker
+ * back, a rolling restart in the upgrade's order, a third job, metrics, SIGTERM.
  */
 const runQueue = async (store: string, env: Record<string, string>) => {
   step(`${store}: three brokers from the bundle`)
-  const brokers = await Promise.all(["a", "b", "c"].map(async (name) => {
-    const port = await freePort()
-    const url = `http://127.0.0.1:${port}`
-    return { name, url, ...start(`${store}: broker ${name}`, ["broker"], { ...env, BROKER_PORT: String(port), BROKER_URL: url }) }
+  /** A broker: its name and URL stay, its process changes when it is restarted. */
+  interface Broker {
+    readonly name: string
+    readonly url: string
+    process: ReturnType<typeof start>
+    starts: number
+  }
+  const launch = (broker: Omit<Broker, "process">) =>
+    start(`${store}: broker ${broker.name}${broker.starts > 1 ? ` (start ${broker.starts})` : ""}`, ["broker"], {
+      ...env,
+      BROKER_PORT: new URL(broker.url).port,
+      BROKER_URL: broker.url
+    })
+  const brokers: Array<Broker> = await Promise.all(["a", "b", "c"].map(async (name) => {
+    const broker = { name, url: `http://127.0.0.1:${await freePort()}`, starts: 1 }
+    return { ...broker, process: launch(broker) }
   }))
   const brokerUrls = brokers.map((b) => b.url).join(",")
+  const restart = (broker: Broker) => {
+    broker.starts += 1
+    broker.process = launch(broker)
+  }
+  const stopped = async (name: string, exited: Promise<number | null>) => {
+    const code = await Promise.race([exited, sleep(30_000).then(() => "still running after 30 s")])
+    if (code !== 0) fail(`${name} after SIGTERM: ${code === null ? "no exit code" : code}`)
+  }
+  /** SIGTERM, as `systemctl stop` sends it: the broker must exit 0. */
+  const stop = async (broker: Broker) => {
+    broker.process.child.kill("SIGTERM")
+    await stopped(`broker ${broker.name}`, broker.process.exited)
+  }
 
   interface Readiness {
     readonly ready: boolean
@@ -303,11 +331,25 @@ const runQueue = async (store: string, env: Record<string, string>) => {
     if (typeof job.id !== "string") fail(`osqueue enqueue --json gave no id: ${JSON.stringify(job)}`)
     return job.id!
   }
-  const completed = (id: string) =>
-    eventually(`${id} to complete`, async () => {
+  /**
+   * Waits for the job to complete, polling REST (a command at every poll would load the machine), then
+   * reads it as a user would, with `osqueue jobs get` (from any broker: a follower's view may
+   * trail the leader's by a poll, hence the retries).
+   */
+  const completed = async (id: string) => {
+    const isCompleted = async (url: string) => {
+      const response = await fetch(`${url}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${tokens.read}` } })
+      return response.ok && ((await response.json()) as { state: string }).state === "completed"
+    }
+    await eventually(`${id} to complete`, async () => {
+      for (const broker of brokerUrls.split(",")) if (await isCompleted(broker).catch(() => false)) return true
+      return undefined
+    }, 60_000)
+    await eventually(`osqueue jobs get ${id} to show it completed`, async () => {
       const job = jsonOf(await cli(["jobs", "get", id, "--json"], asReader)) as { state: string }
       return job.state === "completed" ? job : undefined
-    }, 60_000)
+    }, 30_000)
+  }
 
   step(`${store}: enqueue a job and work it (osqueue enqueue, osqueue worker, osqueue jobs get)`)
   const firstJob = await enqueue(1)
@@ -322,8 +364,8 @@ const runQueue = async (store: string, env: Record<string, string>) => {
   step(`${store}: kill the leader (SIGKILL); another broker takes over`)
   const leader = brokers.find((b) => b.url === first.url)!
   const killedAt = Date.now()
-  leader.child.kill("SIGKILL")
-  await leader.exited
+  leader.process.child.kill("SIGKILL")
+  await leader.process.exited
   const survivors = brokers.filter((b) => b !== leader)
   const second = await leaderOf(survivors)
   if (second.epoch <= first.epoch) fail(`the new leader's epoch ${second.epoch} is not past ${first.epoch}`)
@@ -334,9 +376,35 @@ const runQueue = async (store: string, env: Record<string, string>) => {
   await completed(secondJob)
   console.log(`${secondJob} completed`)
 
+  step(`${store}: the killed broker starts again (Restart=always) and follows`)
+  restart(leader)
+  const rejoined = await leaderOf(brokers)
+  if (rejoined.url !== second.url || rejoined.epoch !== second.epoch) fail(`a broker that rejoined changed the leader: ${JSON.stringify(rejoined)}`)
+  console.log(`${leader.url} follows ${second.url}`)
+
+  // ------------------------------------------------------------------ the upgrade's order (docs/deploy.md, "Upgrades")
+  step(`${store}: a rolling restart: the followers one at a time, then hand off, then the old leader`)
+  for (const follower of brokers.filter((b) => b.url !== second.url)) {
+    await stop(follower)
+    restart(follower)
+    const still = await leaderOf(brokers)
+    if (still.url !== second.url || still.epoch !== second.epoch) fail(`restarting follower ${follower.name} moved the leader: ${JSON.stringify(still)}`)
+  }
+  const handingOver = brokers.find((b) => b.url === second.url)!
+  const handedAt = Date.now()
+  await stop(handingOver)
+  const fourth = await leaderOf(brokers.filter((b) => b !== handingOver))
+  const handoffSeconds = ((Date.now() - handedAt) / 1000).toFixed(1)
+  restart(handingOver)
+  const settled = await leaderOf(brokers)
+  if (settled.url !== fourth.url || fourth.epoch !== second.epoch + 1) fail(`after the handoff: ${JSON.stringify({ fourth, settled })}`)
+  const thirdJob = await enqueue(3)
+  await completed(thirdJob)
+  console.log(`followers restarted under ${second.url}; handed off to ${fourth.url} (epoch ${fourth.epoch}) in ${handoffSeconds} s; ${thirdJob} completed`)
+
   // ------------------------------------------------------------------ metrics and the alerts
   step(`${store}: /metrics with a read token; the alerts' metrics`)
-  const metrics = await fetch(`${second.url}/metrics`, { headers: { authorization: `Bearer ${tokens.read}` } })
+  const metrics = await fetch(`${settled.url}/metrics`, { headers: { authorization: `Bearer ${tokens.read}` } })
   const text = await metrics.text()
   if (metrics.status !== 200 || !/^osqueue_leader 1$/m.test(text)) fail(`/metrics on the leader answered ${metrics.status} without osqueue_leader 1`)
   const documented = readFileSync(join(root, "docs", "monitoring.md"), "utf8")
@@ -350,19 +418,10 @@ const runQueue = async (store: string, env: Record<string, string>) => {
   // ------------------------------------------------------------------ stopping, as systemd does
   step(`${store}: SIGTERM the worker and the brokers: each exits 0`)
   worker.child.kill("SIGTERM")
-  const stopped = async (name: string, exited: Promise<number | null>) => {
-    const code = await Promise.race([exited, sleep(30_000).then(() => "still running after 30 s")])
-    if (code !== 0) fail(`${name} after SIGTERM: ${code === null ? "no exit code" : code}`)
-  }
   await stopped("the worker", worker.exited)
-  const [newLeader, standby] = [survivors.find((b) => b.url === second.url)!, survivors.find((b) => b.url !== second.url)!]
-  newLeader.child.kill("SIGTERM")
-  await stopped(`the leader ${newLeader.url}`, newLeader.exited)
-  // The clean handoff: the last standby reads the release and takes over at its next poll.
-  const third = await leaderOf([standby])
-  standby.child.kill("SIGTERM")
-  await stopped(`the last broker ${standby.url}`, standby.exited)
-  console.log(`handoff to ${third.url} (epoch ${third.epoch}); all stopped with exit code 0`)
+  for (const broker of brokers.filter((b) => b.url !== settled.url)) await stop(broker)
+  await stop(brokers.find((b) => b.url === settled.url)!)
+  console.log("all stopped with exit code 0")
 
   // Spans are sent every 5 s and when a process stops cleanly: every run has sent some by now.
   const traces = exports.splice(0).filter((line) => line === "POST /v1/traces application/x-protobuf")
