@@ -66,7 +66,7 @@ export const make = Effect.gen(function*() {
   const schemas = new Map<string, Schemas>(Array.from(RpcFrames.ServerRpcs.requests.values(), (rpc) => [rpc._tag, schemasOf(rpc)]))
   const serialization = RpcFrames.ndjson(limits)
 
-  /** The operation of one checked request, refused when `role` may not run it; with the client's span as parent when it sent one. */
+  /** What refuses a request to `role` (`Access`); `Refused` needs no role: it only fails. */
   const forbiddenTo = (request: RpcMessage, role: Role | undefined) =>
     request.tag === RpcFrames.Refused._tag ? undefined : Access.permit(role, request.tag as Roles.Operation)
 
@@ -103,9 +103,6 @@ export const make = Effect.gen(function*() {
     let launching = true
     let done = false
 
-    const start = () => {
-      if (streaming) response.writeHead(200, { "content-type": "application/ndjson", ...headers })
-    }
     const send = (answer: object) => {
       if (done) return
       const line = parser.encode(answer)
@@ -124,7 +121,8 @@ export const make = Effect.gen(function*() {
       response.end(body)
     }
 
-    start()
+    // A stream's lines go out as they come; other answers together, once all are in.
+    if (streaming) response.writeHead(200, { "content-type": "application/ndjson", ...headers })
     for (const { message, payload } of checked) {
       switch (message._tag) {
         case "Request": {
