@@ -301,7 +301,10 @@ export const make = Effect.gen(function*() {
           : Stream.empty
         return Stream.mergeAll([jobs, leaders, stats, samples], { concurrency: "unbounded" }).pipe(
           Stream.groupedWithin(watchBatchMax, Duration.millis(100)),
-          Stream.flattenChunks
+          Stream.flattenChunks,
+          // A stopping broker ends every watch (the client goes on at the next leader), on every
+          // transport: an open stream would otherwise hold its HTTP server's close.
+          Stream.interruptWhen(Deferred.await(closing))
         )
       })
     )
