@@ -33,12 +33,11 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { cpus, tmpdir, totalmem } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { LoadSpec, Phase } from "./load.js"
-import { fmt, fmtLatency, type PhaseResult } from "./stats.js"
+import { fmt, fmtLatency, freePort, type PhaseResult } from "./stats.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, "../..")
@@ -114,16 +113,6 @@ const stopAll = () => {
 }
 process.on("exit", stopAll)
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(130))
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
 
 /** The load loads the workspace packages from their build (dist/), as users run them. */
 const tsx = (file: string, args: ReadonlyArray<string>) =>

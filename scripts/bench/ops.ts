@@ -19,13 +19,13 @@
  * summarise one with `npx tsx scripts/cpuprofile.ts FILE`).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
+import { mkdtempSync, rmSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { RestConnection } from "./rest.js"
+import { cpuMs, freePort } from "./stats.js"
 import { SocketConnection } from "./socket.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..")
@@ -52,24 +52,8 @@ type Transport = "rest" | "http" | "ws"
 type Operation = "enqueue" | "claim" | "complete"
 const operations: ReadonlyArray<Operation> = ["enqueue", "claim", "complete"]
 
-/** Seconds per clock tick of /proc's CPU times. */
-const tick = 1 / Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim())
-
 /** User + system CPU seconds of process `pid` so far. */
-const cpuSeconds = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) * tick
-}
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
+const cpuSeconds = (pid: number): number => cpuMs(pid) / 1000
 
 interface Broker {
   readonly url: URL

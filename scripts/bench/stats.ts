@@ -1,5 +1,6 @@
 /** Latency samples and the figures `pnpm bench` prints. */
 import { readFileSync } from "node:fs"
+import { createServer } from "node:net"
 
 export interface Latency {
   readonly p50: number
@@ -60,6 +61,17 @@ export interface PhaseResult {
   /** Peak resident memory of the server process (broker or redis-server), in MB. */
   peakRssMb?: number
 }
+
+/** A free loopback port for a server the bench starts. */
+export const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
 
 /** CPU time (user + system) a live process has used so far, in ms (Linux /proc). */
 export const cpuMs = (pid: number): number => {

@@ -6,10 +6,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { JobDefinition, OsqueueClient } from "@osqueue/client"
 import { OsqueueClient as PromiseClient } from "@osqueue/client/promise"
 import { handler, NonRetryable, Worker } from "@osqueue/worker"
-import type { Job } from "@osqueue/types"
 import { Context, Effect, Fiber, Layer, Schema } from "effect"
 import { freePort, startBroker } from "@osqueue/broker/testing"
 import { MemoryStore } from "@osqueue/storage"
+import { eventually } from "./fixtures/eventually.js"
 import * as net from "node:net"
 
 const transports = {
@@ -40,18 +40,6 @@ const gets = (url: string) =>
     return text.split("\n")
       .filter((line) => line.startsWith(`osqueue_requests_total{operation="get",`))
       .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0)
-  })
-
-/** Polls until `f` holds of the job (real time). */
-const eventually = (client: OsqueueClient["Type"], id: string, f: (job: Job) => boolean) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + 5_000
-    for (;;) {
-      const job = yield* client.get(id)
-      if (f(job)) return job
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`job ${id} still ${job.state}`)
-      yield* Effect.sleep("25 millis")
-    }
   })
 
 /**

@@ -4,24 +4,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { JobDefinition, OsqueueClient } from "@osqueue/client"
 import { handler, Worker } from "@osqueue/worker"
-import { type Job, maxTimeoutMs } from "@osqueue/types"
+import { maxTimeoutMs } from "@osqueue/types"
 import { Context, Effect, ExecutionStrategy, Exit, Layer, Ref, Schema, Scope } from "effect"
 import { startBroker } from "@osqueue/broker/testing"
 import { MemoryStore } from "@osqueue/storage"
+import { eventually } from "./fixtures/eventually.js"
 
 const fast = { pollWaitMs: 200, shutdownTimeout: "2 seconds" } as const
-
-/** Polls until `f` holds of the job (real time). */
-const eventually = (client: OsqueueClient["Type"], id: string, f: (job: Job) => boolean, ms = 10_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + ms
-    for (;;) {
-      const job = yield* client.get(id)
-      if (f(job)) return job
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`job ${id} still ${job.state}: ${JSON.stringify(job)}`)
-      yield* Effect.sleep("25 millis")
-    }
-  })
 
 const Work = JobDefinition.make({ type: "work", payload: Schema.Struct({ ms: Schema.Int }) })
 

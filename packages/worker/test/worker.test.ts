@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { JobDefinition, OsqueueClient } from "@osqueue/client"
 import { handler, NonRetryable, Worker, WorkerMetrics } from "@osqueue/worker"
-import type { Job } from "@osqueue/types"
 import { Context, Deferred, Effect, ExecutionStrategy, Exit, Fiber, Layer, Metric, Ref, Schema, Scope } from "effect"
 import { startBroker } from "@osqueue/broker/testing"
 import { MemoryStore } from "@osqueue/storage"
+import { eventually } from "./fixtures/eventually.js"
 
 const transports = {
   http: (url: string) => OsqueueClient.layerHttp({ urls: [url] }),
@@ -18,18 +18,6 @@ const setup = (transport: keyof typeof transports = "http") =>
     const url = yield* startBroker({ store: yield* MemoryStore.make })
     const context = yield* Layer.build(transports[transport](url))
     return { client: Context.get(context, OsqueueClient), context }
-  })
-
-/** Polls until `f` holds of the job (real time). */
-const eventually = (client: OsqueueClient["Type"], id: string, f: (job: Job) => boolean, ms = 5_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + ms
-    for (;;) {
-      const job = yield* client.get(id)
-      if (f(job)) return job
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`job ${id} still ${job.state}: ${JSON.stringify(job)}`)
-      yield* Effect.sleep("25 millis")
-    }
   })
 
 const Resize = JobDefinition.make({
