@@ -24,6 +24,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import { parseWhole } from "./JsonElements.js"
 import { decodeJobs, splitJobs } from "./StoredJobs.js"
 
 /** The version moved: another commit (maybe another leader's) got there first. */
@@ -94,12 +95,9 @@ const schemaProblem = (error: ParseResult.ParseError) =>
 
 /** The whole document parsed at once: bytes laid out some other way, and the errors' wording. */
 const decodeWhole = (bytes: Uint8Array): Either.Either<Decoded, StateCorrupt> => {
-  let json: unknown
-  try {
-    json = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"))
-  } catch (e) {
-    return Either.left(new StateCorrupt({ reason: `not JSON (${(e as Error).message})` }))
-  }
+  const parsed = parseWhole(bytes)
+  if (Either.isLeft(parsed)) return Either.left(new StateCorrupt({ reason: parsed.left }))
+  const json = parsed.right
   const problem = formatProblem(json)
   if (problem !== undefined) return Either.left(problem)
   return Either.mapBoth(decodeFile(json), { onLeft: (error) => schemaProblem(error), onRight: (file) => ({ file }) })

@@ -10,6 +10,7 @@
  * whole would. Bytes laid out some other way (the array missing, or named twice) give undefined,
  * and the caller parses the whole as before.
  */
+import * as Either from "effect/Either"
 
 const quote = 0x22
 const backslash = 0x5c
@@ -112,6 +113,15 @@ export const splitArray = (input: Uint8Array, key: string): Split | undefined =>
   if (elements.length > 0) elements[0] = Buffer.concat([separator, elements[0]!.subarray(1)])
   const header = `${bytes.toString("utf8", 0, arrayStart)}[]${bytes.toString("utf8", arrayEnd)}`
   return { header, elements }
+}
+
+/** The whole document parsed at once, or why it is not JSON. */
+export const parseWhole = (bytes: Uint8Array): Either.Either<unknown, string> => {
+  try {
+    return Either.right(JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")))
+  } catch (e) {
+    return Either.left(`not JSON (${(e as Error).message})`)
+  }
 }
 
 /** An element's JSON text, without its separator byte. */

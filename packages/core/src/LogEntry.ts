@@ -8,6 +8,7 @@ import { Leader, Paused, StateCorrupt, StoredJob, Totals } from "@osqueue/types"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { parseWhole } from "./JsonElements.js"
 import { decodeJobs, splitJobs } from "./StoredJobs.js"
 
 /**
@@ -88,12 +89,9 @@ const formatProblem = (key: string, json: unknown): StateCorrupt | undefined => 
 
 /** The whole entry parsed at once: bytes laid out some other way, and the errors' wording. */
 const decodeWhole = (key: string, bytes: Uint8Array): Either.Either<LogEntry, StateCorrupt> => {
-  let json: unknown
-  try {
-    json = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"))
-  } catch (e) {
-    return Either.left(corrupt(key, `not JSON (${(e as Error).message})`))
-  }
+  const parsed = parseWhole(bytes)
+  if (Either.isLeft(parsed)) return Either.left(corrupt(key, parsed.left))
+  const json = parsed.right
   const problem = formatProblem(key, json)
   if (problem !== undefined) return Either.left(problem)
   return Either.mapLeft(decodeEntry(json), (error) => corrupt(key, ParseResult.TreeFormatter.formatErrorSync(error)))
