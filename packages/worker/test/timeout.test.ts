@@ -5,10 +5,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { JobDefinition, OsqueueClient } from "@osqueue/client"
 import { handler, Worker } from "@osqueue/worker"
 import { maxTimeoutMs } from "@osqueue/types"
-import { Context, Effect, ExecutionStrategy, Exit, Layer, Ref, Schedule, Schema, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Ref, Schedule, Schema, Scope } from "effect"
 import { startBroker } from "@osqueue/broker/testing"
 import { MemoryStore } from "@osqueue/storage"
 import { eventually } from "./fixtures/eventually.js"
+import { leaderAndStandby } from "./fixtures/handover.js"
 
 const fast = { pollWaitMs: 200, shutdownTimeout: "2 seconds" } as const
 
@@ -52,12 +53,7 @@ describe("a job's timeoutMs", () => {
 
   it.scopedLive("is stored with the job: a broker that takes over applies it", () =>
     Effect.gen(function*() {
-      const store = yield* MemoryStore.make
-      const leaderScope = yield* Effect.flatMap(Effect.scope, (s) => Scope.fork(s, ExecutionStrategy.sequential))
-      const first = yield* startBroker({ store }).pipe(Scope.extend(leaderScope))
-      const second = yield* startBroker({ store })
-      const context = yield* Layer.build(OsqueueClient.layerHttp({ urls: [first, second] }))
-      const client = Context.get(context, OsqueueClient)
+      const { client, context, leaderScope, second } = yield* leaderAndStandby
       const job = yield* client.enqueue("stuck", null, { timeoutMs: 200, maxAttempts: 1 })
       yield* Scope.close(leaderScope, Exit.void)
       // The second broker serves reads from its own view: until its next poll it may not have the job yet.

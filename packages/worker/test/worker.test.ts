@@ -5,6 +5,7 @@ import { Context, Deferred, Effect, ExecutionStrategy, Exit, Fiber, Layer, Metri
 import { startBroker } from "@osqueue/broker/testing"
 import { MemoryStore } from "@osqueue/storage"
 import { eventually } from "./fixtures/eventually.js"
+import { leaderAndStandby } from "./fixtures/handover.js"
 
 const transports = {
   http: (url: string) => OsqueueClient.layerHttp({ urls: [url] }),
@@ -297,12 +298,7 @@ describe("Worker", () => {
 
   it.scopedLive("keeps processing across a leader handover (client given both brokers)", () =>
     Effect.gen(function*() {
-      const store = yield* MemoryStore.make
-      const leaderScope = yield* Effect.flatMap(Effect.scope, (s) => Scope.fork(s, ExecutionStrategy.sequential))
-      const first = yield* startBroker({ store }).pipe(Scope.extend(leaderScope))
-      const second = yield* startBroker({ store })
-      const context = yield* Layer.build(OsqueueClient.layerHttp({ urls: [first, second] }))
-      const client = Context.get(context, OsqueueClient)
+      const { client, context, leaderScope, second } = yield* leaderAndStandby
       yield* Worker.make({
         ...fast,
         concurrency: 3,
