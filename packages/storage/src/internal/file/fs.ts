@@ -1,0 +1,136 @@
+/**
+ * The file store's file-system steps, each an Effect that fails with `FsError` (the errno kept,
+ * for `errors.ts` to give it a meaning). Synchronous where the step is a few microseconds, on the
+ * thread pool where it waits for the disk.
+ */
+import * as NodeFs from "node:fs"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { type Body, bodyParts } from "../../ObjectStore.js"
+
+export class FsError extends Data.TaggedError("FsError")<{
+  readonly op: string
+  readonly path: string
+  readonly code: string | undefined
+  readonly cause: unknown
+}> {}
+
+export const errnoOf = (cause: unknown): string | undefined =>
+  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
+    ? cause.code
+    : undefined
+
+/**
+ * One file-system step, done synchronously. A write is a dozen small syscalls on a local disk,
+ * each a few microseconds; the async API would send each through the thread pool and back,
+ * which cost several milliseconds per write on a busy broker. Only the steps that wait for the
+ * disk (fsync, and unlinking old generations) go to the thread pool.
+ */
+export const fsOp = <A>(op: string, path: string, run: () => A): Effect.Effect<A, FsError> =>
+  Effect.try({ try: run, catch: (cause) => new FsError({ op, path, code: errnoOf(cause), cause }) })
+
+/** A step on the thread pool (a promise of `node:fs`). */
+export const fsOpOnPool = <A>(op: string, path: string, run: () => Promise<A>): Effect.Effect<A, FsError> =>
+  Effect.tryPromise({ try: run, catch: (cause) => new FsError({ op, path, code: errnoOf(cause), cause }) })
+
+/** ENOENT becomes None: "not there" is an answer, not an error, for most lookups here. */
+export const optional = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<Option.Option<A>, E> =>
+  effect.pipe(
+    Effect.map(Option.some),
+    Effect.catchIf(
+      (e) => e instanceof FsError && e.code === "ENOENT",
+      () => Effect.succeed(Option.none<A>())
+    )
+  )
+
+export const NEWLINE = 0x0a
+
+export const readWhole = (path: string) => fsOp("read", path, () => NodeFs.readFileSync(path))
+
+/** Reads only up to the end of the first line. */
+export const readFirstLine = (path: string): Effect.Effect<Buffer, FsError> =>
+  fsOp("read", path, () => {
+    const fd = NodeFs.openSync(path, "r")
+    try {
+      const chunks: Array<Buffer> = []
+      let position = 0
+      for (;;) {
+        const chunk = Buffer.allocUnsafe(position === 0 ? 4096 : 65536)
+        const bytesRead = NodeFs.readSync(fd, chunk, 0, chunk.length, position)
+        if (bytesRead === 0) break
+        const piece = chunk.subarray(0, bytesRead)
+        chunks.push(piece)
+        position += bytesRead
+        if (piece.includes(NEWLINE)) break
+      }
+      return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+    } finally {
+      NodeFs.closeSync(fd)
+    }
+  })
+
+/**
+ * fsync on the thread pool: the one slow step of a write, which the broker spends serving
+ * requests instead of blocking on the disk.
+ */
+const fsyncOnPool = (path: string, fd: number): Effect.Effect<void, FsError> =>
+  Effect.async((resume) =>
+    NodeFs.fsync(fd, (cause) =>
+      resume(cause === null ? Effect.void : Effect.fail(new FsError({ op: "fsync", path, code: errnoOf(cause), cause }))))
+  )
+
+const withFd = <A>(path: string, flags: string, use: (fd: number) => Effect.Effect<A, FsError>) =>
+  Effect.acquireUseRelease(
+    fsOp("open", path, () => NodeFs.openSync(path, flags)),
+    use,
+    (fd) => Effect.sync(() => NodeFs.closeSync(fd))
+  )
+
+/** Buffers per `writev` call (the kernel's IOV_MAX). */
+const maxIovecs = 1024
+
+/** Writes the parts in order: a `writev` per 1,024 parts, not a write per part or a joined copy. */
+const writeParts = (fd: number, parts: ReadonlyArray<Uint8Array>) => {
+  for (let from = 0; from < parts.length; from += maxIovecs) {
+    const slice = parts.slice(from, from + maxIovecs)
+    let written = NodeFs.writevSync(fd, slice)
+    // A short write (rare on a regular file) goes on part by part from where it stopped.
+    for (const part of slice) {
+      if (written >= part.length) {
+        written -= part.length
+        continue
+      }
+      for (let offset = written; offset < part.length;) offset += NodeFs.writeSync(fd, part, offset, part.length - offset)
+      written = 0
+    }
+  }
+}
+
+/**
+ * Creates `path` (failing if it exists) with `head` and then the body's parts, then fsyncs it.
+ * (The head goes first in a call of its own: putting it in front of 100,000 parts would copy
+ * the array of parts on every commit.)
+ */
+export const writeDurable = (path: string, head: Uint8Array, body: Body | undefined, sync: boolean) =>
+  withFd(path, "wx", (fd) =>
+    Effect.zipRight(
+      fsOp("write", path, () => {
+        writeParts(fd, [head])
+        if (body !== undefined) writeParts(fd, bodyParts(body))
+      }),
+      sync ? fsyncOnPool(path, fd) : Effect.void
+    ))
+
+export const syncDirectory = (path: string, sync: boolean) =>
+  sync
+    ? withFd(path, "r", (fd) => fsyncOnPool(path, fd)).pipe(
+      // Some platforms cannot fsync a directory; the data itself was already synced.
+      Effect.catchIf((e) => ["EINVAL", "EISDIR", "EPERM", "EBADF"].includes(e.code ?? ""), () => Effect.void)
+    )
+    : Effect.void
+
+/** Whether something is at `path`, without building an ENOENT exception when nothing is. */
+export const exists = (path: string) => fsOp("stat", path, () => NodeFs.statSync(path, { throwIfNoEntry: false }) !== undefined)
+
+export const unlinkQuietly = (path: string) => fsOp("unlink", path, () => NodeFs.unlinkSync(path)).pipe(Effect.ignore)
