@@ -32,6 +32,16 @@ export interface Turn {
   readonly cancel: () => void
 }
 
+/**
+ * Where a leased job stands with the slots: waiting in line for one, handling in one, or past
+ * both (its outcome may still be on its way to the broker).
+ */
+export interface SlotUse {
+  stage: "waiting" | "handling" | "past"
+  /** Its place in line, once it has asked for a slot (`queue`). */
+  turn: Turn | undefined
+}
+
 export class Slots {
   private counts: Counts = { handling: 0, waiting: 0, inHand: 0 }
   private waiters: Array<Waiter> = []
@@ -45,7 +55,7 @@ export class Slots {
   }
 
   /** Adds to the counters (negative to take away) and wakes the waiters whose condition now holds. */
-  add(handling: number, waiting: number, inHand: number): void {
+  private add(handling: number, waiting: number, inHand: number): void {
     const { counts } = this
     this.counts = {
       handling: counts.handling + handling,
@@ -74,13 +84,42 @@ export class Slots {
     })
   }
 
+  /** A leased job joins the pool: counted in hand, waiting for a slot. */
+  enter(): SlotUse {
+    this.add(0, 1, 1)
+    return { stage: "waiting", turn: undefined }
+  }
+
+  /** The job asks for a handler slot (`turn`); holding one, it is `handling`. */
+  queue(use: SlotUse): Turn {
+    return use.turn = this.turn(() => {
+      use.stage = "handling"
+    })
+  }
+
+  /** The job leaves its slot (to the next job in line) or its place in line; nothing the second time. */
+  leave(use: SlotUse): void {
+    if (use.stage === "handling") this.release()
+    else if (use.stage === "waiting") {
+      use.turn?.cancel()
+      this.add(0, -1, 0)
+    }
+    use.stage = "past"
+  }
+
+  /** The job leaves the pool: out of its slot or line if still there, and out of hand. */
+  exit(use: SlotUse): void {
+    this.leave(use)
+    this.add(0, 0, -1)
+  }
+
   /**
    * A job counted as waiting takes a handler slot: at once when one is free and nobody is ahead
    * of it, otherwise when a handler ends (`release`). Taking the slot moves the job from
    * `waiting` to `handling` and calls `onGranted` in the same step, so that neither the claim
    * loop nor the job's own bookkeeping ever sees it in both places.
    */
-  turn(onGranted: () => void): Turn {
+  private turn(onGranted: () => void): Turn {
     if (this.line.length === 0 && this.counts.handling < this.concurrency) {
       this.add(1, -1, 0)
       onGranted()
@@ -109,7 +148,7 @@ export class Slots {
   }
 
   /** A handler ended: its slot goes to the first job in line, or is free. */
-  release(): void {
+  private release(): void {
     const next = this.line.shift()
     if (next === undefined) return this.add(-1, 0, 0)
     this.add(0, -1, 0)

@@ -1,0 +1,154 @@
+/**
+ * One leased job's life in the pool: it waits in line for a handler slot, its payload is
+ * decoded, its handler runs under its time limit while its lease is renewed, and the first of
+ * (handler ended, lease lost, shutdown gives it back) decides how the broker is told it ended.
+ */
+import type { OsqueueClient } from "@osqueue/client"
+import { type ClaimedJob, type Job, JobTrace } from "@osqueue/types"
+import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
+import { type HandlerSpec, type JobContext, JobTimeout } from "../Handler.js"
+import * as Metrics from "../Metrics.js"
+import { firstOf } from "./firstOf.js"
+import type { Renewals } from "./renewals.js"
+import { type JobEnd, leaseGone, type Settlement } from "./settlement.js"
+import type { SlotUse, Slots } from "./slots.js"
+
+export interface JobsConfig<R> {
+  readonly client: Context.Tag.Service<OsqueueClient>
+  readonly workerId: string
+  readonly specs: ReadonlyMap<string, HandlerSpec<R>>
+  readonly slots: Slots
+  readonly renewals: Renewals
+  /** The jobs in hand by lease token, each with how to end it: lost leases and shutdown decide through it. */
+  readonly jobsInHand: Map<string, (end: JobEnd) => void>
+  readonly settlement: Settlement
+  /** Lease length asked for on claims, if any: renewals follow the job's own lease first. */
+  readonly leaseMs: number | undefined
+  /** Every handler's timeout unless its own or the job's is set. */
+  readonly defaultTimeout: Duration.Duration | undefined
+  /** With spans exported, a job's span continues the trace its job carries (docs/tracing.md). */
+  readonly tracing: boolean
+  /** Where job fibers run: closed after shutdown's drain. */
+  readonly scope: Scope.Scope
+}
+
+/** Returns `start`, which takes a claimed job into the pool and runs it in a fiber of its own. */
+export const makeJobs = <R>(config: JobsConfig<R>): (claimed: ClaimedJob) => Effect.Effect<void, never, R> => {
+  const { client, jobsInHand, renewals, settlement, slots, specs, workerId } = config
+
+  const jobSpan = (job: Job): Tracer.SpanOptions => {
+    const attributes = { "job.id": job.id, "job.type": job.type }
+    if (!config.tracing) return { attributes, captureStackTrace: false }
+    const parent = JobTrace.parentOf(job.traceparent)
+    return {
+      attributes: { ...attributes, "job.attempt": job.attempts, "worker.id": workerId },
+      kind: "consumer",
+      captureStackTrace: false,
+      ...(parent === undefined ? {} : { parent })
+    }
+  }
+
+  const run = (claimed: ClaimedJob, use: SlotUse) =>
+    Effect.gen(function*() {
+      const { job, token } = claimed
+      const claimedAt = yield* Clock.currentTimeMillis
+      const spec = specs.get(job.type)
+      if (spec === undefined) {
+        // Only our types are claimed; a broker that sent another is answered with a release.
+        yield* Effect.logWarning("claimed a job type this worker has no handler for")
+        yield* settlement.release(claimed)
+        return yield* settlement.record("released", claimedAt)
+      }
+      const payload = spec.definition === undefined
+        ? Either.right(job.payload)
+        : yield* Effect.either(Schema.decodeUnknown(spec.definition.payload)(job.payload))
+      if (Either.isLeft(payload)) {
+        const reason = `payload does not match the ${job.type} schema: ${
+          ParseResult.TreeFormatter.formatErrorSync(payload.left)
+        }`
+        return yield* settlement.record(yield* settlement.fail(claimed, reason, false, "invalid_payload"), claimedAt)
+      }
+
+      const end = firstOf<JobEnd>()
+      let started = claimedAt
+      const turn = slots.queue(use)
+      // A lost lease or shutdown also takes the job out of line, if it is still there.
+      jobsInHand.set(token, (decided) => {
+        end.decide(decided)
+        turn.cancel()
+      })
+      const lease = renewals.add(token, job.lease?.ttlMs ?? config.leaseMs ?? 30_000, claimedAt)
+      const progress = (value: unknown) =>
+        client.heartbeat(token, value === undefined ? {} : { progress: value }).pipe(
+          Effect.asVoid,
+          Effect.catchAll((error) =>
+            leaseGone(error)
+              ? Effect.sync(() => end.decide({ _tag: "LeaseLost", error }))
+              : Effect.logWarning("progress report failed", error)
+          )
+        )
+      const ctx: JobContext = { job, token, workerId, attempt: job.attempts, progress }
+      // The job's own limit (its enqueue's `timeoutMs`) wins over the type's and the worker's.
+      const timeout = job.timeoutMs === undefined ? spec.timeout ?? config.defaultTimeout : Duration.millis(job.timeoutMs)
+      const handled = timeout === undefined
+        ? spec.handle(payload.right, ctx)
+        : Effect.timeoutFail(spec.handle(payload.right, ctx), {
+          duration: timeout,
+          onTimeout: () => new JobTimeout({ type: job.type, timeout })
+        })
+      // The first of: the handler ends, the lease is gone, shutdown asks for the job back. One
+      // fiber for the handler (interrupted when it loses) and one signal, instead of a race of
+      // three fibers: per-job fibers were most of the worker's CPU.
+      yield* Effect.gen(function*() {
+        let handler: Fiber.RuntimeFiber<unknown, unknown> | undefined
+        if (yield* turn.granted) {
+          started = yield* Clock.currentTimeMillis
+          handler = yield* Effect.fork(handled)
+          handler.addObserver((exit) => end.decide({ _tag: "Handled", exit }))
+        } else {
+          // Out of line before its turn: the lease is gone, or shutdown gives the job back.
+          end.decide({ _tag: "GivenBack" })
+        }
+        const decided = yield* end.await
+        if (decided._tag !== "Handled" && handler !== undefined) yield* Fiber.interrupt(handler)
+        slots.leave(use)
+        yield* settlement.record(yield* settlement.acknowledge(claimed, spec, decided), started)
+      }).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          jobsInHand.delete(token)
+          renewals.remove(lease)
+        }))
+      )
+    }).pipe(
+      Effect.onInterrupt(() => settlement.release(claimed)),
+      Effect.annotateLogs({ jobId: claimed.job.id, type: claimed.job.type, attempt: claimed.job.attempts, workerId }),
+      Effect.withSpan("Worker.job", jobSpan(claimed.job))
+    )
+
+  return (claimed) =>
+    Effect.suspend(() => {
+      const use = slots.enter()
+      return Metric.incrementBy(Metrics.inHand, 1).pipe(
+        // Forked from the claim loop's uninterruptible section: the job's fiber must be
+        // interruptible again, or its handler could never be interrupted.
+        Effect.zipRight(
+          run(claimed, use).pipe(
+            Effect.interruptible,
+            Effect.ensuring(Effect.zipRight(Effect.sync(() => slots.exit(use)), Metric.incrementBy(Metrics.inHand, -1))),
+            Effect.forkIn(config.scope)
+          )
+        ),
+        Effect.asVoid
+      )
+    })
+}
