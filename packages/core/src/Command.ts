@@ -5,7 +5,7 @@
  * that cannot be written as JSON, a time past what queue.json holds) refuses that command alone
  * (`QueueState.apply`).
  */
-import type { EnqueueOptions, Job, JobId, JobState, LeaseToken, Paused } from "@osqueue/types"
+import type { EnqueueOptions, Job, JobId, JobState, LeaseToken, Paused, Schedule, ScheduleSpec } from "@osqueue/types"
 
 export type Command =
   | { readonly _tag: "Enqueue"; readonly jobs: ReadonlyArray<EnqueueOptions> }
@@ -42,6 +42,9 @@ export type Command =
   | { readonly _tag: "Purge"; readonly state: JobState; readonly type?: string }
   | { readonly _tag: "Pause"; readonly type?: string }
   | { readonly _tag: "Resume"; readonly type?: string }
+  /** Sets a schedule (docs/architecture.md, "Schedules"): a new id, or a new rule and job for one that exists. */
+  | { readonly _tag: "UpsertSchedule"; readonly schedule: ScheduleSpec }
+  | { readonly _tag: "RemoveSchedule"; readonly id: string }
 
 export interface HeartbeatResult {
   readonly jobId: JobId
@@ -72,6 +75,9 @@ export interface CommandResults {
   readonly Purge: number
   readonly Pause: Paused
   readonly Resume: Paused
+  readonly UpsertSchedule: Schedule
+  /** The schedule as it was. */
+  readonly RemoveSchedule: Schedule
 }
 
 export type ResultOf<C extends Command> = CommandResults[C["_tag"]]

@@ -64,7 +64,9 @@ export const make = (settings: Partial<EngineSettings> = {}): EngineSettings => 
     ...defaults,
     pollInterval: Duration.divide(electionTtl, 5).pipe((d) => (d._tag === "Some" ? d.value : defaults.pollInterval)),
     ...settings,
-    electionTtl
+    electionTtl,
+    // A leader commits at least every third of the TTL: a slot found later than a TTL was missed.
+    limits: { ...(settings.limits ?? defaults.limits), scheduleGraceMs: Duration.toMillis(electionTtl) }
   }
 }
 

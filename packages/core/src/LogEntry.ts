@@ -4,7 +4,7 @@
  * handoff (`release`) are all entries; replaying them in order onto the checkpoint they follow
  * gives the state.
  */
-import { Leader, Paused, StateCorrupt, StoredJob, Totals } from "@osqueue/types"
+import { Leader, Paused, Schedule, StateCorrupt, StoredJob, Totals } from "@osqueue/types"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -13,11 +13,11 @@ import { decodeJobs, splitJobs } from "./StoredJobs.js"
 
 /**
  * The entry format this code writes. Format 2 adds `patched` (a changed job as the fields that
- * changed); format 1 entries, which carry every changed job whole, are read too. Any other is
- * refused, naming the formats this code reads.
+ * changed); format 3 adds `schedules` (the schedules the commit set or removed). Formats 1 and
+ * 2, which have neither, are read too. Any other is refused, naming the formats this code reads.
  */
-export const entryFormat = 2
-export const readableEntryFormats = [1, 2] as const
+export const entryFormat = 3
+export const readableEntryFormats = [1, 2, 3] as const
 
 export const logPrefix = "log/"
 
@@ -68,6 +68,8 @@ export const LogEntry = Schema.Struct({
   put: Schema.Array(StoredJob),
   /** Every other job the commit changed, as its changes. */
   patched: Schema.optionalWith(Schema.Array(JobPatch), { exact: true }),
+  /** The schedules the commit set (as they stand after it) or removed (by id). */
+  schedules: Schema.optionalWith(Schema.Struct({ put: Schema.Array(Schedule), removed: Schema.Array(Schema.String) }), { exact: true }),
   /** Ids of the jobs that left the state. */
   removed: Schema.Array(Schema.String)
 })
@@ -84,7 +86,10 @@ const corrupt = (key: string, reason: string) => new StateCorrupt({ key, reason 
 const formatProblem = (key: string, json: unknown): StateCorrupt | undefined => {
   const format = typeof json === "object" && json !== null && "format" in json ? json.format : undefined
   if (typeof format !== "number" || (readableEntryFormats as ReadonlyArray<number>).includes(format)) return undefined
-  return corrupt(key, `entry format ${format} is not known to this broker, which reads formats ${readableEntryFormats.join(" and ")}: run a matching osqueue version`)
+  return corrupt(
+    key,
+    `entry format ${format} is not known to this broker, which reads formats ${readableEntryFormats.slice(0, -1).join(", ")} and ${readableEntryFormats.at(-1)}: run a matching osqueue version`
+  )
 }
 
 /** The whole entry parsed at once: bytes laid out some other way, and the errors' wording. */

@@ -7,6 +7,8 @@
 import {
   type Backoff,
   currentFormat,
+  defaultMissedSlots,
+  firstLogFormat,
   fromStoredJob,
   storedJob,
   type EnqueueOptions,
@@ -37,6 +39,11 @@ import {
   publicJob,
   type QueueFile,
   QueueFull,
+  type Schedule,
+  ScheduleNotFound,
+  scheduleRunKey,
+  type ScheduleSpec,
+  maxSchedules,
   type Stats,
   type Totals,
   defaultBackoff
@@ -48,6 +55,7 @@ import type { ClaimResult, Command, HeartbeatResult, ResultOf } from "./Command.
 import { type EntryKind, entryFormat, type JobPatch, type LogEntry } from "./LogEntry.js"
 import { Heap } from "./Heap.js"
 import { elementText } from "./JsonElements.js"
+import { latestSlot, nextSlot, problemOf } from "./ScheduleSlots.js"
 
 export interface Limits {
   /** Largest JSON payload (and result) of one job, in bytes. */
@@ -67,6 +75,12 @@ export interface Limits {
   readonly maxLeaseMs: number
   /** Past attempts kept per job. */
   readonly maxHistory: number
+  /**
+   * A schedule's slot found due later than this after its time was missed: no broker led then
+   * (a leader commits at least every third of the election TTL, which is what brokers set this
+   * to). Missed slots get one catch-up run together, or none (docs/architecture.md, "Schedules").
+   */
+  readonly scheduleGraceMs: number
 }
 
 export const defaultLimits: Limits = {
@@ -79,7 +93,8 @@ export const defaultLimits: Limits = {
   defaultMaxAttempts: 3,
   defaultLeaseMs: 30_000,
   maxLeaseMs: 60 * 60 * 1000,
-  maxHistory: 10
+  maxHistory: 10,
+  scheduleGraceMs: 10_000
 }
 
 const jobsEnd = Buffer.from("]}")
@@ -196,7 +211,30 @@ interface Meta {
   readonly totals: Totals
 }
 
-type Undo = { readonly id: JobId; readonly prev: Entry | undefined } | { readonly meta: Meta }
+type Undo =
+  | { readonly id: JobId; readonly prev: Entry | undefined }
+  | { readonly meta: Meta }
+  | { readonly schedule: string; readonly prev: Schedule | undefined }
+
+/** A change of a job (not of the header or a schedule). */
+const isJobUndo = (undo: Undo): undo is { readonly id: JobId; readonly prev: Entry | undefined } => "id" in undo
+
+/** A schedule in the state: the stamp tells its current due-heap item from stale ones. */
+interface HeldSchedule {
+  readonly schedule: Schedule
+  readonly stamp: number
+}
+
+/** A schedule's next slot in the due heap. */
+interface DueItem {
+  readonly key: number
+  readonly id: string
+  readonly stamp: number
+}
+
+/** Bytes a schedule takes in queue.json (its JSON and a comma). */
+const scheduleSize = (schedule: Schedule | undefined): number =>
+  schedule === undefined ? 0 : JSON.stringify(schedule).length + 1
 
 interface Item {
   /** Priority for the ready heaps, a time for the others. */
@@ -280,6 +318,8 @@ export class QueueState {
   private readonly finished = newHeap()
   private readonly dead = newHeap()
   private readonly byKey = new Map<string, JobId>()
+  private readonly schedules = new Map<string, HeldSchedule>()
+  private readonly dueSchedules = new Heap<DueItem>((a, b) => a.key < b.key)
   private meta: Meta
   private stamps = 0
   private journal: Array<Undo> | undefined
@@ -330,12 +370,14 @@ export class QueueState {
       file.commitId,
       limits
     )
-    const kept = file.format === currentFormat ? jobBytes : undefined
+    // Jobs are written alike from the first log format on.
+    const kept = file.format >= firstLogFormat ? jobBytes : undefined
     file.jobs.forEach((job, i) => {
       const entry = Entry.of(job, ++state.stamps, kept?.[i])
       state.install(job.id, undefined, entry)
       if (kept !== undefined) entry.encoded()
     })
+    for (const schedule of file.schedules ?? []) state.installSchedule(schedule.id, schedule)
     state.bytes = bytes
     return state
   }
@@ -377,6 +419,8 @@ export class QueueState {
       const undo = journal.pop()!
       if ("meta" in undo) {
         this.meta = undo.meta
+      } else if ("schedule" in undo) {
+        this.installSchedule(undo.schedule, undo.prev)
       } else {
         const prev = undo.prev
         this.install(
@@ -409,11 +453,15 @@ export class QueueState {
   /** How many bytes the open batch's jobs add to the encoded state (negative when it shrank). */
   private journalGrowth(): number {
     const before = new Map<JobId, Entry | undefined>()
+    const schedulesBefore = new Map<string, Schedule | undefined>()
     for (const undo of this.journal ?? []) {
-      if (!("meta" in undo) && !before.has(undo.id)) before.set(undo.id, undo.prev)
+      if (isJobUndo(undo)) {
+        if (!before.has(undo.id)) before.set(undo.id, undo.prev)
+      } else if ("schedule" in undo && !schedulesBefore.has(undo.schedule)) schedulesBefore.set(undo.schedule, undo.prev)
     }
     let growth = 0
     for (const [id, prev] of before) growth += (this.entries.get(id)?.size ?? 0) - (prev?.size ?? 0)
+    for (const [id, prev] of schedulesBefore) growth += scheduleSize(this.schedules.get(id)?.schedule) - scheduleSize(prev)
     return growth
   }
 
@@ -429,8 +477,10 @@ export class QueueState {
     let headerChanged = false
     // Each touched job, with the entry it had before the batch.
     const touched = new Map<JobId, Entry | undefined>()
+    const touchedSchedules = new Set<string>()
     for (const undo of this.journal ?? []) {
       if ("meta" in undo) headerChanged = true
+      else if ("schedule" in undo) touchedSchedules.add(undo.schedule)
       else if (!touched.has(undo.id)) touched.set(undo.id, undo.prev)
     }
     const removed: Array<JobId> = []
@@ -462,9 +512,22 @@ export class QueueState {
       ...(headerChanged ? { header: this.meta } : {})
     })
     parts[0] = Buffer.from(`${head.slice(0, -1)},"put":[`)
-    const tail = Buffer.from(`],${patched.length > 0 ? `"patched":[${patched.join(",")}],` : ""}"removed":${JSON.stringify(removed)}}`)
+    const schedules = touchedSchedules.size > 0 ? `"schedules":${JSON.stringify(this.scheduleChanges(touchedSchedules))},` : ""
+    const tail = Buffer.from(`],${patched.length > 0 ? `"patched":[${patched.join(",")}],` : ""}${schedules}"removed":${JSON.stringify(removed)}}`)
     parts.push(tail)
     return { parts, length: length + parts[0].length + tail.length }
+  }
+
+  /** The schedules a batch touched: as they stand now, or gone. */
+  private scheduleChanges(ids: ReadonlySet<string>): { put: Array<Schedule>; removed: Array<string> } {
+    const put: Array<Schedule> = []
+    const removed: Array<string> = []
+    for (const id of ids) {
+      const held = this.schedules.get(id)
+      if (held === undefined) removed.push(id)
+      else put.push(held.schedule)
+    }
+    return { put, removed }
   }
 
   /**
@@ -492,6 +555,8 @@ export class QueueState {
       this.entries.get(job.id)!.encoded()
     }
     for (const id of entry.removed) this.remove(id as JobId)
+    for (const schedule of entry.schedules?.put ?? []) this.putSchedule(schedule)
+    for (const id of entry.schedules?.removed ?? []) this.removeSchedule(id)
     this.committed(entry.position, entry.commitId)
     return undefined
   }
@@ -516,7 +581,9 @@ export class QueueState {
 
   private partsInto(parts: Array<Uint8Array>, seq: number, commitId: string, secrets = true): Encoded {
     const { epoch, leader, nextJobSeq, paused, totals } = this.meta
-    const header = JSON.stringify({ format: currentFormat, epoch, seq, commitId, leader, nextJobSeq, paused, totals })
+    // By id: the same bytes whichever order the schedules were set in (a replica's, a leader's).
+    const schedules = this.schedules.size === 0 ? undefined : this.listSchedules()
+    const header = JSON.stringify({ format: currentFormat, epoch, seq, commitId, leader, nextJobSeq, paused, totals, schedules })
     parts.length = this.entries.size + 2
     parts[0] = Buffer.from(`${header.slice(0, -1)},"jobs":[`)
     let length = parts[0].length + jobsEnd.length
@@ -585,6 +652,56 @@ export class QueueState {
     // Results, errors and progress grow the state past the cap without an enqueue: the batch after
     // brings it back under by shedding finished jobs (docs/architecture.md, "Limits").
     this.shed(this.bytes - maxStateBytes)
+    // Whole milliseconds, as a job's times are (a test clock may stand between two).
+    this.runSchedules(Math.floor(now))
+  }
+
+  /**
+   * Enqueues the runs of every schedule with slots due by `now` (docs/architecture.md,
+   * "Schedules"). A schedule whose runs the queue refuses (full) is left as it was: the next
+   * commit tries again.
+   */
+  private runSchedules(now: number): void {
+    const refused: Array<DueItem> = []
+    for (let item = this.dueSchedules.peek(); item !== undefined && item.key <= now; item = this.dueSchedules.peek()) {
+      this.dueSchedules.pop()
+      const held = this.schedules.get(item.id)
+      if (held === undefined || held.stamp !== item.stamp) continue
+      if (!this.runDue(held.schedule, held.schedule.nextAt!, now)) refused.push(item)
+    }
+    for (const item of refused) this.dueSchedules.push(item)
+  }
+
+  /**
+   * One run per slot from `nextAt` to `now`, each under its slot's idempotency key. Slots older
+   * than the grace were missed while no broker led: together they get one run (the latest of
+   * them's) or, when the schedule skips missed slots, none. False when the queue refused the runs
+   * (nothing changed).
+   */
+  private runDue(schedule: Schedule, nextAt: number, now: number): boolean {
+    const cutoff = now - this.limits.scheduleGraceMs
+    const slots: Array<number> = []
+    if (nextAt <= cutoff && schedule.missed === "catch-up") slots.push(Math.max(nextAt, latestSlot(schedule, cutoff) ?? nextAt))
+    for (let slot = nextAt > cutoff ? nextAt : nextSlot(schedule, cutoff); slot !== undefined && slot <= now; slot = nextSlot(schedule, slot)) {
+      slots.push(slot)
+    }
+    const savepoint = this.savepoint()
+    const runs = slots.length === 0
+      ? Either.right([])
+      : this.enqueue(slots.map((slot) => ({ ...schedule.job, idempotencyKey: scheduleRunKey(schedule.id, slot) })), now)
+    if (Either.isLeft(runs)) {
+      this.rollback(savepoint)
+      return false
+    }
+    const { nextAt: _, ...rest } = schedule
+    const next = nextSlot(schedule, now)
+    const last = runs.right.at(-1)
+    this.putSchedule({
+      ...rest,
+      ...(next === undefined ? {} : { nextAt: next }),
+      ...(last === undefined ? {} : { lastRun: { slot: slots.at(-1)!, at: now, jobId: last.id } })
+    })
+    return true
   }
 
   /** Removes the oldest jobs of a retention heap while more than `keep` are left or the oldest is older than `keepMs`. */
@@ -673,7 +790,7 @@ export class QueueState {
     const journal = this.journal!
     for (let i = savepoint.journal; i < journal.length; i++) {
       const undo = journal[i]!
-      if ("meta" in undo) continue
+      if (!isJobUndo(undo)) continue
       const entry = this.entries.get(undo.id)
       if (entry === undefined || entry.prepared) continue
       const job: unknown = entry.job
@@ -741,7 +858,52 @@ export class QueueState {
       case "Pause":
       case "Resume":
         return this.setPaused(command._tag === "Pause", command.type)
+      case "UpsertSchedule":
+        return this.upsertSchedule(command.schedule, Math.floor(now))
+      case "RemoveSchedule": {
+        const held = this.schedules.get(command.id)
+        if (held === undefined) return Either.left(new ScheduleNotFound({ id: command.id }))
+        this.removeSchedule(command.id)
+        return Either.right(held.schedule)
+      }
     }
+  }
+
+  /**
+   * Sets a schedule. Its next slot is the first after now, and after its last run: a replaced
+   * schedule never runs a slot again, whatever the leader's clock says.
+   */
+  private upsertSchedule(spec: ScheduleSpec, now: number): Either.Either<Schedule, OsqueueError> {
+    const problem = problemOf(spec, now)
+    if (problem !== undefined) return Either.left(new InvalidRequest({ message: `schedule ${spec.id}: ${problem}` }))
+    const prev = this.schedules.get(spec.id)?.schedule
+    if (prev === undefined && this.schedules.size >= maxSchedules) {
+      return Either.left(new InvalidRequest({ message: `a queue holds at most ${maxSchedules} schedules: remove some first` }))
+    }
+    const tooLarge = this.checkSize(`the payload of schedule ${spec.id}'s job`, spec.job.payload ?? null)
+    if (tooLarge !== undefined) return Either.left(tooLarge)
+    const nextAt = nextSlot(spec, Math.max(now, prev?.lastRun?.slot ?? 0))
+    // In the schema's field order, as a schedule read back from the log is.
+    const schedule: Schedule = {
+      id: spec.id,
+      ...(spec.cron === undefined ? {} : { cron: spec.cron }),
+      ...(spec.timezone === undefined ? {} : { timezone: spec.timezone }),
+      ...(spec.everyMs === undefined ? {} : { everyMs: spec.everyMs }),
+      job: spec.job,
+      missed: spec.missed ?? defaultMissedSlots,
+      createdAt: prev?.createdAt ?? now,
+      updatedAt: now,
+      ...(nextAt === undefined ? {} : { nextAt }),
+      ...(prev?.lastRun === undefined ? {} : { lastRun: prev.lastRun })
+    }
+    const added = scheduleSize(schedule) - scheduleSize(prev)
+    const projected = this.bytes + this.pendingBytes + added
+    if (added > 0 && projected > this.limits.maxStateBytes) {
+      return Either.left(new QueueFull({ bytes: projected, limit: this.limits.maxStateBytes, retryAfterMs: this.fullFor(now) }))
+    }
+    this.pendingBytes += added
+    this.putSchedule(schedule)
+    return Either.right(schedule)
   }
 
   private promote(id: JobId, now: number): Either.Either<Job, OsqueueError> {
@@ -1124,11 +1286,27 @@ export class QueueState {
     return [...byWorker.values()]
   }
 
-  /** When the next delayed or retrying job becomes claimable, or lease expires. */
+  /** Every schedule, by id. */
+  listSchedules(): ReadonlyArray<Schedule> {
+    return [...this.schedules.values()].map((held) => held.schedule).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  }
+
+  /** When the next delayed or retrying job becomes claimable, a lease expires, or a schedule runs. */
   nextWakeup(): number | undefined {
-    const a = this.scheduled.peek()?.key
-    const b = this.leases.peek()?.key
-    return a === undefined ? b : b === undefined ? a : Math.min(a, b)
+    let wake: number | undefined
+    for (const at of [this.scheduled.peek()?.key, this.leases.peek()?.key, this.nextScheduleRun()]) {
+      if (at !== undefined && (wake === undefined || at < wake)) wake = at
+    }
+    return wake
+  }
+
+  /** The next slot of any schedule (stale heap items dropped on the way). */
+  private nextScheduleRun(): number | undefined {
+    for (let item = this.dueSchedules.peek(); item !== undefined; item = this.dueSchedules.peek()) {
+      if (this.schedules.get(item.id)?.stamp === item.stamp) return item.key
+      this.dueSchedules.pop()
+    }
+    return undefined
   }
 
   // ---------------------------------------------------------------- internals
@@ -1215,6 +1393,27 @@ export class QueueState {
   private setMeta(meta: Meta): void {
     this.journal?.push({ meta: this.meta })
     this.meta = meta
+  }
+
+  private putSchedule(schedule: Schedule): void {
+    this.journal?.push({ schedule: schedule.id, prev: this.schedules.get(schedule.id)?.schedule })
+    this.installSchedule(schedule.id, schedule)
+  }
+
+  private removeSchedule(id: string): void {
+    this.journal?.push({ schedule: id, prev: this.schedules.get(id)?.schedule })
+    this.installSchedule(id, undefined)
+  }
+
+  /** Replaces a schedule and queues its next slot (an older item of it goes stale). */
+  private installSchedule(id: string, schedule: Schedule | undefined): void {
+    if (schedule === undefined) {
+      this.schedules.delete(id)
+      return
+    }
+    const stamp = ++this.stamps
+    this.schedules.set(id, { schedule, stamp })
+    if (schedule.nextAt !== undefined) this.dueSchedules.push({ key: schedule.nextAt, id, stamp })
   }
 
   private put(job: Job, bytes?: Uint8Array): Job {

@@ -17,6 +17,9 @@
  *     landing after its entry was collected: the fence must turn it down, and property 1 checks
  *     it was not acknowledged).
  *  3. Nothing is ever StateCorrupt: not the final state, not an answer, not a broker's log.
+ *  4. Schedules (docs/architecture.md, "Schedules"): each acknowledged schedule is in the final
+ *     state, and the runs in the log have strictly increasing slots per schedule, each a slot of
+ *     its rule: no slot ever runs twice, through takeovers, lost answers and re-applied batches.
  *
  * One fixed program comes first: the stalled append that lands where an entry was collected,
  * which random programs reach only now and then.
@@ -112,6 +115,7 @@ type Step =
   | { readonly kind: "enqueue"; readonly to: number; readonly n: number; readonly type: "a" | "b" }
   | { readonly kind: "claim"; readonly to: number; readonly max: number }
   | { readonly kind: "complete"; readonly to: number; readonly pick: number }
+  | { readonly kind: "schedule"; readonly to: number; readonly id: "s1" | "s2"; readonly everyMs: number; readonly missed: "catch-up" | "skip" }
   | { readonly kind: "advance"; readonly ms: number }
   | { readonly kind: "kill"; readonly slot: Slot; readonly mode: "hang" | "fail" }
   | { readonly kind: "stop"; readonly slot: Slot }
@@ -146,6 +150,16 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("enqueue" as const), to, n: fc.integer({ min: 1, max: 2 }), type: fc.constantFrom("a" as const, "b" as const) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("claim" as const), to, max: fc.integer({ min: 1, max: 2 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("complete" as const), to, pick: fc.nat() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("schedule" as const),
+      to,
+      id: fc.constantFrom("s1" as const, "s2" as const),
+      everyMs: fc.constantFrom(1_000, 3_000),
+      missed: fc.constantFrom("catch-up" as const, "skip" as const)
+    })
+  },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant("advance" as const), ms: fc.constantFrom(0, 0, 50, 300, ttlMs, 2.5 * ttlMs) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("kill" as const), slot, mode: fc.constantFrom("hang" as const, "fail" as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("stop" as const), slot }) },
@@ -283,6 +297,7 @@ type Issued =
   | { readonly kind: "enqueue"; readonly n: number; readonly type: string }
   | { readonly kind: "claim"; readonly max: number }
   | { readonly kind: "complete"; readonly jobId: string; readonly token: string }
+  | { readonly kind: "schedule"; readonly id: string; readonly everyMs: number }
 
 interface Answer {
   readonly issued: Issued
@@ -376,6 +391,12 @@ const run = (plan: Plan) =>
           yield* submit(s.to, { kind: "complete", jobId: job.id, token }, () => ({ _tag: "Complete", token }))
           break
         }
+        case "schedule":
+          yield* submit(s.to, { kind: "schedule", id: s.id, everyMs: s.everyMs }, () => ({
+            _tag: "UpsertSchedule",
+            schedule: { id: s.id, everyMs: s.everyMs, missed: s.missed, job: { type: "a", payload: { schedule: s.id } } }
+          }))
+          break
         case "advance":
           yield* advance(s.ms)
           break
@@ -461,6 +482,8 @@ const check = (outcome: Effect.Effect.Success<ReturnType<typeof run>>, logged: R
   /** What the model answered for each command, at its last landing (a batch is applied once more after Reapply). */
   const modelled = new Map<number, unknown>()
   const completer = new Map<string, number>()
+  /** Each schedule's latest run slot in the log so far. */
+  const lastSlot = new Map<string, number>()
   answers.forEach((a, k) => {
     if (a.issued.kind === "complete" && !completer.has(a.issued.jobId)) completer.set(a.issued.jobId, k)
   })
@@ -482,9 +505,22 @@ const check = (outcome: Effect.Effect.Success<ReturnType<typeof run>>, logged: R
       for (const key of patch.unset ?? []) delete job[key]
       changed.push(job as unknown as Job)
     }
+    // A schedule's runs come first in their batch (the tick runs before its commands), in enqueue order.
+    const runs = changed.filter((job) => !seen.has(job.id) && job.idempotencyKey?.startsWith("schedule:"))
+    for (const run of runs.sort((a, b) => a.seq - b.seq)) {
+      const [, id = "", slot = ""] = run.idempotencyKey!.split(":")
+      const last = lastSlot.get(id)
+      if (last !== undefined && Number(slot) <= last) {
+        throw new Error(`entry ${position} runs slot ${slot} of schedule ${id}, not after its last run's slot ${last}`)
+      }
+      lastSlot.set(id, Number(slot))
+      expect(Number(slot) % 1_000, `slot ${slot} of schedule ${id}`).toBe(0)
+      const outcome = model.enqueue([{ type: run.type, payload: run.payload, idempotencyKey: run.idempotencyKey! }], 0)
+      expect(outcome, `run ${run.idempotencyKey} at entry ${position}`).toEqual({ ok: true, value: [run.id] })
+    }
     for (const job of changed) {
       const before = seen.get(job.id)
-      if (before === undefined) add((job.payload as { k: number }).k, "enqueue", job)
+      if (before === undefined && !runs.includes(job)) add((job.payload as { k: number }).k, "enqueue", job)
       if (job.state === "running" && before?.state !== "running") add(Number(job.lease!.workerId.slice(1)), "claim", job)
       if (job.state === "completed" && before?.state !== "completed") add(completer.get(job.id)!, "complete", job)
       seen.set(job.id, job)
@@ -503,7 +539,7 @@ const check = (outcome: Effect.Effect.Success<ReturnType<typeof run>>, logged: R
         const claimed = jobs.map((job) => job.id).sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)))
         expect(ids, `claim ${k} at entry ${position}`).toEqual(claimed)
         modelled.set(k, ids)
-      } else {
+      } else if (issued.kind === "complete") {
         const job = model.find(issued.jobId)
         const outcome = job === undefined ? undefined : model.complete(model.tokenOf(job), undefined, 0)
         expect(outcome?.ok, `complete ${k} of ${issued.jobId} at entry ${position}`).toBe(true)
@@ -521,6 +557,10 @@ const check = (outcome: Effect.Effect.Success<ReturnType<typeof run>>, logged: R
     } else if (a.issued.kind === "claim") {
       const ids = (value as ReadonlyArray<ClaimResult>).map((c) => c.job.id)
       if (ids.length > 0) expect(modelled.get(k), `acknowledged claim ${k}`).toEqual(ids)
+    } else if (a.issued.kind === "schedule") {
+      const schedule = file.schedules?.find((x) => x.id === (a.issued as { id: string }).id)
+      expect(schedule, `acknowledged schedule ${k}`).toBeDefined()
+      expect(schedule?.lastRun?.slot).toBe(lastSlot.get(schedule!.id))
     } else {
       const job = file.jobs.find((j) => j.id === (a.issued as { jobId: string }).jobId)
       expect(job?.state, `acknowledged completion ${k}`).toBe("completed")

@@ -1,7 +1,7 @@
 /**
  * Property test: a replica that starts from a checkpoint and replays each batch's log entry
  * (through JSON, as a follower reads it) ends every batch with the same queue.json as the
- * state that ran the commands.
+ * state that ran the commands, schedules and their runs included.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { JobId, LeaseToken } from "@osqueue/types"
@@ -25,9 +25,18 @@ const step = fc.oneof(
   fc.record({ kind: fc.constantFrom("complete" as const, "fail" as const), pick: fc.nat() }),
   fc.record({ kind: fc.constantFrom("pause" as const, "resume" as const) }),
   fc.record({ kind: fc.constantFrom("promote" as const, "delete" as const, "priority" as const), job: fc.integer({ min: 1, max: 20 }) }),
-  fc.record({ kind: fc.constant("purge" as const), state: fc.constantFrom("queued" as const, "completed" as const, "dead" as const) })
+  fc.record({ kind: fc.constant("purge" as const), state: fc.constantFrom("queued" as const, "completed" as const, "dead" as const) }),
+  fc.record({
+    kind: fc.constant("schedule" as const),
+    id: fc.constantFrom("s1", "s2"),
+    everyMs: fc.constantFrom(1_000, 2_500, 60_000),
+    missed: fc.constantFrom("catch-up" as const, "skip" as const)
+  }),
+  fc.record({ kind: fc.constant("unschedule" as const), id: fc.constantFrom("s1", "s2") })
 )
-const batches = fc.array(fc.record({ advance: fc.integer({ min: 0, max: 3_000 }), steps: fc.array(step, { maxLength: 6 }) }), { maxLength: 12 })
+// Now and then a gap longer than the schedules' grace: missed slots.
+const advance = fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 0, max: 3_000 }) }, { weight: 1, arbitrary: fc.constant(25_000) })
+const batches = fc.array(fc.record({ advance, steps: fc.array(step, { maxLength: 6 }) }), { maxLength: 12 })
 
 
 describe("LogEntry", () => {
@@ -68,6 +77,8 @@ describe("LogEntry", () => {
             else if (s.kind === "promote" || s.kind === "delete") command = { _tag: s.kind === "promote" ? "Promote" : "Delete", id: `job-${s.job}` as JobId }
             else if (s.kind === "priority") command = { _tag: "SetPriority", id: `job-${s.job}` as JobId, priority: s.job % 3 }
             else if (s.kind === "purge") command = { _tag: "Purge", state: s.state }
+            else if (s.kind === "schedule") command = { _tag: "UpsertSchedule", schedule: { id: s.id, everyMs: s.everyMs, missed: s.missed, job: { type: "a", payload: { s: s.id } } } }
+            else if (s.kind === "unschedule") command = { _tag: "RemoveSchedule", id: s.id }
             else if (tokens.length === 0) continue
             else if (s.kind === "complete" || s.kind === "fail") {
               const token = tokens.splice(s.pick % tokens.length, 1)[0]!

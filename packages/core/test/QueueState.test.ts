@@ -1115,8 +1115,8 @@ describe("encoding", () => {
   it("the header carries format, epoch, seq and commitId; an unknown format is refused", () => {
     const s = everything()
     const file = JSON.parse(s.toJson(7, "leader-1:7")) as Record<string, unknown>
-    expect(file).toMatchObject({ format: 3, epoch: 1, seq: 7, commitId: "leader-1:7", nextJobSeq: 9 })
-    expect(Either.isLeft(Schema.decodeUnknownEither(QueueFile)({ ...file, format: 4 }))).toBe(true)
+    expect(file).toMatchObject({ format: 4, epoch: 1, seq: 7, commitId: "leader-1:7", nextJobSeq: 9 })
+    expect(Either.isLeft(Schema.decodeUnknownEither(QueueFile)({ ...file, format: 5 }))).toBe(true)
   })
 
   it("cached job JSON is refreshed when a job changes", () => {

@@ -16,6 +16,14 @@ export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound"
   }
 }
 
+export class ScheduleNotFound extends Schema.TaggedError<ScheduleNotFound>()("ScheduleNotFound", {
+  id: Schema.String
+}) {
+  override get message() {
+    return `no schedule with id ${this.id} (list them with \`osqueue schedule list\`)`
+  }
+}
+
 export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
   jobId: Schema.String,
   reason: Schema.String
@@ -158,6 +166,7 @@ export class RequestTimeout extends Schema.TaggedError<RequestTimeout>()("Reques
 export const OsqueueError = Schema.Union(
   InvalidRequest,
   JobNotFound,
+  ScheduleNotFound,
   LeaseLost,
   InvalidTransition,
   NotLeader,
@@ -193,6 +202,7 @@ export const httpStatus = (error: OsqueueError): number => {
     case "Forbidden":
       return 403
     case "JobNotFound":
+    case "ScheduleNotFound":
     case "NoSuchRoute":
       return 404
     case "MethodNotAllowed":

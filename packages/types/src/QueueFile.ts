@@ -8,16 +8,18 @@ import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { type Attempt, type Backoff, defaultBackoff, HeldJob, type Job, Paused } from "./Job.js"
+import { Schedule } from "./Schedule.js"
 
 /**
  * The format brokers write. Format 2 leaves out a job's fields that are at their usual value
  * (`StoredJob`), about a third of a queued job's bytes. Format 3 is the same object as a
  * checkpoint: the state as of log position `seq`, with the commits after it in `log/<position>`
  * (docs/architecture.md, "The log"). Formats 1 and 2 have no log: a broker that takes over such
- * a queue converts it by writing a format-3 checkpoint. Every format in `readableFormats` is read.
+ * a queue converts it by writing a checkpoint. Format 4 adds `schedules` (a format without them
+ * has none). Every format in `readableFormats` is read.
  */
-export const currentFormat = 3
-export const readableFormats = [1, 2, 3] as const
+export const currentFormat = 4
+export const readableFormats = [1, 2, 3, 4] as const
 /** The first format whose commits go to the log. */
 export const firstLogFormat = 3
 
@@ -121,6 +123,8 @@ export const QueueFile = Schema.Struct({
   nextJobSeq: Schema.Int,
   paused: Paused,
   totals: Totals,
+  /** Every schedule, by id; absent when there is none (and in formats before 4). */
+  schedules: Schema.optionalWith(Schema.Array(Schedule), { exact: true }),
   jobs: Schema.Array(StoredJob)
 })
 export type QueueFile = typeof QueueFile.Type
