@@ -24,6 +24,7 @@ import {
   PayloadTooLarge,
   QueueFull,
   RequestTimeout,
+  ScheduleNotFound,
   StateCorrupt,
   Unauthorized
 } from "./Errors.js"
@@ -212,6 +213,7 @@ export class OsqueueApi extends HttpApi.make("osqueue")
   .addError(Unauthorized, { status: 401 })
   .addError(Forbidden, { status: 403 })
   .addError(JobNotFound, { status: 404 })
+  .addError(ScheduleNotFound, { status: 404 })
   .addError(NoSuchRoute, { status: 404 })
   .addError(MethodNotAllowed, { status: 405 })
   .addError(RequestTimeout, { status: 408 })
