@@ -5,7 +5,7 @@
  * release) with its token, when it was sent and when (and how) it was answered. Times are this
  * process's `Date.now()`, the only clock the checks compare.
  */
-import { Cause, Context, Duration, Effect, Exit, Layer, Option, Scope } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Option, Random, Scope } from "effect"
 import type { ClientError } from "../../packages/client/src/index.js"
 import { OsqueueClient } from "../../packages/client/src/index.js"
 import { type ClaimedJob, parseLeaseToken } from "../../packages/types/src/index.js"
@@ -119,7 +119,7 @@ export interface FleetOptions {
   readonly concurrency: number
   readonly leaseMs: number
   readonly requestTimeoutMs: number
-  readonly random: () => number
+  readonly random: Random.Random
 }
 
 /** Client i: the URLs in a rotated order, and every other one also finds the leader in the store. */
@@ -152,9 +152,9 @@ export const startProducers = (options: FleetOptions, journal: Journal) =>
           if (due > 0) yield* Effect.sleep(Duration.millis(due))
           const key = `p${i}-${l}-${n}`
           // Some jobs run long, past their lease TTL: only heartbeats keep them.
-          const workMs = options.random() < 0.05
-            ? Math.round(options.leaseMs * (1 + options.random()))
-            : Math.round(50 + options.random() * 600)
+          const long = (yield* options.random.next) < 0.05
+          const share = yield* options.random.next
+          const workMs = long ? Math.round(options.leaseMs * (1 + share)) : Math.round(50 + share * 600)
           for (;;) {
             journal.keysSent.add(key)
             const sentAt = Date.now()

@@ -7,7 +7,7 @@
  * time, loopback only, and every process it started is killed when it ends, however it ends.
  * Exit code 0 when every check passed, 1 otherwise.
  */
-import { Cause, ConfigProvider, Context, Duration, Effect, Exit, Fiber, HashMap, Layer, Logger, LogLevel, Option, Scope } from "effect"
+import { Cause, ConfigProvider, Context, Duration, Effect, Exit, Fiber, HashMap, Layer, Logger, LogLevel, Option, Random, Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
@@ -18,7 +18,7 @@ import * as Cas from "../../packages/core/src/Cas.js"
 import * as Log from "../../packages/core/src/Log.js"
 import * as Replica from "../../packages/core/src/Replica.js"
 import * as Election from "../../packages/core/src/Election.js"
-import { FaultyStore, FileStore, ObjectStore } from "../../packages/storage/src/index.js"
+import { FileStore, ObjectStore } from "../../packages/storage/src/index.js"
 import { type BrokerSlot, leaderInfo, startBrokers } from "./brokers.js"
 import { type Check, handoffCheck, type ProcessLog, runChecks, selfTest } from "./checks.js"
 import { Journal, startProducers, startWorkers } from "./fleet.js"
@@ -76,9 +76,8 @@ if (only !== undefined && only !== "kill" && only !== "term" && only !== "pause"
 /** Console lines carry the time, to line them up with the brokers' logs. */
 const say = (text: string) => console.log(`${new Date().toISOString().slice(11, 23)} chaos: ${text}`)
 
-// mulberry32, as the fault decorator uses: the fault schedule repeats for a given seed.
-const random = FaultyStore.mulberry32(seed)
-const between = (lo: number, hi: number) => lo + random() * (hi - lo)
+// Effect's generator, seeded as the fault decorator seeds its own: the fault schedule repeats for a given seed.
+const random = Random.make(seed)
 
 // Store faults inside each broker: the issue's list — latency spikes, 5% errors, ambiguous puts.
 const faults = {
@@ -253,7 +252,7 @@ const program = Effect.gen(function*() {
     if (current === undefined) return
     const target = slotOf(current.url)
     if (target === undefined || !target.alive) return
-    const draw = only === "kill" ? 0 : only === "term" ? 0.5 : only === "pause" ? 1 : random()
+    const draw = only === "kill" ? 0 : only === "term" ? 0.5 : only === "pause" ? 1 : yield* random.next
     if (draw < 0.45) {
       counts.kill++
       const at = Date.now()
@@ -277,9 +276,11 @@ const program = Effect.gen(function*() {
       counts.pause++
       // Mostly the leader (the zombie case), sometimes a follower.
       const followers = brokers.filter((b) => b !== target && b.status === "running")
-      const victim = random() < 0.7 || followers.length === 0 ? target : followers[Math.floor(random() * followers.length)]!
+      const victim = (yield* random.next) < 0.7 || followers.length === 0
+        ? target
+        : followers[yield* random.nextIntBetween(0, followers.length)]!
       const wasLeader = victim === target
-      const pauseMs = Math.round(between(1.5, 2.5) * ttlMs)
+      const pauseMs = Math.round((yield* random.nextRange(1.5, 2.5)) * ttlMs)
       const at = Date.now()
       victim.signal("SIGSTOP")
       say(`SIGSTOP ${wasLeader ? "leader" : "follower"} ${victim.spec.name} for ${pauseMs} ms`)
@@ -312,7 +313,7 @@ const program = Effect.gen(function*() {
 
   const deadline = Date.now() + minutes * 60_000
   while (Date.now() < deadline) {
-    yield* Effect.sleep(Duration.millis(between(2_000, 5_000)))
+    yield* Effect.sleep(Duration.millis(yield* random.nextRange(2_000, 5_000)))
     if (Date.now() >= deadline) break
     yield* injectOne
   }

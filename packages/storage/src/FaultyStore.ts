@@ -12,6 +12,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import {
   ObjectStore,
@@ -84,7 +85,13 @@ export class Control extends Context.Tag("@osqueue/storage/FaultyStore/Control")
   readonly resetCounts: Effect.Effect<void>
 }>() {}
 
-/** mulberry32: tiny, fast and good enough to spread faults evenly; the same seed, the same run. */
+/**
+ * mulberry32, a seeded generator of numbers in [0, 1) for callers that draw outside an Effect.
+ * The store itself draws from effect's `Random`.
+ *
+ * @deprecated Draw from `Random.make(seed)` (effect/Random) instead; this stays only until the
+ * log's crash property test, its last user, moves to it.
+ */
 export const mulberry32 = (seed: number): (() => number) => {
   let state = seed >>> 0
   return () => {
@@ -131,64 +138,63 @@ export const wrap = (
 ): Effect.Effect<{ readonly store: ObjectStoreShape; readonly control: Context.Tag.Service<Control> }> =>
   Effect.gen(function* () {
     let options = yield* validate(initial)
-    let random = mulberry32(options.seed ?? 1)
+    // Effect's generator, seeded: the same seed draws the same faults in the same order.
+    let random = Random.make(options.seed ?? 1)
     let counts = zeroCounts
     const count = (field: keyof FaultCounts) => {
       counts = { ...counts, [field]: counts[field] + 1 }
     }
 
-    const delay = Effect.suspend(() => {
+    const delay = Effect.gen(function* () {
       const latency = options.latencyMs ?? 0
       const jitter = options.jitterMs ?? 0
       const spikeRate = options.spikeRate ?? 0
-      const spike = spikeRate > 0 && random() < spikeRate
+      const spike = spikeRate > 0 && (yield* random.next) < spikeRate
       if (spike) count("spikes")
-      const ms = latency + (jitter > 0 ? random() * jitter : 0) + (spike ? options.spikeMs ?? 0 : 0)
-      return ms > 0 ? Effect.sleep(Duration.millis(ms)) : Effect.void
+      const ms = latency + (jitter > 0 ? (yield* random.next) * jitter : 0) + (spike ? options.spikeMs ?? 0 : 0)
+      if (ms > 0) yield* Effect.sleep(Duration.millis(ms))
     })
 
     const read = <A, E>(operation: string, key: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | StoreUnavailable> =>
       Effect.zipRight(
         delay,
-        Effect.suspend((): Effect.Effect<A, E | StoreUnavailable> => {
+        Effect.gen(function* () {
           count("reads")
           const rate = options.readFailureRate ?? 0
-          if (rate > 0 && random() < rate) {
+          if (rate > 0 && (yield* random.next) < rate) {
             count("readFailures")
-            return Effect.fail(new StoreUnavailable({ operation, key, cause: "injected by FaultyStore" }))
+            return yield* new StoreUnavailable({ operation, key, cause: "injected by FaultyStore" })
           }
-          return effect
+          return yield* effect
         })
       )
 
     const write = <A>(operation: string, key: string, effect: Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> =>
       Effect.zipRight(
         delay,
-        Effect.suspend(() => {
+        Effect.gen(function* () {
           count("writes")
           const failure = options.writeFailureRate ?? 0
           const ambiguous = options.ambiguousWriteRate ?? 0
           const lost = options.lostWriteRate ?? 0
-          if (failure + ambiguous + lost === 0) return effect
+          if (failure + ambiguous + lost === 0) return yield* effect
           // One draw per write, so each kind happens at exactly its configured share.
-          const draw = random()
+          const draw = yield* random.next
           if (draw < failure) {
             count("writeFailures")
-            return Effect.fail(new StoreUnavailable({ operation, key, cause: "injected by FaultyStore" }))
+            return yield* new StoreUnavailable({ operation, key, cause: "injected by FaultyStore" })
           }
           if (draw < failure + ambiguous) {
             count("ambiguousWrites")
             // The write happens (or fails on its condition), but the caller never hears which.
-            return Effect.flatMap(
-              Effect.either(effect),
-              () => Effect.fail(new OutcomeUnknown({ key, cause: "response lost (injected by FaultyStore)" }))
-            )
+            yield* Effect.either(effect)
+            return yield* new OutcomeUnknown({ key, cause: "response lost (injected by FaultyStore)" })
           }
           if (draw < failure + ambiguous + lost) {
             count("lostWrites")
-            return Effect.fail(new OutcomeUnknown({ key, cause: "request lost (injected by FaultyStore)" }))
+            return yield* new OutcomeUnknown({ key, cause: "request lost (injected by FaultyStore)" })
           }
-          return effect
+          return yield* effect
         })
       )
 
@@ -206,7 +212,7 @@ export const wrap = (
 
     const apply = (next: FaultOptions, reseed: boolean) =>
       Effect.map(validate(next), (valid) => {
-        if (reseed && valid.seed !== undefined) random = mulberry32(valid.seed)
+        if (reseed && valid.seed !== undefined) random = Random.make(valid.seed)
         options = valid
       })
 
