@@ -1,8 +1,10 @@
 /**
- * The one turn of the event loop that the broker's commit loop, the client's call merging and
- * the worker's claim loop wait for, so that what is already on its way joins what is waiting.
- * Browsers have no `setImmediate` (the dashboard runs a client and a worker in the page): there
- * it is the next timer turn.
+ * The turn of the event loop that the broker's commit loop, the broker's and the client's call
+ * gathering and the worker's claim loop wait for, so that what is already on its way joins what
+ * is waiting (docs/architecture.md, "Event-loop turns", says how many turns each waits and why).
+ * It lives here because this is the one package all of them depend on. Browsers have no
+ * `setImmediate` (the dashboard runs a client and a worker in the page): there it is the next
+ * timer turn.
  */
 import * as Effect from "effect/Effect"
 
