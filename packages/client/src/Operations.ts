@@ -21,6 +21,7 @@ import {
   type LeaderInfo,
   LeaseToken,
   ListQuery,
+  maxEnqueueBatch,
   type Paused,
   PriorityRequest,
   PurgeRequest,
@@ -173,9 +174,6 @@ const decodeToken = (token: string) =>
   Schema.decodeUnknown(LeaseToken)(token).pipe(Effect.mapError(invalid("invalid lease token")))
 const decodeId = (id: string) => Schema.decodeUnknown(JobId)(id).pipe(Effect.mapError(invalid("invalid job id")))
 
-/** The contract's cap on one `EnqueueMany`. */
-const maxBatch = 10_000
-
 /** Most single calls merged into one batch call. */
 const maxCoalesced = 1_000
 
@@ -308,8 +306,8 @@ export const make = (router: Router): Effect.Effect<OsqueueClientShape, never, S
         const inputs: ReadonlyArray<JobInput> = JobDefinition.isJobDefinition(first)
           ? yield* Effect.forEach(payloads ?? [], (payload) => typedInput(first, payload, options))
           : first
-        if (inputs.length > maxBatch) {
-          return yield* new InvalidRequest({ message: `at most ${maxBatch} jobs per enqueueMany, got ${inputs.length}` })
+        if (inputs.length > maxEnqueueBatch) {
+          return yield* new InvalidRequest({ message: `at most ${maxEnqueueBatch} jobs per enqueueMany, got ${inputs.length}` })
         }
         return yield* traced(
           "Producer.enqueueMany",

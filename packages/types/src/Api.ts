@@ -28,7 +28,7 @@ import {
   StateCorrupt,
   Unauthorized
 } from "./Errors.js"
-import { ClaimedJob, EnqueueOptionsOnWire, JobId, JobOnWire, JobPage, JobState, ListOrder, ListSearch, Paused, Priority, Stats, strictFields } from "./Job.js"
+import { ClaimedJob, EnqueueOptionsOnWire, JobId, JobOnWire, JobPage, JobState, ListOrder, ListSearch, maxPageSize, Paused, Priority, Stats, strictFields } from "./Job.js"
 import {
   ClaimRequest,
   CompleteManyRequest,
@@ -65,7 +65,7 @@ export const ListParams = Schema.Struct({
   state: Schema.optionalWith(JobState, { exact: true }),
   type: Schema.optionalWith(Schema.String, { exact: true }),
   after: Schema.optionalWith(IntFromString, { exact: true }),
-  limit: Schema.optionalWith(IntFromString.pipe(Schema.between(1, 1_000)), { exact: true }),
+  limit: Schema.optionalWith(IntFromString.pipe(Schema.between(1, maxPageSize)), { exact: true }),
   order: Schema.optionalWith(ListOrder, { exact: true }),
   search: Schema.optionalWith(ListSearch, { exact: true })
 })

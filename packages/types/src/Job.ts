@@ -6,9 +6,12 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 
+/** Longest job id. */
+export const maxJobIdLength = 128
+
 export const JobId = Schema.String.pipe(
   Schema.minLength(1),
-  Schema.maxLength(128),
+  Schema.maxLength(maxJobIdLength),
   Schema.brand("JobId"),
   Schema.annotations({ description: "A job's id, assigned by the broker (e.g. `job-42`)" })
 )
@@ -96,10 +99,18 @@ export const TimeoutMs = Schema.Int.pipe(
   })
 )
 
+/** Highest priority; the lowest is its negative. */
+export const maxPriority = 1_000_000
+
 export const Priority = Schema.Int.pipe(
-  Schema.between(-1_000_000, 1_000_000),
+  Schema.between(-maxPriority, maxPriority),
   Schema.annotations({ description: "Lower runs first; jobs of one priority run in enqueue order" })
 )
+
+/** Most attempts a job may ask for (`maxAttempts`). */
+export const maxAttemptsLimit = 1_000
+
+const MaxAttempts = Schema.Int.pipe(Schema.between(1, maxAttemptsLimit))
 
 /** Longest idempotency key. */
 export const maxIdempotencyKeyLength = 512
@@ -151,7 +162,7 @@ export const EnqueueOptions = Schema.Struct({
   delayMs: Schema.optionalWith(DelayMs, { exact: true }),
   /** Claimable from this instant (ms since epoch); wins over `delayMs`. */
   runAt: Schema.optionalWith(Instant, { exact: true }),
-  maxAttempts: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000)), { exact: true }),
+  maxAttempts: Schema.optionalWith(MaxAttempts, { exact: true }),
   backoff: Schema.optionalWith(Backoff, { exact: true }),
   /** Enqueueing a key that exists returns the existing job instead of a new one. */
   idempotencyKey: Schema.optionalWith(IdempotencyKey, { exact: true }),
@@ -343,7 +354,7 @@ const isAttempt: Guard = (u) =>
 /** `Job`'s verdict, by hand (`guarded`): the broker also checks every job it is about to store with it. */
 export const isJob = (u: unknown): u is Job =>
   isObject(u) &&
-  typeof u.id === "string" && u.id.length >= 1 && u.id.length <= 128 &&
+  typeof u.id === "string" && u.id.length >= 1 && u.id.length <= maxJobIdLength &&
   isString(u.type) && "payload" in u && jobStateSet.has(u.state) &&
   isInt(u.priority) && isInt(u.attempts) && isInt(u.maxAttempts) && isInt(u.claims) &&
   isJobBackoff(u.backoff) && isInt(u.seq) && isMillis(u.createdAt) && isMillis(u.runAt) &&
@@ -352,8 +363,8 @@ export const isJob = (u: unknown): u is Job =>
   optional(u, "timeoutMs", isMillis) && optional(u, "lease", isLease) &&
   optional(u, "lastError", isString) && isArrayOf(u.history, isAttempt)
 
-const isPriority: Guard = (p) => isInt(p) && (p as number) >= -1_000_000 && (p as number) <= 1_000_000
-const isMaxAttempts: Guard = (m) => isInt(m) && (m as number) >= 1 && (m as number) <= 1_000
+const isPriority: Guard = (p) => isInt(p) && (p as number) >= -maxPriority && (p as number) <= maxPriority
+const isMaxAttempts: Guard = (m) => isInt(m) && (m as number) >= 1 && (m as number) <= maxAttemptsLimit
 const isTimeoutMs: Guard = (t) => isInt(t) && (t as number) >= 1 && (t as number) <= maxTimeoutMs
 const isIdempotencyKey: Guard = (k) => typeof k === "string" && k.length >= 1 && k.length <= maxIdempotencyKeyLength
 const enqueueKeys: ReadonlySet<string> = new Set(Object.keys(EnqueueOptions.fields))
@@ -439,6 +450,9 @@ export const Stats = Schema.Struct({
 })
 export type Stats = typeof Stats.Type
 
+/** Most jobs one page of `list` holds. */
+export const maxPageSize = 1_000
+
 /** Longest text a `list` search looks for. */
 export const maxSearchLength = 200
 
@@ -455,7 +469,7 @@ export const ListQuery = Schema.Struct({
   type: Schema.optionalWith(Schema.String, { exact: true }),
   /** Return the jobs past this `seq` in the order asked (from the previous page's `next`). */
   after: Schema.optionalWith(Schema.Int, { exact: true }),
-  limit: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000)), { exact: true }),
+  limit: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, maxPageSize)), { exact: true }),
   order: Schema.optionalWith(ListOrder, { exact: true }),
   /** Only jobs whose id, payload or last error contains this text (case-sensitive; payloads as JSON). */
   search: Schema.optionalWith(ListSearch, { exact: true })

@@ -37,6 +37,17 @@ export const WorkerId = Schema.String.pipe(
 /** Most types one claim may name. */
 export const maxClaimTypes = 1_000
 
+/** Most jobs one claim may lease. */
+export const maxClaimJobs = 1_000
+
+/** Longest lease a claim or a heartbeat may ask for: an hour. */
+export const maxLeaseMs = 3_600_000
+
+/** Longest a claim may wait for a job (its long poll). */
+export const maxClaimWaitMs = 60_000
+
+const LeaseMs = Schema.Int.pipe(Schema.between(1, maxLeaseMs))
+
 /** Longest error a worker may report with `fail`. */
 export const maxErrorLength = 10_000
 
@@ -48,18 +59,18 @@ export const ClaimRequest = Schema.Struct({
     { exact: true }
   ),
   /** Most jobs to return (one lease each). */
-  max: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000)), { exact: true }),
+  max: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, maxClaimJobs)), { exact: true }),
   /** Lease length; the broker's default when absent. */
-  leaseMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 3_600_000)), { exact: true }),
+  leaseMs: Schema.optionalWith(LeaseMs, { exact: true }),
   /** Long poll: wait up to this long for a job when none is ready. */
-  waitMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 60_000)), { exact: true })
+  waitMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, maxClaimWaitMs)), { exact: true })
 }).annotations(strictFields)
 export type ClaimRequest = typeof ClaimRequest.Type
 
 export const HeartbeatRequest = Schema.Struct({
   token: LeaseToken,
   progress: Schema.optionalWith(Schema.Unknown, { exact: true }),
-  leaseMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 3_600_000)), { exact: true })
+  leaseMs: Schema.optionalWith(LeaseMs, { exact: true })
 }).annotations(strictFields)
 
 export const HeartbeatResult = Schema.Struct({ jobId: JobId, expiresAt: Millis })
@@ -81,9 +92,12 @@ export const FailRequest = Schema.Struct({
   retryDelayMs: Schema.optionalWith(DelayMs, { exact: true })
 }).annotations(strictFields)
 
+/** Most completions one `CompleteMany` may carry. */
+export const maxCompleteBatch = 10_000
+
 /** Many completions in one call; each succeeds or fails on its own (one lost lease fails only its item). */
 export const CompleteManyRequest = Schema.Struct({
-  items: Schema.Array(CompleteRequest).pipe(Schema.minItems(1), Schema.maxItems(10_000))
+  items: Schema.Array(CompleteRequest).pipe(Schema.minItems(1), Schema.maxItems(maxCompleteBatch))
 }).annotations(strictFields)
 
 /** One answer per item of a `CompleteMany`, in order. */

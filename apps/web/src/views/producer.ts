@@ -3,7 +3,7 @@
  * a time (one commit), or every N ms until stopped.
  */
 import type { EnqueueSettings, JobInput } from "@osqueue/client"
-import type { Job } from "@osqueue/types"
+import { type Job, maxAttemptsLimit, maxPriority } from "@osqueue/types"
 import type { App, View } from "../app.js"
 import { badge, clock, field, h, replace } from "../dom.js"
 import { stateLabel } from "./jobs.js"
@@ -86,9 +86,9 @@ export const producerView = (app: App): View => {
     const n = integer(count, "How many", { min: 1, max: 1000 }) ?? 1
     const idempotencyKey = key.value.trim()
     if (idempotencyKey !== "" && n > 1) throw new FormError(key, "An idempotency key names one job: submit one at a time, or clear the key.")
-    const p = integer(priority, "Priority", { min: -1_000_000, max: 1_000_000 })
+    const p = integer(priority, "Priority", { min: -maxPriority, max: maxPriority })
     const d = integer(delay, "Delay", { min: 0, max: Number.MAX_SAFE_INTEGER })
-    const m = integer(attempts, "Max attempts", { min: 1, max: 1000 })
+    const m = integer(attempts, "Max attempts", { min: 1, max: maxAttemptsLimit })
     const settings: EnqueueSettings = {
       ...(p === undefined ? {} : { priority: p }),
       ...(d === undefined ? {} : { delayMs: d }),
