@@ -5,6 +5,7 @@
  * only the claims that could. A thousand idle workers cost a set lookup per commit.
  */
 import type { GroupCommit } from "@osqueue/core"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
@@ -33,18 +34,20 @@ export const make = (commit: GroupCommit.GroupCommitShape): Effect.Effect<ClaimW
     let checked = yield* commit.read((state) => state.seq)
     let closed = false
 
-    const check = commit.read((state) => {
+    // A job that ends frees a slot of a concurrency limit: its commit wakes the claims it concerns.
+    // A rate limit's window frees one with no commit: the waiting claim wakes at `nextWakeup`.
+    const check = Effect.flatMap(Clock.currentTimeMillis, (now) => commit.read((state) => {
       const claimable = new Map<string, boolean>()
       for (const waiter of waiters) {
         let can = claimable.get(waiter.key)
-        if (can === undefined) claimable.set(waiter.key, can = state.hasClaimable(waiter.types))
+        if (can === undefined) claimable.set(waiter.key, can = state.hasClaimable(waiter.types, now))
         if (can) {
           waiters.delete(waiter)
           waiter.wake()
         }
       }
       checked = state.seq
-    })
+    }))
 
     yield* Effect.suspend(() => commit.commitAfter(checked)).pipe(
       Effect.zipRight(check),

@@ -202,7 +202,8 @@ export const make = Effect.gen(function*() {
 
   /**
    * Waiting claimers look at committed state and wait (`ClaimWaiters`) until a commit may have
-   * made a job claimable for them, or the next time a delayed job or lease comes due; only then
+   * made a job claimable for them, or the next time a delayed job or lease comes due or a rate
+   * limit's window lets another claim start (docs/architecture.md, "Limits on claims"); only then
    * do they submit a claim. So a thousand idle workers cost no commits and no work per commit,
    * and an enqueue wakes those it concerns into one batch.
    */
@@ -215,8 +216,8 @@ export const make = Effect.gen(function*() {
       while (true) {
         const now = yield* Clock.currentTimeMillis
         const { claimable, wake, seq } = yield* commit.read((state) => ({
-          claimable: state.hasClaimable(request.types),
-          wake: state.nextWakeup(),
+          claimable: state.hasClaimable(request.types, now),
+          wake: state.nextWakeup(now),
           seq: state.seq
         }))
         const leading = (yield* election.role)._tag === "Leader"

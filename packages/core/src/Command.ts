@@ -5,7 +5,7 @@
  * that cannot be written as JSON, a time past what queue.json holds) refuses that command alone
  * (`QueueState.apply`).
  */
-import type { EnqueueOptions, Job, JobId, JobState, LeaseToken, Paused, Schedule, ScheduleSpec } from "@osqueue/types"
+import type { ClaimLimit, EnqueueOptions, Job, JobId, JobState, LeaseToken, Paused, Schedule, ScheduleSpec } from "@osqueue/types"
 
 export type Command =
   | { readonly _tag: "Enqueue"; readonly jobs: ReadonlyArray<EnqueueOptions> }
@@ -45,6 +45,10 @@ export type Command =
   /** Sets a schedule (docs/architecture.md, "Schedules"): a new id, or a new rule and job for one that exists. */
   | { readonly _tag: "UpsertSchedule"; readonly schedule: ScheduleSpec }
   | { readonly _tag: "RemoveSchedule"; readonly id: string }
+  /** The limit on claims of a type (or of the whole queue, without `type`) becomes exactly this. */
+  | { readonly _tag: "SetLimit"; readonly limit: ClaimLimit }
+  /** Removes the limit of a type (or of the whole queue, without `type`); none is no error. */
+  | { readonly _tag: "ClearLimit"; readonly type?: string }
 
 export interface HeartbeatResult {
   readonly jobId: JobId
@@ -78,6 +82,9 @@ export interface CommandResults {
   readonly UpsertSchedule: Schedule
   /** The schedule as it was. */
   readonly RemoveSchedule: Schedule
+  /** Every limit, after the change. */
+  readonly SetLimit: ReadonlyArray<ClaimLimit>
+  readonly ClearLimit: ReadonlyArray<ClaimLimit>
 }
 
 export type ResultOf<C extends Command> = CommandResults[C["_tag"]]

@@ -4,7 +4,7 @@
  * handoff (`release`) are all entries; replaying them in order onto the checkpoint they follow
  * gives the state.
  */
-import { Leader, Paused, Schedule, StateCorrupt, StoredJob, Totals } from "@osqueue/types"
+import { Leader, Paused, Schedule, StateCorrupt, StoredJob, StoredLimit, Totals } from "@osqueue/types"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -13,8 +13,9 @@ import { decodeJobs, splitJobs } from "./StoredJobs.js"
 
 /**
  * The entry format this code writes. Format 2 adds `patched` (a changed job as the fields that
- * changed); format 3 adds `schedules` (the schedules the commit set or removed). Formats 1 and
- * 2, which have neither, are read too. Any other is refused, naming the formats this code reads.
+ * changed); format 3 adds `schedules` (the schedules the commit set or removed) and the limits
+ * on claims (the header's `limits`, and `starts`). Formats 1 and 2, which have none, are read
+ * too. Any other is refused, naming the formats this code reads.
  */
 export const entryFormat = 3
 export const readableEntryFormats = [1, 2, 3] as const
@@ -36,7 +37,9 @@ export const LogHeader = Schema.Struct({
   leader: Schema.NullOr(Leader),
   nextJobSeq: Schema.Int,
   paused: Paused,
-  totals: Totals
+  totals: Totals,
+  /** The limits on claims (format 3; none when absent). */
+  limits: Schema.optionalWith(Schema.Array(StoredLimit), { exact: true })
 })
 export type LogHeader = typeof LogHeader.Type
 
@@ -55,6 +58,19 @@ export const JobPatch = Schema.Struct({
 })
 export type JobPatch = typeof JobPatch.Type
 
+/**
+ * How the commit changed a rate-limited scope's remembered start times (`type` absent: the whole
+ * queue): keep the newest `keep` of them, then add `at` (oldest first). Written from what the
+ * leader did, so replaying it gives the very times the leader holds, whatever it pruned or
+ * forgot (a cleared rate) on the way.
+ */
+export const StartsChange = Schema.Struct({
+  type: Schema.optionalWith(Schema.String, { exact: true }),
+  keep: Schema.Int.pipe(Schema.nonNegative()),
+  at: Schema.Array(Schema.Int)
+})
+export type StartsChange = typeof StartsChange.Type
+
 export const LogEntry = Schema.Struct({
   format: Schema.Literal(...readableEntryFormats),
   kind: EntryKind,
@@ -71,7 +87,9 @@ export const LogEntry = Schema.Struct({
   /** The schedules the commit set (as they stand after it) or removed (by id). */
   schedules: Schema.optionalWith(Schema.Struct({ put: Schema.Array(Schedule), removed: Schema.Array(Schema.String) }), { exact: true }),
   /** Ids of the jobs that left the state. */
-  removed: Schema.Array(Schema.String)
+  removed: Schema.Array(Schema.String),
+  /** Each rate-limited scope whose start times the commit changed (format 3). */
+  starts: Schema.optionalWith(Schema.Array(StartsChange), { exact: true })
 })
 export type LogEntry = typeof LogEntry.Type & {
   /** Each put job's bytes as the entry holds them (a comma in front), when the decode could keep them. */

@@ -6,6 +6,7 @@
  */
 import {
   type Backoff,
+  type ClaimLimit,
   currentFormat,
   defaultMissedSlots,
   firstLogFormat,
@@ -28,10 +29,15 @@ import {
   LeaseLost,
   leaseSecretOf,
   type LeaseToken,
+  type LimitStatus,
   type ListQuery,
   makeLeaseToken,
+  maxConcurrency,
   maxInstant,
+  maxLimitedTypes,
   maxPausedTypes,
+  maxRateStarts,
+  maxRateWindowMs,
   type OsqueueError,
   type Paused,
   parseLeaseToken,
@@ -52,7 +58,7 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { ClaimResult, Command, HeartbeatResult, ResultOf } from "./Command.js"
-import { type EntryKind, entryFormat, type JobPatch, type LogEntry } from "./LogEntry.js"
+import { type EntryKind, entryFormat, type JobPatch, type LogEntry, type StartsChange } from "./LogEntry.js"
 import { Heap } from "./Heap.js"
 import { elementText } from "./JsonElements.js"
 import { latestSlot, nextSlot, problemOf } from "./ScheduleSlots.js"
@@ -209,14 +215,26 @@ interface Meta {
   readonly nextJobSeq: number
   readonly paused: Paused
   readonly totals: Totals
+  /** The limits on claims, one per scope (a job type, or the whole queue without `type`). */
+  readonly limits: ReadonlyArray<ClaimLimit>
 }
+
+/**
+ * A scope of a limit on claims: a job type, or `undefined` for the whole queue (docs/architecture.md,
+ * "Limits on claims").
+ */
+type Scope = string | undefined
 
 type Undo =
   | { readonly id: JobId; readonly prev: Entry | undefined }
   | { readonly meta: Meta }
   | { readonly schedule: string; readonly prev: Schedule | undefined }
+  | { readonly starts: Scope; readonly prev: ReadonlyArray<number> | undefined }
 
-/** A change of a job (not of the header or a schedule). */
+/** What the open batch did to a scope's start times, in order: the log entry is made from it. */
+type StartsStep = { readonly scope: Scope; readonly added: number } | { readonly scope: Scope; readonly dropped: true }
+
+/** A change of a job (not of the header, a schedule or a scope's starts). */
 const isJobUndo = (undo: Undo): undo is { readonly id: JobId; readonly prev: Entry | undefined } => "id" in undo
 
 /** A schedule in the state: the stamp tells its current due-heap item from stale ones. */
@@ -251,6 +269,7 @@ export interface Savepoint {
   readonly journal: number
   readonly events: number
   readonly pendingBytes: number
+  readonly startsSteps: number
 }
 
 /** The token of the job's lease (docs/architecture.md, "Lease tokens"). */
@@ -313,6 +332,16 @@ export class QueueState {
   >
   private readonly ready = new Map<string, Heap<Item>>()
   private readonly queuedByType = new Map<string, number>()
+  private readonly runningByType = new Map<string, number>()
+  /**
+   * Each rate-limited scope's start times within its window (and at most its `max` newest),
+   * oldest first: kept in the state, checkpoint and log rather than read from the jobs, whose
+   * attempts leave with the jobs (retention, delete, purge) while their starts still count.
+   */
+  private starts = new Map<Scope, ReadonlyArray<number>>()
+  private startsSteps: Array<StartsStep> = []
+  /** `meta.limits` by scope, for the claim path (made again when the limits change). */
+  private limitsByScope: { readonly of: ReadonlyArray<ClaimLimit>; readonly byScope: Map<Scope, ClaimLimit> } | undefined
   private readonly scheduled = newHeap()
   private readonly leases = newHeap()
   private readonly finished = newHeap()
@@ -351,7 +380,8 @@ export class QueueState {
         leader: null,
         nextJobSeq: 1,
         paused: { all: false, types: [] },
-        totals: { enqueued: 0, completed: 0, dead: 0 }
+        totals: { enqueued: 0, completed: 0, dead: 0 },
+        limits: []
       },
       0,
       "",
@@ -365,11 +395,19 @@ export class QueueState {
    */
   static fromFile(file: QueueFile, bytes: number, limits: Limits = defaultLimits, jobBytes?: ReadonlyArray<Uint8Array>): QueueState {
     const state = new QueueState(
-      { epoch: file.epoch, leader: file.leader, nextJobSeq: file.nextJobSeq, paused: file.paused, totals: file.totals },
+      {
+        epoch: file.epoch,
+        leader: file.leader,
+        nextJobSeq: file.nextJobSeq,
+        paused: file.paused,
+        totals: file.totals,
+        limits: file.limits ?? []
+      },
       file.seq,
       file.commitId,
       limits
     )
+    for (const { at, type } of file.starts ?? []) state.starts.set(type, at)
     // Jobs are written alike from the first log format on.
     const kept = file.format >= firstLogFormat ? jobBytes : undefined
     file.jobs.forEach((job, i) => {
@@ -394,6 +432,10 @@ export class QueueState {
     return this.meta.paused
   }
 
+  get claimLimits(): ReadonlyArray<ClaimLimit> {
+    return this.meta.limits
+  }
+
   get size(): number {
     return this.entries.size
   }
@@ -405,14 +447,20 @@ export class QueueState {
     this.journal = []
     this.events = []
     this.pendingBytes = 0
+    this.startsSteps = []
   }
 
   savepoint(): Savepoint {
-    return { journal: this.journal?.length ?? 0, events: this.events.length, pendingBytes: this.pendingBytes }
+    return {
+      journal: this.journal?.length ?? 0,
+      events: this.events.length,
+      pendingBytes: this.pendingBytes,
+      startsSteps: this.startsSteps.length
+    }
   }
 
   /** Undoes everything since the savepoint (the start of the batch when omitted). */
-  rollback(to: Savepoint = { journal: 0, events: 0, pendingBytes: 0 }): void {
+  rollback(to: Savepoint = { journal: 0, events: 0, pendingBytes: 0, startsSteps: 0 }): void {
     const journal = this.journal
     if (journal === undefined) return
     while (journal.length > to.journal) {
@@ -421,6 +469,8 @@ export class QueueState {
         this.meta = undo.meta
       } else if ("schedule" in undo) {
         this.installSchedule(undo.schedule, undo.prev)
+      } else if ("starts" in undo) {
+        this.installStarts(undo.starts, undo.prev)
       } else {
         const prev = undo.prev
         this.install(
@@ -432,6 +482,7 @@ export class QueueState {
     }
     this.events.length = to.events
     this.pendingBytes = to.pendingBytes
+    this.startsSteps.length = to.startsSteps
   }
 
   /**
@@ -445,6 +496,7 @@ export class QueueState {
     this.seq = seq
     this.commitId = commitId
     this.pendingBytes = 0
+    this.startsSteps = []
     const events = this.events
     this.events = []
     return events
@@ -481,7 +533,7 @@ export class QueueState {
     for (const undo of this.journal ?? []) {
       if ("meta" in undo) headerChanged = true
       else if ("schedule" in undo) touchedSchedules.add(undo.schedule)
-      else if (!touched.has(undo.id)) touched.set(undo.id, undo.prev)
+      else if (isJobUndo(undo) && !touched.has(undo.id)) touched.set(undo.id, undo.prev)
     }
     const removed: Array<JobId> = []
     const patched: Array<string> = []
@@ -513,7 +565,12 @@ export class QueueState {
     })
     parts[0] = Buffer.from(`${head.slice(0, -1)},"put":[`)
     const schedules = touchedSchedules.size > 0 ? `"schedules":${JSON.stringify(this.scheduleChanges(touchedSchedules))},` : ""
-    const tail = Buffer.from(`],${patched.length > 0 ? `"patched":[${patched.join(",")}],` : ""}${schedules}"removed":${JSON.stringify(removed)}}`)
+    const starts = this.startsChanges()
+    const tail = Buffer.from(
+      `],${patched.length > 0 ? `"patched":[${patched.join(",")}],` : ""}${schedules}"removed":${JSON.stringify(removed)}${
+        starts.length > 0 ? `,"starts":${JSON.stringify(starts)}` : ""
+      }}`
+    )
     parts.push(tail)
     return { parts, length: length + parts[0].length + tail.length }
   }
@@ -531,6 +588,23 @@ export class QueueState {
   }
 
   /**
+   * How the open batch changed each scope's start times, as the entry writes it: the starts
+   * added since the scope's last drop that are still held are the newest ones; every other held
+   * start is one the scope had before the batch (`StartsChange`).
+   */
+  private startsChanges(): Array<StartsChange> {
+    const added = new Map<Scope, number>()
+    for (const step of this.startsSteps) added.set(step.scope, "dropped" in step ? 0 : (added.get(step.scope) ?? 0) + step.added)
+    const changes: Array<StartsChange> = []
+    for (const [scope, count] of added) {
+      const held = this.starts.get(scope) ?? []
+      const fresh = Math.min(held.length, count)
+      changes.push({ ...(scope === undefined ? {} : { type: scope }), keep: held.length - fresh, at: held.slice(held.length - fresh) })
+    }
+    return changes
+  }
+
+  /**
    * Applies a log entry someone else wrote, as one durable batch (a follower or a takeover
    * replaying the log). Returns what is wrong when the entry does not apply to this state (a
    * patch of a job it does not hold, or one that leaves no valid job): the batch is undone and
@@ -538,7 +612,8 @@ export class QueueState {
    */
   replay(entry: LogEntry): string | undefined {
     this.begin()
-    if (entry.header !== undefined) this.setMeta(entry.header)
+    // A header from before the limits on claims (entry format 2) has none.
+    if (entry.header !== undefined) this.setMeta({ ...entry.header, limits: entry.header.limits ?? [] })
     entry.put.forEach((job, i) => this.put(job, entry.putBytes?.[i]))
     for (const patch of entry.patched ?? []) {
       const prev = this.entries.get(patch.id as JobId)
@@ -557,6 +632,15 @@ export class QueueState {
     for (const id of entry.removed) this.remove(id as JobId)
     for (const schedule of entry.schedules?.put ?? []) this.putSchedule(schedule)
     for (const id of entry.schedules?.removed ?? []) this.removeSchedule(id)
+    for (const change of entry.starts ?? []) {
+      const held = this.starts.get(change.type) ?? []
+      if (change.keep > held.length) {
+        this.rollback()
+        this.journal = undefined
+        return `it keeps ${change.keep} start times of ${change.type === undefined ? "the queue" : `type ${JSON.stringify(change.type)}`}, which holds ${held.length}`
+      }
+      this.setStarts(change.type, [...held.slice(held.length - change.keep), ...change.at])
+    }
     this.committed(entry.position, entry.commitId)
     return undefined
   }
@@ -580,10 +664,23 @@ export class QueueState {
   }
 
   private partsInto(parts: Array<Uint8Array>, seq: number, commitId: string, secrets = true): Encoded {
-    const { epoch, leader, nextJobSeq, paused, totals } = this.meta
+    const { epoch, leader, limits, nextJobSeq, paused, totals } = this.meta
     // By id: the same bytes whichever order the schedules were set in (a replica's, a leader's).
     const schedules = this.schedules.size === 0 ? undefined : this.listSchedules()
-    const header = JSON.stringify({ format: currentFormat, epoch, seq, commitId, leader, nextJobSeq, paused, totals, schedules })
+    const starts = [...this.starts].map(([type, at]) => (type === undefined ? { at } : { type, at }))
+    const header = JSON.stringify({
+      format: currentFormat,
+      epoch,
+      seq,
+      commitId,
+      leader,
+      nextJobSeq,
+      paused,
+      totals,
+      schedules,
+      ...(limits.length > 0 ? { limits } : {}),
+      ...(starts.length > 0 ? { starts } : {})
+    })
     parts.length = this.entries.size + 2
     parts[0] = Buffer.from(`${header.slice(0, -1)},"jobs":[`)
     let length = parts[0].length + jobsEnd.length
@@ -866,6 +963,10 @@ export class QueueState {
         this.removeSchedule(command.id)
         return Either.right(held.schedule)
       }
+      case "SetLimit":
+        return this.setLimit(command.limit)
+      case "ClearLimit":
+        return this.clearLimit(command.type)
     }
   }
 
@@ -1039,20 +1140,28 @@ export class QueueState {
     }
     const { all, types: pausedTypes } = this.meta.paused
     if (all) return Either.right([])
-    const heaps: Array<Heap<Item>> = []
-    for (const type of types ?? this.ready.keys()) {
+    // How many more each limited scope may start now (docs/architecture.md, "Limits on claims").
+    let queueRoom = this.room(undefined, now)
+    const heaps: Array<{ readonly heap: Heap<Item>; readonly type: string; room: number }> = []
+    // Each type once: a type named twice must not get its limit's room twice.
+    for (const type of types === undefined ? this.ready.keys() : new Set(types)) {
       const heap = this.ready.get(type)
-      if (heap !== undefined && !pausedTypes.includes(type)) heaps.push(heap)
+      if (heap !== undefined && !pausedTypes.includes(type)) heaps.push({ heap, type, room: this.room(type, now) })
     }
     const claimed: Array<ClaimResult> = []
-    while (claimed.length < max) {
-      let best: Heap<Item> | undefined
-      for (const heap of heaps) {
-        const top = this.validTop(heap)
-        if (top !== undefined && (best === undefined || itemLess(top, best.peek()!))) best = heap
+    const started = new Map<Scope, number>()
+    while (claimed.length < max && queueRoom > 0) {
+      let best: (typeof heaps)[number] | undefined
+      for (const candidate of heaps) {
+        if (candidate.room <= 0) continue
+        const top = this.validTop(candidate.heap)
+        if (top !== undefined && (best === undefined || itemLess(top, best.heap.peek()!))) best = candidate
       }
       if (best === undefined) break
-      const job = this.entries.get(best.pop()!.id)!.job
+      best.room--
+      queueRoom--
+      started.set(best.type, (started.get(best.type) ?? 0) + 1)
+      const job = this.entries.get(best.heap.pop()!.id)!.job
       const attempt = job.attempts + 1
       const lease: HeldLease = { workerId, epoch: this.meta.epoch, expiresAt: later(now, ttlMs), ttlMs, secret: secrets() }
       const running = this.put({
@@ -1067,7 +1176,137 @@ export class QueueState {
       this.emit("claimed", running, now)
       claimed.push({ job: running, token: tokenOf(running) })
     }
+    if (claimed.length > 0) started.set(undefined, claimed.length)
+    for (const [scope, count] of started) this.recordStarts(scope, count, now)
     return Either.right(claimed)
+  }
+
+  // ---------------------------------------------------------------- limits on claims
+
+  private limitOf(scope: Scope): ClaimLimit | undefined {
+    const limits = this.meta.limits
+    if (limits.length === 0) return undefined
+    if (this.limitsByScope?.of !== limits) this.limitsByScope = { of: limits, byScope: new Map(limits.map((limit) => [limit.type, limit])) }
+    return this.limitsByScope.byScope.get(scope)
+  }
+
+  private running(scope: Scope): number {
+    return scope === undefined ? this.byState.running.size : this.runningByType.get(scope) ?? 0
+  }
+
+  /** Starts of the scope within the window of `windowMs` ending at `now` (a start counts until `start + windowMs`). */
+  private startsWithin(scope: Scope, windowMs: number, now: number): number {
+    const held = this.starts.get(scope) ?? []
+    return held.length - firstAfter(held, now - windowMs)
+  }
+
+  /** How many more claims the scope's limit lets start now: `Infinity` without one. */
+  private room(scope: Scope, now: number): number {
+    const limit = this.limitOf(scope)
+    if (limit === undefined) return Infinity
+    let room = Infinity
+    if (limit.concurrency !== undefined) room = limit.concurrency - this.running(scope)
+    if (limit.rate !== undefined) room = Math.min(room, limit.rate.max - this.startsWithin(scope, limit.rate.windowMs, now))
+    return room
+  }
+
+  /**
+   * Remembers `count` claims started at `now` in a rate-limited scope: the starts that left the
+   * window are forgotten, and at most the limit's `max` newest kept (no more can count). A start
+   * is never remembered before the scope's newest one: under a new leader whose clock is behind,
+   * the times stay in order and the window only lasts longer.
+   */
+  private recordStarts(scope: Scope, count: number, now: number): void {
+    const rate = this.limitOf(scope)?.rate
+    if (rate === undefined) return
+    const held = this.starts.get(scope) ?? []
+    const at = Math.max(now, held[held.length - 1] ?? now)
+    const kept = held.slice(firstAfter(held, now - rate.windowMs))
+    for (let i = 0; i < count; i++) kept.push(at)
+    this.setStarts(scope, kept.length > rate.max ? kept.slice(kept.length - rate.max) : kept)
+    this.startsSteps.push({ scope, added: count })
+  }
+
+  /** The scope forgets its starts (its rate limit was cleared). */
+  private dropStarts(scope: Scope): void {
+    if (!this.starts.has(scope)) return
+    this.setStarts(scope, [])
+    this.startsSteps.push({ scope, dropped: true })
+  }
+
+  private setStarts(scope: Scope, next: ReadonlyArray<number>): void {
+    this.journal?.push({ starts: scope, prev: this.starts.get(scope) })
+    this.installStarts(scope, next)
+  }
+
+  private installStarts(scope: Scope, next: ReadonlyArray<number> | undefined): void {
+    if (next === undefined || next.length === 0) this.starts.delete(scope)
+    else this.starts.set(scope, next)
+  }
+
+  /** A limit's fields that are out of bounds, named; undefined when it is a limit to keep. */
+  private limitProblem(limit: ClaimLimit): string | undefined {
+    const { concurrency, rate } = limit
+    if (concurrency === undefined && rate === undefined) return "a limit needs a concurrency, a rate or both: to remove one, clear it"
+    if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= maxConcurrency)) {
+      return `concurrency must be a whole number from 1 to ${maxConcurrency}`
+    }
+    if (rate !== undefined && !(Number.isInteger(rate.max) && rate.max >= 1 && rate.max <= maxRateStarts)) {
+      return `a rate's max must be a whole number from 1 to ${maxRateStarts}`
+    }
+    if (rate !== undefined && !(Number.isInteger(rate.windowMs) && rate.windowMs >= 1 && rate.windowMs <= maxRateWindowMs)) {
+      return `a rate's windowMs must be whole milliseconds from 1 to ${maxRateWindowMs}`
+    }
+    return undefined
+  }
+
+  /** The scope's limit becomes exactly `limit`; a scope whose rate goes forgets its starts. */
+  private setLimit(limit: ClaimLimit): Either.Either<ReadonlyArray<ClaimLimit>, OsqueueError> {
+    const problem = this.limitProblem(limit)
+    if (problem !== undefined) return Either.left(new InvalidRequest({ message: problem }))
+    const { limits } = this.meta
+    const at = limits.findIndex((other) => other.type === limit.type)
+    if (at < 0 && limit.type !== undefined && limits.filter((other) => other.type !== undefined).length >= maxLimitedTypes) {
+      return Either.left(
+        new InvalidRequest({ message: `at most ${maxLimitedTypes} job types may have limits of their own; clear some, or limit the whole queue` })
+      )
+    }
+    // Only the fields a limit has, in one order: the state, the log and answers hold the same object.
+    const stored: ClaimLimit = {
+      ...(limit.type === undefined ? {} : { type: limit.type }),
+      ...(limit.concurrency === undefined ? {} : { concurrency: limit.concurrency }),
+      ...(limit.rate === undefined ? {} : { rate: { max: limit.rate.max, windowMs: limit.rate.windowMs } })
+    }
+    const next = at < 0 ? [...limits, stored] : limits.map((other, i) => (i === at ? stored : other))
+    this.setMeta({ ...this.meta, limits: next })
+    if (stored.rate === undefined) this.dropStarts(stored.type)
+    return Either.right(next)
+  }
+
+  private clearLimit(type: string | undefined): Either.Either<ReadonlyArray<ClaimLimit>, OsqueueError> {
+    const { limits } = this.meta
+    if (!limits.some((limit) => limit.type === type)) return Either.right(limits)
+    const next = limits.filter((limit) => limit.type !== type)
+    this.setMeta({ ...this.meta, limits: next })
+    this.dropStarts(type)
+    return Either.right(next)
+  }
+
+  /**
+   * Each limit, with its scope's running jobs and (with a rate) its starts in the window ending
+   * at `now`; without `now`, the starts remembered (those in the window as of the scope's latest
+   * claim), so that stats stay a function of the state alone.
+   */
+  limitStatus(now?: number): ReadonlyArray<LimitStatus> {
+    return this.meta.limits.map((limit) => ({
+      ...limit,
+      running: this.running(limit.type),
+      ...(limit.rate === undefined ? {} : {
+        startsInWindow: now === undefined
+          ? this.starts.get(limit.type)?.length ?? 0
+          : this.startsWithin(limit.type, limit.rate.windowMs, now)
+      })
+    }))
   }
 
   private heartbeat(
@@ -1249,6 +1488,7 @@ export class QueueState {
       counts,
       queuedByType: Object.fromEntries(this.queuedByType),
       paused: this.meta.paused,
+      limits: this.limitStatus(),
       epoch: this.meta.epoch,
       seq: this.seq,
       stateBytes: this.bytes,
@@ -1258,11 +1498,11 @@ export class QueueState {
     }
   }
 
-  /** True when a claim could return a job now (not paused, something queued). */
-  hasClaimable(types?: ReadonlyArray<string>): boolean {
-    if (this.meta.paused.all) return false
+  /** True when a claim could return a job at `now` (not paused, something queued, within the limits on claims). */
+  hasClaimable(types: ReadonlyArray<string> | undefined, now: number): boolean {
+    if (this.meta.paused.all || this.room(undefined, now) <= 0) return false
     for (const type of types ?? this.queuedByType.keys()) {
-      if ((this.queuedByType.get(type) ?? 0) > 0 && !this.meta.paused.types.includes(type)) return true
+      if ((this.queuedByType.get(type) ?? 0) > 0 && !this.meta.paused.types.includes(type) && this.room(type, now) > 0) return true
     }
     return false
   }
@@ -1291,11 +1531,25 @@ export class QueueState {
     return [...this.schedules.values()].map((held) => held.schedule).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }
 
-  /** When the next delayed or retrying job becomes claimable, a lease expires, or a schedule runs. */
-  nextWakeup(): number | undefined {
+  /**
+   * When, after `now`, the next delayed or retrying job becomes claimable, a lease expires, a
+   * schedule runs, or a rate limit that holds queued jobs back lets one more start (its window
+   * lets go of a start): a long-poll claim waits until then, as no commit may come to wake it.
+   */
+  nextWakeup(now: number): number | undefined {
     let wake: number | undefined
     for (const at of [this.scheduled.peek()?.key, this.leases.peek()?.key, this.nextScheduleRun()]) {
       if (at !== undefined && (wake === undefined || at < wake)) wake = at
+    }
+    for (const limit of this.meta.limits) {
+      const queued = limit.type === undefined ? this.byState.queued.size : this.queuedByType.get(limit.type) ?? 0
+      if (limit.rate === undefined || queued === 0) continue
+      const { max, windowMs } = limit.rate
+      const held = this.starts.get(limit.type) ?? []
+      if (this.startsWithin(limit.type, windowMs, now) < max) continue
+      // The window is full: it lets one more start once its `max`-th newest start leaves it.
+      const frees = held[held.length - max]! + windowMs
+      if (wake === undefined || frees < wake) wake = frees
     }
     return wake
   }
@@ -1436,11 +1690,8 @@ export class QueueState {
   private install(id: JobId, prev: Entry | undefined, next: Entry | undefined): void {
     if (prev !== undefined) {
       this.byState[prev.state].delete(id)
-      if (prev.state === "queued") {
-        const left = (this.queuedByType.get(prev.type) ?? 1) - 1
-        if (left === 0) this.queuedByType.delete(prev.type)
-        else this.queuedByType.set(prev.type, left)
-      }
+      if (prev.state === "queued") countDown(this.queuedByType, prev.type)
+      if (prev.state === "running") countDown(this.runningByType, prev.type)
       if (prev.idempotencyKey !== undefined && this.byKey.get(prev.idempotencyKey) === id) this.byKey.delete(prev.idempotencyKey)
     }
     if (next === undefined) {
@@ -1465,6 +1716,7 @@ export class QueueState {
         this.scheduled.push({ key: job.runAt, seq: job.seq, id, stamp })
         break
       case "running":
+        this.runningByType.set(job.type, (this.runningByType.get(job.type) ?? 0) + 1)
         this.leases.push({ key: job.lease!.expiresAt, seq: job.seq, id, stamp })
         break
       case "completed":
@@ -1516,6 +1768,25 @@ const patched = (job: Job, patch: JobPatch): Job | undefined => {
   // In `Job`'s field order, as a job read from stored bytes is.
   const next = fromStoredJob(fields)
   return next.id === job.id && isJob(next) ? next : undefined
+}
+
+/** One less of `key` in a count map; a count that reaches 0 leaves the map. */
+const countDown = (counts: Map<string, number>, key: string): void => {
+  const left = (counts.get(key) ?? 1) - 1
+  if (left === 0) counts.delete(key)
+  else counts.set(key, left)
+}
+
+/** The index of the first time in `times` (ascending) that is after `instant`. */
+const firstAfter = (times: ReadonlyArray<number>, instant: number): number => {
+  let low = 0
+  let high = times.length
+  while (low < high) {
+    const mid = (low + high) >>> 1
+    if (times[mid]! > instant) high = mid
+    else low = mid + 1
+  }
+  return low
 }
 
 const withoutLease = (job: Job): Job => {

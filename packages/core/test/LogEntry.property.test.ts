@@ -32,7 +32,15 @@ const step = fc.oneof(
     everyMs: fc.constantFrom(1_000, 2_500, 60_000),
     missed: fc.constantFrom("catch-up" as const, "skip" as const)
   }),
-  fc.record({ kind: fc.constant("unschedule" as const), id: fc.constantFrom("s1", "s2") })
+  fc.record({ kind: fc.constant("unschedule" as const), id: fc.constantFrom("s1", "s2") }),
+  // Limits on claims: set (a rate's start times then travel in the entries), cleared (forgotten).
+  fc.record({
+    kind: fc.constant("limit" as const),
+    type: fc.constantFrom("a", "b", undefined),
+    concurrency: fc.constantFrom(1, 2, undefined),
+    rate: fc.constantFrom({ max: 1, windowMs: 1_000 }, { max: 2, windowMs: 5_000 }, { max: 4, windowMs: 60_000 }, undefined)
+  }),
+  fc.record({ kind: fc.constant("unlimit" as const), type: fc.constantFrom("a", "b", undefined) })
 )
 // Now and then a gap longer than the schedules' grace: missed slots.
 const advance = fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 0, max: 3_000 }) }, { weight: 1, arbitrary: fc.constant(25_000) })
@@ -79,6 +87,13 @@ describe("LogEntry", () => {
             else if (s.kind === "purge") command = { _tag: "Purge", state: s.state }
             else if (s.kind === "schedule") command = { _tag: "UpsertSchedule", schedule: { id: s.id, everyMs: s.everyMs, missed: s.missed, job: { type: "a", payload: { s: s.id } } } }
             else if (s.kind === "unschedule") command = { _tag: "RemoveSchedule", id: s.id }
+            else if (s.kind === "limit") {
+              const { concurrency, rate, type } = s
+              command = {
+                _tag: "SetLimit",
+                limit: { ...(type === undefined ? {} : { type }), ...(concurrency === undefined ? {} : { concurrency }), ...(rate === undefined ? {} : { rate }) }
+              }
+            } else if (s.kind === "unlimit") command = { _tag: "ClearLimit", ...(s.type === undefined ? {} : { type: s.type }) }
             else if (tokens.length === 0) continue
             else if (s.kind === "complete" || s.kind === "fail") {
               const token = tokens.splice(s.pick % tokens.length, 1)[0]!

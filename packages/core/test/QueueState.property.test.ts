@@ -14,7 +14,7 @@ import { isDeepStrictEqual } from "node:util"
 import type { Command } from "../src/Command.js"
 import { Heap } from "../src/Heap.js"
 import { defaultLimits, type Limits, QueueState, tokenOf } from "../src/QueueState.js"
-import { type Handle, Model, type ModelEnqueue, type ModelJob, type Outcome, testSecrets } from "./fixtures/model.js"
+import { type Handle, Model, type ModelEnqueue, type ModelJob, type ModelLimit, type Outcome, testSecrets } from "./fixtures/model.js"
 
 const seed = Number(process.env["OSQ_FC_SEED"] ?? 20_240_601)
 const numRuns = Number(process.env["OSQ_FC_RUNS"] ?? 1_000)
@@ -116,6 +116,8 @@ type Op =
   | { readonly _tag: "Purge"; readonly state: JobState; readonly type?: string }
   | { readonly _tag: "Pause"; readonly type?: string }
   | { readonly _tag: "Resume"; readonly type?: string }
+  | { readonly _tag: "SetLimit"; readonly limit: ModelLimit }
+  | { readonly _tag: "ClearLimit"; readonly type?: string }
 
 type Step =
   | {
@@ -222,7 +224,20 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
     })
   },
   { weight: 1, arbitrary: fc.record({ _tag: fc.constant("Pause" as const), type: arbType }, { requiredKeys: ["_tag"] }) },
-  { weight: 3, arbitrary: fc.record({ _tag: fc.constant("Resume" as const), type: arbType }, { requiredKeys: ["_tag"] }) }
+  { weight: 3, arbitrary: fc.record({ _tag: fc.constant("Resume" as const), type: arbType }, { requiredKeys: ["_tag"] }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      _tag: fc.constant("SetLimit" as const),
+      // Mostly valid; now and then without a limit, or out of bounds (refused).
+      limit: fc.record({
+        type: arbType,
+        concurrency: fc.constantFrom(1, 1, 2, 3, 0),
+        rate: fc.record({ max: fc.constantFrom(1, 2, 3), windowMs: fc.constantFrom(100, 500, 2_000, 30_000) })
+      }, { requiredKeys: [] })
+    })
+  },
+  { weight: 2, arbitrary: fc.record({ _tag: fc.constant("ClearLimit" as const), type: arbType }, { requiredKeys: ["_tag"] }) }
 )
 
 const arbAdvance = fc.constantFrom(0, 0, 10, 100, 250, 600, 1_200, 3_000, 20_000)
@@ -345,6 +360,12 @@ const runOp = (w: World, op: Op, label: string): Either.Either<unknown, OsqueueE
         }
         // the token handed out is the one the job now carries
         for (const { job, token } of real.right) holds(token === tokenOf(job), `${label}: token of ${job.id}`)
+        // a scope that got jobs is within its limits after the claim
+        for (const limit of state.limitStatus(now)) {
+          if (!jobs.some((job) => limit.type === undefined || job.type === limit.type)) continue
+          holds(limit.concurrency === undefined || limit.running <= limit.concurrency, `${label}: concurrency of ${limit.type ?? "the queue"}`)
+          holds(limit.rate === undefined || limit.startsInWindow! <= limit.rate.max, `${label}: rate of ${limit.type ?? "the queue"}`)
+        }
       }
       if (want.ok) w.handles.push(...want.value)
       return real
@@ -443,6 +464,16 @@ const runOp = (w: World, op: Op, label: string): Either.Either<unknown, OsqueueE
       same(outcomeOf(real, (p) => ({ all: p.all, types: [...p.types] })), want, label)
       return real
     }
+    case "SetLimit": {
+      const real = apply(state, { _tag: "SetLimit", limit: op.limit }, now)
+      same(outcomeOf(real, (limits) => [...limits]), w.model.setLimit(op.limit), label)
+      return real
+    }
+    case "ClearLimit": {
+      const real = apply(state, { _tag: "ClearLimit", ...(op.type === undefined ? {} : { type: op.type }) }, now)
+      same(outcomeOf(real, (limits) => [...limits]), w.model.clearLimit(op.type), label)
+      return real
+    }
   }
 }
 
@@ -531,11 +562,22 @@ const check = (w: World, label: string) => {
   )
   same({ all: stats.paused.all, types: [...stats.paused.types] }, model.paused, `${label}: paused`)
 
+  // each limit on claims, with what runs in its scope and the starts in its window
+  same(
+    state.limitStatus(w.now),
+    model.claimLimits.map((limit) => ({
+      ...limit,
+      running: model.running(limit.type),
+      ...(limit.rate === undefined ? {} : { startsInWindow: model.startsWithin(limit.type, w.now) })
+    })),
+    `${label}: limits`
+  )
+
   // a long-poll may trust these: something is claimable iff the model can claim it, and the next
-  // wake-up is never later than the next promotion or lease expiry
-  const claimable = !model.paused.all &&
-    model.jobs.some((job) => job.state === "queued" && !model.paused.types.includes(job.type))
-  holds(state.hasClaimable() === claimable, `${label}: hasClaimable`)
+  // wake-up is never later than the next promotion, lease expiry or slot a rate limit frees
+  const claimable = !model.paused.all && model.room(undefined, w.now) > 0 &&
+    model.jobs.some((job) => job.state === "queued" && !model.paused.types.includes(job.type) && model.room(job.type, w.now) > 0)
+  holds(state.hasClaimable(undefined, w.now) === claimable, `${label}: hasClaimable`)
   const due = model.jobs.flatMap((job) =>
     job.state === "delayed" || job.state === "failed-waiting-retry"
       ? [job.runAt]
@@ -543,8 +585,9 @@ const check = (w: World, label: string) => {
       ? [job.lease!.expiresAt]
       : []
   )
+  due.push(...model.rateWakeups(w.now))
   if (due.length > 0) {
-    const wakeup = state.nextWakeup()
+    const wakeup = state.nextWakeup(w.now)
     holds(wakeup !== undefined && wakeup <= Math.min(...due), `${label}: nextWakeup ${wakeup} after ${Math.min(...due)}`)
   }
 

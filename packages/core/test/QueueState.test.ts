@@ -5,18 +5,20 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import {
+  type ClaimLimit,
   type EnqueueOptions,
   type Job,
   type JobId,
   type JobState,
   type LeaseToken,
+  maxLimitedTypes,
   type OsqueueError,
   parseLeaseToken,
   QueueFile
 } from "@osqueue/types"
 import { Either, FastCheck, ParseResult, Schema } from "effect"
 import type { ClaimResult, Command } from "../src/Command.js"
-import { backoffDelay, defaultLimits, type Limits, maxPageBytes, QueueState } from "../src/QueueState.js"
+import { backoffDelay, defaultLimits, type Limits, maxPageBytes, QueueState, tokenOf } from "../src/QueueState.js"
 import { testSecrets } from "./fixtures/model.js"
 
 /** Lease secrets of the state under test (a test that compares two states gives each the same). */
@@ -165,13 +167,13 @@ describe("delayed jobs", () => {
     expect(claimIds(s, T0)).toEqual([])
     s.tick(T0 + 999)
     expect(claimIds(s, T0 + 999)).toEqual([])
-    expect(s.nextWakeup()).toBe(T0 + 1_000)
+    expect(s.nextWakeup(T0 + 999)).toBe(T0 + 1_000)
     // runAt has come, but only a tick promotes the job (every batch starts with one)
     expect(claimIds(s, T0 + 1_000)).toEqual([])
-    expect(s.hasClaimable()).toBe(false)
+    expect(s.hasClaimable(undefined, T0 + 1_000)).toBe(false)
     s.tick(T0 + 1_000)
     expect(job(s, "job-1").state).toBe("queued")
-    expect(s.hasClaimable()).toBe(true)
+    expect(s.hasClaimable(undefined, T0 + 1_000)).toBe(true)
     expect(claimIds(s, T0 + 1_000)).toEqual(["job-1"])
   })
 
@@ -529,7 +531,7 @@ describe("pause and resume", () => {
     expect(right(s.apply({ _tag: "Pause" }, T0, secrets))).toEqual({ all: true, types: [] })
     expect(claimIds(s, T0, { max: 10 })).toEqual([])
     expect(claimIds(s, T0, { max: 10, types: ["a"] })).toEqual([])
-    expect(s.hasClaimable()).toBe(false)
+    expect(s.hasClaimable(undefined, T0)).toBe(false)
     expect(job(s, "job-1").state).toBe("queued")
     expect(right(s.apply({ _tag: "Resume" }, T0, secrets))).toEqual({ all: false, types: [] })
     expect(claimIds(s, T0, { max: 10 })).toEqual(["job-1", "job-2"])
@@ -541,7 +543,7 @@ describe("pause and resume", () => {
     expect(right(s.apply({ _tag: "Pause", type: "a" }, T0, secrets))).toEqual({ all: false, types: ["a"] })
     expect(s.stats().paused).toEqual({ all: false, types: ["a"] })
     expect(claimIds(s, T0, { types: ["a"], max: 10 })).toEqual([])
-    expect(s.hasClaimable(["a"])).toBe(false)
+    expect(s.hasClaimable(["a"], T0)).toBe(false)
     expect(claimIds(s, T0)).toEqual(["job-2"])
     expect(right(s.apply({ _tag: "Resume", type: "a" }, T0, secrets))).toEqual({ all: false, types: [] })
     expect(claimIds(s, T0, { max: 10 })).toEqual(["job-1", "job-3", "job-4"])
@@ -556,6 +558,95 @@ describe("pause and resume", () => {
     s.tick(T0 + 100)
     expect(job(s, "job-2").state).not.toBe("running")
     expect(tagOf(complete(s, T0 + 101, c2!.token))).toBe("LeaseLost")
+  })
+})
+
+describe("limits on claims", () => {
+  const setLimit = (s: QueueState, now: number, limit: ClaimLimit) => s.apply({ _tag: "SetLimit", limit }, now, secrets)
+
+  it("a concurrency limit holds across workers; a job that ends frees its slot", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "a" }, { type: "a" }, { type: "b" })
+    expect(right(setLimit(s, T0, { type: "a", concurrency: 2 }))).toEqual([{ type: "a", concurrency: 2 }])
+    expect(claimIds(s, T0, { types: ["a"], max: 10, workerId: "w1" })).toEqual(["job-1", "job-2"])
+    expect(claimIds(s, T0, { types: ["a"], max: 10, workerId: "w2" })).toEqual([])
+    expect(s.hasClaimable(["a"], T0)).toBe(false)
+    // Another type is not held back; a type named twice gets its room once.
+    expect(claimIds(s, T0, { types: ["a", "a", "b"], max: 10, workerId: "w2" })).toEqual(["job-4"])
+    expect(s.limitStatus(T0)).toEqual([{ type: "a", concurrency: 2, running: 2 }])
+    const first = s.get("job-1")!
+    right(complete(s, T0, tokenOf(first)))
+    expect(s.hasClaimable(["a"], T0)).toBe(true)
+    expect(claimIds(s, T0, { types: ["a"], max: 10, workerId: "w2" })).toEqual(["job-3"])
+  })
+
+  it("the whole queue's limit counts every type", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "b" }, { type: "c" })
+    right(setLimit(s, T0, { concurrency: 2 }))
+    expect(claimIds(s, T0, { max: 10 })).toEqual(["job-1", "job-2"])
+    expect(s.hasClaimable(undefined, T0)).toBe(false)
+    right(s.apply({ _tag: "ClearLimit" }, T0, secrets))
+    expect(claimIds(s, T0, { max: 10 })).toEqual(["job-3"])
+  })
+
+  it("a rate limit allows max starts in any window; a long poll learns when the window frees one", () => {
+    const s = fresh()
+    enqueue(s, T0, ...Array.from({ length: 5 }, () => ({ type: "a" })))
+    right(setLimit(s, T0, { type: "a", rate: { max: 2, windowMs: 1_000 } }))
+    expect(claimIds(s, T0, { max: 1 })).toEqual(["job-1"])
+    expect(claimIds(s, T0 + 400, { max: 10 })).toEqual(["job-2"])
+    expect(claimIds(s, T0 + 999, { max: 10 })).toEqual([])
+    expect(s.hasClaimable(undefined, T0 + 999)).toBe(false)
+    // The first start leaves the window at T0 + 1000: one more may start then, not before.
+    expect(s.nextWakeup(T0 + 999)).toBe(T0 + 1_000)
+    expect(s.limitStatus(T0 + 999)).toEqual([{ type: "a", rate: { max: 2, windowMs: 1_000 }, running: 2, startsInWindow: 2 }])
+    expect(claimIds(s, T0 + 1_000, { max: 10 })).toEqual(["job-3"])
+    expect(s.nextWakeup(T0 + 1_000)).toBe(T0 + 1_400)
+    expect(claimIds(s, T0 + 2_400, { max: 10 })).toEqual(["job-4", "job-5"])
+  })
+
+  it("a rate's starts survive a checkpoint; clearing the rate forgets them; a clock behind keeps them in order", () => {
+    const s = fresh()
+    enqueue(s, T0, ...Array.from({ length: 4 }, () => ({ type: "a" })))
+    right(setLimit(s, T0, { rate: { max: 2, windowMs: 60_000 } }))
+    claim(s, T0, { max: 2 })
+    commit(s)
+    const back = reload(s)
+    expect(back.claimLimits).toEqual([{ rate: { max: 2, windowMs: 60_000 } }])
+    expect(claimIds(back, T0 + 1_000, { max: 2 })).toEqual([])
+    // A new leader whose clock is behind: the window still counts the starts it remembers.
+    expect(claimIds(back, T0 - 5_000, { max: 2 })).toEqual([])
+    right(back.apply({ _tag: "ClearLimit" }, T0 + 1_000, secrets))
+    right(setLimit(back, T0 + 1_000, { rate: { max: 2, windowMs: 60_000 } }))
+    expect(claimIds(back, T0 + 1_000, { max: 2 })).toEqual(["job-3", "job-4"])
+  })
+
+  it("bad limits are refused with what was wrong and change nothing", () => {
+    const s = fresh()
+    const before = snapshot(s)
+    expect(left(setLimit(s, T0, { type: "a" })).message).toMatch(/concurrency, a rate or both/)
+    expect(left(setLimit(s, T0, { type: "a", concurrency: 0 })).message).toMatch(/concurrency must be a whole number from 1/)
+    expect(left(setLimit(s, T0, { rate: { max: 1.5, windowMs: 10 } })).message).toMatch(/rate's max/)
+    expect(left(setLimit(s, T0, { rate: { max: 1, windowMs: 0 } })).message).toMatch(/windowMs/)
+    for (let i = 0; i < maxLimitedTypes; i++) right(setLimit(s, T0, { type: `t${i}`, concurrency: 1 }))
+    const full = snapshot(s)
+    expect(tagOf(setLimit(s, T0, { type: "one-more", concurrency: 1 }))).toBe("InvalidRequest")
+    // The whole queue's limit, and changing a type's own, are still allowed.
+    right(setLimit(s, T0, { concurrency: 5 }))
+    right(setLimit(s, T0, { type: "t0", concurrency: 2 }))
+    expect(snapshot(s)).not.toEqual(full)
+    expect(before.stats.limits).toEqual([])
+  })
+
+  it("a checkpoint written before limits (format 3) loads with none", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" })
+    const text = s.toJson(s.seq, s.commitId).replace('"format":4', '"format":3')
+    const old = QueueState.fromFile(decodeFile(JSON.parse(text)), Buffer.byteLength(text), s.limits)
+    expect(old.claimLimits).toEqual([])
+    expect(old.stats().limits).toEqual([])
+    expect(claimIds(old, T0)).toEqual(["job-1"])
   })
 })
 

@@ -435,11 +435,27 @@ export const Paused = Schema.Struct({
 })
 export type Paused = typeof Paused.Type
 
+/**
+ * A limit on claims as stats show it (`ClaimLimits.ts`): the limit (`type` absent: the whole
+ * queue), the scope's jobs running now, and with a rate the claims started within the window
+ * ending now.
+ */
+export const LimitStatus = Schema.Struct({
+  type: Schema.optionalWith(Schema.String, { exact: true }),
+  concurrency: Schema.optionalWith(Schema.Int, { exact: true }),
+  rate: Schema.optionalWith(Schema.Struct({ max: Schema.Int, windowMs: Schema.Int }), { exact: true }),
+  running: Schema.Int,
+  startsInWindow: Schema.optionalWith(Schema.Int, { exact: true })
+})
+export type LimitStatus = typeof LimitStatus.Type
+
 export const Stats = Schema.Struct({
   counts: StateCounts,
   /** Queued jobs by type. */
   queuedByType: Schema.Record({ key: Schema.String, value: Schema.Int }),
   paused: Paused,
+  /** The limits on claims, with what each scope uses of its limit (absent from brokers without limits). */
+  limits: Schema.optionalWith(Schema.Array(LimitStatus), { exact: true }),
   epoch: Schema.Int,
   seq: Schema.Int,
   /** Bytes of the last committed queue.json. */

@@ -7,6 +7,7 @@
 import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import { StoredLimit, StoredStarts } from "./ClaimLimits.js"
 import { type Attempt, type Backoff, defaultBackoff, HeldJob, type Job, Paused } from "./Job.js"
 import { Schedule } from "./Schedule.js"
 
@@ -15,8 +16,9 @@ import { Schedule } from "./Schedule.js"
  * (`StoredJob`), about a third of a queued job's bytes. Format 3 is the same object as a
  * checkpoint: the state as of log position `seq`, with the commits after it in `log/<position>`
  * (docs/architecture.md, "The log"). Formats 1 and 2 have no log: a broker that takes over such
- * a queue converts it by writing a checkpoint. Format 4 adds `schedules` (a format without them
- * has none). Every format in `readableFormats` is read.
+ * a queue converts it by writing a checkpoint. Format 4 adds `schedules` and the limits on
+ * claims (`limits`, `starts`); a format without them has none, and a broker that reads format 3
+ * only refuses format 4 rather than drop them. Every format in `readableFormats` is read.
  */
 export const currentFormat = 4
 export const readableFormats = [1, 2, 3, 4] as const
@@ -125,6 +127,10 @@ export const QueueFile = Schema.Struct({
   totals: Totals,
   /** Every schedule, by id; absent when there is none (and in formats before 4). */
   schedules: Schema.optionalWith(Schema.Array(Schedule), { exact: true }),
+  /** The limits on claims (format 4; none when absent). */
+  limits: Schema.optionalWith(Schema.Array(StoredLimit), { exact: true }),
+  /** Each rate-limited scope's remembered start times, oldest first (format 4). */
+  starts: Schema.optionalWith(Schema.Array(StoredStarts), { exact: true }),
   jobs: Schema.Array(StoredJob)
 })
 export type QueueFile = typeof QueueFile.Type

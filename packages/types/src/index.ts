@@ -1,5 +1,6 @@
 export * from "./Errors.js"
 export * from "./Job.js"
+export * from "./ClaimLimits.js"
 export * from "./QueueFile.js"
 export * from "./Event.js"
 export * from "./Schedule.js"
