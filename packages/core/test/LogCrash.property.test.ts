@@ -11,7 +11,10 @@
  * Properties, at the end of every program:
  *  1. What the store holds (`Replica.recover()`) is the reference model (fixtures/model.ts) run
  *     over the commands whose effects the log holds, in log order; every acknowledged command is
- *     among them, and its answer is the model's (the same job ids, the same claims).
+ *     among them, and its answer is the model's (the same job ids, the same claims). Limits on
+ *     claims are set now and then (each scope once, with a rate's window longer than a program,
+ *     so every start counts): the claims keep to them across takeovers, and the limits and the
+ *     starts each scope remembers are the model's.
  *  2. No entry of epoch e is created at or after the position of an entry of a later epoch,
  *     except at a position the checkpoint already covered when it was created (a stalled append
  *     landing after its entry was collected: the fence must turn it down, and property 1 checks
@@ -41,7 +44,7 @@ import {
   type ReadError,
   StoreUnavailable
 } from "@osqueue/storage"
-import type { Job, OsqueueError } from "@osqueue/types"
+import type { ClaimLimit, Job, OsqueueError } from "@osqueue/types"
 import {
   Cause,
   Context,
@@ -116,6 +119,7 @@ type Step =
   | { readonly kind: "claim"; readonly to: number; readonly max: number }
   | { readonly kind: "complete"; readonly to: number; readonly pick: number }
   | { readonly kind: "schedule"; readonly to: number; readonly id: "s1" | "s2"; readonly everyMs: number; readonly missed: "catch-up" | "skip" }
+  | { readonly kind: "limit"; readonly to: number; readonly scope: "a" | "b" | "queue"; readonly concurrency: number; readonly rated: boolean }
   | { readonly kind: "advance"; readonly ms: number }
   | { readonly kind: "kill"; readonly slot: Slot; readonly mode: "hang" | "fail" }
   | { readonly kind: "stop"; readonly slot: Slot }
@@ -158,6 +162,16 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       id: fc.constantFrom("s1" as const, "s2" as const),
       everyMs: fc.constantFrom(1_000, 3_000),
       missed: fc.constantFrom("catch-up" as const, "skip" as const)
+    })
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("limit" as const),
+      to,
+      scope: fc.constantFrom("a" as const, "b" as const, "queue" as const),
+      concurrency: fc.constantFrom(1, 2, 1_000),
+      rated: fc.boolean()
     })
   },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant("advance" as const), ms: fc.constantFrom(0, 0, 50, 300, ttlMs, 2.5 * ttlMs) }) },
@@ -298,6 +312,10 @@ type Issued =
   | { readonly kind: "claim"; readonly max: number }
   | { readonly kind: "complete"; readonly jobId: string; readonly token: string }
   | { readonly kind: "schedule"; readonly id: string; readonly everyMs: number }
+  | { readonly kind: "limit"; readonly limit: ClaimLimit }
+
+/** A rate's window: longer than any program, so that every start counts (the model's clock stands still). */
+const rateWindowMs = 24 * 3_600_000
 
 interface Answer {
   readonly issued: Issued
@@ -373,6 +391,8 @@ const run = (plan: Plan) =>
         a.issued.kind === "claim" && a.exit !== undefined && Exit.isSuccess(a.exit) ? (a.exit.value as ReadonlyArray<ClaimResult>) : []
       )
 
+    /** Scopes whose limit was set: each once, so that an entry's header tells which command landed. */
+    const limited = new Set<string>()
     for (const s of plan.steps) {
       switch (s.kind) {
         case "enqueue":
@@ -397,6 +417,17 @@ const run = (plan: Plan) =>
             schedule: { id: s.id, everyMs: s.everyMs, missed: s.missed, job: { type: "a", payload: { schedule: s.id } } }
           }))
           break
+        case "limit": {
+          if (limited.has(s.scope)) break
+          limited.add(s.scope)
+          const limit: ClaimLimit = {
+            ...(s.scope === "queue" ? {} : { type: s.scope }),
+            concurrency: s.concurrency,
+            ...(s.rated ? { rate: { max: 2, windowMs: rateWindowMs } } : {})
+          }
+          yield* submit(s.to, { kind: "limit", limit }, () => ({ _tag: "SetLimit", limit }))
+          break
+        }
         case "advance":
           yield* advance(s.ms)
           break
@@ -487,16 +518,25 @@ const check = (outcome: Effect.Effect.Success<ReturnType<typeof run>>, logged: R
   answers.forEach((a, k) => {
     if (a.issued.kind === "complete" && !completer.has(a.issued.jobId)) completer.set(a.issued.jobId, k)
   })
+  const limitsSeen = new Set<string>()
   for (let position = 1; position <= file.seq; position++) {
     const entry = chain.get(position)
     if (entry === undefined) throw new Error(`entry ${position} is in the state but was never created`)
     if (entry.kind === "epoch") model.takeover(0)
     // The commands whose effects this entry holds, in the order they were submitted.
     const landed = new Map<number, { readonly kind: Issued["kind"]; readonly jobs: Array<Job> }>()
-    const add = (k: number, kind: Issued["kind"], job: Job) => {
+    const add = (k: number, kind: Issued["kind"], job?: Job) => {
       const at = landed.get(k) ?? { kind, jobs: [] }
-      at.jobs.push(job)
+      if (job !== undefined) at.jobs.push(job)
       landed.set(k, at)
+    }
+    // A limit first in the header: its command landed here (each scope's limit is set once).
+    for (const limit of entry.header?.limits ?? []) {
+      if (limitsSeen.has(limit.type ?? "")) continue
+      limitsSeen.add(limit.type ?? "")
+      const k = answers.findIndex((a) => a.issued.kind === "limit" && a.issued.limit.type === limit.type)
+      expect(k, `the limit of ${limit.type ?? "the queue"} at entry ${position} was issued`).toBeGreaterThanOrEqual(0)
+      add(k, "limit")
     }
     // The jobs it changed as they stand after it: put whole, or patched onto what came before.
     const changed: Array<Job> = [...entry.put]
@@ -539,6 +579,10 @@ const check = (outcome: Effect.Effect.Success<ReturnType<typeof run>>, logged: R
         const claimed = jobs.map((job) => job.id).sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)))
         expect(ids, `claim ${k} at entry ${position}`).toEqual(claimed)
         modelled.set(k, ids)
+      } else if (issued.kind === "limit") {
+        const outcome = model.setLimit(issued.limit)
+        expect(outcome.ok, `limit ${k} at entry ${position}`).toBe(true)
+        modelled.set(k, issued.limit)
       } else if (issued.kind === "complete") {
         const job = model.find(issued.jobId)
         const outcome = job === undefined ? undefined : model.complete(model.tokenOf(job), undefined, 0)
@@ -561,6 +605,8 @@ const check = (outcome: Effect.Effect.Success<ReturnType<typeof run>>, logged: R
       const schedule = file.schedules?.find((x) => x.id === (a.issued as { id: string }).id)
       expect(schedule, `acknowledged schedule ${k}`).toBeDefined()
       expect(schedule?.lastRun?.slot).toBe(lastSlot.get(schedule!.id))
+    } else if (a.issued.kind === "limit") {
+      expect(modelled.get(k), `acknowledged limit ${k}`).toEqual(a.issued.limit)
     } else {
       const job = file.jobs.find((j) => j.id === (a.issued as { jobId: string }).jobId)
       expect(job?.state, `acknowledged completion ${k}`).toBe("completed")
@@ -571,8 +617,24 @@ const check = (outcome: Effect.Effect.Success<ReturnType<typeof run>>, logged: R
   const view = (jobs: ReadonlyArray<{ id: string; type: string; payload: unknown; state: string; attempts: number; claims: number }>) =>
     jobs.map(({ attempts, claims, id, payload, state, type }) => ({ id, type, payload, state, attempts, claims }))
       .sort((a, b) => a.id.localeCompare(b.id))
-  const actual = { jobs: view(file.jobs), totals: file.totals, nextJobSeq: file.nextJobSeq, epoch: file.epoch }
-  const expected = { jobs: view(model.jobs), totals: model.totals, nextJobSeq: model.nextSeq, epoch: model.epoch }
+  // Each rate-limited scope remembers as many starts as the model (its times are the model's 0).
+  const starts = (entries: ReadonlyArray<readonly [string, number]>) => [...entries].sort(([a], [b]) => a.localeCompare(b))
+  const actual = {
+    jobs: view(file.jobs),
+    totals: file.totals,
+    nextJobSeq: file.nextJobSeq,
+    epoch: file.epoch,
+    limits: file.limits ?? [],
+    starts: starts((file.starts ?? []).map(({ at, type }) => [type ?? "", at.length] as const))
+  }
+  const expected = {
+    jobs: view(model.jobs),
+    totals: model.totals,
+    nextJobSeq: model.nextSeq,
+    epoch: model.epoch,
+    limits: model.claimLimits,
+    starts: starts([...model.starts].map(([scope, at]) => [scope, at.length] as const))
+  }
   if (!isDeepStrictEqual(actual, expected)) expect(actual).toEqual(expected)
 }
 

@@ -77,7 +77,7 @@ describe("schedules", () => {
     const s = fresh()
     const schedule = right(upsert(s, every("tick", minute), T0 + 5))
     expect(schedule).toMatchObject({ id: "tick", everyMs: minute, missed: "catch-up", createdAt: T0 + 5, nextAt: T0 + minute })
-    expect(s.nextWakeup()).toBe(T0 + minute)
+    expect(s.nextWakeup(T0)).toBe(T0 + minute)
     batch(s, T0 + minute - 1, 1)
     expect(runs(s)).toEqual([])
     batch(s, T0 + minute, 2)
@@ -143,7 +143,7 @@ describe("schedules", () => {
     expect(right(s.apply({ _tag: "RemoveSchedule", id: "tick" }, T0, secrets)).id).toBe("tick")
     batch(s, T0 + hour, 1)
     expect(runs(s)).toEqual([])
-    expect(s.nextWakeup()).toBeUndefined()
+    expect(s.nextWakeup(T0)).toBeUndefined()
     expect(left(s.apply({ _tag: "RemoveSchedule", id: "tick" }, T0, secrets))._tag).toBe("ScheduleNotFound")
   })
 
@@ -207,7 +207,7 @@ describe("schedules", () => {
     expect(runs(s).length).toBe(1)
     s.rollback()
     expect(s.toJson(0, "c")).toBe(before)
-    expect(s.nextWakeup()).toBe(T0 + minute)
+    expect(s.nextWakeup(T0)).toBe(T0 + minute)
   })
 
   it("a checkpoint holds the schedules; one written before schedules (format 3) loads with none", () => {
@@ -217,7 +217,7 @@ describe("schedules", () => {
     const bytes = s.encode(1, "L:1")
     const loaded = QueueState.fromFile(Either.getOrThrow(Cas.decode(bytes)), bytes.length, s.limits)
     expect(loaded.listSchedules()).toEqual(s.listSchedules())
-    expect(loaded.nextWakeup()).toBe(Date.UTC(2026, 0, 6, 8))
+    expect(loaded.nextWakeup(T0)).toBe(Date.UTC(2026, 0, 6, 8))
 
     const old = JSON.parse(fresh().toJson(1, "L:1")) as Record<string, unknown>
     const legacy = Buffer.from(JSON.stringify({ ...old, format: 3 }))
