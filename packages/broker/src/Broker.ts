@@ -7,7 +7,7 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Engine, type Election, EngineConfig, type GroupCommit, type Replica } from "@osqueue/core"
+import { type Election, EngineConfig, type GroupCommit, type Replica } from "@osqueue/core"
 import type { ObjectStore } from "@osqueue/storage"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -16,14 +16,13 @@ import { BrokerConfig, config as brokerConfig } from "./BrokerConfig.js"
 import * as Dashboard from "./http/Dashboard.js"
 import * as Edge from "./http/Edge.js"
 import * as FrontDoor from "./http/FrontDoor.js"
-import * as Handlers from "./Handlers.js"
 import * as HttpGate from "./http/HttpGate.js"
 import * as NodeServer from "./http/NodeServer.js"
 import * as Ops from "./http/Ops.js"
 import * as Rest from "./http/Rest.js"
 import * as RouteTable from "./http/RouteTable.js"
 import * as Rpc from "./http/Rpc.js"
-import * as StoreMetrics from "./StoreMetrics.js"
+import * as Queues from "./Queues.js"
 
 const routesOverHandlers = Layer.mergeAll(Rpc.layer, Rest.layer, Ops.layer, Dashboard.layer, HttpGate.layer).pipe(
   // The platform's file, path and etag services: the dashboard's files, and HttpApi wants them too.
@@ -35,16 +34,19 @@ const routesOverHandlers = Layer.mergeAll(Rpc.layer, Rest.layer, Ops.layer, Dash
 /**
  * The API's edge (`Edge`: REST) on the server's `FrontDoor`, and the Effect app behind it (RPC,
  * operator routes, docs, dashboard, and the gate's answers to what no route serves), all over
- * one `Handlers`. Settings come from `BrokerConfig` (defaults when absent).
+ * the `Queues` served (each queue's `Handlers`). Settings come from `BrokerConfig` (defaults when absent).
  */
+export const layerQueues: Layer.Layer<never, never, Queues.Queues | HttpServer.HttpServer | FrontDoor.FrontDoor> = Layer.merge(
+  HttpLayerRouter.serve(routesOverHandlers, { disableLogger: true, disableListenLog: true }),
+  Edge.layer
+)
+
+/** `layerQueues` serving the default queue alone, over the engine (GroupCommit + Election) in context. */
 export const layer: Layer.Layer<
   never,
   never,
   GroupCommit.GroupCommit | Election.Election | HttpServer.HttpServer | FrontDoor.FrontDoor
-> = Layer.merge(
-  HttpLayerRouter.serve(routesOverHandlers, { disableLogger: true, disableListenLog: true }),
-  Edge.layer
-).pipe(Layer.provide(Handlers.layer))
+> = layerQueues.pipe(Layer.provide(Queues.single))
 
 export { createClosableServer } from "./http/NodeServer.js"
 
@@ -77,6 +79,10 @@ export const nodeServer = (options: ListenOptions): Layer.Layer<
 export const serve = (options: ListenOptions): Layer.Layer<never, ServeError, GroupCommit.GroupCommit | Election.Election> =>
   layer.pipe(Layer.provide(nodeServer(options)))
 
+/** `layerQueues` on a `nodeServer`. */
+export const serveQueues = (options: ListenOptions): Layer.Layer<never, ServeError, Queues.Queues> =>
+  layerQueues.pipe(Layer.provide(nodeServer(options)))
+
 /** `serve` with the bind address, token, limits and timeouts read from the environment (`BrokerConfig.config`). */
 export const layerConfig: Layer.Layer<never, ServeError | ConfigError.ConfigError, GroupCommit.GroupCommit | Election.Election> =
   Layer.unwrapEffect(
@@ -96,7 +102,7 @@ export const engineLayer: Layer.Layer<
   GroupCommit.GroupCommit | Election.Election,
   Layer.Layer.Error<typeof Replica.layer>,
   ObjectStore | EngineConfig.EngineConfig
-> = Engine.layer.pipe(Layer.provide(StoreMetrics.layer))
+> = Queues.engineLayer
 
 /** `engineLayer` with these settings (the rest default; `EngineConfig.layerConfig` reads the environment). */
 export const engine = (

@@ -6,6 +6,7 @@
 export * as Broker from "./Broker.js"
 export * as BrokerConfig from "./BrokerConfig.js"
 export * as Handlers from "./Handlers.js"
+export * as Queues from "./Queues.js"
 export { dashboardPaths } from "./http/Dashboard.js"
 export { opsPaths } from "./http/Ops.js"
 export { restPaths } from "./http/Rest.js"

@@ -5,8 +5,8 @@
 import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "@effect/platform"
 import { NodeSocket } from "@effect/platform-node"
 import { RpcClient, RpcSerialization } from "@effect/rpc"
-import { Broker, BrokerConfig, rpcPaths } from "@osqueue/broker"
-import { defaultLimits, Election, type EngineConfig, GroupCommit } from "@osqueue/core"
+import { Broker, BrokerConfig, Queues, rpcPaths } from "@osqueue/broker"
+import { defaultLimits, EngineConfig } from "@osqueue/core"
 import { MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
 import { OsqueueRpcs } from "@osqueue/types"
 import { Context, Duration, Effect, Layer, Logger, LogLevel, Option, Redacted, Schedule, Scope } from "effect"
@@ -22,6 +22,8 @@ export interface StartOptions {
   readonly engine?: Partial<EngineConfig.EngineSettings>
   /** Any other broker settings. */
   readonly config?: Partial<BrokerConfig.BrokerSettings>
+  /** Serve these queues (`Queues.layer`, as `osqueue broker` does) instead of the default queue over one engine. */
+  readonly queues?: ReadonlyArray<string>
 }
 
 /** Starts a broker in its own scope (so a test can stop one and keep another). */
@@ -29,7 +31,7 @@ export const startBroker = (options: StartOptions = {}) =>
   Effect.gen(function*() {
     const store = options.store ?? (yield* MemoryStore.make)
     const scope = yield* Scope.make()
-    const engine = Broker.engine({
+    const settings = EngineConfig.layer({
       advertisedUrl: options.url ?? "http://broker.test",
       electionTtl,
       ...options.engine,
@@ -37,8 +39,11 @@ export const startBroker = (options: StartOptions = {}) =>
         limits: { ...defaultLimits, maxPayloadBytes: options.maxPayloadBytes }
       })
     })
-    const layer = Broker.layer.pipe(
-      Layer.provideMerge(engine),
+    const served = options.queues === undefined
+      ? Broker.layerQueues.pipe(Layer.provideMerge(Queues.single), Layer.provideMerge(Broker.engineLayer))
+      : Broker.layerQueues.pipe(Layer.provideMerge(Queues.layer(options.queues)))
+    const layer = served.pipe(
+      Layer.provide(settings),
       Layer.provideMerge(Broker.nodeServer({ port: 0, host: "127.0.0.1" })),
       Layer.provide(Layer.succeed(ObjectStore, store)),
       // the engine's info logs (takeover, handoff) would drown the test output
@@ -55,12 +60,15 @@ export const startBroker = (options: StartOptions = {}) =>
     if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
     const base = `http://127.0.0.1:${address.port}`
     yield* Effect.addFinalizer(() => Scope.close(scope, Effect.void as never).pipe(Effect.ignore))
+    const queues = Context.get(context, Queues.Queues)
     return {
       base,
       store,
       scope,
-      commit: Context.get(context, GroupCommit.GroupCommit),
-      election: Context.get(context, Election.Election)
+      queues,
+      /** The first queue's engine. */
+      commit: queues.all[0]!.commit,
+      election: queues.all[0]!.election
     }
   })
 

@@ -10,5 +10,7 @@ export * as MemoryStore from "./MemoryStore.js"
 export * as FileStore from "./FileStore.js"
 /** Fault injection over any other layer: latency, refused and ambiguous writes. */
 export * as FaultyStore from "./FaultyStore.js"
+/** Any store under a key prefix: each named queue's objects (`queues/<name>/`). */
+export * as PrefixedStore from "./PrefixedStore.js"
 // S3 and GCS are subpaths (`@osqueue/storage/s3`, `@osqueue/storage/gcs`) so that their SDKs
 // load only where they are used: importing them here would add a second to every start.

@@ -26,7 +26,8 @@ import {
   RequestTimeout,
   ScheduleNotFound,
   StateCorrupt,
-  Unauthorized
+  Unauthorized,
+  UnknownQueue
 } from "./Errors.js"
 import { ClaimedJob, EnqueueOptionsOnWire, JobId, JobOnWire, JobPage, JobState, ListOrder, ListSearch, maxPageSize, Paused, Priority, Stats, strictFields } from "./Job.js"
 import {
@@ -215,6 +216,7 @@ export class OsqueueApi extends HttpApi.make("osqueue")
   .addError(JobNotFound, { status: 404 })
   .addError(ScheduleNotFound, { status: 404 })
   .addError(NoSuchRoute, { status: 404 })
+  .addError(UnknownQueue, { status: 404 })
   .addError(MethodNotAllowed, { status: 405 })
   .addError(RequestTimeout, { status: 408 })
   .addError(LeaseLost, { status: 409 })

@@ -163,6 +163,16 @@ export class RequestTimeout extends Schema.TaggedError<RequestTimeout>()("Reques
   }
 }
 
+/** The request names a queue this broker does not serve; `served` are the ones it does. */
+export class UnknownQueue extends Schema.TaggedError<UnknownQueue>()("UnknownQueue", {
+  queue: Schema.String,
+  served: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `this broker serves no queue named "${this.queue}"; it serves ${this.served.map((name) => `"${name}"`).join(", ")} (OSQUEUE_QUEUES)`
+  }
+}
+
 export const OsqueueError = Schema.Union(
   InvalidRequest,
   JobNotFound,
@@ -179,7 +189,8 @@ export const OsqueueError = Schema.Union(
   Forbidden,
   NoSuchRoute,
   MethodNotAllowed,
-  RequestTimeout
+  RequestTimeout,
+  UnknownQueue
 )
 export type OsqueueError = typeof OsqueueError.Type
 
@@ -204,6 +215,7 @@ export const httpStatus = (error: OsqueueError): number => {
     case "JobNotFound":
     case "ScheduleNotFound":
     case "NoSuchRoute":
+    case "UnknownQueue":
       return 404
     case "MethodNotAllowed":
       return 405

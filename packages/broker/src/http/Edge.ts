@@ -18,7 +18,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Http from "node:http"
 import { BrokerConfig } from "../BrokerConfig.js"
-import type { Handlers } from "../Handlers.js"
+import type { Queues } from "../Queues.js"
 import * as CrossSite from "./CrossSite.js"
 import { FrontDoor, type Listener } from "./FrontDoor.js"
 import * as HttpChecks from "./HttpChecks.js"
@@ -136,7 +136,7 @@ const readBody = (request: Http.IncomingMessage, keep: number, onBody: (body: Bo
 const isRpc = (method: string, url: string) =>
   method === "POST" && url.startsWith(rpcPaths.http) && (url.length === rpcPaths.http.length || url[rpcPaths.http.length] === "?")
 
-export const make: Effect.Effect<Listener, never, Handlers> = Effect.gen(function*() {
+export const make: Effect.Effect<Listener, never, Queues> = Effect.gen(function*() {
   const routes = yield* RestRoutes.make
   const rpc = yield* RpcOverHttp.make
   const settings = yield* BrokerConfig
@@ -279,7 +279,7 @@ export const make: Effect.Effect<Listener, never, Handlers> = Effect.gen(functio
 })
 
 /** Opens the edge on the server's `FrontDoor` (`Broker.nodeServer` has one) for the life of the layer. */
-export const layer: Layer.Layer<never, never, Handlers | FrontDoor> = Layer.scopedDiscard(
+export const layer: Layer.Layer<never, never, Queues | FrontDoor> = Layer.scopedDiscard(
   Effect.gen(function*() {
     const door = yield* FrontDoor
     const close = door.open(yield* make)

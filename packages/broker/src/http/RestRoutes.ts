@@ -5,7 +5,8 @@
  * `Handlers`, its success encoded by the endpoint's schema with the endpoint's status. HttpApi's
  * definition stays the one source of the routes and of the OpenAPI document; no HttpApi server
  * runs (docs/architecture.md, "The request path"). Single enqueues and completions are gathered
- * (`Gather`).
+ * (`Gather`). Each route is served twice: at its own path for the default queue, and under
+ * `/queues/:queue` for the queue it names (`Queues`).
  */
 import * as HttpApi from "@effect/platform/HttpApi"
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
@@ -20,6 +21,7 @@ import {
   type ListQuery,
   OsqueueApi,
   type OsqueueError,
+  QueueNames,
   type Role,
   Roles
 } from "@osqueue/types"
@@ -29,8 +31,8 @@ import * as Exit from "effect/Exit"
 import * as ParseResult from "effect/ParseResult"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
-import type { CompleteInput, FailInput, HeartbeatInput } from "../Handlers.js"
-import { Handlers } from "../Handlers.js"
+import type { CompleteInput, FailInput, HeartbeatInput, HandlersShape } from "../Handlers.js"
+import { Queues } from "../Queues.js"
 import { gather, type Respond } from "./Gather.js"
 import * as HttpChecks from "./HttpChecks.js"
 
@@ -87,7 +89,7 @@ const checked = (id: JobId, token: LeaseToken, then: Start): Start => {
 
 /** Endpoint name → its operation over `Handlers`. */
 const operations = (
-  h: Handlers["Type"],
+  h: HandlersShape,
   alone: (operation: Effect.Effect<unknown, OsqueueError>) => Start,
   enqueue: (options: EnqueueOptions) => Start,
   complete: (input: CompleteInput) => Start
@@ -127,13 +129,23 @@ const decoder = (ast: { readonly ast: Schema.Schema.AnyNoContext["ast"] } | unde
 
 /** The routes, by method and path; `find` answers the route of a request line, with its decoded path parameters and query. */
 export const make = Effect.gen(function*() {
-  const h = yield* Handlers
+  const queues = yield* Queues
   const runCallback: RunCallback = Runtime.runCallback(yield* Effect.runtime<never>())
   const alone = (operation: Effect.Effect<unknown, OsqueueError>): Start => (respond) => {
     const cancel = runCallback(operation, { onExit: respond })
     return () => cancel()
   }
-  const byName = operations(h, alone, gathered(gather(runCallback, h.enqueueEach)), gathered(gather(runCallback, h.completeEach)))
+  // Each queue's operations by endpoint name, built once.
+  const byQueue = new Map(queues.all.map(({ handlers: h, name }) => [
+    name,
+    operations(h, alone, gathered(gather(runCallback, h.enqueueEach)), gathered(gather(runCallback, h.completeEach)))
+  ]))
+  /** The operation of endpoint `name` on the queue named (none: the default queue), or a start that answers `UnknownQueue`. */
+  const runOn = (queue: string | undefined, name: string) =>
+    Either.match(queues.resolve(queue), {
+      onLeft: (unknown) => (_input: Input): Start => (respond) => (respond(Exit.fail(unknown)), undefined),
+      onRight: (served) => byQueue.get(served.name)![name]!
+    })
   const table = HttpLayerRouter.FindMyWay.make<Route>({})
 
   HttpApi.reflect(OsqueueApi, {
@@ -141,13 +153,14 @@ export const make = Effect.gen(function*() {
     onEndpoint: ({ endpoint }) => {
       const name = endpoint.name
       const operation = Roles.ofEndpoint(name)
-      const run = byName[name]
-      if (operation === undefined || run === undefined) throw new Error(`the endpoint ${name} has no operation here`)
+      if (operation === undefined || queues.all.some((queue) => byQueue.get(queue.name)![name] === undefined)) {
+        throw new Error(`the endpoint ${name} has no operation here`)
+      }
       const decodePath = decoder(endpoint.pathSchema._tag === "Some" ? endpoint.pathSchema.value : undefined)
       const decodeQuery = decoder(endpoint.urlParamsSchema._tag === "Some" ? endpoint.urlParamsSchema.value : undefined)
       const decodePayload = decoder(endpoint.payloadSchema._tag === "Some" ? endpoint.payloadSchema.value : undefined)
       const success = Schema.make<unknown>(endpoint.successSchema.ast)
-      table.on(endpoint.method, endpoint.path, {
+      const route = (queueOf: (params: Readonly<Record<string, string>>) => string | undefined): Route => ({
         name,
         operation,
         status: HttpApiSchema.getStatusSuccess(success),
@@ -159,9 +172,11 @@ export const make = Effect.gen(function*() {
           if (Either.isLeft(urlParams)) return Either.left(urlParams.left)
           const payload = decodePayload === undefined ? Either.right(undefined) : decodePayload(body)
           if (Either.isLeft(payload)) return Either.left(payload.left)
-          return Either.right(run({ path: path.right, query: urlParams.right, payload: payload.right, role } as Input))
+          return Either.right(runOn(queueOf(params), name)({ path: path.right, query: urlParams.right, payload: payload.right, role } as Input))
         }
       })
+      table.on(endpoint.method, endpoint.path, route(() => undefined))
+      table.on(endpoint.method, `${QueueNames.restPrefixPattern}${endpoint.path}`, route((params) => params.queue))
     }
   })
 

@@ -12,12 +12,14 @@ import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as RpcServer from "@effect/rpc/RpcServer"
 import { InvalidRequest, OsqueueError, type Roles } from "@osqueue/types"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Access from "../Access.js"
 import { BrokerConfig, type BrokerSettings } from "../BrokerConfig.js"
-import { Handlers, type HandlersShape } from "../Handlers.js"
+import type { HandlersShape } from "../Handlers.js"
+import * as Queues from "../Queues.js"
 import * as RpcFrames from "./RpcFrames.js"
 
 /** Where the RPC endpoints are: clients append these to the broker's URL. */
@@ -67,20 +69,36 @@ export type Operations = ReturnType<typeof operations>
 export type AnyOperation = (payload: unknown) => Effect.Effect<unknown, OsqueueError> | Stream.Stream<unknown, OsqueueError>
 
 /**
- * The operations over WebSocket: each refused with 403 `Forbidden` unless the role `HttpGate` set
- * on the upgrade may run it (`Access`); `RpcFrames` drops a frame's own role header, so only the
- * gate's is read. `Refused` needs no role: it only fails.
+ * Each served queue's operations, by the name a message gives (`Queues.nameIn`): one table per
+ * queue, built once; a name no queue has is `UnknownQueue`.
+ */
+export const queueOperations = (queues: Queues.QueuesShape) => {
+  const tables = new Map(queues.all.map((queue) => [queue.name, operations(queue.handlers) as unknown as Record<string, AnyOperation>]))
+  return (name: string | undefined) => Either.map(queues.resolve(name), (queue) => tables.get(queue.name)!)
+}
+
+/** `Refused` fails with the error it carries, whatever queue its message named. */
+const refused: AnyOperation = (payload) => Effect.fail((payload as { readonly error: OsqueueError }).error)
+
+/**
+ * The operations over WebSocket, each run on the queue its message names (`Queues.nameIn`) and
+ * refused with 403 `Forbidden` unless the role `HttpGate` set on the upgrade may run it
+ * (`Access`); `RpcFrames` drops a frame's own role header, so only the gate's is read. `Refused`
+ * needs no role: it only fails.
  */
 export const RpcHandlers = RpcFrames.ServerRpcs.toLayer(
-  Effect.map(Handlers, (h) => {
-    const all = operations(h) as unknown as Record<string, AnyOperation>
+  Effect.map(Queues.Queues, (queues) => {
+    const tableOf = queueOperations(queues)
+    const tags = Array.from(RpcFrames.ServerRpcs.requests.keys())
     const guarded = Object.fromEntries(
-      Object.entries(all).map(([tag, operation]) => [
+      tags.map((tag) => [
         tag,
         (payload: unknown, { headers }: { readonly headers: Headers.Headers }) => {
-          const forbidden = tag === RpcFrames.Refused._tag ? undefined : Access.permit(Access.roleOf(headers), tag as Roles.Operation)
-          if (forbidden === undefined) return operation(payload)
-          return tag === "Watch" ? Stream.fail(forbidden) : Effect.fail(forbidden)
+          if (tag === RpcFrames.Refused._tag) return refused(payload)
+          const fail = (error: OsqueueError) => (tag === "Watch" ? Stream.fail(error) : Effect.fail(error))
+          const forbidden = Access.permit(Access.roleOf(headers), tag as Roles.Operation)
+          if (forbidden !== undefined) return fail(forbidden)
+          return Either.match(tableOf(Queues.nameIn(headers)), { onLeft: fail, onRight: (table) => table[tag]!(payload) })
         }
       ])
     )
@@ -124,7 +142,7 @@ const RpcOverHttpRoute = HttpLayerRouter.use((router) =>
 )
 
 /** The RPC routes of the Effect app: RPC over WebSocket, and `POST /rpc`'s place in the route table. */
-export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Handlers> = Layer.mergeAll(
+export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Queues.Queues> = Layer.mergeAll(
   RpcOverWebsocket,
   RpcOverHttpRoute
 )

@@ -23,7 +23,7 @@ import * as Tracer from "effect/Tracer"
 import type * as Http from "node:http"
 import * as Access from "../Access.js"
 import { BrokerConfig } from "../BrokerConfig.js"
-import { Handlers } from "../Handlers.js"
+import * as Queues from "../Queues.js"
 import { type AnyOperation, frameLimits, operations } from "./Rpc.js"
 import * as Gather from "./Gather.js"
 import * as RpcFrames from "./RpcFrames.js"
@@ -56,13 +56,15 @@ export const make = Effect.gen(function*() {
   const settings = yield* BrokerConfig
   const limits = frameLimits(settings)
   const runCallback = Runtime.runCallback(yield* Effect.runtime<never>())
-  const h = yield* Handlers
-  const all = operations(h) as unknown as Record<string, AnyOperation>
-  // Single enqueues and completions are gathered (`Gather`), as on REST.
-  const gathered: Record<string, (payload: unknown, respond: Gather.Respond) => void> = {
-    Enqueue: Gather.gather(runCallback, h.enqueueEach) as (payload: unknown, respond: Gather.Respond) => void,
-    Complete: Gather.gather(runCallback, h.completeEach) as (payload: unknown, respond: Gather.Respond) => void
-  }
+  const queues = yield* Queues.Queues
+  // Each queue's operations, and its single enqueues and completions gathered (`Gather`), as on REST.
+  const tables = new Map(queues.all.map(({ handlers: h, name }) => [name, {
+    all: operations(h) as unknown as Record<string, AnyOperation>,
+    gathered: {
+      Enqueue: Gather.gather(runCallback, h.enqueueEach) as (payload: unknown, respond: Gather.Respond) => void,
+      Complete: Gather.gather(runCallback, h.completeEach) as (payload: unknown, respond: Gather.Respond) => void
+    } as Record<string, (payload: unknown, respond: Gather.Respond) => void>
+  }]))
   const schemas = new Map<string, Schemas>(Array.from(RpcFrames.ServerRpcs.requests.values(), (rpc) => [rpc._tag, schemasOf(rpc)]))
   const serialization = RpcFrames.ndjson(limits)
 
@@ -139,8 +141,12 @@ export const make = Effect.gen(function*() {
             send(Either.isRight(encoded) ? { _tag: "Exit", requestId: id, exit: encoded.right } : dieAnswer(id, String(encoded.left)))
             finish()
           }
-          const forbidden = forbiddenTo(message, role)
-          const gatheredCall = forbidden === undefined ? gathered[message.tag] : undefined
+          // The queue the message names; `Refused` only fails, on any queue's table.
+          const queue = queues.resolve(Queues.nameIn(message.headers))
+          const unknown = Either.isLeft(queue) && message.tag !== RpcFrames.Refused._tag ? queue.left : undefined
+          const forbidden = forbiddenTo(message, role) ?? unknown
+          const table = tables.get(Either.isRight(queue) ? queue.right.name : queues.all[0]!.name)!
+          const gatheredCall = forbidden === undefined ? table.gathered[message.tag] : undefined
           if (gatheredCall !== undefined) {
             gatheredCall(payload, onExit)
             break
@@ -148,7 +154,7 @@ export const make = Effect.gen(function*() {
           const cancel = run(
             message,
             rpc,
-            forbidden === undefined ? all[message.tag]!(payload) : Effect.fail(forbidden),
+            forbidden === undefined ? table.all[message.tag]!(payload) : Effect.fail(forbidden),
             (chunk) => {
               const values = rpc.encodeChunk(chunk)
               if (Either.isRight(values)) send({ _tag: "Chunk", requestId: id, values: values.right })
