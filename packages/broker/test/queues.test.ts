@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FileStore, MemoryStore } from "@osqueue/storage"
 import { QueueNames } from "@osqueue/types"
-import { Effect, Schedule, Scope } from "effect"
+import { Duration, Effect, Schedule, Scope } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -138,13 +138,17 @@ describe("named queues", () => {
       const storeA = yield* FileStore.make({ directory })
       const storeB = yield* FileStore.make({ directory })
       // a serves "orders" alone and starts first: it leads orders; b serves both and leads "emails"
-      const a = yield* startBroker({ store: storeA, url: "http://a.test", queues: ["orders"] })
+      // a TTL that a loaded machine's file store keeps: the handoff below does not wait for it
+      const engine = { electionTtl: Duration.seconds(5) }
+      const a = yield* startBroker({ store: storeA, url: "http://a.test", queues: ["orders"], engine })
       yield* awaitLeading(a, "orders")
-      const b = yield* startBroker({ store: storeB, url: "http://b.test", queues: ["orders", "emails"] })
+      const b = yield* startBroker({ store: storeB, url: "http://b.test", queues: ["orders", "emails"], engine })
       yield* awaitLeading(b, "emails")
       expect((yield* b.queues.all[0]!.election.role)._tag).toBe("Follower")
 
-      const order = (yield* rest(a.base, "POST", "/queues/orders/v1/jobs", { type: "ship" })).body as { id: string }
+      const created = yield* rest(a.base, "POST", "/queues/orders/v1/jobs", { type: "ship" })
+      expect(created.body).toMatchObject({ type: "ship" })
+      const order = created.body as { id: string }
       expect((yield* rest(b.base, "POST", "/queues/emails/v1/jobs", { type: "send" })).status).toBe(201)
       // b follows orders: NotLeader naming a, per queue, on REST and RPC
       const refused = yield* rest(b.base, "POST", "/queues/orders/v1/jobs", { type: "ship" })
