@@ -21,6 +21,8 @@ import type {
   OsqueueError,
   Paused,
   RawState,
+  Schedule as JobSchedule,
+  ScheduleSpec,
   Stats,
   WatchEvent,
   WorkerInfo
@@ -93,6 +95,11 @@ export interface HandlersShape {
   readonly purge: (state: JobState, type: string | undefined) => Effect.Effect<{ readonly count: number }, OsqueueError>
   readonly pause: (type: string | undefined) => Effect.Effect<Paused, OsqueueError>
   readonly resume: (type: string | undefined) => Effect.Effect<Paused, OsqueueError>
+  /** Sets a schedule (docs/architecture.md, "Schedules"); answers it as it now stands. */
+  readonly upsertSchedule: (spec: ScheduleSpec) => Effect.Effect<JobSchedule, OsqueueError>
+  /** Answers the schedule as it was. */
+  readonly removeSchedule: (id: string) => Effect.Effect<JobSchedule, OsqueueError>
+  readonly listSchedules: Effect.Effect<ReadonlyArray<JobSchedule>, OsqueueError>
   readonly get: (id: JobId) => Effect.Effect<Job, OsqueueError>
   readonly list: (query: ListQuery) => Effect.Effect<JobPage, OsqueueError>
   readonly stats: Effect.Effect<Stats, OsqueueError>
@@ -420,6 +427,9 @@ export const make = Effect.gen(function*() {
     pause: (type) => commit.submit({ _tag: "Pause", ...(type !== undefined ? { type } : {}) }).pipe(instrument("pause")),
     resume: (type) =>
       commit.submit({ _tag: "Resume", ...(type !== undefined ? { type } : {}) }).pipe(instrument("resume")),
+    upsertSchedule: (schedule) => commit.submit({ _tag: "UpsertSchedule", schedule }).pipe(instrument("upsertSchedule")),
+    removeSchedule: (id) => commit.submit({ _tag: "RemoveSchedule", id }).pipe(instrument("removeSchedule")),
+    listSchedules: commit.read((state) => state.listSchedules()).pipe(instrument("listSchedules")),
     get: (id) => get(id).pipe(instrument("get")),
     list: (query) => commit.read((state) => state.list(query)).pipe(instrument("list")),
     stats: commit.stats.pipe(instrument("stats")),

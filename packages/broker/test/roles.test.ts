@@ -18,7 +18,9 @@ const tokens: Record<Role, string> = { admin: "t-admin", producer: "t-producer",
 const roles = Object.keys(tokens) as ReadonlyArray<Role>
 
 // The roles as the issue states them, written out here rather than read from the broker's table.
-const reads = ["Get", "List", "Stats", "Workers", "Leader", "Watch", "State", "Metrics", "Whoami"]
+const reads = ["Get", "List", "Stats", "Workers", "Leader", "Watch", "State", "Metrics", "Whoami", "ListSchedules"]
+// A schedule's runs are enqueues: whoever may enqueue may set and remove schedules.
+const schedules = ["UpsertSchedule", "RemoveSchedule"]
 const allowed: Record<Role, ReadonlyArray<string>> = {
   admin: [
     "Enqueue",
@@ -38,9 +40,10 @@ const allowed: Record<Role, ReadonlyArray<string>> = {
     "Purge",
     "Pause",
     "Resume",
+    ...schedules,
     ...reads
   ],
-  producer: ["Enqueue", "EnqueueMany", ...reads],
+  producer: ["Enqueue", "EnqueueMany", ...schedules, ...reads],
   worker: ["Claim", "Heartbeat", "Complete", "CompleteMany", "Fail", "Release", ...reads],
   read: reads
 }
@@ -59,8 +62,8 @@ const bearer = (role: Role) => ({ authorization: `Bearer ${tokens[role]}` })
 const content = (broker: Started) =>
   rest(broker.base, "GET", "/state", undefined, bearer("admin")).pipe(
     Effect.map((reply) => {
-      const { state } = reply.body as { state: { jobs: unknown; totals: unknown; paused: unknown; nextJobSeq: number } }
-      return { jobs: state.jobs, totals: state.totals, paused: state.paused, nextJobSeq: state.nextJobSeq }
+      const { state } = reply.body as { state: { jobs: unknown; totals: unknown; paused: unknown; nextJobSeq: number; schedules?: unknown } }
+      return { jobs: state.jobs, totals: state.totals, paused: state.paused, nextJobSeq: state.nextJobSeq, schedules: state.schedules }
     })
   )
 
@@ -75,6 +78,9 @@ const seed = (broker: Started) =>
   })
 
 type Seed = Effect.Effect.Success<ReturnType<typeof seed>>
+
+/** A schedule whose first run is months away: setting it changes the schedules alone. */
+const yearly = { id: "yearly", cron: "0 0 1 1 *", job: { type: "none" } }
 
 /** Each REST operation: method, path and body. */
 const restCalls = (s: Seed): Record<string, readonly [string, string, unknown?]> => ({
@@ -95,6 +101,9 @@ const restCalls = (s: Seed): Record<string, readonly [string, string, unknown?]>
   Purge: ["POST", "/v1/jobs/purge", { state: "dead", type: "none" }],
   Pause: ["POST", "/v1/pause", { type: "none" }],
   Resume: ["POST", "/v1/resume", { type: "none" }],
+  UpsertSchedule: ["POST", "/v1/schedules", yearly],
+  RemoveSchedule: ["DELETE", "/v1/schedules/none"],
+  ListSchedules: ["GET", "/v1/schedules"],
   Get: ["GET", `/v1/jobs/${s.id}`],
   List: ["GET", "/v1/jobs"],
   Stats: ["GET", "/v1/stats"],
@@ -126,6 +135,9 @@ const rpcCalls = (client: Client, s: Seed): Record<string, Effect.Effect<unknown
   Purge: client.Purge({ state: "dead", type: "none" }),
   Pause: client.Pause({ type: "none" }),
   Resume: client.Resume({ type: "none" }),
+  UpsertSchedule: client.UpsertSchedule(yearly),
+  RemoveSchedule: client.RemoveSchedule({ id: "none" }),
+  ListSchedules: client.ListSchedules(),
   Get: client.Get({ id: s.id }),
   List: client.List({}),
   Stats: client.Stats(),

@@ -26,6 +26,9 @@ import {
   PriorityRequest,
   PurgeRequest,
   type RawState,
+  type Schedule,
+  ScheduleIdRequest,
+  ScheduleSpec,
   type Stats,
   type WatchEvent,
   WatchRequest,
@@ -153,6 +156,16 @@ export interface OsqueueClientShape {
   readonly purge: (state: JobState, type?: string) => Effect.Effect<number, ClientError>
   readonly pause: (type?: string) => Effect.Effect<Paused, ClientError>
   readonly resume: (type?: string) => Effect.Effect<Paused, ClientError>
+  /**
+   * Sets a schedule: a job enqueued at each slot of `cron` (in `timezone`, UTC by default) or
+   * every `everyMs`; an id that exists is replaced and keeps its last run (docs/architecture.md,
+   * "Schedules"). Answers it as it now stands, with its next slot.
+   */
+  readonly upsertSchedule: (spec: ScheduleSpec) => Effect.Effect<Schedule, ClientError>
+  /** Removes a schedule (runs already enqueued stay); answers it as it was. */
+  readonly removeSchedule: (id: string) => Effect.Effect<Schedule, ClientError>
+  /** Every schedule, by id, with its next slot and last run. */
+  readonly listSchedules: Effect.Effect<ReadonlyArray<Schedule>, ClientError>
   readonly get: (id: string) => Effect.Effect<Job, ClientError>
   readonly list: (query?: ListQuery) => Effect.Effect<JobPage, ClientError>
   readonly stats: Effect.Effect<Stats, ClientError>
@@ -410,6 +423,13 @@ export const make = (router: Router): Effect.Effect<OsqueueClientShape, never, S
           router.call("purge", (api) => Effect.map(api.Purge(request), (r) => r.count))),
       pause: (type) => router.call("pause", (api) => api.Pause(typeRequest(type))),
       resume: (type) => router.call("resume", (api) => api.Resume(typeRequest(type))),
+      upsertSchedule: (spec) =>
+        sendable("schedule's payload", spec.job?.payload, Effect.flatMap(validated(ScheduleSpec, "schedule")(spec), (valid) =>
+          router.call("upsertSchedule", (api) => api.UpsertSchedule(valid)))),
+      removeSchedule: (id) =>
+        Effect.flatMap(validated(ScheduleIdRequest, "schedule id")({ id }), (request) =>
+          router.call("removeSchedule", (api) => api.RemoveSchedule(request))),
+      listSchedules: router.call("listSchedules", (api) => api.ListSchedules),
       get: (id) => byId("get", id, (i) => (api) => api.Get({ id: i })),
       list: (query) =>
         Effect.flatMap(validated(ListQuery, "list query")(query ?? {}), (q) => router.call("list", (api) => api.List(q))),

@@ -26,6 +26,9 @@ import {
   type PriorityRequest,
   type PurgeRequest,
   type RawState,
+  type Schedule,
+  type ScheduleIdRequest,
+  type ScheduleSpec,
   type Stats,
   type TokenRequest,
   type TypeRequest,
@@ -63,6 +66,9 @@ export interface BrokerApi {
   readonly Purge: Call<typeof PurgeRequest.Type, { readonly count: number }>
   readonly Pause: Call<typeof TypeRequest.Type, Paused>
   readonly Resume: Call<typeof TypeRequest.Type, Paused>
+  readonly UpsertSchedule: Call<ScheduleSpec, Schedule>
+  readonly RemoveSchedule: Call<typeof ScheduleIdRequest.Type, Schedule>
+  readonly ListSchedules: Effect.Effect<ReadonlyArray<Schedule>, ClientError>
   readonly Get: Call<typeof IdRequest.Type, Job>
   readonly List: Call<ListQuery, JobPage>
   readonly Stats: Effect.Effect<Stats, ClientError>
@@ -139,6 +145,9 @@ export const fromRpcClient = (url: string, client: OsqueueRpcClient): BrokerApi 
     Purge: lift((p) => client.Purge(p)),
     Pause: lift((p) => client.Pause(p)),
     Resume: lift((p) => client.Resume(p)),
+    UpsertSchedule: lift((p) => client.UpsertSchedule(p)),
+    RemoveSchedule: lift((p) => client.RemoveSchedule(p)),
+    ListSchedules: lift(() => client.ListSchedules())(undefined),
     Get: lift((p) => client.Get(p)),
     List: lift((p) => client.List(p)),
     Stats: lift(() => client.Stats())(undefined),

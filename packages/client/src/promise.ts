@@ -16,6 +16,8 @@ import type {
   LeaderInfo,
   ListQuery,
   Paused,
+  Schedule as JobSchedule,
+  ScheduleSpec,
   RawState,
   Stats,
   WatchEvent,
@@ -246,6 +248,25 @@ export class OsqueueClient {
 
   resume(type?: string): Promise<Paused> {
     return this.run((c) => c.resume(type))
+  }
+
+  /**
+   * Sets a schedule: a job enqueued at each slot of `cron` (in `timezone`, UTC by default) or
+   * every `everyMs`; an id that exists is replaced and keeps its last run. Resolves to it as it
+   * now stands, with its next slot.
+   */
+  upsertSchedule(spec: ScheduleSpec): Promise<JobSchedule> {
+    return this.run((c) => c.upsertSchedule(spec))
+  }
+
+  /** Removes a schedule (runs already enqueued stay); resolves to it as it was. */
+  removeSchedule(id: string): Promise<JobSchedule> {
+    return this.run((c) => c.removeSchedule(id))
+  }
+
+  /** Every schedule, by id, with its next slot and last run. */
+  listSchedules(): Promise<ReadonlyArray<JobSchedule>> {
+    return this.run((c) => c.listSchedules)
   }
 
   getJob(id: string): Promise<Job> {

@@ -81,6 +81,28 @@ describe("Promise facade", () => {
       }))
   }
 
+  for (const kind of ["http", "ws", "rest"] as const) {
+    it.scopedLive(`upsert, list and remove schedules; a bad one is refused before it is sent (${kind})`, () =>
+      withFacade(kind, async (client) => {
+        const set = await client.upsertSchedule({ id: "nightly", cron: "0 3 * * *", timezone: "America/New_York", job: { type: "report" } })
+        expect(set).toMatchObject({ id: "nightly", missed: "catch-up", job: { type: "report" } })
+        // 03:00 in New York is 07:00 or 08:00 UTC.
+        expect([7, 8]).toContain(new Date(set.nextAt!).getUTCHours())
+        const replaced = await client.upsertSchedule({ id: "nightly", everyMs: 3_600_000, job: { type: "report" }, missed: "skip" })
+        expect(replaced).toMatchObject({ everyMs: 3_600_000, missed: "skip", createdAt: set.createdAt })
+        expect((await client.listSchedules()).map((s) => s.id)).toEqual(["nightly"])
+        expect((await client.removeSchedule("nightly")).id).toBe("nightly")
+        expect(await client.listSchedules()).toEqual([])
+        const missing = await rejection(client.removeSchedule("nightly"))
+        expect(missing._tag).toBe("ScheduleNotFound")
+        const tooFast = await rejection(client.upsertSchedule({ id: "fast", everyMs: 5, job: { type: "t" } }))
+        expect(tooFast).toMatchObject({ _tag: "InvalidRequest" })
+        expect(tooFast.message).toMatch(/invalid schedule.*everyMs/s)
+        const badZone = await rejection(client.upsertSchedule({ id: "z", cron: "0 3 * * *", timezone: "Nowhere/City", job: { type: "t" } }))
+        expect(badZone.message).toMatch(/time zone "Nowhere\/City"/)
+      }))
+  }
+
   it.scopedLive("watch is an async iterable", () =>
     withFacade("ws", async (client) => {
       const seen: Array<string> = []

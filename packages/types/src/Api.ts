@@ -47,6 +47,7 @@ import {
   WorkerInfo
 } from "./Rpcs.js"
 import { Role } from "./Roles.js"
+import { Schedule, ScheduleId, ScheduleSpec } from "./Schedule.js"
 
 const id = HttpApiSchema.param("id", JobId)
 
@@ -207,9 +208,35 @@ export class QueueApi extends HttpApiGroup.make("queue")
   .prefix("/v1")
 {}
 
+const scheduleId = HttpApiSchema.param("id", ScheduleId)
+
+export class SchedulesApi extends HttpApiGroup.make("schedules")
+  .add(
+    HttpApiEndpoint.post("upsertSchedule", "/schedules")
+      .setPayload(ScheduleSpec)
+      .addSuccess(Schedule)
+      .annotate(
+        OpenApi.Summary,
+        "Set a schedule: a job enqueued at each slot of `cron` (in `timezone`, UTC by default) or every `everyMs`; an id that exists is replaced, keeping its last run"
+      )
+  )
+  .add(
+    HttpApiEndpoint.del("removeSchedule")`/schedules/${scheduleId}`
+      .addSuccess(Schedule)
+      .annotate(OpenApi.Summary, "Remove a schedule (its runs already enqueued stay); answers it as it was")
+  )
+  .add(
+    HttpApiEndpoint.get("listSchedules", "/schedules")
+      .addSuccess(Schema.Array(Schedule))
+      .annotate(OpenApi.Summary, "Every schedule, by id, with its next slot and last run")
+  )
+  .prefix("/v1")
+{}
+
 export class OsqueueApi extends HttpApi.make("osqueue")
   .add(JobsApi)
   .add(QueueApi)
+  .add(SchedulesApi)
   .addError(InvalidRequest, { status: 400 })
   .addError(Unauthorized, { status: 401 })
   .addError(Forbidden, { status: 403 })

@@ -1,5 +1,6 @@
 /**
- * Tokens with roles: what a broker token may do. `admin` everything, `producer` enqueue and read,
+ * Tokens with roles: what a broker token may do. `admin` everything, `producer` enqueue, set and
+ * remove schedules (whose runs are enqueues) and read,
  * `worker` work on claimed jobs and read, `read` only read (packages/broker/README.md, "Tokens and
  * roles"). The broker enforces this table on every transport; clients (the dashboard) read it to
  * offer only what a role may do.
@@ -18,8 +19,8 @@ export const isRole = (text: string): text is Role => (roles as ReadonlyArray<st
  * twin: `enqueueMany` is `EnqueueMany`), the operator routes `/metrics` (`Metrics`) and `/state`
  * (`State`), and `Whoami`, which any token may ask.
  */
-const readOperations = ["Get", "List", "Stats", "Workers", "Leader", "Watch", "State", "Metrics", "Whoami"] as const
-const produceOperations = ["Enqueue", "EnqueueMany"] as const
+const readOperations = ["Get", "List", "Stats", "Workers", "Leader", "Watch", "State", "Metrics", "Whoami", "ListSchedules"] as const
+const produceOperations = ["Enqueue", "EnqueueMany", "UpsertSchedule", "RemoveSchedule"] as const
 const workOperations = ["Claim", "Heartbeat", "Complete", "CompleteMany", "Fail", "Release"] as const
 const adminOperations = ["Cancel", "Retry", "RetryDead", "Promote", "SetPriority", "Delete", "Purge", "Pause", "Resume"] as const
 

@@ -25,6 +25,7 @@ import {
   Stats,
   strictFields
 } from "./Job.js"
+import { Schedule, ScheduleId, ScheduleSpec } from "./Schedule.js"
 
 /** Longest worker id. */
 export const maxWorkerIdLength = 200
@@ -124,6 +125,9 @@ export const PurgeRequest = Schema.Struct({
 }).annotations(strictFields)
 
 export const Count = Schema.Struct({ count: Schema.Int })
+
+/** A schedule by its id (`RemoveSchedule`). */
+export const ScheduleIdRequest = Schema.Struct({ id: ScheduleId }).annotations(strictFields)
 
 /** A worker as the queue sees it: the jobs it holds now and when it last claimed, heartbeat or was seen polling. */
 export const WorkerInfo = Schema.Struct({
@@ -248,6 +252,9 @@ export class OsqueueRpcs extends RpcGroup.make(
   Rpc.make("Purge", { payload: PurgeRequest, success: Count, error: OsqueueError }),
   Rpc.make("Pause", { payload: TypeRequest, success: Paused, error: OsqueueError }),
   Rpc.make("Resume", { payload: TypeRequest, success: Paused, error: OsqueueError }),
+  Rpc.make("UpsertSchedule", { payload: ScheduleSpec, success: Schedule, error: OsqueueError }),
+  Rpc.make("RemoveSchedule", { payload: ScheduleIdRequest, success: Schedule, error: OsqueueError }),
+  Rpc.make("ListSchedules", { success: Schema.Array(Schedule), error: OsqueueError }),
   Rpc.make("Get", { payload: IdRequest, success: JobOnWire, error: OsqueueError }),
   Rpc.make("List", { payload: ListQuery, success: JobPage, error: OsqueueError }),
   Rpc.make("Stats", { success: Stats, error: OsqueueError }),

@@ -23,6 +23,7 @@ import {
   type OsqueueError,
   QueueNames,
   type Role,
+  type ScheduleSpec,
   Roles
 } from "@osqueue/types"
 import * as Effect from "effect/Effect"
@@ -117,6 +118,9 @@ const operations = (
   retryDead: ({ payload }: { payload: { type?: string } | null }) => alone(h.retryDead(payload?.type)),
   pause: ({ payload }: { payload: { type?: string } | null }) => alone(h.pause(payload?.type)),
   resume: ({ payload }: { payload: { type?: string } | null }) => alone(h.resume(payload?.type)),
+  upsertSchedule: ({ payload }: { payload: ScheduleSpec }) => alone(h.upsertSchedule(payload)),
+  removeSchedule: ({ path }) => alone(h.removeSchedule(path.id)),
+  listSchedules: () => alone(h.listSchedules),
   stats: () => alone(h.stats),
   workers: () => alone(h.workers),
   leader: () => alone(h.leader),
