@@ -4,15 +4,18 @@
  * nothing; a waiting claim gets a run at its slot; the OpenAPI document describes the routes.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { awaitLeader, rest, rpcHttp, rpcWs, startBroker } from "./fixtures.js"
+
+/** A TTL that a loaded machine's pauses do not outlast: a one-second one may depose the only broker mid-test. */
+const steady = { engine: { electionTtl: Duration.seconds(10) } }
 
 const paris = { id: "morning", cron: "0 9 * * 1-5", timezone: "Europe/Paris", job: { type: "report", payload: { to: "ops" } } }
 
 describe("schedules", () => {
   it.scopedLive("REST: set, list and remove; bad rules are 400 naming what is wrong, and change nothing", () =>
     Effect.gen(function*() {
-      const broker = yield* startBroker()
+      const broker = yield* startBroker(steady)
       yield* awaitLeader(broker)
       const set = yield* rest(broker.base, "POST", "/v1/schedules", paris)
       expect(set.status).toBe(200)
@@ -55,7 +58,7 @@ describe("schedules", () => {
   for (const transport of ["RPC over HTTP", "RPC over WebSocket"] as const) {
     it.scopedLive(`${transport}: a waiting claim gets the run of the next slot, under the slot's key`, () =>
       Effect.gen(function*() {
-        const broker = yield* startBroker()
+        const broker = yield* startBroker(steady)
         yield* awaitLeader(broker)
         const client = transport === "RPC over HTTP" ? yield* rpcHttp(broker.base) : yield* rpcWs(broker.base)
         const set = yield* client.UpsertSchedule({ id: "tick", everyMs: 1_000, job: { type: "tick", payload: { n: 1 } } })

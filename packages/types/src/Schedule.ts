@@ -5,7 +5,8 @@
  * holds the next slot to run, and no slot is run twice.
  */
 import * as Schema from "effect/Schema"
-import { Backoff, JobId, JobType, Millis, maxDelayMs, Priority, strictFields, TimeoutMs } from "./Job.js"
+import * as Struct from "effect/Struct"
+import { EnqueueOptions, JobId, Millis, maxDelayMs, strictFields } from "./Job.js"
 
 /** Most schedules one queue holds. */
 export const maxSchedules = 1_000
@@ -65,14 +66,9 @@ export type MissedSlots = typeof MissedSlots.Type
 export const defaultMissedSlots: MissedSlots = "catch-up"
 
 /** The job each run enqueues: an enqueue's options, less those that name one job (key, delay, trace). */
-export const ScheduleJob = Schema.Struct({
-  type: JobType,
-  payload: Schema.optionalWith(Schema.Unknown, { exact: true }),
-  priority: Schema.optionalWith(Priority, { exact: true }),
-  maxAttempts: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000)), { exact: true }),
-  backoff: Schema.optionalWith(Backoff, { exact: true }),
-  timeoutMs: Schema.optionalWith(TimeoutMs, { exact: true })
-}).annotations({ identifier: "ScheduleJob", ...strictFields })
+export const ScheduleJob = Schema.Struct(
+  Struct.pick(EnqueueOptions.fields, "type", "payload", "priority", "maxAttempts", "backoff", "timeoutMs")
+).annotations({ identifier: "ScheduleJob", ...strictFields })
 export type ScheduleJob = typeof ScheduleJob.Type
 
 /**
