@@ -12,19 +12,6 @@ import * as Redacted from "effect/Redacted"
 import { createHash } from "node:crypto"
 import type { BrokerSettings } from "./BrokerConfig.js"
 
-/**
- * The header in which `HttpGate` hands the role of a request's token to the routes behind it (RPC
- * handlers read it per message). The gate sets it on every request it lets through, replacing any
- * a client sent, and `RpcFrames` drops it from frames.
- */
-export const roleHeader = "x-osqueue-role"
-
-/** The role `HttpGate` recorded in `headers`; none when it did not (a route it did not pass). */
-export const roleOf = (headers: Readonly<Record<string, string | undefined>>): Role | undefined => {
-  const role = headers[roleHeader]
-  return role !== undefined && Roles.isRole(role) ? role : undefined
-}
-
 export interface RoleToken {
   readonly role: Role
   readonly token: Redacted.Redacted

@@ -1,12 +1,13 @@
 /**
  * The request path of the API: a plain Node listener in the server's `FrontDoor` that serves every
- * REST route (`RestRoutes`) and RPC over HTTP (`POST /rpc`, `RpcOverHttp`) from the request line
- * to the answer — the gate's checks of a served route (`HttpChecks.admitter`: origin, token,
- * role), the body (its limit, chunked or not, its type, its JSON), the decode, the operation, the
- * encode — with no router, HttpApi, RPC server, fiber or span of its own per request (the
- * operation's fiber is the only one). What is not an API route (a path or method nothing serves,
- * OPTIONS and CORS preflights, WebSocket upgrades, the operator routes, the dashboard, the docs)
- * goes on to the Effect app and its gate (`HttpGate`). docs/architecture.md, "The request path".
+ * REST route (`RestRoutes`), RPC over HTTP (`POST /rpc`, `RpcOverHttp`) and RPC over WebSocket
+ * (the upgrade of `GET /rpc/ws`, `RpcOverWebSocket`) from the request line to the answer — the
+ * gate's checks of a served route (`HttpChecks.admitter`: origin, token, role), the body (its
+ * limit, chunked or not, its type, its JSON), the decode, the operation, the encode — with no
+ * router, HttpApi, RPC server, fiber or span of its own per request (the operation's fiber is the
+ * only one). What is not an API route (a path or method nothing serves, OPTIONS and CORS
+ * preflights, other upgrades, the operator routes, the dashboard, the docs) goes on to the
+ * Effect app and its gate (`HttpGate`). docs/architecture.md, "The request path".
  */
 import { httpStatus, InvalidRequest, OsqueueError, type Role } from "@osqueue/types"
 import * as Cause from "effect/Cause"
@@ -17,15 +18,19 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Http from "node:http"
+import type { Duplex } from "node:stream"
 import { BrokerConfig } from "../BrokerConfig.js"
 import type { Queues } from "../Queues.js"
 import * as CrossSite from "./CrossSite.js"
-import { FrontDoor, type Listener } from "./FrontDoor.js"
+import { type Front, FrontDoor } from "./FrontDoor.js"
 import * as HttpChecks from "./HttpChecks.js"
+import * as NodeServer from "./NodeServer.js"
 import * as RestRoutes from "./RestRoutes.js"
 import { rpcPaths } from "./Rpc.js"
 import * as RpcFrames from "./RpcFrames.js"
 import * as RpcOverHttp from "./RpcOverHttp.js"
+import * as RpcOverWebSocket from "./RpcOverWebSocket.js"
+import * as RpcSession from "./RpcSession.js"
 
 type Headers = Readonly<Record<string, string>> | undefined
 
@@ -132,13 +137,22 @@ const readBody = (request: Http.IncomingMessage, keep: number, onBody: (body: Bo
   request.on("error", onError)
 }
 
-/** Whether the request line is RPC over HTTP's (`POST /rpc`, a query aside). */
-const isRpc = (method: string, url: string) =>
-  method === "POST" && url.startsWith(rpcPaths.http) && (url.length === rpcPaths.http.length || url[rpcPaths.http.length] === "?")
+/** Whether the request target is `path`, a query aside. */
+const isPath = (url: string, path: string) => url.startsWith(path) && (url.length === path.length || url[path.length] === "?")
 
-export const make: Effect.Effect<Listener, never, Queues> = Effect.gen(function*() {
+const base = "http://broker"
+
+export interface Edge {
+  readonly front: Front
+  /** Closes the WebSockets it serves: the broker is stopping. */
+  readonly closeSockets: () => void
+}
+
+export const make: Effect.Effect<Edge, never, Queues> = Effect.gen(function*() {
   const routes = yield* RestRoutes.make
-  const rpc = yield* RpcOverHttp.make
+  const sessions = yield* RpcSession.make
+  const rpc = yield* RpcOverHttp.make(sessions)
+  const webSocket = yield* RpcOverWebSocket.make(sessions)
   const settings = yield* BrokerConfig
   const admit = HttpChecks.admitter(settings)
   const crossSite = CrossSite.judge(settings.allowedOrigins)
@@ -232,11 +246,41 @@ export const make: Effect.Effect<Listener, never, Queues> = Effect.gen(function*
       refuseRpc(response, "unreadable", HttpChecks.unreadable(), noBody, headers))
   }
 
-  return (request, response) => {
+  /**
+   * RPC over WebSocket: the upgrade is admitted as a request of its own (the token may come as a
+   * subprotocol or in the query, `HttpChecks.socketToken`), refused with a tagged error that
+   * closes the connection, or handed over with its role.
+   */
+  const upgrade = (request: Http.IncomingMessage, socket: Duplex, head: Buffer): boolean => {
+    const url = request.url
+    if (request.method !== "GET" || url === undefined || !isPath(url, rpcPaths.websocket)) return false
+    NodeServer.guardUpgrade(socket, limit)
+    const requestHeaders = request.headers
+    const site = crossSite(requestHeaders["origin"], requestHeaders["host"])
+    const admission = admit({
+      method: "GET",
+      pathname: rpcPaths.websocket,
+      upgrade: true,
+      site,
+      authorization: requestHeaders["authorization"],
+      socketToken: HttpChecks.socketToken(requestHeaders["sec-websocket-protocol"], new URL(url, base).searchParams),
+      operation: undefined
+    })
+    if (admission._tag === "Refused") {
+      HttpChecks.refusedCounter(admission.reason).unsafeUpdate(1, [])
+      const cors = site._tag === "Allowed" ? CrossSite.corsHeaders(site.origin) : undefined
+      socket.end(NodeServer.rawAnswer(httpStatus(admission.error), admission.error, { ...cors, ...admission.headers }), () => socket.destroy())
+      return true
+    }
+    webSocket.upgrade(request, socket, head, admission.role)
+    return true
+  }
+
+  const serve = (request: Http.IncomingMessage, response: Http.ServerResponse): boolean => {
     const url = request.url
     const method = request.method
     if (url === undefined || method === undefined) return false
-    if (isRpc(method, url)) {
+    if (method === "POST" && isPath(url, rpcPaths.http)) {
       serveRpc(request, response, url)
       return true
     }
@@ -276,13 +320,21 @@ export const make: Effect.Effect<Listener, never, Queues> = Effect.gen(function*
     )
     return true
   }
+
+  return { front: { request: serve, upgrade }, closeSockets: webSocket.close }
 })
 
 /** Opens the edge on the server's `FrontDoor` (`Broker.nodeServer` has one) for the life of the layer. */
 export const layer: Layer.Layer<never, never, Queues | FrontDoor> = Layer.scopedDiscard(
   Effect.gen(function*() {
     const door = yield* FrontDoor
-    const close = door.open(yield* make)
-    yield* Effect.addFinalizer(() => Effect.sync(close))
+    const edge = yield* make
+    const close = door.open(edge.front)
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        close()
+        edge.closeSockets()
+      })
+    )
   })
 )

@@ -13,7 +13,8 @@ import {
   PayloadTooLarge,
   type Role,
   type Roles,
-  type Unauthorized
+  type Unauthorized,
+  WebSocketAuth
 } from "@osqueue/types"
 import * as Access from "../Access.js"
 import * as CrossSite from "./CrossSite.js"
@@ -45,6 +46,13 @@ export const authorizer = (settings: BrokerSettings): Authorize => {
   return (pathname, authorization, socketToken) =>
     publicPaths.has(pathname) || isDashboardPath(pathname) ? undefined : authenticate(authorization, socketToken)
 }
+
+/**
+ * The token a WebSocket upgrade offers where it cannot set headers (browsers): as a subprotocol
+ * (`WebSocketAuth`), or, from clients older than that, in the query (`?token=`, which proxies log).
+ */
+export const socketToken = (protocols: string | undefined, query: URLSearchParams): string | undefined =>
+  WebSocketAuth.tokenOf(protocols) ?? query.get("token") ?? undefined
 
 /** Whether a request of `method` may carry a body (and so change something). */
 export const hasBody = (method: string): boolean => method !== "GET" && method !== "HEAD" && method !== "OPTIONS" && method !== "TRACE"

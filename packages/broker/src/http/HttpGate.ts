@@ -4,19 +4,18 @@
  * `MethodNotAllowed` with `Allow`; OPTIONS answers the methods, and CORS preflights, for every
  * route, the edge's included), then the admission the edge applies too (`HttpChecks.admitter`:
  * origin for WebSocket upgrades, the bearer token, what its role may run). What reaches the app
- * is the operator routes, the docs, the dashboard and the WebSocket upgrade (all without a body),
- * and an upgrade sent to a route of the edge (which that route refuses): so the gate reads no body.
+ * is the operator routes, the docs, the dashboard, a plain GET of the WebSocket path (refused
+ * here: the edge takes its upgrades), all without a body, and an upgrade sent to another route
+ * (which that route refuses or answers as a plain request): so the gate reads no body.
  */
-import * as Headers from "@effect/platform/Headers"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { httpStatus, InvalidRequest, MethodNotAllowed, NoSuchRoute, OsqueueError, WebSocketAuth } from "@osqueue/types"
+import { httpStatus, InvalidRequest, MethodNotAllowed, NoSuchRoute, OsqueueError } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
-import * as Access from "../Access.js"
 import { BrokerConfig } from "../BrokerConfig.js"
 import * as CrossSite from "./CrossSite.js"
 import * as HttpChecks from "./HttpChecks.js"
@@ -41,15 +40,6 @@ const refuse = (
     const close: Record<string, string> = request.headers["upgrade"] !== undefined ? { connection: "close" } : {}
     return HttpServerResponse.setHeaders(response, { ...headers, ...close })
   })
-
-/**
- * Browsers cannot set headers on a WebSocket: the upgrade carries the token as a subprotocol
- * (`WebSocketAuth`), or, from clients older than that, in the query (`?token=`, which proxies log).
- */
-const socketToken = (url: URL, request: HttpServerRequest.HttpServerRequest): string | undefined =>
-  url.pathname === rpcPaths.websocket
-    ? (WebSocketAuth.tokenOf(request.headers["sec-websocket-protocol"]) ?? url.searchParams.get("token") ?? undefined)
-    : undefined
 
 /** Longest method or path repeated in an error: the rest is cut. */
 const shown = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text)
@@ -109,9 +99,8 @@ export const layer = HttpLayerRouter.middleware(
         }
 
         // Reads from another site are the browser's to keep from its page (no CORS headers);
-        // what changes something, or opens a WebSocket, is refused. A REST or operator route is
-        // one operation, checked here; an RPC body or socket carries several, each checked by its
-        // handler against the role set below.
+        // what changes something, or opens a WebSocket, is refused. An operator route is one
+        // operation, checked here.
         const upgrade = request.headers["upgrade"] !== undefined
         const admission = admit({
           method,
@@ -119,28 +108,22 @@ export const layer = HttpLayerRouter.middleware(
           upgrade,
           site,
           authorization: request.headers["authorization"],
-          socketToken: socketToken(url, request),
+          // The WebSocket path's token may come as an upgrade's does: a plain GET with it is told to open a WebSocket.
+          socketToken: url.pathname === rpcPaths.websocket
+            ? HttpChecks.socketToken(request.headers["sec-websocket-protocol"], url.searchParams)
+            : undefined,
           operation: operationOf(method, request.url)
         })
         if (admission._tag === "Refused") {
           return yield* refuse(admission.reason, request, admission.error, admission.headers)
         }
-        const role = admission.role
-        // The routes behind learn the role from the broker alone: a client's header is replaced.
-        const passed = request.modify({
-          headers: role === undefined
-            ? Headers.remove(request.headers, Access.roleHeader)
-            : Headers.set(request.headers, Access.roleHeader, role)
-        })
-        const pass = Effect.provideService(httpApp, HttpServerRequest.HttpServerRequest, passed)
-
         if (url.pathname === rpcPaths.websocket && !upgrade) {
           const error = new InvalidRequest({
             message: `${rpcPaths.websocket} speaks RPC over WebSocket only: open a WebSocket (Connection: Upgrade, Upgrade: websocket), or POST ndjson to ${rpcPaths.http}`
           })
           return yield* refuse("not_websocket", request, error)
         }
-        return yield* pass
+        return yield* httpApp
       })
   }),
   { global: true }

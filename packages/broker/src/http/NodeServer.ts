@@ -22,8 +22,8 @@ const encodeError = Schema.encodeSync(OsqueueErrorSchema)
 
 const startingOrStopping = "the broker is starting or stopping: retry, or ask another broker"
 
-/** A whole HTTP/1.1 answer carrying `error`, that closes the connection. */
-const rawAnswer = (status: number, error: OsqueueError, headers: Record<string, string> = {}): string => {
+/** A whole HTTP/1.1 answer carrying `error`, that closes the connection: what a socket gets when no response object will be made for it. */
+export const rawAnswer = (status: number, error: OsqueueError, headers: Record<string, string> = {}): string => {
   const body = JSON.stringify(encodeError(error))
   const lines = Object.entries({
     "content-type": "application/json",
@@ -76,6 +76,17 @@ const inFlight = (socket: Duplex): Http.ServerResponse | undefined =>
   (socket as Duplex & { readonly _httpMessage?: Http.ServerResponse | null })._httpMessage ?? undefined
 
 /**
+ * What every upgraded socket gets before anything reads it, whoever takes the upgrade (the edge's
+ * WebSocket, or the Effect app): an error handler (Node hands the socket over without one, and a
+ * client hanging up while a large answer is written to it would crash the process) and the
+ * WebSocket message limit (`WebSocketLimit`).
+ */
+export const guardUpgrade = (socket: Duplex, maxMessageBytes: number): void => {
+  socket.on("error", () => socket.destroy())
+  WebSocketLimit.install(socket, maxMessageBytes)
+}
+
+/**
  * A Node HTTP server that always answers and whose `close` ends, with `settings`' timeouts and
  * WebSocket message limit.
  *
@@ -87,9 +98,8 @@ const inFlight = (socket: Duplex): Http.ServerResponse | undefined =>
  *
  * The headers and then the whole request must arrive in time (a client that stalls, or declares
  * more body than it sends, gets 408 and the connection closes); the answer may take as long as it
- * needs (long-poll claims, Watch). Upgrade requests get their socket handed over by Node with no
- * error handler: one is added, or a client hanging up while a large answer is written to it would
- * crash the process.
+ * needs (long-poll claims, Watch). Upgrade requests the front (`FrontDoor`) does not take are
+ * guarded here (`guardUpgrade`).
  */
 export const createClosableServer = (settings: ServerSettings = defaults): Http.Server => {
   const headersTimeout = Math.min(settings.headersTimeoutMs, settings.requestTimeoutMs)
@@ -110,7 +120,7 @@ export const createClosableServer = (settings: ServerSettings = defaults): Http.
   })
 
   server.on("upgrade", (_request: Http.IncomingMessage, socket: Duplex) => {
-    socket.on("error", () => socket.destroy())
+    guardUpgrade(socket, settings.maxBodyBytes)
     if (server.listenerCount("upgrade") === 1) {
       // No routes yet, or no more: the same 503 as `own` below.
       const body = JSON.stringify({ error: startingOrStopping })
@@ -120,7 +130,6 @@ export const createClosableServer = (settings: ServerSettings = defaults): Http.
       )
       return
     }
-    WebSocketLimit.install(socket, settings.maxBodyBytes)
   })
 
   const own = (request: Http.IncomingMessage, response: Http.ServerResponse) => {

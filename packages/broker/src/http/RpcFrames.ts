@@ -1,9 +1,9 @@
 /**
- * Every RPC message a client sends passes here before @effect/rpc's server sees it: the broker's
- * own serializations (ndjson bodies over HTTP, JSON frames over WebSocket) check each line or
- * frame — nesting depth before parsing, the message's shape, its id, its operation, its payload
- * against that operation's schema — and turn a bad one into a request for `Refused`, an operation
- * the server alone knows, which fails with the tagged error naming the problem. So a client's
+ * Every RPC message a client sends passes here before it is run (`RpcSession`): each line of an
+ * HTTP body (ndjson) and each WebSocket frame (JSON) is checked — nesting depth before parsing,
+ * the message's shape, its id, its operation, its payload against that operation's schema — and
+ * a bad one becomes a request for `Refused`, an operation the server alone knows, which fails
+ * with the tagged error naming the problem. So a client's
  * mistake is answered as a typed failure of its own request on both transports (never a Defect,
  * which fails everything the connection has in flight), and only well-formed requests reach the
  * handlers. A message whose request id cannot be read is answered for request id -1 (a client
@@ -13,12 +13,10 @@
  */
 import * as Rpc from "@effect/rpc/Rpc"
 import type * as RpcMessage from "@effect/rpc/RpcMessage"
-import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import { InvalidRequest, Json, OsqueueError, OsqueueRpcs, PayloadTooLarge } from "@osqueue/types"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import * as Access from "../Access.js"
 
 /** The operation a refused message becomes: it fails with the error it carries. */
 export const Refused = Rpc.make("osqueue.Refused", { payload: { error: OsqueueError }, error: OsqueueError })
@@ -84,17 +82,14 @@ const decoders: ReadonlyMap<string, (u: unknown) => Either.Either<unknown, Parse
 )
 
 /**
- * The message's own headers, checked; `authorization` and the role header (`Access.roleHeader`)
- * are dropped: the server appends these to the HTTP request's headers, and a frame must not stand
- * in for the credentials its connection was let in with, nor claim a role.
+ * The message's own headers, checked for their shape. No operation reads them: a frame cannot
+ * stand in for the credentials its connection or body was let in with, nor claim a role (the
+ * edge's admission gives the role).
  */
 const checkHeaders = (headers: unknown): ReadonlyArray<[string, string]> | string => {
   if (headers === undefined) return []
   if (!Array.isArray(headers) || !headers.every(isHeaderPair)) return "`headers` must be an array of [name, value] string pairs"
-  return headers.filter(([name]) => {
-    const lower = name.toLowerCase()
-    return lower !== "authorization" && lower !== Access.roleHeader
-  })
+  return headers
 }
 
 /** A checked message, with a request's payload as its schema decoded it (the refusals' too). */
@@ -173,10 +168,8 @@ export const checkLine = (text: string, limits: FrameLimits): Checked => {
   return check(message)
 }
 
-/** `checkLine`'s message alone: what @effect/rpc's server decodes again. */
-export const checkText = (text: string, limits: FrameLimits): RpcMessage.FromClientEncoded => checkLine(text, limits).message
-
-type Answer = Record<string, unknown>
+/** What the broker sends a client: an `Exit`, a `Chunk` or a `Pong`. */
+export type Answer = RpcMessage.ResponseExitEncoded | RpcMessage.ResponseChunkEncoded | RpcMessage.Pong
 
 /** `answer`, or when its JSON is past `room` bytes, its request's failure with `PayloadTooLarge`. */
 const fit = (answer: Answer, json: string, room: number): string => {
@@ -189,56 +182,22 @@ const fit = (answer: Answer, json: string, room: number): string => {
 }
 
 /**
- * RPC over HTTP: ndjson, one body in one piece (the server reads it whole before decoding), so
- * its last line counts without a newline after it.
+ * The answers to one HTTP body, each an ndjson line; their bytes together are capped. A stream
+ * (Watch) runs as long as the client keeps it: its chunks do not use up the body's room.
  */
-export const ndjson = (limits: FrameLimits): RpcSerialization.RpcSerialization["Type"] =>
-  RpcSerialization.RpcSerialization.of({
-    contentType: "application/ndjson",
-    includesFraming: true,
-    unsafeMake: () => {
-      const decoder = new TextDecoder()
-      let answered = 0
-      const encodeOne = (answer: Answer): string => {
-        const json = JSON.stringify(answer)
-        // A stream (Watch) runs as long as the client keeps it: its chunks do not use up the body's room.
-        if (answer._tag === "Chunk") return json + "\n"
-        const line = fit(answer, json, Math.max(0, limits.maxAnswerBytes - answered)) + "\n"
-        answered += Buffer.byteLength(line)
-        return line
-      }
-      return {
-        decode: (data) => {
-          const text = typeof data === "string" ? data : decoder.decode(data)
-          const messages: Array<RpcMessage.FromClientEncoded> = []
-          for (const raw of text.split("\n")) {
-            const line = raw.trim()
-            if (line !== "") messages.push(checkText(line, limits))
-          }
-          return messages
-        },
-        encode: (response) => {
-          if (!Array.isArray(response)) return encodeOne(response as Answer)
-          return response.length === 0 ? undefined : response.map((answer) => encodeOne(answer as Answer)).join("")
-        }
-      }
-    }
-  })
+export const bodyEncoder = (limits: FrameLimits) => {
+  let answered = 0
+  return (answer: Answer): string => {
+    const json = JSON.stringify(answer)
+    if (answer._tag === "Chunk") return json + "\n"
+    const line = fit(answer, json, Math.max(0, limits.maxAnswerBytes - answered)) + "\n"
+    answered += Buffer.byteLength(line)
+    return line
+  }
+}
 
-/** RPC over WebSocket: one JSON message per frame. */
-export const json = (limits: FrameLimits): RpcSerialization.RpcSerialization["Type"] =>
-  RpcSerialization.RpcSerialization.of({
-    contentType: "application/json",
-    includesFraming: false,
-    unsafeMake: () => {
-      const decoder = new TextDecoder()
-      return {
-        decode: (data) => [checkText(typeof data === "string" ? data : decoder.decode(data), limits)],
-        encode: (response) => {
-          const answer = response as Answer
-          const json = JSON.stringify(answer)
-          return answer._tag === "Chunk" ? json : fit(answer, json, limits.maxAnswerBytes)
-        }
-      }
-    }
-  })
+/** One WebSocket answer: one JSON message per frame, each capped alone (a stream's chunks aside). */
+export const frameEncoder = (limits: FrameLimits) => (answer: Answer): string => {
+  const json = JSON.stringify(answer)
+  return answer._tag === "Chunk" ? json : fit(answer, json, limits.maxAnswerBytes)
+}
