@@ -211,3 +211,45 @@ describe("RPC over WebSocket: malformed frames", () => {
       expect(yield* jobsInState(broker)).toHaveLength(0)
     }))
 })
+
+describe("RPC over WebSocket: the protocol as @effect/rpc's clients speak it", () => {
+  it.scopedLive("a stream waits for the Ack of each chunk; a Ping gets a Pong; an Interrupt ends its request with an interrupted Exit", () =>
+    Effect.gen(function*() {
+      const broker = yield* startBroker()
+      yield* awaitLeader(broker)
+      const socket = yield* Socket.makeWebSocket(`${broker.base.replace(/^http/, "ws")}/rpc/ws`).pipe(
+        Effect.provide(NodeSocket.layerWebSocketConstructor)
+      )
+      const received = yield* Queue.unbounded<Answer>()
+      yield* socket.runRaw((data) => {
+        const text = typeof data === "string" ? data : new TextDecoder().decode(data)
+        return Queue.offer(received, JSON.parse(text) as Answer)
+      }).pipe(Effect.forkScoped)
+      const write = yield* socket.writer
+
+      yield* write(JSON.stringify({ _tag: "Ping" }))
+      expect((yield* Queue.take(received))._tag).toBe("Pong")
+
+      // Stats every 100 ms: without an Ack the stream holds after its first chunk.
+      yield* write(request("1", "Watch", { statsEveryMs: 100 }))
+      const first = yield* Queue.take(received)
+      expect(first).toMatchObject({ _tag: "Chunk", requestId: "1" })
+      yield* Effect.sleep(Duration.millis(500))
+      expect(yield* Queue.size(received)).toBe(0)
+      yield* write(JSON.stringify({ _tag: "Ack", requestId: "1" }))
+      expect(yield* Queue.take(received).pipe(Effect.timeout(Duration.seconds(5)))).toMatchObject({ _tag: "Chunk", requestId: "1" })
+
+      yield* write(JSON.stringify({ _tag: "Interrupt", requestId: "1" }))
+      const exit = yield* Queue.take(received).pipe(Effect.repeat({ until: (answer) => answer._tag === "Exit" }))
+      expect(exit).toMatchObject({ requestId: "1", exit: { _tag: "Failure" } })
+      // Interrupts only (the stream's merged sources each end by one), no failure or defect.
+      const cause = JSON.stringify(exit.exit?.cause)
+      expect(cause).toContain(`"Interrupt"`)
+      expect(cause).not.toMatch(/"(Fail|Die)"/)
+
+      // The connection goes on serving.
+      yield* write(request("2", "Stats"))
+      const stats = yield* Queue.take(received).pipe(Effect.repeat({ until: (answer) => answer._tag === "Exit" }))
+      expect(success([stats], "2")).toHaveProperty("counts")
+    }))
+})
