@@ -4,8 +4,11 @@
  * phase. `tsx scripts/bench/load.ts '<LoadSpec as JSON>'`.
  *
  * osqueue goes through `@osqueue/client` and `@osqueue/worker` (the REST enqueue through
- * plain keep-alive HTTP requests, one job each, a connection per producer: `rest.ts`); BullMQ
- * through its own Queue and Worker.
+ * plain keep-alive HTTP requests, one job each, a connection per producer: `rest.ts`), or, as
+ * transport `plain`, through plain HTTP alone, as a client in any language would: producers and
+ * worker slots on keep-alive connections of their own, one REST request per enqueue, claim
+ * (`max: 1`) and completion, nothing coalesced or prefetched. BullMQ through its own Queue and
+ * Worker.
  */
 import { OsqueueClient } from "@osqueue/client"
 import { Worker } from "@osqueue/worker"
@@ -19,8 +22,8 @@ export type Phase = "enqueue" | "drain" | "mixed"
 export interface LoadSpec {
   readonly label: string
   readonly system: "osqueue" | "bullmq"
-  /** osqueue: rest | http | ws; bullmq: redis. */
-  readonly transport: "rest" | "http" | "ws" | "redis"
+  /** osqueue: rest | http | ws through `@osqueue/client`, plain through plain HTTP requests alone; bullmq: redis. */
+  readonly transport: "rest" | "http" | "ws" | "plain" | "redis"
   readonly phases: ReadonlyArray<Phase>
   readonly jobs: number
   readonly producers: number
@@ -124,6 +127,51 @@ const restProduce = (take: (n: number) => number, type: string, enqueueLatency: 
     }
   }))
 
+interface PlainClaimed {
+  readonly job: { readonly id: string; readonly payload: { readonly t: number } }
+  readonly token: string
+}
+
+/**
+ * A worker pool as a plain HTTP client runs one: W slots, each on a keep-alive connection of its
+ * own, claiming one job (`max: 1`, a long poll while none is ready) and completing it, one request
+ * each, until `jobs` are completed. What a slot has in flight then is dropped with its connection.
+ */
+const plainWork = (type: string, jobs: number, times: { claim: Samples; complete: Samples; endToEnd: Samples }, errors: { n: number }) =>
+  new Promise<void>((resolve) => {
+    let completed = 0
+    const connections = Array.from({ length: spec.workers }, () => new RestConnection(new URL(spec.target)))
+    const finish = () => {
+      connections.forEach((connection) => connection.close())
+      resolve()
+    }
+    connections.forEach(async (connection, slot) => {
+      const claimBody = JSON.stringify({ workerId: `plain-${slot}`, types: [type], max: 1, waitMs: 1_000 })
+      while (completed < jobs) {
+        const started = now()
+        const claim = await connection.post("/v1/jobs/claim", claimBody).catch(() => undefined)
+        if (claim === undefined) return
+        if (claim.status !== 200) {
+          errors.n++
+          continue
+        }
+        const [first] = JSON.parse(claim.body) as Array<PlainClaimed>
+        if (first === undefined) continue
+        times.claim.add(now() - started)
+        times.endToEnd.add(now() - first.job.payload.t)
+        const completing = now()
+        const done = await connection.post(`/v1/jobs/${first.job.id}/complete`, JSON.stringify({ token: first.token })).catch(() => undefined)
+        if (done === undefined) return
+        if (done.status !== 200) {
+          errors.n++
+          continue
+        }
+        times.complete.add(now() - completing)
+        if (++completed === jobs) finish()
+      }
+    })
+  })
+
 const osqueue = Effect.gen(function*() {
   const client = yield* OsqueueClient
   const claimLatency = new Samples()
@@ -167,7 +215,9 @@ const osqueue = Effect.gen(function*() {
   }
   const produce = (type: string, jobs: number, enqueueLatency: Samples, errors: { n: number }) => {
     const take = counter(jobs)
-    if (spec.transport === "rest" && spec.batch === 1) return Effect.promise(() => restProduce(take, type, enqueueLatency, errors))
+    if ((spec.transport === "rest" || spec.transport === "plain") && spec.batch === 1) {
+      return Effect.promise(() => restProduce(take, type, enqueueLatency, errors))
+    }
     const enqueue = (n: number): Effect.Effect<unknown, unknown> =>
       spec.batch === 1
         ? Effect.suspend(() => client.enqueue(type, payload()))
@@ -207,6 +257,12 @@ const osqueue = Effect.gen(function*() {
       const started = now()
       if (phase === "enqueue") {
         yield* produce(type, jobs, enqueueLatency, errors)
+      } else if (spec.transport === "plain") {
+        const times = { claim: claimLatency, complete: completeLatency, endToEnd }
+        yield* Effect.all([
+          Effect.promise(() => plainWork(type, jobs, times, errors)),
+          phase === "mixed" ? produce(type, jobs, enqueueLatency, errors) : Effect.void
+        ], { concurrency: "unbounded", discard: true })
       } else {
         yield* Effect.scoped(Effect.gen(function*() {
           yield* work(type, endToEnd)
@@ -256,6 +312,7 @@ const osqueue = Effect.gen(function*() {
 
 const osqueueClient = () => {
   const options = { urls: spec.target, requestTimeout: "60 seconds" as const }
+  // `plain` sends requests of its own: the (REST) client it is given goes unused.
   return spec.transport === "ws"
     ? OsqueueClient.layerWebSocket(options)
     : spec.transport === "http"

@@ -8,7 +8,7 @@
  * phase; at the end, the table and the ratios behind the goals of docs/performance.md.
  *
  *   pnpm bench [--quick] [--jobs N] [--producers P] [--workers W] [--payload BYTES]
- *              [--transport rest,http,ws] [--store memory,file,latency] [--latency-ms 50]
+ *              [--transport rest,http,ws,plain] [--store memory,file,latency] [--latency-ms 50]
  *              [--backlog N] [--connections C] [--no-bullmq] [--profile DIR] [--prefetch N]
  *              [--million] [--only TEXT]
  *
@@ -20,6 +20,10 @@
  * After the drain behind `--backlog` queued jobs, the broker is killed (SIGKILL) and a process
  * of its own times a takeover on the store it left: load the checkpoint and replay the log
  * after it (`takeover.ts`; not under `--profile`, whose broker must exit on its own).
+ *
+ * Transports `rest`, `http` and `ws` are `@osqueue/client`'s (with its worker pool); `plain` is
+ * plain HTTP alone, as a client in any language would send it: one REST request per enqueue,
+ * claim (`max: 1`) and completion, on keep-alive connections, nothing coalesced or prefetched.
  *
  * `--connections C` (default 256): goal 3's run, REST single enqueue (one job per request) from
  * C producers, each on a keep-alive connection of its own.
@@ -94,7 +98,7 @@ const payloadBytes = int("payload", 200)
 const latencyMs = int("latency-ms", 50)
 const backlog = int("backlog", quick ? 5_000 : 100_000)
 const connections = int("connections", 256)
-const transports = list("transport", ["rest", "http", "ws"] as const, quick ? ["rest", "ws"] : ["rest", "http", "ws"])
+const transports = list("transport", ["rest", "http", "ws", "plain"] as const, quick ? ["rest", "ws", "plain"] : ["rest", "http", "ws", "plain"])
 const stores = list("store", ["memory", "file", "latency"] as const, quick ? ["file", "latency"] : ["memory", "file", "latency"])
 const withBullmq = !has("no-bullmq")
 const million = has("million")
@@ -330,7 +334,7 @@ if (withBullmq) {
 for (const store of stores) {
   if (store === "latency") continue
   for (const transport of transports) {
-    const full = store === "file" || transport === "ws"
+    const full = store === "file" || transport === "ws" || transport === "plain"
     if (!full) continue
     runs.push({ label: `osqueue ${store} ${transport}`, system: "osqueue", store, transport, phases: ["enqueue", "drain", "mixed"] })
   }
@@ -463,6 +467,38 @@ const goals = (results: ReadonlyArray<PhaseResult>) => {
   return lines.join("\n")
 }
 
+/** Most broker CPU for a job's three single calls (enqueue, claim, complete) from plain clients. */
+const maxJobCpuUs = 300
+
+/** The targets of the request path (docs/performance.md, "The request path"): plain HTTP clients against BullMQ. */
+const requestPathTargets = (results: ReadonlyArray<PhaseResult>) => {
+  const lines: Array<string> = []
+  const verdict = (ok: boolean) => (ok ? "met" : "MISSED")
+  for (const store of ["memory", "file"] as const) {
+    const mixed = find(results, `osqueue ${store} plain`, "mixed")
+    if (mixed) {
+      lines.push(`broker CPU per job, plain HTTP, ${store} store, mixed (three calls a job): ${fmt(mixed.serverCpuUs, 0)} µs (goal ≤ ${maxJobCpuUs}: ${verdict(mixed.serverCpuUs <= maxJobCpuUs)})`)
+    }
+  }
+  const plain = find(results, "osqueue file plain", "mixed")
+  for (const redis of ["always", "everysec", "none"] as const) {
+    const bull = find(results, bullmqLabel(redis), "mixed")
+    if (plain && bull) {
+      const ratio = plain.rate / bull.rate
+      lines.push(`plain HTTP mixed, file store: ${fmt(plain.rate, 0)} vs ${bullmqLabel(redis)} ${fmt(bull.rate, 0)} jobs/s = ${ratio.toFixed(2)}×${redis === "always" ? ` (goal ≥ 1.0×: ${verdict(ratio >= 1)})` : ""}; server CPU ${fmt(plain.serverCpuUs, 0)} vs ${fmt(bull.serverCpuUs, 0)} µs/job`)
+    }
+  }
+  const ws = find(results, "osqueue file ws", "mixed")
+  for (const redis of ["always", "everysec", "none"] as const) {
+    const bull = find(results, bullmqLabel(redis), "mixed")
+    if (ws && bull) {
+      const ratio = ws.rate / bull.rate
+      lines.push(`@osqueue/client over WebSocket mixed, file store: ${fmt(ws.rate, 0)} vs ${bullmqLabel(redis)} ${fmt(bull.rate, 0)} jobs/s = ${ratio.toFixed(2)}×${redis === "none" ? ` (goal ≥ 1.0×: ${verdict(ratio >= 1)})` : ""}`)
+    }
+  }
+  return lines.join("\n")
+}
+
 /** 2 KB: the most a job may cost in bytes written, in any phase. */
 const maxBytesPerJob = 2_048
 /** 1 GB of peak RSS for the broker holding a million queued jobs, in MB as `peakRssMb` counts them (MiB). */
@@ -545,7 +581,10 @@ const main = async () => {
       await stop(server.child)
     }
   }
-  process.stdout.write(`\n${table(results)}\n\nGoals (docs/performance.md):\n${goals(results)}\n\nTargets of the log (docs/performance.md):\n${targets(results, takeover)}\n`)
+  process.stdout.write(
+    `\n${table(results)}\n\nGoals (docs/performance.md):\n${goals(results)}\n\nTargets of the log (docs/performance.md):\n${targets(results, takeover)}\n` +
+      `\nTargets of the request path (docs/performance.md):\n${requestPathTargets(results)}\n`
+  )
   const failed = results.filter((r) => r.errors > 0)
   if (failed.length > 0) {
     process.stderr.write(`requests failed in: ${failed.map((r) => `${r.label} ${r.phase}`).join(", ")}\n`)

@@ -140,8 +140,6 @@ const readBody = (request: Http.IncomingMessage, keep: number, onBody: (body: Bo
 /** Whether the request target is `path`, a query aside. */
 const isPath = (url: string, path: string) => url.startsWith(path) && (url.length === path.length || url[path.length] === "?")
 
-const base = "http://broker"
-
 export interface Edge {
   readonly front: Front
   /** Closes the WebSockets it serves: the broker is stopping. */
@@ -263,7 +261,7 @@ export const make: Effect.Effect<Edge, never, Queues> = Effect.gen(function*() {
       upgrade: true,
       site,
       authorization: requestHeaders["authorization"],
-      socketToken: HttpChecks.socketToken(requestHeaders["sec-websocket-protocol"], new URL(url, base).searchParams),
+      socketToken: HttpChecks.socketToken(requestHeaders["sec-websocket-protocol"], new URLSearchParams(url.slice(rpcPaths.websocket.length))),
       operation: undefined
     })
     if (admission._tag === "Refused") {

@@ -1,11 +1,11 @@
 /**
  * The largest message a WebSocket client may send, enforced on the socket as frames arrive.
- * @effect/platform-node creates its WebSocket server (ws) without options, so ws's own limit is its
- * default of 100 MiB and a message is read whole before anything of the broker's can refuse it.
  * This reads each frame's header (RFC 6455 §5.2) as the bytes go by and adds up the payload
  * lengths of a message's frames (the server negotiates no compression, so what a frame carries is
  * what the message holds); when a message would pass the limit, the connection is closed with
- * 1009 (Message Too Big) naming the limit, having read only what had already arrived.
+ * 1009 (Message Too Big) naming the limit, having read only what had already arrived. (ws's own
+ * `maxPayload` closes with 1009 too, but with no reason, and ends only its side of the
+ * connection, reading and dropping what the client goes on sending.)
  */
 import type { Duplex } from "node:stream"
 import * as HttpChecks from "./HttpChecks.js"
