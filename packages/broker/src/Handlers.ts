@@ -7,6 +7,7 @@
 import { Election, GroupCommit } from "@osqueue/core"
 import type {
   ClaimedJob,
+  ClaimLimit,
   ClaimRequest,
   CompleteOutcomes,
   EnqueueOptions,
@@ -17,6 +18,7 @@ import type {
   JobState,
   LeaderInfo,
   LeaseToken,
+  LimitStatus,
   ListQuery,
   OsqueueError,
   Paused,
@@ -100,6 +102,11 @@ export interface HandlersShape {
   /** Answers the schedule as it was. */
   readonly removeSchedule: (id: string) => Effect.Effect<JobSchedule, OsqueueError>
   readonly listSchedules: Effect.Effect<ReadonlyArray<JobSchedule>, OsqueueError>
+  /** Answers every limit after the change. */
+  readonly setLimit: (limit: ClaimLimit) => Effect.Effect<ReadonlyArray<ClaimLimit>, OsqueueError>
+  readonly clearLimit: (type: string | undefined) => Effect.Effect<ReadonlyArray<ClaimLimit>, OsqueueError>
+  /** Each limit with what its scope uses now. */
+  readonly limits: Effect.Effect<ReadonlyArray<LimitStatus>, OsqueueError>
   readonly get: (id: JobId) => Effect.Effect<Job, OsqueueError>
   readonly list: (query: ListQuery) => Effect.Effect<JobPage, OsqueueError>
   readonly stats: Effect.Effect<Stats, OsqueueError>
@@ -298,7 +305,7 @@ export const make = Effect.gen(function*() {
         const stats = input.statsEveryMs === undefined
           ? Stream.empty
           : Stream.repeatEffectWithSchedule(
-            Effect.map(commit.stats, (stats): WatchEvent => ({ _tag: "Stats", stats })),
+            Effect.map(statsNow, (stats): WatchEvent => ({ _tag: "Stats", stats })),
             Schedule.spaced(Duration.millis(input.statsEveryMs))
           )
         // Sent in batches of what came within 100 ms (one RPC message each, one acknowledgement):
@@ -316,6 +323,10 @@ export const make = Effect.gen(function*() {
         )
       })
     )
+
+  /** The limits with the starts in each rate's window ending now (the state alone counts those it remembers). */
+  const limitsNow = Effect.flatMap(Clock.currentTimeMillis, (now) => commit.read((state) => state.limitStatus(now)))
+  const statsNow = Effect.zipWith(commit.stats, limitsNow, (stats, limits): Stats => ({ ...stats, limits }))
 
   const get = (id: JobId) =>
     commit.read((state) => state.get(id)).pipe(
@@ -430,9 +441,13 @@ export const make = Effect.gen(function*() {
     upsertSchedule: (schedule) => commit.submit({ _tag: "UpsertSchedule", schedule }).pipe(instrument("upsertSchedule")),
     removeSchedule: (id) => commit.submit({ _tag: "RemoveSchedule", id }).pipe(instrument("removeSchedule")),
     listSchedules: commit.read((state) => state.listSchedules()).pipe(instrument("listSchedules")),
+    setLimit: (limit) => commit.submit({ _tag: "SetLimit", limit }).pipe(instrument("setLimit")),
+    clearLimit: (type) =>
+      commit.submit({ _tag: "ClearLimit", ...(type !== undefined ? { type } : {}) }).pipe(instrument("clearLimit")),
+    limits: limitsNow.pipe(instrument("limits")),
     get: (id) => get(id).pipe(instrument("get")),
     list: (query) => commit.read((state) => state.list(query)).pipe(instrument("list")),
-    stats: commit.stats.pipe(instrument("stats")),
+    stats: statsNow.pipe(instrument("stats")),
     workers: workers.pipe(instrument("workers")),
     leader: leaderInfo.pipe(instrument("leader")),
     state: Effect.flatMap(Effect.zip(election.role, commit.checkpointVersion), ([role, version]) =>

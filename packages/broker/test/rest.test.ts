@@ -193,6 +193,8 @@ describe("REST /v1", () => {
         "/v1/dead/retry",
         "/v1/pause",
         "/v1/resume",
+        "/v1/limits",
+        "/v1/limits/clear",
         "/v1/stats",
         "/v1/leader"
       ]))

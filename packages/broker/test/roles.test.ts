@@ -18,7 +18,7 @@ const tokens: Record<Role, string> = { admin: "t-admin", producer: "t-producer",
 const roles = Object.keys(tokens) as ReadonlyArray<Role>
 
 // The roles as the issue states them, written out here rather than read from the broker's table.
-const reads = ["Get", "List", "Stats", "Workers", "Leader", "Watch", "State", "Metrics", "Whoami", "ListSchedules"]
+const reads = ["Get", "List", "Stats", "Limits", "Workers", "Leader", "Watch", "State", "Metrics", "Whoami", "ListSchedules"]
 // A schedule's runs are enqueues: whoever may enqueue may set and remove schedules.
 const schedules = ["UpsertSchedule", "RemoveSchedule"]
 const allowed: Record<Role, ReadonlyArray<string>> = {
@@ -41,6 +41,8 @@ const allowed: Record<Role, ReadonlyArray<string>> = {
     "Pause",
     "Resume",
     ...schedules,
+    "SetLimit",
+    "ClearLimit",
     ...reads
   ],
   producer: ["Enqueue", "EnqueueMany", ...schedules, ...reads],
@@ -62,8 +64,10 @@ const bearer = (role: Role) => ({ authorization: `Bearer ${tokens[role]}` })
 const content = (broker: Started) =>
   rest(broker.base, "GET", "/state", undefined, bearer("admin")).pipe(
     Effect.map((reply) => {
-      const { state } = reply.body as { state: { jobs: unknown; totals: unknown; paused: unknown; nextJobSeq: number; schedules?: unknown } }
-      return { jobs: state.jobs, totals: state.totals, paused: state.paused, nextJobSeq: state.nextJobSeq, schedules: state.schedules }
+      const { state } = reply.body as {
+        state: { jobs: unknown; totals: unknown; paused: unknown; nextJobSeq: number; schedules?: unknown; limits?: unknown }
+      }
+      return { jobs: state.jobs, totals: state.totals, paused: state.paused, nextJobSeq: state.nextJobSeq, schedules: state.schedules, limits: state.limits }
     })
   )
 
@@ -104,6 +108,9 @@ const restCalls = (s: Seed): Record<string, readonly [string, string, unknown?]>
   UpsertSchedule: ["POST", "/v1/schedules", yearly],
   RemoveSchedule: ["DELETE", "/v1/schedules/none"],
   ListSchedules: ["GET", "/v1/schedules"],
+  SetLimit: ["POST", "/v1/limits", { type: "none", concurrency: 1 }],
+  ClearLimit: ["POST", "/v1/limits/clear", { type: "none" }],
+  Limits: ["GET", "/v1/limits"],
   Get: ["GET", `/v1/jobs/${s.id}`],
   List: ["GET", "/v1/jobs"],
   Stats: ["GET", "/v1/stats"],
@@ -138,6 +145,9 @@ const rpcCalls = (client: Client, s: Seed): Record<string, Effect.Effect<unknown
   UpsertSchedule: client.UpsertSchedule(yearly),
   RemoveSchedule: client.RemoveSchedule({ id: "none" }),
   ListSchedules: client.ListSchedules(),
+  SetLimit: client.SetLimit({ type: "none", concurrency: 1 }),
+  ClearLimit: client.ClearLimit({ type: "none" }),
+  Limits: client.Limits(),
   Get: client.Get({ id: s.id }),
   List: client.List({}),
   Stats: client.Stats(),

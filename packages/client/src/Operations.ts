@@ -12,6 +12,7 @@ import {
   FailRequest,
   HeartbeatRequest,
   type HeartbeatResult,
+  type ClaimLimit,
   InvalidRequest,
   type Job,
   JobId,
@@ -20,6 +21,7 @@ import {
   JobTrace,
   type LeaderInfo,
   LeaseToken,
+  type LimitStatus,
   ListQuery,
   maxEnqueueBatch,
   type Paused,
@@ -29,6 +31,7 @@ import {
   type Schedule,
   ScheduleIdRequest,
   ScheduleSpec,
+  SetLimitRequest,
   type Stats,
   type WatchEvent,
   WatchRequest,
@@ -166,6 +169,16 @@ export interface OsqueueClientShape {
   readonly removeSchedule: (id: string) => Effect.Effect<Schedule, ClientError>
   /** Every schedule, by id, with its next slot and last run. */
   readonly listSchedules: Effect.Effect<ReadonlyArray<Schedule>, ClientError>
+  /**
+   * Sets the limit on claims of `limit.type` (of the whole queue without it): at most
+   * `concurrency` of its jobs running at once across every worker, at most `rate.max` claims
+   * starting per `rate.windowMs`. The scope's limit becomes exactly this; answers every limit.
+   */
+  readonly setLimit: (limit: ClaimLimit) => Effect.Effect<ReadonlyArray<ClaimLimit>, ClientError>
+  /** Removes the limit on claims of `type` (of the whole queue without it); answers every limit. */
+  readonly clearLimit: (type?: string) => Effect.Effect<ReadonlyArray<ClaimLimit>, ClientError>
+  /** Each limit on claims, with its scope's running jobs and (with a rate) the starts in its window now. */
+  readonly limits: Effect.Effect<ReadonlyArray<LimitStatus>, ClientError>
   readonly get: (id: string) => Effect.Effect<Job, ClientError>
   readonly list: (query?: ListQuery) => Effect.Effect<JobPage, ClientError>
   readonly stats: Effect.Effect<Stats, ClientError>
@@ -430,6 +443,10 @@ export const make = (router: Router): Effect.Effect<OsqueueClientShape, never, S
         Effect.flatMap(validated(ScheduleIdRequest, "schedule id")({ id }), (request) =>
           router.call("removeSchedule", (api) => api.RemoveSchedule(request))),
       listSchedules: router.call("listSchedules", (api) => api.ListSchedules),
+      setLimit: (limit) =>
+        Effect.flatMap(validated(SetLimitRequest, "limit")(limit), (request) => router.call("setLimit", (api) => api.SetLimit(request))),
+      clearLimit: (type) => router.call("clearLimit", (api) => api.ClearLimit(typeRequest(type))),
+      limits: router.call("limits", (api) => api.Limits),
       get: (id) => byId("get", id, (i) => (api) => api.Get({ id: i })),
       list: (query) =>
         Effect.flatMap(validated(ListQuery, "list query")(query ?? {}), (q) => router.call("list", (api) => api.List(q))),

@@ -7,6 +7,7 @@ import type * as RpcClient from "@effect/rpc/RpcClient"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
 import {
   type ClaimedJob,
+  type ClaimLimit,
   type ClaimRequest,
   type CompleteManyRequest,
   type CompleteOutcomes,
@@ -19,6 +20,7 @@ import {
   type Job,
   type JobPage,
   type LeaderInfo,
+  type LimitStatus,
   type ListQuery,
   type OsqueueError,
   type OsqueueRpcs,
@@ -69,6 +71,9 @@ export interface BrokerApi {
   readonly UpsertSchedule: Call<ScheduleSpec, Schedule>
   readonly RemoveSchedule: Call<typeof ScheduleIdRequest.Type, Schedule>
   readonly ListSchedules: Effect.Effect<ReadonlyArray<Schedule>, ClientError>
+  readonly SetLimit: Call<ClaimLimit, ReadonlyArray<ClaimLimit>>
+  readonly ClearLimit: Call<typeof TypeRequest.Type, ReadonlyArray<ClaimLimit>>
+  readonly Limits: Effect.Effect<ReadonlyArray<LimitStatus>, ClientError>
   readonly Get: Call<typeof IdRequest.Type, Job>
   readonly List: Call<ListQuery, JobPage>
   readonly Stats: Effect.Effect<Stats, ClientError>
@@ -148,6 +153,9 @@ export const fromRpcClient = (url: string, client: OsqueueRpcClient): BrokerApi 
     UpsertSchedule: lift((p) => client.UpsertSchedule(p)),
     RemoveSchedule: lift((p) => client.RemoveSchedule(p)),
     ListSchedules: lift(() => client.ListSchedules())(undefined),
+    SetLimit: lift((p) => client.SetLimit(p)),
+    ClearLimit: lift((p) => client.ClearLimit(p)),
+    Limits: lift(() => client.Limits())(undefined),
     Get: lift((p) => client.Get(p)),
     List: lift((p) => client.List(p)),
     Stats: lift(() => client.Stats())(undefined),

@@ -9,11 +9,13 @@
 import type * as RpcClient from "@effect/rpc/RpcClient"
 import type {
   ClaimedJob,
+  ClaimLimit,
   HeartbeatResult,
   Job,
   JobPage,
   JobState,
   LeaderInfo,
+  LimitStatus,
   ListQuery,
   Paused,
   Schedule as JobSchedule,
@@ -267,6 +269,25 @@ export class OsqueueClient {
   /** Every schedule, by id, with its next slot and last run. */
   listSchedules(): Promise<ReadonlyArray<JobSchedule>> {
     return this.run((c) => c.listSchedules)
+  }
+
+  /**
+   * Sets the limit on claims of `limit.type` (of the whole queue without it): at most
+   * `concurrency` running at once across every worker, at most `rate.max` starts per
+   * `rate.windowMs`. Resolves to every limit.
+   */
+  setLimit(limit: ClaimLimit): Promise<ReadonlyArray<ClaimLimit>> {
+    return this.run((c) => c.setLimit(limit))
+  }
+
+  /** Removes the limit on claims of `type` (of the whole queue without it); resolves to every limit. */
+  clearLimit(type?: string): Promise<ReadonlyArray<ClaimLimit>> {
+    return this.run((c) => c.clearLimit(type))
+  }
+
+  /** Each limit on claims, with its scope's running jobs and the starts in its window now. */
+  getLimits(): Promise<ReadonlyArray<LimitStatus>> {
+    return this.run((c) => c.limits)
   }
 
   getJob(id: string): Promise<Job> {

@@ -103,6 +103,24 @@ describe("Promise facade", () => {
       }))
   }
 
+  for (const kind of ["http", "ws", "rest"] as const) {
+    it.scopedLive(`limits on claims: set, listed, cleared; a bad one is refused before it leaves (${kind})`, () =>
+      withFacade(kind, async (client) => {
+        expect(await client.setLimit({ type: "email", concurrency: 1, rate: { max: 5, windowMs: 60_000 } }))
+          .toEqual([{ type: "email", concurrency: 1, rate: { max: 5, windowMs: 60_000 } }])
+        await client.submitJob("email", { to: "a@b.c" })
+        await client.submitJob("email", { to: "d@e.f" })
+        expect((await client.claimJobs("w1", { max: 5 })).map((c) => c.job.payload)).toEqual([{ to: "a@b.c" }])
+        expect(await client.getLimits())
+          .toEqual([{ type: "email", concurrency: 1, rate: { max: 5, windowMs: 60_000 }, running: 1, startsInWindow: 1 }])
+        const invalid = await rejection(client.setLimit({ type: "email", rate: { max: 5, windowMs: 0 } }))
+        expect(invalid._tag).toBe("InvalidRequest")
+        expect(invalid.message).toMatch(/window/)
+        expect(await client.clearLimit("email")).toEqual([])
+        expect((await client.claimJobs("w1", { max: 5 })).map((c) => c.job.payload)).toEqual([{ to: "d@e.f" }])
+      }))
+  }
+
   it.scopedLive("watch is an async iterable", () =>
     withFacade("ws", async (client) => {
       const seen: Array<string> = []

@@ -29,7 +29,8 @@ import {
   Unauthorized,
   UnknownQueue
 } from "./Errors.js"
-import { ClaimedJob, EnqueueOptionsOnWire, JobId, JobOnWire, JobPage, JobState, ListOrder, ListSearch, maxPageSize, Paused, Priority, Stats, strictFields } from "./Job.js"
+import { ClaimLimit, SetLimitRequest } from "./ClaimLimits.js"
+import { ClaimedJob, EnqueueOptionsOnWire, JobId, JobOnWire, JobPage, JobState, LimitStatus, ListOrder, ListSearch, maxPageSize, Paused, Priority, Stats, strictFields } from "./Job.js"
 import {
   ClaimRequest,
   CompleteManyRequest,
@@ -188,6 +189,26 @@ export class QueueApi extends HttpApiGroup.make("queue")
       .setPayload(OptionalTypeBody)
       .addSuccess(Paused)
       .annotate(OpenApi.Summary, "Undo a pause")
+  )
+  .add(
+    HttpApiEndpoint.get("limits", "/limits")
+      .addSuccess(Schema.Array(LimitStatus))
+      .annotate(OpenApi.Summary, "The limits on claims, each with its scope's running jobs and starts in its window")
+  )
+  .add(
+    HttpApiEndpoint.post("setLimit", "/limits")
+      .setPayload(SetLimitRequest)
+      .addSuccess(Schema.Array(ClaimLimit))
+      .annotate(
+        OpenApi.Summary,
+        "Set the limit on claims of a type (or of the whole queue, without `type`): at most `concurrency` running at once, at most `rate.max` starts per `rate.windowMs`; answers every limit"
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("clearLimit", "/limits/clear")
+      .setPayload(OptionalTypeBody)
+      .addSuccess(Schema.Array(ClaimLimit))
+      .annotate(OpenApi.Summary, "Remove the limit on claims of a type (or of the whole queue); answers every limit")
   )
   .add(HttpApiEndpoint.get("stats", "/stats").addSuccess(Stats).annotate(OpenApi.Summary, "Counts by state and type"))
   .add(

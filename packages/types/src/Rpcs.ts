@@ -5,6 +5,7 @@
 import * as Rpc from "@effect/rpc/Rpc"
 import * as RpcGroup from "@effect/rpc/RpcGroup"
 import * as Schema from "effect/Schema"
+import { ClaimLimit, SetLimitRequest } from "./ClaimLimits.js"
 import { OsqueueError } from "./Errors.js"
 import { JobEvent } from "./Event.js"
 import {
@@ -17,6 +18,7 @@ import {
   JobState,
   JobType,
   LeaseToken,
+  LimitStatus,
   ListQuery,
   Millis,
   Paused,
@@ -255,6 +257,9 @@ export class OsqueueRpcs extends RpcGroup.make(
   Rpc.make("UpsertSchedule", { payload: ScheduleSpec, success: Schedule, error: OsqueueError }),
   Rpc.make("RemoveSchedule", { payload: ScheduleIdRequest, success: Schedule, error: OsqueueError }),
   Rpc.make("ListSchedules", { success: Schema.Array(Schedule), error: OsqueueError }),
+  Rpc.make("SetLimit", { payload: SetLimitRequest, success: Schema.Array(ClaimLimit), error: OsqueueError }),
+  Rpc.make("ClearLimit", { payload: TypeRequest, success: Schema.Array(ClaimLimit), error: OsqueueError }),
+  Rpc.make("Limits", { success: Schema.Array(LimitStatus), error: OsqueueError }),
   Rpc.make("Get", { payload: IdRequest, success: JobOnWire, error: OsqueueError }),
   Rpc.make("List", { payload: ListQuery, success: JobPage, error: OsqueueError }),
   Rpc.make("Stats", { success: Stats, error: OsqueueError }),

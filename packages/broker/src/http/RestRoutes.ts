@@ -13,6 +13,7 @@ import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import {
+  type ClaimLimit,
   type ClaimRequest,
   type EnqueueOptions,
   type JobId,
@@ -121,6 +122,9 @@ const operations = (
   upsertSchedule: ({ payload }: { payload: ScheduleSpec }) => alone(h.upsertSchedule(payload)),
   removeSchedule: ({ path }) => alone(h.removeSchedule(path.id)),
   listSchedules: () => alone(h.listSchedules),
+  limits: () => alone(h.limits),
+  setLimit: ({ payload }: { payload: ClaimLimit }) => alone(h.setLimit(payload)),
+  clearLimit: ({ payload }: { payload: { type?: string } | null }) => alone(h.clearLimit(payload?.type)),
   stats: () => alone(h.stats),
   workers: () => alone(h.workers),
   leader: () => alone(h.leader),
