@@ -40,6 +40,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { cpus, tmpdir, totalmem } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
 import type { LoadSpec, Phase } from "./load.js"
 import { fmt, fmtLatency, freePort, type PhaseResult } from "./stats.js"
 
@@ -49,26 +50,42 @@ const root = join(here, "../..")
 // ---------------------------------------------------------------------------------------------
 // Flags
 
-const argv = process.argv.slice(2)
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(`--${name}`)
-  return i === -1 ? undefined : argv[i + 1]
-}
-const has = (name: string) => argv.includes(`--${name}`)
-const known = new Set(["quick", "jobs", "producers", "workers", "payload", "transport", "store", "latency-ms", "backlog", "connections", "no-bullmq", "profile", "prefetch", "million", "only", "help"])
-for (const arg of argv) {
-  if (arg.startsWith("--") && !known.has(arg.slice(2))) {
-    process.stderr.write(`unknown flag ${arg}: see the usage at the top of scripts/bench/main.ts\n`)
-    process.exit(2)
+const options = {
+  quick: { type: "boolean", default: false },
+  jobs: { type: "string" },
+  producers: { type: "string" },
+  workers: { type: "string" },
+  payload: { type: "string" },
+  transport: { type: "string" },
+  store: { type: "string" },
+  "latency-ms": { type: "string" },
+  backlog: { type: "string" },
+  connections: { type: "string" },
+  "no-bullmq": { type: "boolean", default: false },
+  profile: { type: "string" },
+  prefetch: { type: "string" },
+  million: { type: "boolean", default: false },
+  only: { type: "string" },
+  help: { type: "boolean", default: false }
+} as const
+
+const flags = (() => {
+  try {
+    // pnpm may pass on the `--` of `pnpm bench -- --quick`.
+    return parseArgs({ args: process.argv.slice(2).filter((arg) => arg !== "--"), options }).values
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}: see the usage at the top of scripts/bench/main.ts\n`)
+    return process.exit(2)
   }
-}
-if (has("help")) {
+})()
+if (flags.help) {
   process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("*/")[0]!.replace("/**", "") + "\n")
   process.exit(0)
 }
-const quick = has("quick")
-const int = (name: string, fallback: number, min = 1) => {
-  const raw = flag(name)
+const quick = flags.quick
+type StringFlag = { [K in keyof typeof options]: typeof options[K]["type"] extends "string" ? K : never }[keyof typeof options]
+const int = (name: StringFlag, fallback: number, min = 1) => {
+  const raw = flags[name]
   if (raw === undefined) return fallback
   const n = Number(raw)
   if (!Number.isInteger(n) || n < min) {
@@ -77,8 +94,8 @@ const int = (name: string, fallback: number, min = 1) => {
   }
   return n
 }
-const list = <A extends string>(name: string, allowed: ReadonlyArray<A>, fallback: ReadonlyArray<A>) => {
-  const raw = flag(name)
+const list = <A extends string>(name: StringFlag, allowed: ReadonlyArray<A>, fallback: ReadonlyArray<A>) => {
+  const raw = flags[name]
   if (raw === undefined) return fallback
   const values = raw.split(",") as Array<A>
   for (const v of values) {
@@ -93,17 +110,17 @@ const list = <A extends string>(name: string, allowed: ReadonlyArray<A>, fallbac
 const jobs = int("jobs", quick ? 1_000 : 10_000)
 const producers = int("producers", 16)
 const workers = int("workers", 16)
-const prefetch = has("prefetch") ? int("prefetch", 0, 0) : undefined
+const prefetch = flags.prefetch === undefined ? undefined : int("prefetch", 0, 0)
 const payloadBytes = int("payload", 200)
 const latencyMs = int("latency-ms", 50)
 const backlog = int("backlog", quick ? 5_000 : 100_000)
 const connections = int("connections", 256)
 const transports = list("transport", ["rest", "http", "ws", "plain"] as const, quick ? ["rest", "ws", "plain"] : ["rest", "http", "ws", "plain"])
 const stores = list("store", ["memory", "file", "latency"] as const, quick ? ["file", "latency"] : ["memory", "file", "latency"])
-const withBullmq = !has("no-bullmq")
-const million = has("million")
-const only = flag("only")
-const profileDir = flag("profile")
+const withBullmq = !flags["no-bullmq"]
+const million = flags.million
+const only = flags.only
+const profileDir = flags.profile
 const profiling = profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir]
 
 // ---------------------------------------------------------------------------------------------
