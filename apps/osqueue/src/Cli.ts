@@ -4,10 +4,11 @@ import { broker } from "./commands/broker.js"
 import { demo } from "./commands/demo.js"
 import { enqueue, jobs, jobsSubcommands, pause, resume, stats, watch, workers } from "./commands/jobs.js"
 import { produce } from "./commands/produce.js"
+import { schedule, scheduleSubcommands } from "./commands/schedule.js"
 import { worker } from "./commands/worker.js"
 import { node } from "./Help.js"
 
-const subcommands = [broker, worker, demo, enqueue, jobs, stats, workers, pause, resume, watch, produce] as const
+const subcommands = [broker, worker, demo, enqueue, jobs, schedule, stats, workers, pause, resume, watch, produce] as const
 
 export const osqueue = Command.make("osqueue").pipe(
   Command.withDescription("A job queue on object storage with compare-and-swap"),
@@ -17,7 +18,13 @@ export const osqueue = Command.make("osqueue").pipe(
 /** The same tree for `--help` (Help.ts): @effect/cli's accessors see only one level of subcommands. */
 export const commandTree = node(
   osqueue,
-  subcommands.map((command) => command === jobs ? node(jobs, jobsSubcommands.map((child) => node(child))) : node(command))
+  subcommands.map((command) =>
+    command === jobs
+      ? node(jobs, jobsSubcommands.map((child) => node(child)))
+      : command === schedule
+      ? node(schedule, scheduleSubcommands.map((child) => node(child)))
+      : node(command)
+  )
 )
 
 export const run = Command.run(osqueue, { name: "osqueue", version: "0.1.0" })

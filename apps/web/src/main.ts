@@ -1,6 +1,6 @@
 /**
  * The dashboard: a header (connection, leader, pause, token), one view per route
- * (`#/`, `#/jobs`, `#/jobs/<id>`, `#/activity`, `#/workers`, `#/produce`, `#/work`, `#/state`), and a
+ * (`#/`, `#/jobs`, `#/jobs/<id>`, `#/activity`, `#/workers`, `#/schedules`, `#/produce`, `#/work`, `#/state`), and a
  * banner that says what is wrong when the broker cannot be used. Views are built once and
  * kept, so a running worker or auto-submit goes on while another view is shown. What the token's
  * role may not do (`GET /v1/whoami`, `Roles`) is not offered: its tabs and buttons are hidden.
@@ -18,6 +18,7 @@ import { overviewView } from "./views/overview.js"
 import { producerView } from "./views/producer.js"
 import { stateView } from "./views/state.js"
 import { workerView } from "./views/worker.js"
+import { schedulesView } from "./views/schedules.js"
 import { workersView } from "./views/workers.js"
 
 const model = new Model()
@@ -57,6 +58,7 @@ const routes: ReadonlyArray<{ readonly path: string; readonly label: string; rea
   { path: "jobs", label: "Jobs", view: jobsView(app) },
   { path: "activity", label: "Activity", view: activityView(app) },
   { path: "workers", label: "Workers", view: workersView(app), needs: "Workers" },
+  { path: "schedules", label: "Schedules", view: schedulesView(app), needs: "ListSchedules" },
   { path: "produce", label: "Producer", view: producerView(app), needs: "EnqueueMany" },
   { path: "work", label: "Worker", view: workerView(app), needs: "Claim" },
   { path: "state", label: "Raw state", view: stateView(app) }

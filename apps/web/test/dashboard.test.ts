@@ -492,7 +492,7 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
     try {
       await page.goto(server.url)
       await expect.poll(() => page.locator(".pill").textContent()).toBe("live · WebSocket")
-      for (const name of ["Overview", "Jobs", "Activity", "Workers", "Producer", "Worker", "Raw state"]) {
+      for (const name of ["Overview", "Jobs", "Activity", "Workers", "Schedules", "Producer", "Worker", "Raw state"]) {
         await tab(page, name)
         await page.waitForTimeout(1_000)
         const before = await metrics()
@@ -602,6 +602,44 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
     }
   })
 
+  it("the schedules: id, rule, next and last run, each run a job; removing one asks first", async () => {
+    const server = await broker()
+    const page = await browser.context.newPage()
+    page.on("pageerror", (error) => errors.push(error.message))
+    const post = (body: unknown) =>
+      fetch(`${server.url}/v1/schedules`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+    try {
+      await post({ id: "nightly", cron: "0 3 * * *", timezone: "Europe/Paris", job: { type: "report" } })
+      await post({ id: "tick", everyMs: 1_000, job: { type: "tick" } })
+      await page.goto(`${server.url}/#/schedules`)
+      const row = (id: string) => page.locator(`table.schedules tr[data-schedule-id="${id}"] td`)
+      await expect.poll(() => row("nightly").allTextContents()).toEqual([
+        "nightly",
+        "report",
+        "0 3 * * * (Europe/Paris)",
+        expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:00Z? \(in \d+ (h|min)\)$/),
+        "—",
+        "one catch-up run",
+        "Remove"
+      ])
+      // The interval's runs come each second; the last one links to its job.
+      await expect.poll(() => row("tick").nth(4).textContent(), { timeout: 15_000 }).toMatch(/job-\d+$/)
+      expect(await row("tick").nth(2).textContent()).toBe("every 1 s")
+      await shot(page, "19-schedules")
+      await row("tick").getByRole("button", { name: "Remove" }).click()
+      await page.getByRole("button", { name: "Keep it" }).click()
+      expect(await row("tick").count()).toBeGreaterThan(0)
+      await row("tick").getByRole("button", { name: "Remove" }).click()
+      await page.getByRole("button", { name: "Remove tick" }).click()
+      await expect.poll(() => page.locator("table.schedules tbody tr").count()).toBe(1)
+      expect(((await (await fetch(`${server.url}/v1/schedules`)).json()) as Array<{ id: string }>).map((s) => s.id)).toEqual(["nightly"])
+      expect(errors).toEqual([])
+    } finally {
+      await page.close()
+      await server.close()
+    }
+  })
+
   it("asks for the token, and says when the broker is gone", async () => {
     const server = await broker({ token: "s3cret" })
     const page = await browser.context.newPage()
@@ -658,6 +696,7 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       const enqueued = await fetch(`${server.url}/v1/jobs`, { method: "POST", headers: admin, body: JSON.stringify({ type: "email" }) })
       const job = (await enqueued.json()) as { id: string }
       const later = (await (await fetch(`${server.url}/v1/jobs`, { method: "POST", headers: admin, body: JSON.stringify({ type: "email", delayMs: 60_000 }) })).json()) as { id: string }
+      await fetch(`${server.url}/v1/schedules`, { method: "POST", headers: admin, body: JSON.stringify({ id: "yearly", cron: "0 0 1 1 *", job: { type: "email" } }) })
       const links = page.getByRole("navigation", { name: "Views" }).getByRole("link")
       const connect = async (token: string) => {
         await page.getByLabel("Broker token").fill(token)
@@ -669,7 +708,7 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await expect.poll(() => page.locator(".pill").textContent()).toBe("token needed")
       await connect("r3ad")
       await expect.poll(() => page.locator(".role").textContent()).toBe("read-only token")
-      await expect.poll(() => links.allTextContents()).toEqual(["Overview", "Jobs", "Activity", "Workers", "Raw state"])
+      await expect.poll(() => links.allTextContents()).toEqual(["Overview", "Jobs", "Activity", "Workers", "Schedules", "Raw state"])
       expect(await page.getByRole("button", { name: "Pause all" }).count()).toBe(0)
       await expect.poll(() => count(page, "queued").textContent()).toBe("1")
       await expect.poll(() => page.locator('tr[data-type="email"]').count()).toBe(1)
@@ -688,6 +727,10 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       // The workers may be read.
       await tab(page, "Workers")
       await expect.poll(() => page.locator("table.workers tbody").textContent()).toContain("No worker seen in the last lease TTL")
+      // The schedules may be read, not removed.
+      await tab(page, "Schedules")
+      await expect.poll(() => page.locator('table.schedules tr[data-schedule-id="yearly"]').count()).toBe(1)
+      expect(await view(page).getByRole("button", { name: "Remove" }).count()).toBe(0)
       // The producer's route shows the overview instead.
       await page.goto(`${server.url}/#/produce`)
       await expect.poll(() => view(page).getByLabel("Job type").count()).toBe(0)
@@ -696,7 +739,7 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       // The admin token brings every control back.
       await page.getByRole("button", { name: "Token" }).click()
       await connect("s3cret")
-      await expect.poll(() => links.allTextContents()).toEqual(["Overview", "Jobs", "Activity", "Workers", "Producer", "Worker", "Raw state"])
+      await expect.poll(() => links.allTextContents()).toEqual(["Overview", "Jobs", "Activity", "Workers", "Schedules", "Producer", "Worker", "Raw state"])
       expect(await page.locator(".role").isHidden()).toBe(true)
       await expect.poll(() => page.getByRole("button", { name: "Pause all" }).count()).toBe(1)
       await page.goto(`${server.url}/#/jobs/${job.id}`)

@@ -17,10 +17,10 @@ import { jsonOption } from "../JsonOption.js"
 import { jobLine, printJob, printJson } from "../Output.js"
 
 /** Runs `body` with a client for the command's connection options. */
-const withClient = <A, E>(conn: Connection, body: (client: OsqueueClient["Type"]) => Effect.Effect<A, E>) =>
+export const withClient = <A, E>(conn: Connection, body: (client: OsqueueClient["Type"]) => Effect.Effect<A, E>) =>
   Effect.flatMap(OsqueueClient, body).pipe(Effect.provide(clientLayer(conn)))
 
-const payload = jsonOption("payload", Schema.parseJson()).pipe(
+export const payload = jsonOption("payload", Schema.parseJson()).pipe(
   Options.withAlias("p"),
   Options.withDescription(`The job's payload, as JSON: -p '{"to":"a@example.com"}'. Default: none.`),
   Options.optional
