@@ -5,7 +5,7 @@
  */
 import { Schema } from "effect"
 import { type Job, QueueFile } from "../../packages/types/src/index.js"
-import { Journal, type LeaseOp, type LeaseRecord, parseToken } from "./fleet.js"
+import { chaosSchedule, Journal, type LeaseOp, type LeaseRecord, parseToken } from "./fleet.js"
 
 export interface Check {
   readonly name: string
@@ -51,6 +51,8 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
     const violations: Array<string> = []
     const byKey = new Map<string, string>()
     for (const job of file.jobs) {
+      // The schedule's runs have its keys (`scheduleCheck` follows them).
+      if (job.idempotencyKey?.startsWith(`schedule:${chaosSchedule.id}:`)) continue
       if (job.idempotencyKey === undefined) {
         violations.push(`${job.id} has no idempotency key: nobody in this run enqueued it`)
         continue
@@ -153,6 +155,42 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
   return checks
 }
 
+/**
+ * The schedule's runs (docs/architecture.md, "Schedules"): no slot ran twice — in enqueue order
+ * the runs' slots strictly increase (a slot run again after a failover would come later with
+ * an earlier or equal slot), each a multiple of the interval, none before the schedule was set —
+ * the schedule's last run is the latest of them, and runs kept coming (at least one per 5 s of
+ * the run: missed slots are caught up, not dropped for good).
+ */
+export const scheduleCheck = (file: QueueFile, setAt: number): Check => {
+  const violations: Array<string> = []
+  const prefix = `schedule:${chaosSchedule.id}:`
+  const runs = file.jobs
+    .filter((job) => job.idempotencyKey?.startsWith(prefix))
+    .sort((a, b) => a.seq - b.seq)
+    .map((job) => ({ id: job.id, slot: Number(job.idempotencyKey!.slice(prefix.length)) }))
+  for (const [i, run] of runs.entries()) {
+    if (!Number.isSafeInteger(run.slot) || run.slot % chaosSchedule.everyMs !== 0) violations.push(`${run.id} ran slot ${run.slot}, not a slot of the schedule`)
+    // The brokers' clock is this process's: one machine.
+    if (run.slot <= setAt) violations.push(`${run.id} ran slot ${run.slot}, before the schedule was set at ${setAt}`)
+    const before = runs[i - 1]
+    if (before !== undefined && run.slot <= before.slot) {
+      violations.push(`${run.id} ran slot ${run.slot} after ${before.id} ran slot ${before.slot}: a slot ran twice or out of order`)
+    }
+  }
+  const schedule = file.schedules?.find((s) => s.id === chaosSchedule.id)
+  const last = runs.at(-1)
+  if (schedule === undefined) violations.push(`the schedule ${chaosSchedule.id} is not in the final state`)
+  else if (last !== undefined && schedule.lastRun?.slot !== last.slot) {
+    violations.push(`the schedule's last run is slot ${schedule.lastRun?.slot}, its latest job ran slot ${last.slot}`)
+  }
+  const span = last === undefined ? 0 : last.slot - runs[0]!.slot
+  if (runs.length === 0 || runs.length < span / 5_000) violations.push(`${runs.length} runs over ${span} ms of slots: the schedule stalled`)
+  const skipped = last === undefined ? 0 : span / chaosSchedule.everyMs + 1 - runs.length
+  return check("no schedule slot ran twice, and the runs kept coming", violations,
+    `${runs.length} runs of ${chaosSchedule.id} over ${Math.round(span / 1000)} s of slots (${skipped} slots coalesced into catch-up runs)`)
+}
+
 /** What one broker process logged, in order: each start logs to its own file. */
 export interface ProcessLog {
   readonly name: string
@@ -226,6 +264,23 @@ export const selfTest = (): ReadonlyArray<string> => {
     name: "broker-1.0.log",
     lines: messages.map((message, i) => ({ message, timestamp: new Date(i).toISOString() }))
   })
+  const tick = (n: number, slot: number) => job(n, "completed", 1, `schedule:${chaosSchedule.id}:${slot}`)
+  const scheduled = (slots: ReadonlyArray<number>) =>
+    Schema.decodeUnknownSync(QueueFile)({
+      format: 4, epoch: 2, seq: 10, commitId: "a:10", leader: null, nextJobSeq: 10,
+      paused: { all: false, types: [] }, totals: { enqueued: slots.length, completed: slots.length, dead: 0 },
+      schedules: [{
+        ...chaosSchedule, missed: "catch-up", createdAt: 0, updatedAt: 0, nextAt: 10_000,
+        lastRun: { slot: slots.at(-1), at: slots.at(-1), jobId: `job-${slots.length}` }
+      }],
+      jobs: slots.map((slot, i) => tick(i + 1, slot))
+    })
+  const scheduleClean = scheduleCheck(scheduled([2_000, 3_000, 6_000]), 1_500)
+  if (!scheduleClean.ok) problems.push(`a clean run fails "${scheduleClean.name}": ${scheduleClean.violations.join("; ")}`)
+  for (const planted of [scheduled([2_000, 3_000, 3_000]), scheduled([2_000, 4_000, 3_000])]) {
+    const verdict = scheduleCheck(planted, 1_500)
+    if (verdict.ok) problems.push(`"${verdict.name}" does not catch its planted violation`)
+  }
   const handoffClean = handoffCheck([logged("took over as leader", "released leadership"), logged("took over as leader")])
   if (!handoffClean.ok) problems.push(`a clean run fails "${handoffClean.name}": ${handoffClean.violations.join("; ")}`)
   const handoffPlanted = handoffCheck([logged("took over as leader", "released leadership", "took over as leader")])

@@ -185,6 +185,27 @@ export const startProducers = (options: FleetOptions, journal: Journal) =>
     )
   })
 
+/** The schedule a chaos run sets: a `chaos` job every second, whose slots the checks follow. */
+export const chaosSchedule = { id: "chaos-tick", everyMs: 1_000, job: { type: "chaos", payload: { workMs: 50 }, maxAttempts: 100 } } as const
+
+/**
+ * Sets `chaosSchedule` (an upsert: sending it again after a lost answer is harmless), retrying
+ * until a broker acknowledges it; answers when it was first sent (every slot it runs is later).
+ */
+export const setSchedule = (options: FleetOptions, journal: Journal) =>
+  Effect.gen(function*() {
+    const client = yield* OsqueueClient
+    const sentAt = Date.now()
+    for (;;) {
+      const exit = yield* Effect.exit(client.upsertSchedule(chaosSchedule))
+      if (Exit.isSuccess(exit)) return sentAt
+      const failure = Cause.failureOption(exit.cause)
+      if (Option.isSome(failure)) journal.count(journal.gaveUp, `upsertSchedule:${failure.value._tag}`)
+      else journal.defects.push(`upsertSchedule: ${Cause.pretty(exit.cause)}`)
+      yield* Effect.sleep("200 millis")
+    }
+  }).pipe(Effect.provide(clientLayer(options, 0)))
+
 /** Starts the worker pools in `scope`; closing it shuts them down (drain, then release). */
 export const startWorkers = (options: FleetOptions, journal: Journal, scope: Scope.Scope) =>
   Effect.forEach(Array.from({ length: options.workers }, (_, i) => i), (i) =>

@@ -20,8 +20,8 @@ import * as Replica from "../../packages/core/src/Replica.js"
 import * as Election from "../../packages/core/src/Election.js"
 import { FileStore, ObjectStore } from "../../packages/storage/src/index.js"
 import { type BrokerSlot, leaderInfo, startBrokers } from "./brokers.js"
-import { type Check, handoffCheck, type ProcessLog, runChecks, selfTest } from "./checks.js"
-import { Journal, startProducers, startWorkers } from "./fleet.js"
+import { type Check, handoffCheck, type ProcessLog, runChecks, scheduleCheck, selfTest } from "./checks.js"
+import { chaosSchedule, Journal, setSchedule, startProducers, startWorkers } from "./fleet.js"
 
 const usage = `usage: scripts/chaos [--minutes N] [--store file|s3] [--seed N] [--election-ttl-ms N] [--lease-ms N]
                      [--rate JOBS_PER_S] [--keep]
@@ -219,6 +219,8 @@ const program = Effect.gen(function*() {
   const workerScope = yield* Scope.make()
   yield* startWorkers(fleetOptions, journal, workerScope)
   const producers = yield* startProducers(fleetOptions, journal)
+  const scheduledAt = yield* setSchedule(fleetOptions, journal)
+  say(`schedule ${chaosSchedule.id} set: a ${chaosSchedule.job.type} job every ${chaosSchedule.everyMs} ms`)
 
   // ---- faults
   const takeovers: Array<Takeover> = []
@@ -380,6 +382,7 @@ const program = Effect.gen(function*() {
     })
   } else {
     checks.push(...runChecks(journal, loaded.right.value.file))
+    checks.push(scheduleCheck(loaded.right.value.file, scheduledAt))
     // The log is collected behind checkpoints: what is left is about the last checkpoints' worth.
     const position = loaded.right.value.file.seq
     const entries = yield* ObjectStore.pipe(Effect.flatMap((s) => s.list("log/")), Effect.provideService(ObjectStore, store), Effect.orDie)

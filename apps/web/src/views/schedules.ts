@@ -35,7 +35,11 @@ export const schedulesView = (app: App): View => {
     h(
       "p",
       { class: "muted" },
-      "Jobs the leader enqueues at each slot of a cron expression or every interval, inside its commits: a failover neither loses nor repeats a slot. Set them with `osqueue schedule set` or the client's upsertSchedule."
+      "Jobs the leader enqueues at each slot of a cron expression or every interval, inside its commits: a failover neither loses nor repeats a slot. Set them with ",
+      h("code", {}, "osqueue schedule set"),
+      " or the client's ",
+      h("code", {}, "upsertSchedule"),
+      "."
     ),
     summary,
     h(
