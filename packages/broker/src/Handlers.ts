@@ -85,6 +85,13 @@ export interface HandlersShape {
   ) => Effect.Effect<ReadonlyArray<Either.Either<Job, OsqueueError>>, OsqueueError>
   /** Single completions gathered by a transport, as `enqueueEach`: each counted as its own `complete`. */
   readonly completeEach: (inputs: ReadonlyArray<CompleteInput>) => Effect.Effect<CompleteOutcomes, OsqueueError>
+  /**
+   * Single claims without a wait (`waitMs` absent or 0) gathered by a transport, as `enqueueEach`:
+   * each counted and timed as its own `claim`. A claim that may wait goes through `claim`.
+   */
+  readonly claimEach: (
+    requests: ReadonlyArray<ClaimRequest>
+  ) => Effect.Effect<ReadonlyArray<Either.Either<ReadonlyArray<ClaimedJob>, OsqueueError>>, OsqueueError>
   readonly fail: (input: FailInput) => Effect.Effect<Job, OsqueueError>
   readonly release: (token: LeaseToken) => Effect.Effect<Job, OsqueueError>
   readonly cancel: (id: JobId) => Effect.Effect<Job, OsqueueError>
@@ -205,14 +212,15 @@ export const make = Effect.gen(function*() {
         since: role.leader?.since ?? null
       })
 
-  const claimNow = (request: ClaimRequest) =>
-    commit.submit({
-      _tag: "Claim",
-      workerId: request.workerId,
-      max: request.max ?? 1,
-      ...(request.types !== undefined ? { types: request.types } : {}),
-      ...(request.leaseMs !== undefined ? { leaseMs: request.leaseMs } : {})
-    })
+  const claimCommand = (request: ClaimRequest) => ({
+    _tag: "Claim" as const,
+    workerId: request.workerId,
+    max: request.max ?? 1,
+    ...(request.types !== undefined ? { types: request.types } : {}),
+    ...(request.leaseMs !== undefined ? { leaseMs: request.leaseMs } : {})
+  })
+
+  const claimNow = (request: ClaimRequest) => commit.submit(claimCommand(request))
 
   /**
    * Waiting claimers look at committed state and wait (`ClaimWaiters`) until a commit may have
@@ -258,14 +266,30 @@ export const make = Effect.gen(function*() {
   const defaultLeaseMs = yield* commit.read((state) => state.limits.defaultLeaseMs)
   const seenWithin = (now: number) => (seen: { at: number; polling: number }) => seen.polling > 0 || seen.at >= now - defaultLeaseMs
 
-  const claimCall = (workerId: string, polling: -1 | 1) =>
-    Effect.map(Clock.currentTimeMillis, (now) => {
-      const seen = claimers.get(workerId) ?? { at: now, polling: 0 }
-      claimers.set(workerId, { at: now, polling: seen.polling + polling })
-      if (claimers.size > claimersSwept) {
-        const recent = seenWithin(now)
-        for (const [id, other] of claimers) if (!recent(other)) claimers.delete(id)
-      }
+  /** Notes a claim call of `workerId` at `now`: `polling` +1 as it starts, -1 as it ends (0: one that does not wait). */
+  const noteClaimer = (workerId: string, polling: -1 | 0 | 1, now: number) => {
+    const seen = claimers.get(workerId) ?? { at: now, polling: 0 }
+    claimers.set(workerId, { at: now, polling: seen.polling + polling })
+    if (claimers.size > claimersSwept) {
+      const recent = seenWithin(now)
+      for (const [id, other] of claimers) if (!recent(other)) claimers.delete(id)
+    }
+  }
+
+  const claimCall = (workerId: string, polling: -1 | 1) => Effect.map(Clock.currentTimeMillis, (now) => noteClaimer(workerId, polling, now))
+
+  /** Claims that do not wait, in one submit: each worker noted, each claim timed with the submit. */
+  const claimEach = (requests: ReadonlyArray<ClaimRequest>) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      for (const request of requests) noteClaimer(request.workerId, 0, now)
+      const [took, outcomes] = yield* Effect.timed(commit.submitAll(requests.map(claimCommand)))
+      const seconds = Duration.toSeconds(took)
+      yield* FiberRef.getWith(FiberRef.currentMetricLabels, (labels) =>
+        Effect.sync(() => {
+          for (let i = 0; i < requests.length; i++) BrokerMetrics.claimWait.unsafeUpdate(seconds, labels)
+        }))
+      return outcomes
     })
 
   const tracked = (request: ClaimRequest) =>
@@ -410,6 +434,11 @@ export const make = Effect.gen(function*() {
       completeAll(inputs).pipe(
         countEach("complete", inputs.length),
         Effect.withSpan("Broker.completeEach", { captureStackTrace: false, attributes: { items: inputs.length } })
+      ),
+    claimEach: (requests) =>
+      claimEach(requests).pipe(
+        countEach("claim", requests.length),
+        Effect.withSpan("Broker.claimEach", { captureStackTrace: false, attributes: { claims: requests.length } })
       ),
     fail: (input) =>
       commit.submit({

@@ -4,8 +4,8 @@
  * query and body decoded by the endpoint's own schemas (compiled once, here), handed to
  * `Handlers`, its success encoded by the endpoint's schema with the endpoint's status. HttpApi's
  * definition stays the one source of the routes and of the OpenAPI document; no HttpApi server
- * runs (docs/architecture.md, "The request path"). Single enqueues and completions are gathered
- * (`Gather`). Each route is served twice: at its own path for the default queue, and under
+ * runs (docs/architecture.md, "The request path"). Single enqueues, completions and claims
+ * that do not wait are gathered (`Gather`). Each route is served twice: at its own path for the default queue, and under
  * `/queues/:queue` for the queue it names (`Queues`).
  */
 import * as HttpApi from "@effect/platform/HttpApi"
@@ -35,7 +35,7 @@ import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import type { CompleteInput, FailInput, HeartbeatInput, HandlersShape } from "../Handlers.js"
 import { Queues } from "../Queues.js"
-import { gather, type Respond } from "./Gather.js"
+import { gather, gathers, type Respond } from "./Gather.js"
 import * as HttpChecks from "./HttpChecks.js"
 
 
@@ -94,11 +94,12 @@ const operations = (
   h: HandlersShape,
   alone: (operation: Effect.Effect<unknown, OsqueueError>) => Start,
   enqueue: (options: EnqueueOptions) => Start,
-  complete: (input: CompleteInput) => Start
+  complete: (input: CompleteInput) => Start,
+  claim: (request: ClaimRequest) => Start
 ): Record<string, (input: Input) => Start> => ({
   enqueue: ({ payload }) => enqueue(payload),
   enqueueMany: ({ payload }: { payload: { jobs: ReadonlyArray<EnqueueOptions> } }) => alone(h.enqueueMany(payload.jobs)),
-  claim: ({ payload }: { payload: ClaimRequest }) => alone(h.claim(payload)),
+  claim: ({ payload }: { payload: ClaimRequest }) => (gathers("Claim", payload) ? claim(payload) : alone(h.claim(payload))),
   heartbeat: ({ path, payload }: { path: Input["path"]; payload: HeartbeatInput }) =>
     checked(path.id, payload.token, alone(h.heartbeat(payload))),
   complete: ({ path, payload }: { path: Input["path"]; payload: CompleteInput }) =>
@@ -146,7 +147,13 @@ export const make = Effect.gen(function*() {
   // Each queue's operations by endpoint name, built once.
   const byQueue = new Map(queues.all.map(({ handlers: h, name }) => [
     name,
-    operations(h, alone, gathered(gather(runCallback, h.enqueueEach)), gathered(gather(runCallback, h.completeEach)))
+    operations(
+      h,
+      alone,
+      gathered(gather(runCallback, h.enqueueEach)),
+      gathered(gather(runCallback, h.completeEach)),
+      gathered(gather(runCallback, h.claimEach))
+    )
   ]))
   /** The operation of endpoint `name` on the queue named (none: the default queue), or a start that answers `UnknownQueue`. */
   const runOn = (queue: string | undefined, name: string) =>

@@ -56,6 +56,8 @@ const pong: RpcFrames.Answer = { _tag: "Pong" }
 
 type Request = Extract<RpcFrames.Checked["message"], { readonly _tag: "Request" }>
 
+type Gathered = (payload: unknown, respond: Gather.Respond) => void
+
 export interface SessionOptions {
   /** The role of the client's token (`HttpChecks.admitter`): what each request is checked against (`Access`). */
   readonly role: Role | undefined
@@ -81,14 +83,15 @@ export interface Session {
 export const make = Effect.gen(function*() {
   const runCallback = Runtime.runCallback(yield* Effect.runtime<never>())
   const queues = yield* Queues.Queues
-  // Each queue's operations, and its single enqueues and completions of one event-loop turn in
-  // one submit (`Gather`), as on REST.
+  // Each queue's operations, and its single enqueues, completions and claims that do not wait of
+  // one event-loop turn in one submit (`Gather`), as on REST.
   const tables = new Map(queues.all.map(({ handlers: h, name }) => [name, {
     all: operations(h) as unknown as Record<string, AnyOperation>,
     gathered: {
-      Enqueue: Gather.gather(runCallback, h.enqueueEach) as (payload: unknown, respond: Gather.Respond) => void,
-      Complete: Gather.gather(runCallback, h.completeEach) as (payload: unknown, respond: Gather.Respond) => void
-    } as Record<string, (payload: unknown, respond: Gather.Respond) => void>
+      Enqueue: Gather.gather(runCallback, h.enqueueEach),
+      Complete: Gather.gather(runCallback, h.completeEach),
+      Claim: Gather.gather(runCallback, h.claimEach)
+    } as Record<string, Gathered>
   }]))
   const schemas = new Map<string, Schemas>(Array.from(RpcFrames.ServerRpcs.requests.values(), (rpc) => [rpc._tag, schemasOf(rpc)]))
 
@@ -140,7 +143,7 @@ export const make = Effect.gen(function*() {
       const unknown = Either.isLeft(queue) && request.tag !== RpcFrames.Refused._tag ? queue.left : undefined
       const forbidden = forbiddenTo(request, role) ?? unknown
       const table = tables.get(Either.isRight(queue) ? queue.right.name : queues.all[0]!.name)!
-      const gatheredCall = forbidden === undefined ? table.gathered[request.tag] : undefined
+      const gatheredCall = forbidden === undefined && Gather.gathers(request.tag, payload) ? table.gathered[request.tag] : undefined
       if (gatheredCall !== undefined) return gatheredCall(payload, onExit)
       const operation = forbidden === undefined ? table.all[request.tag]!(payload) : Effect.fail(forbidden)
       const effect: Effect.Effect<unknown, OsqueueError> = rpc.stream
