@@ -208,3 +208,32 @@ describe("REST /v1", () => {
       expect(html).not.toMatch(/<link[^>]+href=["']?https?:/i)
     }))
 })
+
+describe("single claims that do not wait", () => {
+  it.scopedLive("sent at once, each gets a job of its own and counts as a claim; a claim past the jobs gets none", () =>
+    Effect.gen(function*() {
+      const { call } = yield* broker
+      const claimsOk = Effect.map(call("GET", "/metrics"), (reply) =>
+        Number(/osqueue_requests_total\{operation="claim",outcome="ok"\} (\d+)/.exec(reply.body as string)?.[1] ?? 0))
+      const before = yield* claimsOk
+      yield* call("POST", "/v1/jobs/batch", { jobs: Array.from({ length: 6 }, (_, i) => ({ type: "gathered", payload: i })) })
+      // Eight claims in flight together (gathered into one submit where they arrive in one turn).
+      const replies = yield* Effect.all(
+        Array.from({ length: 8 }, (_, i) => call("POST", "/v1/jobs/claim", { workerId: `w${i}`, max: 1 })),
+        { concurrency: "unbounded" }
+      )
+      expect(replies.map((reply) => reply.status)).toEqual(Array(8).fill(200))
+      const claimed = replies.flatMap((reply) => reply.body as Array<Claimed>)
+      expect(claimed).toHaveLength(6)
+      expect(new Set(claimed.map((c) => c.job.id)).size).toBe(6)
+      expect(new Set(claimed.map((c) => c.token)).size).toBe(6)
+      // Each claim's job is leased to the worker that sent it.
+      for (const [i, reply] of replies.entries()) {
+        for (const { job } of reply.body as Array<Claimed>) {
+          const got = yield* call("GET", `/v1/jobs/${job.id}`)
+          expect(got.body).toMatchObject({ state: "running", lease: { workerId: `w${i}` } })
+        }
+      }
+      expect((yield* claimsOk) - before).toBe(8)
+    }))
+})
