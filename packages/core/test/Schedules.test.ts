@@ -170,6 +170,20 @@ describe("schedules", () => {
     expect(s.toJson(0, "c")).toBe(before)
   })
 
+  it("a job template that cannot be written as JSON is refused alone, and changes nothing", () => {
+    const s = fresh()
+    right(upsert(s, every("kept", minute), T0))
+    const before = s.toJson(0, "c")
+    let deep: unknown = null
+    for (let i = 0; i < 200_000; i++) deep = [deep]
+    for (const payload of [deep, { n: 1n }]) {
+      const error = left(upsert(s, every("hostile", minute, { job: { type: "t", payload } }), T0))
+      expect(error._tag).toBe("InvalidRequest")
+      expect(error.message).toMatch(/UpsertSchedule request was refused|not JSON/)
+    }
+    expect(s.toJson(0, "c")).toBe(before)
+  })
+
   it("a queue holds at most 1,000 schedules", () => {
     const s = fresh()
     for (let i = 0; i < 1_000; i++) right(upsert(s, every(`s${i}`, hour), T0))
