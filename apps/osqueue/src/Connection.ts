@@ -1,12 +1,13 @@
 /**
  * How the client commands reach the brokers: `--brokers` (a comma-separated list; the client
- * finds the leader), `--token`, `--transport`; with `--leader-from-store`, the leader is also
- * found in queue.json's metadata in the store `--storage`/`--dir` name. Each falls back to an
- * environment variable.
+ * finds the leader), `--token`, `--transport`, `--queue`; with `--leader-from-store`, the leader
+ * is also found in the queue's queue.json metadata in the store `--storage`/`--dir` name. Each
+ * falls back to an environment variable.
  */
 import * as Options from "@effect/cli/Options"
 import { OsqueueClient } from "@osqueue/client"
 import { Election } from "@osqueue/core"
+import { QueueNames } from "@osqueue/types"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -37,6 +38,14 @@ export const transport = Options.choice("transport", ["http", "ws"]).pipe(
   withDefault("http" as const)
 )
 
+export const queue = Options.text("queue").pipe(
+  Options.withAlias("q"),
+  Options.withPseudoName("name"),
+  Options.withDescription("The queue, one of those the brokers serve (OSQUEUE_QUEUES). Env OSQUEUE_QUEUE. Default: the default queue."),
+  Options.withFallbackConfig(Config.string("OSQUEUE_QUEUE")),
+  Options.optional
+)
+
 export const json = Options.boolean("json").pipe(Options.withDescription("Print JSON, for scripts."))
 
 export const leaderFromStore = Options.boolean("leader-from-store").pipe(
@@ -45,12 +54,13 @@ export const leaderFromStore = Options.boolean("leader-from-store").pipe(
   )
 )
 
-export const connection = { brokers, token, transport, leaderFromStore, ...storeOptions }
+export const connection = { brokers, token, transport, queue, leaderFromStore, ...storeOptions }
 
 export interface Connection {
   readonly brokers: string
   readonly token: Option.Option<Redacted.Redacted>
   readonly transport: "http" | "ws"
+  readonly queue: Option.Option<string>
   readonly leaderFromStore: boolean
   readonly storage: Backend
   readonly dir: string
@@ -61,6 +71,7 @@ export const clientLayer = (connection: Connection): Layer.Layer<OsqueueClient, 
     const options = {
       urls: connection.brokers,
       token: Option.getOrUndefined(Option.map(connection.token, Redacted.value)),
+      queue: Option.getOrUndefined(connection.queue),
       discover
     }
     return connection.transport === "ws" ? OsqueueClient.layerWebSocket(options) : OsqueueClient.layerHttp(options)
@@ -69,6 +80,6 @@ export const clientLayer = (connection: Connection): Layer.Layer<OsqueueClient, 
   // The store is opened once, for the client's life.
   return Layer.unwrapScoped(
     Effect.map(Layer.build(storageLayer(connection.storage, connection.dir)), (store) =>
-      layer(Election.leaderFromStore().pipe(Effect.provide(store))))
+      layer(Election.leaderFromStore(`${QueueNames.keyPrefix(Option.getOrElse(connection.queue, () => QueueNames.defaultQueue))}queue.json`).pipe(Effect.provide(store))))
   )
 }

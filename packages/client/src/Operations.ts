@@ -191,7 +191,17 @@ export interface OsqueueClientShape {
   readonly watch: (options?: { readonly statsEveryMs?: number; readonly history?: boolean }) => Stream.Stream<WatchEvent, ClientError>
   /** The broker requests go to now. */
   readonly currentBroker: Effect.Effect<string>
+  /** The queue this client's requests are for (`default` unless the connection named one). */
+  readonly queue: string
+  /**
+   * A client of the same brokers, with the same settings, for the queue `name` (its own leader
+   * following: each queue may have another leader), living as long as the scope.
+   */
+  readonly forQueue: (name: string) => Effect.Effect<OsqueueClientShape, InvalidRequest, Scope.Scope>
 }
+
+/** What `make` builds; the connection adds which queue (`queue`, `forQueue`). */
+export type QueueOperations = Omit<OsqueueClientShape, "queue" | "forQueue">
 
 const invalid = (what: string) => (error: ParseResult.ParseError) =>
   new InvalidRequest({ message: `${what}: ${ParseResult.TreeFormatter.formatErrorSync(error)}` })
@@ -259,7 +269,7 @@ const typedInput = (
  * The service over a router; every transport layer ends here. Single enqueues and completions
  * made in the same turn of the event loop go out as one `EnqueueMany` / `CompleteMany`.
  */
-export const make = (router: Router): Effect.Effect<OsqueueClientShape, never, Scope.Scope> =>
+export const make = (router: Router): Effect.Effect<QueueOperations, never, Scope.Scope> =>
   Effect.gen(function*() {
     const sendEnqueue = yield* Coalesce.make<EnqueueOptions, Job, ClientError>({
       maxItems: maxCoalesced,

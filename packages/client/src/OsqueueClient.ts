@@ -3,7 +3,7 @@
  * one broker URL is reached; leader discovery, retries and validation are shared.
  */
 import * as RpcClient from "@effect/rpc/RpcClient"
-import { OsqueueRpcs } from "@osqueue/types"
+import { InvalidRequest, OsqueueRpcs, QueueNames } from "@osqueue/types"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -37,6 +37,12 @@ export interface ConnectionOptions {
   readonly retry?: Schedule.Schedule<unknown, ClientError> | undefined
   /** One attempt's deadline (default 30 s; a long-poll claim adds its `waitMs`). */
   readonly requestTimeout?: Duration.DurationInput | undefined
+  /**
+   * The queue to use, one of those the brokers serve (`OSQUEUE_QUEUES`); default: the default
+   * queue. Each queue may have another leader: the client follows this one's. `forQueue` gives
+   * a client of another queue.
+   */
+  readonly queue?: string | undefined
 }
 
 export interface WebSocketOptions extends ConnectionOptions {
@@ -47,6 +53,8 @@ export interface WebSocketOptions extends ConnectionOptions {
 export interface ProtocolOptions {
   /** Names the broker in logs and errors. */
   readonly label?: string | undefined
+  /** The queue to use (`ConnectionOptions.queue`). */
+  readonly queue?: string | undefined
   readonly retry?: Schedule.Schedule<unknown, ClientError> | undefined
   readonly requestTimeout?: Duration.DurationInput | undefined
 }
@@ -54,24 +62,44 @@ export interface ProtocolOptions {
 const urlList = (urls: ReadonlyArray<string> | string): ReadonlyArray<string> =>
   typeof urls === "string" ? urls.split(",").map((u) => u.trim()).filter((u) => u.length > 0) : urls
 
-const fromConnect = (options: ConnectionOptions, connect: Connect) =>
-  Effect.flatMap(
-    Router.make({
-      urls: urlList(options.urls),
-      connect,
-      discover: options.discover,
-      retry: options.retry,
-      requestTimeout: options.requestTimeout
-    }),
-    make
-  )
+/** A queue name as the client takes it: refused here, before any broker is asked, when it cannot be one. */
+const checkQueue = (queue: string | undefined): Effect.Effect<string | undefined, InvalidRequest> => {
+  const problem = queue === undefined ? undefined : QueueNames.queueNameProblem(queue)
+  return problem === undefined ? Effect.succeed(queue) : Effect.fail(new InvalidRequest({ message: problem }))
+}
+
+/** The client of one queue over `connectTo(queue)`; `forQueue` builds another queue's the same way. */
+const fromConnect = (
+  options: ConnectionOptions,
+  connectTo: (queue: string | undefined) => Connect
+): Effect.Effect<OsqueueClientShape, InvalidRequest, Scope.Scope> => {
+  const build = (queue: string | undefined): Effect.Effect<OsqueueClientShape, InvalidRequest, Scope.Scope> =>
+    checkQueue(queue).pipe(
+      Effect.flatMap(() =>
+        Router.make({
+          urls: urlList(options.urls),
+          connect: connectTo(queue),
+          discover: options.discover,
+          retry: options.retry,
+          requestTimeout: options.requestTimeout
+        })
+      ),
+      Effect.flatMap(make),
+      Effect.map((operations): OsqueueClientShape => ({
+        ...operations,
+        queue: queue ?? QueueNames.defaultQueue,
+        forQueue: build
+      }))
+    )
+  return build(options.queue)
+}
 
 export class OsqueueClient extends Context.Tag("@osqueue/client/OsqueueClient")<OsqueueClient, OsqueueClientShape>() {
   /** RPC over HTTP (`POST <url>/rpc`, ndjson). */
   static layerHttp = (options: ConnectionOptions): Layer.Layer<OsqueueClient> =>
     Layer.scoped(
       OsqueueClient,
-      fromConnect(options, rpcConnect((url) => httpProtocol(url, { token: options.token })))
+      fromConnect(options, (queue) => rpcConnect((url) => httpProtocol(url, { token: options.token }), queue)).pipe(Effect.orDie)
     )
 
   /** RPC over one WebSocket per broker (`<url>/rpc/ws`). */
@@ -80,27 +108,29 @@ export class OsqueueClient extends Context.Tag("@osqueue/client/OsqueueClient")<
       OsqueueClient,
       fromConnect(
         options,
-        rpcConnect((url) => webSocketProtocol(url, { token: options.token, serialization: options.serialization }))
-      )
+        (queue) => rpcConnect((url) => webSocketProtocol(url, { token: options.token, serialization: options.serialization }), queue)
+      ).pipe(Effect.orDie)
     )
 
   /** REST (`/v1/…`) through `HttpApiClient`; `watch` is not available over REST. */
   static layerRest = (options: ConnectionOptions): Layer.Layer<OsqueueClient> =>
-    Layer.scoped(OsqueueClient, fromConnect(options, restConnect({ token: options.token })))
+    Layer.scoped(OsqueueClient, fromConnect(options, (queue) => restConnect({ token: options.token, queue })).pipe(Effect.orDie))
 
   /**
    * From the environment: `OSQUEUE_BROKERS` (comma-separated, default `http://localhost:8080`),
-   * `OSQUEUE_TOKEN` (optional), `OSQUEUE_TRANSPORT` (`http` | `ws` | `rest`, default `http`).
+   * `OSQUEUE_TOKEN` (optional), `OSQUEUE_TRANSPORT` (`http` | `ws` | `rest`, default `http`),
+   * `OSQUEUE_QUEUE` (optional: the queue to use).
    */
   static layerConfig: Layer.Layer<OsqueueClient, ConfigError.ConfigError> = Layer.unwrapEffect(
     Effect.map(
       Config.all({
         urls: Config.string("OSQUEUE_BROKERS").pipe(Config.withDefault("http://localhost:8080")),
         token: Config.option(Config.redacted("OSQUEUE_TOKEN")),
-        transport: Config.literal("http", "ws", "rest")("OSQUEUE_TRANSPORT").pipe(Config.withDefault("http" as const))
+        transport: Config.literal("http", "ws", "rest")("OSQUEUE_TRANSPORT").pipe(Config.withDefault("http" as const)),
+        queue: Config.option(Config.string("OSQUEUE_QUEUE"))
       }),
-      ({ transport, token, urls }) => {
-        const options = { urls, token: Option.getOrUndefined(Option.map(token, Redacted.value)) }
+      ({ queue, transport, token, urls }) => {
+        const options = { urls, token: Option.getOrUndefined(Option.map(token, Redacted.value)), queue: Option.getOrUndefined(queue) }
         return transport === "ws"
           ? OsqueueClient.layerWebSocket(options)
           : transport === "rest"
@@ -124,11 +154,10 @@ export class OsqueueClient extends Context.Tag("@osqueue/client/OsqueueClient")<
         const label = options.label ?? "custom"
         const context = yield* Layer.build(protocol)
         const rpc = yield* RpcClient.make(OsqueueRpcs).pipe(Effect.provide(context))
-        const api = fromRpcClient(label, rpc)
         return yield* fromConnect(
-          { urls: [label], retry: options.retry, requestTimeout: options.requestTimeout },
-          () => Effect.succeed(api)
-        )
+          { urls: [label], retry: options.retry, requestTimeout: options.requestTimeout, queue: options.queue },
+          (queue) => () => Effect.succeed(fromRpcClient(label, rpc, queue))
+        ).pipe(Effect.orDie)
       })
     )
 }

@@ -94,9 +94,9 @@ export const webSocketProtocol = (
     ])
   )
 
-/** A `Connect` from any RPC protocol layer per URL. */
-export const rpcConnect = (protocol: (url: string) => Layer.Layer<RpcClient.Protocol>): Connect => (url) =>
+/** A `Connect` from any RPC protocol layer per URL; with `queue`, each message names it (`fromRpcClient`). */
+export const rpcConnect = (protocol: (url: string) => Layer.Layer<RpcClient.Protocol>, queue?: string): Connect => (url) =>
   Layer.build(protocol(url)).pipe(
     Effect.flatMap((context) => RpcClient.make(OsqueueRpcs).pipe(Effect.provide(context))),
-    Effect.map((client) => fromRpcClient(url, client))
+    Effect.map((client) => fromRpcClient(url, client, queue))
   )

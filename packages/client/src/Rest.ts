@@ -7,7 +7,7 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpApiClient from "@effect/platform/HttpApiClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { InvalidRequest, isOsqueueError, type JobId, type LeaseToken, OsqueueApi, parseLeaseToken } from "@osqueue/types"
+import { InvalidRequest, isOsqueueError, type JobId, type LeaseToken, OsqueueApi, parseLeaseToken, QueueNames } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { BrokerUnreachable, type ClientError } from "./Errors.js"
@@ -37,9 +37,10 @@ const toClientError = (url: string) => (error: unknown): Effect.Effect<never, Cl
   return Effect.die(error)
 }
 
-export const restConnect = (options: { readonly token?: string | undefined } = {}): Connect => (url) =>
+/** REST to each broker; with `queue`, under its route prefix (`/queues/<name>/v1/…`; none: the default queue's `/v1/…`). */
+export const restConnect = (options: { readonly token?: string | undefined; readonly queue?: string | undefined } = {}): Connect => (url) =>
   HttpApiClient.make(OsqueueApi, {
-    baseUrl: trimUrl(url),
+    baseUrl: `${trimUrl(url)}${options.queue === undefined ? "" : QueueNames.restPrefix(options.queue)}`,
     transformClient: (client) =>
       options.token === undefined ? client : HttpClient.mapRequest(client, HttpClientRequest.bearerToken(options.token))
   }).pipe(

@@ -27,6 +27,7 @@ import {
   type Paused,
   type PriorityRequest,
   type PurgeRequest,
+  QueueNames,
   type RawState,
   type Schedule,
   type ScheduleIdRequest,
@@ -119,8 +120,13 @@ const stoppedWhileAnswering = (url: string) => <A>(cause: Cause.Cause<A>): Effec
     : Effect.failCause(cause)
 }
 
-/** Adapts a typed RPC client; protocol failures become `BrokerUnreachable` (or `Unauthorized` for a refused token). */
-export const fromRpcClient = (url: string, client: OsqueueRpcClient): BrokerApi => {
+/**
+ * Adapts a typed RPC client; protocol failures become `BrokerUnreachable` (or `Unauthorized` for a
+ * refused token). With `queue`, every message names it in its `osqueue-queue` header (none: the
+ * broker's default queue).
+ */
+export const fromRpcClient = (url: string, client: OsqueueRpcClient, queue?: string): BrokerApi => {
+  const o = queue === undefined ? undefined : { headers: { [QueueNames.queueHeader]: queue } }
   const unreachable = (error: OsqueueError | RpcClientError): ClientError => {
     if (error._tag !== "RpcClientError") return error
     // Retrying a wrong token cannot help: say so at once.
@@ -133,35 +139,35 @@ export const fromRpcClient = (url: string, client: OsqueueRpcClient): BrokerApi 
     Effect.mapError(f(payload), unreachable).pipe(Effect.catchAllCause(stoppedWhileAnswering(url)))
   return {
     url,
-    Enqueue: lift((p) => client.Enqueue(p)),
-    EnqueueMany: lift((p) => client.EnqueueMany(p)),
-    Claim: lift((p) => client.Claim(p)),
-    Heartbeat: lift((p) => client.Heartbeat(p)),
-    Complete: lift((p) => client.Complete(p)),
-    CompleteMany: lift((p) => client.CompleteMany(p)),
-    Fail: lift((p) => client.Fail(p)),
-    Release: lift((p) => client.Release(p)),
-    Cancel: lift((p) => client.Cancel(p)),
-    Retry: lift((p) => client.Retry(p)),
-    RetryDead: lift((p) => client.RetryDead(p)),
-    Promote: lift((p) => client.Promote(p)),
-    SetPriority: lift((p) => client.SetPriority(p)),
-    Delete: lift((p) => client.Delete(p)),
-    Purge: lift((p) => client.Purge(p)),
-    Pause: lift((p) => client.Pause(p)),
-    Resume: lift((p) => client.Resume(p)),
-    UpsertSchedule: lift((p) => client.UpsertSchedule(p)),
-    RemoveSchedule: lift((p) => client.RemoveSchedule(p)),
-    ListSchedules: lift(() => client.ListSchedules())(undefined),
-    SetLimit: lift((p) => client.SetLimit(p)),
-    ClearLimit: lift((p) => client.ClearLimit(p)),
-    Limits: lift(() => client.Limits())(undefined),
-    Get: lift((p) => client.Get(p)),
-    List: lift((p) => client.List(p)),
-    Stats: lift(() => client.Stats())(undefined),
-    Workers: lift(() => client.Workers())(undefined),
-    Leader: lift(() => client.Leader())(undefined),
-    State: Effect.mapError(client.State(), unreachable),
-    Watch: (p) => Stream.mapError(client.Watch(p), unreachable)
+    Enqueue: lift((p) => client.Enqueue(p, o)),
+    EnqueueMany: lift((p) => client.EnqueueMany(p, o)),
+    Claim: lift((p) => client.Claim(p, o)),
+    Heartbeat: lift((p) => client.Heartbeat(p, o)),
+    Complete: lift((p) => client.Complete(p, o)),
+    CompleteMany: lift((p) => client.CompleteMany(p, o)),
+    Fail: lift((p) => client.Fail(p, o)),
+    Release: lift((p) => client.Release(p, o)),
+    Cancel: lift((p) => client.Cancel(p, o)),
+    Retry: lift((p) => client.Retry(p, o)),
+    RetryDead: lift((p) => client.RetryDead(p, o)),
+    Promote: lift((p) => client.Promote(p, o)),
+    SetPriority: lift((p) => client.SetPriority(p, o)),
+    Delete: lift((p) => client.Delete(p, o)),
+    Purge: lift((p) => client.Purge(p, o)),
+    Pause: lift((p) => client.Pause(p, o)),
+    Resume: lift((p) => client.Resume(p, o)),
+    UpsertSchedule: lift((p) => client.UpsertSchedule(p, o)),
+    RemoveSchedule: lift((p) => client.RemoveSchedule(p, o)),
+    ListSchedules: lift(() => client.ListSchedules(undefined, o))(undefined),
+    SetLimit: lift((p) => client.SetLimit(p, o)),
+    ClearLimit: lift((p) => client.ClearLimit(p, o)),
+    Limits: lift(() => client.Limits(undefined, o))(undefined),
+    Get: lift((p) => client.Get(p, o)),
+    List: lift((p) => client.List(p, o)),
+    Stats: lift(() => client.Stats(undefined, o))(undefined),
+    Workers: lift(() => client.Workers(undefined, o))(undefined),
+    Leader: lift(() => client.Leader(undefined, o))(undefined),
+    State: Effect.mapError(client.State(undefined, o), unreachable),
+    Watch: (p) => Stream.mapError(client.Watch(p, o), unreachable)
   }
 }

@@ -64,6 +64,8 @@ export interface PromiseClientOptions {
   readonly requestTimeoutMs?: number | undefined
   /** Give up retrying one call after this long in ms (default 30 000). */
   readonly retryForMs?: number | undefined
+  /** The queue to use, one of those the brokers serve (default: the default queue). */
+  readonly queue?: string | undefined
 }
 
 export interface ClaimOptions {
@@ -85,6 +87,7 @@ const layerFor = (options: PromiseClientOptions): Layer.Layer<ClientTag> => {
     )
   const common = {
     retry,
+    queue: options.queue,
     ...(options.requestTimeoutMs === undefined ? {} : { requestTimeout: options.requestTimeoutMs })
   }
   if (transport.kind === "custom") return ClientTag.layerProtocol(transport.protocol, common)

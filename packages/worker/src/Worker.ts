@@ -55,6 +55,8 @@ export interface WorkerOptions<H extends Handlers> {
   readonly timeout?: Duration.DurationInput | undefined
   /** How long shutdown lets running jobs finish before it interrupts and releases them (default 30 s). */
   readonly shutdownTimeout?: Duration.DurationInput | undefined
+  /** The queue to work on (default: the client's own, `OsqueueClient`'s `queue` option). */
+  readonly queue?: string | undefined
 }
 
 export interface Worker {
@@ -87,7 +89,10 @@ export const make = <const H extends Handlers>(
   options: WorkerOptions<H>
 ): Effect.Effect<Worker, never, OsqueueClient | Scope.Scope | HandlersContext<H>> =>
   Effect.gen(function*() {
-    const client = yield* OsqueueClient
+    const given = yield* OsqueueClient
+    const client = options.queue === undefined || options.queue === given.queue
+      ? given
+      : yield* given.forQueue(options.queue).pipe(Effect.orDieWith((error) => new Error(error.message)))
     const concurrency = options.concurrency ?? 1
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       return yield* Effect.dieMessage(`concurrency must be a positive integer, got ${concurrency}`)

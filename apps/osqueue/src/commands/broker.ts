@@ -1,7 +1,7 @@
 /** `osqueue broker`: one broker on the chosen store; it leads or stands by through queue.json. */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Broker, BrokerConfig } from "@osqueue/broker"
+import { Broker, BrokerConfig, Queues } from "@osqueue/broker"
 import { EngineConfig } from "@osqueue/core"
 import { FaultyStore } from "@osqueue/storage"
 import * as Config from "effect/Config"
@@ -43,6 +43,13 @@ export const brokerOptions = {
     ),
     Options.optional
   ),
+  queues: Options.text("queue").pipe(
+    Options.withPseudoName("name"),
+    Options.withDescription(
+      "A queue to serve; repeat it for several (each its own queue.json and log under queues/<name>/, with its own leader; \"default\" is the unprefixed one). Env OSQUEUE_QUEUES, comma-separated. Default: default."
+    ),
+    Options.repeated
+  ),
   storeFaults: jsonOption("store-faults", FaultyStore.FaultOptionsFromJson).pipe(
     Options.withDescription(
       "TEST FACILITY, never for production: inject storage faults, as FaultyStore options in JSON, e.g. " +
@@ -69,6 +76,7 @@ export interface BrokerArgs {
   readonly port: number
   readonly url: Option.Option<string>
   readonly electionTtl: Option.Option<number>
+  readonly queues: ReadonlyArray<string>
   readonly storeFaults: Option.Option<FaultyStore.FaultOptions>
 }
 
@@ -88,22 +96,26 @@ export const brokerLayer = (args: BrokerArgs) =>
       const brokerSettings = yield* BrokerConfig.config
       const advertisedUrl = Option.getOrElse(args.url, () => `http://localhost:${args.port}`)
       const electionTtlMs = Option.getOrElse(args.electionTtl, () => Duration.toMillis(engineSettings.electionTtl))
-      const engine = Broker.engine({
+      const queues = args.queues.length > 0 ? args.queues : yield* Queues.namesConfig
+      const problem = Queues.namesProblem(queues)
+      if (problem !== undefined) return yield* Effect.fail(ConfigError.InvalidData(["--queue"], problem))
+      const engine = EngineConfig.layer({
         ...engineSettings,
         advertisedUrl,
         electionTtl: Duration.millis(electionTtlMs),
         pollInterval: Duration.millis(Math.max(100, Math.floor(electionTtlMs / 5)))
       })
       yield* Effect.logInfo("starting broker").pipe(
-        Effect.annotateLogs({ storage: args.storage, url: advertisedUrl, bind: `${args.host}:${args.port}` })
+        Effect.annotateLogs({ storage: args.storage, url: advertisedUrl, bind: `${args.host}:${args.port}`, queues: queues.join(",") })
       )
-      return Broker.serve({ port: args.port, host: args.host }).pipe(
+      return Broker.serveQueues({ port: args.port, host: args.host }).pipe(
         Layer.provide(Layer.succeed(BrokerConfig.BrokerConfig, {
           ...brokerSettings,
           host: args.host,
           port: args.port,
           dashboardDir: Option.orElse(brokerSettings.dashboardDir, defaultDashboardDir)
         })),
+        Layer.provide(Queues.layer(queues)),
         Layer.provide(engine),
         Layer.provide(Option.match(args.storeFaults, {
           onNone: () => storageLayer(args.storage, args.dir),
