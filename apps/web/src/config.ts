@@ -2,8 +2,9 @@
  * Where the dashboard's broker is and how to reach it. The page talks to the broker that served
  * it (its own origin); the Vite dev server proxies that origin to `VITE_BROKER_URL`. The
  * transport is `VITE_OSQUEUE_TRANSPORT` (`ws`, the default, or `http`), or `?transport=` in the
- * page's URL. The token lives in this tab's session storage only; the time zone the page shows
- * times in (local or UTC) in local storage.
+ * page's URL. The queue shown is `?queue=` in the page's URL (the header's picker sets it; none:
+ * the default queue). The token lives in this tab's session storage only; the time zone the page
+ * shows times in (local or UTC) in local storage.
  */
 import type { Transport } from "./connection.js"
 import { Signal } from "./signal.js"
@@ -17,6 +18,16 @@ export const brokerUrl: string = window.location.origin
 
 export const transport: Transport = asTransport(new URLSearchParams(window.location.search).get("transport")) ??
   asTransport(import.meta.env.VITE_OSQUEUE_TRANSPORT) ?? "ws"
+
+/** The queue this page shows (`?queue=`), undefined for the broker's default queue. */
+export const queue: string | undefined = new URLSearchParams(window.location.search).get("queue")?.trim() || undefined
+
+/** Shows `name` instead: the page loads again for it, so no view keeps another queue's data. */
+export const showQueue = (name: string): void => {
+  const params = new URLSearchParams(window.location.search)
+  params.set("queue", name)
+  window.location.search = params.toString()
+}
 
 const tokenKey = "osqueue.token"
 

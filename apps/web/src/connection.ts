@@ -5,7 +5,8 @@
  * upgrade as a bare close); then it opens the chosen transport, falling back from WebSocket to
  * HTTP when the socket does not come up, and follows the broker's `watch` stream. It also asks
  * the broker the token's role (`GET /v1/whoami`, plain REST: the client has no such operation), so
- * the page offers only what the role may do.
+ * the page offers only what the role may do. Everything it does is on one queue (`queue`); the
+ * queues the broker serves are read from `/readyz`, for the header's picker.
  */
 import { BrokerUnreachable, type ClientError, OsqueueClient, type OsqueueClientShape } from "@osqueue/client"
 import { type LeaderInfo, type Role, type WatchEvent, WhoAmI } from "@osqueue/types"
@@ -36,6 +37,8 @@ export interface ConnectionOptions {
   readonly url: string
   readonly transport: Transport
   readonly token: () => string | undefined
+  /** The queue the page shows; undefined: the broker's default queue. */
+  readonly queue: string | undefined
   readonly onEvent: (event: WatchEvent) => void
 }
 
@@ -50,6 +53,8 @@ export class Connection {
   readonly leader = new Signal<LeaderInfo | undefined>(undefined)
   /** The role of the page's token; undefined while unknown (the broker refuses what it may not do anyway). */
   readonly role = new Signal<Role | undefined>(undefined)
+  /** The queues the broker serves (empty while unknown, or from a broker without named queues). */
+  readonly queues = new Signal<ReadonlyArray<string>>([])
   private runtime: ClientRuntime | undefined
   private watcher: Fiber.RuntimeFiber<void, ClientError> | undefined
   private retryTimer: ReturnType<typeof setTimeout> | undefined
@@ -73,6 +78,10 @@ export class Connection {
     clearTimeout(this.retryTimer)
     await this.close()
     this.status.set({ _tag: "Connecting" })
+    // Read first: a page on a queue the broker does not serve offers the ones it does.
+    const queues = await servedQueues(this.options.url)
+    if (generation !== this.generation) return
+    this.queues.set(queues)
     const probe = ManagedRuntime.make(this.clientLayer("http", noRetry))
     const leader = await probe.runPromiseExit(Effect.flatMap(OsqueueClient, (client) => client.leader))
     await probe.dispose()
@@ -128,7 +137,7 @@ export class Connection {
   }
 
   private clientLayer(transport: Transport, retry?: Schedule.Schedule<unknown, ClientError>): Layer.Layer<OsqueueClient> {
-    const connection = { urls: [this.options.url], token: this.options.token(), retry }
+    const connection = { urls: [this.options.url], token: this.options.token(), retry, queue: this.options.queue }
     return transport === "ws" ? OsqueueClient.layerWebSocket(connection) : OsqueueClient.layerHttp(connection)
   }
 
@@ -168,6 +177,17 @@ const whoami = async (url: string, token: string | undefined): Promise<Role | un
     return Option.getOrUndefined(Schema.decodeUnknownOption(WhoAmI)(await response.json()))?.role
   } catch {
     return undefined
+  }
+}
+
+/** The queues the broker serves, as `/readyz` lists them (public); none when it does not say. */
+const servedQueues = async (url: string): Promise<ReadonlyArray<string>> => {
+  try {
+    const ready: unknown = await (await fetch(`${url}/readyz`)).json()
+    const queues = typeof ready === "object" && ready !== null && "queues" in ready ? ready.queues : undefined
+    return typeof queues === "object" && queues !== null ? Object.keys(queues) : []
+  } catch {
+    return []
   }
 }
 

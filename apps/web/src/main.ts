@@ -8,7 +8,7 @@
 import "./style.css"
 import { Roles, type Stats } from "@osqueue/types"
 import { type App, describeError, type View } from "./app.js"
-import { brokerUrl, saveToken, savedToken, timeZone, transport } from "./config.js"
+import { brokerUrl, queue, saveToken, savedToken, showQueue, timeZone, transport } from "./config.js"
 import { Connection, type Status } from "./connection.js"
 import { h, relative, replace } from "./dom.js"
 import { Model } from "./model.js"
@@ -22,7 +22,7 @@ import { schedulesView } from "./views/schedules.js"
 import { workersView } from "./views/workers.js"
 
 const model = new Model()
-const connection = new Connection({ url: brokerUrl, transport, token: savedToken, onEvent: model.onEvent })
+const connection = new Connection({ url: brokerUrl, transport, token: savedToken, queue, onEvent: model.onEvent })
 
 const toasts = h("div", { class: "toasts", role: "status", "aria-live": "polite" })
 const toast: App["toast"] = (message, kind = "ok") => {
@@ -71,6 +71,19 @@ const leaderText = h("span", { class: "leader muted" })
 const roleText = h("span", { class: "role muted", hidden: true })
 const pauseButton = h("button", { type: "button", class: "small", disabled: true }, "Pause all")
 const tokenButton = h("button", { type: "button", class: "small" }, "Token")
+// The queue picker: shown when the broker serves more than one queue (docs/architecture.md, "Named queues").
+const queuePicker = h("select", {
+  class: "small",
+  "aria-label": "Queue",
+  title: "The queue this page shows",
+  hidden: true,
+  onchange: (event: Event) => showQueue((event.target as HTMLSelectElement).value)
+})
+connection.queues.subscribe((names) => {
+  const current = queue ?? "default"
+  queuePicker.hidden = names.length < 2 && names.every((name) => name === current)
+  replace(queuePicker, ...names.map((name) => h("option", { value: name, selected: name === current }, name)))
+})
 const zoneButton = h("button", {
   type: "button",
   class: "small",
@@ -112,7 +125,7 @@ document.body.append(
     { class: "top" },
     h("h1", {}, h("a", { href: "#/" }, "osqueue")),
     nav,
-    h("div", { class: "status" }, pill, leaderText, roleText, pauseButton, zoneButton, tokenButton)
+    h("div", { class: "status" }, queuePicker, pill, leaderText, roleText, pauseButton, zoneButton, tokenButton)
   ),
   banner,
   main,
@@ -212,7 +225,7 @@ model.stats.subscribe(renderPause)
 model.stats.subscribe((stats) => {
   document.title = stats === undefined
     ? "osqueue dashboard"
-    : `${stats.paused.all ? "paused · " : ""}${stats.counts.queued} queued · ${stats.counts.running} running · osqueue`
+    : `${stats.paused.all ? "paused · " : ""}${stats.counts.queued} queued · ${stats.counts.running} running · ${queue === undefined ? "" : `${queue} · `}osqueue`
 })
 pauseButton.addEventListener("click", () => {
   const paused = model.stats.value?.paused.all === true

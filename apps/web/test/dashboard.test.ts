@@ -31,6 +31,7 @@ const broker = async (
     readonly token?: string
     readonly tokens?: ReadonlyArray<{ readonly role: Role; readonly token: string }>
     readonly store?: ObjectStoreShape
+    readonly queues?: ReadonlyArray<string>
   } = {}
 ) => {
   const scope = await Effect.runPromise(Scope.make())
@@ -754,5 +755,39 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await page.close()
       await server.close()
     }
+  })
+  it("a broker of several queues: the picker shows each queue's own numbers and pause", async () => {
+    const server = await broker({ queues: ["default", "emails"] })
+    const page = await browser.context.newPage()
+    page.on("pageerror", (error) => errors.push(error.message))
+    try {
+      for (const type of ["send", "send"]) {
+        const response = await fetch(`${server.url}/queues/emails/v1/jobs`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ type })
+        })
+        expect(response.status).toBe(201)
+      }
+      await page.goto(server.url)
+      const picker = page.getByRole("combobox", { name: "Queue" })
+      await expect.poll(() => picker.isVisible()).toBe(true)
+      expect(await picker.locator("option").allTextContents()).toEqual(["default", "emails"])
+      await expect.poll(() => count(page, "queued").textContent()).toBe("0")
+
+      await picker.selectOption("emails")
+      await expect.poll(() => new URL(page.url()).searchParams.get("queue")).toBe("emails")
+      await expect.poll(() => count(page, "queued").textContent()).toBe("2")
+      await expect.poll(() => page.getByRole("combobox", { name: "Queue" }).inputValue()).toBe("emails")
+      // Pause all pauses this queue only.
+      await page.getByRole("button", { name: "Pause all" }).click()
+      await expect.poll(async () => ((await (await fetch(`${server.url}/queues/emails/v1/stats`)).json()) as { paused: { all: boolean } }).paused.all).toBe(true)
+      expect(((await (await fetch(`${server.url}/v1/stats`)).json()) as { paused: { all: boolean } }).paused.all).toBe(false)
+      await shot(page, "queues")
+    } finally {
+      await page.close()
+      await server.close()
+    }
+    expect(errors).toEqual([])
   })
 })
