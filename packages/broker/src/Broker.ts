@@ -36,9 +36,13 @@ const routesOverHandlers = Layer.mergeAll(Rpc.layer, Rest.layer, Ops.layer, Dash
  * operator routes, docs, dashboard, and the gate's answers to what no route serves), all over
  * the `Queues` served (each queue's `Handlers`). Settings come from `BrokerConfig` (defaults when absent).
  */
-export const layerQueues: Layer.Layer<never, never, Queues.Queues | HttpServer.HttpServer | FrontDoor.FrontDoor> = Layer.merge(
+export const layerQueues: Layer.Layer<never, never, Queues.Queues | HttpServer.HttpServer | FrontDoor.FrontDoor> = Layer.mergeAll(
   HttpLayerRouter.serve(routesOverHandlers, { disableLogger: true, disableListenLog: true }),
-  Edge.layer
+  Edge.layer,
+  // Built after the server, so closed before it: every queue's long polls and watch streams end
+  // and its leader hands over while the server still answers (a watch held the server's close).
+  Layer.scopedDiscard(Effect.flatMap(Queues.Queues, (queues) =>
+    Effect.addFinalizer(() => Effect.forEach(queues.all, (queue) => queue.handlers.close, { discard: true, concurrency: "unbounded" }))))
 )
 
 /** `layerQueues` serving the default queue alone, over the engine (GroupCommit + Election) in context. */

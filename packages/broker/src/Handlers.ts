@@ -123,6 +123,11 @@ export interface HandlersShape {
   readonly state: Effect.Effect<RawState, OsqueueError>
   /** Job events as they commit, leader changes (the current leader first), and stats if asked. */
   readonly watch: (input: WatchInput) => Stream.Stream<WatchEvent, OsqueueError>
+  /**
+   * The broker is stopping: long polls answer, watch streams end, the leader hands over. Must run
+   * before the HTTP server closes, which waits for those connections.
+   */
+  readonly close: Effect.Effect<void>
 }
 
 export class Handlers extends Context.Tag("@osqueue/broker/Handlers")<Handlers, HandlersShape>() {}
@@ -197,9 +202,11 @@ export const make = Effect.gen(function*() {
   // next poll, however long the HTTP connections take to close.
   const closing = yield* Deferred.make<void>()
   const waiters = yield* ClaimWaiters.make(commit)
-  yield* Effect.addFinalizer(() =>
+  // Once, whoever runs it first: the broker's server layer (`Broker.layerQueues`), or this scope's end.
+  const close = yield* Effect.once(
     Deferred.succeed(closing, undefined).pipe(Effect.zipRight(waiters.wakeAll), Effect.zipRight(commit.handoff))
   )
+  yield* Effect.addFinalizer(() => close)
 
   const leaderInfo: Effect.Effect<LeaderInfo> = Effect.map(election.role, (role): LeaderInfo =>
     role._tag === "Leader"
@@ -488,7 +495,8 @@ export const make = Effect.gen(function*() {
         role: role._tag === "Leader" ? "leader" : "follower",
         state: JSON.parse(state.publicJson(state.seq, state.commitId))
       }))).pipe(instrument("state")),
-    watch
+    watch,
+    close
   })
 })
 
