@@ -25,6 +25,12 @@ export interface EngineSettings {
   readonly maxPending: number
   /** Least time between two commits (each creates a new object, so no store's per-object limit applies). */
   readonly minCommitInterval: Duration.Duration
+  /**
+   * Log appends the leader has in flight at once: 2 sends the next batch while one is being
+   * written, so a request waits for about one write, not up to two (docs/architecture.md,
+   * "Appends in flight"); 1 writes one at a time.
+   */
+  readonly appendsInFlight: 1 | 2
   /** When the leader writes the whole state to queue.json (docs/architecture.md, "Checkpoints"). */
   readonly checkpoint: CheckpointPolicy
   readonly limits: Limits
@@ -54,6 +60,7 @@ export const defaults: EngineSettings = {
   maxBatch: 10_000,
   maxPending: 100_000,
   minCommitInterval: Duration.zero,
+  appendsInFlight: 2,
   checkpoint: { entries: 10_000, minBytes: 4 * 1024 * 1024, interval: Duration.minutes(1) },
   limits: defaultLimits
 }
@@ -87,6 +94,7 @@ export const config: Config.Config<EngineSettings> = Config.all({
   maxBatch: Config.integer("OSQUEUE_MAX_BATCH").pipe(Config.withDefault(defaults.maxBatch)),
   maxPending: Config.integer("OSQUEUE_MAX_PENDING").pipe(Config.withDefault(defaults.maxPending)),
   minCommitInterval: Config.duration("OSQUEUE_MIN_COMMIT_INTERVAL").pipe(Config.withDefault(Duration.zero)),
+  appendsInFlight: Config.literal(1, 2)("OSQUEUE_APPENDS_IN_FLIGHT").pipe(Config.withDefault(defaults.appendsInFlight)),
   checkpoint: Config.all({
     entries: Config.integer("OSQUEUE_CHECKPOINT_ENTRIES").pipe(Config.withDefault(defaults.checkpoint.entries)),
     minBytes: Config.integer("OSQUEUE_CHECKPOINT_MIN_BYTES").pipe(Config.withDefault(defaults.checkpoint.minBytes)),

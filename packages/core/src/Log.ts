@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import { decode, type LogEntry, logKey, logPrefix, positionOf } from "./LogEntry.js"
+import { decode, lastPosition, type LogEntry, logKey, logPrefix, positionOf } from "./LogEntry.js"
 
 /**
  * Another writer created the entry first: here is what it wrote (undefined when it was already
@@ -29,7 +29,8 @@ export interface LogShape {
   /** Entry `position`, or None when it does not exist (not yet, or collected). */
   readonly read: (position: number) => Effect.Effect<Option.Option<LogEntry>, LogReadError>
   /**
-   * The entries from `position` on, in order, up to the first absent one (at most `max`). Reads
+   * The entries from `position` on, in order, up to the first absent one (at most `max`),
+   * passing over the positions an entry skips. Reads
    * one, then windows of up to 16 at once: a caught-up follower's poll costs one read, and one
    * that is behind catches up at the store's parallelism, not one round trip per entry.
    */
@@ -102,17 +103,21 @@ export const make = Effect.gen(function*() {
   const readFrom = (position: number, max: number): Effect.Effect<ReadonlyArray<LogEntry>, LogReadError> =>
     Effect.gen(function*() {
       const entries: Array<LogEntry> = []
+      /** The next position to take: past the positions an entry skips (docs/ha.md, "Appends in flight"). */
+      let next = position
       // One read when caught up (the usual poll); twice as many at once while every one is there.
       let window = 1
       while (entries.length < max) {
-        const from = position + entries.length
+        const from = next
         const size = Math.min(window, max - entries.length)
         const reads = yield* Effect.forEach(
           Array.from({ length: size }, (_, i) => from + i),
           (p) => Effect.either(read(p)),
           { concurrency: size }
         )
-        for (const result of reads) {
+        for (const [i, result] of reads.entries()) {
+          // A skipped position is never read: what is there (or not) does not matter.
+          if (from + i < next) continue
           // What was read before a refused read stands (the next catch-up goes on from there);
           // anything else, or a refusal of the first read, fails the catch-up.
           if (result._tag === "Left") {
@@ -120,6 +125,8 @@ export const make = Effect.gen(function*() {
           }
           if (Option.isNone(result.right)) return entries
           entries.push(result.right.value)
+          next = lastPosition(result.right.value) + 1
+          if (entries.length === max) break
         }
         window = Math.min(window * 2, readWindow)
       }

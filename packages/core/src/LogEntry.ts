@@ -14,11 +14,13 @@ import { decodeJobs, splitJobs } from "./StoredJobs.js"
 /**
  * The entry format this code writes. Format 2 adds `patched` (a changed job as the fields that
  * changed); format 3 adds `schedules` (the schedules the commit set or removed) and the limits
- * on claims (the header's `limits`, and `starts`). Formats 1 and 2, which have none, are read
- * too. Any other is refused, naming the formats this code reads.
+ * on claims (the header's `limits`, and `starts`); format 4 adds `skip` (positions after the
+ * entry that no reader reads: docs/architecture.md, "Appends in flight"). Formats 1 to 3 are
+ * read too. Any other is refused, naming the formats this code reads: a broker that knew no
+ * `skip` would replay entries it must not.
  */
-export const entryFormat = 3
-export const readableEntryFormats = [1, 2, 3] as const
+export const entryFormat = 4
+export const readableEntryFormats = [1, 2, 3, 4] as const
 
 export const logPrefix = "log/"
 
@@ -78,6 +80,12 @@ export const LogEntry = Schema.Struct({
   epoch: Schema.Int,
   /** `leaderId:position:attempt`: an append whose outcome is unknown is recognised by reading it back. */
   commitId: Schema.String,
+  /**
+   * The positions right after this one that readers pass over: entries a leader had in flight
+   * behind one that failed, or a deposed leader's, which may land but were built on an entry
+   * that never did (docs/ha.md, "Appends in flight"). The next entry read is `position + skip + 1`.
+   */
+  skip: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 16)), { exact: true }),
   /** Present when the commit changed the header. */
   header: Schema.optionalWith(LogHeader, { exact: true }),
   /** Every job the commit created (or changed, when a patch would not be smaller), as it stands after the commit. */
@@ -135,6 +143,9 @@ const decodeSplit = (key: string, bytes: Uint8Array): Either.Either<LogEntry, St
     onRight: (put) => ({ ...header.right, put, putBytes })
   })
 }
+
+/** The position of the last entry `entry` accounts for: itself, and the ones it skips. */
+export const lastPosition = (entry: LogEntry): number => entry.position + (entry.skip ?? 0)
 
 /** Decodes the entry stored at `key`; anything else is `StateCorrupt` naming the key. */
 export const decode = (key: string, bytes: Uint8Array): Either.Either<LogEntry, StateCorrupt> =>

@@ -58,7 +58,7 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { ClaimResult, Command, HeartbeatResult, ResultOf } from "./Command.js"
-import { type EntryKind, entryFormat, type JobPatch, type LogEntry, type StartsChange } from "./LogEntry.js"
+import { type EntryKind, entryFormat, type JobPatch, lastPosition, type LogEntry, type StartsChange } from "./LogEntry.js"
 import { Heap } from "./Heap.js"
 import { elementText } from "./JsonElements.js"
 import { latestSlot, nextSlot, problemOf } from "./ScheduleSlots.js"
@@ -254,6 +254,13 @@ interface DueItem {
 const scheduleSize = (schedule: Schedule | undefined): number =>
   schedule === undefined ? 0 : JSON.stringify(schedule).length + 1
 
+/** One batch not yet durable: how to undo it, what happened in it, and (once encoded) what it adds. */
+interface Frame {
+  readonly journal: Array<Undo>
+  readonly events: Array<JobEvent>
+  sealed: { readonly growth: number; readonly stats: Stats } | undefined
+}
+
 interface Item {
   /** Priority for the ready heaps, a time for the others. */
   readonly key: number
@@ -351,8 +358,12 @@ export class QueueState {
   private readonly dueSchedules = new Heap<DueItem>((a, b) => a.key < b.key)
   private meta: Meta
   private stamps = 0
+  /** The open batch's undo journal (its frame's), undefined outside a batch. */
   private journal: Array<Undo> | undefined
+  /** The open batch's events (its frame's). */
   private events: Array<JobEvent> = []
+  /** The batches not yet durable, oldest first: at most the open one and the ones in flight below it. */
+  private readonly frames: Array<Frame> = []
   /** Estimated bytes added since the last commit. */
   private pendingBytes = 0
 
@@ -442,11 +453,20 @@ export class QueueState {
 
   // ---------------------------------------------------------------- batches and rollback
 
-  /** Starts recording undo information for a batch. */
+  /**
+   * Starts recording undo information for a batch: a new frame on top of the sealed ones still
+   * in flight (docs/architecture.md, "Appends in flight"). A frame still open is dropped (its
+   * changes stay, unrecorded), as a new batch always did.
+   */
   begin(): void {
-    this.journal = []
-    this.events = []
-    this.pendingBytes = 0
+    const top = this.frames[this.frames.length - 1]
+    if (top !== undefined && top.sealed === undefined) this.frames.pop()
+    const journal: Array<Undo> = []
+    this.frames.push({ journal, events: [], sealed: undefined })
+    this.journal = journal
+    this.events = this.frames[this.frames.length - 1]!.events
+    // The batches in flight below count against the size cap as if durable.
+    this.pendingBytes = this.inFlightGrowth()
     this.startsSteps = []
   }
 
@@ -459,11 +479,35 @@ export class QueueState {
     }
   }
 
-  /** Undoes everything since the savepoint (the start of the batch when omitted). */
-  rollback(to: Savepoint = { journal: 0, events: 0, pendingBytes: 0, startsSteps: 0 }): void {
+  /** Undoes the open batch's changes since the savepoint (since its start when omitted). */
+  rollback(to?: Savepoint): void {
     const journal = this.journal
     if (journal === undefined) return
-    while (journal.length > to.journal) {
+    this.undo(journal, to?.journal ?? 0)
+    this.events.length = to?.events ?? 0
+    this.pendingBytes = to?.pendingBytes ?? this.inFlightGrowth()
+    this.startsSteps.length = to?.startsSteps ?? 0
+  }
+
+  /** Undoes the open batch and drops it (it was never sent). */
+  abandon(): void {
+    this.rollback()
+    if (this.frames[this.frames.length - 1]?.sealed === undefined) this.frames.pop()
+    this.journal = undefined
+    this.events = []
+  }
+
+  /** Undoes every batch not yet durable, the newest first: a failed append voids what was sent behind it. */
+  rollbackAll(): void {
+    for (let frame = this.frames.pop(); frame !== undefined; frame = this.frames.pop()) this.undo(frame.journal, 0)
+    this.journal = undefined
+    this.events = []
+    this.pendingBytes = 0
+    this.startsSteps = []
+  }
+
+  private undo(journal: Array<Undo>, to: number): void {
+    while (journal.length > to) {
       const undo = journal.pop()!
       if ("meta" in undo) {
         this.meta = undo.meta
@@ -480,33 +524,55 @@ export class QueueState {
         )
       }
     }
-    this.events.length = to.events
-    this.pendingBytes = to.pendingBytes
-    this.startsSteps.length = to.startsSteps
   }
 
   /**
-   * Ends the batch after its write is durable; returns what happened in it. `bytes` is the size
-   * of the whole state when the write was one (a checkpoint); a log entry leaves it out, and the
-   * size moves by what the batch's jobs gained or lost.
+   * Ends the open batch once its entry is encoded: what it changed is fixed now, though a
+   * batch sent behind it may change the same jobs before it is durable. `position` is the last
+   * one it accounts for.
    */
-  committed(seq: number, commitId: string, bytes?: number): ReadonlyArray<JobEvent> {
-    this.bytes = bytes ?? this.bytes + this.journalGrowth()
+  seal(position: number): void {
+    const frame = this.frames[this.frames.length - 1]
+    if (frame === undefined || frame.sealed !== undefined) return
+    const growth = this.journalGrowth(frame.journal)
+    const stateBytes = this.bytes + this.inFlightGrowth() + growth
+    frame.sealed = { growth, stats: { ...this.stats(), seq: position, stateBytes } }
     this.journal = undefined
-    this.seq = seq
-    this.commitId = commitId
-    this.pendingBytes = 0
-    this.startsSteps = []
-    const events = this.events
     this.events = []
-    return events
   }
 
-  /** How many bytes the open batch's jobs add to the encoded state (negative when it shrank). */
-  private journalGrowth(): number {
+  /** The counts as they will stand once the batches in flight are durable: the newest sealed frame's. */
+  sealedStats(): Stats | undefined {
+    return this.frames[this.frames.length - 1]?.sealed?.stats
+  }
+
+  /**
+   * Ends the oldest batch after its write is durable; returns what happened in it. `bytes` is
+   * the size of the whole state when the write was one (a checkpoint); a log entry leaves it
+   * out, and the size moves by what the batch's jobs gained or lost.
+   */
+  committed(seq: number, commitId: string, bytes?: number): ReadonlyArray<JobEvent> {
+    if (this.frames[0]?.sealed === undefined) this.seal(seq)
+    const frame = this.frames.shift()
+    this.bytes = bytes ?? this.bytes + (frame?.sealed?.growth ?? 0)
+    this.seq = seq
+    this.commitId = commitId
+    if (this.frames.length === 0) this.pendingBytes = 0
+    return frame?.events ?? []
+  }
+
+  /** What the sealed batches not yet durable add to the encoded state. */
+  private inFlightGrowth(): number {
+    let growth = 0
+    for (const frame of this.frames) growth += frame.sealed?.growth ?? 0
+    return growth
+  }
+
+  /** How many bytes the jobs `journal` touched add to the encoded state (negative when it shrank). */
+  private journalGrowth(journal: ReadonlyArray<Undo>): number {
     const before = new Map<JobId, Entry | undefined>()
     const schedulesBefore = new Map<string, Schedule | undefined>()
-    for (const undo of this.journal ?? []) {
+    for (const undo of journal) {
       if (isJobUndo(undo)) {
         if (!before.has(undo.id)) before.set(undo.id, undo.prev)
       } else if ("schedule" in undo && !schedulesBefore.has(undo.schedule)) schedulesBefore.set(undo.schedule, undo.prev)
@@ -523,9 +589,9 @@ export class QueueState {
    * now (its cached bytes, the ones a checkpoint writes), each job it changed as the fields that
    * changed (`patchOf`: a claim or a completion does not write the payload again), and the ids of
    * touched jobs now gone. Read from the undo journal, so it costs the batch, not the queue. Call
-   * before `committed`.
+   * before `seal`; `skip` is the positions after it that readers pass over.
    */
-  entryParts(kind: EntryKind, position: number, commitId: string): Encoded {
+  entryParts(kind: EntryKind, position: number, commitId: string, skip = 0): Encoded {
     let headerChanged = false
     // Each touched job, with the entry it had before the batch.
     const touched = new Map<JobId, Entry | undefined>()
@@ -561,6 +627,7 @@ export class QueueState {
       position,
       epoch: this.meta.epoch,
       commitId,
+      ...(skip > 0 ? { skip } : {}),
       ...(headerChanged ? { header: this.meta } : {})
     })
     parts[0] = Buffer.from(`${head.slice(0, -1)},"put":[`)
@@ -619,8 +686,7 @@ export class QueueState {
       const prev = this.entries.get(patch.id as JobId)
       const job = prev === undefined ? undefined : patched(prev.job, patch)
       if (job === undefined) {
-        this.rollback()
-        this.journal = undefined
+        this.rollbackAll()
         return prev === undefined
           ? `it changes job ${JSON.stringify(patch.id)}, which the state does not hold`
           : `its change of job ${JSON.stringify(patch.id)} leaves no valid job`
@@ -635,13 +701,12 @@ export class QueueState {
     for (const change of entry.starts ?? []) {
       const held = this.starts.get(change.type) ?? []
       if (change.keep > held.length) {
-        this.rollback()
-        this.journal = undefined
+        this.rollbackAll()
         return `it keeps ${change.keep} start times of ${change.type === undefined ? "the queue" : `type ${JSON.stringify(change.type)}`}, which holds ${held.length}`
       }
       this.setStarts(change.type, [...held.slice(held.length - change.keep), ...change.at])
     }
-    this.committed(entry.position, entry.commitId)
+    this.committed(lastPosition(entry), entry.commitId)
     return undefined
   }
 
@@ -866,7 +931,7 @@ export class QueueState {
     const savepoint = this.savepoint()
     try {
       const result = this.dispatch(command, now, secrets)
-      const refused = Either.isLeft(result) ? result.left : this.seal(savepoint)
+      const refused = Either.isLeft(result) ? result.left : this.checkJobsSince(savepoint)
       if (refused === undefined) return result as Either.Either<ResultOf<C>, OsqueueError>
       this.rollback(savepoint)
       return Either.left(refused)
@@ -883,7 +948,7 @@ export class QueueState {
    * carrying it encodes, and queue.json reads back) and its JSON must be writable. Throws what
    * the encode throws.
    */
-  private seal(savepoint: Savepoint): InvalidRequest | undefined {
+  private checkJobsSince(savepoint: Savepoint): InvalidRequest | undefined {
     const journal = this.journal!
     for (let i = savepoint.journal; i < journal.length; i++) {
       const undo = journal[i]!

@@ -11,11 +11,14 @@
  */
 import { type StoreFailure, StoreUnavailable } from "@osqueue/storage"
 import { firstLogFormat, type JobEvent, type Leader, StateCorrupt, type Stats } from "@osqueue/types"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -37,6 +40,20 @@ export interface Appended<A> {
   readonly encodeMs: number
 }
 
+/**
+ * An append sent and not yet settled (docs/architecture.md, "Appends in flight"): settle each
+ * in the order they were sent.
+ */
+export interface Sent<A> {
+  /** Completes once the store has answered the append's write, whatever it answered. */
+  readonly written: Effect.Effect<void>
+  /**
+   * Keeps the change if the entry landed (and every one sent before it did), else undoes it and
+   * everything sent behind it. Run it after every earlier append's `outcome`.
+   */
+  readonly outcome: Effect.Effect<Appended<A>, AppendError>
+}
+
 /** Another broker's entry holds the position this broker tried to append at: it no longer leads. */
 export class Deposed extends Data.TaggedError("Deposed")<{ readonly leader: Leader | null }> {}
 
@@ -49,18 +66,66 @@ export class Reapply extends Data.TaggedError("Reapply") {}
 export type AppendError = Deposed | Reapply | StateCorrupt | StoreUnavailable | StoreFailure
 export type CatchUpError = LogReadError | LoadError
 
+/** What the store said to an append's write. */
+type Written =
+  | { readonly _tag: "Landed" }
+  /** Another entry holds the position (undefined: it was collected already). */
+  | { readonly _tag: "Taken"; readonly entry: LogEntry | undefined }
+  /** It landed at a position a checkpoint already covers: a deposed leader's re-creation. */
+  | { readonly _tag: "Fenced" }
+  /** queue.json before the log moved under the conversion. */
+  | { readonly _tag: "Conflict" }
+type WriteError = StateCorrupt | StoreUnavailable | StoreFailure
+
+const landed: Written = { _tag: "Landed" }
+
+/** One append in flight. */
+interface Flight {
+  readonly position: number
+  /** The last position it accounts for: its own, and the ones it skips. */
+  readonly last: number
+  readonly kind: EntryKind
+  readonly leaderId: string
+  readonly commitId: string
+  readonly bytes: number
+  /** A checkpoint write converting a queue.json from before the log. */
+  readonly legacy: boolean
+  /** At a position past every one this broker sent before: nothing of ours can be there already. */
+  readonly fresh: boolean
+  /** Monotonic ms when it was sent: the fence's clock. */
+  readonly sentAt: number
+  /** The counts once it is durable. */
+  readonly stats: Stats | undefined
+  readonly written: Deferred.Deferred<Written, WriteError>
+  /** Why it is void: an append sent before it failed, so whatever its write did is not kept. */
+  voided: AppendError | undefined
+}
+
 export interface ReplicaShape {
-  /** Held by whoever appends (and by a follower's catch-up): one change at a time. */
+  /**
+   * Held by whoever changes the state (the commit loop while it has appends in flight, a
+   * takeover, a follower's catch-up): one writer at a time.
+   */
   readonly lock: Effect.Semaphore
   /** The state as it stands, for synchronous checks (a batch may be applied but not yet durable). */
   readonly current: () => QueueState
   /** The checkpoint's version (undefined before one exists). */
   readonly version: () => string | undefined
-  /** Runs `f` on durable state only: at once, or right after the append in flight settles. */
+  /** Runs `f` on durable state only: at once, or the moment nothing is in flight (no append is sent behind one meanwhile). */
   readonly read: <A>(f: (state: QueueState) => A) => Effect.Effect<A>
   /** The last durable state's counts, at once: never waits for an append in flight. */
   readonly stats: () => Stats
-  /** Applies `mutate` and appends what it changed as the next entry; keeps the change only if that landed. */
+  /**
+   * Applies `mutate` and sends what it changed as the next entry, behind any in flight; the
+   * caller holds `lock` and settles what it sent in order.
+   */
+  readonly send: <A>(leaderId: string, kind: EntryKind, mutate: (state: QueueState) => A) => Effect.Effect<Sent<A>>
+  /**
+   * Whether a batch may be sent now behind the one in flight: only one is, at a position this
+   * broker never sent before, and no reader or checkpoint waits for a quiet moment.
+   */
+  readonly canSendBehind: () => boolean
+  /** `send` and settle, alone: keeps the change only if the entry landed. */
   readonly append: <A>(
     leaderId: string,
     kind: EntryKind,
@@ -120,8 +185,14 @@ export const make = Effect.gen(function*() {
   /** True while queue.json predates the log: the next append converts it by writing a checkpoint. */
   let legacy = Option.match(initial, { onNone: () => false, onSome: (loaded) => loaded.file.format < firstLogFormat })
 
-  let dirty = false
-  const latch = yield* Effect.makeLatch(true)
+  /** The appends sent and not yet settled, oldest first: at most two (docs/architecture.md, "Appends in flight"). */
+  const flights: Array<Flight> = []
+  /** Readers waiting for a moment with nothing in flight (`read`). */
+  const waiting: Array<() => void> = []
+  /** The highest position this broker has sent an entry at: an entry re-sent below it skips what may lie above. */
+  let sentMax = 0
+
+  /** The counts as of the last durable append, while later ones are in flight. */
   let durableStats: Stats | undefined
   const lock = yield* Effect.makeSemaphore(1)
 
@@ -131,6 +202,8 @@ export const make = Effect.gen(function*() {
   let jobsChangedSince = false
   let lastCheckpointAt = yield* Clock.currentTimeMillis
   let writing = false
+  /** A checkpoint is due but appends are in flight: its snapshot waits for the quiet moment after them. */
+  let checkpointDue = false
   /** Checkpoints this broker wrote or loaded, oldest first: entries they cover are collected after the grace. */
   const covered: Array<{ readonly position: number; readonly at: number }> = [
     { position: checkpoint.position, at: lastCheckpointAt }
@@ -267,7 +340,8 @@ export const make = Effect.gen(function*() {
         now - lastCheckpointAt >= Duration.toMillis(config.checkpoint.interval))
     if (!due) return
     writing = true
-    snapshots.unsafeOffer(takeSnapshot())
+    if (flights.length > 0) checkpointDue = true
+    else snapshots.unsafeOffer(takeSnapshot())
   }
 
   /** Deletes the entries covered by the newest checkpoint that has stood for the grace. */
@@ -356,6 +430,15 @@ export const make = Effect.gen(function*() {
 
   // ------------------------------------------------------------------ appends
 
+  /** Nothing is in flight, so the state is the durable state: waiting readers and a due checkpoint take it now. */
+  const quiet = () => {
+    for (const run of waiting.splice(0)) run()
+    if (checkpointDue) {
+      checkpointDue = false
+      snapshots.unsafeOffer(takeSnapshot())
+    }
+  }
+
   /**
    * An entry this broker created can be one a deposed leader re-created after it was collected
    * only if a checkpoint covers its position by now; that takes a takeover and a grace, more
@@ -388,90 +471,177 @@ export const make = Effect.gen(function*() {
       return yield* new Deposed({ leader: state.leader })
     })
 
-  const settle = () => {
-    dirty = false
-    latch.unsafeOpen()
+  /** The store calls of one append, in a fiber of their own: they change nothing but the store (and what a checkpoint covers). */
+  const write = (flight: Flight, body: Encoded, meta: Record<string, string>): Effect.Effect<Written, WriteError> =>
+    flight.legacy
+      ? cas.commit(body.parts, checkpoint.version, flight.commitId, meta).pipe(
+        Effect.map((version): Written => {
+          checkpoint = { version, position: flight.position, bytes: body.length }
+          legacy = false
+          covered.push({ position: flight.position, at: clock.unsafeCurrentTimeMillis() })
+          return landed
+        }),
+        Effect.catchTag("CasConflict", () => Effect.succeed<Written>({ _tag: "Conflict" }))
+      )
+      : log.append(flight.position, body.parts, flight.commitId).pipe(
+        Effect.flatMap(() =>
+          flight.kind !== "epoch" && monotonicMs() - lastSentAt <= ttlMs
+            ? Effect.succeed(landed)
+            : Effect.map(fenceHolds(flight.position), (holds): Written => (holds ? landed : { _tag: "Fenced" }))
+        ),
+        Effect.catchTag("PositionTaken", (e) => Effect.succeed<Written>({ _tag: "Taken", entry: e.entry }))
+      )
+
+  /** Why an append that did not land failed, once the state no longer holds it. */
+  const failure = (flight: Flight, written: Written): Effect.Effect<never, AppendError> => {
+    switch (written._tag) {
+      case "Taken":
+        return taken(flight.leaderId, written.entry)
+      case "Fenced":
+        return Effect.zipRight(
+          Effect.logWarning("a checkpoint already covers the entry just created: deposed"),
+          taken(flight.leaderId, undefined)
+        )
+      case "Conflict":
+        return reload.pipe(Effect.zipRight(Effect.suspend(() => Effect.fail(new Deposed({ leader: state.leader })))))
+      case "Landed":
+        return Effect.dieMessage("a landed append settled as failed")
+    }
   }
 
-  const append = <A>(leaderId: string, kind: EntryKind, mutate: (state: QueueState) => A) =>
-    Effect.suspend((): Effect.Effect<Appended<A>, AppendError> => {
+  /**
+   * Settles `flight` once the store has answered it: it must be the oldest in flight (its
+   * caller settled every earlier one). Landed, it is durable and answers what it did. Not
+   * landed, every append sent behind it was built on a change the log does not hold: they are
+   * undone with it, and void whatever their writes did (the next entry skips them).
+   */
+  const settle = <A>(flight: Flight, s: QueueState, result: A, encodeMs: number): Effect.Effect<Appended<A>, AppendError> =>
+    Effect.gen(function*() {
+      const written = yield* Effect.exit(Deferred.await(flight.written))
+      if (flight.voided !== undefined) return yield* flight.voided
+      if (flights[0] !== flight) return yield* Effect.dieMessage("appends settled out of order")
+      flights.shift()
+      if (Exit.isSuccess(written) && written.value._tag === "Landed") {
+        lastSentAt = flight.sentAt
+        durableStats = flight.stats
+        const events = flight.legacy ? s.committed(flight.last, flight.commitId, flight.bytes) : s.committed(flight.last, flight.commitId)
+        entriesSince++
+        logBytesSince += flight.bytes
+        jobsChangedSince ||= events.length > 0
+        yield* Metric.incrementBy(Metrics.bytesWritten, flight.bytes)
+        maybeCheckpoint(clock.unsafeCurrentTimeMillis(), flight.kind !== "batch")
+        if (flights.length === 0) quiet()
+        return { result, events, bytes: flight.bytes, encodeMs }
+      }
+      const behind = flights.splice(0)
+      for (const later of behind) yield* Effect.exit(Deferred.await(later.written))
+      s.rollbackAll()
+      // A defect in the store's code fails the append as it stands; anything else is judged.
+      const failed = Exit.isSuccess(written)
+        ? failure(flight, written.value)
+        : Option.match(Cause.failureOption(written.cause), { onNone: () => Effect.failCause(written.cause), onSome: Effect.fail })
+      const error = yield* Effect.exit(failed)
+      for (const later of behind) {
+        const cause = Exit.isFailure(error) ? Cause.failureOption(error.cause) : Option.none()
+        later.voided = Option.isSome(cause) && (cause.value._tag === "Deposed" || cause.value._tag === "StateCorrupt")
+          ? cause.value
+          : new StoreUnavailable({ operation: "append", key: logKey(later.position), cause: "an append sent before it failed" })
+      }
+      quiet()
+      return yield* error
+    }).pipe(Effect.uninterruptible)
+
+  const scope = yield* Effect.scope
+
+  const send = <A>(leaderId: string, kind: EntryKind, mutate: (state: QueueState) => A): Effect.Effect<Sent<A>> =>
+    Effect.gen(function*() {
+      const written = yield* Deferred.make<Written, WriteError>()
+      // From here to the fork nothing yields: no other change or read sees the state half-done.
       const s = state
-      durableStats = s.stats()
-      dirty = true
-      latch.unsafeClose()
-      s.begin()
-      const position = s.seq + 1
+      if (flights.length === 0) durableStats = s.stats()
+      const position = (flights.length > 0 ? flights[flights.length - 1]!.last : s.seq) + 1
+      // A takeover skips one: the deposed leader may have that one in flight too.
+      const skip = legacy ? 0 : Math.max(kind === "epoch" ? 1 : 0, sentMax - position)
+      const fresh = position > sentMax
+      sentMax = Math.max(sentMax, position)
       const commitId = `${leaderId}:${position}:${++attempts}`
       const started = performance.now()
+      s.begin()
       let result: A
       let body: Encoded
       try {
         result = mutate(s)
-        body = legacy ? s.encodeParts(position, commitId) : s.entryParts(kind, position, commitId)
+        body = legacy ? s.encodeParts(position, commitId) : s.entryParts(kind, position, commitId, skip)
       } catch (defect) {
-        s.rollback()
-        settle()
-        return Effect.die(defect)
+        s.abandon()
+        if (flights.length === 0) quiet()
+        return yield* Effect.die(defect)
       }
+      const last = position + skip
+      s.seal(last)
+      const flight: Flight = {
+        position,
+        last,
+        kind,
+        leaderId,
+        commitId,
+        bytes: body.length,
+        legacy,
+        fresh,
+        sentAt: monotonicMs(),
+        stats: s.sealedStats(),
+        written,
+        voided: undefined
+      }
+      flights.push(flight)
+      const meta = metadata(s, position)
       const encodeMs = performance.now() - started
-      const sentAt = monotonicMs()
-      const write: Effect.Effect<void, AppendError> = legacy
-        ? cas.commit(body.parts, checkpoint.version, commitId, metadata(s, position)).pipe(
-          Effect.tap((version) => {
-            checkpoint = { version, position, bytes: body.length }
-            legacy = false
-            covered.push({ position, at: clock.unsafeCurrentTimeMillis() })
-          }),
-          Effect.asVoid,
-          Effect.catchTag("CasConflict", () =>
-            Effect.zipRight(
-              Effect.sync(() => s.rollback()),
-              reload.pipe(Effect.zipRight(Effect.suspend(() => Effect.fail(new Deposed({ leader: state.leader })))))
-            ))
-        )
-        : log.append(position, body.parts, commitId).pipe(
-          Effect.catchTag("PositionTaken", (e) =>
-            Effect.zipRight(Effect.sync(() => s.rollback()), taken(leaderId, e.entry))),
-          Effect.flatMap(() => {
-            if (kind !== "epoch" && monotonicMs() - lastSentAt <= ttlMs) return Effect.void
-            return fenceHolds(position).pipe(
-              Effect.flatMap((holds) =>
-                holds ? Effect.void : Effect.zipRight(
-                  Effect.sync(() => s.rollback()),
-                  Effect.zipRight(Effect.logWarning("a checkpoint already covers the entry just created: deposed"), taken(leaderId, undefined))
-                )
-              )
-            )
-          })
-        )
-      return write.pipe(
-        Effect.map((): Appended<A> => {
-          lastSentAt = sentAt
-          const events = legacy ? s.committed(position, commitId, body.length) : s.committed(position, commitId)
-          entriesSince++
-          logBytesSince += body.length
-          jobsChangedSince ||= events.length > 0
-          return { result, events, bytes: body.length, encodeMs }
-        }),
-        Effect.tap(({ bytes }) => Metric.incrementBy(Metrics.bytesWritten, bytes)),
-        Effect.tap(() => Effect.sync(() => maybeCheckpoint(clock.unsafeCurrentTimeMillis(), kind !== "batch"))),
-        Effect.onError(() => Effect.sync(() => s.rollback())),
-        Effect.ensuring(Effect.sync(settle)),
-        // Once sent, an append's outcome must be learnt: an interrupted one would leave us unsure.
-        Effect.uninterruptible
+      // Once sent, an append's outcome must be learnt: the write runs to its end whatever happens to the sender.
+      yield* write(flight, body, meta).pipe(
+        Effect.exit,
+        Effect.flatMap((exit) => Deferred.done(written, exit)),
+        Effect.uninterruptible,
+        Effect.forkIn(scope)
       )
+      return {
+        written: Effect.ignore(Deferred.await(written)),
+        outcome: settle(flight, s, result, encodeMs)
+      }
     })
+
+  const append = <A>(leaderId: string, kind: EntryKind, mutate: (state: QueueState) => A) =>
+    Effect.uninterruptible(Effect.flatMap(send(leaderId, kind, mutate), (sent) => sent.outcome))
+
+  const canSendBehind = () => {
+    const front = flights[0]
+    return config.appendsInFlight > 1 && flights.length === 1 && front!.fresh && front!.kind === "batch" && !front!.legacy &&
+      waiting.length === 0 && !checkpointDue
+  }
 
   const read = <A>(f: (state: QueueState) => A): Effect.Effect<A> =>
     // Decided when it runs, not when it is built (a read built once and run many times).
-    Effect.suspend(() => (dirty ? Effect.zipRight(latch.await, read(f)) : Effect.succeed(f(state))))
+    Effect.suspend(() =>
+      flights.length === 0 ? Effect.sync(() => f(state)) : Effect.async<A>((resume) => {
+        // Run at the quiet moment itself: a fiber resumed later could find the next batch applied.
+        waiting.push(() => {
+          try {
+            const value = f(state)
+            resume(Effect.succeed(value))
+          } catch (defect) {
+            resume(Effect.die(defect))
+          }
+        })
+      })
+    )
 
   return Replica.of({
     lock,
     current: () => state,
     version: () => checkpoint.version,
     read,
-    stats: () => (dirty && durableStats !== undefined ? durableStats : state.stats()),
+    stats: () => (flights.length > 0 && durableStats !== undefined ? durableStats : state.stats()),
+    send,
+    canSendBehind,
     append,
     catchUp: lock.withPermits(1)(catchUp),
     checkpoint: checkpointNow

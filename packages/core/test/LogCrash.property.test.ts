@@ -491,10 +491,25 @@ const check = (outcome: Effect.Effect.Success<ReturnType<typeof run>>, logged: R
   const state = Option.getOrThrow(recovered.right)
   const file = Either.getOrThrow(Cas.decode(state.encode(state.seq, state.commitId)))
 
+  // The log as read: the first entry created at each position (a later one at the same
+  // position can only be a re-creation after collection, below the checkpoint), passing over
+  // the positions an entry skips (docs/ha.md, "Appends in flight").
+  const first = new Map<number, LogEntry.LogEntry>()
+  for (const { entry } of created) if (!first.has(entry.position)) first.set(entry.position, entry)
+  const chain: Array<LogEntry.LogEntry> = []
+  const skipped = new Set<number>()
+  for (let position = 1; position <= file.seq;) {
+    const entry = first.get(position)
+    if (entry === undefined) throw new Error(`entry ${position} is in the state but was never created`)
+    chain.push(entry)
+    for (let p = position + 1; p <= LogEntry.lastPosition(entry); p++) skipped.add(p)
+    position = LogEntry.lastPosition(entry) + 1
+  }
+
   // (2) The fence: an older epoch's entry never lands at or after a newer epoch's position,
-  // unless the checkpoint covered that position already (then it is never read).
+  // unless the checkpoint covered that position already, or an entry skips it (then it is never read).
   for (const late of created) {
-    if (late.entry.position <= late.coveredBefore) continue
+    if (late.entry.position <= late.coveredBefore || skipped.has(late.entry.position)) continue
     const newer = created.find((c) => c.entry.epoch > late.entry.epoch && c.entry.position <= late.entry.position)
     if (newer !== undefined) {
       throw new Error(
@@ -504,10 +519,6 @@ const check = (outcome: Effect.Effect.Success<ReturnType<typeof run>>, logged: R
     }
   }
 
-  // (1) The log as read: the first entry created at each position (a later one at the same
-  // position can only be a re-creation after collection, below the checkpoint).
-  const chain = new Map<number, LogEntry.LogEntry>()
-  for (const { entry } of created) if (!chain.has(entry.position)) chain.set(entry.position, entry)
   const model = new Model(modelLimits, false, testSecrets())
   const seen = new Map<string, Job>()
   /** What the model answered for each command, at its last landing (a batch is applied once more after Reapply). */
@@ -519,9 +530,8 @@ const check = (outcome: Effect.Effect.Success<ReturnType<typeof run>>, logged: R
     if (a.issued.kind === "complete" && !completer.has(a.issued.jobId)) completer.set(a.issued.jobId, k)
   })
   const limitsSeen = new Set<string>()
-  for (let position = 1; position <= file.seq; position++) {
-    const entry = chain.get(position)
-    if (entry === undefined) throw new Error(`entry ${position} is in the state but was never created`)
+  for (const entry of chain) {
+    const position = entry.position
     if (entry.kind === "epoch") model.takeover(0)
     // The commands whose effects this entry holds, in the order they were submitted.
     const landed = new Map<number, { readonly kind: Issued["kind"]; readonly jobs: Array<Job> }>()
