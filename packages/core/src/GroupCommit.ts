@@ -1,8 +1,8 @@
 /**
  * Turns commands into durable commits (docs/architecture.md, "The commit path"). Commands queue
- * up while an append is in flight and form the next batch; each is answered only after the log
- * entry that carries it is durable. One append at a time; an idle leader still appends every
- * TTL/3 (its renewal). An append that finds its position taken by another broker's entry means
+ * up while an append is in flight and form the next batch, which is sent behind it (at most two
+ * in flight: "Appends in flight"); each is answered only after the log entry that carries it,
+ * and every one before it, is durable. An idle leader still appends every TTL/3 (its renewal). An append that finds its position taken by another broker's entry means
  * this broker was deposed: it steps down and answers `NotLeader`. One that finds its own earlier
  * entry there (judged failed, landed after all) applies the batch again on top of it.
  */
@@ -29,7 +29,7 @@ import { EngineConfig } from "./EngineConfig.js"
 import * as LeaseSecret from "./LeaseSecret.js"
 import * as Metrics from "./Metrics.js"
 import type { QueueState } from "./QueueState.js"
-import { Replica } from "./Replica.js"
+import { type Deposed, Replica, type Sent } from "./Replica.js"
 
 export interface GroupCommitShape {
   /** Applies the command in the next commit; answers once that commit is durable. */
@@ -85,6 +85,16 @@ interface Pending {
   answered?: true
 }
 
+/** A batch sent and not yet settled. */
+interface InFlight {
+  readonly batch: ReadonlyArray<Pending>
+  /** Re-applications so far, after earlier entries of ours were found where it was sent. */
+  readonly attempt: number
+  /** When it was applied (the leader's clock, ms). */
+  readonly started: number
+  readonly sent: Sent<ReadonlyArray<Either.Either<unknown, OsqueueError>>>
+}
+
 /** Retries of the release write at shutdown: about a second in all. */
 const releaseRetry = Schedule.exponential("50 millis").pipe(Schedule.intersect(Schedule.recurs(4)))
 
@@ -108,6 +118,8 @@ export const make = Effect.gen(function*() {
   /** When the last commit became durable (the leader's clock, ms): the watchdog's and readiness's measure. */
   let lastDurable = yield* Clock.currentTimeMillis
   let accepting = true
+  /** Opened by every command queued: wakes a loop that may send a batch behind the append in flight. */
+  const arrived = yield* Effect.makeLatch(false)
 
   const notLeader = Effect.map(election.leaderUrl, (leaderUrl) => new NotLeader({ leaderUrl }))
 
@@ -122,21 +134,26 @@ export const make = Effect.gen(function*() {
 
   const failAll = (batch: ReadonlyArray<Pending>, error: OsqueueError) => answer(batch, () => Exit.fail(error))
 
-  /** Writes one batch; returns false when this broker no longer leads. */
-  const commitBatch = (batch: ReadonlyArray<Pending>, attempt = 0): Effect.Effect<boolean> =>
+  /** Applies a batch and sends it as the next entry (behind one in flight, if any). */
+  const send = (batch: ReadonlyArray<Pending>, attempt: number): Effect.Effect<InFlight> =>
     Effect.gen(function*() {
       const wait = lastWrite + minGap - (yield* Clock.currentTimeMillis)
       if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
       const started = yield* Clock.currentTimeMillis
       lastWrite = started
-      const written = yield* replica
-        .append(election.id, "batch", (state) => {
-          state.tick(started)
-          // Each command alone: one that is refused or throws is undone and answered by itself.
-          return batch.map((p) => state.apply(p.command, started, LeaseSecret.random))
-        })
-        .pipe(Effect.either)
+      const sent = yield* replica.send(election.id, "batch", (state) => {
+        state.tick(started)
+        // Each command alone: one that is refused or throws is undone and answered by itself.
+        return batch.map((p) => state.apply(p.command, started, LeaseSecret.random))
+      })
+      return { batch, attempt, started, sent }
+    })
 
+  /** Settles the oldest batch in flight and answers it: what the loop does next. */
+  const settle = (flight: InFlight): Effect.Effect<"done" | "reapply"> =>
+    Effect.gen(function*() {
+      const { attempt, batch, started } = flight
+      const written = yield* Effect.either(flight.sent.outcome)
       if (Either.isRight(written)) {
         lastDurable = yield* Clock.currentTimeMillis
         const { result, events: happened, encodeMs } = written.right
@@ -150,37 +167,88 @@ export const make = Effect.gen(function*() {
         yield* Metric.update(Metrics.batchSize, batch.length)
         yield* Metric.update(Metrics.commitLatency, elapsed)
         yield* Metric.update(Metrics.encodeLatency, encodeMs)
-        return true
+        return "done"
       }
 
       yield* Metric.increment(Metrics.commitFailures)
       const error = written.left
       switch (error._tag) {
         case "Deposed": {
-          yield* election.stepDown
+          // The batches sent behind it fail with the very same error: only the first steps down
+          // (which also restarts the silence clock, so a broker that had abdicated does not take
+          // the queue back from the one that deposed it).
+          if (error !== lastDeposed) yield* election.stepDown
+          lastDeposed = error
           const leader = error.leader
           yield* failAll(batch, new NotLeader({ leaderUrl: leader === null || leader.released === true ? null : leader.url }))
-          return false
+          return "done"
         }
         case "Reapply": {
-          if (attempt >= maxReapply) {
-            yield* failAll(batch, new CommitFailed({ reason: "the append kept finding earlier entries of ours" }))
-            return true
-          }
-          return yield* commitBatch(batch, attempt + 1)
+          if (attempt < maxReapply) return "reapply"
+          yield* failAll(batch, new CommitFailed({ reason: "the append kept finding earlier entries of ours" }))
+          return "done"
         }
         case "StateCorrupt": {
           yield* Effect.logError("the log could not be read back", error)
           yield* failAll(batch, error)
-          return true
+          return "done"
         }
         default: {
           yield* Effect.logWarning("commit failed", error)
           yield* failAll(batch, new CommitFailed({ reason: error.message }))
-          return true
+          return "done"
         }
       }
-    }).pipe(Effect.withSpan("GroupCommit.commit", { attributes: { size: batch.length }, captureStackTrace: false }))
+    }).pipe(Effect.withSpan("GroupCommit.commit", { attributes: { size: flight.batch.length }, captureStackTrace: false }))
+
+  /** The last `Deposed` answered: the batches in flight behind a deposed one carry it too. */
+  let lastDeposed: Deposed | undefined
+
+  /** The batches sent and not yet settled, oldest first (the commit loop's alone). */
+  const inFlight: Array<InFlight> = []
+  /** Every batch the loop took since it last had nothing in flight: a defect refuses those not yet answered. */
+  const taken: Array<ReadonlyArray<Pending>> = []
+
+  /** A second batch may go out now, behind the one in flight. */
+  const maySendBehind = Effect.suspend(() =>
+    accepting && inFlight.length === 1 && replica.canSendBehind()
+      ? Effect.map(election.role, (role) => role._tag === "Leader")
+      : Effect.succeed(false)
+  )
+
+  /**
+   * Commits `first`, and whatever arrives while an append is in flight, until nothing is in
+   * flight (docs/architecture.md, "Appends in flight"). Holds the replica's lock throughout.
+   */
+  const commitFrom = (first: Array<Pending>) =>
+    Effect.gen(function*() {
+      let next: { readonly batch: Array<Pending>; readonly attempt: number } | undefined = { batch: first, attempt: 0 }
+      for (;;) {
+        if (next !== undefined) {
+          taken.push(next.batch)
+          if (next.attempt === 0) yield* gather(next.batch)
+          inFlight.push(yield* send(next.batch, next.attempt))
+          next = undefined
+        }
+        if (inFlight.length === 0) return
+        if (yield* maySendBehind) {
+          // Whichever comes first: the append in flight is answered, or a command to send behind it arrives.
+          arrived.unsafeClose()
+          if (isIdle()) yield* Effect.raceFirst(inFlight[0]!.sent.written, arrived.await)
+          if (!isIdle() && (yield* maySendBehind)) {
+            next = { batch: Array.from(yield* Queue.takeUpTo(pendingQueue, config.maxBatch)), attempt: 0 }
+            continue
+          }
+        }
+        const oldest = inFlight.shift()!
+        const verdict = yield* settle(oldest)
+        taken.splice(taken.indexOf(oldest.batch), 1)
+        if (verdict === "reapply") next = { batch: Array.from(oldest.batch), attempt: oldest.attempt + 1 }
+      }
+    })
+
+  /** Nothing waits to be committed. */
+  const isIdle = () => Option.getOrElse(pendingQueue.unsafeSize(), () => 0) === 0
 
   const loop = Effect.gen(function*() {
     const role = yield* election.role
@@ -196,23 +264,29 @@ export const make = Effect.gen(function*() {
       Effect.orElseSucceed(() => [] as Iterable<Pending>),
       Effect.map((chunk) => Array.from(chunk))
     )
-    // A bug must not leave callers waiting forever, nor end the loop: the batch fails, the loop goes on.
-    yield* gatherAndCommit(batch).pipe(
+    // A bug must not leave callers waiting forever, nor end the loop: what was in flight is
+    // settled and refused, and the loop goes on.
+    yield* commitFrom(batch).pipe(
+      replica.lock.withPermits(1),
       Effect.catchAllDefect((defect) =>
-        Effect.zipRight(
-          Effect.logError("a commit died; its batch is refused", defect),
-          failAll(batch, new CommitFailed({ reason: "the broker hit an internal error; retry" }))
-        )
+        Effect.gen(function*() {
+          yield* Effect.logError("a commit died; its batch is refused", defect)
+          const refused = new CommitFailed({ reason: "the broker hit an internal error; retry" })
+          for (const flight of inFlight.splice(0)) yield* Effect.exit(flight.sent.outcome)
+          for (const unanswered of taken.splice(0)) yield* failAll(unanswered, refused)
+        })
       )
     )
   })
 
-  const gatherAndCommit = (batch: Array<Pending>) =>
+  /**
+   * An idle loop wakes on the first request; others whose bytes have already arrived wait in
+   * the event loop. Letting it turn once puts them in this batch instead of one commit each.
+   * Requests still arriving (a worker's claim a moment after its completions) keep it waiting a
+   * few more turns, while each turn brings more.
+   */
+  const gather = (batch: Array<Pending>) =>
     Effect.gen(function*() {
-      // An idle loop wakes on the first request; others whose bytes have already arrived wait in
-      // the event loop. Letting it turn once puts them in this batch instead of one commit each.
-      // Requests still arriving (a worker's claim a moment after its completions) keep it waiting a
-      // few more turns, while each turn brings more.
       for (let turn = 0; turn < maxGatherTurns && batch.length > 0 && batch.length < config.maxBatch; turn++) {
         yield* EventLoop.nextTurn
         const more = yield* Queue.takeUpTo(pendingQueue, config.maxBatch - batch.length)
@@ -220,7 +294,6 @@ export const make = Effect.gen(function*() {
         for (const p of more) batch.push(p)
       }
       yield* Metric.set(Metrics.pending, yield* Queue.size(pendingQueue))
-      yield* commitBatch(batch).pipe(replica.lock.withPermits(1))
     })
 
   /** Milliseconds since the last durable commit (or since this broker took over, if later). */
@@ -276,7 +349,7 @@ export const make = Effect.gen(function*() {
       const rest = Array.from(yield* Queue.takeAll(pendingQueue))
       yield* replica.lock.withPermits(1)(
         Effect.gen(function*() {
-          if (rest.length > 0) yield* commitBatch(rest)
+          if (rest.length > 0) yield* commitFrom(rest)
           // A refused append is retried a few times: a lost release costs every client a full TTL.
           yield* replica.append(election.id, "release", (state) => state.release()).pipe(
             Effect.retry({ schedule: releaseRetry, while: (error) => error._tag === "StoreUnavailable" || error._tag === "StoreFailure" })
@@ -302,8 +375,12 @@ export const make = Effect.gen(function*() {
 
   const overloaded = () => new Overloaded({ reason: `${config.maxPending} commands are waiting`, retryAfterMs: 100 })
 
-  /** Queues a command; false when the queue is full. */
-  const offer = (command: Command, answer: Pending["answer"]): boolean => pendingQueue.unsafeOffer({ command, answer })
+  /** Queues a command (and wakes a loop waiting to send it behind an append); false when the queue is full. */
+  const offer = (command: Command, answer: Pending["answer"]): boolean => {
+    if (!pendingQueue.unsafeOffer({ command, answer })) return false
+    arrived.unsafeOpen()
+    return true
+  }
 
   const submit = <C extends Command>(command: C): Effect.Effect<ResultOf<C>, OsqueueError> =>
     Effect.flatMap(refusal, (refused) =>

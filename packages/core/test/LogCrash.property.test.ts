@@ -68,7 +68,9 @@ const seed = Number(process.env["OSQ_FC_SEED"] ?? 20_261_205)
 const numRuns = Number(process.env["OSQ_FC_RUNS"] ?? 12)
 const path = process.env["OSQ_FC_PATH"]
 
-const ttlMs = 1_000
+// A multiple of 3 and 2: the renewal (TTL/3) and the polls (TTL/2) sleep whole milliseconds, so
+// TestClock never hands the state machine a fractional time (a real clock never does).
+const ttlMs = 1_200
 /** Long enough that no lease expires within a program: a job is claimed at most once. */
 const leaseMs = 30 * 60_000
 
@@ -102,6 +104,11 @@ interface Life {
   /** One call stalls this long before it reaches the store (and then lands). */
   readonly stallAt: number | null
   readonly stallMs: number
+  /**
+   * How long each write takes: with time to spare, the leader sends the next batch behind one
+   * in flight (docs/architecture.md, "Appends in flight"), and a failure voids both.
+   */
+  readonly writeMs: number
   /** Share of writes that land but answer OutcomeUnknown. */
   readonly ambiguous: number
   /** Share of calls refused with StoreUnavailable before reaching the store. */
@@ -140,6 +147,7 @@ const life: fc.Arbitrary<Life> = fc.record({
   // Past the grace after a takeover's checkpoint (2 TTLs), and past the next checkpoint: the
   // stalled write can land where an entry was collected.
   stallMs: fc.constantFrom(ttlMs / 2, 2 * ttlMs, 5 * ttlMs, 7 * ttlMs),
+  writeMs: fc.constantFrom(0, 30, 100),
   ambiguous: fc.constantFrom(0, 0.05, 0.2),
   // Low: a follower's catch-up reads 16 positions at once and fails if any read does.
   failures: fc.constantFrom(0, 0, 0.02),
@@ -174,7 +182,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       rated: fc.boolean()
     })
   },
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant("advance" as const), ms: fc.constantFrom(0, 0, 50, 300, ttlMs, 2.5 * ttlMs) }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant("advance" as const), ms: fc.constantFrom(0, 0, 5, 10, 50, 300, ttlMs, 2.5 * ttlMs) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("kill" as const), slot, mode: fc.constantFrom("hang" as const, "fail" as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("stop" as const), slot }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("restart" as const), slot: to }) }
@@ -228,10 +236,11 @@ const faulty = (store: ObjectStoreShape, plan: Life) => {
     Effect.suspend((): Effect.Effect<A, E | StoreUnavailable | OutcomeUnknown> => {
       const r = random()
       if (r < plan.failures) return Effect.fail(new StoreUnavailable({ operation, key, cause: "injected" }))
+      const landing = write && plan.writeMs > 0 ? Effect.zipRight(Effect.sleep(Duration.millis(plan.writeMs)), effect) : effect
       if (write && r < plan.failures + plan.ambiguous) {
-        return Effect.zipRight(Effect.either(effect), Effect.fail(new OutcomeUnknown({ key, cause: "injected" })))
+        return Effect.zipRight(Effect.either(landing), Effect.fail(new OutcomeUnknown({ key, cause: "injected" })))
       }
-      return effect
+      return landing
     })
 
   const call = <A, E>(operation: string, key: string, effect: Effect.Effect<A, E>, write: boolean) =>
@@ -325,7 +334,10 @@ interface Answer {
 const isCorrupt = (value: unknown): boolean =>
   typeof value === "object" && value !== null && "_tag" in value && value._tag === "StateCorrupt"
 
-const advance = (ms: number) => TestClock.adjust(Duration.millis(ms)).pipe(Effect.zipRight(Effect.yieldNow()))
+/** A few turns of the event loop: the commit loop gathers a batch over real turns before it sends. */
+const turns = Effect.repeatN(Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve))), 5)
+
+const advance = (ms: number) => TestClock.adjust(Duration.millis(ms)).pipe(Effect.zipRight(Effect.yieldNow()), Effect.zipRight(turns))
 
 const run = (plan: Plan) =>
   Effect.gen(function*() {
@@ -384,6 +396,9 @@ const run = (plan: Plan) =>
           Effect.forkDaemon
         )
         clients.push(fiber)
+        // The command reaches the broker before the next step: a write that takes time is still in
+        // flight when the next command arrives, and the leader sends that one behind it.
+        yield* turns
       })
     /** Leases handed out so far: a completion names one of them. */
     const acknowledgedClaims = () =>
@@ -456,7 +471,7 @@ const run = (plan: Plan) =>
     // every answer that can come has come (a dead broker's clients never hear back).
     const final = yield* startBroker(store, "final", {
       counts: "calls", crashAt: null, crashLands: false, crashMode: "hang", stallAt: null, stallMs: 0,
-      ambiguous: 0, failures: 0, checkpointEntries: 3, checkpointIntervalMs: 3_600_000, seed: 1
+      writeMs: 0, ambiguous: 0, failures: 0, checkpointEntries: 3, checkpointIntervalMs: 3_600_000, seed: 1
     })
     brokers.push(final)
     for (let i = 0; i < 6; i++) yield* advance(ttlMs)
@@ -662,7 +677,7 @@ const watching = (logged: Array<string>) =>
 
 const calm: Life = {
   counts: "writes", crashAt: null, crashLands: false, crashMode: "hang", stallAt: null, stallMs: 0,
-  ambiguous: 0, failures: 0, checkpointEntries: 1, checkpointIntervalMs: 3_600_000, seed: 1
+  writeMs: 0, ambiguous: 0, failures: 0, checkpointEntries: 1, checkpointIntervalMs: 3_600_000, seed: 1
 }
 
 const runPlan = async (p: Plan) => {
