@@ -103,7 +103,7 @@ export const make = Effect.gen(function*() {
   const readFrom = (position: number, max: number): Effect.Effect<ReadonlyArray<LogEntry>, LogReadError> =>
     Effect.gen(function*() {
       const entries: Array<LogEntry> = []
-      /** The next position to take: past the positions an entry skips (docs/ha.md, "Appends in flight"). */
+      /** The next position to take: past the positions an entry skips (docs/architecture.md, "Appends in flight"). */
       let next = position
       // One read when caught up (the usual poll); twice as many at once while every one is there.
       let window = 1

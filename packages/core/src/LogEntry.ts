@@ -83,7 +83,7 @@ export const LogEntry = Schema.Struct({
   /**
    * The positions right after this one that readers pass over: entries a leader had in flight
    * behind one that failed, or a deposed leader's, which may land but were built on an entry
-   * that never did (docs/ha.md, "Appends in flight"). The next entry read is `position + skip + 1`.
+   * that never did (docs/architecture.md, "Appends in flight"). The next entry read is `position + skip + 1`.
    */
   skip: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 16)), { exact: true }),
   /** Present when the commit changed the header. */

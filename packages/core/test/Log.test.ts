@@ -31,7 +31,7 @@ describe("the log", () => {
       for (let i = 0; i < 12; i++) yield* enqueue(a.commit, "t")
       const seq = yield* a.commit.read((s) => s.seq)
       // One entry per commit (the takeover's and each enqueue's), none collected yet; the
-      // takeover's skips the position after it (docs/ha.md, "Appends in flight").
+      // takeover's skips the position after it (docs/architecture.md, "Appends in flight").
       expect((yield* store.list("log/")).length).toBe(seq - 1)
       const entry = Option.getOrThrow(yield* store.get(LogEntry.logKey(seq)))
       expect(entry.bytes.length).toBeLessThan(1_000)

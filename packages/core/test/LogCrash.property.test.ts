@@ -508,7 +508,7 @@ const check = (outcome: Effect.Effect.Success<ReturnType<typeof run>>, logged: R
 
   // The log as read: the first entry created at each position (a later one at the same
   // position can only be a re-creation after collection, below the checkpoint), passing over
-  // the positions an entry skips (docs/ha.md, "Appends in flight").
+  // the positions an entry skips (docs/architecture.md, "Appends in flight").
   const first = new Map<number, LogEntry.LogEntry>()
   for (const { entry } of created) if (!first.has(entry.position)) first.set(entry.position, entry)
   const chain: Array<LogEntry.LogEntry> = []
