@@ -8,7 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { type Job, type OsqueueError, type Schedule, type ScheduleSpec } from "@osqueue/types"
 import { Either } from "effect"
 import * as Cas from "../src/Cas.js"
-import { decode, logKey } from "../src/LogEntry.js"
+import { decode, entryFormat, logKey } from "../src/LogEntry.js"
 import { defaultLimits, type Limits, QueueState } from "../src/QueueState.js"
 import { latestSlot, nextSlot } from "../src/ScheduleSlots.js"
 import { testSecrets } from "./fixtures/model.js"
@@ -254,7 +254,7 @@ describe("schedules", () => {
       return entry
     }
     const set = commit(T0, (s) => right(upsert(s, every("tick", minute), T0)))
-    expect(set.format).toBe(3)
+    expect(set.format).toBe(entryFormat)
     expect(set.schedules?.put.map((x: Schedule) => x.id)).toEqual(["tick"])
     expect(commit(T0 + 1).schedules).toBeUndefined()
     const ran = commit(T0 + minute)
