@@ -42,6 +42,11 @@ export interface LoadSpec {
    * big queue. (A first phase of drain always starts from `jobs` jobs enqueued that way.)
    */
   readonly backlog?: number
+  /**
+   * osqueue single enqueues: each producer waits a random 0–`thinkMs` after each answer, so
+   * requests arrive spread over a store write instead of all at once after the last answer.
+   */
+  readonly thinkMs?: number
 }
 
 const spec = JSON.parse(process.argv[2]!) as LoadSpec
@@ -229,6 +234,7 @@ const osqueue = Effect.gen(function*() {
           const ok = yield* Effect.match(enqueue(n), { onFailure: () => false, onSuccess: () => true })
           if (ok) enqueueLatency.add(now() - started)
           else errors.n++
+          if (spec.thinkMs !== undefined) yield* Effect.sleep(Math.random() * spec.thinkMs)
         }
       }), { concurrency: "unbounded", discard: true })
   }

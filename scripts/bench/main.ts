@@ -332,6 +332,8 @@ interface Run {
   readonly jobs?: number
   readonly workers?: number
   readonly backlog?: number
+  /** Each producer's pause after an answer, at most (LoadSpec.thinkMs). */
+  readonly thinkMs?: number
   /** Environment of the broker. */
   readonly env?: Readonly<Record<string, string>>
   /** After the load, kill the broker and time a takeover on its store. */
@@ -380,26 +382,24 @@ if (stores.includes("file") && transports.includes("ws")) {
 }
 if (stores.includes("latency")) {
   const transport = transports.includes("ws") ? "ws" : transports[0]!
-  runs.push({
-    label: `osqueue latency ${latencyMs}ms ${transport} P=256`,
-    system: "osqueue",
-    store: "latency",
-    transport,
-    phases: ["enqueue"],
-    producers: 256,
-    jobs: Math.max(jobs, quick ? 2_000 : 10_000)
-  })
-  // The same with one append at a time (docs/architecture.md, "Appends in flight"): the A/B in one run.
-  runs.push({
-    label: `osqueue latency ${latencyMs}ms ${transport} P=256 one append at a time`,
-    system: "osqueue",
-    store: "latency",
-    transport,
-    phases: ["enqueue"],
-    producers: 256,
-    jobs: Math.max(jobs, quick ? 2_000 : 10_000),
-    env: { OSQUEUE_APPENDS_IN_FLIGHT: "1" }
-  })
+  // Each with two appends in flight (the default) and with one at a time: the A/B in one run
+  // (docs/architecture.md, "Appends in flight"). Without think time the 256 producers answer in
+  // step and arrive together; with it, requests arrive while a write is in flight.
+  for (const thinkMs of [undefined, 100]) {
+    for (const serial of [false, true]) {
+      runs.push({
+        label: `osqueue latency ${latencyMs}ms ${transport} P=256${thinkMs === undefined ? "" : ` think ${thinkMs}ms`}${serial ? " one append at a time" : ""}`,
+        system: "osqueue",
+        store: "latency",
+        transport,
+        phases: ["enqueue"],
+        producers: 256,
+        jobs: Math.max(jobs, quick ? 2_000 : 10_000),
+        ...(thinkMs === undefined ? {} : { thinkMs }),
+        ...(serial ? { env: { OSQUEUE_APPENDS_IN_FLIGHT: "1" } } : {})
+      })
+    }
+  }
 }
 
 // Target 3 of docs/performance.md: a million queued jobs, enqueued in batches, then drained.
@@ -565,12 +565,20 @@ const targets = (results: ReadonlyArray<PhaseResult>, takeover: Takeover | undef
   lines.push(takeover === undefined
     ? "4. takeover: not measured"
     : `4. takeover behind ${takeover.queued.toLocaleString("en-US")} queued jobs (SIGKILL, then load + replay): ${fmt(takeover.totalMs, 0)} ms (${fmt(takeover.cpuMs, 0)} ms of CPU) = load ${fmt(takeover.loadMs, 0)} + replay of ${takeover.entries} entries ${fmt(takeover.replayMs, 0)} (goal ≤ 2 s: ${verdict(takeover.totalMs <= 2_000)})`)
-  const slow = results.find((r) => r.label.startsWith("osqueue latency") && !r.label.endsWith("at a time") && r.phase === "enqueue")
-  const serial = results.find((r) => r.label.startsWith("osqueue latency") && r.label.endsWith("at a time") && r.phase === "enqueue")
+  const latency = (think: boolean, serial: boolean) =>
+    results.find((r) =>
+      r.label.startsWith("osqueue latency") && r.label.includes(" think ") === think && r.label.endsWith("at a time") === serial &&
+      r.phase === "enqueue"
+    )
+  const slow = latency(false, false)
   if (slow) {
     const p50 = slow.enqueue?.p50
-    const before = serial === undefined ? "" : `; one append at a time: p50 ${fmt(serial.enqueue?.p50)} ms at ${fmt(serial.rate, 0)} jobs/s`
-    lines.push(`5. ${latencyMs} ms storage, 256 producers: acknowledgement p50 ${fmt(p50)} ms at ${fmt(slow.rate, 0)} jobs/s (goal ≤ 1.5 store latencies, ${fmt(1.5 * latencyMs)} ms: ${verdict(p50 === undefined ? undefined : p50 <= 1.5 * latencyMs)})${before}`)
+    const others = ([[false, true, "one append at a time"], [true, false, "with think time"], [true, true, "with think time, one append at a time"]] as const)
+      .flatMap(([think, serial, what]) => {
+        const r = latency(think, serial)
+        return r === undefined ? [] : [`${what}: p50 ${fmt(r.enqueue?.p50)} ms at ${fmt(r.rate, 0)} jobs/s`]
+      })
+    lines.push(`5. ${latencyMs} ms storage, 256 producers: acknowledgement p50 ${fmt(p50)} ms at ${fmt(slow.rate, 0)} jobs/s (goal ≤ 1.5 store latencies, ${fmt(1.5 * latencyMs)} ms: ${verdict(p50 === undefined ? undefined : p50 <= 1.5 * latencyMs)})${others.length > 0 ? `; ${others.join("; ")}` : ""}`)
   }
   return lines.join("\n")
 }
@@ -601,7 +609,8 @@ const main = async () => {
         payloadBytes,
         target: server.target,
         serverPid: server.child.pid!,
-        ...(run.backlog === undefined ? {} : { backlog: run.backlog })
+        ...(run.backlog === undefined ? {} : { backlog: run.backlog }),
+        ...(run.thinkMs === undefined ? {} : { thinkMs: run.thinkMs })
       })
       const rss = peakRssMb(server.child.pid!)
       for (const phase of phases) results.push({ ...phase, peakRssMb: rss })
