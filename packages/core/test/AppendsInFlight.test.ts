@@ -88,15 +88,34 @@ const leader = Effect.gen(function*() {
   return { gate, a }
 })
 
+/** Two enqueues, "first" and "second", each held in flight by the store. */
+const twoInFlight = (a: StartedEngine, gate: Effect.Effect.Success<ReturnType<typeof gated>>) =>
+  Effect.gen(function*() {
+    yield* gate.hold(2)
+    const first = yield* enqueue(a, "first")
+    const one = yield* gate.next
+    const second = yield* enqueue(a, "second")
+    const two = yield* gate.next
+    return { first, one, second, two }
+  })
+
+/** The first append refused, the one behind it landed: both answered `CommitFailed`. */
+const firstRefusedSecondLanded = Effect.gen(function*() {
+  const { a, gate } = yield* leader
+  const { first, one, second, two } = yield* twoInFlight(a, gate)
+  yield* two.land
+  yield* one.refuse
+  yield* advance(0)
+  expect((yield* Effect.flip(ok(first)))._tag).toBe("CommitFailed")
+  expect((yield* Effect.flip(ok(second)))._tag).toBe("CommitFailed")
+  return { a, gate, one }
+})
+
 describe("appends in flight", () => {
   it.scoped("a batch arriving while one is written goes out behind it; each is answered once it and the one before landed", () =>
     Effect.gen(function*() {
       const { a, gate } = yield* leader
-      yield* gate.hold(2)
-      const first = yield* enqueue(a, "first")
-      const one = yield* gate.next
-      const second = yield* enqueue(a, "second")
-      const two = yield* gate.next
+      const { first, one, second, two } = yield* twoInFlight(a, gate)
       expect(two.position).toBe(one.position + 1)
       // the second lands first: it waits for the first
       yield* two.land
@@ -111,17 +130,7 @@ describe("appends in flight", () => {
 
   it.scoped("a refused append voids the one sent behind it, which landed; the next entry skips it", () =>
     Effect.gen(function*() {
-      const { a, gate } = yield* leader
-      yield* gate.hold(2)
-      const first = yield* enqueue(a, "first")
-      const one = yield* gate.next
-      const second = yield* enqueue(a, "second")
-      const two = yield* gate.next
-      yield* two.land
-      yield* one.refuse
-      yield* advance(0)
-      expect((yield* Effect.flip(ok(first)))._tag).toBe("CommitFailed")
-      expect((yield* Effect.flip(ok(second)))._tag).toBe("CommitFailed")
+      const { a, gate, one } = yield* firstRefusedSecondLanded
       // the next entry takes the refused one's position and skips the orphan behind it
       yield* gate.hold(1)
       const third = yield* enqueue(a, "third")
@@ -142,17 +151,7 @@ describe("appends in flight", () => {
 
   it.scoped("a refused append that landed after all is found where the next one goes, with the one behind it: both are kept", () =>
     Effect.gen(function*() {
-      const { a, gate } = yield* leader
-      yield* gate.hold(2)
-      const first = yield* enqueue(a, "first")
-      const one = yield* gate.next
-      const second = yield* enqueue(a, "second")
-      const two = yield* gate.next
-      yield* two.land
-      yield* one.refuse
-      yield* advance(0)
-      expect((yield* Effect.flip(ok(first)))._tag).toBe("CommitFailed")
-      expect((yield* Effect.flip(ok(second)))._tag).toBe("CommitFailed")
+      const { a, gate, one } = yield* firstRefusedSecondLanded
       // the refused write lands after all (an answer lost on the way)
       yield* one.landLate
       const third = yield* enqueue(a, "third")
@@ -168,11 +167,7 @@ describe("appends in flight", () => {
       const { a, gate } = yield* leader
       const b = yield* startEngine(gate.store, "http://b:8080")
       yield* advance(0)
-      yield* gate.hold(2)
-      const first = yield* enqueue(a, "first")
-      const one = yield* gate.next
-      const second = yield* enqueue(a, "second")
-      const two = yield* gate.next
+      const { first, one, second, two } = yield* twoInFlight(a, gate)
       // a goes silent with both in flight; b takes over at the first one's position
       yield* a.election.abdicate
       for (let i = 0; i < 10; i++) yield* advance(600)
