@@ -3,12 +3,13 @@ import * as Command from "@effect/cli/Command"
 import { broker } from "./commands/broker.js"
 import { demo } from "./commands/demo.js"
 import { enqueue, jobs, jobsSubcommands, pause, resume, stats, watch, workers } from "./commands/jobs.js"
+import { limit, limitSubcommands } from "./commands/limit.js"
 import { produce } from "./commands/produce.js"
 import { schedule, scheduleSubcommands } from "./commands/schedule.js"
 import { worker } from "./commands/worker.js"
 import { node } from "./Help.js"
 
-const subcommands = [broker, worker, demo, enqueue, jobs, schedule, stats, workers, pause, resume, watch, produce] as const
+const subcommands = [broker, worker, demo, enqueue, jobs, schedule, stats, workers, pause, resume, limit, watch, produce] as const
 
 export const osqueue = Command.make("osqueue").pipe(
   Command.withDescription("A job queue on object storage with compare-and-swap"),
@@ -23,6 +24,8 @@ export const commandTree = node(
       ? node(jobs, jobsSubcommands.map((child) => node(child)))
       : command === schedule
       ? node(schedule, scheduleSubcommands.map((child) => node(child)))
+      : command === limit
+      ? node(limit, limitSubcommands.map((child) => node(child)))
       : node(command)
   )
 )

@@ -64,3 +64,34 @@ describe("osqueue operator commands", { timeout: 240_000 }, () => {
     expect((await fetch(`${url}/v1/jobs/${delayed!.id}`)).status).toBe(404)
   })
 })
+
+describe("osqueue limit", { timeout: 240_000 }, () => {
+  it("set, list and clear limits on claims; a bad --rate or value changes nothing", async () => {
+    const port = await freePort()
+    const url = `http://127.0.0.1:${port}`
+    const dir = await mkdtemp(join(tmpdir(), "osqueue-limit-"))
+    osqueue(["broker", "--port", String(port), "--host", "127.0.0.1", "--url", url, "--dir", dir])
+    await leading(url)
+
+    const set = await osqueueRun(["limit", "set", "--type", "mail", "--concurrency", "1", "--rate", "100/60s", "-b", url])
+    expect(set.code).toBe(0)
+    expect(set.stdout).toMatch(/^mail\s+concurrency 1, rate 100\/1m$/m)
+    const badRate = await osqueueRun(["limit", "set", "--type", "mail", "--rate", "100 per minute", "-b", url])
+    expect(badRate.code).toBe(2)
+    expect(badRate.stderr).toContain("is not M/<window>")
+    const badValue = await osqueueRun(["limit", "set", "--type", "mail", "--concurrency", "0", "-b", url])
+    expect(badValue.code).toBe(1)
+    expect(badValue.stderr).toContain("concurrency")
+
+    await post(`${url}/v1/jobs/batch`, { jobs: [{ type: "mail" }, { type: "mail" }] })
+    expect(await post(`${url}/v1/jobs/claim`, { workerId: "w", max: 5 })).toHaveLength(1)
+    const list = await osqueueRun(["limit", "list", "-b", url])
+    expect(list.code).toBe(0)
+    expect(list.stdout).toMatch(/^mail\s+concurrency 1, rate 100\/1m\s+running 1\/1, started 1\/100 in the last 1m$/m)
+
+    const cleared = await osqueueRun(["limit", "clear", "--type", "mail", "-b", url, "--json"])
+    expect(cleared.code).toBe(0)
+    expect(JSON.parse(cleared.stdout)).toEqual([])
+    expect(await post(`${url}/v1/jobs/claim`, { workerId: "w", max: 5 })).toHaveLength(1)
+  })
+})
