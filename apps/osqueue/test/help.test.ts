@@ -72,7 +72,7 @@ describe.concurrent("osqueue help, spawned", { timeout: 120_000 }, () => {
     expect(code).toBe(0)
     expect(stdout.split("\n")[0]).toBe("Usage: osqueue <command>")
     const commands = entries(stdout, "Commands")
-    expect(commands.map((c) => c.name)).toEqual(["broker", "worker", "demo", "enqueue", "jobs", "schedule", "stats", "workers", "pause", "resume", "watch", "produce"])
+    expect(commands.map((c) => c.name)).toEqual(["broker", "worker", "demo", "enqueue", "jobs", "schedule", "stats", "workers", "pause", "resume", "limit", "watch", "produce"])
     for (const command of commands) expect(command.text, command.name).not.toBe("")
   })
 
