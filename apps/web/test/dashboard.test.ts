@@ -198,6 +198,14 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await page.getByRole("button", { name: "Resume all" }).click()
       await expect.poll(() => page.locator('tr[data-type="email"]').textContent()).toContain("on")
 
+      // Limits on claims (set over REST) show in the type's row and, the whole queue's, by the leader.
+      const limit = (body: unknown) =>
+        fetch(`${server.url}/v1/limits`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+      expect((await limit({ type: "email", concurrency: 2, rate: { max: 10, windowMs: 60_000 } })).status).toBe(200)
+      expect((await limit({ concurrency: 50 })).status).toBe(200)
+      await expect.poll(() => page.locator('tr[data-type="email"]').textContent()).toMatch(/running \d+\/2 · started \d+\/10 per 1 min 0 s/)
+      await expect.poll(() => page.locator("body").textContent()).toMatch(/Queue's limit on claimsrunning \d+\/50/)
+
       // The raw state: queue.json with its version, epoch and seq.
       await tab(page, "Raw state")
       await expect.poll(() => page.locator("pre.raw-state").textContent()).toContain(`"${dead}"`)

@@ -1,9 +1,10 @@
 /**
  * Counts by state (live, every second), charts over the broker's last half hour of 5 s samples
  * (throughput and failure rate, depth, wait and run times, commits), the leader, and a table of
- * every job type: counts in each state, throughput, failures, wait and run times, pause switch.
+ * every job type: counts in each state, throughput, failures, wait and run times, pause switch,
+ * and its limit on claims (docs/architecture.md, "Limits on claims") with what it uses now.
  */
-import type { JobState, Stats, StatsSample } from "@osqueue/types"
+import type { JobState, LimitStatus, Stats, StatsSample } from "@osqueue/types"
 import type { App, View } from "../app.js"
 import { format, lineChart } from "../chart.js"
 import { timeZone } from "../config.js"
@@ -116,6 +117,7 @@ export const overviewView = (app: App): View => {
     const status = app.connection.status.value
     if (info === undefined || broker === undefined) return replace(leader, h("dd", { class: "muted" }, "Not connected yet."))
     const row = (label: string, ...value: Array<string | Node>) => [h("dt", {}, label), h("dd", {}, value)]
+    const queueLimit = stats?.limits?.find((limit) => limit.type === undefined)
     replace(
       leader,
       row("Leader", info.leaderUrl === null ? h("span", { class: "error-text" }, "none known (an election is under way)") : info.leaderUrl),
@@ -125,15 +127,29 @@ export const overviewView = (app: App): View => {
       row("Commit seq", stats === undefined ? "–" : stats.seq.toLocaleString()),
       row("All time", stats === undefined ? "–" : `${stats.enqueuedTotal.toLocaleString()} enqueued, ${stats.completedTotal.toLocaleString()} completed, ${stats.deadTotal.toLocaleString()} dead-lettered`),
       row("queue.json", stats === undefined ? "–" : `${(stats.stateBytes / 1024).toFixed(1)} KiB`),
+      row("Queue's limit on claims", queueLimit === undefined ? "none" : limitText(queueLimit)),
       row("Transport", status._tag === "Connected" ? (status.transport === "ws" ? "RPC over WebSocket" : "RPC over HTTP") : status._tag)
     )
+  }
+
+  /** A limit on claims and what its scope uses of it now: "running 1/2 · started 3/10 per 1m". */
+  const limitText = (limit: LimitStatus): string =>
+    [
+      ...(limit.concurrency === undefined ? [] : [`running ${limit.running}/${limit.concurrency}`]),
+      ...(limit.rate === undefined ? [] : [`started ${limit.startsInWindow ?? 0}/${limit.rate.max} per ${duration(limit.rate.windowMs)}`])
+    ].join(" · ")
+  const limitBadge = (limit: LimitStatus | undefined) => {
+    if (limit === undefined) return null
+    const full = (limit.concurrency !== undefined && limit.running >= limit.concurrency) ||
+      (limit.rate !== undefined && (limit.startsInWindow ?? 0) >= limit.rate.max)
+    return h("span", { class: "limit", title: "Limit on claims (osqueue limit set / POST /v1/limits)" }, " ", badge(limitText(limit), full ? "failed-waiting-retry" : "queued"))
   }
 
   const renderTypes = (stats: Stats | undefined) => {
     const samples = app.model.samples.value
     const latest = samples.at(-1)
     const minute = samples.slice(-12).filter((s) => Object.keys(s.byType).length > 0)
-    const known = [...new Set([...app.model.types.value, ...Object.keys(latest?.byType ?? {}), ...Object.keys(stats?.queuedByType ?? {}), ...(stats?.paused.types ?? [])])].sort()
+    const known = [...new Set([...app.model.types.value, ...Object.keys(latest?.byType ?? {}), ...Object.keys(stats?.queuedByType ?? {}), ...(stats?.paused.types ?? []), ...(stats?.limits ?? []).flatMap((l) => (l.type === undefined ? [] : [l.type]))])].sort()
     const columns = cards.length + 6
     if (known.length === 0) return replace(types, h("tr", {}, h("td", { colspan: columns, class: "empty" }, "No job types seen yet.")))
     const seconds = minute.reduce((sum, s) => sum + s.intervalMs, 0) / 1000
@@ -170,7 +186,14 @@ export const overviewView = (app: App): View => {
           h("td", { class: "num" }, completed + failed > 0 ? `${format((100 * failed) / (completed + failed))}%` : "–"),
           h("td", { class: "num" }, pair(wait)),
           h("td", { class: "num" }, pair(run)),
-          h("td", {}, paused ? badge("paused", "dead") : badge("on", "completed"), " ", app.may(paused ? "Resume" : "Pause") ? toggle : null)
+          h(
+            "td",
+            {},
+            paused ? badge("paused", "dead") : badge("on", "completed"),
+            " ",
+            app.may(paused ? "Resume" : "Pause") ? toggle : null,
+            limitBadge(stats?.limits?.find((l) => l.type === type))
+          )
         )
       })
     )
