@@ -5,7 +5,7 @@
  */
 import { Schema } from "effect"
 import { type Job, QueueFile } from "../../packages/types/src/index.js"
-import { chaosSchedule, Journal, type LeaseOp, type LeaseRecord, parseToken } from "./fleet.js"
+import { chaosSchedule, type HandlerRun, Journal, type LeaseOp, type LeaseRecord, limitedConcurrency, limitedType, parseToken } from "./fleet.js"
 
 export interface Check {
   readonly name: string
@@ -152,6 +152,31 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
         `(${completed.length} completed, ${dead} dead); ${unacked} enqueued without an acknowledgement ` +
         `(in flight when the producers stopped), ${unackedDone} completed whose acknowledgement was lost`))
   }
+
+  // 6. The limit on claims of the limited type: never more of its handlers running at once than
+  // it allows, from the workers' own records of their handler runs. A run counts only if its
+  // lease held to the end: its completion, failure or release was acknowledged ("ok"). A run
+  // whose lease was lost (it expired while the handler ran on) is not counted: the broker took
+  // the job back when the lease expired and may then rightly start it, or another job, in that
+  // slot while the first handler still runs. A run whose ending call got no answer is left out
+  // too (its lease may have expired). Its handler interval lies inside the time the broker held
+  // the job as running (claimed before it started, ended after it ended), so counted runs that
+  // overlap were running at once in the broker's state.
+  {
+    const held = new Set(
+      journal.leases
+        .filter((r) => (r.op === "complete" || r.op === "fail" || r.op === "release") && r.outcome === "ok")
+        .map((r) => r.token)
+    )
+    const counted = journal.limitedRuns.filter((run) => held.has(run.token))
+    const { peak, at } = peakOverlap(counted)
+    const violations = peak > limitedConcurrency
+      ? [`${peak} ${limitedType} handlers ran at once at ${new Date(at).toISOString()}, the limit is ${limitedConcurrency}`]
+      : []
+    if (journal.limitedRuns.length === 0) violations.push(`no ${limitedType} job ran: the limit was never put to the test`)
+    checks.push(check(`at most ${limitedConcurrency} ${limitedType} jobs ran at once (a limit on claims)`, violations,
+      `${journal.limitedRuns.length} handler runs, ${counted.length} with their lease held to the end; at most ${peak} at once`))
+  }
   return checks
 }
 
@@ -189,6 +214,23 @@ export const scheduleCheck = (file: QueueFile, setAt: number): Check => {
   const skipped = last === undefined ? 0 : span / chaosSchedule.everyMs + 1 - runs.length
   return check("no schedule slot ran twice, and the runs kept coming", violations,
     `${runs.length} runs of ${chaosSchedule.id} over ${Math.round(span / 1000)} s of slots (${skipped} slots coalesced into catch-up runs)`)
+}
+
+/** The most runs in progress at one instant, and when: an end at the instant another starts is no overlap. */
+const peakOverlap = (runs: ReadonlyArray<HandlerRun>): { readonly peak: number; readonly at: number } => {
+  const edges = runs.flatMap((run) => [{ at: run.startAt, delta: 1 }, { at: run.endAt, delta: -1 }])
+    .sort((a, b) => a.at - b.at || a.delta - b.delta)
+  let now = 0
+  let peak = 0
+  let at = 0
+  for (const edge of edges) {
+    now += edge.delta
+    if (now > peak) {
+      peak = now
+      at = edge.at
+    }
+  }
+  return { peak, at }
 }
 
 /** What one broker process logged, in order: each start logs to its own file. */
@@ -232,8 +274,9 @@ export const selfTest = (): ReadonlyArray<string> => {
   const lease = (op: LeaseOp, token: string, sentAt: number, ackAt: number, outcome = "ok"): LeaseRecord => ({
     op, token, ...parseToken(token), workerId: "w", sentAt, ackAt, outcome
   })
-  const journal = (keys: number, leases: ReadonlyArray<LeaseRecord>) => {
+  const journal = (keys: number, leases: ReadonlyArray<LeaseRecord>, runs: ReadonlyArray<HandlerRun> = [{ token: "job-1/1/1", startAt: 1, endAt: 2 }]) => {
     const j = new Journal()
+    j.limitedRuns.push(...runs)
     for (let n = 1; n <= keys; n++) {
       j.keysSent.add(`k${n}`)
       j.enqueued.push({ key: `k${n}`, id: `job-${n}`, sentAt: 0, ackAt: 1 })
@@ -250,7 +293,12 @@ export const selfTest = (): ReadonlyArray<string> => {
     ["one job per idempotency key, none unaccounted for", journal(1, []), file([job(1, "queued", 0), job(2, "queued", 0, "k1")])],
     ["no completion accepted from a stale lease", journal(1, [lease("complete", "job-1/1/1", 5, 6)]), file([job(1, "completed", 2)])],
     ["no job ever held two valid leases", journal(1, [lease("claim", "job-1/1/1", 0, 1), lease("claim", "job-1/2/2", 2, 3), lease("heartbeat", "job-1/1/1", 4, 5)]), file([job(1, "running", 2)])],
-    ["the final state decodes and its counts match the logs", journal(1, []), file([job(1, "completed", 1)])]
+    ["the final state decodes and its counts match the logs", journal(1, []), file([job(1, "completed", 1)])],
+    [
+      `at most ${limitedConcurrency} ${limitedType} jobs ran at once (a limit on claims)`,
+      journal(3, [1, 2, 3].map((n) => lease("complete", `job-${n}/1/1`, 10, 11)), [1, 2, 3].map((n) => ({ token: `job-${n}/1/1`, startAt: n, endAt: 9 }))),
+      file([1, 2, 3].map((n) => job(n, "completed", 1)))
+    ]
   ]
   const problems: Array<string> = []
   for (const c of runChecks(clean, file([job(1, "completed", 1)]))) {

@@ -5,10 +5,11 @@
  * release) with its token, when it was sent and when (and how) it was answered. Times are this
  * process's `Date.now()`, the only clock the checks compare.
  */
-import { Cause, Context, Duration, Effect, Exit, Layer, Option, Random, Scope } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Option, Random, Schedule, Scope } from "effect"
 import type { ClientError } from "../../packages/client/src/index.js"
 import { OsqueueClient } from "../../packages/client/src/index.js"
 import { type ClaimedJob, parseLeaseToken } from "../../packages/types/src/index.js"
+import type { JobContext } from "../../packages/worker/src/Handler.js"
 import * as Worker from "../../packages/worker/src/Worker.js"
 
 export interface EnqueueRecord {
@@ -33,6 +34,17 @@ export interface LeaseRecord {
   readonly outcome: string
 }
 
+/** The job type the run limits (`limitedConcurrency` running at once, set before the fleets start). */
+export const limitedType = "chaos-limited"
+export const limitedConcurrency = 2
+
+/** One run of a limited job's handler, on this process's clock. */
+export interface HandlerRun {
+  readonly token: string
+  readonly startAt: number
+  readonly endAt: number
+}
+
 export class Journal {
   readonly enqueued: Array<EnqueueRecord> = []
   /** Keys a producer sent at least once (acknowledged or not). */
@@ -46,6 +58,8 @@ export class Journal {
   /** Calls that failed after the client's own retries, by operation and error tag. */
   readonly gaveUp = new Map<string, number>()
   readonly leases: Array<LeaseRecord> = []
+  /** Every run of a limited job's handler that ended (or was interrupted) in this process. */
+  readonly limitedRuns: Array<HandlerRun> = []
 
   count(map: Map<string, number>, key: string): void {
     map.set(key, (map.get(key) ?? 0) + 1)
@@ -155,11 +169,13 @@ export const startProducers = (options: FleetOptions, journal: Journal) =>
           const long = (yield* options.random.next) < 0.05
           const share = yield* options.random.next
           const workMs = long ? Math.round(options.leaseMs * (1 + share)) : Math.round(50 + share * 600)
+          // One job in five is of the limited type.
+          const type = n % 5 === 4 ? limitedType : "chaos"
           for (;;) {
             journal.keysSent.add(key)
             const sentAt = Date.now()
             const exit = yield* Effect.exit(
-              client.enqueue("chaos", { workMs }, { idempotencyKey: key, maxAttempts: 100 })
+              client.enqueue(type, { workMs }, { idempotencyKey: key, maxAttempts: 100 })
             )
             if (Exit.isSuccess(exit)) {
               journal.enqueued.push({ key, id: exit.value.id, sentAt, ackAt: Date.now() })
@@ -206,6 +222,13 @@ export const setSchedule = (options: FleetOptions, journal: Journal) =>
     }
   }).pipe(Effect.provide(clientLayer(options, 0)))
 
+/** Sets the limit on claims of the limited type, before the fleets start. */
+export const setLimit = (options: FleetOptions) =>
+  Effect.flatMap(OsqueueClient, (client) => client.setLimit({ type: limitedType, concurrency: limitedConcurrency })).pipe(
+    Effect.provide(clientLayer(options, 0)),
+    Effect.retry({ schedule: Schedule.spaced("500 millis"), times: 20 })
+  )
+
 /** Starts the worker pools in `scope`; closing it shuts them down (drain, then release). */
 export const startWorkers = (options: FleetOptions, journal: Journal, scope: Scope.Scope) =>
   Effect.forEach(Array.from({ length: options.workers }, (_, i) => i), (i) =>
@@ -215,7 +238,17 @@ export const startWorkers = (options: FleetOptions, journal: Journal, scope: Sco
       const context = yield* Layer.buildWithScope(clientLayer(options, i + options.producers), scope)
       const client = recording(Context.get(context, OsqueueClient), journal, () => workerId)
       return yield* Worker.make({
-        handlers: { chaos: (payload: unknown) => Effect.sleep(Duration.millis(workMsOf(payload))) },
+        handlers: {
+          chaos: (payload: unknown) => Effect.sleep(Duration.millis(workMsOf(payload))),
+          // Each run recorded with its lease, for the check that the limit was never exceeded.
+          [limitedType]: (payload: unknown, ctx: JobContext) =>
+            Effect.suspend(() => {
+              const startAt = Date.now()
+              return Effect.sleep(Duration.millis(workMsOf(payload))).pipe(
+                Effect.ensuring(Effect.sync(() => void journal.limitedRuns.push({ token: ctx.token, startAt, endAt: Date.now() })))
+              )
+            })
+        },
         concurrency: options.concurrency,
         workerId,
         leaseMs: options.leaseMs,

@@ -21,7 +21,7 @@ import * as Election from "../../packages/core/src/Election.js"
 import { FileStore, ObjectStore } from "../../packages/storage/src/index.js"
 import { type BrokerSlot, leaderInfo, startBrokers } from "./brokers.js"
 import { type Check, handoffCheck, type ProcessLog, runChecks, scheduleCheck, selfTest } from "./checks.js"
-import { chaosSchedule, Journal, setSchedule, startProducers, startWorkers } from "./fleet.js"
+import { chaosSchedule, Journal, setLimit, setSchedule, startProducers, startWorkers } from "./fleet.js"
 
 const usage = `usage: scripts/chaos [--minutes N] [--store file|s3] [--seed N] [--election-ttl-ms N] [--lease-ms N]
                      [--rate JOBS_PER_S] [--keep]
@@ -216,6 +216,7 @@ const program = Effect.gen(function*() {
     requestTimeoutMs: Math.max(2_000, ttlMs),
     random
   }
+  yield* setLimit(fleetOptions)
   const workerScope = yield* Scope.make()
   yield* startWorkers(fleetOptions, journal, workerScope)
   const producers = yield* startProducers(fleetOptions, journal)
