@@ -108,6 +108,9 @@ const unique = (what: string) => `hostile-${what}-${Math.random().toString(36).s
 
 /** A job of its own type, claimed: its id and live token. A probe's claim (of any type) may take it first: then another. */
 const claimedJob = async (run: Run, type: string) => {
+  // A generated probe may have limited claims of the whole queue (or paused it): lift both first.
+  await must(run.broker, "POST", "/v1/limits/clear", {})
+  await must(run.broker, "POST", "/v1/resume", {})
   for (let attempt = 0; attempt < 10; attempt++) {
     await must(run.broker, "POST", "/v1/jobs", { type })
     const [claimed] = await must<Array<{ job: { id: string }; token: string }>>(run.broker, "POST", "/v1/jobs/claim", { workerId: "hostile", types: [type], leaseMs: 600_000 })
