@@ -196,7 +196,12 @@ const decodeTotal = median(decodeRuns.map((r) => r.parse + r.schema + r.fromFile
 const rows: Array<[string, string, string, string]> = []
 const ms = (x: number) => `${x.toFixed(1)} ms`
 const row = (name: string, value: number, target?: number) =>
-  rows.push([name, ms(value), target === undefined ? "" : `≤ ${target} ms`, target === undefined ? "" : value <= target ? "pass" : "MISS"])
+  rows.push([
+    name,
+    ms(value),
+    target === undefined ? "" : `≤ ${target} ms`,
+    target === undefined ? "" : value <= target ? "pass" : "MISS"
+  ])
 
 row(`batch of ${batchSize} mixed commands (median of ${runs})`, median(batchTimes), 5)
 row(`  slowest batch`, Math.max(...batchTimes))

@@ -16,7 +16,9 @@ import { MemoryStore, ObjectStore } from "@osqueue/storage"
 import { Duration, Effect, Layer, Logger, LogLevel, Schedule, Tracer } from "effect"
 import { parseArgs } from "node:util"
 
-const { values } = parseArgs({ options: { jobs: { type: "string", default: "20000" }, rounds: { type: "string", default: "7" } } })
+const { values } = parseArgs({
+  options: { jobs: { type: "string", default: "20000" }, rounds: { type: "string", default: "7" } }
+})
 const jobs = Number(values.jobs)
 const rounds = Number(values.rounds)
 const batch = 100
@@ -59,7 +61,10 @@ const measure = (mode: keyof typeof modes) =>
     const handlers = yield* Handlers.Handlers
     const election = yield* Election.Election
     // A fresh store: this broker takes over at once, once its election has run.
-    yield* Effect.repeat(election.role, { until: (role) => role._tag === "Leader", schedule: Schedule.spaced("10 millis") })
+    yield* Effect.repeat(election.role, {
+      until: (role) => role._tag === "Leader",
+      schedule: Schedule.spaced("10 millis")
+    })
     const options = Array.from({ length: batch }, (_, i) => ({ type: "bench", payload: { i } }))
     const run = (n: number) => Effect.repeatN(handlers.enqueueEach(options), n / batch - 1)
     yield* run(batch * 20)
@@ -86,5 +91,9 @@ for (let round = 0; round < rounds; round++) {
 }
 for (const [mode, figures] of Object.entries(results)) {
   const sorted = figures.sort((a, b) => a - b)
-  console.log(`${mode.padEnd(8)} median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} µs CPU/job  (runs: ${sorted.map((f) => f.toFixed(1)).join(", ")})`)
+  console.log(
+    `${mode.padEnd(8)} median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} µs CPU/job  (runs: ${
+      sorted.map((f) => f.toFixed(1)).join(", ")
+    })`
+  )
 }

@@ -99,7 +99,9 @@ const table = (title: string, times: Map<string, number>) => {
 if (values.timeline) {
   process.stdout.write("busy share per second since the start\n")
   for (let second = 0; second < perSecond.length; second++) {
-    process.stdout.write(`${String(second).padStart(4)}s ${(((perSecond[second] ?? 0) / 1e6) * 100).toFixed(0).padStart(4)}%\n`)
+    process.stdout.write(
+      `${String(second).padStart(4)}s ${(((perSecond[second] ?? 0) / 1e6) * 100).toFixed(0).padStart(4)}%\n`
+    )
   }
 }
 process.stdout.write(`${file}: busy ${(busy / 1000).toFixed(0)} ms, idle ${(idle / 1000).toFixed(0)} ms\n`)

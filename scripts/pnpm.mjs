@@ -24,7 +24,14 @@ const findPnpm = () => {
   if (versionOf("pnpm") === version) return "pnpm"
   if (versionOf(local) === version) return local
   process.stderr.write(`osqueue: installing pnpm ${version} into .tools/ (one time)\n`)
-  execFileSync("npm", ["install", "--no-save", "--no-package-lock", "--prefix", join(root, ".tools"), `pnpm@${version}`], {
+  execFileSync("npm", [
+    "install",
+    "--no-save",
+    "--no-package-lock",
+    "--prefix",
+    join(root, ".tools"),
+    `pnpm@${version}`
+  ], {
     stdio: "inherit"
   })
   return local
@@ -43,6 +50,10 @@ const pnpm = findPnpm()
 const marker = join(root, "node_modules", ".modules.yaml")
 const lock = join(root, "pnpm-lock.yaml")
 if (!existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs)) {
-  run(pnpm, ["install", ...(existsSync(lock) ? ["--frozen-lockfile"] : []), ...apart.flatMap((name) => ["--filter", `!${name}`])])
+  run(pnpm, [
+    "install",
+    ...(existsSync(lock) ? ["--frozen-lockfile"] : []),
+    ...apart.flatMap((name) => ["--filter", `!${name}`])
+  ])
 }
 run(pnpm, process.argv.slice(2))

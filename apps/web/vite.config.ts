@@ -26,7 +26,10 @@ const precompress = (): Plugin => {
         if (!/\.(js|css|svg|json)$/.test(name)) continue
         const bytes = await readFile(join(assets, name))
         if (bytes.length < 1_024) continue
-        await writeFile(join(assets, `${name}.br`), brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }))
+        await writeFile(
+          join(assets, `${name}.br`),
+          brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } })
+        )
         await writeFile(join(assets, `${name}.gz`), gzipSync(bytes, { level: 9 }))
       }
     }

@@ -123,7 +123,9 @@ const restProduce = (take: (n: number) => number, type: string, enqueueLatency: 
     try {
       for (let n = take(1); n > 0; n = take(1)) {
         const started = now()
-        const { status } = await connection.post("/v1/jobs", JSON.stringify({ type, payload: payload() })).catch(() => ({ status: 0 }))
+        const { status } = await connection.post("/v1/jobs", JSON.stringify({ type, payload: payload() })).catch(
+          () => ({ status: 0 })
+        )
         if (status === 201 || status === 200) enqueueLatency.add(now() - started)
         else errors.n++
       }
@@ -142,7 +144,12 @@ interface PlainClaimed {
  * own, claiming one job (`max: 1`, a long poll while none is ready) and completing it, one request
  * each, until `jobs` are completed. What a slot has in flight then is dropped with its connection.
  */
-const plainWork = (type: string, jobs: number, times: { claim: Samples; complete: Samples; endToEnd: Samples }, errors: { n: number }) =>
+const plainWork = (
+  type: string,
+  jobs: number,
+  times: { claim: Samples; complete: Samples; endToEnd: Samples },
+  errors: { n: number }
+) =>
   new Promise<void>((resolve) => {
     let completed = 0
     const connections = Array.from({ length: spec.workers }, () => new RestConnection(new URL(spec.target)))
@@ -165,7 +172,8 @@ const plainWork = (type: string, jobs: number, times: { claim: Samples; complete
         times.claim.add(now() - started)
         times.endToEnd.add(now() - first.job.payload.t)
         const completing = now()
-        const done = await connection.post(`/v1/jobs/${first.job.id}/complete`, JSON.stringify({ token: first.token })).catch(() => undefined)
+        const done = await connection.post(`/v1/jobs/${first.job.id}/complete`, JSON.stringify({ token: first.token }))
+          .catch(() => undefined)
         if (done === undefined) return
         if (done.status !== 200) {
           errors.n++

@@ -74,7 +74,9 @@ const flags = (() => {
     // pnpm may pass on the `--` of `pnpm bench -- --quick`.
     return parseArgs({ args: process.argv.slice(2).filter((arg) => arg !== "--"), options }).values
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}: see the usage at the top of scripts/bench/main.ts\n`)
+    process.stderr.write(
+      `${error instanceof Error ? error.message : String(error)}: see the usage at the top of scripts/bench/main.ts\n`
+    )
     return process.exit(2)
   }
 })()
@@ -83,7 +85,9 @@ if (flags.help) {
   process.exit(0)
 }
 const quick = flags.quick
-type StringFlag = { [K in keyof typeof options]: typeof options[K]["type"] extends "string" ? K : never }[keyof typeof options]
+type StringFlag = {
+  [K in keyof typeof options]: typeof options[K]["type"] extends "string" ? K : never
+}[keyof typeof options]
 const int = (name: StringFlag, fallback: number, min = 1) => {
   const raw = flags[name]
   if (raw === undefined) return fallback
@@ -115,8 +119,16 @@ const payloadBytes = int("payload", 200)
 const latencyMs = int("latency-ms", 50)
 const backlog = int("backlog", quick ? 5_000 : 100_000)
 const connections = int("connections", 256)
-const transports = list("transport", ["rest", "http", "ws", "plain"] as const, quick ? ["rest", "ws", "plain"] : ["rest", "http", "ws", "plain"])
-const stores = list("store", ["memory", "file", "latency"] as const, quick ? ["file", "latency"] : ["memory", "file", "latency"])
+const transports = list(
+  "transport",
+  ["rest", "http", "ws", "plain"] as const,
+  quick ? ["rest", "ws", "plain"] : ["rest", "http", "ws", "plain"]
+)
+const stores = list(
+  "store",
+  ["memory", "file", "latency"] as const,
+  quick ? ["file", "latency"] : ["memory", "file", "latency"]
+)
 const withBullmq = !flags["no-bullmq"]
 const million = flags.million
 const only = flags.only
@@ -179,7 +191,10 @@ const redisServer = (): string => {
   } catch {
     if (process.getuid?.() === 0) {
       process.stdout.write("redis-server is missing: installing it with apt (Debian's redis-server)\n")
-      execFileSync("sh", ["-c", "apt-get install -y --no-install-recommends redis-server || (apt-get update && apt-get install -y --no-install-recommends redis-server)"], { stdio: "inherit" })
+      execFileSync("sh", [
+        "-c",
+        "apt-get install -y --no-install-recommends redis-server || (apt-get update && apt-get install -y --no-install-recommends redis-server)"
+      ], { stdio: "inherit" })
       return execFileSync("sh", ["-c", "command -v redis-server"]).toString().trim()
     }
     process.stderr.write("redis-server is missing: install it (apt-get install redis-server) or run with --no-bullmq\n")
@@ -210,7 +225,10 @@ const waitReady = async (child: ChildProcess, url: string, what: string) => {
  * The `osqueue broker` command from its build, as users run it. `latency` is the file store
  * behind the fault decorator adding a fixed delay to every storage call (a stand-in for S3).
  */
-const startOsqueue = async (store: "memory" | "file" | "latency", env: Readonly<Record<string, string>> = {}): Promise<Server> => {
+const startOsqueue = async (
+  store: "memory" | "file" | "latency",
+  env: Readonly<Record<string, string>> = {}
+): Promise<Server> => {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const dir = mkdtempSync(join(tmpdir(), "osqueue-bench-"))
@@ -251,7 +269,17 @@ const startRedis = async (persistence: RedisPersistence): Promise<Server> => {
   const dir = mkdtempSync(join(tmpdir(), "osqueue-bench-redis-"))
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
   const aof = persistence === "none" ? ["--appendonly", "no"] : ["--appendonly", "yes", "--appendfsync", persistence]
-  const child = spawn(redisServer(), ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", ...aof], {
+  const child = spawn(redisServer(), [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--save",
+    "",
+    ...aof
+  ], {
     stdio: ["ignore", "pipe", "inherit"]
   })
   children.add(child)
@@ -288,7 +316,15 @@ const measureTakeover = async (server: Server): Promise<Takeover> => {
   const line = out.split("\n").find((l) => l.startsWith("takeover "))
   if (code !== 0 || line === undefined) throw new Error(`the takeover measurement failed (exit ${code})`)
   const result = JSON.parse(line.slice(9)) as Takeover
-  process.stdout.write(`  takeover (SIGKILL, then load + replay in a new process): ${fmt(result.totalMs, 0)} ms (${fmt(result.cpuMs, 0)} ms of CPU) = load ${fmt(result.loadMs, 0)} ms (${fmt(result.checkpointBytes / 2 ** 20)} MiB checkpoint at position ${result.checkpointPosition}) + replay ${fmt(result.replayMs, 0)} ms (${result.entries} entries); ${result.queued.toLocaleString("en-US")} jobs queued\n`)
+  process.stdout.write(
+    `  takeover (SIGKILL, then load + replay in a new process): ${fmt(result.totalMs, 0)} ms (${
+      fmt(result.cpuMs, 0)
+    } ms of CPU) = load ${fmt(result.loadMs, 0)} ms (${
+      fmt(result.checkpointBytes / 2 ** 20)
+    } MiB checkpoint at position ${result.checkpointPosition}) + replay ${
+      fmt(result.replayMs, 0)
+    } ms (${result.entries} entries); ${result.queued.toLocaleString("en-US")} jobs queued\n`
+  )
   return result
 }
 
@@ -307,7 +343,9 @@ const runLoad = (spec: LoadSpec) =>
         const result = JSON.parse(line.slice(7)) as PhaseResult
         results.push(result)
         print(result)
-        if (spec.system === "osqueue") process.stdout.write(`  server peak RSS so far ${fmt(peakRssMb(spec.serverPid), 0)} MB\n`)
+        if (spec.system === "osqueue") {
+          process.stdout.write(`  server peak RSS so far ${fmt(peakRssMb(spec.serverPid), 0)} MB\n`)
+        }
       }
     })
     child.once("exit", (code) => {
@@ -346,25 +384,58 @@ const runs: Array<Run> = []
 if (withBullmq) {
   // Persistence from the strongest (the match for osqueue's fsynced acknowledgement) to none.
   for (const redis of ["always", "everysec", "none"] as const) {
-    runs.push({ label: bullmqLabel(redis), system: "bullmq", redis, transport: "redis", phases: ["enqueue", "drain", "mixed"] })
+    runs.push({
+      label: bullmqLabel(redis),
+      system: "bullmq",
+      redis,
+      transport: "redis",
+      phases: ["enqueue", "drain", "mixed"]
+    })
   }
-  runs.push({ label: "bullmq addBulk×100", system: "bullmq", redis: "none", transport: "redis", phases: ["enqueue"], batch: 100 })
+  runs.push({
+    label: "bullmq addBulk×100",
+    system: "bullmq",
+    redis: "none",
+    transport: "redis",
+    phases: ["enqueue"],
+    batch: 100
+  })
 }
 for (const store of stores) {
   if (store === "latency") continue
   for (const transport of transports) {
     const full = store === "file" || transport === "ws" || transport === "plain"
     if (!full) continue
-    runs.push({ label: `osqueue ${store} ${transport}`, system: "osqueue", store, transport, phases: ["enqueue", "drain", "mixed"] })
+    runs.push({
+      label: `osqueue ${store} ${transport}`,
+      system: "osqueue",
+      store,
+      transport,
+      phases: ["enqueue", "drain", "mixed"]
+    })
   }
 }
 // Goal 3: REST single enqueue with many clients, as many HTTP clients would send it.
 const restGoalLabel = `osqueue file rest P=${connections}`
 if (stores.includes("file") && transports.includes("rest")) {
-  runs.push({ label: restGoalLabel, system: "osqueue", store: "file", transport: "rest", phases: ["enqueue"], producers: connections })
+  runs.push({
+    label: restGoalLabel,
+    system: "osqueue",
+    store: "file",
+    transport: "rest",
+    phases: ["enqueue"],
+    producers: connections
+  })
 }
 if (stores.includes("file") && transports.includes("ws")) {
-  runs.push({ label: "osqueue file ws batch×100", system: "osqueue", store: "file", transport: "ws", phases: ["enqueue"], batch: 100 })
+  runs.push({
+    label: "osqueue file ws batch×100",
+    system: "osqueue",
+    store: "file",
+    transport: "ws",
+    phases: ["enqueue"],
+    batch: 100
+  })
   // Goal 5: the same drain from a small queue and behind a big one.
   const drainJobs = Math.min(jobs, 2_000)
   for (const behind of [0, backlog]) {
@@ -388,7 +459,9 @@ if (stores.includes("latency")) {
   for (const thinkMs of [undefined, 100]) {
     for (const serial of [false, true]) {
       runs.push({
-        label: `osqueue latency ${latencyMs}ms ${transport} P=256${thinkMs === undefined ? "" : ` think ${thinkMs}ms`}${serial ? " one append at a time" : ""}`,
+        label: `osqueue latency ${latencyMs}ms ${transport} P=256${thinkMs === undefined ? "" : ` think ${thinkMs}ms`}${
+          serial ? " one append at a time" : ""
+        }`,
         system: "osqueue",
         store: "latency",
         transport,
@@ -426,7 +499,25 @@ if (only !== undefined) runs.splice(0, runs.length, ...runs.filter((run) => run.
 // ---------------------------------------------------------------------------------------------
 // Output
 
-const columns = ["run", "phase", "jobs/s", "server CPU µs/job", "client CPU µs/job", "enqueue p50/p99 ms", "claim p50/p99", "complete p50/p99", "end-to-end p50/p99", "writes/job", "bytes/job", "engine bytes/job", "checkpoints", "encode ms", "put ms", "peak RSS MB", "errors"]
+const columns = [
+  "run",
+  "phase",
+  "jobs/s",
+  "server CPU µs/job",
+  "client CPU µs/job",
+  "enqueue p50/p99 ms",
+  "claim p50/p99",
+  "complete p50/p99",
+  "end-to-end p50/p99",
+  "writes/job",
+  "bytes/job",
+  "engine bytes/job",
+  "checkpoints",
+  "encode ms",
+  "put ms",
+  "peak RSS MB",
+  "errors"
+]
 const row = (r: PhaseResult) => [
   r.label,
   r.phase,
@@ -447,7 +538,17 @@ const row = (r: PhaseResult) => [
   String(r.errors)
 ]
 const print = (r: PhaseResult) =>
-  process.stdout.write(`  ${r.phase.padEnd(8)} ${fmt(r.rate, 0).padStart(7)} jobs/s  CPU µs/job server ${fmt(r.serverCpuUs, 0)} client ${fmt(r.loadCpuUs, 0)}  enqueue ${fmtLatency(r.enqueue)}  claim ${fmtLatency(r.claim)}  complete ${fmtLatency(r.complete)}  e2e ${fmtLatency(r.endToEnd)}  writes/job ${r.writesPerJob === null ? "–" : r.writesPerJob.toFixed(4)}  bytes/job ${fmt(r.bytesPerJob, 0)} (engine ${fmt(r.engineBytesPerJob, 0)}, ${r.checkpoints ?? "–"} checkpoints)  ${fmt(r.seconds)} s  errors ${r.errors}\n`)
+  process.stdout.write(
+    `  ${r.phase.padEnd(8)} ${fmt(r.rate, 0).padStart(7)} jobs/s  CPU µs/job server ${fmt(r.serverCpuUs, 0)} client ${
+      fmt(r.loadCpuUs, 0)
+    }  enqueue ${fmtLatency(r.enqueue)}  claim ${fmtLatency(r.claim)}  complete ${fmtLatency(r.complete)}  e2e ${
+      fmtLatency(r.endToEnd)
+    }  writes/job ${r.writesPerJob === null ? "–" : r.writesPerJob.toFixed(4)}  bytes/job ${
+      fmt(r.bytesPerJob, 0)
+    } (engine ${fmt(r.engineBytesPerJob, 0)}, ${r.checkpoints ?? "–"} checkpoints)  ${
+      fmt(r.seconds)
+    } s  errors ${r.errors}\n`
+  )
 
 const table = (results: ReadonlyArray<PhaseResult>) => {
   const lines = [columns, ...results.map(row)]
@@ -469,28 +570,50 @@ const goals = (results: ReadonlyArray<PhaseResult>) => {
   if (bullMixed && wsMixed) {
     const ratio = wsMixed.rate / bullMixed.rate
     const e2e = wsMixed.endToEnd && bullMixed.endToEnd ? wsMixed.endToEnd.p50 <= bullMixed.endToEnd.p50 : undefined
-    lines.push(`1. mixed, RPC-WS, file store: ${fmt(wsMixed.rate, 0)} vs BullMQ ${fmt(bullMixed.rate, 0)} jobs/s = ${ratio.toFixed(2)}× (goal ≥ 1.0×: ${verdict(ratio >= 1)}); end-to-end p50 ${fmt(wsMixed.endToEnd?.p50)} vs ${fmt(bullMixed.endToEnd?.p50)} ms (${verdict(e2e)})`)
+    lines.push(
+      `1. mixed, RPC-WS, file store: ${fmt(wsMixed.rate, 0)} vs BullMQ ${fmt(bullMixed.rate, 0)} jobs/s = ${
+        ratio.toFixed(2)
+      }× (goal ≥ 1.0×: ${verdict(ratio >= 1)}); end-to-end p50 ${fmt(wsMixed.endToEnd?.p50)} vs ${
+        fmt(bullMixed.endToEnd?.p50)
+      } ms (${verdict(e2e)})`
+    )
     const durable = find(results, bullmqLabel("always"), "mixed")
     if (durable) {
-      lines.push(`   against BullMQ with appendfsync always (the same durability): ${fmt(durable.rate, 0)} jobs/s = ${(wsMixed.rate / durable.rate).toFixed(2)}×`)
+      lines.push(
+        `   against BullMQ with appendfsync always (the same durability): ${fmt(durable.rate, 0)} jobs/s = ${
+          (wsMixed.rate / durable.rate).toFixed(2)
+        }×`
+      )
     }
     // Each producer has one enqueue in flight, and an enqueue is acknowledged only after a put
     // that began after it arrived: P producers cannot enqueue faster than P puts' time allows,
     // whatever the broker's CPU.
     if (wsMixed.putMs !== null) {
       const ceiling = (producers * 1000) / wsMixed.putMs
-      lines.push(`   storage ceiling of this phase: ${producers} producers / ${fmt(wsMixed.putMs, 2)} ms per put = ${fmt(ceiling, 0)} jobs/s = ${(ceiling / bullMixed.rate).toFixed(2)}× BullMQ, with no CPU spent at all`)
+      lines.push(
+        `   storage ceiling of this phase: ${producers} producers / ${fmt(wsMixed.putMs, 2)} ms per put = ${
+          fmt(ceiling, 0)
+        } jobs/s = ${(ceiling / bullMixed.rate).toFixed(2)}× BullMQ, with no CPU spent at all`
+      )
     }
   }
   const bulk = find(results, "bullmq addBulk×100", "enqueue")
   const batch = find(results, "osqueue file ws batch×100", "enqueue")
   if (bulk && batch) {
     const ratio = batch.rate / bulk.rate
-    lines.push(`2. enqueue in batches of 100: ${fmt(batch.rate, 0)} vs addBulk ${fmt(bulk.rate, 0)} jobs/s = ${ratio.toFixed(2)}× (goal ≥ 1.5×: ${verdict(ratio >= 1.5)})`)
+    lines.push(
+      `2. enqueue in batches of 100: ${fmt(batch.rate, 0)} vs addBulk ${fmt(bulk.rate, 0)} jobs/s = ${
+        ratio.toFixed(2)
+      }× (goal ≥ 1.5×: ${verdict(ratio >= 1.5)})`
+    )
   }
   const rest = find(results, restGoalLabel, "enqueue")
   if (rest) {
-    lines.push(`3. REST single enqueue, ${connections} keep-alive connections: ${fmt(rest.rate, 0)} jobs/s, broker ${fmt(rest.serverCpuUs, 0)} µs/job (goal ≥ 5,000: ${verdict(rest.rate >= 5_000)})`)
+    lines.push(
+      `3. REST single enqueue, ${connections} keep-alive connections: ${fmt(rest.rate, 0)} jobs/s, broker ${
+        fmt(rest.serverCpuUs, 0)
+      } µs/job (goal ≥ 5,000: ${verdict(rest.rate >= 5_000)})`
+    )
   }
   return lines.join("\n")
 }
@@ -505,7 +628,11 @@ const requestPathTargets = (results: ReadonlyArray<PhaseResult>) => {
   for (const store of ["memory", "file"] as const) {
     const mixed = find(results, `osqueue ${store} plain`, "mixed")
     if (mixed) {
-      lines.push(`broker CPU per job, plain HTTP, ${store} store, mixed (three calls a job): ${fmt(mixed.serverCpuUs, 0)} µs (goal ≤ ${maxJobCpuUs}: ${verdict(mixed.serverCpuUs <= maxJobCpuUs)})`)
+      lines.push(
+        `broker CPU per job, plain HTTP, ${store} store, mixed (three calls a job): ${
+          fmt(mixed.serverCpuUs, 0)
+        } µs (goal ≤ ${maxJobCpuUs}: ${verdict(mixed.serverCpuUs <= maxJobCpuUs)})`
+      )
     }
   }
   const plain = find(results, "osqueue file plain", "mixed")
@@ -513,7 +640,13 @@ const requestPathTargets = (results: ReadonlyArray<PhaseResult>) => {
     const bull = find(results, bullmqLabel(redis), "mixed")
     if (plain && bull) {
       const ratio = plain.rate / bull.rate
-      lines.push(`plain HTTP mixed, file store: ${fmt(plain.rate, 0)} vs ${bullmqLabel(redis)} ${fmt(bull.rate, 0)} jobs/s = ${ratio.toFixed(2)}×${redis === "always" ? ` (goal ≥ 1.0×: ${verdict(ratio >= 1)})` : ""}; server CPU ${fmt(plain.serverCpuUs, 0)} vs ${fmt(bull.serverCpuUs, 0)} µs/job`)
+      lines.push(
+        `plain HTTP mixed, file store: ${fmt(plain.rate, 0)} vs ${bullmqLabel(redis)} ${fmt(bull.rate, 0)} jobs/s = ${
+          ratio.toFixed(2)
+        }×${redis === "always" ? ` (goal ≥ 1.0×: ${verdict(ratio >= 1)})` : ""}; server CPU ${
+          fmt(plain.serverCpuUs, 0)
+        } vs ${fmt(bull.serverCpuUs, 0)} µs/job`
+      )
     }
   }
   const ws = find(results, "osqueue file ws", "mixed")
@@ -521,7 +654,11 @@ const requestPathTargets = (results: ReadonlyArray<PhaseResult>) => {
     const bull = find(results, bullmqLabel(redis), "mixed")
     if (ws && bull) {
       const ratio = ws.rate / bull.rate
-      lines.push(`@osqueue/client over WebSocket mixed, file store: ${fmt(ws.rate, 0)} vs ${bullmqLabel(redis)} ${fmt(bull.rate, 0)} jobs/s = ${ratio.toFixed(2)}×${redis === "none" ? ` (goal ≥ 1.0×: ${verdict(ratio >= 1)})` : ""}`)
+      lines.push(
+        `@osqueue/client over WebSocket mixed, file store: ${fmt(ws.rate, 0)} vs ${bullmqLabel(redis)} ${
+          fmt(bull.rate, 0)
+        } jobs/s = ${ratio.toFixed(2)}×${redis === "none" ? ` (goal ≥ 1.0×: ${verdict(ratio >= 1)})` : ""}`
+      )
     }
   }
   return lines.join("\n")
@@ -540,45 +677,90 @@ const targets = (results: ReadonlyArray<PhaseResult>, takeover: Takeover | undef
   if (measured.length > 0) {
     const worst = measured.reduce((a, b) => (b.bytesPerJob! > a.bytesPerJob! ? b : a))
     const over = measured.filter((r) => r.bytesPerJob! > maxBytesPerJob)
-    lines.push(`1. bytes written per job, every put (log entries and checkpoints): at most ${fmt(worst.bytesPerJob, 0)} (${worst.label}, ${worst.phase}) (goal ≤ 2 KB in every phase: ${verdict(over.length === 0)})`)
-    for (const r of over) lines.push(`   over: ${r.label}, ${r.phase}: ${fmt(r.bytesPerJob, 0)} bytes/job, ${r.checkpoints} checkpoints`)
+    lines.push(
+      `1. bytes written per job, every put (log entries and checkpoints): at most ${
+        fmt(worst.bytesPerJob, 0)
+      } (${worst.label}, ${worst.phase}) (goal ≤ 2 KB in every phase: ${verdict(over.length === 0)})`
+    )
+    for (const r of over) {
+      lines.push(`   over: ${r.label}, ${r.phase}: ${fmt(r.bytesPerJob, 0)} bytes/job, ${r.checkpoints} checkpoints`)
+    }
     // The engine's own count (entries + checkpoints) must match what the store saw land.
     const store = measured.reduce((sum, r) => sum + r.bytesPerJob! * r.jobs, 0)
     const engine = measured.reduce((sum, r) => sum + r.engineBytesPerJob! * r.jobs, 0)
-    lines.push(`   cross-check: the store decorator counted ${fmt(store / 2 ** 20)} MiB put in these phases, the engine ${fmt(engine / 2 ** 20)} MiB (log entries and checkpoints)`)
+    lines.push(
+      `   cross-check: the store decorator counted ${fmt(store / 2 ** 20)} MiB put in these phases, the engine ${
+        fmt(engine / 2 ** 20)
+      } MiB (log entries and checkpoints)`
+    )
   }
   const big = results.find((r) => r.label === `osqueue file ws drain, ${backlog.toLocaleString("en-US")} others queued`)
   const small = results.find((r) => r.label === "osqueue file ws drain, 0 others queued")
   if (big && small) {
     const rate = big.rate / small.rate
     const claim = big.claim && small.claim ? big.claim.p50 / small.claim.p50 : undefined
-    lines.push(`2. drain behind ${backlog.toLocaleString("en-US")} queued jobs: ${fmt(big.rate, 0)} vs ${fmt(small.rate, 0)} jobs/s on a small queue = ${rate.toFixed(2)}× (goal ≥ 0.8×: ${verdict(rate >= 0.8)}); claim p50 ${fmt(big.claim?.p50)} vs ${fmt(small.claim?.p50)} ms = ${claim?.toFixed(2) ?? "–"}× (goal ≤ 1.5×: ${verdict(claim === undefined ? undefined : claim <= 1.5)})`)
+    lines.push(
+      `2. drain behind ${backlog.toLocaleString("en-US")} queued jobs: ${fmt(big.rate, 0)} vs ${
+        fmt(small.rate, 0)
+      } jobs/s on a small queue = ${rate.toFixed(2)}× (goal ≥ 0.8×: ${verdict(rate >= 0.8)}); claim p50 ${
+        fmt(big.claim?.p50)
+      } vs ${fmt(small.claim?.p50)} ms = ${claim?.toFixed(2) ?? "–"}× (goal ≤ 1.5×: ${
+        verdict(claim === undefined ? undefined : claim <= 1.5)
+      })`
+    )
   }
   const fill = find(results, millionLabel, "enqueue")
   const drain = find(results, millionLabel, "drain")
   if (fill || drain) {
     const rss = drain?.peakRssMb ?? fill?.peakRssMb
-    lines.push(`3. ${millionJobs.toLocaleString("en-US")} queued jobs: enqueued in batches of 1,000 in ${fmt(fill?.seconds, 0)} s (${fmt(fill?.rate, 0)} jobs/s), drained in ${fmt(drain?.seconds, 0)} s (${fmt(drain?.rate, 0)} jobs/s), broker peak RSS ${fmt(rss, 0)} MB (goal ≤ 1 GB: ${verdict(rss === undefined ? undefined : rss <= maxMillionRssMb)})`)
+    lines.push(
+      `3. ${millionJobs.toLocaleString("en-US")} queued jobs: enqueued in batches of 1,000 in ${
+        fmt(fill?.seconds, 0)
+      } s (${fmt(fill?.rate, 0)} jobs/s), drained in ${fmt(drain?.seconds, 0)} s (${
+        fmt(drain?.rate, 0)
+      } jobs/s), broker peak RSS ${fmt(rss, 0)} MB (goal ≤ 1 GB: ${
+        verdict(rss === undefined ? undefined : rss <= maxMillionRssMb)
+      })`
+    )
   } else {
     lines.push(`3. ${millionJobs.toLocaleString("en-US")} queued jobs: not measured (--million)`)
   }
-  lines.push(takeover === undefined
-    ? "4. takeover: not measured"
-    : `4. takeover behind ${takeover.queued.toLocaleString("en-US")} queued jobs (SIGKILL, then load + replay): ${fmt(takeover.totalMs, 0)} ms (${fmt(takeover.cpuMs, 0)} ms of CPU) = load ${fmt(takeover.loadMs, 0)} + replay of ${takeover.entries} entries ${fmt(takeover.replayMs, 0)} (goal ≤ 2 s: ${verdict(takeover.totalMs <= 2_000)})`)
+  lines.push(
+    takeover === undefined
+      ? "4. takeover: not measured"
+      : `4. takeover behind ${takeover.queued.toLocaleString("en-US")} queued jobs (SIGKILL, then load + replay): ${
+        fmt(takeover.totalMs, 0)
+      } ms (${fmt(takeover.cpuMs, 0)} ms of CPU) = load ${
+        fmt(takeover.loadMs, 0)
+      } + replay of ${takeover.entries} entries ${fmt(takeover.replayMs, 0)} (goal ≤ 2 s: ${
+        verdict(takeover.totalMs <= 2_000)
+      })`
+  )
   const latency = (think: boolean, serial: boolean) =>
     results.find((r) =>
-      r.label.startsWith("osqueue latency") && r.label.includes(" think ") === think && r.label.endsWith("at a time") === serial &&
+      r.label.startsWith("osqueue latency") && r.label.includes(" think ") === think &&
+      r.label.endsWith("at a time") === serial &&
       r.phase === "enqueue"
     )
   const slow = latency(false, false)
   if (slow) {
     const p50 = slow.enqueue?.p50
-    const others = ([[false, true, "one append at a time"], [true, false, "with think time"], [true, true, "with think time, one append at a time"]] as const)
+    const others = ([[false, true, "one append at a time"], [true, false, "with think time"], [
+      true,
+      true,
+      "with think time, one append at a time"
+    ]] as const)
       .flatMap(([think, serial, what]) => {
         const r = latency(think, serial)
         return r === undefined ? [] : [`${what}: p50 ${fmt(r.enqueue?.p50)} ms at ${fmt(r.rate, 0)} jobs/s`]
       })
-    lines.push(`5. ${latencyMs} ms storage, 256 producers: acknowledgement p50 ${fmt(p50)} ms at ${fmt(slow.rate, 0)} jobs/s (goal ≤ 1.5 store latencies, ${fmt(1.5 * latencyMs)} ms: ${verdict(p50 === undefined ? undefined : p50 <= 1.5 * latencyMs)})${others.length > 0 ? `; ${others.join("; ")}` : ""}`)
+    lines.push(
+      `5. ${latencyMs} ms storage, 256 producers: acknowledgement p50 ${fmt(p50)} ms at ${
+        fmt(slow.rate, 0)
+      } jobs/s (goal ≤ 1.5 store latencies, ${fmt(1.5 * latencyMs)} ms: ${
+        verdict(p50 === undefined ? undefined : p50 <= 1.5 * latencyMs)
+      })${others.length > 0 ? `; ${others.join("; ")}` : ""}`
+    )
   }
   return lines.join("\n")
 }
@@ -588,13 +770,23 @@ const targets = (results: ReadonlyArray<PhaseResult>, takeover: Takeover | undef
 const main = async () => {
   process.stdout.write("building the workspace (tsc -b)\n")
   execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-b"], { stdio: "inherit", cwd: root })
-  process.stdout.write(`pnpm bench: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}\n`)
-  process.stdout.write(`P = ${producers} producers, W = ${workers} worker concurrency, ${jobs.toLocaleString("en-US")} jobs per phase, ${payloadBytes}-byte payloads\n`)
+  process.stdout.write(
+    `pnpm bench: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${
+      Math.round(totalmem() / 2 ** 30)
+    } GiB, Node ${process.version}\n`
+  )
+  process.stdout.write(
+    `P = ${producers} producers, W = ${workers} worker concurrency, ${
+      jobs.toLocaleString("en-US")
+    } jobs per phase, ${payloadBytes}-byte payloads\n`
+  )
   const results: Array<PhaseResult> = []
   let takeover: Takeover | undefined
   for (const run of runs) {
     process.stdout.write(`\n${run.label}\n`)
-    const server = run.system === "bullmq" ? await startRedis(run.redis ?? "none") : await startOsqueue(run.store!, run.env)
+    const server = run.system === "bullmq"
+      ? await startRedis(run.redis ?? "none")
+      : await startOsqueue(run.store!, run.env)
     try {
       const phases = await runLoad({
         label: run.label,
@@ -621,7 +813,9 @@ const main = async () => {
     }
   }
   process.stdout.write(
-    `\n${table(results)}\n\nGoals (docs/performance.md):\n${goals(results)}\n\nTargets of the log (docs/performance.md):\n${targets(results, takeover)}\n` +
+    `\n${table(results)}\n\nGoals (docs/performance.md):\n${
+      goals(results)
+    }\n\nTargets of the log (docs/performance.md):\n${targets(results, takeover)}\n` +
       `\nTargets of the request path (docs/performance.md):\n${requestPathTargets(results)}\n`
   )
   const failed = results.filter((r) => r.errors > 0)

@@ -25,8 +25,8 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { RestConnection } from "./rest.js"
-import { cpuMs, freePort } from "./stats.js"
 import { SocketConnection } from "./socket.js"
+import { cpuMs, freePort } from "./stats.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..")
 
@@ -130,7 +130,10 @@ const restClient = (url: URL, worker: string): Client => {
       return first && { id: first.job.id, token: first.token }
     },
     complete: async (job) => {
-      const { status, body } = await connection.post(`/v1/jobs/${job.id}/complete`, JSON.stringify({ token: job.token }))
+      const { status, body } = await connection.post(
+        `/v1/jobs/${job.id}/complete`,
+        JSON.stringify({ token: job.token })
+      )
       check(status === 200, "complete", body)
     },
     close: () => connection.close()
@@ -175,7 +178,11 @@ const connect = async (transport: Transport, url: URL, worker: string): Promise<
     }
     case "ws": {
       const socket = await SocketConnection.open(new URL("/rpc/ws", url.href.replace("http", "ws")))
-      return rpcClient(worker, (line) => socket.request(line, (message) => message.startsWith(`{"_tag":"Exit"`)), () => socket.close())
+      return rpcClient(
+        worker,
+        (line) => socket.request(line, (message) => message.startsWith(`{"_tag":"Exit"`)),
+        () => socket.close()
+      )
     }
   }
 }
@@ -208,14 +215,18 @@ const phases = async (broker: Broker, clients: ReadonlyArray<Client>, count: num
       claimed.push(job)
     })
   )
-  const complete = await measure(() => spread(clients, count, async (client, n) => void (await client.complete(claimed[n]!))))
+  const complete = await measure(() =>
+    spread(clients, count, async (client, n) => void (await client.complete(claimed[n]!)))
+  )
   return { enqueue, claim, complete }
 }
 
 const measureTransport = async (transport: Transport, checkout: string): Promise<Figures> => {
   const broker = await startBroker(checkout)
   try {
-    const clients = await Promise.all(Array.from({ length: connections }, (_, i) => connect(transport, broker.url, `w${i}`)))
+    const clients = await Promise.all(
+      Array.from({ length: connections }, (_, i) => connect(transport, broker.url, `w${i}`))
+    )
     // Warm-up: the JIT compiles the request path before anything is counted.
     await phases(broker, clients, Math.min(ops, 2_000))
     const figures = await phases(broker, clients, ops)
@@ -232,7 +243,9 @@ const main = async () => {
   process.stdout.write(`building the workspace (tsc -b)\n`)
   execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-b"], { stdio: "inherit", cwd: root })
   const load = loadavg().map((n) => n.toFixed(1)).join(" ")
-  process.stdout.write(`${ops} operations per phase, ${connections} connections, ${store} store, load average ${load}\n`)
+  process.stdout.write(
+    `${ops} operations per phase, ${connections} connections, ${store} store, load average ${load}\n`
+  )
   const checkouts = values.compare === undefined ? [root] : [root, values.compare]
   const results = new Map<string, Array<Figures>>()
   const key = (transport: Transport, checkout: string) => `${transport}${checkout === root ? "" : " (compared)"}`
@@ -255,7 +268,9 @@ const main = async () => {
   const rate = (label: string, op: Operation) => Math.max(...results.get(label)!.map((f) => f[op].rate))
   const job = (label: string) => operations.reduce((sum, op) => sum + cpu(label, op), 0)
   process.stdout.write(`\nbroker CPU per operation, µs, and the rate (the best of ${rounds} rounds)\n`)
-  process.stdout.write(`| run | enqueue | claim | complete | job (3 calls) | enqueue/s | claim/s | complete/s |\n|---|---|---|---|---|---|---|---|\n`)
+  process.stdout.write(
+    `| run | enqueue | claim | complete | job (3 calls) | enqueue/s | claim/s | complete/s |\n|---|---|---|---|---|---|---|---|\n`
+  )
   for (const label of results.keys()) {
     process.stdout.write(
       `| ${label} | ${operations.map((op) => fmt(cpu(label, op))).join(" | ")} | ${fmt(job(label))} | ` +
@@ -263,12 +278,16 @@ const main = async () => {
     )
   }
   if (values.compare !== undefined) {
-    process.stdout.write(`\nthis checkout's broker CPU as a share of the compared one's\n| transport | enqueue | claim | complete | job |\n|---|---|---|---|---|\n`)
+    process.stdout.write(
+      `\nthis checkout's broker CPU as a share of the compared one's\n| transport | enqueue | claim | complete | job |\n|---|---|---|---|---|\n`
+    )
     for (const transport of transports) {
       const a = key(transport, root)
       const b = key(transport, values.compare)
       process.stdout.write(
-        `| ${transport} | ${operations.map((op) => (cpu(a, op) / cpu(b, op)).toFixed(2)).join(" | ")} | ${(job(a) / job(b)).toFixed(2)} |\n`
+        `| ${transport} | ${operations.map((op) => (cpu(a, op) / cpu(b, op)).toFixed(2)).join(" | ")} | ${
+          (job(a) / job(b)).toFixed(2)
+        } |\n`
       )
     }
   }

@@ -79,7 +79,10 @@ const frame = (payload: Buffer): Buffer => {
     ? Buffer.from([0x81, 0x80 | length])
     : length < 65_536
     ? Buffer.from([0x81, 0x80 | 126, length >> 8, length & 0xff])
-    : Buffer.concat([Buffer.from([0x81, 0x80 | 127]), Buffer.from(new BigUint64Array([BigInt(length)]).buffer).reverse()])
+    : Buffer.concat([
+      Buffer.from([0x81, 0x80 | 127]),
+      Buffer.from(new BigUint64Array([BigInt(length)]).buffer).reverse()
+    ])
   const masked = Buffer.alloc(length)
   for (let i = 0; i < length; i++) masked[i] = payload[i]! ^ mask[i & 3]!
   return Buffer.concat([header, mask, masked])

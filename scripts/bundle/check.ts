@@ -41,7 +41,9 @@ const step = (what: string) => console.log(`\n=== ${what} (${((Date.now() - star
 const children = new Set<ChildProcess>()
 const logs = new Map<string, () => string>()
 const fail = (message: string): never => {
-  for (const [name, output] of logs) console.error(`--- ${name}, last lines\n${output().split("\n").slice(-25).join("\n")}`)
+  for (const [name, output] of logs) {
+    console.error(`--- ${name}, last lines\n${output().split("\n").slice(-25).join("\n")}`)
+  }
   console.error(`\nbundle-check: FAIL: ${message}`)
   process.exit(1)
 }
@@ -95,24 +97,33 @@ const s3 = {
 }
 step(`the S3 server at ${s3.endpoint}`)
 await fetch(s3.endpoint).catch(() =>
-  fail(`no S3 server answers at ${s3.endpoint}: start one with scripts/s3-server start (or set OSQUEUE_TEST_S3_ENDPOINT)`)
+  fail(
+    `no S3 server answers at ${s3.endpoint}: start one with scripts/s3-server start (or set OSQUEUE_TEST_S3_ENDPOINT)`
+  )
 )
 
 // ------------------------------------------------------------------ the bundle, alone in an empty folder
 step("the bundle (pnpm bundle)")
 const work = mkdtempSync(join(tmpdir(), "osqueue-bundle-"))
 const built = join(work, "built")
-execFileSync(process.execPath, ["--import", "tsx", join(here, "main.ts"), "--out", built], { cwd: root, stdio: "inherit" })
+execFileSync(process.execPath, ["--import", "tsx", join(here, "main.ts"), "--out", built], {
+  cwd: root,
+  stdio: "inherit"
+})
 const folder = join(work, "opt-osqueue")
 cpSync(built, folder, { recursive: true })
-for (let dir = folder; ; dir = dirname(dir)) {
-  if (existsSync(join(dir, "node_modules"))) fail(`${join(dir, "node_modules")} exists: the bundle would not be alone (set TMPDIR elsewhere)`)
+for (let dir = folder;; dir = dirname(dir)) {
+  if (existsSync(join(dir, "node_modules"))) {
+    fail(`${join(dir, "node_modules")} exists: the bundle would not be alone (set TMPDIR elsewhere)`)
+  }
   if (dir === parse(dir).root) break
 }
 console.log(`${folder}: ${execFileSync("ls", ["-A", folder], { encoding: "utf8" }).trim().split("\n").join(", ")}`)
 const notices = readFileSync(join(folder, "THIRD-PARTY-LICENSES.txt"), "utf8")
 for (const name of ["effect@", "@aws-sdk/client-s3@", "@google-cloud/storage@"]) {
-  if (!notices.includes(`\n${name}`)) fail(`THIRD-PARTY-LICENSES.txt does not list ${name.slice(0, -1)}, which the bundle holds`)
+  if (!notices.includes(`\n${name}`)) {
+    fail(`THIRD-PARTY-LICENSES.txt does not list ${name.slice(0, -1)}, which the bundle holds`)
+  }
 }
 
 // What systemd gives a service: no inherited environment (no NODE_PATH, no NODE_OPTIONS).
@@ -144,7 +155,12 @@ const start = (name: string, args: ReadonlyArray<string>, env: Record<string, st
  */
 const runToEnd = (program: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(program, args, { cwd: folder, env: { ...baseEnv, ...env }, stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 })
+    const child = spawn(program, args, {
+      cwd: folder,
+      env: { ...baseEnv, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 60_000
+    })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (chunk) => (stdout += chunk))
@@ -180,7 +196,9 @@ await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve))
 const collectorUrl = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`
 
 const fromFile = envFile(join(deploy, "osqueue.env"))
-if (fromFile.STORAGE_BACKEND !== "s3") fail(`deploy/osqueue.env sets STORAGE_BACKEND=${fromFile.STORAGE_BACKEND}, the guide's example is s3`)
+if (fromFile.STORAGE_BACKEND !== "s3") {
+  fail(`deploy/osqueue.env sets STORAGE_BACKEND=${fromFile.STORAGE_BACKEND}, the guide's example is s3`)
+}
 const shared: Record<string, string> = {
   ...fromFile,
   OSQUEUE_TOKENS_FILE: tokensFile,
@@ -217,10 +235,14 @@ const perBroker = envFile(join(deploy, "broker-a.env"))
 if (Object.keys(perBroker).join() !== "BROKER_URL") fail("deploy/broker-a.env should set BROKER_URL alone")
 // The README's table of variables is the reference: the env files name none it does not, set or commented out.
 const readme = readFileSync(join(root, "README.md"), "utf8")
-const documentedVariables = new Set(readme.split("\n").filter((line) => line.startsWith("| `")).flatMap((line) => line.match(/`[A-Z][A-Z0-9_]+`/g) ?? []))
+const documentedVariables = new Set(
+  readme.split("\n").filter((line) => line.startsWith("| `")).flatMap((line) => line.match(/`[A-Z][A-Z0-9_]+`/g) ?? [])
+)
 for (const file of ["osqueue.env", "broker-a.env"]) {
   for (const [, name] of readFileSync(join(deploy, file), "utf8").matchAll(/^#? ?([A-Z][A-Z0-9_]+)=/gm)) {
-    if (!documentedVariables.has(`\`${name}\``)) fail(`deploy/${file} names ${name}, which the README's table of variables does not`)
+    if (!documentedVariables.has(`\`${name}\``)) {
+      fail(`deploy/${file} names ${name}, which the README's table of variables does not`)
+    }
   }
 }
 
@@ -280,7 +302,9 @@ const runQueue = async (store: string, env: Record<string, string>) => {
       const leaders = views.filter((v) => v.r.role === "leader" && v.r.ready)
       if (leaders.length !== 1) return undefined
       const leader = leaders[0]!
-      return views.every((v) => v.r.ready && v.r.leaderUrl === leader.url) ? { url: leader.url, epoch: leader.r.epoch } : undefined
+      return views.every((v) => v.r.ready && v.r.leaderUrl === leader.url)
+        ? { url: leader.url, epoch: leader.r.epoch }
+        : undefined
     }, 60_000)
 
   const first = await leaderOf(brokers)
@@ -290,14 +314,18 @@ const runQueue = async (store: string, env: Record<string, string>) => {
   for (const b of brokers) {
     const health = await fetch(`${b.url}/healthz`)
     const body = (await health.json()) as { ok?: boolean }
-    if (health.status !== 200 || body.ok !== true) fail(`${b.url}/healthz answered ${health.status} ${JSON.stringify(body)}`)
+    if (health.status !== 200 || body.ok !== true) {
+      fail(`${b.url}/healthz answered ${health.status} ${JSON.stringify(body)}`)
+    }
   }
   const unauthorized = await fetch(`${first.url}/v1/stats`)
   if (unauthorized.status !== 401) fail(`/v1/stats without a token answered ${unauthorized.status}, not 401`)
   const page = await fetch(`${first.url}/`)
   const html = await page.text()
   const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1]
-  if (page.status !== 200 || asset === undefined) fail(`the dashboard at / answered ${page.status}: is dashboard/ beside the bundle?\n${html.slice(0, 300)}`)
+  if (page.status !== 200 || asset === undefined) {
+    fail(`the dashboard at / answered ${page.status}: is dashboard/ beside the bundle?\n${html.slice(0, 300)}`)
+  }
   const script = await fetch(`${first.url}${asset}`)
   if (script.status !== 200) fail(`the dashboard's ${asset} answered ${script.status}`)
   console.log(`/healthz 200 on all three; /v1/stats 401 without a token; / and ${asset} served from dashboard/`)
@@ -311,8 +339,12 @@ const runQueue = async (store: string, env: Record<string, string>) => {
   const probe = (port: string) =>
     runToEnd(process.execPath, commandArgs, { BROKER_PORT: port }).then((result) => result.code)
   const leaderPort = new URL(first.url).port
-  if ((await probe(leaderPort)) !== 0) fail(`the HEALTHCHECK command failed against a running broker on port ${leaderPort}`)
-  if ((await probe(String(await freePort()))) === 0) fail("the HEALTHCHECK command succeeded against a port nothing listens on")
+  if ((await probe(leaderPort)) !== 0) {
+    fail(`the HEALTHCHECK command failed against a running broker on port ${leaderPort}`)
+  }
+  if ((await probe(String(await freePort()))) === 0) {
+    fail("the HEALTHCHECK command succeeded against a port nothing listens on")
+  }
   console.log("exits 0 against a broker, non-zero against a closed port")
 
   // ------------------------------------------------------------------ a job, through the bundled CLI
@@ -325,7 +357,9 @@ const runQueue = async (store: string, env: Record<string, string>) => {
   const asProducer = { OSQUEUE_BROKERS: brokerUrls, OSQUEUE_TOKEN: tokens.producer }
   const asReader = { OSQUEUE_BROKERS: brokerUrls, OSQUEUE_TOKEN: tokens.read }
   const enqueue = async (n: number) => {
-    const job = jsonOf(await cli(["enqueue", "email", "-p", JSON.stringify({ to: `deploy-${n}@example.com` }), "--json"], asProducer)) as {
+    const job = jsonOf(
+      await cli(["enqueue", "email", "-p", JSON.stringify({ to: `deploy-${n}@example.com` }), "--json"], asProducer)
+    ) as {
       id?: string
     }
     if (typeof job.id !== "string") fail(`osqueue enqueue --json gave no id: ${JSON.stringify(job)}`)
@@ -369,7 +403,9 @@ const runQueue = async (store: string, env: Record<string, string>) => {
   const survivors = brokers.filter((b) => b !== leader)
   const second = await leaderOf(survivors)
   if (second.epoch <= first.epoch) fail(`the new leader's epoch ${second.epoch} is not past ${first.epoch}`)
-  console.log(`${second.url} leads (epoch ${second.epoch}) ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`)
+  console.log(
+    `${second.url} leads (epoch ${second.epoch}) ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`
+  )
 
   step(`${store}: a second job, through the new leader, worked by the same worker`)
   const secondJob = await enqueue(2)
@@ -379,7 +415,9 @@ const runQueue = async (store: string, env: Record<string, string>) => {
   step(`${store}: the killed broker starts again (Restart=always) and follows`)
   restart(leader)
   const rejoined = await leaderOf(brokers)
-  if (rejoined.url !== second.url || rejoined.epoch !== second.epoch) fail(`a broker that rejoined changed the leader: ${JSON.stringify(rejoined)}`)
+  if (rejoined.url !== second.url || rejoined.epoch !== second.epoch) {
+    fail(`a broker that rejoined changed the leader: ${JSON.stringify(rejoined)}`)
+  }
   console.log(`${leader.url} follows ${second.url}`)
 
   // ------------------------------------------------------------------ the upgrade's order (docs/deploy.md, "Upgrades")
@@ -388,7 +426,9 @@ const runQueue = async (store: string, env: Record<string, string>) => {
     await stop(follower)
     restart(follower)
     const still = await leaderOf(brokers)
-    if (still.url !== second.url || still.epoch !== second.epoch) fail(`restarting follower ${follower.name} moved the leader: ${JSON.stringify(still)}`)
+    if (still.url !== second.url || still.epoch !== second.epoch) {
+      fail(`restarting follower ${follower.name} moved the leader: ${JSON.stringify(still)}`)
+    }
   }
   const handingOver = brokers.find((b) => b.url === second.url)!
   const handedAt = Date.now()
@@ -397,21 +437,31 @@ const runQueue = async (store: string, env: Record<string, string>) => {
   const handoffSeconds = ((Date.now() - handedAt) / 1000).toFixed(1)
   restart(handingOver)
   const settled = await leaderOf(brokers)
-  if (settled.url !== fourth.url || fourth.epoch !== second.epoch + 1) fail(`after the handoff: ${JSON.stringify({ fourth, settled })}`)
+  if (settled.url !== fourth.url || fourth.epoch !== second.epoch + 1) {
+    fail(`after the handoff: ${JSON.stringify({ fourth, settled })}`)
+  }
   const thirdJob = await enqueue(3)
   await completed(thirdJob)
-  console.log(`followers restarted under ${second.url}; handed off to ${fourth.url} (epoch ${fourth.epoch}) in ${handoffSeconds} s; ${thirdJob} completed`)
+  console.log(
+    `followers restarted under ${second.url}; handed off to ${fourth.url} (epoch ${fourth.epoch}) in ${handoffSeconds} s; ${thirdJob} completed`
+  )
 
   // ------------------------------------------------------------------ metrics and the alerts
   step(`${store}: /metrics with a read token; the alerts' metrics`)
   const metrics = await fetch(`${settled.url}/metrics`, { headers: { authorization: `Bearer ${tokens.read}` } })
   const text = await metrics.text()
-  if (metrics.status !== 200 || !/^osqueue_leader 1$/m.test(text)) fail(`/metrics on the leader answered ${metrics.status} without osqueue_leader 1`)
+  if (metrics.status !== 200 || !/^osqueue_leader 1$/m.test(text)) {
+    fail(`/metrics on the leader answered ${metrics.status} without osqueue_leader 1`)
+  }
   const documented = readFileSync(join(root, "docs", "monitoring.md"), "utf8")
-  const alertMetrics = new Set(readFileSync(join(deploy, "prometheus", "alerts.yml"), "utf8").match(/\bosqueue_[a-z_]+/g))
+  const alertMetrics = new Set(
+    readFileSync(join(deploy, "prometheus", "alerts.yml"), "utf8").match(/\bosqueue_[a-z_]+/g)
+  )
   for (const name of alertMetrics) {
     const base = name.replace(/_(bucket|sum|count)$/, "")
-    if (!documented.includes(`\`${base}\``)) fail(`deploy/prometheus/alerts.yml uses ${name}, which docs/monitoring.md does not list`)
+    if (!documented.includes(`\`${base}\``)) {
+      fail(`deploy/prometheus/alerts.yml uses ${name}, which docs/monitoring.md does not list`)
+    }
   }
   console.log(`osqueue_leader 1 on the new leader; ${alertMetrics.size} metrics in the alerts, all documented`)
 
@@ -442,7 +492,9 @@ if (analyze.error !== undefined) {
 } else {
   // As installed: node where this machine has it, the bundle in this folder, as instance "a".
   const unit = readFileSync(join(deploy, "systemd", "osqueue-broker@.service"), "utf8")
-  if (!unit.includes("ExecStart=/usr/bin/node /opt/osqueue/osqueue.mjs broker")) fail("the unit's ExecStart is not the guide's")
+  if (!unit.includes("ExecStart=/usr/bin/node /opt/osqueue/osqueue.mjs broker")) {
+    fail("the unit's ExecStart is not the guide's")
+  }
   const installed = join(work, "osqueue-broker@a.service")
   writeFileSync(installed, unit.replace("/usr/bin/node", process.execPath).replace("/opt/osqueue", folder))
   const verify = spawnSync("systemd-analyze", ["verify", installed], { encoding: "utf8" })

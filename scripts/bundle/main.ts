@@ -45,16 +45,25 @@ const licenses = (inputs: ReadonlyArray<string>): string => {
     packageDirs.add(input.slice(0, at + "node_modules/".length) + (scope.startsWith("@") ? `${scope}/${name}` : scope))
   }
   const sections = [...packageDirs].map((dir) => {
-    const manifest = JSON.parse(readFileSync(join(root, dir, "package.json"), "utf8")) as { name: string; version: string; license?: string }
+    const manifest = JSON.parse(readFileSync(join(root, dir, "package.json"), "utf8")) as {
+      name: string
+      version: string
+      license?: string
+    }
     const file = readdirSync(join(root, dir)).find((name) => /^(licen[cs]e|copying)(\.|$)/i.test(name))
-    const text = file === undefined ? "(the package ships no license file)" : readFileSync(join(root, dir, file), "utf8").trim()
+    const text = file === undefined
+      ? "(the package ships no license file)"
+      : readFileSync(join(root, dir, file), "utf8").trim()
     return `${manifest.name}@${manifest.version} (${manifest.license ?? "no license field"})\n\n${text}`
   })
   return ["Packages bundled into osqueue.mjs and their licenses.", ...sections.sort()].join("\n\n---\n\n") + "\n"
 }
 
 console.log("=== the dashboard (pnpm --filter @osqueue/web build)")
-execFileSync(process.execPath, [join(root, "scripts", "pnpm.mjs"), "--filter", "@osqueue/web", "build"], { cwd: root, stdio: "inherit" })
+execFileSync(process.execPath, [join(root, "scripts", "pnpm.mjs"), "--filter", "@osqueue/web", "build"], {
+  cwd: root,
+  stdio: "inherit"
+})
 const dashboard = join(root, "apps", "osqueue", "dashboard")
 if (!existsSync(join(dashboard, "index.html"))) {
   console.error(`bundle: the dashboard build left no ${relative(root, join(dashboard, "index.html"))}`)
@@ -77,7 +86,10 @@ const { metafile } = await build({
   conditions: ["source"],
   // CommonJS dependencies (the AWS and Google SDKs) call `require` for Node's own modules, which
   // an ES module does not have: give the bundle one.
-  banner: { js: "import { createRequire as __osqueueRequire } from 'node:module'; const require = __osqueueRequire(import.meta.url);" },
+  banner: {
+    js:
+      "import { createRequire as __osqueueRequire } from 'node:module'; const require = __osqueueRequire(import.meta.url);"
+  },
   logLevel: "warning"
 })
 writeFileSync(join(out, "THIRD-PARTY-LICENSES.txt"), licenses(Object.keys(metafile.inputs)))
@@ -87,6 +99,8 @@ cpSync(dashboard, join(out, "dashboard"), { recursive: true, filter: (source) =>
 const packages = licenses(Object.keys(metafile.inputs)).split("\n\n---\n\n").length - 1
 const megabytes = (statSync(join(out, "osqueue.mjs")).size / 1024 / 1024).toFixed(1)
 console.log(
-  `bundle: ${relative(process.cwd(), out) || "."}/osqueue.mjs (${megabytes} MB), dashboard/ and THIRD-PARTY-LICENSES.txt ` +
+  `bundle: ${
+    relative(process.cwd(), out) || "."
+  }/osqueue.mjs (${megabytes} MB), dashboard/ and THIRD-PARTY-LICENSES.txt ` +
     `(${packages} packages); run: node osqueue.mjs --help`
 )

@@ -123,7 +123,9 @@ export const freePort = (): Promise<number> =>
     const server = createServer()
     server.listen(0, "127.0.0.1", () => {
       const address = server.address()
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
+      server.close(
+        () => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port")))
+      )
     })
   })
 
@@ -140,7 +142,10 @@ export const leaderInfo = (url: string, timeoutMs = 500): Effect.Effect<LeaderIn
   })
 
 /** Starts `count` brokers; their processes are killed (SIGCONT first, then SIGKILL) when `scope` closes. */
-export const startBrokers = (count: number, options: BrokerOptions): Effect.Effect<ReadonlyArray<BrokerSlot>, never, Scope.Scope> =>
+export const startBrokers = (
+  count: number,
+  options: BrokerOptions
+): Effect.Effect<ReadonlyArray<BrokerSlot>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const slots: Array<BrokerSlot> = []
     for (let i = 0; i < count; i++) {

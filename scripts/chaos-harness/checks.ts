@@ -5,7 +5,16 @@
  */
 import { Schema } from "effect"
 import { type Job, QueueFile } from "../../packages/types/src/index.js"
-import { chaosSchedule, type HandlerRun, Journal, type LeaseOp, type LeaseRecord, limitedConcurrency, limitedType, parseToken } from "./fleet.js"
+import {
+  chaosSchedule,
+  type HandlerRun,
+  Journal,
+  type LeaseOp,
+  type LeaseRecord,
+  limitedConcurrency,
+  limitedType,
+  parseToken
+} from "./fleet.js"
 
 export interface Check {
   readonly name: string
@@ -42,8 +51,13 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
       else if (job.state === "completed") completed++
     }
     const pending = idByKey.size - completed
-    checks.push(check("every acknowledged enqueue completed or is still queued/running", violations,
-      `${idByKey.size} acknowledged: ${completed} completed, ${pending} still queued/running, ${violations.length} lost`))
+    checks.push(
+      check(
+        "every acknowledged enqueue completed or is still queued/running",
+        violations,
+        `${idByKey.size} acknowledged: ${completed} completed, ${pending} still queued/running, ${violations.length} lost`
+      )
+    )
   }
 
   // 2. No duplicates and no phantom jobs: one job per key, every key one a producer sent.
@@ -60,10 +74,17 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
       const other = byKey.get(job.idempotencyKey)
       if (other !== undefined) violations.push(`key ${job.idempotencyKey} made two jobs: ${other} and ${job.id}`)
       byKey.set(job.idempotencyKey, job.id)
-      if (!journal.keysSent.has(job.idempotencyKey)) violations.push(`${job.id} has key ${job.idempotencyKey}, never sent`)
+      if (!journal.keysSent.has(job.idempotencyKey)) {
+        violations.push(`${job.id} has key ${job.idempotencyKey}, never sent`)
+      }
     }
-    checks.push(check("one job per idempotency key, none unaccounted for", violations,
-      `${file.jobs.length} jobs for ${journal.keysSent.size} keys sent`))
+    checks.push(
+      check(
+        "one job per idempotency key, none unaccounted for",
+        violations,
+        `${file.jobs.length} jobs for ${journal.keysSent.size} keys sent`
+      )
+    )
   }
 
   const byJob = new Map<string, Array<LeaseRecord>>()
@@ -82,20 +103,31 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
       const completions = records.filter((r) => r.op === "complete" && r.outcome === "ok")
       acked += completions.length
       if (completions.length > 1) {
-        violations.push(`${jobId}: ${completions.length} completions acknowledged (${completions.map((c) => c.token).join(", ")})`)
+        violations.push(
+          `${jobId}: ${completions.length} completions acknowledged (${completions.map((c) => c.token).join(", ")})`
+        )
       }
       const job = jobs.get(jobId)
       for (const c of completions) {
-        if (job === undefined) violations.push(`${jobId}: completion of ${c.token} acknowledged, job not in the final state`)
-        else if (job.state !== "completed") violations.push(`${jobId}: completion of ${c.token} acknowledged, job ended ${job.state}`)
-        else if (job.claims !== c.claim) {
-          violations.push(`${jobId}: completion acknowledged for claim ${c.claim}, the job's last claim is ${job.claims}`)
+        if (job === undefined) {
+          violations.push(`${jobId}: completion of ${c.token} acknowledged, job not in the final state`)
+        } else if (job.state !== "completed") {
+          violations.push(`${jobId}: completion of ${c.token} acknowledged, job ended ${job.state}`)
+        } else if (job.claims !== c.claim) {
+          violations.push(
+            `${jobId}: completion acknowledged for claim ${c.claim}, the job's last claim is ${job.claims}`
+          )
         }
       }
     }
     const refused = journal.leases.filter((r) => r.op === "complete" && r.outcome === "LeaseLost").length
-    checks.push(check("no completion accepted from a stale lease", violations,
-      `${acked} completions acknowledged; ${refused} refused with LeaseLost`))
+    checks.push(
+      check(
+        "no completion accepted from a stale lease",
+        violations,
+        `${acked} completions acknowledged; ${refused} refused with LeaseLost`
+      )
+    )
   }
 
   // 4. No job ever held two valid leases: each claim number is granted once, and no operation
@@ -106,7 +138,9 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
       const claims = records.filter((r) => r.op === "claim").sort((a, b) => a.claim - b.claim)
       for (let i = 1; i < claims.length; i++) {
         if (claims[i]!.claim === claims[i - 1]!.claim) {
-          violations.push(`${jobId}: claim ${claims[i]!.claim} granted twice (${claims[i - 1]!.token}, ${claims[i]!.token})`)
+          violations.push(
+            `${jobId}: claim ${claims[i]!.claim} granted twice (${claims[i - 1]!.token}, ${claims[i]!.token})`
+          )
         }
       }
       for (const op of records) {
@@ -114,7 +148,9 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
         const later = claims.find((c) => c.claim > op.claim && c.ackAt < op.sentAt)
         if (later !== undefined) {
           violations.push(
-            `${jobId}: ${op.op} on ${op.token} accepted, sent ${op.sentAt - later.ackAt} ms after ${later.token} was granted`
+            `${jobId}: ${op.op} on ${op.token} accepted, sent ${
+              op.sentAt - later.ackAt
+            } ms after ${later.token} was granted`
           )
         }
       }
@@ -129,28 +165,39 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
     const completed = file.jobs.filter((j) => j.state === "completed")
     const dead = file.jobs.filter((j) => j.state === "dead").length
     if (file.totals.enqueued !== file.jobs.length) {
-      violations.push(`totals.enqueued is ${file.totals.enqueued}, the state holds ${file.jobs.length} jobs (none may leave it in a run)`)
+      violations.push(
+        `totals.enqueued is ${file.totals.enqueued}, the state holds ${file.jobs.length} jobs (none may leave it in a run)`
+      )
     }
     if (file.totals.completed !== completed.length) {
       violations.push(`totals.completed is ${file.totals.completed}, ${completed.length} jobs are completed`)
     }
     if (file.totals.dead !== dead) violations.push(`totals.dead is ${file.totals.dead}, ${dead} jobs are dead`)
     const ackedIds = new Set(journal.enqueued.map((e) => e.id))
-    const unacked = file.jobs.filter((j) => !ackedIds.has(j.id) && !j.idempotencyKey?.startsWith(`schedule:${chaosSchedule.id}:`)).length
+    const unacked =
+      file.jobs.filter((j) => !ackedIds.has(j.id) && !j.idempotencyKey?.startsWith(`schedule:${chaosSchedule.id}:`))
+        .length
     // A completion can land and its answer be lost (a kill between commit and reply): the
     // worker then saw an error. A completed job no worker tried to complete is a violation.
     const tried = journal.completeSent
-    const ackedDone = new Set(journal.leases.filter((r) => r.op === "complete" && r.outcome === "ok").map((r) => r.jobId))
+    const ackedDone = new Set(
+      journal.leases.filter((r) => r.op === "complete" && r.outcome === "ok").map((r) => r.jobId)
+    )
     let unackedDone = 0
     for (const job of completed) {
       if (ackedDone.has(job.id)) continue
       unackedDone++
       if (!tried.has(job.id)) violations.push(`${job.id} is completed but no worker ever sent its completion`)
     }
-    checks.push(check("the final state decodes and its counts match the logs", violations,
-      `format ${file.format}, epoch ${file.epoch}, seq ${file.seq}: ${file.jobs.length} jobs ` +
-        `(${completed.length} completed, ${dead} dead); ${unacked} enqueued without an acknowledgement ` +
-        `(in flight when the producers stopped), ${unackedDone} completed whose acknowledgement was lost`))
+    checks.push(
+      check(
+        "the final state decodes and its counts match the logs",
+        violations,
+        `format ${file.format}, epoch ${file.epoch}, seq ${file.seq}: ${file.jobs.length} jobs ` +
+          `(${completed.length} completed, ${dead} dead); ${unacked} enqueued without an acknowledgement ` +
+          `(in flight when the producers stopped), ${unackedDone} completed whose acknowledgement was lost`
+      )
+    )
   }
 
   // 6. The limit on claims of the limited type: never more of its handlers running at once than
@@ -171,11 +218,22 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
     const counted = journal.limitedRuns.filter((run) => held.has(run.token))
     const { peak, at } = peakOverlap(counted)
     const violations = peak > limitedConcurrency
-      ? [`${peak} ${limitedType} handlers ran at once at ${new Date(at).toISOString()}, the limit is ${limitedConcurrency}`]
+      ? [
+        `${peak} ${limitedType} handlers ran at once at ${
+          new Date(at).toISOString()
+        }, the limit is ${limitedConcurrency}`
+      ]
       : []
-    if (journal.limitedRuns.length === 0) violations.push(`no ${limitedType} job ran: the limit was never put to the test`)
-    checks.push(check(`at most ${limitedConcurrency} ${limitedType} jobs ran at once (a limit on claims)`, violations,
-      `${journal.limitedRuns.length} handler runs, ${counted.length} with their lease held to the end; at most ${peak} at once`))
+    if (journal.limitedRuns.length === 0) {
+      violations.push(`no ${limitedType} job ran: the limit was never put to the test`)
+    }
+    checks.push(
+      check(
+        `at most ${limitedConcurrency} ${limitedType} jobs ran at once (a limit on claims)`,
+        violations,
+        `${journal.limitedRuns.length} handler runs, ${counted.length} with their lease held to the end; at most ${peak} at once`
+      )
+    )
   }
   return checks
 }
@@ -195,12 +253,16 @@ export const scheduleCheck = (file: QueueFile, setAt: number): Check => {
     .sort((a, b) => a.seq - b.seq)
     .map((job) => ({ id: job.id, slot: Number(job.idempotencyKey!.slice(prefix.length)) }))
   for (const [i, run] of runs.entries()) {
-    if (!Number.isSafeInteger(run.slot) || run.slot % chaosSchedule.everyMs !== 0) violations.push(`${run.id} ran slot ${run.slot}, not a slot of the schedule`)
+    if (!Number.isSafeInteger(run.slot) || run.slot % chaosSchedule.everyMs !== 0) {
+      violations.push(`${run.id} ran slot ${run.slot}, not a slot of the schedule`)
+    }
     // The brokers' clock is this process's: one machine.
     if (run.slot <= setAt) violations.push(`${run.id} ran slot ${run.slot}, before the schedule was set at ${setAt}`)
     const before = runs[i - 1]
     if (before !== undefined && run.slot <= before.slot) {
-      violations.push(`${run.id} ran slot ${run.slot} after ${before.id} ran slot ${before.slot}: a slot ran twice or out of order`)
+      violations.push(
+        `${run.id} ran slot ${run.slot} after ${before.id} ran slot ${before.slot}: a slot ran twice or out of order`
+      )
     }
   }
   const schedule = file.schedules?.find((s) => s.id === chaosSchedule.id)
@@ -210,10 +272,17 @@ export const scheduleCheck = (file: QueueFile, setAt: number): Check => {
     violations.push(`the schedule's last run is slot ${schedule.lastRun?.slot}, its latest job ran slot ${last.slot}`)
   }
   const span = last === undefined ? 0 : last.slot - runs[0]!.slot
-  if (runs.length === 0 || runs.length < span / 5_000) violations.push(`${runs.length} runs over ${span} ms of slots: the schedule stalled`)
+  if (runs.length === 0 || runs.length < span / 5_000) {
+    violations.push(`${runs.length} runs over ${span} ms of slots: the schedule stalled`)
+  }
   const skipped = last === undefined ? 0 : span / chaosSchedule.everyMs + 1 - runs.length
-  return check("no schedule slot ran twice, and the runs kept coming", violations,
-    `${runs.length} runs of ${chaosSchedule.id} over ${Math.round(span / 1000)} s of slots (${skipped} slots coalesced into catch-up runs)`)
+  return check(
+    "no schedule slot ran twice, and the runs kept coming",
+    violations,
+    `${runs.length} runs of ${chaosSchedule.id} over ${
+      Math.round(span / 1000)
+    } s of slots (${skipped} slots coalesced into catch-up runs)`
+  )
 }
 
 /** The most runs in progress at one instant, and when: an end at the instant another starts is no overlap. */
@@ -250,10 +319,16 @@ export const handoffCheck = (processes: ReadonlyArray<ProcessLog>): Check => {
         released = true
         handoffs++
       }
-      if (message === "took over as leader" && released) violations.push(`${name}: took over at ${timestamp} after releasing the queue`)
+      if (message === "took over as leader" && released) {
+        violations.push(`${name}: took over at ${timestamp} after releasing the queue`)
+      }
     }
   }
-  return check("a broker that handed over never took the queue back", violations, `${handoffs} clean handoffs, ${violations.length} taken back`)
+  return check(
+    "a broker that handed over never took the queue back",
+    violations,
+    `${handoffs} clean handoffs, ${violations.length} taken back`
+  )
 }
 
 /**
@@ -263,18 +338,50 @@ export const handoffCheck = (processes: ReadonlyArray<ProcessLog>): Check => {
  */
 export const selfTest = (): ReadonlyArray<string> => {
   const job = (n: number, state: string, claims: number, key = `k${n}`) => ({
-    id: `job-${n}`, type: "chaos", payload: {}, state, priority: 0, attempts: claims, maxAttempts: 100, claims,
-    backoff: { _tag: "fixed", delayMs: 0 }, seq: n, createdAt: 0, runAt: 0, idempotencyKey: key, history: []
+    id: `job-${n}`,
+    type: "chaos",
+    payload: {},
+    state,
+    priority: 0,
+    attempts: claims,
+    maxAttempts: 100,
+    claims,
+    backoff: { _tag: "fixed", delayMs: 0 },
+    seq: n,
+    createdAt: 0,
+    runAt: 0,
+    idempotencyKey: key,
+    history: []
   })
-  const file = (jobs: ReadonlyArray<ReturnType<typeof job>>, completed = jobs.filter((j) => j.state === "completed").length) =>
+  const file = (
+    jobs: ReadonlyArray<ReturnType<typeof job>>,
+    completed = jobs.filter((j) => j.state === "completed").length
+  ) =>
     Schema.decodeUnknownSync(QueueFile)({
-      format: 1, epoch: 2, seq: 10, commitId: "a:10", leader: null, nextJobSeq: 10,
-      paused: { all: false, types: [] }, totals: { enqueued: jobs.length, completed, dead: 0 }, jobs
+      format: 1,
+      epoch: 2,
+      seq: 10,
+      commitId: "a:10",
+      leader: null,
+      nextJobSeq: 10,
+      paused: { all: false, types: [] },
+      totals: { enqueued: jobs.length, completed, dead: 0 },
+      jobs
     })
   const lease = (op: LeaseOp, token: string, sentAt: number, ackAt: number, outcome = "ok"): LeaseRecord => ({
-    op, token, ...parseToken(token), workerId: "w", sentAt, ackAt, outcome
+    op,
+    token,
+    ...parseToken(token),
+    workerId: "w",
+    sentAt,
+    ackAt,
+    outcome
   })
-  const journal = (keys: number, leases: ReadonlyArray<LeaseRecord>, runs: ReadonlyArray<HandlerRun> = [{ token: "job-1/1/1", startAt: 1, endAt: 2 }]) => {
+  const journal = (
+    keys: number,
+    leases: ReadonlyArray<LeaseRecord>,
+    runs: ReadonlyArray<HandlerRun> = [{ token: "job-1/1/1", startAt: 1, endAt: 2 }]
+  ) => {
     const j = new Journal()
     j.limitedRuns.push(...runs)
     for (let n = 1; n <= keys; n++) {
@@ -290,13 +397,33 @@ export const selfTest = (): ReadonlyArray<string> => {
   const clean = journal(1, [lease("claim", "job-1/1/1", 0, 1), lease("complete", "job-1/1/1", 2, 3)])
   const cases: ReadonlyArray<readonly [string, Journal, QueueFile]> = [
     ["every acknowledged enqueue completed or is still queued/running", journal(2, []), file([job(1, "queued", 0)])],
-    ["one job per idempotency key, none unaccounted for", journal(1, []), file([job(1, "queued", 0), job(2, "queued", 0, "k1")])],
-    ["no completion accepted from a stale lease", journal(1, [lease("complete", "job-1/1/1", 5, 6)]), file([job(1, "completed", 2)])],
-    ["no job ever held two valid leases", journal(1, [lease("claim", "job-1/1/1", 0, 1), lease("claim", "job-1/2/2", 2, 3), lease("heartbeat", "job-1/1/1", 4, 5)]), file([job(1, "running", 2)])],
+    [
+      "one job per idempotency key, none unaccounted for",
+      journal(1, []),
+      file([job(1, "queued", 0), job(2, "queued", 0, "k1")])
+    ],
+    [
+      "no completion accepted from a stale lease",
+      journal(1, [lease("complete", "job-1/1/1", 5, 6)]),
+      file([job(1, "completed", 2)])
+    ],
+    [
+      "no job ever held two valid leases",
+      journal(1, [
+        lease("claim", "job-1/1/1", 0, 1),
+        lease("claim", "job-1/2/2", 2, 3),
+        lease("heartbeat", "job-1/1/1", 4, 5)
+      ]),
+      file([job(1, "running", 2)])
+    ],
     ["the final state decodes and its counts match the logs", journal(1, []), file([job(1, "completed", 1)])],
     [
       `at most ${limitedConcurrency} ${limitedType} jobs ran at once (a limit on claims)`,
-      journal(3, [1, 2, 3].map((n) => lease("complete", `job-${n}/1/1`, 10, 11)), [1, 2, 3].map((n) => ({ token: `job-${n}/1/1`, startAt: n, endAt: 9 }))),
+      journal(
+        3,
+        [1, 2, 3].map((n) => lease("complete", `job-${n}/1/1`, 10, 11)),
+        [1, 2, 3].map((n) => ({ token: `job-${n}/1/1`, startAt: n, endAt: 9 }))
+      ),
       file([1, 2, 3].map((n) => job(n, "completed", 1)))
     ]
   ]
@@ -315,21 +442,36 @@ export const selfTest = (): ReadonlyArray<string> => {
   const tick = (n: number, slot: number) => job(n, "completed", 1, `schedule:${chaosSchedule.id}:${slot}`)
   const scheduled = (slots: ReadonlyArray<number>) =>
     Schema.decodeUnknownSync(QueueFile)({
-      format: 4, epoch: 2, seq: 10, commitId: "a:10", leader: null, nextJobSeq: 10,
-      paused: { all: false, types: [] }, totals: { enqueued: slots.length, completed: slots.length, dead: 0 },
+      format: 4,
+      epoch: 2,
+      seq: 10,
+      commitId: "a:10",
+      leader: null,
+      nextJobSeq: 10,
+      paused: { all: false, types: [] },
+      totals: { enqueued: slots.length, completed: slots.length, dead: 0 },
       schedules: [{
-        ...chaosSchedule, missed: "catch-up", createdAt: 0, updatedAt: 0, nextAt: 10_000,
+        ...chaosSchedule,
+        missed: "catch-up",
+        createdAt: 0,
+        updatedAt: 0,
+        nextAt: 10_000,
         lastRun: { slot: slots.at(-1), at: slots.at(-1), jobId: `job-${slots.length}` }
       }],
       jobs: slots.map((slot, i) => tick(i + 1, slot))
     })
   const scheduleClean = scheduleCheck(scheduled([2_000, 3_000, 6_000]), 1_500)
-  if (!scheduleClean.ok) problems.push(`a clean run fails "${scheduleClean.name}": ${scheduleClean.violations.join("; ")}`)
+  if (!scheduleClean.ok) {
+    problems.push(`a clean run fails "${scheduleClean.name}": ${scheduleClean.violations.join("; ")}`)
+  }
   for (const planted of [scheduled([2_000, 3_000, 3_000]), scheduled([2_000, 4_000, 3_000])]) {
     const verdict = scheduleCheck(planted, 1_500)
     if (verdict.ok) problems.push(`"${verdict.name}" does not catch its planted violation`)
   }
-  const handoffClean = handoffCheck([logged("took over as leader", "released leadership"), logged("took over as leader")])
+  const handoffClean = handoffCheck([
+    logged("took over as leader", "released leadership"),
+    logged("took over as leader")
+  ])
   if (!handoffClean.ok) problems.push(`a clean run fails "${handoffClean.name}": ${handoffClean.violations.join("; ")}`)
   const handoffPlanted = handoffCheck([logged("took over as leader", "released leadership", "took over as leader")])
   if (handoffPlanted.ok) problems.push(`"${handoffPlanted.name}" does not catch its planted violation`)

@@ -93,9 +93,19 @@ const recording = (client: OsqueueClient["Type"], journal: Journal, workerId: ()
               onSome: tagOf
             })
           if (outcome === "interrupted") return
-          if (outcome === "defect" && Exit.isFailure(exit)) journal.defects.push(`${op} ${token}: ${Cause.pretty(exit.cause)}`)
+          if (outcome === "defect" && Exit.isFailure(exit)) {
+            journal.defects.push(`${op} ${token}: ${Cause.pretty(exit.cause)}`)
+          }
           if (outcome !== "ok") journal.count(journal.gaveUp, `${op}:${outcome}`)
-          journal.leases.push({ op, token, ...parseToken(token), workerId: workerId(), sentAt, ackAt: Date.now(), outcome })
+          journal.leases.push({
+            op,
+            token,
+            ...parseToken(token),
+            workerId: workerId(),
+            sentAt,
+            ackAt: Date.now(),
+            outcome
+          })
         }))
     })
   return {
@@ -108,7 +118,15 @@ const recording = (client: OsqueueClient["Type"], journal: Journal, workerId: ()
             Effect.sync(() => {
               const ackAt = Date.now()
               for (const { token } of claimed) {
-                journal.leases.push({ op: "claim", token, ...parseToken(token), workerId: request.workerId, sentAt, ackAt, outcome: "ok" })
+                journal.leases.push({
+                  op: "claim",
+                  token,
+                  ...parseToken(token),
+                  workerId: request.workerId,
+                  sentAt,
+                  ackAt,
+                  outcome: "ok"
+                })
               }
             })
           ),
@@ -160,7 +178,7 @@ export const startProducers = (options: FleetOptions, journal: Journal) =>
       Effect.gen(function*() {
         const client = yield* OsqueueClient
         const started = Date.now() + (l * gapMs) / lanes
-        for (let n = 0; ; n++) {
+        for (let n = 0;; n++) {
           // Paced on the clock, not after each answer: a slow stretch (a failover) is caught up.
           const due = started + n * gapMs - Date.now()
           if (due > 0) yield* Effect.sleep(Duration.millis(due))
@@ -197,12 +215,19 @@ export const startProducers = (options: FleetOptions, journal: Journal) =>
         Effect.provide(clientLayer(options, i))
       )
     return yield* Effect.forkDaemon(
-      Effect.all(Array.from({ length: options.producers }, (_, i) => producer(i)), { concurrency: "unbounded", discard: true })
+      Effect.all(Array.from({ length: options.producers }, (_, i) => producer(i)), {
+        concurrency: "unbounded",
+        discard: true
+      })
     )
   })
 
 /** The schedule a chaos run sets: a `chaos` job every second, whose slots the checks follow. */
-export const chaosSchedule = { id: "chaos-tick", everyMs: 1_000, job: { type: "chaos", payload: { workMs: 50 }, maxAttempts: 100 } } as const
+export const chaosSchedule = {
+  id: "chaos-tick",
+  everyMs: 1_000,
+  job: { type: "chaos", payload: { workMs: 50 }, maxAttempts: 100 }
+} as const
 
 /**
  * Sets `chaosSchedule` (an upsert: sending it again after a lost answer is harmless), retrying
@@ -224,10 +249,11 @@ export const setSchedule = (options: FleetOptions, journal: Journal) =>
 
 /** Sets the limit on claims of the limited type, before the fleets start. */
 export const setLimit = (options: FleetOptions) =>
-  Effect.flatMap(OsqueueClient, (client) => client.setLimit({ type: limitedType, concurrency: limitedConcurrency })).pipe(
-    Effect.provide(clientLayer(options, 0)),
-    Effect.retry({ schedule: Schedule.spaced("500 millis"), times: 20 })
-  )
+  Effect.flatMap(OsqueueClient, (client) => client.setLimit({ type: limitedType, concurrency: limitedConcurrency }))
+    .pipe(
+      Effect.provide(clientLayer(options, 0)),
+      Effect.retry({ schedule: Schedule.spaced("500 millis"), times: 20 })
+    )
 
 /** Starts the worker pools in `scope`; closing it shuts them down (drain, then release). */
 export const startWorkers = (options: FleetOptions, journal: Journal, scope: Scope.Scope) =>
@@ -245,7 +271,9 @@ export const startWorkers = (options: FleetOptions, journal: Journal, scope: Sco
             Effect.suspend(() => {
               const startAt = Date.now()
               return Effect.sleep(Duration.millis(workMsOf(payload))).pipe(
-                Effect.ensuring(Effect.sync(() => void journal.limitedRuns.push({ token: ctx.token, startAt, endAt: Date.now() })))
+                Effect.ensuring(
+                  Effect.sync(() => void journal.limitedRuns.push({ token: ctx.token, startAt, endAt: Date.now() }))
+                )
               )
             })
         },

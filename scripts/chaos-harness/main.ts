@@ -7,7 +7,22 @@
  * time, loopback only, and every process it started is killed when it ends, however it ends.
  * Exit code 0 when every check passed, 1 otherwise.
  */
-import { Cause, ConfigProvider, Context, Duration, Effect, Exit, Fiber, HashMap, Layer, Logger, LogLevel, Option, Random, Scope } from "effect"
+import {
+  Cause,
+  ConfigProvider,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  HashMap,
+  Layer,
+  Logger,
+  LogLevel,
+  Option,
+  Random,
+  Scope
+} from "effect"
 import { randomUUID } from "node:crypto"
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
@@ -15,9 +30,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 import * as Cas from "../../packages/core/src/Cas.js"
+import * as Election from "../../packages/core/src/Election.js"
 import * as Log from "../../packages/core/src/Log.js"
 import * as Replica from "../../packages/core/src/Replica.js"
-import * as Election from "../../packages/core/src/Election.js"
 import { FileStore, ObjectStore } from "../../packages/storage/src/index.js"
 import { type BrokerSlot, leaderInfo, startBrokers } from "./brokers.js"
 import { type Check, handoffCheck, type ProcessLog, runChecks, scheduleCheck, selfTest } from "./checks.js"
@@ -145,14 +160,22 @@ const program = Effect.gen(function*() {
   const storeLayer: Layer.Layer<ObjectStore, unknown> = backend === "s3"
     ? Layer.unwrapEffect(
       Effect.promise(() => import("../../packages/storage/src/S3Store.js")).pipe(
-        Effect.map((S3) => S3.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))))
+        Effect.map((S3) =>
+          S3.layerConfig.pipe(
+            Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+          )
+        )
       )
     )
     : FileStore.layer({ directory: storeDir })
   const store = Context.get(yield* Layer.build(storeLayer), ObjectStore)
   const discover = Election.leaderFromStore().pipe(Effect.provideService(ObjectStore, store))
 
-  say(`${minutes} min on ${backend === "s3" ? `s3 ${s3Endpoint} prefix ${prefix}` : `file store ${storeDir}`}, seed ${seed}`)
+  say(
+    `${minutes} min on ${
+      backend === "s3" ? `s3 ${s3Endpoint} prefix ${prefix}` : `file store ${storeDir}`
+    }, seed ${seed}`
+  )
   say(`election TTL ${ttlMs} ms, lease ${leaseMs} ms, ${rate} jobs/s; store faults ${JSON.stringify(faults)}`)
   say(`logs in ${logDir}`)
 
@@ -160,7 +183,12 @@ const program = Effect.gen(function*() {
     electionTtlMs: ttlMs,
     storeArgs,
     // Checkpoints every 40 entries: kills and pauses land during checkpoints and collections too.
-    env: { ...env, OSQUEUE_KEEP_FINISHED: "10000000", OSQUEUE_KEEP_FINISHED_FOR: "7 days", OSQUEUE_CHECKPOINT_ENTRIES: "40" },
+    env: {
+      ...env,
+      OSQUEUE_KEEP_FINISHED: "10000000",
+      OSQUEUE_KEEP_FINISHED_FOR: "7 days",
+      OSQUEUE_CHECKPOINT_ENTRIES: "40"
+    },
     faults,
     seed,
     logDir
@@ -232,7 +260,11 @@ const program = Effect.gen(function*() {
 
   const awaitNewLeader = (kind: Takeover["kind"], epoch: number, since: number, timeoutMs = 30_000) =>
     Effect.map(
-      waitFor(`a new leader after ${kind}`, timeoutMs, () => (leader !== undefined && leader.epoch > epoch ? leader : undefined)),
+      waitFor(
+        `a new leader after ${kind}`,
+        timeoutMs,
+        () => (leader !== undefined && leader.epoch > epoch ? leader : undefined)
+      ),
       Option.match({
         onNone: () => {
           failures.push(`no new leader within ${timeoutMs} ms of a ${kind}`)
@@ -246,7 +278,11 @@ const program = Effect.gen(function*() {
     Effect.gen(function*() {
       yield* Effect.promise(() => slot.exited)
       slot.start()
-      const up = yield* waitFor(`${slot.spec.name} to restart`, 60_000, () => (slot.status === "running" ? true : undefined))
+      const up = yield* waitFor(
+        `${slot.spec.name} to restart`,
+        60_000,
+        () => (slot.status === "running" ? true : undefined)
+      )
       if (Option.isNone(up)) failures.push(`${slot.spec.name} did not come back within 60 s of its restart`)
     })
 
@@ -325,25 +361,28 @@ const program = Effect.gen(function*() {
   say("faults stop; producers stop; draining the queue")
   yield* Fiber.interrupt(producers)
   const drained = yield* Effect.gen(function*() {
-      for (;;) {
-        const url = leader?.url
-        if (url !== undefined) {
-          const stats = yield* Effect.promise(async () => {
-            try {
-              const r = await fetch(`${url}/v1/stats`, { signal: AbortSignal.timeout(1_000) })
-              return r.ok ? ((await r.json()) as { counts: Record<string, number> }) : undefined
-            } catch {
-              return undefined
-            }
-          })
-          const c = stats?.counts
-          if (c !== undefined && (c["queued"] ?? 0) + (c["running"] ?? 0) + (c["delayed"] ?? 0) + (c["failed-waiting-retry"] ?? 0) === 0) {
-            return true
+    for (;;) {
+      const url = leader?.url
+      if (url !== undefined) {
+        const stats = yield* Effect.promise(async () => {
+          try {
+            const r = await fetch(`${url}/v1/stats`, { signal: AbortSignal.timeout(1_000) })
+            return r.ok ? ((await r.json()) as { counts: Record<string, number> }) : undefined
+          } catch {
+            return undefined
           }
+        })
+        const c = stats?.counts
+        if (
+          c !== undefined &&
+          (c["queued"] ?? 0) + (c["running"] ?? 0) + (c["delayed"] ?? 0) + (c["failed-waiting-retry"] ?? 0) === 0
+        ) {
+          return true
         }
-        yield* Effect.sleep("250 millis")
       }
-    }).pipe(Effect.timeout("90 seconds"), Effect.option, Effect.map(Option.isSome))
+      yield* Effect.sleep("250 millis")
+    }
+  }).pipe(Effect.timeout("90 seconds"), Effect.option, Effect.map(Option.isSome))
   say(`queue drained: ${drained ? "yes" : "no (the checks allow jobs still queued or running)"}; stopping the workers`)
   // Finalizers cannot be interrupted: disconnected, a worker that hangs on stopping is reported, not waited for.
   const workersStopped = yield* Scope.close(workerScope, Exit.void).pipe(
@@ -360,13 +399,17 @@ const program = Effect.gen(function*() {
     b.signal("SIGCONT")
     b.signal("SIGTERM")
   }
-  yield* Effect.promise(() => Promise.all(brokers.map((b) => b.exited))).pipe(Effect.timeout("20 seconds"), Effect.ignore)
+  yield* Effect.promise(() => Promise.all(brokers.map((b) => b.exited))).pipe(
+    Effect.timeout("20 seconds"),
+    Effect.ignore
+  )
 
   // ---- final state, straight from the store (checkpoint + log), decoded with the broker's Schema
   const loaded = yield* Replica.recover().pipe(
     Effect.flatMap(Option.match({
       onNone: () => Effect.succeedNone,
-      onSome: (state) => Effect.map(Cas.decode(state.encode(state.seq, state.commitId)), (file) => Option.some({ file }))
+      onSome: (state) =>
+        Effect.map(Cas.decode(state.encode(state.seq, state.commitId)), (file) => Option.some({ file }))
     })),
     Effect.provide(Layer.merge(Cas.layer(), Log.layer)),
     Effect.provideService(ObjectStore, store),
@@ -386,7 +429,11 @@ const program = Effect.gen(function*() {
     checks.push(scheduleCheck(loaded.right.value.file, scheduledAt))
     // The log is collected behind checkpoints: what is left is about the last checkpoints' worth.
     const position = loaded.right.value.file.seq
-    const entries = yield* ObjectStore.pipe(Effect.flatMap((s) => s.list("log/")), Effect.provideService(ObjectStore, store), Effect.orDie)
+    const entries = yield* ObjectStore.pipe(
+      Effect.flatMap((s) => s.list("log/")),
+      Effect.provideService(ObjectStore, store),
+      Effect.orDie
+    )
     checks.push({
       name: "checkpoints were written and the log behind them collected",
       ok: position > 0 && entries.length < position,
@@ -399,10 +446,13 @@ const program = Effect.gen(function*() {
   checks.push({
     name: "the fleets kept working: no client call died of a defect or a stray interruption, enqueues kept flowing",
     ok: journal.defects.length === 0 && journal.enqueued.length >= planned / 2,
-    detail: `${journal.enqueued.length} enqueues acknowledged of ${planned} planned (${rate}/s); ${journal.defects.length} defects`,
+    detail:
+      `${journal.enqueued.length} enqueues acknowledged of ${planned} planned (${rate}/s); ${journal.defects.length} defects`,
     violations: [
       ...journal.defects.map((d) => d.split("\n").slice(0, 3).join(" | ")),
-      ...(journal.enqueued.length >= planned / 2 ? [] : ["fewer than half the planned enqueues were acknowledged: the producers stalled"])
+      ...(journal.enqueued.length >= planned / 2
+        ? []
+        : ["fewer than half the planned enqueues were acknowledged: the producers stalled"])
     ]
   })
   // A run whose faults did not happen proves nothing: at least two a minute.
@@ -411,7 +461,9 @@ const program = Effect.gen(function*() {
   checks.push({
     name: "every fault was followed by a new leader, every zombie stepped down",
     ok: failures.length === 0,
-    detail: `${takeovers.filter((t) => t.ms !== null).length} takeovers measured, ${counts.zombieStepDowns} zombies stepped down`,
+    detail: `${
+      takeovers.filter((t) => t.ms !== null).length
+    } takeovers measured, ${counts.zombieStepDowns} zombies stepped down`,
     violations: failures
   })
 
@@ -428,7 +480,11 @@ const program = Effect.gen(function*() {
     for (const line of readFileSync(join(logDir, file), "utf8").split("\n")) {
       if (!line.startsWith("{")) continue
       try {
-        const entry = JSON.parse(line) as { message: unknown; timestamp: unknown; annotations?: Record<string, unknown> }
+        const entry = JSON.parse(line) as {
+          message: unknown
+          timestamp: unknown
+          annotations?: Record<string, unknown>
+        }
         const message = String(Array.isArray(entry.message) ? entry.message[0] : entry.message)
         if (message === "store faults injected so far") last = entry.annotations
         else bump(brokerLog, message)
@@ -454,9 +510,13 @@ const program = Effect.gen(function*() {
     return next === undefined ? t.ms : next.at - t.at
   }
   const measured = (kind?: Takeover["kind"]) =>
-    takeovers.filter((t) => kind === undefined || t.kind === kind).map(takeoverMs).filter((ms): ms is number => ms !== null)
+    takeovers.filter((t) => kind === undefined || t.kind === kind).map(takeoverMs).filter((ms): ms is number =>
+      ms !== null
+    )
   const line = (label: string, values: ReadonlyArray<number>) =>
-    `${label.padEnd(26)} n=${String(values.length).padEnd(4)} p50 ${ms(percentile(values, 50)).padEnd(9)} max ${ms(values.length === 0 ? null : Math.max(...values))}`
+    `${label.padEnd(26)} n=${String(values.length).padEnd(4)} p50 ${ms(percentile(values, 50)).padEnd(9)} max ${
+      ms(values.length === 0 ? null : Math.max(...values))
+    }`
   const completedAcks = journal.leases.filter((r) => r.op === "complete" && r.outcome === "ok")
   const epochAt = (at: number) => epochs.filter((e) => e.at <= at).at(-1)?.epoch ?? 0
   const reattached = (op: "heartbeat" | "complete") =>
@@ -474,24 +534,45 @@ const program = Effect.gen(function*() {
     line("takeover after SIGSTOP", measured("pause")),
     line("takeover, all", measured()),
     line("zombie step-down", zombieMs),
-    `brokers: ${["took over as leader", "stepped down: another broker leads", "released leadership", "resolved an unknown write outcome by reading back", "commit failed"].map((m) => `"${m}" ${brokerLog.get(m) ?? 0}`).join(", ")}`,
+    `brokers: ${
+      [
+        "took over as leader",
+        "stepped down: another broker leads",
+        "released leadership",
+        "resolved an unknown write outcome by reading back",
+        "commit failed"
+      ].map((m) => `"${m}" ${brokerLog.get(m) ?? 0}`).join(", ")
+    }`,
     `requests retried by the clients: ${[...retries.entries()].map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`,
-    `requests failed after the client's retries: ${[...journal.gaveUp.entries()].map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`,
+    `requests failed after the client's retries: ${
+      [...journal.gaveUp.entries()].map(([k, v]) => `${k} ${v}`).join(", ") || "none"
+    }`,
     `lease calls that never returned: ${
-      [...journal.inFlight.values()].map((c) => `${c.op} ${c.token} sent ${new Date(c.sentAt).toISOString().slice(11, 23)}`).join(", ") || "none"
+      [...journal.inFlight.values()].map((c) =>
+        `${c.op} ${c.token} sent ${new Date(c.sentAt).toISOString().slice(11, 23)}`
+      ).join(", ") || "none"
     }`,
     `lease operations accepted by a later leader than the one that granted the lease (workers re-attached): ` +
     `${reattached("heartbeat")} heartbeats, ${reattached("complete")} completions`,
     "",
-    ...checks.flatMap((c) => [`${c.ok ? "PASS" : "FAIL"}  ${c.name}: ${c.detail}`, ...c.violations.map((v) => `      ${v}`)])
+    ...checks.flatMap((
+      c
+    ) => [`${c.ok ? "PASS" : "FAIL"}  ${c.name}: ${c.detail}`, ...c.violations.map((v) => `      ${v}`)])
   ]
   console.log(report.join("\n"))
   writeFileSync(join(workDir, "report.txt"), report.join("\n") + "\n")
-  writeFileSync(join(workDir, "records.json"), JSON.stringify({ enqueued: journal.enqueued, leases: journal.leases, takeovers }))
+  writeFileSync(
+    join(workDir, "records.json"),
+    JSON.stringify({ enqueued: journal.enqueued, leases: journal.leases, takeovers })
+  )
   const ok = checks.every((c) => c.ok)
   if (ok && !args.keep) {
     yield* Effect.promise(() => rm(workDir, { recursive: true, force: true }))
-    if (backend === "s3") yield* Effect.ignore(Effect.forEach(yield* Effect.orElseSucceed(store.list(prefix), () => []), (k) => store.delete(k)))
+    if (backend === "s3") {
+      yield* Effect.ignore(
+        Effect.forEach(yield* Effect.orElseSucceed(store.list(prefix), () => []), (k) => store.delete(k))
+      )
+    }
   } else {
     say(`logs and records kept in ${workDir}`)
   }
@@ -501,12 +582,15 @@ const program = Effect.gen(function*() {
 
 /** Counts the client's "retrying" lines by error; warnings and errors go to the fleet log. */
 const countingLogger = Logger.make(({ annotations, logLevel, message }) => {
-    const text = String(Array.isArray(message) ? message[0] : message)
-    if (text === "retrying") bump(retries, String(Option.getOrElse(HashMap.get(annotations, "error"), () => "?")))
-    if (fleetLog !== undefined && LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) {
-      appendFileSync(fleetLog, `${new Date().toISOString()} ${logLevel.label} ${text} ${JSON.stringify(Object.fromEntries(annotations))}\n`)
-    }
-  })
+  const text = String(Array.isArray(message) ? message[0] : message)
+  if (text === "retrying") bump(retries, String(Option.getOrElse(HashMap.get(annotations, "error"), () => "?")))
+  if (fleetLog !== undefined && LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) {
+    appendFileSync(
+      fleetLog,
+      `${new Date().toISOString()} ${logLevel.label} ${text} ${JSON.stringify(Object.fromEntries(annotations))}\n`
+    )
+  }
+})
 
 const bound = Duration.millis(minutes * 60_000 + 6 * 60_000)
 // The last resort, should the run hang where interruption cannot reach: exiting kills the brokers.

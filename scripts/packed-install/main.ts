@@ -19,7 +19,8 @@ const root = join(here, "..", "..")
 const packages = ["types", "storage", "core", "broker", "client", "worker"]
 
 const step = (what: string) => console.log(`\n=== ${what}`)
-const run = (cmd: string, args: ReadonlyArray<string>, cwd: string) => execFileSync(cmd, args, { cwd, stdio: "inherit" })
+const run = (cmd: string, args: ReadonlyArray<string>, cwd: string) =>
+  execFileSync(cmd, args, { cwd, stdio: "inherit" })
 const fail = (message: string): never => {
   console.error(`packed-install: ${message}`)
   process.exit(1)
@@ -47,7 +48,9 @@ const tarballs = readdirSync(packs).map((file) => join(packs, file))
 step("what each tarball holds")
 for (const tarball of tarballs) {
   const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).split("\n")
-  const manifest = JSON.parse(execFileSync("tar", ["-xOzf", tarball, "package/package.json"], { encoding: "utf8" })) as {
+  const manifest = JSON.parse(
+    execFileSync("tar", ["-xOzf", tarball, "package/package.json"], { encoding: "utf8" })
+  ) as {
     name: string
     license?: string
     exports?: Record<string, { types?: string; default?: string }>
@@ -65,7 +68,9 @@ for (const tarball of tarballs) {
         ? [`export ${path} lacks its types or its code`]
         : []
     ),
-    ...Object.entries(manifest.dependencies ?? {}).filter(([, v]) => /^(workspace|catalog):/.test(v)).map(([k]) => `dependency ${k} not resolved`)
+    ...Object.entries(manifest.dependencies ?? {}).filter(([, v]) => /^(workspace|catalog):/.test(v)).map(([k]) =>
+      `dependency ${k} not resolved`
+    )
   ]
   console.log(`${manifest.name}: ${problems.length === 0 ? "ok" : problems.join(", ")}`)
   if (problems.length > 0) fail(`${manifest.name} is not ready to publish`)
@@ -88,7 +93,14 @@ run("npm", [
   `effect@${catalog("effect")}`,
   `@effect/platform-node@${catalog("@effect/platform-node")}`
 ], project)
-run("npm", ["install", "--no-audit", "--no-fund", "--save-dev", `typescript@${catalog("typescript")}`, `@types/node@${catalog("@types/node")}`], project)
+run("npm", [
+  "install",
+  "--no-audit",
+  "--no-fund",
+  "--save-dev",
+  `typescript@${catalog("typescript")}`,
+  `@types/node@${catalog("@types/node")}`
+], project)
 
 step("type-check and build the project (the packages' types, through their exports)")
 run("npx", ["tsc", "-p", "."], project)
@@ -96,12 +108,26 @@ run("npx", ["tsc", "-p", "."], project)
 step("a broker, then an Effect producer and worker, then a Promise producer and worker")
 const port = await freePort()
 const url = `http://127.0.0.1:${port}`
-const env = { ...process.env, BROKER_HOST: "127.0.0.1", BROKER_PORT: String(port), BROKER_URL: url, OSQUEUE_BROKERS: url, OSQUEUE_DIR: join(work, "store") }
-const broker = spawn(process.execPath, ["dist/broker.js"], { cwd: project, env, stdio: ["ignore", "inherit", "inherit"] })
+const env = {
+  ...process.env,
+  BROKER_HOST: "127.0.0.1",
+  BROKER_PORT: String(port),
+  BROKER_URL: url,
+  OSQUEUE_BROKERS: url,
+  OSQUEUE_DIR: join(work, "store")
+}
+const broker = spawn(process.execPath, ["dist/broker.js"], {
+  cwd: project,
+  env,
+  stdio: ["ignore", "inherit", "inherit"]
+})
 const brokerExit = new Promise<number | null>((resolve) => broker.on("exit", resolve))
 const deadline = Date.now() + 30_000
 for (;;) {
-  const role = await fetch(`${url}/v1/leader`).then((r) => r.json() as Promise<{ role?: string }>, () => ({ role: undefined }))
+  const role = await fetch(`${url}/v1/leader`).then(
+    (r) => r.json() as Promise<{ role?: string }>,
+    () => ({ role: undefined })
+  )
   if (role.role === "leader") break
   if (Date.now() > deadline) {
     broker.kill("SIGKILL")

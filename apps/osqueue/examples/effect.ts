@@ -1,5 +1,5 @@
 // The README's Effect example, type-checked by `pnpm typecheck`.
-import { OsqueueClient, JobDefinition } from "@osqueue/client"
+import { JobDefinition, OsqueueClient } from "@osqueue/client"
 import { Worker } from "@osqueue/worker"
 import { Effect, Layer, Schema } from "effect"
 

@@ -9,7 +9,21 @@ import { schedule, scheduleSubcommands } from "./commands/schedule.js"
 import { worker } from "./commands/worker.js"
 import { node } from "./Help.js"
 
-const subcommands = [broker, worker, demo, enqueue, jobs, schedule, stats, workers, pause, resume, limit, watch, produce] as const
+const subcommands = [
+  broker,
+  worker,
+  demo,
+  enqueue,
+  jobs,
+  schedule,
+  stats,
+  workers,
+  pause,
+  resume,
+  limit,
+  watch,
+  produce
+] as const
 
 export const osqueue = Command.make("osqueue").pipe(
   Command.withDescription("A job queue on object storage with compare-and-swap"),

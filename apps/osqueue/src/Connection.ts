@@ -41,7 +41,9 @@ export const transport = Options.choice("transport", ["http", "ws"]).pipe(
 export const queue = Options.text("queue").pipe(
   Options.withAlias("q"),
   Options.withPseudoName("name"),
-  Options.withDescription("The queue, one of those the brokers serve (OSQUEUE_QUEUES). Env OSQUEUE_QUEUE. Default: the default queue."),
+  Options.withDescription(
+    "The queue, one of those the brokers serve (OSQUEUE_QUEUES). Env OSQUEUE_QUEUE. Default: the default queue."
+  ),
   Options.withFallbackConfig(Config.string("OSQUEUE_QUEUE")),
   Options.optional
 )
@@ -79,7 +81,14 @@ export const clientLayer = (connection: Connection): Layer.Layer<OsqueueClient, 
   if (!connection.leaderFromStore) return layer(undefined)
   // The store is opened once, for the client's life.
   return Layer.unwrapScoped(
-    Effect.map(Layer.build(storageLayer(connection.storage, connection.dir)), (store) =>
-      layer(Election.leaderFromStore(`${QueueNames.keyPrefix(Option.getOrElse(connection.queue, () => QueueNames.defaultQueue))}queue.json`).pipe(Effect.provide(store))))
+    Effect.map(
+      Layer.build(storageLayer(connection.storage, connection.dir)),
+      (store) =>
+        layer(
+          Election.leaderFromStore(
+            `${QueueNames.keyPrefix(Option.getOrElse(connection.queue, () => QueueNames.defaultQueue))}queue.json`
+          ).pipe(Effect.provide(store))
+        )
+    )
   )
 }

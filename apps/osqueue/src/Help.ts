@@ -5,17 +5,17 @@
  * into a pipe. The words still come from the commands' own descriptors (`Command.getHelp`), so
  * an option's description lives next to the option; `withDefault` below puts its default there.
  */
-import * as Command from "@effect/cli/Command"
 import * as CliConfig from "@effect/cli/CliConfig"
+import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Span from "@effect/cli/HelpDoc/Span"
 import * as Options from "@effect/cli/Options"
 import * as HashSet from "effect/HashSet"
 
 /** `Options.withDefault` that also says the default in the option's help. */
-export const withDefault = <const B>(fallback: B, shown: string = String(fallback)) =>
-<A>(self: Options.Options<A>): Options.Options<A | B> =>
-  self.pipe(Options.withDescription(`Default: ${shown}.`), Options.withDefault(fallback))
+export const withDefault =
+  <const B>(fallback: B, shown: string = String(fallback)) => <A>(self: Options.Options<A>): Options.Options<A | B> =>
+    self.pipe(Options.withDescription(`Default: ${shown}.`), Options.withDefault(fallback))
 
 /** A command and its subcommands, as the command line names them. */
 export interface CommandNode {
@@ -170,11 +170,19 @@ export const render = (node: CommandNode, path: ReadonlyArray<string>, options: 
   const { ARGUMENTS, OPTIONS, description } = sections(node.command)
   const name = path.join(" ")
   const groups = node.subcommands.length > 0
-  const usage = [name, ...(groups ? ["<command>"] : []), ...(OPTIONS.length > 0 ? ["[options]"] : []), ...ARGUMENTS.map((a) => a.name)]
+  const usage = [
+    name,
+    ...(groups ? ["<command>"] : []),
+    ...(OPTIONS.length > 0 ? ["[options]"] : []),
+    ...ARGUMENTS.map((a) => a.name)
+  ]
   const out = [`${bold("Usage:")} ${usage.join(" ")}`, ""]
   for (const p of description) out.push(...wrap(p, options.width), "")
   if (groups) {
-    const commands = node.subcommands.map((child) => ({ name: nameOf(child), text: sections(child.command).description.join(" ") }))
+    const commands = node.subcommands.map((child) => ({
+      name: nameOf(child),
+      text: sections(child.command).description.join(" ")
+    }))
     out.push(bold("Commands:"), ...table(commands, options.width, bold), "")
   }
   if (ARGUMENTS.length > 0) out.push(bold("Arguments:"), ...table(ARGUMENTS, options.width, bold), "")

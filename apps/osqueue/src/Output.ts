@@ -25,7 +25,8 @@ export const printJob = (job: Job, json: boolean) => (json ? printJson(job) : Co
 export const noColor = Config.string("NO_COLOR").pipe(Config.withDefault(""), Config.map((value) => value !== ""))
 
 /** Whether what goes to `stream` may be coloured: a terminal, and no NO_COLOR. */
-export const colorFor = (stream: { readonly isTTY?: boolean }, noColor: boolean): boolean => stream.isTTY === true && !noColor
+export const colorFor = (stream: { readonly isTTY?: boolean }, noColor: boolean): boolean =>
+  stream.isTTY === true && !noColor
 
 /**
  * The command's console: @effect/cli colours its usage errors whatever the stream and ends them

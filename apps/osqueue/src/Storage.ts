@@ -13,7 +13,9 @@ export type Backend = (typeof backends)[number]
 /** Which store: `--storage` and `--dir` (the broker's, and a client's that finds the leader there). */
 export const storeOptions = {
   storage: Options.choice("storage", backends).pipe(
-    Options.withDescription("Where queue.json lives; s3 and gcs are set up by the S3_* and GCS_* variables. Env STORAGE_BACKEND."),
+    Options.withDescription(
+      "Where queue.json lives; s3 and gcs are set up by the S3_* and GCS_* variables. Env STORAGE_BACKEND."
+    ),
     Options.withFallbackConfig(Config.literal(...backends)("STORAGE_BACKEND")),
     withDefault("file" as Backend)
   ),
@@ -32,9 +34,13 @@ export const storageLayer = (backend: Backend, directory: string): Layer.Layer<O
       return MemoryStore.layer
     // Loaded on demand: the cloud SDKs cost a second of start-up to every other command.
     case "s3":
-      return Layer.unwrapEffect(Effect.promise(() => import("@osqueue/storage/s3")).pipe(Effect.map((m) => m.layerConfig)))
+      return Layer.unwrapEffect(
+        Effect.promise(() => import("@osqueue/storage/s3")).pipe(Effect.map((m) => m.layerConfig))
+      )
     case "gcs":
-      return Layer.unwrapEffect(Effect.promise(() => import("@osqueue/storage/gcs")).pipe(Effect.map((m) => m.layerConfig)))
+      return Layer.unwrapEffect(
+        Effect.promise(() => import("@osqueue/storage/gcs")).pipe(Effect.map((m) => m.layerConfig))
+      )
   }
 }
 
@@ -48,7 +54,10 @@ export const withFaults = (
   options: FaultyStore.FaultOptions
 ): Layer.Layer<ObjectStore, unknown> => {
   const report = (control: FaultyStore.Control["Type"]) =>
-    Effect.flatMap(control.counts, (counts) => Effect.logInfo("store faults injected so far").pipe(Effect.annotateLogs({ ...counts })))
+    Effect.flatMap(
+      control.counts,
+      (counts) => Effect.logInfo("store faults injected so far").pipe(Effect.annotateLogs({ ...counts }))
+    )
   const reporter = Layer.scopedDiscard(
     Effect.gen(function*() {
       const control = yield* FaultyStore.Control

@@ -5,9 +5,9 @@
  * the worker. Unset, the tracer is disabled: spans cost no ids, clocks or attributes, and jobs
  * carry no trace context.
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
 import * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -23,7 +23,12 @@ const httpUrl = (text: string): Either.Either<string, ConfigError.ConfigError> =
   const url = URL.canParse(text) ? new URL(text) : undefined
   return text === "" || url?.protocol === "http:" || url?.protocol === "https:"
     ? Either.right(text)
-    : Either.left(ConfigError.InvalidData([], `it must be an http(s) URL, such as http://localhost:4318; got ${JSON.stringify(text)}`))
+    : Either.left(
+      ConfigError.InvalidData(
+        [],
+        `it must be an http(s) URL, such as http://localhost:4318; got ${JSON.stringify(text)}`
+      )
+    )
 }
 
 /** `key=value,key=value`, values percent-encoded, as the OpenTelemetry specification writes OTLP headers. */
@@ -69,7 +74,8 @@ export const TracingConfig = Config.all({
 const tracesUrl = (config: Config.Config.Success<typeof TracingConfig>): Option.Option<string> =>
   Option.orElse(
     Option.filter(config.tracesEndpoint, (url) => url !== ""),
-    () => Option.map(Option.filter(config.endpoint, (url) => url !== ""), (base) => `${base.replace(/\/+$/, "")}/v1/traces`)
+    () =>
+      Option.map(Option.filter(config.endpoint, (url) => url !== ""), (base) => `${base.replace(/\/+$/, "")}/v1/traces`)
   )
 
 /**
@@ -86,7 +92,9 @@ export const layer = (serviceName: string): Layer.Layer<never, ConfigError.Confi
           resource: { serviceName: Option.getOrElse(config.serviceName, () => serviceName) },
           headers: config.headers
         }).pipe(
-          Layer.provide(config.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
+          Layer.provide(
+            config.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf
+          ),
           Layer.provide(FetchHttpClient.layer)
         )
     })))

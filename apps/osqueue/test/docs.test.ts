@@ -56,7 +56,14 @@ describe("README: environment variables", () => {
       ...[...text.matchAll(envRead)].map((m) => m[1] ?? m[2]!)
     ]))
     // The parse finds what it must (a regex that stopped matching would find nothing to compare).
-    expect(read).toEqual(expect.arrayContaining(["OSQUEUE_MIN_COMMIT_INTERVAL", "OSQUEUE_ELECTION_TTL", "OSQUEUE_HEADERS_TIMEOUT_MS", "STORAGE_BACKEND"]))
+    expect(read).toEqual(
+      expect.arrayContaining([
+        "OSQUEUE_MIN_COMMIT_INTERVAL",
+        "OSQUEUE_ELECTION_TTL",
+        "OSQUEUE_HEADERS_TIMEOUT_MS",
+        "STORAGE_BACKEND"
+      ])
+    )
     expect(read.length).toBeGreaterThan(40)
     expect(sorted(readmeVariables())).toEqual(read)
   })
@@ -64,7 +71,10 @@ describe("README: environment variables", () => {
   it("the code names every variable it reads, so that the comparison above sees every read", () => {
     // A name built at run time (`process.env[name]`, `Config.string(name)`) would escape it.
     const hidden = sources().flatMap(({ path, text }) =>
-      [...text.matchAll(/process\.env\b(?!\.[A-Z]|\[\s*"[A-Z])|Config\.(?:string|nonEmptyString|integer|number|boolean|duration|redacted|secret|port|url|date|logLevel)\(\s*[a-z]/g)].map((m) => `${path.slice(root.length + 1)}: ${m[0]}`))
+      [...text.matchAll(
+        /process\.env\b(?!\.[A-Z]|\[\s*"[A-Z])|Config\.(?:string|nonEmptyString|integer|number|boolean|duration|redacted|secret|port|url|date|logLevel)\(\s*[a-z]/g
+      )].map((m) => `${path.slice(root.length + 1)}: ${m[0]}`)
+    )
     expect(hidden, "name the variable literally, as Config.string(\"NAME\") or process.env[\"NAME\"]").toEqual([])
   })
 })
@@ -98,8 +108,14 @@ describe("docs/monitoring.md and the Grafana dashboard: metrics", () => {
 /** Runs an example from source, as its README says to; resolves with what it printed. */
 const runExample = (path: string) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-    execFile(process.execPath, ["--conditions=source", "--import", "tsx", path], { cwd: root }, (error, stdout, stderr) =>
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })))
+    execFile(
+      process.execPath,
+      ["--conditions=source", "--import", "tsx", path],
+      { cwd: root },
+      (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
+    )
+  )
 
 describe("package READMEs: their examples", () => {
   const examples = [

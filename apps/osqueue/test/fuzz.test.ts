@@ -15,12 +15,12 @@ import { mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { killAll } from "./support/processes.js"
 import { coverage, probeAt, probes } from "./support/fuzz/generate.js"
 import { type Broker, monitor, pool, report, Run, startBroker } from "./support/fuzz/harness.js"
 import { hostileCases, idleStats } from "./support/fuzz/hostile.js"
 import { changedSentinels, setUp } from "./support/fuzz/sentinels.js"
 import { sendHttp } from "./support/fuzz/wire.js"
+import { killAll } from "./support/processes.js"
 
 const seed = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31)
 const runs = Number(process.env.FUZZ_RUNS ?? 10_000)
@@ -60,7 +60,9 @@ describe("fuzz: hostile and generated requests against a real broker", () => {
       const generated = Math.round(runs * variant.share)
       const replay = (label: string) =>
         `FUZZ_SEED=${seed} FUZZ_BROKER=${variant.name} FUZZ_ONLY=${label} pnpm vitest run apps/osqueue/test/fuzz.test.ts`
-      console.log(`fuzz ${variant.name}: seed ${seed}, ${generated} generated probes, concurrency ${concurrency} (replay all: FUZZ_SEED=${seed})`)
+      console.log(
+        `fuzz ${variant.name}: seed ${seed}, ${generated} generated probes, concurrency ${concurrency} (replay all: FUZZ_SEED=${seed})`
+      )
 
       const dir = await mkdtemp(join(tmpdir(), "osqueue-fuzz-"))
       const broker = await startBroker(dir, variant.token, variant.roleTokens)
@@ -110,36 +112,52 @@ describe("fuzz: hostile and generated requests against a real broker", () => {
         // what failed after the death says nothing of its own
         const after = run.failures.filter((f) => f.problems.every((p) => /ECONNREFUSED/.test(p)))
         for (const f of after) run.failures.splice(run.failures.indexOf(f), 1)
-      }
-      else {
+      } else {
         for (const path of ["/healthz", "/readyz"]) {
           const answer = await sendHttp(broker.target, { method: "GET", path, headers: {} }, 5_000)
-          if (answer.status !== 200) problems.push(`after the fuzz, GET ${path} answered ${answer.status ?? answer.error}`)
+          if (answer.status !== 200) {
+            problems.push(`after the fuzz, GET ${path} answered ${answer.status ?? answer.error}`)
+          }
         }
         const changed = await changedSentinels(broker, setup, false)
-        if (changed.length > 0) problems.push(`${changed.length} of 200 sentinel jobs changed:\n  ${changed.slice(0, 10).join("\n  ")}`)
+        if (changed.length > 0) {
+          problems.push(`${changed.length} of 200 sentinel jobs changed:\n  ${changed.slice(0, 10).join("\n  ")}`)
+        }
         const stopped = await stop(broker)
         if (stopped !== undefined) problems.push(stopped)
         const again = await startBroker(dir, variant.token, variant.roleTokens)
         const changedAfterRestart = await changedSentinels(again, setup, true)
         if (changedAfterRestart.length > 0) {
-          problems.push(`after a restart on the same directory, ${changedAfterRestart.length} of 200 sentinel jobs changed:\n  ${changedAfterRestart.slice(0, 10).join("\n  ")}`)
+          problems.push(
+            `after a restart on the same directory, ${changedAfterRestart.length} of 200 sentinel jobs changed:\n  ${
+              changedAfterRestart.slice(0, 10).join("\n  ")
+            }`
+          )
         }
         again.proc.child.kill("SIGTERM")
         await again.proc.exited
       }
 
       const uncovered = coverage.filter((what) => !run.covered.has(what))
-      if (only === undefined && !died() && uncovered.length > 0) problems.push(`no probe reached ${uncovered.join(", ")}`)
+      if (only === undefined && !died() && uncovered.length > 0) {
+        problems.push(`no probe reached ${uncovered.join(", ")}`)
+      }
 
       console.log(
         `fuzz ${variant.name}: ${run.total} requests (REST ${run.counts.rest}, RPC-HTTP ${run.counts["rpc-http"]}, ` +
-          `RPC-WS ${run.counts["rpc-ws"]}, raw ${run.counts.raw}) in ${fuzzSeconds.toFixed(1)} s (setup ${setupSeconds.toFixed(1)} s), ` +
+          `RPC-WS ${run.counts["rpc-ws"]}, raw ${run.counts.raw}) in ${fuzzSeconds.toFixed(1)} s (setup ${
+            setupSeconds.toFixed(1)
+          } s), ` +
           `${run.failures.length} failing, broker peak RSS ${Math.round(watch.peakRssBytes() / 1024 / 1024)} MB; ` +
           `answers p50/p99/max: ${run.timing()}`
       )
       // every failure, whole, for tools and for reading at leisure (the message shows the first of each kind)
-      if (process.env.FUZZ_REPORT) await writeFile(`${process.env.FUZZ_REPORT}.${variant.name}.json`, JSON.stringify({ seed, problems, failures: run.failures }, null, 1))
+      if (process.env.FUZZ_REPORT) {
+        await writeFile(
+          `${process.env.FUZZ_REPORT}.${variant.name}.json`,
+          JSON.stringify({ seed, problems, failures: run.failures }, null, 1)
+        )
+      }
       const message = [
         ...(problems.length > 0 ? ["", ...problems] : []),
         ...(run.failures.length > 0 ? ["", report(run.failures, replay)] : [])

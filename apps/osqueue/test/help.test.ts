@@ -72,7 +72,21 @@ describe.concurrent("osqueue help, spawned", { timeout: 120_000 }, () => {
     expect(code).toBe(0)
     expect(stdout.split("\n")[0]).toBe("Usage: osqueue <command>")
     const commands = entries(stdout, "Commands")
-    expect(commands.map((c) => c.name)).toEqual(["broker", "worker", "demo", "enqueue", "jobs", "schedule", "stats", "workers", "pause", "resume", "limit", "watch", "produce"])
+    expect(commands.map((c) => c.name)).toEqual([
+      "broker",
+      "worker",
+      "demo",
+      "enqueue",
+      "jobs",
+      "schedule",
+      "stats",
+      "workers",
+      "pause",
+      "resume",
+      "limit",
+      "watch",
+      "produce"
+    ])
     for (const command of commands) expect(command.text, command.name).not.toBe("")
   })
 
@@ -107,7 +121,10 @@ describe.concurrent("osqueue help, spawned", { timeout: 120_000 }, () => {
 
 describe("every command's help", () => {
   const nameOf = (node: Help.CommandNode) => Array.from(HashSet.values(Command.getNames(node.command)))[0]!
-  const walk = (node: Help.CommandNode, path: ReadonlyArray<string>): Array<[ReadonlyArray<string>, Help.CommandNode]> => [
+  const walk = (
+    node: Help.CommandNode,
+    path: ReadonlyArray<string>
+  ): Array<[ReadonlyArray<string>, Help.CommandNode]> => [
     [path, node],
     ...node.subcommands.flatMap((child) => walk(child, [...path, nameOf(child)]))
   ]

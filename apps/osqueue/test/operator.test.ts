@@ -13,7 +13,11 @@ import { freePort, getJson, killAll, leading, osqueue, osqueueRun } from "./supp
 afterEach(killAll)
 
 const post = async (url: string, body: unknown): Promise<unknown> => {
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body)
+  })
   return response.json()
 }
 
@@ -73,7 +77,18 @@ describe("osqueue limit", { timeout: 240_000 }, () => {
     osqueue(["broker", "--port", String(port), "--host", "127.0.0.1", "--url", url, "--dir", dir])
     await leading(url)
 
-    const set = await osqueueRun(["limit", "set", "--type", "mail", "--concurrency", "1", "--rate", "100/60s", "-b", url])
+    const set = await osqueueRun([
+      "limit",
+      "set",
+      "--type",
+      "mail",
+      "--concurrency",
+      "1",
+      "--rate",
+      "100/60s",
+      "-b",
+      url
+    ])
     expect(set.code).toBe(0)
     expect(set.stdout).toMatch(/^mail\s+concurrency 1, rate 100\/1m$/m)
     const badRate = await osqueueRun(["limit", "set", "--type", "mail", "--rate", "100 per minute", "-b", url])

@@ -50,8 +50,8 @@ describe("the osqueue package", () => {
   it("ships the built dashboard that osqueue broker serves by default", () => {
     expect(workspace.get("osqueue")?.files).toContain("dashboard")
     const vite = readFileSync(join(root, "apps", "web", "vite.config.ts"), "utf8")
-    expect(vite).toContain('new URL("../osqueue/dashboard", import.meta.url)')
+    expect(vite).toContain("new URL(\"../osqueue/dashboard\", import.meta.url)")
     const command = readFileSync(join(root, "apps", "osqueue", "src", "commands", "broker.ts"), "utf8")
-    expect(command).toContain('new URL("../../dashboard", import.meta.url)')
+    expect(command).toContain("new URL(\"../../dashboard\", import.meta.url)")
   })
 })

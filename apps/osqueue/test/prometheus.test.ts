@@ -20,10 +20,13 @@ const promtool = "/usr/bin/promtool"
 const prometheus = "/usr/bin/prometheus"
 const haveTools = existsSync(promtool) && existsSync(prometheus)
 if (!haveTools && process.env["CI"] === "true") {
-  throw new Error(`${promtool} or ${prometheus} is missing: install Debian's prometheus (apt-get install prometheus); .ci/run does`)
+  throw new Error(
+    `${promtool} or ${prometheus} is missing: install Debian's prometheus (apt-get install prometheus); .ci/run does`
+  )
 }
-if (!haveTools) console.warn(`skipping the Prometheus test: ${promtool} or ${prometheus} is missing (apt-get install prometheus)`)
-
+if (!haveTools) {
+  console.warn(`skipping the Prometheus test: ${promtool} or ${prometheus} is missing (apt-get install prometheus)`)
+}
 
 /** Runs promtool on `text` (its stdin); resolves with the exit code and what it printed. */
 const promtoolCheck = (text: string) =>

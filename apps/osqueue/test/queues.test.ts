@@ -3,8 +3,8 @@
  * `osqueue broker --queue` (repeated) serves several queues, `osqueue --queue` chooses one, and
  * a queue the broker does not serve is refused naming the ones it does.
  */
-import { mkdtemp } from "node:fs/promises"
 import { existsSync } from "node:fs"
+import { mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
@@ -17,7 +17,21 @@ describe("osqueue --queue", { timeout: 180_000 }, () => {
     const port = await freePort()
     const url = `http://127.0.0.1:${port}`
     const dir = await mkdtemp(join(tmpdir(), "osqueue-queues-"))
-    osqueue(["broker", "--port", String(port), "--host", "127.0.0.1", "--url", url, "--dir", dir, "--queue", "default", "--queue", "emails"])
+    osqueue([
+      "broker",
+      "--port",
+      String(port),
+      "--host",
+      "127.0.0.1",
+      "--url",
+      url,
+      "--dir",
+      dir,
+      "--queue",
+      "default",
+      "--queue",
+      "emails"
+    ])
     await eventually(`${url} to lead every queue`, async () => {
       const ready = (await fetch(`${url}/readyz`).then((r) => r.json(), () => undefined)) as
         | { queues?: Record<string, { role: string }> }

@@ -22,7 +22,9 @@ const reachable = await new Promise<boolean>((resolve) => {
   request.on("error", () => resolve(false))
 })
 if (!reachable && process.env.CI !== "true") {
-  process.stderr.write(`\n[osqueue] skipping the S3 end-to-end test: no S3 server at ${endpoint} (scripts/s3-server start)\n\n`)
+  process.stderr.write(
+    `\n[osqueue] skipping the S3 end-to-end test: no S3 server at ${endpoint} (scripts/s3-server start)\n\n`
+  )
 }
 
 const s3Env = {
@@ -45,9 +47,13 @@ describe.runIf(reachable || process.env.CI === "true")(`osqueue on S3 at ${endpo
     await leading(url)
 
     const jobs = await Effect.runPromise(
-      Effect.flatMap(OsqueueClient, (client) =>
-        Effect.forEach(Chunk.chunksOf(Chunk.range(1, 1_000), 100), (chunk) =>
-          client.enqueueMany(Chunk.toReadonlyArray(chunk).map((n) => ({ type: "email", payload: { n } }))))
+      Effect.flatMap(
+        OsqueueClient,
+        (client) =>
+          Effect.forEach(
+            Chunk.chunksOf(Chunk.range(1, 1_000), 100),
+            (chunk) => client.enqueueMany(Chunk.toReadonlyArray(chunk).map((n) => ({ type: "email", payload: { n } })))
+          )
       ).pipe(Effect.provide(OsqueueClient.layerHttp({ urls: url })))
     )
     expect(jobs.flat().length).toBe(1_000)

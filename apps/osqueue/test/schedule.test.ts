@@ -22,11 +22,31 @@ describe("osqueue schedule", { timeout: 180_000 }, () => {
     await leading(url)
 
     const set = await osqueueRun([
-      "schedule", "set", "nightly", "report", "--cron", "0 3 * * *", "--tz", "Europe/Paris", "-p", '{"kind":"daily"}', "--missed", "skip", "-b", url, "--json"
+      "schedule",
+      "set",
+      "nightly",
+      "report",
+      "--cron",
+      "0 3 * * *",
+      "--tz",
+      "Europe/Paris",
+      "-p",
+      "{\"kind\":\"daily\"}",
+      "--missed",
+      "skip",
+      "-b",
+      url,
+      "--json"
     ])
     expect(set.code, set.stderr).toBe(0)
     const nightly = JSON.parse(set.stdout) as Schedule
-    expect(nightly).toMatchObject({ id: "nightly", cron: "0 3 * * *", timezone: "Europe/Paris", missed: "skip", job: { type: "report", payload: { kind: "daily" } } })
+    expect(nightly).toMatchObject({
+      id: "nightly",
+      cron: "0 3 * * *",
+      timezone: "Europe/Paris",
+      missed: "skip",
+      job: { type: "report", payload: { kind: "daily" } }
+    })
     // 03:00 in Paris is 01:00 or 02:00 UTC.
     expect([1, 2]).toContain(new Date(nightly.nextAt!).getUTCHours())
 

@@ -20,7 +20,9 @@ afterEach(killAll)
 
 /** `Tracing.layer` reading `env` instead of the process's environment. */
 const tracingFrom = (serviceName: string, env: Record<string, string>) =>
-  Tracing.layer(serviceName).pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))))
+  Tracing.layer(serviceName).pipe(
+    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+  )
 
 const only = (spans: ReadonlyArray<ReceivedSpan>, what: string, predicate: (span: ReceivedSpan) => boolean) => {
   const found = spans.filter(predicate)
@@ -45,11 +47,16 @@ describe("tracing", () => {
         Effect.flatMap(OsqueueClient, (client) =>
           Effect.zip(
             client.enqueue("email", { to: "a@example.com" }).pipe(Effect.withSpan("checkout")),
-            client.enqueueMany([{ type: "email", payload: { to: "c@example.com" } }, { type: "email", payload: { to: "d@example.com" } }])
+            client.enqueueMany([{ type: "email", payload: { to: "c@example.com" } }, {
+              type: "email",
+              payload: { to: "d@example.com" }
+            }])
           )).pipe(
-          Effect.provide(OsqueueClient.layerHttp({ urls: url })),
-          Effect.provide(tracingFrom("shop", { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }))
-        )
+            Effect.provide(OsqueueClient.layerHttp({ urls: url })),
+            Effect.provide(
+              tracingFrom("shop", { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" })
+            )
+          )
       )
 
       // A producer that traces on its own (no Effect): its traceparent is the parent of the broker's span.
@@ -57,14 +64,25 @@ describe("tracing", () => {
       const rest = await fetch(`${url}/v1/jobs`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ type: "email", payload: { to: "b@example.com" }, traceparent: `00-${external.traceId}-${external.spanId}-01` })
+        body: JSON.stringify({
+          type: "email",
+          payload: { to: "b@example.com" },
+          traceparent: `00-${external.traceId}-${external.spanId}-01`
+        })
       })
       expect(rest.status).toBe(201)
       const fromRest = (await rest.json()) as Job
 
       // A traceparent that is not one is refused (400, naming the field) and creates nothing.
       const before = ((await getJson(`${url}/v1/stats`)) as { enqueuedTotal: number }).enqueuedTotal
-      for (const traceparent of ["00-xyz", `00-${external.traceId.toUpperCase()}-${external.spanId}-01`, "x".repeat(10_000), 42]) {
+      for (
+        const traceparent of [
+          "00-xyz",
+          `00-${external.traceId.toUpperCase()}-${external.spanId}-01`,
+          "x".repeat(10_000),
+          42
+        ]
+      ) {
         const refused = await fetch(`${url}/v1/jobs`, {
           method: "POST",
           headers: { "content-type": "application/json" },
@@ -84,7 +102,11 @@ describe("tracing", () => {
           })
           for (const id of [produced.id, fromRest.id, ...batch.map((job) => job.id)]) {
             yield* Effect.promise(() =>
-              eventually(`${id} completed`, async () => ((await getJson(`${url}/v1/jobs/${id}`)) as Job).state === "completed" ? true : undefined))
+              eventually(
+                `${id} completed`,
+                async () => ((await getJson(`${url}/v1/jobs/${id}`)) as Job).state === "completed" ? true : undefined
+              )
+            )
           }
         }).pipe(
           Effect.scoped,
@@ -109,10 +131,18 @@ describe("tracing", () => {
       expect(enqueue).toMatchObject({ service: "shop", parentSpanId: checkout.spanId, kind: SpanKind.producer })
       expect(enqueue.attributes).toMatchObject({ "job.id": produced.id, "job.type": "email" })
       const committed = only(trace, "Broker.enqueue", (s) => s.name === "Broker.enqueue")
-      expect(committed).toMatchObject({ service: "osqueue-broker", parentSpanId: enqueue.spanId, kind: SpanKind.server })
+      expect(committed).toMatchObject({
+        service: "osqueue-broker",
+        parentSpanId: enqueue.spanId,
+        kind: SpanKind.server
+      })
       expect(committed.attributes).toMatchObject({ "job.id": produced.id, "job.type": "email" })
       const handled = only(trace, "Worker.job", (s) => s.name === "Worker.job")
-      expect(handled).toMatchObject({ service: "osqueue-worker", parentSpanId: committed.spanId, kind: SpanKind.consumer })
+      expect(handled).toMatchObject({
+        service: "osqueue-worker",
+        parentSpanId: committed.spanId,
+        kind: SpanKind.consumer
+      })
       expect(handled.attributes).toMatchObject({ "job.id": produced.id, "job.type": "email", "job.attempt": 1 })
       const handler = only(trace, "send-email", (s) => s.name === "send-email")
       expect(handler.parentSpanId).toBe(handled.spanId)
@@ -124,9 +154,17 @@ describe("tracing", () => {
       const many = only(spans, "Producer.enqueueMany", (s) => s.name === "Producer.enqueueMany")
       expect(many.attributes).toMatchObject({ jobs: 2 })
       for (const job of batch) {
-        const jobCommitted = only(spans, `Broker.enqueue of ${job.id}`, (s) => s.name === "Broker.enqueue" && s.attributes["job.id"] === job.id)
+        const jobCommitted = only(
+          spans,
+          `Broker.enqueue of ${job.id}`,
+          (s) => s.name === "Broker.enqueue" && s.attributes["job.id"] === job.id
+        )
         expect(jobCommitted).toMatchObject({ traceId: many.traceId, parentSpanId: many.spanId })
-        const jobHandled = only(spans, `Worker.job of ${job.id}`, (s) => s.name === "Worker.job" && s.attributes["job.id"] === job.id)
+        const jobHandled = only(
+          spans,
+          `Worker.job of ${job.id}`,
+          (s) => s.name === "Worker.job" && s.attributes["job.id"] === job.id
+        )
         expect(jobHandled).toMatchObject({ traceId: many.traceId, parentSpanId: jobCommitted.spanId })
       }
 
@@ -144,10 +182,14 @@ describe("tracing", () => {
   }, 90_000)
 
   it("without an endpoint the tracer is off: no span is exported and jobs carry no trace context", async () => {
-    const exporting = await Effect.runPromise(JobTrace.exporting.pipe(Effect.provide(tracingFrom("osqueue-broker", {}))))
+    const exporting = await Effect.runPromise(
+      JobTrace.exporting.pipe(Effect.provide(tracingFrom("osqueue-broker", {})))
+    )
     expect(exporting).toBe(false)
     const on = await Effect.runPromise(
-      JobTrace.exporting.pipe(Effect.provide(tracingFrom("osqueue-broker", { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1" })))
+      JobTrace.exporting.pipe(
+        Effect.provide(tracingFrom("osqueue-broker", { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1" }))
+      )
     )
     expect(on).toBe(true)
     // Effect's built-in tracer (a program that set none) exports nothing either.

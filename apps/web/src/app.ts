@@ -29,7 +29,9 @@ export interface View {
 /** "Tag: message" for a tagged error, the message for anything else. */
 export const describeError = (error: unknown): string => {
   if (typeof error === "object" && error !== null && "_tag" in error) {
-    const message = "message" in error && typeof error.message === "string" && error.message !== "" ? error.message : JSON.stringify(error)
+    const message = "message" in error && typeof error.message === "string" && error.message !== ""
+      ? error.message
+      : JSON.stringify(error)
     return `${String(error._tag)}: ${message}`
   }
   return error instanceof Error ? error.message : String(error)

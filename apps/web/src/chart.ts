@@ -25,7 +25,11 @@ const width = 600
 const height = 200
 const plot = { left: 52, right: 52, top: 12, bottom: 28 }
 
-const svg = <K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] => {
+const svg = <K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | number>,
+  text?: string
+): SVGElementTagNameMap[K] => {
   const element = document.createElementNS(svgNs, tag)
   for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, String(value))
   if (text !== undefined) element.textContent = text
@@ -63,7 +67,9 @@ export const lineChart = (
   const span = Math.max(1, end - start)
   const x = (at: number) => plot.left + ((at - start) / span) * innerWidth
   const scaleOf = (right: boolean) => {
-    const values = series.filter((s) => (s.right ?? false) === right).flatMap((s) => s.values.filter((v): v is number => v !== null))
+    const values = series.filter((s) => (s.right ?? false) === right).flatMap((s) =>
+      s.values.filter((v): v is number => v !== null)
+    )
     const marks = ticks(Math.max(0, ...values))
     const top = marks.at(-1)!
     return { marks, y: (v: number) => plot.top + innerHeight - (v / top) * innerHeight }
@@ -78,14 +84,25 @@ export const lineChart = (
     chart.append(svg("text", { x: plot.left - 6, y: y + 5, class: "tick", "text-anchor": "end" }, format(mark)))
   }
   if (right !== undefined) {
-    for (const mark of right.marks) chart.append(svg("text", { x: width - plot.right + 6, y: right.y(mark) + 5, class: "tick tick-right" }, format(mark)))
+    for (const mark of right.marks) {
+      chart.append(
+        svg("text", { x: width - plot.right + 6, y: right.y(mark) + 5, class: "tick tick-right" }, format(mark))
+      )
+    }
   }
   if (times.length > 1) {
     for (let i = 0; i <= 4; i++) {
       const at = start + (span * i) / 4
       // Minutes apart: hours and minutes; closer: seconds too.
       const label = span >= 10 * 60_000 ? clock(at).slice(0, 5) : clock(at)
-      chart.append(svg("text", { x: x(at), y: height - 4, class: "tick", "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle" }, label))
+      chart.append(
+        svg("text", {
+          x: x(at),
+          y: height - 4,
+          class: "tick",
+          "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle"
+        }, label)
+      )
     }
   }
   for (const s of series) {
@@ -98,7 +115,9 @@ export const lineChart = (
       path += `${pen}${x(times[i]!).toFixed(1)},${scale.y(v).toFixed(1)}`
       pen = "L"
     })
-    if (path !== "") chart.append(svg("path", { d: path, class: `series series-${s.name}${s.right === true ? " series-right" : ""}` }))
+    if (path !== "") {
+      chart.append(svg("path", { d: path, class: `series series-${s.name}${s.right === true ? " series-right" : ""}` }))
+    }
   }
   const cursor = svg("line", { y1: plot.top, y2: plot.top + innerHeight, class: "cursor", visibility: "hidden" })
   chart.append(cursor)
@@ -109,14 +128,26 @@ export const lineChart = (
   const figure = h(
     "figure",
     { class: "chart" },
-    h("figcaption", {}, h("strong", {}, title), h("span", { class: "muted" }, axes.left.unit, axes.right === undefined ? "" : ` · right: ${axes.right.unit}`)),
+    h(
+      "figcaption",
+      {},
+      h("strong", {}, title),
+      h("span", { class: "muted" }, axes.left.unit, axes.right === undefined ? "" : ` · right: ${axes.right.unit}`)
+    ),
     h("div", { class: "chart-area" }, chart, tip),
     h(
       "ul",
       { class: "legend" },
       series.map((s) => {
         const value = latest(s)
-        return h("li", {}, h("span", { class: `swatch series-${s.name}${s.right === true ? " series-right" : ""}` }), `${s.label} `, h("strong", {}, value === null ? "–" : `${format(value)}`), ` ${unitOf(s)}`)
+        return h(
+          "li",
+          {},
+          h("span", { class: `swatch series-${s.name}${s.right === true ? " series-right" : ""}` }),
+          `${s.label} `,
+          h("strong", {}, value === null ? "–" : `${format(value)}`),
+          ` ${unitOf(s)}`
+        )
       })
     )
   )
@@ -136,7 +167,13 @@ export const lineChart = (
       h("strong", {}, clock(times[index]!)),
       ...series.map((s) => {
         const v = s.values[index] ?? null
-        return h("div", {}, h("span", { class: `swatch series-${s.name}${s.right === true ? " series-right" : ""}` }), `${s.label}: `, v === null ? "–" : `${format(v)} ${unitOf(s)}`)
+        return h(
+          "div",
+          {},
+          h("span", { class: `swatch series-${s.name}${s.right === true ? " series-right" : ""}` }),
+          `${s.label}: `,
+          v === null ? "–" : `${format(v)} ${unitOf(s)}`
+        )
       })
     )
     const share = (px / width) * 100

@@ -25,8 +25,17 @@ export const confirmAction = (options: ConfirmOptions): Promise<boolean> =>
         "form",
         { method: "dialog" },
         h("h2", { id: "confirm-title" }, options.title),
-        h("div", { class: "confirm-body" }, options.body.map((part) => (typeof part === "string" ? h("p", {}, part) : part))),
-        h("div", { class: "form-actions" }, h("button", { type: "submit", value: "confirm", class: "danger" }, options.confirm), keep)
+        h(
+          "div",
+          { class: "confirm-body" },
+          options.body.map((part) => (typeof part === "string" ? h("p", {}, part) : part))
+        ),
+        h(
+          "div",
+          { class: "form-actions" },
+          h("button", { type: "submit", value: "confirm", class: "danger" }, options.confirm),
+          keep
+        )
       )
     )
     dialog.addEventListener("close", () => {

@@ -92,7 +92,9 @@ export class Connection {
     this.role.set(role)
     this.broker.set(leader.value)
     this.leader.set(leader.value)
-    if (leader.value.role === "follower" && leader.value.leaderUrl === null) return this.retryLater({ _tag: "NoLeader", retryAt: 0 })
+    if (leader.value.role === "follower" && leader.value.leaderUrl === null) {
+      return this.retryLater({ _tag: "NoLeader", retryAt: 0 })
+    }
 
     let transport = this.options.transport
     let runtime = this.makeRuntime(transport)
@@ -136,13 +138,18 @@ export class Connection {
     return ManagedRuntime.make(this.clientLayer(transport, pageRetry))
   }
 
-  private clientLayer(transport: Transport, retry?: Schedule.Schedule<unknown, ClientError>): Layer.Layer<OsqueueClient> {
+  private clientLayer(
+    transport: Transport,
+    retry?: Schedule.Schedule<unknown, ClientError>
+  ): Layer.Layer<OsqueueClient> {
     const connection = { urls: [this.options.url], token: this.options.token(), retry, queue: this.options.queue }
     return transport === "ws" ? OsqueueClient.layerWebSocket(connection) : OsqueueClient.layerHttp(connection)
   }
 
   private watch(runtime: ClientRuntime, generation: number): void {
-    const events = Stream.unwrap(Effect.map(OsqueueClient, (client) => client.watch({ statsEveryMs: 1_000, history: true })))
+    const events = Stream.unwrap(
+      Effect.map(OsqueueClient, (client) => client.watch({ statsEveryMs: 1_000, history: true }))
+    )
     this.watcher = runtime.runFork(
       Stream.runForEach(events, (event) =>
         Effect.sync(() => {
@@ -153,7 +160,11 @@ export class Connection {
     this.watcher.addObserver((exit) => {
       // The stream only ends when it failed for good (its own retries are spent) or was closed.
       if (generation !== this.generation || Exit.isInterrupted(exit)) return
-      this.failed(Exit.isFailure(exit) ? failureOf(exit.cause) : new BrokerUnreachable({ url: this.options.url, reason: "the watch stream ended" }))
+      this.failed(
+        Exit.isFailure(exit)
+          ? failureOf(exit.cause)
+          : new BrokerUnreachable({ url: this.options.url, reason: "the watch stream ended" })
+      )
     })
   }
 
@@ -172,7 +183,9 @@ export class Connection {
 /** The role the broker gives `token`; undefined when it does not say (an older broker, a network failure). */
 const whoami = async (url: string, token: string | undefined): Promise<Role | undefined> => {
   try {
-    const response = await fetch(`${url}/v1/whoami`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } })
+    const response = await fetch(`${url}/v1/whoami`, {
+      headers: token === undefined ? {} : { authorization: `Bearer ${token}` }
+    })
     if (!response.ok) return undefined
     return Option.getOrUndefined(Schema.decodeUnknownOption(WhoAmI)(await response.json()))?.role
   } catch {

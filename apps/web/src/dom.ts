@@ -28,7 +28,9 @@ const append = (parent: Node, children: ReadonlyArray<Child | ReadonlyArray<Chil
   for (const child of children) {
     if (Array.isArray(child)) append(parent, child)
     else if (child instanceof Node) parent.appendChild(child)
-    else if (child !== null && child !== undefined && child !== false) parent.appendChild(document.createTextNode(String(child)))
+    else if (child !== null && child !== undefined && child !== false) {
+      parent.appendChild(document.createTextNode(String(child)))
+    }
   }
 }
 
@@ -65,13 +67,22 @@ const pad = (n: number) => String(n).padStart(2, "0")
 export const dateTime = (at: number): string => {
   if (timeZone.value === "utc") return new Date(at).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z")
   const d = new Date(at)
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${
+    pad(d.getSeconds())
+  }`
 }
 
 export const json = (value: unknown): string => JSON.stringify(value, null, 2) ?? "undefined"
 
 /** A state's badge; the class picks its colour. */
-export const badge = (text: string, kind: string = text): HTMLSpanElement => h("span", { class: `badge badge-${kind}` }, text)
+export const badge = (text: string, kind: string = text): HTMLSpanElement =>
+  h("span", { class: `badge badge-${kind}` }, text)
 
 export const field = (label: string, control: HTMLElement, hint?: string): HTMLLabelElement =>
-  h("label", { class: "field" }, h("span", { class: "field-label" }, label), control, hint === undefined ? null : h("small", {}, hint))
+  h(
+    "label",
+    { class: "field" },
+    h("span", { class: "field-label" }, label),
+    control,
+    hint === undefined ? null : h("small", {}, hint)
+  )

@@ -8,7 +8,7 @@
 import "./style.css"
 import { Roles, type Stats } from "@osqueue/types"
 import { type App, describeError, type View } from "./app.js"
-import { brokerUrl, queue, saveToken, savedToken, showQueue, timeZone, transport } from "./config.js"
+import { brokerUrl, queue, savedToken, saveToken, showQueue, timeZone, transport } from "./config.js"
 import { Connection, type Status } from "./connection.js"
 import { h, relative, replace } from "./dom.js"
 import { Model } from "./model.js"
@@ -16,9 +16,9 @@ import { activityView } from "./views/activity.js"
 import { jobsView, jobView } from "./views/jobs.js"
 import { overviewView } from "./views/overview.js"
 import { producerView } from "./views/producer.js"
+import { schedulesView } from "./views/schedules.js"
 import { stateView } from "./views/state.js"
 import { workerView } from "./views/worker.js"
-import { schedulesView } from "./views/schedules.js"
 import { workersView } from "./views/workers.js"
 
 const model = new Model()
@@ -53,7 +53,9 @@ const app: App = {
 }
 
 /** A route whose `needs` the role may not run is hidden, and its path shows the overview. */
-const routes: ReadonlyArray<{ readonly path: string; readonly label: string; readonly view: View; readonly needs?: Roles.Operation }> = [
+const routes: ReadonlyArray<
+  { readonly path: string; readonly label: string; readonly view: View; readonly needs?: Roles.Operation }
+> = [
   { path: "", label: "Overview", view: overviewView(app) },
   { path: "jobs", label: "Jobs", view: jobsView(app) },
   { path: "activity", label: "Activity", view: activityView(app) },
@@ -94,7 +96,11 @@ timeZone.subscribe((zone) => {
   zoneButton.textContent = zone === "utc" ? "UTC" : "local time"
   zoneButton.setAttribute("aria-label", `Times in ${zone === "utc" ? "UTC" : "local time"}: switch`)
 })
-const nav = h("nav", { class: "tabs", "aria-label": "Views" }, routes.map((r) => h("a", { href: `#/${r.path}`, "data-route": r.path }, r.label)))
+const nav = h(
+  "nav",
+  { class: "tabs", "aria-label": "Views" },
+  routes.map((r) => h("a", { href: `#/${r.path}`, "data-route": r.path }, r.label))
+)
 const banner = h("div", { class: "banner", role: "alert", hidden: true })
 
 /** The status whose banner the reader closed: it stays closed until the status changes, or they act. */
@@ -112,14 +118,27 @@ const showBanner = (...content: ReadonlyArray<Node | string>) => {
   replace(
     banner,
     h("div", { class: "banner-body" }, content),
-    h("button", { type: "button", class: "small dismiss", "aria-label": "Dismiss this message", title: "Dismiss", onclick: () => void (banner.hidden = true) }, "×")
+    h("button", {
+      type: "button",
+      class: "small dismiss",
+      "aria-label": "Dismiss this message",
+      title: "Dismiss",
+      onclick: () => void (banner.hidden = true)
+    }, "×")
   )
 }
 const main = h("main", { id: "main", tabindex: -1 }, routes.map((r) => r.view.element), detail.element)
 
 document.body.append(
   // Not a #main link: the hash is the route.
-  h("a", { href: "#/", class: "skip", onclick: (event: Event) => { event.preventDefault(); main.focus() } }, "Skip to content"),
+  h("a", {
+    href: "#/",
+    class: "skip",
+    onclick: (event: Event) => {
+      event.preventDefault()
+      main.focus()
+    }
+  }, "Skip to content"),
   h(
     "header",
     { class: "top" },
@@ -134,7 +153,14 @@ document.body.append(
 
 // The token form: shown in the banner when the broker asks for one, or from the header.
 const tokenForm = (reason: string | undefined) => {
-  const input = h("input", { type: "password", name: "token", autocomplete: "off", placeholder: "OSQUEUE_TOKEN", "aria-label": "Broker token", value: savedToken() ?? "" })
+  const input = h("input", {
+    type: "password",
+    name: "token",
+    autocomplete: "off",
+    placeholder: "OSQUEUE_TOKEN",
+    "aria-label": "Broker token",
+    value: savedToken() ?? ""
+  })
   return h(
     "form",
     {
@@ -145,12 +171,26 @@ const tokenForm = (reason: string | undefined) => {
         reconnect()
       }
     },
-    h("p", {}, reason === undefined
-      ? "The token is sent as a bearer token and kept in this tab only."
-      : ["The broker refused this page: ", h("strong", {}, reason), ". Enter the broker's token (its OSQUEUE_TOKEN); it is kept in this tab only."]),
+    h(
+      "p",
+      {},
+      reason === undefined
+        ? "The token is sent as a bearer token and kept in this tab only."
+        : [
+          "The broker refused this page: ",
+          h("strong", {}, reason),
+          ". Enter the broker's token (its OSQUEUE_TOKEN); it is kept in this tab only."
+        ]
+    ),
     input,
     h("button", { type: "submit", class: "primary" }, "Connect"),
-    savedToken() === undefined ? null : h("button", { type: "button", onclick: () => { saveToken(undefined); reconnect() } }, "Forget the token")
+    savedToken() === undefined ? null : h("button", {
+      type: "button",
+      onclick: () => {
+        saveToken(undefined)
+        reconnect()
+      }
+    }, "Forget the token")
   )
 }
 
@@ -160,14 +200,18 @@ tokenButton.addEventListener("click", () => {
 })
 
 banner.addEventListener("click", (event) => {
-  if (event.target instanceof HTMLElement && event.target.classList.contains("dismiss")) dismissed = connection.status.value._tag
+  if (event.target instanceof HTMLElement && event.target.classList.contains("dismiss")) {
+    dismissed = connection.status.value._tag
+  }
 })
 
 /** "in 3 s", counting down while the page waits to reconnect. */
 const countdown = (retryAt: number) => h("span", { class: "countdown", "data-at": retryAt }, retryIn(retryAt))
 const retryIn = (retryAt: number) => (retryAt - Date.now() < 1_000 ? "now" : relative(retryAt))
 setInterval(() => {
-  for (const element of banner.querySelectorAll<HTMLElement>(".countdown")) element.textContent = retryIn(Number(element.dataset["at"]))
+  for (const element of banner.querySelectorAll<HTMLElement>(".countdown")) {
+    element.textContent = retryIn(Number(element.dataset["at"]))
+  }
 }, 1_000)
 
 const renderStatus = (status: Status) => {
@@ -184,11 +228,24 @@ const renderStatus = (status: Status) => {
     case "Connected":
       pill.textContent = status.transport === "ws" ? "live · WebSocket" : "live · HTTP"
       banner.hidden = true
-      if (status.fellBack) show("The WebSocket did not open (a proxy may block it): the dashboard uses RPC over HTTP instead.")
+      if (status.fellBack) {
+        show("The WebSocket did not open (a proxy may block it): the dashboard uses RPC over HTTP instead.")
+      }
       break
     case "Unreachable":
       pill.textContent = "broker unreachable"
-      show(h("p", {}, h("strong", {}, "Cannot reach the broker. "), `${status.reason}. Trying again `, countdown(status.retryAt), `; is it running at ${brokerUrl}? The numbers below are from before, not live.`, " ", h("button", { type: "button", class: "small", onclick: reconnect }, "Retry now")))
+      show(
+        h(
+          "p",
+          {},
+          h("strong", {}, "Cannot reach the broker. "),
+          `${status.reason}. Trying again `,
+          countdown(status.retryAt),
+          `; is it running at ${brokerUrl}? The numbers below are from before, not live.`,
+          " ",
+          h("button", { type: "button", class: "small", onclick: reconnect }, "Retry now")
+        )
+      )
       break
     case "Unauthorized":
       pill.textContent = "token needed"
@@ -197,7 +254,16 @@ const renderStatus = (status: Status) => {
       break
     case "NoLeader":
       pill.textContent = "no leader"
-      show(h("p", {}, h("strong", {}, "No leader yet. "), "This broker follows, and no broker leads the queue right now (one takes over within the election TTL). Trying again ", countdown(status.retryAt), "."))
+      show(
+        h(
+          "p",
+          {},
+          h("strong", {}, "No leader yet. "),
+          "This broker follows, and no broker leads the queue right now (one takes over within the election TTL). Trying again ",
+          countdown(status.retryAt),
+          "."
+        )
+      )
   }
   pauseButton.disabled = status._tag !== "Connected"
 }
@@ -225,7 +291,9 @@ model.stats.subscribe(renderPause)
 model.stats.subscribe((stats) => {
   document.title = stats === undefined
     ? "osqueue dashboard"
-    : `${stats.paused.all ? "paused · " : ""}${stats.counts.queued} queued · ${stats.counts.running} running · ${queue === undefined ? "" : `${queue} · `}osqueue`
+    : `${stats.paused.all ? "paused · " : ""}${stats.counts.queued} queued · ${stats.counts.running} running · ${
+      queue === undefined ? "" : `${queue} · `
+    }osqueue`
 })
 pauseButton.addEventListener("click", () => {
   const paused = model.stats.value?.paused.all === true

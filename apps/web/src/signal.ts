@@ -26,7 +26,7 @@ export class Signal<A> {
 }
 
 /** Runs `f` at most once per `ms`, the last call winning (a burst of events → one refresh). */
-export const throttle = (ms: number, f: () => void): (() => void) => {
+export const throttle = (ms: number, f: () => void): () => void => {
   let timer: ReturnType<typeof setTimeout> | undefined
   let last = 0
   return () => {

@@ -21,7 +21,9 @@ const haveChromium = existsSync(executablePath)
 if (!haveChromium && process.env["CI"] === "true") {
   throw new Error(`${executablePath} is missing: install Debian's chromium (apt-get install chromium); .ci/run does`)
 }
-if (!haveChromium) console.warn(`skipping the dashboard browser test: ${executablePath} is missing (apt-get install chromium)`)
+if (!haveChromium) {
+  console.warn(`skipping the dashboard browser test: ${executablePath} is missing (apt-get install chromium)`)
+}
 
 const shots = await mkdtemp(join(tmpdir(), "osqueue-dashboard-shots-"))
 
@@ -38,7 +40,9 @@ const broker = async (
   const store = options.store ?? (await Effect.runPromise(MemoryStore.make))
   const url = await Effect.runPromise(
     // A TTL of 5 s: on a loaded machine a 1 s one may lapse between two renewals and start epoch 2.
-    startBroker({ dashboardDir: inject("dashboardDir"), electionTtl: "5 seconds", ...options, store }).pipe(Scope.extend(scope))
+    startBroker({ dashboardDir: inject("dashboardDir"), electionTtl: "5 seconds", ...options, store }).pipe(
+      Scope.extend(scope)
+    )
   )
   return { url, store, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }
@@ -51,7 +55,15 @@ const launch = async (): Promise<{ context: BrowserContext; close: () => Promise
     viewport: { width: 1280, height: 800 },
     // Not UTC, so the page's time zone switch shows a difference.
     timezoneId: "Asia/Kolkata",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync"
+    ]
   })
   return {
     context,
@@ -64,7 +76,8 @@ const launch = async (): Promise<{ context: BrowserContext; close: () => Promise
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true })
 
-const tab = (page: Page, name: string) => page.getByRole("navigation", { name: "Views" }).getByRole("link", { name, exact: true }).click()
+const tab = (page: Page, name: string) =>
+  page.getByRole("navigation", { name: "Views" }).getByRole("link", { name, exact: true }).click()
 
 /** The view on screen (the others stay in the page, hidden, with their state). */
 const view = (page: Page) => page.locator("main > section:not([hidden])")
@@ -91,7 +104,9 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
     // The bundle comes compressed, and no source map is referenced or served.
     const scripts: Array<{ url: string; encoding: string | undefined }> = []
     page.on("response", (response) => {
-      if (response.url().endsWith(".js")) scripts.push({ url: response.url(), encoding: response.headers()["content-encoding"] })
+      if (response.url().endsWith(".js")) {
+        scripts.push({ url: response.url(), encoding: response.headers()["content-encoding"] })
+      }
     })
     try {
       await page.goto(server.url)
@@ -116,8 +131,10 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await view(page).getByLabel("Payload (JSON)").fill("{ not json")
       await view(page).getByLabel("How many").fill("3")
       await page.getByRole("button", { name: "Submit", exact: true }).click()
-      await expect.poll(() => page.getByRole("alert").filter({ hasText: "payload" }).textContent()).toContain("The payload is not valid JSON")
-      await view(page).getByLabel("Payload (JSON)").fill('{ "to": "a@example.com" }')
+      await expect.poll(() => page.getByRole("alert").filter({ hasText: "payload" }).textContent()).toContain(
+        "The payload is not valid JSON"
+      )
+      await view(page).getByLabel("Payload (JSON)").fill("{ \"to\": \"a@example.com\" }")
       await page.getByRole("button", { name: "Submit", exact: true }).click()
       await expect.poll(() => page.locator("section[aria-labelledby=producer-title] .feed li").count()).toBe(3)
       await shot(page, "02-producer")
@@ -125,43 +142,47 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await tab(page, "Overview")
       await expect.poll(() => count(page, "queued").textContent()).toBe("3")
       await tab(page, "Activity")
-      await expect.poll(() => page.locator('table.activity tr[data-kind="enqueued"]').count()).toBe(3)
+      await expect.poll(() => page.locator("table.activity tr[data-kind=\"enqueued\"]").count()).toBe(3)
       await tab(page, "Jobs")
-      await expect.poll(() => page.locator('table.jobs tr[data-state="queued"]').count()).toBe(3)
+      await expect.poll(() => page.locator("table.jobs tr[data-state=\"queued\"]").count()).toBe(3)
 
       // The in-page worker runs them.
       await tab(page, "Worker")
       await view(page).getByLabel("Concurrency").fill("2")
       await view(page).getByLabel("Work time (ms)").fill("300")
       await page.getByRole("button", { name: "Start worker" }).click()
-      await expect.poll(() => page.locator(".worker-status").textContent(), { timeout: 20_000 }).toMatch(/3 handled, 0 of them failed/)
+      await expect.poll(() => page.locator(".worker-status").textContent(), { timeout: 20_000 }).toMatch(
+        /3 handled, 0 of them failed/
+      )
       await shot(page, "03-worker")
       await tab(page, "Overview")
       await expect.poll(() => count(page, "completed").textContent()).toBe("3")
-      await page.locator('[data-count="completed"]').click()
-      await expect.poll(() => page.locator('table.jobs tr[data-state="completed"]').count()).toBe(3)
-      await page.locator('table.jobs tr[data-state="completed"] a').first().click()
+      await page.locator("[data-count=\"completed\"]").click()
+      await expect.poll(() => page.locator("table.jobs tr[data-state=\"completed\"]").count()).toBe(3)
+      await page.locator("table.jobs tr[data-state=\"completed\"] a").first().click()
       await expect.poll(() => page.locator("#job-title").textContent()).toContain("completed")
-      expect(await page.locator("main").textContent()).toContain('"tookMs": 300')
+      expect(await page.locator("main").textContent()).toContain("\"tookMs\": 300")
       expect(await page.locator("table.history").textContent()).toContain("completed")
       await shot(page, "04-job-completed")
 
       // One job that fails for good: dead-lettered, shown with its error.
       await tab(page, "Producer")
-      await view(page).getByLabel("Payload (JSON)").fill('{ "fail": true }')
+      await view(page).getByLabel("Payload (JSON)").fill("{ \"fail\": true }")
       await view(page).getByLabel("Max attempts").fill("1")
       await view(page).getByLabel("How many").fill("1")
       await page.getByRole("button", { name: "Submit", exact: true }).click()
       await tab(page, "Worker")
-      await expect.poll(() => page.locator(".worker-status").textContent(), { timeout: 20_000 }).toMatch(/4 handled, 1 of them failed/)
+      await expect.poll(() => page.locator(".worker-status").textContent(), { timeout: 20_000 }).toMatch(
+        /4 handled, 1 of them failed/
+      )
       await page.getByRole("button", { name: "Stop worker" }).click()
       await expect.poll(() => page.locator(".worker-status").textContent()).toBe("Stopped.")
       await tab(page, "Overview")
       await expect.poll(() => count(page, "dead").textContent()).toBe("1")
-      await page.locator('[data-count="dead"]').click()
-      await expect.poll(() => page.locator('table.jobs tr[data-state="dead"]').count()).toBe(1)
-      const dead = await page.locator('table.jobs tr[data-state="dead"]').getAttribute("data-job-id")
-      await page.locator('table.jobs tr[data-state="dead"] a').click()
+      await page.locator("[data-count=\"dead\"]").click()
+      await expect.poll(() => page.locator("table.jobs tr[data-state=\"dead\"]").count()).toBe(1)
+      const dead = await page.locator("table.jobs tr[data-state=\"dead\"]").getAttribute("data-job-id")
+      await page.locator("table.jobs tr[data-state=\"dead\"] a").click()
       await expect.poll(() => page.locator("#job-title").textContent()).toContain("dead")
       expect(await page.locator("pre.error-text").textContent()).toContain("failed on purpose")
       await shot(page, "05-job-dead")
@@ -170,19 +191,21 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await page.getByRole("button", { name: `Redrive ${dead}` }).click()
       await expect.poll(() => page.locator("#job-title").textContent()).toContain("queued")
       await tab(page, "Activity")
-      await expect.poll(() => page.locator(`table.activity tr[data-kind="redriven"][data-job-id="${dead}"]`).count()).toBe(1)
+      await expect.poll(() => page.locator(`table.activity tr[data-kind="redriven"][data-job-id="${dead}"]`).count())
+        .toBe(1)
       expect(await page.locator(`table.activity tr[data-kind="dead"][data-job-id="${dead}"]`).count()).toBe(1)
 
       // And cancelled while it waits in the queue (the worker is stopped).
       await tab(page, "Jobs")
       await view(page).getByLabel("State").selectOption("queued")
       await page.getByRole("button", { name: "Filter" }).click()
-      await expect.poll(() => page.locator('table.jobs tr[data-state="queued"]').count()).toBe(1)
+      await expect.poll(() => page.locator("table.jobs tr[data-state=\"queued\"]").count()).toBe(1)
       await page.getByRole("button", { name: `Cancel ${dead}` }).click()
       await expect.poll(() => page.locator("table.jobs tbody").textContent()).toContain("No jobs match these filters")
       await view(page).getByLabel("State").selectOption("cancelled")
       await page.getByRole("button", { name: "Filter" }).click()
-      await expect.poll(() => page.locator(`table.jobs tr[data-state="cancelled"][data-job-id="${dead}"]`).count()).toBe(1)
+      await expect.poll(() => page.locator(`table.jobs tr[data-state="cancelled"][data-job-id="${dead}"]`).count())
+        .toBe(1)
       await view(page).getByLabel("Open a job by id").fill(dead!)
       await page.getByRole("button", { name: "Open", exact: true }).click()
       await expect.poll(() => page.locator("#job-title").textContent()).toContain("cancelled")
@@ -193,17 +216,23 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await page.getByRole("button", { name: "Pause all" }).click()
       await expect.poll(() => page.getByRole("button", { name: "Resume all" }).count()).toBe(1)
       await tab(page, "Overview")
-      await expect.poll(() => page.locator('tr[data-type="email"]').textContent()).toContain("paused")
+      await expect.poll(() => page.locator("tr[data-type=\"email\"]").textContent()).toContain("paused")
       await shot(page, "07-paused")
       await page.getByRole("button", { name: "Resume all" }).click()
-      await expect.poll(() => page.locator('tr[data-type="email"]').textContent()).toContain("on")
+      await expect.poll(() => page.locator("tr[data-type=\"email\"]").textContent()).toContain("on")
 
       // Limits on claims (set over REST) show in the type's row and, the whole queue's, by the leader.
       const limit = (body: unknown) =>
-        fetch(`${server.url}/v1/limits`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+        fetch(`${server.url}/v1/limits`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body)
+        })
       expect((await limit({ type: "email", concurrency: 2, rate: { max: 10, windowMs: 60_000 } })).status).toBe(200)
       expect((await limit({ concurrency: 50 })).status).toBe(200)
-      await expect.poll(() => page.locator('tr[data-type="email"]').textContent()).toMatch(/running \d+\/2 · started \d+\/10 per 1 min 0 s/)
+      await expect.poll(() => page.locator("tr[data-type=\"email\"]").textContent()).toMatch(
+        /running \d+\/2 · started \d+\/10 per 1 min 0 s/
+      )
       await expect.poll(() => page.locator("body").textContent()).toMatch(/Queue's limit on claimsrunning \d+\/50/)
 
       // The raw state: queue.json with its version, epoch and seq.
@@ -236,11 +265,16 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
     const page = await browser.context.newPage()
     page.on("pageerror", (error) => errors.push(error.message))
     const rest = async (path: string, body: unknown) => {
-      const response = await fetch(`${server.url}/v1${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+      const response = await fetch(`${server.url}/v1${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body)
+      })
       expect(response.ok, `${path}: ${response.status}`).toBe(true)
       return response.json() as Promise<any> // eslint-disable-line @typescript-eslint/no-explicit-any -- answers of several shapes, read field by field
     }
-    const claim = async () => ((await rest("/jobs/claim", { workerId: "w-test" })) as Array<{ job: { id: string }; token: string }>)[0]!
+    const claim = async () =>
+      ((await rest("/jobs/claim", { workerId: "w-test" })) as Array<{ job: { id: string }; token: string }>)[0]!
     try {
       // Fails at 80% into the dead-letter list, is redriven, then completes at 75%.
       const job = await rest("/jobs", { type: "email", maxAttempts: 1 })
@@ -263,7 +297,9 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       expect(await view(page).locator("[data-progress=last]").textContent()).toContain("last reported 75%")
       // The redrive is a row between the attempts, and the counts say what they count.
       expect(await page.locator("table.history tr.redriven").count()).toBe(1)
-      expect(await view(page).locator("dl.facts").textContent()).toContain("1 of 1 since it was put back in the queue by hand (redriven once; claimed 2 times in all)")
+      expect(await view(page).locator("dl.facts").textContent()).toContain(
+        "1 of 1 since it was put back in the queue by hand (redriven once; claimed 2 times in all)"
+      )
       expect(await page.locator("pre.error-text").count()).toBe(0)
       expect(await page.locator("pre.earlier-error").textContent()).toBe("smtp down")
       await shot(page, "04b-job-redriven-completed")
@@ -279,7 +315,7 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       // The browser runs at UTC+5:30: local and UTC times differ, and the activity log follows the switch.
       const utcNow = () => new Date().toISOString().slice(11, 13)
       await tab(page, "Activity")
-      const activityTime = () => page.locator('table.activity tr[data-kind="completed"] td').first().textContent()
+      const activityTime = () => page.locator("table.activity tr[data-kind=\"completed\"] td").first().textContent()
       await expect.poll(async () => (await activityTime())?.slice(0, 2)).toBe(utcNow())
       await zone.click()
       await expect.poll(async () => (await activityTime())?.slice(0, 2)).not.toBe(utcNow())
@@ -298,19 +334,31 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
     const page = await browser.context.newPage()
     page.on("pageerror", (error) => errors.push(error.message))
     const post = async (path: string, body: unknown) => {
-      const response = await fetch(`${server.url}/v1${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+      const response = await fetch(`${server.url}/v1${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body)
+      })
       expect(response.ok, `${path}: ${response.status}`).toBe(true)
       return response.json() as Promise<unknown>
     }
     try {
       // 40 jobs; the first two run (one completes, one fails for good with "disk full").
-      await post("/jobs/batch", { jobs: Array.from({ length: 40 }, (_, i) => ({ type: "email", maxAttempts: 1, payload: { to: `user${i + 1}@example.com` } })) })
-      const [done, failed] = (await post("/jobs/claim", { workerId: "w-test", max: 2 })) as Array<{ job: { id: string }; token: string }>
+      await post("/jobs/batch", {
+        jobs: Array.from(
+          { length: 40 },
+          (_, i) => ({ type: "email", maxAttempts: 1, payload: { to: `user${i + 1}@example.com` } })
+        )
+      })
+      const [done, failed] = (await post("/jobs/claim", { workerId: "w-test", max: 2 })) as Array<
+        { job: { id: string }; token: string }
+      >
       await post(`/jobs/${done!.job.id}/complete`, { token: done!.token })
       await post(`/jobs/${failed!.job.id}/fail`, { token: failed!.token, error: "disk full" })
 
       await page.goto(`${server.url}/#/jobs`)
-      const ids = () => page.locator("table.jobs tbody tr").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-job-id")))
+      const ids = () =>
+        page.locator("table.jobs tbody tr").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-job-id")))
       // Newest first by default: the newest job leads, not a page of old ones.
       await expect.poll(async () => (await ids())[0]).toBe("job-40")
       expect((await ids()).length).toBe(25)
@@ -332,14 +380,26 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await searchFor("disk full")
       await expect.poll(ids).toEqual([failed!.job.id])
       await searchFor("job-3")
-      await expect.poll(ids).toEqual(["job-3", "job-30", "job-31", "job-32", "job-33", "job-34", "job-35", "job-36", "job-37", "job-38", "job-39"])
+      await expect.poll(ids).toEqual([
+        "job-3",
+        "job-30",
+        "job-31",
+        "job-32",
+        "job-33",
+        "job-34",
+        "job-35",
+        "job-36",
+        "job-37",
+        "job-38",
+        "job-39"
+      ])
       expect(page.url()).toContain("search=job-3")
       await shot(page, "06b-jobs-search")
 
       // Bulk: tick three queued jobs and cancel them; then put them back in the queue together.
       for (const id of ["job-30", "job-31", "job-32"]) await page.getByLabel(`Select ${id}`, { exact: true }).check()
       await page.getByRole("button", { name: "Cancel 3" }).click()
-      await expect.poll(() => page.locator('table.jobs tr[data-state="cancelled"]').count()).toBe(3)
+      await expect.poll(() => page.locator("table.jobs tr[data-state=\"cancelled\"]").count()).toBe(3)
       await view(page).getByLabel("Order").selectOption("desc")
       await searchFor("")
       await expect.poll(async () => (await ids()).length).toBe(25)
@@ -348,7 +408,7 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await page.getByLabel("Select every job on this page").uncheck()
       for (const id of ["job-30", "job-31", "job-32"]) await page.getByLabel(`Select ${id}`, { exact: true }).check()
       await page.getByRole("button", { name: "Redrive 3" }).click()
-      await expect.poll(() => page.locator('table.jobs tr[data-state="queued"]').count()).toBe(25)
+      await expect.poll(() => page.locator("table.jobs tr[data-state=\"queued\"]").count()).toBe(25)
       expect(errors).toEqual([])
     } finally {
       await page.close()
@@ -375,10 +435,15 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       // job-8 running, held by w-ops; job-9 and job-10 queued, to go together.
       await call("POST", "/jobs", { type: "email", delayMs: 60_000 })
       await call("POST", "/jobs/batch", { jobs: [{ type: "report" }, { type: "report" }] })
-      await call("POST", "/jobs/batch", { jobs: ["email", "email", "sms", "sms"].map((type) => ({ type, maxAttempts: 1 })) })
-      const failing = (await call("POST", "/jobs/claim", { workerId: "w-fail", types: ["email", "sms"], max: 4 })).body as Array<{ job: { id: string }; token: string }>
+      await call("POST", "/jobs/batch", {
+        jobs: ["email", "email", "sms", "sms"].map((type) => ({ type, maxAttempts: 1 }))
+      })
+      const failing = (await call("POST", "/jobs/claim", { workerId: "w-fail", types: ["email", "sms"], max: 4 }))
+        .body as Array<{ job: { id: string }; token: string }>
       expect(failing.map((claimed) => claimed.job.id)).toEqual(["job-4", "job-5", "job-6", "job-7"])
-      for (const { job, token } of failing) await call("POST", `/jobs/${job.id}/fail`, { token, error: "poison", retryable: false })
+      for (const { job, token } of failing) {
+        await call("POST", `/jobs/${job.id}/fail`, { token, error: "poison", retryable: false })
+      }
       await call("POST", "/jobs", { type: "video" })
       expect((await call("POST", "/jobs/claim", { workerId: "w-ops", types: ["video"] })).body[0].job.id).toBe("job-8")
       await call("POST", "/jobs/batch", { jobs: [{ type: "tmp" }, { type: "tmp" }] })
@@ -407,7 +472,9 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await page.goto(`${server.url}/#/jobs/job-3`)
       await expect.poll(() => page.locator("#job-title").textContent()).toContain("queued")
       await page.getByRole("button", { name: "Delete job-3" }).click()
-      await expect.poll(() => dialog.textContent()).toContain("job-3 (report, queued) is removed from the queue for good")
+      await expect.poll(() => dialog.textContent()).toContain(
+        "job-3 (report, queued) is removed from the queue for good"
+      )
       await shot(page, "16-delete-dialog")
       await dialog.getByRole("button", { name: "Keep it" }).click()
       expect(await dialog.count()).toBe(0)
@@ -443,7 +510,9 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       expect((await call("GET", "/stats")).body.counts.dead).toBe(4)
       await page.getByRole("button", { name: "Purge…" }).click()
       await dialog.getByRole("button", { name: "Purge 2 jobs" }).click()
-      await expect.poll(() => page.locator(".toast-ok").last().textContent()).toBe("2 jobs purged (dead jobs of type email)")
+      await expect.poll(() => page.locator(".toast-ok").last().textContent()).toBe(
+        "2 jobs purged (dead jobs of type email)"
+      )
       const dead = (await call("GET", "/jobs?state=dead")).body as { jobs: Array<{ id: string; type: string }> }
       expect(dead.jobs.map((j) => `${j.id} ${j.type}`)).toEqual(["job-6 sms", "job-7 sms"])
       // Every type: the count is the broker's live one.
@@ -468,86 +537,116 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
     }
   })
 
-  it("costs under 1 s of main thread per 10 s on every tab with 100 jobs/s flowing; the activity log stays small in the DOM", async () => {
-    const server = await broker()
-    const page = await browser.context.newPage()
-    page.on("pageerror", (error) => errors.push(error.message))
-    const post = (path: string, body: unknown) =>
-      fetch(`${server.url}/v1${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
-    // 100 jobs a second: ten every 100 ms, each claimed and completed by a worker here.
-    let flowing = true
-    const producer = (async () => {
-      for (let next = Date.now(); flowing; next += 100) {
-        await post("/jobs/batch", { jobs: Array.from({ length: 10 }, (_, i) => ({ type: i % 2 === 0 ? "email" : "report", payload: { i } })) })
-        await new Promise((resolve) => setTimeout(resolve, Math.max(0, next + 100 - Date.now())))
+  it(
+    "costs under 1 s of main thread per 10 s on every tab with 100 jobs/s flowing; the activity log stays small in the DOM",
+    async () => {
+      const server = await broker()
+      const page = await browser.context.newPage()
+      page.on("pageerror", (error) => errors.push(error.message))
+      const post = (path: string, body: unknown) =>
+        fetch(`${server.url}/v1${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body)
+        })
+      // 100 jobs a second: ten every 100 ms, each claimed and completed by a worker here.
+      let flowing = true
+      const producer = (async () => {
+        for (let next = Date.now(); flowing; next += 100) {
+          await post("/jobs/batch", {
+            jobs: Array.from({ length: 10 }, (_, i) => ({ type: i % 2 === 0 ? "email" : "report", payload: { i } }))
+          })
+          await new Promise((resolve) => setTimeout(resolve, Math.max(0, next + 100 - Date.now())))
+        }
+      })()
+      const worker = (async () => {
+        while (flowing) {
+          const claimed =
+            (await (await post("/jobs/claim", { workerId: "w-load", max: 100, waitMs: 500 })).json()) as Array<
+              { token: string }
+            >
+          if (claimed.length > 0) await post("/jobs/batch/complete", { items: claimed.map(({ token }) => ({ token })) })
+        }
+      })()
+      const cdp = await browser.context.newCDPSession(page)
+      await cdp.send("Performance.enable")
+      // ThreadTime is the main thread's CPU time; TaskDuration the wall time of its tasks, which
+      // grows when other processes hold the machine's cores. The budget is on CPU time.
+      const metrics = async () => {
+        const { metrics } = await cdp.send("Performance.getMetrics")
+        const value = (name: string) => metrics.find((metric) => metric.name === name)!.value
+        return { cpu: value("ThreadTime"), tasks: value("TaskDuration") }
       }
-    })()
-    const worker = (async () => {
-      while (flowing) {
-        const claimed = (await (await post("/jobs/claim", { workerId: "w-load", max: 100, waitMs: 500 })).json()) as Array<{ token: string }>
-        if (claimed.length > 0) await post("/jobs/batch/complete", { items: claimed.map(({ token }) => ({ token })) })
-      }
-    })()
-    const cdp = await browser.context.newCDPSession(page)
-    await cdp.send("Performance.enable")
-    // ThreadTime is the main thread's CPU time; TaskDuration the wall time of its tasks, which
-    // grows when other processes hold the machine's cores. The budget is on CPU time.
-    const metrics = async () => {
-      const { metrics } = await cdp.send("Performance.getMetrics")
-      const value = (name: string) => metrics.find((metric) => metric.name === name)!.value
-      return { cpu: value("ThreadTime"), tasks: value("TaskDuration") }
-    }
-    const figures: Record<string, { cpu: number; tasks: number }> = {}
-    try {
-      await page.goto(server.url)
-      await expect.poll(() => page.locator(".pill").textContent()).toBe("live · WebSocket")
-      for (const name of ["Overview", "Jobs", "Activity", "Workers", "Schedules", "Producer", "Worker", "Raw state"]) {
-        await tab(page, name)
-        await page.waitForTimeout(1_000)
-        const before = await metrics()
-        await page.waitForTimeout(10_000)
-        const after = await metrics()
-        figures[name] = { cpu: Math.round((after.cpu - before.cpu) * 1_000), tasks: Math.round((after.tasks - before.tasks) * 1_000) }
-      }
-      console.log(`main thread per 10 s at 100 jobs/s, ms (cpu: its CPU time; tasks: wall time of its tasks): ${JSON.stringify(figures)}`)
-      await tab(page, "Activity")
-      // A thousand events kept, a few dozen rows drawn.
-      await expect.poll(() => page.locator("section[aria-labelledby=activity-title] .muted").first().textContent()).toContain("1000 events")
-      expect(await page.locator("table.activity tbody tr:not(.spacer)").count()).toBeLessThan(80)
-      await page.locator(".activity-scroll").evaluate((element) => void (element.scrollTop = 20_000))
-      await expect.poll(() => page.locator("table.activity tbody tr:not(.spacer)").count()).toBeGreaterThan(10)
-      await shot(page, "14-activity-busy")
-      for (const [name, { cpu }] of Object.entries(figures)) expect(cpu, name).toBeLessThan(1_000)
+      const figures: Record<string, { cpu: number; tasks: number }> = {}
+      try {
+        await page.goto(server.url)
+        await expect.poll(() => page.locator(".pill").textContent()).toBe("live · WebSocket")
+        for (
+          const name of ["Overview", "Jobs", "Activity", "Workers", "Schedules", "Producer", "Worker", "Raw state"]
+        ) {
+          await tab(page, name)
+          await page.waitForTimeout(1_000)
+          const before = await metrics()
+          await page.waitForTimeout(10_000)
+          const after = await metrics()
+          figures[name] = {
+            cpu: Math.round((after.cpu - before.cpu) * 1_000),
+            tasks: Math.round((after.tasks - before.tasks) * 1_000)
+          }
+        }
+        console.log(
+          `main thread per 10 s at 100 jobs/s, ms (cpu: its CPU time; tasks: wall time of its tasks): ${
+            JSON.stringify(figures)
+          }`
+        )
+        await tab(page, "Activity")
+        // A thousand events kept, a few dozen rows drawn.
+        await expect.poll(() => page.locator("section[aria-labelledby=activity-title] .muted").first().textContent())
+          .toContain("1000 events")
+        expect(await page.locator("table.activity tbody tr:not(.spacer)").count()).toBeLessThan(80)
+        await page.locator(".activity-scroll").evaluate((element) => void (element.scrollTop = 20_000))
+        await expect.poll(() => page.locator("table.activity tbody tr:not(.spacer)").count()).toBeGreaterThan(10)
+        await shot(page, "14-activity-busy")
+        for (const [name, { cpu }] of Object.entries(figures)) expect(cpu, name).toBeLessThan(1_000)
 
-      // The charts: the broker's history, drawn at once after a reload, with a time axis, y ticks on
-      // their own axes, and a tooltip under the pointer.
-      await page.reload()
-      await tab(page, "Overview")
-      const throughput = page.locator("figure.chart", { hasText: "Throughput" })
-      await expect.poll(() => throughput.locator("path.series").count(), { timeout: 3_000 }).toBe(4)
-      expect(await throughput.locator("text.tick").allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^\d\d:\d\d(:\d\d)?$/)]))
-      expect(await throughput.locator("text.tick-right").count()).toBeGreaterThan(1)
-      expect(await page.locator("figure.chart", { hasText: "Wait and run times" }).locator("path.series").count()).toBeGreaterThan(0)
-      const box = (await throughput.locator("svg").boundingBox())!
-      await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2)
-      await expect.poll(() => throughput.locator(".chart-tip").textContent()).toMatch(/^\d\d:\d\d:\d\d.*enqueued: [\d.]+ jobs\/s.*failure rate/)
-      // Every type with its counts in each state, throughput, failures, wait and run times.
-      const email = page.locator('table.types tr[data-type="email"] td')
-      await expect.poll(async () => Number((await email.nth(6).textContent())!.replace(/,/g, ""))).toBeGreaterThan(100)
-      expect(Number(await email.nth(8).textContent())).toBeGreaterThan(10)
-      expect(await email.nth(9).textContent()).toBe("0%")
-      expect(await email.nth(10).textContent()).toMatch(/ms|s$/)
-      expect(await page.locator('table.types tr[data-type="report"]').count()).toBe(1)
-      await shot(page, "15-charts-types")
-      expect(errors).toEqual([])
-    } finally {
-      flowing = false
-      await Promise.allSettled([producer, worker])
-      await page.close()
-      await server.close()
-    }
-    // A minute of measuring (six tabs, 11 s each), then the checks: about 90 s on a busy machine.
-  }, 180_000)
+        // The charts: the broker's history, drawn at once after a reload, with a time axis, y ticks on
+        // their own axes, and a tooltip under the pointer.
+        await page.reload()
+        await tab(page, "Overview")
+        const throughput = page.locator("figure.chart", { hasText: "Throughput" })
+        await expect.poll(() => throughput.locator("path.series").count(), { timeout: 3_000 }).toBe(4)
+        expect(await throughput.locator("text.tick").allTextContents()).toEqual(
+          expect.arrayContaining([expect.stringMatching(/^\d\d:\d\d(:\d\d)?$/)])
+        )
+        expect(await throughput.locator("text.tick-right").count()).toBeGreaterThan(1)
+        expect(await page.locator("figure.chart", { hasText: "Wait and run times" }).locator("path.series").count())
+          .toBeGreaterThan(0)
+        const box = (await throughput.locator("svg").boundingBox())!
+        await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2)
+        await expect.poll(() => throughput.locator(".chart-tip").textContent()).toMatch(
+          /^\d\d:\d\d:\d\d.*enqueued: [\d.]+ jobs\/s.*failure rate/
+        )
+        // Every type with its counts in each state, throughput, failures, wait and run times.
+        const email = page.locator("table.types tr[data-type=\"email\"] td")
+        await expect.poll(async () => Number((await email.nth(6).textContent())!.replace(/,/g, ""))).toBeGreaterThan(
+          100
+        )
+        expect(Number(await email.nth(8).textContent())).toBeGreaterThan(10)
+        expect(await email.nth(9).textContent()).toBe("0%")
+        expect(await email.nth(10).textContent()).toMatch(/ms|s$/)
+        expect(await page.locator("table.types tr[data-type=\"report\"]").count()).toBe(1)
+        await shot(page, "15-charts-types")
+        expect(errors).toEqual([])
+      } finally {
+        flowing = false
+        await Promise.allSettled([producer, worker])
+        await page.close()
+        await server.close()
+      }
+      // A minute of measuring (six tabs, 11 s each), then the checks: about 90 s on a busy machine.
+    },
+    180_000
+  )
 
   it("works over RPC over HTTP too (?transport=http): live activity streams as ndjson", async () => {
     const server = await broker()
@@ -559,9 +658,11 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       // From the keyboard: Enter in the form submits it.
       await view(page).getByLabel("Job type").press("Enter")
       await tab(page, "Activity")
-      await expect.poll(() => page.locator('table.activity tr[data-kind="enqueued"]').textContent()).toContain("report")
+      await expect.poll(() => page.locator("table.activity tr[data-kind=\"enqueued\"]").textContent()).toContain(
+        "report"
+      )
       await tab(page, "Overview")
-      await expect.poll(() => page.locator('tr[data-type="report"]').textContent()).toContain("1")
+      await expect.poll(() => page.locator("tr[data-type=\"report\"]").textContent()).toContain("1")
 
       // A slow job in the page's worker: its page shows the progress as the heartbeats bring it.
       await tab(page, "Worker")
@@ -569,7 +670,10 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await page.getByRole("button", { name: "Start worker" }).click()
       await page.goto(`${server.url}/?transport=http#/jobs/job-1`)
       await expect.poll(() => page.locator("#job-title").textContent()).toContain("running")
-      const percent = async () => Number((await view(page).locator("dl.facts progress").getAttribute("value", { timeout: 500 }).catch(() => null)) ?? 0)
+      const percent = async () =>
+        Number(
+          (await view(page).locator("dl.facts progress").getAttribute("value", { timeout: 500 }).catch(() => null)) ?? 0
+        )
       await expect.poll(percent, { timeout: 10_000 }).toBeGreaterThan(0)
       const first = await percent()
       await expect.poll(percent, { timeout: 10_000 }).toBeGreaterThan(first)
@@ -600,7 +704,9 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await page.getByRole("button", { name: "Submit", exact: true }).click()
       await expect.poll(() => page.locator("section[aria-labelledby=producer-title] .feed li").count()).toBe(1)
       await tab(page, "Activity")
-      await expect.poll(() => page.locator('table.activity tr[data-kind="enqueued"]').textContent()).toContain("thumbnail")
+      await expect.poll(() => page.locator("table.activity tr[data-kind=\"enqueued\"]").textContent()).toContain(
+        "thumbnail"
+      )
       await tab(page, "Overview")
       expect(await page.locator("section[aria-labelledby=leader-title]").textContent()).toContain("follower")
       await shot(page, "10-follower")
@@ -616,7 +722,11 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
     const page = await browser.context.newPage()
     page.on("pageerror", (error) => errors.push(error.message))
     const post = (body: unknown) =>
-      fetch(`${server.url}/v1/schedules`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+      fetch(`${server.url}/v1/schedules`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body)
+      })
     try {
       await post({ id: "nightly", cron: "0 3 * * *", timezone: "Europe/Paris", job: { type: "report" } })
       await post({ id: "tick", everyMs: 1_000, job: { type: "tick" } })
@@ -641,7 +751,8 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await row("tick").getByRole("button", { name: "Remove" }).click()
       await page.getByRole("button", { name: "Remove tick" }).click()
       await expect.poll(() => page.locator("table.schedules tbody tr").count()).toBe(1)
-      expect(((await (await fetch(`${server.url}/v1/schedules`)).json()) as Array<{ id: string }>).map((s) => s.id)).toEqual(["nightly"])
+      expect(((await (await fetch(`${server.url}/v1/schedules`)).json()) as Array<{ id: string }>).map((s) => s.id))
+        .toEqual(["nightly"])
       expect(errors).toEqual([])
     } finally {
       await page.close()
@@ -681,7 +792,9 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       // Old numbers are dimmed, and the wait before the next attempt counts down.
       expect(await page.locator("body").getAttribute("class")).toContain("stale")
       expect(await page.evaluate(() => getComputedStyle(document.querySelector("main .cards")!).opacity)).toBe("0.45")
-      await expect.poll(() => page.locator(".banner .countdown").textContent(), { timeout: 20_000 }).toMatch(/^in \d+ s$/)
+      await expect.poll(() => page.locator(".banner .countdown").textContent(), { timeout: 20_000 }).toMatch(
+        /^in \d+ s$/
+      )
       const first = await page.locator(".banner .countdown").textContent()
       await expect.poll(() => page.locator(".banner .countdown").textContent(), { timeout: 5_000 }).not.toBe(first)
       await shot(page, "12-unreachable")
@@ -702,10 +815,22 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
     page.on("pageerror", (error) => errors.push(error.message))
     const admin = { authorization: "Bearer s3cret", "content-type": "application/json" }
     try {
-      const enqueued = await fetch(`${server.url}/v1/jobs`, { method: "POST", headers: admin, body: JSON.stringify({ type: "email" }) })
+      const enqueued = await fetch(`${server.url}/v1/jobs`, {
+        method: "POST",
+        headers: admin,
+        body: JSON.stringify({ type: "email" })
+      })
       const job = (await enqueued.json()) as { id: string }
-      const later = (await (await fetch(`${server.url}/v1/jobs`, { method: "POST", headers: admin, body: JSON.stringify({ type: "email", delayMs: 60_000 }) })).json()) as { id: string }
-      await fetch(`${server.url}/v1/schedules`, { method: "POST", headers: admin, body: JSON.stringify({ id: "yearly", cron: "0 0 1 1 *", job: { type: "email" } }) })
+      const later = (await (await fetch(`${server.url}/v1/jobs`, {
+        method: "POST",
+        headers: admin,
+        body: JSON.stringify({ type: "email", delayMs: 60_000 })
+      })).json()) as { id: string }
+      await fetch(`${server.url}/v1/schedules`, {
+        method: "POST",
+        headers: admin,
+        body: JSON.stringify({ id: "yearly", cron: "0 0 1 1 *", job: { type: "email" } })
+      })
       const links = page.getByRole("navigation", { name: "Views" }).getByRole("link")
       const connect = async (token: string) => {
         await page.getByLabel("Broker token").fill(token)
@@ -717,13 +842,20 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await expect.poll(() => page.locator(".pill").textContent()).toBe("token needed")
       await connect("r3ad")
       await expect.poll(() => page.locator(".role").textContent()).toBe("read-only token")
-      await expect.poll(() => links.allTextContents()).toEqual(["Overview", "Jobs", "Activity", "Workers", "Schedules", "Raw state"])
+      await expect.poll(() => links.allTextContents()).toEqual([
+        "Overview",
+        "Jobs",
+        "Activity",
+        "Workers",
+        "Schedules",
+        "Raw state"
+      ])
       expect(await page.getByRole("button", { name: "Pause all" }).count()).toBe(0)
       await expect.poll(() => count(page, "queued").textContent()).toBe("1")
-      await expect.poll(() => page.locator('tr[data-type="email"]').count()).toBe(1)
-      expect(await page.locator('tr[data-type="email"] button').count()).toBe(0)
+      await expect.poll(() => page.locator("tr[data-type=\"email\"]").count()).toBe(1)
+      expect(await page.locator("tr[data-type=\"email\"] button").count()).toBe(0)
       await tab(page, "Jobs")
-      await expect.poll(() => page.locator('table.jobs tr[data-state="queued"]').count()).toBe(1)
+      await expect.poll(() => page.locator("table.jobs tr[data-state=\"queued\"]").count()).toBe(1)
       expect(await view(page).getByRole("button", { name: /Cancel|Redrive|Delete|Purge/ }).count()).toBe(0)
       expect(await view(page).getByLabel("Purge").isVisible()).toBe(false)
       await page.goto(`${server.url}/#/jobs/${job.id}`)
@@ -735,10 +867,12 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       expect(await view(page).getByRole("button", { name: /Run now|Cancel|Delete/ }).count()).toBe(0)
       // The workers may be read.
       await tab(page, "Workers")
-      await expect.poll(() => page.locator("table.workers tbody").textContent()).toContain("No worker seen in the last lease TTL")
+      await expect.poll(() => page.locator("table.workers tbody").textContent()).toContain(
+        "No worker seen in the last lease TTL"
+      )
       // The schedules may be read, not removed.
       await tab(page, "Schedules")
-      await expect.poll(() => page.locator('table.schedules tr[data-schedule-id="yearly"]').count()).toBe(1)
+      await expect.poll(() => page.locator("table.schedules tr[data-schedule-id=\"yearly\"]").count()).toBe(1)
       expect(await view(page).getByRole("button", { name: "Remove" }).count()).toBe(0)
       // The producer's route shows the overview instead.
       await page.goto(`${server.url}/#/produce`)
@@ -748,7 +882,16 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       // The admin token brings every control back.
       await page.getByRole("button", { name: "Token" }).click()
       await connect("s3cret")
-      await expect.poll(() => links.allTextContents()).toEqual(["Overview", "Jobs", "Activity", "Workers", "Schedules", "Producer", "Worker", "Raw state"])
+      await expect.poll(() => links.allTextContents()).toEqual([
+        "Overview",
+        "Jobs",
+        "Activity",
+        "Workers",
+        "Schedules",
+        "Producer",
+        "Worker",
+        "Raw state"
+      ])
       expect(await page.locator(".role").isHidden()).toBe(true)
       await expect.poll(() => page.getByRole("button", { name: "Pause all" }).count()).toBe(1)
       await page.goto(`${server.url}/#/jobs/${job.id}`)
@@ -789,8 +932,13 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       await expect.poll(() => page.getByRole("combobox", { name: "Queue" }).inputValue()).toBe("emails")
       // Pause all pauses this queue only.
       await page.getByRole("button", { name: "Pause all" }).click()
-      await expect.poll(async () => ((await (await fetch(`${server.url}/queues/emails/v1/stats`)).json()) as { paused: { all: boolean } }).paused.all).toBe(true)
-      expect(((await (await fetch(`${server.url}/v1/stats`)).json()) as { paused: { all: boolean } }).paused.all).toBe(false)
+      await expect.poll(async () =>
+        ((await (await fetch(`${server.url}/queues/emails/v1/stats`)).json()) as { paused: { all: boolean } }).paused
+          .all
+      ).toBe(true)
+      expect(((await (await fetch(`${server.url}/v1/stats`)).json()) as { paused: { all: boolean } }).paused.all).toBe(
+        false
+      )
       await shot(page, "queues")
     } finally {
       await page.close()

@@ -36,10 +36,14 @@ export const parseTokens = (
     const match = format === "list" ? /^([a-z]+):(\S+)$/.exec(entry) : /^([a-z]+)\s+(\S+)$/.exec(entry)
     // The entry is not repeated: it holds a token.
     if (match === null) {
-      return `${where} is not ${format === "list" ? "role:token" : "\"role token\""} (a role, then a token without spaces)`
+      return `${where} is not ${
+        format === "list" ? "role:token" : "\"role token\""
+      } (a role, then a token without spaces)`
     }
     const [, role = "", token = ""] = match
-    if (!Roles.isRole(role)) return `${where} names the role ${JSON.stringify(role.slice(0, 20))}: roles are ${Roles.roles.join(", ")}`
+    if (!Roles.isRole(role)) {
+      return `${where} names the role ${JSON.stringify(role.slice(0, 20))}: roles are ${Roles.roles.join(", ")}`
+    }
     tokens.push({ role, token: Redacted.make(token) })
   }
   return tokens
@@ -53,7 +57,9 @@ export const conflict = (tokens: ReadonlyArray<RoleToken>): string | undefined =
   for (const { role, token } of tokens) {
     const key = digest(Redacted.value(token)).toString("hex")
     const before = seen.get(key)
-    if (before !== undefined && before !== role) return `one token is given two roles (${before} and ${role}): give each token one role`
+    if (before !== undefined && before !== role) {
+      return `one token is given two roles (${before} and ${role}): give each token one role`
+    }
     seen.set(key, role)
   }
   return undefined

@@ -3,10 +3,10 @@
  * handler set. `layer` needs the engine (GroupCommit + Election) and an HttpServer; `serve` adds
  * a Node HTTP server; `engine` composes the engine over any ObjectStore.
  */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { type Election, EngineConfig, type GroupCommit, type Replica } from "@osqueue/core"
 import type { ObjectStore } from "@osqueue/storage"
 import type * as ConfigError from "effect/ConfigError"
@@ -36,14 +36,22 @@ const routesOverHandlers = Layer.mergeAll(Rpc.layer, Rest.layer, Ops.layer, Dash
  * operator routes, docs, dashboard, and the gate's answers to what no route serves), all over
  * the `Queues` served (each queue's `Handlers`). Settings come from `BrokerConfig` (defaults when absent).
  */
-export const layerQueues: Layer.Layer<never, never, Queues.Queues | HttpServer.HttpServer | FrontDoor.FrontDoor> = Layer.mergeAll(
-  HttpLayerRouter.serve(routesOverHandlers, { disableLogger: true, disableListenLog: true }),
-  Edge.layer,
-  // Built after the server, so closed before it: every queue's long polls and watch streams end
-  // and its leader hands over while the server still answers (a watch held the server's close).
-  Layer.scopedDiscard(Effect.flatMap(Queues.Queues, (queues) =>
-    Effect.addFinalizer(() => Effect.forEach(queues.all, (queue) => queue.handlers.close, { discard: true, concurrency: "unbounded" }))))
-)
+export const layerQueues: Layer.Layer<never, never, Queues.Queues | HttpServer.HttpServer | FrontDoor.FrontDoor> = Layer
+  .mergeAll(
+    HttpLayerRouter.serve(routesOverHandlers, { disableLogger: true, disableListenLog: true }),
+    Edge.layer,
+    // Built after the server, so closed before it: every queue's long polls and watch streams end
+    // and its leader hands over while the server still answers (a watch held the server's close).
+    Layer.scopedDiscard(
+      Effect.flatMap(
+        Queues.Queues,
+        (queues) =>
+          Effect.addFinalizer(() =>
+            Effect.forEach(queues.all, (queue) => queue.handlers.close, { discard: true, concurrency: "unbounded" })
+          )
+      )
+    )
+  )
 
 /** `layerQueues` serving the default queue alone, over the engine (GroupCommit + Election) in context. */
 export const layer: Layer.Layer<
@@ -80,7 +88,9 @@ export const nodeServer = (options: ListenOptions): Layer.Layer<
   }))
 
 /** `layer` on a `nodeServer`. */
-export const serve = (options: ListenOptions): Layer.Layer<never, ServeError, GroupCommit.GroupCommit | Election.Election> =>
+export const serve = (
+  options: ListenOptions
+): Layer.Layer<never, ServeError, GroupCommit.GroupCommit | Election.Election> =>
   layer.pipe(Layer.provide(nodeServer(options)))
 
 /** `layerQueues` on a `nodeServer`. */
@@ -88,14 +98,19 @@ export const serveQueues = (options: ListenOptions): Layer.Layer<never, ServeErr
   layerQueues.pipe(Layer.provide(nodeServer(options)))
 
 /** `serve` with the bind address, token, limits and timeouts read from the environment (`BrokerConfig.config`). */
-export const layerConfig: Layer.Layer<never, ServeError | ConfigError.ConfigError, GroupCommit.GroupCommit | Election.Election> =
-  Layer.unwrapEffect(
-    Effect.map(brokerConfig, (settings) =>
-      serve(settings).pipe(
-        Layer.provide(Layer.succeed(BrokerConfig, settings)),
-        Layer.tap(() => Effect.logInfo("broker listening").pipe(Effect.annotateLogs({ host: settings.host, port: settings.port })))
-      ))
-  )
+export const layerConfig: Layer.Layer<
+  never,
+  ServeError | ConfigError.ConfigError,
+  GroupCommit.GroupCommit | Election.Election
+> = Layer.unwrapEffect(
+  Effect.map(brokerConfig, (settings) =>
+    serve(settings).pipe(
+      Layer.provide(Layer.succeed(BrokerConfig, settings)),
+      Layer.tap(() =>
+        Effect.logInfo("broker listening").pipe(Effect.annotateLogs({ host: settings.host, port: settings.port }))
+      )
+    ))
+)
 
 /**
  * The engine over whatever ObjectStore and EngineConfig are provided: GroupCommit and Election

@@ -3,8 +3,6 @@
  * (tests, embedding); `layerConfig` reads the environment.
  */
 import { Json } from "@osqueue/types"
-import { readFileSync } from "node:fs"
-import * as Access from "./Access.js"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -12,6 +10,8 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { readFileSync } from "node:fs"
+import * as Access from "./Access.js"
 
 export interface BrokerSettings {
   /** Bind address. */
@@ -97,7 +97,9 @@ export const parseOrigins = (text: string): ReadonlyArray<string> | string => {
     const bare = url !== undefined && (url.protocol === "http:" || url.protocol === "https:") &&
       url.pathname === "/" && url.search === "" && url.hash === "" && url.username === "" && url.password === ""
     if (url === undefined || !bare) {
-      return `${JSON.stringify(entry)} is not an origin: write http(s)://host[:port] with nothing after it, or * for any`
+      return `${
+        JSON.stringify(entry)
+      } is not an origin: write http(s)://host[:port] with nothing after it, or * for any`
     }
     origins.push(url.origin)
   }
@@ -122,7 +124,10 @@ const roleTokens: Config.Config<ReadonlyArray<Access.RoleToken>> = Config.all({
       try {
         text = readFileSync(path.value, "utf8")
       } catch (error) {
-        return invalid("OSQUEUE_TOKENS_FILE", `cannot read ${path.value}: ${error instanceof Error ? error.message : String(error)}`)
+        return invalid(
+          "OSQUEUE_TOKENS_FILE",
+          `cannot read ${path.value}: ${error instanceof Error ? error.message : String(error)}`
+        )
       }
       const tokens = Access.parseTokens(text, "file", "OSQUEUE_TOKENS_FILE")
       return typeof tokens === "string" ? invalid("OSQUEUE_TOKENS_FILE", tokens) : Either.right(tokens)
@@ -169,10 +174,13 @@ export const config: Config.Config<BrokerSettings> = Config.all({
 }).pipe(
   Config.mapOrFail((settings) => {
     const problem = Access.conflict(Access.tokensOf(settings))
-    return problem === undefined ? Either.right(settings) : invalid("OSQUEUE_TOKENS", `${problem} (OSQUEUE_TOKEN is admin)`)
+    return problem === undefined
+      ? Either.right(settings)
+      : invalid("OSQUEUE_TOKENS", `${problem} (OSQUEUE_TOKEN is admin)`)
   }),
   Config.validate({
-    message: "OSQUEUE_HEADERS_TIMEOUT_MS must not be longer than OSQUEUE_REQUEST_TIMEOUT_MS (the headers are part of the request)",
+    message:
+      "OSQUEUE_HEADERS_TIMEOUT_MS must not be longer than OSQUEUE_REQUEST_TIMEOUT_MS (the headers are part of the request)",
     validation: (settings) => settings.headersTimeoutMs <= settings.requestTimeoutMs
   })
 )

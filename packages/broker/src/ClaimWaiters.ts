@@ -36,18 +36,19 @@ export const make = (commit: GroupCommit.GroupCommitShape): Effect.Effect<ClaimW
 
     // A job that ends frees a slot of a concurrency limit: its commit wakes the claims it concerns.
     // A rate limit's window frees one with no commit: the waiting claim wakes at `nextWakeup`.
-    const check = Effect.flatMap(Clock.currentTimeMillis, (now) => commit.read((state) => {
-      const claimable = new Map<string, boolean>()
-      for (const waiter of waiters) {
-        let can = claimable.get(waiter.key)
-        if (can === undefined) claimable.set(waiter.key, can = state.hasClaimable(waiter.types, now))
-        if (can) {
-          waiters.delete(waiter)
-          waiter.wake()
+    const check = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      commit.read((state) => {
+        const claimable = new Map<string, boolean>()
+        for (const waiter of waiters) {
+          let can = claimable.get(waiter.key)
+          if (can === undefined) claimable.set(waiter.key, can = state.hasClaimable(waiter.types, now))
+          if (can) {
+            waiters.delete(waiter)
+            waiter.wake()
+          }
         }
-      }
-      checked = state.seq
-    }))
+        checked = state.seq
+      }))
 
     yield* Effect.suspend(() => commit.commitAfter(checked)).pipe(
       Effect.zipRight(check),
@@ -60,10 +61,16 @@ export const make = (commit: GroupCommit.GroupCommitShape): Effect.Effect<ClaimW
       Effect.async<void>((resume) => {
         // A commit checked since `seq` was read: this waiter missed its wake-up, so it looks again now.
         if (checked > seq || closed) return resume(Effect.void)
-        const waiter: Waiter = { types, key: types === undefined ? "\u0001any" : types.join("\u0000"), wake: () => resume(Effect.void) }
+        const waiter: Waiter = {
+          types,
+          key: types === undefined ? "\u0001any" : types.join("\u0000"),
+          wake: () => resume(Effect.void)
+        }
         waiters.add(waiter)
         return Effect.sync(() => waiters.delete(waiter))
-      }).pipe(Effect.timeoutTo({ duration: Duration.millis(waitMs), onTimeout: () => undefined, onSuccess: () => undefined }))
+      }).pipe(
+        Effect.timeoutTo({ duration: Duration.millis(waitMs), onTimeout: () => undefined, onSuccess: () => undefined })
+      )
 
     const wakeAll = Effect.sync(() => {
       closed = true

@@ -173,7 +173,10 @@ const withJobSpans = <E>(
             spans.forEach((span, i) => {
               const outcome = Exit.isSuccess(exit) ? exit.value[i]! : undefined
               if (outcome !== undefined && Either.isRight(outcome)) span.attribute("job.id", outcome.right.id)
-              span.end(now, outcome === undefined ? exit : Either.match(outcome, { onLeft: Exit.fail, onRight: Exit.succeed }))
+              span.end(
+                now,
+                outcome === undefined ? exit : Either.match(outcome, { onLeft: Exit.fail, onRight: Exit.succeed })
+              )
             }))
         )
       )
@@ -271,7 +274,8 @@ export const make = Effect.gen(function*() {
    */
   const claimers = new Map<string, { at: number; polling: number }>()
   const defaultLeaseMs = yield* commit.read((state) => state.limits.defaultLeaseMs)
-  const seenWithin = (now: number) => (seen: { at: number; polling: number }) => seen.polling > 0 || seen.at >= now - defaultLeaseMs
+  const seenWithin = (now: number) => (seen: { at: number; polling: number }) =>
+    seen.polling > 0 || seen.at >= now - defaultLeaseMs
 
   /** Notes a claim call of `workerId` at `now`: `polling` +1 as it starts, -1 as it ends (0: one that does not wait). */
   const noteClaimer = (workerId: string, polling: -1 | 0 | 1, now: number) => {
@@ -283,7 +287,8 @@ export const make = Effect.gen(function*() {
     }
   }
 
-  const claimCall = (workerId: string, polling: -1 | 1) => Effect.map(Clock.currentTimeMillis, (now) => noteClaimer(workerId, polling, now))
+  const claimCall = (workerId: string, polling: -1 | 1) =>
+    Effect.map(Clock.currentTimeMillis, (now) => noteClaimer(workerId, polling, now))
 
   /** Claims that do not wait, in one submit: each worker noted, each claim timed with the submit. */
   const claimEach = (requests: ReadonlyArray<ClaimRequest>) =>
@@ -300,7 +305,11 @@ export const make = Effect.gen(function*() {
     })
 
   const tracked = (request: ClaimRequest) =>
-    Effect.acquireUseRelease(claimCall(request.workerId, 1), () => claim(request), () => claimCall(request.workerId, -1))
+    Effect.acquireUseRelease(
+      claimCall(request.workerId, 1),
+      () => claim(request),
+      () => claimCall(request.workerId, -1)
+    )
 
   const workers = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
@@ -372,22 +381,23 @@ export const make = Effect.gen(function*() {
   const complete = (input: CompleteInput) => commit.submit(completeCommand(input)).pipe(instrument("complete"))
 
   /** Counts each outcome as a call of `operation` (in one step: an effect per item costs more than its count). */
-  const countOutcomes = (operation: string) =>
-  <A>(effect: Effect.Effect<ReadonlyArray<Either.Either<A, OsqueueError>>, OsqueueError>) =>
-    Effect.tap(effect, (outcomes) =>
-      FiberRef.getWith(FiberRef.currentMetricLabels, (labels) =>
-        Effect.sync(() => {
-          for (const outcome of outcomes) {
-            requestCounter(operation, Either.isRight(outcome) ? "ok" : outcome.left._tag).unsafeUpdate(1, labels)
-          }
-        })))
+  const countOutcomes =
+    (operation: string) => <A>(effect: Effect.Effect<ReadonlyArray<Either.Either<A, OsqueueError>>, OsqueueError>) =>
+      Effect.tap(effect, (outcomes) =>
+        FiberRef.getWith(FiberRef.currentMetricLabels, (labels) =>
+          Effect.sync(() => {
+            for (const outcome of outcomes) {
+              requestCounter(operation, Either.isRight(outcome) ? "ok" : outcome.left._tag).unsafeUpdate(1, labels)
+            }
+          })))
 
   /** Gathered single calls: each counted as its own call of `operation`, a refusal of all of them too. */
-  const countEach = (operation: string, items: number) =>
-  <A>(effect: Effect.Effect<ReadonlyArray<Either.Either<A, OsqueueError>>, OsqueueError>) =>
-    countOutcomes(operation)(effect).pipe(
-      Effect.tapError((error) => Metric.incrementBy(requestCounter(operation, error._tag), items))
-    )
+  const countEach =
+    (operation: string, items: number) =>
+    <A>(effect: Effect.Effect<ReadonlyArray<Either.Either<A, OsqueueError>>, OsqueueError>) =>
+      countOutcomes(operation)(effect).pipe(
+        Effect.tapError((error) => Metric.incrementBy(requestCounter(operation, error._tag), items))
+      )
 
   const completeAll = (inputs: ReadonlyArray<CompleteInput>) => commit.submitAll(inputs.map(completeCommand))
 
@@ -471,10 +481,12 @@ export const make = Effect.gen(function*() {
         Effect.map((count) => ({ count })),
         instrument("purge")
       ),
-    pause: (type) => commit.submit({ _tag: "Pause", ...(type !== undefined ? { type } : {}) }).pipe(instrument("pause")),
+    pause: (type) =>
+      commit.submit({ _tag: "Pause", ...(type !== undefined ? { type } : {}) }).pipe(instrument("pause")),
     resume: (type) =>
       commit.submit({ _tag: "Resume", ...(type !== undefined ? { type } : {}) }).pipe(instrument("resume")),
-    upsertSchedule: (schedule) => commit.submit({ _tag: "UpsertSchedule", schedule }).pipe(instrument("upsertSchedule")),
+    upsertSchedule: (schedule) =>
+      commit.submit({ _tag: "UpsertSchedule", schedule }).pipe(instrument("upsertSchedule")),
     removeSchedule: (id) => commit.submit({ _tag: "RemoveSchedule", id }).pipe(instrument("removeSchedule")),
     listSchedules: commit.read((state) => state.listSchedules()).pipe(instrument("listSchedules")),
     setLimit: (limit) => commit.submit({ _tag: "SetLimit", limit }).pipe(instrument("setLimit")),
@@ -486,15 +498,18 @@ export const make = Effect.gen(function*() {
     stats: statsNow.pipe(instrument("stats")),
     workers: workers.pipe(instrument("workers")),
     leader: leaderInfo.pipe(instrument("leader")),
-    state: Effect.flatMap(Effect.zip(election.role, commit.checkpointVersion), ([role, version]) =>
-      commit.read((state): RawState => ({
-        version,
-        epoch: state.epoch,
-        seq: state.seq,
-        commitId: state.commitId,
-        role: role._tag === "Leader" ? "leader" : "follower",
-        state: JSON.parse(state.publicJson(state.seq, state.commitId))
-      }))).pipe(instrument("state")),
+    state: Effect.flatMap(
+      Effect.zip(election.role, commit.checkpointVersion),
+      ([role, version]) =>
+        commit.read((state): RawState => ({
+          version,
+          epoch: state.epoch,
+          seq: state.seq,
+          commitId: state.commitId,
+          role: role._tag === "Leader" ? "leader" : "follower",
+          state: JSON.parse(state.publicJson(state.seq, state.commitId))
+        }))
+    ).pipe(instrument("state")),
     watch,
     close
   })

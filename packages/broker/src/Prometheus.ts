@@ -6,8 +6,8 @@
  * program, are renamed here (`runtimeMetrics`), and any other metric an embedding app registers
  * still gets a `_total` on a counter and a help line.
  */
-import * as MetricState from "effect/MetricState"
 import type * as MetricPair from "effect/MetricPair"
+import * as MetricState from "effect/MetricState"
 import * as Option from "effect/Option"
 
 const sanitize = (name: string): string => name.replace(/[^a-zA-Z0-9_:]/g, "_").replace(/^([0-9])/, "_$1")
@@ -20,7 +20,15 @@ const labels = (pairs: ReadonlyArray<readonly [string, string]>): string =>
   pairs.length === 0 ? "" : `{${pairs.map(([k, v]) => `${sanitize(k)}="${escapeLabel(v)}"`).join(",")}}`
 
 const number = (n: number | bigint): string =>
-  typeof n === "bigint" ? n.toString() : Number.isNaN(n) ? "NaN" : n === Infinity ? "+Inf" : n === -Infinity ? "-Inf" : String(n)
+  typeof n === "bigint"
+    ? n.toString()
+    : Number.isNaN(n)
+    ? "NaN"
+    : n === Infinity
+    ? "+Inf"
+    : n === -Infinity
+    ? "-Inf"
+    : String(n)
 
 interface Renamed {
   readonly name: string
@@ -87,7 +95,9 @@ export const format = (snapshot: ReadonlyArray<MetricPair.MetricPair.Untyped>): 
       // Effect's buckets are cumulative already, and its boundaries end with +Inf (which
       // MetricBoundaries appends): the +Inf bucket is written once, below, as the count.
       for (const [bound, count] of metricState.buckets) {
-        if (bound !== Infinity) lines.push(`${base}_bucket${labels([...tags, ["le", number(bound / divisor)]])} ${count}`)
+        if (bound !== Infinity) {
+          lines.push(`${base}_bucket${labels([...tags, ["le", number(bound / divisor)]])} ${count}`)
+        }
       }
       lines.push(`${base}_bucket${labels([...tags, ["le", "+Inf"]])} ${metricState.count}`)
       lines.push(`${base}_sum${labels(tags)} ${number(metricState.sum / divisor)}`)
@@ -101,7 +111,9 @@ export const format = (snapshot: ReadonlyArray<MetricPair.MetricPair.Untyped>): 
     } else if (MetricState.isSummaryState(metricState)) {
       const lines = family(base, "summary", help)
       for (const [quantile, value] of metricState.quantiles) {
-        if (Option.isSome(value)) lines.push(`${base}${labels([...tags, ["quantile", String(quantile)]])} ${number(value.value / divisor)}`)
+        if (Option.isSome(value)) {
+          lines.push(`${base}${labels([...tags, ["quantile", String(quantile)]])} ${number(value.value / divisor)}`)
+        }
       }
       lines.push(`${base}_sum${labels(tags)} ${number(metricState.sum / divisor)}`)
       lines.push(`${base}_count${labels(tags)} ${metricState.count}`)

@@ -79,7 +79,9 @@ const fromList = (all: ReadonlyArray<Queue>): QueuesShape => {
  * The queue an RPC message names: its `osqueue-queue` header (over WebSocket the upgrade's
  * headers come first, so a message's own header wins). None: the default queue.
  */
-export const nameIn = (headers: Readonly<Record<string, string | undefined>> | ReadonlyArray<readonly [string, string]>): string | undefined => {
+export const nameIn = (
+  headers: Readonly<Record<string, string | undefined>> | ReadonlyArray<readonly [string, string]>
+): string | undefined => {
   if (!Array.isArray(headers)) return (headers as Readonly<Record<string, string | undefined>>)[QueueNames.queueHeader]
   let name: string | undefined
   for (const [key, value] of headers as ReadonlyArray<readonly [string, string]>) {
@@ -141,11 +143,12 @@ export const layer = (
       const all = yield* Effect.forEach(
         names,
         (name) =>
-          Layer.buildWithScope(engineLayer.pipe(Layer.provide(PrefixedStore.layer(QueueNames.keyPrefix(name)))), scope).pipe(
-            withLabel(name),
-            Effect.flatMap((engine) => Effect.provide(queueOverEngine(name), engine)),
-            Effect.annotateLogs({ queue: name })
-          ),
+          Layer.buildWithScope(engineLayer.pipe(Layer.provide(PrefixedStore.layer(QueueNames.keyPrefix(name)))), scope)
+            .pipe(
+              withLabel(name),
+              Effect.flatMap((engine) => Effect.provide(queueOverEngine(name), engine)),
+              Effect.annotateLogs({ queue: name })
+            ),
         { concurrency: "unbounded" }
       )
       return fromList(all)
@@ -158,6 +161,8 @@ export const namesConfig: Config.Config<ReadonlyArray<string>> = Config.string("
   Config.map((text) => text.split(",").map((name) => name.trim()).filter((name) => name !== "")),
   Config.mapOrFail((names) => {
     const problem = namesProblem(names)
-    return problem === undefined ? Either.right(names) : Either.left(ConfigError.InvalidData(["OSQUEUE_QUEUES"], problem))
+    return problem === undefined
+      ? Either.right(names)
+      : Either.left(ConfigError.InvalidData(["OSQUEUE_QUEUES"], problem))
   })
 )

@@ -63,124 +63,138 @@ class Interval {
 
   type(name: string) {
     let row = this.types.get(name)
-    if (row === undefined) this.types.set(name, row = { completed: 0, failed: 0, wait: new Durations(), run: new Durations() })
+    if (row === undefined) {
+      this.types.set(name, row = { completed: 0, failed: 0, wait: new Durations(), run: new Durations() })
+    }
     return row
   }
 }
 
-const noCounts: StateCounts = { queued: 0, delayed: 0, running: 0, completed: 0, "failed-waiting-retry": 0, dead: 0, cancelled: 0 }
+const noCounts: StateCounts = {
+  queued: 0,
+  delayed: 0,
+  running: 0,
+  completed: 0,
+  "failed-waiting-retry": 0,
+  dead: 0,
+  cancelled: 0
+}
 
-export const make: Effect.Effect<StatsHistoryShape, never, GroupCommit.GroupCommit | Scope.Scope> = Effect.gen(function*() {
-  const commit = yield* GroupCommit.GroupCommit
-  const ring: Array<StatsSample> = []
-  const published = yield* PubSub.unbounded<StatsSample>()
-  let current = new Interval()
-  let started = Date.now()
-  let lastSeq = (yield* commit.stats).seq
+export const make: Effect.Effect<StatsHistoryShape, never, GroupCommit.GroupCommit | Scope.Scope> = Effect.gen(
+  function*() {
+    const commit = yield* GroupCommit.GroupCommit
+    const ring: Array<StatsSample> = []
+    const published = yield* PubSub.unbounded<StatsSample>()
+    let current = new Interval()
+    let started = Date.now()
+    let lastSeq = (yield* commit.stats).seq
 
-  /** Counts a batch of committed events; claims and completions are timed from the jobs they name. */
-  const record = (events: ReadonlyArray<JobEvent>) =>
-    Effect.gen(function*() {
-      const timed = events.filter((event) => event.kind === "claimed" || event.kind === "completed")
-      const jobs = timed.length === 0
-        ? new Map<string, Job>()
-        : yield* commit.read((state) => new Map(timed.flatMap((event) => {
-          const job = state.get(event.jobId)
-          return job === undefined ? [] : [[event.jobId, job] as const]
-        })))
+    /** Counts a batch of committed events; claims and completions are timed from the jobs they name. */
+    const record = (events: ReadonlyArray<JobEvent>) =>
+      Effect.gen(function*() {
+        const timed = events.filter((event) => event.kind === "claimed" || event.kind === "completed")
+        const jobs = timed.length === 0
+          ? new Map<string, Job>()
+          : yield* commit.read((state) =>
+            new Map(timed.flatMap((event) => {
+              const job = state.get(event.jobId)
+              return job === undefined ? [] : [[event.jobId, job] as const]
+            }))
+          )
+        const interval = current
+        for (const event of events) {
+          interval.events++
+          const type = interval.type(event.type)
+          const job = jobs.get(event.jobId)
+          switch (event.kind) {
+            case "enqueued":
+              interval.enqueued++
+              break
+            case "claimed":
+              // Timed only when the job still shows this claim (not a later one).
+              if (job?.startedAt === event.at) {
+                const wait = Math.max(0, event.at - job.runAt)
+                interval.wait.add(wait)
+                type.wait.add(wait)
+              }
+              break
+            case "completed":
+              interval.completed++
+              type.completed++
+              if (job?.finishedAt === event.at && job.startedAt !== undefined) {
+                const run = Math.max(0, event.at - job.startedAt)
+                interval.run.add(run)
+                type.run.add(run)
+              }
+              break
+            case "retrying":
+              interval.failed++
+              type.failed++
+              break
+            case "dead":
+              interval.failed++
+              interval.dead++
+              type.failed++
+              break
+          }
+        }
+      })
+
+    /** Closes the interval: a sample with the counts now, into the ring and to every watcher. */
+    const sample = Effect.gen(function*() {
+      const stats = yield* commit.stats
+      const byTypeCounts = yield* commit.read((state) => state.countsByType())
+      const now = Date.now()
       const interval = current
-      for (const event of events) {
-        interval.events++
-        const type = interval.type(event.type)
-        const job = jobs.get(event.jobId)
-        switch (event.kind) {
-          case "enqueued":
-            interval.enqueued++
-            break
-          case "claimed":
-            // Timed only when the job still shows this claim (not a later one).
-            if (job?.startedAt === event.at) {
-              const wait = Math.max(0, event.at - job.runAt)
-              interval.wait.add(wait)
-              type.wait.add(wait)
-            }
-            break
-          case "completed":
-            interval.completed++
-            type.completed++
-            if (job?.finishedAt === event.at && job.startedAt !== undefined) {
-              const run = Math.max(0, event.at - job.startedAt)
-              interval.run.add(run)
-              type.run.add(run)
-            }
-            break
-          case "retrying":
-            interval.failed++
-            type.failed++
-            break
-          case "dead":
-            interval.failed++
-            interval.dead++
-            type.failed++
-            break
+      current = new Interval()
+      const byType: Record<string, TypeSample> = {}
+      for (const name of new Set([...byTypeCounts.keys(), ...interval.types.keys()])) {
+        const seen = interval.types.get(name)
+        byType[name] = {
+          counts: byTypeCounts.get(name) ?? noCounts,
+          completed: seen?.completed ?? 0,
+          failed: seen?.failed ?? 0,
+          wait: seen?.wait.percentiles() ?? { p50: null, p95: null },
+          run: seen?.run.percentiles() ?? { p50: null, p95: null }
         }
       }
+      const next: StatsSample = {
+        at: now,
+        intervalMs: now - started,
+        counts: stats.counts,
+        enqueued: interval.enqueued,
+        completed: interval.completed,
+        failed: interval.failed,
+        dead: interval.dead,
+        // A new leader's seq may start below the last one seen: count from there.
+        commits: Math.max(0, stats.seq - lastSeq),
+        events: interval.events,
+        wait: interval.wait.percentiles(),
+        run: interval.run.percentiles(),
+        paused: stats.paused,
+        byType
+      }
+      started = now
+      lastSeq = stats.seq
+      ring.push(next)
+      if (ring.length > maxSamples) ring.shift()
+      const aged = ring.length - 1 - typedSamples
+      if (aged >= 0) ring[aged] = { ...ring[aged]!, byType: {} }
+      yield* PubSub.publish(published, next)
     })
 
-  /** Closes the interval: a sample with the counts now, into the ring and to every watcher. */
-  const sample = Effect.gen(function*() {
-    const stats = yield* commit.stats
-    const byTypeCounts = yield* commit.read((state) => state.countsByType())
-    const now = Date.now()
-    const interval = current
-    current = new Interval()
-    const byType: Record<string, TypeSample> = {}
-    for (const name of new Set([...byTypeCounts.keys(), ...interval.types.keys()])) {
-      const seen = interval.types.get(name)
-      byType[name] = {
-        counts: byTypeCounts.get(name) ?? noCounts,
-        completed: seen?.completed ?? 0,
-        failed: seen?.failed ?? 0,
-        wait: seen?.wait.percentiles() ?? { p50: null, p95: null },
-        run: seen?.run.percentiles() ?? { p50: null, p95: null }
-      }
-    }
-    const next: StatsSample = {
-      at: now,
-      intervalMs: now - started,
-      counts: stats.counts,
-      enqueued: interval.enqueued,
-      completed: interval.completed,
-      failed: interval.failed,
-      dead: interval.dead,
-      // A new leader's seq may start below the last one seen: count from there.
-      commits: Math.max(0, stats.seq - lastSeq),
-      events: interval.events,
-      wait: interval.wait.percentiles(),
-      run: interval.run.percentiles(),
-      paused: stats.paused,
-      byType
-    }
-    started = now
-    lastSeq = stats.seq
-    ring.push(next)
-    if (ring.length > maxSamples) ring.shift()
-    const aged = ring.length - 1 - typedSamples
-    if (aged >= 0) ring[aged] = { ...ring[aged]!, byType: {} }
-    yield* PubSub.publish(published, next)
-  })
+    const events = yield* commit.events
+    yield* Queue.takeBetween(events, 1, 10_000).pipe(
+      Effect.flatMap((chunk) => record([...chunk])),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    yield* Effect.sleep(sampleEveryMs).pipe(Effect.zipRight(sample), Effect.forever, Effect.forkScoped)
 
-  const events = yield* commit.events
-  yield* Queue.takeBetween(events, 1, 10_000).pipe(
-    Effect.flatMap((chunk) => record([...chunk])),
-    Effect.forever,
-    Effect.forkScoped
-  )
-  yield* Effect.sleep(sampleEveryMs).pipe(Effect.zipRight(sample), Effect.forever, Effect.forkScoped)
-
-  return {
-    stream: Stream.unwrapScoped(Effect.map(PubSub.subscribe(published), (fresh) =>
-      // Subscribed before the ring is read: a sample taken in between comes after it, not lost.
-      Stream.concat(Stream.succeed([...ring]), Stream.fromQueue(fresh).pipe(Stream.map((one) => [one])))))
+    return {
+      stream: Stream.unwrapScoped(Effect.map(PubSub.subscribe(published), (fresh) =>
+        // Subscribed before the ring is read: a sample taken in between comes after it, not lost.
+        Stream.concat(Stream.succeed([...ring]), Stream.fromQueue(fresh).pipe(Stream.map((one) => [one])))))
+    }
   }
-})
+)

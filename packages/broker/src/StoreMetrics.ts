@@ -61,4 +61,7 @@ export const instrument = (store: ObjectStoreShape): ObjectStoreShape => {
 }
 
 /** Replaces the ObjectStore below it with the instrumented one. */
-export const layer: Layer.Layer<ObjectStore, never, ObjectStore> = Layer.effect(ObjectStore, Effect.map(ObjectStore, instrument))
+export const layer: Layer.Layer<ObjectStore, never, ObjectStore> = Layer.effect(
+  ObjectStore,
+  Effect.map(ObjectStore, instrument)
+)

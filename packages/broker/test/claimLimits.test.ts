@@ -22,16 +22,20 @@ describe("limits on claims", () => {
       yield* awaitLeader(broker)
       const call = (method: string, path: string, body?: unknown) => rest(broker.base, method, path, body)
 
-      expect((yield* call("POST", "/v1/limits", { type: "mail", concurrency: 2, rate: { max: 10, windowMs: 60_000 } })).body)
+      expect(
+        (yield* call("POST", "/v1/limits", { type: "mail", concurrency: 2, rate: { max: 10, windowMs: 60_000 } })).body
+      )
         .toEqual([{ type: "mail", concurrency: 2, rate: { max: 10, windowMs: 60_000 } }])
-      for (const [body, named] of [
-        [{ type: "mail" }, "concurrency, a rate or both"],
-        [{ type: "mail", concurrency: 0 }, "concurrency limit is a whole number"],
-        [{ type: "mail", rate: { max: 5, windowMs: 0 } }, "window"],
-        [{ type: "mail", rate: { max: 0, windowMs: 1_000 } }, "starts from 1"],
-        [{ type: "mail", concurency: 3 }, "concurency"],
-        [{ type: "", concurrency: 1 }, "job type must not be empty"]
-      ] as const) {
+      for (
+        const [body, named] of [
+          [{ type: "mail" }, "concurrency, a rate or both"],
+          [{ type: "mail", concurrency: 0 }, "concurrency limit is a whole number"],
+          [{ type: "mail", rate: { max: 5, windowMs: 0 } }, "window"],
+          [{ type: "mail", rate: { max: 0, windowMs: 1_000 } }, "starts from 1"],
+          [{ type: "mail", concurency: 3 }, "concurency"],
+          [{ type: "", concurrency: 1 }, "job type must not be empty"]
+        ] as const
+      ) {
         const refused = yield* call("POST", "/v1/limits", body)
         expect(refused.status, JSON.stringify(body)).toBe(400)
         expect(JSON.stringify(refused.body), JSON.stringify(body)).toContain(named)
@@ -39,12 +43,20 @@ describe("limits on claims", () => {
       expect((yield* call("GET", "/v1/limits")).body)
         .toEqual([{ type: "mail", concurrency: 2, rate: { max: 10, windowMs: 60_000 }, running: 0, startsInWindow: 0 }])
 
-      yield* call("POST", "/v1/jobs/batch", { jobs: [{ type: "mail" }, { type: "mail" }, { type: "mail" }, { type: "sms" }] })
+      yield* call("POST", "/v1/jobs/batch", {
+        jobs: [{ type: "mail" }, { type: "mail" }, { type: "mail" }, { type: "sms" }]
+      })
       const first = (yield* call("POST", "/v1/jobs/claim", { workerId: "w1", max: 10 })).body as Array<Claimed>
       expect(first.map((c) => c.job.id)).toEqual(["job-1", "job-2", "job-4"])
       expect((yield* call("POST", "/v1/jobs/claim", { workerId: "w2", max: 10 })).body).toEqual([])
       const stats = (yield* call("GET", "/v1/stats")).body as { limits: unknown }
-      expect(stats.limits).toEqual([{ type: "mail", concurrency: 2, rate: { max: 10, windowMs: 60_000 }, running: 2, startsInWindow: 2 }])
+      expect(stats.limits).toEqual([{
+        type: "mail",
+        concurrency: 2,
+        rate: { max: 10, windowMs: 60_000 },
+        running: 2,
+        startsInWindow: 2
+      }])
 
       // The limits survive a restart (checkpoint or log), with the starts of the window.
       yield* Scope.close(broker.scope, Effect.void as never)
@@ -54,7 +66,9 @@ describe("limits on claims", () => {
         .toEqual([{ type: "mail", concurrency: 2, rate: { max: 10, windowMs: 60_000 }, running: 2, startsInWindow: 2 }])
       expect((yield* rest(second.base, "POST", "/v1/jobs/claim", { workerId: "w2", max: 10 })).body).toEqual([])
       expect((yield* rest(second.base, "POST", "/v1/limits/clear", { type: "mail" })).body).toEqual([])
-      const rest3 = (yield* rest(second.base, "POST", "/v1/jobs/claim", { workerId: "w2", max: 10 })).body as Array<Claimed>
+      const rest3 = (yield* rest(second.base, "POST", "/v1/jobs/claim", { workerId: "w2", max: 10 })).body as Array<
+        Claimed
+      >
       expect(rest3.map((c) => c.job.id)).toEqual(["job-3"])
     }))
 
@@ -69,7 +83,13 @@ describe("limits on claims", () => {
         fetch(`${broker.base}/rpc`, {
           method: "POST",
           headers: { "content-type": "application/ndjson" },
-          body: JSON.stringify({ _tag: "Request", id: "1", tag: "SetLimit", payload: { type: "a", concurrency: -1 }, headers: [] })
+          body: JSON.stringify({
+            _tag: "Request",
+            id: "1",
+            tag: "SetLimit",
+            payload: { type: "a", concurrency: -1 },
+            headers: []
+          })
         }).then((r) => r.text())
       )
       expect(answer).toContain("InvalidRequest")

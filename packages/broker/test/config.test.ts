@@ -35,18 +35,34 @@ describe("BrokerConfig", () => {
 
   it.effect("timeouts: defaults that answer a stalled request within 10 s; OSQUEUE_*_TIMEOUT_MS set them, headers within the request's", () =>
     Effect.gen(function*() {
-      expect(yield* read({})).toMatchObject({ headersTimeoutMs: 5_000, requestTimeoutMs: 8_000, keepAliveTimeoutMs: 5_000 })
+      expect(yield* read({})).toMatchObject({
+        headersTimeoutMs: 5_000,
+        requestTimeoutMs: 8_000,
+        keepAliveTimeoutMs: 5_000
+      })
       expect(
-        yield* read({ OSQUEUE_HEADERS_TIMEOUT_MS: "1000", OSQUEUE_REQUEST_TIMEOUT_MS: "60000", OSQUEUE_KEEP_ALIVE_TIMEOUT_MS: "2000" })
+        yield* read({
+          OSQUEUE_HEADERS_TIMEOUT_MS: "1000",
+          OSQUEUE_REQUEST_TIMEOUT_MS: "60000",
+          OSQUEUE_KEEP_ALIVE_TIMEOUT_MS: "2000"
+        })
       ).toMatchObject({ headersTimeoutMs: 1_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 2_000 })
-      expect(String(yield* read({ OSQUEUE_REQUEST_TIMEOUT_MS: "0" }).pipe(Effect.flip))).toContain("positive number of milliseconds")
-      expect(String(yield* read({ OSQUEUE_HEADERS_TIMEOUT_MS: "9000" }).pipe(Effect.flip))).toContain("must not be longer than")
+      expect(String(yield* read({ OSQUEUE_REQUEST_TIMEOUT_MS: "0" }).pipe(Effect.flip))).toContain(
+        "positive number of milliseconds"
+      )
+      expect(String(yield* read({ OSQUEUE_HEADERS_TIMEOUT_MS: "9000" }).pipe(Effect.flip))).toContain(
+        "must not be longer than"
+      )
     }))
 
   it.effect("OSQUEUE_ALLOWED_ORIGINS: comma-separated origins or *, each checked", () =>
     Effect.gen(function*() {
       expect((yield* read({})).allowedOrigins).toEqual([])
-      expect((yield* read({ OSQUEUE_ALLOWED_ORIGINS: " https://App.example.com , http://localhost:5173/,https://x.example:443" })).allowedOrigins)
+      expect(
+        (yield* read({
+          OSQUEUE_ALLOWED_ORIGINS: " https://App.example.com , http://localhost:5173/,https://x.example:443"
+        })).allowedOrigins
+      )
         .toEqual(["https://app.example.com", "http://localhost:5173", "https://x.example"])
       expect((yield* read({ OSQUEUE_ALLOWED_ORIGINS: "*" })).allowedOrigins).toEqual(["*"])
       for (const bad of ["app.example.com", "https://app.example.com/path", "ftp://x.example", "null"]) {

@@ -83,7 +83,10 @@ describe("dashboard routes", () => {
       expect(asset.headers.get("cache-control")).toContain("immutable")
       // Only files inside assets/, by plain names.
       expect((yield* get(`${url}/assets/..%2Findex.html`)).status).toBe(404)
-      expect(yield* get(`${url}/assets/missing.js`)).toMatchObject({ status: 404, body: expect.stringContaining("\"_tag\":\"NoSuchRoute\"") })
+      expect(yield* get(`${url}/assets/missing.js`)).toMatchObject({
+        status: 404,
+        body: expect.stringContaining("\"_tag\":\"NoSuchRoute\"")
+      })
       // The data still needs the token.
       expect((yield* get(`${url}/v1/stats`)).status).toBe(401)
     }))

@@ -9,7 +9,7 @@ import { BrokerConfig } from "@osqueue/broker"
 import { Chunk, Duration, Effect, Fiber, Stream } from "effect"
 import { request as httpRequest } from "node:http"
 import * as net from "node:net"
-import { awaitLeader, type Started, rest, rpcHttp, rpcWs, startBroker } from "./fixtures.js"
+import { awaitLeader, rest, rpcHttp, rpcWs, startBroker, type Started } from "./fixtures.js"
 
 interface Exchange {
   readonly status: number
@@ -34,7 +34,13 @@ const parse = (bytes: Buffer, ms: number, closed: boolean): Exchange => {
     if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
   }
   const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? 0)
-  return { status, headers, body: end < 0 ? "" : bytes.subarray(Buffer.byteLength(text.slice(0, end + 4), "latin1")).toString("utf8"), ms, closed }
+  return {
+    status,
+    headers,
+    body: end < 0 ? "" : bytes.subarray(Buffer.byteLength(text.slice(0, end + 4), "latin1")).toString("utf8"),
+    ms,
+    closed
+  }
 }
 
 /** Whether `bytes` hold a whole answer (its headers, and as much body as they declare; none to a HEAD, or with a 204). */
@@ -50,7 +56,11 @@ const complete = (bytes: Buffer, head: boolean): boolean => {
  * Writes `request` on a fresh connection and reads the first answer; `untilClosed` also waits
  * for the broker to close the connection. Gives up after `timeoutMs` (status 0 if nothing came).
  */
-const exchange = (broker: Started, request: string | Buffer, options: { readonly untilClosed?: boolean; readonly timeoutMs?: number } = {}) =>
+const exchange = (
+  broker: Started,
+  request: string | Buffer,
+  options: { readonly untilClosed?: boolean; readonly timeoutMs?: number } = {}
+) =>
   Effect.async<Exchange>((resume) => {
     const socket = net.connect(portOf(broker), "127.0.0.1")
     const started = Date.now()
@@ -83,7 +93,9 @@ const json = (answer: Exchange): unknown => JSON.parse(answer.body)
 const get = (path: string, extra = "") => `GET ${path} HTTP/1.1\r\nHost: broker\r\n${extra}\r\n`
 
 const post = (path: string, body: string, headers: Record<string, string> = { "content-type": "application/json" }) =>
-  `POST ${path} HTTP/1.1\r\nHost: broker\r\n${Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("")}` +
+  `POST ${path} HTTP/1.1\r\nHost: broker\r\n${
+    Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("")
+  }` +
   `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
 
 /** A request with headers as a browser sends them (fetch cannot set `Origin`). */
@@ -93,20 +105,33 @@ const call = (
   path: string,
   options: { readonly headers?: Record<string, string>; readonly body?: string } = {}
 ) =>
-  Effect.async<{ status: number; headers: Record<string, string | Array<string> | undefined>; body: string }>((resume) => {
-    const request = httpRequest(new URL(path, broker.base), { method, headers: options.headers ?? {} }, (response) => {
-      const chunks: Array<Buffer> = []
-      response.on("data", (chunk: Buffer) => chunks.push(chunk))
-      response.on("end", () =>
-        resume(Effect.succeed({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString("utf8") }))
+  Effect.async<{ status: number; headers: Record<string, string | Array<string> | undefined>; body: string }>(
+    (resume) => {
+      const request = httpRequest(
+        new URL(path, broker.base),
+        { method, headers: options.headers ?? {} },
+        (response) => {
+          const chunks: Array<Buffer> = []
+          response.on("data", (chunk: Buffer) => chunks.push(chunk))
+          response.on("end", () =>
+            resume(
+              Effect.succeed({
+                status: response.statusCode ?? 0,
+                headers: response.headers,
+                body: Buffer.concat(chunks).toString("utf8")
+              })
+            ))
+        }
       )
-    })
-    request.on("error", (error) => resume(Effect.die(error)))
-    request.end(options.body)
-  })
+      request.on("error", (error) => resume(Effect.die(error)))
+      request.end(options.body)
+    }
+  )
 
 const jobCount = (broker: Started) =>
-  rest(broker.base, "GET", "/v1/stats").pipe(Effect.map((reply) => (reply.body as { enqueuedTotal: number }).enqueuedTotal))
+  rest(broker.base, "GET", "/v1/stats").pipe(
+    Effect.map((reply) => (reply.body as { enqueuedTotal: number }).enqueuedTotal)
+  )
 
 describe("methods and routes", () => {
   it.scopedLive("an unknown method is 405 with Allow, an unknown route 404 naming the path, a known path's other methods 405", () =>
@@ -139,7 +164,10 @@ describe("methods and routes", () => {
         expect(json(answer), path).toMatchObject({ _tag: "NoSuchRoute", method: "GET", path })
       }
       // named as sent, before any normalization
-      expect(json(yield* exchange(broker, get("/%2e%2e/state")))).toMatchObject({ _tag: "NoSuchRoute", path: "/%2e%2e/state" })
+      expect(json(yield* exchange(broker, get("/%2e%2e/state")))).toMatchObject({
+        _tag: "NoSuchRoute",
+        path: "/%2e%2e/state"
+      })
       // the WebSocket path without an upgrade says what it takes
       const plain = yield* exchange(broker, get("/rpc/ws?token=secret"))
       expect(plain.status).toBe(400)
@@ -149,7 +177,9 @@ describe("methods and routes", () => {
       expect((json(long) as { path: string }).path.length).toBeLessThan(300)
 
       // what Node's parser refuses is answered by the server, tagged, and the connection closed
-      const overflow = yield* exchange(broker, get("/v1/stats", `x-big: ${"x".repeat(20_000)}\r\n`), { untilClosed: true })
+      const overflow = yield* exchange(broker, get("/v1/stats", `x-big: ${"x".repeat(20_000)}\r\n`), {
+        untilClosed: true
+      })
       expect(overflow).toMatchObject({ status: 431, closed: true })
       expect(json(overflow)).toMatchObject({ _tag: "InvalidRequest" })
       const badChunk = yield* exchange(
@@ -158,7 +188,10 @@ describe("methods and routes", () => {
         { untilClosed: true }
       )
       expect(badChunk).toMatchObject({ status: 400, closed: true })
-      expect(json(badChunk)).toMatchObject({ _tag: "InvalidRequest", message: expect.stringContaining("not valid HTTP/1.1") })
+      expect(json(badChunk)).toMatchObject({
+        _tag: "InvalidRequest",
+        message: expect.stringContaining("not valid HTTP/1.1")
+      })
 
       // OPTIONS says what a path takes
       const options = yield* exchange(broker, `OPTIONS /v1/jobs HTTP/1.1\r\nHost: broker\r\n\r\n`)
@@ -212,7 +245,10 @@ describe("methods and routes", () => {
         const typo = yield* exchange(broker, post("/v1/pause", "{\"typ\":\"email\"}"))
         expect(typo.status).toBe(400)
         expect(typo.body).toContain("typ")
-        expect(yield* rest(broker.base, "GET", "/v1/stats")).toMatchObject({ status: 200, body: { paused: { all: false } } })
+        expect(yield* rest(broker.base, "GET", "/v1/stats")).toMatchObject({
+          status: 200,
+          body: { paused: { all: false } }
+        })
         expect(yield* jobCount(broker)).toBe(0)
       }
     }))
@@ -265,7 +301,9 @@ describe("timeouts", () => {
       const http = yield* rpcHttp(broker.base)
       const ws = yield* rpcWs(broker.base)
       const started = Date.now()
-      const restClaim = yield* rest(broker.base, "POST", "/v1/jobs/claim", { workerId: "w", waitMs: 2_500 }).pipe(Effect.fork)
+      const restClaim = yield* rest(broker.base, "POST", "/v1/jobs/claim", { workerId: "w", waitMs: 2_500 }).pipe(
+        Effect.fork
+      )
       const rpcClaim = yield* http.Claim({ workerId: "w", waitMs: 2_500 }).pipe(Effect.fork)
       const watch = yield* http.Watch({}).pipe(
         Stream.filter((event) => event._tag === "Job"),
@@ -452,21 +490,42 @@ describe("cross-site requests", () => {
       const broker = yield* startBroker()
       yield* awaitLeader(broker)
       const enqueue = JSON.stringify({ type: "t" })
-      for (const type of [undefined, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain; a=application/json"]) {
-        const answer = yield* exchange(broker, post("/v1/jobs", enqueue, type === undefined ? {} : { "content-type": type }))
+      for (
+        const type of [
+          undefined,
+          "text/plain",
+          "application/x-www-form-urlencoded",
+          "multipart/form-data; boundary=x",
+          "text/plain; a=application/json"
+        ]
+      ) {
+        const answer = yield* exchange(
+          broker,
+          post("/v1/jobs", enqueue, type === undefined ? {} : { "content-type": type })
+        )
         expect(answer.status, type).toBe(400)
-        expect(json(answer), type).toMatchObject({ _tag: "InvalidRequest", message: expect.stringContaining("application/json") })
+        expect(json(answer), type).toMatchObject({
+          _tag: "InvalidRequest",
+          message: expect.stringContaining("application/json")
+        })
       }
       // RPC over HTTP: a text/plain Enqueue is answered as a failure of that request, and does not run
-      const line = JSON.stringify({ _tag: "Request", id: "3", tag: "Enqueue", payload: { type: "t" }, headers: [] }) + "\n"
+      const line = JSON.stringify({ _tag: "Request", id: "3", tag: "Enqueue", payload: { type: "t" }, headers: [] }) +
+        "\n"
       const rpc = yield* exchange(broker, post("/rpc", line, { "content-type": "text/plain" }))
       expect(rpc.status).toBe(400)
-      expect(JSON.parse(rpc.body)).toMatchObject({ requestId: "3", exit: { cause: { error: { _tag: "InvalidRequest" } } } })
+      expect(JSON.parse(rpc.body)).toMatchObject({
+        requestId: "3",
+        exit: { cause: { error: { _tag: "InvalidRequest" } } }
+      })
       expect(yield* jobCount(broker)).toBe(0)
 
       expect((yield* exchange(broker, post("/v1/pause", "", {}))).status).toBe(200)
       expect((yield* exchange(broker, post("/v1/resume", "", {}))).status).toBe(200)
-      expect((yield* exchange(broker, post("/v1/jobs", enqueue, { "content-type": "application/json; charset=utf-8" }))).status)
+      expect(
+        (yield* exchange(broker, post("/v1/jobs", enqueue, { "content-type": "application/json; charset=utf-8" })))
+          .status
+      )
         .toBe(201)
       expect((yield* exchange(broker, post("/rpc", line, { "content-type": "application/ndjson" }))).status).toBe(200)
       expect(yield* jobCount(broker)).toBe(2)
@@ -478,12 +537,18 @@ describe("cross-site requests", () => {
       yield* awaitLeader(broker)
       const own = broker.base
       const host = new URL(broker.base).host
-      const headers = (origin?: string) => ({ "content-type": "application/json", ...(origin === undefined ? {} : { origin }) })
+      const headers = (origin?: string) => ({
+        "content-type": "application/json",
+        ...(origin === undefined ? {} : { origin })
+      })
       const body = JSON.stringify({ type: "t" })
 
       const evil = yield* call(broker, "POST", "/v1/jobs", { headers: headers("http://evil.example"), body })
       expect(evil.status).toBe(403)
-      expect(JSON.parse(evil.body)).toMatchObject({ _tag: "Forbidden", reason: expect.stringContaining("OSQUEUE_ALLOWED_ORIGINS") })
+      expect(JSON.parse(evil.body)).toMatchObject({
+        _tag: "Forbidden",
+        reason: expect.stringContaining("OSQUEUE_ALLOWED_ORIGINS")
+      })
       expect(evil.headers["access-control-allow-origin"]).toBeUndefined()
       // the same port under another name is another host
       const port = new URL(broker.base).port
@@ -517,9 +582,14 @@ describe("cross-site requests", () => {
       const peer = yield* call(broker, "POST", "/v1/jobs", { headers: headers("http://127.0.0.1:1"), body })
       expect(peer.status).toBe(201)
       expect(peer.headers["access-control-allow-origin"]).toBe("http://127.0.0.1:1")
-      expect((yield* call(broker, "POST", "/v1/jobs", { headers: headers(own), body })).headers["access-control-allow-origin"])
+      expect(
+        (yield* call(broker, "POST", "/v1/jobs", { headers: headers(own), body }))
+          .headers["access-control-allow-origin"]
+      )
         .toBeUndefined()
-      expect((yield* exchange(broker, handshake(own).replace("Host: broker", `Host: ${host}`), { timeoutMs: 2_000 })).status)
+      expect(
+        (yield* exchange(broker, handshake(own).replace("Host: broker", `Host: ${host}`), { timeoutMs: 2_000 })).status
+      )
         .toBe(101)
       expect((yield* exchange(broker, handshake(), { timeoutMs: 2_000 })).status).toBe(101)
       expect(yield* jobCount(broker)).toBe(5)
@@ -531,7 +601,11 @@ describe("cross-site requests", () => {
       yield* awaitLeader(broker)
       const origin = "http://app.example"
       const preflight = yield* call(broker, "OPTIONS", "/v1/jobs", {
-        headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type, traceparent" }
+        headers: {
+          origin,
+          "access-control-request-method": "POST",
+          "access-control-request-headers": "authorization, content-type, traceparent"
+        }
       })
       expect(preflight.status).toBe(204)
       expect(preflight.headers).toMatchObject({
@@ -545,16 +619,28 @@ describe("cross-site requests", () => {
       expect(created.status).toBe(201)
       expect(created.headers["access-control-allow-origin"]).toBe(origin)
       // errors too, so the page can read why
-      const refused = yield* call(broker, "POST", "/v1/jobs", { headers: { ...headers, authorization: "Bearer wrong" }, body: "{}" })
+      const refused = yield* call(broker, "POST", "/v1/jobs", {
+        headers: { ...headers, authorization: "Bearer wrong" },
+        body: "{}"
+      })
       expect(refused.status).toBe(401)
       expect(refused.headers["access-control-allow-origin"]).toBe(origin)
       expect(refused.headers["access-control-expose-headers"]).toContain("www-authenticate")
       const invalid = yield* call(broker, "POST", "/v1/jobs", { headers, body: JSON.stringify({ type: 1 }) })
       expect(invalid.status).toBe(400)
       expect(invalid.headers["access-control-allow-origin"]).toBe(origin)
-      expect((yield* call(broker, "POST", "/v1/jobs", { headers: { ...headers, origin: "http://other.example" }, body: "{}" })).status)
+      expect(
+        (yield* call(broker, "POST", "/v1/jobs", {
+          headers: { ...headers, origin: "http://other.example" },
+          body: "{}"
+        })).status
+      )
         .toBe(403)
-      expect((yield* exchange(broker, handshake(origin).replace("\r\n\r\n", "\r\nAuthorization: Bearer secret\r\n\r\n"), { timeoutMs: 2_000 })).status)
+      expect(
+        (yield* exchange(broker, handshake(origin).replace("\r\n\r\n", "\r\nAuthorization: Bearer secret\r\n\r\n"), {
+          timeoutMs: 2_000
+        })).status
+      )
         .toBe(101)
 
       const open = yield* startBroker({ config: { allowedOrigins: ["*"] } })
@@ -589,9 +675,15 @@ describe("routes whose body is optional", () => {
     { name: "no body, no content type (curl -X POST)", request: (path: string) => framed(path, "none", "") },
     { name: "no body, typed as JSON", request: (path: string) => framed(path, "none", "", "application/json") },
     { name: "content-length: 0", request: (path: string) => framed(path, "length", "") },
-    { name: "content-length: 0, typed as JSON", request: (path: string) => framed(path, "length", "", "application/json") },
+    {
+      name: "content-length: 0, typed as JSON",
+      request: (path: string) => framed(path, "length", "", "application/json")
+    },
     { name: "chunked, no chunk", request: (path: string) => framed(path, "chunked", "") },
-    { name: "chunked, no chunk, typed as JSON", request: (path: string) => framed(path, "chunked", "", "application/json") },
+    {
+      name: "chunked, no chunk, typed as JSON",
+      request: (path: string) => framed(path, "chunked", "", "application/json")
+    },
     { name: "null", request: (path: string) => framed(path, "length", "null", "application/json") },
     { name: "{}", request: (path: string) => framed(path, "length", "{}", "application/json") },
     { name: "{} chunked", request: (path: string) => framed(path, "chunked", "{}", "application/json") }
@@ -601,13 +693,24 @@ describe("routes whose body is optional", () => {
     Effect.gen(function*() {
       const broker = yield* startBroker()
       yield* awaitLeader(broker)
-      const paused = () => rest(broker.base, "GET", "/v1/stats").pipe(Effect.map((reply) => (reply.body as { paused: { all: boolean } }).paused.all))
+      const paused = () =>
+        rest(broker.base, "GET", "/v1/stats").pipe(
+          Effect.map((reply) => (reply.body as { paused: { all: boolean } }).paused.all)
+        )
       for (const { name, request } of empties) {
         const pause = yield* exchange(broker, request("/v1/pause"))
-        expect({ name, status: pause.status, body: json(pause) }).toEqual({ name, status: 200, body: { all: true, types: [] } })
+        expect({ name, status: pause.status, body: json(pause) }).toEqual({
+          name,
+          status: 200,
+          body: { all: true, types: [] }
+        })
         expect(yield* paused(), name).toBe(true)
         const resume = yield* exchange(broker, request("/v1/resume"))
-        expect({ name, status: resume.status, body: json(resume) }).toEqual({ name, status: 200, body: { all: false, types: [] } })
+        expect({ name, status: resume.status, body: json(resume) }).toEqual({
+          name,
+          status: 200,
+          body: { all: false, types: [] }
+        })
         expect(yield* paused(), name).toBe(false)
         const redrive = yield* exchange(broker, request("/v1/dead/retry"))
         expect({ name, status: redrive.status, body: json(redrive) }).toEqual({ name, status: 200, body: { count: 0 } })

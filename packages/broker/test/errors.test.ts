@@ -6,7 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { type JobId, type LeaseToken, WebSocketAuth } from "@osqueue/types"
 import { Duration, Effect } from "effect"
 import { type IncomingMessage, request as httpRequest } from "node:http"
-import { awaitLeader, rest, rpcHttp, rpcWs, type Started, startBroker } from "./fixtures.js"
+import { awaitLeader, rest, rpcHttp, rpcWs, startBroker, type Started } from "./fixtures.js"
 
 /** The queue's content, without what renewals change (seq, commitId, leader timestamps). */
 const content = (broker: Started) =>
@@ -44,7 +44,10 @@ const upgrade = (base: string, path: string, headers: Record<string, string> = {
         ...headers
       }
     })
-    const answer = (res: IncomingMessage) => ({ status: res.statusCode ?? 0, protocol: res.headers["sec-websocket-protocol"] })
+    const answer = (res: IncomingMessage) => ({
+      status: res.statusCode ?? 0,
+      protocol: res.headers["sec-websocket-protocol"]
+    })
     req.on("upgrade", (res, socket) => {
       socket.destroy()
       resume(Effect.succeed(answer(res)))
@@ -64,14 +67,21 @@ describe("bad input", () => {
       yield* awaitLeader(broker)
       const call = (method: string, path: string, body?: unknown) => rest(broker.base, method, path, body)
       const job = (yield* call("POST", "/v1/jobs", { type: "t" })).body as { id: string }
-      const [first] = (yield* call("POST", "/v1/jobs/claim", { workerId: "w", leaseMs: 60_000 })).body as Array<{ token: string }>
+      const [first] = (yield* call("POST", "/v1/jobs/claim", { workerId: "w", leaseMs: 60_000 })).body as Array<
+        { token: string }
+      >
       yield* call("POST", `/v1/jobs/${job.id}/release`, { token: first!.token })
-      const [current] = (yield* call("POST", "/v1/jobs/claim", { workerId: "w", leaseMs: 60_000 })).body as Array<{ token: string }>
+      const [current] = (yield* call("POST", "/v1/jobs/claim", { workerId: "w", leaseMs: 60_000 })).body as Array<
+        { token: string }
+      >
       const before = yield* content(broker)
 
       const malformed = yield* call("POST", "/v1/jobs", "{\"type\": \"t\",")
       expect(malformed.status).toBe(400)
-      expect(malformed.body).toMatchObject({ _tag: "InvalidRequest", message: expect.stringContaining("not valid JSON") })
+      expect(malformed.body).toMatchObject({
+        _tag: "InvalidRequest",
+        message: expect.stringContaining("not valid JSON")
+      })
 
       // curl -d without -H: a form content type
       const form = yield* Effect.promise(() =>
@@ -157,7 +167,10 @@ describe("bad input", () => {
       const before = yield* content(broker)
 
       for (const client of [http, ws]) {
-        expect(yield* client.Get({ id: "job-999" as JobId }).pipe(Effect.flip)).toMatchObject({ _tag: "JobNotFound", id: "job-999" })
+        expect(yield* client.Get({ id: "job-999" as JobId }).pipe(Effect.flip)).toMatchObject({
+          _tag: "JobNotFound",
+          id: "job-999"
+        })
         expect(yield* client.Complete({ token: first!.token }).pipe(Effect.flip)).toMatchObject({ _tag: "LeaseLost" })
         expect(yield* client.Enqueue({ type: "t", payload: "x".repeat(2_000) }).pipe(Effect.flip))
           .toMatchObject({ _tag: "PayloadTooLarge", limit: 1_024 })
@@ -181,7 +194,11 @@ describe("bad input", () => {
       })
       expect(wrong.text).toContain("Expected string, actual 5")
       const garbage = yield* rawRpc(broker.base, "{oops\n")
-      expect(JSON.parse(garbage.text)).toMatchObject({ _tag: "Exit", requestId: "-1", exit: { cause: { error: { _tag: "InvalidRequest" } } } })
+      expect(JSON.parse(garbage.text)).toMatchObject({
+        _tag: "Exit",
+        requestId: "-1",
+        exit: { cause: { error: { _tag: "InvalidRequest" } } }
+      })
 
       expect(yield* content(broker)).toEqual(before)
       expect((yield* ws.Complete({ token: current!.token })).state).toBe("completed")
@@ -196,7 +213,14 @@ describe("nesting", () => {
         yield* awaitLeader(broker)
         const before = yield* content(broker)
         const deep = "[".repeat(100_000) + "]".repeat(100_000)
-        const paths = ["/v1/jobs", "/v1/jobs/batch", "/v1/jobs/job-1/complete", "/v1/jobs/batch/complete", "/v1/jobs/claim", "/v1/pause"]
+        const paths = [
+          "/v1/jobs",
+          "/v1/jobs/batch",
+          "/v1/jobs/job-1/complete",
+          "/v1/jobs/batch/complete",
+          "/v1/jobs/claim",
+          "/v1/pause"
+        ]
         for (const path of paths) {
           const reply = yield* rest(broker.base, "POST", path, deep)
           expect(reply.status, path).toBe(400)
@@ -206,7 +230,12 @@ describe("nesting", () => {
         // a payload deep enough to pass the body's check is still bounded by it
         const payload = JSON.parse("[".repeat(70) + "]".repeat(70)) as unknown
         expect((yield* rest(broker.base, "POST", "/v1/jobs", { type: "t", payload })).status).toBe(400)
-        expect((yield* rest(broker.base, "POST", "/v1/jobs", { type: "t", payload: JSON.parse("[".repeat(40) + "]".repeat(40)) })).status).toBe(201)
+        expect(
+          (yield* rest(broker.base, "POST", "/v1/jobs", {
+            type: "t",
+            payload: JSON.parse("[".repeat(40) + "]".repeat(40))
+          })).status
+        ).toBe(201)
         expect((yield* content(broker)).jobs).toHaveLength((before.jobs as Array<unknown>).length + 1)
       }
     }))
@@ -218,7 +247,12 @@ describe("odd requests", () => {
       const broker = yield* startBroker()
       yield* awaitLeader(broker)
       for (const method of ["GET", "POST", "PUT", "DELETE"]) {
-        const reply = yield* rest(broker.base, method, "///", method === "GET" || method === "DELETE" ? undefined : "{}")
+        const reply = yield* rest(
+          broker.base,
+          method,
+          "///",
+          method === "GET" || method === "DELETE" ? undefined : "{}"
+        )
         expect(reply.status, method).toBe(404)
         expect(reply.body, method).toMatchObject({ _tag: "NoSuchRoute" })
       }
@@ -282,7 +316,10 @@ describe("auth", () => {
       const anonymous = yield* rpcHttp(broker.base)
       expect(yield* anonymous.Stats().pipe(Effect.flip)).toMatchObject({ _tag: "Unauthorized" })
       expect(yield* anonymous.Enqueue({ type: "t" }).pipe(Effect.flip)).toMatchObject({ _tag: "Unauthorized" })
-      const raw = yield* rawRpc(broker.base, JSON.stringify({ _tag: "Request", id: "1", tag: "Stats", payload: {}, headers: [] }) + "\n")
+      const raw = yield* rawRpc(
+        broker.base,
+        JSON.stringify({ _tag: "Request", id: "1", tag: "Stats", payload: {}, headers: [] }) + "\n"
+      )
       expect(raw.status).toBe(401)
 
       // WebSocket: the upgrade is refused without the token, accepted with it (header, subprotocol, or
@@ -291,7 +328,8 @@ describe("auth", () => {
       const offered = (token: string) => ({ "sec-websocket-protocol": WebSocketAuth.protocols(token).join(", ") })
       expect(yield* upgrade(broker.base, "/rpc/ws", offered("secret"))).toEqual({ status: 101, protocol: "osqueue" })
       expect(yield* upgradeStatus(broker.base, "/rpc/ws", offered("nope"))).toBe(401)
-      expect(yield* upgradeStatus(broker.base, "/rpc/ws", { "sec-websocket-protocol": "osqueue, osqueue.bearer.%%%" })).toBe(401)
+      expect(yield* upgradeStatus(broker.base, "/rpc/ws", { "sec-websocket-protocol": "osqueue, osqueue.bearer.%%%" }))
+        .toBe(401)
       expect(yield* upgradeStatus(broker.base, "/rpc/ws?token=nope")).toBe(401)
       expect(yield* upgradeStatus(broker.base, "/rpc/ws?token=secret")).toBe(101)
       expect(yield* upgradeStatus(broker.base, "/rpc/ws", { authorization: "Bearer secret" })).toBe(101)

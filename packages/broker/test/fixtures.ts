@@ -117,7 +117,13 @@ export interface Reply {
 }
 
 /** Plain fetch, as any HTTP client would do it. */
-export const rest = (base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+export const rest = (
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {}
+) =>
   Effect.promise(async (): Promise<Reply> => {
     const init: RequestInit = { method, headers: { ...headers } }
     if (body !== undefined) {

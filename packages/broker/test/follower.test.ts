@@ -41,7 +41,11 @@ describe("follower", () => {
       expect(seen.body).toMatchObject({ id: created.id, state: "queued" })
       expect((yield* wsB.Stats()).counts.queued).toBe(1)
       expect((yield* httpB.List({})).jobs.map((j) => j.id)).toEqual([created.id])
-      expect(yield* httpB.Leader()).toMatchObject({ self: "http://b.test", role: "follower", leaderUrl: "http://a.test" })
+      expect(yield* httpB.Leader()).toMatchObject({
+        self: "http://b.test",
+        role: "follower",
+        leaderUrl: "http://a.test"
+      })
       const ready = yield* rest(b.base, "GET", "/readyz")
       expect(ready.status).toBe(200)
       expect(ready.body).toMatchObject({ ready: true, role: "follower", leaderUrl: "http://a.test" })
@@ -62,7 +66,11 @@ describe("follower", () => {
       const job = yield* httpB.Enqueue({ type: "t" })
       expect(job.state).toBe("queued")
       expect((yield* httpB.Stats()).counts.queued).toBe(2)
-      expect((yield* rest(b.base, "GET", "/v1/leader")).body).toMatchObject({ role: "leader", leaderUrl: "http://b.test", epoch: 2 })
+      expect((yield* rest(b.base, "GET", "/v1/leader")).body).toMatchObject({
+        role: "leader",
+        leaderUrl: "http://b.test",
+        epoch: 2
+      })
     }))
 
   it.scopedLive("a leader whose writes hang is not ready, steps down within the TTL, and leads again once it can", () =>

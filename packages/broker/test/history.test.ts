@@ -14,7 +14,9 @@ describe("stats history", () => {
       const broker = yield* startBroker()
       yield* awaitLeader(broker)
       const client = yield* rpcWs(broker.base)
-      yield* client.EnqueueMany({ jobs: [{ type: "email" }, { type: "email" }, { type: "email", maxAttempts: 1 }, { type: "sms" }] })
+      yield* client.EnqueueMany({
+        jobs: [{ type: "email" }, { type: "email" }, { type: "email", maxAttempts: 1 }, { type: "sms" }]
+      })
       const claimed = yield* client.Claim({ workerId: "w1", types: ["email"], max: 3 })
       expect(claimed.length).toBe(3)
       yield* Effect.sleep("120 millis")
@@ -30,13 +32,23 @@ describe("stats history", () => {
         Effect.timeout("12 seconds")
       )
       const sample: StatsSample = Option.getOrThrow(first)
-      expect(sample).toMatchObject({ enqueued: 4, completed: 2, failed: 1, dead: 1, counts: { queued: 1, completed: 2, dead: 1 } })
+      expect(sample).toMatchObject({
+        enqueued: 4,
+        completed: 2,
+        failed: 1,
+        dead: 1,
+        counts: { queued: 1, completed: 2, dead: 1 }
+      })
       expect(sample.commits).toBeGreaterThan(0)
       expect(sample.events).toBeGreaterThanOrEqual(4 + 3 + 3)
       expect(sample.intervalMs).toBeGreaterThan(0)
       expect(sample.run.p50).toBeGreaterThanOrEqual(100)
       expect(sample.wait.p50).not.toBeNull()
-      expect(sample.byType["email"]).toMatchObject({ completed: 2, failed: 1, counts: { completed: 2, dead: 1, queued: 0 } })
+      expect(sample.byType["email"]).toMatchObject({
+        completed: 2,
+        failed: 1,
+        counts: { completed: 2, dead: 1, queued: 0 }
+      })
       expect(sample.byType["sms"]).toMatchObject({ completed: 0, counts: { queued: 1 }, run: { p50: null, p95: null } })
 
       // A watcher that comes now gets the samples kept, at once.
@@ -48,7 +60,11 @@ describe("stats history", () => {
       const samples = Option.getOrThrow(kept)
       expect(samples._tag === "History" && samples.samples.some((s) => s.at === sample.at)).toBe(true)
       // Without `history`, no samples.
-      const plain = yield* client.Watch({}).pipe(Stream.filter((event) => event._tag === "History"), Stream.runHead, Effect.timeoutOption("6 seconds"))
+      const plain = yield* client.Watch({}).pipe(
+        Stream.filter((event) => event._tag === "History"),
+        Stream.runHead,
+        Effect.timeoutOption("6 seconds")
+      )
       expect(Option.isNone(plain)).toBe(true)
     }))
 })

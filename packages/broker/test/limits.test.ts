@@ -26,13 +26,15 @@ describe("numbers a request may put in the state", () => {
       yield* awaitLeader(first)
       const call = (method: string, path: string, body?: unknown) => rest(first.base, method, path, body)
 
-      for (const body of [
-        { type: "x", delayMs: huge },
-        { type: "x", runAt: huge },
-        { type: "x", backoff: { _tag: "exponential", baseMs: huge, maxMs: 1_000, jitter: 0 } },
-        { type: "x", backoff: { _tag: "exponential", baseMs: 1_000, maxMs: huge, jitter: 0 } },
-        { type: "x", backoff: { _tag: "fixed", delayMs: huge } }
-      ]) {
+      for (
+        const body of [
+          { type: "x", delayMs: huge },
+          { type: "x", runAt: huge },
+          { type: "x", backoff: { _tag: "exponential", baseMs: huge, maxMs: 1_000, jitter: 0 } },
+          { type: "x", backoff: { _tag: "exponential", baseMs: 1_000, maxMs: huge, jitter: 0 } },
+          { type: "x", backoff: { _tag: "fixed", delayMs: huge } }
+        ]
+      ) {
         const refused = yield* call("POST", "/v1/jobs", body)
         expect(refused.status, messageOf(body)).toBe(400)
         expect((yield* call("POST", "/v1/jobs/batch", { jobs: [{ type: "ok" }, body] })).status).toBe(400)
@@ -60,10 +62,16 @@ describe("numbers a request may put in the state", () => {
       expect((yield* call("POST", "/v1/jobs", { type: "y" })).status).toBe(201)
       const [claimed] = (yield* call("POST", "/v1/jobs/claim", { workerId: "w", types: ["y"] })).body as Array<Claimed>
       const id = claimed!.job.id
-      const failed = yield* call("POST", `/v1/jobs/${id}/fail`, { token: claimed!.token, error: "x", retryDelayMs: huge })
+      const failed = yield* call("POST", `/v1/jobs/${id}/fail`, {
+        token: claimed!.token,
+        error: "x",
+        retryDelayMs: huge
+      })
       expect(failed.status).toBe(400)
       expect(((yield* call("GET", `/v1/jobs/${id}`)).body as Claimed["job"]).state).toBe("running")
-      expect((yield* call("POST", `/v1/jobs/${id}/fail`, { token: claimed!.token, error: "x", retryDelayMs: 60_000 })).status)
+      expect(
+        (yield* call("POST", `/v1/jobs/${id}/fail`, { token: claimed!.token, error: "x", retryDelayMs: 60_000 })).status
+      )
         .toBe(200)
 
       yield* Scope.close(first.scope, Effect.void as never)
@@ -85,14 +93,16 @@ describe("strings and fields a mutation may carry", () => {
       expect(typo.status).toBe(400)
       expect(messageOf(typo.body)).toContain("typ")
       expect(((yield* call("GET", "/v1/stats")).body as { paused: unknown }).paused).toEqual({ all: false, types: [] })
-      for (const [path, body] of [
-        ["/v1/jobs", { type: "x", dleayMs: 5 }],
-        ["/v1/jobs/batch", { jobs: [{ type: "x" }], extra: 1 }],
-        ["/v1/jobs", { type: "x", backoff: { _tag: "fixed", delayMs: 5, maxMs: 9 } }],
-        ["/v1/jobs/claim", { workerId: "w", maxx: 3 }],
-        ["/v1/resume", { type: "x", all: true }],
-        ["/v1/dead/retry", { types: ["x"] }]
-      ] as const) {
+      for (
+        const [path, body] of [
+          ["/v1/jobs", { type: "x", dleayMs: 5 }],
+          ["/v1/jobs/batch", { jobs: [{ type: "x" }], extra: 1 }],
+          ["/v1/jobs", { type: "x", backoff: { _tag: "fixed", delayMs: 5, maxMs: 9 } }],
+          ["/v1/jobs/claim", { workerId: "w", maxx: 3 }],
+          ["/v1/resume", { type: "x", all: true }],
+          ["/v1/dead/retry", { types: ["x"] }]
+        ] as const
+      ) {
         const refused = yield* call("POST", path, body)
         expect(refused.status, `${path} ${messageOf(body)}`).toBe(400)
       }
@@ -119,12 +129,14 @@ describe("strings and fields a mutation may carry", () => {
       expect((yield* call("GET", "/v1/jobs?limit=5&colour=blue")).status).toBe(200)
 
       const long = "x".repeat(maxJobTypeLength + 1)
-      for (const [path, body] of [
-        ["/v1/pause", { type: long }],
-        ["/v1/jobs/claim", { workerId: "w", types: [long] }],
-        ["/v1/jobs/claim", { workerId: "w".repeat(201) }],
-        ["/v1/jobs/claim", { workerId: "w", types: Array.from({ length: maxClaimTypes + 1 }, (_, i) => `t${i}`) }]
-      ] as const) {
+      for (
+        const [path, body] of [
+          ["/v1/pause", { type: long }],
+          ["/v1/jobs/claim", { workerId: "w", types: [long] }],
+          ["/v1/jobs/claim", { workerId: "w".repeat(201) }],
+          ["/v1/jobs/claim", { workerId: "w", types: Array.from({ length: maxClaimTypes + 1 }, (_, i) => `t${i}`) }]
+        ] as const
+      ) {
         const refused = yield* call("POST", path, body)
         expect(refused.status, path).toBe(400)
         expect(messageOf(refused.body), path).toMatch(/at most/)

@@ -34,7 +34,10 @@ describe("operator verbs over REST", () => {
       const deleted = yield* call("DELETE", `/v1/jobs/${queued.id}`)
       expect(deleted).toMatchObject({ status: 200, body: { id: queued.id, state: "queued" } })
       expect((yield* call("GET", `/v1/jobs/${queued.id}`)).status).toBe(404)
-      expect((yield* call("DELETE", `/v1/jobs/${queued.id}`)).body).toMatchObject({ _tag: "JobNotFound", id: queued.id })
+      expect((yield* call("DELETE", `/v1/jobs/${queued.id}`)).body).toMatchObject({
+        _tag: "JobNotFound",
+        id: queued.id
+      })
       const again = (yield* call("POST", "/v1/jobs", { type: "a", idempotencyKey: "k" })).body as JobBody
       expect(again.id).not.toBe(queued.id)
 
@@ -45,7 +48,10 @@ describe("operator verbs over REST", () => {
       expect((refused.body as { hint: string }).hint).toContain("cancel it first")
       expect((yield* call("GET", `/v1/jobs/${claimed!.job.id}`)).body).toMatchObject({ state: "running" })
       yield* call("POST", `/v1/jobs/${claimed!.job.id}/cancel`)
-      expect(yield* call("DELETE", `/v1/jobs/${claimed!.job.id}`)).toMatchObject({ status: 200, body: { state: "cancelled" } })
+      expect(yield* call("DELETE", `/v1/jobs/${claimed!.job.id}`)).toMatchObject({
+        status: 200,
+        body: { state: "cancelled" }
+      })
       // the worker's lease went with the cancel
       const late = yield* call("POST", `/v1/jobs/${claimed!.job.id}/complete`, { token: claimed!.token })
       expect(late.status).toBe(404)
@@ -63,12 +69,18 @@ describe("operator verbs over REST", () => {
       }
       const running = yield* call("POST", "/v1/jobs/purge", { state: "running" })
       expect(JSON.stringify(running.body)).toContain("cancel them first")
-      expect(((yield* call("GET", "/v1/stats")).body as { counts: object }).counts).toMatchObject({ queued: 3, delayed: 1 })
+      expect(((yield* call("GET", "/v1/stats")).body as { counts: object }).counts).toMatchObject({
+        queued: 3,
+        delayed: 1
+      })
 
       expect((yield* call("POST", "/v1/jobs/purge", { state: "queued", type: "a" })).body).toEqual({ count: 2 })
       expect((yield* call("POST", "/v1/jobs/purge", { state: "queued" })).body).toEqual({ count: 1 })
       expect((yield* call("POST", "/v1/jobs/purge", { state: "dead" })).body).toEqual({ count: 0 })
-      expect(((yield* call("GET", "/v1/stats")).body as { counts: object }).counts).toMatchObject({ queued: 0, delayed: 1 })
+      expect(((yield* call("GET", "/v1/stats")).body as { counts: object }).counts).toMatchObject({
+        queued: 0,
+        delayed: 1
+      })
     }))
 
   it.scopedLive("promote a delayed job, change a queued job's priority, list the workers holding jobs and polling", () =>
@@ -82,7 +94,9 @@ describe("operator verbs over REST", () => {
       const twice = yield* call("POST", `/v1/jobs/${later!.id}/promote`)
       expect(twice).toMatchObject({ status: 409, body: { _tag: "InvalidTransition", hint: "it is claimable already" } })
 
-      expect((yield* call("POST", `/v1/jobs/${high!.id}/priority`, { priority: -10 })).body).toMatchObject({ priority: -10 })
+      expect((yield* call("POST", `/v1/jobs/${high!.id}/priority`, { priority: -10 })).body).toMatchObject({
+        priority: -10
+      })
       expect((yield* call("POST", `/v1/jobs/${low!.id}/priority`, { priority: 9_999_999 })).status).toBe(400)
       expect((yield* call("POST", `/v1/jobs/${low!.id}/priority`, {})).status).toBe(400)
       expect((yield* call("POST", "/v1/jobs/job-404/priority", { priority: 1 })).status).toBe(404)
@@ -93,7 +107,9 @@ describe("operator verbs over REST", () => {
       expect((yield* call("POST", `/v1/jobs/${later!.id}/priority`, { priority: 1 })).status).toBe(409)
 
       // an idle worker long-polling holds nothing, and is listed while it waits
-      const polling = yield* Effect.fork(call("POST", "/v1/jobs/claim", { workerId: "idle", types: ["none"], waitMs: 3_000 }))
+      const polling = yield* Effect.fork(
+        call("POST", "/v1/jobs/claim", { workerId: "idle", types: ["none"], waitMs: 3_000 })
+      )
       yield* Effect.sleep("300 millis")
       const listed = yield* call("GET", "/v1/workers")
       expect(listed.status).toBe(200)
@@ -119,7 +135,9 @@ describe("operator verbs over REST", () => {
         fetch(`${base}/rpc`, {
           method: "POST",
           headers: { "content-type": "application/ndjson" },
-          body: `${JSON.stringify({ _tag: "Request", id: "7", tag: "Purge", payload: { state: "running" }, headers: [] })}\n`
+          body: `${
+            JSON.stringify({ _tag: "Request", id: "7", tag: "Purge", payload: { state: "running" }, headers: [] })
+          }\n`
         }).then((r) => r.text())
       )
       expect(raw).toContain("InvalidRequest")
@@ -138,7 +156,9 @@ describe("a full queue", () => {
       for (let i = 0; i < 40; i++) {
         const put = yield* call("POST", "/v1/jobs", { type: "fill", payload })
         if (put.status !== 201) break
-        const [claimed] = (yield* call("POST", "/v1/jobs/claim", { workerId: "w", types: ["fill"] })).body as Array<Claimed>
+        const [claimed] = (yield* call("POST", "/v1/jobs/claim", { workerId: "w", types: ["fill"] })).body as Array<
+          Claimed
+        >
         yield* call("POST", `/v1/jobs/${claimed!.job.id}/complete`, { token: claimed!.token })
         completed++
       }

@@ -42,7 +42,8 @@ describe("named queues", () => {
       const claimed = yield* rest(broker.base, "POST", "/queues/emails/v1/jobs/claim", { workerId: "w", max: 10 })
       expect(claimed.body).toMatchObject([{ job: { id: (email.body as { id: string }).id, type: "send" } }])
       // a job id is its queue's: the other queue does not know it
-      expect((yield* rest(broker.base, "GET", `/queues/reports/v1/jobs/${(email.body as { id: string }).id}`)).status).toBe(404)
+      expect((yield* rest(broker.base, "GET", `/queues/reports/v1/jobs/${(email.body as { id: string }).id}`)).status)
+        .toBe(404)
 
       // RPC over HTTP and over WebSocket: the queue rides in each message's header
       const http = yield* rpcHttp(broker.base)
@@ -79,7 +80,10 @@ describe("named queues", () => {
       expect(metrics).toMatch(/osqueue_requests_total\{operation="enqueue",outcome="ok",queue="emails"\} \d/)
 
       // readiness covers every queue; /state takes ?queue=
-      const ready = (yield* rest(broker.base, "GET", "/readyz")).body as { ready: boolean; queues: Record<string, { role: string }> }
+      const ready = (yield* rest(broker.base, "GET", "/readyz")).body as {
+        ready: boolean
+        queues: Record<string, { role: string }>
+      }
       expect(ready.ready).toBe(true)
       expect(Object.keys(ready.queues)).toEqual(["default", "emails", "reports"])
       const state = (yield* rest(broker.base, "GET", "/state?queue=reports")).body as { state: { paused: unknown } }
@@ -165,7 +169,10 @@ describe("named queues", () => {
       // a stops (a clean handoff): b takes orders over, with its job, and keeps emails
       yield* Scope.close(a.scope, Effect.void as never)
       yield* awaitLeading(b, "orders")
-      expect((yield* rest(b.base, "GET", `/queues/orders/v1/jobs/${order.id}`)).body).toMatchObject({ id: order.id, type: "ship" })
+      expect((yield* rest(b.base, "GET", `/queues/orders/v1/jobs/${order.id}`)).body).toMatchObject({
+        id: order.id,
+        type: "ship"
+      })
       expect((yield* rest(b.base, "POST", "/queues/orders/v1/jobs", { type: "ship" })).status).toBe(201)
       expect(fs.existsSync(path.join(directory, "objects"))).toBe(true)
     }))

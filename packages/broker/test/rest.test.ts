@@ -107,7 +107,11 @@ describe("REST /v1", () => {
       expect(released.body).toMatchObject({ state: "queued" })
 
       const [again] = (yield* call("POST", "/v1/jobs/claim", { workerId: "w" })).body as Array<Claimed>
-      const failed = yield* call("POST", `/v1/jobs/${job.id}/fail`, { token: again!.token, error: "boom", retryable: false })
+      const failed = yield* call("POST", `/v1/jobs/${job.id}/fail`, {
+        token: again!.token,
+        error: "boom",
+        retryable: false
+      })
       expect(failed.status).toBe(200)
       expect(failed.body).toMatchObject({ state: "dead" })
 
@@ -170,7 +174,7 @@ describe("REST /v1", () => {
       expect(text).toMatch(/osqueue_commits_total \d+/)
       expect(text).toContain("# TYPE osqueue_commit_batch_size histogram")
       expect(text).toMatch(/osqueue_commit_latency_seconds_bucket\{le="\+Inf"\} \d+/)
-      expect(text).toContain('osqueue_jobs{state="queued"} 1')
+      expect(text).toContain("osqueue_jobs{state=\"queued\"} 1")
       expect(text).toContain("osqueue_leader 1")
       expect(text).toMatch(/osqueue_storage_requests_total\{backend="memory",kind="put",outcome="ok"\} \d+/)
       expect(text).toMatch(/osqueue_storage_latency_seconds_count\{kind="get"\} \d+/)
@@ -213,10 +217,15 @@ describe("single claims that do not wait", () => {
   it.scopedLive("sent at once, each gets a job of its own and counts as a claim; a claim past the jobs gets none", () =>
     Effect.gen(function*() {
       const { call } = yield* broker
-      const claimsOk = Effect.map(call("GET", "/metrics"), (reply) =>
-        Number(/osqueue_requests_total\{operation="claim",outcome="ok"\} (\d+)/.exec(reply.body as string)?.[1] ?? 0))
+      const claimsOk = Effect.map(
+        call("GET", "/metrics"),
+        (reply) =>
+          Number(/osqueue_requests_total\{operation="claim",outcome="ok"\} (\d+)/.exec(reply.body as string)?.[1] ?? 0)
+      )
       const before = yield* claimsOk
-      yield* call("POST", "/v1/jobs/batch", { jobs: Array.from({ length: 6 }, (_, i) => ({ type: "gathered", payload: i })) })
+      yield* call("POST", "/v1/jobs/batch", {
+        jobs: Array.from({ length: 6 }, (_, i) => ({ type: "gathered", payload: i }))
+      })
       // Eight claims in flight together (gathered into one submit where they arrive in one turn).
       const replies = yield* Effect.all(
         Array.from({ length: 8 }, (_, i) => call("POST", "/v1/jobs/claim", { workerId: `w${i}`, max: 1 })),

@@ -12,13 +12,25 @@ import { request } from "node:http"
 import type { Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { awaitLeader, rest, rpcHttp, rpcWs, type Started, startBroker } from "./fixtures.js"
+import { awaitLeader, rest, rpcHttp, rpcWs, startBroker, type Started } from "./fixtures.js"
 
 const tokens: Record<Role, string> = { admin: "t-admin", producer: "t-producer", worker: "t-worker", read: "t-read" }
 const roles = Object.keys(tokens) as ReadonlyArray<Role>
 
 // The roles as the issue states them, written out here rather than read from the broker's table.
-const reads = ["Get", "List", "Stats", "Limits", "Workers", "Leader", "Watch", "State", "Metrics", "Whoami", "ListSchedules"]
+const reads = [
+  "Get",
+  "List",
+  "Stats",
+  "Limits",
+  "Workers",
+  "Leader",
+  "Watch",
+  "State",
+  "Metrics",
+  "Whoami",
+  "ListSchedules"
+]
 // A schedule's runs are enqueues: whoever may enqueue may set and remove schedules.
 const schedules = ["UpsertSchedule", "RemoveSchedule"]
 const allowed: Record<Role, ReadonlyArray<string>> = {
@@ -65,9 +77,23 @@ const content = (broker: Started) =>
   rest(broker.base, "GET", "/state", undefined, bearer("admin")).pipe(
     Effect.map((reply) => {
       const { state } = reply.body as {
-        state: { jobs: unknown; totals: unknown; paused: unknown; nextJobSeq: number; schedules?: unknown; limits?: unknown }
+        state: {
+          jobs: unknown
+          totals: unknown
+          paused: unknown
+          nextJobSeq: number
+          schedules?: unknown
+          limits?: unknown
+        }
       }
-      return { jobs: state.jobs, totals: state.totals, paused: state.paused, nextJobSeq: state.nextJobSeq, schedules: state.schedules, limits: state.limits }
+      return {
+        jobs: state.jobs,
+        totals: state.totals,
+        paused: state.paused,
+        nextJobSeq: state.nextJobSeq,
+        schedules: state.schedules,
+        limits: state.limits
+      }
     })
   )
 
@@ -75,7 +101,13 @@ const content = (broker: Started) =>
 const seed = (broker: Started) =>
   Effect.gen(function*() {
     yield* rest(broker.base, "POST", "/v1/jobs", { type: "seed" }, bearer("admin"))
-    const claimed = yield* rest(broker.base, "POST", "/v1/jobs/claim", { workerId: "w", types: ["seed"] }, bearer("admin"))
+    const claimed = yield* rest(
+      broker.base,
+      "POST",
+      "/v1/jobs/claim",
+      { workerId: "w", types: ["seed"] },
+      bearer("admin")
+    )
     const [job] = Schema.decodeUnknownSync(Schema.Array(ClaimedJob))(claimed.body)
     if (job === undefined) return yield* Effect.dieMessage("the seed job was not claimed")
     return { id: job.job.id, token: job.token }
@@ -250,9 +282,17 @@ describe("tokens with roles", () => {
       yield* awaitLeader(broker)
       const before = yield* content(broker)
       const wrong = { authorization: "Bearer t-nobody" }
-      for (const [method, path, body] of [["POST", "/v1/jobs", { type: "t" }], ["GET", "/v1/whoami"], ["GET", "/state"]] as const) {
+      for (
+        const [method, path, body] of [["POST", "/v1/jobs", { type: "t" }], ["GET", "/v1/whoami"], [
+          "GET",
+          "/state"
+        ]] as const
+      ) {
         const reply = yield* rest(broker.base, method, path, body, wrong)
-        expect(reply).toMatchObject({ status: 401, body: { _tag: "Unauthorized", reason: "the bearer token is wrong" } })
+        expect(reply).toMatchObject({
+          status: 401,
+          body: { _tag: "Unauthorized", reason: "the bearer token is wrong" }
+        })
       }
       const anonymous = yield* rpcHttp(broker.base, "t-nobody")
       expect(yield* anonymous.Enqueue({ type: "t" }).pipe(Effect.flip)).toMatchObject({ _tag: "Unauthorized" })
@@ -315,7 +355,12 @@ describe("tokens with roles", () => {
       const broker = yield* startWithRoles()
       yield* awaitLeader(broker)
       const before = yield* content(broker)
-      for (const [headers, query] of [[{ authorization: "Bearer t-nobody" }, ""], [{}, "?token=t-nobody"], [{}, ""]] as const) {
+      for (
+        const [headers, query] of [[{ authorization: "Bearer t-nobody" }, ""], [{}, "?token=t-nobody"], [
+          {},
+          ""
+        ]] as const
+      ) {
         const refused = yield* upgrade(broker.base, headers, query)
         expect(refused, JSON.stringify({ headers, query })).toEqual({ status: 401 })
       }
@@ -366,10 +411,16 @@ describe("OSQUEUE_TOKENS and OSQUEUE_TOKENS_FILE", () => {
   it.effect("a bad entry, an unknown role, an unreadable file or one token with two roles is refused, naming where", () =>
     Effect.gen(function*() {
       const problem = (env: Record<string, string>) => read(env).pipe(Effect.flip, Effect.map(String))
-      expect(yield* problem({ OSQUEUE_TOKENS: "producer:p1,oops" })).toContain("OSQUEUE_TOKENS entry 2 is not role:token")
+      expect(yield* problem({ OSQUEUE_TOKENS: "producer:p1,oops" })).toContain(
+        "OSQUEUE_TOKENS entry 2 is not role:token"
+      )
       expect(yield* problem({ OSQUEUE_TOKENS: "root:x" })).toContain("roles are admin, producer, worker, read")
-      expect(yield* problem({ OSQUEUE_TOKENS_FILE: "/nonexistent/tokens" })).toContain("cannot read /nonexistent/tokens")
-      expect(yield* problem({ OSQUEUE_TOKEN: "same", OSQUEUE_TOKENS: "read:same" })).toContain("one token is given two roles")
+      expect(yield* problem({ OSQUEUE_TOKENS_FILE: "/nonexistent/tokens" })).toContain(
+        "cannot read /nonexistent/tokens"
+      )
+      expect(yield* problem({ OSQUEUE_TOKEN: "same", OSQUEUE_TOKENS: "read:same" })).toContain(
+        "one token is given two roles"
+      )
     }))
 })
 

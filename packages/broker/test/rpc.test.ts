@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, type Scope, Stream } from "effect"
-import { awaitLeader, rpcHttp, rpcWs, type Started, startBroker } from "./fixtures.js"
+import { awaitLeader, rpcHttp, rpcWs, startBroker, type Started } from "./fixtures.js"
 
 type Client = Effect.Effect.Success<ReturnType<typeof rpcHttp>>
 

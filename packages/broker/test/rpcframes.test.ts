@@ -4,11 +4,11 @@
  * request -1 when its id cannot be read), never a Defect; good requests beside them run; the
  * queue changes only by what the good ones did.
  */
-import { describe, expect, it } from "@effect/vitest"
-import * as Socket from "@effect/platform/Socket"
 import { NodeSocket } from "@effect/platform-node"
+import * as Socket from "@effect/platform/Socket"
+import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Queue } from "effect"
-import { awaitLeader, rest, type Started, startBroker } from "./fixtures.js"
+import { awaitLeader, rest, startBroker, type Started } from "./fixtures.js"
 
 interface Answer {
   readonly _tag: string
@@ -28,7 +28,10 @@ const post = (broker: Started, body: string) =>
       body
     })
     const text = await response.text()
-    return { status: response.status, answers: text.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line) as Answer) }
+    return {
+      status: response.status,
+      answers: text.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line) as Answer)
+    }
   })
 
 const request = (id: string, tag: string, payload?: unknown) =>
@@ -54,7 +57,9 @@ const noDefect = (answers: ReadonlyArray<Answer>) => {
 }
 
 const jobsInState = (broker: Started) =>
-  rest(broker.base, "GET", "/state").pipe(Effect.map((reply) => (reply.body as { state: { jobs: Array<unknown> } }).state.jobs))
+  rest(broker.base, "GET", "/state").pipe(
+    Effect.map((reply) => (reply.body as { state: { jobs: Array<unknown> } }).state.jobs)
+  )
 
 const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
 
@@ -73,7 +78,7 @@ describe("RPC over HTTP: malformed lines", () => {
         request("5", "Enqueue", { type: 5 }),
         request("6", "NoSuchThing", {}),
         request("7", "Enqueue"),
-        request("8", "Pause", { type: "x".repeat(10) }).replace('"Pause"', '"Resume"'),
+        request("8", "Pause", { type: "x".repeat(10) }).replace("\"Pause\"", "\"Resume\""),
         // the last line has no newline after it: it still runs
         request("9", "Enqueue", { type: "good", payload: { n: 2 } })
       ]
@@ -120,7 +125,9 @@ describe("RPC over HTTP: malformed lines", () => {
     Effect.gen(function*() {
       const broker = yield* startBroker()
       yield* awaitLeader(broker)
-      const deep = `{"_tag":"Request","id":"1","tag":"Enqueue","payload":{"type":"x","payload":${nested(100_000)}},"headers":[]}`
+      const deep = `{"_tag":"Request","id":"1","tag":"Enqueue","payload":{"type":"x","payload":${
+        nested(100_000)
+      }},"headers":[]}`
       const { answers } = yield* post(broker, deep)
       noDefect(answers)
       expect(failure(answers, "1").message).toContain("OSQUEUE_MAX_JSON_DEPTH")
@@ -153,7 +160,14 @@ describe("RPC over HTTP: malformed lines", () => {
     Effect.gen(function*() {
       const broker = yield* startBroker()
       yield* awaitLeader(broker)
-      const { status, answers } = yield* post(broker, [request("1", "Enqueue", { type: "x" }), JSON.stringify({ _tag: "Eof" }), request("2", "Claim", { workerId: "w", waitMs: 200 })].join("\n"))
+      const { status, answers } = yield* post(
+        broker,
+        [
+          request("1", "Enqueue", { type: "x" }),
+          JSON.stringify({ _tag: "Eof" }),
+          request("2", "Claim", { workerId: "w", waitMs: 200 })
+        ].join("\n")
+      )
       expect(status).toBe(200)
       noDefect(answers)
       expect((success(answers, "1") as { type: string }).type).toBe("x")
@@ -237,7 +251,10 @@ describe("RPC over WebSocket: the protocol as @effect/rpc's clients speak it", (
       yield* Effect.sleep(Duration.millis(500))
       expect(yield* Queue.size(received)).toBe(0)
       yield* write(JSON.stringify({ _tag: "Ack", requestId: "1" }))
-      expect(yield* Queue.take(received).pipe(Effect.timeout(Duration.seconds(5)))).toMatchObject({ _tag: "Chunk", requestId: "1" })
+      expect(yield* Queue.take(received).pipe(Effect.timeout(Duration.seconds(5)))).toMatchObject({
+        _tag: "Chunk",
+        requestId: "1"
+      })
 
       yield* write(JSON.stringify({ _tag: "Interrupt", requestId: "1" }))
       const exit = yield* Queue.take(received).pipe(Effect.repeat({ until: (answer) => answer._tag === "Exit" }))

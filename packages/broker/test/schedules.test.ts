@@ -10,7 +10,12 @@ import { awaitLeader, rest, rpcHttp, rpcWs, startBroker } from "./fixtures.js"
 /** A TTL that a loaded machine's pauses do not outlast: a one-second one may depose the only broker mid-test. */
 const steady = { engine: { electionTtl: Duration.seconds(10) } }
 
-const paris = { id: "morning", cron: "0 9 * * 1-5", timezone: "Europe/Paris", job: { type: "report", payload: { to: "ops" } } }
+const paris = {
+  id: "morning",
+  cron: "0 9 * * 1-5",
+  timezone: "Europe/Paris",
+  job: { type: "report", payload: { to: "ops" } }
+}
 
 describe("schedules", () => {
   it.scopedLive("REST: set, list and remove; bad rules are 400 naming what is wrong, and change nothing", () =>
@@ -61,7 +66,11 @@ describe("schedules", () => {
         const broker = yield* startBroker(steady)
         yield* awaitLeader(broker)
         const client = transport === "RPC over HTTP" ? yield* rpcHttp(broker.base) : yield* rpcWs(broker.base)
-        const set = yield* client.UpsertSchedule({ id: "tick", everyMs: 1_000, job: { type: "tick", payload: { n: 1 } } })
+        const set = yield* client.UpsertSchedule({
+          id: "tick",
+          everyMs: 1_000,
+          job: { type: "tick", payload: { n: 1 } }
+        })
         expect(set.nextAt! % 1_000).toBe(0)
         const [claimed] = yield* client.Claim({ workerId: "w", types: ["tick"], waitMs: 5_000 })
         expect(claimed?.job).toMatchObject({ type: "tick", payload: { n: 1 } })
@@ -73,7 +82,9 @@ describe("schedules", () => {
         const [listed] = yield* client.ListSchedules()
         expect(listed?.lastRun?.slot).toBeGreaterThanOrEqual(slot)
         expect(yield* client.RemoveSchedule({ id: "tick" })).toMatchObject({ id: "tick" })
-        expect(yield* client.RemoveSchedule({ id: "tick" }).pipe(Effect.flip)).toMatchObject({ _tag: "ScheduleNotFound" })
+        expect(yield* client.RemoveSchedule({ id: "tick" }).pipe(Effect.flip)).toMatchObject({
+          _tag: "ScheduleNotFound"
+        })
         const refused = yield* client.UpsertSchedule({ id: "bad", cron: "nope", job: { type: "t" } }).pipe(Effect.flip)
         expect(refused).toMatchObject({ _tag: "InvalidRequest" })
         expect(refused.message).toMatch(/cron expression "nope" is not valid/)

@@ -18,28 +18,38 @@ const connect = (base: string) =>
   })
 
 describe("shutdown", () => {
-  it.scopedLive("ends connections that never sent a request, idle kept-alive ones and WebSockets, at once", () =>
-    Effect.gen(function*() {
-      const broker = yield* startBroker()
-      yield* awaitLeader(broker)
-      const unused = yield* connect(broker.base)
-      yield* Effect.addFinalizer(() => Effect.sync(() => unused.socket.destroy()))
-      const keptAlive = yield* connect(broker.base)
-      yield* Effect.addFinalizer(() => Effect.sync(() => keptAlive.socket.destroy()))
-      const answered = new Promise<void>((resolve) => keptAlive.socket.once("data", () => resolve()))
-      keptAlive.socket.write("GET /v1/stats HTTP/1.1\r\nHost: broker\r\n\r\n")
-      yield* Effect.promise(() => answered)
-      const client = yield* rpcWs(broker.base)
-      const watch = yield* client.Watch({ history: true, statsEveryMs: 100 }).pipe(Stream.take(3), Stream.runDrain, Effect.fork)
-      yield* Fiber.join(watch)
-      yield* client.Watch({ history: true }).pipe(Stream.runDrain, Effect.fork)
+  it.scopedLive(
+    "ends connections that never sent a request, idle kept-alive ones and WebSockets, at once",
+    () =>
+      Effect.gen(function*() {
+        const broker = yield* startBroker()
+        yield* awaitLeader(broker)
+        const unused = yield* connect(broker.base)
+        yield* Effect.addFinalizer(() => Effect.sync(() => unused.socket.destroy()))
+        const keptAlive = yield* connect(broker.base)
+        yield* Effect.addFinalizer(() => Effect.sync(() => keptAlive.socket.destroy()))
+        const answered = new Promise<void>((resolve) => keptAlive.socket.once("data", () => resolve()))
+        keptAlive.socket.write("GET /v1/stats HTTP/1.1\r\nHost: broker\r\n\r\n")
+        yield* Effect.promise(() => answered)
+        const client = yield* rpcWs(broker.base)
+        const watch = yield* client.Watch({ history: true, statsEveryMs: 100 }).pipe(
+          Stream.take(3),
+          Stream.runDrain,
+          Effect.fork
+        )
+        yield* Fiber.join(watch)
+        yield* client.Watch({ history: true }).pipe(Stream.runDrain, Effect.fork)
 
-      const started = Date.now()
-      yield* Scope.close(broker.scope, Exit.void)
-      const stoppedIn = Date.now() - started
-      expect(stoppedIn).toBeLessThan(3_000)
-      // Both raw connections were ended by the broker, not left for their clients to close.
-      const endedIn = (yield* Effect.promise(() => Promise.all([unused.closed, keptAlive.closed]))).map((at) => at - started)
-      expect(Math.max(...endedIn)).toBeLessThan(3_000)
-    }), 20_000)
+        const started = Date.now()
+        yield* Scope.close(broker.scope, Exit.void)
+        const stoppedIn = Date.now() - started
+        expect(stoppedIn).toBeLessThan(3_000)
+        // Both raw connections were ended by the broker, not left for their clients to close.
+        const endedIn = (yield* Effect.promise(() => Promise.all([unused.closed, keptAlive.closed]))).map((at) =>
+          at - started
+        )
+        expect(Math.max(...endedIn)).toBeLessThan(3_000)
+      }),
+    20_000
+  )
 })

@@ -33,7 +33,9 @@ const program = Effect.gen(function*() {
   // The next three queue events (RPC transports only).
   yield* client.watch().pipe(
     Stream.take(3),
-    Stream.runForEach((event) => Effect.log(event._tag === "Job" ? `${event.event.kind} ${event.event.jobId}` : event._tag)),
+    Stream.runForEach((event) =>
+      Effect.log(event._tag === "Job" ? `${event.event.kind} ${event.event.jobId}` : event._tag)
+    ),
     Effect.timeout("3 seconds"),
     Effect.ignore
   )

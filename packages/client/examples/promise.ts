@@ -30,8 +30,9 @@ try {
   await client.getJob("job-does-not-exist")
 } catch (error) {
   // Rejections are the tagged errors themselves.
-  if (error instanceof Error && "_tag" in error && error._tag === "JobNotFound") console.log("as expected:", error.message)
-  else throw error
+  if (error instanceof Error && "_tag" in error && error._tag === "JobNotFound") {
+    console.log("as expected:", error.message)
+  } else throw error
 } finally {
   await client.close()
 }

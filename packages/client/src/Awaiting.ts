@@ -5,14 +5,29 @@
  * job that finished before the wait began nor one that finished while the stream was down
  * reconnecting is missed. Otherwise the job is read only when an event says it ended.
  */
-import { DelayMs, InvalidRequest, type Job, type JobEventKind, type JobId, NotLeader, type WatchEvent } from "@osqueue/types"
+import {
+  DelayMs,
+  InvalidRequest,
+  type Job,
+  type JobEventKind,
+  type JobId,
+  NotLeader,
+  type WatchEvent
+} from "@osqueue/types"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { BrokerUnreachable, type ClientError, JobFailed, UnexpectedResult, type WaitError, WaitTimeout } from "./Errors.js"
+import {
+  BrokerUnreachable,
+  type ClientError,
+  JobFailed,
+  UnexpectedResult,
+  type WaitError,
+  WaitTimeout
+} from "./Errors.js"
 import { watchLeader } from "./internal/watchLeader.js"
 import type * as JobDefinition from "./JobDefinition.js"
 import type { Router } from "./Router.js"
@@ -23,8 +38,11 @@ const endings: ReadonlySet<JobEventKind> = new Set<JobEventKind>(["completed", "
 
 /** The job once it has finished; none while it may still run. A deleted job fails the read with `JobNotFound`. */
 const finished = (api: BrokerApi, id: JobId): Effect.Effect<Option.Option<Job>, ClientError> =>
-  Effect.map(api.Get({ id }), (job) =>
-    job.state === "completed" || job.state === "dead" || job.state === "cancelled" ? Option.some(job) : Option.none())
+  Effect.map(
+    api.Get({ id }),
+    (job) =>
+      job.state === "completed" || job.state === "dead" || job.state === "cancelled" ? Option.some(job) : Option.none()
+  )
 
 const onEvent = (api: BrokerApi, id: JobId, event: WatchEvent): Effect.Effect<Option.Option<Job>, ClientError> => {
   switch (event._tag) {
@@ -35,7 +53,9 @@ const onEvent = (api: BrokerApi, id: JobId, event: WatchEvent): Effect.Effect<Op
         ? finished(api, id)
         : Effect.fail(new NotLeader({ leaderUrl: event.leader.leaderUrl }))
     case "Job":
-      return event.event.jobId === id && endings.has(event.event.kind) ? finished(api, id) : Effect.succeed(Option.none())
+      return event.event.jobId === id && endings.has(event.event.kind)
+        ? finished(api, id)
+        : Effect.succeed(Option.none())
     default:
       return Effect.succeed(Option.none())
   }
@@ -109,7 +129,10 @@ export const resultWithin = (
 ): Effect.Effect<unknown, WaitError> =>
   (waitMs === undefined
     ? waiting
-    : Effect.timeoutFail(waiting, { duration: Duration.millis(waitMs), onTimeout: () => new WaitTimeout({ jobId, waitMs }) }))
+    : Effect.timeoutFail(waiting, {
+      duration: Duration.millis(waitMs),
+      onTimeout: () => new WaitTimeout({ jobId, waitMs })
+    }))
     .pipe(Effect.flatMap((job) =>
       definition === undefined
         ? Effect.succeed(job.result)

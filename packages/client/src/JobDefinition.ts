@@ -27,8 +27,10 @@ export interface JobDefinition<Type extends string, P, PI, R = unknown, RI = unk
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Any = JobDefinition<string, any, any, any, any>
 
-export type Payload<D extends Any> = D extends JobDefinition<infer _T, infer P, infer _PI, infer _R, infer _RI> ? P : never
-export type Result<D extends Any> = D extends JobDefinition<infer _T, infer _P, infer _PI, infer R, infer _RI> ? R : never
+export type Payload<D extends Any> = D extends JobDefinition<infer _T, infer P, infer _PI, infer _R, infer _RI> ? P
+  : never
+export type Result<D extends Any> = D extends JobDefinition<infer _T, infer _P, infer _PI, infer R, infer _RI> ? R
+  : never
 
 export const make: {
   <const Type extends string, P, PI, R, RI>(options: {

@@ -5,6 +5,7 @@
 import {
   type Backoff,
   type ClaimedJob,
+  type ClaimLimit,
   ClaimRequest,
   type CompleteRequest,
   type EnqueueOptions,
@@ -12,7 +13,6 @@ import {
   FailRequest,
   HeartbeatRequest,
   type HeartbeatResult,
-  type ClaimLimit,
   InvalidRequest,
   type Job,
   JobId,
@@ -188,7 +188,9 @@ export interface OsqueueClientShape {
   /** The committed `queue.json` as the broker holds it (a follower's view may lag). */
   readonly state: Effect.Effect<RawState, ClientError>
   /** Queue events from the leader; reconnects (events in the gap are not replayed). */
-  readonly watch: (options?: { readonly statsEveryMs?: number; readonly history?: boolean }) => Stream.Stream<WatchEvent, ClientError>
+  readonly watch: (
+    options?: { readonly statsEveryMs?: number; readonly history?: boolean }
+  ) => Stream.Stream<WatchEvent, ClientError>
   /** The broker requests go to now. */
   readonly currentBroker: Effect.Effect<string>
   /** The queue this client's requests are for (`default` unless the connection named one). */
@@ -228,7 +230,11 @@ const validated = <A, I>(schema: Schema.Schema<A, I>, what: string) => (value: A
  * Payloads, results and progress travel as JSON. One that cannot (a BigInt, a cycle) is refused
  * here: past this point it would die in the transport's encoder, with every call merged with it.
  */
-const sendable = <A>(what: string, value: unknown, then: Effect.Effect<A, ClientError>): Effect.Effect<A, ClientError> => {
+const sendable = <A>(
+  what: string,
+  value: unknown,
+  then: Effect.Effect<A, ClientError>
+): Effect.Effect<A, ClientError> => {
   try {
     JSON.stringify(value)
     return then
@@ -275,13 +281,15 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
       maxItems: maxCoalesced,
       single: (job) => router.call("enqueue", (api) => api.Enqueue(job)),
       batch: (jobs) =>
-        router.call("enqueueMany", (api) => Effect.map(api.EnqueueMany({ jobs }), Coalesce.succeedEach<Job, ClientError>)),
+        router.call("enqueueMany", (api) =>
+          Effect.map(api.EnqueueMany({ jobs }), Coalesce.succeedEach<Job, ClientError>)),
       retryAlone: mayBeOneItem
     })
 
     const sendComplete = yield* Coalesce.make<typeof CompleteRequest.Type, Job, ClientError>({
       maxItems: maxCoalesced,
-      single: (request) => router.call("complete", (api) => api.Complete(request)),
+      single: (request) =>
+        router.call("complete", (api) => api.Complete(request)),
       batch: (items) =>
         router.call("completeMany", (api) =>
           Effect.map(api.CompleteMany({ items }), (outcomes) =>
@@ -308,7 +316,9 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
         : Effect.useSpan(name, { kind: "producer", attributes, captureStackTrace: false }, (span) => {
           const traceparent = JobTrace.traceparentOf(span)
           return send(traceparent === undefined ? identity : (options) => ({ ...options, traceparent })).pipe(
-            Effect.tap((sent) => annotate?.(sent, span)),
+            Effect.tap((sent) =>
+              annotate?.(sent, span)
+            ),
             Effect.withParentSpan(span)
           )
         })
@@ -328,9 +338,14 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
               : payload === undefined
               ? { ...options, type: typeOrDefinition }
               : { ...options, type: typeOrDefinition, payload }
-            return yield* sendable(`payload of a ${input.type} job`, input.payload, sendEnqueue(stamp(yield* enqueueOptions(input))))
+            return yield* sendable(
+              `payload of a ${input.type} job`,
+              input.payload,
+              sendEnqueue(stamp(yield* enqueueOptions(input)))
+            )
           }),
-        (job, span) => span.attribute("job.id", job.id)
+        (job, span) =>
+          span.attribute("job.id", job.id)
       )
 
     const enqueueMany = (
@@ -343,14 +358,20 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
           ? yield* Effect.forEach(payloads ?? [], (payload) => typedInput(first, payload, options))
           : first
         if (inputs.length > maxEnqueueBatch) {
-          return yield* new InvalidRequest({ message: `at most ${maxEnqueueBatch} jobs per enqueueMany, got ${inputs.length}` })
+          return yield* new InvalidRequest({
+            message: `at most ${maxEnqueueBatch} jobs per enqueueMany, got ${inputs.length}`
+          })
         }
         return yield* traced(
           "Producer.enqueueMany",
           { jobs: inputs.length },
           (stamp) =>
             Effect.flatMap(Effect.forEach(inputs, (input) => Effect.map(enqueueOptions(input), stamp)), (jobs) =>
-              sendable("payload of a job in this batch", jobs.map((job) => job.payload), router.call("enqueueMany", (api) => api.EnqueueMany({ jobs }))))
+              sendable(
+                "payload of a job in this batch",
+                jobs.map((job) => job.payload),
+                router.call("enqueueMany", (api) => api.EnqueueMany({ jobs }))
+              ))
         )
       })
 
@@ -364,7 +385,9 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
         const waitMs = yield* waitLimit(options)
         const id = yield* Deferred.make<JobId>()
         const subscribed = yield* Deferred.make<void>()
-        const waiting = yield* Effect.forkScoped(outcome(router, Deferred.await(id), Deferred.succeed(subscribed, undefined)))
+        const waiting = yield* Effect.forkScoped(
+          outcome(router, Deferred.await(id), Deferred.succeed(subscribed, undefined))
+        )
         // Enqueue only once the broker sends events (or fail, e.g. over REST, with nothing sent).
         yield* Effect.raceFirst(Deferred.await(subscribed), Effect.asVoid(Fiber.join(waiting)))
         const job = yield* enqueue(typeOrDefinition, payload, settings)
@@ -387,7 +410,8 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
         : [undefined, idOrDefinition, idOrOptions as WaitSettings | undefined]
       return Effect.flatMap(
         Effect.zip(decodeId(id), waitLimit(settings)),
-        ([jobId, waitMs]) => resultWithin(outcome(router, Effect.succeed(jobId), Effect.void), jobId, waitMs, definition)
+        ([jobId, waitMs]) =>
+          resultWithin(outcome(router, Effect.succeed(jobId), Effect.void), jobId, waitMs, definition)
       )
     }
 
@@ -412,7 +436,8 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
       result: result as OsqueueClientShape["result"],
       claim: (request) =>
         Effect.flatMap(validated(ClaimRequest, "claim request")(request), () =>
-          router.call("claim", (api) => api.Claim(request), {
+          router.call("claim", (api) =>
+            api.Claim(request), {
             extraTime: Duration.millis(request.waitMs ?? 0)
           })),
       heartbeat: (token, options) =>
@@ -423,7 +448,11 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
             ...(options?.leaseMs === undefined ? {} : { leaseMs: options.leaseMs })
           }
           return (api) =>
-            sendable("progress", request.progress, Effect.flatMap(validated(HeartbeatRequest, "heartbeat")(request), api.Heartbeat))
+            sendable(
+              "progress",
+              request.progress,
+              Effect.flatMap(validated(HeartbeatRequest, "heartbeat")(request), api.Heartbeat)
+            )
         }),
       complete: (token, result) =>
         Effect.flatMap(decodeToken(token), (t) =>
@@ -431,43 +460,72 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
       fail: (token, error, options) =>
         byToken("fail", token, (t) => (api) =>
           Effect.flatMap(validated(FailRequest, "fail request")({ ...options, token: t, error }), api.Fail)),
-      release: (token) => byToken("release", token, (t) => (api) => api.Release({ token: t })),
-      cancel: (id) => byId("cancel", id, (i) => (api) => api.Cancel({ id: i })),
-      retry: (id) => byId("retry", id, (i) => (api) => api.Retry({ id: i })),
+      release: (token) =>
+        byToken("release", token, (t) => (api) =>
+          api.Release({ token: t })),
+      cancel: (id) =>
+        byId("cancel", id, (i) => (api) =>
+          api.Cancel({ id: i })),
+      retry: (id) =>
+        byId("retry", id, (i) => (api) =>
+          api.Retry({ id: i })),
       retryDead: (type) =>
-        router.call("retryDead", (api) => Effect.map(api.RetryDead(typeRequest(type)), (r) => r.count)),
+        router.call("retryDead", (api) =>
+          Effect.map(api.RetryDead(typeRequest(type)), (r) => r.count)),
       promote: (id) => byId("promote", id, (i) => (api) => api.Promote({ id: i })),
       setPriority: (id, priority) =>
         byId("setPriority", id, (i) => (api) =>
           Effect.flatMap(validated(PriorityRequest, "priority request")({ id: i, priority }), api.SetPriority)),
-      delete: (id) => byId("delete", id, (i) => (api) => api.Delete({ id: i })),
+      delete: (id) =>
+        byId("delete", id, (i) => (api) =>
+          api.Delete({ id: i })),
       purge: (state, type) =>
         Effect.flatMap(validated(PurgeRequest, "purge request")({ state, ...typeRequest(type) }), (request) =>
-          router.call("purge", (api) => Effect.map(api.Purge(request), (r) => r.count))),
-      pause: (type) => router.call("pause", (api) => api.Pause(typeRequest(type))),
+          router.call("purge", (api) =>
+            Effect.map(api.Purge(request), (r) =>
+              r.count))),
+      pause: (type) =>
+        router.call("pause", (api) =>
+          api.Pause(typeRequest(type))),
       resume: (type) => router.call("resume", (api) => api.Resume(typeRequest(type))),
       upsertSchedule: (spec) =>
-        sendable("schedule's payload", spec.job?.payload, Effect.flatMap(validated(ScheduleSpec, "schedule")(spec), (valid) =>
-          router.call("upsertSchedule", (api) => api.UpsertSchedule(valid)))),
+        sendable(
+          "schedule's payload",
+          spec.job?.payload,
+          Effect.flatMap(
+            validated(ScheduleSpec, "schedule")(spec),
+            (valid) => router.call("upsertSchedule", (api) => api.UpsertSchedule(valid))
+          )
+        ),
       removeSchedule: (id) =>
         Effect.flatMap(validated(ScheduleIdRequest, "schedule id")({ id }), (request) =>
-          router.call("removeSchedule", (api) => api.RemoveSchedule(request))),
-      listSchedules: router.call("listSchedules", (api) => api.ListSchedules),
+          router.call("removeSchedule", (api) =>
+            api.RemoveSchedule(request))),
+      listSchedules: router.call("listSchedules", (api) =>
+        api.ListSchedules),
       setLimit: (limit) =>
-        Effect.flatMap(validated(SetLimitRequest, "limit")(limit), (request) => router.call("setLimit", (api) => api.SetLimit(request))),
-      clearLimit: (type) => router.call("clearLimit", (api) => api.ClearLimit(typeRequest(type))),
+        Effect.flatMap(validated(SetLimitRequest, "limit")(limit), (request) =>
+          router.call("setLimit", (api) =>
+            api.SetLimit(request))),
+      clearLimit: (type) =>
+        router.call("clearLimit", (api) => api.ClearLimit(typeRequest(type))),
       limits: router.call("limits", (api) => api.Limits),
       get: (id) => byId("get", id, (i) => (api) => api.Get({ id: i })),
       list: (query) =>
-        Effect.flatMap(validated(ListQuery, "list query")(query ?? {}), (q) => router.call("list", (api) => api.List(q))),
+        Effect.flatMap(
+          validated(ListQuery, "list query")(query ?? {}),
+          (q) => router.call("list", (api) => api.List(q))
+        ),
       stats: router.call("stats", (api) => api.Stats),
       workers: router.call("workers", (api) => api.Workers),
       leader: router.call("leader", (api) => api.Leader),
       state: router.call("state", (api) => api.State),
       watch: (options) =>
         Stream.unwrap(
-          Effect.map(validated(WatchRequest, "watch request")(options ?? {}), (request) =>
-            router.stream((api) => watchLeader(api, request)))
+          Effect.map(
+            validated(WatchRequest, "watch request")(options ?? {}),
+            (request) => router.stream((api) => watchLeader(api, request))
+          )
         ),
       currentBroker: router.current
     }

@@ -99,7 +99,9 @@ export class OsqueueClient extends Context.Tag("@osqueue/client/OsqueueClient")<
   static layerHttp = (options: ConnectionOptions): Layer.Layer<OsqueueClient> =>
     Layer.scoped(
       OsqueueClient,
-      fromConnect(options, (queue) => rpcConnect((url) => httpProtocol(url, { token: options.token }), queue)).pipe(Effect.orDie)
+      fromConnect(options, (queue) => rpcConnect((url) => httpProtocol(url, { token: options.token }), queue)).pipe(
+        Effect.orDie
+      )
     )
 
   /** RPC over one WebSocket per broker (`<url>/rpc/ws`). */
@@ -108,13 +110,20 @@ export class OsqueueClient extends Context.Tag("@osqueue/client/OsqueueClient")<
       OsqueueClient,
       fromConnect(
         options,
-        (queue) => rpcConnect((url) => webSocketProtocol(url, { token: options.token, serialization: options.serialization }), queue)
+        (queue) =>
+          rpcConnect(
+            (url) => webSocketProtocol(url, { token: options.token, serialization: options.serialization }),
+            queue
+          )
       ).pipe(Effect.orDie)
     )
 
   /** REST (`/v1/…`) through `HttpApiClient`; `watch` is not available over REST. */
   static layerRest = (options: ConnectionOptions): Layer.Layer<OsqueueClient> =>
-    Layer.scoped(OsqueueClient, fromConnect(options, (queue) => restConnect({ token: options.token, queue })).pipe(Effect.orDie))
+    Layer.scoped(
+      OsqueueClient,
+      fromConnect(options, (queue) => restConnect({ token: options.token, queue })).pipe(Effect.orDie)
+    )
 
   /**
    * From the environment: `OSQUEUE_BROKERS` (comma-separated, default `http://localhost:8080`),
@@ -130,7 +139,11 @@ export class OsqueueClient extends Context.Tag("@osqueue/client/OsqueueClient")<
         queue: Config.option(Config.string("OSQUEUE_QUEUE"))
       }),
       ({ queue, transport, token, urls }) => {
-        const options = { urls, token: Option.getOrUndefined(Option.map(token, Redacted.value)), queue: Option.getOrUndefined(queue) }
+        const options = {
+          urls,
+          token: Option.getOrUndefined(Option.map(token, Redacted.value)),
+          queue: Option.getOrUndefined(queue)
+        }
         return transport === "ws"
           ? OsqueueClient.layerWebSocket(options)
           : transport === "rest"

@@ -3,6 +3,7 @@
  * caller gives it (pitfall: providing a protocol layer straight to `RpcClient.make` closes it
  * as soon as `make` returns, and a socket client then hangs).
  */
+import * as WebSocketConstructor from "#webSocketConstructor"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
@@ -11,7 +12,6 @@ import * as Socket from "@effect/platform/Socket"
 import * as RpcClient from "@effect/rpc/RpcClient"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import { OsqueueRpcs, WebSocketAuth } from "@osqueue/types"
-import * as WebSocketConstructor from "#webSocketConstructor"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -65,7 +65,9 @@ export const httpProtocol = (
     url: `${trimUrl(url)}${options.path ?? "/rpc"}`,
     transformClient: (client) =>
       rpcAnswersOnly(
-        options.token === undefined ? client : HttpClient.mapRequest(client, HttpClientRequest.bearerToken(options.token))
+        options.token === undefined
+          ? client
+          : HttpClient.mapRequest(client, HttpClientRequest.bearerToken(options.token))
       )
   }).pipe(Layer.provide([FetchHttpClient.layer, RpcSerialization.layerNdjson]))
 
@@ -87,7 +89,10 @@ export const webSocketProtocol = (
 ): Layer.Layer<RpcClient.Protocol> =>
   RpcClient.layerProtocolSocket().pipe(
     Layer.provide([
-      Layer.scoped(Socket.Socket, Socket.makeWebSocket(webSocketUrl(url, options), { protocols: WebSocketAuth.protocols(options.token) })).pipe(
+      Layer.scoped(
+        Socket.Socket,
+        Socket.makeWebSocket(webSocketUrl(url, options), { protocols: WebSocketAuth.protocols(options.token) })
+      ).pipe(
         Layer.provide(WebSocketConstructor.layer)
       ),
       serializationLayer(options.serialization ?? "json")
@@ -95,8 +100,9 @@ export const webSocketProtocol = (
   )
 
 /** A `Connect` from any RPC protocol layer per URL; with `queue`, each message names it (`fromRpcClient`). */
-export const rpcConnect = (protocol: (url: string) => Layer.Layer<RpcClient.Protocol>, queue?: string): Connect => (url) =>
-  Layer.build(protocol(url)).pipe(
-    Effect.flatMap((context) => RpcClient.make(OsqueueRpcs).pipe(Effect.provide(context))),
-    Effect.map((client) => fromRpcClient(url, client, queue))
-  )
+export const rpcConnect =
+  (protocol: (url: string) => Layer.Layer<RpcClient.Protocol>, queue?: string): Connect => (url) =>
+    Layer.build(protocol(url)).pipe(
+      Effect.flatMap((context) => RpcClient.make(OsqueueRpcs).pipe(Effect.provide(context))),
+      Effect.map((client) => fromRpcClient(url, client, queue))
+    )

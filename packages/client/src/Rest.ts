@@ -7,7 +7,15 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpApiClient from "@effect/platform/HttpApiClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { InvalidRequest, isOsqueueError, type JobId, type LeaseToken, OsqueueApi, parseLeaseToken, QueueNames } from "@osqueue/types"
+import {
+  InvalidRequest,
+  isOsqueueError,
+  type JobId,
+  type LeaseToken,
+  OsqueueApi,
+  parseLeaseToken,
+  QueueNames
+} from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { BrokerUnreachable, type ClientError } from "./Errors.js"
@@ -38,50 +46,59 @@ const toClientError = (url: string) => (error: unknown): Effect.Effect<never, Cl
 }
 
 /** REST to each broker; with `queue`, under its route prefix (`/queues/<name>/v1/…`; none: the default queue's `/v1/…`). */
-export const restConnect = (options: { readonly token?: string | undefined; readonly queue?: string | undefined } = {}): Connect => (url) =>
-  HttpApiClient.make(OsqueueApi, {
-    baseUrl: `${trimUrl(url)}${options.queue === undefined ? "" : QueueNames.restPrefix(options.queue)}`,
-    transformClient: (client) =>
-      options.token === undefined ? client : HttpClient.mapRequest(client, HttpClientRequest.bearerToken(options.token))
-  }).pipe(
-    Effect.provide(FetchHttpClient.layer),
-    Effect.map((api): BrokerApi => {
-      const lift = <A>(effect: Effect.Effect<A, unknown>): Effect.Effect<A, ClientError> =>
-        Effect.catchAll(effect, toClientError(url))
-      const typeBody = (request: { readonly type?: string }) => (request.type === undefined ? null : { type: request.type })
-      return {
-        url,
-        Enqueue: (payload) => lift(api.jobs.enqueue({ payload })),
-        EnqueueMany: (payload) => lift(api.jobs.enqueueMany({ payload })),
-        Claim: (payload) => lift(api.jobs.claim({ payload })),
-        Heartbeat: (payload) => lift(api.jobs.heartbeat({ path: { id: jobOf(payload.token) }, payload })),
-        Complete: (payload) => lift(api.jobs.complete({ path: { id: jobOf(payload.token) }, payload })),
-        CompleteMany: (payload) => lift(api.jobs.completeMany({ payload })),
-        Fail: (payload) => lift(api.jobs.fail({ path: { id: jobOf(payload.token) }, payload })),
-        Release: (payload) => lift(api.jobs.release({ path: { id: jobOf(payload.token) }, payload })),
-        Cancel: ({ id }) => lift(api.jobs.cancel({ path: { id } })),
-        Retry: ({ id }) => lift(api.jobs.retry({ path: { id } })),
-        RetryDead: (request) => lift(api.queue.retryDead({ payload: typeBody(request) })),
-        Promote: ({ id }) => lift(api.jobs.promote({ path: { id } })),
-        SetPriority: ({ id, priority }) => lift(api.jobs.setPriority({ path: { id }, payload: { priority } })),
-        Delete: ({ id }) => lift(api.jobs.delete({ path: { id } })),
-        Purge: (payload) => lift(api.jobs.purge({ payload })),
-        Pause: (request) => lift(api.queue.pause({ payload: typeBody(request) })),
-        Resume: (request) => lift(api.queue.resume({ payload: typeBody(request) })),
-        UpsertSchedule: (payload) => lift(api.schedules.upsertSchedule({ payload })),
-        RemoveSchedule: ({ id }) => lift(api.schedules.removeSchedule({ path: { id } })),
-        ListSchedules: lift(api.schedules.listSchedules()),
-        SetLimit: (payload) => lift(api.queue.setLimit({ payload })),
-        ClearLimit: (request) => lift(api.queue.clearLimit({ payload: typeBody(request) })),
-        Limits: lift(api.queue.limits()),
-        Get: ({ id }) => lift(api.jobs.get({ path: { id } })),
-        List: (query) => lift(api.jobs.list({ urlParams: query })),
-        Stats: lift(api.queue.stats()),
-        Workers: lift(api.queue.workers()),
-        Leader: lift(api.queue.leader()),
-        State: Effect.fail(new InvalidRequest({ message: "the raw state is read over RPC (or GET /state): use the http or ws transport" })),
-        Watch: () =>
-          Stream.fail(new InvalidRequest({ message: "watch streams over RPC only: use the http or ws transport" }))
-      }
-    })
-  )
+export const restConnect =
+  (options: { readonly token?: string | undefined; readonly queue?: string | undefined } = {}): Connect => (url) =>
+    HttpApiClient.make(OsqueueApi, {
+      baseUrl: `${trimUrl(url)}${options.queue === undefined ? "" : QueueNames.restPrefix(options.queue)}`,
+      transformClient: (client) =>
+        options.token === undefined
+          ? client
+          : HttpClient.mapRequest(client, HttpClientRequest.bearerToken(options.token))
+    }).pipe(
+      Effect.provide(FetchHttpClient.layer),
+      Effect.map((api): BrokerApi => {
+        const lift = <A>(effect: Effect.Effect<A, unknown>): Effect.Effect<A, ClientError> =>
+          Effect.catchAll(effect, toClientError(url))
+        const typeBody = (
+          request: { readonly type?: string }
+        ) => (request.type === undefined ? null : { type: request.type })
+        return {
+          url,
+          Enqueue: (payload) => lift(api.jobs.enqueue({ payload })),
+          EnqueueMany: (payload) => lift(api.jobs.enqueueMany({ payload })),
+          Claim: (payload) => lift(api.jobs.claim({ payload })),
+          Heartbeat: (payload) => lift(api.jobs.heartbeat({ path: { id: jobOf(payload.token) }, payload })),
+          Complete: (payload) => lift(api.jobs.complete({ path: { id: jobOf(payload.token) }, payload })),
+          CompleteMany: (payload) => lift(api.jobs.completeMany({ payload })),
+          Fail: (payload) => lift(api.jobs.fail({ path: { id: jobOf(payload.token) }, payload })),
+          Release: (payload) => lift(api.jobs.release({ path: { id: jobOf(payload.token) }, payload })),
+          Cancel: ({ id }) => lift(api.jobs.cancel({ path: { id } })),
+          Retry: ({ id }) => lift(api.jobs.retry({ path: { id } })),
+          RetryDead: (request) => lift(api.queue.retryDead({ payload: typeBody(request) })),
+          Promote: ({ id }) => lift(api.jobs.promote({ path: { id } })),
+          SetPriority: ({ id, priority }) => lift(api.jobs.setPriority({ path: { id }, payload: { priority } })),
+          Delete: ({ id }) => lift(api.jobs.delete({ path: { id } })),
+          Purge: (payload) => lift(api.jobs.purge({ payload })),
+          Pause: (request) => lift(api.queue.pause({ payload: typeBody(request) })),
+          Resume: (request) => lift(api.queue.resume({ payload: typeBody(request) })),
+          UpsertSchedule: (payload) => lift(api.schedules.upsertSchedule({ payload })),
+          RemoveSchedule: ({ id }) => lift(api.schedules.removeSchedule({ path: { id } })),
+          ListSchedules: lift(api.schedules.listSchedules()),
+          SetLimit: (payload) => lift(api.queue.setLimit({ payload })),
+          ClearLimit: (request) => lift(api.queue.clearLimit({ payload: typeBody(request) })),
+          Limits: lift(api.queue.limits()),
+          Get: ({ id }) => lift(api.jobs.get({ path: { id } })),
+          List: (query) => lift(api.jobs.list({ urlParams: query })),
+          Stats: lift(api.queue.stats()),
+          Workers: lift(api.queue.workers()),
+          Leader: lift(api.queue.leader()),
+          State: Effect.fail(
+            new InvalidRequest({
+              message: "the raw state is read over RPC (or GET /state): use the http or ws transport"
+            })
+          ),
+          Watch: () =>
+            Stream.fail(new InvalidRequest({ message: "watch streams over RPC only: use the http or ws transport" }))
+        }
+      })
+    )

@@ -112,13 +112,14 @@ const transientInterrupt = -503
  * A call ended by the broker stopping: `BrokerUnreachable`, retryable like a dropped connection
  * (the request may or may not have been committed). Any other cause passes unchanged.
  */
-const stoppedWhileAnswering = (url: string) => <A>(cause: Cause.Cause<A>): Effect.Effect<never, A | BrokerUnreachable> => {
-  const byServer = Cause.isInterruptedOnly(cause) &&
-    Array.from(Cause.interruptors(cause)).some((id) => HashSet.has(FiberId.ids(id), transientInterrupt))
-  return byServer
-    ? Effect.fail(new BrokerUnreachable({ url, reason: "the broker stopped while answering" }))
-    : Effect.failCause(cause)
-}
+const stoppedWhileAnswering =
+  (url: string) => <A>(cause: Cause.Cause<A>): Effect.Effect<never, A | BrokerUnreachable> => {
+    const byServer = Cause.isInterruptedOnly(cause) &&
+      Array.from(Cause.interruptors(cause)).some((id) => HashSet.has(FiberId.ids(id), transientInterrupt))
+    return byServer
+      ? Effect.fail(new BrokerUnreachable({ url, reason: "the broker stopped while answering" }))
+      : Effect.failCause(cause)
+  }
 
 /**
  * Adapts a typed RPC client; protocol failures become `BrokerUnreachable` (or `Unauthorized` for a

@@ -18,9 +18,9 @@ import type {
   LimitStatus,
   ListQuery,
   Paused,
+  RawState,
   Schedule as JobSchedule,
   ScheduleSpec,
-  RawState,
   Stats,
   WatchEvent,
   WorkerInfo
@@ -161,9 +161,17 @@ export class OsqueueClient {
   }
 
   /** Resolves with the result of job `id` once it completes (at once if it has), as `submitJobAndWait` does. */
-  jobResult<D extends JobDefinition.Any>(definition: D, id: string, options?: WaitSettings): Promise<JobDefinition.Result<D>>
+  jobResult<D extends JobDefinition.Any>(
+    definition: D,
+    id: string,
+    options?: WaitSettings
+  ): Promise<JobDefinition.Result<D>>
   jobResult(id: string, options?: WaitSettings): Promise<unknown>
-  jobResult(idOrDefinition: string | JobDefinition.Any, idOrOptions?: string | WaitSettings, options?: WaitSettings): Promise<unknown> {
+  jobResult(
+    idOrDefinition: string | JobDefinition.Any,
+    idOrOptions?: string | WaitSettings,
+    options?: WaitSettings
+  ): Promise<unknown> {
     return this.run((c) =>
       JobDefinition.isJobDefinition(idOrDefinition)
         ? c.result(idOrDefinition, idOrOptions as string, options)
@@ -181,7 +189,10 @@ export class OsqueueClient {
     return this.claimJobs(workerId, { ...options, max: 1 }).then((jobs) => jobs[0] ?? null)
   }
 
-  claimJobs(workerId: string, options: ClaimOptions & { readonly max?: number } = {}): Promise<ReadonlyArray<ClaimedJob>> {
+  claimJobs(
+    workerId: string,
+    options: ClaimOptions & { readonly max?: number } = {}
+  ): Promise<ReadonlyArray<ClaimedJob>> {
     return this.run((c) => c.claim({ ...options, workerId }))
   }
 

@@ -1,5 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
+import { startBroker } from "@osqueue/broker/testing"
 import { JobDefinition, OsqueueClient } from "@osqueue/client"
+import { Election } from "@osqueue/core"
+import { MemoryStore, ObjectStore } from "@osqueue/storage"
 import {
   Chunk,
   ConfigProvider,
@@ -16,9 +19,6 @@ import {
   Scope,
   Stream
 } from "effect"
-import { startBroker } from "@osqueue/broker/testing"
-import { Election } from "@osqueue/core"
-import { MemoryStore, ObjectStore } from "@osqueue/storage"
 import * as Http from "node:http"
 
 const Email = JobDefinition.make({
@@ -340,7 +340,9 @@ describe("leader discovery", () => {
       const address = stopping.address()
       const url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`
       const leader = yield* startBroker({ store: yield* MemoryStore.make })
-      const client = yield* clientIn(OsqueueClient.layerHttp({ urls: [url, leader], retry: Schedule.spaced("10 millis") }))
+      const client = yield* clientIn(
+        OsqueueClient.layerHttp({ urls: [url, leader], retry: Schedule.spaced("10 millis") })
+      )
       yield* client.enqueue("x")
       expect(yield* client.currentBroker).toBe(leader)
     }))
@@ -351,7 +353,9 @@ describe("leader discovery", () => {
       const leaderScope = yield* Effect.flatMap(Effect.scope, (s) => Scope.fork(s, ExecutionStrategy.sequential))
       const first = yield* startBroker({ store, electionTtl: "1 second" }).pipe(Scope.extend(leaderScope))
       const second = yield* startBroker({ store, electionTtl: "1 second" })
-      const client = yield* clientIn(OsqueueClient.layerHttp({ urls: [first, second], retry: Schedule.spaced("50 millis") }))
+      const client = yield* clientIn(
+        OsqueueClient.layerHttp({ urls: [first, second], retry: Schedule.spaced("50 millis") })
+      )
       // A long poll is in flight at the leader when it stops.
       const claim = yield* Effect.fork(client.claim({ workerId: "w", waitMs: 3_000 }))
       yield* Effect.sleep("300 millis")
@@ -363,7 +367,9 @@ describe("leader discovery", () => {
 
   it.scopedLive("gives up with BrokerUnreachable when nothing answers", () =>
     Effect.gen(function*() {
-      const client = yield* clientIn(OsqueueClient.layerHttp({ urls: ["http://127.0.0.1:1"], retry: Schedule.recurs(2) }))
+      const client = yield* clientIn(
+        OsqueueClient.layerHttp({ urls: ["http://127.0.0.1:1"], retry: Schedule.recurs(2) })
+      )
       const error = yield* Effect.flip(client.stats)
       expect(error._tag).toBe("BrokerUnreachable")
     }))
@@ -399,7 +405,10 @@ describe("auth", () => {
   it.scopedLive("layerConfig reads OSQUEUE_BROKERS, OSQUEUE_TOKEN and OSQUEUE_TRANSPORT", () =>
     Effect.gen(function*() {
       const url = yield* startBroker({ store: yield* MemoryStore.make, token: "t0k" })
-      const env = new Map([["OSQUEUE_BROKERS", `http://127.0.0.1:1,${url}`], ["OSQUEUE_TOKEN", "t0k"], ["OSQUEUE_TRANSPORT", "rest"]])
+      const env = new Map([["OSQUEUE_BROKERS", `http://127.0.0.1:1,${url}`], ["OSQUEUE_TOKEN", "t0k"], [
+        "OSQUEUE_TRANSPORT",
+        "rest"
+      ]])
       const client = yield* clientIn(
         OsqueueClient.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env))))
       )

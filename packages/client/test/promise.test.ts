@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
+import { startBroker } from "@osqueue/broker/testing"
 import { JobDefinition } from "@osqueue/client"
 import { OsqueueClient } from "@osqueue/client/promise"
-import { Effect, Schema } from "effect"
-import { startBroker } from "@osqueue/broker/testing"
 import { MemoryStore } from "@osqueue/storage"
+import { Effect, Schema } from "effect"
 
 const Email = JobDefinition.make({ type: "email", payload: Schema.Struct({ to: Schema.String }) })
 
@@ -84,11 +84,21 @@ describe("Promise facade", () => {
   for (const kind of ["http", "ws", "rest"] as const) {
     it.scopedLive(`upsert, list and remove schedules; a bad one is refused before it is sent (${kind})`, () =>
       withFacade(kind, async (client) => {
-        const set = await client.upsertSchedule({ id: "nightly", cron: "0 3 * * *", timezone: "America/New_York", job: { type: "report" } })
+        const set = await client.upsertSchedule({
+          id: "nightly",
+          cron: "0 3 * * *",
+          timezone: "America/New_York",
+          job: { type: "report" }
+        })
         expect(set).toMatchObject({ id: "nightly", missed: "catch-up", job: { type: "report" } })
         // 03:00 in New York is 07:00 or 08:00 UTC.
         expect([7, 8]).toContain(new Date(set.nextAt!).getUTCHours())
-        const replaced = await client.upsertSchedule({ id: "nightly", everyMs: 3_600_000, job: { type: "report" }, missed: "skip" })
+        const replaced = await client.upsertSchedule({
+          id: "nightly",
+          everyMs: 3_600_000,
+          job: { type: "report" },
+          missed: "skip"
+        })
         expect(replaced).toMatchObject({ everyMs: 3_600_000, missed: "skip", createdAt: set.createdAt })
         expect((await client.listSchedules()).map((s) => s.id)).toEqual(["nightly"])
         expect((await client.removeSchedule("nightly")).id).toBe("nightly")
@@ -98,7 +108,9 @@ describe("Promise facade", () => {
         const tooFast = await rejection(client.upsertSchedule({ id: "fast", everyMs: 5, job: { type: "t" } }))
         expect(tooFast).toMatchObject({ _tag: "InvalidRequest" })
         expect(tooFast.message).toMatch(/invalid schedule.*everyMs/s)
-        const badZone = await rejection(client.upsertSchedule({ id: "z", cron: "0 3 * * *", timezone: "Nowhere/City", job: { type: "t" } }))
+        const badZone = await rejection(
+          client.upsertSchedule({ id: "z", cron: "0 3 * * *", timezone: "Nowhere/City", job: { type: "t" } })
+        )
         expect(badZone.message).toMatch(/time zone "Nowhere\/City"/)
       }))
   }
@@ -112,7 +124,13 @@ describe("Promise facade", () => {
         await client.submitJob("email", { to: "d@e.f" })
         expect((await client.claimJobs("w1", { max: 5 })).map((c) => c.job.payload)).toEqual([{ to: "a@b.c" }])
         expect(await client.getLimits())
-          .toEqual([{ type: "email", concurrency: 1, rate: { max: 5, windowMs: 60_000 }, running: 1, startsInWindow: 1 }])
+          .toEqual([{
+            type: "email",
+            concurrency: 1,
+            rate: { max: 5, windowMs: 60_000 },
+            running: 1,
+            startsInWindow: 1
+          }])
         const invalid = await rejection(client.setLimit({ type: "email", rate: { max: 5, windowMs: 0 } }))
         expect(invalid._tag).toBe("InvalidRequest")
         expect(invalid.message).toMatch(/window/)

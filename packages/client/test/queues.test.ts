@@ -4,9 +4,9 @@
  * do not serve is `UnknownQueue` at once (not retried).
  */
 import { describe, expect, it } from "@effect/vitest"
+import { startBroker } from "@osqueue/broker/testing"
 import { OsqueueClient } from "@osqueue/client"
 import { OsqueueClient as PromiseClient } from "@osqueue/client/promise"
-import { startBroker } from "@osqueue/broker/testing"
 import { MemoryStore } from "@osqueue/storage"
 import { Context, Effect, Layer } from "effect"
 
@@ -16,7 +16,8 @@ const transports = {
   rest: (url: string, queue?: string) => OsqueueClient.layerRest({ urls: [url], queue })
 } as const
 
-const clientOf = (layer: Layer.Layer<OsqueueClient>) => Effect.map(Layer.build(layer), (context) => Context.get(context, OsqueueClient))
+const clientOf = (layer: Layer.Layer<OsqueueClient>) =>
+  Effect.map(Layer.build(layer), (context) => Context.get(context, OsqueueClient))
 
 describe("named queues in the client", () => {
   for (const kind of ["http", "ws", "rest"] as const) {
@@ -46,7 +47,11 @@ describe("named queues in the client", () => {
         // a queue no broker serves: UnknownQueue naming the served ones, at once
         const nope = yield* plain.forQueue("nope")
         const started = Date.now()
-        expect(yield* nope.stats.pipe(Effect.flip)).toMatchObject({ _tag: "UnknownQueue", queue: "nope", served: ["default", "emails"] })
+        expect(yield* nope.stats.pipe(Effect.flip)).toMatchObject({
+          _tag: "UnknownQueue",
+          queue: "nope",
+          served: ["default", "emails"]
+        })
         expect(Date.now() - started).toBeLessThan(2_000)
       }))
   }

@@ -28,7 +28,9 @@ const program = Effect.gen(function*() {
     jobs: [{ type: "email", payload: { to: "a@example.com" } }, { type: "report", payload: { day: 1 }, priority: 5 }]
   })
   const [claimed] = yield* commit.submit({ _tag: "Claim", workerId: "example", types: ["email"], max: 1 })
-  if (claimed === undefined || claimed.job.id !== email!.id) return yield* Effect.dieMessage("expected to claim the email job")
+  if (claimed === undefined || claimed.job.id !== email!.id) {
+    return yield* Effect.dieMessage("expected to claim the email job")
+  }
   const done = yield* commit.submit({ _tag: "Complete", token: claimed.token, result: { sent: true } })
   yield* Console.log(`${done.id} ${done.state}`)
 

@@ -7,8 +7,8 @@
 import {
   type Body,
   bodyLength,
-  ObjectStore,
   type Metadata,
+  ObjectStore,
   type PreconditionFailed,
   type StoreFailure,
   StoreUnavailable
@@ -85,7 +85,9 @@ const formatProblem = (json: unknown): StateCorrupt | undefined => {
   if (typeof format === "number" && (readableFormats as ReadonlyArray<number>).includes(format)) return undefined
   return new StateCorrupt({
     reason: typeof format === "number"
-      ? `format ${format} is not known to this broker, which reads formats ${readableFormats.slice(0, -1).join(", ")} and ${readableFormats.at(-1)}: run a matching osqueue version`
+      ? `format ${format} is not known to this broker, which reads formats ${
+        readableFormats.slice(0, -1).join(", ")
+      } and ${readableFormats.at(-1)}: run a matching osqueue version`
       : "no format number: this is not an osqueue queue.json"
   })
 }
@@ -160,7 +162,11 @@ export const make = (options: CasOptions = {}) =>
     // An unknown outcome: read back until the store answers, then decide by the commitId there.
     const resolve = (expected: string | undefined, commitId: string) =>
       store.get(key).pipe(
-        Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 8, while: (e) => e._tag === "StoreUnavailable" }),
+        Effect.retry({
+          schedule: Schedule.exponential("50 millis"),
+          times: 8,
+          while: (e) => e._tag === "StoreUnavailable"
+        }),
         Effect.flatMap((stored): Effect.Effect<string, CommitError> => {
           if (Option.isSome(stored) && commitIdOf(stored.value.bytes) === commitId) {
             return Effect.succeed(stored.value.version)
@@ -177,7 +183,12 @@ export const make = (options: CasOptions = {}) =>
 
     const commit = (body: Body, expected: string | undefined, commitId: string, metadata?: Metadata) =>
       store
-        .put(key, body, expected === undefined ? { ifAbsent: true } : { ifMatch: expected }, metadata ? { metadata } : {})
+        .put(
+          key,
+          body,
+          expected === undefined ? { ifAbsent: true } : { ifMatch: expected },
+          metadata ? { metadata } : {}
+        )
         .pipe(
           Effect.catchTags({
             PreconditionFailed: (e: PreconditionFailed) => Effect.fail(new CasConflict({ expected: e.expected })),

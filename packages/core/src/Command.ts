@@ -5,7 +5,17 @@
  * that cannot be written as JSON, a time past what queue.json holds) refuses that command alone
  * (`QueueState.apply`).
  */
-import type { ClaimLimit, EnqueueOptions, Job, JobId, JobState, LeaseToken, Paused, Schedule, ScheduleSpec } from "@osqueue/types"
+import type {
+  ClaimLimit,
+  EnqueueOptions,
+  Job,
+  JobId,
+  JobState,
+  LeaseToken,
+  Paused,
+  Schedule,
+  ScheduleSpec
+} from "@osqueue/types"
 
 export type Command =
   | { readonly _tag: "Enqueue"; readonly jobs: ReadonlyArray<EnqueueOptions> }
@@ -88,4 +98,3 @@ export interface CommandResults {
 }
 
 export type ResultOf<C extends Command> = CommandResults[C["_tag"]]
-

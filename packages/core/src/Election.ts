@@ -89,7 +89,11 @@ export const make = Effect.gen(function*() {
     yield* replica.append(id, "epoch", (state) => state.takeover(leader, now))
     yield* SubscriptionRef.set(role, { _tag: "Leader", epoch: replica.current().epoch, since: now })
     yield* Effect.logInfo("took over as leader").pipe(
-      Effect.annotateLogs({ epoch: replica.current().epoch, position: replica.current().seq, previous: previous?.url ?? "none" })
+      Effect.annotateLogs({
+        epoch: replica.current().epoch,
+        position: replica.current().seq,
+        previous: previous?.url ?? "none"
+      })
     )
   }).pipe(
     Effect.catchTags({

@@ -107,10 +107,16 @@ export const config: Config.Config<EngineSettings> = Config.all({
     Config.withDefault(Duration.millis(defaultLimits.keepFinishedMs))
   ),
   keepDead: Config.integer("OSQUEUE_KEEP_DEAD").pipe(Config.withDefault(defaultLimits.keepDead)),
-  keepDeadFor: Config.duration("OSQUEUE_KEEP_DEAD_FOR").pipe(Config.withDefault(Duration.millis(defaultLimits.keepDeadMs))),
-  defaultLeaseTtl: Config.duration("OSQUEUE_LEASE_TTL").pipe(Config.withDefault(Duration.millis(defaultLimits.defaultLeaseMs)))
+  keepDeadFor: Config.duration("OSQUEUE_KEEP_DEAD_FOR").pipe(
+    Config.withDefault(Duration.millis(defaultLimits.keepDeadMs))
+  ),
+  defaultLeaseTtl: Config.duration("OSQUEUE_LEASE_TTL").pipe(
+    Config.withDefault(Duration.millis(defaultLimits.defaultLeaseMs))
+  )
 }).pipe(
-  Config.map(({ defaultLeaseTtl, keepDead, keepDeadFor, keepFinished, keepFinishedFor, maxPayloadBytes, maxStateBytes, ...rest }) =>
+  Config.map((
+    { defaultLeaseTtl, keepDead, keepDeadFor, keepFinished, keepFinishedFor, maxPayloadBytes, maxStateBytes, ...rest }
+  ) =>
     make({
       ...rest,
       limits: {

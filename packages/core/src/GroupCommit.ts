@@ -6,7 +6,15 @@
  * this broker was deposed: it steps down and answers `NotLeader`. One that finds its own earlier
  * entry there (judged failed, landed after all) applies the batch again on top of it.
  */
-import { CommitFailed, EventLoop, type JobEvent, NotLeader, Overloaded, type OsqueueError, type Stats } from "@osqueue/types"
+import {
+  CommitFailed,
+  EventLoop,
+  type JobEvent,
+  NotLeader,
+  type OsqueueError,
+  Overloaded,
+  type Stats
+} from "@osqueue/types"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -123,7 +131,10 @@ export const make = Effect.gen(function*() {
 
   const notLeader = Effect.map(election.leaderUrl, (leaderUrl) => new NotLeader({ leaderUrl }))
 
-  const answer = (batch: ReadonlyArray<Pending>, outcome: (p: Pending, i: number) => Exit.Exit<unknown, OsqueueError>) =>
+  const answer = (
+    batch: ReadonlyArray<Pending>,
+    outcome: (p: Pending, i: number) => Exit.Exit<unknown, OsqueueError>
+  ) =>
     Effect.sync(() =>
       batch.forEach((p, i) => {
         if (p.answered) return
@@ -180,7 +191,10 @@ export const make = Effect.gen(function*() {
           if (error !== lastDeposed) yield* election.stepDown
           lastDeposed = error
           const leader = error.leader
-          yield* failAll(batch, new NotLeader({ leaderUrl: leader === null || leader.released === true ? null : leader.url }))
+          yield* failAll(
+            batch,
+            new NotLeader({ leaderUrl: leader === null || leader.released === true ? null : leader.url })
+          )
           return "done"
         }
         case "Reapply": {
@@ -199,7 +213,9 @@ export const make = Effect.gen(function*() {
           return "done"
         }
       }
-    }).pipe(Effect.withSpan("GroupCommit.commit", { attributes: { size: flight.batch.length }, captureStackTrace: false }))
+    }).pipe(
+      Effect.withSpan("GroupCommit.commit", { attributes: { size: flight.batch.length }, captureStackTrace: false })
+    )
 
   /** The last `Deposed` answered: the batches in flight behind a deposed one carry it too. */
   let lastDeposed: Deposed | undefined
@@ -352,7 +368,10 @@ export const make = Effect.gen(function*() {
           if (rest.length > 0) yield* commitFrom(rest)
           // A refused append is retried a few times: a lost release costs every client a full TTL.
           yield* replica.append(election.id, "release", (state) => state.release()).pipe(
-            Effect.retry({ schedule: releaseRetry, while: (error) => error._tag === "StoreUnavailable" || error._tag === "StoreFailure" })
+            Effect.retry({
+              schedule: releaseRetry,
+              while: (error) => error._tag === "StoreUnavailable" || error._tag === "StoreFailure"
+            })
           )
           yield* election.resigned
           yield* Effect.logInfo("released leadership")
@@ -406,10 +425,15 @@ export const make = Effect.gen(function*() {
             const answer = (exit: Exit.Exit<unknown, OsqueueError>) => {
               results[i] = Exit.isSuccess(exit)
                 ? Either.right(exit.value as ResultOf<C>)
-                : Either.left(Option.getOrElse(Cause.failureOption(exit.cause), () => new CommitFailed({ reason: Cause.pretty(exit.cause) })))
-              if (--left === 0) resume(Effect.succeed(results))
+                : Either.left(Option.getOrElse(Cause.failureOption(exit.cause), () =>
+                  new CommitFailed({ reason: Cause.pretty(exit.cause) })))
+              if (--left === 0) {
+                resume(Effect.succeed(results))
+              }
             }
-            if (!offer(command, answer)) answer(Exit.fail(overloaded()))
+            if (!offer(command, answer)) {
+              answer(Exit.fail(overloaded()))
+            }
           })
         }))
 
@@ -428,7 +452,10 @@ export const make = Effect.gen(function*() {
     commitAfter,
     handoff,
     checkpointVersion: Effect.sync(() => replica.version() ?? null),
-    health: Effect.map(sinceProgress, (sinceCommitMs) => ({ sinceCommitMs, progressing: sinceCommitMs <= (2 * ttlMs) / 3 }))
+    health: Effect.map(
+      sinceProgress,
+      (sinceCommitMs) => ({ sinceCommitMs, progressing: sinceCommitMs <= (2 * ttlMs) / 3 })
+    )
   })
 })
 

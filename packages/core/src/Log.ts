@@ -4,7 +4,14 @@
  * entry n, exactly one succeeds, and every other reads what it wrote. An append whose outcome
  * is unknown is resolved by reading entry n back: our `commitId` there means it landed.
  */
-import { type Body, bodyLength, ObjectStore, type ReadError, type StoreFailure, StoreUnavailable } from "@osqueue/storage"
+import {
+  type Body,
+  bodyLength,
+  ObjectStore,
+  type ReadError,
+  type StoreFailure,
+  StoreUnavailable
+} from "@osqueue/storage"
 import type { StateCorrupt } from "@osqueue/types"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -66,13 +73,19 @@ export const make = Effect.gen(function*() {
   // An unknown outcome: read back until the store answers, then decide by what is there.
   const resolve = (position: number, body: Body, commitId: string, tries: number): Effect.Effect<void, AppendError> =>
     read(position).pipe(
-      Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 8, while: (e) => e._tag === "StoreUnavailable" }),
+      Effect.retry({
+        schedule: Schedule.exponential("50 millis"),
+        times: 8,
+        while: (e) => e._tag === "StoreUnavailable"
+      }),
       Effect.flatMap(Option.match({
         // Not landed: the entry is still ours to create, with the same bytes (a few times at most).
         onNone: () =>
           tries < maxCreates
             ? create(position, body, commitId, tries + 1)
-            : Effect.fail(new StoreUnavailable({ operation: "append", key: logKey(position), cause: "outcome unknown, every time" })),
+            : Effect.fail(
+              new StoreUnavailable({ operation: "append", key: logKey(position), cause: "outcome unknown, every time" })
+            ),
         onSome: (entry) => entry.commitId === commitId ? Effect.void : Effect.fail(new PositionTaken({ entry }))
       })),
       Effect.tap(() => Effect.logInfo("resolved an unknown append outcome by reading back")),
@@ -137,12 +150,16 @@ export const make = Effect.gen(function*() {
     store.list(logPrefix).pipe(
       Effect.flatMap((keys) => {
         const doomed = keys.filter((key) => (positionOf(key) ?? Infinity) <= position)
-        return Effect.forEach(doomed, (key) => store.delete(key), { concurrency: deleteConcurrency, discard: true }).pipe(
-          Effect.as(doomed.length)
-        )
+        return Effect.forEach(doomed, (key) => store.delete(key), { concurrency: deleteConcurrency, discard: true })
+          .pipe(
+            Effect.as(doomed.length)
+          )
       }),
       Effect.catchTag("PreconditionFailed", () => Effect.succeed(0)),
-      Effect.catchTag("OutcomeUnknown", (e) => Effect.fail(new StoreUnavailable({ operation: "delete", key: e.key, cause: e }))),
+      Effect.catchTag(
+        "OutcomeUnknown",
+        (e) => Effect.fail(new StoreUnavailable({ operation: "delete", key: e.key, cause: e }))
+      ),
       Effect.withSpan("Log.collect", { attributes: { position } })
     )
 

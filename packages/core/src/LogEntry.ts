@@ -93,7 +93,9 @@ export const LogEntry = Schema.Struct({
   /** Every other job the commit changed, as its changes. */
   patched: Schema.optionalWith(Schema.Array(JobPatch), { exact: true }),
   /** The schedules the commit set (as they stand after it) or removed (by id). */
-  schedules: Schema.optionalWith(Schema.Struct({ put: Schema.Array(Schedule), removed: Schema.Array(Schema.String) }), { exact: true }),
+  schedules: Schema.optionalWith(Schema.Struct({ put: Schema.Array(Schedule), removed: Schema.Array(Schema.String) }), {
+    exact: true
+  }),
   /** Ids of the jobs that left the state. */
   removed: Schema.Array(Schema.String),
   /** Each rate-limited scope whose start times the commit changed (format 3). */
@@ -114,7 +116,9 @@ const formatProblem = (key: string, json: unknown): StateCorrupt | undefined => 
   if (typeof format !== "number" || (readableEntryFormats as ReadonlyArray<number>).includes(format)) return undefined
   return corrupt(
     key,
-    `entry format ${format} is not known to this broker, which reads formats ${readableEntryFormats.slice(0, -1).join(", ")} and ${readableEntryFormats.at(-1)}: run a matching osqueue version`
+    `entry format ${format} is not known to this broker, which reads formats ${
+      readableEntryFormats.slice(0, -1).join(", ")
+    } and ${readableEntryFormats.at(-1)}: run a matching osqueue version`
   )
 }
 

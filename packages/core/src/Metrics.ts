@@ -14,7 +14,9 @@ const secondsFromMillis = (name: string, startSeconds: number, description: stri
     Metric.mapInput((millis: number) => millis / 1000)
   )
 
-export const commits = Metric.counter("osqueue_commits_total", { description: "Successful commits (log entries appended)" })
+export const commits = Metric.counter("osqueue_commits_total", {
+  description: "Successful commits (log entries appended)"
+})
 export const commitFailures = Metric.counter("osqueue_commit_failures_total", {
   description: "Commits that failed (conflict, storage error)"
 })
@@ -38,7 +40,9 @@ export const encodeLatency = secondsFromMillis(
 export const bytesWritten = Metric.counter("osqueue_commit_bytes_total", {
   description: "Bytes written to the store: log entries and checkpoints"
 })
-export const stateBytes = Metric.gauge("osqueue_state_bytes", { description: "Size of the last checkpoint (queue.json), in bytes" })
+export const stateBytes = Metric.gauge("osqueue_state_bytes", {
+  description: "Size of the last checkpoint (queue.json), in bytes"
+})
 export const pending = Metric.gauge("osqueue_pending_commands", { description: "Commands waiting for a commit" })
 export const checkpoints = Metric.counter("osqueue_checkpoints_total", {
   description: "Checkpoints (the whole state, queue.json) written in the background"

@@ -8,11 +8,11 @@ import {
   type Backoff,
   type ClaimLimit,
   currentFormat,
+  defaultBackoff,
   defaultMissedSlots,
+  type EnqueueOptions,
   firstLogFormat,
   fromStoredJob,
-  storedJob,
-  type EnqueueOptions,
   type HeldLease,
   InvalidRequest,
   InvalidTransition,
@@ -21,8 +21,8 @@ import {
   type JobEvent,
   type JobEventKind,
   type JobId,
-  type JobPage,
   JobNotFound,
+  type JobPage,
   type JobState,
   jobStates,
   type Leader,
@@ -38,9 +38,10 @@ import {
   maxPausedTypes,
   maxRateStarts,
   maxRateWindowMs,
+  maxSchedules,
   type OsqueueError,
-  type Paused,
   parseLeaseToken,
+  type Paused,
   PayloadTooLarge,
   publicJob,
   type QueueFile,
@@ -49,18 +50,24 @@ import {
   ScheduleNotFound,
   scheduleRunKey,
   type ScheduleSpec,
-  maxSchedules,
   type Stats,
-  type Totals,
-  defaultBackoff
+  storedJob,
+  type Totals
 } from "@osqueue/types"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { ClaimResult, Command, HeartbeatResult, ResultOf } from "./Command.js"
-import { type EntryKind, entryFormat, type JobPatch, lastPosition, type LogEntry, type StartsChange } from "./LogEntry.js"
 import { Heap } from "./Heap.js"
 import { elementText } from "./JsonElements.js"
+import {
+  entryFormat,
+  type EntryKind,
+  type JobPatch,
+  lastPosition,
+  type LogEntry,
+  type StartsChange
+} from "./LogEntry.js"
 import { latestSlot, nextSlot, problemOf } from "./ScheduleSlots.js"
 
 export interface Limits {
@@ -124,7 +131,8 @@ const searcher = (text: string) => {
   return (entry: Entry): boolean => {
     if (!entry.mayContain(needle)) return false
     const job = entry.job
-    return job.id.includes(text) || (job.lastError?.includes(text) ?? false) || (JSON.stringify(job.payload) ?? "").includes(text)
+    return job.id.includes(text) || (job.lastError?.includes(text) ?? false) ||
+      (JSON.stringify(job.payload) ?? "").includes(text)
   }
 }
 
@@ -193,7 +201,8 @@ class Entry {
 
   /** False only when the job's JSON surely does not contain `needle` (a `list` search's first pass). */
   mayContain(needle: Uint8Array): boolean {
-    return this.bytes === undefined || Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).indexOf(needle) >= 0
+    return this.bytes === undefined ||
+      Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).indexOf(needle) >= 0
   }
 
   /** The bytes a commit writes; from now on they stand for the job. */
@@ -348,7 +357,9 @@ export class QueueState {
   private starts = new Map<Scope, ReadonlyArray<number>>()
   private startsSteps: Array<StartsStep> = []
   /** `meta.limits` by scope, for the claim path (made again when the limits change). */
-  private limitsByScope: { readonly of: ReadonlyArray<ClaimLimit>; readonly byScope: Map<Scope, ClaimLimit> } | undefined
+  private limitsByScope:
+    | { readonly of: ReadonlyArray<ClaimLimit>; readonly byScope: Map<Scope, ClaimLimit> }
+    | undefined
   private readonly scheduled = newHeap()
   private readonly leases = newHeap()
   private readonly finished = newHeap()
@@ -404,7 +415,12 @@ export class QueueState {
    * `jobBytes`: each job's bytes as the file held them (`Cas.Decoded`), kept as its cached bytes
    * when the file is of the current format: no re-encode of every job for the next checkpoint.
    */
-  static fromFile(file: QueueFile, bytes: number, limits: Limits = defaultLimits, jobBytes?: ReadonlyArray<Uint8Array>): QueueState {
+  static fromFile(
+    file: QueueFile,
+    bytes: number,
+    limits: Limits = defaultLimits,
+    jobBytes?: ReadonlyArray<Uint8Array>
+  ): QueueState {
     const state = new QueueState(
       {
         epoch: file.epoch,
@@ -575,11 +591,15 @@ export class QueueState {
     for (const undo of journal) {
       if (isJobUndo(undo)) {
         if (!before.has(undo.id)) before.set(undo.id, undo.prev)
-      } else if ("schedule" in undo && !schedulesBefore.has(undo.schedule)) schedulesBefore.set(undo.schedule, undo.prev)
+      } else if ("schedule" in undo && !schedulesBefore.has(undo.schedule)) {
+        schedulesBefore.set(undo.schedule, undo.prev)
+      }
     }
     let growth = 0
     for (const [id, prev] of before) growth += (this.entries.get(id)?.size ?? 0) - (prev?.size ?? 0)
-    for (const [id, prev] of schedulesBefore) growth += scheduleSize(this.schedules.get(id)?.schedule) - scheduleSize(prev)
+    for (const [id, prev] of schedulesBefore) {
+      growth += scheduleSize(this.schedules.get(id)?.schedule) - scheduleSize(prev)
+    }
     return growth
   }
 
@@ -631,12 +651,14 @@ export class QueueState {
       ...(headerChanged ? { header: this.meta } : {})
     })
     parts[0] = Buffer.from(`${head.slice(0, -1)},"put":[`)
-    const schedules = touchedSchedules.size > 0 ? `"schedules":${JSON.stringify(this.scheduleChanges(touchedSchedules))},` : ""
+    const schedules = touchedSchedules.size > 0
+      ? `"schedules":${JSON.stringify(this.scheduleChanges(touchedSchedules))},`
+      : ""
     const starts = this.startsChanges()
     const tail = Buffer.from(
-      `],${patched.length > 0 ? `"patched":[${patched.join(",")}],` : ""}${schedules}"removed":${JSON.stringify(removed)}${
-        starts.length > 0 ? `,"starts":${JSON.stringify(starts)}` : ""
-      }}`
+      `],${patched.length > 0 ? `"patched":[${patched.join(",")}],` : ""}${schedules}"removed":${
+        JSON.stringify(removed)
+      }${starts.length > 0 ? `,"starts":${JSON.stringify(starts)}` : ""}}`
     )
     parts.push(tail)
     return { parts, length: length + parts[0].length + tail.length }
@@ -661,12 +683,18 @@ export class QueueState {
    */
   private startsChanges(): Array<StartsChange> {
     const added = new Map<Scope, number>()
-    for (const step of this.startsSteps) added.set(step.scope, "dropped" in step ? 0 : (added.get(step.scope) ?? 0) + step.added)
+    for (const step of this.startsSteps) {
+      added.set(step.scope, "dropped" in step ? 0 : (added.get(step.scope) ?? 0) + step.added)
+    }
     const changes: Array<StartsChange> = []
     for (const [scope, count] of added) {
       const held = this.starts.get(scope) ?? []
       const fresh = Math.min(held.length, count)
-      changes.push({ ...(scope === undefined ? {} : { type: scope }), keep: held.length - fresh, at: held.slice(held.length - fresh) })
+      changes.push({
+        ...(scope === undefined ? {} : { type: scope }),
+        keep: held.length - fresh,
+        at: held.slice(held.length - fresh)
+      })
     }
     return changes
   }
@@ -702,7 +730,9 @@ export class QueueState {
       const held = this.starts.get(change.type) ?? []
       if (change.keep > held.length) {
         this.rollbackAll()
-        return `it keeps ${change.keep} start times of ${change.type === undefined ? "the queue" : `type ${JSON.stringify(change.type)}`}, which holds ${held.length}`
+        return `it keeps ${change.keep} start times of ${
+          change.type === undefined ? "the queue" : `type ${JSON.stringify(change.type)}`
+        }, which holds ${held.length}`
       }
       this.setStarts(change.type, [...held.slice(held.length - change.keep), ...change.at])
     }
@@ -809,7 +839,13 @@ export class QueueState {
       this.put({ ...job, state: "queued" })
     }
     const { keepDead, keepDeadMs, keepFinished, keepFinishedMs, maxStateBytes } = this.limits
-    this.retain(this.finished, () => this.byState.completed.size + this.byState.cancelled.size, keepFinished, keepFinishedMs, now)
+    this.retain(
+      this.finished,
+      () => this.byState.completed.size + this.byState.cancelled.size,
+      keepFinished,
+      keepFinishedMs,
+      now
+    )
     this.retain(this.dead, () => this.byState.dead.size, keepDead, keepDeadMs, now)
     // Results, errors and progress grow the state past the cap without an enqueue: the batch after
     // brings it back under by shedding finished jobs (docs/architecture.md, "Limits").
@@ -843,8 +879,14 @@ export class QueueState {
   private runDue(schedule: Schedule, nextAt: number, now: number): boolean {
     const cutoff = now - this.limits.scheduleGraceMs
     const slots: Array<number> = []
-    if (nextAt <= cutoff && schedule.missed === "catch-up") slots.push(Math.max(nextAt, latestSlot(schedule, cutoff) ?? nextAt))
-    for (let slot = nextAt > cutoff ? nextAt : nextSlot(schedule, cutoff); slot !== undefined && slot <= now; slot = nextSlot(schedule, slot)) {
+    if (nextAt <= cutoff && schedule.missed === "catch-up") {
+      slots.push(Math.max(nextAt, latestSlot(schedule, cutoff) ?? nextAt))
+    }
+    for (
+      let slot = nextAt > cutoff ? nextAt : nextSlot(schedule, cutoff);
+      slot !== undefined && slot <= now;
+      slot = nextSlot(schedule, slot)
+    ) {
       slots.push(slot)
     }
     const savepoint = this.savepoint()
@@ -937,7 +979,9 @@ export class QueueState {
       return Either.left(refused)
     } catch (defect) {
       this.rollback(savepoint)
-      return Either.left(new InvalidRequest({ message: `the ${command._tag} request was refused: ${reasonOf(defect)}` }))
+      return Either.left(
+        new InvalidRequest({ message: `the ${command._tag} request was refused: ${reasonOf(defect)}` })
+      )
     } finally {
       if (alone) this.journal = undefined
     }
@@ -1044,7 +1088,9 @@ export class QueueState {
     if (problem !== undefined) return Either.left(new InvalidRequest({ message: `schedule ${spec.id}: ${problem}` }))
     const prev = this.schedules.get(spec.id)?.schedule
     if (prev === undefined && this.schedules.size >= maxSchedules) {
-      return Either.left(new InvalidRequest({ message: `a queue holds at most ${maxSchedules} schedules: remove some first` }))
+      return Either.left(
+        new InvalidRequest({ message: `a queue holds at most ${maxSchedules} schedules: remove some first` })
+      )
     }
     const tooLarge = this.checkSize(`the payload of schedule ${spec.id}'s job`, spec.job.payload ?? null)
     if (tooLarge !== undefined) return Either.left(tooLarge)
@@ -1065,7 +1111,9 @@ export class QueueState {
     const added = scheduleSize(schedule) - scheduleSize(prev)
     const projected = this.bytes + this.pendingBytes + added
     if (added > 0 && projected > this.limits.maxStateBytes) {
-      return Either.left(new QueueFull({ bytes: projected, limit: this.limits.maxStateBytes, retryAfterMs: this.fullFor(now) }))
+      return Either.left(
+        new QueueFull({ bytes: projected, limit: this.limits.maxStateBytes, retryAfterMs: this.fullFor(now) })
+      )
     }
     this.pendingBytes += added
     this.putSchedule(schedule)
@@ -1081,7 +1129,9 @@ export class QueueState {
           jobId: id,
           state: job.state,
           action: "promote",
-          hint: job.state === "queued" ? "it is claimable already" : "only delayed and retry-waiting jobs can be promoted"
+          hint: job.state === "queued"
+            ? "it is claimable already"
+            : "only delayed and retry-waiting jobs can be promoted"
         })
       )
     }
@@ -1112,7 +1162,12 @@ export class QueueState {
     if (job === undefined) return Either.left(new JobNotFound({ id }))
     if (job.state === "running") {
       return Either.left(
-        new InvalidTransition({ jobId: id, state: job.state, action: "delete", hint: "cancel it first (that revokes its worker's lease), then delete it" })
+        new InvalidTransition({
+          jobId: id,
+          state: job.state,
+          action: "delete",
+          hint: "cancel it first (that revokes its worker's lease), then delete it"
+        })
       )
     }
     this.remove(id)
@@ -1122,7 +1177,9 @@ export class QueueState {
 
   private purge(state: JobState, type: string | undefined): Either.Either<number, OsqueueError> {
     if (state === "running") {
-      return Either.left(new InvalidRequest({ message: "running jobs cannot be purged: cancel them first (that revokes their leases)" }))
+      return Either.left(
+        new InvalidRequest({ message: "running jobs cannot be purged: cancel them first (that revokes their leases)" })
+      )
     }
     let count = 0
     for (const id of [...this.byState[state]]) {
@@ -1133,7 +1190,10 @@ export class QueueState {
     return Either.right(count)
   }
 
-  private enqueue(options: ReadonlyArray<EnqueueOptions>, now: number): Either.Either<ReadonlyArray<Job>, OsqueueError> {
+  private enqueue(
+    options: ReadonlyArray<EnqueueOptions>,
+    now: number
+  ): Either.Either<ReadonlyArray<Job>, OsqueueError> {
     const { maxPayloadBytes, maxStateBytes, defaultMaxAttempts } = this.limits
     let added = 0
     for (const option of options) {
@@ -1142,7 +1202,9 @@ export class QueueState {
       if (json === undefined) return Either.left(new InvalidRequest({ message: "the payload is not JSON" }))
       const bytes = Buffer.byteLength(json)
       if (bytes > maxPayloadBytes) {
-        return Either.left(new PayloadTooLarge({ what: `the payload of a ${option.type} job`, bytes, limit: maxPayloadBytes }))
+        return Either.left(
+          new PayloadTooLarge({ what: `the payload of a ${option.type} job`, bytes, limit: maxPayloadBytes })
+        )
       }
       added += bytes + jobOverheadBytes
     }
@@ -1228,7 +1290,13 @@ export class QueueState {
       started.set(best.type, (started.get(best.type) ?? 0) + 1)
       const job = this.entries.get(best.heap.pop()!.id)!.job
       const attempt = job.attempts + 1
-      const lease: HeldLease = { workerId, epoch: this.meta.epoch, expiresAt: later(now, ttlMs), ttlMs, secret: secrets() }
+      const lease: HeldLease = {
+        workerId,
+        epoch: this.meta.epoch,
+        expiresAt: later(now, ttlMs),
+        ttlMs,
+        secret: secrets()
+      }
       const running = this.put({
         ...job,
         state: "running",
@@ -1251,7 +1319,9 @@ export class QueueState {
   private limitOf(scope: Scope): ClaimLimit | undefined {
     const limits = this.meta.limits
     if (limits.length === 0) return undefined
-    if (this.limitsByScope?.of !== limits) this.limitsByScope = { of: limits, byScope: new Map(limits.map((limit) => [limit.type, limit])) }
+    if (this.limitsByScope?.of !== limits) {
+      this.limitsByScope = { of: limits, byScope: new Map(limits.map((limit) => [limit.type, limit])) }
+    }
     return this.limitsByScope.byScope.get(scope)
   }
 
@@ -1271,7 +1341,9 @@ export class QueueState {
     if (limit === undefined) return Infinity
     let room = Infinity
     if (limit.concurrency !== undefined) room = limit.concurrency - this.running(scope)
-    if (limit.rate !== undefined) room = Math.min(room, limit.rate.max - this.startsWithin(scope, limit.rate.windowMs, now))
+    if (limit.rate !== undefined) {
+      room = Math.min(room, limit.rate.max - this.startsWithin(scope, limit.rate.windowMs, now))
+    }
     return room
   }
 
@@ -1312,14 +1384,20 @@ export class QueueState {
   /** A limit's fields that are out of bounds, named; undefined when it is a limit to keep. */
   private limitProblem(limit: ClaimLimit): string | undefined {
     const { concurrency, rate } = limit
-    if (concurrency === undefined && rate === undefined) return "a limit needs a concurrency, a rate or both: to remove one, clear it"
-    if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= maxConcurrency)) {
+    if (concurrency === undefined && rate === undefined) {
+      return "a limit needs a concurrency, a rate or both: to remove one, clear it"
+    }
+    if (
+      concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= maxConcurrency)
+    ) {
       return `concurrency must be a whole number from 1 to ${maxConcurrency}`
     }
     if (rate !== undefined && !(Number.isInteger(rate.max) && rate.max >= 1 && rate.max <= maxRateStarts)) {
       return `a rate's max must be a whole number from 1 to ${maxRateStarts}`
     }
-    if (rate !== undefined && !(Number.isInteger(rate.windowMs) && rate.windowMs >= 1 && rate.windowMs <= maxRateWindowMs)) {
+    if (
+      rate !== undefined && !(Number.isInteger(rate.windowMs) && rate.windowMs >= 1 && rate.windowMs <= maxRateWindowMs)
+    ) {
       return `a rate's windowMs must be whole milliseconds from 1 to ${maxRateWindowMs}`
     }
     return undefined
@@ -1331,9 +1409,14 @@ export class QueueState {
     if (problem !== undefined) return Either.left(new InvalidRequest({ message: problem }))
     const { limits } = this.meta
     const at = limits.findIndex((other) => other.type === limit.type)
-    if (at < 0 && limit.type !== undefined && limits.filter((other) => other.type !== undefined).length >= maxLimitedTypes) {
+    if (
+      at < 0 && limit.type !== undefined && limits.filter((other) => other.type !== undefined).length >= maxLimitedTypes
+    ) {
       return Either.left(
-        new InvalidRequest({ message: `at most ${maxLimitedTypes} job types may have limits of their own; clear some, or limit the whole queue` })
+        new InvalidRequest({
+          message:
+            `at most ${maxLimitedTypes} job types may have limits of their own; clear some, or limit the whole queue`
+        })
       )
     }
     // Only the fields a limit has, in one order: the state, the log and answers hold the same object.
@@ -1467,7 +1550,11 @@ export class QueueState {
       return dead
     }
     const delay = retryDelayMs ?? backoffDelay(job.backoff, job.attempts, `${job.id}/${job.attempts}`)
-    const waiting = this.put({ ...base, state: delay > 0 ? "failed-waiting-retry" : "queued", runAt: later(now, delay) })
+    const waiting = this.put({
+      ...base,
+      state: delay > 0 ? "failed-waiting-retry" : "queued",
+      runAt: later(now, delay)
+    })
     this.emit("retrying", waiting, now, error)
     return waiting
   }
@@ -1481,12 +1568,11 @@ export class QueueState {
         })
       )
     }
-    const paused: Paused =
-      type === undefined
-        ? pause
-          ? { all: true, types }
-          : { all: false, types: [] }
-        : { all, types: pause ? (types.includes(type) ? types : [...types, type]) : types.filter((t) => t !== type) }
+    const paused: Paused = type === undefined
+      ? pause
+        ? { all: true, types }
+        : { all: false, types: [] }
+      : { all, types: pause ? (types.includes(type) ? types : [...types, type]) : types.filter((t) => t !== type) }
     this.setMeta({ ...this.meta, paused })
     return Either.right(paused)
   }
@@ -1530,7 +1616,9 @@ export class QueueState {
     // A page of big jobs ends early (always with one job at least): its answer stays bounded.
     let bytes = 0
     let end = 0
-    while (end < entries.length && (end === 0 || bytes + entries[end]!.size <= maxPageBytes)) bytes += entries[end++]!.size
+    while (end < entries.length && (end === 0 || bytes + entries[end]!.size <= maxPageBytes)) {
+      bytes += entries[end++]!.size
+    }
     if (end < entries.length) more = true
     const jobs = entries.slice(0, end).map((entry) => entry.job)
     return more ? { jobs, next: jobs[jobs.length - 1]!.seq } : { jobs }
@@ -1541,7 +1629,9 @@ export class QueueState {
     const counts = new Map<string, Record<JobState, number>>()
     for (const entry of this.entries.values()) {
       let row = counts.get(entry.type)
-      if (row === undefined) counts.set(entry.type, row = Object.fromEntries(jobStates.map((s) => [s, 0])) as Record<JobState, number>)
+      if (row === undefined) {
+        counts.set(entry.type, row = Object.fromEntries(jobStates.map((s) => [s, 0])) as Record<JobState, number>)
+      }
       row[entry.state]++
     }
     return counts
@@ -1567,7 +1657,9 @@ export class QueueState {
   hasClaimable(types: ReadonlyArray<string> | undefined, now: number): boolean {
     if (this.meta.paused.all || this.room(undefined, now) <= 0) return false
     for (const type of types ?? this.queuedByType.keys()) {
-      if ((this.queuedByType.get(type) ?? 0) > 0 && !this.meta.paused.types.includes(type) && this.room(type, now) > 0) return true
+      if (
+        (this.queuedByType.get(type) ?? 0) > 0 && !this.meta.paused.types.includes(type) && this.room(type, now) > 0
+      ) return true
     }
     return false
   }
@@ -1593,7 +1685,10 @@ export class QueueState {
 
   /** Every schedule, by id. */
   listSchedules(): ReadonlyArray<Schedule> {
-    return [...this.schedules.values()].map((held) => held.schedule).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    return [...this.schedules.values()].map((held) => held.schedule).sort((
+      a,
+      b
+    ) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }
 
   /**
@@ -1757,7 +1852,9 @@ export class QueueState {
       this.byState[prev.state].delete(id)
       if (prev.state === "queued") countDown(this.queuedByType, prev.type)
       if (prev.state === "running") countDown(this.runningByType, prev.type)
-      if (prev.idempotencyKey !== undefined && this.byKey.get(prev.idempotencyKey) === id) this.byKey.delete(prev.idempotencyKey)
+      if (prev.idempotencyKey !== undefined && this.byKey.get(prev.idempotencyKey) === id) {
+        this.byKey.delete(prev.idempotencyKey)
+      }
     }
     if (next === undefined) {
       this.entries.delete(id)
@@ -1772,7 +1869,7 @@ export class QueueState {
       case "queued": {
         this.queuedByType.set(job.type, (this.queuedByType.get(job.type) ?? 0) + 1)
         let heap = this.ready.get(job.type)
-        if (heap === undefined) this.ready.set(job.type, (heap = newHeap()))
+        if (heap === undefined) this.ready.set(job.type, heap = newHeap())
         heap.push({ key: job.priority, seq: job.seq, id, stamp })
         break
       }

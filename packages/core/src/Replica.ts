@@ -24,7 +24,16 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
-import { Cas, type CasConflict, type CommitError, epochKey, leaderUrlKey, type Loaded, type LoadError, positionKey } from "./Cas.js"
+import {
+  Cas,
+  type CasConflict,
+  type CommitError,
+  epochKey,
+  leaderUrlKey,
+  type Loaded,
+  type LoadError,
+  positionKey
+} from "./Cas.js"
 import { EngineConfig } from "./EngineConfig.js"
 import { Log, type LogReadError } from "./Log.js"
 import { type EntryKind, type LogEntry, logKey } from "./LogEntry.js"
@@ -180,7 +189,11 @@ export const make = Effect.gen(function*() {
   /** queue.json as last read or written by this broker. */
   let checkpoint = Option.match(initial, {
     onNone: () => ({ version: undefined as string | undefined, position: 0, bytes: 0 }),
-    onSome: (loaded) => ({ version: loaded.version as string | undefined, position: loaded.file.seq, bytes: loaded.bytes })
+    onSome: (loaded) => ({
+      version: loaded.version as string | undefined,
+      position: loaded.file.seq,
+      bytes: loaded.bytes
+    })
   })
   /** True while queue.json predates the log: the next append converts it by writing a checkpoint. */
   let legacy = Option.match(initial, { onNone: () => false, onSome: (loaded) => loaded.file.format < firstLogFormat })
@@ -261,7 +274,9 @@ export const make = Effect.gen(function*() {
   /** Replays `entry` onto the state; one that does not apply to it is corrupt (docs/ha.md). */
   const apply = (entry: LogEntry): Effect.Effect<void, StateCorrupt> => {
     const problem = state.replay(entry)
-    return problem === undefined ? Effect.void : Effect.fail(new StateCorrupt({ key: logKey(entry.position), reason: problem }))
+    return problem === undefined
+      ? Effect.void
+      : Effect.fail(new StateCorrupt({ key: logKey(entry.position), reason: problem }))
   }
 
   /** Replays the entries after the state's position; reloads the checkpoint once if the log has moved past us. */
@@ -280,7 +295,9 @@ export const make = Effect.gen(function*() {
       }
       if (!broken && entries.length === maxCatchUp) return progressed
       const head = yield* cas.head
-      if (Option.isNone(head)) return yield* new StateCorrupt({ reason: "queue.json is gone: restore it or start a fresh store" })
+      if (Option.isNone(head)) {
+        return yield* new StateCorrupt({ reason: "queue.json is gone: restore it or start a fresh store" })
+      }
       // The next entry is absent and the checkpoint is at or past it: it was collected.
       const behind = head.value.position !== undefined
         ? head.value.position > state.seq || (broken && head.value.version !== checkpoint.version)
@@ -383,9 +400,10 @@ export const make = Effect.gen(function*() {
       if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
       const started = yield* Clock.currentTimeMillis
       lastCheckpointWrite = started
-      const version = yield* cas.commit(snapshot.body.parts, checkpoint.version, snapshot.commitId, snapshot.metadata).pipe(
-        Effect.catchTag("CasConflict", (conflict) => overOlder(snapshot, conflict))
-      )
+      const version = yield* cas.commit(snapshot.body.parts, checkpoint.version, snapshot.commitId, snapshot.metadata)
+        .pipe(
+          Effect.catchTag("CasConflict", (conflict) => overOlder(snapshot, conflict))
+        )
       const now = yield* Clock.currentTimeMillis
       // A follower's reload may have moved it meanwhile; only a newer position replaces it.
       if (snapshot.position >= checkpoint.position) {
@@ -467,7 +485,9 @@ export const make = Effect.gen(function*() {
         yield* apply(entry)
         return yield* new Reapply()
       }
-      yield* replayLog.pipe(Effect.catchAll((error) => Effect.logWarning("could not catch up after being deposed", error)))
+      yield* replayLog.pipe(
+        Effect.catchAll((error) => Effect.logWarning("could not catch up after being deposed", error))
+      )
       return yield* new Deposed({ leader: state.leader })
     })
 
@@ -515,7 +535,12 @@ export const make = Effect.gen(function*() {
    * landed, every append sent behind it was built on a change the log does not hold: they are
    * undone with it, and void whatever their writes did (the next entry skips them).
    */
-  const settle = <A>(flight: Flight, s: QueueState, result: A, encodeMs: number): Effect.Effect<Appended<A>, AppendError> =>
+  const settle = <A>(
+    flight: Flight,
+    s: QueueState,
+    result: A,
+    encodeMs: number
+  ): Effect.Effect<Appended<A>, AppendError> =>
     Effect.gen(function*() {
       const written = yield* Effect.exit(Deferred.await(flight.written))
       if (flight.voided !== undefined) return yield* flight.voided
@@ -524,7 +549,9 @@ export const make = Effect.gen(function*() {
       if (Exit.isSuccess(written) && written.value._tag === "Landed") {
         lastSentAt = flight.sentAt
         durableStats = flight.stats
-        const events = flight.legacy ? s.committed(flight.last, flight.commitId, flight.bytes) : s.committed(flight.last, flight.commitId)
+        const events = flight.legacy
+          ? s.committed(flight.last, flight.commitId, flight.bytes)
+          : s.committed(flight.last, flight.commitId)
         entriesSince++
         logBytesSince += flight.bytes
         jobsChangedSince ||= events.length > 0
@@ -539,13 +566,20 @@ export const make = Effect.gen(function*() {
       // A defect in the store's code fails the append as it stands; anything else is judged.
       const failed = Exit.isSuccess(written)
         ? failure(flight, written.value)
-        : Option.match(Cause.failureOption(written.cause), { onNone: () => Effect.failCause(written.cause), onSome: Effect.fail })
+        : Option.match(Cause.failureOption(written.cause), {
+          onNone: () => Effect.failCause(written.cause),
+          onSome: Effect.fail
+        })
       const error = yield* Effect.exit(failed)
       for (const later of behind) {
         const cause = Exit.isFailure(error) ? Cause.failureOption(error.cause) : Option.none()
         later.voided = Option.isSome(cause) && (cause.value._tag === "Deposed" || cause.value._tag === "StateCorrupt")
           ? cause.value
-          : new StoreUnavailable({ operation: "append", key: logKey(later.position), cause: "an append sent before it failed" })
+          : new StoreUnavailable({
+            operation: "append",
+            key: logKey(later.position),
+            cause: "an append sent before it failed"
+          })
       }
       quiet()
       return yield* error
@@ -614,7 +648,8 @@ export const make = Effect.gen(function*() {
 
   const canSendBehind = () => {
     const front = flights[0]
-    return config.appendsInFlight > 1 && flights.length === 1 && front!.fresh && front!.kind === "batch" && !front!.legacy &&
+    return config.appendsInFlight > 1 && flights.length === 1 && front!.fresh && front!.kind === "batch" &&
+      !front!.legacy &&
       waiting.length === 0 && !checkpointDue
   }
 
@@ -648,7 +683,10 @@ export const make = Effect.gen(function*() {
   })
 })
 
-export const layer: Layer.Layer<Replica, LoadError | CommitError, Cas | Log | EngineConfig> = Layer.scoped(Replica, make)
+export const layer: Layer.Layer<Replica, LoadError | CommitError, Cas | Log | EngineConfig> = Layer.scoped(
+  Replica,
+  make
+)
 
 /**
  * The state the store holds now: the checkpoint with every entry after it replayed (None when

@@ -22,21 +22,29 @@ export const problemOf = (rule: SlotRule, now: number): string | undefined => {
     return "a schedule has either `cron` or `everyMs`, not both"
   }
   if (rule.cron === undefined) {
-    return rule.timezone === undefined ? undefined : "`timezone` applies to a `cron` schedule only: an interval (everyMs) counts from 1970 in UTC"
+    return rule.timezone === undefined
+      ? undefined
+      : "`timezone` applies to a `cron` schedule only: an interval (everyMs) counts from 1970 in UTC"
   }
   if (rule.cron.trim() === "") return "a cron expression must not be blank"
   const zone = rule.timezone ?? utc
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: zone })
   } catch {
-    return `the time zone ${JSON.stringify(zone)} is not an IANA time zone this broker knows (e.g. "Europe/Paris", "America/New_York", "UTC")`
+    return `the time zone ${
+      JSON.stringify(zone)
+    } is not an IANA time zone this broker knows (e.g. "Europe/Paris", "America/New_York", "UTC")`
   }
   try {
     CronExpressionParser.parse(rule.cron, { tz: zone, strict: false })
   } catch (error) {
-    return `the cron expression ${JSON.stringify(rule.cron)} is not valid (${reason(error)}): five fields (minute hour day-of-month month day-of-week), or six with seconds first`
+    return `the cron expression ${JSON.stringify(rule.cron)} is not valid (${
+      reason(error)
+    }): five fields (minute hour day-of-month month day-of-week), or six with seconds first`
   }
-  return nextSlot(rule, now) === undefined ? `the cron expression ${JSON.stringify(rule.cron)} has no time after now` : undefined
+  return nextSlot(rule, now) === undefined
+    ? `the cron expression ${JSON.stringify(rule.cron)} has no time after now`
+    : undefined
 }
 
 const reason = (error: unknown): string => (error instanceof Error ? error.message : String(error))
@@ -62,7 +70,11 @@ export const latestSlot = (rule: SlotRule, atOrBefore: number): number | undefin
 const cronStep = (rule: SlotRule, from: number, direction: "next" | "prev"): number | undefined => {
   if (rule.cron === undefined) return undefined
   try {
-    const expression = CronExpressionParser.parse(rule.cron, { currentDate: new Date(from), tz: rule.timezone ?? utc, strict: false })
+    const expression = CronExpressionParser.parse(rule.cron, {
+      currentDate: new Date(from),
+      tz: rule.timezone ?? utc,
+      strict: false
+    })
     const slot = (direction === "next" ? expression.next() : expression.prev()).getTime()
     return Number.isSafeInteger(slot) && slot >= 0 && slot <= maxInstant ? slot : undefined
   } catch {

@@ -63,7 +63,11 @@ const gated = (memory: ObjectStoreShape) =>
   })
 
 const enqueue = (engine: StartedEngine, type: string) =>
-  engine.commit.submit({ _tag: "Enqueue", jobs: [{ type }] }).pipe(Effect.map((jobs) => jobs[0]!), Effect.exit, Effect.fork)
+  engine.commit.submit({ _tag: "Enqueue", jobs: [{ type }] }).pipe(
+    Effect.map((jobs) => jobs[0]!),
+    Effect.exit,
+    Effect.fork
+  )
 
 const answered = <A>(fiber: Fiber.RuntimeFiber<Exit.Exit<A, OsqueueError>>) =>
   Effect.map(fiber.poll, Option.map(Exit.flatten))
@@ -173,7 +177,10 @@ describe("appends in flight", () => {
       for (let i = 0; i < 10; i++) yield* advance(600)
       expect((yield* b.election.role)._tag).toBe("Leader")
       const taken = Option.getOrThrow(yield* gate.store.get(LogEntry.logKey(one.position)))
-      expect(Either.getOrThrow(LogEntry.decode(LogEntry.logKey(one.position), taken.bytes))).toMatchObject({ kind: "epoch", skip: 1 })
+      expect(Either.getOrThrow(LogEntry.decode(LogEntry.logKey(one.position), taken.bytes))).toMatchObject({
+        kind: "epoch",
+        skip: 1
+      })
       // then both writes arrive: the first finds b's takeover there; the second lands where b's entry skips
       yield* two.land
       yield* one.land

@@ -61,7 +61,7 @@ describe("Cas", () => {
   it.effect("refuses a corrupt object with a message naming the problem", () =>
     Effect.gen(function*() {
       const store = yield* MemoryStore.make
-      yield* store.put("queue.json", encoder.encode('{"format":1,"epoch":"x"}'), { ifAbsent: true })
+      yield* store.put("queue.json", encoder.encode("{\"format\":1,\"epoch\":\"x\"}"), { ifAbsent: true })
       const error = yield* (yield* casOver(store)).load.pipe(Effect.flip)
       expect(error._tag).toBe("StateCorrupt")
       expect(error.message).toMatch(/epoch/)
@@ -76,13 +76,13 @@ describe("Cas", () => {
       state.committed(1, "a:1")
       const text = state.toJson(1, "a:1")
       // Spaced as a reformatted file would be: the jobs are read all the same.
-      const spaced = text.replace(/,\{"id"/g, ",\n  {\"id\"").replace('"jobs":[', '"jobs": [ ')
+      const spaced = text.replace(/,\{"id"/g, ",\n  {\"id\"").replace("\"jobs\":[", "\"jobs\": [ ")
       const decoded = Either.getOrThrow(Cas.decodeKeepingBytes(encoder.encode(spaced)))
       expect(decoded.jobBytes?.length).toBe(3)
       const back = QueueState.fromFile(decoded.file, spaced.length, undefined, decoded.jobBytes)
       expect(JSON.parse(back.toJson(1, "a:1"))).toEqual(JSON.parse(text))
 
-      const bad = text.replace('"type":"b"', '"type":7')
+      const bad = text.replace("\"type\":\"b\"", "\"type\":7")
       const error = Either.flip(Cas.decodeKeepingBytes(encoder.encode(bad))).pipe(Either.getOrThrow)
       expect(error._tag).toBe("StateCorrupt")
       expect(error.message).toMatch(/\["jobs"\]\[1\]/)

@@ -6,13 +6,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FaultyStore, MemoryStore, type ObjectStoreShape, OutcomeUnknown, StoreUnavailable } from "@osqueue/storage"
 import type { EnqueueOptions, OsqueueError } from "@osqueue/types"
+import { Effect, Either, Exit, Option, Scope, TestClock } from "effect"
 import { durable } from "./fixtures/durable.js"
 import { advance, settle, type StartedEngine, startEngine, startLeaderAndFollower } from "./fixtures/engine.js"
-import { Effect, Either, Exit, Option, Scope, TestClock } from "effect"
 
 type Engine = StartedEngine
 
-const job = (type: string, extra: Partial<EnqueueOptions> = {}): EnqueueOptions => ({ type, ...extra }) as EnqueueOptions
+const job = (type: string, extra: Partial<EnqueueOptions> = {}): EnqueueOptions =>
+  ({ type, ...extra }) as EnqueueOptions
 
 const enqueue = (engine: Engine, options: EnqueueOptions) =>
   engine.commit.submit({ _tag: "Enqueue", jobs: [options] }).pipe(Effect.map((jobs) => jobs[0]!))
@@ -20,8 +21,7 @@ const enqueue = (engine: Engine, options: EnqueueOptions) =>
 const claim = (engine: Engine, extra: { types?: Array<string>; leaseMs?: number } = {}) =>
   engine.commit.submit({ _tag: "Claim", workerId: "w1", max: 1, ...extra })
 
-const errorTag = <A>(effect: Effect.Effect<A, OsqueueError>) =>
-  effect.pipe(Effect.flip, Effect.map((e) => e._tag))
+const errorTag = <A>(effect: Effect.Effect<A, OsqueueError>) => effect.pipe(Effect.flip, Effect.map((e) => e._tag))
 
 const single = Effect.gen(function*() {
   const store = yield* MemoryStore.make
@@ -48,7 +48,9 @@ describe("engine", () => {
   it.scoped("a lease that is not renewed expires and counts as a failed attempt", () =>
     Effect.gen(function*() {
       const engine = yield* single
-      const created = yield* settle(enqueue(engine, job("t", { maxAttempts: 2, backoff: { _tag: "fixed", delayMs: 60_000 } })))
+      const created = yield* settle(
+        enqueue(engine, job("t", { maxAttempts: 2, backoff: { _tag: "fixed", delayMs: 60_000 } }))
+      )
       const [claimed] = yield* settle(claim(engine, { leaseMs: 5_000 }))
       expect(claimed!.job.id).toBe(created.id)
       yield* advance(4_000)
@@ -58,7 +60,9 @@ describe("engine", () => {
       const after = yield* engine.commit.read((s) => s.get(created.id))
       expect(after?.state).toBe("failed-waiting-retry")
       expect(after?.lastError).toMatch(/lease expired/)
-      expect(yield* errorTag(settle(engine.commit.submit({ _tag: "Complete", token: claimed!.token })))).toBe("LeaseLost")
+      expect(yield* errorTag(settle(engine.commit.submit({ _tag: "Complete", token: claimed!.token })))).toBe(
+        "LeaseLost"
+      )
     }))
 
   it.scoped("a delayed job is claimable from its runAt, not before", () =>
@@ -284,7 +288,8 @@ describe("two brokers on one store", () => {
       let explode = false
       const store: ObjectStoreShape = {
         ...memory,
-        put: (key, body, condition, options) => explode ? Effect.dieMessage("a bug in the store") : memory.put(key, body, condition, options)
+        put: (key, body, condition, options) =>
+          explode ? Effect.dieMessage("a bug in the store") : memory.put(key, body, condition, options)
       }
       const engine = yield* startEngine(store, "http://a:8080")
       yield* advance(0)
@@ -293,7 +298,7 @@ describe("two brokers on one store", () => {
       explode = false
       const next = yield* settle(enqueue(engine, job("two")))
       expect(next.type).toBe("two")
-      expect((yield* engine.commit.read((s) => s.stats().counts.queued))).toBe(1)
+      expect(yield* engine.commit.read((s) => s.stats().counts.queued)).toBe(1)
     }))
 
   it.scoped("a release the store refuses is retried, so the handoff stays quick", () =>
@@ -311,9 +316,10 @@ describe("two brokers on one store", () => {
       yield* control.set({})
       yield* advance(200)
       yield* closing.await
-      expect(Option.getOrUndefined(yield* Effect.map(memory.head("queue.json"), Option.map((h) => h.metadata)))).toMatchObject({
-        "osqueue-leader-url": ""
-      })
+      expect(Option.getOrUndefined(yield* Effect.map(memory.head("queue.json"), Option.map((h) => h.metadata))))
+        .toMatchObject({
+          "osqueue-leader-url": ""
+        })
       yield* advance(700)
       expect((yield* b.election.role)._tag).toBe("Leader")
     }))

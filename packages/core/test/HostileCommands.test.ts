@@ -22,9 +22,21 @@ import {
   parseLeaseToken,
   QueueFile
 } from "@osqueue/types"
-import { durable } from "./fixtures/durable.js"
-import { Arbitrary, Context, Duration, Effect, Either, FastCheck as fc, Layer, Option, Schema, Scope, TestClock } from "effect"
+import {
+  Arbitrary,
+  Context,
+  Duration,
+  Effect,
+  Either,
+  FastCheck as fc,
+  Layer,
+  Option,
+  Schema,
+  Scope,
+  TestClock
+} from "effect"
 import type { Command } from "../src/Command.js"
+import { durable } from "./fixtures/durable.js"
 import { testSecrets } from "./fixtures/model.js"
 
 const T0 = 1_700_000_000_000
@@ -130,7 +142,9 @@ describe("a command that cannot be applied or encoded", () => {
   it("names what went wrong, without the value", () => {
     const state = QueueState.empty()
     const result = state.apply({ _tag: "Enqueue", jobs: [{ type: "a", payload: { n: 10n } }] }, T0, testSecrets())
-    expect(Either.isLeft(result) && result.left.message).toMatch(/^the Enqueue request was refused: TypeError: .*BigInt/)
+    expect(Either.isLeft(result) && result.left.message).toMatch(
+      /^the Enqueue request was refused: TypeError: .*BigInt/
+    )
     expect(state.size).toBe(0)
   })
 })
@@ -170,7 +184,12 @@ describe("numbers that would leave queue.json unreadable", () => {
     const { text } = commitAndReload(state)
     // As an older broker could have written it: a backoff past today's maxima, on its 1,000th attempt.
     const old = JSON.parse(text) as { jobs: Array<Record<string, unknown>> }
-    old.jobs[0]!.backoff = { _tag: "exponential", baseMs: Number.MAX_SAFE_INTEGER, maxMs: Number.MAX_SAFE_INTEGER, jitter: 1 }
+    old.jobs[0]!.backoff = {
+      _tag: "exponential",
+      baseMs: Number.MAX_SAFE_INTEGER,
+      maxMs: Number.MAX_SAFE_INTEGER,
+      jitter: 1
+    }
     old.jobs[0]!.attempts = 998
     const back = QueueState.fromFile(decodeFile(old), text.length)
     back.begin()
@@ -184,7 +203,9 @@ describe("numbers that would leave queue.json unreadable", () => {
   })
 
   it("random valid requests, extremes included, always leave a queue.json that reads back and answers that encode", () => {
-    const options = Arbitrary.make(EnqueueOptions).map((o) => JSON.parse(JSON.stringify(o)) as typeof EnqueueOptions.Type)
+    const options = Arbitrary.make(EnqueueOptions).map((o) =>
+      JSON.parse(JSON.stringify(o)) as typeof EnqueueOptions.Type
+    )
     const fail = Arbitrary.make(FailRequest.pipe(Schema.omit("token")))
     const heartbeat = Arbitrary.make(HeartbeatRequest.pipe(Schema.omit("token")))
     const step = fc.oneof(
@@ -197,7 +218,10 @@ describe("numbers that would leave queue.json unreadable", () => {
       fc.record({ _tag: fc.constant("Fail" as const), request: fail }),
       fc.record({ _tag: fc.constant("Heartbeat" as const), request: heartbeat }),
       fc.record({ _tag: fc.constant("Complete" as const) }),
-      fc.record({ _tag: fc.constant("Tick" as const), at: fc.oneof(fc.integer({ min: 0, max: maxDelayMs }), fc.constant(maxInstant)) })
+      fc.record({
+        _tag: fc.constant("Tick" as const),
+        at: fc.oneof(fc.integer({ min: 0, max: maxDelayMs }), fc.constant(maxInstant))
+      })
     )
     fc.assert(
       fc.property(fc.array(step, { maxLength: 30 }), (steps) => {
@@ -226,7 +250,13 @@ describe("numbers that would leave queue.json unreadable", () => {
               keep(state.apply({ _tag: "Claim", workerId: "w", max: s.max, leaseMs: s.leaseMs }, now, secrets))
               break
             case "Fail":
-              keep(state.apply({ _tag: "Fail", token: tokens.pop() ?? ("job-1/1/0" as LeaseToken), ...s.request }, now, secrets))
+              keep(
+                state.apply(
+                  { _tag: "Fail", token: tokens.pop() ?? ("job-1/1/0" as LeaseToken), ...s.request },
+                  now,
+                  secrets
+                )
+              )
               break
             case "Heartbeat": {
               const token = tokens[tokens.length - 1] ?? ("job-1/1/0" as LeaseToken)
@@ -289,7 +319,9 @@ describe("lease tokens", () => {
       const result = state.apply({ _tag: "Complete", token }, T0, secrets)
       expect(tagOf(result)).toBe("LeaseLost")
     }
-    expect(tagOf(state.apply({ _tag: "Complete", token: "job-1/x/1" as LeaseToken }, T0, secrets))).toBe("InvalidRequest")
+    expect(tagOf(state.apply({ _tag: "Complete", token: "job-1/x/1" as LeaseToken }, T0, secrets))).toBe(
+      "InvalidRequest"
+    )
     expect(state.get(claimed.job.id)!.state).toBe("running")
     expect(right(state.apply({ _tag: "Complete", token: claimed.token }, T0, secrets)).state).toBe("completed")
   })
@@ -354,9 +386,20 @@ describe("through the engine", () => {
         { _tag: "Enqueue", jobs: [{ type: "good", payload: { fine: true } }] }
       ]
       const outcomes = yield* settle(commit.submitAll(commands))
-      expect(outcomes.map(tagOf)).toEqual(["ok", "InvalidRequest", "InvalidRequest", "InvalidRequest", "InvalidRequest", "ok", "ok"])
+      expect(outcomes.map(tagOf)).toEqual([
+        "ok",
+        "InvalidRequest",
+        "InvalidRequest",
+        "InvalidRequest",
+        "InvalidRequest",
+        "ok",
+        "ok"
+      ])
       const loaded = Option.getOrThrow(yield* read)
-      expect(loaded.file.jobs.map((job) => [job.id, job.type])).toEqual([["job-1", "good"], ["job-2", "good"], ["job-3", "good"]])
+      expect(loaded.file.jobs.map((job) => [job.id, job.type])).toEqual([["job-1", "good"], ["job-2", "good"], [
+        "job-3",
+        "good"
+      ]])
       // Claims, outcomes with bad results beside good ones, and then more commits.
       const claimed = yield* settle(commit.submit({ _tag: "Claim", workerId: "w", max: 2 }))
       expect(claimed.map(({ job }) => job.id)).toEqual(["job-1", "job-3"])

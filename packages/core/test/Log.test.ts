@@ -84,7 +84,10 @@ describe("the log", () => {
       for (let i = 0; i < 10; i++) yield* advance(600)
       expect((yield* b.election.role)._tag).toBe("Leader")
       const jobs = yield* b.commit.read((s) => s.list({ limit: 100 }).jobs)
-      expect(jobs.map((job) => job.traceparent)).toEqual([...Array.from({ length: 7 }, (_, i) => traceparentOf(i)), undefined])
+      expect(jobs.map((job) => job.traceparent)).toEqual([
+        ...Array.from({ length: 7 }, (_, i) => traceparentOf(i)),
+        undefined
+      ])
       // The worker that claims a job gets it with its traceparent.
       const claimed = yield* settle(b.commit.submit({ _tag: "Claim", workerId: "w", max: 1 }))
       expect(claimed[0]!.job.traceparent).toBe(traceparentOf(0))
@@ -120,7 +123,7 @@ describe("the log", () => {
       const old = QueueState.empty()
       old.begin()
       old.apply({ _tag: "Enqueue", jobs: [{ type: "kept" }] }, 1_700_000_000_000, () => "s")
-      const text = old.toJson(7, "old:7").replace('"format":4', '"format":2')
+      const text = old.toJson(7, "old:7").replace("\"format\":4", "\"format\":2")
       yield* store.put("queue.json", encoder.encode(text), { ifAbsent: true })
       const a = yield* startEngine(store, "http://a:8080")
       yield* advance(0)

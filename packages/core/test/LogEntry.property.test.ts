@@ -12,7 +12,13 @@ import { defaultLimits, QueueState } from "../src/QueueState.js"
 import { testSecrets } from "./fixtures/model.js"
 
 const T0 = 1_700_000_000_000
-const limits = { ...defaultLimits, keepFinished: 2, keepFinishedMs: 5_000, defaultMaxAttempts: 2, defaultLeaseMs: 1_000 }
+const limits = {
+  ...defaultLimits,
+  keepFinished: 2,
+  keepFinishedMs: 5_000,
+  defaultMaxAttempts: 2,
+  defaultLeaseMs: 1_000
+}
 
 const step = fc.oneof(
   fc.record({
@@ -24,8 +30,14 @@ const step = fc.oneof(
   fc.record({ kind: fc.constant("claim" as const), max: fc.integer({ min: 1, max: 3 }) }),
   fc.record({ kind: fc.constantFrom("complete" as const, "fail" as const), pick: fc.nat() }),
   fc.record({ kind: fc.constantFrom("pause" as const, "resume" as const) }),
-  fc.record({ kind: fc.constantFrom("promote" as const, "delete" as const, "priority" as const), job: fc.integer({ min: 1, max: 20 }) }),
-  fc.record({ kind: fc.constant("purge" as const), state: fc.constantFrom("queued" as const, "completed" as const, "dead" as const) }),
+  fc.record({
+    kind: fc.constantFrom("promote" as const, "delete" as const, "priority" as const),
+    job: fc.integer({ min: 1, max: 20 })
+  }),
+  fc.record({
+    kind: fc.constant("purge" as const),
+    state: fc.constantFrom("queued" as const, "completed" as const, "dead" as const)
+  }),
   fc.record({
     kind: fc.constant("schedule" as const),
     id: fc.constantFrom("s1", "s2"),
@@ -38,14 +50,21 @@ const step = fc.oneof(
     kind: fc.constant("limit" as const),
     type: fc.constantFrom("a", "b", undefined),
     concurrency: fc.constantFrom(1, 2, undefined),
-    rate: fc.constantFrom({ max: 1, windowMs: 1_000 }, { max: 2, windowMs: 5_000 }, { max: 4, windowMs: 60_000 }, undefined)
+    rate: fc.constantFrom(
+      { max: 1, windowMs: 1_000 },
+      { max: 2, windowMs: 5_000 },
+      { max: 4, windowMs: 60_000 },
+      undefined
+    )
   }),
   fc.record({ kind: fc.constant("unlimit" as const), type: fc.constantFrom("a", "b", undefined) })
 )
 // Now and then a gap longer than the schedules' grace: missed slots.
-const advance = fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 0, max: 3_000 }) }, { weight: 1, arbitrary: fc.constant(25_000) })
+const advance = fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 0, max: 3_000 }) }, {
+  weight: 1,
+  arbitrary: fc.constant(25_000)
+})
 const batches = fc.array(fc.record({ advance, steps: fc.array(step, { maxLength: 6 }) }), { maxLength: 12 })
-
 
 describe("LogEntry", () => {
   it("keys sort in position order", () => {
@@ -61,7 +80,10 @@ describe("LogEntry", () => {
     expect(Either.isLeft(notJson) && notJson.left.message).toMatch(/^log\/0000000000000003 is unreadable \(not JSON/)
     const state = QueueState.empty(limits)
     state.begin()
-    const moved = decode(logKey(4), state.entryParts("batch", 3, "L:3:1").parts.reduce((a, b) => Buffer.concat([a, b]), Buffer.alloc(0)))
+    const moved = decode(
+      logKey(4),
+      state.entryParts("batch", 3, "L:3:1").parts.reduce((a, b) => Buffer.concat([a, b]), Buffer.alloc(0))
+    )
     expect(Either.isLeft(moved) && moved.left.message).toMatch(/it says it is entry 3/)
   })
 
@@ -79,22 +101,41 @@ describe("LogEntry", () => {
           leader.tick(now)
           for (const s of steps) {
             let command: Command
-            if (s.kind === "enqueue") command = { _tag: "Enqueue", jobs: Array.from({ length: s.n }, () => ({ type: s.type, payload: { i, pad: "p".repeat(40 * s.n) }, delayMs: s.delayMs })) }
-            else if (s.kind === "claim") command = { _tag: "Claim", workerId: "w", max: s.max }
-            else if (s.kind === "pause" || s.kind === "resume") command = { _tag: s.kind === "pause" ? "Pause" : "Resume" }
-            else if (s.kind === "promote" || s.kind === "delete") command = { _tag: s.kind === "promote" ? "Promote" : "Delete", id: `job-${s.job}` as JobId }
-            else if (s.kind === "priority") command = { _tag: "SetPriority", id: `job-${s.job}` as JobId, priority: s.job % 3 }
-            else if (s.kind === "purge") command = { _tag: "Purge", state: s.state }
-            else if (s.kind === "schedule") command = { _tag: "UpsertSchedule", schedule: { id: s.id, everyMs: s.everyMs, missed: s.missed, job: { type: "a", payload: { s: s.id } } } }
-            else if (s.kind === "unschedule") command = { _tag: "RemoveSchedule", id: s.id }
+            if (s.kind === "enqueue") {
+              command = {
+                _tag: "Enqueue",
+                jobs: Array.from(
+                  { length: s.n },
+                  () => ({ type: s.type, payload: { i, pad: "p".repeat(40 * s.n) }, delayMs: s.delayMs })
+                )
+              }
+            } else if (s.kind === "claim") command = { _tag: "Claim", workerId: "w", max: s.max }
+            else if (s.kind === "pause" || s.kind === "resume") {
+              command = { _tag: s.kind === "pause" ? "Pause" : "Resume" }
+            } else if (s.kind === "promote" || s.kind === "delete") {
+              command = { _tag: s.kind === "promote" ? "Promote" : "Delete", id: `job-${s.job}` as JobId }
+            } else if (s.kind === "priority") {
+              command = { _tag: "SetPriority", id: `job-${s.job}` as JobId, priority: s.job % 3 }
+            } else if (s.kind === "purge") command = { _tag: "Purge", state: s.state }
+            else if (s.kind === "schedule") {
+              command = {
+                _tag: "UpsertSchedule",
+                schedule: { id: s.id, everyMs: s.everyMs, missed: s.missed, job: { type: "a", payload: { s: s.id } } }
+              }
+            } else if (s.kind === "unschedule") command = { _tag: "RemoveSchedule", id: s.id }
             else if (s.kind === "limit") {
               const { concurrency, rate, type } = s
               command = {
                 _tag: "SetLimit",
-                limit: { ...(type === undefined ? {} : { type }), ...(concurrency === undefined ? {} : { concurrency }), ...(rate === undefined ? {} : { rate }) }
+                limit: {
+                  ...(type === undefined ? {} : { type }),
+                  ...(concurrency === undefined ? {} : { concurrency }),
+                  ...(rate === undefined ? {} : { rate })
+                }
               }
-            } else if (s.kind === "unlimit") command = { _tag: "ClearLimit", ...(s.type === undefined ? {} : { type: s.type }) }
-            else if (tokens.length === 0) continue
+            } else if (s.kind === "unlimit") {
+              command = { _tag: "ClearLimit", ...(s.type === undefined ? {} : { type: s.type }) }
+            } else if (tokens.length === 0) continue
             else if (s.kind === "complete" || s.kind === "fail") {
               const token = tokens.splice(s.pick % tokens.length, 1)[0]!
               command = s.kind === "complete" ? { _tag: "Complete", token } : { _tag: "Fail", token, error: "e" }
@@ -148,9 +189,17 @@ describe("LogEntry", () => {
 
     const stray = { ...completed.entry, position: position + 1, patched: [{ id: "job-404", set: { state: "queued" } }] }
     expect(replica.replay(stray)).toMatch(/job-404/)
-    const invalid = { ...completed.entry, position: position + 1, patched: [{ id: "job-1", set: { attempts: "many" } }] }
+    const invalid = {
+      ...completed.entry,
+      position: position + 1,
+      patched: [{ id: "job-1", set: { attempts: "many" } }]
+    }
     expect(replica.replay(invalid)).toMatch(/no valid job/)
-    const unknownField = { ...completed.entry, position: position + 1, patched: [{ id: "job-1", set: { isAdmin: true } }] }
+    const unknownField = {
+      ...completed.entry,
+      position: position + 1,
+      patched: [{ id: "job-1", set: { isAdmin: true } }]
+    }
     expect(replica.replay(unknownField)).toMatch(/no valid job/)
     // Refused entries change nothing.
     expect(replica.seq).toBe(position)

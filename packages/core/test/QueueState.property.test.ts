@@ -8,13 +8,30 @@
  *   OSQ_FC_SEED=<seed> npx vitest run test/QueueState.property
  */
 import { describe, expect, it } from "@effect/vitest"
-import { type Backoff, type EnqueueOptions, type Job, type JobState, jobStates, type LeaseToken, type OsqueueError, QueueFile } from "@osqueue/types"
+import {
+  type Backoff,
+  type EnqueueOptions,
+  type Job,
+  type JobState,
+  jobStates,
+  type LeaseToken,
+  type OsqueueError,
+  QueueFile
+} from "@osqueue/types"
 import { Either, FastCheck as fc, Schema } from "effect"
 import { isDeepStrictEqual } from "node:util"
 import type { Command } from "../src/Command.js"
 import { Heap } from "../src/Heap.js"
 import { defaultLimits, type Limits, QueueState, tokenOf } from "../src/QueueState.js"
-import { type Handle, Model, type ModelEnqueue, type ModelJob, type ModelLimit, type Outcome, testSecrets } from "./fixtures/model.js"
+import {
+  type Handle,
+  Model,
+  type ModelEnqueue,
+  type ModelJob,
+  type ModelLimit,
+  type Outcome,
+  testSecrets
+} from "./fixtures/model.js"
 
 const seed = Number(process.env["OSQ_FC_SEED"] ?? 20_240_601)
 const numRuns = Number(process.env["OSQ_FC_RUNS"] ?? 1_000)
@@ -170,7 +187,10 @@ const arbType = fc.constantFrom("a", "b")
 const arbOp: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 10,
-    arbitrary: fc.record({ _tag: fc.constant("Enqueue" as const), jobs: fc.array(arbJob, { minLength: 1, maxLength: 3 }) })
+    arbitrary: fc.record({
+      _tag: fc.constant("Enqueue" as const),
+      jobs: fc.array(arbJob, { minLength: 1, maxLength: 3 })
+    })
   },
   {
     weight: 14,
@@ -210,11 +230,18 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("Release" as const), tok: arbTok }) },
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("Cancel" as const), ref: fc.nat({ max: 12 }) }) },
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("Retry" as const), ref: fc.nat({ max: 12 }) }) },
-  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("RetryDead" as const), type: arbType }, { requiredKeys: ["_tag"] }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ _tag: fc.constant("RetryDead" as const), type: arbType }, { requiredKeys: ["_tag"] })
+  },
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("Promote" as const), ref: fc.nat({ max: 12 }) }) },
   {
     weight: 2,
-    arbitrary: fc.record({ _tag: fc.constant("SetPriority" as const), ref: fc.nat({ max: 12 }), priority: fc.constantFrom(-2, 0, 2) })
+    arbitrary: fc.record({
+      _tag: fc.constant("SetPriority" as const),
+      ref: fc.nat({ max: 12 }),
+      priority: fc.constantFrom(-2, 0, 2)
+    })
   },
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("Delete" as const), ref: fc.nat({ max: 12 }) }) },
   {
@@ -223,8 +250,14 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
       requiredKeys: ["_tag", "state"]
     })
   },
-  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("Pause" as const), type: arbType }, { requiredKeys: ["_tag"] }) },
-  { weight: 3, arbitrary: fc.record({ _tag: fc.constant("Resume" as const), type: arbType }, { requiredKeys: ["_tag"] }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ _tag: fc.constant("Pause" as const), type: arbType }, { requiredKeys: ["_tag"] })
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ _tag: fc.constant("Resume" as const), type: arbType }, { requiredKeys: ["_tag"] })
+  },
   {
     weight: 3,
     arbitrary: fc.record({
@@ -237,7 +270,10 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
       }, { requiredKeys: [] })
     })
   },
-  { weight: 2, arbitrary: fc.record({ _tag: fc.constant("ClearLimit" as const), type: arbType }, { requiredKeys: ["_tag"] }) }
+  {
+    weight: 2,
+    arbitrary: fc.record({ _tag: fc.constant("ClearLimit" as const), type: arbType }, { requiredKeys: ["_tag"] })
+  }
 )
 
 const arbAdvance = fc.constantFrom(0, 0, 10, 100, 250, 600, 1_200, 3_000, 20_000)
@@ -332,16 +368,13 @@ const runOp = (w: World, op: Op, label: string): Either.Either<unknown, OsqueueE
       return real
     }
     case "Claim": {
-      const real = apply(state,
-        {
-          _tag: "Claim",
-          workerId: op.workerId,
-          max: op.max,
-          ...(op.types === undefined ? {} : { types: op.types }),
-          ...(op.leaseMs === undefined ? {} : { leaseMs: op.leaseMs })
-        },
-        now
-      )
+      const real = apply(state, {
+        _tag: "Claim",
+        workerId: op.workerId,
+        max: op.max,
+        ...(op.types === undefined ? {} : { types: op.types }),
+        ...(op.leaseMs === undefined ? {} : { leaseMs: op.leaseMs })
+      }, now)
       const want = model.claim(op.workerId, op.types, op.max, op.leaseMs, now)
       const view = (claimed: ReadonlyArray<{ readonly jobId: string; readonly token: string }>) =>
         claimed.map(({ jobId, token }) => ({ jobId, token }))
@@ -363,8 +396,14 @@ const runOp = (w: World, op: Op, label: string): Either.Either<unknown, OsqueueE
         // a scope that got jobs is within its limits after the claim
         for (const limit of state.limitStatus(now)) {
           if (!jobs.some((job) => limit.type === undefined || job.type === limit.type)) continue
-          holds(limit.concurrency === undefined || limit.running <= limit.concurrency, `${label}: concurrency of ${limit.type ?? "the queue"}`)
-          holds(limit.rate === undefined || limit.startsInWindow! <= limit.rate.max, `${label}: rate of ${limit.type ?? "the queue"}`)
+          holds(
+            limit.concurrency === undefined || limit.running <= limit.concurrency,
+            `${label}: concurrency of ${limit.type ?? "the queue"}`
+          )
+          holds(
+            limit.rate === undefined || limit.startsInWindow! <= limit.rate.max,
+            `${label}: rate of ${limit.type ?? "the queue"}`
+          )
         }
       }
       if (want.ok) w.handles.push(...want.value)
@@ -373,40 +412,35 @@ const runOp = (w: World, op: Op, label: string): Either.Either<unknown, OsqueueE
     case "Heartbeat": {
       const token = pickToken(w, op.tok)
       const progress = op.progress === undefined ? undefined : sized(op.progress)
-      const real = apply(state,
-        {
-          _tag: "Heartbeat",
-          token: tokenText(token),
-          ...(progress === undefined ? {} : { progress }),
-          ...(op.leaseMs === undefined ? {} : { leaseMs: op.leaseMs })
-        },
-        now
-      )
+      const real = apply(state, {
+        _tag: "Heartbeat",
+        token: tokenText(token),
+        ...(progress === undefined ? {} : { progress }),
+        ...(op.leaseMs === undefined ? {} : { leaseMs: op.leaseMs })
+      }, now)
       same(outcomeOf(real, (r) => r.expiresAt), model.heartbeat(token, progress, op.leaseMs, now), label)
       return real
     }
     case "Complete": {
       const token = pickToken(w, op.tok)
       const result = op.result === undefined ? undefined : sized(op.result)
-      const real = apply(state,
-        { _tag: "Complete", token: tokenText(token), ...(result === undefined ? {} : { result }) },
-        now
-      )
+      const real = apply(state, {
+        _tag: "Complete",
+        token: tokenText(token),
+        ...(result === undefined ? {} : { result })
+      }, now)
       same(outcomeOf(real, jobView), mapOutcome(model.complete(token, result, now), jobView), label)
       return real
     }
     case "Fail": {
       const token = pickToken(w, op.tok)
-      const real = apply(state,
-        {
-          _tag: "Fail",
-          token: tokenText(token),
-          error: op.error,
-          ...(op.retryable === undefined ? {} : { retryable: op.retryable }),
-          ...(op.retryDelayMs === undefined ? {} : { retryDelayMs: op.retryDelayMs })
-        },
-        now
-      )
+      const real = apply(state, {
+        _tag: "Fail",
+        token: tokenText(token),
+        error: op.error,
+        ...(op.retryable === undefined ? {} : { retryable: op.retryable }),
+        ...(op.retryDelayMs === undefined ? {} : { retryDelayMs: op.retryDelayMs })
+      }, now)
       const want = model.fail(token, op.error, op.retryable, op.retryDelayMs, now)
       same(outcomeOf(real, jobView), mapOutcome(want, jobView), label)
       return real
@@ -453,7 +487,11 @@ const runOp = (w: World, op: Op, label: string): Either.Either<unknown, OsqueueE
       return real
     }
     case "Purge": {
-      const real = apply(state, { _tag: "Purge", state: op.state, ...(op.type === undefined ? {} : { type: op.type }) }, now)
+      const real = apply(
+        state,
+        { _tag: "Purge", state: op.state, ...(op.type === undefined ? {} : { type: op.type }) },
+        now
+      )
       same(outcomeOf(real, (n) => n), model.purge(op.state, op.type), label)
       return real
     }
@@ -493,27 +531,32 @@ const listAll = (state: QueueState): Array<Job> => {
 
 const realView = (job: Job) =>
   clean({
-  id: job.id,
-  type: job.type,
-  payload: job.payload,
-  state: job.state,
-  priority: job.priority,
-  attempts: job.attempts,
-  maxAttempts: job.maxAttempts,
-  claims: job.claims,
-  backoff: job.backoff,
-  seq: job.seq,
-  createdAt: job.createdAt,
-  runAt: job.runAt,
-  startedAt: job.startedAt,
-  finishedAt: job.finishedAt,
-  idempotencyKey: job.idempotencyKey,
-  lease: job.lease === undefined
-    ? undefined
-    : { workerId: job.lease.workerId, epoch: job.lease.epoch, expiresAt: job.lease.expiresAt, ttlMs: job.lease.ttlMs },
-  lastError: job.lastError,
-  result: job.result,
-  progress: job.progress
+    id: job.id,
+    type: job.type,
+    payload: job.payload,
+    state: job.state,
+    priority: job.priority,
+    attempts: job.attempts,
+    maxAttempts: job.maxAttempts,
+    claims: job.claims,
+    backoff: job.backoff,
+    seq: job.seq,
+    createdAt: job.createdAt,
+    runAt: job.runAt,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
+    idempotencyKey: job.idempotencyKey,
+    lease: job.lease === undefined
+      ? undefined
+      : {
+        workerId: job.lease.workerId,
+        epoch: job.lease.epoch,
+        expiresAt: job.lease.expiresAt,
+        ttlMs: job.lease.ttlMs
+      },
+    lastError: job.lastError,
+    result: job.result,
+    progress: job.progress
   })
 
 const modelView = (job: ModelJob) =>
@@ -576,7 +619,9 @@ const check = (w: World, label: string) => {
   // a long-poll may trust these: something is claimable iff the model can claim it, and the next
   // wake-up is never later than the next promotion, lease expiry or slot a rate limit frees
   const claimable = !model.paused.all && model.room(undefined, w.now) > 0 &&
-    model.jobs.some((job) => job.state === "queued" && !model.paused.types.includes(job.type) && model.room(job.type, w.now) > 0)
+    model.jobs.some((job) =>
+      job.state === "queued" && !model.paused.types.includes(job.type) && model.room(job.type, w.now) > 0
+    )
   holds(state.hasClaimable(undefined, w.now) === claimable, `${label}: hasClaimable`)
   const due = model.jobs.flatMap((job) =>
     job.state === "delayed" || job.state === "failed-waiting-retry"
@@ -588,7 +633,10 @@ const check = (w: World, label: string) => {
   due.push(...model.rateWakeups(w.now))
   if (due.length > 0) {
     const wakeup = state.nextWakeup(w.now)
-    holds(wakeup !== undefined && wakeup <= Math.min(...due), `${label}: nextWakeup ${wakeup} after ${Math.min(...due)}`)
+    holds(
+      wakeup !== undefined && wakeup <= Math.min(...due),
+      `${label}: nextWakeup ${wakeup} after ${Math.min(...due)}`
+    )
   }
 
   // the workers holding leases: how many jobs each, and the latest start of one of its leases

@@ -44,7 +44,8 @@ const tagOf = <A>(result: Either.Either<A, OsqueueError>) => left(result)._tag
 const enqueue = (s: QueueState, now: number, ...jobs: Array<EnqueueOptions>) =>
   right(s.apply({ _tag: "Enqueue", jobs }, now, secrets))
 
-const enqueueIds = (s: QueueState, now: number, ...jobs: Array<EnqueueOptions>) => enqueue(s, now, ...jobs).map((j) => j.id)
+const enqueueIds = (s: QueueState, now: number, ...jobs: Array<EnqueueOptions>) =>
+  enqueue(s, now, ...jobs).map((j) => j.id)
 
 interface ClaimOptions {
   readonly max?: number
@@ -54,13 +55,17 @@ interface ClaimOptions {
 }
 
 const claim = (s: QueueState, now: number, options: ClaimOptions = {}): ReadonlyArray<ClaimResult> =>
-  right(s.apply({
-    _tag: "Claim",
-    workerId: options.workerId ?? "w1",
-    max: options.max ?? 1,
-    ...(options.types === undefined ? {} : { types: options.types }),
-    ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs })
-  }, now, secrets))
+  right(s.apply(
+    {
+      _tag: "Claim",
+      workerId: options.workerId ?? "w1",
+      max: options.max ?? 1,
+      ...(options.types === undefined ? {} : { types: options.types }),
+      ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs })
+    },
+    now,
+    secrets
+  ))
 
 const claimIds = (s: QueueState, now: number, options: ClaimOptions = {}) => claim(s, now, options).map((c) => c.job.id)
 
@@ -70,14 +75,23 @@ const claimOne = (s: QueueState, now: number, options: ClaimOptions = {}): Claim
   return claimed[0]!
 }
 
-const fail = (s: QueueState, now: number, token: LeaseToken, error: string, more: Partial<Command & { _tag: "Fail" }> = {}) =>
-  s.apply({ _tag: "Fail", token, error, ...more }, now, secrets)
+const fail = (
+  s: QueueState,
+  now: number,
+  token: LeaseToken,
+  error: string,
+  more: Partial<Command & { _tag: "Fail" }> = {}
+) => s.apply({ _tag: "Fail", token, error, ...more }, now, secrets)
 
 const complete = (s: QueueState, now: number, token: LeaseToken, result?: unknown) =>
   s.apply({ _tag: "Complete", token, ...(result === undefined ? {} : { result }) }, now, secrets)
 
-const heartbeat = (s: QueueState, now: number, token: LeaseToken, more: { progress?: unknown; leaseMs?: number } = {}) =>
-  s.apply({ _tag: "Heartbeat", token, ...more }, now, secrets)
+const heartbeat = (
+  s: QueueState,
+  now: number,
+  token: LeaseToken,
+  more: { progress?: unknown; leaseMs?: number } = {}
+) => s.apply({ _tag: "Heartbeat", token, ...more }, now, secrets)
 
 const release = (s: QueueState, now: number, token: LeaseToken) => s.apply({ _tag: "Release", token }, now, secrets)
 const cancel = (s: QueueState, now: number, id: string) => s.apply({ _tag: "Cancel", id: id as JobId }, now, secrets)
@@ -154,7 +168,9 @@ describe("claim order", () => {
     const s = fresh({ maxLeaseMs: 10_000 })
     enqueue(s, T0, { type: "a" })
     expect(tagOf(s.apply({ _tag: "Claim", workerId: "w", max: 1, leaseMs: 0 }, T0, secrets))).toBe("InvalidRequest")
-    expect(tagOf(s.apply({ _tag: "Claim", workerId: "w", max: 1, leaseMs: 10_001 }, T0, secrets))).toBe("InvalidRequest")
+    expect(tagOf(s.apply({ _tag: "Claim", workerId: "w", max: 1, leaseMs: 10_001 }, T0, secrets))).toBe(
+      "InvalidRequest"
+    )
     expect(job(s, "job-1").state).toBe("queued")
   })
 })
@@ -372,7 +388,10 @@ describe("leases", () => {
     const s = fresh({ maxLeaseMs: 60_000 })
     enqueue(s, T0, { type: "a" })
     const { token } = claimOne(s, T0, { leaseMs: 1_000 })
-    expect(right(heartbeat(s, T0 + 800, token, { progress: { pct: 50 } }))).toEqual({ jobId: "job-1", expiresAt: T0 + 1_800 })
+    expect(right(heartbeat(s, T0 + 800, token, { progress: { pct: 50 } }))).toEqual({
+      jobId: "job-1",
+      expiresAt: T0 + 1_800
+    })
     expect(job(s, "job-1").progress).toEqual({ pct: 50 })
     s.tick(T0 + 1_500)
     expect(job(s, "job-1").state).toBe("running")
@@ -600,7 +619,12 @@ describe("limits on claims", () => {
     expect(s.hasClaimable(undefined, T0 + 999)).toBe(false)
     // The first start leaves the window at T0 + 1000: one more may start then, not before.
     expect(s.nextWakeup(T0 + 999)).toBe(T0 + 1_000)
-    expect(s.limitStatus(T0 + 999)).toEqual([{ type: "a", rate: { max: 2, windowMs: 1_000 }, running: 2, startsInWindow: 2 }])
+    expect(s.limitStatus(T0 + 999)).toEqual([{
+      type: "a",
+      rate: { max: 2, windowMs: 1_000 },
+      running: 2,
+      startsInWindow: 2
+    }])
     expect(claimIds(s, T0 + 1_000, { max: 10 })).toEqual(["job-3"])
     expect(s.nextWakeup(T0 + 1_000)).toBe(T0 + 1_400)
     expect(claimIds(s, T0 + 2_400, { max: 10 })).toEqual(["job-4", "job-5"])
@@ -626,7 +650,9 @@ describe("limits on claims", () => {
     const s = fresh()
     const before = snapshot(s)
     expect(left(setLimit(s, T0, { type: "a" })).message).toMatch(/concurrency, a rate or both/)
-    expect(left(setLimit(s, T0, { type: "a", concurrency: 0 })).message).toMatch(/concurrency must be a whole number from 1/)
+    expect(left(setLimit(s, T0, { type: "a", concurrency: 0 })).message).toMatch(
+      /concurrency must be a whole number from 1/
+    )
     expect(left(setLimit(s, T0, { rate: { max: 1.5, windowMs: 10 } })).message).toMatch(/rate's max/)
     expect(left(setLimit(s, T0, { rate: { max: 1, windowMs: 0 } })).message).toMatch(/windowMs/)
     for (let i = 0; i < maxLimitedTypes; i++) right(setLimit(s, T0, { type: `t${i}`, concurrency: 1 }))
@@ -642,7 +668,7 @@ describe("limits on claims", () => {
   it("a checkpoint written before limits (format 3) loads with none", () => {
     const s = fresh()
     enqueue(s, T0, { type: "a" })
-    const text = s.toJson(s.seq, s.commitId).replace('"format":4', '"format":3')
+    const text = s.toJson(s.seq, s.commitId).replace("\"format\":4", "\"format\":3")
     const old = QueueState.fromFile(decodeFile(JSON.parse(text)), Buffer.byteLength(text), s.limits)
     expect(old.claimLimits).toEqual([])
     expect(old.stats().limits).toEqual([])
@@ -708,7 +734,11 @@ describe("retention", () => {
       ["job-5", "cancelled"]
     ])
     expect(tagOf(cancel(s, T0 + 7, "job-1"))).toBe("JobNotFound")
-    expect(s.stats()).toMatchObject({ completedTotal: 3, enqueuedTotal: 5, counts: { completed: 1, cancelled: 1, dead: 1 } })
+    expect(s.stats()).toMatchObject({
+      completedTotal: 3,
+      enqueuedTotal: 5,
+      counts: { completed: 1, cancelled: 1, dead: 1 }
+    })
   })
 
   it("removes completed/cancelled jobs keepFinishedMs after they finished; dead jobs stay for keepDeadMs", () => {
@@ -738,7 +768,9 @@ describe("limits", () => {
     // "x" * 98 is 100 bytes of JSON: at the limit, accepted
     enqueue(s, T0, { type: "a", payload: "x".repeat(98) })
     const before = snapshot(s)
-    const error = left(s.apply({ _tag: "Enqueue", jobs: [{ type: "a" }, { type: "a", payload: "x".repeat(99) }] }, T0, secrets))
+    const error = left(
+      s.apply({ _tag: "Enqueue", jobs: [{ type: "a" }, { type: "a", payload: "x".repeat(99) }] }, T0, secrets)
+    )
     expect(error).toMatchObject({ _tag: "PayloadTooLarge", bytes: 101, limit: 100 })
     expect(snapshot(s)).toEqual(before)
     expect(enqueueIds(s, T0, { type: "a" })).toEqual(["job-2"])
@@ -776,7 +808,11 @@ describe("limits", () => {
     // a batch that does not fit as a whole is refused as a whole
     s.begin()
     const size = s.size
-    expect(tagOf(s.apply({ _tag: "Enqueue", jobs: [{ type: "a" }, { type: "a", payload: "x".repeat(20_000) }] }, T0, secrets)))
+    expect(
+      tagOf(
+        s.apply({ _tag: "Enqueue", jobs: [{ type: "a" }, { type: "a", payload: "x".repeat(20_000) }] }, T0, secrets)
+      )
+    )
       .toBe("QueueFull")
     expect(s.size).toBe(size)
   })
@@ -837,7 +873,10 @@ describe("shedding at the state cap", () => {
     right(s.apply({ _tag: "Delete", id: running.id }, T0 + 2_000, secrets))
     right(s.apply({ _tag: "Purge", state: "cancelled" }, T0 + 2_000, secrets))
     const jobs = Array.from({ length: 20 }, () => ({ type: "b", payload: "x".repeat(900) }))
-    expect(left(s.apply({ _tag: "Enqueue", jobs }, T0 + 2_000, secrets))).toMatchObject({ _tag: "QueueFull", retryAfterMs: 60_000 })
+    expect(left(s.apply({ _tag: "Enqueue", jobs }, T0 + 2_000, secrets))).toMatchObject({
+      _tag: "QueueFull",
+      retryAfterMs: 60_000
+    })
   })
 
   it("results that take the state past the cap are shed by the next batch, completed jobs first", () => {
@@ -907,7 +946,9 @@ describe("delete and purge", () => {
     const before = snapshot(s)
     const refused = left(s.apply({ _tag: "Delete", id: running.id }, T0, secrets))
     expect(refused._tag).toBe("InvalidTransition")
-    expect(refused.message).toBe(`cannot delete job ${running.id}: it is running; cancel it first (that revokes its worker's lease), then delete it`)
+    expect(refused.message).toBe(
+      `cannot delete job ${running.id}: it is running; cancel it first (that revokes its worker's lease), then delete it`
+    )
     expect(snapshot(s)).toEqual(before)
     right(cancel(s, T0, running.id))
     expect(right(s.apply({ _tag: "Delete", id: running.id }, T0, secrets)).state).toBe("cancelled")
@@ -937,7 +978,10 @@ describe("promote and priority", () => {
     const [waiting] = enqueue(s, T0, { type: "b", backoff: fixed(60_000) })
     right(fail(s, T0 + 2, claimOne(s, T0 + 2, { types: ["b"] }).token, "oops"))
     expect(job(s, waiting!.id).state).toBe("failed-waiting-retry")
-    expect(right(s.apply({ _tag: "Promote", id: waiting!.id }, T0 + 3, secrets))).toMatchObject({ state: "queued", attempts: 1 })
+    expect(right(s.apply({ _tag: "Promote", id: waiting!.id }, T0 + 3, secrets))).toMatchObject({
+      state: "queued",
+      attempts: 1
+    })
     const refused = left(s.apply({ _tag: "Promote", id: waiting!.id }, T0 + 3, secrets))
     expect(refused.message).toBe(`cannot promote job ${waiting!.id}: it is queued; it is claimable already`)
   })
@@ -1113,7 +1157,9 @@ describe("rollback", () => {
     s.begin()
     s.tick(T0)
     const savepoint = s.savepoint()
-    expect(tagOf(s.apply({ _tag: "Enqueue", jobs: [{ type: "a", payload: "x".repeat(50) }] }, T0, secrets))).toBe("PayloadTooLarge")
+    expect(tagOf(s.apply({ _tag: "Enqueue", jobs: [{ type: "a", payload: "x".repeat(50) }] }, T0, secrets))).toBe(
+      "PayloadTooLarge"
+    )
     s.rollback(savepoint)
     expect(s.committed(s.seq, s.commitId, s.bytes)).toEqual([])
     expect(snapshot(s)).toEqual(before)
@@ -1125,7 +1171,11 @@ describe("encoding", () => {
   const everything = () => {
     const s = fresh()
     s.takeover({ id: "leader-1", url: "http://a:1", since: T0 }, T0)
-    enqueue(s, T0, ...Array.from({ length: 7 }, (_, i) => ({ type: i % 2 ? "a" : "b", payload: { i }, backoff: fixed(1_000) })))
+    enqueue(
+      s,
+      T0,
+      ...Array.from({ length: 7 }, (_, i) => ({ type: i % 2 ? "a" : "b", payload: { i }, backoff: fixed(1_000) }))
+    )
     enqueue(s, T0, { type: "a", delayMs: 5_000, idempotencyKey: "k", priority: -3 })
     const claimed = claim(s, T0, { max: 5 })
     right(complete(s, T0 + 1, claimed[0]!.token, { r: [1, 2] }))
@@ -1227,7 +1277,14 @@ describe("encoding", () => {
 describe("stats and list", () => {
   it("stats counts equal a recount from list; list pages by seq and filters", () => {
     const s = fresh()
-    enqueue(s, T0, ...Array.from({ length: 25 }, (_, i) => ({ type: ["a", "b", "c"][i % 3]!, ...(i % 5 === 0 ? { delayMs: 1 } : {}) })))
+    enqueue(
+      s,
+      T0,
+      ...Array.from(
+        { length: 25 },
+        (_, i) => ({ type: ["a", "b", "c"][i % 3]!, ...(i % 5 === 0 ? { delayMs: 1 } : {}) })
+      )
+    )
     const claimed = claim(s, T0, { max: 6 })
     right(complete(s, T0, claimed[0]!.token))
     right(fail(s, T0, claimed[1]!.token, "x", { retryable: false }))
@@ -1253,7 +1310,9 @@ describe("stats and list", () => {
       b: queued.filter((j) => j.type === "b").length,
       c: queued.filter((j) => j.type === "c").length
     })
-    expect(s.list({ type: "b", state: "queued", limit: 1_000 }).jobs.every((j) => j.type === "b" && j.state === "queued"))
+    expect(
+      s.list({ type: "b", state: "queued", limit: 1_000 }).jobs.every((j) => j.type === "b" && j.state === "queued")
+    )
       .toBe(true)
   })
 
@@ -1288,7 +1347,14 @@ describe("stats and list", () => {
     ],
     ([query]) => {
       const s = fresh()
-      enqueue(s, T0, ...Array.from({ length: 30 }, (_, i) => ({ type: i % 3 === 0 ? "a" : "b", payload: { fruit: i % 2 === 0 ? "apple" : "pear", n: i % 5 } })))
+      enqueue(
+        s,
+        T0,
+        ...Array.from(
+          { length: 30 },
+          (_, i) => ({ type: i % 3 === 0 ? "a" : "b", payload: { fruit: i % 2 === 0 ? "apple" : "pear", n: i % 5 } })
+        )
+      )
       const claimed = claim(s, T0, { max: 8 })
       right(complete(s, T0, claimed[0]!.token))
       right(fail(s, T0, claimed[1]!.token, "boom", { retryable: false }))
@@ -1297,8 +1363,13 @@ describe("stats and list", () => {
       const { committed: _, limit, ...filters } = query
       const defined = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined))
       const expected = s.list({ limit: 1_000 }).jobs
-        .filter((j) => (query.state === undefined || j.state === query.state) && (query.type === undefined || j.type === query.type))
-        .filter((j) => query.search === undefined || j.id.includes(query.search) || (j.lastError ?? "").includes(query.search) || JSON.stringify(j.payload).includes(query.search))
+        .filter((j) =>
+          (query.state === undefined || j.state === query.state) && (query.type === undefined || j.type === query.type)
+        )
+        .filter((j) =>
+          query.search === undefined || j.id.includes(query.search) || (j.lastError ?? "").includes(query.search) ||
+          JSON.stringify(j.payload).includes(query.search)
+        )
         .map((j) => j.seq)
       if (query.order === "desc") expected.reverse()
       const seen: Array<number> = []

@@ -20,7 +20,8 @@ const hour = 60 * minute
 const T0 = Date.UTC(2026, 0, 5, 12)
 const grace = 10_000
 
-const fresh = (overrides: Partial<Limits> = {}) => QueueState.empty({ ...defaultLimits, scheduleGraceMs: grace, ...overrides })
+const fresh = (overrides: Partial<Limits> = {}) =>
+  QueueState.empty({ ...defaultLimits, scheduleGraceMs: grace, ...overrides })
 
 const right = <A>(result: Either.Either<A, OsqueueError>): A => {
   if (Either.isLeft(result)) throw new Error(`expected success, got ${result.left._tag}: ${result.left.message}`)
@@ -39,7 +40,8 @@ const every = (id: string, everyMs: number, extra: Partial<ScheduleSpec> = {}): 
   ...extra
 })
 
-const upsert = (s: QueueState, spec: ScheduleSpec, now: number) => s.apply({ _tag: "UpsertSchedule", schedule: spec }, now, secrets)
+const upsert = (s: QueueState, spec: ScheduleSpec, now: number) =>
+  s.apply({ _tag: "UpsertSchedule", schedule: spec }, now, secrets)
 
 /** One batch at `now`, as the commit path runs it: the tick first. */
 const batch = (s: QueueState, now: number, position: number) => {
@@ -76,7 +78,13 @@ describe("schedules", () => {
   it("a run is enqueued at each slot, under the slot's key, and never twice for one slot", () => {
     const s = fresh()
     const schedule = right(upsert(s, every("tick", minute), T0 + 5))
-    expect(schedule).toMatchObject({ id: "tick", everyMs: minute, missed: "catch-up", createdAt: T0 + 5, nextAt: T0 + minute })
+    expect(schedule).toMatchObject({
+      id: "tick",
+      everyMs: minute,
+      missed: "catch-up",
+      createdAt: T0 + 5,
+      nextAt: T0 + minute
+    })
     expect(s.nextWakeup(T0)).toBe(T0 + minute)
     batch(s, T0 + minute - 1, 1)
     expect(runs(s)).toEqual([])
@@ -86,7 +94,10 @@ describe("schedules", () => {
     expect(keys(s)).toEqual([`schedule:tick:${T0 + minute}`])
     const [run] = runs(s)
     expect(run).toMatchObject({ type: "report", payload: { id: "tick" }, state: "queued", createdAt: T0 + minute })
-    expect(s.listSchedules()[0]).toMatchObject({ nextAt: T0 + 2 * minute, lastRun: { slot: T0 + minute, at: T0 + minute, jobId: run!.id } })
+    expect(s.listSchedules()[0]).toMatchObject({
+      nextAt: T0 + 2 * minute,
+      lastRun: { slot: T0 + minute, at: T0 + minute, jobId: run!.id }
+    })
   })
 
   it("slots that came due since the last commit, within the grace, each get a run", () => {
@@ -103,7 +114,10 @@ describe("schedules", () => {
     const now = T0 + 3 * hour + 5_000
     batch(s, now, 1)
     expect(keys(s)).toEqual([`schedule:tick:${T0 + 3 * hour - minute}`, `schedule:tick:${T0 + 3 * hour}`])
-    expect(s.listSchedules()[0]).toMatchObject({ nextAt: T0 + 3 * hour + minute, lastRun: { slot: T0 + 3 * hour, at: now } })
+    expect(s.listSchedules()[0]).toMatchObject({
+      nextAt: T0 + 3 * hour + minute,
+      lastRun: { slot: T0 + 3 * hour, at: now }
+    })
   })
 
   it("a schedule that skips missed slots runs only those on time", () => {
@@ -118,7 +132,14 @@ describe("schedules", () => {
 
   it("the run carries the template's options", () => {
     const s = fresh()
-    const job = { type: "mail", payload: [1], priority: -5, maxAttempts: 7, backoff: { _tag: "fixed" as const, delayMs: 50 }, timeoutMs: 900 }
+    const job = {
+      type: "mail",
+      payload: [1],
+      priority: -5,
+      maxAttempts: 7,
+      backoff: { _tag: "fixed" as const, delayMs: 50 },
+      timeoutMs: 900
+    }
     right(upsert(s, { id: "m", cron: "*/10 * * * * *", job }, T0))
     batch(s, T0 + 10_000, 1)
     expect(runs(s)[0]).toMatchObject({ ...job, state: "queued", idempotencyKey: `schedule:m:${T0 + 10_000}` })
@@ -130,11 +151,18 @@ describe("schedules", () => {
     batch(s, T0 + minute, 1)
     // A new leader whose clock is two minutes behind sets it again.
     const replaced = right(upsert(s, every("tick", minute, { job: { type: "other" } }), T0 - minute))
-    expect(replaced).toMatchObject({ createdAt: T0, updatedAt: T0 - minute, nextAt: T0 + 2 * minute, lastRun: { slot: T0 + minute } })
+    expect(replaced).toMatchObject({
+      createdAt: T0,
+      updatedAt: T0 - minute,
+      nextAt: T0 + 2 * minute,
+      lastRun: { slot: T0 + minute }
+    })
     batch(s, T0 + minute, 2)
     expect(keys(s)).toEqual([`schedule:tick:${T0 + minute}`])
     // A cron rule in place of the interval: the first slot after now.
-    expect(right(upsert(s, { id: "tick", cron: "0 0 * * *", job: { type: "other" } }, T0 + minute))).toMatchObject({ nextAt: Date.UTC(2026, 0, 6) })
+    expect(right(upsert(s, { id: "tick", cron: "0 0 * * *", job: { type: "other" } }, T0 + minute))).toMatchObject({
+      nextAt: Date.UTC(2026, 0, 6)
+    })
   })
 
   it("a removed schedule runs no more; removing an unknown one is ScheduleNotFound", () => {
@@ -155,18 +183,28 @@ describe("schedules", () => {
       [{ id: "a", cron: "61 * * * *", job: { type: "t" } }, /cron expression "61 \* \* \* \*" is not valid \(.*61.*\)/],
       [{ id: "a", cron: "not a cron", job: { type: "t" } }, /is not valid/],
       [{ id: "a", cron: "   ", job: { type: "t" } }, /must not be blank/],
-      [{ id: "a", cron: "0 0 * * *", timezone: "Mars/Olympus", job: { type: "t" } }, /time zone "Mars\/Olympus" is not an IANA time zone/],
+      [
+        { id: "a", cron: "0 0 * * *", timezone: "Mars/Olympus", job: { type: "t" } },
+        /time zone "Mars\/Olympus" is not an IANA time zone/
+      ],
       [{ id: "a", cron: "0 0 * * *", everyMs: minute, job: { type: "t" } }, /either `cron` or `everyMs`, not both/],
       [{ id: "a", job: { type: "t" } }, /needs `cron`.*or `everyMs`/],
-      [{ id: "a", everyMs: minute, timezone: "UTC", job: { type: "t" } }, /`timezone` applies to a `cron` schedule only/],
-      [{ id: "kept", cron: "0 0 31 2 *", job: { type: "t" } }, /schedule kept: the cron expression "0 0 31 2 \*" is not valid/]
+      [
+        { id: "a", everyMs: minute, timezone: "UTC", job: { type: "t" } },
+        /`timezone` applies to a `cron` schedule only/
+      ],
+      [
+        { id: "kept", cron: "0 0 31 2 *", job: { type: "t" } },
+        /schedule kept: the cron expression "0 0 31 2 \*" is not valid/
+      ]
     ]
     for (const [spec, message] of refusals) {
       const error = left(upsert(s, spec, T0))
       expect(error._tag, JSON.stringify(spec)).toBe("InvalidRequest")
       expect(error.message).toMatch(message)
     }
-    expect(left(upsert(s, every("big", minute, { job: { type: "t", payload: "x".repeat(300 * 1024) } }), T0))._tag).toBe("PayloadTooLarge")
+    expect(left(upsert(s, every("big", minute, { job: { type: "t", payload: "x".repeat(300 * 1024) } }), T0))._tag)
+      .toBe("PayloadTooLarge")
     expect(s.toJson(0, "c")).toBe(before)
   })
 
@@ -226,7 +264,15 @@ describe("schedules", () => {
 
   it("a checkpoint holds the schedules; one written before schedules (format 3) loads with none", () => {
     const s = fresh()
-    right(upsert(s, { id: "paris", cron: "0 9 * * *", timezone: "Europe/Paris", job: { type: "t", payload: { deep: [1] } }, missed: "skip" }, T0))
+    right(
+      upsert(s, {
+        id: "paris",
+        cron: "0 9 * * *",
+        timezone: "Europe/Paris",
+        job: { type: "t", payload: { deep: [1] } },
+        missed: "skip"
+      }, T0)
+    )
     batch(s, T0, 1)
     const bytes = s.encode(1, "L:1")
     const loaded = QueueState.fromFile(Either.getOrThrow(Cas.decode(bytes)), bytes.length, s.limits)
@@ -260,7 +306,10 @@ describe("schedules", () => {
     const ran = commit(T0 + minute)
     expect(ran.schedules?.put[0]?.lastRun?.slot).toBe(T0 + minute)
     expect(ran.put.map((job) => job.idempotencyKey)).toEqual([`schedule:tick:${T0 + minute}`])
-    expect(commit(T0 + minute, (s) => right(s.apply({ _tag: "RemoveSchedule", id: "tick" }, T0 + minute, secrets))).schedules?.removed).toEqual(["tick"])
+    expect(
+      commit(T0 + minute, (s) => right(s.apply({ _tag: "RemoveSchedule", id: "tick" }, T0 + minute, secrets))).schedules
+        ?.removed
+    ).toEqual(["tick"])
     expect(replica.listSchedules()).toEqual([])
     expect(JSON.parse(replica.toJson(position, "c"))).toEqual(JSON.parse(leader.toJson(position, "c")))
     expect(replica.bytes).toBe(leader.bytes)
@@ -270,7 +319,10 @@ describe("schedules", () => {
     const leader = fresh()
     leader.begin()
     right(leader.apply({ _tag: "Enqueue", jobs: [{ type: "t" }] }, T0, secrets))
-    const text = Buffer.concat(leader.entryParts("batch", 1, "L:1").parts).toString("utf8").replace('"format":3', '"format":2')
+    const text = Buffer.concat(leader.entryParts("batch", 1, "L:1").parts).toString("utf8").replace(
+      "\"format\":3",
+      "\"format\":2"
+    )
     const entry = Either.getOrThrow(decode(logKey(1), Buffer.from(text)))
     const replica = fresh()
     expect(replica.replay(entry)).toBeUndefined()

@@ -14,13 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
-import {
-  ObjectStore,
-  type ObjectStoreShape,
-  OutcomeUnknown,
-  type StoreError,
-  StoreUnavailable
-} from "./ObjectStore.js"
+import { ObjectStore, type ObjectStoreShape, OutcomeUnknown, type StoreError, StoreUnavailable } from "./ObjectStore.js"
 
 export interface FaultOptions {
   /** Seed of the generator that decides every fault and every jitter (default 1). */
@@ -92,7 +86,7 @@ export class Control extends Context.Tag("@osqueue/storage/FaultyStore/Control")
  * @deprecated Draw from `Random.make(seed)` (effect/Random) instead; this stays only until the
  * log's crash property test, its last user, moves to it.
  */
-export const mulberry32 = (seed: number): (() => number) => {
+export const mulberry32 = (seed: number): () => number => {
   let state = seed >>> 0
   return () => {
     state = (state + 0x6d2b79f5) >>> 0
@@ -114,7 +108,9 @@ const validate = (options: FaultOptions): Effect.Effect<FaultOptions> => {
     if (!(rate >= 0 && rate <= 1)) return Effect.dieMessage(`FaultyStore: ${name} must be within [0, 1], got ${rate}`)
   }
   const writeRates = (options.writeFailureRate ?? 0) + (options.ambiguousWriteRate ?? 0) + (options.lostWriteRate ?? 0)
-  if (writeRates > 1) return Effect.dieMessage(`FaultyStore: the write fault rates add up to ${writeRates}, more than 1`)
+  if (writeRates > 1) {
+    return Effect.dieMessage(`FaultyStore: the write fault rates add up to ${writeRates}, more than 1`)
+  }
   if (!((options.latencyMs ?? 0) >= 0 && (options.jitterMs ?? 0) >= 0 && (options.spikeMs ?? 0) >= 0)) {
     return Effect.dieMessage("FaultyStore: latencyMs, jitterMs and spikeMs must not be negative")
   }
@@ -136,7 +132,7 @@ export const wrap = (
   underlying: ObjectStoreShape,
   initial: FaultOptions
 ): Effect.Effect<{ readonly store: ObjectStoreShape; readonly control: Context.Tag.Service<Control> }> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     let options = yield* validate(initial)
     // Effect's generator, seeded: the same seed draws the same faults in the same order.
     let random = Random.make(options.seed ?? 1)
@@ -145,7 +141,7 @@ export const wrap = (
       counts = { ...counts, [field]: counts[field] + 1 }
     }
 
-    const delay = Effect.gen(function* () {
+    const delay = Effect.gen(function*() {
       const latency = options.latencyMs ?? 0
       const jitter = options.jitterMs ?? 0
       const spikeRate = options.spikeRate ?? 0
@@ -155,10 +151,14 @@ export const wrap = (
       if (ms > 0) yield* Effect.sleep(Duration.millis(ms))
     })
 
-    const read = <A, E>(operation: string, key: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | StoreUnavailable> =>
+    const read = <A, E>(
+      operation: string,
+      key: string,
+      effect: Effect.Effect<A, E>
+    ): Effect.Effect<A, E | StoreUnavailable> =>
       Effect.zipRight(
         delay,
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           count("reads")
           const rate = options.readFailureRate ?? 0
           if (rate > 0 && (yield* random.next) < rate) {
@@ -169,10 +169,14 @@ export const wrap = (
         })
       )
 
-    const write = <A>(operation: string, key: string, effect: Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> =>
+    const write = <A>(
+      operation: string,
+      key: string,
+      effect: Effect.Effect<A, StoreError>
+    ): Effect.Effect<A, StoreError> =>
       Effect.zipRight(
         delay,
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           count("writes")
           const failure = options.writeFailureRate ?? 0
           const ambiguous = options.ambiguousWriteRate ?? 0
@@ -205,7 +209,9 @@ export const wrap = (
       head: (key) => read("head", key, underlying.head(key)).pipe(Effect.withSpan("FaultyStore.head", noStack)),
       list: (prefix) => read("list", prefix, underlying.list(prefix)).pipe(Effect.withSpan("FaultyStore.list")),
       put: (key, bytes, condition, putOptions) =>
-        write("put", key, underlying.put(key, bytes, condition, putOptions)).pipe(Effect.withSpan("FaultyStore.put", noStack)),
+        write("put", key, underlying.put(key, bytes, condition, putOptions)).pipe(
+          Effect.withSpan("FaultyStore.put", noStack)
+        ),
       delete: (key, ifMatch) =>
         write("delete", key, underlying.delete(key, ifMatch)).pipe(Effect.withSpan("FaultyStore.delete"))
     }
@@ -234,7 +240,7 @@ export const wrap = (
  */
 export const layer = (options: FaultOptions = {}): Layer.Layer<ObjectStore | Control, never, ObjectStore> =>
   Layer.effectContext(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const underlying = yield* ObjectStore
       const { control, store } = yield* wrap(underlying, options)
       return Context.make(ObjectStore, store).pipe(Context.add(Control, control))

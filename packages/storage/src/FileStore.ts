@@ -27,8 +27,6 @@
  * (queue.json is never deleted), and deletes its log entries unconditionally only, so each
  * create of one is the rename of a new folder.
  */
-import * as NodeFs from "node:fs"
-import * as NodePath from "node:path"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
@@ -37,6 +35,8 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
 import { makeStoreDirectory } from "./internal/file/directory.js"
 import { createFolder, removeKey, removeStaleTemporaries } from "./internal/file/folders.js"
 import { fsOp, optional, readWhole, syncDirectory, unlinkQuietly, writeDurable } from "./internal/file/fs.js"
@@ -51,8 +51,8 @@ import {
   type ObjectStoreShape,
   type OutcomeUnknown,
   PreconditionFailed,
-  StoreFailure,
   type StoredObject,
+  StoreFailure,
   StoreUnavailable,
   type WriteCondition
 } from "./ObjectStore.js"
@@ -98,7 +98,7 @@ const MAX_CREATE_ATTEMPTS = 25
  * in others — may use one directory at the same time.
  */
 export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape, StoreFailure | StoreUnavailable> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const store = makeStoreDirectory(options)
     const { objectsDir, root, sync, tmpDir, toStoreError } = store
 
@@ -111,7 +111,7 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
       deleted: boolean,
       metadata: Metadata
     ): Effect.Effect<string, StoreFailure | StoreUnavailable | PreconditionFailed | OutcomeUnknown> =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const dir = yield* store.generationsDir(key).pipe(Effect.mapError(toStoreError(operation, key)))
         if ("ifMatch" in condition) {
           const expected = condition.ifMatch
@@ -121,7 +121,9 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
           // Generations only grow while a key's folder lives: if we know a newer one, fail fast.
           const known = store.confirmed.get(key)
           if (known !== undefined && known.gen > base.gen) return yield* new PreconditionFailed({ key, expected })
-          const current = yield* readGen(store, dir, base.gen, false).pipe(Effect.mapError(toStoreError(operation, key)))
+          const current = yield* readGen(store, dir, base.gen, false).pipe(
+            Effect.mapError(toStoreError(operation, key))
+          )
           if (Option.isNone(current) || current.value.header.nonce !== base.nonce || current.value.header.deleted) {
             return yield* new PreconditionFailed({ key, expected })
           }
@@ -143,7 +145,16 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
           }
           if (!top.value.header.deleted) return yield* new PreconditionFailed({ key, expected: "absent" })
           const base = { gen: top.value.gen, nonce: top.value.header.nonce }
-          const created = yield* publish(store, { operation, key, dir, base, body, deleted, metadata, expected: "absent" }).pipe(
+          const created = yield* publish(store, {
+            operation,
+            key,
+            dir,
+            base,
+            body,
+            deleted,
+            metadata,
+            expected: "absent"
+          }).pipe(
             Effect.map(Option.some),
             Effect.catchTags({
               PreconditionFailed: () => Effect.succeedNone,
@@ -160,13 +171,13 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
       })
 
     const readLive = (operation: string, key: string, withBody: boolean) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const dir = yield* store.generationsDir(key)
         const top = yield* lookup(store, key, dir, withBody)
         return Option.filter(top, (t) => !t.header.deleted)
       }).pipe(Effect.mapError(toStoreError(operation, key)))
 
-    const get = Effect.fn("FileStore.get", { captureStackTrace: false })(function* (key: string) {
+    const get = Effect.fn("FileStore.get", { captureStackTrace: false })(function*(key: string) {
       const top = yield* readLive("get", key, true)
       return Option.map(top, (t): StoredObject => ({
         bytes: t.body ?? new Uint8Array(0),
@@ -175,12 +186,15 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
       }))
     })
 
-    const head = Effect.fn("FileStore.head", { captureStackTrace: false })(function* (key: string) {
+    const head = Effect.fn("FileStore.head", { captureStackTrace: false })(function*(key: string) {
       const top = yield* readLive("head", key, false)
-      return Option.map(top, (t): ObjectHead => ({ version: versionOf(t.gen, t.header.nonce), metadata: t.header.metadata }))
+      return Option.map(
+        top,
+        (t): ObjectHead => ({ version: versionOf(t.gen, t.header.nonce), metadata: t.header.metadata })
+      )
     })
 
-    const put = Effect.fn("FileStore.put", { captureStackTrace: false })(function* (
+    const put = Effect.fn("FileStore.put", { captureStackTrace: false })(function*(
       key: string,
       body: Body,
       condition: WriteCondition,
@@ -189,17 +203,21 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
       return yield* write("put", key, body, condition, false, putOptions?.metadata ?? {})
     })
 
-    const del = Effect.fn("FileStore.delete")(function* (key: string, ifMatch?: string) {
+    const del = Effect.fn("FileStore.delete")(function*(key: string, ifMatch?: string) {
       if (ifMatch === undefined) return yield* removeKey(store, key)
       yield* write("delete", key, new Uint8Array(0), { ifMatch }, true, {})
     })
 
-    const list = Effect.fn("FileStore.list")(function* (prefix: string) {
+    const list = Effect.fn("FileStore.list")(function*(prefix: string) {
       const parts = prefix.split("/")
       const partial = parts[parts.length - 1] ?? ""
       const folders = parts.slice(0, -1)
       if (folders.some((segment) => segment === "." || segment === "..")) {
-        return yield* new StoreFailure({ operation: "list", key: prefix, reason: "\".\" and \"..\" segments are not allowed (path traversal)" })
+        return yield* new StoreFailure({
+          operation: "list",
+          key: prefix,
+          reason: "\".\" and \"..\" segments are not allowed (path traversal)"
+        })
       }
       // No key has an empty segment, so such a prefix matches nothing.
       if (folders.some((segment) => segment.length === 0)) return []
@@ -243,13 +261,18 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
       return yield* new StoreFailure({
         operation: "open",
         key: root,
-        reason: `${formatPath} does not describe a version ${FORMAT.version} osqueue file store; refusing to guess its layout`
+        reason:
+          `${formatPath} does not describe a version ${FORMAT.version} osqueue file store; refusing to guess its layout`
       })
     }
-    yield* fsOp("mkdir", objectsDir, () => NodeFs.mkdirSync(objectsDir, { recursive: true })).pipe(Effect.mapError(openError))
+    yield* fsOp("mkdir", objectsDir, () => NodeFs.mkdirSync(objectsDir, { recursive: true })).pipe(
+      Effect.mapError(openError)
+    )
     yield* fsOp("mkdir", tmpDir, () => NodeFs.mkdirSync(tmpDir, { recursive: true })).pipe(Effect.mapError(openError))
     yield* removeStaleTemporaries(tmpDir)
-    yield* Effect.logDebug("FileStore opened").pipe(Effect.annotateLogs({ directory: root, keepGenerations: store.keep }))
+    yield* Effect.logDebug("FileStore opened").pipe(
+      Effect.annotateLogs({ directory: root, keepGenerations: store.keep })
+    )
 
     const objectStore: ObjectStoreShape = {
       backend: "file",
@@ -268,5 +291,5 @@ export const layer = (options: FileStoreOptions): Layer.Layer<ObjectStore, Store
   Layer.effect(ObjectStore, make(options))
 
 /** The file store configured from the environment (see `config`). */
-export const layerConfig: Layer.Layer<ObjectStore, StoreFailure | StoreUnavailable | ConfigError.ConfigError> =
-  Layer.effect(ObjectStore, Effect.flatMap(config, make))
+export const layerConfig: Layer.Layer<ObjectStore, StoreFailure | StoreUnavailable | ConfigError.ConfigError> = Layer
+  .effect(ObjectStore, Effect.flatMap(config, make))

@@ -12,13 +12,13 @@
  * GCS allows about one write per second to one object, hence `minWriteInterval` of 1 s.
  */
 import { type File, type FileMetadata, Storage } from "@google-cloud/storage"
-import { createHash } from "node:crypto"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import { createHash } from "node:crypto"
 import * as Remote from "./internal/remote.js"
 import {
   type Body,
@@ -109,7 +109,9 @@ export const make = (config: GcsStoreConfig): Effect.Effect<ObjectStoreShape> =>
     const timeoutMs = Duration.toMillis(timeout)
     const storage = new Storage({
       ...(config.apiEndpoint !== undefined ? { apiEndpoint: config.apiEndpoint } : {}),
-      ...(config.authWithCustomEndpoint !== undefined ? { useAuthWithCustomEndpoint: config.authWithCustomEndpoint } : {}),
+      ...(config.authWithCustomEndpoint !== undefined
+        ? { useAuthWithCustomEndpoint: config.authWithCustomEndpoint }
+        : {}),
       ...(config.projectId !== undefined ? { projectId: config.projectId } : {}),
       ...(config.keyFilename !== undefined ? { keyFilename: config.keyFilename } : {}),
       // See the module comment: a repeated conditional upload reports its own success as a conflict.
@@ -215,7 +217,9 @@ export const make = (config: GcsStoreConfig): Effect.Effect<ObjectStoreShape> =>
     const list = Effect.fn("GcsStore.list")(function*(listPrefix: string) {
       yield* Effect.annotateCurrentSpan("prefix", listPrefix)
       const names = yield* call(() =>
-        bucket.getFiles({ prefix: objectName(listPrefix), autoPaginate: true }).then(([files]) => files.map((f) => f.name))
+        bucket.getFiles({ prefix: objectName(listPrefix), autoPaginate: true }).then(([files]) =>
+          files.map((f) => f.name)
+        )
       ).pipe(asRead("list", listPrefix))
       return names.filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length)).sort()
     })
@@ -260,4 +264,6 @@ export const config: Config.Config<GcsStoreConfig> = Config.all({
 )
 
 /** `layer` configured from the environment (see `config`). */
-export const layerConfig: Layer.Layer<ObjectStore, ConfigError.ConfigError> = Layer.unwrapEffect(Effect.map(config, layer))
+export const layerConfig: Layer.Layer<ObjectStore, ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.map(config, layer)
+)

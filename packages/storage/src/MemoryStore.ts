@@ -23,8 +23,7 @@ interface Entry {
   readonly metadata: Metadata
 }
 
-const expectedOf = (condition: WriteCondition): string =>
-  "ifMatch" in condition ? condition.ifMatch : "absent"
+const expectedOf = (condition: WriteCondition): string => "ifMatch" in condition ? condition.ifMatch : "absent"
 
 /**
  * Builds a fresh, empty store. Everything that uses the returned value shares one map, so a
@@ -86,8 +85,7 @@ export const make: Effect.Effect<ObjectStoreShape> = Effect.sync(() => {
         objects.delete(key)
         return Effect.void
       }),
-    list: (prefix) =>
-      Effect.sync(() => Array.from(objects.keys()).filter((key) => key.startsWith(prefix)).sort())
+    list: (prefix) => Effect.sync(() => Array.from(objects.keys()).filter((key) => key.startsWith(prefix)).sort())
   }
   return store
 })

@@ -17,7 +17,8 @@ export const make = (store: ObjectStoreShape, prefix: string): ObjectStoreShape 
     head: (key) => store.head(prefix + key),
     put: (key, body, condition, options) => store.put(prefix + key, body, condition, options),
     delete: (key, ifMatch) => store.delete(prefix + key, ifMatch),
-    list: (listPrefix) => Effect.map(store.list(prefix + listPrefix), (keys) => keys.map((key) => key.slice(prefix.length)))
+    list: (listPrefix) =>
+      Effect.map(store.list(prefix + listPrefix), (keys) => keys.map((key) => key.slice(prefix.length)))
   }
 
 /** The provided `ObjectStore`, under `prefix`. */

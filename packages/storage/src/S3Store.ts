@@ -23,7 +23,6 @@ import {
   S3Client,
   S3ServiceException
 } from "@aws-sdk/client-s3"
-import { createHash } from "node:crypto"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
@@ -32,6 +31,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import { createHash } from "node:crypto"
 import * as Remote from "./internal/remote.js"
 import {
   type Body,
@@ -75,7 +75,13 @@ export interface S3StoreConfig {
   readonly credentials?: S3Credentials
 }
 
-const throttledCodes = new Set(["SlowDown", "Throttling", "ThrottlingException", "TooManyRequests", "RequestLimitExceeded"])
+const throttledCodes = new Set([
+  "SlowDown",
+  "Throttling",
+  "ThrottlingException",
+  "TooManyRequests",
+  "RequestLimitExceeded"
+])
 const isThrottled = (code: string | undefined) => code !== undefined && throttledCodes.has(code)
 
 const describe = (error: unknown): Remote.Described => {
@@ -191,7 +197,12 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
       if (Option.isNone(found)) return Option.none<StoredObject>()
       const { bytes, etag, metadata } = found.value
       if (etag === undefined) {
-        return yield* failure("get", key, "the response carried no ETag, so there is no version to write against", undefined)
+        return yield* failure(
+          "get",
+          key,
+          "the response carried no ETag, so there is no version to write against",
+          undefined
+        )
       }
       return Option.some<StoredObject>({ bytes, version: unquote(etag), metadata })
     })
@@ -204,7 +215,12 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
       if (Option.isNone(found)) return Option.none<ObjectHead>()
       const etag = found.value.ETag
       if (etag === undefined) {
-        return yield* failure("head", key, "the response carried no ETag, so there is no version to write against", undefined)
+        return yield* failure(
+          "head",
+          key,
+          "the response carried no ETag, so there is no version to write against",
+          undefined
+        )
       }
       return Option.some<ObjectHead>({ version: unquote(etag), metadata: found.value.Metadata ?? {} })
     })
@@ -296,8 +312,7 @@ export const make = (config: S3StoreConfig): Effect.Effect<ObjectStoreShape, nev
   })
 
 /** The S3 store, closing the SDK client with the layer. */
-export const layer = (config: S3StoreConfig): Layer.Layer<ObjectStore> =>
-  Layer.scoped(ObjectStore, make(config))
+export const layer = (config: S3StoreConfig): Layer.Layer<ObjectStore> => Layer.scoped(ObjectStore, make(config))
 
 /**
  * S3_BUCKET (required), S3_PREFIX, S3_REGION, S3_ENDPOINT, S3_FORCE_PATH_STYLE,
@@ -306,7 +321,10 @@ export const layer = (config: S3StoreConfig): Layer.Layer<ObjectStore> =>
  */
 export const config: Config.Config<S3StoreConfig> = Config.all({
   bucket: Config.nonEmptyString("S3_BUCKET").pipe(Config.withDescription("bucket holding the queue's objects")),
-  prefix: Config.string("S3_PREFIX").pipe(Config.withDefault(""), Config.withDescription("key prefix inside the bucket")),
+  prefix: Config.string("S3_PREFIX").pipe(
+    Config.withDefault(""),
+    Config.withDescription("key prefix inside the bucket")
+  ),
   region: Config.option(Config.string("S3_REGION")).pipe(Config.withDescription("bucket region")),
   endpoint: Config.option(Config.string("S3_ENDPOINT")).pipe(
     Config.withDescription("S3-compatible endpoint URL; AWS when unset")

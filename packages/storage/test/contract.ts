@@ -5,9 +5,9 @@
  * Each test writes under its own random prefix, so the suite can run against a shared, long-lived
  * server (S3, GCS) without cleanup and without tests seeing each other's objects.
  */
-import { randomUUID } from "node:crypto"
 import { describe, expect, it as globalIt, layer } from "@effect/vitest"
 import { Effect, Either, Layer, Option } from "effect"
+import { randomUUID } from "node:crypto"
 import { ObjectStore } from "../src/ObjectStore.js"
 
 const encode = (text: string) => new TextEncoder().encode(text)
@@ -40,7 +40,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
   // Real I/O: the TestClock would freeze any backend that sleeps (retries, rate limits).
   layer(makeLayer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     it.effect("get and head of a missing key are None", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const key = `${freshPrefix()}missing`
         expect(Option.isNone(yield* store.get(key))).toBe(true)
@@ -48,7 +48,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("create-only (ifAbsent) succeeds once, then PreconditionFailed", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const key = `${freshPrefix()}create-once`
         const version = yield* store.put(key, encode("first"), { ifAbsent: true })
@@ -60,7 +60,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("CAS with the current version succeeds and returns a new version", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const key = `${freshPrefix()}cas`
         const v1 = yield* store.put(key, encode("one"), { ifAbsent: true })
@@ -72,7 +72,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("CAS with a stale version fails with PreconditionFailed and changes nothing", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const key = `${freshPrefix()}stale`
         const v1 = yield* store.put(key, encode("one"), { ifAbsent: true })
@@ -85,7 +85,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("the version changes on every write of new bytes; old versions stop matching", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const key = `${freshPrefix()}versions`
         const versions = [yield* store.put(key, encode("write 0"), { ifAbsent: true })]
@@ -99,7 +99,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("rewriting identical bytes succeeds and get reports the version the write returned", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         // Memory and file stores issue a new version even here; S3's ETag is the MD5 of the
         // bytes and stays the same (osqueue puts a new seq in every commit for that reason), so
         // the suite only asserts what holds for both.
@@ -117,13 +117,12 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("10 concurrent writers on one version: exactly one wins and its bytes are stored", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const key = `${freshPrefix()}race`
         const base = yield* store.put(key, encode("base"), { ifAbsent: true })
         const results = yield* Effect.all(
-          Array.from({ length: 10 }, (_, i) =>
-            Effect.either(store.put(key, encode(`writer-${i}`), { ifMatch: base }))),
+          Array.from({ length: 10 }, (_, i) => Effect.either(store.put(key, encode(`writer-${i}`), { ifMatch: base }))),
           { concurrency: "unbounded" }
         )
         const winners = results.flatMap((result, i) => (Either.isRight(result) ? [{ i, version: result.right }] : []))
@@ -139,11 +138,14 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("10 concurrent creators (ifAbsent): exactly one wins", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const key = `${freshPrefix()}create-race`
         const results = yield* Effect.all(
-          Array.from({ length: 10 }, (_, i) => Effect.either(store.put(key, encode(`creator-${i}`), { ifAbsent: true }))),
+          Array.from(
+            { length: 10 },
+            (_, i) => Effect.either(store.put(key, encode(`creator-${i}`), { ifAbsent: true }))
+          ),
           { concurrency: "unbounded" }
         )
         const winners = results.flatMap((result, i) => (Either.isRight(result) ? [i] : []))
@@ -156,7 +158,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("head returns the same version and metadata as get", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const key = `${freshPrefix()}head`
         const version = yield* store.put(key, encode("x"), { ifAbsent: true }, { metadata: { kind: "state" } })
@@ -168,7 +170,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("metadata round-trips and is replaced by the next write", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const key = `${freshPrefix()}metadata`
         const metadata = { "commit-id": "leader-1:42", format: "1" }
@@ -181,7 +183,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("bytes round-trip exactly (all byte values, empty and 1 MiB objects)", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const prefix = freshPrefix()
         const every = Uint8Array.from({ length: 512 }, (_, i) => i % 256)
@@ -195,13 +197,17 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("a body in parts is stored as their concatenation (3,000 parts, empty and large ones among them)", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const key = `${freshPrefix()}parts`
         // Uneven sizes, some empty, about 450 KiB of small parts and one of 300 KiB in the middle;
         // more parts than the file store's one `writev` takes (1,024).
-        const parts = Array.from({ length: 3000 }, (_, i) =>
-          Uint8Array.from({ length: i === 1500 ? 300 * 1024 : i % 7 === 0 ? 0 : (i % 300) + 1 }, (_, j) => (i + j) % 256))
+        const parts = Array.from(
+          { length: 3000 },
+          (_, i) =>
+            Uint8Array.from({ length: i === 1500 ? 300 * 1024 : i % 7 === 0 ? 0 : (i % 300) + 1 }, (_, j) =>
+              (i + j) % 256)
+        )
         const whole = Buffer.concat(parts)
         const v1 = yield* store.put(key, parts, { ifAbsent: true })
         const stored = yield* store.get(key).pipe(Effect.map(Option.getOrThrow))
@@ -212,7 +218,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("the store keeps its own copy of the bytes", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const key = `${freshPrefix()}copy`
         const bytes = encode("original")
@@ -223,7 +229,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("delete then get is None; the key can be created again with a new version", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const key = `${freshPrefix()}delete`
         const v1 = yield* store.put(key, encode("one"), { ifAbsent: true })
@@ -239,7 +245,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("delete of a key that was never written succeeds and creates nothing", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const prefix = freshPrefix()
         yield* store.delete(`${prefix}never-written`)
@@ -249,10 +255,12 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("a deleted log entry is gone from get, head and list, and one of 10 racing creators makes it again", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const prefix = `${freshPrefix()}log/`
-        const keys = [1, 2, 3].map((position) => `${prefix}${String(position).padStart(16, "0")}`)
+        const keys = [1, 2, 3].map((position) =>
+          `${prefix}${String(position).padStart(16, "0")}`
+        )
         for (const key of keys) yield* store.put(key, encode(`entry ${key}`), { ifAbsent: true })
         const [first, second, third] = keys as [string, string, string]
         yield* store.delete(second)
@@ -260,7 +268,10 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
         expect(Option.isNone(yield* store.head(second))).toBe(true)
         expect(yield* store.list(prefix)).toEqual([first, third])
         const results = yield* Effect.all(
-          Array.from({ length: 10 }, (_, i) => Effect.either(store.put(second, encode(`again ${i}`), { ifAbsent: true }))),
+          Array.from(
+            { length: 10 },
+            (_, i) => Effect.either(store.put(second, encode(`again ${i}`), { ifAbsent: true }))
+          ),
           { concurrency: "unbounded" }
         )
         const winners = results.flatMap((result, i) => (Either.isRight(result) ? [i] : []))
@@ -274,11 +285,12 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("list of a prefix with 1,000 log entries returns them all, sorted; deleting them empties it", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const base = freshPrefix()
         const prefix = `${base}log/`
-        const keys = Array.from({ length: 1000 }, (_, i) => `${prefix}${String(i + 1).padStart(16, "0")}`)
+        const keys = Array.from({ length: 1000 }, (_, i) =>
+          `${prefix}${String(i + 1).padStart(16, "0")}`)
         // Beside the log, outside its prefix: listing all of `base` (1,002 keys) takes two pages
         // of S3 and GCS (1,000 keys each).
         const beside = [`${base}logbook`, `${base}queue.json`]
@@ -298,7 +310,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }), 180_000) // 2,000 requests: radosgw answers about 100 a second
 
     it.effect("conditional delete: the current version deletes, a stale one fails", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const key = `${freshPrefix()}delete-if-match`
         const v1 = yield* store.put(key, encode("one"), { ifAbsent: true })
@@ -310,7 +322,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("ifMatch on a missing or deleted key fails with PreconditionFailed", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const prefix = freshPrefix()
         const missing = `${prefix}never-written`
@@ -326,10 +338,12 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("list returns the keys under a prefix, sorted, without deleted ones", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const prefix = freshPrefix()
-        const keys = ["b", "a", "c/nested", "c", "ab", "d/e/f"].map((k) => `${prefix}${k}`)
+        const keys = ["b", "a", "c/nested", "c", "ab", "d/e/f"].map((k) =>
+          `${prefix}${k}`
+        )
         for (const key of keys) yield* store.put(key, encode(key), { ifAbsent: true })
         yield* store.put(`${prefix}gone`, encode("x"), { ifAbsent: true })
         yield* store.delete(`${prefix}gone`)
@@ -343,7 +357,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("a key and a key below it (\"a\" and \"a/b\") are independent objects", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const prefix = freshPrefix()
         yield* store.put(`${prefix}a/b`, encode("child"), { ifAbsent: true })
@@ -356,7 +370,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
       }))
 
     it.effect("concurrent read-modify-write loops never lose an increment", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStore
         const key = `${freshPrefix()}counter`
         interface Counter {
@@ -371,7 +385,7 @@ const suite = (makeLayer: () => Layer.Layer<ObjectStore, unknown, never>) =>
         // Each write carries an id, so an OutcomeUnknown (which a backend may answer under
         // contention) is resolved by reading back, as osqueue's Cas does.
         const increment = (id: string) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             for (;;) {
               const { counter, stored } = yield* read
               if (counter.recent.includes(id)) return

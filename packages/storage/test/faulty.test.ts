@@ -6,32 +6,38 @@ import { ObjectStore } from "../src/ObjectStore.js"
 import { contractSuite } from "./contract.js"
 
 contractSuite("faulty(memory), no faults", () => FaultyStore.layer().pipe(Layer.provide(MemoryStore.layer)))
-contractSuite("faulty(memory), latency only", () =>
-  FaultyStore.layer({ latencyMs: 1, jitterMs: 2, seed: 7 }).pipe(Layer.provide(MemoryStore.layer)))
+contractSuite(
+  "faulty(memory), latency only",
+  () => FaultyStore.layer({ latencyMs: 1, jitterMs: 2, seed: 7 }).pipe(Layer.provide(MemoryStore.layer))
+)
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 
 /** A faulty store over a fresh memory store, plus direct access to the memory store underneath. */
 const setup = (options: FaultyStore.FaultOptions) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const underlying = yield* MemoryStore.make
     const { control, store } = yield* FaultyStore.wrap(underlying, options)
     return { underlying, control, store }
   })
 
 const outcomes = <A, E extends { readonly _tag: string }>(effects: ReadonlyArray<Effect.Effect<A, E>>) =>
-  Effect.forEach(effects, (effect) =>
-    Effect.either(effect).pipe(Effect.map(Either.match({ onLeft: (e) => e._tag, onRight: () => "ok" }))))
+  Effect.forEach(
+    effects,
+    (effect) => Effect.either(effect).pipe(Effect.map(Either.match({ onLeft: (e) => e._tag, onRight: () => "ok" })))
+  )
 
 const tally = (tags: ReadonlyArray<string>) =>
   tags.reduce<Record<string, number>>((acc, tag) => ({ ...acc, [tag]: (acc[tag] ?? 0) + 1 }), {})
 
 describe("FaultyStore", () => {
   it.effect("reads fail at the configured rate, from a seeded generator", () =>
-    Effect.gen(function* () {
-      const run = Effect.gen(function* () {
+    Effect.gen(function*() {
+      const run = Effect.gen(function*() {
         const { control, store } = yield* setup({ seed: 42, readFailureRate: 0.2 })
-        const tags = yield* outcomes(Array.from({ length: 2000 }, (_, i) => (i % 2 === 0 ? store.get("k") : store.head("k"))))
+        const tags = yield* outcomes(
+          Array.from({ length: 2000 }, (_, i) => (i % 2 === 0 ? store.get("k") : store.head("k")))
+        )
         return { tags, counts: yield* control.counts }
       })
       const first = yield* run
@@ -44,9 +50,16 @@ describe("FaultyStore", () => {
     }))
 
   it.effect("write faults happen at their configured rates and are counted", () =>
-    Effect.gen(function* () {
-      const { control, store } = yield* setup({ seed: 3, writeFailureRate: 0.1, ambiguousWriteRate: 0.1, lostWriteRate: 0.1 })
-      const tags = yield* outcomes(Array.from({ length: 3000 }, (_, i) => store.put(`k${i}`, bytes("x"), { ifAbsent: true })))
+    Effect.gen(function*() {
+      const { control, store } = yield* setup({
+        seed: 3,
+        writeFailureRate: 0.1,
+        ambiguousWriteRate: 0.1,
+        lostWriteRate: 0.1
+      })
+      const tags = yield* outcomes(
+        Array.from({ length: 3000 }, (_, i) => store.put(`k${i}`, bytes("x"), { ifAbsent: true }))
+      )
       const counts = yield* control.counts
       const byTag = tally(tags)
       expect(counts.writes).toBe(3000)
@@ -59,7 +72,7 @@ describe("FaultyStore", () => {
     }))
 
   it.effect("an ambiguous put lands, a lost put does not, a refused put does not", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { control, store, underlying } = yield* setup({ ambiguousWriteRate: 1 })
       const ambiguous = yield* store.put("ambiguous", bytes("landed"), { ifAbsent: true }).pipe(Effect.flip)
       expect(ambiguous._tag).toBe("OutcomeUnknown")
@@ -92,7 +105,7 @@ describe("FaultyStore", () => {
     }))
 
   it.effect("faults can be switched off and on at run time through Control", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { control, store } = yield* setup({ readFailureRate: 1 })
       expect((yield* store.get("k").pipe(Effect.flip))._tag).toBe("StoreUnavailable")
       yield* control.set({})
@@ -102,11 +115,19 @@ describe("FaultyStore", () => {
       expect(Option.isNone(yield* store.get("k"))).toBe(true)
       expect((yield* store.put("k", bytes("x"), { ifAbsent: true }).pipe(Effect.flip))._tag).toBe("StoreUnavailable")
       yield* control.resetCounts
-      expect(yield* control.counts).toEqual({ reads: 0, writes: 0, readFailures: 0, writeFailures: 0, ambiguousWrites: 0, lostWrites: 0, spikes: 0 })
+      expect(yield* control.counts).toEqual({
+        reads: 0,
+        writes: 0,
+        readFailures: 0,
+        writeFailures: 0,
+        ambiguousWrites: 0,
+        lostWrites: 0,
+        spikes: 0
+      })
     }))
 
   it.effect("latency goes through Effect.sleep, so the TestClock drives it", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { store } = yield* setup({ latencyMs: 1000, jitterMs: 500, seed: 9 })
       const fiber = yield* Effect.fork(store.get("k"))
       yield* TestClock.adjust("999 millis")
@@ -117,7 +138,7 @@ describe("FaultyStore", () => {
     }))
 
   it.effect("latency spikes: a share of calls stall for spikeMs more", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { control, store } = yield* setup({ seed: 3, spikeRate: 0.1, spikeMs: 5000 })
       const fibers = yield* Effect.forEach(Array.from({ length: 1000 }), () => Effect.fork(store.head("k")))
       yield* TestClock.adjust("1 millis")
@@ -131,7 +152,7 @@ describe("FaultyStore", () => {
     }))
 
   it.effect("the layer provides the decorated store and its Control", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const store = yield* ObjectStore
       const control = yield* FaultyStore.Control
       yield* control.set({ lostWriteRate: 1 })
@@ -143,7 +164,7 @@ describe("FaultyStore", () => {
     }).pipe(Effect.provide(FaultyStore.layer({ seed: 1 }).pipe(Layer.provide(MemoryStore.layer)))))
 
   it.effect("invalid options are a defect", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const underlying = yield* MemoryStore.make
       const exit = yield* Effect.exit(FaultyStore.wrap(underlying, { ambiguousWriteRate: 0.6, lostWriteRate: 0.6 }))
       expect(Exit.isFailure(exit) && !Exit.isInterrupted(exit)).toBe(true)

@@ -1,3 +1,5 @@
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Effect, Option } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as NodeFs from "node:fs"
@@ -5,8 +7,6 @@ import { createRequire } from "node:module"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
-import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
 import * as FileStore from "../src/FileStore.js"
 import { contractSuite } from "./contract.js"
 
@@ -24,7 +24,7 @@ contractSuite("file (keepGenerations: 2)", () => FileStore.layer({ directory: fr
 
 describe("FileStore", () => {
   it.live("every write gets a new version, even of identical bytes", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const store = yield* FileStore.make({ directory: freshDir() })
       const v1 = yield* store.put("k", encode("same"), { ifAbsent: true })
       const v2 = yield* store.put("k", encode("same"), { ifMatch: v1 })
@@ -33,23 +33,26 @@ describe("FileStore", () => {
     }))
 
   it.live("racing writers in one process: every loser gets PreconditionFailed", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const store = yield* FileStore.make({ directory: freshDir() })
       let version = yield* store.put("k", encode("base"), { ifAbsent: true })
       for (let round = 0; round < 5; round++) {
         const results = yield* Effect.all(
-          Array.from({ length: 10 }, (_, i) => Effect.either(store.put("k", encode(`${round}-${i}`), { ifMatch: version }))),
+          Array.from({ length: 10 }, (_, i) =>
+            Effect.either(store.put("k", encode(`${round}-${i}`), { ifMatch: version }))),
           { concurrency: "unbounded" }
         )
         const tags = results.map((r) => (r._tag === "Right" ? "won" : r.left._tag))
-        expect(tags.filter((t) => t === "won")).toHaveLength(1)
+        expect(tags.filter((t) =>
+          t === "won"
+        )).toHaveLength(1)
         expect(tags.filter((t) => t === "PreconditionFailed")).toHaveLength(9)
         version = (yield* store.head("k").pipe(Effect.map(Option.getOrThrow))).version
       }
     }))
 
   it.live("keys cannot escape the directory", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const store = yield* FileStore.make({ directory: freshDir() })
       for (const key of ["../escape", "a/../../b", "a/./b", "..", "", "/abs", "a//b", "a/"]) {
         const error = yield* store.put(key, encode("x"), { ifAbsent: true }).pipe(Effect.flip)
@@ -60,10 +63,12 @@ describe("FileStore", () => {
     }))
 
   it.live("odd but valid keys map to safe file names and list back unchanged", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const directory = freshDir()
       const store = yield* FileStore.make({ directory })
-      const keys = ["with space", "percent%2F", "star*", "@", "%40", "ünï/cødé", "dot.", ".hidden", "..."].map((k) => `odd/${k}`)
+      const keys = ["with space", "percent%2F", "star*", "@", "%40", "ünï/cødé", "dot.", ".hidden", "..."].map((k) =>
+        `odd/${k}`
+      )
       for (const key of keys) yield* store.put(key, encode(key), { ifAbsent: true })
       expect(yield* store.list("odd/")).toEqual([...keys].sort())
       for (const key of keys) {
@@ -75,7 +80,7 @@ describe("FileStore", () => {
     }))
 
   it.live("two stores on one directory see each other's writes and race safely", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const directory = freshDir()
       const a = yield* FileStore.make({ directory })
       const b = yield* FileStore.make({ directory })
@@ -90,7 +95,7 @@ describe("FileStore", () => {
     }))
 
   it.live("old generations are collected; stale versions and stale readers stay correct", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const directory = freshDir()
       const writer = yield* FileStore.make({ directory, keepGenerations: 2 })
       const reader = yield* FileStore.make({ directory, keepGenerations: 2 })
@@ -114,7 +119,7 @@ describe("FileStore", () => {
     }))
 
   it.live("a writer whose base generation was collected fails without writing", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const directory = freshDir()
       const store = yield* FileStore.make({ directory, keepGenerations: 2 })
       const v1 = yield* store.put("k", encode("v1"), { ifAbsent: true })
@@ -133,7 +138,7 @@ describe("FileStore", () => {
     }))
 
   it.live("a generation re-created in a collected slot is never read as the newest", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const directory = freshDir()
       const writer = yield* FileStore.make({ directory, keepGenerations: 2 })
       const staleReader = yield* FileStore.make({ directory, keepGenerations: 2 })
@@ -146,8 +151,20 @@ describe("FileStore", () => {
       const gens = NodePath.join(directory, "objects", "k", "@")
       const nonce1 = v1.split(".")[1]!
       const body = encode("garbage")
-      const header = { v: 1, key: "k", gen: 2, nonce: "00000000deadbeef", parent: nonce1, deleted: false, size: body.length, metadata: {} }
-      NodeFs.writeFileSync(NodePath.join(gens, "000000000002"), Buffer.concat([Buffer.from(JSON.stringify(header) + "\n"), body]))
+      const header = {
+        v: 1,
+        key: "k",
+        gen: 2,
+        nonce: "00000000deadbeef",
+        parent: nonce1,
+        deleted: false,
+        size: body.length,
+        metadata: {}
+      }
+      NodeFs.writeFileSync(
+        NodePath.join(gens, "000000000002"),
+        Buffer.concat([Buffer.from(JSON.stringify(header) + "\n"), body])
+      )
       for (const store of [staleReader, yield* FileStore.make({ directory })]) {
         const latest = yield* store.get("k").pipe(Effect.map(Option.getOrThrow))
         expect(decode(latest.bytes)).toBe("v10")
@@ -161,7 +178,7 @@ describe("FileStore", () => {
     }))
 
   it.live("refuses a non-empty directory that is not a file store, and an unknown format", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const foreign = freshDir()
       NodeFs.mkdirSync(foreign, { recursive: true })
       NodeFs.writeFileSync(NodePath.join(foreign, "notes.txt"), "hello")
@@ -171,13 +188,16 @@ describe("FileStore", () => {
 
       const future = freshDir()
       yield* FileStore.make({ directory: future })
-      NodeFs.writeFileSync(NodePath.join(future, "osqueue-store.json"), JSON.stringify({ format: "osqueue-file-store", version: 99 }))
+      NodeFs.writeFileSync(
+        NodePath.join(future, "osqueue-store.json"),
+        JSON.stringify({ format: "osqueue-file-store", version: 99 })
+      )
       const refused = yield* FileStore.make({ directory: future }).pipe(Effect.flip)
       expect(refused._tag).toBe("StoreFailure")
     }))
 
   it.live("leftovers of crashed writers in tmp/ are removed once they are old", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const directory = freshDir()
       yield* FileStore.make({ directory })
       const old = NodePath.join(directory, "tmp", "12345-old")
@@ -191,12 +211,15 @@ describe("FileStore", () => {
     }))
 
   it.live("an unconditional delete removes the key's folder: 500 log entries created and deleted leave none", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const directory = freshDir()
       // Layout only: fsync changes nothing here, and 1,000 writes go faster without it.
       const store = yield* FileStore.make({ directory, fsync: false })
       const keys = Array.from({ length: 500 }, (_, i) => `log/${String(i + 1).padStart(16, "0")}`)
-      yield* Effect.forEach(keys, (key) => store.put(key, encode(key), { ifAbsent: true }), { concurrency: 16, discard: true })
+      yield* Effect.forEach(keys, (key) => store.put(key, encode(key), { ifAbsent: true }), {
+        concurrency: 16,
+        discard: true
+      })
       // A key below a log entry keeps its folder (and so the entry's) alive, but not the entry.
       yield* store.put(`${keys[0]}/note`, encode("note"), { ifAbsent: true })
       const logDir = NodePath.join(directory, "objects", "log")
@@ -215,7 +238,7 @@ describe("FileStore", () => {
     }))
 
   it.live("a conditional delete keeps its tombstone; an unconditional one then removes the folder", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const directory = freshDir()
       const store = yield* FileStore.make({ directory })
       const v1 = yield* store.put("k", encode("one"), { ifAbsent: true })
@@ -227,7 +250,7 @@ describe("FileStore", () => {
     }))
 
   it.live("a delete cut short after its rename leaves the key absent; the next open removes the leftover", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const directory = freshDir()
       const store = yield* FileStore.make({ directory })
       yield* store.put("log/0000000000000001", encode("entry"), { ifAbsent: true })
@@ -243,7 +266,7 @@ describe("FileStore", () => {
     }))
 
   it.live("a read-only directory is a StoreFailure that says what to fix", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       // root ignores file modes, so this check only means something for other users.
       if (process.getuid?.() === 0) return
       const directory = freshDir()
@@ -334,7 +357,10 @@ describe("FileStore across OS processes", () => {
     const directory = freshDir()
     const processes = 3
     const increments = 40
-    const children = Array.from({ length: processes }, () => runFixture("file-racer.ts", [directory, "counter", String(increments)]))
+    const children = Array.from(
+      { length: processes },
+      () => runFixture("file-racer.ts", [directory, "counter", String(increments)])
+    )
     const outputs = children.map(outputOf)
     const results = Promise.all(children.map(exited))
     // Start them together, or the first one may finish before the last has loaded.
@@ -351,7 +377,9 @@ describe("FileStore across OS processes", () => {
     expect(retries.reduce((a, b) => a + b, 0)).toBeGreaterThan(0)
   })
 
-  it("10 creators of one key in two processes: exactly one wins, for new keys and for deleted ones", { timeout: 60_000 }, async () => {
+  it("10 creators of one key in two processes: exactly one wins, for new keys and for deleted ones", {
+    timeout: 60_000
+  }, async () => {
     const directory = freshDir()
     const children = [0, 1].map(() => logChild(directory))
     try {
@@ -363,7 +391,10 @@ describe("FileStore across OS processes", () => {
           // Both processes get the key at once; each runs 5 creators.
           const answers = await Promise.all(children.map((child) => child.send(`create ${key} 5`)))
           const results = answers.flatMap((answer, p) =>
-            (answer as { results: Array<string> }).results.map((result, i) => ({ result, body: `${children[p]!.pid}-${i}` }))
+            (answer as { results: Array<string> }).results.map((result, i) => ({
+              result,
+              body: `${children[p]!.pid}-${i}`
+            }))
           )
           const winners = results.filter((r) => r.result === "won")
           expect(winners, `${round}: ${key}`).toHaveLength(1)
@@ -379,34 +410,42 @@ describe("FileStore across OS processes", () => {
     }
   })
 
-  it("creates and deletes of one key racing in two processes: no error, and nothing left behind", { timeout: 60_000 }, async () => {
-    const directory = freshDir()
-    const children = [0, 1].map(() => logChild(directory))
-    try {
-      await Promise.all(children.map((child) => child.ready))
-      const answers = (await Promise.all(children.map((child) => child.send("churn log/0000000000000001 50")))) as Array<{
-        outcomes: Record<string, number>
-        problems: Array<string>
-      }>
-      for (const { problems } of answers) expect(problems).toEqual([])
-      const won = answers.reduce((sum, { outcomes }) => sum + (outcomes.won ?? 0), 0)
-      const lost = answers.reduce((sum, { outcomes }) => sum + (outcomes.PreconditionFailed ?? 0), 0)
-      // Both happened: creates on a deleted key won, and creates raced an existing one.
-      expect(won).toBeGreaterThan(0)
-      expect(lost).toBeGreaterThan(0)
-      const store = await Effect.runPromise(FileStore.make({ directory }))
-      await Effect.runPromise(store.delete("log/0000000000000001"))
-      // No file a racing create wrote into a removed or re-created folder stays behind.
-      expect(NodeFs.readdirSync(NodePath.join(directory, "objects"))).toEqual([])
-      expect(NodeFs.readdirSync(NodePath.join(directory, "tmp"))).toEqual([])
-      await Effect.runPromise(store.put("log/0000000000000001", encode("after"), { ifAbsent: true }))
-      expect(await Effect.runPromise(store.list("log/"))).toEqual(["log/0000000000000001"])
-    } finally {
-      for (const child of children) child.process.kill()
+  it(
+    "creates and deletes of one key racing in two processes: no error, and nothing left behind",
+    { timeout: 60_000 },
+    async () => {
+      const directory = freshDir()
+      const children = [0, 1].map(() => logChild(directory))
+      try {
+        await Promise.all(children.map((child) => child.ready))
+        const answers = (await Promise.all(children.map((child) =>
+          child.send("churn log/0000000000000001 50")
+        ))) as Array<{
+          outcomes: Record<string, number>
+          problems: Array<string>
+        }>
+        for (const { problems } of answers) expect(problems).toEqual([])
+        const won = answers.reduce((sum, { outcomes }) => sum + (outcomes.won ?? 0), 0)
+        const lost = answers.reduce((sum, { outcomes }) => sum + (outcomes.PreconditionFailed ?? 0), 0)
+        // Both happened: creates on a deleted key won, and creates raced an existing one.
+        expect(won).toBeGreaterThan(0)
+        expect(lost).toBeGreaterThan(0)
+        const store = await Effect.runPromise(FileStore.make({ directory }))
+        await Effect.runPromise(store.delete("log/0000000000000001"))
+        // No file a racing create wrote into a removed or re-created folder stays behind.
+        expect(NodeFs.readdirSync(NodePath.join(directory, "objects"))).toEqual([])
+        expect(NodeFs.readdirSync(NodePath.join(directory, "tmp"))).toEqual([])
+        await Effect.runPromise(store.put("log/0000000000000001", encode("after"), { ifAbsent: true }))
+        expect(await Effect.runPromise(store.list("log/"))).toEqual(["log/0000000000000001"])
+      } finally {
+        for (const child of children) child.process.kill()
+      }
     }
-  })
+  )
 
-  it("a reader in another process sees each log entry whole or not at all while entries are created and deleted", { timeout: 60_000 }, async () => {
+  it("a reader in another process sees each log entry whole or not at all while entries are created and deleted", {
+    timeout: 60_000
+  }, async () => {
     const directory = freshDir()
     const reader = logChild(directory)
     try {
@@ -447,7 +486,7 @@ describe("FileStore across OS processes", () => {
       child.kill("SIGKILL")
       expect((await done).signal).toBe("SIGKILL")
 
-      const check = Effect.gen(function* () {
+      const check = Effect.gen(function*() {
         const store = yield* FileStore.make({ directory, keepGenerations: 2 })
         const stored = yield* store.get("doc").pipe(Effect.map(Option.getOrThrow))
         const doc = JSON.parse(decode(stored.bytes)) as { seq: number; filler: string; checksum: string }

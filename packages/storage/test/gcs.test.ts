@@ -7,7 +7,7 @@ import { afterAll, describe } from "vitest"
 import * as GcsStore from "../src/GcsStore.js"
 import { ObjectStore, type StoreError } from "../src/ObjectStore.js"
 import type { GcsRequest, GcsStandIn } from "./support/gcs-server.js"
-import { startGcsTarget, standInBucket } from "./support/gcs.js"
+import { standInBucket, startGcsTarget } from "./support/gcs.js"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
@@ -178,7 +178,10 @@ describeStandIn("GcsStore through the stand-in: requests and failures", () => {
       yield* s.put("queue.json", bytes("one"), { ifAbsent: true })
       let replaced = ""
       server.inject(
-        { kind: "before", action: () => void (replaced = server.putObject(standInBucket, name("queue.json"), bytes("two"))) },
+        {
+          kind: "before",
+          action: () => void (replaced = server.putObject(standInBucket, name("queue.json"), bytes("two")))
+        },
         isMedia
       )
       const got = (yield* s.get("queue.json")).pipe(Option.getOrThrow)
@@ -194,10 +197,14 @@ describeStandIn("GcsStore through the stand-in: requests and failures", () => {
       for (const status of [503, 429, 408]) {
         const from = server.requests.length
         server.inject({ kind: "respond", status }, isUpload)
-        expect(yield* errorTag(s.put("queue.json", bytes("two"), { ifMatch: v })), String(status)).toBe("StoreUnavailable")
+        expect(yield* errorTag(s.put("queue.json", bytes("two"), { ifMatch: v })), String(status)).toBe(
+          "StoreUnavailable"
+        )
         expect(since(from).filter(isUpload)).toHaveLength(1)
       }
-      expect((yield* s.get("queue.json")).pipe(Option.map((o) => [text(o.bytes), o.version]))).toEqual(Option.some(["one", v]))
+      expect((yield* s.get("queue.json")).pipe(Option.map((o) => [text(o.bytes), o.version]))).toEqual(
+        Option.some(["one", v])
+      )
       // reads retry on their own
       server.inject({ kind: "respond", status: 503 }, isMedia)
       expect((yield* s.get("queue.json")).pipe(Option.map((o) => o.version))).toEqual(Option.some(v))
@@ -226,7 +233,9 @@ describeStandIn("GcsStore through the stand-in: requests and failures", () => {
       const v1 = yield* s.put("queue.json", bytes("seq 1"), { ifAbsent: true })
       server.inject({ kind: "respond", status: 500 }, isUpload)
       expect(yield* errorTag(s.put("queue.json", bytes("seq 2"), { ifMatch: v1 }))).toBe("OutcomeUnknown")
-      expect((yield* s.get("queue.json")).pipe(Option.map((o) => [text(o.bytes), o.version]))).toEqual(Option.some(["seq 1", v1]))
+      expect((yield* s.get("queue.json")).pipe(Option.map((o) => [text(o.bytes), o.version]))).toEqual(
+        Option.some(["seq 1", v1])
+      )
     }))
   })
 
@@ -252,7 +261,9 @@ describeStandIn("GcsStore through the stand-in: requests and failures", () => {
     Effect.gen(function*() {
       const { run } = fresh()
       server.inject({ kind: "respond", status: 403, reason: "forbidden" }, isUpload)
-      const denied = yield* run(Effect.flatMap(ObjectStore, (s) => Effect.flip(s.put("q", bytes("a"), { ifAbsent: true }))))
+      const denied = yield* run(
+        Effect.flatMap(ObjectStore, (s) => Effect.flip(s.put("q", bytes("a"), { ifAbsent: true })))
+      )
       expect(denied._tag).toBe("StoreFailure")
       expect(denied.message).toContain("storage.objects.create")
 
@@ -264,9 +275,16 @@ describeStandIn("GcsStore through the stand-in: requests and failures", () => {
       expect(missing.message).toContain("osqueue-no-such-bucket")
 
       const refused = target.config({ apiEndpoint: "http://127.0.0.1:9", readRetries: 0 })
-      expect(yield* withStore(Effect.flatMap(ObjectStore, (s) => errorTag(s.put("q", bytes("a"), { ifAbsent: true }))), refused))
+      expect(
+        yield* withStore(
+          Effect.flatMap(ObjectStore, (s) => errorTag(s.put("q", bytes("a"), { ifAbsent: true }))),
+          refused
+        )
+      )
         .toBe("StoreUnavailable")
-      expect(yield* withStore(Effect.flatMap(ObjectStore, (s) => errorTag(s.get("q"))), refused)).toBe("StoreUnavailable")
+      expect(yield* withStore(Effect.flatMap(ObjectStore, (s) => errorTag(s.get("q"))), refused)).toBe(
+        "StoreUnavailable"
+      )
     }))
 })
 
@@ -287,7 +305,9 @@ describeStandIn("the GCS stand-in itself", () => {
 
   it("checks generation preconditions atomically: 10 concurrent creates, one 200", async () => {
     const name = `raw-${Date.now()}`
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => upload(name, `w${i}`, { ifGenerationMatch: "0" })))
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => upload(name, `w${i}`, { ifGenerationMatch: "0" }))
+    )
     expect(answers.map((a) => a.status).sort()).toEqual([200, ...Array(9).fill(412)])
   })
 
@@ -301,7 +321,9 @@ describeStandIn("the GCS stand-in itself", () => {
   })
 
   it("refuses resumable uploads plainly", async () => {
-    const answer = await fetch(`${server.url}/upload/storage/v1/b/${standInBucket}/o?uploadType=resumable&name=x`, { method: "POST" })
+    const answer = await fetch(`${server.url}/upload/storage/v1/b/${standInBucket}/o?uploadType=resumable&name=x`, {
+      method: "POST"
+    })
     expect(answer.status).toBe(501)
   })
 })

@@ -8,7 +8,7 @@ contractSuite("memory", () => MemoryStore.layer)
 
 describe("MemoryStore", () => {
   it.effect("make builds an instance that two separately provided programs share", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const shared = Layer.succeed(ObjectStore, yield* MemoryStore.make)
       const write = ObjectStore.pipe(Effect.flatMap((s) => s.put("k", new Uint8Array([1]), { ifAbsent: true })))
       const read = ObjectStore.pipe(Effect.flatMap((s) => s.get("k")))
@@ -18,7 +18,7 @@ describe("MemoryStore", () => {
     }))
 
   it.effect("two provides of MemoryStore.layer build two independent stores", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const write = ObjectStore.pipe(Effect.flatMap((s) => s.put("k", new Uint8Array([1]), { ifAbsent: true })))
       const read = ObjectStore.pipe(Effect.flatMap((s) => s.get("k")))
       yield* write.pipe(Effect.provide(MemoryStore.layer))
@@ -26,16 +26,18 @@ describe("MemoryStore", () => {
     }))
 
   it.effect("every write gets a new version, even of identical bytes", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const store = yield* MemoryStore.make
       const v1 = yield* store.put("k", new Uint8Array([1]), { ifAbsent: true })
       const v2 = yield* store.put("k", new Uint8Array([1]), { ifMatch: v1 })
       expect(v2).not.toBe(v1)
-      expect((yield* store.put("k", new Uint8Array([1]), { ifMatch: v1 }).pipe(Effect.flip))._tag).toBe("PreconditionFailed")
+      expect((yield* store.put("k", new Uint8Array([1]), { ifMatch: v1 }).pipe(Effect.flip))._tag).toBe(
+        "PreconditionFailed"
+      )
     }))
 
   it.effect("a version is never reused, even after delete and re-create", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const store = yield* MemoryStore.make
       const v1 = yield* store.put("k", new Uint8Array([1]), { ifAbsent: true })
       yield* store.delete("k")

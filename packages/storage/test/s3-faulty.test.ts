@@ -17,10 +17,14 @@ const secondCommitThrough = (faults: FaultyStore.FaultOptions) => {
   const direct = S3Store.layer(s3Config())
   const faulty = FaultyStore.layer(faults).pipe(Layer.provide(direct))
   return Effect.gen(function*() {
-    const v1 = yield* Effect.flatMap(ObjectStore, (s) => s.put("queue.json", bytes("commit 1"), { ifAbsent: true })).pipe(
-      Effect.provide(direct)
-    )
-    const error = yield* Effect.flatMap(ObjectStore, (s) => Effect.flip(s.put("queue.json", bytes("commit 2"), { ifMatch: v1 }))).pipe(
+    const v1 = yield* Effect.flatMap(ObjectStore, (s) => s.put("queue.json", bytes("commit 1"), { ifAbsent: true }))
+      .pipe(
+        Effect.provide(direct)
+      )
+    const error = yield* Effect.flatMap(
+      ObjectStore,
+      (s) => Effect.flip(s.put("queue.json", bytes("commit 2"), { ifMatch: v1 }))
+    ).pipe(
       Effect.provide(faulty)
     )
     const back = yield* Effect.flatMap(ObjectStore, (s) => s.get("queue.json")).pipe(Effect.provide(direct))

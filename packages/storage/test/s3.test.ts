@@ -29,8 +29,7 @@ const viaProxy = (proxy: FaultProxy, overrides: Partial<S3Store.S3StoreConfig> =
 }
 
 const store = ObjectStore
-const errorTag = <A>(effect: Effect.Effect<A, StoreError>) =>
-  Effect.flip(effect).pipe(Effect.map((e) => e._tag))
+const errorTag = <A>(effect: Effect.Effect<A, StoreError>) => Effect.flip(effect).pipe(Effect.map((e) => e._tag))
 
 describeS3(`S3Store on ${s3Endpoint} (bucket ${s3Bucket}, ETag ${s3Quoting})`, () => {
   let proxy: FaultProxy
@@ -103,12 +102,16 @@ describeS3(`S3Store on ${s3Endpoint} (bucket ${s3Bucket}, ETag ${s3Quoting})`, (
       // previous winner's exact bytes would leave the version unchanged and let a second one win.
       const race = (round: number, condition: Parameters<typeof s.put>[2]) =>
         Effect.all(
-          Array.from({ length: 10 }, (_, i) => Effect.either(s.put("race.json", bytes(`round ${round} writer ${i}`), condition))),
+          Array.from({ length: 10 }, (_, i) =>
+            Effect.either(s.put("race.json", bytes(`round ${round} writer ${i}`), condition))),
           { concurrency: "unbounded" }
         )
       for (const round of [0, 1, 2]) {
         const current = yield* s.head("race.json")
-        const outcomes = yield* race(round, Option.isSome(current) ? { ifMatch: current.value.version } : { ifAbsent: true })
+        const outcomes = yield* race(
+          round,
+          Option.isSome(current) ? { ifMatch: current.value.version } : { ifAbsent: true }
+        )
         const winners = outcomes.flatMap((o, i) => (Either.isRight(o) ? [{ writer: i, version: o.right }] : []))
         const losers = outcomes.filter(Either.isLeft).map((o) => o.left._tag)
         expect(winners, `round ${round}`).toHaveLength(1)
@@ -147,7 +150,9 @@ describeS3(`S3Store on ${s3Endpoint} (bucket ${s3Bucket}, ETag ${s3Quoting})`, (
       expect(Option.isNone(yield* s.head("nothing-here"))).toBe(true)
 
       // S3 would hand these back changed: refused before anything is sent
-      const camel = yield* Effect.flip(s.put("queue.json", bytes("x"), { ifMatch: v2 }, { metadata: { leaderUrl: "x" } }))
+      const camel = yield* Effect.flip(
+        s.put("queue.json", bytes("x"), { ifMatch: v2 }, { metadata: { leaderUrl: "x" } })
+      )
       expect(camel._tag).toBe("StoreFailure")
       expect(camel.message).toContain("lowercase")
       const unicode = yield* Effect.flip(s.put("queue.json", bytes("x"), { ifMatch: v2 }, { metadata: { who: "Zoë" } }))
@@ -183,7 +188,9 @@ describeS3(`S3Store on ${s3Endpoint} (bucket ${s3Bucket}, ETag ${s3Quoting})`, (
     const { direct, proxied } = viaProxy(proxy)
     return Effect.gen(function*() {
       const v = yield* direct(Effect.flatMap(store, (s) => s.put("q", bytes("a"), { ifAbsent: true })))
-      for (const [status, code] of [[503, "SlowDown"], [503, "ServiceUnavailable"], [429, "TooManyRequests"]] as const) {
+      for (
+        const [status, code] of [[503, "SlowDown"], [503, "ServiceUnavailable"], [429, "TooManyRequests"]] as const
+      ) {
         proxy.inject({ kind: "respond", status, body: s3ErrorXml(code) }, "PUT")
         const tag = yield* proxied(Effect.flatMap(store, (s) => errorTag(s.put("q", bytes("b"), { ifMatch: v }))))
         expect(tag, `${status} ${code}`).toBe("StoreUnavailable")
@@ -203,7 +210,9 @@ describeS3(`S3Store on ${s3Endpoint} (bucket ${s3Bucket}, ETag ${s3Quoting})`, (
       const v1 = yield* direct(Effect.flatMap(store, (s) => s.put("queue.json", bytes("seq 1"), { ifAbsent: true })))
       const putsBefore = proxy.requests.filter((r) => r.method === "PUT").length
       proxy.inject({ kind: "forward-then-respond", status: 500, body: s3ErrorXml("InternalError") }, "PUT")
-      const e = yield* proxied(Effect.flatMap(store, (s) => Effect.flip(s.put("queue.json", bytes("seq 2"), { ifMatch: v1 }))))
+      const e = yield* proxied(
+        Effect.flatMap(store, (s) => Effect.flip(s.put("queue.json", bytes("seq 2"), { ifMatch: v1 })))
+      )
       expect(e._tag).toBe("OutcomeUnknown")
       // exactly one PUT went out: the SDK did not retry it into a misleading 412
       expect(proxy.requests.filter((r) => r.method === "PUT").length - putsBefore).toBe(1)
@@ -218,7 +227,9 @@ describeS3(`S3Store on ${s3Endpoint} (bucket ${s3Bucket}, ETag ${s3Quoting})`, (
     return Effect.gen(function*() {
       const v1 = yield* direct(Effect.flatMap(store, (s) => s.put("queue.json", bytes("seq 1"), { ifAbsent: true })))
       proxy.inject({ kind: "respond", status: 500, body: s3ErrorXml("InternalError") }, "PUT")
-      const e = yield* proxied(Effect.flatMap(store, (s) => Effect.flip(s.put("queue.json", bytes("seq 2"), { ifMatch: v1 }))))
+      const e = yield* proxied(
+        Effect.flatMap(store, (s) => Effect.flip(s.put("queue.json", bytes("seq 2"), { ifMatch: v1 })))
+      )
       expect(e._tag).toBe("OutcomeUnknown")
       const back = yield* direct(Effect.flatMap(store, (s) => s.get("queue.json")))
       expect(back.pipe(Option.map((o) => [text(o.bytes), o.version]))).toEqual(Option.some(["seq 1", v1]))
@@ -238,7 +249,9 @@ describeS3(`S3Store on ${s3Endpoint} (bucket ${s3Bucket}, ETag ${s3Quoting})`, (
       expect(v2).not.toBe(v1)
 
       proxy.inject({ kind: "forward-then-reset" }, "PUT")
-      const reset = yield* proxied(Effect.flatMap(store, (s) => Effect.flip(s.put("queue.json", bytes("seq 3"), { ifMatch: v2 }))))
+      const reset = yield* proxied(
+        Effect.flatMap(store, (s) => Effect.flip(s.put("queue.json", bytes("seq 3"), { ifMatch: v2 })))
+      )
       expect(reset._tag).toBe("OutcomeUnknown")
       const back = yield* direct(Effect.flatMap(store, (s) => s.get("queue.json")))
       expect(back.pipe(Option.map((o) => text(o.bytes)))).toEqual(Option.some("seq 3"))
@@ -249,7 +262,9 @@ describeS3(`S3Store on ${s3Endpoint} (bucket ${s3Bucket}, ETag ${s3Quoting})`, (
     Effect.gen(function*() {
       const { proxied } = viaProxy(proxy)
       proxy.inject({ kind: "respond", status: 403, body: s3ErrorXml("AccessDenied", "Access Denied") }, "PUT")
-      const denied = yield* proxied(Effect.flatMap(store, (s) => Effect.flip(s.put("q", bytes("a"), { ifAbsent: true }))))
+      const denied = yield* proxied(
+        Effect.flatMap(store, (s) => Effect.flip(s.put("q", bytes("a"), { ifAbsent: true })))
+      )
       expect(denied._tag).toBe("StoreFailure")
       expect(denied.message).toContain("s3:PutObject")
 
@@ -336,7 +351,10 @@ describeS3(`S3Store on ${s3Endpoint} (bucket ${s3Bucket}, ETag ${s3Quoting})`, (
     Effect.gen(function*() {
       const env = new Map([["S3_BUCKET", "b"], ["S3_ETAG_QUOTING", "sometimes"]])
       const exit = yield* Effect.exit(
-        Effect.provide(ObjectStore, S3Store.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env)))))
+        Effect.provide(
+          ObjectStore,
+          S3Store.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env))))
+        )
       )
       expect(exit._tag).toBe("Failure")
       expect(String(exit)).toContain("S3_ETAG_QUOTING")

@@ -10,6 +10,7 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as Schema from "effect/Schema"
+import { ClaimLimit, SetLimitRequest } from "./ClaimLimits.js"
 import {
   CommitFailed,
   Forbidden,
@@ -29,14 +30,29 @@ import {
   Unauthorized,
   UnknownQueue
 } from "./Errors.js"
-import { ClaimLimit, SetLimitRequest } from "./ClaimLimits.js"
-import { ClaimedJob, EnqueueOptionsOnWire, JobId, JobOnWire, JobPage, JobState, LimitStatus, ListOrder, ListSearch, maxPageSize, Paused, Priority, Stats, strictFields } from "./Job.js"
+import {
+  ClaimedJob,
+  EnqueueOptionsOnWire,
+  JobId,
+  JobOnWire,
+  JobPage,
+  JobState,
+  LimitStatus,
+  ListOrder,
+  ListSearch,
+  maxPageSize,
+  Paused,
+  Priority,
+  Stats,
+  strictFields
+} from "./Job.js"
+import { Role } from "./Roles.js"
 import {
   ClaimRequest,
   CompleteManyRequest,
-  Count,
   CompleteOutcomes,
   CompleteRequest,
+  Count,
   EnqueueManyRequest,
   FailRequest,
   HeartbeatRequest,
@@ -47,7 +63,6 @@ import {
   TypeRequest,
   WorkerInfo
 } from "./Rpcs.js"
-import { Role } from "./Roles.js"
 import { Schedule, ScheduleId, ScheduleSpec } from "./Schedule.js"
 
 const id = HttpApiSchema.param("id", JobId)
@@ -144,18 +159,27 @@ export class JobsApi extends HttpApiGroup.make("jobs")
     HttpApiEndpoint.post("setPriority")`/jobs/${id}/priority`
       .setPayload(PriorityBody)
       .addSuccess(JobOnWire)
-      .annotate(OpenApi.Summary, "Change the priority of a job that has not started (queued, delayed or waiting to retry)")
+      .annotate(
+        OpenApi.Summary,
+        "Change the priority of a job that has not started (queued, delayed or waiting to retry)"
+      )
   )
   .add(
     HttpApiEndpoint.del("delete")`/jobs/${id}`
       .addSuccess(JobOnWire)
-      .annotate(OpenApi.Summary, "Remove a job for good (any state but running: cancel a running job first); answers the job as it was")
+      .annotate(
+        OpenApi.Summary,
+        "Remove a job for good (any state but running: cancel a running job first); answers the job as it was"
+      )
   )
   .add(
     HttpApiEndpoint.post("purge", "/jobs/purge")
       .setPayload(PurgeRequest)
       .addSuccess(Count)
-      .annotate(OpenApi.Summary, "Remove every job in one state (not running), of one type or all, for good; answers how many")
+      .annotate(
+        OpenApi.Summary,
+        "Remove every job in one state (not running), of one type or all, for good; answers how many"
+      )
   )
   .add(
     HttpApiEndpoint.get("get")`/jobs/${id}`
@@ -166,7 +190,10 @@ export class JobsApi extends HttpApiGroup.make("jobs")
     HttpApiEndpoint.get("list", "/jobs")
       .setUrlParams(ListParams)
       .addSuccess(JobPage)
-      .annotate(OpenApi.Summary, "Jobs in enqueue order (oldest or newest first), by state, type and a text search, paged by `after`")
+      .annotate(
+        OpenApi.Summary,
+        "Jobs in enqueue order (oldest or newest first), by state, type and a text search, paged by `after`"
+      )
   )
   .prefix("/v1")
 {}

@@ -24,7 +24,8 @@ export const maxLimitedTypes = 100
 
 export const Concurrency = Schema.Int.pipe(
   Schema.between(1, maxConcurrency, {
-    message: () => `a concurrency limit is a whole number of running jobs from 1 to ${maxConcurrency} (pause the type to run none)`
+    message: () =>
+      `a concurrency limit is a whole number of running jobs from 1 to ${maxConcurrency} (pause the type to run none)`
   })
 )
 
@@ -32,7 +33,8 @@ export const RateLimit = Schema.Struct({
   /** Most claims that may start within any window. */
   max: Schema.Int.pipe(
     Schema.between(1, maxRateStarts, {
-      message: () => `a rate limit allows a whole number of starts from 1 to ${maxRateStarts} per window (pause the type to start none)`
+      message: () =>
+        `a rate limit allows a whole number of starts from 1 to ${maxRateStarts} per window (pause the type to start none)`
     })
   ),
   /** The sliding window, in milliseconds. */

@@ -41,7 +41,9 @@ export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("
   hint: Schema.optionalWith(Schema.String, { exact: true })
 }) {
   override get message() {
-    return `cannot ${this.action} job ${this.jobId}: it is ${this.state}${this.hint === undefined ? "" : `; ${this.hint}`}`
+    return `cannot ${this.action} job ${this.jobId}: it is ${this.state}${
+      this.hint === undefined ? "" : `; ${this.hint}`
+    }`
   }
 }
 
@@ -108,7 +110,9 @@ export class StateCorrupt extends Schema.TaggedError<StateCorrupt>()("StateCorru
   key: Schema.optionalWith(Schema.String, { exact: true })
 }) {
   override get message() {
-    return `${this.key ?? "queue.json"} is unreadable (${this.reason}); the broker will not overwrite it nor lead on it: restore it from a backup or move it aside`
+    return `${
+      this.key ?? "queue.json"
+    } is unreadable (${this.reason}); the broker will not overwrite it nor lead on it: restore it from a backup or move it aside`
   }
 }
 
@@ -169,7 +173,9 @@ export class UnknownQueue extends Schema.TaggedError<UnknownQueue>()("UnknownQue
   served: Schema.Array(Schema.String)
 }) {
   override get message() {
-    return `this broker serves no queue named "${this.queue}"; it serves ${this.served.map((name) => `"${name}"`).join(", ")} (OSQUEUE_QUEUES)`
+    return `this broker serves no queue named "${this.queue}"; it serves ${
+      this.served.map((name) => `"${name}"`).join(", ")
+    } (OSQUEUE_QUEUES)`
   }
 }
 

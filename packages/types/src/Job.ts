@@ -58,7 +58,9 @@ export const DelayMs = Schema.Int.pipe(
 
 /** An instant in a request: milliseconds since the Unix epoch, from 0 to `maxInstant`. */
 export const Instant = Schema.Int.pipe(
-  Schema.between(0, maxInstant, { message: () => `an instant is whole milliseconds since 1970 from 0 to ${maxInstant}` })
+  Schema.between(0, maxInstant, {
+    message: () => `an instant is whole milliseconds since 1970 from 0 to ${maxInstant}`
+  })
 )
 
 const backoffOf = <S extends Schema.Schema<number>>(ms: S) =>
@@ -84,7 +86,12 @@ export type Backoff = typeof Backoff.Type
  */
 export const JobBackoff = backoffOf(Millis)
 
-export const defaultBackoff: Extract<Backoff, { readonly _tag: "exponential" }> = { _tag: "exponential", baseMs: 1_000, maxMs: 300_000, jitter: 0.5 }
+export const defaultBackoff: Extract<Backoff, { readonly _tag: "exponential" }> = {
+  _tag: "exponential",
+  baseMs: 1_000,
+  maxMs: 300_000,
+  jitter: 0.5
+}
 
 /**
  * Longest handler time limit a job may ask for (`timeoutMs`): 24 days, under the longest wait a
@@ -145,7 +152,9 @@ const traceparentMessage = () =>
 export const Traceparent = Schema.String.pipe(
   Schema.pattern(traceparentPattern, { message: traceparentMessage }),
   Schema.filter((s) => isTraceparent(s), { message: traceparentMessage }),
-  Schema.annotations({ description: "A W3C trace context `traceparent`: the span that enqueued the job (docs/tracing.md)" })
+  Schema.annotations({
+    description: "A W3C trace context `traceparent`: the span that enqueued the job (docs/tracing.md)"
+  })
 )
 
 /**

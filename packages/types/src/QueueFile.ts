@@ -54,7 +54,17 @@ export const storedJob = (job: Job): StoredJobFields => {
   return stored
 }
 
-const optionalKeys = ["startedAt", "finishedAt", "idempotencyKey", "traceparent", "timeoutMs", "lease", "lastError", "result", "progress"] as const
+const optionalKeys = [
+  "startedAt",
+  "finishedAt",
+  "idempotencyKey",
+  "traceparent",
+  "timeoutMs",
+  "lease",
+  "lastError",
+  "result",
+  "progress"
+] as const
 
 /**
  * What `storedJob` left out, put back, with the fields in `Job`'s order (as an enqueue creates
@@ -92,7 +102,9 @@ export const fromStoredJob = (stored: { readonly [key: string]: unknown }): Job 
 export const StoredJob: Schema.Schema<Job, unknown> = Schema.transformOrFail(Schema.Unknown, HeldJob, {
   strict: true,
   decode: (input, _, ast) =>
-    Predicate.isRecord(input) ? ParseResult.succeed(fromStoredJob(input)) : ParseResult.fail(new ParseResult.Type(ast, input)),
+    Predicate.isRecord(input)
+      ? ParseResult.succeed(fromStoredJob(input))
+      : ParseResult.fail(new ParseResult.Type(ast, input)),
   encode: (job) => ParseResult.succeed(storedJob(job))
 })
 

@@ -23,7 +23,9 @@ export const QueueName = Schema.String.pipe(
 export const queueNameProblem = (name: string): string | undefined =>
   queueNamePattern.test(name)
     ? undefined
-    : `"${name.length > 80 ? `${name.slice(0, 80)}…` : name}" is not a queue name: use 1 to 64 characters of a-z, 0-9, - and _, starting with a letter or digit`
+    : `"${
+      name.length > 80 ? `${name.slice(0, 80)}…` : name
+    }" is not a queue name: use 1 to 64 characters of a-z, 0-9, - and _, starting with a letter or digit`
 
 /** The RPC message header (or WebSocket upgrade header) that names the queue. */
 export const queueHeader = "osqueue-queue"

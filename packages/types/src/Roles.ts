@@ -19,10 +19,34 @@ export const isRole = (text: string): text is Role => (roles as ReadonlyArray<st
  * twin: `enqueueMany` is `EnqueueMany`), the operator routes `/metrics` (`Metrics`) and `/state`
  * (`State`), and `Whoami`, which any token may ask.
  */
-const readOperations = ["Get", "List", "Stats", "Limits", "Workers", "Leader", "Watch", "State", "Metrics", "Whoami", "ListSchedules"] as const
+const readOperations = [
+  "Get",
+  "List",
+  "Stats",
+  "Limits",
+  "Workers",
+  "Leader",
+  "Watch",
+  "State",
+  "Metrics",
+  "Whoami",
+  "ListSchedules"
+] as const
 const produceOperations = ["Enqueue", "EnqueueMany", "UpsertSchedule", "RemoveSchedule"] as const
 const workOperations = ["Claim", "Heartbeat", "Complete", "CompleteMany", "Fail", "Release"] as const
-const adminOperations = ["Cancel", "Retry", "RetryDead", "Promote", "SetPriority", "Delete", "Purge", "Pause", "Resume", "SetLimit", "ClearLimit"] as const
+const adminOperations = [
+  "Cancel",
+  "Retry",
+  "RetryDead",
+  "Promote",
+  "SetPriority",
+  "Delete",
+  "Purge",
+  "Pause",
+  "Resume",
+  "SetLimit",
+  "ClearLimit"
+] as const
 
 export const operations = [...produceOperations, ...workOperations, ...adminOperations, ...readOperations] as const
 export type Operation = (typeof operations)[number]

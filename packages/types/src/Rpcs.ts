@@ -58,7 +58,9 @@ export const ClaimRequest = Schema.Struct({
   workerId: WorkerId,
   /** Only these job types; every unpaused type when absent. */
   types: Schema.optionalWith(
-    Schema.Array(JobType).pipe(Schema.maxItems(maxClaimTypes, { message: () => `a claim names at most ${maxClaimTypes} types` })),
+    Schema.Array(JobType).pipe(
+      Schema.maxItems(maxClaimTypes, { message: () => `a claim names at most ${maxClaimTypes} types` })
+    ),
     { exact: true }
   ),
   /** Most jobs to return (one lease each). */
@@ -110,14 +112,18 @@ export type CompleteOutcomes = typeof CompleteOutcomes.Type
 export const TokenRequest = Schema.Struct({ token: LeaseToken }).annotations(strictFields)
 export const IdRequest = Schema.Struct({ id: JobId }).annotations(strictFields)
 /** Pause, resume or redrive one type; every type when absent. */
-export const TypeRequest = Schema.Struct({ type: Schema.optionalWith(JobType, { exact: true }) }).annotations(strictFields)
+export const TypeRequest = Schema.Struct({ type: Schema.optionalWith(JobType, { exact: true }) }).annotations(
+  strictFields
+)
 
 /** A new priority for a job that has not started (queued, delayed or waiting to retry). */
 export const PriorityRequest = Schema.Struct({ id: JobId, priority: Priority }).annotations(strictFields)
 
 /** The states a purge may empty: every one but `running` (cancel running jobs first). */
 export const PurgeableState = JobState.pipe(
-  Schema.filter((state) => state !== "running" || "running jobs cannot be purged: cancel them first (that revokes their leases)")
+  Schema.filter((state) =>
+    state !== "running" || "running jobs cannot be purged: cancel them first (that revokes their leases)"
+  )
 )
 
 /** Removes every job in `state` (of `type` only, when given), for good. */

@@ -6,7 +6,7 @@
  */
 import * as Schema from "effect/Schema"
 import * as Struct from "effect/Struct"
-import { EnqueueOptions, JobId, Millis, maxDelayMs, strictFields } from "./Job.js"
+import { EnqueueOptions, JobId, maxDelayMs, Millis, strictFields } from "./Job.js"
 
 /** Most schedules one queue holds. */
 export const maxSchedules = 1_000
@@ -29,7 +29,8 @@ export const CronExpression = Schema.String.pipe(
   Schema.minLength(1, { message: () => "a cron expression must not be empty" }),
   Schema.maxLength(maxCronLength, { message: () => `a cron expression has at most ${maxCronLength} characters` }),
   Schema.annotations({
-    description: "Five fields (minute hour day-of-month month day-of-week), or six with seconds first; `@hourly`, `@daily`... too"
+    description:
+      "Five fields (minute hour day-of-month month day-of-week), or six with seconds first; `@hourly`, `@daily`... too"
   })
 )
 

@@ -5,18 +5,52 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Arbitrary, FastCheck as fc, JSONSchema, ParseResult, Schema } from "effect"
-import { EnqueueOptions, EnqueueOptionsOnWire, Job, JobOnWire, maxDelayMs, maxInstant, maxTimeoutMs, StoredJob } from "../src/index.js"
-
+import {
+  EnqueueOptions,
+  EnqueueOptionsOnWire,
+  Job,
+  JobOnWire,
+  maxDelayMs,
+  maxInstant,
+  maxTimeoutMs,
+  StoredJob
+} from "../src/index.js"
 
 /** Wrong values of every JSON kind, and a few right-typed ones that break a rule. */
 const replacements: ReadonlyArray<unknown> = [
-  undefined, null, true, "", "x", "queued", "fixed", "exponential", "completed", -1, 0, 1.5, 2, Number.NaN,
-  Number.MAX_SAFE_INTEGER + 2, Number.MAX_SAFE_INTEGER, maxDelayMs, maxDelayMs + 1, maxInstant, maxInstant + 1,
-  maxTimeoutMs, maxTimeoutMs + 1,
-  "x".repeat(129), "x".repeat(201), "x".repeat(513), {}, [], [{}],
+  undefined,
+  null,
+  true,
+  "",
+  "x",
+  "queued",
+  "fixed",
+  "exponential",
+  "completed",
+  -1,
+  0,
+  1.5,
+  2,
+  Number.NaN,
+  Number.MAX_SAFE_INTEGER + 2,
+  Number.MAX_SAFE_INTEGER,
+  maxDelayMs,
+  maxDelayMs + 1,
+  maxInstant,
+  maxInstant + 1,
+  maxTimeoutMs,
+  maxTimeoutMs + 1,
+  "x".repeat(129),
+  "x".repeat(201),
+  "x".repeat(513),
+  {},
+  [],
+  [{}],
   // Near misses of a traceparent: uppercase, an all-zero trace id, another version, one character more.
-  `00-${"AB".repeat(16)}-${"12".repeat(8)}-01`, `00-${"0".repeat(32)}-${"12".repeat(8)}-01`,
-  `01-${"ab".repeat(16)}-${"12".repeat(8)}-01`, `00-${"ab".repeat(16)}-${"12".repeat(8)}-011`
+  `00-${"AB".repeat(16)}-${"12".repeat(8)}-01`,
+  `00-${"0".repeat(32)}-${"12".repeat(8)}-01`,
+  `01-${"ab".repeat(16)}-${"12".repeat(8)}-01`,
+  `00-${"ab".repeat(16)}-${"12".repeat(8)}-011`
 ]
 
 /** A deep copy of `value` with a key its schema does not know added to the object at `path`. */
@@ -51,8 +85,18 @@ const mutate = (value: unknown, path: ReadonlyArray<string | number>, replacemen
 }
 
 const pairs = [
-  { name: "JobOnWire", schema: Job as Schema.Schema<unknown, unknown>, wire: JobOnWire as Schema.Schema<unknown>, runs: 60 },
-  { name: "EnqueueOptionsOnWire", schema: EnqueueOptions as Schema.Schema<unknown, unknown>, wire: EnqueueOptionsOnWire as Schema.Schema<unknown>, runs: 300 }
+  {
+    name: "JobOnWire",
+    schema: Job as Schema.Schema<unknown, unknown>,
+    wire: JobOnWire as Schema.Schema<unknown>,
+    runs: 60
+  },
+  {
+    name: "EnqueueOptionsOnWire",
+    schema: EnqueueOptions as Schema.Schema<unknown, unknown>,
+    wire: EnqueueOptionsOnWire as Schema.Schema<unknown>,
+    runs: 300
+  }
 ]
 
 for (const { name, runs, schema, wire } of pairs) {
@@ -79,7 +123,11 @@ for (const { name, runs, schema, wire } of pairs) {
             for (const replacement of [...replacements, deleted]) {
               const mutant = mutate(value, path, replacement)
               if (guardSays(mutant) !== schemaSays(mutant)) {
-                throw new Error(`at ${path.join(".")} = ${String(replacement)}: guard ${guardSays(mutant)}, schema ${schemaSays(mutant)}`)
+                throw new Error(
+                  `at ${path.join(".")} = ${String(replacement)}: guard ${guardSays(mutant)}, schema ${
+                    schemaSays(mutant)
+                  }`
+                )
               }
             }
           }
@@ -87,7 +135,9 @@ for (const { name, runs, schema, wire } of pairs) {
           for (const path of [[], ...paths(value)]) {
             const mutant = withExtraKey(value, path)
             if (guardSays(mutant) !== schemaSays(mutant)) {
-              throw new Error(`with an extra key at ${path.join(".")}: guard ${guardSays(mutant)}, schema ${schemaSays(mutant)}`)
+              throw new Error(
+                `with an extra key at ${path.join(".")}: guard ${guardSays(mutant)}, schema ${schemaSays(mutant)}`
+              )
             }
           }
         }),
@@ -115,14 +165,16 @@ describe("limits", () => {
   })
 
   it("delays, instants and backoffs past their maxima are refused; a job holding one still reads", () => {
-    for (const options of [
-      { type: "t", delayMs: Number.MAX_SAFE_INTEGER },
-      { type: "t", delayMs: maxDelayMs + 1 },
-      { type: "t", runAt: maxInstant + 1 },
-      { type: "t", backoff: { _tag: "fixed", delayMs: maxDelayMs + 1 } },
-      { type: "t", backoff: { _tag: "exponential", baseMs: Number.MAX_SAFE_INTEGER, maxMs: 1, jitter: 0 } },
-      { type: "t", backoff: { _tag: "exponential", baseMs: 1, maxMs: Number.MAX_SAFE_INTEGER, jitter: 0 } }
-    ]) {
+    for (
+      const options of [
+        { type: "t", delayMs: Number.MAX_SAFE_INTEGER },
+        { type: "t", delayMs: maxDelayMs + 1 },
+        { type: "t", runAt: maxInstant + 1 },
+        { type: "t", backoff: { _tag: "fixed", delayMs: maxDelayMs + 1 } },
+        { type: "t", backoff: { _tag: "exponential", baseMs: Number.MAX_SAFE_INTEGER, maxMs: 1, jitter: 0 } },
+        { type: "t", backoff: { _tag: "exponential", baseMs: 1, maxMs: Number.MAX_SAFE_INTEGER, jitter: 0 } }
+      ]
+    ) {
       expect(Schema.is(EnqueueOptionsOnWire)(options)).toBe(false)
       expect(Schema.is(EnqueueOptions)(options)).toBe(false)
     }
@@ -130,9 +182,19 @@ describe("limits", () => {
       expect(Schema.is(EnqueueOptionsOnWire)(options)).toBe(true)
     }
     const held = {
-      id: "job-1", type: "t", payload: null, state: "delayed", priority: 0, attempts: 0, maxAttempts: 3, claims: 0,
+      id: "job-1",
+      type: "t",
+      payload: null,
+      state: "delayed",
+      priority: 0,
+      attempts: 0,
+      maxAttempts: 3,
+      claims: 0,
       backoff: { _tag: "exponential", baseMs: Number.MAX_SAFE_INTEGER, maxMs: Number.MAX_SAFE_INTEGER, jitter: 0 },
-      seq: 1, createdAt: 0, runAt: Number.MAX_SAFE_INTEGER, history: []
+      seq: 1,
+      createdAt: 0,
+      runAt: Number.MAX_SAFE_INTEGER,
+      history: []
     }
     expect(Schema.is(JobOnWire)(held)).toBe(true)
   })
@@ -140,7 +202,9 @@ describe("limits", () => {
 
 describe("timeoutMs", () => {
   it("a request's handler time limit is whole ms from 1 to 24 days, and the refusal says so", () => {
-    for (const timeoutMs of [1, maxTimeoutMs]) expect(Schema.is(EnqueueOptionsOnWire)({ type: "t", timeoutMs })).toBe(true)
+    for (const timeoutMs of [1, maxTimeoutMs]) {
+      expect(Schema.is(EnqueueOptionsOnWire)({ type: "t", timeoutMs })).toBe(true)
+    }
     for (const timeoutMs of [0, -1, 1.5, maxTimeoutMs + 1, Number.NaN, "5"]) {
       const result = Schema.decodeUnknownEither(EnqueueOptionsOnWire)({ type: "t", timeoutMs })
       expect(result._tag).toBe("Left")
@@ -150,8 +214,20 @@ describe("timeoutMs", () => {
 
   it("is kept when the job is stored in queue.json and read back", () => {
     const job = Schema.decodeUnknownSync(Job)({
-      id: "job-1", type: "t", payload: null, state: "queued", priority: 0, attempts: 0, maxAttempts: 3, claims: 0,
-      backoff: { _tag: "fixed", delayMs: 1 }, seq: 1, createdAt: 0, runAt: 0, timeoutMs: 250, history: []
+      id: "job-1",
+      type: "t",
+      payload: null,
+      state: "queued",
+      priority: 0,
+      attempts: 0,
+      maxAttempts: 3,
+      claims: 0,
+      backoff: { _tag: "fixed", delayMs: 1 },
+      seq: 1,
+      createdAt: 0,
+      runAt: 0,
+      timeoutMs: 250,
+      history: []
     })
     const stored = Schema.encodeSync(StoredJob)(job)
     expect(stored).toMatchObject({ timeoutMs: 250 })
@@ -164,22 +240,44 @@ describe("traceparent", () => {
 
   it("a request takes only a W3C traceparent, and says what one looks like", () => {
     expect(Schema.is(EnqueueOptionsOnWire)({ type: "t", traceparent: valid })).toBe(true)
-    for (const traceparent of [
-      "", valid.toUpperCase(), `${valid} `, `${valid}-extra`, valid.replace("00-", "ff-"), "x".repeat(100_000),
-      `00-${"0".repeat(32)}-00f067aa0ba902b7-01`, `00-4bf92f3577b34da6a3ce929d0e0e4736-${"0".repeat(16)}-01`
-    ]) {
+    for (
+      const traceparent of [
+        "",
+        valid.toUpperCase(),
+        `${valid} `,
+        `${valid}-extra`,
+        valid.replace("00-", "ff-"),
+        "x".repeat(100_000),
+        `00-${"0".repeat(32)}-00f067aa0ba902b7-01`,
+        `00-4bf92f3577b34da6a3ce929d0e0e4736-${"0".repeat(16)}-01`
+      ]
+    ) {
       const result = Schema.decodeUnknownEither(EnqueueOptionsOnWire)({ type: "t", traceparent })
       expect(result._tag).toBe("Left")
       if (result._tag === "Left") {
-        expect(ParseResult.TreeFormatter.formatErrorSync(result.left)).toContain("a traceparent is a W3C trace context header")
+        expect(ParseResult.TreeFormatter.formatErrorSync(result.left)).toContain(
+          "a traceparent is a W3C trace context header"
+        )
       }
     }
   })
 
   it("a job read back keeps any text there (reads are lenient)", () => {
     const job = {
-      id: "job-1", type: "t", payload: null, state: "queued", priority: 0, attempts: 0, maxAttempts: 3, claims: 0,
-      backoff: { _tag: "fixed", delayMs: 1 }, seq: 1, createdAt: 0, runAt: 0, traceparent: "not one", history: []
+      id: "job-1",
+      type: "t",
+      payload: null,
+      state: "queued",
+      priority: 0,
+      attempts: 0,
+      maxAttempts: 3,
+      claims: 0,
+      backoff: { _tag: "fixed", delayMs: 1 },
+      seq: 1,
+      createdAt: 0,
+      runAt: 0,
+      traceparent: "not one",
+      history: []
     }
     expect(Schema.is(JobOnWire)(job)).toBe(true)
   })
@@ -187,7 +285,13 @@ describe("traceparent", () => {
 
 describe("a value the guard refuses", () => {
   it("is refused with the schema's error, which names the field", () => {
-    const result = Schema.decodeUnknownEither(JobOnWire)({ id: "job-1", type: "t", payload: null, state: "queued", priority: "high" })
+    const result = Schema.decodeUnknownEither(JobOnWire)({
+      id: "job-1",
+      type: "t",
+      payload: null,
+      state: "queued",
+      priority: "high"
+    })
     expect(result._tag).toBe("Left")
     if (result._tag === "Left") {
       const message = ParseResult.TreeFormatter.formatErrorSync(result.left)
@@ -196,14 +300,26 @@ describe("a value the guard refuses", () => {
     }
     const options = Schema.decodeUnknownEither(EnqueueOptionsOnWire)({ type: "", maxAttempts: 0 })
     expect(options._tag).toBe("Left")
-    if (options._tag === "Left") expect(ParseResult.TreeFormatter.formatErrorSync(options.left)).toContain("a job type must not be empty")
+    if (options._tag === "Left") {
+      expect(ParseResult.TreeFormatter.formatErrorSync(options.left)).toContain("a job type must not be empty")
+    }
   })
 
   it("is accepted when the schema's decoding accepts it", () => {
     // The guard wants the payload key; decoding takes a missing one as undefined.
     const job = {
-      id: "job-1", type: "t", state: "queued", priority: 0, attempts: 0, maxAttempts: 3, claims: 0,
-      backoff: { _tag: "fixed", delayMs: 0 }, seq: 1, createdAt: 0, runAt: 0, history: []
+      id: "job-1",
+      type: "t",
+      state: "queued",
+      priority: 0,
+      attempts: 0,
+      maxAttempts: 3,
+      claims: 0,
+      backoff: { _tag: "fixed", delayMs: 0 },
+      seq: 1,
+      createdAt: 0,
+      runAt: 0,
+      history: []
     }
     expect(Schema.is(JobOnWire)(job)).toBe(false)
     expect(Schema.decodeUnknownEither(JobOnWire)(job)._tag).toBe("Right")

@@ -92,4 +92,6 @@ export const handler: {
 }
 
 export const toSpec = <R>(entry: Handler<R>): HandlerSpec<R> =>
-  typeof entry === "function" ? { _tag: "HandlerSpec", definition: undefined, handle: entry, timeout: undefined } : entry
+  typeof entry === "function"
+    ? { _tag: "HandlerSpec", definition: undefined, handle: entry, timeout: undefined }
+    : entry

@@ -29,7 +29,9 @@ const outcomes: ReadonlyArray<Outcome> = [
 ]
 
 /** Built once per outcome: a tagged metric built per job cost more than the job's count. */
-const processedByOutcome = new Map(outcomes.map((outcome) => [outcome, Metric.tagged(jobsProcessed, "outcome", outcome)]))
+const processedByOutcome = new Map(
+  outcomes.map((outcome) => [outcome, Metric.tagged(jobsProcessed, "outcome", outcome)])
+)
 
 export const processed = (outcome: Outcome) => processedByOutcome.get(outcome)!
 

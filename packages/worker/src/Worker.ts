@@ -6,6 +6,7 @@
  * taken over). Shutdown stops claiming, gives back the jobs still in line, lets running jobs
  * finish for a while, then interrupts and releases the rest.
  */
+import { processName } from "#processName"
 import { type ClientError, OsqueueClient } from "@osqueue/client"
 import { type InvalidRequest, JobTrace, type Unauthorized } from "@osqueue/types"
 import * as Deferred from "effect/Deferred"
@@ -16,7 +17,6 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
-import { processName } from "#processName"
 import { type Handlers, type HandlersContext, type HandlerSpec, toSpec } from "./Handler.js"
 import { makeClaimLoop } from "./internal/claimLoop.js"
 import { makeJobs } from "./internal/job.js"

@@ -3,14 +3,14 @@
  * / `jobResult`): a real broker, a real worker, the real event stream.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { freePort, startBroker } from "@osqueue/broker/testing"
 import { JobDefinition, OsqueueClient } from "@osqueue/client"
 import { OsqueueClient as PromiseClient } from "@osqueue/client/promise"
+import { MemoryStore } from "@osqueue/storage"
 import { handler, NonRetryable, Worker } from "@osqueue/worker"
 import { Context, Effect, Fiber, Layer, Schema } from "effect"
-import { freePort, startBroker } from "@osqueue/broker/testing"
-import { MemoryStore } from "@osqueue/storage"
-import { eventually } from "./fixtures/eventually.js"
 import * as net from "node:net"
+import { eventually } from "./fixtures/eventually.js"
 
 const transports = {
   http: (url: string) => OsqueueClient.layerHttp({ urls: [url] }),
@@ -84,8 +84,10 @@ for (const transport of ["http", "ws"] as const) {
         const url = yield* startBroker({ store: yield* MemoryStore.make })
         const { client, context } = yield* clientFor(transports[transport](url))
         yield* worker(context, {
-          resize: handler(Resize, ({ width }) =>
-            Effect.as(Effect.sleep("600 millis"), { pixels: width * 2, at: new Date(7) }))
+          resize: handler(
+            Resize,
+            ({ width }) => Effect.as(Effect.sleep("600 millis"), { pixels: width * 2, at: new Date(7) })
+          )
         })
         const before = yield* gets(url)
         const result = yield* client.enqueueAndWait(Resize, { width: 21 }, { priority: 1 })
@@ -153,11 +155,14 @@ for (const transport of ["http", "ws"] as const) {
         yield* client.complete(claimed!.token, { pixels: 5, at: "1970-01-01T00:00:00.009Z" })
         expect(yield* client.result(Resize, job.id, { waitMs: 5_000 })).toEqual({ pixels: 5, at: new Date(9) })
         expect(yield* client.result(job.id)).toEqual({ pixels: 5, at: "1970-01-01T00:00:00.009Z" })
-        const mismatch = yield* Effect.flip(client.result(JobDefinition.make({
-          type: "resize",
-          payload: Schema.Unknown,
-          result: Schema.Struct({ other: Schema.String })
-        }), job.id))
+        const mismatch = yield* Effect.flip(client.result(
+          JobDefinition.make({
+            type: "resize",
+            payload: Schema.Unknown,
+            result: Schema.Struct({ other: Schema.String })
+          }),
+          job.id
+        ))
         expect(mismatch._tag).toBe("UnexpectedResult")
         const missing = yield* Effect.flip(client.result("job-404"))
         expect(missing._tag).toBe("JobNotFound")
@@ -214,7 +219,12 @@ describe("awaiting a result", () => {
             (error: unknown) => error
           )
           expect(failed).toBeInstanceOf(Error)
-          expect(failed).toMatchObject({ _tag: "JobFailed", jobId: job.id, state: "dead", lastError: "NonRetryable: no" })
+          expect(failed).toMatchObject({
+            _tag: "JobFailed",
+            jobId: job.id,
+            state: "dead",
+            lastError: "NonRetryable: no"
+          })
           const idle = await client.submitJob("idle", null)
           await expect(client.jobResult(idle.id, { waitMs: 100 })).rejects.toMatchObject({ _tag: "WaitTimeout" })
         } finally {

@@ -1,7 +1,7 @@
 /** A worker's `queue` option: it claims from that queue only, whatever queue its client was made for. */
 import { expect, it } from "@effect/vitest"
-import { OsqueueClient } from "@osqueue/client"
 import { startBroker } from "@osqueue/broker/testing"
+import { OsqueueClient } from "@osqueue/client"
 import { MemoryStore } from "@osqueue/storage"
 import { Worker } from "@osqueue/worker"
 import { Context, Effect, Layer } from "effect"

@@ -2,12 +2,12 @@
  * A job's own handler time limit (`timeoutMs` at enqueue): a real broker, a real worker.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { JobDefinition, OsqueueClient } from "@osqueue/client"
-import { handler, Worker } from "@osqueue/worker"
-import { maxTimeoutMs } from "@osqueue/types"
-import { Context, Effect, Exit, Layer, Ref, Schedule, Schema, Scope } from "effect"
 import { startBroker } from "@osqueue/broker/testing"
+import { JobDefinition, OsqueueClient } from "@osqueue/client"
 import { MemoryStore } from "@osqueue/storage"
+import { maxTimeoutMs } from "@osqueue/types"
+import { handler, Worker } from "@osqueue/worker"
+import { Context, Effect, Exit, Layer, Ref, Schedule, Schema, Scope } from "effect"
 import { eventually } from "./fixtures/eventually.js"
 import { leaderAndStandby } from "./fixtures/handover.js"
 
@@ -28,14 +28,21 @@ describe("a job's timeoutMs", () => {
         ...fast,
         handlers: {
           // The type allows 300 ms; each job says how long it takes.
-          work: handler(Work, ({ ms }) =>
-            Effect.sleep(ms).pipe(Effect.onInterrupt(() => Ref.update(interrupted, (n) => n + 1))), {
-            timeout: "300 millis"
-          })
+          work: handler(
+            Work,
+            ({ ms }) => Effect.sleep(ms).pipe(Effect.onInterrupt(() => Ref.update(interrupted, (n) => n + 1))),
+            {
+              timeout: "300 millis"
+            }
+          )
         }
       }).pipe(Effect.provide(context))
 
-      const short = yield* client.enqueue(Work, { ms: 60_000 }, { timeoutMs: 150, maxAttempts: 2, backoff: retryAtOnce })
+      const short = yield* client.enqueue(Work, { ms: 60_000 }, {
+        timeoutMs: 150,
+        maxAttempts: 2,
+        backoff: retryAtOnce
+      })
       const long = yield* client.enqueue(Work, { ms: 600 }, { timeoutMs: 5_000 })
       const plain = yield* client.enqueue(Work, { ms: 60_000 }, { maxAttempts: 1 })
       expect(short.timeoutMs).toBe(150)

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
+import { startBroker } from "@osqueue/broker/testing"
 import { JobDefinition, OsqueueClient } from "@osqueue/client"
+import { MemoryStore } from "@osqueue/storage"
 import { handler, NonRetryable, Worker, WorkerMetrics } from "@osqueue/worker"
 import { Context, Deferred, Effect, ExecutionStrategy, Exit, Fiber, Layer, Metric, Ref, Schema, Scope } from "effect"
-import { startBroker } from "@osqueue/broker/testing"
-import { MemoryStore } from "@osqueue/storage"
 import { eventually } from "./fixtures/eventually.js"
 import { leaderAndStandby } from "./fixtures/handover.js"
 
@@ -249,8 +249,7 @@ describe("Worker", () => {
       yield* Worker.make({
         ...fast,
         handlers: {
-          long: (_payload: unknown, ctx) =>
-            Effect.zipRight(ctx.progress({ step: 1, of: 2 }), Deferred.await(gate))
+          long: (_payload: unknown, ctx) => Effect.zipRight(ctx.progress({ step: 1, of: 2 }), Deferred.await(gate))
         }
       }).pipe(Effect.provide(context))
       const job = yield* client.enqueue("long")

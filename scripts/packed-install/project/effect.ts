@@ -12,7 +12,9 @@ const SendEmail = JobDefinition.make({
 const Client = OsqueueClient.layerWebSocket({ urls: process.env.OSQUEUE_BROKERS ?? "http://localhost:8080" })
 
 const Workers = Worker.layer({
-  handlers: { email: handler(SendEmail, (email, ctx) => Effect.succeed({ messageId: `${ctx.job.id} to ${email.to}` })) },
+  handlers: {
+    email: handler(SendEmail, (email, ctx) => Effect.succeed({ messageId: `${ctx.job.id} to ${email.to}` }))
+  },
   concurrency: 4
 })
 

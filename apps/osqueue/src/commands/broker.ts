@@ -31,7 +31,9 @@ export const brokerOptions = {
     withDefault(8080)
   ),
   url: Options.text("url").pipe(
-    Options.withDescription("The URL clients reach this broker at when it leads, never the bind address. Env BROKER_URL. Default: http://localhost:<port>."),
+    Options.withDescription(
+      "The URL clients reach this broker at when it leads, never the bind address. Env BROKER_URL. Default: http://localhost:<port>."
+    ),
     Options.withFallbackConfig(Config.string("BROKER_URL")),
     Options.optional
   ),
@@ -56,15 +58,15 @@ export const brokerOptions = {
         `'{"seed":7,"readFailureRate":0.05,"writeFailureRate":0.05,"ambiguousWriteRate":0.02,"spikeRate":0.01,"spikeMs":3000}'. ` +
         "Env OSQUEUE_STORE_FAULTS (scripts/chaos sets it). Default: none."
     ),
-    Options.withFallbackConfig(Config.string("OSQUEUE_STORE_FAULTS").pipe(
-      Config.mapOrFail((text) =>
-        Schema.decodeEither(FaultyStore.FaultOptionsFromJson)(text).pipe(
-          Either.mapLeft((error) =>
-            ConfigError.InvalidData(["OSQUEUE_STORE_FAULTS"], oneLine(error))
+    Options.withFallbackConfig(
+      Config.string("OSQUEUE_STORE_FAULTS").pipe(
+        Config.mapOrFail((text) =>
+          Schema.decodeEither(FaultyStore.FaultOptionsFromJson)(text).pipe(
+            Either.mapLeft((error) => ConfigError.InvalidData(["OSQUEUE_STORE_FAULTS"], oneLine(error)))
           )
         )
       )
-    )),
+    ),
     Options.optional
   )
 }
@@ -106,7 +108,12 @@ export const brokerLayer = (args: BrokerArgs) =>
         pollInterval: Duration.millis(Math.max(100, Math.floor(electionTtlMs / 5)))
       })
       yield* Effect.logInfo("starting broker").pipe(
-        Effect.annotateLogs({ storage: args.storage, url: advertisedUrl, bind: `${args.host}:${args.port}`, queues: queues.join(",") })
+        Effect.annotateLogs({
+          storage: args.storage,
+          url: advertisedUrl,
+          bind: `${args.host}:${args.port}`,
+          queues: queues.join(",")
+        })
       )
       return Broker.serveQueues({ port: args.port, host: args.host }).pipe(
         Layer.provide(Layer.succeed(BrokerConfig.BrokerConfig, {

@@ -9,9 +9,9 @@ import { Worker } from "@osqueue/worker"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { brokerLayer, brokerOptions } from "./broker.js"
 import { demoHandlers } from "../Demo.js"
 import { withDefault } from "../Help.js"
+import { brokerLayer, brokerOptions } from "./broker.js"
 import { produceLoop } from "./produce.js"
 import { workerOptions } from "./worker.js"
 
@@ -20,7 +20,10 @@ export const demo = Command.make(
   {
     ...brokerOptions,
     ...workerOptions,
-    interval: Options.integer("interval-ms").pipe(Options.withDescription("The demo producer's pause between two jobs, in milliseconds."), withDefault(250))
+    interval: Options.integer("interval-ms").pipe(
+      Options.withDescription("The demo producer's pause between two jobs, in milliseconds."),
+      withDefault(250)
+    )
   },
   (args) => {
     const url = Option.getOrElse(args.url, () => `http://localhost:${args.port}`)
@@ -33,7 +36,9 @@ export const demo = Command.make(
     const producer = Layer.scopedDiscard(
       Effect.forkScoped(produceLoop({ intervalMs: args.interval, types: ["email", "thumbnail", "report"] }))
     ).pipe(Layer.provide(client))
-    return Effect.logInfo(`osqueue demo: broker at ${url} (dashboard and API), a worker pool and a producer; Ctrl-C stops`).pipe(
+    return Effect.logInfo(
+      `osqueue demo: broker at ${url} (dashboard and API), a worker pool and a producer; Ctrl-C stops`
+    ).pipe(
       // The broker starts first and stops last, so that at Ctrl-C the worker can still hand its
       // jobs back (complete, or release) before the broker writes its clean handoff.
       Effect.zipRight(Layer.launch(Layer.mergeAll(worker, producer).pipe(Layer.provide(brokerLayer(args)))))

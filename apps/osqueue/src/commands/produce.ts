@@ -39,9 +39,18 @@ export const produce = Command.make(
   "produce",
   {
     ...connection,
-    interval: Options.integer("interval-ms").pipe(Options.withDescription("The pause between two jobs, in milliseconds."), withDefault(500)),
-    count: Options.integer("count").pipe(Options.withDescription("Stop after this many jobs. Default: never stop."), Options.optional),
-    types: Options.text("types").pipe(Options.withDescription("The job types to take turns at, comma-separated."), withDefault(demoTypes.join(",")))
+    interval: Options.integer("interval-ms").pipe(
+      Options.withDescription("The pause between two jobs, in milliseconds."),
+      withDefault(500)
+    ),
+    count: Options.integer("count").pipe(
+      Options.withDescription("Stop after this many jobs. Default: never stop."),
+      Options.optional
+    ),
+    types: Options.text("types").pipe(
+      Options.withDescription("The job types to take turns at, comma-separated."),
+      withDefault(demoTypes.join(","))
+    )
   },
   (args) =>
     produceLoop({

@@ -4,8 +4,8 @@ import * as Options from "@effect/cli/Options"
 import { type Handlers, Worker } from "@osqueue/worker"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { pathToFileURL } from "node:url"
 import { resolve } from "node:path"
+import { pathToFileURL } from "node:url"
 import { clientLayer, connection } from "../Connection.js"
 import { demoHandlers } from "../Demo.js"
 import { withDefault } from "../Help.js"
@@ -22,12 +22,20 @@ export const workerOptions = {
     Options.filterMap((n) => (n >= 0 ? Option.some(n) : Option.none()), "--prefetch must be 0 or more"),
     Options.optional
   ),
-  workMs: Options.integer("work-ms").pipe(Options.withDescription("The demo handlers' average work time, in milliseconds."), withDefault(300)),
-  failRate: Options.float("fail-rate").pipe(Options.withDescription("The share of the demo handlers' attempts that fail."), withDefault(0.05))
+  workMs: Options.integer("work-ms").pipe(
+    Options.withDescription("The demo handlers' average work time, in milliseconds."),
+    withDefault(300)
+  ),
+  failRate: Options.float("fail-rate").pipe(
+    Options.withDescription("The share of the demo handlers' attempts that fail."),
+    withDefault(0.05)
+  )
 }
 
 const module = Options.file("module", { exists: "yes" }).pipe(
-  Options.withDescription("A module whose default export (or `handlers` export) maps job types to handlers: (payload, ctx) => Effect. Default: the demo handlers."),
+  Options.withDescription(
+    "A module whose default export (or `handlers` export) maps job types to handlers: (payload, ctx) => Effect. Default: the demo handlers."
+  ),
   Options.optional
 )
 
@@ -45,11 +53,18 @@ const loadHandlers = (path: string) =>
     })
   )
 
-export const worker = Command.make("worker", { ...connection, ...workerOptions, module }, (args) =>
-  Effect.gen(function*() {
-    const handlers = Option.isSome(args.module)
-      ? yield* loadHandlers(args.module.value)
-      : demoHandlers({ workMs: args.workMs, failRate: args.failRate })
-    return yield* Worker.run({ handlers: handlers as Readonly<Record<string, (p: unknown) => Effect.Effect<unknown>>>, concurrency: args.concurrency, prefetch: Option.getOrUndefined(args.prefetch) })
-  }).pipe(Effect.provide(clientLayer(args)))
+export const worker = Command.make(
+  "worker",
+  { ...connection, ...workerOptions, module },
+  (args) =>
+    Effect.gen(function*() {
+      const handlers = Option.isSome(args.module)
+        ? yield* loadHandlers(args.module.value)
+        : demoHandlers({ workMs: args.workMs, failRate: args.failRate })
+      return yield* Worker.run({
+        handlers: handlers as Readonly<Record<string, (p: unknown) => Effect.Effect<unknown>>>,
+        concurrency: args.concurrency,
+        prefetch: Option.getOrUndefined(args.prefetch)
+      })
+    }).pipe(Effect.provide(clientLayer(args)))
 ).pipe(Command.withDescription("Run a worker pool (demo handlers unless --module is given)"))

@@ -143,7 +143,9 @@ const jsonValue = (value: Record<string, unknown>): unknown => {
   if ("boolValue" in value) return value.boolValue
   if ("intValue" in value) return Number(value.intValue)
   if ("doubleValue" in value) return value.doubleValue
-  if ("arrayValue" in value) return ((value.arrayValue as { values?: Array<Record<string, unknown>> }).values ?? []).map(jsonValue)
+  if ("arrayValue" in value) {
+    return ((value.arrayValue as { values?: Array<Record<string, unknown>> }).values ?? []).map(jsonValue)
+  }
   return undefined
 }
 
@@ -155,7 +157,16 @@ const fromJson = (body: string): Array<ReceivedSpan> => {
     resourceSpans: Array<{
       resource: { attributes: Array<JsonKeyValue> }
       scopeSpans: Array<{
-        spans: Array<{ traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes?: Array<JsonKeyValue> }>
+        spans: Array<
+          {
+            traceId: string
+            spanId: string
+            parentSpanId?: string
+            name: string
+            kind: number
+            attributes?: Array<JsonKeyValue>
+          }
+        >
       }>
     }>
   }
@@ -200,7 +211,9 @@ export const receiver = (): Promise<Receiver> =>
         }
         const body = Buffer.concat(chunks)
         try {
-          spans.push(...(contentType.startsWith("application/json") ? fromJson(body.toString("utf8")) : fromProtobuf(body)))
+          spans.push(
+            ...(contentType.startsWith("application/json") ? fromJson(body.toString("utf8")) : fromProtobuf(body))
+          )
           contentTypes.push(contentType)
           response.writeHead(200, { "content-type": "application/json" }).end("{}")
         } catch (error) {

@@ -5,9 +5,9 @@
  */
 import { JobEventKind } from "@osqueue/types"
 import type { App, View } from "../app.js"
+import { timeZone } from "../config.js"
 import { badge, clock, field, h, replace } from "../dom.js"
 import type { Activity } from "../model.js"
-import { timeZone } from "../config.js"
 import { throttle } from "../signal.js"
 import { jobLink } from "./jobs.js"
 
@@ -34,9 +34,13 @@ export const activityRow = (entry: Activity, tag: "tr" | "li"): HTMLElement => {
       { class: "leader-event" },
       h(cell, { class: "mono" }, clock(entry.at)),
       h(cell, {}, badge("leader", "leader")),
-      h(cell, { colspan: tag === "tr" ? 5 : undefined }, leader.leaderUrl === null
-        ? `no leader known (epoch ${leader.epoch})`
-        : `${leader.leaderUrl} leads, epoch ${leader.epoch}`)
+      h(
+        cell,
+        { colspan: tag === "tr" ? 5 : undefined },
+        leader.leaderUrl === null
+          ? `no leader known (epoch ${leader.epoch})`
+          : `${leader.leaderUrl} leads, epoch ${leader.epoch}`
+      )
     )
   }
   const { event } = entry
@@ -57,15 +61,39 @@ export const activityRow = (entry: Activity, tag: "tr" | "li"): HTMLElement => {
 const overscan = 10
 
 export const activityView = (app: App): View => {
-  const kind = h("select", { name: "kind" }, h("option", { value: "" }, "every event"), JobEventKind.literals.map((k) => h("option", { value: k }, k)), h("option", { value: "leader" }, "leader changes"))
-  const search = h("input", { type: "search", name: "search", placeholder: "job id, type or worker", autocomplete: "off" })
+  const kind = h(
+    "select",
+    { name: "kind" },
+    h("option", { value: "" }, "every event"),
+    JobEventKind.literals.map((k) => h("option", { value: k }, k)),
+    h("option", { value: "leader" }, "leader changes")
+  )
+  const search = h("input", {
+    type: "search",
+    name: "search",
+    placeholder: "job id, type or worker",
+    autocomplete: "off"
+  })
   const paused = h("input", { type: "checkbox", name: "paused" })
   const body = h("tbody")
   const count = h("p", { class: "muted", "aria-live": "off" })
   const scroller = h(
     "div",
     { class: "table-wrap activity-scroll" },
-    h("table", { class: "activity" }, h("thead", {}, h("tr", {}, ["Time", "Event", "Job", "Type", "Attempt", "Worker", "Error"].map((c) => h("th", { scope: "col" }, c)))), body)
+    h(
+      "table",
+      { class: "activity" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Time", "Event", "Job", "Type", "Attempt", "Worker", "Error"].map((c) => h("th", { scope: "col" }, c))
+        )
+      ),
+      body
+    )
   )
   const element = h(
     "section",
@@ -98,7 +126,13 @@ export const activityView = (app: App): View => {
   }
 
   const spacer = (rows: number) =>
-    rows <= 0 ? null : h("tr", { class: "spacer", "aria-hidden": "true" }, h("td", { colspan: 7, style: `height: ${rows * (rowHeight || 32)}px` }))
+    rows <= 0
+      ? null
+      : h(
+        "tr",
+        { class: "spacer", "aria-hidden": "true" },
+        h("td", { colspan: 7, style: `height: ${rows * (rowHeight || 32)}px` })
+      )
 
   /** Draws the rows in view (and `overscan` around them) between two spacers as tall as the rest. */
   const draw = () => {
@@ -106,7 +140,12 @@ export const activityView = (app: App): View => {
     const height = rowHeight || 32
     const first = Math.max(0, Math.floor(scroller.scrollTop / height) - overscan)
     const last = Math.min(shown.length, Math.ceil((scroller.scrollTop + scroller.clientHeight) / height) + overscan)
-    replace(body, spacer(first), shown.slice(first, last).map((entry) => activityRow(entry, "tr")), spacer(shown.length - last))
+    replace(
+      body,
+      spacer(first),
+      shown.slice(first, last).map((entry) => activityRow(entry, "tr")),
+      spacer(shown.length - last)
+    )
     if (rowHeight === 0) {
       // Measured once, from a drawn row: every row has one height (no wrapping in the log).
       rowHeight = body.querySelector<HTMLElement>("tr:not(.spacer)")?.offsetHeight ?? 0
@@ -119,9 +158,24 @@ export const activityView = (app: App): View => {
     const entries = app.model.activity.value
     const before = shown[0]
     shown = entries.filter(matches)
-    count.textContent = `${entries.length} events since this page opened (the last 1,000 are kept); the newest first${shown.length < entries.length ? `, ${shown.length} match` : ""}.`
+    count.textContent = `${entries.length} events since this page opened (the last 1,000 are kept); the newest first${
+      shown.length < entries.length ? `, ${shown.length} match` : ""
+    }.`
     if (shown.length === 0) {
-      replace(body, h("tr", {}, h("td", { colspan: 7, class: "empty" }, entries.length === 0 ? "Waiting for events: enqueue, claim or finish a job and it shows here." : "No event matches.")))
+      replace(
+        body,
+        h(
+          "tr",
+          {},
+          h(
+            "td",
+            { colspan: 7, class: "empty" },
+            entries.length === 0
+              ? "Waiting for events: enqueue, claim or finish a job and it shows here."
+              : "No event matches."
+          )
+        )
+      )
       return
     }
     // Scrolled down to read: new rows arrive above, so the rows being read stay where they are.

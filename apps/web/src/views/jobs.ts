@@ -8,10 +8,10 @@ import type { Attempt, Job, JobPage, JobState, ListQuery } from "@osqueue/types"
 import { jobStates, maxSearchLength, Priority } from "@osqueue/types"
 import * as Schema from "effect/Schema"
 import { type App, describeError, type View } from "../app.js"
+import { timeZone } from "../config.js"
 import { confirmAction } from "../confirm.js"
 import { badge, dateTime, duration, field, h, json, relative, replace } from "../dom.js"
 import { throttle } from "../signal.js"
-import { timeZone } from "../config.js"
 
 export const stateLabel: Record<JobState, string> = {
   queued: "queued",
@@ -43,24 +43,49 @@ export const jobActions = (app: App, job: Job, after: () => void): Array<HTMLBut
     }, label)
   const actions: Array<HTMLButtonElement> = []
   if (app.may("Cancel") && job.state !== "completed" && job.state !== "dead" && job.state !== "cancelled") {
-    actions.push(button("Cancel", "Cancel the job (a running one loses its lease)", () =>
-      app.act((c) => c.cancel(job.id)).then((j) => j && app.toast(`${j.id} cancelled`, "ok"))))
+    actions.push(
+      button(
+        "Cancel",
+        "Cancel the job (a running one loses its lease)",
+        () => app.act((c) => c.cancel(job.id)).then((j) => j && app.toast(`${j.id} cancelled`, "ok"))
+      )
+    )
   }
   if (app.may("Retry") && job.state === "dead") {
-    actions.push(button("Redrive", "Back to the queue from the dead-letter list, with fresh attempts", () =>
-      app.act((c) => c.retry(job.id)).then((j) => j && app.toast(`${j.id} redriven`, "ok"))))
+    actions.push(
+      button(
+        "Redrive",
+        "Back to the queue from the dead-letter list, with fresh attempts",
+        () => app.act((c) => c.retry(job.id)).then((j) => j && app.toast(`${j.id} redriven`, "ok"))
+      )
+    )
   }
   if (app.may("Retry") && job.state === "cancelled") {
-    actions.push(button("Requeue", "Back to the queue, with fresh attempts", () =>
-      app.act((c) => c.retry(job.id)).then((j) => j && app.toast(`${j.id} requeued`, "ok"))))
+    actions.push(
+      button(
+        "Requeue",
+        "Back to the queue, with fresh attempts",
+        () => app.act((c) => c.retry(job.id)).then((j) => j && app.toast(`${j.id} requeued`, "ok"))
+      )
+    )
   }
   if (app.may("Retry") && job.state === "failed-waiting-retry") {
-    actions.push(button("Retry now", "Skip the rest of the backoff", () =>
-      app.act((c) => c.retry(job.id)).then((j) => j && app.toast(`${j.id} queued again`, "ok"))))
+    actions.push(
+      button(
+        "Retry now",
+        "Skip the rest of the backoff",
+        () => app.act((c) => c.retry(job.id)).then((j) => j && app.toast(`${j.id} queued again`, "ok"))
+      )
+    )
   }
   if (app.may("Promote") && job.state === "delayed") {
-    actions.push(button("Run now", "Make it claimable now instead of at its time", () =>
-      app.act((c) => c.promote(job.id)).then((j) => j && app.toast(`${j.id} runs now`, "ok"))))
+    actions.push(
+      button(
+        "Run now",
+        "Make it claimable now instead of at its time",
+        () => app.act((c) => c.promote(job.id)).then((j) => j && app.toast(`${j.id} runs now`, "ok"))
+      )
+    )
   }
   return actions
 }
@@ -72,7 +97,9 @@ const deletable: ReadonlyArray<JobState> = jobStates.filter((state) => state !==
 const jobsCount = (n: number) => `${n.toLocaleString()} job${n === 1 ? "" : "s"}`
 
 /** Up to five ids, then how many more: what a dialog names. */
-const someIds = (ids: ReadonlyArray<string>) => (ids.length <= 5 ? ids.join(", ") : `${ids.slice(0, 5).join(", ")} and ${ids.length - 5} more`)
+const someIds = (
+  ids: ReadonlyArray<string>
+) => (ids.length <= 5 ? ids.join(", ") : `${ids.slice(0, 5).join(", ")} and ${ids.length - 5} more`)
 
 /** The worker that holds the job, or that last ran it. */
 const workerOf = (job: Job): string => job.lease?.workerId ?? job.history.at(-1)?.workerId ?? ""
@@ -102,19 +129,55 @@ interface BulkAction {
 
 /** What can be done to several selected jobs at once, and the states each applies to. */
 const bulkActions: ReadonlyArray<BulkAction> = [
-  { label: "Cancel", operation: "Cancel", done: "cancelled", states: ["queued", "delayed", "running", "failed-waiting-retry"], run: (c, id) => c.cancel(id) },
-  { label: "Redrive", operation: "Retry", done: "redriven", states: ["dead", "cancelled", "failed-waiting-retry"], run: (c, id) => c.retry(id) },
-  { label: "Delete", operation: "Delete", done: "deleted", states: deletable, run: (c, id) => c.delete(id), confirm: true }
+  {
+    label: "Cancel",
+    operation: "Cancel",
+    done: "cancelled",
+    states: ["queued", "delayed", "running", "failed-waiting-retry"],
+    run: (c, id) => c.cancel(id)
+  },
+  {
+    label: "Redrive",
+    operation: "Retry",
+    done: "redriven",
+    states: ["dead", "cancelled", "failed-waiting-retry"],
+    run: (c, id) => c.retry(id)
+  },
+  {
+    label: "Delete",
+    operation: "Delete",
+    done: "deleted",
+    states: deletable,
+    run: (c, id) => c.delete(id),
+    confirm: true
+  }
 ]
 
 /** The states a purge may empty (not running: cancel those first). */
 const purgeable = deletable
 
 export const jobsView = (app: App): View => {
-  const state = h("select", { name: "state" }, h("option", { value: "" }, "any state"), jobStates.map((s) => h("option", { value: s }, stateLabel[s])))
+  const state = h(
+    "select",
+    { name: "state" },
+    h("option", { value: "" }, "any state"),
+    jobStates.map((s) => h("option", { value: s }, stateLabel[s]))
+  )
   const type = h("input", { name: "type", list: "job-types", placeholder: "any type", autocomplete: "off", size: 12 })
-  const search = h("input", { type: "search", name: "search", placeholder: "id, payload or error", autocomplete: "off", size: 16, maxlength: maxSearchLength })
-  const order = h("select", { name: "order" }, h("option", { value: "desc" }, "newest first"), h("option", { value: "asc" }, "oldest first"))
+  const search = h("input", {
+    type: "search",
+    name: "search",
+    placeholder: "id, payload or error",
+    autocomplete: "off",
+    size: 16,
+    maxlength: maxSearchLength
+  })
+  const order = h(
+    "select",
+    { name: "order" },
+    h("option", { value: "desc" }, "newest first"),
+    h("option", { value: "asc" }, "oldest first")
+  )
   const limit = h("select", { name: "limit" }, [25, 50, 100].map((n) => h("option", { value: n }, String(n))))
   const types = h("datalist", { id: "job-types" })
   const redriveAll = h("button", { type: "button", onclick: () => void redrive() }, "Redrive all dead")
@@ -139,14 +202,34 @@ export const jobsView = (app: App): View => {
   const selectAll = h("input", { type: "checkbox", "aria-label": "Select every job on this page" })
   const selection = h("span", { class: "muted" })
   const bulkButtons = bulkActions.map((action) =>
-    h("button", { type: "button", class: "small", "data-bulk": action.label, onclick: () => void bulk(action) }, `${action.label} selected`)
+    h(
+      "button",
+      { type: "button", class: "small", "data-bulk": action.label, onclick: () => void bulk(action) },
+      `${action.label} selected`
+    )
   )
   const bulkBar = h("div", { class: "toolbar bulk" }, selection, bulkButtons)
-  const purgeState = h("select", { name: "purge-state" }, purgeable.map((s) => h("option", { value: s, selected: s === "dead" }, stateLabel[s])))
-  const purgeType = h("input", { name: "purge-type", list: "job-types", placeholder: "every type", autocomplete: "off", size: 12 })
+  const purgeState = h(
+    "select",
+    { name: "purge-state" },
+    purgeable.map((s) => h("option", { value: s, selected: s === "dead" }, stateLabel[s]))
+  )
+  const purgeType = h("input", {
+    name: "purge-type",
+    list: "job-types",
+    placeholder: "every type",
+    autocomplete: "off",
+    size: 12
+  })
   const purgeForm = h(
     "form",
-    { class: "toolbar purge", onsubmit: (e: Event) => { e.preventDefault(); void purge() } },
+    {
+      class: "toolbar purge",
+      onsubmit: (e: Event) => {
+        e.preventDefault()
+        void purge()
+      }
+    },
     field("Purge", purgeState),
     field("of type", purgeType),
     h("button", { type: "submit", class: "danger" }, "Purge…")
@@ -157,7 +240,18 @@ export const jobsView = (app: App): View => {
     h(
       "table",
       { class: "jobs" },
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, selectAll), ["Job", "Type", "State", "Priority", "Attempts", "Worker", "Created", "Runs", "Finished", "Took", ""].map((c) => h("th", { scope: "col" }, c)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, selectAll),
+          ["Job", "Type", "State", "Priority", "Attempts", "Worker", "Created", "Runs", "Finished", "Took", ""].map((
+            c
+          ) => h("th", { scope: "col" }, c))
+        )
+      ),
       body
     )
   )
@@ -167,7 +261,13 @@ export const jobsView = (app: App): View => {
     h("div", { class: "heading" }, h("h2", { id: "jobs-title" }, "Jobs"), open),
     h(
       "form",
-      { class: "toolbar", onsubmit: (e: Event) => { e.preventDefault(); filter() } },
+      {
+        class: "toolbar",
+        onsubmit: (e: Event) => {
+          e.preventDefault()
+          filter()
+        }
+      },
       field("State", state),
       field("Type", type),
       field("Search", search),
@@ -224,9 +324,20 @@ export const jobsView = (app: App): View => {
     for (const id of [...selected]) if (!jobs.some((job) => job.id === id)) selected.delete(id)
     if (jobs.length === 0) {
       const filtered = state.value !== "" || type.value.trim() !== "" || search.value !== ""
-      replace(body, h("tr", {}, h("td", { colspan: 12, class: "empty" }, filtered
-        ? "No jobs match these filters."
-        : ["No jobs in the hot state yet. Submit some from the ", h("a", { href: "#/produce" }, "Producer"), "."])))
+      replace(
+        body,
+        h(
+          "tr",
+          {},
+          h(
+            "td",
+            { colspan: 12, class: "empty" },
+            filtered
+              ? "No jobs match these filters."
+              : ["No jobs in the hot state yet. Submit some from the ", h("a", { href: "#/produce" }, "Producer"), "."]
+          )
+        )
+      )
     } else {
       replace(
         body,
@@ -234,16 +345,20 @@ export const jobsView = (app: App): View => {
           h(
             "tr",
             { "data-job-id": job.id, "data-state": job.state },
-            h("td", {}, h("input", {
-              type: "checkbox",
-              "aria-label": `Select ${job.id}`,
-              checked: selected.has(job.id),
-              onchange: (event: Event) => {
-                if ((event.currentTarget as HTMLInputElement).checked) selected.add(job.id)
-                else selected.delete(job.id)
-                renderSelection()
-              }
-            })),
+            h(
+              "td",
+              {},
+              h("input", {
+                type: "checkbox",
+                "aria-label": `Select ${job.id}`,
+                checked: selected.has(job.id),
+                onchange: (event: Event) => {
+                  if ((event.currentTarget as HTMLInputElement).checked) selected.add(job.id)
+                  else selected.delete(job.id)
+                  renderSelection()
+                }
+              })
+            ),
             h("td", {}, jobLink(job.id)),
             h("td", {}, job.type),
             h("td", {}, badge(stateLabel[job.state], job.state)),
@@ -251,20 +366,34 @@ export const jobsView = (app: App): View => {
             h("td", { class: "num" }, `${job.attempts}/${job.maxAttempts}`),
             h("td", { class: "mono" }, workerOf(job)),
             h("td", { title: dateTime(job.createdAt) }, relative(job.createdAt, now)),
-            h("td", { title: dateTime(job.runAt) }, job.state === "delayed" || job.state === "failed-waiting-retry" ? relative(job.runAt, now) : ""),
-            h("td", { title: job.finishedAt === undefined ? "" : dateTime(job.finishedAt) }, job.finishedAt === undefined ? "" : relative(job.finishedAt, now)),
+            h(
+              "td",
+              { title: dateTime(job.runAt) },
+              job.state === "delayed" || job.state === "failed-waiting-retry" ? relative(job.runAt, now) : ""
+            ),
+            h(
+              "td",
+              { title: job.finishedAt === undefined ? "" : dateTime(job.finishedAt) },
+              job.finishedAt === undefined ? "" : relative(job.finishedAt, now)
+            ),
             h("td", { class: "num" }, tookOf(job, now)),
             h("td", { class: "actions" }, jobActions(app, job, () => void load()))
           )
         )
       )
     }
-    summary.textContent = jobs.length === 0 ? "" : `${jobs.length} job${jobs.length === 1 ? "" : "s"} on this page, ${order.value === "asc" ? "oldest" : "newest"} first`
+    summary.textContent = jobs.length === 0
+      ? ""
+      : `${jobs.length} job${jobs.length === 1 ? "" : "s"} on this page, ${
+        order.value === "asc" ? "oldest" : "newest"
+      } first`
     previous.disabled = cursors.length === 0
     next.disabled = current?.next === undefined
     const dead = app.model.stats.value?.counts.dead ?? 0
     redriveAll.disabled = dead === 0
-    redriveAll.textContent = type.value.trim() === "" ? `Redrive all dead (${dead})` : `Redrive dead ${type.value.trim()} jobs`
+    redriveAll.textContent = type.value.trim() === ""
+      ? `Redrive all dead (${dead})`
+      : `Redrive dead ${type.value.trim()} jobs`
     renderSelection()
   }
 
@@ -308,7 +437,12 @@ export const jobsView = (app: App): View => {
     }))
     selected.clear()
     if (done > 0) app.toast(`${jobsCount(done)} ${action.done}`, "ok")
-    if (failures.length > 0) app.toast(`${failures.length} not ${action.done}: ${failures.slice(0, 3).join("; ")}${failures.length > 3 ? "; …" : ""}`, "error")
+    if (failures.length > 0) {
+      app.toast(
+        `${failures.length} not ${action.done}: ${failures.slice(0, 3).join("; ")}${failures.length > 3 ? "; …" : ""}`,
+        "error"
+      )
+    }
     void load()
   }
 
@@ -317,7 +451,10 @@ export const jobsView = (app: App): View => {
    * type; for one type, its jobs listed when they fit one page, else the per-type count of the
    * broker's latest sample (at most 5 s old). Undefined when neither is known.
    */
-  const purgeCount = async (target: JobState, only: string | undefined): Promise<{ count: number; exact: boolean } | undefined> => {
+  const purgeCount = async (
+    target: JobState,
+    only: string | undefined
+  ): Promise<{ count: number; exact: boolean } | undefined> => {
     if (only === undefined) {
       const stats = await app.act((c) => c.stats)
       return stats === undefined ? undefined : { count: stats.counts[target], exact: true }
@@ -336,12 +473,18 @@ export const jobsView = (app: App): View => {
     const only = purgeType.value.trim() === "" ? undefined : purgeType.value.trim()
     const counted = await purgeCount(target, only)
     if (counted === undefined) return
-    const what = `${stateLabel[target]} job${counted.count === 1 ? "" : "s"}${only === undefined ? "" : ` of type ${only}`}`
+    const what = `${stateLabel[target]} job${counted.count === 1 ? "" : "s"}${
+      only === undefined ? "" : ` of type ${only}`
+    }`
     if (counted.count === 0) return app.toast(`No ${what} to purge`, "ok")
     const sure = await confirmAction({
       title: `Purge ${counted.exact ? "" : "about "}${counted.count.toLocaleString()} ${what}?`,
       body: [
-        `Every ${stateLabel[target]} job${only === undefined ? "" : ` of type ${only}`} is removed from the queue for good, with its payload, result and history: ${counted.exact ? "" : "about "}${jobsCount(counted.count)} now.`,
+        `Every ${stateLabel[target]} job${
+          only === undefined ? "" : ` of type ${only}`
+        } is removed from the queue for good, with its payload, result and history: ${counted.exact ? "" : "about "}${
+          jobsCount(counted.count)
+        } now.`,
         "Jobs that reach this state before the purge runs go too; the answer says how many went."
       ],
       confirm: `Purge ${counted.exact ? "" : "about "}${jobsCount(counted.count)}`
@@ -439,12 +582,17 @@ export const jobsView = (app: App): View => {
  */
 const progressOf = (job: Job): HTMLElement => {
   const { progress } = job
-  const percent = typeof progress === "object" && progress !== null && "percent" in progress && typeof progress.percent === "number"
-    ? progress.percent
-    : undefined
+  const percent =
+    typeof progress === "object" && progress !== null && "percent" in progress && typeof progress.percent === "number"
+      ? progress.percent
+      : undefined
   if (job.state !== "running") {
     const last = percent === undefined ? JSON.stringify(progress) : `${percent}%`
-    return h("span", { class: "muted", "data-progress": "last" }, `last reported ${last} while it ran (not updated since)`)
+    return h(
+      "span",
+      { class: "muted", "data-progress": "last" },
+      `last reported ${last} while it ran (not updated since)`
+    )
   }
   return percent === undefined
     ? h("pre", {}, json(progress))
@@ -475,14 +623,23 @@ const decodePriority = Schema.decodeUnknownEither(Priority)
 
 export const jobView = (app: App): View => {
   const content = h("div")
-  const element = h("section", { "aria-labelledby": "job-title" }, h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")), content)
+  const element = h(
+    "section",
+    { "aria-labelledby": "job-title" },
+    h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")),
+    content
+  )
   let id: string | undefined
 
   /** Asks, then removes the job for good and goes back to the list. */
   const remove = async (job: Job) => {
     const sure = await confirmAction({
       title: `Delete ${job.id}?`,
-      body: [`${job.id} (${job.type}, ${stateLabel[job.state]}) is removed from the queue for good, with its payload, result and history.`],
+      body: [
+        `${job.id} (${job.type}, ${
+          stateLabel[job.state]
+        }) is removed from the queue for good, with its payload, result and history.`
+      ],
       confirm: `Delete ${job.id}`,
       cancel: "Keep it"
     })
@@ -495,7 +652,15 @@ export const jobView = (app: App): View => {
 
   /** A new priority for a job that has not started: checked here as the broker would, then set. */
   const priorityForm = (job: Job) => {
-    const input = h("input", { type: "number", name: "priority", value: job.priority, step: 1, size: 8, required: true, title: "Lower runs first" })
+    const input = h("input", {
+      type: "number",
+      name: "priority",
+      value: job.priority,
+      step: 1,
+      size: 8,
+      required: true,
+      title: "Lower runs first"
+    })
     return h(
       "form",
       {
@@ -523,7 +688,15 @@ export const jobView = (app: App): View => {
   const pageControls = (job: Job): Array<HTMLElement> => [
     ...(app.may("SetPriority") && reprioritizable.includes(job.state) ? [priorityForm(job)] : []),
     ...(app.may("Delete") && job.state !== "running"
-      ? [h("button", { type: "button", class: "small danger", "aria-label": `Delete ${job.id}`, title: "Remove the job for good", onclick: () => void remove(job) }, "Delete")]
+      ? [
+        h("button", {
+          type: "button",
+          class: "small danger",
+          "aria-label": `Delete ${job.id}`,
+          title: "Remove the job for good",
+          onclick: () => void remove(job)
+        }, "Delete")
+      ]
       : [])
   ]
 
@@ -548,17 +721,37 @@ export const jobView = (app: App): View => {
           "Attempts",
           redrives === 0
             ? `${job.attempts} of ${job.maxAttempts} (claimed ${times(job.claims)})`
-            : `${job.attempts} of ${job.maxAttempts} since it was put back in the queue by hand (redriven ${times(redrives)}; claimed ${times(job.claims)} in all)`
+            : `${job.attempts} of ${job.maxAttempts} since it was put back in the queue by hand (redriven ${
+              times(redrives)
+            }; claimed ${times(job.claims)} in all)`
         ),
         row("Queue position", `seq ${job.seq}`),
         row("Created", time(job.createdAt)),
-        row(job.state === "delayed" || job.state === "failed-waiting-retry" ? "Runs at" : "Runnable since", time(job.runAt)),
+        row(
+          job.state === "delayed" || job.state === "failed-waiting-retry" ? "Runs at" : "Runnable since",
+          time(job.runAt)
+        ),
         row("Started", time(job.startedAt)),
         row("Finished", time(job.finishedAt)),
-        row("Took", job.startedAt === undefined || job.finishedAt === undefined ? undefined : duration(job.finishedAt - job.startedAt)),
+        row(
+          "Took",
+          job.startedAt === undefined || job.finishedAt === undefined
+            ? undefined
+            : duration(job.finishedAt - job.startedAt)
+        ),
         row("Idempotency key", job.idempotencyKey),
-        row("Lease", job.lease === undefined ? undefined : `${job.lease.workerId}, expires ${relative(job.lease.expiresAt)} (epoch ${job.lease.epoch})`),
-        row("Backoff", job.backoff._tag === "fixed" ? `fixed ${job.backoff.delayMs} ms` : `exponential from ${job.backoff.baseMs} ms to ${job.backoff.maxMs} ms, jitter ${job.backoff.jitter}`),
+        row(
+          "Lease",
+          job.lease === undefined
+            ? undefined
+            : `${job.lease.workerId}, expires ${relative(job.lease.expiresAt)} (epoch ${job.lease.epoch})`
+        ),
+        row(
+          "Backoff",
+          job.backoff._tag === "fixed"
+            ? `fixed ${job.backoff.delayMs} ms`
+            : `exponential from ${job.backoff.baseMs} ms to ${job.backoff.maxMs} ms, jitter ${job.backoff.jitter}`
+        ),
         row("Progress", job.progress === undefined ? undefined : progressOf(job))
       ),
       job.lastError === undefined
@@ -582,20 +775,42 @@ export const jobView = (app: App): View => {
           h(
             "table",
             { class: "history" },
-            h("thead", {}, h("tr", {}, ["#", "Worker", "Started", "Ended", "Outcome", "Error"].map((c) => h("th", { scope: "col" }, c)))),
-            h("tbody", {}, rows.map((r) =>
-              r._tag === "Redriven"
-                ? h("tr", { class: "redriven" }, h("td", { colspan: 6 }, badge("redriven", "redriven"), " put back in the queue by hand, with fresh attempts"))
-                : h(
-                  "tr",
-                  {},
-                  h("td", { class: "num" }, r.attempt.attempt),
-                  h("td", { class: "mono" }, r.attempt.workerId),
-                  h("td", {}, dateTime(r.attempt.startedAt)),
-                  h("td", {}, r.attempt.endedAt === undefined ? "" : dateTime(r.attempt.endedAt)),
-                  h("td", {}, badge(r.attempt.outcome)),
-                  h("td", { class: "error-text" }, r.attempt.error ?? "")
-                )))
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                ["#", "Worker", "Started", "Ended", "Outcome", "Error"].map((c) => h("th", { scope: "col" }, c))
+              )
+            ),
+            h(
+              "tbody",
+              {},
+              rows.map((r) =>
+                r._tag === "Redriven"
+                  ? h(
+                    "tr",
+                    { class: "redriven" },
+                    h(
+                      "td",
+                      { colspan: 6 },
+                      badge("redriven", "redriven"),
+                      " put back in the queue by hand, with fresh attempts"
+                    )
+                  )
+                  : h(
+                    "tr",
+                    {},
+                    h("td", { class: "num" }, r.attempt.attempt),
+                    h("td", { class: "mono" }, r.attempt.workerId),
+                    h("td", {}, dateTime(r.attempt.startedAt)),
+                    h("td", {}, r.attempt.endedAt === undefined ? "" : dateTime(r.attempt.endedAt)),
+                    h("td", {}, badge(r.attempt.outcome)),
+                    h("td", { class: "error-text" }, r.attempt.error ?? "")
+                  )
+              )
+            )
           )
         )
     )
@@ -620,9 +835,13 @@ export const jobView = (app: App): View => {
       replace(
         content,
         h("h2", { id: "job-title" }, wanted),
-        h("p", { class: gone ? "empty" : "error-text" }, gone
-          ? "This job is not in the queue's hot state: it never existed, or it finished and left the retention window."
-          : describeError(error))
+        h(
+          "p",
+          { class: gone ? "empty" : "error-text" },
+          gone
+            ? "This job is not in the queue's hot state: it never existed, or it finished and left the retention window."
+            : describeError(error)
+        )
       )
     }
   }

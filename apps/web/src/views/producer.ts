@@ -28,7 +28,7 @@ const integer = (input: HTMLInputElement, name: string, range: { min: number; ma
 
 export const producerView = (app: App): View => {
   const type = h("input", { name: "type", value: "email", list: "job-types", required: true, autocomplete: "off" })
-  const payload = h("textarea", { name: "payload", rows: 5, spellcheck: false }, '{ "to": "someone@example.com" }')
+  const payload = h("textarea", { name: "payload", rows: 5, spellcheck: false }, "{ \"to\": \"someone@example.com\" }")
   const priority = h("input", { name: "priority", type: "number", step: 1, placeholder: "0", inputmode: "numeric" })
   const delay = h("input", { name: "delayMs", type: "number", min: 0, step: 100, placeholder: "0" })
   const attempts = h("input", { name: "maxAttempts", type: "number", min: 1, max: 1000, placeholder: "broker default" })
@@ -43,7 +43,7 @@ export const producerView = (app: App): View => {
     "form",
     { class: "form-grid", novalidate: true },
     field("Job type", type),
-    field("Payload (JSON)", payload, 'A worker in this page fails jobs whose payload has "fail": true.'),
+    field("Payload (JSON)", payload, "A worker in this page fails jobs whose payload has \"fail\": true."),
     field("Priority", priority, "Lower runs first."),
     field("Delay (ms)", delay),
     field("Max attempts", attempts),
@@ -85,7 +85,9 @@ export const producerView = (app: App): View => {
     }
     const n = integer(count, "How many", { min: 1, max: 1000 }) ?? 1
     const idempotencyKey = key.value.trim()
-    if (idempotencyKey !== "" && n > 1) throw new FormError(key, "An idempotency key names one job: submit one at a time, or clear the key.")
+    if (idempotencyKey !== "" && n > 1) {
+      throw new FormError(key, "An idempotency key names one job: submit one at a time, or clear the key.")
+    }
     const p = integer(priority, "Priority", { min: -maxPriority, max: maxPriority })
     const d = integer(delay, "Delay", { min: 0, max: Number.MAX_SAFE_INTEGER })
     const m = integer(attempts, "Max attempts", { min: 1, max: maxAttemptsLimit })
@@ -95,14 +97,32 @@ export const producerView = (app: App): View => {
       ...(m === undefined ? {} : { maxAttempts: m }),
       ...(idempotencyKey === "" ? {} : { idempotencyKey })
     }
-    return Array.from({ length: n }, () => ({ ...settings, type: jobType, ...(body === undefined ? {} : { payload: body }) }))
+    return Array.from(
+      { length: n },
+      () => ({ ...settings, type: jobType, ...(body === undefined ? {} : { payload: body }) })
+    )
   }
 
   const recent: Array<Job> = []
   const showSubmitted = (jobs: ReadonlyArray<Job>) => {
     recent.unshift(...jobs.slice().reverse())
     recent.length = Math.min(recent.length, 12)
-    replace(submitted, recent.map((job) => h("li", {}, h("span", { class: "mono" }, clock(job.createdAt)), " ", jobLink(job.id), " ", job.type, " ", badge(stateLabel[job.state], job.state))))
+    replace(
+      submitted,
+      recent.map((job) =>
+        h(
+          "li",
+          {},
+          h("span", { class: "mono" }, clock(job.createdAt)),
+          " ",
+          jobLink(job.id),
+          " ",
+          job.type,
+          " ",
+          badge(stateLabel[job.state], job.state)
+        )
+      )
+    )
   }
 
   /** Reads the form and enqueues; answers false when the form or the broker refused. */

@@ -18,11 +18,19 @@ const refreshEveryMs = 5_000
 const ruleOf = (schedule: Schedule): string => {
   if (schedule.cron !== undefined) return `${schedule.cron} (${schedule.timezone ?? "UTC"})`
   const ms = schedule.everyMs ?? 0
-  return ms % 3_600_000 === 0 ? `every ${ms / 3_600_000} h` : ms % 60_000 === 0 ? `every ${ms / 60_000} min` : ms % 1_000 === 0 ? `every ${ms / 1_000} s` : `every ${ms} ms`
+  return ms % 3_600_000 === 0
+    ? `every ${ms / 3_600_000} h`
+    : ms % 60_000 === 0
+    ? `every ${ms / 60_000} min`
+    : ms % 1_000 === 0
+    ? `every ${ms / 1_000} s`
+    : `every ${ms} ms`
 }
 
 const at = (time: number | undefined, now: number): HTMLElement =>
-  time === undefined ? h("td", { class: "muted" }, "—") : h("td", { title: dateTime(time) }, `${dateTime(time)} (${relative(time, now)})`)
+  time === undefined
+    ? h("td", { class: "muted" }, "—")
+    : h("td", { title: dateTime(time) }, `${dateTime(time)} (${relative(time, now)})`)
 
 export const schedulesView = (app: App): View => {
   const body = h("tbody")
@@ -45,7 +53,12 @@ export const schedulesView = (app: App): View => {
     h(
       "div",
       { class: "table-wrap" },
-      h("table", { class: "schedules" }, h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))), body)
+      h(
+        "table",
+        { class: "schedules" },
+        h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
+        body
+      )
     )
   )
   let visible = false
@@ -70,7 +83,9 @@ export const schedulesView = (app: App): View => {
     if (schedules === undefined) return
     const now = Date.now()
     const removable = app.may("RemoveSchedule")
-    summary.textContent = schedules.length === 0 ? "" : `${schedules.length} schedule${schedules.length === 1 ? "" : "s"}`
+    summary.textContent = schedules.length === 0
+      ? ""
+      : `${schedules.length} schedule${schedules.length === 1 ? "" : "s"}`
     replace(
       body,
       schedules.length === 0

@@ -18,7 +18,10 @@ export const stateView = (app: App): View => {
       { class: "toolbar" },
       h("button", { type: "button", onclick: () => void load() }, "Refresh"),
       h("label", { class: "check" }, follow, " Refresh on every change (at most once a second)"),
-      h("button", { type: "button", onclick: () => void navigator.clipboard?.writeText(text.textContent ?? "").then(() => app.toast("Copied", "ok")) }, "Copy JSON")
+      h("button", {
+        type: "button",
+        onclick: () => void navigator.clipboard?.writeText(text.textContent ?? "").then(() => app.toast("Copied", "ok"))
+      }, "Copy JSON")
     ),
     facts,
     text

@@ -42,7 +42,7 @@ export const workerView = (app: App): View => {
     field("Job types", types, "Comma-separated; the pool claims only these."),
     field("Concurrency", concurrency, "Most jobs in hand at once."),
     field("Work time (ms)", workMs, "Each job takes this long, reporting progress five times."),
-    field("Failure rate (%)", failRate, 'Jobs whose payload has "fail": true always fail.'),
+    field("Failure rate (%)", failRate, "Jobs whose payload has \"fail\": true always fail."),
     h("label", { class: "check" }, final, " Failures are final (straight to the dead-letter list)"),
     h("div", { class: "form-actions" }, toggle, problem)
   )
@@ -75,7 +75,14 @@ export const workerView = (app: App): View => {
       inHand.size === 0
         ? h("li", { class: "empty" }, stop === undefined ? "Start the worker to claim jobs." : "Waiting for jobs…")
         : [...inHand].map(([id, job]) =>
-          h("li", { "data-job-id": id }, jobLink(id), ` ${job.type}, attempt ${job.attempt} `, h("progress", { max: 100, value: job.percent, "aria-label": `${id} progress` }), ` ${job.percent}%`)
+          h(
+            "li",
+            { "data-job-id": id },
+            jobLink(id),
+            ` ${job.type}, attempt ${job.attempt} `,
+            h("progress", { max: 100, value: job.percent, "aria-label": `${id} progress` }),
+            ` ${job.percent}%`
+          )
         )
     )
     replace(finished, outcomes.length === 0 ? h("li", { class: "empty" }, "Nothing yet.") : outcomes)
@@ -84,7 +91,19 @@ export const workerView = (app: App): View => {
   const record = (id: string, outcome: "completed" | "failed", detail: string) => {
     handled++
     if (outcome === "failed") failures++
-    outcomes.unshift(h("li", { "data-job-id": id }, h("span", { class: "mono" }, clock(Date.now())), " ", jobLink(id), " ", badge(outcome === "failed" ? "failed" : "done", outcome === "failed" ? "dead" : "completed"), " ", detail))
+    outcomes.unshift(
+      h(
+        "li",
+        { "data-job-id": id },
+        h("span", { class: "mono" }, clock(Date.now())),
+        " ",
+        jobLink(id),
+        " ",
+        badge(outcome === "failed" ? "failed" : "done", outcome === "failed" ? "dead" : "completed"),
+        " ",
+        detail
+      )
+    )
     outcomes.length = Math.min(outcomes.length, 15)
   }
 
@@ -102,7 +121,9 @@ export const workerView = (app: App): View => {
         if (step < steps) yield* ctx.progress({ percent: job.percent })
       }
       if (askedToFail(payload) || Math.random() * 100 < settings.failRate) {
-        const message = askedToFail(payload) ? "failed on purpose: the payload has \"fail\": true" : `simulated failure (${settings.failRate}% of jobs fail)`
+        const message = askedToFail(payload)
+          ? "failed on purpose: the payload has \"fail\": true"
+          : `simulated failure (${settings.failRate}% of jobs fail)`
         record(id, "failed", message)
         return yield* settings.final ? Effect.fail(new NonRetryable({ message })) : Effect.fail(new Error(message))
       }
@@ -117,11 +138,15 @@ export const workerView = (app: App): View => {
     const list = types.value.split(",").map((t) => t.trim()).filter((t) => t !== "")
     if (list.length === 0) throw new Error("Name at least one job type to claim.")
     const n = Number(concurrency.value)
-    if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`Concurrency must be a whole number from 1 to 64, not "${concurrency.value}".`)
+    if (!Number.isInteger(n) || n < 1 || n > 64) {
+      throw new Error(`Concurrency must be a whole number from 1 to 64, not "${concurrency.value}".`)
+    }
     const ms = Number(workMs.value)
     if (!Number.isFinite(ms) || ms < 0) throw new Error(`Work time must be 0 ms or more, not "${workMs.value}".`)
     const rate = Number(failRate.value)
-    if (!Number.isFinite(rate) || rate < 0 || rate > 100) throw new Error(`The failure rate is a percentage from 0 to 100, not "${failRate.value}".`)
+    if (!Number.isFinite(rate) || rate < 0 || rate > 100) {
+      throw new Error(`The failure rate is a percentage from 0 to 100, not "${failRate.value}".`)
+    }
     return { types: list, concurrency: n, settings: { workMs: ms, failRate: rate, final: final.checked } }
   }
 
@@ -147,7 +172,9 @@ export const workerView = (app: App): View => {
     )
     fiber.addObserver((exit) => {
       if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) {
-        problem.textContent = `The worker stopped: ${describeError(exit.cause._tag === "Fail" ? exit.cause.error : exit.cause)}`
+        problem.textContent = `The worker stopped: ${
+          describeError(exit.cause._tag === "Fail" ? exit.cause.error : exit.cause)
+        }`
         void stopWorker()
       }
     })

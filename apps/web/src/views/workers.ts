@@ -5,9 +5,9 @@
  */
 import type { WorkerInfo } from "@osqueue/types"
 import type { App, View } from "../app.js"
+import { timeZone } from "../config.js"
 import { dateTime, h, relative, replace } from "../dom.js"
 import { throttle } from "../signal.js"
-import { timeZone } from "../config.js"
 
 const refreshEveryMs = 5_000
 
@@ -18,7 +18,11 @@ export const workersView = (app: App): View => {
     "section",
     { "aria-labelledby": "workers-title" },
     h("h2", { id: "workers-title" }, "Workers"),
-    h("p", { class: "muted" }, "Workers seen in the last lease TTL: those holding jobs, and idle ones waiting for work on this broker (a broker that took over meets them at their next claim)."),
+    h(
+      "p",
+      { class: "muted" },
+      "Workers seen in the last lease TTL: those holding jobs, and idle ones waiting for work on this broker (a broker that took over meets them at their next claim)."
+    ),
     summary,
     h(
       "div",
@@ -40,7 +44,9 @@ export const workersView = (app: App): View => {
     const now = Date.now()
     summary.textContent = workers.length === 0
       ? ""
-      : `${workers.length} worker${workers.length === 1 ? "" : "s"}, holding ${workers.reduce((n, w) => n + w.jobs, 0)} job(s)`
+      : `${workers.length} worker${workers.length === 1 ? "" : "s"}, holding ${
+        workers.reduce((n, w) => n + w.jobs, 0)
+      } job(s)`
     replace(
       body,
       workers.length === 0

@@ -42,7 +42,9 @@ export const judge = (allowedOrigins: ReadonlyArray<string>) => {
     const to = host === undefined ? undefined : httpUrl(`http://${host}`)
     if (from !== undefined && to !== undefined && from.host === to.host) return own
     // Another port of the broker's host is another origin to the browser: it gets CORS answers.
-    if (any || listed.has(origin) || (from !== undefined && from.hostname === to?.hostname)) return { _tag: "Allowed", origin }
+    if (any || listed.has(origin) || (from !== undefined && from.hostname === to?.hostname)) {
+      return { _tag: "Allowed", origin }
+    }
     return {
       _tag: "Refused",
       error: new Forbidden({

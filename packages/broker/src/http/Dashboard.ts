@@ -76,46 +76,56 @@ const notBuilt = (directory: string) =>
 
 /** A file the dashboard does not have: the same answer as any path nothing serves. */
 const notFound = (path: string) =>
-  HttpServerResponse.unsafeJson(Schema.encodeSync(NoSuchRoute)(new NoSuchRoute({ method: "GET", path: path.slice(0, 200) })), {
-    status: 404
-  })
+  HttpServerResponse.unsafeJson(
+    Schema.encodeSync(NoSuchRoute)(new NoSuchRoute({ method: "GET", path: path.slice(0, 200) })),
+    {
+      status: 404
+    }
+  )
 
-export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | HttpPlatform.HttpPlatform> = HttpLayerRouter.use((router) =>
-  Effect.gen(function*() {
-    const config = yield* BrokerConfig
-    const directory = config.dashboardDir
-    const platform = yield* HttpPlatform.HttpPlatform
+export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | HttpPlatform.HttpPlatform> = HttpLayerRouter
+  .use((router) =>
+    Effect.gen(function*() {
+      const config = yield* BrokerConfig
+      const directory = config.dashboardDir
+      const platform = yield* HttpPlatform.HttpPlatform
 
-    const serve = (file: string, cacheControl: string, acceptEncoding?: string) =>
-      Option.match(directory, {
-        onNone: () => Effect.succeed(notConfigured),
-        onSome: (dir) => {
-          const path = join(dir, file)
-          if (!existsSync(path)) return Effect.succeed(file === "index.html" ? notBuilt(dir) : notFound(`/${file}`))
-          const type = compressedTypes[extname(file).slice(1)]
-          const encoding = type === undefined
-            ? undefined
-            : acceptedEncodings(acceptEncoding).find((coding) => existsSync(`${path}${suffix[coding]}`))
-          const headers = encoding === undefined
-            ? { "cache-control": cacheControl, ...(type === undefined ? {} : { vary: "accept-encoding" }) }
-            : { "cache-control": cacheControl, vary: "accept-encoding", "content-encoding": encoding, "content-type": type! }
-          return HttpServerResponse.file(encoding === undefined ? path : `${path}${suffix[encoding]}`, { headers }).pipe(
-            Effect.provideService(HttpPlatform.HttpPlatform, platform),
-            Effect.orElseSucceed(() => notFound(`/${file}`))
-          )
-        }
-      })
+      const serve = (file: string, cacheControl: string, acceptEncoding?: string) =>
+        Option.match(directory, {
+          onNone: () => Effect.succeed(notConfigured),
+          onSome: (dir) => {
+            const path = join(dir, file)
+            if (!existsSync(path)) return Effect.succeed(file === "index.html" ? notBuilt(dir) : notFound(`/${file}`))
+            const type = compressedTypes[extname(file).slice(1)]
+            const encoding = type === undefined
+              ? undefined
+              : acceptedEncodings(acceptEncoding).find((coding) => existsSync(`${path}${suffix[coding]}`))
+            const headers = encoding === undefined
+              ? { "cache-control": cacheControl, ...(type === undefined ? {} : { vary: "accept-encoding" }) }
+              : {
+                "cache-control": cacheControl,
+                vary: "accept-encoding",
+                "content-encoding": encoding,
+                "content-type": type!
+              }
+            return HttpServerResponse.file(encoding === undefined ? path : `${path}${suffix[encoding]}`, { headers })
+              .pipe(
+                Effect.provideService(HttpPlatform.HttpPlatform, platform),
+                Effect.orElseSucceed(() => notFound(`/${file}`))
+              )
+          }
+        })
 
-    yield* router.add("GET", dashboardPaths.index, serve("index.html", "no-cache"))
-    yield* router.add(
-      "GET",
-      `${dashboardPaths.assets}*`,
-      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-        const name = new URL(request.url, "http://broker").pathname.slice(dashboardPaths.assets.length)
-        return isServable(name)
-          ? serve(join("assets", name), "public, max-age=31536000, immutable", request.headers["accept-encoding"])
-          : Effect.succeed(notFound(`${dashboardPaths.assets}${name}`))
-      })
-    )
-  })
-)
+      yield* router.add("GET", dashboardPaths.index, serve("index.html", "no-cache"))
+      yield* router.add(
+        "GET",
+        `${dashboardPaths.assets}*`,
+        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+          const name = new URL(request.url, "http://broker").pathname.slice(dashboardPaths.assets.length)
+          return isServable(name)
+            ? serve(join("assets", name), "public, max-age=31536000, immutable", request.headers["accept-encoding"])
+            : Effect.succeed(notFound(`${dashboardPaths.assets}${name}`))
+        })
+      )
+    })
+  )

@@ -50,7 +50,13 @@ const json = (response: Http.ServerResponse, status: number, value: unknown, hea
 
 const failure = (response: Http.ServerResponse, error: OsqueueError, headers: Headers) => {
   const seconds = HttpChecks.retryAfterSeconds(error)
-  json(response, httpStatus(error), encodeError(error), headers, seconds === undefined ? undefined : { "retry-after": String(seconds) })
+  json(
+    response,
+    httpStatus(error),
+    encodeError(error),
+    headers,
+    seconds === undefined ? undefined : { "retry-after": String(seconds) }
+  )
 }
 
 const refuse = (response: Http.ServerResponse, reason: string, error: OsqueueError, headers: Headers) => {
@@ -68,7 +74,10 @@ const rpcRequestIds = (body: Body): Array<string> => {
     for (const line of body.text.split("\n")) {
       try {
         const message: unknown = JSON.parse(line)
-        if (typeof message === "object" && message !== null && "_tag" in message && message._tag === "Request" && "id" in message) {
+        if (
+          typeof message === "object" && message !== null && "_tag" in message && message._tag === "Request" &&
+          "id" in message
+        ) {
           ids.push(String(message.id))
         }
       } catch {
@@ -86,12 +95,20 @@ const rpcRequestIds = (body: Body): Array<string> => {
  * RPC clients get `Unauthorized` / `PayloadTooLarge` instead of waiting on an answer that never
  * comes (they read the body whatever the status).
  */
-const refuseRpc = (response: Http.ServerResponse, reason: string, error: OsqueueError, body: Body, headers: Headers) => {
+const refuseRpc = (
+  response: Http.ServerResponse,
+  reason: string,
+  error: OsqueueError,
+  body: Body,
+  headers: Headers
+) => {
   HttpChecks.refusedCounter(reason).unsafeUpdate(1, [])
   const encoded = encodeError(error)
   const ids = rpcRequestIds(body)
   const lines = ids.length > 0
-    ? ids.map((requestId) => JSON.stringify({ _tag: "Exit", requestId, exit: { _tag: "Failure", cause: { _tag: "Fail", error: encoded } } }))
+    ? ids.map((requestId) =>
+      JSON.stringify({ _tag: "Exit", requestId, exit: { _tag: "Failure", cause: { _tag: "Fail", error: encoded } } })
+    )
     // No request to answer: a protocol-level defect fails whatever the client has in flight.
     : [JSON.stringify({ _tag: "Defect", defect: error.message })]
   const text = lines.join("\n") + "\n"
@@ -131,14 +148,19 @@ const readBody = (request: Http.IncomingMessage, keep: number, onBody: (body: Bo
     total += chunk.length
   })
   request.on("end", () => {
-    const text = chunks.length === 0 ? "" : chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8")
+    const text = chunks.length === 0
+      ? ""
+      : chunks.length === 1
+      ? chunks[0]!.toString("utf8")
+      : Buffer.concat(chunks).toString("utf8")
     onBody({ text, total, complete: kept === total })
   })
   request.on("error", onError)
 }
 
 /** Whether the request target is `path`, a query aside. */
-const isPath = (url: string, path: string) => url.startsWith(path) && (url.length === path.length || url[path.length] === "?")
+const isPath = (url: string, path: string) =>
+  url.startsWith(path) && (url.length === path.length || url[path.length] === "?")
 
 export interface Edge {
   readonly front: Front
@@ -158,7 +180,12 @@ export const make: Effect.Effect<Edge, never, Queues> = Effect.gen(function*() {
 
   // A client that hung up gets no answer; what it asked for was submitted and commits anyway
   // (only a claim's wait is cut short).
-  const answer = (response: Http.ServerResponse, route: RestRoutes.Route, exit: Exit.Exit<unknown, OsqueueError>, headers: Headers) => {
+  const answer = (
+    response: Http.ServerResponse,
+    route: RestRoutes.Route,
+    exit: Exit.Exit<unknown, OsqueueError>,
+    headers: Headers
+  ) => {
     if (response.writableEnded || response.destroyed) return
     if (Exit.isSuccess(exit)) {
       const encoded = route.encode(exit.value)
@@ -222,8 +249,12 @@ export const make: Effect.Effect<Edge, never, Queues> = Effect.gen(function*() {
         socketToken: undefined,
         operation: undefined
       })
-      if (admission._tag === "Refused") return refuseRpc(response, admission.reason, admission.error, body, { ...headers, ...admission.headers })
-      if (body.total > limit) return refuseRpc(response, "too_large", HttpChecks.tooLarge(body.total, limit), body, headers)
+      if (admission._tag === "Refused") {
+        return refuseRpc(response, admission.reason, admission.error, body, { ...headers, ...admission.headers })
+      }
+      if (body.total > limit) {
+        return refuseRpc(response, "too_large", HttpChecks.tooLarge(body.total, limit), body, headers)
+      }
       const contentType = requestHeaders["content-type"]
       if (body.text !== "" || contentType !== undefined) {
         const wrongType = HttpChecks.bodyTypeProblem(rpcPaths.http, contentType)
@@ -233,15 +264,20 @@ export const make: Effect.Effect<Edge, never, Queues> = Effect.gen(function*() {
       const requests = RpcFrames.countLines(body.text)
       if (requests > RpcFrames.maxRequestsPerBody) {
         const error = new InvalidRequest({
-          message: `one body carries at most ${RpcFrames.maxRequestsPerBody} requests, this one ${requests}: send them in several; none was run`
+          message:
+            `one body carries at most ${RpcFrames.maxRequestsPerBody} requests, this one ${requests}: send them in several; none was run`
         })
         return refuseRpc(response, "too_many_requests", error, body, headers)
       }
       rpc(body.text, admission.role, response, headers)
     }
     // A declared oversize body is kept only as far as its first request ids.
-    readBody(request, declared > limit ? rpcPrefixBytes : limit, onBody, () =>
-      refuseRpc(response, "unreadable", HttpChecks.unreadable(), noBody, headers))
+    readBody(
+      request,
+      declared > limit ? rpcPrefixBytes : limit,
+      onBody,
+      () => refuseRpc(response, "unreadable", HttpChecks.unreadable(), noBody, headers)
+    )
   }
 
   /**
@@ -261,13 +297,19 @@ export const make: Effect.Effect<Edge, never, Queues> = Effect.gen(function*() {
       upgrade: true,
       site,
       authorization: requestHeaders["authorization"],
-      socketToken: HttpChecks.socketToken(requestHeaders["sec-websocket-protocol"], new URLSearchParams(url.slice(rpcPaths.websocket.length))),
+      socketToken: HttpChecks.socketToken(
+        requestHeaders["sec-websocket-protocol"],
+        new URLSearchParams(url.slice(rpcPaths.websocket.length))
+      ),
       operation: undefined
     })
     if (admission._tag === "Refused") {
       HttpChecks.refusedCounter(admission.reason).unsafeUpdate(1, [])
       const cors = site._tag === "Allowed" ? CrossSite.corsHeaders(site.origin) : undefined
-      socket.end(NodeServer.rawAnswer(httpStatus(admission.error), admission.error, { ...cors, ...admission.headers }), () => socket.destroy())
+      socket.end(
+        NodeServer.rawAnswer(httpStatus(admission.error), admission.error, { ...cors, ...admission.headers }),
+        () => socket.destroy()
+      )
       return true
     }
     webSocket.upgrade(request, socket, head, admission.role)

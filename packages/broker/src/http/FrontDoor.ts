@@ -26,10 +26,15 @@ export const attach = (server: Http.Server): FrontDoorShape => {
   let front: Front | undefined
   const emit = server.emit
   server.emit = function(this: Http.Server, event: string | symbol, ...args: Array<unknown>): boolean {
-    if (event === "request" && front?.request(args[0] as Http.IncomingMessage, args[1] as Http.ServerResponse) === true) {
+    if (
+      event === "request" && front?.request(args[0] as Http.IncomingMessage, args[1] as Http.ServerResponse) === true
+    ) {
       return true
     }
-    if (event === "upgrade" && front?.upgrade(args[0] as Http.IncomingMessage, args[1] as Duplex, args[2] as Buffer) === true) {
+    if (
+      event === "upgrade" &&
+      front?.upgrade(args[0] as Http.IncomingMessage, args[1] as Duplex, args[2] as Buffer) === true
+    ) {
       return true
     }
     return Reflect.apply(emit, this, [event, ...args]) as boolean

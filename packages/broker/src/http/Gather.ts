@@ -45,7 +45,9 @@ export const gather = <I>(
     runCallback(all(batch), {
       onExit: (exit) => {
         if (Exit.isFailure(exit)) return respond.forEach((one) => one(exit))
-        exit.value.forEach((outcome, i) => respond[i]!(Either.isRight(outcome) ? Exit.succeed(outcome.right) : Exit.fail(outcome.left)))
+        exit.value.forEach((outcome, i) =>
+          respond[i]!(Either.isRight(outcome) ? Exit.succeed(outcome.right) : Exit.fail(outcome.left))
+        )
       }
     })
   }

@@ -17,9 +17,9 @@ import {
   WebSocketAuth
 } from "@osqueue/types"
 import * as Access from "../Access.js"
-import * as CrossSite from "./CrossSite.js"
 import type { BrokerSettings } from "../BrokerConfig.js"
 import * as BrokerMetrics from "../BrokerMetrics.js"
+import * as CrossSite from "./CrossSite.js"
 import { isDashboardPath } from "./Dashboard.js"
 import { rpcPaths } from "./Rpc.js"
 
@@ -55,7 +55,8 @@ export const socketToken = (protocols: string | undefined, query: URLSearchParam
   WebSocketAuth.tokenOf(protocols) ?? query.get("token") ?? undefined
 
 /** Whether a request of `method` may carry a body (and so change something). */
-export const hasBody = (method: string): boolean => method !== "GET" && method !== "HEAD" && method !== "OPTIONS" && method !== "TRACE"
+export const hasBody = (method: string): boolean =>
+  method !== "GET" && method !== "HEAD" && method !== "OPTIONS" && method !== "TRACE"
 
 export type Admission =
   | { readonly _tag: "Admitted"; readonly role: Role | undefined }
@@ -92,7 +93,9 @@ export const admitter = (settings: BrokerSettings) => {
       return { _tag: "Refused", reason: "origin", error: knock.site.error }
     }
     const role = authorize(knock.pathname, knock.authorization, knock.socketToken)
-    if (typeof role === "object") return { _tag: "Refused", reason: "unauthorized", error: role, headers: unauthorizedHeaders }
+    if (typeof role === "object") {
+      return { _tag: "Refused", reason: "unauthorized", error: role, headers: unauthorizedHeaders }
+    }
     const forbidden = knock.operation === undefined ? undefined : Access.permit(role, knock.operation)
     if (forbidden !== undefined) return { _tag: "Refused", reason: "forbidden", error: forbidden }
     return { _tag: "Admitted", role }
@@ -105,7 +108,8 @@ export const tooLarge = (bytes: number, limit: number): PayloadTooLarge =>
 export const unreadable = (): InvalidRequest => new InvalidRequest({ message: "the request body could not be read" })
 
 /** The media type of a `content-type` header, without its parameters (`application/json; charset=utf-8` → `application/json`). */
-const mediaType = (contentType: string | undefined): string | undefined => contentType?.split(";", 1)[0]?.trim().toLowerCase()
+const mediaType = (contentType: string | undefined): string | undefined =>
+  contentType?.split(";", 1)[0]?.trim().toLowerCase()
 
 /** The body types each transport reads: REST reads JSON; RPC over HTTP reads ndjson (JSON, one message per line). */
 const bodyTypes = (pathname: string): ReadonlyArray<string> =>

@@ -81,7 +81,9 @@ export const layer = HttpLayerRouter.middleware(
         const site = crossSite(request.headers["origin"], request.headers["host"])
         if (site._tag === "Allowed") {
           const cors = CrossSite.corsHeaders(site.origin)
-          yield* HttpApp.appendPreResponseHandler((_request, response) => Effect.succeed(HttpServerResponse.setHeaders(response, cors)))
+          yield* HttpApp.appendPreResponseHandler((_request, response) =>
+            Effect.succeed(HttpServerResponse.setHeaders(response, cors))
+          )
         }
         const allow = { allow: methods.join(", ") }
 
@@ -89,7 +91,10 @@ export const layer = HttpLayerRouter.middleware(
           // A CORS preflight, or a client asking what the path takes.
           if (site._tag === "Refused") return yield* refuse("origin", request, site.error)
           const headers = site._tag === "Allowed"
-            ? { ...allow, ...CrossSite.preflightHeaders(site.origin, methods, request.headers["access-control-request-headers"]) }
+            ? {
+              ...allow,
+              ...CrossSite.preflightHeaders(site.origin, methods, request.headers["access-control-request-headers"])
+            }
             : allow
           return HttpServerResponse.empty({ status: 204, headers })
         }
@@ -119,7 +124,8 @@ export const layer = HttpLayerRouter.middleware(
         }
         if (url.pathname === rpcPaths.websocket && !upgrade) {
           const error = new InvalidRequest({
-            message: `${rpcPaths.websocket} speaks RPC over WebSocket only: open a WebSocket (Connection: Upgrade, Upgrade: websocket), or POST ndjson to ${rpcPaths.http}`
+            message:
+              `${rpcPaths.websocket} speaks RPC over WebSocket only: open a WebSocket (Connection: Upgrade, Upgrade: websocket), or POST ndjson to ${rpcPaths.http}`
           })
           return yield* refuse("not_websocket", request, error)
         }

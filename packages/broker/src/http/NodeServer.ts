@@ -3,7 +3,14 @@
  * answers to requests Node's parser refuses, the sockets of upgrade requests, the WebSocket message
  * limit, and a `close` that ends.
  */
-import { httpStatus, InvalidRequest, MethodNotAllowed, type OsqueueError, OsqueueError as OsqueueErrorSchema, RequestTimeout } from "@osqueue/types"
+import {
+  httpStatus,
+  InvalidRequest,
+  MethodNotAllowed,
+  type OsqueueError,
+  OsqueueError as OsqueueErrorSchema,
+  RequestTimeout
+} from "@osqueue/types"
 import * as Schema from "effect/Schema"
 import type * as Http from "node:http"
 import { createServer, STATUS_CODES } from "node:http"
@@ -13,7 +20,10 @@ import { type BrokerSettings, defaults } from "../BrokerConfig.js"
 import * as HttpChecks from "./HttpChecks.js"
 import * as WebSocketLimit from "./WebSocketLimit.js"
 
-export type ServerSettings = Pick<BrokerSettings, "maxBodyBytes" | "headersTimeoutMs" | "requestTimeoutMs" | "keepAliveTimeoutMs">
+export type ServerSettings = Pick<
+  BrokerSettings,
+  "maxBodyBytes" | "headersTimeoutMs" | "requestTimeoutMs" | "keepAliveTimeoutMs"
+>
 
 /** Every method some route of the broker answers: the `Allow` of a request whose method Node cannot even parse. */
 const servedMethods = ["GET", "HEAD", "POST", "OPTIONS"]
@@ -54,15 +64,24 @@ const clientErrorAnswer = (error: ParserError, settings: ServerSettings): string
     }
     case "HPE_HEADER_OVERFLOW":
       // 431 is HTTP's status for this; the body says what was too large, as a 413's would.
-      return rawAnswer(431, new InvalidRequest({ message: "the request's headers are too large: send fewer or shorter ones" }))
+      return rawAnswer(
+        431,
+        new InvalidRequest({ message: "the request's headers are too large: send fewer or shorter ones" })
+      )
     case "HPE_INVALID_METHOD": {
       const [method = "?", path = "?"] = (error.rawPacket?.toString("latin1", 0, 300) ?? "").split(/[ \r\n]/, 2)
-      const refused = new MethodNotAllowed({ method: method.slice(0, 20), path: path.slice(0, 200), allowed: servedMethods })
+      const refused = new MethodNotAllowed({
+        method: method.slice(0, 20),
+        path: path.slice(0, 200),
+        allowed: servedMethods
+      })
       return rawAnswer(httpStatus(refused), refused, { allow: servedMethods.join(", ") })
     }
     default: {
       const what = error.reason ?? error.message
-      const refused = new InvalidRequest({ message: `the request is not valid HTTP/1.1 (${error.code ?? "unknown"}: ${what})` })
+      const refused = new InvalidRequest({
+        message: `the request is not valid HTTP/1.1 (${error.code ?? "unknown"}: ${what})`
+      })
       return rawAnswer(httpStatus(refused), refused)
     }
   }
@@ -113,9 +132,14 @@ export const createClosableServer = (settings: ServerSettings = defaults): Http.
   let closing = false
 
   server.on("clientError", (error: ParserError, socket: Duplex) => {
-    HttpChecks.refusedCounter(error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "timeout" : "malformed_http").unsafeUpdate(1, [])
+    HttpChecks.refusedCounter(error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "timeout" : "malformed_http").unsafeUpdate(
+      1,
+      []
+    )
     // A reset connection cannot be answered, nor can one whose answer has begun.
-    if (error.code === "ECONNRESET" || !socket.writable || inFlight(socket)?.headersSent === true) return socket.destroy()
+    if (error.code === "ECONNRESET" || !socket.writable || inFlight(socket)?.headersSent === true) {
+      return socket.destroy()
+    }
     socket.end(clientErrorAnswer(error, settings), () => socket.destroy())
   })
 

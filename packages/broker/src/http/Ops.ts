@@ -5,8 +5,8 @@
  * lease secrets; `?queue=<name>` for a named queue).
  */
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { httpStatus, jobStates, OsqueueError, QueueNames } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -28,81 +28,86 @@ const queueParam = (url: string): string | undefined => {
   return query < 0 ? undefined : (new URLSearchParams(url.slice(query + 1)).get("queue") ?? undefined)
 }
 
-export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Queues.Queues> =
-  HttpLayerRouter.use((router) =>
-    Effect.gen(function*() {
-      const queues = yield* Queues.Queues
+export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Queues.Queues> = HttpLayerRouter.use((
+  router
+) =>
+  Effect.gen(function*() {
+    const queues = yield* Queues.Queues
 
-      yield* router.add("GET", opsPaths.health, HttpServerResponse.unsafeJson({ ok: true }))
+    yield* router.add("GET", opsPaths.health, HttpServerResponse.unsafeJson({ ok: true }))
 
-      /** One queue's readiness: a leader while its commits go through; a follower while it knows where to send clients. */
-      const readiness = (queue: Queues.Queue) =>
-        Effect.gen(function*() {
-          const leader = yield* queue.handlers.leader.pipe(Effect.orDie)
-          const { progressing, sinceCommitMs } = yield* queue.commit.health
-          const ready = leader.role === "leader" ? progressing : leader.leaderUrl !== null
-          return { ready, ...leader, sinceCommitMs }
-        })
+    /** One queue's readiness: a leader while its commits go through; a follower while it knows where to send clients. */
+    const readiness = (queue: Queues.Queue) =>
+      Effect.gen(function*() {
+        const leader = yield* queue.handlers.leader.pipe(Effect.orDie)
+        const { progressing, sinceCommitMs } = yield* queue.commit.health
+        const ready = leader.role === "leader" ? progressing : leader.leaderUrl !== null
+        return { ready, ...leader, sinceCommitMs }
+      })
 
-      // Ready when every queue is. The default queue's fields stay at the top, as before queues had names.
-      yield* router.add(
-        "GET",
-        opsPaths.ready,
-        Effect.gen(function*() {
-          const each = yield* Effect.forEach(queues.all, readiness)
-          const ready = each.every((queue) => queue.ready)
-          const byName = Object.fromEntries(queues.all.map((queue, i) => [queue.name, each[i]!]))
-          const main = byName[QueueNames.defaultQueue] ?? {}
-          return HttpServerResponse.unsafeJson({ ...main, ready, queues: byName }, { status: ready ? 200 : 503 })
-        })
-      )
+    // Ready when every queue is. The default queue's fields stay at the top, as before queues had names.
+    yield* router.add(
+      "GET",
+      opsPaths.ready,
+      Effect.gen(function*() {
+        const each = yield* Effect.forEach(queues.all, readiness)
+        const ready = each.every((queue) => queue.ready)
+        const byName = Object.fromEntries(queues.all.map((queue, i) => [queue.name, each[i]!]))
+        const main = byName[QueueNames.defaultQueue] ?? {}
+        return HttpServerResponse.unsafeJson({ ...main, ready, queues: byName }, { status: ready ? 200 : 503 })
+      })
+    )
 
-      yield* router.add(
-        "GET",
-        opsPaths.metrics,
-        Effect.gen(function*() {
-          // Depth and role are read at scrape time: nothing to keep up to date in between.
-          for (const queue of queues.all) {
-            const stats = yield* queue.commit.stats
-            const role = yield* queue.election.role
-            // The default queue's series carry no label, as before queues had names (`Queues`).
-            const tagged = <M extends Metric.Metric.Gauge<number>>(metric: M) =>
-              queue.name === QueueNames.defaultQueue ? metric : Metric.tagged(metric, "queue", queue.name)
-            for (const state of jobStates) yield* Metric.set(Metric.tagged(tagged(jobs), "state", state), stats.counts[state])
-            yield* Metric.set(tagged(leading), role._tag === "Leader" ? 1 : 0)
-            yield* Metric.set(tagged(epoch), role.epoch)
+    yield* router.add(
+      "GET",
+      opsPaths.metrics,
+      Effect.gen(function*() {
+        // Depth and role are read at scrape time: nothing to keep up to date in between.
+        for (const queue of queues.all) {
+          const stats = yield* queue.commit.stats
+          const role = yield* queue.election.role
+          // The default queue's series carry no label, as before queues had names (`Queues`).
+          const tagged = <M extends Metric.Metric.Gauge<number>>(metric: M) =>
+            queue.name === QueueNames.defaultQueue ? metric : Metric.tagged(metric, "queue", queue.name)
+          for (const state of jobStates) {
+            yield* Metric.set(Metric.tagged(tagged(jobs), "state", state), stats.counts[state])
           }
-          return HttpServerResponse.text(Prometheus.format(yield* Metric.snapshot), {
-            contentType: "text/plain; version=0.0.4; charset=utf-8"
-          })
+          yield* Metric.set(tagged(leading), role._tag === "Leader" ? 1 : 0)
+          yield* Metric.set(tagged(epoch), role.epoch)
+        }
+        return HttpServerResponse.text(Prometheus.format(yield* Metric.snapshot), {
+          contentType: "text/plain; version=0.0.4; charset=utf-8"
         })
-      )
+      })
+    )
 
-      yield* router.add(
-        "GET",
-        opsPaths.state,
-        Effect.gen(function*() {
-          const request = yield* HttpServerRequest.HttpServerRequest
-          const found = queues.resolve(queueParam(request.url))
-          if (Either.isLeft(found)) {
-            return HttpServerResponse.unsafeJson(Schema.encodeSync(OsqueueError)(found.left), { status: httpStatus(found.left) })
-          }
-          const { commit, election } = found.right
-          const role = yield* election.role
-          const version = yield* commit.checkpointVersion
-          // The state is already JSON text; splice it in rather than parse and re-encode it.
-          const body = yield* commit.read((state) => {
-            const header = JSON.stringify({
-              version,
-              epoch: state.epoch,
-              seq: state.seq,
-              commitId: state.commitId,
-              role: role._tag === "Leader" ? "leader" : "follower"
-            })
-            return `${header.slice(0, -1)},"state":${state.publicJson(state.seq, state.commitId)}}`
+    yield* router.add(
+      "GET",
+      opsPaths.state,
+      Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const found = queues.resolve(queueParam(request.url))
+        if (Either.isLeft(found)) {
+          return HttpServerResponse.unsafeJson(Schema.encodeSync(OsqueueError)(found.left), {
+            status: httpStatus(found.left)
           })
-          return HttpServerResponse.text(body, { contentType: "application/json" })
+        }
+        const { commit, election } = found.right
+        const role = yield* election.role
+        const version = yield* commit.checkpointVersion
+        // The state is already JSON text; splice it in rather than parse and re-encode it.
+        const body = yield* commit.read((state) => {
+          const header = JSON.stringify({
+            version,
+            epoch: state.epoch,
+            seq: state.seq,
+            commitId: state.commitId,
+            role: role._tag === "Leader" ? "leader" : "follower"
+          })
+          return `${header.slice(0, -1)},"state":${state.publicJson(state.seq, state.commitId)}}`
         })
-      )
-    })
-  )
+        return HttpServerResponse.text(body, { contentType: "application/json" })
+      })
+    )
+  })
+)

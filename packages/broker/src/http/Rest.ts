@@ -33,7 +33,8 @@ export const withQueuePaths = (document: OpenApi.OpenAPISpec): OpenApi.OpenAPISp
     name: "queue",
     in: "path",
     required: true,
-    description: `The queue (OSQUEUE_QUEUES); the same route without this prefix is the "${QueueNames.defaultQueue}" queue's`,
+    description:
+      `The queue (OSQUEUE_QUEUES); the same route without this prefix is the "${QueueNames.defaultQueue}" queue's`,
     schema: { type: "string", pattern: QueueNames.queueNamePattern.source }
   }
   const paths: Record<string, unknown> = { ...document.paths }
@@ -55,14 +56,24 @@ const Routes = HttpLayerRouter.use((router) =>
     const document = withQueuePaths(OpenApi.fromApi(OsqueueApi))
     yield* router.add("GET", restPaths.openapi, Effect.sync(() => HttpServerResponse.unsafeJson(document)))
     const refusal = HttpServerResponse.unsafeJson(Schema.encodeSync(OsqueueError)(notAnUpgrade), { status: 400 })
-    const endpoints: Array<{ readonly method: Exclude<HttpLayerRouter.Route["method"], "HEAD">; readonly path: string }> = []
+    const endpoints: Array<
+      { readonly method: Exclude<HttpLayerRouter.Route["method"], "HEAD">; readonly path: string }
+    > = []
     HttpApi.reflect(OsqueueApi, {
       onGroup: () => {},
-      onEndpoint: ({ endpoint }) => void endpoints.push({ method: endpoint.method as Exclude<HttpLayerRouter.Route["method"], "HEAD">, path: endpoint.path })
+      onEndpoint: ({ endpoint }) =>
+        void endpoints.push({
+          method: endpoint.method as Exclude<HttpLayerRouter.Route["method"], "HEAD">,
+          path: endpoint.path
+        })
     })
     for (const { method, path } of endpoints) {
       yield* router.add(method, path as HttpLayerRouter.PathInput, Effect.succeed(refusal))
-      yield* router.add(method, `${QueueNames.restPrefixPattern}${path}` as HttpLayerRouter.PathInput, Effect.succeed(refusal))
+      yield* router.add(
+        method,
+        `${QueueNames.restPrefixPattern}${path}` as HttpLayerRouter.PathInput,
+        Effect.succeed(refusal)
+      )
     }
   })
 )

@@ -24,8 +24,8 @@ import {
   type OsqueueError,
   QueueNames,
   type Role,
-  type ScheduleSpec,
-  Roles
+  Roles,
+  type ScheduleSpec
 } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -33,11 +33,10 @@ import * as Exit from "effect/Exit"
 import * as ParseResult from "effect/ParseResult"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
-import type { CompleteInput, FailInput, HeartbeatInput, HandlersShape } from "../Handlers.js"
+import type { CompleteInput, FailInput, HandlersShape, HeartbeatInput } from "../Handlers.js"
 import { Queues } from "../Queues.js"
 import { gather, gathers, type Respond } from "./Gather.js"
 import * as HttpChecks from "./HttpChecks.js"
-
 
 /** Starts the operation; the returned function, if any, interrupts it (the client hung up). */
 export type Start = (respond: Respond) => (() => void) | undefined
@@ -96,42 +95,49 @@ const operations = (
   enqueue: (options: EnqueueOptions) => Start,
   complete: (input: CompleteInput) => Start,
   claim: (request: ClaimRequest) => Start
-): Record<string, (input: Input) => Start> => ({
-  enqueue: ({ payload }) => enqueue(payload),
-  enqueueMany: ({ payload }: { payload: { jobs: ReadonlyArray<EnqueueOptions> } }) => alone(h.enqueueMany(payload.jobs)),
-  claim: ({ payload }: { payload: ClaimRequest }) => (gathers("Claim", payload) ? claim(payload) : alone(h.claim(payload))),
-  heartbeat: ({ path, payload }: { path: Input["path"]; payload: HeartbeatInput }) =>
-    checked(path.id, payload.token, alone(h.heartbeat(payload))),
-  complete: ({ path, payload }: { path: Input["path"]; payload: CompleteInput }) =>
-    checked(path.id, payload.token, complete(payload)),
-  completeMany: ({ payload }: { payload: { items: ReadonlyArray<CompleteInput> } }) => alone(h.completeMany(payload.items)),
-  fail: ({ path, payload }: { path: Input["path"]; payload: FailInput }) => checked(path.id, payload.token, alone(h.fail(payload))),
-  release: ({ path, payload }: { path: Input["path"]; payload: { token: LeaseToken } }) =>
-    checked(path.id, payload.token, alone(h.release(payload.token))),
-  cancel: ({ path }) => alone(h.cancel(path.id)),
-  retry: ({ path }) => alone(h.retry(path.id)),
-  promote: ({ path }) => alone(h.promote(path.id)),
-  setPriority: ({ path, payload }: { path: Input["path"]; payload: { priority: number } }) =>
-    alone(h.setPriority(path.id, payload.priority)),
-  delete: ({ path }) => alone(h.delete(path.id)),
-  purge: ({ payload }: { payload: { state: JobState; type?: string } }) => alone(h.purge(payload.state, payload.type)),
-  get: ({ path }) => alone(h.get(path.id)),
-  list: ({ query }) => alone(h.list(query)),
-  retryDead: ({ payload }: { payload: { type?: string } | null }) => alone(h.retryDead(payload?.type)),
-  pause: ({ payload }: { payload: { type?: string } | null }) => alone(h.pause(payload?.type)),
-  resume: ({ payload }: { payload: { type?: string } | null }) => alone(h.resume(payload?.type)),
-  upsertSchedule: ({ payload }: { payload: ScheduleSpec }) => alone(h.upsertSchedule(payload)),
-  removeSchedule: ({ path }) => alone(h.removeSchedule(path.id)),
-  listSchedules: () => alone(h.listSchedules),
-  limits: () => alone(h.limits),
-  setLimit: ({ payload }: { payload: ClaimLimit }) => alone(h.setLimit(payload)),
-  clearLimit: ({ payload }: { payload: { type?: string } | null }) => alone(h.clearLimit(payload?.type)),
-  stats: () => alone(h.stats),
-  workers: () => alone(h.workers),
-  leader: () => alone(h.leader),
-  // The edge lets no request to this route through without a role (`admin` when the broker has no token).
-  whoami: ({ role }) => alone(Effect.succeed({ role: role ?? "read" }))
-}) as Record<string, (input: Input) => Start>
+): Record<string, (input: Input) => Start> =>
+  ({
+    enqueue: ({ payload }) => enqueue(payload),
+    enqueueMany: ({ payload }: { payload: { jobs: ReadonlyArray<EnqueueOptions> } }) =>
+      alone(h.enqueueMany(payload.jobs)),
+    claim: (
+      { payload }: { payload: ClaimRequest }
+    ) => (gathers("Claim", payload) ? claim(payload) : alone(h.claim(payload))),
+    heartbeat: ({ path, payload }: { path: Input["path"]; payload: HeartbeatInput }) =>
+      checked(path.id, payload.token, alone(h.heartbeat(payload))),
+    complete: ({ path, payload }: { path: Input["path"]; payload: CompleteInput }) =>
+      checked(path.id, payload.token, complete(payload)),
+    completeMany: ({ payload }: { payload: { items: ReadonlyArray<CompleteInput> } }) =>
+      alone(h.completeMany(payload.items)),
+    fail: ({ path, payload }: { path: Input["path"]; payload: FailInput }) =>
+      checked(path.id, payload.token, alone(h.fail(payload))),
+    release: ({ path, payload }: { path: Input["path"]; payload: { token: LeaseToken } }) =>
+      checked(path.id, payload.token, alone(h.release(payload.token))),
+    cancel: ({ path }) => alone(h.cancel(path.id)),
+    retry: ({ path }) => alone(h.retry(path.id)),
+    promote: ({ path }) => alone(h.promote(path.id)),
+    setPriority: ({ path, payload }: { path: Input["path"]; payload: { priority: number } }) =>
+      alone(h.setPriority(path.id, payload.priority)),
+    delete: ({ path }) => alone(h.delete(path.id)),
+    purge: ({ payload }: { payload: { state: JobState; type?: string } }) =>
+      alone(h.purge(payload.state, payload.type)),
+    get: ({ path }) => alone(h.get(path.id)),
+    list: ({ query }) => alone(h.list(query)),
+    retryDead: ({ payload }: { payload: { type?: string } | null }) => alone(h.retryDead(payload?.type)),
+    pause: ({ payload }: { payload: { type?: string } | null }) => alone(h.pause(payload?.type)),
+    resume: ({ payload }: { payload: { type?: string } | null }) => alone(h.resume(payload?.type)),
+    upsertSchedule: ({ payload }: { payload: ScheduleSpec }) => alone(h.upsertSchedule(payload)),
+    removeSchedule: ({ path }) => alone(h.removeSchedule(path.id)),
+    listSchedules: () => alone(h.listSchedules),
+    limits: () => alone(h.limits),
+    setLimit: ({ payload }: { payload: ClaimLimit }) => alone(h.setLimit(payload)),
+    clearLimit: ({ payload }: { payload: { type?: string } | null }) => alone(h.clearLimit(payload?.type)),
+    stats: () => alone(h.stats),
+    workers: () => alone(h.workers),
+    leader: () => alone(h.leader),
+    // The edge lets no request to this route through without a role (`admin` when the broker has no token).
+    whoami: ({ role }) => alone(Effect.succeed({ role: role ?? "read" }))
+  }) as Record<string, (input: Input) => Start>
 
 const decoder = (ast: { readonly ast: Schema.Schema.AnyNoContext["ast"] } | undefined) =>
   ast === undefined ? undefined : Schema.decodeUnknownEither(Schema.make<unknown>(ast.ast))
@@ -187,7 +193,11 @@ export const make = Effect.gen(function*() {
           if (Either.isLeft(urlParams)) return Either.left(urlParams.left)
           const payload = decodePayload === undefined ? Either.right(undefined) : decodePayload(body)
           if (Either.isLeft(payload)) return Either.left(payload.left)
-          return Either.right(runOn(queueOf(params), name)({ path: path.right, query: urlParams.right, payload: payload.right, role } as Input))
+          return Either.right(
+            runOn(queueOf(params), name)(
+              { path: path.right, query: urlParams.right, payload: payload.right, role } as Input
+            )
+          )
         }
       })
       table.on(endpoint.method, endpoint.path, route(() => undefined))

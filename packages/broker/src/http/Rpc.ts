@@ -66,7 +66,9 @@ export const operations = (h: HandlersShape) =>
 export type Operations = ReturnType<typeof operations>
 
 /** One untyped operation: a payload decoded by its RPC's schema in, an effect or a stream out. */
-export type AnyOperation = (payload: unknown) => Effect.Effect<unknown, OsqueueError> | Stream.Stream<unknown, OsqueueError>
+export type AnyOperation = (
+  payload: unknown
+) => Effect.Effect<unknown, OsqueueError> | Stream.Stream<unknown, OsqueueError>
 
 /** The frame limits of the settings: every RPC message's nesting and the answers' bytes. */
 export const frameLimits = (settings: BrokerSettings): RpcFrames.FrameLimits => ({
@@ -77,11 +79,14 @@ export const frameLimits = (settings: BrokerSettings): RpcFrames.FrameLimits => 
 const encodeError = Schema.encodeSync(OsqueueError)
 
 const notAnUpgrade = new InvalidRequest({
-  message: `${rpcPaths.http} takes no Upgrade: POST the ndjson body without it, or open the WebSocket at ${rpcPaths.websocket}`
+  message:
+    `${rpcPaths.http} takes no Upgrade: POST the ndjson body without it, or open the WebSocket at ${rpcPaths.websocket}`
 })
 
 /** As the server answers a request that comes before the routes are up or after they are down (`NodeServer`). */
-const notServing = { error: `the broker is starting or stopping: open the WebSocket at ${rpcPaths.websocket} again, or on another broker` }
+const notServing = {
+  error: `the broker is starting or stopping: open the WebSocket at ${rpcPaths.websocket} again, or on another broker`
+}
 
 /**
  * `POST /rpc` and `GET /rpc/ws` are the edge's (`Edge`); they are added here too, so that
@@ -91,7 +96,11 @@ const notServing = { error: `the broker is starting or stopping: open the WebSoc
  */
 export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter> = HttpLayerRouter.use((router) =>
   Effect.zipRight(
-    router.add("POST", rpcPaths.http, Effect.succeed(HttpServerResponse.unsafeJson(encodeError(notAnUpgrade), { status: 400 }))),
+    router.add(
+      "POST",
+      rpcPaths.http,
+      Effect.succeed(HttpServerResponse.unsafeJson(encodeError(notAnUpgrade), { status: 400 }))
+    ),
     router.add(
       "GET",
       rpcPaths.websocket,

@@ -67,7 +67,12 @@ const refusal = (id: string, error: OsqueueError): RpcMessage.RequestEncoded => 
 })
 
 const invalid = (id: string, message: string): RpcMessage.RequestEncoded =>
-  refusal(id, new InvalidRequest({ message: message.length > maxMessageLength ? `${message.slice(0, maxMessageLength)}…` : message }))
+  refusal(
+    id,
+    new InvalidRequest({
+      message: message.length > maxMessageLength ? `${message.slice(0, maxMessageLength)}…` : message
+    })
+  )
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
@@ -78,7 +83,10 @@ const isHeaderPair = (u: unknown): u is [string, string] =>
   Array.isArray(u) && u.length === 2 && typeof u[0] === "string" && typeof u[1] === "string"
 
 const decoders: ReadonlyMap<string, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>> = new Map(
-  Array.from(OsqueueRpcs.requests.values(), (rpc) => [rpc._tag, Schema.decodeUnknownEither(rpc.payloadSchema as Schema.Schema<unknown, unknown>)])
+  Array.from(
+    OsqueueRpcs.requests.values(),
+    (rpc) => [rpc._tag, Schema.decodeUnknownEither(rpc.payloadSchema as Schema.Schema<unknown, unknown>)]
+  )
 )
 
 /**
@@ -88,7 +96,9 @@ const decoders: ReadonlyMap<string, (u: unknown) => Either.Either<unknown, Parse
  */
 const checkHeaders = (headers: unknown): ReadonlyArray<[string, string]> | string => {
   if (headers === undefined) return []
-  if (!Array.isArray(headers) || !headers.every(isHeaderPair)) return "`headers` must be an array of [name, value] string pairs"
+  if (!Array.isArray(headers) || !headers.every(isHeaderPair)) {
+    return "`headers` must be an array of [name, value] string pairs"
+  }
   return headers
 }
 
@@ -108,7 +118,12 @@ const checkRequest = (message: Record<string, unknown>): Checked => {
   const tag = message.tag
   const decode = typeof tag === "string" ? decoders.get(tag) : undefined
   if (decode === undefined) {
-    return refused(invalid(id, `unknown operation ${JSON.stringify(tag)}; the operations are ${Array.from(decoders.keys()).join(", ")}`))
+    return refused(
+      invalid(
+        id,
+        `unknown operation ${JSON.stringify(tag)}; the operations are ${Array.from(decoders.keys()).join(", ")}`
+      )
+    )
   }
   const headers = checkHeaders(message.headers)
   if (typeof headers === "string") return refused(invalid(id, headers))
@@ -129,7 +144,10 @@ const checkRequest = (message: Record<string, unknown>): Checked => {
   return { message: checked, payload: decoded.right }
 }
 
-const refusedEof = invalid(unreadableId, "a client does not send Eof: the end of the body (or the socket's close) ends it")
+const refusedEof = invalid(
+  unreadableId,
+  "a client does not send Eof: the end of the body (or the socket's close) ends it"
+)
 
 /** The message to hand to the server for one parsed line or frame. */
 export const check = (message: unknown): Checked => {
@@ -149,7 +167,12 @@ export const check = (message: unknown): Checked => {
       // A client's own Eof ended its HTTP answer before the requests beside it were answered.
       return refused(refusedEof)
     default:
-      return refused(invalid(unreadableId, `unknown message ${JSON.stringify(message._tag)}; expected Request, Ack, Interrupt, Ping or Eof`))
+      return refused(
+        invalid(
+          unreadableId,
+          `unknown message ${JSON.stringify(message._tag)}; expected Request, Ack, Interrupt, Ping or Eof`
+        )
+      )
   }
 }
 
@@ -163,7 +186,9 @@ export const checkLine = (text: string, limits: FrameLimits): Checked => {
   try {
     message = JSON.parse(text)
   } catch (error) {
-    return refused(invalid(unreadableId, `the message is not JSON: ${error instanceof Error ? error.message : String(error)}`))
+    return refused(
+      invalid(unreadableId, `the message is not JSON: ${error instanceof Error ? error.message : String(error)}`)
+    )
   }
   return check(message)
 }
@@ -177,8 +202,16 @@ const fit = (answer: Answer, json: string, room: number): string => {
   if (json.length * 3 <= room || answer._tag !== "Exit") return json
   const bytes = Buffer.byteLength(json)
   if (bytes <= room) return json
-  const error = new PayloadTooLarge({ what: "the answer (ask for less: a smaller `limit`, fewer requests per body)", bytes, limit: room })
-  return JSON.stringify({ _tag: "Exit", requestId: answer.requestId, exit: { _tag: "Failure", cause: { _tag: "Fail", error: encodeError(error) } } })
+  const error = new PayloadTooLarge({
+    what: "the answer (ask for less: a smaller `limit`, fewer requests per body)",
+    bytes,
+    limit: room
+  })
+  return JSON.stringify({
+    _tag: "Exit",
+    requestId: answer.requestId,
+    exit: { _tag: "Failure", cause: { _tag: "Fail", error: encodeError(error) } }
+  })
 }
 
 /**

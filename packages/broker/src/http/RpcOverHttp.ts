@@ -19,7 +19,12 @@ export const make = (sessions: RpcSession.Sessions) =>
     const limits = frameLimits(yield* BrokerConfig)
 
     /** Answers the ndjson body `text`, sent with `role`, on `response` (with `headers`: CORS). */
-    return (text: string, role: Role | undefined, response: Http.ServerResponse, headers: Readonly<Record<string, string>> | undefined) => {
+    return (
+      text: string,
+      role: Role | undefined,
+      response: Http.ServerResponse,
+      headers: Readonly<Record<string, string>> | undefined
+    ) => {
       const encode = RpcFrames.bodyEncoder(limits)
       const checked: Array<RpcFrames.Checked> = []
       for (const raw of text.split("\n")) {
@@ -37,7 +42,11 @@ export const make = (sessions: RpcSession.Sessions) =>
         if (response.writableEnded || response.destroyed) return
         if (streaming) return response.end()
         const body = lines.join("")
-        response.writeHead(200, { "content-type": "application/ndjson", "content-length": String(Buffer.byteLength(body)), ...headers })
+        response.writeHead(200, {
+          "content-type": "application/ndjson",
+          "content-length": String(Buffer.byteLength(body)),
+          ...headers
+        })
         response.end(body)
       }
       // A stream's lines go out as they come; other answers together, once all are in.

@@ -22,7 +22,11 @@ const goingAway = 1001
 
 /** A message's text: every message arrives as one Buffer (the server's default binary type), a binary frame's bytes read as UTF-8. */
 const textOf = (data: RawData): string =>
-  Buffer.isBuffer(data) ? data.toString("utf8") : Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data).toString("utf8")
+  Buffer.isBuffer(data)
+    ? data.toString("utf8")
+    : Array.isArray(data)
+    ? Buffer.concat(data).toString("utf8")
+    : Buffer.from(data).toString("utf8")
 
 /** Over `sessions`, which RPC over HTTP and over WebSocket share (`Edge`). */
 export const make = (sessions: RpcSession.Sessions) =>
@@ -54,7 +58,8 @@ export const make = (sessions: RpcSession.Sessions) =>
        * messages that name none (`Queues.nameIn`).
        */
       upgrade: (request: Http.IncomingMessage, socket: Duplex, head: Buffer, role: Role | undefined) =>
-        server.handleUpgrade(request, socket, head, (webSocket) => serve(webSocket, role, Queues.nameIn(request.headers as Record<string, string | undefined>))),
+        server.handleUpgrade(request, socket, head, (webSocket) =>
+          serve(webSocket, role, Queues.nameIn(request.headers as Record<string, string | undefined>))),
       /** Closes every connection (1001): what runs on them is interrupted, clients go on at the next broker. */
       close: () => {
         for (const [webSocket, session] of open) {

@@ -38,9 +38,14 @@ const schemasOf = (rpc: Rpc.Any): Schemas => {
   const streamSchemas = RpcSchema.getStreamSchemas((rpc as unknown as Rpc.AnyWithProps).successSchema.ast)
   return {
     stream: Option.isSome(streamSchemas),
-    encodeExit: Schema.encodeUnknownEither(Rpc.exitSchema(rpc) as unknown as Schema.Schema<Exit.Exit<unknown, unknown>, unknown>),
+    encodeExit: Schema.encodeUnknownEither(
+      Rpc.exitSchema(rpc) as unknown as Schema.Schema<Exit.Exit<unknown, unknown>, unknown>
+    ),
     encodeChunk: Schema.encodeUnknownEither(
-      Schema.Array(Option.isSome(streamSchemas) ? streamSchemas.value.success : Schema.Any) as unknown as Schema.Schema<ReadonlyArray<unknown>, unknown>
+      Schema.Array(Option.isSome(streamSchemas) ? streamSchemas.value.success : Schema.Any) as unknown as Schema.Schema<
+        ReadonlyArray<unknown>,
+        unknown
+      >
     )
   }
 }
@@ -93,7 +98,9 @@ export const make = Effect.gen(function*() {
       Claim: Gather.gather(runCallback, h.claimEach)
     } as Record<string, Gathered>
   }]))
-  const schemas = new Map<string, Schemas>(Array.from(RpcFrames.ServerRpcs.requests.values(), (rpc) => [rpc._tag, schemasOf(rpc)]))
+  const schemas = new Map<string, Schemas>(
+    Array.from(RpcFrames.ServerRpcs.requests.values(), (rpc) => [rpc._tag, schemasOf(rpc)])
+  )
 
   /** What refuses a request to `role` (`Access`); `Refused` needs no role: it only fails. */
   const forbiddenTo = (request: Request, role: Role | undefined) =>
@@ -135,7 +142,11 @@ export const make = Effect.gen(function*() {
         running.delete(id)
         if (ended) return
         const encoded = rpc.encodeExit(rpc.stream ? Exit.asVoid(exit) : exit)
-        send(Either.isRight(encoded) ? { _tag: "Exit", requestId: id, exit: encoded.right as Schema.ExitEncoded<unknown, unknown, unknown> } : dieAnswer(id, String(encoded.left)))
+        send(
+          Either.isRight(encoded)
+            ? { _tag: "Exit", requestId: id, exit: encoded.right as Schema.ExitEncoded<unknown, unknown, unknown> }
+            : dieAnswer(id, String(encoded.left))
+        )
         options.onAnswered?.()
       }
       // The queue the message names, else the session's; `Refused` only fails, on any queue's table.
@@ -143,7 +154,9 @@ export const make = Effect.gen(function*() {
       const unknown = Either.isLeft(queue) && request.tag !== RpcFrames.Refused._tag ? queue.left : undefined
       const forbidden = forbiddenTo(request, role) ?? unknown
       const table = tables.get(Either.isRight(queue) ? queue.right.name : queues.all[0]!.name)!
-      const gatheredCall = forbidden === undefined && Gather.gathers(request.tag, payload) ? table.gathered[request.tag] : undefined
+      const gatheredCall = forbidden === undefined && Gather.gathers(request.tag, payload)
+        ? table.gathered[request.tag]
+        : undefined
       if (gatheredCall !== undefined) return gatheredCall(payload, onExit)
       const operation = forbidden === undefined ? table.all[request.tag]!(payload) : Effect.fail(forbidden)
       const effect: Effect.Effect<unknown, OsqueueError> = rpc.stream
@@ -152,7 +165,10 @@ export const make = Effect.gen(function*() {
       // The client's span, when it sent one, is the parent of the operation's.
       const traced = request.traceId === undefined || request.spanId === undefined
         ? effect
-        : Effect.withParentSpan(effect, Tracer.externalSpan({ traceId: request.traceId, spanId: request.spanId, sampled: request.sampled ?? true }))
+        : Effect.withParentSpan(
+          effect,
+          Tracer.externalSpan({ traceId: request.traceId, spanId: request.spanId, sampled: request.sampled ?? true })
+        )
       const cancel = runCallback(traced, { onExit })
       if (!answered) running.set(id, () => cancel())
     }
@@ -171,7 +187,7 @@ export const make = Effect.gen(function*() {
           }
           case "Ping":
             return send(pong)
-          // `RpcFrames` turns a client's Eof into a refused request: none reaches here.
+            // `RpcFrames` turns a client's Eof into a refused request: none reaches here.
         }
       },
       pending: () => pending,

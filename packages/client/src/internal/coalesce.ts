@@ -49,8 +49,7 @@ export const make = <A, B, E>(
     const run = yield* FiberSet.makeRuntime<never>()
     let waiting: Array<Waiting<A, B, E>> = []
 
-    const alone = (entry: Waiting<A, B, E>) =>
-      Effect.map(Effect.exit(options.single(entry.item)), entry.resume)
+    const alone = (entry: Waiting<A, B, E>) => Effect.map(Effect.exit(options.single(entry.item)), entry.resume)
 
     const answer = (entries: ReadonlyArray<Waiting<A, B, E>>, exitOf: (i: number) => Exit.Exit<B, E>) =>
       Effect.sync(() => entries.forEach((entry, i) => entry.resume(exitOf(i))))

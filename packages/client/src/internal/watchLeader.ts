@@ -6,7 +6,10 @@ import type { ClientError } from "../Errors.js"
 import { trimUrl } from "../Protocols.js"
 import type { BrokerApi } from "../Transport.js"
 
-export const watchLeader = (api: BrokerApi, request: typeof WatchRequest.Type): Stream.Stream<WatchEvent, ClientError> =>
+export const watchLeader = (
+  api: BrokerApi,
+  request: typeof WatchRequest.Type
+): Stream.Stream<WatchEvent, ClientError> =>
   Stream.unwrap(
     Effect.map(api.Leader, (info) =>
       info.role === "follower" && info.leaderUrl !== null && trimUrl(info.leaderUrl) !== api.url

@@ -40,7 +40,10 @@ export interface Backend {
   /** An HTTP answer to a read that means the store is unavailable for now. */
   readonly readUnavailable: (status: number, code: string | undefined) => boolean
   /** The backend's own reading of a failed write; undefined leaves it to the shared rules. */
-  readonly writeRule: (d: Described, expected: string | undefined) => "PreconditionFailed" | "StoreUnavailable" | undefined
+  readonly writeRule: (
+    d: Described,
+    expected: string | undefined
+  ) => "PreconditionFailed" | "StoreUnavailable" | undefined
 }
 
 // Connection errors raised before a byte of the request left: the write cannot have landed.
@@ -127,18 +130,18 @@ export const make = (
     )
 
   /** A conditional put, whose unknown outcome is logged: someone may have to look at the store. */
-  const asPut = (key: string, expected: string | undefined, objectKey: string) =>
-  <A>(effect: Effect.Effect<A, CallFailure>) =>
-    effect.pipe(
-      Effect.mapError((raw) => writeError("put", key, expected, raw)),
-      Effect.tapError((e) =>
-        e._tag === "OutcomeUnknown"
-          ? Effect.logWarning("conditional put of unknown outcome").pipe(
-            Effect.annotateLogs({ backend: backend.name, bucket, key: objectKey, cause: String(e.cause) })
-          )
-          : Effect.void
+  const asPut =
+    (key: string, expected: string | undefined, objectKey: string) => <A>(effect: Effect.Effect<A, CallFailure>) =>
+      effect.pipe(
+        Effect.mapError((raw) => writeError("put", key, expected, raw)),
+        Effect.tapError((e) =>
+          e._tag === "OutcomeUnknown"
+            ? Effect.logWarning("conditional put of unknown outcome").pipe(
+              Effect.annotateLogs({ backend: backend.name, bucket, key: objectKey, cause: String(e.cause) })
+            )
+            : Effect.void
+        )
       )
-    )
 
   /**
    * A delete, where an absent object is already deleted. A DELETE can be repeated safely, so an

@@ -11,7 +11,12 @@ import type { AddressInfo } from "node:net"
 
 export type Fault =
   /** Answer without forwarding: the server never sees the request. */
-  | { readonly kind: "respond"; readonly status: number; readonly body?: string; readonly headers?: Record<string, string> }
+  | {
+    readonly kind: "respond"
+    readonly status: number
+    readonly body?: string
+    readonly headers?: Record<string, string>
+  }
   /** Forward, let the server answer, then replace its answer (the write landed). */
   | { readonly kind: "forward-then-respond"; readonly status: number; readonly body?: string }
   /** Forward, then close the client's connection without an answer (the write landed). */
@@ -60,7 +65,10 @@ export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
         (res) => {
           const chunks: Array<Buffer> = []
           res.on("data", (c: Buffer) => chunks.push(c))
-          res.on("end", () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }))
+          res.on(
+            "end",
+            () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) })
+          )
           res.on("error", reject)
         }
       )

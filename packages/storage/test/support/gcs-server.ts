@@ -147,7 +147,9 @@ export const startGcsServer = async (options: GcsStandInOptions = {}): Promise<G
     kind: "storage#object",
     id: `${bucket}/${o.name}/${o.generation}`,
     selfLink: `${baseUrl}/storage/v1/b/${bucket}/o/${encodeURIComponent(o.name)}`,
-    mediaLink: `${baseUrl}/download/storage/v1/b/${bucket}/o/${encodeURIComponent(o.name)}?generation=${o.generation}&alt=media`,
+    mediaLink: `${baseUrl}/download/storage/v1/b/${bucket}/o/${
+      encodeURIComponent(o.name)
+    }?generation=${o.generation}&alt=media`,
     name: o.name,
     bucket,
     generation: o.generation,
@@ -202,15 +204,25 @@ export const startGcsServer = async (options: GcsStandInOptions = {}): Promise<G
     const md5Hash = md5Of(bytes)
     const crc32c = crc32cOf(bytes)
     if (typeof resourceIn.md5Hash === "string" && resourceIn.md5Hash !== md5Hash) {
-      throw new HttpError(400, `Provided MD5 hash "${resourceIn.md5Hash}" doesn't match calculated MD5 hash "${md5Hash}".`, "invalid")
+      throw new HttpError(
+        400,
+        `Provided MD5 hash "${resourceIn.md5Hash}" doesn't match calculated MD5 hash "${md5Hash}".`,
+        "invalid"
+      )
     }
     if (typeof resourceIn.crc32c === "string" && resourceIn.crc32c !== crc32c) {
-      throw new HttpError(400, `Provided CRC32C "${resourceIn.crc32c}" doesn't match calculated CRC32C "${crc32c}".`, "invalid")
+      throw new HttpError(
+        400,
+        `Provided CRC32C "${resourceIn.crc32c}" doesn't match calculated CRC32C "${crc32c}".`,
+        "invalid"
+      )
     }
     checkPreconditions(query, bucket.get(name))
     const metadata: Record<string, string> = {}
     if (typeof resourceIn.metadata === "object" && resourceIn.metadata !== null) {
-      for (const [k, v] of Object.entries(resourceIn.metadata)) if (v !== null && v !== undefined) metadata[k] = String(v)
+      for (const [k, v] of Object.entries(resourceIn.metadata)) {
+        if (v !== null && v !== undefined) metadata[k] = String(v)
+      }
     }
     const object: StoredObject = {
       name,
@@ -232,18 +244,30 @@ export const startGcsServer = async (options: GcsStandInOptions = {}): Promise<G
     | { readonly media: StoredObject }
     | { readonly empty: number }
 
-  const handle = (method: string, path: string, query: Record<string, string>, headers: http.IncomingHttpHeaders, body: Buffer): Answer => {
+  const handle = (
+    method: string,
+    path: string,
+    query: Record<string, string>,
+    headers: http.IncomingHttpHeaders,
+    body: Buffer
+  ): Answer => {
     let m: RegExpExecArray | null
     if (method === "POST" && (m = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(path))) {
       const bucketName = decodeURIComponent(m[1] ?? "")
       const uploadType = query.uploadType ?? "media"
       if (uploadType === "resumable") {
-        throw new HttpError(501, "resumable uploads are not supported by this stand-in (GcsStore uses resumable: false)", "notImplemented")
+        throw new HttpError(
+          501,
+          "resumable uploads are not supported by this stand-in (GcsStore uses resumable: false)",
+          "notImplemented"
+        )
       }
       if (uploadType === "multipart") {
         const parts = parseMultipart(body, headers["content-type"] ?? "")
         const [meta, media] = parts
-        if (meta === undefined || media === undefined) throw new HttpError(400, "multipart upload needs two parts", "invalid")
+        if (meta === undefined || media === undefined) {
+          throw new HttpError(400, "multipart upload needs two parts", "invalid")
+        }
         const resourceIn = JSON.parse(meta.body.toString("utf8")) as Record<string, unknown>
         const name = query.name ?? (typeof resourceIn.name === "string" ? resourceIn.name : undefined)
         if (name === undefined) throw new HttpError(400, "Required parameter: name", "required")
@@ -313,7 +337,13 @@ export const startGcsServer = async (options: GcsStandInOptions = {}): Promise<G
     if (method === "POST" && path === "/b") {
       const { name } = JSON.parse(body.toString("utf8") || "{}") as { name?: string }
       if (name === undefined) throw new HttpError(400, "Required parameter: name", "required")
-      if (buckets.has(name)) throw new HttpError(409, "Your previous request to create the named bucket succeeded and you already own it.", "conflict")
+      if (buckets.has(name)) {
+        throw new HttpError(
+          409,
+          "Your previous request to create the named bucket succeeded and you already own it.",
+          "conflict"
+        )
+      }
       buckets.set(name, new Map())
       return { json: { kind: "storage#bucket", id: name, name } }
     }
@@ -380,8 +410,9 @@ export const startGcsServer = async (options: GcsStandInOptions = {}): Promise<G
         return
       }
       if (fault === undefined || fault.kind === "before") send(res, answer)
-      else if (fault.kind === "apply-then-respond") sendError(res, fault.status, `injected ${fault.status}`, "backendError")
-      else if (fault.kind === "apply-then-reset") req.socket.destroy()
+      else if (fault.kind === "apply-then-respond") {
+        sendError(res, fault.status, `injected ${fault.status}`, "backendError")
+      } else if (fault.kind === "apply-then-reset") req.socket.destroy()
       else setTimeout(() => req.socket.destroy(), fault.delayMs)
     })
   })

@@ -43,7 +43,9 @@ export const startGcsTarget = async (options: { readonly pageSize?: number } = {
         bucket: externalBucket,
         prefix: testPrefix("gcs"),
         ...(endpoint !== undefined ? { apiEndpoint: endpoint } : {}),
-        ...(process.env.OSQUEUE_TEST_GCS_PROJECT !== undefined ? { projectId: process.env.OSQUEUE_TEST_GCS_PROJECT } : {}),
+        ...(process.env.OSQUEUE_TEST_GCS_PROJECT !== undefined
+          ? { projectId: process.env.OSQUEUE_TEST_GCS_PROJECT }
+          : {}),
         ...overrides
       }),
       close: () => Promise.resolve()

@@ -21,7 +21,7 @@ import * as Metrics from "../Metrics.js"
 import { firstOf } from "./firstOf.js"
 import type { Renewals } from "./renewals.js"
 import { type JobEnd, leaseGone, type Settlement } from "./settlement.js"
-import type { SlotUse, Slots } from "./slots.js"
+import type { Slots, SlotUse } from "./slots.js"
 
 export interface JobsConfig<R> {
   readonly client: Context.Tag.Service<OsqueueClient>
@@ -99,7 +99,9 @@ export const makeJobs = <R>(config: JobsConfig<R>): (claimed: ClaimedJob) => Eff
         )
       const ctx: JobContext = { job, token, workerId, attempt: job.attempts, progress }
       // The job's own limit (its enqueue's `timeoutMs`) wins over the type's and the worker's.
-      const timeout = job.timeoutMs === undefined ? spec.timeout ?? config.defaultTimeout : Duration.millis(job.timeoutMs)
+      const timeout = job.timeoutMs === undefined
+        ? spec.timeout ?? config.defaultTimeout
+        : Duration.millis(job.timeoutMs)
       const handled = timeout === undefined
         ? spec.handle(payload.right, ctx)
         : Effect.timeoutFail(spec.handle(payload.right, ctx), {
@@ -144,7 +146,9 @@ export const makeJobs = <R>(config: JobsConfig<R>): (claimed: ClaimedJob) => Eff
         Effect.zipRight(
           run(claimed, use).pipe(
             Effect.interruptible,
-            Effect.ensuring(Effect.zipRight(Effect.sync(() => slots.exit(use)), Metric.incrementBy(Metrics.inHand, -1))),
+            Effect.ensuring(
+              Effect.zipRight(Effect.sync(() => slots.exit(use)), Metric.incrementBy(Metrics.inHand, -1))
+            ),
             Effect.forkIn(config.scope)
           )
         ),

@@ -121,7 +121,8 @@ export const makeSettlement = (client: Context.Tag.Service<OsqueueClient>): Sett
     if (Option.isSome(failure)) {
       const error = failure.value
       if (error instanceof JobTimeout) return fail(claimed, describe(error), true, "timeout")
-      const nonRetryable = typeof error === "object" && error !== null && "_tag" in error && error._tag === "NonRetryable"
+      const nonRetryable = typeof error === "object" && error !== null && "_tag" in error &&
+        error._tag === "NonRetryable"
       return fail(claimed, describe(error), !nonRetryable)
     }
     const message = Cause.isInterruptedOnly(exit.cause)
@@ -130,7 +131,11 @@ export const makeSettlement = (client: Context.Tag.Service<OsqueueClient>): Sett
     return fail(claimed, message, true)
   }
 
-  const acknowledgeEnd = <R>(claimed: ClaimedJob, spec: HandlerSpec<R>, end: JobEnd): Effect.Effect<Metrics.Outcome> => {
+  const acknowledgeEnd = <R>(
+    claimed: ClaimedJob,
+    spec: HandlerSpec<R>,
+    end: JobEnd
+  ): Effect.Effect<Metrics.Outcome> => {
     switch (end._tag) {
       case "LeaseLost":
         return Effect.as(

@@ -34,8 +34,9 @@ const causeProblems = (cause: unknown, out: Array<string>) => {
   if (!isRecord(cause)) return out.push(`a failure without a cause: ${JSON.stringify(cause)}`)
   switch (cause._tag) {
     case "Fail":
-      if (!isOsqueueError(cause.error)) out.push(`a failure that is not an OsqueueError: ${JSON.stringify(cause.error).slice(0, 300)}`)
-      else if (serverSideErrors.has(cause.error._tag)) out.push(`a server-side error ${cause.error._tag}`)
+      if (!isOsqueueError(cause.error)) {
+        out.push(`a failure that is not an OsqueueError: ${JSON.stringify(cause.error).slice(0, 300)}`)
+      } else if (serverSideErrors.has(cause.error._tag)) out.push(`a server-side error ${cause.error._tag}`)
       return
     case "Die":
       return out.push(`a Defect: ${JSON.stringify(cause.defect).slice(0, 300)}`)
@@ -77,7 +78,9 @@ export const rpcProblems = (
         continue
       }
       if (message._tag === "Defect") problems.push(`a Defect message: ${JSON.stringify(message.defect).slice(0, 300)}`)
-      if (message._tag === "ClientProtocolError") problems.push(`a protocol error: ${JSON.stringify(message).slice(0, 300)}`)
+      if (message._tag === "ClientProtocolError") {
+        problems.push(`a protocol error: ${JSON.stringify(message).slice(0, 300)}`)
+      }
       if (message._tag !== "Exit") continue
       const id = String(message.requestId)
       answered.set(id, (answered.get(id) ?? 0) + 1)
@@ -96,7 +99,9 @@ export const rpcProblems = (
     if (missing.length > 0) problems.push(`no Exit for request${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`)
     if (unreadable && !answered.has("-1")) problems.push("no Exit for request -1 (a message whose id cannot be read)")
   }
-  for (const id of expectIds) if ((answered.get(id) ?? 0) > 1) problems.push(`request ${id} answered ${answered.get(id)} times`)
+  for (const id of expectIds) {
+    if ((answered.get(id) ?? 0) > 1) problems.push(`request ${id} answered ${answered.get(id)} times`)
+  }
   return problems
 }
 
@@ -115,7 +120,8 @@ const largeBodyBytes = 1024 * 1024
 const isTaggedRefusal = (probe: HttpProbe, answer: HttpAnswer): boolean =>
   isTagged(answer.body) ||
   (probe.transport === "rpc-http" && answer.body.length > 0 &&
-    rpcProblems(answer.body.toString("utf8").split("\n"), probe.expect.rpcIds, false, false, probe.expect.interrupted).length === 0)
+    rpcProblems(answer.body.toString("utf8").split("\n"), probe.expect.rpcIds, false, false, probe.expect.interrupted)
+        .length === 0)
 
 const isPublic = (path: string) => {
   const pathname = path.split("?")[0]!
@@ -137,27 +143,44 @@ export const httpProblems = (judge: Judge, probe: HttpProbe, answer: HttpAnswer,
   if (answer.error !== undefined) problems.push(answer.error)
   const status = answer.status
   if (status >= 500) problems.push(`status ${status}`)
-  if (answer.ms > budgetMs + expect.waitMs) problems.push(`answered after ${Math.round(answer.ms)} ms (budget ${budgetMs + expect.waitMs} ms)`)
+  if (answer.ms > budgetMs + expect.waitMs) {
+    problems.push(`answered after ${Math.round(answer.ms)} ms (budget ${budgetMs + expect.waitMs} ms)`)
+  }
   if (status === 431 || status === 408) return problems // Node's own refusals, before any route: no body
   // a CORS preflight carries no credentials (browsers send none): it may answer, as long as it runs nothing
   const locked = judge.tokenSet && !expect.credentialsRight && !isPublic(probe.path) && probe.method !== "OPTIONS"
   if (locked) {
     if (status < 400) problems.push(`status ${status} without the right credentials`)
-    else if (status === 401 && probe.method !== "HEAD" && !isTaggedRefusal(probe, answer)) problems.push("a 401 without a tagged JSON error")
+    else if (status === 401 && probe.method !== "HEAD" && !isTaggedRefusal(probe, answer)) {
+      problems.push("a 401 without a tagged JSON error")
+    }
     return problems
   }
-  if (expect.mustRefuse && (status < 400 || status >= 500)) problems.push(`status ${status}: this request must be refused with a 4xx`)
+  if (expect.mustRefuse && (status < 400 || status >= 500)) {
+    problems.push(`status ${status}: this request must be refused with a 4xx`)
+  }
   switch (expect.route) {
     case "operation": {
       if (status >= 400 && status < 500 && probe.method !== "HEAD" && !isTaggedRefusal(probe, answer)) {
         problems.push(`a ${status} without a tagged JSON error`)
       }
       if (status >= 200 && status < 300) {
-        if (probe.transport === "rest" && probe.method !== "HEAD" && answer.body.length > 0 && parse(answer.body.toString("utf8")) === undefined) {
+        if (
+          probe.transport === "rest" && probe.method !== "HEAD" && answer.body.length > 0 &&
+          parse(answer.body.toString("utf8")) === undefined
+        ) {
           problems.push("a success whose body is not JSON")
         }
         if (probe.transport === "rpc-http") {
-          problems.push(...rpcProblems(answer.body.toString("utf8").split("\n"), expect.rpcIds, expect.unreadable, false, expect.interrupted))
+          problems.push(
+            ...rpcProblems(
+              answer.body.toString("utf8").split("\n"),
+              expect.rpcIds,
+              expect.unreadable,
+              false,
+              expect.interrupted
+            )
+          )
         }
       }
       if (probe.transport === "rpc-http" && status >= 300 && status < 400) problems.push(`status ${status}`)
@@ -168,7 +191,9 @@ export const httpProblems = (judge: Judge, probe: HttpProbe, answer: HttpAnswer,
       else {
         const allow = String(answer.headers.allow ?? "").toUpperCase()
         const missing = (expect.allow ?? []).filter((m) => !allow.includes(m))
-        if (allow === "" || missing.length > 0) problems.push(`a 405 whose Allow (${allow || "absent"}) does not name ${missing.join(", ") || "the methods"}`)
+        if (allow === "" || missing.length > 0) {
+          problems.push(`a 405 whose Allow (${allow || "absent"}) does not name ${missing.join(", ") || "the methods"}`)
+        }
       }
       break
     }
@@ -199,10 +224,22 @@ export const wsProblems = (judge: Judge, probe: WsProbe, answer: WsAnswer): Arra
   }
   if (locked) problems.push("upgraded without the right credentials")
   if (answer.error !== undefined && !(expect.mayClose && answer.closedByBroker)) problems.push(answer.error)
-  if (answer.ms > budgetMs + expect.waitMs) problems.push(`answered after ${Math.round(answer.ms)} ms (budget ${budgetMs + expect.waitMs} ms)`)
-  if (answer.closedByBroker && !expect.mayClose) {
-    problems.push(`the broker closed the connection${answer.close ? ` (${answer.close.code} ${answer.close.reason})` : ""}`)
+  if (answer.ms > budgetMs + expect.waitMs) {
+    problems.push(`answered after ${Math.round(answer.ms)} ms (budget ${budgetMs + expect.waitMs} ms)`)
   }
-  problems.push(...rpcProblems(answer.messages, expect.rpcIds, expect.unreadable, answer.closedByBroker && expect.mayClose, expect.interrupted))
+  if (answer.closedByBroker && !expect.mayClose) {
+    problems.push(
+      `the broker closed the connection${answer.close ? ` (${answer.close.code} ${answer.close.reason})` : ""}`
+    )
+  }
+  problems.push(
+    ...rpcProblems(
+      answer.messages,
+      expect.rpcIds,
+      expect.unreadable,
+      answer.closedByBroker && expect.mayClose,
+      expect.interrupted
+    )
+  )
   return problems
 }

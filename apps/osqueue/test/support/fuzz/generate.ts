@@ -11,8 +11,8 @@ import { Arbitrary, FastCheck as fc, Option, Schema, SchemaAST } from "effect"
 import * as http from "node:http"
 import type { Expect, HttpProbe, Named, Probe, WsFrameSpec, WsProbe } from "./probes.js"
 import { defaultExpect } from "./probes.js"
-import { opcodes } from "./wire.js"
 import { type Encoding, marker, utf8 } from "./templates.js"
+import { opcodes } from "./wire.js"
 
 // ---------------------------------------------------------------------------------------------
 // Schemas → arbitraries
@@ -28,7 +28,12 @@ const withSurrogates = (ast: SchemaAST.AST): SchemaAST.AST => {
     case "Refinement":
       return new SchemaAST.Refinement(withSurrogates(ast.from), ast.filter, ast.annotations)
     case "Transformation":
-      return new SchemaAST.Transformation(withSurrogates(ast.from), withSurrogates(ast.to), ast.transformation, ast.annotations)
+      return new SchemaAST.Transformation(
+        withSurrogates(ast.from),
+        withSurrogates(ast.to),
+        ast.transformation,
+        ast.annotations
+      )
     case "Union":
       return SchemaAST.Union.make(ast.types.map(withSurrogates), ast.annotations)
     case "TupleType":
@@ -154,8 +159,17 @@ const leaseTokenOf = (pools: Pools): fc.Arbitrary<{ token: string; jobId: string
     { weight: 5, arbitrary: nat.map((n) => ({ token: marker("lease", n), jobId: marker("leaseJob", n) })) },
     {
       weight: 2,
-      arbitrary: fc.tuple(fc.constantFrom(...pools.fuzzIds), fc.nat(9), fc.nat(9), fc.stringMatching(/^[A-Za-z0-9_-]{22}$/), fc.boolean())
-        .map(([id, claims, epoch, secret, legacy]) => ({ token: legacy ? `${id}/${claims}/${epoch}` : `${id}/${claims}/${epoch}/${secret}`, jobId: id }))
+      arbitrary: fc.tuple(
+        fc.constantFrom(...pools.fuzzIds),
+        fc.nat(9),
+        fc.nat(9),
+        fc.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+        fc.boolean()
+      )
+        .map(([id, claims, epoch, secret, legacy]) => ({
+          token: legacy ? `${id}/${claims}/${epoch}` : `${id}/${claims}/${epoch}/${secret}`,
+          jobId: id
+        }))
     },
     { weight: 1, arbitrary: fc.string({ maxLength: 80 }).map((token) => ({ token, jobId: "job-1" })) }
   ).map((lease) => (pools.isSentinel(lease.jobId) ? { token: "job-999999999/1/1", jobId: "job-999999999" } : lease))
@@ -175,7 +189,14 @@ const isFields = (u: unknown): u is Fields => typeof u === "object" && u !== nul
  * long poll kept short (its wait counts in its latency budget, and the run must end).
  */
 const aimed = (pools: Pools) =>
-  fc.record({ id: jobIdOf(pools), lease: leaseTokenOf(pools), types: fc.array(jobType, { maxLength: 3 }), type: jobType, waitMs: fc.nat(300), items: fc.array(leaseTokenOf(pools), { minLength: 1, maxLength: 4 }) })
+  fc.record({
+    id: jobIdOf(pools),
+    lease: leaseTokenOf(pools),
+    types: fc.array(jobType, { maxLength: 3 }),
+    type: jobType,
+    waitMs: fc.nat(300),
+    items: fc.array(leaseTokenOf(pools), { minLength: 1, maxLength: 4 })
+  })
 
 type Aim = typeof aimed extends (p: Pools) => fc.Arbitrary<infer A> ? A : never
 
@@ -214,7 +235,7 @@ const nodes = (value: unknown): Array<ReadonlyArray<string | number>> => {
     out.push(path)
     if (depth > 8) return
     if (Array.isArray(u)) u.forEach((v, i) => walk(v, [...path, i], depth + 1))
-    else if (isFields(u)) for (const [k, v] of Object.entries(u)) walk(v, [...path, k], depth + 1)
+    else if (isFields(u)) { for (const [k, v] of Object.entries(u)) walk(v, [...path, k], depth + 1) }
   }
   walk(value, [], 0)
   return out
@@ -276,13 +297,24 @@ const extremeNumbers: ReadonlyArray<unknown> = [
 const hugeSizes = [1_000, 20_000, 300_000, 2_100_000]
 const depths = [16, 62, 63, 64, 65, 1_000, 100_000]
 
-const excessKeys = ["typ", "__proto__", "constructor", "prototype", "_tag", "toString", "hasOwnProperty", "", "type ", "payload\u0000"]
+const excessKeys = [
+  "typ",
+  "__proto__",
+  "constructor",
+  "prototype",
+  "_tag",
+  "toString",
+  "hasOwnProperty",
+  "",
+  "type ",
+  "payload\u0000"
+]
 
 /** Strings JSON allows but that trip decoders: lone surrogates, NUL, BOM, bidi, long combining runs. */
 const oddStrings: ReadonlyArray<string> = [
-  marker("raw", '"\\ud800"'),
-  marker("raw", '"\\udfff\\ud800"'),
-  marker("raw", '"\\u0000"'),
+  marker("raw", "\"\\ud800\""),
+  marker("raw", "\"\\udfff\\ud800\""),
+  marker("raw", "\"\\u0000\""),
   "\u0000",
   "\ufeff",
   "\u202e",
@@ -301,23 +333,23 @@ const oddBodies: ReadonlyArray<string> = [
   "\n",
   "null",
   "[]",
-  '"x"',
+  "\"x\"",
   "1",
   "true",
   "{",
   "}",
   "{}}",
-  '{"type":"x",}',
+  "{\"type\":\"x\",}",
   "{'type':'x'}",
-  '{"type":"x"} // comment',
+  "{\"type\":\"x\"} // comment",
   "NaN",
   "\u0000",
-  '{"type":"x"}{"type":"y"}',
-  '{"type":"x"}\n{"type":"y"}',
+  "{\"type\":\"x\"}{\"type\":\"y\"}",
+  "{\"type\":\"x\"}\n{\"type\":\"y\"}",
   "type=x&payload=1",
-  '{"type":"\\x41"}',
-  '{"type":"\\u12"}',
-  '{"type":"a\tb\nc"}'
+  "{\"type\":\"\\x41\"}",
+  "{\"type\":\"\\u12\"}",
+  "{\"type\":\"a\tb\nc\"}"
 ]
 
 const badBytes: ReadonlyArray<ReadonlyArray<number>> = [
@@ -333,9 +365,26 @@ const badBytes: ReadonlyArray<ReadonlyArray<number>> = [
 
 export type Mutation = { readonly what: string; readonly body: string; readonly encoding: Encoding }
 
-const mutationKinds = ["wrongType", "extremeNumber", "hugeString", "deep", "excessField", "dropField", "oddString", "oddBody", "truncate", "encoding", "duplicateKey"] as const
+const mutationKinds = [
+  "wrongType",
+  "extremeNumber",
+  "hugeString",
+  "deep",
+  "excessField",
+  "dropField",
+  "oddString",
+  "oddBody",
+  "truncate",
+  "encoding",
+  "duplicateKey"
+] as const
 
-const mutation = fc.record({ kind: fc.constantFrom(...mutationKinds), pick: nat, variant: nat, at: fc.double({ min: 0, max: 1, noNaN: true }) })
+const mutation = fc.record({
+  kind: fc.constantFrom(...mutationKinds),
+  pick: nat,
+  variant: nat,
+  at: fc.double({ min: 0, max: 1, noNaN: true })
+})
 
 /** `value` broken one way; the result is a body template with its encoding and what was done. */
 const mutate = (value: unknown, m: typeof mutation extends fc.Arbitrary<infer A> ? A : never): Mutation => {
@@ -343,7 +392,11 @@ const mutate = (value: unknown, m: typeof mutation extends fc.Arbitrary<infer A>
   const path = all[m.pick % all.length]!
   const at = path.length === 0 ? "the body" : path.join(".")
   const pickOf = <A>(list: ReadonlyArray<A>): A => list[m.variant % list.length]!
-  const replaced = (replacement: unknown, what: string): Mutation => ({ what, body: JSON.stringify(replaceAt(value, path, replacement)), encoding: utf8 })
+  const replaced = (replacement: unknown, what: string): Mutation => ({
+    what,
+    body: JSON.stringify(replaceAt(value, path, replacement)),
+    encoding: utf8
+  })
   switch (m.kind) {
     case "wrongType": {
       const replacement = pickOf(wrongTypes)
@@ -360,7 +413,10 @@ const mutate = (value: unknown, m: typeof mutation extends fc.Arbitrary<infer A>
     case "deep": {
       const depth = pickOf(depths)
       const kind = m.variant % 2 === 0 ? "deepArray" : "deepObject"
-      return replaced(marker(kind, depth), `${at} replaced by ${depth} nested ${kind === "deepArray" ? "arrays" : "objects"}`)
+      return replaced(
+        marker(kind, depth),
+        `${at} replaced by ${depth} nested ${kind === "deepArray" ? "arrays" : "objects"}`
+      )
     }
     case "excessField": {
       const objects = all.filter((p) => {
@@ -371,13 +427,23 @@ const mutate = (value: unknown, m: typeof mutation extends fc.Arbitrary<infer A>
       const target = objects.length === 0 ? undefined : objects[m.pick % objects.length]!
       const key = pickOf(excessKeys)
       const extra = pickOf(wrongTypes)
-      if (target === undefined) return { what: `an extra field ${JSON.stringify(key)} around a non-object body`, body: JSON.stringify({ [key]: extra, value }), encoding: utf8 }
+      if (target === undefined) {
+        return {
+          what: `an extra field ${JSON.stringify(key)} around a non-object body`,
+          body: JSON.stringify({ [key]: extra, value }),
+          encoding: utf8
+        }
+      }
       let parent: unknown = value
       for (const k of target) parent = (parent as Fields)[k as string]
       const copy: Fields = { ...(parent as Fields) }
       // defineProperty: `copy["__proto__"] = …` would set the prototype, not a field
       Object.defineProperty(copy, key, { value: extra, enumerable: true, writable: true, configurable: true })
-      return { what: `an unknown field ${JSON.stringify(key)} at ${target.length === 0 ? "the top" : target.join(".")}`, body: JSON.stringify(replaceAt(value, target, copy)), encoding: utf8 }
+      return {
+        what: `an unknown field ${JSON.stringify(key)} at ${target.length === 0 ? "the top" : target.join(".")}`,
+        body: JSON.stringify(replaceAt(value, target, copy)),
+        encoding: utf8
+      }
     }
     case "dropField":
       return path.length === 0
@@ -394,12 +460,22 @@ const mutate = (value: unknown, m: typeof mutation extends fc.Arbitrary<infer A>
     case "truncate": {
       const text = JSON.stringify(value)
       const cut = Math.floor(text.length * m.at)
-      return { what: `the body cut after ${cut} of ${text.length} characters`, body: text.slice(0, cut), encoding: utf8 }
+      return {
+        what: `the body cut after ${cut} of ${text.length} characters`,
+        body: text.slice(0, cut),
+        encoding: utf8
+      }
     }
     case "encoding": {
       const choice = m.variant % (badBytes.length + 2)
-      const encoding: Encoding = choice === 0 ? { _tag: "utf16le" } : choice === 1 ? { _tag: "bom" } : { _tag: "splice", at: m.at, bytes: badBytes[choice - 2]! }
-      const what = encoding._tag === "splice" ? `bytes ${encoding.bytes.map((b) => b.toString(16)).join(" ")} spliced in` : `the body in ${encoding._tag}`
+      const encoding: Encoding = choice === 0
+        ? { _tag: "utf16le" }
+        : choice === 1
+        ? { _tag: "bom" }
+        : { _tag: "splice", at: m.at, bytes: badBytes[choice - 2]! }
+      const what = encoding._tag === "splice"
+        ? `bytes ${encoding.bytes.map((b) => b.toString(16)).join(" ")} spliced in`
+        : `the body in ${encoding._tag}`
       return { what, body: JSON.stringify(value), encoding }
     }
     case "duplicateKey": {
@@ -407,7 +483,11 @@ const mutate = (value: unknown, m: typeof mutation extends fc.Arbitrary<infer A>
       const first = isFields(value) ? Object.keys(value)[0] : undefined
       return first === undefined || !text.startsWith("{")
         ? { what: "a second body after the first", body: `${text}${text}`, encoding: utf8 }
-        : { what: `the field ${JSON.stringify(first)} twice`, body: `{${JSON.stringify(first)}:${JSON.stringify(pickOf(wrongTypes))},${text.slice(1)}`, encoding: utf8 }
+        : {
+          what: `the field ${JSON.stringify(first)} twice`,
+          body: `{${JSON.stringify(first)}:${JSON.stringify(pickOf(wrongTypes))},${text.slice(1)}`,
+          encoding: utf8
+        }
     }
   }
 }
@@ -423,17 +503,37 @@ interface Credentials {
   readonly what: string
 }
 
-const credentialsOf = (token: string | undefined, roleTokens: Readonly<Record<string, string>> = {}): fc.Arbitrary<Credentials> => {
+const credentialsOf = (
+  token: string | undefined,
+  roleTokens: Readonly<Record<string, string>> = {}
+): fc.Arbitrary<Credentials> => {
   if (token === undefined) {
     return fc.constantFrom<Credentials>(
       { headers: {}, query: "", right: true, what: "" },
       { headers: {}, query: "", right: true, what: "" },
-      { headers: { authorization: "Bearer anything" }, query: "", right: true, what: "a token the broker does not ask for" }
+      {
+        headers: { authorization: "Bearer anything" },
+        query: "",
+        right: true,
+        what: "a token the broker does not ask for"
+      }
     )
   }
-  const right = (headers: Record<string, string>, query: string, what: string): Credentials => ({ headers, query, right: true, what })
-  const wrong = (headers: Record<string, string>, query: string, what: string): Credentials => ({ headers, query, right: false, what })
-  const roles = Object.entries(roleTokens).map(([role, roleToken]) => right({ authorization: `Bearer ${roleToken}` }, "", `the ${role} token`))
+  const right = (headers: Record<string, string>, query: string, what: string): Credentials => ({
+    headers,
+    query,
+    right: true,
+    what
+  })
+  const wrong = (headers: Record<string, string>, query: string, what: string): Credentials => ({
+    headers,
+    query,
+    right: false,
+    what
+  })
+  const roles = Object.entries(roleTokens).map(([role, roleToken]) =>
+    right({ authorization: `Bearer ${roleToken}` }, "", `the ${role} token`)
+  )
   return fc.oneof(
     { weight: 12, arbitrary: fc.constant(right({ authorization: `Bearer ${token}` }, "", "")) },
     ...(roles.length > 0 ? [{ weight: 4, arbitrary: fc.constantFrom(...roles) }] : []),
@@ -460,7 +560,11 @@ const credentialsOf = (token: string | undefined, roleTokens: Readonly<Record<st
         wrong({ authorization: `Token ${token}` }, "", "another scheme"),
         wrong({ authorization: `Bearer ${token}, Bearer ${token}` }, "", "the token twice"),
         wrong({ authorization: `Bearer ${"x".repeat(8_000)}` }, "", "an 8 KB token"),
-        wrong({ authorization: `Bearer ${Buffer.from("tökén€", "utf8").toString("latin1")}` }, "", "a token of UTF-8 bytes"),
+        wrong(
+          { authorization: `Bearer ${Buffer.from("tökén€", "utf8").toString("latin1")}` },
+          "",
+          "a token of UTF-8 bytes"
+        ),
         wrong({}, "token=wrong", "a wrong query token"),
         wrong({}, "token=", "an empty query token"),
         wrong({ authorization: "" }, `token=${encodeURIComponent(token)}x`, "an empty header and a wrong query token")
@@ -537,7 +641,18 @@ const pathTricks: ReadonlyArray<(path: string) => string> = [
   (p) => `${p}#fragment`
 ]
 
-const jobIdPathTricks = ["..%2f..%2fstate", "%2e%2e", "%00", "a%2Fb", "job-1%20", "x".repeat(129), "%F0%9F%92%A5", "%ff%fe", "", "job-1/../job-2"]
+const jobIdPathTricks = [
+  "..%2f..%2fstate",
+  "%2e%2e",
+  "%00",
+  "a%2Fb",
+  "job-1%20",
+  "x".repeat(129),
+  "%F0%9F%92%A5",
+  "%ff%fe",
+  "",
+  "job-1/../job-2"
+]
 
 const restProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
   fc
@@ -573,7 +688,11 @@ const restProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
         let body = r.route.payload ? JSON.stringify(aimedPayload ?? null) : undefined
         let encoding: Encoding = utf8
         let what = `${r.route.name}`
-        let expect: Expect = { ...defaultExpect, credentialsRight: r.credentials.right, waitMs: r.route.name === "claim" ? r.aim.waitMs : 0 }
+        let expect: Expect = {
+          ...defaultExpect,
+          credentialsRight: r.credentials.right,
+          waitMs: r.route.name === "claim" ? r.aim.waitMs : 0
+        }
         switch (r.style) {
           case "valid":
             what += " (valid)"
@@ -616,7 +735,9 @@ const restProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
         }
         const headers: Record<string, string> = { ...r.extra, ...r.credentials.headers }
         if (body !== undefined && r.contentType !== undefined) headers["content-type"] = r.contentType
-        if (r.contentType !== "application/json" && body !== undefined) what += ` as ${r.contentType ?? "no content type"}`
+        if (r.contentType !== "application/json" && body !== undefined) {
+          what += ` as ${r.contentType ?? "no content type"}`
+        }
         if (Object.keys(r.extra).length > 0) what += ` with ${Object.keys(r.extra).slice(0, 3).join(", ")}`
         if (r.credentials.what !== "") what += ` (${r.credentials.what})`
         return {
@@ -638,7 +759,12 @@ const restProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
 
 /** GETs (and odd methods) on the routes outside the API. */
 const opsProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
-  fc.record({ path: fc.constantFrom(...opsPaths), credentials: credentialsOf(pools.token, pools.roleTokens), extra: extraHeaders, method: fc.constantFrom("GET", "GET", "GET", "HEAD", "POST", "DELETE", "TRACE", "OPTIONS") })
+  fc.record({
+    path: fc.constantFrom(...opsPaths),
+    credentials: credentialsOf(pools.token, pools.roleTokens),
+    extra: extraHeaders,
+    method: fc.constantFrom("GET", "GET", "GET", "HEAD", "POST", "DELETE", "TRACE", "OPTIONS")
+  })
     .map(({ credentials, extra, method, path }) => ({
       what: `ops ${method} ${path}${credentials.what ? ` (${credentials.what})` : ""}`,
       probe: {
@@ -648,7 +774,11 @@ const opsProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
         headers: { ...extra, ...credentials.headers },
         ...(method === "POST" ? { body: "{}" } : {}),
         encoding: utf8,
-        expect: { ...defaultExpect, route: "ops" as const, credentialsRight: credentials.right || publicPaths.has(path) }
+        expect: {
+          ...defaultExpect,
+          route: "ops" as const,
+          credentialsRight: credentials.right || publicPaths.has(path)
+        }
       }
     }))
 
@@ -656,7 +786,17 @@ const opsProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
 const unknownProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
   fc.record({
     path: fc.oneof(
-      fc.constantFrom("/v1", "/v1/", "/v2/jobs", "/v1/jobs/batch/complete/x", "/v1/dead", "/rpcx", "/.env", "/v1/jobs/job-1/complete/again", "/%2e%2e/%2e%2e/etc/passwd"),
+      fc.constantFrom(
+        "/v1",
+        "/v1/",
+        "/v2/jobs",
+        "/v1/jobs/batch/complete/x",
+        "/v1/dead",
+        "/rpcx",
+        "/.env",
+        "/v1/jobs/job-1/complete/again",
+        "/%2e%2e/%2e%2e/etc/passwd"
+      ),
       fc.webPath().map((p) => (p.startsWith("/") ? p : `/${p}`))
     ),
     method: fc.constantFrom("GET", "POST", "PUT", "DELETE"),
@@ -675,7 +815,9 @@ const unknownProbe = (pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
       }
     }))
 
-const servedPatterns = [...routes.map((r) => r.path), ...opsPaths, "/rpc", "/rpc/ws"].map((p) => new RegExp(`^${p.replace(/:id/g, "[^/]+")}/?(\\?.*)?$`))
+const servedPatterns = [...routes.map((r) => r.path), ...opsPaths, "/rpc", "/rpc/ws"].map((p) =>
+  new RegExp(`^${p.replace(/:id/g, "[^/]+")}/?(\\?.*)?$`)
+)
 
 /**
  * Whether `path` might be served: the dashboard answers any path under `/assets/`, and the router
@@ -726,18 +868,35 @@ const envelopeBreaks = [
 
 /** A message, given its request id (made once: building arbitraries per message is slow). */
 const rpcMessage = (pools: Pools): fc.Arbitrary<(id: string) => Message> =>
-  fc.record({ rpc: fc.constantFrom(...rpcs), aim: aimed(pools), style: fc.constantFrom("valid", "valid", "broken", "broken", "envelope"), mutation, pick: nat })
+  fc.record({
+    rpc: fc.constantFrom(...rpcs),
+    aim: aimed(pools),
+    style: fc.constantFrom("valid", "valid", "broken", "broken", "envelope"),
+    mutation,
+    pick: nat
+  })
     .chain((r) =>
       encodedValues(r.rpc.payloadSchema).map((payload) => (id: string): Message => {
         const aimedPayload = aim(r.rpc._tag, payload, r.aim).payload
-        const base = { _tag: "Request", id, tag: r.rpc._tag, payload: aimedPayload ?? {}, headers: [] as Array<unknown> }
+        const base = {
+          _tag: "Request",
+          id,
+          tag: r.rpc._tag,
+          payload: aimedPayload ?? {},
+          headers: [] as Array<unknown>
+        }
         const waitMs = r.rpc._tag === "Claim" ? r.aim.waitMs : 0
-        if (r.style === "valid") return { text: JSON.stringify(base), id, unreadable: false, waitMs, what: `${r.rpc._tag} (valid)` }
+        if (r.style === "valid") {
+          return { text: JSON.stringify(base), id, unreadable: false, waitMs, what: `${r.rpc._tag} (valid)` }
+        }
         if (r.style === "broken") {
           const broken = mutate(aimedPayload ?? {}, r.mutation)
           // the payload's own text spliced into the envelope: the break stays textual (raw numbers, bad
           // JSON); a function, so that `$'` in the payload is not read as a replacement pattern
-          const text = JSON.stringify({ ...base, payload: "\u0000PAYLOAD\u0000" }).replace('"\\u0000PAYLOAD\\u0000"', () => (broken.body === "" ? '""' : broken.body))
+          const text = JSON.stringify({ ...base, payload: "\u0000PAYLOAD\u0000" }).replace(
+            "\"\\u0000PAYLOAD\\u0000\"",
+            () => (broken.body === "" ? "\"\"" : broken.body)
+          )
           return { ...expectationOf(text, id), waitMs: 0, what: `${r.rpc._tag}: payload ${broken.what}` }
         }
         const how = envelopeBreaks[r.pick % envelopeBreaks.length]!
@@ -745,29 +904,89 @@ const rpcMessage = (pools: Pools): fc.Arbitrary<(id: string) => Message> =>
         let expected: string | undefined = id
         let unreadable = false
         switch (how) {
-          case "no id": delete message.id; expected = undefined; unreadable = true; break
-          case "id as a number": message.id = Number(id); expected = undefined; unreadable = true; break
-          case "id not decimal": message.id = `0x${id}`; expected = undefined; unreadable = true; break
-          case "negative id": message.id = `-${id}`; expected = undefined; unreadable = true; break
-          case "id of 30 digits": message.id = "9".repeat(30); expected = undefined; unreadable = true; break
-          case "tag unknown": message.tag = "DropEverything"; break
-          case "tag of the server's refusal": message.tag = "osqueue.Refused"; message.payload = { error: { _tag: "InvalidRequest", message: "x" } }; break
-          case "tag __proto__": message.tag = "__proto__"; break
-          case "no tag": delete message.tag; break
-          case "_tag Ack": message._tag = "Ack"; message.requestId = id; expected = undefined; break
-          case "_tag Interrupt": message._tag = "Interrupt"; message.requestId = "424242"; expected = undefined; break
-          case "_tag Ping": return { text: '{"_tag":"Ping"}', unreadable: false, waitMs: 0, what: "Ping" }
-          case "_tag Eof": return { text: '{"_tag":"Eof"}', unreadable: false, waitMs: 0, what: "Eof" }
-          case "_tag unknown": message._tag = "Exit"; expected = undefined; break
-          case "headers not an array": message.headers = { authorization: "x" }; break
-          case "headers [[1,2]]": message.headers = [[1, 2]]; break
-          case "headers [[\"a\"]]": message.headers = [["a"]]; break
-          case "a forged authorization header": message.headers = [["authorization", "Bearer forged"]]; break
-          case "a traceId of junk": Object.assign(message, { traceId: { a: [1] }, spanId: 7, sampled: "yes" }); break
-          case "not an object": return { text: JSON.stringify([base]), unreadable: true, waitMs: 0, what: "a message in an array" }
-          case "not JSON": return { text: JSON.stringify(base).slice(0, -3), unreadable: true, waitMs: 0, what: "a message cut short" }
+          case "no id":
+            delete message.id
+            expected = undefined
+            unreadable = true
+            break
+          case "id as a number":
+            message.id = Number(id)
+            expected = undefined
+            unreadable = true
+            break
+          case "id not decimal":
+            message.id = `0x${id}`
+            expected = undefined
+            unreadable = true
+            break
+          case "negative id":
+            message.id = `-${id}`
+            expected = undefined
+            unreadable = true
+            break
+          case "id of 30 digits":
+            message.id = "9".repeat(30)
+            expected = undefined
+            unreadable = true
+            break
+          case "tag unknown":
+            message.tag = "DropEverything"
+            break
+          case "tag of the server's refusal":
+            message.tag = "osqueue.Refused"
+            message.payload = { error: { _tag: "InvalidRequest", message: "x" } }
+            break
+          case "tag __proto__":
+            message.tag = "__proto__"
+            break
+          case "no tag":
+            delete message.tag
+            break
+          case "_tag Ack":
+            message._tag = "Ack"
+            message.requestId = id
+            expected = undefined
+            break
+          case "_tag Interrupt":
+            message._tag = "Interrupt"
+            message.requestId = "424242"
+            expected = undefined
+            break
+          case "_tag Ping":
+            return { text: "{\"_tag\":\"Ping\"}", unreadable: false, waitMs: 0, what: "Ping" }
+          case "_tag Eof":
+            return { text: "{\"_tag\":\"Eof\"}", unreadable: false, waitMs: 0, what: "Eof" }
+          case "_tag unknown":
+            message._tag = "Exit"
+            expected = undefined
+            break
+          case "headers not an array":
+            message.headers = { authorization: "x" }
+            break
+          case "headers [[1,2]]":
+            message.headers = [[1, 2]]
+            break
+          case "headers [[\"a\"]]":
+            message.headers = [["a"]]
+            break
+          case "a forged authorization header":
+            message.headers = [["authorization", "Bearer forged"]]
+            break
+          case "a traceId of junk":
+            Object.assign(message, { traceId: { a: [1] }, spanId: 7, sampled: "yes" })
+            break
+          case "not an object":
+            return { text: JSON.stringify([base]), unreadable: true, waitMs: 0, what: "a message in an array" }
+          case "not JSON":
+            return { text: JSON.stringify(base).slice(0, -3), unreadable: true, waitMs: 0, what: "a message cut short" }
         }
-        return { text: JSON.stringify(message), ...(expected !== undefined ? { id: expected } : {}), unreadable, waitMs, what: `${r.rpc._tag}: ${how}` }
+        return {
+          text: JSON.stringify(message),
+          ...(expected !== undefined ? { id: expected } : {}),
+          unreadable,
+          waitMs,
+          what: `${r.rpc._tag}: ${how}`
+        }
       })
     )
 
@@ -780,7 +999,9 @@ const expectationOf = (text: string, id: string): { text: string; id?: string; u
   if (/[\r\n]/.test(text)) return { text, unreadable: true }
   try {
     const parsed = JSON.parse(text) as unknown
-    return isFields(parsed) && parsed.id === id ? { text, id, unreadable: false } : { text, unreadable: !isFields(parsed) }
+    return isFields(parsed) && parsed.id === id
+      ? { text, id, unreadable: false }
+      : { text, unreadable: !isFields(parsed) }
   } catch {
     return { text, unreadable: true }
   }
@@ -789,12 +1010,30 @@ const expectationOf = (text: string, id: string): { text: string; id?: string; u
 /** After an `Eof` the client has said it sends nothing more: what follows it is promised no answer. */
 const untilEof = (messages: ReadonlyArray<Message>): Array<Message> => {
   const eof = messages.findIndex((m) => m.what === "Eof")
-  return eof < 0 ? [...messages] : messages.map((m, i) => (i > eof ? { text: m.text, unreadable: false, waitMs: m.waitMs, what: m.what } : m))
+  return eof < 0
+    ? [...messages]
+    : messages.map((m, i) => (i > eof ? { text: m.text, unreadable: false, waitMs: m.waitMs, what: m.what } : m))
 }
 
 /** A body of ndjson lines for `POST /rpc`. */
 const rpcHttpProbe = (messages: fc.Arbitrary<(id: string) => Message>, pools: Pools): fc.Arbitrary<Named<HttpProbe>> =>
-  fc.record({ count: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 3 }) }, { weight: 1, arbitrary: fc.integer({ min: 4, max: 40 }) }), credentials: credentialsOf(pools.token, pools.roleTokens), contentType: fc.constantFrom("application/ndjson", "application/ndjson", "application/ndjson", "application/json", "text/plain", undefined), ending: fc.constantFrom("\n", "\n", "\n", "\r\n", "", "\n\n") , extra: extraHeaders })
+  fc.record({
+    count: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 3 }) }, {
+      weight: 1,
+      arbitrary: fc.integer({ min: 4, max: 40 })
+    }),
+    credentials: credentialsOf(pools.token, pools.roleTokens),
+    contentType: fc.constantFrom(
+      "application/ndjson",
+      "application/ndjson",
+      "application/ndjson",
+      "application/json",
+      "text/plain",
+      undefined
+    ),
+    ending: fc.constantFrom("\n", "\n", "\n", "\r\n", "", "\n\n"),
+    extra: extraHeaders
+  })
     .chain((r) =>
       fc.array(messages, { minLength: r.count, maxLength: r.count }).map((makers) => {
         const messages = untilEof(makers.map((make, i) => make(String(i + 1))))
@@ -803,7 +1042,9 @@ const rpcHttpProbe = (messages: fc.Arbitrary<(id: string) => Message>, pools: Po
         if (r.contentType !== undefined) headers["content-type"] = r.contentType
         return {
           covers: messages.map((m) => `RPC-HTTP ${m.what.split(":")[0]!.split(" ")[0]}`),
-          what: `RPC-HTTP ${messages.map((m) => m.what).join(" | ")}${r.contentType === "application/ndjson" ? "" : ` as ${r.contentType ?? "no content type"}`}${r.credentials.what ? ` (${r.credentials.what})` : ""}`,
+          what: `RPC-HTTP ${messages.map((m) => m.what).join(" | ")}${
+            r.contentType === "application/ndjson" ? "" : ` as ${r.contentType ?? "no content type"}`
+          }${r.credentials.what ? ` (${r.credentials.what})` : ""}`,
           probe: {
             transport: "rpc-http" as const,
             method: "POST",
@@ -824,11 +1065,32 @@ const rpcHttpProbe = (messages: fc.Arbitrary<(id: string) => Message>, pools: Po
     )
 
 /** What is done to the frames themselves, beyond their messages. */
-const frameBreaks = ["none", "none", "none", "none", "none", "binary", "fragmented", "rsv", "unmasked", "invalid utf-8", "ping", "oversized ping", "reserved opcode", "empty", "close 1000 then more"] as const
+const frameBreaks = [
+  "none",
+  "none",
+  "none",
+  "none",
+  "none",
+  "binary",
+  "fragmented",
+  "rsv",
+  "unmasked",
+  "invalid utf-8",
+  "ping",
+  "oversized ping",
+  "reserved opcode",
+  "empty",
+  "close 1000 then more"
+] as const
 
 /** A WebSocket session on `/rpc/ws`: one to four messages, as frames. */
 const rpcWsProbe = (messages: fc.Arbitrary<(id: string) => Message>, pools: Pools): fc.Arbitrary<Named<WsProbe>> =>
-  fc.record({ count: fc.integer({ min: 1, max: 4 }), credentials: credentialsOf(pools.token, pools.roleTokens), how: fc.constantFrom(...frameBreaks), origin: fc.constantFrom(undefined, undefined, undefined, "http://evil.example") })
+  fc.record({
+    count: fc.integer({ min: 1, max: 4 }),
+    credentials: credentialsOf(pools.token, pools.roleTokens),
+    how: fc.constantFrom(...frameBreaks),
+    origin: fc.constantFrom(undefined, undefined, undefined, "http://evil.example")
+  })
     .chain((r) =>
       fc.array(messages, { minLength: r.count, maxLength: r.count }).map((makers) => {
         const messages = untilEof(makers.map((make, i) => make(String(i + 1))))
@@ -836,29 +1098,57 @@ const rpcWsProbe = (messages: fc.Arbitrary<(id: string) => Message>, pools: Pool
         let frames: Array<WsFrameSpec> = messages.map(text)
         let mayClose = true
         switch (r.how) {
-          case "none": mayClose = false; break
-          case "binary": frames = frames.map((f) => ({ ...f, opcode: opcodes.binary })); break
+          case "none":
+            mayClose = false
+            break
+          case "binary":
+            frames = frames.map((f) => ({ ...f, opcode: opcodes.binary }))
+            break
           case "fragmented": {
             const first = messages[0]!.text
             const half = Math.floor(first.length / 2)
-            frames = [{ opcode: opcodes.text, text: first.slice(0, half), encoding: utf8, fin: false }, { opcode: opcodes.continuation, text: first.slice(half), encoding: utf8 }, ...frames.slice(1)]
+            frames = [{ opcode: opcodes.text, text: first.slice(0, half), encoding: utf8, fin: false }, {
+              opcode: opcodes.continuation,
+              text: first.slice(half),
+              encoding: utf8
+            }, ...frames.slice(1)]
             mayClose = false
             break
           }
-          case "rsv": frames = frames.map((f) => ({ ...f, rsv: 4 })); break
-          case "unmasked": frames = frames.map((f) => ({ ...f, unmasked: true })); break
-          case "invalid utf-8": frames = frames.map((f) => ({ ...f, encoding: { _tag: "splice", at: 0.5, bytes: [0xff, 0xfe] } })); break
-          case "ping": frames = [{ opcode: opcodes.ping, text: "hello", encoding: utf8 }, ...frames]; mayClose = false; break
-          case "oversized ping": frames = [{ opcode: opcodes.ping, text: "p".repeat(200), encoding: utf8 }, ...frames]; break
-          case "reserved opcode": frames = [{ opcode: 0x3, text: "?", encoding: utf8 }, ...frames]; break
-          case "empty": frames = [{ opcode: opcodes.text, text: "", encoding: utf8 }, ...frames]; mayClose = false; break
-          case "close 1000 then more": frames = [{ opcode: opcodes.close, text: "\u0003\u00e8", encoding: { _tag: "latin1" } }, ...frames]; break
+          case "rsv":
+            frames = frames.map((f) => ({ ...f, rsv: 4 }))
+            break
+          case "unmasked":
+            frames = frames.map((f) => ({ ...f, unmasked: true }))
+            break
+          case "invalid utf-8":
+            frames = frames.map((f) => ({ ...f, encoding: { _tag: "splice", at: 0.5, bytes: [0xff, 0xfe] } }))
+            break
+          case "ping":
+            frames = [{ opcode: opcodes.ping, text: "hello", encoding: utf8 }, ...frames]
+            mayClose = false
+            break
+          case "oversized ping":
+            frames = [{ opcode: opcodes.ping, text: "p".repeat(200), encoding: utf8 }, ...frames]
+            break
+          case "reserved opcode":
+            frames = [{ opcode: 0x3, text: "?", encoding: utf8 }, ...frames]
+            break
+          case "empty":
+            frames = [{ opcode: opcodes.text, text: "", encoding: utf8 }, ...frames]
+            mayClose = false
+            break
+          case "close 1000 then more":
+            frames = [{ opcode: opcodes.close, text: "\u0003\u00e8", encoding: { _tag: "latin1" } }, ...frames]
+            break
         }
         const headers: Record<string, string> = { ...r.credentials.headers }
         if (r.origin !== undefined) headers.origin = r.origin
         return {
           covers: messages.map((m) => `RPC-WS ${m.what.split(":")[0]!.split(" ")[0]}`),
-          what: `RPC-WS ${messages.map((m) => m.what).join(" | ")}${r.how === "none" ? "" : ` [frames: ${r.how}]`}${r.origin ? ` from ${r.origin}` : ""}${r.credentials.what ? ` (${r.credentials.what})` : ""}`,
+          what: `RPC-WS ${messages.map((m) => m.what).join(" | ")}${r.how === "none" ? "" : ` [frames: ${r.how}]`}${
+            r.origin ? ` from ${r.origin}` : ""
+          }${r.credentials.what ? ` (${r.credentials.what})` : ""}`,
           probe: {
             transport: "rpc-ws" as const,
             path: withCredentials("/rpc/ws", r.credentials),

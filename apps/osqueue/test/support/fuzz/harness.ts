@@ -49,7 +49,10 @@ export const brokerEnv = {
 const dashboard = async (): Promise<string> => {
   const dir = await mkdtemp(join(tmpdir(), "osqueue-fuzz-dashboard-"))
   await mkdir(join(dir, "assets"))
-  await writeFile(join(dir, "index.html"), '<!doctype html><title>osqueue</title><script src="/assets/index.js"></script>')
+  await writeFile(
+    join(dir, "index.html"),
+    "<!doctype html><title>osqueue</title><script src=\"/assets/index.js\"></script>"
+  )
   await writeFile(join(dir, "assets", "index.js"), "document.title = 'osqueue'")
   return dir
 }
@@ -71,7 +74,11 @@ export const startBroker = async (
   const broker = { url, target: { host: "127.0.0.1", port }, proc, dir, token }
   await eventually(`${url} to lead`, async () => {
     if (proc.child.exitCode !== null) throw new Error(`the broker exited: ${proc.output()}`)
-    const answer = await sendHttp(broker.target, { method: "GET", path: "/v1/leader", headers: authHeaders(broker) }, 2_000)
+    const answer = await sendHttp(
+      broker.target,
+      { method: "GET", path: "/v1/leader", headers: authHeaders(broker) },
+      2_000
+    )
     return answer.status === 200 && JSON.parse(answer.body.toString()).role === "leader" ? true : undefined
   }, 60_000).catch((error) => {
     throw new Error(`${String(error)}\n${proc.output().slice(-3_000)}`)
@@ -147,7 +154,11 @@ export const monitor = (broker: Broker, startedAt: number, everyMs = 500, budget
       for (const path of ["/healthz", "/readyz"]) {
         const answer = await sendHttp(broker.target, { method: "GET", path, headers: {} }, budget + 1_000)
         if (answer.status !== 200 || answer.ms > budget) {
-          problems.push(`+${at} s: GET ${path} answered ${answer.status ?? answer.error} in ${Math.round(answer.ms)} ms ${truncate(answer.body.toString(), 200)}`)
+          problems.push(
+            `+${at} s: GET ${path} answered ${answer.status ?? answer.error} in ${Math.round(answer.ms)} ms ${
+              truncate(answer.body.toString(), 200)
+            }`
+          )
         }
       }
       await new Promise((r) => setTimeout(r, everyMs))
@@ -178,15 +189,27 @@ const printHeaders = (headers: Readonly<Record<string, unknown>>) =>
   Object.entries(headers).map(([k, v]) => `  ${k}: ${truncate(String(v), 200)}`)
 
 const printBody = (bytes: Buffer, encoding: string) =>
-  bytes.length === 0 ? [] : [`  body (${bytes.length} bytes${encoding === "utf8" ? "" : `, ${encoding}`}): ${truncate(bytes.toString("utf8"))}`]
+  bytes.length === 0
+    ? []
+    : [
+      `  body (${bytes.length} bytes${encoding === "utf8" ? "" : `, ${encoding}`}): ${truncate(bytes.toString("utf8"))}`
+    ]
 
 export const printHttpRequest = (request: HttpRequest, encoding = "utf8"): string =>
-  [`${request.method} ${truncate(request.path, 300)}`, ...printHeaders(request.headers), ...printBody(Buffer.from(request.body ?? ""), encoding)].join("\n")
+  [
+    `${request.method} ${truncate(request.path, 300)}`,
+    ...printHeaders(request.headers),
+    ...printBody(Buffer.from(request.body ?? ""), encoding)
+  ].join("\n")
 
 export const printHttpAnswer = (answer: HttpAnswer): string =>
   [
     `${answer.status ?? "no answer"} in ${Math.round(answer.ms)} ms${answer.error ? ` (${answer.error})` : ""}`,
-    ...printHeaders(Object.fromEntries(Object.entries(answer.headers).filter(([k]) => ["content-type", "allow", "www-authenticate", "connection"].includes(k)))),
+    ...printHeaders(Object.fromEntries(
+      Object.entries(answer.headers).filter(([k]) =>
+        ["content-type", "allow", "www-authenticate", "connection"].includes(k)
+      )
+    )),
     ...printBody(answer.body, "utf8")
   ].join("\n")
 
@@ -196,23 +219,35 @@ export const printWsRequest = (request: WsRequest): string =>
     ...printHeaders(request.headers),
     ...request.frames.map((frame, i) => {
       if (Buffer.isBuffer(frame)) return `  frame ${i + 1}: ${frame.length} raw bytes`
-      const flags = [frame.fin === false ? "not final" : "", frame.rsv ? `rsv ${frame.rsv}` : "", frame.unmasked ? "unmasked" : ""].filter(Boolean).join(", ")
-      return `  frame ${i + 1}: opcode ${frame.opcode}${flags ? ` (${flags})` : ""}, ${frame.payload.length} bytes: ${truncate(frame.payload.toString("utf8"), 400)}`
+      const flags = [
+        frame.fin === false ? "not final" : "",
+        frame.rsv ? `rsv ${frame.rsv}` : "",
+        frame.unmasked ? "unmasked" : ""
+      ].filter(Boolean).join(", ")
+      return `  frame ${i + 1}: opcode ${frame.opcode}${flags ? ` (${flags})` : ""}, ${frame.payload.length} bytes: ${
+        truncate(frame.payload.toString("utf8"), 400)
+      }`
     })
   ].join("\n")
 
 export const printWsAnswer = (answer: WsAnswer): string =>
   [
-    `${answer.status ?? "no answer"}${answer.refusal ? `: ${truncate(answer.refusal, 400)}` : ""}, last answer ${Math.round(answer.ms)} ms after the last frame${answer.error ? ` (${answer.error})` : ""}`,
+    `${answer.status ?? "no answer"}${answer.refusal ? `: ${truncate(answer.refusal, 400)}` : ""}, last answer ${
+      Math.round(answer.ms)
+    } ms after the last frame${answer.error ? ` (${answer.error})` : ""}`,
     ...answer.messages.slice(0, 6).map((m) => `  message: ${truncate(m, 400)}`),
     ...(answer.messages.length > 6 ? [`  … ${answer.messages.length - 6} more messages`] : []),
-    answer.close ? `  closed by the broker: ${answer.close.code} ${answer.close.reason}` : answer.closedByBroker ? "  the broker hung up" : "",
+    answer.close
+      ? `  closed by the broker: ${answer.close.code} ${answer.close.reason}`
+      : answer.closedByBroker
+      ? "  the broker hung up"
+      : "",
     answer.sentAll ? "" : "  (the broker hung up before every frame was sent)"
   ].filter(Boolean).join("\n")
 
 /** Every token a claim answered with, into the pool (generated probes use them to reach real leases). */
 const harvest = (text: string, leases: LeasePool) => {
-  if (!text.includes('"token":"')) return
+  if (!text.includes("\"token\":\"")) return
   for (const match of text.matchAll(/"token":"([^"]{1,200})"/g)) {
     const parts = parseLeaseToken(match[1]!)
     if (parts !== undefined) leases.add({ jobId: parts.jobId, token: match[1]! })
@@ -267,21 +302,36 @@ export class Run {
   }
 
   /** Sends an HTTP probe and judges it; extra checks may add problems. */
-  async http(label: string, named: Named<HttpProbe>, extra?: (answer: HttpAnswer) => ReadonlyArray<string>): Promise<HttpOutcome> {
+  async http(
+    label: string,
+    named: Named<HttpProbe>,
+    extra?: (answer: HttpAnswer) => ReadonlyArray<string>
+  ): Promise<HttpOutcome> {
     const { probe } = named
     const body = probe.body === undefined ? undefined : encode(render(probe.body, this.leases), probe.encoding)
-    const request: HttpRequest = { method: probe.method, path: render(probe.path, this.leases), headers: probe.headers, ...(body !== undefined ? { body } : {}) }
+    const request: HttpRequest = {
+      method: probe.method,
+      path: render(probe.path, this.leases),
+      headers: probe.headers,
+      ...(body !== undefined ? { body } : {})
+    }
     const answer = await sendHttp(this.broker.target, request)
     this.counts[probe.transport]++
     this.times[probe.transport].push(answer.ms)
     harvest(answer.body.toString("utf8"), this.leases)
     const problems = [...httpProblems(this.judge, probe, answer, body?.length ?? 0), ...(extra?.(answer) ?? [])]
-    if (problems.length > 0) this.fail(label, named.what, problems, printHttpRequest(request, probe.encoding._tag), printHttpAnswer(answer))
+    if (problems.length > 0) {
+      this.fail(label, named.what, problems, printHttpRequest(request, probe.encoding._tag), printHttpAnswer(answer))
+    }
     return { request, answer, problems }
   }
 
   /** Sends a WebSocket probe and judges it; extra checks may add problems. */
-  async ws(label: string, named: Named<WsProbe>, extra?: (answer: WsAnswer) => ReadonlyArray<string>): Promise<WsOutcome> {
+  async ws(
+    label: string,
+    named: Named<WsProbe>,
+    extra?: (answer: WsAnswer) => ReadonlyArray<string>
+  ): Promise<WsOutcome> {
     const { probe } = named
     const frames: Array<WsFrame> = probe.frames.map((f) => ({
       opcode: f.opcode,
@@ -328,7 +378,11 @@ export class Run {
  * Runs `tasks` at most `concurrency` at a time, in order of index; stops taking new ones once
  * `stop()` says so (the broker died: nothing after would say anything new).
  */
-export const pool = async (tasks: ReadonlyArray<() => Promise<void>>, concurrency: number, stop: () => boolean): Promise<void> => {
+export const pool = async (
+  tasks: ReadonlyArray<() => Promise<void>>,
+  concurrency: number,
+  stop: () => boolean
+): Promise<void> => {
   let next = 0
   const worker = async () => {
     while (next < tasks.length && !stop()) {
@@ -353,7 +407,13 @@ export const report = (failures: ReadonlyArray<Failure>, replay: (label: string)
     const shortest = group.reduce((a, b) => (b.request.length < a.request.length ? b : a))
     lines.push(
       "",
-      `✗ ${shortest.label}: ${shortest.what}${group.length > 1 ? ` (and ${group.length - 1} more like it: ${group.slice(0, 8).filter((f) => f !== shortest).map((f) => f.label).join(", ")})` : ""}`,
+      `✗ ${shortest.label}: ${shortest.what}${
+        group.length > 1
+          ? ` (and ${group.length - 1} more like it: ${
+            group.slice(0, 8).filter((f) => f !== shortest).map((f) => f.label).join(", ")
+          })`
+          : ""
+      }`,
       ...shortest.problems.map((p) => `  problem: ${p}`),
       `  replay: ${replay(shortest.label)}`,
       ...(shortest.request ? ["  request:", ...shortest.request.split("\n").map((l) => `    ${l}`)] : []),

@@ -41,7 +41,7 @@ const payloads = (seed: number, n: number): Array<unknown> => {
     { long: "x".repeat(100_000) },
     { unicode: "日本語 🙂 \u202e \u0000 \ud800", escapes: "\"\\/\b\f\n\r\t" },
     { numbers: [0, -0, 1e308, -1e308, 5e-324, Number.MAX_SAFE_INTEGER, 1e21, 0.1] },
-    JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":1}}'),
+    JSON.parse("{\"__proto__\":{\"polluted\":true},\"constructor\":{\"prototype\":1}}"),
     null,
     "",
     []
@@ -54,7 +54,12 @@ const group = 20
 
 /** Claims every job of `type` (there are `count`), with an hour's lease. */
 const claimAll = async (broker: Broker, type: string, count: number): Promise<Array<Claimed>> => {
-  const claimed = await must<Array<Claimed>>(broker, "POST", "/v1/jobs/claim", { workerId: "fuzz-setup", types: [type], max: count, leaseMs: 3_600_000 })
+  const claimed = await must<Array<Claimed>>(broker, "POST", "/v1/jobs/claim", {
+    workerId: "fuzz-setup",
+    types: [type],
+    max: count,
+    leaseMs: 3_600_000
+  })
   if (claimed.length !== count) throw new Error(`claimed ${claimed.length} jobs of ${type}, not ${count}`)
   return claimed
 }
@@ -65,14 +70,21 @@ const enqueueAll = async (broker: Broker, jobs: ReadonlyArray<Record<string, unk
 export const setUp = async (broker: Broker, seed: number): Promise<Setup> => {
   const data = payloads(seed, 200)
   const at = (i: number) => ({ payload: data[i] })
-  const delayed = await enqueueAll(broker, Array.from({ length: 120 }, (_, i) => ({ type: "sentinel", ...at(i), delayMs: maxDelayMs, priority: i - 60 })))
+  const delayed = await enqueueAll(
+    broker,
+    Array.from({ length: 120 }, (_, i) => ({ type: "sentinel", ...at(i), delayMs: maxDelayMs, priority: i - 60 }))
+  )
 
   await enqueueAll(broker, Array.from({ length: group }, (_, i) => ({ type: "sentinel-running", ...at(120 + i) })))
   await claimAll(broker, "sentinel-running", group)
 
   await enqueueAll(broker, Array.from({ length: group }, (_, i) => ({ type: "sentinel-retry", ...at(140 + i) })))
   for (const { job, token } of await claimAll(broker, "sentinel-retry", group)) {
-    await must(broker, "POST", `/v1/jobs/${job.id}/fail`, { token, error: `failed ${job.id}`, retryDelayMs: maxDelayMs })
+    await must(broker, "POST", `/v1/jobs/${job.id}/fail`, {
+      token,
+      error: `failed ${job.id}`,
+      retryDelayMs: maxDelayMs
+    })
   }
 
   await enqueueAll(broker, Array.from({ length: group }, (_, i) => ({ type: "sentinel-done", ...at(160 + i) })))
@@ -80,11 +92,22 @@ export const setUp = async (broker: Broker, seed: number): Promise<Setup> => {
     await must(broker, "POST", `/v1/jobs/${job.id}/complete`, { token, result: data[(i * 13) % data.length] })
   }
 
-  const toCancel = await enqueueAll(broker, Array.from({ length: group }, (_, i) => ({ type: "sentinel-cancel", ...at(180 + i), delayMs: 60_000 })))
+  const toCancel = await enqueueAll(
+    broker,
+    Array.from({ length: group }, (_, i) => ({ type: "sentinel-cancel", ...at(180 + i), delayMs: 60_000 }))
+  )
   for (const job of toCancel) await must(broker, "POST", `/v1/jobs/${job.id}/cancel`)
 
-  const fuzzJobs = await enqueueAll(broker, Array.from({ length: 100 }, (_, i) => ({ type: "fuzz", payload: { n: i } })))
-  const claimed = await must<Array<Claimed>>(broker, "POST", "/v1/jobs/claim", { workerId: "fuzz-setup", types: ["fuzz"], max: 40, leaseMs: 3_600_000 })
+  const fuzzJobs = await enqueueAll(
+    broker,
+    Array.from({ length: 100 }, (_, i) => ({ type: "fuzz", payload: { n: i } }))
+  )
+  const claimed = await must<Array<Claimed>>(broker, "POST", "/v1/jobs/claim", {
+    workerId: "fuzz-setup",
+    types: ["fuzz"],
+    max: 40,
+    leaseMs: 3_600_000
+  })
 
   const first = Number(delayed[0]!.id.replace("job-", ""))
   const ids = Array.from({ length: 200 }, (_, i) => `job-${first + i}`)

@@ -59,7 +59,7 @@ const expand = (kind: string, arg: string, leases: LeasePool, quoted: boolean): 
     case "deepArray":
       return "[".repeat(n) + "]".repeat(n)
     case "deepObject":
-      return '{"a":'.repeat(n) + "1" + "}".repeat(n)
+      return "{\"a\":".repeat(n) + "1" + "}".repeat(n)
     case "raw":
       return arg
     case "lease":

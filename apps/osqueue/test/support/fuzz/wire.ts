@@ -51,7 +51,9 @@ export const sendHttp = (target: Target, request: HttpRequest, timeoutMs = hardT
     }
     // Node frames a GET's or DELETE's body with nothing unless told its length: the bytes would
     // reach the broker as the start of a next request, a test of Node's parser, not of the broker
-    const framed = request.body === undefined || Object.keys(request.headers).some((k) => /^(content-length|transfer-encoding)$/i.test(k))
+    const framed = request.body === undefined || Object.keys(request.headers).some((k) =>
+        /^(content-length|transfer-encoding)$/i.test(k)
+      )
       ? request.headers
       : { ...request.headers, "content-length": String(Buffer.byteLength(request.body)) }
     let req: http.ClientRequest
@@ -79,8 +81,15 @@ export const sendHttp = (target: Target, request: HttpRequest, timeoutMs = hardT
     req.on("response", (res) => {
       res.on("data", (chunk: Buffer) => chunks.push(chunk))
       res.on("end", () => finish({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
-      res.on("error", (error) =>
-        finish({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), error: `answer cut: ${error.message}` })
+      res.on(
+        "error",
+        (error) =>
+          finish({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+            error: `answer cut: ${error.message}`
+          })
       )
     })
     req.on("error", (error) => finish({ headers: {}, body: Buffer.concat(chunks), error: error.message }))
@@ -126,7 +135,12 @@ export const sendRaw = (target: Target, request: RawRequest): Promise<RawAnswer>
       settled = true
       clearTimeout(timer)
       socket.destroy()
-      resolve({ bytes: Buffer.concat(chunks), ms: performance.now() - started, closedByBroker, ...(error ? { error } : {}) })
+      resolve({
+        bytes: Buffer.concat(chunks),
+        ms: performance.now() - started,
+        closedByBroker,
+        ...(error ? { error } : {})
+      })
     }
     const timer = setTimeout(() => finish(false), request.waitMs)
     socket.on("data", (chunk: Buffer) => {
@@ -247,7 +261,9 @@ export const exitIds = (messages: ReadonlyArray<string>): Set<string> => {
     try {
       const parsed = JSON.parse(message) as unknown
       for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
-        if (typeof m === "object" && m !== null && (m as { _tag?: unknown })._tag === "Exit") ids.add(String((m as { requestId?: unknown }).requestId))
+        if (typeof m === "object" && m !== null && (m as { _tag?: unknown })._tag === "Exit") {
+          ids.add(String((m as { requestId?: unknown }).requestId))
+        }
       }
     } catch {
       // not JSON: the checks report it
@@ -274,9 +290,13 @@ export const sendWs = (target: Target, request: WsRequest, timeoutMs = hardTimeo
       settled = true
       clearTimeout(timer)
       clearTimeout(quiet)
-      const refusal = status !== undefined && status !== 101 ? Buffer.concat([head, pending]).toString("utf8") : undefined
+      const refusal = status !== undefined && status !== 101
+        ? Buffer.concat([head, pending]).toString("utf8")
+        : undefined
       if (!socket.destroyed) {
-        if (status === 101 && !closedByBroker) socket.write(encodeFrame({ opcode: opcodes.close, payload: Buffer.from([0x03, 0xe8]) }))
+        if (status === 101 && !closedByBroker) {
+          socket.write(encodeFrame({ opcode: opcodes.close, payload: Buffer.from([0x03, 0xe8]) }))
+        }
         socket.end()
         setTimeout(() => socket.destroy(), 100)
       }
@@ -304,7 +324,10 @@ export const sendWs = (target: Target, request: WsRequest, timeoutMs = hardTimeo
     }
     const onFrame = (opcode: number, payload: Buffer) => {
       if (opcode === opcodes.close) {
-        close = { code: payload.length >= 2 ? payload.readUInt16BE(0) : 1005, reason: payload.subarray(2).toString("utf8") }
+        close = {
+          code: payload.length >= 2 ? payload.readUInt16BE(0) : 1005,
+          reason: payload.subarray(2).toString("utf8")
+        }
         finish(true)
       } else if (opcode === opcodes.ping) {
         socket.write(encodeFrame({ opcode: opcodes.pong, payload }))

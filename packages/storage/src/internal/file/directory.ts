@@ -3,10 +3,10 @@
  * key, shared by the generation protocol (`generations.ts`) and the folder operations
  * (`folders.ts`).
  */
-import * as NodePath from "node:path"
 import type * as Either from "effect/Either"
+import * as NodePath from "node:path"
 import { type BadKey, type ToStoreError, toStoreErrorIn } from "./errors.js"
-import { genName, type GenerationId, newNonce } from "./generationFile.js"
+import { type GenerationId, genName, newNonce } from "./generationFile.js"
 import { generationsDir } from "./keys.js"
 
 export interface StoreDirectory {

@@ -4,11 +4,11 @@
  * what a log that creates and deletes keys all day uses, and they leave no trace of a deleted
  * key. Leftovers of a crash in between sit in tmp/, which opening a store clears.
  */
-import * as NodeFs from "node:fs"
-import * as NodePath from "node:path"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
 import { type Body, bodyLength, type Metadata, OutcomeUnknown } from "../../ObjectStore.js"
 import type { StoreDirectory } from "./directory.js"
 import { type FsError, fsOp, fsOpOnPool, optional, syncDirectory, writeDurable } from "./fs.js"
@@ -37,21 +37,34 @@ export const createFolder = (
   const lost = (e: FsError) =>
     ["EEXIST", "ENOTEMPTY"].includes(e.code ?? "") ||
     (e.code === "ENOENT" && (e.path === parentDir || e.path === dir))
-  return Effect.gen(function* () {
+  return Effect.gen(function*() {
     yield* fsOp("mkdir", staging, () => NodeFs.mkdirSync(staging))
-    const header: Header = { v: 1, key, gen: 0, nonce, parent: null, deleted: false, size: bodyLength(body), metadata: { ...metadata } }
+    const header: Header = {
+      v: 1,
+      key,
+      gen: 0,
+      nonce,
+      parent: null,
+      deleted: false,
+      size: bodyLength(body),
+      metadata: { ...metadata }
+    }
     yield* writeDurable(store.genPath(staging, 0), headerLine(header), body, store.sync)
     yield* syncDirectory(staging, store.sync)
     yield* fsOp("mkdir", parentDir, () => NodeFs.mkdirSync(parentDir, { recursive: true }))
     // rename() onto an existing folder fails (a generations folder is never empty).
     yield* fsOp("rename", dir, () => NodeFs.renameSync(staging, dir))
     // The key exists from here on; a delete may already have removed it (ENOENT) again.
-    yield* optional(syncDirectory(parentDir, store.sync)).pipe(Effect.mapError((cause) => new OutcomeUnknown({ key, cause })))
+    yield* optional(syncDirectory(parentDir, store.sync)).pipe(
+      Effect.mapError((cause) => new OutcomeUnknown({ key, cause }))
+    )
     store.confirmed.set(key, { gen: 0, nonce })
     return Option.some(versionOf(0, nonce))
   }).pipe(
     Effect.catchIf((e): e is FsError => e._tag === "FsError" && lost(e), () => Effect.succeedNone),
-    Effect.ensuring(fsOp("rm", staging, () => NodeFs.rmSync(staging, { recursive: true, force: true })).pipe(Effect.ignore))
+    Effect.ensuring(
+      fsOp("rm", staging, () => NodeFs.rmSync(staging, { recursive: true, force: true })).pipe(Effect.ignore)
+    )
   )
 }
 
@@ -63,7 +76,7 @@ export const createFolder = (
  * directory, or empty folders, which cost `list` a readdir each and nothing else.
  */
 export const removeKey = (store: StoreDirectory, key: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const dir = yield* store.generationsDir(key)
     const keyDir = NodePath.dirname(dir)
     const removed = store.tmpPath(REMOVED_SUFFIX)
@@ -73,7 +86,9 @@ export const removeKey = (store: StoreDirectory, key: string) =>
       // Durable before the answer; ENOENT: another delete already removed the key's folder.
       yield* optional(syncDirectory(keyDir, store.sync))
       yield* fsOpOnPool("rm", removed, () => NodeFs.promises.rm(removed, { recursive: true, force: true })).pipe(
-        Effect.catchAll((e) => Effect.logDebug("FileStore: a deleted key's folder stays in tmp/ until the next open", e))
+        Effect.catchAll((e) =>
+          Effect.logDebug("FileStore: a deleted key's folder stays in tmp/ until the next open", e)
+        )
       )
     }
     // Then the folders above it that are left empty, up to objects/: rmdir fails (harmlessly)
@@ -92,12 +107,12 @@ export const removeKey = (store: StoreDirectory, key: string) =>
  * and folders of deleted keys whose removal a crash cut short (nobody uses those: any age).
  */
 export const removeStaleTemporaries = (tmpDir: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const names = yield* fsOp("readdir", tmpDir, () => NodeFs.readdirSync(tmpDir))
     const now = yield* Clock.currentTimeMillis
     for (const name of names) {
       const path = NodePath.join(tmpDir, name)
-      yield* Effect.gen(function* () {
+      yield* Effect.gen(function*() {
         if (!name.endsWith(REMOVED_SUFFIX)) {
           const stat = yield* optional(fsOp("stat", path, () => NodeFs.statSync(path)))
           if (Option.isNone(stat) || now - stat.value.mtimeMs <= STALE_TMP_MS) return

@@ -3,10 +3,10 @@
  * for `errors.ts` to give it a meaning). Synchronous where the step is a few microseconds, on the
  * thread pool where it waits for the disk.
  */
-import * as NodeFs from "node:fs"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as NodeFs from "node:fs"
 import { type Body, bodyParts } from "../../ObjectStore.js"
 
 export class FsError extends Data.TaggedError("FsError")<{
@@ -76,8 +76,13 @@ export const readFirstLine = (path: string): Effect.Effect<Buffer, FsError> =>
  */
 const fsyncOnPool = (path: string, fd: number): Effect.Effect<void, FsError> =>
   Effect.async((resume) =>
-    NodeFs.fsync(fd, (cause) =>
-      resume(cause === null ? Effect.void : Effect.fail(new FsError({ op: "fsync", path, code: errnoOf(cause), cause }))))
+    NodeFs.fsync(
+      fd,
+      (cause) =>
+        resume(
+          cause === null ? Effect.void : Effect.fail(new FsError({ op: "fsync", path, code: errnoOf(cause), cause }))
+        )
+    )
   )
 
 const withFd = <A>(path: string, flags: string, use: (fd: number) => Effect.Effect<A, FsError>) =>
@@ -101,7 +106,9 @@ const writeParts = (fd: number, parts: ReadonlyArray<Uint8Array>) => {
         written -= part.length
         continue
       }
-      for (let offset = written; offset < part.length;) offset += NodeFs.writeSync(fd, part, offset, part.length - offset)
+      for (let offset = written; offset < part.length;) {
+        offset += NodeFs.writeSync(fd, part, offset, part.length - offset)
+      }
       written = 0
     }
   }
@@ -131,6 +138,7 @@ export const syncDirectory = (path: string, sync: boolean) =>
     : Effect.void
 
 /** Whether something is at `path`, without building an ENOENT exception when nothing is. */
-export const exists = (path: string) => fsOp("stat", path, () => NodeFs.statSync(path, { throwIfNoEntry: false }) !== undefined)
+export const exists = (path: string) =>
+  fsOp("stat", path, () => NodeFs.statSync(path, { throwIfNoEntry: false }) !== undefined)
 
 export const unlinkQuietly = (path: string) => fsOp("unlink", path, () => NodeFs.unlinkSync(path)).pipe(Effect.ignore)

@@ -3,9 +3,9 @@
  * store hands out names a generation and its file's nonce, `<gen>.<nonce>` (package README,
  * "On-disk layout").
  */
-import * as NodeCrypto from "node:crypto"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
+import * as NodeCrypto from "node:crypto"
 import { Corrupt } from "./errors.js"
 import { NEWLINE } from "./fs.js"
 
@@ -61,5 +61,8 @@ export const parseGenFile = (path: string, buffer: Buffer, withBody: boolean): E
     return Either.left(new Corrupt({ path, reason: `body is ${size} bytes, header says ${header.right.size}` }))
   }
   // A plain Uint8Array view (not a Buffer) so callers see exactly the type the interface names.
-  return Either.right({ header: header.right, body: new Uint8Array(buffer.buffer, buffer.byteOffset + newline + 1, size) })
+  return Either.right({
+    header: header.right,
+    body: new Uint8Array(buffer.buffer, buffer.byteOffset + newline + 1, size)
+  })
 }

@@ -5,10 +5,10 @@
  * collected lowest first. The argument that no update is lost is in the package README, "Why no
  * lost update".
  */
-import * as NodeFs from "node:fs"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as NodeFs from "node:fs"
 import {
   type Body,
   bodyLength,
@@ -20,7 +20,18 @@ import {
 } from "../../ObjectStore.js"
 import type { StoreDirectory } from "./directory.js"
 import { type Corrupt, linkRefusedCodes } from "./errors.js"
-import { exists, type FsError, fsOp, fsOpOnPool, optional, readFirstLine, readWhole, syncDirectory, unlinkQuietly, writeDurable } from "./fs.js"
+import {
+  exists,
+  type FsError,
+  fsOp,
+  fsOpOnPool,
+  optional,
+  readFirstLine,
+  readWhole,
+  syncDirectory,
+  unlinkQuietly,
+  writeDurable
+} from "./fs.js"
 import {
   type GenerationId,
   type GenFile,
@@ -89,7 +100,7 @@ export const lookup = (
   dir: string,
   withBody: boolean
 ): Effect.Effect<Option.Option<Top>, FsError | Corrupt | StoreUnavailable> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     let start = store.confirmed.get(key)
     for (let attempt = 0; attempt < MAX_LOOKUP_ATTEMPTS; attempt++) {
       let current: GenerationId
@@ -141,7 +152,7 @@ export const lookup = (
 
 /** Deletes old generations, lowest first (the order the no-lost-update argument relies on). */
 const collect = (store: StoreDirectory, key: string, dir: string, newest: number) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const names = yield* fsOp("readdir", dir, () => NodeFs.readdirSync(dir))
     const old = names
       .map(parseGenName)
@@ -165,7 +176,9 @@ export const baseCollected = (store: StoreDirectory, key: string, gen: number) =
   Effect.logWarning("FileStore: write of unknown outcome, its base generation was collected meanwhile").pipe(
     Effect.annotateLogs({ key, generation: gen, keepGenerations: store.keep }),
     Effect.zipRight(
-      Effect.fail(new OutcomeUnknown({ key, cause: "the generation this write was based on was garbage-collected concurrently" }))
+      Effect.fail(
+        new OutcomeUnknown({ key, cause: "the generation this write was based on was garbage-collected concurrently" })
+      )
     )
   )
 
@@ -193,14 +206,23 @@ export const publish = (
   store: StoreDirectory,
   { base, body, deleted, dir, expected, key, metadata, operation }: Publication
 ): Effect.Effect<string, StoreFailure | StoreUnavailable | PreconditionFailed | OutcomeUnknown | Discarded> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const gen = base.gen + 1
     const nonce = newNonce()
-    const header: Header = { v: 1, key, gen, nonce, parent: base.nonce, deleted, size: bodyLength(body), metadata: { ...metadata } }
+    const header: Header = {
+      v: 1,
+      key,
+      gen,
+      nonce,
+      parent: base.nonce,
+      deleted,
+      size: bodyLength(body),
+      metadata: { ...metadata }
+    }
     const target = store.genPath(dir, gen)
     const staged = store.tmpPath("")
 
-    yield* Effect.gen(function* () {
+    yield* Effect.gen(function*() {
       yield* writeDurable(staged, headerLine(header), body, store.sync).pipe(
         Effect.mapError(store.toStoreError(operation, key))
       )

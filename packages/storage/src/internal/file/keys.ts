@@ -3,11 +3,11 @@
  * so that no key can escape the store's directory, and the key's generations sit in a folder
  * named `@` inside it (so keys "a" and "a/b" live side by side).
  */
-import * as NodeFs from "node:fs"
-import * as NodePath from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
 import { BadKey } from "./errors.js"
 import { type FsError, fsOp, optional } from "./fs.js"
 
@@ -57,7 +57,7 @@ export const keysWithFolders = (
 ): Effect.Effect<Array<string>, FsError> => {
   const candidates: Array<string> = []
   const walk = (dir: string, segments: ReadonlyArray<string>, top: boolean): Effect.Effect<void, FsError> =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const entries = yield* optional(fsOp("readdir", dir, () => NodeFs.readdirSync(dir, { withFileTypes: true })))
       if (Option.isNone(entries)) return
       for (const entry of entries.value) {
