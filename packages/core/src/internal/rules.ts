@@ -1,0 +1,434 @@
+/**
+ * The rules: how each command moves jobs between states (docs/architecture.md, "Job states"),
+ * what it refuses, and the events it emits. Every change goes through the journaled changes of
+ * `StateCore`, so that a refused command is undone alone.
+ */
+import {
+  type Backoff,
+  defaultBackoff,
+  type EnqueueOptions,
+  type HeldLease,
+  InvalidRequest,
+  InvalidTransition,
+  type Job,
+  type JobId,
+  JobNotFound,
+  type JobState,
+  type Leader,
+  type LeaseToken,
+  maxInstant,
+  maxPausedTypes,
+  type OsqueueError,
+  type Paused,
+  PayloadTooLarge,
+  QueueFull
+} from "@osqueue/types"
+import * as Either from "effect/Either"
+import type { ClaimResult, HeartbeatResult } from "../Command.js"
+import type { Heap } from "../Heap.js"
+import { recordStarts, room } from "./claimLimits.js"
+import { type Item, itemLess } from "./jobIndex.js"
+import { leased, type SecretSource, tokenOf } from "./leases.js"
+import type { Scope, StateCore } from "./stateCore.js"
+
+/** A rough size of a job's JSON beyond its payload, to check the state cap before encoding. */
+const jobOverheadBytes = 400
+
+/**
+ * `now + ms`, never past `maxInstant`: every time the state computes stays a safe integer that
+ * queue.json holds and reads back, whatever a job stored before requests were bounded says.
+ */
+export const later = (now: number, ms: number): number => Math.min(now + ms, maxInstant)
+
+/** A number in [0, 1) fixed by the job and attempt, so jitter keeps the state machine deterministic. */
+const unitHash = (text: string): number => {
+  let h = 2166136261
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 16777619)
+  }
+  return (h >>> 0) / 4294967296
+}
+
+/** Doublings past which any exponential backoff is at its cap: keeps the power finite. */
+const maxDoublings = 64
+
+export const backoffDelay = (backoff: Backoff, failures: number, salt: string): number => {
+  if (backoff._tag === "fixed") return backoff.delayMs
+  const raw = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(maxDoublings, Math.max(0, failures - 1)))
+  return Math.round(raw * (1 - backoff.jitter * unitHash(salt)))
+}
+
+const finalStates: ReadonlySet<JobState> = new Set(["completed", "dead", "cancelled"])
+
+/** A new leader takes the queue: a new epoch, and every running lease gets a full TTL of grace. */
+export const takeover = (core: StateCore, leader: Leader, now: number): void => {
+  core.setMeta({ ...core.meta, epoch: core.meta.epoch + 1, leader })
+  for (const id of [...core.jobs.byState.running]) {
+    const job = core.jobs.entries.get(id)!.job
+    const lease = job.lease!
+    const expiresAt = Math.max(lease.expiresAt, later(now, lease.ttlMs))
+    if (expiresAt !== lease.expiresAt) core.put({ ...job, lease: { ...lease, expiresAt } })
+  }
+}
+
+/** The leader steps down cleanly: followers may take over without waiting for the TTL. */
+export const releaseLeadership = (core: StateCore): void => {
+  if (core.meta.leader !== null) core.setMeta({ ...core.meta, leader: { ...core.meta.leader, released: true } })
+}
+
+export const enqueue = (core: StateCore, options: ReadonlyArray<EnqueueOptions>, now: number): Either.Either<ReadonlyArray<Job>, OsqueueError> => {
+  const { maxPayloadBytes, maxStateBytes, defaultMaxAttempts } = core.limits
+  let added = 0
+  for (const option of options) {
+    if (option.idempotencyKey !== undefined && core.jobs.byKey.has(option.idempotencyKey)) continue
+    const json = JSON.stringify(option.payload ?? null)
+    if (json === undefined) return Either.left(new InvalidRequest({ message: "the payload is not JSON" }))
+    const bytes = Buffer.byteLength(json)
+    if (bytes > maxPayloadBytes) {
+      return Either.left(new PayloadTooLarge({ what: `the payload of a ${option.type} job`, bytes, limit: maxPayloadBytes }))
+    }
+    added += bytes + jobOverheadBytes
+  }
+  // Finished jobs are shed first (oldest first; `shed` takes what they took off `pendingBytes`).
+  // If that is not enough, the refusal's rollback puts them back.
+  const over = core.bytes + core.pendingBytes + added - maxStateBytes
+  if (over > 0) shed(core, over)
+  const projected = core.bytes + core.pendingBytes + added
+  if (projected > maxStateBytes) {
+    return Either.left(new QueueFull({ bytes: projected, limit: maxStateBytes, retryAfterMs: fullFor(core, now) }))
+  }
+  core.pendingBytes += added
+
+  let seq = core.meta.nextJobSeq
+  const jobs = options.map((option) => {
+    const existing = option.idempotencyKey === undefined ? undefined : core.jobs.byKey.get(option.idempotencyKey)
+    if (existing !== undefined) return core.jobs.entries.get(existing)!.job
+    const runAt = option.runAt ?? later(now, option.delayMs ?? 0)
+    const job: Job = {
+      id: `job-${seq}` as JobId,
+      type: option.type,
+      payload: option.payload ?? null,
+      state: runAt > now ? "delayed" : "queued",
+      priority: option.priority ?? 0,
+      attempts: 0,
+      maxAttempts: option.maxAttempts ?? defaultMaxAttempts,
+      claims: 0,
+      backoff: option.backoff ?? defaultBackoff,
+      seq,
+      createdAt: now,
+      runAt,
+      ...(option.idempotencyKey === undefined ? {} : { idempotencyKey: option.idempotencyKey }),
+      ...(option.traceparent === undefined ? {} : { traceparent: option.traceparent }),
+      ...(option.timeoutMs === undefined ? {} : { timeoutMs: option.timeoutMs }),
+      history: []
+    }
+    seq++
+    core.emit("enqueued", core.put(job), now)
+    return job
+  })
+  const enqueued = seq - core.meta.nextJobSeq
+  if (enqueued > 0) {
+    const totals = { ...core.meta.totals, enqueued: core.meta.totals.enqueued + enqueued }
+    core.setMeta({ ...core.meta, nextJobSeq: seq, totals })
+  }
+  return Either.right(jobs)
+}
+
+export const claim = (
+  core: StateCore,
+  workerId: string,
+  types: ReadonlyArray<string> | undefined,
+  max: number,
+  leaseMs: number | undefined,
+  now: number,
+  secrets: SecretSource
+): Either.Either<ReadonlyArray<ClaimResult>, OsqueueError> => {
+  const ttlMs = leaseMs ?? core.limits.defaultLeaseMs
+  if (ttlMs <= 0 || ttlMs > core.limits.maxLeaseMs) {
+    return Either.left(new InvalidRequest({ message: `leaseMs must be between 1 and ${core.limits.maxLeaseMs}` }))
+  }
+  const { all, types: pausedTypes } = core.meta.paused
+  if (all) return Either.right([])
+  // How many more each limited scope may start now (docs/architecture.md, "Limits on claims").
+  let queueRoom = room(core, undefined, now)
+  const heaps: Array<{ readonly heap: Heap<Item>; readonly type: string; room: number }> = []
+  // Each type once: a type named twice must not get its limit's room twice.
+  for (const type of types === undefined ? core.jobs.ready.keys() : new Set(types)) {
+    const heap = core.jobs.ready.get(type)
+    if (heap !== undefined && !pausedTypes.includes(type)) heaps.push({ heap, type, room: room(core, type, now) })
+  }
+  const claimed: Array<ClaimResult> = []
+  const started = new Map<Scope, number>()
+  while (claimed.length < max && queueRoom > 0) {
+    let best: (typeof heaps)[number] | undefined
+    for (const candidate of heaps) {
+      if (candidate.room <= 0) continue
+      const top = core.jobs.validTop(candidate.heap)
+      if (top !== undefined && (best === undefined || itemLess(top, best.heap.peek()!))) best = candidate
+    }
+    if (best === undefined) break
+    best.room--
+    queueRoom--
+    started.set(best.type, (started.get(best.type) ?? 0) + 1)
+    const job = core.jobs.entries.get(best.heap.pop()!.id)!.job
+    const attempt = job.attempts + 1
+    const lease: HeldLease = { workerId, epoch: core.meta.epoch, expiresAt: later(now, ttlMs), ttlMs, secret: secrets() }
+    const running = core.put({
+      ...job,
+      state: "running",
+      attempts: attempt,
+      claims: job.claims + 1,
+      startedAt: now,
+      lease,
+      history: appendHistory(core, job.history, { attempt, workerId, startedAt: now, outcome: "running" })
+    })
+    core.emit("claimed", running, now)
+    claimed.push({ job: running, token: tokenOf(running) })
+  }
+  if (claimed.length > 0) started.set(undefined, claimed.length)
+  for (const [scope, count] of started) recordStarts(core, scope, count, now)
+  return Either.right(claimed)
+}
+
+export const heartbeat = (
+  core: StateCore,
+  token: LeaseToken,
+  progress: unknown,
+  leaseMs: number | undefined,
+  now: number
+): Either.Either<HeartbeatResult, OsqueueError> => {
+  return Either.flatMap(leased(core, token), (job) => {
+    const lease = job.lease!
+    const ttlMs = leaseMs ?? lease.ttlMs
+    if (ttlMs <= 0 || ttlMs > core.limits.maxLeaseMs) {
+      return Either.left(new InvalidRequest({ message: `leaseMs must be between 1 and ${core.limits.maxLeaseMs}` }))
+    }
+    const tooLarge = progress === undefined ? undefined : checkSize(core, "the progress", progress)
+    if (tooLarge !== undefined) return Either.left(tooLarge)
+    const expiresAt = later(now, ttlMs)
+    core.put({ ...job, lease: { ...lease, expiresAt, ttlMs }, ...(progress === undefined ? {} : { progress }) })
+    return Either.right({ jobId: job.id, expiresAt })
+  })
+}
+
+export const complete = (core: StateCore, job: Job, result: unknown, now: number): Either.Either<Job, OsqueueError> => {
+  const tooLarge = result === undefined ? undefined : checkSize(core, "the result", result)
+  if (tooLarge !== undefined) return Either.left(tooLarge)
+  const totals = { ...core.meta.totals, completed: core.meta.totals.completed + 1 }
+  core.setMeta({ ...core.meta, totals })
+  const done = core.put({
+    ...withoutLease(job),
+    state: "completed",
+    finishedAt: now,
+    ...(result === undefined ? {} : { result }),
+    history: endAttempt(core, job, "completed", now)
+  })
+  core.emit("completed", done, now)
+  return Either.right(done)
+}
+
+export const cancel = (core: StateCore, id: JobId, now: number): Either.Either<Job, OsqueueError> => {
+  const job = core.jobs.entries.get(id)?.job
+  if (job === undefined) return Either.left(new JobNotFound({ id }))
+  if (finalStates.has(job.state)) {
+    return Either.left(new InvalidTransition({ jobId: id, state: job.state, action: "cancel" }))
+  }
+  const cancelled = core.put({
+    ...withoutLease(job),
+    state: "cancelled",
+    finishedAt: now,
+    history: job.state === "running" ? endAttempt(core, job, "cancelled", now) : job.history
+  })
+  core.emit("cancelled", cancelled, now)
+  return Either.right(cancelled)
+}
+
+export const retry = (core: StateCore, id: JobId, now: number): Either.Either<Job, OsqueueError> => {
+  const job = core.jobs.entries.get(id)?.job
+  if (job === undefined) return Either.left(new JobNotFound({ id }))
+  if (job.state !== "dead" && job.state !== "cancelled" && job.state !== "failed-waiting-retry") {
+    return Either.left(new InvalidTransition({ jobId: id, state: job.state, action: "retry" }))
+  }
+  return Either.right(redrive(core, job, now))
+}
+
+/** Back to the queue now. A finished job gets a fresh set of attempts; its place (seq) is kept. */
+export const redrive = (core: StateCore, job: Job, now: number): Job => {
+  const { finishedAt: _, ...rest } = job
+  const queued = core.put({
+    ...rest,
+    state: "queued",
+    runAt: now,
+    attempts: job.state === "failed-waiting-retry" ? job.attempts : 0
+  })
+  core.emit("redriven", queued, now)
+  return queued
+}
+
+/** A failed or expired attempt: retry after the backoff, or dead-letter when none are left. */
+export const failAttempt = (
+  core: StateCore,
+  job: Job,
+  error: string,
+  outcome: "failed" | "expired",
+  retryable: boolean,
+  retryDelayMs: number | undefined,
+  now: number
+): Job => {
+  const history = endAttempt(core, job, outcome, now, error)
+  const base = { ...withoutLease(job), lastError: error, history }
+  if (!retryable || job.attempts >= job.maxAttempts) {
+    const totals = { ...core.meta.totals, dead: core.meta.totals.dead + 1 }
+    core.setMeta({ ...core.meta, totals })
+    const dead = core.put({ ...base, state: "dead", finishedAt: now })
+    core.emit("dead", dead, now, error)
+    return dead
+  }
+  const delay = retryDelayMs ?? backoffDelay(job.backoff, job.attempts, `${job.id}/${job.attempts}`)
+  const waiting = core.put({ ...base, state: delay > 0 ? "failed-waiting-retry" : "queued", runAt: later(now, delay) })
+  core.emit("retrying", waiting, now, error)
+  return waiting
+}
+
+export const promote = (core: StateCore, id: JobId, now: number): Either.Either<Job, OsqueueError> => {
+  const job = core.jobs.entries.get(id)?.job
+  if (job === undefined) return Either.left(new JobNotFound({ id }))
+  if (job.state !== "delayed" && job.state !== "failed-waiting-retry") {
+    return Either.left(
+      new InvalidTransition({
+        jobId: id,
+        state: job.state,
+        action: "promote",
+        hint: job.state === "queued" ? "it is claimable already" : "only delayed and retry-waiting jobs can be promoted"
+      })
+    )
+  }
+  const queued = core.put({ ...job, state: "queued", runAt: now })
+  core.emit("promoted", queued, now)
+  return Either.right(queued)
+}
+
+export const setPriority = (core: StateCore, id: JobId, priority: number): Either.Either<Job, OsqueueError> => {
+  const job = core.jobs.entries.get(id)?.job
+  if (job === undefined) return Either.left(new JobNotFound({ id }))
+  if (job.state !== "queued" && job.state !== "delayed" && job.state !== "failed-waiting-retry") {
+    return Either.left(
+      new InvalidTransition({
+        jobId: id,
+        state: job.state,
+        action: "change the priority of",
+        hint: "only a job that has not started (queued, delayed, waiting to retry) has a priority to change"
+      })
+    )
+  }
+  return Either.right(job.priority === priority ? job : core.put({ ...job, priority }))
+}
+
+/** A running job is refused: its worker holds a lease, which a cancel revokes first. */
+export const deleteJob = (core: StateCore, id: JobId, now: number): Either.Either<Job, OsqueueError> => {
+  const job = core.jobs.entries.get(id)?.job
+  if (job === undefined) return Either.left(new JobNotFound({ id }))
+  if (job.state === "running") {
+    return Either.left(
+      new InvalidTransition({ jobId: id, state: job.state, action: "delete", hint: "cancel it first (that revokes its worker's lease), then delete it" })
+    )
+  }
+  core.remove(id)
+  core.emit("deleted", job, now)
+  return Either.right(job)
+}
+
+export const purge = (core: StateCore, state: JobState, type: string | undefined): Either.Either<number, OsqueueError> => {
+  if (state === "running") {
+    return Either.left(new InvalidRequest({ message: "running jobs cannot be purged: cancel them first (that revokes their leases)" }))
+  }
+  let count = 0
+  for (const id of [...core.jobs.byState[state]]) {
+    if (type !== undefined && core.jobs.entries.get(id)!.type !== type) continue
+    core.remove(id)
+    count++
+  }
+  return Either.right(count)
+}
+
+export const setPaused = (core: StateCore, pause: boolean, type: string | undefined): Either.Either<Paused, OsqueueError> => {
+  const { all, types } = core.meta.paused
+  if (pause && type !== undefined && !types.includes(type) && types.length >= maxPausedTypes) {
+    return Either.left(
+      new InvalidRequest({
+        message: `at most ${maxPausedTypes} types may be paused one by one; resume some, or pause every type`
+      })
+    )
+  }
+  const paused: Paused =
+    type === undefined
+      ? pause
+        ? { all: true, types }
+        : { all: false, types: [] }
+      : { all, types: pause ? (types.includes(type) ? types : [...types, type]) : types.filter((t) => t !== type) }
+  core.setMeta({ ...core.meta, paused })
+  return Either.right(paused)
+}
+
+/**
+ * Removes the oldest finished (completed, cancelled) jobs until `bytes` are freed or none is
+ * left. What they took counts as freed at once (off `pendingBytes`), as an enqueue's jobs count
+ * as added.
+ */
+export const shed = (core: StateCore, bytes: number): void => {
+  let freed = 0
+  while (freed < bytes) {
+    const item = core.jobs.oldest(core.jobs.finished)
+    if (item === undefined) break
+    core.jobs.finished.pop()
+    freed += core.jobs.entries.get(item.id)!.size
+    core.remove(item.id)
+  }
+  core.pendingBytes -= freed
+}
+
+/**
+ * How long a client refused with `QueueFull` should wait: until the next lease ends (its job
+ * finishes, and can be shed, or expires), at least a second and at most a minute; a minute when
+ * no job runs, since then nothing frees space but workers claiming or an operator.
+ */
+export const fullFor = (core: StateCore, now: number): number => {
+  for (let item = core.jobs.leases.peek(); item !== undefined; item = core.jobs.leases.peek()) {
+    if (core.jobs.live(item, "running") !== undefined) return Math.min(Math.max(item.key - now, 1_000), 60_000)
+    core.jobs.leases.pop()
+  }
+  return 60_000
+}
+
+export const checkSize = (core: StateCore, what: string, value: unknown): PayloadTooLarge | InvalidRequest | undefined => {
+  const json = JSON.stringify(value)
+  if (json === undefined) return new InvalidRequest({ message: `${what} is not JSON` })
+  const bytes = Buffer.byteLength(json)
+  const limit = core.limits.maxPayloadBytes
+  return bytes > limit ? new PayloadTooLarge({ what, bytes, limit }) : undefined
+}
+
+const appendHistory = (core: StateCore, history: Job["history"], attempt: Job["history"][number]): Job["history"] => {
+  const next = [...history, attempt]
+  return next.length > core.limits.maxHistory ? next.slice(next.length - core.limits.maxHistory) : next
+}
+
+export const endAttempt = (
+  core: StateCore,
+  job: Job,
+  outcome: Job["history"][number]["outcome"],
+  now: number,
+  error?: string
+): Job["history"] => {
+  const last = job.history[job.history.length - 1]
+  if (last === undefined || last.attempt !== job.attempts || last.outcome !== "running") return job.history
+  const ended = { ...last, endedAt: now, outcome, ...(error === undefined ? {} : { error }) }
+  return [...job.history.slice(0, -1), ended]
+}
+
+export const withoutLease = (job: Job): Job => {
+  if (job.lease === undefined) return job
+  const { lease: _, ...rest } = job
+  return rest
+}
