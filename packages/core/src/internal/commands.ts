@@ -10,7 +10,6 @@ import * as Schema from "effect/Schema"
 import type { Command, ResultOf } from "../Command.js"
 import { clearLimit, setLimit } from "./claimLimits.js"
 import * as Journal from "./journal.js"
-import type { SecretSource } from "./leases.js"
 import {
   cancel,
   claim,
@@ -28,7 +27,7 @@ import {
   setPriority,
   withoutLease
 } from "./rules.js"
-import { leased } from "./leases.js"
+import { leased, type SecretSource } from "./leases.js"
 import { upsertSchedule } from "./schedules.js"
 import type { StateCore } from "./stateCore.js"
 

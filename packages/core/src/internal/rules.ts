@@ -1,7 +1,7 @@
 /**
- * The rules: how each command moves jobs between states (docs/architecture.md, "Job states"),
- * what it refuses, and the events it emits. Every change goes through the journaled changes of
- * `StateCore`, so that a refused command is undone alone.
+ * The rules (docs/architecture.md, "The state machine"): how each command moves jobs between
+ * states, what it refuses, and the events it emits; and the state cap's shedding. Every change
+ * goes through `StateCore`'s journaled changes, so that a refused command is undone alone.
  */
 import {
   type Backoff,
