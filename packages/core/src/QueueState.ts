@@ -9,7 +9,22 @@
  * frames (journal), the checkpoint and the log entry (checkpoint, logEntry), the rules per
  * command (commands, rules, leases, time), schedules, limits on claims (claimLimits) and reads.
  */
-import type { ClaimLimit, Job, JobEvent, JobId, JobPage, JobState, Leader, LimitStatus, ListQuery, OsqueueError, Paused, QueueFile, Schedule, Stats } from "@osqueue/types"
+import type {
+  ClaimLimit,
+  Job,
+  JobEvent,
+  JobId,
+  JobPage,
+  JobState,
+  Leader,
+  LimitStatus,
+  ListQuery,
+  OsqueueError,
+  Paused,
+  QueueFile,
+  Schedule,
+  Stats
+} from "@osqueue/types"
 import type * as Either from "effect/Either"
 import type { Command, ResultOf } from "./Command.js"
 import * as Checkpoint from "./internal/checkpoint.js"
@@ -96,7 +111,12 @@ export class QueueState {
    * `jobBytes`: each job's bytes as the file held them (`Cas.Decoded`), kept as its cached bytes
    * when the file is of the current format: no re-encode of every job for the next checkpoint.
    */
-  static fromFile(file: QueueFile, bytes: number, limits: Limits = defaultLimits, jobBytes?: ReadonlyArray<Uint8Array>): QueueState {
+  static fromFile(
+    file: QueueFile,
+    bytes: number,
+    limits: Limits = defaultLimits,
+    jobBytes?: ReadonlyArray<Uint8Array>
+  ): QueueState {
     return new QueueState(Checkpoint.load(file, bytes, limits, jobBytes))
   }
 

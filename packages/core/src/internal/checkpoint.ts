@@ -22,7 +22,12 @@ const jobsEnd = Buffer.from("]}")
  * (`Cas.Decoded`), kept as its cached bytes when the file is of the current format: no re-encode
  * of every job for the next checkpoint.
  */
-export const load = (file: QueueFile, bytes: number, limits: Limits, jobBytes?: ReadonlyArray<Uint8Array>): StateCore => {
+export const load = (
+  file: QueueFile,
+  bytes: number,
+  limits: Limits,
+  jobBytes?: ReadonlyArray<Uint8Array>
+): StateCore => {
   const core = new StateCore(
     {
       epoch: file.epoch,
@@ -49,7 +54,13 @@ export const load = (file: QueueFile, bytes: number, limits: Limits, jobBytes?: 
   return core
 }
 
-export const partsInto = (core: StateCore, parts: Array<Uint8Array>, seq: number, commitId: string, secrets = true): Encoded => {
+export const partsInto = (
+  core: StateCore,
+  parts: Array<Uint8Array>,
+  seq: number,
+  commitId: string,
+  secrets = true
+): Encoded => {
   const { epoch, leader, limits, nextJobSeq, paused, totals } = core.meta
   // By id: the same bytes whichever order the schedules were set in (a replica's, a leader's).
   const schedules = core.schedules.size === 0 ? undefined : listSchedules(core)

@@ -19,7 +19,9 @@ import type { Scope, StateCore } from "./stateCore.js"
 const limitOf = (core: StateCore, scope: Scope): ClaimLimit | undefined => {
   const limits = core.meta.limits
   if (limits.length === 0) return undefined
-  if (core.limitsByScope?.of !== limits) core.limitsByScope = { of: limits, byScope: new Map(limits.map((limit) => [limit.type, limit])) }
+  if (core.limitsByScope?.of !== limits) {
+    core.limitsByScope = { of: limits, byScope: new Map(limits.map((limit) => [limit.type, limit])) }
+  }
   return core.limitsByScope.byScope.get(scope)
 }
 
@@ -39,7 +41,9 @@ export const room = (core: StateCore, scope: Scope, now: number): number => {
   if (limit === undefined) return Infinity
   let room = Infinity
   if (limit.concurrency !== undefined) room = limit.concurrency - running(core, scope)
-  if (limit.rate !== undefined) room = Math.min(room, limit.rate.max - startsWithin(core, scope, limit.rate.windowMs, now))
+  if (limit.rate !== undefined) {
+    room = Math.min(room, limit.rate.max - startsWithin(core, scope, limit.rate.windowMs, now))
+  }
   return room
 }
 
@@ -70,28 +74,42 @@ const dropStarts = (core: StateCore, scope: Scope): void => {
 /** A limit's fields that are out of bounds, named; undefined when it is a limit to keep. */
 const limitProblem = (core: StateCore, limit: ClaimLimit): string | undefined => {
   const { concurrency, rate } = limit
-  if (concurrency === undefined && rate === undefined) return "a limit needs a concurrency, a rate or both: to remove one, clear it"
-  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= maxConcurrency)) {
+  if (concurrency === undefined && rate === undefined) {
+    return "a limit needs a concurrency, a rate or both: to remove one, clear it"
+  }
+  if (
+    concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= maxConcurrency)
+  ) {
     return `concurrency must be a whole number from 1 to ${maxConcurrency}`
   }
   if (rate !== undefined && !(Number.isInteger(rate.max) && rate.max >= 1 && rate.max <= maxRateStarts)) {
     return `a rate's max must be a whole number from 1 to ${maxRateStarts}`
   }
-  if (rate !== undefined && !(Number.isInteger(rate.windowMs) && rate.windowMs >= 1 && rate.windowMs <= maxRateWindowMs)) {
+  if (
+    rate !== undefined && !(Number.isInteger(rate.windowMs) && rate.windowMs >= 1 && rate.windowMs <= maxRateWindowMs)
+  ) {
     return `a rate's windowMs must be whole milliseconds from 1 to ${maxRateWindowMs}`
   }
   return undefined
 }
 
 /** The scope's limit becomes exactly `limit`; a scope whose rate goes forgets its starts. */
-export const setLimit = (core: StateCore, limit: ClaimLimit): Either.Either<ReadonlyArray<ClaimLimit>, OsqueueError> => {
+export const setLimit = (
+  core: StateCore,
+  limit: ClaimLimit
+): Either.Either<ReadonlyArray<ClaimLimit>, OsqueueError> => {
   const problem = limitProblem(core, limit)
   if (problem !== undefined) return Either.left(new InvalidRequest({ message: problem }))
   const { limits } = core.meta
   const at = limits.findIndex((other) => other.type === limit.type)
-  if (at < 0 && limit.type !== undefined && limits.filter((other) => other.type !== undefined).length >= maxLimitedTypes) {
+  if (
+    at < 0 && limit.type !== undefined && limits.filter((other) => other.type !== undefined).length >= maxLimitedTypes
+  ) {
     return Either.left(
-      new InvalidRequest({ message: `at most ${maxLimitedTypes} job types may have limits of their own; clear some, or limit the whole queue` })
+      new InvalidRequest({
+        message:
+          `at most ${maxLimitedTypes} job types may have limits of their own; clear some, or limit the whole queue`
+      })
     )
   }
   // Only the fields a limit has, in one order: the state, the log and answers hold the same object.
@@ -106,7 +124,10 @@ export const setLimit = (core: StateCore, limit: ClaimLimit): Either.Either<Read
   return Either.right(next)
 }
 
-export const clearLimit = (core: StateCore, type: string | undefined): Either.Either<ReadonlyArray<ClaimLimit>, OsqueueError> => {
+export const clearLimit = (
+  core: StateCore,
+  type: string | undefined
+): Either.Either<ReadonlyArray<ClaimLimit>, OsqueueError> => {
   const { limits } = core.meta
   if (!limits.some((limit) => limit.type === type)) return Either.right(limits)
   const next = limits.filter((limit) => limit.type !== type)

@@ -10,6 +10,7 @@ import * as Schema from "effect/Schema"
 import type { Command, ResultOf } from "../Command.js"
 import { clearLimit, setLimit } from "./claimLimits.js"
 import * as Journal from "./journal.js"
+import { leased, type SecretSource } from "./leases.js"
 import {
   cancel,
   claim,
@@ -27,7 +28,6 @@ import {
   setPriority,
   withoutLease
 } from "./rules.js"
-import { leased, type SecretSource } from "./leases.js"
 import { upsertSchedule } from "./schedules.js"
 import type { StateCore } from "./stateCore.js"
 
@@ -44,7 +44,12 @@ const decodeJob = Schema.decodeUnknownEither(Job)
  * one command carries can fail the commit of the others (docs/architecture.md, "Hostile
  * input"). `secrets` gives each lease a claim grants its secret.
  */
-export const apply = <C extends Command>(core: StateCore, command: C, now: number, secrets: SecretSource): Either.Either<ResultOf<C>, OsqueueError> => {
+export const apply = <C extends Command>(
+  core: StateCore,
+  command: C,
+  now: number,
+  secrets: SecretSource
+): Either.Either<ResultOf<C>, OsqueueError> => {
   const alone = core.journal === undefined
   if (alone) core.journal = []
   const savepoint = Journal.savepoint(core)
@@ -88,7 +93,12 @@ const checkJobsSince = (core: StateCore, savepoint: Journal.Savepoint): InvalidR
   return undefined
 }
 
-const dispatch = (core: StateCore, command: Command, now: number, secrets: SecretSource): Either.Either<unknown, OsqueueError> => {
+const dispatch = (
+  core: StateCore,
+  command: Command,
+  now: number,
+  secrets: SecretSource
+): Either.Either<unknown, OsqueueError> => {
   switch (command._tag) {
     case "Enqueue":
       return enqueue(core, command.jobs, now)

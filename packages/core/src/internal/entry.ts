@@ -68,7 +68,8 @@ export class Entry {
 
   /** False only when the job's JSON surely does not contain `needle` (a `list` search's first pass). */
   mayContain(needle: Uint8Array): boolean {
-    return this.bytes === undefined || Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).indexOf(needle) >= 0
+    return this.bytes === undefined ||
+      Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).indexOf(needle) >= 0
   }
 
   /** The bytes a commit writes; from now on they stand for the job. */

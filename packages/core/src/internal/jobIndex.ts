@@ -40,7 +40,9 @@ export class JobIndex {
       this.byState[prev.state].delete(id)
       if (prev.state === "queued") countDown(this.queuedByType, prev.type)
       if (prev.state === "running") countDown(this.runningByType, prev.type)
-      if (prev.idempotencyKey !== undefined && this.byKey.get(prev.idempotencyKey) === id) this.byKey.delete(prev.idempotencyKey)
+      if (prev.idempotencyKey !== undefined && this.byKey.get(prev.idempotencyKey) === id) {
+        this.byKey.delete(prev.idempotencyKey)
+      }
     }
     if (next === undefined) {
       this.entries.delete(id)
@@ -55,7 +57,7 @@ export class JobIndex {
       case "queued": {
         this.queuedByType.set(job.type, (this.queuedByType.get(job.type) ?? 0) + 1)
         let heap = this.ready.get(job.type)
-        if (heap === undefined) this.ready.set(job.type, (heap = newHeap()))
+        if (heap === undefined) this.ready.set(job.type, heap = newHeap())
         heap.push({ key: job.priority, seq: job.seq, id, stamp })
         break
       }

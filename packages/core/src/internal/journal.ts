@@ -17,7 +17,10 @@ export type Undo =
   | { readonly starts: Scope; readonly prev: ReadonlyArray<number> | undefined }
 
 /** What the open batch did to a scope's start times, in order: the log entry is made from it. */
-export type StartsStep = { readonly scope: Scope; readonly added: number } | { readonly scope: Scope; readonly dropped: true }
+export type StartsStep = { readonly scope: Scope; readonly added: number } | {
+  readonly scope: Scope
+  readonly dropped: true
+}
 
 /** A change of a job (not of the header, a schedule or a scope's starts). */
 export const isJobUndo = (undo: Undo): undo is { readonly id: JobId; readonly prev: Entry | undefined } => "id" in undo
@@ -162,6 +165,8 @@ const journalGrowth = (core: StateCore, journal: ReadonlyArray<Undo>): number =>
   }
   let growth = 0
   for (const [id, prev] of before) growth += (core.jobs.entries.get(id)?.size ?? 0) - (prev?.size ?? 0)
-  for (const [id, prev] of schedulesBefore) growth += scheduleSize(core.schedules.get(id)?.schedule) - scheduleSize(prev)
+  for (const [id, prev] of schedulesBefore) {
+    growth += scheduleSize(core.schedules.get(id)?.schedule) - scheduleSize(prev)
+  }
   return growth
 }

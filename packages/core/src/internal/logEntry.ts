@@ -5,7 +5,14 @@
  * follower or a takeover replays the log.
  */
 import { fromStoredJob, isJob, Job, type JobId, type Schedule } from "@osqueue/types"
-import { type EntryKind, entryFormat, type JobPatch, lastPosition, type LogEntry, type StartsChange } from "../LogEntry.js"
+import {
+  entryFormat,
+  type EntryKind,
+  type JobPatch,
+  lastPosition,
+  type LogEntry,
+  type StartsChange
+} from "../LogEntry.js"
 import type { Encoded } from "./checkpoint.js"
 import type { Entry } from "./entry.js"
 import { begin, committed, isJobUndo, rollbackAll } from "./journal.js"
@@ -59,19 +66,24 @@ export const entryParts = (core: StateCore, kind: EntryKind, position: number, c
     ...(headerChanged ? { header: core.meta } : {})
   })
   parts[0] = Buffer.from(`${head.slice(0, -1)},"put":[`)
-  const schedules = touchedSchedules.size > 0 ? `"schedules":${JSON.stringify(scheduleChanges(core, touchedSchedules))},` : ""
+  const schedules = touchedSchedules.size > 0
+    ? `"schedules":${JSON.stringify(scheduleChanges(core, touchedSchedules))},`
+    : ""
   const starts = startsChanges(core)
   const tail = Buffer.from(
-    `],${patched.length > 0 ? `"patched":[${patched.join(",")}],` : ""}${schedules}"removed":${JSON.stringify(removed)}${
-      starts.length > 0 ? `,"starts":${JSON.stringify(starts)}` : ""
-    }}`
+    `],${patched.length > 0 ? `"patched":[${patched.join(",")}],` : ""}${schedules}"removed":${
+      JSON.stringify(removed)
+    }${starts.length > 0 ? `,"starts":${JSON.stringify(starts)}` : ""}}`
   )
   parts.push(tail)
   return { parts, length: length + parts[0].length + tail.length }
 }
 
 /** The schedules a batch touched: as they stand now, or gone. */
-const scheduleChanges = (core: StateCore, ids: ReadonlySet<string>): { put: Array<Schedule>; removed: Array<string> } => {
+const scheduleChanges = (
+  core: StateCore,
+  ids: ReadonlySet<string>
+): { put: Array<Schedule>; removed: Array<string> } => {
   const put: Array<Schedule> = []
   const removed: Array<string> = []
   for (const id of ids) {
@@ -89,12 +101,18 @@ const scheduleChanges = (core: StateCore, ids: ReadonlySet<string>): { put: Arra
  */
 const startsChanges = (core: StateCore): Array<StartsChange> => {
   const added = new Map<Scope, number>()
-  for (const step of core.startsSteps) added.set(step.scope, "dropped" in step ? 0 : (added.get(step.scope) ?? 0) + step.added)
+  for (const step of core.startsSteps) {
+    added.set(step.scope, "dropped" in step ? 0 : (added.get(step.scope) ?? 0) + step.added)
+  }
   const changes: Array<StartsChange> = []
   for (const [scope, count] of added) {
     const held = core.starts.get(scope) ?? []
     const fresh = Math.min(held.length, count)
-    changes.push({ ...(scope === undefined ? {} : { type: scope }), keep: held.length - fresh, at: held.slice(held.length - fresh) })
+    changes.push({
+      ...(scope === undefined ? {} : { type: scope }),
+      keep: held.length - fresh,
+      at: held.slice(held.length - fresh)
+    })
   }
   return changes
 }
@@ -130,7 +148,9 @@ export const replay = (core: StateCore, entry: LogEntry): string | undefined => 
     const held = core.starts.get(change.type) ?? []
     if (change.keep > held.length) {
       rollbackAll(core)
-      return `it keeps ${change.keep} start times of ${change.type === undefined ? "the queue" : `type ${JSON.stringify(change.type)}`}, which holds ${held.length}`
+      return `it keeps ${change.keep} start times of ${
+        change.type === undefined ? "the queue" : `type ${JSON.stringify(change.type)}`
+      }, which holds ${held.length}`
     }
     core.setStarts(change.type, [...held.slice(held.length - change.keep), ...change.at])
   }

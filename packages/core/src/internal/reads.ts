@@ -19,10 +19,10 @@ const searcher = (text: string) => {
   return (entry: Entry): boolean => {
     if (!entry.mayContain(needle)) return false
     const job = entry.job
-    return job.id.includes(text) || (job.lastError?.includes(text) ?? false) || (JSON.stringify(job.payload) ?? "").includes(text)
+    return job.id.includes(text) || (job.lastError?.includes(text) ?? false) ||
+      (JSON.stringify(job.payload) ?? "").includes(text)
   }
 }
-
 
 /** Most bytes of jobs in one page of `list`: a page of 1,000 jobs with large payloads, results and progress could be most of a GB. */
 export const maxPageBytes = 8 * 1024 * 1024
@@ -60,7 +60,9 @@ export const list = (core: StateCore, query: ListQuery): JobPage => {
   // A page of big jobs ends early (always with one job at least): its answer stays bounded.
   let bytes = 0
   let end = 0
-  while (end < entries.length && (end === 0 || bytes + entries[end]!.size <= maxPageBytes)) bytes += entries[end++]!.size
+  while (end < entries.length && (end === 0 || bytes + entries[end]!.size <= maxPageBytes)) {
+    bytes += entries[end++]!.size
+  }
   if (end < entries.length) more = true
   const jobs = entries.slice(0, end).map((entry) => entry.job)
   return more ? { jobs, next: jobs[jobs.length - 1]!.seq } : { jobs }
@@ -71,7 +73,9 @@ export const countsByType = (core: StateCore): Map<string, Record<JobState, numb
   const counts = new Map<string, Record<JobState, number>>()
   for (const entry of core.jobs.entries.values()) {
     let row = counts.get(entry.type)
-    if (row === undefined) counts.set(entry.type, row = Object.fromEntries(jobStates.map((s) => [s, 0])) as Record<JobState, number>)
+    if (row === undefined) {
+      counts.set(entry.type, row = Object.fromEntries(jobStates.map((s) => [s, 0])) as Record<JobState, number>)
+    }
     row[entry.state]++
   }
   return counts
@@ -97,7 +101,9 @@ export const stats = (core: StateCore): Stats => {
 export const hasClaimable = (core: StateCore, types: ReadonlyArray<string> | undefined, now: number): boolean => {
   if (core.meta.paused.all || room(core, undefined, now) <= 0) return false
   for (const type of types ?? core.jobs.queuedByType.keys()) {
-    if ((core.jobs.queuedByType.get(type) ?? 0) > 0 && !core.meta.paused.types.includes(type) && room(core, type, now) > 0) return true
+    if (
+      (core.jobs.queuedByType.get(type) ?? 0) > 0 && !core.meta.paused.types.includes(type) && room(core, type, now) > 0
+    ) return true
   }
   return false
 }
@@ -106,7 +112,9 @@ export const hasClaimable = (core: StateCore, types: ReadonlyArray<string> | und
  * The workers holding leases: how many running jobs each holds, and its latest claim or
  * heartbeat (the latest start of one of its leases; a takeover's grace restarts them too).
  */
-export const workers = (core: StateCore): ReadonlyArray<{ readonly id: string; readonly jobs: number; readonly lastSeenAt: number }> => {
+export const workers = (
+  core: StateCore
+): ReadonlyArray<{ readonly id: string; readonly jobs: number; readonly lastSeenAt: number }> => {
   const byWorker = new Map<string, { id: string; jobs: number; lastSeenAt: number }>()
   for (const id of core.jobs.byState.running) {
     const lease = core.jobs.entries.get(id)!.job.lease!
@@ -132,7 +140,9 @@ export const nextWakeup = (core: StateCore, now: number): number | undefined => 
     if (at !== undefined && (wake === undefined || at < wake)) wake = at
   }
   for (const limit of core.meta.limits) {
-    const queued = limit.type === undefined ? core.jobs.byState.queued.size : core.jobs.queuedByType.get(limit.type) ?? 0
+    const queued = limit.type === undefined
+      ? core.jobs.byState.queued.size
+      : core.jobs.queuedByType.get(limit.type) ?? 0
     if (limit.rate === undefined || queued === 0) continue
     const { max, windowMs } = limit.rate
     const held = core.starts.get(limit.type) ?? []

@@ -77,7 +77,11 @@ export const releaseLeadership = (core: StateCore): void => {
   if (core.meta.leader !== null) core.setMeta({ ...core.meta, leader: { ...core.meta.leader, released: true } })
 }
 
-export const enqueue = (core: StateCore, options: ReadonlyArray<EnqueueOptions>, now: number): Either.Either<ReadonlyArray<Job>, OsqueueError> => {
+export const enqueue = (
+  core: StateCore,
+  options: ReadonlyArray<EnqueueOptions>,
+  now: number
+): Either.Either<ReadonlyArray<Job>, OsqueueError> => {
   const { maxPayloadBytes, maxStateBytes, defaultMaxAttempts } = core.limits
   let added = 0
   for (const option of options) {
@@ -86,7 +90,9 @@ export const enqueue = (core: StateCore, options: ReadonlyArray<EnqueueOptions>,
     if (json === undefined) return Either.left(new InvalidRequest({ message: "the payload is not JSON" }))
     const bytes = Buffer.byteLength(json)
     if (bytes > maxPayloadBytes) {
-      return Either.left(new PayloadTooLarge({ what: `the payload of a ${option.type} job`, bytes, limit: maxPayloadBytes }))
+      return Either.left(
+        new PayloadTooLarge({ what: `the payload of a ${option.type} job`, bytes, limit: maxPayloadBytes })
+      )
     }
     added += bytes + jobOverheadBytes
   }
@@ -173,7 +179,13 @@ export const claim = (
     started.set(best.type, (started.get(best.type) ?? 0) + 1)
     const job = core.jobs.entries.get(best.heap.pop()!.id)!.job
     const attempt = job.attempts + 1
-    const lease: HeldLease = { workerId, epoch: core.meta.epoch, expiresAt: later(now, ttlMs), ttlMs, secret: secrets() }
+    const lease: HeldLease = {
+      workerId,
+      epoch: core.meta.epoch,
+      expiresAt: later(now, ttlMs),
+      ttlMs,
+      secret: secrets()
+    }
     const running = core.put({
       ...job,
       state: "running",
@@ -331,7 +343,12 @@ export const deleteJob = (core: StateCore, id: JobId, now: number): Either.Eithe
   if (job === undefined) return Either.left(new JobNotFound({ id }))
   if (job.state === "running") {
     return Either.left(
-      new InvalidTransition({ jobId: id, state: job.state, action: "delete", hint: "cancel it first (that revokes its worker's lease), then delete it" })
+      new InvalidTransition({
+        jobId: id,
+        state: job.state,
+        action: "delete",
+        hint: "cancel it first (that revokes its worker's lease), then delete it"
+      })
     )
   }
   core.remove(id)
@@ -339,9 +356,15 @@ export const deleteJob = (core: StateCore, id: JobId, now: number): Either.Eithe
   return Either.right(job)
 }
 
-export const purge = (core: StateCore, state: JobState, type: string | undefined): Either.Either<number, OsqueueError> => {
+export const purge = (
+  core: StateCore,
+  state: JobState,
+  type: string | undefined
+): Either.Either<number, OsqueueError> => {
   if (state === "running") {
-    return Either.left(new InvalidRequest({ message: "running jobs cannot be purged: cancel them first (that revokes their leases)" }))
+    return Either.left(
+      new InvalidRequest({ message: "running jobs cannot be purged: cancel them first (that revokes their leases)" })
+    )
   }
   let count = 0
   for (const id of [...core.jobs.byState[state]]) {
@@ -352,7 +375,11 @@ export const purge = (core: StateCore, state: JobState, type: string | undefined
   return Either.right(count)
 }
 
-export const setPaused = (core: StateCore, pause: boolean, type: string | undefined): Either.Either<Paused, OsqueueError> => {
+export const setPaused = (
+  core: StateCore,
+  pause: boolean,
+  type: string | undefined
+): Either.Either<Paused, OsqueueError> => {
   const { all, types } = core.meta.paused
   if (pause && type !== undefined && !types.includes(type) && types.length >= maxPausedTypes) {
     return Either.left(
@@ -361,12 +388,11 @@ export const setPaused = (core: StateCore, pause: boolean, type: string | undefi
       })
     )
   }
-  const paused: Paused =
-    type === undefined
-      ? pause
-        ? { all: true, types }
-        : { all: false, types: [] }
-      : { all, types: pause ? (types.includes(type) ? types : [...types, type]) : types.filter((t) => t !== type) }
+  const paused: Paused = type === undefined
+    ? pause
+      ? { all: true, types }
+      : { all: false, types: [] }
+    : { all, types: pause ? (types.includes(type) ? types : [...types, type]) : types.filter((t) => t !== type) }
   core.setMeta({ ...core.meta, paused })
   return Either.right(paused)
 }
@@ -401,7 +427,11 @@ export const fullFor = (core: StateCore, now: number): number => {
   return 60_000
 }
 
-export const checkSize = (core: StateCore, what: string, value: unknown): PayloadTooLarge | InvalidRequest | undefined => {
+export const checkSize = (
+  core: StateCore,
+  what: string,
+  value: unknown
+): PayloadTooLarge | InvalidRequest | undefined => {
   const json = JSON.stringify(value)
   if (json === undefined) return new InvalidRequest({ message: `${what} is not JSON` })
   const bytes = Buffer.byteLength(json)

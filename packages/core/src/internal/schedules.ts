@@ -3,7 +3,16 @@
  * whose slots are due at each batch's tick. A schedule's runs are enqueued as any job is, under
  * its slot's idempotency key.
  */
-import { defaultMissedSlots, InvalidRequest, maxSchedules, type OsqueueError, QueueFull, type Schedule, scheduleRunKey, type ScheduleSpec } from "@osqueue/types"
+import {
+  defaultMissedSlots,
+  InvalidRequest,
+  maxSchedules,
+  type OsqueueError,
+  QueueFull,
+  type Schedule,
+  scheduleRunKey,
+  type ScheduleSpec
+} from "@osqueue/types"
 import * as Either from "effect/Either"
 import { latestSlot, nextSlot, problemOf } from "../ScheduleSlots.js"
 import * as Journal from "./journal.js"
@@ -16,7 +25,10 @@ export const scheduleSize = (schedule: Schedule | undefined): number =>
 
 /** Every schedule, by id. */
 export const listSchedules = (core: StateCore): ReadonlyArray<Schedule> => {
-  return [...core.schedules.values()].map((held) => held.schedule).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  return [...core.schedules.values()].map((held) => held.schedule).sort((
+    a,
+    b
+  ) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 }
 
 /** The next slot of any schedule (stale heap items dropped on the way). */
@@ -53,8 +65,14 @@ export const runSchedules = (core: StateCore, now: number): void => {
 const runDue = (core: StateCore, schedule: Schedule, nextAt: number, now: number): boolean => {
   const cutoff = now - core.limits.scheduleGraceMs
   const slots: Array<number> = []
-  if (nextAt <= cutoff && schedule.missed === "catch-up") slots.push(Math.max(nextAt, latestSlot(schedule, cutoff) ?? nextAt))
-  for (let slot = nextAt > cutoff ? nextAt : nextSlot(schedule, cutoff); slot !== undefined && slot <= now; slot = nextSlot(schedule, slot)) {
+  if (nextAt <= cutoff && schedule.missed === "catch-up") {
+    slots.push(Math.max(nextAt, latestSlot(schedule, cutoff) ?? nextAt))
+  }
+  for (
+    let slot = nextAt > cutoff ? nextAt : nextSlot(schedule, cutoff);
+    slot !== undefined && slot <= now;
+    slot = nextSlot(schedule, slot)
+  ) {
     slots.push(slot)
   }
   const savepoint = Journal.savepoint(core)
@@ -80,12 +98,18 @@ const runDue = (core: StateCore, schedule: Schedule, nextAt: number, now: number
  * Sets a schedule. Its next slot is the first after now, and after its last run: a replaced
  * schedule never runs a slot again, whatever the leader's clock says.
  */
-export const upsertSchedule = (core: StateCore, spec: ScheduleSpec, now: number): Either.Either<Schedule, OsqueueError> => {
+export const upsertSchedule = (
+  core: StateCore,
+  spec: ScheduleSpec,
+  now: number
+): Either.Either<Schedule, OsqueueError> => {
   const problem = problemOf(spec, now)
   if (problem !== undefined) return Either.left(new InvalidRequest({ message: `schedule ${spec.id}: ${problem}` }))
   const prev = core.schedules.get(spec.id)?.schedule
   if (prev === undefined && core.schedules.size >= maxSchedules) {
-    return Either.left(new InvalidRequest({ message: `a queue holds at most ${maxSchedules} schedules: remove some first` }))
+    return Either.left(
+      new InvalidRequest({ message: `a queue holds at most ${maxSchedules} schedules: remove some first` })
+    )
   }
   const tooLarge = checkSize(core, `the payload of schedule ${spec.id}'s job`, spec.job.payload ?? null)
   if (tooLarge !== undefined) return Either.left(tooLarge)
@@ -106,7 +130,9 @@ export const upsertSchedule = (core: StateCore, spec: ScheduleSpec, now: number)
   const added = scheduleSize(schedule) - scheduleSize(prev)
   const projected = core.bytes + core.pendingBytes + added
   if (added > 0 && projected > core.limits.maxStateBytes) {
-    return Either.left(new QueueFull({ bytes: projected, limit: core.limits.maxStateBytes, retryAfterMs: fullFor(core, now) }))
+    return Either.left(
+      new QueueFull({ bytes: projected, limit: core.limits.maxStateBytes, retryAfterMs: fullFor(core, now) })
+    )
   }
   core.pendingBytes += added
   core.putSchedule(schedule)

@@ -19,14 +19,25 @@ export const tick = (core: StateCore, now: number): void => {
     core.emit("expired", job, now, error)
     failAttempt(core, job, error, "expired", true, undefined, now)
   }
-  for (let item = core.jobs.scheduled.peek(); item !== undefined && item.key <= now; item = core.jobs.scheduled.peek()) {
+  for (
+    let item = core.jobs.scheduled.peek();
+    item !== undefined && item.key <= now;
+    item = core.jobs.scheduled.peek()
+  ) {
     core.jobs.scheduled.pop()
     const job = core.jobs.live(item)
     if (job === undefined || (job.state !== "delayed" && job.state !== "failed-waiting-retry")) continue
     core.put({ ...job, state: "queued" })
   }
   const { keepDead, keepDeadMs, keepFinished, keepFinishedMs, maxStateBytes } = core.limits
-  retain(core, core.jobs.finished, () => core.jobs.byState.completed.size + core.jobs.byState.cancelled.size, keepFinished, keepFinishedMs, now)
+  retain(
+    core,
+    core.jobs.finished,
+    () => core.jobs.byState.completed.size + core.jobs.byState.cancelled.size,
+    keepFinished,
+    keepFinishedMs,
+    now
+  )
   retain(core, core.jobs.dead, () => core.jobs.byState.dead.size, keepDead, keepDeadMs, now)
   // Results, errors and progress grow the state past the cap without an enqueue: the batch after
   // brings it back under by shedding finished jobs (docs/architecture.md, "Limits").
@@ -36,7 +47,14 @@ export const tick = (core: StateCore, now: number): void => {
 }
 
 /** Removes the oldest jobs of a retention heap while more than `keep` are left or the oldest is older than `keepMs`. */
-const retain = (core: StateCore, heap: Heap<Item>, kept: () => number, keep: number, keepMs: number, now: number): void => {
+const retain = (
+  core: StateCore,
+  heap: Heap<Item>,
+  kept: () => number,
+  keep: number,
+  keepMs: number,
+  now: number
+): void => {
   for (let item = core.jobs.oldest(heap); item !== undefined; item = core.jobs.oldest(heap)) {
     if (kept() <= keep && item.key + keepMs > now) break
     heap.pop()
