@@ -1,4 +1,5 @@
 /** The broker's own instruments; /metrics exports them with the engine's (`@osqueue/core` Metrics). */
+import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricKey from "effect/MetricKey"
@@ -52,6 +53,13 @@ export const cachedTags = <Values extends ReadonlyArray<string>, M>(build: (...v
  */
 const series = (key: MetricKey.MetricKey.Counter<number>, labels: ReadonlyArray<readonly [string, string]>) =>
   Metric.fromMetricKey(MetricKey.taggedWithLabels(key, labels.map(([name, value]) => MetricLabel.make(name, value))))
+
+/** A call's `outcome` label: `ok`, the error's tag, `interrupted` or `defect`. */
+export const outcomeOf = (exit: Exit.Exit<unknown, { readonly _tag: string }>): string => {
+  if (Exit.isSuccess(exit)) return "ok"
+  if (exit.cause._tag === "Fail") return exit.cause.error._tag
+  return Exit.isInterrupted(exit) ? "interrupted" : "defect"
+}
 
 /** `requests` for one operation and outcome. */
 export const requestSeries = cachedTags((operation: string, outcome: string) =>

@@ -9,24 +9,33 @@ import type {
   ClaimedJob,
   ClaimLimit,
   ClaimRequest,
+  CompleteManyRequest,
   CompleteOutcomes,
+  CompleteRequest,
+  EnqueueManyRequest,
   EnqueueOptions,
+  FailRequest,
+  HeartbeatRequest,
   HeartbeatResult,
+  IdRequest,
   Job,
-  JobId,
   JobPage,
-  JobState,
   LeaderInfo,
-  LeaseToken,
   LimitStatus,
   ListQuery,
   OsqueueError,
   Paused,
+  PriorityRequest,
+  PurgeRequest,
   RawState,
   Schedule as JobSchedule,
+  ScheduleIdRequest,
   ScheduleSpec,
   Stats,
+  TokenRequest,
+  TypeRequest,
   WatchEvent,
+  WatchRequest,
   WorkerInfo
 } from "@osqueue/types"
 import { JobNotFound, JobTrace } from "@osqueue/types"
@@ -46,35 +55,16 @@ import * as BrokerMetrics from "./BrokerMetrics.js"
 import * as ClaimWaiters from "./ClaimWaiters.js"
 import * as StatsHistory from "./StatsHistory.js"
 
-export interface HeartbeatInput {
-  readonly token: LeaseToken
-  readonly progress?: unknown
-  readonly leaseMs?: number
-}
-export interface CompleteInput {
-  readonly token: LeaseToken
-  readonly result?: unknown
-}
-export interface FailInput {
-  readonly token: LeaseToken
-  readonly error: string
-  readonly retryable?: boolean
-  readonly retryDelayMs?: number
-}
-export interface WatchInput {
-  readonly statsEveryMs?: number
-  readonly history?: boolean
-}
-
+/** Each operation takes its request as the request's schema decodes it (`@osqueue/types`, `Rpcs`), as it is. */
 export interface HandlersShape {
   readonly enqueue: (options: EnqueueOptions) => Effect.Effect<Job, OsqueueError>
-  readonly enqueueMany: (jobs: ReadonlyArray<EnqueueOptions>) => Effect.Effect<ReadonlyArray<Job>, OsqueueError>
+  readonly enqueueMany: (request: EnqueueManyRequest) => Effect.Effect<ReadonlyArray<Job>, OsqueueError>
   /** Waits up to `waitMs` for a job when none is ready (long poll); `[]` when none came. */
   readonly claim: (request: ClaimRequest) => Effect.Effect<ReadonlyArray<ClaimedJob>, OsqueueError>
-  readonly heartbeat: (input: HeartbeatInput) => Effect.Effect<HeartbeatResult, OsqueueError>
-  readonly complete: (input: CompleteInput) => Effect.Effect<Job, OsqueueError>
+  readonly heartbeat: (request: HeartbeatRequest) => Effect.Effect<HeartbeatResult, OsqueueError>
+  readonly complete: (request: CompleteRequest) => Effect.Effect<Job, OsqueueError>
   /** Each completion on its own (all in the next commit): one item's error fails only that item. */
-  readonly completeMany: (inputs: ReadonlyArray<CompleteInput>) => Effect.Effect<CompleteOutcomes, OsqueueError>
+  readonly completeMany: (request: CompleteManyRequest) => Effect.Effect<CompleteOutcomes, OsqueueError>
   /**
    * Single enqueues gathered by a transport (the edge's, `Gather`): each answered and counted as its
    * own `enqueue`, all from one fiber. Fails as a whole only when the broker cannot take them
@@ -84,7 +74,7 @@ export interface HandlersShape {
     jobs: ReadonlyArray<EnqueueOptions>
   ) => Effect.Effect<ReadonlyArray<Either.Either<Job, OsqueueError>>, OsqueueError>
   /** Single completions gathered by a transport, as `enqueueEach`: each counted as its own `complete`. */
-  readonly completeEach: (inputs: ReadonlyArray<CompleteInput>) => Effect.Effect<CompleteOutcomes, OsqueueError>
+  readonly completeEach: (requests: ReadonlyArray<CompleteRequest>) => Effect.Effect<CompleteOutcomes, OsqueueError>
   /**
    * Single claims without a wait (`waitMs` absent or 0) gathered by a transport, as `enqueueEach`:
    * each counted and timed as its own `claim`. A claim that may wait goes through `claim`.
@@ -92,37 +82,39 @@ export interface HandlersShape {
   readonly claimEach: (
     requests: ReadonlyArray<ClaimRequest>
   ) => Effect.Effect<ReadonlyArray<Either.Either<ReadonlyArray<ClaimedJob>, OsqueueError>>, OsqueueError>
-  readonly fail: (input: FailInput) => Effect.Effect<Job, OsqueueError>
-  readonly release: (token: LeaseToken) => Effect.Effect<Job, OsqueueError>
-  readonly cancel: (id: JobId) => Effect.Effect<Job, OsqueueError>
-  readonly retry: (id: JobId) => Effect.Effect<Job, OsqueueError>
-  readonly retryDead: (type: string | undefined) => Effect.Effect<{ readonly count: number }, OsqueueError>
-  readonly promote: (id: JobId) => Effect.Effect<Job, OsqueueError>
-  readonly setPriority: (id: JobId, priority: number) => Effect.Effect<Job, OsqueueError>
+  readonly fail: (request: FailRequest) => Effect.Effect<Job, OsqueueError>
+  readonly release: (request: TokenRequest) => Effect.Effect<Job, OsqueueError>
+  readonly cancel: (request: IdRequest) => Effect.Effect<Job, OsqueueError>
+  readonly retry: (request: IdRequest) => Effect.Effect<Job, OsqueueError>
+  readonly retryDead: (request: TypeRequest) => Effect.Effect<{ readonly count: number }, OsqueueError>
+  readonly promote: (request: IdRequest) => Effect.Effect<Job, OsqueueError>
+  readonly setPriority: (request: PriorityRequest) => Effect.Effect<Job, OsqueueError>
   /** Answers the job as it was. */
-  readonly delete: (id: JobId) => Effect.Effect<Job, OsqueueError>
-  readonly purge: (state: JobState, type: string | undefined) => Effect.Effect<{ readonly count: number }, OsqueueError>
-  readonly pause: (type: string | undefined) => Effect.Effect<Paused, OsqueueError>
-  readonly resume: (type: string | undefined) => Effect.Effect<Paused, OsqueueError>
+  readonly delete: (request: IdRequest) => Effect.Effect<Job, OsqueueError>
+  readonly purge: (request: PurgeRequest) => Effect.Effect<{ readonly count: number }, OsqueueError>
+  readonly pause: (request: TypeRequest) => Effect.Effect<Paused, OsqueueError>
+  readonly resume: (request: TypeRequest) => Effect.Effect<Paused, OsqueueError>
   /** Sets a schedule (docs/architecture.md, "Schedules"); answers it as it now stands. */
   readonly upsertSchedule: (spec: ScheduleSpec) => Effect.Effect<JobSchedule, OsqueueError>
   /** Answers the schedule as it was. */
-  readonly removeSchedule: (id: string) => Effect.Effect<JobSchedule, OsqueueError>
+  readonly removeSchedule: (request: ScheduleIdRequest) => Effect.Effect<JobSchedule, OsqueueError>
   readonly listSchedules: Effect.Effect<ReadonlyArray<JobSchedule>, OsqueueError>
   /** Answers every limit after the change. */
   readonly setLimit: (limit: ClaimLimit) => Effect.Effect<ReadonlyArray<ClaimLimit>, OsqueueError>
-  readonly clearLimit: (type: string | undefined) => Effect.Effect<ReadonlyArray<ClaimLimit>, OsqueueError>
+  readonly clearLimit: (request: TypeRequest) => Effect.Effect<ReadonlyArray<ClaimLimit>, OsqueueError>
   /** Each limit with what its scope uses now. */
   readonly limits: Effect.Effect<ReadonlyArray<LimitStatus>, OsqueueError>
-  readonly get: (id: JobId) => Effect.Effect<Job, OsqueueError>
+  readonly get: (request: IdRequest) => Effect.Effect<Job, OsqueueError>
   readonly list: (query: ListQuery) => Effect.Effect<JobPage, OsqueueError>
   readonly stats: Effect.Effect<Stats, OsqueueError>
   /** Workers holding leases, and those that called claim on this broker within a lease TTL. */
   readonly workers: Effect.Effect<ReadonlyArray<WorkerInfo>, OsqueueError>
   readonly leader: Effect.Effect<LeaderInfo, OsqueueError>
   readonly state: Effect.Effect<RawState, OsqueueError>
+  /** `state` as JSON text, the answer of `GET /state`: the state is spliced in as the broker holds it, not parsed. */
+  readonly stateJson: Effect.Effect<string>
   /** Job events as they commit, leader changes (the current leader first), and stats if asked. */
-  readonly watch: (input: WatchInput) => Stream.Stream<WatchEvent, OsqueueError>
+  readonly watch: (request: WatchRequest) => Stream.Stream<WatchEvent, OsqueueError>
   /**
    * The broker is stopping: long polls answer, watch streams end, the leader hands over. Must run
    * before the HTTP server closes, which waits for those connections.
@@ -136,7 +128,7 @@ export class Handlers extends Context.Tag("@osqueue/broker/Handlers")<Handlers, 
 const requestCounter = BrokerMetrics.requestSeries
 
 const counted = (operation: string) => <A, R>(effect: Effect.Effect<A, OsqueueError, R>) =>
-  Effect.onExit(effect, (exit) => Metric.increment(requestCounter(operation, outcomeOf(exit))))
+  Effect.onExit(effect, (exit) => Metric.increment(requestCounter(operation, BrokerMetrics.outcomeOf(exit))))
 
 const instrument = (operation: string) => <A, R>(effect: Effect.Effect<A, OsqueueError, R>) =>
   counted(operation)(effect).pipe(Effect.withSpan(`Broker.${operation}`, { captureStackTrace: false }))
@@ -182,13 +174,6 @@ const withJobSpans = <E>(
       )
   )
 
-const outcomeOf = (exit: Exit.Exit<unknown, OsqueueError>): string => {
-  if (Exit.isSuccess(exit)) return "ok"
-  const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-  if (failure !== undefined) return failure._tag
-  return Exit.isInterrupted(exit) ? "interrupted" : "defect"
-}
-
 /** Past this many workers remembered, a claim forgets those not seen within a lease TTL. */
 const claimersSwept = 1_000
 
@@ -222,13 +207,7 @@ export const make = Effect.gen(function*() {
         since: role.leader?.since ?? null
       })
 
-  const claimCommand = (request: ClaimRequest) => ({
-    _tag: "Claim" as const,
-    workerId: request.workerId,
-    max: request.max ?? 1,
-    ...(request.types !== undefined ? { types: request.types } : {}),
-    ...(request.leaseMs !== undefined ? { leaseMs: request.leaseMs } : {})
-  })
+  const claimCommand = (request: ClaimRequest) => ({ _tag: "Claim" as const, ...request, max: request.max ?? 1 })
 
   const claimNow = (request: ClaimRequest) => commit.submit(claimCommand(request))
 
@@ -328,7 +307,7 @@ export const make = Effect.gen(function*() {
   /** Most events in one watch message. */
   const watchBatchMax = 1_000
 
-  const watch = (input: WatchInput): Stream.Stream<WatchEvent, OsqueueError> =>
+  const watch = (request: WatchRequest): Stream.Stream<WatchEvent, OsqueueError> =>
     Stream.unwrapScoped(
       Effect.gen(function*() {
         yield* Effect.acquireRelease(
@@ -342,16 +321,16 @@ export const make = Effect.gen(function*() {
           Stream.changesWith((a, b) => a.role === b.role && a.leaderUrl === b.leaderUrl && a.epoch === b.epoch),
           Stream.map((leader): WatchEvent => ({ _tag: "Leader", leader }))
         )
-        const stats = input.statsEveryMs === undefined
+        const stats = request.statsEveryMs === undefined
           ? Stream.empty
           : Stream.repeatEffectWithSchedule(
             Effect.map(statsNow, (stats): WatchEvent => ({ _tag: "Stats", stats })),
-            Schedule.spaced(Duration.millis(input.statsEveryMs))
+            Schedule.spaced(Duration.millis(request.statsEveryMs))
           )
         // Sent in batches of what came within 100 ms (one RPC message each, one acknowledgement):
         // on a busy queue every commit has events, and a message per commit costs a watching
         // browser more than the events themselves.
-        const samples = input.history === true
+        const samples = request.history === true
           ? history.stream.pipe(Stream.map((samples): WatchEvent => ({ _tag: "History", samples })))
           : Stream.empty
         return Stream.mergeAll([jobs, leaders, stats, samples], { concurrency: "unbounded" }).pipe(
@@ -368,17 +347,13 @@ export const make = Effect.gen(function*() {
   const limitsNow = Effect.flatMap(Clock.currentTimeMillis, (now) => commit.read((state) => state.limitStatus(now)))
   const statsNow = Effect.zipWith(commit.stats, limitsNow, (stats, limits): Stats => ({ ...stats, limits }))
 
-  const get = (id: JobId) =>
+  const get = ({ id }: IdRequest) =>
     commit.read((state) => state.get(id)).pipe(
       Effect.flatMap((job) => job === undefined ? Effect.fail(new JobNotFound({ id })) : Effect.succeed(job))
     )
 
-  const completeCommand = (input: CompleteInput) => ({
-    _tag: "Complete" as const,
-    token: input.token,
-    ...("result" in input ? { result: input.result } : {})
-  })
-  const complete = (input: CompleteInput) => commit.submit(completeCommand(input)).pipe(instrument("complete"))
+  const completeCommand = (request: CompleteRequest) => ({ _tag: "Complete" as const, ...request })
+  const complete = (request: CompleteRequest) => commit.submit(completeCommand(request)).pipe(instrument("complete"))
 
   /** Counts each outcome as a call of `operation` (in one step: an effect per item costs more than its count). */
   const countOutcomes =
@@ -399,7 +374,24 @@ export const make = Effect.gen(function*() {
         Effect.tapError((error) => Metric.incrementBy(requestCounter(operation, error._tag), items))
       )
 
-  const completeAll = (inputs: ReadonlyArray<CompleteInput>) => commit.submitAll(inputs.map(completeCommand))
+  const completeAll = (requests: ReadonlyArray<CompleteRequest>) => commit.submitAll(requests.map(completeCommand))
+
+  const stateJson = Effect.flatMap(
+    Effect.zip(election.role, commit.checkpointVersion),
+    ([role, version]) =>
+      commit.read((state) => {
+        const header = JSON.stringify(
+          {
+            version,
+            epoch: state.epoch,
+            seq: state.seq,
+            commitId: state.commitId,
+            role: role._tag === "Leader" ? "leader" : "follower"
+          } satisfies Omit<RawState, "state">
+        )
+        return `${header.slice(0, -1)},"state":${state.publicJson(state.seq, state.commitId)}}`
+      })
+  )
 
   /** Read once: with tracing off, enqueues take the paths below unchanged (no span per job). */
   const tracing = yield* JobTrace.exporting
@@ -421,7 +413,7 @@ export const make = Effect.gen(function*() {
       // The job's own span stands for the call: one more for the request would start a trace of its own.
       ? (options) => tracedAll([options]).pipe(Effect.map((jobs) => jobs[0]!), counted("enqueue"))
       : (options) => enqueueAll([options]).pipe(Effect.map((jobs) => jobs[0]!), instrument("enqueue")),
-    enqueueMany: (jobs) =>
+    enqueueMany: ({ jobs }) =>
       jobs.length === 0
         ? instrument("enqueueMany")(Effect.succeed([]))
         : (tracing ? tracedAll(jobs) : enqueueAll(jobs)).pipe(instrument("enqueueMany")),
@@ -433,83 +425,58 @@ export const make = Effect.gen(function*() {
         ),
         instrument("claim")
       ),
-    heartbeat: (input) =>
-      commit.submit({
-        _tag: "Heartbeat",
-        token: input.token,
-        ...("progress" in input ? { progress: input.progress } : {}),
-        ...(input.leaseMs !== undefined ? { leaseMs: input.leaseMs } : {})
-      }).pipe(instrument("heartbeat")),
+    heartbeat: (request) => commit.submit({ _tag: "Heartbeat", ...request }).pipe(instrument("heartbeat")),
     enqueueEach: (jobs) =>
       (tracing ? withJobSpans(jobs, enqueueEach) : enqueueEach(jobs)).pipe(
         countEach("enqueue", jobs.length),
         Effect.withSpan("Broker.enqueueEach", { captureStackTrace: false, attributes: { jobs: jobs.length } })
       ),
     complete,
-    completeMany: (inputs) => completeAll(inputs).pipe(countOutcomes("complete"), instrument("completeMany")),
-    completeEach: (inputs) =>
-      completeAll(inputs).pipe(
-        countEach("complete", inputs.length),
-        Effect.withSpan("Broker.completeEach", { captureStackTrace: false, attributes: { items: inputs.length } })
+    completeMany: ({ items }) => completeAll(items).pipe(countOutcomes("complete"), instrument("completeMany")),
+    completeEach: (requests) =>
+      completeAll(requests).pipe(
+        countEach("complete", requests.length),
+        Effect.withSpan("Broker.completeEach", { captureStackTrace: false, attributes: { items: requests.length } })
       ),
     claimEach: (requests) =>
       claimEach(requests).pipe(
         countEach("claim", requests.length),
         Effect.withSpan("Broker.claimEach", { captureStackTrace: false, attributes: { claims: requests.length } })
       ),
-    fail: (input) =>
-      commit.submit({
-        _tag: "Fail",
-        token: input.token,
-        error: input.error,
-        ...(input.retryable !== undefined ? { retryable: input.retryable } : {}),
-        ...(input.retryDelayMs !== undefined ? { retryDelayMs: input.retryDelayMs } : {})
-      }).pipe(instrument("fail")),
-    release: (token) => commit.submit({ _tag: "Release", token }).pipe(instrument("release")),
-    cancel: (id) => commit.submit({ _tag: "Cancel", id }).pipe(instrument("cancel")),
-    retry: (id) => commit.submit({ _tag: "Retry", id }).pipe(instrument("retry")),
-    retryDead: (type) =>
-      commit.submit({ _tag: "RetryDead", ...(type !== undefined ? { type } : {}) }).pipe(
+    fail: (request) => commit.submit({ _tag: "Fail", ...request }).pipe(instrument("fail")),
+    release: (request) => commit.submit({ _tag: "Release", ...request }).pipe(instrument("release")),
+    cancel: (request) => commit.submit({ _tag: "Cancel", ...request }).pipe(instrument("cancel")),
+    retry: (request) => commit.submit({ _tag: "Retry", ...request }).pipe(instrument("retry")),
+    retryDead: (request) =>
+      commit.submit({ _tag: "RetryDead", ...request }).pipe(
         Effect.map((count) => ({ count })),
         instrument("retryDead")
       ),
-    promote: (id) => commit.submit({ _tag: "Promote", id }).pipe(instrument("promote")),
-    setPriority: (id, priority) => commit.submit({ _tag: "SetPriority", id, priority }).pipe(instrument("setPriority")),
-    delete: (id) => commit.submit({ _tag: "Delete", id }).pipe(instrument("delete")),
-    purge: (state, type) =>
-      commit.submit({ _tag: "Purge", state, ...(type !== undefined ? { type } : {}) }).pipe(
+    promote: (request) => commit.submit({ _tag: "Promote", ...request }).pipe(instrument("promote")),
+    setPriority: (request) => commit.submit({ _tag: "SetPriority", ...request }).pipe(instrument("setPriority")),
+    delete: (request) => commit.submit({ _tag: "Delete", ...request }).pipe(instrument("delete")),
+    purge: (request) =>
+      commit.submit({ _tag: "Purge", ...request }).pipe(
         Effect.map((count) => ({ count })),
         instrument("purge")
       ),
-    pause: (type) =>
-      commit.submit({ _tag: "Pause", ...(type !== undefined ? { type } : {}) }).pipe(instrument("pause")),
-    resume: (type) =>
-      commit.submit({ _tag: "Resume", ...(type !== undefined ? { type } : {}) }).pipe(instrument("resume")),
+    pause: (request) => commit.submit({ _tag: "Pause", ...request }).pipe(instrument("pause")),
+    resume: (request) => commit.submit({ _tag: "Resume", ...request }).pipe(instrument("resume")),
     upsertSchedule: (schedule) =>
       commit.submit({ _tag: "UpsertSchedule", schedule }).pipe(instrument("upsertSchedule")),
-    removeSchedule: (id) => commit.submit({ _tag: "RemoveSchedule", id }).pipe(instrument("removeSchedule")),
+    removeSchedule: (request) =>
+      commit.submit({ _tag: "RemoveSchedule", ...request }).pipe(instrument("removeSchedule")),
     listSchedules: commit.read((state) => state.listSchedules()).pipe(instrument("listSchedules")),
     setLimit: (limit) => commit.submit({ _tag: "SetLimit", limit }).pipe(instrument("setLimit")),
-    clearLimit: (type) =>
-      commit.submit({ _tag: "ClearLimit", ...(type !== undefined ? { type } : {}) }).pipe(instrument("clearLimit")),
+    clearLimit: (request) => commit.submit({ _tag: "ClearLimit", ...request }).pipe(instrument("clearLimit")),
     limits: limitsNow.pipe(instrument("limits")),
-    get: (id) => get(id).pipe(instrument("get")),
+    get: (request) => get(request).pipe(instrument("get")),
     list: (query) => commit.read((state) => state.list(query)).pipe(instrument("list")),
     stats: statsNow.pipe(instrument("stats")),
     workers: workers.pipe(instrument("workers")),
     leader: leaderInfo.pipe(instrument("leader")),
-    state: Effect.flatMap(
-      Effect.zip(election.role, commit.checkpointVersion),
-      ([role, version]) =>
-        commit.read((state): RawState => ({
-          version,
-          epoch: state.epoch,
-          seq: state.seq,
-          commitId: state.commitId,
-          role: role._tag === "Leader" ? "leader" : "follower",
-          state: JSON.parse(state.publicJson(state.seq, state.commitId))
-        }))
-    ).pipe(instrument("state")),
+    state: Effect.map(stateJson, (json): RawState => JSON.parse(json)).pipe(instrument("state")),
+    stateJson,
     watch,
     close
   })

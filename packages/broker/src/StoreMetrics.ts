@@ -4,11 +4,10 @@
  */
 import { bodyLength, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
-import { cachedTags } from "./BrokerMetrics.js"
+import { cachedTags, outcomeOf } from "./BrokerMetrics.js"
 
 export const requests = Metric.counter("osqueue_storage_requests_total", {
   description: "Object storage requests by backend, kind and outcome"
@@ -28,9 +27,6 @@ export const latency = Metric.histogram(
   MetricBoundaries.exponential({ start: 0.00025, factor: 2, count: 16 }),
   "Object storage request latency by kind, in seconds"
 )
-
-const outcomeOf = (exit: Exit.Exit<unknown, { readonly _tag: string }>): string =>
-  Exit.isSuccess(exit) ? "ok" : exit.cause._tag === "Fail" ? exit.cause.error._tag : "defect"
 
 export const instrument = (store: ObjectStoreShape): ObjectStoreShape => {
   const counter = cachedTags((kind: string, outcome: string) =>

@@ -7,63 +7,59 @@
  */
 import type {
   ClaimLimit,
-  EnqueueOptions,
+  ClaimRequest,
+  CompleteRequest,
+  EnqueueManyRequest,
+  FailRequest,
+  HeartbeatRequest,
+  HeartbeatResult,
+  IdRequest,
   Job,
-  JobId,
-  JobState,
   LeaseToken,
   Paused,
+  PriorityRequest,
+  PurgeRequest,
   Schedule,
-  ScheduleSpec
+  ScheduleIdRequest,
+  ScheduleSpec,
+  TokenRequest,
+  TypeRequest
 } from "@osqueue/types"
 
-export type Command =
-  | { readonly _tag: "Enqueue"; readonly jobs: ReadonlyArray<EnqueueOptions> }
-  | {
-    readonly _tag: "Claim"
-    readonly workerId: string
-    /** Only these types; all (unpaused) types when absent. */
-    readonly types?: ReadonlyArray<string>
-    readonly max: number
-    readonly leaseMs?: number
-  }
-  | { readonly _tag: "Heartbeat"; readonly token: LeaseToken; readonly progress?: unknown; readonly leaseMs?: number }
-  | { readonly _tag: "Complete"; readonly token: LeaseToken; readonly result?: unknown }
-  | {
-    readonly _tag: "Fail"
-    readonly token: LeaseToken
-    readonly error: string
-    /** False sends the job to the dead-letter list at once. Default true. */
-    readonly retryable?: boolean
-    /** Overrides the job's backoff for this retry. */
-    readonly retryDelayMs?: number
-  }
-  | { readonly _tag: "Release"; readonly token: LeaseToken }
-  | { readonly _tag: "Cancel"; readonly id: JobId }
-  | { readonly _tag: "Retry"; readonly id: JobId }
-  | { readonly _tag: "RetryDead"; readonly type?: string }
-  /** A delayed or retry-waiting job becomes claimable now. */
-  | { readonly _tag: "Promote"; readonly id: JobId }
-  /** A job that has not started (queued, delayed, waiting to retry) gets a new priority. */
-  | { readonly _tag: "SetPriority"; readonly id: JobId; readonly priority: number }
-  /** Removes a job in any state but running (cancel it first). */
-  | { readonly _tag: "Delete"; readonly id: JobId }
-  /** Removes every job in `state` (never running), of `type` only when given. */
-  | { readonly _tag: "Purge"; readonly state: JobState; readonly type?: string }
-  | { readonly _tag: "Pause"; readonly type?: string }
-  | { readonly _tag: "Resume"; readonly type?: string }
-  /** Sets a schedule (docs/architecture.md, "Schedules"): a new id, or a new rule and job for one that exists. */
-  | { readonly _tag: "UpsertSchedule"; readonly schedule: ScheduleSpec }
-  | { readonly _tag: "RemoveSchedule"; readonly id: string }
-  /** The limit on claims of a type (or of the whole queue, without `type`) becomes exactly this. */
-  | { readonly _tag: "SetLimit"; readonly limit: ClaimLimit }
-  /** Removes the limit of a type (or of the whole queue, without `type`); none is no error. */
-  | { readonly _tag: "ClearLimit"; readonly type?: string }
+export type { HeartbeatResult }
 
-export interface HeartbeatResult {
-  readonly jobId: JobId
-  readonly expiresAt: number
-}
+/** A request as the state machine takes it: the request's own schema type (`@osqueue/types`) under its operation's tag. */
+type Tagged<Tag extends string, Request> = { readonly _tag: Tag } & Request
+
+export type Command =
+  | Tagged<"Enqueue", EnqueueManyRequest>
+  /** `max` is the broker's default when the request has none; a claim's wait (`waitMs`) is the broker's, never the state's. */
+  | Tagged<"Claim", ClaimRequest & { readonly max: number }>
+  | Tagged<"Heartbeat", HeartbeatRequest>
+  | Tagged<"Complete", CompleteRequest>
+  | Tagged<"Fail", FailRequest>
+  | Tagged<"Release", TokenRequest>
+  | Tagged<"Cancel", IdRequest>
+  | Tagged<"Retry", IdRequest>
+  /** Dead jobs (of `type` only, when given) back to the queue. */
+  | Tagged<"RetryDead", TypeRequest>
+  /** A delayed or retry-waiting job becomes claimable now. */
+  | Tagged<"Promote", IdRequest>
+  /** A job that has not started (queued, delayed, waiting to retry) gets a new priority. */
+  | Tagged<"SetPriority", PriorityRequest>
+  /** Removes a job in any state but running (cancel it first). */
+  | Tagged<"Delete", IdRequest>
+  /** Removes every job in `state` (never running), of `type` only when given. */
+  | Tagged<"Purge", PurgeRequest>
+  | Tagged<"Pause", TypeRequest>
+  | Tagged<"Resume", TypeRequest>
+  /** Sets a schedule (docs/architecture.md, "Schedules"): a new id, or a new rule and job for one that exists. */
+  | Tagged<"UpsertSchedule", { readonly schedule: ScheduleSpec }>
+  | Tagged<"RemoveSchedule", ScheduleIdRequest>
+  /** The limit on claims of a type (or of the whole queue, without `type`) becomes exactly this. */
+  | Tagged<"SetLimit", { readonly limit: ClaimLimit }>
+  /** Removes the limit of a type (or of the whole queue, without `type`); none is no error. */
+  | Tagged<"ClearLimit", TypeRequest>
 
 export interface ClaimResult {
   readonly job: Job

@@ -77,6 +77,7 @@ export const HeartbeatRequest = Schema.Struct({
   progress: Schema.optionalWith(Schema.Unknown, { exact: true }),
   leaseMs: Schema.optionalWith(LeaseMs, { exact: true })
 }).annotations(strictFields)
+export type HeartbeatRequest = typeof HeartbeatRequest.Type
 
 export const HeartbeatResult = Schema.Struct({ jobId: JobId, expiresAt: Millis })
 export type HeartbeatResult = typeof HeartbeatResult.Type
@@ -85,6 +86,7 @@ export const CompleteRequest = Schema.Struct({
   token: LeaseToken,
   result: Schema.optionalWith(Schema.Unknown, { exact: true })
 }).annotations(strictFields)
+export type CompleteRequest = typeof CompleteRequest.Type
 
 export const FailRequest = Schema.Struct({
   token: LeaseToken,
@@ -96,6 +98,7 @@ export const FailRequest = Schema.Struct({
   /** Overrides the job's backoff for this retry (at most `maxDelayMs`). */
   retryDelayMs: Schema.optionalWith(DelayMs, { exact: true })
 }).annotations(strictFields)
+export type FailRequest = typeof FailRequest.Type
 
 /** Most completions one `CompleteMany` may carry. */
 export const maxCompleteBatch = 10_000
@@ -104,20 +107,25 @@ export const maxCompleteBatch = 10_000
 export const CompleteManyRequest = Schema.Struct({
   items: Schema.Array(CompleteRequest).pipe(Schema.minItems(1), Schema.maxItems(maxCompleteBatch))
 }).annotations(strictFields)
+export type CompleteManyRequest = typeof CompleteManyRequest.Type
 
 /** One answer per item of a `CompleteMany`, in order. */
 export const CompleteOutcomes = Schema.Array(Schema.Either({ right: JobOnWire, left: OsqueueError }))
 export type CompleteOutcomes = typeof CompleteOutcomes.Type
 
 export const TokenRequest = Schema.Struct({ token: LeaseToken }).annotations(strictFields)
+export type TokenRequest = typeof TokenRequest.Type
 export const IdRequest = Schema.Struct({ id: JobId }).annotations(strictFields)
+export type IdRequest = typeof IdRequest.Type
 /** Pause, resume or redrive one type; every type when absent. */
 export const TypeRequest = Schema.Struct({ type: Schema.optionalWith(JobType, { exact: true }) }).annotations(
   strictFields
 )
+export type TypeRequest = typeof TypeRequest.Type
 
 /** A new priority for a job that has not started (queued, delayed or waiting to retry). */
 export const PriorityRequest = Schema.Struct({ id: JobId, priority: Priority }).annotations(strictFields)
+export type PriorityRequest = typeof PriorityRequest.Type
 
 /** The states a purge may empty: every one but `running` (cancel running jobs first). */
 export const PurgeableState = JobState.pipe(
@@ -131,11 +139,13 @@ export const PurgeRequest = Schema.Struct({
   state: PurgeableState,
   type: Schema.optionalWith(JobType, { exact: true })
 }).annotations(strictFields)
+export type PurgeRequest = typeof PurgeRequest.Type
 
 export const Count = Schema.Struct({ count: Schema.Int })
 
 /** A schedule by its id (`RemoveSchedule`). */
 export const ScheduleIdRequest = Schema.Struct({ id: ScheduleId }).annotations(strictFields)
+export type ScheduleIdRequest = typeof ScheduleIdRequest.Type
 
 /** A worker as the queue sees it: the jobs it holds now and when it last claimed, heartbeat or was seen polling. */
 export const WorkerInfo = Schema.Struct({
@@ -153,6 +163,7 @@ export const maxEnqueueBatch = 10_000
 export const EnqueueManyRequest = Schema.Struct({
   jobs: Schema.Array(EnqueueOptionsOnWire).pipe(Schema.maxItems(maxEnqueueBatch))
 }).annotations(strictFields)
+export type EnqueueManyRequest = typeof EnqueueManyRequest.Type
 
 export const LeaderInfo = Schema.Struct({
   /** This broker's advertised URL. */
@@ -237,6 +248,7 @@ export const WatchRequest = Schema.Struct({
   /** Send the broker's stats samples (`History`): those it keeps, then each new one. */
   history: Schema.optionalWith(Schema.Boolean, { exact: true })
 })
+export type WatchRequest = typeof WatchRequest.Type
 
 export class OsqueueRpcs extends RpcGroup.make(
   Rpc.make("Enqueue", { payload: EnqueueOptionsOnWire, success: JobOnWire, error: OsqueueError }),

@@ -92,20 +92,7 @@ export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Queue
             status: httpStatus(found.left)
           })
         }
-        const { commit, election } = found.right
-        const role = yield* election.role
-        const version = yield* commit.checkpointVersion
-        // The state is already JSON text; splice it in rather than parse and re-encode it.
-        const body = yield* commit.read((state) => {
-          const header = JSON.stringify({
-            version,
-            epoch: state.epoch,
-            seq: state.seq,
-            commitId: state.commitId,
-            role: role._tag === "Leader" ? "leader" : "follower"
-          })
-          return `${header.slice(0, -1)},"state":${state.publicJson(state.seq, state.commitId)}}`
-        })
+        const body = yield* found.right.handlers.stateJson
         return HttpServerResponse.text(body, { contentType: "application/json" })
       })
     )

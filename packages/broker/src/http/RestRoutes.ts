@@ -15,17 +15,26 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import {
   type ClaimLimit,
   type ClaimRequest,
+  type CompleteManyRequest,
+  type CompleteRequest,
+  type EnqueueManyRequest,
   type EnqueueOptions,
+  type FailRequest,
+  type HeartbeatRequest,
+  type IdRequest,
   type JobId,
-  type JobState,
   type LeaseToken,
   type ListQuery,
   OsqueueApi,
   type OsqueueError,
+  type PurgeRequest,
   QueueNames,
   type Role,
   Roles,
-  type ScheduleSpec
+  type ScheduleIdRequest,
+  type ScheduleSpec,
+  type TokenRequest,
+  type TypeRequest
 } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -33,7 +42,7 @@ import * as Exit from "effect/Exit"
 import * as ParseResult from "effect/ParseResult"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
-import type { CompleteInput, FailInput, HandlersShape, HeartbeatInput } from "../Handlers.js"
+import type { HandlersShape } from "../Handlers.js"
 import { Queues } from "../Queues.js"
 import { gather, gathers, type Respond } from "./Gather.js"
 import * as HttpChecks from "./HttpChecks.js"
@@ -88,50 +97,48 @@ const checked = (id: JobId, token: LeaseToken, then: Start): Start => {
   return mismatch === undefined ? then : (respond) => (respond(Exit.fail(mismatch)), undefined)
 }
 
-/** Endpoint name → its operation over `Handlers`. */
+/** Endpoint name → its operation over `Handlers`: each request passed on as its schemas decoded it. */
 const operations = (
   h: HandlersShape,
   alone: (operation: Effect.Effect<unknown, OsqueueError>) => Start,
   enqueue: (options: EnqueueOptions) => Start,
-  complete: (input: CompleteInput) => Start,
+  complete: (request: CompleteRequest) => Start,
   claim: (request: ClaimRequest) => Start
 ): Record<string, (input: Input) => Start> =>
   ({
     enqueue: ({ payload }) => enqueue(payload),
-    enqueueMany: ({ payload }: { payload: { jobs: ReadonlyArray<EnqueueOptions> } }) =>
-      alone(h.enqueueMany(payload.jobs)),
+    enqueueMany: ({ payload }: { payload: EnqueueManyRequest }) => alone(h.enqueueMany(payload)),
     claim: (
       { payload }: { payload: ClaimRequest }
     ) => (gathers("Claim", payload) ? claim(payload) : alone(h.claim(payload))),
-    heartbeat: ({ path, payload }: { path: Input["path"]; payload: HeartbeatInput }) =>
+    heartbeat: ({ path, payload }: { path: IdRequest; payload: HeartbeatRequest }) =>
       checked(path.id, payload.token, alone(h.heartbeat(payload))),
-    complete: ({ path, payload }: { path: Input["path"]; payload: CompleteInput }) =>
+    complete: ({ path, payload }: { path: IdRequest; payload: CompleteRequest }) =>
       checked(path.id, payload.token, complete(payload)),
-    completeMany: ({ payload }: { payload: { items: ReadonlyArray<CompleteInput> } }) =>
-      alone(h.completeMany(payload.items)),
-    fail: ({ path, payload }: { path: Input["path"]; payload: FailInput }) =>
+    completeMany: ({ payload }: { payload: CompleteManyRequest }) => alone(h.completeMany(payload)),
+    fail: ({ path, payload }: { path: IdRequest; payload: FailRequest }) =>
       checked(path.id, payload.token, alone(h.fail(payload))),
-    release: ({ path, payload }: { path: Input["path"]; payload: { token: LeaseToken } }) =>
-      checked(path.id, payload.token, alone(h.release(payload.token))),
-    cancel: ({ path }) => alone(h.cancel(path.id)),
-    retry: ({ path }) => alone(h.retry(path.id)),
-    promote: ({ path }) => alone(h.promote(path.id)),
-    setPriority: ({ path, payload }: { path: Input["path"]; payload: { priority: number } }) =>
-      alone(h.setPriority(path.id, payload.priority)),
-    delete: ({ path }) => alone(h.delete(path.id)),
-    purge: ({ payload }: { payload: { state: JobState; type?: string } }) =>
-      alone(h.purge(payload.state, payload.type)),
-    get: ({ path }) => alone(h.get(path.id)),
+    release: ({ path, payload }: { path: IdRequest; payload: TokenRequest }) =>
+      checked(path.id, payload.token, alone(h.release(payload))),
+    cancel: ({ path }) => alone(h.cancel(path)),
+    retry: ({ path }) => alone(h.retry(path)),
+    promote: ({ path }) => alone(h.promote(path)),
+    setPriority: ({ path, payload }: { path: IdRequest; payload: { priority: number } }) =>
+      alone(h.setPriority({ id: path.id, priority: payload.priority })),
+    delete: ({ path }) => alone(h.delete(path)),
+    purge: ({ payload }: { payload: PurgeRequest }) => alone(h.purge(payload)),
+    get: ({ path }) => alone(h.get(path)),
     list: ({ query }) => alone(h.list(query)),
-    retryDead: ({ payload }: { payload: { type?: string } | null }) => alone(h.retryDead(payload?.type)),
-    pause: ({ payload }: { payload: { type?: string } | null }) => alone(h.pause(payload?.type)),
-    resume: ({ payload }: { payload: { type?: string } | null }) => alone(h.resume(payload?.type)),
+    // An empty body means every type.
+    retryDead: ({ payload }: { payload: TypeRequest | null }) => alone(h.retryDead(payload ?? {})),
+    pause: ({ payload }: { payload: TypeRequest | null }) => alone(h.pause(payload ?? {})),
+    resume: ({ payload }: { payload: TypeRequest | null }) => alone(h.resume(payload ?? {})),
     upsertSchedule: ({ payload }: { payload: ScheduleSpec }) => alone(h.upsertSchedule(payload)),
-    removeSchedule: ({ path }) => alone(h.removeSchedule(path.id)),
+    removeSchedule: ({ path }: { path: ScheduleIdRequest }) => alone(h.removeSchedule(path)),
     listSchedules: () => alone(h.listSchedules),
     limits: () => alone(h.limits),
     setLimit: ({ payload }: { payload: ClaimLimit }) => alone(h.setLimit(payload)),
-    clearLimit: ({ payload }: { payload: { type?: string } | null }) => alone(h.clearLimit(payload?.type)),
+    clearLimit: ({ payload }: { payload: TypeRequest | null }) => alone(h.clearLimit(payload ?? {})),
     stats: () => alone(h.stats),
     workers: () => alone(h.workers),
     leader: () => alone(h.leader),
