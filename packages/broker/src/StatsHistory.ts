@@ -77,7 +77,8 @@ const noCounts: StateCounts = {
   completed: 0,
   "failed-waiting-retry": 0,
   dead: 0,
-  cancelled: 0
+  cancelled: 0,
+  "waiting-children": 0
 }
 
 export const make: Effect.Effect<StatsHistoryShape, never, GroupCommit.GroupCommit | Scope.Scope> = Effect.gen(

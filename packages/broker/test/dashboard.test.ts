@@ -117,7 +117,7 @@ describe("State RPC", () => {
       expect(raw.role).toBe("leader")
       expect(raw.epoch).toBe(1)
       expect(raw.version).not.toBeNull()
-      expect(raw.state).toMatchObject({ format: 4, epoch: raw.epoch, seq: raw.seq, commitId: raw.commitId })
+      expect(raw.state).toMatchObject({ format: 5, epoch: raw.epoch, seq: raw.seq, commitId: raw.commitId })
       expect(JSON.stringify(raw.state)).toContain(job.id)
     }))
 })

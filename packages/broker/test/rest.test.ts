@@ -161,7 +161,7 @@ describe("REST /v1", () => {
         state: { format: number; seq: number; jobs: Array<JobBody> }
       }
       expect(state.epoch).toBe(1)
-      expect(state.state.format).toBe(4)
+      expect(state.state.format).toBe(5)
       expect(state.state.seq).toBe(state.seq)
       expect(state.state.jobs.map((j) => j.type)).toEqual(["x"])
       expect(typeof state.version).toBe("string")

@@ -11,6 +11,7 @@ import type {
   CompleteRequest,
   EnqueueManyRequest,
   FailRequest,
+  FlowRequest,
   HeartbeatRequest,
   HeartbeatResult,
   IdRequest,
@@ -33,6 +34,8 @@ type Tagged<Tag extends string, Request> = { readonly _tag: Tag } & Request
 
 export type Command =
   | Tagged<"Enqueue", EnqueueManyRequest>
+  /** A flow, whole or not at all (docs/flows.md). */
+  | Tagged<"EnqueueFlow", FlowRequest>
   /** `max` is the broker's default when the request has none; a claim's wait (`waitMs`) is the broker's, never the state's. */
   | Tagged<"Claim", ClaimRequest & { readonly max: number }>
   | Tagged<"Heartbeat", HeartbeatRequest>
@@ -68,6 +71,8 @@ export interface ClaimResult {
 
 export interface CommandResults {
   readonly Enqueue: ReadonlyArray<Job>
+  /** The flow's jobs, each before its children (`flowOrder`). */
+  readonly EnqueueFlow: ReadonlyArray<Job>
   readonly Claim: ReadonlyArray<ClaimResult>
   readonly Heartbeat: HeartbeatResult
   readonly Complete: Job

@@ -15,12 +15,13 @@ import { decodeJobs, splitJobs } from "./StoredJobs.js"
  * The entry format this code writes. Format 2 adds `patched` (a changed job as the fields that
  * changed); format 3 adds `schedules` (the schedules the commit set or removed) and the limits
  * on claims (the header's `limits`, and `starts`); format 4 adds `skip` (positions after the
- * entry that no reader reads: docs/architecture.md, "Appends in flight"). Formats 1 to 3 are
- * read too. Any other is refused, naming the formats this code reads: a broker that knew no
+ * entry that no reader reads: docs/architecture.md, "Appends in flight"); format 5 may carry
+ * jobs of flows (docs/flows.md), whose fields a broker that knew none would drop. Formats 1 to 4
+ * are read too. Any other is refused, naming the formats this code reads: a broker that knew no
  * `skip` would replay entries it must not.
  */
-export const entryFormat = 4
-export const readableEntryFormats = [1, 2, 3, 4] as const
+export const entryFormat = 5
+export const readableEntryFormats = [1, 2, 3, 4, 5] as const
 
 export const logPrefix = "log/"
 

@@ -42,11 +42,11 @@ describe("Cas", () => {
   it.effect("refuses an unknown format, and a broker will not start on it nor overwrite it", () =>
     Effect.gen(function*() {
       const store = yield* MemoryStore.make
-      const future = encoder.encode(JSON.stringify({ format: 5, jobs: [] }))
+      const future = encoder.encode(JSON.stringify({ format: 6, jobs: [] }))
       yield* store.put("queue.json", future, { ifAbsent: true })
       const error = yield* (yield* casOver(store)).load.pipe(Effect.flip)
       expect(error._tag).toBe("StateCorrupt")
-      expect(error.message).toMatch(/format 5 is not known to this broker, which reads formats 1, 2, 3 and 4/)
+      expect(error.message).toMatch(/format 6 is not known to this broker, which reads formats 1, 2, 3, 4 and 5/)
       const start = yield* Layer.build(
         Engine.layer.pipe(
           Layer.provide(Layer.succeed(ObjectStore, store)),

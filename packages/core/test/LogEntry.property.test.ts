@@ -1,7 +1,8 @@
 /**
  * Property test: a replica that starts from a checkpoint and replays each batch's log entry
  * (through JSON, as a follower reads it) ends every batch with the same queue.json as the
- * state that ran the commands, schedules and their runs included.
+ * state that ran the commands, schedules and their runs included, and flows (a parent's
+ * children's ends, its release, its death, a cancel's cascade).
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { JobId, LeaseToken } from "@osqueue/types"
@@ -57,7 +58,13 @@ const step = fc.oneof(
       undefined
     )
   }),
-  fc.record({ kind: fc.constant("unlimit" as const), type: fc.constantFrom("a", "b", undefined) })
+  fc.record({ kind: fc.constant("unlimit" as const), type: fc.constantFrom("a", "b", undefined) }),
+  fc.record({
+    kind: fc.constant("flow" as const),
+    children: fc.integer({ min: 1, max: 3 }),
+    policy: fc.constantFrom("fail" as const, "ignore" as const)
+  }),
+  fc.record({ kind: fc.constant("cancel" as const), job: fc.integer({ min: 1, max: 20 }) })
 )
 // Now and then a gap longer than the schedules' grace: missed slots.
 const advance = fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 0, max: 3_000 }) }, {
@@ -123,6 +130,14 @@ describe("LogEntry", () => {
                 schedule: { id: s.id, everyMs: s.everyMs, missed: s.missed, job: { type: "a", payload: { s: s.id } } }
               }
             } else if (s.kind === "unschedule") command = { _tag: "RemoveSchedule", id: s.id }
+            else if (s.kind === "flow") {
+              // A root of type b over children of type a, the first with a child of its own.
+              const children = Array.from(
+                { length: s.children },
+                (_, c) => ({ type: "a", payload: { c }, ...(c === 0 ? { children: [{ type: "a" }] } : {}) })
+              )
+              command = { _tag: "EnqueueFlow", job: { type: "b", payload: { i }, children }, onChildFailure: s.policy }
+            } else if (s.kind === "cancel") command = { _tag: "Cancel", id: `job-${s.job}` as JobId }
             else if (s.kind === "limit") {
               const { concurrency, rate, type } = s
               command = {
@@ -138,7 +153,9 @@ describe("LogEntry", () => {
             } else if (tokens.length === 0) continue
             else if (s.kind === "complete" || s.kind === "fail") {
               const token = tokens.splice(s.pick % tokens.length, 1)[0]!
-              command = s.kind === "complete" ? { _tag: "Complete", token } : { _tag: "Fail", token, error: "e" }
+              command = s.kind === "complete"
+                ? { _tag: "Complete", token, result: { by: i } }
+                : { _tag: "Fail", token, error: "e" }
             } else continue
             const result = leader.apply(command, now, secrets)
             if (command._tag === "Claim" && Either.isRight(result)) {

@@ -11,6 +11,7 @@ import { describe, expect, it } from "@effect/vitest"
 import {
   type Backoff,
   type EnqueueOptions,
+  type FlowJob,
   type Job,
   type JobState,
   jobStates,
@@ -27,6 +28,7 @@ import {
   type Handle,
   Model,
   type ModelEnqueue,
+  type ModelFlowJob,
   type ModelJob,
   type ModelLimit,
   type Outcome,
@@ -105,8 +107,13 @@ type TokRef = { readonly kind: "handle"; readonly back: number } | { readonly ki
   readonly kind: "garbage"
 }
 
+interface GenFlowJob extends GenJob {
+  readonly children?: ReadonlyArray<GenFlowJob>
+}
+
 type Op =
   | { readonly _tag: "Enqueue"; readonly jobs: ReadonlyArray<GenJob> }
+  | { readonly _tag: "EnqueueFlow"; readonly job: GenFlowJob; readonly onChildFailure?: "fail" | "ignore" }
   | {
     readonly _tag: "Claim"
     readonly workerId: string
@@ -176,6 +183,16 @@ const arbJob: fc.Arbitrary<GenJob> = fc.record({
   idempotencyKey: fc.constantFrom("k1", "k2", "k3")
 }, { requiredKeys: ["type"] })
 
+/** A flow of up to three levels; keys now and then (held already, or named twice: refused). */
+const arbFlowJob: fc.Arbitrary<GenFlowJob> = fc.letrec<{ node: GenFlowJob; level2: GenFlowJob }>((tie) => ({
+  node: fc.record({ job: arbJob, children: fc.array(tie("level2"), { maxLength: 3 }) }).map(({ children, job }) =>
+    children.length === 0 ? job : { ...job, children }
+  ),
+  level2: fc.record({ job: arbJob, children: fc.array(arbJob, { maxLength: 2 }) }).map(({ children, job }) =>
+    children.length === 0 ? job : { ...job, children }
+  )
+})).node
+
 const arbTok: fc.Arbitrary<TokRef> = fc.oneof(
   { weight: 12, arbitrary: fc.nat({ max: 8 }).map((back): TokRef => ({ kind: "handle", back })) },
   { weight: 1, arbitrary: fc.constant<TokRef>({ kind: "unknown" }) },
@@ -190,6 +207,16 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       _tag: fc.constant("Enqueue" as const),
       jobs: fc.array(arbJob, { minLength: 1, maxLength: 3 })
+    })
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      _tag: fc.constant("EnqueueFlow" as const),
+      job: arbFlowJob,
+      onChildFailure: fc.constantFrom("fail" as const, "ignore" as const)
+    }, {
+      requiredKeys: ["_tag", "job"]
     })
   },
   {
@@ -332,6 +359,19 @@ const toOptions = (job: GenJob, now: number): EnqueueOptions & ModelEnqueue => (
   ...(job.idempotencyKey === undefined ? {} : { idempotencyKey: job.idempotencyKey })
 })
 
+const toFlowJob = (job: GenFlowJob, now: number): FlowJob & ModelFlowJob => ({
+  ...toOptions(job, now),
+  ...(job.children === undefined ? {} : { children: job.children.map((child) => toFlowJob(child, now)) })
+})
+
+/** Runs a command on the model and, when it succeeds, the flow rules after it (as `QueueState.apply` does). */
+const onModel = <A>(w: World, run: () => Outcome<A>): Outcome<A> => {
+  const before = w.model.snapshot()
+  const outcome = run()
+  if (outcome.ok) w.model.settleFlows(before, w.now)
+  return outcome
+}
+
 const pickToken = (w: World, ref: TokRef): Handle | string => {
   if (ref.kind === "unknown") return "job-9999/1/0"
   if (ref.kind === "garbage") return "job-1/x/0"
@@ -362,9 +402,21 @@ const runOp = (w: World, op: Op, label: string): Either.Either<unknown, OsqueueE
     case "Enqueue": {
       const options = op.jobs.map((job) => toOptions(job, now))
       const real = apply(state, { _tag: "Enqueue", jobs: options }, now)
-      const want = model.enqueue(options, now)
+      const want = onModel(w, () => model.enqueue(options, now))
       same(outcomeOf(real, (jobs) => jobs.map((job) => job.id)), want, label)
       if (Either.isRight(real)) w.known.push(...real.right.map((job) => job.id))
+      return real
+    }
+    case "EnqueueFlow": {
+      const job = toFlowJob(op.job, now)
+      const real = apply(state, {
+        _tag: "EnqueueFlow",
+        job,
+        ...(op.onChildFailure === undefined ? {} : { onChildFailure: op.onChildFailure })
+      }, now)
+      const want = onModel(w, () => model.enqueueFlow(job, op.onChildFailure, now))
+      same(outcomeOf(real, (jobs) => jobs.map((job) => job.id)), want, label)
+      if (Either.isRight(real)) w.known.push(...real.right.map((job) => job.id).filter((id) => !w.known.includes(id)))
       return real
     }
     case "Claim": {
@@ -375,7 +427,7 @@ const runOp = (w: World, op: Op, label: string): Either.Either<unknown, OsqueueE
         ...(op.types === undefined ? {} : { types: op.types }),
         ...(op.leaseMs === undefined ? {} : { leaseMs: op.leaseMs })
       }, now)
-      const want = model.claim(op.workerId, op.types, op.max, op.leaseMs, now)
+      const want = onModel(w, () => model.claim(op.workerId, op.types, op.max, op.leaseMs, now))
       const view = (claimed: ReadonlyArray<{ readonly jobId: string; readonly token: string }>) =>
         claimed.map(({ jobId, token }) => ({ jobId, token }))
       same(
@@ -418,7 +470,11 @@ const runOp = (w: World, op: Op, label: string): Either.Either<unknown, OsqueueE
         ...(progress === undefined ? {} : { progress }),
         ...(op.leaseMs === undefined ? {} : { leaseMs: op.leaseMs })
       }, now)
-      same(outcomeOf(real, (r) => r.expiresAt), model.heartbeat(token, progress, op.leaseMs, now), label)
+      same(
+        outcomeOf(real, (r) => r.expiresAt),
+        onModel(w, () => model.heartbeat(token, progress, op.leaseMs, now)),
+        label
+      )
       return real
     }
     case "Complete": {
@@ -429,7 +485,7 @@ const runOp = (w: World, op: Op, label: string): Either.Either<unknown, OsqueueE
         token: tokenText(token),
         ...(result === undefined ? {} : { result })
       }, now)
-      same(outcomeOf(real, jobView), mapOutcome(model.complete(token, result, now), jobView), label)
+      same(outcomeOf(real, jobView), mapOutcome(onModel(w, () => model.complete(token, result, now)), jobView), label)
       return real
     }
     case "Fail": {
@@ -441,49 +497,49 @@ const runOp = (w: World, op: Op, label: string): Either.Either<unknown, OsqueueE
         ...(op.retryable === undefined ? {} : { retryable: op.retryable }),
         ...(op.retryDelayMs === undefined ? {} : { retryDelayMs: op.retryDelayMs })
       }, now)
-      const want = model.fail(token, op.error, op.retryable, op.retryDelayMs, now)
+      const want = onModel(w, () => model.fail(token, op.error, op.retryable, op.retryDelayMs, now))
       same(outcomeOf(real, jobView), mapOutcome(want, jobView), label)
       return real
     }
     case "Release": {
       const token = pickToken(w, op.tok)
       const real = apply(state, { _tag: "Release", token: tokenText(token) }, now)
-      same(outcomeOf(real, jobView), mapOutcome(model.release(token, now), jobView), label)
+      same(outcomeOf(real, jobView), mapOutcome(onModel(w, () => model.release(token, now)), jobView), label)
       return real
     }
     case "Cancel": {
       const id = pickId(w, op.ref)
       const real = apply(state, { _tag: "Cancel", id }, now)
-      same(outcomeOf(real, jobView), mapOutcome(model.cancel(id, now), jobView), label)
+      same(outcomeOf(real, jobView), mapOutcome(onModel(w, () => model.cancel(id, now)), jobView), label)
       return real
     }
     case "Retry": {
       const id = pickId(w, op.ref)
       const real = apply(state, { _tag: "Retry", id }, now)
-      same(outcomeOf(real, jobView), mapOutcome(model.retry(id, now), jobView), label)
+      same(outcomeOf(real, jobView), mapOutcome(onModel(w, () => model.retry(id, now)), jobView), label)
       return real
     }
     case "RetryDead": {
       const real = apply(state, { _tag: "RetryDead", ...(op.type === undefined ? {} : { type: op.type }) }, now)
-      same(outcomeOf(real, (n) => n), model.retryDead(op.type, now), label)
+      same(outcomeOf(real, (n) => n), onModel(w, () => model.retryDead(op.type, now)), label)
       return real
     }
     case "Promote": {
       const id = pickId(w, op.ref)
       const real = apply(state, { _tag: "Promote", id }, now)
-      same(outcomeOf(real, jobView), mapOutcome(model.promote(id, now), jobView), label)
+      same(outcomeOf(real, jobView), mapOutcome(onModel(w, () => model.promote(id, now)), jobView), label)
       return real
     }
     case "SetPriority": {
       const id = pickId(w, op.ref)
       const real = apply(state, { _tag: "SetPriority", id, priority: op.priority }, now)
-      same(outcomeOf(real, jobView), mapOutcome(model.setPriority(id, op.priority), jobView), label)
+      same(outcomeOf(real, jobView), mapOutcome(onModel(w, () => model.setPriority(id, op.priority)), jobView), label)
       return real
     }
     case "Delete": {
       const id = pickId(w, op.ref)
       const real = apply(state, { _tag: "Delete", id }, now)
-      same(outcomeOf(real, jobView), mapOutcome(model.delete(id), jobView), label)
+      same(outcomeOf(real, jobView), mapOutcome(onModel(w, () => model.delete(id)), jobView), label)
       return real
     }
     case "Purge": {
@@ -492,24 +548,24 @@ const runOp = (w: World, op: Op, label: string): Either.Either<unknown, OsqueueE
         { _tag: "Purge", state: op.state, ...(op.type === undefined ? {} : { type: op.type }) },
         now
       )
-      same(outcomeOf(real, (n) => n), model.purge(op.state, op.type), label)
+      same(outcomeOf(real, (n) => n), onModel(w, () => model.purge(op.state, op.type)), label)
       return real
     }
     case "Pause":
     case "Resume": {
       const real = apply(state, { _tag: op._tag, ...(op.type === undefined ? {} : { type: op.type }) }, now)
-      const want = op._tag === "Pause" ? model.pause(op.type) : model.resume(op.type)
+      const want = onModel(w, () => (op._tag === "Pause" ? model.pause(op.type) : model.resume(op.type)))
       same(outcomeOf(real, (p) => ({ all: p.all, types: [...p.types] })), want, label)
       return real
     }
     case "SetLimit": {
       const real = apply(state, { _tag: "SetLimit", limit: op.limit }, now)
-      same(outcomeOf(real, (limits) => [...limits]), w.model.setLimit(op.limit), label)
+      same(outcomeOf(real, (limits) => [...limits]), onModel(w, () => w.model.setLimit(op.limit)), label)
       return real
     }
     case "ClearLimit": {
       const real = apply(state, { _tag: "ClearLimit", ...(op.type === undefined ? {} : { type: op.type }) }, now)
-      same(outcomeOf(real, (limits) => [...limits]), w.model.clearLimit(op.type), label)
+      same(outcomeOf(real, (limits) => [...limits]), onModel(w, () => w.model.clearLimit(op.type)), label)
       return real
     }
   }
@@ -546,6 +602,9 @@ const realView = (job: Job) =>
     startedAt: job.startedAt,
     finishedAt: job.finishedAt,
     idempotencyKey: job.idempotencyKey,
+    parentId: job.parentId,
+    children: job.children,
+    onChildFailure: job.onChildFailure,
     lease: job.lease === undefined
       ? undefined
       : {
@@ -556,6 +615,7 @@ const realView = (job: Job) =>
       },
     lastError: job.lastError,
     result: job.result,
+    childResults: job.childResults,
     progress: job.progress
   })
 
@@ -567,10 +627,14 @@ const modelView = (job: ModelJob) =>
       : { workerId: job.lease.workerId, epoch: job.lease.epoch, expiresAt: job.lease.expiresAt, ttlMs: job.lease.ttlMs }
   })
 
-/** queue.json with its jobs in seq order: equal states give equal canonical forms. */
+/**
+ * queue.json with its jobs in seq order and the scopes' start times by type: equal states give
+ * equal canonical forms (a rolled-back ClearLimit puts a scope's starts back last).
+ */
 const canonical = (text: string) => {
-  const file = JSON.parse(text) as { jobs: Array<{ seq: number }> }
+  const file = JSON.parse(text) as { jobs: Array<{ seq: number }>; starts?: Array<{ type?: string }> }
   file.jobs.sort((a, b) => a.seq - b.seq)
+  file.starts?.sort((a, b) => (a.type ?? "").localeCompare(b.type ?? ""))
   return file
 }
 

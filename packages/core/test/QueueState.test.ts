@@ -668,7 +668,7 @@ describe("limits on claims", () => {
   it("a checkpoint written before limits (format 3) loads with none", () => {
     const s = fresh()
     enqueue(s, T0, { type: "a" })
-    const text = s.toJson(s.seq, s.commitId).replace("\"format\":4", "\"format\":3")
+    const text = s.toJson(s.seq, s.commitId).replace("\"format\":5", "\"format\":3")
     const old = QueueState.fromFile(decodeFile(JSON.parse(text)), Buffer.byteLength(text), s.limits)
     expect(old.claimLimits).toEqual([])
     expect(old.stats().limits).toEqual([])
@@ -1256,8 +1256,8 @@ describe("encoding", () => {
   it("the header carries format, epoch, seq and commitId; an unknown format is refused", () => {
     const s = everything()
     const file = JSON.parse(s.toJson(7, "leader-1:7")) as Record<string, unknown>
-    expect(file).toMatchObject({ format: 4, epoch: 1, seq: 7, commitId: "leader-1:7", nextJobSeq: 9 })
-    expect(Either.isLeft(Schema.decodeUnknownEither(QueueFile)({ ...file, format: 5 }))).toBe(true)
+    expect(file).toMatchObject({ format: 5, epoch: 1, seq: 7, commitId: "leader-1:7", nextJobSeq: 9 })
+    expect(Either.isLeft(Schema.decodeUnknownEither(QueueFile)({ ...file, format: 6 }))).toBe(true)
   })
 
   it("cached job JSON is refreshed when a job changes", () => {

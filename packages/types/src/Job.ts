@@ -33,7 +33,9 @@ export const JobState = Schema.Literal(
   "completed",
   "failed-waiting-retry",
   "dead",
-  "cancelled"
+  "cancelled",
+  /** A flow's parent until each of its children finished (docs/flows.md). */
+  "waiting-children"
 )
 export type JobState = typeof JobState.Type
 export const jobStates: ReadonlyArray<JobState> = JobState.literals
@@ -186,6 +188,31 @@ export const EnqueueOptions = Schema.Struct({
 }).annotations({ identifier: "EnqueueOptions", ...strictFields })
 export type EnqueueOptions = typeof EnqueueOptions.Type
 
+/**
+ * What a flow's parent does when a child dies, is cancelled or is deleted before it finished
+ * (docs/flows.md): `fail` sends the parent to the dead-letter list with an error naming the
+ * child; `ignore` lets it run once its other children finished, that child's failure in its
+ * `childResults`.
+ */
+export const ChildFailurePolicy = Schema.Literal("fail", "ignore")
+export type ChildFailurePolicy = typeof ChildFailurePolicy.Type
+export const defaultChildFailurePolicy: ChildFailurePolicy = "fail"
+
+/** How a child of a flow ended, as its parent keeps it (`Job.childResults`). */
+export const ChildResult = Schema.Struct({
+  state: Schema.Literal("completed", "dead", "cancelled", "deleted"),
+  /** The child's result, when it completed with one that fit in the parent (see `resultOmitted`). */
+  result: Schema.optionalWith(Schema.Unknown, { exact: true }),
+  /**
+   * The result did not fit: a parent keeps its children's results up to the payload limit in
+   * all. Read it from the child (`get`) while retention keeps it.
+   */
+  resultOmitted: Schema.optionalWith(Schema.Literal(true), { exact: true }),
+  /** Why a dead child died (its last error). */
+  error: Schema.optionalWith(Schema.String, { exact: true })
+})
+export type ChildResult = typeof ChildResult.Type
+
 /** One past attempt, newest last; the job keeps the last few. */
 export const Attempt = Schema.Struct({
   attempt: Schema.Int,
@@ -234,9 +261,17 @@ export const Job = Schema.Struct({
   traceparent: Schema.optionalWith(Schema.String, { exact: true }),
   /** The handler time limit the enqueue asked for (`EnqueueOptions.timeoutMs`). */
   timeoutMs: Schema.optionalWith(Millis, { exact: true }),
+  /** The flow's parent this job is a child of (docs/flows.md). */
+  parentId: Schema.optionalWith(Schema.String, { exact: true }),
+  /** A flow's parent: its children's ids, in the order the flow gave them. */
+  children: Schema.optionalWith(Schema.Array(Schema.String), { exact: true }),
+  /** A flow's parent: what a child that dies, is cancelled or deleted does to it. */
+  onChildFailure: Schema.optionalWith(ChildFailurePolicy, { exact: true }),
   lease: Schema.optionalWith(Lease, { exact: true }),
   lastError: Schema.optionalWith(Schema.String, { exact: true }),
   result: Schema.optionalWith(Schema.Unknown, { exact: true }),
+  /** A flow's parent: how each child that finished ended, by id, in `children`'s order. */
+  childResults: Schema.optionalWith(Schema.Record({ key: Schema.String, value: ChildResult }), { exact: true }),
   progress: Schema.optionalWith(Schema.Unknown, { exact: true }),
   history: Schema.Array(Attempt)
 })
@@ -353,6 +388,19 @@ const backoffGuard = (isTime: Guard, exact: boolean): Guard => {
 const isJobBackoff = backoffGuard(isMillis, false)
 const isRequestBackoff = backoffGuard(isDelayMs, true)
 
+const childResultStates: ReadonlySet<unknown> = new Set(ChildResult.fields.state.literals)
+const isPolicy: Guard = (u) => u === "fail" || u === "ignore"
+
+const isChildResult: Guard = (u) =>
+  isObject(u) && childResultStates.has(u.state) && optional(u, "resultOmitted", (r) => r === true) &&
+  optional(u, "error", isString)
+
+const isChildResults: Guard = (u) => {
+  if (!isObject(u)) return false
+  for (const key in u) if (!isChildResult(u[key])) return false
+  return true
+}
+
 const isLease: Guard = (u) =>
   isObject(u) && isString(u.workerId) && isInt(u.epoch) && isMillis(u.expiresAt) && isMillis(u.ttlMs)
 
@@ -369,8 +417,10 @@ export const isJob = (u: unknown): u is Job =>
   isJobBackoff(u.backoff) && isInt(u.seq) && isMillis(u.createdAt) && isMillis(u.runAt) &&
   optional(u, "startedAt", isMillis) && optional(u, "finishedAt", isMillis) &&
   optional(u, "idempotencyKey", isString) && optional(u, "traceparent", isString) &&
-  optional(u, "timeoutMs", isMillis) && optional(u, "lease", isLease) &&
-  optional(u, "lastError", isString) && isArrayOf(u.history, isAttempt)
+  optional(u, "timeoutMs", isMillis) && optional(u, "parentId", isString) &&
+  optional(u, "children", (c) => isArrayOf(c, isString)) && optional(u, "onChildFailure", isPolicy) &&
+  optional(u, "lease", isLease) && optional(u, "lastError", isString) &&
+  optional(u, "childResults", isChildResults) && isArrayOf(u.history, isAttempt)
 
 const isPriority: Guard = (p) => isInt(p) && (p as number) >= -maxPriority && (p as number) <= maxPriority
 const isMaxAttempts: Guard = (m) => isInt(m) && (m as number) >= 1 && (m as number) <= maxAttemptsLimit
@@ -431,7 +481,9 @@ export const StateCounts = Schema.Struct({
   completed: Schema.Int,
   "failed-waiting-retry": Schema.Int,
   dead: Schema.Int,
-  cancelled: Schema.Int
+  cancelled: Schema.Int,
+  /** Absent from brokers without flows: none. */
+  "waiting-children": Schema.optionalWith(Schema.Int, { default: () => 0 })
 })
 export type StateCounts = typeof StateCounts.Type
 

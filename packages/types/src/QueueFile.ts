@@ -18,10 +18,13 @@ import { Schedule } from "./Schedule.js"
  * (docs/architecture.md, "The log"). Formats 1 and 2 have no log: a broker that takes over such
  * a queue converts it by writing a checkpoint. Format 4 adds `schedules` and the limits on
  * claims (`limits`, `starts`); a format without them has none, and a broker that reads format 3
- * only refuses format 4 rather than drop them. Every format in `readableFormats` is read.
+ * only refuses format 4 rather than drop them. Format 5 adds flows (docs/flows.md): a job's
+ * `parentId`, `children`, `onChildFailure` and `childResults`, and the `waiting-children` state;
+ * a broker that reads format 4 only would drop those fields, so it refuses format 5. Every
+ * format in `readableFormats` is read.
  */
-export const currentFormat = 4
-export const readableFormats = [1, 2, 3, 4] as const
+export const currentFormat = 5
+export const readableFormats = [1, 2, 3, 4, 5] as const
 /** The first format whose commits go to the log. */
 export const firstLogFormat = 3
 
@@ -60,9 +63,13 @@ const optionalKeys = [
   "idempotencyKey",
   "traceparent",
   "timeoutMs",
+  "parentId",
+  "children",
+  "onChildFailure",
   "lease",
   "lastError",
   "result",
+  "childResults",
   "progress"
 ] as const
 

@@ -20,7 +20,8 @@ export const stateLabel: Record<JobState, string> = {
   "failed-waiting-retry": "retry-waiting",
   dead: "dead",
   completed: "completed",
-  cancelled: "cancelled"
+  cancelled: "cancelled",
+  "waiting-children": "waiting-children"
 }
 
 const isState = (value: string | null): value is JobState => jobStates.some((state) => state === value)

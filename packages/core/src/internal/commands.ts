@@ -9,6 +9,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { Command, ResultOf } from "../Command.js"
 import { clearLimit, setLimit } from "./claimLimits.js"
+import { enqueueFlow, settle } from "./flows.js"
 import * as Journal from "./journal.js"
 import { leased, type SecretSource } from "./leases.js"
 import {
@@ -55,6 +56,7 @@ export const apply = <C extends Command>(
   const savepoint = Journal.savepoint(core)
   try {
     const result = dispatch(core, command, now, secrets)
+    if (Either.isRight(result)) settle(core, savepoint.journal, now)
     const refused = Either.isLeft(result) ? result.left : checkJobsSince(core, savepoint)
     if (refused === undefined) return result as Either.Either<ResultOf<C>, OsqueueError>
     Journal.rollback(core, savepoint)
@@ -102,6 +104,8 @@ const dispatch = (
   switch (command._tag) {
     case "Enqueue":
       return enqueue(core, command.jobs, now)
+    case "EnqueueFlow":
+      return enqueueFlow(core, command, now)
     case "Claim":
       return claim(core, command.workerId, command.types, command.max, command.leaseMs, now, secrets)
     case "Heartbeat":

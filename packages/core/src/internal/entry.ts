@@ -19,6 +19,8 @@ export class Entry {
     readonly type: string,
     readonly seq: number,
     readonly idempotencyKey: string | undefined,
+    /** A parent or a child of a flow (internal/flows.ts looks only at these). */
+    readonly inFlow: boolean,
     private decoded: Job | undefined,
     /**
      * `,` and the job's stored JSON as UTF-8, filled in at the first encode after the job
@@ -31,12 +33,13 @@ export class Entry {
 
   /** `bytes`: the job's stored JSON with a comma in front, when it was read from them (a checkpoint, a log entry). */
   static of(job: Job, stamp: number, bytes?: Uint8Array): Entry {
-    return new Entry(job.state, job.type, job.seq, job.idempotencyKey, job, bytes, stamp)
+    const inFlow = job.parentId !== undefined || job.children !== undefined
+    return new Entry(job.state, job.type, job.seq, job.idempotencyKey, inFlow, job, bytes, stamp)
   }
 
   /** The same job under a new stamp (a rollback puts it back). */
   restamped(stamp: number): Entry {
-    return new Entry(this.state, this.type, this.seq, this.idempotencyKey, this.decoded, this.bytes, stamp)
+    return new Entry(this.state, this.type, this.seq, this.idempotencyKey, this.inFlow, this.decoded, this.bytes, stamp)
   }
 
   get job(): Job {

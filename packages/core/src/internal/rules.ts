@@ -27,6 +27,7 @@ import * as Either from "effect/Either"
 import type { ClaimResult, HeartbeatResult } from "../Command.js"
 import type { Heap } from "../Heap.js"
 import { recordStarts, room } from "./claimLimits.js"
+import type { FlowFields } from "./flows.js"
 import { type Item, itemLess } from "./jobIndex.js"
 import { leased, type SecretSource, tokenOf } from "./leases.js"
 import type { Scope, StateCore } from "./stateCore.js"
@@ -77,10 +78,12 @@ export const releaseLeadership = (core: StateCore): void => {
   if (core.meta.leader !== null) core.setMeta({ ...core.meta, leader: { ...core.meta.leader, released: true } })
 }
 
+/** `flow`: the fields of a flow's job (internal/flows.ts), by its index in `options`. */
 export const enqueue = (
   core: StateCore,
   options: ReadonlyArray<EnqueueOptions>,
-  now: number
+  now: number,
+  flow?: (index: number) => FlowFields | undefined
 ): Either.Either<ReadonlyArray<Job>, OsqueueError> => {
   const { maxPayloadBytes, maxStateBytes, defaultMaxAttempts } = core.limits
   let added = 0
@@ -107,15 +110,16 @@ export const enqueue = (
   core.pendingBytes += added
 
   let seq = core.meta.nextJobSeq
-  const jobs = options.map((option) => {
+  const jobs = options.map((option, index) => {
     const existing = option.idempotencyKey === undefined ? undefined : core.jobs.byKey.get(option.idempotencyKey)
     if (existing !== undefined) return core.jobs.entries.get(existing)!.job
     const runAt = option.runAt ?? later(now, option.delayMs ?? 0)
+    const fields = flow?.(index)
     const job: Job = {
       id: `job-${seq}` as JobId,
       type: option.type,
       payload: option.payload ?? null,
-      state: runAt > now ? "delayed" : "queued",
+      state: fields?.children !== undefined ? "waiting-children" : runAt > now ? "delayed" : "queued",
       priority: option.priority ?? 0,
       attempts: 0,
       maxAttempts: option.maxAttempts ?? defaultMaxAttempts,
@@ -127,6 +131,7 @@ export const enqueue = (
       ...(option.idempotencyKey === undefined ? {} : { idempotencyKey: option.idempotencyKey }),
       ...(option.traceparent === undefined ? {} : { traceparent: option.traceparent }),
       ...(option.timeoutMs === undefined ? {} : { timeoutMs: option.timeoutMs }),
+      ...fields,
       history: []
     }
     seq++
@@ -270,7 +275,8 @@ export const redrive = (core: StateCore, job: Job, now: number): Job => {
   const { finishedAt: _, ...rest } = job
   const queued = core.put({
     ...rest,
-    state: "queued",
+    // A parent some of whose children have not ended waits for them again (docs/flows.md).
+    state: job.children?.some((id) => job.childResults?.[id] === undefined) ? "waiting-children" : "queued",
     runAt: now,
     attempts: job.state === "failed-waiting-retry" ? job.attempts : 0
   })
@@ -324,13 +330,17 @@ export const promote = (core: StateCore, id: JobId, now: number): Either.Either<
 export const setPriority = (core: StateCore, id: JobId, priority: number): Either.Either<Job, OsqueueError> => {
   const job = core.jobs.entries.get(id)?.job
   if (job === undefined) return Either.left(new JobNotFound({ id }))
-  if (job.state !== "queued" && job.state !== "delayed" && job.state !== "failed-waiting-retry") {
+  if (
+    job.state !== "queued" && job.state !== "delayed" && job.state !== "failed-waiting-retry" &&
+    job.state !== "waiting-children"
+  ) {
     return Either.left(
       new InvalidTransition({
         jobId: id,
         state: job.state,
         action: "change the priority of",
-        hint: "only a job that has not started (queued, delayed, waiting to retry) has a priority to change"
+        hint:
+          "only a job that has not started (queued, delayed, waiting to retry or for its children) has a priority to change"
       })
     )
   }

@@ -4,6 +4,7 @@
  * jobs when over its cap, and due schedules run.
  */
 import type { Heap } from "../Heap.js"
+import { settle } from "./flows.js"
 import type { Item } from "./jobIndex.js"
 import { failAttempt, shed } from "./rules.js"
 import { runSchedules } from "./schedules.js"
@@ -11,6 +12,7 @@ import type { StateCore } from "./stateCore.js"
 
 /** Lease expiry, delayed and retry promotion, and retention, as of `now`. Runs first in every batch. */
 export const tick = (core: StateCore, now: number): void => {
+  const from = core.journal?.length ?? 0
   for (let item = core.jobs.leases.peek(); item !== undefined && item.key <= now; item = core.jobs.leases.peek()) {
     core.jobs.leases.pop()
     const job = core.jobs.live(item, "running")
@@ -44,6 +46,8 @@ export const tick = (core: StateCore, now: number): void => {
   shed(core, core.bytes - maxStateBytes)
   // Whole milliseconds, as a job's times are (a test clock may stand between two).
   runSchedules(core, Math.floor(now))
+  // A child that died or expired above tells its parent (docs/flows.md).
+  settle(core, from, now)
 }
 
 /** Removes the oldest jobs of a retention heap while more than `keep` are left or the oldest is older than `keepMs`. */
