@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
  * Entry point of the `osqueue` command. Exit codes: 0 done; 1 the operation failed (the
- * broker's tagged error is printed); 2 bad usage; 3 no broker reachable. Logs are pretty by
- * default; OSQUEUE_LOG_FORMAT=json prints one JSON object per line (for log shippers and
- * scripts/chaos), logfmt one logfmt line. With OTEL_EXPORTER_OTLP_ENDPOINT set, spans are exported
+ * broker's tagged error is printed); 2 bad usage; 3 no broker reachable. Logs go to stderr, so a
+ * command's stdout is its output alone (`--json` output pipes into jq whatever the client logs,
+ * "switched broker" and the like). They are pretty by default; OSQUEUE_LOG_FORMAT=json prints one
+ * JSON object per line (for log shippers and scripts/chaos), logfmt one logfmt line. With OTEL_EXPORTER_OTLP_ENDPOINT set, spans are exported
  * over OTLP (docs/tracing.md).
  */
 import * as ValidationError from "@effect/cli/ValidationError"
@@ -31,7 +32,16 @@ const exitCode = (error: unknown): number => {
 const logger = Layer.unwrapEffect(
   Config.literal("pretty", "json", "logfmt")("OSQUEUE_LOG_FORMAT").pipe(
     Config.withDefault("pretty" as const),
-    Effect.map((format) => (format === "json" ? Logger.json : format === "logfmt" ? Logger.logFmt : Logger.pretty))
+    Effect.map((format) =>
+      Logger.replace(
+        Logger.defaultLogger,
+        format === "json"
+          ? Logger.withConsoleError(Logger.jsonLogger)
+          : format === "logfmt"
+          ? Logger.withConsoleError(Logger.logfmtLogger)
+          : Logger.prettyLogger({ stderr: true })
+      )
+    )
   )
 )
 

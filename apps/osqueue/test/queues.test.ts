@@ -1,7 +1,7 @@
 /**
  * Named queues on the command line, against a real broker process on the file store:
  * `osqueue broker --queue` (repeated) serves several queues, `osqueue --queue` chooses one, and
- * a queue the broker does not serve is refused naming the ones it does.
+ * a queue the broker does not serve is refused naming the ones it does. Logs go to stderr.
  */
 import { existsSync } from "node:fs"
 import { mkdtemp } from "node:fs/promises"
@@ -17,7 +17,7 @@ describe("osqueue --queue", { timeout: 180_000 }, () => {
     const port = await freePort()
     const url = `http://127.0.0.1:${port}`
     const dir = await mkdtemp(join(tmpdir(), "osqueue-queues-"))
-    osqueue([
+    const broker = osqueue([
       "broker",
       "--port",
       String(port),
@@ -50,5 +50,9 @@ describe("osqueue --queue", { timeout: 180_000 }, () => {
     const unknown = await osqueueRun(["stats", "-b", url, "--queue", "nope"])
     expect(unknown.code).toBe(1)
     expect(unknown.stderr).toContain(`serves no queue named "nope"`)
+
+    // Logs go to stderr: stdout is a command's output alone.
+    expect(broker.stderr()).toContain("starting broker")
+    expect(broker.stdout()).toBe("")
   })
 })
