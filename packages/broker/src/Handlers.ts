@@ -45,14 +45,14 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
-import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
-import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as BrokerMetrics from "./BrokerMetrics.js"
 import * as ClaimWaiters from "./ClaimWaiters.js"
+import * as Claims from "./internal/claims.js"
+import { countEach, counted, countOutcomes, instrument, withJobSpans } from "./internal/instrumentation.js"
+import * as Watch from "./internal/watch.js"
 import * as StatsHistory from "./StatsHistory.js"
 
 /** Each operation takes its request as the request's schema decodes it (`@osqueue/types`, `Rpcs`), as it is. */
@@ -124,62 +124,6 @@ export interface HandlersShape {
 
 export class Handlers extends Context.Tag("@osqueue/broker/Handlers")<Handlers, HandlersShape>() {}
 
-/** Counts every call by operation and outcome (`ok`, the error's tag, or `defect`). */
-const requestCounter = BrokerMetrics.requestSeries
-
-const counted = (operation: string) => <A, R>(effect: Effect.Effect<A, OsqueueError, R>) =>
-  Effect.onExit(effect, (exit) => Metric.increment(requestCounter(operation, BrokerMetrics.outcomeOf(exit))))
-
-const instrument = (operation: string) => <A, R>(effect: Effect.Effect<A, OsqueueError, R>) =>
-  counted(operation)(effect).pipe(Effect.withSpan(`Broker.${operation}`, { captureStackTrace: false }))
-
-/**
- * With spans exported, each job an enqueue creates gets a `Broker.enqueue` span, from the request
- * until the commit that holds the job is durable: a child of the producer's span that the job
- * carried, and the span the job carries from then on, so that the worker's span for it is its
- * child (docs/tracing.md). `enqueue` is given the jobs with their new traceparents and answers
- * each job's outcome, in order.
- */
-const withJobSpans = <E>(
-  jobs: ReadonlyArray<EnqueueOptions>,
-  enqueue: (jobs: ReadonlyArray<EnqueueOptions>) => Effect.Effect<ReadonlyArray<Either.Either<Job, OsqueueError>>, E>
-): Effect.Effect<ReadonlyArray<Either.Either<Job, OsqueueError>>, E> =>
-  Effect.flatMap(
-    Effect.forEach(jobs, (options) => {
-      const parent = JobTrace.parentOf(options.traceparent)
-      return Effect.makeSpan("Broker.enqueue", {
-        kind: "server",
-        attributes: { "job.type": options.type },
-        captureStackTrace: false,
-        ...(parent === undefined ? {} : { parent })
-      })
-    }),
-    (spans) =>
-      enqueue(jobs.map((options, i) => {
-        const traceparent = JobTrace.traceparentOf(spans[i]!)
-        return traceparent === undefined ? options : { ...options, traceparent }
-      })).pipe(
-        // Ended however the enqueue ends (interrupted too), each with its job's own outcome.
-        Effect.onExit((exit) =>
-          Effect.map(Clock.currentTimeNanos, (now) =>
-            spans.forEach((span, i) => {
-              const outcome = Exit.isSuccess(exit) ? exit.value[i]! : undefined
-              if (outcome !== undefined && Either.isRight(outcome)) span.attribute("job.id", outcome.right.id)
-              span.end(
-                now,
-                outcome === undefined ? exit : Either.match(outcome, { onLeft: Exit.fail, onRight: Exit.succeed })
-              )
-            }))
-        )
-      )
-  )
-
-/** Past this many workers remembered, a claim forgets those not seen within a lease TTL. */
-const claimersSwept = 1_000
-
-/** A claim whose wake-up time came but found nothing waits at least this long before trying again. */
-const minRecheckMs = 25
-
 export const make = Effect.gen(function*() {
   const commit = yield* GroupCommit.GroupCommit
   const election = yield* Election.Election
@@ -207,145 +151,12 @@ export const make = Effect.gen(function*() {
         since: role.leader?.since ?? null
       })
 
-  const claimCommand = (request: ClaimRequest) => ({ _tag: "Claim" as const, ...request, max: request.max ?? 1 })
-
-  const claimNow = (request: ClaimRequest) => commit.submit(claimCommand(request))
-
-  /**
-   * Waiting claimers look at committed state and wait (`ClaimWaiters`) until a commit may have
-   * made a job claimable for them, or the next time a delayed job or lease comes due or a rate
-   * limit's window lets another claim start (docs/architecture.md, "Limits on claims"); only then
-   * do they submit a claim. So a thousand idle workers cost no commits and no work per commit,
-   * and an enqueue wakes those it concerns into one batch.
-   */
-  const claim = (request: ClaimRequest) =>
-    // Without a wait there is nothing to look at first: submit at once (a follower answers NotLeader).
-    (request.waitMs ?? 0) === 0 ? claimNow(request) : Effect.gen(function*() {
-      const waitMs = request.waitMs ?? 0
-      const deadline = (yield* Clock.currentTimeMillis) + waitMs
-      let triedWake: number | undefined
-      while (true) {
-        const now = yield* Clock.currentTimeMillis
-        const { claimable, wake, seq } = yield* commit.read((state) => ({
-          claimable: state.hasClaimable(request.types, now),
-          wake: state.nextWakeup(now),
-          seq: state.seq
-        }))
-        const leading = (yield* election.role)._tag === "Leader"
-        const wakeDue = wake !== undefined && wake <= now && wake !== triedWake
-        // A follower submits at once: it answers NotLeader, which the client must hear now.
-        if (waitMs === 0 || !leading || claimable || wakeDue) {
-          if (wakeDue) triedWake = wake
-          const claimed = yield* claimNow(request)
-          if (claimed.length > 0 || now >= deadline) return claimed
-        }
-        const after = yield* Clock.currentTimeMillis
-        if (after >= deadline || (yield* Deferred.isDone(closing))) return []
-        const until = wake !== undefined && wake > after ? Math.min(wake, deadline) : deadline
-        yield* waiters.wait(request.types, seq, Math.max(until - after, minRecheckMs))
-      }
-    })
-
-  /**
-   * Workers' claim calls on this broker, by worker id: an idle worker long-polling holds no lease,
-   * so the state does not know it (`state.workers()` knows those holding jobs). A broker's own
-   * memory: after a failover, workers reappear with their next claim.
-   */
-  const claimers = new Map<string, { at: number; polling: number }>()
-  const defaultLeaseMs = yield* commit.read((state) => state.limits.defaultLeaseMs)
-  const seenWithin = (now: number) => (seen: { at: number; polling: number }) =>
-    seen.polling > 0 || seen.at >= now - defaultLeaseMs
-
-  /** Notes a claim call of `workerId` at `now`: `polling` +1 as it starts, -1 as it ends (0: one that does not wait). */
-  const noteClaimer = (workerId: string, polling: -1 | 0 | 1, now: number) => {
-    const seen = claimers.get(workerId) ?? { at: now, polling: 0 }
-    claimers.set(workerId, { at: now, polling: seen.polling + polling })
-    if (claimers.size > claimersSwept) {
-      const recent = seenWithin(now)
-      for (const [id, other] of claimers) if (!recent(other)) claimers.delete(id)
-    }
-  }
-
-  const claimCall = (workerId: string, polling: -1 | 1) =>
-    Effect.map(Clock.currentTimeMillis, (now) => noteClaimer(workerId, polling, now))
-
-  /** Claims that do not wait, in one submit: each worker noted, each claim timed with the submit. */
-  const claimEach = (requests: ReadonlyArray<ClaimRequest>) =>
-    Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      for (const request of requests) noteClaimer(request.workerId, 0, now)
-      const [took, outcomes] = yield* Effect.timed(commit.submitAll(requests.map(claimCommand)))
-      const seconds = Duration.toSeconds(took)
-      yield* FiberRef.getWith(FiberRef.currentMetricLabels, (labels) =>
-        Effect.sync(() => {
-          for (let i = 0; i < requests.length; i++) BrokerMetrics.claimWait.unsafeUpdate(seconds, labels)
-        }))
-      return outcomes
-    })
-
-  const tracked = (request: ClaimRequest) =>
-    Effect.acquireUseRelease(
-      claimCall(request.workerId, 1),
-      () => claim(request),
-      () => claimCall(request.workerId, -1)
-    )
-
-  const workers = Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    const byId = new Map((yield* commit.read((state) => state.workers())).map((worker) => [worker.id, { ...worker }]))
-    const recent = seenWithin(now)
-    for (const [id, seen] of claimers) {
-      if (!recent(seen)) continue
-      const at = seen.polling > 0 ? now : seen.at
-      const worker = byId.get(id)
-      if (worker === undefined) byId.set(id, { id, jobs: 0, lastSeenAt: at })
-      else worker.lastSeenAt = Math.max(worker.lastSeenAt, at)
-    }
-    return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-  })
-
-  /** Most events in one watch message. */
-  const watchBatchMax = 1_000
-
-  const watch = (request: WatchRequest): Stream.Stream<WatchEvent, OsqueueError> =>
-    Stream.unwrapScoped(
-      Effect.gen(function*() {
-        yield* Effect.acquireRelease(
-          Metric.increment(BrokerMetrics.watchers),
-          () => Metric.incrementBy(BrokerMetrics.watchers, -1)
-        )
-        const events = yield* commit.events
-        const jobs = Stream.fromQueue(events).pipe(Stream.map((event): WatchEvent => ({ _tag: "Job", event })))
-        const leaders = election.roleChanges.pipe(
-          Stream.mapEffect(() => leaderInfo),
-          Stream.changesWith((a, b) => a.role === b.role && a.leaderUrl === b.leaderUrl && a.epoch === b.epoch),
-          Stream.map((leader): WatchEvent => ({ _tag: "Leader", leader }))
-        )
-        const stats = request.statsEveryMs === undefined
-          ? Stream.empty
-          : Stream.repeatEffectWithSchedule(
-            Effect.map(statsNow, (stats): WatchEvent => ({ _tag: "Stats", stats })),
-            Schedule.spaced(Duration.millis(request.statsEveryMs))
-          )
-        // Sent in batches of what came within 100 ms (one RPC message each, one acknowledgement):
-        // on a busy queue every commit has events, and a message per commit costs a watching
-        // browser more than the events themselves.
-        const samples = request.history === true
-          ? history.stream.pipe(Stream.map((samples): WatchEvent => ({ _tag: "History", samples })))
-          : Stream.empty
-        return Stream.mergeAll([jobs, leaders, stats, samples], { concurrency: "unbounded" }).pipe(
-          Stream.groupedWithin(watchBatchMax, Duration.millis(100)),
-          Stream.flattenChunks,
-          // A stopping broker ends every watch (the client goes on at the next leader), on every
-          // transport: an open stream would otherwise hold its HTTP server's close.
-          Stream.interruptWhen(Deferred.await(closing))
-        )
-      })
-    )
+  const { claim, claimEach, workers } = yield* Claims.make(commit, election, waiters, closing)
 
   /** The limits with the starts in each rate's window ending now (the state alone counts those it remembers). */
   const limitsNow = Effect.flatMap(Clock.currentTimeMillis, (now) => commit.read((state) => state.limitStatus(now)))
   const statsNow = Effect.zipWith(commit.stats, limitsNow, (stats, limits): Stats => ({ ...stats, limits }))
+  const watch = Watch.make(commit, election, history, closing, leaderInfo, statsNow)
 
   const get = ({ id }: IdRequest) =>
     commit.read((state) => state.get(id)).pipe(
@@ -354,25 +165,6 @@ export const make = Effect.gen(function*() {
 
   const completeCommand = (request: CompleteRequest) => ({ _tag: "Complete" as const, ...request })
   const complete = (request: CompleteRequest) => commit.submit(completeCommand(request)).pipe(instrument("complete"))
-
-  /** Counts each outcome as a call of `operation` (in one step: an effect per item costs more than its count). */
-  const countOutcomes =
-    (operation: string) => <A>(effect: Effect.Effect<ReadonlyArray<Either.Either<A, OsqueueError>>, OsqueueError>) =>
-      Effect.tap(effect, (outcomes) =>
-        FiberRef.getWith(FiberRef.currentMetricLabels, (labels) =>
-          Effect.sync(() => {
-            for (const outcome of outcomes) {
-              requestCounter(operation, Either.isRight(outcome) ? "ok" : outcome.left._tag).unsafeUpdate(1, labels)
-            }
-          })))
-
-  /** Gathered single calls: each counted as its own call of `operation`, a refusal of all of them too. */
-  const countEach =
-    (operation: string, items: number) =>
-    <A>(effect: Effect.Effect<ReadonlyArray<Either.Either<A, OsqueueError>>, OsqueueError>) =>
-      countOutcomes(operation)(effect).pipe(
-        Effect.tapError((error) => Metric.incrementBy(requestCounter(operation, error._tag), items))
-      )
 
   const completeAll = (requests: ReadonlyArray<CompleteRequest>) => commit.submitAll(requests.map(completeCommand))
 
@@ -418,7 +210,7 @@ export const make = Effect.gen(function*() {
         ? instrument("enqueueMany")(Effect.succeed([]))
         : (tracing ? tracedAll(jobs) : enqueueAll(jobs)).pipe(instrument("enqueueMany")),
     claim: (request) =>
-      tracked(request).pipe(
+      claim(request).pipe(
         Effect.timed,
         Effect.flatMap(([took, claimed]) =>
           Effect.as(Metric.update(BrokerMetrics.claimWait, Duration.toSeconds(took)), claimed)

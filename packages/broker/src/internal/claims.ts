@@ -1,0 +1,127 @@
+/**
+ * Claims on a broker: a claim that may wait (a long poll) waits on committed state until a job
+ * may be claimable for it; claims that do not wait, gathered by a transport, go in one submit;
+ * and the workers this broker has seen claim, which the state alone does not know.
+ */
+import type { Election, GroupCommit } from "@osqueue/core"
+import type { ClaimRequest } from "@osqueue/types"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as BrokerMetrics from "../BrokerMetrics.js"
+import type * as ClaimWaiters from "../ClaimWaiters.js"
+
+/** Past this many workers remembered, a claim forgets those not seen within a lease TTL. */
+const claimersSwept = 1_000
+
+/** A claim whose wake-up time came but found nothing waits at least this long before trying again. */
+const minRecheckMs = 25
+
+export const make = (
+  commit: GroupCommit.GroupCommitShape,
+  election: Election.ElectionShape,
+  waiters: ClaimWaiters.ClaimWaiters,
+  closing: Deferred.Deferred<void>
+) =>
+  Effect.gen(function*() {
+    const claimCommand = (request: ClaimRequest) => ({ _tag: "Claim" as const, ...request, max: request.max ?? 1 })
+
+    const claimNow = (request: ClaimRequest) => commit.submit(claimCommand(request))
+
+    /**
+     * Waiting claimers look at committed state and wait (`ClaimWaiters`) until a commit may have
+     * made a job claimable for them, or the next time a delayed job or lease comes due or a rate
+     * limit's window lets another claim start (docs/architecture.md, "Limits on claims"); only then
+     * do they submit a claim. So a thousand idle workers cost no commits and no work per commit,
+     * and an enqueue wakes those it concerns into one batch.
+     */
+    const claim = (request: ClaimRequest) =>
+      // Without a wait there is nothing to look at first: submit at once (a follower answers NotLeader).
+      (request.waitMs ?? 0) === 0 ? claimNow(request) : Effect.gen(function*() {
+        const waitMs = request.waitMs ?? 0
+        const deadline = (yield* Clock.currentTimeMillis) + waitMs
+        let triedWake: number | undefined
+        while (true) {
+          const now = yield* Clock.currentTimeMillis
+          const { claimable, wake, seq } = yield* commit.read((state) => ({
+            claimable: state.hasClaimable(request.types, now),
+            wake: state.nextWakeup(now),
+            seq: state.seq
+          }))
+          const leading = (yield* election.role)._tag === "Leader"
+          const wakeDue = wake !== undefined && wake <= now && wake !== triedWake
+          // A follower submits at once: it answers NotLeader, which the client must hear now.
+          if (waitMs === 0 || !leading || claimable || wakeDue) {
+            if (wakeDue) triedWake = wake
+            const claimed = yield* claimNow(request)
+            if (claimed.length > 0 || now >= deadline) return claimed
+          }
+          const after = yield* Clock.currentTimeMillis
+          if (after >= deadline || (yield* Deferred.isDone(closing))) return []
+          const until = wake !== undefined && wake > after ? Math.min(wake, deadline) : deadline
+          yield* waiters.wait(request.types, seq, Math.max(until - after, minRecheckMs))
+        }
+      })
+
+    /**
+     * Workers' claim calls on this broker, by worker id: an idle worker long-polling holds no lease,
+     * so the state does not know it (`state.workers()` knows those holding jobs). A broker's own
+     * memory: after a failover, workers reappear with their next claim.
+     */
+    const claimers = new Map<string, { at: number; polling: number }>()
+    const defaultLeaseMs = yield* commit.read((state) => state.limits.defaultLeaseMs)
+    const seenWithin = (now: number) => (seen: { at: number; polling: number }) =>
+      seen.polling > 0 || seen.at >= now - defaultLeaseMs
+
+    /** Notes a claim call of `workerId` at `now`: `polling` +1 as it starts, -1 as it ends (0: one that does not wait). */
+    const noteClaimer = (workerId: string, polling: -1 | 0 | 1, now: number) => {
+      const seen = claimers.get(workerId) ?? { at: now, polling: 0 }
+      claimers.set(workerId, { at: now, polling: seen.polling + polling })
+      if (claimers.size > claimersSwept) {
+        const recent = seenWithin(now)
+        for (const [id, other] of claimers) if (!recent(other)) claimers.delete(id)
+      }
+    }
+
+    const claimCall = (workerId: string, polling: -1 | 1) =>
+      Effect.map(Clock.currentTimeMillis, (now) => noteClaimer(workerId, polling, now))
+
+    /** Claims that do not wait, in one submit: each worker noted, each claim timed with the submit. */
+    const claimEach = (requests: ReadonlyArray<ClaimRequest>) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        for (const request of requests) noteClaimer(request.workerId, 0, now)
+        const [took, outcomes] = yield* Effect.timed(commit.submitAll(requests.map(claimCommand)))
+        const seconds = Duration.toSeconds(took)
+        yield* FiberRef.getWith(FiberRef.currentMetricLabels, (labels) =>
+          Effect.sync(() => {
+            for (let i = 0; i < requests.length; i++) BrokerMetrics.claimWait.unsafeUpdate(seconds, labels)
+          }))
+        return outcomes
+      })
+
+    const tracked = (request: ClaimRequest) =>
+      Effect.acquireUseRelease(
+        claimCall(request.workerId, 1),
+        () => claim(request),
+        () => claimCall(request.workerId, -1)
+      )
+
+    const workers = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const byId = new Map((yield* commit.read((state) => state.workers())).map((worker) => [worker.id, { ...worker }]))
+      const recent = seenWithin(now)
+      for (const [id, seen] of claimers) {
+        if (!recent(seen)) continue
+        const at = seen.polling > 0 ? now : seen.at
+        const worker = byId.get(id)
+        if (worker === undefined) byId.set(id, { id, jobs: 0, lastSeenAt: at })
+        else worker.lastSeenAt = Math.max(worker.lastSeenAt, at)
+      }
+      return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    })
+
+    return { claim: tracked, claimEach, workers }
+  })
