@@ -10,6 +10,7 @@ import {
   CommitFailed,
   EventLoop,
   type JobEvent,
+  JobTrace,
   NotLeader,
   type OsqueueError,
   Overloaded,
@@ -18,7 +19,6 @@ import {
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -27,7 +27,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
-import * as Queue from "effect/Queue"
+import type * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -115,19 +115,76 @@ const maxReapply = 3
 export const make = Effect.gen(function*() {
   const config = yield* EngineConfig
   const election = yield* Election
+  const clock = yield* Effect.clock
   const replica = yield* Replica
-  const pendingQueue = yield* Queue.dropping<Pending>(config.maxPending)
   const events = yield* PubSub.sliding<JobEvent>(16_384)
   const renewEvery = Duration.divide(config.electionTtl, 3).pipe(Option.getOrElse(() => Duration.seconds(1)))
+  const renewMs = Duration.toMillis(renewEvery)
   // Each append creates a new object, so the store's limit on writes to one object does not apply.
   const minGap = Duration.toMillis(config.minCommitInterval)
-  let commitSignal = yield* Deferred.make<void>()
+  /** `commitAfter`'s waiters: called once the next commit is durable. */
+  let afterCommit: Array<() => void> = []
   let lastWrite = 0
   /** When the last commit became durable (the leader's clock, ms): the watchdog's and readiness's measure. */
   let lastDurable = yield* Clock.currentTimeMillis
   let accepting = true
-  /** Opened by every command queued: wakes a loop that may send a batch behind the append in flight. */
-  const arrived = yield* Effect.makeLatch(false)
+  /** Read once, as the broker's handlers do: with spans not exported, a commit makes none. */
+  const tracing = yield* JobTrace.exporting
+
+  // The commands waiting for a batch, and the one wait of the loop for them, are plain values and
+  // callbacks, not a queue, a timeout and a race of fibers: those cost more per commit than a
+  // batch of small commands costs to apply.
+  /** Commands waiting for the next batch, oldest first (at most `maxPending`). */
+  let pending: Array<Pending> = []
+  /** Set while the loop waits for a command: the next one queued (or the renewal) resumes it. */
+  let wakeup: (() => void) | undefined
+  const wake = () => {
+    const resume = wakeup
+    wakeup = undefined
+    resume?.()
+  }
+  /** The oldest commands waiting, at most `max`. */
+  const take = (max: number): Array<Pending> => {
+    if (pending.length <= max) {
+      const all = pending
+      pending = []
+      return all
+    }
+    return pending.splice(0, max)
+  }
+  /** When the loop began waiting with nothing in flight (the leader's clock, ms): its renewal is due `renewEvery` later. */
+  let idleSince: number | undefined
+  /** Set while `renewal` waits for the loop to wait with nothing in flight. */
+  let renewalParked: (() => void) | undefined
+  /**
+   * Resumes once a command is queued (at once if one is), or `also` calls back (a registration
+   * that calls back at once if its moment has come). `idle`: nothing is in flight, so the
+   * renewal resumes it too once due.
+   */
+  const arrival = (idle: boolean, also?: (callback: () => void) => void): Effect.Effect<void> =>
+    Effect.async<void>((resume) => {
+      let done = false
+      const stop = () => {
+        done = true
+        if (wakeup === go) wakeup = undefined
+        if (idle) idleSince = undefined
+      }
+      const go = () => {
+        if (done) return
+        stop()
+        resume(Effect.void)
+      }
+      if (pending.length > 0) return resume(Effect.void)
+      wakeup = go
+      if (idle) {
+        idleSince = clock.unsafeCurrentTimeMillis()
+        const renew = renewalParked
+        renewalParked = undefined
+        renew?.()
+      }
+      also?.(go)
+      return Effect.sync(stop)
+    })
 
   const notLeader = Effect.map(election.leaderUrl, (leaderUrl) => new NotLeader({ leaderUrl }))
 
@@ -170,9 +227,9 @@ export const make = Effect.gen(function*() {
         const { result, events: happened, encodeMs } = written.right
         yield* answer(batch, (_, i) => Either.match(result[i]!, { onLeft: Exit.fail, onRight: Exit.succeed }))
         yield* PubSub.publishAll(events, happened)
-        const signal = commitSignal
-        commitSignal = yield* Deferred.make<void>()
-        yield* Deferred.succeed(signal, undefined)
+        const waiting = afterCommit
+        afterCommit = []
+        for (const resume of waiting) resume()
         const elapsed = (yield* Clock.currentTimeMillis) - started
         yield* Metric.increment(Metrics.commits)
         yield* Metric.update(Metrics.batchSize, batch.length)
@@ -213,8 +270,10 @@ export const make = Effect.gen(function*() {
           return "done"
         }
       }
-    }).pipe(
-      Effect.withSpan("GroupCommit.commit", { attributes: { size: flight.batch.length }, captureStackTrace: false })
+    }).pipe((settling) =>
+      tracing
+        ? Effect.withSpan(settling, "GroupCommit.commit", { attributes: { size: flight.batch.length }, captureStackTrace: false })
+        : settling
     )
 
   /** The last `Deposed` answered: the batches in flight behind a deposed one carry it too. */
@@ -249,10 +308,9 @@ export const make = Effect.gen(function*() {
         if (inFlight.length === 0) return
         if (yield* maySendBehind) {
           // Whichever comes first: the append in flight is answered, or a command to send behind it arrives.
-          arrived.unsafeClose()
-          if (isIdle()) yield* Effect.raceFirst(inFlight[0]!.sent.written, arrived.await)
+          if (isIdle()) yield* arrival(false, inFlight[0]!.sent.onWritten)
           if (!isIdle() && (yield* maySendBehind)) {
-            next = { batch: Array.from(yield* Queue.takeUpTo(pendingQueue, config.maxBatch)), attempt: 0 }
+            next = { batch: take(config.maxBatch), attempt: 0 }
             continue
           }
         }
@@ -264,22 +322,20 @@ export const make = Effect.gen(function*() {
     })
 
   /** Nothing waits to be committed. */
-  const isIdle = () => Option.getOrElse(pendingQueue.unsafeSize(), () => 0) === 0
+  const isIdle = () => pending.length === 0
 
   const loop = Effect.gen(function*() {
     const role = yield* election.role
     if (role._tag !== "Leader") {
       // Followers answer at once; anything that raced into the queue is refused.
-      const stray = yield* Queue.takeAll(pendingQueue)
-      if (stray.length > 0) yield* failAll(Array.from(stray), yield* notLeader)
+      const stray = take(Infinity)
+      if (stray.length > 0) yield* failAll(stray, yield* notLeader)
       yield* election.roleChanges.pipe(Stream.filter((r) => r._tag === "Leader"), Stream.take(1), Stream.runDrain)
       return
     }
-    const batch = yield* Queue.takeBetween(pendingQueue, 1, config.maxBatch).pipe(
-      Effect.timeout(renewEvery),
-      Effect.orElseSucceed(() => [] as Iterable<Pending>),
-      Effect.map((chunk) => Array.from(chunk))
-    )
+    // A command, or with none for `renewEvery` an empty batch: the renewal (`renewal` wakes the loop for it).
+    yield* arrival(true)
+    const batch = take(config.maxBatch)
     // A bug must not leave callers waiting forever, nor end the loop: what was in flight is
     // settled and refused, and the loop goes on.
     yield* commitFrom(batch).pipe(
@@ -305,11 +361,11 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       for (let turn = 0; turn < maxGatherTurns && batch.length > 0 && batch.length < config.maxBatch; turn++) {
         yield* EventLoop.nextTurn
-        const more = yield* Queue.takeUpTo(pendingQueue, config.maxBatch - batch.length)
+        const more = take(config.maxBatch - batch.length)
         if (more.length === 0) break
         for (const p of more) batch.push(p)
       }
-      yield* Metric.set(Metrics.pending, yield* Queue.size(pendingQueue))
+      yield* Metric.set(Metrics.pending, pending.length)
     })
 
   /** Milliseconds since the last durable commit (or since this broker took over, if later). */
@@ -335,13 +391,42 @@ export const make = Effect.gen(function*() {
       Effect.annotateLogs({ silentMs: silent })
     )
     yield* election.abdicate
-    const waiting = yield* Queue.takeAll(pendingQueue)
-    if (waiting.length > 0) yield* failAll(Array.from(waiting), yield* notLeader)
+    const waiting = take(Infinity)
+    if (waiting.length > 0) yield* failAll(waiting, yield* notLeader)
   })
 
   yield* watchdog.pipe(
     Effect.repeat(Schedule.spaced(config.pollInterval)),
     Effect.annotateLogs({ module: "GroupCommit", broker: election.url }),
+    Effect.forkScoped,
+    Effect.interruptible
+  )
+
+  /**
+   * Wakes the loop for its renewal once it has waited `renewEvery` with nothing to commit. One
+   * fiber for the loop's whole life, not a timer per wait: it sleeps until the renewal of the
+   * wait under way is due (a wait that starts later is due later still, so it never oversleeps
+   * one), and while the loop is busy it waits for the loop's next wait.
+   */
+  const renewal = Effect.suspend(() => {
+    if (idleSince === undefined) {
+      return Effect.async<void>((resume) => {
+        if (idleSince !== undefined) return resume(Effect.void)
+        const parked = () => resume(Effect.void)
+        renewalParked = parked
+        return Effect.sync(() => {
+          if (renewalParked === parked) renewalParked = undefined
+        })
+      })
+    }
+    const left = idleSince + renewMs - clock.unsafeCurrentTimeMillis()
+    if (left > 0) return Effect.sleep(Duration.millis(left))
+    wake()
+    return Effect.void
+  })
+
+  yield* renewal.pipe(
+    Effect.forever,
     Effect.forkScoped,
     Effect.interruptible
   )
@@ -362,7 +447,7 @@ export const make = Effect.gen(function*() {
       accepting = false
       if ((yield* election.role)._tag !== "Leader") return
       yield* Effect.logInfo("handing over leadership")
-      const rest = Array.from(yield* Queue.takeAll(pendingQueue))
+      const rest = take(Infinity)
       yield* replica.lock.withPermits(1)(
         Effect.gen(function*() {
           if (rest.length > 0) yield* commitFrom(rest)
@@ -394,10 +479,11 @@ export const make = Effect.gen(function*() {
 
   const overloaded = () => new Overloaded({ reason: `${config.maxPending} commands are waiting`, retryAfterMs: 100 })
 
-  /** Queues a command (and wakes a loop waiting to send it behind an append); false when the queue is full. */
+  /** Queues a command (and wakes the loop if it waits for one); false when the queue is full. */
   const offer = (command: Command, answer: Pending["answer"]): boolean => {
-    if (!pendingQueue.unsafeOffer({ command, answer })) return false
-    arrived.unsafeOpen()
+    if (pending.length >= config.maxPending) return false
+    pending.push({ command, answer })
+    wake()
     return true
   }
 
@@ -415,7 +501,7 @@ export const make = Effect.gen(function*() {
     Effect.flatMap(refusal, (refused) =>
       refused !== undefined
         ? Effect.fail(refused)
-        : Option.getOrElse(pendingQueue.unsafeSize(), () => 0) + commands.length > config.maxPending
+        : pending.length + commands.length > config.maxPending
         ? Effect.fail(overloaded())
         : Effect.async<Array<Either.Either<ResultOf<C>, OsqueueError>>>((resume) => {
           const results = new Array<Either.Either<ResultOf<C>, OsqueueError>>(commands.length)
@@ -437,10 +523,19 @@ export const make = Effect.gen(function*() {
           })
         }))
 
-  // The check and the capture of the signal happen in one synchronous step: no commit between.
+  // The check and the registration happen in one synchronous step: no commit between.
   const commitAfter = (seq: number): Effect.Effect<void> =>
     Effect.suspend(() =>
-      replica.current().seq > seq ? Effect.void : Effect.zipRight(Deferred.await(commitSignal), commitAfter(seq))
+      replica.current().seq > seq ? Effect.void : Effect.zipRight(
+        Effect.async<void>((resume) => {
+          const resumeOnce = () => resume(Effect.void)
+          afterCommit.push(resumeOnce)
+          return Effect.sync(() => {
+            afterCommit = afterCommit.filter((waiting) => waiting !== resumeOnce)
+          })
+        }),
+        commitAfter(seq)
+      )
     )
 
   return GroupCommit.of({

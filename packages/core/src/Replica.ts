@@ -15,7 +15,6 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -54,8 +53,8 @@ export interface Appended<A> {
  * in the order they were sent.
  */
 export interface Sent<A> {
-  /** Completes once the store has answered the append's write, whatever it answered. */
-  readonly written: Effect.Effect<void>
+  /** Calls `callback` once the store has answered the append's write, whatever it answered (at once if it has). */
+  readonly onWritten: (callback: () => void) => void
   /**
    * Keeps the change if the entry landed (and every one sent before it did), else undoes it and
    * everything sent behind it. Run it after every earlier append's `outcome`.
@@ -88,6 +87,33 @@ type WriteError = StateCorrupt | StoreUnavailable | StoreFailure
 
 const landed: Written = { _tag: "Landed" }
 
+/**
+ * The store's answer to one append's write, once it comes, and who waits for it: callbacks, not
+ * a `Deferred`, which cost more per append than the rest of its bookkeeping.
+ */
+class WriteOutcome {
+  exit: Exit.Exit<Written, WriteError> | undefined
+  private waiting: Array<() => void> = []
+
+  complete(exit: Exit.Exit<Written, WriteError>): void {
+    this.exit = exit
+    const waiting = this.waiting
+    this.waiting = []
+    for (const callback of waiting) callback()
+  }
+
+  /** Calls `callback` once the answer is in (at once if it is). */
+  onDone(callback: () => void): void {
+    if (this.exit !== undefined) callback()
+    else this.waiting.push(callback)
+  }
+
+  /** The answer, once it is in. */
+  readonly await: Effect.Effect<Exit.Exit<Written, WriteError>> = Effect.async((resume) => {
+    this.onDone(() => resume(Effect.succeed(this.exit!)))
+  })
+}
+
 /** One append in flight. */
 interface Flight {
   readonly position: number
@@ -105,7 +131,7 @@ interface Flight {
   readonly sentAt: number
   /** The counts once it is durable. */
   readonly stats: Stats | undefined
-  readonly written: Deferred.Deferred<Written, WriteError>
+  readonly written: WriteOutcome
   /** Why it is void: an append sent before it failed, so whatever its write did is not kept. */
   voided: AppendError | undefined
 }
@@ -542,7 +568,7 @@ export const make = Effect.gen(function*() {
     encodeMs: number
   ): Effect.Effect<Appended<A>, AppendError> =>
     Effect.gen(function*() {
-      const written = yield* Effect.exit(Deferred.await(flight.written))
+      const written = yield* flight.written.await
       if (flight.voided !== undefined) return yield* flight.voided
       if (flights[0] !== flight) return yield* Effect.dieMessage("appends settled out of order")
       flights.shift()
@@ -561,7 +587,7 @@ export const make = Effect.gen(function*() {
         return { result, events, bytes: flight.bytes, encodeMs }
       }
       const behind = flights.splice(0)
-      for (const later of behind) yield* Effect.exit(Deferred.await(later.written))
+      for (const later of behind) yield* later.written.await
       s.rollbackAll()
       // A defect in the store's code fails the append as it stands; anything else is judged.
       const failed = Exit.isSuccess(written)
@@ -589,7 +615,7 @@ export const make = Effect.gen(function*() {
 
   const send = <A>(leaderId: string, kind: EntryKind, mutate: (state: QueueState) => A): Effect.Effect<Sent<A>> =>
     Effect.gen(function*() {
-      const written = yield* Deferred.make<Written, WriteError>()
+      const written = new WriteOutcome()
       // From here to the fork nothing yields: no other change or read sees the state half-done.
       const s = state
       if (flights.length === 0) durableStats = s.stats()
@@ -633,12 +659,12 @@ export const make = Effect.gen(function*() {
       // Once sent, an append's outcome must be learnt: the write runs to its end whatever happens to the sender.
       yield* write(flight, body, meta).pipe(
         Effect.exit,
-        Effect.flatMap((exit) => Deferred.done(written, exit)),
+        Effect.map((exit) => written.complete(exit)),
         Effect.uninterruptible,
         Effect.forkIn(scope)
       )
       return {
-        written: Effect.ignore(Deferred.await(written)),
+        onWritten: (callback) => written.onDone(callback),
         outcome: settle(flight, s, result, encodeMs)
       }
     })
