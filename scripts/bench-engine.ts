@@ -120,7 +120,8 @@ const program = Effect.gen(function*() {
 })
 
 process.stdout.write(`${ops} commands per phase, ${callers} callers, memory store\n`)
-Effect.runPromise(program).then(
+// As the `osqueue` command runs the engine when no tracing endpoint is set: spans are no-ops.
+Effect.runPromise(program.pipe(Effect.withTracerEnabled(false))).then(
   () => process.exit(0),
   (error) => {
     process.stderr.write(`${error}\n`)

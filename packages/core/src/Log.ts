@@ -12,7 +12,7 @@ import {
   type StoreFailure,
   StoreUnavailable
 } from "@osqueue/storage"
-import type { StateCorrupt } from "@osqueue/types"
+import { JobTrace, type StateCorrupt } from "@osqueue/types"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -59,6 +59,8 @@ const deleteConcurrency = 8
 
 export const make = Effect.gen(function*() {
   const store = yield* ObjectStore
+  /** Read once: with spans not exported, an append (one per commit) makes none. */
+  const tracing = yield* JobTrace.exporting
 
   const read = (position: number): Effect.Effect<Option.Option<LogEntry>, LogReadError> => {
     const key = logKey(position)
@@ -109,9 +111,11 @@ export const make = Effect.gen(function*() {
     )
 
   const append = (position: number, body: Body, commitId: string) =>
-    create(position, body, commitId).pipe(
-      Effect.withSpan("Log.append", { attributes: { position, bytes: bodyLength(body) }, captureStackTrace: false })
-    )
+    tracing
+      ? create(position, body, commitId).pipe(
+        Effect.withSpan("Log.append", { attributes: { position, bytes: bodyLength(body) }, captureStackTrace: false })
+      )
+      : create(position, body, commitId)
 
   const readFrom = (position: number, max: number): Effect.Effect<ReadonlyArray<LogEntry>, LogReadError> =>
     Effect.gen(function*() {
