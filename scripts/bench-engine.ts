@@ -46,7 +46,9 @@ const program = Effect.gen(function*() {
   )
   const commit = Context.get(yield* Layer.buildWithScope(layer, scope), GroupCommit.GroupCommit)
   // Lead first: a submit before the takeover is refused.
-  while ((yield* Effect.either(commit.submit({ _tag: "Pause", type: "warm-up" })))._tag === "Left") yield* Effect.sleep(10)
+  while ((yield* Effect.either(commit.submit({ _tag: "Pause", type: "warm-up" })))._tag === "Left") {
+    yield* Effect.sleep(10)
+  }
 
   /** Runs `total` commands from `callers` closed-loop callers, gathered per turn as the edge does. */
   const phase = (
@@ -94,7 +96,10 @@ const program = Effect.gen(function*() {
           figures[name] = (cpuMicros() - before) / ops
           perCommit[name] = ops / ((yield* Metric.value(Metrics.commits)).count - commitsBefore)
         })
-      yield* measure("enqueue", phase(ops, () => ({ _tag: "Enqueue", jobs: [{ type: "bench", payload: { n: 1 } }] }), () => {}))
+      yield* measure(
+        "enqueue",
+        phase(ops, () => ({ _tag: "Enqueue", jobs: [{ type: "bench", payload: { n: 1 } }] }), () => {})
+      )
       yield* measure(
         "claim",
         phase(ops, () => ({ _tag: "Claim", workerId: "w", max: 1 }), (i, claimed) => {

@@ -272,7 +272,10 @@ export const make = Effect.gen(function*() {
       }
     }).pipe((settling) =>
       tracing
-        ? Effect.withSpan(settling, "GroupCommit.commit", { attributes: { size: flight.batch.length }, captureStackTrace: false })
+        ? Effect.withSpan(settling, "GroupCommit.commit", {
+          attributes: { size: flight.batch.length },
+          captureStackTrace: false
+        })
         : settling
     )
 
