@@ -239,6 +239,35 @@ describe("nesting", () => {
         expect((yield* content(broker)).jobs).toHaveLength((before.jobs as Array<unknown>).length + 1)
       }
     }))
+
+  it.scopedLive("a refusal quotes at most a clip of the value it refused, however big, on REST and RPC", () =>
+    Effect.gen(function*() {
+      const broker = yield* startBroker()
+      yield* awaitLeader(broker)
+      const before = yield* content(broker)
+      const huge = "abcdefghij-ÄÖÜ-日本語-🙂".repeat(20_000)
+
+      const restReply = yield* Effect.promise(() =>
+        fetch(`${broker.base}/v1/resume`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(huge)
+        }).then(async (r) => ({ status: r.status, text: await r.text() }))
+      )
+      expect(restReply.status).toBe(400)
+      expect(restReply.text.length).toBeLessThan(10_000)
+      const decodeError = JSON.parse(restReply.text) as { _tag: string; message: string }
+      expect(decodeError._tag).toBe("HttpApiDecodeError")
+      expect(decodeError.message).toContain("characters left out")
+
+      const line = JSON.stringify({ _tag: "Request", id: "1", tag: "ClearLimit", payload: huge, headers: [] })
+      const rpcReply = yield* rawRpc(broker.base, line)
+      expect(rpcReply.text.length).toBeLessThan(5_000)
+      expect(rpcReply.text).toContain("InvalidRequest")
+      expect(rpcReply.text).toContain("characters left out")
+
+      expect(yield* content(broker)).toEqual(before)
+    }))
 })
 
 describe("odd requests", () => {

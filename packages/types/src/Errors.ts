@@ -4,6 +4,20 @@
  */
 import * as Schema from "effect/Schema"
 
+/**
+ * Most characters a refusal's message quotes: a decode error quotes the value it refused, and a
+ * request of megabytes must not be answered with several times its size.
+ */
+export const maxQuotedChars = 2_000
+
+/** `text` cut in the middle to `maxQuotedChars`, saying how much was left out. */
+export const clipped = (text: string): string =>
+  text.length <= maxQuotedChars
+    ? text
+    : `${text.slice(0, maxQuotedChars / 2)}…(${text.length - maxQuotedChars} characters left out)…${
+      text.slice(-maxQuotedChars / 2)
+    }`
+
 export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
   message: Schema.String
 }) {}

@@ -15,6 +15,7 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import {
   type ClaimLimit,
   type ClaimRequest,
+  clipped,
   type CompleteManyRequest,
   type CompleteRequest,
   type EnqueueManyRequest,
@@ -78,8 +79,11 @@ export interface Route {
 export const decodeError = (error: ParseResult.ParseError): unknown =>
   encodeDecodeError(
     new HttpApiDecodeError({
-      issues: ParseResult.ArrayFormatter.formatErrorSync(error),
-      message: ParseResult.TreeFormatter.formatErrorSync(error)
+      issues: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+        ...issue,
+        message: clipped(issue.message)
+      })),
+      message: clipped(ParseResult.TreeFormatter.formatErrorSync(error))
     })
   )
 const encodeDecodeError = Schema.encodeSync(HttpApiDecodeError)

@@ -13,7 +13,7 @@
  */
 import * as Rpc from "@effect/rpc/Rpc"
 import type * as RpcMessage from "@effect/rpc/RpcMessage"
-import { InvalidRequest, Json, OsqueueError, OsqueueRpcs, PayloadTooLarge } from "@osqueue/types"
+import { clipped, InvalidRequest, Json, OsqueueError, OsqueueRpcs, PayloadTooLarge } from "@osqueue/types"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -129,7 +129,9 @@ const checkRequest = (message: Record<string, unknown>): Checked => {
   if (typeof headers === "string") return refused(invalid(id, headers))
   const decoded = decode(message.payload)
   if (Either.isLeft(decoded)) {
-    return refused(invalid(id, `invalid ${tag} payload: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`))
+    return refused(
+      invalid(id, clipped(`invalid ${tag} payload: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`))
+    )
   }
   const checked: RpcMessage.RequestEncoded = {
     _tag: "Request",
