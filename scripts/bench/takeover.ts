@@ -28,7 +28,7 @@ const takeover = Effect.gen(function*() {
   const cpuBefore = process.cpuUsage()
   const loaded = yield* cas.load
   if (Option.isNone(loaded)) return yield* Effect.die(new Error(`no queue.json in ${directory}`))
-  const state = QueueState.fromFile(loaded.value.file, loaded.value.bytes, undefined, loaded.value.jobBytes)
+  const state = QueueState.fromFile(loaded.value.file, loaded.value.bytes, undefined, loaded.value.kept)
   const loadedAt = performance.now()
   let entries = 0
   for (;;) {

@@ -13,7 +13,7 @@ import {
   type StoreFailure,
   StoreUnavailable
 } from "@osqueue/storage"
-import { QueueFile, readableFormats, StateCorrupt } from "@osqueue/types"
+import { firstLogFormat, QueueFile, readableFormats, StateCorrupt } from "@osqueue/types"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
@@ -25,7 +25,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { parseWhole } from "./JsonElements.js"
-import { decodeJobs, splitJobs } from "./StoredJobs.js"
+import { decodeJobs, keepJobs, type KeptJobs, splitJobs } from "./StoredJobs.js"
 
 /** The version moved: another commit (maybe another leader's) got there first. */
 export class CasConflict extends Data.TaggedError("CasConflict")<{ readonly expected: string }> {}
@@ -73,11 +73,16 @@ export class Cas extends Context.Tag("@osqueue/core/Cas")<Cas, CasShape>() {}
 
 const decodeFile = Schema.decodeUnknownEither(QueueFile)
 
-/** A decoded checkpoint, and each job's bytes as it lay there when they could be kept. */
+/** A decoded checkpoint. */
 export interface Decoded {
+  /** The checkpoint; its `jobs` are empty when `kept` holds them. */
   readonly file: QueueFile
-  /** Each job's bytes, in `file.jobs`' order, with a comma in front (`QueueState`'s cached bytes). */
-  readonly jobBytes?: ReadonlyArray<Uint8Array>
+  /**
+   * The jobs as the state keeps them — each one's bytes as it lay there and the fields its
+   * indexes need (`StoredJobs.KeptJobs`) — when the bytes can be kept: a checkpoint of a log
+   * format, laid out as osqueue writes it.
+   */
+  readonly kept?: KeptJobs
 }
 
 const formatProblem = (json: unknown): StateCorrupt | undefined => {
@@ -105,8 +110,12 @@ const decodeWhole = (bytes: Uint8Array): Either.Either<Decoded, StateCorrupt> =>
   return Either.mapBoth(decodeFile(json), { onLeft: (error) => schemaProblem(error), onRight: (file) => ({ file }) })
 }
 
-/** The checkpoint with each job parsed from its own bytes, which the state keeps (`StoredJobs`). */
-const decodeSplit = (bytes: Uint8Array): Either.Either<Decoded, StateCorrupt> | undefined => {
+/**
+ * The checkpoint with each job parsed from its own bytes (`StoredJobs`); with `keep`, of the
+ * jobs only what the state keeps, when the file is of a log format (older ones are written
+ * otherwise, and the state encodes their jobs again).
+ */
+const decodeSplit = (bytes: Uint8Array, keep: boolean): Either.Either<Decoded, StateCorrupt> | undefined => {
   const split = splitJobs(bytes, "jobs")
   if (split === undefined) return undefined
   const problem = formatProblem(split.header)
@@ -115,18 +124,25 @@ const decodeSplit = (bytes: Uint8Array): Either.Either<Decoded, StateCorrupt> | 
   if (Either.isLeft(file)) return Either.left(schemaProblem(file.left))
   // The array named twice: the parse of the whole decides which one counts.
   if (file.right.jobs.length !== 0) return undefined
-  const jobBytes = split.jobBytes
-  return Either.mapBoth(decodeJobs(jobBytes, "jobs"), {
+  if (keep && file.right.format >= firstLogFormat) {
+    return Either.mapBoth(keepJobs(split.jobBytes, "jobs"), {
+      onLeft: (reason) => new StateCorrupt({ reason }),
+      onRight: (kept) => ({ file: file.right, kept })
+    })
+  }
+  return Either.mapBoth(decodeJobs(split.jobBytes, "jobs"), {
     onLeft: (reason) => new StateCorrupt({ reason }),
-    onRight: (jobs) => ({ file: { ...file.right, jobs }, jobBytes })
+    onRight: (jobs) => ({ file: { ...file.right, jobs } })
   })
 }
 
+/** The checkpoint as a takeover loads it: the jobs kept as their bytes where they can be. */
 export const decodeKeepingBytes = (bytes: Uint8Array): Either.Either<Decoded, StateCorrupt> =>
-  decodeSplit(bytes) ?? decodeWhole(bytes)
+  decodeSplit(bytes, true) ?? decodeWhole(bytes)
 
+/** The checkpoint with every job decoded. */
 export const decode = (bytes: Uint8Array): Either.Either<QueueFile, StateCorrupt> =>
-  Either.map(decodeKeepingBytes(bytes), (decoded) => decoded.file)
+  Either.map(decodeSplit(bytes, false) ?? decodeWhole(bytes), (decoded) => decoded.file)
 
 /** The commitId from the start of an encoded state, without decoding the jobs. */
 const commitIdOf = (bytes: Uint8Array): string | undefined => {

@@ -4,12 +4,12 @@
  * handoff (`release`) are all entries; replaying them in order onto the checkpoint they follow
  * gives the state.
  */
-import { Leader, Paused, Schedule, StateCorrupt, StoredJob, StoredLimit, Totals } from "@osqueue/types"
+import { type Job, Leader, Paused, Schedule, StateCorrupt, StoredJob, StoredLimit, Totals } from "@osqueue/types"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { parseWhole } from "./JsonElements.js"
-import { decodeJobs, splitJobs } from "./StoredJobs.js"
+import { decodeJobs, keepJobs, keptBytes, type KeptJobs, splitJobs } from "./StoredJobs.js"
 
 /**
  * The entry format this code writes. Format 2 adds `patched` (a changed job as the fields that
@@ -103,8 +103,12 @@ export const LogEntry = Schema.Struct({
   starts: Schema.optionalWith(Schema.Array(StartsChange), { exact: true })
 })
 export type LogEntry = typeof LogEntry.Type & {
-  /** Each put job's bytes as the entry holds them (a comma in front), when the decode could keep them. */
-  readonly putBytes?: ReadonlyArray<Uint8Array>
+  /**
+   * The put jobs as the state keeps them — each one's bytes as the entry holds them and the
+   * fields its indexes need (`StoredJobs.KeptJobs`) — when the decode could keep their bytes:
+   * `put` is empty then (`putJobs` gives them as objects).
+   */
+  readonly kept?: KeptJobs
 }
 
 const decodeEntry = Schema.decodeUnknownEither(LogEntry)
@@ -142,12 +146,15 @@ const decodeSplit = (key: string, bytes: Uint8Array): Either.Either<LogEntry, St
   const header = decodeEntry(split.header)
   if (Either.isLeft(header)) return Either.left(corrupt(key, ParseResult.TreeFormatter.formatErrorSync(header.left)))
   if (header.right.put.length !== 0) return undefined
-  const putBytes = split.jobBytes
-  return Either.mapBoth(decodeJobs(putBytes, "put"), {
+  return Either.mapBoth(keepJobs(split.jobBytes, "put"), {
     onLeft: (reason) => corrupt(key, reason),
-    onRight: (put) => ({ ...header.right, put, putBytes })
+    onRight: (kept) => ({ ...header.right, kept })
   })
 }
+
+/** The jobs an entry put, as objects (decoded from their bytes when the entry keeps them so). */
+export const putJobs = (entry: LogEntry): ReadonlyArray<Job> =>
+  entry.kept === undefined ? entry.put : Either.getOrThrow(decodeJobs(keptBytes(entry.kept), "put"))
 
 /** The position of the last entry `entry` accounts for: itself, and the ones it skips. */
 export const lastPosition = (entry: LogEntry): number => entry.position + (entry.skip ?? 0)

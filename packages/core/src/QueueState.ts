@@ -39,6 +39,7 @@ import * as Schedules from "./internal/schedules.js"
 import { StateCore } from "./internal/stateCore.js"
 import * as Time from "./internal/time.js"
 import type { EntryKind, LogEntry } from "./LogEntry.js"
+import type { KeptJobs } from "./StoredJobs.js"
 
 export type { Encoded } from "./internal/checkpoint.js"
 export type { Savepoint } from "./internal/journal.js"
@@ -108,16 +109,11 @@ export class QueueState {
   }
 
   /**
-   * `jobBytes`: each job's bytes as the file held them (`Cas.Decoded`), kept as its cached bytes
-   * when the file is of the current format: no re-encode of every job for the next checkpoint.
+   * `kept`: the jobs as the bytes the file held and the fields the indexes need (`Cas.Decoded`),
+   * when the file could be read so: no re-encode of every job for the next checkpoint.
    */
-  static fromFile(
-    file: QueueFile,
-    bytes: number,
-    limits: Limits = defaultLimits,
-    jobBytes?: ReadonlyArray<Uint8Array>
-  ): QueueState {
-    return new QueueState(Checkpoint.load(file, bytes, limits, jobBytes))
+  static fromFile(file: QueueFile, bytes: number, limits: Limits = defaultLimits, kept?: KeptJobs): QueueState {
+    return new QueueState(Checkpoint.load(file, bytes, limits, kept))
   }
 
   /** Of the last durable commit. */

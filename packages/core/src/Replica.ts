@@ -210,7 +210,7 @@ export const make = Effect.gen(function*() {
 
   let state = Option.match(initial, {
     onNone: () => QueueState.empty(limits),
-    onSome: (loaded) => QueueState.fromFile(loaded.file, loaded.bytes, limits, loaded.jobBytes)
+    onSome: (loaded) => QueueState.fromFile(loaded.file, loaded.bytes, limits, loaded.kept)
   })
   /** queue.json as last read or written by this broker. */
   let checkpoint = Option.match(initial, {
@@ -264,7 +264,7 @@ export const make = Effect.gen(function*() {
   })
 
   const replace = (loaded: Loaded) => {
-    state = QueueState.fromFile(loaded.file, loaded.bytes, limits, loaded.jobBytes)
+    state = QueueState.fromFile(loaded.file, loaded.bytes, limits, loaded.kept)
     checkpoint = { version: loaded.version, position: loaded.file.seq, bytes: loaded.bytes }
     legacy = loaded.file.format < firstLogFormat
   }
@@ -725,7 +725,7 @@ export const recover = (limits = defaultLimits): Effect.Effect<Option.Option<Que
     for (;;) {
       const loaded = yield* cas.load
       if (Option.isNone(loaded)) return Option.none()
-      const state = QueueState.fromFile(loaded.value.file, loaded.value.bytes, limits, loaded.value.jobBytes)
+      const state = QueueState.fromFile(loaded.value.file, loaded.value.bytes, limits, loaded.value.kept)
       if (loaded.value.file.format < firstLogFormat) return Option.some(state)
       for (;;) {
         const entries = yield* log.readFrom(state.seq + 1, maxCatchUp)

@@ -5,11 +5,13 @@
  * checkpoint. Checked by the job guard; only a job it refuses goes through the schema, for an
  * error that names the field.
  */
-import { fromStoredJob, isJob, type Job, StoredJob } from "@osqueue/types"
+import { fromStoredJob, isJob, type Job, type JobId, type JobState, StoredJob } from "@osqueue/types"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import { isInFlow } from "./internal/entry.js"
+import { heapKey } from "./internal/jobIndex.js"
 import { elementText, splitArray } from "./JsonElements.js"
 
 export interface SplitJobs {
@@ -32,26 +34,105 @@ export const splitJobs = (bytes: Uint8Array, key: string): SplitJobs | undefined
   }
 }
 
-/** Decodes each job's bytes (after the caller checked the header): `Left` says what is wrong with the first bad one. */
-export const decodeJobs = (jobBytes: ReadonlyArray<Uint8Array>, key: string): Either.Either<Array<Job>, string> => {
-  const jobs = new Array<Job>(jobBytes.length)
-  for (let i = 0; i < jobs.length; i++) {
+/**
+ * Checks each job's bytes (after the caller checked the header) and hands each job to `each`
+ * as soon as it is read, so that a caller that keeps only some of it leaves the rest for the
+ * young generation's collector. What is wrong with the first bad one, else undefined.
+ */
+export const eachJob = (
+  jobBytes: ReadonlyArray<Uint8Array>,
+  key: string,
+  each: (job: Job, i: number) => void
+): string | undefined => {
+  for (let i = 0; i < jobBytes.length; i++) {
     let json: unknown
     try {
       json = JSON.parse(elementText(jobBytes[i]!))
     } catch (e) {
-      return Either.left(`[${JSON.stringify(key)}][${i}] is not JSON (${(e as Error).message})`)
+      return `[${JSON.stringify(key)}][${i}] is not JSON (${(e as Error).message})`
     }
     const job = Predicate.isRecord(json) ? fromStoredJob(json) : undefined
     if (job !== undefined && isJob(job)) {
-      jobs[i] = job
+      each(job, i)
       continue
     }
     const checked = decodeStoredJob(json)
     if (Either.isLeft(checked)) {
-      return Either.left(`[${JSON.stringify(key)}][${i}]: ${ParseResult.TreeFormatter.formatErrorSync(checked.left)}`)
+      return `[${JSON.stringify(key)}][${i}]: ${ParseResult.TreeFormatter.formatErrorSync(checked.left)}`
     }
-    jobs[i] = checked.right
+    each(checked.right, i)
   }
-  return Either.right(jobs)
+  return undefined
 }
+
+/** Decodes each job's bytes (after the caller checked the header): `Left` says what is wrong with the first bad one. */
+export const decodeJobs = (jobBytes: ReadonlyArray<Uint8Array>, key: string): Either.Either<Array<Job>, string> => {
+  const jobs = new Array<Job>(jobBytes.length)
+  const problem = eachJob(jobBytes, key, (job, i) => (jobs[i] = job))
+  return problem === undefined ? Either.right(jobs) : Either.left(problem)
+}
+
+/**
+ * Stored jobs as the state keeps them (docs/architecture.md, "Checkpoints"): each one's bytes,
+ * and only the fields its indexes need — every job checked whole, but no object of it kept
+ * (a running job's excepted, which its entry holds). A takeover of a big queue then leaves
+ * nothing of the decoded jobs for the collector to carry.
+ */
+export interface KeptJobs {
+  /** Each job's bytes, with a comma in front: `buffers[i]` from `starts[i]` to `ends[i]`. */
+  readonly buffers: ReadonlyArray<ArrayBufferLike>
+  readonly starts: Float64Array
+  readonly ends: Float64Array
+  readonly ids: ReadonlyArray<JobId>
+  readonly states: ReadonlyArray<JobState>
+  readonly types: ReadonlyArray<string>
+  readonly seqs: Float64Array
+  /** Each job's key in the heap its state puts it in (`heapKey`). */
+  readonly keys: Float64Array
+  readonly idempotencyKeys: ReadonlyArray<string | undefined>
+  /** 1 for a parent or a child of a flow (`Entry.inFlow`). */
+  readonly inFlow: Uint8Array
+  /** A running job's object, by its index. */
+  readonly running: ReadonlyMap<number, Job>
+}
+
+/** `decodeJobs`, keeping of each job only what `KeptJobs` holds. */
+export const keepJobs = (jobBytes: ReadonlyArray<Uint8Array>, key: string): Either.Either<KeptJobs, string> => {
+  const n = jobBytes.length
+  const buffers = new Array<ArrayBufferLike>(n)
+  const starts = new Float64Array(n)
+  const ends = new Float64Array(n)
+  const ids = new Array<JobId>(n)
+  const states = new Array<JobState>(n)
+  const types = new Array<string>(n)
+  const seqs = new Float64Array(n)
+  const keys = new Float64Array(n)
+  const idempotencyKeys = new Array<string | undefined>(n)
+  const inFlow = new Uint8Array(n)
+  const running = new Map<number, Job>()
+  // One string per type, not one per job.
+  const typeNames = new Map<string, string>()
+  const problem = eachJob(jobBytes, key, (job, i) => {
+    const bytes = jobBytes[i]!
+    buffers[i] = bytes.buffer
+    starts[i] = bytes.byteOffset
+    ends[i] = bytes.byteOffset + bytes.byteLength
+    ids[i] = job.id
+    states[i] = job.state
+    let type = typeNames.get(job.type)
+    if (type === undefined) typeNames.set(job.type, type = job.type)
+    types[i] = type
+    seqs[i] = job.seq
+    keys[i] = heapKey(job)
+    idempotencyKeys[i] = job.idempotencyKey
+    if (isInFlow(job)) inFlow[i] = 1
+    if (job.state === "running") running.set(i, job)
+  })
+  return problem === undefined
+    ? Either.right({ buffers, starts, ends, ids, states, types, seqs, keys, idempotencyKeys, inFlow, running })
+    : Either.left(problem)
+}
+
+/** Each kept job's bytes, as a view of its own. */
+export const keptBytes = (kept: KeptJobs): ReadonlyArray<Uint8Array> =>
+  kept.buffers.map((buffer, i) => new Uint8Array(buffer, kept.starts[i]!, kept.ends[i]! - kept.starts[i]!))

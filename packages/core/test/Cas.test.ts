@@ -78,15 +78,43 @@ describe("Cas", () => {
       // Spaced as a reformatted file would be: the jobs are read all the same.
       const spaced = text.replace(/,\{"id"/g, ",\n  {\"id\"").replace("\"jobs\":[", "\"jobs\": [ ")
       const decoded = Either.getOrThrow(Cas.decodeKeepingBytes(encoder.encode(spaced)))
-      expect(decoded.jobBytes?.length).toBe(3)
-      const back = QueueState.fromFile(decoded.file, spaced.length, undefined, decoded.jobBytes)
+      expect(decoded.kept?.ids.length).toBe(3)
+      const back = QueueState.fromFile(decoded.file, spaced.length, undefined, decoded.kept)
       expect(JSON.parse(back.toJson(1, "a:1"))).toEqual(JSON.parse(text))
+
+      // Jobs that lie one after another in the bytes read go out as one part: the header, the first
+      // job (a copy, with a comma for the `[` it followed), the other two, the closing bracket.
+      expect(back.encodeParts(1, "a:1").parts).toHaveLength(4)
 
       const bad = text.replace("\"type\":\"b\"", "\"type\":7")
       const error = Either.flip(Cas.decodeKeepingBytes(encoder.encode(bad))).pipe(Either.getOrThrow)
       expect(error._tag).toBe("StateCorrupt")
       expect(error.message).toMatch(/\["jobs"\]\[1\]/)
       expect(error.message).toMatch(/type/)
+    }))
+
+  it.effect("a loaded state claims, writes and shows its kept jobs as it would its own", () =>
+    Effect.sync(() => {
+      const state = QueueState.empty()
+      state.begin()
+      const jobs = Array.from({ length: 5 }, (_, i) => ({ type: "t", payload: { n: i, text: "✓ é" } }))
+      expect(Either.isRight(state.apply({ _tag: "Enqueue", jobs }, 1_000, () => "secret"))).toBe(true)
+      state.committed(1, "a:1")
+      const text = state.toJson(1, "a:1")
+      const decoded = Either.getOrThrow(Cas.decodeKeepingBytes(encoder.encode(text)))
+      const back = QueueState.fromFile(decoded.file, text.length, undefined, decoded.kept)
+      // The first job claimed: its new bytes lie elsewhere, the others' where they were read.
+      for (const s of [state, back]) {
+        s.begin()
+        expect(Either.isRight(s.apply({ _tag: "Claim", workerId: "w", types: ["t"], max: 1 }, 2_000, () => "secret")))
+          .toBe(true)
+        s.committed(2, "a:2")
+      }
+      expect(JSON.parse(back.toJson(2, "a:2"))).toEqual(JSON.parse(state.toJson(2, "a:2")))
+      expect(back.publicJson(2, "a:2")).toBe(state.publicJson(2, "a:2"))
+      expect(back.publicJson(2, "a:2")).not.toContain("secret")
+      const again = Either.getOrThrow(Cas.decodeKeepingBytes(back.encode(3, "a:3")))
+      expect(again.kept?.states).toEqual(["running", "queued", "queued", "queued", "queued"])
     }))
 })
 

@@ -650,7 +650,7 @@ const check = (outcome: Effect.Effect.Success<ReturnType<typeof run>>, logged: R
       add(k, "limit")
     }
     // The jobs it changed as they stand after it: put whole, or patched onto what came before.
-    const changed: Array<Job> = [...entry.put]
+    const changed: Array<Job> = [...LogEntry.putJobs(entry)]
     for (const patch of entry.patched ?? []) {
       const job: Record<string, unknown> = { ...seen.get(patch.id), ...patch.set }
       for (const key of patch.unset ?? []) delete job[key]

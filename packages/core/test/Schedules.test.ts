@@ -8,7 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { type Job, type OsqueueError, type Schedule, type ScheduleSpec } from "@osqueue/types"
 import { Either } from "effect"
 import * as Cas from "../src/Cas.js"
-import { decode, entryFormat, logKey } from "../src/LogEntry.js"
+import { decode, entryFormat, logKey, putJobs } from "../src/LogEntry.js"
 import { defaultLimits, type Limits, QueueState } from "../src/QueueState.js"
 import { latestSlot, nextSlot } from "../src/ScheduleSlots.js"
 import { testSecrets } from "./fixtures/model.js"
@@ -305,7 +305,7 @@ describe("schedules", () => {
     expect(commit(T0 + 1).schedules).toBeUndefined()
     const ran = commit(T0 + minute)
     expect(ran.schedules?.put[0]?.lastRun?.slot).toBe(T0 + minute)
-    expect(ran.put.map((job) => job.idempotencyKey)).toEqual([`schedule:tick:${T0 + minute}`])
+    expect(putJobs(ran).map((job) => job.idempotencyKey)).toEqual([`schedule:tick:${T0 + minute}`])
     expect(
       commit(T0 + minute, (s) => right(s.apply({ _tag: "RemoveSchedule", id: "tick" }, T0 + minute, secrets))).schedules
         ?.removed

@@ -3,8 +3,9 @@
  * (the header, each job's cached bytes, the closing bracket), and a state made from a decoded
  * file, keeping each job's bytes as its cache.
  */
-import { currentFormat, firstLogFormat, type QueueFile } from "@osqueue/types"
+import { currentFormat, type QueueFile } from "@osqueue/types"
 import type { Limits } from "../QueueState.js"
+import type { KeptJobs } from "../StoredJobs.js"
 import { Entry } from "./entry.js"
 import { listSchedules } from "./schedules.js"
 import { StateCore } from "./stateCore.js"
@@ -18,16 +19,11 @@ export interface Encoded {
 const jobsEnd = Buffer.from("]}")
 
 /**
- * The state a checkpoint holds. `jobBytes`: each job's bytes as the file held them
- * (`Cas.Decoded`), kept as its cached bytes when the file is of the current format: no re-encode
- * of every job for the next checkpoint.
+ * The state a checkpoint holds: its jobs from `file.jobs`, or from `kept` (`Cas.Decoded`), as
+ * the bytes the file held and the fields the indexes need — no re-encode of every job for the
+ * next checkpoint, and no object of a job nobody has read yet.
  */
-export const load = (
-  file: QueueFile,
-  bytes: number,
-  limits: Limits,
-  jobBytes?: ReadonlyArray<Uint8Array>
-): StateCore => {
+export const load = (file: QueueFile, bytes: number, limits: Limits, kept?: KeptJobs): StateCore => {
   const core = new StateCore(
     {
       epoch: file.epoch,
@@ -42,13 +38,8 @@ export const load = (
     limits
   )
   for (const { at, type } of file.starts ?? []) core.starts.set(type, at)
-  // Jobs are written alike from the first log format on.
-  const kept = file.format >= firstLogFormat ? jobBytes : undefined
-  file.jobs.forEach((job, i) => {
-    const entry = Entry.of(job, ++core.stamps, kept?.[i])
-    core.jobs.install(job.id, undefined, entry)
-    if (kept !== undefined) entry.encoded()
-  })
+  for (const job of file.jobs) core.jobs.install(job.id, undefined, Entry.of(job, ++core.stamps))
+  if (kept !== undefined) core.putKept(kept)
   for (const schedule of file.schedules ?? []) core.installSchedule(schedule.id, schedule)
   core.bytes = bytes
   return core
@@ -78,16 +69,40 @@ export const partsInto = (
     ...(limits.length > 0 ? { limits } : {}),
     ...(starts.length > 0 ? { starts } : {})
   })
-  parts.length = core.jobs.entries.size + 2
-  parts[0] = Buffer.from(`${header.slice(0, -1)},"jobs":[`)
-  let length = parts[0].length + jobsEnd.length
-  let i = 1
-  for (const entry of core.jobs.entries.values()) {
-    const json = secrets ? entry.encoded() : entry.encodedPublic()
-    // The first job goes without its leading comma.
-    parts[i] = i === 1 ? json.subarray(1) : json
-    length += parts[i++]!.length
+  parts.push(Buffer.from(`${header.slice(0, -1)},"jobs":[`))
+  let length = parts[0]!.length + jobsEnd.length
+  // Jobs whose bytes follow one another in one buffer go as one part.
+  let buffer: ArrayBufferLike | undefined
+  let at = 0
+  let end = 0
+  const flush = () => {
+    if (buffer === undefined) return
+    parts.push(Buffer.from(buffer, at, end - at))
+    length += end - at
   }
-  parts[i] = jobsEnd
+  for (const entry of core.jobs.entries.values()) {
+    if (!secrets && entry.state === "running") {
+      flush()
+      buffer = undefined
+      const json = entry.encodedPublic()
+      // The first job goes without its leading comma.
+      const part = parts.length === 1 ? json.subarray(1) : json
+      parts.push(part)
+      length += part.length
+      continue
+    }
+    entry.encodeInPlace()
+    if (entry.bytesIn === buffer && entry.bytesAt === end) {
+      end = entry.bytesEnd
+      continue
+    }
+    flush()
+    buffer = entry.bytesIn
+    // The first job goes without its leading comma.
+    at = parts.length === 1 ? entry.bytesAt + 1 : entry.bytesAt
+    end = entry.bytesEnd
+  }
+  flush()
+  parts.push(jobsEnd)
   return { parts, length }
 }

@@ -6,12 +6,32 @@
 import { fromStoredJob, type Job, type JobState, publicJob, storedJob } from "@osqueue/types"
 import { elementText } from "../JsonElements.js"
 
+/** Bytes of one slab that new jobs' bytes are written into, one after another. */
+const slabBytes = 64 * 1024
+
+/** A job's bytes longer than this get a buffer of their own rather than a slab's room. */
+const ownBufferFrom = slabBytes / 8
+
+/** The slab being filled: written up to `slabUsed`, never rewritten (a job's bytes are immutable). */
+let slab = new ArrayBuffer(slabBytes)
+let slabView = Buffer.from(slab)
+let slabUsed = 0
+
+/** A parent or a child of a flow (`Entry.inFlow`). */
+export const isInFlow = (job: Job): boolean => job.parentId !== undefined || job.children !== undefined
+
 /**
  * A job in the state. Once encoded, the job is kept only as its bytes (it is decoded again when
  * read): a queued job's object, payload included, cost about three times its bytes, and a big
  * queue is mostly jobs nobody reads until they are claimed. The fields the indexes need stay.
  * A running job keeps its object too: its heartbeats and its outcome read it again soon, and
  * running jobs are only as many as the leases workers hold.
+ *
+ * The bytes are a range of a buffer shared with other jobs (`buffer`, `at`, `end`): the buffer a
+ * checkpoint or log entry was read into, or a slab that new jobs' bytes are written into one
+ * after another — not one `Buffer` object per job, which cost about 100 bytes of heap each and
+ * as much again of the allocator's pool (docs/performance.md, target 3). Jobs written one after
+ * another lie one after another, so a checkpoint writes them as a few large parts.
  */
 export class Entry {
   private constructor(
@@ -23,28 +43,59 @@ export class Entry {
     readonly inFlow: boolean,
     private decoded: Job | undefined,
     /**
-     * `,` and the job's stored JSON as UTF-8, filled in at the first encode after the job
-     * changed: a commit then copies bytes instead of stringifying the whole queue.
+     * `,` and the job's stored JSON as UTF-8 (`buffer` from `at` to `end`), filled in at the
+     * first encode after the job changed: a commit then copies bytes instead of stringifying the
+     * whole queue.
      */
-    private bytes: Uint8Array | undefined,
+    private buffer: ArrayBufferLike | undefined,
+    private at: number,
+    private end: number,
     /** Changes whenever the job does: heap items carrying an older stamp are stale. */
     readonly stamp: number
   ) {}
 
-  /** `bytes`: the job's stored JSON with a comma in front, when it was read from them (a checkpoint, a log entry). */
-  static of(job: Job, stamp: number, bytes?: Uint8Array): Entry {
-    const inFlow = job.parentId !== undefined || job.children !== undefined
-    return new Entry(job.state, job.type, job.seq, job.idempotencyKey, inFlow, job, bytes, stamp)
+  static of(job: Job, stamp: number): Entry {
+    return new Entry(job.state, job.type, job.seq, job.idempotencyKey, isInFlow(job), job, undefined, 0, 0, stamp)
+  }
+
+  /**
+   * A job kept as the bytes it was read from (`KeptJobs`: `buffer` from `at` to `end`, a comma
+   * in front): its object only if it is running.
+   */
+  static stored(
+    state: JobState,
+    type: string,
+    seq: number,
+    idempotencyKey: string | undefined,
+    inFlow: boolean,
+    running: Job | undefined,
+    buffer: ArrayBufferLike,
+    at: number,
+    end: number,
+    stamp: number
+  ): Entry {
+    return new Entry(state, type, seq, idempotencyKey, inFlow, running, buffer, at, end, stamp)
   }
 
   /** The same job under a new stamp (a rollback puts it back). */
   restamped(stamp: number): Entry {
-    return new Entry(this.state, this.type, this.seq, this.idempotencyKey, this.inFlow, this.decoded, this.bytes, stamp)
+    return new Entry(
+      this.state,
+      this.type,
+      this.seq,
+      this.idempotencyKey,
+      this.inFlow,
+      this.decoded,
+      this.buffer,
+      this.at,
+      this.end,
+      stamp
+    )
   }
 
   get job(): Job {
     // Bytes this state wrote from a valid job: no need to check them again.
-    return this.decoded ??= fromStoredJob(JSON.parse(elementText(this.bytes!)) as Record<string, unknown>)
+    return this.decoded ??= fromStoredJob(JSON.parse(elementText(this.bytes())) as Record<string, unknown>)
   }
 
   /** The job's object if it is at hand (no decode). */
@@ -54,7 +105,7 @@ export class Entry {
 
   /** About how many bytes the job's JSON takes (its stored bytes once a commit wrote them). */
   get size(): number {
-    return this.bytes?.length ?? JSON.stringify(storedJob(this.decoded!)).length + 1
+    return this.buffer === undefined ? JSON.stringify(storedJob(this.decoded!)).length + 1 : this.end - this.at
   }
 
   /**
@@ -62,28 +113,70 @@ export class Entry {
    * that throws, instead of the commit that carries it (docs/architecture.md, "Hostile input").
    */
   prepare(): void {
-    this.bytes ??= Buffer.from(`,${JSON.stringify(storedJob(this.decoded!))}`)
+    if (this.buffer !== undefined) return
+    const text = `,${JSON.stringify(storedJob(this.decoded!))}`
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    const most = text.length * 3
+    if (most > ownBufferFrom) {
+      const own = Buffer.from(text)
+      this.buffer = own.buffer
+      this.at = own.byteOffset
+      this.end = own.byteOffset + own.length
+      return
+    }
+    if (slabUsed + most > slabBytes) {
+      slab = new ArrayBuffer(slabBytes)
+      slabView = Buffer.from(slab)
+      slabUsed = 0
+    }
+    this.buffer = slab
+    this.at = slabUsed
+    slabUsed += slabView.write(text, slabUsed)
+    this.end = slabUsed
   }
 
   get prepared(): boolean {
-    return this.bytes !== undefined
+    return this.buffer !== undefined
   }
 
   /** False only when the job's JSON surely does not contain `needle` (a `list` search's first pass). */
   mayContain(needle: Uint8Array): boolean {
-    return this.bytes === undefined ||
-      Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).indexOf(needle) >= 0
+    return this.buffer === undefined || this.bytes().indexOf(needle) >= 0
   }
 
   /** The bytes a commit writes; from now on they stand for the job. */
-  encoded(): Uint8Array {
+  encoded(): Buffer {
+    this.encodeInPlace()
+    return this.bytes()
+  }
+
+  /**
+   * `encoded` as where the bytes lie (`bytesIn` from `bytesAt` to `bytesEnd`): a checkpoint
+   * joins the ranges that follow one another into one part.
+   */
+  encodeInPlace(): void {
     this.prepare()
     if (this.state !== "running") this.decoded = undefined
-    return this.bytes!
+  }
+
+  get bytesIn(): ArrayBufferLike | undefined {
+    return this.buffer
+  }
+
+  get bytesAt(): number {
+    return this.at
+  }
+
+  get bytesEnd(): number {
+    return this.end
   }
 
   /** `encoded` for the operator's view: a running job without its lease's secret. */
   encodedPublic(): Uint8Array {
     return this.state === "running" ? Buffer.from(`,${JSON.stringify(storedJob(publicJob(this.job)))}`) : this.encoded()
+  }
+
+  private bytes(): Buffer {
+    return Buffer.from(this.buffer!, this.at, this.end - this.at)
   }
 }

@@ -16,6 +16,30 @@ export interface Item {
   readonly stamp: number
 }
 
+/**
+ * A job's key in the heap its state puts it in: its priority while queued, when it is due while
+ * waiting, when its lease expires while running, when it finished once done (a flow's parent
+ * waiting for its children is in none).
+ */
+export const heapKey = (job: Job): number => {
+  switch (job.state) {
+    case "queued":
+      return job.priority
+    case "delayed":
+    case "failed-waiting-retry":
+      return job.runAt
+    case "running":
+      return job.lease!.expiresAt
+    case "completed":
+    case "cancelled":
+    case "dead":
+      return job.finishedAt ?? 0
+    case "waiting-children":
+      // In no heap: its children's ends move it on.
+      return 0
+  }
+}
+
 export const itemLess = (a: Item, b: Item) => a.key < b.key || (a.key === b.key && a.seq < b.seq)
 const newHeap = () => new Heap<Item>(itemLess)
 
@@ -34,8 +58,11 @@ export class JobIndex {
   readonly dead = newHeap()
   readonly byKey = new Map<string, JobId>()
 
-  /** Replaces a job's entry and keeps every index in step. */
-  install(id: JobId, prev: Entry | undefined, next: Entry | undefined): void {
+  /**
+   * Replaces a job's entry and keeps every index in step. `key`: the job's key in the heap its
+   * state puts it in (`heapKey`), when the caller has it without the job's object.
+   */
+  install(id: JobId, prev: Entry | undefined, next: Entry | undefined, key?: number): void {
     if (prev !== undefined) {
       this.byState[prev.state].delete(id)
       if (prev.state === "queued") countDown(this.queuedByType, prev.type)
@@ -49,32 +76,32 @@ export class JobIndex {
       return
     }
     this.entries.set(id, next)
-    const job = next.job
-    this.byState[job.state].add(id)
-    if (job.idempotencyKey !== undefined) this.byKey.set(job.idempotencyKey, id)
-    const stamp = next.stamp
-    switch (job.state) {
+    const { idempotencyKey, seq, stamp, state, type } = next
+    this.byState[state].add(id)
+    if (idempotencyKey !== undefined) this.byKey.set(idempotencyKey, id)
+    const item: Item = { key: key ?? heapKey(next.job), seq, id, stamp }
+    switch (state) {
       case "queued": {
-        this.queuedByType.set(job.type, (this.queuedByType.get(job.type) ?? 0) + 1)
-        let heap = this.ready.get(job.type)
-        if (heap === undefined) this.ready.set(job.type, heap = newHeap())
-        heap.push({ key: job.priority, seq: job.seq, id, stamp })
+        this.queuedByType.set(type, (this.queuedByType.get(type) ?? 0) + 1)
+        let heap = this.ready.get(type)
+        if (heap === undefined) this.ready.set(type, heap = newHeap())
+        heap.push(item)
         break
       }
       case "delayed":
       case "failed-waiting-retry":
-        this.scheduled.push({ key: job.runAt, seq: job.seq, id, stamp })
+        this.scheduled.push(item)
         break
       case "running":
-        this.runningByType.set(job.type, (this.runningByType.get(job.type) ?? 0) + 1)
-        this.leases.push({ key: job.lease!.expiresAt, seq: job.seq, id, stamp })
+        this.runningByType.set(type, (this.runningByType.get(type) ?? 0) + 1)
+        this.leases.push(item)
         break
       case "completed":
       case "cancelled":
-        this.finished.push({ key: job.finishedAt ?? 0, seq: job.seq, id, stamp })
+        this.finished.push(item)
         break
       case "dead":
-        this.dead.push({ key: job.finishedAt ?? 0, seq: job.seq, id, stamp })
+        this.dead.push(item)
         break
     }
   }

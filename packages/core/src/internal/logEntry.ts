@@ -127,7 +127,8 @@ export const replay = (core: StateCore, entry: LogEntry): string | undefined => 
   begin(core)
   // A header from before the limits on claims (entry format 2) has none.
   if (entry.header !== undefined) core.setMeta({ ...entry.header, limits: entry.header.limits ?? [] })
-  entry.put.forEach((job, i) => core.put(job, entry.putBytes?.[i]))
+  for (const job of entry.put) core.put(job)
+  if (entry.kept !== undefined) core.putKept(entry.kept)
   for (const patch of entry.patched ?? []) {
     const prev = core.jobs.entries.get(patch.id as JobId)
     const job = prev === undefined ? undefined : patched(prev.job, patch)

@@ -7,6 +7,7 @@
 import type { ClaimLimit, Job, JobEvent, JobEventKind, JobId, Leader, Paused, Schedule, Totals } from "@osqueue/types"
 import { Heap } from "../Heap.js"
 import type { Limits } from "../QueueState.js"
+import type { KeptJobs } from "../StoredJobs.js"
 import { Entry } from "./entry.js"
 import { JobIndex } from "./jobIndex.js"
 import type { Frame, StartsStep, Undo } from "./journal.js"
@@ -86,14 +87,34 @@ export class StateCore {
     this.meta = meta
   }
 
-  put(job: Job, bytes?: Uint8Array): Job {
+  put(job: Job): Job {
     const prev = this.jobs.entries.get(job.id)
     this.journal?.push({ id: job.id, prev })
-    const entry = Entry.of(job, ++this.stamps, bytes)
-    this.jobs.install(job.id, prev, entry)
-    // Read from stored bytes: a queued job is kept as them alone, as after an encode.
-    if (bytes !== undefined) entry.encoded()
+    this.jobs.install(job.id, prev, Entry.of(job, ++this.stamps))
     return job
+  }
+
+  /** Puts stored jobs (`KeptJobs`: a checkpoint's, a log entry's) as their bytes, as after an encode. */
+  putKept(kept: KeptJobs): void {
+    const { buffers, ends, idempotencyKeys, ids, inFlow, keys, running, seqs, starts, states, types } = kept
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!
+      const prev = this.jobs.entries.get(id)
+      this.journal?.push({ id, prev })
+      const entry = Entry.stored(
+        states[i]!,
+        types[i]!,
+        seqs[i]!,
+        idempotencyKeys[i],
+        inFlow[i] === 1,
+        running.get(i),
+        buffers[i]!,
+        starts[i]!,
+        ends[i]!,
+        ++this.stamps
+      )
+      this.jobs.install(id, prev, entry, keys[i])
+    }
   }
 
   remove(id: JobId): void {
