@@ -9,7 +9,7 @@ import { timeZone } from "../config.js"
 import { badge, clock, field, h, replace } from "../dom.js"
 import type { Activity } from "../model.js"
 import { throttle } from "../signal.js"
-import { jobLink } from "./jobs.js"
+import { jobLink } from "./job.js"
 
 const kindClass: Record<string, string> = {
   enqueued: "queued",

@@ -10,7 +10,7 @@ import { format, lineChart } from "../chart.js"
 import { timeZone } from "../config.js"
 import { badge, dateTime, duration, h, relative, replace } from "../dom.js"
 import { activityRow } from "./activity.js"
-import { stateLabel } from "./jobs.js"
+import { stateLabel } from "./job.js"
 
 const cards: ReadonlyArray<{ readonly state: JobState; readonly note: string }> = [
   { state: "queued", note: "ready to claim" },

@@ -6,8 +6,7 @@ import type { EnqueueSettings, JobInput } from "@osqueue/client"
 import { type Job, maxAttemptsLimit, maxPriority } from "@osqueue/types"
 import type { App, View } from "../app.js"
 import { badge, clock, field, h, replace } from "../dom.js"
-import { stateLabel } from "./jobs.js"
-import { jobLink } from "./jobs.js"
+import { jobLink, stateLabel } from "./job.js"
 
 /** Bad input in the form: which field, and what to do. */
 class FormError extends Error {

@@ -7,12 +7,9 @@
  */
 import type { Schedule } from "@osqueue/types"
 import type { App, View } from "../app.js"
-import { timeZone } from "../config.js"
 import { confirmAction } from "../confirm.js"
 import { dateTime, h, relative, replace } from "../dom.js"
-import { throttle } from "../signal.js"
-
-const refreshEveryMs = 5_000
+import { polled } from "./polled.js"
 
 /** When it runs, as set: `0 3 * * *` (Europe/Paris), or every 1 min. */
 const ruleOf = (schedule: Schedule): string => {
@@ -61,10 +58,6 @@ export const schedulesView = (app: App): View => {
       )
     )
   )
-  let visible = false
-  let schedules: ReadonlyArray<Schedule> | undefined
-  let timer: ReturnType<typeof setInterval> | undefined
-
   const remove = async (schedule: Schedule) => {
     const sure = await confirmAction({
       title: `Remove schedule ${schedule.id}?`,
@@ -76,11 +69,10 @@ export const schedulesView = (app: App): View => {
     const removed = await app.act((c) => c.removeSchedule(schedule.id))
     if (removed === undefined) return
     app.toast(`Schedule ${removed.id} removed`, "ok")
-    void load()
+    void list.load()
   }
 
-  const render = () => {
-    if (schedules === undefined) return
+  const render = (schedules: ReadonlyArray<Schedule>) => {
     const now = Date.now()
     const removable = app.may("RemoveSchedule")
     summary.textContent = schedules.length === 0
@@ -119,27 +111,7 @@ export const schedulesView = (app: App): View => {
     )
   }
 
-  const load = async () => {
-    const result = await app.act((c) => c.listSchedules)
-    if (result === undefined || !visible) return
-    schedules = result
-    render()
-  }
-  const reload = throttle(1_000, () => void (visible && load()))
-  app.model.changed.subscribe(reload)
-  timeZone.subscribe(render)
+  const list = polled(app, (c) => c.listSchedules, render)
 
-  return {
-    element,
-    show: () => {
-      visible = true
-      void load()
-      clearInterval(timer)
-      timer = setInterval(reload, refreshEveryMs)
-    },
-    hide: () => {
-      visible = false
-      clearInterval(timer)
-    }
-  }
+  return { element, show: list.show, hide: list.hide }
 }

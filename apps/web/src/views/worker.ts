@@ -8,7 +8,7 @@ import { type JobContext, NonRetryable, Worker } from "@osqueue/worker"
 import { Duration, Effect, Exit, Fiber, ManagedRuntime } from "effect"
 import { type App, describeError, type View } from "../app.js"
 import { badge, clock, field, h, replace } from "../dom.js"
-import { jobLink } from "./jobs.js"
+import { jobLink } from "./job.js"
 
 interface Running {
   readonly type: string

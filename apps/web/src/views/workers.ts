@@ -5,11 +5,8 @@
  */
 import type { WorkerInfo } from "@osqueue/types"
 import type { App, View } from "../app.js"
-import { timeZone } from "../config.js"
 import { dateTime, h, relative, replace } from "../dom.js"
-import { throttle } from "../signal.js"
-
-const refreshEveryMs = 5_000
+import { polled } from "./polled.js"
 
 export const workersView = (app: App): View => {
   const body = h("tbody")
@@ -35,12 +32,7 @@ export const workersView = (app: App): View => {
       )
     )
   )
-  let visible = false
-  let workers: ReadonlyArray<WorkerInfo> | undefined
-  let timer: ReturnType<typeof setInterval> | undefined
-
-  const render = () => {
-    if (workers === undefined) return
+  const render = (workers: ReadonlyArray<WorkerInfo>) => {
     const now = Date.now()
     summary.textContent = workers.length === 0
       ? ""
@@ -63,27 +55,7 @@ export const workersView = (app: App): View => {
     )
   }
 
-  const load = async () => {
-    const result = await app.act((c) => c.workers)
-    if (result === undefined || !visible) return
-    workers = result
-    render()
-  }
-  const reload = throttle(1_000, () => void (visible && load()))
-  app.model.changed.subscribe(reload)
-  timeZone.subscribe(render)
+  const list = polled(app, (c) => c.workers, render)
 
-  return {
-    element,
-    show: () => {
-      visible = true
-      void load()
-      clearInterval(timer)
-      timer = setInterval(reload, refreshEveryMs)
-    },
-    hide: () => {
-      visible = false
-      clearInterval(timer)
-    }
-  }
+  return { element, show: list.show, hide: list.hide }
 }
