@@ -11,7 +11,6 @@ import {
   type LeaseToken,
   maxFlowDepth,
   maxFlowJobs,
-  type OsqueueError,
   QueueFile
 } from "@osqueue/types"
 import { Either, Schema } from "effect"
@@ -19,22 +18,13 @@ import type { Command, ResultOf } from "../src/Command.js"
 import { decode, logKey } from "../src/LogEntry.js"
 import { defaultLimits, type Limits, QueueState } from "../src/QueueState.js"
 import { testSecrets } from "./fixtures/model.js"
+import { left, right } from "./fixtures/outcomes.js"
 
 const T0 = 1_700_000_000_000
 const secrets = testSecrets()
 
 const fresh = (overrides: Partial<Limits> = {}) =>
   QueueState.empty({ ...defaultLimits, defaultMaxAttempts: 1, ...overrides })
-
-const right = <A>(result: Either.Either<A, OsqueueError>): A => {
-  if (Either.isLeft(result)) throw new Error(`expected success, got ${result.left._tag}: ${result.left.message}`)
-  return result.right
-}
-
-const left = <A>(result: Either.Either<A, OsqueueError>): OsqueueError => {
-  if (Either.isRight(result)) throw new Error(`expected an error, got ${JSON.stringify(result.right)}`)
-  return result.left
-}
 
 const run = <C extends Command>(s: QueueState, command: C, now = T0) => s.apply(command, now, secrets)
 

@@ -38,6 +38,7 @@ import {
 import type { Command } from "../src/Command.js"
 import { durable } from "./fixtures/durable.js"
 import { testSecrets } from "./fixtures/model.js"
+import { right } from "./fixtures/outcomes.js"
 
 const T0 = 1_700_000_000_000
 
@@ -77,11 +78,6 @@ const unwritable: ReadonlyArray<readonly [string, () => unknown]> = [
 ]
 
 const tagOf = (result: Either.Either<unknown, OsqueueError>) => (Either.isLeft(result) ? result.left._tag : "ok")
-
-const right = <A>(result: Either.Either<A, OsqueueError>): A => {
-  if (Either.isLeft(result)) throw new Error(`expected success, got ${result.left._tag}: ${result.left.message}`)
-  return result.right
-}
 
 /** Commits the open batch as the engine would, and reads queue.json back as a takeover would. */
 const commitAndReload = (state: QueueState) => {

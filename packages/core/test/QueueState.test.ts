@@ -20,6 +20,7 @@ import { Either, FastCheck, ParseResult, Schema } from "effect"
 import type { ClaimResult, Command } from "../src/Command.js"
 import { backoffDelay, defaultLimits, type Limits, maxPageBytes, QueueState, tokenOf } from "../src/QueueState.js"
 import { testSecrets } from "./fixtures/model.js"
+import { left, right } from "./fixtures/outcomes.js"
 
 /** Lease secrets of the state under test (a test that compares two states gives each the same). */
 let secrets = testSecrets()
@@ -28,16 +29,6 @@ const T0 = 1_700_000_000_000
 
 const limitsWith = (overrides: Partial<Limits> = {}): Limits => ({ ...defaultLimits, ...overrides })
 const fresh = (overrides: Partial<Limits> = {}) => QueueState.empty(limitsWith(overrides))
-
-const right = <A>(result: Either.Either<A, OsqueueError>): A => {
-  if (Either.isLeft(result)) throw new Error(`expected success, got ${result.left._tag}: ${result.left.message}`)
-  return result.right
-}
-
-const left = <A>(result: Either.Either<A, OsqueueError>): OsqueueError => {
-  if (Either.isRight(result)) throw new Error(`expected an error, got ${JSON.stringify(result.right)}`)
-  return result.left
-}
 
 const tagOf = <A>(result: Either.Either<A, OsqueueError>) => left(result)._tag
 

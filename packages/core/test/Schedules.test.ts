@@ -5,13 +5,14 @@
  * entries.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { type Job, type OsqueueError, type Schedule, type ScheduleSpec } from "@osqueue/types"
+import { type Job, type Schedule, type ScheduleSpec } from "@osqueue/types"
 import { Either } from "effect"
 import * as Cas from "../src/Cas.js"
 import { decode, entryFormat, logKey, putJobs } from "../src/LogEntry.js"
 import { defaultLimits, type Limits, QueueState } from "../src/QueueState.js"
 import { latestSlot, nextSlot } from "../src/ScheduleSlots.js"
 import { testSecrets } from "./fixtures/model.js"
+import { left, right } from "./fixtures/outcomes.js"
 
 const secrets = testSecrets()
 const minute = 60_000
@@ -22,16 +23,6 @@ const grace = 10_000
 
 const fresh = (overrides: Partial<Limits> = {}) =>
   QueueState.empty({ ...defaultLimits, scheduleGraceMs: grace, ...overrides })
-
-const right = <A>(result: Either.Either<A, OsqueueError>): A => {
-  if (Either.isLeft(result)) throw new Error(`expected success, got ${result.left._tag}: ${result.left.message}`)
-  return result.right
-}
-
-const left = <A>(result: Either.Either<A, OsqueueError>): OsqueueError => {
-  if (Either.isRight(result)) throw new Error(`expected an error, got ${JSON.stringify(result.right)}`)
-  return result.left
-}
 
 const every = (id: string, everyMs: number, extra: Partial<ScheduleSpec> = {}): ScheduleSpec => ({
   id,
