@@ -47,7 +47,6 @@ import {
 } from "@osqueue/core"
 import {
   bodyBytes,
-  FaultyStore,
   MemoryStore,
   ObjectStore,
   type ObjectStoreShape,
@@ -68,6 +67,7 @@ import {
   Layer,
   Logger,
   Option,
+  Random,
   Scope,
   TestClock,
   TestContext
@@ -275,7 +275,7 @@ const recording = (memory: ObjectStoreShape, created: Array<Created>): ObjectSto
 
 /** One broker's view of the store: it dies, stalls and loses answers as its `Life` says. */
 const faulty = (store: ObjectStoreShape, plan: Life) => {
-  const random = FaultyStore.mulberry32(plan.seed)
+  const random = Random.make(plan.seed)
   let calls = 0
   let dead: "hang" | "fail" | undefined
   const silence = (operation: string, key: string) =>
@@ -283,8 +283,7 @@ const faulty = (store: ObjectStoreShape, plan: Life) => {
 
   /** A call that reaches the store: refused, answered, or landed with its answer lost. */
   const reach = <A, E>(operation: string, key: string, effect: Effect.Effect<A, E>, write: boolean) =>
-    Effect.suspend((): Effect.Effect<A, E | StoreUnavailable | OutcomeUnknown> => {
-      const r = random()
+    Effect.flatMap(random.next, (r): Effect.Effect<A, E | StoreUnavailable | OutcomeUnknown> => {
       if (r < plan.failures) return Effect.fail(new StoreUnavailable({ operation, key, cause: "injected" }))
       const landing = write && plan.writeMs > 0
         ? Effect.zipRight(Effect.sleep(Duration.millis(plan.writeMs)), effect)

@@ -79,24 +79,6 @@ export class Control extends Context.Tag("@osqueue/storage/FaultyStore/Control")
   readonly resetCounts: Effect.Effect<void>
 }>() {}
 
-/**
- * mulberry32, a seeded generator of numbers in [0, 1) for callers that draw outside an Effect.
- * The store itself draws from effect's `Random`.
- *
- * @deprecated Draw from `Random.make(seed)` (effect/Random) instead; this stays only until the
- * log's crash property test, its last user, moves to it.
- */
-export const mulberry32 = (seed: number): () => number => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** Hot paths: a span's stack trace costs more than the call it describes. */
 const noStack = { captureStackTrace: false } as const
 
