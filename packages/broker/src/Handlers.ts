@@ -13,6 +13,7 @@ import type {
   CompleteOutcomes,
   CompleteRequest,
   EnqueueManyRequest,
+  FlowRequest,
   EnqueueOptions,
   FailRequest,
   HeartbeatRequest,
@@ -58,6 +59,8 @@ import * as StatsHistory from "./StatsHistory.js"
 /** Each operation takes its request as the request's schema decodes it (`@osqueue/types`, `Rpcs`), as it is. */
 export interface HandlersShape {
   readonly enqueue: (options: EnqueueOptions) => Effect.Effect<Job, OsqueueError>
+  /** A flow in one command (docs/flows.md): its jobs, each before its children. */
+  readonly enqueueFlow: (request: FlowRequest) => Effect.Effect<ReadonlyArray<Job>, OsqueueError>
   readonly enqueueMany: (request: EnqueueManyRequest) => Effect.Effect<ReadonlyArray<Job>, OsqueueError>
   /** Waits up to `waitMs` for a job when none is ready (long poll); `[]` when none came. */
   readonly claim: (request: ClaimRequest) => Effect.Effect<ReadonlyArray<ClaimedJob>, OsqueueError>
@@ -205,6 +208,8 @@ export const make = Effect.gen(function*() {
       // The job's own span stands for the call: one more for the request would start a trace of its own.
       ? (options) => tracedAll([options]).pipe(Effect.map((jobs) => jobs[0]!), counted("enqueue"))
       : (options) => enqueueAll([options]).pipe(Effect.map((jobs) => jobs[0]!), instrument("enqueue")),
+    // A flow's jobs keep the traceparents they carry: its spans are the request's.
+    enqueueFlow: (request) => commit.submit({ _tag: "EnqueueFlow", ...request }).pipe(instrument("enqueueFlow")),
     enqueueMany: ({ jobs }) =>
       jobs.length === 0
         ? instrument("enqueueMany")(Effect.succeed([]))

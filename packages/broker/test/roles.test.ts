@@ -37,6 +37,7 @@ const allowed: Record<Role, ReadonlyArray<string>> = {
   admin: [
     "Enqueue",
     "EnqueueMany",
+    "EnqueueFlow",
     "Claim",
     "Heartbeat",
     "Complete",
@@ -57,7 +58,7 @@ const allowed: Record<Role, ReadonlyArray<string>> = {
     "ClearLimit",
     ...reads
   ],
-  producer: ["Enqueue", "EnqueueMany", ...schedules, ...reads],
+  producer: ["Enqueue", "EnqueueMany", "EnqueueFlow", ...schedules, ...reads],
   worker: ["Claim", "Heartbeat", "Complete", "CompleteMany", "Fail", "Release", ...reads],
   read: reads
 }
@@ -122,6 +123,7 @@ const yearly = { id: "yearly", cron: "0 0 1 1 *", job: { type: "none" } }
 const restCalls = (s: Seed): Record<string, readonly [string, string, unknown?]> => ({
   Enqueue: ["POST", "/v1/jobs", { type: "t" }],
   EnqueueMany: ["POST", "/v1/jobs/batch", { jobs: [{ type: "t" }] }],
+  EnqueueFlow: ["POST", "/v1/flows", { job: { type: "t", children: [{ type: "t" }] } }],
   Claim: ["POST", "/v1/jobs/claim", { workerId: "w", types: ["none"] }],
   Heartbeat: ["POST", `/v1/jobs/${s.id}/heartbeat`, { token: s.token }],
   Complete: ["POST", `/v1/jobs/${s.id}/complete`, { token: s.token }],
@@ -159,6 +161,7 @@ type Client = Effect.Effect.Success<ReturnType<typeof rpcHttp>>
 const rpcCalls = (client: Client, s: Seed): Record<string, Effect.Effect<unknown, { readonly _tag: string }>> => ({
   Enqueue: client.Enqueue({ type: "t" }),
   EnqueueMany: client.EnqueueMany({ jobs: [{ type: "t" }] }),
+  EnqueueFlow: client.EnqueueFlow({ job: { type: "t", children: [{ type: "t" }] } }),
   Claim: client.Claim({ workerId: "w", types: ["none"] }),
   Heartbeat: client.Heartbeat({ token: s.token }),
   Complete: client.Complete({ token: s.token }),

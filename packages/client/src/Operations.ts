@@ -4,6 +4,7 @@
  */
 import {
   type Backoff,
+  type ChildFailurePolicy,
   type ClaimedJob,
   type ClaimLimit,
   ClaimRequest,
@@ -11,6 +12,8 @@ import {
   type EnqueueOptions,
   EnqueueOptionsOnWire,
   FailRequest,
+  type FlowJob,
+  FlowRequest,
   HeartbeatRequest,
   type HeartbeatResult,
   InvalidRequest,
@@ -165,6 +168,18 @@ export interface OsqueueClientShape {
    * "Schedules"). Answers it as it now stands, with its next slot.
    */
   readonly upsertSchedule: (spec: ScheduleSpec) => Effect.Effect<Schedule, ClientError>
+  /**
+   * Enqueues a flow in one commit, all or nothing (docs/flows.md): `job` and its `children`,
+   * nested. A parent runs once each of its children ended and reads their ends in
+   * `job.childResults`; `onChildFailure` (`fail` by default) says whether a child that dies,
+   * is cancelled or deleted fails its parent or is left out. Answers the jobs, each before its
+   * children (`[0]` is the root). A flow past `maxFlowDepth` levels or `maxFlowJobs` jobs, or
+   * naming an idempotency key twice, is refused before it leaves.
+   */
+  readonly enqueueFlow: (
+    job: FlowJob,
+    options?: { readonly onChildFailure?: ChildFailurePolicy | undefined }
+  ) => Effect.Effect<ReadonlyArray<Job>, ClientError>
   /** Removes a schedule (runs already enqueued stay); answers it as it was. */
   readonly removeSchedule: (id: string) => Effect.Effect<Schedule, ClientError>
   /** Every schedule, by id, with its next slot and last run. */
@@ -495,6 +510,18 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
           Effect.flatMap(
             validated(ScheduleSpec, "schedule")(spec),
             (valid) => router.call("upsertSchedule", (api) => api.UpsertSchedule(valid))
+          )
+        ),
+      enqueueFlow: (job, options) =>
+        sendable(
+          "flow's payloads",
+          job,
+          Effect.flatMap(
+            validated(FlowRequest, "flow")({
+              job,
+              ...(options?.onChildFailure === undefined ? {} : { onChildFailure: options.onChildFailure })
+            }),
+            (request) => router.call("enqueueFlow", (api) => api.EnqueueFlow(request))
           )
         ),
       removeSchedule: (id) =>

@@ -66,6 +66,7 @@ export const restConnect =
           url,
           Enqueue: (payload) => lift(api.jobs.enqueue({ payload })),
           EnqueueMany: (payload) => lift(api.jobs.enqueueMany({ payload })),
+          EnqueueFlow: (payload) => lift(api.jobs.enqueueFlow({ payload })),
           Claim: (payload) => lift(api.jobs.claim({ payload })),
           Heartbeat: (payload) => lift(api.jobs.heartbeat({ path: { id: jobOf(payload.token) }, payload })),
           Complete: (payload) => lift(api.jobs.complete({ path: { id: jobOf(payload.token) }, payload })),

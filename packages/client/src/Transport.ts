@@ -13,6 +13,7 @@ import {
   type CompleteOutcomes,
   type CompleteRequest,
   type EnqueueOptions,
+  type FlowRequest,
   type FailRequest,
   type HeartbeatRequest,
   type HeartbeatResult,
@@ -54,6 +55,7 @@ export interface BrokerApi {
   readonly url: string
   readonly Enqueue: Call<EnqueueOptions, Job>
   readonly EnqueueMany: Call<{ readonly jobs: ReadonlyArray<EnqueueOptions> }, ReadonlyArray<Job>>
+  readonly EnqueueFlow: Call<FlowRequest, ReadonlyArray<Job>>
   readonly Claim: Call<ClaimRequest, ReadonlyArray<ClaimedJob>>
   readonly Heartbeat: Call<typeof HeartbeatRequest.Type, HeartbeatResult>
   readonly Complete: Call<typeof CompleteRequest.Type, Job>
@@ -142,6 +144,7 @@ export const fromRpcClient = (url: string, client: OsqueueRpcClient, queue?: str
     url,
     Enqueue: lift((p) => client.Enqueue(p, o)),
     EnqueueMany: lift((p) => client.EnqueueMany(p, o)),
+    EnqueueFlow: lift((p) => client.EnqueueFlow(p, o)),
     Claim: lift((p) => client.Claim(p, o)),
     Heartbeat: lift((p) => client.Heartbeat(p, o)),
     Complete: lift((p) => client.Complete(p, o)),

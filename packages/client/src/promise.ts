@@ -8,8 +8,10 @@
  */
 import type * as RpcClient from "@effect/rpc/RpcClient"
 import type {
+  ChildFailurePolicy,
   ClaimedJob,
   ClaimLimit,
+  FlowJob,
   HeartbeatResult,
   Job,
   JobPage,
@@ -273,6 +275,18 @@ export class OsqueueClient {
    */
   upsertSchedule(spec: ScheduleSpec): Promise<JobSchedule> {
     return this.run((c) => c.upsertSchedule(spec))
+  }
+
+  /**
+   * Enqueues a flow in one commit, all or nothing (docs/flows.md): `job` and its `children`,
+   * nested. A parent runs once each child ended, with their ends in `job.childResults`.
+   * Resolves to the jobs, each before its children (`[0]` is the root).
+   */
+  enqueueFlow(
+    job: FlowJob,
+    options?: { readonly onChildFailure?: ChildFailurePolicy | undefined }
+  ): Promise<ReadonlyArray<Job>> {
+    return this.run((c) => c.enqueueFlow(job, options))
   }
 
   /** Removes a schedule (runs already enqueued stay); resolves to it as it was. */

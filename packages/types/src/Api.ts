@@ -46,6 +46,7 @@ import {
   Stats,
   strictFields
 } from "./Job.js"
+import { FlowRequest } from "./Flow.js"
 import { Role } from "./Roles.js"
 import {
   ClaimRequest,
@@ -100,6 +101,15 @@ export class JobsApi extends HttpApiGroup.make("jobs")
       .setPayload(EnqueueManyRequest)
       .addSuccess(Schema.Array(JobOnWire), { status: 201 })
       .annotate(OpenApi.Summary, "Enqueue several jobs in one commit")
+  )
+  .add(
+    HttpApiEndpoint.post("enqueueFlow", "/flows")
+      .setPayload(FlowRequest)
+      .addSuccess(Schema.Array(JobOnWire), { status: 201 })
+      .annotate(
+        OpenApi.Summary,
+        "Enqueue a flow in one commit, all or nothing: a parent runs once each of its children ended and reads their ends in `childResults` (docs/flows.md); answers the jobs, each before its children"
+      )
   )
   .add(
     HttpApiEndpoint.post("claim", "/jobs/claim")

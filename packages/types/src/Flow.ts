@@ -17,7 +17,8 @@ export interface FlowJob extends EnqueueOptions {
   readonly children?: ReadonlyArray<FlowJob>
 }
 
-interface FlowJobEncoded extends Schema.Schema.Encoded<typeof EnqueueOptions> {
+/** `FlowJob` as JSON carries it. */
+export interface FlowJobEncoded extends Schema.Schema.Encoded<typeof EnqueueOptions> {
   readonly children?: ReadonlyArray<FlowJobEncoded>
 }
 

@@ -32,7 +32,7 @@ const readOperations = [
   "Whoami",
   "ListSchedules"
 ] as const
-const produceOperations = ["Enqueue", "EnqueueMany", "UpsertSchedule", "RemoveSchedule"] as const
+const produceOperations = ["Enqueue", "EnqueueMany", "EnqueueFlow", "UpsertSchedule", "RemoveSchedule"] as const
 const workOperations = ["Claim", "Heartbeat", "Complete", "CompleteMany", "Fail", "Release"] as const
 const adminOperations = [
   "Cancel",

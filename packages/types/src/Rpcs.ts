@@ -8,6 +8,7 @@ import * as Schema from "effect/Schema"
 import { ClaimLimit, SetLimitRequest } from "./ClaimLimits.js"
 import { OsqueueError } from "./Errors.js"
 import { JobEvent } from "./Event.js"
+import { FlowRequest } from "./Flow.js"
 import {
   ClaimedJob,
   DelayMs,
@@ -257,6 +258,8 @@ export class OsqueueRpcs extends RpcGroup.make(
     success: Schema.Array(JobOnWire),
     error: OsqueueError
   }),
+  /** A flow (docs/flows.md): its jobs, each before its children. */
+  Rpc.make("EnqueueFlow", { payload: FlowRequest, success: Schema.Array(JobOnWire), error: OsqueueError }),
   Rpc.make("Claim", { payload: ClaimRequest, success: Schema.Array(ClaimedJob), error: OsqueueError }),
   Rpc.make("Heartbeat", { payload: HeartbeatRequest, success: HeartbeatResult, error: OsqueueError }),
   Rpc.make("Complete", { payload: CompleteRequest, success: JobOnWire, error: OsqueueError }),

@@ -4,7 +4,7 @@
  * `NonRetryable` — and a timeout fails it too.
  */
 import type { JobDefinition } from "@osqueue/client"
-import type { Job, LeaseToken } from "@osqueue/types"
+import type { ChildResult, Job, LeaseToken } from "@osqueue/types"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -17,6 +17,11 @@ export interface JobContext {
   readonly attempt: number
   /** Sends `value` to the broker at once with a heartbeat (it shows on the job as `progress`). */
   readonly progress: (value: unknown) => Effect.Effect<void>
+  /**
+   * A flow's parent: how each of its children ended, by id in the flow's order — `result` for one
+   * that completed, `error` for one that died (docs/flows.md). Empty for a job with no children.
+   */
+  readonly childResults: Readonly<Record<string, ChildResult>>
 }
 
 /** Fail a handler with this to send the job to the dead-letter list without further attempts. */

@@ -19,6 +19,7 @@ import {
   type CompleteManyRequest,
   type CompleteRequest,
   type EnqueueManyRequest,
+  type FlowRequest,
   type EnqueueOptions,
   type FailRequest,
   type HeartbeatRequest,
@@ -112,6 +113,7 @@ const operations = (
   ({
     enqueue: ({ payload }) => enqueue(payload),
     enqueueMany: ({ payload }: { payload: EnqueueManyRequest }) => alone(h.enqueueMany(payload)),
+    enqueueFlow: ({ payload }: { payload: FlowRequest }) => alone(h.enqueueFlow(payload)),
     claim: (
       { payload }: { payload: ClaimRequest }
     ) => (gathers("Claim", payload) ? claim(payload) : alone(h.claim(payload))),

@@ -32,6 +32,7 @@ export const operations = (h: HandlersShape) =>
   RpcFrames.ServerRpcs.of({
     Enqueue: h.enqueue,
     EnqueueMany: h.enqueueMany,
+    EnqueueFlow: h.enqueueFlow,
     Claim: h.claim,
     Heartbeat: h.heartbeat,
     Complete: h.complete,
