@@ -30,6 +30,7 @@ import {
   Unauthorized,
   UnknownQueue
 } from "./Errors.js"
+import { FlowRequest } from "./Flow.js"
 import {
   ClaimedJob,
   EnqueueOptionsOnWire,
@@ -46,7 +47,6 @@ import {
   Stats,
   strictFields
 } from "./Job.js"
-import { FlowRequest } from "./Flow.js"
 import { Role } from "./Roles.js"
 import {
   ClaimRequest,

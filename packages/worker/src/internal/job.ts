@@ -97,7 +97,14 @@ export const makeJobs = <R>(config: JobsConfig<R>): (claimed: ClaimedJob) => Eff
               : Effect.logWarning("progress report failed", error)
           )
         )
-      const ctx: JobContext = { job, token, workerId, attempt: job.attempts, progress, childResults: job.childResults ?? {} }
+      const ctx: JobContext = {
+        job,
+        token,
+        workerId,
+        attempt: job.attempts,
+        progress,
+        childResults: job.childResults ?? {}
+      }
       // The job's own limit (its enqueue's `timeoutMs`) wins over the type's and the worker's.
       const timeout = job.timeoutMs === undefined
         ? spec.timeout ?? config.defaultTimeout
