@@ -50,7 +50,6 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Stream from "effect/Stream"
 import * as BrokerMetrics from "./BrokerMetrics.js"
-import * as ClaimWaiters from "./ClaimWaiters.js"
 import * as Claims from "./internal/claims.js"
 import { countEach, counted, countOutcomes, instrument, withJobSpans } from "./internal/instrumentation.js"
 import * as Watch from "./internal/watch.js"
@@ -132,15 +131,12 @@ export const make = Effect.gen(function*() {
   const election = yield* Election.Election
   const history = yield* StatsHistory.make
   // Completed when the broker shuts down (before its HTTP server closes, as this layer is built
-  // after it): long polls answer at once instead of holding the server open for their wait.
-  // The leader hands over first, while the server still answers: a follower takes over at its
-  // next poll, however long the HTTP connections take to close.
+  // after it): watch streams end, and the leader hands over (its long polls answer at once
+  // instead of holding the server open for their wait), while the server still answers: a
+  // follower takes over at its next poll, however long the HTTP connections take to close.
   const closing = yield* Deferred.make<void>()
-  const waiters = yield* ClaimWaiters.make(commit)
   // Once, whoever runs it first: the broker's server layer (`Broker.layerQueues`), or this scope's end.
-  const close = yield* Effect.once(
-    Deferred.succeed(closing, undefined).pipe(Effect.zipRight(waiters.wakeAll), Effect.zipRight(commit.handoff))
-  )
+  const close = yield* Effect.once(Deferred.succeed(closing, undefined).pipe(Effect.zipRight(commit.handoff)))
   yield* Effect.addFinalizer(() => close)
 
   const leaderInfo: Effect.Effect<LeaderInfo> = Effect.map(election.role, (role): LeaderInfo =>
@@ -154,7 +150,7 @@ export const make = Effect.gen(function*() {
         since: role.leader?.since ?? null
       })
 
-  const { claim, claimEach, workers } = yield* Claims.make(commit, election, waiters, closing)
+  const { claim, claimEach, workers } = yield* Claims.make(commit)
 
   /** The limits with the starts in each rate's window ending now (the state alone counts those it remembers). */
   const limitsNow = Effect.flatMap(Clock.currentTimeMillis, (now) => commit.read((state) => state.limitStatus(now)))

@@ -28,12 +28,14 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Queue from "effect/Queue"
+import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Command, ResultOf } from "./Command.js"
 import { Election } from "./Election.js"
 import { EngineConfig } from "./EngineConfig.js"
+import * as LongPolls from "./internal/longPolls.js"
 import * as LeaseSecret from "./LeaseSecret.js"
 import * as Metrics from "./Metrics.js"
 import type { QueueState } from "./QueueState.js"
@@ -57,10 +59,16 @@ export interface GroupCommitShape {
   /** What happened in each durable commit, in order. */
   readonly events: Effect.Effect<Queue.Dequeue<JobEvent>, never, Scope.Scope>
   /**
-   * Completes once a commit after `seq` is durable (at once if one already is): long-polling
-   * claims read `state.seq` with what they checked, then wait here, so no commit slips between.
+   * A claim that may wait `waitMs` for a job (a long poll; docs/architecture.md, "Long-poll
+   * claims"): in the next batch when a job is claimable for it now, else held — no command, no
+   * work per commit beyond a lookup — and taken into the first batch after which one is, so it
+   * is answered with the commit that made the job claimable. `[]` at `waitMs`, or when the
+   * broker hands over; `NotLeader` when it stops leading.
    */
-  readonly commitAfter: (seq: number) => Effect.Effect<void>
+  readonly claimWaiting: (
+    command: LongPolls.ClaimCommand,
+    waitMs: number
+  ) => Effect.Effect<ResultOf<LongPolls.ClaimCommand>, OsqueueError>
   /**
    * Clean handoff, once: refuse new work, commit what is queued, write the release so a
    * follower takes over at its next poll. Runs at the latest when the layer closes; the broker
@@ -95,7 +103,7 @@ interface Pending {
 
 /** A batch sent and not yet settled. */
 interface InFlight {
-  readonly batch: ReadonlyArray<Pending>
+  readonly batch: Array<Pending>
   /** Re-applications so far, after earlier entries of ours were found where it was sent. */
   readonly attempt: number
   /** When it was applied (the leader's clock, ms). */
@@ -122,8 +130,6 @@ export const make = Effect.gen(function*() {
   const renewMs = Duration.toMillis(renewEvery)
   // Each append creates a new object, so the store's limit on writes to one object does not apply.
   const minGap = Duration.toMillis(config.minCommitInterval)
-  /** `commitAfter`'s waiters: called once the next commit is durable. */
-  let afterCommit: Array<() => void> = []
   let lastWrite = 0
   /** When the last commit became durable (the leader's clock, ms): the watchdog's and readiness's measure. */
   let lastDurable = yield* Clock.currentTimeMillis
@@ -186,6 +192,25 @@ export const make = Effect.gen(function*() {
       return Effect.sync(stop)
     })
 
+  const overloaded = () => new Overloaded({ reason: `${config.maxPending} commands are waiting`, retryAfterMs: 100 })
+
+  /** Queues a command (and wakes the loop if it waits for one); false when the queue is full. */
+  const offer = (command: Command, answer: Pending["answer"]): boolean => {
+    if (pending.length >= config.maxPending) return false
+    pending.push({ command, answer })
+    wake()
+    return true
+  }
+
+  const longPolls = LongPolls.make({
+    current: replica.current,
+    now: () => clock.unsafeCurrentTimeMillis(),
+    offer,
+    accepting: () => accepting,
+    overloaded,
+    runFork: Runtime.runFork(yield* Effect.runtime<never>())
+  })
+
   const notLeader = Effect.map(election.leaderUrl, (leaderUrl) => new NotLeader({ leaderUrl }))
 
   const answer = (
@@ -203,7 +228,7 @@ export const make = Effect.gen(function*() {
   const failAll = (batch: ReadonlyArray<Pending>, error: OsqueueError) => answer(batch, () => Exit.fail(error))
 
   /** Applies a batch and sends it as the next entry (behind one in flight, if any). */
-  const send = (batch: ReadonlyArray<Pending>, attempt: number): Effect.Effect<InFlight> =>
+  const send = (batch: Array<Pending>, attempt: number): Effect.Effect<InFlight> =>
     Effect.gen(function*() {
       const wait = lastWrite + minGap - (yield* Clock.currentTimeMillis)
       if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
@@ -212,7 +237,10 @@ export const make = Effect.gen(function*() {
       const sent = yield* replica.send(election.id, "batch", (state) => {
         state.tick(started)
         // Each command alone: one that is refused or throws is undone and answered by itself.
-        return batch.map((p) => state.apply(p.command, started, LeaseSecret.random))
+        const results = batch.map((p) => state.apply(p.command, started, LeaseSecret.random))
+        // Held long polls a job is claimable for now join the batch: answered with the commit that made it so.
+        longPolls.claimInto(state, started, batch, results)
+        return results
       })
       return { batch, attempt, started, sent }
     })
@@ -227,9 +255,6 @@ export const make = Effect.gen(function*() {
         const { result, events: happened, encodeMs } = written.right
         yield* answer(batch, (_, i) => Either.match(result[i]!, { onLeft: Exit.fail, onRight: Exit.succeed }))
         yield* PubSub.publishAll(events, happened)
-        const waiting = afterCommit
-        afterCommit = []
-        for (const resume of waiting) resume()
         const elapsed = (yield* Clock.currentTimeMillis) - started
         yield* Metric.increment(Metrics.commits)
         yield* Metric.update(Metrics.batchSize, batch.length)
@@ -285,7 +310,7 @@ export const make = Effect.gen(function*() {
   /** The batches sent and not yet settled, oldest first (the commit loop's alone). */
   const inFlight: Array<InFlight> = []
   /** Every batch the loop took since it last had nothing in flight: a defect refuses those not yet answered. */
-  const taken: Array<ReadonlyArray<Pending>> = []
+  const taken: Array<Array<Pending>> = []
 
   /** A second batch may go out now, behind the one in flight. */
   const maySendBehind = Effect.suspend(() =>
@@ -333,6 +358,7 @@ export const make = Effect.gen(function*() {
       // Followers answer at once; anything that raced into the queue is refused.
       const stray = take(Infinity)
       if (stray.length > 0) yield* failAll(stray, yield* notLeader)
+      longPolls.answerAll(Exit.fail(yield* notLeader))
       yield* election.roleChanges.pipe(Stream.filter((r) => r._tag === "Leader"), Stream.take(1), Stream.runDrain)
       return
     }
@@ -396,6 +422,7 @@ export const make = Effect.gen(function*() {
     yield* election.abdicate
     const waiting = take(Infinity)
     if (waiting.length > 0) yield* failAll(waiting, yield* notLeader)
+    longPolls.answerAll(Exit.fail(yield* notLeader))
   })
 
   yield* watchdog.pipe(
@@ -448,6 +475,7 @@ export const make = Effect.gen(function*() {
   const handoff = yield* Effect.once(
     Effect.gen(function*() {
       accepting = false
+      longPolls.answerAll(Exit.succeed([]))
       if ((yield* election.role)._tag !== "Leader") return
       yield* Effect.logInfo("handing over leadership")
       const rest = take(Infinity)
@@ -479,16 +507,6 @@ export const make = Effect.gen(function*() {
       ? Effect.flatMap(election.role, (role) => (role._tag === "Leader" ? Effect.succeed(undefined) : notLeader))
       : Effect.succeed(new NotLeader({ leaderUrl: null }))
   )
-
-  const overloaded = () => new Overloaded({ reason: `${config.maxPending} commands are waiting`, retryAfterMs: 100 })
-
-  /** Queues a command (and wakes the loop if it waits for one); false when the queue is full. */
-  const offer = (command: Command, answer: Pending["answer"]): boolean => {
-    if (pending.length >= config.maxPending) return false
-    pending.push({ command, answer })
-    wake()
-    return true
-  }
 
   const submit = <C extends Command>(command: C): Effect.Effect<ResultOf<C>, OsqueueError> =>
     Effect.flatMap(refusal, (refused) =>
@@ -526,19 +544,11 @@ export const make = Effect.gen(function*() {
           })
         }))
 
-  // The check and the registration happen in one synchronous step: no commit between.
-  const commitAfter = (seq: number): Effect.Effect<void> =>
-    Effect.suspend(() =>
-      replica.current().seq > seq ? Effect.void : Effect.zipRight(
-        Effect.async<void>((resume) => {
-          const resumeOnce = () => resume(Effect.void)
-          afterCommit.push(resumeOnce)
-          return Effect.sync(() => {
-            afterCommit = afterCommit.filter((waiting) => waiting !== resumeOnce)
-          })
-        }),
-        commitAfter(seq)
-      )
+  const claimWaiting = (command: LongPolls.ClaimCommand, waitMs: number) =>
+    Effect.flatMap(
+      refusal,
+      (refused) =>
+        refused !== undefined ? Effect.fail(refused) : waitMs > 0 ? longPolls.wait(command, waitMs) : submit(command)
     )
 
   return GroupCommit.of({
@@ -547,7 +557,7 @@ export const make = Effect.gen(function*() {
     read: (f) => replica.read(f),
     stats: Effect.sync(replica.stats),
     events: PubSub.subscribe(events),
-    commitAfter,
+    claimWaiting,
     handoff,
     checkpointVersion: Effect.sync(() => replica.version() ?? null),
     health: Effect.map(

@@ -1,69 +1,31 @@
 /**
- * Claims on a broker: a claim that may wait (a long poll) waits on committed state until a job
+ * Claims on a broker: a claim that may wait (a long poll) is held by the commit loop until a job
  * may be claimable for it; claims that do not wait, gathered by a transport, go in one submit;
  * and the workers this broker has seen claim, which the state alone does not know.
  */
-import type { Election, GroupCommit } from "@osqueue/core"
+import type { GroupCommit } from "@osqueue/core"
 import type { ClaimRequest } from "@osqueue/types"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import * as BrokerMetrics from "../BrokerMetrics.js"
-import type * as ClaimWaiters from "../ClaimWaiters.js"
 
 /** Past this many workers remembered, a claim forgets those not seen within a lease TTL. */
 const claimersSwept = 1_000
 
-/** A claim whose wake-up time came but found nothing waits at least this long before trying again. */
-const minRecheckMs = 25
-
-export const make = (
-  commit: GroupCommit.GroupCommitShape,
-  election: Election.ElectionShape,
-  waiters: ClaimWaiters.ClaimWaiters,
-  closing: Deferred.Deferred<void>
-) =>
+export const make = (commit: GroupCommit.GroupCommitShape) =>
   Effect.gen(function*() {
     const claimCommand = (request: ClaimRequest) => ({ _tag: "Claim" as const, ...request, max: request.max ?? 1 })
 
-    const claimNow = (request: ClaimRequest) => commit.submit(claimCommand(request))
-
     /**
-     * Waiting claimers look at committed state and wait (`ClaimWaiters`) until a commit may have
-     * made a job claimable for them, or the next time a delayed job or lease comes due or a rate
-     * limit's window lets another claim start (docs/architecture.md, "Limits on claims"); only then
-     * do they submit a claim. So a thousand idle workers cost no commits and no work per commit,
-     * and an enqueue wakes those it concerns into one batch.
+     * A claim that may wait is held by the commit loop until a job may be claimable for it
+     * (`GroupCommit.claimWaiting`, docs/architecture.md "Long-poll claims"): a thousand idle
+     * workers cost no commits and no work per commit, and a job enqueued is claimed in the very
+     * commit that enqueued it. Without a wait it is submitted at once (a follower answers
+     * NotLeader).
      */
-    const claim = (request: ClaimRequest) =>
-      // Without a wait there is nothing to look at first: submit at once (a follower answers NotLeader).
-      (request.waitMs ?? 0) === 0 ? claimNow(request) : Effect.gen(function*() {
-        const waitMs = request.waitMs ?? 0
-        const deadline = (yield* Clock.currentTimeMillis) + waitMs
-        let triedWake: number | undefined
-        while (true) {
-          const now = yield* Clock.currentTimeMillis
-          const { claimable, wake, seq } = yield* commit.read((state) => ({
-            claimable: state.hasClaimable(request.types, now),
-            wake: state.nextWakeup(now),
-            seq: state.seq
-          }))
-          const leading = (yield* election.role)._tag === "Leader"
-          const wakeDue = wake !== undefined && wake <= now && wake !== triedWake
-          // A follower submits at once: it answers NotLeader, which the client must hear now.
-          if (waitMs === 0 || !leading || claimable || wakeDue) {
-            if (wakeDue) triedWake = wake
-            const claimed = yield* claimNow(request)
-            if (claimed.length > 0 || now >= deadline) return claimed
-          }
-          const after = yield* Clock.currentTimeMillis
-          if (after >= deadline || (yield* Deferred.isDone(closing))) return []
-          const until = wake !== undefined && wake > after ? Math.min(wake, deadline) : deadline
-          yield* waiters.wait(request.types, seq, Math.max(until - after, minRecheckMs))
-        }
-      })
+    const claim = (request: ClaimRequest) => commit.claimWaiting(claimCommand(request), request.waitMs ?? 0)
 
     /**
      * Workers' claim calls on this broker, by worker id: an idle worker long-polling holds no lease,

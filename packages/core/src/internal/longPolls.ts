@@ -1,0 +1,175 @@
+/**
+ * Long-poll claims held by the commit loop (docs/architecture.md, "Long-poll claims"). A claim
+ * with a wait that finds nothing claimable is held here: an entry in a set and one sleeping
+ * timer, no command and no work per commit beyond a lookup per list of types. Each batch, once
+ * its commands are applied, takes the held claims a job is claimable for now (`claimInto`), so
+ * they are answered with the very commit that made the job claimable. A held claim also goes in
+ * the next batch when a delayed job, a lease or a rate limit's window comes due, and is answered
+ * `[]` at its deadline.
+ */
+import type { OsqueueError } from "@osqueue/types"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import type * as Runtime from "effect/Runtime"
+import type { Command, ResultOf } from "../Command.js"
+import * as LeaseSecret from "../LeaseSecret.js"
+import type { QueueState } from "../QueueState.js"
+
+export type ClaimCommand = Extract<Command, { readonly _tag: "Claim" }>
+type Claimed = ResultOf<ClaimCommand>
+type Answer = (exit: Exit.Exit<unknown, OsqueueError>) => void
+
+/** A claim that waits. */
+interface Held {
+  readonly command: ClaimCommand
+  /** Its types as one string: claims for the same types share one check per batch. */
+  readonly key: string
+  /** The leader's clock, ms. */
+  readonly deadline: number
+  readonly resume: (exit: Exit.Exit<Claimed, OsqueueError>) => void
+  /** Sleeps until its deadline, or its next wake-up before it. */
+  timer: Fiber.RuntimeFiber<void> | undefined
+  /** The wake-up it last went to a batch for: one try per wake-up. */
+  triedWake: number | undefined
+  /** Answered, or its caller is gone: nothing more is done for it. */
+  done: boolean
+}
+
+/** A claim whose wake-up came but found nothing waits at least this long before it looks again. */
+const minRecheckMs = 25
+
+export interface LongPolls {
+  /**
+   * The claim, answered once a batch claims a job for it, or `[]` at `waitMs`: in the next batch
+   * when a job is claimable for it now, else held. Its caller gone, it is dropped.
+   */
+  readonly wait: (command: ClaimCommand, waitMs: number) => Effect.Effect<Claimed, OsqueueError>
+  /**
+   * Applies, after a batch's commands, each held claim a job is claimable for (oldest first);
+   * each joins the batch, with its outcome, and is answered with it.
+   */
+  readonly claimInto: (
+    state: QueueState,
+    now: number,
+    batch: Array<{ readonly command: Command; readonly answer: Answer }>,
+    results: Array<Either.Either<unknown, OsqueueError>>
+  ) => void
+  /** Answers every held claim with `exit` (the broker stops leading, or hands over). */
+  readonly answerAll: (exit: Exit.Exit<Claimed, OsqueueError>) => void
+}
+
+export const make = (options: {
+  /** The state as it stands (with the batches in flight). */
+  readonly current: () => QueueState
+  /** The leader's clock, ms. */
+  readonly now: () => number
+  /** Queues a command for the next batch; false when the queue is full. */
+  readonly offer: (command: Command, answer: Answer) => boolean
+  /** Whether a claim that found nothing may be held again (the loop still takes commands). */
+  readonly accepting: () => boolean
+  /** The error for a claim the queue has no room for. */
+  readonly overloaded: () => OsqueueError
+  readonly runFork: ReturnType<typeof Runtime.runFork<never>>
+}): LongPolls => {
+  const { current, now, runFork } = options
+  const held = new Set<Held>()
+
+  const stopTimer = (h: Held) => {
+    h.timer?.unsafeInterruptAsFork(FiberId.none)
+    h.timer = undefined
+  }
+
+  const finish = (h: Held, exit: Exit.Exit<Claimed, OsqueueError>) => {
+    if (h.done) return
+    h.done = true
+    held.delete(h)
+    stopTimer(h)
+    h.resume(exit)
+  }
+
+  /** Its answer as a command of a batch: a claim that found nothing, with time left, is held again. */
+  const answerOf = (h: Held): Answer => (exit) => {
+    if (h.done) return
+    if (Exit.isSuccess(exit) && (exit.value as Claimed).length === 0 && options.accepting() && now() < h.deadline) {
+      return hold(h)
+    }
+    finish(h, exit as Exit.Exit<Claimed, OsqueueError>)
+  }
+
+  /** Sends the claim in the next batch. */
+  const send = (h: Held) => {
+    held.delete(h)
+    stopTimer(h)
+    if (!options.offer(h.command, answerOf(h))) finish(h, Exit.fail(options.overloaded()))
+  }
+
+  /** Holds the claim until a batch finds it a job, its next wake-up, or its deadline. */
+  const hold = (h: Held) => {
+    const at = now()
+    if (at >= h.deadline) return finish(h, Exit.succeed([]))
+    const wake = current().nextWakeup(at)
+    // A wake-up due now (a delayed job, an expired lease, a rate limit's window): the next
+    // batch's tick makes its job claimable.
+    if (wake !== undefined && wake <= at && wake !== h.triedWake) {
+      h.triedWake = wake
+      return send(h)
+    }
+    held.add(h)
+    const until = wake !== undefined && wake > at ? Math.min(wake, h.deadline) : h.deadline
+    h.timer = runFork(
+      Effect.sleep(Duration.millis(Math.max(until - at, Math.min(minRecheckMs, h.deadline - at)))).pipe(
+        Effect.zipRight(Effect.sync(() => {
+          h.timer = undefined
+          if (held.has(h)) hold(h)
+        }))
+      )
+    )
+  }
+
+  const wait = (command: ClaimCommand, waitMs: number) =>
+    Effect.async<Claimed, OsqueueError>((resume) => {
+      const at = now()
+      const h: Held = {
+        command,
+        key: command.types === undefined ? "\u0001any" : command.types.join("\u0000"),
+        deadline: at + waitMs,
+        resume: (exit) => resume(exit),
+        timer: undefined,
+        triedWake: undefined,
+        done: false
+      }
+      if (current().hasClaimable(command.types, at)) send(h)
+      else hold(h)
+      return Effect.sync(() => {
+        h.done = true
+        held.delete(h)
+        stopTimer(h)
+      })
+    })
+
+  const claimInto: LongPolls["claimInto"] = (state, at, batch, results) => {
+    if (held.size === 0) return
+    const claimable = new Map<string, boolean>()
+    for (const h of held) {
+      let can = claimable.get(h.key)
+      if (can === undefined) claimable.set(h.key, can = state.hasClaimable(h.command.types, at))
+      if (!can) continue
+      held.delete(h)
+      stopTimer(h)
+      results.push(state.apply(h.command, at, LeaseSecret.random))
+      batch.push({ command: h.command, answer: answerOf(h) })
+      // What this claim took, the next may not find.
+      claimable.clear()
+    }
+  }
+
+  const answerAll = (exit: Exit.Exit<Claimed, OsqueueError>) => {
+    for (const h of Array.from(held)) finish(h, exit)
+  }
+
+  return { wait, claimInto, answerAll }
+}
