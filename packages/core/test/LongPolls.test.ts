@@ -10,7 +10,8 @@ import type { EnqueueOptions } from "@osqueue/types"
 import { Effect, Fiber, Option } from "effect"
 import { advance, settle, startEngine, startLeaderAndFollower } from "./fixtures/engine.js"
 
-const job = (type: string, extra: Partial<EnqueueOptions> = {}): EnqueueOptions => ({ type, ...extra }) as EnqueueOptions
+const job = (type: string, extra: Partial<EnqueueOptions> = {}): EnqueueOptions =>
+  ({ type, ...extra }) as EnqueueOptions
 
 const leader = Effect.gen(function*() {
   const store = yield* MemoryStore.make
@@ -26,7 +27,9 @@ describe("long-poll claims", () => {
     Effect.gen(function*() {
       const engine = yield* leader
       const before = yield* seq(engine)
-      const waiting = yield* Effect.fork(engine.commit.claimWaiting({ _tag: "Claim", workerId: "w", max: 1, types: ["email"] }, 30_000))
+      const waiting = yield* Effect.fork(
+        engine.commit.claimWaiting({ _tag: "Claim", workerId: "w", max: 1, types: ["email"] }, 30_000)
+      )
       yield* advance(100)
       // held: nothing was committed for it, and it is not answered
       expect(yield* seq(engine)).toBe(before)
