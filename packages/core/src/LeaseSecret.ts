@@ -3,10 +3,8 @@
  * per claim and the state machine keeps it with the lease, so a token cannot be made from what
  * a job's answers show.
  */
+import { leaseSecretBytes as secretBytes } from "@osqueue/types"
 import { randomFillSync } from "node:crypto"
-
-/** Bytes of randomness per secret: 128 bits, 22 characters of base64url. */
-const secretBytes = 16
 
 /**
  * Random bytes drawn 256 secrets at a time: one `randomBytes` call per claimed job cost about

@@ -25,6 +25,7 @@ import type {
   Schedule,
   Stats
 } from "@osqueue/types"
+import { defaultLeaseMs, maxLeaseMs } from "@osqueue/types"
 import type * as Either from "effect/Either"
 import type { Command, ResultOf } from "./Command.js"
 import * as Checkpoint from "./internal/checkpoint.js"
@@ -81,8 +82,8 @@ export const defaultLimits: Limits = {
   keepDead: 10_000,
   keepDeadMs: 7 * 24 * 60 * 60 * 1000,
   defaultMaxAttempts: 3,
-  defaultLeaseMs: 30_000,
-  maxLeaseMs: 60 * 60 * 1000,
+  defaultLeaseMs,
+  maxLeaseMs,
   maxHistory: 10,
   scheduleGraceMs: 10_000
 }

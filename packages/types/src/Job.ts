@@ -277,8 +277,11 @@ export const Job = Schema.Struct({
 })
 export type Job = typeof Job.Type
 
-/** Characters of a lease token's secret: 16 random bytes in base64url (128 bits). */
-export const leaseSecretLength = 22
+/** Random bytes in a lease token's secret: 128 bits. */
+export const leaseSecretBytes = 16
+
+/** Characters of a lease token's secret: its bytes in base64url, unpadded (22). */
+export const leaseSecretLength = Math.ceil((leaseSecretBytes * 8) / 6)
 
 const secretChars = `[A-Za-z0-9_-]{${leaseSecretLength}}`
 const leaseSecretPattern = new RegExp(`^${secretChars}$`)

@@ -44,6 +44,9 @@ export const maxClaimTypes = 1_000
 /** Most jobs one claim may lease. */
 export const maxClaimJobs = 1_000
 
+/** The lease a claim gets when it asks for none, unless the broker sets another (`OSQUEUE_LEASE_TTL`). */
+export const defaultLeaseMs = 30_000
+
 /** Longest lease a claim or a heartbeat may ask for: an hour. */
 export const maxLeaseMs = 3_600_000
 

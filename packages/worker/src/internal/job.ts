@@ -4,7 +4,7 @@
  * (handler ended, lease lost, shutdown gives it back) decides how the broker is told it ended.
  */
 import type { OsqueueClient } from "@osqueue/client"
-import { type ClaimedJob, type Job, JobTrace } from "@osqueue/types"
+import { type ClaimedJob, defaultLeaseMs, type Job, JobTrace } from "@osqueue/types"
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -87,7 +87,7 @@ export const makeJobs = <R>(config: JobsConfig<R>): (claimed: ClaimedJob) => Eff
         end.decide(decided)
         turn.cancel()
       })
-      const lease = renewals.add(token, job.lease?.ttlMs ?? config.leaseMs ?? 30_000, claimedAt)
+      const lease = renewals.add(token, job.lease?.ttlMs ?? config.leaseMs ?? defaultLeaseMs, claimedAt)
       const progress = (value: unknown) =>
         client.heartbeat(token, value === undefined ? {} : { progress: value }).pipe(
           Effect.asVoid,
