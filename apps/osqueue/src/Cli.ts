@@ -2,6 +2,7 @@
 import * as Command from "@effect/cli/Command"
 import { broker } from "./commands/broker.js"
 import { demo } from "./commands/demo.js"
+import { flow, flowSubcommands } from "./commands/flow.js"
 import { enqueue, jobs, jobsSubcommands, pause, resume, stats, watch, workers } from "./commands/jobs.js"
 import { limit, limitSubcommands } from "./commands/limit.js"
 import { produce } from "./commands/produce.js"
@@ -16,6 +17,7 @@ const subcommands = [
   enqueue,
   jobs,
   schedule,
+  flow,
   stats,
   workers,
   pause,
@@ -40,6 +42,8 @@ export const commandTree = node(
       ? node(schedule, scheduleSubcommands.map((child) => node(child)))
       : command === limit
       ? node(limit, limitSubcommands.map((child) => node(child)))
+      : command === flow
+      ? node(flow, flowSubcommands.map((child) => node(child)))
       : node(command)
   )
 )

@@ -79,6 +79,7 @@ describe.concurrent("osqueue help, spawned", { timeout: 120_000 }, () => {
       "enqueue",
       "jobs",
       "schedule",
+      "flow",
       "stats",
       "workers",
       "pause",
