@@ -7,12 +7,15 @@ import { Schema } from "effect"
 import { type Job, QueueFile } from "../../packages/types/src/index.js"
 import {
   chaosSchedule,
+  type ChildRun,
+  flowParentType,
   type HandlerRun,
   Journal,
   type LeaseOp,
   type LeaseRecord,
   limitedConcurrency,
   limitedType,
+  type ParentRun,
   parseToken
 } from "./fleet.js"
 
@@ -30,7 +33,7 @@ const check = (name: string, violations: ReadonlyArray<string>, detail: string):
   violations: violations.slice(0, 20)
 })
 
-const settled = new Set(["completed", "queued", "running", "delayed", "failed-waiting-retry"])
+const settled = new Set(["completed", "queued", "running", "delayed", "failed-waiting-retry", "waiting-children"])
 
 export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Check> => {
   const jobs = new Map<string, Job>(file.jobs.map((job) => [job.id, job]))
@@ -175,8 +178,11 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
     if (file.totals.dead !== dead) violations.push(`totals.dead is ${file.totals.dead}, ${dead} jobs are dead`)
     const ackedIds = new Set(journal.enqueued.map((e) => e.id))
     const unacked =
-      file.jobs.filter((j) => !ackedIds.has(j.id) && !j.idempotencyKey?.startsWith(`schedule:${chaosSchedule.id}:`))
-        .length
+      file.jobs.filter((j) =>
+        !ackedIds.has(j.id) && !j.idempotencyKey?.startsWith(`schedule:${chaosSchedule.id}:`) &&
+        // A flow's children are acknowledged with their root.
+        !(j.parentId !== undefined && ackedIds.has(j.parentId))
+      ).length
     // A completion can land and its answer be lost (a kill between commit and reply): the
     // worker then saw an error. A completed job no worker tried to complete is a violation.
     const tried = journal.completeSent
@@ -235,6 +241,26 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
       )
     )
   }
+
+  // 7. No parent ran before all its children completed (docs/flows.md). Each run of a flow's
+  // parent records the children's ends it was claimed with: each must be there, completed (the
+  // children have attempts enough never to die, and the flow fails its parent on a failure).
+  // And from the workers' clocks: a child run whose lease held to the end (its completion was
+  // acknowledged) ended before its parent's handler started — the completion was committed
+  // after that run ended, and the parent was claimed after the completion.
+  {
+    const violations = flowViolations(journal.parentRuns, journal.childRuns, journal.leases)
+    if (journal.parentRuns.length === 0) {
+      violations.push(`no ${flowParentType} job ran: flows were never put to the test`)
+    }
+    checks.push(
+      check(
+        "no parent ran before all its children completed (flows)",
+        violations,
+        `${journal.parentRuns.length} parent runs, ${journal.childRuns.length} child runs`
+      )
+    )
+  }
   return checks
 }
 
@@ -283,6 +309,43 @@ export const scheduleCheck = (file: QueueFile, setAt: number): Check => {
       Math.round(span / 1000)
     } s of slots (${skipped} slots coalesced into catch-up runs)`
   )
+}
+
+/** What the runs of flows' parents and children say against "no parent ran before its children completed". */
+const flowViolations = (
+  parentRuns: ReadonlyArray<ParentRun>,
+  childRuns: ReadonlyArray<ChildRun>,
+  leases: ReadonlyArray<LeaseRecord>
+): Array<string> => {
+  const violations: Array<string> = []
+  const completedTokens = new Set(
+    leases.filter((r) => r.op === "complete" && r.outcome === "ok").map((r) => r.token)
+  )
+  for (const run of parentRuns) {
+    const missing = run.children.filter((id) => run.ends[id] !== "completed")
+    if (run.children.length === 0) violations.push(`${run.jobId} ran as a flow's parent without children`)
+    if (missing.length > 0) {
+      violations.push(
+        `${run.jobId} ran (${run.token}) with children ${
+          missing.map((id) => `${id} ${run.ends[id] ?? "not ended"}`).join(", ")
+        }`
+      )
+    }
+  }
+  const firstStart = new Map<string, number>()
+  for (const run of parentRuns) firstStart.set(run.jobId, Math.min(firstStart.get(run.jobId) ?? Infinity, run.startAt))
+  for (const child of childRuns) {
+    const started = firstStart.get(child.parentId)
+    if (started === undefined || !completedTokens.has(child.token)) continue
+    if (child.endAt > started) {
+      violations.push(
+        `${child.parentId} started at ${
+          new Date(started).toISOString()
+        }, before its child's run ${child.token} ended (${child.endAt - started} ms later)`
+      )
+    }
+  }
+  return violations
 }
 
 /** The most runs in progress at one instant, and when: an end at the instant another starts is no overlap. */
@@ -380,10 +443,22 @@ export const selfTest = (): ReadonlyArray<string> => {
   const journal = (
     keys: number,
     leases: ReadonlyArray<LeaseRecord>,
-    runs: ReadonlyArray<HandlerRun> = [{ token: "job-1/1/1", startAt: 1, endAt: 2 }]
+    runs: ReadonlyArray<HandlerRun> = [{ token: "job-1/1/1", startAt: 1, endAt: 2 }],
+    flows: { readonly parents: ReadonlyArray<ParentRun>; readonly children: ReadonlyArray<ChildRun> } = {
+      parents: [{
+        token: "job-9/1/1",
+        jobId: "job-9",
+        children: ["job-8"],
+        ends: { "job-8": "completed" },
+        startAt: 10
+      }],
+      children: [{ token: "job-8/1/1", parentId: "job-9", startAt: 1, endAt: 5 }]
+    }
   ) => {
     const j = new Journal()
     j.limitedRuns.push(...runs)
+    j.parentRuns.push(...flows.parents)
+    j.childRuns.push(...flows.children)
     for (let n = 1; n <= keys; n++) {
       j.keysSent.add(`k${n}`)
       j.enqueued.push({ key: `k${n}`, id: `job-${n}`, sentAt: 0, ackAt: 1 })
@@ -425,6 +500,36 @@ export const selfTest = (): ReadonlyArray<string> => {
         [1, 2, 3].map((n) => ({ token: `job-${n}/1/1`, startAt: n, endAt: 9 }))
       ),
       file([1, 2, 3].map((n) => job(n, "completed", 1)))
+    ],
+    // A parent claimed with a child's end missing.
+    [
+      "no parent ran before all its children completed (flows)",
+      journal(1, [], undefined, {
+        parents: [{
+          token: "job-9/1/1",
+          jobId: "job-9",
+          children: ["job-7", "job-8"],
+          ends: { "job-8": "completed" },
+          startAt: 10
+        }],
+        children: []
+      }),
+      file([job(1, "completed", 1)])
+    ],
+    // A parent whose handler started before its child's run (whose completion was acknowledged) ended.
+    [
+      "no parent ran before all its children completed (flows)",
+      journal(1, [lease("complete", "job-8/1/1", 12, 13)], undefined, {
+        parents: [{
+          token: "job-9/1/1",
+          jobId: "job-9",
+          children: ["job-8"],
+          ends: { "job-8": "completed" },
+          startAt: 10
+        }],
+        children: [{ token: "job-8/1/1", parentId: "job-9", startAt: 1, endAt: 11 }]
+      }),
+      file([job(1, "completed", 1)])
     ]
   ]
   const problems: Array<string> = []

@@ -38,6 +38,26 @@ export interface LeaseRecord {
 export const limitedType = "chaos-limited"
 export const limitedConcurrency = 2
 
+/** The job types of the run's flows: a parent over `flowChildren` children (docs/flows.md). */
+export const flowParentType = "chaos-flow"
+export const flowChildType = "chaos-flow-part"
+export const flowChildren = 2
+
+/** One run of a flow's parent's handler: the children's ends it was claimed with (`ctx.childResults`). */
+export interface ParentRun {
+  readonly token: string
+  readonly jobId: string
+  readonly children: ReadonlyArray<string>
+  /** The state of each child's end the parent held when claimed, by id (absent: none). */
+  readonly ends: Readonly<Record<string, string>>
+  readonly startAt: number
+}
+
+/** One run of a flow's child's handler, with its parent. */
+export interface ChildRun extends HandlerRun {
+  readonly parentId: string
+}
+
 /** One run of a limited job's handler, on this process's clock. */
 export interface HandlerRun {
   readonly token: string
@@ -60,6 +80,10 @@ export class Journal {
   readonly leases: Array<LeaseRecord> = []
   /** Every run of a limited job's handler that ended (or was interrupted) in this process. */
   readonly limitedRuns: Array<HandlerRun> = []
+  /** Every run of a flow's parent's handler that started in this process. */
+  readonly parentRuns: Array<ParentRun> = []
+  /** Every run of a flow's child's handler that ended (or was interrupted) in this process. */
+  readonly childRuns: Array<ChildRun> = []
 
   count(map: Map<string, number>, key: string): void {
     map.set(key, (map.get(key) ?? 0) + 1)
@@ -187,13 +211,32 @@ export const startProducers = (options: FleetOptions, journal: Journal) =>
           const long = (yield* options.random.next) < 0.05
           const share = yield* options.random.next
           const workMs = long ? Math.round(options.leaseMs * (1 + share)) : Math.round(50 + share * 600)
-          // One job in five is of the limited type.
+          // One job in five is of the limited type; one in ten is a flow, its root under the key.
           const type = n % 5 === 4 ? limitedType : "chaos"
+          const flow = n % 10 === 7
+          const childKeys = Array.from({ length: flowChildren }, (_, c) => `${key}/${c}`)
           for (;;) {
             journal.keysSent.add(key)
+            if (flow) { for (const childKey of childKeys) journal.keysSent.add(childKey) }
             const sentAt = Date.now()
             const exit = yield* Effect.exit(
-              client.enqueue(type, { workMs }, { idempotencyKey: key, maxAttempts: 100 })
+              flow
+                ? Effect.map(
+                  client.enqueueFlow({
+                    type: flowParentType,
+                    payload: { workMs: 50 },
+                    idempotencyKey: key,
+                    maxAttempts: 100,
+                    children: childKeys.map((childKey) => ({
+                      type: flowChildType,
+                      payload: { workMs },
+                      idempotencyKey: childKey,
+                      maxAttempts: 100
+                    }))
+                  }),
+                  (jobs) => jobs[0]!
+                )
+                : client.enqueue(type, { workMs }, { idempotencyKey: key, maxAttempts: 100 })
             )
             if (Exit.isSuccess(exit)) {
               journal.enqueued.push({ key, id: exit.value.id, sentAt, ackAt: Date.now() })
@@ -266,6 +309,33 @@ export const startWorkers = (options: FleetOptions, journal: Journal, scope: Sco
       return yield* Worker.make({
         handlers: {
           chaos: (payload: unknown) => Effect.sleep(Duration.millis(workMsOf(payload))),
+          // A flow's parent records the children's ends it was claimed with; a child, its run.
+          [flowParentType]: (payload: unknown, ctx: JobContext) =>
+            Effect.suspend(() => {
+              const ends = Object.fromEntries(Object.entries(ctx.childResults).map(([id, end]) => [id, end.state]))
+              journal.parentRuns.push({
+                token: ctx.token,
+                jobId: ctx.job.id,
+                children: ctx.job.children ?? [],
+                ends,
+                startAt: Date.now()
+              })
+              return Effect.sleep(Duration.millis(workMsOf(payload)))
+            }),
+          [flowChildType]: (payload: unknown, ctx: JobContext) =>
+            Effect.suspend(() => {
+              const startAt = Date.now()
+              return Effect.sleep(Duration.millis(workMsOf(payload))).pipe(
+                Effect.ensuring(Effect.sync(() =>
+                  void journal.childRuns.push({
+                    token: ctx.token,
+                    parentId: ctx.job.parentId ?? "",
+                    startAt,
+                    endAt: Date.now()
+                  })
+                ))
+              )
+            }),
           // Each run recorded with its lease, for the check that the limit was never exceeded.
           [limitedType]: (payload: unknown, ctx: JobContext) =>
             Effect.suspend(() => {
