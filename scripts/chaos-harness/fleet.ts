@@ -213,7 +213,7 @@ export const startProducers = (options: FleetOptions, journal: Journal) =>
           const workMs = long ? Math.round(options.leaseMs * (1 + share)) : Math.round(50 + share * 600)
           // One job in five is of the limited type; one in ten is a flow, its root under the key.
           const type = n % 5 === 4 ? limitedType : "chaos"
-          const flow = n % 10 === 7
+          const flow = n % 10 === 2
           const childKeys = Array.from({ length: flowChildren }, (_, c) => `${key}/${c}`)
           for (;;) {
             journal.keysSent.add(key)

@@ -790,6 +790,44 @@ export const hostileCases: ReadonlyArray<HostileCase> = [
     }
   },
   {
+    label: "flows",
+    name:
+      "flows (docs/flows.md): too deep, too many jobs, nested past the JSON depth, a key named twice, a child's payload too large, over REST and RPC",
+    run: async (run) => {
+      const deep = (
+        levels: number
+      ): unknown => (levels === 1 ? { type: "x" } : { type: "x", children: [deep(levels - 1)] })
+      const refused = { mustRefuse: true }
+      const flow = (what: string, body: unknown) =>
+        run.http("flows", rest(run, what, "POST", "/v1/flows", JSON.stringify(body), {}, refused))
+      await flow("a flow of 11 levels", { job: deep(11) })
+      await flow("a flow of 1,001 jobs", {
+        job: { type: "x", children: Array.from({ length: 1_000 }, () => ({ type: "x" })) }
+      })
+      await flow("a flow nested 40 levels (past the JSON depth)", { job: deep(40) })
+      const key = unique("flow-key")
+      await flow("a flow naming one key twice", {
+        job: { type: "x", children: [{ type: "x", idempotencyKey: key }, { type: "x", idempotencyKey: key }] }
+      })
+      await run.http(
+        "flows",
+        rest(
+          run,
+          "a flow whose child's payload is 256 KiB + 1 KB",
+          "POST",
+          "/v1/flows",
+          `{"job":{"type":"x","children":[{"type":"x","payload":${marker("huge", 263_000)}}]}}`,
+          {},
+          refused
+        )
+      )
+      await run.http(
+        "flows",
+        rpcHttp(run, "EnqueueFlow of 11 levels over RPC", rpcLine("1", "EnqueueFlow", { job: deep(11) }), ["1"])
+      )
+    }
+  },
+  {
     label: "rpc",
     name: "RPC bodies: 1,001 requests, a good request among bad ones, a client sending the server's own refusal",
     run: async (run) => {
