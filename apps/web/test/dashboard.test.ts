@@ -329,6 +329,50 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
     }
   })
 
+  it("a flow: the parent's page lists its children with how each ended, each a link; a child links to its parent", async () => {
+    const server = await broker()
+    const page = await browser.context.newPage()
+    page.on("pageerror", (error) => errors.push(error.message))
+    const rest = async (path: string, body: unknown) => {
+      const response = await fetch(`${server.url}/v1${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body)
+      })
+      expect(response.ok, `${path}: ${response.status}`).toBe(true)
+      return response.json() as Promise<any> // eslint-disable-line @typescript-eslint/no-explicit-any -- answers of several shapes, read field by field
+    }
+    try {
+      const jobs = await rest("/flows", {
+        job: { type: "report", children: [{ type: "fetch", payload: { region: "eu" } }, { type: "fetch" }] },
+        onChildFailure: "ignore"
+      }) as Array<{ id: string }>
+      const [parent, first, second] = jobs.map((job) => job.id)
+      const [claimed] = await rest("/jobs/claim", { workerId: "w-test", types: ["fetch"] }) as Array<
+        { job: { id: string }; token: string }
+      >
+      await rest(`/jobs/${claimed!.job.id}/complete`, { token: claimed!.token, result: { rows: 12 } })
+      await page.goto(`${server.url}/#/jobs/${parent}`)
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain("waiting-children")
+      const rows = view(page).locator("table.children tbody tr")
+      await expect.poll(() => rows.count()).toBe(2)
+      expect(await rows.nth(0).textContent()).toContain("completed")
+      expect(await rows.nth(0).textContent()).toContain("\"rows\": 12")
+      expect(await rows.nth(1).textContent()).toContain("not ended yet")
+      expect(await view(page).locator("p", { hasText: "1 of 2 ended" }).textContent()).toContain("left out")
+      await shot(page, "04c-flow-parent")
+      await rows.nth(1).getByRole("link", { name: second! }).click()
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain(second!)
+      await view(page).locator("dl.facts dt:text-is('Parent') + dd").getByRole("link", { name: parent! }).click()
+      await expect.poll(() => page.locator("#job-title").textContent()).toContain(parent!)
+      expect(first).toBe(claimed!.job.id)
+      expect(errors).toEqual([])
+    } finally {
+      await page.close()
+      await server.close()
+    }
+  })
+
   it("the jobs list: newest first, search over id, payload and error, finished and took columns, bulk cancel and redrive (requeue)", async () => {
     const server = await broker()
     const page = await browser.context.newPage()

@@ -34,7 +34,7 @@ export const bulkActions: ReadonlyArray<BulkAction> = [
     label: "Cancel",
     operation: "Cancel",
     done: "cancelled",
-    states: ["queued", "delayed", "running", "failed-waiting-retry"],
+    states: ["queued", "delayed", "running", "failed-waiting-retry", "waiting-children"],
     run: (c, id) => c.cancel(id)
   },
   {

@@ -46,7 +46,9 @@ export const jobActions = (app: App, job: Job, after: () => void): Array<HTMLBut
     actions.push(
       button(
         "Cancel",
-        "Cancel the job (a running one loses its lease)",
+        job.children === undefined
+          ? "Cancel the job (a running one loses its lease)"
+          : "Cancel the job and its unfinished children (running ones lose their leases)",
         () => app.act((c) => c.cancel(job.id)).then((j) => j && app.toast(`${j.id} cancelled`, "ok"))
       )
     )
@@ -131,7 +133,50 @@ export const historyRows = (history: ReadonlyArray<Attempt>): Array<HistoryRow> 
 const times = (n: number) => (n === 1 ? "once" : `${n} times`)
 
 /** A job that has not started has a priority to change. */
-const reprioritizable: ReadonlyArray<JobState> = ["queued", "delayed", "failed-waiting-retry"]
+const reprioritizable: ReadonlyArray<JobState> = ["queued", "delayed", "failed-waiting-retry", "waiting-children"]
+
+/**
+ * A flow's parent's children (docs/flows.md): each a link, with how it ended as the parent keeps
+ * it (its result or error), or that it has not ended yet.
+ */
+const childrenSection = (job: Job) => {
+  const children = job.children ?? []
+  if (children.length === 0) return null
+  const ended = children.filter((id) => job.childResults?.[id] !== undefined).length
+  const endOf = (id: string) => {
+    const end = job.childResults?.[id]
+    if (end === undefined) return [h("td", {}, h("span", { class: "muted" }, "not ended yet")), h("td", {}, "")]
+    const detail = end.state === "completed"
+      ? end.resultOmitted === true
+        ? h("span", { class: "muted" }, "result too large to keep in the parent: see the child")
+        : end.result === undefined
+        ? ""
+        : h("pre", {}, json(end.result))
+      : end.error ?? ""
+    return [h("td", {}, badge(end.state, end.state === "deleted" ? "cancelled" : end.state)), h("td", {}, detail)]
+  }
+  return [
+    h("h3", {}, "Children"),
+    h(
+      "p",
+      { class: "muted" },
+      `${ended} of ${children.length} ended. `,
+      job.onChildFailure === "ignore"
+        ? "A child that fails is left out: the job runs with the others' results."
+        : "A child that fails sends this job to the dead-letter list."
+    ),
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "children" },
+        h("thead", {}, h("tr", {}, ["Child", "Ended", "Result or error"].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, children.map((id) => h("tr", {}, h("td", {}, jobLink(id)), ...endOf(id))))
+      )
+    )
+  ]
+}
 
 const decodePriority = Schema.decodeUnknownEither(Priority)
 
@@ -254,6 +299,7 @@ export const jobView = (app: App): View => {
             : duration(job.finishedAt - job.startedAt)
         ),
         row("Idempotency key", job.idempotencyKey),
+        row("Parent", job.parentId === undefined ? undefined : jobLink(job.parentId)),
         row(
           "Lease",
           job.lease === undefined
@@ -280,6 +326,7 @@ export const jobView = (app: App): View => {
       h("h3", {}, "Payload"),
       h("pre", {}, json(job.payload)),
       job.result === undefined ? null : [h("h3", {}, "Result"), h("pre", {}, json(job.result))],
+      childrenSection(job),
       h("h3", {}, "Attempts"),
       job.history.length === 0
         ? h("p", { class: "muted" }, "Not run yet.")

@@ -15,6 +15,7 @@ import { stateLabel } from "./job.js"
 const cards: ReadonlyArray<{ readonly state: JobState; readonly note: string }> = [
   { state: "queued", note: "ready to claim" },
   { state: "delayed", note: "waiting for their run time" },
+  { state: "waiting-children", note: "flows' parents, waiting for their children" },
   { state: "running", note: "leased by a worker" },
   { state: "failed-waiting-retry", note: "failed, waiting their backoff" },
   { state: "dead", note: "dead-letter list" },
