@@ -264,12 +264,24 @@ describe("a refused flow changes nothing", () => {
       { type: "r", children: [{ type: "c" }, { type: "c", payload: "x".repeat(300) }] },
       "PayloadTooLarge",
       /payload/
+    ],
+    [
+      "a child's payload that is no JSON (a BigInt)",
+      { type: "r", children: [{ type: "c" }, { type: "c", payload: 10n }] },
+      "InvalidRequest",
+      /BigInt|not JSON/
+    ],
+    [
+      "a key held already by a job outside the flow",
+      { type: "r", children: [{ type: "c", idempotencyKey: "before-key" }] },
+      "InvalidRequest",
+      /held by job-1/
     ]
   ]
   for (const [name, job, tag, message] of cases) {
     it(name, () => {
       const s = fresh({ maxPayloadBytes: 256 })
-      right(run(s, { _tag: "Enqueue", jobs: [{ type: "before" }] }))
+      right(run(s, { _tag: "Enqueue", jobs: [{ type: "before", idempotencyKey: "before-key" }] }))
       const before = s.toJson(0, "c")
       const error = left(flow(s, job))
       expect(error._tag).toBe(tag)
