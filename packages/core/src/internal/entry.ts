@@ -6,11 +6,15 @@
 import { fromStoredJob, type Job, type JobState, publicJob, storedJob } from "@osqueue/types"
 import { elementText } from "../JsonElements.js"
 
-/** Bytes of one slab that new jobs' bytes are written into, one after another. */
-const slabBytes = 64 * 1024
+/**
+ * Bytes of one slab that new jobs' bytes are written into, one after another: the size of
+ * Node's own pool for small buffers, so that a job that outlives its neighbours keeps no more
+ * of them alive than a `Buffer` of its own did.
+ */
+const slabBytes = 8 * 1024
 
 /** A job's bytes longer than this get a buffer of their own rather than a slab's room. */
-const ownBufferFrom = slabBytes / 8
+const ownBufferFrom = slabBytes / 4
 
 /** The slab being filled: written up to `slabUsed`, never rewritten (a job's bytes are immutable). */
 let slab = new ArrayBuffer(slabBytes)
@@ -115,23 +119,23 @@ export class Entry {
   prepare(): void {
     if (this.buffer !== undefined) return
     const text = `,${JSON.stringify(storedJob(this.decoded!))}`
-    // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    const most = text.length * 3
-    if (most > ownBufferFrom) {
+    const length = Buffer.byteLength(text)
+    if (length > ownBufferFrom) {
       const own = Buffer.from(text)
       this.buffer = own.buffer
       this.at = own.byteOffset
       this.end = own.byteOffset + own.length
       return
     }
-    if (slabUsed + most > slabBytes) {
+    if (slabUsed + length > slabBytes) {
       slab = new ArrayBuffer(slabBytes)
       slabView = Buffer.from(slab)
       slabUsed = 0
     }
     this.buffer = slab
     this.at = slabUsed
-    slabUsed += slabView.write(text, slabUsed)
+    slabView.write(text, slabUsed)
+    slabUsed += length
     this.end = slabUsed
   }
 
