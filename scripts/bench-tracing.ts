@@ -1,6 +1,6 @@
 /**
  * The broker's CPU per enqueue with tracing off and on (docs/tracing.md): a broker's engine and
- * `Handlers` in this process over the memory store, taking enqueues as the REST fast path hands
+ * `Operations` in this process over the memory store, taking enqueues as the REST fast path hands
  * them over (`enqueueEach`, 100 at a time). Modes, interleaved round by round so that a loaded
  * machine weighs on each alike:
  *   - `builtin`: Effect's own tracer (a program that sets none: a library user's default);
@@ -10,7 +10,7 @@
  *
  *   npx tsx --conditions=source scripts/bench-tracing.ts [--jobs 20000] [--rounds 7]
  */
-import { Broker, Handlers } from "@osqueue/broker"
+import { Broker, Operations } from "@osqueue/broker"
 import { Election } from "@osqueue/core"
 import { MemoryStore, ObjectStore } from "@osqueue/storage"
 import { Duration, Effect, Layer, Logger, LogLevel, Schedule, Tracer } from "effect"
@@ -58,7 +58,7 @@ const modes = {
 /** CPU microseconds per job of `jobs` enqueues, after a warm-up, with the mode's tracer. */
 const measure = (mode: keyof typeof modes) =>
   Effect.gen(function*() {
-    const handlers = yield* Handlers.Handlers
+    const handlers = yield* Operations.Operations
     const election = yield* Election.Election
     // A fresh store: this broker takes over at once, once its election has run.
     yield* Effect.repeat(election.role, {
@@ -74,7 +74,7 @@ const measure = (mode: keyof typeof modes) =>
     return (used.user + used.system) / jobs
   }).pipe(
     Effect.provide(
-      Handlers.layer.pipe(
+      Operations.layer.pipe(
         Layer.provideMerge(Broker.engine({ advertisedUrl: "http://127.0.0.1:1", electionTtl: Duration.seconds(10) })),
         Layer.provide(Layer.effect(ObjectStore, MemoryStore.make))
       )

@@ -18,13 +18,19 @@ import * as Edge from "./http/Edge.js"
 import * as FrontDoor from "./http/FrontDoor.js"
 import * as HttpGate from "./http/HttpGate.js"
 import * as NodeServer from "./http/NodeServer.js"
-import * as Ops from "./http/Ops.js"
+import * as OperatorRoutes from "./http/OperatorRoutes.js"
 import * as Rest from "./http/Rest.js"
 import * as RouteTable from "./http/RouteTable.js"
 import * as Rpc from "./http/Rpc.js"
 import * as Queues from "./Queues.js"
 
-const routesOverHandlers = Layer.mergeAll(Rpc.layer, Rest.layer, Ops.layer, Dashboard.layer, HttpGate.layer).pipe(
+const routesOverOperations = Layer.mergeAll(
+  Rpc.layer,
+  Rest.layer,
+  OperatorRoutes.layer,
+  Dashboard.layer,
+  HttpGate.layer
+).pipe(
   // The platform's file, path and etag services: the dashboard's files, and HttpApi wants them too.
   Layer.provide(NodeHttpServer.layerContext),
   // Every route is added through it, so the gate knows each path's methods (404 / 405).
@@ -34,11 +40,11 @@ const routesOverHandlers = Layer.mergeAll(Rpc.layer, Rest.layer, Ops.layer, Dash
 /**
  * The API's edge (`Edge`: REST) on the server's `FrontDoor`, and the Effect app behind it (RPC,
  * operator routes, docs, dashboard, and the gate's answers to what no route serves), all over
- * the `Queues` served (each queue's `Handlers`). Settings come from `BrokerConfig` (defaults when absent).
+ * the `Queues` served (each queue's `Operations`). Settings come from `BrokerConfig` (defaults when absent).
  */
 export const layerQueues: Layer.Layer<never, never, Queues.Queues | HttpServer.HttpServer | FrontDoor.FrontDoor> = Layer
   .mergeAll(
-    HttpLayerRouter.serve(routesOverHandlers, { disableLogger: true, disableListenLog: true }),
+    HttpLayerRouter.serve(routesOverOperations, { disableLogger: true, disableListenLog: true }),
     Edge.layer,
     // Built after the server, so closed before it: every queue's long polls and watch streams end
     // and its leader hands over while the server still answers (a watch held the server's close).
@@ -47,7 +53,7 @@ export const layerQueues: Layer.Layer<never, never, Queues.Queues | HttpServer.H
         Queues.Queues,
         (queues) =>
           Effect.addFinalizer(() =>
-            Effect.forEach(queues.all, (queue) => queue.handlers.close, { discard: true, concurrency: "unbounded" })
+            Effect.forEach(queues.all, (queue) => queue.operations.close, { discard: true, concurrency: "unbounded" })
           )
       )
     )

@@ -1,7 +1,7 @@
 /**
  * The queues one broker serves (docs/architecture.md, "Named queues"): each an engine of its own
  * (Replica, Election, GroupCommit) over its own key prefix of the one store, with its own
- * `Handlers`, so different brokers may lead different queues. Every transport finds the queue a
+ * `Operations`, so different brokers may lead different queues. Every transport finds the queue a
  * request names here (`resolve`), so the naming rules and the `UnknownQueue` answer are written
  * once. Queues come from configuration only (`OSQUEUE_QUEUES`): a request never creates one.
  */
@@ -14,12 +14,12 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Handlers from "./Handlers.js"
+import * as Operations from "./Operations.js"
 import * as StoreMetrics from "./StoreMetrics.js"
 
 export interface Queue {
   readonly name: string
-  readonly handlers: Handlers.HandlersShape
+  readonly operations: Operations.OperationsShape
   readonly commit: GroupCommit.GroupCommitShape
   readonly election: Election.ElectionShape
 }
@@ -41,21 +41,21 @@ const withLabel = (name: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): E
   name === QueueNames.defaultQueue ? effect : Effect.tagMetrics(effect, "queue", name)
 
 /**
- * Every operation of `handlers` with its metrics labelled (`withLabel`): a request runs on the
+ * Every operation of `operations` with its metrics labelled (`withLabel`): a request runs on the
  * transport's fiber, not the queue's, so the label goes on each call.
  */
-const labelled = (name: string, handlers: Handlers.HandlersShape): Handlers.HandlersShape => {
-  if (name === QueueNames.defaultQueue) return handlers
+const labelled = (name: string, operations: Operations.OperationsShape): Operations.OperationsShape => {
+  if (name === QueueNames.defaultQueue) return operations
   const label = withLabel(name)
   const tag = (value: unknown): unknown => (Effect.isEffect(value) ? label(value) : value)
   return Object.fromEntries(
-    Object.entries(handlers).map(([key, value]) => [
+    Object.entries(operations).map(([key, value]) => [
       key,
       typeof value === "function"
         ? (...args: ReadonlyArray<unknown>) => tag((value as (...a: ReadonlyArray<unknown>) => unknown)(...args))
         : tag(value)
     ])
-  ) as unknown as Handlers.HandlersShape
+  ) as unknown as Operations.OperationsShape
 }
 
 /** Most characters of an unknown name repeated in the answer: a header may be long. */
@@ -90,13 +90,13 @@ export const nameIn = (
   return name
 }
 
-/** The queue `name` over the engine in context: its handlers, built with its metrics labelled. */
+/** The queue `name` over the engine in context: its operations, built with its metrics labelled. */
 const queueOverEngine = (name: string) =>
   Effect.gen(function*() {
     const commit = yield* GroupCommit.GroupCommit
     const election = yield* Election.Election
-    const handlers = yield* Handlers.make
-    return { name, handlers: labelled(name, handlers), commit, election } satisfies Queue
+    const operations = yield* Operations.make
+    return { name, operations: labelled(name, operations), commit, election } satisfies Queue
   }).pipe(withLabel(name))
 
 /** The default queue alone, over the engine (GroupCommit + Election) in context: a broker as it was before queues had names. */

@@ -1,6 +1,6 @@
 /**
  * Single enqueues, completions and claims that do not wait, made in one event-loop turn, handed
- * to `Handlers` together (`enqueueEach`, `completeEach`, `claimEach`: one fiber, one submit), each
+ * to `Operations` together (`enqueueEach`, `completeEach`, `claimEach`: one fiber, one submit), each
  * answered and counted on its own: a fiber per request costs more broker CPU than the operation.
  * The edge's transports (REST, RPC over HTTP and over WebSocket) gather their single calls so.
  */
@@ -17,7 +17,7 @@ type RunCallback = ReturnType<typeof Runtime.runCallback<never>>
 
 /**
  * Whether a call of `operation` with `input` is gathered: every enqueue and completion, and a
- * claim that does not wait (a long poll waits on its own, `Handlers.claim`).
+ * claim that does not wait (a long poll waits on its own, `Operations.claim`).
  */
 export const gathers = (operation: string, input: unknown): boolean =>
   operation !== "Claim" || ((input as { readonly waitMs?: number }).waitMs ?? 0) === 0

@@ -8,7 +8,7 @@
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import { OsqueueApi, QueueNames, Roles } from "@osqueue/types"
-import { opsPaths } from "./Ops.js"
+import { operatorPaths } from "./OperatorRoutes.js"
 
 /** The operation of `method` on `url` (path and query, as in the request line); none for a path that is no operation. */
 export type OperationOf = (method: string, url: string) => Roles.Operation | undefined
@@ -24,8 +24,8 @@ export const make = (): OperationOf => {
       table.on(endpoint.method, `${QueueNames.restPrefixPattern}${endpoint.path}`, operation)
     }
   })
-  table.on("GET", opsPaths.metrics, "Metrics")
-  table.on("GET", opsPaths.state, "State")
+  table.on("GET", operatorPaths.metrics, "Metrics")
+  table.on("GET", operatorPaths.state, "State")
   // HEAD is answered by the GET route.
   return (method, url) => table.find(method === "HEAD" ? "GET" : method, url)?.handler
 }

@@ -2,7 +2,7 @@
  * Every REST route of `OsqueueApi`, as the edge (`Edge`) serves it: matched by find-my-way (the
  * router HttpApi itself uses, same configuration, so `RouteTable`'s 404/405 agree), its path,
  * query and body decoded by the endpoint's own schemas (compiled once, here), handed to
- * `Handlers`, its success encoded by the endpoint's schema with the endpoint's status. HttpApi's
+ * `Operations`, its success encoded by the endpoint's schema with the endpoint's status. HttpApi's
  * definition stays the one source of the routes and of the OpenAPI document; no HttpApi server
  * runs (docs/architecture.md, "The request path"). Single enqueues, completions and claims
  * that do not wait are gathered (`Gather`). Each route is served twice: at its own path for the default queue, and under
@@ -44,7 +44,7 @@ import * as Exit from "effect/Exit"
 import * as ParseResult from "effect/ParseResult"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
-import type { HandlersShape } from "../Handlers.js"
+import type { OperationsShape } from "../Operations.js"
 import { Queues } from "../Queues.js"
 import { gather, gathers, type Respond } from "./Gather.js"
 import * as HttpChecks from "./HttpChecks.js"
@@ -102,9 +102,9 @@ const checked = (id: JobId, token: LeaseToken, then: Start): Start => {
   return mismatch === undefined ? then : (respond) => (respond(Exit.fail(mismatch)), undefined)
 }
 
-/** Endpoint name → its operation over `Handlers`: each request passed on as its schemas decoded it. */
+/** Endpoint name → its operation over `Operations`: each request passed on as its schemas decoded it. */
 const operations = (
-  h: HandlersShape,
+  h: OperationsShape,
   alone: (operation: Effect.Effect<unknown, OsqueueError>) => Start,
   enqueue: (options: EnqueueOptions) => Start,
   complete: (request: CompleteRequest) => Start,
@@ -164,7 +164,7 @@ export const make = Effect.gen(function*() {
     return () => cancel()
   }
   // Each queue's operations by endpoint name, built once.
-  const byQueue = new Map(queues.all.map(({ handlers: h, name }) => [
+  const byQueue = new Map(queues.all.map(({ operations: h, name }) => [
     name,
     operations(
       h,

@@ -13,7 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
 import type { BrokerSettings } from "../BrokerConfig.js"
-import type { HandlersShape } from "../Handlers.js"
+import type { OperationsShape } from "../Operations.js"
 import * as RpcFrames from "./RpcFrames.js"
 
 /** Where the RPC endpoints are: clients append these to the broker's URL. */
@@ -27,8 +27,8 @@ export const rpcPaths = { http: "/rpc", websocket: "/rpc/ws" } as const
  */
 export const rpcSerialization = { http: "ndjson", websocket: "json" } as const
 
-/** Each RPC's operation over `Handlers`, by tag, its payload passed on as decoded: what RPC over HTTP (`RpcOverHttp`) and over WebSocket run. */
-export const operations = (h: HandlersShape) =>
+/** Each RPC's operation over `Operations`, by tag, its payload passed on as decoded: what RPC over HTTP (`RpcOverHttp`) and over WebSocket run. */
+export const operations = (h: OperationsShape) =>
   RpcFrames.ServerRpcs.of({
     Enqueue: h.enqueue,
     EnqueueMany: h.enqueueMany,

@@ -90,7 +90,7 @@ export const make = Effect.gen(function*() {
   const queues = yield* Queues.Queues
   // Each queue's operations, and its single enqueues, completions and claims that do not wait of
   // one event-loop turn in one submit (`Gather`), as on REST.
-  const tables = new Map(queues.all.map(({ handlers: h, name }) => [name, {
+  const tables = new Map(queues.all.map(({ operations: h, name }) => [name, {
     all: operations(h) as unknown as Record<string, AnyOperation>,
     gathered: {
       Enqueue: Gather.gather(runCallback, h.enqueueEach),

@@ -56,7 +56,7 @@ import * as Watch from "./internal/watch.js"
 import * as StatsHistory from "./StatsHistory.js"
 
 /** Each operation takes its request as the request's schema decodes it (`@osqueue/types`, `Rpcs`), as it is. */
-export interface HandlersShape {
+export interface OperationsShape {
   readonly enqueue: (options: EnqueueOptions) => Effect.Effect<Job, OsqueueError>
   /** A flow in one command (docs/flows.md): its jobs, each before its children. */
   readonly enqueueFlow: (request: FlowRequest) => Effect.Effect<ReadonlyArray<Job>, OsqueueError>
@@ -124,7 +124,7 @@ export interface HandlersShape {
   readonly close: Effect.Effect<void>
 }
 
-export class Handlers extends Context.Tag("@osqueue/broker/Handlers")<Handlers, HandlersShape>() {}
+export class Operations extends Context.Tag("@osqueue/broker/Operations")<Operations, OperationsShape>() {}
 
 export const make = Effect.gen(function*() {
   const commit = yield* GroupCommit.GroupCommit
@@ -199,7 +199,7 @@ export const make = Effect.gen(function*() {
       Effect.flatMap((outcomes) => Effect.all(outcomes))
     )
 
-  return Handlers.of({
+  return Operations.of({
     enqueue: tracing
       // The job's own span stands for the call: one more for the request would start a trace of its own.
       ? (options) => tracedAll([options]).pipe(Effect.map((jobs) => jobs[0]!), counted("enqueue"))
@@ -275,7 +275,7 @@ export const make = Effect.gen(function*() {
   })
 })
 
-export const layer: Layer.Layer<Handlers, never, GroupCommit.GroupCommit | Election.Election> = Layer.scoped(
-  Handlers,
+export const layer: Layer.Layer<Operations, never, GroupCommit.GroupCommit | Election.Election> = Layer.scoped(
+  Operations,
   make
 )

@@ -16,7 +16,7 @@ import * as Schema from "effect/Schema"
 import * as Prometheus from "../Prometheus.js"
 import * as Queues from "../Queues.js"
 
-export const opsPaths = { health: "/healthz", ready: "/readyz", metrics: "/metrics", state: "/state" } as const
+export const operatorPaths = { health: "/healthz", ready: "/readyz", metrics: "/metrics", state: "/state" } as const
 
 const jobs = Metric.gauge("osqueue_jobs", { description: "Jobs by state, in this broker's latest view" })
 const leading = Metric.gauge("osqueue_leader", { description: "1 when this broker leads, else 0" })
@@ -34,12 +34,12 @@ export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Queue
   Effect.gen(function*() {
     const queues = yield* Queues.Queues
 
-    yield* router.add("GET", opsPaths.health, HttpServerResponse.unsafeJson({ ok: true }))
+    yield* router.add("GET", operatorPaths.health, HttpServerResponse.unsafeJson({ ok: true }))
 
     /** One queue's readiness: a leader while its commits go through; a follower while it knows where to send clients. */
     const readiness = (queue: Queues.Queue) =>
       Effect.gen(function*() {
-        const leader = yield* queue.handlers.leader.pipe(Effect.orDie)
+        const leader = yield* queue.operations.leader.pipe(Effect.orDie)
         const { progressing, sinceCommitMs } = yield* queue.commit.health
         const ready = leader.role === "leader" ? progressing : leader.leaderUrl !== null
         return { ready, ...leader, sinceCommitMs }
@@ -48,7 +48,7 @@ export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Queue
     // Ready when every queue is. The default queue's fields stay at the top, as before queues had names.
     yield* router.add(
       "GET",
-      opsPaths.ready,
+      operatorPaths.ready,
       Effect.gen(function*() {
         const each = yield* Effect.forEach(queues.all, readiness)
         const ready = each.every((queue) => queue.ready)
@@ -60,7 +60,7 @@ export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Queue
 
     yield* router.add(
       "GET",
-      opsPaths.metrics,
+      operatorPaths.metrics,
       Effect.gen(function*() {
         // Depth and role are read at scrape time: nothing to keep up to date in between.
         for (const queue of queues.all) {
@@ -83,7 +83,7 @@ export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Queue
 
     yield* router.add(
       "GET",
-      opsPaths.state,
+      operatorPaths.state,
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
         const found = queues.resolve(queueParam(request.url))
@@ -92,7 +92,7 @@ export const layer: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Queue
             status: httpStatus(found.left)
           })
         }
-        const body = yield* found.right.handlers.stateJson
+        const body = yield* found.right.operations.stateJson
         return HttpServerResponse.text(body, { contentType: "application/json" })
       })
     )
