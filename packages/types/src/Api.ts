@@ -31,22 +31,9 @@ import {
   UnknownQueue
 } from "./Errors.js"
 import { FlowRequest } from "./Flow.js"
-import {
-  ClaimedJob,
-  EnqueueOptionsOnWire,
-  JobId,
-  JobOnWire,
-  JobPage,
-  JobState,
-  LimitStatus,
-  ListOrder,
-  ListSearch,
-  maxPageSize,
-  Paused,
-  Priority,
-  Stats,
-  strictFields
-} from "./Job.js"
+import { JobId, JobState, Priority, strictFields } from "./Job.js"
+import { JobPage, ListOrder, ListSearch, maxPageSize } from "./JobList.js"
+import { ClaimedJob, EnqueueOptionsOnWire, JobOnWire } from "./JobOnWire.js"
 import { Role } from "./Roles.js"
 import {
   ClaimRequest,
@@ -65,6 +52,7 @@ import {
   WorkerInfo
 } from "./Rpcs.js"
 import { Schedule, ScheduleId, ScheduleSpec } from "./Schedule.js"
+import { LimitStatus, Paused, Stats } from "./Stats.js"
 
 const id = HttpApiSchema.param("id", JobId)
 

@@ -8,8 +8,10 @@ import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { StoredLimit, StoredStarts } from "./ClaimLimits.js"
-import { type Attempt, type Backoff, defaultBackoff, HeldJob, type Job, Paused } from "./Job.js"
+import { type Attempt, type Backoff, defaultBackoff, type Job } from "./Job.js"
+import { HeldJob } from "./JobOnWire.js"
 import { Schedule } from "./Schedule.js"
+import { Paused } from "./Stats.js"
 
 /**
  * The format brokers write. Format 2 leaves out a job's fields that are at their usual value

@@ -9,26 +9,12 @@ import { ClaimLimit, SetLimitRequest } from "./ClaimLimits.js"
 import { OsqueueError } from "./Errors.js"
 import { JobEvent } from "./Event.js"
 import { FlowRequest } from "./Flow.js"
-import {
-  ClaimedJob,
-  DelayMs,
-  EnqueueOptionsOnWire,
-  JobId,
-  JobOnWire,
-  JobPage,
-  JobState,
-  JobType,
-  LeaseToken,
-  LimitStatus,
-  ListQuery,
-  Millis,
-  Paused,
-  Priority,
-  StateCounts,
-  Stats,
-  strictFields
-} from "./Job.js"
+import { DelayMs, JobId, JobState, JobType, Millis, Priority, strictFields } from "./Job.js"
+import { JobPage, ListQuery } from "./JobList.js"
+import { ClaimedJob, EnqueueOptionsOnWire, JobOnWire } from "./JobOnWire.js"
+import { LeaseToken } from "./LeaseToken.js"
 import { Schedule, ScheduleId, ScheduleSpec } from "./Schedule.js"
+import { LimitStatus, Paused, StateCounts, Stats } from "./Stats.js"
 
 /** Longest worker id. */
 export const maxWorkerIdLength = 200
