@@ -1,7 +1,7 @@
 export type { WaitSettings } from "./Awaiting.js"
+export type { EnqueueAndWaitSettings, EnqueueSettings, JobInput, OsqueueClientShape } from "./ClientShape.js"
 export * from "./Errors.js"
 export * as JobDefinition from "./JobDefinition.js"
-export type { EnqueueAndWaitSettings, EnqueueSettings, JobInput, OsqueueClientShape } from "./Operations.js"
 export { type ConnectionOptions, OsqueueClient, type ProtocolOptions, type WebSocketOptions } from "./OsqueueClient.js"
 export { createClient, type PromiseClientOptions, type Transport as PromiseTransport } from "./promise.js"
 export * as Protocols from "./Protocols.js"

@@ -36,16 +36,16 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type { WaitSettings } from "./Awaiting.js"
+import type { EnqueueAndWaitSettings, EnqueueSettings, JobInput, OsqueueClientShape } from "./ClientShape.js"
 import type { WaitError } from "./Errors.js"
 import * as JobDefinition from "./JobDefinition.js"
-import type { EnqueueAndWaitSettings, EnqueueSettings, JobInput, OsqueueClientShape } from "./Operations.js"
 import { OsqueueClient as ClientTag } from "./OsqueueClient.js"
 import type { Serialization } from "./Protocols.js"
 import { defaultRetry } from "./Router.js"
 
 export type { WaitSettings } from "./Awaiting.js"
+export type { EnqueueAndWaitSettings, EnqueueSettings, JobInput } from "./ClientShape.js"
 export type { ClientError, WaitError } from "./Errors.js"
-export type { EnqueueAndWaitSettings, EnqueueSettings, JobInput } from "./Operations.js"
 
 export type Transport =
   | { readonly kind: "http" }
