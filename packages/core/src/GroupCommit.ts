@@ -62,8 +62,8 @@ export interface GroupCommitShape {
    * A claim that may wait `waitMs` for a job (a long poll; docs/architecture.md, "Long-poll
    * claims"): in the next batch when a job is claimable for it now, else held — no command, no
    * work per commit beyond a lookup — and taken into the first batch after which one is, so it
-   * is answered with the commit that made the job claimable. `[]` at `waitMs`, or when the
-   * broker hands over; `NotLeader` when it stops leading.
+   * is answered with the commit that made the job claimable. `[]` at `waitMs`; `NotLeader`
+   * when the broker hands over or stops leading.
    */
   readonly claimWaiting: (
     command: LongPolls.ClaimCommand,
@@ -475,7 +475,8 @@ export const make = Effect.gen(function*() {
   const handoff = yield* Effect.once(
     Effect.gen(function*() {
       accepting = false
-      longPolls.answerAll(Exit.succeed([]))
+      // Told NotLeader, a held claim's client goes on at the next leader.
+      longPolls.answerAll(Exit.fail(new NotLeader({ leaderUrl: null })))
       if ((yield* election.role)._tag !== "Leader") return
       yield* Effect.logInfo("handing over leadership")
       const rest = take(Infinity)
