@@ -1,16 +1,19 @@
-// Latency of one conditional put through a store: a chain of commits, each against the version
-// the previous one returned, as a leader does. A commit rewrites the whole queue, so this is the
-// storage's floor under a commit of a queue that size (100,000 queued jobs with 200-byte
-// payloads are about 31 MB).
+// Latency and CPU of one put through a store, in the two kinds a leader makes:
+// - `--kind cas` (default): a chain of conditional puts of one key, each against the version the
+//   previous one returned, as the checkpoint of queue.json is written;
+// - `--kind create`: create-only puts of new keys `log/<position>`, one after the other (or
+//   `--in-flight 2` at once, as the commit loop sends them), as the log's entries are written.
+// CPU is the process's user + system time over the timed puts (fsync's work on the thread pool
+// included), divided by the number of puts, and the main thread's part of it (the event loop's).
 //
-//   npx tsx scripts/bench-put.ts --store file [--n 50] [--sizes 1048576,10485760,33554432]
+//   npx tsx scripts/bench-put.ts --store file [--kind create] [--n 50] [--sizes 1024,1048576]
 //   scripts/s3-server start && npx tsx scripts/bench-put.ts --store s3 [--n 200] [--sizes 10240,1048576]
 //
 // The file store writes into a fresh temporary directory (with fsync, as the broker does). The
 // S3 server is OSQUEUE_TEST_S3_ENDPOINT (default http://127.0.0.1:7480), with the bucket, keys
 // and quoting of packages/storage/test/support/s3.ts.
 import { Effect, Redacted } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
@@ -23,17 +26,24 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"
 const { values } = parseArgs({
   options: {
     store: { type: "string", default: "s3" },
+    kind: { type: "string", default: "cas" },
     n: { type: "string", default: "200" },
     warmup: { type: "string", default: "10" },
+    "in-flight": { type: "string", default: "1" },
     sizes: { type: "string", default: "10240,1048576" }
   }
 })
 const n = Number(values.n)
 const warmup = Number(values.warmup)
+const inFlight = Math.max(1, Number(values["in-flight"]))
 const sizes = values.sizes.split(",").map(Number)
 const endpoint = process.env.OSQUEUE_TEST_S3_ENDPOINT ?? "http://127.0.0.1:7480"
 if (values.store !== "s3" && values.store !== "file") {
   console.error(`--store takes s3 or file, got ${values.store}`)
+  process.exit(2)
+}
+if (values.kind !== "cas" && values.kind !== "create") {
+  console.error(`--kind takes cas or create, got ${values.kind}`)
   process.exit(2)
 }
 const directory = values.store === "file" ? mkdtempSync(join(tmpdir(), "osqueue-bench-put-")) : undefined
@@ -50,30 +60,92 @@ const payload = (size: number, seq: number) => {
   return bytes
 }
 
-const bench = (size: number) =>
+const cpuMicros = () => {
+  const { system, user } = process.cpuUsage()
+  return user + system
+}
+
+/**
+ * The main thread's CPU alone (Linux: its utime + stime in /proc, in clock ticks of 10 ms), the
+ * event loop's share of the process's: what the broker has left for requests. NaN elsewhere.
+ */
+const mainThreadStat = `/proc/self/task/${process.pid}/stat`
+const mainThreadMicros = () => {
+  if (!existsSync(mainThreadStat)) return Number.NaN
+  // The fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+  const fields = readFileSync(mainThreadStat, "utf8").split(") ")[1]!.split(" ")
+  return (Number(fields[11]) + Number(fields[12])) * 10_000
+}
+
+/** The puts of one size: each returns its latency in ms; warm-up puts first, not counted. */
+const timed = (put: (seq: number) => Effect.Effect<unknown, unknown>) =>
+  Effect.gen(function*() {
+    const one = (seq: number) =>
+      Effect.suspend(() => {
+        const start = process.hrtime.bigint()
+        return Effect.map(put(seq), () => Number(process.hrtime.bigint() - start) / 1e6)
+      })
+    for (let seq = 1; seq <= warmup; seq++) yield* one(seq)
+    const cpuBefore = cpuMicros()
+    const mainBefore = mainThreadMicros()
+    const wallBefore = process.hrtime.bigint()
+    const samples: Array<number> = []
+    // `inFlight` chains side by side, each putting every inFlight-th seq.
+    yield* Effect.forEach(
+      Array.from({ length: inFlight }, (_, chain) => chain),
+      (chain) =>
+        Effect.gen(function*() {
+          for (let seq = warmup + 1 + chain; seq <= warmup + n; seq += inFlight) samples.push(yield* one(seq))
+        }),
+      { concurrency: "unbounded", discard: true }
+    )
+    const cpu = (cpuMicros() - cpuBefore) / samples.length
+    const main = (mainThreadMicros() - mainBefore) / samples.length
+    const wall = Number(process.hrtime.bigint() - wallBefore) / 1e3 / samples.length
+    return { samples, cpu, main, wall }
+  })
+
+const casPuts = (size: number) =>
   Effect.gen(function*() {
     const store = yield* ObjectStore
     const key = `bench/${size}-${Date.now()}.json`
     let version = yield* store.put(key, payload(size, 0), { ifAbsent: true })
-    const samples: Array<number> = []
-    for (let seq = 1; seq <= warmup + n; seq++) {
-      const bytes = payload(size, seq)
-      const start = process.hrtime.bigint()
-      version = yield* store.put(key, bytes, { ifMatch: version })
-      const ms = Number(process.hrtime.bigint() - start) / 1e6
-      if (seq > warmup) samples.push(ms)
-    }
+    // Conditional puts form one chain: in flight one at a time whatever --in-flight says.
+    const result = yield* timed((seq) =>
+      Effect.map(store.put(key, payload(size, seq), { ifMatch: version }), (v) => (version = v))
+    )
     yield* store.delete(key)
+    return result
+  })
+
+const createPuts = (size: number) =>
+  Effect.gen(function*() {
+    const store = yield* ObjectStore
+    const prefix = `log-${size}-${Date.now()}`
+    const key = (seq: number) => `${prefix}/${String(seq).padStart(16, "0")}`
+    // The bodies are made before the clock starts: only the puts are timed.
+    const bodies = Array.from({ length: warmup + n + 1 }, (_, seq) => payload(size, seq))
+    const result = yield* timed((seq) => store.put(key(seq), bodies[seq]!, { ifAbsent: true }))
+    for (let seq = 1; seq <= warmup + n; seq++) yield* store.delete(key(seq))
+    return result
+  })
+
+const bench = (size: number) =>
+  Effect.gen(function*() {
+    const { cpu, main, samples, wall } = yield* (values.kind === "create" ? createPuts(size) : casPuts(size))
     const sorted = [...samples].sort((a, b) => a - b)
     const mean = samples.reduce((a, b) => a + b, 0) / samples.length
     return {
       size: size >= 1048576 ? `${size / 1048576} MiB` : `${size / 1024} KiB`,
       n: samples.length,
-      p50: percentile(sorted, 50).toFixed(1),
-      p90: percentile(sorted, 90).toFixed(1),
-      p99: percentile(sorted, 99).toFixed(1),
-      max: (sorted[sorted.length - 1] ?? Number.NaN).toFixed(1),
-      mean: mean.toFixed(1)
+      p50: percentile(sorted, 50).toFixed(2),
+      p90: percentile(sorted, 90).toFixed(2),
+      p99: percentile(sorted, 99).toFixed(2),
+      max: (sorted[sorted.length - 1] ?? Number.NaN).toFixed(2),
+      mean: mean.toFixed(2),
+      "CPU µs/put": cpu.toFixed(0),
+      "main thread µs/put": main.toFixed(0),
+      "wall µs/put": wall.toFixed(0)
     }
   })
 
@@ -81,22 +153,27 @@ const program = Effect.gen(function*() {
   const rows = []
   for (const size of sizes) rows.push(yield* bench(size))
   const where = directory === undefined ? endpoint : "the file store (fsync on)"
-  console.log(`conditional put (If-Match) latency in ms on ${where}, sequential, ${warmup} warm-up puts not counted`)
+  const what = values.kind === "create"
+    ? `create-only put (new keys), ${inFlight} in flight`
+    : "conditional put (If-Match), sequential"
+  console.log(`${what}: latency in ms on ${where}, ${warmup} warm-up puts not counted`)
   console.table(rows)
 }).pipe(
   Effect.provide(
-    directory !== undefined ? FileStore.layer({ directory }) : S3Store.layer({
-      bucket: process.env.OSQUEUE_TEST_S3_BUCKET ?? "osqueue-test",
-      endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      etagQuoting: process.env.OSQUEUE_TEST_S3_ETAG_QUOTING === "quoted" ? "quoted" : "unquoted",
-      prefix: "osqueue-bench",
-      credentials: {
-        accessKeyId: process.env.OSQUEUE_TEST_S3_ACCESS_KEY ?? "test",
-        secretAccessKey: Redacted.make(process.env.OSQUEUE_TEST_S3_SECRET_KEY ?? "test")
-      }
-    })
+    directory !== undefined ?
+      FileStore.layer({ directory, fsync: process.env.BENCH_PUT_FSYNC !== "false" }) :
+      S3Store.layer({
+        bucket: process.env.OSQUEUE_TEST_S3_BUCKET ?? "osqueue-test",
+        endpoint,
+        region: "us-east-1",
+        forcePathStyle: true,
+        etagQuoting: process.env.OSQUEUE_TEST_S3_ETAG_QUOTING === "quoted" ? "quoted" : "unquoted",
+        prefix: "osqueue-bench",
+        credentials: {
+          accessKeyId: process.env.OSQUEUE_TEST_S3_ACCESS_KEY ?? "test",
+          secretAccessKey: Redacted.make(process.env.OSQUEUE_TEST_S3_SECRET_KEY ?? "test")
+        }
+      })
   )
 )
 
