@@ -42,6 +42,8 @@ export const makeStoreDirectory = (options: {
   const objectsDir = NodePath.join(root, "objects")
   const tmpDir = NodePath.join(root, "tmp")
   const keep = Math.max(2, Math.floor(options.keepGenerations ?? 8))
+  // Read once: `process.pid` asks the kernel every time.
+  const pid = process.pid
   return {
     root,
     objectsDir,
@@ -53,6 +55,6 @@ export const makeStoreDirectory = (options: {
     toStoreError: toStoreErrorIn(root),
     generationsDir: (key) => generationsDir(objectsDir, key),
     genPath: (dir, gen) => NodePath.join(dir, genName(gen)),
-    tmpPath: (suffix) => NodePath.join(tmpDir, `${process.pid}-${newNonce()}${suffix}`)
+    tmpPath: (suffix) => NodePath.join(tmpDir, `${pid}-${newNonce()}${suffix}`)
   }
 }

@@ -37,6 +37,8 @@ export const createFolder = (
   const lost = (e: FsError) =>
     ["EEXIST", "ENOTEMPTY"].includes(e.code ?? "") ||
     (e.code === "ENOENT" && (e.path === parentDir || e.path === dir))
+  /** Whether the prepared folder left tmp/ (then there is nothing to clean up). */
+  let renamed = false
   return Effect.gen(function*() {
     yield* fsOp("mkdir", staging, () => NodeFs.mkdirSync(staging))
     const header: Header = {
@@ -54,6 +56,7 @@ export const createFolder = (
     yield* fsOp("mkdir", parentDir, () => NodeFs.mkdirSync(parentDir, { recursive: true }))
     // rename() onto an existing folder fails (a generations folder is never empty).
     yield* fsOp("rename", dir, () => NodeFs.renameSync(staging, dir))
+    renamed = true
     // The key exists from here on; a delete may already have removed it (ENOENT) again.
     yield* optional(syncDirectory(parentDir, store.sync)).pipe(
       Effect.mapError((cause) => new OutcomeUnknown({ key, cause }))
@@ -63,7 +66,11 @@ export const createFolder = (
   }).pipe(
     Effect.catchIf((e): e is FsError => e._tag === "FsError" && lost(e), () => Effect.succeedNone),
     Effect.ensuring(
-      fsOp("rm", staging, () => NodeFs.rmSync(staging, { recursive: true, force: true })).pipe(Effect.ignore)
+      Effect.suspend(() =>
+        renamed
+          ? Effect.void
+          : fsOp("rm", staging, () => NodeFs.rmSync(staging, { recursive: true, force: true })).pipe(Effect.ignore)
+      )
     )
   )
 }

@@ -70,27 +70,45 @@ export const readFirstLine = (path: string): Effect.Effect<Buffer, FsError> =>
     }
   })
 
-/**
- * fsync on the thread pool: the one slow step of a write, which the broker spends serving
- * requests instead of blocking on the disk.
- */
-const fsyncOnPool = (path: string, fd: number): Effect.Effect<void, FsError> =>
-  Effect.async((resume) =>
-    NodeFs.fsync(
-      fd,
-      (cause) =>
-        resume(
-          cause === null ? Effect.void : Effect.fail(new FsError({ op: "fsync", path, code: errnoOf(cause), cause }))
-        )
-    )
-  )
+const fsError = (op: string, path: string, cause: unknown) => new FsError({ op, path, code: errnoOf(cause), cause })
 
-const withFd = <A>(path: string, flags: string, use: (fd: number) => Effect.Effect<A, FsError>) =>
-  Effect.acquireUseRelease(
-    fsOp("open", path, () => NodeFs.openSync(path, flags)),
-    use,
-    (fd) => Effect.sync(() => NodeFs.closeSync(fd))
-  )
+const closeQuietly = (fd: number) => {
+  try {
+    NodeFs.closeSync(fd)
+  } catch {
+    // Written and synced (or failed) already: a close that fails loses nothing.
+  }
+}
+
+/**
+ * Opens `path`, runs `write` on it, fsyncs it on the thread pool (the one slow step, which the
+ * broker spends serving requests instead of blocking on the disk) and closes it: one resumption
+ * of the caller per file, with no fiber or finalizer of its own. Interrupted while the fsync is
+ * under way, the callback still closes the file.
+ */
+const durably = (path: string, flags: string, write: (fd: number) => void, sync: boolean) =>
+  Effect.async<void, FsError>((resume) => {
+    let fd: number
+    try {
+      fd = NodeFs.openSync(path, flags)
+    } catch (cause) {
+      return resume(Effect.fail(fsError("open", path, cause)))
+    }
+    try {
+      write(fd)
+    } catch (cause) {
+      closeQuietly(fd)
+      return resume(Effect.fail(fsError("write", path, cause)))
+    }
+    if (!sync) {
+      closeQuietly(fd)
+      return resume(Effect.void)
+    }
+    NodeFs.fsync(fd, (cause) => {
+      closeQuietly(fd)
+      resume(cause === null ? Effect.void : Effect.fail(fsError("fsync", path, cause)))
+    })
+  })
 
 /** Buffers per `writev` call (the kernel's IOV_MAX). */
 const maxIovecs = 1024
@@ -120,18 +138,16 @@ const writeParts = (fd: number, parts: ReadonlyArray<Uint8Array>) => {
  * the array of parts on every commit.)
  */
 export const writeDurable = (path: string, head: Uint8Array, body: Body | undefined, sync: boolean) =>
-  withFd(path, "wx", (fd) =>
-    Effect.zipRight(
-      fsOp("write", path, () => {
-        writeParts(fd, [head])
-        if (body !== undefined) writeParts(fd, bodyParts(body))
-      }),
-      sync ? fsyncOnPool(path, fd) : Effect.void
-    ))
+  durably(path, "wx", (fd) => {
+    writeParts(fd, [head])
+    if (body !== undefined) writeParts(fd, bodyParts(body))
+  }, sync)
+
+const nothing = () => {}
 
 export const syncDirectory = (path: string, sync: boolean) =>
   sync
-    ? withFd(path, "r", (fd) => fsyncOnPool(path, fd)).pipe(
+    ? durably(path, "r", nothing, true).pipe(
       // Some platforms cannot fsync a directory; the data itself was already synced.
       Effect.catchIf((e) => ["EINVAL", "EISDIR", "EPERM", "EBADF"].includes(e.code ?? ""), () => Effect.void)
     )

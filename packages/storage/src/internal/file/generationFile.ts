@@ -42,7 +42,17 @@ export const parseVersion = (version: string): GenerationId | undefined => {
   const match = /^(\d+)\.([0-9a-f]{16})$/.exec(version)
   return match?.[1] === undefined || match[2] === undefined ? undefined : { gen: Number(match[1]), nonce: match[2] }
 }
-export const newNonce = () => NodeCrypto.randomBytes(8).toString("hex")
+/** Random bytes for nonces, drawn 4 KiB at a time: a call into the CSPRNG per 512 nonces, not per write. */
+let randomPool = Buffer.alloc(0)
+let randomOffset = 0
+export const newNonce = () => {
+  if (randomOffset + 8 > randomPool.length) {
+    randomPool = NodeCrypto.randomBytes(4096)
+    randomOffset = 0
+  }
+  randomOffset += 8
+  return randomPool.toString("hex", randomOffset - 8, randomOffset)
+}
 
 export interface GenFile {
   readonly header: Header

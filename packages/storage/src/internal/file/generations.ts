@@ -78,16 +78,19 @@ const stillThere = (store: StoreDirectory, dir: string, gen: number, nonce: stri
 
 /** The highest generation number on disk, by listing the folder (only when the cache cannot help). */
 const newestListed = (dir: string): Effect.Effect<Option.Option<number>, FsError> =>
-  optional(fsOp("readdir", dir, () => NodeFs.readdirSync(dir))).pipe(
-    Effect.map(Option.flatMap((names) => {
-      let max: number | undefined
-      for (const name of names) {
-        const gen = parseGenName(name)
-        if (gen !== undefined && (max === undefined || gen > max)) max = gen
-      }
-      return Option.fromNullable(max)
-    }))
-  )
+  optional(fsOp("readdir", dir, () =>
+    // A create's key usually has no folder: a stat that answers "no" costs far less than the
+    // exception of a readdir that fails (a folder removed in between still fails: ENOENT).
+    NodeFs.statSync(dir, { throwIfNoEntry: false }) === undefined ? [] : NodeFs.readdirSync(dir))).pipe(
+      Effect.map(Option.flatMap((names) => {
+        let max: number | undefined
+        for (const name of names) {
+          const gen = parseGenName(name)
+          if (gen !== undefined && (max === undefined || gen > max)) max = gen
+        }
+        return Option.fromNullable(max)
+      }))
+    )
 
 /**
  * Finds the newest generation of a key. Correct against concurrent writers and garbage
