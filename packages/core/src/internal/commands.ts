@@ -12,23 +12,8 @@ import { clearLimit, setLimit } from "./claimLimits.js"
 import { enqueueFlow, settle } from "./flows.js"
 import * as Journal from "./journal.js"
 import { leased, type SecretSource } from "./leases.js"
-import {
-  cancel,
-  claim,
-  complete,
-  deleteJob,
-  endAttempt,
-  enqueue,
-  failAttempt,
-  heartbeat,
-  promote,
-  purge,
-  redrive,
-  retry,
-  setPaused,
-  setPriority,
-  withoutLease
-} from "./rules.js"
+import { cancel, deleteJob, promote, purge, retry, setPaused, setPriority } from "./operatorRules.js"
+import { claim, complete, endAttempt, enqueue, failAttempt, heartbeat, redrive, withoutLease } from "./rules.js"
 import { upsertSchedule } from "./schedules.js"
 import type { StateCore } from "./stateCore.js"
 

@@ -26,7 +26,8 @@ import {
 } from "@osqueue/types"
 import * as Either from "effect/Either"
 import { isJobUndo } from "./journal.js"
-import { cancel, enqueue } from "./rules.js"
+import { cancel } from "./operatorRules.js"
+import { enqueue } from "./rules.js"
 import type { StateCore } from "./stateCore.js"
 
 /** The fields a job of a flow gets at its enqueue, in `Job`'s order. */

@@ -1,7 +1,9 @@
 /**
- * The rules (docs/architecture.md, "The state machine"): how each command moves jobs between
- * states, what it refuses, and the events it emits; and the state cap's shedding. Every change
- * goes through `StateCore`'s journaled changes, so that a refused command is undone alone.
+ * The rules of a job's lifecycle (docs/architecture.md, "The state machine"): how it is
+ * enqueued, claimed, kept alive, completed, failed into a retry or the dead-letter list, and put
+ * back in the queue; and a takeover's and a release's change to the header. Every change goes
+ * through `StateCore`'s journaled changes, so that a refused command is undone alone. The
+ * commands from outside a job's run are in `operatorRules.ts`, the size caps in `sizeCaps.ts`.
  */
 import {
   type Backoff,
@@ -9,17 +11,12 @@ import {
   type EnqueueOptions,
   type HeldLease,
   InvalidRequest,
-  InvalidTransition,
   type Job,
   type JobId,
-  JobNotFound,
-  type JobState,
   type Leader,
   type LeaseToken,
   maxInstant,
-  maxPausedTypes,
   type OsqueueError,
-  type Paused,
   PayloadTooLarge,
   QueueFull
 } from "@osqueue/types"
@@ -30,10 +27,8 @@ import { recordStarts, room } from "./claimLimits.js"
 import type { FlowFields } from "./flows.js"
 import { type Item, itemLess } from "./jobIndex.js"
 import { leased, type SecretSource, tokenOf } from "./leases.js"
+import { checkSize, fullFor, jobOverheadBytes, shed } from "./sizeCaps.js"
 import type { Scope, StateCore } from "./stateCore.js"
-
-/** A rough size of a job's JSON beyond its payload, to check the state cap before encoding. */
-const jobOverheadBytes = 400
 
 /**
  * `now + ms`, never past `maxInstant`: every time the state computes stays a safe integer that
@@ -59,8 +54,6 @@ export const backoffDelay = (backoff: Backoff, failures: number, salt: string): 
   const raw = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(maxDoublings, Math.max(0, failures - 1)))
   return Math.round(raw * (1 - backoff.jitter * unitHash(salt)))
 }
-
-const finalStates: ReadonlySet<JobState> = new Set(["completed", "dead", "cancelled"])
 
 /** A new leader takes the queue: a new epoch, and every running lease gets a full TTL of grace. */
 export const takeover = (core: StateCore, leader: Leader, now: number): void => {
@@ -245,31 +238,6 @@ export const complete = (core: StateCore, job: Job, result: unknown, now: number
   return Either.right(done)
 }
 
-export const cancel = (core: StateCore, id: JobId, now: number): Either.Either<Job, OsqueueError> => {
-  const job = core.jobs.entries.get(id)?.job
-  if (job === undefined) return Either.left(new JobNotFound({ id }))
-  if (finalStates.has(job.state)) {
-    return Either.left(new InvalidTransition({ jobId: id, state: job.state, action: "cancel" }))
-  }
-  const cancelled = core.put({
-    ...withoutLease(job),
-    state: "cancelled",
-    finishedAt: now,
-    history: job.state === "running" ? endAttempt(core, job, "cancelled", now) : job.history
-  })
-  core.emit("cancelled", cancelled, now)
-  return Either.right(cancelled)
-}
-
-export const retry = (core: StateCore, id: JobId, now: number): Either.Either<Job, OsqueueError> => {
-  const job = core.jobs.entries.get(id)?.job
-  if (job === undefined) return Either.left(new JobNotFound({ id }))
-  if (job.state !== "dead" && job.state !== "cancelled" && job.state !== "failed-waiting-retry") {
-    return Either.left(new InvalidTransition({ jobId: id, state: job.state, action: "retry" }))
-  }
-  return Either.right(redrive(core, job, now))
-}
-
 /** Back to the queue now. A finished job gets a fresh set of attempts; its place (seq) is kept. */
 export const redrive = (core: StateCore, job: Job, now: number): Job => {
   const { finishedAt: _, ...rest } = job
@@ -307,146 +275,6 @@ export const failAttempt = (
   const waiting = core.put({ ...base, state: delay > 0 ? "failed-waiting-retry" : "queued", runAt: later(now, delay) })
   core.emit("retrying", waiting, now, error)
   return waiting
-}
-
-export const promote = (core: StateCore, id: JobId, now: number): Either.Either<Job, OsqueueError> => {
-  const job = core.jobs.entries.get(id)?.job
-  if (job === undefined) return Either.left(new JobNotFound({ id }))
-  if (job.state !== "delayed" && job.state !== "failed-waiting-retry") {
-    return Either.left(
-      new InvalidTransition({
-        jobId: id,
-        state: job.state,
-        action: "promote",
-        hint: job.state === "queued" ? "it is claimable already" : "only delayed and retry-waiting jobs can be promoted"
-      })
-    )
-  }
-  const queued = core.put({ ...job, state: "queued", runAt: now })
-  core.emit("promoted", queued, now)
-  return Either.right(queued)
-}
-
-export const setPriority = (core: StateCore, id: JobId, priority: number): Either.Either<Job, OsqueueError> => {
-  const job = core.jobs.entries.get(id)?.job
-  if (job === undefined) return Either.left(new JobNotFound({ id }))
-  if (
-    job.state !== "queued" && job.state !== "delayed" && job.state !== "failed-waiting-retry" &&
-    job.state !== "waiting-children"
-  ) {
-    return Either.left(
-      new InvalidTransition({
-        jobId: id,
-        state: job.state,
-        action: "change the priority of",
-        hint:
-          "only a job that has not started (queued, delayed, waiting to retry or for its children) has a priority to change"
-      })
-    )
-  }
-  return Either.right(job.priority === priority ? job : core.put({ ...job, priority }))
-}
-
-/** A running job is refused: its worker holds a lease, which a cancel revokes first. */
-export const deleteJob = (core: StateCore, id: JobId, now: number): Either.Either<Job, OsqueueError> => {
-  const job = core.jobs.entries.get(id)?.job
-  if (job === undefined) return Either.left(new JobNotFound({ id }))
-  if (job.state === "running") {
-    return Either.left(
-      new InvalidTransition({
-        jobId: id,
-        state: job.state,
-        action: "delete",
-        hint: "cancel it first (that revokes its worker's lease), then delete it"
-      })
-    )
-  }
-  core.remove(id)
-  core.emit("deleted", job, now)
-  return Either.right(job)
-}
-
-export const purge = (
-  core: StateCore,
-  state: JobState,
-  type: string | undefined
-): Either.Either<number, OsqueueError> => {
-  if (state === "running") {
-    return Either.left(
-      new InvalidRequest({ message: "running jobs cannot be purged: cancel them first (that revokes their leases)" })
-    )
-  }
-  let count = 0
-  for (const id of [...core.jobs.byState[state]]) {
-    if (type !== undefined && core.jobs.entries.get(id)!.type !== type) continue
-    core.remove(id)
-    count++
-  }
-  return Either.right(count)
-}
-
-export const setPaused = (
-  core: StateCore,
-  pause: boolean,
-  type: string | undefined
-): Either.Either<Paused, OsqueueError> => {
-  const { all, types } = core.meta.paused
-  if (pause && type !== undefined && !types.includes(type) && types.length >= maxPausedTypes) {
-    return Either.left(
-      new InvalidRequest({
-        message: `at most ${maxPausedTypes} types may be paused one by one; resume some, or pause every type`
-      })
-    )
-  }
-  const paused: Paused = type === undefined
-    ? pause
-      ? { all: true, types }
-      : { all: false, types: [] }
-    : { all, types: pause ? (types.includes(type) ? types : [...types, type]) : types.filter((t) => t !== type) }
-  core.setMeta({ ...core.meta, paused })
-  return Either.right(paused)
-}
-
-/**
- * Removes the oldest finished (completed, cancelled) jobs until `bytes` are freed or none is
- * left. What they took counts as freed at once (off `pendingBytes`), as an enqueue's jobs count
- * as added.
- */
-export const shed = (core: StateCore, bytes: number): void => {
-  let freed = 0
-  while (freed < bytes) {
-    const item = core.jobs.oldest(core.jobs.finished)
-    if (item === undefined) break
-    core.jobs.finished.pop()
-    freed += core.jobs.entries.get(item.id)!.size
-    core.remove(item.id)
-  }
-  core.pendingBytes -= freed
-}
-
-/**
- * How long a client refused with `QueueFull` should wait: until the next lease ends (its job
- * finishes, and can be shed, or expires), at least a second and at most a minute; a minute when
- * no job runs, since then nothing frees space but workers claiming or an operator.
- */
-export const fullFor = (core: StateCore, now: number): number => {
-  for (let item = core.jobs.leases.peek(); item !== undefined; item = core.jobs.leases.peek()) {
-    if (core.jobs.live(item, "running") !== undefined) return Math.min(Math.max(item.key - now, 1_000), 60_000)
-    core.jobs.leases.pop()
-  }
-  return 60_000
-}
-
-export const checkSize = (
-  core: StateCore,
-  what: string,
-  value: unknown
-): PayloadTooLarge | InvalidRequest | undefined => {
-  const json = JSON.stringify(value)
-  if (json === undefined) return new InvalidRequest({ message: `${what} is not JSON` })
-  const bytes = Buffer.byteLength(json)
-  const limit = core.limits.maxPayloadBytes
-  return bytes > limit ? new PayloadTooLarge({ what, bytes, limit }) : undefined
 }
 
 const appendHistory = (core: StateCore, history: Job["history"], attempt: Job["history"][number]): Job["history"] => {

@@ -16,7 +16,8 @@ import {
 import * as Either from "effect/Either"
 import { latestSlot, nextSlot, problemOf } from "../ScheduleSlots.js"
 import * as Journal from "./journal.js"
-import { checkSize, enqueue, fullFor } from "./rules.js"
+import { enqueue } from "./rules.js"
+import { checkSize, fullFor } from "./sizeCaps.js"
 import type { DueItem, StateCore } from "./stateCore.js"
 
 /** Bytes a schedule takes in queue.json (its JSON and a comma). */

@@ -6,8 +6,9 @@
 import type { Heap } from "../Heap.js"
 import { settle } from "./flows.js"
 import type { Item } from "./jobIndex.js"
-import { failAttempt, shed } from "./rules.js"
+import { failAttempt } from "./rules.js"
 import { runSchedules } from "./schedules.js"
+import { shed } from "./sizeCaps.js"
 import type { StateCore } from "./stateCore.js"
 
 /** Lease expiry, delayed and retry promotion, and retention, as of `now`. Runs first in every batch. */
