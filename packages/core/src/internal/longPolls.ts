@@ -18,10 +18,11 @@ import type * as Runtime from "effect/Runtime"
 import type { Command, ResultOf } from "../Command.js"
 import * as LeaseSecret from "../LeaseSecret.js"
 import type { QueueState } from "../QueueState.js"
+import type { Pending } from "./commandQueue.js"
 
 export type ClaimCommand = Extract<Command, { readonly _tag: "Claim" }>
 type Claimed = ResultOf<ClaimCommand>
-type Answer = (exit: Exit.Exit<unknown, OsqueueError>) => void
+type Answer = Pending["answer"]
 
 /** A claim that waits. */
 interface Held {
@@ -55,7 +56,7 @@ export interface LongPolls {
   readonly claimInto: (
     state: QueueState,
     now: number,
-    batch: Array<{ readonly command: Command; readonly answer: Answer }>,
+    batch: Array<Pending>,
     results: Array<Either.Either<unknown, OsqueueError>>
   ) => void
   /** Answers every held claim with `exit` (the broker stops leading, or hands over). */

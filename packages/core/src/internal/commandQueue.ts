@@ -1,0 +1,106 @@
+/**
+ * The commands waiting for the commit loop's next batch, and the loop's one wait for them
+ * (docs/architecture.md, "The commit path"). Plain values and callbacks, not a queue, a timeout
+ * and a race of fibers: those cost more per commit than a batch of small commands costs to apply.
+ */
+import type { OsqueueError } from "@osqueue/types"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type { Command } from "../Command.js"
+
+/** A command and how to answer it (a callback: a `Deferred` per command cost more than applying it). */
+export interface Pending {
+  readonly command: Command
+  readonly answer: (exit: Exit.Exit<unknown, OsqueueError>) => void
+  /** Set once answered: a batch failed after a defect is never answered twice. */
+  answered?: true
+}
+
+/** Answers each command of `batch` not yet answered with its `outcome`. */
+export const answer = (
+  batch: ReadonlyArray<Pending>,
+  outcome: (p: Pending, i: number) => Exit.Exit<unknown, OsqueueError>
+) =>
+  Effect.sync(() =>
+    batch.forEach((p, i) => {
+      if (p.answered) return
+      p.answered = true
+      p.answer(outcome(p, i))
+    })
+  )
+
+export const failAll = (batch: ReadonlyArray<Pending>, error: OsqueueError) => answer(batch, () => Exit.fail(error))
+
+/** Told when the loop begins and ends a wait with nothing in flight (`internal/idleRenewal.ts`). */
+export interface IdleWatch {
+  readonly begin: () => void
+  readonly end: () => void
+}
+
+export interface CommandQueue {
+  /** Queues a command (and wakes the loop if it waits for one); false when `maxPending` are waiting. */
+  readonly offer: (command: Command, answer: Pending["answer"]) => boolean
+  /** The oldest commands waiting, at most `max`. */
+  readonly take: (max: number) => Array<Pending>
+  /** How many commands wait. */
+  readonly size: () => number
+  /** Resumes the loop's wait as a command would: the renewal's empty batch. */
+  readonly wake: () => void
+  /**
+   * Resumes once a command is queued (at once if one is), or `also` calls back (a registration
+   * that calls back at once if its moment has come). `idle`: nothing is in flight, and it is
+   * told when the wait begins and ends.
+   */
+  readonly arrival: (idle?: IdleWatch, also?: (callback: () => void) => void) => Effect.Effect<void>
+}
+
+export const make = (maxPending: number): CommandQueue => {
+  /** Commands waiting for the next batch, oldest first (at most `maxPending`). */
+  let pending: Array<Pending> = []
+  /** Set while the loop waits for a command: the next one queued (or the renewal) resumes it. */
+  let wakeup: (() => void) | undefined
+
+  const wake = () => {
+    const resume = wakeup
+    wakeup = undefined
+    resume?.()
+  }
+
+  const take = (max: number): Array<Pending> => {
+    if (pending.length <= max) {
+      const all = pending
+      pending = []
+      return all
+    }
+    return pending.splice(0, max)
+  }
+
+  const offer = (command: Command, answer: Pending["answer"]): boolean => {
+    if (pending.length >= maxPending) return false
+    pending.push({ command, answer })
+    wake()
+    return true
+  }
+
+  const arrival = (idle?: IdleWatch, also?: (callback: () => void) => void): Effect.Effect<void> =>
+    Effect.async<void>((resume) => {
+      let done = false
+      const stop = () => {
+        done = true
+        if (wakeup === go) wakeup = undefined
+        idle?.end()
+      }
+      const go = () => {
+        if (done) return
+        stop()
+        resume(Effect.void)
+      }
+      if (pending.length > 0) return resume(Effect.void)
+      wakeup = go
+      idle?.begin()
+      also?.(go)
+      return Effect.sync(stop)
+    })
+
+  return { offer, take, size: () => pending.length, wake, arrival }
+}

@@ -1,0 +1,248 @@
+/**
+ * The commit loop (docs/architecture.md, "The commit path" and "Appends in flight"): it takes the
+ * commands waiting as a batch, applies it and sends it as the next log entry; commands that
+ * arrive meanwhile form the next batch, sent behind it (at most two in flight). Each command is
+ * answered only once the entry that carries it, and every one before it, is durable. An append
+ * that finds its position taken by another broker's entry means this broker was deposed: it
+ * steps down and answers `NotLeader`. One that finds its own earlier entry there (judged failed,
+ * landed after all) applies the batch again on top of it.
+ */
+import { CommitFailed, EventLoop, type JobEvent, NotLeader, type OsqueueError } from "@osqueue/types"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as PubSub from "effect/PubSub"
+import * as Stream from "effect/Stream"
+import type { ElectionShape } from "../Election.js"
+import type { EngineSettings } from "../EngineConfig.js"
+import * as LeaseSecret from "../LeaseSecret.js"
+import * as Metrics from "../Metrics.js"
+import type { Deposed, ReplicaShape, Sent } from "../Replica.js"
+import { answer, type CommandQueue, failAll, type IdleWatch, type Pending } from "./commandQueue.js"
+import type { LongPolls } from "./longPolls.js"
+
+/** A batch sent and not yet settled. */
+interface InFlight {
+  readonly batch: Array<Pending>
+  /** Re-applications so far, after earlier entries of ours were found where it was sent. */
+  readonly attempt: number
+  /** When it was applied (the leader's clock, ms). */
+  readonly started: number
+  readonly sent: Sent<ReadonlyArray<Either.Either<unknown, OsqueueError>>>
+}
+
+/** Most event-loop turns an idle loop waits for more requests before it commits. */
+const maxGatherTurns = 4
+
+/** Re-applications of one batch after conflicts that did not depose us, before giving up. */
+const maxReapply = 3
+
+export interface CommitLoop {
+  /** One turn of the loop: a follower waits to lead; a leader waits for commands (or its renewal) and commits them. */
+  readonly loop: Effect.Effect<void>
+  /**
+   * Commits `first`, and whatever arrives while an append is in flight, until nothing is in
+   * flight. The caller holds the replica's lock.
+   */
+  readonly commitFrom: (first: Array<Pending>) => Effect.Effect<void>
+  /** When the last commit became durable (the leader's clock, ms): the watchdog's and readiness's measure. */
+  readonly lastDurable: () => number
+}
+
+export const make = (options: {
+  readonly config: EngineSettings
+  readonly election: ElectionShape
+  readonly replica: ReplicaShape
+  readonly queue: CommandQueue
+  readonly longPolls: LongPolls
+  /** Told when the loop waits with nothing in flight (the renewal). */
+  readonly idle: IdleWatch
+  /** What happened in each durable commit goes here, in order. */
+  readonly events: PubSub.PubSub<JobEvent>
+  /** Whether the broker still takes commands (false from its handoff on). */
+  readonly accepting: () => boolean
+  /** Whether commits make spans (read once: with spans not exported, a commit makes none). */
+  readonly tracing: boolean
+  readonly notLeader: Effect.Effect<NotLeader>
+}): Effect.Effect<CommitLoop> =>
+  Effect.gen(function*() {
+    const { config, election, events, idle, longPolls, notLeader, queue, replica, tracing } = options
+    // Each append creates a new object, so the store's limit on writes to one object does not apply.
+    const minGap = Duration.toMillis(config.minCommitInterval)
+    let lastWrite = 0
+    let lastDurable = yield* Clock.currentTimeMillis
+
+    /** Applies a batch and sends it as the next entry (behind one in flight, if any). */
+    const send = (batch: Array<Pending>, attempt: number): Effect.Effect<InFlight> =>
+      Effect.gen(function*() {
+        const wait = lastWrite + minGap - (yield* Clock.currentTimeMillis)
+        if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+        const started = yield* Clock.currentTimeMillis
+        lastWrite = started
+        const sent = yield* replica.send(election.id, "batch", (state) => {
+          state.tick(started)
+          // Each command alone: one that is refused or throws is undone and answered by itself.
+          const results = batch.map((p) => state.apply(p.command, started, LeaseSecret.random))
+          // Held long polls a job is claimable for now join the batch: answered with the commit that made it so.
+          longPolls.claimInto(state, started, batch, results)
+          return results
+        })
+        return { batch, attempt, started, sent }
+      })
+
+    /** The last `Deposed` answered: the batches in flight behind a deposed one carry it too. */
+    let lastDeposed: Deposed | undefined
+
+    /** Settles the oldest batch in flight and answers it: what the loop does next. */
+    const settle = (flight: InFlight): Effect.Effect<"done" | "reapply"> =>
+      Effect.gen(function*() {
+        const { attempt, batch, started } = flight
+        const written = yield* Effect.either(flight.sent.outcome)
+        if (Either.isRight(written)) {
+          lastDurable = yield* Clock.currentTimeMillis
+          const { result, events: happened, encodeMs } = written.right
+          yield* answer(batch, (_, i) => Either.match(result[i]!, { onLeft: Exit.fail, onRight: Exit.succeed }))
+          yield* PubSub.publishAll(events, happened)
+          const elapsed = (yield* Clock.currentTimeMillis) - started
+          yield* Metric.increment(Metrics.commits)
+          yield* Metric.update(Metrics.batchSize, batch.length)
+          yield* Metric.update(Metrics.commitLatency, elapsed)
+          yield* Metric.update(Metrics.encodeLatency, encodeMs)
+          return "done"
+        }
+
+        yield* Metric.increment(Metrics.commitFailures)
+        const error = written.left
+        switch (error._tag) {
+          case "Deposed": {
+            // The batches sent behind it fail with the very same error: only the first steps down
+            // (which also restarts the silence clock, so a broker that had abdicated does not take
+            // the queue back from the one that deposed it).
+            if (error !== lastDeposed) yield* election.stepDown
+            lastDeposed = error
+            const leader = error.leader
+            yield* failAll(
+              batch,
+              new NotLeader({ leaderUrl: leader === null || leader.released === true ? null : leader.url })
+            )
+            return "done"
+          }
+          case "Reapply": {
+            if (attempt < maxReapply) return "reapply"
+            yield* failAll(batch, new CommitFailed({ reason: "the append kept finding earlier entries of ours" }))
+            return "done"
+          }
+          case "StateCorrupt": {
+            yield* Effect.logError("the log could not be read back", error)
+            yield* failAll(batch, error)
+            return "done"
+          }
+          default: {
+            yield* Effect.logWarning("commit failed", error)
+            yield* failAll(batch, new CommitFailed({ reason: error.message }))
+            return "done"
+          }
+        }
+      }).pipe((settling) =>
+        tracing
+          ? Effect.withSpan(settling, "GroupCommit.commit", {
+            attributes: { size: flight.batch.length },
+            captureStackTrace: false
+          })
+          : settling
+      )
+
+    /** The batches sent and not yet settled, oldest first (the commit loop's alone). */
+    const inFlight: Array<InFlight> = []
+    /** Every batch the loop took since it last had nothing in flight: a defect refuses those not yet answered. */
+    const taken: Array<Array<Pending>> = []
+
+    /** Nothing waits to be committed. */
+    const isIdle = () => queue.size() === 0
+
+    /** A second batch may go out now, behind the one in flight. */
+    const maySendBehind = Effect.suspend(() =>
+      options.accepting() && inFlight.length === 1 && replica.canSendBehind()
+        ? Effect.map(election.role, (role) => role._tag === "Leader")
+        : Effect.succeed(false)
+    )
+
+    /**
+     * An idle loop wakes on the first request; others whose bytes have already arrived wait in
+     * the event loop. Letting it turn once puts them in this batch instead of one commit each.
+     * Requests still arriving (a worker's claim a moment after its completions) keep it waiting a
+     * few more turns, while each turn brings more.
+     */
+    const gather = (batch: Array<Pending>) =>
+      Effect.gen(function*() {
+        for (let turn = 0; turn < maxGatherTurns && batch.length > 0 && batch.length < config.maxBatch; turn++) {
+          yield* EventLoop.nextTurn
+          const more = queue.take(config.maxBatch - batch.length)
+          if (more.length === 0) break
+          for (const p of more) batch.push(p)
+        }
+        yield* Metric.set(Metrics.pending, queue.size())
+      })
+
+    const commitFrom = (first: Array<Pending>) =>
+      Effect.gen(function*() {
+        let next: { readonly batch: Array<Pending>; readonly attempt: number } | undefined = {
+          batch: first,
+          attempt: 0
+        }
+        for (;;) {
+          if (next !== undefined) {
+            taken.push(next.batch)
+            if (next.attempt === 0) yield* gather(next.batch)
+            inFlight.push(yield* send(next.batch, next.attempt))
+            next = undefined
+          }
+          if (inFlight.length === 0) return
+          if (yield* maySendBehind) {
+            // Whichever comes first: the append in flight is answered, or a command to send behind it arrives.
+            if (isIdle()) yield* queue.arrival(undefined, inFlight[0]!.sent.onWritten)
+            if (!isIdle() && (yield* maySendBehind)) {
+              next = { batch: queue.take(config.maxBatch), attempt: 0 }
+              continue
+            }
+          }
+          const oldest = inFlight.shift()!
+          const verdict = yield* settle(oldest)
+          taken.splice(taken.indexOf(oldest.batch), 1)
+          if (verdict === "reapply") next = { batch: Array.from(oldest.batch), attempt: oldest.attempt + 1 }
+        }
+      })
+
+    const loop = Effect.gen(function*() {
+      const role = yield* election.role
+      if (role._tag !== "Leader") {
+        // Followers answer at once; anything that raced into the queue is refused.
+        const stray = queue.take(Infinity)
+        if (stray.length > 0) yield* failAll(stray, yield* notLeader)
+        longPolls.answerAll(Exit.fail(yield* notLeader))
+        yield* election.roleChanges.pipe(Stream.filter((r) => r._tag === "Leader"), Stream.take(1), Stream.runDrain)
+        return
+      }
+      // A command, or with none for TTL/3 an empty batch: the renewal (`internal/idleRenewal.ts` wakes the loop for it).
+      yield* queue.arrival(idle)
+      const batch = queue.take(config.maxBatch)
+      // A bug must not leave callers waiting forever, nor end the loop: what was in flight is
+      // settled and refused, and the loop goes on.
+      yield* commitFrom(batch).pipe(
+        replica.lock.withPermits(1),
+        Effect.catchAllDefect((defect) =>
+          Effect.gen(function*() {
+            yield* Effect.logError("a commit died; its batch is refused", defect)
+            const refused = new CommitFailed({ reason: "the broker hit an internal error; retry" })
+            for (const flight of inFlight.splice(0)) yield* Effect.exit(flight.sent.outcome)
+            for (const unanswered of taken.splice(0)) yield* failAll(unanswered, refused)
+          })
+        )
+      )
+    })
+
+    return { loop, commitFrom, lastDurable: () => lastDurable }
+  })
