@@ -11,7 +11,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { isInFlow } from "./internal/entry.js"
-import { heapKey } from "./internal/jobIndex.js"
+import { heapKey, keyHash } from "./internal/jobIndex.js"
 import { elementText, splitArray } from "./JsonElements.js"
 
 export interface SplitJobs {
@@ -89,7 +89,8 @@ export interface KeptJobs {
   readonly seqs: Float64Array
   /** Each job's key in the heap its state puts it in (`heapKey`). */
   readonly keys: Float64Array
-  readonly idempotencyKeys: ReadonlyArray<string | undefined>
+  /** The hash of each job's idempotency key (`keyHash`), NaN for a job without one. */
+  readonly keyHashes: Float64Array
   /** 1 for a parent or a child of a flow (`Entry.inFlow`). */
   readonly inFlow: Uint8Array
   /** A running job's object, by its index. */
@@ -107,7 +108,7 @@ export const keepJobs = (jobBytes: ReadonlyArray<Uint8Array>, key: string): Eith
   const types = new Array<string>(n)
   const seqs = new Float64Array(n)
   const keys = new Float64Array(n)
-  const idempotencyKeys = new Array<string | undefined>(n)
+  const keyHashes = new Float64Array(n)
   const inFlow = new Uint8Array(n)
   const running = new Map<number, Job>()
   // One string per type, not one per job.
@@ -124,12 +125,12 @@ export const keepJobs = (jobBytes: ReadonlyArray<Uint8Array>, key: string): Eith
     types[i] = type
     seqs[i] = job.seq
     keys[i] = heapKey(job)
-    idempotencyKeys[i] = job.idempotencyKey
+    keyHashes[i] = job.idempotencyKey === undefined ? NaN : keyHash(job.idempotencyKey)
     if (isInFlow(job)) inFlow[i] = 1
     if (job.state === "running") running.set(i, job)
   })
   return problem === undefined
-    ? Either.right({ buffers, starts, ends, ids, states, types, seqs, keys, idempotencyKeys, inFlow, running })
+    ? Either.right({ buffers, starts, ends, ids, states, types, seqs, keys, keyHashes, inFlow, running })
     : Either.left(problem)
 }
 

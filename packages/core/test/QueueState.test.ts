@@ -18,6 +18,7 @@ import {
 } from "@osqueue/types"
 import { Either, FastCheck, ParseResult, Schema } from "effect"
 import type { ClaimResult, Command } from "../src/Command.js"
+import { keyHash } from "../src/internal/jobIndex.js"
 import { backoffDelay, defaultLimits, type Limits, maxPageBytes, QueueState, tokenOf } from "../src/QueueState.js"
 import { testSecrets } from "./fixtures/model.js"
 import { left, right } from "./fixtures/outcomes.js"
@@ -694,6 +695,41 @@ describe("idempotent enqueue", () => {
     s.tick(T0 + 1_000)
     expect(s.get("job-1")).toBeUndefined()
     expect(enqueueIds(s, T0 + 1_000, { type: "a", idempotencyKey: "k" })).toEqual(["job-2"])
+  })
+
+  // The index holds a hash of each key, not the key (docs/performance.md, target 3).
+  it("keys that share a hash are told apart, before and after a reload", () => {
+    const seen = new Map<number, string>()
+    let pair: [string, string] | undefined
+    for (let i = 0; pair === undefined; i++) {
+      const key = `key-${i}`
+      const other = seen.get(keyHash(key))
+      if (other !== undefined) pair = [other, key]
+      seen.set(keyHash(key), key)
+    }
+    const [k1, k2] = pair
+    const s = fresh()
+    expect(enqueueIds(s, T0, { type: "a", idempotencyKey: k1 }, { type: "a", idempotencyKey: k2 })).toEqual([
+      "job-1",
+      "job-2"
+    ])
+    expect(enqueueIds(s, T0, { type: "a", idempotencyKey: k2 }, { type: "a", idempotencyKey: k1 })).toEqual([
+      "job-2",
+      "job-1"
+    ])
+    right(s.apply({ _tag: "Delete", id: "job-1" as JobId }, T0, secrets))
+    expect(enqueueIds(s, T0, { type: "a", idempotencyKey: k2 }, { type: "a", idempotencyKey: k1 })).toEqual([
+      "job-2",
+      "job-3"
+    ])
+    commit(s)
+    const loaded = reload(s)
+    loaded.begin()
+    expect(enqueueIds(loaded, T0, { type: "a", idempotencyKey: k1 }, { type: "a", idempotencyKey: k2 })).toEqual([
+      "job-3",
+      "job-2"
+    ])
+    expect(loaded.size).toBe(2)
   })
 
   // Near the state cap, a producer's retry of an enqueue that already landed still gets its job.

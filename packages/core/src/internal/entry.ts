@@ -5,6 +5,7 @@
  */
 import { fromStoredJob, type Job, type JobState, publicJob, storedJob } from "@osqueue/types"
 import { elementText } from "../JsonElements.js"
+import { keyHash } from "./jobIndex.js"
 
 /**
  * Bytes of one slab that new jobs' bytes are written into, one after another: the size of
@@ -42,7 +43,8 @@ export class Entry {
     readonly state: JobState,
     readonly type: string,
     readonly seq: number,
-    readonly idempotencyKey: string | undefined,
+    /** The hash of the job's idempotency key (`keyHash`), which only its bytes hold. */
+    readonly keyHash: number | undefined,
     /** A parent or a child of a flow (internal/flows.ts looks only at these). */
     readonly inFlow: boolean,
     private decoded: Job | undefined,
@@ -59,7 +61,8 @@ export class Entry {
   ) {}
 
   static of(job: Job, stamp: number): Entry {
-    return new Entry(job.state, job.type, job.seq, job.idempotencyKey, isInFlow(job), job, undefined, 0, 0, stamp)
+    const hash = job.idempotencyKey === undefined ? undefined : keyHash(job.idempotencyKey)
+    return new Entry(job.state, job.type, job.seq, hash, isInFlow(job), job, undefined, 0, 0, stamp)
   }
 
   /**
@@ -70,7 +73,7 @@ export class Entry {
     state: JobState,
     type: string,
     seq: number,
-    idempotencyKey: string | undefined,
+    keyHash: number | undefined,
     inFlow: boolean,
     running: Job | undefined,
     buffer: ArrayBufferLike,
@@ -78,7 +81,7 @@ export class Entry {
     end: number,
     stamp: number
   ): Entry {
-    return new Entry(state, type, seq, idempotencyKey, inFlow, running, buffer, at, end, stamp)
+    return new Entry(state, type, seq, keyHash, inFlow, running, buffer, at, end, stamp)
   }
 
   /** The same job under a new stamp (a rollback puts it back). */
@@ -87,7 +90,7 @@ export class Entry {
       this.state,
       this.type,
       this.seq,
-      this.idempotencyKey,
+      this.keyHash,
       this.inFlow,
       this.decoded,
       this.buffer,

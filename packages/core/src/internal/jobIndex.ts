@@ -1,10 +1,11 @@
 /**
  * The jobs and the indexes over them: a set per state, a ready heap per type, heaps of the
  * delayed, the leased, the finished and the dead by time, counts of queued and running jobs per
- * type, and idempotency keys. `install` is the one place that keeps them in step with the jobs;
+ * type, and jobs by their idempotency key's hash. `install` is the one place that keeps them in step with the jobs;
  * the heaps use lazy deletion (an item whose stamp is not its job's is stale).
  */
 import { type Job, type JobId, type JobState, jobStates } from "@osqueue/types"
+import { randomInt } from "node:crypto"
 import { Heap } from "../Heap.js"
 import type { Entry } from "./entry.js"
 
@@ -40,6 +41,26 @@ export const heapKey = (job: Job): number => {
   }
 }
 
+/**
+ * Drawn once per process: the hashes of idempotency keys only place jobs in an index in memory
+ * (never written), and a client cannot choose keys that all land in one place.
+ */
+const keySeed = randomInt(2 ** 31)
+
+/**
+ * A 32-bit hash of an idempotency key (FNV-1a from a random seed, then murmur3's finalizer): the
+ * index keeps this number per job rather than the key, which only the job's bytes hold — a
+ * client's key (a UUID) cost about 90 bytes of heap per job as a string of its own (docs/performance.md,
+ * target 3).
+ */
+export const keyHash = (key: string): number => {
+  let h = keySeed
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b)
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
+  return h ^ (h >>> 16)
+}
+
 export const itemLess = (a: Item, b: Item) => a.key < b.key || (a.key === b.key && a.seq < b.seq)
 const newHeap = () => new Heap<Item>(itemLess)
 
@@ -56,7 +77,8 @@ export class JobIndex {
   readonly leases = newHeap()
   readonly finished = newHeap()
   readonly dead = newHeap()
-  readonly byKey = new Map<string, JobId>()
+  /** Jobs by their idempotency key. */
+  readonly byKey = new KeyIndex(this.entries)
 
   /**
    * Replaces a job's entry and keeps every index in step. `key`: the job's key in the heap its
@@ -67,18 +89,16 @@ export class JobIndex {
       this.byState[prev.state].delete(id)
       if (prev.state === "queued") countDown(this.queuedByType, prev.type)
       if (prev.state === "running") countDown(this.runningByType, prev.type)
-      if (prev.idempotencyKey !== undefined && this.byKey.get(prev.idempotencyKey) === id) {
-        this.byKey.delete(prev.idempotencyKey)
-      }
+      if (prev.keyHash !== undefined && prev.keyHash !== next?.keyHash) this.byKey.drop(prev.keyHash, id)
     }
     if (next === undefined) {
       this.entries.delete(id)
       return
     }
     this.entries.set(id, next)
-    const { idempotencyKey, seq, stamp, state, type } = next
+    const { keyHash, seq, stamp, state, type } = next
     this.byState[state].add(id)
-    if (idempotencyKey !== undefined) this.byKey.set(idempotencyKey, id)
+    if (keyHash !== undefined && keyHash !== prev?.keyHash) this.byKey.add(keyHash, id)
     const item: Item = { key: key ?? heapKey(next.job), seq, id, stamp }
     switch (state) {
       case "queued": {
@@ -130,6 +150,48 @@ export class JobIndex {
       heap.pop()
     }
     return undefined
+  }
+}
+
+/**
+ * Jobs by their idempotency key, held as the key's hash (`keyHash`): one id, or the ids whose
+ * keys share it. A job's key is read back from the job to tell them apart.
+ */
+class KeyIndex {
+  private readonly byHash = new Map<number, JobId | Array<JobId>>()
+
+  constructor(private readonly entries: ReadonlyMap<JobId, Entry>) {}
+
+  /** The job holding `key`. */
+  get(key: string): JobId | undefined {
+    const held = this.byHash.get(keyHash(key))
+    if (held === undefined) return undefined
+    if (typeof held === "string") return this.holds(held, key) ? held : undefined
+    return held.find((id) => this.holds(id, key))
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined
+  }
+
+  add(hash: number, id: JobId): void {
+    const held = this.byHash.get(hash)
+    if (held === undefined) this.byHash.set(hash, id)
+    else if (typeof held === "string") this.byHash.set(hash, [held, id])
+    else held.push(id)
+  }
+
+  drop(hash: number, id: JobId): void {
+    const held = this.byHash.get(hash)
+    if (held === id) this.byHash.delete(hash)
+    else if (typeof held === "object") {
+      const rest = held.filter((other) => other !== id)
+      this.byHash.set(hash, rest.length === 1 ? rest[0]! : rest)
+    }
+  }
+
+  private holds(id: JobId, key: string): boolean {
+    return this.entries.get(id)?.job.idempotencyKey === key
   }
 }
 

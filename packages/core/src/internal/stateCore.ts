@@ -96,7 +96,7 @@ export class StateCore {
 
   /** Puts stored jobs (`KeptJobs`: a checkpoint's, a log entry's) as their bytes, as after an encode. */
   putKept(kept: KeptJobs): void {
-    const { buffers, ends, idempotencyKeys, ids, inFlow, keys, running, seqs, starts, states, types } = kept
+    const { buffers, ends, ids, inFlow, keyHashes, keys, running, seqs, starts, states, types } = kept
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!
       const prev = this.jobs.entries.get(id)
@@ -105,7 +105,8 @@ export class StateCore {
         states[i]!,
         types[i]!,
         seqs[i]!,
-        idempotencyKeys[i],
+        // NaN: no key (`KeptJobs.keyHashes`).
+        Number.isNaN(keyHashes[i]!) ? undefined : keyHashes[i]!,
         inFlow[i] === 1,
         running.get(i),
         buffers[i]!,
