@@ -3,6 +3,7 @@ import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricKey from "effect/MetricKey"
+import type * as MetricKeyType from "effect/MetricKeyType"
 import * as MetricLabel from "effect/MetricLabel"
 
 const requestsKey = MetricKey.counter("osqueue_requests_total", {
@@ -47,12 +48,14 @@ export const cachedTags = <Values extends ReadonlyArray<string>, M>(build: (...v
 }
 
 /**
- * One series of a counter, its key tagged once: a `Metric.tagged` metric still builds and hashes
+ * One series of a metric, its key tagged once: a `Metric.tagged` metric still builds and hashes
  * a key on every update (it merges its tags into the update's), one made from the tagged key
  * does not.
  */
-const series = (key: MetricKey.MetricKey.Counter<number>, labels: ReadonlyArray<readonly [string, string]>) =>
-  Metric.fromMetricKey(MetricKey.taggedWithLabels(key, labels.map(([name, value]) => MetricLabel.make(name, value))))
+export const series = <Type extends MetricKeyType.MetricKeyType.Untyped>(
+  key: MetricKey.MetricKey<Type>,
+  labels: ReadonlyArray<readonly [string, string]>
+) => Metric.fromMetricKey(MetricKey.taggedWithLabels(key, labels.map(([name, value]) => MetricLabel.make(name, value))))
 
 /** A call's `outcome` label: `ok`, the error's tag, `interrupted` or `defect`. */
 export const outcomeOf = (exit: Exit.Exit<unknown, { readonly _tag: string }>): string => {
