@@ -30,17 +30,30 @@ import * as RpcFrames from "./RpcFrames.js"
 
 interface Schemas {
   readonly stream: boolean
-  readonly encodeExit: (exit: Exit.Exit<unknown, unknown>) => Either.Either<unknown, unknown>
+  /** An answer's exit as the RPC's exit schema encodes it. */
+  readonly encodeExit: (exit: Exit.Exit<unknown, unknown>) => Either.Either<ExitEncoded, unknown>
   readonly encodeChunk: (values: ReadonlyArray<unknown>) => Either.Either<unknown, unknown>
 }
 
+type ExitEncoded = Schema.ExitEncoded<unknown, unknown, unknown>
+
 const schemasOf = (rpc: Rpc.Any): Schemas => {
-  const streamSchemas = RpcSchema.getStreamSchemas((rpc as unknown as Rpc.AnyWithProps).successSchema.ast)
+  const successSchema = (rpc as unknown as Rpc.AnyWithProps).successSchema
+  const streamSchemas = RpcSchema.getStreamSchemas(successSchema.ast)
+  const stream = Option.isSome(streamSchemas)
+  const encodeAnyExit = Schema.encodeUnknownEither(
+    Rpc.exitSchema(rpc) as unknown as Schema.Schema<Exit.Exit<unknown, unknown>, ExitEncoded>
+  )
+  // A success is encoded as `Schema.Exit` encodes it, `{ _tag: "Success", value }`, by the success
+  // schema alone: the walk of the exit's schema (its union, its cause) is for failures. A stream's
+  // exit is void: the general path.
+  const encodeValue = Schema.encodeUnknownEither(successSchema as Schema.Schema<unknown, unknown>)
+  const success = (value: unknown): ExitEncoded => ({ _tag: "Success", value })
   return {
-    stream: Option.isSome(streamSchemas),
-    encodeExit: Schema.encodeUnknownEither(
-      Rpc.exitSchema(rpc) as unknown as Schema.Schema<Exit.Exit<unknown, unknown>, unknown>
-    ),
+    stream,
+    encodeExit: stream
+      ? (exit) => encodeAnyExit(Exit.asVoid(exit))
+      : (exit) => Exit.isSuccess(exit) ? Either.map(encodeValue(exit.value), success) : encodeAnyExit(exit),
     encodeChunk: Schema.encodeUnknownEither(
       Schema.Array(Option.isSome(streamSchemas) ? streamSchemas.value.success : Schema.Any) as unknown as Schema.Schema<
         ReadonlyArray<unknown>,
@@ -141,10 +154,10 @@ export const make = Effect.gen(function*() {
         pending--
         running.delete(id)
         if (ended) return
-        const encoded = rpc.encodeExit(rpc.stream ? Exit.asVoid(exit) : exit)
+        const encoded = rpc.encodeExit(exit)
         send(
           Either.isRight(encoded)
-            ? { _tag: "Exit", requestId: id, exit: encoded.right as Schema.ExitEncoded<unknown, unknown, unknown> }
+            ? { _tag: "Exit", requestId: id, exit: encoded.right }
             : dieAnswer(id, String(encoded.left))
         )
         options.onAnswered?.()
