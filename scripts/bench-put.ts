@@ -8,13 +8,21 @@
 //
 //   npx tsx scripts/bench-put.ts --store file [--kind create] [--n 50] [--sizes 1024,1048576]
 //   scripts/s3-server start && npx tsx scripts/bench-put.ts --store s3 [--n 200] [--sizes 10240,1048576]
+//   npx tsx scripts/bench-put.ts --store floor|floor-flat --kind create [--n 1000] [--sizes 1024]
+//
+// `floor` is no store: the system calls of the file store's create, made directly (synchronous,
+// the fsyncs on the thread pool, as the store makes them), to tell the store's own cost from the
+// disk's and the kernel's. `floor-flat` is the cheapest durable create-only write of a file
+// (write and fsync a temporary file, link it to its name, fsync the one folder of all the keys).
 //
 // The file store writes into a fresh temporary directory (with fsync, as the broker does). The
 // S3 server is OSQUEUE_TEST_S3_ENDPOINT (default http://127.0.0.1:7480), with the bucket, keys
 // and quoting of packages/storage/test/support/s3.ts.
 import { Effect, Redacted } from "effect"
+import * as NodeFs from "node:fs"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
+import * as NodePath from "node:path"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 import * as FileStore from "../packages/storage/src/FileStore.js"
@@ -38,15 +46,20 @@ const warmup = Number(values.warmup)
 const inFlight = Math.max(1, Number(values["in-flight"]))
 const sizes = values.sizes.split(",").map(Number)
 const endpoint = process.env.OSQUEUE_TEST_S3_ENDPOINT ?? "http://127.0.0.1:7480"
-if (values.store !== "s3" && values.store !== "file") {
-  console.error(`--store takes s3 or file, got ${values.store}`)
+const floors = ["floor", "floor-flat"]
+if (values.store !== "s3" && values.store !== "file" && !floors.includes(values.store)) {
+  console.error(`--store takes s3, file, floor or floor-flat, got ${values.store}`)
   process.exit(2)
 }
 if (values.kind !== "cas" && values.kind !== "create") {
   console.error(`--kind takes cas or create, got ${values.kind}`)
   process.exit(2)
 }
-const directory = values.store === "file" ? mkdtempSync(join(tmpdir(), "osqueue-bench-put-")) : undefined
+if (floors.includes(values.store) && values.kind !== "create") {
+  console.error(`--store ${values.store} measures --kind create only`)
+  process.exit(2)
+}
+const directory = values.store !== "s3" ? mkdtempSync(join(tmpdir(), "osqueue-bench-put-")) : undefined
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN
@@ -130,9 +143,69 @@ const createPuts = (size: number) =>
     return result
   })
 
+/** An fsync on the thread pool, as the file store makes it. */
+const fsyncPath = (path: string) =>
+  Effect.async<void, NodeJS.ErrnoException>((resume) => {
+    const fd = NodeFs.openSync(path, "r")
+    NodeFs.fsync(fd, (error) => {
+      NodeFs.closeSync(fd)
+      resume(error === null ? Effect.void : Effect.fail(error))
+    })
+  })
+
+/** The file store's create of a key without a folder, as bare system calls (see the top of this file). */
+const floorCreate = (root: string, key: string, body: Uint8Array) =>
+  Effect.gen(function*() {
+    const keyDir = join(root, "objects", key)
+    const staging = join(root, "tmp", `${key.replaceAll("/", "-")}.d`)
+    NodeFs.statSync(join(keyDir, "@"), { throwIfNoEntry: false })
+    NodeFs.mkdirSync(staging)
+    const file = join(staging, "000000000000")
+    const fd = NodeFs.openSync(file, "wx")
+    NodeFs.writevSync(fd, [Buffer.from(`{"key":"${key}"}\n`)])
+    NodeFs.writevSync(fd, [body])
+    NodeFs.closeSync(fd)
+    yield* fsyncPath(file)
+    yield* fsyncPath(staging)
+    NodeFs.mkdirSync(keyDir, { recursive: true })
+    NodeFs.renameSync(staging, join(keyDir, "@"))
+    yield* fsyncPath(keyDir)
+  })
+
+/** The cheapest durable create-only write: a temporary file, fsynced, linked to its name, the folder fsynced. */
+const floorFlatCreate = (root: string, key: string, body: Uint8Array) =>
+  Effect.gen(function*() {
+    const folder = join(root, "objects", NodePath.dirname(key))
+    const staged = join(root, "tmp", key.replaceAll("/", "-"))
+    const fd = NodeFs.openSync(staged, "wx")
+    NodeFs.writevSync(fd, [Buffer.from(`{"key":"${key}"}\n`)])
+    NodeFs.writevSync(fd, [body])
+    NodeFs.closeSync(fd)
+    yield* fsyncPath(staged)
+    NodeFs.mkdirSync(folder, { recursive: true })
+    NodeFs.linkSync(staged, join(root, "objects", key))
+    NodeFs.unlinkSync(staged)
+    yield* fsyncPath(folder)
+  })
+
+const floorPuts = (root: string, size: number) =>
+  Effect.gen(function*() {
+    NodeFs.mkdirSync(join(root, "tmp"), { recursive: true })
+    const prefix = `log-${size}-${Date.now()}`
+    const bodies = Array.from({ length: warmup + n + 1 }, (_, seq) => payload(size, seq))
+    const create = values.store === "floor" ? floorCreate : floorFlatCreate
+    return yield* timed((seq) => create(root, `${prefix}/${String(seq).padStart(16, "0")}`, bodies[seq]!))
+  })
+
 const bench = (size: number) =>
   Effect.gen(function*() {
-    const { cpu, main, samples, wall } = yield* (values.kind === "create" ? createPuts(size) : casPuts(size))
+    const { cpu, main, samples, wall } = yield* (
+      directory !== undefined && floors.includes(values.store)
+        ? floorPuts(directory, size)
+        : values.kind === "create"
+        ? createPuts(size)
+        : casPuts(size)
+    )
     const sorted = [...samples].sort((a, b) => a - b)
     const mean = samples.reduce((a, b) => a + b, 0) / samples.length
     return {
@@ -152,7 +225,11 @@ const bench = (size: number) =>
 const program = Effect.gen(function*() {
   const rows = []
   for (const size of sizes) rows.push(yield* bench(size))
-  const where = directory === undefined ? endpoint : "the file store (fsync on)"
+  const where = directory === undefined
+    ? endpoint
+    : values.store === "file"
+    ? "the file store (fsync on)"
+    : `${values.store}: the system calls alone, no store`
   const what = values.kind === "create"
     ? `create-only put (new keys), ${inFlight} in flight`
     : "conditional put (If-Match), sequential"
