@@ -11,7 +11,7 @@ import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { type Body, bodyLength, type Metadata, OutcomeUnknown } from "../../ObjectStore.js"
 import type { StoreDirectory } from "./directory.js"
-import { type FsError, fsOp, fsOpOnPool, optional, syncDirectory, writeDurable } from "./fs.js"
+import { type FsError, fsOp, fsOpOnPool, optional, syncDirectoriesTogether, syncDirectory, writeDurable } from "./fs.js"
 import { type Header, headerLine, newNonce, versionOf } from "./generationFile.js"
 
 /** Suffix of a deleted key's generations folder while it is removed from `tmp/`. */
@@ -51,14 +51,18 @@ export const createFolder = (
       size: bodyLength(body),
       metadata: { ...metadata }
     }
+    // The bytes are durable before the key can appear.
     yield* writeDurable(store.genPath(staging, 0), headerLine(header), body, store.sync)
-    yield* syncDirectory(staging, store.sync)
-    yield* fsOp("mkdir", parentDir, () => NodeFs.mkdirSync(parentDir, { recursive: true }))
-    // rename() onto an existing folder fails (a generations folder is never empty).
+    const made = yield* fsOp("mkdir", parentDir, () => NodeFs.mkdirSync(parentDir, { recursive: true }))
+    // rename() onto an existing folder fails: a generations folder is never empty, but for one
+    // that a crash left empty at the next step, which held no object and is replaced.
     yield* fsOp("rename", dir, () => NodeFs.renameSync(staging, dir))
     renamed = true
-    // The key exists from here on; a delete may already have removed it (ENOENT) again.
-    yield* optional(syncDirectory(parentDir, store.sync)).pipe(
+    // The key exists from here on. Durable, all at once: the generation's entry in its folder,
+    // that folder's in the key's folder, and the entries of the folders this create made (a
+    // crash before then leaves the key absent, at worst an empty generations folder). A delete
+    // may already have removed the key again: what is gone needs no sync.
+    yield* syncDirectoriesTogether([dir, ...foldersHolding(parentDir, made)], store.sync).pipe(
       Effect.mapError((cause) => new OutcomeUnknown({ key, cause }))
     )
     store.confirmed.set(key, { gen: 0, nonce })
@@ -73,6 +77,21 @@ export const createFolder = (
       )
     )
   )
+}
+
+/**
+ * The folders whose entries changed when `mkdir -p` of `dir` made `made` (the topmost folder it
+ * created, undefined if none): `dir` itself, and each folder from `dir` up to `made`'s parent.
+ */
+const foldersHolding = (dir: string, made: string | undefined): Array<string> => {
+  const folders = [dir]
+  if (made === undefined) return folders
+  for (let folder = dir; folder !== made && folder !== NodePath.dirname(folder);) {
+    folder = NodePath.dirname(folder)
+    folders.push(folder)
+  }
+  folders.push(NodePath.dirname(made))
+  return folders
 }
 
 /**

@@ -153,6 +153,42 @@ export const syncDirectory = (path: string, sync: boolean) =>
     )
     : Effect.void
 
+/**
+ * fsyncs folders at the same time (all on the thread pool at once, one resumption when the last
+ * answers): what one write changed in several folders becomes durable in the time of one fsync.
+ * A folder that is gone is skipped: a delete removed it, and with it what was to be synced.
+ */
+export const syncDirectoriesTogether = (paths: ReadonlyArray<string>, sync: boolean) =>
+  sync
+    ? Effect.async<void, FsError>((resume) => {
+      let waiting = 1
+      let failure: FsError | undefined
+      const done = () => {
+        if (--waiting === 0) resume(failure === undefined ? Effect.void : Effect.fail(failure))
+      }
+      const failed = (e: FsError) => {
+        // Some platforms cannot fsync a folder; the data itself was already synced.
+        if (!["ENOENT", "EINVAL", "EISDIR", "EPERM", "EBADF"].includes(e.code ?? "")) failure ??= e
+      }
+      for (const path of paths) {
+        let fd: number
+        try {
+          fd = NodeFs.openSync(path, "r")
+        } catch (cause) {
+          failed(fsError("open", path, cause))
+          continue
+        }
+        waiting++
+        NodeFs.fsync(fd, (cause) => {
+          closeQuietly(fd)
+          if (cause !== null) failed(fsError("fsync", path, cause))
+          done()
+        })
+      }
+      done()
+    })
+    : Effect.void
+
 /** Whether something is at `path`, without building an ENOENT exception when nothing is. */
 export const exists = (path: string) =>
   fsOp("stat", path, () => NodeFs.statSync(path, { throwIfNoEntry: false }) !== undefined)
