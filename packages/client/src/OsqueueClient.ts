@@ -3,7 +3,7 @@
  * one broker URL is reached; leader discovery, retries and validation are shared.
  */
 import * as RpcClient from "@effect/rpc/RpcClient"
-import { InvalidRequest, OsqueueRpcs, QueueNames } from "@osqueue/types"
+import { InvalidRequest, QueueNames } from "@osqueue/types"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -17,7 +17,14 @@ import type * as Scope from "effect/Scope"
 import type { OsqueueClientShape } from "./ClientShape.js"
 import type { ClientError } from "./Errors.js"
 import { make } from "./Operations.js"
-import { type Connect, httpProtocol, rpcConnect, type Serialization, webSocketProtocol } from "./Protocols.js"
+import {
+  type Connect,
+  httpProtocol,
+  makeRpcClient,
+  rpcConnect,
+  type Serialization,
+  webSocketProtocol
+} from "./Protocols.js"
 import { restConnect } from "./Rest.js"
 import * as Router from "./Router.js"
 import { fromRpcClient } from "./Transport.js"
@@ -167,7 +174,7 @@ export class OsqueueClient extends Context.Tag("@osqueue/client/OsqueueClient")<
       Effect.gen(function*() {
         const label = options.label ?? "custom"
         const context = yield* Layer.build(protocol)
-        const rpc = yield* RpcClient.make(OsqueueRpcs).pipe(Effect.provide(context))
+        const rpc = yield* Effect.provide(makeRpcClient, context)
         return yield* fromConnect(
           { urls: [label], retry: options.retry, requestTimeout: options.requestTimeout, queue: options.queue },
           (queue) => () => Effect.succeed(fromRpcClient(label, rpc, queue))

@@ -11,11 +11,11 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Socket from "@effect/platform/Socket"
 import * as RpcClient from "@effect/rpc/RpcClient"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
-import { OsqueueRpcs, WebSocketAuth } from "@osqueue/types"
+import { JobTrace, OsqueueRpcs, WebSocketAuth } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import { type BrokerApi, fromRpcClient } from "./Transport.js"
+import { type BrokerApi, fromRpcClient, type OsqueueRpcClient } from "./Transport.js"
 
 /** Opens a client to one broker, living as long as the scope. */
 export type Connect = (url: string) => Effect.Effect<BrokerApi, never, Scope.Scope>
@@ -99,10 +99,18 @@ export const webSocketProtocol = (
     ])
   )
 
+/**
+ * The typed RPC client over the protocol in context. Its span per request (and the trace ids in
+ * each message) only where spans are exported (docs/tracing.md): otherwise they are made per
+ * call and never read.
+ */
+export const makeRpcClient: Effect.Effect<OsqueueRpcClient, never, RpcClient.Protocol | Scope.Scope> = Effect
+  .flatMap(JobTrace.exporting, (tracing) => RpcClient.make(OsqueueRpcs, { disableTracing: !tracing }))
+
 /** A `Connect` from any RPC protocol layer per URL; with `queue`, each message names it (`fromRpcClient`). */
 export const rpcConnect =
   (protocol: (url: string) => Layer.Layer<RpcClient.Protocol>, queue?: string): Connect => (url) =>
     Layer.build(protocol(url)).pipe(
-      Effect.flatMap((context) => RpcClient.make(OsqueueRpcs).pipe(Effect.provide(context))),
+      Effect.flatMap((context) => Effect.provide(makeRpcClient, context)),
       Effect.map((client) => fromRpcClient(url, client, queue))
     )

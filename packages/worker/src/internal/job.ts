@@ -47,11 +47,9 @@ export const makeJobs = <R>(config: JobsConfig<R>): (claimed: ClaimedJob) => Eff
   const { client, jobsInHand, renewals, settlement, slots, specs, workerId } = config
 
   const jobSpan = (job: Job): Tracer.SpanOptions => {
-    const attributes = { "job.id": job.id, "job.type": job.type }
-    if (!config.tracing) return { attributes, captureStackTrace: false }
     const parent = JobTrace.parentOf(job.traceparent)
     return {
-      attributes: { ...attributes, "job.attempt": job.attempts, "worker.id": workerId },
+      attributes: { "job.id": job.id, "job.type": job.type, "job.attempt": job.attempts, "worker.id": workerId },
       kind: "consumer",
       captureStackTrace: false,
       ...(parent === undefined ? {} : { parent })
@@ -141,7 +139,8 @@ export const makeJobs = <R>(config: JobsConfig<R>): (claimed: ClaimedJob) => Eff
     }).pipe(
       Effect.onInterrupt(() => settlement.release(claimed)),
       Effect.annotateLogs({ jobId: claimed.job.id, type: claimed.job.type, attempt: claimed.job.attempts, workerId }),
-      Effect.withSpan("Worker.job", jobSpan(claimed.job))
+      // A span only where spans are exported (docs/tracing.md): otherwise one per job, never read.
+      (self) => config.tracing ? Effect.withSpan(self, "Worker.job", jobSpan(claimed.job)) : self
     )
 
   return (claimed) =>
