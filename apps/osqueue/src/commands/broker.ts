@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { fileURLToPath } from "node:url"
+import { boundHeapGrowth } from "../HeapGrowth.js"
 import { withDefault } from "../Help.js"
 import { jsonOption, oneLine } from "../JsonOption.js"
 import { type Backend, storageLayer, storeOptions, withFaults } from "../Storage.js"
@@ -132,6 +133,10 @@ export const brokerLayer = (args: BrokerArgs) =>
     })
   )
 
-export const broker = Command.make("broker", brokerOptions, (args) => Layer.launch(brokerLayer(args))).pipe(
+export const broker = Command.make(
+  "broker",
+  brokerOptions,
+  (args) => Effect.zipRight(Effect.sync(boundHeapGrowth), Layer.launch(brokerLayer(args)))
+).pipe(
   Command.withDescription("Run a broker: it leads, or stands by and takes over when the leader goes")
 )
