@@ -1,8 +1,16 @@
 /**
- * A binary min-heap. The queue's indexes use it with lazy deletion: an item carries the stamp
- * its job had when pushed, and is ignored when popped if the job has changed since.
+ * A min-heap. The queue's indexes use it with lazy deletion: an item carries the stamp its job
+ * had when pushed, and is ignored when popped if the job has changed since.
  */
-export class Heap<A> {
+export interface Heap<A> {
+  readonly size: number
+  peek(): A | undefined
+  push(item: A): void
+  pop(): A | undefined
+}
+
+/** A binary min-heap of any items, in an array. */
+export class BinaryHeap<A> implements Heap<A> {
   private readonly items: Array<A> = []
 
   constructor(private readonly less: (a: A, b: A) => boolean) {}

@@ -22,7 +22,7 @@ import {
 import { Either, FastCheck as fc, Schema } from "effect"
 import { isDeepStrictEqual } from "node:util"
 import type { Command } from "../src/Command.js"
-import { Heap } from "../src/Heap.js"
+import { BinaryHeap } from "../src/Heap.js"
 import { defaultLimits, type Limits, QueueState, tokenOf } from "../src/QueueState.js"
 import {
   type Handle,
@@ -859,14 +859,14 @@ const run = (steps: ReadonlyArray<Step>, strictTokens: boolean) => {
   })
 }
 
-describe("Heap", () => {
+describe("BinaryHeap", () => {
   it("pops in order under any mix of pushes and pops", () => {
     type Item = { readonly key: number; readonly seq: number }
     const less = (a: Item, b: Item) => a.key < b.key || (a.key === b.key && a.seq < b.seq)
     const arbOps = fc.array(fc.option(fc.integer({ min: -5, max: 5 }), { nil: undefined, freq: 3 }), { maxLength: 200 })
     fc.assert(
       fc.property(arbOps, (ops) => {
-        const heap = new Heap<Item>(less)
+        const heap = new BinaryHeap<Item>(less)
         const model: Array<Item> = []
         ops.forEach((key, seq) => {
           if (key === undefined) {

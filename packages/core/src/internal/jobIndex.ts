@@ -6,8 +6,9 @@
  */
 import { type Job, type JobId, type JobState, jobStates } from "@osqueue/types"
 import { randomInt } from "node:crypto"
-import { Heap } from "../Heap.js"
+import type { Heap } from "../Heap.js"
 import type { Entry } from "./entry.js"
+import { ItemHeap } from "./itemHeap.js"
 
 export interface Item {
   /** Priority for the ready heaps, a time for the others. */
@@ -62,7 +63,7 @@ export const keyHash = (key: string): number => {
 }
 
 export const itemLess = (a: Item, b: Item) => a.key < b.key || (a.key === b.key && a.seq < b.seq)
-const newHeap = () => new Heap<Item>(itemLess)
+const newHeap = () => new ItemHeap()
 
 export class JobIndex {
   readonly entries = new Map<JobId, Entry>()

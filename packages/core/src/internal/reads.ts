@@ -3,7 +3,7 @@
  * holding leases, whether a claim could find a job, and when the next timed change is due.
  */
 import { type JobId, type JobPage, type JobState, jobStates, type ListQuery, type Stats } from "@osqueue/types"
-import { Heap } from "../Heap.js"
+import { BinaryHeap } from "../Heap.js"
 import { limitStatus, room, startsWithin } from "./claimLimits.js"
 import type { Entry } from "./entry.js"
 import { nextScheduleRun } from "./schedules.js"
@@ -37,7 +37,7 @@ export const list = (core: StateCore, query: ListQuery): JobPage => {
   const ids: Iterable<JobId> = query.state === undefined ? core.jobs.entries.keys() : core.jobs.byState[query.state]
   // The first `limit` seqs past `after`, kept in a heap whose top is the last of them:
   // O(n log limit), no full sort, and only the page's jobs (and a search's candidates) decoded.
-  const page = new Heap<Entry>((a, b) => ahead(b.seq, a.seq))
+  const page = new BinaryHeap<Entry>((a, b) => ahead(b.seq, a.seq))
   let more = false
   for (const id of ids) {
     const entry = core.jobs.entries.get(id)!

@@ -5,7 +5,7 @@
  * puts it back. The other internal modules are functions over it, one concern each.
  */
 import type { ClaimLimit, Job, JobEvent, JobEventKind, JobId, Leader, Paused, Schedule, Totals } from "@osqueue/types"
-import { Heap } from "../Heap.js"
+import { BinaryHeap } from "../Heap.js"
 import type { Limits } from "../QueueState.js"
 import type { KeptJobs } from "../StoredJobs.js"
 import { Entry } from "./entry.js"
@@ -53,7 +53,7 @@ export class StateCore {
   /** `meta.limits` by scope, for the claim path (made again when the limits change). */
   limitsByScope: { readonly of: ReadonlyArray<ClaimLimit>; readonly byScope: Map<Scope, ClaimLimit> } | undefined
   readonly schedules = new Map<string, HeldSchedule>()
-  readonly dueSchedules = new Heap<DueItem>((a, b) => a.key < b.key)
+  readonly dueSchedules = new BinaryHeap<DueItem>((a, b) => a.key < b.key)
   meta: Meta
   stamps = 0
   /** The open batch's undo journal (its frame's), undefined outside a batch. */
