@@ -139,8 +139,16 @@ const createPuts = (size: number) =>
     // The bodies are made before the clock starts: only the puts are timed.
     const bodies = Array.from({ length: warmup + n + 1 }, (_, seq) => payload(size, seq))
     const result = yield* timed((seq) => store.put(key(seq), bodies[seq]!, { ifAbsent: true }))
+    // Then each entry's delete, as the log's garbage collection makes them, one at a time.
+    const cpuBefore = cpuMicros()
+    const mainBefore = mainThreadMicros()
     for (let seq = 1; seq <= warmup + n; seq++) yield* store.delete(key(seq))
-    return result
+    const deletes = warmup + n
+    return {
+      ...result,
+      deleteCpu: (cpuMicros() - cpuBefore) / deletes,
+      deleteMain: (mainThreadMicros() - mainBefore) / deletes
+    }
   })
 
 /** An fsync on the thread pool, as the file store makes it. */
@@ -199,13 +207,21 @@ const floorPuts = (root: string, size: number) =>
 
 const bench = (size: number) =>
   Effect.gen(function*() {
-    const { cpu, main, samples, wall } = yield* (
+    const measured: {
+      readonly samples: Array<number>
+      readonly cpu: number
+      readonly main: number
+      readonly wall: number
+      readonly deleteCpu?: number
+      readonly deleteMain?: number
+    } = yield* (
       directory !== undefined && floors.includes(values.store)
         ? floorPuts(directory, size)
         : values.kind === "create"
         ? createPuts(size)
         : casPuts(size)
     )
+    const { cpu, main, samples, wall } = measured
     const sorted = [...samples].sort((a, b) => a - b)
     const mean = samples.reduce((a, b) => a + b, 0) / samples.length
     return {
@@ -218,7 +234,13 @@ const bench = (size: number) =>
       mean: mean.toFixed(2),
       "CPU µs/put": cpu.toFixed(0),
       "main thread µs/put": main.toFixed(0),
-      "wall µs/put": wall.toFixed(0)
+      "wall µs/put": wall.toFixed(0),
+      ...(measured.deleteCpu !== undefined && measured.deleteMain !== undefined
+        ? {
+          "CPU µs/delete": measured.deleteCpu.toFixed(0),
+          "main thread µs/delete": measured.deleteMain.toFixed(0)
+        }
+        : {})
     }
   })
 
