@@ -36,10 +36,10 @@ import { JobPage, ListOrder, ListSearch, maxPageSize } from "./JobList.js"
 import { ClaimedJob, EnqueueOptionsOnWire, JobOnWire } from "./JobOnWire.js"
 import { Role } from "./Roles.js"
 import {
-  ClaimRequest,
+  ClaimRequestOnWire,
   CompleteManyRequest,
   CompleteOutcomes,
-  CompleteRequest,
+  CompleteRequestOnWire,
   Count,
   EnqueueManyRequest,
   FailRequest,
@@ -101,7 +101,7 @@ export class JobsApi extends HttpApiGroup.make("jobs")
   )
   .add(
     HttpApiEndpoint.post("claim", "/jobs/claim")
-      .setPayload(ClaimRequest)
+      .setPayload(ClaimRequestOnWire)
       .addSuccess(Schema.Array(ClaimedJob))
       .annotate(OpenApi.Summary, "Claim up to `max` jobs, waiting up to `waitMs` for one (long poll)")
   )
@@ -113,7 +113,7 @@ export class JobsApi extends HttpApiGroup.make("jobs")
   )
   .add(
     HttpApiEndpoint.post("complete")`/jobs/${id}/complete`
-      .setPayload(CompleteRequest)
+      .setPayload(CompleteRequestOnWire)
       .addSuccess(JobOnWire)
       .annotate(OpenApi.Summary, "Complete a claimed job")
   )

@@ -3,9 +3,19 @@
  * rules compiled by hand, so a valid job or enqueue costs a few comparisons instead of a Schema
  * decode, and anything a guard does not accept goes to the schema for its verdict and its error.
  */
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import * as SchemaAST from "effect/SchemaAST"
+import {
+  type Guard,
+  guarded,
+  isArrayOf,
+  isInt,
+  isMillis,
+  isNumberIn,
+  isObject,
+  isString,
+  onlyKeys,
+  optional
+} from "./internal/guards.js"
 import {
   Attempt,
   ChildResult,
@@ -24,29 +34,8 @@ import {
 } from "./Job.js"
 import { LeaseToken, publicJob } from "./LeaseToken.js"
 
-type Guard = (u: unknown) => boolean
-
-const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
-const isString: Guard = (u) => typeof u === "string"
-const isInt: Guard = (u) => Number.isSafeInteger(u)
-const isMillis: Guard = (u) => Number.isSafeInteger(u) && (u as number) >= 0
-const isNumberIn = (u: unknown, min: number, max: number) => typeof u === "number" && u >= min && u <= max
-const isArrayOf = (u: unknown, is: Guard) => {
-  if (!Array.isArray(u)) return false
-  for (let i = 0; i < u.length; i++) if (!is(u[i])) return false
-  return true
-}
-/** An optional field with `exact: true`: absent, or present and valid (never `undefined`). */
-const optional = (o: Record<string, unknown>, key: string, is: Guard) => !(key in o) || is(o[key])
-
 const jobStateSet: ReadonlySet<unknown> = new Set(JobState.literals)
 const outcomes: ReadonlySet<unknown> = new Set(Attempt.fields.outcome.literals)
-
-/** True when `o` has no key outside `keys` (`strictFields`). */
-const onlyKeys = (o: Record<string, unknown>, keys: ReadonlySet<string>) => {
-  for (const key in o) if (!keys.has(key)) return false
-  return true
-}
 
 const isDelayMs: Guard = (u) => isMillis(u) && (u as number) <= maxDelayMs
 const isInstant: Guard = (u) => isMillis(u) && (u as number) <= maxInstant
@@ -112,29 +101,6 @@ const isEnqueueOptions = (u: unknown): u is EnqueueOptions =>
   optional(u, "maxAttempts", isMaxAttempts) && optional(u, "backoff", isRequestBackoff) &&
   optional(u, "idempotencyKey", isIdempotencyKey) && optional(u, "traceparent", isTraceparent) &&
   optional(u, "timeoutMs", isTimeoutMs) && onlyKeys(u, enqueueKeys)
-
-/**
- * `schema`, checked first by `guard`, which must give the schema's verdicts (`Job.test.ts` holds
- * each guard to its schema on every value and every field of one replaced or removed). A value
- * the guard accepts passes as it is; only one it refuses goes through the schema, so the error
- * still names what is wrong. Walking a schema costs about 6 µs per job here, 25 times the
- * guard. JSON Schema and the OpenAPI document describe `schema` (the surrogate).
- */
-const guarded = <A, I>(
-  schema: Schema.Schema<A, I>,
-  guard: (u: unknown) => u is A,
-  /** What an encode sends of a value the guard accepts (the schema's own encode leaves out what it does not know). */
-  toWire: (a: A) => A = (a) => a
-): Schema.Schema<A> =>
-  Schema.declare([], {
-    decode: () => (input, options) =>
-      guard(input) ? ParseResult.succeed(input) : ParseResult.decodeUnknown(schema)(input, options),
-    // `I` is `A` without brands: the same JSON.
-    encode: () => (input, options) =>
-      guard(input)
-        ? ParseResult.succeed(toWire(input))
-        : ParseResult.map(ParseResult.encodeUnknown(schema)(input, options), (encoded) => encoded as unknown as A)
-  }, { [SchemaAST.SurrogateAnnotationId]: schema.ast })
 
 /**
  * `Job` as answers carry it (RPC and REST): every enqueue, claim and completion answers with jobs.

@@ -14,6 +14,15 @@ export const leaseSecretLength = Math.ceil((leaseSecretBytes * 8) / 6)
 const secretChars = `[A-Za-z0-9_-]{${leaseSecretLength}}`
 const leaseSecretPattern = new RegExp(`^${secretChars}$`)
 
+const leaseTokenPattern = new RegExp(`^[^/]+/\\d+/\\d+(/${secretChars})?$`)
+
+/** Longest lease token. */
+const maxLeaseTokenLength = 200
+
+/** `LeaseToken`'s verdict, by hand (`guarded` request schemas). */
+export const isLeaseToken = (u: unknown): u is LeaseToken =>
+  typeof u === "string" && u.length <= maxLeaseTokenLength && leaseTokenPattern.test(u)
+
 /**
  * What a claim returns to present with the lease: `jobId/claims/epoch/secret`. `claims` counts
  * every claim of the job (no token is issued twice), `epoch` is the leader's that granted it, and
@@ -23,8 +32,8 @@ const leaseSecretPattern = new RegExp(`^${secretChars}$`)
  * (docs/architecture.md, "Lease tokens").
  */
 export const LeaseToken = Schema.String.pipe(
-  Schema.maxLength(200, { message: () => "a lease token has at most 200 characters" }),
-  Schema.pattern(new RegExp(`^[^/]+/\\d+/\\d+(/${secretChars})?$`), {
+  Schema.maxLength(maxLeaseTokenLength, { message: () => "a lease token has at most 200 characters" }),
+  Schema.pattern(leaseTokenPattern, {
     message: () => "a lease token looks like `jobId/claims/epoch/secret`, as returned by claim"
   }),
   Schema.brand("LeaseToken")

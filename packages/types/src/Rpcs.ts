@@ -9,10 +9,11 @@ import { ClaimLimit, SetLimitRequest } from "./ClaimLimits.js"
 import { OsqueueError } from "./Errors.js"
 import { JobEvent } from "./Event.js"
 import { FlowRequest } from "./Flow.js"
-import { DelayMs, JobId, JobState, JobType, Millis, Priority, strictFields } from "./Job.js"
+import { guarded, isArrayOf, isIntIn, isObject, isStringOfLength, onlyKeys, optional } from "./internal/guards.js"
+import { DelayMs, JobId, JobState, JobType, maxJobTypeLength, Millis, Priority, strictFields } from "./Job.js"
 import { JobPage, ListQuery } from "./JobList.js"
 import { ClaimedJob, EnqueueOptionsOnWire, JobOnWire } from "./JobOnWire.js"
-import { LeaseToken } from "./LeaseToken.js"
+import { isLeaseToken, LeaseToken } from "./LeaseToken.js"
 import { Schedule, ScheduleId, ScheduleSpec } from "./Schedule.js"
 import { LimitStatus, Paused, StateCounts, Stats } from "./Stats.js"
 
@@ -62,6 +63,20 @@ export const ClaimRequest = Schema.Struct({
 }).annotations(strictFields)
 export type ClaimRequest = typeof ClaimRequest.Type
 
+const claimKeys: ReadonlySet<string> = new Set(Object.keys(ClaimRequest.fields))
+const isJobType = (u: unknown) => isStringOfLength(u, 1, maxJobTypeLength)
+
+/** `ClaimRequest` as requests carry it (RPC and REST): its verdict by hand (`guarded`), a claim being on every job's path. */
+export const ClaimRequestOnWire: Schema.Schema<ClaimRequest> = guarded(
+  ClaimRequest,
+  (u): u is ClaimRequest =>
+    isObject(u) && isStringOfLength(u.workerId, 1, maxWorkerIdLength) &&
+    optional(u, "types", (types) => isArrayOf(types, isJobType) && (types as Array<unknown>).length <= maxClaimTypes) &&
+    optional(u, "max", (max) => isIntIn(max, 1, maxClaimJobs)) &&
+    optional(u, "leaseMs", (ms) => isIntIn(ms, 1, maxLeaseMs)) &&
+    optional(u, "waitMs", (ms) => isIntIn(ms, 0, maxClaimWaitMs)) && onlyKeys(u, claimKeys)
+)
+
 export const HeartbeatRequest = Schema.Struct({
   token: LeaseToken,
   progress: Schema.optionalWith(Schema.Unknown, { exact: true }),
@@ -77,6 +92,14 @@ export const CompleteRequest = Schema.Struct({
   result: Schema.optionalWith(Schema.Unknown, { exact: true })
 }).annotations(strictFields)
 export type CompleteRequest = typeof CompleteRequest.Type
+
+const completeKeys: ReadonlySet<string> = new Set(Object.keys(CompleteRequest.fields))
+
+/** `CompleteRequest` as requests carry it, as `ClaimRequestOnWire`. */
+export const CompleteRequestOnWire: Schema.Schema<CompleteRequest> = guarded(
+  CompleteRequest,
+  (u): u is CompleteRequest => isObject(u) && isLeaseToken(u.token) && onlyKeys(u, completeKeys)
+)
 
 export const FailRequest = Schema.Struct({
   token: LeaseToken,
@@ -95,7 +118,7 @@ export const maxCompleteBatch = 10_000
 
 /** Many completions in one call; each succeeds or fails on its own (one lost lease fails only its item). */
 export const CompleteManyRequest = Schema.Struct({
-  items: Schema.Array(CompleteRequest).pipe(Schema.minItems(1), Schema.maxItems(maxCompleteBatch))
+  items: Schema.Array(CompleteRequestOnWire).pipe(Schema.minItems(1), Schema.maxItems(maxCompleteBatch))
 }).annotations(strictFields)
 export type CompleteManyRequest = typeof CompleteManyRequest.Type
 
@@ -249,9 +272,9 @@ export class OsqueueRpcs extends RpcGroup.make(
   }),
   /** A flow (docs/flows.md): its jobs, each before its children. */
   Rpc.make("EnqueueFlow", { payload: FlowRequest, success: Schema.Array(JobOnWire), error: OsqueueError }),
-  Rpc.make("Claim", { payload: ClaimRequest, success: Schema.Array(ClaimedJob), error: OsqueueError }),
+  Rpc.make("Claim", { payload: ClaimRequestOnWire, success: Schema.Array(ClaimedJob), error: OsqueueError }),
   Rpc.make("Heartbeat", { payload: HeartbeatRequest, success: HeartbeatResult, error: OsqueueError }),
-  Rpc.make("Complete", { payload: CompleteRequest, success: JobOnWire, error: OsqueueError }),
+  Rpc.make("Complete", { payload: CompleteRequestOnWire, success: JobOnWire, error: OsqueueError }),
   Rpc.make("CompleteMany", { payload: CompleteManyRequest, success: CompleteOutcomes, error: OsqueueError }),
   Rpc.make("Fail", { payload: FailRequest, success: JobOnWire, error: OsqueueError }),
   Rpc.make("Release", { payload: TokenRequest, success: JobOnWire, error: OsqueueError }),

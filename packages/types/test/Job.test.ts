@@ -1,11 +1,15 @@
 /**
- * `JobOnWire` and `EnqueueOptionsOnWire` are `Job` and `EnqueueOptions` checked first by
- * hand-written guards: each guard must give its schema's verdict on every value the schema can
- * describe, and on every way of breaking one.
+ * `JobOnWire`, `EnqueueOptionsOnWire`, `ClaimRequestOnWire` and `CompleteRequestOnWire` are their
+ * schemas checked first by hand-written guards: each guard must give its schema's verdict on
+ * every value the schema can describe, and on every way of breaking one.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Arbitrary, FastCheck as fc, JSONSchema, ParseResult, Schema } from "effect"
 import {
+  ClaimRequest,
+  ClaimRequestOnWire,
+  CompleteRequest,
+  CompleteRequestOnWire,
   EnqueueOptions,
   EnqueueOptionsOnWire,
   Job,
@@ -95,6 +99,18 @@ const pairs = [
     name: "EnqueueOptionsOnWire",
     schema: EnqueueOptions as Schema.Schema<unknown, unknown>,
     wire: EnqueueOptionsOnWire as Schema.Schema<unknown>,
+    runs: 300
+  },
+  {
+    name: "ClaimRequestOnWire",
+    schema: ClaimRequest as Schema.Schema<unknown, unknown>,
+    wire: ClaimRequestOnWire as Schema.Schema<unknown>,
+    runs: 300
+  },
+  {
+    name: "CompleteRequestOnWire",
+    schema: CompleteRequest as Schema.Schema<unknown, unknown>,
+    wire: CompleteRequestOnWire as Schema.Schema<unknown>,
     runs: 300
   }
 ]
