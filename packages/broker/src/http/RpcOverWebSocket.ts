@@ -37,9 +37,25 @@ export const make = (sessions: RpcSession.Sessions) =>
     const server = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false })
     const open = new Map<WebSocket, RpcSession.Session>()
 
-    const serve = (socket: WebSocket, role: Role | undefined, queue: string | undefined) => {
+    const serve = (socket: WebSocket, raw: Duplex, role: Role | undefined, queue: string | undefined) => {
       const encode = RpcFrames.frameEncoder(limits)
-      const session = sessions.start({ role, queue, acks: true, send: (answer) => socket.send(encode(answer)) })
+      // The answers sent to one connection in one turn (a gathered batch's, a client's calls in
+      // flight together) leave in one write: the socket is corked at the first and uncorked once
+      // the turn's work is done (`ws` corks each frame's header and payload the same way, inside).
+      let corked = false
+      const uncork = () => {
+        corked = false
+        raw.uncork()
+      }
+      const send = (answer: RpcFrames.Answer) => {
+        if (!corked) {
+          corked = true
+          raw.cork()
+          process.nextTick(uncork)
+        }
+        socket.send(encode(answer))
+      }
+      const session = sessions.start({ role, queue, acks: true, send })
       open.set(socket, session)
       socket.on("message", (data) => session.receive(RpcFrames.checkLine(textOf(data), limits)))
       socket.on("close", () => {
@@ -59,7 +75,7 @@ export const make = (sessions: RpcSession.Sessions) =>
        */
       upgrade: (request: Http.IncomingMessage, socket: Duplex, head: Buffer, role: Role | undefined) =>
         server.handleUpgrade(request, socket, head, (webSocket) =>
-          serve(webSocket, role, Queues.nameIn(request.headers as Record<string, string | undefined>))),
+          serve(webSocket, socket, role, Queues.nameIn(request.headers as Record<string, string | undefined>))),
       /** Closes every connection (1001): what runs on them is interrupted, clients go on at the next broker. */
       close: () => {
         for (const [webSocket, session] of open) {
