@@ -8,7 +8,8 @@
  * the ring stays small. It is served by `watch({ history: true })`.
  */
 import { GroupCommit } from "@osqueue/core"
-import type { Job, JobEvent, Percentiles, StateCounts, StatsSample, TypeSample } from "@osqueue/types"
+import type { JobEvent, Percentiles, StateCounts, StatsSample, TypeSample } from "@osqueue/types"
+import type * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
@@ -90,44 +91,41 @@ export const make: Effect.Effect<StatsHistoryShape, never, GroupCommit.GroupComm
     let started = Date.now()
     let lastSeq = (yield* commit.stats).seq
 
-    /** Counts a batch of committed events; claims and completions are timed from the jobs they name. */
-    const record = (events: ReadonlyArray<JobEvent>) =>
-      Effect.gen(function*() {
-        const timed = events.filter((event) => event.kind === "claimed" || event.kind === "completed")
-        const jobs = timed.length === 0
-          ? new Map<string, Job>()
-          : yield* commit.read((state) =>
-            new Map(timed.flatMap((event) => {
-              const job = state.get(event.jobId)
-              return job === undefined ? [] : [[event.jobId, job] as const]
-            }))
-          )
+    /**
+     * Counts a batch of committed events; claims and completions are timed from the jobs they
+     * name, read in the same pass (one read of the state per batch, nothing built per event).
+     */
+    const record = (events: Chunk.Chunk<JobEvent>) =>
+      commit.read((state) => {
         const interval = current
         for (const event of events) {
           interval.events++
           const type = interval.type(event.type)
-          const job = jobs.get(event.jobId)
           switch (event.kind) {
             case "enqueued":
               interval.enqueued++
               break
-            case "claimed":
+            case "claimed": {
               // Timed only when the job still shows this claim (not a later one).
+              const job = state.get(event.jobId)
               if (job?.startedAt === event.at) {
                 const wait = Math.max(0, event.at - job.runAt)
                 interval.wait.add(wait)
                 type.wait.add(wait)
               }
               break
-            case "completed":
+            }
+            case "completed": {
               interval.completed++
               type.completed++
+              const job = state.get(event.jobId)
               if (job?.finishedAt === event.at && job.startedAt !== undefined) {
                 const run = Math.max(0, event.at - job.startedAt)
                 interval.run.add(run)
                 type.run.add(run)
               }
               break
+            }
             case "retrying":
               interval.failed++
               type.failed++
@@ -186,7 +184,7 @@ export const make: Effect.Effect<StatsHistoryShape, never, GroupCommit.GroupComm
 
     const events = yield* commit.events
     yield* Queue.takeBetween(events, 1, 10_000).pipe(
-      Effect.flatMap((chunk) => record([...chunk])),
+      Effect.flatMap(record),
       Effect.forever,
       Effect.forkScoped
     )
