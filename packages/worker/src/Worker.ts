@@ -12,8 +12,8 @@ import { type InvalidRequest, JobTrace, type Unauthorized } from "@osqueue/types
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
@@ -126,8 +126,10 @@ export const make = <const H extends Handlers>(
     const jobsInHand = new Map<string, (end: JobEnd) => void>()
     const settlement = makeSettlement(client)
     const scope = yield* Effect.scope
-    // Created before the shutdown finalizer, so they close after the drain (finalizers run LIFO).
-    const jobsScope = yield* Scope.fork(scope, ExecutionStrategy.parallel)
+    // Made before the shutdown finalizer, so its fibers are interrupted after the drain
+    // (finalizers run LIFO), all at once. A set, not a scope per job: `forkIn` made and closed a
+    // child scope for every job.
+    const jobFibers = yield* FiberSet.make()
     const renewals = new Renewals()
     yield* renewals.run((lease) =>
       client.heartbeat(lease.token).pipe(
@@ -152,7 +154,7 @@ export const make = <const H extends Handlers>(
       leaseMs: options.leaseMs,
       defaultTimeout: options.timeout === undefined ? undefined : Duration.decode(options.timeout),
       tracing: yield* JobTrace.exporting,
-      scope: jobsScope
+      fibers: jobFibers
     })
     const claims = yield* makeClaimLoop({
       client,

@@ -11,10 +11,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
 import * as Metric from "effect/Metric"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 import { type HandlerSpec, type JobContext, JobTimeout } from "../Handler.js"
 import * as Metrics from "../Metrics.js"
@@ -38,8 +38,8 @@ export interface JobsConfig<R> {
   readonly defaultTimeout: Duration.Duration | undefined
   /** With spans exported, a job's span continues the trace its job carries (docs/tracing.md). */
   readonly tracing: boolean
-  /** Where job fibers run: closed after shutdown's drain. */
-  readonly scope: Scope.Scope
+  /** Where job fibers run: interrupted after shutdown's drain. */
+  readonly fibers: FiberSet.FiberSet
 }
 
 /** Returns `start`, which takes a claimed job into the pool and runs it in a fiber of its own. */
@@ -155,7 +155,7 @@ export const makeJobs = <R>(config: JobsConfig<R>): (claimed: ClaimedJob) => Eff
             Effect.ensuring(
               Effect.zipRight(Effect.sync(() => slots.exit(use)), Metric.incrementBy(Metrics.inHand, -1))
             ),
-            Effect.forkIn(config.scope)
+            FiberSet.run(config.fibers)
           )
         ),
         Effect.asVoid
