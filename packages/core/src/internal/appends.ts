@@ -154,8 +154,14 @@ export const make = (options: {
     const waiting: Array<() => void> = []
     /** The highest position this broker has sent an entry at: an entry re-sent below it skips what may lie above. */
     let sentMax = 0
-    /** The counts as of the last durable append, while later ones are in flight. */
+    /**
+     * The durable state's counts while appends are in flight, and the state they are of. A
+     * landed append's sealed counts serve the next append too, unless the state changed
+     * otherwise since (a replay moves `seq`, a reload replaces the state): one count of every
+     * job state fewer per commit.
+     */
     let durableStats: Stats | undefined
+    let durableStatsOf: QueueState | undefined
     /**
      * When the last durable append was sent (monotonic ms on Effect's clock, as every other TTL
      * rule, so TestClock drives it too): the fence's clock (docs/ha.md). None yet: the first
@@ -262,7 +268,9 @@ export const make = (options: {
         flights.shift()
         if (Exit.isSuccess(written) && written.value._tag === "Landed") {
           lastSentAt = flight.sentAt
-          durableStats = flight.stats
+          // A conversion's counts are the next send's to take: its bytes are the whole checkpoint's.
+          durableStats = flight.legacy ? undefined : flight.stats
+          durableStatsOf = s
           const events = flight.legacy
             ? s.committed(flight.last, flight.commitId, flight.bytes)
             : s.committed(flight.last, flight.commitId)
@@ -302,7 +310,10 @@ export const make = (options: {
         // From here to the fork nothing yields: no other change or read sees the state half-done.
         const s = copy.state
         const legacy = copy.legacy
-        if (flights.length === 0) durableStats = s.stats()
+        if (flights.length === 0 && (durableStatsOf !== s || durableStats?.seq !== s.seq)) {
+          durableStats = s.stats()
+          durableStatsOf = s
+        }
         const position = (flights.length > 0 ? flights[flights.length - 1]!.last : s.seq) + 1
         // A takeover skips one: the deposed leader may have that one in flight too.
         const skip = legacy ? 0 : Math.max(kind === "epoch" ? 1 : 0, sentMax - position)
