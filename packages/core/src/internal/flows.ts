@@ -27,7 +27,7 @@ import {
 import * as Either from "effect/Either"
 import { isJobUndo } from "./journal.js"
 import { cancel } from "./operatorRules.js"
-import { enqueue } from "./rules.js"
+import { enqueue, finalStates } from "./rules.js"
 import type { StateCore } from "./stateCore.js"
 
 /** The fields a job of a flow gets at its enqueue, in `Job`'s order. */
@@ -36,8 +36,6 @@ export interface FlowFields {
   readonly children?: ReadonlyArray<string>
   readonly onChildFailure?: ChildFailurePolicy
 }
-
-const finalStates: ReadonlySet<JobState> = new Set(["completed", "dead", "cancelled"])
 
 /** A parent that keeps its children's latest ends: any but one running or completed (it keeps what it ran with). */
 const recording: ReadonlySet<JobState> = new Set([

@@ -15,10 +15,8 @@ import {
   type Paused
 } from "@osqueue/types"
 import * as Either from "effect/Either"
-import { endAttempt, redrive, withoutLease } from "./rules.js"
+import { endAttempt, finalStates, redrive, withoutLease } from "./rules.js"
 import type { StateCore } from "./stateCore.js"
-
-const finalStates: ReadonlySet<JobState> = new Set(["completed", "dead", "cancelled"])
 
 export const cancel = (core: StateCore, id: JobId, now: number): Either.Either<Job, OsqueueError> => {
   const job = core.jobs.entries.get(id)?.job

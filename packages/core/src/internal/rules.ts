@@ -13,6 +13,7 @@ import {
   InvalidRequest,
   type Job,
   type JobId,
+  type JobState,
   type Leader,
   type LeaseToken,
   maxInstant,
@@ -34,6 +35,9 @@ import type { Scope, StateCore } from "./stateCore.js"
  * `now + ms`, never past `maxInstant`: every time the state computes stays a safe integer that
  * queue.json holds and reads back, whatever a job stored before requests were bounded says.
  */
+/** The states a job ends in: only a retry runs it again. */
+export const finalStates: ReadonlySet<JobState> = new Set(["completed", "dead", "cancelled"])
+
 export const later = (now: number, ms: number): number => Math.min(now + ms, maxInstant)
 
 /** A number in [0, 1) fixed by the job and attempt, so jitter keeps the state machine deterministic. */
