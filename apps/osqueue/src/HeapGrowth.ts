@@ -11,6 +11,7 @@ import { setFlagsFromString } from "node:v8"
 export const heapGrowingPercent = 20
 
 export const boundHeapGrowth = (): void => {
-  if (process.execArgv.some((flag) => flag.startsWith("--heap-growing-percent"))) return
+  // V8 reads its flags with dashes or underscores alike.
+  if (process.execArgv.some((flag) => flag.replaceAll("_", "-").startsWith("--heap-growing-percent"))) return
   setFlagsFromString(`--heap-growing-percent=${heapGrowingPercent}`)
 }
