@@ -1,8 +1,8 @@
 /**
  * The jobs and the indexes over them: a set per state, a ready heap per type, heaps of the
  * delayed, the leased, the finished and the dead by time, counts of queued and running jobs per
- * type, and jobs by their idempotency key's hash. `install` is the one place that keeps them in step with the jobs;
- * the heaps use lazy deletion (an item whose stamp is not its job's is stale).
+ * type, and jobs by their idempotency key's hash. `install` is the one place that keeps them in
+ * step with the jobs; the heaps use lazy deletion (an item whose stamp is not its job's is stale).
  */
 import { type Job, type JobId, type JobState, jobStates } from "@osqueue/types"
 import { randomInt } from "node:crypto"
@@ -50,9 +50,9 @@ const keySeed = randomInt(2 ** 31)
 
 /**
  * A 32-bit hash of an idempotency key (FNV-1a from a random seed, then murmur3's finalizer): the
- * index keeps this number per job rather than the key, which only the job's bytes hold — a
- * client's key (a UUID) cost about 90 bytes of heap per job as a string of its own (docs/performance.md,
- * target 3).
+ * index keeps this number per job rather than the key, which only the job's bytes hold; a
+ * client's key (a UUID) cost about 56 bytes of heap per job as a string of its own
+ * (docs/performance.md, target 3).
  */
 export const keyHash = (key: string): number => {
   let h = keySeed
