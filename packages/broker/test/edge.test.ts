@@ -203,6 +203,34 @@ describe("methods and routes", () => {
       expect((yield* rest(broker.base, "GET", "/healthz")).status).toBe(200)
     }))
 
+  it.scopedLive("a raw ';' in a path is refused before routing: /v1/jobs/ID;x never acts on job ID", () =>
+    Effect.gen(function*() {
+      const broker = yield* startBroker()
+      yield* awaitLeader(broker)
+      const job = (yield* rest(broker.base, "POST", "/v1/jobs", { type: "t", delayMs: 600_000 })).body as { id: string }
+
+      for (const method of ["DELETE", "GET"]) {
+        const answer = yield* exchange(broker, `${method} /v1/jobs/${job.id};x HTTP/1.1\r\nHost: broker\r\n\r\n`)
+        expect(answer.status, method).toBe(400)
+        expect(json(answer), method).toMatchObject({ _tag: "InvalidRequest", message: expect.stringContaining("%3B") })
+      }
+      expect((yield* rest(broker.base, "GET", `/v1/jobs/${job.id}`)).status).toBe(200)
+      // the router would have served the dashboard's page, and an upgrade the RPC socket
+      expect((yield* exchange(broker, get("/;//B//"))).status).toBe(400)
+      const upgrade = yield* exchange(
+        broker,
+        get(
+          "/rpc/ws;x",
+          "connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        ),
+        { untilClosed: true }
+      )
+      expect(upgrade.status).toBe(400)
+      // a ';' in the query is the query's
+      const query = yield* exchange(broker, get("/v1/jobs?state=queued;x"))
+      expect(JSON.stringify(json(query))).not.toContain("%3B")
+    }))
+
   it.scopedLive("a bad body on every mutation is a tagged 4xx, never a 500 or an empty answer", () =>
     Effect.gen(function*() {
       {

@@ -287,6 +287,12 @@ export const make: Effect.Effect<Edge, never, Queues> = Effect.gen(function*() {
    */
   const upgrade = (request: Http.IncomingMessage, socket: Duplex, head: Buffer): boolean => {
     const url = request.url
+    const targetProblem = url === undefined ? undefined : HttpChecks.targetProblem(url)
+    if (targetProblem !== undefined) {
+      HttpChecks.refusedCounter("target").unsafeUpdate(1, [])
+      socket.end(NodeServer.rawAnswer(httpStatus(targetProblem), targetProblem, {}), () => socket.destroy())
+      return true
+    }
     if (request.method !== "GET" || url === undefined || !isPath(url, rpcPaths.websocket)) return false
     NodeServer.guardUpgrade(socket, limit)
     const requestHeaders = request.headers
@@ -320,6 +326,17 @@ export const make: Effect.Effect<Edge, never, Queues> = Effect.gen(function*() {
     const url = request.url
     const method = request.method
     if (url === undefined || method === undefined) return false
+    const targetProblem = HttpChecks.targetProblem(url)
+    if (targetProblem !== undefined) {
+      const site = crossSite(request.headers["origin"], request.headers["host"])
+      refuse(
+        response,
+        "target",
+        targetProblem,
+        site._tag === "Allowed" ? CrossSite.corsHeaders(site.origin) : undefined
+      )
+      return true
+    }
     if (method === "POST" && isPath(url, rpcPaths.http)) {
       serveRpc(request, response, url)
       return true

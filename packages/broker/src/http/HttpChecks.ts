@@ -107,6 +107,25 @@ export const tooLarge = (bytes: number, limit: number): PayloadTooLarge =>
 
 export const unreadable = (): InvalidRequest => new InvalidRequest({ message: "the request body could not be read" })
 
+/**
+ * Why a request target is refused before any route sees it, or `undefined`: a raw `;` in its path.
+ * The router (find-my-way) reads `;` as the start of the query, so `/v1/jobs/a;b` would act on job
+ * `a`; a `;` that belongs to an id or name comes percent-encoded (`encodeURIComponent` does it).
+ */
+export const targetProblem = (url: string): InvalidRequest | undefined => {
+  const semicolon = url.indexOf(";")
+  if (semicolon === -1) return undefined
+  const query = url.indexOf("?")
+  if (query !== -1 && query < semicolon) return undefined
+  const path = url.slice(0, query === -1 ? undefined : query)
+  return new InvalidRequest({
+    message: `the path ${clippedPath(path)} holds a raw ";": percent-encode it as %3B (encodeURIComponent does)`
+  })
+}
+
+/** Longest path repeated in an error: the rest is cut. */
+const clippedPath = (path: string) => (path.length > 200 ? `${path.slice(0, 200)}…` : path)
+
 /** The media type of a `content-type` header, without its parameters (`application/json; charset=utf-8` → `application/json`). */
 const mediaType = (contentType: string | undefined): string | undefined =>
   contentType?.split(";", 1)[0]?.trim().toLowerCase()
