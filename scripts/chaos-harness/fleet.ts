@@ -179,7 +179,7 @@ export interface FleetOptions {
 }
 
 /** Client i: the URLs in a rotated order, and every other one also finds the leader in the store. */
-const clientLayer = (options: FleetOptions, i: number) => {
+const layerClient = (options: FleetOptions, i: number) => {
   const urls = options.urls.map((_, k) => options.urls[(k + i) % options.urls.length]!)
   return OsqueueClient.layerHttp({
     urls,
@@ -255,7 +255,7 @@ export const startProducers = (options: FleetOptions, journal: Journal) =>
       })
     const producer = (i: number) =>
       Effect.all(Array.from({ length: lanes }, (_, l) => lane(i, l)), { concurrency: "unbounded", discard: true }).pipe(
-        Effect.provide(clientLayer(options, i))
+        Effect.provide(layerClient(options, i))
       )
     return yield* Effect.forkDaemon(
       Effect.all(Array.from({ length: options.producers }, (_, i) => producer(i)), {
@@ -288,13 +288,13 @@ export const setSchedule = (options: FleetOptions, journal: Journal) =>
       else journal.defects.push(`upsertSchedule: ${Cause.pretty(exit.cause)}`)
       yield* Effect.sleep("200 millis")
     }
-  }).pipe(Effect.provide(clientLayer(options, 0)))
+  }).pipe(Effect.provide(layerClient(options, 0)))
 
 /** Sets the limit on claims of the limited type, before the fleets start. */
 export const setLimit = (options: FleetOptions) =>
   Effect.flatMap(OsqueueClient, (client) => client.setLimit({ type: limitedType, concurrency: limitedConcurrency }))
     .pipe(
-      Effect.provide(clientLayer(options, 0)),
+      Effect.provide(layerClient(options, 0)),
       Effect.retry({ schedule: Schedule.spaced("500 millis"), times: 20 })
     )
 
@@ -304,7 +304,7 @@ export const startWorkers = (options: FleetOptions, journal: Journal, scope: Sco
     Effect.gen(function*() {
       const workerId = `chaos-worker-${i + 1}`
       // Built into the run's scope before the worker, so it closes after the worker has drained.
-      const context = yield* Layer.buildWithScope(clientLayer(options, i + options.producers), scope)
+      const context = yield* Layer.buildWithScope(layerClient(options, i + options.producers), scope)
       const client = recording(Context.get(context, OsqueueClient), journal, () => workerId)
       return yield* Worker.make({
         handlers: {

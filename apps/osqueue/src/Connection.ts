@@ -14,7 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { withDefault } from "./Help.js"
-import { type Backend, storageLayer, storeOptions } from "./Storage.js"
+import { type Backend, layerStorage, storeOptions } from "./Storage.js"
 
 export const brokers = Options.text("brokers").pipe(
   Options.withAlias("b"),
@@ -68,7 +68,7 @@ export interface Connection {
   readonly dir: string
 }
 
-export const clientLayer = (connection: Connection): Layer.Layer<OsqueueClient, unknown> => {
+export const layerClient = (connection: Connection): Layer.Layer<OsqueueClient, unknown> => {
   const layer = (discover: Effect.Effect<string | null, unknown> | undefined) => {
     const options = {
       urls: connection.brokers,
@@ -82,7 +82,7 @@ export const clientLayer = (connection: Connection): Layer.Layer<OsqueueClient, 
   // The store is opened once, for the client's life.
   return Layer.unwrapScoped(
     Effect.map(
-      Layer.build(storageLayer(connection.storage, connection.dir)),
+      Layer.build(layerStorage(connection.storage, connection.dir)),
       (store) =>
         layer(
           Election.leaderFromStore(

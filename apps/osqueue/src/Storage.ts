@@ -26,7 +26,7 @@ export const storeOptions = {
   )
 }
 
-export const storageLayer = (backend: Backend, directory: string): Layer.Layer<ObjectStore, unknown> => {
+export const layerStorage = (backend: Backend, directory: string): Layer.Layer<ObjectStore, unknown> => {
   switch (backend) {
     case "file":
       return FileStore.layer({ directory })

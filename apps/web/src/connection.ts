@@ -69,7 +69,7 @@ export class Connection {
    */
   layer(): Layer.Layer<OsqueueClient> {
     const status = this.status.value
-    return this.clientLayer(status._tag === "Connected" ? status.transport : this.options.transport)
+    return this.layerClient(status._tag === "Connected" ? status.transport : this.options.transport)
   }
 
   /** (Re)connects from scratch: after a token change, or when the broker went away. */
@@ -82,7 +82,7 @@ export class Connection {
     const queues = await servedQueues(this.options.url)
     if (generation !== this.generation) return
     this.queues.set(queues)
-    const probe = ManagedRuntime.make(this.clientLayer("http", noRetry))
+    const probe = ManagedRuntime.make(this.layerClient("http", noRetry))
     const leader = await probe.runPromiseExit(Effect.flatMap(OsqueueClient, (client) => client.leader))
     await probe.dispose()
     if (generation !== this.generation) return
@@ -135,10 +135,10 @@ export class Connection {
   }
 
   private makeRuntime(transport: Transport): ClientRuntime {
-    return ManagedRuntime.make(this.clientLayer(transport, pageRetry))
+    return ManagedRuntime.make(this.layerClient(transport, pageRetry))
   }
 
-  private clientLayer(
+  private layerClient(
     transport: Transport,
     retry?: Schedule.Schedule<unknown, ClientError>
   ): Layer.Layer<OsqueueClient> {

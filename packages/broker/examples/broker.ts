@@ -10,7 +10,7 @@ import { FileStore } from "@osqueue/storage"
 import { Layer } from "effect"
 
 const BrokerLive = Broker.layerConfig.pipe(
-  Layer.provide(Broker.engineLayer),
+  Layer.provide(Broker.layerEngine),
   Layer.provide(EngineConfig.layerConfig),
   Layer.provide(FileStore.layer({ directory: ".osqueue" }))
 )

@@ -123,14 +123,14 @@ export const layerConfig: Layer.Layer<
  * (both exposed, as `layer` needs them), with the Replica over the checkpoint (Cas) and the Log,
  * and storage metrics, inside.
  */
-export const engineLayer: Layer.Layer<
+export const layerEngine: Layer.Layer<
   GroupCommit.GroupCommit | Election.Election,
   Layer.Layer.Error<typeof Replica.layer>,
   ObjectStore | EngineConfig.EngineConfig
-> = Queues.engineLayer
+> = Queues.layerEngine
 
-/** `engineLayer` with these settings (the rest default; `EngineConfig.layerConfig` reads the environment). */
+/** `layerEngine` with these settings (the rest default; `EngineConfig.layerConfig` reads the environment). */
 export const engine = (
   settings: Partial<EngineConfig.EngineSettings> = {}
 ): Layer.Layer<GroupCommit.GroupCommit | Election.Election, Layer.Layer.Error<typeof Replica.layer>, ObjectStore> =>
-  engineLayer.pipe(Layer.provide(EngineConfig.layer(settings)))
+  layerEngine.pipe(Layer.provide(EngineConfig.layer(settings)))

@@ -109,7 +109,7 @@ export const single: Layer.Layer<Queues, never, GroupCommit.GroupCommit | Electi
  * The engine over whatever ObjectStore and EngineConfig are provided: GroupCommit and Election,
  * with the Replica over the checkpoint (Cas) and the Log, and storage metrics, inside.
  */
-export const engineLayer: Layer.Layer<
+export const layerEngine: Layer.Layer<
   GroupCommit.GroupCommit | Election.Election,
   Layer.Layer.Error<typeof Replica.layer>,
   ObjectStore | EngineConfig.EngineConfig
@@ -143,7 +143,7 @@ export const layer = (
       const all = yield* Effect.forEach(
         names,
         (name) =>
-          Layer.buildWithScope(engineLayer.pipe(Layer.provide(PrefixedStore.layer(QueueNames.keyPrefix(name)))), scope)
+          Layer.buildWithScope(layerEngine.pipe(Layer.provide(PrefixedStore.layer(QueueNames.keyPrefix(name)))), scope)
             .pipe(
               withLabel(name),
               Effect.flatMap((engine) => Effect.provide(queueOverEngine(name), engine)),

@@ -40,7 +40,7 @@ export const startBroker = (options: StartOptions = {}) =>
       })
     })
     const served = options.queues === undefined
-      ? Broker.layerQueues.pipe(Layer.provideMerge(Queues.single), Layer.provideMerge(Broker.engineLayer))
+      ? Broker.layerQueues.pipe(Layer.provideMerge(Queues.single), Layer.provideMerge(Broker.layerEngine))
       : Broker.layerQueues.pipe(Layer.provideMerge(Queues.layer(options.queues)))
     const layer = served.pipe(
       Layer.provide(settings),

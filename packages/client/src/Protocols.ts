@@ -22,7 +22,7 @@ export type Connect = (url: string) => Effect.Effect<BrokerApi, never, Scope.Sco
 
 export type Serialization = "json" | "ndjson" | "msgpack"
 
-export const serializationLayer = (kind: Serialization): Layer.Layer<RpcSerialization.RpcSerialization> => {
+export const layerSerialization = (kind: Serialization): Layer.Layer<RpcSerialization.RpcSerialization> => {
   switch (kind) {
     case "json":
       return RpcSerialization.layerJson
@@ -95,7 +95,7 @@ export const webSocketProtocol = (
       ).pipe(
         Layer.provide(WebSocketConstructor.layer)
       ),
-      serializationLayer(options.serialization ?? "json")
+      layerSerialization(options.serialization ?? "json")
     ])
   )
 

@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url"
 import { boundHeapGrowth } from "../HeapGrowth.js"
 import { withDefault } from "../Help.js"
 import { jsonOption, oneLine } from "../JsonOption.js"
-import { type Backend, storageLayer, storeOptions, withFaults } from "../Storage.js"
+import { type Backend, layerStorage, storeOptions, withFaults } from "../Storage.js"
 
 export const brokerOptions = {
   ...storeOptions,
@@ -92,7 +92,7 @@ const defaultDashboardDir = (): Option.Option<string> =>
   Option.some(fileURLToPath(new URL("../../dashboard", import.meta.url)))
 
 /** The broker with its engine and store, as a layer that runs until interrupted. */
-export const brokerLayer = (args: BrokerArgs) =>
+export const layerBroker = (args: BrokerArgs) =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
       const engineSettings = yield* EngineConfig.config
@@ -126,8 +126,8 @@ export const brokerLayer = (args: BrokerArgs) =>
         Layer.provide(Queues.layer(queues)),
         Layer.provide(engine),
         Layer.provide(Option.match(args.storeFaults, {
-          onNone: () => storageLayer(args.storage, args.dir),
-          onSome: (faults) => withFaults(storageLayer(args.storage, args.dir), faults)
+          onNone: () => layerStorage(args.storage, args.dir),
+          onSome: (faults) => withFaults(layerStorage(args.storage, args.dir), faults)
         }))
       )
     })
@@ -136,7 +136,7 @@ export const brokerLayer = (args: BrokerArgs) =>
 export const broker = Command.make(
   "broker",
   brokerOptions,
-  (args) => Effect.zipRight(Effect.sync(boundHeapGrowth), Layer.launch(brokerLayer(args)))
+  (args) => Effect.zipRight(Effect.sync(boundHeapGrowth), Layer.launch(layerBroker(args)))
 ).pipe(
   Command.withDescription("Run a broker: it leads, or stands by and takes over when the leader goes")
 )

@@ -11,7 +11,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { demoHandlers } from "../Demo.js"
 import { withDefault } from "../Help.js"
-import { brokerLayer, brokerOptions } from "./broker.js"
+import { brokerOptions, layerBroker } from "./broker.js"
 import { produceLoop } from "./produce.js"
 import { workerOptions } from "./worker.js"
 
@@ -41,7 +41,7 @@ export const demo = Command.make(
     ).pipe(
       // The broker starts first and stops last, so that at Ctrl-C the worker can still hand its
       // jobs back (complete, or release) before the broker writes its clean handoff.
-      Effect.zipRight(Layer.launch(Layer.mergeAll(worker, producer).pipe(Layer.provide(brokerLayer(args)))))
+      Effect.zipRight(Layer.launch(Layer.mergeAll(worker, producer).pipe(Layer.provide(layerBroker(args)))))
     )
   }
 ).pipe(Command.withDescription("A broker, a demo worker and a demo producer in one process"))

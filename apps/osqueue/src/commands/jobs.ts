@@ -11,14 +11,14 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { clientLayer, type Connection, connection, json } from "../Connection.js"
+import { type Connection, connection, json, layerClient } from "../Connection.js"
 import { withDefault } from "../Help.js"
 import { jsonOption } from "../JsonOption.js"
 import { jobLine, printJob, printJson } from "../Output.js"
 
 /** Runs `body` with a client for the command's connection options. */
 export const withClient = <A, E>(conn: Connection, body: (client: OsqueueClient["Type"]) => Effect.Effect<A, E>) =>
-  Effect.flatMap(OsqueueClient, body).pipe(Effect.provide(clientLayer(conn)))
+  Effect.flatMap(OsqueueClient, body).pipe(Effect.provide(layerClient(conn)))
 
 export const payload = jsonOption("payload", Schema.parseJson()).pipe(
   Options.withAlias("p"),

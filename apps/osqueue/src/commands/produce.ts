@@ -5,7 +5,7 @@ import { OsqueueClient } from "@osqueue/client"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import { clientLayer, connection } from "../Connection.js"
+import { connection, layerClient } from "../Connection.js"
 import { demoPayload, demoTypes } from "../Demo.js"
 import { withDefault } from "../Help.js"
 
@@ -57,5 +57,5 @@ export const produce = Command.make(
       intervalMs: args.interval,
       count: Option.getOrUndefined(args.count),
       types: args.types.split(",").map((t) => t.trim()).filter((t) => t.length > 0)
-    }).pipe(Effect.provide(clientLayer(args)))
+    }).pipe(Effect.provide(layerClient(args)))
 ).pipe(Command.withDescription("Enqueue demo jobs at a steady pace (Ctrl-C stops)"))

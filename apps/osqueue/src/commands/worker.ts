@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
-import { clientLayer, connection } from "../Connection.js"
+import { connection, layerClient } from "../Connection.js"
 import { demoHandlers } from "../Demo.js"
 import { withDefault } from "../Help.js"
 
@@ -66,5 +66,5 @@ export const worker = Command.make(
         concurrency: args.concurrency,
         prefetch: Option.getOrUndefined(args.prefetch)
       })
-    }).pipe(Effect.provide(clientLayer(args)))
+    }).pipe(Effect.provide(layerClient(args)))
 ).pipe(Command.withDescription("Run a worker pool (demo handlers unless --module is given)"))
