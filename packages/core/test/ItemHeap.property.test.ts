@@ -64,3 +64,35 @@ describe("ItemHeap", () => {
     )
   })
 })
+
+describe("ItemHeap.retain", () => {
+  it("keeps exactly the items kept, then pops them in order, and takes pushes as before", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ key: fc.integer({ min: -5, max: 5 }), drop: fc.boolean() }), { maxLength: 300 }),
+        fc.array(fc.integer({ min: -5, max: 5 }), { maxLength: 20 }),
+        (items, later) => {
+          const heap = new ItemHeap()
+          const dropped = new Set<string>()
+          items.forEach(({ drop, key }, seq) => {
+            heap.push({ key, seq, id: `job-${seq}` as JobId, stamp: seq })
+            if (drop) dropped.add(`job-${seq}`)
+          })
+          heap.retain((id, stamp) => !dropped.has(id) && stamp === Number(id.slice(4)))
+          later.forEach((key, i) => heap.push({ key, seq: 1_000 + i, id: `job-${1_000 + i}` as JobId, stamp: 0 }))
+          const expected = [
+            ...items.flatMap(({ drop, key }, seq) => (drop ? [] : [[key, seq]])),
+            ...later.map((key, i) => [key, 1_000 + i])
+          ].sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!)
+          expect(heap.size).toBe(expected.length)
+          const out: Array<Array<number>> = []
+          for (let item = heap.pop(); item !== undefined; item = heap.pop()) {
+            expect(item.id).toBe(`job-${item.seq}`)
+            out.push([item.key, item.seq])
+          }
+          expect(out).toEqual(expected)
+        }
+      )
+    )
+  })
+})

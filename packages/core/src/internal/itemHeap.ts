@@ -47,30 +47,50 @@ export class ItemHeap implements Heap<Item> {
     const n = this.ids.length - 1
     if (n < 0) return undefined
     const top = this.itemAt(0)
-    const key = this.keys[n]!
-    const seq = this.seqs[n]!
-    const stamp = this.stamps[n]!
     const id = this.ids.pop()!
-    if (n > 0) {
-      let i = 0
-      for (;;) {
-        const left = 2 * i + 1
-        if (left >= n) break
-        const right = left + 1
-        const child = right < n && this.less(right, left) ? right : left
-        const childKey = this.keys[child]!
-        if (!(childKey < key || (childKey === key && this.seqs[child]! < seq))) break
-        this.move(child, i)
-        i = child
-      }
-      this.keys[i] = key
-      this.seqs[i] = seq
-      this.stamps[i] = stamp
-      this.ids[i] = id
-    }
+    if (n > 0) this.siftDown(0, n, this.keys[n]!, this.seqs[n]!, this.stamps[n]!, id)
     // A drained heap gives its room back.
     if (this.keys.length > initialRoom && n < this.keys.length / 4) this.resize(this.keys.length / 2)
     return top
+  }
+
+  /**
+   * Keeps only the items `keep` says are current, in O(n): the indexes drop stale items when
+   * they reach the top, which a replica following the log never makes them do (it claims,
+   * expires and retires nothing itself), so its heaps are compacted instead (`JobIndex`).
+   */
+  retain(keep: (id: JobId, stamp: number) => boolean): void {
+    let kept = 0
+    for (let i = 0; i < this.ids.length; i++) {
+      if (!keep(this.ids[i]!, this.stamps[i]!)) continue
+      this.move(i, kept)
+      kept++
+    }
+    this.ids.length = kept
+    for (let i = (kept >> 1) - 1; i >= 0; i--) {
+      this.siftDown(i, kept, this.keys[i]!, this.seqs[i]!, this.stamps[i]!, this.ids[i]!)
+    }
+    let room = this.keys.length
+    while (room > initialRoom && kept < room / 4) room /= 2
+    if (room !== this.keys.length) this.resize(room)
+  }
+
+  /** Places the item (key, seq, stamp, id) at the hole `i` or below it, among the first `n`. */
+  private siftDown(i: number, n: number, key: number, seq: number, stamp: number, id: JobId): void {
+    for (;;) {
+      const left = 2 * i + 1
+      if (left >= n) break
+      const right = left + 1
+      const child = right < n && this.less(right, left) ? right : left
+      const childKey = this.keys[child]!
+      if (!(childKey < key || (childKey === key && this.seqs[child]! < seq))) break
+      this.move(child, i)
+      i = child
+    }
+    this.keys[i] = key
+    this.seqs[i] = seq
+    this.stamps[i] = stamp
+    this.ids[i] = id
   }
 
   private itemAt(i: number): Item {

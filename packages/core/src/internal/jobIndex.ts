@@ -65,13 +65,16 @@ export const keyHash = (key: string): number => {
 export const itemLess = (a: Item, b: Item) => a.key < b.key || (a.key === b.key && a.seq < b.seq)
 const newHeap = () => new ItemHeap()
 
+/** Stale items a heap may hold beyond as many as its current ones before it is compacted. */
+const staleMargin = 1024
+
 export class JobIndex {
   readonly entries = new Map<JobId, Entry>()
   readonly byState = Object.fromEntries(jobStates.map((s) => [s, new Set<JobId>()])) as Record<
     JobState,
     Set<JobId>
   >
-  readonly ready = new Map<string, Heap<Item>>()
+  readonly ready = new Map<string, ItemHeap>()
   readonly queuedByType = new Map<string, number>()
   readonly runningByType = new Map<string, number>()
   readonly scheduled = newHeap()
@@ -101,31 +104,45 @@ export class JobIndex {
     this.byState[state].add(id)
     if (keyHash !== undefined && keyHash !== prev?.keyHash) this.byKey.add(keyHash, id)
     const item: Item = { key: key ?? heapKey(next.job), seq, id, stamp }
+    const byState = this.byState
     switch (state) {
       case "queued": {
-        this.queuedByType.set(type, (this.queuedByType.get(type) ?? 0) + 1)
+        const queued = (this.queuedByType.get(type) ?? 0) + 1
+        this.queuedByType.set(type, queued)
         let heap = this.ready.get(type)
         if (heap === undefined) this.ready.set(type, heap = newHeap())
-        heap.push(item)
+        this.pushTo(heap, item, queued)
         break
       }
       case "delayed":
       case "failed-waiting-retry":
-        this.scheduled.push(item)
+        this.pushTo(this.scheduled, item, byState["delayed"].size + byState["failed-waiting-retry"].size)
         break
       case "running":
         this.runningByType.set(type, (this.runningByType.get(type) ?? 0) + 1)
-        this.leases.push(item)
+        this.pushTo(this.leases, item, byState["running"].size)
         break
       case "completed":
       case "cancelled":
-        this.finished.push(item)
+        this.pushTo(this.finished, item, byState["completed"].size + byState["cancelled"].size)
         break
       case "dead":
-        this.dead.push(item)
+        this.pushTo(this.dead, item, byState["dead"].size)
         break
     }
   }
+
+  /**
+   * Pushes `item` on `heap`, which should hold `current` current items: past twice that (and a
+   * margin), its stale items are dropped at once, so a heap stays within a constant factor of its
+   * jobs even where nothing pops it (a replica following the log).
+   */
+  private pushTo(heap: ItemHeap, item: Item, current: number): void {
+    heap.push(item)
+    if (heap.size > 2 * current + staleMargin) heap.retain(this.isCurrent)
+  }
+
+  private readonly isCurrent = (id: JobId, stamp: number): boolean => this.entries.get(id)?.stamp === stamp
 
   /** The job behind a heap item, if the item is still current (and the job in `state`). */
   live(item: Item, state?: JobState): Job | undefined {
