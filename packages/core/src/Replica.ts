@@ -10,7 +10,6 @@
  * Election (takeover, release) and GroupCommit (every batch) both append through here, one at a
  * time under `lock`.
  */
-import type { Stats } from "@osqueue/types"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -19,18 +18,17 @@ import * as Option from "effect/Option"
 import { Cas, type CommitError, type LoadError } from "./Cas.js"
 import { EngineConfig } from "./EngineConfig.js"
 import * as Appends from "./internal/appends.js"
-import type { Appended, AppendError, Sent } from "./internal/appends.js"
 import * as CatchUp from "./internal/catchUp.js"
 import type { CatchUpError } from "./internal/catchUp.js"
 import * as CheckpointWriter from "./internal/checkpointWriter.js"
 import { Log } from "./Log.js"
-import type { EntryKind } from "./LogEntry.js"
 import { QueueState } from "./QueueState.js"
 
 export { type Appended, type AppendError, Deposed, Reapply, type Sent } from "./internal/appends.js"
 export { type CatchUpError, recover } from "./internal/catchUp.js"
 
-export interface ReplicaShape {
+/** The state, its appends (`Appends`, which says what each does) and the reads that wait for them. */
+export interface ReplicaShape extends Appends.Appends {
   /**
    * Held by whoever changes the state (the commit loop while it has appends in flight, a
    * takeover, a follower's catch-up): one writer at a time.
@@ -40,26 +38,6 @@ export interface ReplicaShape {
   readonly current: () => QueueState
   /** The checkpoint's version (undefined before one exists). */
   readonly version: () => string | undefined
-  /** Runs `f` on durable state only: at once, or the moment nothing is in flight (no append is sent behind one meanwhile). */
-  readonly read: <A>(f: (state: QueueState) => A) => Effect.Effect<A>
-  /** The last durable state's counts, at once: never waits for an append in flight. */
-  readonly stats: () => Stats
-  /**
-   * Applies `mutate` and sends what it changed as the next entry, behind any in flight; the
-   * caller holds `lock` and settles what it sent in order.
-   */
-  readonly send: <A>(leaderId: string, kind: EntryKind, mutate: (state: QueueState) => A) => Effect.Effect<Sent<A>>
-  /**
-   * Whether a batch may be sent now behind the one in flight: only one is, at a position this
-   * broker never sent before, and no reader or checkpoint waits for a quiet moment.
-   */
-  readonly canSendBehind: () => boolean
-  /** `send` and settle, alone: keeps the change only if the entry landed. */
-  readonly append: <A>(
-    leaderId: string,
-    kind: EntryKind,
-    mutate: (state: QueueState) => A
-  ) => Effect.Effect<Appended<A>, AppendError>
   /** A follower's poll: replays new entries (reloading the checkpoint when they are gone). True when anything was new. */
   readonly catchUp: Effect.Effect<boolean, CatchUpError>
   /** Writes a checkpoint of the durable state now and waits for it (a takeover or a release names the leader in it). */

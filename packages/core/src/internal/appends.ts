@@ -120,16 +120,27 @@ interface Flight {
   voided: AppendError | undefined
 }
 
-/** The replica's appends and the reads that wait for them (`ReplicaShape` in Replica.ts says what each does). */
+/** The replica's appends and the reads that wait for them (part of `ReplicaShape`, Replica.ts). */
 export interface Appends {
+  /**
+   * Applies `mutate` and sends what it changed as the next entry, behind any in flight; the
+   * caller holds `lock` and settles what it sent in order.
+   */
   readonly send: <A>(leaderId: string, kind: EntryKind, mutate: (state: QueueState) => A) => Effect.Effect<Sent<A>>
+  /**
+   * Whether a batch may be sent now behind the one in flight: only one is, at a position this
+   * broker never sent before, and no reader or checkpoint waits for a quiet moment.
+   */
   readonly canSendBehind: () => boolean
+  /** `send` and settle, alone: keeps the change only if the entry landed. */
   readonly append: <A>(
     leaderId: string,
     kind: EntryKind,
     mutate: (state: QueueState) => A
   ) => Effect.Effect<Appended<A>, AppendError>
+  /** Runs `f` on durable state only: at once, or the moment nothing is in flight (no append is sent behind one meanwhile). */
   readonly read: <A>(f: (state: QueueState) => A) => Effect.Effect<A>
+  /** The last durable state's counts, at once: never waits for an append in flight. */
   readonly stats: () => Stats
 }
 
