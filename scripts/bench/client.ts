@@ -13,14 +13,15 @@
  * `--profile DIR` runs the load process under `node --cpu-prof` (summarise a profile with
  * `npx tsx scripts/cpuprofile.ts FILE`). Build first (`tsc -b`, as `pnpm bench` does).
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
-import { loadavg, tmpdir } from "node:os"
+import { spawn } from "node:child_process"
+import { rmSync } from "node:fs"
+import { loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
+import { startBroker } from "./broker.js"
 import type { LoadSpec, Phase } from "./load.js"
-import { fmt, fmtLatency, freePort, type PhaseResult } from "./stats.js"
+import { fmt, fmtLatency, type PhaseResult } from "./stats.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..")
 
@@ -39,34 +40,6 @@ const { values } = parseArgs({
   }
 })
 const profiling = values.profile === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", values.profile]
-
-const startBroker = async (checkout: string): Promise<{ url: string; child: ChildProcess; dir: string }> => {
-  const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), "osqueue-client-bench-"))
-  const url = `http://127.0.0.1:${port}`
-  const child = spawn(process.execPath, [
-    join(checkout, "apps/osqueue/dist/bin.js"),
-    "broker",
-    "--log-level",
-    "error",
-    "--storage",
-    values.store,
-    "--dir",
-    dir,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--url",
-    url
-  ], { stdio: ["ignore", "ignore", "inherit"] })
-  const deadline = Date.now() + 60_000
-  while (!(await fetch(`${url}/readyz`).then((r) => r.ok, () => false))) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error("the broker did not start")
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  return { url, child, dir }
-}
 
 /** The broker's calls so far by operation (`osqueue_requests_total`, every outcome). */
 const callsByOperation = async (url: string): Promise<Map<string, number>> => {
@@ -104,7 +77,7 @@ const results = new Map<string, Array<PhaseResult>>()
 
 for (let round = 1; round <= Number(values.rounds); round++) {
   for (const build of round % 2 === 1 ? builds : [...builds].reverse()) {
-    const broker = await startBroker(build.checkout)
+    const broker = await startBroker({ checkout: build.checkout, store: values.store as "memory" | "file" })
     try {
       const phases = await runLoad(build.checkout, {
         label: build.name,

@@ -41,6 +41,7 @@ import { cpus, tmpdir, totalmem } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
+import { startBroker } from "./broker.js"
 import type { LoadSpec, Phase } from "./load.js"
 import { fmt, fmtLatency, freePort, type PhaseResult } from "./stats.js"
 
@@ -209,18 +210,6 @@ interface Server {
   readonly dir?: string
 }
 
-/** Resolves once `url` answers 200, polling; fails if `child` exits first or after 60 s. */
-const waitReady = async (child: ChildProcess, url: string, what: string) => {
-  const deadline = Date.now() + 60_000
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${what} exited (${child.exitCode}) before it was ready`)
-    const ok = await fetch(url).then((r) => r.ok, () => false)
-    if (ok) return
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`${what} was not ready within 60 s`)
-}
-
 /**
  * The `osqueue broker` command from its build, as users run it. `latency` is the file store
  * behind the fault decorator adding a fixed delay to every storage call (a stand-in for S3).
@@ -229,30 +218,15 @@ const startOsqueue = async (
   store: "memory" | "file" | "latency",
   env: Readonly<Record<string, string>> = {}
 ): Promise<Server> => {
-  const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
-  const dir = mkdtempSync(join(tmpdir(), "osqueue-bench-"))
+  const { child, dir, url } = await startBroker({
+    checkout: root,
+    store: store === "memory" ? "memory" : "file",
+    node: profiling,
+    args: store === "latency" ? ["--store-faults", JSON.stringify({ latencyMs })] : [],
+    env
+  })
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
-  const child = spawn(process.execPath, [
-    ...profiling,
-    join(root, "apps/osqueue/dist/bin.js"),
-    "broker",
-    "--log-level",
-    "error",
-    "--storage",
-    store === "memory" ? "memory" : "file",
-    "--dir",
-    dir,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--url",
-    url,
-    ...(store === "latency" ? ["--store-faults", JSON.stringify({ latencyMs })] : [])
-  ], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, ...env } })
   children.add(child)
-  await waitReady(child, `${url}/readyz`, "the broker")
   return { target: url, child, dir }
 }
 

@@ -18,15 +18,16 @@
  * `--profile DIR` runs the broker under `node --cpu-prof` (one `.cpuprofile` per broker in DIR;
  * summarise one with `npx tsx scripts/cpuprofile.ts FILE`).
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
-import { loadavg, tmpdir } from "node:os"
+import { type ChildProcess, execFileSync } from "node:child_process"
+import { rmSync } from "node:fs"
+import { loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
+import { startBroker } from "./broker.js"
 import { RestConnection } from "./rest.js"
 import { SocketConnection } from "./socket.js"
-import { cpuMs, freePort } from "./stats.js"
+import { cpuMs } from "./stats.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..")
 
@@ -61,39 +62,15 @@ interface Broker {
   readonly stop: () => Promise<void>
 }
 
-const startBroker = async (checkout: string): Promise<Broker> => {
-  const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), "osqueue-ops-"))
-  const url = new URL(`http://127.0.0.1:${port}`)
-  const child = spawn(process.execPath, [
-    ...profiling,
-    join(checkout, "apps/osqueue/dist/bin.js"),
-    "broker",
-    "--log-level",
-    "error",
-    "--storage",
-    store,
-    "--dir",
-    dir,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--url",
-    url.origin
-  ], { stdio: ["ignore", "ignore", "inherit"] })
-  const deadline = Date.now() + 60_000
-  while (!(await fetch(new URL("/readyz", url)).then((r) => r.ok, () => false))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error("the broker did not start")
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+const start = async (checkout: string): Promise<Broker> => {
+  const { child, dir, url } = await startBroker({ checkout, store: store as "memory" | "file", node: profiling })
   const stop = () =>
     new Promise<void>((resolve) => {
       child.once("exit", () => resolve())
       // A profiled broker writes its profile only when it exits on its own.
       child.kill(values.profile === undefined ? "SIGKILL" : "SIGTERM")
     }).then(() => rmSync(dir, { recursive: true, force: true }))
-  return { url, child, stop }
+  return { url: new URL(url), child, stop }
 }
 
 interface Claimed {
@@ -222,7 +199,7 @@ const phases = async (broker: Broker, clients: ReadonlyArray<Client>, count: num
 }
 
 const measureTransport = async (transport: Transport, checkout: string): Promise<Figures> => {
-  const broker = await startBroker(checkout)
+  const broker = await start(checkout)
   try {
     const clients = await Promise.all(
       Array.from({ length: connections }, (_, i) => connect(transport, broker.url, `w${i}`))
