@@ -35,14 +35,16 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { JobTrace } from "@osqueue/types"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { makeStoreDirectory } from "./internal/file/directory.js"
-import { createFolder, removeKey, removeStaleTemporaries } from "./internal/file/folders.js"
-import { fsOp, optional, readWhole, syncDirectory, unlinkQuietly, writeDurable } from "./internal/file/fs.js"
+import { createFlat, currentChain, lookupKey, removeFlat } from "./internal/file/flat.js"
+import { removeLegacy, removeStaleTemporaries } from "./internal/file/folders.js"
+import { exists, fsOp, optional, readWhole, syncDirectory, unlinkQuietly, writeDurable } from "./internal/file/fs.js"
 import { parseVersion, versionOf } from "./internal/file/generationFile.js"
-import { baseCollected, lookup, publish, readGen } from "./internal/file/generations.js"
-import { keysWithFolders } from "./internal/file/keys.js"
+import { baseCollected, publish, readGen } from "./internal/file/generations.js"
+import { type KeyPaths, keysWithNames } from "./internal/file/keys.js"
 import {
   type Body,
   type Metadata,
@@ -87,8 +89,9 @@ export const config: Config.Config<FileStoreOptions> = Config.all({
 
 /** The file at the store's root that says what it is: a directory without it is not a file store. */
 const FORMAT_FILE = "osqueue-store.json"
-const FormatFile = Schema.Struct({ format: Schema.Literal("osqueue-file-store"), version: Schema.Literal(1) })
-const FORMAT: typeof FormatFile.Type = { format: "osqueue-file-store", version: 1 }
+const FormatFile = Schema.Struct({ format: Schema.Literal("osqueue-file-store"), version: Schema.Literal(1, 2) })
+/** Version 2 keeps keys as one file (README, "On-disk layout"); version 1 had a folder per key, still read. */
+const FORMAT: typeof FormatFile.Type = { format: "osqueue-file-store", version: 2 }
 const decodeFormatFile = Schema.decodeUnknownEither(Schema.parseJson(FormatFile))
 
 const MAX_CREATE_ATTEMPTS = 25
@@ -101,6 +104,10 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
   Effect.gen(function*() {
     const store = makeStoreDirectory(options)
     const { objectsDir, root, sync, tmpDir, toStoreError } = store
+    // Read once: with spans not exported, an operation makes no span (docs/tracing.md, "Cost").
+    const tracing = yield* JobTrace.exporting
+    const traced = (name: string) => <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      tracing ? Effect.withSpan(effect, name, { captureStackTrace: false }) : effect
 
     /** Conditional write (or tombstone) of a key: the shared path of put and conditional delete. */
     const write = (
@@ -112,44 +119,45 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
       metadata: Metadata
     ): Effect.Effect<string, StoreFailure | StoreUnavailable | PreconditionFailed | OutcomeUnknown> =>
       Effect.gen(function*() {
-        const dir = yield* store.generationsDir(key).pipe(Effect.mapError(toStoreError(operation, key)))
+        const paths = yield* store.paths(key).pipe(Effect.mapError(toStoreError(operation, key)))
         if ("ifMatch" in condition) {
           const expected = condition.ifMatch
           const base = parseVersion(expected)
           // A version this store never issued (another backend's ETag, garbage) cannot match.
           if (base === undefined) return yield* new PreconditionFailed({ key, expected })
-          // Generations only grow while a key's folder lives: if we know a newer one, fail fast.
+          const chain = yield* currentChain(paths).pipe(Effect.mapError(toStoreError(operation, key)))
+          // Generations only grow while a key lives: if we know a newer one, fail fast.
           const known = store.confirmed.get(key)
-          if (known !== undefined && known.gen > base.gen) return yield* new PreconditionFailed({ key, expected })
-          const current = yield* readGen(store, dir, base.gen, false).pipe(
-            Effect.mapError(toStoreError(operation, key))
-          )
+          if (known !== undefined && known.root === chain.root?.nonce && known.gen > base.gen) {
+            return yield* new PreconditionFailed({ key, expected })
+          }
+          const current = yield* readGen(chain, base.gen, false).pipe(Effect.mapError(toStoreError(operation, key)))
           if (Option.isNone(current) || current.value.header.nonce !== base.nonce || current.value.header.deleted) {
             return yield* new PreconditionFailed({ key, expected })
           }
-          return yield* publish(store, { operation, key, dir, base, body, deleted, metadata, expected }).pipe(
+          return yield* publish(store, { operation, key, chain, base, body, deleted, metadata, expected }).pipe(
             Effect.catchTag("Discarded", (e) => baseCollected(store, key, e.gen))
           )
         }
-        // A key without a folder is created with its folder; one whose newest generation is a
-        // tombstone (a conditional delete's) gets the object on top of it. A lost race looks
-        // again: the key may be absent still, its folder removed by a delete meanwhile.
+        // A key is created as its own file; one whose newest generation is a tombstone (a
+        // conditional delete's) gets the object on top of it. A lost race looks again: the key
+        // may be absent still, deleted meanwhile.
         for (let attempt = 0; attempt < MAX_CREATE_ATTEMPTS; attempt++) {
-          const top = yield* lookup(store, key, dir, false).pipe(Effect.mapError(toStoreError(operation, key)))
-          if (Option.isNone(top)) {
-            const created = yield* createFolder(store, key, dir, body, metadata).pipe(
+          const found = yield* existingKey(key, paths).pipe(Effect.mapError(toStoreError(operation, key)))
+          if (Option.isNone(found)) {
+            const created = yield* createFlat(store, key, paths, body, metadata).pipe(
               Effect.catchTag("FsError", (e) => Effect.fail(toStoreError(operation, key)(e)))
             )
             if (Option.isSome(created)) return created.value
             continue
           }
-          if (!top.value.header.deleted) return yield* new PreconditionFailed({ key, expected: "absent" })
-          const base = { gen: top.value.gen, nonce: top.value.header.nonce }
+          const { chain, top } = found.value
+          if (!top.header.deleted) return yield* new PreconditionFailed({ key, expected: "absent" })
           const created = yield* publish(store, {
             operation,
             key,
-            dir,
-            base,
+            chain,
+            base: { gen: top.gen, nonce: top.header.nonce },
             body,
             deleted,
             metadata,
@@ -170,67 +178,81 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         })
       })
 
+    /**
+     * What a create finds at a key: none when it has no file of its own and no legacy folder
+     * with a generation (the usual case, one `stat`), else its newest generation.
+     */
+    const existingKey = (key: string, paths: KeyPaths) =>
+      Effect.gen(function*() {
+        if (yield* exists(paths.flat)) return yield* lookupKey(store, key, paths, false)
+        if (!(yield* exists(paths.legacy))) return Option.none()
+        return yield* lookupKey(store, key, paths, false)
+      })
+
     const readLive = (operation: string, key: string, withBody: boolean) =>
       Effect.gen(function*() {
-        const dir = yield* store.generationsDir(key)
-        const top = yield* lookup(store, key, dir, withBody)
-        return Option.filter(top, (t) => !t.header.deleted)
+        const paths = yield* store.paths(key)
+        const found = yield* lookupKey(store, key, paths, withBody)
+        return Option.filter(Option.map(found, (f) => f.top), (top) => !top.header.deleted)
       }).pipe(Effect.mapError(toStoreError(operation, key)))
 
-    const get = Effect.fn("FileStore.get", { captureStackTrace: false })(function*(key: string) {
-      const top = yield* readLive("get", key, true)
-      return Option.map(top, (t): StoredObject => ({
-        bytes: t.body ?? new Uint8Array(0),
-        version: versionOf(t.gen, t.header.nonce),
-        metadata: t.header.metadata
-      }))
-    })
-
-    const head = Effect.fn("FileStore.head", { captureStackTrace: false })(function*(key: string) {
-      const top = yield* readLive("head", key, false)
-      return Option.map(
-        top,
-        (t): ObjectHead => ({ version: versionOf(t.gen, t.header.nonce), metadata: t.header.metadata })
+    const get = (key: string) =>
+      readLive("get", key, true).pipe(
+        Effect.map(Option.map((t): StoredObject => ({
+          bytes: t.body ?? new Uint8Array(0),
+          version: versionOf(t.gen, t.header.nonce),
+          metadata: t.header.metadata
+        }))),
+        traced("FileStore.get")
       )
-    })
 
-    const put = Effect.fn("FileStore.put", { captureStackTrace: false })(function*(
-      key: string,
-      body: Body,
-      condition: WriteCondition,
-      putOptions?: { readonly metadata?: Metadata }
-    ) {
-      return yield* write("put", key, body, condition, false, putOptions?.metadata ?? {})
-    })
-
-    const del = Effect.fn("FileStore.delete")(function*(key: string, ifMatch?: string) {
-      if (ifMatch === undefined) return yield* removeKey(store, key)
-      yield* write("delete", key, new Uint8Array(0), { ifMatch }, true, {})
-    })
-
-    const list = Effect.fn("FileStore.list")(function*(prefix: string) {
-      const parts = prefix.split("/")
-      const partial = parts[parts.length - 1] ?? ""
-      const folders = parts.slice(0, -1)
-      if (folders.some((segment) => segment === "." || segment === "..")) {
-        return yield* new StoreFailure({
-          operation: "list",
-          key: prefix,
-          reason: "\".\" and \"..\" segments are not allowed (path traversal)"
-        })
-      }
-      // No key has an empty segment, so such a prefix matches nothing.
-      if (folders.some((segment) => segment.length === 0)) return []
-      const candidates = yield* keysWithFolders(objectsDir, folders, partial).pipe(
-        Effect.mapError(toStoreError("list", prefix))
+    const head = (key: string) =>
+      readLive("head", key, false).pipe(
+        Effect.map(Option.map((t): ObjectHead => ({
+          version: versionOf(t.gen, t.header.nonce),
+          metadata: t.header.metadata
+        }))),
+        traced("FileStore.head")
       )
-      // One after the other: each check is a few synchronous syscalls, so fibers add only overhead.
-      const live: Array<string> = []
-      for (const key of candidates) {
-        if (key.startsWith(prefix) && Option.isSome(yield* readLive("list", key, false))) live.push(key)
-      }
-      return live.sort()
-    })
+
+    const put = (key: string, body: Body, condition: WriteCondition, putOptions?: { readonly metadata?: Metadata }) =>
+      write("put", key, body, condition, false, putOptions?.metadata ?? {}).pipe(traced("FileStore.put"))
+
+    /** An unconditional delete removes the key for good; a conditional one writes a tombstone. */
+    const del = (key: string, ifMatch?: string) =>
+      (ifMatch === undefined
+        ? Effect.gen(function*() {
+          const paths = yield* store.paths(key)
+          if (!(yield* removeFlat(store, key, paths))) yield* removeLegacy(store, key, paths)
+        }).pipe(Effect.mapError(toStoreError("delete", key)))
+        : Effect.asVoid(write("delete", key, new Uint8Array(0), { ifMatch }, true, {}))).pipe(
+          traced("FileStore.delete")
+        )
+
+    const list = (prefix: string) =>
+      Effect.gen(function*() {
+        const parts = prefix.split("/")
+        const partial = parts[parts.length - 1] ?? ""
+        const folders = parts.slice(0, -1)
+        if (folders.some((segment) => segment === "." || segment === "..")) {
+          return yield* new StoreFailure({
+            operation: "list",
+            key: prefix,
+            reason: "\".\" and \"..\" segments are not allowed (path traversal)"
+          })
+        }
+        // No key has an empty segment, so such a prefix matches nothing.
+        if (folders.some((segment) => segment.length === 0)) return []
+        const candidates = yield* keysWithNames(objectsDir, folders, partial).pipe(
+          Effect.mapError(toStoreError("list", prefix))
+        )
+        // One after the other: each check is a few synchronous syscalls, so fibers add only overhead.
+        const live: Array<string> = []
+        for (const key of candidates) {
+          if (key.startsWith(prefix) && Option.isSome(yield* readLive("list", key, false))) live.push(key)
+        }
+        return live.sort()
+      }).pipe(traced("FileStore.list"))
 
     // --- opening the directory ----------------------------------------------------------------
     const openError = toStoreError("open", root)
@@ -256,20 +278,35 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         Effect.mapError(openError)
       )
     }
-    const format = yield* readWhole(formatPath).pipe(Effect.mapError(openError))
-    if (Either.isLeft(decodeFormatFile(format.toString("utf8")))) {
+    const format = decodeFormatFile((yield* readWhole(formatPath).pipe(Effect.mapError(openError))).toString("utf8"))
+    if (Either.isLeft(format)) {
       return yield* new StoreFailure({
         operation: "open",
         key: root,
         reason:
-          `${formatPath} does not describe a version ${FORMAT.version} osqueue file store; refusing to guess its layout`
+          `${formatPath} does not describe a version 1 or ${FORMAT.version} osqueue file store; refusing to guess its layout`
       })
+    }
+    if (format.right.version < FORMAT.version) {
+      // A directory of the release before keys were kept as one file: its keys stay in their
+      // folders, read and written as they were; from now on an older release refuses it, as it
+      // could not see the keys made here.
+      const staged = store.tmpPath("")
+      yield* writeDurable(staged, Buffer.from(JSON.stringify(FORMAT) + "\n"), undefined, sync).pipe(
+        Effect.zipRight(fsOp("rename", formatPath, () => NodeFs.renameSync(staged, formatPath))),
+        Effect.zipRight(syncDirectory(root, sync)),
+        Effect.ensuring(unlinkQuietly(staged)),
+        Effect.mapError(openError)
+      )
+      yield* Effect.logInfo("FileStore: directory upgraded to format 2 (keys kept as one file)").pipe(
+        Effect.annotateLogs({ directory: root })
+      )
     }
     yield* fsOp("mkdir", objectsDir, () => NodeFs.mkdirSync(objectsDir, { recursive: true })).pipe(
       Effect.mapError(openError)
     )
     yield* fsOp("mkdir", tmpDir, () => NodeFs.mkdirSync(tmpDir, { recursive: true })).pipe(Effect.mapError(openError))
-    yield* removeStaleTemporaries(tmpDir)
+    yield* removeStaleTemporaries(store)
     yield* Effect.logDebug("FileStore opened").pipe(
       Effect.annotateLogs({ directory: root, keepGenerations: store.keep })
     )

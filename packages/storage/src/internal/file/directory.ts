@@ -1,13 +1,16 @@
 /**
  * One open file store: its folders, its settings and the newest generation it last confirmed per
- * key, shared by the generation protocol (`generations.ts`) and the folder operations
- * (`folders.ts`).
+ * key, shared by the generation protocol (`generations.ts`), the keys kept as one file
+ * (`flat.ts`) and the legacy folders (`folders.ts`).
  */
 import type * as Either from "effect/Either"
 import * as NodePath from "node:path"
 import { type BadKey, type ToStoreError, toStoreErrorIn } from "./errors.js"
-import { type GenerationId, genName, newNonce } from "./generationFile.js"
-import { generationsDir } from "./keys.js"
+import { type GenerationId, newNonce } from "./generationFile.js"
+import { type KeyPaths, keyPaths } from "./keys.js"
+
+/** Suffix of a deleted key's names while they are removed from `tmp/` (any age: nobody uses them). */
+export const REMOVED_SUFFIX = ".deleted"
 
 export interface StoreDirectory {
   readonly root: string
@@ -24,13 +27,17 @@ export interface StoreDirectory {
    * re-validates it against the disk, so a stale or wrong entry costs a retry, never a wrong
    * answer. It is replaced, not only raised: a deleted and re-created key starts again at 0.
    */
-  readonly confirmed: Map<string, GenerationId>
+  readonly confirmed: Map<string, Confirmed>
   readonly toStoreError: ToStoreError
-  /** Folder of a key's generations. */
-  readonly generationsDir: (key: string) => Either.Either<string, BadKey>
-  readonly genPath: (dir: string, gen: number) => string
+  /** Where a key's object can be. */
+  readonly paths: (key: string) => Either.Either<KeyPaths, BadKey>
   /** A new unique name under tmp/. */
   readonly tmpPath: (suffix: string) => string
+}
+
+/** A generation confirmed as a key's newest, and the nonce of the key's generation 0 file (none: legacy layout). */
+export interface Confirmed extends GenerationId {
+  readonly root: string | undefined
 }
 
 export const makeStoreDirectory = (options: {
@@ -53,8 +60,7 @@ export const makeStoreDirectory = (options: {
     sync: options.fsync ?? true,
     confirmed: new Map(),
     toStoreError: toStoreErrorIn(root),
-    generationsDir: (key) => generationsDir(objectsDir, key),
-    genPath: (dir, gen) => NodePath.join(dir, genName(gen)),
+    paths: (key) => keyPaths(objectsDir, key),
     tmpPath: (suffix) => NodePath.join(tmpDir, `${pid}-${newNonce()}${suffix}`)
   }
 }

@@ -189,6 +189,53 @@ export const syncDirectoriesTogether = (paths: ReadonlyArray<string>, sync: bool
     })
     : Effect.void
 
+/** Folders whose fsync is under way, and the callers waiting for the next one (`syncDirectoryShared`). */
+const folderSyncs = new Map<string, { waiting: Array<(failure: FsError | undefined) => void> }>()
+
+const startFolderSync = (path: string, entry: { waiting: Array<(failure: FsError | undefined) => void> }) => {
+  const served = entry.waiting
+  entry.waiting = []
+  const finish = (failure: FsError | undefined) => {
+    // Some platforms cannot fsync a folder (the data itself was synced), and a folder that is
+    // gone held nothing left to sync.
+    const real = failure !== undefined && !["ENOENT", "EINVAL", "EISDIR", "EPERM", "EBADF"].includes(failure.code ?? "")
+    for (const resume of served) resume(real ? failure : undefined)
+    if (entry.waiting.length > 0) startFolderSync(path, entry)
+    else folderSyncs.delete(path)
+  }
+  let fd: number
+  try {
+    fd = NodeFs.openSync(path, "r")
+  } catch (cause) {
+    return finish(fsError("open", path, cause))
+  }
+  NodeFs.fsync(fd, (cause) => {
+    closeQuietly(fd)
+    finish(cause === null ? undefined : fsError("fsync", path, cause))
+  })
+}
+
+/**
+ * fsyncs a folder, shared with every caller in this process that asks for the same folder
+ * meanwhile: a caller waits for an fsync that begins after it asked (the one under way may have
+ * begun before its change), and all who asked during one fsync are served by the next. Eight
+ * deletes of log entries at once cost two fsyncs of `log/`, not eight.
+ */
+export const syncDirectoryShared = (path: string, sync: boolean): Effect.Effect<void, FsError> =>
+  sync
+    ? Effect.async<void, FsError>((resume) => {
+      const done = (failure: FsError | undefined) => resume(failure === undefined ? Effect.void : Effect.fail(failure))
+      const entry = folderSyncs.get(path)
+      if (entry !== undefined) {
+        entry.waiting.push(done)
+        return
+      }
+      const fresh = { waiting: [done] }
+      folderSyncs.set(path, fresh)
+      startFolderSync(path, fresh)
+    })
+    : Effect.void
+
 /** Whether something is at `path`, without building an ENOENT exception when nothing is. */
 export const exists = (path: string) =>
   fsOp("stat", path, () => NodeFs.statSync(path, { throwIfNoEntry: false }) !== undefined)

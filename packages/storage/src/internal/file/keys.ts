@@ -1,7 +1,11 @@
 /**
- * Keys as folders: each "/"-separated segment of a key is one folder under `objects/`, encoded
- * so that no key can escape the store's directory, and the key's generations sit in a folder
- * named `@` inside it (so keys "a" and "a/b" live side by side).
+ * Keys as names under `objects/`: each "/"-separated segment but the last is a folder, encoded so
+ * that no key can escape the store's directory. A key's object lives in its parent folder (package
+ * README, "On-disk layout"): as one file `<last>@` (its first version, generation 0), with, from its
+ * first conditional write on, a folder `<last>@<nonce of generation 0>` of its later generations.
+ * A directory written before that layout keeps a key's generations in a folder `<last>/@` (the
+ * legacy layout), read and written as it was. An encoded segment never holds a raw "@", so none of
+ * these names collides with a segment's folder, and keys "a" and "a/b" live side by side.
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -11,11 +15,11 @@ import * as NodePath from "node:path"
 import { BadKey } from "./errors.js"
 import { type FsError, fsOp, optional } from "./fs.js"
 
-/** Name of the folder of generations inside a key's folder. Encoded key segments never contain a raw "@". */
-export const GENERATIONS = "@"
+/** The mark that ends a key's name in its parent folder, and the legacy generations folder's name. */
+export const MARK = "@"
 
 // encodeURIComponent leaves [A-Za-z0-9-_.!~*'()] alone and escapes "@", so a key segment never
-// collides with the GENERATIONS folder; "*" is escaped too because some file systems reject it.
+// collides with the names that hold objects; "*" is escaped too because some file systems reject it.
 export const encodeSegment = (segment: string) => encodeURIComponent(segment).replace(/\*/g, "%2A")
 const decodeSegment = (name: string): string | undefined => {
   try {
@@ -25,8 +29,20 @@ const decodeSegment = (name: string): string | undefined => {
   }
 }
 
-/** Folder of a key's generations; rejects keys that could escape the store's directory. */
-export const generationsDir = (objectsDir: string, key: string): Either.Either<string, BadKey> => {
+/** Where one key's object can be. */
+export interface KeyPaths {
+  /** The folder that holds the key's names (created on demand). */
+  readonly parent: string
+  /** The file of the key's generation 0: `<parent>/<last>@`. */
+  readonly flat: string
+  /** The folder of its later generations, named by generation 0's nonce: `<parent>/<last>@<nonce>`. */
+  readonly generations: (root: string) => string
+  /** The legacy layout's generations folder: `<parent>/<last>/@`. */
+  readonly legacy: string
+}
+
+/** The names of a key; rejects keys that could escape the store's directory. */
+export const keyPaths = (objectsDir: string, key: string): Either.Either<KeyPaths, BadKey> => {
   if (key.length === 0) return Either.left(new BadKey({ reason: "the key is empty" }))
   const segments = key.split("/")
   const encoded: Array<string> = []
@@ -43,32 +59,50 @@ export const generationsDir = (objectsDir: string, key: string): Either.Either<s
       return Either.left(new BadKey({ reason: "the key is not valid Unicode" }))
     }
   }
-  return Either.right(NodePath.join(objectsDir, ...encoded, GENERATIONS))
+  const last = encoded.pop()!
+  const parent = NodePath.join(objectsDir, ...encoded)
+  const flat = NodePath.join(parent, last + MARK)
+  return Either.right({
+    parent,
+    flat,
+    generations: (root) => flat + root,
+    legacy: NodePath.join(parent, last, MARK)
+  })
 }
 
 /**
- * Every key with a generations folder under the folders of `folders` whose next segment starts
- * with `partial`: the candidates of a `list`, live or not (the caller looks each one up).
+ * Every key under the folders of `folders` whose next segment starts with `partial` and that has
+ * a name holding an object (a `<segment>@` file, or a legacy `@` folder): the candidates of a
+ * `list`, live or not (the caller looks each one up). Each key once, in no particular order.
  */
-export const keysWithFolders = (
+export const keysWithNames = (
   objectsDir: string,
   folders: ReadonlyArray<string>,
   partial: string
-): Effect.Effect<Array<string>, FsError> => {
-  const candidates: Array<string> = []
+): Effect.Effect<Set<string>, FsError> => {
+  const candidates = new Set<string>()
   const walk = (dir: string, segments: ReadonlyArray<string>, top: boolean): Effect.Effect<void, FsError> =>
     Effect.gen(function*() {
       const entries = yield* optional(fsOp("readdir", dir, () => NodeFs.readdirSync(dir, { withFileTypes: true })))
       if (Option.isNone(entries)) return
       for (const entry of entries.value) {
-        if (!entry.isDirectory()) continue
-        if (entry.name === GENERATIONS) {
-          candidates.push(segments.join("/"))
-          continue
+        const name = entry.name
+        if (entry.isDirectory()) {
+          if (name === MARK) {
+            // A legacy generations folder: the key of the folder it is in.
+            candidates.add(segments.join("/"))
+            continue
+          }
+          // A later-generations folder (`<segment>@<nonce>`) goes with its `<segment>@` file.
+          if (name.includes(MARK)) continue
+          const segment = decodeSegment(name)
+          if (segment === undefined || (top && !segment.startsWith(partial))) continue
+          yield* walk(NodePath.join(dir, name), [...segments, segment], false)
+        } else if (entry.isFile() && name.length > 1 && name.endsWith(MARK)) {
+          const segment = decodeSegment(name.slice(0, -1))
+          if (segment === undefined || (top && !segment.startsWith(partial))) continue
+          candidates.add([...segments, segment].join("/"))
         }
-        const segment = decodeSegment(entry.name)
-        if (segment === undefined || (top && !segment.startsWith(partial))) continue
-        yield* walk(NodePath.join(dir, entry.name), [...segments, segment], false)
       }
     })
   return Effect.as(walk(NodePath.join(objectsDir, ...folders.map(encodeSegment)), folders, true), candidates)
