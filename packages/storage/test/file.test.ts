@@ -103,7 +103,8 @@ describe("FileStore", () => {
       yield* reader.get("gc") // the reader now caches generation 1
       let version = first
       for (let i = 1; i <= 40; i++) version = yield* writer.put("gc", encode(String(i)), { ifMatch: version })
-      const generations = NodeFs.readdirSync(NodePath.join(directory, "objects", "gc", "@"))
+      // Generation 0 is the key's own file; the later ones are in the folder named by its nonce.
+      const generations = NodeFs.readdirSync(NodePath.join(directory, "objects", `gc@${first.split(".")[1]}`))
       expect(generations.length).toBeLessThanOrEqual(4)
       // The reader's cached generation is long gone: it must still find the newest one.
       const latest = yield* reader.get("gc").pipe(Effect.map(Option.getOrThrow))
@@ -126,7 +127,7 @@ describe("FileStore", () => {
       let version = v1
       for (let i = 2; i <= 10; i++) version = yield* store.put("k", encode(`v${i}`), { ifMatch: version })
       // Generation 2 is free again: a plain "link next number" scheme would let this write win.
-      const gens = NodePath.join(directory, "objects", "k", "@")
+      const gens = NodePath.join(directory, "objects", `k@${v1.split(".")[1]}`)
       expect(NodeFs.readdirSync(gens)).not.toContain("000000000002")
       const other = yield* FileStore.make({ directory, keepGenerations: 2 })
       const stale = yield* other.put("k", encode("stale"), { ifMatch: v1 }).pipe(Effect.flip)
@@ -148,7 +149,7 @@ describe("FileStore", () => {
       for (let i = 2; i <= 10; i++) version = yield* writer.put("k", encode(`v${i}`), { ifMatch: version })
       // What a stale writer that lost the race against garbage collection leaves behind if it
       // is killed before cleaning up: a file in slot 2, written on top of generation 1.
-      const gens = NodePath.join(directory, "objects", "k", "@")
+      const gens = NodePath.join(directory, "objects", `k@${v1.split(".")[1]}`)
       const nonce1 = v1.split(".")[1]!
       const body = encode("garbage")
       const header = {
@@ -210,24 +211,25 @@ describe("FileStore", () => {
       expect(NodeFs.readdirSync(NodePath.join(directory, "tmp"))).toEqual(["12345-young"])
     }))
 
-  it.live("an unconditional delete removes the key's folder: 500 log entries created and deleted leave none", () =>
+  it.live("each log entry is one file, and an unconditional delete removes it: 500 created and deleted leave nothing", () =>
     Effect.gen(function*() {
       const directory = freshDir()
       // Layout only: fsync changes nothing here, and 1,000 writes go faster without it.
       const store = yield* FileStore.make({ directory, fsync: false })
-      const keys = Array.from({ length: 500 }, (_, i) => `log/${String(i + 1).padStart(16, "0")}`)
+      const names = Array.from({ length: 500 }, (_, i) => String(i + 1).padStart(16, "0"))
+      const keys = names.map((name) => `log/${name}`)
       yield* Effect.forEach(keys, (key) => store.put(key, encode(key), { ifAbsent: true }), {
         concurrency: 16,
         discard: true
       })
-      // A key below a log entry keeps its folder (and so the entry's) alive, but not the entry.
+      // A key below a log entry has a folder of that name beside the entry's file.
       yield* store.put(`${keys[0]}/note`, encode("note"), { ifAbsent: true })
       const logDir = NodePath.join(directory, "objects", "log")
-      expect(NodeFs.readdirSync(logDir)).toHaveLength(500)
+      expect(NodeFs.readdirSync(logDir).sort()).toEqual([...names.map((name) => `${name}@`), names[0]!].sort())
       yield* Effect.forEach(keys, (key) => store.delete(key), { concurrency: 16, discard: true })
       expect(yield* store.list("log/")).toEqual([`${keys[0]}/note`])
-      expect(NodeFs.readdirSync(logDir)).toEqual([keys[0]!.slice("log/".length)])
-      expect(NodeFs.readdirSync(NodePath.join(logDir, keys[0]!.slice("log/".length)))).toEqual(["note"])
+      expect(NodeFs.readdirSync(logDir)).toEqual([names[0]])
+      expect(NodeFs.readdirSync(NodePath.join(logDir, names[0]!))).toEqual(["note@"])
       yield* store.delete(`${keys[0]}/note`)
       // Folders left empty go too, and nothing is left in tmp/.
       expect(NodeFs.readdirSync(NodePath.join(directory, "objects"))).toEqual([])
@@ -237,32 +239,158 @@ describe("FileStore", () => {
       expect(decode((yield* store.get(keys[7]!).pipe(Effect.map(Option.getOrThrow))).bytes)).toBe("again")
     }))
 
-  it.live("a conditional delete keeps its tombstone; an unconditional one then removes the folder", () =>
+  it.live("a conditional write begins the key's folder of later generations; a delete removes both", () =>
     Effect.gen(function*() {
       const directory = freshDir()
       const store = yield* FileStore.make({ directory })
-      const v1 = yield* store.put("k", encode("one"), { ifAbsent: true })
-      yield* store.delete("k", v1)
-      expect(NodeFs.readdirSync(NodePath.join(directory, "objects"))).toEqual(["k"])
-      expect(Option.isNone(yield* store.get("k"))).toBe(true)
-      yield* store.delete("k")
-      expect(NodeFs.readdirSync(NodePath.join(directory, "objects"))).toEqual([])
+      const objects = NodePath.join(directory, "objects")
+      const v0 = yield* store.put("k", encode("zero"), { ifAbsent: true })
+      expect(NodeFs.readdirSync(objects)).toEqual(["k@"])
+      const nonce = v0.split(".")[1]!
+      // Racing first conditional writes: exactly one begins the folder.
+      const results = yield* Effect.all(
+        Array.from({ length: 8 }, (_, i) => Effect.either(store.put("k", encode(`one ${i}`), { ifMatch: v0 }))),
+        { concurrency: "unbounded" }
+      )
+      const won = results.flatMap((r) => (r._tag === "Right" ? [r.right] : []))
+      expect(won).toHaveLength(1)
+      expect(results.flatMap((r) => (r._tag === "Left" ? [r.left._tag] : []))).toEqual(
+        Array(7).fill("PreconditionFailed")
+      )
+      expect(NodeFs.readdirSync(objects).sort()).toEqual(["k@", `k@${nonce}`])
+      expect(NodeFs.readdirSync(NodePath.join(objects, `k@${nonce}`))).toEqual(["000000000001"])
+      const v2 = yield* store.put("k", encode("two"), { ifMatch: won[0]! })
+      const other = yield* FileStore.make({ directory })
+      const stored = yield* other.get("k").pipe(Effect.map(Option.getOrThrow))
+      expect([decode(stored.bytes), stored.version]).toEqual(["two", v2])
+      expect((yield* store.put("k", encode("late"), { ifMatch: v0 }).pipe(Effect.flip))._tag).toBe("PreconditionFailed")
+      // A conditional delete is a tombstone in the folder; a create writes on top of it.
+      yield* store.delete("k", v2)
+      expect(Option.isNone(yield* other.get("k"))).toBe(true)
+      expect(yield* other.list("")).toEqual([])
+      const v4 = yield* other.put("k", encode("four"), { ifAbsent: true })
+      expect(v4.startsWith("4.")).toBe(true)
+      expect(decode((yield* store.get("k").pipe(Effect.map(Option.getOrThrow))).bytes)).toBe("four")
+      // An unconditional delete removes the file and the folder; the key starts again as one file.
+      yield* other.delete("k")
+      expect(NodeFs.readdirSync(objects)).toEqual([])
+      expect(NodeFs.readdirSync(NodePath.join(directory, "tmp"))).toEqual([])
+      expect((yield* store.put("k", encode("stale"), { ifMatch: v4 }).pipe(Effect.flip))._tag).toBe("PreconditionFailed")
+      expect((yield* store.put("k", encode("stale"), { ifMatch: v0 }).pipe(Effect.flip))._tag).toBe("PreconditionFailed")
+      const again = yield* store.put("k", encode("again"), { ifAbsent: true })
+      expect(again.startsWith("0.")).toBe(true)
+      expect(NodeFs.readdirSync(objects)).toEqual(["k@"])
     }))
 
-  it.live("a delete cut short after its rename leaves the key absent; the next open removes the leftover", () =>
+  it.live("a delete cut short after its rename leaves the key absent; the next open removes the leftovers", () =>
     Effect.gen(function*() {
       const directory = freshDir()
       const store = yield* FileStore.make({ directory })
-      yield* store.put("log/0000000000000001", encode("entry"), { ifAbsent: true })
-      // What a process killed between the delete's rename and its removal leaves on disk.
+      const v0 = yield* store.put("log/0000000000000001", encode("entry"), { ifAbsent: true })
+      yield* store.put("log/0000000000000001", encode("entry 1"), { ifMatch: v0 })
+      // What a process killed between the delete's rename and its removal leaves on disk: the
+      // key's own file in tmp/, and the folder of its later generations where it was.
       const leftover = NodePath.join(directory, "tmp", "12345-0123456789abcdef.deleted")
-      NodeFs.renameSync(NodePath.join(directory, "objects", "log", "0000000000000001", "@"), leftover)
+      NodeFs.renameSync(NodePath.join(directory, "objects", "log", "0000000000000001@"), leftover)
       expect(Option.isNone(yield* store.get("log/0000000000000001"))).toBe(true)
       expect(yield* store.list("log/")).toEqual([])
       yield* FileStore.make({ directory })
       expect(NodeFs.readdirSync(NodePath.join(directory, "tmp"))).toEqual([])
+      expect(NodeFs.readdirSync(NodePath.join(directory, "objects", "log"))).toEqual([])
       yield* store.put("log/0000000000000001", encode("again"), { ifAbsent: true })
       expect(yield* store.list("log/")).toEqual(["log/0000000000000001"])
+      expect(decode((yield* store.get("log/0000000000000001").pipe(Effect.map(Option.getOrThrow))).bytes)).toBe(
+        "again"
+      )
+    }))
+
+  it.live("a directory of the release before (a folder per key) opens, reads, writes and deletes as it did", () =>
+    Effect.gen(function*() {
+      const directory = freshDir()
+      const objects = NodePath.join(directory, "objects")
+      // The previous layout, written as that release wrote it: format 1, each key a folder whose
+      // `@` folder holds its generations, generation 0 included.
+      const legacyGeneration = (
+        key: string,
+        gen: number,
+        nonce: string,
+        parent: string | null,
+        body: string,
+        deleted = false
+      ) => {
+        const folder = NodePath.join(objects, ...key.split("/"), "@")
+        NodeFs.mkdirSync(folder, { recursive: true })
+        const header = { v: 1, key, gen, nonce, parent, deleted, size: body.length, metadata: { from: "v1" } }
+        NodeFs.writeFileSync(
+          NodePath.join(folder, String(gen).padStart(12, "0")),
+          `${JSON.stringify(header)}\n${body}`
+        )
+      }
+      NodeFs.mkdirSync(NodePath.join(directory, "tmp"), { recursive: true })
+      NodeFs.writeFileSync(
+        NodePath.join(directory, "osqueue-store.json"),
+        `${JSON.stringify({ format: "osqueue-file-store", version: 1 })}\n`
+      )
+      legacyGeneration("counters/visits", 0, "00000000000000a0", null, "1")
+      legacyGeneration("counters/visits", 1, "00000000000000a1", "00000000000000a0", "2")
+      legacyGeneration("log/0000000000000001", 0, "00000000000000b0", null, "entry 1")
+      legacyGeneration("gone", 0, "00000000000000c0", null, "x")
+      legacyGeneration("gone", 1, "00000000000000c1", "00000000000000c0", "", true)
+      // A create of that release cut short by a power cut: an empty generations folder.
+      NodeFs.mkdirSync(NodePath.join(objects, "empty", "@"), { recursive: true })
+
+      const store = yield* FileStore.make({ directory })
+      expect(JSON.parse(NodeFs.readFileSync(NodePath.join(directory, "osqueue-store.json"), "utf8"))).toEqual({
+        format: "osqueue-file-store",
+        version: 2
+      })
+      const visits = yield* store.get("counters/visits").pipe(Effect.map(Option.getOrThrow))
+      expect([decode(visits.bytes), visits.version, visits.metadata]).toEqual(["2", "1.00000000000000a1", {
+        from: "v1"
+      }])
+      expect(yield* store.head("log/0000000000000001").pipe(Effect.map(Option.map((h) => h.version)))).toEqual(
+        Option.some("0.00000000000000b0")
+      )
+      expect(Option.isNone(yield* store.get("gone"))).toBe(true)
+      expect(Option.isNone(yield* store.get("empty"))).toBe(true)
+      expect(yield* store.list("")).toEqual(["counters/visits", "log/0000000000000001"])
+
+      // Conditional writes go on in the key's folder; stale versions still fail.
+      const v2 = yield* store.put("counters/visits", encode("3"), { ifMatch: visits.version })
+      expect(v2.startsWith("2.")).toBe(true)
+      expect(NodeFs.readdirSync(NodePath.join(objects, "counters", "visits", "@"))).toContain("000000000002")
+      const stale = yield* store.put("counters/visits", encode("x"), { ifMatch: "0.00000000000000a0" }).pipe(
+        Effect.flip
+      )
+      expect(stale._tag).toBe("PreconditionFailed")
+      // A create on an existing legacy key fails; on a tombstone it writes on top; on an empty
+      // folder it makes the key as one file.
+      const taken = yield* store.put("log/0000000000000001", encode("again"), { ifAbsent: true }).pipe(Effect.flip)
+      expect(taken._tag).toBe("PreconditionFailed")
+      expect((yield* store.put("gone", encode("back"), { ifAbsent: true })).startsWith("2.")).toBe(true)
+      expect((yield* store.put("empty", encode("made"), { ifAbsent: true })).startsWith("0.")).toBe(true)
+      expect(NodeFs.existsSync(NodePath.join(objects, "empty@"))).toBe(true)
+      // New log entries are files beside the legacy ones; list sees both kinds.
+      yield* store.put("log/0000000000000002", encode("entry 2"), { ifAbsent: true })
+      expect(yield* store.list("log/")).toEqual(["log/0000000000000001", "log/0000000000000002"])
+      const other = yield* FileStore.make({ directory })
+      for (const [key, text] of [["gone", "back"], ["empty", "made"], ["counters/visits", "3"]] as const) {
+        expect(decode((yield* other.get(key).pipe(Effect.map(Option.getOrThrow))).bytes), key).toBe(text)
+      }
+      // Deletes remove either kind for good.
+      yield* other.delete("log/0000000000000001")
+      yield* other.delete("log/0000000000000002")
+      expect(NodeFs.existsSync(NodePath.join(objects, "log"))).toBe(false)
+      yield* Effect.forEach(["gone", "empty", "counters/visits"], (key) => store.delete(key), { discard: true })
+      // The crash's empty legacy folder stays (it holds no object and costs list a readdir).
+      expect(NodeFs.readdirSync(objects)).toEqual(["empty"])
+      expect(yield* other.list("")).toEqual([])
+      // An older release refuses the directory from now on (it cannot see keys kept as one file).
+      NodeFs.writeFileSync(
+        NodePath.join(directory, "osqueue-store.json"),
+        `${JSON.stringify({ format: "osqueue-file-store", version: 3 })}\n`
+      )
+      expect((yield* FileStore.make({ directory }).pipe(Effect.flip))._tag).toBe("StoreFailure")
     }))
 
   it.live("a create cut short after its rename (its folder empty on disk) leaves the key absent, and the next create wins", () =>
@@ -460,7 +588,7 @@ describe("FileStore across OS processes", () => {
         const store = await Effect.runPromise(FileStore.make({ directory }))
         await Effect.runPromise(store.delete("log/0000000000000001"))
         // No file a racing create wrote into a removed or re-created folder stays behind.
-        expect(NodeFs.readdirSync(NodePath.join(directory, "objects"))).toEqual([])
+        expect(NodeFs.readdirSync(NodePath.join(directory, "objects"), { recursive: true })).toEqual([])
         expect(NodeFs.readdirSync(NodePath.join(directory, "tmp"))).toEqual([])
         await Effect.runPromise(store.put("log/0000000000000001", encode("after"), { ifAbsent: true }))
         expect(await Effect.runPromise(store.list("log/"))).toEqual(["log/0000000000000001"])

@@ -125,7 +125,8 @@ export const createFlat = (
       )
       if (outcome === "taken") return Option.none()
       if (outcome === "linked") break
-      made ??= yield* fsOp("mkdir", paths.parent, () => NodeFs.mkdirSync(paths.parent, { recursive: true }))
+      const madeNow = yield* fsOp("mkdir", paths.parent, () => NodeFs.mkdirSync(paths.parent, { recursive: true }))
+      made ??= madeNow
     }
     // The key exists from here on. Durable: its entry in the parent folder, and the entries of
     // the folders this create made.

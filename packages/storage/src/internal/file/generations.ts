@@ -142,6 +142,10 @@ export const lookup = (
         }
       }
       start = undefined
+      // A key's own file is never collected, so it may have successors that were: it is the
+      // newest only while the key has no folder of later generations, which its first
+      // conditional write begins and nothing but a delete removes.
+      if (root !== undefined && current.gen === 0 && (yield* exists(chain.dir))) continue
       // Walk up while the next generation exists and was written on top of the current one.
       let broken = false
       for (;;) {
