@@ -27,6 +27,7 @@
  * (queue.json is never deleted), and deletes its log entries unconditionally only, so each
  * create of one is the rename of a new folder.
  */
+import { JobTrace } from "@osqueue/types"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
@@ -35,7 +36,6 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { JobTrace } from "@osqueue/types"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { makeStoreDirectory } from "./internal/file/directory.js"

@@ -275,8 +275,12 @@ describe("FileStore", () => {
       yield* other.delete("k")
       expect(NodeFs.readdirSync(objects)).toEqual([])
       expect(NodeFs.readdirSync(NodePath.join(directory, "tmp"))).toEqual([])
-      expect((yield* store.put("k", encode("stale"), { ifMatch: v4 }).pipe(Effect.flip))._tag).toBe("PreconditionFailed")
-      expect((yield* store.put("k", encode("stale"), { ifMatch: v0 }).pipe(Effect.flip))._tag).toBe("PreconditionFailed")
+      expect((yield* store.put("k", encode("stale"), { ifMatch: v4 }).pipe(Effect.flip))._tag).toBe(
+        "PreconditionFailed"
+      )
+      expect((yield* store.put("k", encode("stale"), { ifMatch: v0 }).pipe(Effect.flip))._tag).toBe(
+        "PreconditionFailed"
+      )
       const again = yield* store.put("k", encode("again"), { ifAbsent: true })
       expect(again.startsWith("0.")).toBe(true)
       expect(NodeFs.readdirSync(objects)).toEqual(["k@"])

@@ -197,7 +197,9 @@ export const removeGenerationsOf = (store: StoreDirectory, removed: string) =>
     if (Option.isNone(renamed)) return
     yield* fsOpOnPool("rm", away, () => NodeFs.promises.rm(away, { recursive: true, force: true }))
   }).pipe(
-    Effect.catchAll((e) => Effect.logDebug("FileStore: a deleted key's generations stay in tmp/ until the next open", e))
+    Effect.catchAll((e) =>
+      Effect.logDebug("FileStore: a deleted key's generations stay in tmp/ until the next open", e)
+    )
   )
 
 /**

@@ -10,6 +10,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
 import {
   type Body,
   bodyLength,
@@ -19,7 +20,6 @@ import {
   type StoreFailure,
   StoreUnavailable
 } from "../../ObjectStore.js"
-import * as NodePath from "node:path"
 import { REMOVED_SUFFIX, type StoreDirectory } from "./directory.js"
 import { type Corrupt, linkRefusedCodes } from "./errors.js"
 import {
@@ -90,7 +90,6 @@ export const readGen = (
 /** Whether the file with this nonce is still published at this generation. */
 export const stillThere = (chain: Chain, gen: number, nonce: string) =>
   readGen(chain, gen, false).pipe(Effect.map(Option.exists((file) => file.header.nonce === nonce)))
-
 
 /** The highest generation number on disk, by listing the folder (only when the cache cannot help). */
 const newestListed = (dir: string): Effect.Effect<Option.Option<number>, FsError> =>
