@@ -2,30 +2,25 @@
  * The embedded default `ObjectStore`: objects in a local directory, safe for several processes
  * on one host and for a crash (or SIGKILL) at any instant.
  *
- * Each key is a folder of immutable generation files. A write prepares the complete file under
- * `tmp/`, fsyncs it and then publishes it with `link(tmp, <key>/@/<n+1>)`, which the kernel
- * performs atomically and refuses with EEXIST when another writer published generation n+1
+ * A key is one file in its parent folder, `<last segment>@`: its generation 0, the object as
+ * created. A create prepares the complete file under `tmp/`, fsyncs it and publishes it with
+ * `link`, which the kernel performs atomically and refuses with EEXIST when the name exists:
+ * exactly one of racing creators wins, and the key appears whole. An unconditional delete is one
+ * `rename` of that file into `tmp/`, the instant the key becomes absent for every reader, so a
+ * log that creates and deletes keys all day keeps no trace of them, at two fsyncs per create and
+ * one (shared by the deletes under way in a folder) per delete.
+ *
+ * A key's later generations (from its first conditional write on) are files in a folder beside
+ * it named by generation 0's nonce, `<last segment>@<nonce>/`. Generation 1 is the `rename` of
+ * that folder, prepared under `tmp/`, into place (refused if it exists); each later one is a
+ * `link(tmp, <folder>/<n+1>)`, refused with EEXIST when another writer published generation n+1
  * first: that refusal *is* the compare-and-swap. Readers take the newest generation. See the
  * package README for the layout and the argument for why garbage collection of old generations
  * can never let a stale writer "re-create" a collected generation and win (no lost update).
  *
- * A create (`ifAbsent`) of a key without a folder prepares the folder, with the object as its
- * generation 0, and renames it into place: exactly one of racing creators wins, and the key
- * appears whole. An unconditional delete removes the key's folder for good, so a log that creates
- * and deletes keys all day keeps no trace of them: one `rename` of the generations folder into
- * `tmp/` (the instant the key becomes absent, for every reader at once), then its removal there.
- * A crash leaves the key absent and at worst a leftover in `tmp/` that the next store to open
- * removes. A conditional delete (`ifMatch`) writes a tombstone generation and keeps the folder.
- *
- * What this gives up: a write on top of an existing generation (`ifMatch`, or a create on a
- * conditional delete's tombstone) that races a delete *and* a re-creation of the same key is not
- * fenced by the folder. The new folder numbers its generations from 0 again, so the write can
- * land in it. Such a file is never confirmed or read (its parent is not there) and its writer
- * removes it and answers OutcomeUnknown (a create looks again), but until then it can make a
- * write to the new key fail, and a writer killed in that instant leaves a file that blocks the
- * key (reads answer StoreUnavailable). osqueue never deletes a key it writes with `ifMatch`
- * (queue.json is never deleted), and deletes its log entries unconditionally only, so each
- * create of one is the rename of a new folder.
+ * A directory of the releases before (format 1, a folder per key, `<key>/@/<n>`) opens as it is:
+ * those keys are read, written and deleted in their folders, new keys are made as files, and the
+ * format file becomes version 2, which those releases refuse.
  */
 import { JobTrace } from "@osqueue/types"
 import * as Config from "effect/Config"
