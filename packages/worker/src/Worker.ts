@@ -124,7 +124,8 @@ export const make = <const H extends Handlers>(
       Math.min(concurrency + prefetch - handling - waiting, 2 * concurrency + prefetch - inHand)
     const stopping = yield* Deferred.make<void>()
     const jobsInHand = new Map<string, (end: JobEnd) => void>()
-    const settlement = makeSettlement(client)
+    const tracing = yield* JobTrace.exporting
+    const settlement = makeSettlement(client, tracing)
     const scope = yield* Effect.scope
     // Made before the shutdown finalizer, so its fibers are interrupted after the drain
     // (finalizers run LIFO), all at once. A set, not a scope per job: `forkIn` made and closed a
@@ -153,7 +154,7 @@ export const make = <const H extends Handlers>(
       settlement,
       leaseMs: options.leaseMs,
       defaultTimeout: options.timeout === undefined ? undefined : Duration.decode(options.timeout),
-      tracing: yield* JobTrace.exporting,
+      tracing,
       fibers: jobFibers
     })
     const claims = yield* makeClaimLoop({

@@ -11,7 +11,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
+import * as HashMap from "effect/HashMap"
 import * as Metric from "effect/Metric"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -55,6 +57,22 @@ export const makeJobs = <R>(config: JobsConfig<R>): (claimed: ClaimedJob) => Eff
       ...(parent === undefined ? {} : { parent })
     }
   }
+
+  /**
+   * The job's log annotations, set for the rest of its fiber, which is the job's own: nothing to
+   * restore after it, where `Effect.annotateLogs` would compare and put back the fiber's whole
+   * annotation map on every job.
+   */
+  const annotated = (job: Job) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.zipRight(
+      FiberRef.update(FiberRef.currentLogAnnotations, (annotations) =>
+        HashMap.set(
+          HashMap.set(HashMap.set(HashMap.set(annotations, "jobId", job.id), "type", job.type), "attempt", job.attempts),
+          "workerId",
+          workerId
+        )),
+      self
+    )
 
   const run = (claimed: ClaimedJob, use: SlotUse) =>
     Effect.gen(function*() {
@@ -138,7 +156,7 @@ export const makeJobs = <R>(config: JobsConfig<R>): (claimed: ClaimedJob) => Eff
       )
     }).pipe(
       Effect.onInterrupt(() => settlement.release(claimed)),
-      Effect.annotateLogs({ jobId: claimed.job.id, type: claimed.job.type, attempt: claimed.job.attempts, workerId }),
+      annotated(claimed.job),
       // A span only where spans are exported (docs/tracing.md): otherwise one per job, never read.
       (self) => config.tracing ? Effect.withSpan(self, "Worker.job", jobSpan(claimed.job)) : self
     )

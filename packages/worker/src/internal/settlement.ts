@@ -65,7 +65,12 @@ export interface Settlement {
   readonly record: (outcome: Metrics.Outcome, started: number) => Effect.Effect<void>
 }
 
-export const makeSettlement = (client: Context.Tag.Service<OsqueueClient>): Settlement => {
+/**
+ * `tracing`: spans are exported (`JobTrace.exporting`), so the job's span is there to take the
+ * outcome. Without one, `Effect.annotateCurrentSpan` fails inside (an error object, stack trace
+ * included) before it is ignored, on every job.
+ */
+export const makeSettlement = (client: Context.Tag.Service<OsqueueClient>, tracing: boolean): Settlement => {
   const release = (claimed: ClaimedJob) =>
     client.release(claimed.token).pipe(
       Effect.timeout("10 seconds"),
@@ -163,7 +168,7 @@ export const makeSettlement = (client: Context.Tag.Service<OsqueueClient>): Sett
     Effect.gen(function*() {
       yield* Metric.increment(Metrics.processed(outcome))
       yield* Metric.update(Metrics.jobDuration, ((yield* Clock.currentTimeMillis) - started) / 1000)
-      yield* Effect.annotateCurrentSpan("outcome", outcome)
+      if (tracing) yield* Effect.annotateCurrentSpan("outcome", outcome)
     })
 
   return { release, fail, acknowledge, record }
