@@ -11,6 +11,7 @@ import {
   FlowRequest,
   HeartbeatRequest,
   InvalidRequest,
+  isLeaseToken,
   type Job,
   JobId,
   JobTrace,
@@ -54,8 +55,11 @@ import type { BrokerApi } from "./Transport.js"
 const invalid = (what: string) => (error: ParseResult.ParseError) =>
   new InvalidRequest({ message: `${what}: ${ParseResult.TreeFormatter.formatErrorSync(error)}` })
 
-const decodeToken = (token: string) =>
-  Schema.decodeUnknown(LeaseToken)(token).pipe(Effect.mapError(invalid("invalid lease token")))
+/** A valid token (every call of a worker) is checked by the guard alone; the schema words the refusal. */
+const decodeToken = (token: string): Effect.Effect<LeaseToken, InvalidRequest> =>
+  isLeaseToken(token)
+    ? Effect.succeed(token)
+    : Schema.decodeUnknown(LeaseToken)(token).pipe(Effect.mapError(invalid("invalid lease token")))
 const decodeId = (id: string) => Schema.decodeUnknown(JobId)(id).pipe(Effect.mapError(invalid("invalid job id")))
 
 /** Most single calls merged into one batch call. */
