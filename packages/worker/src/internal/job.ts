@@ -20,7 +20,6 @@ import * as Schema from "effect/Schema"
 import type * as Tracer from "effect/Tracer"
 import { type HandlerSpec, type JobContext, JobTimeout } from "../Handler.js"
 import * as Metrics from "../Metrics.js"
-import { firstOf } from "./firstOf.js"
 import type { Renewals } from "./renewals.js"
 import { type JobEnd, leaseGone, type Settlement } from "./settlement.js"
 import type { Slots, SlotUse } from "./slots.js"
@@ -74,8 +73,9 @@ export const makeJobs = <R>(config: JobsConfig<R>): (claimed: ClaimedJob) => Eff
       self
     )
 
-  const run = (claimed: ClaimedJob, use: SlotUse) =>
-    Effect.gen(function*() {
+  const run = (claimed: ClaimedJob, use: SlotUse) => {
+    let acknowledged = false
+    return Effect.gen(function*() {
       const { job, token } = claimed
       const claimedAt = yield* Clock.currentTimeMillis
       const spec = specs.get(job.type)
@@ -95,21 +95,32 @@ export const makeJobs = <R>(config: JobsConfig<R>): (claimed: ClaimedJob) => Eff
         return yield* settlement.record(yield* settlement.fail(claimed, reason, false, "invalid_payload"), claimedAt)
       }
 
-      const end = firstOf<JobEnd>()
+      // How the job ended: the first of the handler ending, the lease being lost, shutdown asking
+      // for the job back. The handler runs in the job's own fiber (a fiber of its own per job
+      // was a good part of the pool's CPU); a lost lease or shutdown interrupts that fiber while
+      // the handler runs, and only then: what follows the handler is uninterruptible by them.
+      let ended: JobEnd | undefined
+      let handling = false
       let started = claimedAt
       const turn = slots.queue(use)
-      // A lost lease or shutdown also takes the job out of line, if it is still there.
-      jobsInHand.set(token, (decided) => {
-        end.decide(decided)
+      const fiber = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((self) =>
+        Effect.succeed(self)
+      )
+      const decide = (decided: JobEnd) => {
+        if (ended !== undefined) return
+        ended = decided
+        // Out of line too, if it is still there; the handler is stopped if it runs.
         turn.cancel()
-      })
+        if (handling) fiber.unsafeInterruptAsFork(fiber.id())
+      }
+      jobsInHand.set(token, decide)
       const lease = renewals.add(token, job.lease?.ttlMs ?? config.leaseMs ?? defaultLeaseMs, claimedAt)
       const progress = (value: unknown) =>
         client.heartbeat(token, value === undefined ? {} : { progress: value }).pipe(
           Effect.asVoid,
           Effect.catchAll((error) =>
             leaseGone(error)
-              ? Effect.sync(() => end.decide({ _tag: "LeaseLost", error }))
+              ? Effect.sync(() => decide({ _tag: "LeaseLost", error }))
               : Effect.logWarning("progress report failed", error)
           )
         )
@@ -131,35 +142,41 @@ export const makeJobs = <R>(config: JobsConfig<R>): (claimed: ClaimedJob) => Eff
           duration: timeout,
           onTimeout: () => new JobTimeout({ type: job.type, timeout })
         })
-      // The first of: the handler ends, the lease is gone, shutdown asks for the job back. One
-      // fiber for the handler (interrupted when it loses) and one signal, instead of a race of
-      // three fibers: per-job fibers were most of the worker's CPU.
-      yield* Effect.gen(function*() {
-        let handler: Fiber.RuntimeFiber<unknown, unknown> | undefined
-        if (yield* turn.granted) {
-          started = yield* Clock.currentTimeMillis
-          handler = yield* Effect.fork(handled)
-          handler.addObserver((exit) => end.decide({ _tag: "Handled", exit }))
-        } else {
-          // Out of line before its turn: the lease is gone, or shutdown gives the job back.
-          end.decide({ _tag: "GivenBack" })
-        }
-        const decided = yield* end.await
-        if (decided._tag !== "Handled" && handler !== undefined) yield* Fiber.interrupt(handler)
-        slots.leave(use)
-        yield* settlement.record(yield* settlement.acknowledge(claimed, spec, decided), started)
-      }).pipe(
+      yield* Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          if (yield* restore(turn.granted)) {
+            started = yield* Clock.currentTimeMillis
+            handling = true
+            const exit = yield* Effect.exit(restore(handled))
+            handling = false
+            decide({ _tag: "Handled", exit })
+          } else {
+            // Out of line before its turn: the lease is gone, or shutdown gives the job back.
+            decide({ _tag: "GivenBack" })
+          }
+          slots.leave(use)
+          const decided = ended!
+          // A handled job's acknowledgement may be cut short by shutdown's last interrupt (the job
+          // is then released, below); a lost or given-back job's fiber was interrupted already.
+          const acknowledge = settlement.acknowledge(claimed, spec, decided)
+          const outcome = yield* (decided._tag === "Handled" ? restore(acknowledge) : acknowledge)
+          acknowledged = true
+          yield* settlement.record(outcome, started)
+        })
+      ).pipe(
         Effect.ensuring(Effect.sync(() => {
           jobsInHand.delete(token)
           renewals.remove(lease)
         }))
       )
     }).pipe(
-      Effect.onInterrupt(() => settlement.release(claimed)),
+      // Interrupted before its outcome reached the broker (shutdown's last interrupt): given back.
+      Effect.onInterrupt(() => acknowledged ? Effect.void : settlement.release(claimed)),
       annotated(claimed.job),
       // A span only where spans are exported (docs/tracing.md): otherwise one per job, never read.
       (self) => config.tracing ? Effect.withSpan(self, "Worker.job", jobSpan(claimed.job)) : self
     )
+  }
 
   return (claimed) =>
     Effect.suspend(() => {
