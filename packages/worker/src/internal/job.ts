@@ -58,18 +58,15 @@ export const makeJobs = <R>(config: JobsConfig<R>): (claimed: ClaimedJob) => Eff
   }
 
   /**
-   * The job's log annotations, set for the rest of its fiber, which is the job's own: nothing to
-   * restore after it, where `Effect.annotateLogs` would compare and put back the fiber's whole
-   * annotation map on every job.
+   * The job's log annotations (`workerId` comes from the claim loop, whose fiber starts the
+   * job's), set for the rest of its fiber, which is the job's own: nothing to restore after it,
+   * where `Effect.annotateLogs` would compare and put back the fiber's whole annotation map on
+   * every job.
    */
   const annotated = (job: Job) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.zipRight(
       FiberRef.update(FiberRef.currentLogAnnotations, (annotations) =>
-        HashMap.set(
-          HashMap.set(HashMap.set(HashMap.set(annotations, "jobId", job.id), "type", job.type), "attempt", job.attempts),
-          "workerId",
-          workerId
-        )),
+        HashMap.set(HashMap.set(HashMap.set(annotations, "jobId", job.id), "type", job.type), "attempt", job.attempts)),
       self
     )
 
