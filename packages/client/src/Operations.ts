@@ -98,11 +98,12 @@ const sendable = <A>(
 
 const validateEnqueueOptions = Schema.validateEither(EnqueueOptionsOnWire)
 
-const enqueueOptions = (input: JobInput): Effect.Effect<EnqueueOptions, InvalidRequest> =>
-  Either.match(validateEnqueueOptions({ ...input, idempotencyKey: input.idempotencyKey ?? crypto.randomUUID() }), {
-    onLeft: (error) => Effect.fail(invalid(`invalid job of type ${input.type}`)(error)),
-    onRight: Effect.succeed
-  })
+/** A job's options as sent, with an idempotency key (a new one each time, unless given). */
+const enqueueOptions = (input: JobInput): Either.Either<EnqueueOptions, InvalidRequest> =>
+  Either.mapLeft(
+    validateEnqueueOptions({ ...input, idempotencyKey: input.idempotencyKey ?? crypto.randomUUID() }),
+    (error) => invalid(`invalid job of type ${input.type}`)(error)
+  )
 
 const encodePayload = (definition: JobDefinition.Any, payload: unknown): Effect.Effect<unknown, InvalidRequest> =>
   Schema.encode(definition.payload)(payload).pipe(
@@ -157,13 +158,13 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
 
     const traced = <A>(
       name: string,
-      attributes: Record<string, unknown>,
+      attributes: () => Record<string, unknown>,
       send: (stamp: (options: EnqueueOptions) => EnqueueOptions) => Effect.Effect<A, ClientError>,
       annotate?: (sent: A, span: Tracer.Span) => void
     ): Effect.Effect<A, ClientError> =>
       !tracing
         ? send(identity)
-        : Effect.useSpan(name, { kind: "producer", attributes, captureStackTrace: false }, (span) => {
+        : Effect.useSpan(name, { kind: "producer", attributes: attributes(), captureStackTrace: false }, (span) => {
           const traceparent = JobTrace.traceparentOf(span)
           return send(traceparent === undefined ? identity : (options) => ({ ...options, traceparent })).pipe(
             Effect.tap((sent) =>
@@ -173,6 +174,16 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
           )
         })
 
+    /** One job checked and sent, merged with the other single enqueues of its turn. */
+    const sendOne = (
+      input: JobInput,
+      stamp: (options: EnqueueOptions) => EnqueueOptions
+    ): Effect.Effect<Job, ClientError> =>
+      Either.match(enqueueOptions(input), {
+        onLeft: Effect.fail,
+        onRight: (options) => sendable(`payload of a ${input.type} job`, input.payload, sendEnqueue(stamp(options)))
+      })
+
     const enqueue = (
       typeOrDefinition: string | JobDefinition.Any,
       payload?: unknown,
@@ -180,22 +191,22 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
     ): Effect.Effect<Job, ClientError> =>
       traced(
         "Producer.enqueue",
-        { "job.type": JobDefinition.isJobDefinition(typeOrDefinition) ? typeOrDefinition.type : typeOrDefinition },
+        () => ({
+          "job.type": JobDefinition.isJobDefinition(typeOrDefinition) ? typeOrDefinition.type : typeOrDefinition
+        }),
         (stamp) =>
-          Effect.gen(function*() {
-            const input: JobInput = JobDefinition.isJobDefinition(typeOrDefinition)
-              ? yield* typedInput(typeOrDefinition, payload, options)
-              : payload === undefined
-              ? { ...options, type: typeOrDefinition }
-              : { ...options, type: typeOrDefinition, payload }
-            return yield* sendable(
-              `payload of a ${input.type} job`,
-              input.payload,
-              sendEnqueue(stamp(yield* enqueueOptions(input)))
-            )
-          }),
-        (job, span) =>
-          span.attribute("job.id", job.id)
+          JobDefinition.isJobDefinition(typeOrDefinition)
+            ? Effect.flatMap(typedInput(typeOrDefinition, payload, options), (input) => sendOne(input, stamp))
+            // Suspended: each run of the effect is a job of its own, with an idempotency key of its own.
+            : Effect.suspend(() =>
+              sendOne(
+                payload === undefined
+                  ? { ...options, type: typeOrDefinition }
+                  : { ...options, type: typeOrDefinition, payload },
+                stamp
+              )
+            ),
+        (job, span) => span.attribute("job.id", job.id)
       )
 
     const enqueueMany = (
@@ -214,14 +225,20 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
         }
         return yield* traced(
           "Producer.enqueueMany",
-          { jobs: inputs.length },
-          (stamp) =>
-            Effect.flatMap(Effect.forEach(inputs, (input) => Effect.map(enqueueOptions(input), stamp)), (jobs) =>
-              sendable(
-                "payload of a job in this batch",
-                jobs.map((job) => job.payload),
-                router.call("enqueueMany", (api) => api.EnqueueMany({ jobs }))
-              ))
+          () => ({ jobs: inputs.length }),
+          (stamp) => {
+            const jobs: Array<EnqueueOptions> = []
+            for (const input of inputs) {
+              const checked = enqueueOptions(input)
+              if (Either.isLeft(checked)) return Effect.fail(checked.left)
+              jobs.push(stamp(checked.right))
+            }
+            return sendable(
+              "payload of a job in this batch",
+              jobs.map((job) => job.payload),
+              router.call("enqueueMany", (api) => api.EnqueueMany({ jobs }))
+            )
+          }
         )
       })
 

@@ -69,12 +69,17 @@ for (const transport of ["http", "ws", "rest"] as const) {
           expect(again.payload).toEqual({ n: 1 })
           const same = yield* client.enqueue("plain", { n: 2 }, { idempotencyKey: job.idempotencyKey! })
           expect(same.id).toBe(job.id)
+          // One enqueue effect run twice is two jobs: its generated idempotency key is made per run.
+          const enqueueOne = client.enqueue("rerun")
+          const [first, second] = [yield* enqueueOne, yield* enqueueOne]
+          expect(second.id).not.toBe(first.id)
+          expect(second.idempotencyKey).not.toBe(first.idempotencyKey)
           const many = yield* client.enqueueMany([{ type: "plain", payload: 1 }, { type: "other" }])
           expect(many).toHaveLength(2)
           const page = yield* client.list({ type: "plain" })
           expect(page.jobs.map((j) => j.id)).toEqual([job.id, many[0]!.id])
           const stats = yield* client.stats
-          expect(stats.counts.queued).toBe(3)
+          expect(stats.counts.queued).toBe(5)
           const missing = yield* Effect.flip(client.get("job-nope"))
           expect(missing._tag).toBe("JobNotFound")
         })))
