@@ -181,7 +181,8 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
     ): Effect.Effect<Job, ClientError> =>
       Either.match(enqueueOptions(input), {
         onLeft: Effect.fail,
-        onRight: (options) => sendable(`payload of a ${input.type} job`, input.payload, sendEnqueue(stamp(options)))
+        onRight: (options) =>
+          sendable(`payload of a ${input.type} job`, input.payload, sendEnqueue(stamp(options)))
       })
 
     const enqueue = (

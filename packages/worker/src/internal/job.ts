@@ -100,9 +100,7 @@ export const makeJobs = <R>(config: JobsConfig<R>): (claimed: ClaimedJob) => Eff
       let handling = false
       let started = claimedAt
       const turn = slots.queue(use)
-      const fiber = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((self) =>
-        Effect.succeed(self)
-      )
+      const fiber = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((self) => Effect.succeed(self))
       const decide = (decided: JobEnd) => {
         if (ended !== undefined) return
         ended = decided

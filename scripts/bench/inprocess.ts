@@ -1,0 +1,198 @@
+/**
+ * The client's own CPU per job without a broker or a socket, where a shared machine's noise
+ * hides it in `client.ts`'s figures: the `@osqueue/worker` pool (concurrency 16, its default
+ * prefetch, a no-op handler) over a client whose claims answer at once with ready-made jobs and
+ * whose completions succeed at once, and 16 producers of single enqueues through the client's
+ * operations and their coalescing over a broker that answers each batch at once. Everything past
+ * the client's own code (RPC, JSON, the socket) is left out: those cost the same per batch
+ * whatever the pool and the producers do. `--compare DIR` runs another checkout's build (DIR:
+ * its root, built) beside this one, alternating them round after round, each in a fresh process.
+ *
+ *   pnpm --filter @osqueue/bench exec tsx inprocess.ts [--jobs N] [--rounds R] [--compare DIR]
+ *
+ * A process started with `--part pool|enqueue --checkout DIR` runs one measure with DIR's build
+ * (so that DIR needs no copy of this script) and prints `result <µs/job>`.
+ */
+import type * as EffectNs from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { spawn } from "node:child_process"
+import { loadavg } from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+
+const { values } = parseArgs({
+  options: {
+    jobs: { type: "string", default: "20000" },
+    rounds: { type: "string", default: "4" },
+    compare: { type: "string" },
+    part: { type: "string" },
+    checkout: { type: "string" }
+  }
+})
+const jobs = Number(values.jobs)
+const parts = ["pool", "enqueue"] as const
+type Part = typeof parts[number]
+
+/** A job as a claim answers it: 200 bytes of payload, as `load.ts` sends. */
+const claimedJob = (i: number) => ({
+  job: {
+    id: `job-${i}`,
+    type: "bench",
+    payload: { t: 0, pad: "x".repeat(200) },
+    state: "running",
+    priority: 0,
+    attempts: 1,
+    maxAttempts: 3,
+    claims: 1,
+    backoff: { _tag: "fixed", delayMs: 1000 },
+    seq: i,
+    createdAt: 0,
+    runAt: 0,
+    startedAt: 0,
+    lease: { workerId: "bench", epoch: 1, expiresAt: Date.now() + 30_000, ttlMs: 30_000 },
+    history: []
+  },
+  token: `job-${i}/1/1`
+})
+
+const measure = async (part: Part, checkout: string): Promise<number> => {
+  // The checkout's own build, and the effect its packages use (one instance of it).
+  const from = (path: string) => import(join(checkout, path))
+  const { Deferred, Effect, Logger } = await from(
+    "packages/worker/node_modules/effect/dist/esm/index.js"
+  ) as typeof import("effect")
+  const { OsqueueClient } = await from("packages/client/dist/index.js") as typeof import("@osqueue/client")
+  // Not exported by the package: the operations over a router, which every transport ends in.
+  const Operations = await from("packages/client/dist/Operations.js") as {
+    readonly make: (router: unknown) => EffectNs.Effect<
+      { readonly enqueue: (type: string, payload: unknown) => EffectNs.Effect<unknown, unknown> },
+      never,
+      Scope.Scope
+    >
+  }
+  const { Worker } = await from("packages/worker/dist/index.js") as typeof import("@osqueue/worker")
+  // The pool logs its start and stop at Info: not part of what is measured.
+  const nothingLogged = Logger.replace(Logger.defaultLogger, Logger.none)
+  const perJob = (before: NodeJS.CpuUsage) => {
+    const used = process.cpuUsage(before)
+    return (used.user + used.system) / jobs
+  }
+  if (part === "pool") {
+    let claimed = 0
+    let completed = 0
+    const program = Effect.gen(function*() {
+      const done = yield* Deferred.make<void>()
+      // Only what a pool calls; each claim answers in the next turn, as a socket would.
+      const client = {
+        queue: undefined,
+        claim: (request: { readonly max?: number }) =>
+          Effect.async<ReadonlyArray<ReturnType<typeof claimedJob>>>((resume) => {
+            setImmediate(() => {
+              const n = Math.min(request.max ?? 1, jobs - claimed)
+              resume(Effect.succeed(Array.from({ length: n }, () => claimedJob(claimed++))))
+            })
+          }),
+        complete: () =>
+          Effect.sync(() => {
+            if (++completed === jobs) Deferred.unsafeDone(done, Effect.void)
+          }),
+        heartbeat: () => Effect.succeed({}),
+        release: () => Effect.void,
+        fail: () => Effect.void
+      } as unknown as typeof OsqueueClient.Service
+      return yield* Effect.scoped(Effect.gen(function*() {
+        const before = process.cpuUsage()
+        yield* Worker.make({ handlers: { bench: () => Effect.void }, concurrency: 16, pollWaitMs: 1_000 })
+        yield* Deferred.await(done)
+        return perJob(before)
+      })).pipe(Effect.provideService(OsqueueClient, client))
+    })
+    return Effect.runPromise(program.pipe(Effect.provide(nothingLogged)))
+  }
+  let seq = 0
+  const job = (options: { readonly type: string; readonly payload?: unknown }) => ({
+    ...claimedJob(seq++).job,
+    type: options.type,
+    payload: options.payload,
+    state: "queued"
+  })
+  // The broker's side of the two calls the producers make: each batch answered in the next turn.
+  const api = {
+    url: "in-process",
+    Enqueue: (options: { readonly type: string }) => Effect.succeed(job(options)),
+    EnqueueMany: (request: { readonly jobs: ReadonlyArray<{ readonly type: string }> }) =>
+      Effect.async((resume) => {
+        setImmediate(() => resume(Effect.succeed(request.jobs.map(job))))
+      })
+  }
+  const router = {
+    current: Effect.succeed(api.url),
+    call: (_operation: string, f: (a: typeof api) => unknown) => f(api),
+    stream: () => Effect.dieMessage("not used")
+  }
+  const pad = "x".repeat(200)
+  const program = Effect.scoped(Effect.gen(function*() {
+    const operations = yield* Operations.make(router)
+    let left = jobs
+    const before = process.cpuUsage()
+    yield* Effect.forEach(Array.from({ length: 16 }), () =>
+      Effect.gen(function*() {
+        while (left-- > 0) yield* operations.enqueue("bench", { t: Date.now(), pad })
+      }), { concurrency: "unbounded", discard: true })
+    return perJob(before)
+  }))
+  return Effect.runPromise(program)
+}
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "../..")
+
+if (values.part !== undefined) {
+  process.stdout.write(`result ${await measure(values.part as Part, values.checkout ?? root)}\n`)
+  process.exit(0)
+}
+
+const runPart = (checkout: string, part: Part) =>
+  new Promise<number>((resolve, reject) => {
+    const child = spawn(process.execPath, [
+      "--import",
+      "tsx",
+      fileURLToPath(import.meta.url),
+      "--part",
+      part,
+      "--checkout",
+      checkout,
+      "--jobs",
+      String(jobs)
+    ], { stdio: ["ignore", "pipe", "inherit"] })
+    let out = ""
+    child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()))
+    child.once("exit", (code) => {
+      const line = out.split("\n").find((l) => l.startsWith("result "))
+      return code === 0 && line !== undefined
+        ? resolve(Number(line.slice(7)))
+        : reject(new Error(`${part} in ${checkout} failed (exit ${code})`))
+    })
+  })
+
+const builds = [
+  { name: "this", checkout: root },
+  ...(values.compare ? [{ name: "compare", checkout: values.compare }] : [])
+]
+const results = new Map<string, Array<number>>()
+for (let round = 1; round <= Number(values.rounds); round++) {
+  for (const build of round % 2 === 1 ? builds : [...builds].reverse()) {
+    for (const part of parts) {
+      const us = await runPart(build.checkout, part)
+      results.set(`${build.name} ${part}`, [...(results.get(`${build.name} ${part}`) ?? []), us])
+      process.stdout.write(
+        `round ${round} ${build.name.padEnd(7)} ${part.padEnd(7)} ${us.toFixed(1).padStart(6)} µs/job  load ${
+          loadavg()[0]!.toFixed(1)
+        }\n`
+      )
+    }
+  }
+}
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
+process.stdout.write("\nmedians of the rounds: client CPU µs/job\n")
+for (const [key, us] of results) process.stdout.write(`${key.padEnd(16)} ${median(us).toFixed(1)}\n`)
