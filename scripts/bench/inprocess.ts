@@ -9,11 +9,18 @@
  * its root, built) beside this one, alternating them round after round, each in a fresh process.
  *
  *   pnpm --filter @osqueue/bench exec tsx inprocess.ts [--jobs N] [--rounds R] [--compare DIR]
+ *   pnpm --filter @osqueue/bench exec tsx inprocess.ts --wire
+ *
+ * `--wire` prints instead what the RPC client does per job on the wire, one item of a batch of 16
+ * at a time: its checks and encodes of `EnqueueMany` and `CompleteMany` requests, and the JSON
+ * and `Exit` decodes of the answers to `EnqueueMany`, `Claim` and `CompleteMany` (each answer's
+ * job whole, payload included), beside the JSON of an answer that would carry only an outcome.
  *
  * A process started with `--part pool|enqueue --checkout DIR` runs one measure with DIR's build
  * (so that DIR needs no copy of this script) and prints `result <µs/job>`.
  */
 import type * as EffectNs from "effect/Effect"
+import type * as SchemaNs from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { spawn } from "node:child_process"
 import { loadavg } from "node:os"
@@ -27,6 +34,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "4" },
     compare: { type: "string" },
     part: { type: "string" },
+    wire: { type: "boolean", default: false },
     checkout: { type: "string" }
   }
 })
@@ -146,6 +154,75 @@ const measure = async (part: Part, checkout: string): Promise<number> => {
 }
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..")
+
+/** Per item, µs: the RPC client's schema and JSON work on the messages of a pool and its producers. */
+const wire = async () => {
+  // The client's own @effect/rpc (not a dependency of the bench), and the effect it uses.
+  const from = (path: string) => import(join(root, path))
+  const Rpc = await from("packages/client/node_modules/@effect/rpc/dist/esm/Rpc.js") as {
+    readonly exitSchema: (rpc: unknown) => SchemaNs.Schema<unknown, unknown>
+  }
+  const { OsqueueRpcs } = await from("packages/types/dist/index.js") as typeof import("@osqueue/types")
+  const { Effect, Schema } = await from(
+    "packages/client/node_modules/effect/dist/esm/index.js"
+  ) as typeof import("effect")
+  const n = 16
+  const rounds = 2_000
+  const time = (name: string, f: () => unknown) => {
+    for (let i = 0; i < 200; i++) f()
+    const before = process.cpuUsage()
+    for (let i = 0; i < rounds; i++) f()
+    const used = process.cpuUsage(before)
+    process.stdout.write(
+      `${name.padEnd(44)} ${((used.user + used.system) / rounds / n).toFixed(2).padStart(6)} µs/item\n`
+    )
+  }
+  const rpc = (tag: string) =>
+    OsqueueRpcs.requests.get(tag as never)! as unknown as {
+      readonly payloadSchema: SchemaNs.Struct<SchemaNs.Struct.Fields> & SchemaNs.Schema<unknown, unknown>
+    }
+  const exitOf = (tag: string, value: unknown) => {
+    const decode = Schema.decodeUnknown(Rpc.exitSchema(rpc(tag)))
+    const text = JSON.stringify({ _tag: "Exit", requestId: "1", exit: { _tag: "Success", value } })
+    return { text, decode: () => Effect.runSync(decode((JSON.parse(text) as { exit: unknown }).exit)) }
+  }
+  const requests = (tag: string, payload: unknown) => {
+    const schema = rpc(tag).payloadSchema
+    time(`${tag} request: payloadSchema.make`, () => schema.make(payload as never))
+    time(`${tag} request: encode`, () => Effect.runSync(Schema.encode(schema)(payload as never)))
+    time(`${tag} request: JSON`, () => JSON.stringify({ _tag: "Request", id: "1", tag, payload, headers: [] }))
+  }
+  const pad = "x".repeat(200)
+  const jobs = Array.from({ length: n }, (_, i) => ({
+    ...claimedJob(i).job,
+    state: "completed",
+    finishedAt: 0,
+    idempotencyKey: crypto.randomUUID(),
+    history: [{ attempt: 1, workerId: "bench", startedAt: 0, endedAt: 0, outcome: "completed" }]
+  }))
+  requests("EnqueueMany", {
+    jobs: jobs.map(() => ({ type: "bench", payload: { t: 0, pad }, idempotencyKey: crypto.randomUUID() }))
+  })
+  requests("CompleteMany", { items: jobs.map((_, i) => ({ token: claimedJob(i).token })) })
+  for (
+    const [tag, value] of [
+      ["EnqueueMany", jobs.map((job) => ({ ...job, state: "queued" }))],
+      ["Claim", jobs.map((_, i) => claimedJob(i))],
+      ["CompleteMany", jobs.map((job) => ({ _tag: "Right", right: job }))]
+    ] as const
+  ) {
+    const exit = exitOf(tag, value)
+    time(`${tag} answer: JSON.parse`, () => JSON.parse(exit.text))
+    time(`${tag} answer: JSON.parse + Exit decode`, exit.decode)
+  }
+  const outcomes = JSON.stringify(jobs.map((job) => ({ _tag: "Right", right: { id: job.id, state: job.state } })))
+  time("CompleteMany answer of outcomes only: JSON.parse", () => JSON.parse(outcomes))
+}
+
+if (values.wire) {
+  await wire()
+  process.exit(0)
+}
 
 if (values.part !== undefined) {
   process.stdout.write(`result ${await measure(values.part as Part, values.checkout ?? root)}\n`)
