@@ -13,7 +13,7 @@ import { enqueueFlow, settle } from "./flows.js"
 import * as Journal from "./journal.js"
 import { leased, type SecretSource } from "./leases.js"
 import { cancel, deleteJob, promote, purge, retry, setPaused, setPriority } from "./operatorRules.js"
-import { claim, complete, endAttempt, enqueue, failAttempt, heartbeat, redrive, withoutLease } from "./rules.js"
+import { claim, complete, endAttempt, enqueue, failAttempt, heartbeat, jobWith, redrive } from "./rules.js"
 import { upsertSchedule } from "./schedules.js"
 import type { StateCore } from "./stateCore.js"
 
@@ -105,13 +105,13 @@ const dispatch = (
     case "Release":
       return Either.map(leased(core, command.token), (job) => {
         core.emit("released", job, now)
-        return core.put({
-          ...withoutLease(job),
+        return core.put(jobWith(job, {
           state: "queued",
           attempts: job.attempts - 1,
           runAt: now,
+          lease: undefined,
           history: endAttempt(core, job, "released", now)
-        })
+        }))
       })
     case "Cancel":
       return cancel(core, command.id, now)

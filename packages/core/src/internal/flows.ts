@@ -17,7 +17,6 @@ import {
   flowOrder,
   flowProblem,
   type FlowRequest,
-  fromStoredJob,
   InvalidRequest,
   type Job,
   type JobId,
@@ -27,7 +26,7 @@ import {
 import * as Either from "effect/Either"
 import { isJobUndo } from "./journal.js"
 import { cancel } from "./operatorRules.js"
-import { enqueue, finalStates } from "./rules.js"
+import { enqueue, finalStates, type JobChanges, jobWith } from "./rules.js"
 import type { StateCore } from "./stateCore.js"
 
 /** The fields a job of a flow gets at its enqueue, in `Job`'s order. */
@@ -200,10 +199,8 @@ const withEnd = (parent: Job, id: string, end: ChildResult | undefined): Record<
 }
 
 /** The parent with new `childResults` (none when empty), in `Job`'s field order. */
-const withResults = (parent: Job, results: Record<string, ChildResult>, changes: Partial<Job> = {}): Job => {
-  const { childResults: _, ...rest } = parent
-  return fromStoredJob({ ...rest, ...changes, ...(Object.keys(results).length === 0 ? {} : { childResults: results }) })
-}
+const withResults = (parent: Job, results: Record<string, ChildResult>, changes: JobChanges = {}): Job =>
+  jobWith(parent, { ...changes, childResults: Object.keys(results).length === 0 ? undefined : results })
 
 /**
  * A child finished: its parent keeps how it ended, with the result if the parent's results stay

@@ -15,7 +15,7 @@ import {
   type Paused
 } from "@osqueue/types"
 import * as Either from "effect/Either"
-import { endAttempt, finalStates, redrive, withoutLease } from "./rules.js"
+import { endAttempt, finalStates, jobWith, redrive } from "./rules.js"
 import type { StateCore } from "./stateCore.js"
 
 export const cancel = (core: StateCore, id: JobId, now: number): Either.Either<Job, OsqueueError> => {
@@ -24,12 +24,12 @@ export const cancel = (core: StateCore, id: JobId, now: number): Either.Either<J
   if (finalStates.has(job.state)) {
     return Either.left(new InvalidTransition({ jobId: id, state: job.state, action: "cancel" }))
   }
-  const cancelled = core.put({
-    ...withoutLease(job),
+  const cancelled = core.put(jobWith(job, {
     state: "cancelled",
     finishedAt: now,
+    lease: undefined,
     history: job.state === "running" ? endAttempt(core, job, "cancelled", now) : job.history
-  })
+  }))
   core.emit("cancelled", cancelled, now)
   return Either.right(cancelled)
 }
