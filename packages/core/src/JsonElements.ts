@@ -137,8 +137,6 @@ export const parseWhole = (bytes: Uint8Array): Either.Either<unknown, string> =>
   }
 }
 
-/** An element's JSON text, without its separator byte. */
-export const elementText = (element: Uint8Array): string => {
-  const bytes = Buffer.from(element.buffer, element.byteOffset, element.byteLength)
-  return bytes.toString("utf8", 1)
-}
+/** The JSON text of the element in `buffer` from `at` to `end`, without its separator byte. */
+export const elementText = (buffer: ArrayBufferLike, at: number, end: number): string =>
+  Buffer.from(buffer, at, end - at).toString("utf8", 1)

@@ -47,7 +47,8 @@ export const eachJob = (
   for (let i = 0; i < jobBytes.length; i++) {
     let json: unknown
     try {
-      json = JSON.parse(elementText(jobBytes[i]!))
+      const element = jobBytes[i]!
+      json = JSON.parse(elementText(element.buffer, element.byteOffset, element.byteOffset + element.byteLength))
     } catch (e) {
       return `[${JSON.stringify(key)}][${i}] is not JSON (${(e as Error).message})`
     }

@@ -5,12 +5,15 @@
  * children's ends, its release, its death, a cancel's cascade).
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { JobId, LeaseToken } from "@osqueue/types"
-import { Either, FastCheck as fc } from "effect"
+import { type JobId, type LeaseToken, QueueFile } from "@osqueue/types"
+import { Either, FastCheck as fc, Schema } from "effect"
 import type { Command } from "../src/Command.js"
 import { decode, logKey, positionOf } from "../src/LogEntry.js"
 import { defaultLimits, QueueState } from "../src/QueueState.js"
 import { testSecrets } from "./fixtures/model.js"
+import { right } from "./fixtures/outcomes.js"
+
+const decodeFile = Schema.decodeUnknownSync(QueueFile)
 
 const T0 = 1_700_000_000_000
 const limits = {
@@ -170,8 +173,10 @@ describe("LogEntry", () => {
           expect(replica.bytes, `replica ${replica.bytes} leader ${leader.bytes}`).toBe(leader.bytes)
           // The size the leader tracks by growth is a full encode's, but for the header (a few hundred bytes).
           expect(Math.abs(leader.bytes - leader.encode(position, "c").length)).toBeLessThan(512)
-          // Compared as values: a replayed job has `Job`'s key order, a job a command built may not.
-          expect(JSON.parse(replica.toJson(position, "c"))).toEqual(JSON.parse(leader.toJson(position, "c")))
+          const [back, ran] = [JSON.parse(replica.toJson(position, "c")), JSON.parse(leader.toJson(position, "c"))]
+          expect(back).toEqual(ran)
+          // Jobs byte for byte: a job a command built has `Job`'s field order, as a replayed one (`jobWith`).
+          expect(JSON.stringify(back.jobs)).toBe(JSON.stringify(ran.jobs))
         })
       }),
       { seed: 20_261_205, numRuns: 300 }
@@ -222,4 +227,54 @@ describe("LogEntry", () => {
     expect(replica.seq).toBe(position)
     expect(JSON.parse(replica.toJson(position, "c"))).toEqual(JSON.parse(leader.toJson(position, "c")))
   })
+
+  it("entries and a checkpoint written before jobs were built in `Job`'s field order still load, to the same state", () => {
+    // As the build before `jobWith` wrote them: a claim's patch sets `history` before `startedAt`
+    // and `lease`, a completion's before `finishedAt`; a checkpoint holds the fields in that order too.
+    const replica = QueueState.empty()
+    oldEntries.forEach((text, i) => {
+      const entry = Either.getOrThrow(decode(logKey(i + 1), new TextEncoder().encode(text)))
+      expect(replica.replay(entry)).toBeUndefined()
+    })
+    const fromCheckpoint = QueueState.fromFile(decodeFile(JSON.parse(oldCheckpoint)), oldCheckpoint.length)
+    // The same commands run by this build.
+    const leader = QueueState.empty()
+    const secrets = testSecrets()
+    const run = (at: number, command: Command) => {
+      leader.begin()
+      leader.tick(at)
+      const result = Either.getOrThrow(leader.apply(command, at, secrets))
+      leader.committed(leader.seq + 1, `L:${leader.seq + 1}`)
+      return result
+    }
+    run(T0, {
+      _tag: "Enqueue",
+      jobs: [{ type: "a", payload: { n: 1 } }, {
+        type: "a",
+        payload: "x",
+        idempotencyKey: "k1",
+        traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+      }]
+    })
+    const [first, second] = run(T0 + 1_000, { _tag: "Claim", workerId: "w", max: 2 })
+    leader.begin()
+    leader.tick(T0 + 2_000)
+    right(leader.apply({ _tag: "Complete", token: first!.token, result: { ok: true } }, T0 + 2_000, secrets))
+    right(leader.apply({ _tag: "Fail", token: second!.token, error: "boom" }, T0 + 2_000, secrets))
+    leader.committed(3, "L:3")
+    const now = leader.toJson(3, "L:3")
+    expect(replica.toJson(3, "L:3")).toBe(now)
+    expect(JSON.parse(fromCheckpoint.toJson(3, "L:3"))).toEqual(JSON.parse(now))
+    expect(JSON.parse(oldCheckpoint)).toEqual(JSON.parse(now))
+    expect(fromCheckpoint.get("job-2")).toEqual(leader.get("job-2"))
+  })
 })
+
+/** Log entries 1 to 3 and the checkpoint at 3 as the build before `jobWith` wrote them (see the test). */
+const oldEntries: ReadonlyArray<string> = [
+  "{\"format\":5,\"kind\":\"batch\",\"position\":1,\"epoch\":0,\"commitId\":\"L:1\",\"header\":{\"epoch\":0,\"leader\":null,\"nextJobSeq\":3,\"paused\":{\"all\":false,\"types\":[]},\"totals\":{\"enqueued\":2,\"completed\":0,\"dead\":0},\"limits\":[]},\"put\":[{\"id\":\"job-1\",\"type\":\"a\",\"payload\":{\"n\":1},\"state\":\"queued\",\"maxAttempts\":3,\"seq\":1,\"createdAt\":1700000000000},{\"id\":\"job-2\",\"type\":\"a\",\"payload\":\"x\",\"state\":\"queued\",\"maxAttempts\":3,\"seq\":2,\"createdAt\":1700000000000,\"idempotencyKey\":\"k1\",\"traceparent\":\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\"}],\"removed\":[]}",
+  "{\"format\":5,\"kind\":\"batch\",\"position\":2,\"epoch\":0,\"commitId\":\"L:2\",\"put\":[],\"patched\":[{\"id\":\"job-1\",\"set\":{\"state\":\"running\",\"attempts\":1,\"claims\":1,\"history\":[{\"attempt\":1,\"workerId\":\"w\",\"startedAt\":1700000001000,\"outcome\":\"running\"}],\"startedAt\":1700000001000,\"lease\":{\"workerId\":\"w\",\"epoch\":0,\"expiresAt\":1700000031000,\"ttlMs\":30000,\"secret\":\"00000000000000000000s1\"}}},{\"id\":\"job-2\",\"set\":{\"state\":\"running\",\"attempts\":1,\"claims\":1,\"history\":[{\"attempt\":1,\"workerId\":\"w\",\"startedAt\":1700000001000,\"outcome\":\"running\"}],\"startedAt\":1700000001000,\"lease\":{\"workerId\":\"w\",\"epoch\":0,\"expiresAt\":1700000031000,\"ttlMs\":30000,\"secret\":\"00000000000000000000s2\"}}}],\"removed\":[]}",
+  "{\"format\":5,\"kind\":\"batch\",\"position\":3,\"epoch\":0,\"commitId\":\"L:3\",\"header\":{\"epoch\":0,\"leader\":null,\"nextJobSeq\":3,\"paused\":{\"all\":false,\"types\":[]},\"totals\":{\"enqueued\":2,\"completed\":1,\"dead\":0},\"limits\":[]},\"put\":[],\"patched\":[{\"id\":\"job-1\",\"set\":{\"state\":\"completed\",\"history\":[{\"attempt\":1,\"workerId\":\"w\",\"startedAt\":1700000001000,\"outcome\":\"completed\",\"endedAt\":1700000002000}],\"finishedAt\":1700000002000,\"result\":{\"ok\":true}},\"unset\":[\"lease\"]},{\"id\":\"job-2\",\"set\":{\"state\":\"failed-waiting-retry\",\"runAt\":1700000002821,\"history\":[{\"attempt\":1,\"workerId\":\"w\",\"startedAt\":1700000001000,\"outcome\":\"failed\",\"endedAt\":1700000002000,\"error\":\"boom\"}],\"lastError\":\"boom\"},\"unset\":[\"lease\"]}],\"removed\":[]}"
+]
+const oldCheckpoint =
+  "{\"format\":5,\"epoch\":0,\"seq\":3,\"commitId\":\"L:3\",\"leader\":null,\"nextJobSeq\":3,\"paused\":{\"all\":false,\"types\":[]},\"totals\":{\"enqueued\":2,\"completed\":1,\"dead\":0},\"jobs\":[{\"id\":\"job-1\",\"type\":\"a\",\"payload\":{\"n\":1},\"state\":\"completed\",\"maxAttempts\":3,\"seq\":1,\"createdAt\":1700000000000,\"startedAt\":1700000001000,\"finishedAt\":1700000002000,\"result\":{\"ok\":true},\"attempts\":1,\"claims\":1,\"history\":[{\"attempt\":1,\"workerId\":\"w\",\"startedAt\":1700000001000,\"outcome\":\"completed\",\"endedAt\":1700000002000}]},{\"id\":\"job-2\",\"type\":\"a\",\"payload\":\"x\",\"state\":\"failed-waiting-retry\",\"maxAttempts\":3,\"seq\":2,\"createdAt\":1700000000000,\"idempotencyKey\":\"k1\",\"traceparent\":\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\",\"startedAt\":1700000001000,\"lastError\":\"boom\",\"attempts\":1,\"claims\":1,\"runAt\":1700000002821,\"history\":[{\"attempt\":1,\"workerId\":\"w\",\"startedAt\":1700000001000,\"outcome\":\"failed\",\"endedAt\":1700000002000,\"error\":\"boom\"}]}]}"

@@ -102,7 +102,9 @@ export class Entry {
 
   get job(): Job {
     // Bytes this state wrote from a valid job: no need to check them again.
-    return this.decoded ??= fromStoredJob(JSON.parse(elementText(this.bytes())) as Record<string, unknown>)
+    return this.decoded ??= fromStoredJob(
+      JSON.parse(elementText(this.buffer!, this.at, this.end)) as Record<string, unknown>
+    )
   }
 
   /** The job's object if it is at hand (no decode). */
@@ -155,6 +157,12 @@ export class Entry {
   encoded(): Buffer {
     this.encodeInPlace()
     return this.bytes()
+  }
+
+  /** How many bytes `encoded` gives (it encodes the job, as `encoded` does). */
+  encodedLength(): number {
+    this.encodeInPlace()
+    return this.end - this.at
   }
 
   /**

@@ -146,14 +146,18 @@ export class JobIndex {
 
   /** The job behind a heap item, if the item is still current (and the job in `state`). */
   live(item: Item, state?: JobState): Job | undefined {
+    return this.isLive(item, state) ? this.entries.get(item.id)!.job : undefined
+  }
+
+  /** `live` without the job: a job kept as bytes is not decoded to learn that its item is current. */
+  isLive(item: Item, state?: JobState): boolean {
     const entry = this.entries.get(item.id)
-    if (entry === undefined || entry.stamp !== item.stamp) return undefined
-    return state === undefined || entry.state === state ? entry.job : undefined
+    return entry !== undefined && entry.stamp === item.stamp && (state === undefined || entry.state === state)
   }
 
   validTop(heap: Heap<Item>): Item | undefined {
     for (let top = heap.peek(); top !== undefined; top = heap.peek()) {
-      if (this.live(top, "queued") !== undefined) return top
+      if (this.isLive(top, "queued")) return top
       heap.pop()
     }
     return undefined

@@ -48,11 +48,11 @@ export const entryParts = (core: StateCore, kind: EntryKind, position: number, c
     }
     const patch = prev === undefined ? undefined : patchOf(prev, entry)
     // The whole job's bytes are made either way: its size, and the next checkpoint's.
-    const json = entry.encoded()
-    if (patch !== undefined && patch.length < json.length) {
+    if (patch !== undefined && patch.length < entry.encodedLength()) {
       patched.push(patch)
       continue
     }
+    const json = entry.encoded()
     parts.push(parts.length === 1 ? json.subarray(1) : json)
     length += parts[parts.length - 1]!.length
   }
@@ -159,28 +159,37 @@ export const replay = (core: StateCore, entry: LogEntry): string | undefined => 
   return undefined
 }
 
-/** The fields a log entry's patch may set or unset: `Job`'s own. */
-const jobFields: ReadonlySet<string> = new Set(Object.keys(Job.fields))
+/** The fields a log entry's patch may set or unset: `Job`'s own, in its order. */
+const jobFieldList: ReadonlyArray<string> = Object.keys(Job.fields)
+const jobFields: ReadonlySet<string> = new Set(jobFieldList)
 
 /**
  * A changed job as a patch's JSON: the fields whose value is not the very one the job had before
  * the batch (jobs are changed by copying, so an untouched payload or history is the same object),
  * and the fields it lost. Undefined when the job's object from before is not at hand.
+ *
+ * Written as `JSON.stringify({ id, set, unset? })` writes it, field by field in `Job`'s order
+ * (the order every job of the state has its fields in: `jobWith`, `fromStoredJob`), without
+ * the `set` object and a walk of both jobs' keys.
  */
 const patchOf = (prev: Entry, next: Entry): string | undefined => {
   const before = prev.decodedIfAny as Record<string, unknown> | undefined
   const after = next.decodedIfAny as Record<string, unknown> | undefined
   if (before === undefined || after === undefined) return undefined
-  const set: Record<string, unknown> = {}
-  const unset: Array<string> = []
-  for (const key in after) {
+  let set = ""
+  let unset = ""
+  for (const key of jobFieldList) {
     const value = after[key]
     if (value === undefined) {
-      if (before[key] !== undefined) unset.push(key)
-    } else if (value !== before[key]) set[key] = value
+      if (before[key] !== undefined) unset += unset === "" ? `"${key}"` : `,"${key}"`
+    } else if (value !== before[key]) {
+      // A value JSON leaves out (as `JSON.stringify` of an object leaves its key out).
+      const json = JSON.stringify(value) as string | undefined
+      if (json !== undefined) set += set === "" ? `"${key}":${json}` : `,"${key}":${json}`
+    }
   }
-  for (const key in before) if (before[key] !== undefined && !(key in after)) unset.push(key)
-  return JSON.stringify(unset.length > 0 ? { id: after.id, set, unset } : { id: after.id, set })
+  const head = `{"id":${JSON.stringify(after.id)},"set":{${set}}`
+  return unset === "" ? `${head}}` : `${head},"unset":[${unset}]}`
 }
 
 /** `job` with a patch's changes, checked as any stored job is; undefined when that is no valid job. */

@@ -33,7 +33,7 @@ export const shed = (core: StateCore, bytes: number): void => {
  */
 export const fullFor = (core: StateCore, now: number): number => {
   for (let item = core.jobs.leases.peek(); item !== undefined; item = core.jobs.leases.peek()) {
-    if (core.jobs.live(item, "running") !== undefined) return Math.min(Math.max(item.key - now, 1_000), 60_000)
+    if (core.jobs.isLive(item, "running")) return Math.min(Math.max(item.key - now, 1_000), 60_000)
     core.jobs.leases.pop()
   }
   return 60_000
