@@ -17,6 +17,8 @@ const slabBytes = 8 * 1024
 /** A job's bytes longer than this get a buffer of their own rather than a slab's room. */
 const ownBufferFrom = slabBytes / 4
 
+const comma = 0x2c
+
 /** The slab being filled: written up to `slabUsed`, never rewritten (a job's bytes are immutable). */
 let slab = new ArrayBuffer(slabBytes)
 let slabView = Buffer.from(slab)
@@ -123,13 +125,16 @@ export class Entry {
    */
   prepare(): void {
     if (this.buffer !== undefined) return
-    const text = `,${JSON.stringify(storedJob(this.decoded!))}`
-    const length = Buffer.byteLength(text)
+    // The comma written as a byte in front, not joined to the text (a copy of it).
+    const json = JSON.stringify(storedJob(this.decoded!))
+    const length = Buffer.byteLength(json) + 1
     if (length > ownBufferFrom) {
-      const own = Buffer.from(text)
+      const own = Buffer.allocUnsafe(length)
+      own[0] = comma
+      own.write(json, 1)
       this.buffer = own.buffer
       this.at = own.byteOffset
-      this.end = own.byteOffset + own.length
+      this.end = own.byteOffset + length
       return
     }
     if (slabUsed + length > slabBytes) {
@@ -139,7 +144,8 @@ export class Entry {
     }
     this.buffer = slab
     this.at = slabUsed
-    slabView.write(text, slabUsed)
+    slabView[slabUsed] = comma
+    slabView.write(json, slabUsed + 1)
     slabUsed += length
     this.end = slabUsed
   }

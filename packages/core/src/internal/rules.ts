@@ -167,7 +167,8 @@ export const claim = (
     if (heap !== undefined && !pausedTypes.includes(type)) heaps.push({ heap, type, room: room(core, type, now) })
   }
   const claimed: Array<ClaimResult> = []
-  const started = new Map<Scope, number>()
+  // The starts each scope records: none without limits (`recordStarts` keeps them for rates only).
+  const started = core.meta.limits.length > 0 ? new Map<Scope, number>() : undefined
   while (claimed.length < max && queueRoom > 0) {
     let best: (typeof heaps)[number] | undefined
     for (const candidate of heaps) {
@@ -178,7 +179,7 @@ export const claim = (
     if (best === undefined) break
     best.room--
     queueRoom--
-    started.set(best.type, (started.get(best.type) ?? 0) + 1)
+    started?.set(best.type, (started.get(best.type) ?? 0) + 1)
     const job = core.jobs.entries.get(best.heap.pop()!.id)!.job
     const attempt = job.attempts + 1
     const lease: HeldLease = {
@@ -199,8 +200,10 @@ export const claim = (
     core.emit("claimed", running, now)
     claimed.push({ job: running, token: tokenOf(running) })
   }
-  if (claimed.length > 0) started.set(undefined, claimed.length)
-  for (const [scope, count] of started) recordStarts(core, scope, count, now)
+  if (started !== undefined) {
+    if (claimed.length > 0) started.set(undefined, claimed.length)
+    for (const [scope, count] of started) recordStarts(core, scope, count, now)
+  }
   return Either.right(claimed)
 }
 
