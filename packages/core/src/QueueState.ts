@@ -211,7 +211,7 @@ export class QueueState {
    * The log entry of the open batch (docs/architecture.md, "The log"), as the parts a store
    * writes in order: the header fields when any changed, each job the batch created as it stands
    * now (its cached bytes, the ones a checkpoint writes), each job it changed as the fields that
-   * changed (`patchOf`: a claim or a completion does not write the payload again), and the ids of
+   * changed (`patchInto`: a claim or a completion does not write the payload again), and the ids of
    * touched jobs now gone. Read from the undo journal, so it costs the batch, not the queue. Call
    * before `seal`; `skip` is the positions after it that readers pass over.
    */

@@ -22,7 +22,7 @@ import type { Scope, StateCore } from "./stateCore.js"
  * The log entry of the open batch (docs/architecture.md, "The log"), as the parts a store
  * writes in order: the header fields when any changed, each job the batch created as it stands
  * now (its cached bytes, the ones a checkpoint writes), each job it changed as the fields that
- * changed (`patchOf`: a claim or a completion does not write the payload again), and the ids of
+ * changed (`patchInto`: a claim or a completion does not write the payload again), and the ids of
  * touched jobs now gone. Read from the undo journal, so it costs the batch, not the queue. Call
  * before `seal`; `skip` is the positions after it that readers pass over.
  */
@@ -37,7 +37,9 @@ export const entryParts = (core: StateCore, kind: EntryKind, position: number, c
     else if (isJobUndo(undo) && !touched.has(undo.id)) touched.set(undo.id, undo.prev)
   }
   const removed: Array<JobId> = []
+  // The patches' text as pieces, joined once with the rest of the tail.
   const patched: Array<string> = []
+  let patches = 0
   const parts: Array<Uint8Array> = [new Uint8Array(0)]
   let length = 0
   for (const [id, prev] of touched) {
@@ -46,11 +48,16 @@ export const entryParts = (core: StateCore, kind: EntryKind, position: number, c
       removed.push(id)
       continue
     }
-    const patch = prev === undefined ? undefined : patchOf(prev, entry)
-    // The whole job's bytes are made either way: its size, and the next checkpoint's.
-    if (patch !== undefined && patch.length < entry.encodedLength()) {
-      patched.push(patch)
-      continue
+    if (prev !== undefined) {
+      const mark = patched.length
+      if (patches > 0) patched.push(",")
+      const patch = patchInto(patched, prev, entry)
+      // The whole job's bytes are made either way: its size, and the next checkpoint's.
+      if (patch !== undefined && patch < entry.encodedLength()) {
+        patches++
+        continue
+      }
+      patched.length = mark
     }
     const json = entry.encoded()
     parts.push(parts.length === 1 ? json.subarray(1) : json)
@@ -71,9 +78,9 @@ export const entryParts = (core: StateCore, kind: EntryKind, position: number, c
     : ""
   const starts = startsChanges(core)
   const tail = Buffer.from(
-    `],${patched.length > 0 ? `"patched":[${patched.join(",")}],` : ""}${schedules}"removed":${
-      JSON.stringify(removed)
-    }${starts.length > 0 ? `,"starts":${JSON.stringify(starts)}` : ""}}`
+    `],${patches > 0 ? `"patched":[${patched.join("")}],` : ""}${schedules}"removed":${JSON.stringify(removed)}${
+      starts.length > 0 ? `,"starts":${JSON.stringify(starts)}` : ""
+    }}`
   )
   parts.push(tail)
   return { parts, length: length + parts[0].length + tail.length }
@@ -162,34 +169,43 @@ export const replay = (core: StateCore, entry: LogEntry): string | undefined => 
 /** The fields a log entry's patch may set or unset: `Job`'s own, in its order. */
 const jobFieldList: ReadonlyArray<string> = Object.keys(Job.fields)
 const jobFields: ReadonlySet<string> = new Set(jobFieldList)
+/** Each field's name as a patch's `set` writes it, first and after another. */
+const firstSet = jobFieldList.map((key) => `"${key}":`)
+const nextSet = jobFieldList.map((key) => `,"${key}":`)
 
 /**
- * A changed job as a patch's JSON: the fields whose value is not the very one the job had before
- * the batch (jobs are changed by copying, so an untouched payload or history is the same object),
- * and the fields it lost. Undefined when the job's object from before is not at hand.
+ * Appends a changed job's patch to `pieces` and returns its length: the fields whose value is
+ * not the very one the job had before the batch (jobs are changed by copying, so an untouched
+ * payload or history is the same object), and the fields it lost. Nothing when the job's object
+ * from before is not at hand.
  *
- * Written as `JSON.stringify({ id, set, unset? })` writes it, field by field in `Job`'s order
- * (the order every job of the state has its fields in: `jobWith`, `fromStoredJob`), without
- * the `set` object and a walk of both jobs' keys.
+ * The text is `JSON.stringify({ id, set, unset? })`'s, written field by field in `Job`'s order
+ * (the order every job of the state has its fields in: `jobWith`, `fromStoredJob`) as pieces
+ * the entry joins once: no `set` object, no walk of both jobs' keys, no string per patch.
  */
-const patchOf = (prev: Entry, next: Entry): string | undefined => {
+const patchInto = (pieces: Array<string>, prev: Entry, next: Entry): number | undefined => {
   const before = prev.decodedIfAny as Record<string, unknown> | undefined
   const after = next.decodedIfAny as Record<string, unknown> | undefined
   if (before === undefined || after === undefined) return undefined
-  let set = ""
-  let unset = ""
-  for (const key of jobFieldList) {
+  const start = pieces.length
+  pieces.push(`{"id":${JSON.stringify(after.id)},"set":{`)
+  let set = 0
+  let unset: string | undefined
+  for (let i = 0; i < jobFieldList.length; i++) {
+    const key = jobFieldList[i]!
     const value = after[key]
     if (value === undefined) {
-      if (before[key] !== undefined) unset += unset === "" ? `"${key}"` : `,"${key}"`
+      if (before[key] !== undefined) unset = unset === undefined ? `"${key}"` : `${unset},"${key}"`
     } else if (value !== before[key]) {
       // A value JSON leaves out (as `JSON.stringify` of an object leaves its key out).
       const json = JSON.stringify(value) as string | undefined
-      if (json !== undefined) set += set === "" ? `"${key}":${json}` : `,"${key}":${json}`
+      if (json !== undefined) pieces.push(set++ === 0 ? firstSet[i]! : nextSet[i]!, json)
     }
   }
-  const head = `{"id":${JSON.stringify(after.id)},"set":{${set}}`
-  return unset === "" ? `${head}}` : `${head},"unset":[${unset}]}`
+  pieces.push(unset === undefined ? "}}" : `},"unset":[${unset}]}`)
+  let length = 0
+  for (let i = start; i < pieces.length; i++) length += pieces[i]!.length
+  return length
 }
 
 /** `job` with a patch's changes, checked as any stored job is; undefined when that is no valid job. */
