@@ -137,6 +137,9 @@ export const parseWhole = (bytes: Uint8Array): Either.Either<unknown, string> =>
   }
 }
 
-/** The JSON text of the element in `buffer` from `at` to `end`, without its separator byte. */
-export const elementText = (buffer: ArrayBufferLike, at: number, end: number): string =>
-  Buffer.from(buffer, at, end - at).toString("utf8", 1)
+/** An element's JSON text, without its separator byte. */
+export const elementText = (element: Uint8Array): string => {
+  // A `Buffer` already (a job's bytes in the state): no second view of it.
+  const bytes = Buffer.isBuffer(element) ? element : Buffer.from(element.buffer, element.byteOffset, element.byteLength)
+  return bytes.toString("utf8", 1)
+}

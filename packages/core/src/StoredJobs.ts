@@ -47,8 +47,7 @@ export const eachJob = (
   for (let i = 0; i < jobBytes.length; i++) {
     let json: unknown
     try {
-      const element = jobBytes[i]!
-      json = JSON.parse(elementText(element.buffer, element.byteOffset, element.byteOffset + element.byteLength))
+      json = JSON.parse(elementText(jobBytes[i]!))
     } catch (e) {
       return `[${JSON.stringify(key)}][${i}] is not JSON (${(e as Error).message})`
     }

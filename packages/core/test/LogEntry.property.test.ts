@@ -240,7 +240,7 @@ describe("LogEntry", () => {
     // The same commands run by this build.
     const leader = QueueState.empty()
     const secrets = testSecrets()
-    const run = (at: number, command: Command) => {
+    const run = <C extends Command>(at: number, command: C) => {
       leader.begin()
       leader.tick(at)
       const result = Either.getOrThrow(leader.apply(command, at, secrets))

@@ -104,9 +104,7 @@ export class Entry {
 
   get job(): Job {
     // Bytes this state wrote from a valid job: no need to check them again.
-    return this.decoded ??= fromStoredJob(
-      JSON.parse(elementText(this.buffer!, this.at, this.end)) as Record<string, unknown>
-    )
+    return this.decoded ??= fromStoredJob(JSON.parse(elementText(this.bytes())) as Record<string, unknown>)
   }
 
   /** The job's object if it is at hand (no decode). */
