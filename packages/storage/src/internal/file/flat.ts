@@ -21,6 +21,7 @@ import {
   fsOp,
   fsOpOnPool,
   optional,
+  startUnlink,
   syncDirectoriesTogether,
   syncDirectoryShared,
   unlinkQuietly,
@@ -111,6 +112,8 @@ export const createFlat = (
     metadata: { ...metadata }
   }
   const link = fsOp("link", paths.flat, () => NodeFs.linkSync(staged, paths.flat))
+  /** Whether the temporary name went to the thread pool's unlink (else it is removed on the way out). */
+  let unlinking = false
   return Effect.gen(function*() {
     // The bytes are durable before the key can appear.
     yield* writeDurable(staged, headerLine(header), body, store.sync)
@@ -129,12 +132,15 @@ export const createFlat = (
       made ??= madeNow
     }
     // The key exists from here on. Durable: its entry in the parent folder, and the entries of
-    // the folders this create made.
+    // the folders this create made (the temporary name goes meanwhile).
+    unlinking = true
+    const unlinked = yield* startUnlink(staged)
     yield* (made === undefined
       ? syncDirectoryShared(paths.parent, store.sync)
       : syncDirectoriesTogether(foldersHolding(paths.parent, made), store.sync)).pipe(
         Effect.mapError((cause) => new OutcomeUnknown({ key, cause }))
       )
+    yield* unlinked
     store.confirmed.set(key, { gen: 0, nonce, root: nonce })
     return Option.some(versionOf(0, nonce))
   }).pipe(
@@ -143,7 +149,7 @@ export const createFlat = (
         ? new OutcomeUnknown({ key, cause: e })
         : e
     ),
-    Effect.ensuring(unlinkQuietly(staged))
+    Effect.ensuring(Effect.suspend(() => unlinking ? Effect.void : unlinkQuietly(staged)))
   )
 }
 
@@ -175,8 +181,9 @@ export const removeFlat = (store: StoreDirectory, key: string, paths: KeyPaths) 
     if (Option.isNone(moved)) return false
     // Which incarnation was removed: the folder of its later generations is named by its nonce.
     yield* removeGenerationsOf(store, removed)
-    yield* unlinkQuietly(removed)
+    const unlinked = yield* startUnlink(removed)
     yield* syncDirectoryShared(paths.parent, store.sync)
+    yield* unlinked
     removeEmptyFolders(store, paths.parent)
     return true
   })
