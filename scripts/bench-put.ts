@@ -2,11 +2,13 @@
 // - `--kind cas` (default): a chain of conditional puts of one key, each against the version the
 //   previous one returned, as the checkpoint of queue.json is written;
 // - `--kind create`: create-only puts of new keys `log/<position>`, one after the other (or
-//   `--in-flight 2` at once, as the commit loop sends them), as the log's entries are written.
+//   `--in-flight 2` at once, as the commit loop sends them), as the log's entries are written;
+//   then the deletes of those entries, one at a time (or `--delete-in-flight 8` at once, as the
+//   log's garbage collection makes them).
 // CPU is the process's user + system time over the timed puts (fsync's work on the thread pool
 // included), divided by the number of puts, and the main thread's part of it (the event loop's).
 //
-//   npx tsx scripts/bench-put.ts --store file [--kind create] [--n 50] [--sizes 1024,1048576]
+//   npx tsx scripts/bench-put.ts --store file [--kind create [--in-flight 2] [--delete-in-flight 8]] [--n 50] [--sizes 1024,1048576]
 //   scripts/s3-server start && npx tsx scripts/bench-put.ts --store s3 [--n 200] [--sizes 10240,1048576]
 //   npx tsx scripts/bench-put.ts --store floor|floor-flat --kind create [--n 1000] [--sizes 1024]
 //
@@ -38,12 +40,14 @@ const { values } = parseArgs({
     n: { type: "string", default: "200" },
     warmup: { type: "string", default: "10" },
     "in-flight": { type: "string", default: "1" },
+    "delete-in-flight": { type: "string", default: "1" },
     sizes: { type: "string", default: "10240,1048576" }
   }
 })
 const n = Number(values.n)
 const warmup = Number(values.warmup)
 const inFlight = Math.max(1, Number(values["in-flight"]))
+const deleteInFlight = Math.max(1, Number(values["delete-in-flight"]))
 const sizes = values.sizes.split(",").map(Number)
 const endpoint = process.env.OSQUEUE_TEST_S3_ENDPOINT ?? "http://127.0.0.1:7480"
 const floors = ["floor", "floor-flat"]
@@ -139,11 +143,14 @@ const createPuts = (size: number) =>
     // The bodies are made before the clock starts: only the puts are timed.
     const bodies = Array.from({ length: warmup + n + 1 }, (_, seq) => payload(size, seq))
     const result = yield* timed((seq) => store.put(key(seq), bodies[seq]!, { ifAbsent: true }))
-    // Then each entry's delete, as the log's garbage collection makes them, one at a time.
+    // Then each entry's delete, as the log's garbage collection makes them.
     const cpuBefore = cpuMicros()
     const mainBefore = mainThreadMicros()
-    for (let seq = 1; seq <= warmup + n; seq++) yield* store.delete(key(seq))
     const deletes = warmup + n
+    yield* Effect.forEach(Array.from({ length: deletes }, (_, i) => i + 1), (seq) => store.delete(key(seq)), {
+      concurrency: deleteInFlight,
+      discard: true
+    })
     return {
       ...result,
       deleteCpu: (cpuMicros() - cpuBefore) / deletes,
@@ -253,7 +260,7 @@ const program = Effect.gen(function*() {
     ? "the file store (fsync on)"
     : `${values.store}: the system calls alone, no store`
   const what = values.kind === "create"
-    ? `create-only put (new keys), ${inFlight} in flight`
+    ? `create-only put (new keys), ${inFlight} in flight; deletes ${deleteInFlight} in flight`
     : "conditional put (If-Match), sequential"
   console.log(`${what}: latency in ms on ${where}, ${warmup} warm-up puts not counted`)
   console.table(rows)
