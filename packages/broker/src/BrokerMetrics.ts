@@ -31,19 +31,32 @@ export const claimWait = Metric.histogram(
 
 /**
  * `Metric.tagged` builds and hashes a new key on every call, which costs more than the count
- * itself; hot paths take their tagged instrument from here, built once per set of tag values
- * (a small set: operations × outcomes, storage kinds × outcomes).
+ * itself; hot paths take their tagged instrument from here, built once per tag value (a small
+ * set: refusal reasons). Looked up without building anything: a count per request must not
+ * allocate.
  */
-export const cachedTags = <Values extends ReadonlyArray<string>, M>(build: (...values: Values) => M) => {
+export const cachedTags = <M>(build: (value: string) => M) => {
   const cache = new Map<string, M>()
-  return (...values: Values): M => {
-    const key = values.join("\u0000")
-    let metric = cache.get(key)
+  return (value: string): M => {
+    let metric = cache.get(value)
     if (metric === undefined) {
-      metric = build(...values)
-      cache.set(key, metric)
+      metric = build(value)
+      cache.set(value, metric)
     }
     return metric
+  }
+}
+
+/** `cachedTags` for two tags (operations × outcomes, storage kinds × outcomes). */
+export const cachedTagPairs = <M>(build: (first: string, second: string) => M) => {
+  const cache = new Map<string, (second: string) => M>()
+  return (first: string, second: string): M => {
+    let byFirst = cache.get(first)
+    if (byFirst === undefined) {
+      byFirst = cachedTags((value) => build(first, value))
+      cache.set(first, byFirst)
+    }
+    return byFirst(second)
   }
 }
 
@@ -65,7 +78,7 @@ export const outcomeOf = (exit: Exit.Exit<unknown, { readonly _tag: string }>): 
 }
 
 /** `requests` for one operation and outcome. */
-export const requestSeries = cachedTags((operation: string, outcome: string) =>
+export const requestSeries = cachedTagPairs((operation: string, outcome: string) =>
   series(requestsKey, [["operation", operation], ["outcome", outcome]])
 )
 

@@ -51,7 +51,14 @@ import * as Metric from "effect/Metric"
 import * as Stream from "effect/Stream"
 import * as BrokerMetrics from "./BrokerMetrics.js"
 import * as Claims from "./internal/claims.js"
-import { countEach, counted, countOutcomes, instrument, withJobSpans } from "./internal/instrumentation.js"
+import {
+  batchSpanner,
+  countEach,
+  counted,
+  countOutcomes,
+  instrumenter,
+  withJobSpans
+} from "./internal/instrumentation.js"
 import * as Watch from "./internal/watch.js"
 import * as StatsHistory from "./StatsHistory.js"
 
@@ -162,6 +169,11 @@ export const make = Effect.gen(function*() {
       Effect.flatMap((job) => job === undefined ? Effect.fail(new JobNotFound({ id })) : Effect.succeed(job))
     )
 
+  /** Read once: with tracing off, the operations below make no span (none per call, batch or job). */
+  const tracing = yield* JobTrace.exporting
+  const instrument = instrumenter(tracing)
+  const batchSpan = batchSpanner(tracing)
+
   const completeCommand = (request: CompleteRequest) => ({ _tag: "Complete" as const, ...request })
   const complete = (request: CompleteRequest) => commit.submit(completeCommand(request)).pipe(instrument("complete"))
 
@@ -183,9 +195,6 @@ export const make = Effect.gen(function*() {
         return `${header.slice(0, -1)},"state":${state.publicJson(state.seq, state.commitId)}}`
       })
   )
-
-  /** Read once: with tracing off, enqueues take the paths below unchanged (no span per job). */
-  const tracing = yield* JobTrace.exporting
 
   /** One command for all the jobs (all or nothing). */
   const enqueueAll = (jobs: ReadonlyArray<EnqueueOptions>) => commit.submit({ _tag: "Enqueue", jobs })
@@ -222,19 +231,19 @@ export const make = Effect.gen(function*() {
     enqueueEach: (jobs) =>
       (tracing ? withJobSpans(jobs, enqueueEach) : enqueueEach(jobs)).pipe(
         countEach("enqueue", jobs.length),
-        Effect.withSpan("Broker.enqueueEach", { captureStackTrace: false, attributes: { jobs: jobs.length } })
+        batchSpan("Broker.enqueueEach", { jobs: jobs.length })
       ),
     complete,
     completeMany: ({ items }) => completeAll(items).pipe(countOutcomes("complete"), instrument("completeMany")),
     completeEach: (requests) =>
       completeAll(requests).pipe(
         countEach("complete", requests.length),
-        Effect.withSpan("Broker.completeEach", { captureStackTrace: false, attributes: { items: requests.length } })
+        batchSpan("Broker.completeEach", { items: requests.length })
       ),
     claimEach: (requests) =>
       claimEach(requests).pipe(
         countEach("claim", requests.length),
-        Effect.withSpan("Broker.claimEach", { captureStackTrace: false, attributes: { claims: requests.length } })
+        batchSpan("Broker.claimEach", { claims: requests.length })
       ),
     fail: (request) => commit.submit({ _tag: "Fail", ...request }).pipe(instrument("fail")),
     release: (request) => commit.submit({ _tag: "Release", ...request }).pipe(instrument("release")),

@@ -9,7 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricKey from "effect/MetricKey"
-import { cachedTags, outcomeOf, series } from "./BrokerMetrics.js"
+import { cachedTagPairs, cachedTags, outcomeOf, series } from "./BrokerMetrics.js"
 
 const requestsKey = MetricKey.counter("osqueue_storage_requests_total", {
   description: "Object storage requests by backend, kind and outcome"
@@ -32,7 +32,7 @@ const latencyKey = MetricKey.histogram(
 
 export const instrument = (store: ObjectStoreShape): ObjectStoreShape => {
   // Each series tagged once (`series`): every commit puts, so each put's count and time are on the hot path.
-  const counter = cachedTags((kind: string, outcome: string) =>
+  const counter = cachedTagPairs((kind: string, outcome: string) =>
     series(requestsKey, [["backend", store.backend], ["kind", kind], ["outcome", outcome]])
   )
   const timer = cachedTags((kind: string) => series(latencyKey, [["kind", kind]]))

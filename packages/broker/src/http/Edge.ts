@@ -39,12 +39,8 @@ const encodeError = Schema.encodeSync(OsqueueError)
 /** A JSON answer: the body, its type and length, and `headers` (CORS, Retry-After, …). */
 const json = (response: Http.ServerResponse, status: number, value: unknown, headers: Headers, more?: Headers) => {
   const body = JSON.stringify(value)
-  response.writeHead(status, {
-    "content-type": "application/json",
-    "content-length": String(Buffer.byteLength(body)),
-    ...headers,
-    ...more
-  })
+  const head = { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) }
+  response.writeHead(status, headers === undefined && more === undefined ? head : { ...head, ...headers, ...more })
   response.end(body)
 }
 

@@ -4,9 +4,9 @@
  * and the workers this broker has seen claim, which the state alone does not know.
  */
 import type { GroupCommit } from "@osqueue/core"
-import type { ClaimRequest } from "@osqueue/types"
+import type { ClaimRequest, OsqueueError } from "@osqueue/types"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import * as BrokerMetrics from "../BrokerMetrics.js"
@@ -50,18 +50,23 @@ export const make = (commit: GroupCommit.GroupCommitShape) =>
     const claimCall = (workerId: string, polling: -1 | 1) =>
       Effect.map(Clock.currentTimeMillis, (now) => noteClaimer(workerId, polling, now))
 
-    /** Claims that do not wait, in one submit: each worker noted, each claim timed with the submit. */
+    const submitClaims = (requests: ReadonlyArray<ClaimRequest>) => commit.submitAll(requests.map(claimCommand))
+
+    /**
+     * Claims that do not wait, in one submit: each worker noted, each claim timed with the submit.
+     * Two steps, the submit and its answer: a gathered batch's own steps are its broker's cost.
+     */
     const claimEach = (requests: ReadonlyArray<ClaimRequest>) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        for (const request of requests) noteClaimer(request.workerId, 0, now)
-        const [took, outcomes] = yield* Effect.timed(commit.submitAll(requests.map(claimCommand)))
-        const seconds = Duration.toSeconds(took)
-        yield* FiberRef.getWith(FiberRef.currentMetricLabels, (labels) =>
-          Effect.sync(() => {
-            for (let i = 0; i < requests.length; i++) BrokerMetrics.claimWait.unsafeUpdate(seconds, labels)
-          }))
-        return outcomes
+      Effect.withFiberRuntime<Effect.Effect.Success<ReturnType<typeof submitClaims>>, OsqueueError>((fiber) => {
+        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+        for (const request of requests) noteClaimer(request.workerId, 0, clock.unsafeCurrentTimeMillis())
+        const started = clock.unsafeCurrentTimeNanos()
+        return Effect.map(submitClaims(requests), (outcomes) => {
+          const seconds = Number(clock.unsafeCurrentTimeNanos() - started) / 1e9
+          const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
+          for (let i = 0; i < requests.length; i++) BrokerMetrics.claimWait.unsafeUpdate(seconds, labels)
+          return outcomes
+        })
       })
 
     const tracked = (request: ClaimRequest) =>
