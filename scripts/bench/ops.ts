@@ -8,8 +8,12 @@
  * request-path table. Transports alternate `--rounds` times, so that a busy spell of the shared
  * machine falls on all of them rather than on one; the table keeps each figure's best round.
  *
- *   pnpm --filter @osqueue/bench exec tsx ops.ts [--ops N] [--connections C] [--transport rest,http,ws]
+ *   pnpm --filter @osqueue/bench exec tsx ops.ts [--ops N] [--connections C] [--transport rest,http,ws,floor]
  *        [--store memory|file] [--rounds R] [--profile DIR] [--compare DIR]
+ *
+ * `--transport floor` runs the REST calls against `floor.ts` instead of a broker: a Node HTTP
+ * server that reads, parses and answers each request and does nothing else. Its CPU per call is
+ * the floor of any broker on Node's `http` on this machine (parser, socket writes, their garbage).
  *
  * `--compare DIR` runs the build of another checkout (DIR: its root, built) beside this one,
  * alternating them, and prints each figure of this one as a ratio of the other's: on a shared,
@@ -18,18 +22,19 @@
  * `--profile DIR` runs the broker under `node --cpu-prof` (one `.cpuprofile` per broker in DIR;
  * summarise one with `npx tsx scripts/cpuprofile.ts FILE`).
  */
-import { type ChildProcess, execFileSync } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { rmSync } from "node:fs"
 import { loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { startBroker } from "./broker.js"
+import { startBroker, waitReady } from "./broker.js"
 import { RestConnection } from "./rest.js"
 import { SocketConnection } from "./socket.js"
-import { cpuMs } from "./stats.js"
+import { cpuMs, freePort } from "./stats.js"
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "../..")
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, "../..")
 
 const { values } = parseArgs({
   options: {
@@ -49,7 +54,7 @@ const transports = values.transport.split(",") as Array<Transport>
 const store = values.store
 const profiling = values.profile === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", values.profile]
 
-type Transport = "rest" | "http" | "ws"
+type Transport = "rest" | "http" | "ws" | "floor"
 type Operation = "enqueue" | "claim" | "complete"
 const operations: ReadonlyArray<Operation> = ["enqueue", "claim", "complete"]
 
@@ -62,7 +67,24 @@ interface Broker {
   readonly stop: () => Promise<void>
 }
 
-const start = async (checkout: string): Promise<Broker> => {
+/** `floor.ts` on a free port, stopped as a broker is. */
+const startFloor = async (): Promise<Broker> => {
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const child = spawn(process.execPath, [...profiling, "--import", "tsx", join(here, "floor.ts"), String(port)], {
+    stdio: ["ignore", "ignore", "inherit"]
+  })
+  await waitReady(child, `${url}/v1/stats`, "the floor server")
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      child.once("exit", () => resolve())
+      child.kill(values.profile === undefined ? "SIGKILL" : "SIGTERM")
+    })
+  return { url: new URL(url), child, stop }
+}
+
+const start = async (transport: Transport, checkout: string): Promise<Broker> => {
+  if (transport === "floor") return startFloor()
   const { child, dir, url } = await startBroker({ checkout, store: store as "memory" | "file", node: profiling })
   const stop = () =>
     new Promise<void>((resolve) => {
@@ -144,6 +166,7 @@ const rpcClient = (worker: string, send: (line: string) => Promise<string>, clos
 const connect = async (transport: Transport, url: URL, worker: string): Promise<Client> => {
   switch (transport) {
     case "rest":
+    case "floor":
       return restClient(url, worker)
     case "http": {
       const connection = new RestConnection(url)
@@ -199,7 +222,7 @@ const phases = async (broker: Broker, clients: ReadonlyArray<Client>, count: num
 }
 
 const measureTransport = async (transport: Transport, checkout: string): Promise<Figures> => {
-  const broker = await start(checkout)
+  const broker = await start(transport, checkout)
   try {
     const clients = await Promise.all(
       Array.from({ length: connections }, (_, i) => connect(transport, broker.url, `w${i}`))
