@@ -47,18 +47,25 @@ export interface CommandQueue {
   /** Resumes the loop's wait as a command would: the renewal's empty batch. */
   readonly wake: () => void
   /**
-   * Resumes once a command is queued (at once if one is), or `also` calls back (a registration
-   * that calls back at once if its moment has come). `idle`: nothing is in flight, and it is
-   * told when the wait begins and ends.
+   * Resumes once `count` commands are queued (at once if they are), or `also` calls back (a
+   * registration that calls back at once if its moment has come). `idle`: nothing is in flight,
+   * and it is told when the wait begins and ends.
    */
-  readonly arrival: (idle?: IdleWatch, also?: (callback: () => void) => void) => Effect.Effect<void>
+  readonly arrival: (
+    options: {
+      readonly idle?: IdleWatch
+      readonly also?: (callback: () => void) => void
+      readonly count?: number
+    }
+  ) => Effect.Effect<void>
 }
 
 export const make = (maxPending: number): CommandQueue => {
   /** Commands waiting for the next batch, oldest first (at most `maxPending`). */
   let pending: Array<Pending> = []
-  /** Set while the loop waits for a command: the next one queued (or the renewal) resumes it. */
+  /** Set while the loop waits for commands: the renewal, or the command that makes them `wakeAt`, resumes it. */
   let wakeup: (() => void) | undefined
+  let wakeAt = 1
 
   const wake = () => {
     const resume = wakeup
@@ -78,11 +85,17 @@ export const make = (maxPending: number): CommandQueue => {
   const offer = (command: Command, answer: Pending["answer"]): boolean => {
     if (pending.length >= maxPending) return false
     pending.push({ command, answer })
-    wake()
+    if (pending.length >= wakeAt) wake()
     return true
   }
 
-  const arrival = (idle?: IdleWatch, also?: (callback: () => void) => void): Effect.Effect<void> =>
+  const arrival = (
+    { also, count = 1, idle }: {
+      readonly idle?: IdleWatch
+      readonly also?: (callback: () => void) => void
+      readonly count?: number
+    }
+  ): Effect.Effect<void> =>
     Effect.async<void>((resume) => {
       let done = false
       const stop = () => {
@@ -95,8 +108,9 @@ export const make = (maxPending: number): CommandQueue => {
         stop()
         resume(Effect.void)
       }
-      if (pending.length > 0) return resume(Effect.void)
+      if (pending.length >= Math.max(1, count)) return resume(Effect.void)
       wakeup = go
+      wakeAt = Math.max(1, count)
       idle?.begin()
       also?.(go)
       return Effect.sync(stop)

@@ -13,6 +13,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
@@ -31,11 +32,25 @@ interface InFlight {
   readonly attempt: number
   /** When it was applied (the leader's clock, ms). */
   readonly started: number
+  /** When its entry went to the store (the leader's clock, ms). */
+  readonly sentAt: number
+  /** When the store answered its write, once it has (the leader's clock, ms). */
+  writtenAt: number | undefined
   readonly sent: Sent<ReadonlyArray<Either.Either<unknown, OsqueueError>>>
 }
 
 /** Most event-loop turns an idle loop waits for more requests before it commits. */
 const maxGatherTurns = 4
+
+/**
+ * A batch goes out behind the append in flight once that append has been out this share of the
+ * store's recent answer time, or once the batch is as big as the one in flight, whichever comes
+ * first (docs/architecture.md, "Appends in flight").
+ */
+const sendBehindAfter = 0.5
+
+/** Weight of the newest write in the store's recent answer time (an exponentially weighted mean). */
+const writeTimeWeight = 0.2
 
 /** Re-applications of one batch after conflicts that did not depose us, before giving up. */
 const maxReapply = 3
@@ -74,6 +89,9 @@ export const make = (options: {
     const minGap = Duration.toMillis(config.minCommitInterval)
     let lastWrite = 0
     let lastDurable = yield* Clock.currentTimeMillis
+    const clock = yield* Effect.clock
+    /** The store's recent answer time to a log write that landed (ms; 0 before the first). */
+    let recentWriteMs = 0
 
     /** Applies a batch and sends it as the next entry (behind one in flight, if any). */
     const send = (batch: Array<Pending>, attempt: number): Effect.Effect<InFlight> =>
@@ -90,7 +108,18 @@ export const make = (options: {
           longPolls.claimInto(state, started, batch, results)
           return results
         })
-        return { batch, attempt, started, sent }
+        const flight: InFlight = {
+          batch,
+          attempt,
+          started,
+          sentAt: clock.unsafeCurrentTimeMillis(),
+          writtenAt: undefined,
+          sent
+        }
+        sent.onWritten(() => {
+          flight.writtenAt = clock.unsafeCurrentTimeMillis()
+        })
+        return flight
       })
 
     /** The last `Deposed` answered: the batches in flight behind a deposed one carry it too. */
@@ -103,6 +132,8 @@ export const make = (options: {
         const written = yield* Effect.either(flight.sent.outcome)
         if (Either.isRight(written)) {
           lastDurable = yield* Clock.currentTimeMillis
+          const writeMs = (flight.writtenAt ?? lastDurable) - flight.sentAt
+          recentWriteMs = recentWriteMs === 0 ? writeMs : recentWriteMs + writeTimeWeight * (writeMs - recentWriteMs)
           const { result, events: happened, encodeMs } = written.right
           yield* answer(batch, (_, i) => Either.match(result[i]!, { onLeft: Exit.fail, onRight: Exit.succeed }))
           yield* PubSub.publishAll(events, happened)
@@ -160,9 +191,6 @@ export const make = (options: {
     /** Every batch the loop took since it last had nothing in flight: a defect refuses those not yet answered. */
     const taken: Array<Array<Pending>> = []
 
-    /** Nothing waits to be committed. */
-    const isIdle = () => queue.size() === 0
-
     /** A second batch may go out now, behind the one in flight. */
     const maySendBehind = Effect.suspend(() =>
       options.accepting() && inFlight.length === 1 && replica.canSendBehind()
@@ -187,6 +215,44 @@ export const make = (options: {
         yield* Metric.set(Metrics.pending, queue.size())
       })
 
+    /**
+     * While one append is in flight: waits until a batch is worth sending behind it (true: take
+     * it) or until it is answered, or nothing may go behind it (false: settle it). A batch is
+     * worth a write of its own once it is as big as the one in flight (a write as well spent), or
+     * once the append in flight has been out `sendBehindAfter` of the store's recent answer time:
+     * a command waits at most that long for company, where sending at once would make every
+     * arrival during a write a write of its own (docs/architecture.md, "Appends in flight").
+     */
+    const sendsBehind = Effect.gen(function*() {
+      for (;;) {
+        if (!(yield* maySendBehind)) return false
+        const front = inFlight[0]!
+        if (front.writtenAt !== undefined) return false
+        const waiting = queue.size()
+        const enough = Math.max(1, Math.min(front.batch.length, config.maxBatch))
+        const due = front.sentAt + sendBehindAfter * recentWriteMs - clock.unsafeCurrentTimeMillis()
+        if (waiting > 0 && (waiting >= enough || due <= 0)) return true
+        if (waiting === 0 || due <= 0) {
+          // The first command to send behind, or the store's answer.
+          yield* queue.arrival({ also: front.sent.onWritten })
+          continue
+        }
+        // Commands wait, too few yet: the batch filling up, the store's answer, or the moment it is due.
+        let ring: (() => void) | undefined
+        const timer = yield* Effect.fork(
+          Effect.zipRight(Effect.sleep(Duration.millis(due)), Effect.sync(() => ring?.()))
+        )
+        yield* queue.arrival({
+          count: enough,
+          also: (callback) => {
+            ring = callback
+            front.sent.onWritten(callback)
+          }
+        })
+        yield* Fiber.interrupt(timer)
+      }
+    })
+
     const commitFrom = (first: Array<Pending>) =>
       Effect.gen(function*() {
         let next: { readonly batch: Array<Pending>; readonly attempt: number } | undefined = {
@@ -201,13 +267,9 @@ export const make = (options: {
             next = undefined
           }
           if (inFlight.length === 0) return
-          if (yield* maySendBehind) {
-            // Whichever comes first: the append in flight is answered, or a command to send behind it arrives.
-            if (isIdle()) yield* queue.arrival(undefined, inFlight[0]!.sent.onWritten)
-            if (!isIdle() && (yield* maySendBehind)) {
-              next = { batch: queue.take(config.maxBatch), attempt: 0 }
-              continue
-            }
+          if (yield* sendsBehind) {
+            next = { batch: queue.take(config.maxBatch), attempt: 0 }
+            continue
           }
           const oldest = inFlight.shift()!
           const verdict = yield* settle(oldest)
@@ -227,7 +289,7 @@ export const make = (options: {
         return
       }
       // A command, or with none for TTL/3 an empty batch: the renewal (`internal/idleRenewal.ts` wakes the loop for it).
-      yield* queue.arrival(idle)
+      yield* queue.arrival({ idle })
       const batch = queue.take(config.maxBatch)
       // A bug must not leave callers waiting forever, nor end the loop: what was in flight is
       // settled and refused, and the loop goes on.
