@@ -106,7 +106,7 @@ export const make = Effect.gen(function*() {
   /** Read once, as the broker's handlers do: with spans not exported, a commit makes none. */
   const tracing = yield* JobTrace.exporting
 
-  const queue = CommandQueue.make(config.maxPending)
+  const queue = CommandQueue.make(config.maxPending, () => clock.unsafeCurrentTimeMillis())
   const renewal = IdleRenewal.make(Duration.toMillis(renewEvery), clock, queue.wake)
   const overloaded = () => new Overloaded({ reason: `${config.maxPending} commands are waiting`, retryAfterMs: 100 })
   const notLeader = Effect.map(election.leaderUrl, (leaderUrl) => new NotLeader({ leaderUrl }))

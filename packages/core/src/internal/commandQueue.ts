@@ -14,6 +14,8 @@ export interface Pending {
   readonly answer: (exit: Exit.Exit<unknown, OsqueueError>) => void
   /** Set once answered: a batch failed after a defect is never answered twice. */
   answered?: true
+  /** When it was queued (the leader's clock, ms); a held long poll joins its batch without queueing. */
+  readonly queuedAt?: number
 }
 
 /** Answers each command of `batch` not yet answered with its `outcome`. */
@@ -44,6 +46,8 @@ export interface CommandQueue {
   readonly take: (max: number) => Array<Pending>
   /** How many commands wait. */
   readonly size: () => number
+  /** When the oldest command waiting was queued (the leader's clock, ms), if one waits. */
+  readonly oldest: () => number | undefined
   /** Resumes the loop's wait as a command would: the renewal's empty batch. */
   readonly wake: () => void
   /**
@@ -60,7 +64,8 @@ export interface CommandQueue {
   ) => Effect.Effect<void>
 }
 
-export const make = (maxPending: number): CommandQueue => {
+/** `now`: the leader's clock, ms. */
+export const make = (maxPending: number, now: () => number): CommandQueue => {
   /** Commands waiting for the next batch, oldest first (at most `maxPending`). */
   let pending: Array<Pending> = []
   /** Set while the loop waits for commands: the renewal, or the command that makes them `wakeAt`, resumes it. */
@@ -84,7 +89,7 @@ export const make = (maxPending: number): CommandQueue => {
 
   const offer = (command: Command, answer: Pending["answer"]): boolean => {
     if (pending.length >= maxPending) return false
-    pending.push({ command, answer })
+    pending.push({ command, answer, queuedAt: now() })
     if (pending.length >= wakeAt) wake()
     return true
   }
@@ -116,5 +121,5 @@ export const make = (maxPending: number): CommandQueue => {
       return Effect.sync(stop)
     })
 
-  return { offer, take, size: () => pending.length, wake, arrival }
+  return { offer, take, size: () => pending.length, oldest: () => pending[0]?.queuedAt, wake, arrival }
 }

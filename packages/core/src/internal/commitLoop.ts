@@ -43,11 +43,11 @@ interface InFlight {
 const maxGatherTurns = 4
 
 /**
- * A batch goes out behind the append in flight once that append has been out this share of the
- * store's recent answer time, or once the batch is as big as the one in flight, whichever comes
- * first (docs/architecture.md, "Appends in flight").
+ * A batch waits for the callers its loop answered since its last write, while its oldest command
+ * has waited less than this share of the store's recent answer time (docs/architecture.md,
+ * "Appends in flight").
  */
-const sendBehindAfter = 0.5
+const waitForCallers = 0.5
 
 /** Weight of the newest write in the store's recent answer time (an exponentially weighted mean). */
 const writeTimeWeight = 0.2
@@ -92,6 +92,8 @@ export const make = (options: {
     const clock = yield* Effect.clock
     /** The store's recent answer time to a log write that landed (ms; 0 before the first). */
     let recentWriteMs = 0
+    /** Commands answered since the last batch was sent: callers on their way back, most of them, under load. */
+    let answeredSinceSend = 0
 
     /** Applies a batch and sends it as the next entry (behind one in flight, if any). */
     const send = (batch: Array<Pending>, attempt: number): Effect.Effect<InFlight> =>
@@ -100,6 +102,7 @@ export const make = (options: {
         if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
         const started = yield* Clock.currentTimeMillis
         lastWrite = started
+        answeredSinceSend = 0
         const sent = yield* replica.send(election.id, "batch", (state) => {
           state.tick(started)
           // Each command alone: one that is refused or throws is undone and answered by itself.
@@ -216,40 +219,70 @@ export const make = (options: {
       })
 
     /**
-     * While one append is in flight: waits until a batch is worth sending behind it (true: take
-     * it) or until it is answered, or nothing may go behind it (false: settle it). A batch is
-     * worth a write of its own once it is as big as the one in flight (a write as well spent), or
-     * once the append in flight has been out `sendBehindAfter` of the store's recent answer time:
-     * a command waits at most that long for company, where sending at once would make every
-     * arrival during a write a write of its own (docs/architecture.md, "Appends in flight").
+     * How many more commands the batch that holds `held` waits for, and for how long (ms) at most:
+     * as many as the callers answered since the last write (their next calls are on the way, and
+     * a write of its own for each few that arrive first would cost the store more than the batch),
+     * while its oldest command, queued at `since`, has waited less than `waitForCallers` of the
+     * store's recent answer time.
+     */
+    const company = (held: number, since: number) => ({
+      more: Math.min(answeredSinceSend, config.maxBatch) - held,
+      left: since + waitForCallers * recentWriteMs - clock.unsafeCurrentTimeMillis()
+    })
+
+    /**
+     * Resumes once `count` commands wait, `also` calls back, or `ms` have passed: a timer of its
+     * own only while commands wait for company, so an idle wait costs none.
+     */
+    const arrivalWithin = (count: number, ms: number, also?: (callback: () => void) => void) =>
+      Effect.gen(function*() {
+        let ring: (() => void) | undefined
+        const timer = yield* Effect.fork(
+          Effect.zipRight(Effect.sleep(Duration.millis(ms)), Effect.sync(() => ring?.()))
+        )
+        yield* queue.arrival({
+          count,
+          also: (callback) => {
+            ring = callback
+            also?.(callback)
+          }
+        })
+        yield* Fiber.interrupt(timer)
+      })
+
+    /** With nothing in flight: the batch taken waits for company (`company`), then goes. */
+    const fill = (batch: Array<Pending>) =>
+      Effect.gen(function*() {
+        const since = batch[0]?.queuedAt
+        if (since === undefined) return
+        for (;;) {
+          const { left, more } = company(batch.length, since)
+          if (more <= 0 || left <= 0) return
+          yield* arrivalWithin(more, left)
+          for (const p of queue.take(config.maxBatch - batch.length)) batch.push(p)
+        }
+      })
+
+    /**
+     * While one append is in flight: waits until the commands waiting should go behind it (true:
+     * take them) or it is answered, or nothing may go behind it (false: settle it). They go once
+     * they have company (`company`): sending at once would make every arrival during a write a
+     * write of its own.
      */
     const sendsBehind = Effect.gen(function*() {
       for (;;) {
         if (!(yield* maySendBehind)) return false
         const front = inFlight[0]!
         if (front.writtenAt !== undefined) return false
-        const waiting = queue.size()
-        const enough = Math.max(1, Math.min(front.batch.length, config.maxBatch))
-        const due = front.sentAt + sendBehindAfter * recentWriteMs - clock.unsafeCurrentTimeMillis()
-        if (waiting > 0 && (waiting >= enough || due <= 0)) return true
-        if (waiting === 0 || due <= 0) {
+        const since = queue.oldest()
+        if (since === undefined) {
           // The first command to send behind, or the store's answer.
           yield* queue.arrival({ also: front.sent.onWritten })
           continue
         }
-        // Commands wait, too few yet: the batch filling up, the store's answer, or the moment it is due.
-        let ring: (() => void) | undefined
-        const timer = yield* Effect.fork(
-          Effect.zipRight(Effect.sleep(Duration.millis(due)), Effect.sync(() => ring?.()))
-        )
-        yield* queue.arrival({
-          count: enough,
-          also: (callback) => {
-            ring = callback
-            front.sent.onWritten(callback)
-          }
-        })
-        yield* Fiber.interrupt(timer)
+        const { left, more } = company(queue.size(), since)
+        if (more <= 0 || left <= 0) return true
+        yield* arrivalWithin(queue.size() + more, left, front.sent.onWritten)
       }
     })
 
@@ -262,7 +295,10 @@ export const make = (options: {
         for (;;) {
           if (next !== undefined) {
             taken.push(next.batch)
-            if (next.attempt === 0) yield* gather(next.batch)
+            if (next.attempt === 0) {
+              yield* gather(next.batch)
+              if (inFlight.length === 0) yield* fill(next.batch)
+            }
             inFlight.push(yield* send(next.batch, next.attempt))
             next = undefined
           }
@@ -274,6 +310,7 @@ export const make = (options: {
           const oldest = inFlight.shift()!
           const verdict = yield* settle(oldest)
           taken.splice(taken.indexOf(oldest.batch), 1)
+          if (verdict === "done") answeredSinceSend += oldest.batch.length
           if (verdict === "reapply") next = { batch: Array.from(oldest.batch), attempt: oldest.attempt + 1 }
         }
       })
