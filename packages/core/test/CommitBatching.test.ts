@@ -1,8 +1,8 @@
 /**
  * How the commit loop forms its batches on a slow store (docs/architecture.md, "Appends in
  * flight"): a batch waits for the callers the loop answered since its last write, for at most
- * half the store's recent answer time, so callers that come back one after another share one
- * write instead of one write each for the first few. A store below the engine takes 20 ms of
+ * a quarter of the store's recent answer time, so callers that come back one after another share one
+ * write instead of one write each for the first few. A store below the engine takes 40 ms of
  * TestClock time for every log write once the broker leads, and records when each was made and
  * what it held.
  */
@@ -12,7 +12,7 @@ import { bodyBytes, MemoryStore, type ObjectStoreShape } from "@osqueue/storage"
 import { Clock, Duration, Effect, Either, Fiber, Queue } from "effect"
 import { advance, type StartedEngine, startEngine } from "./fixtures/engine.js"
 
-const writeMs = 20
+const writeMs = 40
 
 /** A log write: when the broker made it (TestClock, ms) and how many jobs it put. */
 interface Write {
@@ -49,7 +49,7 @@ const land = Effect.gen(function*() {
 })
 
 describe("commit batching", () => {
-  it.scoped("callers that come back one by one share one write; none waits more than half a write for the others", () =>
+  it.scoped("callers that come back one by one share one write; none waits more than a quarter of a write for the others", () =>
     Effect.gen(function*() {
       const { slowDown, store, writes } = yield* slow(yield* MemoryStore.make)
       const engine = yield* startEngine(store, "http://a:8080")
@@ -57,7 +57,7 @@ describe("commit batching", () => {
       expect((yield* engine.election.role)._tag).toBe("Leader")
       yield* slowDown
 
-      // One caller alone goes at once (nothing answered is on its way back), and teaches the loop a write takes 20 ms.
+      // One caller alone goes at once (nothing answered is on its way back), and teaches the loop a write takes 40 ms.
       const lone = yield* enqueue(engine, "lone")
       const loneWrite = yield* Queue.take(writes)
       expect(loneWrite.jobs).toBe(1)
@@ -76,7 +76,7 @@ describe("commit batching", () => {
       yield* Fiber.joinAll(eight)
 
       // They come back one per ms. Sent at the first arrival, as before, the first would go alone
-      // and the second behind it: here all eight wait for one another (7 ms < half a write) and go together.
+      // and the second behind it: here all eight wait for one another (7 ms < a quarter of a write) and go together.
       const back = yield* Clock.currentTimeMillis
       const returning: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
       for (let i = 0; i < 8; i++) {
@@ -89,13 +89,13 @@ describe("commit batching", () => {
       yield* Fiber.joinAll(returning)
       expect(yield* Queue.size(writes)).toBe(0)
 
-      // Three of the eight come back and the rest never do: they wait half a write (10 ms), no more.
+      // Three of the eight come back and the rest never do: they wait a quarter of a write (10 ms), no more.
       const few = yield* Clock.currentTimeMillis
       const three = yield* Effect.forEach(["x", "y", "z"], (t) => enqueue(engine, t))
       for (let i = 0; i < 9; i++) yield* advance(1)
       expect(yield* Queue.size(writes)).toBe(0)
       yield* advance(1)
-      expect(yield* Queue.take(writes)).toEqual({ at: few + writeMs / 2, jobs: 3 })
+      expect(yield* Queue.take(writes)).toEqual({ at: few + writeMs / 4, jobs: 3 })
       yield* land
       yield* Fiber.joinAll(three)
       expect(yield* engine.commit.read((s) => s.list({ limit: 100 }).jobs.length)).toBe(21)

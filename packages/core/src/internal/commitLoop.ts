@@ -47,7 +47,7 @@ const maxGatherTurns = 4
  * has waited less than this share of the store's recent answer time (docs/architecture.md,
  * "Appends in flight").
  */
-const waitForCallers = 0.5
+const waitForCallers = 0.25
 
 /** Weight of the newest write in the store's recent answer time (an exponentially weighted mean). */
 const writeTimeWeight = 0.2
