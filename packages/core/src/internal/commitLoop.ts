@@ -1,11 +1,13 @@
 /**
  * The commit loop (docs/architecture.md, "The commit path" and "Appends in flight"): it takes the
  * commands waiting as a batch, applies it and sends it as the next log entry; commands that
- * arrive meanwhile form the next batch, sent behind it (at most two in flight). Each command is
- * answered only once the entry that carries it, and every one before it, is durable. An append
- * that finds its position taken by another broker's entry means this broker was deposed: it
- * steps down and answers `NotLeader`. One that finds its own earlier entry there (judged failed,
- * landed after all) applies the batch again on top of it.
+ * arrive meanwhile form the next batch, sent behind it (at most two in flight). A batch waits a
+ * little for the callers answered since the last write, so that a round of callers shares one
+ * write instead of two (`company`). Each command is answered only once the entry that carries
+ * it, and every one before it, is durable. An append that finds its position taken by another
+ * broker's entry means this broker was deposed: it steps down and answers `NotLeader`. One that
+ * finds its own earlier entry there (judged failed, landed after all) applies the batch again on
+ * top of it.
  */
 import { CommitFailed, EventLoop, type JobEvent, NotLeader, type OsqueueError } from "@osqueue/types"
 import * as Clock from "effect/Clock"
@@ -220,10 +222,10 @@ export const make = (options: {
 
     /**
      * How many more commands the batch that holds `held` waits for, and for how long (ms) at most:
-     * as many as the callers answered since the last write (their next calls are on the way, and
-     * a write of its own for each few that arrive first would cost the store more than the batch),
-     * while its oldest command, queued at `since`, has waited less than `waitForCallers` of the
-     * store's recent answer time.
+     * as many as the callers answered since the last write (under load most of them send their
+     * next call at once; sent as they arrive, the first few would make a write of their own), while
+     * its oldest command, queued at `since`, has waited less than `waitForCallers` of the store's
+     * recent answer time. Nothing answered, or no write timed yet: it goes at once.
      */
     const company = (held: number, since: number) => ({
       more: Math.min(answeredSinceSend, config.maxBatch) - held,
