@@ -59,7 +59,8 @@ export const storedJob = (job: Job): StoredJobFields => {
   return stored
 }
 
-const optionalKeys = [
+/** `Job`'s optional fields, in its order: the order a job's fields are built in, stored or changed. */
+export const optionalJobFields = [
   "startedAt",
   "finishedAt",
   "idempotencyKey",
@@ -73,7 +74,7 @@ const optionalKeys = [
   "result",
   "childResults",
   "progress"
-] as const
+] as const satisfies ReadonlyArray<keyof Job>
 
 /**
  * What `storedJob` left out, put back, with the fields in `Job`'s order (as an enqueue creates
@@ -97,7 +98,7 @@ export const fromStoredJob = (stored: { readonly [key: string]: unknown }): Job 
     createdAt: stored.createdAt,
     runAt: stored.runAt ?? stored.createdAt
   }
-  for (const key of optionalKeys) if (key in stored) job[key] = stored[key]
+  for (const key of optionalJobFields) if (key in stored) job[key] = stored[key]
   job.history = stored.history ?? noHistory
   return job as Job
 }
