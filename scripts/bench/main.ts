@@ -352,6 +352,14 @@ interface Run {
   readonly takeover?: boolean
 }
 
+/**
+ * The batch runs' jobs: enough for every producer to send many batches (20 under `--quick`, 100
+ * otherwise). With `jobs` alone 16 producers sent 10 batches of 100 in all under `--quick`, one
+ * round trip, so the ratio against `addBulk` was one commit's latency sampled once per system.
+ */
+const batchSize = 100
+const batchJobs = Math.max(jobs, producers * batchSize * (quick ? 20 : 100))
+
 const bullmqLabel = (redis: RedisPersistence) => (redis === "none" ? "bullmq" : `bullmq aof ${redis}`)
 
 const runs: Array<Run> = []
@@ -372,7 +380,8 @@ if (withBullmq) {
     redis: "none",
     transport: "redis",
     phases: ["enqueue"],
-    batch: 100
+    batch: batchSize,
+    jobs: batchJobs
   })
 }
 for (const store of stores) {
@@ -408,7 +417,8 @@ if (stores.includes("file") && transports.includes("ws")) {
     store: "file",
     transport: "ws",
     phases: ["enqueue"],
-    batch: 100
+    batch: batchSize,
+    jobs: batchJobs
   })
   // Goal 5: the same drain from a small queue and behind a big one.
   const drainJobs = Math.min(jobs, 2_000)
