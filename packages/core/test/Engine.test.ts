@@ -4,9 +4,10 @@
  * Two engines share one store to play two brokers.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { LogEntry } from "@osqueue/core"
 import { FaultyStore, MemoryStore, type ObjectStoreShape, OutcomeUnknown, StoreUnavailable } from "@osqueue/storage"
 import type { EnqueueOptions, OsqueueError } from "@osqueue/types"
-import { Effect, Either, Exit, Option, Scope, TestClock } from "effect"
+import { Duration, Effect, Either, Exit, Option, Scope, TestClock } from "effect"
 import { durable } from "./fixtures/durable.js"
 import { advance, settle, type StartedEngine, startEngine, startLeaderAndFollower } from "./fixtures/engine.js"
 
@@ -215,6 +216,45 @@ describe("two brokers on one store", () => {
       // A producer retrying at the new leader with its key gets the same job, not a duplicate.
       const again = yield* settle(enqueue(b, job("t", { idempotencyKey: "2" })))
       expect(again.id).toBe(acknowledged[1]!.id)
+    }))
+
+  it.scoped("a leader that stepped down while its loop waited writes nothing once it has replayed the new leader's entries", () =>
+    Effect.gen(function*() {
+      // The loop checks its role, then waits for commands; a leader paused there (a SIGSTOP, a
+      // partition) comes back to a watchdog that steps it down and a poll that replays the new
+      // leader's entries, all before the loop wakes. Its next entry would carry the new leader's
+      // epoch at a free position: readers would take it for the new leader's own.
+      const memory = yield* MemoryStore.make
+      const faultyA = yield* FaultyStore.wrap(memory, {})
+      const fast = { pollInterval: Duration.millis(50) }
+      const a = yield* startEngine(faultyA.store, "http://a:8080", fast)
+      yield* advance(0)
+      const b = yield* startEngine(memory, "http://b:8080", fast)
+      yield* advance(0)
+      yield* settle(enqueue(a, job("t")))
+
+      yield* faultyA.control.set({ writeFailureRate: 1 })
+      for (let i = 0; i < 200; i++) {
+        const role = yield* a.election.role
+        if (role._tag === "Follower" && role.leader?.url === "http://b:8080") break
+        yield* advance(50)
+      }
+      expect(yield* a.election.role).toMatchObject({ _tag: "Follower", leader: { url: "http://b:8080" } })
+      yield* faultyA.control.set({})
+      const takeover = (yield* b.election.role).epoch
+
+      // A's loop wakes (its renewal is due within TTL/3), and B goes on committing.
+      yield* advance(1_500)
+      const created = yield* settle(enqueue(b, job("after")))
+      expect(yield* b.election.role).toMatchObject({ _tag: "Leader", epoch: takeover })
+      expect((yield* b.commit.read((s) => s.get(created.id)))?.state).toBe("queued")
+      const written = yield* Effect.forEach(
+        (yield* memory.list(LogEntry.logPrefix)).filter((key) => LogEntry.positionOf(key) !== undefined),
+        (key) => Effect.map(memory.get(key), (got) => LogEntry.decode(key, Option.getOrThrow(got).bytes))
+      )
+      const ofTakeover = written.map(Either.getOrThrow).filter((entry) => entry.epoch >= takeover)
+      expect(ofTakeover.length).toBeGreaterThan(0)
+      for (const entry of ofTakeover) expect(entry.commitId).toMatch(/^b:8080#/)
     }))
 
   it.scoped("a clean shutdown hands over at once, well under the TTL", () =>

@@ -58,6 +58,10 @@ export class Reapply extends Data.TaggedError("Reapply") {}
 
 export type AppendError = Deposed | Reapply | StateCorrupt | StoreUnavailable | StoreFailure
 
+/** Whether `leaderId` leads the queue `s` holds (an epoch entry makes it so; a release ends it). */
+const leads = (s: QueueState, leaderId: string) =>
+  s.leader !== null && s.leader.id === leaderId && s.leader.released !== true
+
 /** What the store said to an append's write. */
 type Written =
   | { readonly _tag: "Landed" }
@@ -317,9 +321,10 @@ export const make = (options: {
 
     const send = <A>(leaderId: string, kind: EntryKind, mutate: (state: QueueState) => A): Effect.Effect<Sent<A>> =>
       Effect.gen(function*() {
-        const written = new WriteOutcome()
         // From here to the fork nothing yields: no other change or read sees the state half-done.
         const s = copy.state
+        if (kind !== "epoch" && !leads(s, leaderId)) return refused(s)
+        const written = new WriteOutcome()
         const legacy = copy.legacy
         if (flights.length === 0 && (durableStatsOf !== s || durableStats?.seq !== s.seq)) {
           durableStats = s.stats()
@@ -374,6 +379,17 @@ export const make = (options: {
           outcome: settle(flight, s, result, encodeMs)
         }
       })
+
+    /**
+     * Only the broker the state names as its leader writes entries of its epoch (docs/ha.md, "The
+     * log and the fence"). One that stepped down while its loop waited for commands may have
+     * replayed the new leader's entries since: its next entry would carry the new leader's epoch,
+     * and its position would be free. Refused before anything is applied or written.
+     */
+    const refused = <A>(s: QueueState): Sent<A> => ({
+      onWritten: (callback) => callback(),
+      outcome: Effect.fail(new Deposed({ leader: s.leader }))
+    })
 
     const append = <A>(leaderId: string, kind: EntryKind, mutate: (state: QueueState) => A) =>
       Effect.uninterruptible(Effect.flatMap(send(leaderId, kind, mutate), (sent) => sent.outcome))
