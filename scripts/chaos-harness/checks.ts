@@ -264,6 +264,52 @@ export const runChecks = (journal: Journal, file: QueueFile): ReadonlyArray<Chec
   return checks
 }
 
+/** What `writerCheck` needs of a log entry left in the store. */
+export interface WrittenEntry {
+  readonly position: number
+  readonly epoch: number
+  readonly commitId: string
+  /** The leader its header names, when it has a header (null: none leads). */
+  readonly leaderId?: string | null
+}
+
+/**
+ * Every entry was written by the leader of its epoch (docs/ha.md, "The log and the fence"): its
+ * commitId begins with that leader's id, which every header of the epoch names. An entry of an
+ * epoch written by another broker is one readers take for the leader's own — the counts of the
+ * final state can then be off while every job looks right.
+ */
+export const writerCheck = (entries: ReadonlyArray<WrittenEntry>): Check => {
+  const violations: Array<string> = []
+  const leaders = new Map<number, string>()
+  for (const entry of entries) {
+    if (entry.leaderId === undefined || entry.leaderId === null) continue
+    const named = leaders.get(entry.epoch)
+    if (named !== undefined && named !== entry.leaderId) {
+      violations.push(
+        `entry ${entry.position} names ${entry.leaderId} the leader of epoch ${entry.epoch}, not ${named}`
+      )
+    }
+    leaders.set(entry.epoch, named ?? entry.leaderId)
+  }
+  let checked = 0
+  for (const entry of entries) {
+    const leader = leaders.get(entry.epoch)
+    if (leader === undefined) continue
+    checked++
+    if (!entry.commitId.startsWith(`${leader}:`)) {
+      violations.push(
+        `entry ${entry.position} of epoch ${entry.epoch} was written by ${entry.commitId}, not its leader ${leader}`
+      )
+    }
+  }
+  return check(
+    "every log entry was written by the leader of its epoch",
+    violations,
+    `${checked} of ${entries.length} entries left checked, ${leaders.size} epochs`
+  )
+}
+
 /**
  * The schedule's runs (docs/architecture.md, "Schedules"): no slot ran twice — in enqueue order
  * the runs' slots strictly increase (a slot run again after a failover would come later with
@@ -580,5 +626,20 @@ export const selfTest = (): ReadonlyArray<string> => {
   if (!handoffClean.ok) problems.push(`a clean run fails "${handoffClean.name}": ${handoffClean.violations.join("; ")}`)
   const handoffPlanted = handoffCheck([logged("took over as leader", "released leadership", "took over as leader")])
   if (handoffPlanted.ok) problems.push(`"${handoffPlanted.name}" does not catch its planted violation`)
+  const written = (position: number, epoch: number, writer: string, leaderId?: string): WrittenEntry => ({
+    position,
+    epoch,
+    commitId: `${writer}:${position}:1`,
+    ...(leaderId === undefined ? {} : { leaderId })
+  })
+  const writersClean = writerCheck([written(1, 1, "a", "a"), written(2, 1, "a"), written(3, 2, "b", "b")])
+  if (!writersClean.ok) problems.push(`a clean run fails "${writersClean.name}": ${writersClean.violations.join("; ")}`)
+  // A deposed leader's entry written at the new leader's epoch, under the new leader's header.
+  for (
+    const planted of [[written(1, 2, "b", "b"), written(2, 2, "a", "b")], [written(1, 2, "b", "b"), written(2, 2, "a")]]
+  ) {
+    const verdict = writerCheck(planted)
+    if (verdict.ok) problems.push(`"${verdict.name}" does not catch its planted violation`)
+  }
   return problems
 }

@@ -32,10 +32,20 @@ import { parseArgs } from "node:util"
 import * as Cas from "../../packages/core/src/Cas.js"
 import * as Election from "../../packages/core/src/Election.js"
 import * as Log from "../../packages/core/src/Log.js"
+import * as LogEntry from "../../packages/core/src/LogEntry.js"
 import * as Replica from "../../packages/core/src/Replica.js"
 import { FileStore, ObjectStore } from "../../packages/storage/src/index.js"
 import { type BrokerSlot, leaderInfo, startBrokers } from "./brokers.js"
-import { type Check, handoffCheck, type ProcessLog, runChecks, scheduleCheck, selfTest } from "./checks.js"
+import {
+  type Check,
+  handoffCheck,
+  type ProcessLog,
+  runChecks,
+  scheduleCheck,
+  selfTest,
+  writerCheck,
+  type WrittenEntry
+} from "./checks.js"
 import { chaosSchedule, Journal, setLimit, setSchedule, startProducers, startWorkers } from "./fleet.js"
 
 const usage = `usage: scripts/chaos [--minutes N] [--store file|s3] [--seed N] [--election-ttl-ms N] [--lease-ms N]
@@ -140,6 +150,28 @@ const retries = new Map<string, number>()
 /** Where the fleets' warnings go, once the run's directory exists. */
 let fleetLog: string | undefined
 const bump = (map: Map<string, number>, key: string, by = 1) => map.set(key, (map.get(key) ?? 0) + by)
+
+/** The log entries left in the store, as `writerCheck` reads them (an entry that does not decode fails the run). */
+const writtenEntries = (keys: ReadonlyArray<string>) =>
+  Effect.forEach(
+    keys.filter((key) => LogEntry.positionOf(key) !== undefined),
+    (key) =>
+      ObjectStore.pipe(
+        Effect.flatMap((s) => s.get(key)),
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.succeed(Option.none<WrittenEntry>()), // collected meanwhile
+          onSome: (got) =>
+            Effect.map(LogEntry.decode(key, got.bytes), (entry) =>
+              Option.some<WrittenEntry>({
+                position: entry.position,
+                epoch: entry.epoch,
+                commitId: entry.commitId,
+                ...(entry.header === undefined ? {} : { leaderId: entry.header.leader?.id ?? null })
+              }))
+        }))
+      ),
+    { concurrency: 8 }
+  ).pipe(Effect.map((found) => found.flatMap(Option.toArray)), Effect.orDie)
 
 const program = Effect.gen(function*() {
   const blind = selfTest()
@@ -434,6 +466,7 @@ const program = Effect.gen(function*() {
       Effect.provideService(ObjectStore, store),
       Effect.orDie
     )
+    checks.push(writerCheck(yield* writtenEntries(entries).pipe(Effect.provideService(ObjectStore, store))))
     checks.push({
       name: "checkpoints were written and the log behind them collected",
       ok: position > 0 && entries.length < position,
