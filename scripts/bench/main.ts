@@ -26,7 +26,8 @@
  * claim (`max: 1`) and completion, on keep-alive connections, nothing coalesced or prefetched.
  *
  * `--connections C` (default 256): goal 3's run, REST single enqueue (one job per request) from
- * C producers, each on a keep-alive connection of its own.
+ * C producers, each on a keep-alive connection of its own, at least 20 requests each (100
+ * without `--quick`).
  *
  * `--prefetch N` sets the osqueue pool's prefetch (default: the pool's own, its concurrency).
  *
@@ -360,6 +361,13 @@ interface Run {
 const batchSize = 100
 const batchJobs = Math.max(jobs, producers * batchSize * (quick ? 20 : 100))
 
+/**
+ * Goal 3's jobs: enough for each of the `connections` to send many requests (20 under `--quick`,
+ * 100 otherwise). With `jobs` alone, 256 connections sent about 4 requests each under `--quick`:
+ * the phase was their connects and the ramp, and its CPU per job mostly that.
+ */
+const restGoalJobs = Math.max(jobs, connections * (quick ? 20 : 100))
+
 const bullmqLabel = (redis: RedisPersistence) => (redis === "none" ? "bullmq" : `bullmq aof ${redis}`)
 
 const runs: Array<Run> = []
@@ -407,7 +415,8 @@ if (stores.includes("file") && transports.includes("rest")) {
     store: "file",
     transport: "rest",
     phases: ["enqueue"],
-    producers: connections
+    producers: connections,
+    jobs: restGoalJobs
   })
 }
 if (stores.includes("file") && transports.includes("ws")) {
