@@ -10,10 +10,12 @@
  *        [--transport ws|http|rest] [--store file|memory] [--batch B] [--producers P] [--workers W]
  *        [--rounds R] [--profile DIR] [--compare DIR]
  *
- * `--profile DIR` runs the load process under `node --cpu-prof` (summarise a profile with
- * `npx tsx scripts/cpuprofile.ts FILE`). Build first (`tsc -b`, as `pnpm bench` does).
+ * `--profile DIR` runs the load process and the broker under `node --cpu-prof`, one
+ * `.cpuprofile` each in DIR (summarise one with `npx tsx scripts/cpuprofile.ts FILE`; the broker
+ * is then stopped with SIGTERM so that it writes its profile). Build first (`tsc -b`, as `pnpm
+ * bench` does).
  */
-import { spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { rmSync } from "node:fs"
 import { loadavg } from "node:os"
 import { dirname, join } from "node:path"
@@ -69,6 +71,14 @@ const runLoad = (checkout: string, spec: LoadSpec) =>
         : reject(new Error(`the load of ${checkout} failed (exit ${code})`)))
   })
 
+/** Stops a broker: SIGKILL, or SIGTERM when profiled (it writes its profile only when it exits on its own). */
+const stopBroker = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null) return resolve()
+    child.once("exit", () => resolve())
+    child.kill(values.profile === undefined ? "SIGKILL" : "SIGTERM")
+  })
+
 const builds = [
   { name: "this", checkout: root },
   ...(values.compare ? [{ name: "compare", checkout: values.compare }] : [])
@@ -77,7 +87,11 @@ const results = new Map<string, Array<PhaseResult>>()
 
 for (let round = 1; round <= Number(values.rounds); round++) {
   for (const build of round % 2 === 1 ? builds : [...builds].reverse()) {
-    const broker = await startBroker({ checkout: build.checkout, store: values.store as "memory" | "file" })
+    const broker = await startBroker({
+      checkout: build.checkout,
+      store: values.store as "memory" | "file",
+      node: profiling
+    })
     try {
       const phases = await runLoad(build.checkout, {
         label: build.name,
@@ -113,7 +127,7 @@ for (let round = 1; round <= Number(values.rounds); round++) {
         }\n`
       )
     } finally {
-      broker.child.kill("SIGKILL")
+      await stopBroker(broker.child)
       rmSync(broker.dir, { recursive: true, force: true })
     }
   }

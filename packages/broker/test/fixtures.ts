@@ -8,7 +8,7 @@ import { RpcClient, RpcSerialization } from "@effect/rpc"
 import { Broker, BrokerConfig, Queues, rpcPaths } from "@osqueue/broker"
 import { defaultLimits, EngineConfig } from "@osqueue/core"
 import { MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
-import { OsqueueRpcs } from "@osqueue/types"
+import { type Job, type JobId, OsqueueRpcs } from "@osqueue/types"
 import { Context, Duration, Effect, Layer, Logger, LogLevel, Option, Redacted, Schedule, Scope } from "effect"
 
 export const electionTtl = Duration.seconds(1)
@@ -97,6 +97,13 @@ export const rpcHttp = (base: string, token?: string) =>
   })
 
 /** An RPC client over WebSocket (JSON frames), living in the caller's scope. */
+/** An `EnqueueMany` answer asked for whole jobs (no `prefer: return=minimal`): each item must be one. */
+export const wholeJobs = (answer: ReadonlyArray<Job | JobId>): ReadonlyArray<Job> =>
+  answer.map((job) => {
+    if (typeof job === "string") throw new Error(`EnqueueMany answered the id ${job} where a whole job was asked for`)
+    return job
+  })
+
 export const rpcWs = (base: string, query = "") =>
   Effect.gen(function*() {
     const protocol = yield* Layer.build(

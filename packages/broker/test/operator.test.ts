@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { defaultLimits } from "@osqueue/core"
 import { Effect } from "effect"
-import { awaitLeader, rest, rpcHttp, startBroker } from "./fixtures.js"
+import { awaitLeader, rest, rpcHttp, startBroker, wholeJobs } from "./fixtures.js"
 
 interface JobBody {
   readonly id: string
@@ -123,7 +123,9 @@ describe("operator verbs over REST", () => {
     Effect.gen(function*() {
       const { base, call } = yield* started()
       const client = yield* rpcHttp(base)
-      const [delayed] = yield* client.EnqueueMany({ jobs: [{ type: "r", delayMs: 3_600_000 }, { type: "r" }] })
+      const [delayed] = wholeJobs(
+        yield* client.EnqueueMany({ jobs: [{ type: "r", delayMs: 3_600_000 }, { type: "r" }] })
+      )
       expect((yield* client.Promote({ id: delayed!.id })).state).toBe("queued")
       expect((yield* client.SetPriority({ id: delayed!.id, priority: -4 })).priority).toBe(-4)
       yield* client.Claim({ workerId: "rpc-worker", max: 1 })

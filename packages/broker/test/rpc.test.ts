@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, type Scope, Stream } from "effect"
-import { awaitLeader, rpcHttp, rpcWs, startBroker, type Started } from "./fixtures.js"
+import { awaitLeader, rpcHttp, rpcWs, startBroker, type Started, wholeJobs } from "./fixtures.js"
 
 type Client = Effect.Effect.Success<ReturnType<typeof rpcHttp>>
 
@@ -26,7 +26,7 @@ for (const [name, connect] of transports) {
         const { client } = yield* setup
         const job = yield* client.Enqueue({ type: "email", payload: { n: 1 } })
         expect(job.state).toBe("queued")
-        const many = yield* client.EnqueueMany({ jobs: [{ type: "sms" }, { type: "sms", maxAttempts: 1 }] })
+        const many = wholeJobs(yield* client.EnqueueMany({ jobs: [{ type: "sms" }, { type: "sms", maxAttempts: 1 }] }))
         expect(many.length).toBe(2)
         expect((yield* client.Get({ id: job.id })).type).toBe("email")
         const page = yield* client.List({ type: "sms" })
@@ -54,6 +54,28 @@ for (const [name, connect] of transports) {
         expect(stats.counts.completed).toBe(1)
         const leader = yield* client.Leader()
         expect(leader).toMatchObject({ role: "leader", leaderUrl: "http://broker.test" })
+      }))
+
+    it.scopedLive("EnqueueMany answers ids alone when a message prefers a minimal answer, whole jobs otherwise", () =>
+      Effect.gen(function*() {
+        const { client } = yield* setup
+        const jobs = [{ type: "bulk", payload: { n: 1 } }, { type: "bulk", payload: { n: 2 }, priority: 3 }]
+        const ids = yield* client.EnqueueMany({ jobs }, { headers: { prefer: "respond-async, Return=Minimal" } })
+        expect(ids.every((id) => typeof id === "string")).toBe(true)
+        // Enqueued as any batch: the jobs are there, whole, under those ids.
+        const page = yield* client.List({ type: "bulk" })
+        expect(page.jobs.map((job) => job.id)).toEqual(ids)
+        expect(page.jobs.map((job) => job.payload)).toEqual([{ n: 1 }, { n: 2 }])
+        // Another preference, or none, is answered with whole jobs.
+        for (const headers of [{}, { prefer: "return=representation" }, { "x-prefer": "return=minimal" }]) {
+          const whole = wholeJobs(yield* client.EnqueueMany({ jobs }, { headers }))
+          expect(whole.map((job) => job.payload)).toEqual([{ n: 1 }, { n: 2 }])
+        }
+        // The same idempotency keys again: the existing jobs' ids.
+        const keyed = jobs.map((job, i) => ({ ...job, idempotencyKey: `k${i}` }))
+        const first = yield* client.EnqueueMany({ jobs: keyed }, { headers: { prefer: "return=minimal" } })
+        const again = yield* client.EnqueueMany({ jobs: keyed }, { headers: { prefer: "return=minimal" } })
+        expect(again).toEqual(first)
       }))
 
     it.scopedLive("watch sees enqueued, claimed and completed events, the leader and stats", () =>

@@ -13,6 +13,7 @@ import type {
   HeartbeatResult,
   InvalidRequest,
   Job,
+  JobId,
   JobPage,
   JobState,
   LeaderInfo,
@@ -80,6 +81,19 @@ export interface OsqueueClientShape {
       options?: Omit<EnqueueSettings, "idempotencyKey">
     ): Effect.Effect<ReadonlyArray<Job>, ClientError>
     (jobs: ReadonlyArray<JobInput>): Effect.Effect<ReadonlyArray<Job>, ClientError>
+  }
+  /**
+   * `enqueueMany` for a producer that needs only the jobs' ids: the broker answers each job's id
+   * instead of the whole job (its payload included), which costs both sides a fraction of the
+   * CPU per job. A broker that predates it answers whole jobs, of which the ids are kept.
+   */
+  readonly enqueueManyIds: {
+    <D extends JobDefinition.Any>(
+      definition: D,
+      payloads: ReadonlyArray<JobDefinition.Payload<D>>,
+      options?: Omit<EnqueueSettings, "idempotencyKey">
+    ): Effect.Effect<ReadonlyArray<JobId>, ClientError>
+    (jobs: ReadonlyArray<JobInput>): Effect.Effect<ReadonlyArray<JobId>, ClientError>
   }
   /**
    * Enqueues a job and waits for it to finish, over the leader's event stream (RPC transports

@@ -210,11 +210,18 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
         (job, span) => span.attribute("job.id", job.id)
       )
 
-    const enqueueMany = (
+    /**
+     * A batch checked and sent in one call; `send` is the call (whole jobs answered, or ids).
+     * The operation's name is the router's (retries, the leader's discovery), the same for both.
+     */
+    const enqueueBatch = <A>(
+      send: (api: BrokerApi, request: { readonly jobs: ReadonlyArray<EnqueueOptions> }) => Effect.Effect<A, ClientError>
+    ) =>
+    (
       first: ReadonlyArray<JobInput> | JobDefinition.Any,
       payloads?: ReadonlyArray<unknown>,
       options?: EnqueueSettings
-    ): Effect.Effect<ReadonlyArray<Job>, ClientError> =>
+    ): Effect.Effect<A, ClientError> =>
       Effect.gen(function*() {
         const inputs: ReadonlyArray<JobInput> = JobDefinition.isJobDefinition(first)
           ? yield* Effect.forEach(payloads ?? [], (payload) => typedInput(first, payload, options))
@@ -237,7 +244,7 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
             return sendable(
               "payload of a job in this batch",
               jobs.map((job) => job.payload),
-              router.call("enqueueMany", (api) => api.EnqueueMany({ jobs }))
+              router.call("enqueueMany", (api) => send(api, { jobs }))
             )
           }
         )
@@ -299,7 +306,10 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
 
     return {
       enqueue: enqueue as OsqueueClientShape["enqueue"],
-      enqueueMany: enqueueMany as OsqueueClientShape["enqueueMany"],
+      enqueueMany: enqueueBatch((api, request) => api.EnqueueMany(request)) as OsqueueClientShape["enqueueMany"],
+      enqueueManyIds: enqueueBatch((api, request) => api.EnqueueManyIds(request)) as OsqueueClientShape[
+        "enqueueManyIds"
+      ],
       enqueueAndWait: enqueueAndWait as OsqueueClientShape["enqueueAndWait"],
       result: result as OsqueueClientShape["result"],
       claim: (request) =>

@@ -66,6 +66,9 @@ export const restConnect =
           url,
           Enqueue: (payload) => lift(api.jobs.enqueue({ payload })),
           EnqueueMany: (payload) => lift(api.jobs.enqueueMany({ payload })),
+          // REST answers whole jobs: their ids are kept.
+          EnqueueManyIds: (payload) =>
+            lift(Effect.map(api.jobs.enqueueMany({ payload }), (jobs) => jobs.map((job) => job.id))),
           EnqueueFlow: (payload) => lift(api.jobs.enqueueFlow({ payload })),
           Claim: (payload) => lift(api.jobs.claim({ payload })),
           Heartbeat: (payload) => lift(api.jobs.heartbeat({ path: { id: jobOf(payload.token) }, payload })),

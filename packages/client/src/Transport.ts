@@ -19,6 +19,7 @@ import {
   type HeartbeatResult,
   type IdRequest,
   type Job,
+  type JobId,
   type JobPage,
   type LeaderInfo,
   type LimitStatus,
@@ -26,10 +27,12 @@ import {
   type OsqueueError,
   type OsqueueRpcs,
   type Paused,
+  preferHeader,
   type PriorityRequest,
   type PurgeRequest,
   QueueNames,
   type RawState,
+  returnMinimal,
   type Schedule,
   type ScheduleIdRequest,
   type ScheduleSpec,
@@ -55,6 +58,8 @@ export interface BrokerApi {
   readonly url: string
   readonly Enqueue: Call<EnqueueOptions, Job>
   readonly EnqueueMany: Call<{ readonly jobs: ReadonlyArray<EnqueueOptions> }, ReadonlyArray<Job>>
+  /** `EnqueueMany` answered with the jobs' ids alone, where the transport can ask for that (`prefersMinimal`). */
+  readonly EnqueueManyIds: Call<{ readonly jobs: ReadonlyArray<EnqueueOptions> }, ReadonlyArray<JobId>>
   readonly EnqueueFlow: Call<FlowRequest, ReadonlyArray<Job>>
   readonly Claim: Call<ClaimRequest, ReadonlyArray<ClaimedJob>>
   readonly Heartbeat: Call<typeof HeartbeatRequest.Type, HeartbeatResult>
@@ -124,12 +129,26 @@ const stoppedWhileAnswering =
   }
 
 /**
+ * An `EnqueueMany` answer read as whole jobs: one of ids alone comes only to a request that
+ * asked for it (`prefersMinimal`), so here it is the broker's mistake.
+ */
+const wholeJobs = (answer: ReadonlyArray<Job | JobId>): Effect.Effect<ReadonlyArray<Job>> =>
+  answer.every((job) => typeof job !== "string")
+    ? Effect.succeed(answer as ReadonlyArray<Job>)
+    : Effect.dieMessage("the broker answered EnqueueMany with ids where whole jobs were asked for")
+
+/** An `EnqueueMany` answer's ids: the broker's minimal answer is them, an older broker's whole jobs hold them. */
+const idsOf = (answer: ReadonlyArray<Job | JobId>): ReadonlyArray<JobId> =>
+  answer.map((job) => (typeof job === "string" ? job : job.id))
+
+/**
  * Adapts a typed RPC client; protocol failures become `BrokerUnreachable` (or `Unauthorized` for a
  * refused token). With `queue`, every message names it in its `osqueue-queue` header (none: the
  * broker's default queue).
  */
 export const fromRpcClient = (url: string, client: OsqueueRpcClient, queue?: string): BrokerApi => {
   const o = queue === undefined ? undefined : { headers: { [QueueNames.queueHeader]: queue } }
+  const minimal = { headers: { ...o?.headers, [preferHeader]: returnMinimal } }
   const unreachable = (error: OsqueueError | RpcClientError): ClientError => {
     if (error._tag !== "RpcClientError") return error
     // Retrying a wrong token cannot help: say so at once.
@@ -143,7 +162,8 @@ export const fromRpcClient = (url: string, client: OsqueueRpcClient, queue?: str
   return {
     url,
     Enqueue: lift((p) => client.Enqueue(p, o)),
-    EnqueueMany: lift((p) => client.EnqueueMany(p, o)),
+    EnqueueMany: lift((p) => Effect.flatMap(client.EnqueueMany(p, o), wholeJobs)),
+    EnqueueManyIds: lift((p) => Effect.map(client.EnqueueMany(p, minimal), idsOf)),
     EnqueueFlow: lift((p) => client.EnqueueFlow(p, o)),
     Claim: lift((p) => client.Claim(p, o)),
     Heartbeat: lift((p) => client.Heartbeat(p, o)),

@@ -14,6 +14,7 @@ import type {
   FlowJob,
   HeartbeatResult,
   Job,
+  JobId,
   JobPage,
   JobState,
   LeaderInfo,
@@ -184,6 +185,11 @@ export class OsqueueClient {
   /** Enqueues several jobs in one commit. */
   submitJobs(jobs: ReadonlyArray<JobInput>): Promise<ReadonlyArray<Job>> {
     return this.run((c) => c.enqueueMany(jobs))
+  }
+
+  /** `submitJobs` answered with the jobs' ids alone: less for the broker to send and for this client to read. */
+  submitJobIds(jobs: ReadonlyArray<JobInput>): Promise<ReadonlyArray<JobId>> {
+    return this.run((c) => c.enqueueManyIds(jobs))
   }
 
   /** Leases one job, or answers null when none is ready (within `waitMs`). */

@@ -1,8 +1,10 @@
+import { RpcClient } from "@effect/rpc"
 import { describe, expect, it } from "@effect/vitest"
 import { startBroker } from "@osqueue/broker/testing"
-import { JobDefinition, OsqueueClient } from "@osqueue/client"
+import { JobDefinition, OsqueueClient, Protocols } from "@osqueue/client"
 import { Election } from "@osqueue/core"
 import { MemoryStore, ObjectStore } from "@osqueue/storage"
+import { preferHeader } from "@osqueue/types"
 import {
   Chunk,
   ConfigProvider,
@@ -82,6 +84,22 @@ for (const transport of ["http", "ws", "rest"] as const) {
           expect(stats.counts.queued).toBe(5)
           const missing = yield* Effect.flip(client.get("job-nope"))
           expect(missing._tag).toBe("JobNotFound")
+        })))
+
+    it.scopedLive("enqueueManyIds: the jobs enqueued as enqueueMany would, answered by their ids", () =>
+      withClient(transport, (client) =>
+        Effect.gen(function*() {
+          const ids = yield* client.enqueueManyIds([{ type: "bulk", payload: { n: 1 } }, { type: "bulk", priority: 2 }])
+          const page = yield* client.list({ type: "bulk" })
+          expect(page.jobs.map((job) => job.id)).toEqual(ids)
+          expect(page.jobs.map((job) => [job.payload, job.priority])).toEqual([[{ n: 1 }, 0], [null, 2]])
+          const typed = yield* client.enqueueManyIds(Email, [{ to: "x", at: new Date(1) }])
+          expect((yield* client.get(typed[0]!)).payload).toEqual({ to: "x", at: "1970-01-01T00:00:00.001Z" })
+          // An idempotency key already taken answers the id of the job that holds it.
+          const [held] = yield* client.enqueueMany([{ type: "bulk", idempotencyKey: "once" }])
+          expect(yield* client.enqueueManyIds([{ type: "bulk", idempotencyKey: "once" }])).toEqual([held!.id])
+          const tooMany = Array.from({ length: 10_001 }, () => ({ type: "t" }))
+          expect((yield* Effect.flip(client.enqueueManyIds(tooMany)))._tag).toBe("InvalidRequest")
         })))
 
     it.scopedLive("typed definitions encode and validate before sending", () =>
@@ -257,6 +275,40 @@ for (const transport of ["http", "ws", "rest"] as const) {
     }
   })
 }
+
+/**
+ * A protocol whose broker ignores the `prefer` header, as one that predates it does: the header
+ * is taken off each request on its way out, so the broker answers `EnqueueMany` with whole jobs.
+ */
+const predatingPrefer = (protocol: Layer.Layer<RpcClient.Protocol>): Layer.Layer<RpcClient.Protocol> =>
+  Layer.map(protocol, (context) => {
+    const inner = Context.get(context, RpcClient.Protocol)
+    return Context.add(context, RpcClient.Protocol, {
+      ...inner,
+      send: (request, transferables) =>
+        inner.send(
+          request._tag === "Request"
+            ? { ...request, headers: request.headers.filter(([name]) => name !== preferHeader) }
+            : request,
+          transferables
+        )
+    })
+  })
+
+describe("enqueueManyIds against a broker that answers whole jobs", () => {
+  it.scopedLive("keeps their ids, and enqueueMany its whole jobs, over WebSocket and HTTP", () =>
+    Effect.gen(function*() {
+      const url = yield* startBroker({ store: yield* MemoryStore.make })
+      for (const protocol of [Protocols.webSocketProtocol(url), Protocols.httpProtocol(url)]) {
+        const client = yield* clientIn(OsqueueClient.layerProtocol(predatingPrefer(protocol)))
+        const ids = yield* client.enqueueManyIds([{ type: "old", payload: 1 }, { type: "old", payload: 2 }])
+        const whole = yield* client.enqueueMany([{ type: "old", payload: 3 }])
+        expect(whole.map((job) => job.payload)).toEqual([3])
+        const listed = (yield* client.list({ type: "old" })).jobs.map((job) => job.id)
+        expect(listed.slice(-3)).toEqual([...ids, whole[0]!.id])
+      }
+    }))
+})
 
 describe("leader discovery", () => {
   for (const transport of ["http", "ws", "rest"] as const) {

@@ -41,7 +41,7 @@ import {
   CompleteOutcomes,
   CompleteRequestOnWire,
   Count,
-  EnqueueManyRequest,
+  EnqueueManyRequestOnWire,
   FailRequest,
   HeartbeatRequest,
   HeartbeatResult,
@@ -86,7 +86,7 @@ export class JobsApi extends HttpApiGroup.make("jobs")
   )
   .add(
     HttpApiEndpoint.post("enqueueMany", "/jobs/batch")
-      .setPayload(EnqueueManyRequest)
+      .setPayload(EnqueueManyRequestOnWire)
       .addSuccess(Schema.Array(JobOnWire), { status: 201 })
       .annotate(OpenApi.Summary, "Enqueue several jobs in one commit")
   )

@@ -22,6 +22,7 @@ import {
   EnqueueOptions,
   isTraceparent,
   Job,
+  JobId,
   JobState,
   maxAttemptsLimit,
   maxDelayMs,
@@ -94,7 +95,8 @@ const isTimeoutMs: Guard = (t) => isInt(t) && (t as number) >= 1 && (t as number
 const isIdempotencyKey: Guard = (k) => typeof k === "string" && k.length >= 1 && k.length <= maxIdempotencyKeyLength
 const enqueueKeys: ReadonlySet<string> = new Set(Object.keys(EnqueueOptions.fields))
 
-const isEnqueueOptions = (u: unknown): u is EnqueueOptions =>
+/** `EnqueueOptions`' verdict, by hand: every enqueued job's (`EnqueueOptionsOnWire`, `EnqueueManyRequestOnWire`). */
+export const isEnqueueOptions = (u: unknown): u is EnqueueOptions =>
   isObject(u) &&
   typeof u.type === "string" && u.type.length >= 1 && u.type.length <= maxJobTypeLength &&
   optional(u, "priority", isPriority) && optional(u, "delayMs", isDelayMs) && optional(u, "runAt", isInstant) &&
@@ -113,6 +115,19 @@ export const HeldJob: Schema.Schema<Job> = guarded(Job, isJob)
 
 /** `EnqueueOptions` as requests carry them: every enqueued job is one. */
 export const EnqueueOptionsOnWire: Schema.Schema<EnqueueOptions> = guarded(EnqueueOptions, isEnqueueOptions)
+
+const isJobId = (u: unknown): u is JobId => typeof u === "string" && u.length >= 1 && u.length <= maxJobIdLength
+
+/**
+ * What `EnqueueMany` answers for each job: the job (as `JobOnWire`), or its id alone when the
+ * request asked for a minimal answer (`Rpcs.prefersMinimal`). A client reads either, so it can
+ * ask any broker: one that does not know the preference answers whole jobs.
+ */
+export const EnqueuedOnWire: Schema.Schema<Job | JobId> = guarded(
+  Schema.Union(JobId, Job),
+  (u): u is Job | JobId => isJobId(u) || isJob(u),
+  (answer) => (typeof answer === "string" ? answer : publicJob(answer))
+)
 
 export const ClaimedJob = Schema.Struct({ job: JobOnWire, token: LeaseToken })
 export type ClaimedJob = typeof ClaimedJob.Type

@@ -10,9 +10,19 @@ import { OsqueueError } from "./Errors.js"
 import { JobEvent } from "./Event.js"
 import { FlowRequest } from "./Flow.js"
 import { guarded, isArrayOf, isIntIn, isObject, isStringOfLength, onlyKeys, optional } from "./internal/guards.js"
-import { DelayMs, JobId, JobState, JobType, maxJobTypeLength, Millis, Priority, strictFields } from "./Job.js"
+import {
+  DelayMs,
+  EnqueueOptions,
+  JobId,
+  JobState,
+  JobType,
+  maxJobTypeLength,
+  Millis,
+  Priority,
+  strictFields
+} from "./Job.js"
 import { JobPage, ListQuery } from "./JobList.js"
-import { ClaimedJob, EnqueueOptionsOnWire, JobOnWire } from "./JobOnWire.js"
+import { ClaimedJob, EnqueuedOnWire, EnqueueOptionsOnWire, isEnqueueOptions, JobOnWire } from "./JobOnWire.js"
 import { isLeaseToken, LeaseToken } from "./LeaseToken.js"
 import { Schedule, ScheduleId, ScheduleSpec } from "./Schedule.js"
 import { LimitStatus, Paused, StateCounts, Stats } from "./Stats.js"
@@ -174,9 +184,41 @@ export type WorkerInfo = typeof WorkerInfo.Type
 export const maxEnqueueBatch = 10_000
 
 export const EnqueueManyRequest = Schema.Struct({
-  jobs: Schema.Array(EnqueueOptionsOnWire).pipe(Schema.maxItems(maxEnqueueBatch))
+  jobs: Schema.Array(EnqueueOptions).pipe(Schema.maxItems(maxEnqueueBatch))
 }).annotations(strictFields)
 export type EnqueueManyRequest = typeof EnqueueManyRequest.Type
+
+const enqueueManyKeys: ReadonlySet<string> = new Set(Object.keys(EnqueueManyRequest.fields))
+
+/**
+ * `EnqueueManyRequest` as requests carry it (RPC and REST), as `ClaimRequestOnWire`: one guard
+ * for the request and its jobs, where the schema walked the array and checked each job apart.
+ */
+export const EnqueueManyRequestOnWire: Schema.Schema<EnqueueManyRequest> = guarded(
+  EnqueueManyRequest,
+  (u): u is EnqueueManyRequest =>
+    isObject(u) && Array.isArray(u.jobs) && u.jobs.length <= maxEnqueueBatch && isArrayOf(u.jobs, isEnqueueOptions) &&
+    onlyKeys(u, enqueueManyKeys)
+)
+
+/**
+ * The RPC message header by which a request asks for a minimal answer, as HTTP's `Prefer:
+ * return=minimal` (RFC 7240) does: `EnqueueMany` then answers each job's id alone
+ * (`EnqueuedOnWire`), a few bytes where the whole job (its payload included) was hundreds, for
+ * a producer that needs no more. A broker may ignore it, as one that predates it does: a client
+ * that asks reads whole jobs too. No other operation's answer changes.
+ */
+export const preferHeader = "prefer"
+export const returnMinimal = "return=minimal"
+
+/** Whether a message's headers ask for a minimal answer (`preferHeader`; preferences are comma-separated). */
+export const prefersMinimal = (headers: ReadonlyArray<readonly [string, string]>): boolean => {
+  for (const [name, value] of headers) {
+    if (name.toLowerCase() !== preferHeader) continue
+    for (const preference of value.split(",")) if (preference.trim().toLowerCase() === returnMinimal) return true
+  }
+  return false
+}
 
 export const LeaderInfo = Schema.Struct({
   /** This broker's advertised URL. */
@@ -265,9 +307,10 @@ export type WatchRequest = typeof WatchRequest.Type
 
 export class OsqueueRpcs extends RpcGroup.make(
   Rpc.make("Enqueue", { payload: EnqueueOptionsOnWire, success: JobOnWire, error: OsqueueError }),
+  /** Answers each job, or only its id when the message's headers prefer a minimal answer (`prefersMinimal`). */
   Rpc.make("EnqueueMany", {
-    payload: EnqueueManyRequest,
-    success: Schema.Array(JobOnWire),
+    payload: EnqueueManyRequestOnWire,
+    success: Schema.Array(EnqueuedOnWire),
     error: OsqueueError
   }),
   /** A flow (docs/flows.md): its jobs, each before its children. */

@@ -1,7 +1,8 @@
 /**
- * `JobOnWire`, `EnqueueOptionsOnWire`, `ClaimRequestOnWire` and `CompleteRequestOnWire` are their
- * schemas checked first by hand-written guards: each guard must give its schema's verdict on
- * every value the schema can describe, and on every way of breaking one.
+ * `JobOnWire`, `EnqueueOptionsOnWire`, `EnqueueManyRequestOnWire`, `ClaimRequestOnWire`,
+ * `CompleteRequestOnWire` and `EnqueuedOnWire` are their schemas checked first by hand-written
+ * guards: each guard must give its schema's verdict on every value the schema can describe, and
+ * on every way of breaking one.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Arbitrary, FastCheck as fc, JSONSchema, ParseResult, Schema } from "effect"
@@ -10,12 +11,17 @@ import {
   ClaimRequestOnWire,
   CompleteRequest,
   CompleteRequestOnWire,
+  EnqueuedOnWire,
+  EnqueueManyRequest,
+  EnqueueManyRequestOnWire,
   EnqueueOptions,
   EnqueueOptionsOnWire,
   Job,
+  JobId,
   JobOnWire,
   maxDelayMs,
   maxInstant,
+  maxJobIdLength,
   maxTimeoutMs,
   StoredJob
 } from "../src/index.js"
@@ -108,6 +114,12 @@ const pairs = [
     runs: 300
   },
   {
+    name: "EnqueueManyRequestOnWire",
+    schema: EnqueueManyRequest as Schema.Schema<unknown, unknown>,
+    wire: EnqueueManyRequestOnWire as Schema.Schema<unknown>,
+    runs: 15
+  },
+  {
     name: "CompleteRequestOnWire",
     schema: CompleteRequest as Schema.Schema<unknown, unknown>,
     wire: CompleteRequestOnWire as Schema.Schema<unknown>,
@@ -170,6 +182,35 @@ for (const { name, runs, schema, wire } of pairs) {
     })
   })
 }
+
+describe("EnqueuedOnWire", () => {
+  const schema = Schema.Union(JobId, Job)
+  const guardSays = Schema.is(EnqueuedOnWire)
+  const schemaSays = Schema.is(schema)
+
+  it("gives the schema's verdict on ids, jobs and what is neither", () => {
+    fc.assert(
+      fc.property(Arbitrary.make(schema), (value) => {
+        const sent: unknown = JSON.parse(JSON.stringify(value))
+        return guardSays(value) && guardSays(sent) === schemaSays(sent)
+      }),
+      { numRuns: 300 }
+    )
+    for (const value of [...replacements, "x".repeat(maxJobIdLength), "x".repeat(maxJobIdLength + 1)]) {
+      expect(guardSays(value)).toBe(schemaSays(value))
+    }
+  })
+
+  it("encodes a job without its lease's secret, an id as it is", () => {
+    const job = fc.sample(Arbitrary.make(Job), 1)[0]!
+    const encode = Schema.encodeSync(Schema.Array(EnqueuedOnWire))
+    expect(encode([job, "job-1" as JobId])).toEqual([Schema.encodeSync(JobOnWire)(job), "job-1"])
+  })
+
+  it("is described as the schema in JSON Schema", () => {
+    expect(JSONSchema.make(EnqueuedOnWire)).toEqual(JSONSchema.make(schema))
+  })
+})
 
 describe("limits", () => {
   it("a request with a key it does not know is refused, naming the key; a job read back is not", () => {

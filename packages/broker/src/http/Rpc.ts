@@ -7,7 +7,7 @@
  */
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { InvalidRequest, OsqueueError } from "@osqueue/types"
+import { InvalidRequest, type Job, OsqueueError } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
@@ -65,6 +65,15 @@ export const operations = (h: OperationsShape) =>
   })
 
 export type Operations = ReturnType<typeof operations>
+
+/**
+ * What an operation answers to a request that asks for a minimal answer (`prefersMinimal`: the
+ * message's `prefer: return=minimal` header), by tag: `EnqueueMany` each job's id alone
+ * (`EnqueuedOnWire`). The operation runs as it does for any request; only its answer is less.
+ */
+export const minimalAnswers: Readonly<Record<string, (answer: unknown) => unknown>> = {
+  EnqueueMany: (jobs) => (jobs as ReadonlyArray<Job>).map((job) => job.id)
+}
 
 /** One untyped operation: a payload decoded by its RPC's schema in, an effect or a stream out. */
 export type AnyOperation = (

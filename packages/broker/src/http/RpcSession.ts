@@ -12,7 +12,7 @@
  */
 import * as Rpc from "@effect/rpc/Rpc"
 import * as RpcSchema from "@effect/rpc/RpcSchema"
-import type { OsqueueError, Role, Roles } from "@osqueue/types"
+import { type OsqueueError, prefersMinimal, type Role, type Roles } from "@osqueue/types"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -25,7 +25,7 @@ import * as Tracer from "effect/Tracer"
 import * as Access from "../Access.js"
 import * as Queues from "../Queues.js"
 import * as Gather from "./Gather.js"
-import { type AnyOperation, operations } from "./Rpc.js"
+import { type AnyOperation, minimalAnswers, operations } from "./Rpc.js"
 import * as RpcFrames from "./RpcFrames.js"
 
 interface Schemas {
@@ -172,8 +172,11 @@ export const make = Effect.gen(function*() {
         : undefined
       if (gatheredCall !== undefined) return gatheredCall(payload, onExit)
       const operation = forbidden === undefined ? table.all[request.tag]!(payload) : Effect.fail(forbidden)
+      const minimal = minimalAnswers[request.tag]
       const effect: Effect.Effect<unknown, OsqueueError> = rpc.stream
         ? Stream.runForEachChunk(operation as Stream.Stream<unknown, OsqueueError>, chunkSender(id, rpc))
+        : minimal !== undefined && prefersMinimal(request.headers)
+        ? Effect.map(operation as Effect.Effect<unknown, OsqueueError>, minimal)
         : operation as Effect.Effect<unknown, OsqueueError>
       // The client's span, when it sent one, is the parent of the operation's.
       const traced = request.traceId === undefined || request.spanId === undefined
