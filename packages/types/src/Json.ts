@@ -22,18 +22,18 @@ const BACKSLASH = 92 // \
 /**
  * True when `text` nests arrays and objects deeper than `limit` levels. It looks only at
  * brackets outside strings, so it stops at the first level too many and never builds a value;
- * malformed JSON is left for the parser to name.
+ * malformed JSON is left for the parser to name. A string is passed over by `indexOf` to its
+ * closing quote (one not escaped: after an even run of backslashes), not character by character:
+ * strings are most of a request's text (payloads, keys), and the scan was the dearer half of
+ * reading a batch of jobs, dearer than `JSON.parse` itself.
  */
 export const textNestsDeeperThan = (text: string, limit: number): boolean => {
   let depth = 0
-  let inString = false
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === BACKSLASH) i++
-      else if (c === QUOTE) inString = false
-    } else if (c === QUOTE) {
-      inString = true
+    if (c === QUOTE) {
+      i = closingQuote(text, i)
+      if (i === -1) return false
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       if (++depth > limit) return true
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
@@ -41,6 +41,17 @@ export const textNestsDeeperThan = (text: string, limit: number): boolean => {
     }
   }
   return false
+}
+
+/** Where the string opened at `open` ends: its first quote after an even run of backslashes (-1: none). */
+const closingQuote = (text: string, open: number): number => {
+  for (let at = open;;) {
+    at = text.indexOf("\"", at + 1)
+    if (at === -1) return -1
+    let backslash = at - 1
+    while (text.charCodeAt(backslash) === BACKSLASH) backslash--
+    if ((at - 1 - backslash) % 2 === 0) return at
+  }
 }
 
 /** What a client is told when its JSON nests too deep. */

@@ -35,6 +35,32 @@ describe("Json.textNestsDeeperThan", () => {
     expect(Json.textNestsDeeperThan(deep, 100_000)).toBe(false)
   })
 
+  it("gives a character-by-character scan's verdict on any text, malformed JSON included", () => {
+    /** The scan the strings' skip must agree with: a backslash in a string takes the next character. */
+    const scan = (text: string, limit: number): boolean => {
+      let depth = 0
+      let inString = false
+      for (let i = 0; i < text.length; i++) {
+        const c = text[i]
+        if (inString) {
+          if (c === "\\") i++
+          else if (c === "\"") inString = false
+        } else if (c === "\"") inString = true
+        else if (c === "[" || c === "{") {
+          if (++depth > limit) return true
+        } else if (c === "]" || c === "}") depth--
+      }
+      return false
+    }
+    const text = fc.string({ unit: fc.constantFrom("[", "]", "{", "}", "\"", "\\", "a", ":"), maxLength: 60 })
+    fc.assert(
+      fc.property(text, fc.integer({ min: 0, max: 6 }), (t, limit) => {
+        expect(Json.textNestsDeeperThan(t, limit)).toBe(scan(t, limit))
+      }),
+      { numRuns: 20_000 }
+    )
+  })
+
   it("counts no bracket inside a string, however many", () => {
     expect(Json.textNestsDeeperThan(JSON.stringify({ a: "[[[[{{{{\\\"[[[" }), 1)).toBe(false)
   })
