@@ -90,9 +90,10 @@ const decoders: ReadonlyMap<string, (u: unknown) => Either.Either<unknown, Parse
 )
 
 /**
- * The message's own headers, checked for their shape. No operation reads them: a frame cannot
- * stand in for the credentials its connection or body was let in with, nor claim a role (the
- * edge's admission gives the role).
+ * The message's own headers, checked for their shape. Only two are read, by the session: the
+ * queue (`osqueue-queue`) and a preference for a minimal answer (`prefer: return=minimal`). A
+ * frame cannot stand in for the credentials its connection or body was let in with, nor claim a
+ * role (the edge's admission gives the role).
  */
 const checkHeaders = (headers: unknown): ReadonlyArray<[string, string]> | string => {
   if (headers === undefined) return []
