@@ -115,9 +115,9 @@ for (let round = 1; round <= Number(values.rounds); round++) {
             fmt(r.rate, 0).padStart(6)
           } jobs/s  CPU µs/job server ${fmt(r.serverCpuUs, 0)} client ${fmt(r.loadCpuUs, 0)}  enqueue ${
             fmtLatency(r.enqueue)
-          }  claim ${fmtLatency(r.claim)}  complete ${fmtLatency(r.complete)}  e2e ${fmtLatency(r.endToEnd)}  writes/job ${
-            fmt(r.writesPerJob, 4)
-          }  encode ${fmt(r.encodeMs)} ms  put ${fmt(r.putMs)} ms  load ${
+          }  claim ${fmtLatency(r.claim)}  complete ${fmtLatency(r.complete)}  e2e ${
+            fmtLatency(r.endToEnd)
+          }  writes/job ${fmt(r.writesPerJob, 4)}  encode ${fmt(r.encodeMs)} ms  put ${fmt(r.putMs)} ms  load ${
             loadavg()[0]!.toFixed(1)
           }\n`
         )
