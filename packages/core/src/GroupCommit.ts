@@ -6,22 +6,12 @@
  * (`idleRenewal.ts`). Here: who may submit, the watchdog that steps a wedged leader down, and
  * the clean handoff.
  */
-import {
-  CommitFailed,
-  type JobEvent,
-  JobTrace,
-  NotLeader,
-  type OsqueueError,
-  Overloaded,
-  type Stats
-} from "@osqueue/types"
-import * as Cause from "effect/Cause"
+import { type JobEvent, JobTrace, NotLeader, type OsqueueError, Overloaded, type Stats } from "@osqueue/types"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
@@ -157,7 +147,7 @@ export const make = Effect.gen(function*() {
     yield* election.abdicate
     const waiting = queue.take(Infinity)
     if (waiting.length > 0) yield* CommandQueue.failAll(waiting, yield* notLeader)
-    longPolls.answerAll(Exit.fail(yield* notLeader))
+    longPolls.refuseAll(yield* notLeader)
   })
 
   yield* watchdog.pipe(
@@ -187,7 +177,7 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       accepting = false
       // Told NotLeader, a held claim's client goes on at the next leader.
-      longPolls.answerAll(Exit.fail(new NotLeader({ leaderUrl: null })))
+      longPolls.refuseAll(new NotLeader({ leaderUrl: null }))
       if ((yield* election.role)._tag !== "Leader") return
       yield* Effect.logInfo("handing over leadership")
       const rest = queue.take(Infinity)
@@ -241,18 +231,11 @@ export const make = Effect.gen(function*() {
           let left = commands.length
           if (left === 0) return resume(Effect.succeed(results))
           commands.forEach((command, i) => {
-            const answer = (exit: Exit.Exit<unknown, OsqueueError>) => {
-              results[i] = Exit.isSuccess(exit)
-                ? Either.right(exit.value as ResultOf<C>)
-                : Either.left(Option.getOrElse(Cause.failureOption(exit.cause), () =>
-                  new CommitFailed({ reason: Cause.pretty(exit.cause) })))
-              if (--left === 0) {
-                resume(Effect.succeed(results))
-              }
+            const answer = (outcome: CommandQueue.Outcome) => {
+              results[i] = outcome as Either.Either<ResultOf<C>, OsqueueError>
+              if (--left === 0) resume(Effect.succeed(results))
             }
-            if (!queue.offer(command, answer)) {
-              answer(Exit.fail(overloaded()))
-            }
+            if (!queue.offer(command, answer)) answer(Either.left(overloaded()))
           })
         }))
 

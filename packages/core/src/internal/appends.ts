@@ -320,10 +320,10 @@ export const make = (options: {
       }).pipe(Effect.uninterruptible)
 
     const send = <A>(leaderId: string, kind: EntryKind, mutate: (state: QueueState) => A): Effect.Effect<Sent<A>> =>
-      Effect.gen(function*() {
+      Effect.suspend(() => {
         // From here to the fork nothing yields: no other change or read sees the state half-done.
         const s = copy.state
-        if (kind !== "epoch" && !leads(s, leaderId)) return refused(s)
+        if (kind !== "epoch" && !leads(s, leaderId)) return Effect.succeed(refused<A>(s))
         const written = new WriteOutcome()
         const legacy = copy.legacy
         if (flights.length === 0 && (durableStatsOf !== s || durableStats?.seq !== s.seq)) {
@@ -346,7 +346,7 @@ export const make = (options: {
         } catch (defect) {
           s.abandon()
           if (flights.length === 0) quiet()
-          return yield* Effect.die(defect)
+          return Effect.die(defect)
         }
         const last = position + skip
         s.seal(last)
@@ -368,16 +368,17 @@ export const make = (options: {
         const meta = metadata(s, position)
         const encodeMs = performance.now() - started
         // Once sent, an append's outcome must be learnt: the write runs to its end whatever happens to the sender.
-        yield* write(flight, body, meta).pipe(
-          Effect.exit,
-          Effect.map((exit) => written.complete(exit)),
-          Effect.uninterruptible,
-          Effect.forkIn(scope)
-        )
-        return {
+        const sent: Sent<A> = {
           onWritten: (callback) => written.onDone(callback),
           outcome: settle(flight, s, result, encodeMs)
         }
+        return write(flight, body, meta).pipe(
+          Effect.exit,
+          Effect.map((exit) => written.complete(exit)),
+          Effect.uninterruptible,
+          Effect.forkIn(scope),
+          Effect.as(sent)
+        )
       })
 
     /**

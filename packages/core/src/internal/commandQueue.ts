@@ -5,13 +5,19 @@
  */
 import type { OsqueueError } from "@osqueue/types"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+import * as Either from "effect/Either"
 import type { Command } from "../Command.js"
+
+/**
+ * What a command's caller is answered: its result or its error. An `Either` is an `Effect` too,
+ * so `submit` resumes its caller with it as it stands (no `Exit` made per command and turned back).
+ */
+export type Outcome = Either.Either<unknown, OsqueueError>
 
 /** A command and how to answer it (a callback: a `Deferred` per command cost more than applying it). */
 export interface Pending {
   readonly command: Command
-  readonly answer: (exit: Exit.Exit<unknown, OsqueueError>) => void
+  readonly answer: (outcome: Outcome) => void
   /** Set once answered: a batch failed after a defect is never answered twice. */
   answered?: true
   /** When it was queued (the leader's clock, ms); a held long poll joins its batch without queueing. */
@@ -19,19 +25,18 @@ export interface Pending {
 }
 
 /** Answers each command of `batch` not yet answered with its `outcome`. */
-export const answer = (
-  batch: ReadonlyArray<Pending>,
-  outcome: (p: Pending, i: number) => Exit.Exit<unknown, OsqueueError>
-) =>
-  Effect.sync(() =>
-    batch.forEach((p, i) => {
-      if (p.answered) return
-      p.answered = true
-      p.answer(outcome(p, i))
-    })
-  )
+export const answerEach = (batch: ReadonlyArray<Pending>, outcome: (p: Pending, i: number) => Outcome): void =>
+  batch.forEach((p, i) => {
+    if (p.answered) return
+    p.answered = true
+    p.answer(outcome(p, i))
+  })
 
-export const failAll = (batch: ReadonlyArray<Pending>, error: OsqueueError) => answer(batch, () => Exit.fail(error))
+export const failAll = (batch: ReadonlyArray<Pending>, error: OsqueueError) =>
+  Effect.sync(() => {
+    const failed = Either.left(error)
+    answerEach(batch, () => failed)
+  })
 
 /** Told when the loop begins and ends a wait with nothing in flight (`internal/idleRenewal.ts`). */
 export interface IdleWatch {

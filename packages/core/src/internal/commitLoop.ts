@@ -14,8 +14,8 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
@@ -24,7 +24,7 @@ import type { EngineSettings } from "../EngineConfig.js"
 import * as LeaseSecret from "../LeaseSecret.js"
 import * as Metrics from "../Metrics.js"
 import type { Deposed, ReplicaShape, Sent } from "../Replica.js"
-import { answer, type CommandQueue, failAll, type IdleWatch, type Pending } from "./commandQueue.js"
+import { answerEach, type CommandQueue, failAll, type IdleWatch, type Pending } from "./commandQueue.js"
 import type { LongPolls } from "./longPolls.js"
 
 /** A batch sent and not yet settled. */
@@ -99,33 +99,53 @@ export const make = (options: {
 
     /** Applies a batch and sends it as the next entry (behind one in flight, if any). */
     const send = (batch: Array<Pending>, attempt: number): Effect.Effect<InFlight> =>
-      Effect.gen(function*() {
-        const wait = lastWrite + minGap - (yield* Clock.currentTimeMillis)
-        if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
-        const started = yield* Clock.currentTimeMillis
+      Effect.suspend(() => {
+        const wait = lastWrite + minGap - clock.unsafeCurrentTimeMillis()
+        return wait > 0
+          ? Effect.zipRight(Effect.sleep(Duration.millis(wait)), sendNow(batch, attempt))
+          : sendNow(batch, attempt)
+      })
+
+    const sendNow = (batch: Array<Pending>, attempt: number): Effect.Effect<InFlight> =>
+      Effect.suspend(() => {
+        const started = clock.unsafeCurrentTimeMillis()
         lastWrite = started
         answeredSinceSend = 0
-        const sent = yield* replica.send(election.id, "batch", (state) => {
-          state.tick(started)
-          // Each command alone: one that is refused or throws is undone and answered by itself.
-          const results = batch.map((p) => state.apply(p.command, started, LeaseSecret.random))
-          // Held long polls a job is claimable for now join the batch: answered with the commit that made it so.
-          longPolls.claimInto(state, started, batch, results)
-          return results
-        })
-        const flight: InFlight = {
-          batch,
-          attempt,
-          started,
-          sentAt: clock.unsafeCurrentTimeMillis(),
-          writtenAt: undefined,
-          sent
-        }
-        sent.onWritten(() => {
-          flight.writtenAt = clock.unsafeCurrentTimeMillis()
-        })
-        return flight
+        return Effect.map(
+          replica.send(election.id, "batch", (state) => {
+            state.tick(started)
+            // Each command alone: one that is refused or throws is undone and answered by itself.
+            const results = batch.map((p) => state.apply(p.command, started, LeaseSecret.random))
+            // Held long polls a job is claimable for now join the batch: answered with the commit that made it so.
+            longPolls.claimInto(state, started, batch, results)
+            return results
+          }),
+          (sent) => {
+            const flight: InFlight = {
+              batch,
+              attempt,
+              started,
+              sentAt: clock.unsafeCurrentTimeMillis(),
+              writtenAt: undefined,
+              sent
+            }
+            sent.onWritten(() => {
+              flight.writtenAt = clock.unsafeCurrentTimeMillis()
+            })
+            return flight
+          }
+        )
       })
+
+    /** A durable commit's figures, in one step: the metrics read the fiber's labels (a queue's name) once. */
+    const recordCommit = (size: number, elapsedMs: number, encodeMs: number) =>
+      FiberRef.getWith(FiberRef.currentMetricLabels, (labels) =>
+        Effect.sync(() => {
+          Metrics.commits.unsafeUpdate(1, labels)
+          Metrics.batchSize.unsafeUpdate(size, labels)
+          Metrics.commitLatency.unsafeUpdate(elapsedMs, labels)
+          Metrics.encodeLatency.unsafeUpdate(encodeMs, labels)
+        }))
 
     /** The last `Deposed` answered: the batches in flight behind a deposed one carry it too. */
     let lastDeposed: Deposed | undefined
@@ -136,17 +156,13 @@ export const make = (options: {
         const { attempt, batch, started } = flight
         const written = yield* Effect.either(flight.sent.outcome)
         if (Either.isRight(written)) {
-          lastDurable = yield* Clock.currentTimeMillis
+          lastDurable = clock.unsafeCurrentTimeMillis()
           const writeMs = (flight.writtenAt ?? lastDurable) - flight.sentAt
           recentWriteMs = recentWriteMs === 0 ? writeMs : recentWriteMs + writeTimeWeight * (writeMs - recentWriteMs)
           const { result, events: happened, encodeMs } = written.right
-          yield* answer(batch, (_, i) => Either.match(result[i]!, { onLeft: Exit.fail, onRight: Exit.succeed }))
-          yield* PubSub.publishAll(events, happened)
-          const elapsed = (yield* Clock.currentTimeMillis) - started
-          yield* Metric.increment(Metrics.commits)
-          yield* Metric.update(Metrics.batchSize, batch.length)
-          yield* Metric.update(Metrics.commitLatency, elapsed)
-          yield* Metric.update(Metrics.encodeLatency, encodeMs)
+          answerEach(batch, (_, i) => result[i]!)
+          if (happened.length > 0) yield* PubSub.publishAll(events, happened)
+          yield* recordCommit(batch.length, clock.unsafeCurrentTimeMillis() - started, encodeMs)
           return "done"
         }
 
@@ -323,7 +339,7 @@ export const make = (options: {
         // Followers answer at once; anything that raced into the queue is refused.
         const stray = queue.take(Infinity)
         if (stray.length > 0) yield* failAll(stray, yield* notLeader)
-        longPolls.answerAll(Exit.fail(yield* notLeader))
+        longPolls.refuseAll(yield* notLeader)
         yield* election.roleChanges.pipe(Stream.filter((r) => r._tag === "Leader"), Stream.take(1), Stream.runDrain)
         return
       }

@@ -10,8 +10,7 @@
 import type { OsqueueError } from "@osqueue/types"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
+import * as Either from "effect/Either"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import type * as Runtime from "effect/Runtime"
@@ -31,7 +30,7 @@ interface Held {
   readonly key: string
   /** The leader's clock, ms. */
   readonly deadline: number
-  readonly resume: (exit: Exit.Exit<Claimed, OsqueueError>) => void
+  readonly resume: (outcome: Either.Either<Claimed, OsqueueError>) => void
   /** Sleeps until its deadline, or its next wake-up before it. */
   timer: Fiber.RuntimeFiber<void> | undefined
   /** The wake-up it last went to a batch for: one try per wake-up. */
@@ -59,8 +58,8 @@ export interface LongPolls {
     batch: Array<Pending>,
     results: Array<Either.Either<unknown, OsqueueError>>
   ) => void
-  /** Answers every held claim with `exit` (the broker stops leading, or hands over). */
-  readonly answerAll: (exit: Exit.Exit<Claimed, OsqueueError>) => void
+  /** Answers every held claim with `error` (the broker stops leading, or hands over). */
+  readonly refuseAll: (error: OsqueueError) => void
 }
 
 export const make = (options: {
@@ -84,34 +83,36 @@ export const make = (options: {
     h.timer = undefined
   }
 
-  const finish = (h: Held, exit: Exit.Exit<Claimed, OsqueueError>) => {
+  const finish = (h: Held, outcome: Either.Either<Claimed, OsqueueError>) => {
     if (h.done) return
     h.done = true
     held.delete(h)
     stopTimer(h)
-    h.resume(exit)
+    h.resume(outcome)
   }
 
   /** Its answer as a command of a batch: a claim that found nothing, with time left, is held again. */
-  const answerOf = (h: Held): Answer => (exit) => {
+  const answerOf = (h: Held): Answer => (outcome) => {
     if (h.done) return
-    if (Exit.isSuccess(exit) && (exit.value as Claimed).length === 0 && options.accepting() && now() < h.deadline) {
+    if (
+      Either.isRight(outcome) && (outcome.right as Claimed).length === 0 && options.accepting() && now() < h.deadline
+    ) {
       return hold(h)
     }
-    finish(h, exit as Exit.Exit<Claimed, OsqueueError>)
+    finish(h, outcome as Either.Either<Claimed, OsqueueError>)
   }
 
   /** Sends the claim in the next batch. */
   const send = (h: Held) => {
     held.delete(h)
     stopTimer(h)
-    if (!options.offer(h.command, answerOf(h))) finish(h, Exit.fail(options.overloaded()))
+    if (!options.offer(h.command, answerOf(h))) finish(h, Either.left(options.overloaded()))
   }
 
   /** Holds the claim until a batch finds it a job, its next wake-up, or its deadline. */
   const hold = (h: Held) => {
     const at = now()
-    if (at >= h.deadline) return finish(h, Exit.succeed([]))
+    if (at >= h.deadline) return finish(h, Either.right([]))
     const wake = current().nextWakeup(at)
     // A wake-up due now (a delayed job, an expired lease, a rate limit's window): the next
     // batch's tick makes its job claimable.
@@ -138,7 +139,7 @@ export const make = (options: {
         command,
         key: command.types === undefined ? "\u0001any" : command.types.join("\u0000"),
         deadline: at + waitMs,
-        resume: (exit) => resume(exit),
+        resume,
         timer: undefined,
         triedWake: undefined,
         done: false
@@ -168,9 +169,10 @@ export const make = (options: {
     }
   }
 
-  const answerAll = (exit: Exit.Exit<Claimed, OsqueueError>) => {
-    for (const h of Array.from(held)) finish(h, exit)
+  const refuseAll = (error: OsqueueError) => {
+    const refused = Either.left(error)
+    for (const h of Array.from(held)) finish(h, refused)
   }
 
-  return { wait, claimInto, answerAll }
+  return { wait, claimInto, refuseAll }
 }
