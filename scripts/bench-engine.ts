@@ -6,9 +6,14 @@
  * untimed warm-up of the same. The figure is this process's CPU (user + system) over a phase
  * divided by its commands: the commit loop, `Replica`, `QueueState`, the memory store and GC.
  *
- *   npx tsx scripts/bench-engine.ts [--ops 20000] [--callers 16] [--rounds 3] [--in-flight 1|2]
+ *   npx tsx scripts/bench-engine.ts [--ops 20000] [--callers 16] [--rounds 3] [--in-flight 1|2] [--count]
  *
  * `--callers 256` is issue 15's target 5 without the store's 50 ms: the CPU of a batch of 256.
+ *
+ * `--count` prints, instead of CPU, the Effect operations the runtime ran and the fibers it
+ * started per commit over the timed rounds, in the engine's fibers (the callers' `submitAll` run
+ * in fibers of their own, not counted): counts the machine's noise does not move. Counting slows
+ * every operation, so its CPU says nothing.
  */
 import { type Command, Engine, EngineConfig, GroupCommit, Metrics } from "@osqueue/core"
 import { MemoryStore } from "@osqueue/storage"
@@ -17,7 +22,10 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as RuntimeFlags from "effect/RuntimeFlags"
+import * as RuntimeFlagsPatch from "effect/RuntimeFlagsPatch"
 import * as Scope from "effect/Scope"
+import * as Supervisor from "effect/Supervisor"
 import { parseArgs } from "node:util"
 
 const { values } = parseArgs({
@@ -25,13 +33,29 @@ const { values } = parseArgs({
     ops: { type: "string", default: "20000" },
     callers: { type: "string", default: "16" },
     rounds: { type: "string", default: "3" },
-    "in-flight": { type: "string", default: "2" }
+    "in-flight": { type: "string", default: "2" },
+    count: { type: "boolean", default: false }
   }
 })
 const ops = Number(values.ops)
 const callers = Number(values.callers)
 const rounds = Number(values.rounds)
 const appendsInFlight = Number(values["in-flight"]) === 1 ? 1 : 2
+
+/** Effect operations run and fibers started while `counting` (`--count`). */
+class Counter extends Supervisor.AbstractSupervisor<void> {
+  counting = false
+  operations = 0
+  fibers = 0
+  readonly value = Effect.void
+  override onStart() {
+    if (this.counting) this.fibers++
+  }
+  override onEffect() {
+    if (this.counting) this.operations++
+  }
+}
+const counter = new Counter()
 
 const cpuMicros = () => {
   const usage = process.cpuUsage()
@@ -120,13 +144,31 @@ const program = Effect.gen(function*() {
     })
 
   yield* run(false)
-  for (let round = 0; round < rounds; round++) yield* run(true)
+  const commitsBefore = (yield* Metric.value(Metrics.commits)).count
+  counter.counting = values.count
+  for (let round = 0; round < rounds; round++) yield* run(!values.count)
+  counter.counting = false
+  if (values.count) {
+    const commits = (yield* Metric.value(Metrics.commits)).count - commitsBefore
+    process.stdout.write(
+      `per commit: ${(counter.operations / commits).toFixed(1)} Effect operations, ${
+        (counter.fibers / commits).toFixed(2)
+      } fibers started (${commits} commits)\n`
+    )
+  }
   yield* Scope.close(scope, { _tag: "Success", value: undefined } as never)
 })
 
 process.stdout.write(`${ops} commands per phase, ${callers} callers, memory store\n`)
 // As the `osqueue` command runs the engine when no tracing endpoint is set: spans are no-ops.
-Effect.runPromise(program.pipe(Effect.withTracerEnabled(false))).then(
+const counted = <A, E>(effect: Effect.Effect<A, E>) =>
+  values.count
+    ? effect.pipe(
+      Effect.supervised(counter),
+      Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision))
+    )
+    : effect
+Effect.runPromise(program.pipe(Effect.withTracerEnabled(false), counted)).then(
   () => process.exit(0),
   (error) => {
     process.stderr.write(`${error}\n`)

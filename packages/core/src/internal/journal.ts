@@ -122,7 +122,7 @@ export const seal = (core: StateCore, position: number): void => {
   if (frame === undefined || frame.sealed !== undefined) return
   const growth = journalGrowth(core, frame.journal)
   const stateBytes = core.bytes + inFlightGrowth(core) + growth
-  frame.sealed = { growth, stats: { ...stats(core), seq: position, stateBytes } }
+  frame.sealed = { growth, stats: stats(core, position, stateBytes) }
   core.journal = undefined
   core.events = []
 }

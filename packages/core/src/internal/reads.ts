@@ -81,16 +81,23 @@ export const countsByType = (core: StateCore): Map<string, Record<JobState, numb
   return counts
 }
 
-export const stats = (core: StateCore): Stats => {
-  const counts = Object.fromEntries(jobStates.map((s) => [s, core.jobs.byState[s].size])) as Stats["counts"]
+/**
+ * The counts as of `seq` with the state at `stateBytes` (by default the state's own): every
+ * commit seals them (`journal.ts`), so the counts by state are assigned, not `fromEntries` over
+ * a mapped array, and nothing is copied to set `seq`.
+ */
+export const stats = (core: StateCore, seq = core.seq, stateBytes = core.bytes): Stats => {
+  const counts = {} as Record<JobState, number>
+  for (const state of jobStates) counts[state] = core.jobs.byState[state].size
   return {
     counts,
+    // A type is a client's string ("__proto__" too): own properties from the map, never assigned.
     queuedByType: Object.fromEntries(core.jobs.queuedByType),
     paused: core.meta.paused,
     limits: limitStatus(core),
     epoch: core.meta.epoch,
-    seq: core.seq,
-    stateBytes: core.bytes,
+    seq,
+    stateBytes,
     completedTotal: core.meta.totals.completed,
     deadTotal: core.meta.totals.dead,
     enqueuedTotal: core.meta.totals.enqueued
