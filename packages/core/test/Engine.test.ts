@@ -4,10 +4,10 @@
  * Two engines share one store to play two brokers.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { LogEntry } from "@osqueue/core"
+import { LogEntry, Metrics } from "@osqueue/core"
 import { FaultyStore, MemoryStore, type ObjectStoreShape, OutcomeUnknown, StoreUnavailable } from "@osqueue/storage"
 import type { EnqueueOptions, OsqueueError } from "@osqueue/types"
-import { Duration, Effect, Either, Exit, Option, Scope, TestClock } from "effect"
+import { Duration, Effect, Either, Exit, Metric, Option, Scope, TestClock } from "effect"
 import { durable } from "./fixtures/durable.js"
 import { advance, settle, type StartedEngine, startEngine, startLeaderAndFollower } from "./fixtures/engine.js"
 
@@ -44,6 +44,19 @@ describe("engine", () => {
       expect(loaded.file.jobs.map((j) => j.id)).toEqual([created.id])
       expect(loaded.file.epoch).toBe(1)
       expect(loaded.file.leader?.url).toBe("http://a:8080")
+    }))
+
+  it.scoped("a commit's metrics carry the labels the engine was started under (a named queue's)", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const engine = yield* startEngine(store, "http://a:8080").pipe(Effect.tagMetrics("queue", "labelled"))
+      yield* advance(0)
+      yield* settle(enqueue(engine, job("email")))
+      const commits = yield* Metric.value(Metric.tagged(Metrics.commits, "queue", "labelled"))
+      expect(commits.count).toBeGreaterThan(0)
+      for (const histogram of [Metrics.batchSize, Metrics.commitLatency, Metrics.encodeLatency]) {
+        expect((yield* Metric.value(Metric.tagged(histogram, "queue", "labelled"))).count).toBeGreaterThan(0)
+      }
     }))
 
   it.scoped("a lease that is not renewed expires and counts as a failed attempt", () =>
