@@ -10,7 +10,7 @@
  *   pnpm bench [--quick] [--jobs N] [--producers P] [--workers W] [--payload BYTES]
  *              [--transport rest,http,ws,plain] [--store memory,file,latency] [--latency-ms 50]
  *              [--backlog N] [--connections C] [--no-bullmq] [--profile DIR] [--prefetch N]
- *              [--million] [--only TEXT]
+ *              [--million] [--only TEXT] [--node-flags FLAGS]
  *
  * `--million` adds the run of 1,000,000 queued jobs (enqueued in batches of 1,000 from 4
  * producers, then all drained, on the file store over RPC-WS): not part of `--quick`, it takes
@@ -31,6 +31,10 @@
  *
  * `--prefetch N` sets the osqueue pool's prefetch (default: the pool's own, its concurrency).
  *
+ * `--node-flags FLAGS` starts the osqueue brokers as `node FLAGS bin.js broker`
+ * (`--node-flags=--max-semi-space-size=32`): a run with and one without, alternating, is the
+ * A/B of a Node or V8 setting (docs/performance.md).
+ *
  * `--profile DIR` runs the broker and the load process under `node --cpu-prof`, writing their
  * `.cpuprofile` files into DIR (open them in Chrome's DevTools, Performance tab, or summarise one
  * with `npx tsx scripts/cpuprofile.ts FILE`); the broker is then stopped with SIGTERM so that it
@@ -44,7 +48,7 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { startBroker } from "./broker.js"
 import type { LoadSpec, Phase } from "./load.js"
-import { fmt, fmtLatency, freePort, type PhaseResult } from "./stats.js"
+import { fmt, fmtLatency, freePort, peakRssMb, type PhaseResult } from "./stats.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, "../..")
@@ -68,6 +72,7 @@ const options = {
   prefetch: { type: "string" },
   million: { type: "boolean", default: false },
   only: { type: "string" },
+  "node-flags": { type: "string" },
   help: { type: "boolean", default: false }
 } as const
 
@@ -136,6 +141,7 @@ const million = flags.million
 const only = flags.only
 const profileDir = flags.profile
 const profiling = profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir]
+const brokerNodeFlags = flags["node-flags"]?.split(" ").filter((flag) => flag !== "") ?? []
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -170,13 +176,6 @@ const waitFor = (child: ChildProcess, ready: (line: string) => boolean, what: st
     child.stdout!.on("data", onData)
     child.once("exit", (code) => reject(new Error(`${what} exited (${code}) before it was ready`)))
   })
-
-/** Peak resident memory of a live process, in MB (VmHWM). */
-const peakRssMb = (pid: number): number => {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8")
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0)
-  return kb / 1024
-}
 
 const stop = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
@@ -222,7 +221,7 @@ const startOsqueue = async (
   const { child, dir, url } = await startBroker({
     checkout: root,
     store: store === "memory" ? "memory" : "file",
-    node: profiling,
+    node: [...brokerNodeFlags, ...profiling],
     args: store === "latency" ? ["--store-faults", JSON.stringify({ latencyMs })] : [],
     env
   })

@@ -9,7 +9,7 @@
  * machine falls on all of them rather than on one; the table keeps each figure's best round.
  *
  *   pnpm --filter @osqueue/bench exec tsx ops.ts [--ops N] [--connections C] [--transport rest,http,ws,floor]
- *        [--store memory|file] [--rounds R] [--profile DIR] [--compare DIR]
+ *        [--store memory|file] [--rounds R] [--profile DIR] [--compare DIR] [--node-flags FLAGS]
  *
  * `--transport floor` runs the REST calls against `floor.ts` instead of a broker: a Node HTTP
  * server that reads, parses and answers each request and does nothing else. Its CPU per call is
@@ -18,6 +18,11 @@
  * `--compare DIR` runs the build of another checkout (DIR: its root, built) beside this one,
  * alternating them, and prints each figure of this one as a ratio of the other's: on a shared,
  * noisy machine an A/B in one run says more than two runs' absolute figures.
+ *
+ * `--node-flags FLAGS` starts this checkout's brokers (not the compared one's) as `node FLAGS
+ * bin.js broker`: with `--compare` pointing at a build of the same code, an A/B of a Node or V8
+ * setting alone (`--node-flags=--max-semi-space-size=32`, docs/performance.md). Each run also
+ * prints the broker's peak RSS, which such a setting may cost.
  *
  * `--profile DIR` runs the broker under `node --cpu-prof` (one `.cpuprofile` per broker in DIR;
  * summarise one with `npx tsx scripts/cpuprofile.ts FILE`).
@@ -31,7 +36,7 @@ import { parseArgs } from "node:util"
 import { startBroker, waitReady } from "./broker.js"
 import { RestConnection } from "./rest.js"
 import { SocketConnection } from "./socket.js"
-import { cpuMs, freePort } from "./stats.js"
+import { cpuMs, freePort, peakRssMb } from "./stats.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, "../..")
@@ -44,7 +49,8 @@ const { values } = parseArgs({
     store: { type: "string", default: "memory" },
     rounds: { type: "string", default: "1" },
     profile: { type: "string" },
-    compare: { type: "string" }
+    compare: { type: "string" },
+    "node-flags": { type: "string" }
   }
 })
 const ops = Number(values.ops)
@@ -53,6 +59,7 @@ const rounds = Number(values.rounds)
 const transports = values.transport.split(",") as Array<Transport>
 const store = values.store
 const profiling = values.profile === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", values.profile]
+const nodeFlags = values["node-flags"]?.split(" ").filter((flag) => flag !== "") ?? []
 
 type Transport = "rest" | "http" | "ws" | "floor"
 type Operation = "enqueue" | "claim" | "complete"
@@ -85,7 +92,11 @@ const startFloor = async (): Promise<Broker> => {
 
 const start = async (transport: Transport, checkout: string): Promise<Broker> => {
   if (transport === "floor") return startFloor()
-  const { child, dir, url } = await startBroker({ checkout, store: store as "memory" | "file", node: profiling })
+  const { child, dir, url } = await startBroker({
+    checkout,
+    store: store as "memory" | "file",
+    node: checkout === root ? [...nodeFlags, ...profiling] : profiling
+  })
   const stop = () =>
     new Promise<void>((resolve) => {
       child.once("exit", () => resolve())
@@ -195,7 +206,10 @@ const spread = (clients: ReadonlyArray<Client>, count: number, one: (client: Cli
   }))
 }
 
-type Figures = Record<Operation, { readonly cpuUs: number; readonly rate: number }>
+type Figures = Record<Operation, { readonly cpuUs: number; readonly rate: number }> & {
+  /** The broker's peak RSS over the run, warm-up included, in MB. */
+  readonly rssMb: number
+}
 
 /** Enqueues, claims and completes `count` jobs; the broker's CPU and the rate of each phase. */
 const phases = async (broker: Broker, clients: ReadonlyArray<Client>, count: number): Promise<Figures> => {
@@ -218,7 +232,7 @@ const phases = async (broker: Broker, clients: ReadonlyArray<Client>, count: num
   const complete = await measure(() =>
     spread(clients, count, async (client, n) => void (await client.complete(claimed[n]!)))
   )
-  return { enqueue, claim, complete }
+  return { enqueue, claim, complete, rssMb: peakRssMb(broker.child.pid!) }
 }
 
 const measureTransport = async (transport: Transport, checkout: string): Promise<Figures> => {
@@ -257,7 +271,7 @@ const main = async () => {
         process.stdout.write(
           `${key(transport, checkout).padEnd(15)} ` +
             operations.map((op) => `${op} ${fmt(figures[op].cpuUs)} µs (${fmt(figures[op].rate)}/s)`).join("  ") +
-            "\n"
+            `  peak RSS ${fmt(figures.rssMb)} MB\n`
         )
       }
     }
@@ -267,14 +281,18 @@ const main = async () => {
   const cpu = (label: string, op: Operation) => Math.min(...results.get(label)!.map((f) => f[op].cpuUs))
   const rate = (label: string, op: Operation) => Math.max(...results.get(label)!.map((f) => f[op].rate))
   const job = (label: string) => operations.reduce((sum, op) => sum + cpu(label, op), 0)
-  process.stdout.write(`\nbroker CPU per operation, µs, and the rate (the best of ${rounds} rounds)\n`)
+  const rss = (label: string) => Math.max(...results.get(label)!.map((f) => f.rssMb))
   process.stdout.write(
-    `| run | enqueue | claim | complete | job (3 calls) | enqueue/s | claim/s | complete/s |\n|---|---|---|---|---|---|---|---|\n`
+    `\nbroker CPU per operation, µs, and the rate (the best of ${rounds} rounds); the highest peak RSS\n`
+  )
+  process.stdout.write(
+    `| run | enqueue | claim | complete | job (3 calls) | enqueue/s | claim/s | complete/s | peak RSS MB |\n` +
+      `|---|---|---|---|---|---|---|---|---|\n`
   )
   for (const label of results.keys()) {
     process.stdout.write(
       `| ${label} | ${operations.map((op) => fmt(cpu(label, op))).join(" | ")} | ${fmt(job(label))} | ` +
-        `${operations.map((op) => fmt(rate(label, op))).join(" | ")} |\n`
+        `${operations.map((op) => fmt(rate(label, op))).join(" | ")} | ${fmt(rss(label))} |\n`
     )
   }
   if (values.compare !== undefined) {

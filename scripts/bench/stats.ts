@@ -81,6 +81,13 @@ export const cpuMs = (pid: number): number => {
   return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
+/** Peak resident memory of a live process, in MB (VmHWM, Linux /proc). */
+export const peakRssMb = (pid: number): number => {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8")
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0)
+  return kb / 1024
+}
+
 export const fmt = (n: number | null | undefined, digits = 1): string =>
   n === null || n === undefined ? "–" : n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(digits)
 
