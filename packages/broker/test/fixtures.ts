@@ -96,7 +96,6 @@ export const rpcHttp = (base: string, token?: string) =>
     return yield* RpcClient.make(OsqueueRpcs).pipe(Effect.provide(protocol))
   })
 
-/** An RPC client over WebSocket (JSON frames), living in the caller's scope. */
 /** An `EnqueueMany` answer asked for whole jobs (no `prefer: return=minimal`): each item must be one. */
 export const wholeJobs = (answer: ReadonlyArray<Job | JobId>): ReadonlyArray<Job> =>
   answer.map((job) => {
@@ -104,6 +103,7 @@ export const wholeJobs = (answer: ReadonlyArray<Job | JobId>): ReadonlyArray<Job
     return job
   })
 
+/** An RPC client over WebSocket (JSON frames), living in the caller's scope. */
 export const rpcWs = (base: string, query = "") =>
   Effect.gen(function*() {
     const protocol = yield* Layer.build(

@@ -276,31 +276,54 @@ for (const transport of ["http", "ws", "rest"] as const) {
   })
 }
 
+type Headers = ReadonlyArray<[string, string]>
+
 /**
- * A protocol whose broker ignores the `prefer` header, as one that predates it does: the header
- * is taken off each request on its way out, so the broker answers `EnqueueMany` with whole jobs.
+ * `protocol` with each request's headers passed through `rewrite` on their way out; those of
+ * each `EnqueueMany`, as sent, are kept in `sent`.
  */
-const predatingPrefer = (protocol: Layer.Layer<RpcClient.Protocol>): Layer.Layer<RpcClient.Protocol> =>
+const rewriting = (
+  protocol: Layer.Layer<RpcClient.Protocol>,
+  rewrite: (headers: Headers) => Headers,
+  sent: Array<Headers>
+): Layer.Layer<RpcClient.Protocol> =>
   Layer.map(protocol, (context) => {
     const inner = Context.get(context, RpcClient.Protocol)
     return Context.add(context, RpcClient.Protocol, {
       ...inner,
-      send: (request, transferables) =>
-        inner.send(
-          request._tag === "Request"
-            ? { ...request, headers: request.headers.filter(([name]) => name !== preferHeader) }
-            : request,
-          transferables
-        )
+      send: (request, transferables) => {
+        if (request._tag !== "Request") return inner.send(request, transferables)
+        const headers = rewrite(request.headers)
+        if (request.tag === "EnqueueMany") sent.push(headers)
+        return inner.send({ ...request, headers }, transferables)
+      }
     })
   })
 
-describe("enqueueManyIds against a broker that answers whole jobs", () => {
-  it.scopedLive("keeps their ids, and enqueueMany its whole jobs, over WebSocket and HTTP", () =>
+describe("enqueueManyIds over RPC", () => {
+  it.scopedLive("asks for a minimal answer (prefer: return=minimal); enqueueMany does not", () =>
     Effect.gen(function*() {
       const url = yield* startBroker({ store: yield* MemoryStore.make })
+      const sent: Array<Headers> = []
+      const client = yield* clientIn(
+        OsqueueClient.layerProtocol(rewriting(Protocols.webSocketProtocol(url), (headers) => headers, sent))
+      )
+      const ids = yield* client.enqueueManyIds([{ type: "min", payload: 1 }])
+      const whole = yield* client.enqueueMany([{ type: "min", payload: 2 }])
+      expect(sent.map((headers) => headers.filter(([name]) => name === preferHeader))).toEqual([
+        [[preferHeader, "return=minimal"]],
+        []
+      ])
+      expect((yield* client.list({ type: "min" })).jobs.map((job) => job.id)).toEqual([...ids, whole[0]!.id])
+    }))
+
+  it.scopedLive("from a broker that ignores the header (as one that predates it) keeps the ids of the whole jobs it answers", () =>
+    Effect.gen(function*() {
+      const url = yield* startBroker({ store: yield* MemoryStore.make })
+      // The header taken off on its way out: the broker answers whole jobs, as an older one does.
+      const withoutPrefer = (headers: Headers) => headers.filter(([name]) => name !== preferHeader)
       for (const protocol of [Protocols.webSocketProtocol(url), Protocols.httpProtocol(url)]) {
-        const client = yield* clientIn(OsqueueClient.layerProtocol(predatingPrefer(protocol)))
+        const client = yield* clientIn(OsqueueClient.layerProtocol(rewriting(protocol, withoutPrefer, [])))
         const ids = yield* client.enqueueManyIds([{ type: "old", payload: 1 }, { type: "old", payload: 2 }])
         const whole = yield* client.enqueueMany([{ type: "old", payload: 3 }])
         expect(whole.map((job) => job.payload)).toEqual([3])
