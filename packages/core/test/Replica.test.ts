@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cas, EngineConfig, Log, LogEntry, Replica } from "@osqueue/core"
 import { MemoryStore, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
-import { Effect, Either, Layer } from "effect"
+import { Context, Effect, Either, Layer } from "effect"
 import { advance, startEngine } from "./fixtures/engine.js"
 
 const replicaOver = (store: ObjectStoreShape) =>
@@ -15,7 +15,7 @@ const replicaOver = (store: ObjectStoreShape) =>
       Layer.provide(Layer.succeed(ObjectStore, store)),
       Layer.provide(EngineConfig.layer({ advertisedUrl: "http://a:8080" }))
     )
-  ).pipe(Effect.map((context) => context.unsafeMap.get(Replica.Replica.key) as Replica.ReplicaShape))
+  ).pipe(Effect.map((context) => Context.get(context, Replica.Replica)))
 
 const logKeys = (store: ObjectStoreShape) =>
   Effect.map(store.list(LogEntry.logPrefix), (keys) => keys.filter((key) => LogEntry.positionOf(key) !== undefined))

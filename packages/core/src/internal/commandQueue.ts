@@ -60,13 +60,15 @@ export interface CommandQueue {
    * registration that calls back at once if its moment has come). `idle`: nothing is in flight,
    * and it is told when the wait begins and ends.
    */
-  readonly arrival: (
-    options: {
-      readonly idle?: IdleWatch
-      readonly also?: (callback: () => void) => void
-      readonly count?: number
-    }
-  ) => Effect.Effect<void>
+  readonly arrival: (options: ArrivalOptions) => Effect.Effect<void>
+}
+
+/** What a wait for commands also heeds (`CommandQueue.arrival`). */
+export interface ArrivalOptions {
+  readonly idle?: IdleWatch
+  readonly also?: (callback: () => void) => void
+  /** Commands to wait for (1 when absent). */
+  readonly count?: number
 }
 
 /** `now`: the leader's clock, ms. */
@@ -99,13 +101,7 @@ export const make = (maxPending: number, now: () => number): CommandQueue => {
     return true
   }
 
-  const arrival = (
-    { also, count = 1, idle }: {
-      readonly idle?: IdleWatch
-      readonly also?: (callback: () => void) => void
-      readonly count?: number
-    }
-  ): Effect.Effect<void> =>
+  const arrival = ({ also, count = 1, idle }: ArrivalOptions): Effect.Effect<void> =>
     Effect.async<void>((resume) => {
       let done = false
       const stop = () => {

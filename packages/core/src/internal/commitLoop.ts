@@ -345,9 +345,10 @@ export const make = (options: {
       }
       // A command, or with none for TTL/3 an empty batch: the renewal (`internal/idleRenewal.ts` wakes the loop for it).
       yield* queue.arrival({ idle })
+      // It may have stepped down while it waited (the watchdog, a poll that found a new leader):
+      // the next turn refuses what waits, as a follower's does.
+      if ((yield* election.role)._tag !== "Leader") return
       const batch = queue.take(config.maxBatch)
-      // It may have stepped down while it waited (the watchdog, a poll that found a new leader).
-      if ((yield* election.role)._tag !== "Leader") return yield* failAll(batch, yield* notLeader)
       // A bug must not leave callers waiting forever, nor end the loop: what was in flight is
       // settled and refused, and the loop goes on.
       yield* commitFrom(batch).pipe(
