@@ -91,12 +91,9 @@ export const make: Effect.Effect<StatsHistoryShape, never, GroupCommit.GroupComm
     let started = Date.now()
     let lastSeq = (yield* commit.stats).seq
 
-    /**
-     * Counts a batch of committed events; claims and completions are timed from the jobs they
-     * name, read in the same pass (one read of the state per batch, nothing built per event).
-     */
+    /** Counts a batch of committed events; claims and completions carry their durations. */
     const record = (events: Chunk.Chunk<JobEvent>) =>
-      commit.read((state) => {
+      Effect.sync(() => {
         const interval = current
         for (const event of events) {
           interval.events++
@@ -105,27 +102,20 @@ export const make: Effect.Effect<StatsHistoryShape, never, GroupCommit.GroupComm
             case "enqueued":
               interval.enqueued++
               break
-            case "claimed": {
-              // Timed only when the job still shows this claim (not a later one).
-              const job = state.get(event.jobId)
-              if (job?.startedAt === event.at) {
-                const wait = Math.max(0, event.at - job.runAt)
-                interval.wait.add(wait)
-                type.wait.add(wait)
+            case "claimed":
+              if (event.waitedMs !== undefined) {
+                interval.wait.add(event.waitedMs)
+                type.wait.add(event.waitedMs)
               }
               break
-            }
-            case "completed": {
+            case "completed":
               interval.completed++
               type.completed++
-              const job = state.get(event.jobId)
-              if (job?.finishedAt === event.at && job.startedAt !== undefined) {
-                const run = Math.max(0, event.at - job.startedAt)
-                interval.run.add(run)
-                type.run.add(run)
+              if (event.ranMs !== undefined) {
+                interval.run.add(event.ranMs)
+                type.run.add(event.ranMs)
               }
               break
-            }
             case "retrying":
               interval.failed++
               type.failed++

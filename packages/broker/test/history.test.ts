@@ -4,8 +4,8 @@
  * jobs waited and ran, and the same per type; a watcher that comes later gets the kept samples first.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { LeaseToken, StatsSample } from "@osqueue/types"
-import { Effect, Option, Stream } from "effect"
+import type { JobEvent, LeaseToken, StatsSample } from "@osqueue/types"
+import { Chunk, Effect, Fiber, Option, Stream } from "effect"
 import { awaitLeader, rpcWs, startBroker } from "./fixtures.js"
 
 describe("stats history", () => {
@@ -66,5 +66,34 @@ describe("stats history", () => {
         Effect.timeoutOption("6 seconds")
       )
       expect(Option.isNone(plain)).toBe(true)
+    }))
+  it.scopedLive("a claim's event says how long the job waited, a completion's how long it ran", () =>
+    Effect.gen(function*() {
+      const broker = yield* startBroker()
+      yield* awaitLeader(broker)
+      const client = yield* rpcWs(broker.base)
+      const seen = yield* client.Watch({}).pipe(
+        Stream.filterMap((event) => (event._tag === "Job" ? Option.some(event.event) : Option.none<JobEvent>())),
+        Stream.take(3),
+        Stream.runCollect,
+        Effect.fork
+      )
+      yield* Effect.sleep("200 millis")
+      yield* client.EnqueueMany({ jobs: [{ type: "email" }] })
+      yield* Effect.sleep("150 millis")
+      const [claimed] = yield* client.Claim({ workerId: "w1", types: ["email"], max: 1 })
+      yield* Effect.sleep("120 millis")
+      yield* client.Complete({ token: claimed!.token as LeaseToken })
+      const [enqueued, claim, completion] = Chunk.toReadonlyArray(
+        yield* Fiber.join(seen).pipe(Effect.timeout("5 seconds"))
+      )
+      expect(enqueued).not.toHaveProperty("waitedMs")
+      expect(claim).toMatchObject({ kind: "claimed", workerId: "w1" })
+      expect(claim!.waitedMs).toBe(claim!.at - enqueued!.at)
+      expect(claim!.waitedMs).toBeGreaterThanOrEqual(140)
+      expect(claim).not.toHaveProperty("ranMs")
+      expect(completion).toMatchObject({ kind: "completed" })
+      expect(completion!.ranMs).toBe(completion!.at - claim!.at)
+      expect(completion!.ranMs).toBeGreaterThanOrEqual(110)
     }))
 })

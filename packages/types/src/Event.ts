@@ -26,6 +26,10 @@ export const JobEvent = Schema.Struct({
   at: Schema.Int,
   attempt: Schema.Int,
   workerId: Schema.optionalWith(Schema.String, { exact: true }),
-  error: Schema.optionalWith(Schema.String, { exact: true })
+  error: Schema.optionalWith(Schema.String, { exact: true }),
+  /** On `claimed`: how long the job was claimable before this claim (from its `runAt`), in ms. */
+  waitedMs: Schema.optionalWith(Schema.NonNegativeInt, { exact: true }),
+  /** On `completed`: how long the attempt ran, from its claim to its completion, in ms. */
+  ranMs: Schema.optionalWith(Schema.NonNegativeInt, { exact: true })
 })
 export type JobEvent = typeof JobEvent.Type

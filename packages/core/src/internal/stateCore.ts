@@ -156,14 +156,19 @@ export class StateCore {
   }
 
   emit(kind: JobEventKind, job: Job, at: number, error?: string): void {
-    this.events.push({
+    const event: { -readonly [K in keyof JobEvent]: JobEvent[K] } = {
       kind,
       jobId: job.id,
       type: job.type,
       at,
-      attempt: job.attempts,
-      ...(job.lease === undefined ? {} : { workerId: job.lease.workerId }),
-      ...(error === undefined ? {} : { error })
-    })
+      attempt: job.attempts
+    }
+    if (job.lease !== undefined) event.workerId = job.lease.workerId
+    if (error !== undefined) event.error = error
+    // The durations ride on the event so that a reader of the stream (the broker's history of
+    // waits and runs) need not decode the job from the state to time it.
+    if (kind === "claimed") event.waitedMs = Math.max(0, at - job.runAt)
+    else if (kind === "completed" && job.startedAt !== undefined) event.ranMs = Math.max(0, at - job.startedAt)
+    this.events.push(event)
   }
 }
