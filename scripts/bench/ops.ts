@@ -8,12 +8,15 @@
  * request-path table. Transports alternate `--rounds` times, so that a busy spell of the shared
  * machine falls on all of them rather than on one; the table keeps each figure's best round.
  *
- *   pnpm --filter @osqueue/bench exec tsx ops.ts [--ops N] [--connections C] [--transport rest,http,ws,floor]
+ *   pnpm --filter @osqueue/bench exec tsx ops.ts [--ops N] [--connections C] [--transport rest,http,ws,floor,engine]
  *        [--store memory|file] [--rounds R] [--profile DIR] [--compare DIR] [--node-flags FLAGS]
  *
  * `--transport floor` runs the REST calls against `floor.ts` instead of a broker: a Node HTTP
  * server that reads, parses and answers each request and does nothing else. Its CPU per call is
  * the floor of any broker on Node's `http` on this machine (parser, socket writes, their garbage).
+ * `--transport engine` runs them against `floor-engine.ts`: the same server with the engine
+ * (memory store) behind it, each turn's calls submitted together; the broker's CPU above it is
+ * its edge's (routes, checks, `Operations`, metrics, stats history).
  *
  * `--compare DIR` runs the build of another checkout (DIR: its root, built) beside this one,
  * alternating them, and prints each figure of this one as a ratio of the other's: on a shared,
@@ -61,7 +64,7 @@ const store = values.store
 const profiling = values.profile === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", values.profile]
 const nodeFlags = values["node-flags"]?.split(" ").filter((flag) => flag !== "") ?? []
 
-type Transport = "rest" | "http" | "ws" | "floor"
+type Transport = "rest" | "http" | "ws" | "floor" | "engine"
 type Operation = "enqueue" | "claim" | "complete"
 const operations: ReadonlyArray<Operation> = ["enqueue", "claim", "complete"]
 
@@ -74,11 +77,11 @@ interface Broker {
   readonly stop: () => Promise<void>
 }
 
-/** `floor.ts` on a free port, stopped as a broker is. */
-const startFloor = async (): Promise<Broker> => {
+/** `floor.ts` (or `floor-engine.ts`) on a free port, stopped as a broker is. */
+const startFloor = async (script: string): Promise<Broker> => {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const child = spawn(process.execPath, [...profiling, "--import", "tsx", join(here, "floor.ts"), String(port)], {
+  const child = spawn(process.execPath, [...profiling, "--import", "tsx", join(here, script), String(port)], {
     stdio: ["ignore", "ignore", "inherit"]
   })
   await waitReady(child, `${url}/v1/stats`, "the floor server")
@@ -91,7 +94,8 @@ const startFloor = async (): Promise<Broker> => {
 }
 
 const start = async (transport: Transport, checkout: string): Promise<Broker> => {
-  if (transport === "floor") return startFloor()
+  if (transport === "floor") return startFloor("floor.ts")
+  if (transport === "engine") return startFloor("floor-engine.ts")
   const { child, dir, url } = await startBroker({
     checkout,
     store: store as "memory" | "file",
@@ -178,6 +182,7 @@ const connect = async (transport: Transport, url: URL, worker: string): Promise<
   switch (transport) {
     case "rest":
     case "floor":
+    case "engine":
       return restClient(url, worker)
     case "http": {
       const connection = new RestConnection(url)
