@@ -8,8 +8,19 @@
  * sampling heap profiler, garbage included), and in which files.
  *
  *   npx tsx scripts/bench-state.ts [--ops 20000] [--batch 16] [--rounds 3] [--alloc]
+ *        [--payload BYTES] [--jobs-per-enqueue J] [--compare DIR]
+ *
+ * `--payload` gives each job `{ t, pad }` with a pad of BYTES (`pnpm bench`'s payload; without
+ * it `{ n: 1 }`); `--jobs-per-enqueue` makes each enqueue an `EnqueueMany` of J jobs (claims
+ * then take up to J, and the figures are per job rather than per command). `--compare DIR`
+ * runs the state machine of another checkout (DIR: its root, built) in this process too, round
+ * after round with this one's, each on its own state, the two in turn first: an A/B that a busy
+ * spell of the shared machine falls on alike. Run under `node --expose-gc --import tsx` for
+ * steadier figures: a full collection before each phase, so that one phase (or build) is not
+ * charged with collecting another's garbage.
  */
 import { Session } from "node:inspector/promises"
+import { resolve } from "node:path"
 import { parseArgs } from "node:util"
 import type { ClaimResult, Command } from "../packages/core/src/Command.js"
 import * as LeaseSecret from "../packages/core/src/LeaseSecret.js"
@@ -20,61 +31,106 @@ const { values } = parseArgs({
     ops: { type: "string", default: "20000" },
     batch: { type: "string", default: "16" },
     rounds: { type: "string", default: "3" },
-    alloc: { type: "boolean", default: false }
+    alloc: { type: "boolean", default: false },
+    payload: { type: "string" },
+    "jobs-per-enqueue": { type: "string", default: "1" },
+    compare: { type: "string" }
   }
 })
 const ops = Number(values.ops)
 const batchSize = Number(values.batch)
 const rounds = Number(values.rounds)
+const pad = values.payload === undefined ? undefined : "x".repeat(Number(values.payload))
+const jobsPerEnqueue = Number(values["jobs-per-enqueue"])
+const payload = () => (pad === undefined ? { n: 1 } : { t: Date.now(), pad })
 
-const state = QueueState.empty()
-let now = 1_700_000_000_000
+/** With node's `--expose-gc`: a full collection before each phase, so that no phase collects another's garbage. */
+const gc = (globalThis as { gc?: () => void }).gc
 
-/** One commit's work on the state, as `internal/appends.ts` and `internal/commitLoop.ts` do it. */
-const commit = (commands: ReadonlyArray<Command>, results: Array<unknown>) => {
-  now += 1
-  state.begin()
-  state.tick(now)
-  for (const command of commands) {
-    const result = state.apply(command, now, LeaseSecret.random)
-    if (result._tag === "Left") throw new Error(result.left.message)
-    results.push(result.right)
+/** A checkout's state machine: this one's, or `--compare`'s. */
+interface Build {
+  readonly QueueState: typeof QueueState
+  readonly random: typeof LeaseSecret.random
+}
+
+const loadBuild = async (root: string): Promise<Build> => {
+  const core = resolve(root, "packages/core/src")
+  const [state, secret] = await Promise.all([
+    import(`${core}/QueueState.ts`) as Promise<{ QueueState: typeof QueueState }>,
+    import(`${core}/LeaseSecret.ts`) as Promise<typeof LeaseSecret>
+  ])
+  return { QueueState: state.QueueState, random: secret.random }
+}
+
+/** A round of the three phases on a state of `build`'s own, kept from round to round. */
+const runner = (build: Build) => {
+  const state = build.QueueState.empty()
+  let now = 1_700_000_000_000
+
+  /** One commit's work on the state, as `internal/appends.ts` and `internal/commitLoop.ts` do it. */
+  const commit = (commands: ReadonlyArray<Command>, results: Array<unknown>) => {
+    now += 1
+    state.begin()
+    state.tick(now)
+    for (const command of commands) {
+      const result = state.apply(command, now, build.random)
+      if (result._tag === "Left") throw new Error(result.left.message)
+      results.push(result.right)
+    }
+    const position = state.seq + 1
+    state.entryParts("batch", position, `bench:${position}:1`)
+    state.seal(position)
+    state.committed(position, `bench:${position}:1`)
   }
-  const position = state.seq + 1
-  state.entryParts("batch", position, `bench:${position}:1`)
-  state.seal(position)
-  state.committed(position, `bench:${position}:1`)
-}
 
-/** CPU µs per command of `ops` commands made by `command`, in batches. */
-const phase = (command: (i: number) => Command, results: Array<unknown>) => {
-  const before = process.cpuUsage()
-  for (let i = 0; i < ops; i += batchSize) {
-    const commands: Array<Command> = []
-    for (let k = i; k < Math.min(ops, i + batchSize); k++) commands.push(command(k))
-    commit(commands, results)
+  /** CPU µs per job of `count` commands made by `command`, in batches. */
+  const phase = (count: number, command: (i: number) => Command, results: Array<unknown>) => {
+    gc?.()
+    const before = process.cpuUsage()
+    for (let i = 0; i < count; i += batchSize) {
+      const commands: Array<Command> = []
+      for (let k = i; k < Math.min(count, i + batchSize); k++) commands.push(command(k))
+      commit(commands, results)
+    }
+    const used = process.cpuUsage(before)
+    return (used.user + used.system) / (ops * jobsPerEnqueue)
   }
-  const used = process.cpuUsage(before)
-  return (used.user + used.system) / ops
+
+  return () => {
+    const enqueue = phase(
+      ops,
+      () => ({
+        _tag: "Enqueue",
+        jobs: Array.from({ length: jobsPerEnqueue }, () => ({ type: "bench", payload: payload() }))
+      }),
+      []
+    )
+    const claimed: Array<ReadonlyArray<ClaimResult>> = []
+    const claim = phase(ops, () => ({ _tag: "Claim", workerId: "w", max: jobsPerEnqueue }), claimed)
+    const tokens = claimed.flat().map(({ token }) => token)
+    const complete = phase(tokens.length, (i) => ({ _tag: "Complete", token: tokens[i]! }), [])
+    return { enqueue, claim, complete }
+  }
 }
 
-const round = () => {
-  const enqueue = phase(() => ({ _tag: "Enqueue", jobs: [{ type: "bench", payload: { n: 1 } }] }), [])
-  const claimed: Array<ReadonlyArray<ClaimResult>> = []
-  const claim = phase(() => ({ _tag: "Claim", workerId: "w", max: 1 }), claimed)
-  const complete = phase((i) => ({ _tag: "Complete", token: claimed[i]![0]!.token }), [])
-  return { enqueue, claim, complete }
-}
+const builds: Array<{ readonly name: string; readonly round: () => Record<"enqueue" | "claim" | "complete", number> }> =
+  [{ name: "this", round: runner({ QueueState, random: LeaseSecret.random }) }]
+if (values.compare !== undefined) builds.push({ name: "compare", round: runner(await loadBuild(values.compare)) })
+const round = builds[0]!.round
 
-process.stdout.write(`${ops} commands per phase, ${batchSize} per commit, QueueState alone\n`)
-round()
+process.stdout.write(
+  `${ops} commands per phase, ${batchSize} per commit, ${jobsPerEnqueue} jobs per command, QueueState alone\n`
+)
+for (const build of builds) build.round()
 for (let r = 0; r < rounds; r++) {
-  const { claim, complete, enqueue } = round()
-  process.stdout.write(
-    `enqueue ${enqueue.toFixed(1)} µs  claim ${claim.toFixed(1)} µs  complete ${complete.toFixed(1)} µs  job ${
-      (enqueue + claim + complete).toFixed(1)
-    } µs\n`
-  )
+  for (const build of r % 2 === 0 ? builds : [...builds].reverse()) {
+    const { claim, complete, enqueue } = build.round()
+    process.stdout.write(
+      `${builds.length > 1 ? `${build.name.padEnd(8)}` : ""}enqueue ${enqueue.toFixed(1)} µs  claim ${
+        claim.toFixed(1)
+      } µs  complete ${complete.toFixed(1)} µs  job ${(enqueue + claim + complete).toFixed(1)} µs\n`
+    )
+  }
 }
 
 if (values.alloc) {

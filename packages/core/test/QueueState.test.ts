@@ -14,7 +14,8 @@ import {
   maxLimitedTypes,
   type OsqueueError,
   parseLeaseToken,
-  QueueFile
+  QueueFile,
+  storedJob
 } from "@osqueue/types"
 import { Either, FastCheck, ParseResult, Schema } from "effect"
 import type { ClaimResult, Command } from "../src/Command.js"
@@ -1285,6 +1286,89 @@ describe("encoding", () => {
     const file = JSON.parse(s.toJson(7, "leader-1:7")) as Record<string, unknown>
     expect(file).toMatchObject({ format: 5, epoch: 1, seq: 7, commitId: "leader-1:7", nextJobSeq: 9 })
     expect(Either.isLeft(Schema.decodeUnknownEither(QueueFile)({ ...file, format: 6 }))).toBe(true)
+  })
+
+  /**
+   * Payloads whose JSON is easy to get wrong when it is written into a job's text rather than
+   * with it: escapes, unicode (a lone surrogate too), numbers JSON writes its own way, keys
+   * named as the job's, fields whose `undefined` JSON drops.
+   */
+  const awkwardPayloads: ReadonlyArray<unknown> = [
+    undefined,
+    null,
+    "",
+    "plain",
+    "quote \" and backslash \\ and \"payload\":null",
+    "\n\t\r\b\f \u0000 \u001f \u007f \u2028 \u2029",
+    "é 日本語 😀 \ud800 lone \udfff",
+    0,
+    -0,
+    1e21,
+    1e-7,
+    -1.5e300,
+    Number.MAX_SAFE_INTEGER,
+    true,
+    [],
+    {},
+    [1, "two", null, [3, [4]], { five: 5 }, undefined],
+    { payload: null, id: "job-9", "\"payload\":null": "\"payload\":null", nested: { payload: { payload: null } } },
+    { kept: 1, dropped: undefined, deep: { dropped: undefined, kept: [undefined] } },
+    { "é": "😀", "": "", "a\"b": "c\\d", "0": 0, "-0": -0 },
+    new Date(T0),
+    Array.from({ length: 40 }, (_, i) => ({ i, text: "x".repeat(i), n: i / 3 }))
+  ]
+
+  /** What a job's stored bytes must be: as the state wrote every job before payloads were written in. */
+  const storedText = (jobs: ReadonlyArray<Job>) => jobs.map((j) => JSON.stringify(storedJob(j))).join(",")
+
+  it("an enqueued job's stored bytes are its JSON whatever its payload, in the checkpoint and in the log entry", () => {
+    const s = fresh()
+    s.begin()
+    const options: Array<EnqueueOptions> = awkwardPayloads.map((payload, i) => ({
+      type: i % 3 === 0 ? "a" : i % 3 === 1 ? "t\"y\\pé \"payload\":null" : "😀",
+      payload,
+      ...(i % 2 === 0 ? { idempotencyKey: `k"${i}"\\` } : {}),
+      ...(i % 4 === 1 ? { delayMs: 10, priority: -2, maxAttempts: 7, backoff: fixed(5) } : {}),
+      ...(i % 5 === 2 ? { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", timeoutMs: 9 } : {})
+    }))
+    // A key twice in one batch: the second option's payload is measured and never stored.
+    options.push({ type: "a", payload: "not stored", idempotencyKey: options[0]!.idempotencyKey! })
+    const jobs = enqueue(s, T0, ...options).slice(0, -1)
+    jobs.push(...enqueue(s, T0 + 1, ...awkwardPayloads.map((payload) => ({ type: "one", payload }))))
+    const flow = { type: "p", payload: awkwardPayloads[6], children: [{ type: "c", payload: awkwardPayloads[17] }] }
+    jobs.push(...right(s.apply({ _tag: "EnqueueFlow", job: flow }, T0, secrets)))
+    const expected = storedText(jobs)
+    const { parts, length } = s.entryParts("batch", 1, "leader-1:1")
+    expect(Buffer.concat(parts, length).toString("utf8")).toContain(`"put":[${expected}]`)
+    expect(commit(s)).toContain(`"jobs":[${expected}]}`)
+  })
+
+  it("any JSON payload is stored as its JSON", () => {
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.array(
+          FastCheck.record({ type: FastCheck.string({ minLength: 1 }), payload: FastCheck.jsonValue() }),
+          { minLength: 1, maxLength: 5 }
+        ),
+        (options) => {
+          const s = fresh({ maxPayloadBytes: 1_000_000 })
+          const jobs = enqueue(s, T0, ...options)
+          expect(s.toJson(1, "c")).toContain(`"jobs":[${storedText(jobs)}]}`)
+        }
+      ),
+      { seed: 20_261_206, numRuns: 300 }
+    )
+  })
+
+  it("an enqueue turns each payload to JSON once: its encode writes in the text the size check made", () => {
+    let calls = 0
+    const payload = { toJSON: () => ({ call: ++calls }) }
+    const s = fresh()
+    const [added] = enqueue(s, T0, { type: "a", payload })
+    commit(s)
+    expect(calls).toBe(1)
+    expect(JSON.parse(s.toJson(1, "c")).jobs[0].payload).toEqual({ call: 1 })
+    expect(added!.payload).toBe(payload)
   })
 
   it("cached job JSON is refreshed when a job changes", () => {

@@ -24,6 +24,26 @@ let slab = new ArrayBuffer(slabBytes)
 let slabView = Buffer.from(slab)
 let slabUsed = 0
 
+/** What a job's stored JSON holds in the payload's place in `spliced`, before the payload is written in. */
+const payloadSlot = `"payload":null`
+/** The length of `"payload":`, after which the payload's JSON goes. */
+const payloadAt = payloadSlot.length - 4
+
+/**
+ * `JSON.stringify(storedJob(job))` with the payload's JSON given (`payloadJson`, as the enqueue
+ * rule measured it) rather than made again: the job is stringified with `null` in the payload's
+ * place, which keeps the field where it was, and the payload's text is put there. The first
+ * `"payload":null` in that text is the field's own as long as only strings come before it (in
+ * a string every `"` is escaped), as in a job `enqueue` builds: `id`, `type`, then `payload`.
+ */
+const spliced = (job: Job, payloadJson: string): string => {
+  const stored: { payload: unknown } = storedJob(job)
+  stored.payload = null
+  const text = JSON.stringify(stored)
+  const at = text.indexOf(payloadSlot) + payloadAt
+  return text.slice(0, at) + payloadJson + text.slice(at + 4)
+}
+
 /** A parent or a child of a flow (`Entry.inFlow`). */
 export const isInFlow = (job: Job): boolean => job.parentId !== undefined || job.children !== undefined
 
@@ -59,12 +79,18 @@ export class Entry {
     private at: number,
     private end: number,
     /** Changes whenever the job does: heap items carrying an older stamp are stale. */
-    readonly stamp: number
+    readonly stamp: number,
+    /**
+     * The payload's JSON as the enqueue that made the job measured it (`rules.ts`), until the
+     * first encode writes it into the job's instead of stringifying the payload again.
+     */
+    private payloadJson: string | undefined
   ) {}
 
-  static of(job: Job, stamp: number): Entry {
+  /** `payloadJson`: the payload's JSON, given only for a job built as `enqueue` builds it (`spliced`). */
+  static of(job: Job, stamp: number, payloadJson?: string): Entry {
     const hash = job.idempotencyKey === undefined ? undefined : keyHash(job.idempotencyKey)
-    return new Entry(job.state, job.type, job.seq, hash, isInFlow(job), job, undefined, 0, 0, stamp)
+    return new Entry(job.state, job.type, job.seq, hash, isInFlow(job), job, undefined, 0, 0, stamp, payloadJson)
   }
 
   /**
@@ -83,7 +109,7 @@ export class Entry {
     end: number,
     stamp: number
   ): Entry {
-    return new Entry(state, type, seq, keyHash, inFlow, running, buffer, at, end, stamp)
+    return new Entry(state, type, seq, keyHash, inFlow, running, buffer, at, end, stamp, undefined)
   }
 
   /** The same job under a new stamp (a rollback puts it back). */
@@ -98,7 +124,8 @@ export class Entry {
       this.buffer,
       this.at,
       this.end,
-      stamp
+      stamp,
+      this.payloadJson
     )
   }
 
@@ -123,8 +150,16 @@ export class Entry {
    */
   prepare(): void {
     if (this.buffer !== undefined) return
+    let json: string
+    if (this.payloadJson === undefined) json = JSON.stringify(storedJob(this.decoded!))
+    else {
+      json = spliced(this.decoded!, this.payloadJson)
+      // From now on the job is what these bytes say: its object holds the caller's payload,
+      // which need not write the same twice (a `toJSON`), and is never written again.
+      this.payloadJson = undefined
+      this.decoded = undefined
+    }
     // The comma written as a byte in front, not joined to the text (a copy of it).
-    const json = JSON.stringify(storedJob(this.decoded!))
     const length = Buffer.byteLength(json) + 1
     if (length > ownBufferFrom) {
       const own = Buffer.allocUnsafe(length)

@@ -85,7 +85,10 @@ export const enqueue = (
 ): Either.Either<ReadonlyArray<Job>, OsqueueError> => {
   const { maxPayloadBytes, maxStateBytes, defaultMaxAttempts } = core.limits
   let added = 0
-  for (const option of options) {
+  // Each payload's JSON by its option's index: the job's encode writes it in (`Entry.of`).
+  const payloads: Array<string | undefined> = new Array(options.length)
+  for (let index = 0; index < options.length; index++) {
+    const option = options[index]!
     if (option.idempotencyKey !== undefined && core.jobs.byKey.has(option.idempotencyKey)) continue
     const json = JSON.stringify(option.payload ?? null)
     if (json === undefined) return Either.left(new InvalidRequest({ message: "the payload is not JSON" }))
@@ -96,6 +99,7 @@ export const enqueue = (
       )
     }
     added += bytes + jobOverheadBytes
+    payloads[index] = json
   }
   // Finished jobs are shed first (oldest first; `shed` takes what they took off `pendingBytes`).
   // If that is not enough, the refusal's rollback puts them back.
@@ -133,7 +137,7 @@ export const enqueue = (
       history: []
     }
     seq++
-    core.emit("enqueued", core.put(job), now)
+    core.emit("enqueued", core.put(job, payloads[index]), now)
     return job
   })
   const enqueued = seq - core.meta.nextJobSeq

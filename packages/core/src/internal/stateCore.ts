@@ -87,10 +87,11 @@ export class StateCore {
     this.meta = meta
   }
 
-  put(job: Job): Job {
+  /** `payloadJson`: the payload's JSON, when `enqueue` made the job (`Entry.of`). */
+  put(job: Job, payloadJson?: string): Job {
     const prev = this.jobs.entries.get(job.id)
     this.journal?.push({ id: job.id, prev })
-    this.jobs.install(job.id, prev, Entry.of(job, ++this.stamps))
+    this.jobs.install(job.id, prev, Entry.of(job, ++this.stamps, payloadJson))
     return job
   }
 
