@@ -3,8 +3,9 @@
 //   previous one returned, as the checkpoint of queue.json is written;
 // - `--kind create`: create-only puts of new keys `log/<position>`, one after the other (or
 //   `--in-flight 2` at once, as the commit loop sends them), as the log's entries are written;
-//   then the deletes of those entries, one at a time (or `--delete-in-flight 8` at once, as the
-//   log's garbage collection makes them).
+//   then, as the log's garbage collection does, one `list` of those entries (its CPU per entry)
+//   and their deletes, one at a time (or `--delete-in-flight 8` at once, as the log's garbage
+//   collection makes them; the wall time per delete is the whole run's divided by the deletes).
 // CPU is the process's user + system time over the timed puts (fsync's work on the thread pool
 // included), divided by the number of puts, and the main thread's part of it (the event loop's).
 //
@@ -143,18 +144,28 @@ const createPuts = (size: number) =>
     // The bodies are made before the clock starts: only the puts are timed.
     const bodies = Array.from({ length: warmup + n + 1 }, (_, seq) => payload(size, seq))
     const result = yield* timed((seq) => store.put(key(seq), bodies[seq]!, { ifAbsent: true }))
-    // Then each entry's delete, as the log's garbage collection makes them.
+    const deletes = warmup + n
+    // Then the log's garbage collection: a list of the entries, then each entry's delete.
+    const listCpuBefore = cpuMicros()
+    const listMainBefore = mainThreadMicros()
+    const listed = yield* store.list(`${prefix}/`)
+    if (listed.length !== deletes) return yield* Effect.die(`listed ${listed.length} entries of ${deletes}`)
+    const listCpu = (cpuMicros() - listCpuBefore) / deletes
+    const listMain = (mainThreadMicros() - listMainBefore) / deletes
     const cpuBefore = cpuMicros()
     const mainBefore = mainThreadMicros()
-    const deletes = warmup + n
+    const wallBefore = process.hrtime.bigint()
     yield* Effect.forEach(Array.from({ length: deletes }, (_, i) => i + 1), (seq) => store.delete(key(seq)), {
       concurrency: deleteInFlight,
       discard: true
     })
     return {
       ...result,
+      listCpu,
+      listMain,
       deleteCpu: (cpuMicros() - cpuBefore) / deletes,
-      deleteMain: (mainThreadMicros() - mainBefore) / deletes
+      deleteMain: (mainThreadMicros() - mainBefore) / deletes,
+      deleteWall: Number(process.hrtime.bigint() - wallBefore) / 1e3 / deletes
     }
   })
 
@@ -219,8 +230,11 @@ const bench = (size: number) =>
       readonly cpu: number
       readonly main: number
       readonly wall: number
+      readonly listCpu?: number
+      readonly listMain?: number
       readonly deleteCpu?: number
       readonly deleteMain?: number
+      readonly deleteWall?: number
     } = yield* (
       directory !== undefined && floors.includes(values.store)
         ? floorPuts(directory, size)
@@ -244,8 +258,11 @@ const bench = (size: number) =>
       "wall µs/put": wall.toFixed(0),
       ...(measured.deleteCpu !== undefined && measured.deleteMain !== undefined
         ? {
+          "CPU µs/listed": measured.listCpu?.toFixed(0),
+          "main µs/listed": measured.listMain?.toFixed(0),
           "CPU µs/delete": measured.deleteCpu.toFixed(0),
-          "main thread µs/delete": measured.deleteMain.toFixed(0)
+          "main thread µs/delete": measured.deleteMain.toFixed(0),
+          "wall µs/delete": measured.deleteWall?.toFixed(0)
         }
         : {})
     }

@@ -243,8 +243,13 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         )
         // One after the other: each check is a few synchronous syscalls, so fibers add only overhead.
         const live: Array<string> = []
-        for (const key of candidates) {
-          if (key.startsWith(prefix) && Option.isSome(yield* readLive("list", key, false))) live.push(key)
+        for (const [key, file] of candidates) {
+          if (!key.startsWith(prefix)) continue
+          // Live by the listing alone, if the file seen is the key's own (not a hand-made name
+          // that decodes to another key's).
+          const paths = file === undefined ? undefined : Either.getOrUndefined(store.paths(key))
+          if (paths !== undefined && paths.flat === file) live.push(key)
+          else if (Option.isSome(yield* readLive("list", key, false))) live.push(key)
         }
         return live.sort()
       }).pipe(traced("FileStore.list"))

@@ -286,6 +286,30 @@ describe("FileStore", () => {
       expect(NodeFs.readdirSync(objects)).toEqual(["k@"])
     }))
 
+  it.live("list reads no key whose file stands alone, and looks up the others: later generations, foreign names", () =>
+    Effect.gen(function*() {
+      const directory = freshDir()
+      const store = yield* FileStore.make({ directory })
+      // Another store on the directory, as another process: this one has confirmed nothing it writes.
+      const other = yield* FileStore.make({ directory })
+      const logDir = NodePath.join(directory, "objects", "log")
+      const alone = Array.from({ length: 5 }, (_, i) => `log/${String(i + 1).padStart(16, "0")}`)
+      for (const key of alone) yield* store.put(key, encode(key), { ifAbsent: true })
+      // A tombstone written by the other store: the file stays, the key is not live.
+      const tombstoned = "log/tombstoned"
+      yield* other.delete(tombstoned, yield* store.put(tombstoned, encode("x"), { ifAbsent: true }))
+      // A newer generation written by the other store: live.
+      const rewritten = "log/rewritten"
+      yield* other.put(rewritten, encode("y"), { ifMatch: yield* store.put(rewritten, encode("x"), { ifAbsent: true }) })
+      // A name that decodes to another key ("a/b", whose file would be log/a/b@), holding a good file.
+      NodeFs.copyFileSync(NodePath.join(logDir, `${String(1).padStart(16, "0")}@`), NodePath.join(logDir, "a%2Fb@"))
+      expect(yield* store.list("log/")).toEqual([...alone, rewritten].sort())
+      expect(yield* other.list("log/")).toEqual([...alone, rewritten].sort())
+      // A key whose file is gone once listed is not live: deleted by the other store, one left.
+      for (const key of alone.slice(1)) yield* other.delete(key)
+      expect(yield* store.list("log/0")).toEqual([alone[0]])
+    }))
+
   it.live("a delete cut short after its rename leaves the key absent; the next open removes the leftovers", () =>
     Effect.gen(function*() {
       const directory = freshDir()

@@ -73,36 +73,57 @@ export const keyPaths = (objectsDir: string, key: string): Either.Either<KeyPath
 /**
  * Every key under the folders of `folders` whose next segment starts with `partial` and that has
  * a name holding an object (a `<segment>@` file, or a legacy `@` folder): the candidates of a
- * `list`, live or not (the caller looks each one up). Each key once, in no particular order.
+ * `list`, live or not, each once, in no particular order. A key's value is the path of its file
+ * when the listing alone shows it live, else undefined (the caller looks the key up).
+ *
+ * A key's file is its generation 0, which is never a tombstone, and its later generations are in
+ * a folder `<segment>@<nonce>` beside it, which exists from its first conditional write until
+ * the key's delete. So a file with no such name beside it in a listing of its folder, and still
+ * there in a second listing, was the key's newest generation, live, at some instant in between:
+ * the file of the second listing existed when the first one found no folder, or was created
+ * after, with no folder yet (package README, "list").
  */
 export const keysWithNames = (
   objectsDir: string,
   folders: ReadonlyArray<string>,
   partial: string
-): Effect.Effect<Set<string>, FsError> => {
-  const candidates = new Set<string>()
+): Effect.Effect<Map<string, string | undefined>, FsError> => {
+  const candidates = new Map<string, string | undefined>()
   const walk = (dir: string, segments: ReadonlyArray<string>, top: boolean): Effect.Effect<void, FsError> =>
     Effect.gen(function*() {
       const entries = yield* optional(fsOp("readdir", dir, () => NodeFs.readdirSync(dir, { withFileTypes: true })))
       if (Option.isNone(entries)) return
+      /** Keys' files (name, key) that may be live by the listing alone. */
+      const files: Array<readonly [string, string]> = []
+      /** `<segment>@` of each name with something after the mark: a key with later generations. */
+      const later = new Set<string>()
       for (const entry of entries.value) {
         const name = entry.name
+        const mark = name.indexOf(MARK)
+        if (mark >= 0 && mark < name.length - 1) later.add(name.slice(0, mark + 1))
         if (entry.isDirectory()) {
           if (name === MARK) {
             // A legacy generations folder: the key of the folder it is in.
-            candidates.add(segments.join("/"))
+            candidates.set(segments.join("/"), undefined)
             continue
           }
           // A later-generations folder (`<segment>@<nonce>`) goes with its `<segment>@` file.
-          if (name.includes(MARK)) continue
+          if (mark >= 0) continue
           const segment = decodeSegment(name)
           if (segment === undefined || (top && !segment.startsWith(partial))) continue
           yield* walk(NodePath.join(dir, name), [...segments, segment], false)
-        } else if (entry.isFile() && name.length > 1 && name.endsWith(MARK)) {
+        } else if (entry.isFile() && name.length > 1 && mark === name.length - 1) {
           const segment = decodeSegment(name.slice(0, -1))
           if (segment === undefined || (top && !segment.startsWith(partial))) continue
-          candidates.add([...segments, segment].join("/"))
+          files.push([name, [...segments, segment].join("/")])
         }
+      }
+      if (files.length === 0) return
+      const again = yield* optional(fsOp("readdir", dir, () => NodeFs.readdirSync(dir)))
+      const still = new Set(Option.getOrElse(again, (): ReadonlyArray<string> => []))
+      for (const [name, key] of files) {
+        const live = !later.has(name) && still.has(name) && !candidates.has(key)
+        candidates.set(key, live ? NodePath.join(dir, name) : undefined)
       }
     })
   return Effect.as(walk(NodePath.join(objectsDir, ...folders.map(encodeSegment)), folders, true), candidates)
