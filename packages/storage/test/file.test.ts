@@ -300,7 +300,9 @@ describe("FileStore", () => {
       yield* other.delete(tombstoned, yield* store.put(tombstoned, encode("x"), { ifAbsent: true }))
       // A newer generation written by the other store: live.
       const rewritten = "log/rewritten"
-      yield* other.put(rewritten, encode("y"), { ifMatch: yield* store.put(rewritten, encode("x"), { ifAbsent: true }) })
+      yield* other.put(rewritten, encode("y"), {
+        ifMatch: yield* store.put(rewritten, encode("x"), { ifAbsent: true })
+      })
       // A name that decodes to another key ("a/b", whose file would be log/a/b@), holding a good file.
       NodeFs.copyFileSync(NodePath.join(logDir, `${String(1).padStart(16, "0")}@`), NodePath.join(logDir, "a%2Fb@"))
       expect(yield* store.list("log/")).toEqual([...alone, rewritten].sort())
