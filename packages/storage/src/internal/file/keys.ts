@@ -81,7 +81,7 @@ export const keyPaths = (objectsDir: string, key: string): Either.Either<KeyPath
  * the key's delete. So a file with no such name beside it in a listing of its folder, and still
  * there in a second listing, was the key's newest generation, live, at some instant in between:
  * the file of the second listing existed when the first one found no folder, or was created
- * after, with no folder yet (package README, "list").
+ * after, with no folder yet (package README, "A list").
  */
 export const keysWithNames = (
   objectsDir: string,
