@@ -468,11 +468,12 @@ describe("FileStore", () => {
 
 const fixtures = NodePath.join(NodePath.dirname(fileURLToPath(import.meta.url)), "fixtures")
 // Load TypeScript through tsx's loader inside the child itself (not the tsx CLI, which would
-// put a second process in between and let SIGKILL miss the writer).
+// put a second process in between and let SIGKILL miss the writer), and the workspace's packages
+// from their sources, as the tests do: a fresh clone has no dist/ before its first build.
 const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
 
 const runFixture = (script: string, args: ReadonlyArray<string>): ChildProcess =>
-  spawn(process.execPath, ["--import", tsxLoader, NodePath.join(fixtures, script), ...args], {
+  spawn(process.execPath, ["--conditions=source", "--import", tsxLoader, NodePath.join(fixtures, script), ...args], {
     stdio: ["pipe", "pipe", "pipe"]
   })
 
