@@ -9,7 +9,7 @@
  * machine falls on all of them rather than on one; the table keeps each figure's best round.
  *
  *   pnpm --filter @osqueue/bench exec tsx ops.ts [--ops N] [--connections C] [--transport rest,http,ws,floor,engine]
- *        [--store memory|file] [--rounds R] [--profile DIR] [--compare DIR] [--node-flags FLAGS]
+ *        [--store memory|file] [--rounds R] [--profile DIR] [--compare DIR] [--node-flags FLAGS] [--wait-ms MS]
  *
  * `--transport floor` runs the REST calls against `floor.ts` instead of a broker: a Node HTTP
  * server that reads, parses and answers each request and does nothing else. Its CPU per call is
@@ -26,6 +26,9 @@
  * bin.js broker`: with `--compare` pointing at a build of the same code, an A/B of a Node or V8
  * setting alone (`--node-flags=--max-semi-space-size=32`, docs/performance.md). Each run also
  * prints the broker's peak RSS, which such a setting may cost.
+ *
+ * `--wait-ms MS` sends each claim as a long poll (`waitMs`), as `pnpm bench`'s plain workers do: a
+ * claim that may wait is not gathered but runs on its own (docs/architecture.md, "The request path").
  *
  * `--profile DIR` runs the broker under `node --cpu-prof` (one `.cpuprofile` per broker in DIR;
  * summarise one with `npx tsx scripts/cpuprofile.ts FILE`).
@@ -53,7 +56,8 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "1" },
     profile: { type: "string" },
     compare: { type: "string" },
-    "node-flags": { type: "string" }
+    "node-flags": { type: "string" },
+    "wait-ms": { type: "string", default: "0" }
   }
 })
 const ops = Number(values.ops)
@@ -124,7 +128,8 @@ interface Client {
 }
 
 const payload = JSON.stringify({ type: "ops", payload: { n: 1, text: "x".repeat(100) } })
-const claimBody = (worker: string) => JSON.stringify({ workerId: worker, max: 1 })
+const waitMs = Number(values["wait-ms"])
+const claimBody = (worker: string) => JSON.stringify({ workerId: worker, max: 1, ...(waitMs > 0 ? { waitMs } : {}) })
 
 const check = (ok: boolean, what: string, answer: string) => {
   if (!ok) throw new Error(`${what} failed: ${answer.slice(0, 300)}`)

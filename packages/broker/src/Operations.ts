@@ -43,13 +43,10 @@ import { JobNotFound, JobTrace } from "@osqueue/types"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Metric from "effect/Metric"
 import * as Stream from "effect/Stream"
-import * as BrokerMetrics from "./BrokerMetrics.js"
 import * as Claims from "./internal/claims.js"
 import {
   batchSpanner,
@@ -57,6 +54,7 @@ import {
   counted,
   countOutcomes,
   instrumenter,
+  spanned,
   withJobSpans
 } from "./internal/instrumentation.js"
 import * as Watch from "./internal/watch.js"
@@ -219,14 +217,8 @@ export const make = Effect.gen(function*() {
       jobs.length === 0
         ? instrument("enqueueMany")(Effect.succeed([]))
         : (tracing ? tracedAll(jobs) : enqueueAll(jobs)).pipe(instrument("enqueueMany")),
-    claim: (request) =>
-      claim(request).pipe(
-        Effect.timed,
-        Effect.flatMap(([took, claimed]) =>
-          Effect.as(Metric.update(BrokerMetrics.claimWait, Duration.toSeconds(took)), claimed)
-        ),
-        instrument("claim")
-      ),
+    // Counted and timed by `Claims` itself.
+    claim: tracing ? (request) => claim(request).pipe(spanned("claim")) : claim,
     heartbeat: (request) => commit.submit({ _tag: "Heartbeat", ...request }).pipe(instrument("heartbeat")),
     enqueueEach: (jobs) =>
       (tracing ? withJobSpans(jobs, enqueueEach) : enqueueEach(jobs)).pipe(

@@ -4,7 +4,7 @@
  * and the workers this broker has seen claim, which the state alone does not know.
  */
 import type { GroupCommit } from "@osqueue/core"
-import type { ClaimRequest, OsqueueError } from "@osqueue/types"
+import type { ClaimedJob, ClaimRequest, OsqueueError } from "@osqueue/types"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -19,15 +19,6 @@ export const make = (commit: GroupCommit.GroupCommitShape) =>
     const claimCommand = (request: ClaimRequest) => ({ _tag: "Claim" as const, ...request, max: request.max ?? 1 })
 
     /**
-     * A claim that may wait is held by the commit loop until a job may be claimable for it
-     * (`GroupCommit.claimWaiting`, docs/architecture.md "Long-poll claims"): a thousand idle
-     * workers cost no commits and no work per commit, and a job enqueued is claimed in the very
-     * commit that enqueued it. Without a wait it is submitted at once (a follower answers
-     * NotLeader).
-     */
-    const claim = (request: ClaimRequest) => commit.claimWaiting(claimCommand(request), request.waitMs ?? 0)
-
-    /**
      * Workers' claim calls on this broker, by worker id: an idle worker long-polling holds no lease,
      * so the state does not know it (`state.workers()` knows those holding jobs). A broker's own
      * memory: after a failover, workers reappear with their next claim.
@@ -39,16 +30,17 @@ export const make = (commit: GroupCommit.GroupCommitShape) =>
 
     /** Notes a claim call of `workerId` at `now`: `polling` +1 as it starts, -1 as it ends (0: one that does not wait). */
     const noteClaimer = (workerId: string, polling: -1 | 0 | 1, now: number) => {
-      const seen = claimers.get(workerId) ?? { at: now, polling: 0 }
-      claimers.set(workerId, { at: now, polling: seen.polling + polling })
+      const seen = claimers.get(workerId)
+      if (seen === undefined) claimers.set(workerId, { at: now, polling })
+      else {
+        seen.at = now
+        seen.polling += polling
+      }
       if (claimers.size > claimersSwept) {
         const recent = seenWithin(now)
         for (const [id, other] of claimers) if (!recent(other)) claimers.delete(id)
       }
     }
-
-    const claimCall = (workerId: string, polling: -1 | 1) =>
-      Effect.map(Clock.currentTimeMillis, (now) => noteClaimer(workerId, polling, now))
 
     const submitClaims = (requests: ReadonlyArray<ClaimRequest>) => commit.submitAll(requests.map(claimCommand))
 
@@ -69,11 +61,30 @@ export const make = (commit: GroupCommit.GroupCommitShape) =>
         })
       })
 
-    const tracked = (request: ClaimRequest) =>
-      Effect.acquireUseRelease(
-        claimCall(request.workerId, 1),
-        () => claim(request),
-        () => claimCall(request.workerId, -1)
+    /**
+     * A claim that may wait is held by the commit loop until a job may be claimable for it
+     * (`GroupCommit.claimWaiting`, docs/architecture.md "Long-poll claims"): a thousand idle
+     * workers cost no commits and no work per commit, and a job enqueued is claimed in the very
+     * commit that enqueued it. Without a wait it is submitted at once (a follower answers
+     * NotLeader). Its worker is noted as polling while it waits; it is timed and counted as it
+     * ends, however it ends (interrupted too: the client hung up), in one step, as `claimEach`:
+     * each claim of a plain client is a call of its own.
+     */
+    const claim = (request: ClaimRequest) =>
+      // Uninterruptible from the note to the wait, so that the wait's end always takes it back.
+      Effect.uninterruptibleMask((restore) =>
+        Effect.withFiberRuntime<ReadonlyArray<ClaimedJob>, OsqueueError>((fiber) => {
+          const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+          noteClaimer(request.workerId, 1, clock.unsafeCurrentTimeMillis())
+          const started = clock.unsafeCurrentTimeNanos()
+          return Effect.onExit(restore(commit.claimWaiting(claimCommand(request), request.waitMs ?? 0)), (exit) => {
+            noteClaimer(request.workerId, -1, clock.unsafeCurrentTimeMillis())
+            const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
+            BrokerMetrics.claimWait.unsafeUpdate(Number(clock.unsafeCurrentTimeNanos() - started) / 1e9, labels)
+            BrokerMetrics.requestSeries("claim", BrokerMetrics.outcomeOf(exit)).unsafeUpdate(1, labels)
+            return Effect.void
+          })
+        })
       )
 
     const workers = Effect.gen(function*() {
@@ -90,5 +101,5 @@ export const make = (commit: GroupCommit.GroupCommitShape) =>
       return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     })
 
-    return { claim: tracked, claimEach, workers }
+    return { claim, claimEach, workers }
   })

@@ -23,11 +23,15 @@ const requestCounter = BrokerMetrics.requestSeries
 export const counted = (operation: string) => <A, R>(effect: Effect.Effect<A, OsqueueError, R>) =>
   Effect.onExit(effect, (exit) => Metric.increment(requestCounter(operation, BrokerMetrics.outcomeOf(exit))))
 
+/** A call's span, `Broker.<operation>`: for when spans are exported. */
+export const spanned = (operation: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.withSpan(effect, `Broker.${operation}`, { captureStackTrace: false })
+
 /** Counts each call of `operation` and, when spans are exported (`tracing`), spans it. */
 export const instrumenter = (tracing: boolean) =>
   tracing
     ? (operation: string) => <A, R>(effect: Effect.Effect<A, OsqueueError, R>) =>
-      counted(operation)(effect).pipe(Effect.withSpan(`Broker.${operation}`, { captureStackTrace: false }))
+      counted(operation)(effect).pipe(spanned(operation))
     : counted
 
 /** Spans a gathered batch (`Broker.enqueueEach`, …) when spans are exported (`tracing`). */
