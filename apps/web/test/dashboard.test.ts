@@ -165,6 +165,17 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
       expect(await page.locator("table.history").textContent()).toContain("completed")
       await shot(page, "04-job-completed")
 
+      // The activity log says how long each job waited for its claim and how long it ran.
+      await tab(page, "Activity")
+      const took = (kind: string) =>
+        page.locator(`table.activity tr[data-kind="${kind}"] td:nth-child(7)`).allTextContents()
+      await expect.poll(async () => (await took("completed")).length).toBe(3)
+      for (const text of await took("completed")) {
+        const [, amount, unit] = /^ran ([\d.]+) (ms|s)$/.exec(text) ?? []
+        expect(Number(amount) * (unit === "s" ? 1_000 : 1)).toBeGreaterThanOrEqual(300)
+      }
+      for (const text of await took("claimed")) expect(text).toMatch(/^waited \d+(\.\d)? (ms|s)$/)
+
       // One job that fails for good: dead-lettered, shown with its error.
       await tab(page, "Producer")
       await view(page).getByLabel("Payload (JSON)").fill("{ \"fail\": true }")

@@ -6,7 +6,7 @@
 import { JobEventKind } from "@osqueue/types"
 import type { App, View } from "../app.js"
 import { timeZone } from "../config.js"
-import { badge, clock, field, h, replace } from "../dom.js"
+import { badge, clock, duration, field, h, replace } from "../dom.js"
 import type { Activity } from "../model.js"
 import { throttle } from "../signal.js"
 import { jobLink } from "./job.js"
@@ -24,6 +24,14 @@ const kindClass: Record<string, string> = {
   redriven: "queued"
 }
 
+/** How long a claimed job had waited, or a completed one ran: both ride on their events. */
+const took = (event: { readonly waitedMs?: number; readonly ranMs?: number }): string =>
+  event.waitedMs !== undefined
+    ? `waited ${duration(event.waitedMs)}`
+    : event.ranMs !== undefined
+    ? `ran ${duration(event.ranMs)}`
+    : ""
+
 /** One entry as a table row (the activity view) or a list item (the overview's feed). */
 export const activityRow = (entry: Activity, tag: "tr" | "li"): HTMLElement => {
   const cell = tag === "tr" ? "td" : "span"
@@ -36,7 +44,7 @@ export const activityRow = (entry: Activity, tag: "tr" | "li"): HTMLElement => {
       h(cell, {}, badge("leader", "leader")),
       h(
         cell,
-        { colspan: tag === "tr" ? 5 : undefined },
+        { colspan: tag === "tr" ? 6 : undefined },
         leader.leaderUrl === null
           ? `no leader known (epoch ${leader.epoch})`
           : `${leader.leaderUrl} leads, epoch ${leader.epoch}`
@@ -53,6 +61,7 @@ export const activityRow = (entry: Activity, tag: "tr" | "li"): HTMLElement => {
     h(cell, {}, event.type),
     tag === "tr" ? h(cell, { class: "num" }, event.attempt > 0 ? `#${event.attempt}` : "") : null,
     h(cell, { class: "mono" }, event.workerId ?? ""),
+    tag === "tr" ? h(cell, { class: "num" }, took(event)) : null,
     h(cell, { class: "error-text" }, event.error ?? "")
   )
 }
@@ -89,7 +98,9 @@ export const activityView = (app: App): View => {
         h(
           "tr",
           {},
-          ["Time", "Event", "Job", "Type", "Attempt", "Worker", "Error"].map((c) => h("th", { scope: "col" }, c))
+          ["Time", "Event", "Job", "Type", "Attempt", "Worker", "Took", "Error"].map((c) =>
+            h("th", { scope: "col" }, c)
+          )
         )
       ),
       body
@@ -131,7 +142,7 @@ export const activityView = (app: App): View => {
       : h(
         "tr",
         { class: "spacer", "aria-hidden": "true" },
-        h("td", { colspan: 7, style: `height: ${rows * (rowHeight || 32)}px` })
+        h("td", { colspan: 8, style: `height: ${rows * (rowHeight || 32)}px` })
       )
 
   /** Draws the rows in view (and `overscan` around them) between two spacers as tall as the rest. */
@@ -169,7 +180,7 @@ export const activityView = (app: App): View => {
           {},
           h(
             "td",
-            { colspan: 7, class: "empty" },
+            { colspan: 8, class: "empty" },
             entries.length === 0
               ? "Waiting for events: enqueue, claim or finish a job and it shows here."
               : "No event matches."
