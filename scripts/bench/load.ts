@@ -193,6 +193,17 @@ const osqueue = Effect.gen(function*() {
   let target = Infinity
   let allDone = yield* Deferred.make<void>()
 
+  const timedCompletion = <A, E>(completion: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      const started = now()
+      return Effect.tap(completion, () =>
+        Effect.suspend(() => {
+          completeLatency.add(now() - started)
+          completed++
+          return completed === target ? Deferred.succeed(allDone, undefined) : Effect.void
+        }))
+    })
+
   // The worker pool's client, timed: claim and complete latency as the pool sees them.
   const timedClient = OsqueueClient.of({
     ...client,
@@ -204,16 +215,9 @@ const osqueue = Effect.gen(function*() {
             if (jobs.length > 0) claimLatency.add(now() - started)
           }))
       }),
-    complete: (token, result) =>
-      Effect.suspend(() => {
-        const started = now()
-        return Effect.tap(client.complete(token, result), () =>
-          Effect.suspend(() => {
-            completeLatency.add(now() - started)
-            completed++
-            return completed === target ? Deferred.succeed(allDone, undefined) : Effect.void
-          }))
-      })
+    complete: (token, result) => timedCompletion(client.complete(token, result)),
+    // What the pool completes with: answered with the job's id.
+    completeId: (token, result) => timedCompletion(client.completeId(token, result))
   })
 
   /** Enqueues jobs in batches of 1,000, untimed. */

@@ -3,7 +3,7 @@
  * one suite, run once per transport. Also the watch stream and long-poll claims.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, type Scope, Stream } from "effect"
+import { Chunk, Effect, Either, Fiber, type Scope, Stream } from "effect"
 import { awaitLeader, rpcHttp, rpcWs, startBroker, type Started, wholeJobs } from "./fixtures.js"
 
 type Client = Effect.Effect.Success<ReturnType<typeof rpcHttp>>
@@ -76,6 +76,31 @@ for (const [name, connect] of transports) {
         const first = yield* client.EnqueueMany({ jobs: keyed }, { headers: { prefer: "return=minimal" } })
         const again = yield* client.EnqueueMany({ jobs: keyed }, { headers: { prefer: "return=minimal" } })
         expect(again).toEqual(first)
+      }))
+
+    it.scopedLive("CompleteMany answers each job's id alone when a message prefers a minimal answer, whole jobs otherwise", () =>
+      Effect.gen(function*() {
+        const { client } = yield* setup
+        yield* client.EnqueueMany({ jobs: [1, 2, 3, 4].map((n) => ({ type: "done", payload: { n } })) })
+        const claimed = yield* client.Claim({ workerId: "w", types: ["done"], max: 4 })
+        const [a, b, c, d] = claimed
+        const minimal = yield* client.CompleteMany(
+          { items: [{ token: a!.token, result: "ok" }, { token: b!.token }, { token: a!.token }] },
+          { headers: { prefer: "return=minimal" } }
+        )
+        // Each item as it went: the first two completed (their ids), the third's lease is gone.
+        expect(minimal.slice(0, 2)).toEqual([
+          Either.right(a!.job.id),
+          Either.right(b!.job.id)
+        ])
+        expect(Either.isLeft(minimal[2]!)).toBe(true)
+        expect((yield* client.Get({ id: a!.job.id })).state).toBe("completed")
+        const whole = yield* client.CompleteMany({ items: [{ token: c!.token }, { token: d!.token, result: 2 }] })
+        expect(
+          whole.map((outcome) =>
+            Either.isRight(outcome) && typeof outcome.right !== "string" ? outcome.right.state : outcome
+          )
+        ).toEqual(["completed", "completed"])
       }))
 
     it.scopedLive("watch sees enqueued, claimed and completed events, the leader and stats", () =>

@@ -128,6 +128,12 @@ export interface OsqueueClientShape {
     options?: { readonly progress?: unknown; readonly leaseMs?: number }
   ) => Effect.Effect<HeartbeatResult, ClientError>
   readonly complete: (token: string, result?: unknown) => Effect.Effect<Job, ClientError>
+  /**
+   * `complete` for a worker that needs only that the completion was taken: the broker answers
+   * the job's id instead of the whole job (its payload and result included). A broker that
+   * predates it answers the job, of which the id is kept.
+   */
+  readonly completeId: (token: string, result?: unknown) => Effect.Effect<JobId, ClientError>
   readonly fail: (
     token: string,
     error: string,

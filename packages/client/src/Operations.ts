@@ -149,6 +149,22 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
       retryItem: isRetryableClientError
     })
 
+    // The worker's completions, answered with the jobs' ids (`CompleteManyIds`): apart from
+    // `complete`'s, whose callers get the jobs.
+    const sendCompleteId = yield* Coalesce.make<typeof CompleteRequest.Type, JobId, ClientError>({
+      maxItems: maxCoalesced,
+      single: (request) =>
+        router.call("complete", (api) =>
+          Effect.map(api.Complete(request), (job) =>
+            job.id)),
+      batch: (items) =>
+        router.call("completeMany", (api) =>
+          Effect.map(api.CompleteManyIds({ items }), (outcomes) =>
+            outcomes.map(Either.match({ onLeft: Exit.fail, onRight: Exit.succeed })))),
+      retryAlone: mayBeOneItem,
+      retryItem: isRetryableClientError
+    })
+
     /**
      * With spans exported, an enqueue is a `Producer.enqueue` span and each job carries it as its
      * `traceparent`: the broker's and the worker's spans for the job join its trace
@@ -335,6 +351,9 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
       complete: (token, result) =>
         Effect.flatMap(decodeToken(token), (t) =>
           sendable("result", result, sendComplete(result === undefined ? { token: t } : { token: t, result }))),
+      completeId: (token, result) =>
+        Effect.flatMap(decodeToken(token), (t) =>
+          sendable("result", result, sendCompleteId(result === undefined ? { token: t } : { token: t, result }))),
       fail: (token, error, options) =>
         byToken("fail", token, (t) => (api) =>
           Effect.flatMap(validated(FailRequest, "fail request")({ ...options, token: t, error }), api.Fail)),
@@ -349,8 +368,10 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
           api.Retry({ id: i })),
       retryDead: (type) =>
         router.call("retryDead", (api) =>
-          Effect.map(api.RetryDead(typeRequest(type)), (r) => r.count)),
-      promote: (id) => byId("promote", id, (i) => (api) => api.Promote({ id: i })),
+          Effect.map(api.RetryDead(typeRequest(type)), (r) =>
+            r.count)),
+      promote: (id) =>
+        byId("promote", id, (i) => (api) => api.Promote({ id: i })),
       setPriority: (id, priority) =>
         byId("setPriority", id, (i) => (api) =>
           Effect.flatMap(validated(PriorityRequest, "priority request")({ id: i, priority }), api.SetPriority)),

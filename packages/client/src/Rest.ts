@@ -17,6 +17,7 @@ import {
   QueueNames
 } from "@osqueue/types"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
 import { BrokerUnreachable, type ClientError } from "./Errors.js"
 import { type Connect, trimUrl } from "./Protocols.js"
@@ -74,6 +75,11 @@ export const restConnect =
           Heartbeat: (payload) => lift(api.jobs.heartbeat({ path: { id: jobOf(payload.token) }, payload })),
           Complete: (payload) => lift(api.jobs.complete({ path: { id: jobOf(payload.token) }, payload })),
           CompleteMany: (payload) => lift(api.jobs.completeMany({ payload })),
+          // REST answers whole jobs: their ids are kept.
+          CompleteManyIds: (payload) =>
+            lift(
+              Effect.map(api.jobs.completeMany({ payload }), (outcomes) => outcomes.map(Either.map((job) => job.id)))
+            ),
           Fail: (payload) => lift(api.jobs.fail({ path: { id: jobOf(payload.token) }, payload })),
           Release: (payload) => lift(api.jobs.release({ path: { id: jobOf(payload.token) }, payload })),
           Cancel: ({ id }) => lift(api.jobs.cancel({ path: { id } })),

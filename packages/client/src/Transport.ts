@@ -9,6 +9,7 @@ import {
   type ClaimedJob,
   type ClaimLimit,
   type ClaimRequest,
+  type CompletedOnWire,
   type CompleteManyRequest,
   type CompleteOutcomes,
   type CompleteRequest,
@@ -46,6 +47,7 @@ import {
 } from "@osqueue/types"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as FiberId from "effect/FiberId"
 import * as HashSet from "effect/HashSet"
 import * as Stream from "effect/Stream"
@@ -65,6 +67,8 @@ export interface BrokerApi {
   readonly Heartbeat: Call<typeof HeartbeatRequest.Type, HeartbeatResult>
   readonly Complete: Call<typeof CompleteRequest.Type, Job>
   readonly CompleteMany: Call<typeof CompleteManyRequest.Type, CompleteOutcomes>
+  /** `CompleteMany` answered with the jobs' ids alone, where the transport can ask for that (`prefersMinimal`). */
+  readonly CompleteManyIds: Call<typeof CompleteManyRequest.Type, ReadonlyArray<Either.Either<JobId, OsqueueError>>>
   readonly Fail: Call<typeof FailRequest.Type, Job>
   readonly Release: Call<typeof TokenRequest.Type, Job>
   readonly Cancel: Call<typeof IdRequest.Type, Job>
@@ -141,6 +145,16 @@ const wholeJobs = (answer: ReadonlyArray<Job | JobId>): Effect.Effect<ReadonlyAr
 const idsOf = (answer: ReadonlyArray<Job | JobId>): ReadonlyArray<JobId> =>
   answer.map((job) => (typeof job === "string" ? job : job.id))
 
+/** A `CompleteMany` answer read as whole jobs, as `wholeJobs`. */
+const wholeOutcomes = (answer: CompletedOnWire): Effect.Effect<CompleteOutcomes> =>
+  answer.every((outcome) => Either.isLeft(outcome) || typeof outcome.right !== "string")
+    ? Effect.succeed(answer as CompleteOutcomes)
+    : Effect.dieMessage("the broker answered CompleteMany with ids where whole jobs were asked for")
+
+/** A `CompleteMany` answer's ids, as `idsOf`: an older broker's whole jobs hold them. */
+const completedIds = (answer: CompletedOnWire): ReadonlyArray<Either.Either<JobId, OsqueueError>> =>
+  answer.map(Either.map((job) => (typeof job === "string" ? job : job.id)))
+
 /**
  * Adapts a typed RPC client; protocol failures become `BrokerUnreachable` (or `Unauthorized` for a
  * refused token). With `queue`, every message names it in its `osqueue-queue` header (none: the
@@ -168,7 +182,8 @@ export const fromRpcClient = (url: string, client: OsqueueRpcClient, queue?: str
     Claim: lift((p) => client.Claim(p, o)),
     Heartbeat: lift((p) => client.Heartbeat(p, o)),
     Complete: lift((p) => client.Complete(p, o)),
-    CompleteMany: lift((p) => client.CompleteMany(p, o)),
+    CompleteMany: lift((p) => Effect.flatMap(client.CompleteMany(p, o), wholeOutcomes)),
+    CompleteManyIds: lift((p) => Effect.map(client.CompleteMany(p, minimal), completedIds)),
     Fail: lift((p) => client.Fail(p, o)),
     Release: lift((p) => client.Release(p, o)),
     Cancel: lift((p) => client.Cancel(p, o)),

@@ -211,6 +211,33 @@ for (const transport of ["http", "ws", "rest"] as const) {
         expect((yield* client.stats).counts.completed).toBe(20)
       }))
 
+    it.scopedLive("completeId completes as complete does, merged or alone, and answers each job's id", () =>
+      Effect.gen(function*() {
+        const url = yield* startBroker({ store: yield* MemoryStore.make })
+        const client = yield* clientIn(transports[transport](url))
+        yield* client.enqueueMany(Array.from({ length: 6 }, (_, n) => ({ type: "ack", payload: n })))
+        const claimed = yield* client.claim({ workerId: "w", types: ["ack"], max: 6 })
+        expect(claimed).toHaveLength(6)
+        const before = yield* requestCounts(url)
+        // Five in one turn (one CompleteMany), one of them a token already used: that one alone fails.
+        yield* client.completeId(claimed[0]!.token)
+        const outcomes = yield* Effect.all(
+          claimed.slice(0, 5).map((c) => Effect.either(client.completeId(c.token, { done: c.job.payload }))),
+          { concurrency: "unbounded" }
+        )
+        expect(Either.isLeft(outcomes[0]!) && outcomes[0].left._tag).toMatch(/InvalidTransition|LeaseLost/)
+        expect(outcomes.slice(1)).toEqual(claimed.slice(1, 5).map((c) => Either.right(c.job.id)))
+        expect((yield* requestCounts(url)).completeMany - before.completeMany).toBe(1)
+        // Alone in its turn: a single Complete.
+        expect(yield* client.completeId(claimed[5]!.token, "last")).toBe(claimed[5]!.job.id)
+        for (const c of claimed.slice(1)) {
+          const job = yield* client.get(c.job.id)
+          expect([job.state, job.result]).toEqual(["completed", c === claimed[5] ? "last" : { done: c.job.payload }])
+        }
+        const bad = yield* Effect.either(client.completeId("not-a-token"))
+        expect(Either.isLeft(bad) && bad.left._tag).toBe("InvalidRequest")
+      }))
+
     it.scopedLive("a value that cannot travel as JSON is refused as InvalidRequest, alone, before it is sent", () =>
       withClient(transport, (client) =>
         Effect.gen(function*() {
@@ -329,6 +356,87 @@ describe("enqueueManyIds over RPC", () => {
         expect(whole.map((job) => job.payload)).toEqual([3])
         const listed = (yield* client.list({ type: "old" })).jobs.map((job) => job.id)
         expect(listed.slice(-3)).toEqual([...ids, whole[0]!.id])
+      }
+    }))
+})
+
+describe("completeId over RPC", () => {
+  /** `protocol` with the headers of each `CompleteMany` sent kept in `sent` and the answers to them in `answers`. */
+  const watching = (protocol: Layer.Layer<RpcClient.Protocol>, sent: Array<Headers>, answers: Array<unknown>) =>
+    Layer.map(protocol, (context) => {
+      const inner = Context.get(context, RpcClient.Protocol)
+      const completeManyIds = new Set<string>()
+      return Context.add(context, RpcClient.Protocol, {
+        ...inner,
+        send: (request, transferables) => {
+          if (request._tag === "Request" && request.tag === "CompleteMany") {
+            sent.push(request.headers)
+            completeManyIds.add(String(request.id))
+          }
+          return inner.send(request, transferables)
+        },
+        run: (f) =>
+          inner.run((message) => {
+            if (message._tag === "Exit" && completeManyIds.has(String(message.requestId))) answers.push(message.exit)
+            return f(message)
+          })
+      })
+    })
+
+  const claimThree = (client: OsqueueClient["Type"], type: string) =>
+    Effect.flatMap(
+      client.enqueueMany([1, 2, 3].map((n) => ({ type, payload: n }))),
+      () => client.claim({ workerId: "w", types: [type], max: 3 })
+    )
+
+  it.scopedLive("asks for a minimal answer (prefer: return=minimal) and gets ids; complete gets whole jobs", () =>
+    Effect.gen(function*() {
+      const url = yield* startBroker({ store: yield* MemoryStore.make })
+      const sent: Array<Headers> = []
+      const answers: Array<unknown> = []
+      const client = yield* clientIn(
+        OsqueueClient.layerProtocol(watching(Protocols.webSocketProtocol(url), sent, answers))
+      )
+      const [a, b, c] = yield* claimThree(client, "min")
+      const ids = yield* Effect.all([client.completeId(a!.token), client.completeId(b!.token, 2)], {
+        concurrency: "unbounded"
+      })
+      expect(ids).toEqual([a!.job.id, b!.job.id])
+      const whole = yield* Effect.all([client.complete(c!.token), Effect.either(client.complete(a!.token))], {
+        concurrency: "unbounded"
+      })
+      expect(whole[0]!.state).toBe("completed")
+      expect(sent.map((headers) => headers.filter(([name]) => name === preferHeader))).toEqual([
+        [[preferHeader, "return=minimal"]],
+        []
+      ])
+      // On the wire: the ids alone, then a whole job.
+      expect(answers[0]).toEqual({
+        _tag: "Success",
+        value: [{ _tag: "Right", right: a!.job.id }, { _tag: "Right", right: b!.job.id }]
+      })
+      expect(answers[1]).toMatchObject({
+        _tag: "Success",
+        value: [{ _tag: "Right", right: { id: c!.job.id, state: "completed" } }, { _tag: "Left" }]
+      })
+    }))
+
+  it.scopedLive("from a broker that ignores the header (as one that predates it) keeps the ids of the whole jobs it answers", () =>
+    Effect.gen(function*() {
+      const url = yield* startBroker({ store: yield* MemoryStore.make })
+      const withoutPrefer = (headers: Headers) => headers.filter(([name]) => name !== preferHeader)
+      for (const protocol of [Protocols.webSocketProtocol(url), Protocols.httpProtocol(url)]) {
+        const answers: Array<unknown> = []
+        const client = yield* clientIn(
+          OsqueueClient.layerProtocol(watching(rewriting(protocol, withoutPrefer, []), [], answers))
+        )
+        const claimed = yield* claimThree(client, "old")
+        const ids = yield* Effect.all(claimed.map((c) => client.completeId(c.token)), { concurrency: "unbounded" })
+        expect(ids).toEqual(claimed.map((c) => c.job.id))
+        expect(answers[0]).toMatchObject({
+          _tag: "Success",
+          value: claimed.map((c) => ({ _tag: "Right", right: { id: c.job.id, state: "completed" } }))
+        })
       }
     }))
 })

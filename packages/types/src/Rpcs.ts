@@ -132,9 +132,33 @@ export const CompleteManyRequest = Schema.Struct({
 }).annotations(strictFields)
 export type CompleteManyRequest = typeof CompleteManyRequest.Type
 
+const completeManyKeys: ReadonlySet<string> = new Set(Object.keys(CompleteManyRequest.fields))
+
+/**
+ * `CompleteManyRequest` as RPC requests carry it, as `EnqueueManyRequestOnWire`: one guard for the
+ * request and its items, where the RPC client validated the struct (`payloadSchema.make`) and its
+ * encode and the broker's decode walked the array and each item apart.
+ */
+export const CompleteManyRequestOnWire: Schema.Schema<CompleteManyRequest> = guarded(
+  CompleteManyRequest,
+  (u): u is CompleteManyRequest =>
+    isObject(u) && Array.isArray(u.items) && u.items.length >= 1 && u.items.length <= maxCompleteBatch &&
+    isArrayOf(u.items, (item) => isObject(item) && isLeaseToken(item.token) && onlyKeys(item, completeKeys)) &&
+    onlyKeys(u, completeManyKeys)
+)
+
 /** One answer per item of a `CompleteMany`, in order. */
 export const CompleteOutcomes = Schema.Array(Schema.Either({ right: JobOnWire, left: OsqueueError }))
 export type CompleteOutcomes = typeof CompleteOutcomes.Type
+
+/**
+ * `CompleteOutcomes` as RPC answers carry them: each completed job whole, or its id alone when the
+ * request asked for a minimal answer (`prefersMinimal`), as `EnqueuedOnWire`. A worker needs no
+ * more than that its completion was taken; a broker that does not know the preference answers
+ * whole jobs, which a client reads too.
+ */
+export const CompletedOnWire = Schema.Array(Schema.Either({ right: EnqueuedOnWire, left: OsqueueError }))
+export type CompletedOnWire = typeof CompletedOnWire.Type
 
 export const TokenRequest = Schema.Struct({ token: LeaseToken }).annotations(strictFields)
 export type TokenRequest = typeof TokenRequest.Type
@@ -205,8 +229,9 @@ export const EnqueueManyRequestOnWire: Schema.Schema<EnqueueManyRequest> = guard
  * The RPC message header by which a request asks for a minimal answer, as HTTP's `Prefer:
  * return=minimal` (RFC 7240) does: `EnqueueMany` then answers each job's id alone
  * (`EnqueuedOnWire`), a few bytes where the whole job (its payload included) was hundreds, for
- * a producer that needs no more. A broker may ignore it, as one that predates it does: a client
- * that asks reads whole jobs too. No other operation's answer changes.
+ * a producer that needs no more, and `CompleteMany` each completed job's id (`CompletedOnWire`),
+ * for a worker. A broker may ignore it, as one that predates it does: a client that asks reads
+ * whole jobs too. No other operation's answer changes.
  */
 export const preferHeader = "prefer"
 export const returnMinimal = "return=minimal"
@@ -318,7 +343,12 @@ export class OsqueueRpcs extends RpcGroup.make(
   Rpc.make("Claim", { payload: ClaimRequestOnWire, success: Schema.Array(ClaimedJob), error: OsqueueError }),
   Rpc.make("Heartbeat", { payload: HeartbeatRequest, success: HeartbeatResult, error: OsqueueError }),
   Rpc.make("Complete", { payload: CompleteRequestOnWire, success: JobOnWire, error: OsqueueError }),
-  Rpc.make("CompleteMany", { payload: CompleteManyRequest, success: CompleteOutcomes, error: OsqueueError }),
+  /** Answers each item's outcome: its job, or only the job's id when the message's headers prefer a minimal answer. */
+  Rpc.make("CompleteMany", {
+    payload: CompleteManyRequestOnWire,
+    success: CompletedOnWire,
+    error: OsqueueError
+  }),
   Rpc.make("Fail", { payload: FailRequest, success: JobOnWire, error: OsqueueError }),
   Rpc.make("Release", { payload: TokenRequest, success: JobOnWire, error: OsqueueError }),
   Rpc.make("Cancel", { payload: IdRequest, success: JobOnWire, error: OsqueueError }),

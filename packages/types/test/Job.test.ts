@@ -1,6 +1,6 @@
 /**
  * `JobOnWire`, `EnqueueOptionsOnWire`, `EnqueueManyRequestOnWire`, `ClaimRequestOnWire`,
- * `CompleteRequestOnWire` and `EnqueuedOnWire` are their schemas checked first by hand-written
+ * `CompleteRequestOnWire`, `CompleteManyRequestOnWire` and `EnqueuedOnWire` are their schemas checked first by hand-written
  * guards: each guard must give its schema's verdict on every value the schema can describe, and
  * on every way of breaking one.
  */
@@ -9,6 +9,7 @@ import { Arbitrary, FastCheck as fc, JSONSchema, ParseResult, Schema } from "eff
 import {
   ClaimRequest,
   ClaimRequestOnWire,
+  CompleteManyRequestOnWire,
   CompleteRequest,
   CompleteRequestOnWire,
   EnqueuedOnWire,
@@ -19,11 +20,13 @@ import {
   Job,
   JobId,
   JobOnWire,
+  maxCompleteBatch,
   maxDelayMs,
   maxInstant,
   maxJobIdLength,
   maxTimeoutMs,
-  StoredJob
+  StoredJob,
+  strictFields
 } from "../src/index.js"
 
 /** Wrong values of every JSON kind, and a few right-typed ones that break a rule. */
@@ -124,6 +127,15 @@ const pairs = [
     schema: CompleteRequest as Schema.Schema<unknown, unknown>,
     wire: CompleteRequestOnWire as Schema.Schema<unknown>,
     runs: 300
+  },
+  {
+    name: "CompleteManyRequestOnWire",
+    // Its items are `CompleteRequestOnWire`, which has no arbitrary: the same request over `CompleteRequest`.
+    schema: Schema.Struct({
+      items: Schema.Array(CompleteRequest).pipe(Schema.minItems(1), Schema.maxItems(maxCompleteBatch))
+    }).annotations(strictFields) as Schema.Schema<unknown, unknown>,
+    wire: CompleteManyRequestOnWire as Schema.Schema<unknown>,
+    runs: 30
   }
 ]
 

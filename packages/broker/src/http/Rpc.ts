@@ -7,8 +7,9 @@
  */
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { InvalidRequest, type Job, OsqueueError } from "@osqueue/types"
+import { type CompleteOutcomes, InvalidRequest, type Job, OsqueueError } from "@osqueue/types"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
@@ -69,10 +70,11 @@ export type Operations = ReturnType<typeof operations>
 /**
  * What an operation answers to a request that asks for a minimal answer (`prefersMinimal`: the
  * message's `prefer: return=minimal` header), by tag: `EnqueueMany` each job's id alone
- * (`EnqueuedOnWire`). The operation runs as it does for any request; only its answer is less.
+ * (`EnqueuedOnWire`), `CompleteMany` each completed job's id (`CompletedOnWire`). The operation runs as it does for any request; only its answer is less.
  */
 export const minimalAnswers: Readonly<Record<string, (answer: unknown) => unknown>> = {
-  EnqueueMany: (jobs) => (jobs as ReadonlyArray<Job>).map((job) => job.id)
+  EnqueueMany: (jobs) => (jobs as ReadonlyArray<Job>).map((job) => job.id),
+  CompleteMany: (outcomes) => (outcomes as CompleteOutcomes).map(Either.map((job) => job.id))
 }
 
 /** One untyped operation: a payload decoded by its RPC's schema in, an effect or a stream out. */

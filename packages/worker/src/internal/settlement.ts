@@ -106,7 +106,8 @@ export const makeSettlement = (client: Context.Tag.Service<OsqueueClient>, traci
             false
           ),
         onSuccess: (result) =>
-          client.complete(claimed.token, result).pipe(
+          // The job the broker answers with is not needed: its id will do (`completeId`).
+          client.completeId(claimed.token, result).pipe(
             Effect.as("completed" as const),
             // A result the client or broker refuses (not JSON, too large) would be
             // refused again on every attempt.
