@@ -18,6 +18,7 @@ import {
   LeaseToken,
   ListQuery,
   maxEnqueueBatch,
+  type OsqueueError,
   PriorityRequest,
   PurgeRequest,
   ScheduleIdRequest,
@@ -137,33 +138,40 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
       retryAlone: mayBeOneItem
     })
 
-    const sendComplete = yield* Coalesce.make<typeof CompleteRequest.Type, Job, ClientError>({
-      maxItems: maxCoalesced,
-      single: (request) =>
-        router.call("complete", (api) => api.Complete(request)),
-      batch: (items) =>
-        router.call("completeMany", (api) =>
-          Effect.map(api.CompleteMany({ items }), (outcomes) =>
-            outcomes.map(Either.match({ onLeft: Exit.fail, onRight: Exit.succeed })))),
-      retryAlone: mayBeOneItem,
-      retryItem: isRetryableClientError
-    })
+    /**
+     * Completions made in one turn go out as one `CompleteMany` (`many`), each answered as
+     * `single` answers one alone.
+     */
+    const completions = <B>(
+      single: (api: BrokerApi, request: typeof CompleteRequest.Type) => Effect.Effect<B, ClientError>,
+      many: (
+        api: BrokerApi,
+        items: ReadonlyArray<typeof CompleteRequest.Type>
+      ) => Effect.Effect<ReadonlyArray<Either.Either<B, OsqueueError>>, ClientError>
+    ) =>
+      Coalesce.make<typeof CompleteRequest.Type, B, ClientError>({
+        maxItems: maxCoalesced,
+        single: (request) =>
+          router.call("complete", (api) => single(api, request)),
+        batch: (items) =>
+          router.call("completeMany", (api) =>
+            Effect.map(many(api, items), (outcomes) =>
+              outcomes.map(Either.match({ onLeft: Exit.fail, onRight: Exit.succeed })))),
+        retryAlone: mayBeOneItem,
+        retryItem: isRetryableClientError
+      })
+
+    const sendComplete = yield* completions(
+      (api, request) => api.Complete(request),
+      (api, items) => api.CompleteMany({ items })
+    )
 
     // The worker's completions, answered with the jobs' ids (`CompleteManyIds`): apart from
     // `complete`'s, whose callers get the jobs.
-    const sendCompleteId = yield* Coalesce.make<typeof CompleteRequest.Type, JobId, ClientError>({
-      maxItems: maxCoalesced,
-      single: (request) =>
-        router.call("complete", (api) =>
-          Effect.map(api.Complete(request), (job) =>
-            job.id)),
-      batch: (items) =>
-        router.call("completeMany", (api) =>
-          Effect.map(api.CompleteManyIds({ items }), (outcomes) =>
-            outcomes.map(Either.match({ onLeft: Exit.fail, onRight: Exit.succeed })))),
-      retryAlone: mayBeOneItem,
-      retryItem: isRetryableClientError
-    })
+    const sendCompleteId = yield* completions(
+      (api, request) => Effect.map(api.Complete(request), (job) => job.id),
+      (api, items) => api.CompleteManyIds({ items })
+    )
 
     /**
      * With spans exported, an enqueue is a `Producer.enqueue` span and each job carries it as its
@@ -183,9 +191,7 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
         : Effect.useSpan(name, { kind: "producer", attributes: attributes(), captureStackTrace: false }, (span) => {
           const traceparent = JobTrace.traceparentOf(span)
           return send(traceparent === undefined ? identity : (options) => ({ ...options, traceparent })).pipe(
-            Effect.tap((sent) =>
-              annotate?.(sent, span)
-            ),
+            Effect.tap((sent) => annotate?.(sent, span)),
             Effect.withParentSpan(span)
           )
         })
@@ -197,8 +203,7 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
     ): Effect.Effect<Job, ClientError> =>
       Either.match(enqueueOptions(input), {
         onLeft: Effect.fail,
-        onRight: (options) =>
-          sendable(`payload of a ${input.type} job`, input.payload, sendEnqueue(stamp(options)))
+        onRight: (options) => sendable(`payload of a ${input.type} job`, input.payload, sendEnqueue(stamp(options)))
       })
 
     const enqueue = (
