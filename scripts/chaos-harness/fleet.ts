@@ -159,6 +159,8 @@ const recording = (client: OsqueueClient["Type"], journal: Journal, workerId: ()
       }),
     heartbeat: (token, options) => record("heartbeat", token, client.heartbeat(token, options)),
     complete: (token, result) => record("complete", token, client.complete(token, result)),
+    // The worker pool completes through this one (answered with the job's id).
+    completeId: (token, result) => record("complete", token, client.completeId(token, result)),
     fail: (token, error, options) => record("fail", token, client.fail(token, error, options)),
     release: (token) => record("release", token, client.release(token))
   }
