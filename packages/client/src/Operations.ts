@@ -173,6 +173,13 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
       (api, items) => api.CompleteManyIds({ items })
     )
 
+    /** A completion's token and result checked, then sent through `send`. */
+    const completing =
+      <B>(send: (request: typeof CompleteRequest.Type) => Effect.Effect<B, ClientError>) =>
+      (token: string, result?: unknown): Effect.Effect<B, ClientError> =>
+        Effect.flatMap(decodeToken(token), (t) =>
+          sendable("result", result, send(result === undefined ? { token: t } : { token: t, result })))
+
     /**
      * With spans exported, an enqueue is a `Producer.enqueue` span and each job carries it as its
      * `traceparent`: the broker's and the worker's spans for the job join its trace
@@ -191,7 +198,9 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
         : Effect.useSpan(name, { kind: "producer", attributes: attributes(), captureStackTrace: false }, (span) => {
           const traceparent = JobTrace.traceparentOf(span)
           return send(traceparent === undefined ? identity : (options) => ({ ...options, traceparent })).pipe(
-            Effect.tap((sent) => annotate?.(sent, span)),
+            Effect.tap((sent) =>
+              annotate?.(sent, span)
+            ),
             Effect.withParentSpan(span)
           )
         })
@@ -353,12 +362,8 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
               Effect.flatMap(validated(HeartbeatRequest, "heartbeat")(request), api.Heartbeat)
             )
         }),
-      complete: (token, result) =>
-        Effect.flatMap(decodeToken(token), (t) =>
-          sendable("result", result, sendComplete(result === undefined ? { token: t } : { token: t, result }))),
-      completeId: (token, result) =>
-        Effect.flatMap(decodeToken(token), (t) =>
-          sendable("result", result, sendCompleteId(result === undefined ? { token: t } : { token: t, result }))),
+      complete: completing(sendComplete),
+      completeId: completing(sendCompleteId),
       fail: (token, error, options) =>
         byToken("fail", token, (t) => (api) =>
           Effect.flatMap(validated(FailRequest, "fail request")({ ...options, token: t, error }), api.Fail)),
@@ -369,14 +374,10 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
         byId("cancel", id, (i) => (api) =>
           api.Cancel({ id: i })),
       retry: (id) =>
-        byId("retry", id, (i) => (api) =>
-          api.Retry({ id: i })),
+        byId("retry", id, (i) => (api) => api.Retry({ id: i })),
       retryDead: (type) =>
-        router.call("retryDead", (api) =>
-          Effect.map(api.RetryDead(typeRequest(type)), (r) =>
-            r.count)),
-      promote: (id) =>
-        byId("promote", id, (i) => (api) => api.Promote({ id: i })),
+        router.call("retryDead", (api) => Effect.map(api.RetryDead(typeRequest(type)), (r) => r.count)),
+      promote: (id) => byId("promote", id, (i) => (api) => api.Promote({ id: i })),
       setPriority: (id, priority) =>
         byId("setPriority", id, (i) => (api) =>
           Effect.flatMap(validated(PriorityRequest, "priority request")({ id: i, priority }), api.SetPriority)),
