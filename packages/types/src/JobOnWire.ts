@@ -119,11 +119,12 @@ export const EnqueueOptionsOnWire: Schema.Schema<EnqueueOptions> = guarded(Enque
 const isJobId = (u: unknown): u is JobId => typeof u === "string" && u.length >= 1 && u.length <= maxJobIdLength
 
 /**
- * What `EnqueueMany` answers for each job: the job (as `JobOnWire`), or its id alone when the
- * request asked for a minimal answer (`Rpcs.prefersMinimal`). A client reads either, so it can
- * ask any broker: one that does not know the preference answers whole jobs.
+ * What `EnqueueMany` answers for each job, and `CompleteMany` for each completed one: the job (as
+ * `JobOnWire`), or its id alone when the request asked for a minimal answer
+ * (`Rpcs.prefersMinimal`). A client reads either, so it can ask any broker: one that does not
+ * know the preference answers whole jobs.
  */
-export const EnqueuedOnWire: Schema.Schema<Job | JobId> = guarded(
+export const JobOrIdOnWire: Schema.Schema<Job | JobId> = guarded(
   Schema.Union(JobId, Job),
   (u): u is Job | JobId => isJobId(u) || isJob(u),
   (answer) => (typeof answer === "string" ? answer : publicJob(answer))

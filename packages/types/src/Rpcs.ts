@@ -22,7 +22,7 @@ import {
   strictFields
 } from "./Job.js"
 import { JobPage, ListQuery } from "./JobList.js"
-import { ClaimedJob, EnqueuedOnWire, EnqueueOptionsOnWire, isEnqueueOptions, JobOnWire } from "./JobOnWire.js"
+import { ClaimedJob, EnqueueOptionsOnWire, isEnqueueOptions, JobOnWire, JobOrIdOnWire } from "./JobOnWire.js"
 import { isLeaseToken, LeaseToken } from "./LeaseToken.js"
 import { Schedule, ScheduleId, ScheduleSpec } from "./Schedule.js"
 import { LimitStatus, Paused, StateCounts, Stats } from "./Stats.js"
@@ -153,11 +153,11 @@ export type CompleteOutcomes = typeof CompleteOutcomes.Type
 
 /**
  * `CompleteOutcomes` as RPC answers carry them: each completed job whole, or its id alone when the
- * request asked for a minimal answer (`prefersMinimal`), as `EnqueuedOnWire`. A worker needs no
+ * request asked for a minimal answer (`prefersMinimal`, `JobOrIdOnWire`). A worker needs no
  * more than that its completion was taken; a broker that does not know the preference answers
  * whole jobs, which a client reads too.
  */
-export const CompletedOnWire = Schema.Array(Schema.Either({ right: EnqueuedOnWire, left: OsqueueError }))
+export const CompletedOnWire = Schema.Array(Schema.Either({ right: JobOrIdOnWire, left: OsqueueError }))
 export type CompletedOnWire = typeof CompletedOnWire.Type
 
 export const TokenRequest = Schema.Struct({ token: LeaseToken }).annotations(strictFields)
@@ -228,7 +228,7 @@ export const EnqueueManyRequestOnWire: Schema.Schema<EnqueueManyRequest> = guard
 /**
  * The RPC message header by which a request asks for a minimal answer, as HTTP's `Prefer:
  * return=minimal` (RFC 7240) does: `EnqueueMany` then answers each job's id alone
- * (`EnqueuedOnWire`), a few bytes where the whole job (its payload included) was hundreds, for
+ * (`JobOrIdOnWire`), a few bytes where the whole job (its payload included) was hundreds, for
  * a producer that needs no more, and `CompleteMany` each completed job's id (`CompletedOnWire`),
  * for a worker. A broker may ignore it, as one that predates it does: a client that asks reads
  * whole jobs too. No other operation's answer changes.
@@ -335,7 +335,7 @@ export class OsqueueRpcs extends RpcGroup.make(
   /** Answers each job, or only its id when the message's headers prefer a minimal answer (`prefersMinimal`). */
   Rpc.make("EnqueueMany", {
     payload: EnqueueManyRequestOnWire,
-    success: Schema.Array(EnqueuedOnWire),
+    success: Schema.Array(JobOrIdOnWire),
     error: OsqueueError
   }),
   /** A flow (docs/flows.md): its jobs, each before its children. */

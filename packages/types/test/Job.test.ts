@@ -1,6 +1,6 @@
 /**
  * `JobOnWire`, `EnqueueOptionsOnWire`, `EnqueueManyRequestOnWire`, `ClaimRequestOnWire`,
- * `CompleteRequestOnWire`, `CompleteManyRequestOnWire` and `EnqueuedOnWire` are their schemas checked first by hand-written
+ * `CompleteRequestOnWire`, `CompleteManyRequestOnWire` and `JobOrIdOnWire` are their schemas checked first by hand-written
  * guards: each guard must give its schema's verdict on every value the schema can describe, and
  * on every way of breaking one.
  */
@@ -12,7 +12,6 @@ import {
   CompleteManyRequestOnWire,
   CompleteRequest,
   CompleteRequestOnWire,
-  EnqueuedOnWire,
   EnqueueManyRequest,
   EnqueueManyRequestOnWire,
   EnqueueOptions,
@@ -20,6 +19,7 @@ import {
   Job,
   JobId,
   JobOnWire,
+  JobOrIdOnWire,
   maxCompleteBatch,
   maxDelayMs,
   maxInstant,
@@ -195,9 +195,9 @@ for (const { name, runs, schema, wire } of pairs) {
   })
 }
 
-describe("EnqueuedOnWire", () => {
+describe("JobOrIdOnWire", () => {
   const schema = Schema.Union(JobId, Job)
-  const guardSays = Schema.is(EnqueuedOnWire)
+  const guardSays = Schema.is(JobOrIdOnWire)
   const schemaSays = Schema.is(schema)
 
   it("gives the schema's verdict on ids, jobs and what is neither", () => {
@@ -215,12 +215,12 @@ describe("EnqueuedOnWire", () => {
 
   it("encodes a job without its lease's secret, an id as it is", () => {
     const job = fc.sample(Arbitrary.make(Job), 1)[0]!
-    const encode = Schema.encodeSync(Schema.Array(EnqueuedOnWire))
+    const encode = Schema.encodeSync(Schema.Array(JobOrIdOnWire))
     expect(encode([job, "job-1" as JobId])).toEqual([Schema.encodeSync(JobOnWire)(job), "job-1"])
   })
 
   it("is described as the schema in JSON Schema", () => {
-    expect(JSONSchema.make(EnqueuedOnWire)).toEqual(JSONSchema.make(schema))
+    expect(JSONSchema.make(JobOrIdOnWire)).toEqual(JSONSchema.make(schema))
   })
 })
 

@@ -70,7 +70,8 @@ export type Operations = ReturnType<typeof operations>
 /**
  * What an operation answers to a request that asks for a minimal answer (`prefersMinimal`: the
  * message's `prefer: return=minimal` header), by tag: `EnqueueMany` each job's id alone
- * (`EnqueuedOnWire`), `CompleteMany` each completed job's id (`CompletedOnWire`). The operation runs as it does for any request; only its answer is less.
+ * (`JobOrIdOnWire`), `CompleteMany` each completed job's id (`CompletedOnWire`). The operation
+ * runs as it does for any request; only its answer is less.
  */
 export const minimalAnswers: Readonly<Record<string, (answer: unknown) => unknown>> = {
   EnqueueMany: (jobs) => (jobs as ReadonlyArray<Job>).map((job) => job.id),
