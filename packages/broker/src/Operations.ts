@@ -45,7 +45,9 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import * as Claims from "./internal/claims.js"
 import {
@@ -68,6 +70,15 @@ export interface OperationsShape {
   readonly enqueueMany: (request: EnqueueManyRequest) => Effect.Effect<ReadonlyArray<Job>, OsqueueError>
   /** Waits up to `waitMs` for a job when none is ready (long poll); `[]` when none came. */
   readonly claim: (request: ClaimRequest) => Effect.Effect<ReadonlyArray<ClaimedJob>, OsqueueError>
+  /**
+   * `claim` by callback, for a transport that answers by callback (the edge): `respond` is called
+   * once, unless what it returns (the client hung up) drops the claim first. With spans not
+   * exported it runs no fiber (docs/performance.md, "A long-poll claim without a fiber").
+   */
+  readonly claimWith: (
+    request: ClaimRequest,
+    respond: (exit: Exit.Exit<ReadonlyArray<ClaimedJob>, OsqueueError>) => void
+  ) => () => void
   readonly heartbeat: (request: HeartbeatRequest) => Effect.Effect<HeartbeatResult, OsqueueError>
   readonly complete: (request: CompleteRequest) => Effect.Effect<Job, OsqueueError>
   /** Each completion on its own (all in the next commit): one item's error fails only that item. */
@@ -155,7 +166,7 @@ export const make = Effect.gen(function*() {
         since: role.leader?.since ?? null
       })
 
-  const { claim, claimEach, workers } = yield* Claims.make(commit)
+  const { claim, claimEach, claimWith, workers } = yield* Claims.make(commit)
 
   /** The limits with the starts in each rate's window ending now (the state alone counts those it remembers). */
   const limitsNow = Effect.flatMap(Clock.currentTimeMillis, (now) => commit.read((state) => state.limitStatus(now)))
@@ -169,6 +180,7 @@ export const make = Effect.gen(function*() {
 
   /** Read once: with tracing off, the operations below make no span (none per call, batch or job). */
   const tracing = yield* JobTrace.exporting
+  const runCallback = Runtime.runCallback(yield* Effect.runtime<never>())
   const instrument = instrumenter(tracing)
   const batchSpan = batchSpanner(tracing)
 
@@ -219,6 +231,13 @@ export const make = Effect.gen(function*() {
         : (tracing ? tracedAll(jobs) : enqueueAll(jobs)).pipe(instrument("enqueueMany")),
     // Counted and timed by `Claims` itself.
     claim: tracing ? (request) => claim(request).pipe(spanned("claim")) : claim,
+    // A span needs a fiber: with spans exported the claim runs as an effect.
+    claimWith: tracing
+      ? (request, respond) => {
+        const cancel = runCallback(claim(request).pipe(spanned("claim")), { onExit: respond })
+        return () => cancel()
+      }
+      : claimWith,
     heartbeat: (request) => commit.submit({ _tag: "Heartbeat", ...request }).pipe(instrument("heartbeat")),
     enqueueEach: (jobs) =>
       (tracing ? withJobSpans(jobs, enqueueEach) : enqueueEach(jobs)).pipe(

@@ -347,6 +347,32 @@ describe("timeouts", () => {
       const events = Chunk.toReadonlyArray(yield* Fiber.join(watch).pipe(Effect.timeout(Duration.seconds(5))))
       expect(events).toMatchObject([{ _tag: "Job", event: { kind: "enqueued", type: "late" } }])
     }))
+
+  it.scopedLive("a long-poll claim whose client hangs up is dropped: it takes no job, and is counted interrupted", () =>
+    Effect.gen(function*() {
+      const broker = yield* startBroker()
+      yield* awaitLeader(broker)
+      const claim = JSON.stringify({ workerId: "gone", waitMs: 30_000 })
+      // each client gives up after 300 ms and closes its connection, unanswered
+      const answers = yield* Effect.all([
+        exchange(broker, post("/v1/jobs/claim", claim), { timeoutMs: 300 }),
+        exchange(
+          broker,
+          post("/rpc", `{"_tag":"Request","id":"1","tag":"Claim","payload":${claim},"headers":[]}\n`, {
+            "content-type": "application/ndjson"
+          }),
+          { timeoutMs: 300 }
+        )
+      ], { concurrency: "unbounded" })
+      expect(answers.map((answer) => answer.status)).toEqual([0, 0])
+      yield* Effect.sleep(Duration.millis(100))
+      const job = (yield* rest(broker.base, "POST", "/v1/jobs", { type: "t" })).body as { id: string }
+      yield* Effect.sleep(Duration.millis(300))
+      expect((yield* rest(broker.base, "GET", `/v1/jobs/${job.id}`)).body).toMatchObject({ state: "queued" })
+      const metrics = (yield* rest(broker.base, "GET", "/metrics")).body as string
+      expect(metrics).toMatch(/osqueue_requests_total\{operation="claim",outcome="interrupted"\} 2\b/)
+      expect(metrics).not.toMatch(/osqueue_requests_total\{operation="claim",outcome="ok"\}/)
+    }))
 })
 
 describe("upgrade requests", () => {

@@ -30,9 +30,13 @@ export interface ElectionShape {
   readonly id: string
   readonly url: string
   readonly role: Effect.Effect<Role>
+  /** `role` as it stands, read without an effect: for a caller that answers by callback (`GroupCommit.claimWaitingWith`). */
+  readonly roleNow: () => Role
   readonly roleChanges: Stream.Stream<Role>
   /** The leader's URL as this broker knows it (its own when it leads). */
   readonly leaderUrl: Effect.Effect<string | null>
+  /** `leaderUrl`, read without an effect. */
+  readonly leaderUrlNow: () => string | null
   /** GroupCommit found its position taken: the replica now follows the new leader; become its follower. */
   readonly stepDown: Effect.Effect<void>
   /** A clean handoff was written: stop leading without waiting to be deposed. */
@@ -74,6 +78,13 @@ export const make = Effect.gen(function*() {
   }
 
   const role = yield* SubscriptionRef.make<Role>(following())
+  /** The role as last set: `roleNow` reads it without an effect. */
+  let latest = yield* SubscriptionRef.get(role)
+  const setRole = (next: Role) =>
+    Effect.suspend(() => {
+      latest = next
+      return SubscriptionRef.set(role, next)
+    })
   let lastChange = yield* Clock.currentTimeNanos
   // Set by a clean handoff, which only a broker that is stopping makes: from then on it never
   // leads again. (Its silence clock had not moved while it led, so its next poll used to judge
@@ -87,7 +98,7 @@ export const make = Effect.gen(function*() {
     const previous = replica.current().leader
     const leader: Leader = { id, url, since: now }
     yield* replica.append(id, "epoch", (state) => state.takeover(leader, now))
-    yield* SubscriptionRef.set(role, { _tag: "Leader", epoch: replica.current().epoch, since: now })
+    yield* setRole({ _tag: "Leader", epoch: replica.current().epoch, since: now })
     yield* Effect.logInfo("took over as leader").pipe(
       Effect.annotateLogs({
         epoch: replica.current().epoch,
@@ -105,10 +116,10 @@ export const make = Effect.gen(function*() {
   )
 
   const watch = Effect.gen(function*() {
-    if (resigned || (yield* SubscriptionRef.get(role))._tag === "Leader") return
+    if (resigned || latest._tag === "Leader") return
     if (yield* replica.catchUp) {
       lastChange = yield* Clock.currentTimeNanos
-      yield* SubscriptionRef.set(role, following())
+      yield* setRole(following())
     }
     const leader = replica.current().leader
     const now = yield* Clock.currentTimeNanos
@@ -129,20 +140,24 @@ export const make = Effect.gen(function*() {
     Effect.interruptible
   )
 
+  const leaderUrlNow = (): string | null => {
+    if (latest._tag === "Leader") return url
+    // Named but not leading (released, abdicated, or a takeover whose answer was lost): nobody to send clients to yet.
+    const leader = latest.leader
+    return leader === null || leader.released === true || leader.id === id ? null : leader.url
+  }
+
   return Election.of({
     id,
     url,
-    role: SubscriptionRef.get(role),
+    role: Effect.sync(() => latest),
+    roleNow: () => latest,
     roleChanges: role.changes,
-    leaderUrl: Effect.map(SubscriptionRef.get(role), (current) => {
-      if (current._tag === "Leader") return url
-      // Named but not leading (released, abdicated, or a takeover whose answer was lost): nobody to send clients to yet.
-      const leader = current.leader
-      return leader === null || leader.released === true || leader.id === id ? null : leader.url
-    }),
+    leaderUrl: Effect.sync(leaderUrlNow),
+    leaderUrlNow,
     stepDown: Effect.gen(function*() {
       lastChange = yield* Clock.currentTimeNanos
-      yield* SubscriptionRef.set(role, following())
+      yield* setRole(following())
       yield* Effect.logWarning("stepped down: another broker leads").pipe(
         Effect.annotateLogs({ epoch: replica.current().epoch, leader: replica.current().leader?.url ?? "none" })
       )
@@ -150,11 +165,11 @@ export const make = Effect.gen(function*() {
     abdicate: Effect.gen(function*() {
       lastChange = yield* Clock.currentTimeNanos
       quietUntil = lastChange + ttlNanos
-      yield* SubscriptionRef.set(role, { _tag: "Follower", leader: null, epoch: replica.current().epoch })
+      yield* setRole({ _tag: "Follower", leader: null, epoch: replica.current().epoch })
     }),
     resigned: Effect.suspend(() => {
       resigned = true
-      return SubscriptionRef.set(role, following())
+      return setRole(following())
     })
   })
 })

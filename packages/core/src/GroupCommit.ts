@@ -58,6 +58,16 @@ export interface GroupCommitShape {
     waitMs: number
   ) => Effect.Effect<ResultOf<LongPolls.ClaimCommand>, OsqueueError>
   /**
+   * `claimWaiting` by callback, with no fiber of its own: `answer` is called once with the
+   * claim's outcome (at once when it is refused); what it returns drops the claim, its caller
+   * gone. For a caller that answers by callback, as the broker's edge does.
+   */
+  readonly claimWaitingWith: (
+    command: LongPolls.ClaimCommand,
+    waitMs: number,
+    answer: (outcome: Either.Either<ResultOf<LongPolls.ClaimCommand>, OsqueueError>) => void
+  ) => () => void
+  /**
    * Clean handoff, once: refuse new work, commit what is queued, write the release so a
    * follower takes over at its next poll. Runs at the latest when the layer closes; the broker
    * runs it before its HTTP server closes, so requests still get answers meanwhile.
@@ -81,6 +91,8 @@ export interface CommitHealth {
 
 export class GroupCommit extends Context.Tag("@osqueue/core/GroupCommit")<GroupCommit, GroupCommitShape>() {}
 
+const noDrop = () => {}
+
 /** Retries of the release write at shutdown: about a second in all. */
 const releaseRetry = Schedule.exponential("50 millis").pipe(Schedule.intersect(Schedule.recurs(4)))
 
@@ -99,7 +111,8 @@ export const make = Effect.gen(function*() {
   const queue = CommandQueue.make(config.maxPending, () => clock.unsafeCurrentTimeMillis())
   const renewal = IdleRenewal.make(Duration.toMillis(renewEvery), clock, queue.wake)
   const overloaded = () => new Overloaded({ reason: `${config.maxPending} commands are waiting`, retryAfterMs: 100 })
-  const notLeader = Effect.map(election.leaderUrl, (leaderUrl) => new NotLeader({ leaderUrl }))
+  const notLeaderNow = () => new NotLeader({ leaderUrl: election.leaderUrlNow() })
+  const notLeader = Effect.sync(notLeaderNow)
 
   const longPolls = LongPolls.make({
     current: replica.current,
@@ -204,11 +217,13 @@ export const make = Effect.gen(function*() {
   yield* Effect.addFinalizer(() => handoff)
 
   /** Why this broker takes no commands now, if it does not. */
-  const refusal: Effect.Effect<OsqueueError | undefined> = Effect.suspend(() =>
-    accepting
-      ? Effect.flatMap(election.role, (role) => (role._tag === "Leader" ? Effect.succeed(undefined) : notLeader))
-      : Effect.succeed(new NotLeader({ leaderUrl: null }))
-  )
+  const refusalNow = (): OsqueueError | undefined =>
+    !accepting
+      ? new NotLeader({ leaderUrl: null })
+      : election.roleNow()._tag === "Leader"
+      ? undefined
+      : notLeaderNow()
+  const refusal: Effect.Effect<OsqueueError | undefined> = Effect.sync(refusalNow)
 
   const submit = <C extends Command>(command: C): Effect.Effect<ResultOf<C>, OsqueueError> =>
     Effect.flatMap(refusal, (refused) =>
@@ -239,11 +254,27 @@ export const make = Effect.gen(function*() {
           })
         }))
 
+  const claimWaitingWith: GroupCommitShape["claimWaitingWith"] = (command, waitMs, answer) => {
+    const refused = refusalNow()
+    if (refused !== undefined) {
+      answer(Either.left(refused))
+      return noDrop
+    }
+    if (waitMs > 0) return longPolls.wait(command, waitMs, answer)
+    // Without a wait the claim is a command like any: once queued it commits, its caller there or not.
+    let dropped = false
+    const answered = (outcome: CommandQueue.Outcome) => {
+      if (!dropped) answer(outcome as Either.Either<ResultOf<LongPolls.ClaimCommand>, OsqueueError>)
+    }
+    if (!queue.offer(command, answered)) answered(Either.left(overloaded()))
+    return () => {
+      dropped = true
+    }
+  }
+
   const claimWaiting = (command: LongPolls.ClaimCommand, waitMs: number) =>
-    Effect.flatMap(
-      refusal,
-      (refused) =>
-        refused !== undefined ? Effect.fail(refused) : waitMs > 0 ? longPolls.wait(command, waitMs) : submit(command)
+    Effect.async<ResultOf<LongPolls.ClaimCommand>, OsqueueError>((resume) =>
+      Effect.sync(claimWaitingWith(command, waitMs, resume))
     )
 
   return GroupCommit.of({
@@ -253,6 +284,7 @@ export const make = Effect.gen(function*() {
     stats: Effect.sync(replica.stats),
     events: PubSub.subscribe(events),
     claimWaiting,
+    claimWaitingWith,
     handoff,
     checkpointVersion: Effect.sync(() => replica.version() ?? null),
     health: Effect.map(

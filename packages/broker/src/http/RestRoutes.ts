@@ -116,7 +116,7 @@ const operations = (
     enqueueFlow: ({ payload }: { payload: FlowRequest }) => alone(h.enqueueFlow(payload)),
     claim: (
       { payload }: { payload: ClaimRequest }
-    ) => (gathers("Claim", payload) ? claim(payload) : alone(h.claim(payload))),
+    ) => (gathers("Claim", payload) ? claim(payload) : (respond) => h.claimWith(payload, respond)),
     heartbeat: ({ path, payload }: { path: IdRequest; payload: HeartbeatRequest }) =>
       checked(path.id, payload.token, alone(h.heartbeat(payload))),
     complete: ({ path, payload }: { path: IdRequest; payload: CompleteRequest }) =>

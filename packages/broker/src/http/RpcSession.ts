@@ -76,6 +76,9 @@ type Request = Extract<RpcFrames.Checked["message"], { readonly _tag: "Request" 
 
 type Gathered = (payload: unknown, respond: Gather.Respond) => void
 
+/** An operation started by callback: what it returns drops it. */
+type ByCallback = (payload: unknown, respond: Gather.Respond) => () => void
+
 export interface SessionOptions {
   /** The role of the client's token (`HttpChecks.admitter`): what each request is checked against (`Access`). */
   readonly role: Role | undefined
@@ -109,7 +112,9 @@ export const make = Effect.gen(function*() {
       Enqueue: Gather.gather(runCallback, h.enqueueEach),
       Complete: Gather.gather(runCallback, h.completeEach),
       Claim: Gather.gather(runCallback, h.claimEach)
-    } as Record<string, Gathered>
+    } as Record<string, Gathered>,
+    // A claim that may wait, by callback (`Operations.claimWith`): no fiber of its own.
+    byCallback: { Claim: h.claimWith } as Record<string, ByCallback>
   }]))
   const schemas = new Map<string, Schemas>(
     Array.from(RpcFrames.ServerRpcs.requests.values(), (rpc) => [rpc._tag, schemasOf(rpc)])
@@ -171,6 +176,15 @@ export const make = Effect.gen(function*() {
         ? table.gathered[request.tag]
         : undefined
       if (gatheredCall !== undefined) return gatheredCall(payload, onExit)
+      // With the client's span to parent it, the operation runs as an effect (below).
+      const byCallback = forbidden === undefined && request.traceId === undefined
+        ? table.byCallback[request.tag]
+        : undefined
+      if (byCallback !== undefined) {
+        const drop = byCallback(payload, onExit)
+        if (!answered) running.set(id, drop)
+        return
+      }
       const operation = forbidden === undefined ? table.all[request.tag]!(payload) : Effect.fail(forbidden)
       const minimal = minimalAnswers[request.tag]
       const effect: Effect.Effect<unknown, OsqueueError> = rpc.stream

@@ -8,8 +8,12 @@ import type { ClaimedJob, ClaimRequest, OsqueueError } from "@osqueue/types"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as BrokerMetrics from "../BrokerMetrics.js"
+
+type Claimed = ReadonlyArray<ClaimedJob>
 
 /** Past this many workers remembered, a claim forgets those not seen within a lease TTL. */
 const claimersSwept = 1_000
@@ -17,6 +21,9 @@ const claimersSwept = 1_000
 export const make = (commit: GroupCommit.GroupCommitShape) =>
   Effect.gen(function*() {
     const claimCommand = (request: ClaimRequest) => ({ _tag: "Claim" as const, ...request, max: request.max ?? 1 })
+    // A named queue's metrics carry its label: its operations are made under it (`Queues`).
+    const labels = yield* FiberRef.get(FiberRef.currentMetricLabels)
+    const clock = yield* Effect.clock
 
     /**
      * Workers' claim calls on this broker, by worker id: an idle worker long-polling holds no lease,
@@ -63,29 +70,43 @@ export const make = (commit: GroupCommit.GroupCommitShape) =>
 
     /**
      * A claim that may wait is held by the commit loop until a job may be claimable for it
-     * (`GroupCommit.claimWaiting`, docs/architecture.md "Long-poll claims"): a thousand idle
+     * (`GroupCommit.claimWaitingWith`, docs/architecture.md "Long-poll claims"): a thousand idle
      * workers cost no commits and no work per commit, and a job enqueued is claimed in the very
      * commit that enqueued it. Without a wait it is submitted at once (a follower answers
      * NotLeader). Its worker is noted as polling while it waits; it is timed and counted as it
-     * ends, however it ends (interrupted too: the client hung up), in one step, as `claimEach`:
-     * each claim of a plain client is a call of its own.
+     * ends, however it ends (dropped too: the client hung up). By callback, `respond` called
+     * once unless what it returns drops the claim first: no fiber, no Effect step, as each claim
+     * of a plain client is a call of its own (docs/performance.md, "A long-poll claim without a
+     * fiber"). `claim` is the same as an effect.
      */
+    const claimWith = (request: ClaimRequest, respond: (exit: Exit.Exit<Claimed, OsqueueError>) => void) => {
+      noteClaimer(request.workerId, 1, clock.unsafeCurrentTimeMillis())
+      const started = clock.unsafeCurrentTimeNanos()
+      let ended = false
+      const end = (outcome: string) => {
+        ended = true
+        noteClaimer(request.workerId, -1, clock.unsafeCurrentTimeMillis())
+        BrokerMetrics.claimWait.unsafeUpdate(Number(clock.unsafeCurrentTimeNanos() - started) / 1e9, labels)
+        BrokerMetrics.requestSeries("claim", outcome).unsafeUpdate(1, labels)
+      }
+      const drop = commit.claimWaitingWith(claimCommand(request), request.waitMs ?? 0, (outcome) => {
+        if (Either.isRight(outcome)) {
+          end("ok")
+          respond(Exit.succeed(outcome.right))
+        } else {
+          end(outcome.left._tag)
+          respond(Exit.fail(outcome.left))
+        }
+      })
+      return () => {
+        if (ended) return
+        drop()
+        end("interrupted")
+      }
+    }
+
     const claim = (request: ClaimRequest) =>
-      // Uninterruptible from the note to the wait, so that the wait's end always takes it back.
-      Effect.uninterruptibleMask((restore) =>
-        Effect.withFiberRuntime<ReadonlyArray<ClaimedJob>, OsqueueError>((fiber) => {
-          const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-          noteClaimer(request.workerId, 1, clock.unsafeCurrentTimeMillis())
-          const started = clock.unsafeCurrentTimeNanos()
-          return Effect.onExit(restore(commit.claimWaiting(claimCommand(request), request.waitMs ?? 0)), (exit) => {
-            noteClaimer(request.workerId, -1, clock.unsafeCurrentTimeMillis())
-            const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
-            BrokerMetrics.claimWait.unsafeUpdate(Number(clock.unsafeCurrentTimeNanos() - started) / 1e9, labels)
-            BrokerMetrics.requestSeries("claim", BrokerMetrics.outcomeOf(exit)).unsafeUpdate(1, labels)
-            return Effect.void
-          })
-        })
-      )
+      Effect.async<Claimed, OsqueueError>((resume) => Effect.sync(claimWith(request, resume)))
 
     const workers = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -101,5 +122,5 @@ export const make = (commit: GroupCommit.GroupCommitShape) =>
       return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     })
 
-    return { claim, claimEach, workers }
+    return { claim, claimWith, claimEach, workers }
   })

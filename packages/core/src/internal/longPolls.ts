@@ -44,10 +44,15 @@ const minRecheckMs = 25
 
 export interface LongPolls {
   /**
-   * The claim, answered once a batch claims a job for it, or `[]` at `waitMs`: in the next batch
-   * when a job is claimable for it now, else held. Its caller gone, it is dropped.
+   * The claim, answered (`answer`, once) when a batch claims a job for it, or `[]` at `waitMs`:
+   * in the next batch when a job is claimable for it now, else held. What it returns drops it,
+   * its caller gone. A callback, not an effect: a held claim needs no fiber of its caller's.
    */
-  readonly wait: (command: ClaimCommand, waitMs: number) => Effect.Effect<Claimed, OsqueueError>
+  readonly wait: (
+    command: ClaimCommand,
+    waitMs: number,
+    answer: (outcome: Either.Either<Claimed, OsqueueError>) => void
+  ) => () => void
   /**
    * Applies, after a batch's commands, each held claim a job is claimable for (oldest first);
    * each joins the batch, with its outcome, and is answered with it.
@@ -132,26 +137,25 @@ export const make = (options: {
     )
   }
 
-  const wait = (command: ClaimCommand, waitMs: number) =>
-    Effect.async<Claimed, OsqueueError>((resume) => {
-      const at = now()
-      const h: Held = {
-        command,
-        key: command.types === undefined ? "\u0001any" : command.types.join("\u0000"),
-        deadline: at + waitMs,
-        resume,
-        timer: undefined,
-        triedWake: undefined,
-        done: false
-      }
-      if (current().hasClaimable(command.types, at)) send(h)
-      else hold(h)
-      return Effect.sync(() => {
-        h.done = true
-        held.delete(h)
-        stopTimer(h)
-      })
-    })
+  const wait: LongPolls["wait"] = (command, waitMs, answer) => {
+    const at = now()
+    const h: Held = {
+      command,
+      key: command.types === undefined ? "\u0001any" : command.types.join("\u0000"),
+      deadline: at + waitMs,
+      resume: answer,
+      timer: undefined,
+      triedWake: undefined,
+      done: false
+    }
+    if (current().hasClaimable(command.types, at)) send(h)
+    else hold(h)
+    return () => {
+      h.done = true
+      held.delete(h)
+      stopTimer(h)
+    }
+  }
 
   const claimInto: LongPolls["claimInto"] = (state, at, batch, results) => {
     if (held.size === 0) return
