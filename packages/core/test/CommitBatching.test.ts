@@ -9,7 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { LogEntry } from "@osqueue/core"
 import { bodyBytes, MemoryStore, type ObjectStoreShape } from "@osqueue/storage"
-import { Clock, Duration, Effect, Either, Fiber, Queue } from "effect"
+import { Clock, Duration, Effect, Either, Exit, Fiber, Queue, Scope } from "effect"
 import { advance, type StartedEngine, startEngine } from "./fixtures/engine.js"
 
 const writeMs = 40
@@ -99,5 +99,46 @@ describe("commit batching", () => {
       yield* land
       yield* Fiber.joinAll(three)
       expect(yield* engine.commit.read((s) => s.list({ limit: 100 }).jobs.length)).toBe(21)
+    }))
+})
+
+describe("commit batching on the live clock", () => {
+  it.live("a batch waiting for callers that never come back goes once its wait is over", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryStore.make
+      let slowed = false
+      const writes: Array<Write> = []
+      const store: ObjectStoreShape = {
+        ...memory,
+        put: (key, body, condition, options) =>
+          !slowed || LogEntry.positionOf(key) === undefined
+            ? memory.put(key, body, condition, options)
+            : Effect.gen(function*() {
+              const entry = Either.getOrThrow(LogEntry.decode(key, bodyBytes(body)))
+              writes.push({ at: yield* Clock.currentTimeMillis, jobs: LogEntry.putJobs(entry).length })
+              yield* Effect.sleep(Duration.millis(writeMs))
+              return yield* memory.put(key, body, condition, options)
+            })
+      }
+      const engine = yield* startEngine(store, "http://a:8080")
+      while ((yield* engine.election.role)._tag !== "Leader") yield* Effect.sleep(Duration.millis(5))
+      slowed = true
+      const enqueueAll = (types: ReadonlyArray<string>) =>
+        Effect.forEach(types, (type) => engine.commit.submit({ _tag: "Enqueue", jobs: [{ type }] }), {
+          concurrency: "unbounded"
+        })
+
+      // A write teaches the loop how long one takes; eight callers answered at once are on their way back.
+      yield* enqueueAll(["lone"])
+      yield* enqueueAll(Array.from({ length: 8 }, (_, i) => `first-${i}`))
+      // Three come back and the rest never do: the three wait for them up to a quarter of a write, then go.
+      const sent = yield* Clock.currentTimeMillis
+      yield* enqueueAll(["x", "y", "z"]).pipe(
+        Effect.timeoutFail({ duration: Duration.seconds(5), onTimeout: () => new Error("the batch never went") })
+      )
+      const last = writes[writes.length - 1]!
+      expect(last.jobs).toBe(3)
+      expect(last.at - sent).toBeGreaterThanOrEqual(writeMs / 4 - 2)
+      yield* Scope.close(engine.scope, Exit.void)
     }))
 })
