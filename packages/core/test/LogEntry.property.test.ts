@@ -228,6 +228,35 @@ describe("LogEntry", () => {
     expect(JSON.parse(replica.toJson(position, "c"))).toEqual(JSON.parse(leader.toJson(position, "c")))
   })
 
+  it("a claimed job's size, measured from its entry's patch instead of encoded, is its bytes' size", () => {
+    // Beyond ASCII in the worker's id and the payload, a priority and a retry's history: the fields
+    // a claim changes, stored or left out (`storedJob`), each counted in UTF-8 bytes.
+    const leader = QueueState.empty(limits)
+    const replica = QueueState.empty(limits)
+    const secrets = testSecrets()
+    let position = 0
+    const commit = (command: Command) => {
+      leader.begin()
+      const result = Either.getOrThrow(leader.apply(command, T0 + position, secrets))
+      position++
+      const bytes = Buffer.concat(leader.entryParts("batch", position, `L:${position}`).parts)
+      leader.committed(position, `L:${position}`)
+      expect(replica.replay(Either.getOrThrow(decode(logKey(position), bytes)))).toBeUndefined()
+      // The replica sizes each job by encoding it.
+      expect(leader.bytes).toBe(replica.bytes)
+      return result as ReadonlyArray<{ token: LeaseToken }>
+    }
+    commit({ _tag: "Enqueue", jobs: [{ type: "a", payload: { text: "é✓" }, priority: 2, maxAttempts: 3 }] })
+    const [first] = commit({ _tag: "Claim", workerId: "wörker-✓", max: 1 })
+    commit({ _tag: "Fail", token: first!.token, error: "broke ✗", retryDelayMs: 0 })
+    const [second] = commit({ _tag: "Claim", workerId: "w✓", max: 1 })
+    commit({ _tag: "Heartbeat", token: second!.token, progress: { done: "½" } })
+    commit({ _tag: "Complete", token: second!.token, result: "fin ✓" })
+    // And a checkpoint's encode of every job gives the size the leader kept.
+    expect(Math.abs(leader.bytes - leader.encode(position, "c").length)).toBeLessThan(512)
+    expect(JSON.parse(replica.toJson(position, "c"))).toEqual(JSON.parse(leader.toJson(position, "c")))
+  })
+
   it("entries and a checkpoint written before jobs were built in `Job`'s field order still load, to the same state", () => {
     // As the build before `jobWith` wrote them: a claim's patch sets `history` before `startedAt`
     // and `lease`, a completion's before `finishedAt`; a checkpoint holds the fields in that order too.

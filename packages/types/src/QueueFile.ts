@@ -59,6 +59,28 @@ export const storedJob = (job: Job): StoredJobFields => {
   return stored
 }
 
+/**
+ * Whether `storedJob` leaves field `key` of `job` out: at its usual value, or absent. What a
+ * changed field adds to a job's stored JSON follows from it (a claim's job is sized so, not
+ * encoded: core's internal/logEntry.ts).
+ */
+export const leftOutWhenStored = (job: Job, key: keyof Job): boolean => {
+  switch (key) {
+    case "priority":
+    case "attempts":
+    case "claims":
+      return job[key] === 0
+    case "backoff":
+      return isDefaultBackoff(job.backoff)
+    case "runAt":
+      return job.runAt === job.createdAt
+    case "history":
+      return job.history.length === 0
+    default:
+      return job[key] === undefined
+  }
+}
+
 /** `Job`'s optional fields, in its order: the order a job's fields are built in, stored or changed. */
 export const optionalJobFields = [
   "startedAt",

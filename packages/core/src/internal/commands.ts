@@ -57,7 +57,8 @@ export const apply = <C extends Command>(
 /**
  * Checks and encodes the jobs put since `savepoint`: each must be a `Job` (so that every answer
  * carrying it encodes, and queue.json reads back) and its JSON must be writable. Throws what
- * the encode throws.
+ * the encode throws. A claimed job whose bytes wait until needed (`Entry.claimed`) is only
+ * checked: its values are JSON just read, and the guard checks what the claim added.
  */
 const checkJobsSince = (core: StateCore, savepoint: Journal.Savepoint): InvalidRequest | undefined => {
   const journal = core.journal!
@@ -75,7 +76,7 @@ const checkJobsSince = (core: StateCore, savepoint: Journal.Savepoint): InvalidR
         return new InvalidRequest({ message: `the request would leave job ${undo.id} unreadable: ${problem}` })
       }
     }
-    entry.prepare()
+    if (!entry.bytesWhenNeeded) entry.prepare()
   }
   return undefined
 }

@@ -19,6 +19,12 @@ const ownBufferFrom = slabBytes / 4
 
 const comma = 0x2c
 
+/**
+ * `at` of a job with no bytes yet whose bytes are made only when something needs them
+ * (`Entry.claimed`); its `end` is then its size once its log entry measured it, 0 before.
+ */
+const bytesWhenNeeded = -1
+
 /** The slab being filled: written up to `slabUsed`, never rewritten (a job's bytes are immutable). */
 let slab = new ArrayBuffer(slabBytes)
 let slabView = Buffer.from(slab)
@@ -94,6 +100,19 @@ export class Entry {
   }
 
   /**
+   * `of` for the job a claim made running out of a job just read from its bytes (so its values
+   * are plain JSON, written the same every time): its bytes are made only when something needs
+   * them, a checkpoint or a log entry that writes it whole. The log entry that writes it as a
+   * patch measures its size instead (`measured`): a running job is mostly completed before
+   * the next checkpoint, and its encode was the larger part of a claim's (docs/performance.md,
+   * "A claimed job encoded only when needed").
+   */
+  static claimed(job: Job, stamp: number): Entry {
+    const hash = job.idempotencyKey === undefined ? undefined : keyHash(job.idempotencyKey)
+    return new Entry(job.state, job.type, job.seq, hash, isInFlow(job), job, undefined, bytesWhenNeeded, 0, stamp, undefined)
+  }
+
+  /**
    * A job kept as the bytes it was read from (`KeptJobs`: `buffer` from `at` to `end`, a comma
    * in front): its object only if it is running.
    */
@@ -139,9 +158,31 @@ export class Entry {
     return this.decoded
   }
 
-  /** About how many bytes the job's JSON takes (its stored bytes once a commit wrote them). */
+  /**
+   * About how many bytes the job's JSON takes: exactly, once a commit wrote it (its stored bytes,
+   * or for a claimed job those its log entry measured).
+   */
   get size(): number {
-    return this.buffer === undefined ? JSON.stringify(storedJob(this.decoded!)).length + 1 : this.end - this.at
+    if (this.buffer !== undefined) return this.end - this.at
+    if (this.at !== bytesWhenNeeded) return JSON.stringify(storedJob(this.decoded!)).length + 1
+    if (this.end > 0) return this.end
+    this.prepare()
+    return this.end - this.at
+  }
+
+  /** Whether its bytes wait until something needs them and its size is not yet known (`claimed`). */
+  get awaitsSize(): boolean {
+    return this.buffer === undefined && this.at === bytesWhenNeeded && this.end === 0
+  }
+
+  /** Whether its bytes are made only when needed (`claimed`) and not yet made: no encode to check it. */
+  get bytesWhenNeeded(): boolean {
+    return this.buffer === undefined && this.at === bytesWhenNeeded
+  }
+
+  /** The size of its bytes, `,` included, as its log entry's patch measured it (`claimed`). */
+  measured(size: number): void {
+    if (this.awaitsSize) this.end = size
   }
 
   /**
@@ -198,8 +239,9 @@ export class Entry {
     return this.bytes()
   }
 
-  /** How many bytes `encoded` gives (it encodes the job, as `encoded` does). */
+  /** How many bytes `encoded` gives (it encodes the job, as `encoded` does, unless its size is known without). */
   encodedLength(): number {
+    if (this.bytesWhenNeeded && this.end > 0) return this.end
     this.encodeInPlace()
     return this.end - this.at
   }

@@ -4,7 +4,7 @@
  * patch of the fields that changed; and applied to the state as one durable batch when a
  * follower or a takeover replays the log.
  */
-import { fromStoredJob, isJob, Job, type JobId, type Schedule } from "@osqueue/types"
+import { fromStoredJob, isJob, Job, type JobId, leftOutWhenStored, type Schedule } from "@osqueue/types"
 import {
   entryFormat,
   type EntryKind,
@@ -174,6 +174,16 @@ const firstSet = jobFieldList.map((key) => `"${key}":`)
 const nextSet = jobFieldList.map((key) => `,"${key}":`)
 
 /**
+ * The bytes field `i` of `job` takes in the job's stored JSON (`storedJob`), the comma before it
+ * included (no changed field is the first, `id`): `json` is its value's JSON when at hand.
+ */
+const storedFieldBytes = (job: Record<string, unknown>, i: number, json?: string): number => {
+  const key = jobFieldList[i]! as keyof Job
+  if (leftOutWhenStored(job as unknown as Job, key)) return 0
+  return nextSet[i]!.length + Buffer.byteLength(json ?? JSON.stringify(job[key]))
+}
+
+/**
  * Appends a changed job's patch to `pieces` and returns its length: the fields whose value is
  * not the very one the job had before the batch (jobs are changed by copying, so an untouched
  * payload or history is the same object), and the fields it lost. Nothing when the job's object
@@ -182,11 +192,16 @@ const nextSet = jobFieldList.map((key) => `,"${key}":`)
  * The text is `JSON.stringify({ id, set, unset? })`'s, written field by field in `Job`'s order
  * (the order every job of the state has its fields in: `jobWith`, `fromStoredJob`) as pieces
  * the entry joins once: no `set` object, no walk of both jobs' keys, no string per patch.
+ *
+ * A job whose bytes wait until needed (`Entry.claimed`) learns its size here: the job's before,
+ * and what each changed field adds or takes, from the JSON the patch writes of it.
  */
 const patchInto = (pieces: Array<string>, prev: Entry, next: Entry): number | undefined => {
   const before = prev.decodedIfAny as Record<string, unknown> | undefined
   const after = next.decodedIfAny as Record<string, unknown> | undefined
   if (before === undefined || after === undefined) return undefined
+  const sizing = next.awaitsSize
+  let size = sizing ? prev.size : 0
   const start = pieces.length
   pieces.push(`{"id":${JSON.stringify(after.id)},"set":{`)
   let set = 0
@@ -195,13 +210,17 @@ const patchInto = (pieces: Array<string>, prev: Entry, next: Entry): number | un
     const key = jobFieldList[i]!
     const value = after[key]
     if (value === undefined) {
-      if (before[key] !== undefined) unset = unset === undefined ? `"${key}"` : `${unset},"${key}"`
+      if (before[key] === undefined) continue
+      unset = unset === undefined ? `"${key}"` : `${unset},"${key}"`
+      if (sizing) size -= storedFieldBytes(before, i)
     } else if (value !== before[key]) {
       // A value JSON leaves out (as `JSON.stringify` of an object leaves its key out).
       const json = JSON.stringify(value) as string | undefined
       if (json !== undefined) pieces.push(set++ === 0 ? firstSet[i]! : nextSet[i]!, json)
+      if (sizing) size += (json === undefined ? 0 : storedFieldBytes(after, i, json)) - storedFieldBytes(before, i)
     }
   }
+  if (sizing) next.measured(size)
   pieces.push(unset === undefined ? "}}" : `},"unset":[${unset}]}`)
   let length = 0
   for (let i = start; i < pieces.length; i++) length += pieces[i]!.length

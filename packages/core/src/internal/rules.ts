@@ -185,7 +185,11 @@ export const claim = (
     best.room--
     queueRoom--
     started?.set(best.type, (started.get(best.type) ?? 0) + 1)
-    const job = core.jobs.entries.get(best.heap.pop()!.id)!.job
+    const queued = core.jobs.entries.get(best.heap.pop()!.id)!
+    // Read from its bytes now (not an object a command of this batch put, which may hold a
+    // caller's values): the running job's bytes can wait until something needs them.
+    const fromBytes = queued.decodedIfAny === undefined
+    const job = queued.job
     const attempt = job.attempts + 1
     const lease: HeldLease = {
       workerId,
@@ -194,14 +198,15 @@ export const claim = (
       ttlMs,
       secret: secrets()
     }
-    const running = core.put(jobWith(job, {
+    const next = jobWith(job, {
       state: "running",
       attempts: attempt,
       claims: job.claims + 1,
       startedAt: now,
       lease,
       history: appendHistory(core, job.history, { attempt, workerId, startedAt: now, outcome: "running" })
-    }))
+    })
+    const running = fromBytes ? core.putClaimed(next) : core.put(next)
     core.emit("claimed", running, now)
     claimed.push({ job: running, token: tokenOf(running) })
   }

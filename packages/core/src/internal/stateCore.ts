@@ -95,6 +95,14 @@ export class StateCore {
     return job
   }
 
+  /** `put` for the job a claim made running out of a job just read from its bytes (`Entry.claimed`). */
+  putClaimed(job: Job): Job {
+    const prev = this.jobs.entries.get(job.id)
+    this.journal?.push({ id: job.id, prev })
+    this.jobs.install(job.id, prev, Entry.claimed(job, ++this.stamps))
+    return job
+  }
+
   /** Puts stored jobs (`KeptJobs`: a checkpoint's, a log entry's) as their bytes, as after an encode. */
   putKept(kept: KeptJobs): void {
     const { buffers, ends, ids, inFlow, keyHashes, keys, running, seqs, starts, states, types } = kept
