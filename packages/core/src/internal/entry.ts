@@ -109,7 +109,19 @@ export class Entry {
    */
   static claimed(job: Job, stamp: number): Entry {
     const hash = job.idempotencyKey === undefined ? undefined : keyHash(job.idempotencyKey)
-    return new Entry(job.state, job.type, job.seq, hash, isInFlow(job), job, undefined, bytesWhenNeeded, 0, stamp, undefined)
+    return new Entry(
+      job.state,
+      job.type,
+      job.seq,
+      hash,
+      isInFlow(job),
+      job,
+      undefined,
+      bytesWhenNeeded,
+      0,
+      stamp,
+      undefined
+    )
   }
 
   /**
