@@ -259,6 +259,25 @@ for (const transport of ["http", "ws", "rest"] as const) {
           expect(Either.isLeft(result) && result.left.message).toContain("result cannot be sent as JSON")
           expect((yield* client.get(claimed!.job.id)).state).toBe("running")
           expect((yield* client.stats).counts.queued + (yield* client.stats).counts.running).toBe(1)
+          // Past the depth the client looks into, and behind what it does not look into: the
+          // verdict is still JSON's.
+          const deep = (inner: unknown) => Array.from({ length: 40 }).reduce<unknown>((v) => ({ v }), inner)
+          const deepCycle: Record<string, unknown> = {}
+          deepCycle.self = deep(deepCycle)
+          const throwing = [
+            deepCycle,
+            { toJSON: () => { throw new Error("no") } },
+            { get x() { throw new Error("no") } },
+            [new Date(0), { n: 2n }]
+          ]
+          for (const payload of throwing) {
+            const refused = yield* Effect.either(client.enqueueManyIds([{ type: "json" }, { type: "json", payload }]))
+            expect(Either.isLeft(refused) && refused.left.message).toContain("cannot be sent as JSON")
+          }
+          const plain = Object.assign(Object.create(null) as Record<string, unknown>, { a: [1, "b", null, true] })
+          const writable = [deep({ end: 1 }), new Date(0), { toJSON: () => "t" }, plain, [undefined, () => 1]]
+          const sent = yield* client.enqueueMany(writable.map((payload) => ({ type: "json", payload })))
+          expect(sent.map((job) => job.payload)).toEqual(JSON.parse(JSON.stringify(writable)))
         })))
 
     it.scopedLive("cancel, retry, pause, resume, leader", () =>

@@ -7,6 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import {
   type ClaimLimit,
   type EnqueueOptions,
+  defaultBackoff,
   type Job,
   type JobId,
   type JobState,
@@ -1329,7 +1330,9 @@ describe("encoding", () => {
       payload,
       ...(i % 2 === 0 ? { idempotencyKey: `k"${i}"\\` } : {}),
       ...(i % 4 === 1 ? { delayMs: 10, priority: -2, maxAttempts: 7, backoff: fixed(5) } : {}),
-      ...(i % 5 === 2 ? { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", timeoutMs: 9 } : {})
+      ...(i % 5 === 2 ? { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", timeoutMs: 9 } : {}),
+      // The default backoff with the fields written only when not their defaults.
+      ...(i % 4 === 3 ? { priority: i % 8 === 3 ? 4 : -0, runAt: i % 8 === 3 ? T0 + 5 : T0, maxAttempts: 2 } : {})
     }))
     // A key twice in one batch: the second option's payload is measured and never stored.
     options.push({ type: "a", payload: "not stored", idempotencyKey: options[0]!.idempotencyKey! })
@@ -1348,6 +1351,35 @@ describe("encoding", () => {
       FastCheck.property(
         FastCheck.array(
           FastCheck.record({ type: FastCheck.string({ minLength: 1 }), payload: FastCheck.jsonValue() }),
+          { minLength: 1, maxLength: 5 }
+        ),
+        (options) => {
+          const s = fresh({ maxPayloadBytes: 1_000_000 })
+          const jobs = enqueue(s, T0, ...options)
+          expect(s.toJson(1, "c")).toContain(`"jobs":[${storedText(jobs)}]}`)
+        }
+      ),
+      { seed: 20_261_206, numRuns: 300 }
+    )
+  })
+
+  it("any enqueued job's stored bytes are its JSON, whichever of its options it was given", () => {
+    const maybe = <A>(arbitrary: FastCheck.Arbitrary<A>) => FastCheck.option(arbitrary, { nil: undefined })
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.array(
+          FastCheck.record({
+            type: FastCheck.string({ minLength: 1, maxLength: 20, unit: "binary" }),
+            payload: maybe(FastCheck.jsonValue()),
+            priority: maybe(FastCheck.integer({ min: -1000, max: 1000 })),
+            delayMs: maybe(FastCheck.integer({ min: 0, max: 100_000 })),
+            runAt: maybe(FastCheck.integer({ min: 0, max: T0 + 100_000 })),
+            maxAttempts: maybe(FastCheck.integer({ min: 1, max: 100 })),
+            backoff: maybe(FastCheck.constantFrom(defaultBackoff, { ...defaultBackoff }, fixed(7))),
+            idempotencyKey: maybe(FastCheck.string({ minLength: 1, maxLength: 20, unit: "binary" })),
+            traceparent: maybe(FastCheck.constant("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")),
+            timeoutMs: maybe(FastCheck.integer({ min: 1, max: 100_000 }))
+          }, { requiredKeys: ["type"] }),
           { minLength: 1, maxLength: 5 }
         ),
         (options) => {

@@ -3,7 +3,7 @@
  * object. Kept apart from the indexes so that the cache's rule — encode once, decode on read —
  * lives in one place.
  */
-import { fromStoredJob, type Job, type JobState, publicJob, storedJob } from "@osqueue/types"
+import { defaultBackoff, fromStoredJob, type Job, type JobState, publicJob, storedJob } from "@osqueue/types"
 import { elementText } from "../JsonElements.js"
 import { keyHash } from "./jobIndex.js"
 
@@ -43,11 +43,34 @@ const payloadAt = payloadSlot.length - 4
  * a string every `"` is escaped), as in a job `enqueue` builds: `id`, `type`, then `payload`.
  */
 const spliced = (job: Job, payloadJson: string): string => {
+  if (job.backoff === defaultBackoff && !isInFlow(job) && job.onChildFailure === undefined) {
+    return enqueuedText(job, payloadJson)
+  }
   const stored: { payload: unknown } = storedJob(job)
   stored.payload = null
   const text = JSON.stringify(stored)
   const at = text.indexOf(payloadSlot) + payloadAt
   return text.slice(0, at) + payloadJson + text.slice(at + 4)
+}
+
+/**
+ * `JSON.stringify(storedJob(job))` of a job as `enqueue` builds it outside a flow with the
+ * default backoff, written field by field: `storedJob`'s fields in its order (what it leaves
+ * out — no attempts, claims or history yet, the default backoff, a zero priority, a `runAt`
+ * equal to `createdAt` — left out here too). Neither the stored job's object nor its splice is
+ * made: about half the cost of `spliced`'s general path (docs/performance.md, "An enqueued job
+ * written field by field"). The numbers are safe integers (`checkJobsSince` checked the job
+ * first), which JSON writes as `String` does; the id and the state need no escapes.
+ */
+const enqueuedText = (job: Job, payloadJson: string): string => {
+  let text = `{"id":"${job.id}","type":${JSON.stringify(job.type)},"payload":${payloadJson},"state":"${job.state}",`
+    + `"maxAttempts":${job.maxAttempts},"seq":${job.seq},"createdAt":${job.createdAt}`
+  if (job.idempotencyKey !== undefined) text += `,"idempotencyKey":${JSON.stringify(job.idempotencyKey)}`
+  if (job.traceparent !== undefined) text += `,"traceparent":${JSON.stringify(job.traceparent)}`
+  if (job.timeoutMs !== undefined) text += `,"timeoutMs":${job.timeoutMs}`
+  if (job.priority !== 0) text += `,"priority":${job.priority}`
+  if (job.runAt !== job.createdAt) text += `,"runAt":${job.runAt}`
+  return text + "}"
 }
 
 /** A parent or a child of a flow (`Entry.inFlow`). */
