@@ -100,6 +100,13 @@ for (const transport of ["http", "ws", "rest"] as const) {
           expect(yield* client.enqueueManyIds([{ type: "bulk", idempotencyKey: "once" }])).toEqual([held!.id])
           const tooMany = Array.from({ length: 10_001 }, () => ({ type: "t" }))
           expect((yield* Effect.flip(client.enqueueManyIds(tooMany)))._tag).toBe("InvalidRequest")
+          // A key the options do not have is refused, `__proto__` too (JSON makes it an own key):
+          // it must not become the prototype of what is sent.
+          for (const proto of ["{}", `{"priority":1}`, "null", "5"]) {
+            const text = `{"type":"bulk","__proto__":${proto}}`
+            const refused = yield* Effect.flip(client.enqueueManyIds([JSON.parse(text) as { type: string }]))
+            expect([refused._tag, refused.message]).toEqual(["InvalidRequest", expect.stringContaining("__proto__")])
+          }
         })))
 
     it.scopedLive("typed definitions encode and validate before sending", () =>
