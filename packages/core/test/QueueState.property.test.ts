@@ -662,6 +662,12 @@ const check = (w: World, label: string) => {
   const queuedByType: Record<string, number> = {}
   for (const job of all) if (job.state === "queued") queuedByType[job.type] = (queuedByType[job.type] ?? 0) + 1
   same({ ...stats.queuedByType }, queuedByType, `${label}: queuedByType`)
+  const byType: Record<string, Record<string, number>> = {}
+  for (const job of all) {
+    byType[job.type] ??= Object.fromEntries(jobStates.map((s) => [s, 0]))
+    byType[job.type]![job.state]!++
+  }
+  same(Object.fromEntries(state.countsByType()), byType, `${label}: countsByType`)
   same(
     { enqueued: stats.enqueuedTotal, completed: stats.completedTotal, dead: stats.deadTotal, epoch: stats.epoch },
     { ...model.totals, epoch: model.epoch },

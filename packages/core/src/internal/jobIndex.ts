@@ -62,6 +62,16 @@ export const keyHash = (key: string): number => {
   return h ^ (h >>> 16)
 }
 
+/** A type's jobs by state (`JobIndex.byType`), and all of them. */
+export interface TypeCounts {
+  readonly states: Record<JobState, number>
+  total: number
+}
+
+/** Each state at 0. */
+export const noJobs = (): Record<JobState, number> =>
+  Object.fromEntries(jobStates.map((s) => [s, 0])) as Record<JobState, number>
+
 export const itemLess = (a: Item, b: Item) => a.key < b.key || (a.key === b.key && a.seq < b.seq)
 const newHeap = () => new ItemHeap()
 
@@ -77,6 +87,12 @@ export class JobIndex {
   readonly ready = new Map<string, ItemHeap>()
   readonly queuedByType = new Map<string, number>()
   readonly runningByType = new Map<string, number>()
+  /**
+   * Every type's jobs by state, kept here as the jobs change: the broker's stats history reads
+   * them every few seconds, which counted every job of the state each time (about 1 µs per job
+   * there: a tenth of a second for a queue of 100,000).
+   */
+  readonly byType = new Map<string, TypeCounts>()
   readonly scheduled = newHeap()
   readonly leases = newHeap()
   readonly finished = newHeap()
@@ -91,6 +107,9 @@ export class JobIndex {
   install(id: JobId, prev: Entry | undefined, next: Entry | undefined, key?: number): void {
     if (prev !== undefined) {
       this.byState[prev.state].delete(id)
+      const counts = this.byType.get(prev.type)!
+      counts.states[prev.state]--
+      if (--counts.total === 0) this.byType.delete(prev.type)
       if (prev.state === "queued") countDown(this.queuedByType, prev.type)
       if (prev.state === "running") countDown(this.runningByType, prev.type)
       if (prev.keyHash !== undefined && prev.keyHash !== next?.keyHash) this.byKey.drop(prev.keyHash, id)
@@ -102,6 +121,10 @@ export class JobIndex {
     this.entries.set(id, next)
     const { keyHash, seq, stamp, state, type } = next
     this.byState[state].add(id)
+    let counts = this.byType.get(type)
+    if (counts === undefined) this.byType.set(type, counts = { states: noJobs(), total: 0 })
+    counts.states[state]++
+    counts.total++
     if (keyHash !== undefined && keyHash !== prev?.keyHash) this.byKey.add(keyHash, id)
     const item: Item = { key: key ?? heapKey(next.job), seq, id, stamp }
     const byState = this.byState

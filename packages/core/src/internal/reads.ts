@@ -68,16 +68,11 @@ export const list = (core: StateCore, query: ListQuery): JobPage => {
   return more ? { jobs, next: jobs[jobs.length - 1]!.seq } : { jobs }
 }
 
-/** Jobs of each type in each state: one pass over every job (the dashboard's per-type table, every few seconds). */
+/** Jobs of each type in each state (the dashboard's per-type table, every few seconds), as the index keeps them. */
 export const countsByType = (core: StateCore): Map<string, Record<JobState, number>> => {
   const counts = new Map<string, Record<JobState, number>>()
-  for (const entry of core.jobs.entries.values()) {
-    let row = counts.get(entry.type)
-    if (row === undefined) {
-      counts.set(entry.type, row = Object.fromEntries(jobStates.map((s) => [s, 0])) as Record<JobState, number>)
-    }
-    row[entry.state]++
-  }
+  // Copies: the index's counts go on changing.
+  for (const [type, row] of core.jobs.byType) counts.set(type, { ...row.states })
   return counts
 }
 
