@@ -8,11 +8,12 @@
  * sampling heap profiler, garbage included), and in which files.
  *
  *   npx tsx scripts/bench-state.ts [--ops 20000] [--batch 16] [--rounds 3] [--alloc]
- *        [--payload BYTES] [--jobs-per-enqueue J] [--compare DIR]
+ *        [--payload BYTES] [--jobs-per-enqueue J] [--keys] [--compare DIR]
  *
  * `--payload` gives each job `{ t, pad }` with a pad of BYTES (`pnpm bench`'s payload; without
  * it `{ n: 1 }`); `--jobs-per-enqueue` makes each enqueue an `EnqueueMany` of J jobs (claims
- * then take up to J, and the figures are per job rather than per command). `--compare DIR`
+ * then take up to J, and the figures are per job rather than per command); `--keys` gives each
+ * job an idempotency key, as `@osqueue/client` gives every job it sends. `--compare DIR`
  * runs the state machine of another checkout (DIR: its root, built) in this process too, round
  * after round with this one's, each on its own state, the two in turn first: an A/B that a busy
  * spell of the shared machine falls on alike. Run under `node --expose-gc --import tsx` for
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     alloc: { type: "boolean", default: false },
     payload: { type: "string" },
     "jobs-per-enqueue": { type: "string", default: "1" },
+    keys: { type: "boolean", default: false },
     compare: { type: "string" }
   }
 })
@@ -101,7 +103,12 @@ const runner = (build: Build) => {
       ops,
       () => ({
         _tag: "Enqueue",
-        jobs: Array.from({ length: jobsPerEnqueue }, () => ({ type: "bench", payload: payload() }))
+        jobs: Array.from(
+          { length: jobsPerEnqueue },
+          () => (values.keys
+            ? { type: "bench", payload: payload(), idempotencyKey: crypto.randomUUID() }
+            : { type: "bench", payload: payload() })
+        )
       }),
       []
     )
