@@ -273,8 +273,16 @@ for (const transport of ["http", "ws", "rest"] as const) {
           deepCycle.self = deep(deepCycle)
           const throwing = [
             deepCycle,
-            { toJSON: () => { throw new Error("no") } },
-            { get x() { throw new Error("no") } },
+            {
+              toJSON: () => {
+                throw new Error("no")
+              }
+            },
+            {
+              get x() {
+                throw new Error("no")
+              }
+            },
             [new Date(0), { n: 2n }]
           ]
           for (const payload of throwing) {

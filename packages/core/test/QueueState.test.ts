@@ -6,8 +6,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import {
   type ClaimLimit,
-  type EnqueueOptions,
   defaultBackoff,
+  type EnqueueOptions,
   type Job,
   type JobId,
   type JobState,
@@ -1364,21 +1364,20 @@ describe("encoding", () => {
   })
 
   it("any enqueued job's stored bytes are its JSON, whichever of its options it was given", () => {
-    const maybe = <A>(arbitrary: FastCheck.Arbitrary<A>) => FastCheck.option(arbitrary, { nil: undefined })
     FastCheck.assert(
       FastCheck.property(
         FastCheck.array(
           FastCheck.record({
             type: FastCheck.string({ minLength: 1, maxLength: 20, unit: "binary" }),
-            payload: maybe(FastCheck.jsonValue()),
-            priority: maybe(FastCheck.integer({ min: -1000, max: 1000 })),
-            delayMs: maybe(FastCheck.integer({ min: 0, max: 100_000 })),
-            runAt: maybe(FastCheck.integer({ min: 0, max: T0 + 100_000 })),
-            maxAttempts: maybe(FastCheck.integer({ min: 1, max: 100 })),
-            backoff: maybe(FastCheck.constantFrom(defaultBackoff, { ...defaultBackoff }, fixed(7))),
-            idempotencyKey: maybe(FastCheck.string({ minLength: 1, maxLength: 20, unit: "binary" })),
-            traceparent: maybe(FastCheck.constant("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")),
-            timeoutMs: maybe(FastCheck.integer({ min: 1, max: 100_000 }))
+            payload: FastCheck.jsonValue(),
+            priority: FastCheck.integer({ min: -1000, max: 1000 }),
+            delayMs: FastCheck.integer({ min: 0, max: 100_000 }),
+            runAt: FastCheck.integer({ min: 0, max: T0 + 100_000 }),
+            maxAttempts: FastCheck.integer({ min: 1, max: 100 }),
+            backoff: FastCheck.constantFrom(defaultBackoff, { ...defaultBackoff }, fixed(7)),
+            idempotencyKey: FastCheck.string({ minLength: 1, maxLength: 20, unit: "binary" }),
+            traceparent: FastCheck.constant("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            timeoutMs: FastCheck.integer({ min: 1, max: 100_000 })
           }, { requiredKeys: ["type"] }),
           { minLength: 1, maxLength: 5 }
         ),
