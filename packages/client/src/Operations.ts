@@ -85,9 +85,9 @@ const plainDepth = 32
  * True when `value` is made of plain JSON values only — primitives, arrays, objects of
  * `Object.prototype` (or none) without `toJSON`, at most `plainDepth` deep — which
  * `JSON.stringify` writes without throwing. False says nothing: the value may still be JSON.
- * A look at each value, where a stringify writes each string out: for a batch of jobs of
- * 200-byte payloads about a tenth of its cost (docs/performance.md, "The client's batch: one
- * guard, no stringify to check").
+ * A look at each value, where a stringify writes each string out: for jobs of 200-byte payloads
+ * about a tenth of its cost (docs/performance.md, "An enqueued job written field by field, and
+ * the client's batch checked once").
  */
 const plainJson = (value: unknown, depth: number): boolean => {
   if (typeof value !== "object" || value === null) return typeof value !== "bigint"
@@ -133,10 +133,11 @@ const validateEnqueueOptions = Schema.validateEither(EnqueueOptionsOnWire)
  */
 const enqueueOptions = (input: JobInput): Either.Either<EnqueueOptions, InvalidRequest> => {
   const idempotencyKey = input.idempotencyKey ?? crypto.randomUUID()
-  // Copied by `Object.assign`, which gives the spread's fields in its order: V8 checks the copy a
-  // spread makes several times slower (about 1.3 µs against 0.1). An own `__proto__` (as JSON
-  // makes one) would set the copy's prototype rather than be copied: such options are spread,
-  // and refused for that key.
+  // Copied by `Object.assign`, which gives the spread's fields in their order: V8 checked the
+  // copy a spread makes several times slower (docs/performance.md, "An enqueued job written
+  // field by field, and the client's batch checked once"). An own `__proto__` (as JSON makes
+  // one) would set the copy's prototype rather than be copied: such options are spread, and
+  // refused for that key.
   const options: EnqueueOptions = Object.hasOwn(input, "__proto__")
     ? { ...input, idempotencyKey }
     : Object.assign({}, input, { idempotencyKey })

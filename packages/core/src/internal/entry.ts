@@ -59,8 +59,9 @@ const spliced = (job: Job, payloadJson: string): string => {
  * out — no attempts, claims or history yet, the default backoff, a zero priority, a `runAt`
  * equal to `createdAt` — left out here too). Neither the stored job's object nor its splice is
  * made: about half the cost of `spliced`'s general path (docs/performance.md, "An enqueued job
- * written field by field"). The numbers are safe integers (`checkJobsSince` checked the job
- * first), which JSON writes as `String` does; the id and the state need no escapes.
+ * written field by field, and the client's batch checked once"). The numbers are safe integers
+ * (`checkJobsSince` checked the job first), which JSON writes as `String` does; the id and the
+ * state need no escapes.
  */
 const enqueuedText = (job: Job, payloadJson: string): string => {
   let text = `{"id":"${job.id}","type":${JSON.stringify(job.type)},"payload":${payloadJson},"state":"${job.state}",`
