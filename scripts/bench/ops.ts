@@ -8,12 +8,14 @@
  * request-path table. Transports alternate `--rounds` times, so that a busy spell of the shared
  * machine falls on all of them rather than on one; the table keeps each figure's best round.
  *
- *   pnpm --filter @osqueue/bench exec tsx ops.ts [--ops N] [--connections C] [--transport rest,http,ws,floor,engine]
+ *   pnpm --filter @osqueue/bench exec tsx ops.ts [--ops N] [--connections C] [--transport rest,http,ws,floor,floor-http,floor-ws,engine]
  *        [--store memory|file] [--rounds R] [--profile DIR] [--compare DIR] [--node-flags FLAGS] [--wait-ms MS]
  *
  * `--transport floor` runs the REST calls against `floor.ts` instead of a broker: a Node HTTP
  * server that reads, parses and answers each request and does nothing else. Its CPU per call is
- * the floor of any broker on Node's `http` on this machine (parser, socket writes, their garbage).
+ * the floor of any broker on Node's `http` on this machine (parser, socket writes, their garbage);
+ * `floor-http` and `floor-ws` the same for RPC over HTTP and over WebSocket (`ws`), each request
+ * answered with its `Exit`.
  * `--transport engine` runs them against `floor-engine.ts`: the same server with the engine
  * (memory store) behind it, each turn's calls submitted together; the broker's CPU above it is
  * its edge's (routes, checks, `Operations`, metrics, stats history).
@@ -68,7 +70,7 @@ const store = values.store
 const profiling = values.profile === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", values.profile]
 const nodeFlags = values["node-flags"]?.split(" ").filter((flag) => flag !== "") ?? []
 
-type Transport = "rest" | "http" | "ws" | "floor" | "engine"
+type Transport = "rest" | "http" | "ws" | "floor" | "floor-http" | "floor-ws" | "engine"
 type Operation = "enqueue" | "claim" | "complete"
 const operations: ReadonlyArray<Operation> = ["enqueue", "claim", "complete"]
 
@@ -98,7 +100,7 @@ const startFloor = async (script: string): Promise<Broker> => {
 }
 
 const start = async (transport: Transport, checkout: string): Promise<Broker> => {
-  if (transport === "floor") return startFloor("floor.ts")
+  if (transport === "floor" || transport === "floor-http" || transport === "floor-ws") return startFloor("floor.ts")
   if (transport === "engine") return startFloor("floor-engine.ts")
   const { child, dir, url } = await startBroker({
     checkout,
@@ -189,6 +191,7 @@ const connect = async (transport: Transport, url: URL, worker: string): Promise<
     case "floor":
     case "engine":
       return restClient(url, worker)
+    case "floor-http":
     case "http": {
       const connection = new RestConnection(url)
       return rpcClient(worker, async (line) => {
@@ -197,6 +200,7 @@ const connect = async (transport: Transport, url: URL, worker: string): Promise<
         return body
       }, () => connection.close())
     }
+    case "floor-ws":
     case "ws": {
       const socket = await SocketConnection.open(new URL("/rpc/ws", url.href.replace("http", "ws")))
       return rpcClient(
