@@ -6,10 +6,11 @@
  * in-process where the queue held 908). Bounding the growth at 20% kept the peak at 1,082 MB.
  * A small heap is left to V8's own multiple: there the bound saves little memory and costs a full
  * collection every half second or so under load, a fifth of the broker's CPU per call
- * (docs/performance.md, "The heap's growth bounded only when it is large"). So the bound holds
- * once a full collection leaves more than `boundAboveBytes`, and is lifted again below half of it
- * (V8 reads the setting at each full collection). A `--heap-growing-percent` the process was
- * started with wins.
+ * (docs/performance.md, "The heap's growth bounded only when it is large"). So the bound is set
+ * as soon as any collection finds more than `boundAboveBytes` in use, and lifted only when a full
+ * collection leaves less than half of it. V8 reads the setting at each full collection, to set how
+ * far the heap may grow before the next: set before the first full collection past the threshold,
+ * the bound holds from that one on. A `--heap-growing-percent` the process was started with wins.
  */
 import { constants, PerformanceObserver } from "node:perf_hooks"
 import { getHeapStatistics, setFlagsFromString } from "node:v8"
@@ -18,13 +19,17 @@ export const heapGrowingPercent = 20
 
 /**
  * Heap in use past which growth is bounded. Below it V8 may let the heap grow up to four times
- * what survived before collecting again: 512 MB at most, under target 3's 1 GB.
+ * what the last full collection left: 512 MB at most, under target 3's 1 GB.
  */
 export const boundAboveBytes = 128 * 1024 * 1024
 
-/** Whether growth is bounded after a full collection that left `usedBytes` in use, `bounded` before it. */
-export const bounds = (usedBytes: number, bounded: boolean): boolean =>
-  bounded ? usedBytes >= boundAboveBytes / 2 : usedBytes > boundAboveBytes
+/**
+ * Whether growth is bounded after a collection that left `usedBytes` in use (`full`: a full
+ * one, whose figure is what lives; a young one's includes the old generation's garbage), `bounded`
+ * before it.
+ */
+export const bounds = (usedBytes: number, full: boolean, bounded: boolean): boolean =>
+  bounded ? !full || usedBytes >= boundAboveBytes / 2 : usedBytes > boundAboveBytes
 
 export const boundHeapGrowth = (): void => {
   // V8 reads its flags with dashes or underscores alike.
@@ -33,8 +38,8 @@ export const boundHeapGrowth = (): void => {
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
       const { detail } = entry as { readonly detail?: { readonly kind?: number } }
-      if (detail?.kind !== constants.NODE_PERFORMANCE_GC_MAJOR) continue
-      const next = bounds(getHeapStatistics().used_heap_size, bounded)
+      const full = detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR
+      const next = bounds(getHeapStatistics().used_heap_size, full, bounded)
       if (next === bounded) continue
       bounded = next
       // 0 is V8's own multiple.
