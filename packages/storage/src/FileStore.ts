@@ -136,9 +136,13 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         }
         // A key is created as its own file; one whose newest generation is a tombstone (a
         // conditional delete's) gets the object on top of it. A lost race looks again: the key
-        // may be absent still, deleted meanwhile.
+        // may be absent still, deleted meanwhile. The first try does not look for the key's
+        // file: the link finds it (a create of a key that exists is rare, and then only writes a
+        // temporary file for nothing), and a put spares a `stat` of a name that is not there.
         for (let attempt = 0; attempt < MAX_CREATE_ATTEMPTS; attempt++) {
-          const found = yield* existingKey(key, paths).pipe(Effect.mapError(toStoreError(operation, key)))
+          const found = yield* (attempt === 0 ? noLegacyFolder(key, paths) : existingKey(key, paths)).pipe(
+            Effect.mapError(toStoreError(operation, key))
+          )
           if (Option.isNone(found)) {
             const created = yield* createFlat(store, key, paths, body, metadata).pipe(
               Effect.catchTag("FsError", (e) => Effect.fail(toStoreError(operation, key)(e)))
@@ -183,6 +187,13 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         if (!(yield* exists(paths.legacy))) return Option.none()
         return yield* lookupKey(store, key, paths, false)
       })
+
+    /**
+     * None when the key has no format-1 folder (the usual case, one `stat`), else what
+     * `existingKey` finds. Such folders are never made any more, so none can appear later.
+     */
+    const noLegacyFolder = (key: string, paths: KeyPaths) =>
+      Effect.flatMap(exists(paths.legacy), (legacy) => legacy ? existingKey(key, paths) : Effect.succeedNone)
 
     const readLive = (operation: string, key: string, withBody: boolean) =>
       Effect.gen(function*() {

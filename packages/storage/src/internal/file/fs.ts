@@ -48,27 +48,30 @@ export const NEWLINE = 0x0a
 
 export const readWhole = (path: string) => fsOp("read", path, () => NodeFs.readFileSync(path))
 
+/** Reads only up to the end of the first line; throws what `node:fs` throws. */
+export const readFirstLineSync = (path: string): Buffer => {
+  const fd = NodeFs.openSync(path, "r")
+  try {
+    const chunks: Array<Buffer> = []
+    let position = 0
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(position === 0 ? 4096 : 65536)
+      const bytesRead = NodeFs.readSync(fd, chunk, 0, chunk.length, position)
+      if (bytesRead === 0) break
+      const piece = chunk.subarray(0, bytesRead)
+      chunks.push(piece)
+      position += bytesRead
+      if (piece.includes(NEWLINE)) break
+    }
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+  } finally {
+    NodeFs.closeSync(fd)
+  }
+}
+
 /** Reads only up to the end of the first line. */
 export const readFirstLine = (path: string): Effect.Effect<Buffer, FsError> =>
-  fsOp("read", path, () => {
-    const fd = NodeFs.openSync(path, "r")
-    try {
-      const chunks: Array<Buffer> = []
-      let position = 0
-      for (;;) {
-        const chunk = Buffer.allocUnsafe(position === 0 ? 4096 : 65536)
-        const bytesRead = NodeFs.readSync(fd, chunk, 0, chunk.length, position)
-        if (bytesRead === 0) break
-        const piece = chunk.subarray(0, bytesRead)
-        chunks.push(piece)
-        position += bytesRead
-        if (piece.includes(NEWLINE)) break
-      }
-      return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
-    } finally {
-      NodeFs.closeSync(fd)
-    }
-  })
+  fsOp("read", path, () => readFirstLineSync(path))
 
 const fsError = (op: string, path: string, cause: unknown) => new FsError({ op, path, code: errnoOf(cause), cause })
 
@@ -82,33 +85,53 @@ const closeQuietly = (fd: number) => {
 
 /**
  * Opens `path`, runs `write` on it, fsyncs it on the thread pool (the one slow step, which the
- * broker spends serving requests instead of blocking on the disk) and closes it: one resumption
- * of the caller per file, with no fiber or finalizer of its own. Interrupted while the fsync is
- * under way, the callback still closes the file.
+ * broker spends serving requests instead of blocking on the disk) and closes it, then calls
+ * `done`: no fiber or Effect of its own, so that a create can chain its steps in callbacks.
+ * The file is closed before `done` is called, whatever happened.
+ */
+export const durablyThen = (
+  path: string,
+  flags: string,
+  write: (fd: number) => void,
+  sync: boolean,
+  done: (failure: FsError | undefined) => void
+): void => {
+  let fd: number
+  try {
+    fd = NodeFs.openSync(path, flags)
+  } catch (cause) {
+    return done(fsError("open", path, cause))
+  }
+  try {
+    write(fd)
+  } catch (cause) {
+    closeQuietly(fd)
+    return done(fsError("write", path, cause))
+  }
+  if (!sync) {
+    closeQuietly(fd)
+    return done(undefined)
+  }
+  NodeFs.fsync(fd, (cause) => {
+    closeQuietly(fd)
+    done(cause === null ? undefined : fsError("fsync", path, cause))
+  })
+}
+
+/**
+ * `durablyThen` as an Effect: one resumption of the caller per file. Interrupted while the fsync
+ * is under way, the callback still closes the file.
  */
 const durably = (path: string, flags: string, write: (fd: number) => void, sync: boolean) =>
-  Effect.async<void, FsError>((resume) => {
-    let fd: number
-    try {
-      fd = NodeFs.openSync(path, flags)
-    } catch (cause) {
-      return resume(Effect.fail(fsError("open", path, cause)))
-    }
-    try {
-      write(fd)
-    } catch (cause) {
-      closeQuietly(fd)
-      return resume(Effect.fail(fsError("write", path, cause)))
-    }
-    if (!sync) {
-      closeQuietly(fd)
-      return resume(Effect.void)
-    }
-    NodeFs.fsync(fd, (cause) => {
-      closeQuietly(fd)
-      resume(cause === null ? Effect.void : Effect.fail(fsError("fsync", path, cause)))
-    })
-  })
+  Effect.async<void, FsError>((resume) =>
+    durablyThen(
+      path,
+      flags,
+      write,
+      sync,
+      (failure) => resume(failure === undefined ? Effect.void : Effect.fail(failure))
+    )
+  )
 
 /** Buffers per `writev` call (the kernel's IOV_MAX). */
 const maxIovecs = 1024
@@ -132,16 +155,31 @@ const writeParts = (fd: number, parts: ReadonlyArray<Uint8Array>) => {
   }
 }
 
+/** Writes `head` and then the body's parts to a file opened on `fd`. */
+const writeHeadAndBody = (fd: number, head: Uint8Array, body: Body | undefined) => {
+  writeParts(fd, [head])
+  if (body !== undefined) writeParts(fd, bodyParts(body))
+}
+
 /**
  * Creates `path` (failing if it exists) with `head` and then the body's parts, then fsyncs it.
  * (The head goes first in a call of its own: putting it in front of 100,000 parts would copy
  * the array of parts on every commit.)
  */
 export const writeDurable = (path: string, head: Uint8Array, body: Body | undefined, sync: boolean) =>
-  durably(path, "wx", (fd) => {
-    writeParts(fd, [head])
-    if (body !== undefined) writeParts(fd, bodyParts(body))
-  }, sync)
+  durably(path, "wx", (fd) => writeHeadAndBody(fd, head, body), sync)
+
+/** `writeDurable` in callback form (`durablyThen`). */
+export const writeDurableThen = (
+  path: string,
+  head: Uint8Array,
+  body: Body | undefined,
+  sync: boolean,
+  done: (failure: FsError | undefined) => void
+) => durablyThen(path, "wx", (fd) => writeHeadAndBody(fd, head, body), sync, done)
+
+/** Errors of a folder's fsync that lose nothing: some platforms cannot fsync a folder (the data itself was synced). */
+const folderSyncHarmless = ["EINVAL", "EISDIR", "EPERM", "EBADF"]
 
 const nothing = () => {}
 
@@ -149,44 +187,54 @@ export const syncDirectory = (path: string, sync: boolean) =>
   sync
     ? durably(path, "r", nothing, true).pipe(
       // Some platforms cannot fsync a directory; the data itself was already synced.
-      Effect.catchIf((e) => ["EINVAL", "EISDIR", "EPERM", "EBADF"].includes(e.code ?? ""), () => Effect.void)
+      Effect.catchIf((e) => folderSyncHarmless.includes(e.code ?? ""), () => Effect.void)
     )
     : Effect.void
 
 /**
- * fsyncs folders at the same time (all on the thread pool at once, one resumption when the last
+ * fsyncs folders at the same time (all on the thread pool at once, `done` called when the last
  * answers): what one write changed in several folders becomes durable in the time of one fsync.
  * A folder that is gone is skipped: a delete removed it, and with it what was to be synced.
  */
+export const syncFoldersTogetherThen = (
+  paths: ReadonlyArray<string>,
+  sync: boolean,
+  done: (failure: FsError | undefined) => void
+): void => {
+  if (!sync) return done(undefined)
+  let waiting = 1
+  let failure: FsError | undefined
+  const answered = () => {
+    if (--waiting === 0) done(failure)
+  }
+  const failed = (e: FsError) => {
+    if (e.code !== "ENOENT" && !folderSyncHarmless.includes(e.code ?? "")) failure ??= e
+  }
+  for (const path of paths) {
+    let fd: number
+    try {
+      fd = NodeFs.openSync(path, "r")
+    } catch (cause) {
+      failed(fsError("open", path, cause))
+      continue
+    }
+    waiting++
+    NodeFs.fsync(fd, (cause) => {
+      closeQuietly(fd)
+      if (cause !== null) failed(fsError("fsync", path, cause))
+      answered()
+    })
+  }
+  answered()
+}
+
+/** `syncFoldersTogetherThen` as an Effect. */
 export const syncDirectoriesTogether = (paths: ReadonlyArray<string>, sync: boolean) =>
   sync
-    ? Effect.async<void, FsError>((resume) => {
-      let waiting = 1
-      let failure: FsError | undefined
-      const done = () => {
-        if (--waiting === 0) resume(failure === undefined ? Effect.void : Effect.fail(failure))
-      }
-      const failed = (e: FsError) => {
-        // Some platforms cannot fsync a folder; the data itself was already synced.
-        if (!["ENOENT", "EINVAL", "EISDIR", "EPERM", "EBADF"].includes(e.code ?? "")) failure ??= e
-      }
-      for (const path of paths) {
-        let fd: number
-        try {
-          fd = NodeFs.openSync(path, "r")
-        } catch (cause) {
-          failed(fsError("open", path, cause))
-          continue
-        }
-        waiting++
-        NodeFs.fsync(fd, (cause) => {
-          closeQuietly(fd)
-          if (cause !== null) failed(fsError("fsync", path, cause))
-          done()
-        })
-      }
-      done()
-    })
+    ? Effect.async<void, FsError>((resume) =>
+      syncFoldersTogetherThen(paths, sync, (failure) =>
+        resume(failure === undefined ? Effect.void : Effect.fail(failure)))
+    )
     : Effect.void
 
 /** Folders whose fsync is under way, and the callers waiting for the next one (`syncDirectoryShared`). */
@@ -198,7 +246,7 @@ const startFolderSync = (path: string, entry: { waiting: Array<(failure: FsError
   const finish = (failure: FsError | undefined) => {
     // Some platforms cannot fsync a folder (the data itself was synced), and a folder that is
     // gone held nothing left to sync.
-    const real = failure !== undefined && !["ENOENT", "EINVAL", "EISDIR", "EPERM", "EBADF"].includes(failure.code ?? "")
+    const real = failure !== undefined && failure.code !== "ENOENT" && !folderSyncHarmless.includes(failure.code ?? "")
     for (const resume of served) resume(real ? failure : undefined)
     if (entry.waiting.length > 0) startFolderSync(path, entry)
     else folderSyncs.delete(path)
@@ -221,19 +269,28 @@ const startFolderSync = (path: string, entry: { waiting: Array<(failure: FsError
  * begun before its change), and all who asked during one fsync are served by the next. Eight
  * deletes of log entries at once cost two fsyncs of `log/`, not eight.
  */
+export const syncFolderSharedThen = (
+  path: string,
+  sync: boolean,
+  done: (failure: FsError | undefined) => void
+): void => {
+  if (!sync) return done(undefined)
+  const entry = folderSyncs.get(path)
+  if (entry !== undefined) {
+    entry.waiting.push(done)
+    return
+  }
+  const fresh = { waiting: [done] }
+  folderSyncs.set(path, fresh)
+  startFolderSync(path, fresh)
+}
+
+/** `syncFolderSharedThen` as an Effect. */
 export const syncDirectoryShared = (path: string, sync: boolean): Effect.Effect<void, FsError> =>
   sync
-    ? Effect.async<void, FsError>((resume) => {
-      const done = (failure: FsError | undefined) => resume(failure === undefined ? Effect.void : Effect.fail(failure))
-      const entry = folderSyncs.get(path)
-      if (entry !== undefined) {
-        entry.waiting.push(done)
-        return
-      }
-      const fresh = { waiting: [done] }
-      folderSyncs.set(path, fresh)
-      startFolderSync(path, fresh)
-    })
+    ? Effect.async<void, FsError>((resume) =>
+      syncFolderSharedThen(path, sync, (failure) => resume(failure === undefined ? Effect.void : Effect.fail(failure)))
+    )
     : Effect.void
 
 /** Whether something is at `path`, without building an ENOENT exception when nothing is. */
@@ -241,23 +298,3 @@ export const exists = (path: string) =>
   fsOp("stat", path, () => NodeFs.statSync(path, { throwIfNoEntry: false }) !== undefined)
 
 export const unlinkQuietly = (path: string) => fsOp("unlink", path, () => NodeFs.unlinkSync(path)).pipe(Effect.ignore)
-
-/**
- * Starts unlinking `path` on the thread pool and answers an effect that waits for it (failures
- * ignored, as `unlinkQuietly`). An unlink waits for the file system's journal, behind the fsyncs
- * under way: on the event loop it held up every request meanwhile (a quarter of the main thread's
- * busy time in `scripts/bench-put.ts --kind create`). Started before an fsync, it costs no time.
- */
-export const startUnlink = (path: string): Effect.Effect<Effect.Effect<void>> =>
-  Effect.sync(() => {
-    let done = false
-    let waiting: (() => void) | undefined
-    NodeFs.unlink(path, () => {
-      done = true
-      waiting?.()
-    })
-    return Effect.async<void>((resume) => {
-      if (done) return resume(Effect.void)
-      waiting = () => resume(Effect.void)
-    })
-  })
