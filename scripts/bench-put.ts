@@ -7,7 +7,8 @@
 //   and their deletes, one at a time (or `--delete-in-flight 8` at once, as the log's garbage
 //   collection makes them; the wall time per delete is the whole run's divided by the deletes).
 // CPU is the process's user + system time over the timed puts (fsync's work on the thread pool
-// included), divided by the number of puts, and the main thread's part of it (the event loop's).
+// included), divided by the number of puts, its user time alone (the process's own code, without
+// the kernel's work for its calls), and the main thread's part of it (the event loop's).
 //
 //   npx tsx scripts/bench-put.ts --store file [--kind create [--in-flight 2] [--delete-in-flight 8]] [--n 50] [--sizes 1024,1048576]
 //   scripts/s3-server start && npx tsx scripts/bench-put.ts --store s3 [--n 200] [--sizes 10240,1048576]
@@ -83,6 +84,9 @@ const cpuMicros = () => {
   return user + system
 }
 
+/** User time alone: the process's own code (JavaScript, the runtime, libuv), without the kernel's work for its calls. */
+const userMicros = () => process.cpuUsage().user
+
 /**
  * The main thread's CPU alone (Linux: its utime + stime in /proc, in clock ticks of 10 ms), the
  * event loop's share of the process's: what the broker has left for requests. NaN elsewhere.
@@ -105,6 +109,7 @@ const timed = (put: (seq: number) => Effect.Effect<unknown, unknown>) =>
       })
     for (let seq = 1; seq <= warmup; seq++) yield* one(seq)
     const cpuBefore = cpuMicros()
+    const userBefore = userMicros()
     const mainBefore = mainThreadMicros()
     const wallBefore = process.hrtime.bigint()
     const samples: Array<number> = []
@@ -118,9 +123,10 @@ const timed = (put: (seq: number) => Effect.Effect<unknown, unknown>) =>
       { concurrency: "unbounded", discard: true }
     )
     const cpu = (cpuMicros() - cpuBefore) / samples.length
+    const user = (userMicros() - userBefore) / samples.length
     const main = (mainThreadMicros() - mainBefore) / samples.length
     const wall = Number(process.hrtime.bigint() - wallBefore) / 1e3 / samples.length
-    return { samples, cpu, main, wall }
+    return { samples, cpu, user, main, wall }
   })
 
 const casPuts = (size: number) =>
@@ -228,6 +234,7 @@ const bench = (size: number) =>
     const measured: {
       readonly samples: Array<number>
       readonly cpu: number
+      readonly user: number
       readonly main: number
       readonly wall: number
       readonly listCpu?: number
@@ -242,7 +249,7 @@ const bench = (size: number) =>
         ? createPuts(size)
         : casPuts(size)
     )
-    const { cpu, main, samples, wall } = measured
+    const { cpu, main, samples, user, wall } = measured
     const sorted = [...samples].sort((a, b) => a - b)
     const mean = samples.reduce((a, b) => a + b, 0) / samples.length
     return {
@@ -254,6 +261,7 @@ const bench = (size: number) =>
       max: (sorted[sorted.length - 1] ?? Number.NaN).toFixed(2),
       mean: mean.toFixed(2),
       "CPU µs/put": cpu.toFixed(0),
+      "user µs/put": user.toFixed(0),
       "main thread µs/put": main.toFixed(0),
       "wall µs/put": wall.toFixed(0),
       ...(measured.deleteCpu !== undefined && measured.deleteMain !== undefined
