@@ -1,7 +1,8 @@
 /**
  * The file store's file-system steps, each an Effect that fails with `FsError` (the errno kept,
- * for `errors.ts` to give it a meaning). Synchronous where the step is a few microseconds, on the
- * thread pool where it waits for the disk.
+ * for `errors.ts` to give it a meaning), and the slow ones also as callbacks (`...Then`), for a
+ * create or delete that chains its steps in one `Effect.async`. Synchronous where the step is a
+ * few microseconds, on the thread pool where it waits for the disk.
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
