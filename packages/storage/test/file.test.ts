@@ -246,6 +246,12 @@ describe("FileStore", () => {
       const objects = NodePath.join(directory, "objects")
       const v0 = yield* store.put("k", encode("zero"), { ifAbsent: true })
       expect(NodeFs.readdirSync(objects)).toEqual(["k@"])
+      // A create of a key that exists writes its file, finds the name taken and removes the file.
+      expect((yield* store.put("k", encode("again"), { ifAbsent: true }).pipe(Effect.flip))._tag).toBe(
+        "PreconditionFailed"
+      )
+      expect(NodeFs.readdirSync(NodePath.join(directory, "tmp"))).toEqual([])
+      expect((yield* store.get("k").pipe(Effect.map(Option.getOrThrow))).version).toBe(v0)
       const nonce = v0.split(".")[1]!
       // Racing first conditional writes: exactly one begins the folder.
       const results = yield* Effect.all(
