@@ -7,8 +7,10 @@
  * (`Runtime.runCallback` of `Operations.claim`, the edge before it). The process's CPU per claim
  * holds the commit that answers it, the same in both. `--compare DIR` runs another checkout's
  * build (DIR: its root, built) beside this one, alternating them, each round in a fresh process.
+ * `--empty` claims from an empty queue instead, each with a wait of 2 ms: held, then answered
+ * `[]` by its timer, as a plain worker's claims are while its queue is empty.
  *
- *   pnpm --filter @osqueue/bench exec tsx longpoll.ts [--claims N] [--rounds R] [--compare DIR]
+ *   pnpm --filter @osqueue/bench exec tsx longpoll.ts [--claims N] [--rounds R] [--compare DIR] [--empty]
  */
 import { execFileSync, spawn } from "node:child_process"
 import { loadavg } from "node:os"
@@ -21,9 +23,11 @@ const { values } = parseArgs({
     claims: { type: "string", default: "20000" },
     rounds: { type: "string", default: "4" },
     compare: { type: "string" },
-    checkout: { type: "string" }
+    checkout: { type: "string" },
+    empty: { type: "boolean", default: false }
   }
 })
+const empty = values.empty
 const claims = Number(values.claims)
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, "../..")
@@ -67,7 +71,7 @@ const measure = async (checkout: string): Promise<{ readonly us: number; readonl
       runCallback(operations.claim(request) as import("effect").Effect.Effect<unknown>, { onExit: respond }))
 
   const round = async (count: number) => {
-    for (let i = 0; i < count; i += 500) {
+    for (let i = 0; i < (empty ? 0 : count); i += 500) {
       const jobs = Array.from({ length: Math.min(500, count - i) }, () => ({ type: "ops", payload: { n: i } }))
       await run(operations.enqueueMany({ jobs }))
     }
@@ -77,9 +81,11 @@ const measure = async (checkout: string): Promise<{ readonly us: number; readonl
       let answered = 0
       const one = (worker: number) => {
         started++
-        start({ workerId: `w${worker}`, max: 1, waitMs: 1_000 }, (exit) => {
+        start({ workerId: `w${worker}`, max: 1, waitMs: empty ? 2 : 1_000 }, (exit) => {
           const claimed = exit as import("effect").Exit.Exit<ReadonlyArray<unknown>, unknown>
-          if (!Exit.isSuccess(claimed) || claimed.value.length !== 1) return reject(new Error("a claim found no job"))
+          if (!Exit.isSuccess(claimed) || claimed.value.length !== (empty ? 0 : 1)) {
+            return reject(new Error(`a claim was answered ${JSON.stringify(claimed)}`))
+          }
           if (++answered === count) return resolve()
           if (started < count) one(worker)
         })
@@ -108,7 +114,8 @@ const inProcess = (checkout: string) =>
       "--checkout",
       checkout,
       "--claims",
-      String(claims)
+      String(claims),
+      ...(empty ? ["--empty"] : [])
     ], { stdio: ["ignore", "pipe", "inherit"] })
     let out = ""
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()))
@@ -121,7 +128,9 @@ const inProcess = (checkout: string) =>
 process.stdout.write("building the workspace (tsc -b)\n")
 execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-b"], { stdio: "inherit", cwd: root })
 process.stdout.write(
-  `${claims} long-poll claims a round, load average ${loadavg().map((n) => n.toFixed(1)).join(" ")}\n`
+  `${claims} long-poll claims a round${empty ? ", each held on an empty queue" : ""}, load average ${
+    loadavg().map((n) => n.toFixed(1)).join(" ")
+  }\n`
 )
 const checkouts = values.compare === undefined ? [root] : [root, values.compare]
 const figures = new Map<string, Array<number>>(checkouts.map((checkout) => [checkout, []]))

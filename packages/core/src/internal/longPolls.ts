@@ -8,12 +8,7 @@
  * `[]` at its deadline.
  */
 import type { OsqueueError } from "@osqueue/types"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import type * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
-import type * as Runtime from "effect/Runtime"
 import type { Command, ResultOf } from "../Command.js"
 import * as LeaseSecret from "../LeaseSecret.js"
 import type { QueueState } from "../QueueState.js"
@@ -31,8 +26,8 @@ interface Held {
   /** The leader's clock, ms. */
   readonly deadline: number
   readonly resume: (outcome: Either.Either<Claimed, OsqueueError>) => void
-  /** Sleeps until its deadline, or its next wake-up before it. */
-  timer: Fiber.RuntimeFiber<void> | undefined
+  /** Stops the timer that wakes it at its deadline, or its next wake-up before it. */
+  timer: (() => void) | undefined
   /** The wake-up it last went to a batch for: one try per wake-up. */
   triedWake: number | undefined
   /** Answered, or its caller is gone: nothing more is done for it. */
@@ -78,13 +73,14 @@ export const make = (options: {
   readonly accepting: () => boolean
   /** The error for a claim the queue has no room for. */
   readonly overloaded: () => OsqueueError
-  readonly runFork: ReturnType<typeof Runtime.runFork<never>>
+  /** Calls `wake` in `ms` on the leader's clock; what it returns stops it. */
+  readonly after: (ms: number, wake: () => void) => () => void
 }): LongPolls => {
-  const { current, now, runFork } = options
+  const { after, current, now } = options
   const held = new Set<Held>()
 
   const stopTimer = (h: Held) => {
-    h.timer?.unsafeInterruptAsFork(FiberId.none)
+    h.timer?.()
     h.timer = undefined
   }
 
@@ -127,14 +123,10 @@ export const make = (options: {
     }
     held.add(h)
     const until = wake !== undefined && wake > at ? Math.min(wake, h.deadline) : h.deadline
-    h.timer = runFork(
-      Effect.sleep(Duration.millis(Math.max(until - at, Math.min(minRecheckMs, h.deadline - at)))).pipe(
-        Effect.zipRight(Effect.sync(() => {
-          h.timer = undefined
-          if (held.has(h)) hold(h)
-        }))
-      )
-    )
+    h.timer = after(Math.max(until - at, Math.min(minRecheckMs, h.deadline - at)), () => {
+      h.timer = undefined
+      if (held.has(h)) hold(h)
+    })
   }
 
   const wait: LongPolls["wait"] = (command, waitMs, answer) => {
