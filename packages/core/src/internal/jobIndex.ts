@@ -89,8 +89,9 @@ export class JobIndex {
   readonly runningByType = new Map<string, number>()
   /**
    * Every type's jobs by state, kept here as the jobs change: the broker's stats history reads
-   * them every few seconds, which counted every job of the state each time (about 1 µs per job
-   * there: a tenth of a second for a queue of 100,000).
+   * them every few seconds, which counted every job of the state each time, in code that stays
+   * cold at that pace (37 ms for 100,000 jobs; docs/performance.md, "An enqueued job written
+   * field by field, and the client's batch checked once").
    */
   readonly byType = new Map<string, TypeCounts>()
   readonly scheduled = newHeap()
