@@ -9,7 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { LogEntry } from "@osqueue/core"
 import { bodyBytes, MemoryStore, type ObjectStoreShape } from "@osqueue/storage"
-import { Clock, Duration, Effect, Either, Exit, Fiber, Queue, Scope } from "effect"
+import { Chunk, Clock, Duration, Effect, Either, Exit, Fiber, Queue, Scope } from "effect"
 import { advance, type StartedEngine, startEngine } from "./fixtures/engine.js"
 
 const writeMs = 40
@@ -105,24 +105,10 @@ describe("commit batching", () => {
 describe("commit batching on the live clock", () => {
   it.live("a batch waiting for callers that never come back goes once its wait is over", () =>
     Effect.gen(function*() {
-      const memory = yield* MemoryStore.make
-      let slowed = false
-      const writes: Array<Write> = []
-      const store: ObjectStoreShape = {
-        ...memory,
-        put: (key, body, condition, options) =>
-          !slowed || LogEntry.positionOf(key) === undefined
-            ? memory.put(key, body, condition, options)
-            : Effect.gen(function*() {
-              const entry = Either.getOrThrow(LogEntry.decode(key, bodyBytes(body)))
-              writes.push({ at: yield* Clock.currentTimeMillis, jobs: LogEntry.putJobs(entry).length })
-              yield* Effect.sleep(Duration.millis(writeMs))
-              return yield* memory.put(key, body, condition, options)
-            })
-      }
+      const { slowDown, store, writes } = yield* slow(yield* MemoryStore.make)
       const engine = yield* startEngine(store, "http://a:8080")
       while ((yield* engine.election.role)._tag !== "Leader") yield* Effect.sleep(Duration.millis(5))
-      slowed = true
+      yield* slowDown
       const enqueueAll = (types: ReadonlyArray<string>) =>
         Effect.forEach(types, (type) => engine.commit.submit({ _tag: "Enqueue", jobs: [{ type }] }), {
           concurrency: "unbounded"
@@ -136,7 +122,7 @@ describe("commit batching on the live clock", () => {
       yield* enqueueAll(["x", "y", "z"]).pipe(
         Effect.timeoutFail({ duration: Duration.seconds(5), onTimeout: () => new Error("the batch never went") })
       )
-      const last = writes[writes.length - 1]!
+      const last = Chunk.unsafeLast(yield* Queue.takeAll(writes))
       expect(last.jobs).toBe(3)
       expect(last.at - sent).toBeGreaterThanOrEqual(writeMs / 4 - 2)
       yield* Scope.close(engine.scope, Exit.void)
