@@ -12,12 +12,15 @@
 //
 //   npx tsx scripts/bench-put.ts --store file [--kind create [--in-flight 2] [--delete-in-flight 8]] [--n 50] [--sizes 1024,1048576]
 //   scripts/s3-server start && npx tsx scripts/bench-put.ts --store s3 [--n 200] [--sizes 10240,1048576]
-//   npx tsx scripts/bench-put.ts --store floor|floor-flat --kind create [--n 1000] [--sizes 1024]
+//   npx tsx scripts/bench-put.ts --store floor|floor-flat|floor-append --kind create [--n 1000] [--sizes 1024]
 //
 // `floor` is no store: the system calls of the file store's create, made directly (synchronous,
 // the fsyncs on the thread pool, as the store makes them), to tell the store's own cost from the
 // disk's and the kernel's. `floor-flat` is the cheapest durable create-only write of a file
 // (write and fsync a temporary file, link it to its name, fsync the one folder of all the keys).
+// `floor-append` is no create at all: each put appended to one file and fdatasynced (on the thread
+// pool), what a log kept in a segment file would cost, without what several processes sharing it
+// would need (docs/performance.md, "Where a call stands after the evening's changes").
 //
 // The file store writes into a fresh temporary directory (with fsync, as the broker does). The
 // S3 server is OSQUEUE_TEST_S3_ENDPOINT (default http://127.0.0.1:7480), with the bucket, keys
@@ -52,9 +55,9 @@ const inFlight = Math.max(1, Number(values["in-flight"]))
 const deleteInFlight = Math.max(1, Number(values["delete-in-flight"]))
 const sizes = values.sizes.split(",").map(Number)
 const endpoint = process.env.OSQUEUE_TEST_S3_ENDPOINT ?? "http://127.0.0.1:7480"
-const floors = ["floor", "floor-flat"]
+const floors = ["floor", "floor-flat", "floor-append"]
 if (values.store !== "s3" && values.store !== "file" && !floors.includes(values.store)) {
-  console.error(`--store takes s3, file, floor or floor-flat, got ${values.store}`)
+  console.error(`--store takes s3, file, floor, floor-flat or floor-append, got ${values.store}`)
   process.exit(2)
 }
 if (values.kind !== "cas" && values.kind !== "create") {
@@ -220,12 +223,27 @@ const floorFlatCreate = (root: string, key: string, body: Uint8Array) =>
     yield* fsyncPath(folder)
   })
 
+/** The segment file `floorAppend` appends to, opened at its first put. */
+let segment: number | undefined
+
+/** A put appended to one file and fdatasynced: no inode, no link, no folder to sync. */
+const floorAppend = (root: string, key: string, body: Uint8Array) =>
+  Effect.async<void, NodeJS.ErrnoException>((resume) => {
+    segment ??= NodeFs.openSync(join(root, "segment"), "a")
+    NodeFs.writevSync(segment, [Buffer.from(`{"key":"${key}"}\n`), body])
+    NodeFs.fdatasync(segment, (error) => resume(error === null ? Effect.void : Effect.fail(error)))
+  })
+
 const floorPuts = (root: string, size: number) =>
   Effect.gen(function*() {
     NodeFs.mkdirSync(join(root, "tmp"), { recursive: true })
     const prefix = `log-${size}-${Date.now()}`
     const bodies = Array.from({ length: warmup + n + 1 }, (_, seq) => payload(size, seq))
-    const create = values.store === "floor" ? floorCreate : floorFlatCreate
+    const create = values.store === "floor"
+      ? floorCreate
+      : values.store === "floor-flat"
+      ? floorFlatCreate
+      : floorAppend
     return yield* timed((seq) => create(root, `${prefix}/${String(seq).padStart(16, "0")}`, bodies[seq]!))
   })
 
