@@ -9,16 +9,13 @@
 import { type JobEvent, JobTrace, NotLeader, type OsqueueError, Overloaded, type Stats } from "@osqueue/types"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Queue from "effect/Queue"
-import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { Command, ResultOf } from "./Command.js"
@@ -28,6 +25,7 @@ import * as CommandQueue from "./internal/commandQueue.js"
 import * as CommitLoop from "./internal/commitLoop.js"
 import * as IdleRenewal from "./internal/idleRenewal.js"
 import * as LongPolls from "./internal/longPolls.js"
+import * as Timers from "./internal/timers.js"
 import type { QueueState } from "./QueueState.js"
 import { Replica } from "./Replica.js"
 
@@ -95,26 +93,6 @@ export class GroupCommit extends Context.Tag("@osqueue/core/GroupCommit")<GroupC
 
 const noDrop = () => {}
 
-/**
- * A held claim's timer (`longPolls`): on the live clock a plain `setTimeout`, cleared when the
- * claim is answered first, where a fiber that slept and was interrupted cost more than the claim
- * (docs/performance.md, "A held claim's timer without a fiber"); on any other clock (a test's
- * `TestClock`) only a sleep on that clock sees its time move.
- */
-const timers = (
-  clock: Clock.Clock,
-  runFork: ReturnType<typeof Runtime.runFork<never>>
-): (ms: number, wake: () => void) => () => void =>
-  clock === Context.get(DefaultServices.liveServices, Clock.Clock)
-    ? (ms, wake) => {
-      const timer = setTimeout(wake, ms)
-      return () => clearTimeout(timer)
-    }
-    : (ms, wake) => {
-      const fiber = runFork(Effect.zipRight(Effect.sleep(Duration.millis(ms)), Effect.sync(wake)))
-      return () => fiber.unsafeInterruptAsFork(FiberId.none)
-    }
-
 /** Retries of the release write at shutdown: about a second in all. */
 const releaseRetry = Schedule.exponential("50 millis").pipe(Schedule.intersect(Schedule.recurs(4)))
 
@@ -142,7 +120,7 @@ export const make = Effect.gen(function*() {
     offer: queue.offer,
     accepting: () => accepting,
     overloaded,
-    after: timers(clock, Runtime.runFork(yield* Effect.runtime<never>()))
+    after: yield* Timers.make
   })
 
   const commits = yield* CommitLoop.make({

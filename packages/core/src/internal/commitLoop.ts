@@ -11,12 +11,9 @@
  */
 import { CommitFailed, EventLoop, type JobEvent, NotLeader, type OsqueueError } from "@osqueue/types"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import * as PubSub from "effect/PubSub"
@@ -28,6 +25,7 @@ import * as Metrics from "../Metrics.js"
 import type { Deposed, ReplicaShape, Sent } from "../Replica.js"
 import { answerEach, type CommandQueue, failAll, type IdleWatch, type Pending } from "./commandQueue.js"
 import type { LongPolls } from "./longPolls.js"
+import * as Timers from "./timers.js"
 
 /** A batch sent and not yet settled. */
 interface InFlight {
@@ -94,8 +92,7 @@ export const make = (options: {
     let lastWrite = 0
     let lastDurable = yield* Clock.currentTimeMillis
     const clock = yield* Effect.clock
-    /** Whether `clock` is the live one (a test's `TestClock` is not): `arrivalWithin`'s timer. */
-    const liveClock = clock === Context.get(DefaultServices.liveServices, Clock.Clock)
+    const after = yield* Timers.make
     /** The store's recent answer time to a log write that landed (ms; 0 before the first). */
     let recentWriteMs = 0
     /** Commands answered since the last batch was sent: callers on their way back, most of them, under load. */
@@ -254,41 +251,23 @@ export const make = (options: {
 
     /**
      * Resumes once `count` commands wait, `also` calls back, or `ms` have passed: a timer of its
-     * own only while commands wait for company, so an idle wait costs none. On the live clock the
-     * timer is a plain `setTimeout`, cleared when the wait ends otherwise: a fiber that sleeps,
-     * interrupted at the wait's end, cost 35–50 µs more per wait, and the loop waits in about a
-     * third of its commits (docs/performance.md, "A wait for company without a fiber"). On any
-     * other clock (the `TestClock` of tests) only a sleep on that clock sees its time move.
+     * own only while commands wait for company, so an idle wait costs none, and no fiber on the
+     * live clock (`Timers`): the loop waits in about a third of its commits.
      */
     const arrivalWithin = (count: number, ms: number, also?: (callback: () => void) => void) =>
-      liveClock
-        ? Effect.suspend(() => {
-          let timer: ReturnType<typeof setTimeout> | undefined
-          return Effect.map(
-            queue.arrival({
-              count,
-              also: (callback) => {
-                timer = setTimeout(callback, ms)
-                also?.(callback)
-              }
-            }),
-            () => clearTimeout(timer)
-          )
-        })
-        : Effect.gen(function*() {
-          let ring: (() => void) | undefined
-          const timer = yield* Effect.fork(
-            Effect.zipRight(Effect.sleep(Duration.millis(ms)), Effect.sync(() => ring?.()))
-          )
-          yield* queue.arrival({
+      Effect.suspend(() => {
+        let stop: (() => void) | undefined
+        return Effect.map(
+          queue.arrival({
             count,
             also: (callback) => {
-              ring = callback
+              stop = after(ms, callback)
               also?.(callback)
             }
-          })
-          yield* Fiber.interrupt(timer)
-        })
+          }),
+          () => stop?.()
+        )
+      })
 
     /** With nothing in flight: the batch taken waits for company (`company`), then goes. */
     const fill = (batch: Array<Pending>) =>

@@ -13,6 +13,7 @@ import type { Command, ResultOf } from "../Command.js"
 import * as LeaseSecret from "../LeaseSecret.js"
 import type { QueueState } from "../QueueState.js"
 import type { Pending } from "./commandQueue.js"
+import type * as Timers from "./timers.js"
 
 export type ClaimCommand = Extract<Command, { readonly _tag: "Claim" }>
 type Claimed = ResultOf<ClaimCommand>
@@ -73,8 +74,8 @@ export const make = (options: {
   readonly accepting: () => boolean
   /** The error for a claim the queue has no room for. */
   readonly overloaded: () => OsqueueError
-  /** Calls `wake` in `ms` on the leader's clock; what it returns stops it. */
-  readonly after: (ms: number, wake: () => void) => () => void
+  /** The timer of a held claim, on the leader's clock. */
+  readonly after: Timers.After
 }): LongPolls => {
   const { after, current, now } = options
   const held = new Set<Held>()
