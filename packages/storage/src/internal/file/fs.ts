@@ -90,7 +90,7 @@ const closeQuietly = (fd: number) => {
  * `done`: no fiber or Effect of its own, so that a create can chain its steps in callbacks.
  * The file is closed before `done` is called, whatever happened.
  */
-export const durablyThen = (
+const durablyThen = (
   path: string,
   flags: string,
   write: (fd: number) => void,
@@ -119,20 +119,16 @@ export const durablyThen = (
   })
 }
 
+/** A step in callback form (`...Then`) as an Effect: one resumption of the caller. */
+const resumed = (step: (done: (failure: FsError | undefined) => void) => void): Effect.Effect<void, FsError> =>
+  Effect.async((resume) => step((failure) => resume(failure === undefined ? Effect.void : Effect.fail(failure))))
+
 /**
  * `durablyThen` as an Effect: one resumption of the caller per file. Interrupted while the fsync
  * is under way, the callback still closes the file.
  */
 const durably = (path: string, flags: string, write: (fd: number) => void, sync: boolean) =>
-  Effect.async<void, FsError>((resume) =>
-    durablyThen(
-      path,
-      flags,
-      write,
-      sync,
-      (failure) => resume(failure === undefined ? Effect.void : Effect.fail(failure))
-    )
-  )
+  resumed((done) => durablyThen(path, flags, write, sync, done))
 
 /** Buffers per `writev` call (the kernel's IOV_MAX). */
 const maxIovecs = 1024
@@ -232,10 +228,7 @@ export const syncFoldersTogetherThen = (
 /** `syncFoldersTogetherThen` as an Effect. */
 export const syncDirectoriesTogether = (paths: ReadonlyArray<string>, sync: boolean) =>
   sync
-    ? Effect.async<void, FsError>((resume) =>
-      syncFoldersTogetherThen(paths, sync, (failure) =>
-        resume(failure === undefined ? Effect.void : Effect.fail(failure)))
-    )
+    ? resumed((done) => syncFoldersTogetherThen(paths, sync, done))
     : Effect.void
 
 /** Folders whose fsync is under way, and the callers waiting for the next one (`syncDirectoryShared`). */
@@ -289,9 +282,7 @@ export const syncFolderSharedThen = (
 /** `syncFolderSharedThen` as an Effect. */
 export const syncDirectoryShared = (path: string, sync: boolean): Effect.Effect<void, FsError> =>
   sync
-    ? Effect.async<void, FsError>((resume) =>
-      syncFolderSharedThen(path, sync, (failure) => resume(failure === undefined ? Effect.void : Effect.fail(failure)))
-    )
+    ? resumed((done) => syncFolderSharedThen(path, sync, done))
     : Effect.void
 
 /** Whether something is at `path`, without building an ENOENT exception when nothing is. */
