@@ -72,13 +72,15 @@ export interface OperationsShape {
   readonly claim: (request: ClaimRequest) => Effect.Effect<ReadonlyArray<ClaimedJob>, OsqueueError>
   /**
    * `claim` by callback, for a transport that answers by callback (the edge): `respond` is called
-   * once, unless what it returns (the client hung up) drops the claim first. With spans not
-   * exported it runs no fiber (docs/performance.md, "A long-poll claim without a fiber").
+   * once, unless what it returns (the client hung up) drops the claim first; a claim that does
+   * not wait returns nothing: it is queued at once and commits. With spans not exported it runs
+   * no fiber (docs/performance.md, "A long-poll claim without a fiber", "A claim that does not
+   * wait, by callback").
    */
   readonly claimWith: (
     request: ClaimRequest,
     respond: (exit: Exit.Exit<ReadonlyArray<ClaimedJob>, OsqueueError>) => void
-  ) => () => void
+  ) => (() => void) | undefined
   readonly heartbeat: (request: HeartbeatRequest) => Effect.Effect<HeartbeatResult, OsqueueError>
   readonly complete: (request: CompleteRequest) => Effect.Effect<Job, OsqueueError>
   /** Each completion on its own (all in the next commit): one item's error fails only that item. */
@@ -93,13 +95,6 @@ export interface OperationsShape {
   ) => Effect.Effect<ReadonlyArray<Either.Either<Job, OsqueueError>>, OsqueueError>
   /** Single completions gathered by a transport, as `enqueueEach`: each counted as its own `complete`. */
   readonly completeEach: (requests: ReadonlyArray<CompleteRequest>) => Effect.Effect<CompleteOutcomes, OsqueueError>
-  /**
-   * Single claims without a wait (`waitMs` absent or 0) gathered by a transport, as `enqueueEach`:
-   * each counted and timed as its own `claim`. A claim that may wait goes through `claim`.
-   */
-  readonly claimEach: (
-    requests: ReadonlyArray<ClaimRequest>
-  ) => Effect.Effect<ReadonlyArray<Either.Either<ReadonlyArray<ClaimedJob>, OsqueueError>>, OsqueueError>
   readonly fail: (request: FailRequest) => Effect.Effect<Job, OsqueueError>
   readonly release: (request: TokenRequest) => Effect.Effect<Job, OsqueueError>
   readonly cancel: (request: IdRequest) => Effect.Effect<Job, OsqueueError>
@@ -166,7 +161,7 @@ export const make = Effect.gen(function*() {
         since: role.leader?.since ?? null
       })
 
-  const { claim, claimEach, claimWith, workers } = yield* Claims.make(commit)
+  const { claim, claimWith, workers } = yield* Claims.make(commit)
 
   /** The limits with the starts in each rate's window ending now (the state alone counts those it remembers). */
   const limitsNow = Effect.flatMap(Clock.currentTimeMillis, (now) => commit.read((state) => state.limitStatus(now)))
@@ -235,7 +230,7 @@ export const make = Effect.gen(function*() {
     claimWith: tracing
       ? (request, respond) => {
         const cancel = runCallback(claim(request).pipe(spanned("claim")), { onExit: respond })
-        return () => cancel()
+        return (request.waitMs ?? 0) > 0 ? () => cancel() : undefined
       }
       : claimWith,
     heartbeat: (request) => commit.submit({ _tag: "Heartbeat", ...request }).pipe(instrument("heartbeat")),
@@ -250,11 +245,6 @@ export const make = Effect.gen(function*() {
       completeAll(requests).pipe(
         countEach("complete", requests.length),
         batchSpan("Broker.completeEach", { items: requests.length })
-      ),
-    claimEach: (requests) =>
-      claimEach(requests).pipe(
-        countEach("claim", requests.length),
-        batchSpan("Broker.claimEach", { claims: requests.length })
       ),
     fail: (request) => commit.submit({ _tag: "Fail", ...request }).pipe(instrument("fail")),
     release: (request) => commit.submit({ _tag: "Release", ...request }).pipe(instrument("release")),

@@ -1,6 +1,6 @@
 /**
- * Single enqueues, completions and claims that do not wait, made in one event-loop turn, handed
- * to `Operations` together (`enqueueEach`, `completeEach`, `claimEach`: one fiber, one submit), each
+ * Single enqueues and completions, made in one event-loop turn, handed to `Operations` together
+ * (`enqueueEach`, `completeEach`: one fiber, one submit), each
  * answered and counted on its own: a fiber per request costs more broker CPU than the operation.
  * The edge's transports (REST, RPC over HTTP and over WebSocket) gather their single calls so.
  */
@@ -14,13 +14,6 @@ import type * as Runtime from "effect/Runtime"
 export type Respond = (exit: Exit.Exit<unknown, OsqueueError>) => void
 
 type RunCallback = ReturnType<typeof Runtime.runCallback<never>>
-
-/**
- * Whether a call of `operation` with `input` is gathered: every enqueue and completion, and a
- * claim that does not wait (a long poll waits on its own, `Operations.claim`).
- */
-export const gathers = (operation: string, input: unknown): boolean =>
-  operation !== "Claim" || ((input as { readonly waitMs?: number }).waitMs ?? 0) === 0
 
 /** Most calls gathered into one: a burst past it goes in several, never refused whole for its size. */
 const maxGathered = 1_000

@@ -4,8 +4,8 @@
  * query and body decoded by the endpoint's own schemas (compiled once, here), handed to
  * `Operations`, its success encoded by the endpoint's schema with the endpoint's status. HttpApi's
  * definition stays the one source of the routes and of the OpenAPI document; no HttpApi server
- * runs (docs/architecture.md, "The request path"). Single enqueues, completions and claims
- * that do not wait are gathered (`Gather`). Each route is served twice: at its own path for the default queue, and under
+ * runs (docs/architecture.md, "The request path"). Single enqueues and completions are gathered
+ * (`Gather`); a claim is started by callback (`Operations.claimWith`). Each route is served twice: at its own path for the default queue, and under
  * `/queues/:queue` for the queue it names (`Queues`).
  */
 import * as HttpApi from "@effect/platform/HttpApi"
@@ -46,7 +46,7 @@ import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import type { OperationsShape } from "../Operations.js"
 import { Queues } from "../Queues.js"
-import { gather, gathers, type Respond } from "./Gather.js"
+import { gather, type Respond } from "./Gather.js"
 import * as HttpChecks from "./HttpChecks.js"
 
 /** Starts the operation; the returned function, if any, interrupts it (the client hung up). */
@@ -107,16 +107,13 @@ const operations = (
   h: OperationsShape,
   alone: (operation: Effect.Effect<unknown, OsqueueError>) => Start,
   enqueue: (options: EnqueueOptions) => Start,
-  complete: (request: CompleteRequest) => Start,
-  claim: (request: ClaimRequest) => Start
+  complete: (request: CompleteRequest) => Start
 ): Record<string, (input: Input) => Start> =>
   ({
     enqueue: ({ payload }) => enqueue(payload),
     enqueueMany: ({ payload }: { payload: EnqueueManyRequest }) => alone(h.enqueueMany(payload)),
     enqueueFlow: ({ payload }: { payload: FlowRequest }) => alone(h.enqueueFlow(payload)),
-    claim: (
-      { payload }: { payload: ClaimRequest }
-    ) => (gathers("Claim", payload) ? claim(payload) : (respond) => h.claimWith(payload, respond)),
+    claim: ({ payload }: { payload: ClaimRequest }) => (respond) => h.claimWith(payload, respond),
     heartbeat: ({ path, payload }: { path: IdRequest; payload: HeartbeatRequest }) =>
       checked(path.id, payload.token, alone(h.heartbeat(payload))),
     complete: ({ path, payload }: { path: IdRequest; payload: CompleteRequest }) =>
@@ -170,8 +167,7 @@ export const make = Effect.gen(function*() {
       h,
       alone,
       gathered(gather(runCallback, h.enqueueEach)),
-      gathered(gather(runCallback, h.completeEach)),
-      gathered(gather(runCallback, h.claimEach))
+      gathered(gather(runCallback, h.completeEach))
     )
   ]))
   /** The operation of endpoint `name` on the queue named (none: the default queue), or a start that answers `UnknownQueue`. */

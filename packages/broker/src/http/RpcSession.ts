@@ -76,8 +76,8 @@ type Request = Extract<RpcFrames.Checked["message"], { readonly _tag: "Request" 
 
 type Gathered = (payload: unknown, respond: Gather.Respond) => void
 
-/** An operation started by callback: what it returns drops it. */
-type ByCallback = (payload: unknown, respond: Gather.Respond) => () => void
+/** An operation started by callback: what it returns drops it (nothing: it cannot be dropped). */
+type ByCallback = (payload: unknown, respond: Gather.Respond) => (() => void) | undefined
 
 export interface SessionOptions {
   /** The role of the client's token (`HttpChecks.admitter`): what each request is checked against (`Access`). */
@@ -104,16 +104,15 @@ export interface Session {
 export const make = Effect.gen(function*() {
   const runCallback = Runtime.runCallback(yield* Effect.runtime<never>())
   const queues = yield* Queues.Queues
-  // Each queue's operations, and its single enqueues, completions and claims that do not wait of
-  // one event-loop turn in one submit (`Gather`), as on REST.
+  // Each queue's operations, and its single enqueues and completions of one event-loop turn in one
+  // submit (`Gather`), as on REST.
   const tables = new Map(queues.all.map(({ operations: h, name }) => [name, {
     all: operations(h) as unknown as Record<string, AnyOperation>,
     gathered: {
       Enqueue: Gather.gather(runCallback, h.enqueueEach),
-      Complete: Gather.gather(runCallback, h.completeEach),
-      Claim: Gather.gather(runCallback, h.claimEach)
+      Complete: Gather.gather(runCallback, h.completeEach)
     } as Record<string, Gathered>,
-    // A claim that may wait, by callback (`Operations.claimWith`): no fiber of its own.
+    // A claim, by callback (`Operations.claimWith`): no fiber of its own.
     byCallback: { Claim: h.claimWith } as Record<string, ByCallback>
   }]))
   const schemas = new Map<string, Schemas>(
@@ -172,9 +171,7 @@ export const make = Effect.gen(function*() {
       const unknown = Either.isLeft(queue) && request.tag !== RpcFrames.Refused._tag ? queue.left : undefined
       const forbidden = forbiddenTo(request, role) ?? unknown
       const table = tables.get(Either.isRight(queue) ? queue.right.name : queues.all[0]!.name)!
-      const gatheredCall = forbidden === undefined && Gather.gathers(request.tag, payload)
-        ? table.gathered[request.tag]
-        : undefined
+      const gatheredCall = forbidden === undefined ? table.gathered[request.tag] : undefined
       if (gatheredCall !== undefined) return gatheredCall(payload, onExit)
       // With the client's span to parent it, the operation runs as an effect (below).
       const byCallback = forbidden === undefined && request.traceId === undefined
@@ -182,7 +179,7 @@ export const make = Effect.gen(function*() {
         : undefined
       if (byCallback !== undefined) {
         const drop = byCallback(payload, onExit)
-        if (!answered) running.set(id, drop)
+        if (!answered && drop !== undefined) running.set(id, drop)
         return
       }
       const operation = forbidden === undefined ? table.all[request.tag]!(payload) : Effect.fail(forbidden)

@@ -1,12 +1,11 @@
 /**
  * Claims on a broker: a claim that may wait (a long poll) is held by the commit loop until a job
- * may be claimable for it; claims that do not wait, gathered by a transport, go in one submit;
- * and the workers this broker has seen claim, which the state alone does not know.
+ * may be claimable for it; a claim that does not wait is queued for the next commit at once; and
+ * the workers this broker has seen claim, which the state alone does not know.
  */
 import type { GroupCommit } from "@osqueue/core"
 import type { ClaimedJob, ClaimRequest, OsqueueError } from "@osqueue/types"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -49,47 +48,34 @@ export const make = (commit: GroupCommit.GroupCommitShape) =>
       }
     }
 
-    const submitClaims = (requests: ReadonlyArray<ClaimRequest>) => commit.submitAll(requests.map(claimCommand))
-
-    /**
-     * Claims that do not wait, in one submit: each worker noted, each claim timed with the submit.
-     * Two steps, the submit and its answer: a gathered batch's own steps are its broker's cost.
-     */
-    const claimEach = (requests: ReadonlyArray<ClaimRequest>) =>
-      Effect.withFiberRuntime<Effect.Effect.Success<ReturnType<typeof submitClaims>>, OsqueueError>((fiber) => {
-        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-        for (const request of requests) noteClaimer(request.workerId, 0, clock.unsafeCurrentTimeMillis())
-        const started = clock.unsafeCurrentTimeNanos()
-        return Effect.map(submitClaims(requests), (outcomes) => {
-          const seconds = Number(clock.unsafeCurrentTimeNanos() - started) / 1e9
-          const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
-          for (let i = 0; i < requests.length; i++) BrokerMetrics.claimWait.unsafeUpdate(seconds, labels)
-          return outcomes
-        })
-      })
-
     /**
      * A claim that may wait is held by the commit loop until a job may be claimable for it
      * (`GroupCommit.claimWaitingWith`, docs/architecture.md "Long-poll claims"): a thousand idle
      * workers cost no commits and no work per commit, and a job enqueued is claimed in the very
-     * commit that enqueued it. Without a wait it is submitted at once (a follower answers
-     * NotLeader). Its worker is noted as polling while it waits; it is timed and counted as it
-     * ends, however it ends (dropped too: the client hung up). By callback, `respond` called
-     * once unless what it returns drops the claim first: no fiber, no Effect step, as each claim
-     * of a plain client is a call of its own (docs/performance.md, "A long-poll claim without a
-     * fiber"). `claim` is the same as an effect.
+     * commit that enqueued it. Without a wait it is queued for the next commit at once (a
+     * follower answers NotLeader), and commits whether its client stays or not: nothing drops it.
+     * Its worker is noted as polling while it waits; it is timed and counted as it ends, however
+     * it ends (dropped too: the client hung up). By callback, `respond` called once unless what
+     * it returns drops the claim first: no fiber, no Effect step, no batch of its own, as each
+     * claim of a plain client is a call of its own (docs/performance.md, "A long-poll claim
+     * without a fiber", "A claim that does not wait, by callback"). `claim` is the same as an
+     * effect.
      */
-    const claimWith = (request: ClaimRequest, respond: (exit: Exit.Exit<Claimed, OsqueueError>) => void) => {
-      noteClaimer(request.workerId, 1, clock.unsafeCurrentTimeMillis())
+    const claimWith = (
+      request: ClaimRequest,
+      respond: (exit: Exit.Exit<Claimed, OsqueueError>) => void
+    ): (() => void) | undefined => {
+      const waitMs = request.waitMs ?? 0
+      noteClaimer(request.workerId, waitMs > 0 ? 1 : 0, clock.unsafeCurrentTimeMillis())
       const started = clock.unsafeCurrentTimeNanos()
       let ended = false
       const end = (outcome: string) => {
         ended = true
-        noteClaimer(request.workerId, -1, clock.unsafeCurrentTimeMillis())
+        if (waitMs > 0) noteClaimer(request.workerId, -1, clock.unsafeCurrentTimeMillis())
         BrokerMetrics.claimWait.unsafeUpdate(Number(clock.unsafeCurrentTimeNanos() - started) / 1e9, labels)
         BrokerMetrics.requestSeries("claim", outcome).unsafeUpdate(1, labels)
       }
-      const drop = commit.claimWaitingWith(claimCommand(request), request.waitMs ?? 0, (outcome) => {
+      const drop = commit.claimWaitingWith(claimCommand(request), waitMs, (outcome) => {
         if (Either.isRight(outcome)) {
           end("ok")
           respond(Exit.succeed(outcome.right))
@@ -98,6 +84,7 @@ export const make = (commit: GroupCommit.GroupCommitShape) =>
           respond(Exit.fail(outcome.left))
         }
       })
+      if (waitMs === 0) return undefined
       return () => {
         if (ended) return
         drop()
@@ -106,7 +93,10 @@ export const make = (commit: GroupCommit.GroupCommitShape) =>
     }
 
     const claim = (request: ClaimRequest) =>
-      Effect.async<Claimed, OsqueueError>((resume) => Effect.sync(claimWith(request, resume)))
+      Effect.async<Claimed, OsqueueError>((resume) => {
+        const drop = claimWith(request, resume)
+        return drop === undefined ? undefined : Effect.sync(drop)
+      })
 
     const workers = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -122,5 +112,5 @@ export const make = (commit: GroupCommit.GroupCommitShape) =>
       return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     })
 
-    return { claim, claimWith, claimEach, workers }
+    return { claim, claimWith, workers }
   })
