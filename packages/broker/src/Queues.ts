@@ -62,16 +62,14 @@ const labelled = (name: string, operations: Operations.OperationsShape): Operati
 const echoedName = 200
 
 const fromList = (all: ReadonlyArray<Queue>): QueuesShape => {
-  const byName = new Map(all.map((queue) => [queue.name, queue]))
+  // Each queue's answer made once: every request resolves its queue.
+  const byName = new Map(all.map((queue) => [queue.name, Either.right(queue)]))
   const served = all.map((queue) => queue.name)
   return {
     all,
-    resolve: (name) => {
-      const queue = byName.get(name ?? QueueNames.defaultQueue)
-      return queue === undefined
-        ? Either.left(new UnknownQueue({ queue: (name ?? QueueNames.defaultQueue).slice(0, echoedName), served }))
-        : Either.right(queue)
-    }
+    resolve: (name) =>
+      byName.get(name ?? QueueNames.defaultQueue) ??
+        Either.left(new UnknownQueue({ queue: (name ?? QueueNames.defaultQueue).slice(0, echoedName), served }))
   }
 }
 

@@ -131,17 +131,19 @@ const mediaType = (contentType: string | undefined): string | undefined =>
   contentType?.split(";", 1)[0]?.trim().toLowerCase()
 
 /** The body types each transport reads: REST reads JSON; RPC over HTTP reads ndjson (JSON, one message per line). */
-const bodyTypes = (pathname: string): ReadonlyArray<string> =>
-  pathname === rpcPaths.http ? ["application/ndjson", "application/json"] : ["application/json"]
+const restTypes: ReadonlyArray<string> = ["application/json"]
+const rpcTypes: ReadonlyArray<string> = ["application/ndjson", "application/json"]
 
 /**
  * Why a non-empty body sent to `pathname` with `contentType` is refused, or `undefined`. Bodies
  * must say they are JSON: no other type would be read right, and none a plain HTML form or a
  * cross-site "simple" request can send, so a page of another site cannot slip a mutation past
- * the browser's CORS checks (`CrossSite`). An empty body may go without a type.
+ * the browser's CORS checks (`CrossSite`). An empty body may go without a type. A type sent as
+ * it is listed needs no parsing of its parameters or case: every call of a client carries one.
  */
 export const bodyTypeProblem = (pathname: string, contentType: string | undefined): InvalidRequest | undefined => {
-  const accepted = bodyTypes(pathname)
+  const accepted = pathname === rpcPaths.http ? rpcTypes : restTypes
+  if (contentType !== undefined && accepted.includes(contentType)) return undefined
   const type = mediaType(contentType)
   if (type !== undefined && accepted.includes(type)) return undefined
   return new InvalidRequest({

@@ -171,11 +171,11 @@ export const make = Effect.gen(function*() {
     )
   ]))
   /** The operation of endpoint `name` on the queue named (none: the default queue), or a start that answers `UnknownQueue`. */
-  const runOn = (queue: string | undefined, name: string) =>
-    Either.match(queues.resolve(queue), {
-      onLeft: (unknown) => (_input: Input): Start => (respond) => (respond(Exit.fail(unknown)), undefined),
-      onRight: (served) => byQueue.get(served.name)![name]!
-    })
+  const runOn = (queue: string | undefined, name: string): (input: Input) => Start => {
+    const served = queues.resolve(queue)
+    if (Either.isRight(served)) return byQueue.get(served.right.name)![name]!
+    return () => (respond) => (respond(Exit.fail(served.left)), undefined)
+  }
   const table = HttpLayerRouter.FindMyWay.make<Route>({})
 
   HttpApi.reflect(OsqueueApi, {

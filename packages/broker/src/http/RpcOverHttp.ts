@@ -65,11 +65,15 @@ export const make = (sessions: RpcSession.Sessions) =>
 
       if (streaming) response.writeHead(200, { "content-type": "application/ndjson", ...headers })
       for (const message of checked) session.receive(message)
-      response.once("close", () => {
-        if (response.writableFinished) return
-        done = true
-        session.end()
-      })
+      // A client that hangs up cuts short what runs on its own; gathered calls commit anyway, and
+      // their answers find the response closed (`finish`): no listener for them.
+      if (session.interruptible()) {
+        response.once("close", () => {
+          if (response.writableFinished) return
+          done = true
+          session.end()
+        })
+      }
       launching = false
       finish()
     }

@@ -97,6 +97,11 @@ export interface Session {
   readonly receive: (checked: RpcFrames.Checked) => void
   /** Requests not answered yet. */
   readonly pending: () => number
+  /**
+   * Whether the client's leaving would cut something short: a request that runs on its own (a
+   * long poll, a stream, any call not gathered). Gathered calls commit whatever the client does.
+   */
+  readonly interruptible: () => boolean
   /** The client is gone: what runs is interrupted, nothing more is sent. */
   readonly end: () => void
 }
@@ -128,10 +133,14 @@ export const make = Effect.gen(function*() {
 
   const start = (options: SessionOptions): Session => {
     const { acks, role, send } = options
-    /** Interrupts a running request, by id. */
-    const running = new Map<string, () => void>()
-    /** Resumes a stream whose last chunk awaits the client's `Ack`, by id. */
-    const unacked = new Map<string, () => void>()
+    /**
+     * Interrupts a running request, by id. Made with the first such request: a body of RPC over
+     * HTTP is a session of its own, and most hold gathered calls alone.
+     */
+    let running: Map<string, () => void> | undefined
+    const keep = (id: string, stop: () => void) => (running ??= new Map()).set(id, stop)
+    /** Resumes a stream whose last chunk awaits the client's `Ack`, by id (with acks alone). */
+    const unacked = acks ? new Map<string, () => void>() : undefined
     let pending = 0
     let ended = false
 
@@ -142,9 +151,9 @@ export const make = Effect.gen(function*() {
       const answer = { _tag: "Chunk", requestId: id, values: values.right } as RpcFrames.Answer
       if (!acks) return Effect.sync(() => send(answer))
       return Effect.async<void>((resume) => {
-        unacked.set(id, () => resume(Effect.void))
+        unacked!.set(id, () => resume(Effect.void))
         send(answer)
-        return Effect.sync(() => unacked.delete(id))
+        return Effect.sync(() => unacked!.delete(id))
       })
     }
 
@@ -156,7 +165,7 @@ export const make = Effect.gen(function*() {
       const onExit = (exit: Exit.Exit<unknown, unknown>) => {
         answered = true
         pending--
-        running.delete(id)
+        running?.delete(id)
         if (ended) return
         const encoded = rpc.encodeExit(exit)
         send(
@@ -179,7 +188,7 @@ export const make = Effect.gen(function*() {
         : undefined
       if (byCallback !== undefined) {
         const drop = byCallback(payload, onExit)
-        if (!answered && drop !== undefined) running.set(id, drop)
+        if (!answered && drop !== undefined) keep(id, drop)
         return
       }
       const operation = forbidden === undefined ? table.all[request.tag]!(payload) : Effect.fail(forbidden)
@@ -197,7 +206,7 @@ export const make = Effect.gen(function*() {
           Tracer.externalSpan({ traceId: request.traceId, spanId: request.spanId, sampled: request.sampled ?? true })
         )
       const cancel = runCallback(traced, { onExit })
-      if (!answered) running.set(id, () => cancel())
+      if (!answered) keep(id, () => cancel())
     }
 
     return {
@@ -206,10 +215,10 @@ export const make = Effect.gen(function*() {
           case "Request":
             return run(message, payload)
           case "Interrupt":
-            return running.get(message.requestId)?.()
+            return running?.get(message.requestId)?.()
           case "Ack": {
-            const resume = unacked.get(message.requestId)
-            unacked.delete(message.requestId)
+            const resume = unacked?.get(message.requestId)
+            unacked?.delete(message.requestId)
             return resume?.()
           }
           case "Ping":
@@ -218,10 +227,11 @@ export const make = Effect.gen(function*() {
         }
       },
       pending: () => pending,
+      interruptible: () => running !== undefined && running.size > 0,
       end: () => {
         if (ended) return
         ended = true
-        for (const cancel of Array.from(running.values())) cancel()
+        if (running !== undefined) { for (const cancel of Array.from(running.values())) cancel() }
       }
     }
   }
