@@ -8,7 +8,7 @@
  * sampling heap profiler, garbage included), and in which files.
  *
  *   npx tsx scripts/bench-state.ts [--ops 20000] [--batch 16] [--rounds 3] [--alloc]
- *        [--payload BYTES] [--jobs-per-enqueue J] [--keys] [--compare DIR]
+ *        [--payload BYTES] [--jobs-per-enqueue J] [--keys] [--compare DIR] [--dist]
  *
  * `--payload` gives each job `{ t, pad }` with a pad of BYTES (`pnpm bench`'s payload; without
  * it `{ n: 1 }`); `--jobs-per-enqueue` makes each enqueue an `EnqueueMany` of J jobs (claims
@@ -16,7 +16,10 @@
  * job an idempotency key, as `@osqueue/client` gives every job it sends. `--compare DIR`
  * runs the state machine of another checkout (DIR: its root, built) in this process too, round
  * after round with this one's, each on its own state, the two in turn first: an A/B that a busy
- * spell of the shared machine falls on alike. Run under `node --expose-gc --import tsx` for
+ * spell of the shared machine falls on alike. `--dist` runs each build's compiled `dist/` (after
+ * `pnpm build`) rather than its sources: the code as the broker runs it, where tsx's transform
+ * names every closure it creates (esbuild's `keepNames`, a call per closure made) and so
+ * overstates what a closure costs. Run under `node --expose-gc --import tsx` for
  * steadier figures: a full collection before each phase, so that one phase (or build) is not
  * charged with collecting another's garbage.
  */
@@ -36,7 +39,8 @@ const { values } = parseArgs({
     payload: { type: "string" },
     "jobs-per-enqueue": { type: "string", default: "1" },
     keys: { type: "boolean", default: false },
-    compare: { type: "string" }
+    compare: { type: "string" },
+    dist: { type: "boolean", default: false }
   }
 })
 const ops = Number(values.ops)
@@ -56,10 +60,11 @@ interface Build {
 }
 
 const loadBuild = async (root: string): Promise<Build> => {
-  const core = resolve(root, "packages/core/src")
+  const core = resolve(root, values.dist ? "packages/core/dist" : "packages/core/src")
+  const ext = values.dist ? "js" : "ts"
   const [state, secret] = await Promise.all([
-    import(`${core}/QueueState.ts`) as Promise<{ QueueState: typeof QueueState }>,
-    import(`${core}/LeaseSecret.ts`) as Promise<typeof LeaseSecret>
+    import(`${core}/QueueState.${ext}`) as Promise<{ QueueState: typeof QueueState }>,
+    import(`${core}/LeaseSecret.${ext}`) as Promise<typeof LeaseSecret>
   ])
   return { QueueState: state.QueueState, random: secret.random }
 }
@@ -121,7 +126,12 @@ const runner = (build: Build) => {
 }
 
 const builds: Array<{ readonly name: string; readonly round: () => Record<"enqueue" | "claim" | "complete", number> }> =
-  [{ name: "this", round: runner({ QueueState, random: LeaseSecret.random }) }]
+  [{
+    name: "this",
+    round: runner(
+      values.dist ? await loadBuild(resolve(import.meta.dirname, "..")) : { QueueState, random: LeaseSecret.random }
+    )
+  }]
 if (values.compare !== undefined) builds.push({ name: "compare", round: runner(await loadBuild(values.compare)) })
 const round = builds[0]!.round
 
