@@ -26,7 +26,7 @@ const limitOf = (core: StateCore, scope: Scope): ClaimLimit | undefined => {
 }
 
 export const running = (core: StateCore, scope: Scope): number => {
-  return scope === undefined ? core.jobs.byState.running.size : core.jobs.runningByType.get(scope) ?? 0
+  return scope === undefined ? core.jobs.byState.running.size : core.jobs.countOf(scope, "running")
 }
 
 /** Starts of the scope within the window of `windowMs` ending at `now` (a start counts until `start + windowMs`). */

@@ -1,7 +1,7 @@
 /**
  * The jobs and the indexes over them: a set per state, a ready heap per type, heaps of the
- * delayed, the leased, the finished and the dead by time, counts of queued and running jobs per
- * type, and jobs by their idempotency key's hash. `install` is the one place that keeps them in
+ * delayed, the leased, the finished and the dead by time, counts of each type's jobs by state,
+ * and jobs by their idempotency key's hash. `install` is the one place that keeps them in
  * step with the jobs; the heaps use lazy deletion (an item whose stamp is not its job's is stale).
  */
 import { type Job, type JobId, type JobState, jobStates } from "@osqueue/types"
@@ -85,13 +85,12 @@ export class JobIndex {
     Set<JobId>
   >
   readonly ready = new Map<string, ItemHeap>()
-  readonly queuedByType = new Map<string, number>()
-  readonly runningByType = new Map<string, number>()
   /**
    * Every type's jobs by state, kept here as the jobs change: the broker's stats history reads
    * them every few seconds, which counted every job of the state each time, in code that stays
    * cold at that pace (37 ms for 100,000 jobs; docs/performance.md, "An enqueued job written
-   * field by field, and the client's batch checked once").
+   * field by field, and the client's batch checked once"). A type's queued and running jobs,
+   * which the stats and the limits on claims read, are read from here too.
    */
   readonly byType = new Map<string, TypeCounts>()
   readonly scheduled = newHeap()
@@ -111,8 +110,6 @@ export class JobIndex {
       const counts = this.byType.get(prev.type)!
       counts.states[prev.state]--
       if (--counts.total === 0) this.byType.delete(prev.type)
-      if (prev.state === "queued") countDown(this.queuedByType, prev.type)
-      if (prev.state === "running") countDown(this.runningByType, prev.type)
       if (prev.keyHash !== undefined && prev.keyHash !== next?.keyHash) this.byKey.drop(prev.keyHash, id)
     }
     if (next === undefined) {
@@ -131,11 +128,9 @@ export class JobIndex {
     const byState = this.byState
     switch (state) {
       case "queued": {
-        const queued = (this.queuedByType.get(type) ?? 0) + 1
-        this.queuedByType.set(type, queued)
         let heap = this.ready.get(type)
         if (heap === undefined) this.ready.set(type, heap = newHeap())
-        this.pushTo(heap, item, queued)
+        this.pushTo(heap, item, counts.states.queued)
         break
       }
       case "delayed":
@@ -143,7 +138,6 @@ export class JobIndex {
         this.pushTo(this.scheduled, item, byState["delayed"].size + byState["failed-waiting-retry"].size)
         break
       case "running":
-        this.runningByType.set(type, (this.runningByType.get(type) ?? 0) + 1)
         this.pushTo(this.leases, item, byState["running"].size)
         break
       case "completed":
@@ -167,6 +161,11 @@ export class JobIndex {
   }
 
   private readonly isCurrent = (id: JobId, stamp: number): boolean => this.entries.get(id)?.stamp === stamp
+
+  /** How many jobs of `type` are in `state`. */
+  countOf(type: string, state: JobState): number {
+    return this.byType.get(type)?.states[state] ?? 0
+  }
 
   /** The job behind a heap item, if the item is still current (and the job in `state`). */
   live(item: Item, state?: JobState): Job | undefined {
@@ -239,11 +238,4 @@ class KeyIndex {
   private holds(id: JobId, key: string): boolean {
     return this.entries.get(id)?.job.idempotencyKey === key
   }
-}
-
-/** One less of `key` in a count map; a count that reaches 0 leaves the map. */
-const countDown = (counts: Map<string, number>, key: string): void => {
-  const left = (counts.get(key) ?? 1) - 1
-  if (left === 0) counts.delete(key)
-  else counts.set(key, left)
 }

@@ -86,8 +86,7 @@ export const stats = (core: StateCore, seq = core.seq, stateBytes = core.bytes):
   for (const state of jobStates) counts[state] = core.jobs.byState[state].size
   return {
     counts,
-    // A type is a client's string ("__proto__" too): own properties from the map, never assigned.
-    queuedByType: Object.fromEntries(core.jobs.queuedByType),
+    queuedByType: queuedByType(core),
     paused: core.meta.paused,
     limits: limitStatus(core),
     epoch: core.meta.epoch,
@@ -99,12 +98,20 @@ export const stats = (core: StateCore, seq = core.seq, stateBytes = core.bytes):
   }
 }
 
+/** Each type's queued jobs, for the types that have some. */
+const queuedByType = (core: StateCore): Record<string, number> => {
+  const queued: Array<[string, number]> = []
+  for (const [type, { states }] of core.jobs.byType) if (states.queued > 0) queued.push([type, states.queued])
+  // A type is a client's string ("__proto__" too): own properties from the pairs, never assigned.
+  return Object.fromEntries(queued)
+}
+
 /** True when a claim could return a job at `now` (not paused, something queued, within the limits on claims). */
 export const hasClaimable = (core: StateCore, types: ReadonlyArray<string> | undefined, now: number): boolean => {
   if (core.meta.paused.all || room(core, undefined, now) <= 0) return false
-  for (const type of types ?? core.jobs.queuedByType.keys()) {
+  for (const type of types ?? core.jobs.byType.keys()) {
     if (
-      (core.jobs.queuedByType.get(type) ?? 0) > 0 && !core.meta.paused.types.includes(type) && room(core, type, now) > 0
+      core.jobs.countOf(type, "queued") > 0 && !core.meta.paused.types.includes(type) && room(core, type, now) > 0
     ) return true
   }
   return false
@@ -144,7 +151,7 @@ export const nextWakeup = (core: StateCore, now: number): number | undefined => 
   for (const limit of core.meta.limits) {
     const queued = limit.type === undefined
       ? core.jobs.byState.queued.size
-      : core.jobs.queuedByType.get(limit.type) ?? 0
+      : core.jobs.countOf(limit.type, "queued")
     if (limit.rate === undefined || queued === 0) continue
     const { max, windowMs } = limit.rate
     const held = core.starts.get(limit.type) ?? []
