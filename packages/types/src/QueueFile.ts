@@ -66,26 +66,6 @@ export const leftOutWhenStored = (job: Job, key: keyof Job): boolean => {
   }
 }
 
-/**
- * A job as queue.json holds it: without `priority`, `attempts` and `claims` when 0, `backoff`
- * when it is `defaultBackoff`, `runAt` when it equals `createdAt`, `history` when empty
- * (`leftOutWhenStored`), those six after the others. Every commit rewrites the whole object,
- * so each byte per job is paid on every write. (Each asked by name: a constant key lets V8 fold
- * the rule's switch away, where a loop over the names would look each field up by a key it
- * cannot know.)
- */
-export const storedJob = (job: Job): StoredJobFields => {
-  const { attempts, backoff, claims, history, priority, runAt, ...rest } = job
-  const stored: StoredJobFields = rest
-  if (!leftOutWhenStored(job, "priority")) stored.priority = priority
-  if (!leftOutWhenStored(job, "attempts")) stored.attempts = attempts
-  if (!leftOutWhenStored(job, "claims")) stored.claims = claims
-  if (!leftOutWhenStored(job, "backoff")) stored.backoff = backoff
-  if (!leftOutWhenStored(job, "runAt")) stored.runAt = runAt
-  if (!leftOutWhenStored(job, "history")) stored.history = history
-  return stored
-}
-
 /** `Job`'s optional fields, in its order: the order a job's fields are built in, stored or changed. */
 export const optionalJobFields = [
   "startedAt",
@@ -102,6 +82,41 @@ export const optionalJobFields = [
   "childResults",
   "progress"
 ] as const satisfies ReadonlyArray<keyof Job>
+
+/**
+ * A job as queue.json holds it: without `priority`, `attempts` and `claims` when 0, `backoff`
+ * when it is `defaultBackoff`, `runAt` when it equals `createdAt`, `history` when empty
+ * (`leftOutWhenStored`), those six after the others. Every commit rewrites the whole object,
+ * so each byte per job is paid on every write.
+ *
+ * Built as one literal and the fields added in `Job`'s order, as `fromStoredJob` builds a job:
+ * the order every job of the state has, so the JSON is the one a rest spread of the job
+ * (`{ attempts, …, ...rest }`) gave, which cost V8 a third more to make and to stringify
+ * (docs/performance.md, "The state machine's commands, cut again"). Each of the six is asked by
+ * name: a constant key lets V8 fold the rule's switch away.
+ */
+export const storedJob = (job: Job): StoredJobFields => {
+  const stored: Record<string, unknown> = {
+    id: job.id,
+    type: job.type,
+    payload: job.payload,
+    state: job.state,
+    maxAttempts: job.maxAttempts,
+    seq: job.seq,
+    createdAt: job.createdAt
+  }
+  for (const key of optionalJobFields) {
+    const value = job[key]
+    if (value !== undefined) stored[key] = value
+  }
+  if (!leftOutWhenStored(job, "priority")) stored.priority = job.priority
+  if (!leftOutWhenStored(job, "attempts")) stored.attempts = job.attempts
+  if (!leftOutWhenStored(job, "claims")) stored.claims = job.claims
+  if (!leftOutWhenStored(job, "backoff")) stored.backoff = job.backoff
+  if (!leftOutWhenStored(job, "runAt")) stored.runAt = job.runAt
+  if (!leftOutWhenStored(job, "history")) stored.history = job.history
+  return stored as StoredJobFields
+}
 
 /**
  * What `storedJob` left out, put back, with the fields in `Job`'s order (as an enqueue creates
