@@ -3,7 +3,7 @@
  * object. Kept apart from the indexes so that the cache's rule — encode once, decode on read —
  * lives in one place.
  */
-import { fromStoredJob, type Job, type JobState, leftOutWhenStored, publicJob, storedJob } from "@osqueue/types"
+import { fromStoredJob, type Job, type JobState, leftOutRules, publicJob, storedJob } from "@osqueue/types"
 import { elementText } from "../JsonElements.js"
 import { keyHash } from "./jobIndex.js"
 
@@ -44,8 +44,8 @@ const payloadAt = payloadSlot.length - 4
  */
 const spliced = (job: Job, payloadJson: string): string => {
   if (
-    leftOutWhenStored(job, "backoff") && leftOutWhenStored(job, "attempts") && leftOutWhenStored(job, "claims") &&
-    leftOutWhenStored(job, "history") && !isInFlow(job) && job.onChildFailure === undefined
+    leftOutRules.backoff(job) && leftOutRules.attempts(job) && leftOutRules.claims(job) && leftOutRules.history(job) &&
+    !isInFlow(job) && job.onChildFailure === undefined
   ) return enqueuedText(job, payloadJson)
   const stored: { payload: unknown } = storedJob(job)
   stored.payload = null
@@ -57,7 +57,7 @@ const spliced = (job: Job, payloadJson: string): string => {
 /**
  * `JSON.stringify(storedJob(job))` of a job as `enqueue` builds it outside a flow, with the
  * fields `spliced` checked left out, written field by field: `storedJob`'s fields in its order,
- * each it may leave out asked of `leftOutWhenStored` (its rule, in `@osqueue/types`); the
+ * each it may leave out asked of `leftOutRules` (its rule, in `@osqueue/types`); the
  * fields an enqueue never sets (a start, a lease, a result…) are absent. Neither the stored job's object
  * nor its splice is made: about half the cost of `spliced`'s general path (docs/performance.md,
  * "An enqueued job written field by field, and the client's batch checked once"). The numbers
@@ -70,8 +70,8 @@ const enqueuedText = (job: Job, payloadJson: string): string => {
   if (job.idempotencyKey !== undefined) text += `,"idempotencyKey":${JSON.stringify(job.idempotencyKey)}`
   if (job.traceparent !== undefined) text += `,"traceparent":${JSON.stringify(job.traceparent)}`
   if (job.timeoutMs !== undefined) text += `,"timeoutMs":${job.timeoutMs}`
-  if (!leftOutWhenStored(job, "priority")) text += `,"priority":${job.priority}`
-  if (!leftOutWhenStored(job, "runAt")) text += `,"runAt":${job.runAt}`
+  if (!leftOutRules.priority(job)) text += `,"priority":${job.priority}`
+  if (!leftOutRules.runAt(job)) text += `,"runAt":${job.runAt}`
   return text + "}"
 }
 
