@@ -10,12 +10,19 @@
  *   pnpm bench [--quick] [--jobs N] [--producers P] [--workers W] [--payload BYTES]
  *              [--transport rest,http,ws,plain] [--store memory,file,latency] [--latency-ms 50]
  *              [--backlog N] [--connections C] [--no-bullmq] [--profile DIR] [--prefetch N]
- *              [--million] [--only TEXT] [--node-flags FLAGS]
+ *              [--million] [--only TEXT] [--phases enqueue,drain,mixed] [--node-flags FLAGS]
+ *              [--checkout DIR]
  *
  * `--million` adds the run of 1,000,000 queued jobs (enqueued in batches of 1,000 from 4
  * producers, then all drained, on the file store over RPC-WS): not part of `--quick`, it takes
  * a good part of an hour on 2 cores. `--only TEXT` keeps the runs whose label contains TEXT
- * (`--million --only 1,000,000` runs that one alone).
+ * (`--million --only 1,000,000` runs that one alone). `--phases` keeps those phases of each run
+ * (and drops a run left with none): `--only "file ws" --phases mixed` is the WebSocket mixed phase
+ * alone.
+ *
+ * `--checkout DIR` runs the osqueue broker and the load (with its `@osqueue/client` and worker)
+ * of another checkout (DIR: its root, built; this script does not build it) instead of this one:
+ * runs of this checkout and of DIR, alternated, are an A/B of the whole path, client included.
  *
  * After the drain behind `--backlog` queued jobs, the broker is killed (SIGKILL) and a process
  * of its own times a takeover on the store it left: load the checkpoint and replay the log
@@ -73,6 +80,8 @@ const options = {
   million: { type: "boolean", default: false },
   only: { type: "string" },
   "node-flags": { type: "string" },
+  phases: { type: "string" },
+  checkout: { type: "string" },
   help: { type: "boolean", default: false }
 } as const
 
@@ -141,6 +150,9 @@ const million = flags.million
 const only = flags.only
 const profileDir = flags.profile
 const profiling = profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir]
+const keptPhases = list("phases", ["enqueue", "drain", "mixed"] as const, ["enqueue", "drain", "mixed"])
+/** The checkout whose broker and load run (`--checkout`). */
+const checkout = flags.checkout ?? root
 const brokerNodeFlags = flags["node-flags"]?.split(" ").filter((flag) => flag !== "") ?? []
 
 // ---------------------------------------------------------------------------------------------
@@ -157,7 +169,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => pr
 
 /** The load loads the workspace packages from their build (dist/), as users run them. */
 const tsx = (file: string, args: ReadonlyArray<string>) =>
-  spawn(process.execPath, [...profiling, "--import", "tsx", join(here, file), ...args], {
+  spawn(process.execPath, [...profiling, "--import", "tsx", join(checkout, "scripts/bench", file), ...args], {
     stdio: ["ignore", "pipe", "inherit"]
   })
 
@@ -219,7 +231,7 @@ const startOsqueue = async (
   env: Readonly<Record<string, string>> = {}
 ): Promise<Server> => {
   const { child, dir, url } = await startBroker({
-    checkout: root,
+    checkout,
     store: store === "memory" ? "memory" : "file",
     node: [...brokerNodeFlags, ...profiling],
     args: store === "latency" ? ["--store-faults", JSON.stringify({ latencyMs })] : [],
@@ -487,6 +499,14 @@ if (million) {
   })
 }
 if (only !== undefined) runs.splice(0, runs.length, ...runs.filter((run) => run.label.includes(only)))
+runs.splice(
+  0,
+  runs.length,
+  ...runs.flatMap((run) => {
+    const phases = run.phases.filter((phase) => keptPhases.includes(phase))
+    return phases.length === 0 ? [] : [{ ...run, phases }]
+  })
+)
 
 // ---------------------------------------------------------------------------------------------
 // Output
