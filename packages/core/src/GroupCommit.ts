@@ -223,36 +223,33 @@ export const make = Effect.gen(function*() {
       : election.roleNow()._tag === "Leader"
       ? undefined
       : notLeaderNow()
-  const refusal: Effect.Effect<OsqueueError | undefined> = Effect.sync(refusalNow)
 
   const submit = <C extends Command>(command: C): Effect.Effect<ResultOf<C>, OsqueueError> =>
-    Effect.flatMap(refusal, (refused) =>
-      refused !== undefined
-        ? Effect.fail(refused)
-        : Effect.async<ResultOf<C>, OsqueueError>((resume) => {
-          if (!queue.offer(command, resume as CommandQueue.Pending["answer"])) resume(Effect.fail(overloaded()))
-        }))
+    Effect.async<ResultOf<C>, OsqueueError>((resume) => {
+      const refused = refusalNow()
+      if (refused !== undefined) resume(Effect.fail(refused))
+      else if (!queue.offer(command, resume as CommandQueue.Pending["answer"])) resume(Effect.fail(overloaded()))
+    })
 
+  // An `Either` is an `Effect`: the caller resumes with it as it stands.
   const submitAll = <C extends Command>(
     commands: ReadonlyArray<C>
   ): Effect.Effect<Array<Either.Either<ResultOf<C>, OsqueueError>>, OsqueueError> =>
-    Effect.flatMap(refusal, (refused) =>
-      refused !== undefined
-        ? Effect.fail(refused)
-        : queue.size() + commands.length > config.maxPending
-        ? Effect.fail(overloaded())
-        : Effect.async<Array<Either.Either<ResultOf<C>, OsqueueError>>>((resume) => {
-          const results = new Array<Either.Either<ResultOf<C>, OsqueueError>>(commands.length)
-          let left = commands.length
-          if (left === 0) return resume(Effect.succeed(results))
-          commands.forEach((command, i) => {
-            const answer = (outcome: CommandQueue.Outcome) => {
-              results[i] = outcome as Either.Either<ResultOf<C>, OsqueueError>
-              if (--left === 0) resume(Effect.succeed(results))
-            }
-            if (!queue.offer(command, answer)) answer(Either.left(overloaded()))
-          })
-        }))
+    Effect.async((resume) => {
+      const refused = refusalNow() ??
+        (queue.size() + commands.length > config.maxPending ? overloaded() : undefined)
+      if (refused !== undefined) return resume(Either.left(refused))
+      const results = new Array<Either.Either<ResultOf<C>, OsqueueError>>(commands.length)
+      let left = commands.length
+      if (left === 0) return resume(Either.right(results))
+      commands.forEach((command, i) => {
+        const answered = (outcome: CommandQueue.Outcome) => {
+          results[i] = outcome as Either.Either<ResultOf<C>, OsqueueError>
+          if (--left === 0) resume(Either.right(results))
+        }
+        if (!queue.offer(command, answered)) answered(Either.left(overloaded()))
+      })
+    })
 
   const claimWaitingWith: GroupCommitShape["claimWaitingWith"] = (command, waitMs, answer) => {
     const refused = refusalNow()

@@ -12,7 +12,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Metric from "effect/Metric"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { CasShape } from "../Cas.js"
@@ -162,6 +162,8 @@ export const make = (options: {
     const { cas, catchUp, checkpoints, config, copy, log, scope } = options
     const ttlMs = Duration.toMillis(config.electionTtl)
     const clock = yield* Effect.clock
+    /** The metric labels the engine was started under (a named queue's), read once. */
+    const labels = yield* FiberRef.get(FiberRef.currentMetricLabels)
 
     /** The appends sent and not yet settled, oldest first: at most two (docs/architecture.md, "Appends in flight"). */
     const flights: Array<Flight> = []
@@ -276,24 +278,44 @@ export const make = (options: {
       result: A,
       encodeMs: number
     ): Effect.Effect<Appended<A>, AppendError> =>
+      Effect.suspend(() => {
+        const written = flight.written.exit
+        // The usual case, in one step: the write is in, it landed, and nothing before it failed.
+        return written !== undefined && flight.voided === undefined && flights[0] === flight &&
+            Exit.isSuccess(written) && written.value._tag === "Landed"
+          ? Effect.succeed(kept(flight, s, result, encodeMs))
+          : settleSlowly(flight, s, result, encodeMs)
+      }).pipe(Effect.uninterruptible)
+
+    /** Keeps the oldest append in flight, landed: it is durable and answers what it did. */
+    const kept = <A>(flight: Flight, s: QueueState, result: A, encodeMs: number): Appended<A> => {
+      flights.shift()
+      lastSentAt = flight.sentAt
+      // A conversion's counts are the next send's to take: its bytes are the whole checkpoint's.
+      durableStats = flight.legacy ? undefined : flight.stats
+      durableStatsOf = s
+      const events = flight.legacy
+        ? s.committed(flight.last, flight.commitId, flight.bytes)
+        : s.committed(flight.last, flight.commitId)
+      Metrics.bytesWritten.unsafeUpdate(flight.bytes, labels)
+      checkpoints.appended(flight.bytes, events.length > 0, flight.kind !== "batch", flights.length > 0)
+      if (flights.length === 0) quiet()
+      return { result, events, bytes: flight.bytes, encodeMs }
+    }
+
+    /** `settle` once the write is in, whatever it answered. */
+    const settleSlowly = <A>(
+      flight: Flight,
+      s: QueueState,
+      result: A,
+      encodeMs: number
+    ): Effect.Effect<Appended<A>, AppendError> =>
       Effect.gen(function*() {
         const written = yield* flight.written.await
         if (flight.voided !== undefined) return yield* flight.voided
         if (flights[0] !== flight) return yield* Effect.dieMessage("appends settled out of order")
+        if (Exit.isSuccess(written) && written.value._tag === "Landed") return kept(flight, s, result, encodeMs)
         flights.shift()
-        if (Exit.isSuccess(written) && written.value._tag === "Landed") {
-          lastSentAt = flight.sentAt
-          // A conversion's counts are the next send's to take: its bytes are the whole checkpoint's.
-          durableStats = flight.legacy ? undefined : flight.stats
-          durableStatsOf = s
-          const events = flight.legacy
-            ? s.committed(flight.last, flight.commitId, flight.bytes)
-            : s.committed(flight.last, flight.commitId)
-          yield* Metric.incrementBy(Metrics.bytesWritten, flight.bytes)
-          checkpoints.appended(flight.bytes, events.length > 0, flight.kind !== "batch", flights.length > 0)
-          if (flights.length === 0) quiet()
-          return { result, events, bytes: flight.bytes, encodeMs }
-        }
         const behind = flights.splice(0)
         for (const later of behind) yield* later.written.await
         s.rollbackAll()
@@ -317,7 +339,7 @@ export const make = (options: {
         }
         quiet()
         return yield* error
-      }).pipe(Effect.uninterruptible)
+      })
 
     const send = <A>(leaderId: string, kind: EntryKind, mutate: (state: QueueState) => A): Effect.Effect<Sent<A>> =>
       Effect.suspend(() => {

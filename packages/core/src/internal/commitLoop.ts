@@ -22,7 +22,7 @@ import type { ElectionShape } from "../Election.js"
 import type { EngineSettings } from "../EngineConfig.js"
 import * as LeaseSecret from "../LeaseSecret.js"
 import * as Metrics from "../Metrics.js"
-import type { Deposed, ReplicaShape, Sent } from "../Replica.js"
+import type { Appended, AppendError, Deposed, ReplicaShape, Sent } from "../Replica.js"
 import { answerEach, type CommandQueue, failAll, type IdleWatch, type Pending } from "./commandQueue.js"
 import type { LongPolls } from "./longPolls.js"
 import * as Timers from "./timers.js"
@@ -93,6 +93,11 @@ export const make = (options: {
     let lastDurable = yield* Clock.currentTimeMillis
     const clock = yield* Effect.clock
     const after = yield* Timers.make
+    /**
+     * The metric labels the engine was started under (a named queue's): the loop's fiber keeps
+     * them for its life, so they are read once, not per commit.
+     */
+    const labels = yield* FiberRef.get(FiberRef.currentMetricLabels)
     /** The store's recent answer time to a log write that landed (ms; 0 before the first). */
     let recentWriteMs = 0
     /** Commands answered since the last batch was sent: callers on their way back, most of them, under load. */
@@ -138,37 +143,52 @@ export const make = (options: {
         )
       })
 
-    /** A durable commit's figures, in one step: the metrics read the fiber's labels (a queue's name) once. */
-    const recordCommit = (size: number, elapsedMs: number, encodeMs: number) =>
-      FiberRef.getWith(FiberRef.currentMetricLabels, (labels) =>
-        Effect.sync(() => {
-          Metrics.commits.unsafeUpdate(1, labels)
-          Metrics.batchSize.unsafeUpdate(size, labels)
-          Metrics.commitLatency.unsafeUpdate(elapsedMs, labels)
-          Metrics.encodeLatency.unsafeUpdate(encodeMs, labels)
-        }))
+    /** A durable commit's figures. */
+    const recordCommit = (size: number, elapsedMs: number, encodeMs: number) => {
+      Metrics.commits.unsafeUpdate(1, labels)
+      Metrics.batchSize.unsafeUpdate(size, labels)
+      Metrics.commitLatency.unsafeUpdate(elapsedMs, labels)
+      Metrics.encodeLatency.unsafeUpdate(encodeMs, labels)
+    }
 
     /** The last `Deposed` answered: the batches in flight behind a deposed one carry it too. */
     let lastDeposed: Deposed | undefined
 
     /** Settles the oldest batch in flight and answers it: what the loop does next. */
     const settle = (flight: InFlight): Effect.Effect<"done" | "reapply"> =>
-      Effect.gen(function*() {
-        const { attempt, batch, started } = flight
-        const written = yield* Effect.either(flight.sent.outcome)
-        if (Either.isRight(written)) {
-          lastDurable = clock.unsafeCurrentTimeMillis()
-          const writeMs = (flight.writtenAt ?? lastDurable) - flight.sentAt
-          recentWriteMs = recentWriteMs === 0 ? writeMs : recentWriteMs + writeTimeWeight * (writeMs - recentWriteMs)
-          const { result, events: happened, encodeMs } = written.right
-          answerEach(batch, (_, i) => result[i]!)
-          if (happened.length > 0) yield* PubSub.publishAll(events, happened)
-          yield* recordCommit(batch.length, clock.unsafeCurrentTimeMillis() - started, encodeMs)
-          return "done"
-        }
+      Effect.matchEffect(flight.sent.outcome, {
+        onSuccess: (appended) => durable(flight, appended),
+        onFailure: (error) => refused(flight, error)
+      }).pipe((settling) =>
+        tracing
+          ? Effect.withSpan(settling, "GroupCommit.commit", {
+            attributes: { size: flight.batch.length },
+            captureStackTrace: false
+          })
+          : settling
+      )
 
+    const done = Effect.succeed("done" as const)
+
+    /** A batch whose entry is durable: each command answered, its events published. */
+    const durable = (
+      flight: InFlight,
+      { encodeMs, events: happened, result }: Appended<ReadonlyArray<Either.Either<unknown, OsqueueError>>>
+    ): Effect.Effect<"done"> => {
+      const { batch, started } = flight
+      lastDurable = clock.unsafeCurrentTimeMillis()
+      const writeMs = (flight.writtenAt ?? lastDurable) - flight.sentAt
+      recentWriteMs = recentWriteMs === 0 ? writeMs : recentWriteMs + writeTimeWeight * (writeMs - recentWriteMs)
+      answerEach(batch, (_, i) => result[i]!)
+      recordCommit(batch.length, clock.unsafeCurrentTimeMillis() - started, encodeMs)
+      return happened.length > 0 ? Effect.as(PubSub.publishAll(events, happened), "done" as const) : done
+    }
+
+    /** A batch whose append failed: answered with why, or applied again. */
+    const refused = (flight: InFlight, error: AppendError): Effect.Effect<"done" | "reapply"> =>
+      Effect.gen(function*() {
+        const { attempt, batch } = flight
         yield* Metric.increment(Metrics.commitFailures)
-        const error = written.left
         switch (error._tag) {
           case "Deposed": {
             // The batches sent behind it fail with the very same error: only the first steps down
@@ -199,14 +219,7 @@ export const make = (options: {
             return "done"
           }
         }
-      }).pipe((settling) =>
-        tracing
-          ? Effect.withSpan(settling, "GroupCommit.commit", {
-            attributes: { size: flight.batch.length },
-            captureStackTrace: false
-          })
-          : settling
-      )
+      })
 
     /** The batches sent and not yet settled, oldest first (the commit loop's alone). */
     const inFlight: Array<InFlight> = []
@@ -214,28 +227,34 @@ export const make = (options: {
     const taken: Array<Array<Pending>> = []
 
     /** A second batch may go out now, behind the one in flight. */
-    const maySendBehind = Effect.suspend(() =>
-      options.accepting() && inFlight.length === 1 && replica.canSendBehind()
-        ? Effect.map(election.role, (role) => role._tag === "Leader")
-        : Effect.succeed(false)
-    )
+    const maySendBehind = () =>
+      options.accepting() && inFlight.length === 1 && replica.canSendBehind() &&
+      election.roleNow()._tag === "Leader"
 
     /**
      * An idle loop wakes on the first request; others whose bytes have already arrived wait in
      * the event loop. Letting it turn once puts them in this batch instead of one commit each.
      * Requests still arriving (a worker's claim a moment after its completions) keep it waiting a
-     * few more turns, while each turn brings more.
+     * few more turns, while each turn brings more. The turns are callbacks under one wait: a
+     * fiber resumed per turn cost more than the turn's work.
      */
     const gather = (batch: Array<Pending>) =>
-      Effect.gen(function*() {
-        for (let turn = 0; turn < maxGatherTurns && batch.length > 0 && batch.length < config.maxBatch; turn++) {
-          yield* EventLoop.nextTurn
-          const more = queue.take(config.maxBatch - batch.length)
-          if (more.length === 0) break
-          for (const p of more) batch.push(p)
-        }
-        yield* Metric.set(Metrics.pending, queue.size())
-      })
+      Effect.zipRight(
+        Effect.async<void>((resume) => {
+          if (batch.length === 0 || batch.length >= config.maxBatch) return resume(Effect.void)
+          let turn = 0
+          let cancel = EventLoop.afterIo(function turned() {
+            const more = queue.take(config.maxBatch - batch.length)
+            for (const p of more) batch.push(p)
+            if (more.length === 0 || ++turn >= maxGatherTurns || batch.length >= config.maxBatch) {
+              return resume(Effect.void)
+            }
+            cancel = EventLoop.afterIo(turned)
+          })
+          return Effect.sync(() => cancel())
+        }),
+        Effect.sync(() => Metrics.pending.unsafeUpdate(queue.size(), labels))
+      )
 
     /**
      * How many more commands the batch that holds `held` waits for, and for how long (ms) at most:
@@ -290,7 +309,7 @@ export const make = (options: {
      */
     const sendsBehind = Effect.gen(function*() {
       for (;;) {
-        if (!(yield* maySendBehind)) return false
+        if (!maySendBehind()) return false
         const front = inFlight[0]!
         if (front.writtenAt !== undefined) return false
         const since = queue.oldest()
@@ -335,8 +354,7 @@ export const make = (options: {
       })
 
     const loop = Effect.gen(function*() {
-      const role = yield* election.role
-      if (role._tag !== "Leader") {
+      if (election.roleNow()._tag !== "Leader") {
         // Followers answer at once; anything that raced into the queue is refused.
         const stray = queue.take(Infinity)
         if (stray.length > 0) yield* failAll(stray, yield* notLeader)
@@ -348,7 +366,7 @@ export const make = (options: {
       yield* queue.arrival({ idle })
       // It may have stepped down while it waited (the watchdog, a poll that found a new leader):
       // the next turn refuses what waits, as a follower's does.
-      if ((yield* election.role)._tag !== "Leader") return
+      if (election.roleNow()._tag !== "Leader") return
       const batch = queue.take(config.maxBatch)
       // A bug must not leave callers waiting forever, nor end the loop: what was in flight is
       // settled and refused, and the loop goes on.
