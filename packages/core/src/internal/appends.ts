@@ -14,7 +14,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
 import type { CasShape } from "../Cas.js"
 import type { EngineSettings } from "../EngineConfig.js"
 import type { LogShape } from "../Log.js"
@@ -155,7 +156,7 @@ export const make = (options: {
   readonly copy: Copy
   readonly catchUp: CatchUp
   readonly checkpoints: CheckpointWriter
-  /** Where each append's write runs to its end, whatever happens to the one who sent it. */
+  /** Whose end waits for every append's write under way, whatever happened to the one who sent it. */
   readonly scope: Scope.Scope
 }): Effect.Effect<Appends> =>
   Effect.gen(function*() {
@@ -167,6 +168,12 @@ export const make = (options: {
 
     /** The appends sent and not yet settled, oldest first: at most two (docs/architecture.md, "Appends in flight"). */
     const flights: Array<Flight> = []
+    /** The writes under way: the scope's end waits for each, as whatever sent it must learn its outcome. */
+    const writing = new Set<WriteOutcome>()
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.suspend(() => Effect.forEach(Array.from(writing), (pending) => pending.await, { discard: true }))
+    )
     /** Readers waiting for a moment with nothing in flight (`read`). */
     const waiting: Array<() => void> = []
     /** The highest position this broker has sent an entry at: an entry re-sent below it skips what may lie above. */
@@ -342,8 +349,8 @@ export const make = (options: {
       })
 
     const send = <A>(leaderId: string, kind: EntryKind, mutate: (state: QueueState) => A): Effect.Effect<Sent<A>> =>
-      Effect.suspend(() => {
-        // From here to the fork nothing yields: no other change or read sees the state half-done.
+      Effect.withFiberRuntime((sender, { runtimeFlags }) => {
+        // From here to the write's start nothing yields: no other change or read sees the state half-done.
         const s = copy.state
         if (kind !== "epoch" && !leads(s, leaderId)) return Effect.succeed(refused<A>(s))
         const written = new WriteOutcome()
@@ -394,13 +401,26 @@ export const make = (options: {
           onWritten: (callback) => written.onDone(callback),
           outcome: settle(flight, s, result, encodeMs)
         }
-        return write(flight, body, meta).pipe(
-          Effect.exit,
-          Effect.map((exit) => written.complete(exit)),
-          Effect.uninterruptible,
-          Effect.forkIn(scope),
-          Effect.as(sent)
+        // The write starts now, in a fiber of its own with the sender's context, and runs on
+        // until it waits for the store (to its end, on a store that answers at once): a fork would
+        // start it only after the sender waits for it, one more turn of each fiber per commit.
+        writing.add(written)
+        Runtime.runFork(
+          Runtime.make({
+            context: sender.currentContext,
+            fiberRefs: sender.getFiberRefs(),
+            runtimeFlags
+          }),
+          write(flight, body, meta).pipe(
+            Effect.exit,
+            Effect.map((exit) => {
+              writing.delete(written)
+              written.complete(exit)
+            }),
+            Effect.uninterruptible
+          )
         )
+        return Effect.succeed(sent)
       })
 
     /**
