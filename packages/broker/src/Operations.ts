@@ -47,6 +47,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import * as Claims from "./internal/claims.js"
@@ -165,7 +166,14 @@ export const make = Effect.gen(function*() {
 
   /** The limits with the starts in each rate's window ending now (the state alone counts those it remembers). */
   const limitsNow = Effect.flatMap(Clock.currentTimeMillis, (now) => commit.read((state) => state.limitStatus(now)))
-  const statsNow = Effect.zipWith(commit.stats, limitsNow, (stats, limits): Stats => ({ ...stats, limits }))
+  // At once (docs/ha.md): with a write in flight the limits are the durable state's own, their
+  // starts those it remembers, as the counts are.
+  const statsNow = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.zipWith(
+      commit.stats,
+      commit.readIfQuiet((state) => state.limitStatus(now)),
+      (stats, limits): Stats => Option.isSome(limits) ? { ...stats, limits: limits.value } : stats
+    ))
   const watch = Watch.make(commit, election, history, closing, leaderInfo, statsNow)
 
   const get = ({ id }: IdRequest) =>

@@ -42,6 +42,11 @@ export interface GroupCommitShape {
   ) => Effect.Effect<Array<Either.Either<ResultOf<C>, OsqueueError>>, OsqueueError>
   /** Reads committed state (never a batch still in flight). Followers read their latest view. */
   readonly read: <A>(f: (state: QueueState) => A) => Effect.Effect<A>
+  /**
+   * `read` at once, or none while a write is in flight: for what must answer at once, as stats do
+   * (docs/ha.md, "A leader that cannot commit").
+   */
+  readonly readIfQuiet: <A>(f: (state: QueueState) => A) => Effect.Effect<Option.Option<A>>
   /** The last durable state's counts, at once: never waits for a write in flight (docs/ha.md, "A leader that cannot commit"). */
   readonly stats: Effect.Effect<Stats>
   /** What happened in each durable commit, in order. */
@@ -278,6 +283,7 @@ export const make = Effect.gen(function*() {
     submit,
     submitAll,
     read: (f) => replica.read(f),
+    readIfQuiet: (f) => Effect.sync(() => replica.readIfQuiet(f)),
     stats: Effect.sync(replica.stats),
     events: PubSub.subscribe(events),
     claimWaiting,

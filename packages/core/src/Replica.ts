@@ -98,6 +98,7 @@ export const make = Effect.gen(function*() {
     current: () => copy.state,
     version: () => copy.checkpoint.version,
     read: appends.read,
+    readIfQuiet: appends.readIfQuiet,
     stats: appends.stats,
     send: appends.send,
     canSendBehind: appends.canSendBehind,

@@ -145,6 +145,8 @@ export interface Appends {
   ) => Effect.Effect<Appended<A>, AppendError>
   /** Runs `f` on durable state only: at once, or the moment nothing is in flight (no append is sent behind one meanwhile). */
   readonly read: <A>(f: (state: QueueState) => A) => Effect.Effect<A>
+  /** `f` on the durable state, at once, if nothing is in flight; else none (it never waits). */
+  readonly readIfQuiet: <A>(f: (state: QueueState) => A) => Option.Option<A>
   /** The last durable state's counts, at once: never waits for an append in flight. */
   readonly stats: () => Stats
 }
@@ -460,7 +462,10 @@ export const make = (options: {
         })
       )
 
+    const readIfQuiet = <A>(f: (state: QueueState) => A): Option.Option<A> =>
+      flights.length === 0 ? Option.some(f(copy.state)) : Option.none()
+
     const stats = () => (flights.length > 0 && durableStats !== undefined ? durableStats : copy.state.stats())
 
-    return { send, canSendBehind, append, read, stats }
+    return { send, canSendBehind, append, read, readIfQuiet, stats }
   })
