@@ -238,7 +238,7 @@ export const make = Effect.gen(function*() {
     claimWith: tracing
       ? (request, respond) => {
         const cancel = runCallback(claim(request).pipe(spanned("claim")), { onExit: respond })
-        return (request.waitMs ?? 0) > 0 ? () => cancel() : undefined
+        return Claims.waits(request) ? () => cancel() : undefined
       }
       : claimWith,
     heartbeat: (request) => commit.submit({ _tag: "Heartbeat", ...request }).pipe(instrument("heartbeat")),

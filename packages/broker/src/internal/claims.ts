@@ -17,6 +17,12 @@ type Claimed = ReadonlyArray<ClaimedJob>
 /** Past this many workers remembered, a claim forgets those not seen within a lease TTL. */
 const claimersSwept = 1_000
 
+/**
+ * Whether a claim may wait for a job (a long poll): only such a claim can be dropped while it
+ * waits; one that does not wait is queued for the next commit at once and commits.
+ */
+export const waits = (request: ClaimRequest): boolean => (request.waitMs ?? 0) > 0
+
 export const make = (commit: GroupCommit.GroupCommitShape) =>
   Effect.gen(function*() {
     const claimCommand = (request: ClaimRequest) => ({ _tag: "Claim" as const, ...request, max: request.max ?? 1 })
@@ -65,17 +71,17 @@ export const make = (commit: GroupCommit.GroupCommitShape) =>
       request: ClaimRequest,
       respond: (exit: Exit.Exit<Claimed, OsqueueError>) => void
     ): (() => void) | undefined => {
-      const waitMs = request.waitMs ?? 0
-      noteClaimer(request.workerId, waitMs > 0 ? 1 : 0, clock.unsafeCurrentTimeMillis())
+      const polls = waits(request)
+      noteClaimer(request.workerId, polls ? 1 : 0, clock.unsafeCurrentTimeMillis())
       const started = clock.unsafeCurrentTimeNanos()
       let ended = false
       const end = (outcome: string) => {
         ended = true
-        if (waitMs > 0) noteClaimer(request.workerId, -1, clock.unsafeCurrentTimeMillis())
+        if (polls) noteClaimer(request.workerId, -1, clock.unsafeCurrentTimeMillis())
         BrokerMetrics.claimWait.unsafeUpdate(Number(clock.unsafeCurrentTimeNanos() - started) / 1e9, labels)
         BrokerMetrics.requestSeries("claim", outcome).unsafeUpdate(1, labels)
       }
-      const drop = commit.claimWaitingWith(claimCommand(request), waitMs, (outcome) => {
+      const drop = commit.claimWaitingWith(claimCommand(request), request.waitMs ?? 0, (outcome) => {
         if (Either.isRight(outcome)) {
           end("ok")
           respond(Exit.succeed(outcome.right))
@@ -84,7 +90,7 @@ export const make = (commit: GroupCommit.GroupCommitShape) =>
           respond(Exit.fail(outcome.left))
         }
       })
-      if (waitMs === 0) return undefined
+      if (!polls) return undefined
       return () => {
         if (ended) return
         drop()
