@@ -1,8 +1,9 @@
 /**
  * The commit log (docs/architecture.md, "The log"): one object per commit, `log/<position>`,
- * created only if absent. The position is the fence: of all the writers that try to create
- * entry n, exactly one succeeds, and every other reads what it wrote. An append whose outcome
- * is unknown is resolved by reading entry n back: our `commitId` there means it landed.
+ * created only if absent, or, where the store keeps logs of its own (the file store's segment
+ * files), entry n of its log `log/`. The position is the fence: of all the writers that try to
+ * write entry n, exactly one succeeds, and every other reads what it wrote. An append whose
+ * outcome is unknown is resolved by reading entry n back: our `commitId` there means it landed.
  */
 import {
   type Body,
@@ -61,8 +62,9 @@ export const make = Effect.gen(function*() {
   const store = yield* ObjectStore
   /** Read once: with spans not exported, an append (one per commit) makes none. */
   const tracing = yield* JobTrace.exporting
+  const logs = store.appendLogs
 
-  const read = (position: number): Effect.Effect<Option.Option<LogEntry>, LogReadError> => {
+  const readObject = (position: number): Effect.Effect<Option.Option<LogEntry>, LogReadError> => {
     const key = logKey(position)
     return store.get(key).pipe(
       Effect.flatMap(Option.match({
@@ -71,6 +73,29 @@ export const make = Effect.gen(function*() {
       }))
     )
   }
+
+  // Where the store keeps logs of its own, an entry it does not hold may still be an object: one
+  // written before the store kept logs (a directory of an older release), never rewritten there.
+  const read = logs === undefined ? readObject : (position: number): Effect.Effect<
+    Option.Option<LogEntry>,
+    LogReadError
+  > =>
+    logs.read(logPrefix, position).pipe(
+      Effect.flatMap(Option.match({
+        onNone: () => readObject(position),
+        onSome: (bytes) => Effect.map(decode(logKey(position), bytes), Option.some)
+      }))
+    )
+
+  /** Writes entry `position` unless someone has: whether this writer's entry holds it (or may: then read it to know). */
+  const place = logs === undefined
+    ? (position: number, body: Body, _commitId: string) =>
+      store.put(logKey(position), body, { ifAbsent: true }).pipe(
+        Effect.as(true),
+        Effect.catchTag("PreconditionFailed", () => Effect.succeed(false))
+      )
+    : (position: number, body: Body, commitId: string) =>
+      Effect.map(logs.append(logPrefix, position, commitId, body), (tag) => tag === commitId)
 
   // An unknown outcome: read back until the store answers, then decide by what is there.
   const resolve = (position: number, body: Body, commitId: string, tries: number): Effect.Effect<void, AppendError> =>
@@ -95,19 +120,17 @@ export const make = Effect.gen(function*() {
     )
 
   const create = (position: number, body: Body, commitId: string, tries = 1): Effect.Effect<void, AppendError> =>
-    store.put(logKey(position), body, { ifAbsent: true }).pipe(
-      Effect.asVoid,
-      Effect.catchTags({
-        PreconditionFailed: () =>
-          read(position).pipe(
-            Effect.flatMap(Option.match({
-              // Created and collected between our put and this read: someone else's, long gone.
-              onNone: () => Effect.fail(new PositionTaken({ entry: undefined })),
-              onSome: (entry) => entry.commitId === commitId ? Effect.void : Effect.fail(new PositionTaken({ entry }))
-            }))
-          ),
-        OutcomeUnknown: () => resolve(position, body, commitId, tries)
-      })
+    place(position, body, commitId).pipe(
+      Effect.flatMap((ours) =>
+        ours ? Effect.void : read(position).pipe(
+          Effect.flatMap(Option.match({
+            // Created and collected between our write and this read: someone else's, long gone.
+            onNone: () => Effect.fail(new PositionTaken({ entry: undefined })),
+            onSome: (entry) => entry.commitId === commitId ? Effect.void : Effect.fail(new PositionTaken({ entry }))
+          }))
+        )
+      ),
+      Effect.catchTag("OutcomeUnknown", () => resolve(position, body, commitId, tries))
     )
 
   const append = (position: number, body: Body, commitId: string) =>
@@ -150,7 +173,7 @@ export const make = Effect.gen(function*() {
       return entries
     }).pipe(Effect.withSpan("Log.readFrom", { attributes: { position }, captureStackTrace: false }))
 
-  const collect = (position: number) =>
+  const collectObjects = (position: number) =>
     store.list(logPrefix).pipe(
       Effect.flatMap((keys) => {
         const doomed = keys.filter((key) => (positionOf(key) ?? Infinity) <= position)
@@ -163,9 +186,15 @@ export const make = Effect.gen(function*() {
       Effect.catchTag(
         "OutcomeUnknown",
         (e) => Effect.fail(new StoreUnavailable({ operation: "delete", key: e.key, cause: e }))
-      ),
-      Effect.withSpan("Log.collect", { attributes: { position } })
+      )
     )
+
+  const collect = (position: number) =>
+    (logs === undefined
+      ? collectObjects(position)
+      : Effect.zipWith(logs.collect(logPrefix, position), collectObjects(position), (a, b) => a + b)).pipe(
+        Effect.withSpan("Log.collect", { attributes: { position } })
+      )
 
   return Log.of({ append, read, readFrom, collect })
 })

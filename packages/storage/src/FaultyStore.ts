@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
-import { ObjectStore, type ObjectStoreShape, OutcomeUnknown, type StoreError, StoreUnavailable } from "./ObjectStore.js"
+import { type AppendLogs, ObjectStore, type ObjectStoreShape, OutcomeUnknown, StoreUnavailable } from "./ObjectStore.js"
 
 export interface FaultOptions {
   /** Seed of the generator that decides every fault and every jitter (default 1). */
@@ -151,11 +151,11 @@ export const wrap = (
         })
       )
 
-    const write = <A>(
+    const write = <A, E>(
       operation: string,
       key: string,
-      effect: Effect.Effect<A, StoreError>
-    ): Effect.Effect<A, StoreError> =>
+      effect: Effect.Effect<A, E>
+    ): Effect.Effect<A, E | StoreUnavailable | OutcomeUnknown> =>
       Effect.zipRight(
         delay,
         Effect.gen(function*() {
@@ -184,6 +184,7 @@ export const wrap = (
         })
       )
 
+    const logs = underlying.appendLogs
     const store: ObjectStoreShape = {
       backend: underlying.backend,
       minWriteInterval: underlying.minWriteInterval,
@@ -195,7 +196,27 @@ export const wrap = (
           Effect.withSpan("FaultyStore.put", noStack)
         ),
       delete: (key, ifMatch) =>
-        write("delete", key, underlying.delete(key, ifMatch)).pipe(Effect.withSpan("FaultyStore.delete"))
+        write("delete", key, underlying.delete(key, ifMatch)).pipe(Effect.withSpan("FaultyStore.delete")),
+      // The store's own logs get the same faults, so that a faulty store is the same store.
+      ...(logs === undefined ? {} : {
+        appendLogs: {
+          append: (log, position, tag, body) =>
+            write("append", `${log}${position}`, logs.append(log, position, tag, body)).pipe(
+              Effect.withSpan("FaultyStore.append", noStack)
+            ),
+          read: (log, position) =>
+            read("read", `${log}${position}`, logs.read(log, position)).pipe(
+              Effect.withSpan("FaultyStore.read", noStack)
+            ),
+          collect: (log, position) =>
+            write("collect", log, logs.collect(log, position)).pipe(
+              // A collect changes nothing when refused or lost; its outcome is never in doubt.
+              Effect.catchTag("OutcomeUnknown", (e) =>
+                Effect.fail(new StoreUnavailable({ operation: "collect", key: log, cause: e }))),
+              Effect.withSpan("FaultyStore.collect")
+            )
+        } satisfies AppendLogs
+      })
     }
 
     const apply = (next: FaultOptions, reseed: boolean) =>

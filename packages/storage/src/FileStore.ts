@@ -40,6 +40,7 @@ import { exists, fsOp, optional, readWhole, syncDirectory, unlinkQuietly, writeD
 import { parseVersion, versionOf } from "./internal/file/generationFile.js"
 import { baseCollected, publish, readGen } from "./internal/file/generations.js"
 import { type KeyPaths, keysWithNames } from "./internal/file/keys.js"
+import { makeSegmentLogs } from "./internal/file/segments.js"
 import {
   type Body,
   type Metadata,
@@ -84,9 +85,12 @@ export const config: Config.Config<FileStoreOptions> = Config.all({
 
 /** The file at the store's root that says what it is: a directory without it is not a file store. */
 const FORMAT_FILE = "osqueue-store.json"
-const FormatFile = Schema.Struct({ format: Schema.Literal("osqueue-file-store"), version: Schema.Literal(1, 2) })
-/** Version 2 keeps keys as one file (README, "On-disk layout"); version 1 had a folder per key, still read. */
-const FORMAT: typeof FormatFile.Type = { format: "osqueue-file-store", version: 2 }
+const FormatFile = Schema.Struct({ format: Schema.Literal("osqueue-file-store"), version: Schema.Literal(1, 2, 3) })
+/**
+ * Version 3 keeps logs in segment files (README, "Logs in segment files"), version 2 keys as one
+ * file ("On-disk layout"); version 1 had a folder per key, still read.
+ */
+const FORMAT: typeof FormatFile.Type = { format: "osqueue-file-store", version: 3 }
 const decodeFormatFile = Schema.decodeUnknownEither(Schema.parseJson(FormatFile))
 
 const MAX_CREATE_ATTEMPTS = 25
@@ -272,7 +276,7 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
     const existing = yield* optional(readWhole(formatPath)).pipe(Effect.mapError(openError))
     if (Option.isNone(existing)) {
       const entries = yield* fsOp("readdir", root, () => NodeFs.readdirSync(root)).pipe(Effect.mapError(openError))
-      if (entries.some((name) => name !== "objects" && name !== "tmp" && name !== FORMAT_FILE)) {
+      if (entries.some((name) => name !== "objects" && name !== "tmp" && name !== "logs" && name !== FORMAT_FILE)) {
         return yield* new StoreFailure({
           operation: "open",
           key: root,
@@ -295,13 +299,13 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         operation: "open",
         key: root,
         reason:
-          `${formatPath} does not describe a version 1 or ${FORMAT.version} osqueue file store; refusing to guess its layout`
+          `${formatPath} does not describe a version 1 to ${FORMAT.version} osqueue file store (a newer release's?); refusing to guess its layout`
       })
     }
     if (format.right.version < FORMAT.version) {
-      // A directory of the release before keys were kept as one file: its keys stay in their
-      // folders, read and written as they were; from now on an older release refuses it, as it
-      // could not see the keys made here.
+      // A directory of a release before logs were kept in segment files (or before keys were
+      // kept as one file): what it holds stays as it is, read and written as before; from now on
+      // an older release refuses it, as it could not see the entries and keys made here.
       const staged = store.tmpPath("")
       yield* writeDurable(staged, Buffer.from(JSON.stringify(FORMAT) + "\n"), undefined, sync).pipe(
         Effect.zipRight(fsOp("rename", formatPath, () => NodeFs.renameSync(staged, formatPath))),
@@ -309,8 +313,8 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
         Effect.ensuring(unlinkQuietly(staged)),
         Effect.mapError(openError)
       )
-      yield* Effect.logInfo("FileStore: directory upgraded to format 2 (keys kept as one file)").pipe(
-        Effect.annotateLogs({ directory: root })
+      yield* Effect.logInfo(`FileStore: directory upgraded to format ${FORMAT.version} (logs in segment files)`).pipe(
+        Effect.annotateLogs({ directory: root, from: format.right.version })
       )
     }
     yield* fsOp("mkdir", objectsDir, () => NodeFs.mkdirSync(objectsDir, { recursive: true })).pipe(
@@ -329,7 +333,8 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
       head,
       put,
       delete: del,
-      list
+      list,
+      appendLogs: makeSegmentLogs(store)
     }
     return objectStore
   })

@@ -104,6 +104,34 @@ export interface PutOptions {
   readonly metadata?: Metadata
 }
 
+/**
+ * Numbered logs that a store keeps itself, where appending to a file costs a fraction of creating
+ * an object per entry (the file store's segment files: package README, "Logs in segment files").
+ * A log is named by a key prefix ending in "/" (`log/`, `queues/emails/log/`). Its entry n is
+ * whatever the first intact append of n wrote: every later append of n is told whose entry holds
+ * the position, so of racing writers exactly one wins it, as with a create of `<log><n>` only if
+ * absent. A body is UTF-8 text (a log entry is JSON): a byte 0xFF never occurs in it.
+ */
+export interface AppendLogs {
+  /**
+   * Appends `body` as entry `position` of `log`, marked with `tag` (printable ASCII, no spaces),
+   * durably; answers the tag of the entry that holds the position: `tag` when this append won it.
+   */
+  readonly append: (
+    log: string,
+    position: number,
+    tag: string,
+    body: Body
+  ) => Effect.Effect<string, StoreUnavailable | StoreFailure | OutcomeUnknown>
+  /** Entry `position` of `log`, or None when it has none (not yet, or collected). */
+  readonly read: (log: string, position: number) => Effect.Effect<Option.Option<Uint8Array>, ReadError>
+  /**
+   * Removes entries at or below `position`, a segment at a time (so some may stay until a later
+   * call); answers how many it removed.
+   */
+  readonly collect: (log: string, position: number) => Effect.Effect<number, ReadError>
+}
+
 export interface ObjectStoreShape {
   /** For logs and metrics: "memory", "file", "s3", "gcs". */
   readonly backend: string
@@ -122,6 +150,8 @@ export interface ObjectStoreShape {
   readonly delete: (key: string, ifMatch?: string) => Effect.Effect<void, StoreError>
   /** Keys under a prefix, sorted. */
   readonly list: (prefix: string) => Effect.Effect<ReadonlyArray<string>, ReadError>
+  /** Present where the store keeps logs of its own, cheaper than an object per entry (the file store). */
+  readonly appendLogs?: AppendLogs
 }
 
 export class ObjectStore extends Context.Tag("@osqueue/storage/ObjectStore")<ObjectStore, ObjectStoreShape>() {}

@@ -6,12 +6,19 @@
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { ObjectStore, type ObjectStoreShape } from "./ObjectStore.js"
+import { type AppendLogs, ObjectStore, type ObjectStoreShape } from "./ObjectStore.js"
+
+const prefixedLogs = (logs: AppendLogs, prefix: string): AppendLogs => ({
+  append: (log, position, tag, body) => logs.append(prefix + log, position, tag, body),
+  read: (log, position) => logs.read(prefix + log, position),
+  collect: (log, position) => logs.collect(prefix + log, position)
+})
 
 /** `store` under `prefix` ("" is the store itself). */
 export const make = (store: ObjectStoreShape, prefix: string): ObjectStoreShape =>
   prefix === "" ? store : {
     backend: store.backend,
+    ...(store.appendLogs === undefined ? {} : { appendLogs: prefixedLogs(store.appendLogs, prefix) }),
     minWriteInterval: store.minWriteInterval,
     get: (key) => store.get(prefix + key),
     head: (key) => store.head(prefix + key),

@@ -378,7 +378,7 @@ describe("FileStore", () => {
       const store = yield* FileStore.make({ directory })
       expect(JSON.parse(NodeFs.readFileSync(NodePath.join(directory, "osqueue-store.json"), "utf8"))).toEqual({
         format: "osqueue-file-store",
-        version: 2
+        version: 3
       })
       const visits = yield* store.get("counters/visits").pipe(Effect.map(Option.getOrThrow))
       expect([decode(visits.bytes), visits.version, visits.metadata]).toEqual(["2", "1.00000000000000a1", {

@@ -1,0 +1,389 @@
+/**
+ * The file store's logs (`AppendLogs`; package README, "Logs in segment files"). A log named
+ * `queues/emails/log/` is the folder `logs/queues/emails/log/`; its entries are appended to
+ * segment files of `SEGMENT_ENTRIES` positions each, named by their first position
+ * (`0000000000004096.seg`), so every writer of position n appends to the same file.
+ *
+ * An entry is a mark byte 0xFF, a header line in ASCII (`<position> <length> <crc32> <tag>`) and
+ * the body. A body is UTF-8 text, which never holds 0xFF, so a mark starts an entry and nothing
+ * else: a reader that meets a torn entry (a writer killed mid-write, a crash before the fsync)
+ * goes on at the next mark. An append is one `writev` on a file opened `O_APPEND`, which the
+ * kernel places after every write before it, whole, then one `fdatasync`, which makes every byte
+ * before it durable too. Then the writer reads the segment up to its entry: the first intact entry
+ * of a position is the one that holds it, for every reader and writer, and the file only grows,
+ * so all agree on it. No lock is held: a paused or killed writer blocks no one.
+ *
+ * One append costs a `writev` and an `fdatasync`, where a create of an object costs a file made,
+ * written and fsynced, a link and the folder's fsync (docs/performance.md, "The log in segment
+ * files").
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
+import { crc32 } from "node:zlib"
+import {
+  type Body,
+  bodyParts,
+  OutcomeUnknown,
+  type ReadError,
+  StoreFailure,
+  StoreUnavailable
+} from "../../ObjectStore.js"
+import type { StoreDirectory } from "./directory.js"
+import { errnoOf, FsError, syncFoldersTogetherThen } from "./fs.js"
+import { encodeSegment } from "./keys.js"
+
+/** Positions per segment file: a few MB of entries, removed whole once a checkpoint covers them. */
+export const SEGMENT_ENTRIES = 4096
+
+const MARK = 0xff
+const NEWLINE = 0x0a
+/** A header longer than this is not one (a position, a length, a crc and a tag of at most 256). */
+const MAX_HEADER = 320
+/** The most a scan reads at once: a follower catching up does not read a whole segment in one call. */
+const CHUNK = 1 << 20
+/** Segments of one log a process keeps open; the oldest idle one is closed past this. */
+const OPEN_SEGMENTS = 4
+const TAG = /^[!-~]{1,256}$/
+const SEGMENT_NAME = /^(\d{16})\.seg$/
+
+interface Entry {
+  readonly offset: number
+  readonly length: number
+  readonly tag: string
+}
+
+interface Segment {
+  readonly start: number
+  readonly path: string
+  readonly fd: number
+  /** Every byte before this is parsed: each intact entry indexed, anything else passed over. */
+  scanned: number
+  /** The first intact entry of each position seen. */
+  readonly entries: Map<number, Entry>
+  /**
+   * Folders to fsync before this process answers its first append to the segment, so that the
+   * segment's name is durable as well as its bytes (whoever created it). Empty once done.
+   */
+  foldersToSync: ReadonlyArray<string>
+  /** Appends under way: the file stays open until they end. */
+  busy: number
+  closed: boolean
+}
+
+interface SegmentLog {
+  readonly folder: string
+  readonly segments: Map<number, Segment>
+}
+
+const fsError = (op: string, path: string, cause: unknown) => new FsError({ op, path, code: errnoOf(cause), cause })
+
+const headerOf = (position: number, length: number, tag: string, parts: ReadonlyArray<Uint8Array>): Buffer => {
+  const fields = `${position} ${length} ${tag}`
+  let crc = crc32(fields)
+  for (const part of parts) crc = crc32(part, crc)
+  return Buffer.from(`\xff${position} ${length} ${crc.toString(16).padStart(8, "0")} ${tag}\n`, "latin1")
+}
+
+/** What a parse of bytes decided: how many are done with, and (if more than what was read) how many the next entry needs. */
+interface Parsed {
+  readonly consumed: number
+  readonly need: number
+}
+
+/**
+ * Indexes the intact entries in `bytes`, which start at `base` in the segment. Stops before an
+ * entry that runs past the bytes (when they end the file, one being written, or torn at the end:
+ * a later append's mark inside it shows which).
+ */
+const parse = (segment: Segment, bytes: Buffer, base: number): Parsed => {
+  let at = 0
+  while (at < bytes.length) {
+    if (bytes[at] !== MARK) {
+      const next = bytes.indexOf(MARK, at)
+      if (next === -1) return { consumed: bytes.length, need: 0 }
+      at = next
+      continue
+    }
+    const nextMark = bytes.indexOf(MARK, at + 1)
+    const newline = bytes.indexOf(NEWLINE, at + 1)
+    const tornAt = nextMark === -1 ? bytes.length : nextMark
+    if (newline === -1 || newline > tornAt) {
+      // No header line before the next mark: torn, unless the bytes end within a header's reach.
+      if (nextMark === -1 && bytes.length - at <= MAX_HEADER) return { consumed: at, need: MAX_HEADER + 1 }
+      at = tornAt
+      continue
+    }
+    const fields = bytes.toString("latin1", at + 1, newline).split(" ")
+    const position = Number(fields[0])
+    const length = Number(fields[1])
+    const tag = fields[3] ?? ""
+    const bodyStart = newline + 1
+    const bodyEnd = bodyStart + length
+    if (
+      newline - at > MAX_HEADER || fields.length !== 4 || !/^\d+$/.test(fields[0]!) || !/^\d+$/.test(fields[1]!) ||
+      !Number.isSafeInteger(position) || !Number.isSafeInteger(length) || !TAG.test(tag)
+    ) {
+      at = tornAt
+      continue
+    }
+    if (nextMark !== -1 && nextMark < bodyEnd) {
+      at = nextMark
+      continue
+    }
+    if (bodyEnd > bytes.length) return { consumed: at, need: bodyEnd - at }
+    const body = bytes.subarray(bodyStart, bodyEnd)
+    const crc = crc32(body, crc32(`${position} ${length} ${tag}`)).toString(16).padStart(8, "0")
+    if (
+      crc === fields[2] && position >= segment.start && position < segment.start + SEGMENT_ENTRIES &&
+      !segment.entries.has(position)
+    ) {
+      segment.entries.set(position, { offset: base + bodyStart, length, tag })
+    }
+    at = bodyEnd
+  }
+  return { consumed: at, need: 0 }
+}
+
+/** Reads the segment on from where it was read to, until `want` is indexed or the file ends. */
+const scan = (segment: Segment, want: number | undefined): void => {
+  const size = NodeFs.fstatSync(segment.fd).size
+  let need = 0
+  while (segment.scanned < size && (want === undefined || !segment.entries.has(want))) {
+    const length = Math.min(size - segment.scanned, Math.max(CHUNK, need))
+    const bytes = Buffer.allocUnsafe(length)
+    const read = NodeFs.readSync(segment.fd, bytes, 0, length, segment.scanned)
+    const parsed = parse(segment, bytes.subarray(0, read), segment.scanned)
+    segment.scanned += parsed.consumed
+    // An entry not whole at the end of the file: being written, or torn (a later append shows which).
+    if (parsed.need > 0 && segment.scanned + parsed.need > size) return
+    need = parsed.need
+  }
+}
+
+const close = (segment: Segment) => {
+  segment.closed = true
+  if (segment.busy > 0) return
+  try {
+    NodeFs.closeSync(segment.fd)
+  } catch {
+    // Closed already: nothing is lost.
+  }
+}
+
+/** The file store's `AppendLogs`, in `<root>/logs/`. */
+export const makeSegmentLogs = (store: StoreDirectory) => {
+  const logsDir = NodePath.join(store.root, "logs")
+  const logs = new Map<string, SegmentLog>()
+
+  const logOf = (log: string): SegmentLog => {
+    const known = logs.get(log)
+    if (known !== undefined) return known
+    const names = log.split("/")
+    if (names.pop() !== "" || names.length === 0 || names.some((n) => n === "" || n === "." || n === "..")) {
+      throw new StoreFailure({
+        operation: "log",
+        key: log,
+        reason: "a log is named by a key prefix ending in \"/\", without empty, \".\" or \"..\" segments"
+      })
+    }
+    const fresh = { folder: NodePath.join(logsDir, ...names.map(encodeSegment)), segments: new Map() }
+    logs.set(log, fresh)
+    return fresh
+  }
+
+  const keyOf = (log: string, position: number) => `${log}${position}`
+
+  /** The segment holding `position`, opened (created when `create`); undefined when absent and not created. */
+  const segmentOf = (state: SegmentLog, position: number, create: boolean): Segment | undefined => {
+    const start = position - (position % SEGMENT_ENTRIES)
+    const open = state.segments.get(start)
+    if (open !== undefined) return open
+    const path = NodePath.join(state.folder, `${String(start).padStart(16, "0")}.seg`)
+    let fd: number
+    try {
+      fd = NodeFs.openSync(path, NodeFs.constants.O_RDWR | NodeFs.constants.O_APPEND)
+    } catch (cause) {
+      if (errnoOf(cause) !== "ENOENT") throw fsError("open", path, cause)
+      if (!create) return undefined
+      try {
+        NodeFs.mkdirSync(state.folder, { recursive: true })
+        fd = NodeFs.openSync(
+          path,
+          NodeFs.constants.O_RDWR | NodeFs.constants.O_APPEND | NodeFs.constants.O_CREAT,
+          0o644
+        )
+      } catch (cause) {
+        throw fsError("create", path, cause)
+      }
+    }
+    // The segment's folder and those above it, up to the store's root: any of them may be new.
+    const folders: Array<string> = []
+    if (store.sync) {
+      for (let folder = state.folder; folder.startsWith(store.root); folder = NodePath.dirname(folder)) {
+        folders.push(folder)
+        if (folder === store.root) break
+      }
+    }
+    const segment: Segment = {
+      start,
+      path,
+      fd,
+      scanned: 0,
+      entries: new Map(),
+      foldersToSync: folders,
+      busy: 0,
+      closed: false
+    }
+    state.segments.set(start, segment)
+    if (state.segments.size > OPEN_SEGMENTS) {
+      const idle = [...state.segments.values()].filter((s) => s.busy === 0 && s !== segment)
+      const oldest = idle.reduce<Segment | undefined>(
+        (a, s) => (a === undefined || s.start < a.start ? s : a),
+        undefined
+      )
+      if (oldest !== undefined) {
+        state.segments.delete(oldest.start)
+        close(oldest)
+      }
+    }
+    return segment
+  }
+
+  const failed = (operation: string, key: string) => (cause: unknown): StoreUnavailable | StoreFailure =>
+    cause instanceof StoreFailure || cause instanceof StoreUnavailable
+      ? cause
+      : store.toStoreError(operation, key)(
+        cause instanceof FsError ? cause : new FsError({ op: operation, path: key, code: errnoOf(cause), cause })
+      )
+
+  const append = (log: string, position: number, tag: string, body: Body) =>
+    Effect.async<string, StoreUnavailable | StoreFailure | OutcomeUnknown>((resume) => {
+      const key = keyOf(log, position)
+      const parts = bodyParts(body)
+      if (!Number.isSafeInteger(position) || position < 0) {
+        return resume(
+          Effect.fail(new StoreFailure({ operation: "append", key, reason: "a position is a safe integer ≥ 0" }))
+        )
+      }
+      if (!TAG.test(tag)) {
+        return resume(Effect.fail(
+          new StoreFailure({
+            operation: "append",
+            key,
+            reason: "a tag is 1 to 256 characters of printable ASCII, no spaces"
+          })
+        ))
+      }
+      let length = 0
+      for (const part of parts) {
+        if (part.indexOf(MARK) !== -1) {
+          return resume(Effect.fail(
+            new StoreFailure({ operation: "append", key, reason: "a log entry is UTF-8 text: it holds no byte 0xFF" })
+          ))
+        }
+        length += part.length
+      }
+      let segment: Segment | undefined
+      try {
+        segment = segmentOf(logOf(log), position, true)!
+        // Known taken: no write. (Not known is not free: the read after the append decides.)
+        const known = segment.entries.get(position)
+        if (known !== undefined) return resume(Effect.succeed(known.tag))
+        const header = headerOf(position, length, tag, parts)
+        const written = NodeFs.writevSync(segment.fd, [header, ...parts])
+        if (written !== header.length + length) {
+          return resume(Effect.fail(
+            new StoreUnavailable({
+              operation: "append",
+              key,
+              cause: `only ${written} of ${header.length + length} bytes were written (is the disk full?)`
+            })
+          ))
+        }
+      } catch (cause) {
+        // Nothing was written: writev wrote all of its bytes or failed.
+        return resume(Effect.fail(failed("append", key)(cause)))
+      }
+      const open = segment
+      open.busy++
+      const settle = (failure: FsError | undefined) => {
+        let entry: Entry | undefined
+        let cause: unknown = failure
+        if (failure === undefined) {
+          try {
+            scan(open, position)
+            entry = open.entries.get(position)
+          } catch (e) {
+            cause = e
+          }
+        }
+        if (--open.busy === 0 && open.closed) close(open)
+        resume(
+          entry === undefined
+            ? Effect.fail(new OutcomeUnknown({ key, cause: cause ?? "the entry was not found where it was appended" }))
+            : Effect.succeed(entry.tag)
+        )
+      }
+      if (!store.sync) return settle(undefined)
+      NodeFs.fdatasync(open.fd, (cause) => {
+        if (cause !== null) return settle(fsError("fdatasync", open.path, cause))
+        if (open.foldersToSync.length === 0) return settle(undefined)
+        syncFoldersTogetherThen(open.foldersToSync, true, (failure) => {
+          if (failure === undefined) open.foldersToSync = []
+          settle(failure)
+        })
+      })
+    })
+
+  const read = (log: string, position: number): Effect.Effect<Option.Option<Uint8Array>, ReadError> =>
+    Effect.try({
+      try: () => {
+        if (!Number.isSafeInteger(position) || position < 0) return Option.none()
+        const segment = segmentOf(logOf(log), position, false)
+        if (segment === undefined) return Option.none()
+        scan(segment, position)
+        const entry = segment.entries.get(position)
+        if (entry === undefined) return Option.none()
+        const bytes = Buffer.allocUnsafe(entry.length)
+        NodeFs.readSync(segment.fd, bytes, 0, entry.length, entry.offset)
+        return Option.some(bytes)
+      },
+      catch: failed("read", keyOf(log, position))
+    })
+
+  const collect = (log: string, position: number): Effect.Effect<number, ReadError> =>
+    Effect.try({
+      try: () => {
+        const state = logOf(log)
+        let names: Array<string>
+        try {
+          names = NodeFs.readdirSync(state.folder)
+        } catch (cause) {
+          if (errnoOf(cause) === "ENOENT") return 0
+          throw fsError("readdir", state.folder, cause)
+        }
+        let removed = 0
+        for (const name of names) {
+          const start = Number(SEGMENT_NAME.exec(name)?.[1] ?? NaN)
+          if (!(start + SEGMENT_ENTRIES - 1 <= position)) continue
+          const segment = segmentOf(state, start, false)
+          if (segment === undefined) continue
+          scan(segment, undefined)
+          removed += segment.entries.size
+          try {
+            NodeFs.unlinkSync(segment.path)
+          } catch (cause) {
+            if (errnoOf(cause) !== "ENOENT") throw fsError("unlink", segment.path, cause)
+          }
+          state.segments.delete(start)
+          close(segment)
+        }
+        return removed
+      },
+      catch: failed("collect", log)
+    })
+
+  return { append, read, collect }
+}
