@@ -98,8 +98,10 @@ const metric = async (name: string, ...labels: ReadonlyArray<string>): Promise<n
   return sum
 }
 
+// A write is a put or, where the store keeps the log itself (the file store), an append.
 const storeCounters = async () => ({
-  writes: await metric("osqueue_storage_requests_total", `kind="put"`),
+  writes: await metric("osqueue_storage_requests_total", `kind="put"`) +
+    await metric("osqueue_storage_requests_total", `kind="append"`),
   // Every put that landed, counted by the store decorator: log entries, checkpoints, anything else.
   storeBytes: await metric("osqueue_storage_put_bytes_total"),
   // What the engine says it wrote (log entries and checkpoints): the cross-check of storeBytes.
@@ -108,8 +110,10 @@ const storeCounters = async () => ({
   // The histograms are in seconds; the report is in milliseconds.
   encodeSum: 1000 * await metric("osqueue_commit_encode_seconds_sum"),
   encodeCount: await metric("osqueue_commit_encode_seconds_count"),
-  putSum: 1000 * await metric("osqueue_storage_latency_seconds_sum", `kind="put"`),
-  putCount: await metric("osqueue_storage_latency_seconds_count", `kind="put"`)
+  putSum: 1000 * (await metric("osqueue_storage_latency_seconds_sum", `kind="put"`) +
+    await metric("osqueue_storage_latency_seconds_sum", `kind="append"`)),
+  putCount: await metric("osqueue_storage_latency_seconds_count", `kind="put"`) +
+    await metric("osqueue_storage_latency_seconds_count", `kind="append"`)
 })
 
 /**

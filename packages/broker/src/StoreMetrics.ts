@@ -1,6 +1,7 @@
 /**
- * Counts and times every storage request by kind (get, head, put, delete, list) and outcome, by
- * decorating the ObjectStore the engine uses: the stores themselves stay free of metrics.
+ * Counts and times every storage request by kind (get, head, put, delete, list; and where the
+ * store keeps logs of its own, append, log_read and log_collect) and outcome, by decorating the
+ * ObjectStore the engine uses: the stores themselves stay free of metrics.
  */
 import { bodyLength, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
 import * as Effect from "effect/Effect"
@@ -15,11 +16,11 @@ const requestsKey = MetricKey.counter("osqueue_storage_requests_total", {
 })
 
 /**
- * Bytes of every put that landed, whatever wrote it (log entries, checkpoints): the figure
+ * Bytes of every put or append that landed, whatever wrote it (log entries, checkpoints): the figure
  * `osqueue_commit_bytes_total` should match, counted at the store instead of by the engine.
  */
 const bytesPutKey = MetricKey.counter("osqueue_storage_put_bytes_total", {
-  description: "Bytes written by successful object storage puts, by backend"
+  description: "Bytes written by successful object storage puts and log appends, by backend"
 })
 
 /** Updated with seconds, from 0.25 ms to 8 s. */
@@ -50,8 +51,16 @@ export const instrument = (store: ObjectStoreShape): ObjectStoreShape => {
           return Effect.void
         })
       })
+  const logs = store.appendLogs
   return {
     ...store,
+    ...(logs === undefined ? {} : {
+      appendLogs: {
+        append: (log, position, tag, body) => track("append", bodyLength(body))(logs.append(log, position, tag, body)),
+        read: (log, position) => track("log_read")(logs.read(log, position)),
+        collect: (log, position) => track("log_collect")(logs.collect(log, position))
+      }
+    }),
     get: (key) => track("get")(store.get(key)),
     head: (key) => track("head")(store.head(key)),
     put: (key, bytes, condition, options) => track("put", bodyLength(bytes))(store.put(key, bytes, condition, options)),
