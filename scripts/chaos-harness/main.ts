@@ -151,27 +151,31 @@ const retries = new Map<string, number>()
 let fleetLog: string | undefined
 const bump = (map: Map<string, number>, key: string, by = 1) => map.set(key, (map.get(key) ?? 0) + by)
 
+/**
+ * The positions the log holds: its objects, or the entries of the store's own log (the file
+ * store's segment files, read through the store, as a broker would).
+ */
+const heldPositions = Effect.flatMap(ObjectStore, (s) =>
+  s.appendLogs === undefined
+    ? Effect.map(s.list(LogEntry.logPrefix), (keys) => keys.flatMap((key) => LogEntry.positionOf(key) ?? []))
+    : s.appendLogs.positions(LogEntry.logPrefix)).pipe(Effect.orDie)
+
 /** The log entries left in the store, as `writerCheck` reads them (an entry that does not decode fails the run). */
-const writtenEntries = (keys: ReadonlyArray<string>) =>
+const writtenEntries = (positions: ReadonlyArray<number>) =>
   Effect.forEach(
-    keys.filter((key) => LogEntry.positionOf(key) !== undefined),
-    (key) =>
-      ObjectStore.pipe(
-        Effect.flatMap((s) => s.get(key)),
-        Effect.flatMap(Option.match({
-          onNone: () => Effect.succeed(Option.none<WrittenEntry>()), // collected meanwhile
-          onSome: (got) =>
-            Effect.map(LogEntry.decode(key, got.bytes), (entry) =>
-              Option.some<WrittenEntry>({
-                position: entry.position,
-                epoch: entry.epoch,
-                commitId: entry.commitId,
-                ...(entry.header === undefined ? {} : { leaderId: entry.header.leader?.id ?? null })
-              }))
-        }))
+    positions,
+    (position) =>
+      Log.Log.pipe(
+        Effect.flatMap((log) => log.read(position)),
+        Effect.map(Option.map((entry): WrittenEntry => ({
+          position: entry.position,
+          epoch: entry.epoch,
+          commitId: entry.commitId,
+          ...(entry.header === undefined ? {} : { leaderId: entry.header.leader?.id ?? null })
+        })))
       ),
     { concurrency: 8 }
-  ).pipe(Effect.map((found) => found.flatMap(Option.toArray)), Effect.orDie)
+  ).pipe(Effect.map((found) => found.flatMap(Option.toArray)), Effect.provide(Log.layer), Effect.orDie)
 
 const program = Effect.gen(function*() {
   const blind = selfTest()
@@ -461,11 +465,7 @@ const program = Effect.gen(function*() {
     checks.push(scheduleCheck(loaded.right.value.file, scheduledAt))
     // The log is collected behind checkpoints: what is left is about the last checkpoints' worth.
     const position = loaded.right.value.file.seq
-    const entries = yield* ObjectStore.pipe(
-      Effect.flatMap((s) => s.list("log/")),
-      Effect.provideService(ObjectStore, store),
-      Effect.orDie
-    )
+    const entries = yield* heldPositions.pipe(Effect.provideService(ObjectStore, store))
     checks.push(writerCheck(yield* writtenEntries(entries).pipe(Effect.provideService(ObjectStore, store))))
     checks.push({
       name: "checkpoints were written and the log behind them collected",

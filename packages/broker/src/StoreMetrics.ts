@@ -1,6 +1,6 @@
 /**
  * Counts and times every storage request by kind (get, head, put, delete, list; and where the
- * store keeps logs of its own, append, log_read and log_collect) and outcome, by decorating the
+ * store keeps logs of its own, append, log_read, log_collect and log_positions) and outcome, by decorating the
  * ObjectStore the engine uses: the stores themselves stay free of metrics.
  */
 import { bodyLength, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
@@ -58,7 +58,8 @@ export const instrument = (store: ObjectStoreShape): ObjectStoreShape => {
       appendLogs: {
         append: (log, position, tag, body) => track("append", bodyLength(body))(logs.append(log, position, tag, body)),
         read: (log, position) => track("log_read")(logs.read(log, position)),
-        collect: (log, position) => track("log_collect")(logs.collect(log, position))
+        collect: (log, position) => track("log_collect")(logs.collect(log, position)),
+        positions: (log) => track("log_positions")(logs.positions(log))
       }
     }),
     get: (key) => track("get")(store.get(key)),

@@ -214,7 +214,8 @@ export const wrap = (
               Effect.catchTag("OutcomeUnknown", (e) =>
                 Effect.fail(new StoreUnavailable({ operation: "collect", key: log, cause: e }))),
               Effect.withSpan("FaultyStore.collect")
-            )
+            ),
+          positions: (log) => read("positions", log, logs.positions(log))
         } satisfies AppendLogs
       })
     }

@@ -130,6 +130,8 @@ export interface AppendLogs {
    * call); answers how many it removed.
    */
   readonly collect: (log: string, position: number) => Effect.Effect<number, ReadError>
+  /** The positions `log` holds, in order. Reads every segment: for tools and checks, not for a broker's work. */
+  readonly positions: (log: string) => Effect.Effect<ReadonlyArray<number>, ReadError>
 }
 
 export interface ObjectStoreShape {

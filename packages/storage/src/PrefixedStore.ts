@@ -11,7 +11,8 @@ import { type AppendLogs, ObjectStore, type ObjectStoreShape } from "./ObjectSto
 const prefixedLogs = (logs: AppendLogs, prefix: string): AppendLogs => ({
   append: (log, position, tag, body) => logs.append(prefix + log, position, tag, body),
   read: (log, position) => logs.read(prefix + log, position),
-  collect: (log, position) => logs.collect(prefix + log, position)
+  collect: (log, position) => logs.collect(prefix + log, position),
+  positions: (log) => logs.positions(prefix + log)
 })
 
 /** `store` under `prefix` ("" is the store itself). */

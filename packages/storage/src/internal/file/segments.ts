@@ -34,8 +34,12 @@ import type { StoreDirectory } from "./directory.js"
 import { errnoOf, FsError, syncFoldersTogetherThen } from "./fs.js"
 import { encodeSegment } from "./keys.js"
 
-/** Positions per segment file: a few MB of entries, removed whole once a checkpoint covers them. */
-export const SEGMENT_ENTRIES = 4096
+/**
+ * Positions per segment file, removed whole once a checkpoint covers them: small enough that
+ * collection lags a checkpoint by little (the broker checkpoints every minute at least), large
+ * enough that a new file and its folder's fsync are rare beside the appends.
+ */
+export const SEGMENT_ENTRIES = 128
 
 const MARK = 0xff
 const NEWLINE = 0x0a
@@ -47,6 +51,8 @@ const CHUNK = 1 << 20
 const OPEN_SEGMENTS = 4
 const TAG = /^[!-~]{1,256}$/
 const SEGMENT_NAME = /^(\d{16})\.seg$/
+/** Whether a segment file's name is one this store makes (any other file in a log's folder is left alone). */
+const isSegmentStart = (start: number) => Number.isSafeInteger(start) && start % SEGMENT_ENTRIES === 0
 
 interface Entry {
   readonly offset: number
@@ -75,6 +81,12 @@ interface Segment {
 interface SegmentLog {
   readonly folder: string
   readonly segments: Map<number, Segment>
+  /**
+   * The log's folder and those above it up to the store's root, until this process first
+   * fsynced them (any may be new, made by this process or another); then the log's folder alone,
+   * where each segment's name is.
+   */
+  foldersToSync: ReadonlyArray<string>
 }
 
 const fsError = (op: string, path: string, cause: unknown) => new FsError({ op, path, code: errnoOf(cause), cause })
@@ -188,7 +200,15 @@ export const makeSegmentLogs = (store: StoreDirectory) => {
         reason: "a log is named by a key prefix ending in \"/\", without empty, \".\" or \"..\" segments"
       })
     }
-    const fresh = { folder: NodePath.join(logsDir, ...names.map(encodeSegment)), segments: new Map() }
+    const folder = NodePath.join(logsDir, ...names.map(encodeSegment))
+    const folders: Array<string> = []
+    if (store.sync) {
+      for (let f = folder; f.startsWith(store.root); f = NodePath.dirname(f)) {
+        folders.push(f)
+        if (f === store.root) break
+      }
+    }
+    const fresh: SegmentLog = { folder, segments: new Map(), foldersToSync: folders }
     logs.set(log, fresh)
     return fresh
   }
@@ -218,21 +238,13 @@ export const makeSegmentLogs = (store: StoreDirectory) => {
         throw fsError("create", path, cause)
       }
     }
-    // The segment's folder and those above it, up to the store's root: any of them may be new.
-    const folders: Array<string> = []
-    if (store.sync) {
-      for (let folder = state.folder; folder.startsWith(store.root); folder = NodePath.dirname(folder)) {
-        folders.push(folder)
-        if (folder === store.root) break
-      }
-    }
     const segment: Segment = {
       start,
       path,
       fd,
       scanned: 0,
       entries: new Map(),
-      foldersToSync: folders,
+      foldersToSync: state.foldersToSync,
       busy: 0,
       closed: false
     }
@@ -286,8 +298,10 @@ export const makeSegmentLogs = (store: StoreDirectory) => {
         length += part.length
       }
       let segment: Segment | undefined
+      let state: SegmentLog
       try {
-        segment = segmentOf(logOf(log), position, true)!
+        state = logOf(log)
+        segment = segmentOf(state, position, true)!
         // Known taken: no write. (Not known is not free: the read after the append decides.)
         const known = segment.entries.get(position)
         if (known !== undefined) return resume(Effect.succeed(known.tag))
@@ -331,7 +345,10 @@ export const makeSegmentLogs = (store: StoreDirectory) => {
         if (cause !== null) return settle(fsError("fdatasync", open.path, cause))
         if (open.foldersToSync.length === 0) return settle(undefined)
         syncFoldersTogetherThen(open.foldersToSync, true, (failure) => {
-          if (failure === undefined) open.foldersToSync = []
+          if (failure === undefined) {
+            open.foldersToSync = []
+            state.foldersToSync = [state.folder]
+          }
           settle(failure)
         })
       })
@@ -367,7 +384,7 @@ export const makeSegmentLogs = (store: StoreDirectory) => {
         let removed = 0
         for (const name of names) {
           const start = Number(SEGMENT_NAME.exec(name)?.[1] ?? NaN)
-          if (!(start + SEGMENT_ENTRIES - 1 <= position)) continue
+          if (!isSegmentStart(start) || start + SEGMENT_ENTRIES - 1 > position) continue
           const segment = segmentOf(state, start, false)
           if (segment === undefined) continue
           scan(segment, undefined)
@@ -385,5 +402,29 @@ export const makeSegmentLogs = (store: StoreDirectory) => {
       catch: failed("collect", log)
     })
 
-  return { append, read, collect }
+  const positions = (log: string): Effect.Effect<ReadonlyArray<number>, ReadError> =>
+    Effect.try({
+      try: () => {
+        const state = logOf(log)
+        let names: Array<string>
+        try {
+          names = NodeFs.readdirSync(state.folder)
+        } catch (cause) {
+          if (errnoOf(cause) === "ENOENT") return []
+          throw fsError("readdir", state.folder, cause)
+        }
+        const held: Array<number> = []
+        for (const name of names) {
+          const start = Number(SEGMENT_NAME.exec(name)?.[1] ?? NaN)
+          const segment = isSegmentStart(start) ? segmentOf(state, start, false) : undefined
+          if (segment === undefined) continue
+          scan(segment, undefined)
+          held.push(...segment.entries.keys())
+        }
+        return held.sort((a, b) => a - b)
+      },
+      catch: failed("positions", log)
+    })
+
+  return { append, read, collect, positions }
 }
