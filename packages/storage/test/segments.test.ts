@@ -83,6 +83,27 @@ describe("the file store's logs in segment files", () => {
       expect(yield* readText(logs, "log/", 2)).toBe("from b")
     }))
 
+  it.live("an empty body, and a body with empty parts, are entries like any other", () =>
+    Effect.gen(function*() {
+      const directory = freshDir()
+      const logs = yield* logsOn(directory)
+      // TextEncoder's "" and a view of an empty ArrayBuffer have no memory behind them, for which
+      // Node's crc32 answers 0 whatever crc it is given to go on from.
+      expect(yield* logs.append("log/", 0, "a", encode(""))).toBe("a")
+      expect(yield* logs.append("log/", 1, "a", [encode("multi "), encode(""), encode("part")])).toBe("a")
+      expect(yield* logs.append("log/", 2, "a", [new Uint8Array(new ArrayBuffer(0)), encode("two")])).toBe("a")
+      expect(yield* logs.append("log/", 3, "a", [])).toBe("a")
+      expect(NodeFs.readFileSync(segmentFile(directory, ["log"], 0))).toEqual(
+        Buffer.concat([entry(0, "a", ""), entry(1, "a", "multi part"), entry(2, "a", "two"), entry(3, "a", "")])
+      )
+      for (const reader of [logs, yield* logsOn(directory)]) {
+        expect(yield* readText(reader, "log/", 0)).toBe("")
+        expect(yield* readText(reader, "log/", 1)).toBe("multi part")
+        expect(yield* readText(reader, "log/", 2)).toBe("two")
+        expect(yield* readText(reader, "log/", 3)).toBe("")
+      }
+    }))
+
   it.live("bad input is refused with StoreFailure and writes nothing", () =>
     Effect.gen(function*() {
       const directory = freshDir()
@@ -197,6 +218,30 @@ describe("torn and corrupt entries left by a crash", () => {
       )
       const logs = yield* logsOn(directory)
       yield* agree(directory, logs, { 0: "zero", 1: undefined, 2: undefined, 3: "three", 4096: undefined })
+    }))
+
+  it.live("a torn entry running past the bytes a scan reads at once does not hide the entries after it", () =>
+    Effect.gen(function*() {
+      const chunk = 1 << 20
+      // A torn entry longer than a scan's read, then a short entry: the file ends before the
+      // torn entry's length says it does.
+      const long = entry(1, "dead", "y".repeat(3 * chunk))
+      const first = yield* handWritten(entry(0, "a", "zero"), long.subarray(0, 1.5 * chunk), entry(2, "a", "two"))
+      // A torn entry that starts in a scan's first read and goes on past it.
+      const torn = entry(1, "dead", "y".repeat(200_000))
+      const second = yield* handWritten(
+        entry(0, "a", "z".repeat(chunk - 1000)),
+        torn.subarray(0, 100_000),
+        entry(2, "a", "two")
+      )
+      for (const directory of [first, second]) {
+        const logs = yield* logsOn(directory)
+        yield* agree(directory, logs, { 1: undefined, 2: "two", 3: undefined })
+        // An append after them finds its entry where it wrote it.
+        expect(yield* (yield* logsOn(directory)).append("log/", 3, "b", encode("three"))).toBe("b")
+        expect(yield* logs.append("log/", 1, "b", encode("one"))).toBe("b")
+        yield* agree(directory, logs, { 1: "one", 2: "two", 3: "three" })
+      }
     }))
 
   it.live("a run of zero bytes, as a power cut leaves, is passed over", () =>

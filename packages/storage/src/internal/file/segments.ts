@@ -94,7 +94,9 @@ const fsError = (op: string, path: string, cause: unknown) => new FsError({ op, 
 const headerOf = (position: number, length: number, tag: string, parts: ReadonlyArray<Uint8Array>): Buffer => {
   const fields = `${position} ${length} ${tag}`
   let crc = crc32(fields)
-  for (const part of parts) crc = crc32(part, crc)
+  // An empty part is skipped: one with no memory behind it (TextEncoder's "") makes Node's crc32
+  // answer 0, not the crc it was given.
+  for (const part of parts) if (part.length > 0) crc = crc32(part, crc)
   return Buffer.from(`\xff${position} ${length} ${crc.toString(16).padStart(8, "0")} ${tag}\n`, "latin1")
 }
 
@@ -166,10 +168,16 @@ const scan = (segment: Segment, want: number | undefined): void => {
     const length = Math.min(size - segment.scanned, Math.max(CHUNK, need))
     const bytes = Buffer.allocUnsafe(length)
     const read = NodeFs.readSync(segment.fd, bytes, 0, length, segment.scanned)
+    const readToEnd = segment.scanned + read >= size
     const parsed = parse(segment, bytes.subarray(0, read), segment.scanned)
     segment.scanned += parsed.consumed
     // An entry not whole at the end of the file: being written, or torn (a later append shows which).
-    if (parsed.need > 0 && segment.scanned + parsed.need > size) return
+    if (parsed.need > 0 && segment.scanned + parsed.need > size) {
+      if (readToEnd) return
+      // Only this read ended within it: the rest of the file may hold a later append's mark.
+      need = size - segment.scanned
+      continue
+    }
     need = parsed.need
   }
 }
