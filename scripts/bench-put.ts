@@ -1,6 +1,9 @@
 // Latency and CPU of one put through a store, in the two kinds a leader makes:
 // - `--kind cas` (default): a chain of conditional puts of one key, each against the version the
 //   previous one returned, as the checkpoint of queue.json is written;
+// - `--kind append` (file store): appends to the store's own log, `appendLogs` (its segment
+//   files), one after the other or `--in-flight 2` at once: what the log costs on the file store
+//   since it keeps logs in segments (docs/performance.md, "The log in segment files");
 // - `--kind create`: create-only puts of new keys `log/<position>`, one after the other (or
 //   `--in-flight 2` at once, as the commit loop sends them), as the log's entries are written;
 //   then, as the log's garbage collection does, one `list` of those entries (its CPU per entry)
@@ -11,6 +14,7 @@
 // the kernel's work for its calls), and the main thread's part of it (the event loop's).
 //
 //   npx tsx scripts/bench-put.ts --store file [--kind create [--in-flight 2] [--delete-in-flight 8]] [--n 50] [--sizes 1024,1048576]
+//   npx tsx scripts/bench-put.ts --store file --kind append [--in-flight 2] [--n 1000] [--sizes 4096]
 //   scripts/s3-server start && npx tsx scripts/bench-put.ts --store s3 [--n 200] [--sizes 10240,1048576]
 //   npx tsx scripts/bench-put.ts --store floor|floor-flat|floor-append --kind create [--n 1000] [--sizes 1024]
 //
@@ -60,8 +64,12 @@ if (values.store !== "s3" && values.store !== "file" && !floors.includes(values.
   console.error(`--store takes s3, file, floor, floor-flat or floor-append, got ${values.store}`)
   process.exit(2)
 }
-if (values.kind !== "cas" && values.kind !== "create") {
-  console.error(`--kind takes cas or create, got ${values.kind}`)
+if (values.kind !== "cas" && values.kind !== "create" && values.kind !== "append") {
+  console.error(`--kind takes cas, create or append, got ${values.kind}`)
+  process.exit(2)
+}
+if (values.kind === "append" && values.store !== "file") {
+  console.error("--kind append measures --store file only (the store that keeps logs of its own)")
   process.exit(2)
 }
 if (floors.includes(values.store) && values.kind !== "create") {
@@ -143,6 +151,15 @@ const casPuts = (size: number) =>
     )
     yield* store.delete(key)
     return result
+  })
+
+const appends = (size: number) =>
+  Effect.gen(function*() {
+    const logs = (yield* ObjectStore).appendLogs
+    if (logs === undefined) return yield* Effect.die("this store keeps no logs of its own")
+    const log = `log-${size}-${Date.now()}/`
+    const bodies = Array.from({ length: warmup + n + 1 }, (_, seq) => payload(size, seq))
+    return yield* timed((seq) => logs.append(log, seq, "bench", bodies[seq]!))
   })
 
 const createPuts = (size: number) =>
@@ -265,6 +282,8 @@ const bench = (size: number) =>
         ? floorPuts(directory, size)
         : values.kind === "create"
         ? createPuts(size)
+        : values.kind === "append"
+        ? appends(size)
         : casPuts(size)
     )
     const { cpu, main, samples, user, wall } = measured
@@ -304,6 +323,8 @@ const program = Effect.gen(function*() {
     : `${values.store}: the system calls alone, no store`
   const what = values.kind === "create"
     ? `create-only put (new keys), ${inFlight} in flight; deletes ${deleteInFlight} in flight`
+    : values.kind === "append"
+    ? `append to the store's own log, ${inFlight} in flight`
     : "conditional put (If-Match), sequential"
   console.log(`${what}: latency in ms on ${where}, ${warmup} warm-up puts not counted`)
   console.table(rows)

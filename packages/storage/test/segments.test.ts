@@ -9,6 +9,7 @@ import * as NodePath from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { crc32 } from "node:zlib"
 import * as FileStore from "../src/FileStore.js"
+import { SEGMENT_ENTRIES as S } from "../src/internal/file/segments.js"
 import type { AppendLogs } from "../src/ObjectStore.js"
 
 const root = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "osqueue-segments-"))
@@ -285,41 +286,41 @@ describe("collection of whole segments", () => {
     Effect.gen(function*() {
       const directory = freshDir()
       const logs = yield* logsOn(directory, { fsync: false })
-      for (let position = 0; position <= 4105; position++) {
+      for (let position = 0; position <= S + 9; position++) {
         yield* logs.append("log/", position, "a", encode(`log ${position}`))
       }
       yield* logs.append("queues/a/log/", 0, "q", encode("queue 0"))
-      yield* logs.append("queues/a/log/", 4096, "q", encode("queue 4096"))
+      yield* logs.append("queues/a/log/", S, "q", encode(`queue ${S}`))
       const first = segmentFile(directory, ["log"], 0)
-      const second = segmentFile(directory, ["log"], 4096)
+      const second = segmentFile(directory, ["log"], S)
       expect(NodeFs.existsSync(first)).toBe(true)
       expect(NodeFs.existsSync(second)).toBe(true)
-      // Segment 0 holds 0..4095: 4094 does not cover it.
-      expect(yield* logs.collect("log/", 4094)).toBe(0)
+      // Segment 0 holds 0..S - 1: S - 2 does not cover it.
+      expect(yield* logs.collect("log/", S - 2)).toBe(0)
       expect(NodeFs.existsSync(first)).toBe(true)
       expect(yield* readText(logs, "log/", 0)).toBe("log 0")
-      expect(yield* logs.collect("log/", 4095)).toBe(4096)
+      expect(yield* logs.collect("log/", S - 1)).toBe(S)
       expect(NodeFs.existsSync(first)).toBe(false)
       expect(NodeFs.existsSync(second)).toBe(true)
-      expect(yield* logs.collect("log/", 4095)).toBe(0)
+      expect(yield* logs.collect("log/", S - 1)).toBe(0)
       for (const reader of [logs, yield* logsOn(directory)]) {
         expect(yield* readText(reader, "log/", 0)).toBeUndefined()
-        expect(yield* readText(reader, "log/", 4095)).toBeUndefined()
-        expect(yield* readText(reader, "log/", 4096)).toBe("log 4096")
-        expect(yield* readText(reader, "log/", 4105)).toBe("log 4105")
+        expect(yield* readText(reader, "log/", S - 1)).toBeUndefined()
+        expect(yield* readText(reader, "log/", S)).toBe(`log ${S}`)
+        expect(yield* readText(reader, "log/", S + 9)).toBe(`log ${S + 9}`)
         // The other log kept its segments: positions of logs are their own.
         expect(yield* readText(reader, "queues/a/log/", 0)).toBe("queue 0")
-        expect(yield* readText(reader, "queues/a/log/", 4096)).toBe("queue 4096")
+        expect(yield* readText(reader, "queues/a/log/", S)).toBe(`queue ${S}`)
       }
       expect(NodeFs.existsSync(segmentFile(directory, ["queues", "a", "log"], 0))).toBe(true)
       // A fresh instance collects what another wrote, and counts the entries, not the appends.
       const other = yield* logsOn(directory, { fsync: false })
-      expect(yield* other.append("queues/a/log/", 4096, "r", encode("late"))).toBe("q")
-      expect(yield* other.append("queues/a/log/", 4097, "r", encode("queue 4097"))).toBe("r")
+      expect(yield* other.append("queues/a/log/", S, "r", encode("late"))).toBe("q")
+      expect(yield* other.append("queues/a/log/", S + 1, "r", encode(`queue ${S + 1}`))).toBe("r")
       expect(yield* other.collect("queues/a/log/", 10_000)).toBe(3)
       expect(NodeFs.readdirSync(NodePath.join(directory, "logs", "queues", "a", "log"))).toEqual([])
-      expect(yield* readText(yield* logsOn(directory), "queues/a/log/", 4096)).toBeUndefined()
-      expect(yield* readText(yield* logsOn(directory), "log/", 4100)).toBe("log 4100")
+      expect(yield* readText(yield* logsOn(directory), "queues/a/log/", S)).toBeUndefined()
+      expect(yield* readText(yield* logsOn(directory), "log/", S + 4)).toBe(`log ${S + 4}`)
       expect(yield* other.collect("never/written/", 10_000)).toBe(0)
     }))
 })
@@ -398,7 +399,11 @@ describe("logs in segment files across OS processes", () => {
     // The race was real: more than one process won positions, and appends that lost were written
     // too (entries of positions already held), so processes wrote the same positions at once.
     expect(wins.size, JSON.stringify([...wins])).toBeGreaterThan(1)
-    const entries = NodeFs.readFileSync(segmentFile(directory, ["log"], 0)).filter((byte) => byte === 0xff).length
+    const folder = NodePath.join(directory, "logs", "log")
+    const entries = NodeFs.readdirSync(folder).reduce(
+      (sum, name) => sum + NodeFs.readFileSync(NodePath.join(folder, name)).filter((byte) => byte === 0xff).length,
+      0
+    )
     expect(entries).toBeGreaterThan(count)
     expect(await Effect.runPromise(readText(logs, "log/", count))).toBeUndefined()
   })
