@@ -18,9 +18,13 @@
  * package README for the layout and the argument for why garbage collection of old generations
  * can never let a stale writer "re-create" a collected generation and win (no lost update).
  *
- * A directory of the releases before (format 1, a folder per key, `<key>/@/<n>`) opens as it is:
- * those keys are read, written and deleted in their folders, new keys are made as files, and the
- * format file becomes version 2, which those releases refuse.
+ * Logs (`appendLogs`) are not keys: each is a folder of segment files under `logs/`, appended
+ * to (`internal/file/segments.ts`; README, "Logs in segment files").
+ *
+ * A directory of the releases before opens as it is: format 1's keys (a folder per key,
+ * `<key>/@/<n>`) are read, written and deleted in their folders, new keys are made as files;
+ * format 2's log entries stay objects, read by the core's `Log` where the segments have none.
+ * The format file becomes version 3, which those releases refuse.
  */
 import { JobTrace } from "@osqueue/types"
 import * as Config from "effect/Config"
