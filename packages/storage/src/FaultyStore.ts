@@ -210,7 +210,7 @@ export const wrap = (
             ),
           collect: (log, position) =>
             write("collect", log, logs.collect(log, position)).pipe(
-              // A collect changes nothing when refused or lost; its outcome is never in doubt.
+              // A collect can be done again at no risk: one whose answer was lost is answered as refused.
               Effect.catchTag("OutcomeUnknown", (e) =>
                 Effect.fail(new StoreUnavailable({ operation: "collect", key: log, cause: e }))),
               Effect.withSpan("FaultyStore.collect")
