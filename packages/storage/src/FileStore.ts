@@ -35,6 +35,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { makeStoreDirectory } from "./internal/file/directory.js"
@@ -104,6 +105,18 @@ const MAX_CREATE_ATTEMPTS = 25
  * in others — may use one directory at the same time.
  */
 export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape, StoreFailure | StoreUnavailable> =>
+  Effect.map(open(options), (opened) => opened.store)
+
+/**
+ * `make` within a scope: the segment files the store holds open are closed with it (a store
+ * made with `make` keeps at most a few per log open until the process exits).
+ */
+export const scoped = (
+  options: FileStoreOptions
+): Effect.Effect<ObjectStoreShape, StoreFailure | StoreUnavailable, Scope.Scope> =>
+  Effect.map(Effect.acquireRelease(open(options), (opened) => Effect.sync(opened.close)), (opened) => opened.store)
+
+const open = (options: FileStoreOptions) =>
   Effect.gen(function*() {
     const store = makeStoreDirectory(options)
     const { objectsDir, root, sync, tmpDir, toStoreError } = store
@@ -330,6 +343,7 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
       Effect.annotateLogs({ directory: root, keepGenerations: store.keep })
     )
 
+    const logs = makeSegmentLogs(store)
     const objectStore: ObjectStoreShape = {
       backend: "file",
       minWriteInterval: Duration.zero,
@@ -338,15 +352,15 @@ export const make = (options: FileStoreOptions): Effect.Effect<ObjectStoreShape,
       put,
       delete: del,
       list,
-      appendLogs: makeSegmentLogs(store)
+      appendLogs: logs
     }
-    return objectStore
+    return { store: objectStore, close: logs.close }
   })
 
 /** The file store as the `ObjectStore`. Each build opens the directory (cheap); all builds share the disk. */
 export const layer = (options: FileStoreOptions): Layer.Layer<ObjectStore, StoreFailure | StoreUnavailable> =>
-  Layer.effect(ObjectStore, make(options))
+  Layer.scoped(ObjectStore, scoped(options))
 
 /** The file store configured from the environment (see `config`). */
 export const layerConfig: Layer.Layer<ObjectStore, StoreFailure | StoreUnavailable | ConfigError.ConfigError> = Layer
-  .effect(ObjectStore, Effect.flatMap(config, make))
+  .scoped(ObjectStore, Effect.flatMap(config, scoped))

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Effect, Exit, Option, Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as NodeFs from "node:fs"
@@ -278,6 +278,24 @@ describe("torn and corrupt entries left by a crash", () => {
       expect(yield* logs.append("log/", 1, "b", encode("one"))).toBe("b")
       expect(yield* logs.append("log/", 3, "b", encode("three"))).toBe("b")
       yield* agree(directory, logs, { 0: "zero", 1: "one", 2: "two", 3: "three" })
+    }))
+})
+
+describe("a store in a scope", () => {
+  it.live("closes the segment files it opened when the scope closes", () =>
+    Effect.gen(function*() {
+      const directory = freshDir()
+      const openFds = () => NodeFs.readdirSync("/proc/self/fd").length
+      const before = openFds()
+      const scope = yield* Scope.make()
+      const logs = (yield* FileStore.scoped({ directory, fsync: false }).pipe(Scope.extend(scope))).appendLogs!
+      for (const log of ["log/", "queues/a/log/", "queues/b/log/"]) {
+        yield* logs.append(log, 0, "a", encode("zero"))
+        yield* logs.append(log, S, "a", encode("next segment"))
+      }
+      expect(openFds()).toBe(before + 6)
+      yield* Scope.close(scope, Exit.void)
+      expect(openFds()).toBe(before)
     }))
 })
 

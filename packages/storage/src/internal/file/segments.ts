@@ -434,5 +434,13 @@ export const makeSegmentLogs = (store: StoreDirectory) => {
       catch: failed("positions", log)
     })
 
-  return { append, read, collect, positions }
+  /** Closes every segment file this store holds open (those with appends under way once they end). */
+  const closeAll = () => {
+    for (const state of logs.values()) {
+      for (const segment of state.segments.values()) close(segment)
+      state.segments.clear()
+    }
+  }
+
+  return { append, read, collect, positions, close: closeAll }
 }
