@@ -421,10 +421,11 @@ describe("FileStore", () => {
       // The crash's empty legacy folder stays (it holds no object and costs list a readdir).
       expect(NodeFs.readdirSync(objects)).toEqual(["empty"])
       expect(yield* other.list("")).toEqual([])
-      // An older release refuses the directory from now on (it cannot see keys kept as one file).
+      // A directory of a newer release is refused, as this one is by older releases (they cannot
+      // see keys kept as one file, nor logs in segment files).
       NodeFs.writeFileSync(
         NodePath.join(directory, "osqueue-store.json"),
-        `${JSON.stringify({ format: "osqueue-file-store", version: 3 })}\n`
+        `${JSON.stringify({ format: "osqueue-file-store", version: 4 })}\n`
       )
       expect((yield* FileStore.make({ directory }).pipe(Effect.flip))._tag).toBe("StoreFailure")
     }))
