@@ -105,6 +105,17 @@ describe("the file store's logs in segment files", () => {
       }
     }))
 
+  it.live("a body of more parts than one writev takes is one entry", () =>
+    Effect.gen(function*() {
+      const directory = freshDir()
+      const logs = yield* logsOn(directory)
+      const parts = Array.from({ length: 3000 }, (_, i) => encode(`${i},`))
+      const text = parts.map(decode).join("")
+      expect(yield* logs.append("log/", 0, "a", parts)).toBe("a")
+      expect(NodeFs.readFileSync(segmentFile(directory, ["log"], 0))).toEqual(entry(0, "a", text))
+      expect(yield* readText(yield* logsOn(directory), "log/", 0)).toBe(text)
+    }))
+
   it.live("bad input is refused with StoreFailure and writes nothing", () =>
     Effect.gen(function*() {
       const directory = freshDir()

@@ -50,6 +50,8 @@ const CHUNK = 1 << 20
 /** Segments of one log a process keeps open; the oldest idle one is closed past this. */
 const OPEN_SEGMENTS = 4
 const TAG = /^[!-~]{1,256}$/
+/** Buffers per `writev` call (the kernel's IOV_MAX). */
+const MAX_IOVECS = 1024
 const SEGMENT_NAME = /^(\d{16})\.seg$/
 /** Whether a segment file's name is one this store makes (any other file in a log's folder is left alone). */
 const isSegmentStart = (start: number) => Number.isSafeInteger(start) && start % SEGMENT_ENTRIES === 0
@@ -314,7 +316,12 @@ export const makeSegmentLogs = (store: StoreDirectory) => {
         const known = segment.entries.get(position)
         if (known !== undefined) return resume(Effect.succeed(known.tag))
         const header = headerOf(position, length, tag, parts)
-        const written = NodeFs.writevSync(segment.fd, [header, ...parts])
+        // One system call, so that the kernel places the entry whole: past the kernel's 1,024
+        // buffers a call, libuv would write the rest in a second one, after another writer's.
+        const written = NodeFs.writevSync(
+          segment.fd,
+          parts.length < MAX_IOVECS ? [header, ...parts] : [header, Buffer.concat(parts, length)]
+        )
         if (written !== header.length + length) {
           return resume(Effect.fail(
             new StoreUnavailable({
