@@ -9,7 +9,7 @@ import * as NodePath from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { crc32 } from "node:zlib"
 import * as FileStore from "../src/FileStore.js"
-import { SEGMENT_ENTRIES as S } from "../src/internal/file/segments.js"
+import { SEGMENT_ENTRIES as S } from "../src/internal/file/segmentFile.js"
 import type { AppendLogs } from "../src/ObjectStore.js"
 
 const root = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "osqueue-segments-"))

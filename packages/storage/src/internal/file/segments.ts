@@ -2,12 +2,9 @@
  * The file store's logs (`AppendLogs`; package README, "Logs in segment files"). A log named
  * `queues/emails/log/` is the folder `logs/queues/emails/log/`; its entries are appended to
  * segment files of `SEGMENT_ENTRIES` positions each, named by their first position
- * (`0000000000004096.seg`), so every writer of position n appends to the same file.
+ * (`0000000000000128.seg`), so every writer of position n appends to the same file.
  *
- * An entry is a mark byte 0xFF, a header line in ASCII (`<position> <length> <crc32> <tag>`) and
- * the body. A body is UTF-8 text, which never holds 0xFF, so a mark starts an entry and nothing
- * else: a reader that meets a torn entry (a writer killed mid-write, a crash before the fsync)
- * goes on at the next mark. An append is one `writev` on a file opened `O_APPEND`, which the
+ * An entry is a mark byte 0xFF, a header line and the body (`segmentFile.ts`). An append is one `writev` on a file opened `O_APPEND`, which the
  * kernel places after every write before it, whole, then one `fdatasync`, which makes every byte
  * before it durable too. Then the writer reads the segment up to its entry: the first intact entry
  * of a position is the one that holds it, for every reader and writer, and the file only grows,
@@ -21,7 +18,6 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
-import { crc32 } from "node:zlib"
 import {
   type Body,
   bodyParts,
@@ -33,43 +29,18 @@ import {
 import type { StoreDirectory } from "./directory.js"
 import { errnoOf, FsError, syncFoldersTogetherThen } from "./fs.js"
 import { encodeSegment } from "./keys.js"
+import { type Entry, headerOf, MARK, scan, SEGMENT_ENTRIES, type SegmentIndex, TAG } from "./segmentFile.js"
 
-/**
- * Positions per segment file, removed whole once a checkpoint covers them: small enough that
- * collection lags a checkpoint by little (the broker checkpoints every minute at least), large
- * enough that a new file and its folder's fsync are rare beside the appends.
- */
-export const SEGMENT_ENTRIES = 128
-
-const MARK = 0xff
-const NEWLINE = 0x0a
-/** A header longer than this is not one (a position, a length, a crc and a tag of at most 256). */
-const MAX_HEADER = 320
-/** The most a scan reads at once: a follower catching up does not read a whole segment in one call. */
-const CHUNK = 1 << 20
 /** Segments of one log a process keeps open; the oldest idle one is closed past this. */
 const OPEN_SEGMENTS = 4
-const TAG = /^[!-~]{1,256}$/
 /** Buffers per `writev` call (the kernel's IOV_MAX). */
 const MAX_IOVECS = 1024
 const SEGMENT_NAME = /^(\d{16})\.seg$/
 /** Whether a segment file's name is one this store makes (any other file in a log's folder is left alone). */
 const isSegmentStart = (start: number) => Number.isSafeInteger(start) && start % SEGMENT_ENTRIES === 0
 
-interface Entry {
-  readonly offset: number
-  readonly length: number
-  readonly tag: string
-}
-
-interface Segment {
-  readonly start: number
+interface Segment extends SegmentIndex {
   readonly path: string
-  readonly fd: number
-  /** Every byte before this is parsed: each intact entry indexed, anything else passed over. */
-  scanned: number
-  /** The first intact entry of each position seen. */
-  readonly entries: Map<number, Entry>
   /**
    * Folders to fsync before this process answers its first append to the segment, so that the
    * segment's name is durable as well as its bytes (whoever created it). Empty once done.
@@ -92,97 +63,6 @@ interface SegmentLog {
 }
 
 const fsError = (op: string, path: string, cause: unknown) => new FsError({ op, path, code: errnoOf(cause), cause })
-
-const headerOf = (position: number, length: number, tag: string, parts: ReadonlyArray<Uint8Array>): Buffer => {
-  const fields = `${position} ${length} ${tag}`
-  let crc = crc32(fields)
-  // An empty part is skipped: one with no memory behind it (TextEncoder's "") makes Node's crc32
-  // answer 0, not the crc it was given.
-  for (const part of parts) if (part.length > 0) crc = crc32(part, crc)
-  return Buffer.from(`\xff${position} ${length} ${crc.toString(16).padStart(8, "0")} ${tag}\n`, "latin1")
-}
-
-/** What a parse of bytes decided: how many are done with, and (if more than what was read) how many the next entry needs. */
-interface Parsed {
-  readonly consumed: number
-  readonly need: number
-}
-
-/**
- * Indexes the intact entries in `bytes`, which start at `base` in the segment. Stops before an
- * entry that runs past the bytes (when they end the file, one being written, or torn at the end:
- * a later append's mark inside it shows which).
- */
-const parse = (segment: Segment, bytes: Buffer, base: number): Parsed => {
-  let at = 0
-  while (at < bytes.length) {
-    if (bytes[at] !== MARK) {
-      const next = bytes.indexOf(MARK, at)
-      if (next === -1) return { consumed: bytes.length, need: 0 }
-      at = next
-      continue
-    }
-    const nextMark = bytes.indexOf(MARK, at + 1)
-    const newline = bytes.indexOf(NEWLINE, at + 1)
-    const tornAt = nextMark === -1 ? bytes.length : nextMark
-    if (newline === -1 || newline > tornAt) {
-      // No header line before the next mark: torn, unless the bytes end within a header's reach.
-      if (nextMark === -1 && bytes.length - at <= MAX_HEADER) return { consumed: at, need: MAX_HEADER + 1 }
-      at = tornAt
-      continue
-    }
-    const fields = bytes.toString("latin1", at + 1, newline).split(" ")
-    const position = Number(fields[0])
-    const length = Number(fields[1])
-    const tag = fields[3] ?? ""
-    const bodyStart = newline + 1
-    const bodyEnd = bodyStart + length
-    if (
-      newline - at > MAX_HEADER || fields.length !== 4 || !/^\d+$/.test(fields[0]!) || !/^\d+$/.test(fields[1]!) ||
-      !Number.isSafeInteger(position) || !Number.isSafeInteger(length) || !TAG.test(tag)
-    ) {
-      at = tornAt
-      continue
-    }
-    if (nextMark !== -1 && nextMark < bodyEnd) {
-      at = nextMark
-      continue
-    }
-    if (bodyEnd > bytes.length) return { consumed: at, need: bodyEnd - at }
-    const body = bytes.subarray(bodyStart, bodyEnd)
-    const crc = crc32(body, crc32(`${position} ${length} ${tag}`)).toString(16).padStart(8, "0")
-    if (
-      crc === fields[2] && position >= segment.start && position < segment.start + SEGMENT_ENTRIES &&
-      !segment.entries.has(position)
-    ) {
-      segment.entries.set(position, { offset: base + bodyStart, length, tag })
-    }
-    at = bodyEnd
-  }
-  return { consumed: at, need: 0 }
-}
-
-/** Reads the segment on from where it was read to, until `want` is indexed or the file ends. */
-const scan = (segment: Segment, want: number | undefined): void => {
-  const size = NodeFs.fstatSync(segment.fd).size
-  let need = 0
-  while (segment.scanned < size && (want === undefined || !segment.entries.has(want))) {
-    const length = Math.min(size - segment.scanned, Math.max(CHUNK, need))
-    const bytes = Buffer.allocUnsafe(length)
-    const read = NodeFs.readSync(segment.fd, bytes, 0, length, segment.scanned)
-    const readToEnd = segment.scanned + read >= size
-    const parsed = parse(segment, bytes.subarray(0, read), segment.scanned)
-    segment.scanned += parsed.consumed
-    // An entry not whole at the end of the file: being written, or torn (a later append shows which).
-    if (parsed.need > 0 && segment.scanned + parsed.need > size) {
-      if (readToEnd) return
-      // Only this read ended within it: the rest of the file may hold a later append's mark.
-      need = size - segment.scanned
-      continue
-    }
-    need = parsed.need
-  }
-}
 
 const close = (segment: Segment) => {
   segment.closed = true
