@@ -110,6 +110,27 @@ const parse = (segment: SegmentIndex, bytes: Buffer, base: number): Parsed => {
   return { consumed: at, need: 0 }
 }
 
+/**
+ * After an append of `position`: when nothing the segment holds beyond what was read is anything
+ * but that entry (its bytes are all there is), indexes it without reading it back. Its writer
+ * knows it whole, and it is the position's: an earlier entry of the position would be indexed
+ * already, as a scan never passes over an entry without indexing it or finding it torn.
+ */
+export const indexedAsOnlyNew = (
+  segment: SegmentIndex,
+  position: number,
+  tag: string,
+  headerLength: number,
+  bodyLength: number
+): boolean => {
+  if (segment.entries.has(position)) return false
+  const size = NodeFs.fstatSync(segment.fd).size
+  if (size - segment.scanned !== headerLength + bodyLength) return false
+  segment.entries.set(position, { offset: segment.scanned + headerLength, length: bodyLength, tag })
+  segment.scanned = size
+  return true
+}
+
 /** Reads the segment on from where it was read to, until `want` is indexed or the file ends. */
 export const scan = (segment: SegmentIndex, want: number | undefined): void => {
   const size = NodeFs.fstatSync(segment.fd).size

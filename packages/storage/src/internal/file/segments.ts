@@ -29,12 +29,14 @@ import {
 import type { StoreDirectory } from "./directory.js"
 import { errnoOf, FsError, syncFoldersTogetherThen } from "./fs.js"
 import { encodeSegment } from "./keys.js"
-import { type Entry, headerOf, MARK, scan, SEGMENT_ENTRIES, type SegmentIndex, TAG } from "./segmentFile.js"
+import { headerOf, indexedAsOnlyNew, MARK, scan, SEGMENT_ENTRIES, type SegmentIndex, TAG } from "./segmentFile.js"
 
 /** Segments of one log a process keeps open; the oldest idle one is closed past this. */
 const OPEN_SEGMENTS = 4
 /** Buffers per `writev` call (the kernel's IOV_MAX). */
 const MAX_IOVECS = 1024
+/** Entries of this many bytes or more are written on the thread pool. */
+const POOL_WRITE_BYTES = 64 * 1024
 const SEGMENT_NAME = /^(\d{16})\.seg$/
 /** Whether a segment file's name is one this store makes (any other file in a log's folder is left alone). */
 const isSegmentStart = (start: number) => Number.isSafeInteger(start) && start % SEGMENT_ENTRIES === 0
@@ -187,66 +189,81 @@ export const makeSegmentLogs = (store: StoreDirectory) => {
         }
         length += part.length
       }
-      let segment: Segment | undefined
+      let segment: Segment
       let state: SegmentLog
+      let header: Buffer
       try {
         state = logOf(log)
         segment = segmentOf(state, position, true)!
         // Known taken: no write. (Not known is not free: the read after the append decides.)
         const known = segment.entries.get(position)
         if (known !== undefined) return resume(Effect.succeed(known.tag))
-        const header = headerOf(position, length, tag, parts)
-        // One system call, so that the kernel places the entry whole: past the kernel's 1,024
-        // buffers a call, libuv would write the rest in a second one, after another writer's.
-        const written = NodeFs.writevSync(
-          segment.fd,
-          parts.length < MAX_IOVECS ? [header, ...parts] : [header, Buffer.concat(parts, length)]
-        )
-        if (written !== header.length + length) {
-          return resume(Effect.fail(
-            new StoreUnavailable({
-              operation: "append",
-              key,
-              cause: `only ${written} of ${header.length + length} bytes were written (is the disk full?)`
-            })
-          ))
-        }
+        header = headerOf(position, length, tag, parts)
       } catch (cause) {
-        // Nothing was written: writev wrote all of its bytes or failed.
         return resume(Effect.fail(failed("append", key)(cause)))
       }
       const open = segment
+      const entryLength = header.length + length
       open.busy++
-      const settle = (failure: FsError | undefined) => {
-        let entry: Entry | undefined
-        let cause: unknown = failure
-        if (failure === undefined) {
-          try {
-            scan(open, position)
-            entry = open.entries.get(position)
-          } catch (e) {
-            cause = e
-          }
-        }
+      const done = (answer: Effect.Effect<string, StoreUnavailable | StoreFailure | OutcomeUnknown>) => {
         if (--open.busy === 0 && open.closed) close(open)
-        resume(
+        resume(answer)
+      }
+      const settle = (failure: FsError | undefined) => {
+        if (failure !== undefined) return done(Effect.fail(new OutcomeUnknown({ key, cause: failure })))
+        try {
+          // Nothing but this entry after what was read: it is the position's (nothing before
+          // holds it), indexed without reading it back.
+          if (!indexedAsOnlyNew(open, position, tag, header.length, length)) scan(open, position)
+        } catch (cause) {
+          return done(Effect.fail(new OutcomeUnknown({ key, cause })))
+        }
+        const entry = open.entries.get(position)
+        done(
           entry === undefined
-            ? Effect.fail(new OutcomeUnknown({ key, cause: cause ?? "the entry was not found where it was appended" }))
+            ? Effect.fail(new OutcomeUnknown({ key, cause: "the entry was not found where it was appended" }))
             : Effect.succeed(entry.tag)
         )
       }
-      if (!store.sync) return settle(undefined)
-      NodeFs.fdatasync(open.fd, (cause) => {
-        if (cause !== null) return settle(fsError("fdatasync", open.path, cause))
-        if (open.foldersToSync.length === 0) return settle(undefined)
-        syncFoldersTogetherThen(open.foldersToSync, true, (failure) => {
-          if (failure === undefined) {
-            open.foldersToSync = []
-            state.foldersToSync = [state.folder]
-          }
-          settle(failure)
+      const written = (error: NodeJS.ErrnoException | null, bytes: number) => {
+        // A failed writev wrote nothing; a short one left a torn entry, which readers pass over.
+        if (error !== null) return done(Effect.fail(failed("append", key)(fsError("writev", open.path, error))))
+        if (bytes !== entryLength) {
+          return done(Effect.fail(
+            new StoreUnavailable({
+              operation: "append",
+              key,
+              cause: `only ${bytes} of ${entryLength} bytes were written (is the disk full?)`
+            })
+          ))
+        }
+        if (!store.sync) return settle(undefined)
+        NodeFs.fdatasync(open.fd, (cause) => {
+          if (cause !== null) return settle(fsError("fdatasync", open.path, cause))
+          if (open.foldersToSync.length === 0) return settle(undefined)
+          syncFoldersTogetherThen(open.foldersToSync, true, (failure) => {
+            if (failure === undefined) {
+              open.foldersToSync = []
+              state.foldersToSync = [state.folder]
+            }
+            settle(failure)
+          })
         })
-      })
+      }
+      // One system call, so that the kernel places the entry whole: past the kernel's 1,024
+      // buffers a call, libuv would write the rest in a second one, after another writer's.
+      const buffers = parts.length < MAX_IOVECS ? [header, ...parts] : [header, Buffer.concat(parts, length)]
+      // A small entry is written at once (a trip through the thread pool costs the event loop
+      // more than the copy); a large one on the thread pool, so that its copy does not hold the
+      // event loop (docs/performance.md, "The log in segment files").
+      if (entryLength >= POOL_WRITE_BYTES) return NodeFs.writev(open.fd, buffers, written)
+      let bytes: number
+      try {
+        bytes = NodeFs.writevSync(open.fd, buffers)
+      } catch (cause) {
+        return written(cause as NodeJS.ErrnoException, 0)
+      }
+      written(null, bytes)
     })
 
   const read = (log: string, position: number): Effect.Effect<Option.Option<Uint8Array>, ReadError> =>
