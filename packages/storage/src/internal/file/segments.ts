@@ -35,8 +35,6 @@ import { headerOf, indexedAsOnlyNew, MARK, scan, SEGMENT_ENTRIES, type SegmentIn
 const OPEN_SEGMENTS = 4
 /** Buffers per `writev` call (the kernel's IOV_MAX). */
 const MAX_IOVECS = 1024
-/** Entries of this many bytes or more are written on the thread pool. */
-const POOL_WRITE_BYTES = 64 * 1024
 const SEGMENT_NAME = /^(\d{16})\.seg$/
 /** Whether a segment file's name is one this store makes (any other file in a log's folder is left alone). */
 const isSegmentStart = (start: number) => Number.isSafeInteger(start) && start % SEGMENT_ENTRIES === 0
@@ -253,10 +251,8 @@ export const makeSegmentLogs = (store: StoreDirectory) => {
       // One system call, so that the kernel places the entry whole: past the kernel's 1,024
       // buffers a call, libuv would write the rest in a second one, after another writer's.
       const buffers = parts.length < MAX_IOVECS ? [header, ...parts] : [header, Buffer.concat(parts, length)]
-      // A small entry is written at once (a trip through the thread pool costs the event loop
-      // more than the copy); a large one on the thread pool, so that its copy does not hold the
-      // event loop (docs/performance.md, "The log in segment files").
-      if (entryLength >= POOL_WRITE_BYTES) return NodeFs.writev(open.fd, buffers, written)
+      // Written at once: a trip through the thread pool costs the event loop more than the copy,
+      // even of an entry of a batch of 100 jobs (docs/performance.md, "The log in segment files").
       let bytes: number
       try {
         bytes = NodeFs.writevSync(open.fd, buffers)
