@@ -1,14 +1,12 @@
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as NodeFs from "node:fs"
-import { createRequire } from "node:module"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
 import * as FileStore from "../src/FileStore.js"
 import { contractSuite } from "./contract.js"
+import { exited, outputOf, runFixture, until } from "./support/children.js"
 
 const root = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "osqueue-filestore-"))
 afterAll(() => NodeFs.rmSync(root, { recursive: true, force: true }))
@@ -472,45 +470,6 @@ describe("FileStore", () => {
 })
 
 // --- real OS processes ------------------------------------------------------------------------
-
-const fixtures = NodePath.join(NodePath.dirname(fileURLToPath(import.meta.url)), "fixtures")
-// Load TypeScript through tsx's loader inside the child itself (not the tsx CLI, which would
-// put a second process in between and let SIGKILL miss the writer), and the workspace's packages
-// from their sources, as the tests do: a fresh clone has no dist/ before its first build.
-const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
-
-const runFixture = (script: string, args: ReadonlyArray<string>): ChildProcess =>
-  spawn(process.execPath, ["--conditions=source", "--import", tsxLoader, NodePath.join(fixtures, script), ...args], {
-    stdio: ["pipe", "pipe", "pipe"]
-  })
-
-const outputOf = (child: ChildProcess) => {
-  let stdout = ""
-  let stderr = ""
-  child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-  return { stdout: () => stdout, stderr: () => stderr }
-}
-
-const until = (condition: () => boolean, child: ChildProcess) =>
-  new Promise<void>((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (condition()) {
-        clearInterval(timer)
-        resolve()
-      }
-    }, 2)
-    child.once("exit", () => {
-      clearInterval(timer)
-      if (condition()) resolve()
-      else reject(new Error("child exited early"))
-    })
-  })
-
-const exited = (child: ChildProcess) =>
-  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal }))
-  )
 
 /** A file-log.ts child: `send` writes one command line and resolves with its JSON answer. */
 const logChild = (directory: string) => {

@@ -1,16 +1,14 @@
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Option, Scope } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as NodeFs from "node:fs"
-import { createRequire } from "node:module"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
 import { crc32 } from "node:zlib"
 import * as FileStore from "../src/FileStore.js"
 import { SEGMENT_ENTRIES as S } from "../src/internal/file/segmentFile.js"
 import type { AppendLogs } from "../src/ObjectStore.js"
+import { closed, outputOf, runFixture, until } from "./support/children.js"
 
 const root = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "osqueue-segments-"))
 afterAll(() => NodeFs.rmSync(root, { recursive: true, force: true }))
@@ -355,44 +353,6 @@ describe("collection of whole segments", () => {
 })
 
 // --- real OS processes ------------------------------------------------------------------------
-
-const fixtures = NodePath.join(NodePath.dirname(fileURLToPath(import.meta.url)), "fixtures")
-// As in file.test.ts: tsx's loader inside the child itself, so that SIGKILL reaches the writer.
-const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
-
-const runFixture = (script: string, args: ReadonlyArray<string>): ChildProcess =>
-  spawn(process.execPath, ["--conditions=source", "--import", tsxLoader, NodePath.join(fixtures, script), ...args], {
-    stdio: ["pipe", "pipe", "pipe"]
-  })
-
-const outputOf = (child: ChildProcess) => {
-  let stdout = ""
-  let stderr = ""
-  child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-  return { stdout: () => stdout, stderr: () => stderr }
-}
-
-const until = (condition: () => boolean, child: ChildProcess) =>
-  new Promise<void>((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (condition()) {
-        clearInterval(timer)
-        resolve()
-      }
-    }, 2)
-    child.once("exit", () => {
-      clearInterval(timer)
-      if (condition()) resolve()
-      else reject(new Error("child exited early"))
-    })
-  })
-
-/** Resolves once the child has exited and its output is all read. */
-const closed = (child: ChildProcess) =>
-  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("close", (code, signal) => resolve({ code, signal }))
-  )
 
 describe("logs in segment files across OS processes", () => {
   it("appenders racing in three processes agree on every position's entry", { timeout: 30_000 }, async () => {

@@ -278,21 +278,25 @@ export const makeSegmentLogs = (store: StoreDirectory) => {
       catch: failed("read", keyOf(log, position))
     })
 
+  /** The first positions of the log's segment files (none when it has no folder yet). */
+  const segmentStarts = (state: SegmentLog): Array<number> => {
+    let names: Array<string>
+    try {
+      names = NodeFs.readdirSync(state.folder)
+    } catch (cause) {
+      if (errnoOf(cause) === "ENOENT") return []
+      throw fsError("readdir", state.folder, cause)
+    }
+    return names.map((name) => Number(SEGMENT_NAME.exec(name)?.[1] ?? NaN)).filter(isSegmentStart)
+  }
+
   const collect = (log: string, position: number): Effect.Effect<number, ReadError> =>
     Effect.try({
       try: () => {
         const state = logOf(log)
-        let names: Array<string>
-        try {
-          names = NodeFs.readdirSync(state.folder)
-        } catch (cause) {
-          if (errnoOf(cause) === "ENOENT") return 0
-          throw fsError("readdir", state.folder, cause)
-        }
         let removed = 0
-        for (const name of names) {
-          const start = Number(SEGMENT_NAME.exec(name)?.[1] ?? NaN)
-          if (!isSegmentStart(start) || start + SEGMENT_ENTRIES - 1 > position) continue
+        for (const start of segmentStarts(state)) {
+          if (start + SEGMENT_ENTRIES - 1 > position) continue
           const segment = segmentOf(state, start, false)
           if (segment === undefined) continue
           scan(segment, undefined)
@@ -314,17 +318,9 @@ export const makeSegmentLogs = (store: StoreDirectory) => {
     Effect.try({
       try: () => {
         const state = logOf(log)
-        let names: Array<string>
-        try {
-          names = NodeFs.readdirSync(state.folder)
-        } catch (cause) {
-          if (errnoOf(cause) === "ENOENT") return []
-          throw fsError("readdir", state.folder, cause)
-        }
         const held: Array<number> = []
-        for (const name of names) {
-          const start = Number(SEGMENT_NAME.exec(name)?.[1] ?? NaN)
-          const segment = isSegmentStart(start) ? segmentOf(state, start, false) : undefined
+        for (const start of segmentStarts(state)) {
+          const segment = segmentOf(state, start, false)
           if (segment === undefined) continue
           scan(segment, undefined)
           held.push(...segment.entries.keys())
