@@ -4,11 +4,13 @@
  * segment files of `SEGMENT_ENTRIES` positions each, named by their first position
  * (`0000000000000128.seg`), so every writer of position n appends to the same file.
  *
- * An entry is a mark byte 0xFF, a header line and the body (`segmentFile.ts`). An append is one `writev` on a file opened `O_APPEND`, which the
- * kernel places after every write before it, whole, then one `fdatasync`, which makes every byte
- * before it durable too. Then the writer reads the segment up to its entry: the first intact entry
- * of a position is the one that holds it, for every reader and writer, and the file only grows,
- * so all agree on it. No lock is held: a paused or killed writer blocks no one.
+ * An entry is a mark byte 0xFF, a header line and the body (`segmentFile.ts`). An append is one
+ * `writev` on a file opened `O_APPEND`, which the kernel places after every write before it,
+ * whole, then one `fdatasync`, which makes every byte before it durable too. Then the writer
+ * reads the segment up to its entry (or, when the entry is all the segment gained since it last
+ * read, knows it without reading): the first intact entry of a position is the one that holds
+ * it, for every reader and writer, and the file only grows, so all agree on it. No lock is held:
+ * a paused or killed writer blocks no one.
  *
  * One append costs a `writev` and an `fdatasync`, where a create of an object costs a file made,
  * written and fsynced, a link and the folder's fsync (docs/performance.md, "The log in segment
