@@ -1,7 +1,7 @@
 /**
  * Counts and times every storage request by kind (get, head, put, delete, list; and where the
- * store keeps logs of its own, append, log_read, log_collect and log_positions) and outcome, by decorating the
- * ObjectStore the engine uses: the stores themselves stay free of metrics.
+ * store keeps logs of its own, append, log_read, log_collect and log_positions) and outcome, by
+ * decorating the ObjectStore the engine uses: the stores themselves stay free of metrics.
  */
 import { bodyLength, ObjectStore, type ObjectStoreShape } from "@osqueue/storage"
 import * as Effect from "effect/Effect"
@@ -16,8 +16,8 @@ const requestsKey = MetricKey.counter("osqueue_storage_requests_total", {
 })
 
 /**
- * Bytes of every put or append that landed, whatever wrote it (log entries, checkpoints): the figure
- * `osqueue_commit_bytes_total` should match, counted at the store instead of by the engine.
+ * Bytes of every put or append that landed, whatever wrote it (log entries, checkpoints): the
+ * figure `osqueue_commit_bytes_total` should match, counted at the store instead of by the engine.
  */
 const bytesPutKey = MetricKey.counter("osqueue_storage_put_bytes_total", {
   description: "Bytes written by successful object storage puts and log appends, by backend"
