@@ -13,7 +13,7 @@ import { existsSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { type BrowserContext, chromium, type Locator, type Page } from "playwright-core"
+import { type BrowserContext, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
 
 const executablePath = "/usr/bin/chromium"
@@ -676,13 +676,16 @@ describe.skipIf(!haveChromium)("dashboard in chromium", () => {
         expect(await throughput.locator("text.tick-right").count()).toBeGreaterThan(1)
         expect(await page.locator("figure.chart", { hasText: "Wait and run times" }).locator("path.series").count())
           .toBeGreaterThan(0)
-        // The chart is drawn anew as the history grows: its box is null while its svg is replaced.
-        let box: Awaited<ReturnType<Locator["boundingBox"]>> = null
-        await expect.poll(async () => (box = await throughput.locator("svg").boundingBox()) !== null).toBe(true)
-        await page.mouse.move(box!.x + box!.width * 0.8, box!.y + box!.height / 2)
-        await expect.poll(() => throughput.locator(".chart-tip").textContent()).toMatch(
-          /^\d\d:\d\d:\d\d.*enqueued: [\d.]+ jobs\/s.*failure rate/
-        )
+        // The chart is drawn anew as the history grows (its box is null while its svg is replaced),
+        // and a new svg shows no tip until the pointer moves over it: each try moves the pointer
+        // again, a pixel aside.
+        let tries = 0
+        await expect.poll(async () => {
+          const box = await throughput.locator("svg").boundingBox()
+          if (box === null) return ""
+          await page.mouse.move(box.x + box.width * 0.8 + (tries++ % 2), box.y + box.height / 2)
+          return throughput.locator(".chart-tip").textContent()
+        }).toMatch(/^\d\d:\d\d:\d\d.*enqueued: [\d.]+ jobs\/s.*failure rate/)
         // Every type with its counts in each state, throughput, failures, wait and run times.
         // Cells by their column's heading: a state added to the table moves the columns after it.
         const headings = await page.locator("table.types thead th").allTextContents()
