@@ -133,6 +133,8 @@ export const indexedAsOnlyNew = (
 
 /** Reads the segment on from where it was read to, until `want` is indexed or the file ends. */
 export const scan = (segment: SegmentIndex, want: number | undefined): void => {
+  // A position already indexed is known: the file need not even be looked at.
+  if (want !== undefined && segment.entries.has(want)) return
   const size = NodeFs.fstatSync(segment.fd).size
   let need = 0
   while (segment.scanned < size && (want === undefined || !segment.entries.has(want))) {

@@ -225,43 +225,42 @@ export const makeSegmentLogs = (store: StoreDirectory) => {
             : Effect.succeed(entry.tag)
         )
       }
-      const written = (error: NodeJS.ErrnoException | null, bytes: number) => {
-        // A failed writev wrote nothing; a short one left a torn entry, which readers pass over.
-        if (error !== null) return done(Effect.fail(failed("append", key)(fsError("writev", open.path, error))))
-        if (bytes !== entryLength) {
-          return done(Effect.fail(
-            new StoreUnavailable({
-              operation: "append",
-              key,
-              cause: `only ${bytes} of ${entryLength} bytes were written (is the disk full?)`
-            })
-          ))
-        }
-        if (!store.sync) return settle(undefined)
-        NodeFs.fdatasync(open.fd, (cause) => {
-          if (cause !== null) return settle(fsError("fdatasync", open.path, cause))
-          if (open.foldersToSync.length === 0) return settle(undefined)
-          syncFoldersTogetherThen(open.foldersToSync, true, (failure) => {
-            if (failure === undefined) {
-              open.foldersToSync = []
-              state.foldersToSync = [state.folder]
-            }
-            settle(failure)
-          })
-        })
-      }
       // One system call, so that the kernel places the entry whole: past the kernel's 1,024
       // buffers a call, libuv would write the rest in a second one, after another writer's.
-      const buffers = parts.length < MAX_IOVECS ? [header, ...parts] : [header, Buffer.concat(parts, length)]
       // Written at once: a trip through the thread pool costs the event loop more than the copy,
       // even of an entry of a batch of 100 jobs (docs/performance.md, "The log in segment files").
-      let bytes: number
+      let written: number
       try {
-        bytes = NodeFs.writevSync(open.fd, buffers)
+        written = NodeFs.writevSync(
+          open.fd,
+          parts.length < MAX_IOVECS ? [header, ...parts] : [header, Buffer.concat(parts, length)]
+        )
       } catch (cause) {
-        return written(cause as NodeJS.ErrnoException, 0)
+        // A failed writev wrote nothing.
+        return done(Effect.fail(failed("append", key)(fsError("writev", open.path, cause))))
       }
-      written(null, bytes)
+      if (written !== entryLength) {
+        // A short one left a torn entry, which readers pass over.
+        return done(Effect.fail(
+          new StoreUnavailable({
+            operation: "append",
+            key,
+            cause: `only ${written} of ${entryLength} bytes were written (is the disk full?)`
+          })
+        ))
+      }
+      if (!store.sync) return settle(undefined)
+      NodeFs.fdatasync(open.fd, (cause) => {
+        if (cause !== null) return settle(fsError("fdatasync", open.path, cause))
+        if (open.foldersToSync.length === 0) return settle(undefined)
+        syncFoldersTogetherThen(open.foldersToSync, true, (failure) => {
+          if (failure === undefined) {
+            open.foldersToSync = []
+            state.foldersToSync = [state.folder]
+          }
+          settle(failure)
+        })
+      })
     })
 
   const read = (log: string, position: number): Effect.Effect<Option.Option<Uint8Array>, ReadError> =>
