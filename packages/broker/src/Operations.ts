@@ -9,6 +9,7 @@ import type {
   ClaimedJob,
   ClaimLimit,
   ClaimRequest,
+  CompleteAndClaimRequest,
   CompleteManyRequest,
   CompleteOutcomes,
   CompleteRequest,
@@ -84,6 +85,11 @@ export interface OperationsShape {
   ) => (() => void) | undefined
   readonly heartbeat: (request: HeartbeatRequest) => Effect.Effect<HeartbeatResult, OsqueueError>
   readonly complete: (request: CompleteRequest) => Effect.Effect<Job, OsqueueError>
+  /**
+   * Completes the job, then claims up to `max` jobs in the same commit (none when none is
+   * claimable: it never waits). A refused completion claims nothing.
+   */
+  readonly completeAndClaim: (request: CompleteAndClaimRequest) => Effect.Effect<ReadonlyArray<ClaimedJob>, OsqueueError>
   /** Each completion on its own (all in the next commit): one item's error fails only that item. */
   readonly completeMany: (request: CompleteManyRequest) => Effect.Effect<CompleteOutcomes, OsqueueError>
   /**
@@ -96,6 +102,10 @@ export interface OperationsShape {
   ) => Effect.Effect<ReadonlyArray<Either.Either<Job, OsqueueError>>, OsqueueError>
   /** Single completions gathered by a transport, as `enqueueEach`: each counted as its own `complete`. */
   readonly completeEach: (requests: ReadonlyArray<CompleteRequest>) => Effect.Effect<CompleteOutcomes, OsqueueError>
+  /** Single `completeAndClaim` calls gathered by a transport, as `enqueueEach`: each counted as its own. */
+  readonly completeAndClaimEach: (
+    requests: ReadonlyArray<CompleteAndClaimRequest>
+  ) => Effect.Effect<ReadonlyArray<Either.Either<ReadonlyArray<ClaimedJob>, OsqueueError>>, OsqueueError>
   readonly fail: (request: FailRequest) => Effect.Effect<Job, OsqueueError>
   readonly release: (request: TokenRequest) => Effect.Effect<Job, OsqueueError>
   readonly cancel: (request: IdRequest) => Effect.Effect<Job, OsqueueError>
@@ -162,7 +172,7 @@ export const make = Effect.gen(function*() {
         since: role.leader?.since ?? null
       })
 
-  const { claim, claimWith, workers } = yield* Claims.make(commit)
+  const { claim, claimWith, completeAndClaimCommand, workers } = yield* Claims.make(commit)
 
   /** The limits with the starts in each rate's window ending now (the state alone counts those it remembers). */
   const limitsNow = Effect.flatMap(Clock.currentTimeMillis, (now) => commit.read((state) => state.limitStatus(now)))
@@ -253,6 +263,13 @@ export const make = Effect.gen(function*() {
       completeAll(requests).pipe(
         countEach("complete", requests.length),
         batchSpan("Broker.completeEach", { items: requests.length })
+      ),
+    completeAndClaim: (request) =>
+      commit.submit(completeAndClaimCommand(request)).pipe(instrument("completeAndClaim")),
+    completeAndClaimEach: (requests) =>
+      commit.submitAll(requests.map(completeAndClaimCommand)).pipe(
+        countEach("completeAndClaim", requests.length),
+        batchSpan("Broker.completeAndClaimEach", { items: requests.length })
       ),
     fail: (request) => commit.submit({ _tag: "Fail", ...request }).pipe(instrument("fail")),
     release: (request) => commit.submit({ _tag: "Release", ...request }).pipe(instrument("release")),

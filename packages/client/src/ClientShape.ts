@@ -65,6 +65,9 @@ export interface JobInput extends EnqueueSettings {
   readonly payload?: unknown
 }
 
+/** The claim a completion makes after it (`completeAndClaim`): a claim's fields but its wait. */
+export type NextClaim = Omit<ClaimRequest, "waitMs">
+
 export interface OsqueueClientShape {
   readonly enqueue: {
     <D extends JobDefinition.Any>(
@@ -134,6 +137,17 @@ export interface OsqueueClientShape {
    * predates it answers the job, of which the id is kept.
    */
   readonly completeId: (token: string, result?: unknown) => Effect.Effect<JobId, ClientError>
+  /**
+   * Completes the job and, in the same commit, claims up to `next.max` jobs (default 1) for
+   * `next.workerId`: a worker's loop in one call per job, as BullMQ's worker fetches its next
+   * job when it finishes one. Answers the jobs claimed, none when none was claimable: it never
+   * waits (long-poll with `claim` then). A refused completion claims nothing.
+   */
+  readonly completeAndClaim: (
+    token: string,
+    result: unknown,
+    next: NextClaim
+  ) => Effect.Effect<ReadonlyArray<ClaimedJob>, ClientError>
   readonly fail: (
     token: string,
     error: string,

@@ -4,6 +4,7 @@
  */
 import {
   ClaimRequest,
+  CompleteAndClaimRequest,
   type CompleteRequest,
   type EnqueueOptions,
   EnqueueOptionsOnWire,
@@ -404,6 +405,17 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
         }),
       complete: completing(sendComplete),
       completeId: completing(sendCompleteId),
+      // Never coalesced: each answers its own jobs.
+      completeAndClaim: (token, result, next) =>
+        byToken("completeAndClaim", token, (t) => {
+          const request = { ...next, token: t, ...(result === undefined ? {} : { result }) }
+          return (api) =>
+            sendable(
+              "result",
+              result,
+              Effect.flatMap(validated(CompleteAndClaimRequest, "complete-and-claim request")(request), api.CompleteAndClaim)
+            )
+        }),
       fail: (token, error, options) =>
         byToken("fail", token, (t) => (api) =>
           Effect.flatMap(validated(FailRequest, "fail request")({ ...options, token: t, error }), api.Fail)),

@@ -74,6 +74,8 @@ export const restConnect =
           Claim: (payload) => lift(api.jobs.claim({ payload })),
           Heartbeat: (payload) => lift(api.jobs.heartbeat({ path: { id: jobOf(payload.token) }, payload })),
           Complete: (payload) => lift(api.jobs.complete({ path: { id: jobOf(payload.token) }, payload })),
+          CompleteAndClaim: (payload) =>
+            lift(api.jobs.completeAndClaim({ path: { id: jobOf(payload.token) }, payload })),
           CompleteMany: (payload) => lift(api.jobs.completeMany({ payload })),
           // REST answers whole jobs: their ids are kept.
           CompleteManyIds: (payload) =>

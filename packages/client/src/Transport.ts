@@ -9,6 +9,7 @@ import {
   type ClaimedJob,
   type ClaimLimit,
   type ClaimRequest,
+  type CompleteAndClaimRequest,
   type CompletedOnWire,
   type CompleteManyRequest,
   type CompleteOutcomes,
@@ -66,6 +67,7 @@ export interface BrokerApi {
   readonly Claim: Call<ClaimRequest, ReadonlyArray<ClaimedJob>>
   readonly Heartbeat: Call<typeof HeartbeatRequest.Type, HeartbeatResult>
   readonly Complete: Call<typeof CompleteRequest.Type, Job>
+  readonly CompleteAndClaim: Call<CompleteAndClaimRequest, ReadonlyArray<ClaimedJob>>
   readonly CompleteMany: Call<typeof CompleteManyRequest.Type, CompleteOutcomes>
   /** `CompleteMany` answered with the jobs' ids alone, where the transport can ask for that (`prefersMinimal`). */
   readonly CompleteManyIds: Call<typeof CompleteManyRequest.Type, ReadonlyArray<Either.Either<JobId, OsqueueError>>>
@@ -182,6 +184,7 @@ export const fromRpcClient = (url: string, client: OsqueueRpcClient, queue?: str
     Claim: lift((p) => client.Claim(p, o)),
     Heartbeat: lift((p) => client.Heartbeat(p, o)),
     Complete: lift((p) => client.Complete(p, o)),
+    CompleteAndClaim: lift((p) => client.CompleteAndClaim(p, o)),
     CompleteMany: lift((p) => Effect.flatMap(client.CompleteMany(p, o), wholeOutcomes)),
     CompleteManyIds: lift((p) => Effect.map(client.CompleteMany(p, minimal), completedIds)),
     Fail: lift((p) => client.Fail(p, o)),

@@ -213,6 +213,20 @@ export class OsqueueClient {
     return this.run((c) => c.complete(token, result))
   }
 
+  /**
+   * Completes the job and claims the worker's next jobs in the same commit (`max`, default 1):
+   * resolves with those claimed, none when none was ready (it never waits: long-poll with
+   * `claimJobs` then).
+   */
+  completeAndClaimJobs(
+    token: string,
+    result: unknown,
+    workerId: string,
+    options: Omit<ClaimOptions, "waitMs"> & { readonly max?: number } = {}
+  ): Promise<ReadonlyArray<ClaimedJob>> {
+    return this.run((c) => c.completeAndClaim(token, result, { ...options, workerId }))
+  }
+
   /** Fails the job: retried with its backoff unless `retryable` is false (then dead at once). */
   failJob(
     token: string,

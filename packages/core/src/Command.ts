@@ -8,6 +8,7 @@
 import type {
   ClaimLimit,
   ClaimRequest,
+  CompleteAndClaimRequest,
   CompleteRequest,
   EnqueueManyRequest,
   FailRequest,
@@ -40,6 +41,8 @@ export type Command =
   | Tagged<"Claim", ClaimRequest & { readonly max: number }>
   | Tagged<"Heartbeat", HeartbeatRequest>
   | Tagged<"Complete", CompleteRequest>
+  /** The completion, then the claim (`max` as `Claim`'s), as one command: a refused completion claims nothing. */
+  | Tagged<"CompleteAndClaim", CompleteAndClaimRequest & { readonly max: number }>
   | Tagged<"Fail", FailRequest>
   | Tagged<"Release", TokenRequest>
   | Tagged<"Cancel", IdRequest>
@@ -76,6 +79,8 @@ export interface CommandResults {
   readonly Claim: ReadonlyArray<ClaimResult>
   readonly Heartbeat: HeartbeatResult
   readonly Complete: Job
+  /** The jobs claimed after the completion (the completed job is the caller's). */
+  readonly CompleteAndClaim: ReadonlyArray<ClaimResult>
   readonly Fail: Job
   readonly Release: Job
   readonly Cancel: Job

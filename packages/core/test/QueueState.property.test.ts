@@ -124,6 +124,15 @@ type Op =
   | { readonly _tag: "Heartbeat"; readonly tok: TokRef; readonly progress?: number; readonly leaseMs?: number }
   | { readonly _tag: "Complete"; readonly tok: TokRef; readonly result?: number }
   | {
+    readonly _tag: "CompleteAndClaim"
+    readonly tok: TokRef
+    readonly result?: number
+    readonly workerId: string
+    readonly types?: ReadonlyArray<string>
+    readonly max: number
+    readonly leaseMs?: number
+  }
+  | {
     readonly _tag: "Fail"
     readonly tok: TokRef
     readonly error: string
@@ -243,6 +252,18 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({ _tag: fc.constant("Complete" as const), tok: arbTok, result: arbSize }, {
       requiredKeys: ["_tag", "tok"]
     })
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      _tag: fc.constant("CompleteAndClaim" as const),
+      tok: arbTok,
+      result: arbSize,
+      workerId: fc.constantFrom("w1", "w2"),
+      types: fc.constantFrom<ReadonlyArray<string>>(["a"], ["a", "b"], ["c", "d"], []),
+      max: fc.constantFrom(0, 1, 1, 2),
+      leaseMs: fc.constantFrom(1_000, 3_000, 3_000, 0)
+    }, { requiredKeys: ["_tag", "tok", "workerId", "max"] })
   },
   {
     weight: 6,
@@ -486,6 +507,30 @@ const runOp = (w: World, op: Op, label: string): Either.Either<unknown, OsqueueE
         ...(result === undefined ? {} : { result })
       }, now)
       same(outcomeOf(real, jobView), mapOutcome(onModel(w, () => model.complete(token, result, now)), jobView), label)
+      return real
+    }
+    case "CompleteAndClaim": {
+      const token = pickToken(w, op.tok)
+      const result = op.result === undefined ? undefined : sized(op.result)
+      const real = apply(state, {
+        _tag: "CompleteAndClaim",
+        token: tokenText(token),
+        workerId: op.workerId,
+        max: op.max,
+        ...(result === undefined ? {} : { result }),
+        ...(op.types === undefined ? {} : { types: op.types }),
+        ...(op.leaseMs === undefined ? {} : { leaseMs: op.leaseMs })
+      }, now)
+      const want = onModel(
+        w,
+        () => model.completeAndClaim(token, result, op.workerId, op.types, op.max, op.leaseMs, now)
+      )
+      same(
+        outcomeOf(real, (claimed) => claimed.map(({ job, token }) => ({ jobId: job.id, token }))),
+        mapOutcome(want, (claimed) => claimed.map(({ jobId, token }) => ({ jobId, token }))),
+        label
+      )
+      if (want.ok) w.handles.push(...want.value)
       return real
     }
     case "Fail": {

@@ -574,6 +574,84 @@ describe("pause and resume", () => {
   })
 })
 
+describe("complete and claim", () => {
+  const completeAndClaim = (
+    s: QueueState,
+    now: number,
+    token: LeaseToken,
+    options: ClaimOptions & { readonly result?: unknown } = {}
+  ) =>
+    s.apply(
+      {
+        _tag: "CompleteAndClaim",
+        token,
+        workerId: options.workerId ?? "w1",
+        max: options.max ?? 1,
+        ...(options.result === undefined ? {} : { result: options.result }),
+        ...(options.types === undefined ? {} : { types: options.types }),
+        ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs })
+      },
+      now,
+      secrets
+    )
+
+  it("completes the job and claims the next ones in one command", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "a" }, { type: "b" }, { type: "a" })
+    const { token } = claimOne(s, T0)
+    const next = right(completeAndClaim(s, T0 + 1, token, { result: { ok: 1 }, types: ["a"], max: 2, workerId: "w2" }))
+    expect(next.map((c) => c.job.id)).toEqual(["job-2", "job-4"])
+    expect(job(s, "job-1")).toMatchObject({ state: "completed", result: { ok: 1 } })
+    for (const claimed of next) {
+      expect(job(s, claimed.job.id)).toMatchObject({ state: "running", lease: { workerId: "w2" } })
+      expect(claimed.token).toBe(tokenOf(job(s, claimed.job.id)))
+    }
+    expect(s.stats().completedTotal).toBe(1)
+  })
+
+  it("answers no job when none is claimable, and the completion stands", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "b" })
+    const { token } = claimOne(s, T0, { types: ["a"] })
+    expect(right(completeAndClaim(s, T0 + 1, token, { types: ["a"] }))).toEqual([])
+    expect(job(s, "job-1").state).toBe("completed")
+    expect(job(s, "job-2").state).toBe("queued")
+  })
+
+  it("a refused completion claims nothing and changes nothing", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "a" })
+    const { token } = claimOne(s, T0)
+    right(complete(s, T0 + 1, token))
+    const before = snapshot(s)
+    expect(tagOf(completeAndClaim(s, T0 + 2, token))).toBe("LeaseLost")
+    expect(snapshot(s)).toEqual(before)
+    expect(job(s, "job-2").state).toBe("queued")
+  })
+
+  it("a refused claim undoes the completion", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "a" })
+    const { token } = claimOne(s, T0)
+    const before = snapshot(s)
+    expect(tagOf(completeAndClaim(s, T0 + 1, token, { leaseMs: defaultLimits.maxLeaseMs + 1 }))).toBe(
+      "InvalidRequest"
+    )
+    expect(snapshot(s)).toEqual(before)
+    expect(right(complete(s, T0 + 2, token)).state).toBe("completed")
+  })
+
+  it("the completed job's slot under a concurrency limit is the next job's", () => {
+    const s = fresh()
+    enqueue(s, T0, { type: "a" }, { type: "a" })
+    right(s.apply({ _tag: "SetLimit", limit: { type: "a", concurrency: 1 } }, T0, secrets))
+    const { token } = claimOne(s, T0)
+    expect(claimIds(s, T0, { max: 10 })).toEqual([])
+    expect(right(completeAndClaim(s, T0 + 1, token)).map((c) => c.job.id)).toEqual(["job-2"])
+    expect(s.limitStatus(T0 + 1)).toEqual([{ type: "a", concurrency: 1, running: 1 }])
+  })
+})
+
 describe("limits on claims", () => {
   const setLimit = (s: QueueState, now: number, limit: ClaimLimit) => s.apply({ _tag: "SetLimit", limit }, now, secrets)
 

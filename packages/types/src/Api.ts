@@ -37,6 +37,7 @@ import { ClaimedJob, EnqueueOptionsOnWire, JobOnWire } from "./JobOnWire.js"
 import { Role } from "./Roles.js"
 import {
   ClaimRequestOnWire,
+  CompleteAndClaimRequestOnWire,
   CompleteManyRequest,
   CompleteOutcomes,
   CompleteRequestOnWire,
@@ -116,6 +117,15 @@ export class JobsApi extends HttpApiGroup.make("jobs")
       .setPayload(CompleteRequestOnWire)
       .addSuccess(JobOnWire)
       .annotate(OpenApi.Summary, "Complete a claimed job")
+  )
+  .add(
+    HttpApiEndpoint.post("completeAndClaim")`/jobs/${id}/complete-and-claim`
+      .setPayload(CompleteAndClaimRequestOnWire)
+      .addSuccess(Schema.Array(ClaimedJob))
+      .annotate(
+        OpenApi.Summary,
+        "Complete a claimed job and claim up to `max` jobs in the same commit (a worker's next); none when none is claimable, without waiting"
+      )
   )
   .add(
     HttpApiEndpoint.post("completeMany", "/jobs/batch/complete")

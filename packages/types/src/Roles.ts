@@ -33,7 +33,15 @@ const readOperations = [
   "ListSchedules"
 ] as const
 const produceOperations = ["Enqueue", "EnqueueMany", "EnqueueFlow", "UpsertSchedule", "RemoveSchedule"] as const
-const workOperations = ["Claim", "Heartbeat", "Complete", "CompleteMany", "Fail", "Release"] as const
+const workOperations = [
+  "Claim",
+  "Heartbeat",
+  "Complete",
+  "CompleteAndClaim",
+  "CompleteMany",
+  "Fail",
+  "Release"
+] as const
 const adminOperations = [
   "Cancel",
   "Retry",

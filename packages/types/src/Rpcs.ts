@@ -5,6 +5,7 @@
 import * as Rpc from "@effect/rpc/Rpc"
 import * as RpcGroup from "@effect/rpc/RpcGroup"
 import * as Schema from "effect/Schema"
+import * as Struct from "effect/Struct"
 import { ClaimLimit, SetLimitRequest } from "./ClaimLimits.js"
 import { OsqueueError } from "./Errors.js"
 import { JobEvent } from "./Event.js"
@@ -76,15 +77,19 @@ export type ClaimRequest = typeof ClaimRequest.Type
 const claimKeys: ReadonlySet<string> = new Set(Object.keys(ClaimRequest.fields))
 const isJobType = (u: unknown) => isStringOfLength(u, 1, maxJobTypeLength)
 
+/** The fields of a claim that a completion may carry too (`CompleteAndClaimRequest`): all but its wait. */
+const isClaimOf = (u: Record<string, unknown>) =>
+  isStringOfLength(u.workerId, 1, maxWorkerIdLength) &&
+  optional(u, "types", (types) => isArrayOf(types, isJobType) && (types as Array<unknown>).length <= maxClaimTypes) &&
+  optional(u, "max", (max) => isIntIn(max, 1, maxClaimJobs)) &&
+  optional(u, "leaseMs", (ms) => isIntIn(ms, 1, maxLeaseMs))
+
 /** `ClaimRequest` as requests carry it (RPC and REST): its verdict by hand (`guarded`), a claim being on every job's path. */
 export const ClaimRequestOnWire: Schema.Schema<ClaimRequest> = guarded(
   ClaimRequest,
   (u): u is ClaimRequest =>
-    isObject(u) && isStringOfLength(u.workerId, 1, maxWorkerIdLength) &&
-    optional(u, "types", (types) => isArrayOf(types, isJobType) && (types as Array<unknown>).length <= maxClaimTypes) &&
-    optional(u, "max", (max) => isIntIn(max, 1, maxClaimJobs)) &&
-    optional(u, "leaseMs", (ms) => isIntIn(ms, 1, maxLeaseMs)) &&
-    optional(u, "waitMs", (ms) => isIntIn(ms, 0, maxClaimWaitMs)) && onlyKeys(u, claimKeys)
+    isObject(u) && isClaimOf(u) && optional(u, "waitMs", (ms) => isIntIn(ms, 0, maxClaimWaitMs)) &&
+    onlyKeys(u, claimKeys)
 )
 
 export const HeartbeatRequest = Schema.Struct({
@@ -109,6 +114,29 @@ const completeKeys: ReadonlySet<string> = new Set(Object.keys(CompleteRequest.fi
 export const CompleteRequestOnWire: Schema.Schema<CompleteRequest> = guarded(
   CompleteRequest,
   (u): u is CompleteRequest => isObject(u) && isLeaseToken(u.token) && onlyKeys(u, completeKeys)
+)
+
+/**
+ * A completion that claims the worker's next jobs in the same commit, as BullMQ's worker fetches
+ * its next job when it moves one to finished: a worker's loop is one request per job, not two
+ * (docs/architecture.md, "Complete and claim"). The claim's fields are `ClaimRequest`'s but its
+ * wait: the answer comes once the commit is durable, with the jobs claimed (none when none was
+ * claimable), never later; a worker that got none long-polls with `Claim`. A completion that is
+ * refused claims nothing.
+ */
+export const CompleteAndClaimRequest = Schema.Struct({
+  ...CompleteRequest.fields,
+  ...Struct.omit(ClaimRequest.fields, "waitMs")
+}).annotations(strictFields)
+export type CompleteAndClaimRequest = typeof CompleteAndClaimRequest.Type
+
+const completeAndClaimKeys: ReadonlySet<string> = new Set(Object.keys(CompleteAndClaimRequest.fields))
+
+/** `CompleteAndClaimRequest` as requests carry it, as `ClaimRequestOnWire`. */
+export const CompleteAndClaimRequestOnWire: Schema.Schema<CompleteAndClaimRequest> = guarded(
+  CompleteAndClaimRequest,
+  (u): u is CompleteAndClaimRequest =>
+    isObject(u) && isLeaseToken(u.token) && isClaimOf(u) && onlyKeys(u, completeAndClaimKeys)
 )
 
 export const FailRequest = Schema.Struct({
@@ -343,6 +371,12 @@ export class OsqueueRpcs extends RpcGroup.make(
   Rpc.make("Claim", { payload: ClaimRequestOnWire, success: Schema.Array(ClaimedJob), error: OsqueueError }),
   Rpc.make("Heartbeat", { payload: HeartbeatRequest, success: HeartbeatResult, error: OsqueueError }),
   Rpc.make("Complete", { payload: CompleteRequestOnWire, success: JobOnWire, error: OsqueueError }),
+  /** Completes the job, then claims up to `max` jobs in the same commit: those claimed, none when none was claimable. */
+  Rpc.make("CompleteAndClaim", {
+    payload: CompleteAndClaimRequestOnWire,
+    success: Schema.Array(ClaimedJob),
+    error: OsqueueError
+  }),
   /** Answers each item's outcome: its job, or only the job's id when the message's headers prefer a minimal answer. */
   Rpc.make("CompleteMany", {
     payload: CompleteManyRequestOnWire,

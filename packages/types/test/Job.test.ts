@@ -1,6 +1,6 @@
 /**
  * `JobOnWire`, `EnqueueOptionsOnWire`, `EnqueueManyRequestOnWire`, `ClaimRequestOnWire`,
- * `CompleteRequestOnWire`, `CompleteManyRequestOnWire` and `JobOrIdOnWire` are their schemas checked first by hand-written
+ * `CompleteRequestOnWire`, `CompleteAndClaimRequestOnWire`, `CompleteManyRequestOnWire` and `JobOrIdOnWire` are their schemas checked first by hand-written
  * guards: each guard must give its schema's verdict on every value the schema can describe, and
  * on every way of breaking one.
  */
@@ -9,6 +9,8 @@ import { Arbitrary, FastCheck as fc, JSONSchema, ParseResult, Schema } from "eff
 import {
   ClaimRequest,
   ClaimRequestOnWire,
+  CompleteAndClaimRequest,
+  CompleteAndClaimRequestOnWire,
   CompleteManyRequestOnWire,
   CompleteRequest,
   CompleteRequestOnWire,
@@ -128,6 +130,12 @@ const pairs = [
     name: "CompleteRequestOnWire",
     schema: CompleteRequest as Schema.Schema<unknown, unknown>,
     wire: CompleteRequestOnWire as Schema.Schema<unknown>,
+    runs: 300
+  },
+  {
+    name: "CompleteAndClaimRequestOnWire",
+    schema: CompleteAndClaimRequest as Schema.Schema<unknown, unknown>,
+    wire: CompleteAndClaimRequestOnWire as Schema.Schema<unknown>,
     runs: 300
   },
   {

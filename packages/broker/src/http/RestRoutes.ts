@@ -4,7 +4,7 @@
  * query and body decoded by the endpoint's own schemas (compiled once, here), handed to
  * `Operations`, its success encoded by the endpoint's schema with the endpoint's status. HttpApi's
  * definition stays the one source of the routes and of the OpenAPI document; no HttpApi server
- * runs (docs/architecture.md, "The request path"). Single enqueues and completions are gathered
+ * runs (docs/architecture.md, "The request path"). Single enqueues and completions (claiming next or not) are gathered
  * (`Gather`); a claim is started by callback (`Operations.claimWith`). Each route is served twice: at its own path for the default queue, and under
  * `/queues/:queue` for the queue it names (`Queues`).
  */
@@ -16,6 +16,7 @@ import {
   type ClaimLimit,
   type ClaimRequest,
   clipped,
+  type CompleteAndClaimRequest,
   type CompleteManyRequest,
   type CompleteRequest,
   type EnqueueManyRequest,
@@ -107,7 +108,8 @@ const operations = (
   h: OperationsShape,
   alone: (operation: Effect.Effect<unknown, OsqueueError>) => Start,
   enqueue: (options: EnqueueOptions) => Start,
-  complete: (request: CompleteRequest) => Start
+  complete: (request: CompleteRequest) => Start,
+  completeAndClaim: (request: CompleteAndClaimRequest) => Start
 ): Record<string, (input: Input) => Start> =>
   ({
     enqueue: ({ payload }) => enqueue(payload),
@@ -118,6 +120,8 @@ const operations = (
       checked(path.id, payload.token, alone(h.heartbeat(payload))),
     complete: ({ path, payload }: { path: IdRequest; payload: CompleteRequest }) =>
       checked(path.id, payload.token, complete(payload)),
+    completeAndClaim: ({ path, payload }: { path: IdRequest; payload: CompleteAndClaimRequest }) =>
+      checked(path.id, payload.token, completeAndClaim(payload)),
     completeMany: ({ payload }: { payload: CompleteManyRequest }) => alone(h.completeMany(payload)),
     fail: ({ path, payload }: { path: IdRequest; payload: FailRequest }) =>
       checked(path.id, payload.token, alone(h.fail(payload))),
@@ -167,7 +171,8 @@ export const make = Effect.gen(function*() {
       h,
       alone,
       gathered(gather(runCallback, h.enqueueEach)),
-      gathered(gather(runCallback, h.completeEach))
+      gathered(gather(runCallback, h.completeEach)),
+      gathered(gather(runCallback, h.completeAndClaimEach))
     )
   ]))
   /** The operation of endpoint `name` on the queue named (none: the default queue), or a start that answers `UnknownQueue`. */

@@ -37,6 +37,7 @@ export const operations = (h: OperationsShape) =>
     Claim: h.claim,
     Heartbeat: h.heartbeat,
     Complete: h.complete,
+    CompleteAndClaim: h.completeAndClaim,
     CompleteMany: h.completeMany,
     Fail: h.fail,
     Release: h.release,

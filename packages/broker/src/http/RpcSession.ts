@@ -109,13 +109,14 @@ export interface Session {
 export const make = Effect.gen(function*() {
   const runCallback = Runtime.runCallback(yield* Effect.runtime<never>())
   const queues = yield* Queues.Queues
-  // Each queue's operations, and its single enqueues and completions of one event-loop turn in one
-  // submit (`Gather`), as on REST.
+  // Each queue's operations, and its single enqueues and completions (claiming next or not) of one
+  // event-loop turn in one submit (`Gather`), as on REST.
   const tables = new Map(queues.all.map(({ operations: h, name }) => [name, {
     all: operations(h) as unknown as Record<string, AnyOperation>,
     gathered: {
       Enqueue: Gather.gather(runCallback, h.enqueueEach),
-      Complete: Gather.gather(runCallback, h.completeEach)
+      Complete: Gather.gather(runCallback, h.completeEach),
+      CompleteAndClaim: Gather.gather(runCallback, h.completeAndClaimEach)
     } as Record<string, Gathered>,
     // A claim, by callback (`Operations.claimWith`): no fiber of its own.
     byCallback: { Claim: h.claimWith } as Record<string, ByCallback>

@@ -1,10 +1,11 @@
 /**
  * Claims on a broker: a claim that may wait (a long poll) is held by the commit loop until a job
- * may be claimable for it; a claim that does not wait is queued for the next commit at once; and
- * the workers this broker has seen claim, which the state alone does not know.
+ * may be claimable for it; a claim that does not wait, or that follows a completion
+ * (`CompleteAndClaim`), is queued for the next commit at once; and the workers this broker has
+ * seen claim, which the state alone does not know.
  */
 import type { GroupCommit } from "@osqueue/core"
-import type { ClaimedJob, ClaimRequest, OsqueueError } from "@osqueue/types"
+import type { ClaimedJob, ClaimRequest, CompleteAndClaimRequest, OsqueueError } from "@osqueue/types"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -98,6 +99,15 @@ export const make = (commit: GroupCommit.GroupCommitShape) =>
       }
     }
 
+    /**
+     * The command of a completion that claims next (`CompleteAndClaim`): its worker is noted as
+     * a claim's is, one that does not wait; the command is submitted like any (it never waits).
+     */
+    const completeAndClaimCommand = (request: CompleteAndClaimRequest) => {
+      noteClaimer(request.workerId, 0, clock.unsafeCurrentTimeMillis())
+      return { _tag: "CompleteAndClaim" as const, ...request, max: request.max ?? 1 }
+    }
+
     const claim = (request: ClaimRequest) =>
       Effect.async<Claimed, OsqueueError>((resume) => {
         const drop = claimWith(request, resume)
@@ -118,5 +128,5 @@ export const make = (commit: GroupCommit.GroupCommitShape) =>
       return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     })
 
-    return { claim, claimWith, workers }
+    return { claim, claimWith, completeAndClaimCommand, workers }
   })

@@ -98,6 +98,12 @@ const dispatch = (
       return heartbeat(core, command.token, command.progress, command.leaseMs, now)
     case "Complete":
       return Either.flatMap(leased(core, command.token), (job) => complete(core, job, command.result, now))
+    case "CompleteAndClaim":
+      // Under the command's one savepoint: a claim that fails undoes the completion too.
+      return Either.flatMap(
+        Either.flatMap(leased(core, command.token), (job) => complete(core, job, command.result, now)),
+        () => claim(core, command.workerId, command.types, command.max, command.leaseMs, now, secrets)
+      )
     case "Fail":
       return Either.map(leased(core, command.token), (job) => {
         core.emit("failed", job, now, command.error)
