@@ -7,8 +7,9 @@
  * plain keep-alive HTTP requests, one job each, a connection per producer: `rest.ts`), or, as
  * transport `plain`, through plain HTTP alone, as a client in any language would: producers and
  * worker slots on keep-alive connections of their own, one REST request per enqueue, claim
- * (`max: 1`) and completion, nothing coalesced or prefetched. BullMQ through its own Queue and
- * Worker.
+ * (`max: 1`) and completion, nothing coalesced or prefetched; as transport `plain-next` the same,
+ * but each completion claims the slot's next job (`complete-and-claim`), as BullMQ's worker
+ * fetches its next job when it finishes one. BullMQ through its own Queue and Worker.
  */
 import { OsqueueClient } from "@osqueue/client"
 import { Worker } from "@osqueue/worker"
@@ -22,8 +23,11 @@ export type Phase = "enqueue" | "drain" | "mixed"
 export interface LoadSpec {
   readonly label: string
   readonly system: "osqueue" | "bullmq"
-  /** osqueue: rest | http | ws through `@osqueue/client`, plain through plain HTTP requests alone; bullmq: redis. */
-  readonly transport: "rest" | "http" | "ws" | "plain" | "redis"
+  /**
+   * osqueue: rest | http | ws through `@osqueue/client`, plain and plain-next (completions that
+   * claim next) through plain HTTP requests alone; bullmq: redis.
+   */
+  readonly transport: "rest" | "http" | "ws" | "plain" | "plain-next" | "redis"
   readonly phases: ReadonlyArray<Phase>
   readonly jobs: number
   readonly producers: number
@@ -50,6 +54,8 @@ export interface LoadSpec {
 }
 
 const spec = JSON.parse(process.argv[2]!) as LoadSpec
+/** Plain HTTP requests alone, no `@osqueue/client`. */
+const plain = spec.transport === "plain" || spec.transport === "plain-next"
 const pad = "x".repeat(spec.payloadBytes)
 const payload = () => ({ t: now(), pad })
 
@@ -146,11 +152,14 @@ interface PlainClaimed {
 /**
  * A worker pool as a plain HTTP client runs one: W slots, each on a keep-alive connection of its
  * own, claiming one job (`max: 1`, a long poll while none is ready) and completing it, one request
- * each, until `jobs` are completed. What a slot has in flight then is dropped with its connection.
+ * each, until `jobs` are completed. With `next`, a completion claims the slot's next job
+ * (`complete-and-claim`): a slot claims by a long poll only when its last completion brought none.
+ * What a slot has in flight at the end is dropped with its connection.
  */
 const plainWork = (
   type: string,
   jobs: number,
+  next: boolean,
   times: { claim: Samples; complete: Samples; endToEnd: Samples },
   errors: { n: number }
 ) =>
@@ -162,28 +171,40 @@ const plainWork = (
       resolve()
     }
     connections.forEach(async (connection, slot) => {
-      const claimBody = JSON.stringify({ workerId: `plain-${slot}`, types: [type], max: 1, waitMs: 1_000 })
+      const workerId = `plain-${slot}`
+      const claimBody = JSON.stringify({ workerId, types: [type], max: 1, waitMs: 1_000 })
+      let held: PlainClaimed | undefined
       while (completed < jobs) {
-        const started = now()
-        const claim = await connection.post("/v1/jobs/claim", claimBody).catch(() => undefined)
-        if (claim === undefined) return
-        if (claim.status !== 200) {
-          errors.n++
-          continue
+        if (held === undefined) {
+          const started = now()
+          const claim = await connection.post("/v1/jobs/claim", claimBody).catch(() => undefined)
+          if (claim === undefined) return
+          if (claim.status !== 200) {
+            errors.n++
+            continue
+          }
+          held = (JSON.parse(claim.body) as Array<PlainClaimed>)[0]
+          if (held === undefined) continue
+          times.claim.add(now() - started)
         }
-        const [first] = JSON.parse(claim.body) as Array<PlainClaimed>
-        if (first === undefined) continue
-        times.claim.add(now() - started)
-        times.endToEnd.add(now() - first.job.payload.t)
+        const job = held
+        times.endToEnd.add(now() - job.job.payload.t)
         const completing = now()
-        const done = await connection.post(`/v1/jobs/${first.job.id}/complete`, JSON.stringify({ token: first.token }))
+        const done = await (next
+          ? connection.post(
+            `/v1/jobs/${job.job.id}/complete-and-claim`,
+            JSON.stringify({ token: job.token, workerId, types: [type] })
+          )
+          : connection.post(`/v1/jobs/${job.job.id}/complete`, JSON.stringify({ token: job.token })))
           .catch(() => undefined)
         if (done === undefined) return
+        held = undefined
         if (done.status !== 200) {
           errors.n++
           continue
         }
         times.complete.add(now() - completing)
+        if (next) held = (JSON.parse(done.body) as Array<PlainClaimed>)[0]
         if (++completed === jobs) finish()
       }
     })
@@ -236,7 +257,7 @@ const osqueue = Effect.gen(function*() {
   }
   const produce = (type: string, jobs: number, enqueueLatency: Samples, errors: { n: number }) => {
     const take = counter(jobs)
-    if ((spec.transport === "rest" || spec.transport === "plain") && spec.batch === 1) {
+    if ((spec.transport === "rest" || plain) && spec.batch === 1) {
       return Effect.promise(() => restProduce(take, type, enqueueLatency, errors))
     }
     const enqueue = (n: number): Effect.Effect<unknown, unknown> =>
@@ -281,10 +302,10 @@ const osqueue = Effect.gen(function*() {
       const started = now()
       if (phase === "enqueue") {
         yield* produce(type, jobs, enqueueLatency, errors)
-      } else if (spec.transport === "plain") {
+      } else if (plain) {
         const times = { claim: claimLatency, complete: completeLatency, endToEnd }
         yield* Effect.all([
-          Effect.promise(() => plainWork(type, jobs, times, errors)),
+          Effect.promise(() => plainWork(type, jobs, spec.transport === "plain-next", times, errors)),
           phase === "mixed" ? produce(type, jobs, enqueueLatency, errors) : Effect.void
         ], { concurrency: "unbounded", discard: true })
       } else {

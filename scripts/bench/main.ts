@@ -8,7 +8,7 @@
  * phase; at the end, the table and the ratios behind the goals of docs/performance.md.
  *
  *   pnpm bench [--quick] [--jobs N] [--producers P] [--workers W] [--payload BYTES]
- *              [--transport rest,http,ws,plain] [--store memory,file,latency] [--latency-ms 50]
+ *              [--transport rest,http,ws,plain,plain-next] [--store memory,file,latency] [--latency-ms 50]
  *              [--backlog N] [--connections C] [--no-bullmq] [--profile DIR] [--prefetch N]
  *              [--million] [--only TEXT] [--phases enqueue,drain,mixed] [--node-flags FLAGS]
  *              [--checkout DIR]
@@ -30,7 +30,9 @@
  *
  * Transports `rest`, `http` and `ws` are `@osqueue/client`'s (with its worker pool); `plain` is
  * plain HTTP alone, as a client in any language would send it: one REST request per enqueue,
- * claim (`max: 1`) and completion, on keep-alive connections, nothing coalesced or prefetched.
+ * claim (`max: 1`) and completion, on keep-alive connections, nothing coalesced or prefetched;
+ * `plain-next` is the same worker completing with `complete-and-claim`, which claims its next job
+ * in the same request (two requests a job, as BullMQ's worker makes one call a job).
  *
  * `--connections C` (default 256): goal 3's run, REST single enqueue (one job per request) from
  * C producers, each on a keep-alive connection of its own, at least 20 requests each (100
@@ -137,8 +139,8 @@ const backlog = int("backlog", quick ? 5_000 : 100_000)
 const connections = int("connections", 256)
 const transports = list(
   "transport",
-  ["rest", "http", "ws", "plain"] as const,
-  quick ? ["rest", "ws", "plain"] : ["rest", "http", "ws", "plain"]
+  ["rest", "http", "ws", "plain", "plain-next"] as const,
+  quick ? ["rest", "ws", "plain", "plain-next"] : ["rest", "http", "ws", "plain", "plain-next"]
 )
 const stores = list(
   "store",
@@ -406,7 +408,7 @@ if (withBullmq) {
 for (const store of stores) {
   if (store === "latency") continue
   for (const transport of transports) {
-    const full = store === "file" || transport === "ws" || transport === "plain"
+    const full = store === "file" || transport === "ws" || transport === "plain" || transport === "plain-next"
     if (!full) continue
     runs.push({
       label: `osqueue ${store} ${transport}`,
@@ -647,18 +649,22 @@ const requestPathTargets = (results: ReadonlyArray<PhaseResult>) => {
       )
     }
   }
-  const plain = find(results, "osqueue file plain", "mixed")
-  for (const redis of ["always", "everysec", "none"] as const) {
-    const bull = find(results, bullmqLabel(redis), "mixed")
-    if (plain && bull) {
-      const ratio = plain.rate / bull.rate
-      lines.push(
-        `plain HTTP mixed, file store: ${fmt(plain.rate, 0)} vs ${bullmqLabel(redis)} ${fmt(bull.rate, 0)} jobs/s = ${
-          ratio.toFixed(2)
-        }×${redis === "always" ? ` (goal ≥ 1.0×: ${verdict(ratio >= 1)})` : ""}; server CPU ${
-          fmt(plain.serverCpuUs, 0)
-        } vs ${fmt(bull.serverCpuUs, 0)} µs/job`
-      )
+  const plainRuns = [
+    ["osqueue file plain", "plain HTTP mixed, file store"],
+    ["osqueue file plain-next", "plain HTTP completing with complete-and-claim, mixed, file store"]
+  ] as const
+  for (const [label, name] of plainRuns) {
+    const plain = find(results, label, "mixed")
+    for (const redis of ["always", "everysec", "none"] as const) {
+      const bull = find(results, bullmqLabel(redis), "mixed")
+      if (plain && bull) {
+        const ratio = plain.rate / bull.rate
+        lines.push(
+          `${name}: ${fmt(plain.rate, 0)} vs ${bullmqLabel(redis)} ${fmt(bull.rate, 0)} jobs/s = ${ratio.toFixed(2)}×${
+            redis === "always" ? ` (goal ≥ 1.0×: ${verdict(ratio >= 1)})` : ""
+          }; server CPU ${fmt(plain.serverCpuUs, 0)} vs ${fmt(bull.serverCpuUs, 0)} µs/job`
+        )
+      }
     }
   }
   const ws = find(results, "osqueue file ws", "mixed")

@@ -89,7 +89,9 @@ export interface OperationsShape {
    * Completes the job, then claims up to `max` jobs in the same commit (none when none is
    * claimable: it never waits). A refused completion claims nothing.
    */
-  readonly completeAndClaim: (request: CompleteAndClaimRequest) => Effect.Effect<ReadonlyArray<ClaimedJob>, OsqueueError>
+  readonly completeAndClaim: (
+    request: CompleteAndClaimRequest
+  ) => Effect.Effect<ReadonlyArray<ClaimedJob>, OsqueueError>
   /** Each completion on its own (all in the next commit): one item's error fails only that item. */
   readonly completeMany: (request: CompleteManyRequest) => Effect.Effect<CompleteOutcomes, OsqueueError>
   /**
@@ -264,8 +266,7 @@ export const make = Effect.gen(function*() {
         countEach("complete", requests.length),
         batchSpan("Broker.completeEach", { items: requests.length })
       ),
-    completeAndClaim: (request) =>
-      commit.submit(completeAndClaimCommand(request)).pipe(instrument("completeAndClaim")),
+    completeAndClaim: (request) => commit.submit(completeAndClaimCommand(request)).pipe(instrument("completeAndClaim")),
     completeAndClaimEach: (requests) =>
       commit.submitAll(requests.map(completeAndClaimCommand)).pipe(
         countEach("completeAndClaim", requests.length),

@@ -246,3 +246,67 @@ describe("single claims that do not wait", () => {
       expect((yield* claimsOk) - before).toBe(8)
     }))
 })
+
+describe("complete and claim", () => {
+  it.scopedLive("each call completes its job and claims the next in one commit; refused ones change nothing", () =>
+    Effect.gen(function*() {
+      const { call } = yield* broker
+      const counted = Effect.map(
+        call("GET", "/metrics"),
+        (reply) =>
+          Number(
+            /osqueue_requests_total\{operation="completeAndClaim",outcome="ok"\} (\d+)/.exec(reply.body as string)
+              ?.[1] ?? 0
+          )
+      )
+      yield* call("POST", "/v1/jobs/batch", { jobs: Array.from({ length: 4 }, (_, i) => ({ type: "c", payload: i })) })
+      const first = yield* Effect.all(
+        [0, 1].map((i) => call("POST", "/v1/jobs/claim", { workerId: `w${i}` })),
+        { concurrency: "unbounded" }
+      )
+      const held = first.map((reply) => (reply.body as Array<Claimed>)[0]!)
+      const state = () =>
+        Effect.map(call("GET", "/state"), (reply) => (reply.body as { state: { jobs: unknown } }).state.jobs)
+      const before = yield* state()
+
+      // Refused: the token of another job than the path's, a wait (it never waits), an unknown key.
+      const wrongJob = yield* call("POST", `/v1/jobs/${held[1]!.job.id}/complete-and-claim`, {
+        token: held[0]!.token,
+        workerId: "w0"
+      })
+      expect(wrongJob.status).toBe(400)
+      expect(JSON.stringify(wrongJob.body)).toContain(`the lease token is for job ${held[0]!.job.id}`)
+      const waiting = yield* call("POST", `/v1/jobs/${held[0]!.job.id}/complete-and-claim`, {
+        token: held[0]!.token,
+        workerId: "w0",
+        waitMs: 1_000
+      })
+      expect(waiting.status).toBe(400)
+      expect(JSON.stringify(waiting.body)).toContain("waitMs")
+      expect(yield* state()).toEqual(before)
+
+      // Two calls together (gathered into one submit): each its own next job, leased to its worker.
+      const okBefore = yield* counted
+      const next = yield* Effect.all(
+        held.map(({ job, token }, i) =>
+          call("POST", `/v1/jobs/${job.id}/complete-and-claim`, { token, result: i, workerId: `n${i}` })
+        ),
+        { concurrency: "unbounded" }
+      )
+      expect(next.map((reply) => reply.status)).toEqual([200, 200])
+      const claimed = next.map((reply) => reply.body as Array<Claimed>)
+      expect(claimed.map((jobs) => jobs.length)).toEqual([1, 1])
+      expect(new Set(claimed.map((jobs) => jobs[0]!.job.id)).size).toBe(2)
+      for (const [i, [{ job }]] of claimed.entries() as Iterable<[number, Array<Claimed>]>) {
+        expect((yield* call("GET", `/v1/jobs/${job.id}`)).body).toMatchObject({
+          state: "running",
+          lease: { workerId: `n${i}` }
+        })
+        expect((yield* call("GET", `/v1/jobs/${held[i]!.job.id}`)).body).toMatchObject({
+          state: "completed",
+          result: i
+        })
+      }
+      expect((yield* counted) - okBefore).toBe(2)
+    }))
+})

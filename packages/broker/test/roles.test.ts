@@ -41,6 +41,7 @@ const allowed: Record<Role, ReadonlyArray<string>> = {
     "Claim",
     "Heartbeat",
     "Complete",
+    "CompleteAndClaim",
     "CompleteMany",
     "Fail",
     "Release",
@@ -59,7 +60,7 @@ const allowed: Record<Role, ReadonlyArray<string>> = {
     ...reads
   ],
   producer: ["Enqueue", "EnqueueMany", "EnqueueFlow", ...schedules, ...reads],
-  worker: ["Claim", "Heartbeat", "Complete", "CompleteMany", "Fail", "Release", ...reads],
+  worker: ["Claim", "Heartbeat", "Complete", "CompleteAndClaim", "CompleteMany", "Fail", "Release", ...reads],
   read: reads
 }
 
@@ -127,6 +128,7 @@ const restCalls = (s: Seed): Record<string, readonly [string, string, unknown?]>
   Claim: ["POST", "/v1/jobs/claim", { workerId: "w", types: ["none"] }],
   Heartbeat: ["POST", `/v1/jobs/${s.id}/heartbeat`, { token: s.token }],
   Complete: ["POST", `/v1/jobs/${s.id}/complete`, { token: s.token }],
+  CompleteAndClaim: ["POST", `/v1/jobs/${s.id}/complete-and-claim`, { token: s.token, workerId: "w", types: ["none"] }],
   CompleteMany: ["POST", "/v1/jobs/batch/complete", { items: [{ token: s.token }] }],
   Fail: ["POST", `/v1/jobs/${s.id}/fail`, { token: s.token, error: "e" }],
   Release: ["POST", `/v1/jobs/${s.id}/release`, { token: s.token }],
@@ -165,6 +167,7 @@ const rpcCalls = (client: Client, s: Seed): Record<string, Effect.Effect<unknown
   Claim: client.Claim({ workerId: "w", types: ["none"] }),
   Heartbeat: client.Heartbeat({ token: s.token }),
   Complete: client.Complete({ token: s.token }),
+  CompleteAndClaim: client.CompleteAndClaim({ token: s.token, workerId: "w", types: ["none"] }),
   CompleteMany: client.CompleteMany({ items: [{ token: s.token }] }),
   Fail: client.Fail({ token: s.token, error: "e" }),
   Release: client.Release({ token: s.token }),

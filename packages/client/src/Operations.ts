@@ -413,7 +413,10 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
             sendable(
               "result",
               result,
-              Effect.flatMap(validated(CompleteAndClaimRequest, "complete-and-claim request")(request), api.CompleteAndClaim)
+              Effect.flatMap(
+                validated(CompleteAndClaimRequest, "complete-and-claim request")(request),
+                api.CompleteAndClaim
+              )
             )
         }),
       fail: (token, error, options) =>

@@ -1,11 +1,5 @@
 export type { WaitSettings } from "./Awaiting.js"
-export type {
-  EnqueueAndWaitSettings,
-  EnqueueSettings,
-  JobInput,
-  NextClaim,
-  OsqueueClientShape
-} from "./ClientShape.js"
+export type { EnqueueAndWaitSettings, EnqueueSettings, JobInput, NextClaim, OsqueueClientShape } from "./ClientShape.js"
 export * from "./Errors.js"
 export * as JobDefinition from "./JobDefinition.js"
 export { type ConnectionOptions, OsqueueClient, type ProtocolOptions, type WebSocketOptions } from "./OsqueueClient.js"

@@ -159,6 +159,42 @@ for (const transport of ["http", "ws", "rest"] as const) {
           expect((yield* Effect.flip(client.enqueueMany(tooMany)))._tag).toBe("InvalidRequest")
         })))
 
+    it.scopedLive("completeAndClaim completes a job and claims the next in one call; a refused one claims nothing", () =>
+      withClient(transport, (client) =>
+        Effect.gen(function*() {
+          const [a, b, c] = yield* client.enqueueMany([
+            { type: "chain", payload: 1 },
+            { type: "chain", payload: 2 },
+            { type: "chain", payload: 3 }
+          ])
+          const [first] = yield* client.claim({ workerId: "w1", types: ["chain"] })
+          expect(first!.job.id).toBe(a!.id)
+          const next = yield* client.completeAndClaim(first!.token, { n: 1 }, {
+            workerId: "w2",
+            types: ["chain"],
+            max: 5
+          })
+          expect(next.map((claimed) => [claimed.job.id, claimed.job.payload])).toEqual([[b!.id, 2], [c!.id, 3]])
+          expect(yield* client.get(a!.id)).toMatchObject({ state: "completed", result: { n: 1 } })
+          expect(yield* client.get(b!.id)).toMatchObject({ state: "running", lease: { workerId: "w2" } })
+          // The workers list knows the claimer.
+          expect((yield* client.workers).map((worker) => worker.id)).toContain("w2")
+          // The completed token again: LeaseLost, and the queue is as it was.
+          const d = yield* client.enqueue("chain", 4)
+          const refused = yield* Effect.flip(client.completeAndClaim(first!.token, undefined, { workerId: "w1" }))
+          expect(refused._tag).toBe("LeaseLost")
+          expect((yield* client.get(d.id)).state).toBe("queued")
+          // Bad input is refused before it is sent, naming what is wrong.
+          const bad = yield* Effect.flip(client.completeAndClaim(next[0]!.token, undefined, { workerId: "" }))
+          expect([bad._tag, bad.message]).toEqual(["InvalidRequest", expect.stringContaining("worker id")])
+          expect((yield* client.get(b!.id)).state).toBe("running")
+          // With nothing left to claim: the completion alone, answered at once.
+          yield* client.complete(next[1]!.token)
+          expect(yield* client.completeAndClaim(next[0]!.token, undefined, { workerId: "w2", types: ["none"] }))
+            .toEqual([])
+          expect((yield* client.get(b!.id)).state).toBe("completed")
+        })))
+
     it.scopedLive("long-poll claim wakes on enqueue", () =>
       withClient(transport, (client) =>
         Effect.gen(function*() {
