@@ -297,8 +297,8 @@ describe("complete and claim", () => {
       const claimed = next.map((reply) => reply.body as Array<Claimed>)
       expect(claimed.map((jobs) => jobs.length)).toEqual([1, 1])
       expect(new Set(claimed.map((jobs) => jobs[0]!.job.id)).size).toBe(2)
-      for (const [i, [{ job }]] of claimed.entries() as Iterable<[number, Array<Claimed>]>) {
-        expect((yield* call("GET", `/v1/jobs/${job.id}`)).body).toMatchObject({
+      for (const [i, jobs] of claimed.entries()) {
+        expect((yield* call("GET", `/v1/jobs/${jobs[0]!.job.id}`)).body).toMatchObject({
           state: "running",
           lease: { workerId: `n${i}` }
         })
