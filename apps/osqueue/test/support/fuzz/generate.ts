@@ -185,8 +185,8 @@ type Fields = Record<string, unknown>
 const isFields = (u: unknown): u is Fields => typeof u === "object" && u !== null && !Array.isArray(u)
 
 /**
- * A drawn payload made to reach real state: ids, tokens and types from the pools; a claim's
- * long poll kept short (its wait counts in its latency budget, and the run must end).
+ * A drawn payload made to reach real state: ids, tokens and types from the pools (a claim's, and
+ * a completion's that claims next); a claim's long poll kept short (its wait counts in its latency budget, and the run must end).
  */
 const aimed = (pools: Pools) =>
   fc.record({
@@ -209,7 +209,7 @@ const aim = (tag: string, payload: unknown, a: Aim): { payload: unknown; pathId:
     p.token = a.lease.token
     pathId = a.lease.jobId
   }
-  if (tag === "Claim" || tag === "claim") {
+  if (tag === "Claim" || tag === "claim" || tag === "CompleteAndClaim" || tag === "completeAndClaim") {
     if ("waitMs" in p) p.waitMs = a.waitMs
     if ("types" in p) p.types = a.types
   }
