@@ -1,7 +1,8 @@
 /**
  * The producer and worker fleets of a chaos run, and what they record. Producers enqueue with
- * idempotency keys and record every acknowledged id; workers are real `Worker` pools whose
- * client is wrapped to record every lease operation (claim, heartbeat, complete, fail,
+ * idempotency keys and record every acknowledged id; workers are real `Worker` pools, and one
+ * chain worker that runs a job at a time and completes each with `completeAndClaim`, whose
+ * clients are wrapped to record every lease operation (claim, heartbeat, complete, fail,
  * release) with its token, when it was sent and when (and how) it was answered. Times are this
  * process's `Date.now()`, the only clock the checks compare.
  */
@@ -10,6 +11,7 @@ import type { ClientError } from "../../packages/client/src/index.js"
 import { OsqueueClient } from "../../packages/client/src/index.js"
 import { type ClaimedJob, parseLeaseToken } from "../../packages/types/src/index.js"
 import type { JobContext } from "../../packages/worker/src/Handler.js"
+import { leaseGone } from "../../packages/worker/src/internal/settlement.js"
 import * as Worker from "../../packages/worker/src/Worker.js"
 
 export interface EnqueueRecord {
@@ -84,6 +86,8 @@ export class Journal {
   readonly parentRuns: Array<ParentRun> = []
   /** Every run of a flow's child's handler that ended (or was interrupted) in this process. */
   readonly childRuns: Array<ChildRun> = []
+  /** Jobs the chain worker got from its completions (`completeAndClaim`), not from a claim. */
+  chainNext = 0
 
   count(map: Map<string, number>, key: string): void {
     map.set(key, (map.get(key) ?? 0) + 1)
@@ -101,6 +105,13 @@ let nextCall = 0
 
 /** The real client, with every lease operation recorded in `journal`. */
 const recording = (client: OsqueueClient["Type"], journal: Journal, workerId: () => string): OsqueueClient["Type"] => {
+  /** Each job of a claim's answer, recorded as a lease granted. */
+  const granted = (claimed: ReadonlyArray<ClaimedJob>, workerId: string, sentAt: number) => {
+    const ackAt = Date.now()
+    for (const { token } of claimed) {
+      journal.leases.push({ op: "claim", token, ...parseToken(token), workerId, sentAt, ackAt, outcome: "ok" })
+    }
+  }
   const record = <A>(op: LeaseOp, token: string, call: Effect.Effect<A, ClientError>) =>
     Effect.suspend(() => {
       const sentAt = Date.now()
@@ -138,23 +149,19 @@ const recording = (client: OsqueueClient["Type"], journal: Journal, workerId: ()
       Effect.suspend(() => {
         const sentAt = Date.now()
         return client.claim(request).pipe(
-          Effect.tap((claimed: ReadonlyArray<ClaimedJob>) =>
-            Effect.sync(() => {
-              const ackAt = Date.now()
-              for (const { token } of claimed) {
-                journal.leases.push({
-                  op: "claim",
-                  token,
-                  ...parseToken(token),
-                  workerId: request.workerId,
-                  sentAt,
-                  ackAt,
-                  outcome: "ok"
-                })
-              }
-            })
-          ),
+          Effect.tap((claimed) => Effect.sync(() => granted(claimed, request.workerId, sentAt))),
           Effect.tapError((error) => Effect.sync(() => journal.count(journal.gaveUp, `claim:${error._tag}`)))
+        )
+      }),
+    // The completion is recorded as one, and the jobs it claimed as claims sent with it.
+    completeAndClaim: (token, result, next) =>
+      Effect.suspend(() => {
+        const sentAt = Date.now()
+        return record(
+          "complete",
+          token,
+          Effect.tap(client.completeAndClaim(token, result, next), (claimed) =>
+            Effect.sync(() => granted(claimed, next.workerId, sentAt)))
         )
       }),
     heartbeat: (token, options) => record("heartbeat", token, client.heartbeat(token, options)),
@@ -361,3 +368,56 @@ const workMsOf = (payload: unknown): number =>
   typeof payload === "object" && payload !== null && "workMs" in payload && typeof payload.workMs === "number"
     ? payload.workMs
     : 100
+
+export const chainWorkerId = "chaos-chain-worker"
+
+/**
+ * Starts the chain worker in `scope`: a job at a time, as a plain client runs one. It long-polls
+ * a `chaos` job, runs it (heartbeats every third of its lease keep a long one), and completes it
+ * with `completeAndClaim`, which claims its next job in the same commit; it long-polls again only
+ * when a completion brought none or failed. Closing the scope gives back the job it holds.
+ */
+export const startChainWorker = (options: FleetOptions, journal: Journal, scope: Scope.Scope) =>
+  Effect.gen(function*() {
+    const workerId = chainWorkerId
+    const context = yield* Layer.buildWithScope(
+      layerClient(options, options.producers + options.workers),
+      scope
+    )
+    const client = recording(Context.get(context, OsqueueClient), journal, () => workerId)
+    const next = { workerId, types: ["chaos"], leaseMs: options.leaseMs }
+    let held: ClaimedJob | undefined
+    // Ends (fails) only when the lease is gone: a heartbeat that got no answer is tried again.
+    const heartbeats = (token: string) =>
+      Effect.sleep(Duration.millis(options.leaseMs / 3)).pipe(
+        Effect.zipRight(client.heartbeat(token).pipe(Effect.catchIf((error) => !leaseGone(error), () => Effect.void))),
+        Effect.forever
+      )
+    const step = Effect.gen(function*() {
+      if (held === undefined) {
+        held = (yield* Effect.orElseSucceed(client.claim({ ...next, waitMs: 1_000 }), () => []))[0]
+        return
+      }
+      const { job, token } = held
+      // A heartbeat refused (the lease is gone) ends the run: the job is no longer this worker's.
+      const ran = yield* Effect.either(
+        Effect.raceFirst(Effect.sleep(Duration.millis(workMsOf(job.payload))), heartbeats(token))
+      )
+      if (ran._tag === "Left") {
+        held = undefined
+        return
+      }
+      held = yield* client.completeAndClaim(token, undefined, next).pipe(
+        Effect.map((claimed) => claimed[0]),
+        Effect.orElseSucceed(() => undefined)
+      )
+      if (held !== undefined) journal.chainNext++
+    })
+    const giveBack = Effect.suspend(
+      () => (held === undefined ? Effect.void : Effect.ignore(client.release(held.token)))
+    )
+    yield* Effect.forever(step).pipe(
+      Effect.onInterrupt(() => giveBack),
+      Effect.forkIn(scope)
+    )
+  })

@@ -46,7 +46,16 @@ import {
   writerCheck,
   type WrittenEntry
 } from "./checks.js"
-import { chaosSchedule, Journal, setLimit, setSchedule, startProducers, startWorkers } from "./fleet.js"
+import {
+  chainWorkerId,
+  chaosSchedule,
+  Journal,
+  setLimit,
+  setSchedule,
+  startChainWorker,
+  startProducers,
+  startWorkers
+} from "./fleet.js"
 
 const usage = `usage: scripts/chaos [--minutes N] [--store file|s3] [--seed N] [--election-ttl-ms N] [--lease-ms N]
                      [--rate JOBS_PER_S] [--keep]
@@ -283,6 +292,7 @@ const program = Effect.gen(function*() {
   yield* setLimit(fleetOptions)
   const workerScope = yield* Scope.make()
   yield* startWorkers(fleetOptions, journal, workerScope)
+  yield* startChainWorker(fleetOptions, journal, workerScope)
   const producers = yield* startProducers(fleetOptions, journal)
   const scheduledAt = yield* setSchedule(fleetOptions, journal)
   say(`schedule ${chaosSchedule.id} set: a ${chaosSchedule.job.type} job every ${chaosSchedule.everyMs} ms`)
@@ -487,6 +497,18 @@ const program = Effect.gen(function*() {
         ? []
         : ["fewer than half the planned enqueues were acknowledged: the producers stalled"])
     ]
+  })
+  // The chain worker's completions that claim next must have been put to the test.
+  const chainCompleted = journal.leases.filter((r) =>
+    r.workerId === chainWorkerId && r.op === "complete" && r.outcome === "ok"
+  ).length
+  checks.push({
+    name: "the chain worker completed jobs with completeAndClaim and got its next jobs from them",
+    ok: chainCompleted > 0 && journal.chainNext > 0,
+    detail: `${chainCompleted} completions acknowledged, ${journal.chainNext} next jobs claimed by them`,
+    violations: chainCompleted > 0 && journal.chainNext > 0
+      ? []
+      : ["the chain worker's completions that claim next were never put to the test"]
   })
   // A run whose faults did not happen proves nothing: at least two a minute.
   const brokerFaults = counts.kill + counts.term + counts.pause
