@@ -64,6 +64,25 @@ describe("Promise facade", () => {
   }
 
   for (const kind of ["http", "ws", "rest"] as const) {
+    it.scopedLive(`a worker loop of one call per job with completeAndClaimJobs (${kind})`, () =>
+      withFacade(kind, async (client) => {
+        const ids = (await client.submitJobs([1, 2, 3].map((n) => ({ type: "loop", payload: n })))).map((j) => j.id)
+        const done: Array<string> = []
+        let claimed = await client.claimJob("looper", { types: ["loop"], waitMs: 1_000 })
+        while (claimed !== null) {
+          done.push(claimed.job.id)
+          const next = await client.completeAndClaimJobs(claimed.token, { n: claimed.job.payload }, "looper", {
+            types: ["loop"]
+          })
+          claimed = next[0] ?? null
+        }
+        expect(done).toEqual(ids)
+        for (const id of ids) expect((await client.getJob(id)).state).toBe("completed")
+        // A token no claim could have returned is refused before it is sent.
+        const bad = await rejection(client.completeAndClaimJobs("not a token", undefined, "looper"))
+        expect([bad._tag, bad.message]).toEqual(["InvalidRequest", expect.stringContaining("lease token")])
+      }))
+
     it.scopedLive(`promote, priority, delete, purge, workers (${kind})`, () =>
       withFacade(kind, async (client) => {
         const later = await client.submitJob("report", {}, { delayMs: 3_600_000 })
