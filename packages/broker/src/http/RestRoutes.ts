@@ -4,9 +4,10 @@
  * query and body decoded by the endpoint's own schemas (compiled once, here), handed to
  * `Operations`, its success encoded by the endpoint's schema with the endpoint's status. HttpApi's
  * definition stays the one source of the routes and of the OpenAPI document; no HttpApi server
- * runs (docs/architecture.md, "The request path"). Single enqueues and completions (claiming next or not) are gathered
- * (`Gather`); a claim is started by callback (`Operations.claimWith`). Each route is served twice: at its own path for the default queue, and under
- * `/queues/:queue` for the queue it names (`Queues`).
+ * runs (docs/architecture.md, "The request path"). Single enqueues and completions (claiming
+ * next or not) are gathered (`Gather`); a claim is started by callback (`Operations.claimWith`).
+ * Each route is served twice: at its own path for the default queue, and under `/queues/:queue`
+ * for the queue it names (`Queues`).
  */
 import * as HttpApi from "@effect/platform/HttpApi"
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
