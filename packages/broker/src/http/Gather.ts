@@ -1,6 +1,6 @@
 /**
  * Single enqueues and completions, made in one event-loop turn, handed to `Operations` together
- * (`enqueueEach`, `completeEach`: one fiber, one submit), each
+ * (`enqueueEach`, `completeEach`, `completeAndClaimEach`: one fiber, one submit), each
  * answered and counted on its own: a fiber per request costs more broker CPU than the operation.
  * The edge's transports (REST, RPC over HTTP and over WebSocket) gather their single calls so.
  */
