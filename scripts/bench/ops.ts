@@ -9,7 +9,7 @@
  * machine falls on all of them rather than on one; the table keeps each figure's best round.
  *
  *   pnpm --filter @osqueue/bench exec tsx ops.ts [--ops N] [--connections C] [--transport rest,http,ws,floor,floor-http,floor-ws,engine]
- *        [--store memory|file] [--rounds R] [--profile DIR] [--compare DIR] [--node-flags FLAGS] [--wait-ms MS]
+ *        [--store memory|file] [--rounds R] [--profile DIR] [--compare DIR] [--node-flags FLAGS] [--wait-ms MS] [--next]
  *
  * `--transport floor` runs the REST calls against `floor.ts` instead of a broker: a Node HTTP
  * server that reads, parses and answers each request and does nothing else. Its CPU per call is
@@ -28,6 +28,12 @@
  * bin.js broker`: with `--compare` pointing at a build of the same code, an A/B of a Node or V8
  * setting alone (`--node-flags=--max-semi-space-size=32`, docs/performance.md). Each run also
  * prints the broker's peak RSS, which such a setting may cost.
+ *
+ * `--next` adds a fourth phase, `completeAndClaim`: each call completes a claimed job and claims
+ * the next (the jobs it needs enqueued and claimed first, not counted), and a column, a job's two
+ * calls (enqueue, complete-and-claim), as a plain worker makes them (docs/architecture.md,
+ * "Complete and claim"). Broker transports only (`rest`, `http`, `ws`), and a `--compare`
+ * checkout that has the call.
  *
  * `--wait-ms MS` sends each claim as a long poll (`waitMs`), as `pnpm bench`'s plain workers do: a
  * claim that may wait is not gathered but runs on its own (docs/architecture.md, "The request path").
@@ -59,7 +65,8 @@ const { values } = parseArgs({
     profile: { type: "string" },
     compare: { type: "string" },
     "node-flags": { type: "string" },
-    "wait-ms": { type: "string", default: "0" }
+    "wait-ms": { type: "string", default: "0" },
+    next: { type: "boolean", default: false }
   }
 })
 const ops = Number(values.ops)
@@ -71,8 +78,10 @@ const profiling = values.profile === undefined ? [] : ["--cpu-prof", "--cpu-prof
 const nodeFlags = values["node-flags"]?.split(" ").filter((flag) => flag !== "") ?? []
 
 type Transport = "rest" | "http" | "ws" | "floor" | "floor-http" | "floor-ws" | "engine"
-type Operation = "enqueue" | "claim" | "complete"
-const operations: ReadonlyArray<Operation> = ["enqueue", "claim", "complete"]
+type Operation = "enqueue" | "claim" | "complete" | "completeAndClaim"
+/** A job's three single calls. */
+const threeCalls: ReadonlyArray<Operation> = ["enqueue", "claim", "complete"]
+const operations: ReadonlyArray<Operation> = values.next ? [...threeCalls, "completeAndClaim"] : threeCalls
 
 /** User + system CPU seconds of process `pid` so far. */
 const cpuSeconds = (pid: number): number => cpuMs(pid) / 1000
@@ -126,12 +135,21 @@ interface Client {
   readonly enqueue: () => Promise<unknown>
   readonly claim: () => Promise<Claimed | undefined>
   readonly complete: (job: Claimed) => Promise<unknown>
+  /** Completes `job` and claims the next (`max: 1`, no wait). */
+  readonly completeAndClaim: (job: Claimed) => Promise<Claimed | undefined>
   readonly close: () => void
 }
 
 const payload = JSON.stringify({ type: "ops", payload: { n: 1, text: "x".repeat(100) } })
 const waitMs = Number(values["wait-ms"])
 const claimBody = (worker: string) => JSON.stringify({ workerId: worker, max: 1, ...(waitMs > 0 ? { waitMs } : {}) })
+const completeAndClaimBody = (job: Claimed, worker: string) => JSON.stringify({ token: job.token, workerId: worker })
+
+type AnswerClaimed = Array<{ readonly job: { readonly id: string }; readonly token: string }>
+const firstOf = (claimed: AnswerClaimed): Claimed | undefined => {
+  const [first] = claimed
+  return first && { id: first.job.id, token: first.token }
+}
 
 const check = (ok: boolean, what: string, answer: string) => {
   if (!ok) throw new Error(`${what} failed: ${answer.slice(0, 300)}`)
@@ -147,8 +165,7 @@ const restClient = (url: URL, worker: string): Client => {
     claim: async () => {
       const { status, body } = await connection.post("/v1/jobs/claim", claimBody(worker))
       check(status === 200, "claim", body)
-      const [first] = JSON.parse(body) as Array<{ job: { id: string }; token: string }>
-      return first && { id: first.job.id, token: first.token }
+      return firstOf(JSON.parse(body) as AnswerClaimed)
     },
     complete: async (job) => {
       const { status, body } = await connection.post(
@@ -156,6 +173,14 @@ const restClient = (url: URL, worker: string): Client => {
         JSON.stringify({ token: job.token })
       )
       check(status === 200, "complete", body)
+    },
+    completeAndClaim: async (job) => {
+      const { status, body } = await connection.post(
+        `/v1/jobs/${job.id}/complete-and-claim`,
+        completeAndClaimBody(job, worker)
+      )
+      check(status === 200, "complete-and-claim", body)
+      return firstOf(JSON.parse(body) as AnswerClaimed)
     },
     close: () => connection.close()
   }
@@ -176,11 +201,10 @@ const rpcClient = (worker: string, send: (line: string) => Promise<string>, clos
   }
   return {
     enqueue: () => call("Enqueue", payload),
-    claim: async () => {
-      const [first] = (await call("Claim", claimBody(worker))) as Array<{ job: { id: string }; token: string }>
-      return first && { id: first.job.id, token: first.token }
-    },
+    claim: async () => firstOf((await call("Claim", claimBody(worker))) as AnswerClaimed),
     complete: (job) => call("Complete", JSON.stringify({ token: job.token })),
+    completeAndClaim: async (job) =>
+      firstOf((await call("CompleteAndClaim", completeAndClaimBody(job, worker))) as AnswerClaimed),
     close
   }
 }
@@ -220,7 +244,7 @@ const spread = (clients: ReadonlyArray<Client>, count: number, one: (client: Cli
   }))
 }
 
-type Figures = Record<Operation, { readonly cpuUs: number; readonly rate: number }> & {
+type Figures = Partial<Record<Operation, { readonly cpuUs: number; readonly rate: number }>> & {
   /** The broker's peak RSS over the run, warm-up included, in MB. */
   readonly rssMb: number
 }
@@ -246,7 +270,17 @@ const phases = async (broker: Broker, clients: ReadonlyArray<Client>, count: num
   const complete = await measure(() =>
     spread(clients, count, async (client, n) => void (await client.complete(claimed[n]!)))
   )
-  return { enqueue, claim, complete, rssMb: peakRssMb(broker.child.pid!) }
+  if (!values.next) return { enqueue, claim, complete, rssMb: peakRssMb(broker.child.pid!) }
+  // Jobs in hand and jobs queued behind them, not counted; then each call completes one and claims one.
+  const held: Array<Claimed> = []
+  await spread(clients, 2 * count, async (client) => void (await client.enqueue()))
+  await spread(clients, count, async (client) => void held.push((await client.claim())!))
+  const completeAndClaim = await measure(() =>
+    spread(clients, count, async (client, n) => {
+      if ((await client.completeAndClaim(held[n]!)) === undefined) throw new Error("a completion claimed no job")
+    })
+  )
+  return { enqueue, claim, complete, completeAndClaim, rssMb: peakRssMb(broker.child.pid!) }
 }
 
 const measureTransport = async (transport: Transport, checkout: string): Promise<Figures> => {
@@ -268,6 +302,10 @@ const measureTransport = async (transport: Transport, checkout: string): Promise
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US")
 
 const main = async () => {
+  const notBrokers = transports.filter((t) => t !== "rest" && t !== "http" && t !== "ws")
+  if (values.next && notBrokers.length > 0) {
+    throw new Error(`--next runs on the broker's transports alone (rest, http, ws), not ${notBrokers.join(", ")}`)
+  }
   process.stdout.write(`building the workspace (tsc -b)\n`)
   execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-b"], { stdio: "inherit", cwd: root })
   const load = loadavg().map((n) => n.toFixed(1)).join(" ")
@@ -284,7 +322,7 @@ const main = async () => {
         results.set(key(transport, checkout), [...(results.get(key(transport, checkout)) ?? []), figures])
         process.stdout.write(
           `${key(transport, checkout).padEnd(15)} ` +
-            operations.map((op) => `${op} ${fmt(figures[op].cpuUs)} µs (${fmt(figures[op].rate)}/s)`).join("  ") +
+            operations.map((op) => `${op} ${fmt(figures[op]!.cpuUs)} µs (${fmt(figures[op]!.rate)}/s)`).join("  ") +
             `  peak RSS ${fmt(figures.rssMb)} MB\n`
         )
       }
@@ -292,20 +330,30 @@ const main = async () => {
   }
   // The least CPU and the best rate of the rounds: another process on the machine only ever adds
   // to a figure (cache misses, switches), never takes from it.
-  const cpu = (label: string, op: Operation) => Math.min(...results.get(label)!.map((f) => f[op].cpuUs))
-  const rate = (label: string, op: Operation) => Math.max(...results.get(label)!.map((f) => f[op].rate))
-  const job = (label: string) => operations.reduce((sum, op) => sum + cpu(label, op), 0)
+  const cpu = (label: string, op: Operation) => Math.min(...results.get(label)!.map((f) => f[op]!.cpuUs))
+  const rate = (label: string, op: Operation) => Math.max(...results.get(label)!.map((f) => f[op]!.rate))
+  const job = (label: string) => threeCalls.reduce((sum, op) => sum + cpu(label, op), 0)
+  /** A plain worker's job with `--next`: its enqueue and its complete-and-claim. */
+  const jobOfTwo = (label: string) =>
+    values.next ? ` ${fmt(cpu(label, "enqueue") + cpu(label, "completeAndClaim"))} |` : ""
   const rss = (label: string) => Math.max(...results.get(label)!.map((f) => f.rssMb))
   process.stdout.write(
     `\nbroker CPU per operation, µs, and the rate (the best of ${rounds} rounds); the highest peak RSS\n`
   )
-  process.stdout.write(
-    `| run | enqueue | claim | complete | job (3 calls) | enqueue/s | claim/s | complete/s | peak RSS MB |\n` +
-      `|---|---|---|---|---|---|---|---|---|\n`
-  )
+  const columns = [
+    "run",
+    ...operations,
+    "job (3 calls)",
+    ...(values.next ? ["job (2 calls)"] : []),
+    ...operations.map((op) => `${op}/s`),
+    "peak RSS MB"
+  ]
+  process.stdout.write(`| ${columns.join(" | ")} |\n|${"---|".repeat(columns.length)}\n`)
   for (const label of results.keys()) {
     process.stdout.write(
-      `| ${label} | ${operations.map((op) => fmt(cpu(label, op))).join(" | ")} | ${fmt(job(label))} | ` +
+      `| ${label} | ${operations.map((op) => fmt(cpu(label, op))).join(" | ")} | ${fmt(job(label))} |${
+        jobOfTwo(label)
+      } ` +
         `${operations.map((op) => fmt(rate(label, op))).join(" | ")} | ${fmt(rss(label))} |\n`
     )
   }
