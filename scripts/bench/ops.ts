@@ -274,7 +274,11 @@ const phases = async (broker: Broker, clients: ReadonlyArray<Client>, count: num
   // Jobs in hand and jobs queued behind them, not counted; then each call completes one and claims one.
   const held: Array<Claimed> = []
   await spread(clients, 2 * count, async (client) => void (await client.enqueue()))
-  await spread(clients, count, async (client) => void held.push((await client.claim())!))
+  await spread(clients, count, async (client) => {
+    const job = await client.claim()
+    if (job === undefined) throw new Error("a claim found no job")
+    held.push(job)
+  })
   const completeAndClaim = await measure(() =>
     spread(clients, count, async (client, n) => {
       if ((await client.completeAndClaim(held[n]!)) === undefined) throw new Error("a completion claimed no job")

@@ -395,7 +395,10 @@ export const startChainWorker = (options: FleetOptions, journal: Journal, scope:
       )
     const step = Effect.gen(function*() {
       if (held === undefined) {
-        held = (yield* Effect.orElseSucceed(client.claim({ ...next, waitMs: 1_000 }), () => []))[0]
+        // A claim that failed (after the client's own retries) is followed by a pause, as the pool's is.
+        held = (yield* client.claim({ ...next, waitMs: 1_000 }).pipe(
+          Effect.orElse(() => Effect.as(Effect.sleep("200 millis"), []))
+        ))[0]
         return
       }
       const { job, token } = held
