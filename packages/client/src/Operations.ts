@@ -3,8 +3,8 @@
  * Inputs are validated here so that a bad call fails with `InvalidRequest` before it is sent.
  */
 import {
-  ClaimRequest,
-  CompleteAndClaimRequest,
+  ClaimRequestOnWire,
+  CompleteAndClaimRequestOnWire,
   type CompleteRequest,
   type EnqueueOptions,
   EnqueueOptionsOnWire,
@@ -384,7 +384,7 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
       enqueueAndWait: enqueueAndWait as OsqueueClientShape["enqueueAndWait"],
       result: result as OsqueueClientShape["result"],
       claim: (request) =>
-        Effect.flatMap(validated(ClaimRequest, "claim request")(request), () =>
+        Effect.flatMap(validated(ClaimRequestOnWire, "claim request")(request), () =>
           router.call("claim", (api) =>
             api.Claim(request), {
             extraTime: Duration.millis(request.waitMs ?? 0)
@@ -414,7 +414,7 @@ export const make = (router: Router): Effect.Effect<QueueOperations, never, Scop
               "result",
               result,
               Effect.flatMap(
-                validated(CompleteAndClaimRequest, "complete-and-claim request")(request),
+                validated(CompleteAndClaimRequestOnWire, "complete-and-claim request")(request),
                 api.CompleteAndClaim
               )
             )

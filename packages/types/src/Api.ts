@@ -33,7 +33,7 @@ import {
 import { FlowRequest } from "./Flow.js"
 import { JobId, JobState, Priority, strictFields } from "./Job.js"
 import { JobPage, ListOrder, ListSearch, maxPageSize } from "./JobList.js"
-import { ClaimedJob, EnqueueOptionsOnWire, JobOnWire } from "./JobOnWire.js"
+import { ClaimedJobsOnWire, EnqueueOptionsOnWire, JobOnWire } from "./JobOnWire.js"
 import { Role } from "./Roles.js"
 import {
   ClaimRequestOnWire,
@@ -103,7 +103,7 @@ export class JobsApi extends HttpApiGroup.make("jobs")
   .add(
     HttpApiEndpoint.post("claim", "/jobs/claim")
       .setPayload(ClaimRequestOnWire)
-      .addSuccess(Schema.Array(ClaimedJob))
+      .addSuccess(ClaimedJobsOnWire)
       .annotate(OpenApi.Summary, "Claim up to `max` jobs, waiting up to `waitMs` for one (long poll)")
   )
   .add(
@@ -121,7 +121,7 @@ export class JobsApi extends HttpApiGroup.make("jobs")
   .add(
     HttpApiEndpoint.post("completeAndClaim")`/jobs/${id}/complete-and-claim`
       .setPayload(CompleteAndClaimRequestOnWire)
-      .addSuccess(Schema.Array(ClaimedJob))
+      .addSuccess(ClaimedJobsOnWire)
       .annotate(
         OpenApi.Summary,
         "Complete a claimed job and claim up to `max` jobs in the same commit (a worker's next); none when none is claimable, without waiting"

@@ -33,7 +33,7 @@ import {
   maxPriority,
   maxTimeoutMs
 } from "./Job.js"
-import { LeaseToken, publicJob } from "./LeaseToken.js"
+import { isLeaseToken, LeaseToken, publicJob } from "./LeaseToken.js"
 
 const jobStateSet: ReadonlySet<unknown> = new Set(JobState.literals)
 const outcomes: ReadonlySet<unknown> = new Set(Attempt.fields.outcome.literals)
@@ -118,17 +118,39 @@ export const EnqueueOptionsOnWire: Schema.Schema<EnqueueOptions> = guarded(Enque
 
 const isJobId = (u: unknown): u is JobId => typeof u === "string" && u.length >= 1 && u.length <= maxJobIdLength
 
+const isJobOrId = (u: unknown): u is Job | JobId => isJobId(u) || isJob(u)
+const jobOrIdToWire = (answer: Job | JobId): Job | JobId => typeof answer === "string" ? answer : publicJob(answer)
+
 /**
  * What `EnqueueMany` answers for each job, and `CompleteMany` for each completed one: the job (as
  * `JobOnWire`), or its id alone when the request asked for a minimal answer
  * (`Rpcs.prefersMinimal`). A client reads either, so it can ask any broker: one that does not
  * know the preference answers whole jobs.
  */
-export const JobOrIdOnWire: Schema.Schema<Job | JobId> = guarded(
-  Schema.Union(JobId, Job),
-  (u): u is Job | JobId => isJobId(u) || isJob(u),
-  (answer) => (typeof answer === "string" ? answer : publicJob(answer))
+export const JobOrIdOnWire: Schema.Schema<Job | JobId> = guarded(Schema.Union(JobId, Job), isJobOrId, jobOrIdToWire)
+
+/**
+ * What `EnqueueMany` answers: `JobOrIdOnWire` for each job, checked by one guard for the whole
+ * array. A batch of 100 walked element by element by the array's schema cost more than its guards.
+ */
+export const JobsOrIdsOnWire: Schema.Schema<ReadonlyArray<Job | JobId>> = guarded(
+  Schema.Array(JobOrIdOnWire),
+  (u): u is ReadonlyArray<Job | JobId> => isArrayOf(u, isJobOrId),
+  (answers) => answers.map(jobOrIdToWire)
 )
 
 export const ClaimedJob = Schema.Struct({ job: JobOnWire, token: LeaseToken })
 export type ClaimedJob = typeof ClaimedJob.Type
+
+const isClaimedJob: Guard = (u) => isObject(u) && isJob(u.job) && isLeaseToken(u.token)
+
+/**
+ * What a claim answers (`Claim`, `CompleteAndClaim`; RPC and REST): `ClaimedJob`s, checked by one
+ * guard, each encoded as the struct's schema encodes it (its two fields, the job without its
+ * lease's secret). Every claimed job crosses the wire in one.
+ */
+export const ClaimedJobsOnWire: Schema.Schema<ReadonlyArray<ClaimedJob>> = guarded(
+  Schema.Array(ClaimedJob),
+  (u): u is ReadonlyArray<ClaimedJob> => isArrayOf(u, isClaimedJob),
+  (claimed) => claimed.map(({ job, token }) => ({ job: publicJob(job), token }))
+)

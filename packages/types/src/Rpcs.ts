@@ -23,7 +23,14 @@ import {
   strictFields
 } from "./Job.js"
 import { JobPage, ListQuery } from "./JobList.js"
-import { ClaimedJob, EnqueueOptionsOnWire, isEnqueueOptions, JobOnWire, JobOrIdOnWire } from "./JobOnWire.js"
+import {
+  ClaimedJobsOnWire,
+  EnqueueOptionsOnWire,
+  isEnqueueOptions,
+  JobOnWire,
+  JobOrIdOnWire,
+  JobsOrIdsOnWire
+} from "./JobOnWire.js"
 import { isLeaseToken, LeaseToken } from "./LeaseToken.js"
 import { Schedule, ScheduleId, ScheduleSpec } from "./Schedule.js"
 import { LimitStatus, Paused, StateCounts, Stats } from "./Stats.js"
@@ -363,18 +370,18 @@ export class OsqueueRpcs extends RpcGroup.make(
   /** Answers each job, or only its id when the message's headers prefer a minimal answer (`prefersMinimal`). */
   Rpc.make("EnqueueMany", {
     payload: EnqueueManyRequestOnWire,
-    success: Schema.Array(JobOrIdOnWire),
+    success: JobsOrIdsOnWire,
     error: OsqueueError
   }),
   /** A flow (docs/flows.md): its jobs, each before its children. */
   Rpc.make("EnqueueFlow", { payload: FlowRequest, success: Schema.Array(JobOnWire), error: OsqueueError }),
-  Rpc.make("Claim", { payload: ClaimRequestOnWire, success: Schema.Array(ClaimedJob), error: OsqueueError }),
+  Rpc.make("Claim", { payload: ClaimRequestOnWire, success: ClaimedJobsOnWire, error: OsqueueError }),
   Rpc.make("Heartbeat", { payload: HeartbeatRequest, success: HeartbeatResult, error: OsqueueError }),
   Rpc.make("Complete", { payload: CompleteRequestOnWire, success: JobOnWire, error: OsqueueError }),
   /** Completes the job, then claims up to `max` jobs in the same commit: those claimed, none when none was claimable. */
   Rpc.make("CompleteAndClaim", {
     payload: CompleteAndClaimRequestOnWire,
-    success: Schema.Array(ClaimedJob),
+    success: ClaimedJobsOnWire,
     error: OsqueueError
   }),
   /** Answers each item's outcome: its job, or only the job's id when the message's headers prefer a minimal answer. */

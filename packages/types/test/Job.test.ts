@@ -1,12 +1,15 @@
 /**
  * `JobOnWire`, `EnqueueOptionsOnWire`, `EnqueueManyRequestOnWire`, `ClaimRequestOnWire`,
- * `CompleteRequestOnWire`, `CompleteAndClaimRequestOnWire`, `CompleteManyRequestOnWire` and `JobOrIdOnWire` are their schemas checked first by hand-written
+ * `CompleteRequestOnWire`, `CompleteAndClaimRequestOnWire`, `CompleteManyRequestOnWire`, `JobOrIdOnWire`,
+ * `JobsOrIdsOnWire` and `ClaimedJobsOnWire` are their schemas checked first by hand-written
  * guards: each guard must give its schema's verdict on every value the schema can describe, and
  * on every way of breaking one.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Arbitrary, FastCheck as fc, JSONSchema, ParseResult, Schema } from "effect"
 import {
+  ClaimedJob,
+  ClaimedJobsOnWire,
   ClaimRequest,
   ClaimRequestOnWire,
   CompleteAndClaimRequest,
@@ -23,6 +26,8 @@ import {
   JobId,
   JobOnWire,
   JobOrIdOnWire,
+  JobsOrIdsOnWire,
+  LeaseToken,
   maxCompleteBatch,
   maxDelayMs,
   maxInstant,
@@ -101,7 +106,30 @@ const mutate = (value: unknown, path: ReadonlyArray<string | number>, replacemen
   return copy
 }
 
-const pairs = [
+/** What no request or job is. */
+const notObjects: ReadonlyArray<unknown> = [null, undefined, "job", 1, [], [{}]]
+/** What no answer of jobs is. */
+const notArrays: ReadonlyArray<unknown> = [null, undefined, "job", 1, {}, [{}], [null], [[]]]
+
+/**
+ * An answer of `element`s: its schema, and arrays of one or two to check (every field of each is
+ * replaced in turn, each time checking the whole array: longer ones cost time and find nothing
+ * more; the elements' own guards are held to their schemas above).
+ */
+const answersOf = <A, I>(element: Schema.Schema<A, I>) => ({
+  schema: Schema.Array(element) as Schema.Schema<unknown, unknown>,
+  values: fc.array(Arbitrary.make(element), { minLength: 1, maxLength: 2 }) as fc.Arbitrary<unknown>,
+  notValues: notArrays
+})
+
+const pairs: Array<{
+  readonly name: string
+  readonly schema: Schema.Schema<unknown, unknown>
+  readonly wire: Schema.Schema<unknown>
+  readonly runs: number
+  readonly values?: fc.Arbitrary<unknown>
+  readonly notValues?: ReadonlyArray<unknown>
+}> = [
   {
     name: "JobOnWire",
     schema: Job as Schema.Schema<unknown, unknown>,
@@ -146,13 +174,24 @@ const pairs = [
     }).annotations(strictFields) as Schema.Schema<unknown, unknown>,
     wire: CompleteManyRequestOnWire as Schema.Schema<unknown>,
     runs: 30
+  },
+  {
+    name: "ClaimedJobsOnWire",
+    ...answersOf(Schema.Struct({ job: Job, token: LeaseToken })),
+    wire: ClaimedJobsOnWire as Schema.Schema<unknown>,
+    runs: 5
+  },
+  {
+    name: "JobsOrIdsOnWire",
+    ...answersOf(Schema.Union(JobId, Job)),
+    wire: JobsOrIdsOnWire as Schema.Schema<unknown>,
+    runs: 5
   }
 ]
 
-for (const { name, runs, schema, wire } of pairs) {
+for (const { name, notValues = notObjects, runs, schema, values = Arbitrary.make(schema), wire } of pairs) {
   const schemaSays = Schema.is(schema)
   const guardSays = Schema.is(wire)
-  const values = Arbitrary.make(schema)
 
   describe(name, () => {
     it("accepts every value the schema accepts", () => {
@@ -197,8 +236,8 @@ for (const { name, runs, schema, wire } of pairs) {
       // CI machine and near 30 s on a busy one, where the shared 30 s limit failed it.
     }, 120_000)
 
-    it("refuses what is not an object", () => {
-      for (const value of [null, undefined, "job", 1, [], [{}]]) expect(guardSays(value)).toBe(false)
+    it("refuses what is not one", () => {
+      for (const value of notValues) expect(guardSays(value)).toBe(false)
     })
 
     it("is described as the schema in JSON Schema (and so in the OpenAPI document)", () => {
@@ -233,6 +272,31 @@ describe("JobOrIdOnWire", () => {
 
   it("is described as the schema in JSON Schema", () => {
     expect(JSONSchema.make(JobOrIdOnWire)).toEqual(JSONSchema.make(schema))
+  })
+})
+
+describe("answers of jobs checked by one guard", () => {
+  it("encode as the arrays of their elements' schemas: without the lease's secret, and no key the struct lacks", () => {
+    const jobs = fc.sample(Arbitrary.make(Job), 5)
+    const held = jobs.map((job, i) => ({
+      ...job,
+      lease: { workerId: "w", epoch: 1, expiresAt: 5, ttlMs: 1_000, secret: `s${i}` }
+    }))
+    const claimed = held.map((job, i) => ({ job, token: `${job.id}/1/1` as LeaseToken, extra: i }))
+    const encoded = Schema.encodeSync(ClaimedJobsOnWire)(claimed)
+    expect(encoded).toEqual(Schema.encodeSync(Schema.Array(ClaimedJob))(claimed))
+    expect(JSON.stringify(encoded)).not.toMatch(/secret|extra/)
+    const answers = [...held, "job-1" as JobId]
+    expect(Schema.encodeSync(JobsOrIdsOnWire)(answers)).toEqual(
+      Schema.encodeSync(Schema.Array(JobOrIdOnWire))(answers)
+    )
+    expect(JSON.stringify(Schema.encodeSync(JobsOrIdsOnWire)(answers))).not.toMatch(/secret/)
+  })
+
+  it("a value the guard refuses still fails with the schema's error, naming the element", () => {
+    const result = Schema.decodeUnknownEither(ClaimedJobsOnWire)([{ job: {}, token: "t/1/1" }])
+    expect(result._tag).toBe("Left")
+    if (result._tag === "Left") expect(ParseResult.TreeFormatter.formatErrorSync(result.left)).toMatch(/\[0\]/)
   })
 })
 

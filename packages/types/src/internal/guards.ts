@@ -2,8 +2,8 @@
  * Hand-written guards, the schemas' rules compiled by hand, and `guarded`, which puts one in
  * front of its schema: a valid value costs a few comparisons instead of a Schema walk, and
  * anything a guard does not accept goes to the schema for its verdict and its error. The
- * schemas that cross the wire on every call use them (`JobOnWire`, and the claim and completion
- * requests in `Rpcs`).
+ * schemas that cross the wire on every call use them (`JobOnWire`, the answers of jobs in
+ * `JobOnWire.ts`, and the claim and completion requests in `Rpcs`).
  */
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
