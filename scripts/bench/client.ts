@@ -103,6 +103,7 @@ for (let round = 1; round <= Number(values.rounds); round++) {
         workers: Number(values.workers),
         batch: Number(values.batch),
         payloadBytes: 200,
+        warmUp: Math.min(Number(values.jobs), 2_000),
         target: broker.url,
         serverPid: broker.child.pid!
       })

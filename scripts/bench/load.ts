@@ -37,6 +37,12 @@ export interface LoadSpec {
   /** Jobs per enqueue call (1: single enqueues). */
   readonly batch: number
   readonly payloadBytes: number
+  /**
+   * Jobs of an untimed warm-up (enqueue and drain at once, with the run's transport and batch
+   * size) before anything is measured, for osqueue and BullMQ alike: the figures are then a
+   * running server's and client's, not those of their loading and JIT compilation.
+   */
+  readonly warmUp: number
   /** The broker's URL, or redis-server's port. */
   readonly target: string
   /** The server process, whose CPU time each phase reports. */
@@ -66,13 +72,6 @@ const ownCpuUs = (before: NodeJS.CpuUsage) => {
 }
 
 const emit = (result: PhaseResult) => process.stdout.write(`result ${JSON.stringify(result)}\n`)
-
-/**
- * Jobs of an untimed warm-up (enqueue and drain at once, with the run's transport and batch
- * size) before anything is measured, for osqueue and BullMQ alike: the figures are then a
- * running server's and client's, not their first second of loading and JIT compilation.
- */
-const warmUpJobs = Math.min(spec.jobs, 2_000)
 
 const warmedUp = (result: PhaseResult) => {
   if (result.errors > 0) throw new Error(`${result.errors} requests of the warm-up failed`)
@@ -345,7 +344,7 @@ const osqueue = Effect.gen(function*() {
       } satisfies PhaseResult
     })
 
-  warmedUp(yield* runPhase("mixed", "warm-up", warmUpJobs))
+  warmedUp(yield* runPhase("mixed", "warm-up", spec.warmUp))
   if (spec.backlog !== undefined) yield* fill("backlog", spec.backlog)
   // A drain with no enqueue phase before it drains jobs enqueued here.
   if (spec.phases[0] === "drain") yield* fill("bench", spec.jobs)
@@ -434,7 +433,20 @@ const bullmq = async () => {
       putMs: null
     }
   }
-  warmedUp(await runPhase("mixed", "warm-up", warmUpJobs))
+  /** Jobs enqueued untimed, in batches of 1,000 from 4 producers, as osqueue's `fill`. */
+  const fill = async (name: string, jobs: number) => {
+    const queue = new Queue(name, { connection })
+    const take = counter(jobs)
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      for (let n = take(1000); n > 0; n = take(1000)) {
+        await queue.addBulk(Array.from({ length: n }, () => ({ name: "bench", data: payload() })))
+      }
+    }))
+    await queue.close()
+  }
+  warmedUp(await runPhase("mixed", "warm-up", spec.warmUp))
+  // A drain with no enqueue phase before it drains jobs enqueued here (without them it would wait forever).
+  if (spec.phases[0] === "drain") await fill("bench", spec.jobs)
   for (const phase of spec.phases) emit(await runPhase(phase, phase === "mixed" ? "mixed" : "bench", spec.jobs))
 }
 

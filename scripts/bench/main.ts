@@ -11,7 +11,7 @@
  *              [--transport rest,http,ws,plain,plain-next] [--store memory,file,latency] [--latency-ms 50]
  *              [--backlog N] [--connections C] [--no-bullmq] [--profile DIR] [--prefetch N]
  *              [--million] [--only TEXT] [--phases enqueue,drain,mixed] [--node-flags FLAGS]
- *              [--checkout DIR]
+ *              [--checkout DIR] [--warm-up N]
  *
  * `--million` adds the run of 1,000,000 queued jobs (enqueued in batches of 1,000 from 4
  * producers, then all drained, on the file store over RPC-WS): not part of `--quick`, it takes
@@ -39,6 +39,12 @@
  * without `--quick`).
  *
  * `--prefetch N` sets the osqueue pool's prefetch (default: the pool's own, its concurrency).
+ *
+ * `--warm-up N` (default 20,000; under `--quick` 1,000): jobs enqueued and drained at once,
+ * untimed, before each run's phases, for osqueue and BullMQ alike. A broker is still compiling
+ * its hot code long after its first 2,000 jobs (V8 spent a fifth of a core optimizing during a
+ * drain that followed a warm-up of 2,000, docs/performance.md "A warm-up that reaches a running
+ * broker"); BullMQ's figures do not move with it.
  *
  * `--node-flags FLAGS` starts the osqueue brokers as `node FLAGS bin.js broker`
  * (`--node-flags=--max-semi-space-size=32`): a run with and one without, alternating, is the
@@ -84,6 +90,7 @@ const options = {
   "node-flags": { type: "string" },
   phases: { type: "string" },
   checkout: { type: "string" },
+  "warm-up": { type: "string" },
   help: { type: "boolean", default: false }
 } as const
 
@@ -137,6 +144,7 @@ const payloadBytes = int("payload", 200)
 const latencyMs = int("latency-ms", 50)
 const backlog = int("backlog", quick ? 5_000 : 100_000)
 const connections = int("connections", 256)
+const warmUp = int("warm-up", quick ? Math.min(jobs, 2_000) : 20_000)
 const transports = list(
   "transport",
   ["rest", "http", "ws", "plain", "plain-next"] as const,
@@ -817,6 +825,7 @@ const main = async () => {
         prefetch,
         batch: run.batch ?? 1,
         payloadBytes,
+        warmUp,
         target: server.target,
         serverPid: server.child.pid!,
         ...(run.backlog === undefined ? {} : { backlog: run.backlog }),
