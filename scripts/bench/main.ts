@@ -42,9 +42,9 @@
  *
  * `--warm-up N` (default 20,000; under `--quick` 1,000): jobs enqueued and drained at once,
  * untimed, before each run's phases, for osqueue and BullMQ alike. A broker is still compiling
- * its hot code long after its first 2,000 jobs (V8 spent a fifth of a core optimizing during a
- * drain that followed a warm-up of 2,000, docs/performance.md "A warm-up that reaches a running
- * broker"); BullMQ's figures do not move with it.
+ * its hot code long after its first 2,000 jobs (V8 spent about a quarter of a core optimizing
+ * during a drain that followed a warm-up of 2,000, docs/performance.md "A warm-up that reaches a
+ * running broker"); BullMQ's figures do not move with it.
  *
  * `--node-flags FLAGS` starts the osqueue brokers as `node FLAGS bin.js broker`
  * (`--node-flags=--max-semi-space-size=32`): a run with and one without, alternating, is the
