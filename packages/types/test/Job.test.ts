@@ -280,6 +280,8 @@ describe("answers of jobs checked by one guard", () => {
     const jobs = fc.sample(Arbitrary.make(Job), 5)
     const held = jobs.map((job, i) => ({
       ...job,
+      // An id of the arbitrary may hold a "/", which no token can name.
+      id: `job-${i}` as JobId,
       lease: { workerId: "w", epoch: 1, expiresAt: 5, ttlMs: 1_000, secret: `s${i}` }
     }))
     const claimed = held.map((job, i) => ({ job, token: `${job.id}/1/1` as LeaseToken, extra: i }))
