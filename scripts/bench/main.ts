@@ -23,6 +23,8 @@
  * `--checkout DIR` runs the osqueue broker and the load (with its `@osqueue/client` and worker)
  * of another checkout (DIR: its root, built; this script does not build it) instead of this one:
  * runs of this checkout and of DIR, alternated, are an A/B of the whole path, client included.
+ * A checkout from before `--warm-up` warms up with 2,000 jobs whatever is asked: A/B against one
+ * with `--warm-up 2000`.
  *
  * After the drain behind `--backlog` queued jobs, the broker is killed (SIGKILL) and a process
  * of its own times a takeover on the store it left: load the checkpoint and replay the log
