@@ -42,11 +42,11 @@
  *
  * `--prefetch N` sets the osqueue pool's prefetch (default: the pool's own, its concurrency).
  *
- * `--warm-up N` (default 20,000; under `--quick` 1,000): jobs enqueued and drained at once,
- * untimed, before each run's phases, for osqueue and BullMQ alike. A broker is still compiling
- * its hot code long after its first 2,000 jobs (V8 spent about a quarter of a core optimizing
- * during a drain that followed a warm-up of 2,000, docs/performance.md "A warm-up that reaches a
- * running broker"); BullMQ's figures do not move with it.
+ * `--warm-up N` (default 20,000; under `--quick`, as before, a run's jobs up to 2,000): jobs
+ * enqueued and drained at once, untimed, before each run's phases, for osqueue and BullMQ alike.
+ * A broker is still compiling its hot code long after its first 2,000 jobs (V8 spent about a
+ * quarter of a core optimizing during a drain that followed a warm-up of 2,000, docs/performance.md
+ * "A warm-up that reaches a running broker"); BullMQ's figures do not move with it.
  *
  * `--node-flags FLAGS` starts the osqueue brokers as `node FLAGS bin.js broker`
  * (`--node-flags=--max-semi-space-size=32`): a run with and one without, alternating, is the
@@ -146,7 +146,8 @@ const payloadBytes = int("payload", 200)
 const latencyMs = int("latency-ms", 50)
 const backlog = int("backlog", quick ? 5_000 : 100_000)
 const connections = int("connections", 256)
-const warmUp = int("warm-up", quick ? Math.min(jobs, 2_000) : 20_000)
+/** Jobs of each run's warm-up: `--warm-up`, else 20,000, or under `--quick` the run's jobs up to 2,000. */
+const warmUpOf = (runJobs: number) => int("warm-up", quick ? Math.min(runJobs, 2_000) : 20_000)
 const transports = list(
   "transport",
   ["rest", "http", "ws", "plain", "plain-next"] as const,
@@ -827,7 +828,7 @@ const main = async () => {
         prefetch,
         batch: run.batch ?? 1,
         payloadBytes,
-        warmUp,
+        warmUp: warmUpOf(run.jobs ?? jobs),
         target: server.target,
         serverPid: server.child.pid!,
         ...(run.backlog === undefined ? {} : { backlog: run.backlog }),
