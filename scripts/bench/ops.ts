@@ -249,6 +249,13 @@ type Figures = Partial<Record<Operation, { readonly cpuUs: number; readonly rate
   readonly rssMb: number
 }
 
+/** A claim that must find a job: every phase claims jobs it enqueued itself. */
+const claimOne = async (client: Client): Promise<Claimed> => {
+  const job = await client.claim()
+  if (job === undefined) throw new Error("a claim found no job")
+  return job
+}
+
 /** Enqueues, claims and completes `count` jobs; the broker's CPU and the rate of each phase. */
 const phases = async (broker: Broker, clients: ReadonlyArray<Client>, count: number): Promise<Figures> => {
   const claimed: Array<Claimed> = []
@@ -260,13 +267,7 @@ const phases = async (broker: Broker, clients: ReadonlyArray<Client>, count: num
     return { cpuUs: ((cpuSeconds(broker.child.pid!) - cpu) * 1e6) / count, rate: count / seconds }
   }
   const enqueue = await measure(() => spread(clients, count, async (client) => void (await client.enqueue())))
-  const claim = await measure(() =>
-    spread(clients, count, async (client) => {
-      const job = await client.claim()
-      if (job === undefined) throw new Error("a claim found no job")
-      claimed.push(job)
-    })
-  )
+  const claim = await measure(() => spread(clients, count, async (client) => void claimed.push(await claimOne(client))))
   const complete = await measure(() =>
     spread(clients, count, async (client, n) => void (await client.complete(claimed[n]!)))
   )
@@ -274,11 +275,7 @@ const phases = async (broker: Broker, clients: ReadonlyArray<Client>, count: num
   // Jobs in hand and jobs queued behind them, not counted; then each call completes one and claims one.
   const held: Array<Claimed> = []
   await spread(clients, 2 * count, async (client) => void (await client.enqueue()))
-  await spread(clients, count, async (client) => {
-    const job = await client.claim()
-    if (job === undefined) throw new Error("a claim found no job")
-    held.push(job)
-  })
+  await spread(clients, count, async (client) => void held.push(await claimOne(client)))
   const completeAndClaim = await measure(() =>
     spread(clients, count, async (client, n) => {
       if ((await client.completeAndClaim(held[n]!)) === undefined) throw new Error("a completion claimed no job")
