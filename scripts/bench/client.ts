@@ -114,9 +114,9 @@ for (let round = 1; round <= Number(values.rounds); round++) {
         process.stdout.write(
           `round ${round} ${build.name.padEnd(7)} ${r.phase.padEnd(7)} ${
             fmt(r.rate, 0).padStart(6)
-          } jobs/s  CPU µs/job server ${fmt(r.serverCpuUs, 0)} client ${fmt(r.loadCpuUs, 0)}  enqueue ${
-            fmtLatency(r.enqueue)
-          }  claim ${fmtLatency(r.claim)}  complete ${fmtLatency(r.complete)}  e2e ${
+          } jobs/s  CPU µs/job server ${fmt(r.serverCpuUs, 0)} client ${fmt(r.loadCpuUs, 0)}  server busy ${
+            Math.round(r.serverBusy * 100)
+          }%  enqueue ${fmtLatency(r.enqueue)}  claim ${fmtLatency(r.claim)}  complete ${fmtLatency(r.complete)}  e2e ${
             fmtLatency(r.endToEnd)
           }  writes/job ${fmt(r.writesPerJob, 4)}  encode ${fmt(r.encodeMs)} ms  put ${fmt(r.putMs)} ms  load ${
             loadavg()[0]!.toFixed(1)

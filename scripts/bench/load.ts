@@ -16,7 +16,7 @@ import { Worker } from "@osqueue/worker"
 import { Queue, Worker as BullWorker } from "bullmq"
 import { Deferred, Effect, Layer, Logger, LogLevel } from "effect"
 import { RestConnection } from "./rest.js"
-import { cpuMs, now, type PhaseResult, Samples } from "./stats.js"
+import { cpuMs, mainThreadCpuMs, now, type PhaseResult, Samples } from "./stats.js"
 
 export type Phase = "enqueue" | "drain" | "mixed"
 
@@ -297,6 +297,7 @@ const osqueue = Effect.gen(function*() {
       completeLatency.reset()
       const before = yield* Effect.promise(storeCounters)
       const cpuBefore = cpuMs(spec.serverPid)
+      const mainBefore = mainThreadCpuMs(spec.serverPid)
       const ownBefore = process.cpuUsage()
       const started = now()
       if (phase === "enqueue") {
@@ -316,6 +317,7 @@ const osqueue = Effect.gen(function*() {
       }
       const seconds = (now() - started) / 1000
       const serverCpuUs = (cpuMs(spec.serverPid) - cpuBefore) * 1000 / jobs
+      const serverBusy = (mainThreadCpuMs(spec.serverPid) - mainBefore) / (seconds * 1000)
       const loadCpuUs = ownCpuUs(ownBefore) / jobs
       const after = yield* Effect.promise(storeCounters)
       return {
@@ -330,6 +332,7 @@ const osqueue = Effect.gen(function*() {
         endToEnd: phase === "mixed" ? endToEnd.summary() : null,
         errors: errors.n,
         serverCpuUs,
+        serverBusy,
         loadCpuUs,
         writesPerJob: (after.writes - before.writes) / jobs,
         bytesPerJob: (after.storeBytes - before.storeBytes) / jobs,
@@ -390,6 +393,7 @@ const bullmq = async () => {
       }))
     }
     const cpuBefore = cpuMs(spec.serverPid)
+    const mainBefore = mainThreadCpuMs(spec.serverPid)
     const ownBefore = process.cpuUsage()
     const started = now()
     if (phase === "enqueue") {
@@ -410,6 +414,7 @@ const bullmq = async () => {
     }
     const seconds = (now() - started) / 1000
     const serverCpuUs = (cpuMs(spec.serverPid) - cpuBefore) * 1000 / jobs
+    const serverBusy = (mainThreadCpuMs(spec.serverPid) - mainBefore) / (seconds * 1000)
     const loadCpuUs = ownCpuUs(ownBefore) / jobs
     await queue.close()
     return {
@@ -424,6 +429,7 @@ const bullmq = async () => {
       endToEnd: phase === "mixed" ? endToEnd.summary() : null,
       errors,
       serverCpuUs,
+      serverBusy,
       loadCpuUs,
       writesPerJob: null,
       bytesPerJob: null,

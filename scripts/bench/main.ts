@@ -529,6 +529,7 @@ const columns = [
   "phase",
   "jobs/s",
   "server CPU µs/job",
+  "server busy",
   "client CPU µs/job",
   "enqueue p50/p99 ms",
   "claim p50/p99",
@@ -543,11 +544,15 @@ const columns = [
   "peak RSS MB",
   "errors"
 ]
+/** The server's main thread's share of the phase, as a percentage. */
+const busy = (r: PhaseResult) => `${Math.round(r.serverBusy * 100)}%`
+
 const row = (r: PhaseResult) => [
   r.label,
   r.phase,
   fmt(r.rate, 0),
   fmt(r.serverCpuUs, 0),
+  busy(r),
   fmt(r.loadCpuUs, 0),
   fmtLatency(r.enqueue),
   fmtLatency(r.claim),
@@ -566,13 +571,13 @@ const print = (r: PhaseResult) =>
   process.stdout.write(
     `  ${r.phase.padEnd(8)} ${fmt(r.rate, 0).padStart(7)} jobs/s  CPU µs/job server ${fmt(r.serverCpuUs, 0)} client ${
       fmt(r.loadCpuUs, 0)
-    }  enqueue ${fmtLatency(r.enqueue)}  claim ${fmtLatency(r.claim)}  complete ${fmtLatency(r.complete)}  e2e ${
-      fmtLatency(r.endToEnd)
-    }  writes/job ${r.writesPerJob === null ? "–" : r.writesPerJob.toFixed(4)}  bytes/job ${
-      fmt(r.bytesPerJob, 0)
-    } (engine ${fmt(r.engineBytesPerJob, 0)}, ${r.checkpoints ?? "–"} checkpoints)  ${
-      fmt(r.seconds)
-    } s  errors ${r.errors}\n`
+    }  server busy ${busy(r)}  enqueue ${fmtLatency(r.enqueue)}  claim ${fmtLatency(r.claim)}  complete ${
+      fmtLatency(r.complete)
+    }  e2e ${fmtLatency(r.endToEnd)}  writes/job ${
+      r.writesPerJob === null ? "–" : r.writesPerJob.toFixed(4)
+    }  bytes/job ${fmt(r.bytesPerJob, 0)} (engine ${fmt(r.engineBytesPerJob, 0)}, ${
+      r.checkpoints ?? "–"
+    } checkpoints)  ${fmt(r.seconds)} s  errors ${r.errors}\n`
   )
 
 const table = (results: ReadonlyArray<PhaseResult>) => {

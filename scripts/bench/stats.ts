@@ -40,6 +40,11 @@ export interface PhaseResult {
   readonly errors: number
   /** CPU time of the server process (broker or redis-server) per job, in µs: robust to a busy machine. */
   readonly serverCpuUs: number
+  /**
+   * The share of the phase's wall time the server's main thread was on a CPU (0 to 1): below 1,
+   * the server waited (for its clients, its disk, a timer) rather than ran out of CPU.
+   */
+  readonly serverBusy: number
   /** CPU time of the load process (producers and workers, through the client library) per job, in µs. */
   readonly loadCpuUs: number
   /** osqueue only: puts (log entries and checkpoints) per job. */
@@ -73,13 +78,23 @@ export const freePort = () =>
     })
   })
 
-/** CPU time (user + system) a live process has used so far, in ms (Linux /proc). */
-export const cpuMs = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+/** CPU time (user + system) in a /proc stat file, in ms. */
+const statCpuMs = (path: string): number => {
+  const stat = readFileSync(path, "utf8")
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
   // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
   return (Number(fields[11]) + Number(fields[12])) * 10
 }
+
+/** CPU time (user + system) a live process has used so far, in ms (Linux /proc): all its threads. */
+export const cpuMs = (pid: number): number => statCpuMs(`/proc/${pid}/stat`)
+
+/**
+ * CPU time of a live process's main thread so far, in ms: the event loop of a broker, the one
+ * thread of Redis's commands. Over a phase, divided by its wall time, it says whether the server
+ * was saturated (near 100%) or waited for its clients and its disk.
+ */
+export const mainThreadCpuMs = (pid: number): number => statCpuMs(`/proc/${pid}/task/${pid}/stat`)
 
 /** Peak resident memory of a live process, in MB (VmHWM, Linux /proc). */
 export const peakRssMb = (pid: number): number => {
