@@ -23,7 +23,7 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { startBroker } from "./broker.js"
 import type { LoadSpec, Phase } from "./load.js"
-import { fmt, fmtLatency, type PhaseResult } from "./stats.js"
+import { fmt, fmtLatency, fmtShare, type PhaseResult } from "./stats.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..")
 
@@ -115,8 +115,8 @@ for (let round = 1; round <= Number(values.rounds); round++) {
           `round ${round} ${build.name.padEnd(7)} ${r.phase.padEnd(7)} ${
             fmt(r.rate, 0).padStart(6)
           } jobs/s  CPU µs/job server ${fmt(r.serverCpuUs, 0)} client ${fmt(r.loadCpuUs, 0)}  server busy ${
-            Math.round(r.serverBusy * 100)
-          }%  enqueue ${fmtLatency(r.enqueue)}  claim ${fmtLatency(r.claim)}  complete ${fmtLatency(r.complete)}  e2e ${
+            fmtShare(r.serverBusy)
+          }  enqueue ${fmtLatency(r.enqueue)}  claim ${fmtLatency(r.claim)}  complete ${fmtLatency(r.complete)}  e2e ${
             fmtLatency(r.endToEnd)
           }  writes/job ${fmt(r.writesPerJob, 4)}  encode ${fmt(r.encodeMs)} ms  put ${fmt(r.putMs)} ms  load ${
             loadavg()[0]!.toFixed(1)

@@ -65,7 +65,7 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { startBroker } from "./broker.js"
 import type { LoadSpec, Phase } from "./load.js"
-import { fmt, fmtLatency, freePort, peakRssMb, type PhaseResult } from "./stats.js"
+import { fmt, fmtLatency, fmtShare, freePort, peakRssMb, type PhaseResult } from "./stats.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, "../..")
@@ -544,15 +544,12 @@ const columns = [
   "peak RSS MB",
   "errors"
 ]
-/** The server's main thread's share of the phase, as a percentage. */
-const busy = (r: PhaseResult) => `${Math.round(r.serverBusy * 100)}%`
-
 const row = (r: PhaseResult) => [
   r.label,
   r.phase,
   fmt(r.rate, 0),
   fmt(r.serverCpuUs, 0),
-  busy(r),
+  fmtShare(r.serverBusy),
   fmt(r.loadCpuUs, 0),
   fmtLatency(r.enqueue),
   fmtLatency(r.claim),
@@ -571,9 +568,9 @@ const print = (r: PhaseResult) =>
   process.stdout.write(
     `  ${r.phase.padEnd(8)} ${fmt(r.rate, 0).padStart(7)} jobs/s  CPU µs/job server ${fmt(r.serverCpuUs, 0)} client ${
       fmt(r.loadCpuUs, 0)
-    }  server busy ${busy(r)}  enqueue ${fmtLatency(r.enqueue)}  claim ${fmtLatency(r.claim)}  complete ${
-      fmtLatency(r.complete)
-    }  e2e ${fmtLatency(r.endToEnd)}  writes/job ${
+    }  server busy ${fmtShare(r.serverBusy)}  enqueue ${fmtLatency(r.enqueue)}  claim ${
+      fmtLatency(r.claim)
+    }  complete ${fmtLatency(r.complete)}  e2e ${fmtLatency(r.endToEnd)}  writes/job ${
       r.writesPerJob === null ? "–" : r.writesPerJob.toFixed(4)
     }  bytes/job ${fmt(r.bytesPerJob, 0)} (engine ${fmt(r.engineBytesPerJob, 0)}, ${
       r.checkpoints ?? "–"
