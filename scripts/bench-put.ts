@@ -3,7 +3,10 @@
 //   previous one returned, as the checkpoint of queue.json is written;
 // - `--kind append` (file store): appends to the store's own log, `appendLogs` (its segment
 //   files), one after the other or `--in-flight 2` at once: what the log costs on the file store
-//   since it keeps logs in segments (docs/performance.md, "The log in segment files");
+//   since it keeps logs in segments (docs/performance.md, "The log in segment files"); with
+//   `--beside MB`, while checkpoints of MB MiB are put on another key one after another, as a
+//   leader checkpoints a big queue beside its log (docs/performance.md, "A checkpoint written in
+//   synced slices");
 // - `--kind create`: create-only puts of new keys `log/<position>`, one after the other (or
 //   `--in-flight 2` at once, as the commit loop sends them), as the log's entries are written;
 //   then, as the log's garbage collection does, one `list` of those entries (its CPU per entry)
@@ -14,7 +17,7 @@
 // the kernel's work for its calls), and the main thread's part of it (the event loop's).
 //
 //   npx tsx scripts/bench-put.ts --store file [--kind create [--in-flight 2] [--delete-in-flight 8]] [--n 50] [--sizes 1024,1048576]
-//   npx tsx scripts/bench-put.ts --store file --kind append [--in-flight 2] [--n 1000] [--sizes 4096]
+//   npx tsx scripts/bench-put.ts --store file --kind append [--in-flight 2] [--n 1000] [--sizes 4096] [--beside MB]
 //   scripts/s3-server start && npx tsx scripts/bench-put.ts --store s3 [--n 200] [--sizes 10240,1048576]
 //   npx tsx scripts/bench-put.ts --store floor|floor-flat|floor-append --kind create [--n 1000] [--sizes 1024]
 //
@@ -50,7 +53,8 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "10" },
     "in-flight": { type: "string", default: "1" },
     "delete-in-flight": { type: "string", default: "1" },
-    sizes: { type: "string", default: "10240,1048576" }
+    sizes: { type: "string", default: "10240,1048576" },
+    beside: { type: "string", default: "0" }
   }
 })
 const n = Number(values.n)
@@ -58,6 +62,7 @@ const warmup = Number(values.warmup)
 const inFlight = Math.max(1, Number(values["in-flight"]))
 const deleteInFlight = Math.max(1, Number(values["delete-in-flight"]))
 const sizes = values.sizes.split(",").map(Number)
+const besideMb = Number(values.beside)
 const endpoint = process.env.OSQUEUE_TEST_S3_ENDPOINT ?? "http://127.0.0.1:7480"
 const floors = ["floor", "floor-flat", "floor-append"]
 if (values.store !== "s3" && values.store !== "file" && !floors.includes(values.store)) {
@@ -70,6 +75,10 @@ if (values.kind !== "cas" && values.kind !== "create" && values.kind !== "append
 }
 if (values.kind === "append" && values.store !== "file") {
   console.error("--kind append measures --store file only (the store that keeps logs of its own)")
+  process.exit(2)
+}
+if (besideMb > 0 && values.kind !== "append") {
+  console.error("--beside writes checkpoints beside --kind append only")
   process.exit(2)
 }
 if (floors.includes(values.store) && values.kind !== "create") {
@@ -153,13 +162,39 @@ const casPuts = (size: number) =>
     return result
   })
 
+/**
+ * Checkpoints of `mb` MiB, in parts of 8 KiB as a queue's jobs lie in their slabs, put one after
+ * another on one key until `stop` says so: a leader checkpointing a big queue beside its log.
+ */
+const checkpointsBeside = (mb: number, stop: () => boolean) =>
+  Effect.gen(function*() {
+    const store = yield* ObjectStore
+    const parts = Array.from({ length: mb * 128 }, (_, i) => new Uint8Array(8192).fill(i % 251))
+    const key = `checkpoint-${Date.now()}.json`
+    let version = yield* store.put(key, parts, { ifAbsent: true })
+    let written = 1
+    while (!stop()) {
+      version = yield* store.put(key, parts, { ifMatch: version })
+      written++
+    }
+    return written
+  })
+
 const appends = (size: number) =>
   Effect.gen(function*() {
     const logs = (yield* ObjectStore).appendLogs
     if (logs === undefined) return yield* Effect.die("this store keeps no logs of its own")
     const log = `log-${size}-${Date.now()}/`
     const bodies = Array.from({ length: warmup + n + 1 }, (_, seq) => payload(size, seq))
-    return yield* timed((seq) => logs.append(log, seq, "bench", bodies[seq]!))
+    if (besideMb === 0) return yield* timed((seq) => logs.append(log, seq, "bench", bodies[seq]!))
+    let done = false
+    const checkpoints = yield* Effect.fork(checkpointsBeside(besideMb, () => done))
+    const measured = yield* timed((seq) => logs.append(log, seq, "bench", bodies[seq]!))
+    done = true
+    console.log(
+      `checkpoints of ${besideMb} MiB written beside: ${yield* Effect.orDie(checkpoints.await.pipe(Effect.flatten))}`
+    )
+    return measured
   })
 
 const createPuts = (size: number) =>

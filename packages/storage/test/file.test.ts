@@ -5,6 +5,7 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as FileStore from "../src/FileStore.js"
+import { syncedSliceBytes } from "../src/internal/file/fs.js"
 import { contractSuite } from "./contract.js"
 import { exited, outputOf, runFixture, until } from "./support/children.js"
 
@@ -75,6 +76,23 @@ describe("FileStore", () => {
       }
       // Nothing was created outside the store's own folders.
       expect(NodeFs.readdirSync(directory).sort()).toEqual(["objects", "osqueue-store.json", "tmp"])
+    }))
+
+  it.live("a value longer than a synced slice is written in slices and reads back whole, from parts or one buffer", () =>
+    Effect.gen(function*() {
+      const store = yield* FileStore.make({ directory: freshDir() })
+      // Parts of an odd size, so that slices end inside no part and between parts anywhere.
+      const parts = Array.from({ length: 3_001 }, (_, i) => new Uint8Array(3_001).fill(i % 251))
+      const whole = Buffer.concat(parts)
+      expect(whole.length).toBeGreaterThan(2 * syncedSliceBytes)
+      const sha = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
+      const v1 = yield* store.put("big", parts, { ifAbsent: true })
+      expect(sha((yield* store.get("big").pipe(Effect.map(Option.getOrThrow))).bytes)).toBe(sha(whole))
+      const reversed = Buffer.from(whole).reverse()
+      yield* store.put("big", reversed, { ifMatch: v1 })
+      const stored = yield* store.get("big").pipe(Effect.map(Option.getOrThrow))
+      expect(stored.bytes.length).toBe(whole.length)
+      expect(sha(stored.bytes)).toBe(sha(reversed))
     }))
 
   it.live("two stores on one directory see each other's writes and race safely", () =>

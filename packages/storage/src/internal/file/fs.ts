@@ -8,7 +8,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as NodeFs from "node:fs"
-import { type Body, bodyParts } from "../../ObjectStore.js"
+import { type Body, bodyLength, bodyParts } from "../../ObjectStore.js"
 
 export class FsError extends Data.TaggedError("FsError")<{
   readonly op: string
@@ -84,6 +84,9 @@ const closeQuietly = (fd: number) => {
   }
 }
 
+/** Writes what a file holds to `fd`, then calls `then` once, with why it could not. */
+type WriteStep = (fd: number, then: (failure: FsError | undefined) => void) => void
+
 /**
  * Opens `path`, runs `write` on it, fsyncs it on the thread pool (the one slow step, which the
  * broker spends serving requests instead of blocking on the disk) and closes it, then calls
@@ -93,7 +96,7 @@ const closeQuietly = (fd: number) => {
 const durablyThen = (
   path: string,
   flags: string,
-  write: (fd: number) => void,
+  write: WriteStep,
   sync: boolean,
   done: (failure: FsError | undefined) => void
 ): void => {
@@ -103,19 +106,15 @@ const durablyThen = (
   } catch (cause) {
     return done(fsError("open", path, cause))
   }
-  try {
-    write(fd)
-  } catch (cause) {
-    closeQuietly(fd)
-    return done(fsError("write", path, cause))
-  }
-  if (!sync) {
-    closeQuietly(fd)
-    return done(undefined)
-  }
-  NodeFs.fsync(fd, (cause) => {
-    closeQuietly(fd)
-    done(cause === null ? undefined : fsError("fsync", path, cause))
+  write(fd, (failure) => {
+    if (failure !== undefined || !sync) {
+      closeQuietly(fd)
+      return done(failure)
+    }
+    NodeFs.fsync(fd, (cause) => {
+      closeQuietly(fd)
+      done(cause === null ? undefined : fsError("fsync", path, cause))
+    })
   })
 }
 
@@ -127,7 +126,7 @@ const resumed = (step: (done: (failure: FsError | undefined) => void) => void): 
  * `durablyThen` as an Effect: one resumption of the caller per file. Interrupted while the fsync
  * is under way, the callback still closes the file.
  */
-const durably = (path: string, flags: string, write: (fd: number) => void, sync: boolean) =>
+const durably = (path: string, flags: string, write: WriteStep, sync: boolean) =>
   resumed((done) => durablyThen(path, flags, write, sync, done))
 
 /** Buffers per `writev` call (the kernel's IOV_MAX). */
@@ -152,19 +151,60 @@ const writeParts = (fd: number, parts: ReadonlyArray<Uint8Array>) => {
   }
 }
 
-/** Writes `head` and then the body's parts to a file opened on `fd`. */
-const writeHeadAndBody = (fd: number, head: Uint8Array, body: Body | undefined) => {
-  writeParts(fd, [head])
-  if (body !== undefined) writeParts(fd, bodyParts(body))
+/**
+ * A body past this many bytes is written a slice at a time, each slice fdatasynced before the
+ * next is written (`inSlices`).
+ */
+export const syncedSliceBytes = 4 * 1024 * 1024
+
+/**
+ * Writes the parts about `syncedSliceBytes` at a time, fdatasyncing each slice on the thread
+ * pool before writing the next. A checkpoint of a big queue is tens of MB: written whole, its
+ * dirty pages went out with the file system's next journal commit, which the log's next
+ * `fdatasync` waits for, and appends stalled for up to a quarter of a second behind it (ext4;
+ * docs/performance.md, "A checkpoint written in synced slices"). In slices, an append waits
+ * for one slice at most, and the event loop copies one slice at a time.
+ */
+const inSlices = (path: string, parts: ReadonlyArray<Uint8Array>): WriteStep => (fd, then) => {
+  let next = 0
+  const slice = () => {
+    const from = next
+    let bytes = 0
+    while (next < parts.length && bytes < syncedSliceBytes) bytes += parts[next++]!.length
+    try {
+      writeParts(fd, parts.slice(from, next))
+    } catch (cause) {
+      return then(fsError("write", path, cause))
+    }
+    if (next === parts.length) return then(undefined)
+    NodeFs.fdatasync(fd, (cause) => (cause === null ? slice() : then(fsError("fdatasync", path, cause))))
+  }
+  slice()
 }
 
 /**
- * Creates `path` (failing if it exists) with `head` and then the body's parts, then fsyncs it.
- * (The head goes first in a call of its own: putting it in front of 100,000 parts would copy
- * the array of parts on every commit.)
+ * Writes `head` and then the body's parts: at once, or the body in synced slices when it is
+ * durable (`sync`) and long (`inSlices`). The head goes first in a call of its own: putting it in
+ * front of 100,000 parts would copy the array of parts on every commit.
  */
+const headAndBody = (path: string, head: Uint8Array, body: Body | undefined, sync: boolean): WriteStep => {
+  const parts = body === undefined ? [] : bodyParts(body)
+  const sliced = sync && body !== undefined && bodyLength(body) > syncedSliceBytes
+  return (fd, then) => {
+    try {
+      writeParts(fd, [head])
+      if (!sliced) writeParts(fd, parts)
+    } catch (cause) {
+      return then(fsError("write", path, cause))
+    }
+    if (sliced) inSlices(path, parts)(fd, then)
+    else then(undefined)
+  }
+}
+
+/** Creates `path` (failing if it exists) with `head` and then the body's parts, then fsyncs it. */
 export const writeDurable = (path: string, head: Uint8Array, body: Body | undefined, sync: boolean) =>
-  durably(path, "wx", (fd) => writeHeadAndBody(fd, head, body), sync)
+  durably(path, "wx", headAndBody(path, head, body, sync), sync)
 
 /** `writeDurable` in callback form (`durablyThen`). */
 export const writeDurableThen = (
@@ -173,16 +213,14 @@ export const writeDurableThen = (
   body: Body | undefined,
   sync: boolean,
   done: (failure: FsError | undefined) => void
-) => durablyThen(path, "wx", (fd) => writeHeadAndBody(fd, head, body), sync, done)
+) => durablyThen(path, "wx", headAndBody(path, head, body, sync), sync, done)
 
 /** Errors of a folder's fsync that lose nothing: some platforms cannot fsync a folder (the data itself was synced). */
 const folderSyncHarmless = ["EINVAL", "EISDIR", "EPERM", "EBADF"]
 
-const nothing = () => {}
-
 export const syncDirectory = (path: string, sync: boolean) =>
   sync
-    ? durably(path, "r", nothing, true).pipe(
+    ? durably(path, "r", (_, then) => then(undefined), true).pipe(
       // Some platforms cannot fsync a directory; the data itself was already synced.
       Effect.catchIf((e) => folderSyncHarmless.includes(e.code ?? ""), () => Effect.void)
     )
