@@ -155,7 +155,7 @@ const writeParts = (fd: number, parts: ReadonlyArray<Uint8Array>) => {
  * A body past this many bytes is written a slice at a time, each slice fdatasynced before the
  * next is written (`inSlices`).
  */
-export const syncedSliceBytes = 4 * 1024 * 1024
+export const syncedSliceBytes = 512 * 1024
 
 /**
  * Writes the parts about `syncedSliceBytes` at a time, fdatasyncing each slice on the thread
