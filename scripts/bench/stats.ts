@@ -106,7 +106,8 @@ export const peakRssMb = (pid: number): number => {
 export const fmt = (n: number | null | undefined, digits = 1): string =>
   n === null || n === undefined ? "–" : n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(digits)
 
-/** A share (0 to 1) as a whole percentage. */
-export const fmtShare = (share: number): string => `${Math.round(share * 100)}%`
+/** A share (0 to 1) as a whole percentage; "–" when there is none (a `--checkout` from before it was measured). */
+export const fmtShare = (share: number | undefined): string =>
+  share === undefined || !Number.isFinite(share) ? "–" : `${Math.round(share * 100)}%`
 
 export const fmtLatency = (l: Latency | null): string => (l === null ? "–" : `${fmt(l.p50)} / ${fmt(l.p99)}`)
