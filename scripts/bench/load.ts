@@ -16,7 +16,7 @@ import { Worker } from "@osqueue/worker"
 import { Queue, Worker as BullWorker } from "bullmq"
 import { Deferred, Effect, Layer, Logger, LogLevel } from "effect"
 import { RestConnection } from "./rest.js"
-import { cpuMs, mainThreadCpuMs, now, type PhaseResult, Samples } from "./stats.js"
+import { now, type PhaseResult, Samples, serverUsage } from "./stats.js"
 
 export type Phase = "enqueue" | "drain" | "mixed"
 
@@ -296,8 +296,7 @@ const osqueue = Effect.gen(function*() {
       claimLatency.reset()
       completeLatency.reset()
       const before = yield* Effect.promise(storeCounters)
-      const cpuBefore = cpuMs(spec.serverPid)
-      const mainBefore = mainThreadCpuMs(spec.serverPid)
+      const server = serverUsage(spec.serverPid)
       const ownBefore = process.cpuUsage()
       const started = now()
       if (phase === "enqueue") {
@@ -316,8 +315,7 @@ const osqueue = Effect.gen(function*() {
         }))
       }
       const seconds = (now() - started) / 1000
-      const serverCpuUs = (cpuMs(spec.serverPid) - cpuBefore) * 1000 / jobs
-      const serverBusy = (mainThreadCpuMs(spec.serverPid) - mainBefore) / (seconds * 1000)
+      const used = server(jobs, seconds)
       const loadCpuUs = ownCpuUs(ownBefore) / jobs
       const after = yield* Effect.promise(storeCounters)
       return {
@@ -331,8 +329,7 @@ const osqueue = Effect.gen(function*() {
         complete: phase === "enqueue" ? null : completeLatency.summary(),
         endToEnd: phase === "mixed" ? endToEnd.summary() : null,
         errors: errors.n,
-        serverCpuUs,
-        serverBusy,
+        ...used,
         loadCpuUs,
         writesPerJob: (after.writes - before.writes) / jobs,
         bytesPerJob: (after.storeBytes - before.storeBytes) / jobs,
@@ -392,8 +389,7 @@ const bullmq = async () => {
         }
       }))
     }
-    const cpuBefore = cpuMs(spec.serverPid)
-    const mainBefore = mainThreadCpuMs(spec.serverPid)
+    const server = serverUsage(spec.serverPid)
     const ownBefore = process.cpuUsage()
     const started = now()
     if (phase === "enqueue") {
@@ -413,8 +409,7 @@ const bullmq = async () => {
       await worker.close()
     }
     const seconds = (now() - started) / 1000
-    const serverCpuUs = (cpuMs(spec.serverPid) - cpuBefore) * 1000 / jobs
-    const serverBusy = (mainThreadCpuMs(spec.serverPid) - mainBefore) / (seconds * 1000)
+    const used = server(jobs, seconds)
     const loadCpuUs = ownCpuUs(ownBefore) / jobs
     await queue.close()
     return {
@@ -428,8 +423,7 @@ const bullmq = async () => {
       complete: null,
       endToEnd: phase === "mixed" ? endToEnd.summary() : null,
       errors,
-      serverCpuUs,
-      serverBusy,
+      ...used,
       loadCpuUs,
       writesPerJob: null,
       bytesPerJob: null,

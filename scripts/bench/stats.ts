@@ -94,7 +94,7 @@ export const cpuMs = (pid: number): number => statCpuMs(`/proc/${pid}/stat`)
  * thread of Redis's commands. Over a phase, divided by its wall time, it says whether the server
  * was saturated (near 100%) or waited for its clients and its disk.
  */
-export const mainThreadCpuMs = (pid: number): number => statCpuMs(`/proc/${pid}/task/${pid}/stat`)
+const mainThreadCpuMs = (pid: number): number => statCpuMs(`/proc/${pid}/task/${pid}/stat`)
 
 /** Peak resident memory of a live process, in MB (VmHWM, Linux /proc). */
 export const peakRssMb = (pid: number): number => {
@@ -105,6 +105,19 @@ export const peakRssMb = (pid: number): number => {
 
 export const fmt = (n: number | null | undefined, digits = 1): string =>
   n === null || n === undefined ? "–" : n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(digits)
+
+/**
+ * The server's CPU from now on: `since(jobs, seconds)` gives its CPU per job over all its threads
+ * (`serverCpuUs`) and its main thread's share of the wall time (`serverBusy`).
+ */
+export const serverUsage = (pid: number) => {
+  const cpu = cpuMs(pid)
+  const main = mainThreadCpuMs(pid)
+  return (jobs: number, seconds: number): Pick<PhaseResult, "serverCpuUs" | "serverBusy"> => ({
+    serverCpuUs: (cpuMs(pid) - cpu) * 1000 / jobs,
+    serverBusy: (mainThreadCpuMs(pid) - main) / (seconds * 1000)
+  })
+}
 
 /** A share (0 to 1) as a whole percentage; "–" when there is none (a `--checkout` from before it was measured). */
 export const fmtShare = (share: number | undefined): string =>

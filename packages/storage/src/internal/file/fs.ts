@@ -165,7 +165,12 @@ export const syncedSliceBytes = 512 * 1024
  * docs/performance.md, "A checkpoint written in synced slices"). In slices, an append waits
  * for one slice at most, and the event loop copies one slice at a time.
  */
-const inSlices = (path: string, parts: ReadonlyArray<Uint8Array>): WriteStep => (fd, then) => {
+const inSlices = (
+  fd: number,
+  path: string,
+  parts: ReadonlyArray<Uint8Array>,
+  then: (failure: FsError | undefined) => void
+) => {
   let next = 0
   const slice = () => {
     const from = next
@@ -197,7 +202,7 @@ const headAndBody = (path: string, head: Uint8Array, body: Body | undefined, syn
     } catch (cause) {
       return then(fsError("write", path, cause))
     }
-    if (sliced) inSlices(path, parts)(fd, then)
+    if (sliced) inSlices(fd, path, parts, then)
     else then(undefined)
   }
 }
