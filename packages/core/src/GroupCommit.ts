@@ -125,7 +125,9 @@ export const make = Effect.gen(function*() {
     offer: queue.offer,
     accepting: () => accepting,
     overloaded,
-    after: yield* Timers.make
+    after: yield* Timers.make,
+    // Only ever called once a claim comes, long after the loop below is made.
+    heldOnArrival: () => commits.claimHeld()
   })
 
   const commits = yield* CommitLoop.make({

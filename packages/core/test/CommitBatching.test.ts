@@ -9,7 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { LogEntry } from "@osqueue/core"
 import { bodyBytes, MemoryStore, type ObjectStoreShape } from "@osqueue/storage"
-import { Chunk, Clock, Duration, Effect, Either, Exit, Fiber, Queue, Scope } from "effect"
+import { Chunk, Clock, Duration, Effect, Either, Exit, Fiber, Option, Queue, Scope } from "effect"
 import { advance, type StartedEngine, startEngine } from "./fixtures/engine.js"
 
 const writeMs = 40
@@ -99,6 +99,48 @@ describe("commit batching", () => {
       yield* land
       yield* Fiber.joinAll(three)
       expect(yield* engine.commit.read((s) => s.list({ limit: 100 }).jobs.length)).toBe(21)
+    }))
+
+  it.scoped("a worker's claim that comes back held is company that came: its round goes without waiting out the wait", () =>
+    Effect.gen(function*() {
+      const { slowDown, store, writes } = yield* slow(yield* MemoryStore.make)
+      const engine = yield* startEngine(store, "http://a:8080")
+      yield* advance(0)
+      yield* slowDown
+      yield* enqueue(engine, "lone")
+      yield* Queue.take(writes)
+      yield* land
+      const claimNext = engine.commit.claimWaiting({ _tag: "Claim", workerId: "w", max: 1, types: ["work"] }, 60_000)
+
+      // A worker's long poll is held; seven producers' jobs go in one write, one of them the
+      // worker's: the claim joins that batch, so eight callers are answered.
+      const held = yield* Effect.fork(claimNext)
+      yield* advance(0)
+      const first = yield* Effect.forEach(
+        ["work", ...Array.from({ length: 6 }, (_, i) => `p-${i}`)],
+        (t) => enqueue(engine, t)
+      )
+      expect((yield* Queue.take(writes)).jobs).toBe(7)
+      yield* land
+      yield* Fiber.joinAll(first)
+      expect((yield* Fiber.join(held)).map(({ job }) => job.type)).toEqual(["work"])
+
+      // All eight come back: the worker's claim first, held (nothing of its type is queued), then
+      // the producers one per ms. The seventh completes the round: the write goes with it, not
+      // at the end of the wait for company (a quarter of a write, 10 ms, after the first).
+      const waiting = yield* Effect.fork(claimNext)
+      yield* advance(0)
+      const back = yield* Clock.currentTimeMillis
+      const returning: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+      for (let i = 0; i < 7; i++) {
+        returning.push(yield* enqueue(engine, `again-${i}`))
+        if (i < 6) yield* advance(1)
+      }
+      yield* advance(0)
+      expect(Option.getOrUndefined(yield* Queue.poll(writes))).toEqual({ at: back + 6, jobs: 7 })
+      yield* land
+      yield* Fiber.joinAll(returning)
+      yield* Fiber.interrupt(waiting)
     }))
 })
 

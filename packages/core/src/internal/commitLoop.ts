@@ -67,6 +67,11 @@ export interface CommitLoop {
   readonly commitFrom: (first: Array<Pending>) => Effect.Effect<void>
   /** When the last commit became durable (the leader's clock, ms): the watchdog's and readiness's measure. */
   readonly lastDurable: () => number
+  /**
+   * A claim came and is held (a long poll, `LongPolls`), so no command of its comes: a wait for
+   * company counts it as come.
+   */
+  readonly claimHeld: () => void
 }
 
 export const make = (options: {
@@ -268,6 +273,21 @@ export const make = (options: {
       left: since + waitForCallers * recentWriteMs - clock.unsafeCurrentTimeMillis()
     })
 
+    /** Resumes the wait for company under way, if one is. */
+    let companyCame: (() => void) | undefined
+
+    /**
+     * A caller's claim is held, not queued: one fewer command to wait for. A worker's claim that
+     * a commit answers comes back as the next commit's long poll; counted as a command still to
+     * come, every commit of a pool's round waited out its whole wait for company
+     * (docs/performance.md, "A held claim is company that came").
+     */
+    const claimHeld = () => {
+      if (answeredSinceSend === 0) return
+      answeredSinceSend--
+      companyCame?.()
+    }
+
     /**
      * Resumes once `count` commands wait, `also` calls back, or `ms` have passed: a timer of its
      * own only while commands wait for company, so an idle wait costs none, and no fiber on the
@@ -281,10 +301,14 @@ export const make = (options: {
             count,
             also: (callback) => {
               stop = after(ms, callback)
+              companyCame = callback
               also?.(callback)
             }
           }),
-          () => stop?.()
+          () => {
+            stop?.()
+            companyCame = undefined
+          }
         )
       })
 
@@ -383,5 +407,5 @@ export const make = (options: {
       )
     })
 
-    return { loop, commitFrom, lastDurable: () => lastDurable }
+    return { loop, commitFrom, lastDurable: () => lastDurable, claimHeld }
   })

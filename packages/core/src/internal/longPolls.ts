@@ -76,6 +76,8 @@ export const make = (options: {
   readonly overloaded: () => OsqueueError
   /** The timer of a held claim, on the leader's clock. */
   readonly after: Timers.After
+  /** Told of a claim held as it comes (no command queued for it): the commit loop's `claimHeld`. */
+  readonly heldOnArrival: () => void
 }): LongPolls => {
   const { after, current, now } = options
   const held = new Set<Held>()
@@ -142,7 +144,10 @@ export const make = (options: {
       done: false
     }
     if (current().hasClaimable(command.types, at)) send(h)
-    else hold(h)
+    else {
+      hold(h)
+      if (held.has(h)) options.heldOnArrival()
+    }
     return () => {
       h.done = true
       held.delete(h)
