@@ -122,6 +122,21 @@ const storeCounters = async () => ({
 })
 
 /**
+ * Resolves once no checkpoint is due or being written (`osqueue_checkpoint_writing` at 0; a
+ * broker without the gauge counts as settled). Awaited at the end of each phase, after its
+ * clock and CPU are read: its bytes then hold the checkpoint its own commits made due, which
+ * may land after its last job, and none of the untimed fills' (a 100,000-job backlog's
+ * checkpoint, written in slices, took longer than the fill and landed in the drain behind it).
+ */
+const checkpointSettled = async () => {
+  for (const started = Date.now(); Date.now() - started < 120_000;) {
+    if (await metric("osqueue_checkpoint_writing") === 0) return
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  throw new Error("a checkpoint was still due or being written after 2 minutes")
+}
+
+/**
  * REST single enqueues (one job per HTTP request) from P producers, each on a keep-alive
  * connection of its own, as plain promise loops: Effect fibers per call would cost the load
  * more CPU than the requests.
@@ -317,6 +332,7 @@ const osqueue = Effect.gen(function*() {
       const seconds = (now() - started) / 1000
       const used = server(jobs, seconds)
       const loadCpuUs = ownCpuUs(ownBefore) / jobs
+      yield* Effect.promise(checkpointSettled)
       const after = yield* Effect.promise(storeCounters)
       return {
         label: spec.label,
@@ -348,6 +364,7 @@ const osqueue = Effect.gen(function*() {
   if (spec.backlog !== undefined) yield* fill("backlog", spec.backlog)
   // A drain with no enqueue phase before it drains jobs enqueued here.
   if (spec.phases[0] === "drain") yield* fill("bench", spec.jobs)
+  yield* Effect.promise(checkpointSettled)
   for (const phase of spec.phases) {
     // drain takes what enqueue left; mixed starts from an empty type.
     emit(yield* runPhase(phase, phase === "mixed" ? "mixed" : "bench", spec.jobs))

@@ -47,6 +47,13 @@ export const pending = Metric.gauge("osqueue_pending_commands", { description: "
 export const checkpoints = Metric.counter("osqueue_checkpoints_total", {
   description: "Checkpoints (the whole state, queue.json) written in the background"
 })
+/**
+ * 1 from the moment a checkpoint is due until it is written (or given up), else 0: a checkpoint
+ * of a big queue takes seconds, and one that never ends shows here.
+ */
+export const checkpointWriting = Metric.gauge("osqueue_checkpoint_writing", {
+  description: "1 while a checkpoint (queue.json) is due or being written, else 0"
+})
 /** Updated with milliseconds; exposed in seconds, from 1 ms to 32 s. */
 export const checkpointLatency = secondsFromMillis(
   "osqueue_checkpoint_latency_seconds",

@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { LogEntry, Metrics } from "@osqueue/core"
 import { FaultyStore, MemoryStore, type ObjectStoreShape, OutcomeUnknown, StoreUnavailable } from "@osqueue/storage"
 import type { EnqueueOptions, OsqueueError } from "@osqueue/types"
-import { Duration, Effect, Either, Exit, Metric, Option, Scope, TestClock } from "effect"
+import { Deferred, Duration, Effect, Either, Exit, Metric, Option, Scope, TestClock } from "effect"
 import { durable } from "./fixtures/durable.js"
 import { advance, settle, type StartedEngine, startEngine, startLeaderAndFollower } from "./fixtures/engine.js"
 
@@ -57,6 +57,33 @@ describe("engine", () => {
       for (const histogram of [Metrics.batchSize, Metrics.commitLatency, Metrics.encodeLatency]) {
         expect((yield* Metric.value(Metric.tagged(histogram, "queue", "labelled"))).count).toBeGreaterThan(0)
       }
+    }))
+
+  it.scoped("osqueue_checkpoint_writing is 1 from a checkpoint's being due until it lands, then 0", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryStore.make
+      const landing = yield* Deferred.make<void>()
+      let held = false
+      const store: ObjectStoreShape = {
+        ...memory,
+        put: (key, body, condition, options) =>
+          held && key.endsWith("queue.json")
+            ? Effect.zipRight(Deferred.await(landing), memory.put(key, body, condition, options))
+            : memory.put(key, body, condition, options)
+      }
+      const engine = yield* startEngine(store, "http://a:8080", {
+        checkpoint: { entries: 1, minBytes: 1 << 30, interval: Duration.hours(1) }
+      }).pipe(Effect.tagMetrics("queue", "checkpointed"))
+      yield* advance(0)
+      const writing = Metric.tagged(Metrics.checkpointWriting, "queue", "checkpointed")
+      expect((yield* Metric.value(writing)).value).toBe(0)
+      held = true
+      yield* settle(enqueue(engine, job("email")))
+      for (let i = 0; i < 5; i++) yield* advance(0)
+      expect((yield* Metric.value(writing)).value).toBe(1)
+      yield* Deferred.succeed(landing, undefined)
+      for (let i = 0; i < 5; i++) yield* advance(0)
+      expect((yield* Metric.value(writing)).value).toBe(0)
     }))
 
   it.scoped("a lease that is not renewed expires and counts as a failed attempt", () =>

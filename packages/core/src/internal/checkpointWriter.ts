@@ -8,6 +8,7 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -61,6 +62,8 @@ export const make = (options: {
     const { cas, config, copy, lock, log } = options
     const graceMs = 2 * Duration.toMillis(config.electionTtl)
     const clock = yield* Effect.clock
+    // The engine's labels (a named queue's), for the gauge set outside an effect.
+    const labels = yield* FiberRef.get(FiberRef.currentMetricLabels)
 
     // What the log holds beyond the checkpoint, for the checkpoint policy.
     let entriesSince = 0
@@ -103,6 +106,7 @@ export const make = (options: {
           now - lastCheckpointAt >= Duration.toMillis(config.checkpoint.interval))
       if (!due) return
       writing = true
+      Metrics.checkpointWriting.unsafeUpdate(1, labels)
       if (inFlight) checkpointDue = true
       else snapshots.unsafeOffer(takeSnapshot())
     }
@@ -189,7 +193,10 @@ export const make = (options: {
             ? Effect.logWarning("another broker wrote the checkpoint; not overwriting it")
             : Effect.logWarning("could not write the checkpoint; trying again after the next commit", error)
         ),
-        Effect.ensuring(Effect.sync(() => void (writing = false))),
+        Effect.ensuring(Effect.sync(() => {
+          writing = false
+          Metrics.checkpointWriting.unsafeUpdate(0, labels)
+        })),
         Effect.withSpan("Replica.checkpoint", { attributes: { position: snapshot.position }, captureStackTrace: false })
       )
 
