@@ -21,6 +21,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Scope from "effect/Scope"
+import { rmSync } from "node:fs"
 import { loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -144,5 +145,6 @@ try {
   }
 } finally {
   broker.child.kill("SIGKILL")
+  rmSync(broker.dir, { recursive: true, force: true })
 }
 process.exit(0)
