@@ -43,13 +43,18 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "../..")
 
 const job = () => ({ type: "call", payload: { t: Date.now(), pad: "x".repeat(200) } })
 
-/** CPU µs of this process per call, and calls a second, over `n` calls made by `callers` loops (`loops`). */
+/**
+ * CPU µs of this process per call, and calls a second, over about `n` calls: `loops(each)` makes
+ * `each` calls from each of the `callers` loops.
+ */
 const timed = async (n: number, loops: (each: number) => Promise<unknown>) => {
+  const each = Math.ceil(n / callers)
+  const made = each * callers
   const before = process.cpuUsage()
   const started = performance.now()
-  await loops(Math.ceil(n / callers))
+  await loops(each)
   const used = process.cpuUsage(before)
-  return { cpuUs: (used.user + used.system) / n, rate: n / ((performance.now() - started) / 1000) }
+  return { cpuUs: (used.user + used.system) / made, rate: made / ((performance.now() - started) / 1000) }
 }
 
 type Client = (n: number) => Promise<{ readonly cpuUs: number; readonly rate: number }>

@@ -163,7 +163,8 @@ export const syncedSliceBytes = 512 * 1024
  * dirty pages went out with the file system's next journal commit, which the log's next
  * `fdatasync` waits for, and appends stalled for up to a quarter of a second behind it (ext4;
  * docs/performance.md, "A checkpoint written in synced slices"). In slices, an append waits
- * for one slice at most, and the event loop copies one slice at a time.
+ * for one slice at most, and the event loop copies one slice at a time. A slice is whole parts:
+ * a part longer than a slice (a body of one buffer) is a slice of its own.
  */
 const inSlices = (
   fd: number,
