@@ -9,10 +9,8 @@
  */
 import { GroupCommit } from "@osqueue/core"
 import type { JobEvent, Percentiles, StateCounts, StatsSample, TypeSample } from "@osqueue/types"
-import type * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
-import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 
@@ -92,42 +90,41 @@ export const make: Effect.Effect<StatsHistoryShape, never, GroupCommit.GroupComm
     let lastSeq = (yield* commit.stats).seq
 
     /** Counts a batch of committed events; claims and completions carry their durations. */
-    const record = (events: Chunk.Chunk<JobEvent>) =>
-      Effect.sync(() => {
-        const interval = current
-        for (const event of events) {
-          interval.events++
-          const type = interval.type(event.type)
-          switch (event.kind) {
-            case "enqueued":
-              interval.enqueued++
-              break
-            case "claimed":
-              if (event.waitedMs !== undefined) {
-                interval.wait.add(event.waitedMs)
-                type.wait.add(event.waitedMs)
-              }
-              break
-            case "completed":
-              interval.completed++
-              type.completed++
-              if (event.ranMs !== undefined) {
-                interval.run.add(event.ranMs)
-                type.run.add(event.ranMs)
-              }
-              break
-            case "retrying":
-              interval.failed++
-              type.failed++
-              break
-            case "dead":
-              interval.failed++
-              interval.dead++
-              type.failed++
-              break
-          }
+    const record = (events: ReadonlyArray<JobEvent>) => {
+      const interval = current
+      for (const event of events) {
+        interval.events++
+        const type = interval.type(event.type)
+        switch (event.kind) {
+          case "enqueued":
+            interval.enqueued++
+            break
+          case "claimed":
+            if (event.waitedMs !== undefined) {
+              interval.wait.add(event.waitedMs)
+              type.wait.add(event.waitedMs)
+            }
+            break
+          case "completed":
+            interval.completed++
+            type.completed++
+            if (event.ranMs !== undefined) {
+              interval.run.add(event.ranMs)
+              type.run.add(event.ranMs)
+            }
+            break
+          case "retrying":
+            interval.failed++
+            type.failed++
+            break
+          case "dead":
+            interval.failed++
+            interval.dead++
+            type.failed++
+            break
         }
-      })
+      }
+    }
 
     /** Closes the interval: a sample with the counts now, into the ring and to every watcher. */
     const sample = Effect.gen(function*() {
@@ -172,12 +169,7 @@ export const make: Effect.Effect<StatsHistoryShape, never, GroupCommit.GroupComm
       yield* PubSub.publish(published, next)
     })
 
-    const events = yield* commit.events
-    yield* Queue.takeBetween(events, 1, 10_000).pipe(
-      Effect.flatMap(record),
-      Effect.forever,
-      Effect.forkScoped
-    )
+    yield* commit.onEvents(record)
     yield* Effect.sleep(sampleEveryMs).pipe(Effect.zipRight(sample), Effect.forever, Effect.forkScoped)
 
     return {

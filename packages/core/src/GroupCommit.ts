@@ -52,6 +52,14 @@ export interface GroupCommitShape {
   /** What happened in each durable commit, in order. */
   readonly events: Effect.Effect<Queue.Dequeue<JobEvent>, never, Scope.Scope>
   /**
+   * Calls `listener` with what happened in each durable commit, in order, as the commit is
+   * answered, until the scope closes. For a consumer that only counts (the broker's stats
+   * history): a subscription to `events` wakes a fiber per commit, which cost the broker more
+   * than the counting (docs/performance.md, "Events counted without a fiber"). A listener must
+   * be quick; one that throws is logged and called again with the next commit.
+   */
+  readonly onEvents: (listener: (events: ReadonlyArray<JobEvent>) => void) => Effect.Effect<void, never, Scope.Scope>
+  /**
    * A claim that may wait `waitMs` for a job (a long poll; docs/architecture.md, "Long-poll
    * claims"): in the next batch when a job is claimable for it now, else held — no command, no
    * work per commit beyond a lookup — and taken into the first batch after which one is, so it
@@ -107,6 +115,7 @@ export const make = Effect.gen(function*() {
   const clock = yield* Effect.clock
   const replica = yield* Replica
   const events = yield* PubSub.sliding<JobEvent>(16_384)
+  const listeners = new Set<CommitLoop.EventListener>()
   const renewEvery = Duration.divide(config.electionTtl, 3).pipe(Option.getOrElse(() => Duration.seconds(1)))
   const ttlMs = Duration.toMillis(config.electionTtl)
   let accepting = true
@@ -138,6 +147,7 @@ export const make = Effect.gen(function*() {
     longPolls,
     idle: renewal,
     events,
+    listeners,
     accepting: () => accepting,
     tracing,
     notLeader
@@ -288,6 +298,11 @@ export const make = Effect.gen(function*() {
     readIfQuiet: (f) => Effect.sync(() => replica.readIfQuiet(f)),
     stats: Effect.sync(replica.stats),
     events: PubSub.subscribe(events),
+    onEvents: (listener) =>
+      Effect.acquireRelease(
+        Effect.sync(() => void listeners.add(listener)),
+        () => Effect.sync(() => void listeners.delete(listener))
+      ),
     claimWaiting,
     claimWaitingWith,
     handoff,

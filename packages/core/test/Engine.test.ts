@@ -59,6 +59,26 @@ describe("engine", () => {
       }
     }))
 
+  it.scoped("onEvents tells a listener each durable commit's events in order, past one that throws, until its scope closes", () =>
+    Effect.gen(function*() {
+      const engine = yield* single
+      const told: Array<string> = []
+      const listening = yield* Scope.make()
+      yield* engine.commit.onEvents(() => {
+        throw new Error("a listener's bug")
+      })
+      yield* engine.commit.onEvents((events) => told.push(...events.map((e) => `${e.kind} ${e.jobId}`))).pipe(
+        Scope.extend(listening)
+      )
+      const created = yield* settle(enqueue(engine, job("email")))
+      const claimed = yield* settle(claim(engine))
+      yield* settle(engine.commit.submit({ _tag: "Complete", token: claimed[0]!.token }))
+      expect(told).toEqual([`enqueued ${created.id}`, `claimed ${created.id}`, `completed ${created.id}`])
+      yield* Scope.close(listening, Exit.void)
+      yield* settle(enqueue(engine, job("email")))
+      expect(told).toHaveLength(3)
+    }))
+
   it.scoped("osqueue_checkpoint_writing is 1 from a checkpoint's being due until it lands, then 0", () =>
     Effect.gen(function*() {
       const memory = yield* MemoryStore.make

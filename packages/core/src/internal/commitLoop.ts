@@ -10,6 +10,7 @@
  * top of it.
  */
 import { CommitFailed, EventLoop, type JobEvent, NotLeader, type OsqueueError } from "@osqueue/types"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -26,6 +27,9 @@ import type { Appended, AppendError, Deposed, ReplicaShape, Sent } from "../Repl
 import { answerEach, type CommandQueue, failAll, type IdleWatch, type Pending } from "./commandQueue.js"
 import type { LongPolls } from "./longPolls.js"
 import * as Timers from "./timers.js"
+
+/** Told what happened in each durable commit (`GroupCommit.onEvents`). */
+export type EventListener = (events: ReadonlyArray<JobEvent>) => void
 
 /** A batch sent and not yet settled. */
 interface InFlight {
@@ -84,6 +88,8 @@ export const make = (options: {
   readonly idle: IdleWatch
   /** What happened in each durable commit goes here, in order. */
   readonly events: PubSub.PubSub<JobEvent>
+  /** Called with what happened in each durable commit, in order, as it is answered. */
+  readonly listeners: ReadonlySet<EventListener>
   /** Whether the broker still takes commands (false from its handoff on). */
   readonly accepting: () => boolean
   /** Whether commits make spans (read once: with spans not exported, a commit makes none). */
@@ -91,7 +97,7 @@ export const make = (options: {
   readonly notLeader: Effect.Effect<NotLeader>
 }): Effect.Effect<CommitLoop> =>
   Effect.gen(function*() {
-    const { config, election, events, idle, longPolls, notLeader, queue, replica, tracing } = options
+    const { config, election, events, idle, listeners, longPolls, notLeader, queue, replica, tracing } = options
     // Each append creates a new object, so the store's limit on writes to one object does not apply.
     const minGap = Duration.toMillis(config.minCommitInterval)
     let lastWrite = 0
@@ -175,7 +181,21 @@ export const make = (options: {
 
     const done = Effect.succeed("done" as const)
 
-    /** A batch whose entry is durable: each command answered, its events published. */
+    /** Tells each listener what a durable commit did: the logging of those that threw, if any did. */
+    const tell = (happened: ReadonlyArray<JobEvent>): Effect.Effect<void> | undefined => {
+      let failed: Effect.Effect<void> | undefined
+      for (const listener of listeners) {
+        try {
+          listener(happened)
+        } catch (defect) {
+          const logged = Effect.logError("a listener of commits' events failed", Cause.die(defect))
+          failed = failed === undefined ? logged : Effect.zipRight(failed, logged)
+        }
+      }
+      return failed
+    }
+
+    /** A batch whose entry is durable: each command answered, its events told and published. */
     const durable = (
       flight: InFlight,
       { encodeMs, events: happened, result }: Appended<ReadonlyArray<Either.Either<unknown, OsqueueError>>>
@@ -186,7 +206,10 @@ export const make = (options: {
       recentWriteMs = recentWriteMs === 0 ? writeMs : recentWriteMs + writeTimeWeight * (writeMs - recentWriteMs)
       answerEach(batch, (_, i) => result[i]!)
       recordCommit(batch.length, clock.unsafeCurrentTimeMillis() - started, encodeMs)
-      return happened.length > 0 ? Effect.as(PubSub.publishAll(events, happened), "done" as const) : done
+      if (happened.length === 0) return done
+      const failed = tell(happened)
+      const published = Effect.as(PubSub.publishAll(events, happened), "done" as const)
+      return failed === undefined ? published : Effect.zipRight(failed, published)
     }
 
     /** A batch whose append failed: answered with why, or applied again. */
