@@ -31,9 +31,9 @@ import {
   UnknownQueue
 } from "./Errors.js"
 import { FlowRequest } from "./Flow.js"
-import { JobId, JobState, Priority, strictFields } from "./Job.js"
+import { JobState, Priority, strictFields } from "./Job.js"
 import { JobPage, ListOrder, ListSearch, maxPageSize } from "./JobList.js"
-import { ClaimedJobsOnWire, EnqueueOptionsOnWire, JobOnWire } from "./JobOnWire.js"
+import { ClaimedJobsOnWire, EnqueueOptionsOnWire, JobIdOnWire, JobOnWire } from "./JobOnWire.js"
 import { Role } from "./Roles.js"
 import {
   ClaimRequestOnWire,
@@ -55,7 +55,7 @@ import {
 import { Schedule, ScheduleId, ScheduleSpec } from "./Schedule.js"
 import { LimitStatus, Paused, Stats } from "./Stats.js"
 
-const id = HttpApiSchema.param("id", JobId)
+const id = HttpApiSchema.param("id", JobIdOnWire)
 
 /** `GET /v1/whoami`: the role of the token sent. */
 export const WhoAmI = Schema.Struct({ role: Role })

@@ -118,6 +118,12 @@ export const EnqueueOptionsOnWire: Schema.Schema<EnqueueOptions> = guarded(Enque
 
 const isJobId = (u: unknown): u is JobId => typeof u === "string" && u.length >= 1 && u.length <= maxJobIdLength
 
+/**
+ * `JobId` as a REST path carries it (`/jobs/:id/complete` and the job's other routes): a worker's
+ * completion decodes it on every job's path, where walking its refinements cost more than the guard.
+ */
+export const JobIdOnWire: Schema.Schema<JobId> = guarded(JobId, isJobId)
+
 const isJobOrId = (u: unknown): u is Job | JobId => isJobId(u) || isJob(u)
 const jobOrIdToWire = (answer: Job | JobId): Job | JobId => typeof answer === "string" ? answer : publicJob(answer)
 

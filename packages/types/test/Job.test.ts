@@ -1,7 +1,7 @@
 /**
  * `JobOnWire`, `EnqueueOptionsOnWire`, `EnqueueManyRequestOnWire`, `ClaimRequestOnWire`,
  * `CompleteRequestOnWire`, `CompleteAndClaimRequestOnWire`, `CompleteManyRequestOnWire`, `JobOrIdOnWire`,
- * `JobsOrIdsOnWire` and `ClaimedJobsOnWire` are their schemas checked first by hand-written
+ * `JobsOrIdsOnWire`, `ClaimedJobsOnWire` and `JobIdOnWire` are their schemas checked first by hand-written
  * guards: each guard must give its schema's verdict on every value the schema can describe, and
  * on every way of breaking one.
  */
@@ -24,6 +24,7 @@ import {
   EnqueueOptionsOnWire,
   Job,
   JobId,
+  JobIdOnWire,
   JobOnWire,
   JobOrIdOnWire,
   JobsOrIdsOnWire,
@@ -245,6 +246,24 @@ for (const { name, notValues = notObjects, runs, schema, values = Arbitrary.make
     })
   })
 }
+
+describe("JobIdOnWire", () => {
+  const guardSays = Schema.is(JobIdOnWire)
+  const schemaSays = Schema.is(JobId)
+
+  it("gives the schema's verdict on strings of every length around its bounds, and on what is not a string", () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: maxJobIdLength + 2 }), (value) => guardSays(value) === schemaSays(value))
+    )
+    for (const value of [...replacements, "x".repeat(maxJobIdLength), "x".repeat(maxJobIdLength + 1)]) {
+      expect(guardSays(value)).toBe(schemaSays(value))
+    }
+  })
+
+  it("is described as the schema in JSON Schema (and so in the OpenAPI document's job paths)", () => {
+    expect(JSONSchema.make(JobIdOnWire)).toEqual(JSONSchema.make(JobId))
+  })
+})
 
 describe("JobOrIdOnWire", () => {
   const schema = Schema.Union(JobId, Job)
