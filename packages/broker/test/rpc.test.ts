@@ -123,6 +123,30 @@ for (const [name, connect] of transports) {
         expect(events.some((e) => e._tag === "Stats")).toBe(true)
       }))
 
+    it.scopedLive("watch sends a burst of events whole and in commit order, in messages of at most 1,000", () =>
+      Effect.gen(function*() {
+        const { client } = yield* setup
+        const burst = 2_500
+        let enqueued = 0
+        const seen = yield* client.Watch({}).pipe(
+          Stream.chunks,
+          Stream.map(Chunk.toReadonlyArray),
+          Stream.tap((events) => Effect.sync(() => enqueued += events.filter((e) => e._tag === "Job").length)),
+          Stream.takeUntil(() => enqueued >= burst),
+          Stream.runCollect,
+          Effect.map(Chunk.toReadonlyArray),
+          Effect.fork
+        )
+        yield* Effect.sleep("200 millis")
+        const jobs = wholeJobs(
+          yield* client.EnqueueMany({ jobs: Array.from({ length: burst }, () => ({ type: "burst" })) })
+        )
+        const messages = yield* Fiber.join(seen).pipe(Effect.timeout("10 seconds"))
+        expect(Math.max(...messages.map((events) => events.length))).toBeLessThanOrEqual(1_000)
+        const ids = messages.flat().flatMap((e) => e._tag === "Job" ? [e.event.jobId] : [])
+        expect(ids).toEqual(jobs.map((job) => job.id))
+      }))
+
     it.scopedLive("a long-poll claim returns when a job is enqueued during the wait", () =>
       Effect.gen(function*() {
         const { client } = yield* setup

@@ -14,8 +14,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as PubSub from "effect/PubSub"
-import type * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { Command, ResultOf } from "./Command.js"
@@ -49,14 +47,13 @@ export interface GroupCommitShape {
   readonly readIfQuiet: <A>(f: (state: QueueState) => A) => Effect.Effect<Option.Option<A>>
   /** The last durable state's counts, at once: never waits for a write in flight (docs/ha.md, "A leader that cannot commit"). */
   readonly stats: Effect.Effect<Stats>
-  /** What happened in each durable commit, in order. */
-  readonly events: Effect.Effect<Queue.Dequeue<JobEvent>, never, Scope.Scope>
   /**
    * Calls `listener` with what happened in each durable commit, in order, as the commit is
-   * answered, until the scope closes. For a consumer that only counts (the broker's stats
-   * history): a subscription to `events` wakes a fiber per commit, which cost the broker more
-   * than the counting (docs/performance.md, "Events counted without a fiber"). A listener must
-   * be quick; one that throws is logged and called again with the next commit.
+   * answered, until the scope closes: the broker's stats history and its watch streams. A
+   * callback, not a queue to take from: a fiber woken per commit cost the broker more than what
+   * its consumers do with the events (docs/performance.md, "Events counted without a fiber"). A
+   * listener must be quick and must not block; one that throws is logged, and is told of the
+   * next commit as before.
    */
   readonly onEvents: (listener: (events: ReadonlyArray<JobEvent>) => void) => Effect.Effect<void, never, Scope.Scope>
   /**
@@ -114,7 +111,6 @@ export const make = Effect.gen(function*() {
   const election = yield* Election
   const clock = yield* Effect.clock
   const replica = yield* Replica
-  const events = yield* PubSub.sliding<JobEvent>(16_384)
   const listeners = new Set<CommitLoop.EventListener>()
   const renewEvery = Duration.divide(config.electionTtl, 3).pipe(Option.getOrElse(() => Duration.seconds(1)))
   const ttlMs = Duration.toMillis(config.electionTtl)
@@ -146,7 +142,6 @@ export const make = Effect.gen(function*() {
     queue,
     longPolls,
     idle: renewal,
-    events,
     listeners,
     accepting: () => accepting,
     tracing,
@@ -297,7 +292,6 @@ export const make = Effect.gen(function*() {
     read: (f) => replica.read(f),
     readIfQuiet: (f) => Effect.sync(() => replica.readIfQuiet(f)),
     stats: Effect.sync(replica.stats),
-    events: PubSub.subscribe(events),
     onEvents: (listener) =>
       Effect.acquireRelease(
         Effect.sync(() => void listeners.add(listener)),

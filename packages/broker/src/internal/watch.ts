@@ -4,6 +4,7 @@
  */
 import type { Election, GroupCommit } from "@osqueue/core"
 import type { LeaderInfo, OsqueueError, Stats, WatchEvent, WatchRequest } from "@osqueue/types"
+import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -15,6 +16,12 @@ import type * as StatsHistory from "../StatsHistory.js"
 
 /** Most events in one watch message. */
 const watchBatchMax = 1_000
+
+/** How long events wait to go together in one watch message. */
+const batchEvery = Duration.millis(100)
+
+/** Most events waiting for a watcher that lags: the oldest beyond are dropped. */
+const watchBacklogMax = 16_384
 
 export const make = (
   commit: GroupCommit.GroupCommitShape,
@@ -31,8 +38,18 @@ export const make = (
         Metric.increment(BrokerMetrics.watchers),
         () => Metric.incrementBy(BrokerMetrics.watchers, -1)
       )
-      const events = yield* commit.events
-      const jobs = Stream.fromQueue(events).pipe(Stream.map((event): WatchEvent => ({ _tag: "Job", event })))
+      // Job events wait in a buffer until the stream takes them: a stream of them, merged and
+      // grouped, cost a fiber's work per event, about a third more broker CPU per job with one
+      // dashboard open (docs/performance.md, "Events counted without a fiber").
+      const waiting: Array<WatchEvent> = []
+      const keep = (event: WatchEvent) => {
+        waiting.push(event)
+        // A watcher that lags loses the oldest events, as one subscribed to a sliding queue would.
+        if (waiting.length > watchBacklogMax) waiting.splice(0, waiting.length - watchBacklogMax)
+      }
+      yield* commit.onEvents((events) => {
+        for (const event of events) keep({ _tag: "Job", event })
+      })
       const leaders = election.roleChanges.pipe(
         Stream.mapEffect(() => leaderInfo),
         Stream.changesWith((a, b) => a.role === b.role && a.leaderUrl === b.leaderUrl && a.epoch === b.epoch),
@@ -44,15 +61,26 @@ export const make = (
           Effect.map(statsNow, (stats): WatchEvent => ({ _tag: "Stats", stats })),
           Schedule.spaced(Duration.millis(request.statsEveryMs))
         )
-      // Sent in batches of what came within 100 ms (one RPC message each, one acknowledgement):
-      // on a busy queue every commit has events, and a message per commit costs a watching
-      // browser more than the events themselves.
       const samples = request.history === true
         ? history.stream.pipe(Stream.map((samples): WatchEvent => ({ _tag: "History", samples })))
         : Stream.empty
-      return Stream.mergeAll([jobs, leaders, stats, samples], { concurrency: "unbounded" }).pipe(
-        Stream.groupedWithin(watchBatchMax, Duration.millis(100)),
-        Stream.flattenChunks,
+      // The rest (a few a second) joins the job events in the buffer, in the order they came.
+      const others = Stream.mergeAll([leaders, stats, samples], { concurrency: "unbounded" }).pipe(
+        Stream.runForEach((event) => Effect.sync(() => keep(event))),
+        Stream.fromEffect,
+        Stream.drain
+      )
+      // Sent in batches of what came within 100 ms (one RPC message each, one acknowledgement):
+      // on a busy queue every commit has events, and a message per commit costs a watching
+      // browser more than the events themselves. A full batch goes at once.
+      const take = Effect.sync(() => Chunk.unsafeFromArray(waiting.splice(0, watchBatchMax)))
+      const nextBatch: Effect.Effect<Chunk.Chunk<WatchEvent>> = Effect.suspend(() =>
+        waiting.length >= watchBatchMax
+          ? take
+          : Effect.zipRight(Effect.sleep(batchEvery), Effect.suspend(() => waiting.length > 0 ? take : nextBatch))
+      )
+      const batches = Stream.repeatEffectChunk(nextBatch)
+      return Stream.merge(batches, others).pipe(
         // A stopping broker ends every watch (the client goes on at the next leader), on every
         // transport: an open stream would otherwise hold its HTTP server's close.
         Stream.interruptWhen(Deferred.await(closing))

@@ -17,7 +17,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
-import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import type { ElectionShape } from "../Election.js"
 import type { EngineSettings } from "../EngineConfig.js"
@@ -86,8 +85,6 @@ export const make = (options: {
   readonly longPolls: LongPolls
   /** Told when the loop waits with nothing in flight (the renewal). */
   readonly idle: IdleWatch
-  /** What happened in each durable commit goes here, in order. */
-  readonly events: PubSub.PubSub<JobEvent>
   /** Called with what happened in each durable commit, in order, as it is answered. */
   readonly listeners: ReadonlySet<EventListener>
   /** Whether the broker still takes commands (false from its handoff on). */
@@ -97,7 +94,7 @@ export const make = (options: {
   readonly notLeader: Effect.Effect<NotLeader>
 }): Effect.Effect<CommitLoop> =>
   Effect.gen(function*() {
-    const { config, election, events, idle, listeners, longPolls, notLeader, queue, replica, tracing } = options
+    const { config, election, idle, listeners, longPolls, notLeader, queue, replica, tracing } = options
     // Each append creates a new object, so the store's limit on writes to one object does not apply.
     const minGap = Duration.toMillis(config.minCommitInterval)
     let lastWrite = 0
@@ -195,7 +192,7 @@ export const make = (options: {
       return failed
     }
 
-    /** A batch whose entry is durable: each command answered, its events told and published. */
+    /** A batch whose entry is durable: each command answered, its events told. */
     const durable = (
       flight: InFlight,
       { encodeMs, events: happened, result }: Appended<ReadonlyArray<Either.Either<unknown, OsqueueError>>>
@@ -206,10 +203,8 @@ export const make = (options: {
       recentWriteMs = recentWriteMs === 0 ? writeMs : recentWriteMs + writeTimeWeight * (writeMs - recentWriteMs)
       answerEach(batch, (_, i) => result[i]!)
       recordCommit(batch.length, clock.unsafeCurrentTimeMillis() - started, encodeMs)
-      if (happened.length === 0) return done
-      const failed = tell(happened)
-      const published = Effect.as(PubSub.publishAll(events, happened), "done" as const)
-      return failed === undefined ? published : Effect.zipRight(failed, published)
+      const failed = happened.length === 0 ? undefined : tell(happened)
+      return failed === undefined ? done : Effect.as(failed, "done" as const)
     }
 
     /** A batch whose append failed: answered with why, or applied again. */
