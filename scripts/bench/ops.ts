@@ -10,6 +10,7 @@
  *
  *   pnpm --filter @osqueue/bench exec tsx ops.ts [--ops N] [--connections C] [--transport rest,http,ws,floor,floor-http,floor-ws,engine]
  *        [--store memory|file] [--rounds R] [--profile DIR] [--compare DIR] [--node-flags FLAGS] [--wait-ms MS] [--next]
+ *        [--watchers N]
  *
  * `--transport floor` runs the REST calls against `floor.ts` instead of a broker: a Node HTTP
  * server that reads, parses and answers each request and does nothing else. Its CPU per call is
@@ -34,6 +35,10 @@
  * calls (enqueue, complete-and-claim), as a plain worker makes them (docs/architecture.md,
  * "Complete and claim"). Broker transports only (`rest`, `http`, `ws`), and a `--compare`
  * checkout that has the call.
+ *
+ * `--watchers N` keeps N watch streams open on each broker through its phases, as N open
+ * dashboards do (RPC over WebSocket, `Watch` with history and stats each second, each message
+ * acknowledged): what watching costs the broker per call. Broker transports only, as `--next`.
  *
  * `--wait-ms MS` sends each claim as a long poll (`waitMs`), as `pnpm bench`'s plain workers do: a
  * claim that may wait is not gathered but runs on its own (docs/architecture.md, "The request path").
@@ -66,6 +71,7 @@ const { values } = parseArgs({
     compare: { type: "string" },
     "node-flags": { type: "string" },
     "wait-ms": { type: "string", default: "0" },
+    watchers: { type: "string", default: "0" },
     next: { type: "boolean", default: false }
   }
 })
@@ -236,6 +242,19 @@ const connect = async (transport: Transport, url: URL, worker: string): Promise<
   }
 }
 
+/** A watch stream open on the broker at `url`, each message acknowledged as it comes, until the socket closes. */
+const watch = async (url: URL): Promise<SocketConnection> => {
+  const socket = await SocketConnection.open(new URL("/rpc/ws", url.href.replace("http", "ws")))
+  const isChunk = (message: string) => message.startsWith(`{"_tag":"Chunk"`)
+  const request =
+    `{"_tag":"Request","id":"1","tag":"Watch","payload":{"history":true,"statsEveryMs":1000},"headers":[]}`
+  void (async () => {
+    await socket.request(request, isChunk)
+    for (;;) await socket.request(`{"_tag":"Ack","requestId":"1"}`, isChunk)
+  })()
+  return socket
+}
+
 /** Runs `count` calls of `one` spread over the clients, one in flight per client. */
 const spread = (clients: ReadonlyArray<Client>, count: number, one: (client: Client, n: number) => Promise<void>) => {
   let next = 0
@@ -290,10 +309,12 @@ const measureTransport = async (transport: Transport, checkout: string): Promise
     const clients = await Promise.all(
       Array.from({ length: connections }, (_, i) => connect(transport, broker.url, `w${i}`))
     )
+    const watchers = await Promise.all(Array.from({ length: Number(values.watchers) }, () => watch(broker.url)))
     // Warm-up: the JIT compiles the request path before anything is counted.
     await phases(broker, clients, Math.min(ops, 2_000))
     const figures = await phases(broker, clients, ops)
     clients.forEach((client) => client.close())
+    watchers.forEach((watcher) => watcher.close())
     return figures
   } finally {
     await broker.stop()
@@ -304,8 +325,10 @@ const fmt = (n: number) => Math.round(n).toLocaleString("en-US")
 
 const main = async () => {
   const notBrokers = transports.filter((t) => t !== "rest" && t !== "http" && t !== "ws")
-  if (values.next && notBrokers.length > 0) {
-    throw new Error(`--next runs on the broker's transports alone (rest, http, ws), not ${notBrokers.join(", ")}`)
+  if ((values.next || values.watchers !== "0") && notBrokers.length > 0) {
+    throw new Error(
+      `--next and --watchers run on the broker's transports alone (rest, http, ws), not ${notBrokers.join(", ")}`
+    )
   }
   process.stdout.write(`building the workspace (tsc -b)\n`)
   execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-b"], { stdio: "inherit", cwd: root })
