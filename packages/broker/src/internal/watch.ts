@@ -42,10 +42,13 @@ export const make = (
       // grouped, cost a fiber's work per event, about a third more broker CPU per job with one
       // dashboard open (docs/performance.md, "Events counted without a fiber").
       const waiting: Array<WatchEvent> = []
-      const keep = (event: WatchEvent) => {
-        waiting.push(event)
-        // A watcher that lags loses the oldest events, as one subscribed to a sliding queue would.
+      // A watcher that lags loses the oldest events, as one subscribed to a sliding queue would:
+      // trimmed when twice as many wait, so that a commit's events cost no copy of the buffer.
+      const trim = () => {
         if (waiting.length > watchBacklogMax) waiting.splice(0, waiting.length - watchBacklogMax)
+      }
+      const keep = (event: WatchEvent) => {
+        if (waiting.push(event) >= 2 * watchBacklogMax) trim()
       }
       yield* commit.onEvents((events) => {
         for (const event of events) keep({ _tag: "Job", event })
@@ -73,7 +76,10 @@ export const make = (
       // Sent in batches of what came within 100 ms (one RPC message each, one acknowledgement):
       // on a busy queue every commit has events, and a message per commit costs a watching
       // browser more than the events themselves. A full batch goes at once.
-      const take = Effect.sync(() => Chunk.unsafeFromArray(waiting.splice(0, watchBatchMax)))
+      const take = Effect.sync(() => {
+        trim()
+        return Chunk.unsafeFromArray(waiting.splice(0, watchBatchMax))
+      })
       const nextBatch: Effect.Effect<Chunk.Chunk<WatchEvent>> = Effect.suspend(() =>
         waiting.length >= watchBatchMax
           ? take
