@@ -41,10 +41,19 @@ export const make = (
       // Job events wait in a buffer until the stream takes them: a stream of them, merged and
       // grouped, cost a fiber's work per event, about a third more broker CPU per job with one
       // dashboard open (docs/performance.md, "Events counted without a fiber").
-      const waiting: Array<WatchEvent> = []
-      // A watcher that lags loses the oldest events, as one subscribed to a sliding queue would:
-      // trimmed when twice as many wait, so that a commit's events cost no copy of the buffer.
+      let waiting: Array<WatchEvent> = []
+      // A watcher that lags loses the oldest job events, as one subscribed to a sliding queue
+      // would; the leader, stats and history notices stay (a client reads the job it waits for on
+      // the leader's), unless they alone fill the backlog. Trimmed when twice as many wait, so
+      // that a commit's events cost no copy of the buffer.
       const trim = () => {
+        let excess = waiting.length - watchBacklogMax
+        if (excess <= 0) return
+        waiting = waiting.filter((event) => {
+          if (event._tag !== "Job" || excess === 0) return true
+          excess--
+          return false
+        })
         if (waiting.length > watchBacklogMax) waiting.splice(0, waiting.length - watchBacklogMax)
       }
       const keep = (event: WatchEvent) => {
