@@ -46,7 +46,7 @@ describe("watch", () => {
         const pull = yield* Stream.toPull(watch({ statsEveryMs: 100 }))
 
         const first = Chunk.toReadonlyArray(yield* pull)
-        expect(first[0]).toMatchObject({ _tag: "Leader", leader: { role: "leader" } })
+        expect(first.some((event) => event._tag === "Leader" && event.leader.role === "leader")).toBe(true)
         // 40,000 job events while nothing is read: more than twice the backlog, so it is trimmed
         // as they come and again when the reader comes back.
         const ids: Array<string> = []
