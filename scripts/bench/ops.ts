@@ -215,6 +215,9 @@ const rpcClient = (worker: string, send: (line: string) => Promise<string>, clos
   }
 }
 
+/** A WebSocket to the RPC endpoint of the broker (or floor) at `url`. */
+const openRpcSocket = (url: URL) => SocketConnection.open(new URL("/rpc/ws", url.href.replace("http", "ws")))
+
 const connect = async (transport: Transport, url: URL, worker: string): Promise<Client> => {
   switch (transport) {
     case "rest":
@@ -232,7 +235,7 @@ const connect = async (transport: Transport, url: URL, worker: string): Promise<
     }
     case "floor-ws":
     case "ws": {
-      const socket = await SocketConnection.open(new URL("/rpc/ws", url.href.replace("http", "ws")))
+      const socket = await openRpcSocket(url)
       return rpcClient(
         worker,
         (line) => socket.request(line, (message) => message.startsWith(`{"_tag":"Exit"`)),
@@ -244,7 +247,7 @@ const connect = async (transport: Transport, url: URL, worker: string): Promise<
 
 /** A watch stream open on the broker at `url`, each message acknowledged as it comes, until the socket closes. */
 const watch = async (url: URL): Promise<SocketConnection> => {
-  const socket = await SocketConnection.open(new URL("/rpc/ws", url.href.replace("http", "ws")))
+  const socket = await openRpcSocket(url)
   const isChunk = (message: string) => message.startsWith(`{"_tag":"Chunk"`)
   const request =
     `{"_tag":"Request","id":"1","tag":"Watch","payload":{"history":true,"statsEveryMs":1000},"headers":[]}`

@@ -78,8 +78,7 @@ export const make = (
         : Stream.empty
       // The rest (a few a second) joins the job events in the buffer, in the order they came.
       const others = Stream.mergeAll([leaders, stats, samples], { concurrency: "unbounded" }).pipe(
-        Stream.runForEach((event) => Effect.sync(() => keep(event))),
-        Stream.fromEffect,
+        Stream.tap((event) => Effect.sync(() => keep(event))),
         Stream.drain
       )
       // Sent in batches of what came within 100 ms (one RPC message each, one acknowledgement):
