@@ -6,6 +6,7 @@
 import { fromStoredJob, type Job, type JobState, leftOutRules, publicJob, storedJob } from "@osqueue/types"
 import { elementText } from "../JsonElements.js"
 import { keyHash } from "./jobIndex.js"
+import { storedText } from "./jobText.js"
 
 /**
  * Bytes of one slab that new jobs' bytes are written into, one after another: the size of
@@ -37,16 +38,19 @@ const payloadAt = payloadSlot.length - 4
 
 /**
  * `JSON.stringify(storedJob(job))` with the payload's JSON given (`payloadJson`, as the enqueue
- * rule measured it) rather than made again: the job is stringified with `null` in the payload's
- * place, which keeps the field where it was, and the payload's text is put there. The first
- * `"payload":null` in that text is the field's own as long as only strings come before it (in
- * a string every `"` is escaped), as in a job `enqueue` builds: `id`, `type`, then `payload`.
+ * rule measured it) rather than made again: written field by field (`enqueuedText` for a job as
+ * `enqueue` builds it, else `storedText`). A job with a value JSON leaves out is stringified with
+ * `null` in the payload's place, which keeps the field where it was, and the payload's text is
+ * put there. The first `"payload":null` in that text is the field's own as long as only strings
+ * come before it (in a string every `"` is escaped), as in every job: `id`, `type`, then `payload`.
  */
 const spliced = (job: Job, payloadJson: string): string => {
   if (
     leftOutRules.backoff(job) && leftOutRules.attempts(job) && leftOutRules.claims(job) && leftOutRules.history(job) &&
     !isInFlow(job) && job.onChildFailure === undefined
   ) return enqueuedText(job, payloadJson)
+  const written = storedText(job, payloadJson)
+  if (written !== undefined) return written
   const stored: { payload: unknown } = storedJob(job)
   stored.payload = null
   const text = JSON.stringify(stored)
@@ -229,8 +233,11 @@ export class Entry {
   prepare(): void {
     if (this.buffer !== undefined) return
     let json: string
-    if (this.payloadJson === undefined) json = JSON.stringify(storedJob(this.decoded!))
-    else {
+    if (this.payloadJson === undefined) {
+      const job = this.decoded!
+      const payloadJson = JSON.stringify(job.payload) as string | undefined
+      json = (payloadJson === undefined ? undefined : storedText(job, payloadJson)) ?? JSON.stringify(storedJob(job))
+    } else {
       json = spliced(this.decoded!, this.payloadJson)
       // From now on the job is what these bytes say: its object holds the caller's payload,
       // which need not write the same twice (a `toJSON`), and is never written again.

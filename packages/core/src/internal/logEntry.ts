@@ -15,6 +15,7 @@ import {
 } from "../LogEntry.js"
 import type { Encoded } from "./checkpoint.js"
 import type { Entry } from "./entry.js"
+import { fieldTexts } from "./jobText.js"
 import { begin, committed, isJobUndo, rollbackAll } from "./journal.js"
 import type { Scope, StateCore } from "./stateCore.js"
 
@@ -181,7 +182,7 @@ const storedFieldBytes = (job: Record<string, unknown>, i: number, json?: string
   const key = jobFieldList[i]! as keyof Job
   if (leftOutWhenStored(job as unknown as Job, key)) return 0
   const value = job[key]
-  const text = json ?? JSON.stringify(value)
+  const text = json ?? fieldTexts[i]!(value as never)!
   // A number's JSON is ASCII, its length its bytes: three of the six fields a claim changes are
   // numbers, and each count of UTF-8 bytes is a call into the runtime.
   return nextSet[i]!.length + (typeof value === "number" ? text.length : Buffer.byteLength(text))
@@ -219,7 +220,7 @@ const patchInto = (pieces: Array<string>, prev: Entry, next: Entry): number | un
       if (sizing) size -= storedFieldBytes(before, i)
     } else if (value !== before[key]) {
       // A value JSON leaves out (as `JSON.stringify` of an object leaves its key out).
-      const json = JSON.stringify(value) as string | undefined
+      const json = fieldTexts[i]!(value as never)
       if (json !== undefined) pieces.push(set++ === 0 ? firstSet[i]! : nextSet[i]!, json)
       if (sizing) size += (json === undefined ? 0 : storedFieldBytes(after, i, json)) - storedFieldBytes(before, i)
     }
