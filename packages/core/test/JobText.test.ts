@@ -29,7 +29,7 @@ describe("a job's JSON written field by field", () => {
     const s = QueueState.empty({ ...defaultLimits, maxHistory: 3 })
     let now = T0
     const ids = new Set<JobId>()
-    const run = <C extends Command>(command: C) => right(s.apply(command, (now += 7), secrets))
+    const run = <C extends Command>(command: C) => right(s.apply(command, now += 7, secrets))
     const checkAll = () => {
       for (const id of ids) {
         const job = s.get(id)
