@@ -1,10 +1,10 @@
 /**
  * A job's JSON written field by field: its stored text (`storedText`, what `JSON.stringify
  * (storedJob(job))` gives) and each field's value (`fieldText`, what a log entry's patch sets).
- * V8's `JSON.stringify` spent 0.5–0.9 µs on each small object a claim or a completion writes (a
- * lease, an attempt) where a template takes a fifth of that, and a job's lease and history were
- * written up to five times a job: the patches, the sizes they measure, the completed job's bytes
- * (docs/performance.md, "A job's leases and attempts written by template").
+ * V8's `JSON.stringify` spent 0.6–0.9 µs on each small object a claim or a completion writes (a
+ * lease, a history), where a template takes a third to a fifth of that, and a job's lease and
+ * history are written several times a job: the claim's patch, each heartbeat's, the completion's,
+ * the completed job's bytes (docs/performance.md, "A job's leases and attempts written by template").
  *
  * Only called on a job `checkJobsSince` checked (`isJob`), whose numbers are integers: they are
  * written as `String` writes them, which is JSON's text for them. A lease's and an attempt's
