@@ -1,6 +1,6 @@
 /**
  * A job's JSON written field by field: its stored text (`storedText`, what `JSON.stringify
- * (storedJob(job))` gives) and each field's value (`fieldText`, what a log entry's patch sets).
+ * (storedJob(job))` gives) and each field's value (`fieldTexts`, what a log entry's patch sets).
  * V8's `JSON.stringify` spent 0.6–0.9 µs on each small object a claim or a completion writes (a
  * lease, a history), where a template takes a third to a fifth of that, and a job's lease and
  * history are written several times a job: the claim's patch, each heartbeat's, the completion's,
