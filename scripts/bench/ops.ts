@@ -22,8 +22,11 @@
  * its edge's (routes, checks, `Operations`, metrics, stats history).
  *
  * `--compare DIR` runs the build of another checkout (DIR: its root, built) beside this one,
- * alternating them, and prints each figure of this one as a ratio of the other's: on a shared,
- * noisy machine an A/B in one run says more than two runs' absolute figures.
+ * alternating them (each round's pair in the other order from the last), and prints each figure
+ * of this one as a ratio of the other's: of the best rounds, and the median (and range) of each
+ * round's pair. On a shared, noisy machine an A/B in one run says more than two runs' absolute
+ * figures, and a pair run back to back more than two rounds apart: a spell that slows one build's
+ * best round by half (seen here) moves the pairs' median by much less.
  *
  * `--node-flags FLAGS` starts this checkout's brokers (not the compared one's) as `node FLAGS
  * bin.js broker`: with `--compare` pointing at a build of the same code, an A/B of a Node or V8
@@ -344,7 +347,8 @@ const main = async () => {
   const key = (transport: Transport, checkout: string) => `${transport}${checkout === root ? "" : " (compared)"}`
   for (let round = 0; round < rounds; round++) {
     for (const transport of transports) {
-      for (const checkout of checkouts) {
+      // Each pair in the other order from the last: neither build always runs first.
+      for (const checkout of round % 2 === 0 ? checkouts : [...checkouts].reverse()) {
         const figures = await measureTransport(transport, checkout)
         results.set(key(transport, checkout), [...(results.get(key(transport, checkout)) ?? []), figures])
         process.stdout.write(
@@ -397,8 +401,32 @@ const main = async () => {
         } |\n`
       )
     }
+    process.stdout.write(
+      `\nthe same, each round's pair: median (range) of ${rounds}\n| transport | ${operations.join(" | ")} | job |\n|${
+        "---|".repeat(operations.length + 2)
+      }\n`
+    )
+    for (const transport of transports) {
+      const a = results.get(key(transport, root))!
+      const b = results.get(key(transport, values.compare))!
+      const pairs = (of: (figures: Figures) => number) => summary(a.map((f, round) => of(f) / of(b[round]!)))
+      const jobOf = (figures: Figures) => threeCalls.reduce((sum, op) => sum + figures[op]!.cpuUs, 0)
+      process.stdout.write(
+        `| ${transport} | ${operations.map((op) => pairs((f) => f[op]!.cpuUs)).join(" | ")} | ${pairs(jobOf)} |\n`
+      )
+    }
   }
   process.stdout.write(`load average at the end ${loadavg().map((n) => n.toFixed(1)).join(" ")}\n`)
+}
+
+/** The median of `ratios` and their range, as `0.97 (0.91–1.04)`. */
+const summary = (ratios: ReadonlyArray<number>): string => {
+  const sorted = [...ratios].sort((x, y) => x - y)
+  const middle = sorted.length / 2
+  const median = sorted.length % 2 === 1
+    ? sorted[Math.floor(middle)]!
+    : (sorted[middle - 1]! + sorted[middle]!) / 2
+  return `${median.toFixed(2)} (${sorted[0]!.toFixed(2)}–${sorted[sorted.length - 1]!.toFixed(2)})`
 }
 
 main().then(() => process.exit(0), (error) => {
