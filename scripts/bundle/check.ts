@@ -380,7 +380,12 @@ const runQueue = async (store: string, env: Record<string, string>) => {
       return undefined
     }, 60_000)
     await eventually(`osqueue jobs get ${id} to show it completed`, async () => {
-      const job = jsonOf(await cli(["jobs", "get", id, "--json"], asReader)) as { state: string }
+      const args = ["jobs", "get", id, "--json"]
+      const result = await runToEnd(process.execPath, [join(folder, "osqueue.mjs"), ...args], asReader)
+      // A follower that has not yet read the commit holding the job knows no such job: not yet.
+      if (result.code !== 0 && `${result.stdout}${result.stderr}`.includes("JobNotFound")) return undefined
+      if (result.code !== 0) fail(`osqueue ${args.join(" ")} exited ${result.code}:\n${result.stdout}${result.stderr}`)
+      const job = jsonOf(result.stdout) as { state: string }
       return job.state === "completed" ? job : undefined
     }, 30_000)
   }
