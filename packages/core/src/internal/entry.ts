@@ -62,11 +62,11 @@ const spliced = (job: Job, payloadJson: string): string => {
  * `JSON.stringify(storedJob(job))` of a job as `enqueue` builds it outside a flow, with the
  * fields `spliced` checked left out, written field by field: `storedJob`'s fields in its order,
  * each it may leave out asked of `leftOutRules` (its rule, in `@osqueue/types`); the
- * fields an enqueue never sets (a start, a lease, a result…) are absent. Neither the stored job's object
- * nor its splice is made: about half the cost of `spliced`'s general path (docs/performance.md,
- * "An enqueued job written field by field, and the client's batch checked once"). The numbers
- * are safe integers (`checkJobsSince` checked the job first), which JSON writes as `String`
- * does; the id and the state need no escapes.
+ * fields an enqueue never sets (a start, a lease, a result…) are absent, so none is looked up:
+ * 0.52 µs a job in a loop where `storedText`, which looks each optional field up, took 0.77
+ * (docs/performance.md, "An enqueued job written field by field, and the client's batch checked
+ * once"). The numbers are safe integers (`checkJobsSince` checked the job first), which JSON
+ * writes as `String` does; the id (one `enqueue` made) and the state need no escapes.
  */
 const enqueuedText = (job: Job, payloadJson: string): string => {
   let text = `{"id":"${job.id}","type":${JSON.stringify(job.type)},"payload":${payloadJson},"state":"${job.state}",`

@@ -67,13 +67,13 @@ const textOf: { readonly [K in keyof Job]?: FieldText } = {
   history: historyText
 }
 
-/** Each of `Job`'s fields, in its order (a log entry's patch goes by index): how its value is written. */
-export const fieldTexts: ReadonlyArray<FieldText> = Object.keys(JobSchema.fields).map((key) =>
-  textOf[key as keyof Job] ?? anyText
-)
+const textFor = (field: keyof Job): FieldText => textOf[field] ?? anyText
 
-/** `field`'s value as JSON: undefined where JSON leaves it out. */
-const written = (field: keyof Job, value: unknown): string | undefined => (textOf[field] ?? anyText)(value as never)
+/** Each of `Job`'s fields, in its order (a log entry's patch goes by index): how its value is written. */
+export const fieldTexts: ReadonlyArray<FieldText> = (Object.keys(JobSchema.fields) as Array<keyof Job>).map(textFor)
+
+/** `Job`'s optional fields as `storedText` writes each: its name, then its value's text. */
+const optionalTexts = optionalJobFields.map((field) => ({ field, name: `,"${field}":`, text: textFor(field) }))
 
 /**
  * `JSON.stringify(storedJob(job))`, with the payload's JSON given (`payloadJson`). Undefined
@@ -84,12 +84,13 @@ export const storedText = (job: Job, payloadJson: string): string | undefined =>
   let text = `{"id":${JSON.stringify(job.id)},"type":${
     JSON.stringify(job.type)
   },"payload":${payloadJson},"state":"${job.state}","maxAttempts":${job.maxAttempts},"seq":${job.seq},"createdAt":${job.createdAt}`
-  for (const key of optionalJobFields) {
-    const value = job[key]
+  for (let i = 0; i < optionalTexts.length; i++) {
+    const { field, name, text: write } = optionalTexts[i]!
+    const value = job[field]
     if (value === undefined) continue
-    const json = written(key, value)
+    const json = write(value as never)
     if (json === undefined) return undefined
-    text += `,"${key}":${json}`
+    text += name + json
   }
   if (!leftOutRules.priority(job)) text += `,"priority":${job.priority}`
   if (!leftOutRules.attempts(job)) text += `,"attempts":${job.attempts}`
