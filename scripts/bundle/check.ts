@@ -168,11 +168,25 @@ const runToEnd = (program: string, args: ReadonlyArray<string>, env: Record<stri
     child.on("close", (code) => resolve({ code, stdout, stderr }))
   })
 
-/** A client command of the bundle, run to its end; its stdout, or a failure naming its output. */
-const cli = async (args: ReadonlyArray<string>, env: Record<string, string>): Promise<string> => {
+/**
+ * A client command of the bundle, run to its end: its stdout, or a failure naming its output;
+ * with `unless`, a failure it says is one to wait out (a follower that trails) gives `undefined`.
+ */
+async function cli(args: ReadonlyArray<string>, env: Record<string, string>): Promise<string>
+async function cli(
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+  unless: (output: string) => boolean
+): Promise<string | undefined>
+async function cli(
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+  unless?: (output: string) => boolean
+): Promise<string | undefined> {
   const result = await runToEnd(process.execPath, [join(folder, "osqueue.mjs"), ...args], env)
-  if (result.code !== 0) fail(`osqueue ${args.join(" ")} exited ${result.code}:\n${result.stdout}${result.stderr}`)
-  return result.stdout
+  if (result.code === 0) return result.stdout
+  const output = `${result.stdout}${result.stderr}`
+  return unless?.(output) ? undefined : fail(`osqueue ${args.join(" ")} exited ${result.code}:\n${output}`)
 }
 
 step("osqueue --help from the empty folder")
@@ -380,13 +394,10 @@ const runQueue = async (store: string, env: Record<string, string>) => {
       return undefined
     }, 60_000)
     await eventually(`osqueue jobs get ${id} to show it completed`, async () => {
-      const args = ["jobs", "get", id, "--json"]
-      const result = await runToEnd(process.execPath, [join(folder, "osqueue.mjs"), ...args], asReader)
       // A follower that has not yet read the commit holding the job knows no such job: not yet.
-      if (result.code !== 0 && `${result.stdout}${result.stderr}`.includes("JobNotFound")) return undefined
-      if (result.code !== 0) fail(`osqueue ${args.join(" ")} exited ${result.code}:\n${result.stdout}${result.stderr}`)
-      const job = jsonOf(result.stdout) as { state: string }
-      return job.state === "completed" ? job : undefined
+      const output = await cli(["jobs", "get", id, "--json"], asReader, (out) => out.includes("JobNotFound"))
+      const job = output === undefined ? undefined : jsonOf(output) as { state: string }
+      return job?.state === "completed" ? job : undefined
     }, 30_000)
   }
 
