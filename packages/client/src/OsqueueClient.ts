@@ -23,7 +23,7 @@ import {
   makeRpcClient,
   rpcConnect,
   type Serialization,
-  webSocketProtocol
+  webSocketConnect
 } from "./Protocols.js"
 import { restConnect } from "./Rest.js"
 import * as Router from "./Router.js"
@@ -118,11 +118,7 @@ export class OsqueueClient extends Context.Tag("@osqueue/client/OsqueueClient")<
       OsqueueClient,
       fromConnect(
         options,
-        (queue) =>
-          rpcConnect(
-            (url) => webSocketProtocol(url, { token: options.token, serialization: options.serialization }),
-            queue
-          )
+        (queue) => webSocketConnect({ token: options.token, serialization: options.serialization }, queue)
       ).pipe(Effect.orDie)
     )
 

@@ -15,6 +15,7 @@ import { JobTrace, OsqueueRpcs, WebSocketAuth } from "@osqueue/types"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import * as SocketCalls from "./internal/socketCalls.js"
 import { type BrokerApi, fromRpcClient, type OsqueueRpcClient } from "./Transport.js"
 
 /** Opens a client to one broker, living as long as the scope. */
@@ -75,28 +76,37 @@ export const httpProtocol = (
 export const webSocketUrl = (url: string, options: { readonly path?: string | undefined } = {}): string =>
   `${trimUrl(url).replace(/^http/, "ws")}${options.path ?? "/rpc/ws"}`
 
+/** How a broker's WebSocket endpoint is reached: its token, its path, the serialization it speaks. */
+export interface WebSocketEndpoint {
+  readonly token?: string | undefined
+  readonly path?: string | undefined
+  readonly serialization?: Serialization | undefined
+}
+
 /**
- * RPC over a WebSocket to `<url>/rpc/ws`; one socket per broker, reconnected by the RPC client.
- * The token is offered as a subprotocol, never in the URL (which proxies and access logs keep).
+ * The socket to a broker's `<url>/rpc/ws`, reopened by the RPC client that runs it. The token is
+ * offered as a subprotocol, never in the URL (which proxies and access logs keep). With `calls`,
+ * they follow each socket it opens and take their answers from it.
  */
-export const webSocketProtocol = (
+const webSocket = (
   url: string,
-  options: {
-    readonly token?: string | undefined
-    readonly path?: string | undefined
-    readonly serialization?: Serialization | undefined
-  } = {}
-): Layer.Layer<RpcClient.Protocol> =>
+  options: WebSocketEndpoint,
+  calls?: SocketCalls.SocketCalls
+): Layer.Layer<Socket.Socket> => {
+  const socket = Socket.makeWebSocket(webSocketUrl(url, options), { protocols: WebSocketAuth.protocols(options.token) })
+  return Layer.scoped(
+    Socket.Socket,
+    calls === undefined ? socket : Effect.map(
+      Effect.updateService(socket, Socket.WebSocketConstructor, calls.follow),
+      calls.intercept
+    )
+  ).pipe(Layer.provide(WebSocketConstructor.layer))
+}
+
+/** RPC over a WebSocket to `<url>/rpc/ws`, one socket per broker, every message through @effect/rpc's client. */
+export const webSocketProtocol = (url: string, options: WebSocketEndpoint = {}): Layer.Layer<RpcClient.Protocol> =>
   RpcClient.layerProtocolSocket().pipe(
-    Layer.provide([
-      Layer.scoped(
-        Socket.Socket,
-        Socket.makeWebSocket(webSocketUrl(url, options), { protocols: WebSocketAuth.protocols(options.token) })
-      ).pipe(
-        Layer.provide(WebSocketConstructor.layer)
-      ),
-      layerSerialization(options.serialization ?? "json")
-    ])
+    Layer.provide([webSocket(url, options), layerSerialization(options.serialization ?? "json")])
   )
 
 /**
@@ -114,3 +124,23 @@ export const rpcConnect =
       Effect.flatMap((context) => Effect.provide(makeRpcClient, context)),
       Effect.map((client) => fromRpcClient(url, client, queue))
     )
+
+/**
+ * A `Connect` over one WebSocket per broker. With JSON, the broker's serialization, every call but
+ * a stream's is sent as frames of its own (`internal/socketCalls.ts`), which costs the client a
+ * fraction of @effect/rpc's client's CPU; streams, pings and reconnects stay with that client, on
+ * the same socket. Another serialization (for another server) goes through @effect/rpc's client alone.
+ */
+export const webSocketConnect = (options: WebSocketEndpoint, queue?: string): Connect => (url) => {
+  if ((options.serialization ?? "json") !== "json") {
+    return rpcConnect((at) => webSocketProtocol(at, options), queue)(url)
+  }
+  const calls = SocketCalls.make()
+  const protocol = RpcClient.layerProtocolSocket().pipe(
+    Layer.provide([webSocket(url, options, calls), RpcSerialization.layerJson])
+  )
+  return Layer.build(protocol).pipe(
+    Effect.flatMap((context) => Effect.provide(Effect.all([makeRpcClient, JobTrace.exporting]), context)),
+    Effect.map(([rpc, tracing]) => fromRpcClient(url, calls.client(rpc, tracing), queue))
+  )
+}
