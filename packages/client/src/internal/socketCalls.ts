@@ -161,37 +161,49 @@ export const make = (): SocketCalls => {
   })
 
   const call = (tag: string, payload: unknown, headers: unknown, span: Tracer.Span | undefined) =>
-    Effect.async<unknown, unknown>((resume) => {
-      const codec = codecs.get(tag)!
-      const encoded = codec.encode(payload)
-      if (Either.isLeft(encoded)) return resume(Effect.die(encoded.left))
-      const id = idOf(++sent)
-      const text = JSON.stringify({
-        _tag: "Request",
-        id,
-        tag,
-        payload: encoded.right,
-        headers: headers === undefined ? [] : Object.entries(headers as Record<string, string>),
-        ...(span === undefined ? {} : { traceId: span.traceId, spanId: span.spanId, sampled: span.sampled })
+    Effect.withFiberRuntime<unknown, unknown>((fiber) =>
+      Effect.async((resume) => {
+        const codec = codecs.get(tag)!
+        const encoded = codec.encode(payload)
+        if (Either.isLeft(encoded)) return resume(Effect.die(encoded.left))
+        const id = idOf(++sent)
+        const text = JSON.stringify({
+          _tag: "Request",
+          id,
+          tag,
+          payload: encoded.right,
+          headers: headers === undefined ? [] : Object.entries(headers as Record<string, string>),
+          ...(span === undefined ? {} : { traceId: span.traceId, spanId: span.spanId, sampled: span.sampled })
+        })
+        let written = false
+        const write = () => {
+          const call = inFlight.get(id)
+          if (call === undefined) return
+          written = true
+          call.socket.send(text)
+        }
+        const send = (error: RpcClientError | undefined) => {
+          if (error !== undefined) return resume(Effect.fail(error))
+          inFlight.set(id, { socket: current!, codec, resume })
+          // Written when the fibers run now have run, as @effect/rpc's client writes from a fiber
+          // of its own: the calls of one turn then reach the broker together, and its batch with them.
+          fiber.currentScheduler.scheduleTask(write, 0)
+        }
+        if (down !== undefined) return resume(Effect.fail(down))
+        if (current?.readyState === open) send(undefined)
+        else waiting.add(send)
+        return Effect.sync(() => {
+          waiting.delete(send)
+          const call = inFlight.get(id)
+          if (call === undefined) return
+          inFlight.delete(id)
+          // The broker stops the request's work, as for @effect/rpc's client's interrupted calls.
+          if (written && call.socket.readyState === open) {
+            call.socket.send(JSON.stringify({ _tag: "Interrupt", requestId: id }))
+          }
+        })
       })
-      const send = (error: RpcClientError | undefined) => {
-        if (error !== undefined) return resume(Effect.fail(error))
-        const socket = current!
-        inFlight.set(id, { socket, codec, resume })
-        socket.send(text)
-      }
-      if (down !== undefined) return resume(Effect.fail(down))
-      if (current?.readyState === open) send(undefined)
-      else waiting.add(send)
-      return Effect.sync(() => {
-        waiting.delete(send)
-        const call = inFlight.get(id)
-        if (call === undefined) return
-        inFlight.delete(id)
-        // The broker stops the request's work, as for @effect/rpc's client's interrupted calls.
-        if (call.socket.readyState === open) call.socket.send(JSON.stringify({ _tag: "Interrupt", requestId: id }))
-      })
-    })
+    )
 
   const client: SocketCalls["client"] = (rpc, tracing) => {
     const calls: Record<string, unknown> = {}
