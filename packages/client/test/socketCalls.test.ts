@@ -148,4 +148,16 @@ describe("WebSocket calls as frames of their own", () => {
       expect([...claimed, ...later].map((c) => c.job.id)).toEqual([job.id])
       expect(wire.connections()).toBe(2)
     }))
+
+  it.scopedLive("a call made after the broker refused the socket's token fails with Unauthorized, not as unreachable", () =>
+    Effect.gen(function*() {
+      const url = yield* startBroker({ store: yield* MemoryStore.make, token: "s3cret" })
+      const client = yield* Effect.map(
+        Layer.build(OsqueueClient.layerWebSocket({ urls: [url], token: "wrong", retry: Schedule.stop })),
+        Context.get(OsqueueClient)
+      )
+      // The first call opens the socket, which is refused (401); the next is made while it is down.
+      expect((yield* Effect.flip(client.stats))._tag).toBe("Unauthorized")
+      expect((yield* Effect.flip(client.stats))._tag).toBe("Unauthorized")
+    }))
 })

@@ -85,16 +85,15 @@ export const make = (): SocketCalls => {
   const inFlight = new Map<string, InFlight>()
   const waiting = new Set<(ready: RpcClientError | undefined) => void>()
 
-  const failSentOn = (socket: globalThis.WebSocket | undefined, error: Effect.Effect<never, unknown>) => {
+  const failSentOn = (socket: globalThis.WebSocket, error: Effect.Effect<never, unknown>) => {
     for (const [id, call] of inFlight) {
-      if (socket !== undefined && call.socket !== socket) continue
+      if (call.socket !== socket) continue
       inFlight.delete(id)
       call.resume(error)
     }
   }
 
-  const closed = (socket: globalThis.WebSocket, cause: unknown, message: string) => {
-    const error = new RpcClientError({ reason: "Protocol", message, cause })
+  const closed = (socket: globalThis.WebSocket, error: RpcClientError) => {
     failSentOn(socket, Effect.fail(error))
     if (socket !== current) return
     down = error
@@ -116,8 +115,16 @@ export const make = (): SocketCalls => {
       for (const wait of waiting) wait(undefined)
       waiting.clear()
     })
-    socket.addEventListener("error", (event) => closed(socket, event, "Error in socket"))
-    socket.addEventListener("close", (event) => closed(socket, event, `the socket closed (${event.code})`))
+    // A refused upgrade is an error, then a close (1006): the error says why (a 401 is read as
+    // `Unauthorized`), so the socket's first failure is the one its calls are given.
+    let failed = false
+    const fail = (cause: unknown, message: string) => {
+      if (failed) return
+      failed = true
+      closed(socket, new RpcClientError({ reason: "Protocol", message, cause }))
+    }
+    socket.addEventListener("error", (event) => fail(event, "Error in socket"))
+    socket.addEventListener("close", (event) => fail(event, `the socket closed (${event.code})`))
     return socket
   }
 
@@ -125,7 +132,7 @@ export const make = (): SocketCalls => {
     if (typeof message !== "object" || message === null) return
     const { _tag, requestId } = message as { readonly _tag?: unknown; readonly requestId?: unknown }
     if (_tag === "Defect") {
-      failSentOn(current, Effect.die((message as { readonly defect?: unknown }).defect))
+      if (current !== undefined) failSentOn(current, Effect.die((message as { readonly defect?: unknown }).defect))
       return
     }
     if (_tag !== "Exit" || typeof requestId !== "string") return
