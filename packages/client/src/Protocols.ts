@@ -84,30 +84,31 @@ export interface WebSocketEndpoint {
 }
 
 /**
- * The socket to a broker's `<url>/rpc/ws`, reopened by the RPC client that runs it. The token is
- * offered as a subprotocol, never in the URL (which proxies and access logs keep). With `calls`,
- * they follow each socket it opens and take their answers from it.
+ * RPC over the socket to a broker's `<url>/rpc/ws`, reopened by @effect/rpc's client. The token
+ * is offered as a subprotocol, never in the URL (which proxies and access logs keep). With
+ * `calls`, they follow each socket it opens and take their answers from it.
  */
-const webSocket = (
+const socketProtocol = (
   url: string,
   options: WebSocketEndpoint,
   calls?: SocketCalls.SocketCalls
-): Layer.Layer<Socket.Socket> => {
+): Layer.Layer<RpcClient.Protocol> => {
   const socket = Socket.makeWebSocket(webSocketUrl(url, options), { protocols: WebSocketAuth.protocols(options.token) })
-  return Layer.scoped(
-    Socket.Socket,
-    calls === undefined ? socket : Effect.map(
-      Effect.updateService(socket, Socket.WebSocketConstructor, calls.follow),
-      calls.intercept
-    )
-  ).pipe(Layer.provide(WebSocketConstructor.layer))
+  const followed = calls === undefined ? socket : Effect.map(
+    Effect.updateService(socket, Socket.WebSocketConstructor, calls.follow),
+    calls.intercept
+  )
+  return RpcClient.layerProtocolSocket().pipe(
+    Layer.provide([
+      Layer.scoped(Socket.Socket, followed).pipe(Layer.provide(WebSocketConstructor.layer)),
+      layerSerialization(options.serialization ?? "json")
+    ])
+  )
 }
 
 /** RPC over a WebSocket to `<url>/rpc/ws`, one socket per broker, every message through @effect/rpc's client. */
 export const webSocketProtocol = (url: string, options: WebSocketEndpoint = {}): Layer.Layer<RpcClient.Protocol> =>
-  RpcClient.layerProtocolSocket().pipe(
-    Layer.provide([webSocket(url, options), layerSerialization(options.serialization ?? "json")])
-  )
+  socketProtocol(url, options)
 
 /**
  * The typed RPC client over the protocol in context. Its span per request (and the trace ids in
@@ -136,10 +137,7 @@ export const webSocketConnect = (options: WebSocketEndpoint, queue?: string): Co
     return rpcConnect((at) => webSocketProtocol(at, options), queue)(url)
   }
   const calls = SocketCalls.make()
-  const protocol = RpcClient.layerProtocolSocket().pipe(
-    Layer.provide([webSocket(url, options, calls), RpcSerialization.layerJson])
-  )
-  return Layer.build(protocol).pipe(
+  return Layer.build(socketProtocol(url, options, calls)).pipe(
     Effect.flatMap((context) => Effect.provide(Effect.all([makeRpcClient, JobTrace.exporting]), context)),
     Effect.map(([rpc, tracing]) => fromRpcClient(url, calls.client(rpc, tracing), queue))
   )
