@@ -11,7 +11,7 @@
  *              [--transport rest,http,ws,plain,plain-next] [--store memory,file,latency] [--latency-ms 50]
  *              [--backlog N] [--connections C] [--no-bullmq] [--profile DIR] [--prefetch N]
  *              [--million] [--only TEXT] [--phases enqueue,drain,mixed] [--node-flags FLAGS]
- *              [--checkout DIR] [--warm-up N]
+ *              [--checkout DIR] [--warm-up N] [--rounds R]
  *
  * `--million` adds the run of 1,000,000 queued jobs (enqueued in batches of 1,000 from 4
  * producers, then all drained, on the file store over RPC-WS): not part of `--quick`, it takes
@@ -52,6 +52,12 @@
  * (`--node-flags=--max-semi-space-size=32`): a run with and one without, alternating, is the
  * A/B of a Node or V8 setting (docs/performance.md).
  *
+ * `--rounds R` (default 1) runs the chosen runs R times, each round in the other order from the
+ * last (so that BullMQ and osqueue take turns at the machine's slow spells), prints the goals of
+ * each round, then the goals again on each figure's median over the rounds. On a shared, noisy
+ * machine one run's ratio of two systems moves by a third from run to run; the median of
+ * alternated rounds moves much less (docs/performance.md, "Ratios over alternated rounds").
+ *
  * `--profile DIR` runs the broker and the load process under `node --cpu-prof`, writing their
  * `.cpuprofile` files into DIR (open them in Chrome's DevTools, Performance tab, or summarise one
  * with `npx tsx scripts/cpuprofile.ts FILE`); the broker is then stopped with SIGTERM so that it
@@ -65,7 +71,7 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { startBroker } from "./broker.js"
 import type { LoadSpec, Phase } from "./load.js"
-import { fmt, fmtLatency, fmtShare, freePort, peakRssMb, type PhaseResult } from "./stats.js"
+import { fmt, fmtLatency, fmtShare, freePort, medianResult, peakRssMb, type PhaseResult } from "./stats.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, "../..")
@@ -93,6 +99,7 @@ const options = {
   phases: { type: "string" },
   checkout: { type: "string" },
   "warm-up": { type: "string" },
+  rounds: { type: "string" },
   help: { type: "boolean", default: false }
 } as const
 
@@ -167,6 +174,7 @@ const keptPhases = list("phases", ["enqueue", "drain", "mixed"] as const, ["enqu
 /** The checkout whose broker and load run (`--checkout`). */
 const checkout = flags.checkout ?? root
 const brokerNodeFlags = flags["node-flags"]?.split(" ").filter((flag) => flag !== "") ?? []
+const rounds = int("rounds", 1)
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -811,45 +819,64 @@ const main = async () => {
       jobs.toLocaleString("en-US")
     } jobs per phase, ${payloadBytes}-byte payloads\n`
   )
-  const results: Array<PhaseResult> = []
-  let takeover: Takeover | undefined
-  for (const run of runs) {
-    process.stdout.write(`\n${run.label}\n`)
-    const server = run.system === "bullmq"
-      ? await startRedis(run.redis ?? "none")
-      : await startOsqueue(run.store!, run.env)
-    try {
-      const phases = await runLoad({
-        label: run.label,
-        system: run.system,
-        transport: run.transport,
-        phases: run.phases,
-        jobs: run.jobs ?? jobs,
-        producers: run.producers ?? producers,
-        workers: run.workers ?? workers,
-        prefetch,
-        batch: run.batch ?? 1,
-        payloadBytes,
-        warmUp: warmUpOf(run.jobs ?? jobs),
-        target: server.target,
-        serverPid: server.child.pid!,
-        ...(run.backlog === undefined ? {} : { backlog: run.backlog }),
-        ...(run.thinkMs === undefined ? {} : { thinkMs: run.thinkMs })
-      })
-      const rss = peakRssMb(server.child.pid!)
-      for (const phase of phases) results.push({ ...phase, peakRssMb: rss })
-      process.stdout.write(`  server peak RSS ${fmt(rss, 0)} MB\n`)
-      if (run.takeover === true) takeover = await measureTakeover(server)
-    } finally {
-      await stop(server.child)
+  const measured: Array<{ readonly results: Array<PhaseResult>; takeover: Takeover | undefined }> = []
+  for (let round = 0; round < rounds; round++) {
+    if (rounds > 1) process.stdout.write(`\n== round ${round + 1} of ${rounds}\n`)
+    const results: Array<PhaseResult> = []
+    const measuredRound: (typeof measured)[number] = { results, takeover: undefined }
+    measured.push(measuredRound)
+    for (const run of round % 2 === 0 ? runs : [...runs].reverse()) {
+      process.stdout.write(`\n${run.label}\n`)
+      const server = run.system === "bullmq"
+        ? await startRedis(run.redis ?? "none")
+        : await startOsqueue(run.store!, run.env)
+      try {
+        const phases = await runLoad({
+          label: run.label,
+          system: run.system,
+          transport: run.transport,
+          phases: run.phases,
+          jobs: run.jobs ?? jobs,
+          producers: run.producers ?? producers,
+          workers: run.workers ?? workers,
+          prefetch,
+          batch: run.batch ?? 1,
+          payloadBytes,
+          warmUp: warmUpOf(run.jobs ?? jobs),
+          target: server.target,
+          serverPid: server.child.pid!,
+          ...(run.backlog === undefined ? {} : { backlog: run.backlog }),
+          ...(run.thinkMs === undefined ? {} : { thinkMs: run.thinkMs })
+        })
+        const rss = peakRssMb(server.child.pid!)
+        for (const phase of phases) results.push({ ...phase, peakRssMb: rss })
+        process.stdout.write(`  server peak RSS ${fmt(rss, 0)} MB\n`)
+        if (run.takeover === true) measuredRound.takeover = await measureTakeover(server)
+      } finally {
+        await stop(server.child)
+      }
     }
   }
-  process.stdout.write(
+  const report = (results: ReadonlyArray<PhaseResult>, takeover: Takeover | undefined) =>
     `\n${table(results)}\n\nGoals (docs/performance.md):\n${
       goals(results)
     }\n\nTargets of the log (docs/performance.md):\n${targets(results, takeover)}\n` +
-      `\nTargets of the request path (docs/performance.md):\n${requestPathTargets(results)}\n`
-  )
+    `\nTargets of the request path (docs/performance.md):\n${requestPathTargets(results)}\n`
+  measured.forEach(({ results, takeover }, round) => {
+    if (rounds > 1) process.stdout.write(`\n== round ${round + 1} of ${rounds}\n`)
+    process.stdout.write(report(results, takeover))
+  })
+  const results = measured.flatMap((round) => round.results)
+  if (rounds > 1) {
+    // Each run's phases in the order they were run in the first round.
+    const medians = measured[0]!.results.map((first) =>
+      medianResult(results.filter((r) => r.label === first.label && r.phase === first.phase))
+    )
+    const takeovers = measured.flatMap((round) => (round.takeover === undefined ? [] : [round.takeover]))
+      .sort((a, b) => a.totalMs - b.totalMs)
+    process.stdout.write(`\n== medians of ${rounds} rounds\n`)
+    process.stdout.write(report(medians, takeovers[(takeovers.length - 1) >> 1]))
+  }
   const failed = results.filter((r) => r.errors > 0)
   if (failed.length > 0) {
     process.stderr.write(`requests failed in: ${failed.map((r) => `${r.label} ${r.phase}`).join(", ")}\n`)

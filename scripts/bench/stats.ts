@@ -124,3 +124,58 @@ export const fmtShare = (share: number | undefined): string =>
   share === undefined || !Number.isFinite(share) ? "–" : `${Math.round(share * 100)}%`
 
 export const fmtLatency = (l: Latency | null): string => (l === null ? "–" : `${fmt(l.p50)} / ${fmt(l.p99)}`)
+
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/** The median of the figures that are there, or null when none is. */
+const medianOrNull = (values: ReadonlyArray<number | null | undefined>): number | null => {
+  const present = values.filter((v): v is number => v !== null && v !== undefined && Number.isFinite(v))
+  return present.length === 0 ? null : median(present)
+}
+
+const medianLatency = (latencies: ReadonlyArray<Latency | null>): Latency | null => {
+  const present = latencies.filter((l): l is Latency => l !== null)
+  if (present.length === 0) return null
+  return {
+    p50: median(present.map((l) => l.p50)),
+    p99: median(present.map((l) => l.p99)),
+    count: present.reduce((sum, l) => sum + l.count, 0)
+  }
+}
+
+/**
+ * One phase of one run measured in several rounds (`pnpm bench --rounds`), as one result: each
+ * figure the median of its rounds', each on its own (so a ratio of two such results is a ratio
+ * of medians); errors added up, the highest peak RSS.
+ */
+export const medianResult = (rounds: ReadonlyArray<PhaseResult>): PhaseResult => {
+  const first = rounds[0]!
+  const of = (pick: (r: PhaseResult) => number) => median(rounds.map(pick))
+  const rss = rounds.map((r) => r.peakRssMb).filter((mb): mb is number => mb !== undefined)
+  return {
+    label: first.label,
+    phase: first.phase,
+    jobs: first.jobs,
+    seconds: of((r) => r.seconds),
+    rate: of((r) => r.rate),
+    enqueue: medianLatency(rounds.map((r) => r.enqueue)),
+    claim: medianLatency(rounds.map((r) => r.claim)),
+    complete: medianLatency(rounds.map((r) => r.complete)),
+    endToEnd: medianLatency(rounds.map((r) => r.endToEnd)),
+    errors: rounds.reduce((sum, r) => sum + r.errors, 0),
+    serverCpuUs: of((r) => r.serverCpuUs),
+    serverBusy: of((r) => r.serverBusy),
+    loadCpuUs: of((r) => r.loadCpuUs),
+    writesPerJob: medianOrNull(rounds.map((r) => r.writesPerJob)),
+    bytesPerJob: medianOrNull(rounds.map((r) => r.bytesPerJob)),
+    engineBytesPerJob: medianOrNull(rounds.map((r) => r.engineBytesPerJob)),
+    checkpoints: medianOrNull(rounds.map((r) => r.checkpoints)),
+    encodeMs: medianOrNull(rounds.map((r) => r.encodeMs)),
+    putMs: medianOrNull(rounds.map((r) => r.putMs)),
+    ...(rss.length === 0 ? {} : { peakRssMb: Math.max(...rss) })
+  }
+}
