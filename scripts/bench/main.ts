@@ -806,6 +806,45 @@ const targets = (results: ReadonlyArray<PhaseResult>, takeover: Takeover | undef
 
 // ---------------------------------------------------------------------------------------------
 
+/** What one round of the runs measured. */
+interface Round {
+  readonly results: Array<PhaseResult>
+  takeover: Takeover | undefined
+}
+
+/** Runs `run` on a fresh server, its phases' results (and takeover, if it has one) into `round`. */
+const measureRun = async (run: Run, round: Round) => {
+  process.stdout.write(`\n${run.label}\n`)
+  const server = run.system === "bullmq"
+    ? await startRedis(run.redis ?? "none")
+    : await startOsqueue(run.store!, run.env)
+  try {
+    const phases = await runLoad({
+      label: run.label,
+      system: run.system,
+      transport: run.transport,
+      phases: run.phases,
+      jobs: run.jobs ?? jobs,
+      producers: run.producers ?? producers,
+      workers: run.workers ?? workers,
+      prefetch,
+      batch: run.batch ?? 1,
+      payloadBytes,
+      warmUp: warmUpOf(run.jobs ?? jobs),
+      target: server.target,
+      serverPid: server.child.pid!,
+      ...(run.backlog === undefined ? {} : { backlog: run.backlog }),
+      ...(run.thinkMs === undefined ? {} : { thinkMs: run.thinkMs })
+    })
+    const rss = peakRssMb(server.child.pid!)
+    for (const phase of phases) round.results.push({ ...phase, peakRssMb: rss })
+    process.stdout.write(`  server peak RSS ${fmt(rss, 0)} MB\n`)
+    if (run.takeover === true) round.takeover = await measureTakeover(server)
+  } finally {
+    await stop(server.child)
+  }
+}
+
 const main = async () => {
   process.stdout.write("building the workspace (tsc -b)\n")
   execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-b"], { stdio: "inherit", cwd: root })
@@ -819,43 +858,12 @@ const main = async () => {
       jobs.toLocaleString("en-US")
     } jobs per phase, ${payloadBytes}-byte payloads\n`
   )
-  const measured: Array<{ readonly results: Array<PhaseResult>; takeover: Takeover | undefined }> = []
+  const measured: Array<Round> = []
   for (let round = 0; round < rounds; round++) {
     if (rounds > 1) process.stdout.write(`\n== round ${round + 1} of ${rounds}\n`)
-    const results: Array<PhaseResult> = []
-    const measuredRound: (typeof measured)[number] = { results, takeover: undefined }
+    const measuredRound: Round = { results: [], takeover: undefined }
     measured.push(measuredRound)
-    for (const run of round % 2 === 0 ? runs : [...runs].reverse()) {
-      process.stdout.write(`\n${run.label}\n`)
-      const server = run.system === "bullmq"
-        ? await startRedis(run.redis ?? "none")
-        : await startOsqueue(run.store!, run.env)
-      try {
-        const phases = await runLoad({
-          label: run.label,
-          system: run.system,
-          transport: run.transport,
-          phases: run.phases,
-          jobs: run.jobs ?? jobs,
-          producers: run.producers ?? producers,
-          workers: run.workers ?? workers,
-          prefetch,
-          batch: run.batch ?? 1,
-          payloadBytes,
-          warmUp: warmUpOf(run.jobs ?? jobs),
-          target: server.target,
-          serverPid: server.child.pid!,
-          ...(run.backlog === undefined ? {} : { backlog: run.backlog }),
-          ...(run.thinkMs === undefined ? {} : { thinkMs: run.thinkMs })
-        })
-        const rss = peakRssMb(server.child.pid!)
-        for (const phase of phases) results.push({ ...phase, peakRssMb: rss })
-        process.stdout.write(`  server peak RSS ${fmt(rss, 0)} MB\n`)
-        if (run.takeover === true) measuredRound.takeover = await measureTakeover(server)
-      } finally {
-        await stop(server.child)
-      }
-    }
+    for (const run of round % 2 === 0 ? runs : [...runs].reverse()) await measureRun(run, measuredRound)
   }
   const report = (results: ReadonlyArray<PhaseResult>, takeover: Takeover | undefined) =>
     `\n${table(results)}\n\nGoals (docs/performance.md):\n${
