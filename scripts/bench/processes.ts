@@ -91,9 +91,9 @@ const load = (role: Role, url: string, jobs: number, type: string) =>
 
 const here = dirname(fileURLToPath(import.meta.url))
 
-const child = (role: Role, url: string, jobs: number, type: string) =>
+const spawnLoad = (role: Role, url: string, jobs: number, type: string) =>
   new Promise<RunResult>((resolve, reject) => {
-    const process_ = spawn(process.execPath, [
+    const spawned = spawn(process.execPath, [
       "--import",
       "tsx",
       join(here, "processes.ts"),
@@ -107,8 +107,8 @@ const child = (role: Role, url: string, jobs: number, type: string) =>
       type
     ], { stdio: ["ignore", "pipe", "inherit"] })
     let out = ""
-    process_.stdout.on("data", (chunk) => (out += chunk))
-    process_.on("exit", (code) => {
+    spawned.stdout.on("data", (chunk) => (out += chunk))
+    spawned.on("exit", (code) => {
       const line = out.split("\n").find((l) => l.startsWith("result "))
       if (line === undefined) reject(new Error(`the ${role} process exited (${code}) without a result`))
       else resolve(JSON.parse(line.slice("result ".length)) as RunResult)
@@ -118,11 +118,14 @@ const child = (role: Role, url: string, jobs: number, type: string) =>
 const run = async (shape: "one process" | "two processes", jobs: number) => {
   const broker = await startBroker({ checkout: join(here, "../.."), store: "file" })
   try {
-    await child("both", broker.url, 5_000, "warm-up")
+    await spawnLoad("both", broker.url, 5_000, "warm-up")
     const brokerBefore = cpuMs(broker.child.pid!)
     const results = shape === "one process"
-      ? [await child("both", broker.url, jobs, "mixed")]
-      : await Promise.all([child("pool", broker.url, jobs, "mixed"), child("producers", broker.url, jobs, "mixed")])
+      ? [await spawnLoad("both", broker.url, jobs, "mixed")]
+      : await Promise.all([
+        spawnLoad("pool", broker.url, jobs, "mixed"),
+        spawnLoad("producers", broker.url, jobs, "mixed")
+      ])
     const brokerUs = (cpuMs(broker.child.pid!) - brokerBefore) * 1000
     const seconds = (Math.max(...results.map((r) => r.ended)) - Math.min(...results.map((r) => r.started))) / 1000
     const loadUs = results.reduce((sum, r) => sum + r.cpuUs, 0)
