@@ -23,7 +23,7 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { startBroker } from "./broker.js"
 import type { LoadSpec, Phase } from "./load.js"
-import { fmt, fmtLatency, fmtShare, type PhaseResult } from "./stats.js"
+import { fmt, fmtLatency, fmtShare, median, type PhaseResult } from "./stats.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..")
 
@@ -136,7 +136,6 @@ for (let round = 1; round <= Number(values.rounds); round++) {
   }
 }
 
-const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
 process.stdout.write("\nmedians of the rounds: jobs/s, server and client CPU µs/job\n")
 for (const [key, rs] of results) {
   process.stdout.write(

@@ -28,6 +28,7 @@ import { loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
+import { median } from "./stats.js"
 
 const { values } = parseArgs({
   options: {
@@ -279,6 +280,5 @@ for (let round = 1; round <= Number(values.rounds); round++) {
     }
   }
 }
-const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
 process.stdout.write("\nmedians of the rounds: client CPU µs/job\n")
 for (const [key, us] of results) process.stdout.write(`${key.padEnd(16)} ${median(us).toFixed(1)}\n`)

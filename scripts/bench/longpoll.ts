@@ -17,6 +17,7 @@ import { loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
+import { median } from "./stats.js"
 
 const { values } = parseArgs({
   options: {
@@ -142,7 +143,6 @@ for (let round = 0; round < Number(values.rounds); round++) {
     process.stdout.write(`${checkout === root ? "this checkout" : checkout}: ${us.toFixed(1)} µs per claim (${how})\n`)
   }
 }
-const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 for (const [checkout, us] of figures) {
   process.stdout.write(
     `${checkout === root ? "this checkout" : checkout}: median ${median(us).toFixed(1)} µs per claim\n`

@@ -125,7 +125,8 @@ export const fmtShare = (share: number | undefined): string =>
 
 export const fmtLatency = (l: Latency | null): string => (l === null ? "–" : `${fmt(l.p50)} / ${fmt(l.p99)}`)
 
-const median = (values: ReadonlyArray<number>): number => {
+/** The middle figure, or the mean of the two middle ones. */
+export const median = (values: ReadonlyArray<number>): number => {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = sorted.length >> 1
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
