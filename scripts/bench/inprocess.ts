@@ -23,12 +23,11 @@
 import type * as EffectNs from "effect/Effect"
 import type * as SchemaNs from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { spawn } from "node:child_process"
 import { loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { median } from "./stats.js"
+import { median, resultOf } from "./stats.js"
 
 const { values } = parseArgs({
   options: {
@@ -239,28 +238,10 @@ if (values.part !== undefined) {
   process.exit(0)
 }
 
-const runPart = (checkout: string, part: Part) =>
-  new Promise<number>((resolve, reject) => {
-    const child = spawn(process.execPath, [
-      "--import",
-      "tsx",
-      fileURLToPath(import.meta.url),
-      "--part",
-      part,
-      "--checkout",
-      checkout,
-      "--jobs",
-      String(jobs)
-    ], { stdio: ["ignore", "pipe", "inherit"] })
-    let out = ""
-    child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()))
-    child.once("exit", (code) => {
-      const line = out.split("\n").find((l) => l.startsWith("result "))
-      return code === 0 && line !== undefined
-        ? resolve(Number(line.slice(7)))
-        : reject(new Error(`${part} in ${checkout} failed (exit ${code})`))
-    })
-  })
+const runPart = async (checkout: string, part: Part) =>
+  Number(
+    await resultOf(fileURLToPath(import.meta.url), ["--part", part, "--checkout", checkout, "--jobs", String(jobs)])
+  )
 
 const builds = [
   { name: "this", checkout: root },

@@ -12,12 +12,12 @@
  *
  *   pnpm --filter @osqueue/bench exec tsx longpoll.ts [--claims N] [--rounds R] [--compare DIR] [--empty]
  */
-import { execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import { loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { median } from "./stats.js"
+import { median, resultOf } from "./stats.js"
 
 const { values } = parseArgs({
   options: {
@@ -106,25 +106,17 @@ if (values.checkout !== undefined) {
   process.exit(0)
 }
 
-const inProcess = (checkout: string) =>
-  new Promise<{ readonly us: number; readonly how: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [
-      "--import",
-      "tsx",
-      fileURLToPath(import.meta.url),
-      "--checkout",
-      checkout,
-      "--claims",
-      String(claims),
-      ...(empty ? ["--empty"] : [])
-    ], { stdio: ["ignore", "pipe", "inherit"] })
-    let out = ""
-    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()))
-    child.on("exit", (code) => {
-      const match = /^result (\S+) (.*)$/m.exec(out)
-      return code === 0 && match !== null ? resolve({ us: Number(match[1]), how: match[2]! }) : reject(new Error(out))
-    })
-  })
+const inProcess = async (checkout: string) => {
+  const line = await resultOf(fileURLToPath(import.meta.url), [
+    "--checkout",
+    checkout,
+    "--claims",
+    String(claims),
+    ...(empty ? ["--empty"] : [])
+  ])
+  const space = line.indexOf(" ")
+  return { us: Number(line.slice(0, space)), how: line.slice(space + 1) }
+}
 
 process.stdout.write("building the workspace (tsc -b)\n")
 execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-b"], { stdio: "inherit", cwd: root })

@@ -19,14 +19,13 @@ import { Worker } from "@osqueue/worker"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
-import { spawn } from "node:child_process"
 import { rmSync } from "node:fs"
 import { loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { startBroker } from "./broker.js"
-import { cpuMs, now } from "./stats.js"
+import { cpuMs, now, resultOf } from "./stats.js"
 
 const { values } = parseArgs({
   options: {
@@ -91,12 +90,9 @@ const load = (role: Role, url: string, jobs: number, type: string) =>
 
 const here = dirname(fileURLToPath(import.meta.url))
 
-const spawnLoad = (role: Role, url: string, jobs: number, type: string) =>
-  new Promise<RunResult>((resolve, reject) => {
-    const spawned = spawn(process.execPath, [
-      "--import",
-      "tsx",
-      join(here, "processes.ts"),
+const spawnLoad = async (role: Role, url: string, jobs: number, type: string): Promise<RunResult> =>
+  JSON.parse(
+    await resultOf(fileURLToPath(import.meta.url), [
       "--role",
       role,
       "--url",
@@ -105,15 +101,8 @@ const spawnLoad = (role: Role, url: string, jobs: number, type: string) =>
       String(jobs),
       "--type",
       type
-    ], { stdio: ["ignore", "pipe", "inherit"] })
-    let out = ""
-    spawned.stdout.on("data", (chunk) => (out += chunk))
-    spawned.on("exit", (code) => {
-      const line = out.split("\n").find((l) => l.startsWith("result "))
-      if (line === undefined) reject(new Error(`the ${role} process exited (${code}) without a result`))
-      else resolve(JSON.parse(line.slice("result ".length)) as RunResult)
-    })
-  })
+    ])
+  ) as RunResult
 
 const run = async (shape: "one process" | "two processes", jobs: number) => {
   const broker = await startBroker({ checkout: join(here, "../.."), store: "file" })

@@ -1,4 +1,5 @@
 /** Latency samples and the figures `pnpm bench` prints. */
+import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 
@@ -180,3 +181,23 @@ export const medianResult = (rounds: ReadonlyArray<PhaseResult>): PhaseResult =>
     ...(rss.length === 0 ? {} : { peakRssMb: Math.max(...rss) })
   }
 }
+
+/**
+ * Runs a bench script in a process of its own (`node --import tsx script args`) and resolves with
+ * what follows `result ` on the first line of its output that starts so; fails if it exits
+ * with another code than 0 or prints no such line. How the scripts that measure one part in a
+ * fresh process (`inprocess.ts`, `longpoll.ts`, `processes.ts`) hand back their figure.
+ */
+export const resultOf = (script: string, args: ReadonlyArray<string>): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    let out = ""
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()))
+    child.once("exit", (code) => {
+      const line = out.split("\n").find((l) => l.startsWith("result "))
+      if (code === 0 && line !== undefined) resolve(line.slice("result ".length))
+      else reject(new Error(`${script} ${args.join(" ")} exited (${code}) without a result`))
+    })
+  })
