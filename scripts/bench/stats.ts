@@ -1,4 +1,4 @@
-/** Latency samples and the figures `pnpm bench` prints. */
+/** Latency samples, the figures the bench scripts print, and the processes they measure. */
 import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
