@@ -7,8 +7,11 @@
  * each phase, divided by the phase's operations, is the figure of docs/performance.md's
  * request-path table. Transports alternate `--rounds` times, so that a busy spell of the shared
  * machine falls on all of them rather than on one; the table keeps each figure's best round.
+ * Each round's line also gives each phase's `main`: the broker's main thread's CPU over the phase's
+ * wall time (its event loop; under `engine-threads`, the engine's thread), near 100% when it bounds
+ * the rate.
  *
- *   pnpm --filter @osqueue/bench exec tsx ops.ts [--ops N] [--connections C] [--transport rest,http,ws,floor,floor-http,floor-ws,engine]
+ *   pnpm --filter @osqueue/bench exec tsx ops.ts [--ops N] [--connections C] [--transport rest,http,ws,floor,floor-http,floor-ws,engine,engine-threads]
  *        [--store memory|file] [--rounds R] [--profile DIR] [--compare DIR] [--node-flags FLAGS] [--wait-ms MS] [--next]
  *        [--watchers N]
  *
@@ -20,6 +23,8 @@
  * `--transport engine` runs them against `floor-engine.ts`: the same server with the engine
  * (memory store) behind it, each turn's calls submitted together; the broker's CPU above it is
  * its edge's (routes, checks, `Operations`, metrics, stats history).
+ * `--transport engine-threads` runs the same with the floor's HTTP in a worker thread (`floor-engine.ts
+ * --http-thread`): the CPU per call of both threads, and what the engine's thread is spared.
  *
  * `--compare DIR` runs the build of another checkout (DIR: its root, built) beside this one,
  * alternating them (each round's pair in the other order from the last), and prints each figure
@@ -58,7 +63,7 @@ import { parseArgs } from "node:util"
 import { startBroker, waitReady } from "./broker.js"
 import { RestConnection } from "./rest.js"
 import { SocketConnection } from "./socket.js"
-import { cpuMs, freePort, peakRssMb } from "./stats.js"
+import { fmtShare, freePort, peakRssMb, serverUsage } from "./stats.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, "../..")
@@ -86,14 +91,11 @@ const store = values.store
 const profiling = values.profile === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", values.profile]
 const nodeFlags = values["node-flags"]?.split(" ").filter((flag) => flag !== "") ?? []
 
-type Transport = "rest" | "http" | "ws" | "floor" | "floor-http" | "floor-ws" | "engine"
+type Transport = "rest" | "http" | "ws" | "floor" | "floor-http" | "floor-ws" | "engine" | "engine-threads"
 type Operation = "enqueue" | "claim" | "complete" | "completeAndClaim"
 /** A job's three single calls. */
 const threeCalls: ReadonlyArray<Operation> = ["enqueue", "claim", "complete"]
 const operations: ReadonlyArray<Operation> = values.next ? [...threeCalls, "completeAndClaim"] : threeCalls
-
-/** User + system CPU seconds of process `pid` so far. */
-const cpuSeconds = (pid: number): number => cpuMs(pid) / 1000
 
 interface Broker {
   readonly url: URL
@@ -102,10 +104,10 @@ interface Broker {
 }
 
 /** `floor.ts` (or `floor-engine.ts`) on a free port, stopped as a broker is. */
-const startFloor = async (script: string): Promise<Broker> => {
+const startFloor = async (script: string, args: ReadonlyArray<string> = []): Promise<Broker> => {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const child = spawn(process.execPath, [...profiling, "--import", "tsx", join(here, script), String(port)], {
+  const child = spawn(process.execPath, [...profiling, "--import", "tsx", join(here, script), String(port), ...args], {
     stdio: ["ignore", "ignore", "inherit"]
   })
   await waitReady(child, `${url}/v1/stats`, "the floor server")
@@ -120,6 +122,7 @@ const startFloor = async (script: string): Promise<Broker> => {
 const start = async (transport: Transport, checkout: string): Promise<Broker> => {
   if (transport === "floor" || transport === "floor-http" || transport === "floor-ws") return startFloor("floor.ts")
   if (transport === "engine") return startFloor("floor-engine.ts")
+  if (transport === "engine-threads") return startFloor("floor-engine.ts", ["--http-thread"])
   const { child, dir, url } = await startBroker({
     checkout,
     store: store as "memory" | "file",
@@ -226,6 +229,7 @@ const connect = async (transport: Transport, url: URL, worker: string): Promise<
     case "rest":
     case "floor":
     case "engine":
+    case "engine-threads":
       return restClient(url, worker)
     case "floor-http":
     case "http": {
@@ -269,7 +273,8 @@ const spread = (clients: ReadonlyArray<Client>, count: number, one: (client: Cli
   }))
 }
 
-type Figures = Partial<Record<Operation, { readonly cpuUs: number; readonly rate: number }>> & {
+/** A phase's broker CPU per call (all its threads), its main thread's share of the wall time, and the rate. */
+type Figures = Partial<Record<Operation, { readonly cpuUs: number; readonly busy: number; readonly rate: number }>> & {
   /** The broker's peak RSS over the run, warm-up included, in MB. */
   readonly rssMb: number
 }
@@ -285,11 +290,12 @@ const claimOne = async (client: Client): Promise<Claimed> => {
 const phases = async (broker: Broker, clients: ReadonlyArray<Client>, count: number): Promise<Figures> => {
   const claimed: Array<Claimed> = []
   const measure = async (run: () => Promise<unknown>) => {
-    const cpu = cpuSeconds(broker.child.pid!)
+    const usage = serverUsage(broker.child.pid!)
     const started = performance.now()
     await run()
     const seconds = (performance.now() - started) / 1000
-    return { cpuUs: ((cpuSeconds(broker.child.pid!) - cpu) * 1e6) / count, rate: count / seconds }
+    const { serverBusy, serverCpuUs } = usage(count, seconds)
+    return { cpuUs: serverCpuUs, busy: serverBusy, rate: count / seconds }
   }
   const enqueue = await measure(() => spread(clients, count, async (client) => void (await client.enqueue())))
   const claim = await measure(() => spread(clients, count, async (client) => void claimed.push(await claimOne(client))))
@@ -353,7 +359,9 @@ const main = async () => {
         results.set(key(transport, checkout), [...(results.get(key(transport, checkout)) ?? []), figures])
         process.stdout.write(
           `${key(transport, checkout).padEnd(15)} ` +
-            operations.map((op) => `${op} ${fmt(figures[op]!.cpuUs)} µs (${fmt(figures[op]!.rate)}/s)`).join("  ") +
+            operations.map((op) =>
+              `${op} ${fmt(figures[op]!.cpuUs)} µs (${fmt(figures[op]!.rate)}/s, main ${fmtShare(figures[op]!.busy)})`
+            ).join("  ") +
             `  peak RSS ${fmt(figures.rssMb)} MB\n`
         )
       }
